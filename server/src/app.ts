@@ -1,0 +1,76 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { assertTenantExists, type Deps } from './deps.js';
+import { registerAuthHook } from './http/auth-hook.js';
+import { registerErrorHandling } from './http/error-handler.js';
+import { principalOf } from './http/guards.js';
+import { registerMetrics } from './http/metrics.js';
+import { registerValidation } from './http/validation.js';
+import { auditRoutes } from './modules/audit/index.js';
+import { authRoutes } from './modules/auth/index.js';
+import { plansRoutes } from './modules/plans/index.js';
+import { tenancyAdminRoutes, tenancyRoutes } from './modules/tenancy/index.js';
+
+export const BODY_LIMIT_BYTES = 64 * 1024;
+
+/** Builds the HTTP app over already-wired deps; tests call this and use app.inject(). */
+export async function buildApp(deps: Deps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger as unknown as FastifyBaseLogger,
+    bodyLimit: BODY_LIMIT_BYTES,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : `req_${randomUUID()}`;
+    },
+    logController: new LogController({ disableRequestLogging: true }),
+    routerOptions: { maxParamLength: 200 },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  registerValidation(app);
+  registerErrorHandling(app);
+  app.addHook('onRequest', async (request, reply) => { reply.header('x-request-id', request.id); });
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info({ method: request.method, url: request.routeOptions.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Tollgate', version: '0.1.0', description: 'Control plane for multi-tenant AI SaaS: tenancy, credentials, plans, limits, credits and the decision.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  app.addHook('onRoute', (route) => {
+    if (route.url.startsWith('/docs')) route.config = { ...(route.config ?? {}), auth: 'public' };
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
+
+  registerAuthHook(app, deps.resolveCredential);
+  registerMetrics(app, deps.metrics);
+
+  const requireOperator = (request: FastifyRequest) => deps.auth.requireOperator(principalOf(request));
+
+  app.get('/healthz', {
+    config: { auth: 'public' },
+    schema: { tags: ['meta'], summary: 'Ready once migrations ran', response: { 200: Type.Object({ status: Type.Literal('ok') }) } },
+  }, async () => ({ status: 'ok' as const }));
+  app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(authRoutes, { auth: deps.auth, keys: deps.keys, audit: deps.audit, requireOperator });
+  await app.register(tenancyRoutes, { tenancy: deps.tenancy, invitations: deps.invitations });
+  await app.register(tenancyAdminRoutes, { admin: deps.tenancyAdmin, tenancy: deps.tenancy, requireOperator });
+  await app.register(plansRoutes, { plans: deps.plans });
+  await app.register(auditRoutes, {
+    db: deps.database.db, audit: deps.audit, requireOperator,
+    tenantAccess: (request, tenantId) => deps.tenancy.access(principalOf(request), tenantId, 'admin'),
+    tenantExists: (tenantId) => assertTenantExists(deps, tenantId),
+  });
+
+  await app.ready();
+  return app;
+}

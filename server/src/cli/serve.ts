@@ -1,0 +1,31 @@
+import type { Config } from '../config.js';
+import { buildApp } from '../app.js';
+import { createDeps } from '../deps.js';
+
+/** Starts the server and stops it cleanly on SIGINT/SIGTERM. */
+export async function serve(config: Config): Promise<void> {
+  const deps = await createDeps(config);
+  const app = await buildApp(deps);
+  await app.listen({ host: config.host, port: config.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const base = `http://${config.host}:${port}`;
+  const storage = config.databaseUrl ? 'PostgreSQL' : `embedded PGlite in ${config.dataDir}`;
+  process.stdout.write([
+    '',
+    `  Tollgate is listening on ${base}  (storage: ${storage})`,
+    `  API docs:  ${base}/docs   ·   OpenAPI: ${base}/openapi.json`,
+    '  Sign up:   curl -s -X POST ' + base + '/v1/signup -H "content-type: application/json" \\',
+    '               -d \'{"email":"you@example.com","password":"a-long-password"}\'',
+    '',
+  ].join('\n') + '\n');
+  await new Promise<void>((resolve) => {
+    const stop = async () => {
+      await app.close();
+      await deps.close();
+      resolve();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}

@@ -1,0 +1,100 @@
+import { Type, type Static } from 'typebox';
+
+/**
+ * The schema of tollgate.config.yaml. It is the published JSON Schema of the file
+ * (`tollgate config schema` prints it; tollgate.config.schema.json is generated from it).
+ */
+const Name = Type.String({ pattern: '^[a-z][a-z0-9_]{0,63}$' });
+const Role = Type.Union([Type.Literal('owner'), Type.Literal('admin'), Type.Literal('member')]);
+
+const FixedCost = Type.Object({
+  type: Type.Literal('fixed'),
+  credits: Type.Integer({ minimum: 0 }),
+}, { additionalProperties: false });
+
+const PerUnitCost = Type.Object({
+  type: Type.Literal('per_unit'),
+  unit: Name,
+  per: Type.Integer({ minimum: 1, description: 'credits are charged per this many units, rounded up' }),
+  credits: Type.Integer({ minimum: 0 }),
+  minimum: Type.Integer({ minimum: 0, default: 1 }),
+}, { additionalProperties: false });
+
+const PerTokenCost = Type.Object({
+  type: Type.Literal('per_token'),
+  models: Type.Record(Type.String({ minLength: 1 }), Type.Object({
+    inputPer1k: Type.Number({ minimum: 0 }),
+    outputPer1k: Type.Number({ minimum: 0 }),
+  }, { additionalProperties: false }), { description: 'model glob → credits per 1,000 tokens' }),
+  multiplier: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+  minimum: Type.Integer({ minimum: 0, default: 1 }),
+}, { additionalProperties: false });
+
+export const OperationSchema = Type.Object({
+  module: Name,
+  meter: Type.Optional(Name),
+  cost: Type.Union([FixedCost, PerUnitCost, PerTokenCost]),
+  aliases: Type.Optional(Type.Array(Name)),
+}, { additionalProperties: false });
+
+export const MeterSchema = Type.Object({
+  description: Type.Optional(Type.String()),
+  bypassRoles: Type.Array(Role, { default: [] }),
+}, { additionalProperties: false });
+
+export const PlanSchema = Type.Object({
+  name: Type.Optional(Type.String()),
+  default: Type.Optional(Type.Boolean()),
+  enterprise: Type.Boolean({ default: false }),
+  limits: Type.Record(Name, Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]), { default: {} }),
+  concurrentRuns: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], { default: null }),
+  creditsPerPeriod: Type.Integer({ minimum: 0, default: 0 }),
+  modules: Type.Array(Name, { default: [] }),
+  features: Type.Array(Name, { default: [] }),
+  models: Type.Array(Type.String({ minLength: 1 }), { default: ['*'] }),
+  rateLimit: Type.Optional(Type.Object({
+    limit: Type.Integer({ minimum: 1 }),
+    windowSeconds: Type.Integer({ minimum: 1 }),
+  }, { additionalProperties: false })),
+}, { additionalProperties: false });
+
+export const IdentityProviderSchema = Type.Object({
+  name: Name,
+  issuer: Type.String({ minLength: 1 }),
+  audience: Type.String({ minLength: 1 }),
+  jwksUrl: Type.Optional(Type.String({ pattern: '^https?://' })),
+  secret: Type.Optional(Type.String({ minLength: 32, description: 'HS256 shared secret (e.g. Supabase)' })),
+  algorithms: Type.Optional(Type.Array(Type.String({ pattern: '^(RS|ES|PS|HS)(256|384|512)$|^EdDSA$' }), { minItems: 1 })),
+  claims: Type.Object({
+    subject: Type.String({ default: 'sub' }),
+    email: Type.String({ default: 'email' }),
+    name: Type.Optional(Type.String()),
+  }, { additionalProperties: false, default: {} }),
+  autoProvision: Type.Boolean({ default: true, description: 'create the user and a personal tenant on first sign-in' }),
+}, { additionalProperties: false });
+
+export const ConfigFileSchema = Type.Object({
+  version: Type.Literal(1),
+  issuer: Type.String({ minLength: 1, default: 'tollgate' }),
+  audience: Type.String({ minLength: 1, default: 'tollgate' }),
+  auth: Type.Object({
+    accessTokenTtlSeconds: Type.Integer({ minimum: 30, maximum: 86400, default: 900 }),
+    refreshTokenTtlSeconds: Type.Integer({ minimum: 60, default: 2592000 }),
+    signingKeyRotationDays: Type.Integer({ minimum: 1, default: 30 }),
+    signingKeyGraceSeconds: Type.Integer({ minimum: 0, default: 86400 }),
+    passwordResetTtlSeconds: Type.Integer({ minimum: 60, default: 3600 }),
+    invitationTtlSeconds: Type.Integer({ minimum: 60, default: 604800 }),
+    passwordMinLength: Type.Integer({ minimum: 8, default: 10 }),
+    scryptCost: Type.Integer({ minimum: 10, maximum: 20, default: 15 }),
+    identityProviders: Type.Array(IdentityProviderSchema, { default: [] }),
+  }, { additionalProperties: false, default: {} }),
+  modules: Type.Array(Name, { minItems: 1 }),
+  meters: Type.Record(Name, MeterSchema),
+  plans: Type.Record(Name, PlanSchema),
+  operations: Type.Record(Name, OperationSchema),
+}, { additionalProperties: false, $id: 'https://tollgate.dev/schemas/config.json', title: 'Tollgate configuration' });
+
+export type ConfigFile = Static<typeof ConfigFileSchema>;
+export type PlanConfig = Static<typeof PlanSchema>;
+export type OperationConfig = Static<typeof OperationSchema>;
+export type IdentityProviderConfig = Static<typeof IdentityProviderSchema>;

@@ -1,0 +1,149 @@
+import { readFileSync, existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Value from 'typebox/value';
+import { parse as parseYaml } from 'yaml';
+import { ConfigFileSchema, MeterSchema, OperationSchema, PlanSchema, type ConfigFile } from './config-schema.js';
+
+/**
+ * The only place that reads process.env or the config file. Everything below
+ * receives a frozen Config from the composition root.
+ */
+export interface Config {
+  readonly host: string;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly databaseUrl: string | undefined;
+  /** Role the server SET ROLEs to on PostgreSQL; '' means use the login role as is. */
+  readonly databaseAppRole: string;
+  readonly databasePoolSize: number;
+  readonly redisUrl: string | undefined;
+  readonly configPath: string;
+  readonly secretKey: string | undefined;
+  readonly publicUrl: string | undefined;
+  readonly logLevel: string;
+  readonly bootstrapOperator: { email: string; password: string } | undefined;
+  readonly file: ConfigFile;
+}
+
+export const DEFAULT_CONFIG_PATH = resolve(dirname(fileURLToPath(import.meta.url)), '../tollgate.config.yaml');
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+export function loadConfig(options: { env?: Env; configPath?: string } = {}): Config {
+  const env = options.env ?? process.env;
+  const configPath = resolve(options.configPath ?? env.TOLLGATE_CONFIG ?? DEFAULT_CONFIG_PATH);
+  if (!existsSync(configPath)) throw new ConfigError(`config file not found: ${configPath}`);
+  const file = parseConfigFile(readFileSync(configPath, 'utf8'), configPath);
+  const port = Number(env.PORT ?? 8787);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`PORT: not a port number: ${env.PORT}`);
+  const poolSize = Number(env.TOLLGATE_DB_POOL_SIZE ?? 20);
+  if (!Number.isInteger(poolSize) || poolSize < 1) throw new ConfigError('TOLLGATE_DB_POOL_SIZE: must be a positive integer');
+  const operatorEmail = env.TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL;
+  const operatorPassword = env.TOLLGATE_BOOTSTRAP_OPERATOR_PASSWORD;
+  if (Boolean(operatorEmail) !== Boolean(operatorPassword)) {
+    throw new ConfigError('TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL and TOLLGATE_BOOTSTRAP_OPERATOR_PASSWORD go together');
+  }
+  return Object.freeze({
+    host: env.HOST ?? '127.0.0.1',
+    port,
+    dataDir: resolve(env.TOLLGATE_DATA_DIR ?? './.tollgate'),
+    databaseUrl: env.DATABASE_URL || undefined,
+    databaseAppRole: env.TOLLGATE_DB_ROLE ?? 'tollgate_app',
+    databasePoolSize: poolSize,
+    redisUrl: env.REDIS_URL || undefined,
+    configPath,
+    secretKey: env.TOLLGATE_SECRET_KEY || undefined,
+    publicUrl: env.TOLLGATE_PUBLIC_URL || undefined,
+    logLevel: env.LOG_LEVEL ?? 'info',
+    bootstrapOperator: operatorEmail && operatorPassword ? { email: operatorEmail, password: operatorPassword } : undefined,
+    file: deepFreeze(file),
+  });
+}
+
+/** Parses YAML or JSON text, applies defaults and validates; errors name the offending key. */
+export function parseConfigFile(text: string, source = 'config'): ConfigFile {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (error) {
+    throw new ConfigError(`${source}: not valid YAML/JSON: ${(error as Error).message}`);
+  }
+  const withDefaults = Value.Default(ConfigFileSchema, Value.Clone(raw));
+  defaultRecordValues(withDefaults);
+  const errors = [...Value.Errors(ConfigFileSchema, withDefaults)]
+    .filter((e) => e.keyword !== 'anyOf' && e.keyword !== 'boolean');
+  if (errors.length > 0) {
+    const lines = errors.slice(0, 10).map((e) => `  ${keyPath(e.instancePath, e.params)}: ${e.message}`);
+    throw new ConfigError(`${source}: invalid configuration\n${lines.join('\n')}`);
+  }
+  const file = withDefaults as ConfigFile;
+  checkReferences(file, source);
+  return file;
+}
+
+/** TypeBox does not descend into Record values when defaulting, so each entry is defaulted with its own schema. */
+function defaultRecordValues(file: unknown): void {
+  if (!file || typeof file !== 'object') return;
+  const f = file as Record<string, unknown>;
+  const each = (key: string, schema: unknown) => {
+    const record = f[key];
+    if (!record || typeof record !== 'object' || Array.isArray(record)) return;
+    for (const [name, value] of Object.entries(record)) (record as Record<string, unknown>)[name] = Value.Default(schema as never, value);
+  };
+  each('plans', PlanSchema);
+  each('meters', MeterSchema);
+  each('operations', OperationSchema);
+  const ops = f.operations as Record<string, { cost?: unknown }> | undefined;
+  for (const op of Object.values(ops ?? {})) {
+    const cost = op?.cost as { type?: string; minimum?: number } | undefined;
+    if (cost && (cost.type === 'per_unit' || cost.type === 'per_token') && cost.minimum === undefined) cost.minimum = 1;
+  }
+}
+
+function keyPath(instancePath: string, params: unknown): string {
+  const extra = (params as { additionalProperties?: string[] })?.additionalProperties;
+  const path = instancePath.replace(/^\//, '').replaceAll('/', '.') || '(root)';
+  return extra ? `${path === '(root)' ? '' : `${path}.`}${extra.join(', ')} (unknown key)` : path;
+}
+
+/** Cross-references JSON Schema cannot express: every name a plan or operation uses must exist. */
+function checkReferences(file: ConfigFile, source: string): void {
+  const problems: string[] = [];
+  const modules = new Set(file.modules);
+  const meters = new Set(Object.keys(file.meters));
+  const defaults = Object.entries(file.plans).filter(([, plan]) => plan.default);
+  if (defaults.length !== 1) problems.push(`plans: exactly one plan must have default: true (found ${defaults.length})`);
+  for (const [planName, plan] of Object.entries(file.plans)) {
+    for (const m of plan.modules) if (!modules.has(m)) problems.push(`plans.${planName}.modules: unknown module "${m}"`);
+    for (const meter of Object.keys(plan.limits)) if (!meters.has(meter)) problems.push(`plans.${planName}.limits.${meter}: unknown meter`);
+  }
+  const operationNames = new Set(Object.keys(file.operations));
+  for (const [name, op] of Object.entries(file.operations)) {
+    if (!modules.has(op.module)) problems.push(`operations.${name}.module: unknown module "${op.module}"`);
+    if (op.meter && !meters.has(op.meter)) problems.push(`operations.${name}.meter: unknown meter "${op.meter}"`);
+    for (const alias of op.aliases ?? []) {
+      if (operationNames.has(alias)) problems.push(`operations.${name}.aliases: "${alias}" is already an operation or alias`);
+      operationNames.add(alias);
+    }
+  }
+  file.auth.identityProviders.forEach((idp, i) => {
+    if (Boolean(idp.jwksUrl) === Boolean(idp.secret)) problems.push(`auth.identityProviders.${i}: set exactly one of jwksUrl or secret`);
+  });
+  if (problems.length > 0) throw new ConfigError(`${source}: invalid configuration\n  ${problems.join('\n  ')}`);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}

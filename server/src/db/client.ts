@@ -1,0 +1,130 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import postgres from 'postgres';
+import { sql, type SQL } from 'drizzle-orm';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
+import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
+import type { ExtractTablesWithRelations } from 'drizzle-orm';
+import { migrate } from './migrate.js';
+
+type Schema = Record<string, never>;
+export type Db = PgDatabase<PgQueryResultHKT, Schema>;
+export type Tx = PgTransaction<PgQueryResultHKT, Schema, ExtractTablesWithRelations<Schema>>;
+/** Repos take either: a plain handle or a transaction. */
+export type Executor = Db | Tx;
+
+export type NotifyHandler = (payload: string) => void;
+
+export interface Database {
+  readonly kind: 'pglite' | 'postgres';
+  readonly db: Db;
+  /** Cross-process notifications (LISTEN/NOTIFY on PostgreSQL; in-process on PGlite). */
+  listen(channel: string, handler: NotifyHandler): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  /** postgres://… ; absent → embedded PGlite. */
+  url?: string | undefined;
+  /** PGlite data directory; absent → in memory. */
+  dataDir?: string | undefined;
+  /** Non-owner role the server acts as; '' keeps the login role. */
+  appRole: string;
+  poolSize?: number;
+  /** Run migrations before opening (default true). */
+  migrate?: boolean;
+  /** An already created PGlite instance (tests keep a handle to inspect it as its owner). */
+  pglite?: PGlite;
+}
+
+/** Rows of a raw statement, whichever driver runs it. */
+export async function rows<T = Record<string, unknown>>(db: Executor, query: SQL): Promise<T[]> {
+  const result = (await db.execute(query)) as unknown;
+  if (Array.isArray(result)) return result as T[];
+  return ((result as { rows?: T[] }).rows ?? []) as T[];
+}
+
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  return options.url ? openPostgres(options.url, options) : openPglite(options);
+}
+
+async function openPglite(options: DatabaseOptions): Promise<Database> {
+  let dataDir: string | undefined;
+  if (options.dataDir) {
+    mkdirSync(options.dataDir, { recursive: true });
+    dataDir = join(options.dataDir, 'pgdata');
+  }
+  const client = options.pglite ?? await PGlite.create(dataDir ? { dataDir } : {});
+  if (options.migrate !== false) await migrate({ kind: 'pglite', exec: (text) => client.exec(text).then(() => undefined), query: async (text) => (await client.query(text)).rows as Record<string, unknown>[] }, options.appRole);
+  // PGlite is one connection: switching role once makes RLS apply to every later query.
+  if (options.appRole) await client.exec(`SET ROLE ${quoteIdent(options.appRole)}`);
+  const handlers = new Map<string, Set<NotifyHandler>>();
+  const db = drizzlePglite({ client }) as unknown as Db;
+  return {
+    kind: 'pglite',
+    db,
+    async listen(channel, handler) {
+      const set = handlers.get(channel) ?? new Set();
+      handlers.set(channel, set);
+      set.add(handler);
+      const unsubscribe = await client.listen(channel, handler);
+      return async () => {
+        set.delete(handler);
+        await unsubscribe();
+      };
+    },
+    async close() {
+      await client.close();
+    },
+  };
+}
+
+async function openPostgres(url: string, options: DatabaseOptions): Promise<Database> {
+  if (options.migrate !== false) {
+    const admin = postgres(url, { max: 1, onnotice: () => undefined });
+    try {
+      await migrate({
+        kind: 'postgres',
+        exec: async (text) => { await admin.unsafe(text); },
+        query: async (text) => [...(await admin.unsafe(text))] as Record<string, unknown>[],
+      }, options.appRole);
+    } finally {
+      await admin.end();
+    }
+  }
+  const client = postgres(url, {
+    max: options.poolSize ?? 20,
+    onnotice: () => undefined,
+    connection: options.appRole ? { options: `-c role=${options.appRole}` } as Record<string, string> : {},
+  });
+  const [role] = await client<{ rolname: string; rolsuper: boolean; rolbypassrls: boolean }[]>`
+    SELECT rolname, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user`;
+  if (!role || role.rolsuper || role.rolbypassrls) {
+    await client.end();
+    throw new Error(
+      `refusing to start: database role "${role?.rolname}" is a superuser or has BYPASSRLS, so row-level security would not apply. ` +
+      'Connect as (or set TOLLGATE_DB_ROLE to) a plain role.',
+    );
+  }
+  const db = drizzlePostgres({ client }) as unknown as Db;
+  return {
+    kind: 'postgres',
+    db,
+    async listen(channel, handler) {
+      const { unlisten } = await client.listen(channel, handler);
+      return unlisten;
+    },
+    async close() {
+      await client.end({ timeout: 5 });
+    },
+  };
+}
+
+export function quoteIdent(name: string): string {
+  if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`invalid identifier: ${name}`);
+  return `"${name}"`;
+}
+
+export { sql };

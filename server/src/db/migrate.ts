@@ -1,0 +1,69 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
+
+/** Tables the server may only read and append to: their history is the product. */
+export const APPEND_ONLY_TABLES = ['audit_log'] as const;
+
+export interface MigrationTarget {
+  kind: 'pglite' | 'postgres';
+  exec(text: string): Promise<void>;
+  query(text: string): Promise<Record<string, unknown>[]>;
+}
+
+export function migrationFiles(): string[] {
+  return readdirSync(MIGRATIONS_DIR).filter((f) => /^\d{4}_[a-z0-9_]+\.sql$/.test(f)).sort();
+}
+
+/**
+ * Applies pending migrations in order, each in its own transaction, under an advisory
+ * lock so several processes starting at once migrate once. Then (re)applies the grants
+ * of the server's role, so every table a migration adds is covered.
+ */
+export async function migrate(target: MigrationTarget, appRole: string): Promise<string[]> {
+  const applied: string[] = [];
+  await target.exec('SELECT pg_advisory_lock(727274)');
+  try {
+    await target.exec(`CREATE TABLE IF NOT EXISTS tollgate_migrations (
+      name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
+    const done = new Set((await target.query('SELECT name FROM tollgate_migrations')).map((r) => String(r.name)));
+    for (const file of migrationFiles()) {
+      if (done.has(file)) continue;
+      const text = readFileSync(join(MIGRATIONS_DIR, file), 'utf8');
+      await target.exec(`BEGIN;\n${text}\n;INSERT INTO tollgate_migrations (name) VALUES ('${file}');\nCOMMIT;`)
+        .catch(async (error: unknown) => {
+          await target.exec('ROLLBACK').catch(() => undefined);
+          throw new Error(`migration ${file} failed: ${(error as Error).message}`);
+        });
+      applied.push(file);
+    }
+    if (appRole) await grantAppRole(target, appRole);
+  } finally {
+    await target.exec('SELECT pg_advisory_unlock(727274)');
+  }
+  return applied;
+}
+
+async function grantAppRole(target: MigrationTarget, role: string): Promise<void> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(role)) throw new Error(`invalid role name: ${role}`);
+  // Roles are cluster-wide: parallel test databases may race to create the same one.
+  await target.exec(`DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${role}') THEN
+      CREATE ROLE "${role}" NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+    END IF;
+  EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+  END $$`);
+  const [membership] = await target.query(`SELECT pg_has_role(current_user, '${role}', 'MEMBER') AS member`);
+  if (!membership?.member) {
+    await target.exec(`DO $$ BEGIN GRANT "${role}" TO CURRENT_USER; EXCEPTION WHEN OTHERS THEN NULL; END $$`);
+  }
+  await target.exec(`
+    GRANT USAGE ON SCHEMA public TO "${role}";
+    GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "${role}";
+    GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "${role}";
+    REVOKE INSERT, UPDATE, DELETE ON tollgate_migrations FROM "${role}";
+    ${APPEND_ONLY_TABLES.map((t) => `REVOKE UPDATE, DELETE, TRUNCATE ON ${t} FROM "${role}";`).join('\n')}
+  `);
+}

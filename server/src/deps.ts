@@ -1,0 +1,111 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import pino, { type Logger } from 'pino';
+import type { Config } from './config.js';
+import { openDatabase, type Database } from './db/client.js';
+import { inTenant } from './db/scope.js';
+import { createMetrics, type Metrics } from './http/metrics.js';
+import { systemClock, type Clock } from './lib/clock.js';
+import { AppError } from './lib/errors.js';
+import { LogMailer, type Mailer } from './lib/mailer.js';
+import type { Principal } from './lib/principal.js';
+import { deriveKey } from './lib/secrets.js';
+import { AuditService } from './modules/audit/index.js';
+import { AccessTokens, AuthService, ExternalIdentityVerifier, SigningKeyRing } from './modules/auth/index.js';
+import { BillingService } from './modules/billing/index.js';
+import { PlansService } from './modules/plans/index.js';
+import { InvitationService, TenancyAdminService, TenancyService } from './modules/tenancy/index.js';
+
+/** Everything the app is made of, wired once. Tests build it with their own clock, mailer and database. */
+export interface Deps {
+  config: Config;
+  clock: Clock;
+  logger: Logger;
+  database: Database;
+  mailer: Mailer;
+  metrics: Metrics;
+  audit: AuditService;
+  plans: PlansService;
+  billing: BillingService;
+  tenancy: TenancyService;
+  invitations: InvitationService;
+  tenancyAdmin: TenancyAdminService;
+  keys: SigningKeyRing;
+  auth: AuthService;
+  resolveCredential: (bearer: string) => Promise<Principal>;
+  close: () => Promise<void>;
+}
+
+export interface DepsOverrides {
+  clock?: Clock;
+  mailer?: Mailer;
+  logger?: Logger;
+  database?: Database;
+}
+
+/** The one composition root: the only place that knows how services fit together. */
+export async function createDeps(config: Config, overrides: DepsOverrides = {}): Promise<Deps> {
+  const logger = overrides.logger ?? pino({ level: config.logLevel });
+  const clock = overrides.clock ?? systemClock;
+  const database = overrides.database ?? await openDatabase({
+    url: config.databaseUrl, dataDir: config.dataDir, appRole: config.databaseAppRole, poolSize: config.databasePoolSize,
+  });
+  const { db } = database;
+  const file = config.file;
+  const mailer = overrides.mailer ?? new LogMailer(logger);
+  const audit = new AuditService(clock);
+  const plans = new PlansService(file);
+  const billing = new BillingService(clock);
+  const tenancy = new TenancyService(db, clock, audit, billing, plans);
+  const invitations = new InvitationService(db, clock, audit, tenancy, file.auth.invitationTtlSeconds);
+  const tenancyAdmin = new TenancyAdminService(db, clock, audit, billing, plans, tenancy);
+  const masterSecret = config.secretKey ?? localSecret(config.dataDir, logger, database.kind);
+  const keys = new SigningKeyRing(db, clock, {
+    rotationDays: file.auth.signingKeyRotationDays, graceSeconds: file.auth.signingKeyGraceSeconds,
+    sealingKey: deriveKey(masterSecret, 'signing-keys'),
+  });
+  await keys.init();
+  const tokens = new AccessTokens(keys, clock, { issuer: file.issuer, audience: file.audience, ttlSeconds: file.auth.accessTokenTtlSeconds });
+  const external = new ExternalIdentityVerifier(file.auth.identityProviders, clock);
+  const auth = new AuthService(db, clock, tenancy, tokens, external, mailer, {
+    issuer: file.issuer, refreshTokenTtlSeconds: file.auth.refreshTokenTtlSeconds,
+    passwordResetTtlSeconds: file.auth.passwordResetTtlSeconds, passwordMinLength: file.auth.passwordMinLength,
+    scryptCost: file.auth.scryptCost, publicUrl: config.publicUrl ?? `http://${config.host}:${config.port}`,
+  });
+
+  const resolveCredential = async (bearer: string): Promise<Principal> => {
+    if (bearer.split('.').length === 3) return auth.resolveJwt(bearer);
+    throw new AppError('UNAUTHENTICATED');
+  };
+
+  if (config.bootstrapOperator) {
+    const { created } = await auth.ensureOperator(config.bootstrapOperator.email, config.bootstrapOperator.password);
+    if (created) logger.info({ email: config.bootstrapOperator.email }, 'bootstrap operator created');
+  }
+
+  return {
+    config, clock, logger, database, mailer, metrics: createMetrics(), audit, plans, billing, tenancy, invitations,
+    tenancyAdmin, keys, auth, resolveCredential,
+    close: () => database.close(),
+  };
+}
+
+/** Checks a tenant exists for operator routes (RLS-scoped read). */
+export async function assertTenantExists(deps: Deps, tenantId: string): Promise<void> {
+  await inTenant(deps.database.db, tenantId, async (tx) => { await deps.tenancy.getTenant(tenantId, tx); });
+}
+
+/**
+ * Without TOLLGATE_SECRET_KEY, a random master secret is kept in the data directory.
+ * Fine for one host; several hosts sharing a database must share TOLLGATE_SECRET_KEY.
+ */
+function localSecret(dataDir: string, logger: Logger, kind: Database['kind']): string {
+  const path = join(dataDir, 'secret.key');
+  if (!existsSync(path)) {
+    mkdirSync(dataDir, { recursive: true });
+    writeFileSync(path, randomBytes(32).toString('base64'), { mode: 0o600 });
+  }
+  if (kind === 'postgres') logger.warn('TOLLGATE_SECRET_KEY is not set: using %s; every Tollgate process must share one secret', path);
+  return readFileSync(path, 'utf8').trim();
+}

@@ -1,0 +1,30 @@
+import type { FastifyInstance } from 'fastify';
+import { AppError } from '../lib/errors.js';
+import type { Principal } from '../lib/principal.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+  interface FastifyContextConfig {
+    /** 'public' routes skip credential resolution; every other route requires a credential. */
+    auth?: 'public' | 'required';
+  }
+}
+
+export type CredentialResolver = (bearer: string) => Promise<Principal>;
+
+/**
+ * Resolves the Authorization header to a Principal once per request, before any
+ * handler runs. The resolver is the single path every credential type goes through.
+ */
+export function registerAuthHook(app: FastifyInstance, resolve: CredentialResolver): void {
+  app.decorateRequest('principal', null);
+  app.addHook('onRequest', async (request) => {
+    if (request.routeOptions.config.auth === 'public' || !request.routeOptions.url) return;
+    const header = request.headers.authorization;
+    const match = typeof header === 'string' ? /^Bearer ([!-~]{1,4096})$/i.exec(header) : null;
+    if (!match) throw new AppError('UNAUTHENTICATED');
+    request.principal = await resolve(match[1]!);
+  });
+}

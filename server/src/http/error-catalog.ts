@@ -1,0 +1,26 @@
+import type { ErrorSpec } from '../lib/errors.js';
+import { httpErrors } from './errors.js';
+import { tenancyErrors } from '../modules/tenancy/errors.js';
+import { authErrors } from '../modules/auth/errors.js';
+import { plansErrors } from '../modules/plans/errors.js';
+
+/**
+ * The one closed catalog of error codes and the one code → HTTP status table.
+ * A code used anywhere must be declared in a module's errors.ts and joined here.
+ */
+export const ERROR_CATALOG = {
+  ...httpErrors,
+  ...tenancyErrors,
+  ...authErrors,
+  ...plansErrors,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CATALOG;
+
+export function errorSpec(code: ErrorCode): ErrorSpec {
+  return ERROR_CATALOG[code];
+}
+
+export function isErrorCode(value: string): value is ErrorCode {
+  return Object.hasOwn(ERROR_CATALOG, value);
+}

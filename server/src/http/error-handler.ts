@@ -1,0 +1,47 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError } from '../lib/errors.js';
+import { ERROR_CATALOG, type ErrorCode } from './error-catalog.js';
+
+/** Fastify's own error codes for malformed requests, mapped onto the catalog. */
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: 'MALFORMED_JSON',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'MALFORMED_JSON',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
+  FST_ERR_CTP_INVALID_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_VALIDATION: 'VALIDATION_FAILED',
+  FST_ERR_BAD_URL: 'BAD_REQUEST',
+  FST_ERR_ASYNC_CONSTRAINT: 'BAD_REQUEST',
+};
+
+export function sendError(reply: FastifyReply, request: FastifyRequest, code: ErrorCode, message?: string, headers?: Record<string, string>): FastifyReply {
+  const spec = ERROR_CATALOG[code];
+  if (headers) reply.headers(headers);
+  return reply.code(spec.status).send({ error: { code, message: message ?? spec.message, requestId: request.id } });
+}
+
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError | AppError, request, reply) => {
+    if (error instanceof AppError) {
+      return sendError(reply, request, error.code, error.message === error.code ? undefined : error.message);
+    }
+    const fastifyError = error as FastifyError;
+    if (fastifyError.validation) {
+      const first = fastifyError.validation[0];
+      const where = fastifyError.validationContext ?? 'body';
+      const path = first?.instancePath ? first.instancePath.replace(/^\//, '').replaceAll('/', '.') : '';
+      const extra = (first?.params as { additionalProperty?: string } | undefined)?.additionalProperty;
+      const field = extra ? `${path ? `${path}.` : ''}${extra}` : path;
+      return sendError(reply, request, 'VALIDATION_FAILED', `${where}${field ? `.${field}` : ''}: ${first?.message ?? 'invalid'}`);
+    }
+    const mapped = fastifyError.code ? FASTIFY_CODES[fastifyError.code] : undefined;
+    if (mapped) return sendError(reply, request, mapped);
+    if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+      return sendError(reply, request, fastifyError.statusCode === 413 ? 'PAYLOAD_TOO_LARGE' : fastifyError.statusCode === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : 'BAD_REQUEST');
+    }
+    request.log.error({ err: error }, 'unhandled error');
+    return sendError(reply, request, 'INTERNAL');
+  });
+  app.setNotFoundHandler((request, reply) => sendError(reply, request, 'NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`));
+}

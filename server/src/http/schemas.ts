@@ -1,0 +1,34 @@
+import { Type, type TSchema } from 'typebox';
+
+/** Shared schema pieces: one error body, id params, pagination. */
+export const ErrorBody = Type.Object({
+  error: Type.Object({
+    code: Type.String({ description: 'stable UPPER_SNAKE code from the error catalog' }),
+    message: Type.String(),
+    requestId: Type.String(),
+  }),
+}, { $id: 'ErrorBody' });
+
+export const idOf = (prefix: string) => Type.String({ pattern: `^${prefix}_[0-9A-Z]{26}$`, maxLength: 30 });
+
+export const TenantParams = Type.Object({ tenantId: idOf('tnt') });
+
+export const Email = Type.String({ format: 'email', minLength: 3, maxLength: 254 });
+export const Password = Type.String({ minLength: 1, maxLength: 256 });
+export const ShortText = (max = 200) => Type.String({ minLength: 1, maxLength: max });
+export const RoleSchema = Type.Union([Type.Literal('owner'), Type.Literal('admin'), Type.Literal('member')]);
+
+export const PageQuery = {
+  cursor: Type.Optional(Type.String({ maxLength: 200 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
+};
+
+/** A closed object: unknown fields are an error, not silently dropped. */
+export function Body<T extends Record<string, TSchema>>(properties: T) {
+  return Type.Object(properties, { additionalProperties: false });
+}
+
+/** Error responses to declare on a route, so the OpenAPI document lists them. */
+export function errors(...statuses: number[]): Record<number, typeof ErrorBody> {
+  return Object.fromEntries([400, ...statuses].map((s) => [s, ErrorBody]));
+}

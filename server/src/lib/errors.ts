@@ -1,0 +1,24 @@
+import type { ErrorCode } from '../http/error-catalog.js';
+
+export interface ErrorSpec {
+  readonly status: number;
+  readonly message: string;
+}
+
+/** Every module declares its codes in a table of this shape; http/error-catalog.ts joins them. */
+export type ErrorTable = Readonly<Record<string, ErrorSpec>>;
+
+/**
+ * A fault or a refusal that ends the request with the catalog's status for `code`.
+ * Expected denials inside the decision path are values, not AppErrors.
+ */
+export class AppError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message?: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message ?? code);
+    this.name = 'AppError';
+  }
+}

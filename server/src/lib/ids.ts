@@ -1,0 +1,24 @@
+import { randomBytes } from 'node:crypto';
+
+// Crockford base32: sortable, case-insensitive, no ambiguous letters.
+const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
+export type IdPrefix =
+  | 'usr' | 'tnt' | 'inv' | 'aud' | 'rtk' | 'prt' | 'kid' | 'key' | 'svc'
+  | 'res' | 'dec' | 'led' | 'evt' | 'sub';
+
+/** A prefixed id whose first 10 characters encode the creation time, so ids sort by age. */
+export function newId(prefix: IdPrefix, now: number = Date.now()): string {
+  let time = '';
+  let t = now;
+  for (let i = 0; i < 10; i++) {
+    time = ALPHABET[t % 32] + time;
+    t = Math.floor(t / 32);
+  }
+  const bytes = randomBytes(16);
+  let rand = '';
+  for (let i = 0; i < 16; i++) rand += ALPHABET[bytes[i]! % 32];
+  return `${prefix}_${time}${rand}`;
+}
+
+export const ID_PATTERN = '^[a-z]{3}_[0-9A-Z]{26}$';

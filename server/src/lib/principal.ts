@@ -1,0 +1,21 @@
+import type { Role } from '../modules/tenancy/tables.js';
+
+/** Who is calling, as established from a verified credential. Never from a client field. */
+export type Principal =
+  | { type: 'user'; userId: string; credential: 'access_token' | 'external_jwt' }
+  | { type: 'api_key'; keyId: string; tenantId: string; scopes: readonly string[] }
+  | { type: 'service'; keyId: string; onBehalfOf?: { tenantId: string; userId: string } };
+
+/** What a principal may do inside one tenant, read from the database at decision time. */
+export interface TenantAccess {
+  tenantId: string;
+  /** The member's role; null for an API key (keys act for the tenant, not as a member). */
+  role: Role | null;
+  userId: string | null;
+  principal: Principal;
+}
+
+/** Context every state-changing service call carries for its audit entry. */
+export interface CallContext {
+  requestId?: string | undefined;
+}

@@ -1,0 +1,59 @@
+import { Type } from 'typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import type { Db } from '../../db/client.js';
+import { inTenant } from '../../db/scope.js';
+import { TenantParams, errors } from '../../http/schemas.js';
+import type { TenantAccess } from '../../lib/principal.js';
+import type { AuditService } from './service.js';
+
+const AuditQuery = Type.Object({
+  cursor: Type.Optional(Type.String({ maxLength: 200 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
+  action: Type.Optional(Type.String({ maxLength: 100 })),
+  actorId: Type.Optional(Type.String({ maxLength: 100 })),
+}, { additionalProperties: false });
+
+const AuditPage = Type.Object({
+  entries: Type.Array(Type.Object({
+    id: Type.String(), tenantId: Type.String(),
+    actor: Type.Object({ type: Type.String(), id: Type.Union([Type.String(), Type.Null()]) }),
+    action: Type.String(),
+    target: Type.Union([Type.Object({ type: Type.String(), id: Type.String() }), Type.Null()]),
+    data: Type.Record(Type.String(), Type.Unknown()),
+    requestId: Type.Union([Type.String(), Type.Null()]),
+    createdAt: Type.String(),
+  })),
+  nextCursor: Type.Union([Type.String(), Type.Null()]),
+});
+
+export interface AuditRouteOptions {
+  db: Db;
+  audit: AuditService;
+  tenantAccess: (request: FastifyRequest, tenantId: string) => Promise<TenantAccess>;
+  requireOperator: (request: FastifyRequest) => Promise<string>;
+  tenantExists: (tenantId: string) => Promise<void>;
+}
+
+export const auditRoutes: FastifyPluginAsyncTypebox<AuditRouteOptions> = async (app, { db, audit, tenantAccess, requireOperator, tenantExists }) => {
+  app.get('/v1/tenants/:tenantId/audit', {
+    schema: {
+      tags: ['audit'], summary: 'The tenant\'s audit log, newest first (owner/admin)',
+      params: TenantParams, querystring: AuditQuery, response: { 200: AuditPage, ...errors(401, 403, 404) },
+    },
+  }, async (request) => {
+    const access = await tenantAccess(request, request.params.tenantId);
+    return inTenant(db, access.tenantId, (tx) => audit.list(tx, { ...request.query, tenantId: access.tenantId, limit: request.query.limit ?? 50 }));
+  });
+
+  app.get('/v1/admin/tenants/:tenantId/audit', {
+    schema: {
+      tags: ['operator'], summary: 'A tenant\'s audit log (operator)',
+      params: TenantParams, querystring: AuditQuery, response: { 200: AuditPage, ...errors(401, 403, 404) },
+    },
+  }, async (request) => {
+    await requireOperator(request);
+    await tenantExists(request.params.tenantId);
+    return inTenant(db, request.params.tenantId, (tx) => audit.list(tx, { ...request.query, tenantId: request.params.tenantId, limit: request.query.limit ?? 50 }));
+  });
+};

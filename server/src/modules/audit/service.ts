@@ -1,0 +1,79 @@
+import type { Executor } from '../../db/client.js';
+import type { Clock } from '../../lib/clock.js';
+import { newId } from '../../lib/ids.js';
+import { decodeCursor, encodeCursor } from '../../lib/cursor.js';
+import { insertEntry, listEntries, type AuditRow } from './repo.js';
+
+/** Who did it: a user, an API key, a service key, an operator, or the system itself. */
+export interface Actor {
+  type: 'user' | 'operator' | 'api_key' | 'service' | 'system';
+  id: string | null;
+}
+
+export interface AuditEntryInput {
+  tenantId: string;
+  actor: Actor;
+  action: string;
+  target?: { type: string; id: string };
+  data?: Record<string, unknown>;
+  requestId?: string | undefined;
+}
+
+/** Entries without a tenant (operator-wide actions) are filed under this pseudo-tenant. */
+export const PLATFORM_TENANT_ID = 'tnt_platform';
+
+export interface AuditEntry {
+  id: string;
+  tenantId: string;
+  actor: Actor;
+  action: string;
+  target: { type: string; id: string } | null;
+  data: Record<string, unknown>;
+  requestId: string | null;
+  createdAt: string;
+}
+
+export class AuditService {
+  constructor(private readonly clock: Clock) {}
+
+  /** Always called with the transaction of the change it records, never after it. */
+  async record(tx: Executor, input: AuditEntryInput): Promise<void> {
+    const now = this.clock.now();
+    await insertEntry(tx, {
+      tenantId: input.tenantId,
+      id: newId('aud', now.getTime()),
+      actorType: input.actor.type,
+      actorId: input.actor.id,
+      action: input.action,
+      targetType: input.target?.type ?? null,
+      targetId: input.target?.id ?? null,
+      data: input.data ?? {},
+      requestId: input.requestId ?? null,
+      createdAt: now,
+    });
+  }
+
+  async list(db: Executor, q: { tenantId: string; action?: string | undefined; actorId?: string | undefined; cursor?: string | undefined; limit: number }): Promise<{ entries: AuditEntry[]; nextCursor: string | null }> {
+    const before = q.cursor ? decodeCursor(q.cursor) : undefined;
+    const rows = await listEntries(db, { ...q, before, limit: q.limit + 1 });
+    const page = rows.slice(0, q.limit);
+    const last = page.at(-1);
+    return {
+      entries: page.map(toEntry),
+      nextCursor: rows.length > q.limit && last ? encodeCursor({ createdAt: last.createdAt, id: last.id }) : null,
+    };
+  }
+}
+
+function toEntry(row: AuditRow): AuditEntry {
+  return {
+    id: row.id,
+    tenantId: row.tenantId,
+    actor: { type: row.actorType as Actor['type'], id: row.actorId },
+    action: row.action,
+    target: row.targetType && row.targetId ? { type: row.targetType, id: row.targetId } : null,
+    data: row.data,
+    requestId: row.requestId,
+    createdAt: row.createdAt.toISOString(),
+  };
+}

@@ -1,0 +1,14 @@
+import { jsonb, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
+
+export const auditLog = pgTable('audit_log', {
+  tenantId: text('tenant_id').notNull(),
+  id: text('id').notNull(),
+  actorType: text('actor_type').notNull(),
+  actorId: text('actor_id'),
+  action: text('action').notNull(),
+  targetType: text('target_type'),
+  targetId: text('target_id'),
+  data: jsonb('data').$type<Record<string, unknown>>().notNull(),
+  requestId: text('request_id'),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
+}, (t) => [primaryKey({ columns: [t.tenantId, t.id] })]);

@@ -1,0 +1,6 @@
+export { AuthService, type TokenPair, type AuthOptions } from './service.js';
+export { SigningKeyRing, SIGNING_ALG } from './keys.js';
+export { AccessTokens, ACCESS_TOKEN_TYP } from './tokens.js';
+export { ExternalIdentityVerifier } from './external.js';
+export { authRoutes } from './routes.js';
+export { authErrors } from './errors.js';

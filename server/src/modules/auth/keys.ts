@@ -1,0 +1,114 @@
+import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
+import type { Db, Tx } from '../../db/client.js';
+import { inSystem } from '../../db/scope.js';
+import type { Clock } from '../../lib/clock.js';
+import { newId } from '../../lib/ids.js';
+import { decryptSecret, encryptSecret } from '../../lib/secrets.js';
+import * as repo from './repo.js';
+
+export const SIGNING_ALG = 'ES256';
+
+interface LoadedKey {
+  kid: string;
+  publicKey: CryptoKey;
+  publicJwk: JWK;
+  privateKey: CryptoKey | null;
+  createdAt: Date;
+  retiredAt: Date | null;
+}
+
+export interface KeyRingOptions {
+  rotationDays: number;
+  graceSeconds: number;
+  sealingKey: Buffer;
+}
+
+/**
+ * The server's JWT signing keys. One active key signs; retired keys keep verifying
+ * (and stay in the JWKS) for the grace period, so rotation never logs anyone out.
+ * Private keys are stored sealed with AES-256-GCM.
+ */
+export class SigningKeyRing {
+  private keys: LoadedKey[] = [];
+  private lastReload = 0;
+
+  constructor(private readonly db: Db, private readonly clock: Clock, private readonly options: KeyRingOptions) {}
+
+  /** Loads the keys, creating or rotating the active one when it is missing or too old. */
+  async init(): Promise<void> {
+    await this.reload();
+    const active = this.active();
+    const maxAgeMs = this.options.rotationDays * 86_400_000;
+    if (!active || this.clock.now().getTime() - active.createdAt.getTime() >= maxAgeMs) await this.rotate();
+  }
+
+  /** Retires the active key and creates a new one; `inTx` writes the audit entry in the same transaction. */
+  async rotate(inTx?: (tx: Tx, kid: string) => Promise<void>): Promise<string> {
+    const now = this.clock.now();
+    const { publicKey, privateKey } = await generateKeyPair(SIGNING_ALG, { extractable: true });
+    const kid = newId('kid', now.getTime());
+    const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: SIGNING_ALG, use: 'sig' };
+    const privateJwk = { ...(await exportJWK(privateKey)), kid, alg: SIGNING_ALG };
+    await inSystem(this.db, async (tx) => {
+      await repo.retireActiveKeys(tx, now);
+      await repo.insertSigningKey(tx, {
+        kid, alg: SIGNING_ALG, publicJwk, privateJwkSealed: encryptSecret(JSON.stringify(privateJwk), this.options.sealingKey),
+        createdAt: now, retiredAt: null,
+      });
+      if (inTx) await inTx(tx, kid);
+    });
+    await this.reload();
+    return kid;
+  }
+
+  async reload(): Promise<void> {
+    const rows = await inSystem(this.db, (tx) => repo.listSigningKeys(tx));
+    const loaded: LoadedKey[] = [];
+    for (const row of rows) {
+      const publicJwk = row.publicJwk as JWK;
+      loaded.push({
+        kid: row.kid,
+        publicJwk,
+        publicKey: (await importJWK(publicJwk, row.alg)) as CryptoKey,
+        privateKey: row.retiredAt ? null : (await importJWK(JSON.parse(decryptSecret(row.privateJwkSealed, this.options.sealingKey)) as JWK, row.alg)) as CryptoKey,
+        createdAt: row.createdAt,
+        retiredAt: row.retiredAt,
+      });
+    }
+    this.keys = loaded;
+    this.lastReload = Date.now();
+  }
+
+  active(): LoadedKey | undefined {
+    return this.keys.find((k) => k.retiredAt === null && k.privateKey);
+  }
+
+  signingKey(): { kid: string; key: CryptoKey } {
+    const active = this.active();
+    if (!active?.privateKey) throw new Error('no active signing key');
+    return { kid: active.kid, key: active.privateKey };
+  }
+
+  private usable(key: LoadedKey): boolean {
+    if (!key.retiredAt) return true;
+    return this.clock.now().getTime() < key.retiredAt.getTime() + this.options.graceSeconds * 1000;
+  }
+
+  /** Public keys still valid for verification: the active one and those within grace. */
+  jwks(): { keys: JWK[] } {
+    return { keys: this.keys.filter((k) => this.usable(k)).map((k) => k.publicJwk) };
+  }
+
+  /**
+   * The verification key for a kid. Another process may have rotated: an unknown kid
+   * triggers one reload, at most once a second, so a forged kid cannot hammer the DB.
+   */
+  async verificationKey(kid: string): Promise<CryptoKey | undefined> {
+    let key = this.keys.find((k) => k.kid === kid);
+    if (!key && Date.now() - this.lastReload > 1000) {
+      await this.reload();
+      key = this.keys.find((k) => k.kid === kid);
+    }
+    return key && this.usable(key) ? key.publicKey : undefined;
+  }
+}

@@ -1,0 +1,208 @@
+import { decodeJwt } from 'jose';
+import type { Db } from '../../db/client.js';
+import { inSystem } from '../../db/scope.js';
+import type { Clock } from '../../lib/clock.js';
+import { AppError } from '../../lib/errors.js';
+import { newId } from '../../lib/ids.js';
+import type { Mailer } from '../../lib/mailer.js';
+import type { CallContext, Principal } from '../../lib/principal.js';
+import { hashPassword, randomBase62, sha256Hex, verifyPassword } from '../../lib/secrets.js';
+import type { TenancyService, TenantView, UserView } from '../tenancy/index.js';
+import type { ExternalIdentityVerifier } from './external.js';
+import * as repo from './repo.js';
+import type { AccessTokens } from './tokens.js';
+
+export interface AuthOptions {
+  issuer: string;
+  refreshTokenTtlSeconds: number;
+  passwordResetTtlSeconds: number;
+  passwordMinLength: number;
+  scryptCost: number;
+  publicUrl: string;
+}
+
+export interface TokenPair { accessToken: string; refreshToken: string; tokenType: 'Bearer'; expiresIn: number }
+
+/** A hash to verify against when the email is unknown, so both paths cost the same. */
+let decoyHash: Promise<string> | undefined;
+
+export class AuthService {
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly tenancy: TenancyService,
+    private readonly tokens: AccessTokens,
+    private readonly external: ExternalIdentityVerifier,
+    private readonly mailer: Mailer,
+    private readonly options: AuthOptions,
+  ) {}
+
+  async signup(input: { email: string; password: string; name?: string | undefined }, ctx: CallContext): Promise<{ user: UserView; tenant: TenantView } & TokenPair> {
+    this.assertPasswordStrength(input.password);
+    const passwordHash = await hashPassword(input.password, this.options.scryptCost);
+    const account = await inSystem(this.db, (tx) =>
+      this.tenancy.createAccount(tx, { email: input.email, name: input.name ?? null, passwordHash }, ctx));
+    return { ...account, ...(await this.issueTokens(account.user.id)) };
+  }
+
+  async passwordGrant(email: string, password: string): Promise<TokenPair> {
+    const user = await inSystem(this.db, (tx) => this.tenancy.findUserByEmail(tx, email));
+    if (!user?.passwordHash) {
+      decoyHash ??= hashPassword('decoy-password', this.options.scryptCost);
+      await verifyPassword(password, await decoyHash);
+      throw new AppError('INVALID_CREDENTIALS');
+    }
+    if (!(await verifyPassword(password, user.passwordHash))) throw new AppError('INVALID_CREDENTIALS');
+    if (user.status !== 'active') throw new AppError('USER_DEACTIVATED');
+    return this.issueTokens(user.id);
+  }
+
+  /**
+   * Refresh tokens are single-use. Presenting a spent or revoked one means it was
+   * copied: the whole family is revoked, so the thief's copy dies with the victim's.
+   */
+  async refreshGrant(refreshToken: string): Promise<TokenPair> {
+    const now = this.clock.now();
+    const outcome = await inSystem(this.db, async (tx) => {
+      const row = await repo.findRefreshToken(tx, sha256Hex(refreshToken));
+      if (!row) return { ok: false as const };
+      if (row.usedAt || row.revokedAt) {
+        await repo.revokeFamily(tx, row.familyId, now);
+        return { ok: false as const };
+      }
+      if (row.expiresAt <= now || !(await repo.spendRefreshToken(tx, row.id, now))) return { ok: false as const };
+      return { ok: true as const, row };
+    });
+    if (!outcome.ok) throw new AppError('INVALID_CREDENTIALS');
+    const user = await this.tenancy.findUser(outcome.row.userId);
+    if (!user || user.status !== 'active') throw new AppError('USER_DEACTIVATED');
+    return this.issueTokens(user.id, outcome.row.familyId);
+  }
+
+  async issueTokens(userId: string, familyId?: string): Promise<TokenPair> {
+    const now = this.clock.now();
+    const refreshToken = `tgr_${randomBase62(48)}`;
+    await inSystem(this.db, (tx) => repo.insertRefreshToken(tx, {
+      id: newId('rtk', now.getTime()), userId, familyId: familyId ?? newId('rtk', now.getTime()),
+      tokenHash: sha256Hex(refreshToken), expiresAt: new Date(now.getTime() + this.options.refreshTokenTtlSeconds * 1000),
+      usedAt: null, revokedAt: null, createdAt: now,
+    }));
+    const access = await this.tokens.issue(userId);
+    return { accessToken: access.token, refreshToken, tokenType: 'Bearer', expiresIn: access.expiresIn };
+  }
+
+  /** Always succeeds from the caller's view, so it cannot be used to find accounts. */
+  async requestPasswordReset(email: string): Promise<void> {
+    const user = await inSystem(this.db, (tx) => this.tenancy.findUserByEmail(tx, email));
+    if (!user || user.status !== 'active') return;
+    const now = this.clock.now();
+    const token = `tgp_${randomBase62(40)}`;
+    await inSystem(this.db, (tx) => repo.insertResetToken(tx, {
+      id: newId('prt', now.getTime()), userId: user.id, tokenHash: sha256Hex(token),
+      expiresAt: new Date(now.getTime() + this.options.passwordResetTtlSeconds * 1000), usedAt: null, createdAt: now,
+    }));
+    await this.mailer.send({
+      to: user.email,
+      subject: 'Reset your Tollgate password',
+      text: `Use this token within ${Math.round(this.options.passwordResetTtlSeconds / 60)} minutes to set a new password:\n\n${token}\n\n` +
+        `POST ${this.options.publicUrl}/v1/password-reset/confirm {"token": "…", "password": "…"}\n`,
+    });
+  }
+
+  /** Spends the token, sets the password and signs the user out everywhere. */
+  async confirmPasswordReset(token: string, password: string): Promise<void> {
+    this.assertPasswordStrength(password);
+    const passwordHash = await hashPassword(password, this.options.scryptCost);
+    const now = this.clock.now();
+    const ok = await inSystem(this.db, async (tx) => {
+      const userId = await repo.spendResetToken(tx, sha256Hex(token), now);
+      if (!userId) return false;
+      await this.tenancy.setPassword(tx, userId, passwordHash);
+      await repo.revokeAllOfUser(tx, userId, now);
+      return true;
+    });
+    if (!ok) throw new AppError('INVALID_TOKEN');
+  }
+
+  private assertPasswordStrength(password: string): void {
+    if (password.length < this.options.passwordMinLength) {
+      throw new AppError('WEAK_PASSWORD', `the password needs at least ${this.options.passwordMinLength} characters`);
+    }
+  }
+
+  /**
+   * Every JWT credential comes through here: Tollgate's own access tokens and external
+   * providers' tokens. Either way the result is a user principal whose status was just
+   * read from the database.
+   */
+  async resolveJwt(token: string): Promise<Principal> {
+    let issuer: string | undefined;
+    try {
+      issuer = decodeJwt(token).iss;
+    } catch {
+      throw new AppError('UNAUTHENTICATED');
+    }
+    let principal: Principal;
+    if (issuer === this.options.issuer) {
+      const verified = await this.tokens.verify(token);
+      if (!verified) throw new AppError('UNAUTHENTICATED');
+      principal = { type: 'user', userId: verified.userId, credential: 'access_token' };
+    } else if (this.external.handles(issuer)) {
+      const identity = await this.external.verify(token, issuer!);
+      if (!identity) throw new AppError('UNAUTHENTICATED');
+      principal = { type: 'user', userId: await this.userForExternal(identity), credential: 'external_jwt' };
+    } else {
+      throw new AppError('UNAUTHENTICATED');
+    }
+    const user = await this.tenancy.findUser(principal.userId);
+    if (!user) throw new AppError('UNAUTHENTICATED');
+    if (user.status !== 'active') throw new AppError('USER_DEACTIVATED');
+    return principal;
+  }
+
+  /**
+   * Maps a provider identity to a user. A new identity is provisioned with its own
+   * personal tenant; it is linked to an existing account only when the provider says
+   * the email is verified, so an unverified email cannot take over an account.
+   */
+  private async userForExternal(identity: { provider: string; subject: string; email: string | null; emailVerified: boolean; name: string | null }): Promise<string> {
+    const known = await inSystem(this.db, (tx) => repo.findExternalIdentity(tx, identity.provider, identity.subject));
+    if (known) return known;
+    if (!identity.email) throw new AppError('UNAUTHENTICATED');
+    return inSystem(this.db, async (tx) => {
+      const existing = await this.tenancy.findUserByEmail(tx, identity.email!);
+      let userId: string;
+      if (existing) {
+        if (!identity.emailVerified) throw new AppError('UNAUTHENTICATED');
+        userId = existing.id;
+      } else {
+        const account = await this.tenancy.createAccount(tx, { email: identity.email!, name: identity.name, passwordHash: null }, {});
+        userId = account.user.id;
+      }
+      await repo.insertExternalIdentity(tx, { provider: identity.provider, subject: identity.subject, userId, createdAt: this.clock.now() });
+      return userId;
+    });
+  }
+
+  /** Operators are users with the operator flag, read from the database now. */
+  async requireOperator(principal: Principal): Promise<string> {
+    if (principal.type !== 'user') throw new AppError('FORBIDDEN');
+    const user = await this.tenancy.findUser(principal.userId);
+    if (!user?.isOperator || user.status !== 'active') throw new AppError('FORBIDDEN');
+    return user.id;
+  }
+
+  /** Creates an operator, or flags an existing user as one (idempotent; used at boot and by the CLI). */
+  async ensureOperator(email: string, password: string): Promise<{ userId: string; created: boolean }> {
+    const passwordHash = await hashPassword(password, this.options.scryptCost);
+    return inSystem(this.db, async (tx) => {
+      const existing = await this.tenancy.findUserByEmail(tx, email);
+      if (existing) {
+        if (!existing.isOperator) await this.tenancy.setOperator(tx, existing.id, true);
+        return { userId: existing.id, created: false };
+      }
+      const account = await this.tenancy.createAccount(tx, { email, passwordHash, isOperator: true }, {});
+      return { userId: account.user.id, created: true };
+    });
+  }
+}

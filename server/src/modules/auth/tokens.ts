@@ -1,0 +1,71 @@
+import { SignJWT, jwtVerify, type JWTHeaderParameters } from 'jose';
+import type { Clock } from '../../lib/clock.js';
+import { newId } from '../../lib/ids.js';
+import { SIGNING_ALG, type SigningKeyRing } from './keys.js';
+
+export const ACCESS_TOKEN_TYP = 'at+jwt';
+
+export interface AccessTokenOptions {
+  issuer: string;
+  audience: string;
+  ttlSeconds: number;
+}
+
+/** Headers that would make a verifier fetch or trust a key named by the token itself. */
+const FORBIDDEN_HEADERS = ['jku', 'x5u', 'jwk', 'x5c'] as const;
+
+export function hasForbiddenHeader(header: Partial<JWTHeaderParameters>): boolean {
+  return FORBIDDEN_HEADERS.some((name) => name in header);
+}
+
+/**
+ * Tollgate's own access tokens: ES256, short-lived, typed at+jwt. They carry only the
+ * subject; roles and tenant membership are read from the database on every request.
+ */
+export class AccessTokens {
+  constructor(private readonly keys: SigningKeyRing, private readonly clock: Clock, private readonly options: AccessTokenOptions) {}
+
+  async issue(userId: string): Promise<{ token: string; expiresIn: number }> {
+    const { kid, key } = this.keys.signingKey();
+    const now = Math.floor(this.clock.now().getTime() / 1000);
+    const token = await new SignJWT({})
+      .setProtectedHeader({ alg: SIGNING_ALG, kid, typ: ACCESS_TOKEN_TYP })
+      .setIssuer(this.options.issuer)
+      .setAudience(this.options.audience)
+      .setSubject(userId)
+      .setIssuedAt(now)
+      .setNotBefore(now)
+      .setExpirationTime(now + this.options.ttlSeconds)
+      .setJti(newId('rtk'))
+      .sign(key);
+    return { token, expiresIn: this.options.ttlSeconds };
+  }
+
+  /**
+   * Verifies with pinned algorithm, issuer, audience and type; exp, nbf and iat are
+   * required; exp equal to now is already expired. Keys come only from our own ring:
+   * jku/x5u/jwk headers are refused, never followed. Returns the user id or null.
+   */
+  async verify(token: string): Promise<{ userId: string; expiresAt: number } | null> {
+    try {
+      const { payload } = await jwtVerify(token, async (header) => {
+        if (hasForbiddenHeader(header) || !header.kid) throw new Error('forbidden header');
+        const key = await this.keys.verificationKey(header.kid);
+        if (!key) throw new Error('unknown kid');
+        return key;
+      }, {
+        algorithms: [SIGNING_ALG],
+        issuer: this.options.issuer,
+        audience: this.options.audience,
+        typ: ACCESS_TOKEN_TYP,
+        requiredClaims: ['sub', 'exp', 'nbf', 'iat'],
+        currentDate: this.clock.now(),
+        clockTolerance: 0,
+      });
+      if (typeof payload.sub !== 'string' || !payload.sub.startsWith('usr_')) return null;
+      return { userId: payload.sub, expiresAt: payload.exp! };
+    } catch {
+      return null;
+    }
+  }
+}

@@ -1,0 +1,6 @@
+import type { ErrorTable } from '../../lib/errors.js';
+
+export const plansErrors = {
+  PLAN_NOT_FOUND: { status: 400, message: 'No plan with this name exists in the catalog.' },
+  MODULE_NOT_FOUND: { status: 404, message: 'No module with this name exists.' },
+} as const satisfies ErrorTable;

@@ -1,0 +1,3 @@
+export { PlansService, type Plan } from './service.js';
+export { plansRoutes } from './routes.js';
+export { plansErrors } from './errors.js';

@@ -1,0 +1,56 @@
+import { Type } from 'typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { PlansService } from './service.js';
+
+const PlanView = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  default: Type.Boolean(),
+  enterprise: Type.Boolean(),
+  limits: Type.Record(Type.String(), Type.Union([Type.Integer(), Type.Null()])),
+  concurrentRuns: Type.Union([Type.Integer(), Type.Null()]),
+  creditsPerPeriod: Type.Integer(),
+  modules: Type.Array(Type.String()),
+  features: Type.Array(Type.String()),
+  models: Type.Array(Type.String()),
+});
+
+export const plansRoutes: FastifyPluginAsyncTypebox<{ plans: PlansService }> = async (app, { plans }) => {
+  app.get('/v1/plans', {
+    config: { auth: 'public' },
+    schema: {
+      tags: ['plans'],
+      summary: 'The plan catalog: limits, features, modules, models, credits per period',
+      response: {
+        200: Type.Object({
+          plans: Type.Array(PlanView),
+          modules: Type.Array(Type.String()),
+          operations: Type.Array(Type.Object({
+            name: Type.String(),
+            module: Type.String(),
+            meter: Type.Union([Type.String(), Type.Null()]),
+            aliases: Type.Array(Type.String()),
+            cost: Type.Record(Type.String(), Type.Unknown()),
+          })),
+        }),
+      },
+    },
+  }, async () => ({
+    plans: plans.list().map((p) => ({
+      id: p.id,
+      name: p.name ?? p.id,
+      default: p.default === true,
+      enterprise: p.enterprise,
+      limits: p.limits,
+      concurrentRuns: p.concurrentRuns,
+      creditsPerPeriod: p.creditsPerPeriod,
+      modules: p.modules,
+      features: p.features,
+      models: p.models,
+    })),
+    modules: [...plans.modules()],
+    operations: Object.entries(plans.operations()).map(([name, op]) => ({
+      name, module: op.module, meter: op.meter ?? null, aliases: op.aliases ?? [], cost: { ...op.cost },
+    })),
+  }));
+};

@@ -1,0 +1,66 @@
+import { Type } from 'typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import { ctxOf } from '../../http/guards.js';
+import { Body, TenantParams, errors, idOf } from '../../http/schemas.js';
+import type { TenancyAdminService } from './admin.js';
+import type { TenancyService } from './service.js';
+import { TenantViewSchema, UserViewSchema } from './views.js';
+
+const TenantStatusSchema = Type.Union([Type.Literal('active'), Type.Literal('suspended'), Type.Literal('closed')]);
+
+export interface TenancyAdminRouteOptions {
+  admin: TenancyAdminService;
+  tenancy: TenancyService;
+  /** Returns the operator's user id or throws FORBIDDEN; wired by the composition root. */
+  requireOperator: (request: FastifyRequest) => Promise<string>;
+}
+
+export const tenancyAdminRoutes: FastifyPluginAsyncTypebox<TenancyAdminRouteOptions> = async (app, { admin, tenancy, requireOperator }) => {
+  app.get('/v1/admin/tenants', {
+    schema: {
+      tags: ['operator'], summary: 'Search tenants by name or id, filter by status',
+      querystring: Type.Object({
+        query: Type.Optional(Type.String({ maxLength: 200 })),
+        status: Type.Optional(TenantStatusSchema),
+        cursor: Type.Optional(idOf('tnt')),
+        limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
+      }, { additionalProperties: false }),
+      response: { 200: Type.Object({ tenants: Type.Array(TenantViewSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...errors(401, 403) },
+    },
+  }, async (request) => {
+    await requireOperator(request);
+    return admin.search({ ...request.query, limit: request.query.limit ?? 50 });
+  });
+
+  app.get('/v1/admin/tenants/:tenantId', {
+    schema: { tags: ['operator'], summary: 'One tenant', params: TenantParams, response: { 200: TenantViewSchema, ...errors(401, 403, 404) } },
+  }, async (request) => {
+    await requireOperator(request);
+    return tenancy.getTenant(request.params.tenantId);
+  });
+
+  app.patch('/v1/admin/tenants/:tenantId', {
+    schema: {
+      tags: ['operator'], summary: 'Set a tenant\'s status or plan; suspension applies on the next request',
+      params: TenantParams,
+      body: Body({ status: Type.Optional(TenantStatusSchema), plan: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })) }),
+      response: { 200: TenantViewSchema, ...errors(401, 403, 404) },
+    },
+  }, async (request) => {
+    const operatorId = await requireOperator(request);
+    return admin.patchTenant(operatorId, request.params.tenantId, request.body, ctxOf(request));
+  });
+
+  app.patch('/v1/admin/users/:userId', {
+    schema: {
+      tags: ['operator'], summary: 'Deactivate or reactivate a user; applies on their next request',
+      params: Type.Object({ userId: idOf('usr') }),
+      body: Body({ status: Type.Union([Type.Literal('active'), Type.Literal('deactivated')]) }),
+      response: { 200: UserViewSchema, ...errors(401, 403, 404) },
+    },
+  }, async (request) => {
+    const operatorId = await requireOperator(request);
+    return admin.setUserStatus(operatorId, request.params.userId, request.body.status, ctxOf(request));
+  });
+};

@@ -1,0 +1,95 @@
+import type { Db } from '../../db/client.js';
+import { inSystem, inTenant } from '../../db/scope.js';
+import type { Clock } from '../../lib/clock.js';
+import { AppError } from '../../lib/errors.js';
+import type { CallContext } from '../../lib/principal.js';
+import type { AuditService } from '../audit/index.js';
+import type { BillingService } from '../billing/index.js';
+import type { PlansService } from '../plans/index.js';
+import * as repo from './repo.js';
+import { toUserView, type TenancyService, type TenantView, type UserView } from './service.js';
+import type { TenantStatus } from './tables.js';
+
+export interface TenantPatch { status?: TenantStatus | undefined; plan?: string | undefined }
+
+/** Listener told of every change that must reach caches at once (suspension, plan, user status). */
+export type ChangeListener = (change: { kind: 'tenant' | 'user'; id: string }) => Promise<void> | void;
+
+/** Operator actions on tenants and users. Every change is audited in its own transaction. */
+export class TenancyAdminService {
+  private readonly listeners: ChangeListener[] = [];
+
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly audit: AuditService,
+    private readonly billing: BillingService,
+    private readonly plans: PlansService,
+    private readonly tenancy: TenancyService,
+  ) {}
+
+  onChange(listener: ChangeListener): void {
+    this.listeners.push(listener);
+  }
+
+  private async changed(kind: 'tenant' | 'user', id: string): Promise<void> {
+    for (const listener of this.listeners) await listener({ kind, id });
+  }
+
+  async search(q: { query?: string | undefined; status?: TenantStatus | undefined; cursor?: string | undefined; limit: number }): Promise<{ tenants: TenantView[]; nextCursor: string | null }> {
+    return inSystem(this.db, async (tx) => {
+      const rows = await repo.searchTenants(tx, { query: q.query, status: q.status, afterId: q.cursor, limit: q.limit + 1 });
+      const page = rows.slice(0, q.limit);
+      const tenants = [];
+      for (const row of page) tenants.push(await this.tenancy.getTenant(row.id, tx));
+      return { tenants, nextCursor: rows.length > q.limit ? page.at(-1)!.id : null };
+    });
+  }
+
+  async patchTenant(operatorId: string, tenantId: string, patch: TenantPatch, ctx: CallContext): Promise<TenantView> {
+    if (patch.plan !== undefined) this.plans.require(patch.plan);
+    const view = await inTenant(this.db, tenantId, async (tx) => {
+      const before = await repo.findTenant(tx, tenantId);
+      if (!before) throw new AppError('TENANT_NOT_FOUND');
+      const now = this.clock.now();
+      const changes: Record<string, { from: unknown; to: unknown }> = {};
+      if (patch.status !== undefined && patch.status !== before.status) {
+        await repo.updateTenant(tx, tenantId, { status: patch.status, updatedAt: now });
+        changes.status = { from: before.status, to: patch.status };
+      }
+      if (patch.plan !== undefined) {
+        const sub = await this.billing.get(tx, tenantId);
+        if (sub && sub.plan !== patch.plan) {
+          await this.billing.setPlan(tx, tenantId, patch.plan);
+          changes.plan = { from: sub.plan, to: patch.plan };
+        }
+      }
+      if (Object.keys(changes).length > 0) {
+        await this.audit.record(tx, {
+          tenantId, actor: { type: 'operator', id: operatorId }, action: 'tenant.update',
+          target: { type: 'tenant', id: tenantId }, data: changes, requestId: ctx.requestId,
+        });
+      }
+      return this.tenancy.getTenant(tenantId, tx);
+    });
+    await this.changed('tenant', tenantId);
+    return view;
+  }
+
+  async setUserStatus(operatorId: string, userId: string, status: 'active' | 'deactivated', ctx: CallContext): Promise<UserView> {
+    const view = await inSystem(this.db, async (tx) => {
+      const before = await repo.findUserById(tx, userId);
+      if (!before) throw new AppError('USER_NOT_FOUND');
+      const after = await repo.updateUser(tx, userId, { status, updatedAt: this.clock.now() });
+      if (before.status !== status && before.personalTenantId) {
+        await this.audit.record(tx, {
+          tenantId: before.personalTenantId, actor: { type: 'operator', id: operatorId },
+          action: status === 'active' ? 'user.reactivate' : 'user.deactivate', target: { type: 'user', id: userId }, requestId: ctx.requestId,
+        });
+      }
+      return toUserView(after!);
+    });
+    await this.changed('user', userId);
+    return view;
+  }
+}

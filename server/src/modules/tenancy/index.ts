@@ -1,0 +1,7 @@
+export { TenancyService, actorOf, toUserView, type MemberView, type TenantView, type UserView, type RoleNeed } from './service.js';
+export { InvitationService, type InvitationView } from './invitations.js';
+export { TenancyAdminService, type ChangeListener, type TenantPatch } from './admin.js';
+export { tenancyRoutes } from './routes.js';
+export { tenancyAdminRoutes } from './admin-routes.js';
+export { tenancyErrors } from './errors.js';
+export { ROLES, type Role, type TenantStatus } from './tables.js';

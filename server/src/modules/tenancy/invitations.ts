@@ -1,0 +1,87 @@
+import type { Db } from '../../db/client.js';
+import { inSystem, inTenant } from '../../db/scope.js';
+import type { Clock } from '../../lib/clock.js';
+import { AppError } from '../../lib/errors.js';
+import { newId } from '../../lib/ids.js';
+import type { CallContext, TenantAccess } from '../../lib/principal.js';
+import { randomBase62, sha256Hex } from '../../lib/secrets.js';
+import type { AuditService } from '../audit/index.js';
+import * as repo from './repo.js';
+import { actorOf, type TenancyService } from './service.js';
+import type { Role } from './tables.js';
+
+export interface InvitationView { id: string; email: string; role: Role; expiresAt: string; createdAt: string }
+
+/** Invitations: the token is shown once, stored hashed, expires, and is accepted at most once. */
+export class InvitationService {
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly audit: AuditService,
+    private readonly tenancy: TenancyService,
+    private readonly ttlSeconds: number,
+  ) {}
+
+  async create(access: TenantAccess, input: { email: string; role: Role }, ctx: CallContext): Promise<InvitationView & { token: string }> {
+    this.tenancy.assertMayGrant(access, input.role);
+    const now = this.clock.now();
+    const token = `tgi_${randomBase62(40)}`;
+    const row = {
+      tenantId: access.tenantId, id: newId('inv', now.getTime()), email: input.email, role: input.role,
+      tokenHash: sha256Hex(token), invitedBy: access.userId!, expiresAt: new Date(now.getTime() + this.ttlSeconds * 1000),
+      acceptedAt: null, acceptedBy: null, revokedAt: null, createdAt: now,
+    };
+    await inTenant(this.db, access.tenantId, async (tx) => {
+      await repo.insertInvitation(tx, row);
+      await this.audit.record(tx, {
+        tenantId: access.tenantId, actor: actorOf(access), action: 'invitation.create',
+        target: { type: 'invitation', id: row.id }, data: { email: input.email, role: input.role }, requestId: ctx.requestId,
+      });
+    });
+    return { ...toView(row), token };
+  }
+
+  async list(access: TenantAccess): Promise<InvitationView[]> {
+    return inTenant(this.db, access.tenantId, async (tx) =>
+      (await repo.listOpenInvitations(tx, access.tenantId, this.clock.now())).map(toView));
+  }
+
+  async revoke(access: TenantAccess, invitationId: string, ctx: CallContext): Promise<void> {
+    await inTenant(this.db, access.tenantId, async (tx) => {
+      if (!(await repo.revokeInvitation(tx, access.tenantId, invitationId, this.clock.now()))) throw new AppError('INVITATION_INVALID');
+      await this.audit.record(tx, {
+        tenantId: access.tenantId, actor: actorOf(access), action: 'invitation.revoke',
+        target: { type: 'invitation', id: invitationId }, requestId: ctx.requestId,
+      });
+    });
+  }
+
+  /** The signed-in user whose email the invitation names joins the tenant; the token is spent. */
+  async accept(userId: string, token: string, ctx: CallContext): Promise<{ tenantId: string; role: Role }> {
+    return inSystem(this.db, async (tx) => {
+      const now = this.clock.now();
+      const invitation = await repo.findInvitationByTokenHash(tx, sha256Hex(token));
+      if (!invitation || invitation.acceptedAt || invitation.revokedAt || invitation.expiresAt <= now) {
+        throw new AppError('INVITATION_INVALID');
+      }
+      const user = await repo.findUserById(tx, userId);
+      if (!user || user.email.toLowerCase() !== invitation.email.toLowerCase()) throw new AppError('INVITATION_EMAIL_MISMATCH');
+      const tenant = await repo.findTenant(tx, invitation.tenantId);
+      if (!tenant || tenant.status !== 'active') throw new AppError('INVITATION_INVALID');
+      if (await repo.findMembership(tx, invitation.tenantId, userId)) throw new AppError('ALREADY_MEMBER');
+      if (!(await repo.markInvitationAccepted(tx, invitation.tenantId, invitation.id, userId, now))) {
+        throw new AppError('INVITATION_INVALID');
+      }
+      await repo.insertMembership(tx, { tenantId: invitation.tenantId, userId, role: invitation.role, createdAt: now, updatedAt: now });
+      await this.audit.record(tx, {
+        tenantId: invitation.tenantId, actor: { type: 'user', id: userId }, action: 'invitation.accept',
+        target: { type: 'invitation', id: invitation.id }, data: { role: invitation.role }, requestId: ctx.requestId,
+      });
+      return { tenantId: invitation.tenantId, role: invitation.role };
+    });
+  }
+}
+
+function toView(row: repo.InvitationRow): InvitationView {
+  return { id: row.id, email: row.email, role: row.role, expiresAt: row.expiresAt.toISOString(), createdAt: row.createdAt.toISOString() };
+}

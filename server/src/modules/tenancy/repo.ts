@@ -1,0 +1,121 @@
+import { and, asc, eq, gt, ilike, isNull, or, sql } from 'drizzle-orm';
+import type { Executor } from '../../db/client.js';
+import { invitations, memberships, tenants, users, type Role, type TenantStatus } from './tables.js';
+
+export type UserRow = typeof users.$inferSelect;
+export type TenantRow = typeof tenants.$inferSelect;
+export type MembershipRow = typeof memberships.$inferSelect;
+export type InvitationRow = typeof invitations.$inferSelect;
+
+export async function insertUser(db: Executor, row: UserRow): Promise<void> {
+  await db.insert(users).values(row);
+}
+
+export async function findUserById(db: Executor, id: string): Promise<UserRow | undefined> {
+  const [row] = await db.select().from(users).where(eq(users.id, id));
+  return row;
+}
+
+export async function findUserByEmail(db: Executor, email: string): Promise<UserRow | undefined> {
+  const [row] = await db.select().from(users).where(sql`lower(${users.email}) = lower(${email})`);
+  return row;
+}
+
+export async function updateUser(db: Executor, id: string, patch: Partial<UserRow>): Promise<UserRow | undefined> {
+  const [row] = await db.update(users).set(patch).where(eq(users.id, id)).returning();
+  return row;
+}
+
+export async function insertTenant(db: Executor, row: TenantRow): Promise<void> {
+  await db.insert(tenants).values(row);
+}
+
+export async function findTenant(db: Executor, id: string): Promise<TenantRow | undefined> {
+  const [row] = await db.select().from(tenants).where(eq(tenants.id, id));
+  return row;
+}
+
+export async function updateTenant(db: Executor, id: string, patch: Partial<TenantRow>): Promise<TenantRow | undefined> {
+  const [row] = await db.update(tenants).set(patch).where(eq(tenants.id, id)).returning();
+  return row;
+}
+
+export async function searchTenants(db: Executor, q: { query?: string | undefined; status?: TenantStatus | undefined; afterId?: string | undefined; limit: number }): Promise<TenantRow[]> {
+  const conditions = [];
+  if (q.query) {
+    const pattern = `%${q.query.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    conditions.push(or(ilike(tenants.name, pattern), eq(tenants.id, q.query))!);
+  }
+  if (q.status) conditions.push(eq(tenants.status, q.status));
+  if (q.afterId) conditions.push(gt(tenants.id, q.afterId));
+  return db.select().from(tenants).where(and(...conditions)).orderBy(asc(tenants.id)).limit(q.limit);
+}
+
+export async function insertMembership(db: Executor, row: MembershipRow): Promise<void> {
+  await db.insert(memberships).values(row);
+}
+
+export async function findMembership(db: Executor, tenantId: string, userId: string): Promise<MembershipRow | undefined> {
+  const [row] = await db.select().from(memberships)
+    .where(and(eq(memberships.tenantId, tenantId), eq(memberships.userId, userId)));
+  return row;
+}
+
+export async function listMembers(db: Executor, tenantId: string): Promise<(MembershipRow & { email: string; name: string | null })[]> {
+  return db.select({
+    tenantId: memberships.tenantId, userId: memberships.userId, role: memberships.role,
+    createdAt: memberships.createdAt, updatedAt: memberships.updatedAt, email: users.email, name: users.name,
+  }).from(memberships).innerJoin(users, eq(users.id, memberships.userId))
+    .where(eq(memberships.tenantId, tenantId)).orderBy(asc(memberships.createdAt), asc(memberships.userId));
+}
+
+export async function listMembershipsOfUser(db: Executor, userId: string): Promise<MembershipRow[]> {
+  return db.select().from(memberships).where(eq(memberships.userId, userId)).orderBy(asc(memberships.createdAt));
+}
+
+/** Locks the tenant's owner rows so two concurrent demotions cannot both pass the last-owner check. */
+export async function lockOwners(db: Executor, tenantId: string): Promise<string[]> {
+  const rows = await db.select({ userId: memberships.userId }).from(memberships)
+    .where(and(eq(memberships.tenantId, tenantId), eq(memberships.role, 'owner'))).for('update');
+  return rows.map((r) => r.userId);
+}
+
+export async function setMemberRole(db: Executor, tenantId: string, userId: string, role: Role, now: Date): Promise<void> {
+  await db.update(memberships).set({ role, updatedAt: now })
+    .where(and(eq(memberships.tenantId, tenantId), eq(memberships.userId, userId)));
+}
+
+export async function deleteMembership(db: Executor, tenantId: string, userId: string): Promise<void> {
+  await db.delete(memberships).where(and(eq(memberships.tenantId, tenantId), eq(memberships.userId, userId)));
+}
+
+export async function insertInvitation(db: Executor, row: InvitationRow): Promise<void> {
+  await db.insert(invitations).values(row);
+}
+
+export async function findInvitationByTokenHash(db: Executor, tokenHash: string): Promise<InvitationRow | undefined> {
+  const [row] = await db.select().from(invitations).where(eq(invitations.tokenHash, tokenHash));
+  return row;
+}
+
+export async function listOpenInvitations(db: Executor, tenantId: string, now: Date): Promise<InvitationRow[]> {
+  return db.select().from(invitations).where(and(
+    eq(invitations.tenantId, tenantId), isNull(invitations.acceptedAt), isNull(invitations.revokedAt), gt(invitations.expiresAt, now),
+  )).orderBy(asc(invitations.createdAt));
+}
+
+/** Single-use by construction: only an open, unexpired invitation flips to accepted. */
+export async function markInvitationAccepted(db: Executor, tenantId: string, id: string, userId: string, now: Date): Promise<boolean> {
+  const rows = await db.update(invitations).set({ acceptedAt: now, acceptedBy: userId })
+    .where(and(eq(invitations.tenantId, tenantId), eq(invitations.id, id), isNull(invitations.acceptedAt),
+      isNull(invitations.revokedAt), gt(invitations.expiresAt, now)))
+    .returning({ id: invitations.id });
+  return rows.length === 1;
+}
+
+export async function revokeInvitation(db: Executor, tenantId: string, id: string, now: Date): Promise<boolean> {
+  const rows = await db.update(invitations).set({ revokedAt: now })
+    .where(and(eq(invitations.tenantId, tenantId), eq(invitations.id, id), isNull(invitations.acceptedAt), isNull(invitations.revokedAt)))
+    .returning({ id: invitations.id });
+  return rows.length === 1;
+}

@@ -1,0 +1,104 @@
+import { Type } from 'typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { ctxOf, principalOf, requireUser } from '../../http/guards.js';
+import { Body, Email, RoleSchema, ShortText, TenantParams, errors, idOf } from '../../http/schemas.js';
+import type { InvitationService } from './invitations.js';
+import type { TenancyService } from './service.js';
+import { InvitationViewSchema, MemberViewSchema, TenantViewSchema, UserViewSchema } from './views.js';
+
+const MemberParams = Type.Object({ tenantId: idOf('tnt'), userId: idOf('usr') });
+
+export const tenancyRoutes: FastifyPluginAsyncTypebox<{ tenancy: TenancyService; invitations: InvitationService }> = async (app, { tenancy, invitations }) => {
+  app.get('/v1/me', {
+    schema: {
+      tags: ['tenancy'], summary: 'The signed-in user and their memberships',
+      response: { 200: Type.Object({ user: UserViewSchema, memberships: Type.Array(Type.Object({ tenantId: Type.String(), role: RoleSchema, tenantName: Type.String(), kind: Type.String() })) }), ...errors(401) },
+    },
+  }, async (request) => tenancy.me(requireUser(request).userId));
+
+  app.post('/v1/tenants', {
+    schema: {
+      tags: ['tenancy'], summary: 'Create a team tenant; the caller becomes its owner',
+      body: Body({ name: ShortText(200) }),
+      response: { 201: TenantViewSchema, ...errors(401, 403) },
+    },
+  }, async (request, reply) => {
+    const user = requireUser(request);
+    reply.code(201);
+    return tenancy.createTeamTenant(user.userId, request.body.name, ctxOf(request));
+  });
+
+  app.get('/v1/tenants/:tenantId', {
+    schema: { tags: ['tenancy'], summary: 'A tenant with its status, plan and subscription', params: TenantParams, response: { 200: TenantViewSchema, ...errors(401, 403, 404) } },
+  }, async (request) => {
+    const access = await tenancy.access(principalOf(request), request.params.tenantId, 'member');
+    return tenancy.getTenant(access.tenantId);
+  });
+
+  app.get('/v1/tenants/:tenantId/members', {
+    schema: { tags: ['tenancy'], summary: 'Members and their roles', params: TenantParams, response: { 200: Type.Object({ members: Type.Array(MemberViewSchema) }), ...errors(401, 403, 404) } },
+  }, async (request) => {
+    const access = await tenancy.access(principalOf(request), request.params.tenantId, 'member');
+    return { members: await tenancy.listMembers(access) };
+  });
+
+  app.patch('/v1/tenants/:tenantId/members/:userId', {
+    schema: {
+      tags: ['tenancy'], summary: 'Change a member\'s role (owner/admin; the last owner cannot be demoted)',
+      params: MemberParams, body: Body({ role: RoleSchema }), response: { 200: MemberViewSchema, ...errors(401, 403, 404, 409) },
+    },
+  }, async (request) => {
+    const access = await tenancy.access(principalOf(request), request.params.tenantId, 'admin');
+    return tenancy.changeRole(access, request.params.userId, request.body.role, ctxOf(request));
+  });
+
+  app.delete('/v1/tenants/:tenantId/members/:userId', {
+    schema: {
+      tags: ['tenancy'], summary: 'Remove a member (owner/admin), or leave (yourself); the last owner stays',
+      params: MemberParams, response: { 204: Type.Null(), ...errors(401, 403, 404, 409) },
+    },
+  }, async (request, reply) => {
+    const self = request.principal?.type === 'user' && request.principal.userId === request.params.userId;
+    const access = await tenancy.access(principalOf(request), request.params.tenantId, self ? 'member' : 'admin');
+    await tenancy.removeMember(access, request.params.userId, ctxOf(request));
+    return reply.code(204).send(null);
+  });
+
+  app.post('/v1/tenants/:tenantId/invitations', {
+    schema: {
+      tags: ['tenancy'], summary: 'Invite someone by email; the token is returned this once only',
+      params: TenantParams, body: Body({ email: Email, role: RoleSchema }),
+      response: { 201: Type.Intersect([InvitationViewSchema, Type.Object({ token: Type.String() })]), ...errors(401, 403, 404) },
+    },
+  }, async (request, reply) => {
+    const access = await tenancy.access(principalOf(request), request.params.tenantId, 'admin');
+    reply.code(201);
+    return invitations.create(access, request.body, ctxOf(request));
+  });
+
+  app.get('/v1/tenants/:tenantId/invitations', {
+    schema: { tags: ['tenancy'], summary: 'Open invitations (owner/admin)', params: TenantParams, response: { 200: Type.Object({ invitations: Type.Array(InvitationViewSchema) }), ...errors(401, 403, 404) } },
+  }, async (request) => {
+    const access = await tenancy.access(principalOf(request), request.params.tenantId, 'admin');
+    return { invitations: await invitations.list(access) };
+  });
+
+  app.delete('/v1/tenants/:tenantId/invitations/:invitationId', {
+    schema: {
+      tags: ['tenancy'], summary: 'Revoke an open invitation',
+      params: Type.Object({ tenantId: idOf('tnt'), invitationId: idOf('inv') }), response: { 204: Type.Null(), ...errors(401, 403, 404) },
+    },
+  }, async (request, reply) => {
+    const access = await tenancy.access(principalOf(request), request.params.tenantId, 'admin');
+    await invitations.revoke(access, request.params.invitationId, ctxOf(request));
+    return reply.code(204).send(null);
+  });
+
+  app.post('/v1/invitations/:token/accept', {
+    schema: {
+      tags: ['tenancy'], summary: 'Accept an invitation as the signed-in user it was sent to',
+      params: Type.Object({ token: Type.String({ pattern: '^tgi_[0-9A-Za-z]{40}$' }) }),
+      response: { 200: Type.Object({ tenantId: Type.String(), role: RoleSchema }), ...errors(401, 403, 404, 409) },
+    },
+  }, async (request) => invitations.accept(requireUser(request).userId, request.params.token, ctxOf(request)));
+};

@@ -1,0 +1,241 @@
+import type { Db, Executor } from '../../db/client.js';
+import { inSystem, inTenant } from '../../db/scope.js';
+import type { Clock } from '../../lib/clock.js';
+import { AppError } from '../../lib/errors.js';
+import { newId } from '../../lib/ids.js';
+import type { CallContext, Principal, TenantAccess } from '../../lib/principal.js';
+import type { Actor, AuditService } from '../audit/index.js';
+import type { BillingService, Subscription } from '../billing/index.js';
+import type { Plan, PlansService } from '../plans/index.js';
+import * as repo from './repo.js';
+import type { Role, TenantStatus } from './tables.js';
+
+export interface UserView { id: string; email: string; name: string | null; status: string; isOperator: boolean; personalTenantId: string | null; createdAt: string }
+export interface TenantView {
+  id: string; name: string; kind: 'personal' | 'team'; status: TenantStatus; plan: string; enterprise: boolean;
+  subscription: Subscription | null; createdAt: string;
+}
+export interface MemberView { userId: string; email: string; name: string | null; role: Role; joinedAt: string }
+
+/** Which roles may do what: admins manage members but cannot create or touch owners. */
+const RANK: Record<Role, number> = { member: 0, admin: 1, owner: 2 };
+export type RoleNeed = 'member' | 'admin' | 'owner';
+
+export interface NewAccount { email: string; name?: string | null | undefined; passwordHash: string | null; isOperator?: boolean }
+
+export class TenancyService {
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly audit: AuditService,
+    private readonly billing: BillingService,
+    private readonly plans: PlansService,
+  ) {}
+
+  /**
+   * User, personal tenant, owner membership, subscription on the default plan and the
+   * audit entry, inside the caller's transaction: a failure at any step leaves nothing.
+   */
+  async createAccount(tx: Executor, input: NewAccount, ctx: CallContext): Promise<{ user: UserView; tenant: TenantView }> {
+    if (await repo.findUserByEmail(tx, input.email)) throw new AppError('EMAIL_TAKEN');
+    const now = this.clock.now();
+    const userId = newId('usr', now.getTime());
+    const tenantId = newId('tnt', now.getTime());
+    await repo.insertUser(tx, {
+      id: userId, email: input.email, name: input.name ?? null, passwordHash: input.passwordHash,
+      isOperator: input.isOperator ?? false, status: 'active', personalTenantId: tenantId, createdAt: now, updatedAt: now,
+    }).catch((error: unknown) => {
+      if (isUniqueViolation(error)) throw new AppError('EMAIL_TAKEN');
+      throw error;
+    });
+    const tenant = await this.insertTenantWithOwner(tx, { tenantId, userId, name: input.name || input.email, kind: 'personal' }, now);
+    await this.audit.record(tx, {
+      tenantId, actor: { type: 'user', id: userId }, action: 'user.signup',
+      target: { type: 'user', id: userId }, data: { email: input.email }, requestId: ctx.requestId,
+    });
+    const user = await repo.findUserById(tx, userId);
+    return { user: toUserView(user!), tenant };
+  }
+
+  async createTeamTenant(userId: string, name: string, ctx: CallContext): Promise<TenantView> {
+    return inSystem(this.db, async (tx) => {
+      const now = this.clock.now();
+      const tenantId = newId('tnt', now.getTime());
+      const tenant = await this.insertTenantWithOwner(tx, { tenantId, userId, name, kind: 'team' }, now);
+      await this.audit.record(tx, {
+        tenantId, actor: { type: 'user', id: userId }, action: 'tenant.create',
+        target: { type: 'tenant', id: tenantId }, data: { name }, requestId: ctx.requestId,
+      });
+      return tenant;
+    });
+  }
+
+  private async insertTenantWithOwner(tx: Executor, t: { tenantId: string; userId: string; name: string; kind: 'personal' | 'team' }, now: Date): Promise<TenantView> {
+    await repo.insertTenant(tx, { id: t.tenantId, name: t.name, kind: t.kind, status: 'active', createdAt: now, updatedAt: now });
+    await repo.insertMembership(tx, { tenantId: t.tenantId, userId: t.userId, role: 'owner', createdAt: now, updatedAt: now });
+    const plan = this.plans.defaultPlan();
+    const subscription = await this.billing.createForTenant(tx, t.tenantId, plan.id);
+    return {
+      id: t.tenantId, name: t.name, kind: t.kind, status: 'active', plan: plan.id, enterprise: plan.enterprise,
+      subscription, createdAt: now.toISOString(),
+    };
+  }
+
+  /**
+   * The one place that decides whether a principal may act in a tenant: the tenant
+   * must exist and be visible to the principal (else the same 404 as a missing one),
+   * be active, and the member's role — read from the database now — must suffice.
+   */
+  async access(principal: Principal, tenantId: string, need: RoleNeed): Promise<TenantAccess> {
+    const found = await inTenant(this.db, tenantId, async (tx) => {
+      const tenant = await repo.findTenant(tx, tenantId);
+      if (!tenant) return undefined;
+      const userId = principal.type === 'user' ? principal.userId : null;
+      const membership = userId ? await repo.findMembership(tx, tenantId, userId) : undefined;
+      return { tenant, membership };
+    });
+    if (!found) throw new AppError('TENANT_NOT_FOUND');
+    let role: Role | null = null;
+    let userId: string | null = null;
+    if (principal.type === 'user') {
+      if (!found.membership) throw new AppError('TENANT_NOT_FOUND');
+      role = found.membership.role;
+      userId = principal.userId;
+    } else if (principal.type === 'api_key') {
+      if (principal.tenantId !== tenantId) throw new AppError('TENANT_NOT_FOUND');
+    } else {
+      throw new AppError('TENANT_NOT_FOUND');
+    }
+    if (found.tenant.status === 'suspended') throw new AppError('TENANT_SUSPENDED');
+    if (found.tenant.status === 'closed') throw new AppError('TENANT_CLOSED');
+    if (need !== 'member' && (role === null || RANK[role] < RANK[need])) throw new AppError('FORBIDDEN');
+    return { tenantId, role, userId, principal };
+  }
+
+  async getTenant(tenantId: string, db: Executor | null = null): Promise<TenantView> {
+    const run = async (tx: Executor) => {
+      const tenant = await repo.findTenant(tx, tenantId);
+      if (!tenant) throw new AppError('TENANT_NOT_FOUND');
+      const subscription = (await this.billing.get(tx, tenantId)) ?? null;
+      return this.toTenantView(tenant, subscription);
+    };
+    return db ? run(db) : inTenant(this.db, tenantId, run);
+  }
+
+  private toTenantView(tenant: repo.TenantRow, subscription: Subscription | null): TenantView {
+    const plan: Plan | undefined = subscription ? this.plans.get(subscription.plan) : undefined;
+    return {
+      id: tenant.id, name: tenant.name, kind: tenant.kind, status: tenant.status,
+      plan: subscription?.plan ?? this.plans.defaultPlan().id,
+      enterprise: plan?.enterprise ?? false,
+      subscription, createdAt: tenant.createdAt.toISOString(),
+    };
+  }
+
+  async me(userId: string): Promise<{ user: UserView; memberships: { tenantId: string; role: Role; tenantName: string; kind: string }[] }> {
+    return inSystem(this.db, async (tx) => {
+      const user = await repo.findUserById(tx, userId);
+      if (!user) throw new AppError('UNAUTHENTICATED');
+      const rows = await repo.listMembershipsOfUser(tx, userId);
+      const memberships = [];
+      for (const m of rows) {
+        const tenant = await repo.findTenant(tx, m.tenantId);
+        memberships.push({ tenantId: m.tenantId, role: m.role, tenantName: tenant?.name ?? '', kind: tenant?.kind ?? 'team' });
+      }
+      return { user: toUserView(user), memberships };
+    });
+  }
+
+  async listMembers(access: TenantAccess): Promise<MemberView[]> {
+    return inTenant(this.db, access.tenantId, async (tx) =>
+      (await repo.listMembers(tx, access.tenantId)).map((m) => ({
+        userId: m.userId, email: m.email, name: m.name, role: m.role, joinedAt: m.createdAt.toISOString(),
+      })));
+  }
+
+  async changeRole(access: TenantAccess, userId: string, role: Role, ctx: CallContext): Promise<MemberView> {
+    return inTenant(this.db, access.tenantId, async (tx) => {
+      const owners = await repo.lockOwners(tx, access.tenantId);
+      const target = await repo.findMembership(tx, access.tenantId, userId);
+      if (!target) throw new AppError('MEMBER_NOT_FOUND');
+      this.assertMayManage(access, target.role, role);
+      if (target.role === 'owner' && role !== 'owner' && owners.length <= 1) throw new AppError('LAST_OWNER');
+      const now = this.clock.now();
+      if (target.role !== role) {
+        await repo.setMemberRole(tx, access.tenantId, userId, role, now);
+        await this.audit.record(tx, {
+          tenantId: access.tenantId, actor: actorOf(access), action: 'member.role_change',
+          target: { type: 'user', id: userId }, data: { from: target.role, to: role }, requestId: ctx.requestId,
+        });
+      }
+      const member = (await repo.listMembers(tx, access.tenantId)).find((m) => m.userId === userId)!;
+      return { userId, email: member.email, name: member.name, role, joinedAt: member.createdAt.toISOString() };
+    });
+  }
+
+  async removeMember(access: TenantAccess, userId: string, ctx: CallContext): Promise<void> {
+    await inTenant(this.db, access.tenantId, async (tx) => {
+      const owners = await repo.lockOwners(tx, access.tenantId);
+      const target = await repo.findMembership(tx, access.tenantId, userId);
+      if (!target) throw new AppError('MEMBER_NOT_FOUND');
+      const leaving = access.userId === userId;
+      if (!leaving) this.assertMayManage(access, target.role, target.role);
+      if (target.role === 'owner' && owners.length <= 1) throw new AppError('LAST_OWNER');
+      await repo.deleteMembership(tx, access.tenantId, userId);
+      await this.audit.record(tx, {
+        tenantId: access.tenantId, actor: actorOf(access), action: leaving ? 'member.leave' : 'member.remove',
+        target: { type: 'user', id: userId }, data: { role: target.role }, requestId: ctx.requestId,
+      });
+    });
+  }
+
+  /** Admins manage members and admins; only owners touch owners or grant ownership. */
+  private assertMayManage(access: TenantAccess, currentRole: Role, newRole: Role): void {
+    if (access.role === 'owner') return;
+    if (access.role === 'admin' && currentRole !== 'owner' && newRole !== 'owner') return;
+    throw new AppError(access.role === 'admin' ? 'ROLE_NOT_ALLOWED' : 'FORBIDDEN');
+  }
+
+  assertMayGrant(access: TenantAccess, role: Role): void {
+    this.assertMayManage(access, 'member', role);
+  }
+
+  async findUserByEmail(db: Executor, email: string): Promise<repo.UserRow | undefined> {
+    return repo.findUserByEmail(db, email);
+  }
+
+  async setPassword(tx: Executor, userId: string, passwordHash: string): Promise<void> {
+    await repo.updateUser(tx, userId, { passwordHash, updatedAt: this.clock.now() });
+  }
+
+  async setOperator(tx: Executor, userId: string, isOperator: boolean): Promise<void> {
+    await repo.updateUser(tx, userId, { isOperator, updatedAt: this.clock.now() });
+  }
+
+  async findUser(userId: string): Promise<repo.UserRow | undefined> {
+    return inSystem(this.db, (tx) => repo.findUserById(tx, userId));
+  }
+
+  async findMembership(tenantId: string, userId: string): Promise<{ role: Role } | undefined> {
+    return inTenant(this.db, tenantId, (tx) => repo.findMembership(tx, tenantId, userId));
+  }
+}
+
+export function actorOf(access: TenantAccess): Actor {
+  const p = access.principal;
+  if (p.type === 'user') return { type: 'user', id: p.userId };
+  if (p.type === 'api_key') return { type: 'api_key', id: p.keyId };
+  return { type: 'service', id: p.keyId };
+}
+
+export function toUserView(row: repo.UserRow): UserView {
+  return {
+    id: row.id, email: row.email, name: row.name, status: row.status, isOperator: row.isOperator,
+    personalTenantId: row.personalTenantId, createdAt: row.createdAt.toISOString(),
+  };
+}
+
+export function isUniqueViolation(error: unknown): boolean {
+  const e = error as { code?: string; cause?: { code?: string } };
+  return e?.code === '23505' || e?.cause?.code === '23505';
+}

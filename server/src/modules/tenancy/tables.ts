@@ -1,0 +1,50 @@
+import { boolean, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
+
+const at = (name: string) => timestamp(name, { withTimezone: true });
+
+export const users = pgTable('users', {
+  id: text('id').primaryKey(),
+  email: text('email').notNull(),
+  name: text('name'),
+  passwordHash: text('password_hash'),
+  isOperator: boolean('is_operator').notNull().default(false),
+  status: text('status').$type<'active' | 'deactivated'>().notNull().default('active'),
+  personalTenantId: text('personal_tenant_id'),
+  createdAt: at('created_at').notNull(),
+  updatedAt: at('updated_at').notNull(),
+});
+
+export const tenants = pgTable('tenants', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  kind: text('kind').$type<'personal' | 'team'>().notNull(),
+  status: text('status').$type<TenantStatus>().notNull().default('active'),
+  createdAt: at('created_at').notNull(),
+  updatedAt: at('updated_at').notNull(),
+});
+
+export const memberships = pgTable('memberships', {
+  tenantId: text('tenant_id').notNull(),
+  userId: text('user_id').notNull(),
+  role: text('role').$type<Role>().notNull(),
+  createdAt: at('created_at').notNull(),
+  updatedAt: at('updated_at').notNull(),
+}, (t) => [primaryKey({ columns: [t.tenantId, t.userId] })]);
+
+export const invitations = pgTable('invitations', {
+  tenantId: text('tenant_id').notNull(),
+  id: text('id').notNull(),
+  email: text('email').notNull(),
+  role: text('role').$type<Role>().notNull(),
+  tokenHash: text('token_hash').notNull(),
+  invitedBy: text('invited_by').notNull(),
+  expiresAt: at('expires_at').notNull(),
+  acceptedAt: at('accepted_at'),
+  acceptedBy: text('accepted_by'),
+  revokedAt: at('revoked_at'),
+  createdAt: at('created_at').notNull(),
+}, (t) => [primaryKey({ columns: [t.tenantId, t.id] })]);
+
+export type Role = 'owner' | 'admin' | 'member';
+export type TenantStatus = 'active' | 'suspended' | 'closed';
+export const ROLES: readonly Role[] = ['owner', 'admin', 'member'];

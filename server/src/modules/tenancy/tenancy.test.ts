@@ -1,0 +1,169 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApp, uniqueEmail, type TestApp } from '../../../test/harness.js';
+
+let t: TestApp;
+beforeAll(async () => { t = await startTestApp(); });
+afterAll(async () => { await t.close(); });
+
+describe('signup and /v1/me', () => {
+  it('creates user, personal tenant as owner, subscription on the default plan and an audit entry', async () => {
+    const alice = await t.signup();
+    const me = (await t.request({ method: 'GET', url: '/v1/me', token: alice.accessToken })).json();
+    expect(me.user.email).toBe(alice.email);
+    expect(me.memberships).toEqual([expect.objectContaining({ tenantId: alice.tenantId, role: 'owner' })]);
+    const tenant = (await t.request({ method: 'GET', url: `/v1/tenants/${alice.tenantId}`, token: alice.accessToken })).json();
+    expect(tenant).toMatchObject({ id: alice.tenantId, status: 'active', plan: 'free', enterprise: false, subscription: { plan: 'free', status: 'active' } });
+    const audit = (await t.request({ method: 'GET', url: `/v1/tenants/${alice.tenantId}/audit`, token: alice.accessToken })).json();
+    expect(audit.entries.map((e: { action: string }) => e.action)).toContain('user.signup');
+  });
+
+  it('refuses a taken email, whatever its case', async () => {
+    const email = uniqueEmail();
+    await t.signup(email);
+    const res = await t.request({ method: 'POST', url: '/v1/signup', payload: { email: email.toUpperCase(), password: 'another-password' } });
+    expect(res.statusCode).toBe(409);
+    expect(res.json().error.code).toBe('EMAIL_TAKEN');
+  });
+
+  it('rejects a short password with a catalog code', async () => {
+    const res = await t.request({ method: 'POST', url: '/v1/signup', payload: { email: uniqueEmail(), password: 'short' } });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error.code).toBe('WEAK_PASSWORD');
+  });
+});
+
+describe('team tenants, members and roles', () => {
+  it('runs the member lifecycle with the last-owner rule', async () => {
+    const owner = await t.signup();
+    const admin = await t.signup();
+    const member = await t.signup();
+    const team = (await t.request({ method: 'POST', url: '/v1/tenants', token: owner.accessToken, payload: { name: 'Acme' } }));
+    expect(team.statusCode).toBe(201);
+    const tenantId = team.json().id;
+
+    for (const [who, role] of [[admin, 'admin'], [member, 'member']] as const) {
+      const inv = await t.request({ method: 'POST', url: `/v1/tenants/${tenantId}/invitations`, token: owner.accessToken, payload: { email: who.email, role } });
+      expect(inv.statusCode).toBe(201);
+      const accepted = await t.request({ method: 'POST', url: `/v1/invitations/${inv.json().token}/accept`, token: who.accessToken });
+      expect(accepted.json()).toEqual({ tenantId, role });
+    }
+    const members = (await t.request({ method: 'GET', url: `/v1/tenants/${tenantId}/members`, token: member.accessToken })).json().members;
+    expect(members.map((m: { role: string }) => m.role).sort()).toEqual(['admin', 'member', 'owner']);
+
+    // a member cannot change roles; an admin cannot grant or touch ownership
+    expect((await t.request({ method: 'PATCH', url: `/v1/tenants/${tenantId}/members/${admin.userId}`, token: member.accessToken, payload: { role: 'member' } })).statusCode).toBe(403);
+    const adminPromotes = await t.request({ method: 'PATCH', url: `/v1/tenants/${tenantId}/members/${member.userId}`, token: admin.accessToken, payload: { role: 'owner' } });
+    expect(adminPromotes.json().error.code).toBe('ROLE_NOT_ALLOWED');
+    const adminDemotesOwner = await t.request({ method: 'PATCH', url: `/v1/tenants/${tenantId}/members/${owner.userId}`, token: admin.accessToken, payload: { role: 'member' } });
+    expect(adminDemotesOwner.statusCode).toBe(403);
+
+    // the last owner can neither be demoted nor removed, not even by themselves
+    const demoteSelf = await t.request({ method: 'PATCH', url: `/v1/tenants/${tenantId}/members/${owner.userId}`, token: owner.accessToken, payload: { role: 'admin' } });
+    expect(demoteSelf.statusCode).toBe(409);
+    expect(demoteSelf.json().error.code).toBe('LAST_OWNER');
+    const leave = await t.request({ method: 'DELETE', url: `/v1/tenants/${tenantId}/members/${owner.userId}`, token: owner.accessToken });
+    expect(leave.json().error.code).toBe('LAST_OWNER');
+
+    // with a second owner, demotion works and the role is read from the database at once
+    expect((await t.request({ method: 'PATCH', url: `/v1/tenants/${tenantId}/members/${admin.userId}`, token: owner.accessToken, payload: { role: 'owner' } })).statusCode).toBe(200);
+    expect((await t.request({ method: 'PATCH', url: `/v1/tenants/${tenantId}/members/${owner.userId}`, token: admin.accessToken, payload: { role: 'member' } })).statusCode).toBe(200);
+    const nowMember = await t.request({ method: 'GET', url: `/v1/tenants/${tenantId}/invitations`, token: owner.accessToken });
+    expect(nowMember.statusCode).toBe(403);
+
+    // removal: the removed user loses access on the next request
+    expect((await t.request({ method: 'DELETE', url: `/v1/tenants/${tenantId}/members/${member.userId}`, token: admin.accessToken })).statusCode).toBe(204);
+    const gone = await t.request({ method: 'GET', url: `/v1/tenants/${tenantId}`, token: member.accessToken });
+    expect(gone.statusCode).toBe(404);
+
+    const actions = (await t.request({ method: 'GET', url: `/v1/tenants/${tenantId}/audit?limit=200`, token: admin.accessToken })).json().entries.map((e: { action: string }) => e.action);
+    expect(actions).toEqual(expect.arrayContaining(['tenant.create', 'invitation.create', 'invitation.accept', 'member.role_change', 'member.remove']));
+  });
+
+  it('two owners demoting each other at once cannot leave the tenant without an owner', async () => {
+    const a = await t.signup();
+    const b = await t.signup();
+    const tenantId = (await t.request({ method: 'POST', url: '/v1/tenants', token: a.accessToken, payload: { name: 'Duo' } })).json().id;
+    const inv = (await t.request({ method: 'POST', url: `/v1/tenants/${tenantId}/invitations`, token: a.accessToken, payload: { email: b.email, role: 'owner' } })).json();
+    await t.request({ method: 'POST', url: `/v1/invitations/${inv.token}/accept`, token: b.accessToken });
+    const results = await Promise.all([
+      t.request({ method: 'PATCH', url: `/v1/tenants/${tenantId}/members/${b.userId}`, token: a.accessToken, payload: { role: 'member' } }),
+      t.request({ method: 'PATCH', url: `/v1/tenants/${tenantId}/members/${a.userId}`, token: b.accessToken, payload: { role: 'member' } }),
+    ]);
+    const members = (await t.request({ method: 'GET', url: `/v1/tenants/${tenantId}/members`, token: a.accessToken })).json().members;
+    expect(members.filter((m: { role: string }) => m.role === 'owner')).toHaveLength(1);
+    expect(results.map((r) => r.statusCode).sort()).toEqual([200, expect.any(Number)]);
+  });
+});
+
+describe('invitations', () => {
+  it('are single-use, expire, and only the invited email may accept', async () => {
+    const owner = await t.signup();
+    const invited = await t.signup();
+    const stranger = await t.signup();
+    const inv = (await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/invitations`, token: owner.accessToken, payload: { email: invited.email, role: 'member' } })).json();
+    const wrong = await t.request({ method: 'POST', url: `/v1/invitations/${inv.token}/accept`, token: stranger.accessToken });
+    expect(wrong.json().error.code).toBe('INVITATION_EMAIL_MISMATCH');
+    expect((await t.request({ method: 'POST', url: `/v1/invitations/${inv.token}/accept`, token: invited.accessToken })).statusCode).toBe(200);
+    const again = await t.request({ method: 'POST', url: `/v1/invitations/${inv.token}/accept`, token: invited.accessToken });
+    expect(again.statusCode).toBe(404);
+
+    const late = await t.signup();
+    const inv2 = (await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/invitations`, token: owner.accessToken, payload: { email: late.email, role: 'member' } })).json();
+    t.clock.advance(t.deps.config.file.auth.invitationTtlSeconds * 1000);
+    const fresh = (await t.request({ method: 'POST', url: '/v1/token', payload: { grantType: 'password', email: late.email, password: late.password } })).json();
+    const expired = await t.request({ method: 'POST', url: `/v1/invitations/${inv2.token}/accept`, token: fresh.accessToken });
+    expect(expired.json().error.code).toBe('INVITATION_INVALID');
+  });
+
+  it('can be listed and revoked by admins; a revoked one cannot be accepted', async () => {
+    const owner = await t.signup();
+    const invited = await t.signup();
+    const inv = (await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/invitations`, token: owner.accessToken, payload: { email: invited.email, role: 'admin' } })).json();
+    const list = (await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/invitations`, token: owner.accessToken })).json();
+    expect(list.invitations.map((i: { id: string }) => i.id)).toContain(inv.id);
+    expect(JSON.stringify(list)).not.toContain(inv.token);
+    expect((await t.request({ method: 'DELETE', url: `/v1/tenants/${owner.tenantId}/invitations/${inv.id}`, token: owner.accessToken })).statusCode).toBe(204);
+    expect((await t.request({ method: 'POST', url: `/v1/invitations/${inv.token}/accept`, token: invited.accessToken })).statusCode).toBe(404);
+  });
+});
+
+describe('operators', () => {
+  it('suspend a tenant: every member is refused on the next request; reactivation restores access', async () => {
+    const op = await t.operator();
+    const owner = await t.signup();
+    const patch = await t.request({ method: 'PATCH', url: `/v1/admin/tenants/${owner.tenantId}`, token: op.accessToken, payload: { status: 'suspended' } });
+    expect(patch.statusCode).toBe(200);
+    expect(patch.json().status).toBe('suspended');
+    const denied = await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}`, token: owner.accessToken });
+    expect(denied.statusCode).toBe(403);
+    expect(denied.json().error.code).toBe('TENANT_SUSPENDED');
+    await t.request({ method: 'PATCH', url: `/v1/admin/tenants/${owner.tenantId}`, token: op.accessToken, payload: { status: 'active', plan: 'pro' } });
+    const back = (await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}`, token: owner.accessToken })).json();
+    expect(back).toMatchObject({ status: 'active', plan: 'pro' });
+    const audit = (await t.request({ method: 'GET', url: `/v1/admin/tenants/${owner.tenantId}/audit`, token: op.accessToken })).json();
+    expect(audit.entries.filter((e: { action: string }) => e.action === 'tenant.update')).toHaveLength(2);
+  });
+
+  it('search tenants, reject unknown plans, and are the only ones allowed on /v1/admin', async () => {
+    const op = await t.operator();
+    const owner = await t.signup();
+    const team = (await t.request({ method: 'POST', url: '/v1/tenants', token: owner.accessToken, payload: { name: 'Searchable Widgets' } })).json();
+    const found = (await t.request({ method: 'GET', url: '/v1/admin/tenants?query=searchable', token: op.accessToken })).json();
+    expect(found.tenants.map((x: { id: string }) => x.id)).toEqual([team.id]);
+    const bad = await t.request({ method: 'PATCH', url: `/v1/admin/tenants/${team.id}`, token: op.accessToken, payload: { plan: 'platinum' } });
+    expect(bad.json().error.code).toBe('PLAN_NOT_FOUND');
+    const notOp = await t.request({ method: 'GET', url: '/v1/admin/tenants', token: owner.accessToken });
+    expect(notOp.statusCode).toBe(403);
+  });
+
+  it('deactivate a user: their token is refused on the next request', async () => {
+    const op = await t.operator();
+    const user = await t.signup();
+    await t.request({ method: 'PATCH', url: `/v1/admin/users/${user.userId}`, token: op.accessToken, payload: { status: 'deactivated' } });
+    const res = await t.request({ method: 'GET', url: '/v1/me', token: user.accessToken });
+    expect(res.statusCode).toBe(403);
+    expect(res.json().error.code).toBe('USER_DEACTIVATED');
+    const login = await t.request({ method: 'POST', url: '/v1/token', payload: { grantType: 'password', email: user.email, password: user.password } });
+    expect(login.statusCode).toBe(403);
+  });
+});

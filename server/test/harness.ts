@@ -1,0 +1,150 @@
+import { randomBytes } from 'node:crypto';
+import { PGlite } from '@electric-sql/pglite';
+import postgres from 'postgres';
+import pino from 'pino';
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
+import { buildApp } from '../src/app.js';
+import { loadConfig, type Config } from '../src/config.js';
+import type { ConfigFile } from '../src/config-schema.js';
+import { openDatabase, type Database } from '../src/db/client.js';
+import { createDeps, type Deps } from '../src/deps.js';
+import { ManualClock } from '../src/lib/clock.js';
+import { MemoryMailer } from '../src/lib/mailer.js';
+
+/** PostgreSQL when DATABASE_URL is set (a fresh database per suite), else in-memory PGlite. */
+export const POSTGRES_URL = process.env.DATABASE_URL || undefined;
+export const onPostgres = POSTGRES_URL !== undefined;
+export const APP_ROLE = 'tollgate_app';
+
+export interface TestDatabase {
+  database: Database;
+  url: string | undefined;
+  /** Runs SQL as the database owner, bypassing row-level security: for assertions only. */
+  asOwner<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>;
+  drop(): Promise<void>;
+}
+
+export async function createTestDatabase(options: { poolSize?: number } = {}): Promise<TestDatabase> {
+  if (!POSTGRES_URL) {
+    const pglite = await PGlite.create();
+    const database = await openDatabase({ appRole: APP_ROLE, pglite });
+    return {
+      database,
+      url: undefined,
+      async asOwner<T>(text: string, params: unknown[] = []) {
+        // PGlite is one connection: step out of the app role for this statement only.
+        await pglite.exec('RESET ROLE');
+        try {
+          return (await pglite.query(text, params)).rows as T[];
+        } finally {
+          await pglite.exec(`SET ROLE ${APP_ROLE}`);
+        }
+      },
+      drop: () => database.close(),
+    };
+  }
+  const name = `tollgate_test_${process.pid}_${randomBytes(4).toString('hex')}`;
+  const server = postgres(POSTGRES_URL, { max: 1, onnotice: () => undefined });
+  await server.unsafe(`CREATE DATABASE ${name}`);
+  const url = withDatabase(POSTGRES_URL, name);
+  const database = await openDatabase({ url, appRole: APP_ROLE, poolSize: options.poolSize ?? 10 });
+  const owner = postgres(url, { max: 2, onnotice: () => undefined });
+  return {
+    database,
+    url,
+    async asOwner<T>(text: string, params: unknown[] = []) {
+      return [...(await owner.unsafe(text, params as never[]))] as T[];
+    },
+    async drop() {
+      await database.close();
+      await owner.end();
+      await server.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await server.end();
+    },
+  };
+}
+
+export function withDatabase(url: string, name: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${name}`;
+  return parsed.toString();
+}
+
+export const TEST_SECRET = 'test-master-secret-0123456789abcdef';
+
+export function testConfig(patch?: (file: ConfigFile) => void, env: Record<string, string> = {}): Config {
+  const base = loadConfig({ env: { TOLLGATE_SECRET_KEY: TEST_SECRET, TOLLGATE_DATA_DIR: '/tmp/tollgate-test-unused', LOG_LEVEL: 'silent', ...env } });
+  const file = structuredClone(base.file) as ConfigFile;
+  file.auth.scryptCost = 10;
+  patch?.(file);
+  return { ...base, file };
+}
+
+export interface TestApp {
+  app: FastifyInstance;
+  deps: Deps;
+  clock: ManualClock;
+  mailer: MemoryMailer;
+  db: TestDatabase;
+  request(options: InjectOptions & { token?: string }): Promise<LightMyRequestResponse>;
+  signup(email?: string, password?: string): Promise<SignedUp>;
+  operator(): Promise<SignedUp>;
+  close(): Promise<void>;
+}
+
+export interface SignedUp {
+  userId: string;
+  tenantId: string;
+  email: string;
+  password: string;
+  accessToken: string;
+  refreshToken: string;
+}
+
+let counter = 0;
+export const uniqueEmail = (tag = 'user') => `${tag}-${Date.now().toString(36)}-${counter++}@example.com`;
+
+export async function startTestApp(options: { patch?: (file: ConfigFile) => void; clock?: ManualClock; env?: Record<string, string> } = {}): Promise<TestApp> {
+  const db = await createTestDatabase();
+  const clock = options.clock ?? new ManualClock(new Date());
+  const mailer = new MemoryMailer();
+  const config = testConfig(options.patch, options.env);
+  const deps = await createDeps(config, { clock, mailer, database: db.database, logger: pino({ level: 'silent' }) });
+  const app = await buildApp(deps);
+  const request: TestApp['request'] = ({ token, headers, ...rest }) =>
+    app.inject({ ...rest, headers: { ...(headers ?? {}), ...(token ? { authorization: `Bearer ${token}` } : {}) } });
+  const signup = async (email = uniqueEmail(), password = 'correct-horse-battery') => {
+    const res = await request({ method: 'POST', url: '/v1/signup', payload: { email, password } });
+    if (res.statusCode !== 201) throw new Error(`signup failed: ${res.statusCode} ${res.body}`);
+    const body = res.json();
+    return { userId: body.user.id, tenantId: body.tenant.id, email, password, accessToken: body.accessToken, refreshToken: body.refreshToken };
+  };
+  return {
+    app, deps, clock, mailer, db, request, signup,
+    async operator() {
+      const email = uniqueEmail('operator');
+      await deps.auth.ensureOperator(email, 'operator-password-123');
+      const res = await request({ method: 'POST', url: '/v1/token', payload: { grantType: 'password', email, password: 'operator-password-123' } });
+      const body = res.json();
+      const me = (await request({ method: 'GET', url: '/v1/me', token: body.accessToken })).json();
+      return { userId: me.user.id, tenantId: me.user.personalTenantId, email, password: 'operator-password-123', accessToken: body.accessToken, refreshToken: body.refreshToken };
+    },
+    async close() {
+      await app.close();
+      await db.drop();
+    },
+  };
+}
+
+/** A fingerprint of every row of every table, read as the owner: equal fingerprints mean nothing was written. */
+export async function snapshot(db: TestDatabase): Promise<Record<string, string>> {
+  const tables = await db.asOwner<{ tablename: string }>(
+    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'tollgate_migrations' ORDER BY tablename");
+  const out: Record<string, string> = {};
+  for (const { tablename } of tables) {
+    const [row] = await db.asOwner<{ digest: string | null; n: number }>(
+      `SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) AS digest, count(*)::int AS n FROM "${tablename}" t`);
+    out[tablename] = `${row?.n}:${row?.digest}`;
+  }
+  return out;
+}
