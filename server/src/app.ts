@@ -17,6 +17,20 @@ import { tenancyAdminRoutes, tenancyRoutes } from './modules/tenancy/index.js';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
+export interface RouteEntry {
+  method: string;
+  url: string;
+  public: boolean;
+  hasBody: boolean;
+}
+
+const routeTables = new WeakMap<FastifyInstance, RouteEntry[]>();
+
+/** Every API route the app serves; cross-cutting test suites are generated from it. */
+export function routeTable(app: FastifyInstance): readonly RouteEntry[] {
+  return routeTables.get(app) ?? [];
+}
+
 /** Builds the HTTP app over already-wired deps; tests call this and use app.inject(). */
 export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   const app = Fastify({
@@ -30,6 +44,15 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     routerOptions: { maxParamLength: 200 },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  const routes: RouteEntry[] = [];
+  routeTables.set(app, routes);
+  app.addHook('onRoute', (route) => {
+    const hidden = (route.schema as { hide?: boolean } | undefined)?.hide || route.url.startsWith('/docs');
+    for (const method of [route.method].flat()) {
+      if (hidden || method === 'HEAD') continue;
+      routes.push({ method, url: route.url, public: route.config?.auth === 'public', hasBody: Boolean(route.schema?.body) });
+    }
+  });
   registerValidation(app);
   registerErrorHandling(app);
   app.addHook('onRequest', async (request, reply) => { reply.header('x-request-id', request.id); });

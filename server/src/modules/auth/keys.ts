@@ -31,6 +31,7 @@ export interface KeyRingOptions {
 export class SigningKeyRing {
   private keys: LoadedKey[] = [];
   private lastReload = 0;
+  private reloading: Promise<void> | undefined;
 
   constructor(private readonly db: Db, private readonly clock: Clock, private readonly options: KeyRingOptions) {}
 
@@ -76,7 +77,7 @@ export class SigningKeyRing {
       });
     }
     this.keys = loaded;
-    this.lastReload = Date.now();
+    this.lastReload = this.clock.now().getTime();
   }
 
   active(): LoadedKey | undefined {
@@ -101,13 +102,20 @@ export class SigningKeyRing {
 
   /**
    * The verification key for a kid. Another process may have rotated: an unknown kid
-   * triggers one reload, at most once a second, so a forged kid cannot hammer the DB.
+   * that sorts after every kid we know (kids are time-ordered ids) triggers a reload,
+   * others only once a second, and concurrent reloads share one query, so forged kids
+   * cannot hammer the database.
    */
   async verificationKey(kid: string): Promise<CryptoKey | undefined> {
     let key = this.keys.find((k) => k.kid === kid);
-    if (!key && Date.now() - this.lastReload > 1000) {
-      await this.reload();
-      key = this.keys.find((k) => k.kid === kid);
+    if (!key) {
+      const newest = this.keys.reduce((max, k) => (k.kid > max ? k.kid : max), '');
+      const sinceReload = this.clock.now().getTime() - this.lastReload;
+      if ((kid > newest && sinceReload > 100) || sinceReload > 1000) {
+        this.reloading ??= this.reload().finally(() => { this.reloading = undefined; });
+        await this.reloading;
+        key = this.keys.find((k) => k.kid === kid);
+      }
     }
     return key && this.usable(key) ? key.publicKey : undefined;
   }

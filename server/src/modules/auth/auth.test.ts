@@ -1,0 +1,160 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SignJWT, exportJWK, generateKeyPair, type CryptoKey } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../app.js';
+import { createDeps } from '../../deps.js';
+import { startTestApp, testConfig, uniqueEmail, type TestApp } from '../../../test/harness.js';
+import pino from 'pino';
+
+const HS_SECRET = 'supabase-style-shared-secret-0123456789abcdef';
+let t: TestApp;
+let jwksServer: Server;
+let idpKey: CryptoKey;
+
+beforeAll(async () => {
+  const { publicKey, privateKey } = await generateKeyPair('RS256');
+  idpKey = privateKey;
+  const jwk = { ...(await exportJWK(publicKey)), kid: 'idp-1', alg: 'RS256', use: 'sig' };
+  jwksServer = createServer((_req, res) => { res.setHeader('content-type', 'application/json'); res.end(JSON.stringify({ keys: [jwk] })); });
+  await new Promise<void>((resolve) => jwksServer.listen(0, '127.0.0.1', resolve));
+  const port = (jwksServer.address() as AddressInfo).port;
+  t = await startTestApp({
+    patch: (file) => {
+      file.auth.identityProviders = [
+        { name: 'supabase', issuer: 'https://project.supabase.co/auth/v1', audience: 'authenticated', secret: HS_SECRET, claims: { subject: 'sub', email: 'email' }, autoProvision: true },
+        { name: 'auth0', issuer: 'https://tenant.auth0.example/', audience: 'tollgate-api', jwksUrl: `http://127.0.0.1:${port}/.well-known/jwks.json`, claims: { subject: 'sub', email: 'email' }, autoProvision: true },
+      ];
+    },
+  });
+});
+afterAll(async () => {
+  await t.close();
+  await new Promise((resolve) => jwksServer.close(resolve));
+});
+
+const grant = (email: string, password: string) => t.request({ method: 'POST', url: '/v1/token', payload: { grantType: 'password', email, password } });
+
+describe('password grant', () => {
+  it('issues a token pair for the right password and INVALID_CREDENTIALS otherwise, unknown email alike', async () => {
+    const u = await t.signup();
+    const ok = await grant(u.email, u.password);
+    expect(ok.statusCode).toBe(200);
+    expect(ok.json()).toMatchObject({ tokenType: 'Bearer', expiresIn: 900 });
+    const wrong = await grant(u.email, 'not-the-password');
+    const unknown = await grant(uniqueEmail(), 'not-the-password');
+    expect([wrong.statusCode, unknown.statusCode]).toEqual([401, 401]);
+    expect(wrong.json().error.code).toBe(unknown.json().error.code);
+    expect(wrong.json().error.message).toBe(unknown.json().error.message);
+  });
+});
+
+describe('password reset', () => {
+  it('answers 202 for any email and mails only existing accounts', async () => {
+    const before = t.mailer.outbox.length;
+    const res = await t.request({ method: 'POST', url: '/v1/password-reset', payload: { email: uniqueEmail('nobody') } });
+    expect(res.statusCode).toBe(202);
+    expect(t.mailer.outbox.length).toBe(before);
+  });
+
+  it('uses a one-time, expiring token, then signs out every session', async () => {
+    const u = await t.signup();
+    await t.request({ method: 'POST', url: '/v1/password-reset', payload: { email: u.email } });
+    const mail = t.mailer.outbox.at(-1)!;
+    expect(mail.to).toBe(u.email);
+    const token = /tgp_[0-9A-Za-z]+/.exec(mail.text)![0];
+    const confirm = await t.request({ method: 'POST', url: '/v1/password-reset/confirm', payload: { token, password: 'a-brand-new-password' } });
+    expect(confirm.statusCode).toBe(202);
+    expect((await grant(u.email, u.password)).statusCode).toBe(401);
+    expect((await grant(u.email, 'a-brand-new-password')).statusCode).toBe(200);
+    const again = await t.request({ method: 'POST', url: '/v1/password-reset/confirm', payload: { token, password: 'yet-another-password' } });
+    expect(again.json().error.code).toBe('INVALID_TOKEN');
+    const refresh = await t.request({ method: 'POST', url: '/v1/token', payload: { grantType: 'refresh_token', refreshToken: u.refreshToken } });
+    expect(refresh.statusCode).toBe(401);
+
+    await t.request({ method: 'POST', url: '/v1/password-reset', payload: { email: u.email } });
+    const late = /tgp_[0-9A-Za-z]+/.exec(t.mailer.outbox.at(-1)!.text)![0];
+    t.clock.advance(t.deps.config.file.auth.passwordResetTtlSeconds * 1000);
+    const expired = await t.request({ method: 'POST', url: '/v1/password-reset/confirm', payload: { token: late, password: 'yet-another-password' } });
+    expect(expired.statusCode).toBe(400);
+  });
+});
+
+describe('signing keys', () => {
+  it('rotate with a grace period: the JWKS keeps the previous key and its tokens verify until grace ends', async () => {
+    const op = await t.operator();
+    const u = await t.signup();
+    const before = (await t.request({ method: 'GET', url: '/.well-known/jwks.json' })).json().keys.length;
+    const rotated = await t.request({ method: 'POST', url: '/v1/admin/signing-keys/rotate', token: op.accessToken });
+    expect(rotated.statusCode).toBe(200);
+    const jwks = (await t.request({ method: 'GET', url: '/.well-known/jwks.json' })).json();
+    expect(jwks.keys.length).toBe(before + 1);
+    expect(jwks.keys.map((k: { kid: string }) => k.kid)).toContain(rotated.json().kid);
+    expect(jwks.keys.every((k: Record<string, unknown>) => !('d' in k))).toBe(true);
+    expect((await t.request({ method: 'GET', url: '/v1/me', token: u.accessToken })).statusCode).toBe(200);
+    t.clock.advance(t.deps.config.file.auth.signingKeyGraceSeconds * 1000 + 1000);
+    expect((await t.request({ method: 'GET', url: '/.well-known/jwks.json' })).json().keys.map((k: { kid: string }) => k.kid)).toEqual([rotated.json().kid]);
+    const audit = await t.db.asOwner(`SELECT actor_id FROM audit_log WHERE action = 'signing_key.rotate' AND target_id = $1`, [rotated.json().kid]);
+    expect(audit).toEqual([{ actor_id: op.userId }]);
+  });
+
+  it('a second process sharing the database picks up a rotated key', async () => {
+    const other = await createDeps(testConfig(), { clock: t.clock, database: t.db.database, logger: pino({ level: 'silent' }), mailer: t.mailer });
+    const otherApp = await buildApp(other);
+    const op = await t.operator();
+    t.clock.advance(200);
+    await t.request({ method: 'POST', url: '/v1/admin/signing-keys/rotate', token: op.accessToken });
+    const u = await t.signup();
+    const res = await otherApp.inject({ method: 'GET', url: '/v1/me', headers: { authorization: `Bearer ${u.accessToken}` } });
+    expect(res.statusCode).toBe(200);
+    await otherApp.close();
+  });
+});
+
+describe('external identity providers', () => {
+  const nowSec = () => Math.floor(t.clock.now().getTime() / 1000);
+
+  it('a Supabase-style HS256 token provisions a user with a personal tenant, once', async () => {
+    const email = uniqueEmail('supa');
+    const token = await new SignJWT({ email, email_verified: true })
+      .setProtectedHeader({ alg: 'HS256' }).setIssuer('https://project.supabase.co/auth/v1').setAudience('authenticated')
+      .setSubject('supabase-user-1').setIssuedAt(nowSec()).setExpirationTime(nowSec() + 300).sign(new TextEncoder().encode(HS_SECRET));
+    const first = (await t.request({ method: 'GET', url: '/v1/me', token })).json();
+    expect(first.user.email).toBe(email);
+    expect(first.memberships).toEqual([expect.objectContaining({ role: 'owner' })]);
+    const second = (await t.request({ method: 'GET', url: '/v1/me', token })).json();
+    expect(second.user.id).toBe(first.user.id);
+  });
+
+  it('rejects a token signed with the wrong secret, the wrong audience, or an algorithm the provider does not use', async () => {
+    const build = (secret: string, aud = 'authenticated', alg = 'HS256') => new SignJWT({ email: uniqueEmail() })
+      .setProtectedHeader({ alg }).setIssuer('https://project.supabase.co/auth/v1').setAudience(aud)
+      .setSubject('x').setExpirationTime(nowSec() + 300).sign(new TextEncoder().encode(secret));
+    expect((await t.request({ method: 'GET', url: '/v1/me', token: await build('a-different-secret-of-enough-length-xx') })).statusCode).toBe(401);
+    expect((await t.request({ method: 'GET', url: '/v1/me', token: await build(HS_SECRET, 'other') })).statusCode).toBe(401);
+    expect((await t.request({ method: 'GET', url: '/v1/me', token: await build(HS_SECRET, 'authenticated', 'HS512') })).statusCode).toBe(401);
+  });
+
+  it('verifies a JWKS provider and will not link an unverified email to an existing account', async () => {
+    const existing = await t.signup();
+    const sign = (sub: string, email: string, verified: boolean) => new SignJWT({ email, email_verified: verified })
+      .setProtectedHeader({ alg: 'RS256', kid: 'idp-1' }).setIssuer('https://tenant.auth0.example/').setAudience('tollgate-api')
+      .setSubject(sub).setExpirationTime(nowSec() + 300).sign(idpKey);
+    const takeover = await t.request({ method: 'GET', url: '/v1/me', token: await sign('auth0|evil', existing.email, false) });
+    expect(takeover.statusCode).toBe(401);
+    const linked = await t.request({ method: 'GET', url: '/v1/me', token: await sign('auth0|real', existing.email, true) });
+    expect(linked.json().user.id).toBe(existing.userId);
+  });
+});
+
+describe('bootstrap operator', () => {
+  it('is created at boot from the environment, once', async () => {
+    const email = uniqueEmail('boot');
+    const config = testConfig(undefined, { TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL: email, TOLLGATE_BOOTSTRAP_OPERATOR_PASSWORD: 'bootstrap-password-1' });
+    for (let i = 0; i < 2; i++) {
+      await createDeps(config, { clock: t.clock, database: t.db.database, logger: pino({ level: 'silent' }), mailer: t.mailer });
+    }
+    const token = (await grant(email, 'bootstrap-password-1')).json().accessToken;
+    expect((await t.request({ method: 'GET', url: '/v1/admin/tenants', token })).statusCode).toBe(200);
+  });
+});
