@@ -35,7 +35,8 @@ export async function createTestDatabase(options: { poolSize?: number } = {}): P
         // PGlite is one connection: step out of the app role for this statement only.
         await pglite.exec('RESET ROLE');
         try {
-          return (await pglite.query(text, params)).rows as T[];
+          if (params.length > 0) return (await pglite.query(text, params)).rows as T[];
+          return ((await pglite.exec(text)).at(-1)?.rows ?? []) as T[];
         } finally {
           await pglite.exec(`SET ROLE ${APP_ROLE}`);
         }
