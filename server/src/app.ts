@@ -6,7 +6,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { assertTenantExists, type Deps } from './deps.js';
 import { registerAuthHook } from './http/auth-hook.js';
-import { registerErrorHandling } from './http/error-handler.js';
+import { frameworkErrorHandler, registerErrorHandling, registerJsonParser } from './http/error-handler.js';
 import { principalOf } from './http/guards.js';
 import { registerMetrics } from './http/metrics.js';
 import { registerValidation } from './http/validation.js';
@@ -22,6 +22,10 @@ export interface RouteEntry {
   url: string;
   public: boolean;
   hasBody: boolean;
+  /** Required top-level body fields, for generated bad-input tests. */
+  bodyRequired: string[];
+  /** Body properties and their JSON types. */
+  bodyProperties: Record<string, string>;
 }
 
 const routeTables = new WeakMap<FastifyInstance, RouteEntry[]>();
@@ -42,6 +46,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     },
     logController: new LogController({ disableRequestLogging: true }),
     routerOptions: { maxParamLength: 200 },
+    frameworkErrors: frameworkErrorHandler,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const routes: RouteEntry[] = [];
@@ -50,10 +55,16 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     const hidden = (route.schema as { hide?: boolean } | undefined)?.hide || route.url.startsWith('/docs');
     for (const method of [route.method].flat()) {
       if (hidden || method === 'HEAD') continue;
-      routes.push({ method, url: route.url, public: route.config?.auth === 'public', hasBody: Boolean(route.schema?.body) });
+      const body = route.schema?.body as { required?: string[]; properties?: Record<string, { type?: string }>; anyOf?: unknown[] } | undefined;
+      routes.push({
+        method, url: route.url, public: route.config?.auth === 'public', hasBody: Boolean(body),
+        bodyRequired: body?.required ?? [],
+        bodyProperties: Object.fromEntries(Object.entries(body?.properties ?? {}).map(([k, v]) => [k, v.type ?? 'any'])),
+      });
     }
   });
   registerValidation(app);
+  registerJsonParser(app);
   registerErrorHandling(app);
   app.addHook('onRequest', async (request, reply) => { reply.header('x-request-id', request.id); });
   app.addHook('onResponse', async (request, reply) => {

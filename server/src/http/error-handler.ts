@@ -12,6 +12,8 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
   FST_ERR_VALIDATION: 'VALIDATION_FAILED',
   FST_ERR_BAD_URL: 'BAD_REQUEST',
+  FST_ERR_MAX_PARAM_LENGTH: 'BAD_REQUEST',
+  FST_ERR_NUL_IN_JSON: 'VALIDATION_FAILED',
   FST_ERR_ASYNC_CONSTRAINT: 'BAD_REQUEST',
 };
 
@@ -19,6 +21,37 @@ export function sendError(reply: FastifyReply, request: FastifyRequest, code: Er
   const spec = ERROR_CATALOG[code];
   if (headers) reply.headers(headers);
   return reply.code(spec.status).send({ error: { code, message: message ?? spec.message, requestId: request.id } });
+}
+
+/** Errors Fastify raises before routing (bad URL, over-long parameter) get the same error body. */
+export function frameworkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  void sendError(reply, request, (error.code && FASTIFY_CODES[error.code]) || 'BAD_REQUEST');
+}
+
+/**
+ * JSON bodies go through Fastify's own safe parser (prototype poisoning is an error),
+ * then strings holding NUL characters are refused at the door: PostgreSQL text cannot
+ * store them, and nothing legitimate sends them.
+ */
+export function registerJsonParser(app: FastifyInstance): void {
+  const parse = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    parse(request, body as string, (error, value) => {
+      if (error) return done(error, undefined);
+      if (containsNul(value)) {
+        return done(Object.assign(new Error('strings may not contain NUL characters'), { code: 'FST_ERR_NUL_IN_JSON', statusCode: 400 }), undefined);
+      }
+      done(null, value);
+    });
+  });
+}
+
+function containsNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (Array.isArray(value)) return value.some(containsNul);
+  if (value && typeof value === 'object') return Object.entries(value).some(([k, v]) => k.includes('\u0000') || containsNul(v));
+  return false;
 }
 
 export function registerErrorHandling(app: FastifyInstance): void {

@@ -1,0 +1,77 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { routeTable } from '../src/app.js';
+import { snapshot, startTestApp, type TestApp } from './harness.js';
+import { ROUTE_FIXTURES, buildWorld, fillPath, missingParams, type World } from './route-fixtures.js';
+
+let t: TestApp;
+let w: World;
+beforeAll(async () => {
+  t = await startTestApp();
+  w = await buildWorld(t);
+});
+afterAll(async () => { await t.close(); });
+
+const key = (r: { method: string; url: string }) => `${r.method} ${r.url}`;
+
+describe('the route table', () => {
+  it('every route has a fixture, so no route escapes the generated suites', () => {
+    const missing = routeTable(t.app).map(key).filter((k) => !ROUTE_FIXTURES[k]);
+    expect(missing).toEqual([]);
+  });
+});
+
+describe('tenant isolation on every route', () => {
+  const tenantRoutes = () => routeTable(t.app).filter((r) => {
+    const f = ROUTE_FIXTURES[key(r)];
+    return f && !f.crossTenantExempt && f.params && (f.need === 'member' || f.need === 'admin');
+  });
+
+  it('a principal of tenant B gets exactly the 404 of a missing object on tenant A\'s objects, and nothing changes', async () => {
+    const routes = tenantRoutes();
+    expect(routes.length).toBeGreaterThanOrEqual(8);
+    for (const route of routes) {
+      const f = ROUTE_FIXTURES[key(route)]!;
+      const params = f.params!(w);
+      const before = await snapshot(t.db);
+      const payload = f.body?.(w);
+      const intruder = await t.request({ method: route.method as 'GET', url: fillPath(route.url, params), token: w.outsiderB.accessToken, payload });
+      const missing = await t.request({ method: route.method as 'GET', url: fillPath(route.url, missingParams(params)), token: w.outsiderB.accessToken, payload });
+      expect(intruder.statusCode, key(route)).toBe(404);
+      expect(intruder.json().error.code, key(route)).toBe(missing.json().error.code);
+      expect(intruder.json().error.message, key(route)).toBe(missing.json().error.message);
+      expect(await snapshot(t.db), key(route)).toEqual(before);
+    }
+  });
+
+  it('a plain member of tenant A gets 403 on owner/admin routes, and nothing changes', async () => {
+    const routes = routeTable(t.app).filter((r) => ROUTE_FIXTURES[key(r)]?.need === 'admin');
+    expect(routes.length).toBeGreaterThanOrEqual(5);
+    for (const route of routes) {
+      const f = ROUTE_FIXTURES[key(route)]!;
+      const before = await snapshot(t.db);
+      const res = await t.request({ method: route.method as 'GET', url: fillPath(route.url, f.params!(w)), token: w.memberA.accessToken, payload: f.body?.(w) });
+      expect(res.statusCode, key(route)).toBe(403);
+      expect(await snapshot(t.db), key(route)).toEqual(before);
+    }
+  });
+
+  it('a tenant owner who is not an operator gets 403 on every operator route, and nothing changes', async () => {
+    const routes = routeTable(t.app).filter((r) => ROUTE_FIXTURES[key(r)]?.need === 'operator');
+    for (const route of routes) {
+      const f = ROUTE_FIXTURES[key(route)]!;
+      const before = await snapshot(t.db);
+      const res = await t.request({ method: route.method as 'GET', url: fillPath(route.url, f.params?.(w) ?? {}), token: w.ownerA.accessToken, payload: f.body?.(w) });
+      expect(res.statusCode, key(route)).toBe(403);
+      expect(await snapshot(t.db), key(route)).toEqual(before);
+    }
+  });
+
+  it('every non-public route answers 401 without a credential', async () => {
+    for (const route of routeTable(t.app).filter((r) => !r.public)) {
+      const f = ROUTE_FIXTURES[key(route)]!;
+      const res = await t.request({ method: route.method as 'GET', url: fillPath(route.url, f.params?.(w) ?? {}), payload: f.body?.(w) });
+      expect(res.statusCode, key(route)).toBe(401);
+      expect(res.json().error.code).toBe('UNAUTHENTICATED');
+    }
+  });
+});
