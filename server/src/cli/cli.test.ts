@@ -1,0 +1,61 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { runCli } from './index.js';
+import { sql } from 'drizzle-orm';
+import { openDatabase, rows } from '../db/client.js';
+import { TEST_SECRET } from '../../test/harness.js';
+
+const saved = { ...process.env };
+let dir: string;
+let out: string[];
+let errors: string[];
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'tollgate-cli-'));
+  // The CLI reads its environment like the real command does; point it at a throwaway PGlite.
+  process.env = { ...saved, TOLLGATE_DATA_DIR: dir, TOLLGATE_SECRET_KEY: TEST_SECRET, LOG_LEVEL: 'silent', DATABASE_URL: '' };
+  out = [];
+  errors = [];
+  vi.spyOn(console, 'log').mockImplementation((...args) => { out.push(args.join(' ')); });
+  vi.spyOn(console, 'error').mockImplementation((...args) => { errors.push(args.join(' ')); });
+});
+afterEach(() => {
+  process.env = saved;
+  vi.restoreAllMocks();
+});
+
+describe('tollgate CLI', () => {
+  it('config check validates the shipped file and names the bad key of a broken one', async () => {
+    expect(await runCli(['config', 'check'])).toBe(0);
+    expect(out.join('\n')).toMatch(/valid \(3 plans, 9 operations\)/);
+    const broken = join(dir, 'broken.yaml');
+    writeFileSync(broken, readFileSync(new URL('../../tollgate.config.yaml', import.meta.url), 'utf8').replace('creditsPerPeriod: 100\n', 'creditsPerPeriod: lots\n'));
+    expect(await runCli(['config', 'check', '--config', broken])).toBe(2);
+    expect(errors.join('\n')).toMatch(/plans\.free\.creditsPerPeriod/);
+  });
+
+  it('config schema writes the JSON Schema', async () => {
+    const target = join(dir, 'schema.json');
+    expect(await runCli(['config', 'schema', '--out', target])).toBe(0);
+    expect(JSON.parse(readFileSync(target, 'utf8')).title).toBe('Tollgate configuration');
+  });
+
+  it('migrate applies migrations, and operator create makes an operator idempotently', async () => {
+    expect(await runCli(['migrate'])).toBe(0);
+    expect(await runCli(['operator', 'create', '--email', 'ops@example.com', '--password', 'operator-password-1'])).toBe(0);
+    expect(await runCli(['operator', 'create', '--email', 'ops@example.com', '--password', 'operator-password-1'])).toBe(0);
+    expect(out.join('\n')).toMatch(/operator created: usr_/);
+    expect(out.join('\n')).toMatch(/is now an operator/);
+    const database = await openDatabase({ dataDir: dir, appRole: '', migrate: false });
+    const found = await rows<{ is_operator: boolean }>(database.db, sql`SELECT is_operator FROM users WHERE email = 'ops@example.com'`);
+    await database.close();
+    expect(found).toEqual([{ is_operator: true }]);
+  });
+
+  it('rejects unknown commands and incomplete arguments with exit code 2', async () => {
+    expect(await runCli(['frobnicate'])).toBe(2);
+    expect(await runCli(['operator', 'create', '--email', 'x@example.com'])).toBe(2);
+  });
+});
