@@ -9,6 +9,7 @@ import { registerAuthHook } from './http/auth-hook.js';
 import { frameworkErrorHandler, registerErrorHandling, registerJsonParser } from './http/error-handler.js';
 import { principalOf } from './http/guards.js';
 import { registerMetrics } from './http/metrics.js';
+import { registerRateLimitHook } from './http/rate-limit-hook.js';
 import { registerValidation } from './http/validation.js';
 import { auditRoutes } from './modules/audit/index.js';
 import { authRoutes } from './modules/auth/index.js';
@@ -85,6 +86,8 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
 
   registerAuthHook(app, deps.resolveCredential);
+  const { scopes, bypassPrincipals } = deps.config.file.rateLimits;
+  registerRateLimitHook(app, deps.rateLimits, scopes, new Set(bypassPrincipals));
   registerMetrics(app, deps.metrics);
 
   const requireOperator = (request: FastifyRequest) => deps.auth.requireOperator(principalOf(request));

@@ -73,6 +73,12 @@ export const IdentityProviderSchema = Type.Object({
   autoProvision: Type.Boolean({ default: true, description: 'create the user and a personal tenant on first sign-in' }),
 }, { additionalProperties: false });
 
+export const RateScopeSchema = Type.Object({
+  limit: Type.Integer({ minimum: 1 }),
+  windowSeconds: Type.Integer({ minimum: 1, maximum: 86400 }),
+  failMode: Type.Union([Type.Literal('open'), Type.Literal('closed')], { default: 'open', description: 'when the shared store (Redis) is unreachable' }),
+}, { additionalProperties: false });
+
 export const ConfigFileSchema = Type.Object({
   version: Type.Literal(1),
   issuer: Type.String({ minLength: 1, default: 'tollgate' }),
@@ -88,6 +94,14 @@ export const ConfigFileSchema = Type.Object({
     scryptCost: Type.Integer({ minimum: 10, maximum: 20, default: 15 }),
     identityProviders: Type.Array(IdentityProviderSchema, { default: [] }),
   }, { additionalProperties: false, default: {} }),
+  rateLimits: Type.Object({
+    scopes: Type.Object({
+      api: RateScopeSchema,
+      auth: RateScopeSchema,
+      authorize: RateScopeSchema,
+    }, { additionalProperties: false, description: 'api: per principal on authenticated routes; auth: per client IP on sign-in routes; authorize: per tenant on the decision, unless the plan sets its own' }),
+    bypassPrincipals: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'principal ids (user, key or service-key ids) exempt from rate limits; being authenticated exempts nobody' }),
+  }, { additionalProperties: false }),
   modules: Type.Array(Name, { minItems: 1 }),
   meters: Type.Record(Name, MeterSchema),
   plans: Type.Record(Name, PlanSchema),
@@ -97,4 +111,5 @@ export const ConfigFileSchema = Type.Object({
 export type ConfigFile = Static<typeof ConfigFileSchema>;
 export type PlanConfig = Static<typeof PlanSchema>;
 export type OperationConfig = Static<typeof OperationSchema>;
+export type RateScopeConfig = Static<typeof RateScopeSchema>;
 export type IdentityProviderConfig = Static<typeof IdentityProviderSchema>;

@@ -15,6 +15,7 @@ import { AuditService } from './modules/audit/index.js';
 import { AccessTokens, AuthService, ExternalIdentityVerifier, SigningKeyRing } from './modules/auth/index.js';
 import { BillingService } from './modules/billing/index.js';
 import { PlansService } from './modules/plans/index.js';
+import { RateLimitService } from './modules/ratelimit/index.js';
 import { InvitationService, TenancyAdminService, TenancyService } from './modules/tenancy/index.js';
 
 /** Everything the app is made of, wired once. Tests build it with their own clock, mailer and database. */
@@ -33,6 +34,7 @@ export interface Deps {
   tenancyAdmin: TenancyAdminService;
   keys: SigningKeyRing;
   auth: AuthService;
+  rateLimits: RateLimitService;
   resolveCredential: (bearer: string) => Promise<Principal>;
   close: () => Promise<void>;
 }
@@ -42,6 +44,8 @@ export interface DepsOverrides {
   mailer?: Mailer;
   logger?: Logger;
   database?: Database;
+  /** Namespace for rate-limit buckets, so suites sharing one Redis do not share buckets. */
+  rateLimitPrefix?: string;
 }
 
 /** The one composition root: the only place that knows how services fit together. */
@@ -74,6 +78,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     scryptCost: file.auth.scryptCost, publicUrl: config.publicUrl ?? `http://${config.host}:${config.port}`,
   });
 
+  const rateLimits = new RateLimitService({ redisUrl: config.redisUrl, prefix: overrides.rateLimitPrefix ?? 'tollgate' });
+
   const resolveCredential = async (bearer: string): Promise<Principal> => {
     if (bearer.split('.').length === 3) return auth.resolveJwt(bearer);
     throw new AppError('UNAUTHENTICATED');
@@ -86,8 +92,11 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
 
   return {
     config, clock, logger, database, mailer, metrics: createMetrics(), audit, plans, billing, tenancy, invitations,
-    tenancyAdmin, keys, auth, resolveCredential,
-    close: () => database.close(),
+    tenancyAdmin, keys, auth, rateLimits, resolveCredential,
+    close: async () => {
+      await rateLimits.close();
+      await database.close();
+    },
   };
 }
 

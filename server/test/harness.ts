@@ -77,6 +77,8 @@ export function testConfig(patch?: (file: ConfigFile) => void, env: Record<strin
   const base = loadConfig({ env: { TOLLGATE_SECRET_KEY: TEST_SECRET, TOLLGATE_DATA_DIR: '/tmp/tollgate-test-unused', LOG_LEVEL: 'silent', ...env } });
   const file = structuredClone(base.file) as ConfigFile;
   file.auth.scryptCost = 10;
+  // Suites fire many requests from one address; the rate-limit suite sets its own limits.
+  for (const scope of Object.values(file.rateLimits.scopes)) scope.limit = 1_000_000;
   patch?.(file);
   return { ...base, file };
 }
@@ -110,7 +112,7 @@ export async function startTestApp(options: { patch?: (file: ConfigFile) => void
   const clock = options.clock ?? new ManualClock(new Date());
   const mailer = new MemoryMailer();
   const config = testConfig(options.patch, options.env);
-  const deps = await createDeps(config, { clock, mailer, database: db.database, logger: pino({ level: 'silent' }) });
+  const deps = await createDeps(config, { clock, mailer, database: db.database, logger: pino({ level: 'silent' }), rateLimitPrefix: `test-${randomBytes(6).toString('hex')}` });
   const app = await buildApp(deps);
   const request: TestApp['request'] = ({ token, headers, ...rest }) =>
     app.inject({ ...rest, headers: { ...(headers ?? {}), ...(token ? { authorization: `Bearer ${token}` } : {}) } });
@@ -132,6 +134,7 @@ export async function startTestApp(options: { patch?: (file: ConfigFile) => void
     },
     async close() {
       await app.close();
+      await deps.rateLimits.close();
       await db.drop();
     },
   };

@@ -21,7 +21,7 @@ export interface AuthRouteOptions {
 
 export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (app, { auth, keys, audit, requireOperator }) => {
   app.post('/v1/signup', {
-    config: { auth: 'public' },
+    config: { auth: 'public', rateLimit: 'auth' },
     schema: {
       tags: ['auth'], summary: 'Create a user, their personal tenant (as owner) and a subscription on the default plan, in one transaction',
       body: Body({ email: Email, password: Password, name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })) }),
@@ -33,7 +33,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (ap
   });
 
   app.post('/v1/token', {
-    config: { auth: 'public' },
+    config: { auth: 'public', rateLimit: 'auth' },
     schema: {
       tags: ['auth'], summary: 'Password grant or refresh-token grant (refresh tokens are single-use)',
       body: Type.Union([
@@ -56,7 +56,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (ap
   });
 
   app.post('/v1/password-reset', {
-    config: { auth: 'public' },
+    config: { auth: 'public', rateLimit: 'auth' },
     schema: { tags: ['auth'], summary: 'Send a one-time reset token; always 202', body: Body({ email: Email }), response: { 202: Type.Object({ status: Type.Literal('accepted') }), ...errors() } },
   }, async (request, reply) => {
     await auth.requestPasswordReset(request.body.email);
@@ -64,7 +64,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (ap
   });
 
   app.post('/v1/password-reset/confirm', {
-    config: { auth: 'public' },
+    config: { auth: 'public', rateLimit: 'auth' },
     schema: {
       tags: ['auth'], summary: 'Set a new password with a reset token; signs out every session',
       body: Body({ token: Type.String({ minLength: 1, maxLength: 200 }), password: Password }),

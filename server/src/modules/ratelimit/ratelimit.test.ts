@@ -1,0 +1,132 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import type { ConfigFile } from '../../config-schema.js';
+import pino from 'pino';
+import { buildApp } from '../../app.js';
+import { createDeps } from '../../deps.js';
+import { startTestApp, testConfig, type TestApp } from '../../../test/harness.js';
+import { RateLimitService } from './service.js';
+
+/** Redis suites run where REDIS_URL names a server (CI starts one); they say so when skipped. */
+const REDIS_URL = process.env.REDIS_URL || undefined;
+if (!REDIS_URL) console.log('[tollgate] REDIS_URL not set: Redis-backed rate-limit tests are SKIPPED');
+
+const apps: TestApp[] = [];
+afterAll(async () => { for (const t of apps) await t.close(); });
+
+async function appWith(limits: { api?: number; auth?: number; failMode?: 'open' | 'closed' }, env: Record<string, string> = {}, bypass: string[] = []): Promise<TestApp> {
+  const t = await startTestApp({
+    env,
+    patch: (file: ConfigFile) => {
+      file.rateLimits.scopes.api = { limit: limits.api ?? 1_000_000, windowSeconds: 60, failMode: limits.failMode ?? 'open' };
+      file.rateLimits.scopes.auth = { limit: limits.auth ?? 1_000_000, windowSeconds: 60, failMode: limits.failMode ?? 'open' };
+      file.rateLimits.bypassPrincipals = bypass;
+    },
+  });
+  apps.push(t);
+  return t;
+}
+
+describe('route-scope rate limits (in memory)', () => {
+  it('an authenticated owner is throttled like anyone else, with RateLimit-* and Retry-After headers', async () => {
+    const t = await appWith({ api: 5 });
+    const owner = await t.signup();
+    const statuses: number[] = [];
+    let last;
+    for (let i = 0; i < 7; i++) {
+      last = await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}`, token: owner.accessToken });
+      statuses.push(last.statusCode);
+    }
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 429, 429]);
+    expect(last!.json().error.code).toBe('RATE_LIMITED');
+    expect(last!.headers['ratelimit-limit']).toBe('5');
+    expect(last!.headers['ratelimit-remaining']).toBe('0');
+    expect(Number(last!.headers['retry-after'])).toBeGreaterThan(0);
+    // another principal has its own bucket
+    const other = await t.signup();
+    expect((await t.request({ method: 'GET', url: '/v1/me', token: other.accessToken })).statusCode).toBe(200);
+  });
+
+  it('sign-in routes are limited per client address, before the body is even read', async () => {
+    const t = await appWith({ auth: 3 });
+    const codes = [];
+    for (let i = 0; i < 5; i++) {
+      codes.push((await t.request({ method: 'POST', url: '/v1/token', payload: { grantType: 'password', email: 'nobody@example.com', password: 'wrong-password' } })).statusCode);
+    }
+    expect(codes).toEqual([401, 401, 401, 429, 429]);
+    const malformed = await t.request({ method: 'POST', url: '/v1/token', payload: '{broken' , headers: { 'content-type': 'application/json' } });
+    expect(malformed.statusCode).toBe(429);
+  });
+
+  it('only principals listed in bypassPrincipals skip the limit', async () => {
+    const t = await appWith({ api: 2 });
+    const vip = await t.signup();
+    const regular = await t.signup();
+    const second = await secondProcess(t, { api: 2, bypass: [vip.userId] });
+    const statuses = async (token: string) => {
+      const out = [];
+      for (let i = 0; i < 4; i++) out.push((await second.inject({ method: 'GET', url: '/v1/me', headers: { authorization: `Bearer ${token}` } })).statusCode);
+      return out;
+    };
+    expect(await statuses(vip.accessToken)).toEqual([200, 200, 200, 200]);
+    expect(await statuses(regular.accessToken)).toEqual([200, 200, 429, 429]);
+    await second.close();
+  });
+});
+
+/** Another server process over the same database, with its own config and rate-limit store. */
+async function secondProcess(t: TestApp, o: { api: number; bypass?: string[]; env?: Record<string, string>; prefix?: string }) {
+  const config = testConfig((file) => {
+    file.rateLimits.scopes.api = { limit: o.api, windowSeconds: 60, failMode: 'closed' };
+    file.rateLimits.bypassPrincipals = o.bypass ?? [];
+  }, o.env);
+  const deps = await createDeps(config, { clock: t.clock, database: t.db.database, logger: pino({ level: 'silent' }), rateLimitPrefix: o.prefix ?? `p-${Math.random()}` });
+  const app = await buildApp(deps);
+  return {
+    inject: app.inject.bind(app),
+    close: async () => {
+      await app.close();
+      await deps.rateLimits.close();
+    },
+  };
+}
+
+describe('the store when Redis is unreachable', () => {
+  const dead = 'redis://127.0.0.1:1';
+
+  it('fail-open scopes let requests through, marked degraded', async () => {
+    const service = new RateLimitService({ redisUrl: dead, prefix: 'dead-open' });
+    const outcome = await service.consume([{ rule: { scope: 'route:api', limit: 1, windowSeconds: 60, failMode: 'open' }, subject: 'p1' }]);
+    expect(outcome).toMatchObject({ allowed: true, degraded: 'open' });
+    await service.close();
+  });
+
+  it('fail-closed scopes refuse, and over HTTP answer 503 RATE_LIMIT_UNAVAILABLE', async () => {
+    const service = new RateLimitService({ redisUrl: dead, prefix: 'dead-closed' });
+    const outcome = await service.consume([{ rule: { scope: 'tenant:authorize', limit: 100, windowSeconds: 60, failMode: 'closed' }, subject: 'tnt' }]);
+    expect(outcome).toMatchObject({ allowed: false, degraded: 'closed' });
+    await service.close();
+    const t = await appWith({ api: 100, failMode: 'closed' }, { REDIS_URL: dead });
+    await t.deps.auth.ensureOperator('closed@example.com', 'closed-password-1');
+    const token = (await t.request({ method: 'POST', url: '/v1/token', payload: { grantType: 'password', email: 'closed@example.com', password: 'closed-password-1' } }));
+    expect(token.statusCode).toBe(503);
+    expect(token.json().error.code).toBe('RATE_LIMIT_UNAVAILABLE');
+  });
+});
+
+describe.skipIf(!REDIS_URL)('Redis-backed rate limits', () => {
+  it('two server processes share one bucket per principal', async () => {
+    const t = await appWith({});
+    const owner = await t.signup();
+    const prefix = `shared-${Date.now()}-${Math.random()}`;
+    const one = await secondProcess(t, { api: 4, env: { REDIS_URL: REDIS_URL! }, prefix });
+    const two = await secondProcess(t, { api: 4, env: { REDIS_URL: REDIS_URL! }, prefix });
+    const statuses = [];
+    for (let i = 0; i < 6; i++) {
+      const app = i % 2 ? two : one;
+      statuses.push((await app.inject({ method: 'GET', url: '/v1/me', headers: { authorization: `Bearer ${owner.accessToken}` } })).statusCode);
+    }
+    expect(statuses).toEqual([200, 200, 200, 200, 429, 429]);
+    await one.close();
+    await two.close();
+  });
+});

@@ -1,0 +1,114 @@
+import { Redis } from 'ioredis';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+
+/** What to do when the shared store cannot answer: refuse (spend-gating scopes) or let through (DoS-only scopes). */
+export type FailMode = 'open' | 'closed';
+
+export interface RateRule {
+  /** Stable name of the bucket family: 'tenant:authorize', 'key', 'route:api'… */
+  scope: string;
+  limit: number;
+  windowSeconds: number;
+  failMode: FailMode;
+}
+
+export interface RateCheck {
+  rule: RateRule;
+  /** Whose bucket: a tenant id, a key id, a principal id, an IP. */
+  subject: string;
+}
+
+export interface RateOutcome {
+  allowed: boolean;
+  /** The tightest bucket touched, for the RateLimit-* headers. */
+  limit: number;
+  remaining: number;
+  resetMs: number;
+  retryAfterMs: number | null;
+  /** Set when the store was unreachable and a fail mode decided. */
+  degraded: FailMode | null;
+  scope: string | null;
+}
+
+export interface RateLimitStoreOptions {
+  redisUrl?: string | undefined;
+  /** Key prefix, so several deployments (or test suites) can share one Redis. */
+  prefix: string;
+}
+
+/**
+ * Token buckets from rate-limiter-flexible, in memory for one process or in Redis for
+ * many. Limits are keyed by who is charged (tenant, key), never skipped because the
+ * caller is authenticated.
+ */
+export class RateLimitService {
+  private readonly limiters = new Map<string, RateLimiterAbstract>();
+  private readonly redis: Redis | undefined;
+
+  constructor(private readonly options: RateLimitStoreOptions) {
+    this.redis = options.redisUrl
+      ? new Redis(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000, lazyConnect: false })
+      : undefined;
+    // Connection errors surface through rejected consumes; the client reconnects by itself.
+    this.redis?.on('error', () => undefined);
+  }
+
+  get store(): 'memory' | 'redis' {
+    return this.redis ? 'redis' : 'memory';
+  }
+
+  private limiterFor(rule: RateRule): RateLimiterAbstract {
+    const id = `${rule.scope}:${rule.limit}:${rule.windowSeconds}`;
+    let limiter = this.limiters.get(id);
+    if (!limiter) {
+      const common = { keyPrefix: `${this.options.prefix}:${id}`, points: rule.limit, duration: rule.windowSeconds };
+      limiter = this.redis
+        ? new RateLimiterRedis({ ...common, storeClient: this.redis, rejectIfRedisNotReady: true })
+        : new RateLimiterMemory(common);
+      this.limiters.set(id, limiter);
+    }
+    return limiter;
+  }
+
+  /** Consumes one point from every bucket; denied when any is empty. */
+  async consume(checks: readonly RateCheck[]): Promise<RateOutcome> {
+    let outcome: RateOutcome = { allowed: true, limit: 0, remaining: Number.MAX_SAFE_INTEGER, resetMs: 0, retryAfterMs: null, degraded: null, scope: null };
+    for (const check of checks) {
+      const one = await this.consumeOne(check);
+      if (!one.allowed) return one;
+      if (one.remaining < outcome.remaining || outcome.limit === 0) outcome = { ...one, degraded: outcome.degraded ?? one.degraded };
+    }
+    return outcome;
+  }
+
+  private async consumeOne({ rule, subject }: RateCheck): Promise<RateOutcome> {
+    const base = { limit: rule.limit, scope: rule.scope };
+    try {
+      const res = await this.limiterFor(rule).consume(subject, 1);
+      return { ...base, allowed: true, remaining: res.remainingPoints, resetMs: res.msBeforeNext, retryAfterMs: null, degraded: null };
+    } catch (error) {
+      if (error instanceof RateLimiterRes) {
+        return { ...base, allowed: false, remaining: 0, resetMs: error.msBeforeNext, retryAfterMs: Math.max(1, error.msBeforeNext), degraded: null };
+      }
+      // The store is unreachable: the rule's fail mode decides, and the outcome says so.
+      const allowed = rule.failMode === 'open';
+      return { ...base, allowed, remaining: 0, resetMs: 0, retryAfterMs: allowed ? null : 1000, degraded: rule.failMode };
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.redis) this.redis.disconnect();
+  }
+}
+
+/** Standard RateLimit-* and Retry-After headers for an outcome. */
+export function rateLimitHeaders(outcome: RateOutcome): Record<string, string> {
+  if (outcome.limit === 0) return {};
+  const headers: Record<string, string> = {
+    'ratelimit-limit': String(outcome.limit),
+    'ratelimit-remaining': String(Math.max(0, outcome.remaining)),
+    'ratelimit-reset': String(Math.ceil(outcome.resetMs / 1000)),
+  };
+  if (!outcome.allowed && outcome.retryAfterMs !== null) headers['retry-after'] = String(Math.ceil(outcome.retryAfterMs / 1000));
+  return headers;
+}
