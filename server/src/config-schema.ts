@@ -88,6 +88,9 @@ export const ConfigFileSchema = Type.Object({
     scryptCost: Type.Integer({ minimum: 10, maximum: 20, default: 15 }),
     identityProviders: Type.Array(IdentityProviderSchema, { default: [] }),
   }, { additionalProperties: false, default: {} }),
+  billing: Type.Object({
+    pastDueGraceSeconds: Type.Integer({ minimum: 0, default: 604800, description: 'how long a past_due subscription keeps working before requests get PAYMENT_REQUIRED' }),
+  }, { additionalProperties: false, default: {} }),
   modules: Type.Array(Name, { minItems: 1 }),
   meters: Type.Record(Name, MeterSchema),
   plans: Type.Record(Name, PlanSchema),

@@ -6,6 +6,7 @@ import type { Config } from './config.js';
 import { openDatabase, type Database } from './db/client.js';
 import { inTenant } from './db/scope.js';
 import { createMetrics, type Metrics } from './http/metrics.js';
+import { ChangeFeed } from './lib/changes.js';
 import { systemClock, type Clock } from './lib/clock.js';
 import { AppError } from './lib/errors.js';
 import { LogMailer, type Mailer } from './lib/mailer.js';
@@ -15,7 +16,11 @@ import { AuditService } from './modules/audit/index.js';
 import { AccessTokens, AuthService, ExternalIdentityVerifier, SigningKeyRing } from './modules/auth/index.js';
 import { BillingService } from './modules/billing/index.js';
 import { PlansService } from './modules/plans/index.js';
-import { InvitationService, TenancyAdminService, TenancyService } from './modules/tenancy/index.js';
+import { InvitationService, TenancyAdminService, TenancyService, TenantGate } from './modules/tenancy/index.js';
+
+/** Backstop only: every change is invalidated at once; this bounds a missed notification. */
+const CACHE_TTL_MS = 30_000;
+
 
 /** Everything the app is made of, wired once. Tests build it with their own clock, mailer and database. */
 export interface Deps {
@@ -33,6 +38,9 @@ export interface Deps {
   tenancyAdmin: TenancyAdminService;
   keys: SigningKeyRing;
   auth: AuthService;
+  /** Invalidations of cached credential and tenant state, across processes. */
+  changes: ChangeFeed;
+  /** The one path every credential type takes: bearer → Principal. */
   resolveCredential: (bearer: string) => Promise<Principal>;
   close: () => Promise<void>;
 }
@@ -57,9 +65,15 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const audit = new AuditService(clock);
   const plans = new PlansService(file);
   const billing = new BillingService(clock);
-  const tenancy = new TenancyService(db, clock, audit, billing, plans);
+  const changes = new ChangeFeed(database, (payload) => logger.warn({ payload }, 'ignored a malformed change notification'));
+  const gate = new TenantGate(db, clock, billing, { cacheTtlMs: CACHE_TTL_MS, pastDueGraceSeconds: file.billing.pastDueGraceSeconds });
+  const tenancy = new TenancyService(db, clock, audit, billing, plans, gate, changes);
   const invitations = new InvitationService(db, clock, audit, tenancy, file.auth.invitationTtlSeconds);
   const tenancyAdmin = new TenancyAdminService(db, clock, audit, billing, plans, tenancy);
+  tenancyAdmin.onChange((change) => changes.publish(change).catch((error: unknown) => {
+    logger.error({ err: error, change }, 'could not announce a change to other processes; they catch up within the cache TTL');
+  }));
+  changes.subscribe((change) => gate.forget(change));
   const masterSecret = config.secretKey ?? localSecret(config.dataDir, logger, database.kind);
   const keys = new SigningKeyRing(db, clock, {
     rotationDays: file.auth.signingKeyRotationDays, graceSeconds: file.auth.signingKeyGraceSeconds,
@@ -79,6 +93,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     throw new AppError('UNAUTHENTICATED');
   };
 
+  await changes.start();
+
   if (config.bootstrapOperator) {
     const { created } = await auth.ensureOperator(config.bootstrapOperator.email, config.bootstrapOperator.password);
     if (created) logger.info({ email: config.bootstrapOperator.email }, 'bootstrap operator created');
@@ -86,8 +102,12 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
 
   return {
     config, clock, logger, database, mailer, metrics: createMetrics(), audit, plans, billing, tenancy, invitations,
-    tenancyAdmin, keys, auth, resolveCredential,
-    close: () => database.close(),
+    tenancyAdmin, keys, auth, changes, resolveCredential,
+    async close() {
+      await changes.stop();
+      // Whoever opened the database closes it: a database handed in (tests) stays open.
+      if (!overrides.database) await database.close();
+    },
   };
 }
 

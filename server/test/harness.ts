@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { PGlite } from '@electric-sql/pglite';
 import postgres from 'postgres';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { buildApp } from '../src/app.js';
 import { loadConfig, type Config } from '../src/config.js';
@@ -104,12 +104,12 @@ export interface SignedUp {
 let counter = 0;
 export const uniqueEmail = (tag = 'user') => `${tag}-${Date.now().toString(36)}-${counter++}@example.com`;
 
-export async function startTestApp(options: { patch?: (file: ConfigFile) => void; clock?: ManualClock; env?: Record<string, string> } = {}): Promise<TestApp> {
+export async function startTestApp(options: { patch?: (file: ConfigFile) => void; clock?: ManualClock; env?: Record<string, string>; logger?: Logger } = {}): Promise<TestApp> {
   const db = await createTestDatabase();
   const clock = options.clock ?? new ManualClock(new Date());
   const mailer = new MemoryMailer();
   const config = testConfig(options.patch, options.env);
-  const deps = await createDeps(config, { clock, mailer, database: db.database, logger: pino({ level: 'silent' }) });
+  const deps = await createDeps(config, { clock, mailer, database: db.database, logger: options.logger ?? pino({ level: 'silent' }) });
   const app = await buildApp(deps);
   const request: TestApp['request'] = ({ token, headers, ...rest }) =>
     app.inject({ ...rest, headers: { ...(headers ?? {}), ...(token ? { authorization: `Bearer ${token}` } : {}) } });
@@ -131,6 +131,7 @@ export async function startTestApp(options: { patch?: (file: ConfigFile) => void
     },
     async close() {
       await app.close();
+      await deps.close();
       await db.drop();
     },
   };

@@ -3,6 +3,7 @@ import { httpErrors } from './errors.js';
 import { tenancyErrors } from '../modules/tenancy/errors.js';
 import { authErrors } from '../modules/auth/errors.js';
 import { plansErrors } from '../modules/plans/errors.js';
+import { apiKeysErrors } from '../modules/apikeys/errors.js';
 
 /**
  * The one closed catalog of error codes and the one code → HTTP status table.
@@ -13,6 +14,7 @@ export const ERROR_CATALOG = {
   ...tenancyErrors,
   ...authErrors,
   ...plansErrors,
+  ...apiKeysErrors,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;
