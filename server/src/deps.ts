@@ -12,6 +12,9 @@ import { AppError } from './lib/errors.js';
 import { LogMailer, type Mailer } from './lib/mailer.js';
 import type { Principal } from './lib/principal.js';
 import { deriveKey } from './lib/secrets.js';
+import {
+  ApiKeyService, KeyResolver, LastUsedBuffer, ServiceKeyService, applyOnBehalfOfHeader, looksLikeKey,
+} from './modules/apikeys/index.js';
 import { AuditService } from './modules/audit/index.js';
 import { AccessTokens, AuthService, ExternalIdentityVerifier, SigningKeyRing } from './modules/auth/index.js';
 import { BillingService } from './modules/billing/index.js';
@@ -20,7 +23,7 @@ import { InvitationService, TenancyAdminService, TenancyService, TenantGate } fr
 
 /** Backstop only: every change is invalidated at once; this bounds a missed notification. */
 const CACHE_TTL_MS = 30_000;
-
+const LAST_USED_FLUSH_MS = 5_000;
 
 /** Everything the app is made of, wired once. Tests build it with their own clock, mailer and database. */
 export interface Deps {
@@ -40,8 +43,12 @@ export interface Deps {
   auth: AuthService;
   /** Invalidations of cached credential and tenant state, across processes. */
   changes: ChangeFeed;
-  /** The one path every credential type takes: bearer → Principal. */
-  resolveCredential: (bearer: string) => Promise<Principal>;
+  apiKeys: ApiKeyService;
+  serviceKeys: ServiceKeyService;
+  /** last_used_at of keys, written in batches; flush() forces a write. */
+  keyUsage: LastUsedBuffer;
+  /** The one path every credential type takes: bearer (+ on-behalf-of) → Principal. */
+  resolveCredential: (bearer: string, onBehalfOf?: string) => Promise<Principal>;
   close: () => Promise<void>;
 }
 
@@ -73,7 +80,12 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   tenancyAdmin.onChange((change) => changes.publish(change).catch((error: unknown) => {
     logger.error({ err: error, change }, 'could not announce a change to other processes; they catch up within the cache TTL');
   }));
+  const keyUsage = new LastUsedBuffer(db, (error) => logger.error({ err: error }, 'writing key last-used times failed'));
+  const keyResolver = new KeyResolver(db, clock, keyUsage, CACHE_TTL_MS);
+  const apiKeys = new ApiKeyService(db, clock, audit, changes);
+  const serviceKeys = new ServiceKeyService(db, clock, audit, changes);
   changes.subscribe((change) => gate.forget(change));
+  changes.subscribe((change) => keyResolver.forget(change));
   const masterSecret = config.secretKey ?? localSecret(config.dataDir, logger, database.kind);
   const keys = new SigningKeyRing(db, clock, {
     rotationDays: file.auth.signingKeyRotationDays, graceSeconds: file.auth.signingKeyGraceSeconds,
@@ -88,12 +100,16 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     scryptCost: file.auth.scryptCost, publicUrl: config.publicUrl ?? `http://${config.host}:${config.port}`,
   });
 
-  const resolveCredential = async (bearer: string): Promise<Principal> => {
-    if (bearer.split('.').length === 3) return auth.resolveJwt(bearer);
-    throw new AppError('UNAUTHENTICATED');
+  const resolveCredential = async (bearer: string, onBehalfOf?: string): Promise<Principal> => {
+    let principal: Principal;
+    if (looksLikeKey(bearer)) principal = await keyResolver.resolve(bearer);
+    else if (bearer.split('.').length === 3) principal = await auth.resolveJwt(bearer);
+    else throw new AppError('UNAUTHENTICATED');
+    return onBehalfOf === undefined ? principal : applyOnBehalfOfHeader(principal, onBehalfOf);
   };
 
   await changes.start();
+  keyUsage.start(LAST_USED_FLUSH_MS);
 
   if (config.bootstrapOperator) {
     const { created } = await auth.ensureOperator(config.bootstrapOperator.email, config.bootstrapOperator.password);
@@ -102,8 +118,9 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
 
   return {
     config, clock, logger, database, mailer, metrics: createMetrics(), audit, plans, billing, tenancy, invitations,
-    tenancyAdmin, keys, auth, changes, resolveCredential,
+    tenancyAdmin, keys, auth, changes, apiKeys, serviceKeys, keyUsage, resolveCredential,
     async close() {
+      await keyUsage.stop().catch((error: unknown) => logger.error({ err: error }, 'writing key last-used times failed'));
       await changes.stop();
       // Whoever opened the database closes it: a database handed in (tests) stays open.
       if (!overrides.database) await database.close();
