@@ -51,7 +51,8 @@ export class ServiceKeyService {
   }
 
   async revoke(operatorId: string, keyId: string, ctx: CallContext): Promise<void> {
-    await inSystem(this.db, async (tx) => {
+    const change = { kind: 'service_key', id: keyId } as const;
+    await this.changes.commit(change, () => inSystem(this.db, async (tx) => {
       const row = await repo.findServiceKey(tx, keyId);
       if (!row) throw new AppError('SERVICE_KEY_NOT_FOUND');
       if (!(await repo.revokeServiceKey(tx, keyId, this.clock.now()))) return;
@@ -59,8 +60,8 @@ export class ServiceKeyService {
         tenantId: PLATFORM_TENANT_ID, actor: { type: 'operator', id: operatorId }, action: 'service_key.revoke',
         target: { type: 'service_key', id: keyId }, data: { prefix: row.prefix }, requestId: ctx.requestId,
       });
-      await this.changes.announce(tx, { kind: 'service_key', id: keyId });
-    }).finally(() => this.changes.forget({ kind: 'service_key', id: keyId }));
+      await this.changes.announce(tx, change);
+    }));
   }
 }
 

@@ -69,7 +69,8 @@ export class ApiKeyService {
 
   /** Idempotent: revoking a revoked key changes nothing and writes no second entry. */
   async revoke(access: TenantAccess, keyId: string, ctx: CallContext): Promise<void> {
-    await inTenant(this.db, access.tenantId, async (tx) => {
+    const change = { kind: 'api_key', id: keyId } as const;
+    await this.changes.commit(change, () => inTenant(this.db, access.tenantId, async (tx) => {
       const row = await repo.findApiKey(tx, access.tenantId, keyId);
       if (!row) throw new AppError('API_KEY_NOT_FOUND');
       if (!(await repo.revokeApiKey(tx, access.tenantId, keyId, this.clock.now()))) return;
@@ -77,14 +78,15 @@ export class ApiKeyService {
         tenantId: access.tenantId, actor: actorOf(access), action: 'api_key.revoke', target: { type: 'api_key', id: keyId },
         data: { prefix: row.prefix }, requestId: ctx.requestId,
       });
-      await this.changes.announce(tx, { kind: 'api_key', id: keyId });
-    }).finally(() => this.changes.forget({ kind: 'api_key', id: keyId }));
+      await this.changes.announce(tx, change);
+    }));
   }
 
   /** A successor with the same settings; the old key keeps working until `graceSeconds` from now. */
   async rotate(access: TenantAccess, keyId: string, graceSeconds: number, ctx: CallContext): Promise<ApiKeyView & { key: string }> {
     const now = this.clock.now();
-    return inTenant(this.db, access.tenantId, async (tx) => {
+    const change = { kind: 'api_key', id: keyId } as const;
+    return this.changes.commit(change, () => inTenant(this.db, access.tenantId, async (tx) => {
       const old = await repo.lockApiKey(tx, access.tenantId, keyId);
       if (!old) throw new AppError('API_KEY_NOT_FOUND');
       if (keyStatus(old, now) !== 'active') throw new AppError('API_KEY_NOT_ACTIVE');
@@ -96,9 +98,9 @@ export class ApiKeyService {
         tenantId: access.tenantId, actor: actorOf(access), action: 'api_key.rotate', target: { type: 'api_key', id: old.id },
         data: { newKeyId: row.id, prefix: row.prefix, graceUntil: graceUntil.toISOString() }, requestId: ctx.requestId,
       });
-      await this.changes.announce(tx, { kind: 'api_key', id: old.id });
+      await this.changes.announce(tx, change);
       return { ...this.toView(row), key };
-    }).finally(() => this.changes.forget({ kind: 'api_key', id: keyId }));
+    }));
   }
 
   private newKey(

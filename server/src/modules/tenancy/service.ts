@@ -152,7 +152,8 @@ export class TenancyService {
   }
 
   async changeRole(access: TenantAccess, userId: string, role: Role, ctx: CallContext): Promise<MemberView> {
-    return inTenant(this.db, access.tenantId, async (tx) => {
+    const change = { kind: 'member', tenantId: access.tenantId, userId } as const;
+    return this.changes.commit(change, () => inTenant(this.db, access.tenantId, async (tx) => {
       const owners = await repo.lockOwners(tx, access.tenantId);
       const target = await repo.findMembership(tx, access.tenantId, userId);
       if (!target) throw new AppError('MEMBER_NOT_FOUND');
@@ -161,7 +162,7 @@ export class TenancyService {
       const now = this.clock.now();
       if (target.role !== role) {
         await repo.setMemberRole(tx, access.tenantId, userId, role, now);
-        await this.changes.announce(tx, { kind: 'member', tenantId: access.tenantId, userId });
+        await this.changes.announce(tx, change);
         await this.audit.record(tx, {
           tenantId: access.tenantId, actor: actorOf(access), action: 'member.role_change',
           target: { type: 'user', id: userId }, data: { from: target.role, to: role }, requestId: ctx.requestId,
@@ -169,11 +170,12 @@ export class TenancyService {
       }
       const member = (await repo.listMembers(tx, access.tenantId)).find((m) => m.userId === userId)!;
       return { userId, email: member.email, name: member.name, role, joinedAt: member.createdAt.toISOString() };
-    }).finally(() => this.changes.forget({ kind: 'member', tenantId: access.tenantId, userId }));
+    }));
   }
 
   async removeMember(access: TenantAccess, userId: string, ctx: CallContext): Promise<void> {
-    await inTenant(this.db, access.tenantId, async (tx) => {
+    const change = { kind: 'member', tenantId: access.tenantId, userId } as const;
+    await this.changes.commit(change, () => inTenant(this.db, access.tenantId, async (tx) => {
       const owners = await repo.lockOwners(tx, access.tenantId);
       const target = await repo.findMembership(tx, access.tenantId, userId);
       if (!target) throw new AppError('MEMBER_NOT_FOUND');
@@ -181,12 +183,12 @@ export class TenancyService {
       if (!leaving) this.assertMayManage(access, target.role, target.role);
       if (target.role === 'owner' && owners.length <= 1) throw new AppError('LAST_OWNER');
       await repo.deleteMembership(tx, access.tenantId, userId);
-      await this.changes.announce(tx, { kind: 'member', tenantId: access.tenantId, userId });
+      await this.changes.announce(tx, change);
       await this.audit.record(tx, {
         tenantId: access.tenantId, actor: actorOf(access), action: leaving ? 'member.leave' : 'member.remove',
         target: { type: 'user', id: userId }, data: { role: target.role }, requestId: ctx.requestId,
       });
-    }).finally(() => this.changes.forget({ kind: 'member', tenantId: access.tenantId, userId }));
+    }));
   }
 
   /** Admins (and `manage` keys) manage members and admins; only owners touch owners or grant ownership. */
