@@ -149,3 +149,14 @@ export async function snapshot(db: TestDatabase): Promise<Record<string, string>
   }
   return out;
 }
+
+/** A team tenant owned by `owner`, with each of `members` invited and accepted in their role. */
+export async function createTeam(t: TestApp, owner: SignedUp, members: [SignedUp, 'owner' | 'admin' | 'member'][]): Promise<string> {
+  const tenantId = (await t.request({ method: 'POST', url: '/v1/tenants', token: owner.accessToken, payload: { name: 'Team' } })).json().id as string;
+  for (const [user, role] of members) {
+    const inv = (await t.request({ method: 'POST', url: `/v1/tenants/${tenantId}/invitations`, token: owner.accessToken, payload: { email: user.email, role } })).json();
+    const accepted = await t.request({ method: 'POST', url: `/v1/invitations/${inv.token}/accept`, token: user.accessToken });
+    if (accepted.statusCode !== 200) throw new Error(`accept failed: ${accepted.statusCode} ${accepted.body}`);
+  }
+  return tenantId;
+}

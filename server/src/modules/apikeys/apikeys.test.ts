@@ -3,7 +3,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { isErrorCode } from '../../http/error-catalog.js';
 import { sha256Hex } from '../../lib/secrets.js';
-import { snapshot, startTestApp, type SignedUp, type TestApp } from '../../../test/harness.js';
+import { createTeam, snapshot, startTestApp, type SignedUp, type TestApp } from '../../../test/harness.js';
 
 const logLines: string[] = [];
 const logStream = new Writable({ write(chunk, _encoding, done) { logLines.push(String(chunk)); done(); } });
@@ -29,13 +29,6 @@ function countQueries(): { count: () => number; restore: () => void } {
   const db = t.deps.database.db as unknown as Record<string, (...args: unknown[]) => unknown>;
   const spies = ['transaction', 'execute', 'select', 'insert', 'update', 'delete'].map((m) => vi.spyOn(db, m));
   return { count: () => spies.reduce((n, s) => n + s.mock.calls.length, 0), restore: () => spies.forEach((s) => s.mockRestore()) };
-}
-
-async function teamWith(owner: SignedUp, who: SignedUp, role: 'admin' | 'member'): Promise<string> {
-  const tenantId = (await t.request({ method: 'POST', url: '/v1/tenants', token: owner.accessToken, payload: { name: 'Team' } })).json().id;
-  const inv = (await t.request({ method: 'POST', url: `/v1/tenants/${tenantId}/invitations`, token: owner.accessToken, payload: { email: who.email, role } })).json();
-  expect((await t.request({ method: 'POST', url: `/v1/invitations/${inv.token}/accept`, token: who.accessToken })).statusCode).toBe(200);
-  return tenantId;
 }
 
 describe('tenant API keys', () => {
@@ -135,7 +128,7 @@ describe('tenant API keys', () => {
   it('enforce scopes: authorize-only cannot read, read cannot manage, manage acts as an admin', async () => {
     const owner = await t.signup();
     const member = await t.signup();
-    const tenantId = await teamWith(owner, member, 'member');
+    const tenantId = await createTeam(t, owner, [[member, 'member']]);
     const team = { ...owner, tenantId };
     const authorizeOnly = await createKey(team, { name: 'decisions' });
     expect(authorizeOnly.scopes).toEqual(['authorize']);
@@ -203,7 +196,7 @@ describe('tenant API keys', () => {
   it('belong to the tenant: they outlive the membership of whoever created them', async () => {
     const owner = await t.signup();
     const admin = await t.signup();
-    const tenantId = await teamWith(owner, admin, 'admin');
+    const tenantId = await createTeam(t, owner, [[admin, 'admin']]);
     const { key } = await createKey({ ...admin, tenantId });
     expect((await t.request({ method: 'DELETE', url: `/v1/tenants/${tenantId}/members/${admin.userId}`, token: owner.accessToken })).statusCode).toBe(204);
     expect((await getTenant(tenantId, key)).statusCode).toBe(200);
@@ -240,7 +233,7 @@ describe('key routes across tenants and roles', () => {
   it('members who are not admins get 403 on every key route, and nothing changes', async () => {
     const owner = await t.signup();
     const member = await t.signup();
-    const tenantId = await teamWith(owner, member, 'member');
+    const tenantId = await createTeam(t, owner, [[member, 'member']]);
     const key = await createKey({ ...owner, tenantId });
     const before = await snapshot(t.db);
     for (const [method, url, payload] of [

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type SignedUp, type TestApp } from '../../../test/harness.js';
+import { createTeam, startTestApp, type SignedUp, type TestApp } from '../../../test/harness.js';
 import { resolveOnBehalfOf } from './index.js';
 
 let t: TestApp;
@@ -103,9 +103,7 @@ describe('acting on behalf of a user', () => {
   it('a service key acts with the member\'s role, read from the database at once', async () => {
     const owner = await t.signup();
     const member = await t.signup();
-    const tenantId = (await t.request({ method: 'POST', url: '/v1/tenants', token: owner.accessToken, payload: { name: 'Team' } })).json().id;
-    const inv = (await t.request({ method: 'POST', url: `/v1/tenants/${tenantId}/invitations`, token: owner.accessToken, payload: { email: member.email, role: 'member' } })).json();
-    await t.request({ method: 'POST', url: `/v1/invitations/${inv.token}/accept`, token: member.accessToken });
+    const tenantId = await createTeam(t, owner, [[member, 'member']]);
     const { key } = await serviceKey();
     const asMember = { 'tollgate-on-behalf-of': `${tenantId}:${member.userId}` };
     expect((await getTenant(tenantId, key, asMember)).statusCode).toBe(200);
