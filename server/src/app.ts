@@ -11,6 +11,7 @@ import { principalOf } from './http/guards.js';
 import { registerMetrics } from './http/metrics.js';
 import { registerRateLimitHook } from './http/rate-limit-hook.js';
 import { registerValidation } from './http/validation.js';
+import { apiKeyRoutes } from './modules/apikeys/index.js';
 import { auditRoutes } from './modules/audit/index.js';
 import { authRoutes } from './modules/auth/index.js';
 import { plansRoutes } from './modules/plans/index.js';
@@ -102,6 +103,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   await app.register(tenancyRoutes, { tenancy: deps.tenancy, invitations: deps.invitations });
   await app.register(tenancyAdminRoutes, { admin: deps.tenancyAdmin, tenancy: deps.tenancy, requireOperator });
   await app.register(plansRoutes, { plans: deps.plans });
+  await app.register(apiKeyRoutes, { apiKeys: deps.apiKeys, serviceKeys: deps.serviceKeys, tenancy: deps.tenancy, requireOperator });
   await app.register(auditRoutes, {
     db: deps.database.db, audit: deps.audit, requireOperator,
     tenantAccess: (request, tenantId) => deps.tenancy.access(principalOf(request), tenantId, 'admin'),

@@ -102,6 +102,9 @@ export const ConfigFileSchema = Type.Object({
     }, { additionalProperties: false, description: 'api: per principal on authenticated routes; auth: per client IP on sign-in routes; authorize: per tenant on the decision, unless the plan sets its own' }),
     bypassPrincipals: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'principal ids (user, key or service-key ids) exempt from rate limits; being authenticated exempts nobody' }),
   }, { additionalProperties: false }),
+  billing: Type.Object({
+    pastDueGraceSeconds: Type.Integer({ minimum: 0, default: 604800, description: 'how long a past_due subscription keeps working before requests get PAYMENT_REQUIRED' }),
+  }, { additionalProperties: false, default: {} }),
   modules: Type.Array(Name, { minItems: 1 }),
   meters: Type.Record(Name, MeterSchema),
   plans: Type.Record(Name, PlanSchema),

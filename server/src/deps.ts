@@ -6,17 +6,25 @@ import type { Config } from './config.js';
 import { openDatabase, type Database } from './db/client.js';
 import { inTenant } from './db/scope.js';
 import { createMetrics, type Metrics } from './http/metrics.js';
+import { ChangeFeed } from './lib/changes.js';
 import { systemClock, type Clock } from './lib/clock.js';
 import { AppError } from './lib/errors.js';
 import { LogMailer, type Mailer } from './lib/mailer.js';
 import type { Principal } from './lib/principal.js';
 import { deriveKey } from './lib/secrets.js';
+import {
+  ApiKeyService, KeyResolver, LastUsedBuffer, ServiceKeyService, applyOnBehalfOfHeader, looksLikeKey,
+} from './modules/apikeys/index.js';
 import { AuditService } from './modules/audit/index.js';
 import { AccessTokens, AuthService, ExternalIdentityVerifier, SigningKeyRing } from './modules/auth/index.js';
 import { BillingService } from './modules/billing/index.js';
 import { PlansService } from './modules/plans/index.js';
 import { RateLimitService } from './modules/ratelimit/index.js';
-import { InvitationService, TenancyAdminService, TenancyService } from './modules/tenancy/index.js';
+import { InvitationService, TenancyAdminService, TenancyService, TenantGate } from './modules/tenancy/index.js';
+
+/** Backstop only: every change is invalidated at once; this bounds a missed notification. */
+const CACHE_TTL_MS = 30_000;
+const LAST_USED_FLUSH_MS = 5_000;
 
 /** Everything the app is made of, wired once. Tests build it with their own clock, mailer and database. */
 export interface Deps {
@@ -35,7 +43,14 @@ export interface Deps {
   keys: SigningKeyRing;
   auth: AuthService;
   rateLimits: RateLimitService;
-  resolveCredential: (bearer: string) => Promise<Principal>;
+  /** Invalidations of cached credential and tenant state, across processes. */
+  changes: ChangeFeed;
+  apiKeys: ApiKeyService;
+  serviceKeys: ServiceKeyService;
+  /** last_used_at of keys, written in batches; flush() forces a write. */
+  keyUsage: LastUsedBuffer;
+  /** The one path every credential type takes: bearer (+ on-behalf-of) → Principal. */
+  resolveCredential: (bearer: string, onBehalfOf?: string) => Promise<Principal>;
   close: () => Promise<void>;
 }
 
@@ -61,9 +76,20 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const audit = new AuditService(clock);
   const plans = new PlansService(file);
   const billing = new BillingService(clock);
-  const tenancy = new TenancyService(db, clock, audit, billing, plans);
+  const changes = new ChangeFeed(database, (payload) => logger.warn({ payload }, 'ignored a malformed change notification'));
+  const gate = new TenantGate(db, clock, billing, { cacheTtlMs: CACHE_TTL_MS, pastDueGraceSeconds: file.billing.pastDueGraceSeconds });
+  const tenancy = new TenancyService(db, clock, audit, billing, plans, gate, changes);
   const invitations = new InvitationService(db, clock, audit, tenancy, file.auth.invitationTtlSeconds);
   const tenancyAdmin = new TenancyAdminService(db, clock, audit, billing, plans, tenancy);
+  tenancyAdmin.onChange((change) => changes.publish(change).catch((error: unknown) => {
+    logger.error({ err: error, change }, 'could not announce a change to other processes; they catch up within the cache TTL');
+  }));
+  const keyUsage = new LastUsedBuffer(db, (error) => logger.error({ err: error }, 'writing key last-used times failed'));
+  const keyResolver = new KeyResolver(db, clock, keyUsage, CACHE_TTL_MS);
+  const apiKeys = new ApiKeyService(db, clock, audit, changes);
+  const serviceKeys = new ServiceKeyService(db, clock, audit, changes);
+  changes.subscribe((change) => gate.forget(change));
+  changes.subscribe((change) => keyResolver.forget(change));
   const masterSecret = config.secretKey ?? localSecret(config.dataDir, logger, database.kind);
   const keys = new SigningKeyRing(db, clock, {
     rotationDays: file.auth.signingKeyRotationDays, graceSeconds: file.auth.signingKeyGraceSeconds,
@@ -80,10 +106,16 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
 
   const rateLimits = new RateLimitService({ redisUrl: config.redisUrl, prefix: overrides.rateLimitPrefix ?? 'tollgate' });
 
-  const resolveCredential = async (bearer: string): Promise<Principal> => {
-    if (bearer.split('.').length === 3) return auth.resolveJwt(bearer);
-    throw new AppError('UNAUTHENTICATED');
+  const resolveCredential = async (bearer: string, onBehalfOf?: string): Promise<Principal> => {
+    let principal: Principal;
+    if (looksLikeKey(bearer)) principal = await keyResolver.resolve(bearer);
+    else if (bearer.split('.').length === 3) principal = await auth.resolveJwt(bearer);
+    else throw new AppError('UNAUTHENTICATED');
+    return onBehalfOf === undefined ? principal : applyOnBehalfOfHeader(principal, onBehalfOf);
   };
+
+  await changes.start();
+  keyUsage.start(LAST_USED_FLUSH_MS);
 
   if (config.bootstrapOperator) {
     const { created } = await auth.ensureOperator(config.bootstrapOperator.email, config.bootstrapOperator.password);
@@ -92,10 +124,13 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
 
   return {
     config, clock, logger, database, mailer, metrics: createMetrics(), audit, plans, billing, tenancy, invitations,
-    tenancyAdmin, keys, auth, rateLimits, resolveCredential,
-    close: async () => {
+    tenancyAdmin, keys, auth, rateLimits, changes, apiKeys, serviceKeys, keyUsage, resolveCredential,
+    async close() {
+      await keyUsage.stop().catch((error: unknown) => logger.error({ err: error }, 'writing key last-used times failed'));
+      await changes.stop();
       await rateLimits.close();
-      await database.close();
+      // Whoever opened the database closes it: a database handed in (tests) stays open.
+      if (!overrides.database) await database.close();
     },
   };
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { PGlite } from '@electric-sql/pglite';
 import postgres from 'postgres';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { buildApp } from '../src/app.js';
 import { loadConfig, type Config } from '../src/config.js';
@@ -107,12 +107,12 @@ export interface SignedUp {
 let counter = 0;
 export const uniqueEmail = (tag = 'user') => `${tag}-${Date.now().toString(36)}-${counter++}@example.com`;
 
-export async function startTestApp(options: { patch?: (file: ConfigFile) => void; clock?: ManualClock; env?: Record<string, string> } = {}): Promise<TestApp> {
+export async function startTestApp(options: { patch?: (file: ConfigFile) => void; clock?: ManualClock; env?: Record<string, string>; logger?: Logger } = {}): Promise<TestApp> {
   const db = await createTestDatabase();
   const clock = options.clock ?? new ManualClock(new Date());
   const mailer = new MemoryMailer();
   const config = testConfig(options.patch, options.env);
-  const deps = await createDeps(config, { clock, mailer, database: db.database, logger: pino({ level: 'silent' }), rateLimitPrefix: `test-${randomBytes(6).toString('hex')}` });
+  const deps = await createDeps(config, { clock, mailer, database: db.database, logger: options.logger ?? pino({ level: 'silent' }), rateLimitPrefix: `test-${randomBytes(6).toString('hex')}` });
   const app = await buildApp(deps);
   const request: TestApp['request'] = ({ token, headers, ...rest }) =>
     app.inject({ ...rest, headers: { ...(headers ?? {}), ...(token ? { authorization: `Bearer ${token}` } : {}) } });
@@ -134,7 +134,7 @@ export async function startTestApp(options: { patch?: (file: ConfigFile) => void
     },
     async close() {
       await app.close();
-      await deps.rateLimits.close();
+      await deps.close();
       await db.drop();
     },
   };
@@ -151,4 +151,15 @@ export async function snapshot(db: TestDatabase): Promise<Record<string, string>
     out[tablename] = `${row?.n}:${row?.digest}`;
   }
   return out;
+}
+
+/** A team tenant owned by `owner`, with each of `members` invited and accepted in their role. */
+export async function createTeam(t: TestApp, owner: SignedUp, members: [SignedUp, 'owner' | 'admin' | 'member'][]): Promise<string> {
+  const tenantId = (await t.request({ method: 'POST', url: '/v1/tenants', token: owner.accessToken, payload: { name: 'Team' } })).json().id as string;
+  for (const [user, role] of members) {
+    const inv = (await t.request({ method: 'POST', url: `/v1/tenants/${tenantId}/invitations`, token: owner.accessToken, payload: { email: user.email, role } })).json();
+    const accepted = await t.request({ method: 'POST', url: `/v1/invitations/${inv.token}/accept`, token: user.accessToken });
+    if (accepted.statusCode !== 200) throw new Error(`accept failed: ${accepted.statusCode} ${accepted.body}`);
+  }
+  return tenantId;
 }

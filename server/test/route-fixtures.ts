@@ -13,6 +13,8 @@ export interface World {
   operator: SignedUp;
   tenantA: string;
   invitationA: { id: string; token: string };
+  apiKeyA: { id: string; key: string };
+  serviceKey: { id: string; key: string };
 }
 
 export async function buildWorld(t: TestApp): Promise<World> {
@@ -27,7 +29,14 @@ export async function buildWorld(t: TestApp): Promise<World> {
     await t.request({ method: 'POST', url: `/v1/invitations/${inv.token}/accept`, token: member.accessToken });
   }
   const invitation = (await t.request({ method: 'POST', url: `/v1/tenants/${tenantA}/invitations`, token: ownerA.accessToken, payload: { email: 'pending@example.com', role: 'member' } })).json();
-  return { ownerA, memberA, otherMemberA, outsiderB, operator, tenantA, invitationA: { id: invitation.id, token: invitation.token } };
+  const apiKey = (await t.request({ method: 'POST', url: `/v1/tenants/${tenantA}/api-keys`, token: ownerA.accessToken, payload: { name: 'A key', scopes: ['authorize', 'read'] } })).json();
+  const serviceKey = (await t.request({ method: 'POST', url: '/v1/admin/service-keys', token: operator.accessToken, payload: { name: 'backend' } })).json();
+  return {
+    ownerA, memberA, otherMemberA, outsiderB, operator, tenantA,
+    invitationA: { id: invitation.id, token: invitation.token },
+    apiKeyA: { id: apiKey.id, key: apiKey.key },
+    serviceKey: { id: serviceKey.id, key: serviceKey.key },
+  };
 }
 
 /** Who may call a route: the least role that passes. */
@@ -66,6 +75,13 @@ export const ROUTE_FIXTURES: Record<string, RouteFixture> = {
   'GET /v1/tenants/:tenantId/invitations': { need: 'admin', params: (w) => ({ tenantId: w.tenantA }) },
   'DELETE /v1/tenants/:tenantId/invitations/:invitationId': { need: 'admin', params: (w) => ({ tenantId: w.tenantA, invitationId: w.invitationA.id }) },
   'GET /v1/tenants/:tenantId/audit': { need: 'admin', params: (w) => ({ tenantId: w.tenantA }) },
+  'POST /v1/tenants/:tenantId/api-keys': { need: 'admin', params: (w) => ({ tenantId: w.tenantA }), body: () => ({ name: 'fixture key', scopes: ['read'] }) },
+  'GET /v1/tenants/:tenantId/api-keys': { need: 'admin', params: (w) => ({ tenantId: w.tenantA }) },
+  'DELETE /v1/tenants/:tenantId/api-keys/:keyId': { need: 'admin', params: (w) => ({ tenantId: w.tenantA, keyId: w.apiKeyA.id }) },
+  'POST /v1/tenants/:tenantId/api-keys/:keyId/rotate': { need: 'admin', params: (w) => ({ tenantId: w.tenantA, keyId: w.apiKeyA.id }), body: () => ({ graceSeconds: 60 }) },
+  'POST /v1/admin/service-keys': { need: 'operator', body: () => ({ name: 'fixture service key' }) },
+  'GET /v1/admin/service-keys': { need: 'operator' },
+  'DELETE /v1/admin/service-keys/:keyId': { need: 'operator', params: (w) => ({ keyId: w.serviceKey.id }) },
   'GET /v1/admin/tenants': { need: 'operator' },
   'GET /v1/admin/tenants/:tenantId': { need: 'operator', params: (w) => ({ tenantId: w.tenantA }) },
   'PATCH /v1/admin/tenants/:tenantId': { need: 'operator', params: (w) => ({ tenantId: w.tenantA }), body: () => ({ plan: 'pro' }) },
@@ -82,14 +98,10 @@ export function fillPath(url: string, params: Record<string, string>): string {
   });
 }
 
-const PREFIX_OF_PARAM: Record<string, IdPrefix> = { tenantId: 'tnt', userId: 'usr', invitationId: 'inv', keyId: 'key', reservationId: 'res', id: 'res' };
-
-/** The same parameters naming objects that do not exist (well-formed ids). */
+/** The same parameters naming objects that do not exist: well-formed ids with the same prefix. */
 export function missingParams(params: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(params).map(([name, value]) => {
-    const prefix = PREFIX_OF_PARAM[name] ?? (value.slice(0, 3) as IdPrefix);
-    return [name, /^[a-z]{3}_/.test(value) ? newId(prefix) : value];
-  }));
+  return Object.fromEntries(Object.entries(params).map(([name, value]) =>
+    [name, /^[a-z]{3}_/.test(value) ? newId(value.slice(0, 3) as IdPrefix) : value]));
 }
 
 export function tokenFor(w: World, need: Need): string | undefined {

@@ -20,8 +20,17 @@ export type NotifyHandler = (payload: string) => void;
 export interface Database {
   readonly kind: 'pglite' | 'postgres';
   readonly db: Db;
-  /** Cross-process notifications (LISTEN/NOTIFY on PostgreSQL; in-process on PGlite). */
-  listen(channel: string, handler: NotifyHandler): Promise<() => Promise<void>>;
+  /**
+   * Cross-process notifications (LISTEN/NOTIFY on PostgreSQL; in-process on PGlite).
+   * `onListen` runs whenever the subscription is (re)established: notifications sent
+   * while a connection was down are lost, so a listener can resynchronise there.
+   */
+  listen(channel: string, handler: NotifyHandler, onListen?: () => void): Promise<() => Promise<void>>;
+  /**
+   * pg_notify on `executor`: inside a transaction the notification is delivered at
+   * commit and dropped on rollback (on PGlite as on PostgreSQL).
+   */
+  notify(channel: string, payload: string, executor?: Executor): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -65,16 +74,18 @@ async function openPglite(options: DatabaseOptions): Promise<Database> {
   return {
     kind: 'pglite',
     db,
-    async listen(channel, handler) {
+    async listen(channel, handler, onListen) {
       const set = handlers.get(channel) ?? new Set();
       handlers.set(channel, set);
       set.add(handler);
       const unsubscribe = await client.listen(channel, handler);
+      onListen?.();
       return async () => {
         set.delete(handler);
         await unsubscribe();
       };
     },
+    notify: (channel, payload, executor) => pgNotify(executor ?? db, channel, payload),
     async close() {
       await client.close();
     },
@@ -112,14 +123,19 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
   return {
     kind: 'postgres',
     db,
-    async listen(channel, handler) {
-      const { unlisten } = await client.listen(channel, handler);
+    async listen(channel, handler, onListen) {
+      const { unlisten } = await client.listen(channel, handler, onListen);
       return unlisten;
     },
+    notify: (channel, payload, executor) => pgNotify(executor ?? db, channel, payload),
     async close() {
       await client.end({ timeout: 5 });
     },
   };
+}
+
+async function pgNotify(executor: Executor, channel: string, payload: string): Promise<void> {
+  await executor.execute(sql`SELECT pg_notify(${channel}, ${payload})`);
 }
 
 export function quoteIdent(name: string): string {

@@ -12,7 +12,8 @@ declare module 'fastify' {
   }
 }
 
-export type CredentialResolver = (bearer: string) => Promise<Principal>;
+/** `onBehalfOf` is the raw Tollgate-On-Behalf-Of header: only a service key may carry it. */
+export type CredentialResolver = (bearer: string, onBehalfOf?: string) => Promise<Principal>;
 
 /**
  * Resolves the Authorization header to a Principal once per request, before any
@@ -25,6 +26,7 @@ export function registerAuthHook(app: FastifyInstance, resolve: CredentialResolv
     const header = request.headers.authorization;
     const match = typeof header === 'string' ? /^Bearer ([!-~]{1,4096})$/i.exec(header) : null;
     if (!match) throw new AppError('UNAUTHENTICATED');
-    request.principal = await resolve(match[1]!);
+    const onBehalfOf = request.headers['tollgate-on-behalf-of'];
+    request.principal = await resolve(match[1]!, typeof onBehalfOf === 'string' ? onBehalfOf : undefined);
   });
 }

@@ -4,6 +4,7 @@ import { tenancyErrors } from '../modules/tenancy/errors.js';
 import { authErrors } from '../modules/auth/errors.js';
 import { plansErrors } from '../modules/plans/errors.js';
 import { ratelimitErrors } from '../modules/ratelimit/errors.js';
+import { apiKeysErrors } from '../modules/apikeys/errors.js';
 
 /**
  * The one closed catalog of error codes and the one code → HTTP status table.
@@ -15,6 +16,7 @@ export const ERROR_CATALOG = {
   ...authErrors,
   ...plansErrors,
   ...ratelimitErrors,
+  ...apiKeysErrors,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;

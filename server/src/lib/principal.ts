@@ -3,7 +3,11 @@ import type { Role } from '../modules/tenancy/tables.js';
 /** Who is calling, as established from a verified credential. Never from a client field. */
 export type Principal =
   | { type: 'user'; userId: string; credential: 'access_token' | 'external_jwt' }
-  | { type: 'api_key'; keyId: string; tenantId: string; scopes: readonly string[] }
+  | {
+    type: 'api_key'; keyId: string; tenantId: string; scopes: readonly string[];
+    /** The key's own limits, for the rate limiter and the decision to enforce. */
+    rateLimit?: { limit: number; windowSeconds: number } | null; usageCap?: number | null;
+  }
   | { type: 'service'; keyId: string; onBehalfOf?: { tenantId: string; userId: string } };
 
 /** What a principal may do inside one tenant, read from the database at decision time. */

@@ -9,6 +9,8 @@ export interface ExternalIdentity {
   email: string | null;
   emailVerified: boolean;
   name: string | null;
+  /** The token's exp (epoch seconds): how long its verification may be cached. */
+  expiresAt: number;
 }
 
 interface Verifier {
@@ -59,7 +61,7 @@ export class ExternalIdentityVerifier {
 
   private identity(config: IdentityProviderConfig, payload: JWTPayload): ExternalIdentity | null {
     const subject = payload[config.claims.subject];
-    if (typeof subject !== 'string' || subject.length === 0) return null;
+    if (typeof subject !== 'string' || subject.length === 0 || typeof payload.exp !== 'number') return null;
     const email = payload[config.claims.email];
     const name = config.claims.name ? payload[config.claims.name] : undefined;
     return {
@@ -68,6 +70,7 @@ export class ExternalIdentityVerifier {
       email: typeof email === 'string' ? email : null,
       emailVerified: payload.email_verified === true,
       name: typeof name === 'string' ? name : null,
+      expiresAt: payload.exp,
     };
   }
 }

@@ -1,6 +1,7 @@
 import { decodeJwt } from 'jose';
 import type { Db } from '../../db/client.js';
 import { inSystem } from '../../db/scope.js';
+import { TtlCache } from '../../lib/cache.js';
 import type { Clock } from '../../lib/clock.js';
 import { AppError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
@@ -26,7 +27,16 @@ export interface TokenPair { accessToken: string; refreshToken: string; tokenTyp
 /** A hash to verify against when the email is unknown, so both paths cost the same. */
 let decoyHash: Promise<string> | undefined;
 
+type UserPrincipal = Extract<Principal, { type: 'user' }>;
+
 export class AuthService {
+  /**
+   * Verified JWTs by the hash of the token, until the token expires: a verified
+   * signature stays verified. What can change (the user's status) is checked on every
+   * request through the invalidated tenancy cache, not stored here.
+   */
+  private readonly verified: TtlCache<string, UserPrincipal>;
+
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
@@ -35,7 +45,9 @@ export class AuthService {
     private readonly external: ExternalIdentityVerifier,
     private readonly mailer: Mailer,
     private readonly options: AuthOptions,
-  ) {}
+  ) {
+    this.verified = new TtlCache({ ttlMs: 86_400_000, maxEntries: 20_000, now: () => clock.now().getTime() });
+  }
 
   async signup(input: { email: string; password: string; name?: string | undefined }, ctx: CallContext): Promise<{ user: UserView; tenant: TenantView } & TokenPair> {
     this.assertPasswordStrength(input.password);
@@ -136,27 +148,36 @@ export class AuthService {
    * read from the database.
    */
   async resolveJwt(token: string): Promise<Principal> {
+    const cacheKey = sha256Hex(token);
+    const principal = this.verified.get(cacheKey) ?? await this.verifyJwt(token, cacheKey);
+    const user = await this.tenancy.checkUser(principal.userId);
+    if (!user.ok) throw new AppError(user.error === 'USER_DEACTIVATED' ? 'USER_DEACTIVATED' : 'UNAUTHENTICATED');
+    return principal;
+  }
+
+  private async verifyJwt(token: string, cacheKey: string): Promise<UserPrincipal> {
     let issuer: string | undefined;
     try {
       issuer = decodeJwt(token).iss;
     } catch {
       throw new AppError('UNAUTHENTICATED');
     }
-    let principal: Principal;
+    let principal: UserPrincipal;
+    let expiresAt: number;
     if (issuer === this.options.issuer) {
       const verified = await this.tokens.verify(token);
       if (!verified) throw new AppError('UNAUTHENTICATED');
       principal = { type: 'user', userId: verified.userId, credential: 'access_token' };
+      expiresAt = verified.expiresAt;
     } else if (this.external.handles(issuer)) {
       const identity = await this.external.verify(token, issuer!);
       if (!identity) throw new AppError('UNAUTHENTICATED');
       principal = { type: 'user', userId: await this.userForExternal(identity), credential: 'external_jwt' };
+      expiresAt = identity.expiresAt;
     } else {
       throw new AppError('UNAUTHENTICATED');
     }
-    const user = await this.tenancy.findUser(principal.userId);
-    if (!user) throw new AppError('UNAUTHENTICATED');
-    if (user.status !== 'active') throw new AppError('USER_DEACTIVATED');
+    this.verified.set(cacheKey, principal, expiresAt * 1000);
     return principal;
   }
 

@@ -11,6 +11,7 @@ export interface Subscription {
   currentPeriodStart: string;
   currentPeriodEnd: string;
   trialEndsAt: string | null;
+  pastDueSince: string | null;
   paymentMethod: string | null;
 }
 
@@ -68,6 +69,7 @@ function toSubscription(row: SubscriptionRow): Subscription {
     currentPeriodStart: row.currentPeriodStart.toISOString(),
     currentPeriodEnd: row.currentPeriodEnd.toISOString(),
     trialEndsAt: row.trialEndsAt?.toISOString() ?? null,
+    pastDueSince: row.pastDueSince?.toISOString() ?? null,
     paymentMethod: row.paymentMethod ?? null,
   };
 }

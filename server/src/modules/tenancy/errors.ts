@@ -13,4 +13,5 @@ export const tenancyErrors = {
   TENANT_SUSPENDED: { status: 403, message: 'The tenant is suspended.' },
   TENANT_CLOSED: { status: 403, message: 'The tenant is closed.' },
   USER_DEACTIVATED: { status: 403, message: 'The user is deactivated.' },
+  PAYMENT_REQUIRED: { status: 402, message: 'The tenant\'s subscription is not in good standing (past due, canceled or awaiting payment).' },
 } as const satisfies ErrorTable;

@@ -1,4 +1,5 @@
-export { TenancyService, actorOf, toUserView, type MemberView, type TenantView, type UserView, type RoleNeed } from './service.js';
+export { TenantGate, type TenantDenial, type TenantGateOptions, type UserState } from './access.js';
+export { TenancyService, actorOf, effectiveRole, toUserView, type MemberView, type TenantView, type UserView, type RoleNeed } from './service.js';
 export { InvitationService, type InvitationView } from './invitations.js';
 export { TenancyAdminService, type ChangeListener, type TenantPatch } from './admin.js';
 export { tenancyRoutes } from './routes.js';

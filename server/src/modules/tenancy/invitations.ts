@@ -23,6 +23,8 @@ export class InvitationService {
   ) {}
 
   async create(access: TenantAccess, input: { email: string; role: Role }, ctx: CallContext): Promise<InvitationView & { token: string }> {
+    // An invitation names the member who sent it; a key is not a member.
+    if (!access.userId) throw new AppError('FORBIDDEN', 'invitations are sent by a user');
     this.tenancy.assertMayGrant(access, input.role);
     const now = this.clock.now();
     const token = `tgi_${randomBase62(40)}`;

@@ -1,12 +1,15 @@
 import type { Db, Executor } from '../../db/client.js';
 import { inSystem, inTenant } from '../../db/scope.js';
+import type { ChangeFeed } from '../../lib/changes.js';
 import type { Clock } from '../../lib/clock.js';
 import { AppError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
 import type { CallContext, Principal, TenantAccess } from '../../lib/principal.js';
+import type { Result } from '../../lib/result.js';
 import type { Actor, AuditService } from '../audit/index.js';
 import type { BillingService, Subscription } from '../billing/index.js';
 import type { Plan, PlansService } from '../plans/index.js';
+import type { TenantDenial, TenantGate, UserState } from './access.js';
 import * as repo from './repo.js';
 import type { Role, TenantStatus } from './tables.js';
 
@@ -30,6 +33,8 @@ export class TenancyService {
     private readonly audit: AuditService,
     private readonly billing: BillingService,
     private readonly plans: PlansService,
+    private readonly gate: TenantGate,
+    private readonly changes: ChangeFeed,
   ) {}
 
   /**
@@ -82,34 +87,27 @@ export class TenancyService {
   }
 
   /**
-   * The one place that decides whether a principal may act in a tenant: the tenant
-   * must exist and be visible to the principal (else the same 404 as a missing one),
-   * be active, and the member's role — read from the database now — must suffice.
+   * Tenant routes' guard: the shared tenant check (TenantGate, the one place that
+   * decides, for every credential type), then the role — read from the database, never
+   * from a token — or, for an API key, its scope. A tenant the principal may not see
+   * is the same 404 as a missing one.
    */
   async access(principal: Principal, tenantId: string, need: RoleNeed): Promise<TenantAccess> {
-    const found = await inTenant(this.db, tenantId, async (tx) => {
-      const tenant = await repo.findTenant(tx, tenantId);
-      if (!tenant) return undefined;
-      const userId = principal.type === 'user' ? principal.userId : null;
-      const membership = userId ? await repo.findMembership(tx, tenantId, userId) : undefined;
-      return { tenant, membership };
-    });
-    if (!found) throw new AppError('TENANT_NOT_FOUND');
-    let role: Role | null = null;
-    let userId: string | null = null;
-    if (principal.type === 'user') {
-      if (!found.membership) throw new AppError('TENANT_NOT_FOUND');
-      role = found.membership.role;
-      userId = principal.userId;
-    } else if (principal.type === 'api_key') {
-      if (principal.tenantId !== tenantId) throw new AppError('TENANT_NOT_FOUND');
-    } else {
-      throw new AppError('TENANT_NOT_FOUND');
-    }
-    if (found.tenant.status === 'suspended') throw new AppError('TENANT_SUSPENDED');
-    if (found.tenant.status === 'closed') throw new AppError('TENANT_CLOSED');
-    if (need !== 'member' && (role === null || RANK[role] < RANK[need])) throw new AppError('FORBIDDEN');
-    return { tenantId, role, userId, principal };
+    const checked = await this.gate.check(principal, tenantId);
+    if (!checked.ok) throw new AppError(checked.error);
+    const role = effectiveRole(checked.value);
+    if (role === null || RANK[role] < RANK[need]) throw new AppError(principal.type === 'api_key' ? 'INSUFFICIENT_SCOPE' : 'FORBIDDEN');
+    return checked.value;
+  }
+
+  /** The same check as a value, for callers that answer denials instead of throwing them (the decision). */
+  checkTenant(principal: Principal, tenantId: string): Promise<Result<TenantAccess, TenantDenial>> {
+    return this.gate.check(principal, tenantId);
+  }
+
+  /** Whether a user may still act at all (cached; dropped when an operator changes their status). */
+  checkUser(userId: string): Promise<Result<UserState, 'UNKNOWN_USER' | 'USER_DEACTIVATED'>> {
+    return this.gate.checkUser(userId);
   }
 
   async getTenant(tenantId: string, db: Executor | null = null): Promise<TenantView> {
@@ -154,7 +152,8 @@ export class TenancyService {
   }
 
   async changeRole(access: TenantAccess, userId: string, role: Role, ctx: CallContext): Promise<MemberView> {
-    return inTenant(this.db, access.tenantId, async (tx) => {
+    const change = { kind: 'member', tenantId: access.tenantId, userId } as const;
+    return this.changes.commit(change, () => inTenant(this.db, access.tenantId, async (tx) => {
       const owners = await repo.lockOwners(tx, access.tenantId);
       const target = await repo.findMembership(tx, access.tenantId, userId);
       if (!target) throw new AppError('MEMBER_NOT_FOUND');
@@ -163,6 +162,7 @@ export class TenancyService {
       const now = this.clock.now();
       if (target.role !== role) {
         await repo.setMemberRole(tx, access.tenantId, userId, role, now);
+        await this.changes.announce(tx, change);
         await this.audit.record(tx, {
           tenantId: access.tenantId, actor: actorOf(access), action: 'member.role_change',
           target: { type: 'user', id: userId }, data: { from: target.role, to: role }, requestId: ctx.requestId,
@@ -170,11 +170,12 @@ export class TenancyService {
       }
       const member = (await repo.listMembers(tx, access.tenantId)).find((m) => m.userId === userId)!;
       return { userId, email: member.email, name: member.name, role, joinedAt: member.createdAt.toISOString() };
-    });
+    }));
   }
 
   async removeMember(access: TenantAccess, userId: string, ctx: CallContext): Promise<void> {
-    await inTenant(this.db, access.tenantId, async (tx) => {
+    const change = { kind: 'member', tenantId: access.tenantId, userId } as const;
+    await this.changes.commit(change, () => inTenant(this.db, access.tenantId, async (tx) => {
       const owners = await repo.lockOwners(tx, access.tenantId);
       const target = await repo.findMembership(tx, access.tenantId, userId);
       if (!target) throw new AppError('MEMBER_NOT_FOUND');
@@ -182,18 +183,20 @@ export class TenancyService {
       if (!leaving) this.assertMayManage(access, target.role, target.role);
       if (target.role === 'owner' && owners.length <= 1) throw new AppError('LAST_OWNER');
       await repo.deleteMembership(tx, access.tenantId, userId);
+      await this.changes.announce(tx, change);
       await this.audit.record(tx, {
         tenantId: access.tenantId, actor: actorOf(access), action: leaving ? 'member.leave' : 'member.remove',
         target: { type: 'user', id: userId }, data: { role: target.role }, requestId: ctx.requestId,
       });
-    });
+    }));
   }
 
-  /** Admins manage members and admins; only owners touch owners or grant ownership. */
+  /** Admins (and `manage` keys) manage members and admins; only owners touch owners or grant ownership. */
   private assertMayManage(access: TenantAccess, currentRole: Role, newRole: Role): void {
-    if (access.role === 'owner') return;
-    if (access.role === 'admin' && currentRole !== 'owner' && newRole !== 'owner') return;
-    throw new AppError(access.role === 'admin' ? 'ROLE_NOT_ALLOWED' : 'FORBIDDEN');
+    const role = effectiveRole(access);
+    if (role === 'owner') return;
+    if (role === 'admin' && currentRole !== 'owner' && newRole !== 'owner') return;
+    throw new AppError(role === 'admin' ? 'ROLE_NOT_ALLOWED' : 'FORBIDDEN');
   }
 
   assertMayGrant(access: TenantAccess, role: Role): void {
@@ -219,6 +222,18 @@ export class TenancyService {
   async findMembership(tenantId: string, userId: string): Promise<{ role: Role } | undefined> {
     return inTenant(this.db, tenantId, (tx) => repo.findMembership(tx, tenantId, userId));
   }
+}
+
+/**
+ * The role a principal acts with: a member's own role; an API key is no member, so its
+ * scope stands in — `manage` acts as an admin, `read` as a member, anything else as nobody.
+ */
+export function effectiveRole(access: TenantAccess): Role | null {
+  if (access.role) return access.role;
+  const p = access.principal;
+  if (p.type !== 'api_key') return null;
+  if (p.scopes.includes('manage')) return 'admin';
+  return p.scopes.includes('read') ? 'member' : null;
 }
 
 export function actorOf(access: TenantAccess): Actor {

@@ -1,0 +1,109 @@
+import type { Db } from '../../db/client.js';
+import { inSystem } from '../../db/scope.js';
+import { TtlCache } from '../../lib/cache.js';
+import type { Change } from '../../lib/changes.js';
+import type { Clock } from '../../lib/clock.js';
+import { AppError } from '../../lib/errors.js';
+import type { Principal } from '../../lib/principal.js';
+import { err, ok, type Result } from '../../lib/result.js';
+import { constantTimeEqual, sha256Hex } from '../../lib/secrets.js';
+import { keyStatus, parseKey } from './format.js';
+import * as repo from './repo.js';
+import { rateLimitOf } from './service.js';
+import type { LastUsedBuffer } from './usage.js';
+
+/** What the hot path needs to know about a key, cached by the key's hash. */
+interface KeyRecord {
+  id: string;
+  keyHash: string;
+  tenantId: string | null;
+  scopes: readonly string[];
+  expiresAt: Date | null;
+  revokedAt: Date | null;
+  graceUntil: Date | null;
+  rateLimit: { limit: number; windowSeconds: number } | null;
+  usageCap: number | null;
+}
+
+/**
+ * Turns a `tg_`/`tgs_` key into a principal. The checksum is verified before anything
+ * else, so a mistyped or guessed key never reaches the database; a real key is found by
+ * its SHA-256, cached, and evicted as soon as a revocation or rotation is announced.
+ */
+export class KeyResolver {
+  private readonly cache: TtlCache<string, KeyRecord>;
+
+  constructor(private readonly db: Db, private readonly clock: Clock, private readonly usage: LastUsedBuffer, cacheTtlMs: number) {
+    this.cache = new TtlCache({ ttlMs: cacheTtlMs, maxEntries: 50_000, now: () => clock.now().getTime() });
+  }
+
+  async resolve(key: string): Promise<Principal> {
+    const kind = parseKey(key);
+    if (!kind) throw new AppError('UNAUTHENTICATED', 'the key is malformed or its checksum does not match');
+    const keyHash = sha256Hex(key);
+    const record = await this.cache.load(keyHash, () => this.lookup(kind, keyHash));
+    if (!record || !constantTimeEqual(record.keyHash, keyHash)) throw new AppError('UNAUTHENTICATED');
+    const now = this.clock.now();
+    const status = keyStatus(record, now);
+    if (status === 'revoked' || status === 'expired') throw new AppError('UNAUTHENTICATED', `the key is ${status}`);
+    this.usage.record(record.tenantId ? 'api_keys' : 'service_keys', record.id, now);
+    if (record.tenantId === null) return { type: 'service', keyId: record.id };
+    return { type: 'api_key', keyId: record.id, tenantId: record.tenantId, scopes: record.scopes, rateLimit: record.rateLimit, usageCap: record.usageCap };
+  }
+
+  forget(change: Change): void {
+    if (change.kind === 'api_key' || change.kind === 'service_key') this.cache.deleteWhere((record) => record.id === change.id);
+    else if (change.kind === 'all') this.cache.clear();
+  }
+
+  private lookup(kind: 'tg' | 'tgs', keyHash: string): Promise<KeyRecord | undefined> {
+    return inSystem(this.db, async (tx) => {
+      if (kind === 'tgs') {
+        const row = await repo.findServiceKeyByHash(tx, keyHash);
+        return row && {
+          id: row.id, keyHash: row.keyHash, tenantId: null, scopes: [], expiresAt: null, revokedAt: row.revokedAt,
+          graceUntil: null, rateLimit: null, usageCap: null,
+        };
+      }
+      const row = await repo.findApiKeyByHash(tx, keyHash);
+      return row && {
+        id: row.id, keyHash: row.keyHash, tenantId: row.tenantId, scopes: row.scopes, expiresAt: row.expiresAt,
+        revokedAt: row.revokedAt, graceUntil: row.graceUntil,
+        rateLimit: rateLimitOf(row), usageCap: row.usageCap,
+      };
+    });
+  }
+}
+
+export interface OnBehalfOf { tenantId: string; userId: string }
+
+const ON_BEHALF_OF_HEADER = /^(tnt_[0-9A-Z]{26}):(usr_[0-9A-Z]{26})$/;
+
+/** `Tollgate-On-Behalf-Of: <tenantId>:<userId>`. */
+export function parseOnBehalfOfHeader(value: string): OnBehalfOf | null {
+  const match = ON_BEHALF_OF_HEADER.exec(value.trim());
+  return match ? { tenantId: match[1]!, userId: match[2]! } : null;
+}
+
+/**
+ * Only a service key may act on behalf of a user; any other credential carrying
+ * on-behalf-of is refused outright (the old "trust X-User-ID" hole). Whether the user
+ * is an active member, and with which role, is decided by the tenant check the result
+ * then goes through (TenancyService.checkTenant / access), like every other principal.
+ */
+export function resolveOnBehalfOf(principal: Principal, onBehalfOf: OnBehalfOf): Result<Principal, 'ON_BEHALF_OF_FORBIDDEN' | 'ON_BEHALF_OF_INVALID'> {
+  if (principal.type !== 'service') return err('ON_BEHALF_OF_FORBIDDEN');
+  const already = principal.onBehalfOf;
+  if (already && (already.tenantId !== onBehalfOf.tenantId || already.userId !== onBehalfOf.userId)) return err('ON_BEHALF_OF_INVALID');
+  return ok({ ...principal, onBehalfOf });
+}
+
+/** The Tollgate-On-Behalf-Of header applied to a resolved principal; refusals end the request. */
+export function applyOnBehalfOfHeader(principal: Principal, header: string): Principal {
+  if (principal.type !== 'service') throw new AppError('ON_BEHALF_OF_FORBIDDEN');
+  const onBehalfOf = parseOnBehalfOfHeader(header);
+  if (!onBehalfOf) throw new AppError('ON_BEHALF_OF_INVALID');
+  const acting = resolveOnBehalfOf(principal, onBehalfOf);
+  if (!acting.ok) throw new AppError(acting.error);
+  return acting.value;
+}

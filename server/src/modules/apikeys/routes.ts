@@ -1,0 +1,106 @@
+import { Type } from 'typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import { ctxOf, principalOf } from '../../http/guards.js';
+import { Body, ShortText, TenantParams, errors, idOf } from '../../http/schemas.js';
+import type { TenancyService } from '../tenancy/index.js';
+import type { ServiceKeyService } from './service-keys.js';
+import type { ApiKeyService } from './service.js';
+import { ApiKeyViewSchema, RateLimitSchema, ScopeSchema, ServiceKeyViewSchema, WithKey } from './views.js';
+
+const KeyParams = Type.Object({ tenantId: idOf('tnt'), keyId: idOf('key') });
+const MAX_GRACE_SECONDS = 30 * 86_400;
+
+export interface ApiKeyRouteOptions {
+  apiKeys: ApiKeyService;
+  serviceKeys: ServiceKeyService;
+  tenancy: TenancyService;
+  requireOperator: (request: FastifyRequest) => Promise<string>;
+}
+
+export const apiKeyRoutes: FastifyPluginAsyncTypebox<ApiKeyRouteOptions> = async (app, { apiKeys, serviceKeys, tenancy, requireOperator }) => {
+  app.post('/v1/tenants/:tenantId/api-keys', {
+    schema: {
+      tags: ['credentials'], summary: 'Create an API key (owner/admin); the key is returned this once only',
+      params: TenantParams,
+      body: Body({
+        name: ShortText(100),
+        scopes: Type.Optional(Type.Array(ScopeSchema, { minItems: 1, maxItems: 3, uniqueItems: true, description: 'default ["authorize"]' })),
+        expiresAt: Type.Optional(Type.String({ format: 'date-time' })),
+        rateLimit: Type.Optional(RateLimitSchema),
+        usageCap: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000_000_000 })),
+      }),
+      response: { 201: Type.Intersect([ApiKeyViewSchema, WithKey]), ...errors(401, 403, 404) },
+    },
+  }, async (request, reply) => {
+    const access = await tenancy.access(principalOf(request), request.params.tenantId, 'admin');
+    reply.code(201);
+    return apiKeys.create(access, request.body, ctxOf(request));
+  });
+
+  app.get('/v1/tenants/:tenantId/api-keys', {
+    schema: {
+      tags: ['credentials'], summary: 'The tenant\'s API keys: prefix and last four characters, never the key or its hash',
+      params: TenantParams, response: { 200: Type.Object({ apiKeys: Type.Array(ApiKeyViewSchema) }), ...errors(401, 403, 404) },
+    },
+  }, async (request) => {
+    const access = await tenancy.access(principalOf(request), request.params.tenantId, 'admin');
+    return { apiKeys: await apiKeys.list(access) };
+  });
+
+  app.delete('/v1/tenants/:tenantId/api-keys/:keyId', {
+    schema: {
+      tags: ['credentials'], summary: 'Revoke an API key; it is refused from the next request on, in every process',
+      params: KeyParams, response: { 204: Type.Null(), ...errors(401, 403, 404) },
+    },
+  }, async (request, reply) => {
+    const access = await tenancy.access(principalOf(request), request.params.tenantId, 'admin');
+    await apiKeys.revoke(access, request.params.keyId, ctxOf(request));
+    return reply.code(204).send(null);
+  });
+
+  app.post('/v1/tenants/:tenantId/api-keys/:keyId/rotate', {
+    schema: {
+      tags: ['credentials'], summary: 'Issue a successor key with the same settings; the old key works until graceSeconds from now',
+      params: KeyParams,
+      body: Body({ graceSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_GRACE_SECONDS, description: 'default 3600' })) }),
+      response: { 201: Type.Intersect([ApiKeyViewSchema, WithKey]), ...errors(401, 403, 404, 409) },
+    },
+    // The body is optional: a bare POST (no body at all) rotates with the default grace;
+    // an explicit JSON null is still malformed input.
+    preValidation: async (request) => { if (request.body === undefined) request.body = {}; },
+  }, async (request, reply) => {
+    const access = await tenancy.access(principalOf(request), request.params.tenantId, 'admin');
+    reply.code(201);
+    return apiKeys.rotate(access, request.params.keyId, request.body.graceSeconds ?? 3600, ctxOf(request));
+  });
+
+  app.post('/v1/admin/service-keys', {
+    schema: {
+      tags: ['operator'], summary: 'Create a service key (tgs_…) for backend-to-backend calls on behalf of users; returned this once only',
+      body: Body({ name: ShortText(100) }), response: { 201: Type.Intersect([ServiceKeyViewSchema, WithKey]), ...errors(401, 403) },
+    },
+  }, async (request, reply) => {
+    const operatorId = await requireOperator(request);
+    reply.code(201);
+    return serviceKeys.create(operatorId, request.body.name, ctxOf(request));
+  });
+
+  app.get('/v1/admin/service-keys', {
+    schema: { tags: ['operator'], summary: 'Service keys (never the key or its hash)', response: { 200: Type.Object({ serviceKeys: Type.Array(ServiceKeyViewSchema) }), ...errors(401, 403) } },
+  }, async (request) => {
+    await requireOperator(request);
+    return { serviceKeys: await serviceKeys.list() };
+  });
+
+  app.delete('/v1/admin/service-keys/:keyId', {
+    schema: {
+      tags: ['operator'], summary: 'Revoke a service key; refused from the next request on',
+      params: Type.Object({ keyId: idOf('svc') }), response: { 204: Type.Null(), ...errors(401, 403, 404) },
+    },
+  }, async (request, reply) => {
+    const operatorId = await requireOperator(request);
+    await serviceKeys.revoke(operatorId, request.params.keyId, ctxOf(request));
+    return reply.code(204).send(null);
+  });
+};

@@ -1,0 +1,137 @@
+import type { Db } from '../../db/client.js';
+import { inSystem, inTenant } from '../../db/scope.js';
+import { TtlCache } from '../../lib/cache.js';
+import type { Change } from '../../lib/changes.js';
+import type { Clock } from '../../lib/clock.js';
+import type { Principal, TenantAccess } from '../../lib/principal.js';
+import { err, ok, type Result } from '../../lib/result.js';
+import type { BillingService, SubscriptionStatus } from '../billing/index.js';
+import * as repo from './repo.js';
+import type { Role, TenantStatus } from './tables.js';
+
+/** Why a principal may not act in a tenant. Every credential type gets the same codes. */
+export type TenantDenial =
+  | 'TENANT_NOT_FOUND' | 'TENANT_SUSPENDED' | 'TENANT_CLOSED' | 'PAYMENT_REQUIRED' | 'USER_DEACTIVATED'
+  | 'ON_BEHALF_OF_REQUIRED' | 'ON_BEHALF_OF_NOT_MEMBER';
+
+export interface TenantState {
+  status: TenantStatus;
+  plan: string | null;
+  subscription: { status: SubscriptionStatus; pastDueSince: number | null; trialEndsAt: number | null } | null;
+}
+
+export interface UserState { status: 'active' | 'deactivated'; isOperator: boolean }
+
+export interface TenantGateOptions {
+  cacheTtlMs: number;
+  pastDueGraceSeconds: number;
+}
+
+/** Subscription states in which the tenant has not paid for what it is using. */
+const UNPAID: ReadonlySet<SubscriptionStatus> = new Set(['canceled', 'pending_payment', 'suspended']);
+
+/**
+ * The one place that decides whether a principal may act in a tenant, for every
+ * credential type: tenant visible to the principal, acting user active and a member,
+ * tenant active, subscription in good standing. Denials are values so the decision
+ * endpoint can answer them as `allowed: false`; HTTP routes throw them.
+ *
+ * The state it reads (tenant, membership, user) is cached in memory and dropped on
+ * every change announced through the ChangeFeed; the TTL is only a backstop.
+ */
+export class TenantGate {
+  private readonly tenants: TtlCache<string, TenantState>;
+  private readonly roles: TtlCache<string, Role>;
+  private readonly users: TtlCache<string, UserState>;
+
+  constructor(private readonly db: Db, private readonly clock: Clock, private readonly billing: BillingService, private readonly options: TenantGateOptions) {
+    const cache = { ttlMs: options.cacheTtlMs, maxEntries: 50_000, now: () => clock.now().getTime() };
+    this.tenants = new TtlCache(cache);
+    this.roles = new TtlCache(cache);
+    this.users = new TtlCache(cache);
+  }
+
+  async check(principal: Principal, tenantId: string): Promise<Result<TenantAccess, TenantDenial>> {
+    let userId: string | null = null;
+    if (principal.type === 'user') userId = principal.userId;
+    else if (principal.type === 'api_key' && principal.tenantId !== tenantId) return err('TENANT_NOT_FOUND');
+    else if (principal.type === 'service') {
+      if (principal.onBehalfOf?.tenantId !== tenantId) return err('ON_BEHALF_OF_REQUIRED');
+      userId = principal.onBehalfOf.userId;
+    }
+    const tenant = await this.tenant(tenantId);
+    if (!tenant) return err('TENANT_NOT_FOUND');
+    let role: Role | null = null;
+    if (userId) {
+      const found = await this.role(tenantId, userId);
+      const absent = principal.type === 'service' ? 'ON_BEHALF_OF_NOT_MEMBER' : 'TENANT_NOT_FOUND';
+      if (!found) return err(absent);
+      const user = await this.checkUser(userId);
+      if (!user.ok) return err(user.error === 'UNKNOWN_USER' ? absent : user.error);
+      role = found;
+    }
+    if (tenant.status === 'suspended') return err('TENANT_SUSPENDED');
+    if (tenant.status === 'closed') return err('TENANT_CLOSED');
+    if (this.paymentRequired(tenant)) return err('PAYMENT_REQUIRED');
+    return ok({ tenantId, role, userId, principal });
+  }
+
+  /** The user-status rule, shared by credential resolution and the tenant check. */
+  async checkUser(userId: string): Promise<Result<UserState, 'UNKNOWN_USER' | 'USER_DEACTIVATED'>> {
+    const user = await this.user(userId);
+    if (!user) return err('UNKNOWN_USER');
+    return user.status === 'active' ? ok(user) : err('USER_DEACTIVATED');
+  }
+
+  private paymentRequired(tenant: TenantState): boolean {
+    const sub = tenant.subscription;
+    if (!sub) return false;
+    const now = this.clock.now().getTime();
+    if (UNPAID.has(sub.status)) return true;
+    if (sub.status === 'past_due') return sub.pastDueSince === null || now >= sub.pastDueSince + this.options.pastDueGraceSeconds * 1000;
+    if (sub.status === 'trialing') return sub.trialEndsAt !== null && now >= sub.trialEndsAt;
+    return false;
+  }
+
+  tenant(tenantId: string): Promise<TenantState | undefined> {
+    return this.tenants.load(tenantId, () => inTenant(this.db, tenantId, async (tx) => {
+      const row = await repo.findTenant(tx, tenantId);
+      if (!row) return undefined;
+      const sub = await this.billing.get(tx, tenantId);
+      return {
+        status: row.status,
+        plan: sub?.plan ?? null,
+        subscription: sub ? { status: sub.status, pastDueSince: epoch(sub.pastDueSince), trialEndsAt: epoch(sub.trialEndsAt) } : null,
+      };
+    }));
+  }
+
+  role(tenantId: string, userId: string): Promise<Role | undefined> {
+    return this.roles.load(`${tenantId}:${userId}`, () => inTenant(this.db, tenantId, async (tx) => (await repo.findMembership(tx, tenantId, userId))?.role));
+  }
+
+  user(userId: string): Promise<UserState | undefined> {
+    return this.users.load(userId, () => inSystem(this.db, async (tx) => {
+      const row = await repo.findUserById(tx, userId);
+      return row && { status: row.status, isOperator: row.isOperator };
+    }));
+  }
+
+  forget(change: Change): void {
+    switch (change.kind) {
+      case 'tenant': return this.tenants.delete(change.id);
+      case 'user': return this.users.delete(change.id);
+      case 'member': return this.roles.delete(`${change.tenantId}:${change.userId}`);
+      case 'all':
+        this.tenants.clear();
+        this.roles.clear();
+        this.users.clear();
+        return;
+      default: return;
+    }
+  }
+}
+
+function epoch(iso: string | null): number | null {
+  return iso === null ? null : Date.parse(iso);
+}
