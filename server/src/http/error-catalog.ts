@@ -3,6 +3,8 @@ import { httpErrors } from './errors.js';
 import { tenancyErrors } from '../modules/tenancy/errors.js';
 import { authErrors } from '../modules/auth/errors.js';
 import { plansErrors } from '../modules/plans/errors.js';
+import { entitlementsErrors } from '../modules/entitlements/errors.js';
+import { creditsErrors } from '../modules/credits/errors.js';
 
 /**
  * The one closed catalog of error codes and the one code → HTTP status table.
@@ -13,6 +15,8 @@ export const ERROR_CATALOG = {
   ...tenancyErrors,
   ...authErrors,
   ...plansErrors,
+  ...entitlementsErrors,
+  ...creditsErrors,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;
