@@ -27,6 +27,6 @@ export const ReservationSchema = Type.Object({
 export const ResolvedSchema = Type.Object({ reservation: ReservationSchema, credits: CreditBalanceSchema, replayed: Type.Boolean() });
 
 /** `{ "words": 1200 }`, `{ "inputTokens": 900, "outputTokens": 300 }`. */
-export const QuantitySchema = Type.Record(Type.String({ pattern: '^[a-zA-Z][a-zA-Z0-9_]{0,63}$' }), Type.Integer({ minimum: 0, maximum: 1e12 }), { maxProperties: 16 });
+export const QuantitySchema = Type.Record(Type.String({ pattern: '^[a-zA-Z][a-zA-Z0-9_]{0,63}$' }), Type.Integer({ minimum: 0, maximum: 1e12 }), { maxProperties: 16, additionalProperties: false });
 
 export const IdempotencyKey = Type.String({ pattern: '^[!-~]{1,200}$', description: 'printable ASCII, 1–200 characters' });

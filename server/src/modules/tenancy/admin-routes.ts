@@ -47,7 +47,7 @@ export const tenancyAdminRoutes: FastifyPluginAsyncTypebox<TenancyAdminRouteOpti
       body: Body({
         status: Type.Optional(TenantStatusSchema), plan: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
         limits: Type.Optional(Type.Record(Type.String({ pattern: '^[a-zA-Z][a-zA-Z0-9_]{0,63}$' }), Type.Union([Type.Integer({ minimum: 0, maximum: 1e12 }), Type.Null()]), {
-          maxProperties: 32, description: 'per meter (or "concurrentRuns"): a number overrides the plan, null removes the override',
+          maxProperties: 32, additionalProperties: false, description: 'per meter (or "concurrentRuns"): a number overrides the plan, null removes the override',
         })),
         enterprise: Type.Optional(Type.Union([Type.Boolean(), Type.Null()], { description: 'null removes the override' })),
       }),
