@@ -144,7 +144,7 @@ describe('the credit ledger (model-based)', () => {
         await step(m, c);
         await checkInvariants(m);
       }
-    }), { numRuns: onPostgres ? 30 : 25 });
+    }), { numRuns: onPostgres ? 30 : 15 });
   });
 });
 
