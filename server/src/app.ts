@@ -10,10 +10,14 @@ import { frameworkErrorHandler, registerErrorHandling, registerJsonParser } from
 import { principalOf } from './http/guards.js';
 import { registerMetrics } from './http/metrics.js';
 import { registerRateLimitHook } from './http/rate-limit-hook.js';
+import { requestTenantId } from './http/request-tenant.js';
 import { registerValidation } from './http/validation.js';
 import { apiKeyRoutes } from './modules/apikeys/index.js';
 import { auditRoutes } from './modules/audit/index.js';
 import { authRoutes } from './modules/auth/index.js';
+import { creditsAdminRoutes, creditsRoutes } from './modules/credits/index.js';
+import { entitlementsRoutes } from './modules/entitlements/index.js';
+import { limitsRoutes } from './modules/limits/index.js';
 import { plansRoutes } from './modules/plans/index.js';
 import { tenancyAdminRoutes, tenancyRoutes } from './modules/tenancy/index.js';
 
@@ -109,6 +113,14 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     tenantAccess: (request, tenantId) => deps.tenancy.access(principalOf(request), tenantId, 'admin'),
     tenantExists: (tenantId) => assertTenantExists(deps, tenantId),
   });
+  await app.register(entitlementsRoutes, { tollgate: deps.tollgate, tenancy: deps.tenancy });
+  await app.register(limitsRoutes, { tollgate: deps.tollgate, tenancy: deps.tenancy });
+  await app.register(creditsRoutes, {
+    tollgate: deps.tollgate, tenancy: deps.tenancy,
+    implicitAccess: async (request) => deps.tenancy.access(principalOf(request),
+      await requestTenantId(request, async (userId) => (await deps.tenancy.findUser(userId))?.personalTenantId ?? null), 'member'),
+  });
+  await app.register(creditsAdminRoutes, { tollgate: deps.tollgate, requireOperator, tenantExists: (tenantId) => assertTenantExists(deps, tenantId) });
 
   await app.ready();
   return app;

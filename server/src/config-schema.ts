@@ -105,6 +105,10 @@ export const ConfigFileSchema = Type.Object({
   billing: Type.Object({
     pastDueGraceSeconds: Type.Integer({ minimum: 0, default: 604800, description: 'how long a past_due subscription keeps working before requests get PAYMENT_REQUIRED' }),
   }, { additionalProperties: false, default: {} }),
+  metering: Type.Object({
+    reservationTtlSeconds: Type.Integer({ minimum: 1, maximum: 86400, default: 600, description: 'how long an unsettled reservation holds credits' }),
+    sweepIntervalSeconds: Type.Integer({ minimum: 1, maximum: 3600, default: 30, description: 'how often the server expires reservations and rolls periods' }),
+  }, { additionalProperties: false, default: {} }),
   modules: Type.Array(Name, { minItems: 1 }),
   meters: Type.Record(Name, MeterSchema),
   plans: Type.Record(Name, PlanSchema),

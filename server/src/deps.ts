@@ -18,9 +18,13 @@ import {
 import { AuditService } from './modules/audit/index.js';
 import { AccessTokens, AuthService, ExternalIdentityVerifier, SigningKeyRing } from './modules/auth/index.js';
 import { BillingService } from './modules/billing/index.js';
+import { CreditsService, ReservationsService } from './modules/credits/index.js';
+import { EntitlementsService } from './modules/entitlements/index.js';
+import { LimitsService } from './modules/limits/index.js';
 import { PlansService } from './modules/plans/index.js';
 import { RateLimitService } from './modules/ratelimit/index.js';
 import { InvitationService, TenancyAdminService, TenancyService, TenantGate } from './modules/tenancy/index.js';
+import { Tollgate } from './tollgate.js';
 
 /** Backstop only: every change is invalidated at once; this bounds a missed notification. */
 const CACHE_TTL_MS = 30_000;
@@ -40,6 +44,12 @@ export interface Deps {
   tenancy: TenancyService;
   invitations: InvitationService;
   tenancyAdmin: TenancyAdminService;
+  entitlements: EntitlementsService;
+  limits: LimitsService;
+  credits: CreditsService;
+  reservations: ReservationsService;
+  /** The metering core the routes (and an embedding app) call. */
+  tollgate: Tollgate;
   keys: SigningKeyRing;
   auth: AuthService;
   rateLimits: RateLimitService;
@@ -90,6 +100,12 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const serviceKeys = new ServiceKeyService(db, clock, audit, changes);
   changes.subscribe((change) => gate.forget(change));
   changes.subscribe((change) => keyResolver.forget(change));
+  const metering = wireMetering(db, clock, audit, billing, plans, config);
+  tenancy.extend({
+    tenantCreated: (tx, tenantId) => metering.tollgate.tenantCreated(tx, tenantId),
+    enterpriseOverride: (tx, tenantId) => metering.entitlements.enterpriseOverride(tx, tenantId),
+  });
+  tenancyAdmin.useOverrides(metering.entitlements);
   const masterSecret = config.secretKey ?? localSecret(config.dataDir, logger, database.kind);
   const keys = new SigningKeyRing(db, clock, {
     rotationDays: file.auth.signingKeyRotationDays, graceSeconds: file.auth.signingKeyGraceSeconds,
@@ -124,7 +140,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
 
   return {
     config, clock, logger, database, mailer, metrics: createMetrics(), audit, plans, billing, tenancy, invitations,
-    tenancyAdmin, keys, auth, rateLimits, changes, apiKeys, serviceKeys, keyUsage, resolveCredential,
+    tenancyAdmin, ...metering, keys, auth, rateLimits, changes, apiKeys, serviceKeys, keyUsage, resolveCredential,
     async close() {
       await keyUsage.stop().catch((error: unknown) => logger.error({ err: error }, 'writing key last-used times failed'));
       await changes.stop();
@@ -133,6 +149,18 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
       if (!overrides.database) await database.close();
     },
   };
+}
+
+/** Plans, limits and credits; a settled, released or expired reservation frees its concurrent-run slot. */
+function wireMetering(db: Database['db'], clock: Clock, audit: AuditService, billing: BillingService, plans: PlansService, config: Config) {
+  const entitlements = new EntitlementsService(db, clock, audit, billing, plans);
+  const bypassRoles = Object.fromEntries(Object.entries(plans.meters()).map(([meter, m]) => [meter, m.bypassRoles]));
+  const limits = new LimitsService(clock, audit, bypassRoles);
+  const credits = new CreditsService(clock, audit);
+  const reservations = new ReservationsService(clock, plans, credits, config.file.metering.reservationTtlSeconds);
+  reservations.onResolve(async (tx, tenantId, reservationId) => { await limits.releaseRun(tx, tenantId, reservationId); });
+  const tollgate = new Tollgate({ db, clock, plans, billing, entitlements, limits, credits, reservations });
+  return { entitlements, limits, credits, reservations, tollgate };
 }
 
 /** Checks a tenant exists for operator routes (RLS-scoped read). */

@@ -2,3 +2,5 @@
 export { loadConfig, parseConfigFile, type Config } from './config.js';
 export { createDeps, type Deps } from './deps.js';
 export { buildApp } from './app.js';
+export { createTollgate, type EmbeddedTollgate } from './library.js';
+export { Tollgate, type Caller, type ReserveRequest, type UsageReport } from './tollgate.js';

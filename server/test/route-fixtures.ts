@@ -15,6 +15,7 @@ export interface World {
   invitationA: { id: string; token: string };
   apiKeyA: { id: string; key: string };
   serviceKey: { id: string; key: string };
+  reservationA: string;
 }
 
 export async function buildWorld(t: TestApp): Promise<World> {
@@ -31,7 +32,10 @@ export async function buildWorld(t: TestApp): Promise<World> {
   const invitation = (await t.request({ method: 'POST', url: `/v1/tenants/${tenantA}/invitations`, token: ownerA.accessToken, payload: { email: 'pending@example.com', role: 'member' } })).json();
   const apiKey = (await t.request({ method: 'POST', url: `/v1/tenants/${tenantA}/api-keys`, token: ownerA.accessToken, payload: { name: 'A key', scopes: ['authorize', 'read'] } })).json();
   const serviceKey = (await t.request({ method: 'POST', url: '/v1/admin/service-keys', token: operator.accessToken, payload: { name: 'backend' } })).json();
+  const reserved = await t.deps.tollgate.reserve({ tenantId: tenantA, role: 'owner' }, { idempotencyKey: 'world-reservation', operation: 'clustering' });
+  if (!reserved.ok) throw new Error('world: could not reserve credits for tenant A');
   return {
+    reservationA: reserved.reservation.id,
     ownerA, memberA, otherMemberA, outsiderB, operator, tenantA,
     invitationA: { id: invitation.id, token: invitation.token },
     apiKeyA: { id: apiKey.id, key: apiKey.key },
@@ -82,6 +86,18 @@ export const ROUTE_FIXTURES: Record<string, RouteFixture> = {
   'POST /v1/admin/service-keys': { need: 'operator', body: () => ({ name: 'fixture service key' }) },
   'GET /v1/admin/service-keys': { need: 'operator' },
   'DELETE /v1/admin/service-keys/:keyId': { need: 'operator', params: (w) => ({ keyId: w.serviceKey.id }) },
+  'GET /v1/tenants/:tenantId/modules': { need: 'member', params: (w) => ({ tenantId: w.tenantA }) },
+  'PUT /v1/tenants/:tenantId/modules/:module': { need: 'admin', params: (w) => ({ tenantId: w.tenantA, module: 'planner' }), body: () => ({ enabled: false }) },
+  'GET /v1/tenants/:tenantId/usage': { need: 'member', params: (w) => ({ tenantId: w.tenantA }) },
+  'GET /v1/tenants/:tenantId/usage/events': { need: 'member', params: (w) => ({ tenantId: w.tenantA }) },
+  'GET /v1/tenants/:tenantId/credits': { need: 'member', params: (w) => ({ tenantId: w.tenantA }) },
+  'GET /v1/tenants/:tenantId/credits/ledger': { need: 'member', params: (w) => ({ tenantId: w.tenantA }) },
+  'POST /v1/costs/preview': { need: 'user', body: () => ({ operation: 'content_generation', quantity: { words: 1200 } }) },
+  // The tenant of a reservation route is the caller's own (credential, Tollgate-Tenant header or
+  // personal tenant): B's owner naming A's reservation must get the 404 of a missing one.
+  'POST /v1/reservations/:id/settle': { need: 'member', params: (w) => ({ id: w.reservationA }), body: () => ({ credits: 1 }) },
+  'POST /v1/reservations/:id/release': { need: 'member', params: (w) => ({ id: w.reservationA }) },
+  'POST /v1/admin/tenants/:tenantId/credits': { need: 'operator', params: (w) => ({ tenantId: w.tenantA }), body: () => ({ amount: 5, reason: 'fixture', idempotencyKey: 'fixture-grant' }) },
   'GET /v1/admin/tenants': { need: 'operator' },
   'GET /v1/admin/tenants/:tenantId': { need: 'operator', params: (w) => ({ tenantId: w.tenantA }) },
   'PATCH /v1/admin/tenants/:tenantId': { need: 'operator', params: (w) => ({ tenantId: w.tenantA }), body: () => ({ plan: 'pro' }) },

@@ -7,6 +7,11 @@ export async function serve(config: Config): Promise<void> {
   const deps = await createDeps(config);
   const app = await buildApp(deps);
   await app.listen({ host: config.host, port: config.port });
+  // Expires unsettled reservations and rolls periods (with their refill) for idle tenants.
+  const sweeper = setInterval(() => {
+    deps.tollgate.sweep().catch((error: unknown) => deps.logger.error({ err: error }, 'metering sweep failed'));
+  }, config.file.metering.sweepIntervalSeconds * 1000);
+  sweeper.unref();
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const base = `http://${config.host}:${port}`;
@@ -21,6 +26,7 @@ export async function serve(config: Config): Promise<void> {
   ].join('\n') + '\n');
   await new Promise<void>((resolve) => {
     const stop = async () => {
+      clearInterval(sweeper);
       await app.close();
       await deps.close();
       resolve();

@@ -5,6 +5,8 @@ import { authErrors } from '../modules/auth/errors.js';
 import { plansErrors } from '../modules/plans/errors.js';
 import { ratelimitErrors } from '../modules/ratelimit/errors.js';
 import { apiKeysErrors } from '../modules/apikeys/errors.js';
+import { entitlementsErrors } from '../modules/entitlements/errors.js';
+import { creditsErrors } from '../modules/credits/errors.js';
 
 /**
  * The one closed catalog of error codes and the one code → HTTP status table.
@@ -17,6 +19,8 @@ export const ERROR_CATALOG = {
   ...plansErrors,
   ...ratelimitErrors,
   ...apiKeysErrors,
+  ...entitlementsErrors,
+  ...creditsErrors,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;

@@ -1,4 +1,4 @@
-import { eq } from 'drizzle-orm';
+import { and, asc, eq, lte } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
 import { subscriptions } from './tables.js';
 
@@ -16,4 +16,22 @@ export async function findSubscription(db: Executor, tenantId: string): Promise<
 export async function updateSubscription(db: Executor, tenantId: string, patch: Partial<SubscriptionRow>): Promise<SubscriptionRow | undefined> {
   const [row] = await db.update(subscriptions).set(patch).where(eq(subscriptions.tenantId, tenantId)).returning();
   return row;
+}
+
+/**
+ * Moves a subscription to its next period only if it still ends at `from`: of several
+ * callers rolling the same period at once, exactly one advances it.
+ */
+export async function advancePeriod(db: Executor, tenantId: string, from: Date, start: Date, end: Date, now: Date): Promise<boolean> {
+  const rows = await db.update(subscriptions).set({ currentPeriodStart: start, currentPeriodEnd: end, updatedAt: now })
+    .where(and(eq(subscriptions.tenantId, tenantId), eq(subscriptions.currentPeriodEnd, from)))
+    .returning({ tenantId: subscriptions.tenantId });
+  return rows.length === 1;
+}
+
+/** Tenants whose period ended: the sweeper rolls them forward (and refills their credits). */
+export async function listDue(db: Executor, now: Date, limit: number): Promise<string[]> {
+  const rows = await db.select({ tenantId: subscriptions.tenantId }).from(subscriptions)
+    .where(lte(subscriptions.currentPeriodEnd, now)).orderBy(asc(subscriptions.currentPeriodEnd)).limit(limit);
+  return rows.map((r) => r.tenantId);
 }

@@ -1,7 +1,7 @@
 import type { Executor } from '../../db/client.js';
 import type { Clock } from '../../lib/clock.js';
 import { newId } from '../../lib/ids.js';
-import { findSubscription, insertSubscription, updateSubscription, type SubscriptionRow } from './repo.js';
+import { advancePeriod, findSubscription, insertSubscription, listDue, updateSubscription, type SubscriptionRow } from './repo.js';
 import type { SubscriptionStatus } from './tables.js';
 
 export interface Subscription {
@@ -24,6 +24,15 @@ export function addMonthUtc(from: Date): Date {
   const lastDay = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 0)).getUTCDate();
   d.setUTCDate(Math.min(day, lastDay));
   return d;
+}
+
+/** A billing period, [start, end): the instant `end` already belongs to the next one. */
+export interface Period { start: Date; end: Date }
+
+/** The calendar month in UTC holding `now`: the period of a tenant without a subscription. */
+export function calendarMonthUtc(now: Date): Period {
+  const start = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
+  return { start, end: new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1)) };
 }
 
 /** Subscriptions: every tenant has exactly one. Payments arrive in a later module. */
@@ -53,6 +62,33 @@ export class BillingService {
   async get(db: Executor, tenantId: string): Promise<Subscription | undefined> {
     const row = await findSubscription(db, tenantId);
     return row && toSubscription(row);
+  }
+
+  /**
+   * The tenant's current usage period. A subscription whose period ended is rolled
+   * forward here (lazily; the sweeper does the same for idle tenants), one month at a
+   * time from its previous end, so periods stay contiguous however long it was idle.
+   */
+  async currentPeriod(tx: Executor, tenantId: string): Promise<Period> {
+    const now = this.clock.now();
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const row = await findSubscription(tx, tenantId);
+      if (!row) return calendarMonthUtc(now);
+      if (row.currentPeriodEnd > now) return { start: row.currentPeriodStart, end: row.currentPeriodEnd };
+      let start = row.currentPeriodEnd;
+      let end = addMonthUtc(start);
+      while (end <= now) {
+        start = end;
+        end = addMonthUtc(start);
+      }
+      if (await advancePeriod(tx, tenantId, row.currentPeriodEnd, start, end, now)) return { start, end };
+      // another caller rolled it first: read what it wrote
+    }
+    throw new Error(`subscription period of ${tenantId} keeps moving`);
+  }
+
+  async duePeriods(tx: Executor, limit: number): Promise<string[]> {
+    return listDue(tx, this.clock.now(), limit);
   }
 
   async setPlan(tx: Executor, tenantId: string, plan: string): Promise<Subscription | undefined> {

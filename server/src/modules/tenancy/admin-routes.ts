@@ -42,9 +42,15 @@ export const tenancyAdminRoutes: FastifyPluginAsyncTypebox<TenancyAdminRouteOpti
 
   app.patch('/v1/admin/tenants/:tenantId', {
     schema: {
-      tags: ['operator'], summary: 'Set a tenant\'s status or plan; suspension applies on the next request',
+      tags: ['operator'], summary: 'Set a tenant\'s status, plan, limit overrides or enterprise flag; suspension applies on the next request',
       params: TenantParams,
-      body: Body({ status: Type.Optional(TenantStatusSchema), plan: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })) }),
+      body: Body({
+        status: Type.Optional(TenantStatusSchema), plan: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+        limits: Type.Optional(Type.Record(Type.String({ pattern: '^[a-zA-Z][a-zA-Z0-9_]{0,63}$' }), Type.Union([Type.Integer({ minimum: 0, maximum: 1e12 }), Type.Null()]), {
+          maxProperties: 32, additionalProperties: false, description: 'per meter (or "concurrentRuns"): a number overrides the plan, null removes the override',
+        })),
+        enterprise: Type.Optional(Type.Union([Type.Boolean(), Type.Null()], { description: 'null removes the override' })),
+      }),
       response: { 200: TenantViewSchema, ...errors(401, 403, 404) },
     },
   }, async (request) => {

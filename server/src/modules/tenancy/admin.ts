@@ -1,4 +1,4 @@
-import type { Db } from '../../db/client.js';
+import type { Db, Executor } from '../../db/client.js';
 import { inSystem, inTenant } from '../../db/scope.js';
 import type { Clock } from '../../lib/clock.js';
 import { AppError } from '../../lib/errors.js';
@@ -10,7 +10,19 @@ import * as repo from './repo.js';
 import { toUserView, type TenancyService, type TenantView, type UserView } from './service.js';
 import type { TenantStatus } from './tables.js';
 
-export interface TenantPatch { status?: TenantStatus | undefined; plan?: string | undefined }
+export interface TenantPatch {
+  status?: TenantStatus | undefined;
+  plan?: string | undefined;
+  /** Per-meter limit overrides; null removes one. */
+  limits?: Record<string, number | null> | undefined;
+  /** Overrides the plan's enterprise flag; null removes the override. */
+  enterprise?: boolean | null | undefined;
+}
+
+/** Where overrides live (the entitlements module, wired by deps.ts); returns what changed, for the audit entry. */
+export interface OverrideStore {
+  applyOverrides(tx: Executor, tenantId: string, patch: Pick<TenantPatch, 'limits' | 'enterprise'>): Promise<Record<string, { from: unknown; to: unknown }>>;
+}
 
 /** Listener told of every change that must reach caches at once (suspension, plan, user status). */
 export type ChangeListener = (change: { kind: 'tenant' | 'user'; id: string }) => Promise<void> | void;
@@ -18,6 +30,7 @@ export type ChangeListener = (change: { kind: 'tenant' | 'user'; id: string }) =
 /** Operator actions on tenants and users. Every change is audited in its own transaction. */
 export class TenancyAdminService {
   private readonly listeners: ChangeListener[] = [];
+  private overrides: OverrideStore | undefined;
 
   constructor(
     private readonly db: Db,
@@ -27,6 +40,10 @@ export class TenancyAdminService {
     private readonly plans: PlansService,
     private readonly tenancy: TenancyService,
   ) {}
+
+  useOverrides(store: OverrideStore): void {
+    this.overrides = store;
+  }
 
   onChange(listener: ChangeListener): void {
     this.listeners.push(listener);
@@ -63,6 +80,10 @@ export class TenancyAdminService {
           await this.billing.setPlan(tx, tenantId, patch.plan);
           changes.plan = { from: sub.plan, to: patch.plan };
         }
+      }
+      if (patch.limits !== undefined || patch.enterprise !== undefined) {
+        if (!this.overrides) throw new AppError('BAD_REQUEST', 'overrides are not available');
+        Object.assign(changes, await this.overrides.applyOverrides(tx, tenantId, { limits: patch.limits, enterprise: patch.enterprise }));
       }
       if (Object.keys(changes).length > 0) {
         await this.audit.record(tx, {

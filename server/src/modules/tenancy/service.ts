@@ -24,9 +24,19 @@ export interface MemberView { userId: string; email: string; name: string | null
 const RANK: Record<Role, number> = { member: 0, admin: 1, owner: 2 };
 export type RoleNeed = 'member' | 'admin' | 'owner';
 
+/** What other modules add to tenancy; deps.ts wires them so tenancy never imports those modules. */
+export interface TenancyExtension {
+  /** Runs inside the transaction that creates a tenant, after its subscription (e.g. the first credit grant). */
+  tenantCreated?(tx: Executor, tenantId: string): Promise<void>;
+  /** An operator's override of the plan's enterprise flag, or null. */
+  enterpriseOverride?(tx: Executor, tenantId: string): Promise<boolean | null>;
+}
+
 export interface NewAccount { email: string; name?: string | null | undefined; passwordHash: string | null; isOperator?: boolean }
 
 export class TenancyService {
+  private readonly extensions: TenancyExtension[] = [];
+
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
@@ -36,6 +46,10 @@ export class TenancyService {
     private readonly gate: TenantGate,
     private readonly changes: ChangeFeed,
   ) {}
+
+  extend(extension: TenancyExtension): void {
+    this.extensions.push(extension);
+  }
 
   /**
    * User, personal tenant, owner membership, subscription on the default plan and the
@@ -80,6 +94,7 @@ export class TenancyService {
     await repo.insertMembership(tx, { tenantId: t.tenantId, userId: t.userId, role: 'owner', createdAt: now, updatedAt: now });
     const plan = this.plans.defaultPlan();
     const subscription = await this.billing.createForTenant(tx, t.tenantId, plan.id);
+    for (const extension of this.extensions) await extension.tenantCreated?.(tx, t.tenantId);
     return {
       id: t.tenantId, name: t.name, kind: t.kind, status: 'active', plan: plan.id, enterprise: plan.enterprise,
       subscription, createdAt: now.toISOString(),
@@ -115,17 +130,19 @@ export class TenancyService {
       const tenant = await repo.findTenant(tx, tenantId);
       if (!tenant) throw new AppError('TENANT_NOT_FOUND');
       const subscription = (await this.billing.get(tx, tenantId)) ?? null;
-      return this.toTenantView(tenant, subscription);
+      let enterprise: boolean | null = null;
+      for (const extension of this.extensions) enterprise = (await extension.enterpriseOverride?.(tx, tenantId)) ?? enterprise;
+      return this.toTenantView(tenant, subscription, enterprise);
     };
     return db ? run(db) : inTenant(this.db, tenantId, run);
   }
 
-  private toTenantView(tenant: repo.TenantRow, subscription: Subscription | null): TenantView {
+  private toTenantView(tenant: repo.TenantRow, subscription: Subscription | null, enterpriseOverride: boolean | null): TenantView {
     const plan: Plan | undefined = subscription ? this.plans.get(subscription.plan) : undefined;
     return {
       id: tenant.id, name: tenant.name, kind: tenant.kind, status: tenant.status,
       plan: subscription?.plan ?? this.plans.defaultPlan().id,
-      enterprise: plan?.enterprise ?? false,
+      enterprise: enterpriseOverride ?? plan?.enterprise ?? false,
       subscription, createdAt: tenant.createdAt.toISOString(),
     };
   }

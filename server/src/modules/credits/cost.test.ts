@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { testConfig } from '../../../test/harness.js';
+import { PlansService } from '../plans/index.js';
+import { quote } from './cost.js';
+
+const plans = new PlansService(testConfig((file) => {
+  file.operations.chat = {
+    module: 'thinker', meter: 'runs', aliases: ['llm'],
+    cost: { type: 'per_token', models: { 'bedrock/claude-haiku*': { inputPer1k: 0.25, outputPer1k: 1.25 }, 'bedrock/*': { inputPer1k: 3, outputPer1k: 15 } }, multiplier: 1.5, minimum: 1 },
+  };
+}).file);
+
+describe('the cost engine', () => {
+  it('charges fixed costs and resolves legacy aliases to the canonical operation', () => {
+    expect(quote(plans, { operation: 'clustering' })).toMatchObject({ operation: 'clustering', credits: 10, module: 'planner', meter: 'runs' });
+    expect(quote(plans, { operation: 'ideas' })).toMatchObject({ operation: 'idea_generation', credits: 15 });
+    expect(quote(plans, { operation: 'images' }).credits).toBe(5);
+  });
+
+  it('charges per N units rounded up, never below the minimum', () => {
+    const words = (n: number) => quote(plans, { operation: 'content_generation', quantity: { words: n } }).credits;
+    expect(words(1200)).toBe(12);
+    expect(words(1201)).toBe(13);
+    expect(words(1199)).toBe(12);
+    expect(words(1)).toBe(1);
+    expect(words(0)).toBe(1);
+    expect(quote(plans, { operation: 'content_generation' }).credits).toBe(1);
+    expect(quote(plans, { operation: 'optimization', quantity: { words: 401 } }).credits).toBe(3);
+    expect(quote(plans, { operation: 'content', quantity: { words: 250 } })).toMatchObject({ operation: 'content_generation', credits: 3 });
+  });
+
+  it('prices tokens per model glob (first match wins) with the multiplier, rounded up', () => {
+    // haiku: (1000 × 0.25 + 1000 × 1.25) / 1000 × 1.5 = 2.25 → 3
+    expect(quote(plans, { operation: 'chat', model: 'bedrock/claude-haiku-3', quantity: { inputTokens: 1000, outputTokens: 1000 } }).credits).toBe(3);
+    // sonnet via bedrock/*: (2000 × 3 + 100 × 15) / 1000 × 1.5 = 11.25 → 12
+    expect(quote(plans, { operation: 'llm', model: 'bedrock/claude-sonnet', quantity: { inputTokens: 2000, outputTokens: 100 } }).credits).toBe(12);
+    expect(quote(plans, { operation: 'chat', model: 'bedrock/x', quantity: {} }).credits).toBe(1);
+  });
+
+  it('refuses unknown operations and unpriced or missing models with catalog codes', () => {
+    expect(() => quote(plans, { operation: 'teleport' })).toThrow(expect.objectContaining({ code: 'OPERATION_NOT_FOUND' }));
+    expect(() => quote(plans, { operation: 'chat', model: 'openai/gpt-4o' })).toThrow(expect.objectContaining({ code: 'MODEL_NOT_PRICED' }));
+    expect(() => quote(plans, { operation: 'chat' })).toThrow(expect.objectContaining({ code: 'MODEL_NOT_PRICED' }));
+  });
+});

@@ -1,0 +1,61 @@
+import type { OperationConfig } from '../../config-schema.js';
+import { AppError } from '../../lib/errors.js';
+import { globMatch } from '../../lib/glob.js';
+import type { PlansService } from '../plans/index.js';
+
+export type Quantity = Readonly<Record<string, number>>;
+
+export interface CostRequest {
+  operation: string;
+  quantity?: Quantity | undefined;
+  model?: string | undefined;
+}
+
+export interface CostQuote {
+  /** The canonical operation name (a legacy alias resolves to it). */
+  operation: string;
+  module: string;
+  meter: string | null;
+  credits: number;
+  /** How the number came about, for the preview and the ledger's readers. */
+  basis: string;
+}
+
+/** Token quantities of per-token operations. */
+export const INPUT_TOKENS = 'inputTokens';
+export const OUTPUT_TOKENS = 'outputTokens';
+
+/**
+ * The cost table from the config: fixed, per N units rounded up with a minimum (the
+ * phase-0 credit system truncated instead, charging 1,199 words as 11 × 100), or per
+ * model token prices with an optional multiplier. Pure: previews and reservations share it.
+ */
+export function quote(plans: PlansService, request: CostRequest): CostQuote {
+  const found = plans.operation(request.operation);
+  if (!found) throw new AppError('OPERATION_NOT_FOUND', `no operation named "${request.operation}"`);
+  const { name, config } = found;
+  const priced = price(config, request);
+  return { operation: name, module: config.module, meter: config.meter ?? null, ...priced };
+}
+
+function price(config: OperationConfig, request: CostRequest): { credits: number; basis: string } {
+  const cost = config.cost;
+  const quantity = request.quantity ?? {};
+  if (cost.type === 'fixed') return { credits: cost.credits, basis: `fixed ${cost.credits}` };
+  if (cost.type === 'per_unit') {
+    const units = quantity[cost.unit] ?? 0;
+    const credits = Math.max(cost.minimum, Math.ceil(units / cost.per) * cost.credits);
+    return { credits, basis: `${cost.credits} per ${cost.per} ${cost.unit} (${units}), minimum ${cost.minimum}` };
+  }
+  if (!request.model) throw new AppError('MODEL_NOT_PRICED', 'this operation is priced per model: name the model');
+  const entry = Object.entries(cost.models).find(([pattern]) => globMatch(pattern, request.model!));
+  if (!entry) throw new AppError('MODEL_NOT_PRICED', `no price for model "${request.model}"`);
+  const [pattern, rates] = entry;
+  const input = quantity[INPUT_TOKENS] ?? 0;
+  const output = quantity[OUTPUT_TOKENS] ?? 0;
+  const multiplier = cost.multiplier ?? 1;
+  const exact = ((input * rates.inputPer1k + output * rates.outputPer1k) / 1000) * multiplier;
+  // Rounded to a millionth first so float noise (0.30000000000000004) cannot add a credit.
+  const credits = Math.max(cost.minimum, Math.ceil(Math.round(exact * 1e6) / 1e6));
+  return { credits, basis: `${pattern}: ${rates.inputPer1k}/${rates.outputPer1k} per 1k tokens × ${multiplier}, minimum ${cost.minimum}` };
+}

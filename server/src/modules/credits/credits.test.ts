@@ -1,0 +1,191 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { snapshot, startTestApp, type SignedUp, type TestApp } from '../../../test/harness.js';
+import { addMonthUtc } from '../billing/index.js';
+
+let t: TestApp;
+beforeAll(async () => { t = await startTestApp({ poolSize: 25 }); });
+afterAll(async () => { await t.close(); });
+
+const credits = async (who: SignedUp) => (await t.request({ method: 'GET', url: `/v1/tenants/${who.tenantId}/credits`, token: who.accessToken })).json();
+const settle = (who: SignedUp, id: string, payload: object = {}) => t.request({ method: 'POST', url: `/v1/reservations/${id}/settle`, token: who.accessToken, payload });
+const release = (who: SignedUp, id: string) => t.request({ method: 'POST', url: `/v1/reservations/${id}/release`, token: who.accessToken });
+
+async function ledgerSum(tenantId: string): Promise<{ amount: number; hold: number; entries: number }> {
+  const [row] = await t.db.asOwner<{ amount: string; hold: string; n: string }>(
+    'SELECT coalesce(sum(amount), 0) AS amount, coalesce(sum(hold), 0) AS hold, count(*) AS n FROM credit_ledger WHERE tenant_id = $1', [tenantId]);
+  return { amount: Number(row!.amount), hold: Number(row!.hold), entries: Number(row!.n) };
+}
+
+describe('credits', () => {
+  it('signup grants the plan\'s credits in the signup transaction', async () => {
+    const alice = await t.signup();
+    expect(await credits(alice)).toEqual({ balance: 100, reserved: 0, available: 100 });
+    const ledger = (await t.request({ method: 'GET', url: `/v1/tenants/${alice.tenantId}/credits/ledger`, token: alice.accessToken })).json();
+    expect(ledger.entries).toEqual([expect.objectContaining({ kind: 'grant', amount: 100, balanceAfter: 100, actor: { type: 'system', id: null } })]);
+  });
+
+  it('reserve → partial settle charges the actual cost and releases the rest; settle and release are idempotent', async () => {
+    const alice = await t.signup();
+    const r = await t.deps.tollgate.reserve({ tenantId: alice.tenantId }, { operation: 'content', quantity: { words: 1200 }, idempotencyKey: 'run-1' });
+    expect(r).toMatchObject({ ok: true, replayed: false, reservation: { status: 'held', credits: 12, operation: 'content_generation' }, credits: { balance: 100, reserved: 12, available: 88 } });
+    if (!r.ok) return;
+    expect(await credits(alice)).toEqual({ balance: 100, reserved: 12, available: 88 });
+    const first = await settle(alice, r.reservation.id, { quantity: { words: 950 } });
+    expect(first.statusCode).toBe(200);
+    expect(first.json()).toMatchObject({ replayed: false, reservation: { status: 'settled', charged: 10 }, credits: { balance: 90, reserved: 0, available: 90 } });
+    expect((await settle(alice, r.reservation.id, { quantity: { words: 950 } })).json()).toMatchObject({ replayed: true, reservation: { charged: 10 } });
+    expect((await settle(alice, r.reservation.id, { credits: 3 })).json().error.code).toBe('IDEMPOTENCY_CONFLICT');
+    expect((await release(alice, r.reservation.id)).json().error.code).toBe('RESERVATION_RESOLVED');
+    expect(await ledgerSum(alice.tenantId)).toEqual({ amount: 90, hold: 0, entries: 3 });
+  });
+
+  it('settle never charges more than was reserved; release frees everything, twice is a replay', async () => {
+    const alice = await t.signup();
+    const a = await t.deps.tollgate.reserve({ tenantId: alice.tenantId }, { operation: 'clustering', idempotencyKey: 'a' });
+    const b = await t.deps.tollgate.reserve({ tenantId: alice.tenantId }, { credits: 30, idempotencyKey: 'b' });
+    if (!a.ok || !b.ok) throw new Error('reserve failed');
+    expect((await settle(alice, a.reservation.id, { credits: 500 })).json()).toMatchObject({ reservation: { charged: 10 } });
+    expect((await release(alice, b.reservation.id)).json()).toMatchObject({ replayed: false, reservation: { status: 'released', charged: 0 }, credits: { balance: 90, reserved: 0 } });
+    expect((await release(alice, b.reservation.id)).json()).toMatchObject({ replayed: true });
+    expect((await settle(alice, b.reservation.id)).json().error.code).toBe('RESERVATION_RESOLVED');
+  });
+
+  it('refuses a reservation the available credits do not cover, and writes nothing', async () => {
+    const alice = await t.signup();
+    const before = await snapshot(t.db);
+    const r = await t.deps.tollgate.reserve({ tenantId: alice.tenantId }, { credits: 101, idempotencyKey: 'too-big' });
+    expect(r).toMatchObject({ ok: false, code: 'INSUFFICIENT_CREDITS', credits: { available: 100 } });
+    expect(await snapshot(t.db)).toEqual(before);
+  });
+
+  it('the same idempotency key with another request is IDEMPOTENCY_CONFLICT', async () => {
+    const alice = await t.signup();
+    await t.deps.tollgate.reserve({ tenantId: alice.tenantId }, { operation: 'content', quantity: { words: 100 }, idempotencyKey: 'k' });
+    await expect(t.deps.tollgate.reserve({ tenantId: alice.tenantId }, { operation: 'content', quantity: { words: 900 }, idempotencyKey: 'k' }))
+      .rejects.toMatchObject({ code: 'IDEMPOTENCY_CONFLICT' });
+  });
+
+  it('20 concurrent reservations with one idempotency key have one ledger effect', async () => {
+    const alice = await t.signup();
+    const results = await Promise.all(Array.from({ length: 20 }, () =>
+      t.deps.tollgate.reserve({ tenantId: alice.tenantId }, { operation: 'image_generation', idempotencyKey: 'same-run' })));
+    const ids = new Set(results.map((r) => (r.ok ? r.reservation.id : 'denied')));
+    expect(ids.size).toBe(1);
+    expect(results.filter((r) => r.ok && !r.replayed)).toHaveLength(1);
+    expect(await credits(alice)).toEqual({ balance: 100, reserved: 5, available: 95 });
+    expect(await ledgerSum(alice.tenantId)).toEqual({ amount: 100, hold: 5, entries: 2 });
+  });
+
+  it('an unsettled reservation expires: settling late is refused, the sweeper releases the others', async () => {
+    const alice = await t.signup();
+    const late = await t.deps.tollgate.reserve({ tenantId: alice.tenantId }, { credits: 20, idempotencyKey: 'late', ttlSeconds: 60 });
+    const idle = await t.deps.tollgate.reserve({ tenantId: alice.tenantId }, { credits: 30, idempotencyKey: 'idle', ttlSeconds: 60 });
+    const fresh = await t.deps.tollgate.reserve({ tenantId: alice.tenantId }, { credits: 5, idempotencyKey: 'fresh', ttlSeconds: 600 });
+    if (!late.ok || !idle.ok || !fresh.ok) throw new Error('reserve failed');
+    t.clock.advance(60_000);
+    const refused = await settle(alice, late.reservation.id);
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json().error.code).toBe('RESERVATION_EXPIRED');
+    const swept = await t.deps.tollgate.sweep();
+    expect(swept.expired).toBeGreaterThanOrEqual(1);
+    expect(await t.deps.tollgate.reservation({ tenantId: alice.tenantId }, idle.reservation.id)).toMatchObject({ status: 'expired' });
+    expect(await t.deps.tollgate.reservation({ tenantId: alice.tenantId }, fresh.reservation.id)).toMatchObject({ status: 'held' });
+    expect((await release(alice, idle.reservation.id)).json()).toMatchObject({ replayed: true, reservation: { status: 'expired' } });
+    expect(await credits(alice)).toEqual({ balance: 100, reserved: 5, available: 95 });
+    const kinds = (await t.deps.tollgate.ledger(alice.tenantId)).entries.map((e) => e.kind).sort();
+    expect(kinds).toEqual(['expire', 'expire', 'grant', 'reserve', 'reserve', 'reserve']);
+  });
+
+  it('refunds give back at most what a settlement charged, once per key', async () => {
+    const alice = await t.signup();
+    const r = await t.deps.tollgate.reserve({ tenantId: alice.tenantId }, { credits: 10, idempotencyKey: 'r' });
+    if (!r.ok) throw new Error('reserve failed');
+    await t.deps.tollgate.settle({ tenantId: alice.tenantId }, r.reservation.id);
+    const refund = { reservationId: r.reservation.id, amount: 6, idempotencyKey: 'refund-1', reason: 'provider failed' };
+    expect(await t.deps.tollgate.refund({ tenantId: alice.tenantId }, refund)).toMatchObject({ replayed: false, credits: { balance: 96 } });
+    expect(await t.deps.tollgate.refund({ tenantId: alice.tenantId }, refund)).toMatchObject({ replayed: true, credits: { balance: 96 } });
+    await expect(t.deps.tollgate.refund({ tenantId: alice.tenantId }, { ...refund, amount: 5, idempotencyKey: 'refund-2' })).rejects.toMatchObject({ code: 'REFUND_EXCEEDS_CHARGE' });
+  });
+
+  it('grants the plan\'s credits once per period: lazily on read, or by the sweeper for idle tenants', async () => {
+    const alice = await t.signup();
+    const idle = await t.signup();
+    const end = new Date((await t.deps.tenancy.getTenant(alice.tenantId)).subscription!.currentPeriodEnd);
+    const saved = t.clock.now();
+    try {
+      t.clock.set(end.getTime() + 5000);
+      expect(await t.deps.tollgate.credits(alice.tenantId)).toMatchObject({ balance: 200 });
+      expect(await t.deps.tollgate.credits(alice.tenantId)).toMatchObject({ balance: 200 });
+      const sweep = await t.deps.tollgate.sweep();
+      expect(sweep.rolled).toBeGreaterThanOrEqual(1);
+      await t.deps.tollgate.sweep();
+      expect(await t.deps.tollgate.credits(alice.tenantId)).toMatchObject({ balance: 200 });
+      const grants = await t.db.asOwner('SELECT idempotency_key FROM credit_ledger WHERE tenant_id = $1 AND kind = $2', [idle.tenantId, 'grant']);
+      expect(grants).toHaveLength(2);
+      t.clock.set(addMonthUtc(end).getTime() - 1);
+      expect(await t.deps.tollgate.credits(alice.tenantId)).toMatchObject({ balance: 200 });
+    } finally {
+      t.clock.set(saved);
+    }
+  });
+
+  it('the ledger pages newest first and always sums to the balance', async () => {
+    const alice = await t.signup();
+    for (let i = 0; i < 5; i++) {
+      t.clock.advance(1);
+      await t.deps.tollgate.reserve({ tenantId: alice.tenantId }, { credits: 1, idempotencyKey: `p-${i}` });
+    }
+    const seen: { id: string; createdAt: string }[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: { entries: { id: string; createdAt: string }[]; nextCursor: string | null } = (await t.request({
+        method: 'GET', url: `/v1/tenants/${alice.tenantId}/credits/ledger?limit=2${cursor ? `&cursor=${cursor}` : ''}`, token: alice.accessToken,
+      })).json();
+      seen.push(...page.entries);
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(seen).toHaveLength(6);
+    expect(new Set(seen.map((e) => e.id)).size).toBe(6);
+    expect([...seen].sort((a, b) => b.createdAt.localeCompare(a.createdAt))).toEqual(seen);
+    const sums = await ledgerSum(alice.tenantId);
+    expect(await credits(alice)).toEqual({ balance: sums.amount, reserved: sums.hold, available: sums.amount - sums.hold });
+  });
+});
+
+describe('operator credit adjustments', () => {
+  it('grant and take away with a reason, audited, once per idempotency key', async () => {
+    const op = await t.operator();
+    const alice = await t.signup();
+    const url = `/v1/admin/tenants/${alice.tenantId}/credits`;
+    const grant = await t.request({ method: 'POST', url, token: op.accessToken, payload: { amount: 50, reason: 'goodwill', idempotencyKey: 'ticket-7' } });
+    expect(grant.statusCode).toBe(200);
+    expect(grant.json()).toMatchObject({ replayed: false, entry: { kind: 'grant', amount: 50, reason: 'goodwill', actor: { type: 'operator', id: op.userId } }, credits: { balance: 150 } });
+    const again = await t.request({ method: 'POST', url, token: op.accessToken, payload: { amount: 50, reason: 'goodwill', idempotencyKey: 'ticket-7' } });
+    expect(again.json()).toMatchObject({ replayed: true, entry: { id: grant.json().entry.id } });
+    const conflict = await t.request({ method: 'POST', url, token: op.accessToken, payload: { amount: 60, reason: 'goodwill', idempotencyKey: 'ticket-7' } });
+    expect(conflict.statusCode).toBe(409);
+    expect(conflict.json().error.code).toBe('IDEMPOTENCY_CONFLICT');
+    const take = await t.request({ method: 'POST', url, token: op.accessToken, payload: { amount: -40, reason: 'chargeback', idempotencyKey: 'ticket-8' } });
+    expect(take.json()).toMatchObject({ entry: { kind: 'adjust', amount: -40 }, credits: { balance: 110 } });
+    const tooMuch = await t.request({ method: 'POST', url, token: op.accessToken, payload: { amount: -111, reason: 'x', idempotencyKey: 'ticket-9' } });
+    expect(tooMuch.json().error.code).toBe('INSUFFICIENT_CREDITS');
+    const audit = (await t.request({ method: 'GET', url: `/v1/admin/tenants/${alice.tenantId}/audit?action=credits.adjust`, token: op.accessToken })).json();
+    expect(audit.entries).toHaveLength(2);
+    expect((await t.request({ method: 'POST', url, token: alice.accessToken, payload: { amount: 5, reason: 'me', idempotencyKey: 'self' } })).statusCode).toBe(403);
+    const missing = await t.request({ method: 'POST', url: '/v1/admin/tenants/tnt_00000000000000000000000000/credits', token: op.accessToken, payload: { amount: 5, reason: 'x', idempotencyKey: 'y' } });
+    expect(missing.statusCode).toBe(404);
+  });
+});
+
+describe('cost preview', () => {
+  it('prices an operation without any side effect', async () => {
+    const alice = await t.signup();
+    const before = await snapshot(t.db);
+    const res = await t.request({ method: 'POST', url: '/v1/costs/preview', token: alice.accessToken, payload: { operation: 'content', quantity: { words: 1200 } } });
+    expect(res.json()).toMatchObject({ operation: 'content_generation', credits: 12, module: 'writer', meter: 'runs' });
+    const chat = await t.request({ method: 'POST', url: '/v1/costs/preview', token: alice.accessToken, payload: { operation: 'chat', model: 'bedrock/claude-sonnet', quantity: { inputTokens: 1000, outputTokens: 1000 } } });
+    expect(chat.json().credits).toBe(18);
+    expect(await snapshot(t.db)).toEqual(before);
+    expect((await t.request({ method: 'POST', url: '/v1/costs/preview', payload: { operation: 'content' } })).statusCode).toBe(401);
+  });
+});

@@ -1,0 +1,154 @@
+import { and, asc, desc, eq, lt, lte, or, sql, type SQL } from 'drizzle-orm';
+import { rows, type Executor } from '../../db/client.js';
+import { creditAccounts, creditLedger, creditReservations, type LedgerKind, type ReservationStatus } from './tables.js';
+
+export type LedgerRow = typeof creditLedger.$inferSelect;
+export type ReservationRow = typeof creditReservations.$inferSelect;
+
+/** One ledger entry to append; balance_after/reserved_after come from the account row it changed. */
+export interface EntryInput {
+  tenantId: string;
+  id: string;
+  kind: LedgerKind;
+  amount: number;
+  hold: number;
+  reservationId: string | null;
+  key: string;
+  hash: string;
+  reason: string | null;
+  actorType: string;
+  actorId: string | null;
+  now: Date;
+}
+
+/**
+ * Serialises writers of one idempotency key (and only them) until the transaction ends,
+ * so the look-up of a previous result that follows cannot miss a concurrent twin.
+ */
+export async function lockKey(db: Executor, tenantId: string, key: string): Promise<void> {
+  await db.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended(${`${tenantId}:${key}`}, 0))`);
+}
+
+/** Appends the entry from CTE `a` (the changed account); no row in `a` means nothing is written. */
+function appendFromAccount(e: EntryInput, prefix: SQL): SQL {
+  return sql`${prefix}
+    INSERT INTO credit_ledger (tenant_id, id, kind, amount, hold, balance_after, reserved_after, reservation_id,
+                               idempotency_key, request_hash, reason, actor_type, actor_id, created_at)
+    SELECT ${e.tenantId}, ${e.id}, ${e.kind}, ${e.amount}::bigint, ${e.hold}::bigint, a.balance, a.reserved, ${e.reservationId},
+           ${e.key}, ${e.hash}, ${e.reason}, ${e.actorType}, ${e.actorId}, ${e.now.toISOString()}::timestamptz FROM a
+    RETURNING id`;
+}
+
+async function appended(db: Executor, statement: SQL): Promise<boolean> {
+  return (await rows(db, statement)).length === 1;
+}
+
+/** Adds credits (grant, top-up, positive adjustment); creates the account on first use. */
+export async function credit(db: Executor, e: EntryInput): Promise<boolean> {
+  return appended(db, appendFromAccount(e, sql`WITH a AS (
+    INSERT INTO credit_accounts AS c (tenant_id, balance, reserved, updated_at)
+    VALUES (${e.tenantId}, ${e.amount}::bigint, 0, ${e.now.toISOString()}::timestamptz)
+    ON CONFLICT (tenant_id) DO UPDATE SET balance = c.balance + EXCLUDED.balance, updated_at = EXCLUDED.updated_at
+    RETURNING c.balance, c.reserved)`));
+}
+
+/** Takes credits away only if what stays still covers every open reservation. */
+export async function debit(db: Executor, e: EntryInput): Promise<boolean> {
+  return appended(db, appendFromAccount(e, sql`WITH a AS (
+    UPDATE credit_accounts c SET balance = c.balance + ${e.amount}::bigint, updated_at = ${e.now.toISOString()}::timestamptz
+    WHERE c.tenant_id = ${e.tenantId} AND c.balance + ${e.amount}::bigint >= c.reserved
+    RETURNING c.balance, c.reserved)`));
+}
+
+export interface NewReservation { id: string; key: string; hash: string; operation: string | null; model: string | null; amount: number; expiresAt: Date }
+
+/** Holds `amount` if available (balance - reserved) covers it: the account row is the gate. */
+export async function reserve(db: Executor, e: EntryInput, r: NewReservation): Promise<boolean> {
+  const now = e.now.toISOString();
+  return appended(db, appendFromAccount(e, sql`WITH a AS (
+    UPDATE credit_accounts c SET reserved = c.reserved + ${r.amount}::bigint, updated_at = ${now}::timestamptz
+    WHERE c.tenant_id = ${e.tenantId} AND c.balance - c.reserved >= ${r.amount}::bigint
+    RETURNING c.balance, c.reserved
+  ), r AS (
+    INSERT INTO credit_reservations (tenant_id, id, idempotency_key, request_hash, operation, model, amount, status,
+                                     charged, refunded, expires_at, created_at)
+    SELECT ${e.tenantId}, ${r.id}, ${r.key}, ${r.hash}, ${r.operation}, ${r.model}, ${r.amount}::bigint, 'held',
+           0, 0, ${r.expiresAt.toISOString()}::timestamptz, ${now}::timestamptz FROM a
+    RETURNING id)`));
+}
+
+export type ResolveWhen = 'live' | 'due' | 'any';
+
+/**
+ * Resolves a held reservation: the conditional status update is the gate, so of any
+ * number of racing settle/release/expire calls exactly one changes anything.
+ */
+export async function resolve(db: Executor, e: EntryInput, r: { status: Exclude<ReservationStatus, 'held'>; charge: number; when: ResolveWhen }): Promise<boolean> {
+  const now = e.now.toISOString();
+  const timing = r.when === 'live' ? sql`AND expires_at > ${now}::timestamptz`
+    : r.when === 'due' ? sql`AND expires_at <= ${now}::timestamptz` : sql``;
+  return appended(db, appendFromAccount(e, sql`WITH r AS (
+    UPDATE credit_reservations SET status = ${r.status}, charged = ${r.charge}::bigint, resolved_at = ${now}::timestamptz
+    WHERE tenant_id = ${e.tenantId} AND id = ${e.reservationId} AND status = 'held' ${timing}
+    RETURNING amount
+  ), a AS (
+    UPDATE credit_accounts c SET balance = c.balance - ${r.charge}::bigint, reserved = c.reserved - r.amount,
+                                 updated_at = ${now}::timestamptz
+    FROM r WHERE c.tenant_id = ${e.tenantId}
+    RETURNING c.balance, c.reserved)`));
+}
+
+/** Gives back part of a settled charge; the reservation's `refunded` caps the total at what was charged. */
+export async function refund(db: Executor, e: EntryInput): Promise<boolean> {
+  const now = e.now.toISOString();
+  return appended(db, appendFromAccount(e, sql`WITH r AS (
+    UPDATE credit_reservations SET refunded = refunded + ${e.amount}::bigint
+    WHERE tenant_id = ${e.tenantId} AND id = ${e.reservationId} AND status = 'settled' AND refunded + ${e.amount}::bigint <= charged
+    RETURNING id
+  ), a AS (
+    UPDATE credit_accounts c SET balance = c.balance + ${e.amount}::bigint, updated_at = ${now}::timestamptz
+    FROM r WHERE c.tenant_id = ${e.tenantId}
+    RETURNING c.balance, c.reserved)`));
+}
+
+export async function account(db: Executor, tenantId: string): Promise<{ balance: number; reserved: number }> {
+  const [row] = await db.select({ balance: creditAccounts.balance, reserved: creditAccounts.reserved })
+    .from(creditAccounts).where(eq(creditAccounts.tenantId, tenantId));
+  return { balance: Number(row?.balance ?? 0), reserved: Number(row?.reserved ?? 0) };
+}
+
+export async function entryByKey(db: Executor, tenantId: string, key: string): Promise<LedgerRow | undefined> {
+  const [row] = await db.select().from(creditLedger).where(and(eq(creditLedger.tenantId, tenantId), eq(creditLedger.idempotencyKey, key)));
+  return row;
+}
+
+export async function listEntries(db: Executor, tenantId: string, before: { createdAt: Date; id: string } | undefined, limit: number): Promise<LedgerRow[]> {
+  const conditions = [eq(creditLedger.tenantId, tenantId)];
+  if (before) {
+    conditions.push(or(lt(creditLedger.createdAt, before.createdAt), and(eq(creditLedger.createdAt, before.createdAt), lt(creditLedger.id, before.id)))!);
+  }
+  return db.select().from(creditLedger).where(and(...conditions)).orderBy(desc(creditLedger.createdAt), desc(creditLedger.id)).limit(limit);
+}
+
+export async function reservationById(db: Executor, tenantId: string, id: string): Promise<ReservationRow | undefined> {
+  const [row] = await db.select().from(creditReservations).where(and(eq(creditReservations.tenantId, tenantId), eq(creditReservations.id, id)));
+  return row;
+}
+
+export async function reservationByKey(db: Executor, tenantId: string, key: string): Promise<ReservationRow | undefined> {
+  const [row] = await db.select().from(creditReservations)
+    .where(and(eq(creditReservations.tenantId, tenantId), eq(creditReservations.idempotencyKey, key)));
+  return row;
+}
+
+/** Held reservations past their expiry, oldest first: the sweeper's work list (a system read). */
+export async function dueReservations(db: Executor, at: Date, limit: number): Promise<{ tenantId: string; id: string }[]> {
+  return db.select({ tenantId: creditReservations.tenantId, id: creditReservations.id }).from(creditReservations)
+    .where(and(eq(creditReservations.status, 'held'), lte(creditReservations.expiresAt, at)))
+    .orderBy(asc(creditReservations.expiresAt)).limit(limit);
+}
+
+/** Every tenant has an account from its creation on, so a zero-cost reservation finds one. */
+export async function openAccount(db: Executor, tenantId: string, now: Date): Promise<void> {
+  await db.insert(creditAccounts).values({ tenantId, balance: 0, reserved: 0, updatedAt: now }).onConflictDoNothing();
+}

@@ -1,0 +1,179 @@
+import type { Executor } from '../../db/client.js';
+import type { Clock } from '../../lib/clock.js';
+import { AppError } from '../../lib/errors.js';
+import { newId } from '../../lib/ids.js';
+import type { Actor } from '../audit/index.js';
+import type { PlansService } from '../plans/index.js';
+import { quote, type Quantity } from './cost.js';
+import * as repo from './repo.js';
+import { requestHash, toEntry, type CreditBalance, type CreditsService, type LedgerEntry } from './service.js';
+import type { ReservationStatus } from './tables.js';
+
+export interface ReservationView {
+  id: string; status: ReservationStatus; credits: number; charged: number; refunded: number;
+  operation: string | null; model: string | null; expiresAt: string; createdAt: string; resolvedAt: string | null;
+}
+
+export interface ReserveInput {
+  tenantId: string;
+  amount: number;
+  idempotencyKey: string;
+  operation?: string | null | undefined;
+  model?: string | null | undefined;
+  quantity?: Quantity | undefined;
+  ttlSeconds?: number | undefined;
+  actor: Actor;
+}
+
+export type ReserveResult =
+  | { ok: true; reservation: ReservationView; credits: CreditBalance; replayed: boolean }
+  | { ok: false; code: 'INSUFFICIENT_CREDITS'; credits: CreditBalance };
+
+export type ResolveResult =
+  | { ok: true; reservation: ReservationView; credits: CreditBalance; replayed: boolean }
+  | { ok: false; code: 'RESERVATION_NOT_FOUND' | 'RESERVATION_EXPIRED' | 'RESERVATION_RESOLVED' };
+
+/** Told, inside the resolving transaction, that a reservation is closed (e.g. to free its run slot). */
+export type ResolveListener = (tx: Executor, tenantId: string, reservationId: string) => Promise<void>;
+
+/** Reserve before the AI call, settle (or release) after; what is left unsettled expires. */
+export class ReservationsService {
+  private readonly listeners: ResolveListener[] = [];
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly plans: PlansService,
+    private readonly credits: CreditsService,
+    private readonly defaultTtlSeconds: number,
+  ) {}
+
+  onResolve(listener: ResolveListener): void {
+    this.listeners.push(listener);
+  }
+
+  async reserve(tx: Executor, input: ReserveInput): Promise<ReserveResult> {
+    if (!Number.isSafeInteger(input.amount) || input.amount < 0) throw new AppError('VALIDATION_FAILED', 'amount must be a non-negative integer');
+    const hash = requestHash({ amount: input.amount, operation: input.operation, model: input.model, quantity: canonical(input.quantity) });
+    await repo.lockKey(tx, input.tenantId, `reserve:${input.idempotencyKey}`);
+    const previous = await repo.reservationByKey(tx, input.tenantId, input.idempotencyKey);
+    if (previous) {
+      if (previous.requestHash !== hash) throw new AppError('IDEMPOTENCY_CONFLICT');
+      return { ok: true, reservation: toView(previous), credits: await this.credits.balance(tx, input.tenantId), replayed: true };
+    }
+    const now = this.clock.now();
+    const id = newId('res', now.getTime());
+    const written = await repo.reserve(tx, {
+      tenantId: input.tenantId, id: newId('led', now.getTime()), kind: 'reserve', amount: 0, hold: input.amount, reservationId: id,
+      key: `reserve:${input.idempotencyKey}`, hash, reason: input.operation ?? null, actorType: input.actor.type, actorId: input.actor.id, now,
+    }, {
+      id, key: input.idempotencyKey, hash, operation: input.operation ?? null, model: input.model ?? null, amount: input.amount,
+      expiresAt: new Date(now.getTime() + (input.ttlSeconds ?? this.defaultTtlSeconds) * 1000),
+    });
+    const credits = await this.credits.balance(tx, input.tenantId);
+    if (!written) return { ok: false, code: 'INSUFFICIENT_CREDITS', credits };
+    return { ok: true, reservation: toView((await repo.reservationById(tx, input.tenantId, id))!), credits, replayed: false };
+  }
+
+  async find(tx: Executor, tenantId: string, id: string): Promise<ReservationView | undefined> {
+    const row = await repo.reservationById(tx, tenantId, id);
+    return row && toView(row);
+  }
+
+  /**
+   * Charges the actual cost — `credits`, else the operation's price for `quantity`, else
+   * the whole hold — capped at what was reserved; the rest goes back to available.
+   */
+  async settle(tx: Executor, tenantId: string, id: string, actual: { quantity?: Quantity | undefined; credits?: number | undefined }, actor: Actor): Promise<ResolveResult> {
+    const row = await repo.reservationById(tx, tenantId, id);
+    if (!row) return { ok: false, code: 'RESERVATION_NOT_FOUND' };
+    const charge = Math.min(Number(row.amount), this.chargeOf(row, actual));
+    if (row.status === 'held' && row.expiresAt <= this.clock.now()) {
+      await this.expire(tx, tenantId, id);
+      return { ok: false, code: 'RESERVATION_EXPIRED' };
+    }
+    const won = row.status === 'held' && await this.resolve(tx, row, 'settled', charge, actor);
+    return this.outcome(tx, tenantId, id, won, (r) => r.status === 'settled' && (Number(r.charged) === charge || conflict()));
+  }
+
+  async release(tx: Executor, tenantId: string, id: string, actor: Actor): Promise<ResolveResult> {
+    const row = await repo.reservationById(tx, tenantId, id);
+    if (!row) return { ok: false, code: 'RESERVATION_NOT_FOUND' };
+    const won = row.status === 'held' && await this.resolve(tx, row, 'released', 0, actor);
+    return this.outcome(tx, tenantId, id, won, (r) => r.status === 'released' || r.status === 'expired');
+  }
+
+  /** Releases a held reservation whose time is up (at `at`, default now); false when it was resolved otherwise. */
+  async expire(tx: Executor, tenantId: string, id: string, at?: Date): Promise<boolean> {
+    const row = await repo.reservationById(tx, tenantId, id);
+    if (!row || row.status !== 'held') return false;
+    return this.resolve(tx, row, 'expired', 0, { type: 'system', id: null }, at);
+  }
+
+  /** Gives back (part of) a settled charge, once per idempotency key, never more than was charged. */
+  async refund(tx: Executor, r: { tenantId: string; reservationId: string; amount: number; idempotencyKey: string; reason: string | null; actor: Actor }): Promise<{ entry: LedgerEntry; credits: CreditBalance; replayed: boolean }> {
+    if (!Number.isSafeInteger(r.amount) || r.amount <= 0) throw new AppError('VALIDATION_FAILED', 'amount must be a positive integer');
+    const key = `refund:${r.idempotencyKey}`;
+    const hash = requestHash({ reservationId: r.reservationId, amount: r.amount });
+    await repo.lockKey(tx, r.tenantId, key);
+    const previous = await this.credits.replay(tx, r.tenantId, key, hash);
+    if (previous) return { entry: previous, credits: await this.credits.balance(tx, r.tenantId), replayed: true };
+    const now = this.clock.now();
+    const written = await repo.refund(tx, {
+      tenantId: r.tenantId, id: newId('led', now.getTime()), kind: 'refund', amount: r.amount, hold: 0, reservationId: r.reservationId,
+      key, hash, reason: r.reason, actorType: r.actor.type, actorId: r.actor.id, now,
+    });
+    if (!written) {
+      if (!(await repo.reservationById(tx, r.tenantId, r.reservationId))) throw new AppError('RESERVATION_NOT_FOUND');
+      throw new AppError('REFUND_EXCEEDS_CHARGE');
+    }
+    return { entry: toEntry((await repo.entryByKey(tx, r.tenantId, key))!), credits: await this.credits.balance(tx, r.tenantId), replayed: false };
+  }
+
+  async due(tx: Executor, at: Date, limit: number): Promise<{ tenantId: string; id: string }[]> {
+    return repo.dueReservations(tx, at, limit);
+  }
+
+  private chargeOf(row: repo.ReservationRow, actual: { quantity?: Quantity | undefined; credits?: number | undefined }): number {
+    if (actual.credits !== undefined) return actual.credits;
+    if (actual.quantity === undefined) return Number(row.amount);
+    if (!row.operation) throw new AppError('VALIDATION_FAILED', 'this reservation names no operation: settle it with credits');
+    return quote(this.plans, { operation: row.operation, quantity: actual.quantity, model: row.model ?? undefined }).credits;
+  }
+
+  private async resolve(tx: Executor, row: repo.ReservationRow, status: 'settled' | 'released' | 'expired', charge: number, actor: Actor, at?: Date): Promise<boolean> {
+    const now = at ?? this.clock.now();
+    const kind = status === 'settled' ? 'settle' : status === 'released' ? 'release' : 'expire';
+    const won = await repo.resolve(tx, {
+      tenantId: row.tenantId, id: newId('led', now.getTime()), kind, amount: -charge, hold: -Number(row.amount), reservationId: row.id,
+      key: `${kind}:${row.id}`, hash: requestHash({ charge }), reason: null, actorType: actor.type, actorId: actor.id, now,
+    }, { status, charge, when: status === 'settled' ? 'live' : status === 'expired' ? 'due' : 'any' });
+    if (won) for (const listener of this.listeners) await listener(tx, row.tenantId, row.id);
+    return won;
+  }
+
+  /** The caller's answer after the gate: its own win, a compatible earlier outcome (a replay), or who won instead. */
+  private async outcome(tx: Executor, tenantId: string, id: string, won: boolean, compatible: (r: repo.ReservationRow) => boolean): Promise<ResolveResult> {
+    const row = (await repo.reservationById(tx, tenantId, id))!;
+    const credits = await this.credits.balance(tx, tenantId);
+    if (won) return { ok: true, reservation: toView(row), credits, replayed: false };
+    if (row.status === 'held') return { ok: false, code: 'RESERVATION_EXPIRED' };
+    if (compatible(row)) return { ok: true, reservation: toView(row), credits, replayed: true };
+    return { ok: false, code: row.status === 'expired' ? 'RESERVATION_EXPIRED' : 'RESERVATION_RESOLVED' };
+  }
+}
+
+function conflict(): never {
+  throw new AppError('IDEMPOTENCY_CONFLICT', 'the reservation was already settled for another amount');
+}
+
+function canonical(quantity: Quantity | undefined): [string, number][] | null {
+  return quantity ? Object.entries(quantity).sort(([a], [b]) => a.localeCompare(b)) : null;
+}
+
+export function toView(row: repo.ReservationRow): ReservationView {
+  return {
+    id: row.id, status: row.status, credits: Number(row.amount), charged: Number(row.charged), refunded: Number(row.refunded),
+    operation: row.operation, model: row.model, expiresAt: row.expiresAt.toISOString(), createdAt: row.createdAt.toISOString(),
+    resolvedAt: row.resolvedAt?.toISOString() ?? null,
+  };
+}

@@ -1,0 +1,98 @@
+import { Type } from 'typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import { ctxOf, principalOf } from '../../http/guards.js';
+import { Body, PageQuery, ShortText, TenantParams, errors, idOf } from '../../http/schemas.js';
+import { AppError } from '../../lib/errors.js';
+import type { TenantAccess } from '../../lib/principal.js';
+import type { Tollgate } from '../../tollgate.js';
+import type { TenancyService } from '../tenancy/index.js';
+import type { ResolveResult } from './reservations.js';
+import { CreditBalanceSchema, IdempotencyKey, LedgerEntrySchema, QuantitySchema, ResolvedSchema } from './views.js';
+
+export interface CreditsRouteOptions {
+  tollgate: Tollgate;
+  tenancy: TenancyService;
+  /** The caller's access to the tenant its credential implies (routes without {tenantId}). */
+  implicitAccess: (request: FastifyRequest) => Promise<TenantAccess>;
+}
+
+const ReservationParams = Type.Object({ id: idOf('res') });
+
+export const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRouteOptions> = async (app, { tollgate, tenancy, implicitAccess }) => {
+  app.get('/v1/tenants/:tenantId/credits', {
+    schema: { tags: ['credits'], summary: 'The tenant\'s credit balance, reserved and available', params: TenantParams, response: { 200: CreditBalanceSchema, ...errors(401, 403, 404) } },
+  }, async (request) => {
+    const access = await tenancy.access(principalOf(request), request.params.tenantId, 'member');
+    return tollgate.credits(access.tenantId);
+  });
+
+  app.get('/v1/tenants/:tenantId/credits/ledger', {
+    schema: {
+      tags: ['credits'], summary: 'The append-only credit ledger, newest first',
+      params: TenantParams, querystring: Type.Object(PageQuery, { additionalProperties: false }),
+      response: { 200: Type.Object({ entries: Type.Array(LedgerEntrySchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...errors(401, 403, 404) },
+    },
+  }, async (request) => {
+    const access = await tenancy.access(principalOf(request), request.params.tenantId, 'member');
+    return tollgate.ledger(access.tenantId, request.query);
+  });
+
+  app.post('/v1/costs/preview', {
+    schema: {
+      tags: ['credits'], summary: 'What an operation would cost; changes nothing',
+      body: Body({ operation: ShortText(64), quantity: Type.Optional(QuantitySchema), model: Type.Optional(ShortText(200)) }),
+      response: { 200: Type.Object({ operation: Type.String(), module: Type.String(), meter: Type.Union([Type.String(), Type.Null()]), credits: Type.Integer(), basis: Type.String() }), ...errors(401) },
+    },
+  }, async (request) => {
+    principalOf(request);
+    return tollgate.previewCost(request.body);
+  });
+
+  app.post('/v1/reservations/:id/settle', {
+    schema: {
+      tags: ['credits'], summary: 'Charge the actual cost (at most what was reserved); the rest is released. Idempotent.',
+      params: ReservationParams,
+      body: Type.Optional(Body({ quantity: Type.Optional(QuantitySchema), credits: Type.Optional(Type.Integer({ minimum: 0, maximum: 1e12 })) })),
+      response: { 200: ResolvedSchema, ...errors(401, 403, 404, 409) },
+    },
+  }, async (request) => {
+    const access = await implicitAccess(request);
+    return unwrap(await tollgate.settle(access, request.params.id, request.body ?? {}));
+  });
+
+  app.post('/v1/reservations/:id/release', {
+    schema: { tags: ['credits'], summary: 'Release a reservation without charge. Idempotent.', params: ReservationParams, response: { 200: ResolvedSchema, ...errors(401, 403, 404, 409) } },
+  }, async (request) => {
+    const access = await implicitAccess(request);
+    return unwrap(await tollgate.release(access, request.params.id));
+  });
+};
+
+function unwrap(result: ResolveResult) {
+  if (!result.ok) throw new AppError(result.code);
+  return result;
+}
+
+export interface CreditsAdminRouteOptions {
+  tollgate: Tollgate;
+  requireOperator: (request: FastifyRequest) => Promise<string>;
+  tenantExists: (tenantId: string) => Promise<void>;
+}
+
+export const creditsAdminRoutes: FastifyPluginAsyncTypebox<CreditsAdminRouteOptions> = async (app, { tollgate, requireOperator, tenantExists }) => {
+  app.post('/v1/admin/tenants/:tenantId/credits', {
+    schema: {
+      tags: ['operator'], summary: 'Grant credits (or take them away with a negative amount), with a reason; ledgered and audited',
+      params: TenantParams,
+      body: Body({ amount: Type.Integer({ minimum: -1e12, maximum: 1e12, not: { const: 0 } }), reason: ShortText(500), idempotencyKey: IdempotencyKey }),
+      response: { 200: Type.Object({ entry: LedgerEntrySchema, credits: CreditBalanceSchema, replayed: Type.Boolean() }), ...errors(401, 403, 404, 409) },
+    },
+  }, async (request) => {
+    const operatorId = await requireOperator(request);
+    await tenantExists(request.params.tenantId);
+    const result = await tollgate.adjust(operatorId, request.params.tenantId, request.body, ctxOf(request));
+    if (!result.ok) throw new AppError('INSUFFICIENT_CREDITS', `available credits: ${result.credits.available}`);
+    return result;
+  });
+};

@@ -1,0 +1,126 @@
+import type { Executor } from '../../db/client.js';
+import type { Clock } from '../../lib/clock.js';
+import { decodeCursor, encodeCursor } from '../../lib/cursor.js';
+import { AppError } from '../../lib/errors.js';
+import { newId } from '../../lib/ids.js';
+import type { CallContext } from '../../lib/principal.js';
+import { sha256Hex } from '../../lib/secrets.js';
+import type { Actor, AuditService } from '../audit/index.js';
+import * as repo from './repo.js';
+import type { LedgerKind } from './tables.js';
+
+export interface CreditBalance { balance: number; reserved: number; available: number }
+
+export interface LedgerEntry {
+  id: string; kind: LedgerKind; amount: number; hold: number; balanceAfter: number; reservedAfter: number;
+  reservationId: string | null; idempotencyKey: string; reason: string | null;
+  actor: { type: string; id: string | null }; createdAt: string;
+}
+
+export interface BalanceChange {
+  tenantId: string;
+  /** Positive adds credits; negative takes them away (never below what is reserved). */
+  amount: number;
+  idempotencyKey: string;
+  reason: string | null;
+  actor: Actor;
+  kind?: 'grant' | 'adjust';
+}
+
+export type ChangeResult = { ok: true; entry: LedgerEntry; credits: CreditBalance; replayed: boolean } | { ok: false; code: 'INSUFFICIENT_CREDITS'; credits: CreditBalance };
+
+/** A fingerprint of what a request asks for: the same idempotency key must always carry the same one. */
+export function requestHash(parts: Record<string, unknown>): string {
+  return sha256Hex(JSON.stringify(Object.keys(parts).sort().map((k) => [k, parts[k] ?? null])));
+}
+
+/** The credit account and its append-only ledger: grants, adjustments, refunds, balances. */
+export class CreditsService {
+  constructor(private readonly clock: Clock, private readonly audit: AuditService) {}
+
+  async open(tx: Executor, tenantId: string): Promise<void> {
+    await repo.openAccount(tx, tenantId, this.clock.now());
+  }
+
+  async balance(tx: Executor, tenantId: string): Promise<CreditBalance> {
+    const { balance, reserved } = await repo.account(tx, tenantId);
+    return { balance, reserved, available: balance - reserved };
+  }
+
+  async ledger(tx: Executor, tenantId: string, q: { cursor?: string | undefined; limit: number }): Promise<{ entries: LedgerEntry[]; nextCursor: string | null }> {
+    const found = await repo.listEntries(tx, tenantId, q.cursor ? decodeCursor(q.cursor) : undefined, q.limit + 1);
+    const page = found.slice(0, q.limit);
+    const last = page.at(-1);
+    return { entries: page.map(toEntry), nextCursor: found.length > q.limit && last ? encodeCursor({ createdAt: last.createdAt, id: last.id }) : null };
+  }
+
+  /**
+   * Grants or adjusts the balance once per idempotency key (namespaced by the caller,
+   * e.g. `period:` or `admin:`): a replay returns the first entry, the same key with
+   * another amount is IDEMPOTENCY_CONFLICT.
+   */
+  async change(tx: Executor, c: BalanceChange): Promise<ChangeResult> {
+    if (!Number.isSafeInteger(c.amount) || c.amount === 0) throw new AppError('VALIDATION_FAILED', 'amount must be a non-zero integer');
+    const kind = c.kind ?? (c.amount > 0 ? 'grant' : 'adjust');
+    const hash = requestHash({ kind, amount: c.amount });
+    await repo.lockKey(tx, c.tenantId, c.idempotencyKey);
+    const previous = await this.replay(tx, c.tenantId, c.idempotencyKey, hash);
+    if (previous) return { ok: true, entry: previous, credits: await this.balance(tx, c.tenantId), replayed: true };
+    const now = this.clock.now();
+    const entry: repo.EntryInput = {
+      tenantId: c.tenantId, id: newId('led', now.getTime()), kind, amount: c.amount, hold: 0, reservationId: null,
+      key: c.idempotencyKey, hash, reason: c.reason, actorType: c.actor.type, actorId: c.actor.id, now,
+    };
+    const written = c.amount > 0 ? await repo.credit(tx, entry) : await repo.debit(tx, entry);
+    if (!written) return { ok: false, code: 'INSUFFICIENT_CREDITS', credits: await this.balance(tx, c.tenantId) };
+    return { ok: true, entry: toEntry((await repo.entryByKey(tx, c.tenantId, c.idempotencyKey))!), credits: await this.balance(tx, c.tenantId), replayed: false };
+  }
+
+  /** An operator's grant or negative adjustment, with its reason, audited in the same transaction. */
+  async adjust(tx: Executor, c: { tenantId: string; amount: number; reason: string; idempotencyKey: string; operatorId: string }, ctx: CallContext): Promise<ChangeResult> {
+    const result = await this.change(tx, {
+      tenantId: c.tenantId, amount: c.amount, idempotencyKey: `admin:${c.idempotencyKey}`, reason: c.reason,
+      actor: { type: 'operator', id: c.operatorId },
+    });
+    if (result.ok && !result.replayed) {
+      await this.audit.record(tx, {
+        tenantId: c.tenantId, actor: { type: 'operator', id: c.operatorId }, action: 'credits.adjust',
+        target: { type: 'ledger_entry', id: result.entry.id }, data: { amount: c.amount, reason: c.reason }, requestId: ctx.requestId,
+      });
+    }
+    return result;
+  }
+
+  /** The plan's credits for one period, exactly once per tenant and period (the key is the period). */
+  async grantForPeriod(tx: Executor, tenantId: string, periodStart: Date, amount: number): Promise<void> {
+    if (amount <= 0) return;
+    const key = periodGrantKey(periodStart);
+    if (await repo.entryByKey(tx, tenantId, key)) return;
+    // A plan change racing the first grant may ask for another amount: the first grant stands.
+    await this.change(tx, { tenantId, amount, idempotencyKey: key, reason: 'plan credits for the period', actor: { type: 'system', id: null }, kind: 'grant' })
+      .catch((error: unknown) => {
+        if (!(error instanceof AppError && error.code === 'IDEMPOTENCY_CONFLICT')) throw error;
+      });
+  }
+
+  async hasPeriodGrant(tx: Executor, tenantId: string, periodStart: Date): Promise<boolean> {
+    return (await repo.entryByKey(tx, tenantId, periodGrantKey(periodStart))) !== undefined;
+  }
+
+  async replay(tx: Executor, tenantId: string, key: string, hash: string): Promise<LedgerEntry | undefined> {
+    const previous = await repo.entryByKey(tx, tenantId, key);
+    if (!previous) return undefined;
+    if (previous.requestHash !== hash) throw new AppError('IDEMPOTENCY_CONFLICT');
+    return toEntry(previous);
+  }
+}
+
+export const periodGrantKey = (periodStart: Date) => `period:${periodStart.toISOString()}`;
+
+export function toEntry(row: repo.LedgerRow): LedgerEntry {
+  return {
+    id: row.id, kind: row.kind, amount: Number(row.amount), hold: Number(row.hold), balanceAfter: Number(row.balanceAfter),
+    reservedAfter: Number(row.reservedAfter), reservationId: row.reservationId, idempotencyKey: row.idempotencyKey,
+    reason: row.reason, actor: { type: row.actorType, id: row.actorId }, createdAt: row.createdAt.toISOString(),
+  };
+}

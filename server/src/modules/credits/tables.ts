@@ -1,0 +1,48 @@
+import { bigint, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
+
+const at = (name: string) => timestamp(name, { withTimezone: true });
+const credits = (name: string) => bigint(name, { mode: 'number' });
+
+export type LedgerKind = 'grant' | 'reserve' | 'settle' | 'release' | 'expire' | 'refund' | 'adjust';
+export type ReservationStatus = 'held' | 'settled' | 'released' | 'expired';
+
+export const creditAccounts = pgTable('credit_accounts', {
+  tenantId: text('tenant_id').primaryKey(),
+  balance: credits('balance').notNull(),
+  reserved: credits('reserved').notNull(),
+  updatedAt: at('updated_at').notNull(),
+});
+
+export const creditReservations = pgTable('credit_reservations', {
+  tenantId: text('tenant_id').notNull(),
+  id: text('id').notNull(),
+  idempotencyKey: text('idempotency_key').notNull(),
+  requestHash: text('request_hash').notNull(),
+  operation: text('operation'),
+  model: text('model'),
+  amount: credits('amount').notNull(),
+  status: text('status').$type<ReservationStatus>().notNull(),
+  charged: credits('charged').notNull(),
+  refunded: credits('refunded').notNull(),
+  expiresAt: at('expires_at').notNull(),
+  resolvedAt: at('resolved_at'),
+  createdAt: at('created_at').notNull(),
+}, (t) => [primaryKey({ columns: [t.tenantId, t.id] })]);
+
+/** Append-only: balance = Σ amount and reserved = Σ hold, per tenant. */
+export const creditLedger = pgTable('credit_ledger', {
+  tenantId: text('tenant_id').notNull(),
+  id: text('id').notNull(),
+  kind: text('kind').$type<LedgerKind>().notNull(),
+  amount: credits('amount').notNull(),
+  hold: credits('hold').notNull(),
+  balanceAfter: credits('balance_after').notNull(),
+  reservedAfter: credits('reserved_after').notNull(),
+  reservationId: text('reservation_id'),
+  idempotencyKey: text('idempotency_key').notNull(),
+  requestHash: text('request_hash').notNull(),
+  reason: text('reason'),
+  actorType: text('actor_type').notNull(),
+  actorId: text('actor_id'),
+  createdAt: at('created_at').notNull(),
+}, (t) => [primaryKey({ columns: [t.tenantId, t.id] })]);

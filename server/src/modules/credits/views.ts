@@ -1,0 +1,32 @@
+import { Type } from 'typebox';
+
+/** Response schemas of the credits module (the OpenAPI document is built from them). */
+export const CreditBalanceSchema = Type.Object({ balance: Type.Integer(), reserved: Type.Integer(), available: Type.Integer() });
+
+export const LedgerEntrySchema = Type.Object({
+  id: Type.String(),
+  kind: Type.Union([
+    Type.Literal('grant'), Type.Literal('reserve'), Type.Literal('settle'), Type.Literal('release'),
+    Type.Literal('expire'), Type.Literal('refund'), Type.Literal('adjust'),
+  ]),
+  amount: Type.Integer({ description: 'change of the balance' }),
+  hold: Type.Integer({ description: 'change of the reserved amount' }),
+  balanceAfter: Type.Integer(), reservedAfter: Type.Integer(),
+  reservationId: Type.Union([Type.String(), Type.Null()]), idempotencyKey: Type.String(),
+  reason: Type.Union([Type.String(), Type.Null()]),
+  actor: Type.Object({ type: Type.String(), id: Type.Union([Type.String(), Type.Null()]) }),
+  createdAt: Type.String(),
+});
+
+export const ReservationSchema = Type.Object({
+  id: Type.String(), status: Type.String(), credits: Type.Integer({ description: 'held' }), charged: Type.Integer(), refunded: Type.Integer(),
+  operation: Type.Union([Type.String(), Type.Null()]), model: Type.Union([Type.String(), Type.Null()]),
+  expiresAt: Type.String(), createdAt: Type.String(), resolvedAt: Type.Union([Type.String(), Type.Null()]),
+});
+
+export const ResolvedSchema = Type.Object({ reservation: ReservationSchema, credits: CreditBalanceSchema, replayed: Type.Boolean() });
+
+/** `{ "words": 1200 }`, `{ "inputTokens": 900, "outputTokens": 300 }`. */
+export const QuantitySchema = Type.Record(Type.String({ pattern: '^[a-zA-Z][a-zA-Z0-9_]{0,63}$' }), Type.Integer({ minimum: 0, maximum: 1e12 }), { maxProperties: 16, additionalProperties: false });
+
+export const IdempotencyKey = Type.String({ pattern: '^[!-~]{1,200}$', description: 'printable ASCII, 1–200 characters' });

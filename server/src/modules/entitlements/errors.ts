@@ -1,0 +1,6 @@
+import type { ErrorTable } from '../../lib/errors.js';
+
+export const entitlementsErrors = {
+  METER_NOT_FOUND: { status: 400, message: 'No meter with this name exists in the configuration.' },
+  MODULE_NOT_IN_PLAN: { status: 409, message: 'The tenant\'s plan does not include this module; it cannot be enabled.' },
+} as const satisfies ErrorTable;

@@ -1,0 +1,2 @@
+export { LimitsService, type AcquireResult, type Bypass, type ConsumeInput, type ConsumeResult, type MeterUsage, type UsageEvent } from './service.js';
+export { limitsRoutes } from './routes.js';

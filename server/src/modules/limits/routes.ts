@@ -1,0 +1,50 @@
+import { Type } from 'typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { principalOf } from '../../http/guards.js';
+import { PageQuery, TenantParams, errors } from '../../http/schemas.js';
+import type { Tollgate } from '../../tollgate.js';
+import type { TenancyService } from '../tenancy/index.js';
+
+const Nullable = <T extends ReturnType<typeof Type.Integer>>(t: T) => Type.Union([t, Type.Null()]);
+
+const MeterUsageSchema = Type.Object({
+  meter: Type.String(), used: Type.Integer(), limit: Nullable(Type.Integer()), remaining: Nullable(Type.Integer()),
+  periodStart: Type.String(), periodEnd: Type.String(), resetsAt: Type.String(),
+});
+
+const UsageEventSchema = Type.Object({
+  id: Type.String(), meter: Type.String(), quantity: Type.Integer(), periodStart: Type.String(), bypass: Type.Boolean(),
+  role: Type.Union([Type.String(), Type.Null()]), actor: Type.Object({ type: Type.String(), id: Type.Union([Type.String(), Type.Null()]) }),
+  usedAfter: Type.Integer(), limit: Nullable(Type.Integer()), createdAt: Type.String(),
+});
+
+export const limitsRoutes: FastifyPluginAsyncTypebox<{ tollgate: Tollgate; tenancy: TenancyService }> = async (app, { tollgate, tenancy }) => {
+  app.get('/v1/tenants/:tenantId/usage', {
+    schema: {
+      tags: ['usage'], summary: 'Usage of every meter in the current period, and concurrent runs',
+      params: TenantParams,
+      response: {
+        200: Type.Object({
+          usage: Type.Array(MeterUsageSchema),
+          concurrentRuns: Type.Object({ active: Type.Integer(), limit: Nullable(Type.Integer()) }),
+          periodStart: Type.String(), periodEnd: Type.String(),
+        }),
+        ...errors(401, 403, 404),
+      },
+    },
+  }, async (request) => {
+    const access = await tenancy.access(principalOf(request), request.params.tenantId, 'member');
+    return tollgate.usage(access.tenantId);
+  });
+
+  app.get('/v1/tenants/:tenantId/usage/events', {
+    schema: {
+      tags: ['usage'], summary: 'The usage log, newest first: admitted consumption and every role bypass',
+      params: TenantParams, querystring: Type.Object(PageQuery, { additionalProperties: false }),
+      response: { 200: Type.Object({ events: Type.Array(UsageEventSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...errors(401, 403, 404) },
+    },
+  }, async (request) => {
+    const access = await tenancy.access(principalOf(request), request.params.tenantId, 'member');
+    return tollgate.usageEvents(access.tenantId, request.query);
+  });
+};

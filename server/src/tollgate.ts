@@ -1,0 +1,201 @@
+import type { Db, Executor } from './db/client.js';
+import { inSystem, inTenant } from './db/scope.js';
+import type { Clock } from './lib/clock.js';
+import type { CallContext, TenantAccess } from './lib/principal.js';
+import type { Actor } from './modules/audit/index.js';
+import type { BillingService } from './modules/billing/index.js';
+import { quote, type CostQuote, type CostRequest, type CreditBalance, type CreditsService, type LedgerEntry, type Quantity, type ReservationsService, type ReserveResult, type ResolveResult } from './modules/credits/index.js';
+import type { Entitlements, EntitlementsService, ModuleView } from './modules/entitlements/index.js';
+import type { AcquireResult, ConsumeResult, LimitsService, MeterUsage, UsageEvent } from './modules/limits/index.js';
+import type { PlansService } from './modules/plans/index.js';
+import { actorOf, type Role } from './modules/tenancy/index.js';
+
+/** Who acts in which tenant. Routes pass the TenantAccess they checked; an embedding host passes its own. */
+export type Caller = TenantAccess | { tenantId: string; role?: Role | null; actor?: Actor };
+
+export interface ReserveRequest {
+  idempotencyKey: string;
+  operation?: string | undefined;
+  quantity?: Quantity | undefined;
+  model?: string | undefined;
+  /** A fixed amount instead of the operation's price. */
+  credits?: number | undefined;
+  ttlSeconds?: number | undefined;
+}
+
+export interface UsageReport { usage: MeterUsage[]; concurrentRuns: { active: number; limit: number | null }; periodStart: string; periodEnd: string }
+
+export interface TollgateParts {
+  db: Db;
+  clock: Clock;
+  plans: PlansService;
+  billing: BillingService;
+  entitlements: EntitlementsService;
+  limits: LimitsService;
+  credits: CreditsService;
+  reservations: ReservationsService;
+}
+
+const SWEEP_BATCH = 200;
+
+/**
+ * The metering core as one object: what the HTTP routes call after checking access, and
+ * what `createTollgate(config)` hands an embedding Node app. Each method is one
+ * transaction scoped to the tenant; the services underneath take a transaction so the
+ * decision can later compose limit consumption and credit reservation in one.
+ */
+export class Tollgate {
+  constructor(private readonly p: TollgateParts) {}
+
+  previewCost(request: CostRequest): CostQuote {
+    return quote(this.p.plans, request);
+  }
+
+  async entitlements(tenantId: string): Promise<Entitlements> {
+    return inTenant(this.p.db, tenantId, (tx) => this.p.entitlements.effective(tx, tenantId));
+  }
+
+  async modules(tenantId: string): Promise<ModuleView[]> {
+    return this.p.entitlements.listModules(tenantId);
+  }
+
+  async setModule(caller: Caller, module: string, enabled: boolean, ctx: CallContext = {}): Promise<ModuleView> {
+    const c = callerOf(caller);
+    return this.p.entitlements.setModule(c.tenantId, module, enabled, c.actor, ctx);
+  }
+
+  async usage(tenantId: string): Promise<UsageReport> {
+    return inTenant(this.p.db, tenantId, async (tx) => {
+      const period = await this.p.billing.currentPeriod(tx, tenantId);
+      const e = await this.p.entitlements.effective(tx, tenantId);
+      return {
+        usage: await this.p.limits.usage(tx, tenantId, e.limits, period),
+        concurrentRuns: { active: await this.p.limits.activeRuns(tx, tenantId), limit: e.concurrentRuns },
+        periodStart: period.start.toISOString(), periodEnd: period.end.toISOString(),
+      };
+    });
+  }
+
+  async usageEvents(tenantId: string, q: { cursor?: string | undefined; limit?: number | undefined } = {}): Promise<{ events: UsageEvent[]; nextCursor: string | null }> {
+    return inTenant(this.p.db, tenantId, (tx) => this.p.limits.events(tx, tenantId, { cursor: q.cursor, limit: q.limit ?? 50 }));
+  }
+
+  /** Counts `amount` against a meter of the current period, atomically; a refusal is a value and consumes nothing. */
+  async consume(caller: Caller, meter: string, amount = 1, ctx: CallContext = {}): Promise<ConsumeResult> {
+    const c = callerOf(caller);
+    return inTenant(this.p.db, c.tenantId, async (tx) => {
+      const period = await this.p.billing.currentPeriod(tx, c.tenantId);
+      const e = await this.p.entitlements.effective(tx, c.tenantId);
+      return this.p.limits.consume(tx, {
+        tenantId: c.tenantId, meter, amount, limit: e.limits[meter] ?? null, period, role: c.role, actor: c.actor, requestId: ctx.requestId,
+      });
+    });
+  }
+
+  async acquireRun(caller: Caller, leaseId: string, ttlSeconds: number): Promise<AcquireResult> {
+    const { tenantId } = callerOf(caller);
+    return inTenant(this.p.db, tenantId, async (tx) => {
+      const e = await this.p.entitlements.effective(tx, tenantId);
+      return this.p.limits.acquireRun(tx, { tenantId, leaseId, expiresAt: new Date(this.p.clock.now().getTime() + ttlSeconds * 1000), limit: e.concurrentRuns });
+    });
+  }
+
+  async releaseRun(caller: Caller, leaseId: string): Promise<boolean> {
+    const { tenantId } = callerOf(caller);
+    return inTenant(this.p.db, tenantId, (tx) => this.p.limits.releaseRun(tx, tenantId, leaseId));
+  }
+
+  async credits(tenantId: string): Promise<CreditBalance> {
+    return inTenant(this.p.db, tenantId, async (tx) => {
+      await this.refill(tx, tenantId);
+      return this.p.credits.balance(tx, tenantId);
+    });
+  }
+
+  async ledger(tenantId: string, q: { cursor?: string | undefined; limit?: number | undefined } = {}): Promise<{ entries: LedgerEntry[]; nextCursor: string | null }> {
+    return inTenant(this.p.db, tenantId, (tx) => this.p.credits.ledger(tx, tenantId, { cursor: q.cursor, limit: q.limit ?? 50 }));
+  }
+
+  /** Holds the operation's price (or `credits`) until settled, released or expired; once per idempotency key. */
+  async reserve(caller: Caller, request: ReserveRequest): Promise<ReserveResult> {
+    const c = callerOf(caller);
+    const amount = request.credits ?? (request.operation ? this.previewCost(request as CostRequest).credits : 0);
+    const operation = request.operation ? this.p.plans.operation(request.operation)?.name : undefined;
+    return inTenant(this.p.db, c.tenantId, async (tx) => {
+      await this.refill(tx, c.tenantId);
+      return this.p.reservations.reserve(tx, {
+        tenantId: c.tenantId, amount, idempotencyKey: request.idempotencyKey, operation, model: request.model,
+        quantity: request.quantity, ttlSeconds: request.ttlSeconds, actor: c.actor,
+      });
+    });
+  }
+
+  async reservation(caller: Caller, id: string) {
+    const { tenantId } = callerOf(caller);
+    return inTenant(this.p.db, tenantId, (tx) => this.p.reservations.find(tx, tenantId, id));
+  }
+
+  async settle(caller: Caller, id: string, actual: { quantity?: Quantity | undefined; credits?: number | undefined } = {}): Promise<ResolveResult> {
+    const c = callerOf(caller);
+    return inTenant(this.p.db, c.tenantId, (tx) => this.p.reservations.settle(tx, c.tenantId, id, actual, c.actor));
+  }
+
+  async release(caller: Caller, id: string): Promise<ResolveResult> {
+    const c = callerOf(caller);
+    return inTenant(this.p.db, c.tenantId, (tx) => this.p.reservations.release(tx, c.tenantId, id, c.actor));
+  }
+
+  async refund(caller: Caller, r: { reservationId: string; amount: number; idempotencyKey: string; reason?: string | null }) {
+    const c = callerOf(caller);
+    return inTenant(this.p.db, c.tenantId, (tx) => this.p.reservations.refund(tx, { ...r, reason: r.reason ?? null, tenantId: c.tenantId, actor: c.actor }));
+  }
+
+  /** A top-up or correction by the embedding host (operators go through `adjust`). */
+  async grant(caller: Caller, g: { amount: number; idempotencyKey: string; reason?: string | null }) {
+    const c = callerOf(caller);
+    return inTenant(this.p.db, c.tenantId, (tx) => this.p.credits.change(tx, {
+      tenantId: c.tenantId, amount: g.amount, idempotencyKey: `grant:${g.idempotencyKey}`, reason: g.reason ?? null, actor: c.actor,
+    }));
+  }
+
+  async adjust(operatorId: string, tenantId: string, a: { amount: number; reason: string; idempotencyKey: string }, ctx: CallContext = {}) {
+    return inTenant(this.p.db, tenantId, (tx) => this.p.credits.adjust(tx, { ...a, tenantId, operatorId }, ctx));
+  }
+
+  /** Runs inside the transaction that creates a tenant: its credit account and the first grant of its plan. */
+  async tenantCreated(tx: Executor, tenantId: string): Promise<void> {
+    await this.p.credits.open(tx, tenantId);
+    await this.refill(tx, tenantId);
+  }
+
+  /**
+   * Expires reservations due at `at` and rolls ended subscription periods forward with
+   * their refill. The server calls it on an interval; tests call it with their clock.
+   */
+  async sweep(at: Date = this.p.clock.now()): Promise<{ expired: number; rolled: number }> {
+    let expired = 0;
+    for (let round = 0; round < 100; round++) {
+      const due = await inSystem(this.p.db, (tx) => this.p.reservations.due(tx, at, SWEEP_BATCH));
+      for (const r of due) {
+        if (await inTenant(this.p.db, r.tenantId, (tx) => this.p.reservations.expire(tx, r.tenantId, r.id, at))) expired++;
+      }
+      if (due.length < SWEEP_BATCH) break;
+    }
+    const ended = await inSystem(this.p.db, (tx) => this.p.billing.duePeriods(tx, SWEEP_BATCH));
+    for (const tenantId of ended) await inTenant(this.p.db, tenantId, (tx) => this.refill(tx, tenantId));
+    return { expired, rolled: ended.length };
+  }
+
+  /** Rolls the period if it ended and grants the plan's credits for it, once. */
+  private async refill(tx: Executor, tenantId: string): Promise<void> {
+    const period = await this.p.billing.currentPeriod(tx, tenantId);
+    if (await this.p.credits.hasPeriodGrant(tx, tenantId, period.start)) return;
+    const e = await this.p.entitlements.effective(tx, tenantId);
+    await this.p.credits.grantForPeriod(tx, tenantId, period.start, e.creditsPerPeriod);
+  }
+}
+
+function callerOf(caller: Caller): { tenantId: string; role: Role | null; actor: Actor } {
+  if ('principal' in caller) return { tenantId: caller.tenantId, role: caller.role, actor: actorOf(caller) };
+  return { tenantId: caller.tenantId, role: caller.role ?? null, actor: caller.actor ?? { type: 'system', id: null } };
+}
