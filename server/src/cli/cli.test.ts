@@ -29,7 +29,7 @@ afterEach(() => {
 describe('tollgate CLI', () => {
   it('config check validates the shipped file and names the bad key of a broken one', async () => {
     expect(await runCli(['config', 'check'])).toBe(0);
-    expect(out.join('\n')).toMatch(/valid \(3 plans, 9 operations\)/);
+    expect(out.join('\n')).toMatch(/valid \(3 plans, 10 operations\)/);
     const broken = join(dir, 'broken.yaml');
     writeFileSync(broken, readFileSync(new URL('../../tollgate.config.yaml', import.meta.url), 'utf8').replace('creditsPerPeriod: 100\n', 'creditsPerPeriod: lots\n'));
     expect(await runCli(['config', 'check', '--config', broken])).toBe(2);
