@@ -6,6 +6,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { assertTenantExists, type Deps } from './deps.js';
 import { registerAuthHook } from './http/auth-hook.js';
+import { AppError } from './lib/errors.js';
 import { frameworkErrorHandler, registerErrorHandling, registerJsonParser } from './http/error-handler.js';
 import { principalOf } from './http/guards.js';
 import { registerMetrics } from './http/metrics.js';
@@ -14,6 +15,7 @@ import { requestTenantId } from './http/request-tenant.js';
 import { registerValidation } from './http/validation.js';
 import { apiKeyRoutes } from './modules/apikeys/index.js';
 import { auditRoutes } from './modules/audit/index.js';
+import { gateRoutes } from './modules/gate/index.js';
 import { authRoutes } from './modules/auth/index.js';
 import { creditsAdminRoutes, creditsRoutes } from './modules/credits/index.js';
 import { entitlementsRoutes } from './modules/entitlements/index.js';
@@ -117,9 +119,19 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   await app.register(limitsRoutes, { tollgate: deps.tollgate, tenancy: deps.tenancy });
   await app.register(creditsRoutes, {
     tollgate: deps.tollgate, tenancy: deps.tenancy,
-    implicitAccess: async (request) => deps.tenancy.access(principalOf(request),
-      await requestTenantId(request, async (userId) => (await deps.tenancy.findUser(userId))?.personalTenantId ?? null), 'member'),
+    implicitAccess: async (request) => {
+      const principal = principalOf(request);
+      const tenantId = await requestTenantId(request, async (userId) => (await deps.tenancy.findUser(userId))?.personalTenantId ?? null);
+      // A key allowed to authorize may close the reservations its decisions made.
+      if (principal.type === 'api_key' && principal.scopes.includes('authorize')) {
+        const checked = await deps.tenancy.checkTenant(principal, tenantId);
+        if (!checked.ok) throw new AppError(checked.error);
+        return checked.value;
+      }
+      return deps.tenancy.access(principal, tenantId, 'member');
+    },
   });
+  await app.register(gateRoutes, { gate: deps.gate, db: deps.database.db, requireOperator, tenantExists: (tenantId) => assertTenantExists(deps, tenantId) });
   await app.register(creditsAdminRoutes, { tollgate: deps.tollgate, requireOperator, tenantExists: (tenantId) => assertTenantExists(deps, tenantId) });
 
   await app.ready();

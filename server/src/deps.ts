@@ -25,10 +25,12 @@ import { PlansService } from './modules/plans/index.js';
 import { RateLimitService } from './modules/ratelimit/index.js';
 import { InvitationService, TenancyAdminService, TenancyService, TenantGate } from './modules/tenancy/index.js';
 import { Tollgate } from './tollgate.js';
+import { DecisionLog, GateService } from './modules/gate/index.js';
 
 /** Backstop only: every change is invalidated at once; this bounds a missed notification. */
 const CACHE_TTL_MS = 30_000;
 const LAST_USED_FLUSH_MS = 5_000;
+const DECISION_LOG_FLUSH_MS = 1_000;
 
 /** Everything the app is made of, wired once. Tests build it with their own clock, mailer and database. */
 export interface Deps {
@@ -59,6 +61,10 @@ export interface Deps {
   serviceKeys: ServiceKeyService;
   /** last_used_at of keys, written in batches; flush() forces a write. */
   keyUsage: LastUsedBuffer;
+  /** The decision: POST /v1/authorize and createTollgate().authorize(). */
+  gate: GateService;
+  /** Every decision, written in batches; flush() forces a write. */
+  decisionLog: DecisionLog;
   /** The one path every credential type takes: bearer (+ on-behalf-of) → Principal. */
   resolveCredential: (bearer: string, onBehalfOf?: string) => Promise<Principal>;
   close: () => Promise<void>;
@@ -130,7 +136,14 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     return onBehalfOf === undefined ? principal : applyOnBehalfOfHeader(principal, onBehalfOf);
   };
 
+  const decisionLog = new DecisionLog(db, (error) => logger.error({ err: error }, 'writing the decision log failed'));
+  const decisions = new GateService({
+    db, clock, plans, tenancy, standing: metering.tollgate, limits: metering.limits, reservations: metering.reservations,
+    rateLimits, log: decisionLog, authorizeScope: file.rateLimits.scopes.authorize, rateLimitBypass: new Set(file.rateLimits.bypassPrincipals),
+  });
+
   await changes.start();
+  decisionLog.start(DECISION_LOG_FLUSH_MS);
   keyUsage.start(LAST_USED_FLUSH_MS);
 
   if (config.bootstrapOperator) {
@@ -140,8 +153,9 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
 
   return {
     config, clock, logger, database, mailer, metrics: createMetrics(), audit, plans, billing, tenancy, invitations,
-    tenancyAdmin, ...metering, keys, auth, rateLimits, changes, apiKeys, serviceKeys, keyUsage, resolveCredential,
+    tenancyAdmin, ...metering, keys, auth, rateLimits, changes, apiKeys, serviceKeys, keyUsage, gate: decisions, decisionLog, resolveCredential,
     async close() {
+      await decisionLog.stop().catch((error: unknown) => logger.error({ err: error }, 'writing the decision log failed'));
       await keyUsage.stop().catch((error: unknown) => logger.error({ err: error }, 'writing key last-used times failed'));
       await changes.stop();
       await rateLimits.close();

@@ -4,3 +4,4 @@ export { createDeps, type Deps } from './deps.js';
 export { buildApp } from './app.js';
 export { createTollgate, type EmbeddedTollgate } from './library.js';
 export { Tollgate, type Caller, type ReserveRequest, type UsageReport } from './tollgate.js';
+export type { AuthorizeContext, AuthorizeRequest, Decision, DecisionCode } from './modules/gate/index.js';

@@ -1,10 +1,16 @@
 import { loadConfig, type Config } from './config.js';
 import { createDeps, type Deps, type DepsOverrides } from './deps.js';
 import type { Tollgate } from './tollgate.js';
+import type { AuthorizeContext, AuthorizeRequest, Decision } from './modules/gate/index.js';
 
 /** Tollgate embedded in a Node app: the same calls the HTTP routes make, without HTTP. */
 export interface EmbeddedTollgate extends Tollgate {
   readonly deps: Deps;
+  /**
+   * The decision in-process: the same credential resolution and checks as POST
+   * /v1/authorize. `credential` is what the HTTP caller would send as its Bearer token.
+   */
+  authorize(credential: string, request: AuthorizeRequest, ctx?: AuthorizeContext): Promise<Decision>;
   close(): Promise<void>;
 }
 
@@ -14,5 +20,10 @@ export interface EmbeddedTollgate extends Tollgate {
  */
 export async function createTollgate(config: Config = loadConfig(), overrides: DepsOverrides = {}): Promise<EmbeddedTollgate> {
   const deps = await createDeps(config, overrides);
-  return Object.assign(deps.tollgate, { deps, close: () => deps.close() });
+  return Object.assign(deps.tollgate, {
+    deps,
+    authorize: async (credential: string, request: AuthorizeRequest, ctx: AuthorizeContext = {}) =>
+      deps.gate.authorize(await deps.resolveCredential(credential), request, ctx),
+    close: () => deps.close(),
+  });
 }

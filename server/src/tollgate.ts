@@ -3,7 +3,7 @@ import { inSystem, inTenant } from './db/scope.js';
 import type { Clock } from './lib/clock.js';
 import type { CallContext, TenantAccess } from './lib/principal.js';
 import type { Actor } from './modules/audit/index.js';
-import type { BillingService } from './modules/billing/index.js';
+import type { BillingService, Period } from './modules/billing/index.js';
 import { quote, type CostQuote, type CostRequest, type CreditBalance, type CreditsService, type LedgerEntry, type Quantity, type ReservationsService, type ReserveResult, type ResolveResult } from './modules/credits/index.js';
 import type { Entitlements, EntitlementsService, ModuleView } from './modules/entitlements/index.js';
 import type { AcquireResult, ConsumeResult, LimitsService, MeterUsage, UsageEvent } from './modules/limits/index.js';
@@ -186,12 +186,21 @@ export class Tollgate {
     return { expired, rolled: ended.length };
   }
 
-  /** Rolls the period if it ended and grants the plan's credits for it, once. */
-  private async refill(tx: Executor, tenantId: string): Promise<void> {
+  /**
+   * Rolls the period if it ended, grants the plan's credits for it once, and returns
+   * the period and what the tenant may do now. The decision runs it in its transaction.
+   */
+  async standing(tx: Executor, tenantId: string): Promise<{ period: Period; entitlements: Entitlements }> {
     const period = await this.p.billing.currentPeriod(tx, tenantId);
-    if (await this.p.credits.hasPeriodGrant(tx, tenantId, period.start)) return;
-    const e = await this.p.entitlements.effective(tx, tenantId);
-    await this.p.credits.grantForPeriod(tx, tenantId, period.start, e.creditsPerPeriod);
+    const entitlements = await this.p.entitlements.effective(tx, tenantId);
+    if (!(await this.p.credits.hasPeriodGrant(tx, tenantId, period.start))) {
+      await this.p.credits.grantForPeriod(tx, tenantId, period.start, entitlements.creditsPerPeriod);
+    }
+    return { period, entitlements };
+  }
+
+  private async refill(tx: Executor, tenantId: string): Promise<void> {
+    await this.standing(tx, tenantId);
   }
 }
 

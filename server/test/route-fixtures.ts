@@ -98,6 +98,11 @@ export const ROUTE_FIXTURES: Record<string, RouteFixture> = {
   'POST /v1/reservations/:id/settle': { need: 'member', params: (w) => ({ id: w.reservationA }), body: () => ({ credits: 1 }) },
   'POST /v1/reservations/:id/release': { need: 'member', params: (w) => ({ id: w.reservationA }) },
   'POST /v1/admin/tenants/:tenantId/credits': { need: 'operator', params: (w) => ({ tenantId: w.tenantA }), body: () => ({ amount: 5, reason: 'fixture', idempotencyKey: 'fixture-grant' }) },
+  'POST /v1/authorize': {
+    need: 'user', body: () => ({ operation: 'clustering', idempotencyKey: 'fixture-decision' }),
+    crossTenantExempt: 'covered by gate.test.ts: a tenantId of another tenant is the 404 of a missing one',
+  },
+  'GET /v1/admin/tenants/:tenantId/decisions': { need: 'operator', params: (w) => ({ tenantId: w.tenantA }) },
   'GET /v1/admin/tenants': { need: 'operator' },
   'GET /v1/admin/tenants/:tenantId': { need: 'operator', params: (w) => ({ tenantId: w.tenantA }) },
   'PATCH /v1/admin/tenants/:tenantId': { need: 'operator', params: (w) => ({ tenantId: w.tenantA }), body: () => ({ plan: 'pro' }) },

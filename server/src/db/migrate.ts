@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 
 /** Tables the server may only read and append to: their history is the product. */
-export const APPEND_ONLY_TABLES = ['audit_log', 'credit_ledger', 'usage_events'] as const;
+export const APPEND_ONLY_TABLES = ['audit_log', 'credit_ledger', 'usage_events', 'decision_log'] as const;
 
 export interface MigrationTarget {
   kind: 'pglite' | 'postgres';

@@ -7,6 +7,7 @@ import { ratelimitErrors } from '../modules/ratelimit/errors.js';
 import { apiKeysErrors } from '../modules/apikeys/errors.js';
 import { entitlementsErrors } from '../modules/entitlements/errors.js';
 import { creditsErrors } from '../modules/credits/errors.js';
+import { gateErrors } from '../modules/gate/errors.js';
 
 /**
  * The one closed catalog of error codes and the one code → HTTP status table.
@@ -21,6 +22,7 @@ export const ERROR_CATALOG = {
   ...apiKeysErrors,
   ...entitlementsErrors,
   ...creditsErrors,
+  ...gateErrors,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;

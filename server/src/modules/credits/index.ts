@@ -3,3 +3,4 @@ export { ReservationsService, type ReservationView, type ReserveInput, type Rese
 export { quote, INPUT_TOKENS, OUTPUT_TOKENS, type CostQuote, type CostRequest, type Quantity } from './cost.js';
 export { creditsRoutes, creditsAdminRoutes } from './routes.js';
 export { creditsErrors } from './errors.js';
+export { IdempotencyKey, QuantitySchema } from './views.js';

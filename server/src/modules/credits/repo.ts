@@ -25,9 +25,7 @@ export interface EntryInput {
  * Serialises writers of one idempotency key (and only them) until the transaction ends,
  * so the look-up of a previous result that follows cannot miss a concurrent twin.
  */
-export async function lockKey(db: Executor, tenantId: string, key: string): Promise<void> {
-  await db.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended(${`${tenantId}:${key}`}, 0))`);
-}
+export { lockKey } from '../../db/locks.js';
 
 /** Appends the entry from CTE `a` (the changed account); no row in `a` means nothing is written. */
 function appendFromAccount(e: EntryInput, prefix: SQL): SQL {

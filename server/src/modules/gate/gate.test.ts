@@ -1,0 +1,283 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ConfigFile } from '../../config-schema.js';
+import { createTollgate } from '../../library.js';
+import { snapshot, startTestApp, testConfig, type SignedUp, type TestApp } from '../../../test/harness.js';
+import pino from 'pino';
+
+let t: TestApp;
+let op: SignedUp;
+
+beforeAll(async () => {
+  t = await startTestApp({ patch: (file: ConfigFile) => { file.plans.pro!.models = ['bedrock/*']; } });
+  op = await t.operator();
+});
+afterAll(async () => { await t.close(); });
+
+const authorize = (token: string, payload: Record<string, unknown>, headers: Record<string, string> = {}) =>
+  t.request({ method: 'POST', url: '/v1/authorize', token, payload, headers });
+
+async function keyOf(owner: SignedUp, body: Record<string, unknown> = {}): Promise<{ id: string; key: string }> {
+  const res = await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys`, token: owner.accessToken, payload: { name: 'backend', scopes: ['authorize'], ...body } });
+  expect(res.statusCode, res.body).toBe(201);
+  return res.json();
+}
+
+const admin = (tenantId: string, payload: Record<string, unknown>) =>
+  t.request({ method: 'PATCH', url: `/v1/admin/tenants/${tenantId}`, token: op.accessToken, payload });
+
+/** Everything a decision may consume: counters, leases, credits, ledger, usage log, reservations. */
+async function consumption(): Promise<Record<string, string>> {
+  const all = await snapshot(t.db);
+  const keep = ['usage_counters', 'usage_events', 'run_leases', 'credit_accounts', 'credit_ledger', 'credit_reservations', 'audit_log'];
+  return Object.fromEntries(Object.entries(all).filter(([table]) => keep.includes(table)));
+}
+
+describe('POST /v1/authorize', () => {
+  it('answers the full decision of API.md and reserves the cost', async () => {
+    const owner = await t.signup();
+    const { key, id } = await keyOf(owner);
+    const res = await authorize(key, { operation: 'content_generation', module: 'writer', quantity: { words: 1200 }, idempotencyKey: 'run-8f2c' });
+    expect(res.statusCode).toBe(200);
+    const d = res.json();
+    expect(d).toMatchObject({
+      allowed: true, code: 'OK',
+      tenant: { id: owner.tenantId, plan: 'free', enterprise: false },
+      principal: { type: 'api_key', id, userId: null, role: null },
+      limits: [{ meter: 'runs', used: 1, limit: 10, remaining: 9 }, { meter: 'concurrentRuns', used: 1, limit: 2, remaining: 1 }],
+      credits: { balance: 100, reserved: 12, available: 88 },
+      reservation: { credits: 12 },
+      bypass: null,
+      route: { provider: 'default' },
+    });
+    expect(d.decisionId).toMatch(/^dec_/);
+    expect(d.reservation.id).toMatch(/^res_/);
+    expect(new Date(d.limits[0].resetsAt).getTime()).toBeGreaterThan(t.clock.now().getTime());
+    expect(new Date(d.reservation.expiresAt).getTime()).toBeGreaterThan(t.clock.now().getTime());
+  });
+
+  it('a legacy alias resolves to its operation, and settle charges the actual quantity and frees the run slot', async () => {
+    const owner = await t.signup();
+    const { key } = await keyOf(owner);
+    const first = (await authorize(key, { operation: 'content', quantity: { words: 1000 } })).json();
+    expect(first.operation).toEqual({ name: 'content_generation', module: 'writer', credits: 10 });
+    const second = (await authorize(key, { operation: 'clustering' })).json();
+    expect(second.allowed).toBe(true);
+    const third = (await authorize(key, { operation: 'clustering' })).json();
+    expect(third).toMatchObject({ allowed: false, code: 'LIMIT_EXCEEDED' });
+    expect(third.limits.at(-1)).toMatchObject({ meter: 'concurrentRuns', used: 2, limit: 2 });
+    const settled = await t.request({ method: 'POST', url: `/v1/reservations/${first.reservation.id}/settle`, token: key, payload: { quantity: { words: 400 } } });
+    expect(settled.statusCode, settled.body).toBe(200);
+    expect(settled.json().reservation).toMatchObject({ status: 'settled', charged: 4 });
+    expect((await authorize(key, { operation: 'clustering' })).json().allowed).toBe(true);
+    const credits = (await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/credits`, token: owner.accessToken })).json();
+    expect(credits).toEqual({ balance: 96, reserved: 20, available: 76 });
+  });
+
+  describe('every denial code is reachable and consumes nothing', () => {
+    const cases: { name: string; code: string; setup: (owner: SignedUp) => Promise<Record<string, unknown>> }[] = [
+      { name: 'suspended tenant', code: 'TENANT_SUSPENDED', setup: async (o) => { await admin(o.tenantId, { status: 'suspended' }); return { operation: 'clustering' }; } },
+      { name: 'closed tenant', code: 'TENANT_CLOSED', setup: async (o) => { await admin(o.tenantId, { status: 'closed' }); return { operation: 'clustering' }; } },
+      {
+        name: 'canceled subscription', code: 'PAYMENT_REQUIRED', setup: async (o) => {
+          await t.db.asOwner("UPDATE subscriptions SET status = 'canceled' WHERE tenant_id = $1", [o.tenantId]);
+          await t.deps.changes.publish({ kind: 'tenant', id: o.tenantId });
+          return { operation: 'clustering' };
+        },
+      },
+      {
+        name: 'module switched off', code: 'MODULE_DISABLED', setup: async (o) => {
+          await t.request({ method: 'PUT', url: `/v1/tenants/${o.tenantId}/modules/writer`, token: o.accessToken, payload: { enabled: false } });
+          return { operation: 'content_generation', quantity: { words: 100 } };
+        },
+      },
+      { name: 'module not in the plan', code: 'NOT_IN_PLAN', setup: async () => ({ operation: 'linking' }) },
+      {
+        name: 'model not in the plan', code: 'NOT_IN_PLAN', setup: async (o) => {
+          await admin(o.tenantId, { plan: 'pro' });
+          return { operation: 'clustering', model: 'openai/gpt-5' };
+        },
+      },
+      {
+        name: 'runs limit reached', code: 'LIMIT_EXCEEDED', setup: async (o) => {
+          await admin(o.tenantId, { limits: { runs: 0 } });
+          return { operation: 'clustering' };
+        },
+      },
+      { name: 'credits short', code: 'INSUFFICIENT_CREDITS', setup: async () => ({ operation: 'content_generation', quantity: { words: 20_000 } }) },
+    ];
+
+    for (const c of cases) {
+      it(`${c.code}: ${c.name}`, async () => {
+        const owner = await t.signup();
+        const { key } = await keyOf(owner);
+        const payload = await c.setup(owner);
+        const before = await consumption();
+        const res = await authorize(key, { ...payload, idempotencyKey: `deny-${c.code}` });
+        expect(res.statusCode, res.body).toBe(200);
+        expect(res.json()).toMatchObject({ allowed: false, code: c.code, reservation: null });
+        expect(await consumption()).toEqual(before);
+      });
+    }
+
+    it('RATE_LIMITED: the tenant bucket, with retryAfterMs and Retry-After; nothing consumed', async () => {
+      const limited = await startTestApp({ patch: (file) => { file.rateLimits.scopes.authorize = { limit: 2, windowSeconds: 60, failMode: 'closed' }; } });
+      try {
+        const owner = await limited.signup();
+        const key = (await limited.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys`, token: owner.accessToken, payload: { name: 'k', scopes: ['authorize'] } })).json().key;
+        const call = () => limited.request({ method: 'POST', url: '/v1/authorize', token: key, payload: { operation: 'clustering' } });
+        expect((await call()).json().allowed).toBe(true);
+        await call();
+        const before = await snapshot(limited.db);
+        const res = await call();
+        expect(res.json()).toMatchObject({ allowed: false, code: 'RATE_LIMITED' });
+        expect(res.json().retryAfterMs).toBeGreaterThan(0);
+        expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+        await limited.deps.decisionLog.flush();
+        const after = await snapshot(limited.db);
+        delete before.decision_log; delete after.decision_log;
+        expect(after).toEqual(before);
+      } finally {
+        await limited.close();
+      }
+    });
+  });
+
+  it('an API key\'s own rate limit applies on top of the tenant\'s', async () => {
+    const owner = await t.signup();
+    const { key } = await keyOf(owner, { rateLimit: { limit: 1, windowSeconds: 60 } });
+    const other = await keyOf(owner);
+    expect((await authorize(key, { operation: 'clustering' })).json().allowed).toBe(true);
+    expect((await authorize(key, { operation: 'clustering' })).json().code).toBe('RATE_LIMITED');
+    expect((await authorize(other.key, { operation: 'clustering' })).json().allowed).toBe(true);
+  });
+
+  it('an API key\'s usage cap limits the runs made with it', async () => {
+    const owner = await t.signup();
+    const { key } = await keyOf(owner, { usageCap: 1 });
+    const first = (await authorize(key, { operation: 'clustering' })).json();
+    await t.request({ method: 'POST', url: `/v1/reservations/${first.reservation.id}/release`, token: key });
+    expect((await authorize(key, { operation: 'clustering' })).json().code).toBe('LIMIT_EXCEEDED');
+  });
+
+  it('owner bypass: an owner passes a full runs meter with bypass set; a member and an API key are denied', async () => {
+    const owner = await t.signup();
+    const member = await t.signup();
+    const inv = (await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/invitations`, token: owner.accessToken, payload: { email: member.email, role: 'member' } })).json();
+    await t.request({ method: 'POST', url: `/v1/invitations/${inv.token}/accept`, token: member.accessToken });
+    await admin(owner.tenantId, { limits: { runs: 1, concurrentRuns: 100 } });
+    const { key } = await keyOf(owner);
+    expect((await authorize(key, { operation: 'image_generation' })).json().allowed).toBe(true);
+    expect((await authorize(key, { operation: 'image_generation' })).json().code).toBe('LIMIT_EXCEEDED');
+    expect((await authorize(member.accessToken, { operation: 'image_generation', tenantId: owner.tenantId })).json().code).toBe('LIMIT_EXCEEDED');
+    const bypassed = (await authorize(owner.accessToken, { operation: 'image_generation' })).json();
+    expect(bypassed).toMatchObject({ allowed: true, bypass: { reason: 'owner', meter: 'runs' }, principal: { type: 'user', role: 'owner' } });
+    const events = (await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/usage/events`, token: owner.accessToken })).json().events;
+    expect(events.filter((e: { bypass: boolean }) => e.bypass)).toHaveLength(1);
+  });
+
+  it('a service key acts on behalf of a member with the role from the database; a tenant key cannot', async () => {
+    const owner = await t.signup();
+    const svc = (await t.request({ method: 'POST', url: '/v1/admin/service-keys', token: op.accessToken, payload: { name: 'backend' } })).json();
+    const res = (await authorize(svc.key, { operation: 'clustering', onBehalfOf: { tenantId: owner.tenantId, userId: owner.userId } })).json();
+    expect(res).toMatchObject({ allowed: true, principal: { type: 'service', userId: owner.userId, role: 'owner' } });
+    const stranger = await t.signup();
+    const notMember = await authorize(svc.key, { operation: 'clustering', onBehalfOf: { tenantId: owner.tenantId, userId: stranger.userId } });
+    expect(notMember.statusCode).toBe(403);
+    const { key } = await keyOf(owner);
+    const tenantKey = await authorize(key, { operation: 'clustering', onBehalfOf: { tenantId: owner.tenantId, userId: owner.userId } });
+    expect(tenantKey.statusCode).toBe(403);
+    const noBehalf = await authorize(svc.key, { operation: 'clustering' });
+    expect(noBehalf.statusCode).toBe(403);
+  });
+
+  it('a user picks one of their tenants; another tenant is the 404 of a missing one', async () => {
+    const owner = await t.signup();
+    const outsider = await t.signup();
+    expect((await authorize(owner.accessToken, { operation: 'clustering', tenantId: owner.tenantId })).json().tenant.id).toBe(owner.tenantId);
+    expect((await authorize(owner.accessToken, { operation: 'clustering' }, { 'tollgate-tenant': owner.tenantId })).json().allowed).toBe(true);
+    const foreign = await authorize(outsider.accessToken, { operation: 'clustering', tenantId: owner.tenantId });
+    const missing = await authorize(outsider.accessToken, { operation: 'clustering', tenantId: 'tnt_01ZZZZZZZZZZZZZZZZZZZZZZZZ' });
+    expect(foreign.statusCode).toBe(404);
+    expect(foreign.json().error.code).toBe(missing.json().error.code);
+  });
+
+  it('a key without the authorize scope, an unknown operation or a module mismatch is a 4xx, not a decision', async () => {
+    const owner = await t.signup();
+    const { key } = await keyOf(owner, { scopes: ['read'] });
+    expect((await authorize(key, { operation: 'clustering' })).statusCode).toBe(403);
+    const good = (await keyOf(owner)).key;
+    expect((await authorize(good, { operation: 'teleport' })).json().error.code).toBe('OPERATION_NOT_FOUND');
+    expect((await authorize(good, { operation: 'clustering', module: 'writer' })).json().error.code).toBe('MODULE_MISMATCH');
+    expect((await authorize('tg_not-a-key', { operation: 'clustering' })).statusCode).toBe(401);
+  });
+});
+
+describe('idempotency', () => {
+  it('the same key returns the first decision and consumes nothing more; a different request with it is a conflict', async () => {
+    const owner = await t.signup();
+    const { key } = await keyOf(owner);
+    const first = (await authorize(key, { operation: 'clustering', idempotencyKey: 'run-1' })).json();
+    const before = await consumption();
+    const again = (await authorize(key, { operation: 'clustering', idempotencyKey: 'run-1' })).json();
+    expect(again).toMatchObject({ decisionId: first.decisionId, reservation: first.reservation, replayed: true });
+    expect(await consumption()).toEqual(before);
+    const conflict = await authorize(key, { operation: 'image_generation', idempotencyKey: 'run-1' });
+    expect(conflict.statusCode).toBe(409);
+    expect(conflict.json().error.code).toBe('IDEMPOTENCY_CONFLICT');
+  });
+
+  it('20 concurrent requests with one key have exactly one effect', async () => {
+    const owner = await t.signup();
+    const { key } = await keyOf(owner);
+    const results = await Promise.all(Array.from({ length: 20 }, () => authorize(key, { operation: 'clustering', idempotencyKey: 'burst' })));
+    const ids = new Set(results.map((r) => r.json().decisionId));
+    expect(ids.size).toBe(1);
+    const usage = (await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/usage`, token: owner.accessToken })).json();
+    expect(usage.usage.find((u: { meter: string }) => u.meter === 'runs').used).toBe(1);
+    const ledger = (await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/credits/ledger`, token: owner.accessToken })).json();
+    expect(ledger.entries.filter((e: { kind: string }) => e.kind === 'reserve')).toHaveLength(1);
+  });
+
+  it('a refused decision is replayed as refused', async () => {
+    const owner = await t.signup();
+    const { key } = await keyOf(owner);
+    await admin(owner.tenantId, { limits: { runs: 0 } });
+    expect((await authorize(key, { operation: 'clustering', idempotencyKey: 'r' })).json().code).toBe('LIMIT_EXCEEDED');
+    await admin(owner.tenantId, { limits: { runs: null } });
+    const replay = (await authorize(key, { operation: 'clustering', idempotencyKey: 'r' })).json();
+    expect(replay).toMatchObject({ allowed: false, code: 'LIMIT_EXCEEDED', replayed: true });
+  });
+});
+
+describe('the decision log', () => {
+  it('records allowed and denied decisions for operators, in batches', async () => {
+    const owner = await t.signup();
+    const { key } = await keyOf(owner);
+    await authorize(key, { operation: 'clustering' });
+    await authorize(key, { operation: 'linking' });
+    await t.deps.decisionLog.flush();
+    const res = await t.request({ method: 'GET', url: `/v1/admin/tenants/${owner.tenantId}/decisions`, token: op.accessToken });
+    expect(res.statusCode).toBe(200);
+    expect(res.json().decisions.map((d: { code: string }) => d.code).sort()).toEqual(['NOT_IN_PLAN', 'OK']);
+    const denied = (await t.request({ method: 'GET', url: `/v1/admin/tenants/${owner.tenantId}/decisions?allowed=false`, token: op.accessToken })).json();
+    expect(denied.decisions).toHaveLength(1);
+    expect((await t.request({ method: 'GET', url: `/v1/admin/tenants/${owner.tenantId}/decisions`, token: owner.accessToken })).statusCode).toBe(403);
+  });
+});
+
+describe('in-process', () => {
+  it('createTollgate(config).authorize gives the same decision as the HTTP route', async () => {
+    const owner = await t.signup();
+    const { key } = await keyOf(owner);
+    const tollgate = await createTollgate(testConfig(), { clock: t.clock, database: t.db.database, logger: pino({ level: 'silent' }) });
+    try {
+      const decision = await tollgate.authorize(key, { operation: 'content_generation', quantity: { words: 250 } });
+      expect(decision).toMatchObject({ allowed: true, code: 'OK', operation: { credits: 3 }, tenant: { id: owner.tenantId } });
+      const denied = await tollgate.authorize(key, { operation: 'linking' });
+      expect(denied).toMatchObject({ allowed: false, code: 'NOT_IN_PLAN' });
+      await expect(tollgate.authorize('tg_garbage', { operation: 'clustering' })).rejects.toThrow();
+    } finally {
+      await tollgate.close();
+    }
+  });
+});

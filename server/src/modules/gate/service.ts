@@ -1,0 +1,287 @@
+import type { Db, Executor } from '../../db/client.js';
+import { lockKey } from '../../db/locks.js';
+import { inTenant } from '../../db/scope.js';
+import type { RateScopeConfig } from '../../config-schema.js';
+import type { Clock } from '../../lib/clock.js';
+import { AppError } from '../../lib/errors.js';
+import { newId } from '../../lib/ids.js';
+import type { Principal, TenantAccess } from '../../lib/principal.js';
+import { resolveOnBehalfOf } from '../apikeys/index.js';
+import type { Actor } from '../audit/index.js';
+import { quote, requestHash, type CreditBalance, type Quantity, type ReservationsService } from '../credits/index.js';
+import { CONCURRENT_RUNS, modelAllowed, type Entitlements } from '../entitlements/index.js';
+import type { Bypass, LimitsService, MeterUsage } from '../limits/index.js';
+import type { PlansService } from '../plans/index.js';
+import type { RateCheck, RateLimitService } from '../ratelimit/index.js';
+import { actorOf, type TenancyService } from '../tenancy/index.js';
+import type { Period } from '../billing/index.js';
+import type { DecisionLog } from './log.js';
+import * as repo from './repo.js';
+
+export interface AuthorizeRequest {
+  operation: string;
+  module?: string | undefined;
+  model?: string | undefined;
+  quantity?: Quantity | undefined;
+  idempotencyKey?: string | undefined;
+  /** User credentials only: which of the user's tenants. */
+  tenantId?: string | undefined;
+  /** Service keys only: the user of a tenant they act for. */
+  onBehalfOf?: { tenantId: string; userId: string } | undefined;
+}
+
+export interface AuthorizeContext {
+  requestId?: string | undefined;
+  /** The Tollgate-Tenant header, for user credentials. */
+  tenantHeader?: string | undefined;
+}
+
+/** The closed set of reasons a decision gives. Malformed calls are errors, not decisions. */
+export type DecisionCode =
+  | 'OK' | 'TENANT_SUSPENDED' | 'TENANT_CLOSED' | 'PAYMENT_REQUIRED' | 'MODULE_DISABLED' | 'NOT_IN_PLAN'
+  | 'RATE_LIMITED' | 'LIMIT_EXCEEDED' | 'INSUFFICIENT_CREDITS';
+
+export interface LimitView { meter: string; used: number; limit: number | null; remaining: number | null; resetsAt: string | null }
+
+export interface Decision {
+  allowed: boolean;
+  code: DecisionCode;
+  decisionId: string;
+  tenant: { id: string; plan: string | null; enterprise: boolean };
+  principal: { type: Principal['type']; id: string; userId: string | null; role: string | null };
+  operation: { name: string; module: string; credits: number };
+  limits: LimitView[];
+  credits: CreditBalance | null;
+  reservation: { id: string; credits: number; expiresAt: string } | null;
+  bypass: Bypass | null;
+  route: { provider: string };
+  retryAfterMs?: number;
+  replayed?: boolean;
+}
+
+/** What the decision needs of the metering core: period roll, refill and entitlements in one transaction. */
+export interface Standing {
+  standing(tx: Executor, tenantId: string): Promise<{ period: Period; entitlements: Entitlements }>;
+}
+
+export interface GateParts {
+  db: Db;
+  clock: Clock;
+  plans: PlansService;
+  tenancy: TenancyService;
+  standing: Standing;
+  limits: LimitsService;
+  reservations: ReservationsService;
+  rateLimits: RateLimitService;
+  log: DecisionLog;
+  authorizeScope: RateScopeConfig;
+  rateLimitBypass: ReadonlySet<string>;
+}
+
+const TENANT_ID = /^tnt_[0-9A-Z]{26}$/;
+
+/** Thrown inside the decision's transaction to roll back what it consumed; caught right outside. */
+class Refusal extends Error {
+  constructor(readonly decision: Decision) {
+    super(decision.code);
+  }
+}
+
+/**
+ * The decision: credential → principal → tenant → tenant status → subscription →
+ * module → plan and model → rate limit → usage limit → credit reservation. Everything
+ * it consumes happens in one transaction, so a denial consumes nothing.
+ */
+export class GateService {
+  constructor(private readonly p: GateParts) {}
+
+  async authorize(caller: Principal, request: AuthorizeRequest, ctx: AuthorizeContext = {}): Promise<Decision> {
+    const principal = this.actingPrincipal(caller, request);
+    const tenantId = await this.tenantOf(principal, request, ctx);
+    const cost = quote(this.p.plans, { operation: request.operation, quantity: request.quantity, model: request.model });
+    if (request.module !== undefined && request.module !== cost.module) {
+      throw new AppError('MODULE_MISMATCH', `operation "${cost.operation}" belongs to module "${cost.module}"`);
+    }
+    const decisionId = newId('dec', this.p.clock.now().getTime());
+    const checked = await this.p.tenancy.checkTenant(principal, tenantId);
+    if (!checked.ok) {
+      if (checked.error === 'TENANT_SUSPENDED' || checked.error === 'TENANT_CLOSED' || checked.error === 'PAYMENT_REQUIRED') {
+        const decision = this.denied(decisionId, checked.error, { id: tenantId, plan: null, enterprise: false }, principalView(principal, null), cost);
+        return this.finish(decision, request, ctx);
+      }
+      throw new AppError(checked.error);
+    }
+    const access = checked.value;
+    const hash = requestHash({ operation: cost.operation, module: cost.module, model: request.model ?? null, quantity: request.quantity ?? null });
+    const base = { decisionId, principal: principalView(principal, access.role), cost, access, request, hash, ctx };
+    try {
+      const decision = await inTenant(this.p.db, tenantId, (tx) => this.decide(tx, base));
+      return this.finish(decision, request, ctx);
+    } catch (error) {
+      if (!(error instanceof Refusal)) throw error;
+      if (request.idempotencyKey) await this.rememberRefusal(tenantId, request.idempotencyKey, hash, error.decision);
+      return this.finish(error.decision, request, ctx);
+    }
+  }
+
+  /** A service key acts for a user only when the body (or header) names one; nobody else may. */
+  private actingPrincipal(caller: Principal, request: AuthorizeRequest): Principal {
+    if (request.onBehalfOf) {
+      const acting = resolveOnBehalfOf(caller, request.onBehalfOf);
+      if (!acting.ok) throw new AppError(acting.error);
+      return acting.value;
+    }
+    if (caller.type === 'api_key' && !caller.scopes.includes('authorize')) throw new AppError('INSUFFICIENT_SCOPE', 'the key lacks the authorize scope');
+    return caller;
+  }
+
+  /** The tenant comes from the credential; a user may pick one of their tenants. */
+  private async tenantOf(principal: Principal, request: AuthorizeRequest, ctx: AuthorizeContext): Promise<string> {
+    if (principal.type === 'api_key') {
+      if (request.tenantId !== undefined && request.tenantId !== principal.tenantId) throw new AppError('TENANT_NOT_FOUND');
+      return principal.tenantId;
+    }
+    if (principal.type === 'service') {
+      const acting = principal.onBehalfOf;
+      if (!acting) throw new AppError('ON_BEHALF_OF_REQUIRED');
+      if (request.tenantId !== undefined && request.tenantId !== acting.tenantId) throw new AppError('TENANT_NOT_FOUND');
+      return acting.tenantId;
+    }
+    const chosen = request.tenantId ?? ctx.tenantHeader;
+    if (chosen !== undefined) {
+      if (!TENANT_ID.test(chosen)) throw new AppError('VALIDATION_FAILED', 'tenantId: not a tenant id');
+      return chosen;
+    }
+    const personal = (await this.p.tenancy.findUser(principal.userId))?.personalTenantId;
+    if (!personal) throw new AppError('TENANT_NOT_FOUND');
+    return personal;
+  }
+
+  private async decide(tx: Executor, d: {
+    decisionId: string; principal: Decision['principal']; cost: ReturnType<typeof quote>; access: TenantAccess;
+    request: AuthorizeRequest; hash: string; ctx: AuthorizeContext;
+  }): Promise<Decision> {
+    const { access, request, cost } = d;
+    const tenantId = access.tenantId;
+    const key = request.idempotencyKey;
+    if (key) {
+      await lockKey(tx, tenantId, `authorize:${key}`);
+      const previous = await repo.findReplay(tx, tenantId, key);
+      if (previous) {
+        if (previous.requestHash !== d.hash) throw new AppError('IDEMPOTENCY_CONFLICT');
+        return { ...(previous.decision as unknown as Decision), replayed: true };
+      }
+    }
+    const { period, entitlements: e } = await this.p.standing.standing(tx, tenantId);
+    const tenant = { id: tenantId, plan: e.plan, enterprise: e.enterprise };
+    const refuse = (code: DecisionCode, extra: Partial<Decision> = {}): never => {
+      throw new Refusal({ ...this.denied(d.decisionId, code, tenant, d.principal, cost), ...extra });
+    };
+
+    if (!this.p.plans.get(e.plan)?.modules.includes(cost.module)) refuse('NOT_IN_PLAN');
+    if (!e.modules[cost.module]) refuse('MODULE_DISABLED');
+    if (request.model !== undefined && !modelAllowed(e, request.model)) refuse('NOT_IN_PLAN');
+
+    const rate = await this.p.rateLimits.consume(this.rateChecks(access, e));
+    if (!rate.allowed) refuse('RATE_LIMITED', { retryAfterMs: rate.retryAfterMs ?? 1000 });
+
+    const actor: Actor = actorOf(access);
+    const limits: LimitView[] = [];
+    let bypass: Bypass | null = null;
+    if (cost.meter) {
+      const consumed = await this.p.limits.consume(tx, {
+        tenantId, meter: cost.meter, amount: 1, limit: e.limits[cost.meter] ?? null, period, role: access.role, actor, requestId: d.ctx.requestId,
+      });
+      if (!consumed.ok) refuse('LIMIT_EXCEEDED', { limits: [limitView(consumed.error.usage)] });
+      else {
+        limits.push(limitView(consumed.value.usage));
+        bypass = consumed.value.bypass;
+      }
+    }
+    const principal = access.principal;
+    if (principal.type === 'api_key' && principal.usageCap != null) {
+      const capped = await this.p.limits.consume(tx, {
+        tenantId, meter: `key:${principal.keyId}`, amount: 1, limit: principal.usageCap, period, role: null, actor, requestId: d.ctx.requestId,
+      });
+      if (!capped.ok) refuse('LIMIT_EXCEEDED', { limits: [...limits, limitView(capped.error.usage)] });
+      else limits.push(limitView(capped.value.usage));
+    }
+
+    const reserved = await this.p.reservations.reserve(tx, {
+      tenantId, amount: cost.credits, idempotencyKey: `authorize:${key ?? d.decisionId}`, operation: cost.operation,
+      model: request.model ?? null, quantity: request.quantity, actor,
+    });
+    // The run slot is leased under the reservation's id, so settling or releasing it frees the slot.
+    const leaseId = reserved.ok ? reserved.reservation.id : d.decisionId;
+    const expiresAt = reserved.ok ? new Date(reserved.reservation.expiresAt) : new Date(this.p.clock.now().getTime() + 60_000);
+    const lease = await this.p.limits.acquireRun(tx, { tenantId, leaseId, expiresAt, limit: e.concurrentRuns });
+    if (!lease.ok) {
+      refuse('LIMIT_EXCEEDED', { limits: [...limits, { meter: CONCURRENT_RUNS, used: lease.error.active, limit: lease.error.limit, remaining: 0, resetsAt: null }] });
+    } else if (e.concurrentRuns !== null) {
+      limits.push({ meter: CONCURRENT_RUNS, used: lease.value.active, limit: e.concurrentRuns, remaining: Math.max(0, e.concurrentRuns - lease.value.active), resetsAt: null });
+    }
+    if (!reserved.ok) refuse('INSUFFICIENT_CREDITS', { limits, credits: reserved.credits });
+    const r = reserved as Extract<typeof reserved, { ok: true }>;
+    const decision: Decision = {
+      allowed: true, code: 'OK', decisionId: d.decisionId, tenant, principal: d.principal,
+      operation: { name: cost.operation, module: cost.module, credits: cost.credits },
+      limits, credits: r.credits,
+      reservation: { id: r.reservation.id, credits: r.reservation.credits, expiresAt: r.reservation.expiresAt },
+      bypass, route: { provider: 'default' },
+    };
+    if (key) await repo.insertReplay(tx, { tenantId, idempotencyKey: key, requestHash: d.hash, decision: decision as unknown as Record<string, unknown>, createdAt: this.p.clock.now() });
+    return decision;
+  }
+
+  /** The tenant's bucket (the plan's rate, else the authorize scope) and the key's own bucket on top. */
+  private rateChecks(access: TenantAccess, e: Entitlements): RateCheck[] {
+    const principal = access.principal;
+    const principalId = principal.type === 'user' ? principal.userId : principal.keyId;
+    if (this.p.rateLimitBypass.has(principalId)) return [];
+    const planRate = this.p.plans.get(e.plan)?.rateLimit;
+    const tenantRule = planRate
+      ? { scope: 'tenant:authorize:plan', limit: planRate.limit, windowSeconds: planRate.windowSeconds, failMode: this.p.authorizeScope.failMode }
+      : { scope: 'tenant:authorize', ...this.p.authorizeScope };
+    const checks: RateCheck[] = [{ rule: tenantRule, subject: access.tenantId }];
+    if (principal.type === 'api_key' && principal.rateLimit) {
+      checks.push({ rule: { scope: 'key:authorize', ...principal.rateLimit, failMode: this.p.authorizeScope.failMode }, subject: principal.keyId });
+    }
+    return checks;
+  }
+
+  private denied(decisionId: string, code: DecisionCode, tenant: Decision['tenant'], principal: Decision['principal'], cost: ReturnType<typeof quote>): Decision {
+    return {
+      allowed: false, code, decisionId, tenant, principal,
+      operation: { name: cost.operation, module: cost.module, credits: cost.credits },
+      limits: [], credits: null, reservation: null, bypass: null, route: { provider: 'default' },
+    };
+  }
+
+  /** A refused decision with an idempotency key is remembered too: a retry gets the same refusal. */
+  private async rememberRefusal(tenantId: string, key: string, hash: string, decision: Decision): Promise<void> {
+    await inTenant(this.p.db, tenantId, (tx) =>
+      repo.insertReplay(tx, { tenantId, idempotencyKey: key, requestHash: hash, decision: decision as unknown as Record<string, unknown>, createdAt: this.p.clock.now() }));
+  }
+
+  private finish(decision: Decision, request: AuthorizeRequest, ctx: AuthorizeContext): Decision {
+    this.p.log.record({
+      tenantId: decision.tenant.id, id: decision.replayed ? newId('dec', this.p.clock.now().getTime()) : decision.decisionId,
+      principalType: decision.principal.type, principalId: decision.principal.id, userId: decision.principal.userId,
+      operation: decision.operation.name, module: decision.operation.module, model: request.model ?? null,
+      allowed: decision.allowed, code: decision.code, credits: decision.reservation?.credits ?? null,
+      reservationId: decision.reservation?.id ?? null, bypass: decision.bypass, idempotencyKey: request.idempotencyKey ?? null,
+      replayed: decision.replayed === true, requestId: ctx.requestId ?? null, createdAt: this.p.clock.now(),
+    });
+    return decision;
+  }
+}
+
+function principalView(principal: Principal, role: string | null): Decision['principal'] {
+  if (principal.type === 'user') return { type: 'user', id: principal.userId, userId: principal.userId, role };
+  if (principal.type === 'api_key') return { type: 'api_key', id: principal.keyId, userId: null, role: null };
+  return { type: 'service', id: principal.keyId, userId: principal.onBehalfOf?.userId ?? null, role };
+}
+
+function limitView(usage: MeterUsage): LimitView {
+  return { meter: usage.meter, used: usage.used, limit: usage.limit, remaining: usage.remaining, resetsAt: usage.resetsAt };
+}

@@ -1,0 +1,31 @@
+import { bigint, boolean, jsonb, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
+
+const at = (name: string) => timestamp(name, { withTimezone: true });
+
+export const decisionLog = pgTable('decision_log', {
+  tenantId: text('tenant_id').notNull(),
+  id: text('id').notNull(),
+  principalType: text('principal_type').notNull(),
+  principalId: text('principal_id'),
+  userId: text('user_id'),
+  operation: text('operation').notNull(),
+  module: text('module'),
+  model: text('model'),
+  allowed: boolean('allowed').notNull(),
+  code: text('code').notNull(),
+  credits: bigint('credits', { mode: 'number' }),
+  reservationId: text('reservation_id'),
+  bypass: jsonb('bypass').$type<{ reason: string; meter: string } | null>(),
+  idempotencyKey: text('idempotency_key'),
+  replayed: boolean('replayed').notNull(),
+  requestId: text('request_id'),
+  createdAt: at('created_at').notNull(),
+}, (t) => [primaryKey({ columns: [t.tenantId, t.id] })]);
+
+export const decisionReplays = pgTable('decision_replays', {
+  tenantId: text('tenant_id').notNull(),
+  idempotencyKey: text('idempotency_key').notNull(),
+  requestHash: text('request_hash').notNull(),
+  decision: jsonb('decision').$type<Record<string, unknown>>().notNull(),
+  createdAt: at('created_at').notNull(),
+}, (t) => [primaryKey({ columns: [t.tenantId, t.idempotencyKey] })]);
