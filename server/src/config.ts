@@ -22,6 +22,8 @@ export interface Config {
   readonly secretKey: string | undefined;
   readonly publicUrl: string | undefined;
   readonly logLevel: string;
+  /** Trust X-Forwarded-For (behind a load balancer) so per-client limits see the client's address. */
+  readonly trustProxy: boolean;
   readonly bootstrapOperator: { email: string; password: string } | undefined;
   readonly file: ConfigFile;
 }
@@ -39,7 +41,9 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 export function loadConfig(options: { env?: Env; configPath?: string } = {}): Config {
   const env = options.env ?? process.env;
-  const configPath = resolve(options.configPath ?? env.TOLLGATE_CONFIG ?? DEFAULT_CONFIG_PATH);
+  // `npm start` runs in the server workspace; relative paths mean the directory npm was started from.
+  const base = env.INIT_CWD ?? process.cwd();
+  const configPath = options.configPath || env.TOLLGATE_CONFIG ? resolve(base, (options.configPath ?? env.TOLLGATE_CONFIG)!) : DEFAULT_CONFIG_PATH;
   if (!existsSync(configPath)) throw new ConfigError(`config file not found: ${configPath}`);
   const file = parseConfigFile(readFileSync(configPath, 'utf8'), configPath);
   const port = Number(env.PORT ?? 8787);
@@ -54,7 +58,7 @@ export function loadConfig(options: { env?: Env; configPath?: string } = {}): Co
   return Object.freeze({
     host: env.HOST ?? '127.0.0.1',
     port,
-    dataDir: resolve(env.TOLLGATE_DATA_DIR ?? './.tollgate'),
+    dataDir: resolve(base, env.TOLLGATE_DATA_DIR ?? './.tollgate'),
     databaseUrl: env.DATABASE_URL || undefined,
     databaseAppRole: env.TOLLGATE_DB_ROLE ?? 'tollgate_app',
     databasePoolSize: poolSize,
@@ -63,6 +67,7 @@ export function loadConfig(options: { env?: Env; configPath?: string } = {}): Co
     secretKey: env.TOLLGATE_SECRET_KEY || undefined,
     publicUrl: env.TOLLGATE_PUBLIC_URL || undefined,
     logLevel: env.LOG_LEVEL ?? 'info',
+    trustProxy: env.TOLLGATE_TRUST_PROXY === 'true' || env.TOLLGATE_TRUST_PROXY === '1',
     bootstrapOperator: operatorEmail && operatorPassword ? { email: operatorEmail, password: operatorPassword } : undefined,
     file: deepFreeze(file),
   });

@@ -31,6 +31,8 @@ import { DecisionLog, GateService } from './modules/gate/index.js';
 const CACHE_TTL_MS = 30_000;
 const LAST_USED_FLUSH_MS = 5_000;
 const DECISION_LOG_FLUSH_MS = 1_000;
+/** Other processes' rotations are picked up (and due rotations made) this often. */
+const KEY_RING_REFRESH_MS = 60_000;
 
 /** Everything the app is made of, wired once. Tests build it with their own clock, mailer and database. */
 export interface Deps {
@@ -118,6 +120,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     sealingKey: deriveKey(masterSecret, 'signing-keys'),
   });
   await keys.init();
+  keys.start(KEY_RING_REFRESH_MS, (error) => logger.error({ err: error }, 'refreshing the signing keys failed'));
   const tokens = new AccessTokens(keys, clock, { issuer: file.issuer, audience: file.audience, ttlSeconds: file.auth.accessTokenTtlSeconds });
   const external = new ExternalIdentityVerifier(file.auth.identityProviders, clock);
   const auth = new AuthService(db, clock, tenancy, tokens, external, mailer, {
@@ -155,6 +158,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     config, clock, logger, database, mailer, metrics: createMetrics(), audit, plans, billing, tenancy, invitations,
     tenancyAdmin, ...metering, keys, auth, rateLimits, changes, apiKeys, serviceKeys, keyUsage, gate: decisions, decisionLog, resolveCredential,
     async close() {
+      keys.stop();
       await decisionLog.stop().catch((error: unknown) => logger.error({ err: error }, 'writing the decision log failed'));
       await keyUsage.stop().catch((error: unknown) => logger.error({ err: error }, 'writing key last-used times failed'));
       await changes.stop();

@@ -43,6 +43,27 @@ describe('tenant isolation on every route', () => {
     }
   });
 
+  it('tenant B\'s API key (every scope) gets the same 404 on tenant A\'s objects, and nothing changes', async () => {
+    // lastUsedAt is bookkeeping written on a timer; hold it in memory so snapshots compare what matters
+    await t.deps.keyUsage.stop();
+    const keyB = (await t.request({ method: 'POST', url: `/v1/tenants/${w.outsiderB.tenantId}/api-keys`, token: w.outsiderB.accessToken, payload: { name: 'B', scopes: ['authorize', 'read', 'manage'] } })).json().key as string;
+    for (const route of tenantRoutes()) {
+      const f = ROUTE_FIXTURES[key(route)]!;
+      const params = f.params!(w);
+      const before = await snapshot(t.db);
+      const payload = f.body?.(w);
+      const intruder = await t.request({ method: route.method as 'GET', url: fillPath(route.url, params), token: keyB, payload });
+      const missing = await t.request({ method: route.method as 'GET', url: fillPath(route.url, missingParams(params)), token: keyB, payload });
+      if (route.url.includes('/invitations') && route.method === 'POST') {
+        expect(intruder.statusCode, key(route)).toBe(missing.statusCode); // keys cannot invite at all
+        continue;
+      }
+      expect(intruder.statusCode, key(route)).toBe(404);
+      expect(intruder.json().error.code, key(route)).toBe(missing.json().error.code);
+      expect(await snapshot(t.db), key(route)).toEqual(before);
+    }
+  });
+
   it('a plain member of tenant A gets 403 on owner/admin routes, and nothing changes', async () => {
     const routes = routeTable(t.app).filter((r) => ROUTE_FIXTURES[key(r)]?.need === 'admin');
     expect(routes.length).toBeGreaterThanOrEqual(5);

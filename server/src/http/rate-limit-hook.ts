@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { RateScopeConfig } from '../config-schema.js';
 import { AppError } from '../lib/errors.js';
 import type { Principal } from '../lib/principal.js';
-import { rateLimitHeaders, type RateLimitService } from '../modules/ratelimit/index.js';
+import { rateLimitHeaders, type RateCheck, type RateLimitService } from '../modules/ratelimit/index.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -32,7 +32,13 @@ export function registerRateLimitHook(
     if (scope === 'none') return;
     const subject = scope === 'auth' ? `ip:${request.ip}` : request.principal ? principalId(request.principal) : null;
     if (subject === null || bypass.has(subject)) return;
-    const outcome = await limiter.consume([{ rule: { scope: `route:${scope}`, ...scopes[scope] }, subject }]);
+    const checks: RateCheck[] = [{ rule: { scope: `route:${scope}`, ...scopes[scope] }, subject }];
+    const principal = request.principal;
+    // A key's own limit applies on top of the route's, on every route it calls.
+    if (principal?.type === 'api_key' && principal.rateLimit) {
+      checks.push({ rule: { scope: 'key', ...principal.rateLimit, failMode: scopes[scope].failMode }, subject: principal.keyId });
+    }
+    const outcome = await limiter.consume(checks);
     reply.headers(rateLimitHeaders(outcome));
     if (!outcome.allowed) {
       throw new AppError(outcome.degraded === 'closed' ? 'RATE_LIMIT_UNAVAILABLE' : 'RATE_LIMITED', undefined, { retryAfterMs: outcome.retryAfterMs });

@@ -94,6 +94,8 @@ describe('signing keys', () => {
     expect((await t.request({ method: 'GET', url: '/v1/me', token: u.accessToken })).statusCode).toBe(200);
     t.clock.advance(t.deps.config.file.auth.signingKeyGraceSeconds * 1000 + 1000);
     expect((await t.request({ method: 'GET', url: '/.well-known/jwks.json' })).json().keys.map((k: { kid: string }) => k.kid)).toEqual([rotated.json().kid]);
+    const oldKid = JSON.parse(Buffer.from(u.accessToken.split('.')[0]!, 'base64url').toString()).kid as string;
+    expect(await t.deps.keys.verificationKey(oldKid)).toBeUndefined();
     const audit = await t.db.asOwner(`SELECT actor_id FROM audit_log WHERE action = 'signing_key.rotate' AND target_id = $1`, [rotated.json().kid]);
     expect(audit).toEqual([{ actor_id: op.userId }]);
   });
@@ -107,7 +109,11 @@ describe('signing keys', () => {
     const u = await t.signup();
     const res = await otherApp.inject({ method: 'GET', url: '/v1/me', headers: { authorization: `Bearer ${u.accessToken}` } });
     expect(res.statusCode).toBe(200);
+    // and after its refresh it signs with the new key, not the retired one
+    await other.keys.refresh();
+    expect(other.keys.signingKey().kid).toBe(t.deps.keys.signingKey().kid);
     await otherApp.close();
+    other.keys.stop();
   });
 });
 
@@ -144,6 +150,26 @@ describe('external identity providers', () => {
     expect(takeover.statusCode).toBe(401);
     const linked = await t.request({ method: 'GET', url: '/v1/me', token: await sign('auth0|real', existing.email, true) });
     expect(linked.json().user.id).toBe(existing.userId);
+  });
+});
+
+describe('external identity providers without autoProvision', () => {
+  it('refuse a first sign-in that would create a user, but link a verified email of an existing account', async () => {
+    const local = await startTestApp({
+      patch: (file) => {
+        file.auth.identityProviders = [{ name: 'closed', issuer: 'https://closed.example/', audience: 'tollgate', secret: HS_SECRET, claims: { subject: 'sub', email: 'email' }, autoProvision: false }];
+      },
+    });
+    try {
+      const nowSec = Math.floor(local.clock.now().getTime() / 1000);
+      const sign = (sub: string, email: string) => new SignJWT({ email, email_verified: true }).setProtectedHeader({ alg: 'HS256' })
+        .setIssuer('https://closed.example/').setAudience('tollgate').setSubject(sub).setExpirationTime(nowSec + 300).sign(new TextEncoder().encode(HS_SECRET));
+      expect((await local.request({ method: 'GET', url: '/v1/me', token: await sign('new', uniqueEmail()) })).statusCode).toBe(401);
+      const existing = await local.signup();
+      expect((await local.request({ method: 'GET', url: '/v1/me', token: await sign('old', existing.email) })).json().user.id).toBe(existing.userId);
+    } finally {
+      await local.close();
+    }
   });
 });
 

@@ -9,6 +9,8 @@ export interface ExternalIdentity {
   email: string | null;
   emailVerified: boolean;
   name: string | null;
+  /** Whether the provider's config lets a first sign-in create the user. */
+  autoProvision: boolean;
   /** The token's exp (epoch seconds): how long its verification may be cached. */
   expiresAt: number;
 }
@@ -66,6 +68,7 @@ export class ExternalIdentityVerifier {
     const name = config.claims.name ? payload[config.claims.name] : undefined;
     return {
       provider: config.name,
+      autoProvision: config.autoProvision,
       subject,
       email: typeof email === 'string' ? email : null,
       emailVerified: payload.email_verified === true,

@@ -1,5 +1,6 @@
 import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
 import type { Db, Tx } from '../../db/client.js';
+import { lockKey } from '../../db/locks.js';
 import { inSystem } from '../../db/scope.js';
 import type { Clock } from '../../lib/clock.js';
 import { newId } from '../../lib/ids.js';
@@ -32,34 +33,69 @@ export class SigningKeyRing {
   private keys: LoadedKey[] = [];
   private lastReload = 0;
   private reloading: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly db: Db, private readonly clock: Clock, private readonly options: KeyRingOptions) {}
 
   /** Loads the keys, creating or rotating the active one when it is missing or too old. */
   async init(): Promise<void> {
     await this.reload();
+    await this.rotateIfDue();
+  }
+
+  /**
+   * Re-reads the ring (another process may have rotated: this one must stop signing with
+   * the retired key) and rotates when the active key is too old. Runs on an interval.
+   */
+  async refresh(): Promise<void> {
+    await this.reload();
+    await this.rotateIfDue();
+  }
+
+  private due(): boolean {
     const active = this.active();
-    const maxAgeMs = this.options.rotationDays * 86_400_000;
-    if (!active || this.clock.now().getTime() - active.createdAt.getTime() >= maxAgeMs) await this.rotate();
+    return !active || this.clock.now().getTime() - active.createdAt.getTime() >= this.options.rotationDays * 86_400_000;
+  }
+
+  private async rotateIfDue(): Promise<void> {
+    if (this.due()) await this.rotate(undefined, { onlyIfDue: true });
+  }
+
+  start(intervalMs: number, onError: (error: unknown) => void): void {
+    this.timer ??= setInterval(() => { void this.refresh().catch(onError); }, intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
   }
 
   /** Retires the active key and creates a new one; `inTx` writes the audit entry in the same transaction. */
-  async rotate(inTx?: (tx: Tx, kid: string) => Promise<void>): Promise<string> {
+  async rotate(inTx?: (tx: Tx, kid: string) => Promise<void>, options: { onlyIfDue?: boolean } = {}): Promise<string> {
     const now = this.clock.now();
     const { publicKey, privateKey } = await generateKeyPair(SIGNING_ALG, { extractable: true });
     const kid = newId('kid', now.getTime());
     const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: SIGNING_ALG, use: 'sig' };
     const privateJwk = { ...(await exportJWK(privateKey)), kid, alg: SIGNING_ALG };
-    await inSystem(this.db, async (tx) => {
+    const rotated = await inSystem(this.db, async (tx) => {
+      // Processes booting or refreshing together rotate once: the lock serialises them and
+      // the loser sees the winner's fresh key.
+      await lockKey(tx, 'platform', 'signing-key-rotation');
+      if (options.onlyIfDue) {
+        const active = (await repo.listSigningKeys(tx)).find((k) => k.retiredAt === null);
+        if (active && now.getTime() - active.createdAt.getTime() < this.options.rotationDays * 86_400_000) return false;
+      }
       await repo.retireActiveKeys(tx, now);
       await repo.insertSigningKey(tx, {
         kid, alg: SIGNING_ALG, publicJwk, privateJwkSealed: encryptSecret(JSON.stringify(privateJwk), this.options.sealingKey),
         createdAt: now, retiredAt: null,
       });
       if (inTx) await inTx(tx, kid);
+      return true;
     });
     await this.reload();
-    return kid;
+    return rotated ? kid : this.active()!.kid;
   }
 
   async reload(): Promise<void> {

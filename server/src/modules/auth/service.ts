@@ -1,5 +1,6 @@
 import { decodeJwt } from 'jose';
 import type { Db } from '../../db/client.js';
+import { isUniqueViolation } from '../../db/errors.js';
 import { inSystem } from '../../db/scope.js';
 import { TtlCache } from '../../lib/cache.js';
 import type { Clock } from '../../lib/clock.js';
@@ -9,7 +10,7 @@ import type { Mailer } from '../../lib/mailer.js';
 import type { CallContext, Principal } from '../../lib/principal.js';
 import { hashPassword, randomBase62, sha256Hex, verifyPassword } from '../../lib/secrets.js';
 import type { TenancyService, TenantView, UserView } from '../tenancy/index.js';
-import type { ExternalIdentityVerifier } from './external.js';
+import type { ExternalIdentity, ExternalIdentityVerifier } from './external.js';
 import * as repo from './repo.js';
 import type { AccessTokens } from './tokens.js';
 
@@ -186,18 +187,31 @@ export class AuthService {
    * personal tenant; it is linked to an existing account only when the provider says
    * the email is verified, so an unverified email cannot take over an account.
    */
-  private async userForExternal(identity: { provider: string; subject: string; email: string | null; emailVerified: boolean; name: string | null }): Promise<string> {
+  private async userForExternal(identity: ExternalIdentity): Promise<string> {
     const known = await inSystem(this.db, (tx) => repo.findExternalIdentity(tx, identity.provider, identity.subject));
     if (known) return known;
     if (!identity.email) throw new AppError('UNAUTHENTICATED');
+    try {
+      return await this.linkOrProvision(identity, identity.email);
+    } catch (error) {
+      // Two first sign-ins of one identity raced: the loser finds the winner's link.
+      if (!(error instanceof AppError && error.code === 'EMAIL_TAKEN') && !isUniqueViolation(error)) throw error;
+      const linked = await inSystem(this.db, (tx) => repo.findExternalIdentity(tx, identity.provider, identity.subject));
+      if (!linked) throw error;
+      return linked;
+    }
+  }
+
+  private linkOrProvision(identity: ExternalIdentity, email: string): Promise<string> {
     return inSystem(this.db, async (tx) => {
-      const existing = await this.tenancy.findUserByEmail(tx, identity.email!);
+      const existing = await this.tenancy.findUserByEmail(tx, email);
       let userId: string;
       if (existing) {
         if (!identity.emailVerified) throw new AppError('UNAUTHENTICATED');
         userId = existing.id;
       } else {
-        const account = await this.tenancy.createAccount(tx, { email: identity.email!, name: identity.name, passwordHash: null }, {});
+        if (!identity.autoProvision) throw new AppError('UNAUTHENTICATED');
+        const account = await this.tenancy.createAccount(tx, { email, name: identity.name, passwordHash: null }, {});
         userId = account.user.id;
       }
       await repo.insertExternalIdentity(tx, { provider: identity.provider, subject: identity.subject, userId, createdAt: this.clock.now() });

@@ -149,6 +149,11 @@ describe('POST /v1/authorize', () => {
     expect((await authorize(key, { operation: 'clustering' })).json().allowed).toBe(true);
     expect((await authorize(key, { operation: 'clustering' })).json().code).toBe('RATE_LIMITED');
     expect((await authorize(other.key, { operation: 'clustering' })).json().allowed).toBe(true);
+    // the same bucket governs the key on every other route it calls
+    const read = await keyOf(owner, { scopes: ['read'], rateLimit: { limit: 1, windowSeconds: 60 } });
+    const usage = () => t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/usage`, token: read.key });
+    expect((await usage()).statusCode).toBe(200);
+    expect((await usage()).statusCode).toBe(429);
   });
 
   it('an API key\'s usage cap limits the runs made with it', async () => {

@@ -244,7 +244,7 @@ export class GateService {
       : { scope: 'tenant:authorize', ...this.p.authorizeScope };
     const checks: RateCheck[] = [{ rule: tenantRule, subject: access.tenantId }];
     if (principal.type === 'api_key' && principal.rateLimit) {
-      checks.push({ rule: { scope: 'key:authorize', ...principal.rateLimit, failMode: this.p.authorizeScope.failMode }, subject: principal.keyId });
+      checks.push({ rule: { scope: 'key', ...principal.rateLimit, failMode: this.p.authorizeScope.failMode }, subject: principal.keyId });
     }
     return checks;
   }

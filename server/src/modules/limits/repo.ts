@@ -74,13 +74,13 @@ export async function acquireLease(db: Executor, l: { tenantId: string; leaseId:
   const [row] = await rows<{ active: number }>(db, sql`
     INSERT INTO run_leases AS r (tenant_id, leases, updated_at)
     SELECT ${l.tenantId}, jsonb_build_object(${l.leaseId}::text, ${l.expiresAt.toISOString()}::text), ${now}::timestamptz
-    WHERE ${l.limit}::int >= 1
+    WHERE ${l.limit}::bigint >= 1
     ON CONFLICT (tenant_id) DO UPDATE
       SET leases = COALESCE((SELECT jsonb_object_agg(key, value) FROM jsonb_each_text(r.leases)
                              WHERE value::timestamptz > ${now}::timestamptz AND key <> ${l.leaseId}), '{}'::jsonb) || EXCLUDED.leases,
           updated_at = EXCLUDED.updated_at
       WHERE (SELECT count(*) FROM jsonb_each_text(r.leases)
-             WHERE value::timestamptz > ${now}::timestamptz AND key <> ${l.leaseId}) < ${l.limit}::int
+             WHERE value::timestamptz > ${now}::timestamptz AND key <> ${l.leaseId}) < ${l.limit}::bigint
     RETURNING (SELECT count(*) FROM jsonb_each_text(r.leases))::int AS active`);
   return row ? Number(row.active) : null;
 }

@@ -1,4 +1,5 @@
 import type { Db } from '../../db/client.js';
+import { isUniqueViolation } from '../../db/errors.js';
 import { inSystem, inTenant } from '../../db/scope.js';
 import type { Clock } from '../../lib/clock.js';
 import { AppError } from '../../lib/errors.js';
@@ -60,6 +61,13 @@ export class InvitationService {
 
   /** The signed-in user whose email the invitation names joins the tenant; the token is spent. */
   async accept(userId: string, token: string, ctx: CallContext): Promise<{ tenantId: string; role: Role }> {
+    // Two invitations to one tenant accepted at once: the second insert of the membership loses.
+    return this.acceptOnce(userId, token, ctx).catch((error: unknown) => {
+      throw isUniqueViolation(error) ? new AppError('ALREADY_MEMBER') : error;
+    });
+  }
+
+  private acceptOnce(userId: string, token: string, ctx: CallContext): Promise<{ tenantId: string; role: Role }> {
     return inSystem(this.db, async (tx) => {
       const now = this.clock.now();
       const invitation = await repo.findInvitationByTokenHash(tx, sha256Hex(token));

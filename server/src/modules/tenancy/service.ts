@@ -1,4 +1,5 @@
 import type { Db, Executor } from '../../db/client.js';
+import { isUniqueViolation } from '../../db/errors.js';
 import { inSystem, inTenant } from '../../db/scope.js';
 import type { ChangeFeed } from '../../lib/changes.js';
 import type { Clock } from '../../lib/clock.js';
@@ -267,7 +268,3 @@ export function toUserView(row: repo.UserRow): UserView {
   };
 }
 
-export function isUniqueViolation(error: unknown): boolean {
-  const e = error as { code?: string; cause?: { code?: string } };
-  return e?.code === '23505' || e?.cause?.code === '23505';
-}
