@@ -1,4 +1,4 @@
-import type { Db } from '../../db/client.js';
+import type { Db, Executor } from '../../db/client.js';
 import { inSystem } from '../../db/scope.js';
 import { TtlCache } from '../../lib/cache.js';
 import type { Change } from '../../lib/changes.js';
@@ -49,6 +49,22 @@ export class KeyResolver {
     this.usage.record(record.tenantId ? 'api_keys' : 'service_keys', record.id, now);
     if (record.tenantId === null) return { type: 'service', keyId: record.id };
     return { type: 'api_key', keyId: record.id, tenantId: record.tenantId, scopes: record.scopes, rateLimit: record.rateLimit, usageCap: record.usageCap };
+  }
+
+  /**
+   * Whether the key behind a principal is still usable, read now in the caller's
+   * transaction: the decision's last word on revocation, whatever the cache says.
+   */
+  async stillValid(tx: Executor, principal: Principal): Promise<boolean> {
+    if (principal.type === 'user') return true;
+    const now = this.clock.now();
+    if (principal.type === 'service') {
+      const row = await repo.findServiceKey(tx, principal.keyId);
+      return row !== undefined && row.revokedAt === null;
+    }
+    const row = await repo.findApiKey(tx, principal.tenantId, principal.keyId);
+    const status = row && keyStatus(row, now);
+    return status !== undefined && status !== 'revoked' && status !== 'expired';
   }
 
   forget(change: Change): void {

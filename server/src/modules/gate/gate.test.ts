@@ -286,3 +286,32 @@ describe('in-process', () => {
     }
   });
 });
+
+describe('the decision reads the truth, not a stale cache', () => {
+  it('a revocation, suspension or removal made by another process is honoured even when this process missed the notification', async () => {
+    const other = await createTollgate(testConfig(), { clock: t.clock, database: t.db.database, logger: pino({ level: 'silent' }) });
+    try {
+      const owner = await t.signup();
+      const member = await t.signup();
+      const inv = (await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/invitations`, token: owner.accessToken, payload: { email: member.email, role: 'member' } })).json();
+      await t.request({ method: 'POST', url: `/v1/invitations/${inv.token}/accept`, token: member.accessToken });
+      const { key, id } = await keyOf(owner);
+      const second = await keyOf(owner);
+      // warm the other process's caches, then deafen it to notifications
+      expect((await other.authorize(key, { operation: 'clustering' })).allowed).toBe(true);
+      expect((await other.authorize(member.accessToken, { operation: 'clustering', tenantId: owner.tenantId })).allowed).toBe(true);
+      await other.deps.changes.stop();
+
+      await t.request({ method: 'DELETE', url: `/v1/tenants/${owner.tenantId}/api-keys/${id}`, token: owner.accessToken });
+      await expect(other.authorize(key, { operation: 'clustering' })).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+
+      await t.request({ method: 'DELETE', url: `/v1/tenants/${owner.tenantId}/members/${member.userId}`, token: owner.accessToken });
+      await expect(other.authorize(member.accessToken, { operation: 'clustering', tenantId: owner.tenantId })).rejects.toMatchObject({ code: 'TENANT_NOT_FOUND' });
+
+      await admin(owner.tenantId, { status: 'suspended' });
+      expect(await other.authorize(second.key, { operation: 'clustering' })).toMatchObject({ allowed: false, code: 'TENANT_SUSPENDED' });
+    } finally {
+      await other.close();
+    }
+  });
+});

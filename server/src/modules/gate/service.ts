@@ -74,6 +74,8 @@ export interface GateParts {
   reservations: ReservationsService;
   rateLimits: RateLimitService;
   log: DecisionLog;
+  /** Whether the key behind a principal is still usable, read in the decision's transaction. */
+  keyStillValid: (tx: Executor, principal: Principal) => Promise<boolean>;
   authorizeScope: RateScopeConfig;
   rateLimitBypass: ReadonlySet<string>;
 }
@@ -172,11 +174,21 @@ export class GateService {
         return { ...(previous.decision as unknown as Decision), replayed: true };
       }
     }
+    // The caches answered above; the database answers now, in this transaction, so a
+    // revocation or suspension made a moment ago in another process is honoured here.
+    if (!(await this.p.keyStillValid(tx, access.principal))) throw new AppError('UNAUTHENTICATED', 'the key was revoked or expired');
+    const fresh = await this.p.tenancy.recheckTenant(tx, access);
     const { period, entitlements: e } = await this.p.standing.standing(tx, tenantId);
     const tenant = { id: tenantId, plan: e.plan, enterprise: e.enterprise };
     const refuse = (code: DecisionCode, extra: Partial<Decision> = {}): never => {
       throw new Refusal({ ...this.denied(d.decisionId, code, tenant, d.principal, cost), ...extra });
     };
+    if (!fresh.ok) {
+      if (fresh.error === 'TENANT_SUSPENDED' || fresh.error === 'TENANT_CLOSED' || fresh.error === 'PAYMENT_REQUIRED') refuse(fresh.error);
+      throw new AppError(fresh.error as Exclude<typeof fresh.error, 'TENANT_SUSPENDED' | 'TENANT_CLOSED' | 'PAYMENT_REQUIRED'>);
+    }
+    const role = (fresh as Extract<typeof fresh, { ok: true }>).value.role;
+    d.principal.role = access.principal.type === 'api_key' ? null : role;
 
     if (!this.p.plans.get(e.plan)?.modules.includes(cost.module)) refuse('NOT_IN_PLAN');
     if (!e.modules[cost.module]) refuse('MODULE_DISABLED');
@@ -190,7 +202,7 @@ export class GateService {
     let bypass: Bypass | null = null;
     if (cost.meter) {
       const consumed = await this.p.limits.consume(tx, {
-        tenantId, meter: cost.meter, amount: 1, limit: e.limits[cost.meter] ?? null, period, role: access.role, actor, requestId: d.ctx.requestId,
+        tenantId, meter: cost.meter, amount: 1, limit: e.limits[cost.meter] ?? null, period, role, actor, requestId: d.ctx.requestId,
       });
       if (!consumed.ok) refuse('LIMIT_EXCEEDED', { limits: [limitView(consumed.error.usage)] });
       else {

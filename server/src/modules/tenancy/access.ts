@@ -1,4 +1,4 @@
-import type { Db } from '../../db/client.js';
+import type { Db, Executor } from '../../db/client.js';
 import { inSystem, inTenant } from '../../db/scope.js';
 import { TtlCache } from '../../lib/cache.js';
 import type { Change } from '../../lib/changes.js';
@@ -70,10 +70,35 @@ export class TenantGate {
       if (!user.ok) return err(user.error === 'UNKNOWN_USER' ? absent : user.error);
       role = found;
     }
-    if (tenant.status === 'suspended') return err('TENANT_SUSPENDED');
-    if (tenant.status === 'closed') return err('TENANT_CLOSED');
-    if (this.paymentRequired(tenant)) return err('PAYMENT_REQUIRED');
-    return ok({ tenantId, role, userId, principal });
+    const standing = this.standing(tenant);
+    return standing ? err(standing) : ok({ tenantId, role, userId, principal });
+  }
+
+  /**
+   * The same rules on state read now in the caller's transaction, bypassing the caches:
+   * the decision calls it so a suspension, role change or removal announced a moment
+   * ago in another process cannot slip through on a stale cache entry.
+   */
+  async recheck(tx: Executor, access: TenantAccess): Promise<Result<TenantAccess, TenantDenial>> {
+    const tenant = await readTenantState(tx, this.billing, access.tenantId);
+    if (!tenant) return err('TENANT_NOT_FOUND');
+    let role = access.role;
+    if (access.userId) {
+      const absent = access.principal.type === 'service' ? 'ON_BEHALF_OF_NOT_MEMBER' : 'TENANT_NOT_FOUND';
+      const membership = await repo.findMembership(tx, access.tenantId, access.userId);
+      const user = await repo.findUserById(tx, access.userId);
+      if (!membership || !user) return err(absent);
+      if (user.status !== 'active') return err('USER_DEACTIVATED');
+      role = membership.role;
+    }
+    const standing = this.standing(tenant);
+    return standing ? err(standing) : ok({ ...access, role });
+  }
+
+  private standing(tenant: TenantState): TenantDenial | null {
+    if (tenant.status === 'suspended') return 'TENANT_SUSPENDED';
+    if (tenant.status === 'closed') return 'TENANT_CLOSED';
+    return this.paymentRequired(tenant) ? 'PAYMENT_REQUIRED' : null;
   }
 
   /** The user-status rule, shared by credential resolution and the tenant check. */
@@ -94,16 +119,7 @@ export class TenantGate {
   }
 
   tenant(tenantId: string): Promise<TenantState | undefined> {
-    return this.tenants.load(tenantId, () => inTenant(this.db, tenantId, async (tx) => {
-      const row = await repo.findTenant(tx, tenantId);
-      if (!row) return undefined;
-      const sub = await this.billing.get(tx, tenantId);
-      return {
-        status: row.status,
-        plan: sub?.plan ?? null,
-        subscription: sub ? { status: sub.status, pastDueSince: epoch(sub.pastDueSince), trialEndsAt: epoch(sub.trialEndsAt) } : null,
-      };
-    }));
+    return this.tenants.load(tenantId, () => inTenant(this.db, tenantId, (tx) => readTenantState(tx, this.billing, tenantId)));
   }
 
   role(tenantId: string, userId: string): Promise<Role | undefined> {
@@ -130,6 +146,17 @@ export class TenantGate {
       default: return;
     }
   }
+}
+
+async function readTenantState(tx: Executor, billing: BillingService, tenantId: string): Promise<TenantState | undefined> {
+  const row = await repo.findTenant(tx, tenantId);
+  if (!row) return undefined;
+  const sub = await billing.get(tx, tenantId);
+  return {
+    status: row.status,
+    plan: sub?.plan ?? null,
+    subscription: sub ? { status: sub.status, pastDueSince: epoch(sub.pastDueSince), trialEndsAt: epoch(sub.trialEndsAt) } : null,
+  };
 }
 
 function epoch(iso: string | null): number | null {

@@ -121,6 +121,11 @@ export class TenancyService {
     return this.gate.check(principal, tenantId);
   }
 
+  /** The same check on state read now in the caller's transaction (no cache): the decision's last word. */
+  recheckTenant(tx: Executor, access: TenantAccess): Promise<Result<TenantAccess, TenantDenial>> {
+    return this.gate.recheck(tx, access);
+  }
+
   /** Whether a user may still act at all (cached; dropped when an operator changes their status). */
   checkUser(userId: string): Promise<Result<UserState, 'UNKNOWN_USER' | 'USER_DEACTIVATED'>> {
     return this.gate.checkUser(userId);
