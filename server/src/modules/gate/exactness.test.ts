@@ -1,0 +1,78 @@
+import type { AddressInfo } from 'node:net';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../app.js';
+import { createDeps } from '../../deps.js';
+import { onPostgres, startTestApp, testConfig, type TestApp } from '../../../test/harness.js';
+
+/**
+ * Exactness under load, over real HTTP: many concurrent decisions for one tenant admit
+ * exactly what fits, also when two server instances (two pools, two caches) share the
+ * database, and the counters and the ledger agree afterwards.
+ */
+const TOTAL = onPostgres ? 2000 : 300;
+const RUNS = onPostgres ? 100 : 30;
+const CREDITS = 1000;
+const OPERATIONS = ['clustering', 'image_generation', 'image_prompt_extraction'] as const; // 10, 5 and 2 credits
+
+let t: TestApp;
+const servers: { url: string; close: () => Promise<void> }[] = [];
+
+beforeAll(async () => {
+  t = await startTestApp({ poolSize: 20 });
+  for (let i = 0; i < 2; i++) {
+    const deps = await createDeps(testConfig(), { clock: t.clock, database: t.db.database, logger: pino({ level: 'silent' }), rateLimitPrefix: `exact-${i}-${Date.now()}` });
+    const app = await buildApp(deps);
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    servers.push({ url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`, close: async () => { await app.close(); await deps.close(); } });
+  }
+});
+afterAll(async () => {
+  for (const s of servers) await s.close();
+  await t.close();
+});
+
+async function loadedTenant(): Promise<{ tenantId: string; key: string }> {
+  const owner = await t.signup();
+  const op = await t.operator();
+  await t.request({ method: 'PATCH', url: `/v1/admin/tenants/${owner.tenantId}`, token: op.accessToken, payload: { limits: { runs: RUNS, concurrentRuns: 1_000_000 } } });
+  await t.request({ method: 'POST', url: `/v1/admin/tenants/${owner.tenantId}/credits`, token: op.accessToken, payload: { amount: CREDITS - 100, reason: 'load test', idempotencyKey: `load-${owner.tenantId}` } });
+  const key = (await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys`, token: owner.accessToken, payload: { name: 'load', scopes: ['authorize', 'read'] } })).json().key as string;
+  return { tenantId: owner.tenantId, key };
+}
+
+describe('exactness under load', () => {
+  for (const processes of [1, 2]) {
+    it(`${TOTAL} concurrent decisions over HTTP through ${processes} server instance(s) admit exactly ${RUNS} runs; counters and ledger agree`, async () => {
+      const { tenantId, key } = await loadedTenant();
+      const calls = Array.from({ length: TOTAL }, (_, i) => {
+        const server = servers[i % processes]!;
+        return fetch(`${server.url}/v1/authorize`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ operation: OPERATIONS[i % OPERATIONS.length] }),
+        }).then(async (res) => ({ status: res.status, body: await res.json() as { allowed: boolean; code: string; operation: { credits: number } } }));
+      });
+      const results = await Promise.all(calls);
+      expect(results.every((r) => r.status === 200)).toBe(true);
+      const allowed = results.filter((r) => r.body.allowed);
+      const codes = new Set(results.filter((r) => !r.body.allowed).map((r) => r.body.code));
+      expect(allowed).toHaveLength(RUNS);
+      expect([...codes]).toEqual(['LIMIT_EXCEEDED']);
+      const charged = allowed.reduce((sum, r) => sum + r.body.operation.credits, 0);
+
+      const [counter] = await t.db.asOwner<{ used: string }>("SELECT used FROM usage_counters WHERE tenant_id = $1 AND meter = 'runs'", [tenantId]);
+      expect(Number(counter!.used)).toBe(RUNS);
+      const [account] = await t.db.asOwner<{ balance: string; reserved: string }>('SELECT balance, reserved FROM credit_accounts WHERE tenant_id = $1', [tenantId]);
+      const [ledger] = await t.db.asOwner<{ amount: string; hold: string; reserves: string }>(
+        "SELECT sum(amount) AS amount, sum(hold) AS hold, count(*) FILTER (WHERE kind = 'reserve') AS reserves FROM credit_ledger WHERE tenant_id = $1", [tenantId]);
+      expect(Number(account!.balance)).toBe(CREDITS);
+      expect(Number(account!.reserved)).toBe(charged);
+      expect(Number(ledger!.amount)).toBe(Number(account!.balance));
+      expect(Number(ledger!.hold)).toBe(Number(account!.reserved));
+      expect(Number(ledger!.reserves)).toBe(RUNS);
+      const [reservations] = await t.db.asOwner<{ n: string }>("SELECT count(*) AS n FROM credit_reservations WHERE tenant_id = $1 AND status = 'held'", [tenantId]);
+      expect(Number(reservations!.n)).toBe(RUNS);
+    });
+  }
+});
