@@ -115,6 +115,10 @@ export async function startTestApp(options: { patch?: (file: ConfigFile) => void
   const mailer = new MemoryMailer();
   const config = testConfig(options.patch, options.env);
   const deps = await createDeps(config, { clock, mailer, database: db.database, logger: options.logger ?? pino({ level: 'silent' }), rateLimitPrefix: `test-${randomBytes(6).toString('hex')}` });
+  // Background writers (key lastUsedAt, decision log) would land at random moments inside
+  // snapshot comparisons; suites flush them explicitly instead.
+  await deps.keyUsage.stop();
+  await deps.decisionLog.stop();
   const app = await buildApp(deps);
   const request: TestApp['request'] = ({ token, headers, ...rest }) =>
     app.inject({ ...rest, headers: { ...(headers ?? {}), ...(token ? { authorization: `Bearer ${token}` } : {}) } });
