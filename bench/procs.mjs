@@ -1,0 +1,81 @@
+// Everything the bench starts, it stops: child servers and the throwaway database.
+import { execFileSync, fork, spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+export const ROOT_DIR = dirname(BENCH_DIR);
+export const SERVER_DIR = join(ROOT_DIR, 'server');
+
+const PG = { host: '127.0.0.1', port: 5432, user: 'postgres' };
+export const pgUrl = (database) => `postgres://${PG.user}@${PG.host}:${PG.port}/${database}`;
+
+/**
+ * psql as the superuser: the bench's own setup and its checks, which must see past
+ * row-level security. The script goes in on stdin, not -c, so each statement is its own
+ * transaction (VACUUM and CREATE DATABASE refuse to run inside one).
+ */
+export function psql(database, sqlText) {
+  return execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-At', '-h', PG.host, '-p', String(PG.port), '-U', PG.user, '-d', database, '-f', '-'],
+    { input: sqlText, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] }).trim();
+}
+
+export function createDatabase(name) {
+  psql('postgres', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  psql('postgres', `CREATE DATABASE ${name}`);
+}
+
+export function dropDatabase(name) {
+  psql('postgres', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+}
+
+const children = new Set();
+
+/** A Node script that reports its port over IPC (hello.mjs, naive.mjs). */
+export function forkServer(script, args, logPath) {
+  const child = fork(script, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  return track(child, logPath, new Promise((resolve, reject) => {
+    child.once('message', (m) => resolve(m.port));
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code} before listening; see ${logPath}`)));
+  }));
+}
+
+/** `tollgate serve` from the server workspace; the port is read from its startup banner. */
+export function startTollgate(env, logPath) {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], {
+    cwd: SERVER_DIR, env: { ...process.env, ...env, PORT: '0', HOST: '127.0.0.1' }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return track(child, logPath, new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`tollgate serve exited with ${code} before listening; see ${logPath}`)));
+  }));
+}
+
+function track(child, logPath, ready) {
+  const log = createWriteStream(logPath);
+  child.stdout.pipe(log);
+  child.stderr.pipe(log);
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return ready.then((port) => ({ port, url: `http://127.0.0.1:${port}`, stop: () => stop(child) }));
+}
+
+/** SIGTERM lets Tollgate flush its decision log; SIGKILL after 10 s so the bench never hangs. */
+function stop(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => { clearTimeout(timer); resolve(); });
+    child.kill('SIGTERM');
+  });
+}
+
+export async function stopAll() {
+  await Promise.all([...children].map(stop));
+}

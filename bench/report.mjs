@@ -1,0 +1,85 @@
+// The markdown the bench prints and keeps in bench/results/<date>.md. Figures are shown
+// as measured; the targets table only divides them by each other.
+
+const n = (x) => (x === undefined || x === null || Number.isNaN(x) ? '–' : Math.round(x).toLocaleString('en-US'));
+const ms = (x) => (x === undefined || x === null ? '–' : `${Number(x).toFixed(x < 10 ? 2 : 1)} ms`);
+// Two significant digits below 1, so a small ratio does not round to 0.
+const ratio = (x) => `${x < 1 ? x.toPrecision(2) : x.toFixed(2)}×`;
+const pct = (x) => `${x < 0.1 ? (x * 100).toPrecision(2) : (x * 100).toFixed(0)} %`;
+
+export function targets(r) {
+  const a = r.authorize;
+  return [
+    ['authorize, 100 tenants ÷ /hello req/s', pct(a.spread.rps / r.hello.rps), '≥ 60 %', a.spread.rps / r.hello.rps >= 0.6],
+    ['authorize, 100 tenants ÷ pgbench 1,000 rows @32', ratio(a.spread.rps / r.pgbench.spread32), '≥ 1×', a.spread.rps / r.pgbench.spread32 >= 1],
+    [`authorize p99 at 70 % of peak (${n(a.fixed.rate)} req/s)`, ms(a.fixed.p99), '≤ 15 ms', a.fixed.p99 <= 15],
+    ['one hot tenant ÷ pgbench hot row @32', ratio(a.hot.rps / r.pgbench.hot32), '≥ 2×', a.hot.rps / r.pgbench.hot32 >= 2],
+    ['one hot tenant admitted exactly its limit', `${n(a.hot.admitted)} of ${n(a.hot.limit)}`, '= limit', a.hot.admitted === a.hot.limit],
+    ['in-process, PGlite', `${n(r.inprocess.pglite.perSecond)}/s`, '≥ 20,000/s', r.inprocess.pglite.perSecond >= 20_000],
+    ['in-process, PostgreSQL ÷ pgbench hot row @32', ratio(r.inprocess.postgres.perSecond / r.pgbench.hot32), '≥ 5×', r.inprocess.postgres.perSecond / r.pgbench.hot32 >= 5],
+    ['Tollgate hot tenant ÷ naive hot tenant', ratio(a.hot.rps / r.naive.rps), '≥ 5×', a.hot.rps / r.naive.rps >= 5],
+    ['naive over-admits, Tollgate does not', `naive +${n(r.naive.overAdmitted)}, Tollgate +${n(a.hot.admitted - a.hot.limit)}`, 'naive > 0, Tollgate 0', r.naive.overAdmitted > 0 && a.hot.admitted === a.hot.limit],
+  ];
+}
+
+export function renderReport(r) {
+  const a = r.authorize;
+  const lines = [];
+  const table = (head, rows) => {
+    lines.push(`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`);
+    for (const row of rows) lines.push(`| ${row.join(' | ')} |`);
+    lines.push('');
+  };
+  lines.push(`# Tollgate bench, ${r.date}`, '');
+  lines.push(`Machine: ${r.machine.nproc} CPUs (${r.machine.cpu}) · Node ${r.machine.node} · PostgreSQL ${r.machine.postgres} · ` +
+    `autocannon ${r.machine.autocannon}, ${r.settings.connections} connections, ${r.settings.seconds} s per HTTP run · pgbench ${r.settings.pgbenchSeconds} s per run · ` +
+    `Tollgate pool ${r.settings.poolSize} connections, synchronous_commit ${r.machine.synchronousCommit}, LOG_LEVEL=warn`, '',
+    'Latencies are autocannon\'s (the fixed-rate run corrected for coordinated omission) or, in-process, per call. ' +
+    'In-process PGlite keeps its data in a fresh temp directory on disk. Every Tollgate figure is one API key per call, ' +
+    'operation `clustering` (10 credits, one run), no idempotency key; the bench never settles, so each admitted decision holds its reservation.', '');
+
+  lines.push('## Ceilings and decisions', '');
+  table(['what', 'throughput', 'p50', 'p99', 'notes'], [
+    ['`GET /hello` (Fastify, no auth, no DB)', `${n(r.hello.rps)} req/s`, ms(r.hello.p50), ms(r.hello.p99), 'HTTP ceiling'],
+    ['pgbench `UPDATE … RETURNING`, hot row, 8 clients', `${n(r.pgbench.hot8)} tps`, '', '', 'one statement, one commit'],
+    ['pgbench `UPDATE … RETURNING`, hot row, 32 clients', `${n(r.pgbench.hot32)} tps`, '', '', ''],
+    ['pgbench `UPDATE … RETURNING`, 1,000 rows, 8 clients', `${n(r.pgbench.spread8)} tps`, '', '', ''],
+    ['pgbench `UPDATE … RETURNING`, 1,000 rows, 32 clients', `${n(r.pgbench.spread32)} tps`, '', '', 'database ceiling'],
+    ['`POST /v1/authorize`, 100 tenants (PostgreSQL)', `${n(a.spread.rps)} req/s`, ms(a.spread.p50), ms(a.spread.p99), outcome(a.spread)],
+    [`\`POST /v1/authorize\`, 100 tenants, fixed ${n(a.fixed.rate)} req/s (70 %)`, `${n(a.fixed.rps)} req/s`, ms(a.fixed.p50), ms(a.fixed.p99), outcome(a.fixed)],
+    ['`POST /v1/authorize`, one hot tenant (PostgreSQL)', `${n(a.hot.rps)} req/s`, ms(a.hot.p50), ms(a.hot.p99), outcome(a.hot)],
+    [`in-process \`authorize()\`, PGlite, ${r.inprocess.pglite.callers} callers`, `${n(r.inprocess.pglite.perSecond)}/s`, ms(r.inprocess.pglite.p50), ms(r.inprocess.pglite.p99), inprocOutcome(r.inprocess.pglite)],
+    [`in-process \`authorize()\`, PostgreSQL, ${r.inprocess.postgres.callers} callers`, `${n(r.inprocess.postgres.perSecond)}/s`, ms(r.inprocess.postgres.p50), ms(r.inprocess.postgres.p99), inprocOutcome(r.inprocess.postgres)],
+    ['naive baseline (JWT verify, SELECT then UPDATE), one hot tenant', `${n(r.naive.rps)} req/s`, ms(r.naive.p50), ms(r.naive.p99), outcome(r.naive)],
+  ]);
+
+  lines.push('## Admitted against the seeded limit (one hot tenant, 50 connections)', '');
+  table(['server', 'requests', 'limit', 'admitted', 'over the limit'], [
+    ['Tollgate', n(a.hot.requests), n(a.hot.limit), n(a.hot.admitted), n(a.hot.admitted - a.hot.limit)],
+    ['naive baseline', n(r.naive.requests), n(r.naive.limit), n(r.naive.admitted), n(r.naive.overAdmitted)],
+  ]);
+  lines.push(`Tollgate, all ${n(a.tenantsChecked)} tenants of the HTTP runs: ${a.overLimit.length === 0 ? 'none admitted more than its runs limit' : `**${a.overLimit.length} admitted more than their limit**`}; ` +
+    `admitted per the counters ${n(a.countedAdmitted)}, per held reservations ${n(a.reservations)}.`, '');
+
+  lines.push('## Targets (issue 5)', '');
+  table(['ratio', 'measured', 'target', ''], targets(r).map(([name, value, target, met]) => [name, value, target, met ? 'met' : '**not met**']));
+  if (r.problems.length > 0) {
+    lines.push('## Seen while benchmarking', '');
+    for (const p of r.problems) lines.push(`- ${p}`);
+    lines.push('');
+  }
+  return lines.join('\n');
+}
+
+function outcome(s) {
+  const parts = [`${n(s.allowed)} allowed`, `${n(s.denied)} denied`];
+  for (const [code, count] of Object.entries(s.codes ?? {})) parts.push(`${code} ${n(count)}`);
+  if (s.other) parts.push(`**${n(s.other)} non-200** (${Object.entries(s.statuses).filter(([st]) => st !== '200').map(([st, c]) => `${st}×${c}`).join(', ')})`);
+  if (s.errors) parts.push(`**${n(s.errors)} socket errors**`);
+  if (s.timeouts) parts.push(`**${n(s.timeouts)} timeouts**`);
+  return parts.join(', ');
+}
+
+function inprocOutcome(s) {
+  return `${n(s.allowed)} allowed, ${n(s.denied)} denied over ${s.tenants} tenants${s.failed ? `, **${n(s.failed)} threw** (${s.firstError})` : ''}`;
+}

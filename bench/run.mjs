@@ -1,0 +1,212 @@
+// npm run bench: Tollgate's decision beside the HTTP and database ceilings of this machine,
+// all measured in this one run. Starts and stops everything it needs; exits 1 if Tollgate
+// admitted more than a seeded limit (or not exactly the hot tenant's limit).
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { cpus } from 'node:os';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SignJWT } from 'jose';
+import { parse, stringify } from 'yaml';
+import { loadDecisions, loadHello } from './load.mjs';
+import { preparePgbench, runPgbench } from './pgbench.mjs';
+import { BENCH_DIR, SERVER_DIR, createDatabase, dropDatabase, forkServer, pgUrl, psql, startTollgate, stopAll } from './procs.mjs';
+import { renderReport } from './report.mjs';
+import { OPERATOR, httpCaller, operatorToken, seedTenants, setRunsLimit } from './seed.mjs';
+
+const CONNECTIONS = 50;
+const SECONDS = 10;          // each HTTP run
+const PGBENCH_SECONDS = 5;
+const TENANTS = 100;
+const INPROCESS = { callers: 64, seconds: 5 };
+// The hot tenant's limit (Tollgate and naive alike) is this share of what the 100-tenant run
+// served in SECONDS, so both receive several times more requests than they may admit.
+const HOT_LIMIT_SHARE = 0.1;
+const UNLIMITED = 1_000_000_000;
+
+const dbName = `tollgate_bench_${process.pid}`;
+const dbUrl = pgUrl(dbName);
+const tmp = mkdtempSync(join(tmpdir(), 'tollgate-bench-'));
+// Server logs outlive the run (the temp dir does not), so a problem reported can be looked up.
+const logs = mkdtempSync(join(tmpdir(), 'tollgate-bench-logs-'));
+const sql = (text) => psql(dbName, text);
+const log = (message) => process.stderr.write(`[bench] ${message}\n`);
+const problems = [];
+// One master secret for every Tollgate process of the run: the in-process run on PostgreSQL
+// opens the signing keys the HTTP server sealed in the same database.
+const SECRET = randomBytes(32).toString('hex');
+
+async function main() {
+  createDatabase(dbName);
+  const configPath = writeBenchConfig();
+  const machine = machineFacts();
+
+  log(`/hello with ${CONNECTIONS} connections`);
+  const hello = await forkServer(join(BENCH_DIR, 'hello.mjs'), ['0'], join(logs, 'hello.log'));
+  await loadHello(hello.url, { connections: CONNECTIONS, seconds: 2 }); // JIT warm-up, not reported
+  const helloResult = await loadHello(hello.url, { connections: CONNECTIONS, seconds: SECONDS });
+  await hello.stop();
+
+  log('pgbench, hot row and 1,000 rows at 8 and 32 clients');
+  const scripts = preparePgbench(sql);
+  const pgbench = {};
+  for (const clients of [8, 32]) {
+    pgbench[`hot${clients}`] = runPgbench(dbUrl, scripts.hot, clients, PGBENCH_SECONDS);
+    pgbench[`spread${clients}`] = runPgbench(dbUrl, scripts.spread, clients, PGBENCH_SECONDS);
+  }
+
+  const authorize = await benchAuthorize(configPath);
+  const naive = await benchNaive(authorize.hot.limit);
+
+  log(`in-process authorize(), ${INPROCESS.callers} callers, PGlite then PostgreSQL`);
+  const inprocess = {
+    pglite: inProcess(configPath, { TOLLGATE_DATA_DIR: join(tmp, 'pglite') }),
+    postgres: inProcess(configPath, { DATABASE_URL: dbUrl, TOLLGATE_DATA_DIR: join(tmp, 'inproc-pg') }),
+  };
+  for (const [storage, r] of Object.entries(inprocess)) if (r.failed) problems.push(`in-process on ${storage}: ${r.failed} calls threw, first: ${r.firstError}`);
+
+  const date = new Date().toISOString().slice(0, 10);
+  const report = renderReport({
+    date, machine, problems, hello: helloResult, pgbench, authorize, naive, inprocess,
+    settings: { connections: CONNECTIONS, seconds: SECONDS, pgbenchSeconds: PGBENCH_SECONDS, poolSize: process.env.TOLLGATE_DB_POOL_SIZE ?? '20 (default)' },
+  });
+  mkdirSync(join(BENCH_DIR, 'results'), { recursive: true });
+  writeFileSync(join(BENCH_DIR, 'results', `${date}.md`), report);
+  process.stdout.write(`${report}\n`);
+  const exact = authorize.overLimit.length === 0 && authorize.hot.admitted === authorize.hot.limit;
+  if (!exact) log('FAILED: Tollgate admitted more than a seeded limit, or not exactly the hot tenant\'s limit');
+  return exact ? 0 : 1;
+}
+
+/** The shipped config with rate limits out of the way (the bench measures the gate, not the throttle). */
+function writeBenchConfig() {
+  const file = parse(readFileSync(join(SERVER_DIR, 'tollgate.config.yaml'), 'utf8'));
+  for (const scope of Object.values(file.rateLimits.scopes)) scope.limit = UNLIMITED;
+  // Password hashing only affects seeding (signup, login), never a decision.
+  file.auth = { ...file.auth, scryptCost: 10 };
+  const path = join(tmp, 'tollgate.bench.yaml');
+  writeFileSync(path, stringify(file));
+  return path;
+}
+
+function tollgateEnv(configPath) {
+  return {
+    DATABASE_URL: dbUrl, TOLLGATE_CONFIG: configPath, TOLLGATE_DATA_DIR: join(tmp, 'server'), LOG_LEVEL: 'warn',
+    TOLLGATE_SECRET_KEY: SECRET,
+    TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL: OPERATOR.email, TOLLGATE_BOOTSTRAP_OPERATOR_PASSWORD: OPERATOR.password,
+  };
+}
+
+async function benchAuthorize(configPath) {
+  const logPath = join(logs, 'tollgate.log');
+  const server = await startTollgate(tollgateEnv(configPath), logPath);
+  const call = httpCaller(server.url);
+  const op = await operatorToken(call);
+  log(`seeding ${TENANTS} tenants and one hot tenant`);
+  const tenants = await seedTenants(call, op, { count: TENANTS, runs: UNLIMITED, tag: 'spread' });
+  const [hot] = await seedTenants(call, op, { count: 1, runs: UNLIMITED, tag: 'hot' });
+  const keys = tenants.map((t) => t.key);
+  const body = { operation: 'clustering' };
+  const load = (credentials, extra = {}) => loadDecisions(server.url, { path: '/v1/authorize', body, credentials, connections: CONNECTIONS, seconds: SECONDS, ...extra });
+
+  // Warm-up: caches of every key and tenant, and the JIT, as a running service would have them.
+  await loadDecisions(server.url, { path: '/v1/authorize', body, credentials: [...keys, hot.key], connections: CONNECTIONS, seconds: 2 });
+
+  log(`authorize over ${TENANTS} tenants`);
+  const spread = await load(keys);
+  const rate = Math.round(spread.rps * 0.7);
+  log(`authorize over ${TENANTS} tenants at a fixed ${rate} req/s`);
+  const fixed = { ...await load(keys, { overallRate: rate }), rate };
+
+  // The hot tenant may admit HOT_LIMIT_SHARE of the 100-tenant run's requests from here on.
+  await settle();
+  const hotLimit = Math.max(200, Math.round(spread.requests * HOT_LIMIT_SHARE));
+  const usedBefore = runsUsed()[hot.tenantId] ?? 0;
+  await setRunsLimit(call, op, hot.tenantId, usedBefore + hotLimit);
+  log(`authorize, one hot tenant, ${hotLimit} runs left`);
+  const hotRun = await load([hot.key]);
+  await settle();
+  await server.stop(); // flushes the decision log
+
+  const used = runsUsed();
+  const reservations = perTenant("SELECT tenant_id, count(*) FROM credit_reservations WHERE idempotency_key LIKE 'authorize:%' GROUP BY tenant_id");
+  const limits = Object.fromEntries([...tenants.map((t) => [t.tenantId, UNLIMITED]), [hot.tenantId, usedBefore + hotLimit]]);
+  const overLimit = Object.entries(limits).filter(([t, limit]) => (used[t] ?? 0) > limit || (reservations[t] ?? 0) > limit).map(([t]) => t);
+  const mismatched = Object.keys(limits).filter((t) => (used[t] ?? 0) !== (reservations[t] ?? 0));
+  if (mismatched.length > 0) problems.push(`${mismatched.length} tenants whose runs counter differs from their count of held reservations`);
+  const admitted = (used[hot.tenantId] ?? 0) - usedBefore;
+  if (hotRun.allowed !== admitted) problems.push(`hot tenant: ${hotRun.allowed} allowed responses seen, ${admitted} admitted per the counter (responses in flight at the end are not seen)`);
+  serverProblems(logPath, [spread, fixed, hotRun]);
+  const sum = (o) => Object.values(o).reduce((a, b) => a + b, 0);
+  return {
+    spread, fixed, hot: { ...hotRun, limit: hotLimit, admitted },
+    tenantsChecked: Object.keys(limits).length, overLimit, countedAdmitted: sum(used), reservations: sum(reservations),
+  };
+}
+
+/** Runs admitted per tenant, read as the superuser (past row-level security). */
+const runsUsed = () => perTenant("SELECT tenant_id, sum(used) FROM usage_counters WHERE meter = 'runs' GROUP BY tenant_id");
+
+/** `SELECT tenant_id, <number>` as { tenantId: number }. */
+function perTenant(query) {
+  return Object.fromEntries(sql(query).split('\n').filter(Boolean).map((line) => line.split('|')).map(([t, v]) => [t, Number(v)]));
+}
+
+/** Requests still in flight when autocannon stops finish on the server; let them land before counting. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 1000));
+
+function serverProblems(logPath, runs) {
+  const lines = readFileSync(logPath, 'utf8').split('\n').filter((l) => l.startsWith('{'));
+  const bad = lines.map((l) => JSON.parse(l)).filter((e) => e.level >= 40);
+  const byMessage = new Map();
+  for (const e of bad) byMessage.set(e.msg, (byMessage.get(e.msg) ?? 0) + 1);
+  for (const [msg, count] of byMessage) problems.push(`server logged ${count}× "${msg}" (LOG_LEVEL=warn)`);
+  for (const r of runs) if (r.other || r.errors || r.timeouts) problems.push(`authorize run: ${r.other} non-200 responses ${JSON.stringify(r.statuses)}, ${r.errors} socket errors, ${r.timeouts} timeouts`);
+}
+
+async function benchNaive(limit) {
+  log(`naive baseline, one hot tenant, limit ${limit}`);
+  sql(`CREATE TABLE naive_usage (tenant_id text PRIMARY KEY, used bigint NOT NULL, lim bigint NOT NULL);
+    CREATE TABLE naive_runs (tenant_id text NOT NULL);
+    INSERT INTO naive_usage VALUES ('hot', 0, ${limit});`);
+  const secret = randomBytes(32).toString('hex');
+  const token = await new SignJWT({ tenant_id: 'hot' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(new TextEncoder().encode(secret));
+  const server = await forkServer(join(BENCH_DIR, 'naive.mjs'), [dbUrl, secret, '0'], join(logs, 'naive.log'));
+  const result = await loadDecisions(server.url, { path: '/authorize', body: {}, credentials: [token], connections: CONNECTIONS, seconds: SECONDS });
+  await settle();
+  await server.stop();
+  const admitted = Number(sql("SELECT count(*) FROM naive_runs WHERE tenant_id = 'hot'"));
+  return { ...result, limit, admitted, overAdmitted: admitted - limit };
+}
+
+function inProcess(configPath, env) {
+  const out = execFileSync(process.execPath, ['--import', 'tsx', join(BENCH_DIR, 'inprocess.ts'), String(TENANTS), String(INPROCESS.callers), String(INPROCESS.seconds)], {
+    cwd: SERVER_DIR, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, TOLLGATE_CONFIG: configPath, TOLLGATE_SECRET_KEY: SECRET, LOG_LEVEL: 'warn', DATABASE_URL: '', ...env },
+  });
+  return JSON.parse(out.trim().split('\n').at(-1));
+}
+
+function machineFacts() {
+  const cpu = /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpus()[0]?.model ?? 'unknown';
+  const autocannon = createRequire(import.meta.url)('autocannon/package.json').version;
+  return {
+    nproc: execFileSync('nproc', { encoding: 'utf8' }).trim(), cpu, node: process.version, autocannon,
+    postgres: sql('SHOW server_version'), synchronousCommit: sql('SHOW synchronous_commit'),
+  };
+}
+
+let code = 1;
+try {
+  code = await main();
+} catch (error) {
+  log(`error: ${error?.stack ?? error}`);
+} finally {
+  await stopAll();
+  try { dropDatabase(dbName); } catch (error) { log(`could not drop ${dbName}: ${error.message}`); }
+  rmSync(tmp, { recursive: true, force: true });
+  log(`server logs: ${logs}`);
+}
+process.exit(code);
