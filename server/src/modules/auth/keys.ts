@@ -107,13 +107,22 @@ export class SigningKeyRing {
         kid: row.kid,
         publicJwk,
         publicKey: (await importJWK(publicJwk, row.alg)) as CryptoKey,
-        privateKey: row.retiredAt ? null : (await importJWK(JSON.parse(decryptSecret(row.privateJwkSealed, this.options.sealingKey)) as JWK, row.alg)) as CryptoKey,
+        privateKey: row.retiredAt ? null : (await importJWK(JSON.parse(this.unseal(row.kid, row.privateJwkSealed)) as JWK, row.alg)) as CryptoKey,
         createdAt: row.createdAt,
         retiredAt: row.retiredAt,
       });
     }
     this.keys = loaded;
     this.lastReload = this.clock.now().getTime();
+  }
+
+  private unseal(kid: string, sealed: string): string {
+    try {
+      return decryptSecret(sealed, this.options.sealingKey);
+    } catch {
+      throw new Error(`cannot unseal signing key ${kid}: this database's keys were sealed with another TOLLGATE_SECRET_KEY ` +
+        '(every process sharing a database must use the same secret)');
+    }
   }
 
   active(): LoadedKey | undefined {
