@@ -158,7 +158,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     config, clock, logger, database, mailer, metrics: createMetrics(), audit, plans, billing, tenancy, invitations,
     tenancyAdmin, ...metering, keys, auth, rateLimits, changes, apiKeys, serviceKeys, keyUsage, gate: decisions, decisionLog, resolveCredential,
     async close() {
-      keys.stop();
+      await keys.stop();
       await decisionLog.stop().catch((error: unknown) => logger.error({ err: error }, 'writing the decision log failed'));
       await keyUsage.stop().catch((error: unknown) => logger.error({ err: error }, 'writing key last-used times failed'));
       await changes.stop();

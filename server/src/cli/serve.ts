@@ -1,6 +1,7 @@
 import type { Config } from '../config.js';
 import { buildApp } from '../app.js';
 import { createDeps } from '../deps.js';
+import { Periodic } from '../lib/periodic.js';
 
 /** Starts the server and stops it cleanly on SIGINT/SIGTERM. */
 export async function serve(config: Config): Promise<void> {
@@ -8,10 +9,8 @@ export async function serve(config: Config): Promise<void> {
   const app = await buildApp(deps);
   await app.listen({ host: config.host, port: config.port });
   // Expires unsettled reservations and rolls periods (with their refill) for idle tenants.
-  const sweeper = setInterval(() => {
-    deps.tollgate.sweep().catch((error: unknown) => deps.logger.error({ err: error }, 'metering sweep failed'));
-  }, config.file.metering.sweepIntervalSeconds * 1000);
-  sweeper.unref();
+  const sweeper = new Periodic(async () => { await deps.tollgate.sweep(); }, (error) => deps.logger.error({ err: error }, 'metering sweep failed'));
+  sweeper.start(config.file.metering.sweepIntervalSeconds * 1000);
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const base = `http://${config.host}:${port}`;
@@ -26,7 +25,7 @@ export async function serve(config: Config): Promise<void> {
   ].join('\n') + '\n');
   await new Promise<void>((resolve) => {
     const stop = async () => {
-      clearInterval(sweeper);
+      await sweeper.stop(false);
       await app.close();
       await deps.close();
       resolve();

@@ -132,14 +132,18 @@ CREATE POLICY tenant_isolation ON tenants
   USING (id = current_setting('app.tenant_id', true) OR current_setting('app.system', true) = 'on')
   WITH CHECK (id = current_setting('app.tenant_id', true) OR current_setting('app.system', true) = 'on');
 
-DO $$
+-- One definition of the tenant wall, applied by every migration to every tenant-scoped table.
+CREATE FUNCTION tollgate_isolate_by_tenant(tables text[]) RETURNS void LANGUAGE plpgsql AS $fn$
 DECLARE t text;
 BEGIN
-  FOREACH t IN ARRAY ARRAY['memberships', 'invitations', 'subscriptions', 'audit_log'] LOOP
+  FOREACH t IN ARRAY tables LOOP
     EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
     EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
     EXECUTE format($p$CREATE POLICY tenant_isolation ON %I
       USING (tenant_id = current_setting('app.tenant_id', true) OR current_setting('app.system', true) = 'on')
       WITH CHECK (tenant_id = current_setting('app.tenant_id', true) OR current_setting('app.system', true) = 'on')$p$, t);
   END LOOP;
-END $$;
+END $fn$;
+REVOKE EXECUTE ON FUNCTION tollgate_isolate_by_tenant(text[]) FROM PUBLIC;
+
+SELECT tollgate_isolate_by_tenant(ARRAY['memberships', 'invitations', 'subscriptions', 'audit_log']);

@@ -43,8 +43,4 @@ CREATE UNIQUE INDEX service_keys_key_hash_key ON service_keys (key_hash);
 
 -- Same wall as 0001: a key row is visible only inside its tenant's transaction, or in
 -- a system transaction (credential lookup by hash). Service keys belong to no tenant.
-ALTER TABLE api_keys ENABLE ROW LEVEL SECURITY;
-ALTER TABLE api_keys FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON api_keys
-  USING (tenant_id = current_setting('app.tenant_id', true) OR current_setting('app.system', true) = 'on')
-  WITH CHECK (tenant_id = current_setting('app.tenant_id', true) OR current_setting('app.system', true) = 'on');
+SELECT tollgate_isolate_by_tenant(ARRAY['api_keys']);

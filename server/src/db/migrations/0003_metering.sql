@@ -109,15 +109,5 @@ CREATE TABLE credit_ledger (
 );
 CREATE INDEX credit_ledger_tenant_time_idx ON credit_ledger (tenant_id, created_at DESC, id DESC);
 
-DO $$
-DECLARE t text;
-BEGIN
-  FOREACH t IN ARRAY ARRAY['tenant_overrides', 'tenant_modules', 'usage_counters', 'usage_events', 'run_leases',
-                           'credit_accounts', 'credit_reservations', 'credit_ledger'] LOOP
-    EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
-    EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
-    EXECUTE format($p$CREATE POLICY tenant_isolation ON %I
-      USING (tenant_id = current_setting('app.tenant_id', true) OR current_setting('app.system', true) = 'on')
-      WITH CHECK (tenant_id = current_setting('app.tenant_id', true) OR current_setting('app.system', true) = 'on')$p$, t);
-  END LOOP;
-END $$;
+SELECT tollgate_isolate_by_tenant(ARRAY['tenant_overrides', 'tenant_modules', 'usage_counters', 'usage_events', 'run_leases',
+                                        'credit_accounts', 'credit_reservations', 'credit_ledger']);

@@ -32,14 +32,4 @@ CREATE TABLE decision_replays (
   PRIMARY KEY (tenant_id, idempotency_key)
 );
 
-DO $$
-DECLARE t text;
-BEGIN
-  FOREACH t IN ARRAY ARRAY['decision_log', 'decision_replays'] LOOP
-    EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
-    EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
-    EXECUTE format($p$CREATE POLICY tenant_isolation ON %I
-      USING (tenant_id = current_setting('app.tenant_id', true) OR current_setting('app.system', true) = 'on')
-      WITH CHECK (tenant_id = current_setting('app.tenant_id', true) OR current_setting('app.system', true) = 'on')$p$, t);
-  END LOOP;
-END $$;
+SELECT tollgate_isolate_by_tenant(ARRAY['decision_log', 'decision_replays']);

@@ -1,5 +1,6 @@
 import type { Db } from '../../db/client.js';
 import { inSystem } from '../../db/scope.js';
+import { Periodic } from '../../lib/periodic.js';
 import * as repo from './repo.js';
 
 /**
@@ -9,23 +10,22 @@ import * as repo from './repo.js';
  */
 export class LastUsedBuffer {
   private pending = new Map<string, { table: 'api_keys' | 'service_keys'; at: Date }>();
-  private timer: NodeJS.Timeout | undefined;
+  private readonly ticker: Periodic;
 
-  constructor(private readonly db: Db, private readonly onError: (error: unknown) => void) {}
+  constructor(private readonly db: Db, onError: (error: unknown) => void) {
+    this.ticker = new Periodic(() => this.flush(), onError);
+  }
 
   record(table: 'api_keys' | 'service_keys', id: string, at: Date): void {
     this.pending.set(id, { table, at });
   }
 
   start(intervalMs: number): void {
-    this.timer ??= setInterval(() => { void this.flush().catch(this.onError); }, intervalMs);
-    this.timer.unref();
+    this.ticker.start(intervalMs);
   }
 
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    this.timer = undefined;
-    await this.flush();
+  stop(): Promise<void> {
+    return this.ticker.stop();
   }
 
   async flush(): Promise<void> {

@@ -113,7 +113,7 @@ describe('signing keys', () => {
     await other.keys.refresh();
     expect(other.keys.signingKey().kid).toBe(t.deps.keys.signingKey().kid);
     await otherApp.close();
-    other.keys.stop();
+    await other.keys.stop();
   });
 });
 

@@ -2,6 +2,7 @@ import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 
 import type { Db, Tx } from '../../db/client.js';
 import { lockKey } from '../../db/locks.js';
 import { inSystem } from '../../db/scope.js';
+import { Periodic } from '../../lib/periodic.js';
 import type { Clock } from '../../lib/clock.js';
 import { newId } from '../../lib/ids.js';
 import { decryptSecret, encryptSecret } from '../../lib/secrets.js';
@@ -33,7 +34,7 @@ export class SigningKeyRing {
   private keys: LoadedKey[] = [];
   private lastReload = 0;
   private reloading: Promise<void> | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private ticker: Periodic | undefined;
 
   constructor(private readonly db: Db, private readonly clock: Clock, private readonly options: KeyRingOptions) {}
 
@@ -62,13 +63,12 @@ export class SigningKeyRing {
   }
 
   start(intervalMs: number, onError: (error: unknown) => void): void {
-    this.timer ??= setInterval(() => { void this.refresh().catch(onError); }, intervalMs);
-    this.timer.unref();
+    this.ticker ??= new Periodic(() => this.refresh(), onError);
+    this.ticker.start(intervalMs);
   }
 
-  stop(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
+  async stop(): Promise<void> {
+    await this.ticker?.stop(false);
   }
 
   /** Retires the active key and creates a new one; `inTx` writes the audit entry in the same transaction. */

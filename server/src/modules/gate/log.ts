@@ -1,5 +1,6 @@
 import type { Db } from '../../db/client.js';
 import { inSystem } from '../../db/scope.js';
+import { Periodic } from '../../lib/periodic.js';
 import * as repo from './repo.js';
 
 const MAX_PENDING = 50_000;
@@ -11,10 +12,12 @@ const MAX_PENDING = 50_000;
  */
 export class DecisionLog {
   private pending: repo.DecisionLogRow[] = [];
-  private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
+  private readonly ticker: Periodic;
 
-  constructor(private readonly db: Db, private readonly onError: (error: unknown) => void) {}
+  constructor(private readonly db: Db, onError: (error: unknown) => void) {
+    this.ticker = new Periodic(() => this.flush(), onError);
+  }
 
   record(row: repo.DecisionLogRow): void {
     // Under a database outage the buffer is bounded; the oldest rows are dropped first.
@@ -23,14 +26,11 @@ export class DecisionLog {
   }
 
   start(intervalMs: number): void {
-    this.timer ??= setInterval(() => { void this.flush().catch(this.onError); }, intervalMs);
-    this.timer.unref();
+    this.ticker.start(intervalMs);
   }
 
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    this.timer = undefined;
-    await this.flush();
+  stop(): Promise<void> {
+    return this.ticker.stop();
   }
 
   async flush(): Promise<void> {
