@@ -104,6 +104,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   }));
   const keyUsage = new LastUsedBuffer(db, (error) => logger.error({ err: error }, 'writing key last-used times failed'));
   const keyResolver = new KeyResolver(db, clock, keyUsage, CACHE_TTL_MS);
+  tenancy.useKeyCheck((tx, principal) => keyResolver.stillValid(tx, principal));
   const apiKeys = new ApiKeyService(db, clock, audit, changes);
   const serviceKeys = new ServiceKeyService(db, clock, audit, changes);
   changes.subscribe((change) => gate.forget(change));

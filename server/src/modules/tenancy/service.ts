@@ -6,7 +6,7 @@ import type { Clock } from '../../lib/clock.js';
 import { AppError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
 import type { CallContext, Principal, TenantAccess } from '../../lib/principal.js';
-import type { Result } from '../../lib/result.js';
+import { err, type Result } from '../../lib/result.js';
 import type { Actor, AuditService } from '../audit/index.js';
 import type { BillingService, Subscription } from '../billing/index.js';
 import type { Plan, PlansService } from '../plans/index.js';
@@ -47,6 +47,8 @@ export class TenancyService {
     private readonly gate: TenantGate,
     private readonly changes: ChangeFeed,
   ) {}
+
+  private keyCheck: ((tx: Executor, principal: Principal) => Promise<boolean>) | undefined;
 
   extend(extension: TenancyExtension): void {
     this.extensions.push(extension);
@@ -111,9 +113,20 @@ export class TenancyService {
   async access(principal: Principal, tenantId: string, need: RoleNeed): Promise<TenantAccess> {
     const checked = await this.gate.check(principal, tenantId);
     if (!checked.ok) throw new AppError(checked.error);
-    const role = effectiveRole(checked.value);
+    // The caches may lag a change another process made a moment ago; the database answers now.
+    const fresh = await inTenant(this.db, tenantId, async (tx) => {
+      if (this.keyCheck && !(await this.keyCheck(tx, principal))) return err('UNAUTHENTICATED' as const);
+      return this.gate.recheck(tx, checked.value);
+    });
+    if (!fresh.ok) throw new AppError(fresh.error);
+    const role = effectiveRole(fresh.value);
     if (role === null || RANK[role] < RANK[need]) throw new AppError(principal.type === 'api_key' ? 'INSUFFICIENT_SCOPE' : 'FORBIDDEN');
-    return checked.value;
+    return fresh.value;
+  }
+
+  /** Tells the tenant check how to confirm, in its transaction, that a key is still valid (wired by deps). */
+  useKeyCheck(check: (tx: Executor, principal: Principal) => Promise<boolean>): void {
+    this.keyCheck = check;
   }
 
   /** The same check as a value, for callers that answer denials instead of throwing them (the decision). */
