@@ -1,5 +1,6 @@
 import { loadConfig, type Config } from './config.js';
 import { createDeps, type Deps, type DepsOverrides } from './deps.js';
+import { Periodic } from './lib/periodic.js';
 import type { Tollgate } from './tollgate.js';
 import type { AuthorizeContext, AuthorizeRequest, Decision } from './modules/gate/index.js';
 
@@ -20,10 +21,16 @@ export interface EmbeddedTollgate extends Tollgate {
  */
 export async function createTollgate(config: Config = loadConfig(), overrides: DepsOverrides = {}): Promise<EmbeddedTollgate> {
   const deps = await createDeps(config, overrides);
+  // As in the server: unsettled reservations expire and ended periods roll over on their own.
+  const sweeper = new Periodic(async () => { await deps.tollgate.sweep(); }, (error) => deps.logger.error({ err: error }, 'metering sweep failed'));
+  sweeper.start(config.file.metering.sweepIntervalSeconds * 1000);
   return Object.assign(deps.tollgate, {
     deps,
     authorize: async (credential: string, request: AuthorizeRequest, ctx: AuthorizeContext = {}) =>
       deps.gate.authorize(await deps.resolveCredential(credential), request, ctx),
-    close: () => deps.close(),
+    close: async () => {
+      await sweeper.stop(false);
+      await deps.close();
+    },
   });
 }

@@ -103,6 +103,7 @@ export const ROUTE_FIXTURES: Record<string, RouteFixture> = {
     crossTenantExempt: 'covered by gate.test.ts: a tenantId of another tenant is the 404 of a missing one',
   },
   'GET /v1/admin/tenants/:tenantId/decisions': { need: 'operator', params: (w) => ({ tenantId: w.tenantA }) },
+  'GET /v1/admin/audit': { need: 'operator' },
   'GET /v1/admin/tenants': { need: 'operator' },
   'GET /v1/admin/tenants/:tenantId': { need: 'operator', params: (w) => ({ tenantId: w.tenantA }) },
   'PATCH /v1/admin/tenants/:tenantId': { need: 'operator', params: (w) => ({ tenantId: w.tenantA }), body: () => ({ plan: 'pro' }) },

@@ -5,7 +5,7 @@ import type { Db } from '../../db/client.js';
 import { inTenant } from '../../db/scope.js';
 import { TenantParams, errors } from '../../http/schemas.js';
 import type { TenantAccess } from '../../lib/principal.js';
-import type { AuditService } from './service.js';
+import { PLATFORM_TENANT_ID, type AuditService } from './service.js';
 
 const AuditQuery = Type.Object({
   cursor: Type.Optional(Type.String({ maxLength: 200 })),
@@ -44,6 +44,16 @@ export const auditRoutes: FastifyPluginAsyncTypebox<AuditRouteOptions> = async (
   }, async (request) => {
     const access = await tenantAccess(request, request.params.tenantId);
     return inTenant(db, access.tenantId, (tx) => audit.list(tx, { ...request.query, tenantId: access.tenantId, limit: request.query.limit ?? 50 }));
+  });
+
+  app.get('/v1/admin/audit', {
+    schema: {
+      tags: ['operator'], summary: 'Platform-wide audit entries (service keys, signing-key rotations, operator actions without a tenant)',
+      querystring: AuditQuery, response: { 200: AuditPage, ...errors(401, 403) },
+    },
+  }, async (request) => {
+    await requireOperator(request);
+    return inTenant(db, PLATFORM_TENANT_ID, (tx) => audit.list(tx, { ...request.query, tenantId: PLATFORM_TENANT_ID, limit: request.query.limit ?? 50 }));
   });
 
   app.get('/v1/admin/tenants/:tenantId/audit', {

@@ -98,6 +98,9 @@ describe('signing keys', () => {
     expect(await t.deps.keys.verificationKey(oldKid)).toBeUndefined();
     const audit = await t.db.asOwner(`SELECT actor_id FROM audit_log WHERE action = 'signing_key.rotate' AND target_id = $1`, [rotated.json().kid]);
     expect(audit).toEqual([{ actor_id: op.userId }]);
+    const fresh = (await grant(op.email, op.password)).json().accessToken;
+    const platform = (await t.request({ method: 'GET', url: '/v1/admin/audit?action=signing_key.rotate', token: fresh })).json();
+    expect(platform.entries.map((e: { target: { id: string } }) => e.target.id)).toContain(rotated.json().kid);
   });
 
   it('a second process sharing the database picks up a rotated key', async () => {
