@@ -57,3 +57,12 @@ describe('the error catalog', () => {
     }
   });
 });
+
+describe('docs/errors.md', () => {
+  it('lists every code of the catalog with its status, and no other', async () => {
+    const { readFileSync } = await import('node:fs');
+    const doc = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
+    const listed = Object.fromEntries([...doc.matchAll(/^\| `([A-Z_]+)` \| (\d{3}) \|/gm)].map((m) => [m[1], Number(m[2])]));
+    expect(listed).toEqual(Object.fromEntries(Object.entries(ERROR_CATALOG).map(([code, spec]) => [code, spec.status])));
+  });
+});
