@@ -1,9 +1,15 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { buildApp } from '../../app.js';
+import { DEFAULT_CONFIG_PATH } from '../../config.js';
 import { createDeps } from '../../deps.js';
-import { onPostgres, startTestApp, testConfig, type TestApp } from '../../../test/harness.js';
+import { TEST_SECRET, onPostgres, startTestApp, testConfig, type TestApp } from '../../../test/harness.js';
 
 /**
  * Exactness under load, over real HTTP: many concurrent decisions for one tenant admit
@@ -17,6 +23,50 @@ const OPERATIONS = ['clustering', 'image_generation', 'image_prompt_extraction']
 
 let t: TestApp;
 const servers: { url: string; close: () => Promise<void> }[] = [];
+
+/** The shipped config with the rate limits out of the way: this test counts admissions, not throttling. */
+function unthrottledConfig(): string {
+  const file = parseYaml(readFileSync(DEFAULT_CONFIG_PATH, 'utf8')) as { rateLimits: { scopes: Record<string, { limit: number }> } };
+  for (const scope of Object.values(file.rateLimits.scopes)) scope.limit = 1_000_000_000;
+  const path = join(mkdtempSync(join(tmpdir(), 'tollgate-config-')), 'tollgate.config.yaml');
+  writeFileSync(path, stringifyYaml(file));
+  return path;
+}
+
+/** A real second server process (its own Node, pool and caches) on the test database. */
+async function startChildServer(url: string): Promise<{ url: string; close: () => Promise<void> }> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], {
+    cwd: process.cwd(),
+    env: {
+      PATH: process.env.PATH, DATABASE_URL: url, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'silent', TOLLGATE_SECRET_KEY: TEST_SECRET,
+      TOLLGATE_DATA_DIR: mkdtempSync(join(tmpdir(), 'tollgate-exact-')), TOLLGATE_DB_POOL_SIZE: '10',
+      TOLLGATE_CONFIG: unthrottledConfig(),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const base = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 60_000);
+    const read = (chunk: Buffer) => {
+      out += chunk.toString();
+      const match = /listening on (http:\/\/[\d.]+:\d+)/.exec(out);
+      if (match) { clearTimeout(timer); resolve(match[1]!); }
+    };
+    proc.stdout!.on('data', read);
+    proc.stderr!.on('data', read);
+    proc.once('exit', (code) => reject(new Error(`server exited (${code}): ${out}`)));
+  });
+  return {
+    url: base,
+    close: async () => {
+      if (proc.exitCode !== null) return;
+      const exited = new Promise((resolve) => proc.once('exit', resolve));
+      proc.kill('SIGTERM');
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000))]);
+      if (proc.exitCode === null) proc.kill('SIGKILL');
+    },
+  };
+}
 
 beforeAll(async () => {
   t = await startTestApp({ poolSize: 20 });
@@ -42,11 +92,23 @@ async function loadedTenant(): Promise<{ tenantId: string; key: string }> {
 }
 
 describe('exactness under load', () => {
-  for (const processes of [1, 2]) {
-    it(`${TOTAL} concurrent decisions over HTTP through ${processes} server instance(s) admit exactly ${RUNS} runs; counters and ledger agree`, async () => {
+  const variants: { label: string; targets: () => Promise<{ url: string }[]>; skip?: boolean }[] = [
+    { label: 'one server instance', targets: async () => [servers[0]!] },
+    { label: 'two server instances in this process', targets: async () => [servers[0]!, servers[1]!] },
+    {
+      label: 'this process and a second real server process', skip: !onPostgres,
+      targets: async () => {
+        if (servers.length < 3) servers.push(await startChildServer(t.db.url!));
+        return [servers[0]!, servers[2]!];
+      },
+    },
+  ];
+  for (const variant of variants) {
+    it.skipIf(variant.skip)(`${TOTAL} concurrent decisions over HTTP through ${variant.label} admit exactly ${RUNS} runs; counters and ledger agree`, async () => {
+      const targets = await variant.targets();
       const { tenantId, key } = await loadedTenant();
       const calls = Array.from({ length: TOTAL }, (_, i) => {
-        const server = servers[i % processes]!;
+        const server = targets[i % targets.length]!;
         return fetch(`${server.url}/v1/authorize`, {
           method: 'POST',
           headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
