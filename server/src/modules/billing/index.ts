@@ -1,2 +1,2 @@
-export { BillingService, addMonthUtc, calendarMonthUtc, type Period, type Subscription } from './service.js';
+export { BillingService, addMonthUtc, addMonthsUtc, calendarMonthUtc, type Period, type Subscription } from './service.js';
 export type { SubscriptionStatus } from './tables.js';

@@ -15,15 +15,21 @@ export interface Subscription {
   paymentMethod: string | null;
 }
 
+/**
+ * `months` after `anchor`, on the anchor's day clamped to the month's last day
+ * (Jan 31 → Feb 28 → Mar 31): counted from the anchor, so the day never drifts.
+ */
+export function addMonthsUtc(anchor: Date, months: number): Date {
+  const year = anchor.getUTCFullYear();
+  const month = anchor.getUTCMonth() + months;
+  const lastDay = new Date(Date.UTC(year, month + 1, 0)).getUTCDate();
+  return new Date(Date.UTC(year, month, Math.min(anchor.getUTCDate(), lastDay),
+    anchor.getUTCHours(), anchor.getUTCMinutes(), anchor.getUTCSeconds(), anchor.getUTCMilliseconds()));
+}
+
 /** One month later, clamped to the month's last day (Jan 31 → Feb 28). */
 export function addMonthUtc(from: Date): Date {
-  const d = new Date(from.getTime());
-  const day = d.getUTCDate();
-  d.setUTCDate(1);
-  d.setUTCMonth(d.getUTCMonth() + 1);
-  const lastDay = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 0)).getUTCDate();
-  d.setUTCDate(Math.min(day, lastDay));
-  return d;
+  return addMonthsUtc(from, 1);
 }
 
 /** A billing period, [start, end): the instant `end` already belongs to the next one. */
@@ -67,7 +73,9 @@ export class BillingService {
   /**
    * The tenant's current usage period. A subscription whose period ended is rolled
    * forward here (lazily; the sweeper does the same for idle tenants), one month at a
-   * time from its previous end, so periods stay contiguous however long it was idle.
+   * time from its previous end, so periods stay contiguous however long it was idle;
+   * period ends are counted in months from the subscription's start, so a subscription
+   * begun on the 31st renews on the last day of short months and the 31st again after.
    */
   async currentPeriod(tx: Executor, tenantId: string): Promise<Period> {
     const now = this.clock.now();
@@ -75,11 +83,14 @@ export class BillingService {
       const row = await findSubscription(tx, tenantId);
       if (!row) return calendarMonthUtc(now);
       if (row.currentPeriodEnd > now) return { start: row.currentPeriodStart, end: row.currentPeriodEnd };
+      const anchor = row.createdAt;
       let start = row.currentPeriodEnd;
-      let end = addMonthUtc(start);
+      let months = 1;
+      while (addMonthsUtc(anchor, months) <= start) months++;
+      let end = addMonthsUtc(anchor, months);
       while (end <= now) {
         start = end;
-        end = addMonthUtc(start);
+        end = addMonthsUtc(anchor, ++months);
       }
       if (await advancePeriod(tx, tenantId, row.currentPeriodEnd, start, end, now)) return { start, end };
       // another caller rolled it first: read what it wrote
