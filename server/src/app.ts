@@ -6,7 +6,6 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { assertTenantExists, type Deps } from './deps.js';
 import { registerAuthHook } from './http/auth-hook.js';
-import { AppError } from './lib/errors.js';
 import { frameworkErrorHandler, registerErrorHandling, registerJsonParser } from './http/error-handler.js';
 import { principalOf } from './http/guards.js';
 import { registerMetrics } from './http/metrics.js';
@@ -124,11 +123,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
       const principal = principalOf(request);
       const tenantId = await requestTenantId(request, async (userId) => (await deps.tenancy.findUser(userId))?.personalTenantId ?? null);
       // A key allowed to authorize may close the reservations its decisions made.
-      if (principal.type === 'api_key' && principal.scopes.includes('authorize')) {
-        const checked = await deps.tenancy.checkTenant(principal, tenantId);
-        if (!checked.ok) throw new AppError(checked.error);
-        return checked.value;
-      }
+      if (principal.type === 'api_key' && principal.scopes.includes('authorize')) return deps.tenancy.verified(principal, tenantId);
       return deps.tenancy.access(principal, tenantId, 'member');
     },
   });

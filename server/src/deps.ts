@@ -143,7 +143,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const decisionLog = new DecisionLog(db, (error) => logger.error({ err: error }, 'writing the decision log failed'));
   const decisions = new GateService({
     db, clock, plans, tenancy, standing: metering.tollgate, limits: metering.limits, reservations: metering.reservations,
-    rateLimits, log: decisionLog, keyStillValid: (tx, principal) => keyResolver.stillValid(tx, principal), authorizeScope: file.rateLimits.scopes.authorize, rateLimitBypass: new Set(file.rateLimits.bypassPrincipals),
+    rateLimits, log: decisionLog, authorizeScope: file.rateLimits.scopes.authorize, rateLimitBypass: new Set(file.rateLimits.bypassPrincipals),
   });
 
   await changes.start();

@@ -39,9 +39,8 @@ export class SigningKeyRing {
   constructor(private readonly db: Db, private readonly clock: Clock, private readonly options: KeyRingOptions) {}
 
   /** Loads the keys, creating or rotating the active one when it is missing or too old. */
-  async init(): Promise<void> {
-    await this.reload();
-    await this.rotateIfDue();
+  init(): Promise<void> {
+    return this.refresh();
   }
 
   /**

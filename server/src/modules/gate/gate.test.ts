@@ -142,6 +142,21 @@ describe('POST /v1/authorize', () => {
     });
   });
 
+  it('an unreachable rate-limit store on the fail-closed authorize scope is a 503, not a decision a retry would replay', async () => {
+    const dead = await startTestApp({ env: { REDIS_URL: 'redis://127.0.0.1:1' }, patch: (file) => { file.rateLimits.scopes.api.failMode = 'open'; file.rateLimits.scopes.auth.failMode = 'open'; } });
+    try {
+      const owner = await dead.signup();
+      const key = (await dead.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys`, token: owner.accessToken, payload: { name: 'k', scopes: ['authorize'] } })).json().key;
+      const res = await dead.request({ method: 'POST', url: '/v1/authorize', token: key, payload: { operation: 'clustering', idempotencyKey: 'outage' } });
+      expect(res.statusCode).toBe(503);
+      expect(res.json().error.code).toBe('RATE_LIMIT_UNAVAILABLE');
+      const [replays] = await dead.db.asOwner<{ n: string }>('SELECT count(*) AS n FROM decision_replays');
+      expect(Number(replays!.n)).toBe(0);
+    } finally {
+      await dead.close();
+    }
+  });
+
   it('an API key\'s own rate limit applies on top of the tenant\'s', async () => {
     const owner = await t.signup();
     const { key } = await keyOf(owner, { rateLimit: { limit: 1, windowSeconds: 60 } });
@@ -241,6 +256,15 @@ describe('idempotency', () => {
     expect(usage.usage.find((u: { meter: string }) => u.meter === 'runs').used).toBe(1);
     const ledger = (await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/credits/ledger`, token: owner.accessToken })).json();
     expect(ledger.entries.filter((e: { kind: string }) => e.kind === 'reserve')).toHaveLength(1);
+  });
+
+  it('20 concurrent refusals with one key are one refusal: the same decision, replayed', async () => {
+    const owner = await t.signup();
+    const { key } = await keyOf(owner);
+    await admin(owner.tenantId, { limits: { runs: 0 } });
+    const results = await Promise.all(Array.from({ length: 20 }, () => authorize(key, { operation: 'clustering', idempotencyKey: 'refused-burst' })));
+    expect(new Set(results.map((r) => r.json().decisionId)).size).toBe(1);
+    expect(results.every((r) => r.json().code === 'LIMIT_EXCEEDED')).toBe(true);
   });
 
   it('a refused decision is replayed as refused', async () => {

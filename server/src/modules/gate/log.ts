@@ -34,7 +34,8 @@ export class DecisionLog {
   }
 
   async flush(): Promise<void> {
-    await this.flushing;
+    // A tick and an explicit flush may meet: wait until no flush is in flight, then take the batch.
+    while (this.flushing) await this.flushing;
     if (this.pending.length === 0) return;
     const batch = this.pending;
     this.pending = [];

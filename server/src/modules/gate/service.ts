@@ -74,8 +74,6 @@ export interface GateParts {
   reservations: ReservationsService;
   rateLimits: RateLimitService;
   log: DecisionLog;
-  /** Whether the key behind a principal is still usable, read in the decision's transaction. */
-  keyStillValid: (tx: Executor, principal: Principal) => Promise<boolean>;
   authorizeScope: RateScopeConfig;
   rateLimitBypass: ReadonlySet<string>;
 }
@@ -107,7 +105,7 @@ export class GateService {
     const decisionId = newId('dec', this.p.clock.now().getTime());
     const checked = await this.p.tenancy.checkTenant(principal, tenantId);
     if (!checked.ok) {
-      if (checked.error === 'TENANT_SUSPENDED' || checked.error === 'TENANT_CLOSED' || checked.error === 'PAYMENT_REQUIRED') {
+      if (isDecisionDenial(checked.error)) {
         const decision = this.denied(decisionId, checked.error, { id: tenantId, plan: null, enterprise: false }, principalView(principal, null), cost);
         return this.finish(decision, request, ctx);
       }
@@ -116,14 +114,29 @@ export class GateService {
     const access = checked.value;
     const hash = requestHash({ operation: cost.operation, module: cost.module, model: request.model ?? null, quantity: request.quantity ?? null });
     const base = { decisionId, principal: principalView(principal, access.role), cost, access, request, hash, ctx };
-    try {
-      const decision = await inTenant(this.p.db, tenantId, (tx) => this.decide(tx, base));
-      return this.finish(decision, request, ctx);
-    } catch (error) {
-      if (!(error instanceof Refusal)) throw error;
-      if (request.idempotencyKey) await this.rememberRefusal(tenantId, request.idempotencyKey, hash, error.decision);
-      return this.finish(error.decision, request, ctx);
-    }
+    const decision = await inTenant(this.p.db, tenantId, async (tx) => {
+      const key = request.idempotencyKey;
+      if (key) {
+        await lockKey(tx, tenantId, `authorize:${key}`);
+        const previous = await repo.findReplay(tx, tenantId, key);
+        if (previous) {
+          if (previous.requestHash !== hash) throw new AppError('IDEMPOTENCY_CONFLICT');
+          return { ...(previous.decision as unknown as Decision), replayed: true };
+        }
+      }
+      let outcome: Decision;
+      try {
+        // A savepoint: a refusal rolls back what the decision consumed, not the lock above.
+        outcome = await tx.transaction((sp) => this.decide(sp, base));
+      } catch (error) {
+        if (!(error instanceof Refusal)) throw error;
+        outcome = error.decision;
+      }
+      // Still under the key's lock: a retry sees this answer, allowed or refused.
+      if (key) await repo.insertReplay(tx, { tenantId, idempotencyKey: key, requestHash: hash, decision: outcome as unknown as Record<string, unknown>, createdAt: this.p.clock.now() });
+      return outcome;
+    });
+    return this.finish(decision, request, ctx);
   }
 
   /** A service key acts for a user only when the body (or header) names one; nobody else may. */
@@ -161,40 +174,35 @@ export class GateService {
 
   private async decide(tx: Executor, d: {
     decisionId: string; principal: Decision['principal']; cost: ReturnType<typeof quote>; access: TenantAccess;
-    request: AuthorizeRequest; hash: string; ctx: AuthorizeContext;
+    request: AuthorizeRequest; ctx: AuthorizeContext;
   }): Promise<Decision> {
     const { access, request, cost } = d;
     const tenantId = access.tenantId;
-    const key = request.idempotencyKey;
-    if (key) {
-      await lockKey(tx, tenantId, `authorize:${key}`);
-      const previous = await repo.findReplay(tx, tenantId, key);
-      if (previous) {
-        if (previous.requestHash !== d.hash) throw new AppError('IDEMPOTENCY_CONFLICT');
-        return { ...(previous.decision as unknown as Decision), replayed: true };
-      }
-    }
     // The caches answered above; the database answers now, in this transaction, so a
     // revocation or suspension made a moment ago in another process is honoured here.
-    if (!(await this.p.keyStillValid(tx, access.principal))) throw new AppError('UNAUTHENTICATED', 'the key was revoked or expired');
     const fresh = await this.p.tenancy.recheckTenant(tx, access);
+    if (!fresh.ok) {
+      if (isDecisionDenial(fresh.error)) {
+        throw new Refusal(this.denied(d.decisionId, fresh.error, { id: tenantId, plan: null, enterprise: false }, d.principal, cost));
+      }
+      throw new AppError(fresh.error);
+    }
+    const role = fresh.value.role;
+    d.principal.role = role;
     const { period, entitlements: e } = await this.p.standing.standing(tx, tenantId);
     const tenant = { id: tenantId, plan: e.plan, enterprise: e.enterprise };
     const refuse = (code: DecisionCode, extra: Partial<Decision> = {}): never => {
       throw new Refusal({ ...this.denied(d.decisionId, code, tenant, d.principal, cost), ...extra });
     };
-    if (!fresh.ok) {
-      if (fresh.error === 'TENANT_SUSPENDED' || fresh.error === 'TENANT_CLOSED' || fresh.error === 'PAYMENT_REQUIRED') refuse(fresh.error);
-      throw new AppError(fresh.error as Exclude<typeof fresh.error, 'TENANT_SUSPENDED' | 'TENANT_CLOSED' | 'PAYMENT_REQUIRED'>);
-    }
-    const role = (fresh as Extract<typeof fresh, { ok: true }>).value.role;
-    d.principal.role = access.principal.type === 'api_key' ? null : role;
 
     if (!this.p.plans.get(e.plan)?.modules.includes(cost.module)) refuse('NOT_IN_PLAN');
     if (!e.modules[cost.module]) refuse('MODULE_DISABLED');
     if (request.model !== undefined && !modelAllowed(e, request.model)) refuse('NOT_IN_PLAN');
 
     const rate = await this.p.rateLimits.consume(this.rateChecks(access, e));
+    // An unreachable store on a fail-closed scope is an outage, not the tenant's doing: an
+    // error (503), never a decision a retry would replay.
+    if (!rate.allowed && rate.degraded === 'closed') throw new AppError('RATE_LIMIT_UNAVAILABLE');
     if (!rate.allowed) refuse('RATE_LIMITED', { retryAfterMs: rate.retryAfterMs ?? 1000 });
 
     const actor: Actor = actorOf(access);
@@ -220,7 +228,7 @@ export class GateService {
     }
 
     const reserved = await this.p.reservations.reserve(tx, {
-      tenantId, amount: cost.credits, idempotencyKey: `authorize:${key ?? d.decisionId}`, operation: cost.operation,
+      tenantId, amount: cost.credits, idempotencyKey: `authorize:${request.idempotencyKey ?? d.decisionId}`, operation: cost.operation,
       model: request.model ?? null, quantity: request.quantity, actor,
     });
     // The run slot is leased under the reservation's id, so settling or releasing it frees the slot.
@@ -241,7 +249,6 @@ export class GateService {
       reservation: { id: r.reservation.id, credits: r.reservation.credits, expiresAt: r.reservation.expiresAt },
       bypass, route: { provider: 'default' },
     };
-    if (key) await repo.insertReplay(tx, { tenantId, idempotencyKey: key, requestHash: d.hash, decision: decision as unknown as Record<string, unknown>, createdAt: this.p.clock.now() });
     return decision;
   }
 
@@ -269,12 +276,6 @@ export class GateService {
     };
   }
 
-  /** A refused decision with an idempotency key is remembered too: a retry gets the same refusal. */
-  private async rememberRefusal(tenantId: string, key: string, hash: string, decision: Decision): Promise<void> {
-    await inTenant(this.p.db, tenantId, (tx) =>
-      repo.insertReplay(tx, { tenantId, idempotencyKey: key, requestHash: hash, decision: decision as unknown as Record<string, unknown>, createdAt: this.p.clock.now() }));
-  }
-
   private finish(decision: Decision, request: AuthorizeRequest, ctx: AuthorizeContext): Decision {
     this.p.log.record({
       tenantId: decision.tenant.id, id: decision.replayed ? newId('dec', this.p.clock.now().getTime()) : decision.decisionId,
@@ -286,6 +287,11 @@ export class GateService {
     });
     return decision;
   }
+}
+
+/** Tenant refusals that are answers (allowed: false), as opposed to errors of the call. */
+function isDecisionDenial(code: string): code is 'TENANT_SUSPENDED' | 'TENANT_CLOSED' | 'PAYMENT_REQUIRED' {
+  return code === 'TENANT_SUSPENDED' || code === 'TENANT_CLOSED' || code === 'PAYMENT_REQUIRED';
 }
 
 function principalView(principal: Principal, role: string | null): Decision['principal'] {

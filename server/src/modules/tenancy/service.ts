@@ -111,17 +111,10 @@ export class TenancyService {
    * is the same 404 as a missing one.
    */
   async access(principal: Principal, tenantId: string, need: RoleNeed): Promise<TenantAccess> {
-    const checked = await this.gate.check(principal, tenantId);
-    if (!checked.ok) throw new AppError(checked.error);
-    // The caches may lag a change another process made a moment ago; the database answers now.
-    const fresh = await inTenant(this.db, tenantId, async (tx) => {
-      if (this.keyCheck && !(await this.keyCheck(tx, principal))) return err('UNAUTHENTICATED' as const);
-      return this.gate.recheck(tx, checked.value);
-    });
-    if (!fresh.ok) throw new AppError(fresh.error);
-    const role = effectiveRole(fresh.value);
+    const access = await this.verified(principal, tenantId);
+    const role = effectiveRole(access);
     if (role === null || RANK[role] < RANK[need]) throw new AppError(principal.type === 'api_key' ? 'INSUFFICIENT_SCOPE' : 'FORBIDDEN');
-    return fresh.value;
+    return access;
   }
 
   /** Tells the tenant check how to confirm, in its transaction, that a key is still valid (wired by deps). */
@@ -134,9 +127,26 @@ export class TenancyService {
     return this.gate.check(principal, tenantId);
   }
 
-  /** The same check on state read now in the caller's transaction (no cache): the decision's last word. */
-  recheckTenant(tx: Executor, access: TenantAccess): Promise<Result<TenantAccess, TenantDenial>> {
+  /**
+   * The same check on state read now in the caller's transaction (no cache): the key is
+   * still valid, and tenant, membership and user still allow it. The decision's last word.
+   */
+  async recheckTenant(tx: Executor, access: TenantAccess): Promise<Result<TenantAccess, TenantDenial | 'UNAUTHENTICATED'>> {
+    if (this.keyCheck && !(await this.keyCheck(tx, access.principal))) return err('UNAUTHENTICATED');
     return this.gate.recheck(tx, access);
+  }
+
+  /**
+   * The tenant check without a role requirement (for callers that gate by scope): the
+   * cached check answers fast, then the database answers now, since the caches may lag
+   * a change another process made a moment ago.
+   */
+  async verified(principal: Principal, tenantId: string): Promise<TenantAccess> {
+    const checked = await this.gate.check(principal, tenantId);
+    if (!checked.ok) throw new AppError(checked.error);
+    const fresh = await inTenant(this.db, tenantId, (tx) => this.recheckTenant(tx, checked.value));
+    if (!fresh.ok) throw new AppError(fresh.error);
+    return fresh.value;
   }
 
   /** Whether a user may still act at all (cached; dropped when an operator changes their status). */
