@@ -7,7 +7,8 @@ import { Periodic } from '../lib/periodic.js';
 export async function serve(config: Config): Promise<void> {
   const deps = await createDeps(config);
   const app = await buildApp(deps);
-  await app.listen({ host: config.host, port: config.port });
+  // Bursts of new connections (every SaaS worker calling at once) should queue, not be reset: Node's default backlog is 511.
+  await app.listen({ host: config.host, port: config.port, backlog: 4096 });
   // Expires unsettled reservations and rolls periods (with their refill) for idle tenants.
   const sweeper = new Periodic(async () => { await deps.tollgate.sweep(); }, (error) => deps.logger.error({ err: error }, 'metering sweep failed'));
   sweeper.start(config.file.metering.sweepIntervalSeconds * 1000);

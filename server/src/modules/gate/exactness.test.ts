@@ -73,7 +73,8 @@ beforeAll(async () => {
   for (let i = 0; i < 2; i++) {
     const deps = await createDeps(testConfig(), { clock: t.clock, database: t.db.database, logger: pino({ level: 'silent' }), rateLimitPrefix: `exact-${i}-${Date.now()}` });
     const app = await buildApp(deps);
-    await app.listen({ host: '127.0.0.1', port: 0 });
+    // 2,000 connections arrive at once: a backlog above Node's default 511 keeps the kernel from resetting them.
+    await app.listen({ host: '127.0.0.1', port: 0, backlog: 4096 });
     servers.push({ url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`, close: async () => { await app.close(); await deps.close(); } });
   }
 });
@@ -135,6 +136,6 @@ describe('exactness under load', () => {
       expect(Number(ledger!.reserves)).toBe(RUNS);
       const [reservations] = await t.db.asOwner<{ n: string }>("SELECT count(*) AS n FROM credit_reservations WHERE tenant_id = $1 AND status = 'held'", [tenantId]);
       expect(Number(reservations!.n)).toBe(RUNS);
-    });
+    }, 240_000);
   }
 });
