@@ -193,11 +193,22 @@ export class Tollgate {
   async standing(tx: Executor, tenantId: string): Promise<{ period: Period; entitlements: Entitlements }> {
     const period = await this.p.billing.currentPeriod(tx, tenantId);
     const entitlements = await this.p.entitlements.effective(tx, tenantId);
-    if (!(await this.p.credits.hasPeriodGrant(tx, tenantId, period.start))) {
-      await this.p.credits.grantForPeriod(tx, tenantId, period.start, entitlements.creditsPerPeriod);
+    // A committed grant stays in the append-only ledger, so seeing one is remembered; a
+    // grant written here is not (this transaction may still roll back).
+    const granted = `${tenantId}:${period.start.toISOString()}`;
+    if (!this.grantedPeriods.has(granted)) {
+      if (await this.p.credits.hasPeriodGrant(tx, tenantId, period.start)) {
+        if (this.grantedPeriods.size >= 100_000) this.grantedPeriods.clear();
+        this.grantedPeriods.add(granted);
+      } else {
+        await this.p.credits.grantForPeriod(tx, tenantId, period.start, entitlements.creditsPerPeriod);
+      }
     }
     return { period, entitlements };
   }
+
+  /** Tenant × period whose plan grant this process has seen committed. */
+  private readonly grantedPeriods = new Set<string>();
 
   private async refill(tx: Executor, tenantId: string): Promise<void> {
     await this.standing(tx, tenantId);
