@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { RateScopeConfig } from '../config-schema.js';
 import { AppError } from '../lib/errors.js';
 import type { Principal } from '../lib/principal.js';
-import { rateLimitHeaders, type RateCheck, type RateLimitService } from '../modules/ratelimit/index.js';
+import { keyRateCheck, rateLimitHeaders, type RateCheck, type RateLimitService } from '../modules/ratelimit/index.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -33,11 +33,9 @@ export function registerRateLimitHook(
     const subject = scope === 'auth' ? `ip:${request.ip}` : request.principal ? principalId(request.principal) : null;
     if (subject === null || bypass.has(subject)) return;
     const checks: RateCheck[] = [{ rule: { scope: `route:${scope}`, ...scopes[scope] }, subject }];
-    const principal = request.principal;
     // A key's own limit applies on top of the route's, on every route it calls.
-    if (principal?.type === 'api_key' && principal.rateLimit) {
-      checks.push({ rule: { scope: 'key', ...principal.rateLimit, failMode: scopes[scope].failMode }, subject: principal.keyId });
-    }
+    const keyCheck = request.principal && keyRateCheck(request.principal, scopes[scope].failMode);
+    if (keyCheck) checks.push(keyCheck);
     const outcome = await limiter.consume(checks);
     reply.headers(rateLimitHeaders(outcome));
     if (!outcome.allowed) {

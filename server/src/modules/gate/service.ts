@@ -6,13 +6,14 @@ import type { Clock } from '../../lib/clock.js';
 import { AppError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
 import type { Principal, TenantAccess } from '../../lib/principal.js';
+import { tenantIdOf } from '../../lib/tenant-of.js';
 import { resolveOnBehalfOf } from '../apikeys/index.js';
 import type { Actor } from '../audit/index.js';
 import { quote, requestHash, type CreditBalance, type Quantity, type ReservationsService } from '../credits/index.js';
 import { CONCURRENT_RUNS, modelAllowed, type Entitlements } from '../entitlements/index.js';
 import type { Bypass, LimitsService, MeterUsage } from '../limits/index.js';
 import type { PlansService } from '../plans/index.js';
-import type { RateCheck, RateLimitService } from '../ratelimit/index.js';
+import { keyRateCheck, type RateCheck, type RateLimitService } from '../ratelimit/index.js';
 import { actorOf, type TenancyService } from '../tenancy/index.js';
 import type { Period } from '../billing/index.js';
 import type { DecisionLog } from './log.js';
@@ -77,8 +78,6 @@ export interface GateParts {
   authorizeScope: RateScopeConfig;
   rateLimitBypass: ReadonlySet<string>;
 }
-
-const TENANT_ID = /^tnt_[0-9A-Z]{26}$/;
 
 /** Thrown inside the decision's transaction to roll back what it consumed; caught right outside. */
 class Refusal extends Error {
@@ -151,25 +150,8 @@ export class GateService {
   }
 
   /** The tenant comes from the credential; a user may pick one of their tenants. */
-  private async tenantOf(principal: Principal, request: AuthorizeRequest, ctx: AuthorizeContext): Promise<string> {
-    if (principal.type === 'api_key') {
-      if (request.tenantId !== undefined && request.tenantId !== principal.tenantId) throw new AppError('TENANT_NOT_FOUND');
-      return principal.tenantId;
-    }
-    if (principal.type === 'service') {
-      const acting = principal.onBehalfOf;
-      if (!acting) throw new AppError('ON_BEHALF_OF_REQUIRED');
-      if (request.tenantId !== undefined && request.tenantId !== acting.tenantId) throw new AppError('TENANT_NOT_FOUND');
-      return acting.tenantId;
-    }
-    const chosen = request.tenantId ?? ctx.tenantHeader;
-    if (chosen !== undefined) {
-      if (!TENANT_ID.test(chosen)) throw new AppError('VALIDATION_FAILED', 'tenantId: not a tenant id');
-      return chosen;
-    }
-    const personal = (await this.p.tenancy.findUser(principal.userId))?.personalTenantId;
-    if (!personal) throw new AppError('TENANT_NOT_FOUND');
-    return personal;
+  private tenantOf(principal: Principal, request: AuthorizeRequest, ctx: AuthorizeContext): Promise<string> {
+    return tenantIdOf(principal, request.tenantId ?? ctx.tenantHeader, async (userId) => (await this.p.tenancy.findUser(userId))?.personalTenantId);
   }
 
   private async decide(tx: Executor, d: {
@@ -262,9 +244,8 @@ export class GateService {
       ? { scope: 'tenant:authorize:plan', limit: planRate.limit, windowSeconds: planRate.windowSeconds, failMode: this.p.authorizeScope.failMode }
       : { scope: 'tenant:authorize', ...this.p.authorizeScope };
     const checks: RateCheck[] = [{ rule: tenantRule, subject: access.tenantId }];
-    if (principal.type === 'api_key' && principal.rateLimit) {
-      checks.push({ rule: { scope: 'key', ...principal.rateLimit, failMode: this.p.authorizeScope.failMode }, subject: principal.keyId });
-    }
+    const keyCheck = keyRateCheck(principal, this.p.authorizeScope.failMode);
+    if (keyCheck) checks.push(keyCheck);
     return checks;
   }
 

@@ -1,2 +1,2 @@
-export { RateLimitService, rateLimitHeaders, type FailMode, type RateCheck, type RateOutcome, type RateRule } from './service.js';
+export { RateLimitService, keyRateCheck, rateLimitHeaders, type FailMode, type RateCheck, type RateOutcome, type RateRule } from './service.js';
 export { ratelimitErrors } from './errors.js';

@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import type { Principal } from '../../lib/principal.js';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 
 /** What to do when the shared store cannot answer: refuse (spend-gating scopes) or let through (DoS-only scopes). */
@@ -99,6 +100,12 @@ export class RateLimitService {
   async close(): Promise<void> {
     if (this.redis) this.redis.disconnect();
   }
+}
+
+/** An API key's own bucket, shared by the decision and every other route the key calls. */
+export function keyRateCheck(principal: Principal, failMode: FailMode): RateCheck | null {
+  if (principal.type !== 'api_key' || !principal.rateLimit) return null;
+  return { rule: { scope: 'key', ...principal.rateLimit, failMode }, subject: principal.keyId };
 }
 
 /** Standard RateLimit-* and Retry-After headers for an outcome. */
