@@ -4,7 +4,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { assertTenantExists, type Deps } from './deps.js';
+import type { Deps } from './deps.js';
 import { registerAuthHook } from './http/auth-hook.js';
 import { frameworkErrorHandler, registerErrorHandling, registerJsonParser } from './http/error-handler.js';
 import { principalOf } from './http/guards.js';
@@ -113,7 +113,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   await app.register(auditRoutes, {
     db: deps.database.db, audit: deps.audit, requireOperator,
     tenantAccess: (request, tenantId) => deps.tenancy.access(principalOf(request), tenantId, 'admin'),
-    tenantExists: (tenantId) => assertTenantExists(deps, tenantId),
+    tenantExists: (tenantId) => deps.tenancy.assertTenantExists(tenantId),
   });
   await app.register(entitlementsRoutes, { tollgate: deps.tollgate, tenancy: deps.tenancy });
   await app.register(limitsRoutes, { tollgate: deps.tollgate, tenancy: deps.tenancy });
@@ -121,14 +121,14 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     tollgate: deps.tollgate, tenancy: deps.tenancy,
     implicitAccess: async (request) => {
       const principal = principalOf(request);
-      const tenantId = await requestTenantId(request, async (userId) => (await deps.tenancy.findUser(userId))?.personalTenantId ?? null);
+      const tenantId = await requestTenantId(request, (userId) => deps.tenancy.personalTenantOf(userId));
       // A key allowed to authorize may close the reservations its decisions made.
       if (principal.type === 'api_key' && principal.scopes.includes('authorize')) return deps.tenancy.verified(principal, tenantId);
       return deps.tenancy.access(principal, tenantId, 'member');
     },
   });
-  await app.register(gateRoutes, { gate: deps.gate, db: deps.database.db, requireOperator, tenantExists: (tenantId) => assertTenantExists(deps, tenantId) });
-  await app.register(creditsAdminRoutes, { tollgate: deps.tollgate, requireOperator, tenantExists: (tenantId) => assertTenantExists(deps, tenantId) });
+  await app.register(gateRoutes, { gate: deps.gate, db: deps.database.db, requireOperator, tenantExists: (tenantId) => deps.tenancy.assertTenantExists(tenantId) });
+  await app.register(creditsAdminRoutes, { tollgate: deps.tollgate, requireOperator, tenantExists: (tenantId) => deps.tenancy.assertTenantExists(tenantId) });
 
   await app.ready();
   return app;

@@ -4,7 +4,6 @@ import { randomBytes } from 'node:crypto';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config.js';
 import { openDatabase, type Database } from './db/client.js';
-import { inTenant } from './db/scope.js';
 import { createMetrics, type Metrics } from './http/metrics.js';
 import { ChangeFeed } from './lib/changes.js';
 import { systemClock, type Clock } from './lib/clock.js';
@@ -182,10 +181,6 @@ function wireMetering(db: Database['db'], clock: Clock, audit: AuditService, bil
   return { entitlements, limits, credits, reservations, tollgate };
 }
 
-/** Checks a tenant exists for operator routes (RLS-scoped read). */
-export async function assertTenantExists(deps: Deps, tenantId: string): Promise<void> {
-  await inTenant(deps.database.db, tenantId, async (tx) => { await deps.tenancy.getTenant(tenantId, tx); });
-}
 
 /**
  * Without TOLLGATE_SECRET_KEY, a random master secret is kept in the data directory.

@@ -151,7 +151,7 @@ export class GateService {
 
   /** The tenant comes from the credential; a user may pick one of their tenants. */
   private tenantOf(principal: Principal, request: AuthorizeRequest, ctx: AuthorizeContext): Promise<string> {
-    return tenantIdOf(principal, request.tenantId ?? ctx.tenantHeader, async (userId) => (await this.p.tenancy.findUser(userId))?.personalTenantId);
+    return tenantIdOf(principal, request.tenantId ?? ctx.tenantHeader, (userId) => this.p.tenancy.personalTenantOf(userId));
   }
 
   private async decide(tx: Executor, d: {

@@ -20,7 +20,7 @@ export interface TenantState {
   subscription: { status: SubscriptionStatus; pastDueSince: number | null; trialEndsAt: number | null } | null;
 }
 
-export interface UserState { status: 'active' | 'deactivated'; isOperator: boolean }
+export interface UserState { status: 'active' | 'deactivated'; isOperator: boolean; personalTenantId: string | null }
 
 export interface TenantGateOptions {
   cacheTtlMs: number;
@@ -129,7 +129,7 @@ export class TenantGate {
   user(userId: string): Promise<UserState | undefined> {
     return this.users.load(userId, () => inSystem(this.db, async (tx) => {
       const row = await repo.findUserById(tx, userId);
-      return row && { status: row.status, isOperator: row.isOperator };
+      return row && { status: row.status, isOperator: row.isOperator, personalTenantId: row.personalTenantId };
     }));
   }
 

@@ -261,6 +261,16 @@ export class TenancyService {
     await repo.updateUser(tx, userId, { isOperator, updatedAt: this.clock.now() });
   }
 
+  /** A user's personal tenant, from the cached user state (it never changes once created). */
+  async personalTenantOf(userId: string): Promise<string | null> {
+    return (await this.gate.user(userId))?.personalTenantId ?? null;
+  }
+
+  /** Whether a tenant exists (operator routes): the 404 of a missing one otherwise. */
+  async assertTenantExists(tenantId: string): Promise<void> {
+    if (!(await inTenant(this.db, tenantId, (tx) => repo.findTenant(tx, tenantId)))) throw new AppError('TENANT_NOT_FOUND');
+  }
+
   async findUser(userId: string): Promise<repo.UserRow | undefined> {
     return inSystem(this.db, (tx) => repo.findUserById(tx, userId));
   }
