@@ -130,6 +130,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   });
 
   const rateLimits = new RateLimitService({ redisUrl: config.redisUrl, prefix: overrides.rateLimitPrefix ?? 'tollgate' });
+  await rateLimits.connected();
 
   const resolveCredential = async (bearer: string, onBehalfOf?: string): Promise<Principal> => {
     let principal: Principal;

@@ -54,6 +54,33 @@ export class RateLimitService {
     this.redis?.on('error', () => undefined);
   }
 
+  /**
+   * Settles once the Redis client is connected, or the store is plainly not there (the
+   * connection was refused or the host is unknown), or after `boundMs`. Boot waits for it:
+   * without, the first requests after start would find the client still connecting and a
+   * fail-closed scope would refuse them as if the store were down. A connect timeout is
+   * not final: on a busy event loop (embedded PGlite runs in-thread) the client's timer
+   * can fire before the connect event it was waiting for, and the client retries.
+   */
+  async connected(boundMs = 10_000): Promise<void> {
+    const redis = this.redis;
+    if (!redis || redis.status === 'ready') return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(settle, boundMs);
+      function settle() {
+        clearTimeout(timer);
+        redis!.off('ready', settle);
+        redis!.off('error', onError);
+        resolve();
+      }
+      function onError(error: NodeJS.ErrnoException) {
+        if (error.code === 'ECONNREFUSED' || error.code === 'ENOTFOUND') settle();
+      }
+      redis.on('ready', settle);
+      redis.on('error', onError);
+    });
+  }
+
   get store(): 'memory' | 'redis' {
     return this.redis ? 'redis' : 'memory';
   }
