@@ -108,6 +108,7 @@ export const ConfigFileSchema = Type.Object({
   metering: Type.Object({
     reservationTtlSeconds: Type.Integer({ minimum: 1, maximum: 86400, default: 600, description: 'how long an unsettled reservation holds credits' }),
     sweepIntervalSeconds: Type.Integer({ minimum: 1, maximum: 3600, default: 30, description: 'how often the server expires reservations and rolls periods' }),
+    groupCommit: Type.Boolean({ default: true, description: 'decide concurrent authorize calls in batches: one statement and one commit per batch (false: one transaction per call)' }),
   }, { additionalProperties: false, default: {} }),
   modules: Type.Array(Name, { minItems: 1 }),
   meters: Type.Record(Name, MeterSchema),

@@ -144,6 +144,13 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const decisions = new GateService({
     db, clock, plans, tenancy, standing: metering.tollgate, limits: metering.limits, reservations: metering.reservations,
     rateLimits, log: decisionLog, authorizeScope: file.rateLimits.scopes.authorize, rateLimitBypass: new Set(file.rateLimits.bypassPrincipals),
+    bypassRoles: metering.bypassRoles,
+    reservationTtlSeconds: file.metering.reservationTtlSeconds,
+    groupCommit: file.metering.groupCommit ? {
+      database, pastDueGraceSeconds: file.billing.pastDueGraceSeconds,
+      // Not a concurrency conflict: a fault in the batch statement; its requests are decided alone.
+      onRefused: (error: unknown) => logger.warn({ err: error }, 'a decision batch failed; its requests were decided one by one'),
+    } : undefined,
   });
 
   await changes.start();
@@ -179,7 +186,7 @@ function wireMetering(db: Database['db'], clock: Clock, audit: AuditService, bil
   const reservations = new ReservationsService(clock, plans, credits, config.file.metering.reservationTtlSeconds);
   reservations.onResolve(async (tx, tenantId, reservationId) => { await limits.releaseRun(tx, tenantId, reservationId); });
   const tollgate = new Tollgate({ db, clock, plans, billing, entitlements, limits, credits, reservations });
-  return { entitlements, limits, credits, reservations, tollgate };
+  return { entitlements, limits, credits, reservations, tollgate, bypassRoles };
 }
 
 

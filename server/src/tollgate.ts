@@ -195,11 +195,10 @@ export class Tollgate {
     const entitlements = await this.p.entitlements.effective(tx, tenantId);
     // A committed grant stays in the append-only ledger, so seeing one is remembered; a
     // grant written here is not (this transaction may still roll back).
-    const granted = `${tenantId}:${period.start.toISOString()}`;
-    if (!this.grantedPeriods.has(granted)) {
+    const start = period.start.toISOString();
+    if (this.grantSeen(tenantId) !== start) {
       if (await this.p.credits.hasPeriodGrant(tx, tenantId, period.start)) {
-        if (this.grantedPeriods.size >= 100_000) this.grantedPeriods.clear();
-        this.grantedPeriods.add(granted);
+        this.rememberGrant(tenantId, start);
       } else {
         await this.p.credits.grantForPeriod(tx, tenantId, period.start, entitlements.creditsPerPeriod);
       }
@@ -207,8 +206,20 @@ export class Tollgate {
     return { period, entitlements };
   }
 
-  /** Tenant × period whose plan grant this process has seen committed. */
-  private readonly grantedPeriods = new Set<string>();
+  /**
+   * The start (ISO) of the latest period whose plan grant this process has seen
+   * committed, per tenant: the per-request path and the batched decision share it.
+   */
+  grantSeen(tenantId: string): string | null {
+    return this.grantedPeriods.get(tenantId) ?? null;
+  }
+
+  rememberGrant(tenantId: string, periodStart: string): void {
+    if (this.grantedPeriods.size >= 100_000) this.grantedPeriods.clear();
+    this.grantedPeriods.set(tenantId, periodStart);
+  }
+
+  private readonly grantedPeriods = new Map<string, string>();
 
   private async refill(tx: Executor, tenantId: string): Promise<void> {
     await this.standing(tx, tenantId);

@@ -31,6 +31,11 @@ export interface Database {
    * commit and dropped on rollback (on PGlite as on PostgreSQL).
    */
   notify(channel: string, payload: string, executor?: Executor): Promise<void>;
+  /**
+   * One statement in its own transaction, prepared once per connection: a single round
+   * trip, for the hot path (the batched decision). Row-level security applies as usual.
+   */
+  statement<T = Record<string, unknown>>(text: string, params: unknown[]): Promise<T[]>;
   close(): Promise<void>;
 }
 
@@ -86,6 +91,8 @@ async function openPglite(options: DatabaseOptions): Promise<Database> {
       };
     },
     notify: (channel, payload, executor) => pgNotify(executor ?? db, channel, payload),
+    // PGlite's query waits for any open transaction, so it never runs inside one of drizzle's.
+    statement: async <T>(text: string, params: unknown[]) => (await client.query<T>(text, params)).rows,
     async close() {
       await client.close();
     },
@@ -128,6 +135,7 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
       return unlisten;
     },
     notify: (channel, payload, executor) => pgNotify(executor ?? db, channel, payload),
+    statement: async <T>(text: string, params: unknown[]) => [...await client.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true })] as T[],
     async close() {
       await client.end({ timeout: 5 });
     },

@@ -53,7 +53,7 @@ export class ReservationsService {
 
   async reserve(tx: Executor, input: ReserveInput): Promise<ReserveResult> {
     if (!Number.isSafeInteger(input.amount) || input.amount < 0) throw new AppError('VALIDATION_FAILED', 'amount must be a non-negative integer');
-    const hash = requestHash({ amount: input.amount, operation: input.operation, model: input.model, quantity: canonical(input.quantity) });
+    const hash = reservationHash(input);
     await repo.lockKey(tx, input.tenantId, `reserve:${input.idempotencyKey}`);
     const previous = await repo.reservationByKey(tx, input.tenantId, input.idempotencyKey);
     if (previous) {
@@ -160,6 +160,11 @@ export class ReservationsService {
     if (compatible(row)) return { ok: true, reservation: toView(row), credits, replayed: true };
     return { ok: false, code: row.status === 'expired' ? 'RESERVATION_EXPIRED' : 'RESERVATION_RESOLVED' };
   }
+}
+
+/** The fingerprint a reservation's idempotency key is held to (the batched decision computes it too). */
+export function reservationHash(r: { amount: number; operation?: string | null | undefined; model?: string | null | undefined; quantity?: Quantity | undefined }): string {
+  return requestHash({ amount: r.amount, operation: r.operation, model: r.model, quantity: canonical(r.quantity) });
 }
 
 function conflict(): never {

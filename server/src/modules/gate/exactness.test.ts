@@ -117,7 +117,7 @@ describe('exactness under load', () => {
         }).then(async (res) => ({ status: res.status, body: await res.json() as { allowed: boolean; code: string; operation: { credits: number } } }));
       });
       const results = await Promise.all(calls);
-      expect(results.every((r) => r.status === 200)).toBe(true);
+      expect(results.filter((r) => r.status !== 200)).toEqual([]);
       const allowed = results.filter((r) => r.body.allowed);
       const codes = new Set(results.filter((r) => !r.body.allowed).map((r) => r.body.code));
       expect(allowed).toHaveLength(RUNS);

@@ -1,21 +1,24 @@
-import type { Db, Executor } from '../../db/client.js';
+import type { Database, Db, Executor } from '../../db/client.js';
 import { lockKey } from '../../db/locks.js';
 import { inTenant } from '../../db/scope.js';
 import type { RateScopeConfig } from '../../config-schema.js';
 import type { Clock } from '../../lib/clock.js';
 import { AppError } from '../../lib/errors.js';
+import { anyGlobMatch } from '../../lib/glob.js';
+import type { ErrorCode } from '../../http/error-catalog.js';
 import { newId } from '../../lib/ids.js';
 import type { Principal, TenantAccess } from '../../lib/principal.js';
 import { tenantIdOf } from '../../lib/tenant-of.js';
 import { resolveOnBehalfOf } from '../apikeys/index.js';
 import type { Actor } from '../audit/index.js';
-import { quote, requestHash, type CreditBalance, type Quantity, type ReservationsService } from '../credits/index.js';
+import { quote, requestHash, reservationHash, type CreditBalance, type Quantity, type ReservationsService } from '../credits/index.js';
 import { CONCURRENT_RUNS, modelAllowed, type Entitlements } from '../entitlements/index.js';
 import type { Bypass, LimitsService, MeterUsage } from '../limits/index.js';
 import type { PlansService } from '../plans/index.js';
-import { keyRateCheck, type RateCheck, type RateLimitService } from '../ratelimit/index.js';
-import { actorOf, type TenancyService } from '../tenancy/index.js';
+import { keyRateCheck, type RateCheck, type RateLimitService, type RateOutcome } from '../ratelimit/index.js';
+import { actorOf, type Role, type TenancyService } from '../tenancy/index.js';
 import type { Period } from '../billing/index.js';
+import { DecisionBatcher, type BatchRequest } from './batch.js';
 import type { DecisionLog } from './log.js';
 import * as repo from './repo.js';
 
@@ -63,6 +66,9 @@ export interface Decision {
 /** What the decision needs of the metering core: period roll, refill and entitlements in one transaction. */
 export interface Standing {
   standing(tx: Executor, tenantId: string): Promise<{ period: Period; entitlements: Entitlements }>;
+  /** The period whose plan grant is known committed (ISO start), and telling it so. */
+  grantSeen(tenantId: string): string | null;
+  rememberGrant(tenantId: string, periodStart: string): void;
 }
 
 export interface GateParts {
@@ -77,7 +83,24 @@ export interface GateParts {
   log: DecisionLog;
   authorizeScope: RateScopeConfig;
   rateLimitBypass: ReadonlySet<string>;
+  /** Roles that pass a full meter, per meter (config `meters.*.bypassRoles`). */
+  bypassRoles: Readonly<Record<string, readonly Role[]>>;
+  reservationTtlSeconds: number;
+  /** Group commit (config `metering.groupCommit`); absent → one transaction per decision. */
+  groupCommit?: { database: Database; pastDueGraceSeconds: number; onRefused: (error: unknown) => void } | undefined;
 }
+
+/** A decision's inputs once the caller is known to act in the tenant. */
+interface DecisionInput {
+  decisionId: string; principal: Decision['principal']; cost: ReturnType<typeof quote>; access: TenantAccess;
+  request: AuthorizeRequest; hash: string; ctx: AuthorizeContext;
+  /** The rate limiter's answer, when the batched path already asked it. */
+  rate?: RateOutcome;
+}
+
+/** Requests per batch statement, and batch statements in flight per process. */
+const MAX_BATCH = 256;
+const MAX_IN_FLIGHT = 4;
 
 /** Thrown inside the decision's transaction to roll back what it consumed; caught right outside. */
 class Refusal extends Error {
@@ -92,7 +115,27 @@ class Refusal extends Error {
  * it consumes happens in one transaction, so a denial consumes nothing.
  */
 export class GateService {
-  constructor(private readonly p: GateParts) {}
+  private readonly batcher: DecisionBatcher | null;
+  /** How decisions were made: by a batch statement, or alone (no group commit, or handed back by the batch). */
+  readonly paths = { batched: 0, alone: 0 };
+
+  constructor(private readonly p: GateParts) {
+    const group = p.groupCommit;
+    if (!group) {
+      this.batcher = null;
+      return;
+    }
+    const plans = Object.fromEntries(p.plans.list().map((plan) => [plan.id, {
+      modules: plan.modules, limits: plan.limits, concurrentRuns: plan.concurrentRuns, enterprise: plan.enterprise, creditsPerPeriod: plan.creditsPerPeriod,
+    }]));
+    const fixed = { plans, defaultPlan: p.plans.defaultPlan().id, pastDueGraceSeconds: group.pastDueGraceSeconds };
+    this.batcher = new DecisionBatcher(group.database, {
+      maxBatch: MAX_BATCH,
+      maxInFlight: group.database.kind === 'pglite' ? 1 : MAX_IN_FLIGHT,
+      context: () => ({ ...fixed, now: p.clock.now().toISOString() }),
+      onRefused: group.onRefused,
+    });
+  }
 
   async authorize(caller: Principal, request: AuthorizeRequest, ctx: AuthorizeContext = {}): Promise<Decision> {
     const principal = this.actingPrincipal(caller, request);
@@ -112,8 +155,27 @@ export class GateService {
     }
     const access = checked.value;
     const hash = requestHash({ operation: cost.operation, module: cost.module, model: request.model ?? null, quantity: request.quantity ?? null });
-    const base = { decisionId, principal: principalView(principal, access.role), cost, access, request, hash, ctx };
-    const decision = await inTenant(this.p.db, tenantId, async (tx) => {
+    const base: DecisionInput = { decisionId, principal: principalView(principal, access.role), cost, access, request, hash, ctx };
+    if (!this.batcher) return this.finish(await this.decideAlone(base), request, ctx);
+    const rate = await this.p.rateLimits.consume(this.rateChecks(access, await this.planOf(tenantId)));
+    const answer = await this.batcher.submit(this.batchRequest(base, rate));
+    if (!('slow' in answer)) this.paths.batched++;
+    if ('decision' in answer) {
+      if (answer.grantedPeriod) this.p.standing.rememberGrant(tenantId, answer.grantedPeriod);
+      return this.finish(answer.decision as unknown as Decision, request, ctx);
+    }
+    if ('replay' in answer) return this.finish({ ...(answer.replay as unknown as Decision), replayed: true }, request, ctx);
+    if ('error' in answer) throw new AppError(answer.error as ErrorCode);
+    // A period to roll or a grant to write first: the reference path, with the rate already taken.
+    return this.finish(await this.decideAlone({ ...base, rate }), request, ctx);
+  }
+
+  /** The reference path: the decision as one transaction of its own (also where the batch hands over what it cannot do). */
+  private decideAlone(base: DecisionInput): Promise<Decision> {
+    this.paths.alone++;
+    const { access, request, hash } = base;
+    const tenantId = access.tenantId;
+    return inTenant(this.p.db, tenantId, async (tx) => {
       const key = request.idempotencyKey;
       if (key) {
         await lockKey(tx, tenantId, `authorize:${key}`);
@@ -135,7 +197,40 @@ export class GateService {
       if (key) await repo.insertReplay(tx, { tenantId, idempotencyKey: key, requestHash: hash, decision: outcome as unknown as Record<string, unknown>, createdAt: this.p.clock.now() });
       return outcome;
     });
-    return this.finish(decision, request, ctx);
+  }
+
+  /** Everything the batch statement needs for one request; ids and the reservation's expiry are made here. */
+  private batchRequest(d: DecisionInput, rate: RateOutcome): BatchRequest {
+    const { access, cost, request } = d;
+    const principal = access.principal;
+    const now = this.p.clock.now();
+    const at = now.getTime();
+    const model = request.model ?? null;
+    return {
+      tenantId: access.tenantId, principalType: principal.type, keyId: principal.type === 'user' ? null : principal.keyId,
+      userId: access.userId, absent: principal.type === 'service' ? 'ON_BEHALF_OF_NOT_MEMBER' : 'TENANT_NOT_FOUND',
+      idempotencyKey: request.idempotencyKey ?? null, hash: d.hash, decisionId: d.decisionId, principal: d.principal,
+      operation: { name: cost.operation, module: cost.module, credits: cost.credits }, module: cost.module, meter: cost.meter,
+      bypassRoles: cost.meter ? (this.p.bypassRoles[cost.meter] ?? []) : [],
+      keyCap: principal.type === 'api_key' ? (principal.usageCap ?? null) : null,
+      credits: cost.credits,
+      modelPlans: request.model === undefined ? null : this.p.plans.list().filter((p) => anyGlobMatch(p.models, request.model!)).map((p) => p.id),
+      rate: rate.allowed ? 'ok' : rate.degraded === 'closed' ? 'unavailable' : 'limited',
+      retryAfterMs: rate.retryAfterMs ?? 1000,
+      reservation: {
+        id: newId('res', at), key: `authorize:${request.idempotencyKey ?? d.decisionId}`,
+        hash: reservationHash({ amount: cost.credits, operation: cost.operation, model, quantity: request.quantity }),
+        operation: cost.operation, model, expiresAt: new Date(at + this.p.reservationTtlSeconds * 1000).toISOString(),
+      },
+      ids: { event: newId('evt', at), keyEvent: newId('evt', at), ledger: newId('led', at), audit: newId('aud', at) },
+      actor: actorOf(access), requestId: d.ctx.requestId ?? null, grantedPeriod: this.p.standing.grantSeen(access.tenantId),
+    };
+  }
+
+  /** The plan that picks the tenant's rate bucket: the cached subscription's, else the default (as entitlements fall back). */
+  private async planOf(tenantId: string): Promise<string> {
+    const cached = await this.p.tenancy.cachedPlan(tenantId);
+    return cached !== null && this.p.plans.get(cached) ? cached : this.p.plans.defaultPlan().id;
   }
 
   /** A service key acts for a user only when the body (or header) names one; nobody else may. */
@@ -154,10 +249,7 @@ export class GateService {
     return tenantIdOf(principal, request.tenantId ?? ctx.tenantHeader, (userId) => this.p.tenancy.personalTenantOf(userId));
   }
 
-  private async decide(tx: Executor, d: {
-    decisionId: string; principal: Decision['principal']; cost: ReturnType<typeof quote>; access: TenantAccess;
-    request: AuthorizeRequest; ctx: AuthorizeContext;
-  }): Promise<Decision> {
+  private async decide(tx: Executor, d: DecisionInput): Promise<Decision> {
     const { access, request, cost } = d;
     const tenantId = access.tenantId;
     // The caches answered above; the database answers now, in this transaction, so a
@@ -181,7 +273,7 @@ export class GateService {
     if (!e.modules[cost.module]) refuse('MODULE_DISABLED');
     if (request.model !== undefined && !modelAllowed(e, request.model)) refuse('NOT_IN_PLAN');
 
-    const rate = await this.p.rateLimits.consume(this.rateChecks(access, e));
+    const rate = d.rate ?? await this.p.rateLimits.consume(this.rateChecks(access, e.plan));
     // An unreachable store on a fail-closed scope is an outage, not the tenant's doing: an
     // error (503), never a decision a retry would replay.
     if (!rate.allowed && rate.degraded === 'closed') throw new AppError('RATE_LIMIT_UNAVAILABLE');
@@ -235,11 +327,11 @@ export class GateService {
   }
 
   /** The tenant's bucket (the plan's rate, else the authorize scope) and the key's own bucket on top. */
-  private rateChecks(access: TenantAccess, e: Entitlements): RateCheck[] {
+  private rateChecks(access: TenantAccess, planId: string): RateCheck[] {
     const principal = access.principal;
     const principalId = principal.type === 'user' ? principal.userId : principal.keyId;
     if (this.p.rateLimitBypass.has(principalId)) return [];
-    const planRate = this.p.plans.get(e.plan)?.rateLimit;
+    const planRate = this.p.plans.get(planId)?.rateLimit;
     const tenantRule = planRate
       ? { scope: 'tenant:authorize:plan', limit: planRate.limit, windowSeconds: planRate.windowSeconds, failMode: this.p.authorizeScope.failMode }
       : { scope: 'tenant:authorize', ...this.p.authorizeScope };

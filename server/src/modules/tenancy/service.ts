@@ -261,6 +261,11 @@ export class TenancyService {
     await repo.updateUser(tx, userId, { isOperator, updatedAt: this.clock.now() });
   }
 
+  /** The tenant's plan as last read (cached): what picks a rate bucket before the decision reads the plan itself. */
+  async cachedPlan(tenantId: string): Promise<string | null> {
+    return (await this.gate.tenant(tenantId))?.plan ?? null;
+  }
+
   /** A user's personal tenant, from the cached user state (it never changes once created). */
   async personalTenantOf(userId: string): Promise<string | null> {
     return (await this.gate.user(userId))?.personalTenantId ?? null;

@@ -1,0 +1,158 @@
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApp, type SignedUp, type TestApp } from '../../../test/harness.js';
+
+// The batched decision (tollgate_decide, one statement per batch) against the reference
+// path (one transaction per decision): the same commands applied to a tenant in each
+// must get the same answers, denial codes, limits, balances and bypasses.
+
+interface World { t: TestApp; op: SignedUp; owner: SignedUp; key: string; lastReservation: string | null }
+
+type Command =
+  | { kind: 'authorize'; as: 'owner' | 'key'; operation: 'clustering' | 'content' | 'linking' | 'content_generation'; words: number; idempotencyKey: string | null; model: string | null }
+  | { kind: 'runs'; limit: number }
+  | { kind: 'concurrent'; limit: number }
+  | { kind: 'module'; enabled: boolean }
+  | { kind: 'plan'; plan: 'free' | 'pro' }
+  | { kind: 'credits'; amount: number }
+  | { kind: 'resolve'; how: 'settle' | 'release' };
+
+const command: fc.Arbitrary<Command> = fc.oneof(
+  {
+    weight: 8,
+    arbitrary: fc.record({
+      kind: fc.constant('authorize' as const),
+      as: fc.constantFrom('owner' as const, 'key' as const),
+      operation: fc.constantFrom('clustering' as const, 'content' as const, 'linking' as const, 'content_generation' as const),
+      words: fc.integer({ min: 1, max: 3000 }),
+      idempotencyKey: fc.option(fc.constantFrom('a', 'b', 'c'), { nil: null }),
+      model: fc.option(fc.constantFrom('openai/gpt-5', 'bedrock/claude'), { nil: null, freq: 4 }),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('runs' as const), limit: fc.integer({ min: 0, max: 6 }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('concurrent' as const), limit: fc.integer({ min: 0, max: 4 }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('module' as const), enabled: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('plan' as const), plan: fc.constantFrom('free' as const, 'pro' as const) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('credits' as const), amount: fc.integer({ min: -80, max: 80 }).filter((n) => n !== 0) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('resolve' as const), how: fc.constantFrom('settle' as const, 'release' as const) }) },
+);
+
+let batched: TestApp;
+let alone: TestApp;
+
+beforeAll(async () => {
+  batched = await startTestApp({ patch: (file) => { file.plans.pro!.models = ['bedrock/*']; } });
+  alone = await startTestApp({ patch: (file) => { file.plans.pro!.models = ['bedrock/*']; file.metering.groupCommit = false; } });
+});
+afterAll(async () => {
+  await batched.close();
+  await alone.close();
+});
+
+async function world(t: TestApp, op: SignedUp, run: number): Promise<World> {
+  const owner = await t.signup();
+  const res = await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys`, token: owner.accessToken, payload: { name: `k${run}`, scopes: ['authorize'], usageCap: 7 } });
+  expect(res.statusCode, res.body).toBe(201);
+  return { t, op, owner, key: res.json().key as string, lastReservation: null };
+}
+
+/** Applies one command; returns what a client would see, without the ids and instants that differ between the two apps. */
+async function apply(w: World, c: Command, step: number): Promise<unknown> {
+  const { t, owner, op } = w;
+  const admin = (payload: Record<string, unknown>) => t.request({ method: 'PATCH', url: `/v1/admin/tenants/${owner.tenantId}`, token: op.accessToken, payload });
+  switch (c.kind) {
+    case 'authorize': {
+      const payload: Record<string, unknown> = { operation: c.operation };
+      if (c.operation !== 'clustering' && c.operation !== 'linking') payload.quantity = { words: c.words };
+      if (c.idempotencyKey) payload.idempotencyKey = c.idempotencyKey;
+      if (c.model) payload.model = c.model;
+      const res = await t.request({ method: 'POST', url: '/v1/authorize', token: c.as === 'owner' ? owner.accessToken : w.key, payload });
+      const body = res.json();
+      if (res.statusCode !== 200) return { status: res.statusCode, code: body.error?.code };
+      if (body.reservation && !body.replayed) w.lastReservation = body.reservation.id;
+      return {
+        allowed: body.allowed, code: body.code, replayed: body.replayed ?? false, tenant: { plan: body.tenant.plan, enterprise: body.tenant.enterprise },
+        principal: { type: body.principal.type, role: body.principal.role }, operation: body.operation,
+        limits: body.limits.map((l: Record<string, unknown>) => ({
+          ...l, meter: String(l.meter).startsWith('key:') ? 'key:*' : l.meter, resetsAt: l.resetsAt === null ? null : 'set',
+        })),
+        credits: body.credits, reservation: body.reservation && { credits: body.reservation.credits }, bypass: body.bypass,
+        retryAfterMs: body.retryAfterMs,
+      };
+    }
+    case 'runs': return (await admin({ limits: { runs: c.limit } })).statusCode;
+    case 'concurrent': return (await admin({ limits: { concurrentRuns: c.limit } })).statusCode;
+    case 'plan': return (await admin({ plan: c.plan })).statusCode;
+    case 'module':
+      return (await t.request({ method: 'PUT', url: `/v1/tenants/${owner.tenantId}/modules/writer`, token: owner.accessToken, payload: { enabled: c.enabled } })).statusCode;
+    case 'credits':
+      return (await t.request({ method: 'POST', url: `/v1/admin/tenants/${owner.tenantId}/credits`, token: op.accessToken, payload: { amount: c.amount, reason: 'test', idempotencyKey: `step-${step}` } })).statusCode;
+    case 'resolve': {
+      if (!w.lastReservation) return 'none';
+      const res = await t.request({ method: 'POST', url: `/v1/reservations/${w.lastReservation}/${c.how}`, token: w.key, payload: {} });
+      return { status: res.statusCode, credits: res.json().credits ?? res.json().error?.code };
+    }
+  }
+}
+
+describe('group commit', () => {
+  it('the batched decision answers every sequence of commands exactly as the reference path does', async () => {
+    const ops = [await batched.operator(), await alone.operator()] as const;
+    let run = 0;
+    await fc.assert(fc.asyncProperty(fc.array(command, { minLength: 1, maxLength: 25 }), async (commands) => {
+      run++;
+      const a = await world(batched, ops[0], run);
+      const b = await world(alone, ops[1], run);
+      for (const [step, c] of commands.entries()) {
+        const expected = await apply(b, c, step);
+        expect(await apply(a, c, step), `step ${step}: ${JSON.stringify(c)}`).toEqual(expected);
+      }
+    }), { numRuns: 40 });
+    // Both paths were exercised: the batch decided, the reference path decided alone.
+    expect(batched.deps.gate.paths.batched).toBeGreaterThan(50);
+    expect(alone.deps.gate.paths.batched).toBe(0);
+  }, 300_000);
+
+  it('concurrent decisions share batches and admit exactly what fits', async () => {
+    const owner = await batched.signup();
+    const key = (await batched.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys`, token: owner.accessToken, payload: { name: 'k', scopes: ['authorize'] } })).json().key;
+    await batched.request({ method: 'POST', url: '/v1/authorize', token: key, payload: { operation: 'clustering' } }); // writes the period grant, alone
+    const before = { ...batched.deps.gate.paths };
+    const answers = await Promise.all(Array.from({ length: 40 }, () => batched.request({ method: 'POST', url: '/v1/authorize', token: key, payload: { operation: 'clustering' } })));
+    expect(answers.every((r) => r.statusCode === 200)).toBe(true);
+    // Free plan: 2 concurrent runs, one taken above.
+    expect(answers.filter((r) => r.json().allowed)).toHaveLength(1);
+    expect(new Set(answers.filter((r) => !r.json().allowed).map((r) => r.json().code))).toEqual(new Set(['LIMIT_EXCEEDED']));
+    expect(batched.deps.gate.paths.batched - before.batched).toBe(40);
+  });
+
+  it('a batch the database refused committed nothing, and its requests are decided again one by one', async () => {
+    const owner = await batched.signup();
+    const key = (await batched.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys`, token: owner.accessToken, payload: { name: 'k', scopes: ['authorize'] } })).json().key;
+    await batched.request({ method: 'POST', url: '/v1/authorize', token: key, payload: { operation: 'clustering' } });
+    // A real fault: the first usage row written after this fails the statement with a
+    // serialization failure (sequences are not transactional, so it fires exactly once).
+    await batched.db.asOwner('CREATE SEQUENCE test_fail_once');
+    await batched.db.asOwner('GRANT USAGE ON SEQUENCE test_fail_once TO PUBLIC');
+    await batched.db.asOwner(`CREATE FUNCTION test_fail_once() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF nextval('test_fail_once') = 1 THEN RAISE EXCEPTION 'injected' USING ERRCODE = '40001'; END IF; RETURN NEW; END $$`);
+    await batched.db.asOwner('CREATE TRIGGER test_fail_once BEFORE INSERT ON usage_events FOR EACH ROW EXECUTE FUNCTION test_fail_once()');
+    try {
+      const before = { ...batched.deps.gate.paths };
+      const res = await batched.request({ method: 'POST', url: '/v1/authorize', token: key, payload: { operation: 'clustering', idempotencyKey: 'once' } });
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.json()).toMatchObject({ allowed: true, code: 'OK' });
+      expect(batched.deps.gate.paths.alone - before.alone).toBe(1);
+      const [counter] = await batched.db.asOwner<{ used: string }>("SELECT used FROM usage_counters WHERE tenant_id = $1 AND meter = 'runs'", [owner.tenantId]);
+      expect(Number(counter!.used)).toBe(2);
+      const [held] = await batched.db.asOwner<{ n: string }>("SELECT count(*) AS n FROM credit_reservations WHERE tenant_id = $1 AND status = 'held'", [owner.tenantId]);
+      expect(Number(held!.n)).toBe(2);
+      const replay = await batched.request({ method: 'POST', url: '/v1/authorize', token: key, payload: { operation: 'clustering', idempotencyKey: 'once' } });
+      expect(replay.json()).toMatchObject({ replayed: true, decisionId: res.json().decisionId });
+    } finally {
+      await batched.db.asOwner('DROP TRIGGER test_fail_once ON usage_events');
+      await batched.db.asOwner('DROP FUNCTION test_fail_once()');
+      await batched.db.asOwner('DROP SEQUENCE test_fail_once');
+    }
+  });
+});
