@@ -50,6 +50,7 @@ export function renderReport(r) {
     ['`POST /v1/authorize`, one hot tenant (PostgreSQL)', `${n(a.hot.rps)} req/s`, ms(a.hot.p50), ms(a.hot.p99), outcome(a.hot)],
     [`in-process \`authorize()\`, PGlite, ${r.inprocess.pglite.callers} callers`, `${n(r.inprocess.pglite.perSecond)}/s`, ms(r.inprocess.pglite.p50), ms(r.inprocess.pglite.p99), inprocOutcome(r.inprocess.pglite)],
     [`in-process \`authorize()\`, PostgreSQL, ${r.inprocess.postgres.callers} callers`, `${n(r.inprocess.postgres.perSecond)}/s`, ms(r.inprocess.postgres.p50), ms(r.inprocess.postgres.p99), inprocOutcome(r.inprocess.postgres)],
+    [`in-process \`authorize()\`, PostgreSQL, ${r.inprocess.postgresAlone.callers} callers, \`groupCommit: false\``, `${n(r.inprocess.postgresAlone.perSecond)}/s`, ms(r.inprocess.postgresAlone.p50), ms(r.inprocess.postgresAlone.p99), `one transaction per decision (the reference path); ${inprocOutcome(r.inprocess.postgresAlone)}`],
     ['naive baseline (JWT verify, SELECT then UPDATE), one hot tenant', `${n(r.naive.rps)} req/s`, ms(r.naive.p50), ms(r.naive.p99), outcome(r.naive)],
   ]);
 

@@ -60,10 +60,11 @@ async function main() {
   const authorize = await benchAuthorize(configPath);
   const naive = await benchNaive(authorize.hot.limit);
 
-  log(`in-process authorize(), ${INPROCESS.callers} callers, PGlite then PostgreSQL`);
+  log(`in-process authorize(), ${INPROCESS.callers} callers: PGlite, PostgreSQL, PostgreSQL without group commit`);
   const inprocess = {
     pglite: inProcess(configPath, { TOLLGATE_DATA_DIR: join(tmp, 'pglite') }),
     postgres: inProcess(configPath, { DATABASE_URL: dbUrl, TOLLGATE_DATA_DIR: join(tmp, 'inproc-pg') }),
+    postgresAlone: inProcess(writeBenchConfig({ groupCommit: false }), { DATABASE_URL: dbUrl, TOLLGATE_DATA_DIR: join(tmp, 'inproc-pg-alone') }),
   };
   for (const [storage, r] of Object.entries(inprocess)) if (r.failed) problems.push(`in-process on ${storage}: ${r.failed} calls threw, first: ${r.firstError}`);
 
@@ -80,13 +81,17 @@ async function main() {
   return exact ? 0 : 1;
 }
 
-/** The shipped config with rate limits out of the way (the bench measures the gate, not the throttle). */
-function writeBenchConfig() {
+/**
+ * The shipped config with rate limits out of the way (the bench measures the gate, not
+ * the throttle); `groupCommit: false` gives the per-decision reference path for comparison.
+ */
+function writeBenchConfig({ groupCommit = true } = {}) {
   const file = parse(readFileSync(join(SERVER_DIR, 'tollgate.config.yaml'), 'utf8'));
+  file.metering = { ...file.metering, groupCommit };
   for (const scope of Object.values(file.rateLimits.scopes)) scope.limit = UNLIMITED;
   // Password hashing only affects seeding (signup, login), never a decision.
   file.auth = { ...file.auth, scryptCost: 10 };
-  const path = join(tmp, 'tollgate.bench.yaml');
+  const path = join(tmp, groupCommit ? 'tollgate.bench.yaml' : 'tollgate.bench.alone.yaml');
   writeFileSync(path, stringify(file));
   return path;
 }
