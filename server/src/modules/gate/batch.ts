@@ -46,8 +46,8 @@ export interface BatcherOptions {
   maxInFlight: number;
   /** The statement's context: the clock's now, the plan catalog, settings. */
   context: () => Record<string, unknown>;
-  /** Told of a batch the server refused for a reason other than concurrency (class 40). */
-  onRefused?: (error: unknown) => void;
+  /** Told of every batch the server refused; `conflict` when for concurrency (SQLSTATE class 40), else a fault. */
+  onRefused?: (error: unknown, conflict: boolean) => void;
 }
 
 const STATEMENT = 'SELECT tollgate_decide($1::jsonb, $2::jsonb) AS answer';
@@ -121,7 +121,7 @@ export class DecisionBatcher {
         for (const p of batch) p.reject(error);
         return;
       }
-      if (!String((error as { code: string }).code).startsWith('40')) this.options.onRefused?.(error);
+      this.options.onRefused?.(error, String((error as { code: string }).code).startsWith('40'));
       for (const p of batch) p.resolve({ slow: true });
       return;
     }

@@ -111,6 +111,8 @@ describe('group commit', () => {
     // Both paths were exercised: the batch decided, the reference path decided alone.
     expect(batched.deps.gate.paths.batched).toBeGreaterThan(50);
     expect(alone.deps.gate.paths.batched).toBe(0);
+    // …and the batch did not get there by failing over to the reference path.
+    expect(batched.deps.gate.paths.refusedBatches).toBe(0);
   }, 300_000);
 
   it('concurrent decisions share batches and admit exactly what fits', async () => {
@@ -124,6 +126,7 @@ describe('group commit', () => {
     expect(answers.filter((r) => r.json().allowed)).toHaveLength(1);
     expect(new Set(answers.filter((r) => !r.json().allowed).map((r) => r.json().code))).toEqual(new Set(['LIMIT_EXCEEDED']));
     expect(batched.deps.gate.paths.batched - before.batched).toBe(40);
+    expect(batched.deps.gate.paths.refusedBatches - before.refusedBatches).toBe(0);
   });
 
   it('a batch the database refused committed nothing, and its requests are decided again one by one', async () => {
@@ -143,6 +146,7 @@ describe('group commit', () => {
       expect(res.statusCode, res.body).toBe(200);
       expect(res.json()).toMatchObject({ allowed: true, code: 'OK' });
       expect(batched.deps.gate.paths.alone - before.alone).toBe(1);
+      expect(batched.deps.gate.paths.refusedBatches - before.refusedBatches).toBe(1);
       const [counter] = await batched.db.asOwner<{ used: string }>("SELECT used FROM usage_counters WHERE tenant_id = $1 AND meter = 'runs'", [owner.tenantId]);
       expect(Number(counter!.used)).toBe(2);
       const [held] = await batched.db.asOwner<{ n: string }>("SELECT count(*) AS n FROM credit_reservations WHERE tenant_id = $1 AND status = 'held'", [owner.tenantId]);

@@ -116,8 +116,12 @@ class Refusal extends Error {
  */
 export class GateService {
   private readonly batcher: DecisionBatcher | null;
-  /** How decisions were made: by a batch statement, or alone (no group commit, or handed back by the batch). */
-  readonly paths = { batched: 0, alone: 0 };
+  /**
+   * How decisions were made: by a batch statement, or alone (no group commit, or handed
+   * back by the batch); and how many batches the database refused (each request then
+   * decided alone).
+   */
+  readonly paths = { batched: 0, alone: 0, refusedBatches: 0 };
 
   constructor(private readonly p: GateParts) {
     const group = p.groupCommit;
@@ -133,7 +137,11 @@ export class GateService {
       maxBatch: MAX_BATCH,
       maxInFlight: group.database.kind === 'pglite' ? 1 : MAX_IN_FLIGHT,
       context: () => ({ ...fixed, now: p.clock.now().toISOString() }),
-      onRefused: group.onRefused,
+      onRefused: (error, conflict) => {
+        this.paths.refusedBatches++;
+        // A concurrency conflict is expected now and then; anything else is a fault.
+        if (!conflict) group.onRefused(error);
+      },
     });
   }
 
