@@ -80,6 +80,24 @@ describe('row-level security at work', () => {
     expect(owner?.role).toBe('owner');
   });
 
+  it('a batch\'s tenant list (app.tenant_ids, set by tollgate_decide) admits exactly the listed tenants, for this transaction only', async () => {
+    const c = await t.signup();
+    await db().transaction(async (tx) => {
+      await tx.execute(sql`SELECT set_config('app.tenant_ids', ${`${a.tenantId},${c.tenantId}`}, true)`);
+      const visible = await rows<{ tenant_id: string }>(tx, sql`SELECT tenant_id FROM subscriptions ORDER BY tenant_id`);
+      expect(visible.map((r) => r.tenant_id)).toEqual([a.tenantId, c.tenantId].sort());
+      const tenants = await rows<{ id: string }>(tx, sql`SELECT id FROM tenants WHERE id = ${b.tenantId}`);
+      expect(tenants).toEqual([]);
+      const updated = await rows(tx, sql`UPDATE credit_accounts SET updated_at = now() WHERE tenant_id = ${b.tenantId} RETURNING *`);
+      expect(updated).toEqual([]);
+    });
+    await expect(db().transaction(async (tx) => {
+      await tx.execute(sql`SELECT set_config('app.tenant_ids', ${a.tenantId}, true)`);
+      await tx.execute(sql`INSERT INTO memberships (tenant_id, user_id, role) VALUES (${b.tenantId}, ${a.userId}, 'owner')`);
+    })).rejects.toThrow();
+    expect(await rows(db(), sql`SELECT * FROM subscriptions`)).toEqual([]);
+  });
+
   it('the tenant setting is transaction-local: it does not leak to the next transaction on the connection', async () => {
     await inTenant(db(), a.tenantId, async () => undefined);
     expect(await rows(db(), sql`SELECT * FROM memberships`)).toEqual([]);

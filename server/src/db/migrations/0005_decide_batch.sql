@@ -60,362 +60,361 @@ END $$;
 
 -- The batch: one answer per request, in the order given.
 --
--- 1. Take the idempotency keys' locks (the reference path's lock, db/locks.ts), in one
---    order, then read everything the requests need in one statement: stored answers,
---    key, tenant, membership, user, subscription, overrides, module switch, grant.
--- 2. Pre-check each request in memory (replay, credential, tenant standing, plan, module,
---    model, rate). What passes is a candidate for consuming.
--- 3. Lock the candidates' counters, accounts and leases, each row once, in one global
+-- 1. Take the idempotency keys' locks (the reference path's lock, db/locks.ts) in one
+--    order; then one statement reads what every request needs (stored answer, key,
+--    tenant, membership, user, subscription, overrides, module switch, grant) and makes
+--    the pre-checks, in the reference path's order: replay, credential, tenant standing,
+--    plan, module, model, rate. What passes them is a candidate for consuming.
+-- 2. Lock the candidates' counters, accounts and leases, each row once, in one global
 --    order (tenant, then the meter before the key's meter; all counters, then all
 --    accounts, then all leases), the order the reference path follows within a tenant.
--- 4. Decide the candidates in arrival order against those rows, in memory.
--- 5. Write everything with one statement per table.
+-- 3. Decide the candidates in arrival order, in memory: nothing is consumed unless all
+--    of it fits (meter, key's meter, concurrent runs, credits).
+-- 4. Write each changed row once and every new row with one insert per table; answer.
+--
 -- Planner settings: JIT off (a batch's estimates can pass jit_above_cost, and compiling
 -- the read statement took most of a second for a statement that runs in a millisecond);
--- generic plans (planned once per connection, not again for every batch).
+-- generic plans (planned once per connection, not again for every batch); no sequential
+-- scans: every look-up is by key, and on a small table the planner would rather scan it
+-- whole, evaluating the row-level security policy on every row, for every request.
 CREATE FUNCTION tollgate_decide(batch jsonb, ctx jsonb) RETURNS SETOF jsonb LANGUAGE plpgsql
-  SET jit = off SET plan_cache_mode = force_generic_plan AS $fn$
+  SET jit = off SET plan_cache_mode = force_generic_plan SET enable_seqscan = off AS $fn$
 DECLARE
-  now_ts     timestamptz := (ctx->>'now')::timestamptz;
-  plans      jsonb := ctx->'plans';
-  n          int := jsonb_array_length(batch);
-  answers    jsonb[] := array_fill(NULL::jsonb, ARRAY[n]);
-  r          record;
-  d          jsonb;
-  tid        text;
-  uid        text;
-  idem       text;
-  ans        jsonb;
-  v_denial   jsonb;
-  v_code     text;
-  v_principal jsonb;
-  plan_id    text;
-  v_plan     jsonb;
-  tenant_v   jsonb;
+  now_ts      timestamptz := (ctx->>'now')::timestamptz;
+  r           record;
+  -- per request: the answer the pre-checks gave, NULL for a candidate
+  p_answer    jsonb[];
   -- candidates, in arrival order
-  nc         int := 0;
-  c_ord      int[] := '{}';
-  c_d        jsonb[] := '{}';
-  c_tid      text[] := '{}';
-  c_ps       timestamptz[] := '{}';
-  c_pe       timestamptz[] := '{}';
-  c_role     text[] := '{}';
-  c_denial   jsonb[] := '{}';
-  c_meter    text[] := '{}';
-  c_mlimit   bigint[] := '{}';
-  c_kmeter   text[] := '{}';
-  c_runs     bigint[] := '{}';
-  -- counters: (tenant|meter) → index
-  cmap       jsonb;
-  k_tid      text[];
-  k_meter    text[];
-  k_ps       timestamptz[];
-  k_pe       timestamptz[];
-  k_used     bigint[];
-  k_found    boolean[];
-  k_touched  boolean[];
-  -- tenants: tenant → index, for accounts and leases
-  tmap       jsonb;
-  t_id       text[];
-  a_found    boolean[];
-  a_bal      bigint[];
-  a_res      bigint[];
-  a_touched  boolean[];
-  l_found    boolean[];
-  l_live     bigint[];
-  l_add      jsonb[];
-  -- deciding one candidate
-  j          int;
-  mi         int;
-  ki         int;
-  ti         int;
-  period_e   text;
-  m_limit    bigint;
-  m_used     bigint;
-  m_open     boolean;
-  v_bypass   boolean;
-  k_cap      bigint;
-  v_cost     bigint;
-  runs_cap   bigint;
-  credit_ok  boolean;
-  v_limits   jsonb;
-  v_res      jsonb;
-  -- rows to write
-  w_events   jsonb[] := '{}';
-  w_audit    jsonb[] := '{}';
-  w_res      jsonb[] := '{}';
-  w_ledger   jsonb[] := '{}';
-  w_replays  jsonb[] := '{}';
-  written    bigint;
-  expected   bigint;
+  nc          int;
+  c_ord       int[];
+  c_tid       text[];
+  c_ps        timestamptz[];
+  c_pe        timestamptz[];
+  c_role      text[];
+  c_tenant    jsonb[];
+  c_principal jsonb[];
+  c_meter     text[];
+  c_mlimit    bigint[];
+  c_byp       boolean[];
+  c_kmeter    text[];
+  c_kcap      bigint[];
+  c_cost      bigint[];
+  c_runs      bigint[];
+  c_mi        int[];
+  c_ki        int[];
+  c_ti        int[];
+  -- the rows they consume
+  k_tid       text[];
+  k_meter     text[];
+  k_ps        timestamptz[];
+  k_pe        timestamptz[];
+  k_used      bigint[];
+  k_start     bigint[];
+  k_found     boolean[];
+  t_id        text[];
+  a_found     boolean[];
+  a_bal       bigint[];
+  a_res       bigint[];
+  l_found     boolean[];
+  l_live      bigint[];
+  -- outcomes: o_fail 0 admitted, 1 meter, 2 key's meter, 3 concurrent runs, 4 credits;
+  -- the used values to show, and the account after the decision
+  o_fail      smallint[];
+  o_mu        bigint[];
+  o_ku        bigint[];
+  o_lu        bigint[];
+  o_bal       bigint[];
+  o_res       bigint[];
+  o_byp       boolean[];
+  j           int;
+  mi          int;
+  ki          int;
+  ti          int;
+  m_used      bigint;
+  written     bigint;
+  expected    bigint;
 BEGIN
   PERFORM set_config('app.tenant_ids', (SELECT string_agg(DISTINCT value->>'tenantId', ',') FROM jsonb_array_elements(batch)), true);
-
-  -- 1. Locks of the idempotency keys, then one read for all requests.
   PERFORM pg_advisory_xact_lock(hashtextextended(k, 0))
      FROM (SELECT DISTINCT (value->>'tenantId') || ':authorize:' || (value->>'idempotencyKey') AS k
              FROM jsonb_array_elements(batch) WHERE value->>'idempotencyKey' IS NOT NULL ORDER BY 1) keys;
 
-  FOR r IN
-    SELECT b.ord::int AS ord, b.d, dr.request_hash AS rp_hash, dr.decision AS rp_answer,
-           t.status AS t_status,
+  -- 1. Read and pre-check.
+  -- b is materialized so that the look-ups compare key columns with plain values: with an
+  -- expression such as d->>'tenantId' (not leakproof) row-level security rules out the index.
+  WITH b AS MATERIALIZED (
+    SELECT x.ord::int AS ord, x.d, x.d->>'tenantId' AS tid, x.d->>'userId' AS uid, x.d->>'keyId' AS key_id,
+           x.d->>'idempotencyKey' AS idem, x.d->>'module' AS module,
+           jsonb_build_object('allowed', false, 'decisionId', x.d->>'decisionId', 'operation', x.d->'operation', 'limits', '[]'::jsonb,
+             'credits', NULL, 'reservation', NULL, 'bypass', NULL, 'route', jsonb_build_object('provider', 'default')) AS denial
+      FROM jsonb_array_elements(batch) WITH ORDINALITY x(d, ord)
+  ), rd AS MATERIALIZED (
+    -- Materialized: each look-up once per request, however often its columns are used.
+    SELECT b.*,
+           (SELECT dr FROM decision_replays dr WHERE dr.tenant_id = b.tid AND dr.idempotency_key = b.idem) AS rp,
+           (SELECT t.status FROM tenants t WHERE t.id = b.tid) AS t_status,
            CASE b.d->>'principalType'
-             WHEN 'api_key' THEN EXISTS (SELECT 1 FROM api_keys k WHERE k.tenant_id = b.d->>'tenantId' AND k.id = b.d->>'keyId' AND k.revoked_at IS NULL
+             WHEN 'api_key' THEN EXISTS (SELECT 1 FROM api_keys k WHERE k.tenant_id = b.tid AND k.id = b.key_id AND k.revoked_at IS NULL
                                            AND (k.expires_at IS NULL OR k.expires_at > now_ts) AND (k.grace_until IS NULL OR k.grace_until > now_ts))
-             WHEN 'service' THEN EXISTS (SELECT 1 FROM service_keys sk WHERE sk.id = b.d->>'keyId' AND sk.revoked_at IS NULL)
+             WHEN 'service' THEN EXISTS (SELECT 1 FROM service_keys sk WHERE sk.id = b.key_id AND sk.revoked_at IS NULL)
              ELSE true END AS key_ok,
-           m.role AS m_role, u.status AS u_status,
-           s.plan AS sub_plan, s.status AS sub_status, s.current_period_start AS ps, s.current_period_end AS pe,
-           s.trial_ends_at, s.past_due_since, o.limits AS ov_limits, o.enterprise AS ov_enterprise,
-           EXISTS (SELECT 1 FROM tenant_modules tm WHERE tm.tenant_id = b.d->>'tenantId' AND tm.module = b.d->>'module' AND NOT tm.enabled) AS switched_off,
-           -- The caller names the period it saw granted before (grants are append-only), which spares the look-up.
-           CASE WHEN (b.d->>'grantedPeriod')::timestamptz IS NOT DISTINCT FROM s.current_period_start THEN true
-                ELSE EXISTS (SELECT 1 FROM credit_ledger cl WHERE cl.tenant_id = b.d->>'tenantId'
-                                AND cl.idempotency_key = 'period:' || tollgate_iso(s.current_period_start)) END AS granted
-      FROM jsonb_array_elements(batch) WITH ORDINALITY b(d, ord)
-      LEFT JOIN decision_replays dr ON dr.tenant_id = b.d->>'tenantId' AND dr.idempotency_key = b.d->>'idempotencyKey'
-      LEFT JOIN tenants t ON t.id = b.d->>'tenantId'
-      LEFT JOIN subscriptions s ON s.tenant_id = b.d->>'tenantId'
-      LEFT JOIN tenant_overrides o ON o.tenant_id = b.d->>'tenantId'
-      LEFT JOIN memberships m ON m.tenant_id = b.d->>'tenantId' AND m.user_id = b.d->>'userId'
-      LEFT JOIN users u ON u.id = b.d->>'userId'
-     ORDER BY b.ord
-  LOOP
-    -- 2. Pre-checks, in the reference path's order.
-    d := r.d; tid := d->>'tenantId'; uid := d->>'userId'; idem := d->>'idempotencyKey';
-    IF r.rp_hash IS NOT NULL THEN
-      answers[r.ord] := CASE WHEN r.rp_hash <> d->>'hash' THEN '{"error": "IDEMPOTENCY_CONFLICT"}'::jsonb
-                             ELSE jsonb_build_object('replay', r.rp_answer) END;
-      CONTINUE;
-    END IF;
-    IF NOT r.key_ok THEN answers[r.ord] := '{"error": "UNAUTHENTICATED"}'; CONTINUE; END IF;
-    IF r.t_status IS NULL THEN answers[r.ord] := '{"error": "TENANT_NOT_FOUND"}'; CONTINUE; END IF;
-    IF uid IS NOT NULL THEN
-      IF r.m_role IS NULL OR r.u_status IS NULL THEN answers[r.ord] := jsonb_build_object('error', d->>'absent'); CONTINUE; END IF;
-      IF r.u_status <> 'active' THEN answers[r.ord] := '{"error": "USER_DEACTIVATED"}'; CONTINUE; END IF;
-    END IF;
-    ans := NULL;
-    v_principal := d->'principal';
-    v_denial := jsonb_build_object('allowed', false, 'decisionId', d->>'decisionId', 'operation', d->'operation',
-      'limits', '[]'::jsonb, 'credits', NULL, 'reservation', NULL, 'bypass', NULL, 'route', jsonb_build_object('provider', 'default'));
-    <<pre>>
-    BEGIN
-      v_code := CASE
-        WHEN r.t_status = 'suspended' THEN 'TENANT_SUSPENDED'
-        WHEN r.t_status = 'closed' THEN 'TENANT_CLOSED'
-        WHEN r.sub_status IN ('canceled', 'pending_payment', 'suspended')
-          OR (r.sub_status = 'past_due' AND (r.past_due_since IS NULL
-              OR now_ts >= r.past_due_since + make_interval(secs => (ctx->>'pastDueGraceSeconds')::double precision)))
-          OR (r.sub_status = 'trialing' AND r.trial_ends_at IS NOT NULL AND now_ts >= r.trial_ends_at) THEN 'PAYMENT_REQUIRED'
-      END;
-      IF v_code IS NOT NULL THEN
-        ans := v_denial || jsonb_build_object('code', v_code, 'tenant', jsonb_build_object('id', tid, 'plan', NULL, 'enterprise', false), 'principal', v_principal);
-        EXIT pre;
-      END IF;
-      IF uid IS NOT NULL THEN v_principal := v_principal || jsonb_build_object('role', r.m_role); END IF;
-
-      -- Standing: a period to roll or a grant to write is the reference path's job.
-      IF r.sub_status IS NULL OR r.pe <= now_ts THEN answers[r.ord] := '{"slow": true}'; CONTINUE; END IF;
-      plan_id := CASE WHEN plans ? r.sub_plan THEN r.sub_plan ELSE ctx->>'defaultPlan' END;
-      v_plan := plans->plan_id;
-      IF (v_plan->>'creditsPerPeriod')::bigint > 0 AND NOT r.granted THEN answers[r.ord] := '{"slow": true}'; CONTINUE; END IF;
-      tenant_v := jsonb_build_object('id', tid, 'plan', plan_id, 'enterprise', coalesce(r.ov_enterprise, (v_plan->>'enterprise')::boolean, false));
-      v_denial := v_denial || jsonb_build_object('tenant', tenant_v, 'principal', v_principal);
-
-      IF NOT (v_plan->'modules' ? (d->>'module')) THEN ans := v_denial || '{"code": "NOT_IN_PLAN"}'; EXIT pre; END IF;
-      IF r.switched_off THEN ans := v_denial || '{"code": "MODULE_DISABLED"}'; EXIT pre; END IF;
-      IF jsonb_typeof(d->'modelPlans') = 'array' AND NOT (d->'modelPlans' ? plan_id) THEN ans := v_denial || '{"code": "NOT_IN_PLAN"}'; EXIT pre; END IF;
-      -- The rate limit was consulted by the caller (its store is not the database).
-      IF d->>'rate' = 'unavailable' THEN answers[r.ord] := '{"error": "RATE_LIMIT_UNAVAILABLE"}'; CONTINUE; END IF;
-      IF d->>'rate' = 'limited' THEN
-        ans := v_denial || jsonb_build_object('code', 'RATE_LIMITED', 'retryAfterMs', (d->>'retryAfterMs')::bigint);
-        EXIT pre;
-      END IF;
-
-      nc := nc + 1;
-      c_ord[nc] := r.ord; c_d[nc] := d; c_tid[nc] := tid; c_ps[nc] := r.ps; c_pe[nc] := r.pe; c_role[nc] := r.m_role;
-      c_denial[nc] := v_denial;
-      c_meter[nc] := d->>'meter';
-      c_mlimit[nc] := coalesce((r.ov_limits->>(d->>'meter'))::bigint, (v_plan->'limits'->>(d->>'meter'))::bigint);
-      c_kmeter[nc] := CASE WHEN d->>'keyCap' IS NULL THEN NULL ELSE 'key:' || (d->>'keyId') END;
-      c_runs[nc] := coalesce((r.ov_limits->>'concurrentRuns')::bigint, (v_plan->>'concurrentRuns')::bigint);
-    END pre;
-    IF ans IS NOT NULL THEN
-      answers[r.ord] := jsonb_build_object('decision', ans);
-      IF idem IS NOT NULL THEN
-        w_replays := w_replays || jsonb_build_object('tenant_id', tid, 'idempotency_key', idem, 'request_hash', d->>'hash', 'decision', ans, 'created_at', now_ts);
-      END IF;
-    END IF;
-  END LOOP;
+           (SELECT m.role FROM memberships m WHERE m.tenant_id = b.tid AND m.user_id = b.uid) AS m_role,
+           (SELECT u.status FROM users u WHERE u.id = b.uid) AS u_status,
+           (SELECT s FROM subscriptions s WHERE s.tenant_id = b.tid) AS sub,
+           (SELECT o FROM tenant_overrides o WHERE o.tenant_id = b.tid) AS ov,
+           EXISTS (SELECT 1 FROM tenant_modules tm WHERE tm.tenant_id = b.tid AND tm.module = b.module AND NOT tm.enabled) AS switched_off
+      FROM b
+  ), p AS (
+    SELECT rd.*,
+           CASE WHEN ctx->'plans' ? (rd.sub).plan THEN (rd.sub).plan ELSE ctx->>'defaultPlan' END AS plan_id,
+           CASE WHEN rd.uid IS NULL THEN rd.d->'principal' ELSE rd.d->'principal' || jsonb_build_object('role', rd.m_role) END AS principal_v,
+           CASE
+             WHEN rd.t_status = 'suspended' THEN 'TENANT_SUSPENDED'
+             WHEN rd.t_status = 'closed' THEN 'TENANT_CLOSED'
+             WHEN (rd.sub).status IN ('canceled', 'pending_payment', 'suspended')
+               OR ((rd.sub).status = 'past_due' AND ((rd.sub).past_due_since IS NULL
+                   OR now_ts >= (rd.sub).past_due_since + make_interval(secs => (ctx->>'pastDueGraceSeconds')::double precision)))
+               OR ((rd.sub).status = 'trialing' AND (rd.sub).trial_ends_at IS NOT NULL AND now_ts >= (rd.sub).trial_ends_at) THEN 'PAYMENT_REQUIRED'
+           END AS standing
+      FROM rd
+  ), q AS (
+    SELECT p.*, ctx->'plans'->p.plan_id AS v_plan,
+           jsonb_build_object('id', p.tid, 'plan', p.plan_id,
+             'enterprise', coalesce((p.ov).enterprise, (ctx->'plans'->p.plan_id->>'enterprise')::boolean, false)) AS tenant_v
+      FROM p
+  ), a AS (
+    SELECT q.*, q.denial || jsonb_build_object('tenant', q.tenant_v, 'principal', q.principal_v) AS refused,
+           CASE
+             WHEN (q.rp).request_hash IS NOT NULL THEN
+               CASE WHEN (q.rp).request_hash <> q.d->>'hash' THEN '{"error": "IDEMPOTENCY_CONFLICT"}'::jsonb ELSE jsonb_build_object('replay', (q.rp).decision) END
+             WHEN NOT q.key_ok THEN '{"error": "UNAUTHENTICATED"}'
+             WHEN q.t_status IS NULL THEN '{"error": "TENANT_NOT_FOUND"}'
+             WHEN q.uid IS NOT NULL AND (q.m_role IS NULL OR q.u_status IS NULL) THEN jsonb_build_object('error', q.d->>'absent')
+             WHEN q.uid IS NOT NULL AND q.u_status <> 'active' THEN '{"error": "USER_DEACTIVATED"}'
+             WHEN q.standing IS NOT NULL THEN jsonb_build_object('decision', q.denial || jsonb_build_object('code', q.standing,
+               'tenant', jsonb_build_object('id', q.tid, 'plan', NULL, 'enterprise', false), 'principal', q.d->'principal'))
+             -- Standing: a period to roll or a grant to write is the reference path's job. The
+             -- caller names the period it saw granted (grants are append-only), sparing the look-up.
+             WHEN q.sub IS NULL OR (q.sub).current_period_end <= now_ts THEN '{"slow": true}'
+             WHEN (q.v_plan->>'creditsPerPeriod')::bigint > 0 AND (q.d->>'grantedPeriod')::timestamptz IS DISTINCT FROM (q.sub).current_period_start
+               AND NOT EXISTS (SELECT 1 FROM credit_ledger cl WHERE cl.tenant_id = q.tid
+                                  AND cl.idempotency_key = (SELECT 'period:' || tollgate_iso((q.sub).current_period_start))) THEN '{"slow": true}'
+           END AS early
+      FROM q
+  ), f AS MATERIALIZED (
+    SELECT a.*,
+           coalesce(a.early, CASE
+             WHEN NOT (a.v_plan->'modules' ? (a.d->>'module')) THEN jsonb_build_object('decision', a.refused || '{"code": "NOT_IN_PLAN"}')
+             WHEN a.switched_off THEN jsonb_build_object('decision', a.refused || '{"code": "MODULE_DISABLED"}')
+             WHEN jsonb_typeof(a.d->'modelPlans') = 'array' AND NOT (a.d->'modelPlans' ? a.plan_id) THEN jsonb_build_object('decision', a.refused || '{"code": "NOT_IN_PLAN"}')
+             -- The rate limit was consulted by the caller (its store is not the database).
+             WHEN a.d->>'rate' = 'unavailable' THEN '{"error": "RATE_LIMIT_UNAVAILABLE"}'
+             WHEN a.d->>'rate' = 'limited' THEN jsonb_build_object('decision', a.refused || jsonb_build_object('code', 'RATE_LIMITED', 'retryAfterMs', (a.d->>'retryAfterMs')::bigint))
+           END) AS answer
+      FROM a
+  )
+  SELECT array_agg(f.answer ORDER BY f.ord),
+         array_agg(f.ord ORDER BY f.ord) FILTER (WHERE f.answer IS NULL),
+         array_agg(f.tid ORDER BY f.ord) FILTER (WHERE f.answer IS NULL),
+         array_agg((f.sub).current_period_start ORDER BY f.ord) FILTER (WHERE f.answer IS NULL),
+         array_agg((f.sub).current_period_end ORDER BY f.ord) FILTER (WHERE f.answer IS NULL),
+         array_agg(f.m_role ORDER BY f.ord) FILTER (WHERE f.answer IS NULL),
+         array_agg(f.tenant_v ORDER BY f.ord) FILTER (WHERE f.answer IS NULL),
+         array_agg(f.principal_v ORDER BY f.ord) FILTER (WHERE f.answer IS NULL),
+         array_agg(f.d->>'meter' ORDER BY f.ord) FILTER (WHERE f.answer IS NULL),
+         array_agg(coalesce(((f.ov).limits->>(f.d->>'meter'))::bigint, (f.v_plan->'limits'->>(f.d->>'meter'))::bigint) ORDER BY f.ord) FILTER (WHERE f.answer IS NULL),
+         array_agg(f.m_role IS NOT NULL AND (f.d->'bypassRoles') ? f.m_role ORDER BY f.ord) FILTER (WHERE f.answer IS NULL),
+         array_agg(CASE WHEN f.d->>'keyCap' IS NULL THEN NULL ELSE 'key:' || (f.d->>'keyId') END ORDER BY f.ord) FILTER (WHERE f.answer IS NULL),
+         array_agg((f.d->>'keyCap')::bigint ORDER BY f.ord) FILTER (WHERE f.answer IS NULL),
+         array_agg((f.d->>'credits')::bigint ORDER BY f.ord) FILTER (WHERE f.answer IS NULL),
+         array_agg(coalesce(((f.ov).limits->>'concurrentRuns')::bigint, (f.v_plan->>'concurrentRuns')::bigint) ORDER BY f.ord) FILTER (WHERE f.answer IS NULL)
+    INTO p_answer, c_ord, c_tid, c_ps, c_pe, c_role, c_tenant, c_principal, c_meter, c_mlimit, c_byp, c_kmeter, c_kcap, c_cost, c_runs
+    FROM f;
+  nc := coalesce(array_length(c_ord, 1), 0);
 
   IF nc > 0 THEN
-    -- 3. The rows to consume, each once, locked in one order.
-    SELECT coalesce(jsonb_object_agg(x.tid || '|' || x.m, x.i), '{}'::jsonb),
-           array_agg(x.tid ORDER BY x.i), array_agg(x.m ORDER BY x.i), array_agg(x.ps ORDER BY x.i), array_agg(x.pe ORDER BY x.i)
-      INTO cmap, k_tid, k_meter, k_ps, k_pe
-      FROM (SELECT w.*, row_number() OVER (ORDER BY w.tid, w.m LIKE 'key:%', w.m) AS i
-              FROM (SELECT DISTINCT u.tid, u.m, u.ps, u.pe FROM unnest(c_tid || c_tid, c_meter || c_kmeter, c_ps || c_ps, c_pe || c_pe) AS u(tid, m, ps, pe)
-                     WHERE u.m IS NOT NULL) w) x;
+    -- 2. The rows to consume, each once, locked in one order.
+    WITH c AS (
+      SELECT * FROM unnest(c_tid, c_meter, c_kmeter, c_ps, c_pe) WITH ORDINALITY AS c(tid, m, km, ps, pe, j)
+    ), w AS (
+      SELECT d.tid, d.m, d.ps, d.pe, (row_number() OVER (ORDER BY d.tid, d.m LIKE 'key:%', d.m))::int AS i
+        FROM (SELECT DISTINCT u.tid, u.m, u.ps, u.pe FROM (SELECT c.tid, c.m, c.ps, c.pe FROM c UNION ALL SELECT c.tid, c.km, c.ps, c.pe FROM c) u
+               WHERE u.m IS NOT NULL) d
+    )
+    SELECT (SELECT array_agg(w.tid ORDER BY w.i) FROM w), (SELECT array_agg(w.m ORDER BY w.i) FROM w),
+           (SELECT array_agg(w.ps ORDER BY w.i) FROM w), (SELECT array_agg(w.pe ORDER BY w.i) FROM w),
+           (SELECT array_agg(wm.i ORDER BY c.j) FROM c LEFT JOIN w wm ON wm.tid = c.tid AND wm.m = c.m),
+           (SELECT array_agg(wk.i ORDER BY c.j) FROM c LEFT JOIN w wk ON wk.tid = c.tid AND wk.m = c.km)
+      INTO k_tid, k_meter, k_ps, k_pe, c_mi, c_ki;
     k_used := array_fill(0::bigint, ARRAY[coalesce(array_length(k_tid, 1), 0)]);
     k_found := array_fill(false, ARRAY[coalesce(array_length(k_tid, 1), 0)]);
-    k_touched := k_found;
     FOR r IN
-      SELECT uc.tenant_id || '|' || uc.meter AS k, uc.used FROM usage_counters uc
-       WHERE (uc.tenant_id, uc.meter, uc.period_start) IN (SELECT * FROM unnest(k_tid, k_meter, k_ps))
-       ORDER BY uc.tenant_id, uc.meter LIKE 'key:%', uc.meter FOR UPDATE
+      SELECT w.i::int AS i, uc.used FROM usage_counters uc
+        JOIN unnest(k_tid, k_meter, k_ps) WITH ORDINALITY AS w(tid, m, ps, i) ON uc.tenant_id = w.tid AND uc.meter = w.m AND uc.period_start = w.ps
+       ORDER BY uc.tenant_id, uc.meter LIKE 'key:%', uc.meter FOR UPDATE OF uc
     LOOP
-      mi := (cmap->>r.k)::int;
-      k_used[mi] := r.used; k_found[mi] := true;
+      k_used[r.i] := r.used; k_found[r.i] := true;
     END LOOP;
+    k_start := k_used;
 
-    SELECT jsonb_object_agg(x.tid, x.i), array_agg(x.tid ORDER BY x.i) INTO tmap, t_id
-      FROM (SELECT w.tid, row_number() OVER (ORDER BY w.tid) AS i FROM (SELECT DISTINCT unnest(c_tid) AS tid) w) x;
+    SELECT array_agg(x.tid ORDER BY x.tid) INTO t_id FROM (SELECT DISTINCT unnest(c_tid) AS tid) x;
+    SELECT array_agg(t.i::int ORDER BY c.j) INTO c_ti
+      FROM unnest(c_tid) WITH ORDINALITY AS c(tid, j) JOIN unnest(t_id) WITH ORDINALITY AS t(tid, i) ON t.tid = c.tid;
     a_found := array_fill(false, ARRAY[array_length(t_id, 1)]);
-    a_touched := a_found; l_found := a_found;
+    l_found := a_found;
     a_bal := array_fill(0::bigint, ARRAY[array_length(t_id, 1)]);
     a_res := a_bal; l_live := a_bal;
-    l_add := array_fill(NULL::jsonb, ARRAY[array_length(t_id, 1)]);
-    FOR r IN SELECT tenant_id, balance, reserved FROM credit_accounts WHERE tenant_id = ANY (t_id) ORDER BY tenant_id FOR UPDATE LOOP
-      ti := (tmap->>r.tenant_id)::int;
-      a_found[ti] := true; a_bal[ti] := r.balance; a_res[ti] := r.reserved;
+    FOR r IN
+      SELECT t.i::int AS i, ca.balance, ca.reserved FROM credit_accounts ca JOIN unnest(t_id) WITH ORDINALITY AS t(tid, i) ON ca.tenant_id = t.tid
+       ORDER BY ca.tenant_id FOR UPDATE OF ca
+    LOOP
+      a_found[r.i] := true; a_bal[r.i] := r.balance; a_res[r.i] := r.reserved;
     END LOOP;
     FOR r IN
-      SELECT rl.tenant_id, (SELECT count(*) FROM jsonb_each_text(rl.leases) e WHERE e.value::timestamptz > now_ts) AS live
-        FROM run_leases rl
-       WHERE rl.tenant_id = ANY (SELECT DISTINCT u.tid FROM unnest(c_tid, c_runs) u(tid, runs) WHERE u.runs IS NOT NULL)
-       ORDER BY rl.tenant_id FOR UPDATE
+      SELECT t.i::int AS i, (SELECT count(*) FROM jsonb_each_text(rl.leases) e WHERE e.value::timestamptz > now_ts) AS live
+        FROM run_leases rl JOIN unnest(t_id) WITH ORDINALITY AS t(tid, i) ON rl.tenant_id = t.tid
+       WHERE rl.tenant_id IN (SELECT u.tid FROM unnest(c_tid, c_runs) AS u(tid, runs) WHERE u.runs IS NOT NULL)
+       ORDER BY rl.tenant_id FOR UPDATE OF rl
     LOOP
-      ti := (tmap->>r.tenant_id)::int;
-      l_found[ti] := true; l_live[ti] := r.live;
+      l_found[r.i] := true; l_live[r.i] := r.live;
     END LOOP;
 
-    -- 4. Each candidate in arrival order; nothing is consumed unless all of it fits.
+    -- 3. Each candidate in arrival order, against the rows as the earlier ones left them.
+    o_fail := array_fill(NULL::smallint, ARRAY[nc]);
+    o_mu := array_fill(NULL::bigint, ARRAY[nc]);
+    o_ku := o_mu; o_lu := o_mu; o_bal := o_mu; o_res := o_mu;
+    o_byp := array_fill(false, ARRAY[nc]);
     FOR j IN 1..nc LOOP
-      d := c_d[j]; tid := c_tid[j]; idem := d->>'idempotencyKey'; v_denial := c_denial[j];
-      period_e := tollgate_iso(c_pe[j]);
-      v_limits := '[]'::jsonb; v_bypass := false; ans := NULL; mi := NULL; ki := NULL;
-      m_limit := c_mlimit[j]; k_cap := (d->>'keyCap')::bigint; v_cost := (d->>'credits')::bigint; runs_cap := c_runs[j];
-      v_res := d->'reservation';
-      <<dec>>
-      BEGIN
-        IF c_meter[j] IS NOT NULL THEN
-          mi := (cmap->>(tid || '|' || c_meter[j]))::int;
-          m_used := k_used[mi];
-          v_bypass := c_role[j] IS NOT NULL AND (d->'bypassRoles') ? c_role[j];
-          m_open := m_limit IS NULL OR v_bypass;
-          IF NOT m_open AND m_used + 1 > m_limit THEN
-            ans := v_denial || jsonb_build_object('code', 'LIMIT_EXCEEDED', 'limits', jsonb_build_array(tollgate_limit_view(c_meter[j], m_used, m_limit, period_e)));
-            EXIT dec;
-          END IF;
-          v_bypass := v_bypass AND m_limit IS NOT NULL AND m_used + 1 > m_limit;
-          v_limits := v_limits || tollgate_limit_view(c_meter[j], m_used + 1, m_limit, period_e);
+      mi := c_mi[j]; ki := c_ki[j]; ti := c_ti[j];
+      IF mi IS NOT NULL THEN
+        m_used := k_used[mi];
+        IF c_mlimit[j] IS NOT NULL AND NOT c_byp[j] AND m_used + 1 > c_mlimit[j] THEN
+          o_fail[j] := 1; o_mu[j] := m_used; CONTINUE;
         END IF;
-        IF c_kmeter[j] IS NOT NULL THEN
-          ki := (cmap->>(tid || '|' || c_kmeter[j]))::int;
-          IF k_used[ki] + 1 > k_cap THEN
-            ans := v_denial || jsonb_build_object('code', 'LIMIT_EXCEEDED', 'limits', v_limits || tollgate_limit_view(c_kmeter[j], k_used[ki], k_cap, period_e));
-            EXIT dec;
-          END IF;
-          v_limits := v_limits || tollgate_limit_view(c_kmeter[j], k_used[ki] + 1, k_cap, period_e);
-        END IF;
-        ti := (tmap->>tid)::int;
-        credit_ok := a_found[ti] AND a_bal[ti] - a_res[ti] >= v_cost;
-        IF runs_cap IS NOT NULL THEN
-          IF runs_cap < 1 OR l_live[ti] >= runs_cap THEN
-            ans := v_denial || jsonb_build_object('code', 'LIMIT_EXCEEDED', 'limits', v_limits || tollgate_limit_view('concurrentRuns', l_live[ti], runs_cap, NULL));
-            EXIT dec;
-          END IF;
-          v_limits := v_limits || tollgate_limit_view('concurrentRuns', l_live[ti] + 1, runs_cap, NULL);
-        END IF;
-        IF NOT credit_ok THEN
-          ans := v_denial || jsonb_build_object('code', 'INSUFFICIENT_CREDITS', 'limits', v_limits,
-            'credits', jsonb_build_object('balance', a_bal[ti], 'reserved', a_res[ti], 'available', a_bal[ti] - a_res[ti]));
-          EXIT dec;
-        END IF;
-
-        -- It fits: consume.
-        IF mi IS NOT NULL THEN
-          k_used[mi] := k_used[mi] + 1; k_touched[mi] := true;
-          w_events := w_events || jsonb_build_object('tenant_id', tid, 'id', d->'ids'->>'event', 'meter', c_meter[j], 'quantity', 1, 'period_start', c_ps[j],
-            'bypass', v_bypass, 'role', c_role[j], 'actor_type', d->'actor'->>'type', 'actor_id', d->'actor'->>'id', 'used_after', k_used[mi],
-            'limit_value', m_limit, 'created_at', now_ts);
-          IF v_bypass THEN
-            w_audit := w_audit || jsonb_build_object('tenant_id', tid, 'id', d->'ids'->>'audit', 'actor_type', d->'actor'->>'type', 'actor_id', d->'actor'->>'id',
-              'action', 'limit.bypass', 'target_type', 'meter', 'target_id', c_meter[j],
-              'data', jsonb_build_object('role', c_role[j], 'used', k_used[mi], 'limit', m_limit, 'periodStart', tollgate_iso(c_ps[j])),
-              'request_id', d->>'requestId', 'created_at', now_ts);
-          END IF;
-        END IF;
-        IF ki IS NOT NULL THEN
-          k_used[ki] := k_used[ki] + 1; k_touched[ki] := true;
-          w_events := w_events || jsonb_build_object('tenant_id', tid, 'id', d->'ids'->>'keyEvent', 'meter', c_kmeter[j], 'quantity', 1, 'period_start', c_ps[j],
-            'bypass', false, 'role', NULL, 'actor_type', d->'actor'->>'type', 'actor_id', d->'actor'->>'id', 'used_after', k_used[ki],
-            'limit_value', k_cap, 'created_at', now_ts);
-        END IF;
-        a_res[ti] := a_res[ti] + v_cost; a_touched[ti] := true;
-        w_res := w_res || jsonb_build_object('tenant_id', tid, 'id', v_res->>'id', 'idempotency_key', v_res->>'key', 'request_hash', v_res->>'hash',
-          'operation', v_res->>'operation', 'model', v_res->>'model', 'amount', v_cost, 'status', 'held', 'charged', 0, 'refunded', 0,
-          'expires_at', v_res->>'expiresAt', 'created_at', now_ts);
-        w_ledger := w_ledger || jsonb_build_object('tenant_id', tid, 'id', d->'ids'->>'ledger', 'kind', 'reserve', 'amount', 0, 'hold', v_cost,
-          'balance_after', a_bal[ti], 'reserved_after', a_res[ti], 'reservation_id', v_res->>'id', 'idempotency_key', 'reserve:' || (v_res->>'key'),
-          'request_hash', v_res->>'hash', 'reason', v_res->>'operation', 'actor_type', d->'actor'->>'type', 'actor_id', d->'actor'->>'id', 'created_at', now_ts);
-        IF runs_cap IS NOT NULL THEN
-          l_live[ti] := l_live[ti] + 1;
-          -- The run slot is leased under the reservation's id, so settling or releasing it frees the slot.
-          l_add[ti] := coalesce(l_add[ti], '{}'::jsonb) || jsonb_build_object(v_res->>'id', v_res->>'expiresAt');
-        END IF;
-        ans := jsonb_build_object('allowed', true, 'code', 'OK', 'decisionId', d->>'decisionId', 'tenant', v_denial->'tenant',
-          'principal', v_denial->'principal', 'operation', d->'operation', 'limits', v_limits,
-          'credits', jsonb_build_object('balance', a_bal[ti], 'reserved', a_res[ti], 'available', a_bal[ti] - a_res[ti]),
-          'reservation', jsonb_build_object('id', v_res->>'id', 'credits', v_cost, 'expiresAt', v_res->>'expiresAt'),
-          'bypass', CASE WHEN v_bypass THEN jsonb_build_object('reason', c_role[j], 'meter', c_meter[j]) END,
-          'route', jsonb_build_object('provider', 'default'));
-      END dec;
-      answers[c_ord[j]] := jsonb_build_object('decision', ans);
-      IF ans->>'code' = 'OK' THEN answers[c_ord[j]] := answers[c_ord[j]] || jsonb_build_object('grantedPeriod', tollgate_iso(c_ps[j])); END IF;
-      IF idem IS NOT NULL THEN
-        w_replays := w_replays || jsonb_build_object('tenant_id', tid, 'idempotency_key', idem, 'request_hash', d->>'hash', 'decision', ans, 'created_at', now_ts);
+        o_mu[j] := m_used + 1;
+        o_byp[j] := c_byp[j] AND c_mlimit[j] IS NOT NULL AND m_used + 1 > c_mlimit[j];
       END IF;
+      IF ki IS NOT NULL THEN
+        IF k_used[ki] + 1 > c_kcap[j] THEN o_fail[j] := 2; o_ku[j] := k_used[ki]; CONTINUE; END IF;
+        o_ku[j] := k_used[ki] + 1;
+      END IF;
+      IF c_runs[j] IS NOT NULL THEN
+        IF c_runs[j] < 1 OR l_live[ti] >= c_runs[j] THEN o_fail[j] := 3; o_lu[j] := l_live[ti]; CONTINUE; END IF;
+        o_lu[j] := l_live[ti] + 1;
+      END IF;
+      IF NOT (a_found[ti] AND a_bal[ti] - a_res[ti] >= c_cost[j]) THEN
+        o_fail[j] := 4; o_bal[j] := a_bal[ti]; o_res[j] := a_res[ti]; CONTINUE;
+      END IF;
+      -- It fits: consume.
+      o_fail[j] := 0;
+      IF mi IS NOT NULL THEN k_used[mi] := o_mu[j]; END IF;
+      IF ki IS NOT NULL THEN k_used[ki] := o_ku[j]; END IF;
+      IF c_runs[j] IS NOT NULL THEN l_live[ti] := o_lu[j]; END IF;
+      a_res[ti] := a_res[ti] + c_cost[j];
+      o_bal[j] := a_bal[ti]; o_res[j] := a_res[ti];
     END LOOP;
 
-    -- 5. Write. A counter or lease row that did not exist when locked may have been
-    -- created since by another transaction; then the batch fails (40001) and its
-    -- requests take the reference path.
+    -- 4. Write the rows consumed. A counter or lease row that did not exist when locked
+    -- may have been created since by another transaction; then the batch fails (40001)
+    -- and its requests take the reference path.
     UPDATE usage_counters c SET used = u.used, updated_at = now_ts
-      FROM unnest(k_tid, k_meter, k_ps, k_used, k_found, k_touched) AS u(tid, m, ps, used, was, touched)
-     WHERE u.was AND u.touched AND c.tenant_id = u.tid AND c.meter = u.m AND c.period_start = u.ps;
-    SELECT count(*) INTO expected FROM unnest(k_found, k_touched) AS u(was, touched) WHERE u.touched AND NOT u.was;
+      FROM unnest(k_tid, k_meter, k_ps, k_used, k_start, k_found) AS u(tid, m, ps, used, start, was)
+     WHERE u.was AND u.used <> u.start AND c.tenant_id = u.tid AND c.meter = u.m AND c.period_start = u.ps;
+    SELECT count(*) INTO expected FROM unnest(k_used, k_found) AS u(used, was) WHERE u.used > 0 AND NOT u.was;
     IF expected > 0 THEN
       INSERT INTO usage_counters (tenant_id, meter, period_start, period_end, used, updated_at)
-      SELECT u.tid, u.m, u.ps, u.pe, u.used, now_ts FROM unnest(k_tid, k_meter, k_ps, k_pe, k_used, k_found, k_touched) AS u(tid, m, ps, pe, used, was, touched)
-       WHERE u.touched AND NOT u.was
+      SELECT u.tid, u.m, u.ps, u.pe, u.used, now_ts FROM unnest(k_tid, k_meter, k_ps, k_pe, k_used, k_found) AS u(tid, m, ps, pe, used, was)
+       WHERE u.used > 0 AND NOT u.was
       ON CONFLICT DO NOTHING;
       GET DIAGNOSTICS written = ROW_COUNT;
       IF written <> expected THEN RAISE EXCEPTION 'a counter was created under the batch' USING ERRCODE = '40001'; END IF;
     END IF;
-    UPDATE credit_accounts a SET reserved = u.res, updated_at = now_ts
-      FROM unnest(t_id, a_res, a_touched) AS u(tid, res, touched) WHERE u.touched AND a.tenant_id = u.tid;
+    UPDATE credit_accounts ca SET reserved = u.res, updated_at = now_ts
+      FROM unnest(t_id, a_res) WITH ORDINALITY AS u(tid, res, i)
+     WHERE ca.tenant_id = u.tid AND u.i IN (SELECT x.ti FROM unnest(c_ti, o_fail) AS x(ti, fail) WHERE x.fail = 0);
+    -- Leases: the live ones kept, one added per admitted run, under the reservation's id
+    -- (settling or releasing the reservation frees the slot).
+    WITH added AS (
+      SELECT x.ti, jsonb_object_agg(batch->(x.ord - 1)->'reservation'->>'id', batch->(x.ord - 1)->'reservation'->>'expiresAt') AS leases
+        FROM unnest(c_ord, c_ti, c_runs, o_fail) AS x(ord, ti, runs, fail) WHERE x.fail = 0 AND x.runs IS NOT NULL GROUP BY x.ti
+    )
     UPDATE run_leases rl
-       SET leases = coalesce((SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each_text(rl.leases) e WHERE e.value::timestamptz > now_ts), '{}'::jsonb) || u.add,
+       SET leases = coalesce((SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each_text(rl.leases) e WHERE e.value::timestamptz > now_ts), '{}'::jsonb)
+                    || added.leases,
            updated_at = now_ts
-      FROM unnest(t_id, l_add, l_found) AS u(tid, add, was) WHERE u.was AND u.add IS NOT NULL AND rl.tenant_id = u.tid;
-    SELECT count(*) INTO expected FROM unnest(l_add, l_found) AS u(add, was) WHERE u.add IS NOT NULL AND NOT u.was;
+      FROM added WHERE l_found[added.ti] AND rl.tenant_id = t_id[added.ti];
+    SELECT count(DISTINCT x.ti) INTO expected FROM unnest(c_ti, c_runs, o_fail) AS x(ti, runs, fail) WHERE x.fail = 0 AND x.runs IS NOT NULL AND NOT l_found[x.ti];
     IF expected > 0 THEN
       INSERT INTO run_leases (tenant_id, leases, updated_at)
-      SELECT u.tid, u.add, now_ts FROM unnest(t_id, l_add, l_found) AS u(tid, add, was) WHERE u.add IS NOT NULL AND NOT u.was
+      SELECT t_id[x.ti], jsonb_object_agg(batch->(x.ord - 1)->'reservation'->>'id', batch->(x.ord - 1)->'reservation'->>'expiresAt'), now_ts
+        FROM unnest(c_ord, c_ti, c_runs, o_fail) AS x(ord, ti, runs, fail) WHERE x.fail = 0 AND x.runs IS NOT NULL AND NOT l_found[x.ti]
+       GROUP BY x.ti
       ON CONFLICT DO NOTHING;
       GET DIAGNOSTICS written = ROW_COUNT;
       IF written <> expected THEN RAISE EXCEPTION 'a lease row was created under the batch' USING ERRCODE = '40001'; END IF;
     END IF;
-    INSERT INTO usage_events SELECT e.* FROM unnest(w_events) x, jsonb_populate_record(NULL::usage_events, x) e;
-    INSERT INTO audit_log SELECT e.* FROM unnest(w_audit) x, jsonb_populate_record(NULL::audit_log, x) e;
-    INSERT INTO credit_reservations SELECT e.* FROM unnest(w_res) x, jsonb_populate_record(NULL::credit_reservations, x) e;
-    INSERT INTO credit_ledger SELECT e.* FROM unnest(w_ledger) x, jsonb_populate_record(NULL::credit_ledger, x) e;
   END IF;
-  -- Stored under the keys' locks: a retry sees this answer, allowed or refused.
-  INSERT INTO decision_replays SELECT e.* FROM unnest(w_replays) x, jsonb_populate_record(NULL::decision_replays, x) e ON CONFLICT DO NOTHING;
 
-  FOR j IN 1..n LOOP
-    RETURN NEXT answers[j];
-  END LOOP;
+  -- The answers, and every new row: usage events, bypass audit entries, reservations,
+  -- ledger entries, and the answers stored for idempotency keys (under the keys' locks:
+  -- a retry sees this answer, allowed or refused).
+  RETURN QUERY
+  WITH o AS (
+    SELECT x.*, batch->(x.ord - 1) AS d, batch->(x.ord - 1)->'reservation' AS res_v, tollgate_iso(x.pe) AS period_e
+      FROM unnest(c_ord, c_tid, c_ps, c_pe, c_role, c_tenant, c_principal, c_meter, c_mlimit, c_kmeter, c_kcap, c_cost, c_runs,
+                  o_fail, o_mu, o_ku, o_lu, o_bal, o_res, o_byp)
+        AS x(ord, tid, ps, pe, role, tenant_v, principal_v, meter, mlimit, kmeter, kcap, cost, runs, fail, mu, ku, lu, bal, res, byp)
+  ), v AS (
+    SELECT o.*,
+           -- the limits the decision touched, as far as it got
+           CASE WHEN o.meter IS NULL THEN '[]'::jsonb ELSE jsonb_build_array(tollgate_limit_view(o.meter, o.mu, o.mlimit, o.period_e)) END
+           || CASE WHEN o.kmeter IS NULL OR o.fail = 1 THEN '[]'::jsonb ELSE jsonb_build_array(tollgate_limit_view(o.kmeter, o.ku, o.kcap, o.period_e)) END
+           || CASE WHEN o.runs IS NULL OR o.fail IN (1, 2) THEN '[]'::jsonb ELSE jsonb_build_array(tollgate_limit_view('concurrentRuns', o.lu, o.runs, NULL)) END AS limits,
+           jsonb_build_object('balance', o.bal, 'reserved', o.res, 'available', o.bal - o.res) AS credits
+      FROM o
+  ), decided AS (
+    SELECT v.ord, CASE WHEN v.fail = 0 THEN
+             jsonb_build_object('grantedPeriod', tollgate_iso(v.ps), 'decision', jsonb_build_object('allowed', true, 'code', 'OK',
+               'decisionId', v.d->>'decisionId', 'tenant', v.tenant_v, 'principal', v.principal_v, 'operation', v.d->'operation', 'limits', v.limits,
+               'credits', v.credits, 'reservation', jsonb_build_object('id', v.res_v->>'id', 'credits', v.cost, 'expiresAt', v.res_v->>'expiresAt'),
+               'bypass', CASE WHEN v.byp THEN jsonb_build_object('reason', v.role, 'meter', v.meter) END, 'route', jsonb_build_object('provider', 'default')))
+           ELSE
+             jsonb_build_object('decision', jsonb_build_object('allowed', false, 'code', CASE WHEN v.fail = 4 THEN 'INSUFFICIENT_CREDITS' ELSE 'LIMIT_EXCEEDED' END,
+               'decisionId', v.d->>'decisionId', 'tenant', v.tenant_v, 'principal', v.principal_v, 'operation', v.d->'operation', 'limits', v.limits,
+               'credits', CASE WHEN v.fail = 4 THEN v.credits END, 'reservation', NULL, 'bypass', NULL, 'route', jsonb_build_object('provider', 'default')))
+           END AS answer
+      FROM v
+  ), answers AS (
+    SELECT x.ord, batch->(x.ord::int - 1) AS d, coalesce(x.answer, decided.answer) AS answer
+      FROM unnest(p_answer) WITH ORDINALITY AS x(answer, ord) LEFT JOIN decided ON decided.ord = x.ord
+  ), events AS (
+    INSERT INTO usage_events (tenant_id, id, meter, quantity, period_start, bypass, role, actor_type, actor_id, used_after, limit_value, created_at)
+    SELECT v.tid, v.d->'ids'->>'event', v.meter, 1, v.ps, v.byp, v.role, v.d->'actor'->>'type', v.d->'actor'->>'id', v.mu, v.mlimit, now_ts
+      FROM v WHERE v.fail = 0 AND v.meter IS NOT NULL
+    UNION ALL
+    SELECT v.tid, v.d->'ids'->>'keyEvent', v.kmeter, 1, v.ps, false, NULL, v.d->'actor'->>'type', v.d->'actor'->>'id', v.ku, v.kcap, now_ts
+      FROM v WHERE v.fail = 0 AND v.kmeter IS NOT NULL
+  ), bypasses AS (
+    INSERT INTO audit_log (tenant_id, id, actor_type, actor_id, action, target_type, target_id, data, request_id, created_at)
+    SELECT v.tid, v.d->'ids'->>'audit', v.d->'actor'->>'type', v.d->'actor'->>'id', 'limit.bypass', 'meter', v.meter,
+           jsonb_build_object('role', v.role, 'used', v.mu, 'limit', v.mlimit, 'periodStart', tollgate_iso(v.ps)), v.d->>'requestId', now_ts
+      FROM v WHERE v.fail = 0 AND v.byp
+  ), reservations AS (
+    INSERT INTO credit_reservations (tenant_id, id, idempotency_key, request_hash, operation, model, amount, status, charged, refunded, expires_at, created_at)
+    SELECT v.tid, v.res_v->>'id', v.res_v->>'key', v.res_v->>'hash', v.res_v->>'operation', v.res_v->>'model', v.cost, 'held', 0, 0,
+           (v.res_v->>'expiresAt')::timestamptz, now_ts
+      FROM v WHERE v.fail = 0
+  ), ledger AS (
+    INSERT INTO credit_ledger (tenant_id, id, kind, amount, hold, balance_after, reserved_after, reservation_id, idempotency_key, request_hash,
+                               reason, actor_type, actor_id, created_at)
+    SELECT v.tid, v.d->'ids'->>'ledger', 'reserve', 0, v.cost, v.bal, v.res, v.res_v->>'id', 'reserve:' || (v.res_v->>'key'), v.res_v->>'hash',
+           v.res_v->>'operation', v.d->'actor'->>'type', v.d->'actor'->>'id', now_ts
+      FROM v WHERE v.fail = 0
+  ), replays AS (
+    INSERT INTO decision_replays (tenant_id, idempotency_key, request_hash, decision, created_at)
+    SELECT answers.d->>'tenantId', answers.d->>'idempotencyKey', answers.d->>'hash', answers.answer->'decision', now_ts
+      FROM answers WHERE answers.d->>'idempotencyKey' IS NOT NULL AND answers.answer ? 'decision'
+    ON CONFLICT DO NOTHING
+  )
+  SELECT answers.answer FROM answers ORDER BY answers.ord;
 END $fn$;

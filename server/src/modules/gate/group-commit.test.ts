@@ -129,6 +129,32 @@ describe('group commit', () => {
     expect(batched.deps.gate.paths.refusedBatches - before.refusedBatches).toBe(0);
   });
 
+  it('a batch across tenants consumes each tenant\'s own rows: every tenant admits exactly its own concurrent-run cap', async () => {
+    const tenants = [];
+    for (let i = 0; i < 5; i++) {
+      const owner = await batched.signup();
+      const key = (await batched.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys`, token: owner.accessToken, payload: { name: 'k', scopes: ['authorize'] } })).json().key as string;
+      // The first decision of a period writes the grant, alone; it also takes one of the free plan's 2 run slots.
+      await batched.request({ method: 'POST', url: '/v1/authorize', token: key, payload: { operation: 'clustering' } });
+      tenants.push({ owner, key });
+    }
+    const before = { ...batched.deps.gate.paths };
+    const calls = tenants.flatMap((tenant) => Array.from({ length: 8 }, () => tenant));
+    const answers = await Promise.all(calls.map((tenant) => batched.request({ method: 'POST', url: '/v1/authorize', token: tenant.key, payload: { operation: 'clustering' } })));
+    expect(batched.deps.gate.paths.batched - before.batched).toBe(40);
+    expect(batched.deps.gate.paths.refusedBatches - before.refusedBatches).toBe(0);
+    for (const tenant of tenants) {
+      const mine = answers.filter((_, i) => calls[i] === tenant).map((r) => r.json());
+      expect(mine.filter((d) => d.allowed)).toHaveLength(1);
+      expect(mine.every((d) => d.tenant.id === tenant.owner.tenantId)).toBe(true);
+      const [account] = await batched.db.asOwner<{ reserved: string }>('SELECT reserved FROM credit_accounts WHERE tenant_id = $1', [tenant.owner.tenantId]);
+      const [held] = await batched.db.asOwner<{ sum: string }>("SELECT sum(amount) AS sum FROM credit_reservations WHERE tenant_id = $1 AND status = 'held'", [tenant.owner.tenantId]);
+      expect(Number(account!.reserved)).toBe(Number(held!.sum));
+      const [counter] = await batched.db.asOwner<{ used: string }>("SELECT used FROM usage_counters WHERE tenant_id = $1 AND meter = 'runs'", [tenant.owner.tenantId]);
+      expect(Number(counter!.used)).toBe(2);
+    }
+  });
+
   it('a batch the database refused committed nothing, and its requests are decided again one by one', async () => {
     const owner = await batched.signup();
     const key = (await batched.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys`, token: owner.accessToken, payload: { name: 'k', scopes: ['authorize'] } })).json().key;

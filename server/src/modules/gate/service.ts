@@ -100,7 +100,7 @@ interface DecisionInput {
 
 /** Requests per batch statement, and batch statements in flight per process. */
 const MAX_BATCH = 256;
-const MAX_IN_FLIGHT = 4;
+const MAX_IN_FLIGHT = 2;
 
 /** Thrown inside the decision's transaction to roll back what it consumed; caught right outside. */
 class Refusal extends Error {
