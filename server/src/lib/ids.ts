@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 
 // Crockford base32: sortable, case-insensitive, no ambiguous letters.
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
@@ -15,10 +15,21 @@ export function newId(prefix: IdPrefix, now: number = Date.now()): string {
     time = ALPHABET[t % 32] + time;
     t = Math.floor(t / 32);
   }
-  const bytes = randomBytes(16);
   let rand = '';
-  for (let i = 0; i < 16; i++) rand += ALPHABET[bytes[i]! % 32];
+  for (let i = 0; i < 16; i++) rand += ALPHABET[randomByte() % 32];
   return `${prefix}_${time}${rand}`;
+}
+
+// Random bytes drawn from the CSPRNG a pool at a time: one call per 256 ids, not one per id.
+const pool = Buffer.alloc(4096);
+let poolAt = pool.length;
+
+function randomByte(): number {
+  if (poolAt === pool.length) {
+    randomFillSync(pool);
+    poolAt = 0;
+  }
+  return pool[poolAt++]!;
 }
 
 export const ID_PATTERN = '^[a-z]{3}_[0-9A-Z]{26}$';
