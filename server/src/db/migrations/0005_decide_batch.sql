@@ -131,6 +131,8 @@ DECLARE
   ki          int;
   ti          int;
   m_used      bigint;
+  any_runs    boolean;
+  found_rows  int := 0;
   written     bigint;
   expected    bigint;
 BEGIN
@@ -227,8 +229,9 @@ BEGIN
          array_agg(CASE WHEN f.d->>'keyCap' IS NULL THEN NULL ELSE 'key:' || (f.d->>'keyId') END ORDER BY f.ord) FILTER (WHERE f.answer IS NULL),
          array_agg((f.d->>'keyCap')::bigint ORDER BY f.ord) FILTER (WHERE f.answer IS NULL),
          array_agg((f.d->>'credits')::bigint ORDER BY f.ord) FILTER (WHERE f.answer IS NULL),
-         array_agg(coalesce(((f.ov).limits->>'concurrentRuns')::bigint, (f.v_plan->>'concurrentRuns')::bigint) ORDER BY f.ord) FILTER (WHERE f.answer IS NULL)
-    INTO p_answer, c_ord, c_tid, c_ps, c_pe, c_role, c_tenant, c_principal, c_meter, c_mlimit, c_byp, c_kmeter, c_kcap, c_cost, c_runs
+         array_agg(coalesce(((f.ov).limits->>'concurrentRuns')::bigint, (f.v_plan->>'concurrentRuns')::bigint) ORDER BY f.ord) FILTER (WHERE f.answer IS NULL),
+         coalesce(bool_or(coalesce(((f.ov).limits->>'concurrentRuns')::bigint, (f.v_plan->>'concurrentRuns')::bigint) IS NOT NULL) FILTER (WHERE f.answer IS NULL), false)
+    INTO p_answer, c_ord, c_tid, c_ps, c_pe, c_role, c_tenant, c_principal, c_meter, c_mlimit, c_byp, c_kmeter, c_kcap, c_cost, c_runs, any_runs
     FROM f;
   nc := coalesce(array_length(c_ord, 1), 0);
 
@@ -241,11 +244,16 @@ BEGIN
         FROM (SELECT DISTINCT u.tid, u.m, u.ps, u.pe FROM (SELECT c.tid, c.m, c.ps, c.pe FROM c UNION ALL SELECT c.tid, c.km, c.ps, c.pe FROM c) u
                WHERE u.m IS NOT NULL) d
     )
+    , t AS (
+      SELECT d.tid, (row_number() OVER (ORDER BY d.tid))::int AS i FROM (SELECT DISTINCT c.tid FROM c) d
+    )
     SELECT (SELECT array_agg(w.tid ORDER BY w.i) FROM w), (SELECT array_agg(w.m ORDER BY w.i) FROM w),
            (SELECT array_agg(w.ps ORDER BY w.i) FROM w), (SELECT array_agg(w.pe ORDER BY w.i) FROM w),
            (SELECT array_agg(wm.i ORDER BY c.j) FROM c LEFT JOIN w wm ON wm.tid = c.tid AND wm.m = c.m),
-           (SELECT array_agg(wk.i ORDER BY c.j) FROM c LEFT JOIN w wk ON wk.tid = c.tid AND wk.m = c.km)
-      INTO k_tid, k_meter, k_ps, k_pe, c_mi, c_ki;
+           (SELECT array_agg(wk.i ORDER BY c.j) FROM c LEFT JOIN w wk ON wk.tid = c.tid AND wk.m = c.km),
+           (SELECT array_agg(t.tid ORDER BY t.i) FROM t),
+           (SELECT array_agg(t.i ORDER BY c.j) FROM c JOIN t ON t.tid = c.tid)
+      INTO k_tid, k_meter, k_ps, k_pe, c_mi, c_ki, t_id, c_ti;
     k_used := array_fill(0::bigint, ARRAY[coalesce(array_length(k_tid, 1), 0)]);
     k_found := array_fill(false, ARRAY[coalesce(array_length(k_tid, 1), 0)]);
     FOR r IN
@@ -253,13 +261,10 @@ BEGIN
         JOIN unnest(k_tid, k_meter, k_ps) WITH ORDINALITY AS w(tid, m, ps, i) ON uc.tenant_id = w.tid AND uc.meter = w.m AND uc.period_start = w.ps
        ORDER BY uc.tenant_id, uc.meter LIKE 'key:%', uc.meter FOR UPDATE OF uc
     LOOP
-      k_used[r.i] := r.used; k_found[r.i] := true;
+      k_used[r.i] := r.used; k_found[r.i] := true; found_rows := found_rows + 1;
     END LOOP;
     k_start := k_used;
 
-    SELECT array_agg(x.tid ORDER BY x.tid) INTO t_id FROM (SELECT DISTINCT unnest(c_tid) AS tid) x;
-    SELECT array_agg(t.i::int ORDER BY c.j) INTO c_ti
-      FROM unnest(c_tid) WITH ORDINALITY AS c(tid, j) JOIN unnest(t_id) WITH ORDINALITY AS t(tid, i) ON t.tid = c.tid;
     a_found := array_fill(false, ARRAY[array_length(t_id, 1)]);
     l_found := a_found;
     a_bal := array_fill(0::bigint, ARRAY[array_length(t_id, 1)]);
@@ -273,7 +278,7 @@ BEGIN
     FOR r IN
       SELECT t.i::int AS i, (SELECT count(*) FROM jsonb_each_text(rl.leases) e WHERE e.value::timestamptz > now_ts) AS live
         FROM run_leases rl JOIN unnest(t_id) WITH ORDINALITY AS t(tid, i) ON rl.tenant_id = t.tid
-       WHERE rl.tenant_id IN (SELECT u.tid FROM unnest(c_tid, c_runs) AS u(tid, runs) WHERE u.runs IS NOT NULL)
+       WHERE any_runs AND rl.tenant_id IN (SELECT u.tid FROM unnest(c_tid, c_runs) AS u(tid, runs) WHERE u.runs IS NOT NULL)
        ORDER BY rl.tenant_id FOR UPDATE OF rl
     LOOP
       l_found[r.i] := true; l_live[r.i] := r.live;
@@ -320,7 +325,11 @@ BEGIN
     UPDATE usage_counters c SET used = u.used, updated_at = now_ts
       FROM unnest(k_tid, k_meter, k_ps, k_used, k_start, k_found) AS u(tid, m, ps, used, start, was)
      WHERE u.was AND u.used <> u.start AND c.tenant_id = u.tid AND c.meter = u.m AND c.period_start = u.ps;
-    SELECT count(*) INTO expected FROM unnest(k_used, k_found) AS u(used, was) WHERE u.used > 0 AND NOT u.was;
+    IF found_rows < coalesce(array_length(k_tid, 1), 0) THEN
+      SELECT count(*) INTO expected FROM unnest(k_used, k_found) AS u(used, was) WHERE u.used > 0 AND NOT u.was;
+    ELSE
+      expected := 0;
+    END IF;
     IF expected > 0 THEN
       INSERT INTO usage_counters (tenant_id, meter, period_start, period_end, used, updated_at)
       SELECT u.tid, u.m, u.ps, u.pe, u.used, now_ts FROM unnest(k_tid, k_meter, k_ps, k_pe, k_used, k_found) AS u(tid, m, ps, pe, used, was)
@@ -334,6 +343,7 @@ BEGIN
      WHERE ca.tenant_id = u.tid AND u.i IN (SELECT x.ti FROM unnest(c_ti, o_fail) AS x(ti, fail) WHERE x.fail = 0);
     -- Leases: the live ones kept, one added per admitted run, under the reservation's id
     -- (settling or releasing the reservation frees the slot).
+    IF any_runs THEN
     WITH added AS (
       SELECT x.ti, jsonb_object_agg(batch->(x.ord - 1)->'reservation'->>'id', batch->(x.ord - 1)->'reservation'->>'expiresAt') AS leases
         FROM unnest(c_ord, c_ti, c_runs, o_fail) AS x(ord, ti, runs, fail) WHERE x.fail = 0 AND x.runs IS NOT NULL GROUP BY x.ti
@@ -352,6 +362,7 @@ BEGIN
       ON CONFLICT DO NOTHING;
       GET DIAGNOSTICS written = ROW_COUNT;
       IF written <> expected THEN RAISE EXCEPTION 'a lease row was created under the batch' USING ERRCODE = '40001'; END IF;
+    END IF;
     END IF;
   END IF;
 
