@@ -53,10 +53,12 @@ export interface BatcherOptions {
 const STATEMENT = 'SELECT tollgate_decide($1::jsonb, $2::jsonb) AS answer';
 
 /**
- * Group commit for decisions. Requests that arrive while a batch is in flight queue and
- * go together in the next one: one statement, one transaction, one commit for all of
- * them, each answered only after that commit. Batches are sorted by tenant so that
- * concurrent batches (here or in another process) lock tenants in the same order.
+ * Group commit for decisions. Requests that arrive while the batches in flight are
+ * running queue and go together in the next ones: one statement, one transaction, one
+ * commit for each batch, each request answered only after its batch's commit. When
+ * several statements may start at once, the queue is split among them by tenant, so
+ * that they do not wait on each other's rows. Batches are sorted by tenant, so that
+ * concurrent batches (here or in another process) lock rows in one order.
  *
  * A batch the database refused (a deadlock, a counter that moved under it, any error the
  * server raised) committed nothing, so its requests are answered `slow` and each takes
@@ -67,45 +69,85 @@ const STATEMENT = 'SELECT tollgate_decide($1::jsonb, $2::jsonb) AS answer';
 export class DecisionBatcher {
   private queue: Pending[] = [];
   private inFlight = 0;
+  private scheduled = false;
 
   constructor(private readonly database: Database, private readonly options: BatcherOptions) {}
 
   submit(request: BatchRequest): Promise<BatchAnswer> {
     return new Promise((resolve, reject) => {
       this.queue.push({ request, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /**
+   * Batches are cut after the current turn of the event loop, once every continuation it
+   * set off has run: the callers a finished batch answers submit again in microtasks, and
+   * cutting at once would send the first of them alone and keep the rest waiting.
+   */
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
       this.pump();
     });
   }
 
   private pump(): void {
-    while (this.inFlight < this.options.maxInFlight && this.queue.length > 0) {
-      const batch = this.take();
+    const free = this.options.maxInFlight - this.inFlight;
+    if (free <= 0 || this.queue.length === 0) return;
+    const rest: Pending[] = [];
+    for (const group of this.byTenant(this.queue, free)) {
+      const { batch, left } = this.take(group);
+      rest.push(...left);
       this.inFlight++;
       void this.run(batch).finally(() => {
         this.inFlight--;
-        this.pump();
+        this.schedule();
       });
     }
+    this.queue = rest;
   }
 
-  /** The next batch: at most one request per (tenant, idempotency key), so a retry sees its twin's answer. */
-  private take(): Pending[] {
+  /**
+   * The queue split for `slots` statements at once, no tenant in two of them (two
+   * batches sharing a tenant would wait on each other's row locks), sizes balanced.
+   */
+  private byTenant(queue: Pending[], slots: number): Pending[][] {
+    if (slots === 1) return [queue];
+    const perTenant = new Map<string, Pending[]>();
+    for (const p of queue) {
+      const mine = perTenant.get(p.request.tenantId);
+      if (mine) mine.push(p);
+      else perTenant.set(p.request.tenantId, [p]);
+    }
+    const groups: Pending[][] = Array.from({ length: slots }, () => []);
+    for (const requests of perTenant.values()) {
+      const smallest = groups.reduce((a, b) => (b.length < a.length ? b : a));
+      smallest.push(...requests);
+    }
+    return groups.filter((g) => g.length > 0);
+  }
+
+  /** A batch from a group: at most one request per (tenant, idempotency key), so a retry sees its twin's answer. */
+  private take(group: Pending[]): { batch: Pending[]; left: Pending[] } {
     const batch: Pending[] = [];
-    const rest: Pending[] = [];
+    const left: Pending[] = [];
     const keys = new Set<string>();
-    for (const pending of this.queue) {
+    for (const pending of group) {
       const { tenantId, idempotencyKey } = pending.request;
       const key = idempotencyKey === null ? null : `${tenantId}\u0000${idempotencyKey}`;
       if (batch.length >= this.options.maxBatch || (key !== null && keys.has(key))) {
-        rest.push(pending);
+        left.push(pending);
         continue;
       }
       if (key !== null) keys.add(key);
       batch.push(pending);
     }
-    this.queue = rest;
     // Stable: a tenant's requests keep their arrival order.
-    return batch.sort((a, b) => (a.request.tenantId < b.request.tenantId ? -1 : a.request.tenantId > b.request.tenantId ? 1 : 0));
+    batch.sort((a, b) => (a.request.tenantId < b.request.tenantId ? -1 : a.request.tenantId > b.request.tenantId ? 1 : 0));
+    return { batch, left };
   }
 
   private async run(batch: Pending[]): Promise<void> {
