@@ -133,6 +133,7 @@ DECLARE
   m_used      bigint;
   any_runs    boolean;
   found_rows  int := 0;
+  n_admitted  int := 0;
   written     bigint;
   expected    bigint;
 BEGIN
@@ -311,7 +312,7 @@ BEGIN
         o_fail[j] := 4; o_bal[j] := a_bal[ti]; o_res[j] := a_res[ti]; CONTINUE;
       END IF;
       -- It fits: consume.
-      o_fail[j] := 0;
+      o_fail[j] := 0; n_admitted := n_admitted + 1;
       IF mi IS NOT NULL THEN k_used[mi] := o_mu[j]; END IF;
       IF ki IS NOT NULL THEN k_used[ki] := o_ku[j]; END IF;
       IF c_runs[j] IS NOT NULL THEN l_live[ti] := o_lu[j]; END IF;
@@ -366,9 +367,41 @@ BEGIN
     END IF;
   END IF;
 
-  -- The answers, and every new row: usage events, bypass audit entries, reservations,
-  -- ledger entries, and the answers stored for idempotency keys (under the keys' locks:
-  -- a retry sees this answer, allowed or refused).
+  -- Every new row of the admitted: usage events, bypass audit entries, reservations and
+  -- ledger entries.
+  IF n_admitted > 0 THEN
+    WITH v AS (
+      SELECT x.*, batch->(x.ord - 1) AS d, batch->(x.ord - 1)->'reservation' AS res_v
+        FROM unnest(c_ord, c_tid, c_ps, c_role, c_meter, c_mlimit, c_kmeter, c_kcap, c_cost, o_fail, o_mu, o_ku, o_bal, o_res, o_byp)
+          AS x(ord, tid, ps, role, meter, mlimit, kmeter, kcap, cost, fail, mu, ku, bal, res, byp)
+       WHERE x.fail = 0
+    ), events AS (
+      INSERT INTO usage_events (tenant_id, id, meter, quantity, period_start, bypass, role, actor_type, actor_id, used_after, limit_value, created_at)
+      SELECT v.tid, v.d->'ids'->>'event', v.meter, 1, v.ps, v.byp, v.role, v.d->'actor'->>'type', v.d->'actor'->>'id', v.mu, v.mlimit, now_ts
+        FROM v WHERE v.meter IS NOT NULL
+      UNION ALL
+      SELECT v.tid, v.d->'ids'->>'keyEvent', v.kmeter, 1, v.ps, false, NULL, v.d->'actor'->>'type', v.d->'actor'->>'id', v.ku, v.kcap, now_ts
+        FROM v WHERE v.kmeter IS NOT NULL
+    ), bypasses AS (
+      INSERT INTO audit_log (tenant_id, id, actor_type, actor_id, action, target_type, target_id, data, request_id, created_at)
+      SELECT v.tid, v.d->'ids'->>'audit', v.d->'actor'->>'type', v.d->'actor'->>'id', 'limit.bypass', 'meter', v.meter,
+             jsonb_build_object('role', v.role, 'used', v.mu, 'limit', v.mlimit, 'periodStart', tollgate_iso(v.ps)), v.d->>'requestId', now_ts
+        FROM v WHERE v.byp
+    ), reservations AS (
+      INSERT INTO credit_reservations (tenant_id, id, idempotency_key, request_hash, operation, model, amount, status, charged, refunded, expires_at, created_at)
+      SELECT v.tid, v.res_v->>'id', v.res_v->>'key', v.res_v->>'hash', v.res_v->>'operation', v.res_v->>'model', v.cost, 'held', 0, 0,
+             (v.res_v->>'expiresAt')::timestamptz, now_ts
+        FROM v
+    )
+    INSERT INTO credit_ledger (tenant_id, id, kind, amount, hold, balance_after, reserved_after, reservation_id, idempotency_key, request_hash,
+                               reason, actor_type, actor_id, created_at)
+    SELECT v.tid, v.d->'ids'->>'ledger', 'reserve', 0, v.cost, v.bal, v.res, v.res_v->>'id', 'reserve:' || (v.res_v->>'key'), v.res_v->>'hash',
+           v.res_v->>'operation', v.d->'actor'->>'type', v.d->'actor'->>'id', now_ts
+      FROM v;
+  END IF;
+
+  -- The answers, stored for idempotency keys too (under the keys' locks: a retry sees
+  -- this answer, allowed or refused).
   RETURN QUERY
   WITH o AS (
     SELECT x.*, batch->(x.ord - 1) AS d, batch->(x.ord - 1)->'reservation' AS res_v, tollgate_iso(x.pe) AS period_e
@@ -398,29 +431,6 @@ BEGIN
   ), answers AS (
     SELECT x.ord, batch->(x.ord::int - 1) AS d, coalesce(x.answer, decided.answer) AS answer
       FROM unnest(p_answer) WITH ORDINALITY AS x(answer, ord) LEFT JOIN decided ON decided.ord = x.ord
-  ), events AS (
-    INSERT INTO usage_events (tenant_id, id, meter, quantity, period_start, bypass, role, actor_type, actor_id, used_after, limit_value, created_at)
-    SELECT v.tid, v.d->'ids'->>'event', v.meter, 1, v.ps, v.byp, v.role, v.d->'actor'->>'type', v.d->'actor'->>'id', v.mu, v.mlimit, now_ts
-      FROM v WHERE v.fail = 0 AND v.meter IS NOT NULL
-    UNION ALL
-    SELECT v.tid, v.d->'ids'->>'keyEvent', v.kmeter, 1, v.ps, false, NULL, v.d->'actor'->>'type', v.d->'actor'->>'id', v.ku, v.kcap, now_ts
-      FROM v WHERE v.fail = 0 AND v.kmeter IS NOT NULL
-  ), bypasses AS (
-    INSERT INTO audit_log (tenant_id, id, actor_type, actor_id, action, target_type, target_id, data, request_id, created_at)
-    SELECT v.tid, v.d->'ids'->>'audit', v.d->'actor'->>'type', v.d->'actor'->>'id', 'limit.bypass', 'meter', v.meter,
-           jsonb_build_object('role', v.role, 'used', v.mu, 'limit', v.mlimit, 'periodStart', tollgate_iso(v.ps)), v.d->>'requestId', now_ts
-      FROM v WHERE v.fail = 0 AND v.byp
-  ), reservations AS (
-    INSERT INTO credit_reservations (tenant_id, id, idempotency_key, request_hash, operation, model, amount, status, charged, refunded, expires_at, created_at)
-    SELECT v.tid, v.res_v->>'id', v.res_v->>'key', v.res_v->>'hash', v.res_v->>'operation', v.res_v->>'model', v.cost, 'held', 0, 0,
-           (v.res_v->>'expiresAt')::timestamptz, now_ts
-      FROM v WHERE v.fail = 0
-  ), ledger AS (
-    INSERT INTO credit_ledger (tenant_id, id, kind, amount, hold, balance_after, reserved_after, reservation_id, idempotency_key, request_hash,
-                               reason, actor_type, actor_id, created_at)
-    SELECT v.tid, v.d->'ids'->>'ledger', 'reserve', 0, v.cost, v.bal, v.res, v.res_v->>'id', 'reserve:' || (v.res_v->>'key'), v.res_v->>'hash',
-           v.res_v->>'operation', v.d->'actor'->>'type', v.d->'actor'->>'id', now_ts
-      FROM v WHERE v.fail = 0
   ), replays AS (
     INSERT INTO decision_replays (tenant_id, idempotency_key, request_hash, decision, created_at)
     SELECT answers.d->>'tenantId', answers.d->>'idempotencyKey', answers.d->>'hash', answers.answer->'decision', now_ts
