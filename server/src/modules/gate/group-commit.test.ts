@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type SignedUp, type TestApp } from '../../../test/harness.js';
+import { onPostgres, startTestApp, type SignedUp, type TestApp } from '../../../test/harness.js';
 
 // The batched decision (tollgate_decide, one statement per batch) against the reference
 // path (one transaction per decision): the same commands applied to a tenant in each
@@ -153,6 +153,38 @@ describe('group commit', () => {
       const [counter] = await batched.db.asOwner<{ used: string }>("SELECT used FROM usage_counters WHERE tenant_id = $1 AND meter = 'runs'", [tenant.owner.tenantId]);
       expect(Number(counter!.used)).toBe(2);
     }
+  });
+
+  it.skipIf(!onPostgres)('batches running at the same time never share a tenant (they would wait on each other\'s rows)', async () => {
+    const keys: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const owner = await batched.signup();
+      const key = (await batched.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys`, token: owner.accessToken, payload: { name: 'k', scopes: ['authorize'] } })).json().key as string;
+      await batched.request({ method: 'POST', url: '/v1/authorize', token: key, payload: { operation: 'clustering' } });
+      keys.push(key);
+    }
+    // Watch the real statements go by: which tenants each batch carried, and when it ran.
+    const database = batched.deps.database;
+    const statement = database.statement.bind(database);
+    const seen: { tenants: Set<string>; start: number; end: number }[] = [];
+    database.statement = async <T>(text: string, params: unknown[]) => {
+      const tenants = new Set((JSON.parse(String(params[0])) as { tenantId: string }[]).map((r) => r.tenantId));
+      const entry = { tenants, start: performance.now(), end: Infinity };
+      seen.push(entry);
+      try {
+        return await statement<T>(text, params);
+      } finally {
+        entry.end = performance.now();
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: 120 }, (_, i) => batched.request({ method: 'POST', url: '/v1/authorize', token: keys[Math.floor(i / 2) % keys.length]!, payload: { operation: 'clustering' } })));
+    } finally {
+      database.statement = statement;
+    }
+    const overlapping = seen.flatMap((a, i) => seen.slice(i + 1).filter((b) => a.start < b.end && b.start < a.end).map((b) => [a, b] as const));
+    expect(overlapping.length).toBeGreaterThan(0);
+    for (const [a, b] of overlapping) expect([...a.tenants].filter((t) => b.tenants.has(t))).toEqual([]);
   });
 
   it('a batch the database refused committed nothing, and its requests are decided again one by one', async () => {
