@@ -116,9 +116,7 @@ describe('group commit', () => {
   }, 300_000);
 
   it('concurrent decisions share batches and admit exactly what fits', async () => {
-    const owner = await batched.signup();
-    const key = (await batched.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys`, token: owner.accessToken, payload: { name: 'k', scopes: ['authorize'] } })).json().key;
-    await batched.request({ method: 'POST', url: '/v1/authorize', token: key, payload: { operation: 'clustering' } }); // writes the period grant, alone
+    const { key } = await tenantWithKey(batched);
     const before = { ...batched.deps.gate.paths };
     const answers = await Promise.all(Array.from({ length: 40 }, () => batched.request({ method: 'POST', url: '/v1/authorize', token: key, payload: { operation: 'clustering' } })));
     expect(answers.every((r) => r.statusCode === 200)).toBe(true);
@@ -130,14 +128,9 @@ describe('group commit', () => {
   });
 
   it('a batch across tenants consumes each tenant\'s own rows: every tenant admits exactly its own concurrent-run cap', async () => {
+    // Each tenant's first decision (alone) took one of the free plan's 2 run slots.
     const tenants = [];
-    for (let i = 0; i < 5; i++) {
-      const owner = await batched.signup();
-      const key = (await batched.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys`, token: owner.accessToken, payload: { name: 'k', scopes: ['authorize'] } })).json().key as string;
-      // The first decision of a period writes the grant, alone; it also takes one of the free plan's 2 run slots.
-      await batched.request({ method: 'POST', url: '/v1/authorize', token: key, payload: { operation: 'clustering' } });
-      tenants.push({ owner, key });
-    }
+    for (let i = 0; i < 5; i++) tenants.push(await tenantWithKey(batched));
     const before = { ...batched.deps.gate.paths };
     const calls = tenants.flatMap((tenant) => Array.from({ length: 8 }, () => tenant));
     const answers = await Promise.all(calls.map((tenant) => batched.request({ method: 'POST', url: '/v1/authorize', token: tenant.key, payload: { operation: 'clustering' } })));
@@ -150,19 +143,13 @@ describe('group commit', () => {
       const [account] = await batched.db.asOwner<{ reserved: string }>('SELECT reserved FROM credit_accounts WHERE tenant_id = $1', [tenant.owner.tenantId]);
       const [held] = await batched.db.asOwner<{ sum: string }>("SELECT sum(amount) AS sum FROM credit_reservations WHERE tenant_id = $1 AND status = 'held'", [tenant.owner.tenantId]);
       expect(Number(account!.reserved)).toBe(Number(held!.sum));
-      const [counter] = await batched.db.asOwner<{ used: string }>("SELECT used FROM usage_counters WHERE tenant_id = $1 AND meter = 'runs'", [tenant.owner.tenantId]);
-      expect(Number(counter!.used)).toBe(2);
+      expect((await consumed(batched, tenant.owner.tenantId)).runs).toBe(2);
     }
   });
 
   it.skipIf(!onPostgres)('batches running at the same time never share a tenant (they would wait on each other\'s rows)', async () => {
     const keys: string[] = [];
-    for (let i = 0; i < 6; i++) {
-      const owner = await batched.signup();
-      const key = (await batched.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys`, token: owner.accessToken, payload: { name: 'k', scopes: ['authorize'] } })).json().key as string;
-      await batched.request({ method: 'POST', url: '/v1/authorize', token: key, payload: { operation: 'clustering' } });
-      keys.push(key);
-    }
+    for (let i = 0; i < 6; i++) keys.push((await tenantWithKey(batched)).key);
     // Watch the real statements go by: which tenants each batch carried, and when it ran.
     const database = batched.deps.database;
     const statement = database.statement.bind(database);
@@ -188,16 +175,9 @@ describe('group commit', () => {
   });
 
   it('a batch the database refused committed nothing, and its requests are decided again one by one', async () => {
-    const owner = await batched.signup();
-    const key = (await batched.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys`, token: owner.accessToken, payload: { name: 'k', scopes: ['authorize'] } })).json().key;
-    await batched.request({ method: 'POST', url: '/v1/authorize', token: key, payload: { operation: 'clustering' } });
-    // A real fault: the first usage row written after this fails the statement with a
-    // serialization failure (sequences are not transactional, so it fires exactly once).
-    await batched.db.asOwner('CREATE SEQUENCE test_fail_once');
-    await batched.db.asOwner('GRANT USAGE ON SEQUENCE test_fail_once TO PUBLIC');
-    await batched.db.asOwner(`CREATE FUNCTION test_fail_once() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN IF nextval('test_fail_once') = 1 THEN RAISE EXCEPTION 'injected' USING ERRCODE = '40001'; END IF; RETURN NEW; END $$`);
-    await batched.db.asOwner('CREATE TRIGGER test_fail_once BEFORE INSERT ON usage_events FOR EACH ROW EXECUTE FUNCTION test_fail_once()');
+    const { owner, key } = await tenantWithKey(batched);
+    // A real fault: the first usage row written after this fails the statement with a serialization failure.
+    const restore = await failUsageInserts(batched, '40001', 1);
     try {
       const before = { ...batched.deps.gate.paths };
       const res = await batched.request({ method: 'POST', url: '/v1/authorize', token: key, payload: { operation: 'clustering', idempotencyKey: 'once' } });
@@ -205,16 +185,56 @@ describe('group commit', () => {
       expect(res.json()).toMatchObject({ allowed: true, code: 'OK' });
       expect(batched.deps.gate.paths.alone - before.alone).toBe(1);
       expect(batched.deps.gate.paths.refusedBatches - before.refusedBatches).toBe(1);
-      const [counter] = await batched.db.asOwner<{ used: string }>("SELECT used FROM usage_counters WHERE tenant_id = $1 AND meter = 'runs'", [owner.tenantId]);
-      expect(Number(counter!.used)).toBe(2);
-      const [held] = await batched.db.asOwner<{ n: string }>("SELECT count(*) AS n FROM credit_reservations WHERE tenant_id = $1 AND status = 'held'", [owner.tenantId]);
-      expect(Number(held!.n)).toBe(2);
+      expect(await consumed(batched, owner.tenantId)).toEqual({ runs: 2, held: 2 });
       const replay = await batched.request({ method: 'POST', url: '/v1/authorize', token: key, payload: { operation: 'clustering', idempotencyKey: 'once' } });
       expect(replay.json()).toMatchObject({ replayed: true, decisionId: res.json().decisionId });
     } finally {
-      await batched.db.asOwner('DROP TRIGGER test_fail_once ON usage_events');
-      await batched.db.asOwner('DROP FUNCTION test_fail_once()');
-      await batched.db.asOwner('DROP SEQUENCE test_fail_once');
+      await restore();
+    }
+  });
+
+  it('a reference-path decision that lost a deadlock runs again and is decided once', async () => {
+    const { owner, key } = await tenantWithKey(alone);
+    const restore = await failUsageInserts(alone, '40P01', 2);
+    try {
+      const res = await alone.request({ method: 'POST', url: '/v1/authorize', token: key, payload: { operation: 'clustering', idempotencyKey: 'twice-lost' } });
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.json()).toMatchObject({ allowed: true, code: 'OK' });
+      expect(await consumed(alone, owner.tenantId)).toEqual({ runs: 2, held: 2 });
+    } finally {
+      await restore();
     }
   });
 });
+
+/** A tenant with an authorize key; its first decision (alone: it writes the period grant) has taken one run slot. */
+async function tenantWithKey(t: TestApp): Promise<{ owner: SignedUp; key: string }> {
+  const owner = await t.signup();
+  const key = (await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys`, token: owner.accessToken, payload: { name: 'k', scopes: ['authorize'] } })).json().key as string;
+  await t.request({ method: 'POST', url: '/v1/authorize', token: key, payload: { operation: 'clustering' } });
+  return { owner, key };
+}
+
+/** The tenant's runs counter and its held reservations, as the database has them. */
+async function consumed(t: TestApp, tenantId: string): Promise<{ runs: number; held: number }> {
+  const [counter] = await t.db.asOwner<{ used: string }>("SELECT used FROM usage_counters WHERE tenant_id = $1 AND meter = 'runs'", [tenantId]);
+  const [held] = await t.db.asOwner<{ n: string }>("SELECT count(*) AS n FROM credit_reservations WHERE tenant_id = $1 AND status = 'held'", [tenantId]);
+  return { runs: Number(counter?.used ?? 0), held: Number(held!.n) };
+}
+
+/**
+ * The next `times` usage rows written fail their statement with `sqlstate` (a trigger;
+ * sequences are not transactional, so each failure is counted once). Returns the undo.
+ */
+async function failUsageInserts(t: TestApp, sqlstate: string, times: number): Promise<() => Promise<void>> {
+  await t.db.asOwner('CREATE SEQUENCE test_fail_once');
+  await t.db.asOwner('GRANT USAGE ON SEQUENCE test_fail_once TO PUBLIC');
+  await t.db.asOwner(`CREATE FUNCTION test_fail_once() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN IF nextval('test_fail_once') <= ${times} THEN RAISE EXCEPTION 'injected' USING ERRCODE = '${sqlstate}'; END IF; RETURN NEW; END $$`);
+  await t.db.asOwner('CREATE TRIGGER test_fail_once BEFORE INSERT ON usage_events FOR EACH ROW EXECUTE FUNCTION test_fail_once()');
+  return async () => {
+    await t.db.asOwner('DROP TRIGGER test_fail_once ON usage_events');
+    await t.db.asOwner('DROP FUNCTION test_fail_once()');
+    await t.db.asOwner('DROP SEQUENCE test_fail_once');
+  };
+}

@@ -1,4 +1,5 @@
 import type { Database, Db, Executor } from '../../db/client.js';
+import { isConcurrencyFailure } from '../../db/errors.js';
 import { lockKey } from '../../db/locks.js';
 import { inTenant } from '../../db/scope.js';
 import type { RateScopeConfig } from '../../config-schema.js';
@@ -101,6 +102,8 @@ interface DecisionInput {
 /** Requests per batch statement, and batch statements in flight per process. */
 const MAX_BATCH = 256;
 const MAX_IN_FLIGHT = 2;
+/** Runs of a reference-path decision that lost a deadlock or serialization conflict. */
+const MAX_ATTEMPTS = 3;
 
 /** Thrown inside the decision's transaction to roll back what it consumed; caught right outside. */
 class Refusal extends Error {
@@ -178,9 +181,24 @@ export class GateService {
     return this.finish(await this.decideAlone({ ...base, rate }), request, ctx);
   }
 
-  /** The reference path: the decision as one transaction of its own (also where the batch hands over what it cannot do). */
-  private decideAlone(base: DecisionInput): Promise<Decision> {
+  /**
+   * The reference path: the decision as one transaction of its own (also where the batch
+   * hands over what it cannot do). A transaction that lost a deadlock or a serialization
+   * conflict (a period grant racing a batch on the same tenant takes the rows in another
+   * order) was rolled back whole and runs again, up to three times in all.
+   */
+  private async decideAlone(base: DecisionInput): Promise<Decision> {
     this.paths.alone++;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.decideAloneOnce(base);
+      } catch (error) {
+        if (attempt >= MAX_ATTEMPTS || !isConcurrencyFailure(error)) throw error;
+      }
+    }
+  }
+
+  private decideAloneOnce(base: DecisionInput): Promise<Decision> {
     const { access, request, hash } = base;
     const tenantId = access.tenantId;
     return inTenant(this.p.db, tenantId, async (tx) => {
@@ -282,6 +300,8 @@ export class GateService {
     if (request.model !== undefined && !modelAllowed(e, request.model)) refuse('NOT_IN_PLAN');
 
     const rate = d.rate ?? await this.p.rateLimits.consume(this.rateChecks(access, e.plan));
+    // Kept for a run of this transaction again after a deadlock: one token per decision.
+    d.rate = rate;
     // An unreachable store on a fail-closed scope is an outage, not the tenant's doing: an
     // error (503), never a decision a retry would replay.
     if (!rate.allowed && rate.degraded === 'closed') throw new AppError('RATE_LIMIT_UNAVAILABLE');
