@@ -4,7 +4,9 @@ import { onPostgres, startTestApp, type SignedUp, type TestApp } from '../../../
 
 // The batched decision (tollgate_decide, one statement per batch) against the reference
 // path (one transaction per decision): the same commands applied to a tenant in each
-// must get the same answers, denial codes, limits, balances and bypasses.
+// must get the same answers, denial codes, limits, balances and bypasses — and the same
+// RATE_LIMITED answers: the key has a small bucket of its own, and the batch (which asks
+// the limiter before the database) must spend from it exactly what the reference path does.
 
 interface World { t: TestApp; op: SignedUp; owner: SignedUp; key: string; lastReservation: string | null }
 
@@ -51,7 +53,7 @@ afterAll(async () => {
 
 async function world(t: TestApp, op: SignedUp, run: number): Promise<World> {
   const owner = await t.signup();
-  const res = await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys`, token: owner.accessToken, payload: { name: `k${run}`, scopes: ['authorize'], usageCap: 7 } });
+  const res = await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys`, token: owner.accessToken, payload: { name: `k${run}`, scopes: ['authorize'], usageCap: 7, rateLimit: { limit: 3, windowSeconds: 86_400 } } });
   expect(res.statusCode, res.body).toBe(201);
   return { t, op, owner, key: res.json().key as string, lastReservation: null };
 }
@@ -77,7 +79,7 @@ async function apply(w: World, c: Command, step: number): Promise<unknown> {
           ...l, meter: String(l.meter).startsWith('key:') ? 'key:*' : l.meter, resetsAt: l.resetsAt === null ? null : 'set',
         })),
         credits: body.credits, reservation: body.reservation && { credits: body.reservation.credits }, bypass: body.bypass,
-        retryAfterMs: body.retryAfterMs,
+        retryAfterMs: body.retryAfterMs === undefined ? undefined : 'set',
       };
     }
     case 'runs': return (await admin({ limits: { runs: c.limit } })).statusCode;

@@ -19,7 +19,7 @@ import type { PlansService } from '../plans/index.js';
 import { keyRateCheck, type RateCheck, type RateLimitService, type RateOutcome } from '../ratelimit/index.js';
 import { actorOf, type Role, type TenancyService } from '../tenancy/index.js';
 import type { Period } from '../billing/index.js';
-import { DecisionBatcher, type BatchRequest } from './batch.js';
+import { DecisionBatcher, type BatchAnswer, type BatchRequest } from './batch.js';
 import type { DecisionLog } from './log.js';
 import * as repo from './repo.js';
 
@@ -95,7 +95,7 @@ export interface GateParts {
 interface DecisionInput {
   decisionId: string; principal: Decision['principal']; cost: ReturnType<typeof quote>; access: TenantAccess;
   request: AuthorizeRequest; hash: string; ctx: AuthorizeContext;
-  /** The rate limiter's answer, when the batched path already asked it. */
+  /** The rate limiter's answer once asked, kept for a run of the transaction again after a deadlock. */
   rate?: RateOutcome;
 }
 
@@ -168,8 +168,13 @@ export class GateService {
     const hash = requestHash({ operation: cost.operation, module: cost.module, model: request.model ?? null, quantity: request.quantity ?? null });
     const base: DecisionInput = { decisionId, principal: principalView(principal, access.role), cost, access, request, hash, ctx };
     if (!this.batcher) return this.finish(await this.decideAlone(base), request, ctx);
-    const rate = await this.p.rateLimits.consume(this.rateChecks(access, await this.planOf(tenantId)));
+    const checks = this.rateChecks(access, await this.planOf(tenantId));
+    const rate = await this.p.rateLimits.consume(checks);
     const answer = await this.batcher.submit(this.batchRequest(base, rate));
+    // The batch asks the limiter first; the reference path only after the tenant, plan and
+    // module checks. What those checks answered gives its point back, and so does what
+    // the batch hands to the reference path, which asks the limiter at its own point.
+    if (rate.allowed && ('slow' in answer || answeredBeforeRate(answer))) await this.p.rateLimits.refund(checks);
     if (!('slow' in answer)) this.paths.batched++;
     if ('decision' in answer) {
       if (answer.grantedPeriod) this.p.standing.rememberGrant(tenantId, answer.grantedPeriod);
@@ -177,8 +182,8 @@ export class GateService {
     }
     if ('replay' in answer) return this.finish({ ...(answer.replay as unknown as Decision), replayed: true }, request, ctx);
     if ('error' in answer) throw new AppError(answer.error as ErrorCode);
-    // A period to roll or a grant to write first: the reference path, with the rate already taken.
-    return this.finish(await this.decideAlone({ ...base, rate }), request, ctx);
+    // A period to roll or a grant to write first: the reference path.
+    return this.finish(await this.decideAlone(base), request, ctx);
   }
 
   /**
@@ -388,6 +393,14 @@ export class GateService {
     });
     return decision;
   }
+}
+
+/** Answers the reference path gives before it consults the rate limiter: replays, errors of the call, standing, plan and module refusals. */
+function answeredBeforeRate(answer: BatchAnswer): boolean {
+  if ('replay' in answer || 'error' in answer) return true;
+  if (!('decision' in answer)) return false;
+  const code = (answer.decision as { code?: unknown }).code;
+  return code === 'TENANT_SUSPENDED' || code === 'TENANT_CLOSED' || code === 'PAYMENT_REQUIRED' || code === 'NOT_IN_PLAN' || code === 'MODULE_DISABLED';
 }
 
 /** Tenant refusals that are answers (allowed: false), as opposed to errors of the call. */

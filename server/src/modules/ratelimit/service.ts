@@ -109,6 +109,15 @@ export class RateLimitService {
     return outcome;
   }
 
+  /**
+   * Gives back the point `consume` took from every bucket, for a request that turned out
+   * not to be the limiter's business (answered by checks that come before the rate
+   * limit). Best effort: a store that cannot answer keeps the point.
+   */
+  async refund(checks: readonly RateCheck[]): Promise<void> {
+    await Promise.all(checks.map(({ rule, subject }) => this.limiterFor(rule).reward(subject, 1).catch(() => undefined)));
+  }
+
   private async consumeOne({ rule, subject }: RateCheck): Promise<RateOutcome> {
     const base = { limit: rule.limit, scope: rule.scope };
     try {
