@@ -113,6 +113,25 @@ describe('the store when Redis is unreachable', () => {
   });
 });
 
+describe('refunds', () => {
+  const rule = { scope: 'tenant:authorize', limit: 2, windowSeconds: 60, failMode: 'closed' as const };
+
+  async function refundedPointIsSpentAgain(redisUrl: string | undefined) {
+    const service = new RateLimitService({ redisUrl, prefix: `refund-${Math.random()}` });
+    await service.connected();
+    const checks = [{ rule, subject: 'tnt_refund' }];
+    expect((await service.consume(checks)).allowed).toBe(true);
+    expect((await service.consume(checks)).allowed).toBe(true);
+    await service.refund(checks);
+    expect((await service.consume(checks)).allowed).toBe(true);
+    expect((await service.consume(checks)).allowed).toBe(false);
+    await service.close();
+  }
+
+  it('a refunded point can be spent again (memory)', () => refundedPointIsSpentAgain(undefined));
+  it.skipIf(!REDIS_URL)('a refunded point can be spent again (Redis)', () => refundedPointIsSpentAgain(REDIS_URL));
+});
+
 describe.skipIf(!REDIS_URL)('Redis-backed rate limits', () => {
   it('two server processes share one bucket per principal', async () => {
     const t = await appWith({});
