@@ -282,12 +282,18 @@ describe('the decision log', () => {
   it('records allowed and denied decisions for operators, in batches', async () => {
     const owner = await t.signup();
     const { key } = await keyOf(owner);
-    await authorize(key, { operation: 'clustering' });
+    const allowed = (await authorize(key, { operation: 'clustering', idempotencyKey: 'logged' })).json();
     await authorize(key, { operation: 'linking' });
     await t.deps.decisionLog.flush();
     const res = await t.request({ method: 'GET', url: `/v1/admin/tenants/${owner.tenantId}/decisions`, token: op.accessToken });
     expect(res.statusCode).toBe(200);
     expect(res.json().decisions.map((d: { code: string }) => d.code).sort()).toEqual(['NOT_IN_PLAN', 'OK']);
+    // Every field survives the batched write.
+    expect(res.json().decisions.find((d: { code: string }) => d.code === 'OK')).toEqual({
+      id: allowed.decisionId, allowed: true, code: 'OK', operation: 'clustering', module: 'planner', model: null, credits: allowed.reservation.credits,
+      reservationId: allowed.reservation.id, principal: { type: 'api_key', id: allowed.principal.id, userId: null }, bypass: null,
+      idempotencyKey: 'logged', replayed: false, requestId: expect.any(String), createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+    });
     const denied = (await t.request({ method: 'GET', url: `/v1/admin/tenants/${owner.tenantId}/decisions?allowed=false`, token: op.accessToken })).json();
     expect(denied.decisions).toHaveLength(1);
     expect((await t.request({ method: 'GET', url: `/v1/admin/tenants/${owner.tenantId}/decisions`, token: owner.accessToken })).statusCode).toBe(403);

@@ -1,9 +1,12 @@
-import { and, desc, eq, lt, or, sql } from 'drizzle-orm';
+import { and, desc, eq, getTableColumns, lt, or, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
 import { decisionLog, decisionReplays } from './tables.js';
 
 export type DecisionLogRow = typeof decisionLog.$inferSelect;
 export type ReplayRow = typeof decisionReplays.$inferSelect;
+
+/** The log's fields and the names of their columns, from the table definition. */
+const LOG_COLUMNS = Object.entries(getTableColumns(decisionLog)).map(([field, column]) => [field as keyof DecisionLogRow, column.name] as const);
 
 /**
  * The whole chunk as one jsonb parameter: building a many-row insert through the query
@@ -11,12 +14,7 @@ export type ReplayRow = typeof decisionReplays.$inferSelect;
  */
 export async function insertLog(db: Executor, rows: DecisionLogRow[]): Promise<void> {
   if (rows.length === 0) return;
-  const json = JSON.stringify(rows.map((r) => ({
-    tenant_id: r.tenantId, id: r.id, principal_type: r.principalType, principal_id: r.principalId, user_id: r.userId,
-    operation: r.operation, module: r.module, model: r.model, allowed: r.allowed, code: r.code, credits: r.credits,
-    reservation_id: r.reservationId, bypass: r.bypass, idempotency_key: r.idempotencyKey, replayed: r.replayed,
-    request_id: r.requestId, created_at: r.createdAt.toISOString(),
-  })));
+  const json = JSON.stringify(rows.map((row) => Object.fromEntries(LOG_COLUMNS.map(([field, name]) => [name, row[field]]))));
   await db.execute(sql`INSERT INTO decision_log SELECT * FROM jsonb_populate_recordset(NULL::decision_log, ${json}::jsonb) ON CONFLICT DO NOTHING`);
 }
 

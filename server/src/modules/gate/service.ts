@@ -399,8 +399,8 @@ export class GateService {
 function answeredBeforeRate(answer: BatchAnswer): boolean {
   if ('replay' in answer || 'error' in answer) return true;
   if (!('decision' in answer)) return false;
-  const code = (answer.decision as { code?: unknown }).code;
-  return code === 'TENANT_SUSPENDED' || code === 'TENANT_CLOSED' || code === 'PAYMENT_REQUIRED' || code === 'NOT_IN_PLAN' || code === 'MODULE_DISABLED';
+  const code = String((answer.decision as { code?: unknown }).code);
+  return isDecisionDenial(code) || code === 'NOT_IN_PLAN' || code === 'MODULE_DISABLED';
 }
 
 /** Tenant refusals that are answers (allowed: false), as opposed to errors of the call. */
