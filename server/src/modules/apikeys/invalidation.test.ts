@@ -1,7 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pino from 'pino';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +5,8 @@ import { buildApp } from '../../app.js';
 import { openDatabase, type Database } from '../../db/client.js';
 import { createDeps, type Deps } from '../../deps.js';
 import { MemoryMailer } from '../../lib/mailer.js';
-import { APP_ROLE, TEST_SECRET, createTeam, onPostgres, startTestApp, testConfig, type SignedUp, type TestApp } from '../../../test/harness.js';
+import { APP_ROLE, createTeam, onPostgres, startTestApp, testConfig, type SignedUp, type TestApp } from '../../../test/harness.js';
+import { startServerProcess, type ServerProcess } from '../../../test/server-process.js';
 
 /**
  * Two Tollgate instances over one database, each with its own pool and caches (on
@@ -127,46 +124,21 @@ describe('changes reach another instance sharing the database on its next reques
 });
 
 describe.skipIf(!onPostgres)('with a second real server process (tsx src/main.ts serve)', () => {
-  let child: ChildProcess;
-  let base: string;
+  let server: ServerProcess;
 
   beforeAll(async () => {
-    // node --import tsx: one process, so SIGTERM reaches the server itself
-    child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], {
-      cwd: process.cwd(),
-      env: {
-        PATH: process.env.PATH, DATABASE_URL: one.db.url, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'silent',
-        TOLLGATE_SECRET_KEY: TEST_SECRET, TOLLGATE_DATA_DIR: mkdtempSync(join(tmpdir(), 'tollgate-child-')), TOLLGATE_DB_POOL_SIZE: '3',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    base = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 30_000);
-      const read = (chunk: Buffer) => {
-        out += chunk.toString();
-        const match = /listening on (http:\/\/[\d.]+:\d+)/.exec(out);
-        if (match) { clearTimeout(timer); resolve(match[1]!); }
-      };
-      child.stdout!.on('data', read);
-      child.stderr!.on('data', read);
-      child.once('exit', (code) => reject(new Error(`server exited (${code}): ${out}`)));
-    });
+    server = await startServerProcess(one.db.url!, { TOLLGATE_DB_POOL_SIZE: '3' });
   });
 
   afterAll(async () => {
-    if (child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000))]);
-    if (child.exitCode === null) child.kill('SIGKILL');
+    await server.close();
   });
 
   it('revocation and suspension made in this process are refused by the other on its next request', async () => {
     const owner = await one.signup();
     const first = await apiKey(owner);
     const second = await apiKey(owner);
-    const probe = (key: string) => fetch(`${base}/v1/tenants/${owner.tenantId}`, { headers: { authorization: `Bearer ${key}` } });
+    const probe = (key: string) => fetch(`${server.url}/v1/tenants/${owner.tenantId}`, { headers: { authorization: `Bearer ${key}` } });
     expect((await probe(first.key)).status).toBe(200);
     expect((await probe(second.key)).status).toBe(200);
     await one.request({ method: 'DELETE', url: `/v1/tenants/${owner.tenantId}/api-keys/${first.id}`, token: owner.accessToken });

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -9,7 +8,8 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { buildApp } from '../../app.js';
 import { DEFAULT_CONFIG_PATH } from '../../config.js';
 import { createDeps } from '../../deps.js';
-import { TEST_SECRET, onPostgres, startTestApp, testConfig, type TestApp } from '../../../test/harness.js';
+import { onPostgres, startTestApp, testConfig, type TestApp } from '../../../test/harness.js';
+import { startServerProcess } from '../../../test/server-process.js';
 
 /**
  * Exactness under load, over real HTTP: many concurrent decisions for one tenant admit
@@ -31,41 +31,6 @@ function unthrottledConfig(): string {
   const path = join(mkdtempSync(join(tmpdir(), 'tollgate-config-')), 'tollgate.config.yaml');
   writeFileSync(path, stringifyYaml(file));
   return path;
-}
-
-/** A real second server process (its own Node, pool and caches) on the test database. */
-async function startChildServer(url: string): Promise<{ url: string; close: () => Promise<void> }> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], {
-    cwd: process.cwd(),
-    env: {
-      PATH: process.env.PATH, DATABASE_URL: url, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'silent', TOLLGATE_SECRET_KEY: TEST_SECRET,
-      TOLLGATE_DATA_DIR: mkdtempSync(join(tmpdir(), 'tollgate-exact-')), TOLLGATE_DB_POOL_SIZE: '10',
-      TOLLGATE_CONFIG: unthrottledConfig(),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const base = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 60_000);
-    const read = (chunk: Buffer) => {
-      out += chunk.toString();
-      const match = /listening on (http:\/\/[\d.]+:\d+)/.exec(out);
-      if (match) { clearTimeout(timer); resolve(match[1]!); }
-    };
-    proc.stdout!.on('data', read);
-    proc.stderr!.on('data', read);
-    proc.once('exit', (code) => reject(new Error(`server exited (${code}): ${out}`)));
-  });
-  return {
-    url: base,
-    close: async () => {
-      if (proc.exitCode !== null) return;
-      const exited = new Promise((resolve) => proc.once('exit', resolve));
-      proc.kill('SIGTERM');
-      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000))]);
-      if (proc.exitCode === null) proc.kill('SIGKILL');
-    },
-  };
 }
 
 beforeAll(async () => {
@@ -99,7 +64,7 @@ describe('exactness under load', () => {
     {
       label: 'this process and a second real server process', skip: !onPostgres,
       targets: async () => {
-        if (servers.length < 3) servers.push(await startChildServer(t.db.url!));
+        if (servers.length < 3) servers.push(await startServerProcess(t.db.url!, { TOLLGATE_DB_POOL_SIZE: '10', TOLLGATE_CONFIG: unthrottledConfig() }));
         return [servers[0]!, servers[2]!];
       },
     },
