@@ -30,12 +30,44 @@ export interface BatchRequest {
   grantedPeriod: string | null;
 }
 
-/** What the batch answered for one request: a decision, a stored one, an error code, or "take the reference path". */
+/**
+ * How a request that reached the meters came out: `fail` 0 admitted, 1 the meter, 2 the
+ * key's meter, 3 concurrent runs, 4 credits; the counts as far as the decision got, the
+ * account after it, and the period. GateService spells the decision from it (outcome.ts).
+ */
+export interface BatchOutcome {
+  fail: 0 | 1 | 2 | 3 | 4;
+  plan: string;
+  enterprise: boolean;
+  role: string | null;
+  meterUsed: number | null;
+  meterLimit: number | null;
+  keyUsed: number | null;
+  keyCap: number | null;
+  runsUsed: number | null;
+  runsLimit: number | null;
+  balance: number;
+  reserved: number;
+  bypass: boolean;
+  periodStart: Date;
+  periodEnd: Date;
+}
+
+/** What the batch answered for one request: an outcome, a decision made early, a stored one, an error code, or "take the reference path". */
 export type BatchAnswer =
-  | { decision: Record<string, unknown>; grantedPeriod?: string }
+  | { outcome: BatchOutcome }
+  | { decision: Record<string, unknown> }
   | { replay: Record<string, unknown> }
   | { error: string }
   | { slow: true };
+
+/** tollgate_decide's row: an early answer, or the outcome's columns. */
+interface AnswerRow {
+  r_early: Exclude<BatchAnswer, { outcome: BatchOutcome }> | string | null;
+  r_fail: number | null; r_plan: string; r_enterprise: boolean; r_role: string | null;
+  r_mu: number | null; r_mlimit: number | null; r_ku: number | null; r_kcap: number | null; r_lu: number | null; r_runs: number | null;
+  r_bal: number; r_res: number; r_byp: boolean; r_ps: Date | string; r_pe: Date | string;
+}
 
 interface Pending { request: BatchRequest; resolve: (answer: BatchAnswer) => void; reject: (error: unknown) => void }
 
@@ -50,7 +82,7 @@ export interface BatcherOptions {
   onRefused?: (error: unknown, conflict: boolean) => void;
 }
 
-const STATEMENT = 'SELECT tollgate_decide($1::jsonb, $2::jsonb) AS answer';
+const STATEMENT = 'SELECT * FROM tollgate_decide($1::jsonb, $2::jsonb)';
 
 /**
  * Group commit for decisions. Requests that arrive while the batches in flight are
@@ -153,10 +185,10 @@ export class DecisionBatcher {
   private async run(batch: Pending[]): Promise<void> {
     let answers: BatchAnswer[];
     try {
-      const rows = await this.database.statement<{ answer: BatchAnswer | string }>(STATEMENT, [
+      const rows = await this.database.statement<AnswerRow>(STATEMENT, [
         JSON.stringify(batch.map((p) => p.request)), JSON.stringify(this.options.context()),
       ]);
-      answers = rows.map((row) => (typeof row.answer === 'string' ? JSON.parse(row.answer) as BatchAnswer : row.answer));
+      answers = rows.map(answerOf);
       if (answers.length !== batch.length) throw new Error(`tollgate_decide answered ${answers.length} of ${batch.length} requests`);
     } catch (error) {
       if (!raisedByServer(error)) {
@@ -175,4 +207,15 @@ export class DecisionBatcher {
 function raisedByServer(error: unknown): boolean {
   const e = error as { code?: unknown; severity?: unknown } | null;
   return typeof e?.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code) && typeof e.severity === 'string';
+}
+
+function answerOf(row: AnswerRow): BatchAnswer {
+  if (row.r_early !== null) return typeof row.r_early === 'string' ? JSON.parse(row.r_early) as BatchAnswer : row.r_early;
+  return {
+    outcome: {
+      fail: row.r_fail as BatchOutcome['fail'], plan: row.r_plan, enterprise: row.r_enterprise, role: row.r_role,
+      meterUsed: row.r_mu, meterLimit: row.r_mlimit, keyUsed: row.r_ku, keyCap: row.r_kcap, runsUsed: row.r_lu, runsLimit: row.r_runs,
+      balance: row.r_bal, reserved: row.r_res, bypass: row.r_byp, periodStart: new Date(row.r_ps), periodEnd: new Date(row.r_pe),
+    },
+  };
 }

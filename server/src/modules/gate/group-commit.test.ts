@@ -35,7 +35,7 @@ const command: fc.Arbitrary<Command> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('concurrent' as const), limit: fc.integer({ min: 0, max: 4 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('module' as const), enabled: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('plan' as const), plan: fc.constantFrom('free' as const, 'pro' as const) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('credits' as const), amount: fc.integer({ min: -80, max: 80 }).filter((n) => n !== 0) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('credits' as const), amount: fc.integer({ min: -150, max: 80 }).filter((n) => n !== 0) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('resolve' as const), how: fc.constantFrom('settle' as const, 'release' as const) }) },
 );
 

@@ -21,6 +21,7 @@ import { actorOf, type Role, type TenancyService } from '../tenancy/index.js';
 import type { Period } from '../billing/index.js';
 import { DecisionBatcher, type BatchAnswer, type BatchRequest } from './batch.js';
 import type { DecisionLog } from './log.js';
+import { decisionOf } from './outcome.js';
 import * as repo from './repo.js';
 
 export interface AuthorizeRequest {
@@ -170,16 +171,18 @@ export class GateService {
     if (!this.batcher) return this.finish(await this.decideAlone(base), request, ctx);
     const checks = this.rateChecks(access, await this.planOf(tenantId));
     const rate = await this.p.rateLimits.consume(checks);
-    const answer = await this.batcher.submit(this.batchRequest(base, rate));
+    const batched = this.batchRequest(base, rate);
+    const answer = await this.batcher.submit(batched);
     // The batch asks the limiter first; the reference path only after the tenant, plan and
     // module checks. What those checks answered gives its point back, and so does what
     // the batch hands to the reference path, which asks the limiter at its own point.
     if (rate.allowed && ('slow' in answer || answeredBeforeRate(answer))) await this.p.rateLimits.refund(checks);
     if (!('slow' in answer)) this.paths.batched++;
-    if ('decision' in answer) {
-      if (answer.grantedPeriod) this.p.standing.rememberGrant(tenantId, answer.grantedPeriod);
-      return this.finish(answer.decision as unknown as Decision, request, ctx);
+    if ('outcome' in answer) {
+      if (answer.outcome.fail === 0) this.p.standing.rememberGrant(tenantId, answer.outcome.periodStart.toISOString());
+      return this.finish(decisionOf(batched, answer.outcome), request, ctx);
     }
+    if ('decision' in answer) return this.finish(answer.decision as unknown as Decision, request, ctx);
     if ('replay' in answer) return this.finish({ ...(answer.replay as unknown as Decision), replayed: true }, request, ctx);
     if ('error' in answer) throw new AppError(answer.error as ErrorCode);
     // A period to roll or a grant to write first: the reference path.

@@ -1,0 +1,37 @@
+import { CONCURRENT_RUNS } from '../entitlements/index.js';
+import type { Role } from '../tenancy/index.js';
+import type { BatchOutcome, BatchRequest } from './batch.js';
+import type { Decision, LimitView } from './service.js';
+
+/**
+ * The decision a batch outcome stands for, spelled as the reference path spells it
+ * (GateService#decide). tollgate_decide spells the same decision for the requests whose
+ * answer it keeps under an idempotency key; the property test in group-commit.test.ts
+ * compares both with the reference path.
+ */
+export function decisionOf(request: BatchRequest, o: BatchOutcome): Decision {
+  const resetsAt = o.periodEnd.toISOString();
+  const limits: LimitView[] = [];
+  if (request.meter !== null) limits.push(limitView(request.meter, o.meterUsed ?? 0, o.meterLimit, resetsAt));
+  if (request.keyCap !== null && o.fail !== 1) limits.push(limitView(`key:${request.keyId}`, o.keyUsed ?? 0, o.keyCap, resetsAt));
+  if (o.runsLimit !== null && o.fail !== 1 && o.fail !== 2) limits.push(limitView(CONCURRENT_RUNS, o.runsUsed ?? 0, o.runsLimit, null));
+  const principal = (request.userId === null ? request.principal : { ...request.principal, role: o.role }) as Decision['principal'];
+  const admitted = o.fail === 0;
+  return {
+    allowed: admitted,
+    code: admitted ? 'OK' : o.fail === 4 ? 'INSUFFICIENT_CREDITS' : 'LIMIT_EXCEEDED',
+    decisionId: request.decisionId,
+    tenant: { id: request.tenantId, plan: o.plan, enterprise: o.enterprise },
+    principal,
+    operation: { ...request.operation },
+    limits,
+    credits: admitted || o.fail === 4 ? { balance: o.balance, reserved: o.reserved, available: o.balance - o.reserved } : null,
+    reservation: admitted ? { id: request.reservation.id, credits: request.credits, expiresAt: request.reservation.expiresAt } : null,
+    bypass: admitted && o.bypass && request.meter !== null ? { reason: o.role as Role, meter: request.meter } : null,
+    route: { provider: 'default' },
+  };
+}
+
+function limitView(meter: string, used: number, limit: number | null, resetsAt: string | null): LimitView {
+  return { meter, used, limit, remaining: limit === null ? null : Math.max(0, limit - used), resetsAt };
+}
