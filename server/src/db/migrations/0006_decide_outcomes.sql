@@ -361,7 +361,7 @@ BEGIN
   END IF;
 
   -- The answers: an early one as it is, a decided one as its outcome (the caller spells
-  -- the decision, gate/batch-outcome.ts). Under the keys' locks, the decisions of requests
+  -- the decision, gate/outcome.ts). Under the keys' locks, the decisions of requests
   -- with an idempotency key are stored, so a retry sees this answer, allowed or refused;
   -- spelled here the same way (the property test in gate/group-commit.test.ts holds the two together).
   RETURN QUERY
