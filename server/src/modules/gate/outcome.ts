@@ -32,6 +32,7 @@ export function decisionOf(request: BatchRequest, o: BatchOutcome): Decision {
   };
 }
 
-function limitView(meter: string, used: number, limit: number | null, resetsAt: string | null): LimitView {
+/** One line of a decision's `limits`. */
+export function limitView(meter: string, used: number, limit: number | null, resetsAt: string | null): LimitView {
   return { meter, used, limit, remaining: limit === null ? null : Math.max(0, limit - used), resetsAt };
 }

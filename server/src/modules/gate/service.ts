@@ -21,7 +21,7 @@ import { actorOf, type Role, type TenancyService } from '../tenancy/index.js';
 import type { Period } from '../billing/index.js';
 import { DecisionBatcher, type BatchAnswer, type BatchRequest } from './batch.js';
 import type { DecisionLog } from './log.js';
-import { decisionOf } from './outcome.js';
+import { decisionOf, limitView } from './outcome.js';
 import * as repo from './repo.js';
 
 export interface AuthorizeRequest {
@@ -322,9 +322,9 @@ export class GateService {
       const consumed = await this.p.limits.consume(tx, {
         tenantId, meter: cost.meter, amount: 1, limit: e.limits[cost.meter] ?? null, period, role, actor, requestId: d.ctx.requestId,
       });
-      if (!consumed.ok) refuse('LIMIT_EXCEEDED', { limits: [limitView(consumed.error.usage)] });
+      if (!consumed.ok) refuse('LIMIT_EXCEEDED', { limits: [meterView(consumed.error.usage)] });
       else {
-        limits.push(limitView(consumed.value.usage));
+        limits.push(meterView(consumed.value.usage));
         bypass = consumed.value.bypass;
       }
     }
@@ -333,8 +333,8 @@ export class GateService {
       const capped = await this.p.limits.consume(tx, {
         tenantId, meter: `key:${principal.keyId}`, amount: 1, limit: principal.usageCap, period, role: null, actor, requestId: d.ctx.requestId,
       });
-      if (!capped.ok) refuse('LIMIT_EXCEEDED', { limits: [...limits, limitView(capped.error.usage)] });
-      else limits.push(limitView(capped.value.usage));
+      if (!capped.ok) refuse('LIMIT_EXCEEDED', { limits: [...limits, meterView(capped.error.usage)] });
+      else limits.push(meterView(capped.value.usage));
     }
 
     const reserved = await this.p.reservations.reserve(tx, {
@@ -348,7 +348,7 @@ export class GateService {
     if (!lease.ok) {
       refuse('LIMIT_EXCEEDED', { limits: [...limits, { meter: CONCURRENT_RUNS, used: lease.error.active, limit: lease.error.limit, remaining: 0, resetsAt: null }] });
     } else if (e.concurrentRuns !== null) {
-      limits.push({ meter: CONCURRENT_RUNS, used: lease.value.active, limit: e.concurrentRuns, remaining: Math.max(0, e.concurrentRuns - lease.value.active), resetsAt: null });
+      limits.push(limitView(CONCURRENT_RUNS, lease.value.active, e.concurrentRuns, null));
     }
     if (!reserved.ok) refuse('INSUFFICIENT_CREDITS', { limits, credits: reserved.credits });
     const r = reserved as Extract<typeof reserved, { ok: true }>;
@@ -417,6 +417,6 @@ function principalView(principal: Principal, role: string | null): Decision['pri
   return { type: 'service', id: principal.keyId, userId: principal.onBehalfOf?.userId ?? null, role };
 }
 
-function limitView(usage: MeterUsage): LimitView {
+function meterView(usage: MeterUsage): LimitView {
   return { meter: usage.meter, used: usage.used, limit: usage.limit, remaining: usage.remaining, resetsAt: usage.resetsAt };
 }
