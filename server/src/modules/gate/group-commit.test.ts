@@ -117,6 +117,40 @@ describe('group commit', () => {
     expect(batched.deps.gate.paths.refusedBatches).toBe(0);
   }, 300_000);
 
+  it('a batched INSUFFICIENT_CREDITS answer shows the account as the reference path does, spelled in Node and kept for a key', async () => {
+    // The property test reaches this refusal only in some runs; this sequence reaches it in
+    // every run, both where Node spells the answer (no idempotency key) and where the
+    // statement keeps it for a retry (idempotency key, spelled in SQL).
+    const ops = [await batched.operator(), await alone.operator()] as const;
+    const content: Command = { kind: 'authorize', as: 'owner', operation: 'content', words: 3000, idempotencyKey: null, model: null }; // 30 credits
+    const commands: Command[] = [
+      { kind: 'concurrent', limit: 4 }, // the free plan's 2 run slots would refuse first
+      content, content,                 // 100 granted: 60 held
+      { kind: 'resolve', how: 'settle' }, // charged 30: balance 70, 30 held
+      content,                          // 60 held, 10 available
+      content,                          // INSUFFICIENT_CREDITS
+      { kind: 'authorize', as: 'key', operation: 'clustering', words: 1, idempotencyKey: 'a', model: null }, // exactly the last 10
+      { kind: 'authorize', as: 'key', operation: 'content', words: 3000, idempotencyKey: 'b', model: null }, // INSUFFICIENT_CREDITS, kept
+      { kind: 'authorize', as: 'key', operation: 'content', words: 3000, idempotencyKey: 'b', model: null }, // its replay
+    ];
+    const before = { ...batched.deps.gate.paths };
+    const a = await world(batched, ops[0], 1_000);
+    const b = await world(alone, ops[1], 1_000);
+    const answers: unknown[] = [];
+    for (const [step, c] of commands.entries()) {
+      const expected = await apply(b, c, step);
+      expect(await apply(a, c, step), `step ${step}: ${JSON.stringify(c)}`).toEqual(expected);
+      answers.push(expected);
+    }
+    const refused = { allowed: false, code: 'INSUFFICIENT_CREDITS', reservation: null, credits: { balance: 70, reserved: 60, available: 10 } };
+    expect(answers[5]).toMatchObject({ ...refused, replayed: false });
+    expect(answers[7]).toMatchObject({ ...refused, replayed: false, credits: { balance: 70, reserved: 70, available: 0 } });
+    expect(answers[8]).toMatchObject({ ...refused, replayed: true, credits: { balance: 70, reserved: 70, available: 0 } });
+    // Decided by batches (all but the first, which writes the period grant alone), none refused.
+    expect(batched.deps.gate.paths.batched - before.batched).toBeGreaterThanOrEqual(6);
+    expect(batched.deps.gate.paths.refusedBatches - before.refusedBatches).toBe(0);
+  });
+
   it('concurrent decisions share batches and admit exactly what fits', async () => {
     const { key } = await tenantWithKey(batched);
     const before = { ...batched.deps.gate.paths };
