@@ -8,6 +8,7 @@ import { loadConfig } from '../server/src/config.js';
 import { createTollgate } from '../server/src/library.js';
 // Plain ESM shared with run.mjs: the same seeding over app.inject as over HTTP.
 import { OPERATOR, operatorToken, seedTenants } from './seed.mjs';
+import { cpuNow, cpuPerRequest } from './procs.mjs';
 
 const [tenantsText, callersText, secondsText] = process.argv.slice(2);
 const tenantCount = Number(tenantsText ?? 100);
@@ -37,6 +38,8 @@ let failed = 0;
 let firstError: string | undefined;
 const latencies: number[] = [];
 let next = 0;
+// This process is the server here: its CPU and PostgreSQL's (none on PGlite, which runs in it).
+const cpuBefore = cpuNow(process.pid);
 const deadline = performance.now() + seconds * 1000;
 const started = performance.now();
 await Promise.all(Array.from({ length: callers }, async () => {
@@ -55,6 +58,7 @@ await Promise.all(Array.from({ length: callers }, async () => {
   }
 }));
 const elapsed = (performance.now() - started) / 1000;
+const cpu = cpuPerRequest(cpuBefore, cpuNow(process.pid), allowed + denied);
 
 await app.close();
 await tollgate.close();
@@ -63,4 +67,5 @@ const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(l
 process.stdout.write(`${JSON.stringify({
   storage: tollgate.deps.database.kind, tenants: tenantCount, callers, seconds: elapsed,
   perSecond: (allowed + denied) / elapsed, allowed, denied, failed, firstError, p50: pct(0.5), p99: pct(0.99),
+  cpu: cpu && { server: cpu.server, postgres: cpu.postgres, load: null },
 })}\n`);

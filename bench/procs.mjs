@@ -1,6 +1,6 @@
 // Everything the bench starts, it stops: child servers and the throwaway database.
 import { execFileSync, fork, spawn } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -63,7 +63,7 @@ function track(child, logPath, ready) {
   child.stderr.pipe(log);
   children.add(child);
   child.once('exit', () => children.delete(child));
-  return ready.then((port) => ({ port, url: `http://127.0.0.1:${port}`, stop: () => stop(child) }));
+  return ready.then((port) => ({ port, pid: child.pid, url: `http://127.0.0.1:${port}`, stop: () => stop(child) }));
 }
 
 /** SIGTERM lets Tollgate flush its decision log; SIGKILL after 10 s so the bench never hangs. */
@@ -78,4 +78,40 @@ function stop(child) {
 
 export async function stopAll() {
   await Promise.all([...children].map(stop));
+}
+
+const TICKS_PER_SECOND = (() => {
+  try { return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' })) || 100; } catch { return 100; }
+})();
+
+/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat. */
+function cpuSecondsOf(stat) {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+}
+
+/**
+ * CPU seconds used so far by one server process, by every PostgreSQL process of the
+ * machine (backends, WAL writer, checkpointer), and by this process (the load generator,
+ * autocannon, runs in it). Linux only: null where there is no /proc.
+ */
+export function cpuNow(serverPid) {
+  if (!existsSync('/proc/self/stat')) return null;
+  let postgres = 0;
+  let server = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat;
+    try { stat = readFileSync(`/proc/${entry}/stat`, 'utf8'); } catch { continue; } // exited meanwhile
+    if (Number(entry) === serverPid) server = cpuSecondsOf(stat);
+    else if (stat.includes(' (postgres) ')) postgres += cpuSecondsOf(stat);
+  }
+  return { server, postgres, load: cpuSecondsOf(readFileSync('/proc/self/stat', 'utf8')) };
+}
+
+/** CPU microseconds per request between two cpuNow() readings, or null. */
+export function cpuPerRequest(before, after, requests) {
+  if (!before || !after || requests === 0) return null;
+  const per = (k) => ((after[k] - before[k]) * 1e6) / requests;
+  return { server: per('server'), postgres: per('postgres'), load: per('load') };
 }

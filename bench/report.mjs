@@ -22,6 +22,9 @@ export function targets(r) {
   ];
 }
 
+/** CPU per request in µs: the server process · PostgreSQL · the load generator. */
+const cpu = (c) => (c ? [c.server, c.postgres, c.load].map((x) => (x === null ? '–' : n(x))).join(' · ') : '–');
+
 export function renderReport(r) {
   const a = r.authorize;
   const lines = [];
@@ -36,22 +39,25 @@ export function renderReport(r) {
     `Tollgate pool ${r.settings.poolSize} connections, synchronous_commit ${r.machine.synchronousCommit}, LOG_LEVEL=warn`, '',
     'Latencies are autocannon\'s (the fixed-rate run corrected for coordinated omission) or, in-process, per call. ' +
     'In-process PGlite keeps its data in a fresh temp directory on disk. Every Tollgate figure is one API key per call, ' +
-    'operation `clustering` (10 credits, one run), no idempotency key; the bench never settles, so each admitted decision holds its reservation.', '');
+    'operation `clustering` (10 credits, one run), no idempotency key; the bench never settles, so each admitted decision holds its reservation. ' +
+    'CPU per request is read from /proc around each run: the server process (in-process: the calling process) · every PostgreSQL process of the machine · ' +
+    'the bench process, where autocannon runs; in µs of user and system time.', '');
 
   lines.push('## Ceilings and decisions', '');
-  table(['what', 'throughput', 'p50', 'p99', 'notes'], [
-    ['`GET /hello` (Fastify, no auth, no DB)', `${n(r.hello.rps)} req/s`, ms(r.hello.p50), ms(r.hello.p99), 'HTTP ceiling'],
-    ['pgbench `UPDATE … RETURNING`, hot row, 8 clients', `${n(r.pgbench.hot8)} tps`, '', '', 'one statement, one commit'],
-    ['pgbench `UPDATE … RETURNING`, hot row, 32 clients', `${n(r.pgbench.hot32)} tps`, '', '', ''],
-    ['pgbench `UPDATE … RETURNING`, 1,000 rows, 8 clients', `${n(r.pgbench.spread8)} tps`, '', '', ''],
-    ['pgbench `UPDATE … RETURNING`, 1,000 rows, 32 clients', `${n(r.pgbench.spread32)} tps`, '', '', 'database ceiling'],
-    ['`POST /v1/authorize`, 100 tenants (PostgreSQL)', `${n(a.spread.rps)} req/s`, ms(a.spread.p50), ms(a.spread.p99), outcome(a.spread)],
-    [`\`POST /v1/authorize\`, 100 tenants, fixed ${n(a.fixed.rate)} req/s (70 %)`, `${n(a.fixed.rps)} req/s`, ms(a.fixed.p50), ms(a.fixed.p99), outcome(a.fixed)],
-    ['`POST /v1/authorize`, one hot tenant (PostgreSQL)', `${n(a.hot.rps)} req/s`, ms(a.hot.p50), ms(a.hot.p99), outcome(a.hot)],
-    [`in-process \`authorize()\`, PGlite, ${r.inprocess.pglite.callers} callers`, `${n(r.inprocess.pglite.perSecond)}/s`, ms(r.inprocess.pglite.p50), ms(r.inprocess.pglite.p99), inprocOutcome(r.inprocess.pglite)],
-    [`in-process \`authorize()\`, PostgreSQL, ${r.inprocess.postgres.callers} callers`, `${n(r.inprocess.postgres.perSecond)}/s`, ms(r.inprocess.postgres.p50), ms(r.inprocess.postgres.p99), inprocOutcome(r.inprocess.postgres)],
-    [`in-process \`authorize()\`, PostgreSQL, ${r.inprocess.postgresAlone.callers} callers, \`groupCommit: false\``, `${n(r.inprocess.postgresAlone.perSecond)}/s`, ms(r.inprocess.postgresAlone.p50), ms(r.inprocess.postgresAlone.p99), `one transaction per decision (the reference path); ${inprocOutcome(r.inprocess.postgresAlone)}`],
-    ['naive baseline (JWT verify, SELECT then UPDATE), one hot tenant', `${n(r.naive.rps)} req/s`, ms(r.naive.p50), ms(r.naive.p99), outcome(r.naive)],
+  table(['what', 'throughput', 'p50', 'p99', 'CPU µs/request', 'notes'], [
+    ['`GET /hello` (Fastify, no auth, no DB)', `${n(r.hello.rps)} req/s`, ms(r.hello.p50), ms(r.hello.p99), cpu(r.hello.cpu), 'HTTP ceiling'],
+    ['`POST /decision` (Fastify, JSON body, a fixed decision-sized answer; no auth, no DB)', `${n(r.postCeiling.rps)} req/s`, ms(r.postCeiling.p50), ms(r.postCeiling.p99), cpu(r.postCeiling.cpu), 'HTTP ceiling for a call shaped like authorize'],
+    ['pgbench `UPDATE … RETURNING`, hot row, 8 clients', `${n(r.pgbench.hot8)} tps`, '', '', '', 'one statement, one commit'],
+    ['pgbench `UPDATE … RETURNING`, hot row, 32 clients', `${n(r.pgbench.hot32)} tps`, '', '', '', ''],
+    ['pgbench `UPDATE … RETURNING`, 1,000 rows, 8 clients', `${n(r.pgbench.spread8)} tps`, '', '', '', ''],
+    ['pgbench `UPDATE … RETURNING`, 1,000 rows, 32 clients', `${n(r.pgbench.spread32)} tps`, '', '', '', 'database ceiling'],
+    ['`POST /v1/authorize`, 100 tenants (PostgreSQL)', `${n(a.spread.rps)} req/s`, ms(a.spread.p50), ms(a.spread.p99), cpu(a.spread.cpu), outcome(a.spread)],
+    [`\`POST /v1/authorize\`, 100 tenants, fixed ${n(a.fixed.rate)} req/s (70 %)`, `${n(a.fixed.rps)} req/s`, ms(a.fixed.p50), ms(a.fixed.p99), cpu(a.fixed.cpu), outcome(a.fixed)],
+    ['`POST /v1/authorize`, one hot tenant (PostgreSQL)', `${n(a.hot.rps)} req/s`, ms(a.hot.p50), ms(a.hot.p99), cpu(a.hot.cpu), outcome(a.hot)],
+    [`in-process \`authorize()\`, PGlite, ${r.inprocess.pglite.callers} callers`, `${n(r.inprocess.pglite.perSecond)}/s`, ms(r.inprocess.pglite.p50), ms(r.inprocess.pglite.p99), cpu(r.inprocess.pglite.cpu), inprocOutcome(r.inprocess.pglite)],
+    [`in-process \`authorize()\`, PostgreSQL, ${r.inprocess.postgres.callers} callers`, `${n(r.inprocess.postgres.perSecond)}/s`, ms(r.inprocess.postgres.p50), ms(r.inprocess.postgres.p99), cpu(r.inprocess.postgres.cpu), inprocOutcome(r.inprocess.postgres)],
+    [`in-process \`authorize()\`, PostgreSQL, ${r.inprocess.postgresAlone.callers} callers, \`groupCommit: false\``, `${n(r.inprocess.postgresAlone.perSecond)}/s`, ms(r.inprocess.postgresAlone.p50), ms(r.inprocess.postgresAlone.p99), cpu(r.inprocess.postgresAlone.cpu), `one transaction per decision (the reference path); ${inprocOutcome(r.inprocess.postgresAlone)}`],
+    ['naive baseline (JWT verify, SELECT then UPDATE), one hot tenant', `${n(r.naive.rps)} req/s`, ms(r.naive.p50), ms(r.naive.p99), cpu(r.naive.cpu), outcome(r.naive)],
   ]);
 
   lines.push('## Admitted against the seeded limit (one hot tenant, 50 connections)', '');
@@ -64,6 +70,8 @@ export function renderReport(r) {
 
   lines.push('## Targets (issue 5)', '');
   table(['ratio', 'measured', 'target', ''], targets(r).map(([name, value, target, met]) => [name, value, target, met ? 'met' : '**not met**']));
+  lines.push(`Beside the targets: \`POST /decision\`, the same Fastify answering a fixed decision to the same body, served ${pct(r.postCeiling.rps / r.hello.rps)} of ` +
+    `\`/hello\`'s requests/s; authorize over 100 tenants served ${pct(a.spread.rps / r.postCeiling.rps)} of \`POST /decision\`'s.`, '');
   if (r.problems.length > 0) {
     lines.push('## Seen while benchmarking', '');
     for (const p of r.problems) lines.push(`- ${p}`);

@@ -12,7 +12,7 @@ import { SignJWT } from 'jose';
 import { parse, stringify } from 'yaml';
 import { loadDecisions, loadHello } from './load.mjs';
 import { preparePgbench, runPgbench } from './pgbench.mjs';
-import { BENCH_DIR, SERVER_DIR, createDatabase, dropDatabase, forkServer, pgUrl, psql, startTollgate, stopAll } from './procs.mjs';
+import { BENCH_DIR, SERVER_DIR, cpuNow, cpuPerRequest, createDatabase, dropDatabase, forkServer, pgUrl, psql, startTollgate, stopAll } from './procs.mjs';
 import { renderReport } from './report.mjs';
 import { OPERATOR, httpCaller, operatorToken, seedTenants, setRunsLimit } from './seed.mjs';
 
@@ -43,10 +43,14 @@ async function main() {
   const configPath = writeBenchConfig();
   const machine = machineFacts();
 
-  log(`/hello with ${CONNECTIONS} connections`);
+  log(`/hello and POST /decision with ${CONNECTIONS} connections`);
   const hello = await forkServer(join(BENCH_DIR, 'hello.mjs'), ['0'], join(logs, 'hello.log'));
   await loadHello(hello.url, { connections: CONNECTIONS, seconds: 2 }); // JIT warm-up, not reported
-  const helloResult = await loadHello(hello.url, { connections: CONNECTIONS, seconds: SECONDS });
+  const helloResult = await withCpu(hello.pid, () => loadHello(hello.url, { connections: CONNECTIONS, seconds: SECONDS }));
+  // Shaped like authorize: the same body, a bearer header as long as a key, a decision-sized answer.
+  const decisionCall = { path: '/decision', body: { operation: 'clustering' }, credentials: [`tg_${'x'.repeat(38)}`], connections: CONNECTIONS };
+  await loadDecisions(hello.url, { ...decisionCall, seconds: 2 });
+  const postCeiling = await withCpu(hello.pid, () => loadDecisions(hello.url, { ...decisionCall, seconds: SECONDS }));
   await hello.stop();
 
   log('pgbench, hot row and 1,000 rows at 8 and 32 clients');
@@ -70,7 +74,7 @@ async function main() {
 
   const date = new Date().toISOString().slice(0, 10);
   const report = renderReport({
-    date, machine, problems, hello: helloResult, pgbench, authorize, naive, inprocess,
+    date, machine, problems, hello: helloResult, postCeiling, pgbench, authorize, naive, inprocess,
     settings: { connections: CONNECTIONS, seconds: SECONDS, pgbenchSeconds: PGBENCH_SECONDS, poolSize: process.env.TOLLGATE_DB_POOL_SIZE ?? '20 (default)' },
   });
   mkdirSync(join(BENCH_DIR, 'results'), { recursive: true });
@@ -114,7 +118,7 @@ async function benchAuthorize(configPath) {
   const [hot] = await seedTenants(call, op, { count: 1, runs: UNLIMITED, tag: 'hot' });
   const keys = tenants.map((t) => t.key);
   const body = { operation: 'clustering' };
-  const load = (credentials, extra = {}) => loadDecisions(server.url, { path: '/v1/authorize', body, credentials, connections: CONNECTIONS, seconds: SECONDS, ...extra });
+  const load = (credentials, extra = {}) => withCpu(server.pid, () => loadDecisions(server.url, { path: '/v1/authorize', body, credentials, connections: CONNECTIONS, seconds: SECONDS, ...extra }));
 
   // Warm-up: caches of every key and tenant, and the JIT, as a running service would have them.
   await loadDecisions(server.url, { path: '/v1/authorize', body, credentials: [...keys, hot.key], connections: CONNECTIONS, seconds: 2 });
@@ -151,6 +155,13 @@ async function benchAuthorize(configPath) {
   };
 }
 
+/** A load run and the CPU it cost per request: the server, PostgreSQL, the load generator. */
+async function withCpu(serverPid, run) {
+  const before = cpuNow(serverPid);
+  const result = await run();
+  return { ...result, cpu: cpuPerRequest(before, cpuNow(serverPid), result.requests) };
+}
+
 /** Runs admitted per tenant, read as the superuser (past row-level security). */
 const runsUsed = () => perTenant("SELECT tenant_id, sum(used) FROM usage_counters WHERE meter = 'runs' GROUP BY tenant_id");
 
@@ -179,7 +190,7 @@ async function benchNaive(limit) {
   const secret = randomBytes(32).toString('hex');
   const token = await new SignJWT({ tenant_id: 'hot' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(new TextEncoder().encode(secret));
   const server = await forkServer(join(BENCH_DIR, 'naive.mjs'), [dbUrl, secret, '0'], join(logs, 'naive.log'));
-  const result = await loadDecisions(server.url, { path: '/authorize', body: {}, credentials: [token], connections: CONNECTIONS, seconds: SECONDS });
+  const result = await withCpu(server.pid, () => loadDecisions(server.url, { path: '/authorize', body: {}, credentials: [token], connections: CONNECTIONS, seconds: SECONDS }));
   await settle();
   await server.stop();
   const admitted = Number(sql("SELECT count(*) FROM naive_runs WHERE tenant_id = 'hot'"));
