@@ -5,7 +5,7 @@ import pino, { type Logger } from 'pino';
 import type { Config } from './config.js';
 import { openDatabase, type Database } from './db/client.js';
 import { createMetrics, type Metrics } from './http/metrics.js';
-import { ChangeFeed } from './lib/changes.js';
+import { ChangeFeed, type Change } from './lib/changes.js';
 import { systemClock, type Clock } from './lib/clock.js';
 import { AppError } from './lib/errors.js';
 import { LogMailer, type Mailer } from './lib/mailer.js';
@@ -98,9 +98,10 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const tenancy = new TenancyService(db, clock, audit, billing, plans, gate, changes);
   const invitations = new InvitationService(db, clock, audit, tenancy, file.auth.invitationTtlSeconds);
   const tenancyAdmin = new TenancyAdminService(db, clock, audit, billing, plans, tenancy);
-  tenancyAdmin.onChange((change) => changes.publish(change).catch((error: unknown) => {
+  const publish = (change: Change) => changes.publish(change).catch((error: unknown) => {
     logger.error({ err: error, change }, 'could not announce a change to other processes; they catch up within the cache TTL');
-  }));
+  });
+  tenancyAdmin.onChange(publish);
   const keyUsage = new LastUsedBuffer(db, (error) => logger.error({ err: error }, 'writing key last-used times failed'));
   const keyResolver = new KeyResolver(db, clock, keyUsage, CACHE_TTL_MS);
   tenancy.useKeyCheck((tx, principal) => keyResolver.stillValid(tx, principal));
@@ -108,7 +109,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const serviceKeys = new ServiceKeyService(db, clock, audit, changes);
   changes.subscribe((change) => gate.forget(change));
   changes.subscribe((change) => keyResolver.forget(change));
-  const metering = wireMetering(db, clock, audit, billing, plans, config);
+  const metering = wireMetering(db, clock, audit, billing, plans, config, publish);
   tenancy.extend({
     tenantCreated: (tx, tenantId) => metering.tollgate.tenantCreated(tx, tenantId),
     enterpriseOverride: (tx, tenantId) => metering.entitlements.enterpriseOverride(tx, tenantId),
@@ -153,6 +154,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     } : undefined,
   });
 
+  changes.subscribe((change) => decisions.forget(change));
   await changes.start();
   decisionLog.start(DECISION_LOG_FLUSH_MS);
   keyUsage.start(LAST_USED_FLUSH_MS);
@@ -178,14 +180,14 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
 }
 
 /** Plans, limits and credits; a settled, released or expired reservation frees its concurrent-run slot. */
-function wireMetering(db: Database['db'], clock: Clock, audit: AuditService, billing: BillingService, plans: PlansService, config: Config) {
+function wireMetering(db: Database['db'], clock: Clock, audit: AuditService, billing: BillingService, plans: PlansService, config: Config, publish: (change: Change) => Promise<void>) {
   const entitlements = new EntitlementsService(db, clock, audit, billing, plans);
   const bypassRoles = Object.fromEntries(Object.entries(plans.meters()).map(([meter, m]) => [meter, m.bypassRoles]));
   const limits = new LimitsService(clock, audit, bypassRoles);
   const credits = new CreditsService(clock, audit);
   const reservations = new ReservationsService(clock, plans, credits, config.file.metering.reservationTtlSeconds);
   reservations.onResolve(async (tx, tenantId, reservationId) => { await limits.releaseRun(tx, tenantId, reservationId); });
-  const tollgate = new Tollgate({ db, clock, plans, billing, entitlements, limits, credits, reservations });
+  const tollgate = new Tollgate({ db, clock, plans, billing, entitlements, limits, credits, reservations, publish });
   return { entitlements, limits, credits, reservations, tollgate, bypassRoles };
 }
 

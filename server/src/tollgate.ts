@@ -1,5 +1,6 @@
 import type { Db, Executor } from './db/client.js';
 import { inSystem, inTenant } from './db/scope.js';
+import type { Change } from './lib/changes.js';
 import type { Clock } from './lib/clock.js';
 import type { CallContext, TenantAccess } from './lib/principal.js';
 import type { Actor } from './modules/audit/index.js';
@@ -34,6 +35,8 @@ export interface TollgateParts {
   limits: LimitsService;
   credits: CreditsService;
   reservations: ReservationsService;
+  /** Tells every process (and this one) of a change to a tenant, after its commit. */
+  publish: (change: Change) => Promise<void>;
 }
 
 const SWEEP_BATCH = 200;
@@ -61,7 +64,10 @@ export class Tollgate {
 
   async setModule(caller: Caller, module: string, enabled: boolean, ctx: CallContext = {}): Promise<ModuleView> {
     const c = callerOf(caller);
-    return this.p.entitlements.setModule(c.tenantId, module, enabled, c.actor, ctx);
+    const view = await this.p.entitlements.setModule(c.tenantId, module, enabled, c.actor, ctx);
+    // What the decision remembers about the tenant (gate/full-meters.ts) depends on its modules.
+    await this.p.publish({ kind: 'tenant', id: c.tenantId });
+    return view;
   }
 
   async usage(tenantId: string): Promise<UsageReport> {

@@ -19,7 +19,9 @@ import type { PlansService } from '../plans/index.js';
 import { keyRateCheck, type RateCheck, type RateLimitService, type RateOutcome } from '../ratelimit/index.js';
 import { actorOf, type Role, type TenancyService } from '../tenancy/index.js';
 import type { Period } from '../billing/index.js';
+import type { Change } from '../../lib/changes.js';
 import { DecisionBatcher, type BatchAnswer, type BatchRequest } from './batch.js';
+import { FullMeters } from './full-meters.js';
 import type { DecisionLog } from './log.js';
 import { decisionOf, limitView } from './outcome.js';
 import * as repo from './repo.js';
@@ -120,12 +122,13 @@ class Refusal extends Error {
  */
 export class GateService {
   private readonly batcher: DecisionBatcher | null;
+  private readonly fullMeters = new FullMeters();
   /**
-   * How decisions were made: by a batch statement, or alone (no group commit, or handed
-   * back by the batch); and how many batches the database refused (each request then
-   * decided alone).
+   * How decisions were made: by a batch statement, alone (no group commit, or handed
+   * back by the batch), or refused from memory (a meter known to be full); and how many
+   * batches the database refused (each request then decided alone).
    */
-  readonly paths = { batched: 0, alone: 0, refusedBatches: 0 };
+  readonly paths = { batched: 0, alone: 0, fromMemory: 0, refusedBatches: 0 };
 
   constructor(private readonly p: GateParts) {
     const group = p.groupCommit;
@@ -172,6 +175,16 @@ export class GateService {
     const checks = this.rateChecks(access, await this.planOf(tenantId));
     const rate = await this.p.rateLimits.consume(checks);
     const batched = this.batchRequest(base, rate);
+    const now = this.p.clock.now().getTime();
+    // A meter the batch found full a moment ago for the same kind of request is full still
+    // (full-meters.ts). Calls with an idempotency key go to the batch, which keeps their answer.
+    const kind = rate.allowed && batched.idempotencyKey === null ? requestKind(batched) : null;
+    const full = kind === null ? undefined : this.fullMeters.get(tenantId, kind, now);
+    if (full) {
+      this.paths.fromMemory++;
+      return this.finish(decisionOf(batched, full), request, ctx);
+    }
+    const generation = this.fullMeters.generation;
     const answer = await this.batcher.submit(batched);
     // The batch asks the limiter first; the reference path only after the tenant, plan and
     // module checks. What those checks answered gives its point back, and so does what
@@ -180,6 +193,8 @@ export class GateService {
     if (!('slow' in answer)) this.paths.batched++;
     if ('outcome' in answer) {
       if (answer.outcome.fail === 0) this.p.standing.rememberGrant(tenantId, answer.outcome.periodStart.toISOString());
+      const meterFull = answer.outcome.fail === 1 || answer.outcome.fail === 2;
+      if (meterFull && kind !== null) this.fullMeters.remember(tenantId, kind, answer.outcome, now, generation);
       return this.finish(decisionOf(batched, answer.outcome), request, ctx);
     }
     if ('decision' in answer) return this.finish(answer.decision as unknown as Decision, request, ctx);
@@ -385,7 +400,15 @@ export class GateService {
     };
   }
 
+  /** A change heard on the change feed (made here or in another process). */
+  forget(change: Change): void {
+    if (change.kind === 'tenant') this.fullMeters.changed(change.id);
+    else if (change.kind === 'member') this.fullMeters.changed(change.tenantId);
+    else this.fullMeters.changed(null);
+  }
+
   private finish(decision: Decision, request: AuthorizeRequest, ctx: AuthorizeContext): Decision {
+    if (decision.allowed) this.fullMeters.forget(decision.tenant.id);
     this.p.log.record({
       tenantId: decision.tenant.id, id: decision.replayed ? newId('dec', this.p.clock.now().getTime()) : decision.decisionId,
       principalType: decision.principal.type, principalId: decision.principal.id, userId: decision.principal.userId,
@@ -396,6 +419,11 @@ export class GateService {
     });
     return decision;
   }
+}
+
+/** Requests that pass the same checks before the meters: the same principal, operation and model of a tenant. */
+function requestKind(r: BatchRequest): string {
+  return `${r.principalType}\u0000${r.keyId ?? ''}\u0000${r.userId ?? ''}\u0000${r.operation.name}\u0000${r.reservation.model ?? ''}`;
 }
 
 /** Answers the reference path gives before it consults the rate limiter: replays, errors of the call, standing, plan and module refusals. */
