@@ -28,10 +28,11 @@ export class FullMeters {
   constructor(private readonly ttlMs: number = FULL_METER_TTL_MS) {}
 
   get(tenantId: string, kind: string, now: number): BatchOutcome | undefined {
-    const known = this.byTenant.get(tenantId)?.get(kind);
+    const kinds = this.byTenant.get(tenantId);
+    const known = kinds?.get(kind);
     if (!known) return undefined;
     if (known.until > now) return known.outcome;
-    this.byTenant.get(tenantId)!.delete(kind);
+    kinds!.delete(kind);
     return undefined;
   }
 
