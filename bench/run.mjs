@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { parse, stringify } from 'yaml';
-import { loadDecisions, loadHello } from './load.mjs';
+import { loadDecisions, loadHello, loadPaced } from './load.mjs';
 import { preparePgbench, runPgbench } from './pgbench.mjs';
 import { BENCH_DIR, SERVER_DIR, cpuNow, cpuPerRequest, createDatabase, dropDatabase, forkServer, pgUrl, psql, startTollgate, stopAll } from './procs.mjs';
 import { renderReport } from './report.mjs';
@@ -118,7 +118,8 @@ async function benchAuthorize(configPath) {
   const [hot] = await seedTenants(call, op, { count: 1, runs: UNLIMITED, tag: 'hot' });
   const keys = tenants.map((t) => t.key);
   const body = { operation: 'clustering' };
-  const load = (credentials, extra = {}) => withCpu(server.pid, () => loadDecisions(server.url, { path: '/v1/authorize', body, credentials, connections: CONNECTIONS, seconds: SECONDS, ...extra }));
+  const authorizeRun = { path: '/v1/authorize', body, connections: CONNECTIONS, seconds: SECONDS };
+  const load = (credentials) => withCpu(server.pid, () => loadDecisions(server.url, { ...authorizeRun, credentials }));
 
   // Warm-up: caches of every key and tenant, and the JIT, as a running service would have them.
   await loadDecisions(server.url, { path: '/v1/authorize', body, credentials: [...keys, hot.key], connections: CONNECTIONS, seconds: 2 });
@@ -126,8 +127,8 @@ async function benchAuthorize(configPath) {
   log(`authorize over ${TENANTS} tenants`);
   const spread = await load(keys);
   const rate = Math.round(spread.rps * 0.7);
-  log(`authorize over ${TENANTS} tenants at a fixed ${rate} req/s`);
-  const fixed = { ...await load(keys, { overallRate: rate }), rate };
+  log(`authorize over ${TENANTS} tenants at a fixed ${rate} req/s, paced`);
+  const fixed = { ...await withCpu(server.pid, () => loadPaced(server.url, { ...authorizeRun, credentials: keys, rate })), rate };
 
   // The hot tenant may admit HOT_LIMIT_SHARE of the 100-tenant run's requests from here on.
   await settle();
