@@ -69,7 +69,8 @@ export async function loadDecisions(url, { path, body, credentials, connections,
  * percentile down.
  */
 export function loadPaced(url, { path, body, credentials, connections, seconds, rate }) {
-  const pool = new Pool(url, { connections, pipelining: 1 });
+  // A request unanswered for 30 s counts as an error (undici's default waits 300 s).
+  const pool = new Pool(url, { connections, pipelining: 1, headersTimeout: 30_000, bodyTimeout: 30_000 });
   const payload = JSON.stringify(body);
   const options = credentials.map((credential) => ({
     path, method: 'POST', body: payload, headers: { 'content-type': 'application/json', authorization: `Bearer ${credential}` },
@@ -90,26 +91,23 @@ export function loadPaced(url, { path, body, credentials, connections, seconds, 
       void pool.close();
       resolve({ rps: total / elapsed, p50: pct(0.5), p99: pct(0.99), requests: total, non2xx: counts.other, errors, timeouts: 0, ...counts });
     };
-    const send = (i) => {
+    const send = async (i) => {
       const due = start + (i * 1000) / rate;
-      pool.request(options[i % options.length]).then(
-        async ({ statusCode, body: answer }) => {
-          const text = await answer.text();
-          latencies[i] = performance.now() - due;
-          count(counts, statusCode, text);
-          done();
-        },
-        () => {
-          latencies[i] = performance.now() - due;
-          errors++;
-          done();
-        },
-      );
+      try {
+        const { statusCode, body: answer } = await pool.request(options[i % options.length]);
+        const text = await answer.text();
+        latencies[i] = performance.now() - due;
+        count(counts, statusCode, text);
+      } catch {
+        latencies[i] = performance.now() - due;
+        errors++;
+      }
+      done();
     };
     // Timers fire about every millisecond; each sends whatever has come due since.
     const tick = () => {
       const due = Math.min(total, Math.floor(((performance.now() - start) * rate) / 1000) + 1);
-      while (sent < due) send(sent++);
+      while (sent < due) void send(sent++);
       if (sent < total) setTimeout(tick, 1);
     };
     tick();
