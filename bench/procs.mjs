@@ -92,8 +92,8 @@ function cpuSecondsOf(stat) {
 
 /**
  * CPU seconds used so far by one server process, by every PostgreSQL process of the
- * machine (backends, WAL writer, checkpointer), and by this process (the load generator,
- * autocannon, runs in it). Linux only: null where there is no /proc.
+ * machine (backends, WAL writer, checkpointer), and by this process (the load generator
+ * runs in it). Linux only: null where there is no /proc.
  */
 export function cpuNow(serverPid) {
   if (!existsSync('/proc/self/stat')) return null;

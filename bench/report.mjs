@@ -40,7 +40,7 @@ export function renderReport(r) {
     'Latencies are autocannon\'s, in closed loop (each connection sends its next request when its last one is answered), or, in-process, per call. ' +
     'The fixed-rate run is open loop (bench/load.mjs `loadPaced`, undici): request i is due at i / rate, is sent then over at most the same number of connections, ' +
     'and its latency counts from when it was due, so a slow answer also shows in the requests it held up. ' +
-    '(autocannon\'s own fixed rate sends each connection\'s share of a second back to back at the start of the second, and its correction for coordinated omission adds samples that pull the percentiles down.) ' +
+    '(autocannon\'s own fixed rate sends each connection\'s share of a second back to back at the start of the second, and its correction for coordinated omission assumes requests 1 ms apart, adding samples that reshape the percentiles.) ' +
     'In-process PGlite keeps its data in a fresh temp directory on disk. Every Tollgate figure is one API key per call, ' +
     'operation `clustering` (10 credits, one run), no idempotency key; the bench never settles, so each admitted decision holds its reservation. ' +
     'CPU per request is read from /proc around each run: the server process (in-process: the calling process) · every PostgreSQL process of the machine · ' +

@@ -171,7 +171,7 @@ function perTenant(query) {
   return Object.fromEntries(sql(query).split('\n').filter(Boolean).map((line) => line.split('|')).map(([t, v]) => [t, Number(v)]));
 }
 
-/** Requests still in flight when autocannon stops finish on the server; let them land before counting. */
+/** Requests still in flight when a closed-loop run stops finish on the server; let them land before counting. */
 const settle = () => new Promise((resolve) => setTimeout(resolve, 1000));
 
 function serverProblems(logPath, runs) {
