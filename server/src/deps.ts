@@ -24,7 +24,7 @@ import { PlansService } from './modules/plans/index.js';
 import { RateLimitService } from './modules/ratelimit/index.js';
 import { InvitationService, TenancyAdminService, TenancyService, TenantGate } from './modules/tenancy/index.js';
 import { Tollgate } from './tollgate.js';
-import { DecisionLog, GateService } from './modules/gate/index.js';
+import { DecisionLog, GateService, createGateMetrics } from './modules/gate/index.js';
 
 /** Backstop only: every change is invalidated at once; this bounds a missed notification. */
 const CACHE_TTL_MS = 30_000;
@@ -141,6 +141,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     return onBehalfOf === undefined ? principal : applyOnBehalfOfHeader(principal, onBehalfOf);
   };
 
+  const metrics = createMetrics();
+  const gateMetrics = createGateMetrics(metrics.registry);
   const decisionLog = new DecisionLog(db, (error) => logger.error({ err: error }, 'writing the decision log failed'));
   const decisions = new GateService({
     db, clock, plans, tenancy, standing: metering.tollgate, limits: metering.limits, reservations: metering.reservations,
@@ -151,8 +153,10 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
       database, pastDueGraceSeconds: file.billing.pastDueGraceSeconds,
       // Not a concurrency conflict: a fault in the batch statement; its requests are decided alone.
       onRefused: (error: unknown) => logger.warn({ err: error }, 'a decision batch failed; its requests were decided one by one'),
+      onBatch: gateMetrics.observeBatch,
     } : undefined,
   });
+  gateMetrics.track(decisions, decisionLog);
 
   changes.subscribe((change) => decisions.forget(change));
   await changes.start();
@@ -165,7 +169,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   }
 
   return {
-    config, clock, logger, database, mailer, metrics: createMetrics(), audit, plans, billing, tenancy, invitations,
+    config, clock, logger, database, mailer, metrics, audit, plans, billing, tenancy, invitations,
     tenancyAdmin, ...metering, keys, auth, rateLimits, changes, apiKeys, serviceKeys, keyUsage, gate: decisions, decisionLog, resolveCredential,
     async close() {
       await keys.stop();

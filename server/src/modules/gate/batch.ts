@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Database } from '../../db/client.js';
 
 /** One request for `tollgate_decide` (db/migrations/0005_decide_batch.sql): everything it needs, decided or made up front. */
@@ -80,6 +81,8 @@ export interface BatcherOptions {
   context: () => Record<string, unknown>;
   /** Told of every batch the server refused; `conflict` when for concurrency (SQLSTATE class 40), else a fault. */
   onRefused?: (error: unknown, conflict: boolean) => void;
+  /** Told of every batch answered: its requests, and its seconds from sending the statement to the answer. */
+  onAnswered?: (size: number, seconds: number) => void;
 }
 
 const STATEMENT = 'SELECT * FROM tollgate_decide($1::jsonb, $2::jsonb)';
@@ -184,6 +187,7 @@ export class DecisionBatcher {
 
   private async run(batch: Pending[]): Promise<void> {
     let answers: BatchAnswer[];
+    const started = performance.now();
     try {
       const rows = await this.database.statement<AnswerRow>(STATEMENT, [
         JSON.stringify(batch.map((p) => p.request)), JSON.stringify(this.options.context()),
@@ -199,6 +203,7 @@ export class DecisionBatcher {
       for (const p of batch) p.resolve({ slow: true });
       return;
     }
+    this.options.onAnswered?.(batch.length, (performance.now() - started) / 1000);
     batch.forEach((p, i) => p.resolve(answers[i]!));
   }
 }

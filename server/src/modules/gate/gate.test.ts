@@ -3,6 +3,7 @@ import type { ConfigFile } from '../../config-schema.js';
 import { createTollgate } from '../../library.js';
 import { snapshot, startTestApp, testConfig, type SignedUp, type TestApp } from '../../../test/harness.js';
 import pino from 'pino';
+import { DecisionLog } from './log.js';
 
 let t: TestApp;
 let op: SignedUp;
@@ -297,6 +298,56 @@ describe('the decision log', () => {
     const denied = (await t.request({ method: 'GET', url: `/v1/admin/tenants/${owner.tenantId}/decisions?allowed=false`, token: op.accessToken })).json();
     expect(denied.decisions).toHaveLength(1);
     expect((await t.request({ method: 'GET', url: `/v1/admin/tenants/${owner.tenantId}/decisions`, token: owner.accessToken })).statusCode).toBe(403);
+  });
+
+  it('counts what it buffers and what it had to drop', () => {
+    // Never started, so never flushed: as under a database that cannot take the rows.
+    const log = new DecisionLog(t.deps.database.db, () => undefined);
+    const row = {
+      tenantId: 'tnt_x', id: 'dec_x', principalType: 'api_key', principalId: 'key_x', userId: null, operation: 'clustering', module: 'planner', model: null,
+      allowed: false, code: 'LIMIT_EXCEEDED', credits: null, reservationId: null, bypass: null, idempotencyKey: null, replayed: false, requestId: null, createdAt: new Date(),
+    };
+    for (let i = 0; i < 50_003; i++) log.record({ ...row, id: `dec_${i}` });
+    expect(log.pendingRows).toBe(50_000);
+    expect(log.droppedRows).toBe(3);
+  });
+});
+
+describe('metrics', () => {
+  const scrape = async () => (await t.request({ method: 'GET', url: '/metrics' })).body;
+  /** One sample's value in Prometheus text, 0 when the series is absent. */
+  const sample = (text: string, series: string) => {
+    const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+    return line ? Number(line.slice(series.length + 1)) : 0;
+  };
+
+  it('count decisions by code and by how they were made, and observe every batch', async () => {
+    const owner = await t.signup();
+    const { key } = await keyOf(owner);
+    expect((await admin(owner.tenantId, { limits: { runs: 1, concurrentRuns: 100 } })).statusCode).toBe(200);
+    const before = await scrape();
+
+    // One admitted, then the meter is full: the first refusal from the batch, the second from memory.
+    const codes = [];
+    for (let i = 0; i < 3; i++) codes.push((await authorize(key, { operation: 'clustering' })).json().code);
+    expect(codes).toEqual(['OK', 'LIMIT_EXCEEDED', 'LIMIT_EXCEEDED']);
+    await t.deps.decisionLog.flush();
+
+    const after = await scrape();
+    const delta = (series: string) => sample(after, series) - sample(before, series);
+    expect(delta('tollgate_decisions_total{code="OK"}')).toBe(1);
+    expect(delta('tollgate_decisions_total{code="LIMIT_EXCEEDED"}')).toBe(2);
+    expect(delta('tollgate_decision_paths_total{path="batched"}')).toBe(2);
+    expect(delta('tollgate_decision_paths_total{path="memory"}')).toBe(1);
+    expect(delta('tollgate_decision_paths_total{path="alone"}')).toBe(0);
+    // Sequential calls: a batch of one each, timed from statement to answer.
+    expect(delta('tollgate_decision_batch_size_count')).toBe(2);
+    expect(delta('tollgate_decision_batch_size_sum')).toBe(2);
+    expect(delta('tollgate_decision_batch_seconds_count')).toBe(2);
+    expect(delta('tollgate_decision_batch_seconds_sum')).toBeGreaterThan(0);
+    expect(sample(after, 'tollgate_decision_batches_refused_total')).toBe(0);
+    expect(sample(after, 'tollgate_decision_log_pending')).toBe(0);
+    expect(after).toMatch(/^tollgate_decision_log_dropped_total 0$/m);
   });
 });
 

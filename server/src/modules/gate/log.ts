@@ -14,6 +14,8 @@ export class DecisionLog {
   private pending: repo.DecisionLogRow[] = [];
   private flushing: Promise<void> | undefined;
   private readonly ticker: Periodic;
+  /** Rows given up because the buffer was full (for /metrics). */
+  droppedRows = 0;
 
   constructor(private readonly db: Db, onError: (error: unknown) => void) {
     this.ticker = new Periodic(() => this.flush(), onError);
@@ -21,8 +23,16 @@ export class DecisionLog {
 
   record(row: repo.DecisionLogRow): void {
     // Under a database outage the buffer is bounded; the oldest rows are dropped first.
-    if (this.pending.length >= MAX_PENDING) this.pending.shift();
+    if (this.pending.length >= MAX_PENDING) {
+      this.pending.shift();
+      this.droppedRows++;
+    }
     this.pending.push(row);
+  }
+
+  /** Rows buffered, not yet written. */
+  get pendingRows(): number {
+    return this.pending.length;
   }
 
   start(intervalMs: number): void {
@@ -46,7 +56,9 @@ export class DecisionLog {
           await inSystem(this.db, (tx) => repo.insertLog(tx, chunk));
         }
       } catch (error) {
-        this.pending = batch.concat(this.pending).slice(-MAX_PENDING);
+        const kept = batch.concat(this.pending);
+        this.droppedRows += Math.max(0, kept.length - MAX_PENDING);
+        this.pending = kept.slice(-MAX_PENDING);
         throw error;
       } finally {
         this.flushing = undefined;

@@ -91,7 +91,11 @@ export interface GateParts {
   bypassRoles: Readonly<Record<string, readonly Role[]>>;
   reservationTtlSeconds: number;
   /** Group commit (config `metering.groupCommit`); absent → one transaction per decision. */
-  groupCommit?: { database: Database; pastDueGraceSeconds: number; onRefused: (error: unknown) => void } | undefined;
+  groupCommit?: {
+    database: Database; pastDueGraceSeconds: number; onRefused: (error: unknown) => void;
+    /** Told of every batch answered: its requests and seconds (for /metrics). */
+    onBatch?: ((size: number, seconds: number) => void) | undefined;
+  } | undefined;
 }
 
 /** A decision's inputs once the caller is known to act in the tenant. */
@@ -129,6 +133,8 @@ export class GateService {
    * batches the database refused (each request then decided alone).
    */
   readonly paths = { batched: 0, alone: 0, fromMemory: 0, refusedBatches: 0 };
+  /** Decisions answered, by code (replays included). */
+  readonly codes: Partial<Record<DecisionCode, number>> = {};
 
   constructor(private readonly p: GateParts) {
     const group = p.groupCommit;
@@ -149,6 +155,7 @@ export class GateService {
         // A concurrency conflict is expected now and then; anything else is a fault.
         if (!conflict) group.onRefused(error);
       },
+      onAnswered: group.onBatch,
     });
   }
 
@@ -409,6 +416,7 @@ export class GateService {
 
   private finish(decision: Decision, request: AuthorizeRequest, ctx: AuthorizeContext): Decision {
     if (decision.allowed) this.fullMeters.forget(decision.tenant.id);
+    this.codes[decision.code] = (this.codes[decision.code] ?? 0) + 1;
     this.p.log.record({
       tenantId: decision.tenant.id, id: decision.replayed ? newId('dec', this.p.clock.now().getTime()) : decision.decisionId,
       principalType: decision.principal.type, principalId: decision.principal.id, userId: decision.principal.userId,
