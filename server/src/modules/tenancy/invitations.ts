@@ -8,7 +8,7 @@ import type { CallContext, TenantAccess } from '../../lib/principal.js';
 import { randomBase62, sha256Hex } from '../../lib/secrets.js';
 import type { AuditService } from '../audit/index.js';
 import * as repo from './repo.js';
-import { actorOf, type TenancyService } from './service.js';
+import { actorOf, readActingUser, type TenancyService } from './service.js';
 import type { Role } from './tables.js';
 
 export interface InvitationView { id: string; email: string; role: Role; expiresAt: string; createdAt: string }
@@ -74,8 +74,8 @@ export class InvitationService {
       if (!invitation || invitation.acceptedAt || invitation.revokedAt || invitation.expiresAt <= now) {
         throw new AppError('INVITATION_INVALID');
       }
-      const user = await repo.findUserById(tx, userId);
-      if (!user || user.email.toLowerCase() !== invitation.email.toLowerCase()) throw new AppError('INVITATION_EMAIL_MISMATCH');
+      const user = await readActingUser(tx, userId);
+      if (user.email.toLowerCase() !== invitation.email.toLowerCase()) throw new AppError('INVITATION_EMAIL_MISMATCH');
       const tenant = await repo.findTenant(tx, invitation.tenantId);
       if (!tenant || tenant.status !== 'active') throw new AppError('INVITATION_INVALID');
       if (await repo.findMembership(tx, invitation.tenantId, userId)) throw new AppError('ALREADY_MEMBER');

@@ -81,6 +81,7 @@ export class TenancyService {
 
   async createTeamTenant(userId: string, name: string, ctx: CallContext): Promise<TenantView> {
     return inSystem(this.db, async (tx) => {
+      await readActingUser(tx, userId);
       const now = this.clock.now();
       const tenantId = newId('tnt', now.getTime());
       const tenant = await this.insertTenantWithOwner(tx, { tenantId, userId, name, kind: 'team' }, now);
@@ -178,8 +179,7 @@ export class TenancyService {
 
   async me(userId: string): Promise<{ user: UserView; memberships: { tenantId: string; role: Role; tenantName: string; kind: string }[] }> {
     return inSystem(this.db, async (tx) => {
-      const user = await repo.findUserById(tx, userId);
-      if (!user) throw new AppError('UNAUTHENTICATED');
+      const user = await readActingUser(tx, userId);
       const rows = await repo.listMembershipsOfUser(tx, userId);
       const memberships = [];
       for (const m of rows) {
@@ -311,3 +311,14 @@ export function toUserView(row: repo.UserRow): UserView {
   };
 }
 
+/**
+ * The acting user of a route that names no tenant (so no tenant check re-reads it), read
+ * in the route's own transaction: a deactivation committed a moment ago by another
+ * process is honoured before its notification has evicted this one's cached state.
+ */
+export async function readActingUser(tx: Executor, userId: string): Promise<repo.UserRow> {
+  const user = await repo.findUserById(tx, userId);
+  if (!user) throw new AppError('UNAUTHENTICATED');
+  if (user.status !== 'active') throw new AppError('USER_DEACTIVATED');
+  return user;
+}

@@ -127,6 +127,29 @@ describe('invitations', () => {
   });
 });
 
+describe('routes that name no tenant', () => {
+  it('re-read the user in their transaction: a deactivation nobody announced is honoured on the next request', async () => {
+    const owner = await t.signup();
+    const user = await t.signup();
+    const inv = (await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/invitations`, token: owner.accessToken, payload: { email: user.email, role: 'member' } })).json();
+    // The user's token is verified and their state cached.
+    expect((await t.request({ method: 'GET', url: '/v1/me', token: user.accessToken })).statusCode).toBe(200);
+    // As another process would, before its notification arrives: nothing here evicts the cache.
+    await t.db.asOwner("UPDATE users SET status = 'deactivated' WHERE id = $1", [user.userId]);
+    const calls = [
+      { method: 'GET' as const, url: '/v1/me' },
+      { method: 'POST' as const, url: '/v1/tenants', payload: { name: 'Team' } },
+      { method: 'POST' as const, url: `/v1/invitations/${inv.token}/accept` },
+    ];
+    for (const call of calls) {
+      const res = await t.request({ ...call, token: user.accessToken });
+      expect([call.url, res.statusCode, res.json().error?.code]).toEqual([call.url, 403, 'USER_DEACTIVATED']);
+    }
+    const [memberships] = await t.db.asOwner<{ count: string }>('SELECT count(*) FROM memberships WHERE user_id = $1', [user.userId]);
+    expect(Number(memberships!.count)).toBe(1); // the personal tenant only: no team, no accepted invitation
+  });
+});
+
 describe('operators', () => {
   it('suspend a tenant: every member is refused on the next request; reactivation restores access', async () => {
     const op = await t.operator();
