@@ -10,7 +10,8 @@ export interface BatchRequest {
   /** The error when the acting user is no member: TENANT_NOT_FOUND, or ON_BEHALF_OF_NOT_MEMBER for service keys. */
   absent: string;
   idempotencyKey: string | null;
-  hash: string;
+  /** The request's fingerprint, kept with the answer of a call with an idempotency key; null without one. */
+  hash: string | null;
   decisionId: string;
   principal: Record<string, unknown>;
   operation: { name: string; module: string; credits: number };

@@ -3,13 +3,16 @@ import type { Role } from '../tenancy/index.js';
 import type { BatchOutcome, BatchRequest } from './batch.js';
 import type { Decision, LimitView } from './service.js';
 
+/** What a decision says about the request itself; a refusal from memory knows only this much. */
+export type RequestShape = Pick<BatchRequest, 'tenantId' | 'decisionId' | 'principal' | 'operation' | 'meter' | 'keyCap' | 'keyId' | 'userId' | 'credits'>;
+
 /**
  * The decision a batch outcome stands for, spelled as the reference path spells it
  * (GateService#decide). tollgate_decide spells the same decision for the requests whose
  * answer it keeps under an idempotency key; the property test in group-commit.test.ts
  * compares both with the reference path.
  */
-export function decisionOf(request: BatchRequest, o: BatchOutcome): Decision {
+export function decisionOf(request: RequestShape & { reservation?: BatchRequest['reservation'] }, o: BatchOutcome): Decision {
   const resetsAt = o.periodEnd.toISOString();
   const limits: LimitView[] = [];
   if (request.meter !== null) limits.push(limitView(request.meter, o.meterUsed ?? 0, o.meterLimit, resetsAt));
@@ -17,6 +20,8 @@ export function decisionOf(request: BatchRequest, o: BatchOutcome): Decision {
   if (o.runsLimit !== null && o.fail !== 1 && o.fail !== 2) limits.push(limitView(CONCURRENT_RUNS, o.runsUsed ?? 0, o.runsLimit, null));
   const principal = (request.userId === null ? request.principal : { ...request.principal, role: o.role }) as Decision['principal'];
   const admitted = o.fail === 0;
+  // Only a request sent to the batch has a reservation to be admitted with.
+  if (admitted && !request.reservation) throw new Error('an admitted outcome for a request that made no reservation');
   return {
     allowed: admitted,
     code: admitted ? 'OK' : o.fail === 4 ? 'INSUFFICIENT_CREDITS' : 'LIMIT_EXCEEDED',
@@ -26,7 +31,7 @@ export function decisionOf(request: BatchRequest, o: BatchOutcome): Decision {
     operation: { ...request.operation },
     limits,
     credits: admitted || o.fail === 4 ? { balance: o.balance, reserved: o.reserved, available: o.balance - o.reserved } : null,
-    reservation: admitted ? { id: request.reservation.id, credits: request.credits, expiresAt: request.reservation.expiresAt } : null,
+    reservation: admitted && request.reservation ? { id: request.reservation.id, credits: request.credits, expiresAt: request.reservation.expiresAt } : null,
     bypass: admitted && o.bypass && request.meter !== null ? { reason: o.role as Role, meter: request.meter } : null,
     route: { provider: 'default' },
   };

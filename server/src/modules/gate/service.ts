@@ -23,7 +23,7 @@ import type { Change } from '../../lib/changes.js';
 import { DecisionBatcher, type BatchAnswer, type BatchRequest } from './batch.js';
 import { FullMeters } from './full-meters.js';
 import type { DecisionLog } from './log.js';
-import { decisionOf, limitView } from './outcome.js';
+import { decisionOf, limitView, type RequestShape } from './outcome.js';
 import * as repo from './repo.js';
 
 export interface AuthorizeRequest {
@@ -101,7 +101,7 @@ export interface GateParts {
 /** A decision's inputs once the caller is known to act in the tenant. */
 interface DecisionInput {
   decisionId: string; principal: Decision['principal']; cost: ReturnType<typeof quote>; access: TenantAccess;
-  request: AuthorizeRequest; hash: string; ctx: AuthorizeContext;
+  request: AuthorizeRequest; ctx: AuthorizeContext;
   /** The rate limiter's answer once asked, kept for a run of the transaction again after a deadlock. */
   rate?: RateOutcome;
 }
@@ -176,21 +176,23 @@ export class GateService {
       throw new AppError(checked.error);
     }
     const access = checked.value;
-    const hash = requestHash({ operation: cost.operation, module: cost.module, model: request.model ?? null, quantity: request.quantity ?? null });
-    const base: DecisionInput = { decisionId, principal: principalView(principal, access.role), cost, access, request, hash, ctx };
+    const base: DecisionInput = { decisionId, principal: principalView(principal, access.role), cost, access, request, ctx };
     if (!this.batcher) return this.finish(await this.decideAlone(base), request, ctx);
     const checks = this.rateChecks(access, await this.planOf(tenantId));
     const rate = await this.p.rateLimits.consume(checks);
-    const batched = this.batchRequest(base, rate);
+    const shape = this.requestShape(base);
     const now = this.p.clock.now().getTime();
     // A meter the batch found full a moment ago for the same kind of request is full still
     // (full-meters.ts). Calls with an idempotency key go to the batch, which keeps their answer.
-    const kind = rate.allowed && batched.idempotencyKey === null ? requestKind(batched) : null;
+    // Checked before the batch request is made: a tenant hammering past its quota costs
+    // no hashing and no ids.
+    const kind = rate.allowed && request.idempotencyKey === undefined ? requestKind(access, cost.operation, request.model) : null;
     const full = kind === null ? undefined : this.fullMeters.get(tenantId, kind, now);
     if (full) {
       this.paths.fromMemory++;
-      return this.finish(decisionOf(batched, full), request, ctx);
+      return this.finish(decisionOf(shape, full), request, ctx);
     }
+    const batched = this.batchRequest(shape, base, rate);
     const generation = this.fullMeters.generation;
     const answer = await this.batcher.submit(batched);
     // The batch asks the limiter first; the reference path only after the tenant, plan and
@@ -229,11 +231,12 @@ export class GateService {
   }
 
   private decideAloneOnce(base: DecisionInput): Promise<Decision> {
-    const { access, request, hash } = base;
+    const { access, request, cost } = base;
     const tenantId = access.tenantId;
+    const hash = idempotencyHash(cost, request);
     return inTenant(this.p.db, tenantId, async (tx) => {
       const key = request.idempotencyKey;
-      if (key) {
+      if (key && hash) {
         await lockKey(tx, tenantId, `authorize:${key}`);
         const previous = await repo.findReplay(tx, tenantId, key);
         if (previous) {
@@ -250,26 +253,35 @@ export class GateService {
         outcome = error.decision;
       }
       // Still under the key's lock: a retry sees this answer, allowed or refused.
-      if (key) await repo.insertReplay(tx, { tenantId, idempotencyKey: key, requestHash: hash, decision: outcome as unknown as Record<string, unknown>, createdAt: this.p.clock.now() });
+      if (key && hash) await repo.insertReplay(tx, { tenantId, idempotencyKey: key, requestHash: hash, decision: outcome as unknown as Record<string, unknown>, createdAt: this.p.clock.now() });
       return outcome;
     });
   }
 
-  /** Everything the batch statement needs for one request; ids and the reservation's expiry are made here. */
-  private batchRequest(d: DecisionInput, rate: RateOutcome): BatchRequest {
-    const { access, cost, request } = d;
+  /** What the decision says of the request, whichever way it is decided. */
+  private requestShape(d: DecisionInput): RequestShape {
+    const { access, cost } = d;
     const principal = access.principal;
-    const now = this.p.clock.now();
-    const at = now.getTime();
-    const model = request.model ?? null;
     return {
-      tenantId: access.tenantId, principalType: principal.type, keyId: principal.type === 'user' ? null : principal.keyId,
-      userId: access.userId, absent: principal.type === 'service' ? 'ON_BEHALF_OF_NOT_MEMBER' : 'TENANT_NOT_FOUND',
-      idempotencyKey: request.idempotencyKey ?? null, hash: d.hash, decisionId: d.decisionId, principal: d.principal,
-      operation: { name: cost.operation, module: cost.module, credits: cost.credits }, module: cost.module, meter: cost.meter,
-      bypassRoles: cost.meter ? (this.p.bypassRoles[cost.meter] ?? []) : [],
+      tenantId: access.tenantId, keyId: principal.type === 'user' ? null : principal.keyId, userId: access.userId,
+      decisionId: d.decisionId, principal: d.principal,
+      operation: { name: cost.operation, module: cost.module, credits: cost.credits }, meter: cost.meter,
       keyCap: principal.type === 'api_key' ? (principal.usageCap ?? null) : null,
       credits: cost.credits,
+    };
+  }
+
+  /** Everything the batch statement needs for one request; ids and the reservation's expiry are made here. */
+  private batchRequest(shape: RequestShape, d: DecisionInput, rate: RateOutcome): BatchRequest {
+    const { access, cost, request } = d;
+    const principal = access.principal;
+    const at = this.p.clock.now().getTime();
+    const model = request.model ?? null;
+    return {
+      ...shape, principalType: principal.type,
+      absent: principal.type === 'service' ? 'ON_BEHALF_OF_NOT_MEMBER' : 'TENANT_NOT_FOUND',
+      idempotencyKey: request.idempotencyKey ?? null, hash: idempotencyHash(cost, request), module: cost.module,
+      bypassRoles: cost.meter ? (this.p.bypassRoles[cost.meter] ?? []) : [],
       modelPlans: request.model === undefined ? null : this.p.plans.list().filter((p) => anyGlobMatch(p.models, request.model!)).map((p) => p.id),
       rate: rate.allowed ? 'ok' : rate.degraded === 'closed' ? 'unavailable' : 'limited',
       retryAfterMs: rate.retryAfterMs ?? 1000,
@@ -430,8 +442,19 @@ export class GateService {
 }
 
 /** Requests that pass the same checks before the meters: the same principal, operation and model of a tenant. */
-function requestKind(r: BatchRequest): string {
-  return `${r.principalType}\u0000${r.keyId ?? ''}\u0000${r.userId ?? ''}\u0000${r.operation.name}\u0000${r.reservation.model ?? ''}`;
+function requestKind(access: TenantAccess, operation: string, model: string | undefined): string {
+  const principal = access.principal;
+  const keyId = principal.type === 'user' ? '' : principal.keyId;
+  return `${principal.type}\u0000${keyId}\u0000${access.userId ?? ''}\u0000${operation}\u0000${model ?? ''}`;
+}
+
+/**
+ * The fingerprint an idempotency key's answer is kept under: a retry must ask for the
+ * same thing. Only calls with a key need it.
+ */
+function idempotencyHash(cost: ReturnType<typeof quote>, request: AuthorizeRequest): string | null {
+  if (request.idempotencyKey === undefined) return null;
+  return requestHash({ operation: cost.operation, module: cost.module, model: request.model ?? null, quantity: request.quantity ?? null });
 }
 
 /** Answers the reference path gives before it consults the rate limiter: replays, errors of the call, standing, plan and module refusals. */
