@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { onPostgres, startTestApp, type SignedUp, type TestApp } from '../../../test/harness.js';
 
 // The batched decision (tollgate_decide, one statement per batch) against the reference
@@ -208,6 +208,41 @@ describe('group commit', () => {
     const overlapping = seen.flatMap((a, i) => seen.slice(i + 1).filter((b) => a.start < b.end && b.start < a.end).map((b) => [a, b] as const));
     expect(overlapping.length).toBeGreaterThan(0);
     for (const [a, b] of overlapping) expect([...a.tenants].filter((t) => b.tenants.has(t))).toEqual([]);
+  });
+
+  it.skipIf(!onPostgres)('a batch starts beside a running one only with 16 requests of its own; fewer wait for it', async () => {
+    const keys: string[] = [];
+    for (let i = 0; i < 6; i++) keys.push((await tenantWithKey(batched)).key);
+    const gate = batched.deps.gate;
+    const database = batched.deps.database;
+    const statement = database.statement.bind(database);
+    const sizes: number[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => { release = resolve; });
+    // The first batch is held in flight until the test lets it go.
+    database.statement = async <T>(text: string, params: unknown[]) => {
+      sizes.push((JSON.parse(String(params[0])) as unknown[]).length);
+      if (sizes.length === 1) await held;
+      return statement<T>(text, params);
+    };
+    const authorize = (key: string) => batched.request({ method: 'POST', url: '/v1/authorize', token: key, payload: { operation: 'clustering' } });
+    const calls: Promise<{ statusCode: number }>[] = [];
+    try {
+      calls.push(authorize(keys[0]!));
+      await vi.waitFor(() => expect(sizes).toEqual([1]));
+      for (let i = 0; i < 15; i++) calls.push(authorize(keys[1 + (i % 5)]!));
+      await vi.waitFor(() => expect(gate.queuedForBatch).toBe(15));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(sizes).toEqual([1]);
+      expect((await batched.request({ method: 'GET', url: '/metrics' })).body).toMatch(/^tollgate_decision_batch_queue 15$/m);
+      calls.push(authorize(keys[1]!));
+      await vi.waitFor(() => expect(sizes).toEqual([1, 16]));
+    } finally {
+      release();
+      database.statement = statement;
+    }
+    expect((await Promise.all(calls)).every((r) => r.statusCode === 200)).toBe(true);
+    expect(gate.queuedForBatch).toBe(0);
   });
 
   it('a batch the database refused committed nothing, and its requests are decided again one by one', async () => {

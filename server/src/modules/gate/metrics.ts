@@ -49,6 +49,12 @@ export function createGateMetrics(registry: Registry) {
         },
       });
       new Gauge({
+        name: 'tollgate_decision_batch_queue', help: 'Authorize requests waiting for a group-commit batch statement', registers,
+        collect() {
+          this.set(gate.queuedForBatch);
+        },
+      });
+      new Gauge({
         name: 'tollgate_decision_log_pending', help: 'Decision-log rows buffered, not yet written', registers,
         collect() {
           this.set(log.pendingRows);

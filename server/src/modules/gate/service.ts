@@ -106,9 +106,10 @@ interface DecisionInput {
   rate?: RateOutcome;
 }
 
-/** Requests per batch statement, and batch statements in flight per process. */
+/** Requests per batch statement, batch statements in flight per process, and requests a second one needs to start. */
 const MAX_BATCH = 256;
 const MAX_IN_FLIGHT = 2;
+const MIN_CONCURRENT_BATCH = 16;
 /** Runs of a reference-path decision that lost a deadlock or serialization conflict. */
 const MAX_ATTEMPTS = 3;
 
@@ -149,6 +150,7 @@ export class GateService {
     this.batcher = new DecisionBatcher(group.database, {
       maxBatch: MAX_BATCH,
       maxInFlight: group.database.kind === 'pglite' ? 1 : MAX_IN_FLIGHT,
+      minConcurrentBatch: MIN_CONCURRENT_BATCH,
       context: () => ({ ...fixed, now: p.clock.now().toISOString() }),
       onRefused: (error, conflict) => {
         this.paths.refusedBatches++;
@@ -157,6 +159,11 @@ export class GateService {
       },
       onAnswered: group.onBatch,
     });
+  }
+
+  /** Requests waiting for a batch statement (for /metrics). */
+  get queuedForBatch(): number {
+    return this.batcher?.queued ?? 0;
   }
 
   async authorize(caller: Principal, request: AuthorizeRequest, ctx: AuthorizeContext = {}): Promise<Decision> {
