@@ -245,6 +245,25 @@ describe('group commit', () => {
     expect(gate.queuedForBatch).toBe(0);
   });
 
+  it.each(['batched', 'alone'] as const)('%s: an idempotent replay is refused to a key revoked or a user deactivated since, on the database\'s word', async (path) => {
+    const t = path === 'batched' ? batched : alone;
+    const { owner, key } = await tenantWithKey(t);
+    const authorize = (token: string, idempotencyKey: string) =>
+      t.request({ method: 'POST', url: '/v1/authorize', token, payload: { operation: 'clustering', idempotencyKey } });
+    const first = (await authorize(key, 'by-key')).json();
+    expect(first.allowed).toBe(true);
+    const mine = (await authorize(owner.accessToken, 'by-user')).json();
+    expect((await authorize(key, 'by-key')).json()).toMatchObject({ decisionId: first.decisionId, replayed: true });
+    expect((await authorize(owner.accessToken, 'by-user')).json()).toMatchObject({ decisionId: mine.decisionId, replayed: true });
+    // As another process would, before its notification arrives: the caches still hold both credentials.
+    await t.db.asOwner('UPDATE api_keys SET revoked_at = now() WHERE tenant_id = $1', [owner.tenantId]);
+    await t.db.asOwner("UPDATE users SET status = 'deactivated' WHERE id = $1", [owner.userId]);
+    const byKey = await authorize(key, 'by-key');
+    expect([byKey.statusCode, byKey.json().error?.code]).toEqual([401, 'UNAUTHENTICATED']);
+    const byUser = await authorize(owner.accessToken, 'by-user');
+    expect([byUser.statusCode, byUser.json().error?.code]).toEqual([403, 'USER_DEACTIVATED']);
+  });
+
   it('a batch the database refused committed nothing, and its requests are decided again one by one', async () => {
     const { owner, key } = await tenantWithKey(batched);
     // A real fault: the first usage row written after this fails the statement with a serialization failure.

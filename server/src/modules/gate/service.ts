@@ -242,6 +242,11 @@ export class GateService {
     const tenantId = access.tenantId;
     const hash = idempotencyHash(cost, request);
     return inTenant(this.p.db, tenantId, async (tx) => {
+      // The caches answered before; the database answers now, in this transaction, so a
+      // revocation or suspension made a moment ago in another process is honoured here.
+      // The credential first: a key revoked or a user gone gets no stored answer either.
+      const fresh = await this.p.tenancy.recheckTenant(tx, access);
+      if (!fresh.ok && !isDecisionDenial(fresh.error)) throw new AppError(fresh.error);
       const key = request.idempotencyKey;
       if (key && hash) {
         await lockKey(tx, tenantId, `authorize:${key}`);
@@ -254,7 +259,7 @@ export class GateService {
       let outcome: Decision;
       try {
         // A savepoint: a refusal rolls back what the decision consumed, not the lock above.
-        outcome = await tx.transaction((sp) => this.decide(sp, base));
+        outcome = await tx.transaction((sp) => this.decide(sp, base, fresh));
       } catch (error) {
         if (!(error instanceof Refusal)) throw error;
         outcome = error.decision;
@@ -324,12 +329,10 @@ export class GateService {
     return tenantIdOf(principal, request.tenantId ?? ctx.tenantHeader, (userId) => this.p.tenancy.personalTenantOf(userId));
   }
 
-  private async decide(tx: Executor, d: DecisionInput): Promise<Decision> {
+  /** `fresh`: the tenant and principal as the transaction read them (decideAloneOnce). */
+  private async decide(tx: Executor, d: DecisionInput, fresh: Awaited<ReturnType<TenancyService['recheckTenant']>>): Promise<Decision> {
     const { access, request, cost } = d;
     const tenantId = access.tenantId;
-    // The caches answered above; the database answers now, in this transaction, so a
-    // revocation or suspension made a moment ago in another process is honoured here.
-    const fresh = await this.p.tenancy.recheckTenant(tx, access);
     if (!fresh.ok) {
       if (isDecisionDenial(fresh.error)) {
         throw new Refusal(this.denied(d.decisionId, fresh.error, { id: tenantId, plan: null, enterprise: false }, d.principal, cost));
