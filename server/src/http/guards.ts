@@ -1,8 +1,8 @@
 import type { FastifyRequest } from 'fastify';
 import { AppError } from '../lib/errors.js';
-import type { CallContext, Principal } from '../lib/principal.js';
+import type { CallContext, Principal, UserPrincipal } from '../lib/principal.js';
 
-export type UserPrincipal = Extract<Principal, { type: 'user' }>;
+export type { UserPrincipal };
 
 export function principalOf(request: FastifyRequest): Principal {
   if (!request.principal) throw new AppError('UNAUTHENTICATED');

@@ -2,13 +2,19 @@ import type { Role } from '../modules/tenancy/tables.js';
 
 /** Who is calling, as established from a verified credential. Never from a client field. */
 export type Principal =
-  | { type: 'user'; userId: string; credential: 'access_token' | 'external_jwt' }
+  | {
+    type: 'user'; userId: string; credential: 'access_token' | 'external_jwt';
+    /** When Tollgate's own access token was issued (its iat, seconds): a password reset signs out what came before. */
+    issuedAt?: number;
+  }
   | {
     type: 'api_key'; keyId: string; tenantId: string; scopes: readonly string[];
     /** The key's own limits, for the rate limiter and the decision to enforce. */
     rateLimit?: { limit: number; windowSeconds: number } | null; usageCap?: number | null;
   }
   | { type: 'service'; keyId: string; onBehalfOf?: { tenantId: string; userId: string } };
+
+export type UserPrincipal = Extract<Principal, { type: 'user' }>;
 
 /** What a principal may do inside one tenant, read from the database at decision time. */
 export interface TenantAccess {

@@ -59,6 +59,9 @@ describe('password reset', () => {
 
   it('uses a one-time, expiring token, then signs out every session', async () => {
     const u = await t.signup();
+    expect((await t.request({ method: 'GET', url: '/v1/me', token: u.accessToken })).statusCode).toBe(200); // verified and cached
+    // Tokens carry whole seconds; one issued earlier in the second of the reset stays valid.
+    t.clock.advance(1000);
     await t.request({ method: 'POST', url: '/v1/password-reset', payload: { email: u.email } });
     const mail = t.mailer.outbox.at(-1)!;
     expect(mail.to).toBe(u.email);
@@ -66,7 +69,14 @@ describe('password reset', () => {
     const confirm = await t.request({ method: 'POST', url: '/v1/password-reset/confirm', payload: { token, password: 'a-brand-new-password' } });
     expect(confirm.statusCode).toBe(202);
     expect((await grant(u.email, u.password)).statusCode).toBe(401);
-    expect((await grant(u.email, 'a-brand-new-password')).statusCode).toBe(200);
+    const signedOut = await t.request({ method: 'GET', url: '/v1/me', token: u.accessToken });
+    expect([signedOut.statusCode, signedOut.json().error.code]).toEqual([401, 'UNAUTHENTICATED']);
+    expect((await t.request({ method: 'GET', url: `/v1/tenants/${u.tenantId}`, token: u.accessToken })).statusCode).toBe(401);
+    // A route that reads nothing of the user in a transaction: refused by the credential check itself.
+    expect((await t.request({ method: 'POST', url: '/v1/costs/preview', token: u.accessToken, payload: { operation: 'clustering' } })).statusCode).toBe(401);
+    const fresh = await grant(u.email, 'a-brand-new-password');
+    expect(fresh.statusCode).toBe(200);
+    expect((await t.request({ method: 'GET', url: '/v1/me', token: fresh.json().accessToken })).statusCode).toBe(200);
     const again = await t.request({ method: 'POST', url: '/v1/password-reset/confirm', payload: { token, password: 'yet-another-password' } });
     expect(again.json().error.code).toBe('INVALID_TOKEN');
     const refresh = await t.request({ method: 'POST', url: '/v1/token', payload: { grantType: 'refresh_token', refreshToken: u.refreshToken } });

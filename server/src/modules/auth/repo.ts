@@ -35,6 +35,13 @@ export async function insertResetToken(db: Executor, row: typeof passwordResetTo
 }
 
 /** One-time: only an unused, unexpired token is spent, and it returns its user. */
+/** Whose unspent, unexpired reset token this is (the token is spent by spendResetToken). */
+export async function findResetTokenUser(db: Executor, tokenHash: string, now: Date): Promise<string | undefined> {
+  const [row] = await db.select({ userId: passwordResetTokens.userId }).from(passwordResetTokens)
+    .where(and(eq(passwordResetTokens.tokenHash, tokenHash), isNull(passwordResetTokens.usedAt), gt(passwordResetTokens.expiresAt, now)));
+  return row?.userId;
+}
+
 export async function spendResetToken(db: Executor, tokenHash: string, now: Date): Promise<string | undefined> {
   const [row] = await db.update(passwordResetTokens).set({ usedAt: now })
     .where(and(eq(passwordResetTokens.tokenHash, tokenHash), isNull(passwordResetTokens.usedAt), gt(passwordResetTokens.expiresAt, now)))

@@ -9,7 +9,7 @@ import { newId } from '../../lib/ids.js';
 import type { Mailer } from '../../lib/mailer.js';
 import type { CallContext, Principal } from '../../lib/principal.js';
 import { hashPassword, randomBase62, sha256Hex, verifyPassword } from '../../lib/secrets.js';
-import type { TenancyService, TenantView, UserView } from '../tenancy/index.js';
+import { sessionEnded, type TenancyService, type TenantView, type UserView } from '../tenancy/index.js';
 import type { ExternalIdentity, ExternalIdentityVerifier } from './external.js';
 import * as repo from './repo.js';
 import type { AccessTokens } from './tokens.js';
@@ -122,16 +122,24 @@ export class AuthService {
     });
   }
 
-  /** Spends the token, sets the password and signs the user out everywhere. */
+  /**
+   * Spends the token, sets the password and signs the user out everywhere: refresh
+   * tokens revoked, access tokens issued so far refused (TenancyService#endSessions),
+   * announced to every process as the change commits.
+   */
   async confirmPasswordReset(token: string, password: string): Promise<void> {
     this.assertPasswordStrength(password);
     const passwordHash = await hashPassword(password, this.options.scryptCost);
     const now = this.clock.now();
-    const ok = await inSystem(this.db, async (tx) => {
-      const userId = await repo.spendResetToken(tx, sha256Hex(token), now);
-      if (!userId) return false;
-      await this.tenancy.setPassword(tx, userId, passwordHash);
-      await repo.revokeAllOfUser(tx, userId, now);
+    const tokenHash = sha256Hex(token);
+    const owner = await inSystem(this.db, (tx) => repo.findResetTokenUser(tx, tokenHash, now));
+    if (!owner) throw new AppError('INVALID_TOKEN');
+    const ok = await this.tenancy.changeUser(owner, async (tx) => {
+      // Spent here, under the change: of two confirmations racing, one wins.
+      if (await repo.spendResetToken(tx, tokenHash, now) !== owner) return false;
+      await this.tenancy.setPassword(tx, owner, passwordHash);
+      await this.tenancy.endSessions(tx, owner);
+      await repo.revokeAllOfUser(tx, owner, now);
       return true;
     });
     if (!ok) throw new AppError('INVALID_TOKEN');
@@ -153,6 +161,7 @@ export class AuthService {
     const principal = this.verified.get(cacheKey) ?? await this.verifyJwt(token, cacheKey);
     const user = await this.tenancy.checkUser(principal.userId);
     if (!user.ok) throw new AppError(user.error === 'USER_DEACTIVATED' ? 'USER_DEACTIVATED' : 'UNAUTHENTICATED');
+    if (sessionEnded(principal, user.value.sessionsValidAfter)) throw new AppError('UNAUTHENTICATED', 'the session was signed out');
     return principal;
   }
 
@@ -168,7 +177,7 @@ export class AuthService {
     if (issuer === this.options.issuer) {
       const verified = await this.tokens.verify(token);
       if (!verified) throw new AppError('UNAUTHENTICATED');
-      principal = { type: 'user', userId: verified.userId, credential: 'access_token' };
+      principal = { type: 'user', userId: verified.userId, credential: 'access_token', issuedAt: verified.issuedAt };
       expiresAt = verified.expiresAt;
     } else if (this.external.handles(issuer)) {
       const identity = await this.external.verify(token, issuer!);

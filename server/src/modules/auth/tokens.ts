@@ -46,7 +46,7 @@ export class AccessTokens {
    * required; exp equal to now is already expired. Keys come only from our own ring:
    * jku/x5u/jwk headers are refused, never followed. Returns the user id or null.
    */
-  async verify(token: string): Promise<{ userId: string; expiresAt: number } | null> {
+  async verify(token: string): Promise<{ userId: string; expiresAt: number; issuedAt: number } | null> {
     try {
       const { payload } = await jwtVerify(token, async (header) => {
         if (hasForbiddenHeader(header) || !header.kid) throw new Error('forbidden header');
@@ -63,7 +63,7 @@ export class AccessTokens {
         clockTolerance: 0,
       });
       if (typeof payload.sub !== 'string' || !payload.sub.startsWith('usr_')) return null;
-      return { userId: payload.sub, expiresAt: payload.exp! };
+      return { userId: payload.sub, expiresAt: payload.exp!, issuedAt: payload.iat! };
     } catch {
       return null;
     }

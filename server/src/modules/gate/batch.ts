@@ -7,6 +7,8 @@ export interface BatchRequest {
   principalType: 'user' | 'api_key' | 'service';
   keyId: string | null;
   userId: string | null;
+  /** A user's access token's issue time (seconds): a password reset since signs it out. */
+  issuedAt: number | null;
   /** The error when the acting user is no member: TENANT_NOT_FOUND, or ON_BEHALF_OF_NOT_MEMBER for service keys. */
   absent: string;
   idempotencyKey: string | null;

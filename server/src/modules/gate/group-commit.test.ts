@@ -264,6 +264,19 @@ describe('group commit', () => {
     expect([byUser.statusCode, byUser.json().error?.code]).toEqual([403, 'USER_DEACTIVATED']);
   });
 
+  it.each(['batched', 'alone'] as const)('%s: a user\'s access token signed out by a password reset in another process is refused', async (path) => {
+    const t = path === 'batched' ? batched : alone;
+    const { owner } = await tenantWithKey(t);
+    const authorize = () => t.request({ method: 'POST', url: '/v1/authorize', token: owner.accessToken, payload: { operation: 'clustering' } });
+    expect((await authorize()).statusCode).toBe(200);
+    t.clock.advance(1000);
+    await t.db.asOwner('UPDATE users SET sessions_valid_after = $2 WHERE id = $1', [owner.userId, t.clock.now()]);
+    const before = await consumed(t, owner.tenantId);
+    const res = await authorize();
+    expect([res.statusCode, res.json().error?.code]).toEqual([401, 'UNAUTHENTICATED']);
+    expect(await consumed(t, owner.tenantId)).toEqual(before);
+  });
+
   it('a batch the database refused committed nothing, and its requests are decided again one by one', async () => {
     const { owner, key } = await tenantWithKey(batched);
     // A real fault: the first usage row written after this fails the statement with a serialization failure.

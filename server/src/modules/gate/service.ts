@@ -290,7 +290,7 @@ export class GateService {
     const at = this.p.clock.now().getTime();
     const model = request.model ?? null;
     return {
-      ...shape, principalType: principal.type,
+      ...shape, principalType: principal.type, issuedAt: principal.type === 'user' ? (principal.issuedAt ?? null) : null,
       absent: principal.type === 'service' ? 'ON_BEHALF_OF_NOT_MEMBER' : 'TENANT_NOT_FOUND',
       idempotencyKey: request.idempotencyKey ?? null, hash: idempotencyHash(cost, request), module: cost.module,
       bypassRoles: cost.meter ? (this.p.bypassRoles[cost.meter] ?? []) : [],

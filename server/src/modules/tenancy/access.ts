@@ -20,7 +20,19 @@ export interface TenantState {
   subscription: { status: SubscriptionStatus; pastDueSince: number | null; trialEndsAt: number | null } | null;
 }
 
-export interface UserState { status: 'active' | 'deactivated'; isOperator: boolean; personalTenantId: string | null }
+export interface UserState { status: 'active' | 'deactivated'; isOperator: boolean; personalTenantId: string | null; sessionsValidAfter: Date | null }
+
+/**
+ * Whether a user's access token was signed out: issued before the second a password
+ * reset recorded (users.sessions_valid_after). Tokens carry whole seconds, so one issued
+ * earlier in the very second of the reset is still honoured. Only Tollgate's own access
+ * tokens carry an issue time; keys and providers' tokens are revoked their own way.
+ * tollgate_decide (migration 0007) applies the same rule.
+ */
+export function sessionEnded(principal: Principal, sessionsValidAfter: Date | null): boolean {
+  if (principal.type !== 'user' || principal.issuedAt === undefined || sessionsValidAfter === null) return false;
+  return principal.issuedAt < Math.floor(sessionsValidAfter.getTime() / 1000);
+}
 
 export interface TenantGateOptions {
   cacheTtlMs: number;
@@ -79,7 +91,7 @@ export class TenantGate {
    * the decision calls it so a suspension, role change or removal announced a moment
    * ago in another process cannot slip through on a stale cache entry.
    */
-  async recheck(tx: Executor, access: TenantAccess): Promise<Result<TenantAccess, TenantDenial>> {
+  async recheck(tx: Executor, access: TenantAccess): Promise<Result<TenantAccess, TenantDenial | 'UNAUTHENTICATED'>> {
     const tenant = await readTenantState(tx, this.billing, access.tenantId);
     if (!tenant) return err('TENANT_NOT_FOUND');
     let role = access.role;
@@ -89,6 +101,7 @@ export class TenantGate {
       const user = await repo.findUserById(tx, access.userId);
       if (!membership || !user) return err(absent);
       if (user.status !== 'active') return err('USER_DEACTIVATED');
+      if (sessionEnded(access.principal, user.sessionsValidAfter)) return err('UNAUTHENTICATED');
       role = membership.role;
     }
     const standing = this.standing(tenant);
@@ -129,7 +142,7 @@ export class TenantGate {
   user(userId: string): Promise<UserState | undefined> {
     return this.users.load(userId, () => inSystem(this.db, async (tx) => {
       const row = await repo.findUserById(tx, userId);
-      return row && { status: row.status, isOperator: row.isOperator, personalTenantId: row.personalTenantId };
+      return row && { status: row.status, isOperator: row.isOperator, personalTenantId: row.personalTenantId, sessionsValidAfter: row.sessionsValidAfter };
     }));
   }
 

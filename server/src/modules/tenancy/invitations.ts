@@ -4,7 +4,7 @@ import { inSystem, inTenant } from '../../db/scope.js';
 import type { Clock } from '../../lib/clock.js';
 import { AppError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
-import type { CallContext, TenantAccess } from '../../lib/principal.js';
+import type { CallContext, TenantAccess, UserPrincipal } from '../../lib/principal.js';
 import { randomBase62, sha256Hex } from '../../lib/secrets.js';
 import type { AuditService } from '../audit/index.js';
 import * as repo from './repo.js';
@@ -60,21 +60,22 @@ export class InvitationService {
   }
 
   /** The signed-in user whose email the invitation names joins the tenant; the token is spent. */
-  async accept(userId: string, token: string, ctx: CallContext): Promise<{ tenantId: string; role: Role }> {
+  async accept(principal: UserPrincipal, token: string, ctx: CallContext): Promise<{ tenantId: string; role: Role }> {
     // Two invitations to one tenant accepted at once: the second insert of the membership loses.
-    return this.acceptOnce(userId, token, ctx).catch((error: unknown) => {
+    return this.acceptOnce(principal, token, ctx).catch((error: unknown) => {
       throw isUniqueViolation(error) ? new AppError('ALREADY_MEMBER') : error;
     });
   }
 
-  private acceptOnce(userId: string, token: string, ctx: CallContext): Promise<{ tenantId: string; role: Role }> {
+  private acceptOnce(principal: UserPrincipal, token: string, ctx: CallContext): Promise<{ tenantId: string; role: Role }> {
+    const userId = principal.userId;
     return inSystem(this.db, async (tx) => {
       const now = this.clock.now();
       const invitation = await repo.findInvitationByTokenHash(tx, sha256Hex(token));
       if (!invitation || invitation.acceptedAt || invitation.revokedAt || invitation.expiresAt <= now) {
         throw new AppError('INVITATION_INVALID');
       }
-      const user = await readActingUser(tx, userId);
+      const user = await readActingUser(tx, principal);
       if (user.email.toLowerCase() !== invitation.email.toLowerCase()) throw new AppError('INVITATION_EMAIL_MISMATCH');
       const tenant = await repo.findTenant(tx, invitation.tenantId);
       if (!tenant || tenant.status !== 'active') throw new AppError('INVITATION_INVALID');

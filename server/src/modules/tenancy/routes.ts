@@ -14,7 +14,7 @@ export const tenancyRoutes: FastifyPluginAsyncTypebox<{ tenancy: TenancyService;
       tags: ['tenancy'], summary: 'The signed-in user and their memberships',
       response: { 200: Type.Object({ user: UserViewSchema, memberships: Type.Array(Type.Object({ tenantId: Type.String(), role: RoleSchema, tenantName: Type.String(), kind: Type.String() })) }), ...errors(401) },
     },
-  }, async (request) => tenancy.me(requireUser(request).userId));
+  }, async (request) => tenancy.me(requireUser(request)));
 
   app.post('/v1/tenants', {
     schema: {
@@ -25,7 +25,7 @@ export const tenancyRoutes: FastifyPluginAsyncTypebox<{ tenancy: TenancyService;
   }, async (request, reply) => {
     const user = requireUser(request);
     reply.code(201);
-    return tenancy.createTeamTenant(user.userId, request.body.name, ctxOf(request));
+    return tenancy.createTeamTenant(user, request.body.name, ctxOf(request));
   });
 
   app.get('/v1/tenants/:tenantId', {
@@ -100,5 +100,5 @@ export const tenancyRoutes: FastifyPluginAsyncTypebox<{ tenancy: TenancyService;
       params: Type.Object({ token: Type.String({ pattern: '^tgi_[0-9A-Za-z]{40}$' }) }),
       response: { 200: Type.Object({ tenantId: Type.String(), role: RoleSchema }), ...errors(401, 403, 404, 409) },
     },
-  }, async (request) => invitations.accept(requireUser(request).userId, request.params.token, ctxOf(request)));
+  }, async (request) => invitations.accept(requireUser(request), request.params.token, ctxOf(request)));
 };

@@ -5,12 +5,12 @@ import type { ChangeFeed } from '../../lib/changes.js';
 import type { Clock } from '../../lib/clock.js';
 import { AppError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
-import type { CallContext, Principal, TenantAccess } from '../../lib/principal.js';
+import type { CallContext, Principal, TenantAccess, UserPrincipal } from '../../lib/principal.js';
 import { err, type Result } from '../../lib/result.js';
 import type { Actor, AuditService } from '../audit/index.js';
 import type { BillingService, Subscription } from '../billing/index.js';
 import type { Plan, PlansService } from '../plans/index.js';
-import type { TenantDenial, TenantGate, UserState } from './access.js';
+import { sessionEnded, type TenantDenial, type TenantGate, type UserState } from './access.js';
 import * as repo from './repo.js';
 import type { Role, TenantStatus } from './tables.js';
 
@@ -65,7 +65,7 @@ export class TenancyService {
     const tenantId = newId('tnt', now.getTime());
     await repo.insertUser(tx, {
       id: userId, email: input.email, name: input.name ?? null, passwordHash: input.passwordHash,
-      isOperator: input.isOperator ?? false, status: 'active', personalTenantId: tenantId, createdAt: now, updatedAt: now,
+      isOperator: input.isOperator ?? false, status: 'active', personalTenantId: tenantId, sessionsValidAfter: null, createdAt: now, updatedAt: now,
     }).catch((error: unknown) => {
       if (isUniqueViolation(error)) throw new AppError('EMAIL_TAKEN');
       throw error;
@@ -79,9 +79,10 @@ export class TenancyService {
     return { user: toUserView(user!), tenant };
   }
 
-  async createTeamTenant(userId: string, name: string, ctx: CallContext): Promise<TenantView> {
+  async createTeamTenant(principal: UserPrincipal, name: string, ctx: CallContext): Promise<TenantView> {
+    const userId = principal.userId;
     return inSystem(this.db, async (tx) => {
-      await readActingUser(tx, userId);
+      await readActingUser(tx, principal);
       const now = this.clock.now();
       const tenantId = newId('tnt', now.getTime());
       const tenant = await this.insertTenantWithOwner(tx, { tenantId, userId, name, kind: 'team' }, now);
@@ -177,9 +178,10 @@ export class TenancyService {
     };
   }
 
-  async me(userId: string): Promise<{ user: UserView; memberships: { tenantId: string; role: Role; tenantName: string; kind: string }[] }> {
+  async me(principal: UserPrincipal): Promise<{ user: UserView; memberships: { tenantId: string; role: Role; tenantName: string; kind: string }[] }> {
+    const userId = principal.userId;
     return inSystem(this.db, async (tx) => {
-      const user = await readActingUser(tx, userId);
+      const user = await readActingUser(tx, principal);
       const rows = await repo.listMembershipsOfUser(tx, userId);
       const memberships = [];
       for (const m of rows) {
@@ -257,6 +259,26 @@ export class TenancyService {
     await repo.updateUser(tx, userId, { passwordHash, updatedAt: this.clock.now() });
   }
 
+  /** Signs out every access token issued so far (sessionEnded); inside changeUser(). */
+  async endSessions(tx: Executor, userId: string): Promise<void> {
+    const now = this.clock.now();
+    await repo.updateUser(tx, userId, { sessionsValidAfter: now, updatedAt: now });
+  }
+
+  /**
+   * Runs a transaction that changes what a user may do (password, sessions), announced
+   * inside it: other processes forget the user's cached state as it commits, this one
+   * at once.
+   */
+  changeUser<T>(userId: string, work: (tx: Executor) => Promise<T>): Promise<T> {
+    const change = { kind: 'user', id: userId } as const;
+    return this.changes.commit(change, () => inSystem(this.db, async (tx) => {
+      const result = await work(tx);
+      await this.changes.announce(tx, change);
+      return result;
+    }));
+  }
+
   async setOperator(tx: Executor, userId: string, isOperator: boolean): Promise<void> {
     await repo.updateUser(tx, userId, { isOperator, updatedAt: this.clock.now() });
   }
@@ -313,12 +335,14 @@ export function toUserView(row: repo.UserRow): UserView {
 
 /**
  * The acting user of a route that names no tenant (so no tenant check re-reads it), read
- * in the route's own transaction: a deactivation committed a moment ago by another
- * process is honoured before its notification has evicted this one's cached state.
+ * in the route's own transaction: a deactivation or a password reset committed a moment
+ * ago by another process is honoured before its notification has evicted this one's
+ * cached state.
  */
-export async function readActingUser(tx: Executor, userId: string): Promise<repo.UserRow> {
-  const user = await repo.findUserById(tx, userId);
+export async function readActingUser(tx: Executor, principal: UserPrincipal): Promise<repo.UserRow> {
+  const user = await repo.findUserById(tx, principal.userId);
   if (!user) throw new AppError('UNAUTHENTICATED');
   if (user.status !== 'active') throw new AppError('USER_DEACTIVATED');
+  if (sessionEnded(principal, user.sessionsValidAfter)) throw new AppError('UNAUTHENTICATED', 'the session was signed out');
   return user;
 }

@@ -128,6 +128,29 @@ describe('invitations', () => {
 });
 
 describe('routes that name no tenant', () => {
+  it('a password reset nobody announced signs the user\'s earlier access tokens out on the next request', async () => {
+    const user = await t.signup();
+    expect((await t.request({ method: 'GET', url: '/v1/me', token: user.accessToken })).statusCode).toBe(200);
+    // As another process's reset would, before its notification arrives: the cached state still says nothing.
+    t.clock.advance(1000);
+    await t.db.asOwner('UPDATE users SET sessions_valid_after = $2 WHERE id = $1', [user.userId, t.clock.now()]);
+    const calls = [
+      { method: 'GET' as const, url: '/v1/me' },
+      { method: 'POST' as const, url: '/v1/tenants', payload: { name: 'Team' } },
+      { method: 'GET' as const, url: `/v1/tenants/${user.tenantId}` },
+    ];
+    for (const call of calls) {
+      const res = await t.request({ ...call, token: user.accessToken });
+      expect([call.url, res.statusCode, res.json().error?.code]).toEqual([call.url, 401, 'UNAUTHENTICATED']);
+    }
+    const [memberships] = await t.db.asOwner<{ count: string }>('SELECT count(*) FROM memberships WHERE user_id = $1', [user.userId]);
+    expect(Number(memberships!.count)).toBe(1); // no team was made
+    // A token issued after the reset is honoured.
+    const fresh = await t.request({ method: 'POST', url: '/v1/token', payload: { grantType: 'password', email: user.email, password: user.password } });
+    expect((await t.request({ method: 'GET', url: '/v1/me', token: fresh.json().accessToken })).statusCode).toBe(200);
+  });
+
+
   it('re-read the user in their transaction: a deactivation nobody announced is honoured on the next request', async () => {
     const owner = await t.signup();
     const user = await t.signup();

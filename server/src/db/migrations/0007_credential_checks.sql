@@ -1,9 +1,19 @@
--- An idempotent replay no longer outranks the credential. tollgate_decide (0006) answered
--- a stored decision before it looked at the key, the membership and the user, so a key
--- revoked (or a user deactivated) in another process, whose notification had not yet
--- reached this one, got its earlier answer back, `allowed: true` included. The credential
--- checks now come first, as in the reference path (GateService#decideAloneOnce); the
--- function is otherwise 0006's.
+-- The credential outranks everything else the batch answers.
+--
+-- An idempotent replay no longer comes first. tollgate_decide (0006) answered a stored
+-- decision before it looked at the key, the membership and the user, so a key revoked
+-- (or a user deactivated) in another process, whose notification had not yet reached
+-- this one, got its earlier answer back, `allowed: true` included. The credential checks
+-- now come first, as in the reference path (GateService#decideAloneOnce).
+--
+-- A password reset signs out every session, access tokens included: it sets
+-- users.sessions_valid_after, and an access token issued before that second is refused
+-- (tenancy/access.ts sessionEnded, the same rule in Node). The request carries its
+-- token's issue time (`issuedAt`, seconds); other credentials carry none.
+--
+-- The function is otherwise 0006's.
+
+ALTER TABLE users ADD COLUMN sessions_valid_after timestamptz;
 
 -- The batch: one answer per request, in the order given.
 --
@@ -11,8 +21,8 @@
 --    order; then one statement reads what every request needs (stored answer, key,
 --    tenant, membership, user, subscription, overrides, module switch, grant) and makes
 --    the pre-checks, in the reference path's order: credential (key, tenant, member,
---    user), replay, tenant standing, plan, module, model, rate. What passes them is a
---    candidate for consuming.
+--    user, session), replay, tenant standing, plan, module, model, rate. What passes them
+--    is a candidate for consuming.
 -- 2. Lock the candidates' counters, accounts and leases, each row once, in one global
 --    order (tenant, then the meter before the key's meter; all counters, then all
 --    accounts, then all leases), the order the reference path follows within a tenant.
@@ -112,6 +122,7 @@ BEGIN
              ELSE true END AS key_ok,
            (SELECT m.role FROM memberships m WHERE m.tenant_id = b.tid AND m.user_id = b.uid) AS m_role,
            (SELECT u.status FROM users u WHERE u.id = b.uid) AS u_status,
+           (SELECT u.sessions_valid_after FROM users u WHERE u.id = b.uid) AS u_after,
            (SELECT s FROM subscriptions s WHERE s.tenant_id = b.tid) AS sub,
            (SELECT o FROM tenant_overrides o WHERE o.tenant_id = b.tid) AS ov,
            EXISTS (SELECT 1 FROM tenant_modules tm WHERE tm.tenant_id = b.tid AND tm.module = b.module AND NOT tm.enabled) AS switched_off
@@ -139,6 +150,7 @@ BEGIN
              WHEN q.t_status IS NULL THEN '{"error": "TENANT_NOT_FOUND"}'
              WHEN q.uid IS NOT NULL AND (q.m_role IS NULL OR q.u_status IS NULL) THEN jsonb_build_object('error', q.d->>'absent')
              WHEN q.uid IS NOT NULL AND q.u_status <> 'active' THEN '{"error": "USER_DEACTIVATED"}'
+             WHEN (q.d->>'issuedAt')::bigint < floor(extract(epoch FROM q.u_after)) THEN '{"error": "UNAUTHENTICATED"}'
              -- A stored answer only for a credential the database still honours.
              WHEN (q.rp).request_hash IS NOT NULL THEN
                CASE WHEN (q.rp).request_hash <> q.d->>'hash' THEN '{"error": "IDEMPOTENCY_CONFLICT"}'::jsonb ELSE jsonb_build_object('replay', (q.rp).decision) END
