@@ -90,6 +90,32 @@ describe('password reset', () => {
   });
 });
 
+describe('a grant racing a password reset', () => {
+  it('a password or refresh token checked before a reset that committed since gets no session', async () => {
+    const u = await t.signup();
+    const checkedAt = t.clock.now();
+    t.clock.advance(5);
+    // The reset commits between the check of the credential and the grant's own transaction.
+    await t.db.asOwner('UPDATE users SET sessions_valid_after = $2 WHERE id = $1', [u.userId, t.clock.now()]);
+    const count = async () => Number((await t.db.asOwner<{ n: string }>('SELECT count(*) AS n FROM refresh_tokens WHERE user_id = $1', [u.userId]))[0]!.n);
+    const before = await count();
+    await expect(t.deps.auth.issueTokens(u.userId, undefined, checkedAt)).rejects.toMatchObject({ code: 'INVALID_CREDENTIALS' });
+    expect(await count()).toBe(before);
+    // Checked after the reset: granted.
+    await expect(t.deps.auth.issueTokens(u.userId, undefined, t.clock.now())).resolves.toMatchObject({ tokenType: 'Bearer' });
+    expect(await count()).toBe(before + 1);
+  });
+
+  it('an operator\'s access token signed out by a reset nobody announced is refused by operator routes', async () => {
+    const op = await t.operator();
+    expect((await t.request({ method: 'GET', url: '/v1/admin/tenants', token: op.accessToken })).statusCode).toBe(200);
+    t.clock.advance(1000);
+    await t.db.asOwner('UPDATE users SET sessions_valid_after = $2 WHERE id = $1', [op.userId, t.clock.now()]);
+    const res = await t.request({ method: 'GET', url: '/v1/admin/tenants', token: op.accessToken });
+    expect([res.statusCode, res.json().error.code]).toEqual([401, 'UNAUTHENTICATED']);
+  });
+});
+
 describe('signing keys', () => {
   it('rotate with a grace period: the JWKS keeps the previous key and its tokens verify until grace ends', async () => {
     const op = await t.operator();

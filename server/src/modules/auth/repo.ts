@@ -34,7 +34,6 @@ export async function insertResetToken(db: Executor, row: typeof passwordResetTo
   await db.insert(passwordResetTokens).values(row);
 }
 
-/** One-time: only an unused, unexpired token is spent, and it returns its user. */
 /** Whose unspent, unexpired reset token this is (the token is spent by spendResetToken). */
 export async function findResetTokenUser(db: Executor, tokenHash: string, now: Date): Promise<string | undefined> {
   const [row] = await db.select({ userId: passwordResetTokens.userId }).from(passwordResetTokens)
@@ -42,6 +41,7 @@ export async function findResetTokenUser(db: Executor, tokenHash: string, now: D
   return row?.userId;
 }
 
+/** One-time: only an unused, unexpired token is spent, and it returns its user. */
 export async function spendResetToken(db: Executor, tokenHash: string, now: Date): Promise<string | undefined> {
   const [row] = await db.update(passwordResetTokens).set({ usedAt: now })
     .where(and(eq(passwordResetTokens.tokenHash, tokenHash), isNull(passwordResetTokens.usedAt), gt(passwordResetTokens.expiresAt, now)))

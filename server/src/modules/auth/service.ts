@@ -59,6 +59,7 @@ export class AuthService {
   }
 
   async passwordGrant(email: string, password: string): Promise<TokenPair> {
+    const checkedAt = this.clock.now();
     const user = await inSystem(this.db, (tx) => this.tenancy.findUserByEmail(tx, email));
     if (!user?.passwordHash) {
       decoyHash ??= hashPassword('decoy-password', this.options.scryptCost);
@@ -67,7 +68,7 @@ export class AuthService {
     }
     if (!(await verifyPassword(password, user.passwordHash))) throw new AppError('INVALID_CREDENTIALS');
     if (user.status !== 'active') throw new AppError('USER_DEACTIVATED');
-    return this.issueTokens(user.id);
+    return this.issueTokens(user.id, undefined, checkedAt);
   }
 
   /**
@@ -89,17 +90,26 @@ export class AuthService {
     if (!outcome.ok) throw new AppError('INVALID_CREDENTIALS');
     const user = await this.tenancy.findUser(outcome.row.userId);
     if (!user || user.status !== 'active') throw new AppError('USER_DEACTIVATED');
-    return this.issueTokens(user.id, outcome.row.familyId);
+    return this.issueTokens(user.id, outcome.row.familyId, now);
   }
 
-  async issueTokens(userId: string, familyId?: string): Promise<TokenPair> {
+  /**
+   * A new session. `checkedAt`: when the password or refresh token it is granted for was
+   * checked. A password reset that committed since signs this grant out too; one that
+   * commits later waits for the user's row held here, then revokes what was inserted.
+   */
+  async issueTokens(userId: string, familyId?: string, checkedAt?: Date): Promise<TokenPair> {
     const now = this.clock.now();
     const refreshToken = `tgr_${randomBase62(48)}`;
-    await inSystem(this.db, (tx) => repo.insertRefreshToken(tx, {
-      id: newId('rtk', now.getTime()), userId, familyId: familyId ?? newId('rtk', now.getTime()),
-      tokenHash: sha256Hex(refreshToken), expiresAt: new Date(now.getTime() + this.options.refreshTokenTtlSeconds * 1000),
-      usedAt: null, revokedAt: null, createdAt: now,
-    }));
+    await inSystem(this.db, async (tx) => {
+      const validAfter = checkedAt ? await this.tenancy.lockSessions(tx, userId) : null;
+      if (checkedAt && validAfter && validAfter > checkedAt) throw new AppError('INVALID_CREDENTIALS');
+      await repo.insertRefreshToken(tx, {
+        id: newId('rtk', now.getTime()), userId, familyId: familyId ?? newId('rtk', now.getTime()),
+        tokenHash: sha256Hex(refreshToken), expiresAt: new Date(now.getTime() + this.options.refreshTokenTtlSeconds * 1000),
+        usedAt: null, revokedAt: null, createdAt: now,
+      });
+    });
     const access = await this.tokens.issue(userId);
     return { accessToken: access.token, refreshToken, tokenType: 'Bearer', expiresIn: access.expiresIn };
   }
@@ -232,6 +242,7 @@ export class AuthService {
   async requireOperator(principal: Principal): Promise<string> {
     if (principal.type !== 'user') throw new AppError('FORBIDDEN');
     const user = await this.tenancy.findUser(principal.userId);
+    if (user && sessionEnded(principal, user.sessionsValidAfter)) throw new AppError('UNAUTHENTICATED', 'the session was signed out');
     if (!user?.isOperator || user.status !== 'active') throw new AppError('FORBIDDEN');
     return user.id;
   }

@@ -242,14 +242,15 @@ export class GateService {
     const tenantId = access.tenantId;
     const hash = idempotencyHash(cost, request);
     return inTenant(this.p.db, tenantId, async (tx) => {
+      const key = request.idempotencyKey;
+      // Under the key's lock (as the batch takes it first): a twin's answer is committed.
+      if (key && hash) await lockKey(tx, tenantId, `authorize:${key}`);
       // The caches answered before; the database answers now, in this transaction, so a
       // revocation or suspension made a moment ago in another process is honoured here.
       // The credential first: a key revoked or a user gone gets no stored answer either.
       const fresh = await this.p.tenancy.recheckTenant(tx, access);
       if (!fresh.ok && !isDecisionDenial(fresh.error)) throw new AppError(fresh.error);
-      const key = request.idempotencyKey;
       if (key && hash) {
-        await lockKey(tx, tenantId, `authorize:${key}`);
         const previous = await repo.findReplay(tx, tenantId, key);
         if (previous) {
           if (previous.requestHash !== hash) throw new AppError('IDEMPOTENCY_CONFLICT');

@@ -16,6 +16,12 @@ export async function findUserById(db: Executor, id: string): Promise<UserRow | 
   return row;
 }
 
+/** When the user's sessions became valid, the row held (FOR SHARE) until the transaction ends. */
+export async function lockUserSessions(db: Executor, id: string): Promise<{ sessionsValidAfter: Date | null } | undefined> {
+  const [row] = await db.select({ sessionsValidAfter: users.sessionsValidAfter }).from(users).where(eq(users.id, id)).for('share');
+  return row;
+}
+
 export async function findUserByEmail(db: Executor, email: string): Promise<UserRow | undefined> {
   const [row] = await db.select().from(users).where(sql`lower(${users.email}) = lower(${email})`);
   return row;

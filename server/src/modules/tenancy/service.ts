@@ -151,7 +151,7 @@ export class TenancyService {
     return fresh.value;
   }
 
-  /** Whether a user may still act at all (cached; dropped when an operator changes their status). */
+  /** Whether a user may still act at all (cached; dropped when an operator changes their status or a password reset signs them out). */
   checkUser(userId: string): Promise<Result<UserState, 'UNKNOWN_USER' | 'USER_DEACTIVATED'>> {
     return this.gate.checkUser(userId);
   }
@@ -257,6 +257,14 @@ export class TenancyService {
 
   async setPassword(tx: Executor, userId: string, passwordHash: string): Promise<void> {
     await repo.updateUser(tx, userId, { passwordHash, updatedAt: this.clock.now() });
+  }
+
+  /**
+   * When the user's sessions became valid (null: never reset), holding the user's row
+   * until the transaction ends: a password reset cannot commit in between.
+   */
+  async lockSessions(tx: Executor, userId: string): Promise<Date | null> {
+    return (await repo.lockUserSessions(tx, userId))?.sessionsValidAfter ?? null;
   }
 
   /** Signs out every access token issued so far (sessionEnded); inside changeUser(). */
