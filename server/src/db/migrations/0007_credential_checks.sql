@@ -121,12 +121,11 @@ BEGIN
              WHEN 'service' THEN EXISTS (SELECT 1 FROM service_keys sk WHERE sk.id = b.key_id AND sk.revoked_at IS NULL)
              ELSE true END AS key_ok,
            (SELECT m.role FROM memberships m WHERE m.tenant_id = b.tid AND m.user_id = b.uid) AS m_role,
-           (SELECT u.status FROM users u WHERE u.id = b.uid) AS u_status,
-           (SELECT u.sessions_valid_after FROM users u WHERE u.id = b.uid) AS u_after,
+           usr.status AS u_status, usr.sessions_valid_after AS u_after,
            (SELECT s FROM subscriptions s WHERE s.tenant_id = b.tid) AS sub,
            (SELECT o FROM tenant_overrides o WHERE o.tenant_id = b.tid) AS ov,
            EXISTS (SELECT 1 FROM tenant_modules tm WHERE tm.tenant_id = b.tid AND tm.module = b.module AND NOT tm.enabled) AS switched_off
-      FROM b
+      FROM b LEFT JOIN LATERAL (SELECT u.status, u.sessions_valid_after FROM users u WHERE u.id = b.uid) usr ON true
   ), p AS (
     SELECT rd.*,
            CASE WHEN ctx->'plans' ? (rd.sub).plan THEN (rd.sub).plan ELSE ctx->>'defaultPlan' END AS plan_id,

@@ -34,17 +34,19 @@ export async function insertResetToken(db: Executor, row: typeof passwordResetTo
   await db.insert(passwordResetTokens).values(row);
 }
 
+/** A reset token still usable: unspent and unexpired. */
+const usableResetToken = (tokenHash: string, now: Date) =>
+  and(eq(passwordResetTokens.tokenHash, tokenHash), isNull(passwordResetTokens.usedAt), gt(passwordResetTokens.expiresAt, now));
+
 /** Whose unspent, unexpired reset token this is (the token is spent by spendResetToken). */
 export async function findResetTokenUser(db: Executor, tokenHash: string, now: Date): Promise<string | undefined> {
-  const [row] = await db.select({ userId: passwordResetTokens.userId }).from(passwordResetTokens)
-    .where(and(eq(passwordResetTokens.tokenHash, tokenHash), isNull(passwordResetTokens.usedAt), gt(passwordResetTokens.expiresAt, now)));
+  const [row] = await db.select({ userId: passwordResetTokens.userId }).from(passwordResetTokens).where(usableResetToken(tokenHash, now));
   return row?.userId;
 }
 
 /** One-time: only an unused, unexpired token is spent, and it returns its user. */
 export async function spendResetToken(db: Executor, tokenHash: string, now: Date): Promise<string | undefined> {
-  const [row] = await db.update(passwordResetTokens).set({ usedAt: now })
-    .where(and(eq(passwordResetTokens.tokenHash, tokenHash), isNull(passwordResetTokens.usedAt), gt(passwordResetTokens.expiresAt, now)))
+  const [row] = await db.update(passwordResetTokens).set({ usedAt: now }).where(usableResetToken(tokenHash, now))
     .returning({ userId: passwordResetTokens.userId });
   return row?.userId;
 }
