@@ -9,7 +9,7 @@ import { newId } from '../../lib/ids.js';
 import type { Mailer } from '../../lib/mailer.js';
 import type { CallContext, Principal } from '../../lib/principal.js';
 import { hashPassword, randomBase62, sha256Hex, verifyPassword } from '../../lib/secrets.js';
-import { sessionEnded, type TenancyService, type TenantView, type UserView } from '../tenancy/index.js';
+import { assertSessionLive, type TenancyService, type TenantView, type UserView } from '../tenancy/index.js';
 import type { ExternalIdentity, ExternalIdentityVerifier } from './external.js';
 import * as repo from './repo.js';
 import type { AccessTokens } from './tokens.js';
@@ -171,7 +171,7 @@ export class AuthService {
     const principal = this.verified.get(cacheKey) ?? await this.verifyJwt(token, cacheKey);
     const user = await this.tenancy.checkUser(principal.userId);
     if (!user.ok) throw new AppError(user.error === 'USER_DEACTIVATED' ? 'USER_DEACTIVATED' : 'UNAUTHENTICATED');
-    if (sessionEnded(principal, user.value.sessionsValidAfter)) throw new AppError('UNAUTHENTICATED', 'the session was signed out');
+    assertSessionLive(principal, user.value.sessionsValidAfter);
     return principal;
   }
 
@@ -242,7 +242,7 @@ export class AuthService {
   async requireOperator(principal: Principal): Promise<string> {
     if (principal.type !== 'user') throw new AppError('FORBIDDEN');
     const user = await this.tenancy.findUser(principal.userId);
-    if (user && sessionEnded(principal, user.sessionsValidAfter)) throw new AppError('UNAUTHENTICATED', 'the session was signed out');
+    if (user) assertSessionLive(principal, user.sessionsValidAfter);
     if (!user?.isOperator || user.status !== 'active') throw new AppError('FORBIDDEN');
     return user.id;
   }

@@ -3,6 +3,7 @@ import { inSystem, inTenant } from '../../db/scope.js';
 import { TtlCache } from '../../lib/cache.js';
 import type { Change } from '../../lib/changes.js';
 import type { Clock } from '../../lib/clock.js';
+import { AppError } from '../../lib/errors.js';
 import type { Principal, TenantAccess } from '../../lib/principal.js';
 import { err, ok, type Result } from '../../lib/result.js';
 import type { BillingService, SubscriptionStatus } from '../billing/index.js';
@@ -32,6 +33,11 @@ export interface UserState { status: 'active' | 'deactivated'; isOperator: boole
 export function sessionEnded(principal: Principal, sessionsValidAfter: Date | null): boolean {
   if (principal.type !== 'user' || principal.issuedAt === undefined || sessionsValidAfter === null) return false;
   return principal.issuedAt < Math.floor(sessionsValidAfter.getTime() / 1000);
+}
+
+/** sessionEnded as an error, for the callers that throw their refusals. */
+export function assertSessionLive(principal: Principal, sessionsValidAfter: Date | null): void {
+  if (sessionEnded(principal, sessionsValidAfter)) throw new AppError('UNAUTHENTICATED', 'the session was signed out');
 }
 
 export interface TenantGateOptions {

@@ -1,4 +1,4 @@
-export { TenantGate, sessionEnded, type TenantDenial, type TenantGateOptions, type UserState } from './access.js';
+export { TenantGate, assertSessionLive, type TenantDenial, type TenantGateOptions, type UserState } from './access.js';
 export { TenancyService, actorOf, effectiveRole, toUserView, type MemberView, type TenancyExtension, type TenantView, type UserView, type RoleNeed } from './service.js';
 export { InvitationService, type InvitationView } from './invitations.js';
 export { TenancyAdminService, type ChangeListener, type OverrideStore, type TenantPatch } from './admin.js';

@@ -10,7 +10,7 @@ import { err, type Result } from '../../lib/result.js';
 import type { Actor, AuditService } from '../audit/index.js';
 import type { BillingService, Subscription } from '../billing/index.js';
 import type { Plan, PlansService } from '../plans/index.js';
-import { sessionEnded, type TenantDenial, type TenantGate, type UserState } from './access.js';
+import { assertSessionLive, type TenantDenial, type TenantGate, type UserState } from './access.js';
 import * as repo from './repo.js';
 import type { Role, TenantStatus } from './tables.js';
 
@@ -351,6 +351,6 @@ export async function readActingUser(tx: Executor, principal: UserPrincipal): Pr
   const user = await repo.findUserById(tx, principal.userId);
   if (!user) throw new AppError('UNAUTHENTICATED');
   if (user.status !== 'active') throw new AppError('USER_DEACTIVATED');
-  if (sessionEnded(principal, user.sessionsValidAfter)) throw new AppError('UNAUTHENTICATED', 'the session was signed out');
+  assertSessionLive(principal, user.sessionsValidAfter);
   return user;
 }
