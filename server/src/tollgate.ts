@@ -65,7 +65,7 @@ export class Tollgate {
   async setModule(caller: Caller, module: string, enabled: boolean, ctx: CallContext = {}): Promise<ModuleView> {
     const c = callerOf(caller);
     const view = await this.p.entitlements.setModule(c.tenantId, module, enabled, c.actor, ctx);
-    // What the decision remembers about the tenant (gate/full-meters.ts) depends on its modules.
+    // What the decision remembers about the tenant (gate/recent-answers.ts) depends on its modules.
     await this.p.publish({ kind: 'tenant', id: c.tenantId });
     return view;
   }

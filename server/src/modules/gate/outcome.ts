@@ -37,6 +37,20 @@ export function decisionOf(request: RequestShape & { reservation?: BatchRequest[
   };
 }
 
+/** What the checks before the rate limit found: the tenant's plan and the acting user's role. */
+export interface CheckedStanding { plan: string | null; enterprise: boolean; role: string | null }
+
+/** A call past its rate limit, spelled as the batch (tollgate_refusal) and the reference path spell it. */
+export function rateLimitedOf(request: RequestShape, standing: CheckedStanding, retryAfterMs: number): Decision {
+  const principal = (request.userId === null ? request.principal : { ...request.principal, role: standing.role }) as Decision['principal'];
+  return {
+    allowed: false, code: 'RATE_LIMITED', decisionId: request.decisionId,
+    tenant: { id: request.tenantId, plan: standing.plan, enterprise: standing.enterprise },
+    principal, operation: { ...request.operation }, limits: [], credits: null, reservation: null, bypass: null,
+    route: { provider: 'default' }, retryAfterMs,
+  };
+}
+
 /** One line of a decision's `limits`. */
 export function limitView(meter: string, used: number, limit: number | null, resetsAt: string | null): LimitView {
   return { meter, used, limit, remaining: limit === null ? null : Math.max(0, limit - used), resetsAt };

@@ -20,10 +20,10 @@ import { keyRateCheck, type RateCheck, type RateLimitService, type RateOutcome }
 import { actorOf, type Role, type TenancyService } from '../tenancy/index.js';
 import type { Period } from '../billing/index.js';
 import type { Change } from '../../lib/changes.js';
-import { DecisionBatcher, type BatchAnswer, type BatchRequest } from './batch.js';
-import { FullMeters } from './full-meters.js';
+import { DecisionBatcher, type BatchAnswer, type BatchOutcome, type BatchRequest } from './batch.js';
+import { RecentAnswers } from './recent-answers.js';
 import type { DecisionLog } from './log.js';
-import { decisionOf, limitView, type RequestShape } from './outcome.js';
+import { decisionOf, limitView, rateLimitedOf, type CheckedStanding, type RequestShape } from './outcome.js';
 import * as repo from './repo.js';
 
 export interface AuthorizeRequest {
@@ -127,7 +127,9 @@ class Refusal extends Error {
  */
 export class GateService {
   private readonly batcher: DecisionBatcher | null;
-  private readonly fullMeters = new FullMeters();
+  /** Meters the batch found full, per kind of request; and kinds it found past the checks before the rate limit (recent-answers.ts). */
+  private readonly fullMeters = new RecentAnswers<BatchOutcome>();
+  private readonly passedChecks = new RecentAnswers<CheckedStanding>();
   /**
    * How decisions were made: by a batch statement, alone (no group commit, or handed
    * back by the batch), or refused from memory (a meter known to be full); and how many
@@ -189,18 +191,19 @@ export class GateService {
     const rate = await this.p.rateLimits.consume(checks);
     const shape = this.requestShape(base);
     const now = this.p.clock.now().getTime();
-    // A meter the batch found full a moment ago for the same kind of request is full still
-    // (full-meters.ts). Calls with an idempotency key go to the batch, which keeps their answer.
-    // Checked before the batch request is made: a tenant hammering past its quota costs
-    // no hashing and no ids.
-    const kind = rate.allowed && request.idempotencyKey === undefined ? requestKind(access, cost.operation, request.model) : null;
-    const full = kind === null ? undefined : this.fullMeters.get(tenantId, kind, now);
-    if (full) {
+    // What the batch answered a moment ago for the same kind of request (recent-answers.ts):
+    // a full meter is full still, and a call past its rate limit is refused as the batch
+    // would refuse it. Calls with an idempotency key go to the batch, which keeps their
+    // answer. Looked up before the batch request is made: a tenant hammering past its quota
+    // or its rate costs no hashing, no ids and no statement.
+    const kind = request.idempotencyKey === undefined ? requestKind(access, cost.operation, request.model) : null;
+    const known = kind === null ? undefined : this.knownRefusal(shape, kind, rate, now);
+    if (known) {
       this.paths.fromMemory++;
-      return this.finish(decisionOf(shape, full), request, ctx);
+      return this.finish(known, request, ctx);
     }
     const batched = this.batchRequest(shape, base, rate);
-    const generation = this.fullMeters.generation;
+    const generations = { full: this.fullMeters.generation, passed: this.passedChecks.generation };
     const answer = await this.batcher.submit(batched);
     // The batch asks the limiter first; the reference path only after the tenant, plan and
     // module checks. What those checks answered gives its point back, and so does what
@@ -208,10 +211,19 @@ export class GateService {
     if (rate.allowed && ('slow' in answer || answeredBeforeRate(answer))) await this.p.rateLimits.refund(checks);
     if (!('slow' in answer)) this.paths.batched++;
     if ('outcome' in answer) {
-      if (answer.outcome.fail === 0) this.p.standing.rememberGrant(tenantId, answer.outcome.periodStart.toISOString());
-      const meterFull = answer.outcome.fail === 1 || answer.outcome.fail === 2;
-      if (meterFull && kind !== null) this.fullMeters.remember(tenantId, kind, answer.outcome, now, generation);
-      return this.finish(decisionOf(batched, answer.outcome), request, ctx);
+      const o = answer.outcome;
+      if (o.fail === 0) this.p.standing.rememberGrant(tenantId, o.periodStart.toISOString());
+      if (kind !== null) {
+        const end = o.periodEnd.getTime();
+        this.passedChecks.remember(tenantId, kind, { plan: o.plan, enterprise: o.enterprise, role: o.role }, now, end, generations.passed);
+        if (o.fail === 1 || o.fail === 2) this.fullMeters.remember(tenantId, kind, o, now, end, generations.full);
+      }
+      return this.finish(decisionOf(batched, o), request, ctx);
+    }
+    if ('decision' in answer && kind !== null && answer.decision.code === 'RATE_LIMITED') {
+      // Refused at the rate limit: everything before it passed.
+      const d = answer.decision as unknown as Decision;
+      this.passedChecks.remember(tenantId, kind, { plan: d.tenant.plan, enterprise: d.tenant.enterprise, role: d.principal.role }, now, Infinity, generations.passed);
     }
     if ('decision' in answer) return this.finish(answer.decision as unknown as Decision, request, ctx);
     if ('replay' in answer) return this.finish({ ...(answer.replay as unknown as Decision), replayed: true }, request, ctx);
@@ -282,6 +294,21 @@ export class GateService {
       keyCap: principal.type === 'api_key' ? (principal.usageCap ?? null) : null,
       credits: cost.credits,
     };
+  }
+
+  /**
+   * A refusal this process can give without the database: the meter was found full, or
+   * (the call being past its rate limit) the checks before the limiter were found passed.
+   * A store that cannot answer (fail-closed) is an outage, answered by the batch as an error.
+   */
+  private knownRefusal(shape: RequestShape, kind: string, rate: RateOutcome, now: number): Decision | undefined {
+    if (rate.allowed) {
+      const full = this.fullMeters.get(shape.tenantId, kind, now);
+      return full && decisionOf(shape, full);
+    }
+    if (rate.degraded === 'closed') return undefined;
+    const passed = this.passedChecks.get(shape.tenantId, kind, now);
+    return passed && rateLimitedOf(shape, passed, rate.retryAfterMs ?? 1000);
   }
 
   /** Everything the batch statement needs for one request; ids and the reservation's expiry are made here. */
@@ -432,9 +459,9 @@ export class GateService {
 
   /** A change heard on the change feed (made here or in another process). */
   forget(change: Change): void {
-    if (change.kind === 'tenant') this.fullMeters.changed(change.id);
-    else if (change.kind === 'member') this.fullMeters.changed(change.tenantId);
-    else this.fullMeters.changed(null);
+    const tenantId = change.kind === 'tenant' ? change.id : change.kind === 'member' ? change.tenantId : null;
+    this.fullMeters.changed(tenantId);
+    this.passedChecks.changed(tenantId);
   }
 
   private finish(decision: Decision, request: AuthorizeRequest, ctx: AuthorizeContext): Decision {

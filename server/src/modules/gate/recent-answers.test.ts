@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { onPostgres, startTestApp, type SignedUp, type TestApp } from '../../../test/harness.js';
 import { startServerProcess, type ServerProcess } from '../../../test/server-process.js';
-import { FULL_METER_TTL_MS } from './full-meters.js';
+import { ANSWER_TTL_MS } from './recent-answers.js';
 
-// A meter the batch found full is refused from memory for the same kind of request
-// (gate/full-meters.ts): these tests hold that it answers what the batch answered, that
+// A meter the batch found full, and a call past its rate limit whose earlier checks the
+// batch found passed, are refused from memory for the same kind of request
+// (gate/recent-answers.ts): these tests hold that it answers what the batch answered, that
 // everything which could change that answer makes the next call go to the database, and
 // that nothing is ever admitted from memory.
 
@@ -33,6 +34,19 @@ async function fullTenant(runs = 1): Promise<{ owner: SignedUp; key: string }> {
 
 const paths = () => ({ ...t.deps.gate.paths });
 
+/** The tenant's runs counter, read past row-level security. */
+async function runsUsed(tenantId: string): Promise<number> {
+  const [counter] = await t.db.asOwner<{ used: string }>("SELECT used FROM usage_counters WHERE tenant_id = $1 AND meter = 'runs'", [tenantId]);
+  return Number(counter!.used);
+}
+
+/** The ids of the tenant's refusals in the decision log, once its buffer is written. */
+async function loggedRefusals(tenantId: string): Promise<string[]> {
+  await t.deps.decisionLog.flush();
+  const log = (await t.request({ method: 'GET', url: `/v1/admin/tenants/${tenantId}/decisions?allowed=false`, token: op.accessToken })).json();
+  return log.decisions.map((d: { id: string }) => d.id);
+}
+
 /** An admitted decision's runs meter, or what it was refused for. */
 function admitted(d: { allowed: boolean; code: string; limits: { meter: string; used: number; limit: number | null }[] }): unknown {
   if (!d.allowed) return d.code;
@@ -52,12 +66,9 @@ describe('meters known to be full', () => {
     expect(strip(again.json())).toEqual(strip(first.json()));
     expect(again.json()).toMatchObject({ allowed: false, code: 'LIMIT_EXCEEDED', limits: [{ meter: 'runs', used: 2, limit: 2, remaining: 0 }] });
     expect(again.json().decisionId).not.toBe(first.json().decisionId);
-    const [counter] = await t.db.asOwner<{ used: string }>("SELECT used FROM usage_counters WHERE tenant_id = $1 AND meter = 'runs'", [owner.tenantId]);
-    expect(Number(counter!.used)).toBe(2);
+    expect(await runsUsed(owner.tenantId)).toBe(2);
     // Logged like any decision.
-    await t.deps.decisionLog.flush();
-    const log = (await t.request({ method: 'GET', url: `/v1/admin/tenants/${owner.tenantId}/decisions?allowed=false`, token: op.accessToken })).json();
-    expect(log.decisions.map((d: { id: string }) => d.id)).toContain(again.json().decisionId);
+    expect(await loggedRefusals(owner.tenantId)).toContain(again.json().decisionId);
   });
 
   it('raising the limit admits the very next call', async () => {
@@ -100,7 +111,7 @@ describe('meters known to be full', () => {
     expect((await authorize(key)).json().code).toBe('LIMIT_EXCEEDED');
     await t.db.asOwner(`UPDATE tenant_overrides SET limits = '{"runs": 5, "concurrentRuns": 100}' WHERE tenant_id = $1`, [owner.tenantId]);
     expect((await authorize(key)).json().code).toBe('LIMIT_EXCEEDED'); // remembered
-    t.clock.advance(FULL_METER_TTL_MS);
+    t.clock.advance(ANSWER_TTL_MS);
     expect(admitted((await authorize(key)).json())).toEqual({ meter: 'runs', used: 2, limit: 5 });
   });
 
@@ -129,7 +140,7 @@ describe('meters known to be full', () => {
     const end = new Date(sub!.current_period_end).getTime();
     const today = t.clock.now();
     try {
-      t.clock.set(end - FULL_METER_TTL_MS / 2);
+      t.clock.set(end - ANSWER_TTL_MS / 2);
       expect((await authorize(key)).json().code).toBe('LIMIT_EXCEEDED');
       const before = paths();
       expect((await authorize(key)).json().code).toBe('LIMIT_EXCEEDED');
@@ -142,6 +153,77 @@ describe('meters known to be full', () => {
     }
   });
 });
+/** A tenant (free plan) with an authorize key whose own rate limit is `limit` calls an hour. */
+async function rateLimitedKey(limit = 1): Promise<{ owner: SignedUp; key: string }> {
+  const owner = await t.signup();
+  const created = await t.request({
+    method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys`, token: owner.accessToken,
+    payload: { name: 'k', scopes: ['authorize'], rateLimit: { limit, windowSeconds: 3600 } },
+  });
+  expect(created.statusCode, created.body).toBe(201);
+  return { owner, key: created.json().key as string };
+}
+
+describe('calls past their rate limit', () => {
+  it('are refused from memory as the batch refused them, once the earlier checks are known passed, and consume nothing', async () => {
+    const { owner, key } = await rateLimitedKey();
+    expect((await authorize(key)).json()).toMatchObject({ allowed: true });
+    // Past the memory's time to live (the limiter's own window is an hour): the batch decides.
+    t.clock.advance(ANSWER_TTL_MS);
+    let before = paths();
+    const byBatch = await authorize(key);
+    expect(byBatch.json()).toMatchObject({ allowed: false, code: 'RATE_LIMITED', tenant: { id: owner.tenantId, plan: 'free', enterprise: false }, limits: [] });
+    expect(t.deps.gate.paths.batched - before.batched).toBe(1);
+    before = paths();
+    const fromMemory = await authorize(key);
+    expect(t.deps.gate.paths.fromMemory - before.fromMemory).toBe(1);
+    expect(t.deps.gate.paths.batched - before.batched).toBe(0);
+    const strip = (d: Record<string, unknown>) => ({ ...d, decisionId: undefined, retryAfterMs: undefined });
+    expect(strip(fromMemory.json())).toEqual(strip(byBatch.json()));
+    expect(fromMemory.json().retryAfterMs).toBeGreaterThan(0);
+    expect(fromMemory.headers['retry-after']).toBeDefined();
+    expect(fromMemory.json().decisionId).not.toBe(byBatch.json().decisionId);
+    expect(await runsUsed(owner.tenantId)).toBe(1);
+    const [held] = await t.db.asOwner<{ n: string }>('SELECT count(*) AS n FROM credit_reservations WHERE tenant_id = $1', [owner.tenantId]);
+    expect(Number(held!.n)).toBe(1);
+    expect(await loggedRefusals(owner.tenantId)).toContain(fromMemory.json().decisionId);
+  });
+
+  it('an admitted call is enough to know the checks passed: the next call past the limit needs no statement', async () => {
+    const { key } = await rateLimitedKey();
+    expect((await authorize(key)).json()).toMatchObject({ allowed: true });
+    const before = paths();
+    expect((await authorize(key)).json()).toMatchObject({ code: 'RATE_LIMITED', tenant: { plan: 'free' } });
+    expect(t.deps.gate.paths.fromMemory - before.fromMemory).toBe(1);
+    expect(t.deps.gate.paths.batched - before.batched).toBe(0);
+  });
+
+  it('an operation whose checks were not seen passing is decided by the database: refusals that come before the rate limit win', async () => {
+    const { key } = await rateLimitedKey();
+    expect((await authorize(key)).json()).toMatchObject({ allowed: true });
+    // linking is the linker module's, not in the free plan.
+    expect((await authorize(key, { operation: 'linking' })).json().code).toBe('NOT_IN_PLAN');
+    expect((await authorize(key, { operation: 'linking' })).json().code).toBe('NOT_IN_PLAN');
+    expect((await authorize(key)).json().code).toBe('RATE_LIMITED');
+  });
+
+  it('a module switched off, a plan change and a suspension answer at once, not the remembered refusal', async () => {
+    const { owner, key } = await rateLimitedKey();
+    await authorize(key);
+    expect((await authorize(key)).json().code).toBe('RATE_LIMITED');
+    const off = await t.request({ method: 'PUT', url: `/v1/tenants/${owner.tenantId}/modules/planner`, token: owner.accessToken, payload: { enabled: false } });
+    expect(off.statusCode, off.body).toBe(200);
+    expect((await authorize(key)).json().code).toBe('MODULE_DISABLED');
+    await t.request({ method: 'PUT', url: `/v1/tenants/${owner.tenantId}/modules/planner`, token: owner.accessToken, payload: { enabled: true } });
+    expect((await authorize(key)).json()).toMatchObject({ code: 'RATE_LIMITED', tenant: { plan: 'free' } });
+    await admin(owner.tenantId, { plan: 'pro' });
+    expect((await authorize(key)).json()).toMatchObject({ code: 'RATE_LIMITED', tenant: { plan: 'pro' } });
+    expect((await authorize(key)).json()).toMatchObject({ code: 'RATE_LIMITED', tenant: { plan: 'pro' } });
+    await admin(owner.tenantId, { status: 'suspended' });
+    expect((await authorize(key)).json().code).toBe('TENANT_SUSPENDED');
+  });
+});
+
 describe.skipIf(!onPostgres)('with a second real server process', () => {
   let server: ServerProcess;
   beforeAll(async () => { server = await startServerProcess(t.db.url!, { TOLLGATE_DB_POOL_SIZE: '3' }); }, 90_000);
