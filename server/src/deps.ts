@@ -27,7 +27,7 @@ import { Tollgate } from './tollgate.js';
 import { DecisionLog, GateService, createGateMetrics } from './modules/gate/index.js';
 
 /** Backstop only: every change is invalidated at once; this bounds a missed notification. */
-const CACHE_TTL_MS = 30_000;
+export const CACHE_TTL_MS = 30_000;
 const LAST_USED_FLUSH_MS = 5_000;
 const DECISION_LOG_FLUSH_MS = 1_000;
 /** Other processes' rotations are picked up (and due rotations made) this often. */

@@ -1,8 +1,10 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { CACHE_TTL_MS } from '../../deps.js';
 import { isErrorCode } from '../../http/error-catalog.js';
 import { sha256Hex } from '../../lib/secrets.js';
+import { generateKey } from './format.js';
 import { createTeam, snapshot, startTestApp, type SignedUp, type TestApp } from '../../../test/harness.js';
 
 const logLines: string[] = [];
@@ -90,6 +92,27 @@ describe('tenant API keys', () => {
     } finally {
       queries.restore();
     }
+  });
+
+  it('a well-formed key no tenant has is looked up once, then refused without the database until the cache\'s time to live', async () => {
+    const owner = await t.signup();
+    const stranger = generateKey('tg'); // right checksum, never issued here (another deployment's, say)
+    const queries = countQueries();
+    try {
+      expect((await getTenant(owner.tenantId, stranger)).statusCode).toBe(401);
+      const first = queries.count();
+      expect(first).toBeGreaterThan(0);
+      for (let i = 0; i < 3; i++) expect((await getTenant(owner.tenantId, stranger)).json().error.code).toBe('UNAUTHENTICATED');
+      expect(queries.count()).toBe(first);
+      t.clock.advance(CACHE_TTL_MS);
+      expect((await getTenant(owner.tenantId, stranger)).statusCode).toBe(401);
+      expect(queries.count()).toBeGreaterThan(first);
+    } finally {
+      queries.restore();
+    }
+    // A real key beside it is unaffected.
+    const { key } = await createKey(owner);
+    expect((await getTenant(owner.tenantId, key)).statusCode).toBe(200);
   });
 
   it('once cached, resolving a key or a JWT and checking its tenant cost no database query', async () => {

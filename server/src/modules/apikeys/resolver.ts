@@ -32,16 +32,26 @@ interface KeyRecord {
  */
 export class KeyResolver {
   private readonly cache: TtlCache<string, KeyRecord>;
+  /**
+   * Hashes of well-formed keys no row has (another deployment's key, a made-up one): a
+   * client stuck on one costs a look-up per TTL, not one per call. Keys are drawn at
+   * random when issued, so a key unknown now does not become known later.
+   */
+  private readonly unknown: TtlCache<string, true>;
 
   constructor(private readonly db: Db, private readonly clock: Clock, private readonly usage: LastUsedBuffer, cacheTtlMs: number) {
-    this.cache = new TtlCache({ ttlMs: cacheTtlMs, maxEntries: 50_000, now: () => clock.now().getTime() });
+    const now = () => clock.now().getTime();
+    this.cache = new TtlCache({ ttlMs: cacheTtlMs, maxEntries: 50_000, now });
+    this.unknown = new TtlCache({ ttlMs: cacheTtlMs, maxEntries: 10_000, now });
   }
 
   async resolve(key: string): Promise<Principal> {
     const kind = parseKey(key);
     if (!kind) throw new AppError('UNAUTHENTICATED', 'the key is malformed or its checksum does not match');
     const keyHash = sha256Hex(key);
+    if (this.unknown.get(keyHash)) throw new AppError('UNAUTHENTICATED');
     const record = await this.cache.load(keyHash, () => this.lookup(kind, keyHash));
+    if (!record) this.unknown.set(keyHash, true);
     if (!record || !constantTimeEqual(record.keyHash, keyHash)) throw new AppError('UNAUTHENTICATED');
     const now = this.clock.now();
     const status = keyStatus(record, now);
@@ -69,7 +79,10 @@ export class KeyResolver {
 
   forget(change: Change): void {
     if (change.kind === 'api_key' || change.kind === 'service_key') this.cache.deleteWhere((record) => record.id === change.id);
-    else if (change.kind === 'all') this.cache.clear();
+    else if (change.kind === 'all') {
+      this.cache.clear();
+      this.unknown.clear();
+    }
   }
 
   private lookup(kind: 'tg' | 'tgs', keyHash: string): Promise<KeyRecord | undefined> {
