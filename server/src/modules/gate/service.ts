@@ -132,7 +132,7 @@ export class GateService {
   private readonly passedChecks = new RecentAnswers<CheckedStanding>();
   /**
    * How decisions were made: by a batch statement, alone (no group commit, or handed
-   * back by the batch), or refused from memory (a meter known to be full); and how many
+   * back by the batch), or refused from memory (a meter known full, or past the rate limit); and how many
    * batches the database refused (each request then decided alone).
    */
   readonly paths = { batched: 0, alone: 0, fromMemory: 0, refusedBatches: 0 };
