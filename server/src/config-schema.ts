@@ -99,7 +99,7 @@ export const ConfigFileSchema = Type.Object({
       api: RateScopeSchema,
       auth: RateScopeSchema,
       authorize: RateScopeSchema,
-    }, { additionalProperties: false, description: 'api: per principal on authenticated routes; auth: per client IP on sign-in routes; authorize: per tenant on the decision, unless the plan sets its own' }),
+    }, { additionalProperties: false, description: 'api: per principal on authenticated routes; auth: per client IP on sign-in routes and on look-ups of API keys that no tenant has; authorize: per tenant on the decision, unless the plan sets its own' }),
     bypassPrincipals: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'principal ids (user, key or service-key ids) exempt from rate limits; being authenticated exempts nobody' }),
   }, { additionalProperties: false }),
   billing: Type.Object({

@@ -4,7 +4,9 @@ import { randomBytes } from 'node:crypto';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config.js';
 import { openDatabase, type Database } from './db/client.js';
+import type { CredentialResolver } from './http/auth-hook.js';
 import { createMetrics, type Metrics } from './http/metrics.js';
+import { failedLookupGuard } from './http/rate-limit-hook.js';
 import { ChangeFeed, type Change } from './lib/changes.js';
 import { systemClock, type Clock } from './lib/clock.js';
 import { AppError } from './lib/errors.js';
@@ -67,7 +69,7 @@ export interface Deps {
   /** Every decision, written in batches; flush() forces a write. */
   decisionLog: DecisionLog;
   /** The one path every credential type takes: bearer (+ on-behalf-of) → Principal. */
-  resolveCredential: (bearer: string, onBehalfOf?: string) => Promise<Principal>;
+  resolveCredential: CredentialResolver;
   close: () => Promise<void>;
 }
 
@@ -103,7 +105,11 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   });
   tenancyAdmin.onChange(publish);
   const keyUsage = new LastUsedBuffer(db, (error) => logger.error({ err: error }, 'writing key last-used times failed'));
-  const keyResolver = new KeyResolver(db, clock, keyUsage, CACHE_TTL_MS);
+  const rateLimits = new RateLimitService({ redisUrl: config.redisUrl, prefix: overrides.rateLimitPrefix ?? 'tollgate' });
+  await rateLimits.connected();
+  // Keys that no row has draw on the per-address sign-in bucket (a look-up each, else).
+  const lookupGuard = failedLookupGuard(rateLimits, file.rateLimits.scopes.auth, new Set(file.rateLimits.bypassPrincipals));
+  const keyResolver = new KeyResolver(db, clock, keyUsage, CACHE_TTL_MS, lookupGuard);
   tenancy.useKeyCheck((tx, principal) => keyResolver.stillValid(tx, principal));
   const apiKeys = new ApiKeyService(db, clock, audit, changes);
   const serviceKeys = new ServiceKeyService(db, clock, audit, changes);
@@ -130,12 +136,9 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     scryptCost: file.auth.scryptCost, publicUrl: config.publicUrl ?? `http://${config.host}:${config.port}`,
   });
 
-  const rateLimits = new RateLimitService({ redisUrl: config.redisUrl, prefix: overrides.rateLimitPrefix ?? 'tollgate' });
-  await rateLimits.connected();
-
-  const resolveCredential = async (bearer: string, onBehalfOf?: string): Promise<Principal> => {
+  const resolveCredential: CredentialResolver = async (bearer, onBehalfOf, client) => {
     let principal: Principal;
-    if (looksLikeKey(bearer)) principal = await keyResolver.resolve(bearer);
+    if (looksLikeKey(bearer)) principal = await keyResolver.resolve(bearer, client);
     else if (bearer.split('.').length === 3) principal = await auth.resolveJwt(bearer);
     else throw new AppError('UNAUTHENTICATED');
     return onBehalfOf === undefined ? principal : applyOnBehalfOfHeader(principal, onBehalfOf);

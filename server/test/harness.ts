@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { vi } from 'vitest';
 import { PGlite } from '@electric-sql/pglite';
 import postgres from 'postgres';
 import pino, { type Logger } from 'pino';
@@ -168,4 +169,11 @@ export async function createTeam(t: TestApp, owner: SignedUp, members: [SignedUp
     if (accepted.statusCode !== 200) throw new Error(`accept failed: ${accepted.statusCode} ${accepted.body}`);
   }
   return tenantId;
+}
+
+/** Counts every statement a request could issue through the app's database handle (spies on the real handle; nothing is replaced). */
+export function countQueries(t: TestApp): { count: () => number; restore: () => void } {
+  const db = t.deps.database.db as unknown as Record<string, (...args: unknown[]) => unknown>;
+  const spies = ['transaction', 'execute', 'select', 'insert', 'update', 'delete'].map((m) => vi.spyOn(db, m));
+  return { count: () => spies.reduce((n, s) => n + s.mock.calls.length, 0), restore: () => spies.forEach((s) => s.mockRestore()) };
 }

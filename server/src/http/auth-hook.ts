@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { AppError } from '../lib/errors.js';
 import type { Principal } from '../lib/principal.js';
+import { clientOf } from './rate-limit-hook.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -12,8 +13,11 @@ declare module 'fastify' {
   }
 }
 
-/** `onBehalfOf` is the raw Tollgate-On-Behalf-Of header: only a service key may carry it. */
-export type CredentialResolver = (bearer: string, onBehalfOf?: string) => Promise<Principal>;
+/**
+ * `onBehalfOf` is the raw Tollgate-On-Behalf-Of header: only a service key may carry it.
+ * `client` names who presents the credential (its address), for the per-address limits.
+ */
+export type CredentialResolver = (bearer: string, onBehalfOf?: string, client?: string) => Promise<Principal>;
 
 /**
  * Resolves the Authorization header to a Principal once per request, before any
@@ -27,6 +31,6 @@ export function registerAuthHook(app: FastifyInstance, resolve: CredentialResolv
     const match = typeof header === 'string' ? /^Bearer ([!-~]{1,4096})$/i.exec(header) : null;
     if (!match) throw new AppError('UNAUTHENTICATED');
     const onBehalfOf = request.headers['tollgate-on-behalf-of'];
-    request.principal = await resolve(match[1]!, typeof onBehalfOf === 'string' ? onBehalfOf : undefined);
+    request.principal = await resolve(match[1]!, typeof onBehalfOf === 'string' ? onBehalfOf : undefined, clientOf(request));
   });
 }

@@ -57,6 +57,8 @@ function containsNul(value: unknown): boolean {
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError | AppError, request, reply) => {
     if (error instanceof AppError) {
+      const retryAfterMs = error.details?.retryAfterMs;
+      if (typeof retryAfterMs === 'number') reply.header('retry-after', String(Math.ceil(retryAfterMs / 1000)));
       return sendError(reply, request, error.code, error.message === error.code ? undefined : error.message);
     }
     const fastifyError = error as FastifyError;

@@ -2,11 +2,12 @@ import type { FastifyInstance } from 'fastify';
 import type { RateScopeConfig } from '../config-schema.js';
 import { AppError } from '../lib/errors.js';
 import type { Principal } from '../lib/principal.js';
+import type { LookupGuard } from '../modules/apikeys/index.js';
 import { keyRateCheck, rateLimitHeaders, type RateCheck, type RateLimitService } from '../modules/ratelimit/index.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** Which bucket a route draws from: 'api' (per principal, the default for authenticated routes), 'auth' (per client IP), or 'none'. */
+    /** Which bucket a route draws from: 'api' (per principal, the default for authenticated routes), 'auth' (per client IP, a bucket unknown API keys also draw on), or 'none'. */
     rateLimit?: 'api' | 'auth' | 'none';
   }
 }
@@ -30,7 +31,7 @@ export function registerRateLimitHook(
     const config = request.routeOptions.config;
     const scope = config.rateLimit ?? (config.auth === 'public' ? 'none' : 'api');
     if (scope === 'none') return;
-    const subject = scope === 'auth' ? `ip:${request.ip}` : request.principal ? principalId(request.principal) : null;
+    const subject = scope === 'auth' ? clientOf(request) : request.principal ? principalId(request.principal) : null;
     if (subject === null || bypass.has(subject)) return;
     const checks: RateCheck[] = [{ rule: { scope: `route:${scope}`, ...scopes[scope] }, subject }];
     // A key's own limit applies on top of the route's, on every route it calls.
@@ -42,4 +43,31 @@ export function registerRateLimitHook(
       throw new AppError(outcome.degraded === 'closed' ? 'RATE_LIMIT_UNAVAILABLE' : 'RATE_LIMITED', undefined, { retryAfterMs: outcome.retryAfterMs });
     }
   });
+}
+
+/** Who a request comes from, as the per-address buckets name it. */
+export function clientOf(request: { ip: string }): string {
+  return `ip:${request.ip}`;
+}
+
+/**
+ * Look-ups of keys that no row has, per client address, drawn from the sign-in routes'
+ * bucket ('route:auth', scope `auth`): a well-formed key costs a database look-up unless
+ * cached, and an address that has spent its failed look-ups gets RATE_LIMITED for any key
+ * not already cached, before the database is asked. Cached keys are never held up.
+ */
+export function failedLookupGuard(limiter: RateLimitService, auth: RateScopeConfig, bypass: ReadonlySet<string>): LookupGuard {
+  const check = (client: string): RateCheck => ({ rule: { scope: 'route:auth', ...auth }, subject: client });
+  return {
+    async before(client) {
+      if (bypass.has(client)) return null;
+      const outcome = await limiter.peek(check(client));
+      if (outcome.allowed) return null;
+      if (outcome.degraded === 'closed') return new AppError('RATE_LIMIT_UNAVAILABLE', undefined, { retryAfterMs: outcome.retryAfterMs });
+      return new AppError('RATE_LIMITED', 'too many look-ups of unknown keys from this address', { retryAfterMs: outcome.retryAfterMs });
+    },
+    async failed(client) {
+      if (!bypass.has(client)) await limiter.consume([check(client)]);
+    },
+  };
 }

@@ -1,11 +1,11 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CACHE_TTL_MS } from '../../deps.js';
 import { isErrorCode } from '../../http/error-catalog.js';
 import { sha256Hex } from '../../lib/secrets.js';
 import { generateKey } from './format.js';
-import { createTeam, snapshot, startTestApp, type SignedUp, type TestApp } from '../../../test/harness.js';
+import { countQueries as countQueriesOf, createTeam, snapshot, startTestApp, type SignedUp, type TestApp } from '../../../test/harness.js';
 
 const logLines: string[] = [];
 const logStream = new Writable({ write(chunk, _encoding, done) { logLines.push(String(chunk)); done(); } });
@@ -26,12 +26,7 @@ async function freshToken(user: SignedUp): Promise<string> {
 
 const getTenant = (tenantId: string, token: string) => t.request({ method: 'GET', url: `/v1/tenants/${tenantId}`, token });
 
-/** Counts every statement a request could issue through the app's database handle. */
-function countQueries(): { count: () => number; restore: () => void } {
-  const db = t.deps.database.db as unknown as Record<string, (...args: unknown[]) => unknown>;
-  const spies = ['transaction', 'execute', 'select', 'insert', 'update', 'delete'].map((m) => vi.spyOn(db, m));
-  return { count: () => spies.reduce((n, s) => n + s.mock.calls.length, 0), restore: () => spies.forEach((s) => s.mockRestore()) };
-}
+const countQueries = () => countQueriesOf(t);
 
 describe('tenant API keys', () => {
   it('are shown once, listed by prefix and last four only, used, revoked and audited', async () => {

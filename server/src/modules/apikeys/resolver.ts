@@ -26,6 +26,17 @@ interface KeyRecord {
 }
 
 /**
+ * Bounds the look-ups of keys that no row has, per client: deps.ts wires it to the
+ * per-address sign-in bucket (http/rate-limit-hook.ts failedLookupGuard).
+ */
+export interface LookupGuard {
+  /** The refusal for a client that has spent its failed look-ups, or null. */
+  before(client: string): Promise<AppError | null>;
+  /** A look-up the client caused found nothing. */
+  failed(client: string): Promise<void>;
+}
+
+/**
  * Turns a `tg_`/`tgs_` key into a principal. The checksum is verified before anything
  * else, so a mistyped or guessed key never reaches the database; a real key is found by
  * its SHA-256, cached, and evicted as soon as a revocation or rotation is announced.
@@ -39,18 +50,22 @@ export class KeyResolver {
    */
   private readonly unknown: TtlCache<string, true>;
 
-  constructor(private readonly db: Db, private readonly clock: Clock, private readonly usage: LastUsedBuffer, cacheTtlMs: number) {
+  constructor(
+    private readonly db: Db, private readonly clock: Clock, private readonly usage: LastUsedBuffer, cacheTtlMs: number,
+    private readonly guard?: LookupGuard,
+  ) {
     const now = () => clock.now().getTime();
     this.cache = new TtlCache({ ttlMs: cacheTtlMs, maxEntries: 50_000, now });
     this.unknown = new TtlCache({ ttlMs: cacheTtlMs, maxEntries: 10_000, now });
   }
 
-  async resolve(key: string): Promise<Principal> {
+  /** `client`: who presents the key (an address), for the guard; absent in-process. */
+  async resolve(key: string, client?: string): Promise<Principal> {
     const kind = parseKey(key);
     if (!kind) throw new AppError('UNAUTHENTICATED', 'the key is malformed or its checksum does not match');
     const keyHash = sha256Hex(key);
     if (this.unknown.get(keyHash)) throw new AppError('UNAUTHENTICATED');
-    const record = await this.cache.load(keyHash, () => this.lookup(kind, keyHash));
+    const record = await this.cache.load(keyHash, () => this.lookupFor(client, kind, keyHash));
     if (!record) this.unknown.set(keyHash, true);
     if (!record || !constantTimeEqual(record.keyHash, keyHash)) throw new AppError('UNAUTHENTICATED');
     const now = this.clock.now();
@@ -83,6 +98,19 @@ export class KeyResolver {
       this.cache.clear();
       this.unknown.clear();
     }
+  }
+
+  /**
+   * A look-up a client causes: refused, before the database is asked, once the client has
+   * spent its failed look-ups; counted when it finds nothing. Keys in the cache never get here.
+   */
+  private async lookupFor(client: string | undefined, kind: 'tg' | 'tgs', keyHash: string): Promise<KeyRecord | undefined> {
+    const guard = client === undefined ? undefined : this.guard;
+    const refusal = guard ? await guard.before(client!) : null;
+    if (refusal) throw refusal;
+    const record = await this.lookup(kind, keyHash);
+    if (!record && guard) await guard.failed(client!);
+    return record;
   }
 
   private lookup(kind: 'tg' | 'tgs', keyHash: string): Promise<KeyRecord | undefined> {

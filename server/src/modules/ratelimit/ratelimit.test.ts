@@ -3,7 +3,8 @@ import type { ConfigFile } from '../../config-schema.js';
 import pino from 'pino';
 import { buildApp } from '../../app.js';
 import { createDeps } from '../../deps.js';
-import { startTestApp, testConfig, type TestApp } from '../../../test/harness.js';
+import { countQueries, startTestApp, testConfig, type TestApp } from '../../../test/harness.js';
+import { generateKey } from '../apikeys/index.js';
 import { RateLimitService } from './service.js';
 
 /** Redis suites run where REDIS_URL names a server (CI starts one); they say so when skipped. */
@@ -55,6 +56,34 @@ describe('route-scope rate limits (in memory)', () => {
     expect(codes).toEqual([401, 401, 401, 429, 429]);
     const malformed = await t.request({ method: 'POST', url: '/v1/token', payload: '{broken' , headers: { 'content-type': 'application/json' } });
     expect(malformed.statusCode).toBe(429);
+  });
+
+  it('look-ups of unknown keys draw on the address\'s sign-in bucket: once spent, keys not cached are refused before the database; cached keys pass', async () => {
+    const t = await appWith({ auth: 4 });
+    const owner = await t.signup(); // from the default address, 127.0.0.1
+    const key = (await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys`, token: owner.accessToken, payload: { name: 'k', scopes: ['read'] } })).json().key as string;
+    const from = (remoteAddress: string, bearer: string) => t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}`, token: bearer, remoteAddress });
+    expect((await from('10.0.0.9', key)).statusCode).toBe(200); // now cached
+    // Distinct well-formed keys (right checksum, never issued): each a look-up, each a point.
+    for (let i = 0; i < 4; i++) expect((await from('10.0.0.9', generateKey('tg'))).statusCode).toBe(401);
+    const queries = countQueries(t);
+    try {
+      const refused = await from('10.0.0.9', generateKey('tg'));
+      expect(refused.statusCode).toBe(429);
+      expect(refused.json().error.code).toBe('RATE_LIMITED');
+      expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+      expect(queries.count()).toBe(0);
+      // The cached key from the same address is not held up; another address still looks up.
+      expect((await from('10.0.0.9', key)).statusCode).toBe(200);
+      const before = queries.count();
+      expect((await from('10.0.0.10', generateKey('tg'))).statusCode).toBe(401);
+      expect(queries.count()).toBeGreaterThan(before);
+    } finally {
+      queries.restore();
+    }
+    // The bucket is the sign-in routes' own.
+    const signIn = await t.request({ method: 'POST', url: '/v1/token', remoteAddress: '10.0.0.9', payload: { grantType: 'password', email: owner.email, password: owner.password } });
+    expect(signIn.statusCode).toBe(429);
   });
 
   it('only principals listed in bypassPrincipals skip the limit', async () => {

@@ -118,24 +118,44 @@ export class RateLimitService {
     await Promise.all(checks.map(({ rule, subject }) => this.limiterFor(rule).reward(subject, 1).catch(() => undefined)));
   }
 
+  /** Whether a bucket still holds a point, without taking it. */
+  async peek({ rule, subject }: RateCheck): Promise<RateOutcome> {
+    try {
+      const res = await this.limiterFor(rule).get(subject);
+      if (!res || res.remainingPoints > 0) return allowedOutcome(rule, res?.remainingPoints ?? rule.limit, res?.msBeforeNext ?? 0);
+      return refusedOutcome(rule, res.msBeforeNext);
+    } catch {
+      return storeDownOutcome(rule);
+    }
+  }
+
   private async consumeOne({ rule, subject }: RateCheck): Promise<RateOutcome> {
-    const base = { limit: rule.limit, scope: rule.scope };
     try {
       const res = await this.limiterFor(rule).consume(subject, 1);
-      return { ...base, allowed: true, remaining: res.remainingPoints, resetMs: res.msBeforeNext, retryAfterMs: null, degraded: null };
+      return allowedOutcome(rule, res.remainingPoints, res.msBeforeNext);
     } catch (error) {
-      if (error instanceof RateLimiterRes) {
-        return { ...base, allowed: false, remaining: 0, resetMs: error.msBeforeNext, retryAfterMs: Math.max(1, error.msBeforeNext), degraded: null };
-      }
-      // The store is unreachable: the rule's fail mode decides, and the outcome says so.
-      const allowed = rule.failMode === 'open';
-      return { ...base, allowed, remaining: 0, resetMs: 0, retryAfterMs: allowed ? null : 1000, degraded: rule.failMode };
+      if (error instanceof RateLimiterRes) return refusedOutcome(rule, error.msBeforeNext);
+      return storeDownOutcome(rule);
     }
   }
 
   async close(): Promise<void> {
     if (this.redis) this.redis.disconnect();
   }
+}
+
+function allowedOutcome(rule: RateRule, remaining: number, resetMs: number): RateOutcome {
+  return { limit: rule.limit, scope: rule.scope, allowed: true, remaining, resetMs, retryAfterMs: null, degraded: null };
+}
+
+function refusedOutcome(rule: RateRule, msBeforeNext: number): RateOutcome {
+  return { limit: rule.limit, scope: rule.scope, allowed: false, remaining: 0, resetMs: msBeforeNext, retryAfterMs: Math.max(1, msBeforeNext), degraded: null };
+}
+
+/** The store is unreachable: the rule's fail mode decides, and the outcome says so. */
+function storeDownOutcome(rule: RateRule): RateOutcome {
+  const allowed = rule.failMode === 'open';
+  return { limit: rule.limit, scope: rule.scope, allowed, remaining: 0, resetMs: 0, retryAfterMs: allowed ? null : 1000, degraded: rule.failMode };
 }
 
 /** An API key's own bucket, shared by the decision and every other route the key calls. */
