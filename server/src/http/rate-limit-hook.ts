@@ -51,23 +51,25 @@ export function clientOf(request: { ip: string }): string {
 }
 
 /**
- * Look-ups of keys that no row has, per client address, drawn from the sign-in routes'
- * bucket ('route:auth', scope `auth`): a well-formed key costs a database look-up unless
- * cached, and an address that has spent its failed look-ups gets RATE_LIMITED for any key
- * not already cached, before the database is asked. Cached keys are never held up.
+ * Look-ups of keys this process does not know, per client address, drawn from the
+ * sign-in routes' bucket ('route:auth', scope `auth`): a look-up takes a point, and gets
+ * it back when it finds a key, so only look-ups that find nothing are spent. An address
+ * that has spent the bucket gets RATE_LIMITED for a key not known here, before the
+ * database is asked; keys that have resolved here are never held up (KeyResolver). A
+ * guard against floods, not a gate on spend: a store that cannot answer lets the
+ * look-up through, whatever the scope's fail mode.
  */
 export function failedLookupGuard(limiter: RateLimitService, auth: RateScopeConfig, bypass: ReadonlySet<string>): LookupGuard {
-  const check = (client: string): RateCheck => ({ rule: { scope: 'route:auth', ...auth }, subject: client });
+  const checks = (client: string): RateCheck[] => [{ rule: { scope: 'route:auth', ...auth, failMode: 'open' }, subject: client }];
   return {
-    async before(client) {
+    async take(client) {
       if (bypass.has(client)) return null;
-      const outcome = await limiter.peek(check(client));
+      const outcome = await limiter.consume(checks(client));
       if (outcome.allowed) return null;
-      if (outcome.degraded === 'closed') return new AppError('RATE_LIMIT_UNAVAILABLE', undefined, { retryAfterMs: outcome.retryAfterMs });
       return new AppError('RATE_LIMITED', 'too many look-ups of unknown keys from this address', { retryAfterMs: outcome.retryAfterMs });
     },
-    async failed(client) {
-      if (!bypass.has(client)) await limiter.consume([check(client)]);
+    async giveBack(client) {
+      if (!bypass.has(client)) await limiter.refund(checks(client));
     },
   };
 }

@@ -12,6 +12,9 @@ import * as repo from './repo.js';
 import { rateLimitOf } from './service.js';
 import type { LastUsedBuffer } from './usage.js';
 
+/** How long a key that resolved here skips the look-up guard after its last look-up. */
+const KNOWN_KEY_TTL_MS = 24 * 3600_000;
+
 /** What the hot path needs to know about a key, cached by the key's hash. */
 interface KeyRecord {
   id: string;
@@ -26,14 +29,15 @@ interface KeyRecord {
 }
 
 /**
- * Bounds the look-ups of keys that no row has, per client: deps.ts wires it to the
- * per-address sign-in bucket (http/rate-limit-hook.ts failedLookupGuard).
+ * Bounds the database look-ups a client causes with keys this process does not know:
+ * deps.ts wires it to the per-address sign-in bucket (http/rate-limit-hook.ts
+ * failedLookupGuard). Only look-ups that find nothing keep their point.
  */
 export interface LookupGuard {
-  /** The refusal for a client that has spent its failed look-ups, or null. */
-  before(client: string): Promise<AppError | null>;
-  /** A look-up the client caused found nothing. */
-  failed(client: string): Promise<void>;
+  /** Takes a point for a look-up; the refusal when the client has none left, else null. */
+  take(client: string): Promise<AppError | null>;
+  /** The look-up found a key: its point goes back. */
+  giveBack(client: string): Promise<void>;
 }
 
 /**
@@ -49,6 +53,13 @@ export class KeyResolver {
    * random when issued, so a key unknown now does not become known later.
    */
   private readonly unknown: TtlCache<string, true>;
+  /**
+   * Hashes of keys that have resolved to a row here: a key in use is looked up again
+   * whenever its cache entry lapses (30 s), and that look-up is never held up by the
+   * guard, whatever other clients of the same address have spent. A hash gets here
+   * only by presenting a real key.
+   */
+  private readonly known: TtlCache<string, true>;
 
   constructor(
     private readonly db: Db, private readonly clock: Clock, private readonly usage: LastUsedBuffer, cacheTtlMs: number,
@@ -57,6 +68,7 @@ export class KeyResolver {
     const now = () => clock.now().getTime();
     this.cache = new TtlCache({ ttlMs: cacheTtlMs, maxEntries: 50_000, now });
     this.unknown = new TtlCache({ ttlMs: cacheTtlMs, maxEntries: 10_000, now });
+    this.known = new TtlCache({ ttlMs: KNOWN_KEY_TTL_MS, maxEntries: 100_000, now });
   }
 
   /** `client`: who presents the key (an address), for the guard; absent in-process. */
@@ -101,15 +113,19 @@ export class KeyResolver {
   }
 
   /**
-   * A look-up a client causes: refused, before the database is asked, once the client has
-   * spent its failed look-ups; counted when it finds nothing. Keys in the cache never get here.
+   * A look-up a client causes. For a key not known here it takes a point of the client's
+   * guard first (refused, before the database is asked, when none is left) and gives it
+   * back when the key is found: only look-ups that find nothing are spent.
    */
   private async lookupFor(client: string | undefined, kind: 'tg' | 'tgs', keyHash: string): Promise<KeyRecord | undefined> {
-    const guard = client === undefined ? undefined : this.guard;
-    const refusal = guard ? await guard.before(client!) : null;
+    const guard = client === undefined || this.known.get(keyHash) ? undefined : this.guard;
+    const refusal = guard ? await guard.take(client!) : null;
     if (refusal) throw refusal;
     const record = await this.lookup(kind, keyHash);
-    if (!record && guard) await guard.failed(client!);
+    if (record) {
+      this.known.set(keyHash, true);
+      if (guard) await guard.giveBack(client!);
+    }
     return record;
   }
 

@@ -19,7 +19,8 @@ interface Known<T> { value: T; until: number }
  *
  * Both forget a tenant at once when this process hears of a change to it (admin patch,
  * module switch, membership, keys: the change feed, also from other processes); what the
- * feed does not carry is believed for at most ANSWER_TTL_MS, and never past the period.
+ * feed does not carry is believed for at most ANSWER_TTL_MS, and an answer learned from
+ * a batch outcome never past its period (a RATE_LIMITED answer carries no period).
  * Only ever a refusal is answered from here: nothing admits, so no limit can be passed.
  */
 export class RecentAnswers<T> {

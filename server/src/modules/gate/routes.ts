@@ -57,7 +57,7 @@ export const gateRoutes: FastifyPluginAsyncTypebox<GateRouteOptions> = async (ap
       tags: ['decision'],
       summary: 'May this principal of this tenant run this operation now, and what does it cost? Denials are 200 with allowed: false.',
       body: AuthorizeBody,
-      response: { 200: DecisionSchema, ...errors(401, 403, 404, 409) },
+      response: { 200: DecisionSchema, ...errors(401, 403, 404, 409, 503) },
     },
   }, async (request, reply) => {
     const header = request.headers['tollgate-tenant'];

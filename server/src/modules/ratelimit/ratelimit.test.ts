@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { ConfigFile } from '../../config-schema.js';
 import pino from 'pino';
 import { buildApp } from '../../app.js';
-import { createDeps } from '../../deps.js';
+import { CACHE_TTL_MS, createDeps } from '../../deps.js';
 import { countQueries, startTestApp, testConfig, type TestApp } from '../../../test/harness.js';
 import { generateKey } from '../apikeys/index.js';
 import { RateLimitService } from './service.js';
@@ -58,12 +58,14 @@ describe('route-scope rate limits (in memory)', () => {
     expect(malformed.statusCode).toBe(429);
   });
 
-  it('look-ups of unknown keys draw on the address\'s sign-in bucket: once spent, keys not cached are refused before the database; cached keys pass', async () => {
+  it('look-ups that find nothing spend the address\'s sign-in bucket: then keys not known here are refused before the database; keys in use pass', async () => {
     const t = await appWith({ auth: 4 });
     const owner = await t.signup(); // from the default address, 127.0.0.1
-    const key = (await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys`, token: owner.accessToken, payload: { name: 'k', scopes: ['read'] } })).json().key as string;
+    const newKey = async () => (await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys`, token: owner.accessToken, payload: { name: 'k', scopes: ['read'] } })).json().key as string;
+    const key = await newKey();
     const from = (remoteAddress: string, bearer: string) => t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}`, token: bearer, remoteAddress });
-    expect((await from('10.0.0.9', key)).statusCode).toBe(200); // now cached
+    // A look-up that finds its key gives its point back: this one spends nothing.
+    expect((await from('10.0.0.9', key)).statusCode).toBe(200);
     // Distinct well-formed keys (right checksum, never issued): each a look-up, each a point.
     for (let i = 0; i < 4; i++) expect((await from('10.0.0.9', generateKey('tg'))).statusCode).toBe(401);
     const queries = countQueries(t);
@@ -73,17 +75,32 @@ describe('route-scope rate limits (in memory)', () => {
       expect(refused.json().error.code).toBe('RATE_LIMITED');
       expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
       expect(queries.count()).toBe(0);
-      // The cached key from the same address is not held up; another address still looks up.
+      // The key in use from the same address is not held up, neither from the cache nor
+      // when its cache entry has lapsed and it is looked up again.
       expect((await from('10.0.0.9', key)).statusCode).toBe(200);
+      t.clock.advance(CACHE_TTL_MS);
+      expect((await from('10.0.0.9', key)).statusCode).toBe(200);
+      expect(queries.count()).toBeGreaterThan(0);
+      // Another address still looks up.
       const before = queries.count();
       expect((await from('10.0.0.10', generateKey('tg'))).statusCode).toBe(401);
       expect(queries.count()).toBeGreaterThan(before);
     } finally {
       queries.restore();
     }
+    // A key this process has never seen waits for the bucket like an unknown one.
+    expect((await from('10.0.0.9', await newKey())).statusCode).toBe(429);
     // The bucket is the sign-in routes' own.
     const signIn = await t.request({ method: 'POST', url: '/v1/token', remoteAddress: '10.0.0.9', payload: { grantType: 'password', email: owner.email, password: owner.password } });
     expect(signIn.statusCode).toBe(429);
+  });
+
+  it('concurrent look-ups from one address never pass its bucket', async () => {
+    const t = await appWith({ auth: 4 });
+    const owner = await t.signup();
+    const calls = Array.from({ length: 10 }, () => t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}`, token: generateKey('tg'), remoteAddress: '10.0.0.11' }));
+    const statuses = (await Promise.all(calls)).map((r) => r.statusCode).sort();
+    expect(statuses).toEqual([401, 401, 401, 401, 429, 429, 429, 429, 429, 429]);
   });
 
   it('only principals listed in bypassPrincipals skip the limit', async () => {

@@ -118,17 +118,6 @@ export class RateLimitService {
     await Promise.all(checks.map(({ rule, subject }) => this.limiterFor(rule).reward(subject, 1).catch(() => undefined)));
   }
 
-  /** Whether a bucket still holds a point, without taking it. */
-  async peek({ rule, subject }: RateCheck): Promise<RateOutcome> {
-    try {
-      const res = await this.limiterFor(rule).get(subject);
-      if (!res || res.remainingPoints > 0) return allowedOutcome(rule, res?.remainingPoints ?? rule.limit, res?.msBeforeNext ?? 0);
-      return refusedOutcome(rule, res.msBeforeNext);
-    } catch {
-      return storeDownOutcome(rule);
-    }
-  }
-
   private async consumeOne({ rule, subject }: RateCheck): Promise<RateOutcome> {
     try {
       const res = await this.limiterFor(rule).consume(subject, 1);
