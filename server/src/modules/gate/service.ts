@@ -23,7 +23,7 @@ import type { Change } from '../../lib/changes.js';
 import { DecisionBatcher, type BatchAnswer, type BatchOutcome, type BatchRequest } from './batch.js';
 import { RecentAnswers } from './recent-answers.js';
 import type { DecisionLog } from './log.js';
-import { decisionOf, limitView, rateLimitedOf, type CheckedStanding, type RequestShape } from './outcome.js';
+import { decisionOf, limitView, rateLimitedOf, refusalOf, type CheckedStanding, type RequestShape } from './outcome.js';
 import * as repo from './repo.js';
 
 export interface AuthorizeRequest {
@@ -179,7 +179,7 @@ export class GateService {
     const checked = await this.p.tenancy.checkTenant(principal, tenantId);
     if (!checked.ok) {
       if (isDecisionDenial(checked.error)) {
-        const decision = this.denied(decisionId, checked.error, { id: tenantId, plan: null, enterprise: false }, principalView(principal, null), cost);
+        const decision = refusalOf(decisionId, checked.error, { id: tenantId, plan: null, enterprise: false }, principalView(principal, null), operationOf(cost));
         return this.finish(decision, request, ctx);
       }
       throw new AppError(checked.error);
@@ -289,8 +289,7 @@ export class GateService {
     const principal = access.principal;
     return {
       tenantId: access.tenantId, keyId: principal.type === 'user' ? null : principal.keyId, userId: access.userId,
-      decisionId: d.decisionId, principal: d.principal,
-      operation: { name: cost.operation, module: cost.module, credits: cost.credits }, meter: cost.meter,
+      decisionId: d.decisionId, principal: d.principal, operation: operationOf(cost), meter: cost.meter,
       keyCap: principal.type === 'api_key' ? (principal.usageCap ?? null) : null,
       credits: cost.credits,
     };
@@ -363,7 +362,7 @@ export class GateService {
     const tenantId = access.tenantId;
     if (!fresh.ok) {
       if (isDecisionDenial(fresh.error)) {
-        throw new Refusal(this.denied(d.decisionId, fresh.error, { id: tenantId, plan: null, enterprise: false }, d.principal, cost));
+        throw new Refusal(refusalOf(d.decisionId, fresh.error, { id: tenantId, plan: null, enterprise: false }, d.principal, operationOf(cost)));
       }
       throw new AppError(fresh.error);
     }
@@ -372,7 +371,7 @@ export class GateService {
     const { period, entitlements: e } = await this.p.standing.standing(tx, tenantId);
     const tenant = { id: tenantId, plan: e.plan, enterprise: e.enterprise };
     const refuse = (code: DecisionCode, extra: Partial<Decision> = {}): never => {
-      throw new Refusal({ ...this.denied(d.decisionId, code, tenant, d.principal, cost), ...extra });
+      throw new Refusal({ ...refusalOf(d.decisionId, code, tenant, d.principal, operationOf(cost)), ...extra });
     };
 
     if (!this.p.plans.get(e.plan)?.modules.includes(cost.module)) refuse('NOT_IN_PLAN');
@@ -426,7 +425,7 @@ export class GateService {
     const r = reserved as Extract<typeof reserved, { ok: true }>;
     const decision: Decision = {
       allowed: true, code: 'OK', decisionId: d.decisionId, tenant, principal: d.principal,
-      operation: { name: cost.operation, module: cost.module, credits: cost.credits },
+      operation: operationOf(cost),
       limits, credits: r.credits,
       reservation: { id: r.reservation.id, credits: r.reservation.credits, expiresAt: r.reservation.expiresAt },
       bypass, route: { provider: 'default' },
@@ -447,14 +446,6 @@ export class GateService {
     const keyCheck = keyRateCheck(principal, this.p.authorizeScope.failMode);
     if (keyCheck) checks.push(keyCheck);
     return checks;
-  }
-
-  private denied(decisionId: string, code: DecisionCode, tenant: Decision['tenant'], principal: Decision['principal'], cost: ReturnType<typeof quote>): Decision {
-    return {
-      allowed: false, code, decisionId, tenant, principal,
-      operation: { name: cost.operation, module: cost.module, credits: cost.credits },
-      limits: [], credits: null, reservation: null, bypass: null, route: { provider: 'default' },
-    };
   }
 
   /** A change heard on the change feed (made here or in another process). */
@@ -506,6 +497,11 @@ function answeredBeforeRate(answer: BatchAnswer): boolean {
 /** Tenant refusals that are answers (allowed: false), as opposed to errors of the call. */
 function isDecisionDenial(code: string): code is 'TENANT_SUSPENDED' | 'TENANT_CLOSED' | 'PAYMENT_REQUIRED' {
   return code === 'TENANT_SUSPENDED' || code === 'TENANT_CLOSED' || code === 'PAYMENT_REQUIRED';
+}
+
+/** The operation as a decision names it. */
+function operationOf(cost: ReturnType<typeof quote>): Decision['operation'] {
+  return { name: cost.operation, module: cost.module, credits: cost.credits };
 }
 
 function principalView(principal: Principal, role: string | null): Decision['principal'] {
