@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import type { Principal } from '../../lib/principal.js';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { LeasedBucket, leaseSize } from './lease.js';
 
 /** What to do when the shared store cannot answer: refuse (spend-gating scopes) or let through (DoS-only scopes). */
 export type FailMode = 'open' | 'closed';
@@ -40,10 +41,12 @@ export interface RateLimitStoreOptions {
 /**
  * Token buckets from rate-limiter-flexible, in memory for one process or in Redis for
  * many. Limits are keyed by who is charged (tenant, key), never skipped because the
- * caller is authenticated.
+ * caller is authenticated. In Redis, buckets of 200 points or more are spent from leases
+ * (lease.ts): a round trip per 1 % of the bucket rather than per request.
  */
 export class RateLimitService {
   private readonly limiters = new Map<string, RateLimiterAbstract>();
+  private readonly leased = new Map<string, LeasedBucket | null>();
   private readonly redis: Redis | undefined;
 
   constructor(private readonly options: RateLimitStoreOptions) {
@@ -98,6 +101,17 @@ export class RateLimitService {
     return limiter;
   }
 
+  /** The leases of a Redis bucket family; null where every point goes to the store (memory, small buckets). */
+  private leasedFor(rule: RateRule): LeasedBucket | null {
+    const id = `${rule.scope}:${rule.limit}:${rule.windowSeconds}`;
+    let bucket = this.leased.get(id);
+    if (bucket === undefined) {
+      bucket = this.redis && leaseSize(rule.limit) > 1 ? new LeasedBucket(this.limiterFor(rule), rule.limit) : null;
+      this.leased.set(id, bucket);
+    }
+    return bucket;
+  }
+
   /** Consumes one point from every bucket; denied when any is empty. */
   async consume(checks: readonly RateCheck[]): Promise<RateOutcome> {
     let outcome: RateOutcome = { allowed: true, limit: 0, remaining: Number.MAX_SAFE_INTEGER, resetMs: 0, retryAfterMs: null, degraded: null, scope: null };
@@ -115,10 +129,19 @@ export class RateLimitService {
    * limit). Best effort: a store that cannot answer keeps the point.
    */
   async refund(checks: readonly RateCheck[]): Promise<void> {
-    await Promise.all(checks.map(({ rule, subject }) => this.limiterFor(rule).reward(subject, 1).catch(() => undefined)));
+    await Promise.all(checks.map(async ({ rule, subject }) => {
+      const leased = this.leasedFor(rule);
+      await (leased ? leased.refund(subject) : this.limiterFor(rule).reward(subject, 1)).catch(() => undefined);
+    }));
   }
 
   private async consumeOne({ rule, subject }: RateCheck): Promise<RateOutcome> {
+    const leased = this.leasedFor(rule);
+    if (leased) {
+      const outcome = await leased.consume(subject);
+      if ('storeDown' in outcome) return storeDownOutcome(rule);
+      return outcome.allowed ? allowedOutcome(rule, outcome.remaining, outcome.resetMs) : refusedOutcome(rule, outcome.resetMs);
+    }
     try {
       const res = await this.limiterFor(rule).consume(subject, 1);
       return allowedOutcome(rule, res.remainingPoints, res.msBeforeNext);
