@@ -70,6 +70,15 @@ describe('config validation names the bad key', () => {
     expect(() => loadConfig({ env: { TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL: 'a@b.c' } })).toThrow(/go together/);
   });
 
+  it('several workers need PostgreSQL and Redis: PGlite serves one process, in-memory buckets would multiply the limits', () => {
+    expect(loadConfig({ env: {} }).workers).toBe(1);
+    const shared = { DATABASE_URL: 'postgres://db/x', REDIS_URL: 'redis://r:6379' };
+    expect(loadConfig({ env: { ...shared, TOLLGATE_WORKERS: '4' } }).workers).toBe(4);
+    expect(() => loadConfig({ env: { REDIS_URL: shared.REDIS_URL, TOLLGATE_WORKERS: '2' } })).toThrow(/needs DATABASE_URL/);
+    expect(() => loadConfig({ env: { DATABASE_URL: shared.DATABASE_URL, TOLLGATE_WORKERS: '2' } })).toThrow(/needs REDIS_URL/);
+    for (const bad of ['0', '1.5', 'two', '65']) expect(() => loadConfig({ env: { ...shared, TOLLGATE_WORKERS: bad } })).toThrow(/TOLLGATE_WORKERS/);
+  });
+
   it('the published JSON Schema file is the schema the server validates with', () => {
     const published = JSON.parse(readFileSync(fileURLToPath(new URL('../tollgate.config.schema.json', import.meta.url)), 'utf8'));
     expect(published).toEqual(JSON.parse(JSON.stringify(ConfigFileSchema)));

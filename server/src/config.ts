@@ -25,6 +25,8 @@ export interface Config {
   /** Trust X-Forwarded-For (behind a load balancer) so per-client limits see the client's address. */
   readonly trustProxy: boolean;
   readonly bootstrapOperator: { email: string; password: string } | undefined;
+  /** Server processes (`tollgate serve`); more than one needs PostgreSQL and Redis. */
+  readonly workers: number;
   readonly file: ConfigFile;
 }
 
@@ -50,6 +52,12 @@ export function loadConfig(options: { env?: Env; configPath?: string } = {}): Co
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`PORT: not a port number: ${env.PORT}`);
   const poolSize = Number(env.TOLLGATE_DB_POOL_SIZE ?? 20);
   if (!Number.isInteger(poolSize) || poolSize < 1) throw new ConfigError('TOLLGATE_DB_POOL_SIZE: must be a positive integer');
+  const workers = Number(env.TOLLGATE_WORKERS ?? 1);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new ConfigError(`TOLLGATE_WORKERS: must be an integer from 1 to 64: ${env.TOLLGATE_WORKERS}`);
+  // Workers share nothing but the database and the rate-limit store: PGlite lives in one
+  // process, and in-memory buckets would give each worker the whole limit.
+  if (workers > 1 && !env.DATABASE_URL) throw new ConfigError('TOLLGATE_WORKERS above 1 needs DATABASE_URL (embedded PGlite serves one process)');
+  if (workers > 1 && !env.REDIS_URL) throw new ConfigError('TOLLGATE_WORKERS above 1 needs REDIS_URL (rate-limit buckets are shared through Redis)');
   const operatorEmail = env.TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL;
   const operatorPassword = env.TOLLGATE_BOOTSTRAP_OPERATOR_PASSWORD;
   if (Boolean(operatorEmail) !== Boolean(operatorPassword)) {
@@ -69,6 +77,7 @@ export function loadConfig(options: { env?: Env; configPath?: string } = {}): Co
     logLevel: env.LOG_LEVEL ?? 'info',
     trustProxy: env.TOLLGATE_TRUST_PROXY === 'true' || env.TOLLGATE_TRUST_PROXY === '1',
     bootstrapOperator: operatorEmail && operatorPassword ? { email: operatorEmail, password: operatorPassword } : undefined,
+    workers,
     file: deepFreeze(file),
   });
 }

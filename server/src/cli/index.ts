@@ -17,7 +17,7 @@ Usage:
   tollgate config schema [--out FILE]         print the config file's JSON Schema
 
 Environment: HOST, PORT, TOLLGATE_DATA_DIR, DATABASE_URL, TOLLGATE_CONFIG, REDIS_URL,
-TOLLGATE_SECRET_KEY, TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL / _PASSWORD, LOG_LEVEL.`;
+TOLLGATE_SECRET_KEY, TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL / _PASSWORD, TOLLGATE_WORKERS, LOG_LEVEL.`;
 
 export async function runCli(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -51,8 +51,7 @@ export async function runCli(argv: string[]): Promise<number> {
   }
   switch (command) {
     case 'serve':
-      await serve(config);
-      return 0;
+      return serve(config);
     case 'migrate': {
       const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, appRole: config.databaseAppRole, poolSize: 1 });
       await database.close();

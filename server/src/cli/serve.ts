@@ -1,10 +1,30 @@
+import cluster, { type Worker } from 'node:cluster';
 import type { Config } from '../config.js';
 import { buildApp } from '../app.js';
 import { createDeps } from '../deps.js';
 import { Periodic } from '../lib/periodic.js';
 
-/** Starts the server and stops it cleanly on SIGINT/SIGTERM. */
-export async function serve(config: Config): Promise<void> {
+/** What a worker tells the primary once it listens. */
+interface Listening { tollgate: 'listening'; port: number }
+
+/**
+ * Starts the server and stops it cleanly on SIGINT/SIGTERM; resolves with the exit code.
+ * With `workers` above 1 this process becomes the primary of a node:cluster: each worker
+ * is a whole Tollgate over the same PostgreSQL and Redis, all accepting on one port.
+ */
+export async function serve(config: Config): Promise<number> {
+  if (config.workers > 1 && cluster.isPrimary) return servePrimary(config);
+  const server = await startServer(config);
+  if (cluster.isWorker) process.send?.({ tollgate: 'listening', port: server.port } satisfies Listening);
+  else printBanner(config, server.port, 1);
+  await server.stopped;
+  // A worker lives as long as its channel to the primary is open.
+  cluster.worker?.disconnect();
+  return 0;
+}
+
+/** One server process: listening, with its sweeper; `stopped` settles after a stop signal, once it has flushed and closed. */
+async function startServer(config: Config): Promise<{ port: number; stopped: Promise<void> }> {
   const deps = await createDeps(config);
   const app = await buildApp(deps);
   // Bursts of new connections (every SaaS worker calling at once) should queue, not be reset: Node's default backlog is 511.
@@ -14,24 +34,72 @@ export async function serve(config: Config): Promise<void> {
   sweeper.start(config.file.metering.sweepIntervalSeconds * 1000);
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
+  let stopping: Promise<void> | undefined;
+  // A terminal's Ctrl-C reaches every process of the group, and a cluster's primary passes
+  // SIGTERM on as well: stop once, whichever comes first.
+  const stop = () => {
+    stopping ??= (async () => {
+      await sweeper.stop(false);
+      await app.close();
+      await deps.close();
+    })();
+    return stopping;
+  };
+  const stopped = new Promise<void>((resolve) => {
+    const onSignal = () => void stop().then(resolve);
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  });
+  return { port, stopped };
+}
+
+/**
+ * The cluster's primary. Starts the workers one after the other, so the first alone
+ * migrates and creates the bootstrap operator; passes SIGINT/SIGTERM on and resolves once
+ * every worker has flushed and stopped. A worker that dies otherwise takes the others
+ * down and the exit code is 1: restarting is the supervisor's job (systemd, a container
+ * runtime), which then sees one failed service rather than a silently smaller one.
+ */
+async function servePrimary(config: Config): Promise<number> {
+  const workers: Worker[] = [];
+  let code: number | undefined;
+  const stopAll = (exitCode: number) => {
+    if (code !== undefined) return;
+    code = exitCode;
+    for (const worker of workers) if (!worker.isDead()) worker.process.kill('SIGTERM');
+  };
+  process.once('SIGINT', () => stopAll(0));
+  process.once('SIGTERM', () => stopAll(0));
+  const exits: Promise<unknown>[] = [];
+  let port = config.port;
+  for (let i = 0; i < config.workers && code === undefined; i++) {
+    const worker = cluster.fork();
+    workers.push(worker);
+    exits.push(new Promise((resolve) => worker.once('exit', resolve)));
+    worker.once('exit', (exitCode, signal) => {
+      if (code !== undefined) return;
+      process.stderr.write(`tollgate: worker ${worker.process.pid} exited (${signal ?? exitCode}); stopping the others\n`);
+      stopAll(1);
+    });
+    port = await new Promise<number>((resolve) => {
+      worker.on('message', (message: Listening) => { if (message?.tollgate === 'listening') resolve(message.port); });
+      worker.once('exit', () => resolve(port));
+    });
+  }
+  if (code === undefined) printBanner(config, port, config.workers);
+  await Promise.all(exits);
+  return code ?? 0;
+}
+
+function printBanner(config: Config, port: number, workers: number): void {
   const base = `http://${config.host}:${port}`;
   const storage = config.databaseUrl ? 'PostgreSQL' : `embedded PGlite in ${config.dataDir}`;
   process.stdout.write([
     '',
-    `  Tollgate is listening on ${base}  (storage: ${storage})`,
+    `  Tollgate is listening on ${base}  (storage: ${storage}${workers > 1 ? `; ${workers} worker processes` : ''})`,
     `  API docs:  ${base}/docs   ·   OpenAPI: ${base}/openapi.json`,
     '  Sign up:   curl -s -X POST ' + base + '/v1/signup -H "content-type: application/json" \\',
     '               -d \'{"email":"you@example.com","password":"a-long-password"}\'',
     '',
   ].join('\n') + '\n');
-  await new Promise<void>((resolve) => {
-    const stop = async () => {
-      await sweeper.stop(false);
-      await app.close();
-      await deps.close();
-      resolve();
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
 }

@@ -1,0 +1,127 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+import { TEST_SECRET, createTestDatabase, onPostgres, type TestDatabase } from '../../test/harness.js';
+
+const REDIS_URL = process.env.REDIS_URL || undefined;
+if (!onPostgres || !REDIS_URL) console.log('[tollgate] cluster suite (TOLLGATE_WORKERS=2) needs DATABASE_URL and REDIS_URL: SKIPPED');
+
+const SERVER_DIR = new URL('../..', import.meta.url).pathname;
+/** Servers started by a test, killed after it whatever happened. */
+const started: ChildProcess[] = [];
+const OPERATOR = { email: 'cluster-ops@example.com', password: 'cluster-operator-password' };
+
+/** `tollgate serve` as a real command: the primary and its workers are processes of their own. */
+function startServe(db: TestDatabase, dir: string): Promise<{ child: ChildProcess; base: string; banner: string; exited: Promise<number | null> }> {
+  const file = parse(readFileSync(join(SERVER_DIR, 'tollgate.config.yaml'), 'utf8'));
+  file.auth = { ...file.auth, scryptCost: 10 };
+  const configPath = join(dir, 'tollgate.yaml');
+  writeFileSync(configPath, stringify(file));
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], {
+    cwd: SERVER_DIR, stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env, DATABASE_URL: db.url, REDIS_URL, TOLLGATE_WORKERS: '2', PORT: '0', HOST: '127.0.0.1', TOLLGATE_CONFIG: configPath,
+      TOLLGATE_SECRET_KEY: TEST_SECRET, TOLLGATE_DATA_DIR: dir, LOG_LEVEL: 'warn',
+      TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL: OPERATOR.email, TOLLGATE_BOOTSTRAP_OPERATOR_PASSWORD: OPERATOR.password,
+    },
+  });
+  started.push(child);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let out = '';
+  child.stderr!.on('data', (chunk) => { out += chunk; });
+  return new Promise((resolve, reject) => {
+    child.stdout!.on('data', (chunk) => {
+      out += chunk;
+      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m) resolve({ child, base: m[1]!, banner: out, exited });
+    });
+    void exited.then((code) => reject(new Error(`tollgate serve exited with ${code} before listening:\n${out}`)));
+  });
+}
+
+/** The pids of a process's Tollgate workers, from /proc (tsx's esbuild is a child too). */
+function workersOf(pid: number): number[] {
+  return readdirSync('/proc').filter((e) => /^\d+$/.test(e)).filter((e) => {
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid && readFileSync(`/proc/${e}/cmdline`, 'utf8').includes('src/main.ts');
+    } catch {
+      return false; // exited meanwhile
+    }
+  }).map(Number);
+}
+
+/** The fields of the answers this suite reads. */
+interface Body { accessToken?: string; tenant?: { id: string }; key?: string; allowed?: boolean; code?: string }
+
+async function call(base: string, method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: Body }> {
+  const res = await fetch(base + path, {
+    method,
+    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json() as Body };
+}
+
+/** /metrics over a connection of its own, so that successive calls reach the workers in turn. */
+async function metricsOnNewConnection(base: string): Promise<string> {
+  return (await fetch(`${base}/metrics`, { headers: { connection: 'close' } })).text();
+}
+
+describe.skipIf(!onPostgres || !REDIS_URL)('tollgate serve with TOLLGATE_WORKERS=2', () => {
+  let db: TestDatabase;
+  beforeAll(async () => { db = await createTestDatabase(); });
+  afterEach(() => { for (const child of started.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+  afterAll(async () => { await db?.drop(); });
+
+  it('two workers on one port admit exactly the limit between them, and stop together after flushing', async () => {
+    const server = await startServe(db, mkdtempSync(join(tmpdir(), 'tollgate-cluster-')));
+    expect(server.banner).toMatch(/2 worker processes/);
+    const workers = workersOf(server.child.pid!);
+    expect(workers).toHaveLength(2);
+
+    const { base } = server;
+    const op = (await call(base, 'POST', '/v1/token', { grantType: 'password', ...OPERATOR })).body.accessToken!;
+    const signup = (await call(base, 'POST', '/v1/signup', { email: 'cluster-owner@example.com', password: 'cluster-owner-password' })).body;
+    const tenantId = signup.tenant!.id;
+    const key = (await call(base, 'POST', `/v1/tenants/${tenantId}/api-keys`, { name: 'cluster', scopes: ['authorize'] }, signup.accessToken)).body.key!;
+    expect((await call(base, 'PATCH', `/v1/admin/tenants/${tenantId}`, { plan: 'enterprise', limits: { runs: 100 } }, op)).status).toBe(200);
+    expect((await call(base, 'POST', `/v1/admin/tenants/${tenantId}/credits`, { amount: 1_000_000, reason: 'cluster test', idempotencyKey: 'cluster-grant' }, op)).status).toBe(200);
+
+    // 300 at once, over as many connections: the primary hands connections to both workers.
+    const answers = await Promise.all(Array.from({ length: 300 }, () => call(base, 'POST', '/v1/authorize', { operation: 'clustering' }, key)));
+    expect(answers.map((a) => a.status).filter((s) => s !== 200)).toEqual([]);
+    expect(answers.filter((a) => a.body.allowed === true)).toHaveLength(100);
+    expect(new Set(answers.filter((a) => !a.body.allowed).map((a) => a.body.code))).toEqual(new Set(['LIMIT_EXCEEDED']));
+
+    // Each worker counts its own requests: fresh connections reach both, and the two counts make up the 300.
+    const counts = new Set<number>();
+    for (let i = 0; i < 20 && counts.size < 2; i++) {
+      const metrics = await metricsOnNewConnection(base);
+      const line = metrics.split('\n').find((l) => l.startsWith('tollgate_http_requests_total{') && l.includes('route="/v1/authorize"') && l.includes('status="200"'));
+      counts.add(Number(line?.split(' ').at(-1) ?? 0));
+    }
+    expect(counts.size).toBe(2);
+    expect([...counts].reduce((a, b) => a + b, 0)).toBe(300);
+
+    const [counter] = await db.asOwner<{ used: string }>(`SELECT used FROM usage_counters WHERE tenant_id = $1 AND meter = 'runs'`, [tenantId]);
+    expect(Number(counter!.used)).toBe(100);
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+    expect(workersOf(server.child.pid!)).toEqual([]);
+    // Both workers flushed their decision logs before exiting.
+    const [logged] = await db.asOwner<{ n: string }>('SELECT count(*) AS n FROM decision_log WHERE tenant_id = $1', [tenantId]);
+    expect(Number(logged!.n)).toBe(300);
+  });
+
+  it('a worker that dies takes the other down, and serve exits 1 for its supervisor', async () => {
+    const server = await startServe(db, mkdtempSync(join(tmpdir(), 'tollgate-cluster-')));
+    const [first, second] = workersOf(server.child.pid!);
+    process.kill(first!, 'SIGKILL');
+    expect(await server.exited).toBe(1);
+    expect(() => process.kill(second!, 0)).toThrow();
+  });
+});
