@@ -2,6 +2,7 @@
 // the issue names; `POST /decision` is a call shaped like authorize (a JSON body parsed, an
 // answer as large as a real decision), so the gap between the two is what HTTP alone costs.
 import Fastify from 'fastify';
+import { serveWorkers } from './cluster.mjs';
 
 // A decision as /v1/authorize answers it, fixed.
 const DECISION = {
@@ -18,5 +19,7 @@ const DECISION = {
 const app = Fastify({ logger: false });
 app.get('/hello', async () => ({ hello: 'world' }));
 app.post('/decision', async (request) => (typeof request.body === 'object' ? DECISION : {}));
-await app.listen({ host: '127.0.0.1', port: Number(process.argv[2] ?? 0) });
-process.send?.({ port: app.server.address().port });
+await serveWorkers(async () => {
+  await app.listen({ host: '127.0.0.1', port: Number(process.argv[2] ?? 0) });
+  return app.server.address().port;
+});

@@ -67,5 +67,5 @@ const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(l
 process.stdout.write(`${JSON.stringify({
   storage: tollgate.deps.database.kind, tenants: tenantCount, callers, seconds: elapsed,
   perSecond: (allowed + denied) / elapsed, allowed, denied, failed, firstError, p50: pct(0.5), p99: pct(0.99),
-  cpu: cpu && { server: cpu.server, postgres: cpu.postgres, load: null },
+  cpu: cpu && { server: cpu.server, postgres: cpu.postgres, redis: null, load: null },
 })}\n`);

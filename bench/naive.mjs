@@ -4,6 +4,7 @@
 import Fastify from 'fastify';
 import postgres from 'postgres';
 import { jwtVerify } from 'jose';
+import { serveWorkers } from './cluster.mjs';
 
 const [url, secretText, portText] = process.argv.slice(2);
 const secret = new TextEncoder().encode(secretText);
@@ -28,5 +29,7 @@ app.post('/authorize', async (request, reply) => {
   return { allowed, code: allowed ? 'OK' : 'LIMIT_EXCEEDED' };
 });
 
-await app.listen({ host: '127.0.0.1', port: Number(portText ?? 0) });
-process.send?.({ port: app.server.address().port });
+await serveWorkers(async () => {
+  await app.listen({ host: '127.0.0.1', port: Number(portText ?? 0) });
+  return app.server.address().port;
+});

@@ -1,5 +1,6 @@
 // Everything the bench starts, it stops: child servers and the throwaway database.
 import { execFileSync, fork, spawn } from 'node:child_process';
+import { connect, createServer } from 'node:net';
 import { createWriteStream, existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,8 +34,8 @@ export function dropDatabase(name) {
 const children = new Set();
 
 /** A Node script that reports its port over IPC (hello.mjs, naive.mjs). */
-export function forkServer(script, args, logPath) {
-  const child = fork(script, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+export function forkServer(script, args, logPath, env = {}) {
+  const child = fork(script, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: { ...process.env, ...env } });
   return track(child, logPath, new Promise((resolve, reject) => {
     child.once('message', (m) => resolve(m.port));
     child.once('exit', (code) => reject(new Error(`${script} exited with ${code} before listening; see ${logPath}`)));
@@ -55,6 +56,42 @@ export function startTollgate(env, logPath) {
     });
     child.once('exit', (code) => reject(new Error(`tollgate serve exited with ${code} before listening; see ${logPath}`)));
   }));
+}
+
+let redisPid = null;
+
+/**
+ * A Redis of the bench's own on a free port (nothing kept on disk), for Tollgate's shared
+ * rate-limit buckets when it runs several processes; null where redis-server is missing.
+ */
+export async function startRedis(logPath) {
+  const port = await freePort();
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const ready = new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}`)));
+    const attempt = (left) => {
+      const socket = connect(port, '127.0.0.1', () => { socket.destroy(); resolve(port); });
+      socket.once('error', () => (left > 0 ? setTimeout(() => attempt(left - 1), 50) : reject(new Error('redis-server did not listen'))));
+    };
+    attempt(100);
+  });
+  try {
+    const redis = await track(child, logPath, ready);
+    redisPid = redis.pid;
+    return { ...redis, url: `redis://127.0.0.1:${port}` };
+  } catch {
+    return null;
+  }
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer().once('error', reject).listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 function track(child, logPath, ready) {
@@ -91,27 +128,38 @@ function cpuSecondsOf(stat) {
 }
 
 /**
- * CPU seconds used so far by one server process, by every PostgreSQL process of the
- * machine (backends, WAL writer, checkpointer), and by this process (the load generator
- * runs in it). Linux only: null where there is no /proc.
+ * CPU seconds used so far by one server (its process and every process under it: a
+ * cluster's workers), by every PostgreSQL process of the machine (backends, WAL writer,
+ * checkpointer), by the bench's Redis, and by this process (the load generator runs in
+ * it). Linux only: null where there is no /proc.
  */
 export function cpuNow(serverPid) {
   if (!existsSync('/proc/self/stat')) return null;
   let postgres = 0;
-  let server = 0;
+  let redis = 0;
+  const processes = new Map(); // pid → { ppid, cpu }
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     let stat;
     try { stat = readFileSync(`/proc/${entry}/stat`, 'utf8'); } catch { continue; } // exited meanwhile
-    if (Number(entry) === serverPid) server = cpuSecondsOf(stat);
-    else if (stat.includes(' (postgres) ')) postgres += cpuSecondsOf(stat);
+    const pid = Number(entry);
+    if (stat.includes(' (postgres) ')) postgres += cpuSecondsOf(stat);
+    else if (pid === redisPid) redis = cpuSecondsOf(stat);
+    else processes.set(pid, { ppid: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]), cpu: cpuSecondsOf(stat) });
   }
-  return { server, postgres, load: cpuSecondsOf(readFileSync('/proc/self/stat', 'utf8')) };
+  let server = 0;
+  const pending = [serverPid];
+  while (pending.length > 0) {
+    const pid = pending.pop();
+    server += processes.get(pid)?.cpu ?? 0;
+    for (const [child, p] of processes) if (p.ppid === pid) pending.push(child);
+  }
+  return { server, postgres, redis, load: cpuSecondsOf(readFileSync('/proc/self/stat', 'utf8')) };
 }
 
 /** CPU microseconds per request between two cpuNow() readings, or null. */
 export function cpuPerRequest(before, after, requests) {
   if (!before || !after || requests === 0) return null;
   const per = (k) => ((after[k] - before[k]) * 1e6) / requests;
-  return { server: per('server'), postgres: per('postgres'), load: per('load') };
+  return { server: per('server'), postgres: per('postgres'), redis: per('redis'), load: per('load') };
 }

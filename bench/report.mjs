@@ -22,8 +22,8 @@ export function targets(r) {
   ];
 }
 
-/** CPU per request in µs: the server process · PostgreSQL · the load generator. */
-const cpu = (c) => (c ? [c.server, c.postgres, c.load].map((x) => (x === null ? '–' : n(x))).join(' · ') : '–');
+/** CPU per request in µs: the server's processes · Redis · PostgreSQL · the load generator. */
+const cpu = (c) => (c ? [c.server, c.redis, c.postgres, c.load].map((x) => (x === null || x === undefined ? '–' : n(x))).join(' · ') : '–');
 
 export function renderReport(r) {
   const a = r.authorize;
@@ -36,20 +36,26 @@ export function renderReport(r) {
   lines.push(`# Tollgate bench, ${r.date}`, '');
   lines.push(`Machine: ${r.machine.nproc} CPUs (${r.machine.cpu}) · Node ${r.machine.node} · PostgreSQL ${r.machine.postgres} · ` +
     `autocannon ${r.machine.autocannon}, ${r.settings.connections} connections, ${r.settings.seconds} s per HTTP run · pgbench ${r.settings.pgbenchSeconds} s per run · ` +
-    `Tollgate pool ${r.settings.poolSize} connections, synchronous_commit ${r.machine.synchronousCommit}, LOG_LEVEL=warn`, '',
+    `Tollgate pool ${r.settings.poolSize} connections per process, synchronous_commit ${r.machine.synchronousCommit}, LOG_LEVEL=warn`, '',
+    r.machine.workers > 1
+      ? `Tollgate runs as ${r.machine.workers} processes on one port, one per core (\`TOLLGATE_WORKERS=${r.machine.workers}\`, node:cluster), its rate-limit buckets in a Redis ` +
+        'the bench starts (`REDIS_URL`; big buckets spent from per-process leases). `/hello`, `POST /decision` and the naive baseline are each measured with one process ' +
+        `and with ${r.machine.workers} on one port; the faster counts, its process count in the notes.`
+      : 'Every HTTP server of the run runs as one process.',
+    '',
     'Latencies are autocannon\'s, in closed loop (each connection sends its next request when its last one is answered), or, in-process, per call. ' +
     'The fixed-rate run is open loop (bench/load.mjs `loadPaced`, undici): request i is due at i / rate, is sent then over at most the same number of connections, ' +
     'and its latency counts from when it was due, so a slow answer also shows in the requests it held up. ' +
     '(autocannon\'s own fixed rate sends each connection\'s share of a second back to back at the start of the second, and its correction for coordinated omission assumes requests 1 ms apart, adding samples that reshape the percentiles.) ' +
     'In-process PGlite keeps its data in a fresh temp directory on disk. Every Tollgate figure is one API key per call, ' +
     'operation `clustering` (10 credits, one run), no idempotency key; the bench never settles, so each admitted decision holds its reservation. ' +
-    'CPU per request is read from /proc around each run: the server process (in-process: the calling process) · every PostgreSQL process of the machine · ' +
+    'CPU per request is read from /proc around each run: the server\'s processes (in-process: the calling process) · the bench\'s Redis · every PostgreSQL process of the machine · ' +
     'the bench process, where the load generator runs; in µs of user and system time.', '');
 
   lines.push('## Ceilings and decisions', '');
   table(['what', 'throughput', 'p50', 'p99', 'CPU µs/request', 'notes'], [
-    ['`GET /hello` (Fastify, no auth, no DB)', `${n(r.hello.rps)} req/s`, ms(r.hello.p50), ms(r.hello.p99), cpu(r.hello.cpu), 'HTTP ceiling'],
-    ['`POST /decision` (Fastify, JSON body, a fixed decision-sized answer; no auth, no DB)', `${n(r.postCeiling.rps)} req/s`, ms(r.postCeiling.p50), ms(r.postCeiling.p99), cpu(r.postCeiling.cpu), 'HTTP ceiling for a call shaped like authorize'],
+    ['`GET /hello` (Fastify, no auth, no DB)', `${n(r.hello.rps)} req/s`, ms(r.hello.p50), ms(r.hello.p99), cpu(r.hello.cpu), `HTTP ceiling; ${processes(r.hello)}`],
+    ['`POST /decision` (Fastify, JSON body, a fixed decision-sized answer; no auth, no DB)', `${n(r.postCeiling.rps)} req/s`, ms(r.postCeiling.p50), ms(r.postCeiling.p99), cpu(r.postCeiling.cpu), `HTTP ceiling for a call shaped like authorize; ${processes(r.postCeiling)}`],
     ['pgbench `UPDATE … RETURNING`, hot row, 8 clients', `${n(r.pgbench.hot8)} tps`, '', '', '', 'one statement, one commit'],
     ['pgbench `UPDATE … RETURNING`, hot row, 32 clients', `${n(r.pgbench.hot32)} tps`, '', '', '', ''],
     ['pgbench `UPDATE … RETURNING`, 1,000 rows, 8 clients', `${n(r.pgbench.spread8)} tps`, '', '', '', ''],
@@ -60,7 +66,7 @@ export function renderReport(r) {
     [`in-process \`authorize()\`, PGlite, ${r.inprocess.pglite.callers} callers`, `${n(r.inprocess.pglite.perSecond)}/s`, ms(r.inprocess.pglite.p50), ms(r.inprocess.pglite.p99), cpu(r.inprocess.pglite.cpu), inprocOutcome(r.inprocess.pglite)],
     [`in-process \`authorize()\`, PostgreSQL, ${r.inprocess.postgres.callers} callers`, `${n(r.inprocess.postgres.perSecond)}/s`, ms(r.inprocess.postgres.p50), ms(r.inprocess.postgres.p99), cpu(r.inprocess.postgres.cpu), inprocOutcome(r.inprocess.postgres)],
     [`in-process \`authorize()\`, PostgreSQL, ${r.inprocess.postgresAlone.callers} callers, \`groupCommit: false\``, `${n(r.inprocess.postgresAlone.perSecond)}/s`, ms(r.inprocess.postgresAlone.p50), ms(r.inprocess.postgresAlone.p99), cpu(r.inprocess.postgresAlone.cpu), `one transaction per decision (the reference path); ${inprocOutcome(r.inprocess.postgresAlone)}`],
-    ['naive baseline (JWT verify, SELECT then UPDATE), one hot tenant', `${n(r.naive.rps)} req/s`, ms(r.naive.p50), ms(r.naive.p99), cpu(r.naive.cpu), outcome(r.naive)],
+    ['naive baseline (JWT verify, SELECT then UPDATE), one hot tenant', `${n(r.naive.rps)} req/s`, ms(r.naive.p50), ms(r.naive.p99), cpu(r.naive.cpu), `${processes(r.naive)}; ${outcome(r.naive)}`],
   ]);
 
   lines.push('## Admitted against the seeded limit (one hot tenant, 50 connections)', '');
@@ -82,6 +88,8 @@ export function renderReport(r) {
   }
   return lines.join('\n');
 }
+
+const processes = (s) => (s.processes === 1 ? '1 process' : `${s.processes} processes`);
 
 function outcome(s) {
   const parts = [`${n(s.allowed)} allowed`, `${n(s.denied)} denied`];

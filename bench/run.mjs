@@ -3,7 +3,7 @@
 // admitted more than a seeded limit (or not exactly the hot tenant's limit).
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { cpus } from 'node:os';
+import { availableParallelism, cpus } from 'node:os';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -12,7 +12,7 @@ import { SignJWT } from 'jose';
 import { parse, stringify } from 'yaml';
 import { loadDecisions, loadHello, loadPaced } from './load.mjs';
 import { preparePgbench, runPgbench } from './pgbench.mjs';
-import { BENCH_DIR, SERVER_DIR, cpuNow, cpuPerRequest, createDatabase, dropDatabase, forkServer, pgUrl, psql, startTollgate, stopAll } from './procs.mjs';
+import { BENCH_DIR, SERVER_DIR, cpuNow, cpuPerRequest, createDatabase, dropDatabase, forkServer, pgUrl, psql, startRedis, startTollgate, stopAll } from './procs.mjs';
 import { renderReport } from './report.mjs';
 import { OPERATOR, httpCaller, operatorToken, seedTenants, setRunsLimit } from './seed.mjs';
 
@@ -37,21 +37,40 @@ const problems = [];
 // One master secret for every Tollgate process of the run: the in-process run on PostgreSQL
 // opens the signing keys the HTTP server sealed in the same database.
 const SECRET = randomBytes(32).toString('hex');
+// Tollgate runs as one process per core, its processes sharing their rate-limit buckets
+// through a Redis of the bench's own; without redis-server (or on one core), as one process.
+let workers = 1;
+let redisUrl;
 
 async function main() {
   createDatabase(dbName);
   const configPath = writeBenchConfig();
   const machine = machineFacts();
+  const redis = availableParallelism() > 1 ? await startRedis(join(logs, 'redis.log')) : null;
+  if (redis) {
+    workers = availableParallelism();
+    redisUrl = redis.url;
+  } else if (availableParallelism() > 1) log('redis-server not found: every server runs as one process');
+  // The ceilings and the naive baseline are measured with one process and with one per
+  // core, and the faster counts: a second process also competes with the load generator
+  // for the cores, so more processes is not always the higher ceiling.
+  const processCounts = workers > 1 ? [1, workers] : [1];
 
-  log(`/hello and POST /decision with ${CONNECTIONS} connections`);
-  const hello = await forkServer(join(BENCH_DIR, 'hello.mjs'), ['0'], join(logs, 'hello.log'));
-  await loadHello(hello.url, { connections: CONNECTIONS, seconds: 2 }); // JIT warm-up, not reported
-  const helloResult = await withCpu(hello.pid, () => loadHello(hello.url, { connections: CONNECTIONS, seconds: SECONDS }));
-  // Shaped like authorize: the same body, a bearer header as long as a key, a decision-sized answer.
-  const decisionCall = { path: '/decision', body: { operation: 'clustering' }, credentials: [`tg_${'x'.repeat(38)}`], connections: CONNECTIONS };
-  await loadDecisions(hello.url, { ...decisionCall, seconds: 2 });
-  const postCeiling = await withCpu(hello.pid, () => loadDecisions(hello.url, { ...decisionCall, seconds: SECONDS }));
-  await hello.stop();
+  const ceilings = [];
+  for (const processes of processCounts) {
+    log(`/hello and POST /decision with ${CONNECTIONS} connections, ${processes} server process(es)`);
+    const hello = await forkServer(join(BENCH_DIR, 'hello.mjs'), ['0'], join(logs, `hello-${processes}.log`), { BENCH_WORKERS: String(processes) });
+    await loadHello(hello.url, { connections: CONNECTIONS, seconds: 2 }); // JIT warm-up, not reported
+    const helloRun = await withCpu(hello.pid, () => loadHello(hello.url, { connections: CONNECTIONS, seconds: SECONDS }));
+    // Shaped like authorize: the same body, a bearer header as long as a key, a decision-sized answer.
+    const decisionCall = { path: '/decision', body: { operation: 'clustering' }, credentials: [`tg_${'x'.repeat(38)}`], connections: CONNECTIONS };
+    await loadDecisions(hello.url, { ...decisionCall, seconds: 2 });
+    const postRun = await withCpu(hello.pid, () => loadDecisions(hello.url, { ...decisionCall, seconds: SECONDS }));
+    await hello.stop();
+    ceilings.push({ hello: { ...helloRun, processes }, post: { ...postRun, processes } });
+  }
+  const helloResult = fastest(ceilings.map((c) => c.hello));
+  const postCeiling = fastest(ceilings.map((c) => c.post));
 
   log('pgbench, hot row and 1,000 rows at 8 and 32 clients');
   const scripts = preparePgbench(sql);
@@ -62,7 +81,9 @@ async function main() {
   }
 
   const authorize = await benchAuthorize(configPath);
-  const naive = await benchNaive(authorize.hot.limit);
+  const naiveRuns = [];
+  for (const processes of processCounts) naiveRuns.push(await benchNaive(authorize.hot.limit, processes));
+  const naive = fastest(naiveRuns);
 
   log(`in-process authorize(), ${INPROCESS.callers} callers: PGlite, PostgreSQL, PostgreSQL without group commit`);
   const inprocess = {
@@ -74,7 +95,7 @@ async function main() {
 
   const date = new Date().toISOString().slice(0, 10);
   const report = renderReport({
-    date, machine, problems, hello: helloResult, postCeiling, pgbench, authorize, naive, inprocess,
+    date, machine: { ...machine, workers, redis: Boolean(redisUrl) }, problems, hello: helloResult, postCeiling, pgbench, authorize, naive, inprocess,
     settings: { connections: CONNECTIONS, seconds: SECONDS, pgbenchSeconds: PGBENCH_SECONDS, poolSize: process.env.TOLLGATE_DB_POOL_SIZE ?? '20 (default)' },
   });
   mkdirSync(join(BENCH_DIR, 'results'), { recursive: true });
@@ -103,7 +124,7 @@ function writeBenchConfig({ groupCommit = true } = {}) {
 function tollgateEnv(configPath) {
   return {
     DATABASE_URL: dbUrl, TOLLGATE_CONFIG: configPath, TOLLGATE_DATA_DIR: join(tmp, 'server'), LOG_LEVEL: 'warn',
-    TOLLGATE_SECRET_KEY: SECRET,
+    TOLLGATE_SECRET_KEY: SECRET, TOLLGATE_WORKERS: String(workers), ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
     TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL: OPERATOR.email, TOLLGATE_BOOTSTRAP_OPERATOR_PASSWORD: OPERATOR.password,
   };
 }
@@ -183,19 +204,23 @@ function serverProblems(logPath, runs) {
   for (const r of runs) if (r.other || r.errors || r.timeouts) problems.push(`authorize run: ${r.other} non-200 responses ${JSON.stringify(r.statuses)}, ${r.errors} socket errors, ${r.timeouts} timeouts`);
 }
 
-async function benchNaive(limit) {
-  log(`naive baseline, one hot tenant, limit ${limit}`);
-  sql(`CREATE TABLE naive_usage (tenant_id text PRIMARY KEY, used bigint NOT NULL, lim bigint NOT NULL);
+/** The run with the most requests/s. */
+const fastest = (runs) => runs.reduce((a, b) => (b.rps > a.rps ? b : a));
+
+async function benchNaive(limit, processes) {
+  log(`naive baseline, one hot tenant, limit ${limit}, ${processes} server process(es)`);
+  sql(`DROP TABLE IF EXISTS naive_usage, naive_runs;
+    CREATE TABLE naive_usage (tenant_id text PRIMARY KEY, used bigint NOT NULL, lim bigint NOT NULL);
     CREATE TABLE naive_runs (tenant_id text NOT NULL);
     INSERT INTO naive_usage VALUES ('hot', 0, ${limit});`);
   const secret = randomBytes(32).toString('hex');
   const token = await new SignJWT({ tenant_id: 'hot' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(new TextEncoder().encode(secret));
-  const server = await forkServer(join(BENCH_DIR, 'naive.mjs'), [dbUrl, secret, '0'], join(logs, 'naive.log'));
+  const server = await forkServer(join(BENCH_DIR, 'naive.mjs'), [dbUrl, secret, '0'], join(logs, `naive-${processes}.log`), { BENCH_WORKERS: String(processes) });
   const result = await withCpu(server.pid, () => loadDecisions(server.url, { path: '/authorize', body: {}, credentials: [token], connections: CONNECTIONS, seconds: SECONDS }));
   await settle();
   await server.stop();
   const admitted = Number(sql("SELECT count(*) FROM naive_runs WHERE tenant_id = 'hot'"));
-  return { ...result, limit, admitted, overAdmitted: admitted - limit };
+  return { ...result, limit, admitted, overAdmitted: admitted - limit, processes };
 }
 
 function inProcess(configPath, env) {
