@@ -32,7 +32,7 @@ export function createGateMetrics(registry: Registry) {
       });
       new Counter({
         name: 'tollgate_decision_paths_total',
-        help: 'How decisions were made: batched (group commit), alone (one transaction: no group commit, or handed back by the batch), memory (a meter known full)',
+        help: 'How decisions were made: batched (group commit), alone (one transaction: no group commit, or handed back by the batch), memory (a meter known full, a call past its rate limit or meeting a rate store that is down, for a kind of request known past the earlier checks)',
         labelNames: ['path'], registers,
         collect() {
           this.reset();

@@ -1,3 +1,4 @@
+import { createConnection, createServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { onPostgres, startTestApp, type SignedUp, type TestApp } from '../../../test/harness.js';
 import { startServerProcess, type ServerProcess } from '../../../test/server-process.js';
@@ -221,6 +222,75 @@ describe('calls past their rate limit', () => {
     expect((await authorize(key)).json()).toMatchObject({ code: 'RATE_LIMITED', tenant: { plan: 'pro' } });
     await admin(owner.tenantId, { status: 'suspended' });
     expect((await authorize(key)).json().code).toBe('TENANT_SUSPENDED');
+  });
+});
+
+const REDIS_URL = process.env.REDIS_URL || undefined;
+
+/** A TCP relay to the real Redis that can be cut: the store going away under a running server. */
+async function cuttableRedis(target: string): Promise<{ url: string; cut: () => Promise<void> }> {
+  const { hostname, port } = new URL(target);
+  const sockets = new Set<Socket>();
+  const relay = createServer((client) => {
+    const upstream = createConnection(Number(port), hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => sockets.delete(s));
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+  const { port: relayPort } = relay.address() as { port: number };
+  return {
+    url: `redis://127.0.0.1:${relayPort}`,
+    cut: async () => {
+      const closed = new Promise((resolve) => relay.close(resolve));
+      for (const s of sockets) s.destroy();
+      await closed;
+    },
+  };
+}
+
+describe.skipIf(!REDIS_URL)('a fail-closed rate store that stops answering', () => {
+  it('answers RATE_LIMIT_UNAVAILABLE from memory for kinds of request known past the earlier checks; others go to the database', async () => {
+    const redis = await cuttableRedis(REDIS_URL!);
+    // Buckets under 200 points ask the store on every call (no lease to spend meanwhile).
+    const s = await startTestApp({
+      env: { REDIS_URL: redis.url },
+      patch: (file) => { file.rateLimits.scopes.authorize = { limit: 100, windowSeconds: 60, failMode: 'closed' }; },
+    });
+    try {
+      await s.deps.rateLimits.connected();
+      const owner = await s.signup();
+      const key = (await s.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys`, token: owner.accessToken, payload: { name: 'k', scopes: ['authorize'] } })).json().key as string;
+      const call = (operation: string) => s.request({ method: 'POST', url: '/v1/authorize', token: key, payload: { operation } });
+      expect((await call('clustering')).json()).toMatchObject({ allowed: true });
+      await redis.cut();
+
+      let before = { ...s.deps.gate.paths };
+      const fromMemory = await call('clustering');
+      expect(fromMemory.statusCode).toBe(503);
+      expect(fromMemory.json().error.code).toBe('RATE_LIMIT_UNAVAILABLE');
+      expect(s.deps.gate.paths.fromMemory - before.fromMemory).toBe(1);
+      expect(s.deps.gate.paths.batched - before.batched).toBe(0);
+
+      // Not seen passing: the batch decides, and a refusal that comes before the rate limit wins.
+      before = { ...s.deps.gate.paths };
+      expect((await call('linking')).json().code).toBe('NOT_IN_PLAN');
+      expect(s.deps.gate.paths.batched - before.batched).toBe(1);
+
+      // Past the memory's time to live the batch answers the same outage.
+      s.clock.advance(ANSWER_TTL_MS);
+      before = { ...s.deps.gate.paths };
+      const byBatch = await call('clustering');
+      expect(byBatch.statusCode).toBe(503);
+      expect(byBatch.json().error.code).toBe('RATE_LIMIT_UNAVAILABLE');
+      expect(s.deps.gate.paths.batched - before.batched).toBe(1);
+      expect(await s.db.asOwner('SELECT 1 FROM credit_reservations WHERE tenant_id = $1', [owner.tenantId])).toHaveLength(1);
+    } finally {
+      await s.close();
+    }
   });
 });
 

@@ -132,7 +132,8 @@ export class GateService {
   private readonly passedChecks = new RecentAnswers<CheckedStanding>();
   /**
    * How decisions were made: by a batch statement, alone (no group commit, or handed
-   * back by the batch), or refused from memory (a meter known full, or past the rate limit); and how many
+   * back by the batch), or answered from memory (a meter known full, past the rate limit, or
+   * the rate store down: RATE_LIMIT_UNAVAILABLE); and how many
    * batches the database refused (each request then decided alone).
    */
   readonly paths = { batched: 0, alone: 0, fromMemory: 0, refusedBatches: 0 };
@@ -192,14 +193,15 @@ export class GateService {
     const shape = this.requestShape(base);
     const now = this.p.clock.now().getTime();
     // What the batch answered a moment ago for the same kind of request (recent-answers.ts):
-    // a full meter is full still, and a call past its rate limit is refused as the batch
-    // would refuse it. Calls with an idempotency key go to the batch, which keeps their
-    // answer. Looked up before the batch request is made: a tenant hammering past its quota
-    // or its rate costs no hashing, no ids and no statement.
+    // a full meter is full still, and a call past its rate limit (or meeting a rate store
+    // that is down) is answered as the batch would answer it. Calls with an idempotency key
+    // go to the batch, which keeps their answer. Looked up before the batch request is made:
+    // a tenant hammering past its quota or its rate costs no hashing, no ids and no statement.
     const kind = request.idempotencyKey === undefined ? requestKind(access, cost.operation, request.model) : null;
-    const known = kind === null ? undefined : this.knownRefusal(shape, kind, rate, now);
+    const known = kind === null ? undefined : this.knownAnswer(shape, kind, rate, now);
     if (known) {
       this.paths.fromMemory++;
+      if (known instanceof AppError) throw known;
       return this.finish(known, request, ctx);
     }
     const batched = this.batchRequest(shape, base, rate);
@@ -296,18 +298,20 @@ export class GateService {
   }
 
   /**
-   * A refusal this process can give without the database: the meter was found full, or
-   * (the call being past its rate limit) the checks before the limiter were found passed.
-   * A store that cannot answer (fail-closed) is an outage, answered by the batch as an error.
+   * What this process can answer without the database: a refusal (the meter was found
+   * full, or, the call being past its rate limit, the checks before the limiter were found
+   * passed), or, for a kind of request found past those checks, the outage of a
+   * fail-closed rate store that cannot answer: the batch would answer RATE_LIMIT_UNAVAILABLE
+   * too, and a store outage should not send every call to the database.
    */
-  private knownRefusal(shape: RequestShape, kind: string, rate: RateOutcome, now: number): Decision | undefined {
+  private knownAnswer(shape: RequestShape, kind: string, rate: RateOutcome, now: number): Decision | AppError | undefined {
     if (rate.allowed) {
       const full = this.fullMeters.get(shape.tenantId, kind, now);
       return full && decisionOf(shape, full);
     }
-    if (rate.degraded === 'closed') return undefined;
     const passed = this.passedChecks.get(shape.tenantId, kind, now);
-    return passed && rateLimitedOf(shape, passed, rate.retryAfterMs ?? 1000);
+    if (!passed) return undefined;
+    return rate.degraded === 'closed' ? new AppError('RATE_LIMIT_UNAVAILABLE') : rateLimitedOf(shape, passed, rate.retryAfterMs ?? 1000);
   }
 
   /** Everything the batch statement needs for one request; ids and the reservation's expiry are made here. */
