@@ -2,9 +2,12 @@
  * A bounded in-memory cache whose entries expire after a TTL. The TTL is only a
  * backstop: callers invalidate on every change. `load` refuses to store a value read
  * while an invalidation happened, so a read racing a change cannot resurrect old state.
+ * Concurrent loads of one entry share one read (a burst on a cold entry is one query);
+ * a caller that comes after an invalidation starts a read of its own.
  */
 export class TtlCache<K, V> {
   private readonly entries = new Map<K, { value: V; expiresAt: number }>();
+  private readonly loading = new Map<unknown, Promise<V | undefined>>();
   private generation = 0;
 
   constructor(private readonly options: { ttlMs: number; maxEntries: number; now: () => number }) {}
@@ -27,29 +30,46 @@ export class TtlCache<K, V> {
     this.entries.set(key, { value, expiresAt: Math.min(expiresAt ?? limit, limit) });
   }
 
-  /** Cached value, else `load()`; undefined results are not cached. */
-  async load(key: K, load: () => Promise<V | undefined>): Promise<V | undefined> {
+  /**
+   * Cached value, else `load()`, shared with the loads of the same `flight` (the key
+   * unless given: a caller whose load differs, such as one charged to another client,
+   * names its own) in progress; undefined results are not cached.
+   */
+  load(key: K, load: () => Promise<V | undefined>, flight: unknown = key): Promise<V | undefined> {
     const hit = this.get(key);
-    if (hit !== undefined) return hit;
+    if (hit !== undefined) return Promise.resolve(hit);
+    const inProgress = this.loading.get(flight);
+    if (inProgress) return inProgress;
     const generation = this.generation;
-    const value = await load();
-    if (value !== undefined && generation === this.generation) this.set(key, value);
-    return value;
+    const loaded = load().then((value) => {
+      if (value !== undefined && generation === this.generation) this.set(key, value);
+      return value;
+    }).finally(() => {
+      if (this.loading.get(flight) === loaded) this.loading.delete(flight);
+    });
+    this.loading.set(flight, loaded);
+    return loaded;
   }
 
   delete(key: K): void {
-    this.generation++;
+    this.invalidate();
     this.entries.delete(key);
   }
 
   deleteWhere(predicate: (value: V, key: K) => boolean): void {
-    this.generation++;
+    this.invalidate();
     for (const [key, entry] of this.entries) if (predicate(entry.value, key)) this.entries.delete(key);
   }
 
   clear(): void {
-    this.generation++;
+    this.invalidate();
     this.entries.clear();
+  }
+
+  /** Reads in progress may have seen the old state: they store nothing, and no later caller joins them. */
+  private invalidate(): void {
+    this.generation++;
+    this.loading.clear();
   }
 
   get size(): number {

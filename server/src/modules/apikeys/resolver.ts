@@ -77,7 +77,9 @@ export class KeyResolver {
     if (!kind) throw new AppError('UNAUTHENTICATED', 'the key is malformed or its checksum does not match');
     const keyHash = sha256Hex(key);
     if (this.unknown.get(keyHash)) throw new AppError('UNAUTHENTICATED');
-    const record = await this.cache.load(keyHash, () => this.lookupFor(client, kind, keyHash));
+    // Concurrent calls with one key from one client share one look-up (and one point of its
+    // guard); another client's look-up is its own, charged to it.
+    const record = await this.cache.load(keyHash, () => this.lookupFor(client, kind, keyHash), `${client ?? ''}\u0000${keyHash}`);
     if (!record) this.unknown.set(keyHash, true);
     if (!record || !constantTimeEqual(record.keyHash, keyHash)) throw new AppError('UNAUTHENTICATED');
     const now = this.clock.now();

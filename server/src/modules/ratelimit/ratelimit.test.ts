@@ -103,6 +103,18 @@ describe('route-scope rate limits (in memory)', () => {
     expect(statuses).toEqual([401, 401, 401, 401, 429, 429, 429, 429, 429, 429]);
   });
 
+  it('a burst with a valid key this process has not resolved yet shares one look-up: no call of it is refused, and the address keeps its bucket', async () => {
+    const t = await appWith({ auth: 4 });
+    const owner = await t.signup();
+    const key = (await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys`, token: owner.accessToken, payload: { name: 'k', scopes: ['read'] } })).json().key as string;
+    // Twenty look-ups would each take one of the four points before the database answers.
+    const calls = Array.from({ length: 20 }, () => t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}`, token: key, remoteAddress: '10.0.0.12' }));
+    expect((await Promise.all(calls)).map((r) => r.statusCode)).toEqual(Array(20).fill(200));
+    // The look-up gave its point back: the address still has its whole bucket for unknown keys.
+    const unknown = await Promise.all(Array.from({ length: 5 }, () => t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}`, token: generateKey('tg'), remoteAddress: '10.0.0.12' })));
+    expect(unknown.map((r) => r.statusCode).sort()).toEqual([401, 401, 401, 401, 429]);
+  });
+
   it('only principals listed in bypassPrincipals skip the limit', async () => {
     const t = await appWith({ api: 2 });
     const vip = await t.signup();
