@@ -3,6 +3,7 @@ import type { Config } from '../config.js';
 import { buildApp } from '../app.js';
 import { createDeps } from '../deps.js';
 import { Periodic } from '../lib/periodic.js';
+import { clusterExposition, serveClusterMetrics } from './cluster-metrics.js';
 
 /** What a worker tells the primary once it listens. */
 interface Listening { tollgate: 'listening'; port: number }
@@ -26,6 +27,7 @@ export async function serve(config: Config): Promise<number> {
 /** One server process: listening, with its sweeper; `stopped` settles after a stop signal, once it has flushed and closed. */
 async function startServer(config: Config): Promise<{ port: number; stopped: Promise<void> }> {
   const deps = await createDeps(config);
+  if (cluster.isWorker) deps.metrics.exposition = clusterExposition(deps.metrics.registry);
   const app = await buildApp(deps);
   // Bursts of new connections (every SaaS worker calling at once) should queue, not be reset: Node's default backlog is 511.
   await app.listen({ host: config.host, port: config.port, backlog: 4096 });
@@ -70,6 +72,7 @@ async function servePrimary(config: Config): Promise<number> {
   };
   process.once('SIGINT', () => stopAll(0));
   process.once('SIGTERM', () => stopAll(0));
+  serveClusterMetrics();
   const exits: Promise<unknown>[] = [];
   let port = config.port;
   for (let i = 0; i < config.workers && code === undefined; i++) {

@@ -3,6 +3,12 @@ import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client
 
 export interface Metrics {
   registry: Registry;
+  /**
+   * The text GET /metrics answers: this process's registry; in a cluster's worker, every
+   * worker's, summed by the primary (cli/cluster-metrics.ts), so a scrape that reaches
+   * any worker sees the whole service.
+   */
+  exposition: () => Promise<string>;
   httpRequests: Counter<'method' | 'route' | 'status'>;
   httpDuration: Histogram<'method' | 'route'>;
 }
@@ -12,6 +18,7 @@ export function createMetrics(): Metrics {
   collectDefaultMetrics({ register: registry, prefix: 'tollgate_' });
   return {
     registry,
+    exposition: () => registry.metrics(),
     httpRequests: new Counter({ name: 'tollgate_http_requests_total', help: 'HTTP requests', labelNames: ['method', 'route', 'status'], registers: [registry] }),
     httpDuration: new Histogram({
       name: 'tollgate_http_request_duration_seconds', help: 'HTTP request duration', labelNames: ['method', 'route'],
@@ -28,6 +35,6 @@ export function registerMetrics(app: FastifyInstance, metrics: Metrics): void {
   });
   app.get('/metrics', { config: { auth: 'public' }, schema: { hide: true } }, async (_request, reply) => {
     reply.header('content-type', metrics.registry.contentType);
-    return metrics.registry.metrics();
+    return metrics.exposition();
   });
 }
