@@ -83,6 +83,16 @@ describe.skipIf(!REDIS_URL)('leased Redis buckets', () => {
     expect(await counted('r')).toBe(20);
   });
 
+  it('a lease ends where the window ends counted from before the ask: a slow answer shortens it, never stretches it', async () => {
+    // This process's clock reads 0 when it asks and 1,000 ms on every later look.
+    let looks = 0;
+    const { buckets: [bucket] } = processes(1, 1000, () => (looks++ === 0 ? 0 : 1000));
+    const first = await bucket!.consume('slow') as { resetMs: number };
+    const second = await bucket!.consume('slow') as { resetMs: number };
+    expect(first.resetMs).toBeGreaterThan(59_000);
+    expect(second.resetMs).toBeLessThanOrEqual(first.resetMs - 1000);
+  });
+
   it('through the service: RateLimit-* figures count the lease, small buckets stay exact per call', async () => {
     const service = new RateLimitService({ redisUrl: REDIS_URL, prefix: `svc-${Date.now()}-${Math.random()}` });
     await service.connected();

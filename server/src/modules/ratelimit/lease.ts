@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 
 /**
@@ -26,11 +27,14 @@ interface Lease {
   points: number;
   /** What the shared bucket had left when the lease was taken. */
   remoteRemaining: number;
-  /** When the bucket's window ends (ms, this process's clock); the points lapse with it. */
+  /** When the bucket's window ends (ms, this process's monotonic clock); the points lapse with it. */
   endsAt: number;
 }
 
+/** Leases held before lapsed ones are swept out; the sweep threshold doubles with what it leaves. */
 const SWEEP_AT = 10_000;
+/** Leases held at most: beyond, the oldest are given up (their unspent points are lost, never over-spent). */
+const MAX_LEASES = 200_000;
 
 /**
  * Leases of one shared bucket family, per subject. Never admits more than the bucket's
@@ -46,8 +50,9 @@ export class LeasedBucket {
   private readonly leases = new Map<string, Lease>();
   private readonly taking = new Map<string, Promise<LeaseOutcome>>();
   private readonly size: number;
+  private sweepAt = SWEEP_AT;
 
-  constructor(private readonly limiter: RateLimiterAbstract, private readonly limit: number, private readonly now: () => number = Date.now) {
+  constructor(private readonly limiter: RateLimiterAbstract, private readonly limit: number, private readonly now: () => number = () => performance.now()) {
     this.size = leaseSize(limit);
   }
 
@@ -92,6 +97,9 @@ export class LeasedBucket {
 
   /** Takes a lease from the shared bucket and spends its first point for the caller. */
   private async take(subject: string): Promise<LeaseOutcome> {
+    // The window's end counted from before the ask: the answer's way back (and a busy event
+    // loop) only shorten the lease here, never stretch it past the window in Redis.
+    const asked = this.now();
     let res: RateLimiterRes;
     let fit: number;
     try {
@@ -103,8 +111,8 @@ export class LeasedBucket {
       // The counter went from consumed − size to consumed at once: what was left below the limit is ours.
       fit = Math.max(0, this.limit - (res.consumedPoints - this.size));
     }
-    if (this.leases.size >= SWEEP_AT) this.sweep();
-    const endsAt = this.now() + res.msBeforeNext;
+    if (this.leases.size >= this.sweepAt) this.sweep();
+    const endsAt = asked + res.msBeforeNext;
     const remoteRemaining = fit === this.size ? res.remainingPoints : 0;
     if (fit === 0) {
       this.leases.set(subject, { points: 0, remoteRemaining: 0, endsAt });
@@ -117,5 +125,10 @@ export class LeasedBucket {
   private sweep(): void {
     const now = this.now();
     for (const [subject, lease] of this.leases) if (lease.endsAt <= now) this.leases.delete(subject);
+    for (const subject of this.leases.keys()) {
+      if (this.leases.size < MAX_LEASES) break;
+      this.leases.delete(subject);
+    }
+    this.sweepAt = Math.max(SWEEP_AT, this.leases.size * 2);
   }
 }

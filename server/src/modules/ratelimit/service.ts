@@ -51,7 +51,9 @@ export class RateLimitService {
 
   constructor(private readonly options: RateLimitStoreOptions) {
     this.redis = options.redisUrl
-      ? new Redis(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000, lazyConnect: false })
+      // A command unanswered for 2 s counts as the store being down (a half-open connection
+      // would otherwise hold every caller waiting on a lease for the same subject).
+      ? new Redis(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000, commandTimeout: 2000, lazyConnect: false })
       : undefined;
     // Connection errors surface through rejected consumes; the client reconnects by itself.
     this.redis?.on('error', () => undefined);
