@@ -253,7 +253,7 @@ async function cuttableRedis(target: string): Promise<{ url: string; cut: () => 
 }
 
 describe.skipIf(!REDIS_URL)('a fail-closed rate store that stops answering', () => {
-  it('answers RATE_LIMIT_UNAVAILABLE from memory for kinds of request known past the earlier checks; others go to the database', async () => {
+  it('answers RATE_LIMIT_UNAVAILABLE from memory for kinds of request known past the earlier checks, and learns them from the outage; others go to the database', async () => {
     const redis = await cuttableRedis(REDIS_URL!);
     // Buckets under 200 points ask the store on every call (no lease to spend meanwhile).
     const s = await startTestApp({
@@ -287,6 +287,11 @@ describe.skipIf(!REDIS_URL)('a fail-closed rate store that stops answering', () 
       expect(byBatch.statusCode).toBe(503);
       expect(byBatch.json().error.code).toBe('RATE_LIMIT_UNAVAILABLE');
       expect(s.deps.gate.paths.batched - before.batched).toBe(1);
+      // ... and the batch's outage answer is learned in turn: the outage costs one statement a second.
+      before = { ...s.deps.gate.paths };
+      expect((await call('clustering')).statusCode).toBe(503);
+      expect(s.deps.gate.paths.fromMemory - before.fromMemory).toBe(1);
+      expect(s.deps.gate.paths.batched - before.batched).toBe(0);
       expect(await s.db.asOwner('SELECT 1 FROM credit_reservations WHERE tenant_id = $1', [owner.tenantId])).toHaveLength(1);
     } finally {
       await s.close();

@@ -129,7 +129,8 @@ export class GateService {
   private readonly batcher: DecisionBatcher | null;
   /** Meters the batch found full, per kind of request; and kinds it found past the checks before the rate limit (recent-answers.ts). */
   private readonly fullMeters = new RecentAnswers<BatchOutcome>();
-  private readonly passedChecks = new RecentAnswers<CheckedStanding>();
+  /** null: found past the checks by a batch that answered the store's outage, which shows no standing. */
+  private readonly passedChecks = new RecentAnswers<CheckedStanding | null>();
   /**
    * How decisions were made: by a batch statement, alone (no group commit, or handed
    * back by the batch), or answered from memory (a meter known full, past the rate limit, or
@@ -227,6 +228,10 @@ export class GateService {
       const d = answer.decision as unknown as Decision;
       this.passedChecks.remember(tenantId, kind, { plan: d.tenant.plan, enterprise: d.tenant.enterprise, role: d.principal.role }, now, Infinity, generations.passed);
     }
+    if ('error' in answer && kind !== null && answer.error === 'RATE_LIMIT_UNAVAILABLE') {
+      // The store was down past every earlier check: calls of this kind meet the same outage.
+      this.passedChecks.remember(tenantId, kind, null, now, Infinity, generations.passed);
+    }
     if ('decision' in answer) return this.finish(answer.decision as unknown as Decision, request, ctx);
     if ('replay' in answer) return this.finish({ ...(answer.replay as unknown as Decision), replayed: true }, request, ctx);
     if ('error' in answer) throw new AppError(answer.error as ErrorCode);
@@ -310,8 +315,10 @@ export class GateService {
       return full && decisionOf(shape, full);
     }
     const passed = this.passedChecks.get(shape.tenantId, kind, now);
-    if (!passed) return undefined;
-    return rate.degraded === 'closed' ? new AppError('RATE_LIMIT_UNAVAILABLE') : rateLimitedOf(shape, passed, rate.retryAfterMs ?? 1000);
+    if (passed === undefined) return undefined;
+    if (rate.degraded === 'closed') return new AppError('RATE_LIMIT_UNAVAILABLE');
+    // Learned from an outage, without the standing a RATE_LIMITED decision shows: the batch spells it.
+    return passed === null ? undefined : rateLimitedOf(shape, passed, rate.retryAfterMs ?? 1000);
   }
 
   /** Everything the batch statement needs for one request; ids and the reservation's expiry are made here. */
