@@ -14,11 +14,26 @@ export function serveClusterMetrics(): void {
   const aggregator = new AggregatorRegistry();
   cluster.on('message', (worker, message: unknown) => {
     if (!isMetricsMessage(message)) return;
+    const answer = (reply: MetricsMessage) => {
+      // The asker may have died meanwhile: a send to it fails, and must not take the primary down.
+      if (worker.isConnected()) worker.send(reply, (error: Error | null) => void error);
+    };
     aggregator.clusterMetrics().then(
-      (text) => worker.send({ tollgate: 'metrics', id: message.id, text } satisfies MetricsMessage),
-      (error: unknown) => worker.send({ tollgate: 'metrics', id: message.id, error: String(error) } satisfies MetricsMessage),
+      (text) => answer({ tollgate: 'metrics', id: message.id, text }),
+      (error: unknown) => answer({ tollgate: 'metrics', id: message.id, error: String(error) }),
     );
   });
+}
+
+/**
+ * A worker answers the primary's requests for its metrics from its first moment (its
+ * registry joins once made; until then it reports none), so that a scrape while a worker
+ * boots does not wait 5 s for it. Constructing an AggregatorRegistry in a worker is what
+ * makes prom-client answer.
+ */
+export function answerClusterMetrics(): void {
+  AggregatorRegistry.setRegistries([]);
+  void new AggregatorRegistry();
 }
 
 /**
@@ -27,8 +42,6 @@ export function serveClusterMetrics(): void {
  */
 export function clusterExposition(registry: Registry): () => Promise<string> {
   AggregatorRegistry.setRegistries(registry);
-  // Constructing one makes this worker answer the primary's requests for its registry.
-  void new AggregatorRegistry();
   const waiting = new Map<number, { resolve: (text: string) => void; reject: (error: Error) => void }>();
   let next = 0;
   process.on('message', (message: unknown) => {

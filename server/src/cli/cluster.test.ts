@@ -21,7 +21,8 @@ function startServe(db: TestDatabase, dir: string): Promise<{ child: ChildProces
   const configPath = join(dir, 'tollgate.yaml');
   writeFileSync(configPath, stringify(file));
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], {
-    cwd: SERVER_DIR, stdio: ['ignore', 'pipe', 'pipe'],
+    // A process group of its own, so a test can signal it as a supervisor or a terminal would.
+    cwd: SERVER_DIR, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
     env: {
       ...process.env, DATABASE_URL: db.url, REDIS_URL, TOLLGATE_WORKERS: '2', PORT: '0', HOST: '127.0.0.1', TOLLGATE_CONFIG: configPath,
       TOLLGATE_SECRET_KEY: TEST_SECRET, TOLLGATE_DATA_DIR: dir, LOG_LEVEL: 'warn',
@@ -81,7 +82,13 @@ async function metricsOnNewConnection(base: string): Promise<string> {
 describe.skipIf(!onPostgres || !REDIS_URL)('tollgate serve with TOLLGATE_WORKERS=2', () => {
   let db: TestDatabase;
   beforeAll(async () => { db = await createTestDatabase(); });
-  afterEach(() => { for (const child of started.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+  afterEach(() => {
+    for (const child of started.splice(0)) {
+      if (child.exitCode === null && child.signalCode === null) {
+        try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone meanwhile */ }
+      }
+    }
+  });
   afterAll(async () => { await db?.drop(); });
 
   it('two workers on one port admit exactly the limit between them, report the whole service\'s metrics, and stop together after flushing', async () => {
@@ -118,7 +125,9 @@ describe.skipIf(!onPostgres || !REDIS_URL)('tollgate serve with TOLLGATE_WORKERS
 
     const [counter] = await db.asOwner<{ used: string }>(`SELECT used FROM usage_counters WHERE tenant_id = $1 AND meter = 'runs'`, [tenantId]);
     expect(Number(counter!.used)).toBe(100);
-    server.child.kill('SIGTERM');
+    // SIGTERM to the whole group, as systemd or a terminal's Ctrl-C sends it: each worker gets
+    // it twice (directly and from the primary) and still stops once, after flushing.
+    process.kill(-server.child.pid!, 'SIGTERM');
     expect(await server.exited).toBe(0);
     expect(workersOf(server.child.pid!)).toEqual([]);
     // Both workers flushed their decision logs before exiting.

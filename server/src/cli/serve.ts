@@ -3,7 +3,7 @@ import type { Config } from '../config.js';
 import { buildApp } from '../app.js';
 import { createDeps } from '../deps.js';
 import { Periodic } from '../lib/periodic.js';
-import { clusterExposition, serveClusterMetrics } from './cluster-metrics.js';
+import { answerClusterMetrics, clusterExposition, serveClusterMetrics } from './cluster-metrics.js';
 
 /** What a worker tells the primary once it listens. */
 interface Listening { tollgate: 'listening'; port: number }
@@ -15,6 +15,8 @@ interface Listening { tollgate: 'listening'; port: number }
  */
 export async function serve(config: Config): Promise<number> {
   if (config.workers > 1 && cluster.isPrimary) return servePrimary(config);
+  // First, so that a scrape while this worker boots does not wait for it in vain.
+  if (cluster.isWorker) answerClusterMetrics();
   const server = await startServer(config);
   if (cluster.isWorker) process.send?.({ tollgate: 'listening', port: server.port } satisfies Listening);
   else printBanner(config, server.port, 1);
@@ -37,8 +39,10 @@ async function startServer(config: Config): Promise<{ port: number; stopped: Pro
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   let stopping: Promise<void> | undefined;
-  // A terminal's Ctrl-C reaches every process of the group, and a cluster's primary passes
-  // SIGTERM on as well: stop once, whichever comes first.
+  // A terminal's Ctrl-C (or a supervisor signalling the whole group) reaches every process,
+  // and a cluster's primary passes SIGTERM on as well: a worker stops once, whichever comes
+  // first, and keeps its handlers so the second signal cannot kill it mid-flush. A lone
+  // server takes one signal; a second one (Ctrl-C twice) ends it at once.
   const stop = () => {
     stopping ??= (async () => {
       await sweeper.stop(false);
@@ -49,8 +53,10 @@ async function startServer(config: Config): Promise<{ port: number; stopped: Pro
   };
   const stopped = new Promise<void>((resolve) => {
     const onSignal = () => void stop().then(resolve);
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      if (cluster.isWorker) process.on(signal, onSignal);
+      else process.once(signal, onSignal);
+    }
   });
   return { port, stopped };
 }
@@ -58,13 +64,15 @@ async function startServer(config: Config): Promise<{ port: number; stopped: Pro
 /**
  * The cluster's primary. Starts the workers one after the other, so the first alone
  * migrates and creates the bootstrap operator; passes SIGINT/SIGTERM on and resolves once
- * every worker has flushed and stopped. A worker that dies otherwise takes the others
- * down and the exit code is 1: restarting is the supervisor's job (systemd, a container
- * runtime), which then sees one failed service rather than a silently smaller one.
+ * every worker has flushed and stopped (exit code 1 if one did not stop cleanly). A worker
+ * that dies otherwise takes the others down and the exit code is 1: restarting is the
+ * supervisor's job (systemd, a container runtime), which then sees one failed service
+ * rather than a silently smaller one.
  */
 async function servePrimary(config: Config): Promise<number> {
   const workers: Worker[] = [];
   let code: number | undefined;
+  let stoppedBadly = false;
   const stopAll = (exitCode: number) => {
     if (code !== undefined) return;
     code = exitCode;
@@ -79,8 +87,12 @@ async function servePrimary(config: Config): Promise<number> {
     const worker = cluster.fork();
     workers.push(worker);
     exits.push(new Promise((resolve) => worker.once('exit', resolve)));
+    worker.on('error', (error) => process.stderr.write(`tollgate: worker ${worker.process.pid}: ${String(error)}\n`));
     worker.once('exit', (exitCode, signal) => {
-      if (code !== undefined) return;
+      if (code !== undefined) {
+        if (exitCode !== 0 || signal) stoppedBadly = true;
+        return;
+      }
       process.stderr.write(`tollgate: worker ${worker.process.pid} exited (${signal ?? exitCode}); stopping the others\n`);
       stopAll(1);
     });
@@ -91,7 +103,7 @@ async function servePrimary(config: Config): Promise<number> {
   }
   if (code === undefined) printBanner(config, port, config.workers);
   await Promise.all(exits);
-  return code ?? 0;
+  return stoppedBadly ? 1 : code ?? 0;
 }
 
 function printBanner(config: Config, port: number, workers: number): void {
