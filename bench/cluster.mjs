@@ -23,7 +23,8 @@ export async function serveWorkers(listen) {
     });
   }
   process.once('SIGTERM', () => {
-    cluster.on('exit', () => { if (Object.keys(cluster.workers).length === 0) process.exit(0); });
+    let running = workers;
+    cluster.on('exit', () => { if (--running === 0) process.exit(0); });
     for (const worker of Object.values(cluster.workers)) worker.process.kill('SIGTERM');
   });
   process.send?.({ port });

@@ -37,8 +37,10 @@ const problems = [];
 // One master secret for every Tollgate process of the run: the in-process run on PostgreSQL
 // opens the signing keys the HTTP server sealed in the same database.
 const SECRET = randomBytes(32).toString('hex');
-// Tollgate runs as one process per core, its processes sharing their rate-limit buckets
+// Tollgate runs as one process per core (at most 4: each holds a pool of 20 connections,
+// and PostgreSQL allows 100 by default), its processes sharing their rate-limit buckets
 // through a Redis of the bench's own; without redis-server (or on one core), as one process.
+const MAX_WORKERS = 4;
 let workers = 1;
 let redisUrl;
 
@@ -48,7 +50,7 @@ async function main() {
   const machine = machineFacts();
   const redis = availableParallelism() > 1 ? await startRedis(join(logs, 'redis.log')) : null;
   if (redis) {
-    workers = availableParallelism();
+    workers = Math.min(availableParallelism(), MAX_WORKERS);
     redisUrl = redis.url;
   } else if (availableParallelism() > 1) log('redis-server not found: every server runs as one process');
   // The ceilings and the naive baseline are measured with one process and with one per
