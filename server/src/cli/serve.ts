@@ -78,8 +78,9 @@ async function servePrimary(config: Config): Promise<number> {
     code = exitCode;
     for (const worker of workers) if (!worker.isDead()) worker.process.kill('SIGTERM');
   };
-  process.once('SIGINT', () => stopAll(0));
-  process.once('SIGTERM', () => stopAll(0));
+  // Kept for every signal: the primary going away would end its workers mid-flush.
+  process.on('SIGINT', () => stopAll(0));
+  process.on('SIGTERM', () => stopAll(0));
   serveClusterMetrics();
   const exits: Promise<unknown>[] = [];
   let port = config.port;
