@@ -91,7 +91,7 @@ export class RateLimitService {
   }
 
   private limiterFor(rule: RateRule): RateLimiterAbstract {
-    const id = `${rule.scope}:${rule.limit}:${rule.windowSeconds}`;
+    const id = bucketFamily(rule);
     let limiter = this.limiters.get(id);
     if (!limiter) {
       const common = { keyPrefix: `${this.options.prefix}:${id}`, points: rule.limit, duration: rule.windowSeconds };
@@ -105,7 +105,7 @@ export class RateLimitService {
 
   /** The leases of a Redis bucket family; null where every point goes to the store (memory, small buckets). */
   private leasedFor(rule: RateRule): LeasedBucket | null {
-    const id = `${rule.scope}:${rule.limit}:${rule.windowSeconds}`;
+    const id = bucketFamily(rule);
     let bucket = this.leased.get(id);
     if (bucket === undefined) {
       bucket = this.redis && leaseSize(rule.limit) > 1 ? new LeasedBucket(this.limiterFor(rule), rule.limit) : null;
@@ -156,6 +156,11 @@ export class RateLimitService {
   async close(): Promise<void> {
     if (this.redis) this.redis.disconnect();
   }
+}
+
+/** Buckets of one scope, limit and window: one limiter (and one set of leases) serves them all. */
+function bucketFamily(rule: RateRule): string {
+  return `${rule.scope}:${rule.limit}:${rule.windowSeconds}`;
 }
 
 function allowedOutcome(rule: RateRule, remaining: number, resetMs: number): RateOutcome {
