@@ -127,9 +127,12 @@ class Refusal extends Error {
  */
 export class GateService {
   private readonly batcher: DecisionBatcher | null;
-  /** Meters the batch found full, per kind of request; and kinds it found past the checks before the rate limit (recent-answers.ts). */
+  /** Meters the batch found full, per kind of request (recent-answers.ts). */
   private readonly fullMeters = new RecentAnswers<BatchOutcome>();
-  /** null: found past the checks by a batch that answered the store's outage, which shows no standing. */
+  /**
+   * Kinds of request the batch found past the checks before the rate limit, with the
+   * standing it found; null when learned from the store's outage, which shows no standing.
+   */
   private readonly passedChecks = new RecentAnswers<CheckedStanding | null>();
   /**
    * How decisions were made: by a batch statement, alone (no group commit, or handed
