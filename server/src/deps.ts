@@ -6,7 +6,7 @@ import type { Config } from './config.js';
 import { openDatabase, type Database } from './db/client.js';
 import type { CredentialResolver } from './http/auth-hook.js';
 import { createMetrics, type Metrics } from './http/metrics.js';
-import { failedLookupGuard } from './http/rate-limit-hook.js';
+import { unknownCredentialGuard } from './http/rate-limit-hook.js';
 import { ChangeFeed, type Change } from './lib/changes.js';
 import { systemClock, type Clock } from './lib/clock.js';
 import { AppError } from './lib/errors.js';
@@ -107,9 +107,10 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const keyUsage = new LastUsedBuffer(db, (error) => logger.error({ err: error }, 'writing key last-used times failed'));
   const rateLimits = new RateLimitService({ redisUrl: config.redisUrl, prefix: overrides.rateLimitPrefix ?? 'tollgate' });
   await rateLimits.connected();
-  // Keys that no row has draw on the per-address sign-in bucket (a look-up each, else).
-  const lookupGuard = failedLookupGuard(rateLimits, file.rateLimits.scopes.auth, new Set(file.rateLimits.bypassPrincipals));
-  const keyResolver = new KeyResolver(db, clock, keyUsage, CACHE_TTL_MS, lookupGuard);
+  // Keys no row has and tokens that fail their signature check draw on the per-address
+  // sign-in bucket (else a look-up or a signature check each, without bound).
+  const credentialGuard = unknownCredentialGuard(rateLimits, file.rateLimits.scopes.auth, new Set(file.rateLimits.bypassPrincipals));
+  const keyResolver = new KeyResolver(db, clock, keyUsage, CACHE_TTL_MS, credentialGuard);
   tenancy.useKeyCheck((tx, principal) => keyResolver.stillValid(tx, principal));
   const apiKeys = new ApiKeyService(db, clock, audit, changes);
   const serviceKeys = new ServiceKeyService(db, clock, audit, changes);
@@ -134,12 +135,12 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     issuer: file.issuer, refreshTokenTtlSeconds: file.auth.refreshTokenTtlSeconds,
     passwordResetTtlSeconds: file.auth.passwordResetTtlSeconds, passwordMinLength: file.auth.passwordMinLength,
     scryptCost: file.auth.scryptCost, publicUrl: config.publicUrl ?? `http://${config.host}:${config.port}`,
-  });
+  }, credentialGuard);
 
   const resolveCredential: CredentialResolver = async (bearer, onBehalfOf, client) => {
     let principal: Principal;
     if (looksLikeKey(bearer)) principal = await keyResolver.resolve(bearer, client);
-    else if (bearer.split('.').length === 3) principal = await auth.resolveJwt(bearer);
+    else if (bearer.split('.').length === 3) principal = await auth.resolveJwt(bearer, client);
     else throw new AppError('UNAUTHENTICATED');
     return onBehalfOf === undefined ? principal : applyOnBehalfOfHeader(principal, onBehalfOf);
   };

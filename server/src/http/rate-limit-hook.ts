@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { RateScopeConfig } from '../config-schema.js';
+import type { CredentialGuard } from '../lib/credential-guard.js';
 import { AppError } from '../lib/errors.js';
 import type { Principal } from '../lib/principal.js';
-import type { LookupGuard } from '../modules/apikeys/index.js';
 import { keyRateCheck, rateLimitHeaders, type RateCheck, type RateLimitService } from '../modules/ratelimit/index.js';
 
 declare module 'fastify' {
@@ -51,22 +51,23 @@ export function clientOf(request: { ip: string }): string {
 }
 
 /**
- * Look-ups of keys this process does not know, per client address, drawn from the
- * sign-in routes' bucket ('route:auth', scope `auth`): a look-up takes a point, and gets
- * it back when it finds a key, so only look-ups that find nothing are spent. An address
- * that has spent the bucket gets RATE_LIMITED for a key not known here, before the
- * database is asked; keys that have resolved here are never held up (KeyResolver). A
- * guard against floods, not a gate on spend: a store that cannot answer lets the
- * look-up through, whatever the scope's fail mode.
+ * Credentials this process has not seen good (an API key it has not resolved, an access
+ * token whose signature it has not checked), per client address, drawn from the sign-in
+ * routes' bucket ('route:auth', scope `auth`): the costly check (a look-up, a signature)
+ * takes a point, and a credential found good gives it back, so only bad ones are spent.
+ * An address that has spent the bucket gets RATE_LIMITED for credentials not seen good
+ * here, before the check; credentials in use are never held up (KeyResolver,
+ * AuthService). A guard against floods, not a gate on spend: a store that cannot answer
+ * lets the check through, whatever the scope's fail mode.
  */
-export function failedLookupGuard(limiter: RateLimitService, auth: RateScopeConfig, bypass: ReadonlySet<string>): LookupGuard {
+export function unknownCredentialGuard(limiter: RateLimitService, auth: RateScopeConfig, bypass: ReadonlySet<string>): CredentialGuard {
   const checks = (client: string): RateCheck[] => [{ rule: { scope: 'route:auth', ...auth, failMode: 'open' }, subject: client }];
   return {
     async take(client) {
       if (bypass.has(client)) return null;
       const outcome = await limiter.consume(checks(client));
       if (outcome.allowed) return null;
-      return new AppError('RATE_LIMITED', 'too many look-ups of unknown keys from this address', { retryAfterMs: outcome.retryAfterMs });
+      return new AppError('RATE_LIMITED', 'too many unknown credentials from this address', { retryAfterMs: outcome.retryAfterMs });
     },
     async giveBack(client) {
       if (!bypass.has(client)) await limiter.refund(checks(client));

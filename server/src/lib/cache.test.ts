@@ -46,4 +46,18 @@ describe('TtlCache loads', () => {
     await expect(c.load('k', failing)).rejects.toThrow('down');
     expect(calls).toBe(2);
   });
+
+  it('a loaded value lives until its own expiry when given, never past the TTL', async () => {
+    let now = 0;
+    const c = new TtlCache<string, { until: number }>({ ttlMs: 1000, maxEntries: 10, now: () => now });
+    await c.load('soon', () => Promise.resolve({ until: 300 }), 'soon', (v) => v.until);
+    await c.load('late', () => Promise.resolve({ until: 5000 }), 'late', (v) => v.until);
+    now = 299;
+    expect(c.get('soon')).toEqual({ until: 300 });
+    now = 300;
+    expect(c.get('soon')).toBeUndefined();
+    expect(c.get('late')).toEqual({ until: 5000 });
+    now = 1000;
+    expect(c.get('late')).toBeUndefined();
+  });
 });

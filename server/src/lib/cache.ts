@@ -33,16 +33,17 @@ export class TtlCache<K, V> {
   /**
    * Cached value, else `load()`, shared with the loads of the same `flight` (the key
    * unless given: a caller whose load differs, such as one charged to another client,
-   * names its own) in progress; undefined results are not cached.
+   * names its own) in progress; undefined results are not cached. `expiresAt` (epoch ms)
+   * ends a loaded value's life sooner than the TTL, as `set` does.
    */
-  load(key: K, load: () => Promise<V | undefined>, flight: unknown = key): Promise<V | undefined> {
+  load(key: K, load: () => Promise<V | undefined>, flight: unknown = key, expiresAt?: (value: V) => number): Promise<V | undefined> {
     const hit = this.get(key);
     if (hit !== undefined) return Promise.resolve(hit);
     const inProgress = this.loading.get(flight);
     if (inProgress) return inProgress;
     const generation = this.generation;
     const loaded = load().then((value) => {
-      if (value !== undefined && generation === this.generation) this.set(key, value);
+      if (value !== undefined && generation === this.generation) this.set(key, value, expiresAt?.(value));
       return value;
     }).finally(() => {
       if (this.loading.get(flight) === loaded) this.loading.delete(flight);

@@ -3,6 +3,7 @@ import { inSystem } from '../../db/scope.js';
 import { TtlCache } from '../../lib/cache.js';
 import type { Change } from '../../lib/changes.js';
 import type { Clock } from '../../lib/clock.js';
+import type { CredentialGuard } from '../../lib/credential-guard.js';
 import { AppError } from '../../lib/errors.js';
 import type { Principal } from '../../lib/principal.js';
 import { err, ok, type Result } from '../../lib/result.js';
@@ -29,18 +30,6 @@ interface KeyRecord {
 }
 
 /**
- * Bounds the database look-ups a client causes with keys this process does not know:
- * deps.ts wires it to the per-address sign-in bucket (http/rate-limit-hook.ts
- * failedLookupGuard). Only look-ups that find nothing keep their point.
- */
-export interface LookupGuard {
-  /** Takes a point for a look-up; the refusal when the client has none left, else null. */
-  take(client: string): Promise<AppError | null>;
-  /** The look-up found a key: its point goes back. */
-  giveBack(client: string): Promise<void>;
-}
-
-/**
  * Turns a `tg_`/`tgs_` key into a principal. The checksum is verified before anything
  * else, so a mistyped or guessed key never reaches the database; a real key is found by
  * its SHA-256, cached, and evicted as soon as a revocation or rotation is announced.
@@ -63,7 +52,7 @@ export class KeyResolver {
 
   constructor(
     private readonly db: Db, private readonly clock: Clock, private readonly usage: LastUsedBuffer, cacheTtlMs: number,
-    private readonly guard?: LookupGuard,
+    private readonly guard?: CredentialGuard,
   ) {
     const now = () => clock.now().getTime();
     this.cache = new TtlCache({ ttlMs: cacheTtlMs, maxEntries: 50_000, now });

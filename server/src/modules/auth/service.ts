@@ -4,6 +4,7 @@ import { isUniqueViolation } from '../../db/errors.js';
 import { inSystem } from '../../db/scope.js';
 import { TtlCache } from '../../lib/cache.js';
 import type { Clock } from '../../lib/clock.js';
+import type { CredentialGuard } from '../../lib/credential-guard.js';
 import { AppError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
 import type { Mailer } from '../../lib/mailer.js';
@@ -30,13 +31,16 @@ let decoyHash: Promise<string> | undefined;
 
 type UserPrincipal = Extract<Principal, { type: 'user' }>;
 
+/** A token whose signature checked out: who it names, and until when (epoch seconds). */
+interface VerifiedToken { principal: UserPrincipal; expiresAt: number }
+
 export class AuthService {
   /**
    * Verified JWTs by the hash of the token, until the token expires: a verified
    * signature stays verified. What can change (the user's status) is checked on every
    * request through the invalidated tenancy cache, not stored here.
    */
-  private readonly verified: TtlCache<string, UserPrincipal>;
+  private readonly verified: TtlCache<string, VerifiedToken>;
 
   constructor(
     private readonly db: Db,
@@ -46,6 +50,8 @@ export class AuthService {
     private readonly external: ExternalIdentityVerifier,
     private readonly mailer: Mailer,
     private readonly options: AuthOptions,
+    /** Bounds the signature checks a client causes with tokens not verified here (http/rate-limit-hook.ts). */
+    private readonly guard?: CredentialGuard,
   ) {
     this.verified = new TtlCache({ ttlMs: 86_400_000, maxEntries: 20_000, now: () => clock.now().getTime() });
   }
@@ -166,39 +172,51 @@ export class AuthService {
    * providers' tokens. Either way the result is a user principal whose status was just
    * read from the database.
    */
-  async resolveJwt(token: string): Promise<Principal> {
+  async resolveJwt(token: string, client?: string): Promise<Principal> {
     const cacheKey = sha256Hex(token);
-    const principal = this.verified.get(cacheKey) ?? await this.verifyJwt(token, cacheKey);
+    // Concurrent calls with one token from one client share one check (and one point of
+    // its guard); another client's check is its own, charged to it.
+    const verified = await this.verified.load(cacheKey, () => this.verifyJwt(token, client), `${client ?? ''}\u0000${cacheKey}`, (v) => v.expiresAt * 1000);
+    const principal = verified!.principal;
     const user = await this.tenancy.checkUser(principal.userId);
     if (!user.ok) throw new AppError(user.error === 'USER_DEACTIVATED' ? 'USER_DEACTIVATED' : 'UNAUTHENTICATED');
     assertSessionLive(principal, user.value.sessionsValidAfter);
     return principal;
   }
 
-  private async verifyJwt(token: string, cacheKey: string): Promise<UserPrincipal> {
+  /**
+   * A token not verified here yet. Tokens no issuer of ours could have signed are refused
+   * for free; the signature check (for a provider, its keys and the user's link too) is
+   * the cost a flood of made-up tokens would cause, so it takes a point of the client's
+   * guard first and gives it back when the token is good. `client` is absent in-process.
+   */
+  private async verifyJwt(token: string, client: string | undefined): Promise<VerifiedToken> {
     let issuer: string | undefined;
     try {
       issuer = decodeJwt(token).iss;
     } catch {
       throw new AppError('UNAUTHENTICATED');
     }
-    let principal: UserPrincipal;
-    let expiresAt: number;
-    if (issuer === this.options.issuer) {
-      const verified = await this.tokens.verify(token);
-      if (!verified) throw new AppError('UNAUTHENTICATED');
-      principal = { type: 'user', userId: verified.userId, credential: 'access_token', issuedAt: verified.issuedAt };
-      expiresAt = verified.expiresAt;
-    } else if (this.external.handles(issuer)) {
-      const identity = await this.external.verify(token, issuer!);
-      if (!identity) throw new AppError('UNAUTHENTICATED');
-      principal = { type: 'user', userId: await this.userForExternal(identity), credential: 'external_jwt' };
-      expiresAt = identity.expiresAt;
-    } else {
-      throw new AppError('UNAUTHENTICATED');
-    }
-    this.verified.set(cacheKey, principal, expiresAt * 1000);
-    return principal;
+    const own = issuer === this.options.issuer;
+    if (!own && !this.external.handles(issuer)) throw new AppError('UNAUTHENTICATED');
+    const guard = client === undefined ? undefined : this.guard;
+    const refusal = guard ? await guard.take(client!) : null;
+    if (refusal) throw refusal;
+    const verified = own ? await this.verifyOwn(token) : await this.verifyExternal(token, issuer!);
+    if (guard) await guard.giveBack(client!);
+    return verified;
+  }
+
+  private async verifyOwn(token: string): Promise<VerifiedToken> {
+    const verified = await this.tokens.verify(token);
+    if (!verified) throw new AppError('UNAUTHENTICATED');
+    return { principal: { type: 'user', userId: verified.userId, credential: 'access_token', issuedAt: verified.issuedAt }, expiresAt: verified.expiresAt };
+  }
+
+  private async verifyExternal(token: string, issuer: string): Promise<VerifiedToken> {
+    const identity = await this.external.verify(token, issuer);
+    if (!identity) throw new AppError('UNAUTHENTICATED');
+    return { principal: { type: 'user', userId: await this.userForExternal(identity), credential: 'external_jwt' }, expiresAt: identity.expiresAt };
   }
 
   /**

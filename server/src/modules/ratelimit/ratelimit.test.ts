@@ -115,6 +115,45 @@ describe('route-scope rate limits (in memory)', () => {
     expect(unknown.map((r) => r.statusCode).sort()).toEqual([401, 401, 401, 401, 429]);
   });
 
+  it('tokens that fail their signature check spend the address\'s sign-in bucket: then tokens not verified here are refused before the check; tokens in use pass', async () => {
+    const t = await appWith({ auth: 4 });
+    const owner = await t.signup();
+    const other = await t.signup(); // its token not used yet: never verified here
+    const me = (remoteAddress: string, token: string) => t.request({ method: 'GET', url: '/v1/me', token, remoteAddress });
+    // A token whose signature checks out gives its point back: this spends nothing.
+    expect((await me('10.0.0.20', owner.accessToken)).statusCode).toBe(200);
+    // Tokens no issuer of ours could have signed are refused without a check, and free.
+    for (let i = 0; i < 6; i++) expect((await me('10.0.0.20', `${'e30'}.${'e30'}.x${i}`)).statusCode).toBe(401);
+    // Our issuer's claims under another token's signature: each a failed check, each a point.
+    const forged = forgedSignature(owner.accessToken, other.accessToken);
+    for (let i = 0; i < 4; i++) expect((await me('10.0.0.20', forged)).statusCode).toBe(401);
+    const refused = await me('10.0.0.20', forged);
+    expect(refused.statusCode).toBe(429);
+    expect(refused.json().error.code).toBe('RATE_LIMITED');
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+    // Refused before the check: a good token not verified here yet waits like a forged one.
+    expect((await me('10.0.0.20', other.accessToken)).statusCode).toBe(429);
+    // The token in use from the same address is not held up.
+    expect((await me('10.0.0.20', owner.accessToken)).statusCode).toBe(200);
+    // Another address checks its own.
+    expect((await me('10.0.0.21', forged)).statusCode).toBe(401);
+    expect((await me('10.0.0.21', other.accessToken)).statusCode).toBe(200);
+    // The bucket is the sign-in routes' own.
+    const signIn = await t.request({ method: 'POST', url: '/v1/token', remoteAddress: '10.0.0.20', payload: { grantType: 'password', email: owner.email, password: owner.password } });
+    expect(signIn.statusCode).toBe(429);
+  });
+
+  it('a burst with a token not verified here yet shares one check: no call of it is refused, and the address keeps its bucket', async () => {
+    const t = await appWith({ auth: 4 });
+    const owner = await t.signup();
+    // Twenty checks would each take one of the four points before the first one ends.
+    const calls = Array.from({ length: 20 }, () => t.request({ method: 'GET', url: '/v1/me', token: owner.accessToken, remoteAddress: '10.0.0.22' }));
+    expect((await Promise.all(calls)).map((r) => r.statusCode)).toEqual(Array(20).fill(200));
+    const forged = forgedSignature(owner.accessToken, (await t.signup()).accessToken);
+    const bad = await Promise.all(Array.from({ length: 5 }, (_, i) => t.request({ method: 'GET', url: '/v1/me', token: `${forged}${'A'.repeat(i)}`, remoteAddress: '10.0.0.22' })));
+    expect(bad.map((r) => r.statusCode).sort()).toEqual([401, 401, 401, 401, 429]);
+  });
+
   it('only principals listed in bypassPrincipals skip the limit', async () => {
     const t = await appWith({ api: 2 });
     const vip = await t.signup();
@@ -207,3 +246,9 @@ describe.skipIf(!REDIS_URL)('Redis-backed rate limits', () => {
     await two.close();
   });
 });
+
+/** One token's header and claims under another token's signature: well formed, our issuer, a failing check. */
+function forgedSignature(claimsOf: string, signatureOf: string): string {
+  const [header, payload] = claimsOf.split('.');
+  return `${header}.${payload}.${signatureOf.split('.')[2]}`;
+}
