@@ -77,8 +77,10 @@ describe('password reset', () => {
     const fresh = await grant(u.email, 'a-brand-new-password');
     expect(fresh.statusCode).toBe(200);
     expect((await t.request({ method: 'GET', url: '/v1/me', token: fresh.json().accessToken })).statusCode).toBe(200);
+    // A spent token is answered as any other (API.md: always 202) and changes nothing.
     const again = await t.request({ method: 'POST', url: '/v1/password-reset/confirm', payload: { token, password: 'yet-another-password' } });
-    expect(again.json().error.code).toBe('INVALID_TOKEN');
+    expect(again.statusCode).toBe(202);
+    expect((await grant(u.email, 'yet-another-password')).statusCode).toBe(401);
     const refresh = await t.request({ method: 'POST', url: '/v1/token', payload: { grantType: 'refresh_token', refreshToken: u.refreshToken } });
     expect(refresh.statusCode).toBe(401);
 
@@ -86,7 +88,14 @@ describe('password reset', () => {
     const late = /tgp_[0-9A-Za-z]+/.exec(t.mailer.outbox.at(-1)!.text)![0];
     t.clock.advance(t.deps.config.file.auth.passwordResetTtlSeconds * 1000);
     const expired = await t.request({ method: 'POST', url: '/v1/password-reset/confirm', payload: { token: late, password: 'yet-another-password' } });
-    expect(expired.statusCode).toBe(400);
+    expect(expired.statusCode).toBe(202);
+    const made = await t.request({ method: 'POST', url: '/v1/password-reset/confirm', payload: { token: 'tgp_made-up', password: 'yet-another-password' } });
+    expect(made.statusCode).toBe(202);
+    expect((await grant(u.email, 'yet-another-password')).statusCode).toBe(401);
+    expect((await grant(u.email, 'a-brand-new-password')).statusCode).toBe(200);
+    // A password too short is refused whatever the token (it tells nothing of one).
+    const short = await t.request({ method: 'POST', url: '/v1/password-reset/confirm', payload: { token: 'tgp_made-up', password: 'short' } });
+    expect([short.statusCode, short.json().error.code]).toEqual([400, 'WEAK_PASSWORD']);
   });
 });
 

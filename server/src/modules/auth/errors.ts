@@ -2,6 +2,5 @@ import type { ErrorTable } from '../../lib/errors.js';
 
 export const authErrors = {
   INVALID_CREDENTIALS: { status: 401, message: 'The email, password or refresh token is not valid.' },
-  INVALID_TOKEN: { status: 400, message: 'The token is not valid or has expired.' },
   WEAK_PASSWORD: { status: 400, message: 'The password is too short.' },
 } as const satisfies ErrorTable;

@@ -141,16 +141,20 @@ export class AuthService {
   /**
    * Spends the token, sets the password and signs the user out everywhere: refresh
    * tokens revoked, access tokens issued so far refused (TenancyService#endSessions),
-   * announced to every process as the change commits.
+   * announced to every process as the change commits. The caller is answered the same
+   * whatever the token (API.md: always 202): a token unknown, spent or expired changes
+   * nothing, and whether the password changed is returned here only, never shown. A
+   * password too short is refused first, whatever the token, so that answer tells nothing.
    */
-  async confirmPasswordReset(token: string, password: string): Promise<void> {
+  async confirmPasswordReset(token: string, password: string): Promise<boolean> {
     this.assertPasswordStrength(password);
+    // Hashed before the token is looked at: a bad token costs the caller the same time.
     const passwordHash = await hashPassword(password, this.options.scryptCost);
     const now = this.clock.now();
     const tokenHash = sha256Hex(token);
     const owner = await inSystem(this.db, (tx) => repo.findResetTokenUser(tx, tokenHash, now));
-    if (!owner) throw new AppError('INVALID_TOKEN');
-    const ok = await this.tenancy.changeUser(owner, async (tx) => {
+    if (!owner) return false;
+    return this.tenancy.changeUser(owner, async (tx) => {
       // Spent here, under the change: of two confirmations racing, one wins.
       if (await repo.spendResetToken(tx, tokenHash, now) !== owner) return false;
       await this.tenancy.setPassword(tx, owner, passwordHash);
@@ -158,7 +162,6 @@ export class AuthService {
       await repo.revokeAllOfUser(tx, owner, now);
       return true;
     });
-    if (!ok) throw new AppError('INVALID_TOKEN');
   }
 
   private assertPasswordStrength(password: string): void {
