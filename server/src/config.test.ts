@@ -56,6 +56,12 @@ describe('config validation names the bad key', () => {
     expect(broken(mutate)).toThrow(message);
   });
 
+  it('a config file written before the credentials scope existed still loads, with its default', () => {
+    const doc = JSON.parse(JSON.stringify(parseConfigFile(shipped)));
+    delete doc.rateLimits.scopes.credentials;
+    expect(parseConfigFile(JSON.stringify(doc), 'older.yaml').rateLimits.scopes.credentials).toEqual({ limit: 600, windowSeconds: 60, failMode: 'open' });
+  });
+
   it('rejects text that is not YAML', () => {
     expect(() => parseConfigFile('plans: [unclosed', 'x.yaml')).toThrow(/not valid YAML/);
   });

@@ -107,9 +107,9 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const keyUsage = new LastUsedBuffer(db, (error) => logger.error({ err: error }, 'writing key last-used times failed'));
   const rateLimits = new RateLimitService({ redisUrl: config.redisUrl, prefix: overrides.rateLimitPrefix ?? 'tollgate' });
   await rateLimits.connected();
-  // Keys no row has and tokens that fail their signature check draw on the per-address
-  // sign-in bucket (else a look-up or a signature check each, without bound).
-  const credentialGuard = unknownCredentialGuard(rateLimits, file.rateLimits.scopes.auth, new Set(file.rateLimits.bypassPrincipals));
+  // Keys no row has and tokens that fail their signature check draw on a per-address
+  // bucket (else a look-up or a signature check each, without bound).
+  const credentialGuard = unknownCredentialGuard(rateLimits, file.rateLimits.scopes.credentials, new Set(file.rateLimits.bypassPrincipals));
   const keyResolver = new KeyResolver(db, clock, keyUsage, CACHE_TTL_MS, credentialGuard);
   tenancy.useKeyCheck((tx, principal) => keyResolver.stillValid(tx, principal));
   const apiKeys = new ApiKeyService(db, clock, audit, changes);

@@ -52,16 +52,18 @@ export function clientOf(request: { ip: string }): string {
 
 /**
  * Credentials this process has not seen good (an API key it has not resolved, an access
- * token whose signature it has not checked), per client address, drawn from the sign-in
- * routes' bucket ('route:auth', scope `auth`): the costly check (a look-up, a signature)
- * takes a point, and a credential found good gives it back, so only bad ones are spent.
- * An address that has spent the bucket gets RATE_LIMITED for credentials not seen good
- * here, before the check; credentials in use are never held up (KeyResolver,
- * AuthService). A guard against floods, not a gate on spend: a store that cannot answer
- * lets the check through, whatever the scope's fail mode.
+ * token whose signature it has not checked), per client address, drawn from the bucket
+ * of scope `credentials` ('route:credentials'): the costly check (a look-up, a
+ * signature) takes a point, and a credential found good gives it back, so only bad ones
+ * are spent. An address that has spent the bucket gets RATE_LIMITED for credentials not
+ * seen good here, before the check; credentials in use are never held up (KeyResolver,
+ * AuthService). Its own bucket, not the sign-in routes': a client stuck on a bad
+ * credential does not lock its address out of signing in, nor do sign-ins spend it. A
+ * guard against floods, not a gate on spend: a store that cannot answer lets the check
+ * through, whatever the scope's fail mode.
  */
-export function unknownCredentialGuard(limiter: RateLimitService, auth: RateScopeConfig, bypass: ReadonlySet<string>): CredentialGuard {
-  const checks = (client: string): RateCheck[] => [{ rule: { scope: 'route:auth', ...auth, failMode: 'open' }, subject: client }];
+export function unknownCredentialGuard(limiter: RateLimitService, scope: RateScopeConfig, bypass: ReadonlySet<string>): CredentialGuard {
+  const checks = (client: string): RateCheck[] => [{ rule: { scope: 'route:credentials', ...scope, failMode: 'open' }, subject: client }];
   return {
     async take(client) {
       if (bypass.has(client)) return null;

@@ -3,7 +3,7 @@ import type { AppError } from './errors.js';
 /**
  * Bounds the costly work a client causes with credentials this process has not seen
  * good: an API key's database look-up, an access token's signature check. deps.ts wires
- * it to the per-address sign-in bucket (http/rate-limit-hook.ts unknownCredentialGuard).
+ * it to a per-address bucket (http/rate-limit-hook.ts unknownCredentialGuard).
  * A credential that turns out good gives its point back, so only bad ones are spent.
  */
 export interface CredentialGuard {
