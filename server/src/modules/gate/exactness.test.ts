@@ -13,13 +13,16 @@ import { startServerProcess } from '../../../test/server-process.js';
 
 /**
  * Exactness under load, over real HTTP: many concurrent decisions for one tenant admit
- * exactly what fits, also when two server instances (two pools, two caches) share the
+ * exactly what fits (the runs left, the credits left, costs mixed), also when two server instances (two pools, two caches) share the
  * database, and the counters and the ledger agree afterwards.
  */
 const TOTAL = onPostgres ? 2000 : 300;
 const RUNS = onPostgres ? 100 : 30;
 const CREDITS = 1000;
 const OPERATIONS = ['clustering', 'image_generation', 'image_prompt_extraction'] as const; // 10, 5 and 2 credits
+const COSTLIER = ['idea_generation', 'clustering', 'image_generation'] as const; // 15, 10 and 5 credits
+/** Credits for about 80 % of the runs at the costlier operations' 10 a call: the credits run out first. */
+const TIGHT_CREDITS = RUNS * 8;
 
 let t: TestApp;
 const servers: { url: string; close: () => Promise<void> }[] = [];
@@ -48,13 +51,43 @@ afterAll(async () => {
   await t.close();
 });
 
-async function loadedTenant(): Promise<{ tenantId: string; key: string }> {
+async function loadedTenant(credits: number): Promise<{ tenantId: string; key: string }> {
   const owner = await t.signup();
   const op = await t.operator();
   await t.request({ method: 'PATCH', url: `/v1/admin/tenants/${owner.tenantId}`, token: op.accessToken, payload: { limits: { runs: RUNS, concurrentRuns: 1_000_000 } } });
-  await t.request({ method: 'POST', url: `/v1/admin/tenants/${owner.tenantId}/credits`, token: op.accessToken, payload: { amount: CREDITS - 100, reason: 'load test', idempotencyKey: `load-${owner.tenantId}` } });
+  await t.request({ method: 'POST', url: `/v1/admin/tenants/${owner.tenantId}/credits`, token: op.accessToken, payload: { amount: credits - 100, reason: 'load test', idempotencyKey: `load-${owner.tenantId}` } });
   const key = (await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys`, token: owner.accessToken, payload: { name: 'load', scopes: ['authorize', 'read'] } })).json().key as string;
   return { tenantId: owner.tenantId, key };
+}
+
+type Answer = { status: number; body: { allowed: boolean; code: string; operation: { credits: number } } };
+
+/** `TOTAL` concurrent calls for one key, spread over the servers, cycling through the operations. */
+function fire(targets: { url: string }[], key: string, operations: readonly string[]): Promise<Answer[]> {
+  return Promise.all(Array.from({ length: TOTAL }, (_, i) => {
+    const server = targets[i % targets.length]!;
+    return fetch(`${server.url}/v1/authorize`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ operation: operations[i % operations.length] }),
+    }).then(async (res) => ({ status: res.status, body: await res.json() as Answer['body'] }));
+  }));
+}
+
+/** The runs counter, the account, the ledger and the held reservations all tell the same story as the answers. */
+async function storesAgree(tenantId: string, credits: number, admitted: number, charged: number): Promise<void> {
+  const [counter] = await t.db.asOwner<{ used: string }>("SELECT used FROM usage_counters WHERE tenant_id = $1 AND meter = 'runs'", [tenantId]);
+  expect(Number(counter!.used)).toBe(admitted);
+  const [account] = await t.db.asOwner<{ balance: string; reserved: string }>('SELECT balance, reserved FROM credit_accounts WHERE tenant_id = $1', [tenantId]);
+  const [ledger] = await t.db.asOwner<{ amount: string; hold: string; reserves: string }>(
+    "SELECT sum(amount) AS amount, sum(hold) AS hold, count(*) FILTER (WHERE kind = 'reserve') AS reserves FROM credit_ledger WHERE tenant_id = $1", [tenantId]);
+  expect(Number(account!.balance)).toBe(credits);
+  expect(Number(account!.reserved)).toBe(charged);
+  expect(Number(ledger!.amount)).toBe(Number(account!.balance));
+  expect(Number(ledger!.hold)).toBe(Number(account!.reserved));
+  expect(Number(ledger!.reserves)).toBe(admitted);
+  const [reservations] = await t.db.asOwner<{ n: string }>("SELECT count(*) AS n FROM credit_reservations WHERE tenant_id = $1 AND status = 'held'", [tenantId]);
+  expect(Number(reservations!.n)).toBe(admitted);
 }
 
 describe('exactness under load', () => {
@@ -71,36 +104,36 @@ describe('exactness under load', () => {
   ];
   for (const variant of variants) {
     it.skipIf(variant.skip)(`${TOTAL} concurrent decisions over HTTP through ${variant.label} admit exactly ${RUNS} runs; counters and ledger agree`, async () => {
-      const targets = await variant.targets();
-      const { tenantId, key } = await loadedTenant();
-      const calls = Array.from({ length: TOTAL }, (_, i) => {
-        const server = targets[i % targets.length]!;
-        return fetch(`${server.url}/v1/authorize`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ operation: OPERATIONS[i % OPERATIONS.length] }),
-        }).then(async (res) => ({ status: res.status, body: await res.json() as { allowed: boolean; code: string; operation: { credits: number } } }));
-      });
-      const results = await Promise.all(calls);
+      const { tenantId, key } = await loadedTenant(CREDITS);
+      const results = await fire(await variant.targets(), key, OPERATIONS);
       expect(results.filter((r) => r.status !== 200)).toEqual([]);
       const allowed = results.filter((r) => r.body.allowed);
       const codes = new Set(results.filter((r) => !r.body.allowed).map((r) => r.body.code));
       expect(allowed).toHaveLength(RUNS);
       expect([...codes]).toEqual(['LIMIT_EXCEEDED']);
-      const charged = allowed.reduce((sum, r) => sum + r.body.operation.credits, 0);
+      await storesAgree(tenantId, CREDITS, RUNS, allowed.reduce((sum, r) => sum + r.body.operation.credits, 0));
+    }, 240_000);
 
-      const [counter] = await t.db.asOwner<{ used: string }>("SELECT used FROM usage_counters WHERE tenant_id = $1 AND meter = 'runs'", [tenantId]);
-      expect(Number(counter!.used)).toBe(RUNS);
-      const [account] = await t.db.asOwner<{ balance: string; reserved: string }>('SELECT balance, reserved FROM credit_accounts WHERE tenant_id = $1', [tenantId]);
-      const [ledger] = await t.db.asOwner<{ amount: string; hold: string; reserves: string }>(
-        "SELECT sum(amount) AS amount, sum(hold) AS hold, count(*) FILTER (WHERE kind = 'reserve') AS reserves FROM credit_ledger WHERE tenant_id = $1", [tenantId]);
-      expect(Number(account!.balance)).toBe(CREDITS);
-      expect(Number(account!.reserved)).toBe(charged);
-      expect(Number(ledger!.amount)).toBe(Number(account!.balance));
-      expect(Number(ledger!.hold)).toBe(Number(account!.reserved));
-      expect(Number(ledger!.reserves)).toBe(RUNS);
-      const [reservations] = await t.db.asOwner<{ n: string }>("SELECT count(*) AS n FROM credit_reservations WHERE tenant_id = $1 AND status = 'held'", [tenantId]);
-      expect(Number(reservations!.n)).toBe(RUNS);
+    it.skipIf(variant.skip)(`${TOTAL} concurrent decisions through ${variant.label} with credits for fewer calls than the runs: nothing over either, nothing that fit refused`, async () => {
+      const { tenantId, key } = await loadedTenant(TIGHT_CREDITS);
+      const results = await fire(await variant.targets(), key, COSTLIER);
+      expect(results.filter((r) => r.status !== 200)).toEqual([]);
+      const allowed = results.filter((r) => r.body.allowed);
+      const charged = allowed.reduce((sum, r) => sum + r.body.operation.credits, 0);
+      expect(allowed.length).toBeLessThanOrEqual(RUNS);
+      expect(charged).toBeLessThanOrEqual(TIGHT_CREDITS);
+      // A refusal is only ever for what had run out: the credits (then, at the end still,
+      // fewer are left than it asked: reservations only take) or the runs (then all are used).
+      const refused = results.filter((r) => !r.body.allowed);
+      expect(refused.map((r) => r.body.code)).toContain('INSUFFICIENT_CREDITS');
+      for (const denied of refused) {
+        if (denied.body.code === 'LIMIT_EXCEEDED') expect(allowed.length).toBe(RUNS);
+        else {
+          expect(denied.body.code).toBe('INSUFFICIENT_CREDITS');
+          expect(TIGHT_CREDITS - charged).toBeLessThan(denied.body.operation.credits);
+        }
+      }
+      await storesAgree(tenantId, TIGHT_CREDITS, allowed.length, charged);
     }, 240_000);
   }
 });
