@@ -23,7 +23,7 @@ import { CreditsService, ReservationsService } from './modules/credits/index.js'
 import { EntitlementsService } from './modules/entitlements/index.js';
 import { LimitsService } from './modules/limits/index.js';
 import { PlansService } from './modules/plans/index.js';
-import { RateLimitService } from './modules/ratelimit/index.js';
+import { RateLimitService, trackRateLimits } from './modules/ratelimit/index.js';
 import { InvitationService, TenancyAdminService, TenancyService, TenantGate } from './modules/tenancy/index.js';
 import { Tollgate } from './tollgate.js';
 import { DecisionLog, GateService, createGateMetrics } from './modules/gate/index.js';
@@ -105,7 +105,13 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   });
   tenancyAdmin.onChange(publish);
   const keyUsage = new LastUsedBuffer(db, (error) => logger.error({ err: error }, 'writing key last-used times failed'));
-  const rateLimits = new RateLimitService({ redisUrl: config.redisUrl, prefix: overrides.rateLimitPrefix ?? 'tollgate' });
+  const rateLimits = new RateLimitService({
+    redisUrl: config.redisUrl, prefix: overrides.rateLimitPrefix ?? 'tollgate',
+    onStoreChange: (up) => {
+      if (up) logger.info('the rate-limit store (Redis) is reachable again');
+      else logger.warn('lost the rate-limit store (Redis): until it is back, each scope follows its failMode (open: let through, closed: refused)');
+    },
+  });
   await rateLimits.connected();
   // Keys no row has and tokens that fail their signature check draw on a per-address
   // bucket (else a look-up or a signature check each, without bound).
@@ -161,6 +167,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     } : undefined,
   });
   gateMetrics.track(decisions, decisionLog);
+  trackRateLimits(metrics.registry, rateLimits);
 
   changes.subscribe((change) => decisions.forget(change));
   await changes.start();

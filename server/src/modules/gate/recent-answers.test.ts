@@ -1,5 +1,5 @@
-import { createConnection, createServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cuttableRedis } from '../../../test/redis-relay.js';
 import { onPostgres, startTestApp, type SignedUp, type TestApp } from '../../../test/harness.js';
 import { startServerProcess, type ServerProcess } from '../../../test/server-process.js';
 import { ANSWER_TTL_MS } from './recent-answers.js';
@@ -226,31 +226,6 @@ describe('calls past their rate limit', () => {
 });
 
 const REDIS_URL = process.env.REDIS_URL || undefined;
-
-/** A TCP relay to the real Redis that can be cut: the store going away under a running server. */
-async function cuttableRedis(target: string): Promise<{ url: string; cut: () => Promise<void> }> {
-  const { hostname, port } = new URL(target);
-  const sockets = new Set<Socket>();
-  const relay = createServer((client) => {
-    const upstream = createConnection(Number(port), hostname);
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('error', () => undefined);
-      s.on('close', () => sockets.delete(s));
-    }
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
-  const { port: relayPort } = relay.address() as { port: number };
-  return {
-    url: `redis://127.0.0.1:${relayPort}`,
-    cut: async () => {
-      const closed = new Promise((resolve) => relay.close(resolve));
-      for (const s of sockets) s.destroy();
-      await closed;
-    },
-  };
-}
 
 describe.skipIf(!REDIS_URL)('a fail-closed rate store that stops answering', () => {
   it('answers RATE_LIMIT_UNAVAILABLE from memory for kinds of request known past the earlier checks, and learns them from the outage; others go to the database', async () => {

@@ -6,6 +6,7 @@ import { CACHE_TTL_MS, createDeps } from '../../deps.js';
 import { countQueries, startTestApp, testConfig, type TestApp } from '../../../test/harness.js';
 import { generateKey } from '../apikeys/index.js';
 import { RateLimitService } from './service.js';
+import { cuttableRedis } from '../../../test/redis-relay.js';
 
 /** Redis suites run where REDIS_URL names a server (CI starts one); they say so when skipped. */
 const REDIS_URL = process.env.REDIS_URL || undefined;
@@ -256,3 +257,67 @@ function forgedSignature(claimsOf: string, signatureOf: string): string {
   const [header, payload] = claimsOf.split('.');
   return `${header}.${payload}.${signatureOf.split('.')[2]}`;
 }
+
+describe('rate-limit metrics and the store\'s state', () => {
+  const scrape = async (t: TestApp) => (await t.request({ method: 'GET', url: '/metrics' })).body;
+  /** One sample's value in Prometheus text, 0 when the series is absent. */
+  const sample = (text: string, series: string) => {
+    const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+    return line ? Number(line.slice(series.length + 1)) : 0;
+  };
+  /** A logger whose lines the test reads. */
+  const capturedLogger = () => {
+    const lines: string[] = [];
+    return { lines, logger: pino({ level: 'info' }, { write: (line: string) => { lines.push(line); } }) };
+  };
+  /** Waits for a condition the store's reconnection brings about (bounded by the test's timeout). */
+  const until = async (condition: () => boolean) => {
+    while (!condition()) await new Promise((resolve) => setTimeout(resolve, 20));
+  };
+
+  it('refusals are counted by scope; a store in memory is always up', async () => {
+    const t = await appWith({ api: 2 });
+    const owner = await t.signup();
+    const before = await scrape(t);
+    const statuses = [];
+    for (let i = 0; i < 5; i++) statuses.push((await t.request({ method: 'GET', url: '/v1/me', token: owner.accessToken })).statusCode);
+    expect(statuses).toEqual([200, 200, 429, 429, 429]);
+    const after = await scrape(t);
+    expect(sample(after, 'tollgate_rate_limit_refusals_total{scope="route:api"}') - sample(before, 'tollgate_rate_limit_refusals_total{scope="route:api"}')).toBe(3);
+    expect(sample(after, 'tollgate_rate_limit_store_up')).toBe(1);
+    expect(after).not.toMatch(/^tollgate_rate_limit_store_failures_total\{/m);
+  });
+
+  it('an unreachable store shows: down, every check its fail mode decided counted, and one warning', async () => {
+    const { lines, logger } = capturedLogger();
+    const t = await startTestApp({ env: { REDIS_URL: 'redis://127.0.0.1:1' }, logger, patch: (file) => { file.rateLimits.scopes.authorize.failMode = 'closed'; } });
+    apps.push(t);
+    const owner = await t.signup(); // the sign-in bucket: open
+    const key = (await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys`, token: owner.accessToken, payload: { name: 'k', scopes: ['authorize'] } })).json().key as string;
+    expect((await t.request({ method: 'POST', url: '/v1/authorize', token: key, payload: { operation: 'clustering' } })).statusCode).toBe(503);
+    const text = await scrape(t);
+    expect(sample(text, 'tollgate_rate_limit_store_up')).toBe(0);
+    expect(sample(text, 'tollgate_rate_limit_store_failures_total{scope="route:auth",fail_mode="open"}')).toBe(1);
+    expect(sample(text, 'tollgate_rate_limit_store_failures_total{scope="tenant:authorize",fail_mode="closed"}')).toBe(1);
+    expect(sample(text, 'tollgate_rate_limit_store_failures_total{scope="route:api",fail_mode="open"}')).toBe(1); // creating the key
+    expect(lines.filter((l) => l.includes('lost the rate-limit store'))).toHaveLength(1);
+  });
+
+  it.skipIf(!REDIS_URL)('a store lost while running, and back: the gauge follows, and each change is logged once', async () => {
+    const redis = await cuttableRedis(REDIS_URL!);
+    const { lines, logger } = capturedLogger();
+    const t = await startTestApp({ env: { REDIS_URL: redis.url }, logger });
+    apps.push(t);
+    const said = (text: string) => lines.filter((l) => l.includes(text)).length;
+    expect(sample(await scrape(t), 'tollgate_rate_limit_store_up')).toBe(1);
+    expect(said('lost the rate-limit store')).toBe(0);
+    await redis.cut();
+    await until(() => !t.deps.rateLimits.storeUp);
+    expect(sample(await scrape(t), 'tollgate_rate_limit_store_up')).toBe(0);
+    await redis.restore();
+    await until(() => t.deps.rateLimits.storeUp);
+    expect(sample(await scrape(t), 'tollgate_rate_limit_store_up')).toBe(1);
+    // The client retried in between, failing each time: still one line each way.
+    expect([said('lost the rate-limit store'), said('reachable again')]).toEqual([1, 1]);
+  });
+});

@@ -36,6 +36,16 @@ export interface RateLimitStoreOptions {
   redisUrl?: string | undefined;
   /** Key prefix, so several deployments (or test suites) can share one Redis. */
   prefix: string;
+  /** Told when the shared store is lost (scopes then follow their fail modes) and when it is back. */
+  onStoreChange?: ((up: boolean) => void) | undefined;
+}
+
+/** What the limiter answered, per bucket family's scope, for /metrics: plain integers on the hot path. */
+export interface RateCounts {
+  /** Checks refused because the bucket was empty. */
+  refused: Map<string, number>;
+  /** Checks the store could not answer, decided by the scope's fail mode: keyed `${scope} ${failMode}`. */
+  storeDown: Map<string, number>;
 }
 
 /**
@@ -48,6 +58,8 @@ export class RateLimitService {
   private readonly limiters = new Map<string, RateLimiterAbstract>();
   private readonly leased = new Map<string, LeasedBucket | null>();
   private readonly redis: Redis | undefined;
+  readonly counts: RateCounts = { refused: new Map(), storeDown: new Map() };
+  private storeWasUp = true;
 
   constructor(private readonly options: RateLimitStoreOptions) {
     this.redis = options.redisUrl
@@ -56,7 +68,21 @@ export class RateLimitService {
       ? new Redis(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000, commandTimeout: 2000, lazyConnect: false })
       : undefined;
     // Connection errors surface through rejected consumes; the client reconnects by itself.
+    // Only the changes of state are told, once each, not every failed reconnection.
     this.redis?.on('error', () => undefined);
+    this.redis?.on('ready', () => this.storeChanged(true));
+    this.redis?.on('close', () => this.storeChanged(false));
+  }
+
+  /** Whether checks reach their buckets: always in memory; in Redis, while connected. */
+  get storeUp(): boolean {
+    return !this.redis || this.redis.status === 'ready';
+  }
+
+  private storeChanged(up: boolean): void {
+    if (up === this.storeWasUp) return;
+    this.storeWasUp = up;
+    this.options.onStoreChange?.(up);
   }
 
   /**
@@ -137,7 +163,15 @@ export class RateLimitService {
     }));
   }
 
-  private async consumeOne({ rule, subject }: RateCheck): Promise<RateOutcome> {
+  private async consumeOne(check: RateCheck): Promise<RateOutcome> {
+    const outcome = await this.ask(check);
+    const { rule } = check;
+    if (outcome.degraded) bump(this.counts.storeDown, `${rule.scope} ${rule.failMode}`);
+    else if (!outcome.allowed) bump(this.counts.refused, rule.scope);
+    return outcome;
+  }
+
+  private async ask({ rule, subject }: RateCheck): Promise<RateOutcome> {
     const leased = this.leasedFor(rule);
     if (leased) {
       const outcome = await leased.consume(subject);
@@ -156,6 +190,10 @@ export class RateLimitService {
   async close(): Promise<void> {
     if (this.redis) this.redis.disconnect();
   }
+}
+
+function bump(counts: Map<string, number>, key: string): void {
+  counts.set(key, (counts.get(key) ?? 0) + 1);
 }
 
 /** Buckets of one scope, limit and window: one limiter (and one set of leases) serves them all. */
