@@ -7,7 +7,7 @@ import { keyRateCheck, rateLimitHeaders, type RateCheck, type RateLimitService }
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** Which bucket a route draws from: 'api' (per principal, the default for authenticated routes), 'auth' (per client IP, a bucket unknown API keys also draw on), or 'none'. */
+    /** Which bucket a route draws from: 'api' (per principal, the default for authenticated routes), 'auth' (per client IP: the sign-in routes), or 'none'. */
     rateLimit?: 'api' | 'auth' | 'none';
   }
 }
@@ -59,16 +59,17 @@ export function clientOf(request: { ip: string }): string {
  * seen good here, before the check; credentials in use are never held up (KeyResolver,
  * AuthService). Its own bucket, not the sign-in routes': a client stuck on a bad
  * credential does not lock its address out of signing in, nor do sign-ins spend it. A
- * guard against floods, not a gate on spend: a store that cannot answer lets the check
- * through, whatever the scope's fail mode.
+ * store that cannot answer follows the scope's fail mode: open (the default) lets the
+ * check through, closed answers RATE_LIMIT_UNAVAILABLE.
  */
 export function unknownCredentialGuard(limiter: RateLimitService, scope: RateScopeConfig, bypass: ReadonlySet<string>): CredentialGuard {
-  const checks = (client: string): RateCheck[] => [{ rule: { scope: 'route:credentials', ...scope, failMode: 'open' }, subject: client }];
+  const checks = (client: string): RateCheck[] => [{ rule: { scope: 'route:credentials', ...scope }, subject: client }];
   return {
     async take(client) {
       if (bypass.has(client)) return null;
       const outcome = await limiter.consume(checks(client));
       if (outcome.allowed) return null;
+      if (outcome.degraded === 'closed') return new AppError('RATE_LIMIT_UNAVAILABLE');
       return new AppError('RATE_LIMITED', 'too many unknown credentials from this address', { retryAfterMs: outcome.retryAfterMs });
     },
     async giveBack(client) {

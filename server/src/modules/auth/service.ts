@@ -53,7 +53,8 @@ export class AuthService {
     /** Bounds the signature checks a client causes with tokens not verified here (http/rate-limit-hook.ts). */
     private readonly guard?: CredentialGuard,
   ) {
-    this.verified = new TtlCache({ ttlMs: 86_400_000, maxEntries: 20_000, now: () => clock.now().getTime() });
+    // Room for every token in use (a token re-checked after eviction could meet a spent guard).
+    this.verified = new TtlCache({ ttlMs: 86_400_000, maxEntries: 100_000, now: () => clock.now().getTime() });
   }
 
   async signup(input: { email: string; password: string; name?: string | undefined }, ctx: CallContext): Promise<{ user: UserView; tenant: TenantView } & TokenPair> {

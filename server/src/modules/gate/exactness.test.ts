@@ -114,7 +114,7 @@ describe('exactness under load', () => {
       await storesAgree(tenantId, CREDITS, RUNS, allowed.reduce((sum, r) => sum + r.body.operation.credits, 0));
     }, 240_000);
 
-    it.skipIf(variant.skip)(`${TOTAL} concurrent decisions through ${variant.label} with credits for fewer calls than the runs: nothing over either, nothing that fit refused`, async () => {
+    it.skipIf(variant.skip)(`${TOTAL} concurrent decisions through ${variant.label} with credits for fewer calls than the runs: nothing over either, no refusal for credits still there at the end`, async () => {
       const { tenantId, key } = await loadedTenant(TIGHT_CREDITS);
       const results = await fire(await variant.targets(), key, COSTLIER);
       expect(results.filter((r) => r.status !== 200)).toEqual([]);

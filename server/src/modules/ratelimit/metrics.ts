@@ -9,7 +9,7 @@ import type { RateLimitService } from './service.js';
 export function trackRateLimits(registry: Registry, limiter: RateLimitService): void {
   const registers = [registry];
   new Counter({
-    name: 'tollgate_rate_limit_refusals_total', help: 'Rate-limit checks refused because the bucket was empty, by scope', labelNames: ['scope'], registers,
+    name: 'tollgate_rate_limit_refusals_total', help: 'Rate-limit checks (not requests) refused because the bucket was empty, by scope', labelNames: ['scope'], registers,
     collect() {
       this.reset();
       for (const [scope, count] of limiter.counts.refused) this.inc({ scope }, count);
@@ -28,7 +28,7 @@ export function trackRateLimits(registry: Registry, limiter: RateLimitService): 
     },
   });
   new Gauge({
-    name: 'tollgate_rate_limit_store_up', help: '1 while rate-limit checks reach their buckets (always in memory; in Redis, while connected), else 0',
+    name: 'tollgate_rate_limit_store_up', help: '1 while the rate-limit store is connected (always in memory; Redis while its connection is ready), else 0',
     // Across a cluster's workers the lowest counts: one worker cut off from Redis is an outage.
     aggregator: 'min', registers,
     collect() {

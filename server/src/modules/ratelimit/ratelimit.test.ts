@@ -213,6 +213,17 @@ describe('the store when Redis is unreachable', () => {
     expect(token.statusCode).toBe(503);
     expect(token.json().error.code).toBe('RATE_LIMIT_UNAVAILABLE');
   });
+
+  it('the credentials guard follows its scope\'s fail mode: open checks the key, closed answers 503', async () => {
+    const guarded = async (failMode: 'open' | 'closed') => {
+      const t = await startTestApp({ env: { REDIS_URL: dead }, patch: (file) => { file.rateLimits.scopes.credentials = { limit: 100, windowSeconds: 60, failMode }; } });
+      apps.push(t);
+      const res = await t.request({ method: 'GET', url: '/v1/me', token: generateKey('tg') });
+      return [res.statusCode, res.json().error.code];
+    };
+    expect(await guarded('open')).toEqual([401, 'UNAUTHENTICATED']);
+    expect(await guarded('closed')).toEqual([503, 'RATE_LIMIT_UNAVAILABLE']);
+  });
 });
 
 describe('refunds', () => {
@@ -319,5 +330,8 @@ describe('rate-limit metrics and the store\'s state', () => {
     expect(sample(await scrape(t), 'tollgate_rate_limit_store_up')).toBe(1);
     // The client retried in between, failing each time: still one line each way.
     expect([said('lost the rate-limit store'), said('reachable again')]).toEqual([1, 1]);
+    // Closing the connection on shutdown is no outage.
+    await t.deps.rateLimits.close();
+    expect(said('lost the rate-limit store')).toBe(1);
   });
 });

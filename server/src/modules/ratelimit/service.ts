@@ -60,6 +60,8 @@ export class RateLimitService {
   private readonly redis: Redis | undefined;
   readonly counts: RateCounts = { refused: new Map(), storeDown: new Map() };
   private storeWasUp = true;
+  /** Set by close(): the connection it ends is no outage to tell of. */
+  private closing = false;
 
   constructor(private readonly options: RateLimitStoreOptions) {
     this.redis = options.redisUrl
@@ -71,10 +73,14 @@ export class RateLimitService {
     // Only the changes of state are told, once each, not every failed reconnection.
     this.redis?.on('error', () => undefined);
     this.redis?.on('ready', () => this.storeChanged(true));
-    this.redis?.on('close', () => this.storeChanged(false));
+    this.redis?.on('close', () => { if (!this.closing) this.storeChanged(false); });
   }
 
-  /** Whether checks reach their buckets: always in memory; in Redis, while connected. */
+  /**
+   * Whether the store is connected: always in memory; in Redis, while the connection is
+   * ready. A server that holds the connection but stops answering shows as checks
+   * failing (counts.storeDown, after the 2 s command timeout), not here.
+   */
   get storeUp(): boolean {
     return !this.redis || this.redis.status === 'ready';
   }
@@ -188,7 +194,14 @@ export class RateLimitService {
   }
 
   async close(): Promise<void> {
-    if (this.redis) this.redis.disconnect();
+    this.closing = true;
+    const redis = this.redis;
+    if (!redis) return;
+    // A connected client ends once its socket has closed: waited for, so that nothing of
+    // it (a 'close' event) outlives close(). One still connecting just stops.
+    const ended = redis.status === 'ready' ? new Promise((resolve) => redis.once('end', resolve)) : undefined;
+    redis.disconnect();
+    await ended;
   }
 }
 
