@@ -16,7 +16,12 @@ beforeAll(async () => {
   const { publicKey, privateKey } = await generateKeyPair('RS256');
   idpKey = privateKey;
   const jwk = { ...(await exportJWK(publicKey)), kid: 'idp-1', alg: 'RS256', use: 'sig' };
-  jwksServer = createServer((_req, res) => { res.setHeader('content-type', 'application/json'); res.end(JSON.stringify({ keys: [jwk] })); });
+  jwksServer = createServer((req, res) => {
+    // /broken: a provider whose key endpoint fails.
+    if (req.url === '/broken') { res.statusCode = 500; res.end('upstream error'); return; }
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ keys: [jwk] }));
+  });
   await new Promise<void>((resolve) => jwksServer.listen(0, '127.0.0.1', resolve));
   const port = (jwksServer.address() as AddressInfo).port;
   t = await startTestApp({
@@ -24,6 +29,8 @@ beforeAll(async () => {
       file.auth.identityProviders = [
         { name: 'supabase', issuer: 'https://project.supabase.co/auth/v1', audience: 'authenticated', secret: HS_SECRET, claims: { subject: 'sub', email: 'email' }, autoProvision: true },
         { name: 'auth0', issuer: 'https://tenant.auth0.example/', audience: 'tollgate-api', jwksUrl: `http://127.0.0.1:${port}/.well-known/jwks.json`, claims: { subject: 'sub', email: 'email' }, autoProvision: true },
+        { name: 'broken', issuer: 'https://broken.example/', audience: 'tollgate-api', jwksUrl: `http://127.0.0.1:${port}/broken`, claims: { subject: 'sub', email: 'email' }, autoProvision: true },
+        { name: 'unreachable', issuer: 'https://unreachable.example/', audience: 'tollgate-api', jwksUrl: 'http://127.0.0.1:1/jwks.json', claims: { subject: 'sub', email: 'email' }, autoProvision: true },
       ];
     },
   });
@@ -187,6 +194,15 @@ describe('external identity providers', () => {
     expect((await t.request({ method: 'GET', url: '/v1/me', token: await build('a-different-secret-of-enough-length-xx') })).statusCode).toBe(401);
     expect((await t.request({ method: 'GET', url: '/v1/me', token: await build(HS_SECRET, 'other') })).statusCode).toBe(401);
     expect((await t.request({ method: 'GET', url: '/v1/me', token: await build(HS_SECRET, 'authenticated', 'HS512') })).statusCode).toBe(401);
+  });
+
+  it('a provider whose keys cannot be fetched is a 503 to try again, not a 401 that signs the user out', async () => {
+    for (const issuer of ['https://broken.example/', 'https://unreachable.example/']) {
+      const token = await new SignJWT({ email: uniqueEmail() }).setProtectedHeader({ alg: 'RS256', kid: 'idp-1' }).setIssuer(issuer)
+        .setAudience('tollgate-api').setSubject('someone').setExpirationTime(nowSec() + 300).sign(idpKey);
+      const res = await t.request({ method: 'GET', url: '/v1/me', token });
+      expect([res.statusCode, res.json().error.code]).toEqual([503, 'IDENTITY_PROVIDER_UNAVAILABLE']);
+    }
   });
 
   it('verifies a JWKS provider and will not link an unverified email to an existing account', async () => {

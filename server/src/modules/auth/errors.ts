@@ -3,4 +3,5 @@ import type { ErrorTable } from '../../lib/errors.js';
 export const authErrors = {
   INVALID_CREDENTIALS: { status: 401, message: 'The email, password or refresh token is not valid.' },
   WEAK_PASSWORD: { status: 400, message: 'The password is too short.' },
+  IDENTITY_PROVIDER_UNAVAILABLE: { status: 503, message: 'The identity provider\'s signing keys could not be fetched; try again.' },
 } as const satisfies ErrorTable;

@@ -1,6 +1,7 @@
-import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { IdentityProviderConfig } from '../../config-schema.js';
 import type { Clock } from '../../lib/clock.js';
+import { AppError } from '../../lib/errors.js';
 import { hasForbiddenHeader } from './tokens.js';
 
 export interface ExternalIdentity {
@@ -43,6 +44,12 @@ export class ExternalIdentityVerifier {
     return issuer !== undefined && this.byIssuer.has(issuer);
   }
 
+  /**
+   * The identity of a good token, null for a bad one. A provider whose keys cannot be
+   * fetched (unreachable, slow, not answering 200 with a key set) is no verdict on the
+   * token: that is IDENTITY_PROVIDER_UNAVAILABLE (503), for the client to try again,
+   * not a 401 that would sign its user out.
+   */
   async verify(token: string, issuer: string): Promise<ExternalIdentity | null> {
     const verifier = this.byIssuer.get(issuer);
     if (!verifier) return null;
@@ -56,7 +63,10 @@ export class ExternalIdentityVerifier {
         ? await jwtVerify(token, verifier.key, options)
         : await jwtVerify(token, verifier.key, options);
       return this.identity(verifier.config, payload);
-    } catch {
+    } catch (error) {
+      if (typeof verifier.key === 'function' && keysUnavailable(error)) {
+        throw new AppError('IDENTITY_PROVIDER_UNAVAILABLE', `the signing keys of identity provider "${verifier.config.name}" could not be fetched`);
+      }
       return null;
     }
   }
@@ -76,4 +86,15 @@ export class ExternalIdentityVerifier {
       expiresAt: payload.exp,
     };
   }
+}
+
+/**
+ * Errors of fetching a key set rather than of the token: a timeout, a response that is
+ * not a key set (jose's generic error: not 200, not JSON), or no JOSE error at all (the
+ * fetch itself failed). A key id the set lacks is the token's fault (jose refetches the
+ * set for it first).
+ */
+function keysUnavailable(error: unknown): boolean {
+  if (!(error instanceof errors.JOSEError)) return true;
+  return error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid || error.code === 'ERR_JOSE_GENERIC';
 }

@@ -206,7 +206,14 @@ export class AuthService {
     const guard = client === undefined ? undefined : this.guard;
     const refusal = guard ? await guard.take(client!) : null;
     if (refusal) throw refusal;
-    const verified = own ? await this.verifyOwn(token) : await this.verifyExternal(token, issuer!);
+    let verified: VerifiedToken;
+    try {
+      verified = own ? await this.verifyOwn(token) : await this.verifyExternal(token, issuer!);
+    } catch (error) {
+      // A provider that cannot be asked is no fault of the token: its point goes back.
+      if (guard && error instanceof AppError && error.code === 'IDENTITY_PROVIDER_UNAVAILABLE') await guard.giveBack(client!);
+      throw error;
+    }
     if (guard) await guard.giveBack(client!);
     return verified;
   }

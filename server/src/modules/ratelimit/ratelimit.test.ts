@@ -1,3 +1,4 @@
+import { SignJWT, generateKeyPair } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ConfigFile } from '../../config-schema.js';
 import pino from 'pino';
@@ -157,6 +158,25 @@ describe('route-scope rate limits (in memory)', () => {
     const forged = forgedSignature(owner.accessToken, (await t.signup()).accessToken);
     const bad = await Promise.all(Array.from({ length: 5 }, (_, i) => t.request({ method: 'GET', url: '/v1/me', token: `${forged}${'A'.repeat(i)}`, remoteAddress: '10.0.0.22' })));
     expect(bad.map((r) => r.statusCode).sort()).toEqual([401, 401, 401, 401, 429]);
+  });
+
+  it('a token whose identity provider cannot be asked keeps no point: an outage does not spend the address', async () => {
+    const t = await startTestApp({
+      patch: (file) => {
+        file.rateLimits.scopes.credentials = { limit: 2, windowSeconds: 60, failMode: 'open' };
+        file.auth.identityProviders = [{
+          name: 'unreachable', issuer: 'https://unreachable.example/', audience: 'tollgate-api', jwksUrl: 'http://127.0.0.1:1/jwks.json',
+          claims: { subject: 'sub', email: 'email' }, autoProvision: true,
+        }];
+      },
+    });
+    apps.push(t);
+    const { privateKey } = await generateKeyPair('RS256');
+    const token = await new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuer('https://unreachable.example/').setAudience('tollgate-api')
+      .setSubject('someone').setExpirationTime(Math.floor(t.clock.now().getTime() / 1000) + 300).sign(privateKey);
+    const statuses = [];
+    for (let i = 0; i < 4; i++) statuses.push((await t.request({ method: 'GET', url: '/v1/me', token, remoteAddress: '10.0.0.30' })).statusCode);
+    expect(statuses).toEqual([503, 503, 503, 503]);
   });
 
   it('only principals listed in bypassPrincipals skip the limit', async () => {
