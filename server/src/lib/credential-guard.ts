@@ -12,3 +12,27 @@ export interface CredentialGuard {
   /** The credential was good: its point goes back. */
   giveBack(client: string): Promise<void>;
 }
+
+/**
+ * The costly check of a credential under the client's guard (none: in-process, or a
+ * credential already seen good): a point first, the refusal thrown when none is left;
+ * the point back when the check finds the credential `good`, or fails in a way that is
+ * `notTheCredential`'s fault (a provider out of reach). Anything else keeps it.
+ */
+export async function checkUnderGuard<T>(
+  guard: CredentialGuard | undefined, client: string | undefined, check: () => Promise<T>,
+  good: (result: T) => boolean, notTheCredential: (error: unknown) => boolean = () => false,
+): Promise<T> {
+  if (!guard || client === undefined) return check();
+  const refusal = await guard.take(client);
+  if (refusal) throw refusal;
+  let result: T;
+  try {
+    result = await check();
+  } catch (error) {
+    if (notTheCredential(error)) await guard.giveBack(client);
+    throw error;
+  }
+  if (good(result)) await guard.giveBack(client);
+  return result;
+}

@@ -3,7 +3,7 @@ import { inSystem } from '../../db/scope.js';
 import { TtlCache } from '../../lib/cache.js';
 import type { Change } from '../../lib/changes.js';
 import type { Clock } from '../../lib/clock.js';
-import type { CredentialGuard } from '../../lib/credential-guard.js';
+import { checkUnderGuard, type CredentialGuard } from '../../lib/credential-guard.js';
 import { AppError } from '../../lib/errors.js';
 import type { Principal } from '../../lib/principal.js';
 import { err, ok, type Result } from '../../lib/result.js';
@@ -109,14 +109,9 @@ export class KeyResolver {
    * back when the key is found: only look-ups that find nothing are spent.
    */
   private async lookupFor(client: string | undefined, kind: 'tg' | 'tgs', keyHash: string): Promise<KeyRecord | undefined> {
-    const guard = client === undefined || this.known.get(keyHash) ? undefined : this.guard;
-    const refusal = guard ? await guard.take(client!) : null;
-    if (refusal) throw refusal;
-    const record = await this.lookup(kind, keyHash);
-    if (record) {
-      this.known.set(keyHash, true);
-      if (guard) await guard.giveBack(client!);
-    }
+    const guard = this.known.get(keyHash) ? undefined : this.guard;
+    const record = await checkUnderGuard(guard, client, () => this.lookup(kind, keyHash), (found) => found !== undefined);
+    if (record) this.known.set(keyHash, true);
     return record;
   }
 

@@ -4,7 +4,7 @@ import { isUniqueViolation } from '../../db/errors.js';
 import { inSystem } from '../../db/scope.js';
 import { TtlCache } from '../../lib/cache.js';
 import type { Clock } from '../../lib/clock.js';
-import type { CredentialGuard } from '../../lib/credential-guard.js';
+import { checkUnderGuard, type CredentialGuard } from '../../lib/credential-guard.js';
 import { AppError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
 import type { Mailer } from '../../lib/mailer.js';
@@ -203,19 +203,9 @@ export class AuthService {
     }
     const own = issuer === this.options.issuer;
     if (!own && !this.external.handles(issuer)) throw new AppError('UNAUTHENTICATED');
-    const guard = client === undefined ? undefined : this.guard;
-    const refusal = guard ? await guard.take(client!) : null;
-    if (refusal) throw refusal;
-    let verified: VerifiedToken;
-    try {
-      verified = own ? await this.verifyOwn(token) : await this.verifyExternal(token, issuer!);
-    } catch (error) {
-      // A provider that cannot be asked is no fault of the token: its point goes back.
-      if (guard && error instanceof AppError && error.code === 'IDENTITY_PROVIDER_UNAVAILABLE') await guard.giveBack(client!);
-      throw error;
-    }
-    if (guard) await guard.giveBack(client!);
-    return verified;
+    // A bad token throws; a provider that cannot be asked is no fault of the token.
+    return checkUnderGuard(this.guard, client, () => (own ? this.verifyOwn(token) : this.verifyExternal(token, issuer!)), () => true,
+      (error) => error instanceof AppError && error.code === 'IDENTITY_PROVIDER_UNAVAILABLE');
   }
 
   private async verifyOwn(token: string): Promise<VerifiedToken> {
