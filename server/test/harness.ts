@@ -177,3 +177,14 @@ export function countQueries(t: TestApp): { count: () => number; restore: () => 
   const spies = ['transaction', 'execute', 'select', 'insert', 'update', 'delete'].map((m) => vi.spyOn(db, m));
   return { count: () => spies.reduce((n, s) => n + s.mock.calls.length, 0), restore: () => spies.forEach((s) => s.mockRestore()) };
 }
+
+/** The app's GET /metrics text. */
+export async function scrapeMetrics(t: TestApp): Promise<string> {
+  return (await t.request({ method: 'GET', url: '/metrics' })).body;
+}
+
+/** One sample's value in Prometheus text (`series` with its labels), 0 when the series is absent. */
+export function metricSample(text: string, series: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line ? Number(line.slice(series.length + 1)) : 0;
+}

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigFile } from '../../config-schema.js';
 import { createTollgate } from '../../library.js';
-import { snapshot, startTestApp, testConfig, type SignedUp, type TestApp } from '../../../test/harness.js';
+import { metricSample, scrapeMetrics, snapshot, startTestApp, testConfig, type SignedUp, type TestApp } from '../../../test/harness.js';
 import pino from 'pino';
 import { DecisionLog } from './log.js';
 
@@ -314,18 +314,11 @@ describe('the decision log', () => {
 });
 
 describe('metrics', () => {
-  const scrape = async () => (await t.request({ method: 'GET', url: '/metrics' })).body;
-  /** One sample's value in Prometheus text, 0 when the series is absent. */
-  const sample = (text: string, series: string) => {
-    const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-    return line ? Number(line.slice(series.length + 1)) : 0;
-  };
-
   it('count decisions by code and by how they were made, and observe every batch', async () => {
     const owner = await t.signup();
     const { key } = await keyOf(owner);
     expect((await admin(owner.tenantId, { limits: { runs: 1, concurrentRuns: 100 } })).statusCode).toBe(200);
-    const before = await scrape();
+    const before = await scrapeMetrics(t);
 
     // One admitted, then the meter is full: the first refusal from the batch, the second from memory.
     const codes = [];
@@ -333,8 +326,8 @@ describe('metrics', () => {
     expect(codes).toEqual(['OK', 'LIMIT_EXCEEDED', 'LIMIT_EXCEEDED']);
     await t.deps.decisionLog.flush();
 
-    const after = await scrape();
-    const delta = (series: string) => sample(after, series) - sample(before, series);
+    const after = await scrapeMetrics(t);
+    const delta = (series: string) => metricSample(after, series) - metricSample(before, series);
     expect(delta('tollgate_decisions_total{code="OK"}')).toBe(1);
     expect(delta('tollgate_decisions_total{code="LIMIT_EXCEEDED"}')).toBe(2);
     expect(delta('tollgate_decision_paths_total{path="batched"}')).toBe(2);
@@ -345,8 +338,8 @@ describe('metrics', () => {
     expect(delta('tollgate_decision_batch_size_sum')).toBe(2);
     expect(delta('tollgate_decision_batch_seconds_count')).toBe(2);
     expect(delta('tollgate_decision_batch_seconds_sum')).toBeGreaterThan(0);
-    expect(sample(after, 'tollgate_decision_batches_refused_total')).toBe(0);
-    expect(sample(after, 'tollgate_decision_log_pending')).toBe(0);
+    expect(metricSample(after, 'tollgate_decision_batches_refused_total')).toBe(0);
+    expect(metricSample(after, 'tollgate_decision_log_pending')).toBe(0);
     expect(after).toMatch(/^tollgate_decision_log_dropped_total 0$/m);
   });
 });

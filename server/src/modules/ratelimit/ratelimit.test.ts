@@ -4,7 +4,7 @@ import type { ConfigFile } from '../../config-schema.js';
 import pino from 'pino';
 import { buildApp } from '../../app.js';
 import { CACHE_TTL_MS, createDeps } from '../../deps.js';
-import { countQueries, startTestApp, testConfig, type TestApp } from '../../../test/harness.js';
+import { countQueries, metricSample, scrapeMetrics, startTestApp, testConfig, type TestApp } from '../../../test/harness.js';
 import { generateKey } from '../apikeys/index.js';
 import { RateLimitService } from './service.js';
 import { cuttableRedis } from '../../../test/redis-relay.js';
@@ -290,12 +290,6 @@ function forgedSignature(claimsOf: string, signatureOf: string): string {
 }
 
 describe('rate-limit metrics and the store\'s state', () => {
-  const scrape = async (t: TestApp) => (await t.request({ method: 'GET', url: '/metrics' })).body;
-  /** One sample's value in Prometheus text, 0 when the series is absent. */
-  const sample = (text: string, series: string) => {
-    const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-    return line ? Number(line.slice(series.length + 1)) : 0;
-  };
   /** A logger whose lines the test reads. */
   const capturedLogger = () => {
     const lines: string[] = [];
@@ -309,13 +303,13 @@ describe('rate-limit metrics and the store\'s state', () => {
   it('refusals are counted by scope; a store in memory is always up', async () => {
     const t = await appWith({ api: 2 });
     const owner = await t.signup();
-    const before = await scrape(t);
+    const before = await scrapeMetrics(t);
     const statuses = [];
     for (let i = 0; i < 5; i++) statuses.push((await t.request({ method: 'GET', url: '/v1/me', token: owner.accessToken })).statusCode);
     expect(statuses).toEqual([200, 200, 429, 429, 429]);
-    const after = await scrape(t);
-    expect(sample(after, 'tollgate_rate_limit_refusals_total{scope="route:api"}') - sample(before, 'tollgate_rate_limit_refusals_total{scope="route:api"}')).toBe(3);
-    expect(sample(after, 'tollgate_rate_limit_store_up')).toBe(1);
+    const after = await scrapeMetrics(t);
+    expect(metricSample(after, 'tollgate_rate_limit_refusals_total{scope="route:api"}') - metricSample(before, 'tollgate_rate_limit_refusals_total{scope="route:api"}')).toBe(3);
+    expect(metricSample(after, 'tollgate_rate_limit_store_up')).toBe(1);
     expect(after).not.toMatch(/^tollgate_rate_limit_store_failures_total\{/m);
   });
 
@@ -326,11 +320,11 @@ describe('rate-limit metrics and the store\'s state', () => {
     const owner = await t.signup(); // the sign-in bucket: open
     const key = (await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys`, token: owner.accessToken, payload: { name: 'k', scopes: ['authorize'] } })).json().key as string;
     expect((await t.request({ method: 'POST', url: '/v1/authorize', token: key, payload: { operation: 'clustering' } })).statusCode).toBe(503);
-    const text = await scrape(t);
-    expect(sample(text, 'tollgate_rate_limit_store_up')).toBe(0);
-    expect(sample(text, 'tollgate_rate_limit_store_failures_total{scope="route:auth",fail_mode="open"}')).toBe(1);
-    expect(sample(text, 'tollgate_rate_limit_store_failures_total{scope="tenant:authorize",fail_mode="closed"}')).toBe(1);
-    expect(sample(text, 'tollgate_rate_limit_store_failures_total{scope="route:api",fail_mode="open"}')).toBe(1); // creating the key
+    const text = await scrapeMetrics(t);
+    expect(metricSample(text, 'tollgate_rate_limit_store_up')).toBe(0);
+    expect(metricSample(text, 'tollgate_rate_limit_store_failures_total{scope="route:auth",fail_mode="open"}')).toBe(1);
+    expect(metricSample(text, 'tollgate_rate_limit_store_failures_total{scope="tenant:authorize",fail_mode="closed"}')).toBe(1);
+    expect(metricSample(text, 'tollgate_rate_limit_store_failures_total{scope="route:api",fail_mode="open"}')).toBe(1); // creating the key
     expect(lines.filter((l) => l.includes('lost the rate-limit store'))).toHaveLength(1);
   });
 
@@ -340,14 +334,14 @@ describe('rate-limit metrics and the store\'s state', () => {
     const t = await startTestApp({ env: { REDIS_URL: redis.url }, logger });
     apps.push(t);
     const said = (text: string) => lines.filter((l) => l.includes(text)).length;
-    expect(sample(await scrape(t), 'tollgate_rate_limit_store_up')).toBe(1);
+    expect(metricSample(await scrapeMetrics(t), 'tollgate_rate_limit_store_up')).toBe(1);
     expect(said('lost the rate-limit store')).toBe(0);
     await redis.cut();
     await until(() => !t.deps.rateLimits.storeUp);
-    expect(sample(await scrape(t), 'tollgate_rate_limit_store_up')).toBe(0);
+    expect(metricSample(await scrapeMetrics(t), 'tollgate_rate_limit_store_up')).toBe(0);
     await redis.restore();
     await until(() => t.deps.rateLimits.storeUp);
-    expect(sample(await scrape(t), 'tollgate_rate_limit_store_up')).toBe(1);
+    expect(metricSample(await scrapeMetrics(t), 'tollgate_rate_limit_store_up')).toBe(1);
     // The client retried in between, failing each time: still one line each way.
     expect([said('lost the rate-limit store'), said('reachable again')]).toEqual([1, 1]);
     // Closing the connection on shutdown is no outage.
