@@ -3,7 +3,7 @@ import type { RateScopeConfig } from '../config-schema.js';
 import type { CredentialGuard } from '../lib/credential-guard.js';
 import { AppError } from '../lib/errors.js';
 import type { Principal } from '../lib/principal.js';
-import { keyRateCheck, rateLimitHeaders, type RateCheck, type RateLimitService } from '../modules/ratelimit/index.js';
+import { keyRateCheck, rateLimitHeaders, type RateCheck, type RateLimitService, type RateOutcome } from '../modules/ratelimit/index.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -39,10 +39,14 @@ export function registerRateLimitHook(
     if (keyCheck) checks.push(keyCheck);
     const outcome = await limiter.consume(checks);
     reply.headers(rateLimitHeaders(outcome));
-    if (!outcome.allowed) {
-      throw new AppError(outcome.degraded === 'closed' ? 'RATE_LIMIT_UNAVAILABLE' : 'RATE_LIMITED', undefined, { retryAfterMs: outcome.retryAfterMs });
-    }
+    if (!outcome.allowed) throw refusal(outcome);
   });
+}
+
+/** The error for a refused check: the store down under a closed scope (503), else the bucket empty (429). */
+function refusal(outcome: RateOutcome, message?: string): AppError {
+  if (outcome.degraded === 'closed') return new AppError('RATE_LIMIT_UNAVAILABLE');
+  return new AppError('RATE_LIMITED', message, { retryAfterMs: outcome.retryAfterMs });
 }
 
 /** Who a request comes from, as the per-address buckets name it. */
@@ -68,9 +72,7 @@ export function unknownCredentialGuard(limiter: RateLimitService, scope: RateSco
     async take(client) {
       if (bypass.has(client)) return null;
       const outcome = await limiter.consume(checks(client));
-      if (outcome.allowed) return null;
-      if (outcome.degraded === 'closed') return new AppError('RATE_LIMIT_UNAVAILABLE');
-      return new AppError('RATE_LIMITED', 'too many unknown credentials from this address', { retryAfterMs: outcome.retryAfterMs });
+      return outcome.allowed ? null : refusal(outcome, 'too many unknown credentials from this address');
     },
     async giveBack(client) {
       if (!bypass.has(client)) await limiter.refund(checks(client));
