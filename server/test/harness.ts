@@ -107,6 +107,11 @@ export interface SignedUp {
   refreshToken: string;
 }
 
+/** Moves a test clock forward to `ms` past the start of a second, so that what follows shares that second. */
+export function intoNextSecond(clock: ManualClock, ms: number): void {
+  clock.set(Math.floor(clock.now().getTime() / 1000) * 1000 + 1000 + ms);
+}
+
 let counter = 0;
 export const uniqueEmail = (tag = 'user') => `${tag}-${Date.now().toString(36)}-${counter++}@example.com`;
 

@@ -4,7 +4,7 @@ import type { Role } from '../modules/tenancy/tables.js';
 export type Principal =
   | {
     type: 'user'; userId: string; credential: 'access_token' | 'external_jwt';
-    /** When Tollgate's own access token was issued (its iat, seconds): a password reset signs out what came before. */
+    /** When Tollgate's own access token was issued (its iat, seconds to the millisecond): a password reset signs out what came before. */
     issuedAt?: number;
   }
   | {

@@ -27,13 +27,16 @@ export class AccessTokens {
 
   async issue(userId: string): Promise<{ token: string; expiresIn: number }> {
     const { kid, key } = this.keys.signingKey();
-    const now = Math.floor(this.clock.now().getTime() / 1000);
+    const nowMs = this.clock.now().getTime();
+    const now = Math.floor(nowMs / 1000);
     const token = await new SignJWT({})
       .setProtectedHeader({ alg: SIGNING_ALG, kid, typ: ACCESS_TOKEN_TYP })
       .setIssuer(this.options.issuer)
       .setAudience(this.options.audience)
       .setSubject(userId)
-      .setIssuedAt(now)
+      // To the millisecond (a NumericDate may be non-integer, RFC 7519 §2): a password
+      // reset signs out a token issued earlier within its own second (sessionEnded).
+      .setIssuedAt(nowMs / 1000)
       .setNotBefore(now)
       .setExpirationTime(now + this.options.ttlSeconds)
       .setJti(newId('rtk'))

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { onPostgres, startTestApp, type SignedUp, type TestApp } from '../../../test/harness.js';
+import { intoNextSecond, onPostgres, startTestApp, type SignedUp, type TestApp } from '../../../test/harness.js';
 
 // The batched decision (tollgate_decide, one statement per batch) against the reference
 // path (one transaction per decision): the same commands applied to a tenant in each
@@ -266,15 +266,21 @@ describe('group commit', () => {
 
   it.each(['batched', 'alone'] as const)('%s: a user\'s access token signed out by a password reset in another process is refused', async (path) => {
     const t = path === 'batched' ? batched : alone;
+    intoNextSecond(t.clock, 100);
     const { owner } = await tenantWithKey(t);
     const authorize = () => t.request({ method: 'POST', url: '/v1/authorize', token: owner.accessToken, payload: { operation: 'clustering' } });
     expect((await authorize()).statusCode).toBe(200);
-    t.clock.advance(1000);
+    // Within the second the token was issued.
+    t.clock.advance(1);
     await t.db.asOwner('UPDATE users SET sessions_valid_after = $2 WHERE id = $1', [owner.userId, t.clock.now()]);
     const before = await consumed(t, owner.tenantId);
+    const paths = { ...t.deps.gate.paths };
     const res = await authorize();
     expect([res.statusCode, res.json().error?.code]).toEqual([401, 'UNAUTHENTICATED']);
     expect(await consumed(t, owner.tenantId)).toEqual(before);
+    // Refused by the path named, not by the other after a fault.
+    const after = t.deps.gate.paths;
+    expect([after.alone - paths.alone, after.refusedBatches - paths.refusedBatches]).toEqual(path === 'batched' ? [0, 0] : [1, 0]);
   });
 
   it('a batch the database refused committed nothing, and its requests are decided again one by one', async () => {

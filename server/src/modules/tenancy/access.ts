@@ -24,15 +24,18 @@ export interface TenantState {
 export interface UserState { status: 'active' | 'deactivated'; isOperator: boolean; personalTenantId: string | null; sessionsValidAfter: Date | null }
 
 /**
- * Whether a user's access token was signed out: issued before the second a password
- * reset recorded (users.sessions_valid_after). Tokens carry whole seconds, so one issued
- * earlier in the very second of the reset is still honoured. Only Tollgate's own access
- * tokens carry an issue time; keys and providers' tokens are revoked their own way.
- * tollgate_decide (migration 0007) applies the same rule.
+ * Whether a user's access token was signed out: issued at or before the instant a
+ * password reset recorded (users.sessions_valid_after). Tokens carry their issue time to
+ * the millisecond; one issued in the reset's very millisecond is refused, since a sign-in
+ * with the new password can only come after the reset commits. A token of an older
+ * release carries whole seconds, so within the reset's second it is refused even if it
+ * came after: refusing is the safe side. Only Tollgate's own access tokens carry an issue
+ * time; keys and providers' tokens are revoked their own way. tollgate_decide (migration
+ * 0008) applies the same rule.
  */
 export function sessionEnded(principal: Principal, sessionsValidAfter: Date | null): boolean {
   if (principal.type !== 'user' || principal.issuedAt === undefined || sessionsValidAfter === null) return false;
-  return principal.issuedAt < Math.floor(sessionsValidAfter.getTime() / 1000);
+  return Math.round(principal.issuedAt * 1000) <= sessionsValidAfter.getTime();
 }
 
 /** sessionEnded as an error, for the callers that throw their refusals. */
