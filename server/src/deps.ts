@@ -27,6 +27,7 @@ import { RateLimitService, trackRateLimits } from './modules/ratelimit/index.js'
 import { InvitationService, TenancyAdminService, TenancyService, TenantGate } from './modules/tenancy/index.js';
 import { Tollgate } from './tollgate.js';
 import { DecisionLog, GateService, createGateMetrics } from './modules/gate/index.js';
+import { Periodic } from './lib/periodic.js';
 
 /** Backstop only: every change is invalidated at once; this bounds a missed notification. */
 export const CACHE_TTL_MS = 30_000;
@@ -219,4 +220,15 @@ function localSecret(dataDir: string, logger: Logger, kind: Database['kind']): s
   }
   if (kind === 'postgres') logger.warn('TOLLGATE_SECRET_KEY is not set: using %s; every Tollgate process must share one secret', path);
   return readFileSync(path, 'utf8').trim();
+}
+
+/**
+ * Expires unsettled reservations and rolls ended periods (with their refill) for idle
+ * tenants, on the configured interval. The server and an embedding app each run one;
+ * tests call tollgate.sweep() themselves. Stop it (`stop(false)`) before deps.close().
+ */
+export function startSweeper(deps: Deps): Periodic {
+  const sweeper = new Periodic(async () => { await deps.tollgate.sweep(); }, (error) => deps.logger.error({ err: error }, 'metering sweep failed'));
+  sweeper.start(deps.config.file.metering.sweepIntervalSeconds * 1000);
+  return sweeper;
 }

@@ -1,6 +1,5 @@
 import { loadConfig, type Config } from './config.js';
-import { createDeps, type Deps, type DepsOverrides } from './deps.js';
-import { Periodic } from './lib/periodic.js';
+import { createDeps, startSweeper, type Deps, type DepsOverrides } from './deps.js';
 import type { Tollgate } from './tollgate.js';
 import type { AuthorizeContext, AuthorizeRequest, Decision } from './modules/gate/index.js';
 
@@ -22,8 +21,7 @@ export interface EmbeddedTollgate extends Tollgate {
 export async function createTollgate(config: Config = loadConfig(), overrides: DepsOverrides = {}): Promise<EmbeddedTollgate> {
   const deps = await createDeps(config, overrides);
   // As in the server: unsettled reservations expire and ended periods roll over on their own.
-  const sweeper = new Periodic(async () => { await deps.tollgate.sweep(); }, (error) => deps.logger.error({ err: error }, 'metering sweep failed'));
-  sweeper.start(config.file.metering.sweepIntervalSeconds * 1000);
+  const sweeper = startSweeper(deps);
   return Object.assign(deps.tollgate, {
     deps,
     authorize: async (credential: string, request: AuthorizeRequest, ctx: AuthorizeContext = {}) =>

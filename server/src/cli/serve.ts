@@ -1,8 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Config } from '../config.js';
 import { buildApp } from '../app.js';
-import { createDeps } from '../deps.js';
-import { Periodic } from '../lib/periodic.js';
+import { createDeps, startSweeper } from '../deps.js';
 import { answerClusterMetrics, clusterExposition, serveClusterMetrics } from './cluster-metrics.js';
 
 /** What a worker tells the primary once it listens. */
@@ -33,9 +32,7 @@ async function startServer(config: Config): Promise<{ port: number; stopped: Pro
   const app = await buildApp(deps);
   // Bursts of new connections (every SaaS worker calling at once) should queue, not be reset: Node's default backlog is 511.
   await app.listen({ host: config.host, port: config.port, backlog: 4096 });
-  // Expires unsettled reservations and rolls periods (with their refill) for idle tenants.
-  const sweeper = new Periodic(async () => { await deps.tollgate.sweep(); }, (error) => deps.logger.error({ err: error }, 'metering sweep failed'));
-  sweeper.start(config.file.metering.sweepIntervalSeconds * 1000);
+  const sweeper = startSweeper(deps);
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   let stopping: Promise<void> | undefined;
