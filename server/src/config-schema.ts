@@ -1,8 +1,9 @@
 import { Type, type Static } from 'typebox';
 
 /**
- * The schema of tollgate.config.yaml. It is the published JSON Schema of the file
- * (`tollgate config schema` prints it; tollgate.config.schema.json is generated from it).
+ * The schema of tollgate.config.yaml. The published JSON Schema of the file is made from
+ * it (publishedConfigSchema: `tollgate config schema` prints it, and
+ * tollgate.config.schema.json is generated with it).
  */
 const Name = Type.String({ pattern: '^[a-z][a-z0-9_]{0,63}$' });
 const Role = Type.Union([Type.Literal('owner'), Type.Literal('admin'), Type.Literal('member')]);
@@ -123,3 +124,22 @@ export type PlanConfig = Static<typeof PlanSchema>;
 export type OperationConfig = Static<typeof OperationSchema>;
 export type RateScopeConfig = Static<typeof RateScopeSchema>;
 export type IdentityProviderConfig = Static<typeof IdentityProviderSchema>;
+
+/**
+ * The schema as a file may be written: a key with a default is not required, since the
+ * loader fills it in before it validates (config.ts). An editor checking a file against
+ * ConfigFileSchema itself would flag every defaulted key a file leaves out, such as a
+ * setting added after the file was written.
+ */
+export function publishedConfigSchema(): unknown {
+  return JSON.parse(JSON.stringify(ConfigFileSchema), (_key, value: unknown) => {
+    if (!isObjectSchema(value)) return value;
+    const required = value.required.filter((name) => value.properties[name]?.default === undefined);
+    // In place, so the file keeps its order.
+    return Object.fromEntries(Object.entries(value).flatMap(([key, v]) => (key !== 'required' ? [[key, v]] : required.length > 0 ? [[key, required]] : [])));
+  });
+}
+
+function isObjectSchema(value: unknown): value is { properties: Record<string, { default?: unknown }>; required: string[] } {
+  return typeof value === 'object' && value !== null && 'properties' in value && Array.isArray((value as { required?: unknown }).required);
+}

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, parseConfigFile } from './config.js';
-import { ConfigFileSchema } from './config-schema.js';
+import { publishedConfigSchema } from './config-schema.js';
 
 const shipped = readFileSync(DEFAULT_CONFIG_PATH, 'utf8');
 
@@ -85,8 +85,30 @@ describe('config validation names the bad key', () => {
     for (const bad of ['0', '1.5', 'two', '65']) expect(() => loadConfig({ env: { ...shared, TOLLGATE_WORKERS: bad } })).toThrow(/TOLLGATE_WORKERS/);
   });
 
-  it('the published JSON Schema file is the schema the server validates with', () => {
+  it('the published JSON Schema file is the schema the server validates with, a key with a default not required', () => {
     const published = JSON.parse(readFileSync(fileURLToPath(new URL('../tollgate.config.schema.json', import.meta.url)), 'utf8'));
-    expect(published).toEqual(JSON.parse(JSON.stringify(ConfigFileSchema)));
+    expect(published).toEqual(publishedConfigSchema());
+    // What a file may leave out, the loader fills in; what it must say stays required.
+    expect(published.required).toEqual(['version', 'rateLimits', 'modules', 'meters', 'plans', 'operations']);
+    expect(published.properties.rateLimits.properties.scopes.required).toEqual(['api', 'auth', 'authorize']);
+    expect(published.properties.rateLimits.properties.scopes.properties.credentials.required).toEqual(['limit', 'windowSeconds']);
+    expect(published.properties.auth.required).toBeUndefined();
+  });
+
+  it('a file that leaves out what the published schema does not require loads, with the defaults', () => {
+    const doc = JSON.parse(JSON.stringify(parseConfigFile(shipped)));
+    for (const key of ['issuer', 'audience', 'auth', 'billing', 'metering']) delete doc[key];
+    for (const scope of Object.values<Record<string, unknown>>(doc.rateLimits.scopes)) delete scope.failMode;
+    delete doc.rateLimits.scopes.credentials;
+    delete doc.rateLimits.bypassPrincipals;
+    for (const plan of Object.values<Record<string, unknown>>(doc.plans)) for (const key of ['enterprise', 'features', 'models']) delete plan[key];
+    delete doc.meters.runs.bypassRoles;
+    delete doc.operations.content_generation.cost.minimum;
+    const file = parseConfigFile(JSON.stringify(doc), 'sparse.yaml');
+    expect(file.metering.groupCommit).toBe(true);
+    expect(file.rateLimits.scopes.api.failMode).toBe('open');
+    expect(file.plans.pro).toMatchObject({ enterprise: false, features: [], models: ['*'] });
+    expect(file.meters.runs!.bypassRoles).toEqual([]);
+    expect(file.operations.content_generation!.cost).toMatchObject({ minimum: 1 });
   });
 });

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import { ConfigError, loadConfig, type Config } from '../config.js';
-import { ConfigFileSchema } from '../config-schema.js';
+import { publishedConfigSchema } from '../config-schema.js';
 import { openDatabase } from '../db/client.js';
 import { serve } from './serve.js';
 import { createDeps } from '../deps.js';
@@ -36,7 +36,7 @@ export async function runCli(argv: string[]): Promise<number> {
   let config: Config;
   try {
     if (command === 'config' && sub === 'schema') {
-      const text = `${JSON.stringify(ConfigFileSchema, null, 2)}\n`;
+      const text = `${JSON.stringify(publishedConfigSchema(), null, 2)}\n`;
       if (values.out) writeFileSync(values.out, text);
       else process.stdout.write(text);
       return 0;
