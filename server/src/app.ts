@@ -4,6 +4,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
+import { sql } from 'drizzle-orm';
 import type { Deps } from './deps.js';
 import { registerAuthHook } from './http/auth-hook.js';
 import { frameworkErrorHandler, registerErrorHandling, registerJsonParser } from './http/error-handler.js';
@@ -11,6 +12,7 @@ import { principalOf } from './http/guards.js';
 import { registerMetrics } from './http/metrics.js';
 import { registerRateLimitHook } from './http/rate-limit-hook.js';
 import { requestTenantId } from './http/request-tenant.js';
+import { errors } from './http/schemas.js';
 import { registerValidation } from './http/validation.js';
 import { apiKeyRoutes } from './modules/apikeys/index.js';
 import { auditRoutes } from './modules/audit/index.js';
@@ -101,8 +103,12 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
 
   app.get('/healthz', {
     config: { auth: 'public' },
-    schema: { tags: ['meta'], summary: 'Ready once migrations ran', response: { 200: Type.Object({ status: Type.Literal('ok') }) } },
-  }, async () => ({ status: 'ok' as const }));
+    schema: { tags: ['meta'], summary: 'Ready: migrations ran, and the database answers', response: { 200: Type.Object({ status: Type.Literal('ok') }), ...errors() } },
+  }, async () => {
+    // Asked each time: a load balancer should stop sending calls a process cannot answer.
+    await deps.database.db.execute(sql`SELECT 1`);
+    return { status: 'ok' as const };
+  });
   app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger());
 
   await app.register(authRoutes, { auth: deps.auth, keys: deps.keys, audit: deps.audit, requireOperator });

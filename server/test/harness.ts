@@ -25,7 +25,8 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-export async function createTestDatabase(options: { poolSize?: number | undefined } = {}): Promise<TestDatabase> {
+/** `via` maps the database's URL to the one the app connects to (a cuttable relay); asOwner always goes direct. */
+export async function createTestDatabase(options: { poolSize?: number | undefined; via?: ((url: string) => string) | undefined } = {}): Promise<TestDatabase> {
   if (!POSTGRES_URL) {
     const pglite = await PGlite.create();
     const database = await openDatabase({ appRole: APP_ROLE, pglite });
@@ -51,7 +52,7 @@ export async function createTestDatabase(options: { poolSize?: number | undefine
   // A throwaway database need not wait for fsync at commit; locking and visibility are unchanged.
   await server.unsafe(`ALTER DATABASE ${name} SET synchronous_commit = off`);
   const url = withDatabase(POSTGRES_URL, name);
-  const database = await openDatabase({ url, appRole: APP_ROLE, poolSize: options.poolSize ?? 10 });
+  const database = await openDatabase({ url: options.via ? options.via(url) : url, appRole: APP_ROLE, poolSize: options.poolSize ?? 10 });
   const owner = postgres(url, { max: 2, onnotice: () => undefined });
   return {
     database,
@@ -107,6 +108,12 @@ export interface SignedUp {
   refreshToken: string;
 }
 
+/** A logger whose lines the test reads. */
+export function capturedLogger(): { lines: string[]; logger: Logger } {
+  const lines: string[] = [];
+  return { lines, logger: pino({ level: 'info' }, { write: (line: string) => { lines.push(line); } }) };
+}
+
 /** Moves a test clock forward to `ms` past the start of a second, so that what follows shares that second. */
 export function intoNextSecond(clock: ManualClock, ms: number): void {
   clock.set(Math.floor(clock.now().getTime() / 1000) * 1000 + 1000 + ms);
@@ -115,8 +122,12 @@ export function intoNextSecond(clock: ManualClock, ms: number): void {
 let counter = 0;
 export const uniqueEmail = (tag = 'user') => `${tag}-${Date.now().toString(36)}-${counter++}@example.com`;
 
-export async function startTestApp(options: { patch?: (file: ConfigFile) => void; clock?: ManualClock; env?: Record<string, string>; logger?: Logger; poolSize?: number } = {}): Promise<TestApp> {
-  const db = await createTestDatabase({ poolSize: options.poolSize });
+export async function startTestApp(options: {
+  patch?: (file: ConfigFile) => void; clock?: ManualClock; env?: Record<string, string>; logger?: Logger; poolSize?: number;
+  /** PostgreSQL only: the app's connections go through this URL (test/tcp-relay.ts). */
+  databaseVia?: (url: string) => string;
+} = {}): Promise<TestApp> {
+  const db = await createTestDatabase({ poolSize: options.poolSize, via: options.databaseVia });
   const clock = options.clock ?? new ManualClock(new Date());
   const mailer = new MemoryMailer();
   const config = testConfig(options.patch, options.env);

@@ -1,4 +1,4 @@
-/** Whether a database error (whichever driver raised it, however it is wrapped) has one of these SQLSTATEs. */
+/** Whether a database error (whichever driver raised it, however it is wrapped) has one of these SQLSTATEs or driver codes. */
 function hasSqlState(error: unknown, ...codes: string[]): boolean {
   const e = error as { code?: unknown; cause?: { code?: unknown } } | null;
   return codes.some((code) => e?.code === code || e?.cause?.code === code);
@@ -15,4 +15,19 @@ export function isUniqueViolation(error: unknown): boolean {
  */
 export function isConcurrencyFailure(error: unknown): boolean {
   return hasSqlState(error, '40001', '40P01');
+}
+
+/** PostgreSQL's own refusals of a connection: connection exceptions, shutting down or starting up, full. */
+const UNREACHABLE_STATES = ['08000', '08001', '08003', '08004', '08006', '57P01', '57P02', '57P03', '53300'];
+/** The driver's and the socket's, when there is no server to ask. */
+const UNREACHABLE_CODES = ['CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT',
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN'];
+
+/**
+ * The database could not be reached (down, restarting, out of connections, the network
+ * between): nothing about the request was wrong, and the same request may succeed in a
+ * moment. Everything the request began was rolled back with its connection.
+ */
+export function isDatabaseUnreachable(error: unknown): boolean {
+  return hasSqlState(error, ...UNREACHABLE_STATES, ...UNREACHABLE_CODES);
 }

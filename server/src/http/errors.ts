@@ -15,5 +15,5 @@ export const httpErrors = {
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Send the body as application/json.' },
   RATE_LIMITED: { status: 429, message: 'Too many requests.' },
   INTERNAL: { status: 500, message: 'Internal error.' },
-  SERVICE_UNAVAILABLE: { status: 503, message: 'The service is not ready.' },
+  DATABASE_UNAVAILABLE: { status: 503, message: 'The database cannot be reached; try again shortly.' },
 } as const satisfies ErrorTable;

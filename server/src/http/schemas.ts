@@ -31,6 +31,7 @@ export function Body<T extends Record<string, TSchema>>(properties: T) {
 /** Error responses to declare on a route, so the OpenAPI document lists them. */
 export function errors(...statuses: number[]): Record<number, typeof ErrorBody> {
   // 429: every route can be throttled (route scopes, unknown keys and tokens failing their
-  // check); 503: a rate store down under a closed scope, an identity provider's keys out of reach.
+  // check); 503: the database out of reach, a rate store down under a closed scope, an
+  // identity provider's keys out of reach.
   return Object.fromEntries([400, 429, 503, ...statuses].map((s) => [s, ErrorBody]));
 }

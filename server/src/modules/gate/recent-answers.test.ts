@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cuttableRedis } from '../../../test/redis-relay.js';
+import { cuttableRelay } from '../../../test/tcp-relay.js';
 import { onPostgres, startTestApp, type SignedUp, type TestApp } from '../../../test/harness.js';
 import { startServerProcess, type ServerProcess } from '../../../test/server-process.js';
 import { ANSWER_TTL_MS } from './recent-answers.js';
@@ -229,7 +229,7 @@ const REDIS_URL = process.env.REDIS_URL || undefined;
 
 describe.skipIf(!REDIS_URL)('a fail-closed rate store that stops answering', () => {
   it('answers RATE_LIMIT_UNAVAILABLE from memory for kinds of request known past the earlier checks, and learns them from the outage; others go to the database', async () => {
-    const redis = await cuttableRedis(REDIS_URL!);
+    const redis = await cuttableRelay(REDIS_URL!);
     // Buckets under 200 points ask the store on every call (no lease to spend meanwhile).
     const s = await startTestApp({
       env: { REDIS_URL: redis.url },

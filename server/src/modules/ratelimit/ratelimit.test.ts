@@ -4,10 +4,10 @@ import type { ConfigFile } from '../../config-schema.js';
 import pino from 'pino';
 import { buildApp } from '../../app.js';
 import { CACHE_TTL_MS, createDeps } from '../../deps.js';
-import { countQueries, metricSample, scrapeMetrics, startTestApp, testConfig, type TestApp } from '../../../test/harness.js';
+import { capturedLogger, countQueries, metricSample, scrapeMetrics, startTestApp, testConfig, type TestApp } from '../../../test/harness.js';
 import { generateKey } from '../apikeys/index.js';
 import { RateLimitService } from './service.js';
-import { cuttableRedis } from '../../../test/redis-relay.js';
+import { cuttableRelay } from '../../../test/tcp-relay.js';
 
 /** Redis suites run where REDIS_URL names a server (CI starts one); they say so when skipped. */
 const REDIS_URL = process.env.REDIS_URL || undefined;
@@ -290,11 +290,6 @@ function forgedSignature(claimsOf: string, signatureOf: string): string {
 }
 
 describe('rate-limit metrics and the store\'s state', () => {
-  /** A logger whose lines the test reads. */
-  const capturedLogger = () => {
-    const lines: string[] = [];
-    return { lines, logger: pino({ level: 'info' }, { write: (line: string) => { lines.push(line); } }) };
-  };
   /** Waits for a condition the store's reconnection brings about (bounded by the test's timeout). */
   const until = async (condition: () => boolean) => {
     while (!condition()) await new Promise((resolve) => setTimeout(resolve, 20));
@@ -329,7 +324,7 @@ describe('rate-limit metrics and the store\'s state', () => {
   });
 
   it.skipIf(!REDIS_URL)('a store lost while running, and back: the gauge follows, and each change is logged once', async () => {
-    const redis = await cuttableRedis(REDIS_URL!);
+    const redis = await cuttableRelay(REDIS_URL!);
     const { lines, logger } = capturedLogger();
     const t = await startTestApp({ env: { REDIS_URL: redis.url }, logger });
     apps.push(t);

@@ -1,10 +1,21 @@
 import { createConnection, createServer, type Socket } from 'node:net';
 
+export interface CuttableRelay {
+  /** `target` with its host and port replaced by the relay's. */
+  url: string;
+  /** Any URL of the same server, through the relay (the same path, user and options). */
+  via(url: string): string;
+  /** Closes every connection and stops accepting: the server is gone. */
+  cut(): Promise<void>;
+  /** Accepts again on the same address: the server is back. */
+  restore(): Promise<void>;
+}
+
 /**
- * A TCP relay to the real Redis that can be cut and restored on the same address: the
- * store going away under a running server, and coming back.
+ * A TCP relay to a real server (Redis, PostgreSQL) that can be cut and restored on the
+ * same address: the server going away under a running Tollgate, and coming back.
  */
-export async function cuttableRedis(target: string): Promise<{ url: string; cut: () => Promise<void>; restore: () => Promise<void> }> {
+export async function cuttableRelay(target: string): Promise<CuttableRelay> {
   const { hostname, port } = new URL(target);
   const sockets = new Set<Socket>();
   const relay = createServer((client) => {
@@ -18,8 +29,15 @@ export async function cuttableRedis(target: string): Promise<{ url: string; cut:
   });
   await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
   const { port: relayPort } = relay.address() as { port: number };
+  const via = (url: string) => {
+    const parsed = new URL(url);
+    parsed.hostname = '127.0.0.1';
+    parsed.port = String(relayPort);
+    return parsed.toString();
+  };
   return {
-    url: `redis://127.0.0.1:${relayPort}`,
+    url: via(target),
+    via,
     cut: async () => {
       const closed = new Promise((resolve) => relay.close(resolve));
       for (const s of sockets) s.destroy();

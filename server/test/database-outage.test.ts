@@ -1,0 +1,50 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { POSTGRES_URL, capturedLogger, onPostgres, startTestApp, type TestApp } from './harness.js';
+import { cuttableRelay, type CuttableRelay } from './tcp-relay.js';
+
+// PGlite lives in the process: only a database server can go away.
+describe.skipIf(!onPostgres)('the database out of reach', () => {
+  let relay: CuttableRelay;
+  let t: TestApp;
+  const { lines, logger } = capturedLogger();
+
+  beforeAll(async () => {
+    relay = await cuttableRelay(POSTGRES_URL!);
+    t = await startTestApp({ databaseVia: relay.via, logger });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  const usedRuns = async (tenantId: string) =>
+    Number((await t.db.asOwner<{ used: string }>("SELECT coalesce(sum(used), 0) AS used FROM usage_counters WHERE tenant_id = $1 AND meter = 'runs'", [tenantId]))[0]!.used);
+
+  it('is a 503 to retry, never a 500, and everything serves again once it is back', async () => {
+    const owner = await t.signup();
+    const authorize = () => t.request({ method: 'POST', url: '/v1/authorize', token: owner.accessToken, payload: { operation: 'clustering' } });
+    expect((await authorize()).statusCode).toBe(200); // the token, the user and the tenant now cached
+    expect((await t.request({ method: 'GET', url: '/healthz' })).json()).toEqual({ status: 'ok' });
+
+    await relay.cut();
+    const calls = [
+      () => t.request({ method: 'GET', url: '/healthz' }),
+      authorize,
+      () => t.request({ method: 'GET', url: '/v1/me', token: owner.accessToken }),
+      () => t.request({ method: 'POST', url: '/v1/signup', payload: { email: 'outage@example.com', password: 'correct-horse-battery' } }),
+    ];
+    for (const call of calls) {
+      const res = await call();
+      expect([res.statusCode, res.json().error?.code, res.headers['retry-after']]).toEqual([503, 'DATABASE_UNAVAILABLE', '1']);
+    }
+    expect(lines.filter((l) => l.includes('unhandled error'))).toEqual([]);
+    expect(lines.filter((l) => l.includes('database unreachable')).length).toBeGreaterThanOrEqual(calls.length);
+
+    await relay.restore();
+    expect((await t.request({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+    expect((await authorize()).json()).toMatchObject({ allowed: true });
+    // Nothing of the refused calls was kept: one run before the outage, one after.
+    expect(await usedRuns(owner.tenantId)).toBe(2);
+    const [users] = await t.db.asOwner<{ count: string }>("SELECT count(*) FROM users WHERE email = 'outage@example.com'");
+    expect(Number(users!.count)).toBe(0);
+  });
+});
