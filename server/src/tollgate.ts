@@ -2,6 +2,7 @@ import type { Db, Executor } from './db/client.js';
 import { inSystem, inTenant } from './db/scope.js';
 import type { Change } from './lib/changes.js';
 import type { Clock } from './lib/clock.js';
+import { AppError } from './lib/errors.js';
 import type { CallContext, TenantAccess } from './lib/principal.js';
 import type { Actor } from './modules/audit/index.js';
 import type { BillingService, Period } from './modules/billing/index.js';
@@ -122,11 +123,18 @@ export class Tollgate {
     return inTenant(this.p.db, tenantId, (tx) => this.p.credits.ledger(tx, tenantId, { cursor: q.cursor, limit: q.limit ?? 50 }));
   }
 
-  /** Holds the operation's price (or `credits`) until settled, released or expired; once per idempotency key. */
+  /**
+   * Holds the operation's price (or `credits`) until settled, released or expired; once per
+   * idempotency key. An operation named is priced (and refused if unknown) even beside
+   * `credits`, so the reservation records what it was for; naming neither is an error,
+   * not a hold of nothing.
+   */
   async reserve(caller: Caller, request: ReserveRequest): Promise<ReserveResult> {
     const c = callerOf(caller);
-    const amount = request.credits ?? (request.operation ? this.previewCost(request as CostRequest).credits : 0);
-    const operation = request.operation ? this.p.plans.operation(request.operation)?.name : undefined;
+    const priced = request.operation === undefined ? undefined : this.previewCost({ ...request, operation: request.operation });
+    if (request.credits === undefined && !priced) throw new AppError('VALIDATION_FAILED', 'name an operation, or the credits to hold');
+    const amount = request.credits ?? priced!.credits;
+    const operation = priced?.operation;
     return inTenant(this.p.db, c.tenantId, async (tx) => {
       await this.refill(tx, c.tenantId);
       return this.p.reservations.reserve(tx, {

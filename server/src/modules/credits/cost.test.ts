@@ -42,4 +42,12 @@ describe('the cost engine', () => {
     expect(() => quote(plans, { operation: 'chat', model: 'openai/gpt-4o' })).toThrow(expect.objectContaining({ code: 'MODEL_NOT_PRICED' }));
     expect(() => quote(plans, { operation: 'chat' })).toThrow(expect.objectContaining({ code: 'MODEL_NOT_PRICED' }));
   });
+
+  it('refuses a quantity naming a unit the operation is not priced by; a fixed price ignores quantity', () => {
+    for (const quantity of [{ word_count: 5000 }, { Words: 5000 }, { words: 5000, pages: 3 }] as Record<string, number>[]) {
+      expect(() => quote(plans, { operation: 'content_generation', quantity })).toThrow(expect.objectContaining({ code: 'QUANTITY_NOT_PRICED' }));
+    }
+    expect(() => quote(plans, { operation: 'chat', model: 'bedrock/claude-haiku-3', quantity: { tokens: 1000 } })).toThrow(expect.objectContaining({ code: 'QUANTITY_NOT_PRICED' }));
+    expect(quote(plans, { operation: 'clustering', quantity: { words: 99999 } }).credits).toBe(10);
+  });
 });

@@ -43,6 +43,7 @@ function price(config: OperationConfig, request: CostRequest): { credits: number
   const quantity = request.quantity ?? {};
   if (cost.type === 'fixed') return { credits: cost.credits, basis: `fixed ${cost.credits}` };
   if (cost.type === 'per_unit') {
+    assertPricedBy(quantity, [cost.unit]);
     const units = quantity[cost.unit] ?? 0;
     const credits = Math.max(cost.minimum, Math.ceil(units / cost.per) * cost.credits);
     return { credits, basis: `${cost.credits} per ${cost.per} ${cost.unit} (${units}), minimum ${cost.minimum}` };
@@ -51,6 +52,7 @@ function price(config: OperationConfig, request: CostRequest): { credits: number
   const entry = Object.entries(cost.models).find(([pattern]) => globMatch(pattern, request.model!));
   if (!entry) throw new AppError('MODEL_NOT_PRICED', `no price for model "${request.model}"`);
   const [pattern, rates] = entry;
+  assertPricedBy(quantity, [INPUT_TOKENS, OUTPUT_TOKENS]);
   const input = quantity[INPUT_TOKENS] ?? 0;
   const output = quantity[OUTPUT_TOKENS] ?? 0;
   const multiplier = cost.multiplier ?? 1;
@@ -58,4 +60,17 @@ function price(config: OperationConfig, request: CostRequest): { credits: number
   // Rounded to a millionth first so float noise (0.30000000000000004) cannot add a credit.
   const credits = Math.max(cost.minimum, Math.ceil(Math.round(exact * 1e6) / 1e6));
   return { credits, basis: `${pattern}: ${rates.inputPer1k}/${rates.outputPer1k} per 1k tokens × ${multiplier}, minimum ${cost.minimum}` };
+}
+
+/**
+ * A quantity may name only what prices the operation. A misspelt unit ({"word_count":
+ * 5000} for a price per words) would otherwise count as none, and the run would hold
+ * the minimum: settling can charge no more than was held. A fixed price depends on no
+ * quantity, so there any is ignored.
+ */
+function assertPricedBy(quantity: Quantity, units: readonly string[]): void {
+  const other = Object.keys(quantity).filter((key) => !units.includes(key));
+  if (other.length > 0) {
+    throw new AppError('QUANTITY_NOT_PRICED', `this operation is priced by ${units.map((u) => `"${u}"`).join(' and ')}, not ${other.map((u) => `"${u}"`).join(', ')}`);
+  }
 }

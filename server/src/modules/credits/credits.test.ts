@@ -24,6 +24,17 @@ describe('credits', () => {
     expect(ledger.entries).toEqual([expect.objectContaining({ kind: 'grant', amount: 100, balanceAfter: 100, actor: { type: 'system', id: null } })]);
   });
 
+  it('in-process reserve needs an operation it knows or the credits to hold; it never holds nothing by default', async () => {
+    const alice = await t.signup();
+    const caller = { tenantId: alice.tenantId };
+    await expect(t.deps.tollgate.reserve(caller, { idempotencyKey: 'none' })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+    await expect(t.deps.tollgate.reserve(caller, { operation: 'teleport', credits: 5, idempotencyKey: 'unknown' })).rejects.toMatchObject({ code: 'OPERATION_NOT_FOUND' });
+    await expect(t.deps.tollgate.reserve(caller, { operation: 'content', quantity: { word_count: 5000 }, idempotencyKey: 'misspelt' })).rejects.toMatchObject({ code: 'QUANTITY_NOT_PRICED' });
+    expect(await credits(alice)).toEqual({ balance: 100, reserved: 0, available: 100 });
+    const fixed = await t.deps.tollgate.reserve(caller, { operation: 'content', credits: 7, idempotencyKey: 'fixed' });
+    expect(fixed).toMatchObject({ ok: true, reservation: { credits: 7, operation: 'content_generation' } });
+  });
+
   it('reserve → partial settle charges the actual cost and releases the rest; settle and release are idempotent', async () => {
     const alice = await t.signup();
     const r = await t.deps.tollgate.reserve({ tenantId: alice.tenantId }, { operation: 'content', quantity: { words: 1200 }, idempotencyKey: 'run-1' });

@@ -3,6 +3,7 @@ import type { ErrorTable } from '../../lib/errors.js';
 export const creditsErrors = {
   OPERATION_NOT_FOUND: { status: 400, message: 'No operation (or alias) with this name exists in the cost table.' },
   MODEL_NOT_PRICED: { status: 400, message: 'The operation has no price for this model.' },
+  QUANTITY_NOT_PRICED: { status: 400, message: 'The quantity names a unit this operation is not priced by.' },
   INSUFFICIENT_CREDITS: { status: 409, message: 'The tenant\'s available credits do not cover this amount.' },
   RESERVATION_NOT_FOUND: { status: 404, message: 'Reservation not found.' },
   RESERVATION_EXPIRED: { status: 409, message: 'The reservation expired; its credits were released.' },

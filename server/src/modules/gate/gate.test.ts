@@ -231,6 +231,24 @@ describe('POST /v1/authorize', () => {
     expect((await authorize(good, { operation: 'clustering', module: 'writer' })).json().error.code).toBe('MODULE_MISMATCH');
     expect((await authorize('tg_not-a-key', { operation: 'clustering' })).statusCode).toBe(401);
   });
+
+  it('a quantity in a unit the operation is not priced by is a 400 that holds nothing, not a run at the minimum', async () => {
+    const owner = await t.signup();
+    const { key } = await keyOf(owner);
+    const before = await consumption();
+    const misspelt = await authorize(key, { operation: 'content_generation', quantity: { word_count: 5000 } });
+    expect([misspelt.statusCode, misspelt.json().error.code]).toEqual([400, 'QUANTITY_NOT_PRICED']);
+    const preview = await t.request({ method: 'POST', url: '/v1/costs/preview', token: key, payload: { operation: 'content_generation', quantity: { word_count: 5000 } } });
+    expect([preview.statusCode, preview.json().error.code]).toEqual([400, 'QUANTITY_NOT_PRICED']);
+    expect(await consumption()).toEqual(before);
+    // Settling names the actual quantity: the same rule, and the reservation stays held.
+    const held = (await authorize(key, { operation: 'content_generation', quantity: { words: 5000 } })).json();
+    expect(held.reservation.credits).toBe(50);
+    const settle = await t.request({ method: 'POST', url: `/v1/reservations/${held.reservation.id}/settle`, token: key, payload: { quantity: { word_count: 4000 } } });
+    expect([settle.statusCode, settle.json().error.code]).toEqual([400, 'QUANTITY_NOT_PRICED']);
+    const settled = await t.request({ method: 'POST', url: `/v1/reservations/${held.reservation.id}/settle`, token: key, payload: { quantity: { words: 4000 } } });
+    expect(settled.json().reservation).toMatchObject({ status: 'settled', charged: 40 });
+  });
 });
 
 describe('idempotency', () => {
