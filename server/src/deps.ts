@@ -2,7 +2,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pino, { type Logger } from 'pino';
-import type { Config } from './config.js';
+import { ConfigError, type Config } from './config.js';
+import { inSystem } from './db/scope.js';
 import { openDatabase, type Database } from './db/client.js';
 import type { CredentialResolver } from './http/auth-hook.js';
 import { createMetrics, type Metrics } from './http/metrics.js';
@@ -96,6 +97,15 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const audit = new AuditService(clock);
   const plans = new PlansService(file);
   const billing = new BillingService(clock);
+  // A tenant on a plan the config no longer has would be served the default plan's
+  // limits without a word (an enterprise customer cut to free): refuse to start instead.
+  const orphaned = await inSystem(db, (tx) => billing.unknownPlans(tx, (plan) => plans.get(plan) !== undefined));
+  if (orphaned.length > 0) {
+    if (!overrides.database) await database.close();
+    const list = orphaned.map((o) => `"${o.plan}" (${o.tenants} ${o.tenants === 1 ? 'tenant' : 'tenants'})`).join(', ');
+    throw new ConfigError(`${config.configPath}: plans in use are missing from the config: ${list}. ` +
+      'Put them back; to retire a plan, first move its tenants (PATCH /v1/admin/tenants/{tenantId} {"plan": …}).');
+  }
   const changes = new ChangeFeed(database, (payload) => logger.warn({ payload }, 'ignored a malformed change notification'));
   const gate = new TenantGate(db, clock, billing, { cacheTtlMs: CACHE_TTL_MS, pastDueGraceSeconds: file.billing.pastDueGraceSeconds });
   const tenancy = new TenancyService(db, clock, audit, billing, plans, gate, changes);

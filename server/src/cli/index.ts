@@ -33,7 +33,6 @@ export async function runCli(argv: string[]): Promise<number> {
     console.log(USAGE);
     return command || values.help ? 0 : 1;
   }
-  let config: Config;
   try {
     if (command === 'config' && sub === 'schema') {
       const text = `${JSON.stringify(publishedConfigSchema(), null, 2)}\n`;
@@ -41,14 +40,18 @@ export async function runCli(argv: string[]): Promise<number> {
       else process.stdout.write(text);
       return 0;
     }
-    config = loadConfig(values.config ? { configPath: values.config } : {});
+    return await run(command, sub, values, positionals, loadConfig(values.config ? { configPath: values.config } : {}));
   } catch (error) {
+    // A config that cannot serve (invalid, or missing a plan tenants are on): said plainly, exit 2.
     if (error instanceof ConfigError) {
       console.error(error.message);
       return 2;
     }
     throw error;
   }
+}
+
+async function run(command: string, sub: string | undefined, values: { email?: string | undefined; password?: string | undefined }, positionals: string[], config: Config): Promise<number> {
   switch (command) {
     case 'serve':
       return serve(config);

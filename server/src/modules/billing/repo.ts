@@ -1,4 +1,4 @@
-import { and, asc, eq, lte } from 'drizzle-orm';
+import { and, asc, count, eq, lte } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
 import { subscriptions } from './tables.js';
 
@@ -34,4 +34,9 @@ export async function listDue(db: Executor, now: Date, limit: number): Promise<s
   const rows = await db.select({ tenantId: subscriptions.tenantId }).from(subscriptions)
     .where(lte(subscriptions.currentPeriodEnd, now)).orderBy(asc(subscriptions.currentPeriodEnd)).limit(limit);
   return rows.map((r) => r.tenantId);
+}
+
+/** Each plan some tenant is on, with how many (a system read). */
+export async function countByPlan(db: Executor): Promise<{ plan: string; tenants: number }[]> {
+  return db.select({ plan: subscriptions.plan, tenants: count() }).from(subscriptions).groupBy(subscriptions.plan).orderBy(asc(subscriptions.plan));
 }

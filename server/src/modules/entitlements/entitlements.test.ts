@@ -1,5 +1,8 @@
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../../../test/harness.js';
+import { ConfigError } from '../../config.js';
+import { createDeps } from '../../deps.js';
+import { startTestApp, testConfig, type TestApp } from '../../../test/harness.js';
 import { modelAllowed, moduleEnabled } from './service.js';
 
 let t: TestApp;
@@ -86,5 +89,22 @@ describe('effective entitlements and operator overrides', () => {
     }
     expect(await t.deps.tollgate.entitlements(owner.tenantId)).toMatchObject({ limits: { runs: 10 } });
     expect((await t.deps.tenancy.getTenant(owner.tenantId)).status).toBe('active');
+  });
+});
+
+describe('plans in use', () => {
+  it('a server will not start while a tenant is on a plan its config lacks, rather than serve it the default plan', async () => {
+    const owner = await t.signup();
+    // As a config that renamed or dropped the plan would leave it.
+    await t.db.asOwner("UPDATE subscriptions SET plan = 'legacy_enterprise' WHERE tenant_id = $1", [owner.tenantId]);
+    const start = () => createDeps(testConfig(), { clock: t.clock, database: t.db.database, logger: pino({ level: 'silent' }) });
+    try {
+      const refused = await start().then(() => null, (error: unknown) => error);
+      expect(refused).toBeInstanceOf(ConfigError);
+      expect((refused as Error).message).toMatch(/plans in use are missing from the config: "legacy_enterprise" \(1 tenant\)/);
+    } finally {
+      await t.db.asOwner("UPDATE subscriptions SET plan = 'free' WHERE tenant_id = $1", [owner.tenantId]);
+    }
+    await (await start()).close();
   });
 });
