@@ -194,6 +194,23 @@ describe('POST /v1/authorize', () => {
     expect(bypassed).toMatchObject({ allowed: true, bypass: { reason: 'owner', meter: 'runs' }, principal: { type: 'user', role: 'owner' } });
     const events = (await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/usage/events`, token: owner.accessToken })).json().events;
     expect(events.filter((e: { bypass: boolean }) => e.bypass)).toHaveLength(1);
+    // The role is the membership's now, not the one the token was issued under: demoted, the
+    // same token is refused; the member made owner passes.
+    const role = (userId: string, to: string) => t.request({ method: 'PATCH', url: `/v1/tenants/${owner.tenantId}/members/${userId}`, token: owner.accessToken, payload: { role: to } });
+    expect((await role(member.userId, 'owner')).statusCode).toBe(200);
+    expect((await role(owner.userId, 'member')).statusCode).toBe(200);
+    expect((await authorize(owner.accessToken, { operation: 'image_generation' })).json()).toMatchObject({ allowed: false, code: 'LIMIT_EXCEEDED', bypass: null, principal: { role: 'member' } });
+    expect((await authorize(member.accessToken, { operation: 'image_generation', tenantId: owner.tenantId })).json()).toMatchObject({ allowed: true, bypass: { reason: 'owner', meter: 'runs' } });
+  });
+
+  it('the enterprise flag the operator sets shows on the decision, and goes with its removal', async () => {
+    const owner = await t.signup();
+    const { key } = await keyOf(owner);
+    expect((await authorize(key, { operation: 'clustering' })).json().tenant).toEqual({ id: owner.tenantId, plan: 'free', enterprise: false });
+    await admin(owner.tenantId, { enterprise: true });
+    expect((await authorize(key, { operation: 'clustering' })).json().tenant).toEqual({ id: owner.tenantId, plan: 'free', enterprise: true });
+    await admin(owner.tenantId, { enterprise: null });
+    expect((await authorize(key, { operation: 'clustering' })).json().tenant).toEqual({ id: owner.tenantId, plan: 'free', enterprise: false });
   });
 
   it('a service key acts on behalf of a member with the role from the database; a tenant key cannot', async () => {

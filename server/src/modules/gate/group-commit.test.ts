@@ -283,6 +283,36 @@ describe('group commit', () => {
     expect([after.alone - paths.alone, after.refusedBatches - paths.refusedBatches]).toEqual(path === 'batched' ? [0, 0] : [1, 0]);
   });
 
+  it.each(['batched', 'alone'] as const)('%s: each subscription standing is decided by the database\'s row, whatever this process cached', async (path) => {
+    // The batch spells the standing rule again in SQL (tollgate_decide); both must agree
+    // with billing's rule for every status, not only the one the property test reaches.
+    const t = path === 'batched' ? batched : alone;
+    const now = t.clock.now().getTime();
+    const grace = t.deps.config.file.billing.pastDueGraceSeconds * 1000;
+    const cases: { status: string; pastDueSince?: Date; trialEndsAt?: Date; code: string }[] = [
+      { status: 'past_due', pastDueSince: new Date(now - grace - 1000), code: 'PAYMENT_REQUIRED' },
+      { status: 'past_due', pastDueSince: new Date(now - grace + 60_000), code: 'OK' },
+      { status: 'pending_payment', code: 'PAYMENT_REQUIRED' },
+      { status: 'suspended', code: 'PAYMENT_REQUIRED' },
+      { status: 'canceled', code: 'PAYMENT_REQUIRED' },
+      { status: 'trialing', trialEndsAt: new Date(now - 1000), code: 'PAYMENT_REQUIRED' },
+      { status: 'trialing', trialEndsAt: new Date(now + 3_600_000), code: 'OK' },
+    ];
+    const paths = { ...t.deps.gate.paths };
+    for (const c of cases) {
+      const { owner, key } = await tenantWithKey(t); // its standing now cached as active
+      await t.db.asOwner('UPDATE subscriptions SET status = $2, past_due_since = $3, trial_ends_at = $4 WHERE tenant_id = $1',
+        [owner.tenantId, c.status, c.pastDueSince ?? null, c.trialEndsAt ?? null]);
+      const before = await consumed(t, owner.tenantId);
+      const res = await t.request({ method: 'POST', url: '/v1/authorize', token: key, payload: { operation: 'clustering' } });
+      expect([c, res.statusCode, res.json().code]).toEqual([c, 200, c.code]);
+      if (c.code !== 'OK') expect(await consumed(t, owner.tenantId)).toEqual(before);
+    }
+    // Decided by the path named, not handed from the batch to the reference path.
+    const after = t.deps.gate.paths;
+    expect([after.alone - paths.alone, after.refusedBatches - paths.refusedBatches]).toEqual(path === 'batched' ? [0, 0] : [cases.length * 2, 0]);
+  });
+
   it('a batch the database refused committed nothing, and its requests are decided again one by one', async () => {
     const { owner, key } = await tenantWithKey(batched);
     // A real fault: the first usage row written after this fails the statement with a serialization failure.
