@@ -1,5 +1,5 @@
 import { decodeJwt } from 'jose';
-import type { Db } from '../../db/client.js';
+import type { Db, Executor } from '../../db/client.js';
 import { isUniqueViolation } from '../../db/errors.js';
 import { inSystem } from '../../db/scope.js';
 import { TtlCache } from '../../lib/cache.js';
@@ -60,9 +60,13 @@ export class AuthService {
   async signup(input: { email: string; password: string; name?: string | undefined }, ctx: CallContext): Promise<{ user: UserView; tenant: TenantView } & TokenPair> {
     this.assertPasswordStrength(input.password);
     const passwordHash = await hashPassword(input.password, this.options.scryptCost);
-    const account = await inSystem(this.db, (tx) =>
-      this.tenancy.createAccount(tx, { email: input.email, name: input.name ?? null, passwordHash }, ctx));
-    return { ...account, ...(await this.issueTokens(account.user.id)) };
+    // The first session is written with the account: a signup answered with an error has
+    // created nothing, so its retry is not an EMAIL_TAKEN.
+    const { account, refreshToken } = await inSystem(this.db, async (tx) => {
+      const created = await this.tenancy.createAccount(tx, { email: input.email, name: input.name ?? null, passwordHash }, ctx);
+      return { account: created, refreshToken: await this.storeRefreshToken(tx, created.user.id) };
+    });
+    return { ...account, ...(await this.tokenPair(account.user.id, refreshToken)) };
   }
 
   async passwordGrant(email: string, password: string): Promise<TokenPair> {
@@ -106,17 +110,27 @@ export class AuthService {
    * commits later waits for the user's row held here, then revokes what was inserted.
    */
   async issueTokens(userId: string, familyId?: string, checkedAt?: Date): Promise<TokenPair> {
-    const now = this.clock.now();
-    const refreshToken = `tgr_${randomBase62(48)}`;
-    await inSystem(this.db, async (tx) => {
+    const refreshToken = await inSystem(this.db, async (tx) => {
       const validAfter = checkedAt ? await this.tenancy.lockSessions(tx, userId) : null;
       if (checkedAt && validAfter && validAfter > checkedAt) throw new AppError('INVALID_CREDENTIALS');
-      await repo.insertRefreshToken(tx, {
-        id: newId('rtk', now.getTime()), userId, familyId: familyId ?? newId('rtk', now.getTime()),
-        tokenHash: sha256Hex(refreshToken), expiresAt: new Date(now.getTime() + this.options.refreshTokenTtlSeconds * 1000),
-        usedAt: null, revokedAt: null, createdAt: now,
-      });
+      return this.storeRefreshToken(tx, userId, familyId);
     });
+    return this.tokenPair(userId, refreshToken);
+  }
+
+  /** A new refresh token (of `familyId`, else of a family of its own), stored as its hash. */
+  private async storeRefreshToken(tx: Executor, userId: string, familyId?: string): Promise<string> {
+    const now = this.clock.now();
+    const refreshToken = `tgr_${randomBase62(48)}`;
+    await repo.insertRefreshToken(tx, {
+      id: newId('rtk', now.getTime()), userId, familyId: familyId ?? newId('rtk', now.getTime()),
+      tokenHash: sha256Hex(refreshToken), expiresAt: new Date(now.getTime() + this.options.refreshTokenTtlSeconds * 1000),
+      usedAt: null, revokedAt: null, createdAt: now,
+    });
+    return refreshToken;
+  }
+
+  private async tokenPair(userId: string, refreshToken: string): Promise<TokenPair> {
     const access = await this.tokens.issue(userId);
     return { accessToken: access.token, refreshToken, tokenType: 'Bearer', expiresIn: access.expiresIn };
   }
