@@ -117,6 +117,18 @@ describe('Tollgate access tokens', () => {
       expect(res.statusCode, authorization.slice(0, 20)).toBe(401);
     }
   });
+
+  it('a credential is read from the Authorization header only: one in the query string, a cookie or another header is none', async () => {
+    const u = await t.signup();
+    expect((await t.request({ method: 'GET', url: '/v1/me', token: u.accessToken })).statusCode).toBe(200);
+    for (const where of [
+      { url: `/v1/me?access_token=${u.accessToken}` }, { url: `/v1/me?token=${u.accessToken}` },
+      { url: '/v1/me', headers: { cookie: `access_token=${u.accessToken}` } }, { url: '/v1/me', headers: { 'x-api-key': u.accessToken } },
+    ]) {
+      const res = await t.request({ method: 'GET', ...where });
+      expect([where, res.statusCode, res.json().error.code]).toEqual([where, 401, 'UNAUTHENTICATED']);
+    }
+  });
 });
 
 describe('refresh tokens', () => {
