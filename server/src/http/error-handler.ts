@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isDatabaseUnreachable } from '../db/errors.js';
+import { isConcurrencyFailure, isDatabaseUnreachable } from '../db/errors.js';
 import { AppError } from '../lib/errors.js';
 import { ERROR_CATALOG, type ErrorCode } from './error-catalog.js';
 
@@ -76,10 +76,15 @@ export function registerErrorHandling(app: FastifyInstance): void {
     if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
       return sendError(reply, request, fastifyError.statusCode === 413 ? 'PAYLOAD_TOO_LARGE' : fastifyError.statusCode === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : 'BAD_REQUEST');
     }
+    // An outage or a pile-up, not a bug: rolled back whole, so the caller may retry.
     if (isDatabaseUnreachable(error)) {
-      // An outage, not a bug: the caller may retry; one line per request at warn.
       request.log.warn({ err: error }, 'database unreachable');
       return sendError(reply, request, 'DATABASE_UNAVAILABLE', undefined, { 'retry-after': '1' });
+    }
+    if (isConcurrencyFailure(error)) {
+      // Where a path retries such a conflict itself (the decision: three times), this is the last one.
+      request.log.warn({ err: error }, 'lost to concurrent transactions');
+      return sendError(reply, request, 'DATABASE_BUSY', undefined, { 'retry-after': '1' });
     }
     request.log.error({ err: error }, 'unhandled error');
     return sendError(reply, request, 'INTERNAL');

@@ -15,5 +15,6 @@ export const httpErrors = {
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Send the body as application/json.' },
   RATE_LIMITED: { status: 429, message: 'Too many requests.' },
   INTERNAL: { status: 500, message: 'Internal error.' },
+  DATABASE_BUSY: { status: 503, message: 'Concurrent changes kept the request from completing; nothing was kept, try again.' },
   DATABASE_UNAVAILABLE: { status: 503, message: 'The database cannot be reached; try again shortly.' },
 } as const satisfies ErrorTable;

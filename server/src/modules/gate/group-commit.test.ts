@@ -313,6 +313,22 @@ describe('group commit', () => {
     expect([after.alone - paths.alone, after.refusedBatches - paths.refusedBatches]).toEqual(path === 'batched' ? [0, 0] : [cases.length * 2, 0]);
   });
 
+  it('a decision that keeps losing to concurrent transactions is a 503 to retry, never a 500, and keeps nothing', async () => {
+    const { owner, key } = await tenantWithKey(batched);
+    const before = await consumed(batched, owner.tenantId);
+    // The batch and every one of the reference path's three attempts lose.
+    const restore = await failUsageInserts(batched, '40P01', 4);
+    try {
+      const res = await batched.request({ method: 'POST', url: '/v1/authorize', token: key, payload: { operation: 'clustering' } });
+      expect([res.statusCode, res.json().error?.code, res.headers['retry-after']]).toEqual([503, 'DATABASE_BUSY', '1']);
+      expect(await consumed(batched, owner.tenantId)).toEqual(before);
+      // Its retry, once the pile-up is over, goes through.
+      expect((await batched.request({ method: 'POST', url: '/v1/authorize', token: key, payload: { operation: 'clustering' } })).json()).toMatchObject({ allowed: true });
+    } finally {
+      await restore();
+    }
+  });
+
   it('a batch the database refused committed nothing, and its requests are decided again one by one', async () => {
     const { owner, key } = await tenantWithKey(batched);
     // A real fault: the first usage row written after this fails the statement with a serialization failure.
