@@ -125,16 +125,20 @@ export class Tollgate {
 
   /**
    * Holds the operation's price (or `credits`) until settled, released or expired; once per
-   * idempotency key. An operation named is priced (and refused if unknown) even beside
-   * `credits`, so the reservation records what it was for; naming neither is an error,
-   * not a hold of nothing.
+   * idempotency key. An operation named beside `credits` is not priced, but must exist: the
+   * reservation records what it was for. Naming neither is an error, not a hold of nothing.
    */
   async reserve(caller: Caller, request: ReserveRequest): Promise<ReserveResult> {
     const c = callerOf(caller);
-    const priced = request.operation === undefined ? undefined : this.previewCost({ ...request, operation: request.operation });
-    if (request.credits === undefined && !priced) throw new AppError('VALIDATION_FAILED', 'name an operation, or the credits to hold');
-    const amount = request.credits ?? priced!.credits;
-    const operation = priced?.operation;
+    let amount = request.credits;
+    let operation: string | undefined;
+    if (request.operation !== undefined) {
+      const found = this.p.plans.operation(request.operation);
+      if (!found) throw new AppError('OPERATION_NOT_FOUND', `no operation named "${request.operation}"`);
+      operation = found.name;
+      amount ??= this.previewCost({ ...request, operation: found.name }).credits;
+    }
+    if (amount === undefined) throw new AppError('VALIDATION_FAILED', 'name an operation, or the credits to hold');
     return inTenant(this.p.db, c.tenantId, async (tx) => {
       await this.refill(tx, c.tenantId);
       return this.p.reservations.reserve(tx, {

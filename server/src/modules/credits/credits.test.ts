@@ -33,6 +33,9 @@ describe('credits', () => {
     expect(await credits(alice)).toEqual({ balance: 100, reserved: 0, available: 100 });
     const fixed = await t.deps.tollgate.reserve(caller, { operation: 'content', credits: 7, idempotencyKey: 'fixed' });
     expect(fixed).toMatchObject({ ok: true, reservation: { credits: 7, operation: 'content_generation' } });
+    // Credits named: the operation is recorded, not priced (a per-model price needs no model then).
+    const perModel = await t.deps.tollgate.reserve(caller, { operation: 'chat', credits: 5, idempotencyKey: 'per-model' });
+    expect(perModel).toMatchObject({ ok: true, reservation: { credits: 5, operation: 'chat' } });
   });
 
   it('reserve → partial settle charges the actual cost and releases the rest; settle and release are idempotent', async () => {
