@@ -13,6 +13,7 @@ import { registerMetrics } from './http/metrics.js';
 import { registerRateLimitHook } from './http/rate-limit-hook.js';
 import { requestTenantId } from './http/request-tenant.js';
 import { errors } from './http/schemas.js';
+import { TtlCache } from './lib/cache.js';
 import { registerValidation } from './http/validation.js';
 import { apiKeyRoutes } from './modules/apikeys/index.js';
 import { auditRoutes } from './modules/audit/index.js';
@@ -101,12 +102,18 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
 
   const requireOperator = (request: FastifyRequest) => deps.auth.requireOperator(principalOf(request));
 
+  const databaseAnswers = new TtlCache<'database', true>({ ttlMs: 1000, maxEntries: 1, now: () => deps.clock.now().getTime() });
   app.get('/healthz', {
     config: { auth: 'public' },
     schema: { tags: ['meta'], summary: 'Ready: migrations ran, and the database answers', response: { 200: Type.Object({ status: Type.Literal('ok') }), ...errors() } },
   }, async () => {
-    // Asked each time: a load balancer should stop sending calls a process cannot answer.
-    await deps.database.db.execute(sql`SELECT 1`);
+    // A load balancer should stop sending calls a process cannot answer, so the database is
+    // asked; but this route is public and unthrottled, so at most once a second, and once
+    // for every probe arriving while it is asked (a failure is not remembered).
+    await databaseAnswers.load('database', async () => {
+      await deps.database.db.execute(sql`SELECT 1`);
+      return true;
+    });
     return { status: 'ok' as const };
   });
   app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger());

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { POSTGRES_URL, capturedLogger, onPostgres, startTestApp, type TestApp } from './harness.js';
+import { POSTGRES_URL, capturedLogger, countQueries, onPostgres, startTestApp, type TestApp } from './harness.js';
 import { cuttableRelay, type CuttableRelay } from './tcp-relay.js';
 
 // PGlite lives in the process: only a database server can go away.
@@ -24,8 +24,14 @@ describe.skipIf(!onPostgres)('the database out of reach', () => {
     const authorize = () => t.request({ method: 'POST', url: '/v1/authorize', token: owner.accessToken, payload: { operation: 'clustering' } });
     expect((await authorize()).statusCode).toBe(200); // the token, the user and the tenant now cached
     expect((await t.request({ method: 'GET', url: '/healthz' })).json()).toEqual({ status: 'ok' });
+    // Public and unthrottled, so it asks the database at most once a second.
+    const queries = countQueries(t);
+    await Promise.all(Array.from({ length: 5 }, () => t.request({ method: 'GET', url: '/healthz' })));
+    expect(queries.count()).toBe(0);
+    queries.restore();
 
     await relay.cut();
+    t.clock.advance(1000); // past the second /healthz remembers an answer for
     const calls = [
       () => t.request({ method: 'GET', url: '/healthz' }),
       authorize,

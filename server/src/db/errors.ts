@@ -26,7 +26,12 @@ const UNREACHABLE_CODES = ['CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_
 /**
  * The database could not be reached (down, restarting, out of connections, the network
  * between): nothing about the request was wrong, and the same request may succeed in a
- * moment. Everything the request began was rolled back with its connection.
+ * moment. What the request began is rolled back with its connection, unless the
+ * connection broke while the commit was on its way: then it may have committed, which
+ * is why a decision should be retried with its idempotency key. The socket's own codes
+ * are taken for the database's: it is the one network peer whose errors reach the error
+ * handler (Redis failures follow the rate limiter's fail modes, an identity provider's
+ * become IDENTITY_PROVIDER_UNAVAILABLE).
  */
 export function isDatabaseUnreachable(error: unknown): boolean {
   return hasSqlState(error, ...UNREACHABLE_STATES, ...UNREACHABLE_CODES);

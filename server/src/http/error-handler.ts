@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isConcurrencyFailure, isDatabaseUnreachable } from '../db/errors.js';
 import { AppError } from '../lib/errors.js';
 import { ERROR_CATALOG, type ErrorCode } from './error-catalog.js';
@@ -55,8 +55,22 @@ function containsNul(value: unknown): boolean {
   return false;
 }
 
+/**
+ * An outage or a pile-up, not a bug: the database out of reach, or a transaction that kept
+ * losing to concurrent ones (where a path retries such a conflict itself, as the decision
+ * does three times, this is the last). Either is a 503 to retry in a second, logged at warn.
+ */
+function databaseFailure(error: unknown, log: FastifyBaseLogger): AppError | undefined {
+  if (error instanceof AppError) return undefined;
+  const code = isDatabaseUnreachable(error) ? 'DATABASE_UNAVAILABLE' : isConcurrencyFailure(error) ? 'DATABASE_BUSY' : undefined;
+  if (!code) return undefined;
+  log.warn({ err: error }, code === 'DATABASE_BUSY' ? 'lost to concurrent transactions' : 'database unreachable');
+  return new AppError(code, undefined, { retryAfterMs: 1000 });
+}
+
 export function registerErrorHandling(app: FastifyInstance): void {
-  app.setErrorHandler((error: FastifyError | AppError, request, reply) => {
+  app.setErrorHandler((thrown: FastifyError | AppError, request, reply) => {
+    const error = databaseFailure(thrown, request.log) ?? thrown;
     if (error instanceof AppError) {
       const retryAfterMs = error.details?.retryAfterMs;
       if (typeof retryAfterMs === 'number') reply.header('retry-after', String(Math.ceil(retryAfterMs / 1000)));
@@ -75,16 +89,6 @@ export function registerErrorHandling(app: FastifyInstance): void {
     if (mapped) return sendError(reply, request, mapped);
     if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
       return sendError(reply, request, fastifyError.statusCode === 413 ? 'PAYLOAD_TOO_LARGE' : fastifyError.statusCode === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : 'BAD_REQUEST');
-    }
-    // An outage or a pile-up, not a bug: rolled back whole, so the caller may retry.
-    if (isDatabaseUnreachable(error)) {
-      request.log.warn({ err: error }, 'database unreachable');
-      return sendError(reply, request, 'DATABASE_UNAVAILABLE', undefined, { 'retry-after': '1' });
-    }
-    if (isConcurrencyFailure(error)) {
-      // Where a path retries such a conflict itself (the decision: three times), this is the last one.
-      request.log.warn({ err: error }, 'lost to concurrent transactions');
-      return sendError(reply, request, 'DATABASE_BUSY', undefined, { 'retry-after': '1' });
     }
     request.log.error({ err: error }, 'unhandled error');
     return sendError(reply, request, 'INTERNAL');
