@@ -95,11 +95,12 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const file = config.file;
   const mailer = overrides.mailer ?? new LogMailer(logger);
   const audit = new AuditService(clock);
-  const plans = new PlansService(file);
+  const plans = new PlansService(file, (plan) => logger.warn({ plan },
+    'a tenant is on a plan this process\'s config lacks: it is served the default plan until every process runs a config that has it'));
   const billing = new BillingService(clock);
   // A tenant on a plan the config no longer has would be served the default plan's
   // limits without a word (an enterprise customer cut to free): refuse to start instead.
-  const orphaned = await inSystem(db, (tx) => billing.unknownPlans(tx, (plan) => plans.get(plan) !== undefined));
+  const orphaned = await inSystem(db, (tx) => billing.unknownPlans(tx, plans.list().map((plan) => plan.id)));
   if (orphaned.length > 0) {
     if (!overrides.database) await database.close();
     const list = orphaned.map((o) => `"${o.plan}" (${o.tenants} ${o.tenants === 1 ? 'tenant' : 'tenants'})`).join(', ');

@@ -1,4 +1,4 @@
-import { and, asc, count, eq, lte } from 'drizzle-orm';
+import { and, asc, count, eq, lte, notInArray } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
 import { subscriptions } from './tables.js';
 
@@ -36,7 +36,8 @@ export async function listDue(db: Executor, now: Date, limit: number): Promise<s
   return rows.map((r) => r.tenantId);
 }
 
-/** Each plan some tenant is on, with how many (a system read). */
-export async function countByPlan(db: Executor): Promise<{ plan: string; tenants: number }[]> {
-  return db.select({ plan: subscriptions.plan, tenants: count() }).from(subscriptions).groupBy(subscriptions.plan).orderBy(asc(subscriptions.plan));
+/** Plans some tenant is on other than `known`, with how many tenants each (a system read). */
+export async function countOtherPlans(db: Executor, known: string[]): Promise<{ plan: string; tenants: number }[]> {
+  return db.select({ plan: subscriptions.plan, tenants: count() }).from(subscriptions)
+    .where(notInArray(subscriptions.plan, known)).groupBy(subscriptions.plan).orderBy(asc(subscriptions.plan));
 }

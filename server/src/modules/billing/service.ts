@@ -1,7 +1,7 @@
 import type { Executor } from '../../db/client.js';
 import type { Clock } from '../../lib/clock.js';
 import { newId } from '../../lib/ids.js';
-import { advancePeriod, countByPlan, findSubscription, insertSubscription, listDue, updateSubscription, type SubscriptionRow } from './repo.js';
+import { advancePeriod, countOtherPlans, findSubscription, insertSubscription, listDue, updateSubscription, type SubscriptionRow } from './repo.js';
 import type { SubscriptionStatus } from './tables.js';
 
 export interface Subscription {
@@ -65,9 +65,9 @@ export class BillingService {
     return toSubscription(row);
   }
 
-  /** Plans some tenant is on that `known` does not know (renamed or removed from the config), with how many tenants each. */
-  async unknownPlans(db: Executor, known: (plan: string) => boolean): Promise<{ plan: string; tenants: number }[]> {
-    return (await countByPlan(db)).filter((row) => !known(row.plan));
+  /** Plans some tenant is on that are not among `known` (renamed or removed from the config), with how many tenants each. */
+  async unknownPlans(db: Executor, known: string[]): Promise<{ plan: string; tenants: number }[]> {
+    return countOtherPlans(db, known);
   }
 
   async get(db: Executor, tenantId: string): Promise<Subscription | undefined> {

@@ -2,6 +2,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../config.js';
 import { createDeps } from '../../deps.js';
+import { PlansService } from '../plans/index.js';
 import { startTestApp, testConfig, type TestApp } from '../../../test/harness.js';
 import { modelAllowed, moduleEnabled } from './service.js';
 
@@ -106,5 +107,14 @@ describe('plans in use', () => {
       await t.db.asOwner("UPDATE subscriptions SET plan = 'free' WHERE tenant_id = $1", [owner.tenantId]);
     }
     await (await start()).close();
+  });
+
+  it('a plan this process lacks that appears while it runs is served as the default plan, and said so once', async () => {
+    const heard: string[] = [];
+    const plans = new PlansService(testConfig().file, (plan) => heard.push(plan));
+    expect(plans.ofSubscription(null).id).toBe('free');
+    expect(plans.ofSubscription('pro').id).toBe('pro');
+    expect([plans.ofSubscription('team_2027').id, plans.ofSubscription('team_2027').id]).toEqual(['free', 'free']);
+    expect(heard).toEqual(['team_2027']);
   });
 });

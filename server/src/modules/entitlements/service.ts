@@ -45,7 +45,7 @@ export class EntitlementsService {
   /** Plan + overrides + module switches, read inside the caller's transaction (the decision composes it). */
   async effective(tx: Executor, tenantId: string): Promise<Entitlements> {
     const subscription = await this.billing.get(tx, tenantId);
-    const plan = this.plans.get(subscription?.plan ?? '') ?? this.plans.defaultPlan();
+    const plan = this.plans.ofSubscription(subscription?.plan);
     const overrides = await repo.findOverrides(tx, tenantId);
     const switches = await repo.listModuleSwitches(tx, tenantId);
     const limits: Record<string, number | null> = {};

@@ -348,10 +348,9 @@ export class GateService {
     };
   }
 
-  /** The plan that picks the tenant's rate bucket: the cached subscription's, else the default (as entitlements fall back). */
+  /** The plan that picks the tenant's rate bucket: the cached subscription's, as entitlements read it. */
   private async planOf(tenantId: string): Promise<string> {
-    const cached = await this.p.tenancy.cachedPlan(tenantId);
-    return cached !== null && this.p.plans.get(cached) ? cached : this.p.plans.defaultPlan().id;
+    return this.p.plans.ofSubscription(await this.p.tenancy.cachedPlan(tenantId)).id;
   }
 
   /** A service key acts for a user only when the body (or header) names one; nobody else may. */

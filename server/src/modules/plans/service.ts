@@ -10,8 +10,10 @@ export class PlansService {
   private readonly plans: Map<string, Plan>;
   private readonly defaultName: string;
   private readonly operationsByName: Map<string, { name: string; config: OperationConfig }>;
+  private readonly unknownSeen = new Set<string>();
 
-  constructor(private readonly file: ConfigFile) {
+  /** `onUnknownPlan`: told once per plan name a subscription has and this config lacks (ofSubscription). */
+  constructor(private readonly file: ConfigFile, private readonly onUnknownPlan?: (plan: string) => void) {
     this.plans = new Map(Object.entries(file.plans).map(([id, plan]) => [id, { ...plan, id }]));
     this.defaultName = Object.entries(file.plans).find(([, p]) => p.default)![0];
     this.operationsByName = new Map();
@@ -37,6 +39,23 @@ export class PlansService {
 
   defaultPlan(): Plan {
     return this.plans.get(this.defaultName)!;
+  }
+
+  /**
+   * The plan a subscription names; the default plan for a tenant without one. A name this
+   * config lacks gets the default plan too, but not silently: onUnknownPlan hears of it.
+   * A server will not start with such a tenant (deps.ts); one can still appear while
+   * processes with different configs run side by side, as in a rolling deploy.
+   */
+  ofSubscription(planId: string | null | undefined): Plan {
+    if (planId === null || planId === undefined) return this.defaultPlan();
+    const plan = this.plans.get(planId);
+    if (plan) return plan;
+    if (!this.unknownSeen.has(planId)) {
+      this.unknownSeen.add(planId);
+      this.onUnknownPlan?.(planId);
+    }
+    return this.defaultPlan();
   }
 
   modules(): readonly string[] {
