@@ -134,9 +134,11 @@ export type IdentityProviderConfig = Static<typeof IdentityProviderSchema>;
 export function publishedConfigSchema(): unknown {
   return JSON.parse(JSON.stringify(ConfigFileSchema), (_key, value: unknown) => {
     if (!isObjectSchema(value)) return value;
+    // In place (the object was just parsed), so the file keeps its order.
     const required = value.required.filter((name) => value.properties[name]?.default === undefined);
-    // In place, so the file keeps its order.
-    return Object.fromEntries(Object.entries(value).flatMap(([key, v]) => (key !== 'required' ? [[key, v]] : required.length > 0 ? [[key, required]] : [])));
+    if (required.length > 0) value.required = required;
+    else delete (value as { required?: string[] }).required;
+    return value;
   });
 }
 

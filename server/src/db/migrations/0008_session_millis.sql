@@ -8,7 +8,10 @@
 --
 -- One comparison of 0007's function changes, so this migration edits the function's own
 -- definition instead of repeating its 400 lines; it fails unless the comparison it
--- replaces occurs exactly once.
+-- replaces occurs exactly once. The live function is therefore 0007's text with this
+-- one line replaced: a later migration that rewrites tollgate_decide must start from
+-- that (pg_get_functiondef), not from 0007's file. The batched case of "a user's access
+-- token signed out by a password reset" (gate/group-commit.test.ts) fails otherwise.
 DO $do$
 DECLARE
   def text := pg_get_functiondef('tollgate_decide(jsonb, jsonb)'::regprocedure);

@@ -10,7 +10,7 @@ export const users = pgTable('users', {
   isOperator: boolean('is_operator').notNull().default(false),
   status: text('status').$type<'active' | 'deactivated'>().notNull().default('active'),
   personalTenantId: text('personal_tenant_id'),
-  /** Access tokens issued before this second are signed out (set by a password reset). */
+  /** Access tokens issued at or before this instant (to the millisecond) are signed out (set by a password reset). */
   sessionsValidAfter: at('sessions_valid_after'),
   createdAt: at('created_at').notNull(),
   updatedAt: at('updated_at').notNull(),
