@@ -139,6 +139,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
       if (principal.type === 'api_key' && principal.scopes.includes('authorize')) return deps.tenancy.verified(principal, tenantId);
       return deps.tenancy.access(principal, tenantId, 'member');
     },
+    limitClosing: (access) => deps.gate.limitClosing(access),
   });
   await app.register(gateRoutes, { gate: deps.gate, db: deps.database.db, requireOperator, tenantExists: (tenantId) => deps.tenancy.assertTenantExists(tenantId) });
   await app.register(creditsAdminRoutes, { tollgate: deps.tollgate, requireOperator, tenantExists: (tenantId) => deps.tenancy.assertTenantExists(tenantId) });

@@ -39,12 +39,12 @@ export function registerRateLimitHook(
     if (keyCheck) checks.push(keyCheck);
     const outcome = await limiter.consume(checks);
     reply.headers(rateLimitHeaders(outcome));
-    if (!outcome.allowed) throw refusal(outcome);
+    if (!outcome.allowed) throw rateRefusal(outcome);
   });
 }
 
 /** The error for a refused check: the store down under a closed scope (503), else the bucket empty (429). */
-function refusal(outcome: RateOutcome, message?: string): AppError {
+export function rateRefusal(outcome: RateOutcome, message?: string): AppError {
   if (outcome.degraded === 'closed') return new AppError('RATE_LIMIT_UNAVAILABLE');
   return new AppError('RATE_LIMITED', message, { retryAfterMs: outcome.retryAfterMs });
 }
@@ -72,7 +72,7 @@ export function unknownCredentialGuard(limiter: RateLimitService, scope: RateSco
     async take(client) {
       if (bypass.has(client)) return null;
       const outcome = await limiter.consume(checks(client));
-      return outcome.allowed ? null : refusal(outcome, 'too many unknown credentials from this address');
+      return outcome.allowed ? null : rateRefusal(outcome, 'too many unknown credentials from this address');
     },
     async giveBack(client) {
       if (!bypass.has(client)) await limiter.refund(checks(client));

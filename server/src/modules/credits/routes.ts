@@ -1,11 +1,13 @@
 import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ctxOf, principalOf } from '../../http/guards.js';
+import { rateRefusal } from '../../http/rate-limit-hook.js';
 import { Body, PageQuery, ShortText, TenantParams, errors, idOf } from '../../http/schemas.js';
 import { AppError } from '../../lib/errors.js';
 import type { TenantAccess } from '../../lib/principal.js';
 import type { Tollgate } from '../../tollgate.js';
+import { rateLimitHeaders, type RateOutcome } from '../ratelimit/index.js';
 import type { TenancyService } from '../tenancy/index.js';
 import type { ResolveResult } from './reservations.js';
 import { CreditBalanceSchema, IdempotencyKey, LedgerEntrySchema, QuantitySchema, ResolvedSchema } from './views.js';
@@ -15,11 +17,27 @@ export interface CreditsRouteOptions {
   tenancy: TenancyService;
   /** The caller's access to the tenant its credential implies (routes without {tenantId}). */
   implicitAccess: (request: FastifyRequest) => Promise<TenantAccess>;
+  /** The rate check for closing a reservation: the tenant's own bucket, as big as its authorize bucket (GateService#limitClosing). */
+  limitClosing: (access: TenantAccess) => Promise<RateOutcome>;
 }
 
 const ReservationParams = Type.Object({ id: idOf('res') });
 
-export const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRouteOptions> = async (app, { tollgate, tenancy, implicitAccess }) => {
+export const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRouteOptions> = async (app, { tollgate, tenancy, implicitAccess, limitClosing }) => {
+  /**
+   * Settle and release are the second half of a decision: drawn from the tenant's closing
+   * bucket once the tenant is established (so naming another tenant spends nothing of
+   * its), not from the per-principal route bucket, which a backend closing every run it
+   * opens would outrun.
+   */
+  const closingAccess = async (request: FastifyRequest, reply: FastifyReply): Promise<TenantAccess> => {
+    const access = await implicitAccess(request);
+    const outcome = await limitClosing(access);
+    reply.headers(rateLimitHeaders(outcome));
+    if (!outcome.allowed) throw rateRefusal(outcome);
+    return access;
+  };
+
   app.get('/v1/tenants/:tenantId/credits', {
     schema: { tags: ['credits'], summary: 'The tenant\'s credit balance, reserved and available', params: TenantParams, response: { 200: CreditBalanceSchema, ...errors(401, 403, 404) } },
   }, async (request) => {
@@ -56,15 +74,17 @@ export const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRouteOptions> = asy
       body: Type.Optional(Body({ quantity: Type.Optional(QuantitySchema), credits: Type.Optional(Type.Integer({ minimum: 0, maximum: 1e12 })) })),
       response: { 200: ResolvedSchema, ...errors(401, 403, 404, 409) },
     },
-  }, async (request) => {
-    const access = await implicitAccess(request);
+    config: { rateLimit: 'none' },
+  }, async (request, reply) => {
+    const access = await closingAccess(request, reply);
     return unwrap(await tollgate.settle(access, request.params.id, request.body ?? {}));
   });
 
   app.post('/v1/reservations/:id/release', {
     schema: { tags: ['credits'], summary: 'Release a reservation without charge. Idempotent.', params: ReservationParams, response: { 200: ResolvedSchema, ...errors(401, 403, 404, 409) } },
-  }, async (request) => {
-    const access = await implicitAccess(request);
+    config: { rateLimit: 'none' },
+  }, async (request, reply) => {
+    const access = await closingAccess(request, reply);
     return unwrap(await tollgate.release(access, request.params.id));
   });
 };

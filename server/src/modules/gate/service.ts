@@ -447,14 +447,24 @@ export class GateService {
   }
 
   /** The tenant's bucket (the plan's rate, else the authorize scope) and the key's own bucket on top. */
-  private rateChecks(access: TenantAccess, planId: string): RateCheck[] {
+  /**
+   * Settling and releasing draw from a bucket of the tenant's own, as big as its authorize
+   * bucket (a plan's rateLimit wins): a backend may close every reservation it may open,
+   * and closing spends nothing of what opening may use. The key's own limit applies on top.
+   */
+  async limitClosing(access: TenantAccess): Promise<RateOutcome> {
+    return this.p.rateLimits.consume(this.rateChecks(access, await this.planOf(access.tenantId), 'close'));
+  }
+
+  /** The tenant's bucket for opening decisions (`authorize`) or closing their reservations (`close`), and the key's own. */
+  private rateChecks(access: TenantAccess, planId: string, purpose: 'authorize' | 'close' = 'authorize'): RateCheck[] {
     const principal = access.principal;
     const principalId = principal.type === 'user' ? principal.userId : principal.keyId;
     if (this.p.rateLimitBypass.has(principalId)) return [];
     const planRate = this.p.plans.get(planId)?.rateLimit;
     const tenantRule = planRate
-      ? { scope: 'tenant:authorize:plan', limit: planRate.limit, windowSeconds: planRate.windowSeconds, failMode: this.p.authorizeScope.failMode }
-      : { scope: 'tenant:authorize', ...this.p.authorizeScope };
+      ? { scope: `tenant:${purpose}:plan`, limit: planRate.limit, windowSeconds: planRate.windowSeconds, failMode: this.p.authorizeScope.failMode }
+      : { scope: `tenant:${purpose}`, ...this.p.authorizeScope };
     const checks: RateCheck[] = [{ rule: tenantRule, subject: access.tenantId }];
     const keyCheck = keyRateCheck(principal, this.p.authorizeScope.failMode);
     if (keyCheck) checks.push(keyCheck);

@@ -31,6 +31,35 @@ async function appWith(limits: { api?: number; auth?: number; credentials?: numb
 }
 
 describe('route-scope rate limits (in memory)', () => {
+  it('closing reservations draws from a tenant bucket as big as the authorize one, not from the per-principal route bucket', async () => {
+    const t = await startTestApp({
+      patch: (file) => {
+        file.rateLimits.scopes.api = { limit: 2, windowSeconds: 60, failMode: 'open' };
+        file.rateLimits.scopes.authorize = { limit: 4, windowSeconds: 60, failMode: 'closed' };
+      },
+    });
+    apps.push(t);
+    const owner = await t.signup();
+    const key = (await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys`, token: owner.accessToken, payload: { name: 'k', scopes: ['authorize'] } })).json().key as string;
+    const authorize = () => t.request({ method: 'POST', url: '/v1/authorize', token: key, payload: { operation: 'clustering' } });
+    const settle = (id: string) => t.request({ method: 'POST', url: `/v1/reservations/${id}/settle`, token: key, payload: {} });
+    // Three runs opened and closed by one key: more closes than its route bucket's 2.
+    let last = '';
+    for (let i = 0; i < 3; i++) {
+      const decision = (await authorize()).json();
+      expect(decision.allowed).toBe(true);
+      last = decision.reservation.id;
+      expect((await settle(last)).statusCode).toBe(200);
+    }
+    // The closing bucket is the tenant's (4): a fourth close passes, a fifth is refused…
+    expect((await settle(last)).statusCode).toBe(200);
+    const refused = await settle(last);
+    expect([refused.statusCode, refused.json().error.code, refused.headers['ratelimit-limit'], typeof refused.headers['retry-after']]).toEqual([429, 'RATE_LIMITED', '4', 'string']);
+    // …and closing spent nothing of what opening may use.
+    expect((await authorize()).json()).toMatchObject({ allowed: true });
+    expect((await authorize()).json()).toMatchObject({ allowed: false, code: 'RATE_LIMITED' });
+  });
+
   it('an authenticated owner is throttled like anyone else, with RateLimit-* and Retry-After headers', async () => {
     const t = await appWith({ api: 5 });
     const owner = await t.signup();
