@@ -102,7 +102,7 @@ export const ConfigFileSchema = Type.Object({
       // Optional (added after the first release): a config file without it keeps working.
       credentials: Type.Object(RateScopeSchema.properties, { additionalProperties: false, default: { limit: 600, windowSeconds: 60, failMode: 'open' } }),
       authorize: RateScopeSchema,
-    }, { additionalProperties: false, description: 'api: per principal on authenticated routes (not the decision, settle or release); auth: per client IP on sign-in routes; credentials: per client IP, credentials found bad (API keys no tenant has, tokens that fail their check); authorize: per tenant on the decision, unless the plan sets its own (settling and releasing reservations draw from a second tenant bucket of the same size)' }),
+    }, { additionalProperties: false, description: 'api: on authenticated routes (not the decision, settle or release), per tenant for its API keys, else per user or service key; auth: per client IP on sign-in routes; credentials: per client IP, credentials found bad (API keys no tenant has, tokens that fail their check); authorize: per tenant on the decision, unless the plan sets its own (settling and releasing reservations draw from a second tenant bucket of the same size)' }),
     bypassPrincipals: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'principal ids (user, key or service-key ids) exempt from rate limits; being authenticated exempts nobody' }),
   }, { additionalProperties: false }),
   billing: Type.Object({

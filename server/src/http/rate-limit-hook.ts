@@ -2,18 +2,24 @@ import type { FastifyInstance } from 'fastify';
 import type { RateScopeConfig } from '../config-schema.js';
 import type { CredentialGuard } from '../lib/credential-guard.js';
 import { AppError } from '../lib/errors.js';
-import type { Principal } from '../lib/principal.js';
+import { principalId, type Principal } from '../lib/principal.js';
 import { keyRateCheck, rateLimitHeaders, type RateCheck, type RateLimitService, type RateOutcome } from '../modules/ratelimit/index.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** Which bucket a route draws from: 'api' (per principal, the default for authenticated routes), 'auth' (per client IP: the sign-in routes), or 'none'. */
+    /** Which bucket a route draws from: 'api' (per tenant for API keys, else per principal; the default for authenticated routes), 'auth' (per client IP: the sign-in routes), or 'none'. */
     rateLimit?: 'api' | 'auth' | 'none';
   }
 }
 
-export function principalId(principal: Principal): string {
-  return principal.type === 'user' ? principal.userId : principal.keyId;
+/**
+ * Whose route bucket a principal draws from: a tenant's API keys share their tenant's
+ * (route limits are keyed by tenant: minting keys buys no room), a user and a service key
+ * have their own. A user's tenant is known only once a route has checked the membership,
+ * too late for this hook, and naming a tenant must not spend its bucket.
+ */
+function routeSubject(principal: Principal): string {
+  return principal.type === 'api_key' ? `tenant:${principal.tenantId}` : principalId(principal);
 }
 
 /**
@@ -31,8 +37,10 @@ export function registerRateLimitHook(
     const config = request.routeOptions.config;
     const scope = config.rateLimit ?? (config.auth === 'public' ? 'none' : 'api');
     if (scope === 'none') return;
-    const subject = scope === 'auth' ? clientOf(request) : request.principal ? principalId(request.principal) : null;
-    if (subject === null || bypass.has(subject)) return;
+    const principal = request.principal;
+    if (principal && bypass.has(principalId(principal))) return;
+    const subject = scope === 'auth' ? clientOf(request) : principal ? routeSubject(principal) : null;
+    if (subject === null) return;
     const checks: RateCheck[] = [{ rule: { scope: `route:${scope}`, ...scopes[scope] }, subject }];
     // A key's own limit applies on top of the route's, on every route it calls.
     const keyCheck = request.principal && keyRateCheck(request.principal, scopes[scope].failMode);

@@ -16,6 +16,11 @@ export type Principal =
 
 export type UserPrincipal = Extract<Principal, { type: 'user' }>;
 
+/** The id a principal is known by (rateLimits.bypassPrincipals lists these): a user's, else its key's. */
+export function principalId(principal: Principal): string {
+  return principal.type === 'user' ? principal.userId : principal.keyId;
+}
+
 /** What a principal may do inside one tenant, read from the database at decision time. */
 export interface TenantAccess {
   tenantId: string;

@@ -8,7 +8,7 @@ import { AppError } from '../../lib/errors.js';
 import { anyGlobMatch } from '../../lib/glob.js';
 import type { ErrorCode } from '../../http/error-catalog.js';
 import { newId } from '../../lib/ids.js';
-import type { Principal, TenantAccess } from '../../lib/principal.js';
+import { principalId, type Principal, type TenantAccess } from '../../lib/principal.js';
 import { tenantIdOf } from '../../lib/tenant-of.js';
 import { resolveOnBehalfOf } from '../apikeys/index.js';
 import type { Actor } from '../audit/index.js';
@@ -459,8 +459,7 @@ export class GateService {
   /** The tenant's bucket for opening decisions (`authorize`) or closing their reservations (`close`), and the key's own. */
   private rateChecks(access: TenantAccess, planId: string, purpose: 'authorize' | 'close' = 'authorize'): RateCheck[] {
     const principal = access.principal;
-    const principalId = principal.type === 'user' ? principal.userId : principal.keyId;
-    if (this.p.rateLimitBypass.has(principalId)) return [];
+    if (this.p.rateLimitBypass.has(principalId(principal))) return [];
     const planRate = this.p.plans.get(planId)?.rateLimit;
     const tenantRule = planRate
       ? { scope: `tenant:${purpose}:plan`, limit: planRate.limit, windowSeconds: planRate.windowSeconds, failMode: this.p.authorizeScope.failMode }

@@ -79,6 +79,21 @@ describe('route-scope rate limits (in memory)', () => {
     expect((await t.request({ method: 'GET', url: '/v1/me', token: other.accessToken })).statusCode).toBe(200);
   });
 
+  it('a tenant\'s API keys share its route bucket (minting keys buys no room); another tenant\'s and a user\'s are their own', async () => {
+    const t = await appWith({ api: 3 });
+    const owner = await t.signup();
+    const newKey = async (tenantOwner: typeof owner) =>
+      (await t.request({ method: 'POST', url: `/v1/tenants/${tenantOwner.tenantId}/api-keys`, token: tenantOwner.accessToken, payload: { name: 'k', scopes: ['read'] } })).json().key as string;
+    const [first, second] = [await newKey(owner), await newKey(owner)]; // the owner's own bucket: 2 of 3
+    const read = (key: string, tenantId = owner.tenantId) => t.request({ method: 'GET', url: `/v1/tenants/${tenantId}/usage`, token: key });
+    const statuses = [];
+    for (const key of [first, second, first, second]) statuses.push((await read(key)).statusCode);
+    expect(statuses).toEqual([200, 200, 200, 429]);
+    const other = await t.signup();
+    expect((await read(await newKey(other), other.tenantId)).statusCode).toBe(200);
+    expect((await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}`, token: owner.accessToken })).statusCode).toBe(200);
+  });
+
   it('sign-in routes are limited per client address, before the body is even read', async () => {
     const t = await appWith({ auth: 3, credentials: 3 });
     const codes = [];
