@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { RateScopeConfig } from '../config-schema.js';
 import type { CredentialGuard } from '../lib/credential-guard.js';
 import { AppError } from '../lib/errors.js';
@@ -43,16 +43,20 @@ export function registerRateLimitHook(
     if (subject === null) return;
     const checks: RateCheck[] = [{ rule: { scope: `route:${scope}`, ...scopes[scope] }, subject }];
     // A key's own limit applies on top of the route's, on every route it calls.
-    const keyCheck = request.principal && keyRateCheck(request.principal, scopes[scope].failMode);
+    const keyCheck = principal && keyRateCheck(principal, scopes[scope].failMode);
     if (keyCheck) checks.push(keyCheck);
-    const outcome = await limiter.consume(checks);
-    reply.headers(rateLimitHeaders(outcome));
-    if (!outcome.allowed) throw rateRefusal(outcome);
+    enforceRate(reply, await limiter.consume(checks));
   });
 }
 
+/** Answers a rate check on the reply: its RateLimit-* headers, and the refusal if it was refused. */
+export function enforceRate(reply: FastifyReply, outcome: RateOutcome): void {
+  reply.headers(rateLimitHeaders(outcome));
+  if (!outcome.allowed) throw refusal(outcome);
+}
+
 /** The error for a refused check: the store down under a closed scope (503), else the bucket empty (429). */
-export function rateRefusal(outcome: RateOutcome, message?: string): AppError {
+function refusal(outcome: RateOutcome, message?: string): AppError {
   if (outcome.degraded === 'closed') return new AppError('RATE_LIMIT_UNAVAILABLE');
   return new AppError('RATE_LIMITED', message, { retryAfterMs: outcome.retryAfterMs });
 }
@@ -80,7 +84,7 @@ export function unknownCredentialGuard(limiter: RateLimitService, scope: RateSco
     async take(client) {
       if (bypass.has(client)) return null;
       const outcome = await limiter.consume(checks(client));
-      return outcome.allowed ? null : rateRefusal(outcome, 'too many unknown credentials from this address');
+      return outcome.allowed ? null : refusal(outcome, 'too many unknown credentials from this address');
     },
     async giveBack(client) {
       if (!bypass.has(client)) await limiter.refund(checks(client));

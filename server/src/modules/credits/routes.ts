@@ -2,12 +2,12 @@ import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ctxOf, principalOf } from '../../http/guards.js';
-import { rateRefusal } from '../../http/rate-limit-hook.js';
+import { enforceRate } from '../../http/rate-limit-hook.js';
 import { Body, PageQuery, ShortText, TenantParams, errors, idOf } from '../../http/schemas.js';
 import { AppError } from '../../lib/errors.js';
 import type { TenantAccess } from '../../lib/principal.js';
 import type { Tollgate } from '../../tollgate.js';
-import { rateLimitHeaders, type RateOutcome } from '../ratelimit/index.js';
+import type { RateOutcome } from '../ratelimit/index.js';
 import type { TenancyService } from '../tenancy/index.js';
 import type { ResolveResult } from './reservations.js';
 import { CreditBalanceSchema, IdempotencyKey, LedgerEntrySchema, QuantitySchema, ResolvedSchema } from './views.js';
@@ -32,9 +32,7 @@ export const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRouteOptions> = asy
    */
   const closingAccess = async (request: FastifyRequest, reply: FastifyReply): Promise<TenantAccess> => {
     const access = await implicitAccess(request);
-    const outcome = await limitClosing(access);
-    reply.headers(rateLimitHeaders(outcome));
-    if (!outcome.allowed) throw rateRefusal(outcome);
+    enforceRate(reply, await limitClosing(access));
     return access;
   };
 
