@@ -76,6 +76,12 @@ describe('config validation names the bad key', () => {
     expect(() => loadConfig({ env: { TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL: 'a@b.c' } })).toThrow(/go together/);
   });
 
+  it('a new database connection gets 5 seconds unless configured, not the driver\'s 30', () => {
+    expect(loadConfig({ env: {} }).databaseConnectTimeoutSeconds).toBe(5);
+    expect(loadConfig({ env: { TOLLGATE_DB_CONNECT_TIMEOUT: '2' } }).databaseConnectTimeoutSeconds).toBe(2);
+    for (const bad of ['0', '1.5', 'soon', '-3']) expect(() => loadConfig({ env: { TOLLGATE_DB_CONNECT_TIMEOUT: bad } })).toThrow(/TOLLGATE_DB_CONNECT_TIMEOUT/);
+  });
+
   it('several workers need PostgreSQL and Redis: PGlite serves one process, in-memory buckets would multiply the limits', () => {
     expect(loadConfig({ env: {} }).workers).toBe(1);
     const shared = { DATABASE_URL: 'postgres://db/x', REDIS_URL: 'redis://r:6379' };

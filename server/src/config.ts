@@ -17,6 +17,8 @@ export interface Config {
   /** Role the server SET ROLEs to on PostgreSQL; '' means use the login role as is. */
   readonly databaseAppRole: string;
   readonly databasePoolSize: number;
+  /** How long a new PostgreSQL connection may take to be ready before the call fails 503. */
+  readonly databaseConnectTimeoutSeconds: number;
   readonly redisUrl: string | undefined;
   readonly configPath: string;
   readonly secretKey: string | undefined;
@@ -52,6 +54,8 @@ export function loadConfig(options: { env?: Env; configPath?: string } = {}): Co
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`PORT: not a port number: ${env.PORT}`);
   const poolSize = Number(env.TOLLGATE_DB_POOL_SIZE ?? 20);
   if (!Number.isInteger(poolSize) || poolSize < 1) throw new ConfigError('TOLLGATE_DB_POOL_SIZE: must be a positive integer');
+  const connectTimeout = Number(env.TOLLGATE_DB_CONNECT_TIMEOUT ?? 5);
+  if (!Number.isInteger(connectTimeout) || connectTimeout < 1) throw new ConfigError('TOLLGATE_DB_CONNECT_TIMEOUT: must be a positive whole number of seconds');
   const workers = Number(env.TOLLGATE_WORKERS ?? 1);
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new ConfigError(`TOLLGATE_WORKERS: must be an integer from 1 to 64: ${env.TOLLGATE_WORKERS}`);
   // Workers share nothing but the database and the rate-limit store: PGlite lives in one
@@ -70,6 +74,7 @@ export function loadConfig(options: { env?: Env; configPath?: string } = {}): Co
     databaseUrl: env.DATABASE_URL || undefined,
     databaseAppRole: env.TOLLGATE_DB_ROLE ?? 'tollgate_app',
     databasePoolSize: poolSize,
+    databaseConnectTimeoutSeconds: connectTimeout,
     redisUrl: env.REDIS_URL || undefined,
     configPath,
     secretKey: env.TOLLGATE_SECRET_KEY || undefined,

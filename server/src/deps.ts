@@ -90,6 +90,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const clock = overrides.clock ?? systemClock;
   const database = overrides.database ?? await openDatabase({
     url: config.databaseUrl, dataDir: config.dataDir, appRole: config.databaseAppRole, poolSize: config.databasePoolSize,
+    connectTimeoutSeconds: config.databaseConnectTimeoutSeconds,
   });
   const { db } = database;
   const file = config.file;

@@ -4,4 +4,6 @@ export { createDeps, type Deps } from './deps.js';
 export { buildApp } from './app.js';
 export { createTollgate, type EmbeddedTollgate } from './library.js';
 export { Tollgate, type Caller, type ReserveRequest, type UsageReport } from './tollgate.js';
+/** What a refused or failed call throws: `code` is the error catalog's (docs/errors.md). */
+export { AppError } from './lib/errors.js';
 export type { AuthorizeContext, AuthorizeRequest, Decision, DecisionCode } from './modules/gate/index.js';

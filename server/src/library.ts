@@ -1,4 +1,5 @@
 import { loadConfig, type Config } from './config.js';
+import { databaseFailure } from './db/errors.js';
 import { createDeps, startSweeper, type Deps, type DepsOverrides } from './deps.js';
 import type { Tollgate } from './tollgate.js';
 import type { AuthorizeContext, AuthorizeRequest, Decision } from './modules/gate/index.js';
@@ -22,13 +23,35 @@ export async function createTollgate(config: Config = loadConfig(), overrides: D
   const deps = await createDeps(config, overrides);
   // As in the server: unsettled reservations expire and ended periods roll over on their own.
   const sweeper = startSweeper(deps);
-  return Object.assign(deps.tollgate, {
+  return withDatabaseFailures(Object.assign(deps.tollgate, {
     deps,
     authorize: async (credential: string, request: AuthorizeRequest, ctx: AuthorizeContext = {}) =>
       deps.gate.authorize(await deps.resolveCredential(credential), request, ctx),
     close: async () => {
       await sweeper.stop(false);
       await deps.close();
+    },
+  }));
+}
+
+/**
+ * Every call that returns a promise rejects on a database outage or pile-up with the
+ * AppError an HTTP caller gets as its 503 (`DATABASE_UNAVAILABLE`, `DATABASE_BUSY`, with
+ * `details.retryAfterMs`; the driver's error as its cause), so an embedding app tells
+ * "try again in a second" from a bug without knowing the driver's error codes.
+ */
+function withDatabaseFailures<T extends object>(tollgate: T): T {
+  const translate = (error: unknown): never => {
+    throw databaseFailure(error) ?? error;
+  };
+  return new Proxy(tollgate, {
+    get(target, key, receiver) {
+      const value: unknown = Reflect.get(target, key, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        const result: unknown = value.apply(target, args);
+        return result instanceof Promise ? result.catch(translate) : result;
+      };
     },
   });
 }

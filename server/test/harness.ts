@@ -26,7 +26,9 @@ export interface TestDatabase {
 }
 
 /** `via` maps the database's URL to the one the app connects to (a cuttable relay); asOwner always goes direct. */
-export async function createTestDatabase(options: { poolSize?: number | undefined; via?: ((url: string) => string) | undefined } = {}): Promise<TestDatabase> {
+export async function createTestDatabase(options: {
+  poolSize?: number | undefined; via?: ((url: string) => string) | undefined; connectTimeoutSeconds?: number | undefined;
+} = {}): Promise<TestDatabase> {
   if (!POSTGRES_URL) {
     const pglite = await PGlite.create();
     const database = await openDatabase({ appRole: APP_ROLE, pglite });
@@ -52,7 +54,9 @@ export async function createTestDatabase(options: { poolSize?: number | undefine
   // A throwaway database need not wait for fsync at commit; locking and visibility are unchanged.
   await server.unsafe(`ALTER DATABASE ${name} SET synchronous_commit = off`);
   const url = withDatabase(POSTGRES_URL, name);
-  const database = await openDatabase({ url: options.via ? options.via(url) : url, appRole: APP_ROLE, poolSize: options.poolSize ?? 10 });
+  const database = await openDatabase({
+    url: options.via ? options.via(url) : url, appRole: APP_ROLE, poolSize: options.poolSize ?? 10, connectTimeoutSeconds: options.connectTimeoutSeconds,
+  });
   const owner = postgres(url, { max: 2, onnotice: () => undefined });
   return {
     database,
@@ -126,8 +130,9 @@ export async function startTestApp(options: {
   patch?: (file: ConfigFile) => void; clock?: ManualClock; env?: Record<string, string>; logger?: Logger; poolSize?: number;
   /** PostgreSQL only: the app's connections go through this URL (test/tcp-relay.ts). */
   databaseVia?: (url: string) => string;
+  databaseConnectTimeoutSeconds?: number;
 } = {}): Promise<TestApp> {
-  const db = await createTestDatabase({ poolSize: options.poolSize, via: options.databaseVia });
+  const db = await createTestDatabase({ poolSize: options.poolSize, via: options.databaseVia, connectTimeoutSeconds: options.databaseConnectTimeoutSeconds });
   const clock = options.clock ?? new ManualClock(new Date());
   const mailer = new MemoryMailer();
   const config = testConfig(options.patch, options.env);

@@ -7,7 +7,12 @@ export interface CuttableRelay {
   via(url: string): string;
   /** Closes every connection and stops accepting: the server is gone. */
   cut(): Promise<void>;
-  /** Accepts again on the same address: the server is back. */
+  /**
+   * Closes every connection and holds new ones open in silence: a server host that drops
+   * packets, where nothing is refused and nothing answers.
+   */
+  hang(): void;
+  /** Accepts (or relays) again on the same address: the server is back. */
   restore(): Promise<void>;
 }
 
@@ -18,7 +23,12 @@ export interface CuttableRelay {
 export async function cuttableRelay(target: string): Promise<CuttableRelay> {
   const { hostname, port } = new URL(target);
   const sockets = new Set<Socket>();
+  let silent = false;
   const relay = createServer((client) => {
+    if (silent) {
+      sockets.add(client.on('error', () => undefined).on('close', () => sockets.delete(client)));
+      return;
+    }
     const upstream = createConnection(Number(port), hostname);
     for (const s of [client, upstream]) {
       sockets.add(s);
@@ -43,6 +53,14 @@ export async function cuttableRelay(target: string): Promise<CuttableRelay> {
       for (const s of sockets) s.destroy();
       await closed;
     },
-    restore: () => new Promise<void>((resolve) => relay.listen(relayPort, '127.0.0.1', resolve)),
+    hang: () => {
+      silent = true;
+      for (const s of sockets) s.destroy();
+    },
+    restore: async () => {
+      silent = false;
+      for (const s of sockets) s.destroy();
+      if (!relay.listening) await new Promise<void>((resolve) => relay.listen(relayPort, '127.0.0.1', resolve));
+    },
   };
 }

@@ -56,7 +56,8 @@ async function run(command: string, sub: string | undefined, values: { email?: s
     case 'serve':
       return serve(config);
     case 'migrate': {
-      const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, appRole: config.databaseAppRole, poolSize: 1 });
+      const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, appRole: config.databaseAppRole, poolSize: 1,
+        connectTimeoutSeconds: config.databaseConnectTimeoutSeconds });
       await database.close();
       console.log('migrations applied');
       return 0;

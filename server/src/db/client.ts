@@ -47,6 +47,12 @@ export interface DatabaseOptions {
   /** Non-owner role the server acts as; '' keeps the login role. */
   appRole: string;
   poolSize?: number;
+  /**
+   * PostgreSQL: how long a connection may take from dialling to ready for queries (default
+   * 5). The driver's own default is 30 s, and a database host that drops packets rather
+   * than refusing would hold every request that long before its 503.
+   */
+  connectTimeoutSeconds?: number | undefined;
   /** Run migrations before opening (default true). */
   migrate?: boolean;
   /** An already created PGlite instance (tests keep a handle to inspect it as its owner). */
@@ -100,8 +106,9 @@ async function openPglite(options: DatabaseOptions): Promise<Database> {
 }
 
 async function openPostgres(url: string, options: DatabaseOptions): Promise<Database> {
+  const connectTimeout = options.connectTimeoutSeconds ?? 5;
   if (options.migrate !== false) {
-    const admin = postgres(url, { max: 1, onnotice: () => undefined });
+    const admin = postgres(url, { max: 1, onnotice: () => undefined, connect_timeout: connectTimeout });
     try {
       await migrate({
         kind: 'postgres',
@@ -114,6 +121,7 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
   }
   const client = postgres(url, {
     max: options.poolSize ?? 20,
+    connect_timeout: connectTimeout,
     onnotice: () => undefined,
     connection: options.appRole ? { options: `-c role=${options.appRole}` } as Record<string, string> : {},
   });

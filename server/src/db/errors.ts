@@ -1,3 +1,5 @@
+import { AppError } from '../lib/errors.js';
+
 /** Whether a database error (whichever driver raised it, however it is wrapped) has one of these SQLSTATEs or driver codes. */
 function hasSqlState(error: unknown, ...codes: string[]): boolean {
   const e = error as { code?: unknown; cause?: { code?: unknown } } | null;
@@ -35,4 +37,17 @@ const UNREACHABLE_CODES = ['CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_
  */
 export function isDatabaseUnreachable(error: unknown): boolean {
   return hasSqlState(error, ...UNREACHABLE_STATES, ...UNREACHABLE_CODES);
+}
+
+/**
+ * An outage or a pile-up, not a bug: the database out of reach, or a transaction that kept
+ * losing to concurrent ones (where a path retries such a conflict itself, as the decision
+ * does three times, this is the last). Either is a 503 to retry in a second, with the
+ * driver's error as its cause. undefined for any other error (an AppError included).
+ */
+export function databaseFailure(error: unknown): AppError | undefined {
+  if (error instanceof AppError) return undefined;
+  const code = isDatabaseUnreachable(error) ? 'DATABASE_UNAVAILABLE' : isConcurrencyFailure(error) ? 'DATABASE_BUSY' : undefined;
+  if (!code) return undefined;
+  return new AppError(code, undefined, { retryAfterMs: 1000 }, { cause: error });
 }

@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isConcurrencyFailure, isDatabaseUnreachable } from '../db/errors.js';
+import { databaseFailure } from '../db/errors.js';
 import { AppError } from '../lib/errors.js';
 import { ERROR_CATALOG, type ErrorCode } from './error-catalog.js';
 
@@ -55,22 +55,16 @@ function containsNul(value: unknown): boolean {
   return false;
 }
 
-/**
- * An outage or a pile-up, not a bug: the database out of reach, or a transaction that kept
- * losing to concurrent ones (where a path retries such a conflict itself, as the decision
- * does three times, this is the last). Either is a 503 to retry in a second, logged at warn.
- */
-function databaseFailure(error: unknown, log: FastifyBaseLogger): AppError | undefined {
-  if (error instanceof AppError) return undefined;
-  const code = isDatabaseUnreachable(error) ? 'DATABASE_UNAVAILABLE' : isConcurrencyFailure(error) ? 'DATABASE_BUSY' : undefined;
-  if (!code) return undefined;
-  log.warn({ err: error }, code === 'DATABASE_BUSY' ? 'lost to concurrent transactions' : 'database unreachable');
-  return new AppError(code, undefined, { retryAfterMs: 1000 });
+/** A database outage or pile-up (db/errors.ts) as its 503, logged at warn: not a bug. */
+function loggedDatabaseFailure(error: unknown, log: FastifyBaseLogger): AppError | undefined {
+  const failure = databaseFailure(error);
+  if (failure) log.warn({ err: error }, failure.code === 'DATABASE_BUSY' ? 'lost to concurrent transactions' : 'database unreachable');
+  return failure;
 }
 
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((thrown: FastifyError | AppError, request, reply) => {
-    const error = databaseFailure(thrown, request.log) ?? thrown;
+    const error = loggedDatabaseFailure(thrown, request.log) ?? thrown;
     if (error instanceof AppError) {
       const retryAfterMs = error.details?.retryAfterMs;
       if (typeof retryAfterMs === 'number') reply.header('retry-after', String(Math.ceil(retryAfterMs / 1000)));

@@ -17,8 +17,9 @@ export class AppError extends Error {
     readonly code: ErrorCode,
     message?: string,
     readonly details?: Record<string, unknown>,
+    options?: ErrorOptions,
   ) {
-    super(message ?? code);
+    super(message ?? code, options);
     this.name = 'AppError';
   }
 }
