@@ -64,6 +64,10 @@ export const IdentityProviderSchema = Type.Object({
   issuer: Type.String({ minLength: 1 }),
   audience: Type.String({ minLength: 1 }),
   jwksUrl: Type.Optional(Type.String({ pattern: '^https?://' })),
+  jwksTimeoutMs: Type.Integer({
+    minimum: 100, maximum: 60_000, default: 5000,
+    description: 'how long fetching jwksUrl may take before the call answers 503 IDENTITY_PROVIDER_UNAVAILABLE',
+  }),
   secret: Type.Optional(Type.String({ minLength: 32, description: 'HS256 shared secret (e.g. Supabase)' })),
   algorithms: Type.Optional(Type.Array(Type.String({ pattern: '^(RS|ES|PS|HS)(256|384|512)$|^EdDSA$' }), { minItems: 1 })),
   claims: Type.Object({

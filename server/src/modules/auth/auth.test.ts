@@ -17,8 +17,9 @@ beforeAll(async () => {
   idpKey = privateKey;
   const jwk = { ...(await exportJWK(publicKey)), kid: 'idp-1', alg: 'RS256', use: 'sig' };
   jwksServer = createServer((req, res) => {
-    // /broken: a provider whose key endpoint fails.
+    // /broken: a provider whose key endpoint fails; /hanging: one that never answers.
     if (req.url === '/broken') { res.statusCode = 500; res.end('upstream error'); return; }
+    if (req.url === '/hanging') return;
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify({ keys: [jwk] }));
   });
@@ -27,16 +28,18 @@ beforeAll(async () => {
   t = await startTestApp({
     patch: (file) => {
       file.auth.identityProviders = [
-        { name: 'supabase', issuer: 'https://project.supabase.co/auth/v1', audience: 'authenticated', secret: HS_SECRET, claims: { subject: 'sub', email: 'email' }, autoProvision: true },
-        { name: 'auth0', issuer: 'https://tenant.auth0.example/', audience: 'tollgate-api', jwksUrl: `http://127.0.0.1:${port}/.well-known/jwks.json`, claims: { subject: 'sub', email: 'email' }, autoProvision: true },
-        { name: 'broken', issuer: 'https://broken.example/', audience: 'tollgate-api', jwksUrl: `http://127.0.0.1:${port}/broken`, claims: { subject: 'sub', email: 'email' }, autoProvision: true },
-        { name: 'unreachable', issuer: 'https://unreachable.example/', audience: 'tollgate-api', jwksUrl: 'http://127.0.0.1:1/jwks.json', claims: { subject: 'sub', email: 'email' }, autoProvision: true },
+        { name: 'supabase', issuer: 'https://project.supabase.co/auth/v1', audience: 'authenticated', secret: HS_SECRET, jwksTimeoutMs: 5000, claims: { subject: 'sub', email: 'email' }, autoProvision: true },
+        { name: 'auth0', issuer: 'https://tenant.auth0.example/', audience: 'tollgate-api', jwksUrl: `http://127.0.0.1:${port}/.well-known/jwks.json`, jwksTimeoutMs: 5000, claims: { subject: 'sub', email: 'email' }, autoProvision: true },
+        { name: 'broken', issuer: 'https://broken.example/', audience: 'tollgate-api', jwksUrl: `http://127.0.0.1:${port}/broken`, jwksTimeoutMs: 5000, claims: { subject: 'sub', email: 'email' }, autoProvision: true },
+        { name: 'unreachable', issuer: 'https://unreachable.example/', audience: 'tollgate-api', jwksUrl: 'http://127.0.0.1:1/jwks.json', jwksTimeoutMs: 5000, claims: { subject: 'sub', email: 'email' }, autoProvision: true },
+        { name: 'hanging', issuer: 'https://hanging.example/', audience: 'tollgate-api', jwksUrl: `http://127.0.0.1:${port}/hanging`, jwksTimeoutMs: 300, claims: { subject: 'sub', email: 'email' }, autoProvision: true },
       ];
     },
   });
 });
 afterAll(async () => {
   await t.close();
+  jwksServer.closeAllConnections(); // the /hanging requests
   await new Promise((resolve) => jwksServer.close(resolve));
 });
 
@@ -208,6 +211,13 @@ describe('external identity providers', () => {
     }
   });
 
+  it('a key set that never arrives is a 503 once the provider\'s jwksTimeoutMs passes, not after jose\'s 5 s', async () => {
+    const token = await new SignJWT({ email: uniqueEmail() }).setProtectedHeader({ alg: 'RS256', kid: 'idp-1' }).setIssuer('https://hanging.example/')
+      .setAudience('tollgate-api').setSubject('someone').setExpirationTime(nowSec() + 300).sign(idpKey);
+    const res = await t.request({ method: 'GET', url: '/v1/me', token });
+    expect([res.statusCode, res.json().error.code]).toEqual([503, 'IDENTITY_PROVIDER_UNAVAILABLE']);
+  }, 3000);
+
   it('verifies a JWKS provider and will not link an unverified email to an existing account', async () => {
     const existing = await t.signup();
     const sign = (sub: string, email: string, verified: boolean) => new SignJWT({ email, email_verified: verified })
@@ -224,7 +234,7 @@ describe('external identity providers without autoProvision', () => {
   it('refuse a first sign-in that would create a user, but link a verified email of an existing account', async () => {
     const local = await startTestApp({
       patch: (file) => {
-        file.auth.identityProviders = [{ name: 'closed', issuer: 'https://closed.example/', audience: 'tollgate', secret: HS_SECRET, claims: { subject: 'sub', email: 'email' }, autoProvision: false }];
+        file.auth.identityProviders = [{ name: 'closed', issuer: 'https://closed.example/', audience: 'tollgate', secret: HS_SECRET, jwksTimeoutMs: 5000, claims: { subject: 'sub', email: 'email' }, autoProvision: false }];
       },
     });
     try {

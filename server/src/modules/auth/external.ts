@@ -34,7 +34,7 @@ export class ExternalIdentityVerifier {
     for (const config of providers) {
       const key = config.secret
         ? new TextEncoder().encode(config.secret)
-        : createRemoteJWKSet(new URL(config.jwksUrl!), { cooldownDuration: 30_000, cacheMaxAge: 600_000 });
+        : createRemoteJWKSet(new URL(config.jwksUrl!), { cooldownDuration: 30_000, cacheMaxAge: 600_000, timeoutDuration: config.jwksTimeoutMs });
       const algorithms = config.algorithms ?? (config.secret ? ['HS256'] : ['RS256', 'ES256']);
       this.byIssuer.set(config.issuer, { config, key, algorithms });
     }

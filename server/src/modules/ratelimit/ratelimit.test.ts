@@ -209,7 +209,7 @@ describe('route-scope rate limits (in memory)', () => {
       patch: (file) => {
         file.rateLimits.scopes.credentials = { limit: 2, windowSeconds: 60, failMode: 'open' };
         file.auth.identityProviders = [{
-          name: 'unreachable', issuer: 'https://unreachable.example/', audience: 'tollgate-api', jwksUrl: 'http://127.0.0.1:1/jwks.json',
+          name: 'unreachable', issuer: 'https://unreachable.example/', audience: 'tollgate-api', jwksUrl: 'http://127.0.0.1:1/jwks.json', jwksTimeoutMs: 5000,
           claims: { subject: 'sub', email: 'email' }, autoProvision: true,
         }];
       },
