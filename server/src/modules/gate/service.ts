@@ -446,7 +446,6 @@ export class GateService {
     return decision;
   }
 
-  /** The tenant's bucket (the plan's rate, else the authorize scope) and the key's own bucket on top. */
   /**
    * Settling and releasing draw from a bucket of the tenant's own, as big as its authorize
    * bucket (a plan's rateLimit wins): a backend may close every reservation it may open,
@@ -456,7 +455,10 @@ export class GateService {
     return this.p.rateLimits.consume(this.rateChecks(access, await this.planOf(access.tenantId), 'close'));
   }
 
-  /** The tenant's bucket for opening decisions (`authorize`) or closing their reservations (`close`), and the key's own. */
+  /**
+   * The tenant's bucket (the plan's rate, else the authorize scope's) for opening decisions
+   * (`authorize`) or closing their reservations (`close`), and the key's own bucket on top.
+   */
   private rateChecks(access: TenantAccess, planId: string, purpose: 'authorize' | 'close' = 'authorize'): RateCheck[] {
     const principal = access.principal;
     if (this.p.rateLimitBypass.has(principalId(principal))) return [];
