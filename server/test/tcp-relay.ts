@@ -58,8 +58,9 @@ export async function cuttableRelay(target: string): Promise<CuttableRelay> {
       for (const s of sockets) s.destroy();
     },
     restore: async () => {
+      // The connections held in silence end (their clients dial again); relayed ones stay.
+      if (silent) for (const s of sockets) s.destroy();
       silent = false;
-      for (const s of sockets) s.destroy();
       if (!relay.listening) await new Promise<void>((resolve) => relay.listen(relayPort, '127.0.0.1', resolve));
     },
   };
