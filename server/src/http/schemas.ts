@@ -18,6 +18,12 @@ export const Password = Type.String({ minLength: 1, maxLength: 256 });
 export const ShortText = (max = 200) => Type.String({ minLength: 1, maxLength: max });
 export const RoleSchema = Type.Union([Type.Literal('owner'), Type.Literal('admin'), Type.Literal('member')]);
 
+/** A value or null: the one spelling of an optional-but-present field. */
+export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+
+/** The cursor of the next page of a keyset list; null on the last page. */
+export const NextCursor = Nullable(Type.String());
+
 export const PageQuery = {
   cursor: Type.Optional(Type.String({ maxLength: 200 })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),

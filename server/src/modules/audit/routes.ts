@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import type { Db } from '../../db/client.js';
 import { inTenant } from '../../db/scope.js';
-import { TenantParams, errors } from '../../http/schemas.js';
+import { errors, NextCursor, Nullable, TenantParams } from '../../http/schemas.js';
 import type { TenantAccess } from '../../lib/principal.js';
 import { PLATFORM_TENANT_ID, type AuditService } from './service.js';
 
@@ -17,14 +17,14 @@ const AuditQuery = Type.Object({
 const AuditPage = Type.Object({
   entries: Type.Array(Type.Object({
     id: Type.String(), tenantId: Type.String(),
-    actor: Type.Object({ type: Type.String(), id: Type.Union([Type.String(), Type.Null()]) }),
+    actor: Type.Object({ type: Type.String(), id: Nullable(Type.String()) }),
     action: Type.String(),
-    target: Type.Union([Type.Object({ type: Type.String(), id: Type.String() }), Type.Null()]),
+    target: Nullable(Type.Object({ type: Type.String(), id: Type.String() })),
     data: Type.Record(Type.String(), Type.Unknown()),
-    requestId: Type.Union([Type.String(), Type.Null()]),
+    requestId: Nullable(Type.String()),
     createdAt: Type.String(),
   })),
-  nextCursor: Type.Union([Type.String(), Type.Null()]),
+  nextCursor: NextCursor,
 });
 
 export interface AuditRouteOptions {

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ctxOf, principalOf } from '../../http/guards.js';
 import { enforceRate } from '../../http/rate-limit-hook.js';
-import { Body, PageQuery, ShortText, TenantParams, errors, idOf } from '../../http/schemas.js';
+import { Body, errors, idOf, NextCursor, Nullable, PageQuery, ShortText, TenantParams } from '../../http/schemas.js';
 import { AppError } from '../../lib/errors.js';
 import type { TenantAccess } from '../../lib/principal.js';
 import type { Tollgate } from '../../tollgate.js';
@@ -47,7 +47,7 @@ export const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRouteOptions> = asy
     schema: {
       tags: ['credits'], summary: 'The append-only credit ledger, newest first',
       params: TenantParams, querystring: Type.Object(PageQuery, { additionalProperties: false }),
-      response: { 200: Type.Object({ entries: Type.Array(LedgerEntrySchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...errors(401, 403, 404) },
+      response: { 200: Type.Object({ entries: Type.Array(LedgerEntrySchema), nextCursor: NextCursor }), ...errors(401, 403, 404) },
     },
   }, async (request) => {
     const access = await tenancy.access(principalOf(request), request.params.tenantId, 'member');
@@ -58,7 +58,7 @@ export const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRouteOptions> = asy
     schema: {
       tags: ['credits'], summary: 'What an operation would cost; changes nothing',
       body: Body({ operation: ShortText(64), quantity: Type.Optional(QuantitySchema), model: Type.Optional(ShortText(200)) }),
-      response: { 200: Type.Object({ operation: Type.String(), module: Type.String(), meter: Type.Union([Type.String(), Type.Null()]), credits: Type.Integer(), basis: Type.String() }), ...errors(401) },
+      response: { 200: Type.Object({ operation: Type.String(), module: Type.String(), meter: Nullable(Type.String()), credits: Type.Integer(), basis: Type.String() }), ...errors(401) },
     },
   }, async (request) => {
     principalOf(request);

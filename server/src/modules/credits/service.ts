@@ -1,6 +1,6 @@
 import type { Executor } from '../../db/client.js';
 import type { Clock } from '../../lib/clock.js';
-import { decodeCursor, encodeCursor } from '../../lib/cursor.js';
+import { keysetPage } from '../../lib/cursor.js';
 import { AppError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
 import type { CallContext } from '../../lib/principal.js';
@@ -48,10 +48,8 @@ export class CreditsService {
   }
 
   async ledger(tx: Executor, tenantId: string, q: { cursor?: string | undefined; limit: number }): Promise<{ entries: LedgerEntry[]; nextCursor: string | null }> {
-    const found = await repo.listEntries(tx, tenantId, q.cursor ? decodeCursor(q.cursor) : undefined, q.limit + 1);
-    const page = found.slice(0, q.limit);
-    const last = page.at(-1);
-    return { entries: page.map(toEntry), nextCursor: found.length > q.limit && last ? encodeCursor({ createdAt: last.createdAt, id: last.id }) : null };
+    const page = await keysetPage(q, (before, limit) => repo.listEntries(tx, tenantId, before, limit));
+    return { entries: page.items.map(toEntry), nextCursor: page.nextCursor };
   }
 
   /**

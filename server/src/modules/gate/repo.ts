@@ -1,5 +1,7 @@
-import { and, desc, eq, getTableColumns, lt, or, sql } from 'drizzle-orm';
+import { and, eq, getTableColumns, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
+import { newestFirst, olderThan } from '../../db/columns.js';
+import type { Position } from '../../lib/cursor.js';
 import { decisionLog, decisionReplays } from './tables.js';
 
 export type DecisionLogRow = typeof decisionLog.$inferSelect;
@@ -28,13 +30,9 @@ export async function insertReplay(db: Executor, row: ReplayRow): Promise<void> 
   await db.insert(decisionReplays).values(row).onConflictDoNothing();
 }
 
-export async function listLog(db: Executor, q: { tenantId: string; allowed?: boolean | undefined; before?: { createdAt: Date; id: string } | undefined; limit: number }): Promise<DecisionLogRow[]> {
+export async function listLog(db: Executor, q: { tenantId: string; allowed?: boolean | undefined; before?: Position | undefined; limit: number }): Promise<DecisionLogRow[]> {
   const conditions = [eq(decisionLog.tenantId, q.tenantId)];
   if (q.allowed !== undefined) conditions.push(eq(decisionLog.allowed, q.allowed));
-  if (q.before) {
-    conditions.push(or(lt(decisionLog.createdAt, q.before.createdAt),
-      and(eq(decisionLog.createdAt, q.before.createdAt), lt(decisionLog.id, q.before.id)))!);
-  }
-  return db.select().from(decisionLog).where(and(...conditions))
-    .orderBy(desc(decisionLog.createdAt), desc(decisionLog.id)).limit(q.limit);
+  return db.select().from(decisionLog).where(and(...conditions, olderThan(decisionLog.createdAt, decisionLog.id, q.before)))
+    .orderBy(...newestFirst(decisionLog.createdAt, decisionLog.id)).limit(q.limit);
 }

@@ -4,14 +4,13 @@ import type { FastifyRequest } from 'fastify';
 import type { Db } from '../../db/client.js';
 import { inTenant } from '../../db/scope.js';
 import { principalOf } from '../../http/guards.js';
-import { Body, TenantParams, errors, idOf } from '../../http/schemas.js';
-import { decodeCursor, encodeCursor } from '../../lib/cursor.js';
+import { Body, errors, idOf, Nullable, TenantParams } from '../../http/schemas.js';
+import { keysetPage } from '../../lib/cursor.js';
 import { IdempotencyKey, QuantitySchema } from '../credits/index.js';
 import * as repo from './repo.js';
 import type { GateService } from './service.js';
 
 const Name = Type.String({ pattern: '^[a-z][a-z0-9_]{0,63}$' });
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 
 const LimitSchema = Type.Object({
   meter: Type.String(), used: Type.Integer(), limit: Nullable(Type.Integer()), remaining: Nullable(Type.Integer()), resetsAt: Nullable(Type.String()),
@@ -97,18 +96,15 @@ export const gateRoutes: FastifyPluginAsyncTypebox<GateRouteOptions> = async (ap
     await requireOperator(request);
     const { tenantId } = request.params;
     await tenantExists(tenantId);
-    const limit = request.query.limit ?? 50;
-    const before = request.query.cursor ? decodeCursor(request.query.cursor) : undefined;
-    const rows = await inTenant(db, tenantId, (tx) => repo.listLog(tx, { tenantId, allowed: request.query.allowed, before, limit: limit + 1 }));
-    const page = rows.slice(0, limit);
-    const last = page.at(-1);
+    const page = await inTenant(db, tenantId, (tx) => keysetPage({ cursor: request.query.cursor, limit: request.query.limit ?? 50 },
+      (before, limit) => repo.listLog(tx, { tenantId, allowed: request.query.allowed, before, limit })));
     return {
-      decisions: page.map((r) => ({
+      decisions: page.items.map((r) => ({
         id: r.id, allowed: r.allowed, code: r.code, operation: r.operation, module: r.module, model: r.model, credits: r.credits,
         reservationId: r.reservationId, principal: { type: r.principalType, id: r.principalId, userId: r.userId }, bypass: r.bypass ?? null,
         idempotencyKey: r.idempotencyKey, replayed: r.replayed, requestId: r.requestId, createdAt: r.createdAt.toISOString(),
       })),
-      nextCursor: rows.length > limit && last ? encodeCursor({ createdAt: last.createdAt, id: last.id }) : null,
+      nextCursor: page.nextCursor,
     };
   });
 };

@@ -1,11 +1,10 @@
 import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { principalOf } from '../../http/guards.js';
-import { PageQuery, TenantParams, errors } from '../../http/schemas.js';
+import { errors, NextCursor, Nullable, PageQuery, TenantParams } from '../../http/schemas.js';
 import type { Tollgate } from '../../tollgate.js';
 import type { TenancyService } from '../tenancy/index.js';
 
-const Nullable = <T extends ReturnType<typeof Type.Integer>>(t: T) => Type.Union([t, Type.Null()]);
 
 const MeterUsageSchema = Type.Object({
   meter: Type.String(), used: Type.Integer(), limit: Nullable(Type.Integer()), remaining: Nullable(Type.Integer()),
@@ -14,7 +13,7 @@ const MeterUsageSchema = Type.Object({
 
 const UsageEventSchema = Type.Object({
   id: Type.String(), meter: Type.String(), quantity: Type.Integer(), periodStart: Type.String(), bypass: Type.Boolean(),
-  role: Type.Union([Type.String(), Type.Null()]), actor: Type.Object({ type: Type.String(), id: Type.Union([Type.String(), Type.Null()]) }),
+  role: Nullable(Type.String()), actor: Type.Object({ type: Type.String(), id: Nullable(Type.String()) }),
   usedAfter: Type.Integer(), limit: Nullable(Type.Integer()), createdAt: Type.String(),
 });
 
@@ -41,7 +40,7 @@ export const limitsRoutes: FastifyPluginAsyncTypebox<{ tollgate: Tollgate; tenan
     schema: {
       tags: ['usage'], summary: 'The usage log, newest first: admitted consumption and every role bypass',
       params: TenantParams, querystring: Type.Object(PageQuery, { additionalProperties: false }),
-      response: { 200: Type.Object({ events: Type.Array(UsageEventSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...errors(401, 403, 404) },
+      response: { 200: Type.Object({ events: Type.Array(UsageEventSchema), nextCursor: NextCursor }), ...errors(401, 403, 404) },
     },
   }, async (request) => {
     const access = await tenancy.access(principalOf(request), request.params.tenantId, 'member');

@@ -2,7 +2,7 @@ import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { ctxOf } from '../../http/guards.js';
-import { Body, TenantParams, errors, idOf } from '../../http/schemas.js';
+import { Body, errors, idOf, NextCursor, TenantParams } from '../../http/schemas.js';
 import type { TenancyAdminService } from './admin.js';
 import type { TenancyService } from './service.js';
 import { TenantViewSchema, UserViewSchema } from './views.js';
@@ -26,7 +26,7 @@ export const tenancyAdminRoutes: FastifyPluginAsyncTypebox<TenancyAdminRouteOpti
         cursor: Type.Optional(idOf('tnt')),
         limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
       }, { additionalProperties: false }),
-      response: { 200: Type.Object({ tenants: Type.Array(TenantViewSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...errors(401, 403) },
+      response: { 200: Type.Object({ tenants: Type.Array(TenantViewSchema), nextCursor: NextCursor }), ...errors(401, 403) },
     },
   }, async (request) => {
     await requireOperator(request);
