@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -8,10 +8,10 @@ import { sql } from 'drizzle-orm';
 import type { Deps } from './deps.js';
 import { registerAuthHook } from './http/auth-hook.js';
 import { frameworkErrorHandler, registerErrorHandling, registerJsonParser } from './http/error-handler.js';
-import { principalOf } from './http/guards.js';
+import { principalOf, tenantHeaderOf } from './http/guards.js';
 import { registerMetrics } from './http/metrics.js';
 import { registerRateLimitHook } from './http/rate-limit-hook.js';
-import { requestTenantId } from './http/request-tenant.js';
+import { registerAccessHook } from './http/access-hook.js';
 import { errors } from './http/schemas.js';
 import { TtlCache } from './lib/cache.js';
 import { registerValidation } from './http/validation.js';
@@ -100,7 +100,11 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   registerRateLimitHook(app, deps.rateLimits, scopes, new Set(bypassPrincipals));
   registerMetrics(app, deps.metrics);
 
-  const requireOperator = (request: FastifyRequest) => deps.auth.requireOperator(principalOf(request));
+  registerAccessHook(app, {
+    tenant: (principal, tenantId, need) => deps.tenancy.access(principal, tenantId, need),
+    operator: (principal) => deps.auth.requireOperator(principal),
+    tenantExists: (tenantId) => deps.tenancy.assertTenantExists(tenantId),
+  });
 
   const databaseAnswers = new TtlCache<'database', true>({ ttlMs: 1000, maxEntries: 1, now: () => deps.clock.now().getTime() });
   app.get('/healthz', {
@@ -118,31 +122,21 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   });
   app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger());
 
-  await app.register(authRoutes, { auth: deps.auth, keys: deps.keys, audit: deps.audit, requireOperator });
+  await app.register(authRoutes, { auth: deps.auth, keys: deps.keys, audit: deps.audit });
   await app.register(tenancyRoutes, { tenancy: deps.tenancy, invitations: deps.invitations });
-  await app.register(tenancyAdminRoutes, { admin: deps.tenancyAdmin, tenancy: deps.tenancy, requireOperator });
+  await app.register(tenancyAdminRoutes, { admin: deps.tenancyAdmin, tenancy: deps.tenancy });
   await app.register(plansRoutes, { plans: deps.plans });
-  await app.register(apiKeyRoutes, { apiKeys: deps.apiKeys, serviceKeys: deps.serviceKeys, tenancy: deps.tenancy, requireOperator });
-  await app.register(auditRoutes, {
-    db: deps.database.db, audit: deps.audit, requireOperator,
-    tenantAccess: (request, tenantId) => deps.tenancy.access(principalOf(request), tenantId, 'admin'),
-    tenantExists: (tenantId) => deps.tenancy.assertTenantExists(tenantId),
-  });
-  await app.register(entitlementsRoutes, { tollgate: deps.tollgate, tenancy: deps.tenancy });
-  await app.register(limitsRoutes, { tollgate: deps.tollgate, tenancy: deps.tenancy });
+  await app.register(apiKeyRoutes, { apiKeys: deps.apiKeys, serviceKeys: deps.serviceKeys });
+  await app.register(auditRoutes, { db: deps.database.db, audit: deps.audit });
+  await app.register(entitlementsRoutes, { tollgate: deps.tollgate });
+  await app.register(limitsRoutes, { tollgate: deps.tollgate });
   await app.register(creditsRoutes, {
-    tollgate: deps.tollgate, tenancy: deps.tenancy,
-    implicitAccess: async (request) => {
-      const principal = principalOf(request);
-      const tenantId = await requestTenantId(request, (userId) => deps.tenancy.personalTenantOf(userId));
-      // A key allowed to authorize may close the reservations its decisions made.
-      if (principal.type === 'api_key' && principal.scopes.includes('authorize')) return deps.tenancy.verified(principal, tenantId);
-      return deps.tenancy.access(principal, tenantId, 'member');
-    },
+    tollgate: deps.tollgate,
+    implicitAccess: (request) => deps.tenancy.closingAccess(principalOf(request), tenantHeaderOf(request)),
     limitClosing: (access) => deps.gate.limitClosing(access),
   });
-  await app.register(gateRoutes, { gate: deps.gate, db: deps.database.db, requireOperator, tenantExists: (tenantId) => deps.tenancy.assertTenantExists(tenantId) });
-  await app.register(creditsAdminRoutes, { tollgate: deps.tollgate, requireOperator, tenantExists: (tenantId) => deps.tenancy.assertTenantExists(tenantId) });
+  await app.register(gateRoutes, { gate: deps.gate, db: deps.database.db });
+  await app.register(creditsAdminRoutes, { tollgate: deps.tollgate });
 
   await app.ready();
   return app;

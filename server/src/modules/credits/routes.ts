@@ -8,13 +8,12 @@ import { AppError } from '../../lib/errors.js';
 import type { TenantAccess } from '../../lib/principal.js';
 import type { Tollgate } from '../../tollgate.js';
 import type { RateOutcome } from '../ratelimit/index.js';
-import type { TenancyService } from '../tenancy/index.js';
 import type { ResolveResult } from './reservations.js';
 import { CreditBalanceSchema, IdempotencyKey, LedgerEntrySchema, QuantitySchema, ResolvedSchema } from './views.js';
+import { accessOf, operatorOf } from '../../http/access-hook.js';
 
 export interface CreditsRouteOptions {
   tollgate: Tollgate;
-  tenancy: TenancyService;
   /** The caller's access to the tenant its credential implies (routes without {tenantId}). */
   implicitAccess: (request: FastifyRequest) => Promise<TenantAccess>;
   /** The rate check for closing a reservation: the tenant's own bucket, as big as its authorize bucket (GateService#limitClosing). */
@@ -23,7 +22,7 @@ export interface CreditsRouteOptions {
 
 const ReservationParams = Type.Object({ id: idOf('res') });
 
-export const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRouteOptions> = async (app, { tollgate, tenancy, implicitAccess, limitClosing }) => {
+export const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRouteOptions> = async (app, { tollgate, implicitAccess, limitClosing }) => {
   /**
    * Settle and release are the second half of a decision: drawn from the tenant's closing
    * bucket once the tenant is established (so naming another tenant spends nothing of
@@ -37,20 +36,22 @@ export const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRouteOptions> = asy
   };
 
   app.get('/v1/tenants/:tenantId/credits', {
+    config: { access: 'member' },
     schema: { tags: ['credits'], summary: 'The tenant\'s credit balance, reserved and available', params: TenantParams, response: { 200: CreditBalanceSchema, ...errors(401, 403, 404) } },
   }, async (request) => {
-    const access = await tenancy.access(principalOf(request), request.params.tenantId, 'member');
+    const access = accessOf(request);
     return tollgate.credits(access.tenantId);
   });
 
   app.get('/v1/tenants/:tenantId/credits/ledger', {
+    config: { access: 'member' },
     schema: {
       tags: ['credits'], summary: 'The append-only credit ledger, newest first',
       params: TenantParams, querystring: Type.Object(PageQuery, { additionalProperties: false }),
       response: { 200: Type.Object({ entries: Type.Array(LedgerEntrySchema), nextCursor: NextCursor }), ...errors(401, 403, 404) },
     },
   }, async (request) => {
-    const access = await tenancy.access(principalOf(request), request.params.tenantId, 'member');
+    const access = accessOf(request);
     return tollgate.ledger(access.tenantId, request.query);
   });
 
@@ -94,12 +95,11 @@ function unwrap(result: ResolveResult) {
 
 export interface CreditsAdminRouteOptions {
   tollgate: Tollgate;
-  requireOperator: (request: FastifyRequest) => Promise<string>;
-  tenantExists: (tenantId: string) => Promise<void>;
 }
 
-export const creditsAdminRoutes: FastifyPluginAsyncTypebox<CreditsAdminRouteOptions> = async (app, { tollgate, requireOperator, tenantExists }) => {
+export const creditsAdminRoutes: FastifyPluginAsyncTypebox<CreditsAdminRouteOptions> = async (app, { tollgate }) => {
   app.post('/v1/admin/tenants/:tenantId/credits', {
+    config: { access: 'operator' },
     schema: {
       tags: ['operator'], summary: 'Grant credits (or take them away with a negative amount), with a reason; ledgered and audited',
       params: TenantParams,
@@ -107,8 +107,7 @@ export const creditsAdminRoutes: FastifyPluginAsyncTypebox<CreditsAdminRouteOpti
       response: { 200: Type.Object({ entry: LedgerEntrySchema, credits: CreditBalanceSchema, replayed: Type.Boolean() }), ...errors(401, 403, 404, 409) },
     },
   }, async (request) => {
-    const operatorId = await requireOperator(request);
-    await tenantExists(request.params.tenantId);
+    const operatorId = operatorOf(request);
     const result = await tollgate.adjust(operatorId, request.params.tenantId, request.body, ctxOf(request));
     if (!result.ok) throw new AppError('INSUFFICIENT_CREDITS', `available credits: ${result.credits.available}`);
     return result;

@@ -1,9 +1,9 @@
 import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { ctxOf, principalOf } from '../../http/guards.js';
+import { ctxOf } from '../../http/guards.js';
 import { Body, TenantParams, errors, idOf } from '../../http/schemas.js';
 import type { Tollgate } from '../../tollgate.js';
-import type { TenancyService } from '../tenancy/index.js';
+import { accessOf } from '../../http/access-hook.js';
 
 const ModuleViewSchema = Type.Object({
   module: Type.String(),
@@ -12,15 +12,17 @@ const ModuleViewSchema = Type.Object({
   switchedOff: Type.Boolean({ description: 'an owner/admin switched it off' }),
 });
 
-export const entitlementsRoutes: FastifyPluginAsyncTypebox<{ tollgate: Tollgate; tenancy: TenancyService }> = async (app, { tollgate, tenancy }) => {
+export const entitlementsRoutes: FastifyPluginAsyncTypebox<{ tollgate: Tollgate }> = async (app, { tollgate }) => {
   app.get('/v1/tenants/:tenantId/modules', {
+    config: { access: 'member' },
     schema: { tags: ['plans'], summary: 'The tenant\'s modules: in the plan, switched off, enabled', params: TenantParams, response: { 200: Type.Object({ modules: Type.Array(ModuleViewSchema) }), ...errors(401, 403, 404) } },
   }, async (request) => {
-    const access = await tenancy.access(principalOf(request), request.params.tenantId, 'member');
+    const access = accessOf(request);
     return { modules: await tollgate.modules(access.tenantId) };
   });
 
   app.put('/v1/tenants/:tenantId/modules/:module', {
+    config: { access: 'admin' },
     schema: {
       tags: ['plans'], summary: 'Switch a module on or off for the tenant (owner/admin)',
       params: Type.Object({ tenantId: idOf('tnt'), module: Type.String({ pattern: '^[a-z][a-z0-9_]{0,63}$' }) }),
@@ -28,7 +30,7 @@ export const entitlementsRoutes: FastifyPluginAsyncTypebox<{ tollgate: Tollgate;
       response: { 200: ModuleViewSchema, ...errors(401, 403, 404, 409) },
     },
   }, async (request) => {
-    const access = await tenancy.access(principalOf(request), request.params.tenantId, 'admin');
+    const access = accessOf(request);
     return tollgate.setModule(access, request.params.module, request.body.enabled, ctxOf(request));
   });
 };

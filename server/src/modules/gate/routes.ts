@@ -1,9 +1,8 @@
 import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyRequest } from 'fastify';
 import type { Db } from '../../db/client.js';
 import { inTenant } from '../../db/scope.js';
-import { principalOf } from '../../http/guards.js';
+import { principalOf, tenantHeaderOf } from '../../http/guards.js';
 import { Body, errors, idOf, Nullable, TenantParams } from '../../http/schemas.js';
 import { keysetPage } from '../../lib/cursor.js';
 import { IdempotencyKey, QuantitySchema } from '../credits/index.js';
@@ -45,11 +44,9 @@ export const AuthorizeBody = Body({
 export interface GateRouteOptions {
   gate: GateService;
   db: Db;
-  requireOperator: (request: FastifyRequest) => Promise<string>;
-  tenantExists: (tenantId: string) => Promise<void>;
 }
 
-export const gateRoutes: FastifyPluginAsyncTypebox<GateRouteOptions> = async (app, { gate, db, requireOperator, tenantExists }) => {
+export const gateRoutes: FastifyPluginAsyncTypebox<GateRouteOptions> = async (app, { gate, db }) => {
   app.post('/v1/authorize', {
     config: { rateLimit: 'none' },
     schema: {
@@ -59,10 +56,7 @@ export const gateRoutes: FastifyPluginAsyncTypebox<GateRouteOptions> = async (ap
       response: { 200: DecisionSchema, ...errors(401, 403, 404, 409, 503) },
     },
   }, async (request, reply) => {
-    const header = request.headers['tollgate-tenant'];
-    const decision = await gate.authorize(principalOf(request), request.body, {
-      requestId: request.id, tenantHeader: typeof header === 'string' && header !== '' ? header : undefined,
-    });
+    const decision = await gate.authorize(principalOf(request), request.body, { requestId: request.id, tenantHeader: tenantHeaderOf(request) });
     if (decision.code === 'RATE_LIMITED' && decision.retryAfterMs !== undefined) {
       reply.header('retry-after', String(Math.ceil(decision.retryAfterMs / 1000)));
     }
@@ -70,6 +64,7 @@ export const gateRoutes: FastifyPluginAsyncTypebox<GateRouteOptions> = async (ap
   });
 
   app.get('/v1/admin/tenants/:tenantId/decisions', {
+    config: { access: 'operator' },
     schema: {
       tags: ['operator'], summary: 'Recent decisions of a tenant, allowed and denied, newest first',
       params: TenantParams,
@@ -93,9 +88,7 @@ export const gateRoutes: FastifyPluginAsyncTypebox<GateRouteOptions> = async (ap
       },
     },
   }, async (request) => {
-    await requireOperator(request);
     const { tenantId } = request.params;
-    await tenantExists(tenantId);
     const page = await inTenant(db, tenantId, (tx) => keysetPage({ cursor: request.query.cursor, limit: request.query.limit ?? 50 },
       (before, limit) => repo.listLog(tx, { tenantId, allowed: request.query.allowed, before, limit })));
     return {

@@ -9,7 +9,6 @@ import { anyGlobMatch } from '../../lib/glob.js';
 import type { ErrorCode } from '../../http/error-catalog.js';
 import { newId } from '../../lib/ids.js';
 import { principalId, type Principal, type TenantAccess } from '../../lib/principal.js';
-import { tenantIdOf } from '../../lib/tenant-of.js';
 import { resolveOnBehalfOf } from '../apikeys/index.js';
 import type { Actor } from '../audit/index.js';
 import { quote, requestHash, reservationHash, type CreditBalance, type Quantity, type ReservationsService } from '../credits/index.js';
@@ -366,7 +365,7 @@ export class GateService {
 
   /** The tenant comes from the credential; a user may pick one of their tenants. */
   private tenantOf(principal: Principal, request: AuthorizeRequest, ctx: AuthorizeContext): Promise<string> {
-    return tenantIdOf(principal, request.tenantId ?? ctx.tenantHeader, (userId) => this.p.tenancy.personalTenantOf(userId));
+    return this.p.tenancy.tenantOf(principal, request.tenantId ?? ctx.tenantHeader);
   }
 
   /** `fresh`: the tenant and principal as the transaction read them (decideAloneOnce). */

@@ -1,9 +1,8 @@
 import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { principalOf } from '../../http/guards.js';
 import { errors, NextCursor, Nullable, PageQuery, TenantParams } from '../../http/schemas.js';
 import type { Tollgate } from '../../tollgate.js';
-import type { TenancyService } from '../tenancy/index.js';
+import { accessOf } from '../../http/access-hook.js';
 
 
 const MeterUsageSchema = Type.Object({
@@ -17,8 +16,9 @@ const UsageEventSchema = Type.Object({
   usedAfter: Type.Integer(), limit: Nullable(Type.Integer()), createdAt: Type.String(),
 });
 
-export const limitsRoutes: FastifyPluginAsyncTypebox<{ tollgate: Tollgate; tenancy: TenancyService }> = async (app, { tollgate, tenancy }) => {
+export const limitsRoutes: FastifyPluginAsyncTypebox<{ tollgate: Tollgate }> = async (app, { tollgate }) => {
   app.get('/v1/tenants/:tenantId/usage', {
+    config: { access: 'member' },
     schema: {
       tags: ['usage'], summary: 'Usage of every meter in the current period, and concurrent runs',
       params: TenantParams,
@@ -32,18 +32,19 @@ export const limitsRoutes: FastifyPluginAsyncTypebox<{ tollgate: Tollgate; tenan
       },
     },
   }, async (request) => {
-    const access = await tenancy.access(principalOf(request), request.params.tenantId, 'member');
+    const access = accessOf(request);
     return tollgate.usage(access.tenantId);
   });
 
   app.get('/v1/tenants/:tenantId/usage/events', {
+    config: { access: 'member' },
     schema: {
       tags: ['usage'], summary: 'The usage log, newest first: admitted consumption and every role bypass',
       params: TenantParams, querystring: Type.Object(PageQuery, { additionalProperties: false }),
       response: { 200: Type.Object({ events: Type.Array(UsageEventSchema), nextCursor: NextCursor }), ...errors(401, 403, 404) },
     },
   }, async (request) => {
-    const access = await tenancy.access(principalOf(request), request.params.tenantId, 'member');
+    const access = accessOf(request);
     return tollgate.usageEvents(access.tenantId, request.query);
   });
 };

@@ -12,6 +12,7 @@ import type { BillingService, Subscription } from '../billing/index.js';
 import type { Plan, PlansService } from '../plans/index.js';
 import { assertSessionLive, type TenantDenial, type TenantGate, type UserState } from './access.js';
 import * as repo from './repo.js';
+import { tenantIdOf } from './tenant-of.js';
 import type { Role, TenantStatus } from './tables.js';
 
 export interface UserView { id: string; email: string; name: string | null; status: string; isOperator: boolean; personalTenantId: string | null; createdAt: string }
@@ -299,6 +300,21 @@ export class TenancyService {
   /** A user's personal tenant, from the cached user state (it never changes once created). */
   async personalTenantOf(userId: string): Promise<string | null> {
     return (await this.gate.user(userId))?.personalTenantId ?? null;
+  }
+
+  /** The tenant a call acts in when its path names none (API.md; tenant-of.ts): `chosen` is the user's pick. */
+  tenantOf(principal: Principal, chosen: string | undefined): Promise<string> {
+    return tenantIdOf(principal, chosen, (userId) => this.personalTenantOf(userId));
+  }
+
+  /**
+   * Who may settle or release a reservation of the tenant the call acts in: any member,
+   * and a key allowed to authorize (it closes the reservations its decisions made).
+   */
+  async closingAccess(principal: Principal, chosen: string | undefined): Promise<TenantAccess> {
+    const tenantId = await this.tenantOf(principal, chosen);
+    if (principal.type === 'api_key' && principal.scopes.includes('authorize')) return this.verified(principal, tenantId);
+    return this.access(principal, tenantId, 'member');
   }
 
   /** Whether a tenant exists (operator routes): the 404 of a missing one otherwise. */
