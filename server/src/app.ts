@@ -12,7 +12,8 @@ import { principalOf, tenantHeaderOf } from './http/guards.js';
 import { registerMetrics } from './http/metrics.js';
 import { registerRateLimitHook } from './http/rate-limit-hook.js';
 import { registerAccessHook } from './http/access-hook.js';
-import { errors } from './http/schemas.js';
+import { errorBodySchema, errors } from './http/schemas.js';
+import { ERROR_CATALOG } from './error-catalog.js';
 import { TtlCache } from './lib/cache.js';
 import { registerValidation } from './http/validation.js';
 import { apiKeyRoutes } from './modules/apikeys/index.js';
@@ -82,7 +83,10 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     request.log.info({ method: request.method, url: request.routeOptions.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
   });
 
+  app.addSchema(errorBodySchema(Object.keys(ERROR_CATALOG)));
   await app.register(swagger, {
+    // Shared schemas keep their $id as their name in components.schemas (ErrorBody, not def-0).
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
     openapi: {
       openapi: '3.1.0',
       info: { title: 'Tollgate', version: '0.1.0', description: 'Control plane for multi-tenant AI SaaS: tenancy, credentials, plans, limits, credits and the decision.' },

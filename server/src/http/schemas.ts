@@ -1,13 +1,22 @@
 import { Type, type TSchema } from 'typebox';
 
 /** Shared schema pieces: one error body, id params, pagination. */
-export const ErrorBody = Type.Object({
-  error: Type.Object({
-    code: Type.String({ description: 'stable UPPER_SNAKE code from the error catalog' }),
-    message: Type.String(),
-    requestId: Type.String(),
-  }),
-}, { $id: 'ErrorBody' });
+
+/**
+ * The one error body. Its `code` is the closed catalog as an enum; app.ts registers it
+ * as the shared schema 'ErrorBody' (the catalog joins every module, which import this file).
+ */
+export function errorBodySchema(codes: readonly string[]) {
+  return Type.Object({
+    error: Type.Object({
+      code: Type.Enum(codes, { description: 'a stable code of the error catalog (docs/errors.md)' }),
+      message: Type.String(),
+      requestId: Type.String(),
+    }),
+  }, { $id: 'ErrorBody' });
+}
+
+const ErrorBody = Type.Ref('ErrorBody');
 
 export const idOf = (prefix: string) => Type.String({ pattern: `^${prefix}_[0-9A-Z]{26}$`, maxLength: 30 });
 
