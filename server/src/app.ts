@@ -20,9 +20,7 @@ import { apiKeyRoutes } from './modules/apikeys/index.js';
 import { auditRoutes } from './modules/audit/index.js';
 import { gateRoutes } from './modules/gate/index.js';
 import { authRoutes } from './modules/auth/index.js';
-import { creditsAdminRoutes, creditsRoutes } from './modules/credits/index.js';
-import { entitlementsRoutes } from './modules/entitlements/index.js';
-import { limitsRoutes } from './modules/limits/index.js';
+import { creditsAdminRoutes, creditsRoutes, meteringRoutes } from './modules/metering/index.js';
 import { plansRoutes } from './modules/plans/index.js';
 import { tenancyAdminRoutes, tenancyRoutes } from './modules/tenancy/index.js';
 
@@ -132,15 +130,14 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   await app.register(plansRoutes, { plans: deps.plans });
   await app.register(apiKeyRoutes, { apiKeys: deps.apiKeys, serviceKeys: deps.serviceKeys });
   await app.register(auditRoutes, { db: deps.database.db, audit: deps.audit });
-  await app.register(entitlementsRoutes, { tollgate: deps.tollgate });
-  await app.register(limitsRoutes, { tollgate: deps.tollgate });
+  await app.register(meteringRoutes, { metering: deps.metering });
   await app.register(creditsRoutes, {
-    tollgate: deps.tollgate,
+    metering: deps.metering,
     implicitAccess: (request) => deps.tenancy.closingAccess(principalOf(request), tenantHeaderOf(request)),
     limitClosing: (access) => deps.gate.limitClosing(access),
   });
   await app.register(gateRoutes, { gate: deps.gate, db: deps.database.db });
-  await app.register(creditsAdminRoutes, { tollgate: deps.tollgate });
+  await app.register(creditsAdminRoutes, { metering: deps.metering });
 
   await app.ready();
   return app;

@@ -98,7 +98,7 @@ async function step(m: Model, c: Command): Promise<void> {
     }
   } else {
     t.clock.advance(c.seconds * 1000);
-    await t.deps.tollgate.sweep();
+    await t.deps.metering.sweep();
     const at = t.clock.now().getTime();
     for (const r of m.reservations) {
       if (r.status === 'held' && r.expiresAt <= at) {
@@ -175,8 +175,8 @@ describe('settle racing release racing expiry', () => {
     const later = new Date(t.clock.now().getTime() + 61_000);
     const outcomes = await Promise.all(ids.map(async (id) => {
       const [settled, released, expired] = await Promise.all([
-        t.deps.tollgate.settle({ tenantId }, id, { credits: 4 }).catch(() => ({ ok: false as const })),
-        t.deps.tollgate.release({ tenantId }, id),
+        t.deps.metering.settle({ tenantId }, id, { credits: 4 }).catch(() => ({ ok: false as const })),
+        t.deps.metering.release({ tenantId }, id),
         tx(tenantId, (x) => t.deps.reservations.expire(x, tenantId, id, later)),
       ]);
       return [settled.ok && !('replayed' in settled && settled.replayed), released.ok && !released.replayed, expired].filter(Boolean).length;

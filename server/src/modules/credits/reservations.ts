@@ -38,18 +38,14 @@ export type ResolveListener = (tx: Executor, tenantId: string, reservationId: st
 
 /** Reserve before the AI call, settle (or release) after; what is left unsettled expires. */
 export class ReservationsService {
-  private readonly listeners: ResolveListener[] = [];
-
   constructor(
     private readonly clock: Clock,
     private readonly plans: PlansService,
     private readonly credits: CreditsService,
     private readonly defaultTtlSeconds: number,
+    /** Told of every reservation resolved, in its transaction (the run slot it held is freed). */
+    private readonly resolved: ResolveListener,
   ) {}
-
-  onResolve(listener: ResolveListener): void {
-    this.listeners.push(listener);
-  }
 
   async reserve(tx: Executor, input: ReserveInput): Promise<ReserveResult> {
     if (!Number.isSafeInteger(input.amount) || input.amount < 0) throw new AppError('VALIDATION_FAILED', 'amount must be a non-negative integer');
@@ -147,7 +143,7 @@ export class ReservationsService {
       tenantId: row.tenantId, id: newId('led', now.getTime()), kind, amount: -charge, hold: -Number(row.amount), reservationId: row.id,
       key: `${kind}:${row.id}`, hash: requestHash({ charge }), reason: null, actorType: actor.type, actorId: actor.id, now,
     }, { status, charge, when: status === 'settled' ? 'live' : status === 'expired' ? 'due' : 'any' });
-    if (won) for (const listener of this.listeners) await listener(tx, row.tenantId, row.id);
+    if (won) await this.resolved(tx, row.tenantId, row.id);
     return won;
   }
 

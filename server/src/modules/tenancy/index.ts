@@ -1,7 +1,7 @@
 export { TenantGate, assertSessionLive, type TenantDenial, type TenantGateOptions, type UserState } from './access.js';
-export { TenancyService, actorOf, effectiveRole, toUserView, type MemberView, type TenancyExtension, type TenantView, type UserView, type RoleNeed } from './service.js';
+export { TenancyService, actorOf, effectiveRole, toUserView, type MemberView, type TenancyExtension, type TenancyHooks, type TenantView, type UserView, type RoleNeed } from './service.js';
 export { InvitationService, type InvitationView } from './invitations.js';
-export { TenancyAdminService, type ChangeListener, type OverrideStore, type TenantPatch } from './admin.js';
+export { TenancyAdminService, type OverrideStore, type TenantPatch } from './admin.js';
 export { tenancyRoutes } from './routes.js';
 export { tenancyAdminRoutes } from './admin-routes.js';
 export { tenancyErrors } from './errors.js';

@@ -36,9 +36,13 @@ export interface TenancyExtension {
 
 export interface NewAccount { email: string; name?: string | null | undefined; passwordHash: string | null; isOperator?: boolean }
 
-export class TenancyService {
-  private readonly extensions: TenancyExtension[] = [];
+/** What tenancy needs of the modules above it, handed in by deps.ts so that tenancy never imports them. */
+export interface TenancyHooks extends TenancyExtension {
+  /** Whether the key behind a principal is still valid, read in the caller's transaction (apikeys). */
+  keyStillValid(tx: Executor, principal: Principal): Promise<boolean>;
+}
 
+export class TenancyService {
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
@@ -47,13 +51,8 @@ export class TenancyService {
     private readonly plans: PlansService,
     private readonly gate: TenantGate,
     private readonly changes: ChangeFeed,
+    private readonly hooks: TenancyHooks,
   ) {}
-
-  private keyCheck: ((tx: Executor, principal: Principal) => Promise<boolean>) | undefined;
-
-  extend(extension: TenancyExtension): void {
-    this.extensions.push(extension);
-  }
 
   /**
    * User, personal tenant, owner membership, subscription on the default plan and the
@@ -100,7 +99,7 @@ export class TenancyService {
     await repo.insertMembership(tx, { tenantId: t.tenantId, userId: t.userId, role: 'owner', createdAt: now, updatedAt: now });
     const plan = this.plans.defaultPlan();
     const subscription = await this.billing.createForTenant(tx, t.tenantId, plan.id);
-    for (const extension of this.extensions) await extension.tenantCreated?.(tx, t.tenantId);
+    await this.hooks.tenantCreated?.(tx, t.tenantId);
     return {
       id: t.tenantId, name: t.name, kind: t.kind, status: 'active', plan: plan.id, enterprise: plan.enterprise,
       subscription, createdAt: now.toISOString(),
@@ -120,11 +119,6 @@ export class TenancyService {
     return access;
   }
 
-  /** Tells the tenant check how to confirm, in its transaction, that a key is still valid (wired by deps). */
-  useKeyCheck(check: (tx: Executor, principal: Principal) => Promise<boolean>): void {
-    this.keyCheck = check;
-  }
-
   /** The same check as a value, for callers that answer denials instead of throwing them (the decision). */
   checkTenant(principal: Principal, tenantId: string): Promise<Result<TenantAccess, TenantDenial>> {
     return this.gate.check(principal, tenantId);
@@ -135,7 +129,7 @@ export class TenancyService {
    * still valid, and tenant, membership and user still allow it. The decision's last word.
    */
   async recheckTenant(tx: Executor, access: TenantAccess): Promise<Result<TenantAccess, TenantDenial | 'UNAUTHENTICATED'>> {
-    if (this.keyCheck && !(await this.keyCheck(tx, access.principal))) return err('UNAUTHENTICATED');
+    if (!(await this.hooks.keyStillValid(tx, access.principal))) return err('UNAUTHENTICATED');
     return this.gate.recheck(tx, access);
   }
 
@@ -162,8 +156,7 @@ export class TenancyService {
       const tenant = await repo.findTenant(tx, tenantId);
       if (!tenant) throw new AppError('TENANT_NOT_FOUND');
       const subscription = (await this.billing.get(tx, tenantId)) ?? null;
-      let enterprise: boolean | null = null;
-      for (const extension of this.extensions) enterprise = (await extension.enterpriseOverride?.(tx, tenantId)) ?? enterprise;
+      const enterprise = (await this.hooks.enterpriseOverride?.(tx, tenantId)) ?? null;
       return this.toTenantView(tenant, subscription, enterprise);
     };
     return db ? run(db) : inTenant(this.db, tenantId, run);

@@ -1,9 +1,17 @@
 import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { errors, NextCursor, Nullable, PageQuery, TenantParams } from '../../http/schemas.js';
-import type { Tollgate } from '../../tollgate.js';
+import { Body, errors, idOf, NextCursor, Nullable, PageQuery, TenantParams } from '../../http/schemas.js';
 import { accessOf } from '../../http/access-hook.js';
+import { ctxOf } from '../../http/guards.js';
+import type { Metering } from './service.js';
 
+/** Response schemas of the usage and module routes. */
+const ModuleViewSchema = Type.Object({
+  module: Type.String(),
+  enabled: Type.Boolean({ description: 'whether the tenant may use the module now' }),
+  inPlan: Type.Boolean(),
+  switchedOff: Type.Boolean({ description: 'an owner/admin switched it off' }),
+});
 
 const MeterUsageSchema = Type.Object({
   meter: Type.String(), used: Type.Integer(), limit: Nullable(Type.Integer()), remaining: Nullable(Type.Integer()),
@@ -16,7 +24,30 @@ const UsageEventSchema = Type.Object({
   usedAfter: Type.Integer(), limit: Nullable(Type.Integer()), createdAt: Type.String(),
 });
 
-export const limitsRoutes: FastifyPluginAsyncTypebox<{ tollgate: Tollgate }> = async (app, { tollgate }) => {
+/** A tenant's usage and its module switches. */
+export const meteringRoutes: FastifyPluginAsyncTypebox<{ metering: Metering }> = async (app, { metering }) => {
+  app.get('/v1/tenants/:tenantId/modules', {
+    config: { access: 'member' },
+    schema: { tags: ['plans'], summary: 'The tenant\'s modules: in the plan, switched off, enabled', params: TenantParams, response: { 200: Type.Object({ modules: Type.Array(ModuleViewSchema) }), ...errors(401, 403, 404) } },
+  }, async (request) => {
+    const access = accessOf(request);
+    return { modules: await metering.modules(access.tenantId) };
+  });
+
+  app.put('/v1/tenants/:tenantId/modules/:module', {
+    config: { access: 'admin' },
+    schema: {
+      tags: ['plans'], summary: 'Switch a module on or off for the tenant (owner/admin)',
+      params: Type.Object({ tenantId: idOf('tnt'), module: Type.String({ pattern: '^[a-z][a-z0-9_]{0,63}$' }) }),
+      body: Body({ enabled: Type.Boolean() }),
+      response: { 200: ModuleViewSchema, ...errors(401, 403, 404, 409) },
+    },
+  }, async (request) => {
+    const access = accessOf(request);
+    return metering.setModule(access, request.params.module, request.body.enabled, ctxOf(request));
+  });
+
+
   app.get('/v1/tenants/:tenantId/usage', {
     config: { access: 'member' },
     schema: {
@@ -33,7 +64,7 @@ export const limitsRoutes: FastifyPluginAsyncTypebox<{ tollgate: Tollgate }> = a
     },
   }, async (request) => {
     const access = accessOf(request);
-    return tollgate.usage(access.tenantId);
+    return metering.usage(access.tenantId);
   });
 
   app.get('/v1/tenants/:tenantId/usage/events', {
@@ -45,6 +76,6 @@ export const limitsRoutes: FastifyPluginAsyncTypebox<{ tollgate: Tollgate }> = a
     },
   }, async (request) => {
     const access = accessOf(request);
-    return tollgate.usageEvents(access.tenantId, request.query);
+    return metering.usageEvents(access.tenantId, request.query);
   });
 };

@@ -6,14 +6,13 @@ import { enforceRate } from '../../http/rate-limit-hook.js';
 import { Body, errors, idOf, NextCursor, Nullable, PageQuery, ShortText, TenantParams } from '../../http/schemas.js';
 import { AppError } from '../../lib/errors.js';
 import type { TenantAccess } from '../../lib/principal.js';
-import type { Tollgate } from '../../tollgate.js';
+import type { Metering } from './service.js';
 import type { RateOutcome } from '../ratelimit/index.js';
-import type { ResolveResult } from './reservations.js';
-import { CreditBalanceSchema, IdempotencyKey, LedgerEntrySchema, QuantitySchema, ResolvedSchema } from './views.js';
+import { CreditBalanceSchema, IdempotencyKey, LedgerEntrySchema, QuantitySchema, ResolvedSchema, type ResolveResult } from '../credits/index.js';
 import { accessOf, operatorOf } from '../../http/access-hook.js';
 
 export interface CreditsRouteOptions {
-  tollgate: Tollgate;
+  metering: Metering;
   /** The caller's access to the tenant its credential implies (routes without {tenantId}). */
   implicitAccess: (request: FastifyRequest) => Promise<TenantAccess>;
   /** The rate check for closing a reservation: the tenant's own bucket, as big as its authorize bucket (GateService#limitClosing). */
@@ -22,7 +21,7 @@ export interface CreditsRouteOptions {
 
 const ReservationParams = Type.Object({ id: idOf('res') });
 
-export const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRouteOptions> = async (app, { tollgate, implicitAccess, limitClosing }) => {
+export const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRouteOptions> = async (app, { metering, implicitAccess, limitClosing }) => {
   /**
    * Settle and release are the second half of a decision: drawn from the tenant's closing
    * bucket once the tenant is established (so naming another tenant spends nothing of
@@ -40,7 +39,7 @@ export const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRouteOptions> = asy
     schema: { tags: ['credits'], summary: 'The tenant\'s credit balance, reserved and available', params: TenantParams, response: { 200: CreditBalanceSchema, ...errors(401, 403, 404) } },
   }, async (request) => {
     const access = accessOf(request);
-    return tollgate.credits(access.tenantId);
+    return metering.credits(access.tenantId);
   });
 
   app.get('/v1/tenants/:tenantId/credits/ledger', {
@@ -52,7 +51,7 @@ export const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRouteOptions> = asy
     },
   }, async (request) => {
     const access = accessOf(request);
-    return tollgate.ledger(access.tenantId, request.query);
+    return metering.ledger(access.tenantId, request.query);
   });
 
   app.post('/v1/costs/preview', {
@@ -63,7 +62,7 @@ export const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRouteOptions> = asy
     },
   }, async (request) => {
     principalOf(request);
-    return tollgate.previewCost(request.body);
+    return metering.previewCost(request.body);
   });
 
   app.post('/v1/reservations/:id/settle', {
@@ -76,7 +75,7 @@ export const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRouteOptions> = asy
     config: { rateLimit: 'none' },
   }, async (request, reply) => {
     const access = await closingAccess(request, reply);
-    return unwrap(await tollgate.settle(access, request.params.id, request.body ?? {}));
+    return unwrap(await metering.settle(access, request.params.id, request.body ?? {}));
   });
 
   app.post('/v1/reservations/:id/release', {
@@ -84,7 +83,7 @@ export const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRouteOptions> = asy
     config: { rateLimit: 'none' },
   }, async (request, reply) => {
     const access = await closingAccess(request, reply);
-    return unwrap(await tollgate.release(access, request.params.id));
+    return unwrap(await metering.release(access, request.params.id));
   });
 };
 
@@ -94,10 +93,10 @@ function unwrap(result: ResolveResult) {
 }
 
 export interface CreditsAdminRouteOptions {
-  tollgate: Tollgate;
+  metering: Metering;
 }
 
-export const creditsAdminRoutes: FastifyPluginAsyncTypebox<CreditsAdminRouteOptions> = async (app, { tollgate }) => {
+export const creditsAdminRoutes: FastifyPluginAsyncTypebox<CreditsAdminRouteOptions> = async (app, { metering }) => {
   app.post('/v1/admin/tenants/:tenantId/credits', {
     config: { access: 'operator' },
     schema: {
@@ -108,7 +107,7 @@ export const creditsAdminRoutes: FastifyPluginAsyncTypebox<CreditsAdminRouteOpti
     },
   }, async (request) => {
     const operatorId = operatorOf(request);
-    const result = await tollgate.adjust(operatorId, request.params.tenantId, request.body, ctxOf(request));
+    const result = await metering.adjust(operatorId, request.params.tenantId, request.body, ctxOf(request));
     if (!result.ok) throw new AppError('INSUFFICIENT_CREDITS', `available credits: ${result.credits.available}`);
     return result;
   });
