@@ -1,4 +1,5 @@
-import type { Role } from '../modules/tenancy/tables.js';
+/** A member's role in a tenant (tenancy owns memberships; the principal carries the role it found). */
+export type Role = 'owner' | 'admin' | 'member';
 
 /** Who is calling, as established from a verified credential. Never from a client field. */
 export type Principal =

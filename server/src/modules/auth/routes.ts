@@ -2,7 +2,7 @@ import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ctxOf } from '../../http/guards.js';
 import { Body, Email, Password, errors } from '../../http/schemas.js';
-import { TenantViewSchema, UserViewSchema } from '../tenancy/views.js';
+import { TenantViewSchema, UserViewSchema } from '../tenancy/index.js';
 import { PLATFORM_TENANT_ID, type AuditService } from '../audit/index.js';
 import type { SigningKeyRing } from './keys.js';
 import type { AuthService } from './service.js';

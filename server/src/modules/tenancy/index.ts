@@ -6,3 +6,4 @@ export { tenancyRoutes } from './routes.js';
 export { tenancyAdminRoutes } from './admin-routes.js';
 export { tenancyErrors } from './errors.js';
 export { ROLES, type Role, type TenantStatus } from './tables.js';
+export { InvitationViewSchema, MemberViewSchema, TenantViewSchema, UserViewSchema } from './views.js';

@@ -1,5 +1,6 @@
 import { boolean, pgTable, primaryKey, text } from 'drizzle-orm/pg-core';
 import { at } from '../../db/columns.js';
+import type { Role } from '../../lib/principal.js';
 
 export const users = pgTable('users', {
   id: text('id').primaryKey(),
@@ -46,6 +47,6 @@ export const invitations = pgTable('invitations', {
   createdAt: at('created_at').notNull(),
 }, (t) => [primaryKey({ columns: [t.tenantId, t.id] })]);
 
-export type Role = 'owner' | 'admin' | 'member';
+export type { Role };
 export type TenantStatus = 'active' | 'suspended' | 'closed';
 export const ROLES: readonly Role[] = ['owner', 'admin', 'member'];
