@@ -19,7 +19,7 @@ beforeAll(async () => {
   b = await t.signup();
   const r = await t.deps.metering.reserve({ tenantId: a.tenantId }, { operation: 'clustering', idempotencyKey: 'a-run' });
   if (!r.ok) throw new Error('reserve failed');
-  reservationId = r.reservation.id;
+  reservationId = r.value.reservation.id;
 });
 afterAll(async () => { await t.close(); });
 

@@ -35,7 +35,7 @@ export async function buildWorld(t: TestApp): Promise<World> {
   const reserved = await t.deps.metering.reserve({ tenantId: tenantA, role: 'owner' }, { idempotencyKey: 'world-reservation', operation: 'clustering' });
   if (!reserved.ok) throw new Error('world: could not reserve credits for tenant A');
   return {
-    reservationA: reserved.reservation.id,
+    reservationA: reserved.value.reservation.id,
     ownerA, memberA, otherMemberA, outsiderB, operator, tenantA,
     invitationA: { id: invitation.id, token: invitation.token },
     apiKeyA: { id: apiKey.id, key: apiKey.key },

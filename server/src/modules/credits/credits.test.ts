@@ -32,24 +32,24 @@ describe('credits', () => {
     await expect(t.deps.metering.reserve(caller, { operation: 'content', quantity: { word_count: 5000 }, idempotencyKey: 'misspelt' })).rejects.toMatchObject({ code: 'QUANTITY_NOT_PRICED' });
     expect(await credits(alice)).toEqual({ balance: 100, reserved: 0, available: 100 });
     const fixed = await t.deps.metering.reserve(caller, { operation: 'content', credits: 7, idempotencyKey: 'fixed' });
-    expect(fixed).toMatchObject({ ok: true, reservation: { credits: 7, operation: 'content_generation' } });
+    expect(fixed).toMatchObject({ ok: true, value: { reservation: { credits: 7, operation: 'content_generation' } } });
     // Credits named: the operation is recorded, not priced (a per-model price needs no model then).
     const perModel = await t.deps.metering.reserve(caller, { operation: 'chat', credits: 5, idempotencyKey: 'per-model' });
-    expect(perModel).toMatchObject({ ok: true, reservation: { credits: 5, operation: 'chat' } });
+    expect(perModel).toMatchObject({ ok: true, value: { reservation: { credits: 5, operation: 'chat' } } });
   });
 
   it('reserve → partial settle charges the actual cost and releases the rest; settle and release are idempotent', async () => {
     const alice = await t.signup();
     const r = await t.deps.metering.reserve({ tenantId: alice.tenantId }, { operation: 'content', quantity: { words: 1200 }, idempotencyKey: 'run-1' });
-    expect(r).toMatchObject({ ok: true, replayed: false, reservation: { status: 'held', credits: 12, operation: 'content_generation' }, credits: { balance: 100, reserved: 12, available: 88 } });
+    expect(r).toMatchObject({ ok: true, value: { replayed: false, reservation: { status: 'held', credits: 12, operation: 'content_generation' }, credits: { balance: 100, reserved: 12, available: 88 } } });
     if (!r.ok) return;
     expect(await credits(alice)).toEqual({ balance: 100, reserved: 12, available: 88 });
-    const first = await settle(alice, r.reservation.id, { quantity: { words: 950 } });
+    const first = await settle(alice, r.value.reservation.id, { quantity: { words: 950 } });
     expect(first.statusCode).toBe(200);
     expect(first.json()).toMatchObject({ replayed: false, reservation: { status: 'settled', charged: 10 }, credits: { balance: 90, reserved: 0, available: 90 } });
-    expect((await settle(alice, r.reservation.id, { quantity: { words: 950 } })).json()).toMatchObject({ replayed: true, reservation: { charged: 10 } });
-    expect((await settle(alice, r.reservation.id, { credits: 3 })).json().error.code).toBe('IDEMPOTENCY_CONFLICT');
-    expect((await release(alice, r.reservation.id)).json().error.code).toBe('RESERVATION_RESOLVED');
+    expect((await settle(alice, r.value.reservation.id, { quantity: { words: 950 } })).json()).toMatchObject({ replayed: true, reservation: { charged: 10 } });
+    expect((await settle(alice, r.value.reservation.id, { credits: 3 })).json().error.code).toBe('IDEMPOTENCY_CONFLICT');
+    expect((await release(alice, r.value.reservation.id)).json().error.code).toBe('RESERVATION_RESOLVED');
     expect(await ledgerSum(alice.tenantId)).toEqual({ amount: 90, hold: 0, entries: 3 });
   });
 
@@ -58,17 +58,17 @@ describe('credits', () => {
     const a = await t.deps.metering.reserve({ tenantId: alice.tenantId }, { operation: 'clustering', idempotencyKey: 'a' });
     const b = await t.deps.metering.reserve({ tenantId: alice.tenantId }, { credits: 30, idempotencyKey: 'b' });
     if (!a.ok || !b.ok) throw new Error('reserve failed');
-    expect((await settle(alice, a.reservation.id, { credits: 500 })).json()).toMatchObject({ reservation: { charged: 10 } });
-    expect((await release(alice, b.reservation.id)).json()).toMatchObject({ replayed: false, reservation: { status: 'released', charged: 0 }, credits: { balance: 90, reserved: 0 } });
-    expect((await release(alice, b.reservation.id)).json()).toMatchObject({ replayed: true });
-    expect((await settle(alice, b.reservation.id)).json().error.code).toBe('RESERVATION_RESOLVED');
+    expect((await settle(alice, a.value.reservation.id, { credits: 500 })).json()).toMatchObject({ reservation: { charged: 10 } });
+    expect((await release(alice, b.value.reservation.id)).json()).toMatchObject({ replayed: false, reservation: { status: 'released', charged: 0 }, credits: { balance: 90, reserved: 0 } });
+    expect((await release(alice, b.value.reservation.id)).json()).toMatchObject({ replayed: true });
+    expect((await settle(alice, b.value.reservation.id)).json().error.code).toBe('RESERVATION_RESOLVED');
   });
 
   it('refuses a reservation the available credits do not cover, and writes nothing', async () => {
     const alice = await t.signup();
     const before = await snapshot(t.db);
     const r = await t.deps.metering.reserve({ tenantId: alice.tenantId }, { credits: 101, idempotencyKey: 'too-big' });
-    expect(r).toMatchObject({ ok: false, code: 'INSUFFICIENT_CREDITS', credits: { available: 100 } });
+    expect(r).toMatchObject({ ok: false, error: { code: 'INSUFFICIENT_CREDITS', credits: { available: 100 } } });
     expect(await snapshot(t.db)).toEqual(before);
   });
 
@@ -83,9 +83,9 @@ describe('credits', () => {
     const alice = await t.signup();
     const results = await Promise.all(Array.from({ length: 20 }, () =>
       t.deps.metering.reserve({ tenantId: alice.tenantId }, { operation: 'image_generation', idempotencyKey: 'same-run' })));
-    const ids = new Set(results.map((r) => (r.ok ? r.reservation.id : 'denied')));
+    const ids = new Set(results.map((r) => (r.ok ? r.value.reservation.id : 'denied')));
     expect(ids.size).toBe(1);
-    expect(results.filter((r) => r.ok && !r.replayed)).toHaveLength(1);
+    expect(results.filter((r) => r.ok && !r.value.replayed)).toHaveLength(1);
     expect(await credits(alice)).toEqual({ balance: 100, reserved: 5, available: 95 });
     expect(await ledgerSum(alice.tenantId)).toEqual({ amount: 100, hold: 5, entries: 2 });
   });
@@ -97,14 +97,14 @@ describe('credits', () => {
     const fresh = await t.deps.metering.reserve({ tenantId: alice.tenantId }, { credits: 5, idempotencyKey: 'fresh', ttlSeconds: 600 });
     if (!late.ok || !idle.ok || !fresh.ok) throw new Error('reserve failed');
     t.clock.advance(60_000);
-    const refused = await settle(alice, late.reservation.id);
+    const refused = await settle(alice, late.value.reservation.id);
     expect(refused.statusCode).toBe(409);
     expect(refused.json().error.code).toBe('RESERVATION_EXPIRED');
     const swept = await t.deps.metering.sweep();
     expect(swept.expired).toBeGreaterThanOrEqual(1);
-    expect(await t.deps.metering.reservation({ tenantId: alice.tenantId }, idle.reservation.id)).toMatchObject({ status: 'expired' });
-    expect(await t.deps.metering.reservation({ tenantId: alice.tenantId }, fresh.reservation.id)).toMatchObject({ status: 'held' });
-    expect((await release(alice, idle.reservation.id)).json()).toMatchObject({ replayed: true, reservation: { status: 'expired' } });
+    expect(await t.deps.metering.reservation({ tenantId: alice.tenantId }, idle.value.reservation.id)).toMatchObject({ status: 'expired' });
+    expect(await t.deps.metering.reservation({ tenantId: alice.tenantId }, fresh.value.reservation.id)).toMatchObject({ status: 'held' });
+    expect((await release(alice, idle.value.reservation.id)).json()).toMatchObject({ replayed: true, reservation: { status: 'expired' } });
     expect(await credits(alice)).toEqual({ balance: 100, reserved: 5, available: 95 });
     const kinds = (await t.deps.metering.ledger(alice.tenantId)).entries.map((e) => e.kind).sort();
     expect(kinds).toEqual(['expire', 'expire', 'grant', 'reserve', 'reserve', 'reserve']);
@@ -114,8 +114,8 @@ describe('credits', () => {
     const alice = await t.signup();
     const r = await t.deps.metering.reserve({ tenantId: alice.tenantId }, { credits: 10, idempotencyKey: 'r' });
     if (!r.ok) throw new Error('reserve failed');
-    await t.deps.metering.settle({ tenantId: alice.tenantId }, r.reservation.id);
-    const refund = { reservationId: r.reservation.id, amount: 6, idempotencyKey: 'refund-1', reason: 'provider failed' };
+    await t.deps.metering.settle({ tenantId: alice.tenantId }, r.value.reservation.id);
+    const refund = { reservationId: r.value.reservation.id, amount: 6, idempotencyKey: 'refund-1', reason: 'provider failed' };
     expect(await t.deps.metering.refund({ tenantId: alice.tenantId }, refund)).toMatchObject({ replayed: false, credits: { balance: 96 } });
     expect(await t.deps.metering.refund({ tenantId: alice.tenantId }, refund)).toMatchObject({ replayed: true, credits: { balance: 96 } });
     await expect(t.deps.metering.refund({ tenantId: alice.tenantId }, { ...refund, amount: 5, idempotencyKey: 'refund-2' })).rejects.toMatchObject({ code: 'REFUND_EXCEEDS_CHARGE' });

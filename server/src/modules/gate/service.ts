@@ -424,16 +424,16 @@ export class GateService {
       model: request.model ?? null, quantity: request.quantity, actor,
     });
     // The run slot is leased under the reservation's id, so settling or releasing it frees the slot.
-    const leaseId = reserved.ok ? reserved.reservation.id : d.decisionId;
-    const expiresAt = reserved.ok ? new Date(reserved.reservation.expiresAt) : new Date(this.p.clock.now().getTime() + 60_000);
+    const leaseId = reserved.ok ? reserved.value.reservation.id : d.decisionId;
+    const expiresAt = reserved.ok ? new Date(reserved.value.reservation.expiresAt) : new Date(this.p.clock.now().getTime() + 60_000);
     const lease = await this.p.limits.acquireRun(tx, { tenantId, leaseId, expiresAt, limit: e.concurrentRuns });
     if (!lease.ok) {
       refuse('LIMIT_EXCEEDED', { limits: [...limits, { meter: CONCURRENT_RUNS, used: lease.error.active, limit: lease.error.limit, remaining: 0, resetsAt: null }] });
     } else if (e.concurrentRuns !== null) {
       limits.push(limitView(CONCURRENT_RUNS, lease.value.active, e.concurrentRuns, null));
     }
-    if (!reserved.ok) refuse('INSUFFICIENT_CREDITS', { limits, credits: reserved.credits });
-    const r = reserved as Extract<typeof reserved, { ok: true }>;
+    if (!reserved.ok) return refuse('INSUFFICIENT_CREDITS', { limits, credits: reserved.error.credits });
+    const r = reserved.value;
     const decision: Decision = {
       allowed: true, code: 'OK', decisionId: d.decisionId, tenant, principal: d.principal,
       operation: operationOf(cost),

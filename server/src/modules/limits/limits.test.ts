@@ -129,11 +129,11 @@ describe('concurrent runs', () => {
     const r1 = await t.deps.metering.reserve(caller, { operation: 'clustering', idempotencyKey: 'slot-1' });
     const r2 = await t.deps.metering.reserve(caller, { operation: 'clustering', idempotencyKey: 'slot-2' });
     if (!r1.ok || !r2.ok) throw new Error('reserve failed');
-    await t.deps.metering.acquireRun(caller, r1.reservation.id, 60);
-    await t.deps.metering.acquireRun(caller, r2.reservation.id, 60);
+    await t.deps.metering.acquireRun(caller, r1.value.reservation.id, 60);
+    await t.deps.metering.acquireRun(caller, r2.value.reservation.id, 60);
     expect((await t.deps.metering.acquireRun(caller, 'other', 60)).ok).toBe(false);
-    await t.deps.metering.settle(caller, r1.reservation.id);
-    await t.deps.metering.release(caller, r2.reservation.id);
+    await t.deps.metering.settle(caller, r1.value.reservation.id);
+    await t.deps.metering.release(caller, r2.value.reservation.id);
     expect((await t.deps.metering.usage(tenantId)).concurrentRuns.active).toBe(0);
   });
 });

@@ -88,8 +88,8 @@ export const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRouteOptions> = asy
 };
 
 function unwrap(result: ResolveResult) {
-  if (!result.ok) throw new AppError(result.code);
-  return result;
+  if (!result.ok) throw new AppError(result.error);
+  return result.value;
 }
 
 export interface CreditsAdminRouteOptions {
@@ -108,7 +108,7 @@ export const creditsAdminRoutes: FastifyPluginAsyncTypebox<CreditsAdminRouteOpti
   }, async (request) => {
     const operatorId = operatorOf(request);
     const result = await metering.adjust(operatorId, request.params.tenantId, request.body, ctxOf(request));
-    if (!result.ok) throw new AppError('INSUFFICIENT_CREDITS', `available credits: ${result.credits.available}`);
-    return result;
+    if (!result.ok) throw new AppError('INSUFFICIENT_CREDITS', `available credits: ${result.error.credits.available}`);
+    return result.value;
   });
 };
