@@ -21,9 +21,9 @@ import { EntitlementsService } from './modules/entitlements/index.js';
 import { LimitsService } from './modules/limits/index.js';
 import { PlansService } from './modules/plans/index.js';
 import { RateLimitService, trackRateLimits } from './modules/ratelimit/index.js';
-import { InvitationService, TenancyAdminService, TenancyService, TenantGate } from './modules/tenancy/index.js';
+import { InvitationService, TenancyAdminService, TenancyService, AccessCheck } from './modules/tenancy/index.js';
 import { Metering, PeriodStanding } from './modules/metering/index.js';
-import { DecisionLog, GateService, createGateMetrics } from './modules/gate/index.js';
+import { DecisionLog, DecisionService, TenantSnapshots, createGateMetrics } from './modules/gate/index.js';
 import { Periodic } from './lib/periodic.js';
 
 /** Backstop only: every change is invalidated at once; this bounds a missed notification. */
@@ -65,7 +65,7 @@ export interface Deps {
   /** last_used_at of keys, written in batches; flush() forces a write. */
   keyUsage: LastUsedBuffer;
   /** The decision: POST /v1/authorize and createTollgate().authorize(). */
-  gate: GateService;
+  gate: DecisionService;
   /** Every decision, written in batches; flush() forces a write. */
   decisionLog: DecisionLog;
   /** The one path every credential type takes: bearer (+ on-behalf-of) → Principal. */
@@ -124,8 +124,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const credentialGuard = unknownCredentialGuard(rateLimits, file.rateLimits.scopes.credentials, new Set(file.rateLimits.bypassPrincipals));
   const keyResolver = new KeyResolver(db, clock, keyUsage, CACHE_TTL_MS, credentialGuard);
   const m = meteringParts(db, clock, audit, billing, plans, config, publish);
-  const tenantGate = new TenantGate(db, clock, billing, { cacheTtlMs: CACHE_TTL_MS, pastDueGraceSeconds: file.billing.pastDueGraceSeconds });
-  const tenancy = new TenancyService(db, clock, audit, billing, plans, tenantGate, changes, {
+  const accessCheck = new AccessCheck(db, clock, billing, { cacheTtlMs: CACHE_TTL_MS, pastDueGraceSeconds: file.billing.pastDueGraceSeconds });
+  const tenancy = new TenancyService(db, clock, audit, billing, plans, accessCheck, changes, {
     keyStillValid: (tx, principal) => keyResolver.stillValid(tx, principal),
     tenantCreated: (tx, tenantId) => m.metering.tenantCreated(tx, tenantId),
     enterpriseOverride: (tx, tenantId) => m.entitlements.enterpriseOverride(tx, tenantId),
@@ -134,7 +134,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const tenancyAdmin = new TenancyAdminService(db, clock, audit, billing, plans, tenancy, m.entitlements, (kind, id) => publish({ kind, id }));
   const apiKeys = new ApiKeyService(db, clock, audit, changes);
   const serviceKeys = new ServiceKeyService(db, clock, audit, changes);
-  changes.subscribe((change) => tenantGate.forget(change));
+  changes.subscribe((change) => accessCheck.forget(change));
   changes.subscribe((change) => keyResolver.forget(change));
   const masterSecret = config.secretKey ?? localSecret(config.dataDir, logger, database.kind);
   const keys = new SigningKeyRing(db, clock, {
@@ -155,13 +155,12 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const metrics = createMetrics();
   const gateMetrics = createGateMetrics(metrics.registry);
   const decisionLog = new DecisionLog(db, (error) => logger.error({ err: error }, 'writing the decision log failed'));
-  const decisions = new GateService({
-    db, clock, plans, tenancy, standing: m.periods, limits: m.limits, reservations: m.reservations,
+  const decisions = new DecisionService({
+    database, clock, plans, tenancy, snapshots: new TenantSnapshots(db, clock, tenancy, m.periods, CACHE_TTL_MS),
     rateLimits, log: decisionLog, authorizeScope: file.rateLimits.scopes.authorize, rateLimitBypass: new Set(file.rateLimits.bypassPrincipals),
-    bypassRoles: m.bypassRoles,
-    reservationTtlSeconds: file.metering.reservationTtlSeconds,
+    bypassRoles: m.bypassRoles, reservationTtlSeconds: file.metering.reservationTtlSeconds,
+    currentPrincipal: (principal) => keyResolver.current(principal),
     groupCommit: file.metering.groupCommit ? {
-      database, pastDueGraceSeconds: file.billing.pastDueGraceSeconds,
       // Not a concurrency conflict: a fault in the batch statement; its requests are decided alone.
       onRefused: (error: unknown) => logger.warn({ err: error }, 'a decision batch failed; its requests were decided one by one'),
       onBatch: gateMetrics.observeBatch,

@@ -32,6 +32,8 @@ export const serviceKeys = pgTable('service_keys', {
   keyHash: text('key_hash').notNull(),
   createdBy: text('created_by').notNull(),
   revokedAt: at('revoked_at'),
+  /** Moves when the key is revoked (migration 0009's stamps). */
+  generation: bigint('generation', { mode: 'number' }).notNull().default(1),
   lastUsedAt: at('last_used_at'),
   createdAt: at('created_at').notNull(),
 });

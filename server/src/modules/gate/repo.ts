@@ -2,10 +2,9 @@ import { and, eq, getTableColumns, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
 import { newestFirst, olderThan } from '../../db/columns.js';
 import type { Position } from '../../lib/cursor.js';
-import { decisionLog, decisionReplays } from './tables.js';
+import { decisionLog } from './tables.js';
 
 export type DecisionLogRow = typeof decisionLog.$inferSelect;
-export type ReplayRow = typeof decisionReplays.$inferSelect;
 
 /** The log's fields and the names of their columns, from the table definition. */
 const LOG_COLUMNS = Object.entries(getTableColumns(decisionLog)).map(([field, column]) => [field as keyof DecisionLogRow, column.name] as const);
@@ -18,16 +17,6 @@ export async function insertLog(db: Executor, rows: DecisionLogRow[]): Promise<v
   if (rows.length === 0) return;
   const json = JSON.stringify(rows.map((row) => Object.fromEntries(LOG_COLUMNS.map(([field, name]) => [name, row[field]]))));
   await db.execute(sql`INSERT INTO decision_log SELECT * FROM jsonb_populate_recordset(NULL::decision_log, ${json}::jsonb) ON CONFLICT DO NOTHING`);
-}
-
-export async function findReplay(db: Executor, tenantId: string, key: string): Promise<ReplayRow | undefined> {
-  const [row] = await db.select().from(decisionReplays)
-    .where(and(eq(decisionReplays.tenantId, tenantId), eq(decisionReplays.idempotencyKey, key)));
-  return row;
-}
-
-export async function insertReplay(db: Executor, row: ReplayRow): Promise<void> {
-  await db.insert(decisionReplays).values(row).onConflictDoNothing();
 }
 
 export async function listLog(db: Executor, q: { tenantId: string; allowed?: boolean | undefined; before?: Position | undefined; limit: number }): Promise<DecisionLogRow[]> {

@@ -3,46 +3,16 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Db } from '../../db/client.js';
 import { inTenant } from '../../db/scope.js';
 import { principalOf, tenantHeaderOf } from '../../http/guards.js';
-import { Body, errors, idOf, Nullable, TenantParams } from '../../http/schemas.js';
+import { errors, Nullable, TenantParams } from '../../http/schemas.js';
 import { keysetPage } from '../../lib/cursor.js';
-import { IdempotencyKey, QuantitySchema } from '../credits/index.js';
 import * as repo from './repo.js';
-import type { GateService } from './service.js';
+import { rateLimitHeaders } from '../ratelimit/index.js';
+import { AuthorizeBody, DecisionSchema } from './schemas.js';
+import type { DecisionService } from './service.js';
 
-const Name = Type.String({ pattern: '^[a-z][a-z0-9_]{0,63}$' });
-
-const LimitSchema = Type.Object({
-  meter: Type.String(), used: Type.Integer(), limit: Nullable(Type.Integer()), remaining: Nullable(Type.Integer()), resetsAt: Nullable(Type.String()),
-});
-
-export const DecisionSchema = Type.Object({
-  allowed: Type.Boolean(),
-  code: Type.String({ description: 'OK, TENANT_SUSPENDED, TENANT_CLOSED, PAYMENT_REQUIRED, MODULE_DISABLED, NOT_IN_PLAN, RATE_LIMITED, LIMIT_EXCEEDED or INSUFFICIENT_CREDITS' }),
-  decisionId: Type.String(),
-  tenant: Type.Object({ id: Type.String(), plan: Nullable(Type.String()), enterprise: Type.Boolean() }),
-  principal: Type.Object({ type: Type.String(), id: Type.String(), userId: Nullable(Type.String()), role: Nullable(Type.String()) }),
-  operation: Type.Object({ name: Type.String(), module: Type.String(), credits: Type.Integer() }),
-  limits: Type.Array(LimitSchema),
-  credits: Nullable(Type.Object({ balance: Type.Integer(), reserved: Type.Integer(), available: Type.Integer() })),
-  reservation: Nullable(Type.Object({ id: Type.String(), credits: Type.Integer(), expiresAt: Type.String() })),
-  bypass: Nullable(Type.Object({ reason: Type.String(), meter: Type.String() })),
-  route: Type.Object({ provider: Type.String() }),
-  retryAfterMs: Type.Optional(Type.Integer()),
-  replayed: Type.Optional(Type.Boolean()),
-});
-
-export const AuthorizeBody = Body({
-  operation: Type.String({ minLength: 1, maxLength: 64 }),
-  module: Type.Optional(Name),
-  model: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
-  quantity: Type.Optional(QuantitySchema),
-  idempotencyKey: Type.Optional(IdempotencyKey),
-  tenantId: Type.Optional(idOf('tnt')),
-  onBehalfOf: Type.Optional(Body({ tenantId: idOf('tnt'), userId: idOf('usr') })),
-});
 
 export interface GateRouteOptions {
-  gate: GateService;
+  gate: DecisionService;
   db: Db;
 }
 
@@ -57,8 +27,8 @@ export const gateRoutes: FastifyPluginAsyncTypebox<GateRouteOptions> = async (ap
     },
   }, async (request, reply) => {
     const decision = await gate.authorize(principalOf(request), request.body, { requestId: request.id, tenantHeader: tenantHeaderOf(request) });
-    if (decision.code === 'RATE_LIMITED' && decision.retryAfterMs !== undefined) {
-      reply.header('retry-after', String(Math.ceil(decision.retryAfterMs / 1000)));
+    if (decision.rateLimit) {
+      reply.headers(rateLimitHeaders({ ...decision.rateLimit, allowed: false, retryAfterMs: decision.retryAfterMs ?? null, degraded: null, scope: null }));
     }
     return decision;
   });

@@ -25,6 +25,8 @@ export const decisionReplays = pgTable('decision_replays', {
   tenantId: text('tenant_id').notNull(),
   idempotencyKey: text('idempotency_key').notNull(),
   requestHash: text('request_hash').notNull(),
-  decision: jsonb('decision').$type<Record<string, unknown>>().notNull(),
+  /** The answer as spelled before migration 0009; `answer` since (the shape and the outcome, gate/statement.ts). */
+  decision: jsonb('decision').$type<Record<string, unknown>>(),
+  answer: jsonb('answer').$type<Record<string, unknown>>(),
   createdAt: at('created_at').notNull(),
 }, (t) => [primaryKey({ columns: [t.tenantId, t.idempotencyKey] })]);

@@ -1,4 +1,4 @@
-export { TenantGate, assertSessionLive, type TenantDenial, type TenantGateOptions, type UserState } from './access.js';
+export { AccessCheck, assertSessionLive, type Stamp, type StampedCheck, type TenantDenial, type AccessCheckOptions, type UserState } from './access.js';
 export { TenancyService, actorOf, effectiveRole, toUserView, type MemberView, type TenancyExtension, type TenancyHooks, type TenantView, type UserView, type RoleNeed } from './service.js';
 export { InvitationService, type InvitationView } from './invitations.js';
 export { TenancyAdminService, type OverrideStore, type TenantPatch } from './admin.js';
