@@ -22,6 +22,8 @@ class DenialCode(str, Enum):
     RATE_LIMITED = "RATE_LIMITED"
     LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
     INSUFFICIENT_CREDITS = "INSUFFICIENT_CREDITS"
+    # In API.md's list; this server answers a bad credential with a 401 instead (raised as Unauthenticated).
+    UNAUTHENTICATED = "UNAUTHENTICATED"
 
     @classmethod
     def _missing_(cls, value: object) -> Optional["DenialCode"]:
