@@ -75,36 +75,36 @@ describe('POST /v1/authorize', () => {
   });
 
   describe('every denial code is reachable and consumes nothing', () => {
-    const cases: { name: string; code: string; setup: (owner: SignedUp) => Promise<Record<string, unknown>> }[] = [
-      { name: 'suspended tenant', code: 'TENANT_SUSPENDED', setup: async (o) => { await admin(o.tenantId, { status: 'suspended' }); return { operation: 'clustering' }; } },
-      { name: 'closed tenant', code: 'TENANT_CLOSED', setup: async (o) => { await admin(o.tenantId, { status: 'closed' }); return { operation: 'clustering' }; } },
+    const cases: { name: string; code: string; refusedBy: Record<string, string>; setup: (owner: SignedUp) => Promise<Record<string, unknown>> }[] = [
+      { name: 'suspended tenant', code: 'TENANT_SUSPENDED', refusedBy: { check: 'tenant' }, setup: async (o) => { await admin(o.tenantId, { status: 'suspended' }); return { operation: 'clustering' }; } },
+      { name: 'closed tenant', code: 'TENANT_CLOSED', refusedBy: { check: 'tenant' }, setup: async (o) => { await admin(o.tenantId, { status: 'closed' }); return { operation: 'clustering' }; } },
       {
-        name: 'canceled subscription', code: 'PAYMENT_REQUIRED', setup: async (o) => {
+        name: 'canceled subscription', code: 'PAYMENT_REQUIRED', refusedBy: { check: 'subscription' }, setup: async (o) => {
           await t.db.asOwner("UPDATE subscriptions SET status = 'canceled' WHERE tenant_id = $1", [o.tenantId]);
           await t.deps.changes.publish({ kind: 'tenant', id: o.tenantId });
           return { operation: 'clustering' };
         },
       },
       {
-        name: 'module switched off', code: 'MODULE_DISABLED', setup: async (o) => {
+        name: 'module switched off', code: 'MODULE_DISABLED', refusedBy: { check: 'module', module: 'writer' }, setup: async (o) => {
           await t.request({ method: 'PUT', url: `/v1/tenants/${o.tenantId}/modules/writer`, token: o.accessToken, payload: { enabled: false } });
           return { operation: 'content_generation', quantity: { words: 100 } };
         },
       },
-      { name: 'module not in the plan', code: 'NOT_IN_PLAN', setup: async () => ({ operation: 'linking' }) },
+      { name: 'module not in the plan', code: 'NOT_IN_PLAN', refusedBy: { check: 'plan', module: 'linker' }, setup: async () => ({ operation: 'linking' }) },
       {
-        name: 'model not in the plan', code: 'NOT_IN_PLAN', setup: async (o) => {
+        name: 'model not in the plan', code: 'NOT_IN_PLAN', refusedBy: { check: 'model', model: 'openai/gpt-5' }, setup: async (o) => {
           await admin(o.tenantId, { plan: 'pro' });
           return { operation: 'clustering', model: 'openai/gpt-5' };
         },
       },
       {
-        name: 'runs limit reached', code: 'LIMIT_EXCEEDED', setup: async (o) => {
+        name: 'runs limit reached', code: 'LIMIT_EXCEEDED', refusedBy: { check: 'limit', meter: 'runs' }, setup: async (o) => {
           await admin(o.tenantId, { limits: { runs: 0 } });
           return { operation: 'clustering' };
         },
       },
-      { name: 'credits short', code: 'INSUFFICIENT_CREDITS', setup: async () => ({ operation: 'content_generation', quantity: { words: 20_000 } }) },
+      { name: 'credits short', code: 'INSUFFICIENT_CREDITS', refusedBy: { check: 'credits' }, setup: async () => ({ operation: 'content_generation', quantity: { words: 20_000 } }) },
     ];
 
     for (const c of cases) {
@@ -116,6 +116,9 @@ describe('POST /v1/authorize', () => {
         const res = await authorize(key, { ...payload, idempotencyKey: `deny-${c.code}` });
         expect(res.statusCode, res.body).toBe(200);
         expect(res.json()).toMatchObject({ allowed: false, code: c.code, reservation: null });
+        // What refused it, in a field to branch on and in words.
+        expect(res.json().refusedBy).toEqual(c.refusedBy);
+        expect(res.json().message).toMatch(/\w+/);
         expect(await consumption()).toEqual(before);
       });
     }
@@ -130,9 +133,12 @@ describe('POST /v1/authorize', () => {
         await call();
         const before = await snapshot(limited.db);
         const res = await call();
-        expect(res.json()).toMatchObject({ allowed: false, code: 'RATE_LIMITED' });
+        expect(res.json()).toMatchObject({ allowed: false, code: 'RATE_LIMITED', refusedBy: { check: 'rate', bucket: 'tenant:authorize' }, rateLimit: { limit: 2, remaining: 0 } });
         expect(res.json().retryAfterMs).toBeGreaterThan(0);
         expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+        // The documented RateLimit-* headers, as every other rate-limited answer carries them.
+        expect([res.headers['ratelimit-limit'], res.headers['ratelimit-remaining']]).toEqual(['2', '0']);
+        expect(Number(res.headers['ratelimit-reset'])).toBeGreaterThan(0);
         await limited.deps.decisionLog.flush();
         const after = await snapshot(limited.db);
         delete before.decision_log; delete after.decision_log;
@@ -170,6 +176,33 @@ describe('POST /v1/authorize', () => {
     const usage = () => t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/usage`, token: read.key });
     expect((await usage()).statusCode).toBe(200);
     expect((await usage()).statusCode).toBe(429);
+  });
+
+  it('a call refused for its concurrent-run slots reports what is used, as GET …/usage does, and names the meter', async () => {
+    const owner = await t.signup();
+    const { key } = await keyOf(owner);
+    await admin(owner.tenantId, { limits: { concurrentRuns: 1 } });
+    expect((await authorize(key, { operation: 'clustering' })).json().allowed).toBe(true);
+    const refused = (await authorize(key, { operation: 'clustering' })).json();
+    expect(refused).toMatchObject({ code: 'LIMIT_EXCEEDED', refusedBy: { check: 'limit', meter: 'concurrentRuns' } });
+    const usage = (await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/usage`, token: owner.accessToken })).json();
+    const runs = usage.usage.find((u: { meter: string }) => u.meter === 'runs');
+    expect(refused.limits).toEqual([
+      { meter: 'runs', used: runs.used, limit: runs.limit, remaining: runs.remaining, resetsAt: runs.resetsAt },
+      { meter: 'concurrentRuns', used: usage.concurrentRuns.active, limit: 1, remaining: 0, resetsAt: null },
+    ]);
+    expect(runs.used).toBe(1);
+  });
+
+  it('a key short of a scope is told which scope it needs', async () => {
+    const owner = await t.signup();
+    const readOnly = await keyOf(owner, { scopes: ['read'] });
+    const noAuthorize = await authorize(readOnly.key, { operation: 'clustering' });
+    expect([noAuthorize.statusCode, noAuthorize.json().error.code]).toEqual([403, 'INSUFFICIENT_SCOPE']);
+    expect(noAuthorize.json().error.message).toContain('authorize');
+    const manage = await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys`, token: readOnly.key, payload: { name: 'x' } });
+    expect([manage.statusCode, manage.json().error.code]).toEqual([403, 'INSUFFICIENT_SCOPE']);
+    expect(manage.json().error.message).toContain('manage');
   });
 
   it('an API key\'s usage cap limits the runs made with it', async () => {
