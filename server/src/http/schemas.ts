@@ -1,3 +1,4 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type TSchema } from 'typebox';
 
 /** Shared schema pieces: one error body, id params, pagination. */
@@ -50,3 +51,6 @@ export function errors(...statuses: number[]): Record<number, typeof ErrorBody> 
   // identity provider's keys out of reach.
   return Object.fromEntries([400, 429, 503, ...statuses].map((s) => [s, ErrorBody]));
 }
+
+/** The app as a route plugin receives it (TypeBox-typed), for helpers that register a group of a plugin's routes. */
+export type TypeBoxApp = Parameters<FastifyPluginAsyncTypebox>[0];

@@ -1,5 +1,6 @@
 import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { TypeBoxApp } from '../../http/schemas.js';
 import { ctxOf } from '../../http/guards.js';
 import { Body, ShortText, TenantParams, errors, idOf } from '../../http/schemas.js';
 import type { ServiceKeyService } from './service-keys.js';
@@ -16,6 +17,12 @@ export interface ApiKeyRouteOptions {
 }
 
 export const apiKeyRoutes: FastifyPluginAsyncTypebox<ApiKeyRouteOptions> = async (app, { apiKeys, serviceKeys }) => {
+  tenantKeyRoutes(app, apiKeys);
+  serviceKeyRoutes(app, serviceKeys);
+};
+
+/** A tenant's API keys (owners/admins). */
+function tenantKeyRoutes(app: TypeBoxApp, apiKeys: ApiKeyService): void {
   app.post('/v1/tenants/:tenantId/api-keys', {
     config: { access: 'admin' },
     schema: {
@@ -75,7 +82,10 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<ApiKeyRouteOptions> = async
     reply.code(201);
     return apiKeys.rotate(access, request.params.keyId, request.body.graceSeconds ?? 3600, ctxOf(request));
   });
+}
 
+/** Service keys (operators). */
+function serviceKeyRoutes(app: TypeBoxApp, serviceKeys: ServiceKeyService): void {
   app.post('/v1/admin/service-keys', {
     config: { access: 'operator' },
     schema: {
@@ -104,4 +114,4 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<ApiKeyRouteOptions> = async
     await serviceKeys.revoke(operatorId, request.params.keyId, ctxOf(request));
     return reply.code(204).send(null);
   });
-};
+}

@@ -1,5 +1,6 @@
 import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { TypeBoxApp } from '../../http/schemas.js';
 import type { FastifyRequest } from 'fastify';
 import { ctxOf, requireUser } from '../../http/guards.js';
 import { Body, Email, RoleSchema, ShortText, TenantParams, errors, idOf } from '../../http/schemas.js';
@@ -17,6 +18,12 @@ function leavesItself(request: FastifyRequest): boolean {
 const MemberParams = Type.Object({ tenantId: idOf('tnt'), userId: idOf('usr') });
 
 export const tenancyRoutes: FastifyPluginAsyncTypebox<{ tenancy: TenancyService; invitations: InvitationService }> = async (app, { tenancy, invitations }) => {
+  tenantRoutes(app, tenancy);
+  invitationRoutes(app, invitations);
+};
+
+/** The signed-in user, tenants and their members. */
+function tenantRoutes(app: TypeBoxApp, tenancy: TenancyService): void {
   app.get('/v1/me', {
     schema: {
       tags: ['tenancy'], summary: 'The signed-in user and their memberships',
@@ -74,7 +81,10 @@ export const tenancyRoutes: FastifyPluginAsyncTypebox<{ tenancy: TenancyService;
     await tenancy.removeMember(access, request.params.userId, ctxOf(request));
     return reply.code(204).send(null);
   });
+}
 
+/** Invitations: made by owners/admins, accepted by the user they were sent to. */
+function invitationRoutes(app: TypeBoxApp, invitations: InvitationService): void {
   app.post('/v1/tenants/:tenantId/invitations', {
     config: { access: 'admin' },
     schema: {
@@ -115,4 +125,4 @@ export const tenancyRoutes: FastifyPluginAsyncTypebox<{ tenancy: TenancyService;
       response: { 200: Type.Object({ tenantId: Type.String(), role: RoleSchema }), ...errors(401, 403, 404, 409) },
     },
   }, async (request) => invitations.accept(requireUser(request), request.params.token, ctxOf(request)));
-};
+}
