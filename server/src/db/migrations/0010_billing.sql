@@ -4,8 +4,9 @@
 -- new is what moves it. Cancellation at the period's end is a flag beside the status;
 -- canceled_from remembers what a cancellation ended, so that resuming restores it and
 -- nothing else. A subscription kept by Stripe or PayPal names the provider's object, and
--- provider_updated_at is the provider's own time of the newest state applied: an older
--- event (providers deliver out of order) never reverts a newer one.
+-- provider_updated_at and provider_period_end are the provider's own time and period of the
+-- newest state applied: an older event (providers deliver out of order) never reverts a
+-- newer one.
 
 ALTER TABLE subscriptions
   ADD COLUMN cancel_at_period_end     boolean NOT NULL DEFAULT false,
@@ -13,7 +14,8 @@ ALTER TABLE subscriptions
   ADD COLUMN canceled_from            text CHECK (canceled_from IN ('trialing', 'active', 'past_due', 'pending_payment', 'suspended')),
   ADD COLUMN provider_subscription_id text,
   ADD COLUMN provider_customer_id     text,
-  ADD COLUMN provider_updated_at      timestamptz;
+  ADD COLUMN provider_updated_at      timestamptz,
+  ADD COLUMN provider_period_end      timestamptz;
 
 CREATE INDEX subscriptions_provider_subscription_idx ON subscriptions (payment_method, provider_subscription_id) WHERE provider_subscription_id IS NOT NULL;
 CREATE INDEX subscriptions_provider_customer_idx ON subscriptions (payment_method, provider_customer_id) WHERE provider_customer_id IS NOT NULL;
@@ -64,14 +66,15 @@ SELECT tollgate_isolate_by_tenant(ARRAY['payments']);
 ALTER TABLE credit_ledger ADD COLUMN payment_id text;
 
 -- Provider events processed, by the provider's own event id: a redelivery finds its row
--- and changes nothing. Not tenant-scoped (an event may name no tenant Tollgate knows).
+-- and changes nothing. Not tenant-scoped (an event may name no tenant Tollgate knows), so
+-- no tenant_id column: applied_tenant says which tenant an event was applied to, if any.
 CREATE TABLE provider_events (
-  provider    text NOT NULL CHECK (provider IN ('stripe', 'paypal')),
-  event_id    text NOT NULL,
-  type        text NOT NULL,
-  tenant_id   text,
-  outcome     text NOT NULL,
-  received_at timestamptz NOT NULL,
+  provider       text NOT NULL CHECK (provider IN ('stripe', 'paypal')),
+  event_id       text NOT NULL,
+  type           text NOT NULL,
+  applied_tenant text,
+  outcome        text NOT NULL,
+  received_at    timestamptz NOT NULL,
   PRIMARY KEY (provider, event_id)
 );
 

@@ -5,7 +5,7 @@ import { subscriptions, type PaymentMethod, type SubscriptionStatus } from './ta
 
 export type SubscriptionRow = typeof subscriptions.$inferSelect;
 
-export async function insertSubscription(db: Executor, row: Omit<SubscriptionRow, 'cancelAtPeriodEnd' | 'canceledAt' | 'canceledFrom' | 'providerSubscriptionId' | 'providerCustomerId' | 'providerUpdatedAt'>): Promise<void> {
+export async function insertSubscription(db: Executor, row: Omit<SubscriptionRow, 'cancelAtPeriodEnd' | 'canceledAt' | 'canceledFrom' | 'providerSubscriptionId' | 'providerCustomerId' | 'providerUpdatedAt' | 'providerPeriodEnd'>): Promise<void> {
   await db.insert(subscriptions).values(row);
 }
 

@@ -26,8 +26,8 @@ export const billingRoutes: FastifyPluginAsyncTypebox<BillingRouteOptions> = asy
 
   app.post('/v1/tenants/:tenantId/subscription/cancel', {
     config: { access: 'owner', whileUnpaid: true },
-    // The body is optional (cancel now): a request without one is read as {}.
-    preValidation: async (request) => { request.body ??= {}; },
+    // The body is optional (cancel now): a request without one is read as {}; a JSON null is still refused.
+    preValidation: async (request) => { if (request.body === undefined) request.body = {}; },
     schema: {
       tags: ['billing'], summary: 'Cancel now, or at the end of the period (resumable until then); owner only',
       params: TenantParams,

@@ -73,7 +73,7 @@ export class BillingService {
       updatedAt: now,
     };
     await insertSubscription(tx, row);
-    return toSubscription({ ...row, cancelAtPeriodEnd: false, canceledAt: null, canceledFrom: null, providerSubscriptionId: null, providerCustomerId: null, providerUpdatedAt: null });
+    return toSubscription({ ...row, cancelAtPeriodEnd: false, canceledAt: null, canceledFrom: null, providerSubscriptionId: null, providerCustomerId: null, providerUpdatedAt: null, providerPeriodEnd: null });
   }
 
   /** Plans some tenant is on that are not among `known` (renamed or removed from the config), with how many tenants each. */

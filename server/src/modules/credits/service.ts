@@ -99,8 +99,13 @@ export class CreditsService {
    */
   async grantForPeriod(tx: Executor, tenantId: string, periodStart: Date, amount: number, payment?: { id: string; actor: Actor }): Promise<void> {
     if (amount <= 0) return;
-    const key = periodGrantKey(periodStart);
-    if (await repo.entryByKey(tx, tenantId, key)) return;
+    let key = periodGrantKey(periodStart);
+    const granted = await repo.entryByKey(tx, tenantId, key);
+    // A paid period beginning the very instant another did (a trial, a free period) is
+    // granted all the same, once per payment; the period's own key stays what it was.
+    if (granted && payment && granted.paymentId !== payment.id) key = `${key}:${payment.id}`;
+    else if (granted) return;
+    if (key !== periodGrantKey(periodStart) && await repo.entryByKey(tx, tenantId, key)) return;
     // A plan change racing the first grant may ask for another amount: the first grant stands.
     await this.change(tx, {
       tenantId, amount, idempotencyKey: key, reason: payment ? 'plan credits for the paid period' : 'plan credits for the period',

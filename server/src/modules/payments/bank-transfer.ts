@@ -108,7 +108,7 @@ export class BankTransfers {
         ? { update: { id: pending.id, from: 'pending', patch: fields } }
         : { insert: { ...fields, tenantId, id: newId('pay', now.getTime()), subscriptionId: sub.id, method: 'bank_transfer', reference: null, reason: null, previousStatus: null, previousPlan: null, createdAt: now, updatedAt: now } },
       actor, ctx.requestId);
-      if (start <= now) await this.payments.activate(tx, tenantId, payment, period, actor, ctx.requestId, { providerSubscriptionId: null });
+      if (start <= now) await this.payments.activate(tx, tenantId, payment, period, actor, { requestId: ctx.requestId, set: { providerSubscriptionId: null, providerPeriodEnd: null } });
       else if (sub.cancelAtPeriodEnd) await this.lifecycle.apply(tx, tenantId, (row) => ({ event: 'resumed', to: row.status, set: { cancelAtPeriodEnd: false }, actor, requestId: ctx.requestId, data: { paymentId: payment.id } }));
       return { payment: toPaymentView(payment), subscription: await this.current(tx, tenantId), replayed: false };
     });

@@ -62,7 +62,7 @@ export class ProviderEvents {
   /** Runs `apply` once per event id; returns what happened ('replayed' for a redelivery). */
   async process(provider: Provider, event: { id: string; type: string }, tenantId: string | null, apply: ((tx: Executor, tenantId: string) => Promise<string>) | null): Promise<string> {
     const receivedAt = this.payments.clock.now();
-    const claim = { provider, eventId: event.id, type: event.type, tenantId, outcome: 'received', receivedAt };
+    const claim = { provider, eventId: event.id, type: event.type, appliedTenant: tenantId, outcome: 'received', receivedAt };
     if (!tenantId || !apply) {
       const outcome = !apply ? 'ignored: a type Tollgate does not handle' : 'ignored: no tenant (no metadata.tenantId, no subscription followed)';
       return inSystem(this.db, async (tx) => (await repo.claimEvent(tx, { ...claim, outcome })) ? outcome : 'replayed');
@@ -81,8 +81,8 @@ export class ProviderEvents {
     const changed = await this.lifecycle.apply(tx, tenantId, (row) => {
       const follows = row.paymentMethod === provider && row.providerSubscriptionId === s.subscriptionId;
       if (!follows && !s.creates) return null;
-      if (row.providerUpdatedAt && s.at < row.providerUpdatedAt && (follows || row.paymentMethod === provider)) return null;
-      if (follows && s.period && s.period.end < row.currentPeriodEnd) return null;
+      if (follows && isOlder(row, s)) return null;
+      if (!follows && row.paymentMethod === provider && row.providerUpdatedAt && s.at < row.providerUpdatedAt) return null;
       const to = s.status ?? row.status;
       return {
         event: 'provider_updated', to, actor, data: { provider, providerSubscriptionId: s.subscriptionId },
@@ -90,7 +90,7 @@ export class ProviderEvents {
           paymentMethod: provider, providerSubscriptionId: s.subscriptionId, providerUpdatedAt: s.at,
           ...(s.customerId ? { providerCustomerId: s.customerId } : {}),
           ...(s.plan ? { plan: s.plan } : {}),
-          ...(s.period ? { currentPeriodStart: s.period.start, currentPeriodEnd: s.period.end } : {}),
+          ...(s.period ? { currentPeriodStart: s.period.start, currentPeriodEnd: s.period.end, providerPeriodEnd: s.period.end } : {}),
           ...(s.cancelAtPeriodEnd !== undefined ? { cancelAtPeriodEnd: s.cancelAtPeriodEnd } : {}),
           ...(s.trialEndsAt !== undefined ? { trialEndsAt: s.trialEndsAt } : {}),
           ...statusFields(row, to, s.at),
@@ -119,17 +119,32 @@ export class ProviderEvents {
       : { insert: { ...fields, tenantId, id: newId('pay', now.getTime()), subscriptionId: sub.id, method: provider, externalPaymentId: p.externalId, reference: null, periods: 1, payerName: null, proofUrl: null, requestHash: null, previousStatus: null, previousPlan: null, decidedBy: null, createdAt: now, updatedAt: now } },
     actor);
     const follows = (row: SubscriptionRow) => p.subscriptionId === null || (row.paymentMethod === provider && row.providerSubscriptionId === p.subscriptionId) || row.providerSubscriptionId === null;
+    const current = (row: SubscriptionRow) => follows(row) && !isOlder(row, { period, at: p.at });
     if (p.succeeded) {
-      if (!follows(sub)) return 'recorded: payment of a subscription not followed';
-      const extra = p.subscriptionId ? { providerSubscriptionId: p.subscriptionId } : {};
-      return (await this.payments.activate(tx, tenantId, payment, period, actor, undefined, extra)) ? 'applied: payment activated the period' : 'recorded: payment of an earlier period';
+      const set = (row: SubscriptionRow) => ({
+        providerPeriodEnd: period.end, providerUpdatedAt: row.providerUpdatedAt && row.providerUpdatedAt > p.at ? row.providerUpdatedAt : p.at,
+        ...(p.subscriptionId ? { providerSubscriptionId: p.subscriptionId } : {}),
+      });
+      return (await this.payments.activate(tx, tenantId, payment, period, actor, { applies: current, set })) ? 'applied: payment activated the period' : 'recorded: payment of an earlier period or another subscription';
     }
     const failed = await this.lifecycle.apply(tx, tenantId, (row) => {
-      if (!follows(row) || !['trialing', 'active', 'past_due'].includes(row.status) || period.end < row.currentPeriodEnd) return null;
+      if (!current(row) || !['trialing', 'active', 'past_due'].includes(row.status)) return null;
       return { event: 'payment_failed', to: 'past_due', actor, data: { paymentId: payment.id }, set: { pastDueSince: row.pastDueSince ?? p.at } };
     });
     return failed ? 'applied: payment failed, past_due' : 'recorded: failed payment';
   }
+}
+
+/**
+ * Whether a provider's state is older than the one the subscription has: of an earlier
+ * period, or of the same period and an earlier time (its own timestamps, never arrival).
+ */
+function isOlder(row: SubscriptionRow, s: { period?: Period | undefined; at: Date }): boolean {
+  if (s.period && row.providerPeriodEnd) {
+    if (s.period.end < row.providerPeriodEnd) return true;
+    if (s.period.end > row.providerPeriodEnd) return false;
+  }
+  return row.providerUpdatedAt !== null && s.at < row.providerUpdatedAt;
 }
 
 /** past_due since when it became so; a cancellation remembers what it ended. */

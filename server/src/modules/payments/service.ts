@@ -13,6 +13,13 @@ import * as repo from './repo.js';
 import type { PaymentRow } from './repo.js';
 import { toPaymentView, type PaymentView } from './views.js';
 
+/** How a payment activates: whether it applies to the subscription as it is (default: a period not older than the current one), what else it sets. */
+export interface Activation {
+  applies?: (row: SubscriptionRow) => boolean;
+  set?: Partial<SubscriptionRow> | ((row: SubscriptionRow) => Partial<SubscriptionRow>);
+  requestId?: string | undefined;
+}
+
 /** A payment to write: a new row, or a change of one still in `from`. */
 export type PaymentWrite =
   | { insert: PaymentRow }
@@ -81,17 +88,17 @@ export class PaymentsService {
   /**
    * The subscription active on the period a payment pays for (a newer one than it has, or
    * the same one paid at last), on the payment's plan and method, with the plan's credits
-   * for that period granted against the payment. `extra` sets more (a provider's ids).
+   * for that period granted against the payment.
    */
-  async activate(tx: Executor, tenantId: string, payment: PaymentRow, period: Period, actor: Actor, requestId?: string, extra: Partial<SubscriptionRow> = {}): Promise<Subscription | null> {
+  async activate(tx: Executor, tenantId: string, payment: PaymentRow, period: Period, actor: Actor, a: Activation = {}): Promise<Subscription | null> {
     const changed = await this.p.lifecycle.apply(tx, tenantId, (row) => {
-      if (period.end < row.currentPeriodEnd) return null;
+      if (!(a.applies ?? ((r: SubscriptionRow) => period.end >= r.currentPeriodEnd))(row)) return null;
       return {
-        event: 'payment_succeeded', to: 'active', actor, requestId, data: { paymentId: payment.id },
+        event: 'payment_succeeded', to: 'active', actor, requestId: a.requestId, data: { paymentId: payment.id },
         set: {
           plan: payment.plan, paymentMethod: payment.method, externalPaymentId: payment.externalPaymentId,
           currentPeriodStart: period.start, currentPeriodEnd: period.end, pastDueSince: null, trialEndsAt: null,
-          cancelAtPeriodEnd: false, canceledAt: null, canceledFrom: null, ...extra,
+          cancelAtPeriodEnd: false, canceledAt: null, canceledFrom: null, ...(typeof a.set === 'function' ? a.set(row) : a.set),
         },
       };
     });

@@ -36,7 +36,8 @@ export const providerEvents = pgTable('provider_events', {
   provider: text('provider').$type<'stripe' | 'paypal'>().notNull(),
   eventId: text('event_id').notNull(),
   type: text('type').notNull(),
-  tenantId: text('tenant_id'),
+  /** The tenant it was applied to; none for an event naming no tenant Tollgate knows. */
+  appliedTenant: text('applied_tenant'),
   outcome: text('outcome').notNull(),
   receivedAt: at('received_at').notNull(),
 }, (t) => [primaryKey({ columns: [t.provider, t.eventId] })]);
