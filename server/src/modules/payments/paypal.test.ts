@@ -117,6 +117,7 @@ describe('verification', () => {
     for (const certUrl of [
       `https://evil.example.com${CERT_PATH}`, `http://api.paypal.com${CERT_PATH}`, `https://api.paypal.com.evil.example${CERT_PATH}`,
       `https://user:pw@api.paypal.com${CERT_PATH}`, `https://api.paypal.com:8443${CERT_PATH}`, 'not a url',
+      'https://www.paypal.com/signin', `https://api.paypal.com${CERT_PATH}?x=1`,
     ]) {
       const res = await deliver(e, { certUrl });
       expect([certUrl, res.statusCode, res.json().error.code]).toEqual([certUrl, 400, 'WEBHOOK_SIGNATURE_INVALID']);

@@ -27,7 +27,14 @@ export interface PayPalOptions {
   certificateOrigin?: string | undefined;
 }
 
-/** Whether a PAYPAL-CERT-URL may be fetched at all: https on PayPal's own hosts, nothing else. */
+/** Where PayPal serves its webhook signing certificates (https://api.paypal.com/v1/notifications/certs/CERT-…). */
+const CERT_PATH_PREFIX = '/v1/notifications/certs/';
+
+/**
+ * Whether a PAYPAL-CERT-URL may be fetched at all: https on PayPal's own hosts, on the
+ * default port, under the certificates' path; nothing else (a forged event cannot make
+ * Tollgate fetch anything it names).
+ */
 export function trustedCertificateUrl(value: string): URL | null {
   let url: URL;
   try {
@@ -36,7 +43,8 @@ export function trustedCertificateUrl(value: string): URL | null {
     return null;
   }
   const paypalHost = url.hostname === 'paypal.com' || url.hostname.endsWith('.paypal.com');
-  return url.protocol === 'https:' && paypalHost && url.username === '' && url.password === '' && (url.port === '' || url.port === '443') ? url : null;
+  const plain = url.username === '' && url.password === '' && (url.port === '' || url.port === '443') && url.search === '' && url.hash === '';
+  return url.protocol === 'https:' && paypalHost && plain && url.pathname.startsWith(CERT_PATH_PREFIX) ? url : null;
 }
 
 /**
@@ -145,16 +153,27 @@ export class PayPalWebhooks {
   }
 
   private async fetchCertificate(url: URL): Promise<X509Certificate> {
-    const from = this.options.certificateOrigin ? new URL(url.pathname + url.search, this.options.certificateOrigin) : url;
+    const from = this.options.certificateOrigin ? new URL(url.pathname, this.options.certificateOrigin) : url;
     try {
       const response = await fetch(from, { redirect: 'error', signal: AbortSignal.timeout(CERT_TIMEOUT_MS) });
-      const body = Buffer.from(await response.arrayBuffer());
-      if (!response.ok || body.length > CERT_MAX_BYTES) throw new Error(`certificate fetch answered ${response.status}, ${body.length} bytes`);
-      return new X509Certificate(body);
+      if (!response.ok || !response.body) throw new Error(`certificate fetch answered ${response.status}`);
+      return new X509Certificate(await readAtMost(response.body, CERT_MAX_BYTES));
     } catch (error) {
       throw new AppError('WEBHOOK_SIGNATURE_INVALID', 'the signing certificate could not be fetched', undefined, { cause: error });
     }
   }
+}
+
+/** A response body, refused past `max` bytes without reading the rest. */
+async function readAtMost(body: ReadableStream<Uint8Array>, max: number): Promise<Buffer> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+    size += chunk.length;
+    if (size > max) throw new Error(`certificate larger than ${max} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
 }
 
 function str(value: unknown): string | null {
