@@ -22,7 +22,9 @@ import { gateRoutes } from './modules/gate/index.js';
 import { authRoutes } from './modules/auth/index.js';
 import { creditsAdminRoutes, creditsRoutes, meteringRoutes } from './modules/metering/index.js';
 import { plansRoutes } from './modules/plans/index.js';
-import { tenancyAdminRoutes, tenancyRoutes } from './modules/tenancy/index.js';
+import { actorOf, tenancyAdminRoutes, tenancyRoutes } from './modules/tenancy/index.js';
+import { billingRoutes } from './modules/billing/index.js';
+import { paymentRoutes, webhookRoutes } from './modules/payments/index.js';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
@@ -103,7 +105,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   registerMetrics(app, deps.metrics);
 
   registerAccessHook(app, {
-    tenant: (principal, tenantId, need) => deps.tenancy.access(principal, tenantId, need),
+    tenant: (principal, tenantId, need, options) => deps.tenancy.access(principal, tenantId, need, options),
     operator: (principal) => deps.auth.requireOperator(principal),
     tenantExists: (tenantId) => deps.tenancy.assertTenantExists(tenantId),
   });
@@ -138,6 +140,9 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   });
   await app.register(gateRoutes, { gate: deps.gate, db: deps.database.db });
   await app.register(creditsAdminRoutes, { metering: deps.metering });
+  await app.register(billingRoutes, { subscriptions: deps.subscriptions, actorOf });
+  await app.register(paymentRoutes, { payments: deps.payments, transfers: deps.transfers, actorOf });
+  await app.register(webhookRoutes, { stripe: deps.stripeWebhooks, paypal: deps.paypalWebhooks });
 
   await app.ready();
   return app;

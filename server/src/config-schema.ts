@@ -38,6 +38,13 @@ export const OperationSchema = Type.Object({
   aliases: Type.Optional(Type.Array(Name)),
 }, { additionalProperties: false });
 
+/** What a plan costs per billing period: what a bank transfer must pay (Stripe and PayPal keep their own prices). */
+export const PriceSchema = Type.Object({
+  amount: Type.Integer({ minimum: 1, description: 'in the currency\'s minor unit (4900 = 49.00 EUR)' }),
+  currency: Type.String({ pattern: '^[A-Z]{3}$', description: 'ISO 4217 code, e.g. EUR' }),
+  interval: Type.Union([Type.Literal('month'), Type.Literal('year')], { default: 'month', description: 'the billing period a payment covers' }),
+}, { additionalProperties: false, description: 'a plan without a price is free: its periods renew by themselves' });
+
 export const MeterSchema = Type.Object({
   description: Type.Optional(Type.String()),
   bypassRoles: Type.Array(Role, { default: [] }),
@@ -57,6 +64,7 @@ export const PlanSchema = Type.Object({
     limit: Type.Integer({ minimum: 1 }),
     windowSeconds: Type.Integer({ minimum: 1 }),
   }, { additionalProperties: false })),
+  price: Type.Optional(PriceSchema),
 }, { additionalProperties: false });
 
 export const IdentityProviderSchema = Type.Object({
@@ -110,7 +118,17 @@ export const ConfigFileSchema = Type.Object({
     bypassPrincipals: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'principal ids (user, key or service-key ids) exempt from rate limits; being authenticated exempts nobody' }),
   }, { additionalProperties: false }),
   billing: Type.Object({
-    pastDueGraceSeconds: Type.Integer({ minimum: 0, default: 604800, description: 'how long a past_due subscription keeps working before requests get PAYMENT_REQUIRED' }),
+    pastDueGraceSeconds: Type.Integer({ minimum: 0, default: 604800, description: 'how long a past_due subscription keeps working before requests get PAYMENT_REQUIRED (and the sweeper suspends it)' }),
+    stripe: Type.Object({
+      prices: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_]{1,255}$' }), Name, { default: {}, description: 'Stripe price id → plan' }),
+    }, { additionalProperties: false, default: {} }),
+    paypal: Type.Object({
+      plans: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_-]{1,255}$' }), Name, { default: {}, description: 'PayPal billing plan id → plan' }),
+      certificateOrigin: Type.Optional(Type.String({
+        pattern: '^https?://[^/?#]+$',
+        description: 'fetch the signing certificates from this origin instead of PayPal\'s (tests, an egress proxy). The PAYPAL-CERT-URL of an event must still be https on a PayPal host',
+      })),
+    }, { additionalProperties: false, default: {} }),
   }, { additionalProperties: false, default: {} }),
   metering: Type.Object({
     reservationTtlSeconds: Type.Integer({ minimum: 1, maximum: 86400, default: 600, description: 'how long an unsettled reservation holds credits' }),

@@ -27,6 +27,10 @@ export interface Config {
   /** Trust X-Forwarded-For (behind a load balancer) so per-client limits see the client's address. */
   readonly trustProxy: boolean;
   readonly bootstrapOperator: { email: string; password: string } | undefined;
+  /** Stripe webhook signing secrets (STRIPE_WEBHOOK_SECRET, comma-separated: several during a rotation). */
+  readonly stripeWebhookSecrets: readonly string[];
+  /** The id of the PayPal webhook whose events Tollgate accepts (PAYPAL_WEBHOOK_ID). */
+  readonly paypalWebhookId: string | undefined;
   /** Server processes (`tollgate serve`); more than one needs PostgreSQL and Redis. */
   readonly workers: number;
   readonly file: ConfigFile;
@@ -82,6 +86,8 @@ export function loadConfig(options: { env?: Env; configPath?: string } = {}): Co
     logLevel: env.LOG_LEVEL ?? 'info',
     trustProxy: env.TOLLGATE_TRUST_PROXY === 'true' || env.TOLLGATE_TRUST_PROXY === '1',
     bootstrapOperator: operatorEmail && operatorPassword ? { email: operatorEmail, password: operatorPassword } : undefined,
+    stripeWebhookSecrets: Object.freeze((env.STRIPE_WEBHOOK_SECRET ?? '').split(',').map((s) => s.trim()).filter(Boolean)),
+    paypalWebhookId: env.PAYPAL_WEBHOOK_ID?.trim() || undefined,
     workers,
     file: deepFreeze(file),
   });
@@ -152,6 +158,12 @@ function checkReferences(file: ConfigFile, source: string): void {
       if (operationNames.has(alias)) problems.push(`operations.${name}.aliases: "${alias}" is already an operation or alias`);
       operationNames.add(alias);
     }
+  }
+  for (const [price, plan] of Object.entries(file.billing.stripe.prices)) {
+    if (!file.plans[plan]) problems.push(`billing.stripe.prices.${price}: unknown plan "${plan}"`);
+  }
+  for (const [paypalPlan, plan] of Object.entries(file.billing.paypal.plans)) {
+    if (!file.plans[plan]) problems.push(`billing.paypal.plans.${paypalPlan}: unknown plan "${plan}"`);
   }
   file.auth.identityProviders.forEach((idp, i) => {
     if (Boolean(idp.jwksUrl) === Boolean(idp.secret)) problems.push(`auth.identityProviders.${i}: set exactly one of jwksUrl or secret`);

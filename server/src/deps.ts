@@ -15,7 +15,8 @@ import { deriveKey } from './lib/secrets.js';
 import { ApiKeyService, KeyResolver, LastUsedBuffer, ServiceKeyService } from './modules/apikeys/index.js';
 import { AuditService } from './modules/audit/index.js';
 import { AccessTokens, AuthService, ExternalIdentityVerifier, SigningKeyRing, credentialResolver } from './modules/auth/index.js';
-import { BillingService } from './modules/billing/index.js';
+import { BillingService, SubscriptionActions, SubscriptionLifecycle, type BillingEventHook } from './modules/billing/index.js';
+import { BankTransfers, PaymentsService, PayPalWebhooks, ProviderEvents, StripeWebhooks } from './modules/payments/index.js';
 import { CreditsService, ReservationsService } from './modules/credits/index.js';
 import { EntitlementsService } from './modules/entitlements/index.js';
 import { LimitsService } from './modules/limits/index.js';
@@ -44,6 +45,14 @@ export interface Deps {
   audit: AuditService;
   plans: PlansService;
   billing: BillingService;
+  /** The one function every subscription change goes through (the state machine). */
+  lifecycle: SubscriptionLifecycle;
+  /** Owners' and operators' subscription actions (cancel, resume, trials) and the time-driven transitions. */
+  subscriptions: SubscriptionActions;
+  payments: PaymentsService;
+  transfers: BankTransfers;
+  stripeWebhooks: StripeWebhooks;
+  paypalWebhooks: PayPalWebhooks;
   tenancy: TenancyService;
   invitations: InvitationService;
   tenancyAdmin: TenancyAdminService;
@@ -96,7 +105,15 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const audit = new AuditService(clock);
   const plans = new PlansService(file, (plan) => logger.warn({ plan },
     'a tenant is on a plan this process\'s config lacks: it is served the default plan until every process runs a config that has it'));
-  const billing = new BillingService(clock);
+  const changes = new ChangeFeed(database, (payload) => logger.warn({ payload }, 'ignored a malformed change notification'));
+  const publish = (change: Change) => changes.publish(change).catch((error: unknown) => {
+    logger.error({ err: error, change }, 'could not announce a change to other processes; they catch up within the cache TTL');
+  });
+  // Where the outbox (issue 22) will hear of subscription.updated, payment.succeeded,
+  // payment.failed and tenant.suspended, inside the transaction of each: nothing yet.
+  const billingEvents: BillingEventHook = async () => undefined;
+  const lifecycle = new SubscriptionLifecycle(clock, audit, changes, billingEvents);
+  const billing = new BillingService(clock, lifecycle);
   // A tenant on a plan the config no longer has would be served the default plan's
   // limits without a word (an enterprise customer cut to free): refuse to start instead.
   const orphaned = await inSystem(db, (tx) => billing.unknownPlans(tx, plans.list().map((plan) => plan.id)));
@@ -106,10 +123,6 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     throw new ConfigError(`${config.configPath}: plans in use are missing from the config: ${list}. ` +
       'Put them back; to retire a plan, first move its tenants (PATCH /v1/admin/tenants/{tenantId} {"plan": …}).');
   }
-  const changes = new ChangeFeed(database, (payload) => logger.warn({ payload }, 'ignored a malformed change notification'));
-  const publish = (change: Change) => changes.publish(change).catch((error: unknown) => {
-    logger.error({ err: error, change }, 'could not announce a change to other processes; they catch up within the cache TTL');
-  });
   const keyUsage = new LastUsedBuffer(db, (error) => logger.error({ err: error }, 'writing key last-used times failed'));
   const rateLimits = new RateLimitService({
     redisUrl: config.redisUrl, prefix: overrides.rateLimitPrefix ?? 'tollgate',
@@ -123,7 +136,19 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   // bucket (else a look-up or a signature check each, without bound).
   const credentialGuard = unknownCredentialGuard(rateLimits, file.rateLimits.scopes.credentials, new Set(file.rateLimits.bypassPrincipals));
   const keyResolver = new KeyResolver(db, clock, keyUsage, CACHE_TTL_MS, credentialGuard);
-  const m = meteringParts(db, clock, audit, billing, plans, config, publish);
+  const credits = new CreditsService(clock, audit);
+  const payments = new PaymentsService({ db, clock, plans, audit, credits, lifecycle, changes, onEvent: billingEvents });
+  const transfers = new BankTransfers(payments, lifecycle);
+  const subscriptions = new SubscriptionActions(db, clock, plans, lifecycle, changes, file.billing.pastDueGraceSeconds,
+    (tx, tenantId, at) => transfers.periodEnded(tx, tenantId, at));
+  const providerEvents = new ProviderEvents(db, payments, lifecycle);
+  const stripeWebhooks = new StripeWebhooks(config.stripeWebhookSecrets, file.billing.stripe.prices, clock, providerEvents);
+  const paypalWebhooks = new PayPalWebhooks({
+    webhookId: config.paypalWebhookId, plans: file.billing.paypal.plans, certificateOrigin: file.billing.paypal.certificateOrigin,
+  }, clock, providerEvents);
+  if (config.stripeWebhookSecrets.length === 0) logger.info('STRIPE_WEBHOOK_SECRET is not set: POST /v1/webhooks/stripe refuses every event');
+  if (!config.paypalWebhookId) logger.info('PAYPAL_WEBHOOK_ID is not set: POST /v1/webhooks/paypal refuses every event');
+  const m = meteringParts(db, clock, audit, billing, plans, credits, subscriptions, config, publish);
   const accessCheck = new AccessCheck(db, clock, billing, { cacheTtlMs: CACHE_TTL_MS, pastDueGraceSeconds: file.billing.pastDueGraceSeconds });
   const tenancy = new TenancyService(db, clock, audit, billing, plans, accessCheck, changes, {
     keyStillValid: (tx, principal) => keyResolver.stillValid(tx, principal),
@@ -182,6 +207,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   return {
     config, clock, logger, database, mailer, metrics, audit, plans, billing, tenancy, invitations,
     tenancyAdmin, entitlements: m.entitlements, limits: m.limits, credits: m.credits, reservations: m.reservations, periods: m.periods, metering: m.metering, keys, auth, rateLimits, changes, apiKeys, serviceKeys, keyUsage, gate: decisions, decisionLog, resolveCredential,
+    lifecycle, subscriptions, payments, transfers, stripeWebhooks, paypalWebhooks,
     async close() {
       await keys.stop();
       await decisionLog.stop().catch((error: unknown) => logger.error({ err: error }, 'writing the decision log failed'));
@@ -195,15 +221,17 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
 }
 
 /** Plans, limits and credits; a settled, released or expired reservation frees its concurrent-run slot. */
-function meteringParts(db: Database['db'], clock: Clock, audit: AuditService, billing: BillingService, plans: PlansService, config: Config, publish: (change: Change) => Promise<void>) {
+function meteringParts(
+  db: Database['db'], clock: Clock, audit: AuditService, billing: BillingService, plans: PlansService, credits: CreditsService,
+  subscriptions: SubscriptionActions, config: Config, publish: (change: Change) => Promise<void>,
+) {
   const entitlements = new EntitlementsService(db, clock, audit, billing, plans);
   const bypassRoles = Object.fromEntries(Object.entries(plans.meters()).map(([meter, m]) => [meter, m.bypassRoles]));
   const limits = new LimitsService(clock, audit, bypassRoles);
-  const credits = new CreditsService(clock, audit);
   const reservations = new ReservationsService(clock, plans, credits, config.file.metering.reservationTtlSeconds,
     async (tx, tenantId, reservationId) => { await limits.releaseRun(tx, tenantId, reservationId); });
   const periods = new PeriodStanding(billing, entitlements, credits);
-  const metering = new Metering({ db, clock, plans, billing, entitlements, limits, credits, reservations, periods, publish });
+  const metering = new Metering({ db, clock, plans, billing, entitlements, limits, credits, reservations, periods, publish, subscriptions });
   return { entitlements, limits, credits, reservations, periods, metering, bypassRoles };
 }
 

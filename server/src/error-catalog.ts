@@ -1,9 +1,11 @@
 import { commonErrors, type ErrorCode, type ErrorSpec } from './lib/errors.js';
 import { apiKeysErrors } from './modules/apikeys/index.js';
 import { authErrors } from './modules/auth/index.js';
+import { billingErrors } from './modules/billing/index.js';
 import { creditsErrors } from './modules/credits/index.js';
 import { entitlementsErrors } from './modules/entitlements/index.js';
 import { gateErrors } from './modules/gate/index.js';
+import { paymentsErrors } from './modules/payments/index.js';
 import { plansErrors } from './modules/plans/index.js';
 import { ratelimitErrors } from './modules/ratelimit/index.js';
 import { tenancyErrors } from './modules/tenancy/index.js';
@@ -17,9 +19,11 @@ export const ERROR_CATALOG: { readonly [C in ErrorCode]: ErrorSpec } = {
   ...commonErrors,
   ...apiKeysErrors,
   ...authErrors,
+  ...billingErrors,
   ...creditsErrors,
   ...entitlementsErrors,
   ...gateErrors,
+  ...paymentsErrors,
   ...plansErrors,
   ...ratelimitErrors,
   ...tenancyErrors,

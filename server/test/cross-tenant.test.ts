@@ -23,7 +23,7 @@ describe('the route table', () => {
 describe('tenant isolation on every route', () => {
   const tenantRoutes = () => routeTable(t.app).filter((r) => {
     const f = ROUTE_FIXTURES[key(r)];
-    return f && !f.crossTenantExempt && f.params && (f.need === 'member' || f.need === 'admin');
+    return f && !f.crossTenantExempt && f.params && (f.need === 'member' || f.need === 'admin' || f.need === 'owner');
   });
 
   it('a principal of tenant B gets exactly the 404 of a missing object on tenant A\'s objects, and nothing changes', async () => {
@@ -65,7 +65,7 @@ describe('tenant isolation on every route', () => {
   });
 
   it('a plain member of tenant A gets 403 on owner/admin routes, and nothing changes', async () => {
-    const routes = routeTable(t.app).filter((r) => ROUTE_FIXTURES[key(r)]?.need === 'admin');
+    const routes = routeTable(t.app).filter((r) => ['admin', 'owner'].includes(ROUTE_FIXTURES[key(r)]?.need ?? ''));
     expect(routes.length).toBeGreaterThanOrEqual(5);
     for (const route of routes) {
       const f = ROUTE_FIXTURES[key(route)]!;

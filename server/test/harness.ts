@@ -168,6 +168,35 @@ export async function startTestApp(options: {
   };
 }
 
+/**
+ * A second Tollgate instance over the same database, with its own pool (PostgreSQL) and
+ * its own caches, sharing the first one's clock: what another server process would be.
+ * On PGlite it shares the one embedded database.
+ */
+export interface SecondInstance {
+  app: FastifyInstance;
+  deps: Deps;
+  request(options: InjectOptions & { token?: string }): Promise<LightMyRequestResponse>;
+  close(): Promise<void>;
+}
+
+export async function startSecondInstance(one: TestApp, patch?: (file: ConfigFile) => void): Promise<SecondInstance> {
+  const database = one.db.url ? await openDatabase({ url: one.db.url, appRole: APP_ROLE, migrate: false, poolSize: 5 }) : one.db.database;
+  const deps = await createDeps(testConfig(patch), { clock: one.clock, database, mailer: new MemoryMailer(), logger: pino({ level: 'silent' }) });
+  await deps.keyUsage.stop();
+  await deps.decisionLog.stop();
+  const app = await buildApp(deps);
+  return {
+    app, deps,
+    request: ({ token, headers, ...rest }) => app.inject({ ...rest, headers: { ...(headers ?? {}), ...(token ? { authorization: `Bearer ${token}` } : {}) } }),
+    async close() {
+      await app.close();
+      await deps.close();
+      if (one.db.url) await database.close();
+    },
+  };
+}
+
 /** A fingerprint of every row of every table, read as the owner: equal fingerprints mean nothing was written. */
 export async function snapshot(db: TestDatabase): Promise<Record<string, string>> {
   const tables = await db.asOwner<{ tablename: string }>(

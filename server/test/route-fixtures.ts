@@ -44,7 +44,7 @@ export async function buildWorld(t: TestApp): Promise<World> {
 }
 
 /** Who may call a route: the least role that passes. */
-export type Need = 'public' | 'user' | 'member' | 'admin' | 'operator';
+export type Need = 'public' | 'user' | 'member' | 'admin' | 'owner' | 'operator';
 
 export interface RouteFixture {
   need: Need;
@@ -55,6 +55,8 @@ export interface RouteFixture {
   /** Not part of the cross-tenant sweep, and why. */
   crossTenantExempt?: string;
 }
+
+const FIXTURE_PAYMENT_ID = newId('pay');
 
 /** Every API route needs an entry here: the generated suites fail on a route without one. */
 export const ROUTE_FIXTURES: Record<string, RouteFixture> = {
@@ -110,6 +112,24 @@ export const ROUTE_FIXTURES: Record<string, RouteFixture> = {
   'GET /v1/admin/tenants/:tenantId/audit': { need: 'operator', params: (w) => ({ tenantId: w.tenantA }) },
   'PATCH /v1/admin/users/:userId': { need: 'operator', params: (w) => ({ userId: w.memberA.userId }), body: () => ({ status: 'active' }) },
   'POST /v1/admin/signing-keys/rotate': { need: 'operator' },
+  'GET /v1/tenants/:tenantId/subscription': { need: 'admin', params: (w) => ({ tenantId: w.tenantA }) },
+  'POST /v1/tenants/:tenantId/subscription/cancel': { need: 'owner', params: (w) => ({ tenantId: w.tenantA }), body: () => ({ atPeriodEnd: true }) },
+  'POST /v1/tenants/:tenantId/subscription/resume': { need: 'owner', params: (w) => ({ tenantId: w.tenantA }) },
+  'POST /v1/tenants/:tenantId/subscription/bank-transfer': { need: 'admin', params: (w) => ({ tenantId: w.tenantA }), body: () => ({ plan: 'pro' }) },
+  'GET /v1/tenants/:tenantId/payments': { need: 'admin', params: (w) => ({ tenantId: w.tenantA }) },
+  'GET /v1/admin/tenants/:tenantId/payments': { need: 'operator', params: (w) => ({ tenantId: w.tenantA }) },
+  'POST /v1/admin/tenants/:tenantId/payments/bank-transfer': {
+    need: 'operator', params: (w) => ({ tenantId: w.tenantA }),
+    body: () => ({ externalPaymentId: 'BANK-FIXTURE-1', amount: 4900, currency: 'EUR', payerName: 'Fixture Ltd', plan: 'pro' }),
+  },
+  // No transfer is awaited in the world (tenant A's routes would answer PAYMENT_REQUIRED): a well-formed id names none.
+  'POST /v1/admin/tenants/:tenantId/payments/:paymentId/reject': { need: 'operator', params: (w) => ({ tenantId: w.tenantA, paymentId: FIXTURE_PAYMENT_ID }), body: () => ({ reason: 'fixture' }) },
+  'POST /v1/admin/tenants/:tenantId/trial': { need: 'operator', params: (w) => ({ tenantId: w.tenantA }), body: () => ({ days: 14 }) },
+  'POST /v1/admin/tenants/:tenantId/trial/reset': { need: 'operator', params: (w) => ({ tenantId: w.tenantA }) },
+  'GET /v1/admin/tenants/:tenantId/users': { need: 'operator', params: (w) => ({ tenantId: w.tenantA }) },
+  // The signature is the credential: without a valid one, 400 WEBHOOK_SIGNATURE_INVALID (stripe.test.ts, paypal.test.ts).
+  'POST /v1/webhooks/stripe': { need: 'public', body: () => ({ id: 'evt_fixture', object: 'event', type: 'invoice.paid', data: { object: {} } }) },
+  'POST /v1/webhooks/paypal': { need: 'public', body: () => ({ id: 'WH-FIXTURE', event_type: 'PAYMENT.SALE.COMPLETED', resource: {} }) },
 };
 
 export function fillPath(url: string, params: Record<string, string>): string {

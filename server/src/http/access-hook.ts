@@ -18,12 +18,17 @@ declare module 'fastify' {
      * the handler; a function when the need depends on the request (leaving a tenant).
      */
     access?: AccessNeed | ((request: FastifyRequest) => AccessNeed);
+    /**
+     * The route serves a tenant whose subscription requires payment (the billing routes:
+     * its owner must see what is due and pay it); a suspended or closed tenant still not.
+     */
+    whileUnpaid?: boolean;
   }
 }
 
 /** The checks behind the access hook (tenancy's tenant check, auth's operator check). */
 export interface AccessChecks {
-  tenant(principal: Principal, tenantId: string, need: Exclude<AccessNeed, 'operator'>): Promise<TenantAccess>;
+  tenant(principal: Principal, tenantId: string, need: Exclude<AccessNeed, 'operator'>, options: { whileUnpaid?: boolean }): Promise<TenantAccess>;
   operator(principal: Principal): Promise<string>;
   tenantExists(tenantId: string): Promise<void>;
 }
@@ -47,7 +52,7 @@ export function registerAccessHook(app: FastifyInstance, checks: AccessChecks): 
       return;
     }
     if (tenantId === undefined) throw new Error(`route ${request.routeOptions.url} checks a tenant role but has no {tenantId}`);
-    request.access = await checks.tenant(principalOf(request), tenantId, need);
+    request.access = await checks.tenant(principalOf(request), tenantId, need, { whileUnpaid: request.routeOptions.config.whileUnpaid === true });
   });
 }
 

@@ -118,7 +118,17 @@ export class ChangeFeed {
     if (!parsed) return this.onBadPayload(payload);
     const { echo, ...change } = parsed;
     this.deliver(change as Change);
-    if (typeof echo === 'string') this.echoes.get(keyOf(change as Change))?.get(echo)?.resolve();
+    if (typeof echo === 'string') this.echoArrived(keyOf(change as Change), echo);
+  }
+
+  /** An echo that arrived is awaited by nobody any more: an announcement never awaited (no commit()) leaves nothing behind. */
+  private echoArrived(key: string, nonce: string): void {
+    const waiting = this.echoes.get(key);
+    const echo = waiting?.get(nonce);
+    if (!waiting || !echo) return;
+    echo.resolve();
+    waiting.delete(nonce);
+    if (waiting.size === 0) this.echoes.delete(key);
   }
 
   private deliver(change: Change): void {

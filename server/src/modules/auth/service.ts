@@ -64,6 +64,7 @@ export class AuthService {
     // created nothing, so its retry is not an EMAIL_TAKEN.
     const { account, refreshToken } = await inSystem(this.db, async (tx) => {
       const created = await this.tenancy.createAccount(tx, { email: input.email, name: input.name ?? null, passwordHash }, ctx);
+      await this.tenancy.recordSignIn(tx, created.user.id);
       return { account: created, refreshToken: await this.storeRefreshToken(tx, created.user.id) };
     });
     return { ...account, ...(await this.tokenPair(account.user.id, refreshToken)) };
@@ -113,6 +114,8 @@ export class AuthService {
     const refreshToken = await inSystem(this.db, async (tx) => {
       const validAfter = checkedAt ? await this.tenancy.lockSessions(tx, userId) : null;
       if (checkedAt && validAfter && validAfter > checkedAt) throw new AppError('INVALID_CREDENTIALS');
+      // A session of its own (not a refresh of one) is a sign-in.
+      if (familyId === undefined) await this.tenancy.recordSignIn(tx, userId);
       return this.storeRefreshToken(tx, userId, familyId);
     });
     return this.tokenPair(userId, refreshToken);

@@ -1,10 +1,11 @@
-import { and, asc, count, eq, lte, notInArray } from 'drizzle-orm';
+import { and, asc, count, eq, inArray, isNull, lte, notInArray, or, sql, type SQL } from 'drizzle-orm';
+import type { PgColumn } from 'drizzle-orm/pg-core';
 import type { Executor } from '../../db/client.js';
-import { subscriptions } from './tables.js';
+import { subscriptions, type PaymentMethod, type SubscriptionStatus } from './tables.js';
 
 export type SubscriptionRow = typeof subscriptions.$inferSelect;
 
-export async function insertSubscription(db: Executor, row: SubscriptionRow): Promise<void> {
+export async function insertSubscription(db: Executor, row: Omit<SubscriptionRow, 'cancelAtPeriodEnd' | 'canceledAt' | 'canceledFrom' | 'providerSubscriptionId' | 'providerCustomerId' | 'providerUpdatedAt' | 'providerPeriodEnd'>): Promise<void> {
   await db.insert(subscriptions).values(row);
 }
 
@@ -13,10 +14,20 @@ export async function findSubscription(db: Executor, tenantId: string): Promise<
   return row;
 }
 
+/** The row, held until the transaction ends: changes of one subscription happen one after another. */
+export async function lockSubscription(db: Executor, tenantId: string): Promise<SubscriptionRow | undefined> {
+  const [row] = await db.select().from(subscriptions).where(eq(subscriptions.tenantId, tenantId)).for('update');
+  return row;
+}
+
 export async function updateSubscription(db: Executor, tenantId: string, patch: Partial<SubscriptionRow>): Promise<SubscriptionRow | undefined> {
   const [row] = await db.update(subscriptions).set(patch).where(eq(subscriptions.tenantId, tenantId)).returning();
   return row;
 }
+
+/** Subscriptions whose period renews by itself (see renewsItself): only these are rolled lazily and by the sweeper. */
+export const RENEWS_ITSELF: SQL = sql`(${subscriptions.status} = 'trialing'
+  OR (${subscriptions.status} = 'active' AND ${subscriptions.paymentMethod} IS NULL AND NOT ${subscriptions.cancelAtPeriodEnd}))`;
 
 /**
  * Moves a subscription to its next period only if it still ends at `from`: of several
@@ -24,16 +35,55 @@ export async function updateSubscription(db: Executor, tenantId: string, patch: 
  */
 export async function advancePeriod(db: Executor, tenantId: string, from: Date, start: Date, end: Date, now: Date): Promise<boolean> {
   const rows = await db.update(subscriptions).set({ currentPeriodStart: start, currentPeriodEnd: end, updatedAt: now })
-    .where(and(eq(subscriptions.tenantId, tenantId), eq(subscriptions.currentPeriodEnd, from)))
+    .where(and(eq(subscriptions.tenantId, tenantId), eq(subscriptions.currentPeriodEnd, from), RENEWS_ITSELF))
     .returning({ tenantId: subscriptions.tenantId });
   return rows.length === 1;
 }
 
-/** Tenants whose period ended: the sweeper rolls them forward (and refills their credits). */
+/** Tenants whose self-renewing period ended: the sweeper rolls them forward (and refills their credits). */
 export async function listDue(db: Executor, now: Date, limit: number): Promise<string[]> {
   const rows = await db.select({ tenantId: subscriptions.tenantId }).from(subscriptions)
-    .where(lte(subscriptions.currentPeriodEnd, now)).orderBy(asc(subscriptions.currentPeriodEnd)).limit(limit);
+    .where(and(lte(subscriptions.currentPeriodEnd, now), RENEWS_ITSELF)).orderBy(asc(subscriptions.currentPeriodEnd)).limit(limit);
   return rows.map((r) => r.tenantId);
+}
+
+/** Subscriptions no provider keeps: free or comped ones, and those paid by bank transfer. */
+const KEPT_BY_TOLLGATE: SQL = sql`(${subscriptions.paymentMethod} IS NULL OR ${subscriptions.paymentMethod} = 'bank_transfer')`;
+
+/** What a time-driven transition is due for (a system read; each is re-checked under the row's lock). */
+export type DueKind = 'trial_ended' | 'canceled_at_period_end' | 'period_ended_unpaid' | 'grace_ended';
+
+export async function listTransitionsDue(db: Executor, kind: DueKind, at: Date, graceSeconds: number, limit: number): Promise<string[]> {
+  const s = subscriptions;
+  const where: Record<DueKind, SQL | undefined> = {
+    trial_ended: and(eq(s.status, 'trialing'), lte(s.trialEndsAt, at)),
+    // Stripe and PayPal end their own subscriptions (and say so): only Tollgate's own are ended here.
+    canceled_at_period_end: and(inArray(s.status, ['active', 'past_due']), eq(s.cancelAtPeriodEnd, true), lte(s.currentPeriodEnd, at), KEPT_BY_TOLLGATE),
+    period_ended_unpaid: and(eq(s.status, 'active'), eq(s.paymentMethod, 'bank_transfer'), eq(s.cancelAtPeriodEnd, false), lte(s.currentPeriodEnd, at)),
+    grace_ended: and(eq(s.status, 'past_due'), or(isNull(s.pastDueSince), lte(s.pastDueSince, new Date(at.getTime() - graceSeconds * 1000)))),
+  };
+  const rows = await db.select({ tenantId: s.tenantId }).from(s).where(where[kind]).orderBy(asc(s.tenantId)).limit(limit);
+  return rows.map((r) => r.tenantId);
+}
+
+/** The tenant whose subscription follows a provider's subscription or customer (a system read). */
+export async function findByProvider(db: Executor, method: PaymentMethod, ids: { subscriptionId?: string | null | undefined; customerId?: string | null | undefined }): Promise<string | undefined> {
+  const s = subscriptions;
+  const conditions: SQL[] = [];
+  if (ids.subscriptionId) conditions.push(eq(s.providerSubscriptionId, ids.subscriptionId));
+  if (ids.customerId) conditions.push(eq(s.providerCustomerId, ids.customerId));
+  if (conditions.length === 0) return undefined;
+  const [row] = await db.select({ tenantId: s.tenantId }).from(s).where(and(eq(s.paymentMethod, method), or(...conditions))).orderBy(asc(s.tenantId)).limit(1);
+  return row?.tenantId;
+}
+
+/** `tenantId IN (subscriptions matching)`: the operator's tenant search filters by billing state with it. */
+export function tenantsWithSubscription(tenantId: PgColumn, f: { status?: SubscriptionStatus | undefined; paymentMethod?: PaymentMethod | undefined }): SQL | undefined {
+  const conditions: SQL[] = [];
+  if (f.status) conditions.push(eq(subscriptions.status, f.status));
+  if (f.paymentMethod) conditions.push(eq(subscriptions.paymentMethod, f.paymentMethod));
+  if (conditions.length === 0) return undefined;
+  return sql`${tenantId} IN (SELECT ${subscriptions.tenantId} FROM ${subscriptions} WHERE ${and(...conditions)})`;
 }
 
 /** Plans some tenant is on other than `known`, with how many tenants each (a system read). */

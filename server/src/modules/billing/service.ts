@@ -1,19 +1,15 @@
+import type { SQL } from 'drizzle-orm';
+import type { PgColumn } from 'drizzle-orm/pg-core';
 import type { Executor } from '../../db/client.js';
 import type { Clock } from '../../lib/clock.js';
 import { newId } from '../../lib/ids.js';
-import { advancePeriod, countOtherPlans, findSubscription, insertSubscription, listDue, updateSubscription, type SubscriptionRow } from './repo.js';
-import type { SubscriptionStatus } from './tables.js';
-
-export interface Subscription {
-  id: string;
-  plan: string;
-  status: SubscriptionStatus;
-  currentPeriodStart: string;
-  currentPeriodEnd: string;
-  trialEndsAt: string | null;
-  pastDueSince: string | null;
-  paymentMethod: string | null;
-}
+import type { Actor } from '../audit/index.js';
+import type { SubscriptionLifecycle } from './lifecycle.js';
+import {
+  advancePeriod, countOtherPlans, findSubscription, insertSubscription, listDue, tenantsWithSubscription, type SubscriptionRow,
+} from './repo.js';
+import type { PaymentMethod, SubscriptionStatus } from './tables.js';
+import { toSubscription, type Subscription } from './view.js';
 
 /**
  * `months` after `anchor`, on the anchor's day clamped to the month's last day
@@ -32,6 +28,11 @@ export function addMonthUtc(from: Date): Date {
   return addMonthsUtc(from, 1);
 }
 
+/** The end of `periods` billing periods of `interval` from `start`. */
+export function paidPeriodEnd(start: Date, interval: 'month' | 'year', periods: number): Date {
+  return addMonthsUtc(start, (interval === 'year' ? 12 : 1) * periods);
+}
+
 /** A billing period, [start, end): the instant `end` already belongs to the next one. */
 export interface Period { start: Date; end: Date }
 
@@ -41,17 +42,27 @@ export function calendarMonthUtc(now: Date): Period {
   return { start, end: new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1)) };
 }
 
-/** Subscriptions: every tenant has exactly one. Payments arrive in a later module. */
+/**
+ * Whether a subscription's period renews by itself, monthly, with the plan's credits: a
+ * trial, and an active subscription nobody pays for (a free plan, a plan an operator set).
+ * A paid period is opened by its payment (and its credits come with it); one that ended
+ * unpaid stays ended (past_due), and one set to cancel ends with its period.
+ */
+export function renewsItself(row: Pick<SubscriptionRow, 'status' | 'paymentMethod' | 'cancelAtPeriodEnd'>): boolean {
+  return row.status === 'trialing' || (row.status === 'active' && row.paymentMethod === null && !row.cancelAtPeriodEnd);
+}
+
+/** Subscriptions: every tenant has exactly one; its changes go through the lifecycle. */
 export class BillingService {
-  constructor(private readonly clock: Clock) {}
+  constructor(private readonly clock: Clock, private readonly lifecycle: SubscriptionLifecycle) {}
 
   async createForTenant(tx: Executor, tenantId: string, plan: string): Promise<Subscription> {
     const now = this.clock.now();
-    const row: SubscriptionRow = {
+    const row = {
       tenantId,
       id: newId('sub', now.getTime()),
       plan,
-      status: 'active',
+      status: 'active' as const,
       currentPeriodStart: now,
       currentPeriodEnd: addMonthUtc(now),
       trialEndsAt: null,
@@ -62,7 +73,7 @@ export class BillingService {
       updatedAt: now,
     };
     await insertSubscription(tx, row);
-    return toSubscription(row);
+    return toSubscription({ ...row, cancelAtPeriodEnd: false, canceledAt: null, canceledFrom: null, providerSubscriptionId: null, providerCustomerId: null, providerUpdatedAt: null, providerPeriodEnd: null });
   }
 
   /** Plans some tenant is on that are not among `known` (renamed or removed from the config), with how many tenants each. */
@@ -76,18 +87,19 @@ export class BillingService {
   }
 
   /**
-   * The tenant's current usage period. A subscription whose period ended is rolled
-   * forward here (lazily; the sweeper does the same for idle tenants), one month at a
-   * time from its previous end, so periods stay contiguous however long it was idle;
+   * The tenant's current usage period. A self-renewing subscription whose period ended is
+   * rolled forward here (lazily; the sweeper does the same for idle tenants), one month at
+   * a time from its previous end, so periods stay contiguous however long it was idle;
    * period ends are counted in months from the subscription's start, so a subscription
    * begun on the 31st renews on the last day of short months and the 31st again after.
+   * Any other subscription keeps its period, ended or not, until a payment opens the next.
    */
   async currentPeriod(tx: Executor, tenantId: string): Promise<Period> {
     const now = this.clock.now();
     for (let attempt = 0; attempt < 3; attempt++) {
       const row = await findSubscription(tx, tenantId);
       if (!row) return calendarMonthUtc(now);
-      if (row.currentPeriodEnd > now) return { start: row.currentPeriodStart, end: row.currentPeriodEnd };
+      if (row.currentPeriodEnd > now || !renewsItself(row)) return { start: row.currentPeriodStart, end: row.currentPeriodEnd };
       const anchor = row.createdAt;
       let start = row.currentPeriodEnd;
       let months = 1;
@@ -98,30 +110,29 @@ export class BillingService {
         end = addMonthsUtc(anchor, ++months);
       }
       if (await advancePeriod(tx, tenantId, row.currentPeriodEnd, start, end, now)) return { start, end };
-      // another caller rolled it first: read what it wrote
+      // another caller rolled it first (or changed the subscription): read what it wrote
     }
     throw new Error(`subscription period of ${tenantId} keeps moving`);
+  }
+
+  /** Whether the plan's credits for the current period come by themselves (else with its payment). */
+  async grantsItself(tx: Executor, tenantId: string): Promise<boolean> {
+    const row = await findSubscription(tx, tenantId);
+    return !row || renewsItself(row);
   }
 
   async duePeriods(tx: Executor, limit: number): Promise<string[]> {
     return listDue(tx, this.clock.now(), limit);
   }
 
-  async setPlan(tx: Executor, tenantId: string, plan: string): Promise<Subscription | undefined> {
-    const row = await updateSubscription(tx, tenantId, { plan, updatedAt: this.clock.now() });
-    return row && toSubscription(row);
+  /** An operator's change of plan (the status stays what it is). */
+  async setPlan(tx: Executor, tenantId: string, plan: string, actor: Actor, requestId?: string): Promise<Subscription | undefined> {
+    const changed = await this.lifecycle.apply(tx, tenantId, (row) => row.plan === plan ? null : { event: 'plan_changed', to: row.status, set: { plan }, actor, requestId });
+    return changed?.after;
   }
-}
 
-function toSubscription(row: SubscriptionRow): Subscription {
-  return {
-    id: row.id,
-    plan: row.plan,
-    status: row.status,
-    currentPeriodStart: row.currentPeriodStart.toISOString(),
-    currentPeriodEnd: row.currentPeriodEnd.toISOString(),
-    trialEndsAt: row.trialEndsAt?.toISOString() ?? null,
-    pastDueSince: row.pastDueSince?.toISOString() ?? null,
-    paymentMethod: row.paymentMethod ?? null,
-  };
+  /** A condition on a tenant id column: its subscription has this status and/or payment method. */
+  tenantsWhere(tenantId: PgColumn, f: { status?: SubscriptionStatus | undefined; paymentMethod?: PaymentMethod | undefined }): SQL | undefined {
+    return tenantsWithSubscription(tenantId, f);
+  }
 }

@@ -21,6 +21,7 @@ export interface EntryInput {
   actorType: string;
   actorId: string | null;
   now: Date;
+  paymentId?: string | null;
 }
 
 /**
@@ -33,9 +34,9 @@ export { lockKey } from '../../db/locks.js';
 function appendFromAccount(e: EntryInput, prefix: SQL): SQL {
   return sql`${prefix}
     INSERT INTO credit_ledger (tenant_id, id, kind, amount, hold, balance_after, reserved_after, reservation_id,
-                               idempotency_key, request_hash, reason, actor_type, actor_id, created_at)
+                               idempotency_key, request_hash, reason, actor_type, actor_id, created_at, payment_id)
     SELECT ${e.tenantId}, ${e.id}, ${e.kind}, ${e.amount}::bigint, ${e.hold}::bigint, a.balance, a.reserved, ${e.reservationId},
-           ${e.key}, ${e.hash}, ${e.reason}, ${e.actorType}, ${e.actorId}, ${e.now.toISOString()}::timestamptz FROM a
+           ${e.key}, ${e.hash}, ${e.reason}, ${e.actorType}, ${e.actorId}, ${e.now.toISOString()}::timestamptz, ${e.paymentId ?? null} FROM a
     RETURNING id`;
 }
 

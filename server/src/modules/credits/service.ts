@@ -16,6 +16,8 @@ export interface LedgerEntry {
   id: string; kind: LedgerKind; amount: number; hold: number; balanceAfter: number; reservedAfter: number;
   reservationId: string | null; idempotencyKey: string; reason: string | null;
   actor: { type: string; id: string | null }; createdAt: string;
+  /** The payment a paid period's grant came with. */
+  paymentId: string | null;
 }
 
 export interface BalanceChange {
@@ -26,6 +28,7 @@ export interface BalanceChange {
   reason: string | null;
   actor: Actor;
   kind?: 'grant' | 'adjust';
+  paymentId?: string | null;
 }
 
 export type ChangeResult = Result<{ entry: LedgerEntry; credits: CreditBalance; replayed: boolean }, { code: 'INSUFFICIENT_CREDITS'; credits: CreditBalance }>;
@@ -68,7 +71,7 @@ export class CreditsService {
     const now = this.clock.now();
     const entry: repo.EntryInput = {
       tenantId: c.tenantId, id: newId('led', now.getTime()), kind, amount: c.amount, hold: 0, reservationId: null,
-      key: c.idempotencyKey, hash, reason: c.reason, actorType: c.actor.type, actorId: c.actor.id, now,
+      key: c.idempotencyKey, hash, reason: c.reason, actorType: c.actor.type, actorId: c.actor.id, now, paymentId: c.paymentId ?? null,
     };
     const written = c.amount > 0 ? await repo.credit(tx, entry) : await repo.debit(tx, entry);
     if (!written) return err({ code: 'INSUFFICIENT_CREDITS', credits: await this.balance(tx, c.tenantId) });
@@ -90,13 +93,24 @@ export class CreditsService {
     return result;
   }
 
-  /** The plan's credits for one period, exactly once per tenant and period (the key is the period). */
-  async grantForPeriod(tx: Executor, tenantId: string, periodStart: Date, amount: number): Promise<void> {
+  /**
+   * The plan's credits for one period, exactly once per tenant and period (the key is the
+   * period); a paid period's grant names its payment.
+   */
+  async grantForPeriod(tx: Executor, tenantId: string, periodStart: Date, amount: number, payment?: { id: string; actor: Actor }): Promise<void> {
     if (amount <= 0) return;
-    const key = periodGrantKey(periodStart);
-    if (await repo.entryByKey(tx, tenantId, key)) return;
+    let key = periodGrantKey(periodStart);
+    const granted = await repo.entryByKey(tx, tenantId, key);
+    // A paid period beginning the very instant another did (a trial, a free period) is
+    // granted all the same, once per payment; the period's own key stays what it was.
+    if (granted && payment && granted.paymentId !== payment.id) key = `${key}:${payment.id}`;
+    else if (granted) return;
+    if (key !== periodGrantKey(periodStart) && await repo.entryByKey(tx, tenantId, key)) return;
     // A plan change racing the first grant may ask for another amount: the first grant stands.
-    await this.change(tx, { tenantId, amount, idempotencyKey: key, reason: 'plan credits for the period', actor: { type: 'system', id: null }, kind: 'grant' })
+    await this.change(tx, {
+      tenantId, amount, idempotencyKey: key, reason: payment ? 'plan credits for the paid period' : 'plan credits for the period',
+      actor: payment?.actor ?? { type: 'system', id: null }, kind: 'grant', paymentId: payment?.id ?? null,
+    })
       .catch((error: unknown) => {
         if (!(error instanceof AppError && error.code === 'IDEMPOTENCY_CONFLICT')) throw error;
       });
@@ -121,5 +135,6 @@ export function toEntry(row: repo.LedgerRow): LedgerEntry {
     id: row.id, kind: row.kind, amount: Number(row.amount), hold: Number(row.hold), balanceAfter: Number(row.balanceAfter),
     reservedAfter: Number(row.reservedAfter), reservationId: row.reservationId, idempotencyKey: row.idempotencyKey,
     reason: row.reason, actor: { type: row.actorType, id: row.actorId }, createdAt: row.createdAt.toISOString(),
+    paymentId: row.paymentId,
   };
 }

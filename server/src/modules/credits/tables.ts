@@ -45,4 +45,6 @@ export const creditLedger = pgTable('credit_ledger', {
   actorType: text('actor_type').notNull(),
   actorId: text('actor_id'),
   createdAt: at('created_at').notNull(),
+  /** The payment a paid period's grant came with. */
+  paymentId: text('payment_id'),
 }, (t) => [primaryKey({ columns: [t.tenantId, t.id] })]);

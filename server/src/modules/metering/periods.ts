@@ -20,7 +20,7 @@ export class PeriodStanding {
 
   constructor(private readonly billing: BillingService, private readonly entitlements: EntitlementsService, private readonly credits: CreditsService) {}
 
-  /** Rolls the period if it ended, grants the plan's credits for it once; in the caller's transaction. */
+  /** Rolls a self-renewing period if it ended, grants the plan's credits for it once; in the caller's transaction. */
   async standing(tx: Executor, tenantId: string): Promise<Standing> {
     const period = await this.billing.currentPeriod(tx, tenantId);
     const entitlements = await this.entitlements.effective(tx, tenantId);
@@ -28,7 +28,8 @@ export class PeriodStanding {
     if (this.grantSeen(tenantId) !== start) {
       if (await this.credits.hasPeriodGrant(tx, tenantId, period.start)) {
         this.rememberGrant(tenantId, start);
-      } else {
+      } else if (await this.billing.grantsItself(tx, tenantId)) {
+        // A paid period's credits come with its payment (modules/payments), never before it.
         await this.credits.grantForPeriod(tx, tenantId, period.start, entitlements.creditsPerPeriod);
       }
     }

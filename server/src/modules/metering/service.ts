@@ -12,7 +12,7 @@ import type { AcquireResult, ConsumeResult, LimitsService, MeterUsage, UsageEven
 import type { PlansService } from '../plans/index.js';
 import { actorOf, type Role } from '../tenancy/index.js';
 import type { PeriodStanding } from './periods.js';
-import { sweep } from './sweep.js';
+import { sweep, type SubscriptionSweep } from './sweep.js';
 
 /** Who acts in which tenant. Routes pass the TenantAccess they checked; an embedding host passes its own. */
 export type Caller = TenantAccess | { tenantId: string; role?: Role | null; actor?: Actor };
@@ -41,6 +41,8 @@ export interface MeteringParts {
   periods: PeriodStanding;
   /** Tells every process (and this one) of a change to a tenant, after its commit. */
   publish: (change: Change) => Promise<void>;
+  /** The subscriptions' time-driven transitions, made by the sweep. */
+  subscriptions: SubscriptionSweep;
 }
 
 /**
@@ -188,10 +190,11 @@ export class Metering {
   }
 
   /**
-   * Expires reservations due at `at` and rolls ended subscription periods forward with
-   * their refill. The server calls it on an interval; tests call it with their clock.
+   * Expires reservations due at `at`, makes the subscriptions' time-driven transitions and
+   * rolls ended self-renewing periods forward with their refill. The server calls it on an
+   * interval; tests call it with their clock.
    */
-  sweep(at: Date = this.p.clock.now()): Promise<{ expired: number; rolled: number }> {
+  sweep(at: Date = this.p.clock.now()): Promise<{ expired: number; rolled: number; transitions: number }> {
     return sweep(this.p, at);
   }
 

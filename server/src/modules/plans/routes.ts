@@ -14,6 +14,7 @@ const PlanView = Type.Object({
   modules: Type.Array(Type.String()),
   features: Type.Array(Type.String()),
   models: Type.Array(Type.String()),
+  price: Nullable(Type.Object({ amount: Type.Integer(), currency: Type.String(), interval: Type.String() }, { description: 'per billing period, in the currency\'s minor unit; null: free' })),
 });
 
 export const plansRoutes: FastifyPluginAsyncTypebox<{ plans: PlansService }> = async (app, { plans }) => {
@@ -48,6 +49,7 @@ export const plansRoutes: FastifyPluginAsyncTypebox<{ plans: PlansService }> = a
       modules: p.modules,
       features: p.features,
       models: p.models,
+      price: p.price ?? null,
     })),
     modules: [...plans.modules()],
     operations: Object.entries(plans.operations()).map(([name, op]) => ({

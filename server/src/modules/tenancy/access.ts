@@ -6,7 +6,7 @@ import type { Clock } from '../../lib/clock.js';
 import { AppError } from '../../lib/errors.js';
 import type { Principal, TenantAccess } from '../../lib/principal.js';
 import { err, ok, type Result } from '../../lib/result.js';
-import type { BillingService, SubscriptionStatus } from '../billing/index.js';
+import { paymentRequired, type BillingService, type SubscriptionStanding } from '../billing/index.js';
 import * as repo from './repo.js';
 import type { Role, TenantStatus } from './tables.js';
 
@@ -18,7 +18,7 @@ export type TenantDenial =
 export interface TenantState {
   status: TenantStatus;
   plan: string | null;
-  subscription: { status: SubscriptionStatus; pastDueSince: number | null; trialEndsAt: number | null } | null;
+  subscription: SubscriptionStanding | null;
   /** tenants.generation when this was read (migration 0009). */
   generation: number;
 }
@@ -67,8 +67,11 @@ export interface AccessCheckOptions {
   pastDueGraceSeconds: number;
 }
 
-/** Subscription states in which the tenant has not paid for what it is using. */
-const UNPAID: ReadonlySet<SubscriptionStatus> = new Set(['canceled', 'pending_payment', 'suspended']);
+/** What a check asks besides membership: `whileUnpaid` serves a tenant that must pay (its billing routes). */
+export interface TenantCheckOptions { whileUnpaid?: boolean }
+
+/** Refusals made by the tenant's standing (not the principal's): the ones a payment or a reactivation lifts. */
+const STANDING_DENIALS: ReadonlySet<string> = new Set(['TENANT_SUSPENDED', 'TENANT_CLOSED', 'PAYMENT_REQUIRED']);
 
 /**
  * The one place that decides whether a principal may act in a tenant, for every
@@ -91,15 +94,24 @@ export class AccessCheck {
     this.users = new TtlCache(cache);
   }
 
-  async check(principal: Principal, tenantId: string): Promise<Result<TenantAccess, TenantDenial | 'UNAUTHENTICATED'>> {
-    return (await this.checkStamped(principal, tenantId)).checked;
+  /**
+   * The check on cached state, for the routes. A refusal is never answered from the cache
+   * alone: the tenant is read again first, so a payment or a reactivation that landed a
+   * moment ago in another process lifts it on this very request. (The decision needs no
+   * such read: its statement checks the stamp of the state it decided on.)
+   */
+  async check(principal: Principal, tenantId: string, options: TenantCheckOptions = {}): Promise<Result<TenantAccess, TenantDenial | 'UNAUTHENTICATED'>> {
+    const first = (await this.checkStamped(principal, tenantId, options)).checked;
+    if (first.ok || !STANDING_DENIALS.has(first.error)) return first;
+    this.tenants.delete(tenantId);
+    return (await this.checkStamped(principal, tenantId, options)).checked;
   }
 
   /**
    * The check on cached state, with the stamp of that state. A key's own generation
    * (the tenant's, when its row was read: apikeys' resolver) counts among the tenant's.
    */
-  async checkStamped(principal: Principal, tenantId: string): Promise<StampedCheck> {
+  async checkStamped(principal: Principal, tenantId: string, options: TenantCheckOptions = {}): Promise<StampedCheck> {
     let userId: string | null = null;
     const stamp: Stamp = { tenant: Number.MAX_SAFE_INTEGER, user: null };
     const answer = (checked: StampedCheck['checked']): StampedCheck => ({ checked, stamp });
@@ -126,7 +138,7 @@ export class AccessCheck {
       if (sessionEnded(principal, user.sessionsValidAfter)) return answer(err('UNAUTHENTICATED'));
       role = found.role;
     }
-    const standing = this.standing(tenant);
+    const standing = this.standing(tenant, options);
     return answer(standing ? err(standing) : ok({ tenantId, role, userId, principal }));
   }
 
@@ -135,7 +147,7 @@ export class AccessCheck {
    * the decision calls it so a suspension, role change or removal announced a moment
    * ago in another process cannot slip through on a stale cache entry.
    */
-  async recheck(tx: Executor, access: TenantAccess): Promise<Result<TenantAccess, TenantDenial | 'UNAUTHENTICATED'>> {
+  async recheck(tx: Executor, access: TenantAccess, options: TenantCheckOptions = {}): Promise<Result<TenantAccess, TenantDenial | 'UNAUTHENTICATED'>> {
     const tenant = await readTenantState(tx, this.billing, access.tenantId);
     if (!tenant) return err('TENANT_NOT_FOUND');
     let role = access.role;
@@ -148,14 +160,15 @@ export class AccessCheck {
       if (sessionEnded(access.principal, user.sessionsValidAfter)) return err('UNAUTHENTICATED');
       role = membership.role;
     }
-    const standing = this.standing(tenant);
+    const standing = this.standing(tenant, options);
     return standing ? err(standing) : ok({ ...access, role });
   }
 
-  private standing(tenant: TenantState): TenantDenial | null {
+  private standing(tenant: TenantState, options: TenantCheckOptions): TenantDenial | null {
     if (tenant.status === 'suspended') return 'TENANT_SUSPENDED';
     if (tenant.status === 'closed') return 'TENANT_CLOSED';
-    return this.paymentRequired(tenant) ? 'PAYMENT_REQUIRED' : null;
+    if (options.whileUnpaid) return null;
+    return paymentRequired(tenant.subscription, this.clock.now().getTime(), this.options.pastDueGraceSeconds) ? 'PAYMENT_REQUIRED' : null;
   }
 
   /** The user-status rule, shared by credential resolution and the tenant check. */
@@ -163,16 +176,6 @@ export class AccessCheck {
     const user = await this.user(userId);
     if (!user) return err('UNKNOWN_USER');
     return user.status === 'active' ? ok(user) : err('USER_DEACTIVATED');
-  }
-
-  private paymentRequired(tenant: TenantState): boolean {
-    const sub = tenant.subscription;
-    if (!sub) return false;
-    const now = this.clock.now().getTime();
-    if (UNPAID.has(sub.status)) return true;
-    if (sub.status === 'past_due') return sub.pastDueSince === null || now >= sub.pastDueSince + this.options.pastDueGraceSeconds * 1000;
-    if (sub.status === 'trialing') return sub.trialEndsAt !== null && now >= sub.trialEndsAt;
-    return false;
   }
 
   tenant(tenantId: string): Promise<TenantState | undefined> {

@@ -4,7 +4,8 @@ import { ctxOf } from '../../http/guards.js';
 import { Body, errors, idOf, NextCursor, TenantParams } from '../../http/schemas.js';
 import type { TenancyAdminService } from './admin.js';
 import type { TenancyService } from './service.js';
-import { TenantViewSchema, UserViewSchema } from './views.js';
+import { TenantUserSchema, TenantViewSchema, UserViewSchema } from './views.js';
+import { PaymentMethodSchema, SubscriptionStatusSchema } from '../billing/index.js';
 import { operatorOf } from '../../http/access-hook.js';
 
 const TenantStatusSchema = Type.Union([Type.Literal('active'), Type.Literal('suspended'), Type.Literal('closed')]);
@@ -19,10 +20,12 @@ export const tenancyAdminRoutes: FastifyPluginAsyncTypebox<TenancyAdminRouteOpti
   app.get('/v1/admin/tenants', {
     config: { access: 'operator' },
     schema: {
-      tags: ['operator'], summary: 'Search tenants by name or id, filter by status',
+      tags: ['operator'], summary: 'Search tenants by name or id, filter by status, subscription status and payment method',
       querystring: Type.Object({
         query: Type.Optional(Type.String({ maxLength: 200 })),
         status: Type.Optional(TenantStatusSchema),
+        subscriptionStatus: Type.Optional(SubscriptionStatusSchema),
+        paymentMethod: Type.Optional(PaymentMethodSchema),
         cursor: Type.Optional(idOf('tnt')),
         limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
       }, { additionalProperties: false }),
@@ -34,6 +37,14 @@ export const tenancyAdminRoutes: FastifyPluginAsyncTypebox<TenancyAdminRouteOpti
     config: { access: 'operator' },
     schema: { tags: ['operator'], summary: 'One tenant', params: TenantParams, response: { 200: TenantViewSchema, ...errors(401, 403, 404) } },
   }, async (request) => tenancy.getTenant(request.params.tenantId));
+
+  app.get('/v1/admin/tenants/:tenantId/users', {
+    config: { access: 'operator' },
+    schema: {
+      tags: ['operator'], summary: 'The tenant\'s users: role, account status, last sign-in',
+      params: TenantParams, response: { 200: Type.Object({ users: Type.Array(TenantUserSchema) }), ...errors(401, 403, 404) },
+    },
+  }, async (request) => ({ users: await admin.users(request.params.tenantId) }));
 
   app.patch('/v1/admin/tenants/:tenantId', {
     config: { access: 'operator' },

@@ -4,11 +4,11 @@ import type { Clock } from '../../lib/clock.js';
 import { AppError } from '../../lib/errors.js';
 import type { CallContext } from '../../lib/principal.js';
 import type { AuditService } from '../audit/index.js';
-import type { BillingService } from '../billing/index.js';
+import type { BillingService, PaymentMethod, SubscriptionStatus } from '../billing/index.js';
 import type { PlansService } from '../plans/index.js';
 import * as repo from './repo.js';
 import { toUserView, type TenancyService, type TenantView, type UserView } from './service.js';
-import type { TenantStatus } from './tables.js';
+import type { Role, TenantStatus } from './tables.js';
 
 export interface TenantPatch {
   status?: TenantStatus | undefined;
@@ -18,6 +18,17 @@ export interface TenantPatch {
   /** Overrides the plan's enterprise flag; null removes the override. */
   enterprise?: boolean | null | undefined;
 }
+
+export interface TenantSearch {
+  query?: string | undefined;
+  status?: TenantStatus | undefined;
+  subscriptionStatus?: SubscriptionStatus | undefined;
+  paymentMethod?: PaymentMethod | undefined;
+  cursor?: string | undefined;
+  limit: number;
+}
+
+export interface TenantUser { id: string; email: string; name: string | null; role: Role; status: string; lastSignInAt: string | null; joinedAt: string }
 
 /** Where overrides live (the entitlements module, wired by deps.ts); returns what changed, for the audit entry. */
 export interface OverrideStore {
@@ -37,9 +48,10 @@ export class TenancyAdminService {
     private readonly changed: (kind: 'tenant' | 'user', id: string) => Promise<void>,
   ) {}
 
-  async search(q: { query?: string | undefined; status?: TenantStatus | undefined; cursor?: string | undefined; limit: number }): Promise<{ tenants: TenantView[]; nextCursor: string | null }> {
+  async search(q: TenantSearch): Promise<{ tenants: TenantView[]; nextCursor: string | null }> {
+    const billed = this.billing.tenantsWhere(repo.TENANT_ID, { status: q.subscriptionStatus, paymentMethod: q.paymentMethod });
     return inSystem(this.db, async (tx) => {
-      const rows = await repo.searchTenants(tx, { query: q.query, status: q.status, afterId: q.cursor, limit: q.limit + 1 });
+      const rows = await repo.searchTenants(tx, { query: q.query, status: q.status, afterId: q.cursor, limit: q.limit + 1 }, billed);
       const page = rows.slice(0, q.limit);
       const tenants = [];
       for (const row of page) tenants.push(await this.tenancy.getTenant(row.id, tx));
@@ -61,7 +73,7 @@ export class TenancyAdminService {
       if (patch.plan !== undefined) {
         const sub = await this.billing.get(tx, tenantId);
         if (sub && sub.plan !== patch.plan) {
-          await this.billing.setPlan(tx, tenantId, patch.plan);
+          await this.billing.setPlan(tx, tenantId, patch.plan, { type: 'operator', id: operatorId }, ctx.requestId);
           changes.plan = { from: sub.plan, to: patch.plan };
         }
       }
@@ -78,6 +90,14 @@ export class TenancyAdminService {
     });
     await this.changed('tenant', tenantId);
     return view;
+  }
+
+  /** A tenant's users with their role, account status and last sign-in (the tenant's existence is checked by the route). */
+  async users(tenantId: string): Promise<TenantUser[]> {
+    return inTenant(this.db, tenantId, async (tx) => (await repo.listMembers(tx, tenantId)).map((m) => ({
+      id: m.userId, email: m.email, name: m.name, role: m.role, status: m.status,
+      lastSignInAt: m.lastSignInAt?.toISOString() ?? null, joinedAt: m.createdAt.toISOString(),
+    })));
   }
 
   async setUserStatus(operatorId: string, userId: string, status: 'active' | 'deactivated', ctx: CallContext): Promise<UserView> {

@@ -1,7 +1,7 @@
-export { AccessCheck, assertSessionLive, type Stamp, type StampedCheck, type TenantDenial, type AccessCheckOptions, type UserState } from './access.js';
+export { AccessCheck, assertSessionLive, type AccessCheckOptions, type Stamp, type StampedCheck, type TenantCheckOptions, type TenantDenial, type UserState } from './access.js';
 export { TenancyService, actorOf, effectiveRole, toUserView, type MemberView, type TenancyExtension, type TenancyHooks, type TenantView, type UserView, type RoleNeed } from './service.js';
 export { InvitationService, type InvitationView } from './invitations.js';
-export { TenancyAdminService, type OverrideStore, type TenantPatch } from './admin.js';
+export { TenancyAdminService, type OverrideStore, type TenantPatch, type TenantSearch, type TenantUser } from './admin.js';
 export { tenancyRoutes } from './routes.js';
 export { tenancyAdminRoutes } from './admin-routes.js';
 export { tenancyErrors } from './errors.js';

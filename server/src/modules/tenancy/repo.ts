@@ -1,6 +1,9 @@
-import { and, asc, eq, gt, ilike, isNull, or, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, ilike, isNull, or, sql, type SQL } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
 import { invitations, memberships, tenants, users, type Role, type TenantStatus } from './tables.js';
+
+/** The tenant id column, for conditions other modules make on it (the operator's billing filters). */
+export const TENANT_ID = tenants.id;
 
 export type UserRow = typeof users.$inferSelect;
 export type TenantRow = typeof tenants.$inferSelect;
@@ -46,8 +49,8 @@ export async function updateTenant(db: Executor, id: string, patch: Partial<Tena
   return row;
 }
 
-export async function searchTenants(db: Executor, q: { query?: string | undefined; status?: TenantStatus | undefined; afterId?: string | undefined; limit: number }): Promise<TenantRow[]> {
-  const conditions = [];
+export async function searchTenants(db: Executor, q: { query?: string | undefined; status?: TenantStatus | undefined; afterId?: string | undefined; limit: number }, extra?: SQL): Promise<TenantRow[]> {
+  const conditions = extra ? [extra] : [];
   if (q.query) {
     const pattern = `%${q.query.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
     conditions.push(or(ilike(tenants.name, pattern), eq(tenants.id, q.query))!);
@@ -78,10 +81,11 @@ export async function findMembership(db: Executor, tenantId: string, userId: str
   return row;
 }
 
-export async function listMembers(db: Executor, tenantId: string): Promise<(MembershipRow & { email: string; name: string | null })[]> {
+export async function listMembers(db: Executor, tenantId: string): Promise<(MembershipRow & Pick<UserRow, 'email' | 'name' | 'status' | 'lastSignInAt'>)[]> {
   return db.select({
     tenantId: memberships.tenantId, userId: memberships.userId, role: memberships.role,
     createdAt: memberships.createdAt, updatedAt: memberships.updatedAt, email: users.email, name: users.name,
+    status: users.status, lastSignInAt: users.lastSignInAt,
   }).from(memberships).innerJoin(users, eq(users.id, memberships.userId))
     .where(eq(memberships.tenantId, tenantId)).orderBy(asc(memberships.createdAt), asc(memberships.userId));
 }

@@ -10,7 +10,7 @@ import { err, type Result } from '../../lib/result.js';
 import type { Actor, AuditService } from '../audit/index.js';
 import type { BillingService, Subscription } from '../billing/index.js';
 import type { Plan, PlansService } from '../plans/index.js';
-import { assertSessionLive, type StampedCheck, type TenantDenial, type AccessCheck, type UserState } from './access.js';
+import { assertSessionLive, type AccessCheck, type StampedCheck, type TenantCheckOptions, type TenantDenial, type UserState } from './access.js';
 import * as repo from './repo.js';
 import { tenantIdOf } from './tenant-of.js';
 import type { Role, TenantStatus } from './tables.js';
@@ -67,7 +67,7 @@ export class TenancyService {
     const tenantId = newId('tnt', now.getTime());
     await repo.insertUser(tx, {
       id: userId, email: input.email, name: input.name ?? null, passwordHash: input.passwordHash,
-      isOperator: input.isOperator ?? false, status: 'active', personalTenantId: tenantId, sessionsValidAfter: null, createdAt: now, updatedAt: now,
+      isOperator: input.isOperator ?? false, status: 'active', personalTenantId: tenantId, sessionsValidAfter: null, lastSignInAt: null, createdAt: now, updatedAt: now,
     }).catch((error: unknown) => {
       if (isUniqueViolation(error)) throw new AppError('EMAIL_TAKEN');
       throw error;
@@ -114,8 +114,8 @@ export class TenancyService {
    * from a token — or, for an API key, its scope. A tenant the principal may not see
    * is the same 404 as a missing one.
    */
-  async access(principal: Principal, tenantId: string, need: RoleNeed): Promise<TenantAccess> {
-    const access = await this.verified(principal, tenantId);
+  async access(principal: Principal, tenantId: string, need: RoleNeed, options: TenantCheckOptions = {}): Promise<TenantAccess> {
+    const access = await this.verified(principal, tenantId, options);
     const role = effectiveRole(access);
     if (role !== null && RANK[role] >= RANK[need]) return access;
     if (principal.type !== 'api_key') throw new AppError('FORBIDDEN', `this needs the ${need} role`);
@@ -141,9 +141,9 @@ export class TenancyService {
    * The same check on state read now in the caller's transaction (no cache): the key is
    * still valid, and tenant, membership and user still allow it. The decision's last word.
    */
-  async recheckTenant(tx: Executor, access: TenantAccess): Promise<Result<TenantAccess, TenantDenial | 'UNAUTHENTICATED'>> {
+  async recheckTenant(tx: Executor, access: TenantAccess, options: TenantCheckOptions = {}): Promise<Result<TenantAccess, TenantDenial | 'UNAUTHENTICATED'>> {
     if (!(await this.hooks.keyStillValid(tx, access.principal))) return err('UNAUTHENTICATED');
-    return this.accessCheck.recheck(tx, access);
+    return this.accessCheck.recheck(tx, access, options);
   }
 
   /**
@@ -151,10 +151,10 @@ export class TenancyService {
    * cached check answers fast, then the database answers now, since the caches may lag
    * a change another process made a moment ago.
    */
-  async verified(principal: Principal, tenantId: string): Promise<TenantAccess> {
-    const checked = await this.accessCheck.check(principal, tenantId);
+  async verified(principal: Principal, tenantId: string, options: TenantCheckOptions = {}): Promise<TenantAccess> {
+    const checked = await this.accessCheck.check(principal, tenantId, options);
     if (!checked.ok) throw new AppError(checked.error);
-    const fresh = await inTenant(this.db, tenantId, (tx) => this.recheckTenant(tx, checked.value));
+    const fresh = await inTenant(this.db, tenantId, (tx) => this.recheckTenant(tx, checked.value, options));
     if (!fresh.ok) throw new AppError(fresh.error);
     return fresh.value;
   }
@@ -292,6 +292,11 @@ export class TenancyService {
       await this.changes.announce(tx, change);
       return result;
     }));
+  }
+
+  /** A new session began (a password sign-in, a signup): what operators see as the user's last sign-in. */
+  async recordSignIn(tx: Executor, userId: string): Promise<void> {
+    await repo.updateUser(tx, userId, { lastSignInAt: this.clock.now() });
   }
 
   async setOperator(tx: Executor, userId: string, isOperator: boolean): Promise<void> {

@@ -14,6 +14,8 @@ export const users = pgTable('users', {
   sessionsValidAfter: at('sessions_valid_after'),
   /** Moves with every change of status or sessions (migration 0009's stamps). */
   generation: bigint('generation', { mode: 'number' }).notNull().default(1),
+  /** The last password sign-in (or signup): operators see it beside the user. */
+  lastSignInAt: at('last_sign_in_at'),
   createdAt: at('created_at').notNull(),
   updatedAt: at('updated_at').notNull(),
 });

@@ -1,5 +1,6 @@
 import { Type } from 'typebox';
 import { Nullable, RoleSchema } from '../../http/schemas.js';
+import { SubscriptionSchema } from '../billing/index.js';
 
 /** Response schemas of the tenancy module (the OpenAPI document is built from them). */
 export const UserViewSchema = Type.Object({
@@ -7,15 +8,15 @@ export const UserViewSchema = Type.Object({
   isOperator: Type.Boolean(), personalTenantId: Nullable(Type.String()), createdAt: Type.String(),
 });
 
-export const SubscriptionSchema = Type.Object({
-  id: Type.String(), plan: Type.String(), status: Type.String(), currentPeriodStart: Type.String(),
-  currentPeriodEnd: Type.String(), trialEndsAt: Nullable(Type.String()),
-  paymentMethod: Nullable(Type.String()),
-});
-
 export const TenantViewSchema = Type.Object({
   id: Type.String(), name: Type.String(), kind: Type.String(), status: Type.String(), plan: Type.String(),
   enterprise: Type.Boolean(), subscription: Nullable(SubscriptionSchema), createdAt: Type.String(),
+});
+
+/** A tenant's user as operators see it: role in the tenant, account status, last sign-in. */
+export const TenantUserSchema = Type.Object({
+  id: Type.String(), email: Type.String(), name: Nullable(Type.String()), role: RoleSchema, status: Type.String(),
+  lastSignInAt: Nullable(Type.String()), joinedAt: Type.String(),
 });
 
 export const MemberViewSchema = Type.Object({

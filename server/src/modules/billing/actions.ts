@@ -1,0 +1,167 @@
+import type { Db, Executor } from '../../db/client.js';
+import { inSystem, inTenant } from '../../db/scope.js';
+import type { ChangeFeed } from '../../lib/changes.js';
+import type { Clock } from '../../lib/clock.js';
+import { AppError } from '../../lib/errors.js';
+import type { CallContext } from '../../lib/principal.js';
+import type { Actor } from '../audit/index.js';
+import type { PlansService } from '../plans/index.js';
+import type { SubscriptionLifecycle, Transition } from './lifecycle.js';
+import { findSubscription, listTransitionsDue, type DueKind, type SubscriptionRow } from './repo.js';
+import { addMonthUtc } from './service.js';
+import { toSubscription, type Subscription } from './view.js';
+
+const SWEEP_BATCH = 200;
+const SYSTEM: Actor = { type: 'system', id: null };
+
+export interface TrialRequest { endsAt?: string | undefined; days?: number | undefined; plan?: string | undefined }
+
+/**
+ * What owners and operators do to a subscription (cancel, resume, trials) and what time
+ * does to it (the sweeper). Each is one transaction of the tenant, through the lifecycle.
+ */
+export class SubscriptionActions {
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly plans: PlansService,
+    private readonly lifecycle: SubscriptionLifecycle,
+    private readonly changes: ChangeFeed,
+    private readonly pastDueGraceSeconds: number,
+    /**
+     * A bank-transfer period that ended (modules/payments: a period paid ahead begins,
+     * else past_due), in the tenant's transaction; true when it changed the subscription.
+     */
+    private readonly periodEnded: (tx: Executor, tenantId: string, at: Date) => Promise<boolean>,
+  ) {}
+
+  async get(tenantId: string): Promise<Subscription> {
+    const row = await inTenant(this.db, tenantId, (tx) => findSubscription(tx, tenantId));
+    if (!row) throw new AppError('SUBSCRIPTION_NOT_FOUND');
+    return toSubscription(row);
+  }
+
+  /** Now (the tenant must pay again to go on), or at the period's end (resumable until then). */
+  cancel(tenantId: string, atPeriodEnd: boolean, actor: Actor, ctx: CallContext): Promise<Subscription> {
+    return this.change(tenantId, (row, now) => {
+      assertKeptByTollgate(row);
+      if (atPeriodEnd) {
+        if (row.cancelAtPeriodEnd && (row.status === 'active' || row.status === 'trialing')) return null;
+        return { event: 'cancel_scheduled', to: row.status, set: { cancelAtPeriodEnd: true }, actor, requestId: ctx.requestId };
+      }
+      return { event: 'canceled', to: 'canceled', set: canceledNow(row, now), actor, requestId: ctx.requestId };
+    });
+  }
+
+  /** Undoes a cancellation before it took effect, or one made now, while the period it ended has not. */
+  resume(tenantId: string, actor: Actor, ctx: CallContext): Promise<Subscription> {
+    return this.change(tenantId, (row, now) => {
+      assertKeptByTollgate(row);
+      const resumed = (to: 'active' | 'trialing'): Transition => ({ event: 'resumed', to, set: { canceledAt: null, canceledFrom: null }, actor, requestId: ctx.requestId });
+      if (row.cancelAtPeriodEnd && (row.status === 'active' || row.status === 'trialing')) {
+        return { event: 'resumed', to: row.status, set: { cancelAtPeriodEnd: false }, actor, requestId: ctx.requestId };
+      }
+      const from = row.status === 'canceled' ? row.canceledFrom : null;
+      // What was paid for (a period, a trial) and not over yet; never what owed money.
+      if (from === 'active' && now < row.currentPeriodEnd) return resumed('active');
+      if (from === 'trialing' && row.trialEndsAt !== null && now < row.trialEndsAt) return resumed('trialing');
+      throw new AppError('INVALID_TRANSITION', `resumed: nothing to resume for a ${row.status} subscription (no cancellation pending, none that ended a period or trial still running)`);
+    });
+  }
+
+  /** An operator's trial: the tenant is `trialing` on `plan` (default: its own) until `endsAt`, or for `days`. */
+  setTrial(tenantId: string, request: TrialRequest, operatorId: string, ctx: CallContext): Promise<Subscription> {
+    if ((request.endsAt === undefined) === (request.days === undefined)) throw new AppError('VALIDATION_FAILED', 'body: give exactly one of endsAt or days');
+    if (request.plan !== undefined) this.plans.require(request.plan);
+    const now = this.clock.now();
+    const endsAt = request.endsAt !== undefined ? new Date(request.endsAt) : new Date(now.getTime() + request.days! * 86_400_000);
+    if (Number.isNaN(endsAt.getTime()) || endsAt <= now) throw new AppError('INVALID_TRIAL_END');
+    return this.change(tenantId, (row, at) => ({
+      event: 'trial_started', to: 'trialing', actor: { type: 'operator', id: operatorId }, requestId: ctx.requestId,
+      set: {
+        plan: request.plan ?? row.plan, trialEndsAt: endsAt, pastDueSince: null, cancelAtPeriodEnd: false, canceledAt: null, canceledFrom: null,
+        // A trial begun (not extended) opens a period of its own, with the plan's credits.
+        ...(row.status === 'trialing' ? {} : { currentPeriodStart: at, currentPeriodEnd: addMonthUtc(at) }),
+      },
+    }));
+  }
+
+  /** An operator ends a trial now: what follows is what the sweeper does when a trial runs out. */
+  endTrial(tenantId: string, operatorId: string, ctx: CallContext): Promise<Subscription> {
+    return this.change(tenantId, (row, now) => {
+      if (row.status !== 'trialing') throw new AppError('INVALID_TRANSITION', `trial ended: not allowed for a ${row.status} subscription`);
+      return this.trialEnded(row, now, { type: 'operator', id: operatorId }, ctx.requestId);
+    });
+  }
+
+  /**
+   * Time-driven transitions due at `at`: trials that ran out, cancellations at the period's
+   * end, bank-transfer periods that ended unpaid (past_due), graces that ran out
+   * (suspended). Each under its row's lock, its condition checked again there: of several
+   * processes sweeping at once, exactly one makes each transition.
+   */
+  async sweep(at: Date): Promise<number> {
+    let made = 0;
+    const kinds: DueKind[] = ['trial_ended', 'canceled_at_period_end', 'period_ended_unpaid', 'grace_ended'];
+    for (const kind of kinds) {
+      for (let round = 0; round < 100; round++) {
+        const due = await inSystem(this.db, (tx) => listTransitionsDue(tx, kind, at, this.pastDueGraceSeconds, SWEEP_BATCH));
+        for (const tenantId of due) {
+          const changed = await this.commit(tenantId, async (tx) => kind === 'period_ended_unpaid'
+            ? this.periodEnded(tx, tenantId, at)
+            : (await this.lifecycle.apply(tx, tenantId, (row) => this.due(kind, row, at))) !== null);
+          if (changed) made++;
+        }
+        if (due.length < SWEEP_BATCH) break;
+      }
+    }
+    return made;
+  }
+
+  private due(kind: Exclude<DueKind, 'period_ended_unpaid'>, row: SubscriptionRow, at: Date): Transition | null {
+    switch (kind) {
+      case 'trial_ended':
+        return row.status === 'trialing' && row.trialEndsAt !== null && row.trialEndsAt <= at ? this.trialEnded(row, at, SYSTEM) : null;
+      case 'canceled_at_period_end':
+        if (!row.cancelAtPeriodEnd || row.currentPeriodEnd > at || (row.status !== 'active' && row.status !== 'past_due')) return null;
+        if (row.paymentMethod === 'stripe' || row.paymentMethod === 'paypal') return null;
+        return { event: 'canceled_at_period_end', to: 'canceled', set: { ...canceledNow(row, at), canceledAt: row.currentPeriodEnd }, actor: SYSTEM };
+      case 'grace_ended': {
+        const since = row.pastDueSince?.getTime() ?? -Infinity;
+        if (row.status !== 'past_due' || since + this.pastDueGraceSeconds * 1000 > at.getTime()) return null;
+        return { event: 'grace_ended', to: 'suspended', actor: SYSTEM };
+      }
+    }
+  }
+
+  /** A trial over: canceled if so asked, else suspended until paid (a plan with a price), else simply active. */
+  private trialEnded(row: SubscriptionRow, at: Date, actor: Actor, requestId?: string): Transition {
+    const ended = { trialEndsAt: row.trialEndsAt !== null && row.trialEndsAt < at ? row.trialEndsAt : at };
+    if (row.cancelAtPeriodEnd) return { event: 'trial_ended', to: 'canceled', set: { ...ended, ...canceledNow(row, at) }, actor, requestId };
+    const priced = this.plans.get(row.plan)?.price !== undefined;
+    return { event: 'trial_ended', to: priced ? 'suspended' : 'active', set: ended, actor, requestId };
+  }
+
+  private async change(tenantId: string, decide: (row: SubscriptionRow, now: Date) => Transition | null): Promise<Subscription> {
+    return this.commit(tenantId, async (tx) => {
+      const changed = await this.lifecycle.apply(tx, tenantId, decide);
+      return changed ? changed.after : toSubscription((await findSubscription(tx, tenantId))!);
+    });
+  }
+
+  /** A transaction of the tenant whose change every process hears of before this returns. */
+  private commit<T>(tenantId: string, work: (tx: Executor) => Promise<T>): Promise<T> {
+    return this.changes.commit({ kind: 'tenant', id: tenantId }, () => inTenant(this.db, tenantId, work));
+  }
+}
+
+function canceledNow(row: SubscriptionRow, now: Date): Partial<SubscriptionRow> {
+  return { canceledAt: now, canceledFrom: row.status === 'canceled' ? null : row.status, cancelAtPeriodEnd: false };
+}
+
+/** Stripe and PayPal keep their subscriptions: Tollgate calls no provider API, so it cannot cancel or resume them. */
+function assertKeptByTollgate(row: SubscriptionRow): void {
+  if ((row.paymentMethod === 'stripe' || row.paymentMethod === 'paypal') && row.providerSubscriptionId && row.status !== 'canceled') {
+    throw new AppError('SUBSCRIPTION_MANAGED_BY_PROVIDER', `this subscription is kept by ${row.paymentMethod}: cancel or resume it there`);
+  }
+}

@@ -1,0 +1,172 @@
+import { randomInt } from 'node:crypto';
+import type { Executor } from '../../db/client.js';
+import { AppError } from '../../lib/errors.js';
+import { newId } from '../../lib/ids.js';
+import type { CallContext } from '../../lib/principal.js';
+import type { Actor } from '../audit/index.js';
+import { lockSubscription, paidPeriodEnd, toSubscription, type Subscription, type SubscriptionLifecycle, type SubscriptionRow } from '../billing/index.js';
+import { requestHash } from '../credits/index.js';
+import type { Plan } from '../plans/index.js';
+import * as repo from './repo.js';
+import type { PaymentsService } from './service.js';
+import { toPaymentView, type PaymentView } from './views.js';
+
+export interface TransferConfirmation {
+  externalPaymentId: string;
+  amount: number;
+  currency: string;
+  payerName: string;
+  proofUrl?: string | undefined;
+  plan?: string | undefined;
+  periods?: number | undefined;
+  /** The transfer asked for; default: the one the tenant awaits, if any. */
+  paymentId?: string | undefined;
+}
+
+export interface PaymentOutcome { payment: PaymentView; subscription: Subscription; replayed: boolean }
+
+const REFERENCE_ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
+/**
+ * Bank transfers, the seeds' active payment path: the tenant asks for a plan (its
+ * subscription waits in pending_payment, with a reference to quote); an operator confirms
+ * the money arrived (once per external payment id) or rejects the request.
+ */
+export class BankTransfers {
+  constructor(private readonly payments: PaymentsService, private readonly lifecycle: SubscriptionLifecycle) {}
+
+  /** The owner/admin asks for `plan` by transfer: the amount due and the reference to quote. */
+  request(tenantId: string, planId: string, actor: Actor, ctx: CallContext): Promise<{ paymentId: string; reference: string; amount: number; currency: string; plan: string }> {
+    const plan = this.payments.plans.require(planId);
+    const price = priceOf(plan);
+    return this.payments.commit(tenantId, async (tx) => {
+      const now = this.payments.clock.now();
+      const id = newId('pay', now.getTime());
+      let previous: Pick<SubscriptionRow, 'status' | 'plan'> | undefined;
+      await this.lifecycle.apply(tx, tenantId, (row) => {
+        if ((row.paymentMethod === 'stripe' || row.paymentMethod === 'paypal') && row.providerSubscriptionId && (row.status === 'active' || row.status === 'trialing')) {
+          throw new AppError('SUBSCRIPTION_MANAGED_BY_PROVIDER', `this subscription is kept by ${row.paymentMethod}: it is paid there`);
+        }
+        previous = row;
+        return { event: 'transfer_requested', to: 'pending_payment', set: { plan: plan.id }, actor, requestId: ctx.requestId, data: { paymentId: id } };
+      });
+      const replaced = await repo.lockPendingTransfer(tx, tenantId);
+      if (replaced) {
+        // A new request replaces the one awaited; the state before the first is what a rejection restores.
+        await this.payments.record(tx, tenantId, { update: { id: replaced.id, from: 'pending', patch: { status: 'canceled', reason: `replaced by ${id}` } } }, actor, ctx.requestId);
+        previous = { status: replaced.previousStatus ?? previous!.status, plan: replaced.previousPlan ?? previous!.plan };
+      }
+      const subscription = (await lockSubscription(tx, tenantId))!;
+      await this.payments.record(tx, tenantId, {
+        insert: {
+          tenantId, id, subscriptionId: subscription.id, method: 'bank_transfer', externalPaymentId: null, reference: newReference(),
+          amount: price.amount, currency: price.currency, status: 'pending', plan: plan.id, periods: 1, periodStart: null, periodEnd: null,
+          payerName: null, proofUrl: null, reason: null, requestHash: null, previousStatus: previous!.status, previousPlan: previous!.plan,
+          decidedBy: null, createdAt: now, updatedAt: now,
+        },
+      }, actor, ctx.requestId);
+      const row = (await repo.findPayment(tx, tenantId, id))!;
+      return { paymentId: id, reference: row.reference!, amount: row.amount, currency: row.currency, plan: row.plan };
+    });
+  }
+
+  /**
+   * An operator confirms a transfer arrived. One transaction: the payment recorded, the
+   * subscription active on a new period (or, paid ahead, the next one queued), the plan's
+   * credits granted against the payment, the audit entries. The same external id again is
+   * a replay (the same body) or IDEMPOTENCY_CONFLICT (another); two confirmations racing
+   * queue on the external id, and the second is the replay.
+   */
+  confirm(tenantId: string, c: TransferConfirmation, operatorId: string, ctx: CallContext): Promise<PaymentOutcome> {
+    const actor: Actor = { type: 'operator', id: operatorId };
+    const hash = requestHash({ amount: c.amount, currency: c.currency, payerName: c.payerName, proofUrl: c.proofUrl, plan: c.plan, periods: c.periods, paymentId: c.paymentId });
+    return this.payments.commit(tenantId, async (tx) => {
+      await repo.lockExternalId(tx, 'bank_transfer', c.externalPaymentId);
+      const previous = await repo.findByExternalId(tx, tenantId, 'bank_transfer', c.externalPaymentId);
+      if (previous) {
+        if (previous.requestHash !== hash) throw new AppError('IDEMPOTENCY_CONFLICT', 'this externalPaymentId was confirmed with another body');
+        return { payment: toPaymentView(previous), subscription: await this.current(tx, tenantId), replayed: true };
+      }
+      const pending = await this.awaited(tx, tenantId, c.paymentId);
+      const sub = (await lockSubscription(tx, tenantId))!;
+      const plan = this.payments.plans.require(c.plan ?? pending?.plan ?? sub.plan);
+      const price = priceOf(plan);
+      const periods = c.periods ?? pending?.periods ?? 1;
+      if (c.currency !== price.currency || c.amount < price.amount * periods) {
+        throw new AppError('PAYMENT_AMOUNT_MISMATCH', `due for ${periods} ${price.interval}(s) of ${plan.id}: ${price.amount * periods} ${price.currency}`);
+      }
+      const now = this.payments.clock.now();
+      // Paid ahead (a period still running is paid already): the new period follows it.
+      const paidUntil = await repo.latestPaidEnd(tx, tenantId, sub.id);
+      const start = paidUntil && paidUntil > now && sub.status === 'active' ? paidUntil : now;
+      const period = { start, end: paidPeriodEnd(start, price.interval, periods) };
+      const fields = {
+        externalPaymentId: c.externalPaymentId, amount: c.amount, currency: c.currency, status: 'succeeded' as const, plan: plan.id, periods,
+        periodStart: period.start, periodEnd: period.end, payerName: c.payerName, proofUrl: c.proofUrl ?? null, requestHash: hash, decidedBy: operatorId,
+      };
+      const payment = await this.payments.record(tx, tenantId, pending
+        ? { update: { id: pending.id, from: 'pending', patch: fields } }
+        : { insert: { ...fields, tenantId, id: newId('pay', now.getTime()), subscriptionId: sub.id, method: 'bank_transfer', reference: null, reason: null, previousStatus: null, previousPlan: null, createdAt: now, updatedAt: now } },
+      actor, ctx.requestId);
+      if (start <= now) await this.payments.activate(tx, tenantId, payment, period, actor, { requestId: ctx.requestId, set: { providerSubscriptionId: null, providerPeriodEnd: null } });
+      else if (sub.cancelAtPeriodEnd) await this.lifecycle.apply(tx, tenantId, (row) => ({ event: 'resumed', to: row.status, set: { cancelAtPeriodEnd: false }, actor, requestId: ctx.requestId, data: { paymentId: payment.id } }));
+      return { payment: toPaymentView(payment), subscription: await this.current(tx, tenantId), replayed: false };
+    });
+  }
+
+  /** An operator rejects the transfer awaited (it never came, or not in full): the subscription goes back to what it was. */
+  reject(tenantId: string, paymentId: string, reason: string, operatorId: string, ctx: CallContext): Promise<PaymentOutcome> {
+    const actor: Actor = { type: 'operator', id: operatorId };
+    return this.payments.commit(tenantId, async (tx) => {
+      const found = await repo.findPayment(tx, tenantId, paymentId);
+      if (!found) throw new AppError('PAYMENT_NOT_FOUND');
+      if (found.status === 'rejected' && found.reason === reason) return { payment: toPaymentView(found), subscription: await this.current(tx, tenantId), replayed: true };
+      if (found.status !== 'pending') throw new AppError('PAYMENT_NOT_PENDING');
+      const payment = await this.payments.record(tx, tenantId, { update: { id: paymentId, from: 'pending', patch: { status: 'rejected', reason, decidedBy: operatorId } } }, actor, ctx.requestId);
+      await this.lifecycle.apply(tx, tenantId, (row) => row.status !== 'pending_payment' ? null : {
+        event: 'transfer_rejected', to: payment.previousStatus ?? 'suspended', set: { plan: payment.previousPlan ?? row.plan },
+        actor, requestId: ctx.requestId, data: { paymentId, reason },
+      });
+      return { payment: toPaymentView(payment), subscription: await this.current(tx, tenantId), replayed: false };
+    });
+  }
+
+  /**
+   * What happens when a bank-transfer period ends (the sweeper): a period paid ahead
+   * begins, with its credits; else the subscription is past_due from the period's end.
+   * Under the row's lock, its condition checked again: exactly once among processes.
+   */
+  async periodEnded(tx: Executor, tenantId: string, at: Date): Promise<boolean> {
+    const row = await lockSubscription(tx, tenantId);
+    if (!row || row.status !== 'active' || row.paymentMethod !== 'bank_transfer' || row.cancelAtPeriodEnd || row.currentPeriodEnd > at) return false;
+    const prepaid = await repo.prepaidPeriod(tx, tenantId, row.id, row.currentPeriodEnd, at);
+    const system: Actor = { type: 'system', id: null };
+    if (prepaid?.periodStart && prepaid.periodEnd) {
+      return (await this.payments.activate(tx, tenantId, prepaid, { start: prepaid.periodStart, end: prepaid.periodEnd }, system)) !== null;
+    }
+    return (await this.lifecycle.apply(tx, tenantId, (r) => ({ event: 'period_ended_unpaid', to: 'past_due', set: { pastDueSince: r.currentPeriodEnd }, actor: system }))) !== null;
+  }
+
+  private async awaited(tx: Executor, tenantId: string, paymentId: string | undefined): Promise<repo.PaymentRow | undefined> {
+    const pending = await repo.lockPendingTransfer(tx, tenantId);
+    if (paymentId === undefined || pending?.id === paymentId) return pending;
+    const named = await repo.findPayment(tx, tenantId, paymentId);
+    throw new AppError(named && named.method === 'bank_transfer' ? 'PAYMENT_NOT_PENDING' : 'PAYMENT_NOT_FOUND');
+  }
+
+  private async current(tx: Executor, tenantId: string): Promise<Subscription> {
+    return toSubscription((await lockSubscription(tx, tenantId))!);
+  }
+}
+
+function priceOf(plan: Plan): NonNullable<Plan['price']> {
+  if (!plan.price) throw new AppError('PLAN_NOT_BILLABLE', `plan "${plan.id}" has no price`);
+  return plan.price;
+}
+
+/** What the payer writes on the transfer: TG-XXXX-XXXX, no ambiguous letters. */
+function newReference(): string {
+  let code = '';
+  for (let i = 0; i < 8; i++) code += REFERENCE_ALPHABET[randomInt(REFERENCE_ALPHABET.length)];
+  return `TG-${code.slice(0, 4)}-${code.slice(4)}`;
+}

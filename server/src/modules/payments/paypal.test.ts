@@ -1,0 +1,175 @@
+import { execFileSync } from 'node:child_process';
+import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import zlib from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decisionCode, setSubscription, subscriptionRow } from '../../../test/billing.js';
+import { snapshot, startSecondInstance, startTestApp, type SecondInstance, type SignedUp, type TestApp } from '../../../test/harness.js';
+import { trustedCertificateUrl } from './paypal.js';
+
+/**
+ * PayPal's webhook, verified offline. The test makes its own certificate (openssl) and
+ * serves it over loopback; the config's certificateOrigin points the fetch there, while
+ * every PAYPAL-CERT-URL still has to be https on a PayPal host.
+ */
+const WEBHOOK_ID = 'WH1TEST2PAYPAL3ID';
+const CERT_PATH = '/v1/notifications/certs/CERT-360caa42-test';
+const CERT_URL = `https://api.sandbox.paypal.com${CERT_PATH}`;
+
+let t: TestApp;
+/** Decides one transaction per call (group commit off): the decision is checked on both paths. */
+let two: SecondInstance;
+let dir: string;
+let key: KeyObject;
+let server: Server;
+let fetches = 0;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'tollgate-paypal-'));
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=messageverificationcerts.paypal.com',
+    '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+  key = createPrivateKey(readFileSync(join(dir, 'key.pem')));
+  const cert = readFileSync(join(dir, 'cert.pem'));
+  server = createServer((request, response) => {
+    fetches++;
+    if (request.url === CERT_PATH) response.writeHead(200, { 'content-type': 'application/x-pem-file' }).end(cert);
+    else response.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  t = await startTestApp({
+    patch: (file) => { file.billing.paypal.plans = { 'P-PRO': 'pro' }; file.billing.paypal.certificateOrigin = origin; },
+    env: { PAYPAL_WEBHOOK_ID: WEBHOOK_ID },
+  });
+  two = await startSecondInstance(t, (file) => { file.metering.groupCommit = false; });
+});
+afterAll(async () => {
+  await two.close();
+  await t.close();
+  await new Promise((resolve) => server.close(resolve));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+let serial = 0;
+function event(type: string, resource: Record<string, unknown>, at = t.clock.now()): Record<string, unknown> {
+  return { id: `WH-${Date.now().toString(36)}-${serial++}`, event_version: '1.0', create_time: at.toISOString(), resource_type: 'x', event_type: type, resource };
+}
+
+/** Signs as PayPal does: transmissionId|transmissionTime|webhookId|crc32(body), SHA256withRSA. */
+function headers(body: string, o: { certUrl?: string; webhookId?: string; signedBody?: string } = {}): Record<string, string> {
+  const id = `tx-${serial++}`;
+  const time = t.clock.now().toISOString();
+  const crc = zlib.crc32(Buffer.from(o.signedBody ?? body, 'utf8'));
+  const signature = sign('sha256', Buffer.from(`${id}|${time}|${o.webhookId ?? WEBHOOK_ID}|${crc}`), key).toString('base64');
+  return {
+    'content-type': 'application/json', 'paypal-transmission-id': id, 'paypal-transmission-time': time, 'paypal-transmission-sig': signature,
+    'paypal-cert-url': o.certUrl ?? CERT_URL, 'paypal-auth-algo': 'SHA256withRSA',
+  };
+}
+
+async function deliver(e: Record<string, unknown>, o: Parameters<typeof headers>[1] & { body?: string } = {}) {
+  const body = JSON.stringify(e);
+  return t.request({ method: 'POST', url: '/v1/webhooks/paypal', payload: o.body ?? body, headers: headers(body, o) });
+}
+
+function subscription(tenantId: string | null, id: string, at: Date, status = 'ACTIVE'): Record<string, unknown> {
+  return { id, plan_id: 'P-PRO', status, custom_id: tenantId ?? undefined, status_update_time: at.toISOString(), update_time: at.toISOString() };
+}
+
+function sale(id: string, agreement: string, at: Date, total = '49.00'): Record<string, unknown> {
+  return { id, state: 'completed', amount: { total, currency: 'EUR' }, billing_agreement_id: agreement, create_time: at.toISOString(), update_time: at.toISOString() };
+}
+
+describe('verification', () => {
+  let owner: SignedUp;
+  beforeAll(async () => { owner = await t.signup(); });
+
+  it('a valid event is accepted; the certificate is fetched once and cached', async () => {
+    const before = fetches;
+    expect((await deliver(event('BILLING.SUBSCRIPTION.ACTIVATED', subscription(owner.tenantId, 'I-VALID', t.clock.now())))).json()).toEqual({ received: true });
+    expect((await deliver(event('CUSTOMER.DISPUTE.CREATED', { id: 'PP-D-1' }))).statusCode).toBe(200);
+    expect(fetches - before).toBeLessThanOrEqual(1);
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ payment_method: 'paypal', provider_subscription_id: 'I-VALID', plan: 'pro', status: 'active' });
+  });
+
+  it('a tampered body, another webhook id, a missing header: 400 WEBHOOK_SIGNATURE_INVALID, nothing written', async () => {
+    const e = event('BILLING.SUBSCRIPTION.CANCELLED', subscription(owner.tenantId, 'I-VALID', t.clock.now()));
+    const body = JSON.stringify(e);
+    const before = await snapshot(t.db);
+    const attempts = {
+      tampered: await t.request({ method: 'POST', url: '/v1/webhooks/paypal', payload: body.replace('CANCELLED', 'SUSPENDED'), headers: headers(body) }),
+      'another webhook': await deliver(e, { webhookId: 'WH9SOMEBODY9ELSE' }),
+      'no signature': await t.request({ method: 'POST', url: '/v1/webhooks/paypal', payload: body, headers: { ...headers(body), 'paypal-transmission-sig': '' } }),
+      'another algorithm': await t.request({ method: 'POST', url: '/v1/webhooks/paypal', payload: body, headers: { ...headers(body), 'paypal-auth-algo': 'SHA1withRSA' } }),
+    };
+    for (const [name, res] of Object.entries(attempts)) expect([name, res.statusCode, res.json().error?.code]).toEqual([name, 400, 'WEBHOOK_SIGNATURE_INVALID']);
+    expect(await snapshot(t.db)).toEqual(before);
+  });
+
+  it('a certificate URL that is not https on a PayPal host is refused before anything is fetched', async () => {
+    const e = event('BILLING.SUBSCRIPTION.CANCELLED', subscription(owner.tenantId, 'I-VALID', t.clock.now()));
+    const before = await snapshot(t.db);
+    const fetched = fetches;
+    for (const certUrl of [
+      `https://evil.example.com${CERT_PATH}`, `http://api.paypal.com${CERT_PATH}`, `https://api.paypal.com.evil.example${CERT_PATH}`,
+      `https://user:pw@api.paypal.com${CERT_PATH}`, `https://api.paypal.com:8443${CERT_PATH}`, 'not a url',
+      'https://www.paypal.com/signin', `https://api.paypal.com${CERT_PATH}?x=1`,
+    ]) {
+      const res = await deliver(e, { certUrl });
+      expect([certUrl, res.statusCode, res.json().error.code]).toEqual([certUrl, 400, 'WEBHOOK_SIGNATURE_INVALID']);
+    }
+    expect(fetches).toBe(fetched);
+    expect(await snapshot(t.db)).toEqual(before);
+    expect(trustedCertificateUrl('https://api-m.paypal.com/v1/notifications/certs/CERT-1')?.hostname).toBe('api-m.paypal.com');
+  });
+});
+
+describe('events', () => {
+  it('suspended, then a sale lands: PAYMENT_REQUIRED lifted, the period paid, the grant names the payment; once per event', async () => {
+    const owner = await t.signup();
+    const at = t.clock.now();
+    await deliver(event('BILLING.SUBSCRIPTION.ACTIVATED', subscription(owner.tenantId, 'I-FLOW', at)));
+    await deliver(event('BILLING.SUBSCRIPTION.SUSPENDED', subscription(owner.tenantId, 'I-FLOW', new Date(at.getTime() + 1000), 'SUSPENDED')));
+    expect([await decisionCode(t, owner.accessToken), await decisionCode(two, owner.accessToken)]).toEqual(['PAYMENT_REQUIRED', 'PAYMENT_REQUIRED']);
+    const paid = event('PAYMENT.SALE.COMPLETED', sale('SALE-1', 'I-FLOW', new Date(at.getTime() + 2000)));
+    expect((await deliver(paid)).statusCode).toBe(200);
+    expect([await decisionCode(two, owner.accessToken), await decisionCode(t, owner.accessToken)]).toEqual(['OK', 'OK']);
+    const [payment] = (await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/payments`, token: owner.accessToken })).json().payments;
+    expect(payment).toMatchObject({ method: 'paypal', externalPaymentId: 'SALE-1', amount: 4900, currency: 'EUR', status: 'succeeded', plan: 'pro' });
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'active', external_payment_id: 'SALE-1' });
+    const before = await snapshot(t.db);
+    expect((await deliver(paid)).statusCode).toBe(200);
+    expect(await snapshot(t.db)).toEqual(before);
+    expect(await t.db.asOwner("SELECT payment_id FROM credit_ledger WHERE tenant_id = $1 AND payment_id IS NOT NULL", [owner.tenantId])).toEqual([{ payment_id: payment.id }]);
+  });
+
+  it('a denied sale and a failed subscription payment: past_due, each a failed payment; an older cancellation does not revert a newer activation', async () => {
+    const owner = await t.signup();
+    const at = t.clock.now();
+    await deliver(event('BILLING.SUBSCRIPTION.ACTIVATED', subscription(owner.tenantId, 'I-DENY', new Date(at.getTime() + 5000))));
+    // Sent before the activation (by PayPal's own time), delivered after it.
+    await deliver(event('BILLING.SUBSCRIPTION.CANCELLED', subscription(owner.tenantId, 'I-DENY', at, 'CANCELLED')));
+    expect((await subscriptionRow(t, owner.tenantId)).status).toBe('active');
+    await deliver(event('PAYMENT.SALE.DENIED', sale('SALE-DENIED-1', 'I-DENY', new Date(at.getTime() + 6000))));
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'past_due' });
+    await deliver(event('BILLING.SUBSCRIPTION.PAYMENT.FAILED', {
+      ...subscription(owner.tenantId, 'I-DENY', new Date(at.getTime() + 7000)),
+      billing_info: { last_failed_payment: { amount: { value: '49.00', currency_code: 'EUR' }, time: new Date(at.getTime() + 7000).toISOString() } },
+    }));
+    const payments = (await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/payments`, token: owner.accessToken })).json().payments;
+    expect(payments.map((p: { status: string; amount: number }) => [p.status, p.amount])).toEqual([['failed', 4900], ['failed', 4900]]);
+  });
+
+  it('a capture for a tenant named in custom_id activates its plan', async () => {
+    const owner = await t.signup();
+    await setSubscription(t, owner.tenantId, { status: 'suspended', plan: 'pro' });
+    const capture = { id: 'CAPTURE-1', status: 'COMPLETED', amount: { value: '49.00', currency_code: 'EUR' }, custom_id: owner.tenantId, create_time: t.clock.now().toISOString() };
+    expect((await deliver(event('PAYMENT.CAPTURE.COMPLETED', capture))).statusCode).toBe(200);
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'active', payment_method: 'paypal', external_payment_id: 'CAPTURE-1' });
+    expect(await decisionCode(t, owner.accessToken)).toBe('OK');
+  });
+});

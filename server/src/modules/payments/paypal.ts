@@ -1,0 +1,202 @@
+import { X509Certificate, verify as verifySignature } from 'node:crypto';
+import type { Clock } from '../../lib/clock.js';
+import { crc32 } from '../../lib/crc32.js';
+import { AppError } from '../../lib/errors.js';
+import type { SubscriptionStatus } from '../billing/index.js';
+import type { ProviderEvents, ProviderPayment, ProviderState } from './provider-events.js';
+import { currencyOf } from './stripe.js';
+
+type Obj = Record<string, unknown>;
+export type PayPalHeaders = Record<string, string | string[] | undefined>;
+
+const CERT_CACHE_SIZE = 64;
+const CERT_MAX_BYTES = 64 * 1024;
+const CERT_TIMEOUT_MS = 5000;
+
+const SUBSCRIPTION_STATUS: Record<string, SubscriptionStatus> = {
+  'BILLING.SUBSCRIPTION.ACTIVATED': 'active', 'BILLING.SUBSCRIPTION.CANCELLED': 'canceled',
+  'BILLING.SUBSCRIPTION.SUSPENDED': 'suspended', 'BILLING.SUBSCRIPTION.EXPIRED': 'canceled',
+};
+
+export interface PayPalOptions {
+  /** PAYPAL_WEBHOOK_ID: the webhook whose events are accepted (it is part of what PayPal signs). */
+  webhookId: string | undefined;
+  /** PayPal billing plan id → plan. */
+  plans: Readonly<Record<string, string>>;
+  /** Fetch certificates from this origin instead (config billing.paypal.certificateOrigin); the URL is checked first all the same. */
+  certificateOrigin?: string | undefined;
+}
+
+/** Where PayPal serves its webhook signing certificates (https://api.paypal.com/v1/notifications/certs/CERT-…). */
+const CERT_PATH_PREFIX = '/v1/notifications/certs/';
+
+/**
+ * Whether a PAYPAL-CERT-URL may be fetched at all: https on PayPal's own hosts, on the
+ * default port, under the certificates' path; nothing else (a forged event cannot make
+ * Tollgate fetch anything it names).
+ */
+export function trustedCertificateUrl(value: string): URL | null {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return null;
+  }
+  const paypalHost = url.hostname === 'paypal.com' || url.hostname.endsWith('.paypal.com');
+  const plain = url.username === '' && url.password === '' && (url.port === '' || url.port === '443') && url.search === '' && url.hash === '';
+  return url.protocol === 'https:' && paypalHost && plain && url.pathname.startsWith(CERT_PATH_PREFIX) ? url : null;
+}
+
+/**
+ * PayPal's webhooks, verified offline as PayPal documents it: the transmission id and
+ * time, the webhook id and the CRC-32 of the raw body (decimal), joined by `|`, signed
+ * SHA256withRSA with the key of the certificate at PAYPAL-CERT-URL — fetched only over
+ * https from a PayPal host, without redirects, and cached. No PayPal API is called.
+ */
+export class PayPalWebhooks {
+  private readonly certificates = new Map<string, Promise<X509Certificate>>();
+
+  constructor(private readonly options: PayPalOptions, private readonly clock: Clock, private readonly events: ProviderEvents) {}
+
+  async verify(raw: Buffer, headers: PayPalHeaders): Promise<void> {
+    const header = (name: string) => {
+      const value = headers[name];
+      return typeof value === 'string' && value !== '' ? value : undefined;
+    };
+    const id = header('paypal-transmission-id');
+    const time = header('paypal-transmission-time');
+    const signature = header('paypal-transmission-sig');
+    const certUrl = header('paypal-cert-url');
+    const algorithm = header('paypal-auth-algo');
+    if (!this.options.webhookId || !id || !time || !signature || !certUrl || algorithm !== 'SHA256withRSA' || raw.length === 0) throw new AppError('WEBHOOK_SIGNATURE_INVALID');
+    const url = trustedCertificateUrl(certUrl);
+    if (!url) throw new AppError('WEBHOOK_SIGNATURE_INVALID', 'the certificate URL is not https on a PayPal host');
+    const cert = await this.certificate(url);
+    const now = this.clock.now().getTime();
+    if (now < Date.parse(cert.validFrom) || now > Date.parse(cert.validTo)) throw new AppError('WEBHOOK_SIGNATURE_INVALID', 'the signing certificate is not valid now');
+    const message = Buffer.from(`${id}|${time}|${this.options.webhookId}|${crc32(raw)}`, 'utf8');
+    if (!verifySignature('sha256', message, cert.publicKey, Buffer.from(signature, 'base64'))) throw new AppError('WEBHOOK_SIGNATURE_INVALID');
+  }
+
+  async receive(raw: Buffer, headers: PayPalHeaders): Promise<string> {
+    await this.verify(raw, headers);
+    let event: Obj;
+    try {
+      event = JSON.parse(raw.toString('utf8')) as Obj;
+    } catch {
+      throw new AppError('BAD_REQUEST', 'not a PayPal event');
+    }
+    const type = typeof event?.event_type === 'string' ? event.event_type : '';
+    if (typeof event.id !== 'string' || !type) throw new AppError('BAD_REQUEST', 'not a PayPal event');
+    const ref = { id: event.id, type };
+    const resource = (event.resource ?? {}) as Obj;
+    const created = dateOf(event.create_time) ?? this.clock.now();
+    const status = SUBSCRIPTION_STATUS[type];
+    if (status) {
+      const state: ProviderState = {
+        subscriptionId: String(resource.id), status, plan: this.options.plans[String(resource.plan_id)],
+        at: dateOf(resource.status_update_time) ?? dateOf(resource.update_time) ?? created, creates: type === 'BILLING.SUBSCRIPTION.ACTIVATED',
+      };
+      const tenantId = await this.events.tenantOf('paypal', { fromMetadata: str(resource.custom_id), subscriptionId: state.subscriptionId });
+      return this.events.process('paypal', ref, tenantId, (tx, tenant) => this.events.applyState(tx, tenant, 'paypal', state));
+    }
+    const payment = this.paymentOf(type, resource, created);
+    if (!payment) return this.events.process('paypal', ref, null, null);
+    const tenantId = await this.events.tenantOf('paypal', { fromMetadata: str(resource.custom_id) ?? str(resource.custom), subscriptionId: payment.subscriptionId });
+    return this.events.process('paypal', ref, tenantId, (tx, tenant) => this.events.applyPayment(tx, tenant, 'paypal', payment));
+  }
+
+  /** Sales (subscription payments), captures (orders) and a subscription's failed payment. */
+  private paymentOf(type: string, r: Obj, created: Date): ProviderPayment | null {
+    const at = dateOf(r.create_time) ?? created;
+    switch (type) {
+      case 'PAYMENT.SALE.COMPLETED':
+      case 'PAYMENT.SALE.DENIED': {
+        const amount = (r.amount ?? {}) as Obj;
+        return {
+          externalId: str(r.id), subscriptionId: str(r.billing_agreement_id), succeeded: type.endsWith('COMPLETED'),
+          ...money(amount.total, amount.currency), reason: type.endsWith('DENIED') ? 'the sale was denied' : null, at,
+        };
+      }
+      case 'PAYMENT.CAPTURE.COMPLETED':
+      case 'PAYMENT.CAPTURE.DENIED': {
+        const amount = (r.amount ?? {}) as Obj;
+        return {
+          externalId: str(r.id), subscriptionId: null, succeeded: type.endsWith('COMPLETED'),
+          ...money(amount.value, amount.currency_code), reason: type.endsWith('DENIED') ? 'the capture was denied' : null, at,
+        };
+      }
+      case 'BILLING.SUBSCRIPTION.PAYMENT.FAILED': {
+        const failed = ((r.billing_info as Obj | undefined)?.last_failed_payment ?? {}) as Obj;
+        const amount = (failed.amount ?? {}) as Obj;
+        return {
+          externalId: null, subscriptionId: str(r.id), succeeded: false, ...money(amount.value, amount.currency_code),
+          reason: 'the subscription payment failed', at: dateOf(failed.time) ?? created,
+        };
+      }
+      default:
+        return null;
+    }
+  }
+
+  /** The certificate at `url`, fetched once (concurrent requests share the fetch; a failed fetch is not kept). */
+  private certificate(url: URL): Promise<X509Certificate> {
+    const key = url.href;
+    let cert = this.certificates.get(key);
+    if (!cert) {
+      if (this.certificates.size >= CERT_CACHE_SIZE) this.certificates.clear();
+      cert = this.fetchCertificate(url);
+      this.certificates.set(key, cert);
+      cert.catch(() => this.certificates.delete(key));
+    }
+    return cert;
+  }
+
+  private async fetchCertificate(url: URL): Promise<X509Certificate> {
+    const from = this.options.certificateOrigin ? new URL(url.pathname, this.options.certificateOrigin) : url;
+    try {
+      const response = await fetch(from, { redirect: 'error', signal: AbortSignal.timeout(CERT_TIMEOUT_MS) });
+      if (!response.ok || !response.body) throw new Error(`certificate fetch answered ${response.status}`);
+      return new X509Certificate(await readAtMost(response.body, CERT_MAX_BYTES));
+    } catch (error) {
+      throw new AppError('WEBHOOK_SIGNATURE_INVALID', 'the signing certificate could not be fetched', undefined, { cause: error });
+    }
+  }
+}
+
+/** A response body, refused past `max` bytes without reading the rest. */
+async function readAtMost(body: ReadableStream<Uint8Array>, max: number): Promise<Buffer> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+    size += chunk.length;
+    if (size > max) throw new Error(`certificate larger than ${max} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+function str(value: unknown): string | null {
+  return typeof value === 'string' && value !== '' ? value : null;
+}
+
+function dateOf(value: unknown): Date | null {
+  if (typeof value !== 'string') return null;
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? null : new Date(ms);
+}
+
+/** A decimal amount ("49.00") in the currency's minor unit (4900), by the currency's own number of decimals. */
+export function money(value: unknown, currency: unknown): { amount: number; currency: string } {
+  const code = currencyOf(currency);
+  let digits = 2;
+  try {
+    digits = new Intl.NumberFormat('en', { style: 'currency', currency: code }).resolvedOptions().maximumFractionDigits ?? 2;
+  } catch {
+    digits = 2;
+  }
+  const match = typeof value === 'string' ? /^(\d{1,15})(?:\.(\d+))?$/.exec(value.trim()) : null;
+  if (!match) return { amount: 0, currency: code };
+  const fraction = (match[2] ?? '').padEnd(digits, '0').slice(0, digits);
+  return { amount: Number(match[1]) * 10 ** digits + Number(fraction || '0'), currency: code };
+}

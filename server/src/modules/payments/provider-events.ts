@@ -1,0 +1,158 @@
+import type { Db, Executor } from '../../db/client.js';
+import { inSystem } from '../../db/scope.js';
+import type { Actor } from '../audit/index.js';
+import { findByProvider, findSubscription, lockSubscription, paidPeriodEnd, type Period, type SubscriptionLifecycle, type SubscriptionRow, type SubscriptionStatus } from '../billing/index.js';
+import { newId } from '../../lib/ids.js';
+import * as repo from './repo.js';
+import type { PaymentsService } from './service.js';
+
+export type Provider = 'stripe' | 'paypal';
+
+/** What an event says of the provider's subscription; absent fields are not changed. */
+export interface ProviderState {
+  subscriptionId: string;
+  customerId?: string | null | undefined;
+  status?: SubscriptionStatus | undefined;
+  /** The plan its price maps to (config billing.stripe.prices / billing.paypal.plans); undefined: unknown or unchanged. */
+  plan?: string | undefined;
+  period?: Period | undefined;
+  trialEndsAt?: Date | null | undefined;
+  cancelAtPeriodEnd?: boolean | undefined;
+  /** The provider's own time of this state: the newest applied wins, whatever the arrival order. */
+  at: Date;
+  /** A new provider subscription (a checkout, a creation, an activation): the tenant may switch to following it. */
+  creates?: boolean;
+}
+
+/** A payment the provider reports. */
+export interface ProviderPayment {
+  externalId: string | null;
+  subscriptionId: string | null;
+  amount: number;
+  currency: string;
+  succeeded: boolean;
+  reason?: string | null | undefined;
+  /** The period it pays for; without one (PayPal) one interval of the plan from `at`. */
+  period?: Period | undefined;
+  plan?: string | undefined;
+  at: Date;
+}
+
+/** What the tenant of an event is found by: a tenantId in the object's metadata, else the subscription or customer it follows. */
+export interface EventTenant { fromMetadata?: string | null | undefined; subscriptionId?: string | null | undefined; customerId?: string | null | undefined }
+
+const TENANT_ID = /^tnt_[0-9A-Z]{26}$/;
+
+/**
+ * Applies providers' events once each, in the tenant's transaction: the event id is
+ * claimed first (a redelivery, even a concurrent one, finds it and changes nothing), then
+ * its state or payment is applied unless it is older than what the subscription has.
+ */
+export class ProviderEvents {
+  constructor(private readonly db: Db, private readonly payments: PaymentsService, private readonly lifecycle: SubscriptionLifecycle) {}
+
+  async tenantOf(provider: Provider, t: EventTenant): Promise<string | null> {
+    return inSystem(this.db, async (tx) => {
+      const named = t.fromMetadata && TENANT_ID.test(t.fromMetadata) ? t.fromMetadata : null;
+      if (named) return (await findSubscription(tx, named)) ? named : null;
+      return (await findByProvider(tx, provider, { subscriptionId: t.subscriptionId, customerId: t.customerId })) ?? null;
+    });
+  }
+
+  /** Runs `apply` once per event id; returns what happened ('replayed' for a redelivery). */
+  async process(provider: Provider, event: { id: string; type: string }, tenantId: string | null, apply: ((tx: Executor, tenantId: string) => Promise<string>) | null): Promise<string> {
+    const receivedAt = this.payments.clock.now();
+    const claim = { provider, eventId: event.id, type: event.type, appliedTenant: tenantId, outcome: 'received', receivedAt };
+    if (!tenantId || !apply) {
+      const outcome = !apply ? 'ignored: a type Tollgate does not handle' : 'ignored: no tenant (no metadata.tenantId, no subscription followed)';
+      return inSystem(this.db, async (tx) => (await repo.claimEvent(tx, { ...claim, outcome })) ? outcome : 'replayed');
+    }
+    return this.payments.commit(tenantId, async (tx) => {
+      if (!(await repo.claimEvent(tx, claim))) return 'replayed';
+      const outcome = await apply(tx, tenantId);
+      await repo.setEventOutcome(tx, provider, event.id, outcome);
+      return outcome;
+    });
+  }
+
+  /** The provider's subscription state, unless the subscription follows another one or already has a newer state. */
+  async applyState(tx: Executor, tenantId: string, provider: Provider, s: ProviderState): Promise<string> {
+    const actor: Actor = { type: 'system', id: provider };
+    const changed = await this.lifecycle.apply(tx, tenantId, (row) => {
+      const follows = row.paymentMethod === provider && row.providerSubscriptionId === s.subscriptionId;
+      if (!follows && !s.creates) return null;
+      if (follows && isOlder(row, s)) return null;
+      if (!follows && row.paymentMethod === provider && row.providerUpdatedAt && s.at < row.providerUpdatedAt) return null;
+      const to = s.status ?? row.status;
+      return {
+        event: 'provider_updated', to, actor, data: { provider, providerSubscriptionId: s.subscriptionId },
+        set: {
+          paymentMethod: provider, providerSubscriptionId: s.subscriptionId, providerUpdatedAt: s.at,
+          ...(s.customerId ? { providerCustomerId: s.customerId } : {}),
+          ...(s.plan ? { plan: s.plan } : {}),
+          ...(s.period ? { currentPeriodStart: s.period.start, currentPeriodEnd: s.period.end, providerPeriodEnd: s.period.end } : {}),
+          ...(s.cancelAtPeriodEnd !== undefined ? { cancelAtPeriodEnd: s.cancelAtPeriodEnd } : {}),
+          ...(s.trialEndsAt !== undefined ? { trialEndsAt: s.trialEndsAt } : {}),
+          ...statusFields(row, to, s.at),
+        },
+      };
+    });
+    return changed ? `applied: ${changed.before.status} → ${changed.after.status}` : 'ignored: older than the state applied, or another subscription than the one followed';
+  }
+
+  /** A payment the provider reports: recorded once per external id; a success activates the period it pays for, a failure makes the subscription past_due. */
+  async applyPayment(tx: Executor, tenantId: string, provider: Provider, p: ProviderPayment): Promise<string> {
+    const actor: Actor = { type: 'system', id: provider };
+    if (p.externalId) await repo.lockExternalId(tx, provider, p.externalId);
+    const existing = p.externalId ? await repo.findByExternalId(tx, tenantId, provider, p.externalId) : undefined;
+    if (existing?.status === 'succeeded' || (existing && !p.succeeded)) return 'ignored: payment already recorded';
+    const sub = (await lockSubscription(tx, tenantId))!;
+    const plan = this.payments.plans.ofSubscription(p.plan ?? sub.plan);
+    const period = p.period ?? { start: p.at, end: paidPeriodEnd(p.at, plan.price?.interval ?? 'month', 1) };
+    const now = this.payments.clock.now();
+    const fields = {
+      status: p.succeeded ? 'succeeded' as const : 'failed' as const, amount: p.amount, currency: p.currency, plan: plan.id,
+      periodStart: period.start, periodEnd: period.end, reason: p.reason ?? null,
+    };
+    const payment = await this.payments.record(tx, tenantId, existing
+      ? { update: { id: existing.id, from: existing.status, patch: fields } }
+      : { insert: { ...fields, tenantId, id: newId('pay', now.getTime()), subscriptionId: sub.id, method: provider, externalPaymentId: p.externalId, reference: null, periods: 1, payerName: null, proofUrl: null, requestHash: null, previousStatus: null, previousPlan: null, decidedBy: null, createdAt: now, updatedAt: now } },
+    actor);
+    const follows = (row: SubscriptionRow) => p.subscriptionId === null || (row.paymentMethod === provider && row.providerSubscriptionId === p.subscriptionId) || row.providerSubscriptionId === null;
+    const current = (row: SubscriptionRow) => follows(row) && !isOlder(row, { period, at: p.at });
+    if (p.succeeded) {
+      const set = (row: SubscriptionRow) => ({
+        providerPeriodEnd: period.end, providerUpdatedAt: row.providerUpdatedAt && row.providerUpdatedAt > p.at ? row.providerUpdatedAt : p.at,
+        ...(p.subscriptionId ? { providerSubscriptionId: p.subscriptionId } : {}),
+      });
+      return (await this.payments.activate(tx, tenantId, payment, period, actor, { applies: current, set })) ? 'applied: payment activated the period' : 'recorded: payment of an earlier period or another subscription';
+    }
+    const failed = await this.lifecycle.apply(tx, tenantId, (row) => {
+      if (!current(row) || !['trialing', 'active', 'past_due'].includes(row.status)) return null;
+      return { event: 'payment_failed', to: 'past_due', actor, data: { paymentId: payment.id }, set: { pastDueSince: row.pastDueSince ?? p.at } };
+    });
+    return failed ? 'applied: payment failed, past_due' : 'recorded: failed payment';
+  }
+}
+
+/**
+ * Whether a provider's state is older than the one the subscription has: of an earlier
+ * period, or of the same period and an earlier time (its own timestamps, never arrival).
+ */
+function isOlder(row: SubscriptionRow, s: { period?: Period | undefined; at: Date }): boolean {
+  if (s.period && row.providerPeriodEnd) {
+    if (s.period.end < row.providerPeriodEnd) return true;
+    if (s.period.end > row.providerPeriodEnd) return false;
+  }
+  return row.providerUpdatedAt !== null && s.at < row.providerUpdatedAt;
+}
+
+/** past_due since when it became so; a cancellation remembers what it ended. */
+function statusFields(row: SubscriptionRow, to: SubscriptionStatus, at: Date): Partial<SubscriptionRow> {
+  const out: Partial<SubscriptionRow> = {};
+  if (to === 'past_due') out.pastDueSince = row.status === 'past_due' ? row.pastDueSince : at;
+  else out.pastDueSince = null;
+  if (to === 'canceled' && row.status !== 'canceled') Object.assign(out, { canceledAt: at, canceledFrom: row.status });
+  if (to !== 'canceled') Object.assign(out, { canceledAt: null, canceledFrom: null });
+  return out;
+}

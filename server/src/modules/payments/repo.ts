@@ -1,0 +1,78 @@
+import { and, asc, eq, gte, lte, sql } from 'drizzle-orm';
+import type { Executor } from '../../db/client.js';
+import { newestFirst, olderThan } from '../../db/columns.js';
+import { lockKey } from '../../db/locks.js';
+import type { Position } from '../../lib/cursor.js';
+import type { PaymentMethod } from '../billing/index.js';
+import { payments, providerEvents, type PaymentStatus } from './tables.js';
+
+export type PaymentRow = typeof payments.$inferSelect;
+
+export async function insertPayment(db: Executor, row: PaymentRow): Promise<void> {
+  await db.insert(payments).values(row);
+}
+
+export async function findPayment(db: Executor, tenantId: string, id: string): Promise<PaymentRow | undefined> {
+  const [row] = await db.select().from(payments).where(and(eq(payments.tenantId, tenantId), eq(payments.id, id)));
+  return row;
+}
+
+/** The tenant's payment with this external id (row-level security hides other tenants'). */
+export async function findByExternalId(db: Executor, tenantId: string, method: PaymentMethod, externalId: string): Promise<PaymentRow | undefined> {
+  const [row] = await db.select().from(payments)
+    .where(and(eq(payments.tenantId, tenantId), eq(payments.method, method), eq(payments.externalPaymentId, externalId)));
+  return row;
+}
+
+/** The transfer the tenant awaits, held until the transaction ends. */
+export async function lockPendingTransfer(db: Executor, tenantId: string): Promise<PaymentRow | undefined> {
+  const [row] = await db.select().from(payments)
+    .where(and(eq(payments.tenantId, tenantId), eq(payments.method, 'bank_transfer'), eq(payments.status, 'pending'))).for('update');
+  return row;
+}
+
+/** Changes a payment only if it is still in `from`: of two deciders racing, one wins. */
+export async function updatePayment(db: Executor, tenantId: string, id: string, from: PaymentStatus, patch: Partial<PaymentRow>): Promise<PaymentRow | undefined> {
+  const [row] = await db.update(payments).set(patch)
+    .where(and(eq(payments.tenantId, tenantId), eq(payments.id, id), eq(payments.status, from))).returning();
+  return row;
+}
+
+export async function listPayments(db: Executor, tenantId: string, before: Position | undefined, limit: number): Promise<PaymentRow[]> {
+  return db.select().from(payments).where(and(eq(payments.tenantId, tenantId), olderThan(payments.createdAt, payments.id, before)))
+    .orderBy(...newestFirst(payments.createdAt, payments.id)).limit(limit);
+}
+
+/**
+ * Records a provider event as processed, unless it already was: false for a redelivery.
+ * A concurrent twin waits on the key until the first commits (or rolls back).
+ */
+export async function claimEvent(db: Executor, e: typeof providerEvents.$inferInsert): Promise<boolean> {
+  const rows = await db.insert(providerEvents).values(e).onConflictDoNothing().returning({ id: providerEvents.eventId });
+  return rows.length === 1;
+}
+
+export async function setEventOutcome(db: Executor, provider: 'stripe' | 'paypal', eventId: string, outcome: string): Promise<void> {
+  await db.update(providerEvents).set({ outcome }).where(and(eq(providerEvents.provider, provider), eq(providerEvents.eventId, eventId)));
+}
+
+/** Serialises the work on one external payment id, across tenants, until the transaction ends. */
+export async function lockExternalId(db: Executor, method: PaymentMethod, externalId: string): Promise<void> {
+  await lockKey(db, 'payments', `${method}:${externalId}`);
+}
+
+/** The end of the latest period the subscription's succeeded payments cover (a renewal paid early starts there). */
+export async function latestPaidEnd(db: Executor, tenantId: string, subscriptionId: string): Promise<Date | null> {
+  const [row] = await db.select({ end: sql<string | Date | null>`max(${payments.periodEnd})` }).from(payments)
+    .where(and(eq(payments.tenantId, tenantId), eq(payments.subscriptionId, subscriptionId), eq(payments.status, 'succeeded')));
+  return row?.end ? new Date(row.end) : null;
+}
+
+/** A succeeded payment for a period beginning at or after `from` and by `at`: paid ahead, due to start. */
+export async function prepaidPeriod(db: Executor, tenantId: string, subscriptionId: string, from: Date, at: Date): Promise<PaymentRow | undefined> {
+  const [row] = await db.select().from(payments).where(and(
+    eq(payments.tenantId, tenantId), eq(payments.subscriptionId, subscriptionId), eq(payments.status, 'succeeded'),
+    gte(payments.periodStart, from), lte(payments.periodStart, at),
+  )).orderBy(asc(payments.periodStart)).limit(1);
+  return row;
+}

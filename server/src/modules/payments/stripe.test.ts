@@ -1,0 +1,177 @@
+import Stripe from 'stripe';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decisionCode, subscriptionRow } from '../../../test/billing.js';
+import { snapshot, startSecondInstance, startTestApp, type SecondInstance, type SignedUp, type TestApp } from '../../../test/harness.js';
+
+/**
+ * Stripe's webhook, signed with the stripe package's own test-header helper, so that the
+ * verification Tollgate runs is the package's constructEvent on the raw bytes.
+ */
+const OLD_SECRET = 'whsec_old_0123456789abcdef0123456789abcdef';
+const NEW_SECRET = 'whsec_new_0123456789abcdef0123456789abcdef';
+const PRICES = { price_pro: 'pro', price_enterprise: 'enterprise' };
+
+let t: TestApp;
+let two: SecondInstance;
+beforeAll(async () => {
+  const patch = (file: { billing: { stripe: { prices: Record<string, string> } }; metering: { groupCommit: boolean } }) => { file.billing.stripe.prices = PRICES; };
+  t = await startTestApp({ patch, env: { STRIPE_WEBHOOK_SECRET: `${OLD_SECRET}, ${NEW_SECRET}` } });
+  // The second instance decides one transaction per call (group commit off), and has no secret at all.
+  two = await startSecondInstance(t, (file) => { patch(file); file.metering.groupCommit = false; });
+});
+afterAll(async () => {
+  await two.close();
+  await t.close();
+});
+
+const seconds = () => Math.floor(t.clock.now().getTime() / 1000);
+let serial = 0;
+
+function event(type: string, object: Record<string, unknown>, created = seconds()): Record<string, unknown> {
+  return { id: `evt_${Date.now().toString(36)}_${serial++}`, object: 'event', api_version: '2026-11-18.endive', created, type, data: { object } };
+}
+
+async function deliver(e: Record<string, unknown>, options: { secret?: string; timestamp?: number; body?: string; header?: string | null } = {}) {
+  const payload = JSON.stringify(e);
+  const header = options.header === null ? undefined
+    : options.header ?? Stripe.webhooks.generateTestHeaderString({ payload, secret: options.secret ?? OLD_SECRET, timestamp: options.timestamp ?? seconds() });
+  return t.request({
+    method: 'POST', url: '/v1/webhooks/stripe', payload: options.body ?? payload,
+    headers: { 'content-type': 'application/json', ...(header ? { 'stripe-signature': header } : {}) },
+  });
+}
+
+function subscription(tenantId: string | null, fields: { id: string; status: string; start: number; end: number; price?: string; cancelAtPeriodEnd?: boolean }) {
+  return {
+    id: fields.id, object: 'subscription', customer: `cus_${fields.id}`, status: fields.status, cancel_at_period_end: fields.cancelAtPeriodEnd ?? false,
+    metadata: tenantId ? { tenantId } : {},
+    items: { object: 'list', data: [{ id: `si_${fields.id}`, price: { id: fields.price ?? 'price_pro' }, current_period_start: fields.start, current_period_end: fields.end }] },
+  };
+}
+
+function invoice(tenantId: string | null, fields: { id: string; subscription: string; start: number; end: number; amount?: number }) {
+  return {
+    id: fields.id, object: 'invoice', customer: `cus_${fields.subscription}`, currency: 'eur', amount_paid: fields.amount ?? 4900, amount_due: fields.amount ?? 4900,
+    parent: { type: 'subscription_details', subscription_details: { subscription: fields.subscription, metadata: tenantId ? { tenantId } : {} } },
+    lines: { object: 'list', data: [{ id: `il_${fields.id}`, period: { start: fields.start, end: fields.end }, pricing: { price_details: { price: 'price_pro' } } }] },
+  };
+}
+
+const MONTH = 30 * 86_400;
+
+describe('verification: a bad, missing or stale signature is 400 WEBHOOK_SIGNATURE_INVALID and writes nothing', () => {
+  let owner: SignedUp;
+  beforeAll(async () => { owner = await t.signup(); });
+
+  it('tampered, wrong secret, stale, missing, empty: all refused, nothing written', async () => {
+    const e = event('customer.subscription.created', subscription(owner.tenantId, { id: 'sub_bad', status: 'active', start: seconds(), end: seconds() + MONTH }));
+    const signed = Stripe.webhooks.generateTestHeaderString({ payload: JSON.stringify(e), secret: OLD_SECRET, timestamp: seconds() });
+    const before = await snapshot(t.db);
+    const attempts = {
+      tampered: await deliver(e, { header: signed, body: JSON.stringify({ ...e, type: 'customer.subscription.deleted' }) }),
+      'wrong secret': await deliver(e, { secret: 'whsec_somebody_else_0123456789abcdef' }),
+      'stale (301 s old)': await deliver(e, { timestamp: seconds() - 301 }),
+      'no signature': await deliver(e, { header: null }),
+      'garbage signature': await deliver(e, { header: 't=1,v1=deadbeef' }),
+      'empty body': await t.request({ method: 'POST', url: '/v1/webhooks/stripe', headers: { 'stripe-signature': signed } }),
+    };
+    for (const [name, res] of Object.entries(attempts)) {
+      expect([name, res.statusCode, res.json().error?.code]).toEqual([name, 400, 'WEBHOOK_SIGNATURE_INVALID']);
+    }
+    expect(await snapshot(t.db)).toEqual(before);
+    // The package's default tolerance is five minutes: 299 s old still passes.
+    expect((await deliver(e, { timestamp: seconds() - 299 })).statusCode).toBe(200);
+  });
+
+  it('an instance without STRIPE_WEBHOOK_SECRET refuses every event', async () => {
+    const e = event('invoice.paid', invoice(owner.tenantId, { id: 'in_nosecret', subscription: 'sub_x', start: seconds(), end: seconds() + MONTH }));
+    const payload = JSON.stringify(e);
+    const res = await two.request({ method: 'POST', url: '/v1/webhooks/stripe', payload, headers: { 'content-type': 'application/json', 'stripe-signature': Stripe.webhooks.generateTestHeaderString({ payload, secret: OLD_SECRET }) } });
+    expect([res.statusCode, res.json().error.code]).toEqual([400, 'WEBHOOK_SIGNATURE_INVALID']);
+  });
+});
+
+describe('events', () => {
+  it('a checkout, then the subscription and its paid invoice: the decision goes from PAYMENT_REQUIRED to OK on both paths, the grant names the payment', async () => {
+    const owner = await t.signup();
+    const start = seconds();
+    const checkout = event('checkout.session.completed', { id: 'cs_1', object: 'checkout.session', mode: 'subscription', subscription: 'sub_flow', customer: 'cus_sub_flow', metadata: { tenantId: owner.tenantId } });
+    expect((await deliver(checkout, { secret: NEW_SECRET })).json()).toEqual({ received: true });
+    // The first invoice is not paid yet: Stripe says incomplete.
+    await deliver(event('customer.subscription.created', subscription(owner.tenantId, { id: 'sub_flow', status: 'incomplete', start, end: start + MONTH })));
+    expect((await subscriptionRow(t, owner.tenantId))).toMatchObject({ status: 'pending_payment', plan: 'pro', payment_method: 'stripe', provider_subscription_id: 'sub_flow', provider_customer_id: 'cus_sub_flow' });
+    expect([await decisionCode(t, owner.accessToken), await decisionCode(two, owner.accessToken)]).toEqual(['PAYMENT_REQUIRED', 'PAYMENT_REQUIRED']);
+    // The invoice names no tenant: the subscription followed does.
+    const paid = await deliver(event('invoice.paid', invoice(null, { id: 'in_flow_1', subscription: 'sub_flow', start, end: start + MONTH })));
+    expect(paid.statusCode, paid.body).toBe(200);
+    expect([await decisionCode(two, owner.accessToken), await decisionCode(t, owner.accessToken)]).toEqual(['OK', 'OK']);
+    const sub = (await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/subscription`, token: owner.accessToken })).json();
+    expect(sub).toMatchObject({ status: 'active', plan: 'pro', paymentMethod: 'stripe', externalPaymentId: 'in_flow_1', currentPeriodStart: new Date(start * 1000).toISOString(), currentPeriodEnd: new Date((start + MONTH) * 1000).toISOString() });
+    const [payment] = (await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/payments`, token: owner.accessToken })).json().payments;
+    expect(payment).toMatchObject({ method: 'stripe', externalPaymentId: 'in_flow_1', amount: 4900, currency: 'EUR', status: 'succeeded', plan: 'pro' });
+    const grants = await t.db.asOwner<{ payment_id: string | null; amount: string }>("SELECT payment_id, amount::text FROM credit_ledger WHERE tenant_id = $1 AND kind = 'grant' AND payment_id IS NOT NULL", [owner.tenantId]);
+    expect(grants).toEqual([{ payment_id: payment.id, amount: '10000' }]);
+  });
+
+  it('a replayed event answers 200 and changes nothing', async () => {
+    const owner = await t.signup();
+    const e = event('customer.subscription.updated', subscription(owner.tenantId, { id: 'sub_replay', status: 'active', start: seconds(), end: seconds() + MONTH }));
+    expect((await deliver(e)).statusCode).toBe(200);
+    const before = await snapshot(t.db);
+    const again = await deliver(e);
+    expect([again.statusCode, again.json()]).toEqual([200, { received: true }]);
+    expect(await snapshot(t.db)).toEqual(before);
+  });
+
+  it('out of order: an older customer.subscription.updated arriving after a newer one changes nothing', async () => {
+    const owner = await t.signup();
+    const start = seconds();
+    await deliver(event('customer.subscription.created', subscription(owner.tenantId, { id: 'sub_order', status: 'active', start, end: start + MONTH }), start));
+    // Stripe made these in this order: first set to cancel at the period's end, then past due; they arrive the other way round.
+    const first = event('customer.subscription.updated', subscription(owner.tenantId, { id: 'sub_order', status: 'active', start, end: start + MONTH, cancelAtPeriodEnd: true }), start + 10);
+    const second = event('customer.subscription.updated', subscription(owner.tenantId, { id: 'sub_order', status: 'past_due', start, end: start + MONTH }), start + 20);
+    await deliver(second);
+    const after = await subscriptionRow(t, owner.tenantId);
+    expect(after).toMatchObject({ status: 'past_due', cancel_at_period_end: false });
+    expect((await deliver(first)).statusCode).toBe(200);
+    expect(await subscriptionRow(t, owner.tenantId)).toEqual(after);
+    // A later period is newer whatever the event's time: the renewal arrives, then an update of the old period.
+    await deliver(event('customer.subscription.updated', subscription(owner.tenantId, { id: 'sub_order', status: 'active', start: start + MONTH, end: start + 2 * MONTH }), start + 30));
+    await deliver(event('customer.subscription.updated', subscription(owner.tenantId, { id: 'sub_order', status: 'canceled', start, end: start + MONTH }), start + 40));
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'active', current_period_end: new Date((start + 2 * MONTH) * 1000) });
+    const outcomes = await t.db.asOwner<{ outcome: string }>('SELECT outcome FROM provider_events WHERE event_id = $1', [first.id]);
+    expect(outcomes[0]!.outcome).toMatch(/^ignored/);
+  });
+
+  it('an unknown event type answers 200, is recorded as ignored, changes nothing else', async () => {
+    const before = await snapshot(t.db);
+    const e = event('customer.tax_id.created', { id: 'txi_1', object: 'tax_id' });
+    expect((await deliver(e)).json()).toEqual({ received: true });
+    const after = await snapshot(t.db);
+    expect({ ...after, provider_events: '' }).toEqual({ ...before, provider_events: '' });
+    expect(await t.db.asOwner('SELECT type, outcome FROM provider_events WHERE event_id = $1', [e.id])).toEqual([{ type: 'customer.tax_id.created', outcome: expect.stringMatching(/^ignored/) }]);
+  });
+
+  it('a failed invoice makes the subscription past_due (working through the grace); the deletion cancels it', async () => {
+    const owner = await t.signup();
+    const start = seconds();
+    await deliver(event('customer.subscription.created', subscription(owner.tenantId, { id: 'sub_fail', status: 'active', start, end: start + MONTH }), start));
+    const failed = await deliver(event('invoice.payment_failed', invoice(owner.tenantId, { id: 'in_fail_1', subscription: 'sub_fail', start, end: start + MONTH }), start + 5));
+    expect(failed.statusCode, failed.body).toBe(200);
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'past_due' });
+    expect(await decisionCode(t, owner.accessToken)).toBe('OK');
+    const [payment] = (await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/payments`, token: owner.accessToken })).json().payments;
+    expect(payment).toMatchObject({ status: 'failed', externalPaymentId: 'in_fail_1' });
+    await deliver(event('customer.subscription.deleted', subscription(owner.tenantId, { id: 'sub_fail', status: 'canceled', start, end: start + MONTH }), start + 10));
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'canceled' });
+    expect(await decisionCode(t, owner.accessToken)).toBe('PAYMENT_REQUIRED');
+  });
+
+  it('events for a tenant that does not exist, or naming none, are recorded as ignored', async () => {
+    for (const tenantId of ['tnt_00000000000000000000000000', null]) {
+      const e = event('customer.subscription.updated', subscription(tenantId, { id: `sub_none_${serial}`, status: 'active', start: seconds(), end: seconds() + MONTH }));
+      expect((await deliver(e)).statusCode).toBe(200);
+      expect((await t.db.asOwner<{ outcome: string }>('SELECT outcome FROM provider_events WHERE event_id = $1', [e.id]))[0]!.outcome).toMatch(/^ignored: no tenant/);
+    }
+  });
+});

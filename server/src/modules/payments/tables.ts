@@ -1,0 +1,43 @@
+import { bigint, integer, pgTable, primaryKey, text } from 'drizzle-orm/pg-core';
+import { at } from '../../db/columns.js';
+import type { PaymentMethod, SubscriptionStatus } from '../billing/index.js';
+
+export type PaymentStatus = 'pending' | 'succeeded' | 'failed' | 'rejected' | 'canceled';
+
+export const payments = pgTable('payments', {
+  tenantId: text('tenant_id').notNull(),
+  id: text('id').notNull(),
+  subscriptionId: text('subscription_id').notNull(),
+  method: text('method').$type<PaymentMethod>().notNull(),
+  /** The bank's transaction reference, Stripe's invoice, PayPal's sale or capture: unique per method. */
+  externalPaymentId: text('external_payment_id'),
+  /** What the payer quotes on a bank transfer. */
+  reference: text('reference'),
+  amount: bigint('amount', { mode: 'number' }).notNull(),
+  currency: text('currency').notNull(),
+  status: text('status').$type<PaymentStatus>().notNull(),
+  plan: text('plan').notNull(),
+  periods: integer('periods').notNull(),
+  periodStart: at('period_start'),
+  periodEnd: at('period_end'),
+  payerName: text('payer_name'),
+  proofUrl: text('proof_url'),
+  reason: text('reason'),
+  requestHash: text('request_hash'),
+  previousStatus: text('previous_status').$type<SubscriptionStatus>(),
+  previousPlan: text('previous_plan'),
+  decidedBy: text('decided_by'),
+  createdAt: at('created_at').notNull(),
+  updatedAt: at('updated_at').notNull(),
+}, (t) => [primaryKey({ columns: [t.tenantId, t.id] })]);
+
+/** Provider events processed once each (append-only). */
+export const providerEvents = pgTable('provider_events', {
+  provider: text('provider').$type<'stripe' | 'paypal'>().notNull(),
+  eventId: text('event_id').notNull(),
+  type: text('type').notNull(),
+  /** The tenant it was applied to; none for an event naming no tenant Tollgate knows. */
+  appliedTenant: text('applied_tenant'),
+  outcome: text('outcome').notNull(),
+  receivedAt: at('received_at').notNull(),
+}, (t) => [primaryKey({ columns: [t.provider, t.eventId] })]);

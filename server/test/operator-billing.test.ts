@@ -1,0 +1,96 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setSubscription } from './billing.js';
+import { createTeam, startTestApp, type SignedUp, type TestApp } from './harness.js';
+
+/** The operator's billing views (the tenant isolation seed's admin endpoints) and the tenant's own. */
+let t: TestApp;
+let op: SignedUp;
+beforeAll(async () => {
+  t = await startTestApp();
+  op = await t.operator();
+});
+afterAll(async () => { await t.close(); });
+
+describe('the operator\'s views', () => {
+  it('a tenant\'s users with role, status and last sign-in', async () => {
+    const owner = await t.signup();
+    const admin = await t.signup();
+    const member = await t.signup();
+    const tenantId = await createTeam(t, owner, [[admin, 'admin'], [member, 'member']]);
+    t.clock.advance(60_000);
+    await t.request({ method: 'POST', url: '/v1/token', payload: { grantType: 'password', email: admin.email, password: admin.password } });
+    await t.request({ method: 'PATCH', url: `/v1/admin/users/${member.userId}`, token: op.accessToken, payload: { status: 'deactivated' } });
+    const res = await t.request({ method: 'GET', url: `/v1/admin/tenants/${tenantId}/users`, token: op.accessToken });
+    expect(res.statusCode, res.body).toBe(200);
+    const users = res.json().users as { id: string; email: string; role: string; status: string; lastSignInAt: string | null }[];
+    const byId = new Map(users.map((u) => [u.id, u]));
+    expect([owner, admin, member].map((u) => { const v = byId.get(u.userId)!; return [v.email, v.role, v.status]; })).toEqual([
+      [owner.email, 'owner', 'active'], [admin.email, 'admin', 'active'], [member.email, 'member', 'deactivated'],
+    ]);
+    // The admin signed in again a minute after signing up; the others last at signup.
+    expect(byId.get(admin.userId)!.lastSignInAt).toBe(t.clock.now().toISOString());
+    expect(Date.parse(byId.get(owner.userId)!.lastSignInAt!)).toBe(t.clock.now().getTime() - 60_000);
+    const missing = await t.request({ method: 'GET', url: '/v1/admin/tenants/tnt_00000000000000000000000000/users', token: op.accessToken });
+    expect([missing.statusCode, missing.json().error.code]).toEqual([404, 'TENANT_NOT_FOUND']);
+  });
+
+  it('tenants filtered by subscription status and payment method', async () => {
+    const pending = await t.signup();
+    const paid = await t.signup();
+    const suspended = await t.signup();
+    const plain = await t.signup();
+    await t.request({ method: 'POST', url: `/v1/tenants/${pending.tenantId}/subscription/bank-transfer`, token: pending.accessToken, payload: { plan: 'pro' } });
+    const confirmed = await t.request({
+      method: 'POST', url: `/v1/admin/tenants/${paid.tenantId}/payments/bank-transfer`, token: op.accessToken,
+      payload: { externalPaymentId: `BANK-FILTER-${paid.tenantId}`, amount: 4900, currency: 'EUR', payerName: 'Paid Ltd', plan: 'pro' },
+    });
+    expect(confirmed.statusCode, confirmed.body).toBe(200);
+    await setSubscription(t, suspended.tenantId, { status: 'suspended', payment_method: 'stripe' });
+    const search = async (query: string) => {
+      const res = await t.request({ method: 'GET', url: `/v1/admin/tenants?${query}&limit=200`, token: op.accessToken });
+      expect(res.statusCode, res.body).toBe(200);
+      return (res.json().tenants as { id: string }[]).map((x) => x.id);
+    };
+    expect(await search('subscriptionStatus=pending_payment')).toEqual([pending.tenantId]);
+    // The method a subscription is paid by: a transfer only asked for does not make it one yet.
+    expect(await search('paymentMethod=bank_transfer')).toEqual([paid.tenantId]);
+    expect(await search('subscriptionStatus=suspended&paymentMethod=stripe')).toEqual([suspended.tenantId]);
+    expect(await search('subscriptionStatus=suspended&paymentMethod=bank_transfer')).toEqual([]);
+    expect(await search('subscriptionStatus=active')).toContain(plain.tenantId);
+    expect(await search('subscriptionStatus=active')).not.toContain(pending.tenantId);
+    for (const bad of ['subscriptionStatus=deleted', 'paymentMethod=cash']) {
+      const res = await t.request({ method: 'GET', url: `/v1/admin/tenants?${bad}`, token: op.accessToken });
+      expect([bad, res.statusCode, res.json().error.code]).toEqual([bad, 400, 'VALIDATION_FAILED']);
+    }
+  });
+
+  it('a tenant\'s payments, newest first, paginated', async () => {
+    const owner = await t.signup();
+    for (const plan of ['pro', 'enterprise', 'pro']) {
+      t.clock.advance(1);
+      await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/subscription/bank-transfer`, token: owner.accessToken, payload: { plan } });
+    }
+    const first = (await t.request({ method: 'GET', url: `/v1/admin/tenants/${owner.tenantId}/payments?limit=2`, token: op.accessToken })).json();
+    expect(first.payments.map((p: { plan: string; status: string }) => [p.plan, p.status])).toEqual([['pro', 'pending'], ['enterprise', 'canceled']]);
+    const rest = (await t.request({ method: 'GET', url: `/v1/admin/tenants/${owner.tenantId}/payments?limit=2&cursor=${first.nextCursor}`, token: op.accessToken })).json();
+    expect(rest).toMatchObject({ payments: [{ plan: 'pro', status: 'canceled' }], nextCursor: null });
+  });
+});
+
+describe('the tenant\'s own billing, for its owner and admins', () => {
+  it('subscription and payments: owner and admin read them, a member does not; while payment is due too', async () => {
+    const owner = await t.signup();
+    const admin = await t.signup();
+    const member = await t.signup();
+    const tenantId = await createTeam(t, owner, [[admin, 'admin'], [member, 'member']]);
+    await t.request({ method: 'POST', url: `/v1/tenants/${tenantId}/subscription/bank-transfer`, token: admin.accessToken, payload: { plan: 'pro' } });
+    for (const [user, status] of [[owner, 200], [admin, 200], [member, 403]] as const) {
+      for (const url of [`/v1/tenants/${tenantId}/subscription`, `/v1/tenants/${tenantId}/payments`]) {
+        expect([url, (await t.request({ method: 'GET', url, token: user.accessToken })).statusCode]).toEqual([url, status]);
+      }
+    }
+    // Other routes of the unpaid tenant answer 402.
+    const other = await t.request({ method: 'GET', url: `/v1/tenants/${tenantId}/members`, token: owner.accessToken });
+    expect([other.statusCode, other.json().error.code]).toEqual([402, 'PAYMENT_REQUIRED']);
+  });
+});
