@@ -1,8 +1,7 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { TEST_SECRET } from './harness.js';
+import { tempDir } from './temp-dirs.js';
 
 export interface ServerProcess {
   url: string;
@@ -14,12 +13,13 @@ export interface ServerProcess {
  * on the given database, started on a free port; resolves once it is listening.
  */
 export async function startServerProcess(databaseUrl: string, env: Record<string, string> = {}): Promise<ServerProcess> {
+  const dataDir = tempDir('child');
   // node --import tsx: one process, so SIGTERM reaches the server itself
   const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], {
     cwd: process.cwd(),
     env: {
       PATH: process.env.PATH, DATABASE_URL: databaseUrl, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'silent', TOLLGATE_SECRET_KEY: TEST_SECRET,
-      TOLLGATE_DATA_DIR: mkdtempSync(join(tmpdir(), 'tollgate-child-')), ...env,
+      TOLLGATE_DATA_DIR: dataDir, ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -38,11 +38,13 @@ export async function startServerProcess(databaseUrl: string, env: Record<string
   return {
     url,
     close: async () => {
-      if (proc.exitCode !== null) return;
-      const exited = new Promise((resolve) => proc.once('exit', resolve));
-      proc.kill('SIGTERM');
-      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000))]);
-      if (proc.exitCode === null) proc.kill('SIGKILL');
+      if (proc.exitCode === null) {
+        const exited = new Promise((resolve) => proc.once('exit', resolve));
+        proc.kill('SIGTERM');
+        await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000))]);
+        if (proc.exitCode === null) proc.kill('SIGKILL');
+      }
+      rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -1,11 +1,11 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { runCli } from './index.js';
 import { sql } from 'drizzle-orm';
 import { openDatabase, rows } from '../db/client.js';
 import { TEST_SECRET } from '../../test/harness.js';
+import { removeTempDirs, tempDir } from '../../test/temp-dirs.js';
 
 const saved = { ...process.env };
 let dir: string;
@@ -13,7 +13,7 @@ let out: string[];
 let errors: string[];
 
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'tollgate-cli-'));
+  dir = tempDir('cli');
   // The CLI reads its environment like the real command does; point it at a throwaway PGlite.
   process.env = { ...saved, TOLLGATE_DATA_DIR: dir, TOLLGATE_SECRET_KEY: TEST_SECRET, LOG_LEVEL: 'silent', DATABASE_URL: '' };
   out = [];
@@ -24,6 +24,7 @@ beforeEach(() => {
 afterEach(() => {
   process.env = saved;
   vi.restoreAllMocks();
+  removeTempDirs();
 });
 
 describe('tollgate CLI', () => {
