@@ -5,8 +5,9 @@ import pino, { type Logger } from 'pino';
 import { ConfigError, type Config } from './config.js';
 import { inSystem } from './db/scope.js';
 import { openDatabase, type Database } from './db/client.js';
+import { refusalReason } from './db/errors.js';
 import type { CredentialResolver } from './http/auth-hook.js';
-import { createMetrics, type Metrics } from './http/metrics.js';
+import { createMetrics, trackRefusedRows, type Metrics } from './http/metrics.js';
 import { unknownCredentialGuard } from './http/rate-limit-hook.js';
 import { ChangeFeed, type Change } from './lib/changes.js';
 import { systemClock, type Clock } from './lib/clock.js';
@@ -117,7 +118,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     logger.error({ err: error, change }, 'could not announce a change to other processes; they catch up within the cache TTL');
   });
   tenancyAdmin.onChange(publish);
-  const keyUsage = new LastUsedBuffer(db, (error) => logger.error({ err: error }, 'writing key last-used times failed'));
+  const keyUsage = new LastUsedBuffer(db, (error) => logger.error({ err: error }, 'writing key last-used times failed'),
+    (use, error) => logger.error({ table: use.table, keyId: use.id, ...refusalReason(error) }, 'the database refused a key\'s last-used time: dropped it, wrote the others'));
   const rateLimits = new RateLimitService({
     redisUrl: config.redisUrl, prefix: overrides.rateLimitPrefix ?? 'tollgate',
     onStoreChange: (up) => {
@@ -166,7 +168,10 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
 
   const metrics = createMetrics();
   const gateMetrics = createGateMetrics(metrics.registry);
-  const decisionLog = new DecisionLog(db, (error) => logger.error({ err: error }, 'writing the decision log failed'));
+  const decisionLog = new DecisionLog(db, (error) => logger.error({ err: error }, 'writing the decision log failed'), {
+    clock, onRefused: (row, error) => logger.error({ tenantId: row.tenantId, decisionId: row.id, requestId: row.requestId, ...refusalReason(error) },
+      'the database refused a decision-log row: dropped it, wrote the others'),
+  });
   const decisions = new GateService({
     db, clock, plans, tenancy, standing: metering.tollgate, limits: metering.limits, reservations: metering.reservations,
     rateLimits, log: decisionLog, authorizeScope: file.rateLimits.scopes.authorize, rateLimitBypass: new Set(file.rateLimits.bypassPrincipals),
@@ -181,6 +186,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   });
   gateMetrics.track(decisions, decisionLog);
   trackRateLimits(metrics.registry, rateLimits);
+  trackRefusedRows(metrics.registry, { decision_log: decisionLog, key_last_used: keyUsage });
 
   changes.subscribe((change) => decisions.forget(change));
   await changes.start();

@@ -4,6 +4,7 @@ import type { ErrorTable } from '../lib/errors.js';
 export const httpErrors = {
   VALIDATION_FAILED: { status: 400, message: 'The request does not match the schema.' },
   MALFORMED_JSON: { status: 400, message: 'The request body is not valid JSON.' },
+  MALFORMED_TEXT: { status: 400, message: 'Text in the request is not well-formed: a NUL character, a lone UTF-16 surrogate or a percent-escape that is not UTF-8.' },
   BAD_REQUEST: { status: 400, message: 'The request cannot be processed.' },
   UNAUTHENTICATED: { status: 401, message: 'A valid credential is required.' },
   FORBIDDEN: { status: 403, message: 'The credential does not allow this action.' },
