@@ -83,6 +83,8 @@ export interface DepsOverrides {
   database?: Database;
   /** Namespace for rate-limit buckets, so suites sharing one Redis do not share buckets. */
   rateLimitPrefix?: string;
+  /** Told each step of opening the database (the CLI prints them). */
+  onProgress?: (line: string) => void;
 }
 
 /** The one composition root: the only place that knows how services fit together. */
@@ -91,7 +93,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const clock = overrides.clock ?? systemClock;
   const database = overrides.database ?? await openDatabase({
     url: config.databaseUrl, dataDir: config.dataDir, appRole: config.databaseAppRole, poolSize: config.databasePoolSize,
-    connectTimeoutSeconds: config.databaseConnectTimeoutSeconds,
+    connectTimeoutSeconds: config.databaseConnectTimeoutSeconds, onProgress: overrides.onProgress,
   });
   const { db } = database;
   const file = config.file;
@@ -194,7 +196,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   keyUsage.start(LAST_USED_FLUSH_MS);
 
   if (config.bootstrapOperator) {
-    const { created } = await auth.ensureOperator(config.bootstrapOperator.email, config.bootstrapOperator.password);
+    const { created } = await auth.ensureOperator(config.bootstrapOperator.email, config.bootstrapOperator.password, 'TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL');
     if (created) logger.info({ email: config.bootstrapOperator.email }, 'bootstrap operator created');
   }
 

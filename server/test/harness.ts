@@ -154,7 +154,7 @@ export async function startTestApp(options: {
     app, deps, clock, mailer, db, request, signup,
     async operator() {
       const email = uniqueEmail('operator');
-      await deps.auth.ensureOperator(email, 'operator-password-123');
+      await deps.auth.ensureOperator(email, 'operator-password-123', 'test harness');
       const res = await request({ method: 'POST', url: '/v1/token', payload: { grantType: 'password', email, password: 'operator-password-123' } });
       const body = res.json();
       const me = (await request({ method: 'GET', url: '/v1/me', token: body.accessToken })).json();

@@ -47,12 +47,16 @@ describe('tollgate CLI', () => {
     expect(await runCli(['migrate'])).toBe(0);
     expect(await runCli(['operator', 'create', '--email', 'ops@example.com', '--password', 'operator-password-1'])).toBe(0);
     expect(await runCli(['operator', 'create', '--email', 'ops@example.com', '--password', 'operator-password-1'])).toBe(0);
-    expect(out.join('\n')).toMatch(/operator created: usr_/);
-    expect(out.join('\n')).toMatch(/is now an operator/);
+    expect(out.join('\n')).toMatch(/operator created: usr_\w+ \(ops@example\.com\)/);
+    expect(out.join('\n')).toMatch(/is already an operator; nothing changed/);
+    expect(out.filter((line) => line === `tollgate: opening storage: embedded PGlite in ${dir}`)).toHaveLength(2);
     const database = await openDatabase({ dataDir: dir, appRole: '', migrate: false });
     const found = await rows<{ is_operator: boolean }>(database.db, sql`SELECT is_operator FROM users WHERE email = 'ops@example.com'`);
+    // Audited once: the second run changed nothing.
+    const audited = await rows<{ action: string; tenant_id: string }>(database.db, sql`SELECT action, tenant_id FROM audit_log WHERE action = 'operator.grant'`);
     await database.close();
     expect(found).toEqual([{ is_operator: true }]);
+    expect(audited).toEqual([{ action: 'operator.grant', tenant_id: 'tnt_platform' }]);
   });
 
   it('rejects unknown commands and incomplete arguments with exit code 2', async () => {

@@ -3,8 +3,10 @@ import { writeFileSync } from 'node:fs';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { publishedConfigSchema } from '../config-schema.js';
 import { openDatabase } from '../db/client.js';
+import { StartError } from '../lib/errors.js';
 import { serve } from './serve.js';
 import { createDeps } from '../deps.js';
+import { progress } from './progress.js';
 
 const USAGE = `tollgate — control plane for multi-tenant AI SaaS
 
@@ -47,6 +49,11 @@ export async function runCli(argv: string[]): Promise<number> {
       console.error(error.message);
       return 2;
     }
+    // Something outside the command is in the way (the data directory in use, the port taken): one line, exit 1.
+    if (error instanceof StartError) {
+      console.error(`tollgate: ${error.message}`);
+      return 1;
+    }
     throw error;
   }
 }
@@ -57,7 +64,7 @@ async function run(command: string, sub: string | undefined, values: { email?: s
       return serve(config);
     case 'migrate': {
       const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, appRole: config.databaseAppRole, poolSize: 1,
-        connectTimeoutSeconds: config.databaseConnectTimeoutSeconds });
+        connectTimeoutSeconds: config.databaseConnectTimeoutSeconds, onProgress: progress });
       await database.close();
       console.log('migrations applied');
       return 0;
@@ -74,10 +81,12 @@ async function run(command: string, sub: string | undefined, values: { email?: s
           console.error('operator create needs --email and --password');
           return 2;
         }
-        const deps = await createDeps(config);
+        const deps = await createDeps(config, { onProgress: progress });
         try {
-          const { userId, created } = await deps.auth.ensureOperator(values.email, values.password);
-          console.log(created ? `operator created: ${userId}` : `existing user ${userId} is now an operator`);
+          const { userId, created, alreadyOperator } = await deps.auth.ensureOperator(values.email, values.password, 'tollgate operator create');
+          console.log(created ? `operator created: ${userId} (${values.email})`
+            : alreadyOperator ? `${userId} (${values.email}) is already an operator; nothing changed`
+              : `existing user ${userId} (${values.email}) is now an operator; its password is unchanged`);
         } finally {
           await deps.close();
         }

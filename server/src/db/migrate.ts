@@ -22,15 +22,17 @@ export function migrationFiles(): string[] {
  * lock so several processes starting at once migrate once. Then (re)applies the grants
  * of the server's role, so every table a migration adds is covered.
  */
-export async function migrate(target: MigrationTarget, appRole: string): Promise<string[]> {
+export async function migrate(target: MigrationTarget, appRole: string, onProgress?: (line: string) => void): Promise<string[]> {
   const applied: string[] = [];
   await target.exec('SELECT pg_advisory_lock(727274)');
   try {
     await target.exec(`CREATE TABLE IF NOT EXISTS tollgate_migrations (
       name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
     const done = new Set((await target.query('SELECT name FROM tollgate_migrations')).map((r) => String(r.name)));
-    for (const file of migrationFiles()) {
-      if (done.has(file)) continue;
+    const pending = migrationFiles().filter((file) => !done.has(file));
+    onProgress?.(pending.length === 0 ? 'migrations: up to date' : `migrations: ${pending.length} to apply`);
+    for (const [i, file] of pending.entries()) {
+      onProgress?.(`migrations: ${i + 1} of ${pending.length} (${file})`);
       const text = readFileSync(join(MIGRATIONS_DIR, file), 'utf8');
       await target.exec(`BEGIN;\n${text}\n;INSERT INTO tollgate_migrations (name) VALUES ('${file}');\nCOMMIT;`)
         .catch(async (error: unknown) => {

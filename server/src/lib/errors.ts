@@ -23,3 +23,14 @@ export class AppError extends Error {
     this.name = 'AppError';
   }
 }
+
+/**
+ * A command cannot start for a reason outside it (the data directory in use, the port
+ * taken): the CLI prints the message alone, no stack trace, and exits 1.
+ */
+export class StartError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StartError';
+  }
+}

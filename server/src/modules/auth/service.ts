@@ -280,17 +280,19 @@ export class AuthService {
     return user.id;
   }
 
-  /** Creates an operator, or flags an existing user as one (idempotent; used at boot and by the CLI). */
-  async ensureOperator(email: string, password: string): Promise<{ userId: string; created: boolean }> {
+  /**
+   * Creates an operator, or flags an existing user as one (its password unchanged);
+   * idempotent, audited when it changes anything. `source`: who asked (the CLI, the
+   * bootstrap variables), for the audit entry.
+   */
+  async ensureOperator(email: string, password: string, source: string): Promise<{ userId: string; created: boolean; alreadyOperator: boolean }> {
     const passwordHash = await hashPassword(password, this.options.scryptCost);
     return inSystem(this.db, async (tx) => {
       const existing = await this.tenancy.findUserByEmail(tx, email);
-      if (existing) {
-        if (!existing.isOperator) await this.tenancy.setOperator(tx, existing.id, true);
-        return { userId: existing.id, created: false };
-      }
-      const account = await this.tenancy.createAccount(tx, { email, passwordHash, isOperator: true }, {});
-      return { userId: account.user.id, created: true };
+      if (existing?.isOperator) return { userId: existing.id, created: false, alreadyOperator: true };
+      const user = existing ?? (await this.tenancy.createAccount(tx, { email, passwordHash }, {})).user;
+      await this.tenancy.grantOperator(tx, user, source, !existing);
+      return { userId: user.id, created: !existing, alreadyOperator: false };
     });
   }
 }
