@@ -15,6 +15,7 @@ import { requestTenantId } from './http/request-tenant.js';
 import { errors } from './http/schemas.js';
 import { TtlCache } from './lib/cache.js';
 import { AppError } from './lib/errors.js';
+import { API_TAGS, describeOperation, errorBodyComponent } from './http/openapi.js';
 import { registerTextGuard } from './http/text-guard.js';
 import { registerValidation } from './http/validation.js';
 import { apiKeyRoutes } from './modules/apikeys/index.js';
@@ -118,9 +119,11 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     openapi: {
       openapi: '3.1.0',
       info: { title: 'Tollgate', version: '0.1.0', description: 'Control plane for multi-tenant AI SaaS: tenancy, credentials, plans, limits, credits and the decision.' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } }, schemas: { ErrorBody: errorBodyComponent() } },
       security: [{ bearer: [] }],
+      tags: API_TAGS.map((tag) => ({ ...tag })),
     },
+    transform: describeOperation,
   });
   app.addHook('onRoute', (route) => {
     if (route.url.startsWith('/docs')) route.config = { ...(route.config ?? {}), auth: 'public' };

@@ -6,6 +6,7 @@ import { openDatabase } from '../db/client.js';
 import { StartError } from '../lib/errors.js';
 import { serve } from './serve.js';
 import { createDeps } from '../deps.js';
+import { generateApiDocs } from './openapi.js';
 import { progress } from './progress.js';
 
 const USAGE = `tollgate — control plane for multi-tenant AI SaaS
@@ -17,6 +18,9 @@ Usage:
                                               create an operator (or flag an existing user)
   tollgate config check [--config FILE]       validate a config file and exit
   tollgate config schema [--out FILE]         print the config file's JSON Schema
+  tollgate openapi [--out FILE] [--markdown FILE]
+                                              print (or write) the OpenAPI document; --markdown
+                                              also writes it as a Markdown reference
 
 Environment: HOST, PORT, TOLLGATE_DATA_DIR, DATABASE_URL, TOLLGATE_CONFIG, REDIS_URL,
 TOLLGATE_SECRET_KEY, TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL / _PASSWORD, TOLLGATE_WORKERS, LOG_LEVEL.`;
@@ -27,7 +31,7 @@ export async function runCli(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       config: { type: 'string' }, email: { type: 'string' }, password: { type: 'string' },
-      out: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      out: { type: 'string' }, markdown: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
   });
   const [command, sub] = positionals;
@@ -58,7 +62,9 @@ export async function runCli(argv: string[]): Promise<number> {
   }
 }
 
-async function run(command: string, sub: string | undefined, values: { email?: string | undefined; password?: string | undefined }, positionals: string[], config: Config): Promise<number> {
+interface Options { email?: string | undefined; password?: string | undefined; out?: string | undefined; markdown?: string | undefined }
+
+async function run(command: string, sub: string | undefined, values: Options, positionals: string[], config: Config): Promise<number> {
   switch (command) {
     case 'serve':
       return serve(config);
@@ -67,6 +73,13 @@ async function run(command: string, sub: string | undefined, values: { email?: s
         connectTimeoutSeconds: config.databaseConnectTimeoutSeconds, onProgress: progress });
       await database.close();
       console.log('migrations applied');
+      return 0;
+    }
+    case 'openapi': {
+      const docs = await generateApiDocs(config);
+      if (values.out) writeFileSync(values.out, docs.json);
+      else process.stdout.write(docs.json);
+      if (values.markdown) writeFileSync(values.markdown, docs.markdown);
       return 0;
     }
     case 'config':

@@ -34,7 +34,7 @@ export const tenancyAdminRoutes: FastifyPluginAsyncTypebox<TenancyAdminRouteOpti
   });
 
   app.get('/v1/admin/tenants/:tenantId', {
-    schema: { tags: ['operator'], summary: 'One tenant', params: TenantParams, response: { 200: TenantViewSchema, ...errors(401, 403, 404) } },
+    schema: { tags: ['operator'], summary: 'One tenant with its status, plan and subscription (operator)', params: TenantParams, response: { 200: TenantViewSchema, ...errors(401, 403, 404) } },
   }, async (request) => {
     await requireOperator(request);
     return tenancy.getTenant(request.params.tenantId);
