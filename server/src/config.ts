@@ -27,6 +27,10 @@ export interface Config {
   /** Trust X-Forwarded-For (behind a load balancer) so per-client limits see the client's address. */
   readonly trustProxy: boolean;
   readonly bootstrapOperator: { email: string; password: string } | undefined;
+  /** Where mail goes (TOLLGATE_SMTP_URL, else mail.smtpUrl); none: no mail is sent. */
+  readonly smtpUrl: string | undefined;
+  /** The From of every mail (TOLLGATE_MAIL_FROM, else mail.from). */
+  readonly mailFrom: string;
   /** Server processes (`tollgate serve`); more than one needs PostgreSQL and Redis. */
   readonly workers: number;
   readonly file: ConfigFile;
@@ -67,6 +71,8 @@ export function loadConfig(options: { env?: Env; configPath?: string } = {}): Co
   if (Boolean(operatorEmail) !== Boolean(operatorPassword)) {
     throw new ConfigError('TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL and TOLLGATE_BOOTSTRAP_OPERATOR_PASSWORD go together');
   }
+  const smtpUrl = env.TOLLGATE_SMTP_URL || file.mail.smtpUrl;
+  if (smtpUrl && !/^smtps?:\/\//.test(smtpUrl)) throw new ConfigError('TOLLGATE_SMTP_URL: must start with smtp:// or smtps://');
   return Object.freeze({
     host: env.HOST ?? '127.0.0.1',
     port,
@@ -83,6 +89,8 @@ export function loadConfig(options: { env?: Env; configPath?: string } = {}): Co
     trustProxy: env.TOLLGATE_TRUST_PROXY === 'true' || env.TOLLGATE_TRUST_PROXY === '1',
     bootstrapOperator: operatorEmail && operatorPassword ? { email: operatorEmail, password: operatorPassword } : undefined,
     workers,
+    smtpUrl: smtpUrl || undefined,
+    mailFrom: env.TOLLGATE_MAIL_FROM || file.mail.from,
     file: deepFreeze(file),
   });
 }

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { ConfigError, type Config } from './config.js';
 import { inSystem } from './db/scope.js';
 import { openDatabase, type Database } from './db/client.js';
@@ -11,8 +11,9 @@ import { createMetrics, trackRefusedRows, type Metrics } from './http/metrics.js
 import { unknownCredentialGuard } from './http/rate-limit-hook.js';
 import { ChangeFeed, type Change } from './lib/changes.js';
 import { systemClock, type Clock } from './lib/clock.js';
+import { createLogger } from './lib/logger.js';
 import { AppError } from './lib/errors.js';
-import { LogMailer, type Mailer } from './lib/mailer.js';
+import { BackgroundMailer, SmtpMailer, UnsentMailer, describeMailer, type Mailer } from './lib/mailer.js';
 import type { Principal } from './lib/principal.js';
 import { deriveKey } from './lib/secrets.js';
 import {
@@ -89,7 +90,7 @@ export interface DepsOverrides {
 
 /** The one composition root: the only place that knows how services fit together. */
 export async function createDeps(config: Config, overrides: DepsOverrides = {}): Promise<Deps> {
-  const logger = overrides.logger ?? pino({ level: config.logLevel });
+  const logger = overrides.logger ?? createLogger(config.logLevel);
   const clock = overrides.clock ?? systemClock;
   const database = overrides.database ?? await openDatabase({
     url: config.databaseUrl, dataDir: config.dataDir, appRole: config.databaseAppRole, poolSize: config.databasePoolSize,
@@ -97,7 +98,9 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   });
   const { db } = database;
   const file = config.file;
-  const mailer = overrides.mailer ?? new LogMailer(logger);
+  const mailer = overrides.mailer ?? configuredMailer(config, logger);
+  if (!overrides.mailer) overrides.onProgress?.(`mail: ${describeMailer(config.smtpUrl)}`);
+  const publicUrl = config.publicUrl ?? `http://${config.host}:${config.port}`;
   const audit = new AuditService(clock);
   const plans = new PlansService(file, (plan) => logger.warn({ plan },
     'a tenant is on a plan this process\'s config lacks: it is served the default plan until every process runs a config that has it'));
@@ -114,7 +117,9 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const changes = new ChangeFeed(database, (payload) => logger.warn({ payload }, 'ignored a malformed change notification'));
   const gate = new TenantGate(db, clock, billing, { cacheTtlMs: CACHE_TTL_MS, pastDueGraceSeconds: file.billing.pastDueGraceSeconds });
   const tenancy = new TenancyService(db, clock, audit, billing, plans, gate, changes);
-  const invitations = new InvitationService(db, clock, audit, tenancy, file.auth.invitationTtlSeconds);
+  const invitations = new InvitationService(db, clock, audit, tenancy, {
+    ttlSeconds: file.auth.invitationTtlSeconds, mailer, acceptUrl: file.mail.invitationUrl, publicUrl,
+  });
   const tenancyAdmin = new TenancyAdminService(db, clock, audit, billing, plans, tenancy);
   const publish = (change: Change) => changes.publish(change).catch((error: unknown) => {
     logger.error({ err: error, change }, 'could not announce a change to other processes; they catch up within the cache TTL');
@@ -157,7 +162,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const auth = new AuthService(db, clock, tenancy, tokens, external, mailer, {
     issuer: file.issuer, refreshTokenTtlSeconds: file.auth.refreshTokenTtlSeconds,
     passwordResetTtlSeconds: file.auth.passwordResetTtlSeconds, passwordMinLength: file.auth.passwordMinLength,
-    scryptCost: file.auth.scryptCost, publicUrl: config.publicUrl ?? `http://${config.host}:${config.port}`,
+    scryptCost: file.auth.scryptCost, publicUrl, passwordResetUrl: file.mail.passwordResetUrl,
   }, credentialGuard);
 
   const resolveCredential: CredentialResolver = async (bearer, onBehalfOf, client) => {
@@ -209,6 +214,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
       await keyUsage.stop().catch((error: unknown) => logger.error({ err: error }, 'writing key last-used times failed'));
       await changes.stop();
       await rateLimits.close();
+      // Mails on their way are let finish (each bounded by the mail server's timeouts).
+      if (!overrides.mailer) await mailer.close?.();
       // Whoever opened the database closes it: a database handed in (tests) stays open.
       if (!overrides.database) await database.close();
     },
@@ -227,6 +234,13 @@ function wireMetering(db: Database['db'], clock: Clock, audit: AuditService, bil
   return { entitlements, limits, credits, reservations, tollgate, bypassRoles };
 }
 
+
+/** SMTP when configured, sent off the request path; else none, said once now and at every mail not sent. */
+function configuredMailer(config: Config, logger: Logger): Mailer {
+  if (config.smtpUrl) return new BackgroundMailer(new SmtpMailer(config.smtpUrl, config.mailFrom), logger);
+  logger.warn('no SMTP server configured (TOLLGATE_SMTP_URL): password-reset and invitation mails are not sent');
+  return new UnsentMailer(logger);
+}
 
 /**
  * Without TOLLGATE_SECRET_KEY, a random master secret is kept in the data directory.

@@ -23,7 +23,8 @@ Usage:
                                               also writes it as a Markdown reference
 
 Environment: HOST, PORT, TOLLGATE_DATA_DIR, DATABASE_URL, TOLLGATE_CONFIG, REDIS_URL,
-TOLLGATE_SECRET_KEY, TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL / _PASSWORD, TOLLGATE_WORKERS, LOG_LEVEL.`;
+TOLLGATE_SECRET_KEY, TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL / _PASSWORD, TOLLGATE_WORKERS,
+TOLLGATE_SMTP_URL, TOLLGATE_MAIL_FROM, TOLLGATE_PUBLIC_URL, LOG_LEVEL.`;
 
 export async function runCli(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({

@@ -7,7 +7,7 @@ import type { Clock } from '../../lib/clock.js';
 import { checkUnderGuard, type CredentialGuard } from '../../lib/credential-guard.js';
 import { AppError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
-import type { Mailer } from '../../lib/mailer.js';
+import { mailLink, type Mailer } from '../../lib/mailer.js';
 import type { CallContext, Principal } from '../../lib/principal.js';
 import { hashPassword, randomBase62, sha256Hex, verifyPassword } from '../../lib/secrets.js';
 import { assertSessionLive, type TenancyService, type TenantView, type UserView } from '../tenancy/index.js';
@@ -22,6 +22,8 @@ export interface AuthOptions {
   passwordMinLength: number;
   scryptCost: number;
   publicUrl: string;
+  /** The reset mail's link, {token} filled in (mail.passwordResetUrl); without one the mail gives the token and the API call. */
+  passwordResetUrl?: string | undefined;
 }
 
 export interface TokenPair { accessToken: string; refreshToken: string; tokenType: 'Bearer'; expiresIn: number }
@@ -145,11 +147,15 @@ export class AuthService {
       id: newId('prt', now.getTime()), userId: user.id, tokenHash: sha256Hex(token),
       expiresAt: new Date(now.getTime() + this.options.passwordResetTtlSeconds * 1000), usedAt: null, createdAt: now,
     }));
+    const minutes = Math.round(this.options.passwordResetTtlSeconds / 60);
     await this.mailer.send({
-      to: user.email,
-      subject: 'Reset your Tollgate password',
-      text: `Use this token within ${Math.round(this.options.passwordResetTtlSeconds / 60)} minutes to set a new password:\n\n${token}\n\n` +
-        `POST ${this.options.publicUrl}/v1/password-reset/confirm {"token": "…", "password": "…"}\n`,
+      kind: 'password_reset', to: user.email, subject: 'Reset your password',
+      text: this.options.passwordResetUrl
+        ? `Someone asked to reset the password of ${user.email}. To choose a new one, open this link within ${minutes} minutes:\n\n` +
+          `${mailLink(this.options.passwordResetUrl, token)}\n\nIf it was not you, ignore this mail: your password stays as it is.\n`
+        : `Someone asked to reset the password of ${user.email}. Use this token within ${minutes} minutes to set a new password:\n\n${token}\n\n` +
+          `POST ${this.options.publicUrl}/v1/password-reset/confirm {"token": "…", "password": "…"}\n\n` +
+          'If it was not you, ignore this mail: your password stays as it is.\n',
     });
   }
 
