@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -15,12 +15,15 @@ export default function setup(): () => void {
     console.log('\n[tollgate] database: embedded PGlite. PostgreSQL-only suites (real pool, two processes, role checks) are SKIPPED; set DATABASE_URL to run them.\n');
   }
   const runTmp = mkdtempSync(join(tmpdir(), 'tollgate-test-run-'));
+  // Others may pass through (not list): a throwaway PostgreSQL runs as the postgres user in a directory of its own here.
+  chmodSync(runTmp, 0o711);
   const outer = process.env.TMPDIR;
   process.env.TMPDIR = runTmp;
   return () => {
     if (outer === undefined) delete process.env.TMPDIR;
     else process.env.TMPDIR = outer;
-    const left = readdirSync(runTmp);
+    // tsx's compile cache (tsx-<uid>), made by the processes tests start, is the tool's, not a suite's.
+    const left = readdirSync(runTmp).filter((name) => !/^tsx-\d+$/.test(name));
     rmSync(runTmp, { recursive: true, force: true });
     if (left.length > 0) {
       // vitest reports a teardown's error but still exits 0: the exit code is set here.

@@ -1,0 +1,34 @@
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rows } from '../src/db/client.js';
+import { inSystem } from '../src/db/scope.js';
+import { createTestDatabase, onPostgres, type TestDatabase } from './harness.js';
+
+if (!onPostgres) console.log('[tollgate] driver-faults suite (a backend terminated mid-transaction) needs DATABASE_URL: SKIPPED');
+
+/**
+ * postgres.js 3.4.9 ends the process (an uncaught TypeError from a timer) when a query is
+ * written to a connection that closed while a transaction held it, as its ROLLBACK is
+ * once the backend is gone (a PostgreSQL restart, a failover, pg_terminate_backend). The
+ * patch in patches/postgres+3.4.9.patch fails that write with CONNECTION_CLOSED instead.
+ * Without it this suite's worker dies.
+ */
+describe.skipIf(!onPostgres)('a backend terminated in the middle of a transaction', () => {
+  let db: TestDatabase;
+  beforeAll(async () => { db = await createTestDatabase({ poolSize: 2 }); });
+  afterAll(async () => { await db.drop(); });
+
+  it('fails that transaction as the database being out of reach, and the process and its pool go on', async () => {
+    for (let i = 0; i < 3; i++) {
+      const failed = inSystem(db.database.db, async (tx) => {
+        const [me] = await rows<{ pid: number }>(tx, sql`SELECT pg_backend_pid() AS pid`);
+        await db.asOwner('SELECT pg_terminate_backend($1)', [me!.pid]);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        await tx.execute(sql`SELECT 1`);
+      });
+      await expect(failed).rejects.toMatchObject({ code: 'CONNECTION_CLOSED' });
+      expect(await rows(db.database.db, sql`SELECT 2 AS two`)).toEqual([{ two: 2 }]);
+      expect(await inSystem(db.database.db, (tx) => rows(tx, sql`SELECT 3 AS three`))).toEqual([{ three: 3 }]);
+    }
+  });
+});
