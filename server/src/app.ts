@@ -8,23 +8,22 @@ import { sql } from 'drizzle-orm';
 import type { Deps } from './deps.js';
 import { registerAuthHook } from './http/auth-hook.js';
 import { frameworkErrorHandler, registerErrorHandling, registerJsonParser } from './http/error-handler.js';
-import { principalOf } from './http/guards.js';
+import { principalOf, tenantHeaderOf } from './http/guards.js';
 import { registerMetrics } from './http/metrics.js';
 import { registerRateLimitHook } from './http/rate-limit-hook.js';
-import { requestTenantId } from './http/request-tenant.js';
-import { errors } from './http/schemas.js';
+import { registerAccessHook } from './http/access-hook.js';
+import { errorBodySchema, errors } from './http/schemas.js';
+import { ERROR_CATALOG } from './error-catalog.js';
 import { TtlCache } from './lib/cache.js';
 import { AppError } from './lib/errors.js';
-import { API_TAGS, describeOperation, errorBodyComponent } from './http/openapi.js';
+import { API_TAGS, describeOperation } from './http/openapi.js';
 import { registerTextGuard } from './http/text-guard.js';
 import { registerValidation } from './http/validation.js';
 import { apiKeyRoutes } from './modules/apikeys/index.js';
 import { auditRoutes } from './modules/audit/index.js';
 import { gateRoutes } from './modules/gate/index.js';
 import { authRoutes } from './modules/auth/index.js';
-import { creditsAdminRoutes, creditsRoutes } from './modules/credits/index.js';
-import { entitlementsRoutes } from './modules/entitlements/index.js';
-import { limitsRoutes } from './modules/limits/index.js';
+import { creditsAdminRoutes, creditsRoutes, meteringRoutes } from './modules/metering/index.js';
 import { plansRoutes } from './modules/plans/index.js';
 import { tenancyAdminRoutes, tenancyRoutes } from './modules/tenancy/index.js';
 
@@ -115,11 +114,14 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     request.log.info({ method: request.method, url: request.routeOptions.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
   });
 
+  app.addSchema(errorBodySchema(Object.keys(ERROR_CATALOG)));
   await app.register(swagger, {
+    // Shared schemas keep their $id as their name in components.schemas (ErrorBody, not def-0).
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
     openapi: {
       openapi: '3.1.0',
       info: { title: 'Tollgate', version: '0.1.0', description: 'Control plane for multi-tenant AI SaaS: tenancy, credentials, plans, limits, credits and the decision.' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } }, schemas: { ErrorBody: errorBodyComponent() } },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
       tags: API_TAGS.map((tag) => ({ ...tag })),
     },
@@ -135,7 +137,11 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   registerRateLimitHook(app, deps.rateLimits, scopes, new Set(bypassPrincipals));
   registerMetrics(app, deps.metrics);
 
-  const requireOperator = (request: FastifyRequest) => deps.auth.requireOperator(principalOf(request));
+  registerAccessHook(app, {
+    tenant: (principal, tenantId, need) => deps.tenancy.access(principal, tenantId, need),
+    operator: (principal) => deps.auth.requireOperator(principal),
+    tenantExists: (tenantId) => deps.tenancy.assertTenantExists(tenantId),
+  });
 
   const databaseAnswers = new TtlCache<'database', true>({ ttlMs: 1000, maxEntries: 1, now: () => deps.clock.now().getTime() });
   app.get('/healthz', {
@@ -153,31 +159,20 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   });
   app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger());
 
-  await app.register(authRoutes, { auth: deps.auth, keys: deps.keys, audit: deps.audit, requireOperator });
+  await app.register(authRoutes, { auth: deps.auth, keys: deps.keys, audit: deps.audit });
   await app.register(tenancyRoutes, { tenancy: deps.tenancy, invitations: deps.invitations });
-  await app.register(tenancyAdminRoutes, { admin: deps.tenancyAdmin, tenancy: deps.tenancy, requireOperator });
+  await app.register(tenancyAdminRoutes, { admin: deps.tenancyAdmin, tenancy: deps.tenancy });
   await app.register(plansRoutes, { plans: deps.plans });
-  await app.register(apiKeyRoutes, { apiKeys: deps.apiKeys, serviceKeys: deps.serviceKeys, tenancy: deps.tenancy, requireOperator });
-  await app.register(auditRoutes, {
-    db: deps.database.db, audit: deps.audit, requireOperator,
-    tenantAccess: (request, tenantId) => deps.tenancy.access(principalOf(request), tenantId, 'admin'),
-    tenantExists: (tenantId) => deps.tenancy.assertTenantExists(tenantId),
-  });
-  await app.register(entitlementsRoutes, { tollgate: deps.tollgate, tenancy: deps.tenancy });
-  await app.register(limitsRoutes, { tollgate: deps.tollgate, tenancy: deps.tenancy });
+  await app.register(apiKeyRoutes, { apiKeys: deps.apiKeys, serviceKeys: deps.serviceKeys });
+  await app.register(auditRoutes, { db: deps.database.db, audit: deps.audit });
+  await app.register(meteringRoutes, { metering: deps.metering });
   await app.register(creditsRoutes, {
-    tollgate: deps.tollgate, tenancy: deps.tenancy,
-    implicitAccess: async (request) => {
-      const principal = principalOf(request);
-      const tenantId = await requestTenantId(request, (userId) => deps.tenancy.personalTenantOf(userId));
-      // A key allowed to authorize may close the reservations its decisions made.
-      if (principal.type === 'api_key' && principal.scopes.includes('authorize')) return deps.tenancy.verified(principal, tenantId);
-      return deps.tenancy.access(principal, tenantId, 'member');
-    },
+    metering: deps.metering,
+    implicitAccess: (request) => deps.tenancy.closingAccess(principalOf(request), tenantHeaderOf(request)),
     limitClosing: (access) => deps.gate.limitClosing(access),
   });
-  await app.register(gateRoutes, { gate: deps.gate, db: deps.database.db, requireOperator, tenantExists: (tenantId) => deps.tenancy.assertTenantExists(tenantId) });
-  await app.register(creditsAdminRoutes, { tollgate: deps.tollgate, requireOperator, tenantExists: (tenantId) => deps.tenancy.assertTenantExists(tenantId) });
+  await app.register(gateRoutes, { gate: deps.gate, db: deps.database.db });
+  await app.register(creditsAdminRoutes, { metering: deps.metering });
 
   await app.ready();
   return app;

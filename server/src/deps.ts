@@ -12,24 +12,20 @@ import { unknownCredentialGuard } from './http/rate-limit-hook.js';
 import { ChangeFeed, type Change } from './lib/changes.js';
 import { systemClock, type Clock } from './lib/clock.js';
 import { createLogger } from './lib/logger.js';
-import { AppError } from './lib/errors.js';
 import { BackgroundMailer, SmtpMailer, UnsentMailer, describeMailer, type Mailer } from './lib/mailer.js';
-import type { Principal } from './lib/principal.js';
 import { deriveKey } from './lib/secrets.js';
-import {
-  ApiKeyService, KeyResolver, LastUsedBuffer, ServiceKeyService, applyOnBehalfOfHeader, looksLikeKey,
-} from './modules/apikeys/index.js';
+import { ApiKeyService, KeyResolver, LastUsedBuffer, ServiceKeyService } from './modules/apikeys/index.js';
 import { AuditService } from './modules/audit/index.js';
-import { AccessTokens, AuthService, ExternalIdentityVerifier, SigningKeyRing } from './modules/auth/index.js';
+import { AccessTokens, AuthService, ExternalIdentityVerifier, SigningKeyRing, credentialResolver } from './modules/auth/index.js';
 import { BillingService } from './modules/billing/index.js';
 import { CreditsService, ReservationsService } from './modules/credits/index.js';
 import { EntitlementsService } from './modules/entitlements/index.js';
 import { LimitsService } from './modules/limits/index.js';
 import { PlansService } from './modules/plans/index.js';
 import { RateLimitService, trackRateLimits } from './modules/ratelimit/index.js';
-import { InvitationService, TenancyAdminService, TenancyService, TenantGate } from './modules/tenancy/index.js';
-import { Tollgate } from './tollgate.js';
-import { DecisionLog, GateService, createGateMetrics } from './modules/gate/index.js';
+import { InvitationService, TenancyAdminService, TenancyService, AccessCheck } from './modules/tenancy/index.js';
+import { Metering, PeriodStanding } from './modules/metering/index.js';
+import { DecisionLog, DecisionService, TenantSnapshots, createGateMetrics } from './modules/gate/index.js';
 import { Periodic } from './lib/periodic.js';
 
 /** Backstop only: every change is invalidated at once; this bounds a missed notification. */
@@ -57,8 +53,10 @@ export interface Deps {
   limits: LimitsService;
   credits: CreditsService;
   reservations: ReservationsService;
+  /** A tenant's current period and its plan grant, for metering and the decision. */
+  periods: PeriodStanding;
   /** The metering core the routes (and an embedding app) call. */
-  tollgate: Tollgate;
+  metering: Metering;
   keys: SigningKeyRing;
   auth: AuthService;
   rateLimits: RateLimitService;
@@ -69,7 +67,7 @@ export interface Deps {
   /** last_used_at of keys, written in batches; flush() forces a write. */
   keyUsage: LastUsedBuffer;
   /** The decision: POST /v1/authorize and createTollgate().authorize(). */
-  gate: GateService;
+  gate: DecisionService;
   /** Every decision, written in batches; flush() forces a write. */
   decisionLog: DecisionLog;
   /** The one path every credential type takes: bearer (+ on-behalf-of) → Principal. */
@@ -115,16 +113,9 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
       'Put them back; to retire a plan, first move its tenants (PATCH /v1/admin/tenants/{tenantId} {"plan": …}).');
   }
   const changes = new ChangeFeed(database, (payload) => logger.warn({ payload }, 'ignored a malformed change notification'));
-  const gate = new TenantGate(db, clock, billing, { cacheTtlMs: CACHE_TTL_MS, pastDueGraceSeconds: file.billing.pastDueGraceSeconds });
-  const tenancy = new TenancyService(db, clock, audit, billing, plans, gate, changes);
-  const invitations = new InvitationService(db, clock, audit, tenancy, {
-    ttlSeconds: file.auth.invitationTtlSeconds, mailer, acceptUrl: file.mail.invitationUrl, publicUrl,
-  });
-  const tenancyAdmin = new TenancyAdminService(db, clock, audit, billing, plans, tenancy);
   const publish = (change: Change) => changes.publish(change).catch((error: unknown) => {
     logger.error({ err: error, change }, 'could not announce a change to other processes; they catch up within the cache TTL');
   });
-  tenancyAdmin.onChange(publish);
   const keyUsage = new LastUsedBuffer(db, (error) => logger.error({ err: error }, 'writing key last-used times failed'),
     (use, error) => logger.error({ table: use.table, keyId: use.id, ...refusalReason(error) }, 'the database refused a key\'s last-used time: dropped it, wrote the others'));
   const rateLimits = new RateLimitService({
@@ -139,17 +130,21 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   // bucket (else a look-up or a signature check each, without bound).
   const credentialGuard = unknownCredentialGuard(rateLimits, file.rateLimits.scopes.credentials, new Set(file.rateLimits.bypassPrincipals));
   const keyResolver = new KeyResolver(db, clock, keyUsage, CACHE_TTL_MS, credentialGuard);
-  tenancy.useKeyCheck((tx, principal) => keyResolver.stillValid(tx, principal));
+  const m = meteringParts(db, clock, audit, billing, plans, config, publish);
+  const accessCheck = new AccessCheck(db, clock, billing, { cacheTtlMs: CACHE_TTL_MS, pastDueGraceSeconds: file.billing.pastDueGraceSeconds });
+  const tenancy = new TenancyService(db, clock, audit, billing, plans, accessCheck, changes, {
+    keyStillValid: (tx, principal) => keyResolver.stillValid(tx, principal),
+    tenantCreated: (tx, tenantId) => m.metering.tenantCreated(tx, tenantId),
+    enterpriseOverride: (tx, tenantId) => m.entitlements.enterpriseOverride(tx, tenantId),
+  });
+  const invitations = new InvitationService(db, clock, audit, tenancy, {
+    ttlSeconds: file.auth.invitationTtlSeconds, mailer, acceptUrl: file.mail.invitationUrl, publicUrl,
+  });
+  const tenancyAdmin = new TenancyAdminService(db, clock, audit, billing, plans, tenancy, m.entitlements, (kind, id) => publish({ kind, id }));
   const apiKeys = new ApiKeyService(db, clock, audit, changes);
   const serviceKeys = new ServiceKeyService(db, clock, audit, changes);
-  changes.subscribe((change) => gate.forget(change));
+  changes.subscribe((change) => accessCheck.forget(change));
   changes.subscribe((change) => keyResolver.forget(change));
-  const metering = wireMetering(db, clock, audit, billing, plans, config, publish);
-  tenancy.extend({
-    tenantCreated: (tx, tenantId) => metering.tollgate.tenantCreated(tx, tenantId),
-    enterpriseOverride: (tx, tenantId) => metering.entitlements.enterpriseOverride(tx, tenantId),
-  });
-  tenancyAdmin.useOverrides(metering.entitlements);
   const masterSecret = config.secretKey ?? localSecret(config.dataDir, logger, database.kind);
   const keys = new SigningKeyRing(db, clock, {
     rotationDays: file.auth.signingKeyRotationDays, graceSeconds: file.auth.signingKeyGraceSeconds,
@@ -164,14 +159,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     passwordResetTtlSeconds: file.auth.passwordResetTtlSeconds, passwordMinLength: file.auth.passwordMinLength,
     scryptCost: file.auth.scryptCost, publicUrl, passwordResetUrl: file.mail.passwordResetUrl,
   }, credentialGuard);
-
-  const resolveCredential: CredentialResolver = async (bearer, onBehalfOf, client) => {
-    let principal: Principal;
-    if (looksLikeKey(bearer)) principal = await keyResolver.resolve(bearer, client);
-    else if (bearer.split('.').length === 3) principal = await auth.resolveJwt(bearer, client);
-    else throw new AppError('UNAUTHENTICATED');
-    return onBehalfOf === undefined ? principal : applyOnBehalfOfHeader(principal, onBehalfOf);
-  };
+  const resolveCredential = credentialResolver(keyResolver, auth);
 
   const metrics = createMetrics();
   const gateMetrics = createGateMetrics(metrics.registry);
@@ -179,13 +167,12 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     clock, onRefused: (row, error) => logger.error({ tenantId: row.tenantId, decisionId: row.id, requestId: row.requestId, ...refusalReason(error) },
       'the database refused a decision-log row: dropped it, wrote the others'),
   });
-  const decisions = new GateService({
-    db, clock, plans, tenancy, standing: metering.tollgate, limits: metering.limits, reservations: metering.reservations,
+  const decisions = new DecisionService({
+    database, clock, plans, tenancy, snapshots: new TenantSnapshots(db, clock, tenancy, m.periods, CACHE_TTL_MS),
     rateLimits, log: decisionLog, authorizeScope: file.rateLimits.scopes.authorize, rateLimitBypass: new Set(file.rateLimits.bypassPrincipals),
-    bypassRoles: metering.bypassRoles,
-    reservationTtlSeconds: file.metering.reservationTtlSeconds,
+    bypassRoles: m.bypassRoles, reservationTtlSeconds: file.metering.reservationTtlSeconds,
+    currentPrincipal: (principal) => keyResolver.current(principal),
     groupCommit: file.metering.groupCommit ? {
-      database, pastDueGraceSeconds: file.billing.pastDueGraceSeconds,
       // Not a concurrency conflict: a fault in the batch statement; its requests are decided alone.
       onRefused: (error: unknown) => logger.warn({ err: error }, 'a decision batch failed; its requests were decided one by one'),
       onBatch: gateMetrics.observeBatch,
@@ -207,7 +194,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
 
   return {
     config, clock, logger, database, mailer, metrics, audit, plans, billing, tenancy, invitations,
-    tenancyAdmin, ...metering, keys, auth, rateLimits, changes, apiKeys, serviceKeys, keyUsage, gate: decisions, decisionLog, resolveCredential,
+    tenancyAdmin, entitlements: m.entitlements, limits: m.limits, credits: m.credits, reservations: m.reservations, periods: m.periods, metering: m.metering, keys, auth, rateLimits, changes, apiKeys, serviceKeys, keyUsage, gate: decisions, decisionLog, resolveCredential,
     async close() {
       await keys.stop();
       await decisionLog.stop().catch((error: unknown) => logger.error({ err: error }, 'writing the decision log failed'));
@@ -223,17 +210,17 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
 }
 
 /** Plans, limits and credits; a settled, released or expired reservation frees its concurrent-run slot. */
-function wireMetering(db: Database['db'], clock: Clock, audit: AuditService, billing: BillingService, plans: PlansService, config: Config, publish: (change: Change) => Promise<void>) {
+function meteringParts(db: Database['db'], clock: Clock, audit: AuditService, billing: BillingService, plans: PlansService, config: Config, publish: (change: Change) => Promise<void>) {
   const entitlements = new EntitlementsService(db, clock, audit, billing, plans);
   const bypassRoles = Object.fromEntries(Object.entries(plans.meters()).map(([meter, m]) => [meter, m.bypassRoles]));
   const limits = new LimitsService(clock, audit, bypassRoles);
   const credits = new CreditsService(clock, audit);
-  const reservations = new ReservationsService(clock, plans, credits, config.file.metering.reservationTtlSeconds);
-  reservations.onResolve(async (tx, tenantId, reservationId) => { await limits.releaseRun(tx, tenantId, reservationId); });
-  const tollgate = new Tollgate({ db, clock, plans, billing, entitlements, limits, credits, reservations, publish });
-  return { entitlements, limits, credits, reservations, tollgate, bypassRoles };
+  const reservations = new ReservationsService(clock, plans, credits, config.file.metering.reservationTtlSeconds,
+    async (tx, tenantId, reservationId) => { await limits.releaseRun(tx, tenantId, reservationId); });
+  const periods = new PeriodStanding(billing, entitlements, credits);
+  const metering = new Metering({ db, clock, plans, billing, entitlements, limits, credits, reservations, periods, publish });
+  return { entitlements, limits, credits, reservations, periods, metering, bypassRoles };
 }
-
 
 /** SMTP when configured, sent off the request path; else none, said once now and at every mail not sent. */
 function configuredMailer(config: Config, logger: Logger): Mailer {
@@ -262,7 +249,7 @@ function localSecret(dataDir: string, logger: Logger, kind: Database['kind']): s
  * tests call tollgate.sweep() themselves. Stop it (`stop(false)`) before deps.close().
  */
 export function startSweeper(deps: Deps): Periodic {
-  const sweeper = new Periodic(async () => { await deps.tollgate.sweep(); }, (error) => deps.logger.error({ err: error }, 'metering sweep failed'));
+  const sweeper = new Periodic(async () => { await deps.metering.sweep(); }, (error) => deps.logger.error({ err: error }, 'metering sweep failed'));
   sweeper.start(deps.config.file.metering.sweepIntervalSeconds * 1000);
   return sweeper;
 }

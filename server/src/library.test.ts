@@ -15,10 +15,10 @@ describe('createTollgate (embedded)', () => {
       expect(await tollgate.credits(tenant.id)).toEqual({ balance: 100, reserved: 0, available: 100 });
       const r = await tollgate.reserve(caller, { operation: 'content', quantity: { words: 1200 }, idempotencyKey: 'e-1' });
       if (!r.ok) throw new Error('reserve failed');
-      expect(await tollgate.settle(caller, r.reservation.id, { quantity: { words: 300 } })).toMatchObject({ ok: true, reservation: { charged: 3 } });
+      expect(await tollgate.settle(caller, r.value.reservation.id, { quantity: { words: 300 } })).toMatchObject({ ok: true, value: { reservation: { charged: 3 } } });
       expect(await tollgate.consume(caller, 'runs')).toMatchObject({ ok: true, value: { usage: { used: 1, limit: 10 }, bypass: null } });
       expect((await tollgate.usage(tenant.id)).usage).toEqual([expect.objectContaining({ meter: 'runs', used: 1, remaining: 9 })]);
-      expect(await tollgate.grant(caller, { amount: 10, idempotencyKey: 'top-up' })).toMatchObject({ ok: true, credits: { balance: 107 } });
+      expect(await tollgate.grant(caller, { amount: 10, idempotencyKey: 'top-up' })).toMatchObject({ ok: true, value: { credits: { balance: 107 } } });
     } finally {
       await db.drop();
     }

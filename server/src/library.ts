@@ -1,11 +1,11 @@
 import { loadConfig, type Config } from './config.js';
 import { databaseFailure } from './db/errors.js';
 import { createDeps, startSweeper, type Deps, type DepsOverrides } from './deps.js';
-import type { Tollgate } from './tollgate.js';
+import type { Metering } from './modules/metering/index.js';
 import type { AuthorizeContext, AuthorizeRequest, Decision } from './modules/gate/index.js';
 
 /** Tollgate embedded in a Node app: the same calls the HTTP routes make, without HTTP. */
-export interface EmbeddedTollgate extends Tollgate {
+export interface EmbeddedTollgate extends Metering {
   readonly deps: Deps;
   /**
    * The decision in-process: the same credential resolution and checks as POST
@@ -23,7 +23,7 @@ export async function createTollgate(config: Config = loadConfig(), overrides: D
   const deps = await createDeps(config, overrides);
   // As in the server: unsettled reservations expire and ended periods roll over on their own.
   const sweeper = startSweeper(deps);
-  return withDatabaseFailures(Object.assign(deps.tollgate, {
+  return withDatabaseFailures(Object.assign(deps.metering, {
     deps,
     authorize: async (credential: string, request: AuthorizeRequest, ctx: AuthorizeContext = {}) =>
       deps.gate.authorize(await deps.resolveCredential(credential), request, ctx),

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routeTable, type RouteEntry } from '../src/app.js';
-import { isErrorCode } from '../src/http/error-catalog.js';
+import { isErrorCode } from '../src/error-catalog.js';
 import { snapshot, startTestApp, type TestApp } from './harness.js';
 import { ROUTE_FIXTURES, buildWorld, fillPath, tokenFor, type World } from './route-fixtures.js';
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routeTable } from '../src/app.js';
-import { ERROR_CATALOG } from '../src/http/error-catalog.js';
+import { ERROR_CATALOG } from '../src/error-catalog.js';
 import { startTestApp, type TestApp } from './harness.js';
 
 let t: TestApp;
@@ -55,6 +55,15 @@ describe('the error catalog', () => {
       expect(spec.status).toBeLessThan(600);
       expect(spec.message.length).toBeGreaterThan(0);
     }
+  });
+});
+
+describe('the OpenAPI document', () => {
+  it('spells every error code of the catalog as an enum of the one error body', async () => {
+    const doc = (await t.request({ method: 'GET', url: '/openapi.json' })).json();
+    const body = doc.components.schemas.ErrorBody;
+    expect(body.properties.error.properties.code.enum).toEqual(Object.keys(ERROR_CATALOG));
+    expect(doc.paths['/v1/authorize'].post.responses['401'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/ErrorBody' });
   });
 });
 

@@ -17,9 +17,9 @@ beforeAll(async () => {
   t = await startTestApp();
   a = await t.signup();
   b = await t.signup();
-  const r = await t.deps.tollgate.reserve({ tenantId: a.tenantId }, { operation: 'clustering', idempotencyKey: 'a-run' });
+  const r = await t.deps.metering.reserve({ tenantId: a.tenantId }, { operation: 'clustering', idempotencyKey: 'a-run' });
   if (!r.ok) throw new Error('reserve failed');
-  reservationId = r.reservation.id;
+  reservationId = r.value.reservation.id;
 });
 afterAll(async () => { await t.close(); });
 
@@ -56,7 +56,7 @@ describe('cross-tenant isolation of metering routes', () => {
       expect([probe.statusCode, probe.json().error.code]).toEqual([404, control.json().error.code]);
     }
     expect(await snapshot(t.db)).toEqual(before);
-    expect(await t.deps.tollgate.reservation({ tenantId: a.tenantId }, reservationId)).toMatchObject({ status: 'held' });
+    expect(await t.deps.metering.reservation({ tenantId: a.tenantId }, reservationId)).toMatchObject({ status: 'held' });
   });
 
   it('the owner reaches the reservation through the credential alone', async () => {

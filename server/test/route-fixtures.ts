@@ -32,10 +32,10 @@ export async function buildWorld(t: TestApp): Promise<World> {
   const invitation = (await t.request({ method: 'POST', url: `/v1/tenants/${tenantA}/invitations`, token: ownerA.accessToken, payload: { email: 'pending@example.com', role: 'member' } })).json();
   const apiKey = (await t.request({ method: 'POST', url: `/v1/tenants/${tenantA}/api-keys`, token: ownerA.accessToken, payload: { name: 'A key', scopes: ['authorize', 'read'] } })).json();
   const serviceKey = (await t.request({ method: 'POST', url: '/v1/admin/service-keys', token: operator.accessToken, payload: { name: 'backend' } })).json();
-  const reserved = await t.deps.tollgate.reserve({ tenantId: tenantA, role: 'owner' }, { idempotencyKey: 'world-reservation', operation: 'clustering' });
+  const reserved = await t.deps.metering.reserve({ tenantId: tenantA, role: 'owner' }, { idempotencyKey: 'world-reservation', operation: 'clustering' });
   if (!reserved.ok) throw new Error('world: could not reserve credits for tenant A');
   return {
-    reservationA: reserved.reservation.id,
+    reservationA: reserved.value.reservation.id,
     ownerA, memberA, otherMemberA, outsiderB, operator, tenantA,
     invitationA: { id: invitation.id, token: invitation.token },
     apiKeyA: { id: apiKey.id, key: apiKey.key },

@@ -97,7 +97,7 @@ async function openPglite(options: DatabaseOptions): Promise<Database> {
     progress(`opening storage: ${describeStorage(options)}${fresh ? ' (none there yet: creating the database)' : ''}`);
     client = options.pglite ?? await PGlite.create(dataDir ? { dataDir } : {});
     if (options.migrate !== false) {
-      await migrate({ kind: 'pglite', exec: (text) => client.exec(text).then(() => undefined), query: async (text) => (await client.query(text)).rows as Record<string, unknown>[] }, options.appRole, progress);
+      await migrate({ kind: 'pglite', exec: (text) => client.exec(text).then(() => undefined), query: async (text) => (await client.query(text)).rows as Record<string, unknown>[] }, options.appRole, { onProgress: progress });
     }
     // PGlite is one connection: switching role once makes RLS apply to every later query.
     if (options.appRole) await client.exec(`SET ROLE ${quoteIdent(options.appRole)}`);
@@ -144,7 +144,7 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
         kind: 'postgres',
         exec: async (text) => { await admin.unsafe(text); },
         query: async (text) => [...(await admin.unsafe(text))] as Record<string, unknown>[],
-      }, options.appRole, options.onProgress);
+      }, options.appRole, { onProgress: options.onProgress });
     } finally {
       await admin.end();
     }

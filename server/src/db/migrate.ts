@@ -1,8 +1,11 @@
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
+/** SQL functions (and their triggers), one file each: their live text is the file's text. */
+const FUNCTIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'functions');
 
 /** Tables the server may only read and append to: their history is the product. */
 export const APPEND_ONLY_TABLES = ['audit_log', 'credit_ledger', 'usage_events', 'decision_log'] as const;
@@ -17,22 +20,34 @@ export function migrationFiles(): string[] {
   return readdirSync(MIGRATIONS_DIR).filter((f) => /^\d{4}_[a-z0-9_]+\.sql$/.test(f)).sort();
 }
 
+export function functionFiles(): string[] {
+  return readdirSync(FUNCTIONS_DIR).filter((f) => /^[a-z0-9_-]+\.sql$/.test(f)).sort();
+}
+
 /**
  * Applies pending migrations in order, each in its own transaction, under an advisory
- * lock so several processes starting at once migrate once. Then (re)applies the grants
- * of the server's role, so every table a migration adds is covered.
+ * lock so several processes starting at once migrate once; then the SQL function files
+ * (CREATE OR REPLACE), so the live functions are the files' text; then (re)applies the
+ * grants of the server's role, so every table a migration adds is covered. Numbered
+ * migrations change tables and data only.
  */
-export async function migrate(target: MigrationTarget, appRole: string, onProgress?: (line: string) => void): Promise<string[]> {
+export async function migrate(target: MigrationTarget, appRole: string, options: {
+  /** Stop after this migration and apply no SQL function file: a database as an older release left it (tests). */
+  through?: string;
+  /** Told how many migrations are pending and each as it is applied, for a person watching a start. */
+  onProgress?: ((line: string) => void) | undefined;
+} = {}): Promise<string[]> {
   const applied: string[] = [];
   await target.exec('SELECT pg_advisory_lock(727274)');
   try {
     await target.exec(`CREATE TABLE IF NOT EXISTS tollgate_migrations (
-      name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
+      name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());
+      CREATE TABLE IF NOT EXISTS tollgate_functions (name text PRIMARY KEY, sha256 text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
     const done = new Set((await target.query('SELECT name FROM tollgate_migrations')).map((r) => String(r.name)));
-    const pending = migrationFiles().filter((file) => !done.has(file));
-    onProgress?.(pending.length === 0 ? 'migrations: up to date' : `migrations: ${pending.length} to apply`);
+    const pending = migrationFiles().filter((file) => !done.has(file) && (options.through === undefined || file <= options.through));
+    options.onProgress?.(pending.length === 0 ? 'migrations: up to date' : `migrations: ${pending.length} to apply`);
     for (const [i, file] of pending.entries()) {
-      onProgress?.(`migrations: ${i + 1} of ${pending.length} (${file})`);
+      options.onProgress?.(`migrations: ${i + 1} of ${pending.length} (${file})`);
       const text = readFileSync(join(MIGRATIONS_DIR, file), 'utf8');
       await target.exec(`BEGIN;\n${text}\n;INSERT INTO tollgate_migrations (name) VALUES ('${file}');\nCOMMIT;`)
         .catch(async (error: unknown) => {
@@ -41,11 +56,31 @@ export async function migrate(target: MigrationTarget, appRole: string, onProgre
         });
       applied.push(file);
     }
+    if (options.through === undefined) await applyFunctions(target, applied.length > 0);
     if (appRole) await grantAppRole(target, appRole);
   } finally {
     await target.exec('SELECT pg_advisory_unlock(727274)');
   }
   return applied;
+}
+
+/**
+ * Applies each function file whose text differs from the one applied last (or every file,
+ * after migrations ran: one may have dropped what a file defines), in one transaction.
+ */
+async function applyFunctions(target: MigrationTarget, afterMigrations: boolean): Promise<void> {
+  const known = new Map((await target.query('SELECT name, sha256 FROM tollgate_functions')).map((r) => [String(r.name), String(r.sha256)]));
+  for (const file of functionFiles()) {
+    const text = readFileSync(join(FUNCTIONS_DIR, file), 'utf8');
+    const sha256 = createHash('sha256').update(text).digest('hex');
+    if (!afterMigrations && known.get(file) === sha256) continue;
+    await target.exec(`BEGIN;\n${text}\n;INSERT INTO tollgate_functions (name, sha256) VALUES ('${file}', '${sha256}')
+      ON CONFLICT (name) DO UPDATE SET sha256 = EXCLUDED.sha256, applied_at = now();\nCOMMIT;`)
+      .catch(async (error: unknown) => {
+        await target.exec('ROLLBACK').catch(() => undefined);
+        throw new Error(`SQL functions ${file} failed: ${(error as Error).message}`);
+      });
+  }
 }
 
 async function grantAppRole(target: MigrationTarget, role: string): Promise<void> {
@@ -65,7 +100,7 @@ async function grantAppRole(target: MigrationTarget, role: string): Promise<void
     GRANT USAGE ON SCHEMA public TO "${role}";
     GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "${role}";
     GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "${role}";
-    REVOKE INSERT, UPDATE, DELETE ON tollgate_migrations FROM "${role}";
+    REVOKE INSERT, UPDATE, DELETE ON tollgate_migrations, tollgate_functions FROM "${role}";
     ${APPEND_ONLY_TABLES.map((t) => `REVOKE UPDATE, DELETE, TRUNCATE ON ${t} FROM "${role}";`).join('\n')}
   `);
 }

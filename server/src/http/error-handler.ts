@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { databaseFailure } from '../db/errors.js';
-import { AppError } from '../lib/errors.js';
-import { ERROR_CATALOG, type ErrorCode } from './error-catalog.js';
+import { AppError, type ErrorCode } from '../lib/errors.js';
+import { ERROR_CATALOG } from '../error-catalog.js';
 import { malformedText, textFault } from './text-guard.js';
 
 /** Fastify's own error codes for malformed requests, mapped onto the catalog. */

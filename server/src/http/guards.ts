@@ -18,3 +18,9 @@ export function requireUser(request: FastifyRequest): UserPrincipal {
 export function ctxOf(request: FastifyRequest): CallContext {
   return { requestId: request.id };
 }
+
+/** The tenant a user picked with the `Tollgate-Tenant` header (routes whose path names none); never a body field. */
+export function tenantHeaderOf(request: FastifyRequest): string | undefined {
+  const header = request.headers['tollgate-tenant'];
+  return typeof header === 'string' && header !== '' ? header : undefined;
+}

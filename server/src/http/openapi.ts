@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify';
 import { OPERATION_EXAMPLES } from './openapi-examples.js';
-import { ErrorBody } from './schemas.js';
 
 /** The document's sections, in reading order: the decision first, then what closes it. */
 export const API_TAGS = [
@@ -93,10 +92,7 @@ export function describeOperation({ schema, url, route }: { schema: unknown; url
   const own = (schema ?? {}) as RouteSchema;
   const example = OPERATION_EXAMPLES[key];
   const responses = Object.fromEntries(Object.entries(own.response ?? {}).map(([status, response]) => {
-    const description = response.description ?? example?.responseDescriptions?.[status] ?? RESPONSE_DESCRIPTIONS[status] ?? 'Answer';
-    // The one error body, once in components rather than inline in every answer of every route.
-    if (response.$id === 'ErrorBody') return [status, { description, content: { 'application/json': { schema: { $ref: '#/components/schemas/ErrorBody' } } } }];
-    const described = { ...response, description };
+    const described = { ...response, description: response.description ?? example?.responseDescriptions?.[status] ?? RESPONSE_DESCRIPTIONS[status] ?? 'Answer' };
     const shown = example?.responses?.[status];
     return [status, shown === undefined ? described : { ...described, examples: [shown] }];
   }));
@@ -111,12 +107,6 @@ export function describeOperation({ schema, url, route }: { schema: unknown; url
       response: responses,
     },
   };
-}
-
-/** The error body as a component of the document (without the $id Fastify knows it by). */
-export function errorBodyComponent(): Record<string, unknown> {
-  const { $id: _id, ...schema } = JSON.parse(JSON.stringify(ErrorBody)) as Record<string, unknown>;
-  return schema;
 }
 
 /** The OpenAPI document as it is checked in (docs/openapi.json): stable, two-space JSON. */

@@ -1,13 +1,23 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type TSchema } from 'typebox';
 
 /** Shared schema pieces: one error body, id params, pagination. */
-export const ErrorBody = Type.Object({
-  error: Type.Object({
-    code: Type.String({ description: 'stable UPPER_SNAKE code from the error catalog' }),
-    message: Type.String(),
-    requestId: Type.String(),
-  }),
-}, { $id: 'ErrorBody' });
+
+/**
+ * The one error body. Its `code` is the closed catalog as an enum; app.ts registers it
+ * as the shared schema 'ErrorBody' (the catalog joins every module, which import this file).
+ */
+export function errorBodySchema(codes: readonly string[]) {
+  return Type.Object({
+    error: Type.Object({
+      code: Type.Enum(codes, { description: 'a stable code of the error catalog (docs/errors.md)' }),
+      message: Type.String(),
+      requestId: Type.String(),
+    }),
+  }, { $id: 'ErrorBody' });
+}
+
+const ErrorBody = Type.Ref('ErrorBody');
 
 export const idOf = (prefix: string) => Type.String({ pattern: `^${prefix}_[0-9A-Z]{26}$`, maxLength: 30 });
 
@@ -17,6 +27,12 @@ export const Email = Type.String({ format: 'email', minLength: 3, maxLength: 254
 export const Password = Type.String({ minLength: 1, maxLength: 256 });
 export const ShortText = (max = 200) => Type.String({ minLength: 1, maxLength: max });
 export const RoleSchema = Type.Union([Type.Literal('owner'), Type.Literal('admin'), Type.Literal('member')]);
+
+/** A value or null: the one spelling of an optional-but-present field. */
+export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+
+/** The cursor of the next page of a keyset list; null on the last page. */
+export const NextCursor = Nullable(Type.String());
 
 export const PageQuery = {
   cursor: Type.Optional(Type.String({ maxLength: 200 })),
@@ -35,3 +51,6 @@ export function errors(...statuses: number[]): Record<number, typeof ErrorBody> 
   // identity provider's keys out of reach.
   return Object.fromEntries([400, 429, 503, ...statuses].map((s) => [s, ErrorBody]));
 }
+
+/** The app as a route plugin receives it (TypeBox-typed), for helpers that register a group of a plugin's routes. */
+export type TypeBoxApp = Parameters<FastifyPluginAsyncTypebox>[0];

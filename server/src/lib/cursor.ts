@@ -1,11 +1,14 @@
 import { AppError } from './errors.js';
 
-/** Opaque keyset cursor: (createdAt, id) of the last row of the previous page. */
-export function encodeCursor(position: { createdAt: Date; id: string }): string {
+/** A row's place in a newest-first list: its creation time, then its id (ids break ties). */
+export interface Position { createdAt: Date; id: string }
+
+/** Opaque keyset cursor: the position of the last row of the previous page. */
+export function encodeCursor(position: Position): string {
   return Buffer.from(JSON.stringify([position.createdAt.toISOString(), position.id])).toString('base64url');
 }
 
-export function decodeCursor(cursor: string): { createdAt: Date; id: string } {
+export function decodeCursor(cursor: string): Position {
   try {
     const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
     const createdAt = new Date(String(at));
@@ -14,4 +17,20 @@ export function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   } catch {
     throw new AppError('VALIDATION_FAILED', 'cursor is not valid');
   }
+}
+
+export interface Page<T> { items: T[]; nextCursor: string | null }
+
+/**
+ * One page of a newest-first keyset list: `fetch` reads up to `limit` rows older than
+ * `before` (one more than the page, to tell whether another page follows).
+ */
+export async function keysetPage<T extends Position>(
+  q: { cursor?: string | undefined; limit: number },
+  fetch: (before: Position | undefined, limit: number) => Promise<T[]>,
+): Promise<Page<T>> {
+  const found = await fetch(q.cursor ? decodeCursor(q.cursor) : undefined, q.limit + 1);
+  const items = found.slice(0, q.limit);
+  const last = items.at(-1);
+  return { items, nextCursor: found.length > q.limit && last ? encodeCursor(last) : null };
 }

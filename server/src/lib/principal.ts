@@ -1,4 +1,5 @@
-import type { Role } from '../modules/tenancy/tables.js';
+/** A member's role in a tenant (tenancy owns memberships; the principal carries the role it found). */
+export type Role = 'owner' | 'admin' | 'member';
 
 /** Who is calling, as established from a verified credential. Never from a client field. */
 export type Principal =
@@ -11,8 +12,14 @@ export type Principal =
     type: 'api_key'; keyId: string; tenantId: string; scopes: readonly string[];
     /** The key's own limits, for the rate limiter and the decision to enforce. */
     rateLimit?: { limit: number; windowSeconds: number } | null; usageCap?: number | null;
+    /** The tenant's generation when the key's row was read: what the decision's stamp compares (migration 0009). */
+    generation?: number;
   }
-  | { type: 'service'; keyId: string; onBehalfOf?: { tenantId: string; userId: string } };
+  | {
+    type: 'service'; keyId: string; onBehalfOf?: { tenantId: string; userId: string };
+    /** The service key's generation when its row was read. */
+    generation?: number;
+  };
 
 export type UserPrincipal = Extract<Principal, { type: 'user' }>;
 

@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CACHE_TTL_MS } from '../../deps.js';
-import { isErrorCode } from '../../http/error-catalog.js';
+import { isErrorCode } from '../../error-catalog.js';
 import { sha256Hex } from '../../lib/secrets.js';
 import { generateKey } from './format.js';
 import { countQueries as countQueriesOf, createTeam, snapshot, startTestApp, type SignedUp, type TestApp } from '../../../test/harness.js';

@@ -1,4 +1,4 @@
-import type { ErrorTable } from '../../lib/errors.js';
+import type { CodesOf, ErrorTable } from '../../lib/errors.js';
 
 export const apiKeysErrors = {
   API_KEY_NOT_FOUND: { status: 404, message: 'API key not found.' },
@@ -11,3 +11,8 @@ export const apiKeysErrors = {
   ON_BEHALF_OF_REQUIRED: { status: 403, message: 'A service key must name a user of this tenant to act on (Tollgate-On-Behalf-Of).' },
   ON_BEHALF_OF_NOT_MEMBER: { status: 403, message: 'The user named on behalf of is not a member of this tenant.' },
 } as const satisfies ErrorTable;
+
+declare module '../../lib/errors.js' {
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type
+  interface ErrorCodes extends CodesOf<typeof apiKeysErrors> {}
+}

@@ -1,4 +1,4 @@
-import { and, asc, eq, isNull, sql } from 'drizzle-orm';
+import { and, asc, eq, getTableColumns, isNull, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
 import { apiKeys, serviceKeys } from './tables.js';
 
@@ -20,8 +20,17 @@ export async function lockApiKey(db: Executor, tenantId: string, id: string): Pr
   return row;
 }
 
-export async function findApiKeyByHash(db: Executor, keyHash: string): Promise<ApiKeyRow | undefined> {
-  const [row] = await db.select().from(apiKeys).where(eq(apiKeys.keyHash, keyHash));
+/** The tenant's generation, read in the same statement as the key's row (so that the two agree). */
+const tenantGeneration = sql<number>`(SELECT t.generation FROM tenants t WHERE t.id = ${apiKeys.tenantId})`.mapWith(Number);
+
+export async function findApiKeyByHash(db: Executor, keyHash: string): Promise<(ApiKeyRow & { generation: number }) | undefined> {
+  const [row] = await db.select({ ...getTableColumns(apiKeys), generation: tenantGeneration }).from(apiKeys).where(eq(apiKeys.keyHash, keyHash));
+  return row;
+}
+
+export async function findApiKeyStamped(db: Executor, tenantId: string, id: string): Promise<(ApiKeyRow & { generation: number }) | undefined> {
+  const [row] = await db.select({ ...getTableColumns(apiKeys), generation: tenantGeneration }).from(apiKeys)
+    .where(and(eq(apiKeys.tenantId, tenantId), eq(apiKeys.id, id)));
   return row;
 }
 
@@ -40,7 +49,7 @@ export async function setGraceUntil(db: Executor, tenantId: string, id: string, 
   await db.update(apiKeys).set({ graceUntil }).where(and(eq(apiKeys.tenantId, tenantId), eq(apiKeys.id, id)));
 }
 
-export async function insertServiceKey(db: Executor, row: ServiceKeyRow): Promise<void> {
+export async function insertServiceKey(db: Executor, row: typeof serviceKeys.$inferInsert): Promise<void> {
   await db.insert(serviceKeys).values(row);
 }
 

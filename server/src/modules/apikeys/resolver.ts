@@ -27,6 +27,8 @@ interface KeyRecord {
   graceUntil: Date | null;
   rateLimit: { limit: number; windowSeconds: number } | null;
   usageCap: number | null;
+  /** The tenant's generation (an API key) or the service key's, when the row was read. */
+  generation: number;
 }
 
 /**
@@ -75,8 +77,25 @@ export class KeyResolver {
     const status = keyStatus(record, now);
     if (status === 'revoked' || status === 'expired') throw new AppError('UNAUTHENTICATED', `the key is ${status}`);
     this.usage.record(record.tenantId ? 'api_keys' : 'service_keys', record.id, now);
-    if (record.tenantId === null) return { type: 'service', keyId: record.id };
-    return { type: 'api_key', keyId: record.id, tenantId: record.tenantId, scopes: record.scopes, rateLimit: record.rateLimit, usageCap: record.usageCap };
+    return principalOf(record);
+  }
+
+  /**
+   * The key behind a principal read afresh (and its cached record dropped): the decision
+   * calls it when the database said the state it was decided on is stale. A key revoked
+   * or expired since is refused; else the principal as the row stands now.
+   */
+  async current(principal: Principal): Promise<Principal> {
+    if (principal.type === 'user') return principal;
+    this.cache.deleteWhere((record) => record.id === principal.keyId);
+    const record = await inSystem(this.db, async (tx) => {
+      if (principal.type === 'service') return serviceRecord(await repo.findServiceKey(tx, principal.keyId));
+      return apiKeyRecord(await repo.findApiKeyStamped(tx, principal.tenantId, principal.keyId));
+    });
+    const status = record && keyStatus(record, this.clock.now());
+    if (!record || status === 'revoked' || status === 'expired') throw new AppError('UNAUTHENTICATED', `the key is ${status ?? 'gone'}`);
+    const current = principalOf(record);
+    return principal.type === 'service' && principal.onBehalfOf && current.type === 'service' ? { ...current, onBehalfOf: principal.onBehalfOf } : current;
   }
 
   /**
@@ -116,22 +135,32 @@ export class KeyResolver {
   }
 
   private lookup(kind: 'tg' | 'tgs', keyHash: string): Promise<KeyRecord | undefined> {
-    return inSystem(this.db, async (tx) => {
-      if (kind === 'tgs') {
-        const row = await repo.findServiceKeyByHash(tx, keyHash);
-        return row && {
-          id: row.id, keyHash: row.keyHash, tenantId: null, scopes: [], expiresAt: null, revokedAt: row.revokedAt,
-          graceUntil: null, rateLimit: null, usageCap: null,
-        };
-      }
-      const row = await repo.findApiKeyByHash(tx, keyHash);
-      return row && {
-        id: row.id, keyHash: row.keyHash, tenantId: row.tenantId, scopes: row.scopes, expiresAt: row.expiresAt,
-        revokedAt: row.revokedAt, graceUntil: row.graceUntil,
-        rateLimit: rateLimitOf(row), usageCap: row.usageCap,
-      };
-    });
+    return inSystem(this.db, async (tx) => kind === 'tgs'
+      ? serviceRecord(await repo.findServiceKeyByHash(tx, keyHash))
+      : apiKeyRecord(await repo.findApiKeyByHash(tx, keyHash)));
   }
+}
+
+function serviceRecord(row: repo.ServiceKeyRow | undefined): KeyRecord | undefined {
+  return row && {
+    id: row.id, keyHash: row.keyHash, tenantId: null, scopes: [], expiresAt: null, revokedAt: row.revokedAt,
+    graceUntil: null, rateLimit: null, usageCap: null, generation: row.generation,
+  };
+}
+
+function apiKeyRecord(row: (repo.ApiKeyRow & { generation: number }) | undefined): KeyRecord | undefined {
+  return row && {
+    id: row.id, keyHash: row.keyHash, tenantId: row.tenantId, scopes: row.scopes, expiresAt: row.expiresAt,
+    revokedAt: row.revokedAt, graceUntil: row.graceUntil, rateLimit: rateLimitOf(row), usageCap: row.usageCap, generation: row.generation,
+  };
+}
+
+function principalOf(record: KeyRecord): Principal {
+  if (record.tenantId === null) return { type: 'service', keyId: record.id, generation: record.generation };
+  return {
+    type: 'api_key', keyId: record.id, tenantId: record.tenantId, scopes: record.scopes, rateLimit: record.rateLimit,
+    usageCap: record.usageCap, generation: record.generation,
+  };
 }
 
 export interface OnBehalfOf { tenantId: string; userId: string }

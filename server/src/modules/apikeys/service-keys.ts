@@ -34,7 +34,7 @@ export class ServiceKeyService {
     const key = generateKey('tgs');
     const row: repo.ServiceKeyRow = {
       id: newId('svc', now.getTime()), name, ...displayParts(key), keyHash: sha256Hex(key),
-      createdBy: operatorId, revokedAt: null, lastUsedAt: null, createdAt: now,
+      createdBy: operatorId, revokedAt: null, lastUsedAt: null, createdAt: now, generation: 1,
     };
     await inSystem(this.db, async (tx) => {
       await repo.insertServiceKey(tx, row);

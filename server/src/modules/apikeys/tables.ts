@@ -1,6 +1,5 @@
-import { bigint, integer, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
-
-const at = (name: string) => timestamp(name, { withTimezone: true });
+import { bigint, integer, pgTable, primaryKey, text } from 'drizzle-orm/pg-core';
+import { at } from '../../db/columns.js';
 
 export const SCOPES = ['authorize', 'read', 'manage'] as const;
 export type Scope = typeof SCOPES[number];
@@ -33,6 +32,8 @@ export const serviceKeys = pgTable('service_keys', {
   keyHash: text('key_hash').notNull(),
   createdBy: text('created_by').notNull(),
   revokedAt: at('revoked_at'),
+  /** Moves when the key is revoked (migration 0009's stamps). */
+  generation: bigint('generation', { mode: 'number' }).notNull().default(1),
   lastUsedAt: at('last_used_at'),
   createdAt: at('created_at').notNull(),
 });

@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
+import { Nullable } from '../../http/schemas.js';
 
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()]);
 
 export const ScopeSchema = Type.Union([Type.Literal('authorize'), Type.Literal('read'), Type.Literal('manage')], {
   description: '`authorize`: ask for decisions; `read`: what a member may read; `manage`: what an admin may do (members, keys)',

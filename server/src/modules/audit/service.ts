@@ -1,7 +1,7 @@
 import type { Executor } from '../../db/client.js';
 import type { Clock } from '../../lib/clock.js';
 import { newId } from '../../lib/ids.js';
-import { decodeCursor, encodeCursor } from '../../lib/cursor.js';
+import { keysetPage } from '../../lib/cursor.js';
 import { insertEntry, listEntries, type AuditRow } from './repo.js';
 
 /** Who did it: a user, an API key, a service key, an operator, or the system itself. */
@@ -54,14 +54,8 @@ export class AuditService {
   }
 
   async list(db: Executor, q: { tenantId: string; action?: string | undefined; actorId?: string | undefined; cursor?: string | undefined; limit: number }): Promise<{ entries: AuditEntry[]; nextCursor: string | null }> {
-    const before = q.cursor ? decodeCursor(q.cursor) : undefined;
-    const rows = await listEntries(db, { ...q, before, limit: q.limit + 1 });
-    const page = rows.slice(0, q.limit);
-    const last = page.at(-1);
-    return {
-      entries: page.map(toEntry),
-      nextCursor: rows.length > q.limit && last ? encodeCursor({ createdAt: last.createdAt, id: last.id }) : null,
-    };
+    const page = await keysetPage(q, (before, limit) => listEntries(db, { ...q, before, limit }));
+    return { entries: page.items.map(toEntry), nextCursor: page.nextCursor };
   }
 }
 

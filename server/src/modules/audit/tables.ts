@@ -1,4 +1,5 @@
-import { jsonb, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
+import { jsonb, pgTable, primaryKey, text } from 'drizzle-orm/pg-core';
+import { at } from '../../db/columns.js';
 
 export const auditLog = pgTable('audit_log', {
   tenantId: text('tenant_id').notNull(),
@@ -10,5 +11,5 @@ export const auditLog = pgTable('audit_log', {
   targetId: text('target_id'),
   data: jsonb('data').$type<Record<string, unknown>>().notNull(),
   requestId: text('request_id'),
-  createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
+  createdAt: at('created_at').notNull(),
 }, (t) => [primaryKey({ columns: [t.tenantId, t.id] })]);

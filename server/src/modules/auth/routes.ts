@@ -1,12 +1,12 @@
 import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyRequest } from 'fastify';
 import { ctxOf } from '../../http/guards.js';
 import { Body, Email, Password, errors } from '../../http/schemas.js';
-import { TenantViewSchema, UserViewSchema } from '../tenancy/views.js';
+import { TenantViewSchema, UserViewSchema } from '../tenancy/index.js';
 import { PLATFORM_TENANT_ID, type AuditService } from '../audit/index.js';
 import type { SigningKeyRing } from './keys.js';
 import type { AuthService } from './service.js';
+import { operatorOf } from '../../http/access-hook.js';
 
 const TokenPairSchema = Type.Object({
   accessToken: Type.String(), refreshToken: Type.String(), tokenType: Type.Literal('Bearer'), expiresIn: Type.Integer(),
@@ -16,10 +16,9 @@ export interface AuthRouteOptions {
   auth: AuthService;
   keys: SigningKeyRing;
   audit: AuditService;
-  requireOperator: (request: FastifyRequest) => Promise<string>;
 }
 
-export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (app, { auth, keys, audit, requireOperator }) => {
+export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (app, { auth, keys, audit }) => {
   app.post('/v1/signup', {
     config: { auth: 'public', rateLimit: 'auth' },
     schema: {
@@ -76,12 +75,13 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (ap
   });
 
   app.post('/v1/admin/signing-keys/rotate', {
+    config: { access: 'operator' },
     schema: {
       tags: ['operator'], summary: 'Rotate the JWT signing key; the previous key verifies until its grace period ends',
       response: { 200: Type.Object({ kid: Type.String() }), ...errors(401, 403) },
     },
   }, async (request) => {
-    const operatorId = await requireOperator(request);
+    const operatorId = operatorOf(request);
     const kid = await keys.rotate((tx, newKid) => audit.record(tx, {
       tenantId: PLATFORM_TENANT_ID, actor: { type: 'operator', id: operatorId }, action: 'signing_key.rotate',
       target: { type: 'signing_key', id: newKid }, requestId: ctxOf(request).requestId,

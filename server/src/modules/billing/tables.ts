@@ -1,6 +1,5 @@
-import { pgTable, text, timestamp } from 'drizzle-orm/pg-core';
-
-const at = (name: string) => timestamp(name, { withTimezone: true });
+import { pgTable, text } from 'drizzle-orm/pg-core';
+import { at } from '../../db/columns.js';
 
 export type SubscriptionStatus = 'trialing' | 'active' | 'past_due' | 'pending_payment' | 'canceled' | 'suspended';
 

@@ -27,98 +27,98 @@ describe('credits', () => {
   it('in-process reserve needs an operation it knows or the credits to hold; it never holds nothing by default', async () => {
     const alice = await t.signup();
     const caller = { tenantId: alice.tenantId };
-    await expect(t.deps.tollgate.reserve(caller, { idempotencyKey: 'none' })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
-    await expect(t.deps.tollgate.reserve(caller, { operation: 'teleport', credits: 5, idempotencyKey: 'unknown' })).rejects.toMatchObject({ code: 'OPERATION_NOT_FOUND' });
-    await expect(t.deps.tollgate.reserve(caller, { operation: 'content', quantity: { word_count: 5000 }, idempotencyKey: 'misspelt' })).rejects.toMatchObject({ code: 'QUANTITY_NOT_PRICED' });
+    await expect(t.deps.metering.reserve(caller, { idempotencyKey: 'none' })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+    await expect(t.deps.metering.reserve(caller, { operation: 'teleport', credits: 5, idempotencyKey: 'unknown' })).rejects.toMatchObject({ code: 'OPERATION_NOT_FOUND' });
+    await expect(t.deps.metering.reserve(caller, { operation: 'content', quantity: { word_count: 5000 }, idempotencyKey: 'misspelt' })).rejects.toMatchObject({ code: 'QUANTITY_NOT_PRICED' });
     expect(await credits(alice)).toEqual({ balance: 100, reserved: 0, available: 100 });
-    const fixed = await t.deps.tollgate.reserve(caller, { operation: 'content', credits: 7, idempotencyKey: 'fixed' });
-    expect(fixed).toMatchObject({ ok: true, reservation: { credits: 7, operation: 'content_generation' } });
+    const fixed = await t.deps.metering.reserve(caller, { operation: 'content', credits: 7, idempotencyKey: 'fixed' });
+    expect(fixed).toMatchObject({ ok: true, value: { reservation: { credits: 7, operation: 'content_generation' } } });
     // Credits named: the operation is recorded, not priced (a per-model price needs no model then).
-    const perModel = await t.deps.tollgate.reserve(caller, { operation: 'chat', credits: 5, idempotencyKey: 'per-model' });
-    expect(perModel).toMatchObject({ ok: true, reservation: { credits: 5, operation: 'chat' } });
+    const perModel = await t.deps.metering.reserve(caller, { operation: 'chat', credits: 5, idempotencyKey: 'per-model' });
+    expect(perModel).toMatchObject({ ok: true, value: { reservation: { credits: 5, operation: 'chat' } } });
   });
 
   it('reserve → partial settle charges the actual cost and releases the rest; settle and release are idempotent', async () => {
     const alice = await t.signup();
-    const r = await t.deps.tollgate.reserve({ tenantId: alice.tenantId }, { operation: 'content', quantity: { words: 1200 }, idempotencyKey: 'run-1' });
-    expect(r).toMatchObject({ ok: true, replayed: false, reservation: { status: 'held', credits: 12, operation: 'content_generation' }, credits: { balance: 100, reserved: 12, available: 88 } });
+    const r = await t.deps.metering.reserve({ tenantId: alice.tenantId }, { operation: 'content', quantity: { words: 1200 }, idempotencyKey: 'run-1' });
+    expect(r).toMatchObject({ ok: true, value: { replayed: false, reservation: { status: 'held', credits: 12, operation: 'content_generation' }, credits: { balance: 100, reserved: 12, available: 88 } } });
     if (!r.ok) return;
     expect(await credits(alice)).toEqual({ balance: 100, reserved: 12, available: 88 });
-    const first = await settle(alice, r.reservation.id, { quantity: { words: 950 } });
+    const first = await settle(alice, r.value.reservation.id, { quantity: { words: 950 } });
     expect(first.statusCode).toBe(200);
     expect(first.json()).toMatchObject({ replayed: false, reservation: { status: 'settled', charged: 10 }, credits: { balance: 90, reserved: 0, available: 90 } });
-    expect((await settle(alice, r.reservation.id, { quantity: { words: 950 } })).json()).toMatchObject({ replayed: true, reservation: { charged: 10 } });
-    expect((await settle(alice, r.reservation.id, { credits: 3 })).json().error.code).toBe('IDEMPOTENCY_CONFLICT');
-    expect((await release(alice, r.reservation.id)).json().error.code).toBe('RESERVATION_RESOLVED');
+    expect((await settle(alice, r.value.reservation.id, { quantity: { words: 950 } })).json()).toMatchObject({ replayed: true, reservation: { charged: 10 } });
+    expect((await settle(alice, r.value.reservation.id, { credits: 3 })).json().error.code).toBe('IDEMPOTENCY_CONFLICT');
+    expect((await release(alice, r.value.reservation.id)).json().error.code).toBe('RESERVATION_RESOLVED');
     expect(await ledgerSum(alice.tenantId)).toEqual({ amount: 90, hold: 0, entries: 3 });
   });
 
   it('settle never charges more than was reserved; release frees everything, twice is a replay', async () => {
     const alice = await t.signup();
-    const a = await t.deps.tollgate.reserve({ tenantId: alice.tenantId }, { operation: 'clustering', idempotencyKey: 'a' });
-    const b = await t.deps.tollgate.reserve({ tenantId: alice.tenantId }, { credits: 30, idempotencyKey: 'b' });
+    const a = await t.deps.metering.reserve({ tenantId: alice.tenantId }, { operation: 'clustering', idempotencyKey: 'a' });
+    const b = await t.deps.metering.reserve({ tenantId: alice.tenantId }, { credits: 30, idempotencyKey: 'b' });
     if (!a.ok || !b.ok) throw new Error('reserve failed');
-    expect((await settle(alice, a.reservation.id, { credits: 500 })).json()).toMatchObject({ reservation: { charged: 10 } });
-    expect((await release(alice, b.reservation.id)).json()).toMatchObject({ replayed: false, reservation: { status: 'released', charged: 0 }, credits: { balance: 90, reserved: 0 } });
-    expect((await release(alice, b.reservation.id)).json()).toMatchObject({ replayed: true });
-    expect((await settle(alice, b.reservation.id)).json().error.code).toBe('RESERVATION_RESOLVED');
+    expect((await settle(alice, a.value.reservation.id, { credits: 500 })).json()).toMatchObject({ reservation: { charged: 10 } });
+    expect((await release(alice, b.value.reservation.id)).json()).toMatchObject({ replayed: false, reservation: { status: 'released', charged: 0 }, credits: { balance: 90, reserved: 0 } });
+    expect((await release(alice, b.value.reservation.id)).json()).toMatchObject({ replayed: true });
+    expect((await settle(alice, b.value.reservation.id)).json().error.code).toBe('RESERVATION_RESOLVED');
   });
 
   it('refuses a reservation the available credits do not cover, and writes nothing', async () => {
     const alice = await t.signup();
     const before = await snapshot(t.db);
-    const r = await t.deps.tollgate.reserve({ tenantId: alice.tenantId }, { credits: 101, idempotencyKey: 'too-big' });
-    expect(r).toMatchObject({ ok: false, code: 'INSUFFICIENT_CREDITS', credits: { available: 100 } });
+    const r = await t.deps.metering.reserve({ tenantId: alice.tenantId }, { credits: 101, idempotencyKey: 'too-big' });
+    expect(r).toMatchObject({ ok: false, error: { code: 'INSUFFICIENT_CREDITS', credits: { available: 100 } } });
     expect(await snapshot(t.db)).toEqual(before);
   });
 
   it('the same idempotency key with another request is IDEMPOTENCY_CONFLICT', async () => {
     const alice = await t.signup();
-    await t.deps.tollgate.reserve({ tenantId: alice.tenantId }, { operation: 'content', quantity: { words: 100 }, idempotencyKey: 'k' });
-    await expect(t.deps.tollgate.reserve({ tenantId: alice.tenantId }, { operation: 'content', quantity: { words: 900 }, idempotencyKey: 'k' }))
+    await t.deps.metering.reserve({ tenantId: alice.tenantId }, { operation: 'content', quantity: { words: 100 }, idempotencyKey: 'k' });
+    await expect(t.deps.metering.reserve({ tenantId: alice.tenantId }, { operation: 'content', quantity: { words: 900 }, idempotencyKey: 'k' }))
       .rejects.toMatchObject({ code: 'IDEMPOTENCY_CONFLICT' });
   });
 
   it('20 concurrent reservations with one idempotency key have one ledger effect', async () => {
     const alice = await t.signup();
     const results = await Promise.all(Array.from({ length: 20 }, () =>
-      t.deps.tollgate.reserve({ tenantId: alice.tenantId }, { operation: 'image_generation', idempotencyKey: 'same-run' })));
-    const ids = new Set(results.map((r) => (r.ok ? r.reservation.id : 'denied')));
+      t.deps.metering.reserve({ tenantId: alice.tenantId }, { operation: 'image_generation', idempotencyKey: 'same-run' })));
+    const ids = new Set(results.map((r) => (r.ok ? r.value.reservation.id : 'denied')));
     expect(ids.size).toBe(1);
-    expect(results.filter((r) => r.ok && !r.replayed)).toHaveLength(1);
+    expect(results.filter((r) => r.ok && !r.value.replayed)).toHaveLength(1);
     expect(await credits(alice)).toEqual({ balance: 100, reserved: 5, available: 95 });
     expect(await ledgerSum(alice.tenantId)).toEqual({ amount: 100, hold: 5, entries: 2 });
   });
 
   it('an unsettled reservation expires: settling late is refused, the sweeper releases the others', async () => {
     const alice = await t.signup();
-    const late = await t.deps.tollgate.reserve({ tenantId: alice.tenantId }, { credits: 20, idempotencyKey: 'late', ttlSeconds: 60 });
-    const idle = await t.deps.tollgate.reserve({ tenantId: alice.tenantId }, { credits: 30, idempotencyKey: 'idle', ttlSeconds: 60 });
-    const fresh = await t.deps.tollgate.reserve({ tenantId: alice.tenantId }, { credits: 5, idempotencyKey: 'fresh', ttlSeconds: 600 });
+    const late = await t.deps.metering.reserve({ tenantId: alice.tenantId }, { credits: 20, idempotencyKey: 'late', ttlSeconds: 60 });
+    const idle = await t.deps.metering.reserve({ tenantId: alice.tenantId }, { credits: 30, idempotencyKey: 'idle', ttlSeconds: 60 });
+    const fresh = await t.deps.metering.reserve({ tenantId: alice.tenantId }, { credits: 5, idempotencyKey: 'fresh', ttlSeconds: 600 });
     if (!late.ok || !idle.ok || !fresh.ok) throw new Error('reserve failed');
     t.clock.advance(60_000);
-    const refused = await settle(alice, late.reservation.id);
+    const refused = await settle(alice, late.value.reservation.id);
     expect(refused.statusCode).toBe(409);
     expect(refused.json().error.code).toBe('RESERVATION_EXPIRED');
-    const swept = await t.deps.tollgate.sweep();
+    const swept = await t.deps.metering.sweep();
     expect(swept.expired).toBeGreaterThanOrEqual(1);
-    expect(await t.deps.tollgate.reservation({ tenantId: alice.tenantId }, idle.reservation.id)).toMatchObject({ status: 'expired' });
-    expect(await t.deps.tollgate.reservation({ tenantId: alice.tenantId }, fresh.reservation.id)).toMatchObject({ status: 'held' });
-    expect((await release(alice, idle.reservation.id)).json()).toMatchObject({ replayed: true, reservation: { status: 'expired' } });
+    expect(await t.deps.metering.reservation({ tenantId: alice.tenantId }, idle.value.reservation.id)).toMatchObject({ status: 'expired' });
+    expect(await t.deps.metering.reservation({ tenantId: alice.tenantId }, fresh.value.reservation.id)).toMatchObject({ status: 'held' });
+    expect((await release(alice, idle.value.reservation.id)).json()).toMatchObject({ replayed: true, reservation: { status: 'expired' } });
     expect(await credits(alice)).toEqual({ balance: 100, reserved: 5, available: 95 });
-    const kinds = (await t.deps.tollgate.ledger(alice.tenantId)).entries.map((e) => e.kind).sort();
+    const kinds = (await t.deps.metering.ledger(alice.tenantId)).entries.map((e) => e.kind).sort();
     expect(kinds).toEqual(['expire', 'expire', 'grant', 'reserve', 'reserve', 'reserve']);
   });
 
   it('refunds give back at most what a settlement charged, once per key', async () => {
     const alice = await t.signup();
-    const r = await t.deps.tollgate.reserve({ tenantId: alice.tenantId }, { credits: 10, idempotencyKey: 'r' });
+    const r = await t.deps.metering.reserve({ tenantId: alice.tenantId }, { credits: 10, idempotencyKey: 'r' });
     if (!r.ok) throw new Error('reserve failed');
-    await t.deps.tollgate.settle({ tenantId: alice.tenantId }, r.reservation.id);
-    const refund = { reservationId: r.reservation.id, amount: 6, idempotencyKey: 'refund-1', reason: 'provider failed' };
-    expect(await t.deps.tollgate.refund({ tenantId: alice.tenantId }, refund)).toMatchObject({ replayed: false, credits: { balance: 96 } });
-    expect(await t.deps.tollgate.refund({ tenantId: alice.tenantId }, refund)).toMatchObject({ replayed: true, credits: { balance: 96 } });
-    await expect(t.deps.tollgate.refund({ tenantId: alice.tenantId }, { ...refund, amount: 5, idempotencyKey: 'refund-2' })).rejects.toMatchObject({ code: 'REFUND_EXCEEDS_CHARGE' });
+    await t.deps.metering.settle({ tenantId: alice.tenantId }, r.value.reservation.id);
+    const refund = { reservationId: r.value.reservation.id, amount: 6, idempotencyKey: 'refund-1', reason: 'provider failed' };
+    expect(await t.deps.metering.refund({ tenantId: alice.tenantId }, refund)).toMatchObject({ replayed: false, credits: { balance: 96 } });
+    expect(await t.deps.metering.refund({ tenantId: alice.tenantId }, refund)).toMatchObject({ replayed: true, credits: { balance: 96 } });
+    await expect(t.deps.metering.refund({ tenantId: alice.tenantId }, { ...refund, amount: 5, idempotencyKey: 'refund-2' })).rejects.toMatchObject({ code: 'REFUND_EXCEEDS_CHARGE' });
   });
 
   it('grants the plan\'s credits once per period: lazily on read, or by the sweeper for idle tenants', async () => {
@@ -128,16 +128,16 @@ describe('credits', () => {
     const saved = t.clock.now();
     try {
       t.clock.set(end.getTime() + 5000);
-      expect(await t.deps.tollgate.credits(alice.tenantId)).toMatchObject({ balance: 200 });
-      expect(await t.deps.tollgate.credits(alice.tenantId)).toMatchObject({ balance: 200 });
-      const sweep = await t.deps.tollgate.sweep();
+      expect(await t.deps.metering.credits(alice.tenantId)).toMatchObject({ balance: 200 });
+      expect(await t.deps.metering.credits(alice.tenantId)).toMatchObject({ balance: 200 });
+      const sweep = await t.deps.metering.sweep();
       expect(sweep.rolled).toBeGreaterThanOrEqual(1);
-      await t.deps.tollgate.sweep();
-      expect(await t.deps.tollgate.credits(alice.tenantId)).toMatchObject({ balance: 200 });
+      await t.deps.metering.sweep();
+      expect(await t.deps.metering.credits(alice.tenantId)).toMatchObject({ balance: 200 });
       const grants = await t.db.asOwner('SELECT idempotency_key FROM credit_ledger WHERE tenant_id = $1 AND kind = $2', [idle.tenantId, 'grant']);
       expect(grants).toHaveLength(2);
       t.clock.set(addMonthUtc(end).getTime() - 1);
-      expect(await t.deps.tollgate.credits(alice.tenantId)).toMatchObject({ balance: 200 });
+      expect(await t.deps.metering.credits(alice.tenantId)).toMatchObject({ balance: 200 });
     } finally {
       t.clock.set(saved);
     }
@@ -147,7 +147,7 @@ describe('credits', () => {
     const alice = await t.signup();
     for (let i = 0; i < 5; i++) {
       t.clock.advance(1);
-      await t.deps.tollgate.reserve({ tenantId: alice.tenantId }, { credits: 1, idempotencyKey: `p-${i}` });
+      await t.deps.metering.reserve({ tenantId: alice.tenantId }, { credits: 1, idempotencyKey: `p-${i}` });
     }
     const seen: { id: string; createdAt: string }[] = [];
     let cursor: string | null = null;

@@ -1,4 +1,4 @@
-import type { ErrorTable } from '../../lib/errors.js';
+import type { CodesOf, ErrorTable } from '../../lib/errors.js';
 
 export const creditsErrors = {
   OPERATION_NOT_FOUND: { status: 400, message: 'No operation (or alias) with this name exists in the cost table.' },
@@ -10,3 +10,8 @@ export const creditsErrors = {
   RESERVATION_RESOLVED: { status: 409, message: 'The reservation was already resolved another way.' },
   REFUND_EXCEEDS_CHARGE: { status: 409, message: 'A refund cannot exceed what the reservation charged.' },
 } as const satisfies ErrorTable;
+
+declare module '../../lib/errors.js' {
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type
+  interface ErrorCodes extends CodesOf<typeof creditsErrors> {}
+}

@@ -1,6 +1,5 @@
 export { CreditsService, periodGrantKey, requestHash, type BalanceChange, type ChangeResult, type CreditBalance, type LedgerEntry } from './service.js';
-export { ReservationsService, reservationHash, type ReservationView, type ReserveInput, type ReserveResult, type ResolveResult } from './reservations.js';
+export { ReservationsService, reservationHash, type Reserved, type ReservationView, type ReserveInput, type ReserveResult, type ResolveResult } from './reservations.js';
 export { quote, INPUT_TOKENS, OUTPUT_TOKENS, type CostQuote, type CostRequest, type Quantity } from './cost.js';
-export { creditsRoutes, creditsAdminRoutes } from './routes.js';
 export { creditsErrors } from './errors.js';
-export { IdempotencyKey, QuantitySchema } from './views.js';
+export { CreditBalanceSchema, IdempotencyKey, LedgerEntrySchema, QuantitySchema, ResolvedSchema } from './views.js';

@@ -63,7 +63,7 @@ async function step(m: Model, c: Command): Promise<void> {
     expect(r.ok).toBe(fits);
     if (r.ok) {
       m.reserved[c.tenant]! += amount;
-      m.reservations.push({ tenant: c.tenant, id: r.reservation.id, amount, status: 'held', charged: 0, refunded: 0, expiresAt: now + c.ttl * 1000 });
+      m.reservations.push({ tenant: c.tenant, id: r.value.reservation.id, amount, status: 'held', charged: 0, refunded: 0, expiresAt: now + c.ttl * 1000 });
     }
   } else if (c.kind === 'settle' || c.kind === 'release') {
     const r = pick(c.pick);
@@ -76,14 +76,14 @@ async function step(m: Model, c: Command): Promise<void> {
     if (c.kind === 'settle' && r.expiresAt <= now) {
       r.status = 'expired';
       m.reserved[r.tenant]! -= r.amount;
-      expect(result).toMatchObject({ ok: false, code: 'RESERVATION_EXPIRED' });
+      expect(result).toMatchObject({ ok: false, error: 'RESERVATION_EXPIRED' });
       return;
     }
     r.status = c.kind === 'settle' ? 'settled' : 'released';
     r.charged = c.kind === 'settle' ? Math.min(c.charge, r.amount) : 0;
     m.reserved[r.tenant]! -= r.amount;
     m.balance[r.tenant]! -= r.charged;
-    expect(result).toMatchObject({ ok: true, replayed: false });
+    expect(result).toMatchObject({ ok: true, value: { replayed: false } });
   } else if (c.kind === 'refund') {
     const r = pick(c.pick);
     if (!r) return;
@@ -98,7 +98,7 @@ async function step(m: Model, c: Command): Promise<void> {
     }
   } else {
     t.clock.advance(c.seconds * 1000);
-    await t.deps.tollgate.sweep();
+    await t.deps.metering.sweep();
     const at = t.clock.now().getTime();
     for (const r of m.reservations) {
       if (r.status === 'held' && r.expiresAt <= at) {
@@ -170,16 +170,16 @@ describe('settle racing release racing expiry', () => {
     const ids: string[] = [];
     for (let i = 0; i < 30; i++) {
       const r = await tx(tenantId, (x) => t.deps.reservations.reserve(x, { tenantId, amount: 10, idempotencyKey: `race-${i}`, ttlSeconds: 60, actor: SYSTEM }));
-      if (r.ok) ids.push(r.reservation.id);
+      if (r.ok) ids.push(r.value.reservation.id);
     }
     const later = new Date(t.clock.now().getTime() + 61_000);
     const outcomes = await Promise.all(ids.map(async (id) => {
       const [settled, released, expired] = await Promise.all([
-        t.deps.tollgate.settle({ tenantId }, id, { credits: 4 }).catch(() => ({ ok: false as const })),
-        t.deps.tollgate.release({ tenantId }, id),
+        t.deps.metering.settle({ tenantId }, id, { credits: 4 }).catch(() => ({ ok: false as const })),
+        t.deps.metering.release({ tenantId }, id),
         tx(tenantId, (x) => t.deps.reservations.expire(x, tenantId, id, later)),
       ]);
-      return [settled.ok && !('replayed' in settled && settled.replayed), released.ok && !released.replayed, expired].filter(Boolean).length;
+      return [settled.ok && !('replayed' in settled && settled.replayed), released.ok && !released.value.replayed, expired].filter(Boolean).length;
     }));
     expect(outcomes).toEqual(ids.map(() => 1));
     const [row] = await t.db.asOwner<{ resolutions: string; balance: string; reserved: string; sum_amount: string }>(`

@@ -1,5 +1,7 @@
-import { and, asc, desc, eq, lt, lte, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, eq, lte, sql, type SQL } from 'drizzle-orm';
 import { rows, type Executor } from '../../db/client.js';
+import { newestFirst, olderThan } from '../../db/columns.js';
+import type { Position } from '../../lib/cursor.js';
 import { creditAccounts, creditLedger, creditReservations, type LedgerKind, type ReservationStatus } from './tables.js';
 
 export type LedgerRow = typeof creditLedger.$inferSelect;
@@ -120,12 +122,9 @@ export async function entryByKey(db: Executor, tenantId: string, key: string): P
   return row;
 }
 
-export async function listEntries(db: Executor, tenantId: string, before: { createdAt: Date; id: string } | undefined, limit: number): Promise<LedgerRow[]> {
-  const conditions = [eq(creditLedger.tenantId, tenantId)];
-  if (before) {
-    conditions.push(or(lt(creditLedger.createdAt, before.createdAt), and(eq(creditLedger.createdAt, before.createdAt), lt(creditLedger.id, before.id)))!);
-  }
-  return db.select().from(creditLedger).where(and(...conditions)).orderBy(desc(creditLedger.createdAt), desc(creditLedger.id)).limit(limit);
+export async function listEntries(db: Executor, tenantId: string, before: Position | undefined, limit: number): Promise<LedgerRow[]> {
+  return db.select().from(creditLedger).where(and(eq(creditLedger.tenantId, tenantId), olderThan(creditLedger.createdAt, creditLedger.id, before)))
+    .orderBy(...newestFirst(creditLedger.createdAt, creditLedger.id)).limit(limit);
 }
 
 export async function reservationById(db: Executor, tenantId: string, id: string): Promise<ReservationRow | undefined> {

@@ -2,6 +2,7 @@ import type { Executor } from '../../db/client.js';
 import type { Clock } from '../../lib/clock.js';
 import { AppError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
+import { err, ok, type Result } from '../../lib/result.js';
 import type { Actor } from '../audit/index.js';
 import type { PlansService } from '../plans/index.js';
 import { quote, type Quantity } from './cost.js';
@@ -25,31 +26,26 @@ export interface ReserveInput {
   actor: Actor;
 }
 
-export type ReserveResult =
-  | { ok: true; reservation: ReservationView; credits: CreditBalance; replayed: boolean }
-  | { ok: false; code: 'INSUFFICIENT_CREDITS'; credits: CreditBalance };
+/** A reservation as a call left it, with the account after it; `replayed` when an earlier call made it. */
+export interface Reserved { reservation: ReservationView; credits: CreditBalance; replayed: boolean }
 
-export type ResolveResult =
-  | { ok: true; reservation: ReservationView; credits: CreditBalance; replayed: boolean }
-  | { ok: false; code: 'RESERVATION_NOT_FOUND' | 'RESERVATION_EXPIRED' | 'RESERVATION_RESOLVED' };
+export type ReserveResult = Result<Reserved, { code: 'INSUFFICIENT_CREDITS'; credits: CreditBalance }>;
+
+export type ResolveResult = Result<Reserved, 'RESERVATION_NOT_FOUND' | 'RESERVATION_EXPIRED' | 'RESERVATION_RESOLVED'>;
 
 /** Told, inside the resolving transaction, that a reservation is closed (e.g. to free its run slot). */
 export type ResolveListener = (tx: Executor, tenantId: string, reservationId: string) => Promise<void>;
 
 /** Reserve before the AI call, settle (or release) after; what is left unsettled expires. */
 export class ReservationsService {
-  private readonly listeners: ResolveListener[] = [];
-
   constructor(
     private readonly clock: Clock,
     private readonly plans: PlansService,
     private readonly credits: CreditsService,
     private readonly defaultTtlSeconds: number,
+    /** Told of every reservation resolved, in its transaction (the run slot it held is freed). */
+    private readonly resolved: ResolveListener,
   ) {}
-
-  onResolve(listener: ResolveListener): void {
-    this.listeners.push(listener);
-  }
 
   async reserve(tx: Executor, input: ReserveInput): Promise<ReserveResult> {
     if (!Number.isSafeInteger(input.amount) || input.amount < 0) throw new AppError('VALIDATION_FAILED', 'amount must be a non-negative integer');
@@ -58,7 +54,7 @@ export class ReservationsService {
     const previous = await repo.reservationByKey(tx, input.tenantId, input.idempotencyKey);
     if (previous) {
       if (previous.requestHash !== hash) throw new AppError('IDEMPOTENCY_CONFLICT');
-      return { ok: true, reservation: toView(previous), credits: await this.credits.balance(tx, input.tenantId), replayed: true };
+      return ok({ reservation: toView(previous), credits: await this.credits.balance(tx, input.tenantId), replayed: true });
     }
     const now = this.clock.now();
     const id = newId('res', now.getTime());
@@ -70,8 +66,8 @@ export class ReservationsService {
       expiresAt: new Date(now.getTime() + (input.ttlSeconds ?? this.defaultTtlSeconds) * 1000),
     });
     const credits = await this.credits.balance(tx, input.tenantId);
-    if (!written) return { ok: false, code: 'INSUFFICIENT_CREDITS', credits };
-    return { ok: true, reservation: toView((await repo.reservationById(tx, input.tenantId, id))!), credits, replayed: false };
+    if (!written) return err({ code: 'INSUFFICIENT_CREDITS', credits });
+    return ok({ reservation: toView((await repo.reservationById(tx, input.tenantId, id))!), credits, replayed: false });
   }
 
   async find(tx: Executor, tenantId: string, id: string): Promise<ReservationView | undefined> {
@@ -85,11 +81,11 @@ export class ReservationsService {
    */
   async settle(tx: Executor, tenantId: string, id: string, actual: { quantity?: Quantity | undefined; credits?: number | undefined }, actor: Actor): Promise<ResolveResult> {
     const row = await repo.reservationById(tx, tenantId, id);
-    if (!row) return { ok: false, code: 'RESERVATION_NOT_FOUND' };
+    if (!row) return err('RESERVATION_NOT_FOUND');
     const charge = Math.min(Number(row.amount), this.chargeOf(row, actual));
     if (row.status === 'held' && row.expiresAt <= this.clock.now()) {
       await this.expire(tx, tenantId, id);
-      return { ok: false, code: 'RESERVATION_EXPIRED' };
+      return err('RESERVATION_EXPIRED');
     }
     const won = row.status === 'held' && await this.resolve(tx, row, 'settled', charge, actor);
     return this.outcome(tx, tenantId, id, won, (r) => r.status === 'settled' && (Number(r.charged) === charge || conflict()));
@@ -97,7 +93,7 @@ export class ReservationsService {
 
   async release(tx: Executor, tenantId: string, id: string, actor: Actor): Promise<ResolveResult> {
     const row = await repo.reservationById(tx, tenantId, id);
-    if (!row) return { ok: false, code: 'RESERVATION_NOT_FOUND' };
+    if (!row) return err('RESERVATION_NOT_FOUND');
     const won = row.status === 'held' && await this.resolve(tx, row, 'released', 0, actor);
     return this.outcome(tx, tenantId, id, won, (r) => r.status === 'released' || r.status === 'expired');
   }
@@ -147,7 +143,7 @@ export class ReservationsService {
       tenantId: row.tenantId, id: newId('led', now.getTime()), kind, amount: -charge, hold: -Number(row.amount), reservationId: row.id,
       key: `${kind}:${row.id}`, hash: requestHash({ charge }), reason: null, actorType: actor.type, actorId: actor.id, now,
     }, { status, charge, when: status === 'settled' ? 'live' : status === 'expired' ? 'due' : 'any' });
-    if (won) for (const listener of this.listeners) await listener(tx, row.tenantId, row.id);
+    if (won) await this.resolved(tx, row.tenantId, row.id);
     return won;
   }
 
@@ -155,10 +151,10 @@ export class ReservationsService {
   private async outcome(tx: Executor, tenantId: string, id: string, won: boolean, compatible: (r: repo.ReservationRow) => boolean): Promise<ResolveResult> {
     const row = (await repo.reservationById(tx, tenantId, id))!;
     const credits = await this.credits.balance(tx, tenantId);
-    if (won) return { ok: true, reservation: toView(row), credits, replayed: false };
-    if (row.status === 'held') return { ok: false, code: 'RESERVATION_EXPIRED' };
-    if (compatible(row)) return { ok: true, reservation: toView(row), credits, replayed: true };
-    return { ok: false, code: row.status === 'expired' ? 'RESERVATION_EXPIRED' : 'RESERVATION_RESOLVED' };
+    if (won) return ok({ reservation: toView(row), credits, replayed: false });
+    if (row.status === 'held') return err('RESERVATION_EXPIRED');
+    if (compatible(row)) return ok({ reservation: toView(row), credits, replayed: true });
+    return err(row.status === 'expired' ? 'RESERVATION_EXPIRED' : 'RESERVATION_RESOLVED');
   }
 }
 

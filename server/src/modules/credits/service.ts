@@ -1,9 +1,10 @@
 import type { Executor } from '../../db/client.js';
 import type { Clock } from '../../lib/clock.js';
-import { decodeCursor, encodeCursor } from '../../lib/cursor.js';
+import { keysetPage } from '../../lib/cursor.js';
 import { AppError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
 import type { CallContext } from '../../lib/principal.js';
+import { err, ok, type Result } from '../../lib/result.js';
 import { sha256Hex } from '../../lib/secrets.js';
 import type { Actor, AuditService } from '../audit/index.js';
 import * as repo from './repo.js';
@@ -27,7 +28,7 @@ export interface BalanceChange {
   kind?: 'grant' | 'adjust';
 }
 
-export type ChangeResult = { ok: true; entry: LedgerEntry; credits: CreditBalance; replayed: boolean } | { ok: false; code: 'INSUFFICIENT_CREDITS'; credits: CreditBalance };
+export type ChangeResult = Result<{ entry: LedgerEntry; credits: CreditBalance; replayed: boolean }, { code: 'INSUFFICIENT_CREDITS'; credits: CreditBalance }>;
 
 /** A fingerprint of what a request asks for: the same idempotency key must always carry the same one. */
 export function requestHash(parts: Record<string, unknown>): string {
@@ -48,10 +49,8 @@ export class CreditsService {
   }
 
   async ledger(tx: Executor, tenantId: string, q: { cursor?: string | undefined; limit: number }): Promise<{ entries: LedgerEntry[]; nextCursor: string | null }> {
-    const found = await repo.listEntries(tx, tenantId, q.cursor ? decodeCursor(q.cursor) : undefined, q.limit + 1);
-    const page = found.slice(0, q.limit);
-    const last = page.at(-1);
-    return { entries: page.map(toEntry), nextCursor: found.length > q.limit && last ? encodeCursor({ createdAt: last.createdAt, id: last.id }) : null };
+    const page = await keysetPage(q, (before, limit) => repo.listEntries(tx, tenantId, before, limit));
+    return { entries: page.items.map(toEntry), nextCursor: page.nextCursor };
   }
 
   /**
@@ -65,15 +64,15 @@ export class CreditsService {
     const hash = requestHash({ kind, amount: c.amount });
     await repo.lockKey(tx, c.tenantId, c.idempotencyKey);
     const previous = await this.replay(tx, c.tenantId, c.idempotencyKey, hash);
-    if (previous) return { ok: true, entry: previous, credits: await this.balance(tx, c.tenantId), replayed: true };
+    if (previous) return ok({ entry: previous, credits: await this.balance(tx, c.tenantId), replayed: true });
     const now = this.clock.now();
     const entry: repo.EntryInput = {
       tenantId: c.tenantId, id: newId('led', now.getTime()), kind, amount: c.amount, hold: 0, reservationId: null,
       key: c.idempotencyKey, hash, reason: c.reason, actorType: c.actor.type, actorId: c.actor.id, now,
     };
     const written = c.amount > 0 ? await repo.credit(tx, entry) : await repo.debit(tx, entry);
-    if (!written) return { ok: false, code: 'INSUFFICIENT_CREDITS', credits: await this.balance(tx, c.tenantId) };
-    return { ok: true, entry: toEntry((await repo.entryByKey(tx, c.tenantId, c.idempotencyKey))!), credits: await this.balance(tx, c.tenantId), replayed: false };
+    if (!written) return err({ code: 'INSUFFICIENT_CREDITS', credits: await this.balance(tx, c.tenantId) });
+    return ok({ entry: toEntry((await repo.entryByKey(tx, c.tenantId, c.idempotencyKey))!), credits: await this.balance(tx, c.tenantId), replayed: false });
   }
 
   /** An operator's grant or negative adjustment, with its reason, audited in the same transaction. */
@@ -82,10 +81,10 @@ export class CreditsService {
       tenantId: c.tenantId, amount: c.amount, idempotencyKey: `admin:${c.idempotencyKey}`, reason: c.reason,
       actor: { type: 'operator', id: c.operatorId },
     });
-    if (result.ok && !result.replayed) {
+    if (result.ok && !result.value.replayed) {
       await this.audit.record(tx, {
         tenantId: c.tenantId, actor: { type: 'operator', id: c.operatorId }, action: 'credits.adjust',
-        target: { type: 'ledger_entry', id: result.entry.id }, data: { amount: c.amount, reason: c.reason }, requestId: ctx.requestId,
+        target: { type: 'ledger_entry', id: result.value.entry.id }, data: { amount: c.amount, reason: c.reason }, requestId: ctx.requestId,
       });
     }
     return result;

@@ -1,6 +1,6 @@
-import { bigint, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
+import { bigint, pgTable, primaryKey, text } from 'drizzle-orm/pg-core';
+import { at } from '../../db/columns.js';
 
-const at = (name: string) => timestamp(name, { withTimezone: true });
 const credits = (name: string) => bigint(name, { mode: 'number' });
 
 export type LedgerKind = 'grant' | 'reserve' | 'settle' | 'release' | 'expire' | 'refund' | 'adjust';

@@ -1,4 +1,5 @@
 import { Type } from 'typebox';
+import { Nullable } from '../../http/schemas.js';
 
 /** Response schemas of the credits module (the OpenAPI document is built from them). */
 export const CreditBalanceSchema = Type.Object({ balance: Type.Integer(), reserved: Type.Integer(), available: Type.Integer() });
@@ -12,16 +13,16 @@ export const LedgerEntrySchema = Type.Object({
   amount: Type.Integer({ description: 'change of the balance' }),
   hold: Type.Integer({ description: 'change of the reserved amount' }),
   balanceAfter: Type.Integer(), reservedAfter: Type.Integer(),
-  reservationId: Type.Union([Type.String(), Type.Null()]), idempotencyKey: Type.String(),
-  reason: Type.Union([Type.String(), Type.Null()]),
-  actor: Type.Object({ type: Type.String(), id: Type.Union([Type.String(), Type.Null()]) }),
+  reservationId: Nullable(Type.String()), idempotencyKey: Type.String(),
+  reason: Nullable(Type.String()),
+  actor: Type.Object({ type: Type.String(), id: Nullable(Type.String()) }),
   createdAt: Type.String(),
 });
 
 export const ReservationSchema = Type.Object({
   id: Type.String(), status: Type.String(), credits: Type.Integer({ description: 'held' }), charged: Type.Integer(), refunded: Type.Integer(),
-  operation: Type.Union([Type.String(), Type.Null()]), model: Type.Union([Type.String(), Type.Null()]),
-  expiresAt: Type.String(), createdAt: Type.String(), resolvedAt: Type.Union([Type.String(), Type.Null()]),
+  operation: Nullable(Type.String()), model: Nullable(Type.String()),
+  expiresAt: Type.String(), createdAt: Type.String(), resolvedAt: Nullable(Type.String()),
 });
 
 export const ResolvedSchema = Type.Object({ reservation: ReservationSchema, credits: CreditBalanceSchema, replayed: Type.Boolean() });

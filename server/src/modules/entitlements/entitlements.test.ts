@@ -26,7 +26,7 @@ describe('module switches', () => {
 
     const off = await t.request({ method: 'PUT', url: `${url}/writer`, token: owner.accessToken, payload: { enabled: false } });
     expect(off.json()).toEqual({ module: 'writer', enabled: false, inPlan: true, switchedOff: true });
-    expect(moduleEnabled(await t.deps.tollgate.entitlements(owner.tenantId), 'writer')).toBe(false);
+    expect(moduleEnabled(await t.deps.metering.entitlements(owner.tenantId), 'writer')).toBe(false);
 
     const byMember = await t.request({ method: 'PUT', url: `${url}/writer`, token: member.accessToken, payload: { enabled: true } });
     expect(byMember.statusCode).toBe(403);
@@ -48,7 +48,7 @@ describe('effective entitlements and operator overrides', () => {
   it('combine the plan, limit overrides, the enterprise override and switches', async () => {
     const op = await t.operator();
     const owner = await t.signup();
-    const base = await t.deps.tollgate.entitlements(owner.tenantId);
+    const base = await t.deps.metering.entitlements(owner.tenantId);
     expect(base).toMatchObject({ plan: 'free', enterprise: false, limits: { runs: 10 }, concurrentRuns: 2, creditsPerPeriod: 100, features: ['export'] });
     expect(modelAllowed(base, 'bedrock/claude-sonnet')).toBe(true);
     expect(modelAllowed(base, 'openai/gpt-4o')).toBe(false);
@@ -58,13 +58,13 @@ describe('effective entitlements and operator overrides', () => {
     expect(patched.statusCode).toBe(200);
     expect(patched.json()).toMatchObject({ plan: 'free', enterprise: true });
     expect((await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}`, token: owner.accessToken })).json().enterprise).toBe(true);
-    expect(await t.deps.tollgate.entitlements(owner.tenantId)).toMatchObject({ enterprise: true, limits: { runs: 50 }, concurrentRuns: 8 });
+    expect(await t.deps.metering.entitlements(owner.tenantId)).toMatchObject({ enterprise: true, limits: { runs: 50 }, concurrentRuns: 8 });
 
     await t.request({ method: 'PATCH', url, token: op.accessToken, payload: { plan: 'pro' } });
-    expect(await t.deps.tollgate.entitlements(owner.tenantId)).toMatchObject({ plan: 'pro', limits: { runs: 50 }, modules: { thinker: true } });
+    expect(await t.deps.metering.entitlements(owner.tenantId)).toMatchObject({ plan: 'pro', limits: { runs: 50 }, modules: { thinker: true } });
 
     await t.request({ method: 'PATCH', url, token: op.accessToken, payload: { limits: { runs: null, concurrentRuns: null }, enterprise: null } });
-    expect(await t.deps.tollgate.entitlements(owner.tenantId)).toMatchObject({ enterprise: false, limits: { runs: 1000 }, concurrentRuns: 10 });
+    expect(await t.deps.metering.entitlements(owner.tenantId)).toMatchObject({ enterprise: false, limits: { runs: 1000 }, concurrentRuns: 10 });
 
     const audit = (await t.request({ method: 'GET', url: `/v1/admin/tenants/${owner.tenantId}/audit?action=tenant.update`, token: op.accessToken })).json();
     expect(audit.entries.map((e: { data: object }) => Object.keys(e.data).sort())).toEqual(expect.arrayContaining([
@@ -88,7 +88,7 @@ describe('effective entitlements and operator overrides', () => {
       expect(res.statusCode).toBe(400);
       expect(res.json().error.code).toBe(code);
     }
-    expect(await t.deps.tollgate.entitlements(owner.tenantId)).toMatchObject({ limits: { runs: 10 } });
+    expect(await t.deps.metering.entitlements(owner.tenantId)).toMatchObject({ limits: { runs: 10 } });
     expect((await t.deps.tenancy.getTenant(owner.tenantId)).status).toBe('active');
   });
 });

@@ -1,6 +1,5 @@
-import { boolean, jsonb, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
-
-const at = (name: string) => timestamp(name, { withTimezone: true });
+import { boolean, jsonb, pgTable, primaryKey, text } from 'drizzle-orm/pg-core';
+import { at } from '../../db/columns.js';
 
 /** Limits are keyed by meter name, plus CONCURRENT_RUNS for the concurrent-run slots. */
 export const tenantOverrides = pgTable('tenant_overrides', {

@@ -1,79 +1,12 @@
 import { performance } from 'node:perf_hooks';
 import type { Database } from '../../db/client.js';
+import { isConcurrencyFailure } from '../../db/errors.js';
+import { decide, type DecideEntry, type StatementAnswer } from './statement.js';
 
-/** One request for `tollgate_decide` (db/migrations/0005_decide_batch.sql): everything it needs, decided or made up front. */
-export interface BatchRequest {
-  tenantId: string;
-  principalType: 'user' | 'api_key' | 'service';
-  keyId: string | null;
-  userId: string | null;
-  /** A user's access token's issue time (seconds): a password reset since signs it out. */
-  issuedAt: number | null;
-  /** The error when the acting user is no member: TENANT_NOT_FOUND, or ON_BEHALF_OF_NOT_MEMBER for service keys. */
-  absent: string;
-  idempotencyKey: string | null;
-  /** The request's fingerprint, kept with the answer of a call with an idempotency key; null without one. */
-  hash: string | null;
-  decisionId: string;
-  principal: Record<string, unknown>;
-  operation: { name: string; module: string; credits: number };
-  module: string;
-  meter: string | null;
-  bypassRoles: readonly string[];
-  keyCap: number | null;
-  credits: number;
-  /** Plans whose models admit the request's model; null when it names none. */
-  modelPlans: string[] | null;
-  rate: 'ok' | 'limited' | 'unavailable';
-  retryAfterMs: number | null;
-  reservation: { id: string; key: string; hash: string; operation: string; model: string | null; expiresAt: string };
-  ids: { event: string; keyEvent: string; ledger: string; audit: string };
-  actor: { type: string; id: string | null };
-  requestId: string | null;
-  /** The period start this process saw granted for the tenant (spares the statement a look-up). */
-  grantedPeriod: string | null;
-}
+/** What a batch answered a call: the statement's answer, or — the database refused the batch — the error it raised. */
+export type BatchAnswer = StatementAnswer | { refused: unknown };
 
-/**
- * How a request that reached the meters came out: `fail` 0 admitted, 1 the meter, 2 the
- * key's meter, 3 concurrent runs, 4 credits; the counts as far as the decision got, the
- * account after it, and the period. GateService spells the decision from it (outcome.ts).
- */
-export interface BatchOutcome {
-  fail: 0 | 1 | 2 | 3 | 4;
-  plan: string;
-  enterprise: boolean;
-  role: string | null;
-  meterUsed: number | null;
-  meterLimit: number | null;
-  keyUsed: number | null;
-  keyCap: number | null;
-  runsUsed: number | null;
-  runsLimit: number | null;
-  balance: number;
-  reserved: number;
-  bypass: boolean;
-  periodStart: Date;
-  periodEnd: Date;
-}
-
-/** What the batch answered for one request: an outcome, a decision made early, a stored one, an error code, or "take the reference path". */
-export type BatchAnswer =
-  | { outcome: BatchOutcome }
-  | { decision: Record<string, unknown> }
-  | { replay: Record<string, unknown> }
-  | { error: string }
-  | { slow: true };
-
-/** tollgate_decide's row: an early answer, or the outcome's columns. */
-interface AnswerRow {
-  r_early: Exclude<BatchAnswer, { outcome: BatchOutcome }> | string | null;
-  r_fail: number | null; r_plan: string; r_enterprise: boolean; r_role: string | null;
-  r_mu: number | null; r_mlimit: number | null; r_ku: number | null; r_kcap: number | null; r_lu: number | null; r_runs: number | null;
-  r_bal: number; r_res: number; r_byp: boolean; r_ps: Date | string; r_pe: Date | string;
-}
-
-interface Pending { request: BatchRequest; resolve: (answer: BatchAnswer) => void; reject: (error: unknown) => void }
+interface Pending { request: DecideEntry; resolve: (answer: BatchAnswer) => void; reject: (error: unknown) => void }
 
 export interface BatcherOptions {
   /** Requests per statement at most. */
@@ -87,15 +20,13 @@ export interface BatcherOptions {
    * for the running one lets them go in one bigger batch.
    */
   minConcurrentBatch: number;
-  /** The statement's context: the clock's now, the plan catalog, settings. */
-  context: () => Record<string, unknown>;
+  /** The clock's now, for the statement. */
+  now: () => Date;
   /** Told of every batch the server refused; `conflict` when for concurrency (SQLSTATE class 40), else a fault. */
   onRefused?: (error: unknown, conflict: boolean) => void;
   /** Told of every batch answered: its requests, and its seconds from sending the statement to the answer. */
   onAnswered?: (size: number, seconds: number) => void;
 }
-
-const STATEMENT = 'SELECT * FROM tollgate_decide($1::jsonb, $2::jsonb)';
 
 /**
  * Group commit for decisions. Requests that arrive while the batches in flight are
@@ -106,10 +37,10 @@ const STATEMENT = 'SELECT * FROM tollgate_decide($1::jsonb, $2::jsonb)';
  * concurrent batches (here or in another process) lock rows in one order.
  *
  * A batch the database refused (a deadlock, a counter that moved under it, any error the
- * server raised) committed nothing, so its requests are answered `slow` and each takes
- * the per-request path, where a request at fault fails alone. Any other failure (the
- * connection dropped: the commit may or may not have happened) is thrown to every
- * caller of the batch, never retried.
+ * server raised) committed nothing, so each of its requests is answered `refused` and
+ * decided again alone (DecisionService), where a request at fault fails alone. Any other
+ * failure (the connection dropped: the commit may or may not have happened) is thrown
+ * to every caller of the batch, never retried.
  */
 export class DecisionBatcher {
   private queue: Pending[] = [];
@@ -123,7 +54,7 @@ export class DecisionBatcher {
     return this.queue.length;
   }
 
-  submit(request: BatchRequest): Promise<BatchAnswer> {
+  submit(request: DecideEntry): Promise<BatchAnswer> {
     return new Promise((resolve, reject) => {
       this.queue.push({ request, resolve, reject });
       this.schedule();
@@ -173,9 +104,9 @@ export class DecisionBatcher {
     if (slots === 1) return [queue];
     const perTenant = new Map<string, Pending[]>();
     for (const p of queue) {
-      const mine = perTenant.get(p.request.tenantId);
+      const mine = perTenant.get(p.request.tid);
       if (mine) mine.push(p);
-      else perTenant.set(p.request.tenantId, [p]);
+      else perTenant.set(p.request.tid, [p]);
     }
     const groups: Pending[][] = Array.from({ length: slots }, () => []);
     for (const requests of perTenant.values()) {
@@ -191,8 +122,8 @@ export class DecisionBatcher {
     const left: Pending[] = [];
     const keys = new Set<string>();
     for (const pending of group) {
-      const { tenantId, idempotencyKey } = pending.request;
-      const key = idempotencyKey === null ? null : `${tenantId}\u0000${idempotencyKey}`;
+      const { tid, idem } = pending.request;
+      const key = idem === null ? null : `${tid}\u0000${idem}`;
       if (batch.length >= this.options.maxBatch || (key !== null && keys.has(key))) {
         left.push(pending);
         continue;
@@ -201,26 +132,22 @@ export class DecisionBatcher {
       batch.push(pending);
     }
     // Stable: a tenant's requests keep their arrival order.
-    batch.sort((a, b) => (a.request.tenantId < b.request.tenantId ? -1 : a.request.tenantId > b.request.tenantId ? 1 : 0));
+    batch.sort((a, b) => (a.request.tid < b.request.tid ? -1 : a.request.tid > b.request.tid ? 1 : 0));
     return { batch, left };
   }
 
   private async run(batch: Pending[]): Promise<void> {
-    let answers: BatchAnswer[];
+    let answers: StatementAnswer[];
     const started = performance.now();
     try {
-      const rows = await this.database.statement<AnswerRow>(STATEMENT, [
-        JSON.stringify(batch.map((p) => p.request)), JSON.stringify(this.options.context()),
-      ]);
-      answers = rows.map(answerOf);
-      if (answers.length !== batch.length) throw new Error(`tollgate_decide answered ${answers.length} of ${batch.length} requests`);
+      answers = await decide(this.database, batch.map((p) => p.request), this.options.now());
     } catch (error) {
       if (!raisedByServer(error)) {
         for (const p of batch) p.reject(error);
         return;
       }
-      this.options.onRefused?.(error, String((error as { code: string }).code).startsWith('40'));
-      for (const p of batch) p.resolve({ slow: true });
+      this.options.onRefused?.(error, isConcurrencyFailure(error));
+      for (const p of batch) p.resolve({ refused: error });
       return;
     }
     this.options.onAnswered?.(batch.length, (performance.now() - started) / 1000);
@@ -229,18 +156,7 @@ export class DecisionBatcher {
 }
 
 /** An error the server raised for the statement (it has a SQLSTATE): the statement's transaction rolled back. */
-function raisedByServer(error: unknown): boolean {
+export function raisedByServer(error: unknown): boolean {
   const e = error as { code?: unknown; severity?: unknown } | null;
   return typeof e?.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code) && typeof e.severity === 'string';
-}
-
-function answerOf(row: AnswerRow): BatchAnswer {
-  if (row.r_early !== null) return typeof row.r_early === 'string' ? JSON.parse(row.r_early) as BatchAnswer : row.r_early;
-  return {
-    outcome: {
-      fail: row.r_fail as BatchOutcome['fail'], plan: row.r_plan, enterprise: row.r_enterprise, role: row.r_role,
-      meterUsed: row.r_mu, meterLimit: row.r_mlimit, keyUsed: row.r_ku, keyCap: row.r_kcap, runsUsed: row.r_lu, runsLimit: row.r_runs,
-      balance: row.r_bal, reserved: row.r_res, bypass: row.r_byp, periodStart: new Date(row.r_ps), periodEnd: new Date(row.r_pe),
-    },
-  };
 }

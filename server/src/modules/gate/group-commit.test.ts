@@ -191,7 +191,7 @@ describe('group commit', () => {
     const statement = database.statement.bind(database);
     const seen: { tenants: Set<string>; start: number; end: number }[] = [];
     database.statement = async <T>(text: string, params: unknown[]) => {
-      const tenants = new Set((JSON.parse(String(params[0])) as { tenantId: string }[]).map((r) => r.tenantId));
+      const tenants = new Set((JSON.parse(String(params[0])) as { tid: string }[]).map((r) => r.tid));
       const entry = { tenants, start: performance.now(), end: Infinity };
       seen.push(entry);
       try {

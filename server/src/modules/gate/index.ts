@@ -1,4 +1,6 @@
-export { GateService, type AuthorizeContext, type AuthorizeRequest, type Decision, type DecisionCode, type GateParts } from './service.js';
+export { DecisionService, type DecisionParts } from './service.js';
+export { TenantSnapshots } from './snapshot.js';
+export { DECISION_CODES, DecisionSchema, type AuthorizeContext, type AuthorizeRequest, type Decision, type DecisionCode } from './schemas.js';
 export { DecisionLog } from './log.js';
 export { createGateMetrics, type GateMetrics } from './metrics.js';
 export { gateRoutes } from './routes.js';

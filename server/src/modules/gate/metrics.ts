@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { DecisionLog } from './log.js';
-import type { GateService } from './service.js';
+import type { DecisionService } from './service.js';
 
 /**
  * The decision's Prometheus metrics. The counts are the gate's own (plain integers on
@@ -22,7 +22,7 @@ export function createGateMetrics(registry: Registry) {
       batchSeconds.observe(seconds);
     },
     /** Registers the counts of a gate and its decision log, read at each scrape. */
-    track(gate: GateService, log: DecisionLog): void {
+    track(gate: DecisionService, log: DecisionLog): void {
       new Counter({
         name: 'tollgate_decisions_total', help: 'Authorize decisions answered, by code (replays included)', labelNames: ['code'], registers,
         collect() {

@@ -1,62 +1,120 @@
 import { CONCURRENT_RUNS } from '../entitlements/index.js';
-import type { Role } from '../tenancy/index.js';
-import type { BatchOutcome, BatchRequest } from './batch.js';
-import type { Decision, DecisionCode, LimitView } from './service.js';
+import type { Decision, DecisionCode, LimitView, RefusedBy, Route } from './schemas.js';
 
-/** What a decision says about the request itself; a refusal from memory knows only this much. */
-export type RequestShape = Pick<BatchRequest, 'tenantId' | 'decisionId' | 'principal' | 'operation' | 'meter' | 'keyCap' | 'keyId' | 'userId' | 'credits'>;
+/** Where a call is run until the provider routes of a tenant are configured. */
+export const DEFAULT_ROUTE: Route = { provider: 'default' };
 
 /**
- * The decision a batch outcome stands for, spelled as the reference path spells it
- * (GateService#decide). tollgate_decide spells the same decision for the requests whose
- * answer it keeps under an idempotency key; the property test in group-commit.test.ts
- * compares both with the reference path.
+ * What the decision knows of a call before the database has answered: the tenant as its
+ * snapshot stands, the principal with its role, the operation and its price, the meters
+ * it counts against and their limits, and what an admission would be made of. Kept with an
+ * answer given under an idempotency key, so that a replay is spelled as the first answer.
  */
-export function decisionOf(request: RequestShape & { reservation?: BatchRequest['reservation'] }, o: BatchOutcome): Decision {
-  const resetsAt = o.periodEnd.toISOString();
+export interface Shape {
+  decisionId: string;
+  tenant: Decision['tenant'];
+  principal: Decision['principal'];
+  operation: Decision['operation'];
+  /** The plan's meter the operation counts against, and the key's own (`key:<id>`, with its usage cap). */
+  meter: string | null;
+  meterLimit: number | null;
+  keyMeter: string | null;
+  keyCap: number | null;
+  /** The concurrent-run limit; null: unlimited. */
+  runsLimit: number | null;
+  /** When the meters reset: the period's end (ISO). */
+  resetsAt: string | null;
+  /** The reservation an admission makes (its id and expiry are decided up front). */
+  reservation: { id: string; expiresAt: string } | null;
+  route: Route;
+}
+
+/** A call refused before the meters (standing, plan, module, model, rate): it touched no limit, credit or reservation. */
+export interface Refused {
+  kind: 'refused';
+  code: Exclude<DecisionCode, 'OK' | 'LIMIT_EXCEEDED' | 'INSUFFICIENT_CREDITS'>;
+  refusedBy: RefusedBy;
+  retryAfterMs?: number;
+  rateLimit?: Decision['rateLimit'];
+}
+
+/**
+ * How a call that reached the meters came out (db/functions/decide.sql): `fail` 0
+ * admitted, 1 the meter, 2 the key's meter, 3 concurrent runs, 4 credits; the counts as
+ * far as it got (a refusal shows what is used, not what it would have made), and the
+ * account after it.
+ */
+export interface Metered {
+  kind: 'metered';
+  fail: 0 | 1 | 2 | 3 | 4;
+  meterUsed: number | null;
+  keyUsed: number | null;
+  runsUsed: number | null;
+  balance: number | null;
+  reserved: number | null;
+  bypass: boolean | null;
+}
+
+export type Outcome = Refused | Metered;
+
+/**
+ * An error of the call found before the meters that still needs the database's word that
+ * the tenant's state is current (a fail-closed rate store that is down): a 503, never a
+ * decision, so never kept under an idempotency key.
+ */
+export interface PreError { kind: 'error'; code: 'RATE_LIMIT_UNAVAILABLE' }
+
+/** The one spelling of a decision: the call's shape and how it came out, replays included. */
+export function spell(shape: Shape, outcome: Outcome): Decision {
+  const base = {
+    decisionId: shape.decisionId, tenant: { ...shape.tenant }, principal: { ...shape.principal }, operation: { ...shape.operation },
+    route: { ...shape.route },
+  };
+  if (outcome.kind === 'refused') {
+    const { code, refusedBy, retryAfterMs, rateLimit } = outcome;
+    return {
+      allowed: false, code, ...base, limits: [], credits: null, reservation: null, bypass: null, refusedBy, message: messageOf(code, refusedBy),
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }), ...(rateLimit === undefined ? {} : { rateLimit }),
+    };
+  }
+  const o = outcome;
   const limits: LimitView[] = [];
-  if (request.meter !== null) limits.push(limitView(request.meter, o.meterUsed ?? 0, o.meterLimit, resetsAt));
-  if (request.keyCap !== null && o.fail !== 1) limits.push(limitView(`key:${request.keyId}`, o.keyUsed ?? 0, o.keyCap, resetsAt));
-  if (o.runsLimit !== null && o.fail !== 1 && o.fail !== 2) limits.push(limitView(CONCURRENT_RUNS, o.runsUsed ?? 0, o.runsLimit, null));
-  const principal = principalWithRole(request, o.role);
-  const admitted = o.fail === 0;
-  // Only a request sent to the batch has a reservation to be admitted with.
-  if (admitted && !request.reservation) throw new Error('an admitted outcome for a request that made no reservation');
+  if (shape.meter !== null) limits.push(limitView(shape.meter, o.meterUsed ?? 0, shape.meterLimit, shape.resetsAt));
+  if (shape.keyMeter !== null && o.fail !== 1) limits.push(limitView(shape.keyMeter, o.keyUsed ?? 0, shape.keyCap, shape.resetsAt));
+  if (shape.runsLimit !== null && o.fail !== 1 && o.fail !== 2) limits.push(limitView(CONCURRENT_RUNS, o.runsUsed ?? 0, shape.runsLimit, null));
+  const credits = o.balance === null || o.reserved === null ? null : { balance: o.balance, reserved: o.reserved, available: o.balance - o.reserved };
+  if (o.fail === 0) {
+    if (!shape.reservation) throw new Error('an admitted outcome for a call that made no reservation');
+    const role = shape.principal.role;
+    return {
+      allowed: true, code: 'OK', ...base, limits, credits,
+      reservation: { id: shape.reservation.id, credits: shape.operation.credits, expiresAt: shape.reservation.expiresAt },
+      bypass: o.bypass && role !== null && shape.meter !== null ? { reason: role, meter: shape.meter } : null,
+    };
+  }
+  const refusedBy: RefusedBy = o.fail === 4 ? { check: 'credits' } : { check: 'limit', meter: [shape.meter, shape.keyMeter, CONCURRENT_RUNS][o.fail - 1]! };
+  const code = o.fail === 4 ? 'INSUFFICIENT_CREDITS' : 'LIMIT_EXCEEDED';
   return {
-    allowed: admitted,
-    code: admitted ? 'OK' : o.fail === 4 ? 'INSUFFICIENT_CREDITS' : 'LIMIT_EXCEEDED',
-    decisionId: request.decisionId,
-    tenant: { id: request.tenantId, plan: o.plan, enterprise: o.enterprise },
-    principal,
-    operation: { ...request.operation },
-    limits,
-    credits: admitted || o.fail === 4 ? { balance: o.balance, reserved: o.reserved, available: o.balance - o.reserved } : null,
-    reservation: admitted && request.reservation ? { id: request.reservation.id, credits: request.credits, expiresAt: request.reservation.expiresAt } : null,
-    bypass: admitted && o.bypass && request.meter !== null ? { reason: o.role as Role, meter: request.meter } : null,
-    route: { provider: 'default' },
+    allowed: false, code, ...base, limits, credits: o.fail === 4 ? credits : null, reservation: null, bypass: null,
+    refusedBy, message: messageOf(code, refusedBy),
   };
 }
 
-/** What the checks before the rate limit found: the tenant's plan and the acting user's role. */
-export interface CheckedStanding { plan: string | null; enterprise: boolean; role: string | null }
-
-/** A refusal made before the meters (credential, standing, plan, module, rate): it touched no limit, credit or reservation. */
-export function refusalOf(decisionId: string, code: DecisionCode, tenant: Decision['tenant'], principal: Decision['principal'], operation: Decision['operation']): Decision {
-  return {
-    allowed: false, code, decisionId, tenant, principal, operation: { ...operation },
-    limits: [], credits: null, reservation: null, bypass: null, route: { provider: 'default' },
-  };
-}
-
-/** A call past its rate limit, spelled as the batch (tollgate_refusal) and the reference path spell it. */
-export function rateLimitedOf(request: RequestShape, standing: CheckedStanding, retryAfterMs: number): Decision {
-  const tenant = { id: request.tenantId, plan: standing.plan, enterprise: standing.enterprise };
-  return { ...refusalOf(request.decisionId, 'RATE_LIMITED', tenant, principalWithRole(request, standing.role), request.operation), retryAfterMs };
-}
-
-/** The principal as a decision shows it: a user's role is the membership's, as the checks found it. */
-function principalWithRole(request: RequestShape, role: string | null): Decision['principal'] {
-  return (request.userId === null ? request.principal : { ...request.principal, role }) as Decision['principal'];
+/** A refusal in words. */
+function messageOf(code: DecisionCode, by: RefusedBy): string {
+  switch (code) {
+    case 'TENANT_SUSPENDED': return 'The tenant is suspended.';
+    case 'TENANT_CLOSED': return 'The tenant is closed.';
+    case 'PAYMENT_REQUIRED': return 'The subscription is not paid: pending payment, past due beyond its grace, suspended, canceled, or a trial that ended.';
+    case 'NOT_IN_PLAN': return by.model ? `The plan does not allow the model "${by.model}".` : `The module "${by.module}" is not in the plan.`;
+    case 'MODULE_DISABLED': return `The module "${by.module}" is switched off for the tenant.`;
+    case 'RATE_LIMITED': return `Too many calls: the ${by.bucket ?? 'rate'} bucket is empty; retry after retryAfterMs.`;
+    case 'LIMIT_EXCEEDED': return by.meter === CONCURRENT_RUNS
+      ? 'Every concurrent-run slot is taken; settle or release a reservation first.'
+      : `The ${by.meter?.startsWith('key:') ? 'key\'s usage cap' : `"${by.meter}" limit`} is reached for this period.`;
+    case 'INSUFFICIENT_CREDITS': return 'The available credits do not cover the operation\'s price.';
+    default: return code;
+  }
 }
 
 /** One line of a decision's `limits`. */

@@ -6,21 +6,14 @@ const MAX_KINDS_PER_TENANT = 1_000;
 interface Known<T> { value: T; until: number }
 
 /**
- * What the batch answered a moment ago for a kind of request of a tenant (principal,
- * operation, model), so that a tenant hammering past its quota or its rate limit is
- * refused from memory, not by a database statement per call. GateService keeps two:
- *
- * - meters found full: counters only grow within a period, so a full meter stays full
- *   until its limit is raised, the period ends, or something in front of it changes;
- *   forgotten at once when this process admits anything for the tenant;
- * - checks found passed (credential, standing, plan, module, model), which do not move
- *   when the tenant consumes: a call past its rate limit is refused RATE_LIMITED, as the
- *   batch would answer it, without asking the database whether the tenant still stands.
- *
- * Both forget a tenant at once when this process hears of a change to it (admin patch,
+ * What the decision statement answered a moment ago for a kind of call of a tenant
+ * (principal, operation, model), so that a tenant hammering past its quota is refused from
+ * memory, not by a statement per call (DecisionService keeps the meters it found full):
+ * counters only grow within a period, so a full meter stays full until its limit is
+ * raised, the period ends, or something in front of it changes; forgotten at once when
+ * this process admits anything for the tenant, or hears of a change to it (admin patch,
  * module switch, membership, keys: the change feed, also from other processes); what the
- * feed does not carry is believed for at most ANSWER_TTL_MS, and an answer learned from
- * a batch outcome never past its period (a RATE_LIMITED answer carries no period).
+ * feed does not carry is believed for at most ANSWER_TTL_MS, and never past the period.
  * Only ever a refusal is answered from here: nothing admits, so no limit can be passed.
  */
 export class RecentAnswers<T> {

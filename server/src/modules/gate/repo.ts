@@ -1,9 +1,10 @@
-import { and, desc, eq, getTableColumns, lt, or, sql } from 'drizzle-orm';
+import { and, eq, getTableColumns, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
-import { decisionLog, decisionReplays } from './tables.js';
+import { newestFirst, olderThan } from '../../db/columns.js';
+import type { Position } from '../../lib/cursor.js';
+import { decisionLog } from './tables.js';
 
 export type DecisionLogRow = typeof decisionLog.$inferSelect;
-export type ReplayRow = typeof decisionReplays.$inferSelect;
 
 /** The log's fields and the names of their columns, from the table definition. */
 const LOG_COLUMNS = Object.entries(getTableColumns(decisionLog)).map(([field, column]) => [field as keyof DecisionLogRow, column.name] as const);
@@ -18,23 +19,9 @@ export async function insertLog(db: Executor, rows: DecisionLogRow[]): Promise<v
   await db.execute(sql`INSERT INTO decision_log SELECT * FROM jsonb_populate_recordset(NULL::decision_log, ${json}::jsonb) ON CONFLICT DO NOTHING`);
 }
 
-export async function findReplay(db: Executor, tenantId: string, key: string): Promise<ReplayRow | undefined> {
-  const [row] = await db.select().from(decisionReplays)
-    .where(and(eq(decisionReplays.tenantId, tenantId), eq(decisionReplays.idempotencyKey, key)));
-  return row;
-}
-
-export async function insertReplay(db: Executor, row: ReplayRow): Promise<void> {
-  await db.insert(decisionReplays).values(row).onConflictDoNothing();
-}
-
-export async function listLog(db: Executor, q: { tenantId: string; allowed?: boolean | undefined; before?: { createdAt: Date; id: string } | undefined; limit: number }): Promise<DecisionLogRow[]> {
+export async function listLog(db: Executor, q: { tenantId: string; allowed?: boolean | undefined; before?: Position | undefined; limit: number }): Promise<DecisionLogRow[]> {
   const conditions = [eq(decisionLog.tenantId, q.tenantId)];
   if (q.allowed !== undefined) conditions.push(eq(decisionLog.allowed, q.allowed));
-  if (q.before) {
-    conditions.push(or(lt(decisionLog.createdAt, q.before.createdAt),
-      and(eq(decisionLog.createdAt, q.before.createdAt), lt(decisionLog.id, q.before.id)))!);
-  }
-  return db.select().from(decisionLog).where(and(...conditions))
-    .orderBy(desc(decisionLog.createdAt), desc(decisionLog.id)).limit(q.limit);
+  return db.select().from(decisionLog).where(and(...conditions, olderThan(decisionLog.createdAt, decisionLog.id, q.before)))
+    .orderBy(...newestFirst(decisionLog.createdAt, decisionLog.id)).limit(q.limit);
 }

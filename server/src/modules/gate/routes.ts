@@ -1,56 +1,22 @@
 import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyRequest } from 'fastify';
 import type { Db } from '../../db/client.js';
 import { inTenant } from '../../db/scope.js';
-import { principalOf } from '../../http/guards.js';
-import { Body, TenantParams, errors, idOf } from '../../http/schemas.js';
-import { decodeCursor, encodeCursor } from '../../lib/cursor.js';
-import { IdempotencyKey, QuantitySchema } from '../credits/index.js';
+import { principalOf, tenantHeaderOf } from '../../http/guards.js';
+import { errors, Nullable, TenantParams } from '../../http/schemas.js';
+import { keysetPage } from '../../lib/cursor.js';
 import * as repo from './repo.js';
-import type { GateService } from './service.js';
+import { rateLimitHeaders } from '../ratelimit/index.js';
+import { AuthorizeBody, DecisionSchema } from './schemas.js';
+import type { DecisionService } from './service.js';
 
-const Name = Type.String({ pattern: '^[a-z][a-z0-9_]{0,63}$' });
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
-
-const LimitSchema = Type.Object({
-  meter: Type.String(), used: Type.Integer(), limit: Nullable(Type.Integer()), remaining: Nullable(Type.Integer()), resetsAt: Nullable(Type.String()),
-});
-
-export const DecisionSchema = Type.Object({
-  allowed: Type.Boolean(),
-  code: Type.String({ description: 'OK, TENANT_SUSPENDED, TENANT_CLOSED, PAYMENT_REQUIRED, MODULE_DISABLED, NOT_IN_PLAN, RATE_LIMITED, LIMIT_EXCEEDED or INSUFFICIENT_CREDITS' }),
-  decisionId: Type.String(),
-  tenant: Type.Object({ id: Type.String(), plan: Nullable(Type.String()), enterprise: Type.Boolean() }),
-  principal: Type.Object({ type: Type.String(), id: Type.String(), userId: Nullable(Type.String()), role: Nullable(Type.String()) }),
-  operation: Type.Object({ name: Type.String(), module: Type.String(), credits: Type.Integer() }),
-  limits: Type.Array(LimitSchema),
-  credits: Nullable(Type.Object({ balance: Type.Integer(), reserved: Type.Integer(), available: Type.Integer() })),
-  reservation: Nullable(Type.Object({ id: Type.String(), credits: Type.Integer(), expiresAt: Type.String() })),
-  bypass: Nullable(Type.Object({ reason: Type.String(), meter: Type.String() })),
-  route: Type.Object({ provider: Type.String() }),
-  retryAfterMs: Type.Optional(Type.Integer()),
-  replayed: Type.Optional(Type.Boolean()),
-});
-
-export const AuthorizeBody = Body({
-  operation: Type.String({ minLength: 1, maxLength: 64 }),
-  module: Type.Optional(Name),
-  model: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
-  quantity: Type.Optional(QuantitySchema),
-  idempotencyKey: Type.Optional(IdempotencyKey),
-  tenantId: Type.Optional(idOf('tnt')),
-  onBehalfOf: Type.Optional(Body({ tenantId: idOf('tnt'), userId: idOf('usr') })),
-});
 
 export interface GateRouteOptions {
-  gate: GateService;
+  gate: DecisionService;
   db: Db;
-  requireOperator: (request: FastifyRequest) => Promise<string>;
-  tenantExists: (tenantId: string) => Promise<void>;
 }
 
-export const gateRoutes: FastifyPluginAsyncTypebox<GateRouteOptions> = async (app, { gate, db, requireOperator, tenantExists }) => {
+export const gateRoutes: FastifyPluginAsyncTypebox<GateRouteOptions> = async (app, { gate, db }) => {
   app.post('/v1/authorize', {
     config: { rateLimit: 'none' },
     schema: {
@@ -60,17 +26,15 @@ export const gateRoutes: FastifyPluginAsyncTypebox<GateRouteOptions> = async (ap
       response: { 200: DecisionSchema, ...errors(401, 403, 404, 409, 503) },
     },
   }, async (request, reply) => {
-    const header = request.headers['tollgate-tenant'];
-    const decision = await gate.authorize(principalOf(request), request.body, {
-      requestId: request.id, tenantHeader: typeof header === 'string' && header !== '' ? header : undefined,
-    });
-    if (decision.code === 'RATE_LIMITED' && decision.retryAfterMs !== undefined) {
-      reply.header('retry-after', String(Math.ceil(decision.retryAfterMs / 1000)));
+    const decision = await gate.authorize(principalOf(request), request.body, { requestId: request.id, tenantHeader: tenantHeaderOf(request) });
+    if (decision.rateLimit) {
+      reply.headers(rateLimitHeaders({ ...decision.rateLimit, allowed: false, retryAfterMs: decision.retryAfterMs ?? null, degraded: null, scope: null }));
     }
     return decision;
   });
 
   app.get('/v1/admin/tenants/:tenantId/decisions', {
+    config: { access: 'operator' },
     schema: {
       tags: ['operator'], summary: 'Recent decisions of a tenant, allowed and denied, newest first',
       params: TenantParams,
@@ -94,21 +58,16 @@ export const gateRoutes: FastifyPluginAsyncTypebox<GateRouteOptions> = async (ap
       },
     },
   }, async (request) => {
-    await requireOperator(request);
     const { tenantId } = request.params;
-    await tenantExists(tenantId);
-    const limit = request.query.limit ?? 50;
-    const before = request.query.cursor ? decodeCursor(request.query.cursor) : undefined;
-    const rows = await inTenant(db, tenantId, (tx) => repo.listLog(tx, { tenantId, allowed: request.query.allowed, before, limit: limit + 1 }));
-    const page = rows.slice(0, limit);
-    const last = page.at(-1);
+    const page = await inTenant(db, tenantId, (tx) => keysetPage({ cursor: request.query.cursor, limit: request.query.limit ?? 50 },
+      (before, limit) => repo.listLog(tx, { tenantId, allowed: request.query.allowed, before, limit })));
     return {
-      decisions: page.map((r) => ({
+      decisions: page.items.map((r) => ({
         id: r.id, allowed: r.allowed, code: r.code, operation: r.operation, module: r.module, model: r.model, credits: r.credits,
         reservationId: r.reservationId, principal: { type: r.principalType, id: r.principalId, userId: r.userId }, bypass: r.bypass ?? null,
         idempotencyKey: r.idempotencyKey, replayed: r.replayed, requestId: r.requestId, createdAt: r.createdAt.toISOString(),
       })),
-      nextCursor: rows.length > limit && last ? encodeCursor({ createdAt: last.createdAt, id: last.id }) : null,
+      nextCursor: page.nextCursor,
     };
   });
 };

@@ -1,6 +1,5 @@
-import { bigint, boolean, jsonb, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
-
-const at = (name: string) => timestamp(name, { withTimezone: true });
+import { bigint, boolean, jsonb, pgTable, primaryKey, text } from 'drizzle-orm/pg-core';
+import { at } from '../../db/columns.js';
 
 export const decisionLog = pgTable('decision_log', {
   tenantId: text('tenant_id').notNull(),
@@ -26,6 +25,8 @@ export const decisionReplays = pgTable('decision_replays', {
   tenantId: text('tenant_id').notNull(),
   idempotencyKey: text('idempotency_key').notNull(),
   requestHash: text('request_hash').notNull(),
-  decision: jsonb('decision').$type<Record<string, unknown>>().notNull(),
+  /** The answer as spelled before migration 0009; `answer` since (the shape and the outcome, gate/statement.ts). */
+  decision: jsonb('decision').$type<Record<string, unknown>>(),
+  answer: jsonb('answer').$type<Record<string, unknown>>(),
   createdAt: at('created_at').notNull(),
 }, (t) => [primaryKey({ columns: [t.tenantId, t.idempotencyKey] })]);

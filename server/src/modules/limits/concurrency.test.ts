@@ -89,7 +89,7 @@ describe('usage counters under concurrency', () => {
     const saved = t.clock.now();
     try {
       t.clock.set(sub.currentPeriodEnd);
-      const results = await Promise.all(Array.from({ length: 50 }, (_, i) => (i % 2 || !second ? t.deps : second).tollgate.consume({ tenantId }, 'runs')));
+      const results = await Promise.all(Array.from({ length: 50 }, (_, i) => (i % 2 || !second ? t.deps : second).metering.consume({ tenantId }, 'runs')));
       expect(results.filter((r) => r.ok)).toHaveLength(20);
       const rows = await t.db.asOwner<{ period_start: Date; used: string }>('SELECT period_start, used FROM usage_counters WHERE tenant_id = $1', [tenantId]);
       expect(rows).toHaveLength(1);

@@ -1,2 +1,1 @@
 export { LimitsService, type AcquireResult, type Bypass, type ConsumeInput, type ConsumeResult, type MeterUsage, type UsageEvent } from './service.js';
-export { limitsRoutes } from './routes.js';

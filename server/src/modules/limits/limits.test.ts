@@ -23,16 +23,16 @@ describe('owner bypass of the runs meter', () => {
     const { owner, member, tenantId } = await team();
     const memberAccess = await as(member, tenantId);
     const ownerAccess = await as(owner, tenantId);
-    const early = await t.deps.tollgate.consume(ownerAccess, 'runs');
+    const early = await t.deps.metering.consume(ownerAccess, 'runs');
     expect(early).toMatchObject({ ok: true, value: { bypass: null } });
-    for (let i = 0; i < 9; i++) expect((await t.deps.tollgate.consume(memberAccess, 'runs')).ok).toBe(true);
+    for (let i = 0; i < 9; i++) expect((await t.deps.metering.consume(memberAccess, 'runs')).ok).toBe(true);
 
-    const denied = await t.deps.tollgate.consume(memberAccess, 'runs');
+    const denied = await t.deps.metering.consume(memberAccess, 'runs');
     expect(denied).toMatchObject({ ok: false, error: { code: 'LIMIT_EXCEEDED', usage: { meter: 'runs', used: 10, limit: 10, remaining: 0 } } });
 
-    const bypassed = await t.deps.tollgate.consume(ownerAccess, 'runs', 1, { requestId: 'req-bypass' });
+    const bypassed = await t.deps.metering.consume(ownerAccess, 'runs', 1, { requestId: 'req-bypass' });
     expect(bypassed).toMatchObject({ ok: true, value: { bypass: { reason: 'owner', meter: 'runs' }, usage: { used: 11, limit: 10, remaining: 0 } } });
-    expect((await t.deps.tollgate.consume(memberAccess, 'runs')).ok).toBe(false);
+    expect((await t.deps.metering.consume(memberAccess, 'runs')).ok).toBe(false);
 
     const log = (await t.request({ method: 'GET', url: `/v1/tenants/${tenantId}/usage/events`, token: member.accessToken })).json();
     expect(log.events).toHaveLength(11);
@@ -48,21 +48,21 @@ describe('limits', () => {
     const op = await t.operator();
     const { member, tenantId } = await team();
     const access = await as(member, tenantId);
-    for (let i = 0; i < 5; i++) await t.deps.tollgate.consume(access, 'runs');
+    for (let i = 0; i < 5; i++) await t.deps.metering.consume(access, 'runs');
     const patched = await t.request({ method: 'PATCH', url: `/v1/admin/tenants/${tenantId}`, token: op.accessToken, payload: { limits: { runs: 3 } } });
     expect(patched.statusCode).toBe(200);
-    expect(await t.deps.tollgate.consume(access, 'runs')).toMatchObject({ ok: false, error: { usage: { used: 5, limit: 3, remaining: 0 } } });
+    expect(await t.deps.metering.consume(access, 'runs')).toMatchObject({ ok: false, error: { usage: { used: 5, limit: 3, remaining: 0 } } });
     const usage = (await t.request({ method: 'GET', url: `/v1/tenants/${tenantId}/usage`, token: member.accessToken })).json();
     expect(usage.usage).toEqual([expect.objectContaining({ meter: 'runs', used: 5, limit: 3, remaining: 0 })]);
     await t.request({ method: 'PATCH', url: `/v1/admin/tenants/${tenantId}`, token: op.accessToken, payload: { limits: { runs: 6 } } });
-    expect(await t.deps.tollgate.consume(access, 'runs')).toMatchObject({ ok: true, value: { usage: { used: 6, limit: 6 } } });
+    expect(await t.deps.metering.consume(access, 'runs')).toMatchObject({ ok: true, value: { usage: { used: 6, limit: 6 } } });
     await t.request({ method: 'PATCH', url: `/v1/admin/tenants/${tenantId}`, token: op.accessToken, payload: { limits: { runs: null } } });
-    expect(await t.deps.tollgate.consume(access, 'runs')).toMatchObject({ ok: true, value: { usage: { used: 7, limit: 10 } } });
+    expect(await t.deps.metering.consume(access, 'runs')).toMatchObject({ ok: true, value: { usage: { used: 7, limit: 10 } } });
   });
 
   it('a request larger than the whole allowance is denied and writes nothing, even on a fresh counter', async () => {
     const { tenantId } = await team();
-    expect((await t.deps.tollgate.consume({ tenantId }, 'runs', 11)).ok).toBe(false);
+    expect((await t.deps.metering.consume({ tenantId }, 'runs', 11)).ok).toBe(false);
     const rows = await t.db.asOwner('SELECT * FROM usage_counters WHERE tenant_id = $1', [tenantId]);
     expect(rows).toHaveLength(0);
   });
@@ -74,12 +74,12 @@ describe('limits', () => {
     const end = new Date(sub.currentPeriodEnd);
     const saved = t.clock.now();
     try {
-      for (let i = 0; i < 9; i++) await t.deps.tollgate.consume(access, 'runs');
+      for (let i = 0; i < 9; i++) await t.deps.metering.consume(access, 'runs');
       t.clock.set(end.getTime() - 1);
-      expect(await t.deps.tollgate.consume(access, 'runs')).toMatchObject({ ok: true, value: { usage: { used: 10, periodStart: sub.currentPeriodStart, periodEnd: sub.currentPeriodEnd } } });
-      expect((await t.deps.tollgate.consume(access, 'runs')).ok).toBe(false);
+      expect(await t.deps.metering.consume(access, 'runs')).toMatchObject({ ok: true, value: { usage: { used: 10, periodStart: sub.currentPeriodStart, periodEnd: sub.currentPeriodEnd } } });
+      expect((await t.deps.metering.consume(access, 'runs')).ok).toBe(false);
       t.clock.set(end);
-      const next = await t.deps.tollgate.consume(access, 'runs');
+      const next = await t.deps.metering.consume(access, 'runs');
       expect(next).toMatchObject({ ok: true, value: { usage: { used: 1, periodStart: end.toISOString(), periodEnd: addMonthUtc(end).toISOString() } } });
       const rolled = (await t.deps.tenancy.getTenant(tenantId)).subscription!;
       expect(rolled.currentPeriodStart).toBe(end.toISOString());
@@ -97,7 +97,7 @@ describe('limits', () => {
     try {
       const third = addMonthUtc(addMonthUtc(new Date(sub.currentPeriodEnd)));
       t.clock.set(third.getTime() + 1000);
-      const usage = await t.deps.tollgate.usage(tenantId);
+      const usage = await t.deps.metering.usage(tenantId);
       expect(usage.periodStart).toBe(third.toISOString());
       expect(usage.periodEnd).toBe(addMonthUtc(third).toISOString());
     } finally {
@@ -110,30 +110,30 @@ describe('concurrent runs', () => {
   it('hands out at most concurrentRuns leases; release and lease expiry free a slot', async () => {
     const { tenantId } = await team();
     const caller = { tenantId };
-    expect(await t.deps.tollgate.acquireRun(caller, 'run-a', 60)).toMatchObject({ ok: true, value: { active: 1, limit: 2 } });
-    expect(await t.deps.tollgate.acquireRun(caller, 'run-b', 60)).toMatchObject({ ok: true, value: { active: 2 } });
-    expect(await t.deps.tollgate.acquireRun(caller, 'run-c', 60)).toMatchObject({ ok: false, error: { code: 'LIMIT_EXCEEDED', active: 2, limit: 2 } });
-    expect(await t.deps.tollgate.acquireRun(caller, 'run-a', 60)).toMatchObject({ ok: true, value: { active: 2 } });
-    expect(await t.deps.tollgate.releaseRun(caller, 'run-a')).toBe(true);
-    expect(await t.deps.tollgate.releaseRun(caller, 'run-a')).toBe(false);
-    expect((await t.deps.tollgate.acquireRun(caller, 'run-c', 60)).ok).toBe(true);
-    expect((await t.deps.tollgate.usage(tenantId)).concurrentRuns).toEqual({ active: 2, limit: 2 });
+    expect(await t.deps.metering.acquireRun(caller, 'run-a', 60)).toMatchObject({ ok: true, value: { active: 1, limit: 2 } });
+    expect(await t.deps.metering.acquireRun(caller, 'run-b', 60)).toMatchObject({ ok: true, value: { active: 2 } });
+    expect(await t.deps.metering.acquireRun(caller, 'run-c', 60)).toMatchObject({ ok: false, error: { code: 'LIMIT_EXCEEDED', active: 2, limit: 2 } });
+    expect(await t.deps.metering.acquireRun(caller, 'run-a', 60)).toMatchObject({ ok: true, value: { active: 2 } });
+    expect(await t.deps.metering.releaseRun(caller, 'run-a')).toBe(true);
+    expect(await t.deps.metering.releaseRun(caller, 'run-a')).toBe(false);
+    expect((await t.deps.metering.acquireRun(caller, 'run-c', 60)).ok).toBe(true);
+    expect((await t.deps.metering.usage(tenantId)).concurrentRuns).toEqual({ active: 2, limit: 2 });
     t.clock.advance(61_000);
-    expect((await t.deps.tollgate.usage(tenantId)).concurrentRuns).toEqual({ active: 0, limit: 2 });
-    expect(await t.deps.tollgate.acquireRun(caller, 'run-d', 60)).toMatchObject({ ok: true, value: { active: 1 } });
+    expect((await t.deps.metering.usage(tenantId)).concurrentRuns).toEqual({ active: 0, limit: 2 });
+    expect(await t.deps.metering.acquireRun(caller, 'run-d', 60)).toMatchObject({ ok: true, value: { active: 1 } });
   });
 
   it('a settled or released reservation frees the run slot it held', async () => {
     const { tenantId } = await team();
     const caller = { tenantId };
-    const r1 = await t.deps.tollgate.reserve(caller, { operation: 'clustering', idempotencyKey: 'slot-1' });
-    const r2 = await t.deps.tollgate.reserve(caller, { operation: 'clustering', idempotencyKey: 'slot-2' });
+    const r1 = await t.deps.metering.reserve(caller, { operation: 'clustering', idempotencyKey: 'slot-1' });
+    const r2 = await t.deps.metering.reserve(caller, { operation: 'clustering', idempotencyKey: 'slot-2' });
     if (!r1.ok || !r2.ok) throw new Error('reserve failed');
-    await t.deps.tollgate.acquireRun(caller, r1.reservation.id, 60);
-    await t.deps.tollgate.acquireRun(caller, r2.reservation.id, 60);
-    expect((await t.deps.tollgate.acquireRun(caller, 'other', 60)).ok).toBe(false);
-    await t.deps.tollgate.settle(caller, r1.reservation.id);
-    await t.deps.tollgate.release(caller, r2.reservation.id);
-    expect((await t.deps.tollgate.usage(tenantId)).concurrentRuns.active).toBe(0);
+    await t.deps.metering.acquireRun(caller, r1.value.reservation.id, 60);
+    await t.deps.metering.acquireRun(caller, r2.value.reservation.id, 60);
+    expect((await t.deps.metering.acquireRun(caller, 'other', 60)).ok).toBe(false);
+    await t.deps.metering.settle(caller, r1.value.reservation.id);
+    await t.deps.metering.release(caller, r2.value.reservation.id);
+    expect((await t.deps.metering.usage(tenantId)).concurrentRuns.active).toBe(0);
   });
 });

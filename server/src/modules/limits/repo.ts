@@ -1,5 +1,7 @@
-import { and, desc, eq, lt, or, sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import { rows, type Executor } from '../../db/client.js';
+import { newestFirst, olderThan } from '../../db/columns.js';
+import type { Position } from '../../lib/cursor.js';
 import type { Period } from '../billing/index.js';
 import { usageCounters, usageEvents } from './tables.js';
 
@@ -56,12 +58,9 @@ export async function usedInPeriod(db: Executor, tenantId: string, periodStart: 
   return new Map(found.map((r) => [r.meter, Number(r.used)]));
 }
 
-export async function listEvents(db: Executor, tenantId: string, before: { createdAt: Date; id: string } | undefined, limit: number): Promise<UsageEventRow[]> {
-  const conditions = [eq(usageEvents.tenantId, tenantId)];
-  if (before) {
-    conditions.push(or(lt(usageEvents.createdAt, before.createdAt), and(eq(usageEvents.createdAt, before.createdAt), lt(usageEvents.id, before.id)))!);
-  }
-  return db.select().from(usageEvents).where(and(...conditions)).orderBy(desc(usageEvents.createdAt), desc(usageEvents.id)).limit(limit);
+export async function listEvents(db: Executor, tenantId: string, before: Position | undefined, limit: number): Promise<UsageEventRow[]> {
+  return db.select().from(usageEvents).where(and(eq(usageEvents.tenantId, tenantId), olderThan(usageEvents.createdAt, usageEvents.id, before)))
+    .orderBy(...newestFirst(usageEvents.createdAt, usageEvents.id)).limit(limit);
 }
 
 /**

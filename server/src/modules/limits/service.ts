@@ -1,6 +1,6 @@
 import type { Executor } from '../../db/client.js';
 import type { Clock } from '../../lib/clock.js';
-import { decodeCursor, encodeCursor } from '../../lib/cursor.js';
+import { keysetPage } from '../../lib/cursor.js';
 import { newId } from '../../lib/ids.js';
 import { err, ok, type Result } from '../../lib/result.js';
 import type { Actor, AuditService } from '../audit/index.js';
@@ -88,15 +88,13 @@ export class LimitsService {
   }
 
   async events(tx: Executor, tenantId: string, q: { cursor?: string | undefined; limit: number }): Promise<{ events: UsageEvent[]; nextCursor: string | null }> {
-    const found = await repo.listEvents(tx, tenantId, q.cursor ? decodeCursor(q.cursor) : undefined, q.limit + 1);
-    const page = found.slice(0, q.limit);
-    const last = page.at(-1);
+    const page = await keysetPage(q, (before, limit) => repo.listEvents(tx, tenantId, before, limit));
     return {
-      events: page.map((r) => ({
+      events: page.items.map((r) => ({
         id: r.id, meter: r.meter, quantity: r.quantity, periodStart: r.periodStart.toISOString(), bypass: r.bypass, role: r.role,
         actor: { type: r.actorType, id: r.actorId }, usedAfter: r.usedAfter, limit: r.limitValue, createdAt: r.createdAt.toISOString(),
       })),
-      nextCursor: found.length > q.limit && last ? encodeCursor({ createdAt: last.createdAt, id: last.id }) : null,
+      nextCursor: page.nextCursor,
     };
   }
 }

@@ -1,14 +1,15 @@
 import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { PlansService } from './service.js';
+import { Nullable } from '../../http/schemas.js';
 
 const PlanView = Type.Object({
   id: Type.String(),
   name: Type.String(),
   default: Type.Boolean(),
   enterprise: Type.Boolean(),
-  limits: Type.Record(Type.String(), Type.Union([Type.Integer(), Type.Null()])),
-  concurrentRuns: Type.Union([Type.Integer(), Type.Null()]),
+  limits: Type.Record(Type.String(), Nullable(Type.Integer())),
+  concurrentRuns: Nullable(Type.Integer()),
   creditsPerPeriod: Type.Integer(),
   modules: Type.Array(Type.String()),
   features: Type.Array(Type.String()),
@@ -28,7 +29,7 @@ export const plansRoutes: FastifyPluginAsyncTypebox<{ plans: PlansService }> = a
           operations: Type.Array(Type.Object({
             name: Type.String(),
             module: Type.String(),
-            meter: Type.Union([Type.String(), Type.Null()]),
+            meter: Nullable(Type.String()),
             aliases: Type.Array(Type.String()),
             cost: Type.Record(Type.String(), Type.Unknown()),
           })),

@@ -19,9 +19,28 @@ export interface TenantState {
   status: TenantStatus;
   plan: string | null;
   subscription: { status: SubscriptionStatus; pastDueSince: number | null; trialEndsAt: number | null } | null;
+  /** tenants.generation when this was read (migration 0009). */
+  generation: number;
 }
 
-export interface UserState { status: 'active' | 'deactivated'; isOperator: boolean; personalTenantId: string | null; sessionsValidAfter: Date | null }
+export interface UserState {
+  status: 'active' | 'deactivated'; isOperator: boolean; personalTenantId: string | null; sessionsValidAfter: Date | null;
+  /** users.generation when this was read. */
+  generation: number;
+}
+
+/** A member's role (null: not a member) and the tenant's generation it was read at. */
+interface RoleState { role: Role | null; generation: number }
+
+/**
+ * The generations a check's cached state was read at (migration 0009): the oldest of the
+ * tenant's parts, and the acting user's. The decision statement compares them with the
+ * rows: a stamp that moved since means the check may have used stale state.
+ */
+export interface Stamp { tenant: number; user: number | null }
+
+/** A check's answer and the stamp of the state it was made on. */
+export interface StampedCheck { checked: Result<TenantAccess, TenantDenial | 'UNAUTHENTICATED'>; stamp: Stamp }
 
 /**
  * Whether a user's access token was signed out: issued at or before the instant a
@@ -43,7 +62,7 @@ export function assertSessionLive(principal: Principal, sessionsValidAfter: Date
   if (sessionEnded(principal, sessionsValidAfter)) throw new AppError('UNAUTHENTICATED', 'the session was signed out');
 }
 
-export interface TenantGateOptions {
+export interface AccessCheckOptions {
   cacheTtlMs: number;
   pastDueGraceSeconds: number;
 }
@@ -60,39 +79,55 @@ const UNPAID: ReadonlySet<SubscriptionStatus> = new Set(['canceled', 'pending_pa
  * The state it reads (tenant, membership, user) is cached in memory and dropped on
  * every change announced through the ChangeFeed; the TTL is only a backstop.
  */
-export class TenantGate {
+export class AccessCheck {
   private readonly tenants: TtlCache<string, TenantState>;
-  private readonly roles: TtlCache<string, Role>;
+  private readonly roles: TtlCache<string, RoleState>;
   private readonly users: TtlCache<string, UserState>;
 
-  constructor(private readonly db: Db, private readonly clock: Clock, private readonly billing: BillingService, private readonly options: TenantGateOptions) {
+  constructor(private readonly db: Db, private readonly clock: Clock, private readonly billing: BillingService, private readonly options: AccessCheckOptions) {
     const cache = { ttlMs: options.cacheTtlMs, maxEntries: 50_000, now: () => clock.now().getTime() };
     this.tenants = new TtlCache(cache);
     this.roles = new TtlCache(cache);
     this.users = new TtlCache(cache);
   }
 
-  async check(principal: Principal, tenantId: string): Promise<Result<TenantAccess, TenantDenial>> {
+  async check(principal: Principal, tenantId: string): Promise<Result<TenantAccess, TenantDenial | 'UNAUTHENTICATED'>> {
+    return (await this.checkStamped(principal, tenantId)).checked;
+  }
+
+  /**
+   * The check on cached state, with the stamp of that state. A key's own generation
+   * (the tenant's, when its row was read: apikeys' resolver) counts among the tenant's.
+   */
+  async checkStamped(principal: Principal, tenantId: string): Promise<StampedCheck> {
     let userId: string | null = null;
+    const stamp: Stamp = { tenant: Number.MAX_SAFE_INTEGER, user: null };
+    const answer = (checked: StampedCheck['checked']): StampedCheck => ({ checked, stamp });
     if (principal.type === 'user') userId = principal.userId;
-    else if (principal.type === 'api_key' && principal.tenantId !== tenantId) return err('TENANT_NOT_FOUND');
+    else if (principal.type === 'api_key' && principal.tenantId !== tenantId) return answer(err('TENANT_NOT_FOUND'));
     else if (principal.type === 'service') {
-      if (principal.onBehalfOf?.tenantId !== tenantId) return err('ON_BEHALF_OF_REQUIRED');
+      if (principal.onBehalfOf?.tenantId !== tenantId) return answer(err('ON_BEHALF_OF_REQUIRED'));
       userId = principal.onBehalfOf.userId;
     }
+    if (principal.type === 'api_key' && principal.generation !== undefined) stamp.tenant = principal.generation;
     const tenant = await this.tenant(tenantId);
-    if (!tenant) return err('TENANT_NOT_FOUND');
+    if (!tenant) return answer(err('TENANT_NOT_FOUND'));
+    stamp.tenant = Math.min(stamp.tenant, tenant.generation);
     let role: Role | null = null;
     if (userId) {
       const found = await this.role(tenantId, userId);
       const absent = principal.type === 'service' ? 'ON_BEHALF_OF_NOT_MEMBER' : 'TENANT_NOT_FOUND';
-      if (!found) return err(absent);
-      const user = await this.checkUser(userId);
-      if (!user.ok) return err(user.error === 'UNKNOWN_USER' ? absent : user.error);
-      role = found;
+      if (found) stamp.tenant = Math.min(stamp.tenant, found.generation);
+      if (!found?.role) return answer(err(absent));
+      const user = await this.user(userId);
+      if (user) stamp.user = user.generation;
+      if (!user) return answer(err(absent));
+      if (user.status !== 'active') return answer(err('USER_DEACTIVATED'));
+      if (sessionEnded(principal, user.sessionsValidAfter)) return answer(err('UNAUTHENTICATED'));
+      role = found.role;
     }
     const standing = this.standing(tenant);
-    return standing ? err(standing) : ok({ tenantId, role, userId, principal });
+    return answer(standing ? err(standing) : ok({ tenantId, role, userId, principal }));
   }
 
   /**
@@ -144,15 +179,29 @@ export class TenantGate {
     return this.tenants.load(tenantId, () => inTenant(this.db, tenantId, (tx) => readTenantState(tx, this.billing, tenantId)));
   }
 
-  role(tenantId: string, userId: string): Promise<Role | undefined> {
-    return this.roles.load(`${tenantId}:${userId}`, () => inTenant(this.db, tenantId, async (tx) => (await repo.findMembership(tx, tenantId, userId))?.role));
+  /** The member's role (null: no member), with the tenant's generation; undefined without the tenant. */
+  role(tenantId: string, userId: string): Promise<RoleState | undefined> {
+    return this.roles.load(`${tenantId}:${userId}`, () => inTenant(this.db, tenantId, (tx) => repo.findRoleStamped(tx, tenantId, userId)));
   }
 
   user(userId: string): Promise<UserState | undefined> {
     return this.users.load(userId, () => inSystem(this.db, async (tx) => {
       const row = await repo.findUserById(tx, userId);
-      return row && { status: row.status, isOperator: row.isOperator, personalTenantId: row.personalTenantId, sessionsValidAfter: row.sessionsValidAfter };
+      return row && {
+        status: row.status, isOperator: row.isOperator, personalTenantId: row.personalTenantId, sessionsValidAfter: row.sessionsValidAfter,
+        generation: row.generation,
+      };
     }));
+  }
+
+  /**
+   * Drops what this process holds of a tenant and of a user, when the database said it is
+   * stale (the decision's stamps): the next check reads them again.
+   */
+  forgetStale(tenantId: string, userId: string | null): void {
+    this.tenants.delete(tenantId);
+    this.roles.deleteWhere((_role, key) => key.startsWith(`${tenantId}:`));
+    if (userId) this.users.delete(userId);
   }
 
   forget(change: Change): void {
@@ -170,6 +219,7 @@ export class TenantGate {
   }
 }
 
+/** The tenant row (its generation with it) before the subscription: what follows is as new as the stamp, or newer. */
 async function readTenantState(tx: Executor, billing: BillingService, tenantId: string): Promise<TenantState | undefined> {
   const row = await repo.findTenant(tx, tenantId);
   if (!row) return undefined;
@@ -178,6 +228,7 @@ async function readTenantState(tx: Executor, billing: BillingService, tenantId: 
     status: row.status,
     plan: sub?.plan ?? null,
     subscription: sub ? { status: sub.status, pastDueSince: epoch(sub.pastDueSince), trialEndsAt: epoch(sub.trialEndsAt) } : null,
+    generation: row.generation,
   };
 }
 

@@ -1,11 +1,11 @@
 import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyRequest } from 'fastify';
 import { ctxOf } from '../../http/guards.js';
-import { Body, TenantParams, errors, idOf } from '../../http/schemas.js';
+import { Body, errors, idOf, NextCursor, TenantParams } from '../../http/schemas.js';
 import type { TenancyAdminService } from './admin.js';
 import type { TenancyService } from './service.js';
 import { TenantViewSchema, UserViewSchema } from './views.js';
+import { operatorOf } from '../../http/access-hook.js';
 
 const TenantStatusSchema = Type.Union([Type.Literal('active'), Type.Literal('suspended'), Type.Literal('closed')]);
 
@@ -13,11 +13,11 @@ export interface TenancyAdminRouteOptions {
   admin: TenancyAdminService;
   tenancy: TenancyService;
   /** Returns the operator's user id or throws FORBIDDEN; wired by the composition root. */
-  requireOperator: (request: FastifyRequest) => Promise<string>;
 }
 
-export const tenancyAdminRoutes: FastifyPluginAsyncTypebox<TenancyAdminRouteOptions> = async (app, { admin, tenancy, requireOperator }) => {
+export const tenancyAdminRoutes: FastifyPluginAsyncTypebox<TenancyAdminRouteOptions> = async (app, { admin, tenancy }) => {
   app.get('/v1/admin/tenants', {
+    config: { access: 'operator' },
     schema: {
       tags: ['operator'], summary: 'Search tenants by name or id, filter by status',
       querystring: Type.Object({
@@ -26,21 +26,17 @@ export const tenancyAdminRoutes: FastifyPluginAsyncTypebox<TenancyAdminRouteOpti
         cursor: Type.Optional(idOf('tnt')),
         limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
       }, { additionalProperties: false }),
-      response: { 200: Type.Object({ tenants: Type.Array(TenantViewSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...errors(401, 403) },
+      response: { 200: Type.Object({ tenants: Type.Array(TenantViewSchema), nextCursor: NextCursor }), ...errors(401, 403) },
     },
-  }, async (request) => {
-    await requireOperator(request);
-    return admin.search({ ...request.query, limit: request.query.limit ?? 50 });
-  });
+  }, async (request) => admin.search({ ...request.query, limit: request.query.limit ?? 50 }));
 
   app.get('/v1/admin/tenants/:tenantId', {
+    config: { access: 'operator' },
     schema: { tags: ['operator'], summary: 'One tenant with its status, plan and subscription (operator)', params: TenantParams, response: { 200: TenantViewSchema, ...errors(401, 403, 404) } },
-  }, async (request) => {
-    await requireOperator(request);
-    return tenancy.getTenant(request.params.tenantId);
-  });
+  }, async (request) => tenancy.getTenant(request.params.tenantId));
 
   app.patch('/v1/admin/tenants/:tenantId', {
+    config: { access: 'operator' },
     schema: {
       tags: ['operator'], summary: 'Set a tenant\'s status, plan, limit overrides or enterprise flag; suspension applies on the next request',
       params: TenantParams,
@@ -54,11 +50,12 @@ export const tenancyAdminRoutes: FastifyPluginAsyncTypebox<TenancyAdminRouteOpti
       response: { 200: TenantViewSchema, ...errors(401, 403, 404) },
     },
   }, async (request) => {
-    const operatorId = await requireOperator(request);
+    const operatorId = operatorOf(request);
     return admin.patchTenant(operatorId, request.params.tenantId, request.body, ctxOf(request));
   });
 
   app.patch('/v1/admin/users/:userId', {
+    config: { access: 'operator' },
     schema: {
       tags: ['operator'], summary: 'Deactivate or reactivate a user; applies on their next request',
       params: Type.Object({ userId: idOf('usr') }),
@@ -66,7 +63,7 @@ export const tenancyAdminRoutes: FastifyPluginAsyncTypebox<TenancyAdminRouteOpti
       response: { 200: UserViewSchema, ...errors(401, 403, 404) },
     },
   }, async (request) => {
-    const operatorId = await requireOperator(request);
+    const operatorId = operatorOf(request);
     return admin.setUserStatus(operatorId, request.params.userId, request.body.status, ctxOf(request));
   });
 };

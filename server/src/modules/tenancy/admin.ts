@@ -24,14 +24,8 @@ export interface OverrideStore {
   applyOverrides(tx: Executor, tenantId: string, patch: Pick<TenantPatch, 'limits' | 'enterprise'>): Promise<Record<string, { from: unknown; to: unknown }>>;
 }
 
-/** Listener told of every change that must reach caches at once (suspension, plan, user status). */
-export type ChangeListener = (change: { kind: 'tenant' | 'user'; id: string }) => Promise<void> | void;
-
 /** Operator actions on tenants and users. Every change is audited in its own transaction. */
 export class TenancyAdminService {
-  private readonly listeners: ChangeListener[] = [];
-  private overrides: OverrideStore | undefined;
-
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
@@ -39,19 +33,9 @@ export class TenancyAdminService {
     private readonly billing: BillingService,
     private readonly plans: PlansService,
     private readonly tenancy: TenancyService,
+    private readonly overrides: OverrideStore,
+    private readonly changed: (kind: 'tenant' | 'user', id: string) => Promise<void>,
   ) {}
-
-  useOverrides(store: OverrideStore): void {
-    this.overrides = store;
-  }
-
-  onChange(listener: ChangeListener): void {
-    this.listeners.push(listener);
-  }
-
-  private async changed(kind: 'tenant' | 'user', id: string): Promise<void> {
-    for (const listener of this.listeners) await listener({ kind, id });
-  }
 
   async search(q: { query?: string | undefined; status?: TenantStatus | undefined; cursor?: string | undefined; limit: number }): Promise<{ tenants: TenantView[]; nextCursor: string | null }> {
     return inSystem(this.db, async (tx) => {
@@ -82,7 +66,6 @@ export class TenancyAdminService {
         }
       }
       if (patch.limits !== undefined || patch.enterprise !== undefined) {
-        if (!this.overrides) throw new AppError('BAD_REQUEST', 'overrides are not available');
         Object.assign(changes, await this.overrides.applyOverrides(tx, tenantId, { limits: patch.limits, enterprise: patch.enterprise }));
       }
       if (Object.keys(changes).length > 0) {

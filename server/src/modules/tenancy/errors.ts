@@ -1,4 +1,4 @@
-import type { ErrorTable } from '../../lib/errors.js';
+import type { CodesOf, ErrorTable } from '../../lib/errors.js';
 
 export const tenancyErrors = {
   EMAIL_TAKEN: { status: 409, message: 'An account with this email already exists.' },
@@ -15,3 +15,8 @@ export const tenancyErrors = {
   USER_DEACTIVATED: { status: 403, message: 'The user is deactivated.' },
   PAYMENT_REQUIRED: { status: 402, message: 'The tenant\'s subscription is not in good standing (past due, canceled or awaiting payment).' },
 } as const satisfies ErrorTable;
+
+declare module '../../lib/errors.js' {
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type
+  interface ErrorCodes extends CodesOf<typeof tenancyErrors> {}
+}

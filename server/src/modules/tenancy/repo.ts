@@ -7,7 +7,7 @@ export type TenantRow = typeof tenants.$inferSelect;
 export type MembershipRow = typeof memberships.$inferSelect;
 export type InvitationRow = typeof invitations.$inferSelect;
 
-export async function insertUser(db: Executor, row: UserRow): Promise<void> {
+export async function insertUser(db: Executor, row: typeof users.$inferInsert): Promise<void> {
   await db.insert(users).values(row);
 }
 
@@ -32,7 +32,7 @@ export async function updateUser(db: Executor, id: string, patch: Partial<UserRo
   return row;
 }
 
-export async function insertTenant(db: Executor, row: TenantRow): Promise<void> {
+export async function insertTenant(db: Executor, row: typeof tenants.$inferInsert): Promise<void> {
   await db.insert(tenants).values(row);
 }
 
@@ -59,6 +59,17 @@ export async function searchTenants(db: Executor, q: { query?: string | undefine
 
 export async function insertMembership(db: Executor, row: MembershipRow): Promise<void> {
   await db.insert(memberships).values(row);
+}
+
+/**
+ * A user's role in a tenant (null: no member) with the tenant's generation, read in one
+ * statement so that the two agree; undefined when the tenant does not exist.
+ */
+export async function findRoleStamped(db: Executor, tenantId: string, userId: string): Promise<{ role: Role | null; generation: number } | undefined> {
+  const [row] = await db.select({ role: memberships.role, generation: tenants.generation }).from(tenants)
+    .leftJoin(memberships, and(eq(memberships.tenantId, tenants.id), eq(memberships.userId, userId)))
+    .where(eq(tenants.id, tenantId));
+  return row && { role: row.role ?? null, generation: row.generation };
 }
 
 export async function findMembership(db: Executor, tenantId: string, userId: string): Promise<MembershipRow | undefined> {

@@ -10,8 +10,9 @@ import { err, type Result } from '../../lib/result.js';
 import { PLATFORM_TENANT_ID, type Actor, type AuditService } from '../audit/index.js';
 import type { BillingService, Subscription } from '../billing/index.js';
 import type { Plan, PlansService } from '../plans/index.js';
-import { assertSessionLive, type TenantDenial, type TenantGate, type UserState } from './access.js';
+import { assertSessionLive, type StampedCheck, type TenantDenial, type AccessCheck, type UserState } from './access.js';
 import * as repo from './repo.js';
+import { tenantIdOf } from './tenant-of.js';
 import type { Role, TenantStatus } from './tables.js';
 
 export interface UserView { id: string; email: string; name: string | null; status: string; isOperator: boolean; personalTenantId: string | null; createdAt: string }
@@ -23,6 +24,8 @@ export interface MemberView { userId: string; email: string; name: string | null
 
 /** Which roles may do what: admins manage members but cannot create or touch owners. */
 const RANK: Record<Role, number> = { member: 0, admin: 1, owner: 2 };
+/** The key scope that acts with a role (effectiveRole). */
+const SCOPE_FOR = { member: 'read', admin: 'manage' } as const;
 export type RoleNeed = 'member' | 'admin' | 'owner';
 
 /** What other modules add to tenancy; deps.ts wires them so tenancy never imports those modules. */
@@ -35,24 +38,23 @@ export interface TenancyExtension {
 
 export interface NewAccount { email: string; name?: string | null | undefined; passwordHash: string | null }
 
-export class TenancyService {
-  private readonly extensions: TenancyExtension[] = [];
+/** What tenancy needs of the modules above it, handed in by deps.ts so that tenancy never imports them. */
+export interface TenancyHooks extends TenancyExtension {
+  /** Whether the key behind a principal is still valid, read in the caller's transaction (apikeys). */
+  keyStillValid(tx: Executor, principal: Principal): Promise<boolean>;
+}
 
+export class TenancyService {
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
     private readonly audit: AuditService,
     private readonly billing: BillingService,
     private readonly plans: PlansService,
-    private readonly gate: TenantGate,
+    private readonly accessCheck: AccessCheck,
     private readonly changes: ChangeFeed,
+    private readonly hooks: TenancyHooks,
   ) {}
-
-  private keyCheck: ((tx: Executor, principal: Principal) => Promise<boolean>) | undefined;
-
-  extend(extension: TenancyExtension): void {
-    this.extensions.push(extension);
-  }
 
   /**
    * User, personal tenant, owner membership, subscription on the default plan and the
@@ -99,7 +101,7 @@ export class TenancyService {
     await repo.insertMembership(tx, { tenantId: t.tenantId, userId: t.userId, role: 'owner', createdAt: now, updatedAt: now });
     const plan = this.plans.defaultPlan();
     const subscription = await this.billing.createForTenant(tx, t.tenantId, plan.id);
-    for (const extension of this.extensions) await extension.tenantCreated?.(tx, t.tenantId);
+    await this.hooks.tenantCreated?.(tx, t.tenantId);
     return {
       id: t.tenantId, name: t.name, kind: t.kind, status: 'active', plan: plan.id, enterprise: plan.enterprise,
       subscription, createdAt: now.toISOString(),
@@ -107,7 +109,7 @@ export class TenancyService {
   }
 
   /**
-   * Tenant routes' guard: the shared tenant check (TenantGate, the one place that
+   * Tenant routes' guard: the shared tenant check (AccessCheck, the one place that
    * decides, for every credential type), then the role — read from the database, never
    * from a token — or, for an API key, its scope. A tenant the principal may not see
    * is the same 404 as a missing one.
@@ -115,18 +117,24 @@ export class TenancyService {
   async access(principal: Principal, tenantId: string, need: RoleNeed): Promise<TenantAccess> {
     const access = await this.verified(principal, tenantId);
     const role = effectiveRole(access);
-    if (role === null || RANK[role] < RANK[need]) throw new AppError(principal.type === 'api_key' ? 'INSUFFICIENT_SCOPE' : 'FORBIDDEN');
-    return access;
-  }
-
-  /** Tells the tenant check how to confirm, in its transaction, that a key is still valid (wired by deps). */
-  useKeyCheck(check: (tx: Executor, principal: Principal) => Promise<boolean>): void {
-    this.keyCheck = check;
+    if (role !== null && RANK[role] >= RANK[need]) return access;
+    if (principal.type !== 'api_key') throw new AppError('FORBIDDEN', `this needs the ${need} role`);
+    throw new AppError('INSUFFICIENT_SCOPE', need === 'owner' ? 'only an owner may do this; no key scope allows it' : `the key needs the ${SCOPE_FOR[need]} scope`);
   }
 
   /** The same check as a value, for callers that answer denials instead of throwing them (the decision). */
-  checkTenant(principal: Principal, tenantId: string): Promise<Result<TenantAccess, TenantDenial>> {
-    return this.gate.check(principal, tenantId);
+  checkTenant(principal: Principal, tenantId: string): Promise<Result<TenantAccess, TenantDenial | 'UNAUTHENTICATED'>> {
+    return this.accessCheck.check(principal, tenantId);
+  }
+
+  /** The check with the stamp of the cached state it was made on (the decision's, see AccessCheck). */
+  checkTenantStamped(principal: Principal, tenantId: string): Promise<StampedCheck> {
+    return this.accessCheck.checkStamped(principal, tenantId);
+  }
+
+  /** Drops the cached state of a tenant and a user that the database found stale. */
+  forgetStale(tenantId: string, userId: string | null): void {
+    this.accessCheck.forgetStale(tenantId, userId);
   }
 
   /**
@@ -134,8 +142,8 @@ export class TenancyService {
    * still valid, and tenant, membership and user still allow it. The decision's last word.
    */
   async recheckTenant(tx: Executor, access: TenantAccess): Promise<Result<TenantAccess, TenantDenial | 'UNAUTHENTICATED'>> {
-    if (this.keyCheck && !(await this.keyCheck(tx, access.principal))) return err('UNAUTHENTICATED');
-    return this.gate.recheck(tx, access);
+    if (!(await this.hooks.keyStillValid(tx, access.principal))) return err('UNAUTHENTICATED');
+    return this.accessCheck.recheck(tx, access);
   }
 
   /**
@@ -144,7 +152,7 @@ export class TenancyService {
    * a change another process made a moment ago.
    */
   async verified(principal: Principal, tenantId: string): Promise<TenantAccess> {
-    const checked = await this.gate.check(principal, tenantId);
+    const checked = await this.accessCheck.check(principal, tenantId);
     if (!checked.ok) throw new AppError(checked.error);
     const fresh = await inTenant(this.db, tenantId, (tx) => this.recheckTenant(tx, checked.value));
     if (!fresh.ok) throw new AppError(fresh.error);
@@ -153,7 +161,7 @@ export class TenancyService {
 
   /** Whether a user may still act at all (cached; dropped when an operator changes their status or a password reset signs them out). */
   checkUser(userId: string): Promise<Result<UserState, 'UNKNOWN_USER' | 'USER_DEACTIVATED'>> {
-    return this.gate.checkUser(userId);
+    return this.accessCheck.checkUser(userId);
   }
 
   async getTenant(tenantId: string, db: Executor | null = null): Promise<TenantView> {
@@ -161,8 +169,7 @@ export class TenancyService {
       const tenant = await repo.findTenant(tx, tenantId);
       if (!tenant) throw new AppError('TENANT_NOT_FOUND');
       const subscription = (await this.billing.get(tx, tenantId)) ?? null;
-      let enterprise: boolean | null = null;
-      for (const extension of this.extensions) enterprise = (await extension.enterpriseOverride?.(tx, tenantId)) ?? enterprise;
+      const enterprise = (await this.hooks.enterpriseOverride?.(tx, tenantId)) ?? null;
       return this.toTenantView(tenant, subscription, enterprise);
     };
     return db ? run(db) : inTenant(this.db, tenantId, run);
@@ -302,12 +309,32 @@ export class TenancyService {
 
   /** The tenant's plan as last read (cached): what picks a rate bucket before the decision reads the plan itself. */
   async cachedPlan(tenantId: string): Promise<string | null> {
-    return (await this.gate.tenant(tenantId))?.plan ?? null;
+    return (await this.accessCheck.tenant(tenantId))?.plan ?? null;
   }
 
   /** A user's personal tenant, from the cached user state (it never changes once created). */
   async personalTenantOf(userId: string): Promise<string | null> {
-    return (await this.gate.user(userId))?.personalTenantId ?? null;
+    return (await this.accessCheck.user(userId))?.personalTenantId ?? null;
+  }
+
+  /** The tenant a call acts in when its path names none (API.md; tenant-of.ts): `chosen` is the user's pick. */
+  tenantOf(principal: Principal, chosen: string | undefined): Promise<string> {
+    return tenantIdOf(principal, chosen, (userId) => this.personalTenantOf(userId));
+  }
+
+  /**
+   * Who may settle or release a reservation of the tenant the call acts in: any member,
+   * and a key allowed to authorize (it closes the reservations its decisions made).
+   */
+  async closingAccess(principal: Principal, chosen: string | undefined): Promise<TenantAccess> {
+    const tenantId = await this.tenantOf(principal, chosen);
+    if (principal.type === 'api_key' && principal.scopes.includes('authorize')) return this.verified(principal, tenantId);
+    return this.access(principal, tenantId, 'member');
+  }
+
+  /** The tenant's generation (migration 0009), read in the caller's transaction; undefined without the tenant. */
+  async generation(tx: Executor, tenantId: string): Promise<number | undefined> {
+    return (await repo.findTenant(tx, tenantId))?.generation;
   }
 
   /** Whether a tenant exists (operator routes): the 404 of a missing one otherwise. */

@@ -1,6 +1,6 @@
-import { boolean, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
-
-const at = (name: string) => timestamp(name, { withTimezone: true });
+import { bigint, boolean, pgTable, primaryKey, text } from 'drizzle-orm/pg-core';
+import { at } from '../../db/columns.js';
+import type { Role } from '../../lib/principal.js';
 
 export const users = pgTable('users', {
   id: text('id').primaryKey(),
@@ -12,6 +12,8 @@ export const users = pgTable('users', {
   personalTenantId: text('personal_tenant_id'),
   /** Access tokens issued at or before this instant (to the millisecond) are signed out (set by a password reset). */
   sessionsValidAfter: at('sessions_valid_after'),
+  /** Moves with every change of status or sessions (migration 0009's stamps). */
+  generation: bigint('generation', { mode: 'number' }).notNull().default(1),
   createdAt: at('created_at').notNull(),
   updatedAt: at('updated_at').notNull(),
 });
@@ -21,6 +23,8 @@ export const tenants = pgTable('tenants', {
   name: text('name').notNull(),
   kind: text('kind').$type<'personal' | 'team'>().notNull(),
   status: text('status').$type<TenantStatus>().notNull().default('active'),
+  /** Moves with every change the decision's rules read: status, subscription, overrides, modules, members, keys (migration 0009). */
+  generation: bigint('generation', { mode: 'number' }).notNull().default(1),
   createdAt: at('created_at').notNull(),
   updatedAt: at('updated_at').notNull(),
 });
@@ -47,6 +51,6 @@ export const invitations = pgTable('invitations', {
   createdAt: at('created_at').notNull(),
 }, (t) => [primaryKey({ columns: [t.tenantId, t.id] })]);
 
-export type Role = 'owner' | 'admin' | 'member';
+export type { Role };
 export type TenantStatus = 'active' | 'suspended' | 'closed';
 export const ROLES: readonly Role[] = ['owner', 'admin', 'member'];

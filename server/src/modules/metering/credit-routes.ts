@@ -3,18 +3,16 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ctxOf, principalOf } from '../../http/guards.js';
 import { enforceRate } from '../../http/rate-limit-hook.js';
-import { Body, PageQuery, ShortText, TenantParams, errors, idOf } from '../../http/schemas.js';
+import { Body, errors, idOf, NextCursor, Nullable, PageQuery, ShortText, TenantParams } from '../../http/schemas.js';
 import { AppError } from '../../lib/errors.js';
 import type { TenantAccess } from '../../lib/principal.js';
-import type { Tollgate } from '../../tollgate.js';
+import type { Metering } from './service.js';
 import type { RateOutcome } from '../ratelimit/index.js';
-import type { TenancyService } from '../tenancy/index.js';
-import type { ResolveResult } from './reservations.js';
-import { CreditBalanceSchema, IdempotencyKey, LedgerEntrySchema, QuantitySchema, ResolvedSchema } from './views.js';
+import { CreditBalanceSchema, IdempotencyKey, LedgerEntrySchema, QuantitySchema, ResolvedSchema, type ResolveResult } from '../credits/index.js';
+import { accessOf, operatorOf } from '../../http/access-hook.js';
 
 export interface CreditsRouteOptions {
-  tollgate: Tollgate;
-  tenancy: TenancyService;
+  metering: Metering;
   /** The caller's access to the tenant its credential implies (routes without {tenantId}). */
   implicitAccess: (request: FastifyRequest) => Promise<TenantAccess>;
   /** The rate check for closing a reservation: the tenant's own bucket, as big as its authorize bucket (GateService#limitClosing). */
@@ -23,7 +21,7 @@ export interface CreditsRouteOptions {
 
 const ReservationParams = Type.Object({ id: idOf('res') });
 
-export const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRouteOptions> = async (app, { tollgate, tenancy, implicitAccess, limitClosing }) => {
+export const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRouteOptions> = async (app, { metering, implicitAccess, limitClosing }) => {
   /**
    * Settle and release are the second half of a decision: drawn from the tenant's closing
    * bucket once the tenant is established (so naming another tenant spends nothing of
@@ -37,32 +35,34 @@ export const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRouteOptions> = asy
   };
 
   app.get('/v1/tenants/:tenantId/credits', {
+    config: { access: 'member' },
     schema: { tags: ['credits'], summary: 'The tenant\'s credit balance, reserved and available', params: TenantParams, response: { 200: CreditBalanceSchema, ...errors(401, 403, 404) } },
   }, async (request) => {
-    const access = await tenancy.access(principalOf(request), request.params.tenantId, 'member');
-    return tollgate.credits(access.tenantId);
+    const access = accessOf(request);
+    return metering.credits(access.tenantId);
   });
 
   app.get('/v1/tenants/:tenantId/credits/ledger', {
+    config: { access: 'member' },
     schema: {
       tags: ['credits'], summary: 'The append-only credit ledger, newest first',
       params: TenantParams, querystring: Type.Object(PageQuery, { additionalProperties: false }),
-      response: { 200: Type.Object({ entries: Type.Array(LedgerEntrySchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...errors(401, 403, 404) },
+      response: { 200: Type.Object({ entries: Type.Array(LedgerEntrySchema), nextCursor: NextCursor }), ...errors(401, 403, 404) },
     },
   }, async (request) => {
-    const access = await tenancy.access(principalOf(request), request.params.tenantId, 'member');
-    return tollgate.ledger(access.tenantId, request.query);
+    const access = accessOf(request);
+    return metering.ledger(access.tenantId, request.query);
   });
 
   app.post('/v1/costs/preview', {
     schema: {
       tags: ['credits'], summary: 'What an operation would cost; changes nothing',
       body: Body({ operation: ShortText(64), quantity: Type.Optional(QuantitySchema), model: Type.Optional(ShortText(200)) }),
-      response: { 200: Type.Object({ operation: Type.String(), module: Type.String(), meter: Type.Union([Type.String(), Type.Null()]), credits: Type.Integer(), basis: Type.String() }), ...errors(401) },
+      response: { 200: Type.Object({ operation: Type.String(), module: Type.String(), meter: Nullable(Type.String()), credits: Type.Integer(), basis: Type.String() }), ...errors(401) },
     },
   }, async (request) => {
     principalOf(request);
-    return tollgate.previewCost(request.body);
+    return metering.previewCost(request.body);
   });
 
   app.post('/v1/reservations/:id/settle', {
@@ -75,7 +75,7 @@ export const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRouteOptions> = asy
     config: { rateLimit: 'none' },
   }, async (request, reply) => {
     const access = await closingAccess(request, reply);
-    return unwrap(await tollgate.settle(access, request.params.id, request.body ?? {}));
+    return unwrap(await metering.settle(access, request.params.id, request.body ?? {}));
   });
 
   app.post('/v1/reservations/:id/release', {
@@ -83,23 +83,22 @@ export const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRouteOptions> = asy
     config: { rateLimit: 'none' },
   }, async (request, reply) => {
     const access = await closingAccess(request, reply);
-    return unwrap(await tollgate.release(access, request.params.id));
+    return unwrap(await metering.release(access, request.params.id));
   });
 };
 
 function unwrap(result: ResolveResult) {
-  if (!result.ok) throw new AppError(result.code);
-  return result;
+  if (!result.ok) throw new AppError(result.error);
+  return result.value;
 }
 
 export interface CreditsAdminRouteOptions {
-  tollgate: Tollgate;
-  requireOperator: (request: FastifyRequest) => Promise<string>;
-  tenantExists: (tenantId: string) => Promise<void>;
+  metering: Metering;
 }
 
-export const creditsAdminRoutes: FastifyPluginAsyncTypebox<CreditsAdminRouteOptions> = async (app, { tollgate, requireOperator, tenantExists }) => {
+export const creditsAdminRoutes: FastifyPluginAsyncTypebox<CreditsAdminRouteOptions> = async (app, { metering }) => {
   app.post('/v1/admin/tenants/:tenantId/credits', {
+    config: { access: 'operator' },
     schema: {
       tags: ['operator'], summary: 'Grant credits (or take them away with a negative amount), with a reason; ledgered and audited',
       params: TenantParams,
@@ -107,10 +106,9 @@ export const creditsAdminRoutes: FastifyPluginAsyncTypebox<CreditsAdminRouteOpti
       response: { 200: Type.Object({ entry: LedgerEntrySchema, credits: CreditBalanceSchema, replayed: Type.Boolean() }), ...errors(401, 403, 404, 409) },
     },
   }, async (request) => {
-    const operatorId = await requireOperator(request);
-    await tenantExists(request.params.tenantId);
-    const result = await tollgate.adjust(operatorId, request.params.tenantId, request.body, ctxOf(request));
-    if (!result.ok) throw new AppError('INSUFFICIENT_CREDITS', `available credits: ${result.credits.available}`);
-    return result;
+    const operatorId = operatorOf(request);
+    const result = await metering.adjust(operatorId, request.params.tenantId, request.body, ctxOf(request));
+    if (!result.ok) throw new AppError('INSUFFICIENT_CREDITS', `available credits: ${result.error.credits.available}`);
+    return result.value;
   });
 };

@@ -1,5 +1,5 @@
-import { AppError } from './errors.js';
-import type { Principal } from './principal.js';
+import { AppError } from '../../lib/errors.js';
+import type { Principal } from '../../lib/principal.js';
 
 const TENANT_ID = /^tnt_[0-9A-Z]{26}$/;
 

@@ -1,16 +1,18 @@
-import type { Db, Executor } from './db/client.js';
-import { inSystem, inTenant } from './db/scope.js';
-import type { Change } from './lib/changes.js';
-import type { Clock } from './lib/clock.js';
-import { AppError } from './lib/errors.js';
-import type { CallContext, TenantAccess } from './lib/principal.js';
-import type { Actor } from './modules/audit/index.js';
-import type { BillingService, Period } from './modules/billing/index.js';
-import { quote, type CostQuote, type CostRequest, type CreditBalance, type CreditsService, type LedgerEntry, type Quantity, type ReservationsService, type ReserveResult, type ResolveResult } from './modules/credits/index.js';
-import type { Entitlements, EntitlementsService, ModuleView } from './modules/entitlements/index.js';
-import type { AcquireResult, ConsumeResult, LimitsService, MeterUsage, UsageEvent } from './modules/limits/index.js';
-import type { PlansService } from './modules/plans/index.js';
-import { actorOf, type Role } from './modules/tenancy/index.js';
+import type { Db, Executor } from '../../db/client.js';
+import { inTenant } from '../../db/scope.js';
+import type { Change } from '../../lib/changes.js';
+import type { Clock } from '../../lib/clock.js';
+import { AppError } from '../../lib/errors.js';
+import type { CallContext, TenantAccess } from '../../lib/principal.js';
+import type { Actor } from '../audit/index.js';
+import type { BillingService } from '../billing/index.js';
+import { quote, type CostQuote, type CostRequest, type CreditBalance, type CreditsService, type LedgerEntry, type Quantity, type ReservationsService, type ReserveResult, type ResolveResult } from '../credits/index.js';
+import type { Entitlements, EntitlementsService, ModuleView } from '../entitlements/index.js';
+import type { AcquireResult, ConsumeResult, LimitsService, MeterUsage, UsageEvent } from '../limits/index.js';
+import type { PlansService } from '../plans/index.js';
+import { actorOf, type Role } from '../tenancy/index.js';
+import type { PeriodStanding } from './periods.js';
+import { sweep } from './sweep.js';
 
 /** Who acts in which tenant. Routes pass the TenantAccess they checked; an embedding host passes its own. */
 export type Caller = TenantAccess | { tenantId: string; role?: Role | null; actor?: Actor };
@@ -27,7 +29,7 @@ export interface ReserveRequest {
 
 export interface UsageReport { usage: MeterUsage[]; concurrentRuns: { active: number; limit: number | null }; periodStart: string; periodEnd: string }
 
-export interface TollgateParts {
+export interface MeteringParts {
   db: Db;
   clock: Clock;
   plans: PlansService;
@@ -36,20 +38,19 @@ export interface TollgateParts {
   limits: LimitsService;
   credits: CreditsService;
   reservations: ReservationsService;
+  periods: PeriodStanding;
   /** Tells every process (and this one) of a change to a tenant, after its commit. */
   publish: (change: Change) => Promise<void>;
 }
 
-const SWEEP_BATCH = 200;
-
 /**
  * The metering core as one object: what the HTTP routes call after checking access, and
  * what `createTollgate(config)` hands an embedding Node app. Each method is one
- * transaction scoped to the tenant; the services underneath take a transaction so the
- * decision can later compose limit consumption and credit reservation in one.
+ * transaction scoped to the tenant; the services underneath take a transaction, so that
+ * one call composes them.
  */
-export class Tollgate {
-  constructor(private readonly p: TollgateParts) {}
+export class Metering {
+  constructor(private readonly p: MeteringParts) {}
 
   previewCost(request: CostRequest): CostQuote {
     return quote(this.p.plans, request);
@@ -190,57 +191,12 @@ export class Tollgate {
    * Expires reservations due at `at` and rolls ended subscription periods forward with
    * their refill. The server calls it on an interval; tests call it with their clock.
    */
-  async sweep(at: Date = this.p.clock.now()): Promise<{ expired: number; rolled: number }> {
-    let expired = 0;
-    for (let round = 0; round < 100; round++) {
-      const due = await inSystem(this.p.db, (tx) => this.p.reservations.due(tx, at, SWEEP_BATCH));
-      for (const r of due) {
-        if (await inTenant(this.p.db, r.tenantId, (tx) => this.p.reservations.expire(tx, r.tenantId, r.id, at))) expired++;
-      }
-      if (due.length < SWEEP_BATCH) break;
-    }
-    const ended = await inSystem(this.p.db, (tx) => this.p.billing.duePeriods(tx, SWEEP_BATCH));
-    for (const tenantId of ended) await inTenant(this.p.db, tenantId, (tx) => this.refill(tx, tenantId));
-    return { expired, rolled: ended.length };
+  sweep(at: Date = this.p.clock.now()): Promise<{ expired: number; rolled: number }> {
+    return sweep(this.p, at);
   }
-
-  /**
-   * Rolls the period if it ended, grants the plan's credits for it once, and returns
-   * the period and what the tenant may do now. The decision runs it in its transaction.
-   */
-  async standing(tx: Executor, tenantId: string): Promise<{ period: Period; entitlements: Entitlements }> {
-    const period = await this.p.billing.currentPeriod(tx, tenantId);
-    const entitlements = await this.p.entitlements.effective(tx, tenantId);
-    // A committed grant stays in the append-only ledger, so seeing one is remembered; a
-    // grant written here is not (this transaction may still roll back).
-    const start = period.start.toISOString();
-    if (this.grantSeen(tenantId) !== start) {
-      if (await this.p.credits.hasPeriodGrant(tx, tenantId, period.start)) {
-        this.rememberGrant(tenantId, start);
-      } else {
-        await this.p.credits.grantForPeriod(tx, tenantId, period.start, entitlements.creditsPerPeriod);
-      }
-    }
-    return { period, entitlements };
-  }
-
-  /**
-   * The start (ISO) of the latest period whose plan grant this process has seen
-   * committed, per tenant: the per-request path and the batched decision share it.
-   */
-  grantSeen(tenantId: string): string | null {
-    return this.grantedPeriods.get(tenantId) ?? null;
-  }
-
-  rememberGrant(tenantId: string, periodStart: string): void {
-    if (this.grantedPeriods.size >= 100_000) this.grantedPeriods.clear();
-    this.grantedPeriods.set(tenantId, periodStart);
-  }
-
-  private readonly grantedPeriods = new Map<string, string>();
 
   private async refill(tx: Executor, tenantId: string): Promise<void> {
-    await this.standing(tx, tenantId);
+    await this.p.periods.standing(tx, tenantId);
   }
 }
 

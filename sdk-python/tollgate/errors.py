@@ -1,0 +1,127 @@
+"""Errors: a call that failed (``TollgateError`` and its kinds) and a run that was refused (``Denied``).
+
+``Denied`` is deliberately not a ``TollgateError``: code that catches ``TollgateError`` to
+carry on while Tollgate is unreachable must not carry on past a refusal.
+"""
+
+from typing import TYPE_CHECKING, Any, Dict, Optional, Type
+
+if TYPE_CHECKING:
+    from .models import Decision, DenialCode
+
+
+class TollgateError(Exception):
+    """A call Tollgate answered with an error, or that got no answer.
+
+    ``code`` is the catalog code (``RESERVATION_NOT_FOUND``, ``RATE_LIMITED``, … see the
+    server's docs/errors.md), ``status`` the HTTP status, ``request_id`` the server's
+    ``x-request-id`` (quote it when reporting a problem). All three are None when no
+    answer came (``TollgateConnectionError``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: Optional[str] = None,
+        status: Optional[int] = None,
+        request_id: Optional[str] = None,
+        retry_after: Optional[float] = None,
+        body: Optional[Dict[str, Any]] = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status = status
+        self.request_id = request_id
+        self.retry_after = retry_after
+        """Seconds the server asked the caller to wait (``Retry-After``), when it said."""
+        self.body = body
+
+    def __str__(self) -> str:
+        parts = [f"{self.code}: {self.message}" if self.code else self.message]
+        if self.status is not None:
+            parts.append(f"status {self.status}")
+        if self.request_id:
+            parts.append(f"request {self.request_id}")
+        return " · ".join(parts)
+
+
+class BadRequest(TollgateError):
+    """400 (and 405, 413, 415): the request is wrong and nothing was written; do not retry it as is."""
+
+
+class Unauthenticated(TollgateError):
+    """401: the credential is unknown, revoked or expired."""
+
+
+class PaymentRequired(TollgateError):
+    """402: the tenant's subscription is not in good standing."""
+
+
+class Forbidden(TollgateError):
+    """403: the credential may not do this (role, scope, tenant suspended, on-behalf-of missing)."""
+
+
+class NotFound(TollgateError):
+    """404: no such object, or one of another tenant (the two are indistinguishable on purpose)."""
+
+
+class Conflict(TollgateError):
+    """409: e.g. an idempotency key reused for another request, a reservation already resolved or expired."""
+
+
+class RateLimited(TollgateError):
+    """429 after the retries the client allows; ``retry_after`` says when to come back."""
+
+
+class ServiceUnavailable(TollgateError):
+    """503 after the client's retries: the database or the rate-limit store is out of reach."""
+
+
+class ServerError(TollgateError):
+    """Any other 5xx."""
+
+
+class TollgateConnectionError(TollgateError):
+    """No answer: the connection was refused or broke (after the client's retries)."""
+
+
+class TollgateTimeout(TollgateConnectionError, TimeoutError):
+    """No answer within the client's ``timeout`` (after its retries)."""
+
+
+_BY_STATUS: Dict[int, Type[TollgateError]] = {
+    400: BadRequest,
+    401: Unauthenticated,
+    402: PaymentRequired,
+    403: Forbidden,
+    404: NotFound,
+    405: BadRequest,
+    409: Conflict,
+    413: BadRequest,
+    415: BadRequest,
+    429: RateLimited,
+    503: ServiceUnavailable,
+}
+
+
+def error_for_status(status: int) -> Type[TollgateError]:
+    """The error class for an HTTP status."""
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
+    return ServerError if status >= 500 else TollgateError
+
+
+class Denied(Exception):
+    """Raised by ``Client.run()`` when Tollgate refuses the run: ``code`` says why, ``decision`` is the whole answer."""
+
+    def __init__(self, code: "DenialCode", decision: "Decision") -> None:
+        super().__init__(f"Tollgate refused the run: {code}")
+        self.code = code
+        self.decision = decision
+
+    @property
+    def retry_after_ms(self) -> Optional[int]:
+        """For ``RATE_LIMITED``: milliseconds until the tenant's bucket has room again."""
+        return self.decision.retry_after_ms

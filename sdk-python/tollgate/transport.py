@@ -1,0 +1,170 @@
+"""One JSON call over HTTP, with the client's timeout and retry rules.
+
+Every call the SDK makes is safe to repeat: ``authorize`` always carries an idempotency
+key (the same one on every attempt), settle and release are idempotent on the server,
+and the rest only read. So a call is retried, up to ``retries`` times, when it got no
+answer (connection refused or broken, timeout) or the answer was ``429`` or ``503``.
+The wait before a retry is the server's ``Retry-After`` when it gave one, else a short
+exponential backoff with jitter; a wait longer than ``max_retry_wait`` is not waited
+out: the error is raised at once, carrying ``retry_after``.
+"""
+
+import json
+import random
+import socket
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from email.message import Message
+from email.utils import parsedate_to_datetime
+from http.client import HTTPException
+from typing import Any, Callable, Mapping, Optional
+
+from .errors import TollgateConnectionError, TollgateError, TollgateTimeout, error_for_status
+
+USER_AGENT = "tollgate-python/0.1.0"
+RETRIED_STATUSES = frozenset({429, 503})
+BACKOFF_START_SECONDS = 0.2
+BACKOFF_CAP_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    data: Any
+    request_id: Optional[str]
+
+
+class Transport:
+    def __init__(
+        self,
+        base_url: str,
+        credential: Callable[[], Optional[str]],
+        *,
+        timeout: float,
+        retries: int,
+        max_retry_wait: float,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if retries < 0:
+            raise ValueError("retries must be 0 or more")
+        self.base_url = base_url.rstrip("/")
+        self.credential = credential
+        self.timeout = timeout
+        self.retries = retries
+        self.max_retry_wait = max_retry_wait
+        self.sleep = sleep
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Optional[Mapping[str, Any]] = None,
+        headers: Optional[Mapping[str, str]] = None,
+        query: Optional[Mapping[str, Any]] = None,
+    ) -> Answer:
+        """Sends the call (again, by the rules above) until it succeeds; raises the last failure's TollgateError."""
+        request = self._request(method, path, body, headers or {}, query)
+        attempt = 0
+        while True:
+            try:
+                return self._attempt(request)
+            except TollgateError as failure:
+                wait = self._retry_wait(failure, attempt)
+                if wait is None:
+                    raise
+            self.sleep(wait)
+            attempt += 1
+
+    def _request(
+        self, method: str, path: str, body: Optional[Mapping[str, Any]], headers: Mapping[str, str], query: Optional[Mapping[str, Any]]
+    ) -> urllib.request.Request:
+        url = self.base_url + path
+        params = {key: _query_value(value) for key, value in (query or {}).items() if value is not None}
+        if params:
+            url += "?" + urllib.parse.urlencode(params)
+        sent = {"accept": "application/json", "user-agent": USER_AGENT, **headers}
+        credential = self.credential()
+        if credential:
+            sent["authorization"] = f"Bearer {credential}"
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode("utf-8")
+            sent["content-type"] = "application/json"
+        return urllib.request.Request(url, data=data, headers=sent, method=method)
+
+    def _attempt(self, request: urllib.request.Request) -> Answer:
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return Answer(response.status, _json(response.read()), response.headers.get("x-request-id"))
+        except urllib.error.HTTPError as refused:
+            try:
+                payload = refused.read()
+            finally:
+                refused.close()
+            raise _error_from(refused.code, refused.headers, payload) from None
+        except (urllib.error.URLError, OSError, HTTPException) as broken:
+            reason = getattr(broken, "reason", broken)
+            where = f"{request.get_method()} {request.full_url}"
+            if isinstance(reason, (socket.timeout, TimeoutError)):
+                raise TollgateTimeout(f"no answer within {self.timeout} s: {where}") from broken
+            raise TollgateConnectionError(f"no answer ({reason}): {where}") from broken
+
+    def _retry_wait(self, failure: TollgateError, attempt: int) -> Optional[float]:
+        """Seconds to wait before the next attempt, or None when the failure is final."""
+        if attempt >= self.retries:
+            return None
+        if not isinstance(failure, TollgateConnectionError) and failure.status not in RETRIED_STATUSES:
+            return None
+        if failure.retry_after is not None:
+            wait = failure.retry_after
+        else:
+            wait = min(BACKOFF_CAP_SECONDS, BACKOFF_START_SECONDS * 2**attempt) * random.uniform(0.5, 1.0)
+        return wait if wait <= self.max_retry_wait else None
+
+
+def _error_from(status: int, headers: Message, payload: bytes) -> TollgateError:
+    body = _json(payload)
+    error = body.get("error") if isinstance(body, dict) else None
+    error = error if isinstance(error, dict) else {}
+    request_id = error.get("requestId") or headers.get("x-request-id")
+    message = error.get("message") or f"HTTP {status}"
+    return error_for_status(status)(
+        message,
+        code=error.get("code"),
+        status=status,
+        request_id=request_id,
+        retry_after=_retry_after_seconds(headers.get("retry-after")),
+        body=body if isinstance(body, dict) else None,
+    )
+
+
+def _retry_after_seconds(value: Optional[str]) -> Optional[float]:
+    """``Retry-After`` as seconds: delta-seconds or an HTTP date (RFC 9110)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _json(payload: bytes) -> Any:
+    if not payload:
+        return None
+    try:
+        return json.loads(payload.decode("utf-8"))
+    except ValueError:
+        return None
+
+
+def _query_value(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+

@@ -1,0 +1,161 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { PGlite } from '@electric-sql/pglite';
+import postgres from 'postgres';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { APP_ROLE, POSTGRES_URL, testConfig, withDatabase } from '../../test/harness.js';
+import { buildApp } from '../app.js';
+import { createDeps, type Deps } from '../deps.js';
+import { ManualClock } from '../lib/clock.js';
+import { sha256Hex } from '../lib/secrets.js';
+import { generateKey } from '../modules/apikeys/index.js';
+import { requestHash } from '../modules/credits/index.js';
+import { openDatabase, type Database } from './client.js';
+import { functionFiles, migrate, type MigrationTarget } from './migrate.js';
+
+/** A database nobody has migrated, and a way to run SQL on it as its owner. */
+interface Raw { target: MigrationTarget; open: () => Promise<Database>; drop: () => Promise<void> }
+
+async function rawDatabase(): Promise<Raw> {
+  if (!POSTGRES_URL) {
+    const pglite = await PGlite.create();
+    let opened = false;
+    // One connection: once the app has it (in its role), the owner steps out of that role for each statement.
+    const asOwner = async <T>(run: () => Promise<T>): Promise<T> => {
+      if (!opened) return run();
+      await pglite.exec('RESET ROLE');
+      try {
+        return await run();
+      } finally {
+        await pglite.exec(`SET ROLE ${APP_ROLE}`);
+      }
+    };
+    return {
+      target: {
+        kind: 'pglite',
+        exec: (text) => asOwner(async () => { await pglite.exec(text); }),
+        query: (text) => asOwner(async () => (await pglite.query(text)).rows as Record<string, unknown>[]),
+      },
+      open: async () => {
+        opened = true;
+        return openDatabase({ appRole: APP_ROLE, pglite });
+      },
+      drop: async () => { if (!pglite.closed) await pglite.close(); },
+    };
+  }
+  const name = `tollgate_test_${process.pid}_${randomBytes(4).toString('hex')}`;
+  const server = postgres(POSTGRES_URL, { max: 1, onnotice: () => undefined });
+  await server.unsafe(`CREATE DATABASE ${name}`);
+  const url = withDatabase(POSTGRES_URL, name);
+  const owner = postgres(url, { max: 1, onnotice: () => undefined });
+  return {
+    target: { kind: 'postgres', exec: async (text) => { await owner.unsafe(text); }, query: async (text) => [...await owner.unsafe(text)] },
+    open: () => openDatabase({ url, appRole: APP_ROLE, poolSize: 4 }),
+    drop: async () => {
+      await owner.end();
+      await server.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await server.end();
+    },
+  };
+}
+
+const ids = {
+  user: 'usr_01JDZZZZZZZZZZZZZZZZZZZZZ1', tenant: 'tnt_01JDZZZZZZZZZZZZZZZZZZZZZ1', key: 'key_01JDZZZZZZZZZZZZZZZZZZZZZ1',
+  held: 'res_01JDZZZZZZZZZZZZZZZZZZZZZ1', sub: 'sub_01JDZZZZZZZZZZZZZZZZZZZZZ1',
+};
+
+/**
+ * A tenant as release 0008 left it: on the free plan in its first period, 100 credits
+ * granted, one run counted and held (its reservation and lease), and an answer kept
+ * under an idempotency key as 0008's statement spelled it.
+ */
+async function seedAt0008(target: MigrationTarget, key: string, now: Date): Promise<Record<string, unknown>> {
+  const start = new Date(now.getTime() - 86_400_000).toISOString();
+  const end = new Date(now.getTime() + 20 * 86_400_000).toISOString();
+  const expires = new Date(now.getTime() + 600_000).toISOString();
+  const kept = {
+    allowed: true, code: 'OK', decisionId: 'dec_01JDZZZZZZZZZZZZZZZZZZZZZ1', tenant: { id: ids.tenant, plan: 'free', enterprise: false },
+    principal: { type: 'api_key', id: ids.key, userId: null, role: null }, operation: { name: 'clustering', module: 'planner', credits: 10 },
+    limits: [{ meter: 'runs', used: 1, limit: 10, remaining: 9, resetsAt: end }], credits: { balance: 100, reserved: 10, available: 90 },
+    reservation: { id: ids.held, credits: 10, expiresAt: expires }, bypass: null, route: { provider: 'default' },
+  };
+  const hash = requestHash({ operation: 'clustering', module: 'planner', model: null, quantity: null });
+  await target.exec(`
+    SET app.system = 'on';
+    INSERT INTO users (id, email, status, personal_tenant_id) VALUES ('${ids.user}', 'old@example.com', 'active', '${ids.tenant}');
+    INSERT INTO tenants (id, name, kind, status) VALUES ('${ids.tenant}', 'Old', 'personal', 'active');
+    INSERT INTO memberships (tenant_id, user_id, role) VALUES ('${ids.tenant}', '${ids.user}', 'owner');
+    INSERT INTO subscriptions (tenant_id, id, plan, status, current_period_start, current_period_end, created_at)
+      VALUES ('${ids.tenant}', '${ids.sub}', 'free', 'active', '${start}', '${end}', '${start}');
+    INSERT INTO api_keys (tenant_id, id, name, prefix, last_four, key_hash, scopes, created_by, created_at)
+      VALUES ('${ids.tenant}', '${ids.key}', 'old key', '${key.slice(0, 8)}', '${key.slice(-4)}', '${sha256Hex(key)}', ARRAY['authorize'], '${ids.user}', '${start}');
+    INSERT INTO credit_accounts (tenant_id, balance, reserved) VALUES ('${ids.tenant}', 100, 10);
+    INSERT INTO credit_ledger (tenant_id, id, kind, amount, hold, balance_after, reserved_after, idempotency_key, request_hash, actor_type)
+      VALUES ('${ids.tenant}', 'led_1', 'grant', 100, 0, 100, 0, 'period:${new Date(start).toISOString()}', 'h', 'system'),
+             ('${ids.tenant}', 'led_2', 'reserve', 0, 10, 100, 10, 'reserve:authorize:old-key', 'h', 'api_key');
+    INSERT INTO credit_reservations (tenant_id, id, idempotency_key, request_hash, operation, amount, status, expires_at)
+      VALUES ('${ids.tenant}', '${ids.held}', 'authorize:old-key', 'h', 'clustering', 10, 'held', '${expires}');
+    INSERT INTO usage_counters (tenant_id, meter, period_start, period_end, used) VALUES ('${ids.tenant}', 'runs', '${start}', '${end}', 1);
+    INSERT INTO run_leases (tenant_id, leases) VALUES ('${ids.tenant}', '{"${ids.held}": "${expires}"}');
+    INSERT INTO decision_replays (tenant_id, idempotency_key, request_hash, decision, created_at)
+      VALUES ('${ids.tenant}', 'old-key', '${hash}', '${JSON.stringify(kept)}', '${start}');
+    RESET app.system;`);
+  return kept;
+}
+
+describe('an installation at migration 0008 migrates forward', () => {
+  let raw: Raw;
+  let database: Database;
+  let deps: Deps;
+  let kept: Record<string, unknown>;
+  const key = generateKey('tg');
+  const clock = new ManualClock(new Date());
+
+  beforeAll(async () => {
+    raw = await rawDatabase();
+    await migrate(raw.target, APP_ROLE, { through: '0008_session_millis.sql' });
+    kept = await seedAt0008(raw.target, key, clock.now());
+    database = await raw.open();
+    deps = await createDeps(testConfig(), { clock, database, logger: pino({ level: 'silent' }), rateLimitPrefix: `migrate-${randomBytes(4).toString('hex')}` });
+    await deps.decisionLog.stop();
+    await deps.keyUsage.stop();
+  });
+  afterAll(async () => {
+    await deps.close();
+    await database.close();
+    await raw.drop();
+  });
+
+  it('to the new layout: the live decision is the file\'s text and the old function is gone', async () => {
+    const functions = await raw.target.query(`SELECT p.proname, pg_get_function_identity_arguments(p.oid) AS args FROM pg_proc p
+      JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = current_schema() AND p.proname = 'tollgate_decide'`);
+    expect(functions).toHaveLength(1);
+    expect(String(functions[0]!.args).replaceAll('"', '')).toBe('batch jsonb, at timestamp with time zone');
+    const [live] = await raw.target.query("SELECT prosrc FROM pg_proc WHERE proname = 'tollgate_admit'");
+    const file = readFileSync(new URL('./functions/decide.sql', import.meta.url), 'utf8');
+    expect(file).toContain(String(live!.prosrc).trim());
+    const applied = await raw.target.query('SELECT name FROM tollgate_functions ORDER BY name');
+    expect(applied.map((r) => r.name)).toEqual(functionFiles());
+  });
+
+  it('and decides the same: the kept answer replays, counts and credits go on from where 0008 left them', async () => {
+    const app = await buildApp(deps);
+    try {
+      const call = (payload: Record<string, unknown>) => app.inject({ method: 'POST', url: '/v1/authorize', headers: { authorization: `Bearer ${key}` }, payload });
+      const replay = (await call({ operation: 'clustering', idempotencyKey: 'old-key' })).json();
+      expect(replay).toEqual({ ...kept, replayed: true });
+      const next = (await call({ operation: 'clustering' })).json();
+      expect(next).toMatchObject({
+        allowed: true, code: 'OK', tenant: { id: ids.tenant, plan: 'free' }, limits: [{ meter: 'runs', used: 2, limit: 10 }, { meter: 'concurrentRuns', used: 2, limit: 2 }],
+        credits: { balance: 100, reserved: 20, available: 80 },
+      });
+      const settled = await app.inject({ method: 'POST', url: `/v1/reservations/${ids.held}/settle`, headers: { authorization: `Bearer ${key}` }, payload: { credits: 4 } });
+      expect(settled.json()).toMatchObject({ reservation: { status: 'settled', charged: 4 }, credits: { balance: 96, reserved: 10 } });
+      // A second migrate applies nothing more.
+      expect(await migrate(raw.target, APP_ROLE)).toEqual([]);
+    } finally {
+      await app.close();
+    }
+  });
+});

@@ -1,0 +1,173 @@
+import type { RateScopeConfig } from '../../config-schema.js';
+import type { Clock } from '../../lib/clock.js';
+import { AppError } from '../../lib/errors.js';
+import { newId } from '../../lib/ids.js';
+import { principalId, type Principal, type Role, type TenantAccess } from '../../lib/principal.js';
+import { requestHash, reservationHash, type CostQuote } from '../credits/index.js';
+import { modelAllowed } from '../entitlements/index.js';
+import type { PlansService } from '../plans/index.js';
+import { keyRateCheck, type RateCheck, type RateLimitService, type RateOutcome } from '../ratelimit/index.js';
+import { actorOf, type Stamp, type TenancyService } from '../tenancy/index.js';
+import { DEFAULT_ROUTE, type PreError, type Refused, type Shape } from './outcome.js';
+import type { AuthorizeRequest } from './schemas.js';
+import type { TenantSnapshots } from './snapshot.js';
+import type { DecideEntry } from './statement.js';
+
+export interface RulesParts {
+  clock: Clock;
+  plans: PlansService;
+  tenancy: TenancyService;
+  snapshots: TenantSnapshots;
+  rateLimits: RateLimitService;
+  authorizeScope: RateScopeConfig;
+  rateLimitBypass: ReadonlySet<string>;
+  /** Roles that pass a full meter, per meter (config `meters.*.bypassRoles`). */
+  bypassRoles: Readonly<Record<string, readonly Role[]>>;
+  reservationTtlSeconds: number;
+}
+
+/** A call the decision has made up its mind about as far as this process can. */
+export interface Prepared {
+  tenantId: string;
+  shape: Shape;
+  /** A refusal (or an outage) found here, before the meters; null when the meters decide. */
+  pre: Refused | PreError | null;
+  /** The rate points taken (to give back when the call is not decided after all: replayed, or decided again). */
+  rate: RateCheck[] | null;
+  entry: DecideEntry;
+}
+
+/**
+ * The rules of the decision, each written once, applied in order to what this process
+ * holds of the tenant (AccessCheck's state, TenantSnapshots): credential and tenant
+ * standing, plan, module, model, rate limit; then what the meters must check, and the
+ * stamp of the state all this was read from. The database checks the stamp and does the
+ * counting (db/functions/decide.sql); nothing here consumes anything but rate points.
+ */
+export class DecisionRules {
+  constructor(private readonly p: RulesParts) {}
+
+  /** Throws what is an error of the call (a credential gone, a tenant it may not see); answers what is a decision. */
+  async prepare(principal: Principal, tenantId: string, cost: CostQuote, request: AuthorizeRequest, decisionId: string, requestId: string | null): Promise<Prepared> {
+    const { checked, stamp } = await this.p.tenancy.checkTenantStamped(principal, tenantId);
+    const idem = request.idempotencyKey ?? null;
+    const common = { decisionId, idem, hash: idem === null ? null : idempotencyHash(cost, request), requestId };
+    if (!checked.ok) {
+      const check = checked.error === 'PAYMENT_REQUIRED' ? 'subscription' : 'tenant';
+      if (checked.error !== 'TENANT_SUSPENDED' && checked.error !== 'TENANT_CLOSED' && checked.error !== 'PAYMENT_REQUIRED') throw new AppError(checked.error);
+      const shape = this.shapeOf(principal, null, { id: tenantId, plan: null, enterprise: false }, cost, decisionId);
+      return this.refusal(principal, shape, { kind: 'refused', code: checked.error, refusedBy: { check } }, stamp, common, null);
+    }
+    const access = checked.value;
+    const snapshot = await this.p.snapshots.get(tenantId);
+    stamp.tenant = Math.min(stamp.tenant, snapshot.generation);
+    const e = snapshot.entitlements;
+    const shape = this.shapeOf(principal, access.role, { id: tenantId, plan: e.plan, enterprise: e.enterprise }, cost, decisionId);
+    const refuse = (refused: Refused | PreError, rate: RateCheck[] | null = null) => this.refusal(principal, shape, refused, stamp, common, rate);
+    if (!this.p.plans.get(e.plan)?.modules.includes(cost.module)) return refuse({ kind: 'refused', code: 'NOT_IN_PLAN', refusedBy: { check: 'plan', module: cost.module } });
+    if (!e.modules[cost.module]) return refuse({ kind: 'refused', code: 'MODULE_DISABLED', refusedBy: { check: 'module', module: cost.module } });
+    if (request.model !== undefined && !modelAllowed(e, request.model)) return refuse({ kind: 'refused', code: 'NOT_IN_PLAN', refusedBy: { check: 'model', model: request.model } });
+    const checks = this.rateChecks(access, e.plan);
+    const rate = await this.p.rateLimits.consume(checks);
+    // An unreachable store on a fail-closed scope is an outage, not the tenant's doing: an
+    // error (503), never a decision a retry would replay.
+    if (!rate.allowed && rate.degraded === 'closed') return refuse({ kind: 'error', code: 'RATE_LIMIT_UNAVAILABLE' });
+    if (!rate.allowed) return refuse(rateLimited(rate));
+
+    const meter = cost.meter;
+    const keyCap = principal.type === 'api_key' ? (principal.usageCap ?? null) : null;
+    shape.meter = meter;
+    shape.meterLimit = meter === null ? null : (e.limits[meter] ?? null);
+    shape.keyMeter = keyCap === null ? null : `key:${principalId(principal)}`;
+    shape.keyCap = keyCap;
+    shape.runsLimit = e.concurrentRuns;
+    shape.resetsAt = snapshot.period.end.toISOString();
+    const at = this.p.clock.now().getTime();
+    shape.reservation = { id: newId('res', at), expiresAt: new Date(at + this.p.reservationTtlSeconds * 1000).toISOString() };
+    const model = request.model ?? null;
+    const actor = actorOf(access);
+    return {
+      tenantId, shape, pre: null, rate: checks,
+      entry: {
+        ...this.stamped(tenantId, principal, access.userId, stamp, common, shape), pre: null,
+        meter, mlimit: shape.meterLimit, may_bypass: meter !== null && access.role !== null && (this.p.bypassRoles[meter] ?? []).includes(access.role),
+        kmeter: shape.keyMeter, kcap: keyCap, runs: shape.runsLimit, cost: cost.credits,
+        ps: snapshot.period.start.toISOString(), pe: shape.resetsAt, role: access.role,
+        res_id: shape.reservation.id, res_key: `authorize:${idem ?? decisionId}`,
+        res_hash: reservationHash({ amount: cost.credits, operation: cost.operation, model, quantity: request.quantity }),
+        op: cost.operation, model, expires: shape.reservation.expiresAt,
+        event_id: newId('evt', at), key_event_id: newId('evt', at), ledger_id: newId('led', at), audit_id: newId('aud', at),
+        actor_type: actor.type, actor_id: actor.id,
+      },
+    };
+  }
+
+  /**
+   * The tenant's bucket (the plan's rate, else the authorize scope's) for opening decisions
+   * (`authorize`) or closing their reservations (`close`), and the key's own bucket on top.
+   */
+  rateChecks(access: TenantAccess, planId: string, purpose: 'authorize' | 'close' = 'authorize'): RateCheck[] {
+    const principal = access.principal;
+    if (this.p.rateLimitBypass.has(principalId(principal))) return [];
+    const planRate = this.p.plans.get(planId)?.rateLimit;
+    const tenantRule = planRate
+      ? { scope: `tenant:${purpose}:plan`, limit: planRate.limit, windowSeconds: planRate.windowSeconds, failMode: this.p.authorizeScope.failMode }
+      : { scope: `tenant:${purpose}`, ...this.p.authorizeScope };
+    const checks: RateCheck[] = [{ rule: tenantRule, subject: access.tenantId }];
+    const keyCheck = keyRateCheck(principal, this.p.authorizeScope.failMode);
+    if (keyCheck) checks.push(keyCheck);
+    return checks;
+  }
+
+  private refusal(principal: Principal, shape: Shape, refused: Refused | PreError, stamp: Stamp, common: Common, rate: RateCheck[] | null): Prepared {
+    return {
+      tenantId: shape.tenant.id, shape, pre: refused, rate,
+      entry: {
+        ...this.stamped(shape.tenant.id, principal, shape.principal.userId, stamp, common, shape), pre: refused,
+        meter: null, mlimit: null, may_bypass: false, kmeter: null, kcap: null, runs: null, cost: 0, ps: null, pe: null, role: null,
+        res_id: null, res_key: null, res_hash: null, op: shape.operation.name, model: null, expires: null,
+        event_id: null, key_event_id: null, ledger_id: null, audit_id: null, actor_type: shape.principal.type, actor_id: shape.principal.id,
+      },
+    };
+  }
+
+  /** The stamps and what is kept under the idempotency key. */
+  private stamped(tenantId: string, principal: Principal, userId: string | null, stamp: Stamp, common: Common, shape: Shape) {
+    const service = principal.type === 'service';
+    return {
+      tid: tenantId, tgen: stamp.tenant, uid: userId, ugen: userId === null ? null : stamp.user,
+      skid: service ? principal.keyId : null, skgen: service ? (principal.generation ?? null) : null,
+      idem: common.idem, hash: common.hash, shape: common.idem === null ? null : shape, request_id: common.requestId,
+    };
+  }
+
+  private shapeOf(principal: Principal, role: Role | null, tenant: Shape['tenant'], cost: CostQuote, decisionId: string): Shape {
+    return {
+      decisionId, tenant, principal: principalView(principal, role), operation: { name: cost.operation, module: cost.module, credits: cost.credits },
+      meter: null, meterLimit: null, keyMeter: null, keyCap: null, runsLimit: null, resetsAt: null, reservation: null, route: { ...DEFAULT_ROUTE },
+    };
+  }
+}
+
+interface Common { decisionId: string; idem: string | null; hash: string | null; requestId: string | null }
+
+function rateLimited(rate: RateOutcome): Refused {
+  return {
+    kind: 'refused', code: 'RATE_LIMITED', refusedBy: { check: 'rate', ...(rate.scope ? { bucket: rate.scope } : {}) },
+    retryAfterMs: rate.retryAfterMs ?? 1000, rateLimit: { limit: rate.limit, remaining: Math.max(0, rate.remaining), resetMs: rate.resetMs },
+  };
+}
+
+/**
+ * The fingerprint an idempotency key's answer is kept under: a retry must ask for the
+ * same thing. Only calls with a key need it.
+ */
+function idempotencyHash(cost: CostQuote, request: AuthorizeRequest): string {
+  return requestHash({ operation: cost.operation, module: cost.module, model: request.model ?? null, quantity: request.quantity ?? null });
+}
+
+function principalView(principal: Principal, role: Role | null): Shape['principal'] {
+  if (principal.type === 'user') return { type: 'user', id: principal.userId, userId: principal.userId, role };
+  if (principal.type === 'api_key') return { type: 'api_key', id: principal.keyId, userId: null, role: null };
+  return { type: 'service', id: principal.keyId, userId: principal.onBehalfOf?.userId ?? null, role };
+}
