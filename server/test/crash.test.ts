@@ -7,7 +7,7 @@ import type { ConfigFile } from '../src/config-schema.js';
 import { loadConfig } from '../src/config.js';
 import { onPostgres } from './harness.js';
 import { meteringViolations, type Query } from './invariants.js';
-import { startServerProcess, type ServerProcess } from './server-process.js';
+import { PROCESS_TEST_TIMEOUT_MS, startServerProcess, type ServerProcess } from './server-process.js';
 import { removeTempDirs, tempDir } from './temp-dirs.js';
 import { startThrowawayPostgres, throwawayPostgresUnavailable, type ThrowawayPostgres } from './throwaway-postgres.js';
 
@@ -67,6 +67,11 @@ async function request(path: string, token: string | undefined, body: unknown): 
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Waits until the server of `of` generation has answered `count` calls. */
+async function answersFrom(of: number, count: number): Promise<void> {
+  while (calls.filter((c) => c.answer && c.generation === of).length < count) await sleep(20);
+}
+
 /**
  * Sends until answered. An attempt whose answer is lost (the connection broke, the
  * server is gone, or a 503: the database out of reach) is sent again only when the call
@@ -74,7 +79,9 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * stays unanswered, as the client cannot know what it did.
  */
 async function send(call: Call, path: string, body: unknown, repeatable: boolean): Promise<void> {
-  for (let attempt = 0; attempt < 200; attempt++) {
+  // Long enough for a server to start again on a busy machine.
+  const giveUpAt = Date.now() + 120_000;
+  while (Date.now() < giveUpAt) {
     const from = generation;
     try {
       const answer = await request(path, call.tenant.key, body);
@@ -131,7 +138,7 @@ describe.skipIf(skip)('crash and fault safety on PostgreSQL', () => {
       })).json() as { key: string };
       tenants.push({ id: owner.tenant.id, key: key.key });
     }
-  }, 120_000);
+  }, PROCESS_TEST_TIMEOUT_MS);
 
   afterAll(async () => {
     await server?.close();
@@ -143,14 +150,15 @@ describe.skipIf(skip)('crash and fault safety on PostgreSQL', () => {
   it('keeps every invariant and every answer through kill -9 and a PostgreSQL restart under load', async () => {
     let stopping = false;
     const load = Promise.all(Array.from({ length: WORKERS }, (_, id) => worker(id, () => stopping)));
-    await sleep(2_000);
+    // Each fault strikes once the load has had so many answers (not after so long: the machine's speed varies).
+    await answersFrom(0, 80);
     await server.kill('SIGKILL');
     const killedAt = Date.now();
     generation = 1;
     server = await startServer();
-    await sleep(1_500);
+    await answersFrom(1, 40);
     await pg.restart();
-    await sleep(2_000);
+    await answersFrom(1, 80);
     stopping = true;
     await load;
     // A clean stop writes the decision log it buffers.
@@ -169,8 +177,10 @@ describe.skipIf(skip)('crash and fault safety on PostgreSQL', () => {
     // Every answer received is in the database as answered.
     const reservations = new Map((await query<{ id: string; status: string; amount: string; charged: string; idempotency_key: string }>(
       'SELECT id, status, amount, charged, idempotency_key FROM credit_reservations WHERE tenant_id = ANY($1)', [tenantIds])).map((r) => [r.id, r]));
-    const replays = new Map((await query<{ tenant_id: string; idempotency_key: string; decision: { decisionId: string; code: string } }>(
-      'SELECT tenant_id, idempotency_key, decision FROM decision_replays WHERE tenant_id = ANY($1)', [tenantIds])).map((r) => [`${r.tenant_id} ${r.idempotency_key}`, r.decision]));
+    // A kept answer is the call's shape and outcome (0009), or an older spelled decision.
+    const replays = new Map((await query<{ tenant_id: string; idempotency_key: string; decision_id: string }>(`
+      SELECT tenant_id, idempotency_key, coalesce(answer->'shape'->>'decisionId', decision->>'decisionId') AS decision_id
+        FROM decision_replays WHERE tenant_id = ANY($1)`, [tenantIds])).map((r) => [`${r.tenant_id} ${r.idempotency_key}`, r.decision_id]));
     const logged = new Set((await query<{ id: string }>('SELECT id FROM decision_log WHERE tenant_id = ANY($1)', [tenantIds])).map((r) => r.id));
     const wrong: string[] = [];
     const answered = calls.filter((c) => c.answer);
@@ -181,7 +191,7 @@ describe.skipIf(skip)('crash and fault safety on PostgreSQL', () => {
         if (body.allowed && reservations.get(body.reservation.id)?.amount !== String(body.reservation.credits)) wrong.push(`decision ${body.decisionId}: its reservation is not as answered`);
         if (call.idempotencyKey) {
           const kept = replays.get(`${call.tenant.id} ${call.idempotencyKey}`);
-          if (kept?.decisionId !== body.decisionId || kept?.code !== body.code) wrong.push(`${call.idempotencyKey}: answered ${body.decisionId} ${body.code}, kept ${kept?.decisionId} ${kept?.code}`);
+          if (kept !== body.decisionId) wrong.push(`${call.idempotencyKey}: answered ${body.decisionId}, kept ${kept}`);
         }
         const mayBeLost = call.generation === 0 && killedAt - call.answeredAt! < LOG_LOSS_BOUND_MS;
         if (!body.replayed && !logged.has(body.decisionId) && !mayBeLost) wrong.push(`decision ${body.decisionId} (server ${call.generation}, answered ${call.answeredAt! - killedAt} ms from the kill) is not in the decision log`);
@@ -201,9 +211,8 @@ describe.skipIf(skip)('crash and fault safety on PostgreSQL', () => {
     console.log(`[tollgate] crash suite: ${calls.length} calls, ${answered.length} answered, ${lost.length} lost an answer `
       + `(${retriedDecisions.filter((c) => c.answer!.body.replayed).length} of ${retriedDecisions.length} repeated decisions had been kept before and were replayed), `
       + `${answered.filter((c) => c.generation === 0).length} answered before the kill, ${answered.filter((c) => c.generation === 1).length} after`);
-    expect(answered.filter((c) => c.generation === 0).length).toBeGreaterThan(50);
-    expect(answered.filter((c) => c.generation === 1).length).toBeGreaterThan(50);
+    expect(answered.filter((c) => c.generation === 1).length).toBeGreaterThanOrEqual(80);
     expect(retriedDecisions.length).toBeGreaterThan(0);
     expect(calls.filter((c) => !c.answer && (c.kind !== 'authorize' || c.idempotencyKey))).toEqual([]);
-  });
+  }, PROCESS_TEST_TIMEOUT_MS);
 });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_SECRET, createTestDatabase, onPostgres, type TestDatabase } from './harness.js';
-import { startServerProcess, type ServerProcess } from './server-process.js';
+import { PROCESS_TEST_TIMEOUT_MS, startServerProcess, type ServerProcess } from './server-process.js';
 import { startTestSmtp, type TestSmtp } from './smtp.js';
 
 /**
@@ -30,7 +30,7 @@ beforeAll(async () => {
   keep('SMTP password', smtp.password);
   keep('master secret', TEST_SECRET);
   keep('password', OPERATOR.password);
-}, 120_000);
+}, PROCESS_TEST_TIMEOUT_MS);
 afterAll(async () => {
   await server?.close();
   await db?.drop();
@@ -125,5 +125,5 @@ describe('a whole run\'s log', () => {
     expect([...secrets.keys()].sort()).toEqual([
       'API key', 'SMTP password', 'access token', 'invitation token', 'master secret', 'password', 'refresh token', 'reset token', 'service key',
     ]);
-  });
+  }, PROCESS_TEST_TIMEOUT_MS);
 });

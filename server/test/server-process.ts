@@ -3,6 +3,12 @@ import { rmSync } from 'node:fs';
 import { TEST_SECRET } from './harness.js';
 import { tempDir } from './temp-dirs.js';
 
+/**
+ * For a test that starts several processes: each takes seconds to start (tsx, its own
+ * PGlite or pool), and many more on a machine busy with other work.
+ */
+export const PROCESS_TEST_TIMEOUT_MS = 240_000;
+
 export interface ServerProcess {
   url: string;
   pid: number;
@@ -36,7 +42,7 @@ export async function startServerProcess(databaseUrl: string | undefined, env: R
   let out = '';
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 60_000);
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 120_000);
     const read = (chunk: Buffer) => {
       out += chunk.toString();
       const match = /listening on (http:\/\/[\d.]+:\d+)/.exec(out);

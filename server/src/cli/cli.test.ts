@@ -57,7 +57,7 @@ describe('tollgate CLI', () => {
     await database.close();
     expect(found).toEqual([{ is_operator: true }]);
     expect(audited).toEqual([{ action: 'operator.grant', tenant_id: 'tnt_platform' }]);
-  });
+  }, 180_000);
 
   it('rejects unknown commands and incomplete arguments with exit code 2', async () => {
     expect(await runCli(['frobnicate'])).toBe(2);

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { runTollgate, startServerProcess, type ServerProcess } from '../../test/server-process.js';
+import { PROCESS_TEST_TIMEOUT_MS, runTollgate, startServerProcess, type ServerProcess } from '../../test/server-process.js';
 import { removeTempDirs, tempDir } from '../../test/temp-dirs.js';
 
 /**
@@ -58,7 +58,7 @@ describe('the data directory has one owner', () => {
       action: 'operator.grant', actor: { type: 'system', id: null },
       data: { email: 'ops@example.com', source: 'tollgate operator create', created: true },
     })]);
-  });
+  }, PROCESS_TEST_TIMEOUT_MS);
 
   it('every command that opens storage says which', async () => {
     const dir = tempDir('storage');
@@ -69,7 +69,7 @@ describe('the data directory has one owner', () => {
     expect(onPostgres.code).not.toBe(0);
     expect(onPostgres.stdout).toContain('tollgate: opening storage: PostgreSQL 127.0.0.1:1/tollgate_nowhere as someone');
     expect(onPostgres.stdout + onPostgres.stderr).not.toContain('hunter2');
-  });
+  }, PROCESS_TEST_TIMEOUT_MS);
 });
 
 describe('a port in use', () => {
