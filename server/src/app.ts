@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -15,6 +15,9 @@ import { registerAccessHook } from './http/access-hook.js';
 import { errorBodySchema, errors } from './http/schemas.js';
 import { ERROR_CATALOG } from './error-catalog.js';
 import { TtlCache } from './lib/cache.js';
+import { AppError } from './lib/errors.js';
+import { API_TAGS, describeOperation } from './http/openapi.js';
+import { registerTextGuard } from './http/text-guard.js';
 import { registerValidation } from './http/validation.js';
 import { apiKeyRoutes } from './modules/apikeys/index.js';
 import { auditRoutes } from './modules/audit/index.js';
@@ -33,10 +36,36 @@ export interface RouteEntry {
   url: string;
   public: boolean;
   hasBody: boolean;
+  /** A POST, PUT, PATCH or DELETE without a body schema: it refuses any body but an empty one. */
+  refusesBody: boolean;
   /** Required top-level body fields, for generated bad-input tests. */
   bodyRequired: string[];
-  /** Body properties and their JSON types. */
+  /** Body properties (of every branch of a union) and their JSON types. */
   bodyProperties: Record<string, string>;
+  /** Query-string parameters and their JSON types. */
+  queryProperties: Record<string, string>;
+}
+
+type ObjectSchema = { required?: string[]; properties?: Record<string, { type?: string }>; anyOf?: ObjectSchema[] } | undefined;
+
+/** Property name → JSON type, over an object schema and each branch of a union of them. */
+function propertyTypes(schema: ObjectSchema): Record<string, string> {
+  const own = Object.entries(schema?.properties ?? {}).map(([k, v]) => [k, v.type ?? 'any'] as const);
+  return Object.assign({}, ...(schema?.anyOf ?? []).map(propertyTypes), Object.fromEntries(own));
+}
+
+const CHANGES_STATE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/**
+ * A route that takes no body answers one it does not understand with 400, as a route
+ * with a schema does (unknown fields are an error there): an empty JSON object and no
+ * body at all are the same request, anything else is refused before the handler runs.
+ */
+async function refuseBody(request: FastifyRequest): Promise<void> {
+  const body = request.body as unknown;
+  if (body === undefined || body === null) return;
+  if (typeof body === 'object' && !Array.isArray(body) && Object.keys(body).length === 0) return;
+  throw new AppError('VALIDATION_FAILED', 'body: this route takes no body');
 }
 
 const routeTables = new WeakMap<FastifyInstance, RouteEntry[]>();
@@ -65,18 +94,22 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   routeTables.set(app, routes);
   app.addHook('onRoute', (route) => {
     const hidden = (route.schema as { hide?: boolean } | undefined)?.hide || route.url.startsWith('/docs');
+    const body = route.schema?.body as ObjectSchema;
+    const refusesBody = !body && [route.method].flat().some((method) => CHANGES_STATE.has(method));
+    if (refusesBody) route.preValidation = [refuseBody, ...[route.preValidation ?? []].flat()];
     for (const method of [route.method].flat()) {
       if (hidden || method === 'HEAD') continue;
-      const body = route.schema?.body as { required?: string[]; properties?: Record<string, { type?: string }>; anyOf?: unknown[] } | undefined;
       routes.push({
-        method, url: route.url, public: route.config?.auth === 'public', hasBody: Boolean(body),
+        method, url: route.url, public: route.config?.auth === 'public', hasBody: Boolean(body), refusesBody,
         bodyRequired: body?.required ?? [],
-        bodyProperties: Object.fromEntries(Object.entries(body?.properties ?? {}).map(([k, v]) => [k, v.type ?? 'any'])),
+        bodyProperties: propertyTypes(body),
+        queryProperties: propertyTypes(route.schema?.querystring as ObjectSchema),
       });
     }
   });
   registerValidation(app);
   registerJsonParser(app);
+  registerTextGuard(app);
   registerErrorHandling(app);
   app.addHook('onRequest', async (request, reply) => { reply.header('x-request-id', request.id); });
   app.addHook('onResponse', async (request, reply) => {
@@ -92,7 +125,9 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
       info: { title: 'Tollgate', version: '0.1.0', description: 'Control plane for multi-tenant AI SaaS: tenancy, credentials, plans, limits, credits and the decision.' },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
+      tags: API_TAGS.map((tag) => ({ ...tag })),
     },
+    transform: describeOperation,
   });
   app.addHook('onRoute', (route) => {
     if (route.url.startsWith('/docs')) route.config = { ...(route.config ?? {}), auth: 'public' };

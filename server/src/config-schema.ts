@@ -130,6 +130,19 @@ export const ConfigFileSchema = Type.Object({
       })),
     }, { additionalProperties: false, default: {} }),
   }, { additionalProperties: false, default: {} }),
+  mail: Type.Object({
+    smtpUrl: Type.Optional(Type.String({
+      pattern: '^smtps?://',
+      description: 'smtp://user:password@host:587 (STARTTLS when offered) or smtps://…:465; TOLLGATE_SMTP_URL wins. Without one no mail is sent, and the log says so (never what the mail held)',
+    })),
+    from: Type.String({ minLength: 3, default: 'Tollgate <tollgate@localhost>', description: 'the From of every mail; TOLLGATE_MAIL_FROM wins' }),
+    passwordResetUrl: Type.Optional(Type.String({
+      pattern: '\\{token\\}', description: 'the link of the password-reset mail, {token} replaced by the token (your app\'s reset page); without it the mail gives the token and the API call that spends it',
+    })),
+    invitationUrl: Type.Optional(Type.String({
+      pattern: '\\{token\\}', description: 'the accept link of the invitation mail, {token} replaced by the token (your app\'s page); without it the mail gives the API call that accepts (POST /v1/invitations/{token}/accept on TOLLGATE_PUBLIC_URL)',
+    })),
+  }, { additionalProperties: false, default: {} }),
   metering: Type.Object({
     reservationTtlSeconds: Type.Integer({ minimum: 1, maximum: 86400, default: 600, description: 'how long an unsettled reservation holds credits' }),
     sweepIntervalSeconds: Type.Integer({ minimum: 1, maximum: 3600, default: 30, description: 'how often the server expires reservations and rolls periods' }),

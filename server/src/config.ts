@@ -31,6 +31,10 @@ export interface Config {
   readonly stripeWebhookSecrets: readonly string[];
   /** The id of the PayPal webhook whose events Tollgate accepts (PAYPAL_WEBHOOK_ID). */
   readonly paypalWebhookId: string | undefined;
+  /** Where mail goes (TOLLGATE_SMTP_URL, else mail.smtpUrl); none: no mail is sent. */
+  readonly smtpUrl: string | undefined;
+  /** The From of every mail (TOLLGATE_MAIL_FROM, else mail.from). */
+  readonly mailFrom: string;
   /** Server processes (`tollgate serve`); more than one needs PostgreSQL and Redis. */
   readonly workers: number;
   readonly file: ConfigFile;
@@ -71,6 +75,8 @@ export function loadConfig(options: { env?: Env; configPath?: string } = {}): Co
   if (Boolean(operatorEmail) !== Boolean(operatorPassword)) {
     throw new ConfigError('TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL and TOLLGATE_BOOTSTRAP_OPERATOR_PASSWORD go together');
   }
+  const smtpUrl = env.TOLLGATE_SMTP_URL || file.mail.smtpUrl;
+  if (smtpUrl && !/^smtps?:\/\//.test(smtpUrl)) throw new ConfigError('TOLLGATE_SMTP_URL: must start with smtp:// or smtps://');
   return Object.freeze({
     host: env.HOST ?? '127.0.0.1',
     port,
@@ -89,6 +95,8 @@ export function loadConfig(options: { env?: Env; configPath?: string } = {}): Co
     stripeWebhookSecrets: Object.freeze((env.STRIPE_WEBHOOK_SECRET ?? '').split(',').map((s) => s.trim()).filter(Boolean)),
     paypalWebhookId: env.PAYPAL_WEBHOOK_ID?.trim() || undefined,
     workers,
+    smtpUrl: smtpUrl || undefined,
+    mailFrom: env.TOLLGATE_MAIL_FROM || file.mail.from,
     file: deepFreeze(file),
   });
 }

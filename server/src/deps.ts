@@ -1,16 +1,18 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { ConfigError, type Config } from './config.js';
 import { inSystem } from './db/scope.js';
 import { openDatabase, type Database } from './db/client.js';
+import { refusalReason } from './db/errors.js';
 import type { CredentialResolver } from './http/auth-hook.js';
-import { createMetrics, type Metrics } from './http/metrics.js';
+import { createMetrics, trackRefusedRows, type Metrics } from './http/metrics.js';
 import { unknownCredentialGuard } from './http/rate-limit-hook.js';
 import { ChangeFeed, type Change } from './lib/changes.js';
 import { systemClock, type Clock } from './lib/clock.js';
-import { LogMailer, type Mailer } from './lib/mailer.js';
+import { createLogger } from './lib/logger.js';
+import { BackgroundMailer, SmtpMailer, UnsentMailer, describeMailer, type Mailer } from './lib/mailer.js';
 import { deriveKey } from './lib/secrets.js';
 import { ApiKeyService, KeyResolver, LastUsedBuffer, ServiceKeyService } from './modules/apikeys/index.js';
 import { AuditService } from './modules/audit/index.js';
@@ -89,19 +91,23 @@ export interface DepsOverrides {
   database?: Database;
   /** Namespace for rate-limit buckets, so suites sharing one Redis do not share buckets. */
   rateLimitPrefix?: string;
+  /** Told each step of opening the database (the CLI prints them). */
+  onProgress?: (line: string) => void;
 }
 
 /** The one composition root: the only place that knows how services fit together. */
 export async function createDeps(config: Config, overrides: DepsOverrides = {}): Promise<Deps> {
-  const logger = overrides.logger ?? pino({ level: config.logLevel });
+  const logger = overrides.logger ?? createLogger(config.logLevel);
   const clock = overrides.clock ?? systemClock;
   const database = overrides.database ?? await openDatabase({
     url: config.databaseUrl, dataDir: config.dataDir, appRole: config.databaseAppRole, poolSize: config.databasePoolSize,
-    connectTimeoutSeconds: config.databaseConnectTimeoutSeconds,
+    connectTimeoutSeconds: config.databaseConnectTimeoutSeconds, onProgress: overrides.onProgress,
   });
   const { db } = database;
   const file = config.file;
-  const mailer = overrides.mailer ?? new LogMailer(logger);
+  const mailer = overrides.mailer ?? configuredMailer(config, logger);
+  if (!overrides.mailer) overrides.onProgress?.(`mail: ${describeMailer(config.smtpUrl)}`);
+  const publicUrl = config.publicUrl ?? `http://${config.host}:${config.port}`;
   const audit = new AuditService(clock);
   const plans = new PlansService(file, (plan) => logger.warn({ plan },
     'a tenant is on a plan this process\'s config lacks: it is served the default plan until every process runs a config that has it'));
@@ -123,7 +129,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     throw new ConfigError(`${config.configPath}: plans in use are missing from the config: ${list}. ` +
       'Put them back; to retire a plan, first move its tenants (PATCH /v1/admin/tenants/{tenantId} {"plan": …}).');
   }
-  const keyUsage = new LastUsedBuffer(db, (error) => logger.error({ err: error }, 'writing key last-used times failed'));
+  const keyUsage = new LastUsedBuffer(db, (error) => logger.error({ err: error }, 'writing key last-used times failed'),
+    (use, error) => logger.error({ table: use.table, keyId: use.id, ...refusalReason(error) }, 'the database refused a key\'s last-used time: dropped it, wrote the others'));
   const rateLimits = new RateLimitService({
     redisUrl: config.redisUrl, prefix: overrides.rateLimitPrefix ?? 'tollgate',
     onStoreChange: (up) => {
@@ -155,7 +162,9 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     tenantCreated: (tx, tenantId) => m.metering.tenantCreated(tx, tenantId),
     enterpriseOverride: (tx, tenantId) => m.entitlements.enterpriseOverride(tx, tenantId),
   });
-  const invitations = new InvitationService(db, clock, audit, tenancy, file.auth.invitationTtlSeconds);
+  const invitations = new InvitationService(db, clock, audit, tenancy, {
+    ttlSeconds: file.auth.invitationTtlSeconds, mailer, acceptUrl: file.mail.invitationUrl, publicUrl,
+  });
   const tenancyAdmin = new TenancyAdminService(db, clock, audit, billing, plans, tenancy, m.entitlements, (kind, id) => publish({ kind, id }));
   const apiKeys = new ApiKeyService(db, clock, audit, changes);
   const serviceKeys = new ServiceKeyService(db, clock, audit, changes);
@@ -173,13 +182,16 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const auth = new AuthService(db, clock, tenancy, tokens, external, mailer, {
     issuer: file.issuer, refreshTokenTtlSeconds: file.auth.refreshTokenTtlSeconds,
     passwordResetTtlSeconds: file.auth.passwordResetTtlSeconds, passwordMinLength: file.auth.passwordMinLength,
-    scryptCost: file.auth.scryptCost, publicUrl: config.publicUrl ?? `http://${config.host}:${config.port}`,
+    scryptCost: file.auth.scryptCost, publicUrl, passwordResetUrl: file.mail.passwordResetUrl,
   }, credentialGuard);
   const resolveCredential = credentialResolver(keyResolver, auth);
 
   const metrics = createMetrics();
   const gateMetrics = createGateMetrics(metrics.registry);
-  const decisionLog = new DecisionLog(db, (error) => logger.error({ err: error }, 'writing the decision log failed'));
+  const decisionLog = new DecisionLog(db, (error) => logger.error({ err: error }, 'writing the decision log failed'), {
+    clock, onRefused: (row, error) => logger.error({ tenantId: row.tenantId, decisionId: row.id, requestId: row.requestId, ...refusalReason(error) },
+      'the database refused a decision-log row: dropped it, wrote the others'),
+  });
   const decisions = new DecisionService({
     database, clock, plans, tenancy, snapshots: new TenantSnapshots(db, clock, tenancy, m.periods, CACHE_TTL_MS),
     rateLimits, log: decisionLog, authorizeScope: file.rateLimits.scopes.authorize, rateLimitBypass: new Set(file.rateLimits.bypassPrincipals),
@@ -193,6 +205,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   });
   gateMetrics.track(decisions, decisionLog);
   trackRateLimits(metrics.registry, rateLimits);
+  trackRefusedRows(metrics.registry, { decision_log: decisionLog, key_last_used: keyUsage });
 
   changes.subscribe((change) => decisions.forget(change));
   await changes.start();
@@ -200,7 +213,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   keyUsage.start(LAST_USED_FLUSH_MS);
 
   if (config.bootstrapOperator) {
-    const { created } = await auth.ensureOperator(config.bootstrapOperator.email, config.bootstrapOperator.password);
+    const { created } = await auth.ensureOperator(config.bootstrapOperator.email, config.bootstrapOperator.password, 'TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL');
     if (created) logger.info({ email: config.bootstrapOperator.email }, 'bootstrap operator created');
   }
 
@@ -214,6 +227,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
       await keyUsage.stop().catch((error: unknown) => logger.error({ err: error }, 'writing key last-used times failed'));
       await changes.stop();
       await rateLimits.close();
+      // Mails on their way are let finish (each bounded by the mail server's timeouts).
+      if (!overrides.mailer) await mailer.close?.();
       // Whoever opened the database closes it: a database handed in (tests) stays open.
       if (!overrides.database) await database.close();
     },
@@ -233,6 +248,13 @@ function meteringParts(
   const periods = new PeriodStanding(billing, entitlements, credits);
   const metering = new Metering({ db, clock, plans, billing, entitlements, limits, credits, reservations, periods, publish, subscriptions });
   return { entitlements, limits, credits, reservations, periods, metering, bypassRoles };
+}
+
+/** SMTP when configured, sent off the request path; else none, said once now and at every mail not sent. */
+function configuredMailer(config: Config, logger: Logger): Mailer {
+  if (config.smtpUrl) return new BackgroundMailer(new SmtpMailer(config.smtpUrl, config.mailFrom), logger);
+  logger.warn('no SMTP server configured (TOLLGATE_SMTP_URL): password-reset and invitation mails are not sent');
+  return new UnsentMailer(logger);
 }
 
 /**

@@ -28,6 +28,17 @@ function wrongType(type: string): unknown[] {
 
 interface Attempt { label: string; payload?: string; contentType?: string }
 
+/** Text no field may take: too long for any, not storable, not Unicode (JSON.stringify escapes the surrogates, as a client would). */
+const BAD_TEXT = {
+  huge: 'a'.repeat(20_000),
+  'with a NUL byte': 'a\u0000b',
+  'with a lone high surrogate': 'openai/x\ud800',
+  'with a lone low surrogate': '\udc00tail',
+  'with a reversed surrogate pair': '\ude00\ud83d',
+};
+/** The same, as query-string values (a client percent-encodes; an encoded surrogate is not UTF-8). */
+const BAD_QUERY_TEXT = ['a'.repeat(5_000), 'a%00b', '%ED%A0%80', '%ED%B0%80x', '%E0%A4%A', '%FF'];
+
 function attemptsFor(route: RouteEntry, valid: Record<string, unknown>): Attempt[] {
   const json = (value: unknown) => JSON.stringify(value);
   const attempts: Attempt[] = [
@@ -41,6 +52,7 @@ function attemptsFor(route: RouteEntry, valid: Record<string, unknown>): Attempt
     { label: 'prototype pollution', payload: '{"__proto__": {"isOperator": true}, "constructor": {"prototype": {"x": 1}}}' },
     { label: 'text/plain body', payload: json(valid), contentType: 'text/plain' },
     { label: 'body over the size limit', payload: json({ ...valid, padding: 'x'.repeat(70 * 1024) }) },
+    { label: 'a field name with a lone surrogate', payload: json({ ...valid, ['x\ud800']: 1 }) },
   ];
   if (route.bodyRequired.length > 0) attempts.push({ label: 'missing required fields', payload: '{}' });
   for (const field of route.bodyRequired) {
@@ -50,8 +62,7 @@ function attemptsFor(route: RouteEntry, valid: Record<string, unknown>): Attempt
   for (const [field, type] of Object.entries(route.bodyProperties)) {
     for (const bad of wrongType(type)) attempts.push({ label: `${field} as ${JSON.stringify(bad)}`, payload: json({ ...valid, [field]: bad }) });
     if (type === 'string') {
-      attempts.push({ label: `${field} huge`, payload: json({ ...valid, [field]: 'a'.repeat(20_000) }) });
-      attempts.push({ label: `${field} with a NUL byte`, payload: json({ ...valid, [field]: 'a\u0000b' }) });
+      for (const [label, text] of Object.entries(BAD_TEXT)) attempts.push({ label: `${field} ${label}`, payload: json({ ...valid, [field]: text }) });
     }
   }
   return attempts;
@@ -84,7 +95,7 @@ describe('bad input on every route', () => {
   });
 
   it('malformed path parameters and query strings answer 4xx with a catalog code', async () => {
-    const garbage = ['x', '..%2F..%2Fetc%2Fpasswd', 'tnt_' + 'Z'.repeat(300), "tnt_1' OR '1'='1", '%00', 'tnt_01ARZ3NDEKTSV4RRFFQ69G5FA%'];
+    const garbage = ['x', '..%2F..%2Fetc%2Fpasswd', 'tnt_' + 'Z'.repeat(300), "tnt_1' OR '1'='1", '%00', 'tnt_01ARZ3NDEKTSV4RRFFQ69G5FA%', '%ED%A0%80', 'tnt_%F0%9F'];
     for (const route of routeTable(t.app).filter((r) => r.url.includes(':'))) {
       const f = ROUTE_FIXTURES[key(route)]!;
       for (const value of garbage) {
@@ -95,6 +106,19 @@ describe('bad input on every route', () => {
         expect(isErrorCode(res.json().error.code)).toBe(true);
       }
     }
+    for (const route of routeTable(t.app).filter((r) => Object.keys(r.queryProperties).length > 0)) {
+      const f = ROUTE_FIXTURES[key(route)]!;
+      const url = fillPath(route.url, f.params?.(w) ?? {});
+      for (const [name, type] of Object.entries(route.queryProperties)) {
+        for (const value of type === 'string' ? BAD_QUERY_TEXT : ['%00', '%ED%A0%80', 'x']) {
+          const res = await t.request({ method: route.method as 'GET', url: `${url}?${name}=${value}`, token: tokenFor(w, f.need) });
+          const where = `${key(route)}?${name}=${value.slice(0, 20)}`;
+          expect(res.statusCode, `${where}: ${res.body}`).toBeGreaterThanOrEqual(400);
+          expect(res.statusCode, `${where}: ${res.body}`).toBeLessThan(500);
+          expect(isErrorCode(res.json().error.code), where).toBe(true);
+        }
+      }
+    }
     for (const url of ['/v1/admin/tenants?limit=abc', '/v1/admin/tenants?limit=100000', '/v1/admin/tenants?status=deleted', '/v1/admin/tenants?unknown=1', '/v1/admin/tenants?cursor=%27']) {
       const res = await t.request({ method: 'GET', url, token: w.operator.accessToken });
       expect(res.statusCode, url).toBe(400);
@@ -102,6 +126,43 @@ describe('bad input on every route', () => {
     }
     const cursor = await t.request({ method: 'GET', url: `/v1/tenants/${w.tenantA}/audit?cursor=not-a-cursor`, token: w.ownerA.accessToken });
     expect(cursor.statusCode).toBe(400);
+  });
+
+  it('a route that takes no body refuses one, and other media types, and writes nothing', async () => {
+    const routes = routeTable(t.app).filter((r) => r.refusesBody);
+    expect(routes.map(key)).toContain('POST /v1/admin/signing-keys/rotate');
+    for (const route of routes) {
+      const f = ROUTE_FIXTURES[key(route)]!;
+      const url = fillPath(route.url, f.params?.(w) ?? {});
+      const before = await snapshot(t.db);
+      for (const [payload, contentType] of [['{"graceSeconds": 1}', 'application/json'], ['[]', 'application/json'], ['"x"', 'application/json'],
+        ['rotate', 'text/plain'], ['a=1', 'application/x-www-form-urlencoded'], ['{}', 'application/octet-stream']] as const) {
+        const res = await t.request({ method: route.method as 'POST', url, token: tokenFor(w, f.need), payload, headers: { 'content-type': contentType } });
+        const where = `${key(route)} — ${contentType} ${payload}`;
+        expect(res.statusCode, `${where}: ${res.body}`).toBeGreaterThanOrEqual(400);
+        expect(res.statusCode, `${where}: ${res.body}`).toBeLessThan(500);
+        expect(isErrorCode(res.json().error.code), where).toBe(true);
+      }
+      expect(await snapshot(t.db), key(route)).toEqual(before);
+    }
+  });
+
+  it('text that is not well-formed is MALFORMED_TEXT, wherever it is', async () => {
+    const bodies = [
+      { url: '/v1/authorize', payload: '{"operation":"chat","model":"openai/x\\ud800","quantity":{"inputTokens":1}}' },
+      { url: '/v1/authorize', payload: '{"operation":"chat","quantity":{"input\\udc00Tokens":1}}' },
+      { url: '/v1/tenants', payload: '{"name":"a\\u0000b"}' },
+    ];
+    for (const { url, payload } of bodies) {
+      const res = await t.request({ method: 'POST', url, token: w.ownerA.accessToken, payload, headers: { 'content-type': 'application/json' } });
+      expect(res.statusCode, payload).toBe(400);
+      expect(res.json().error.code, payload).toBe('MALFORMED_TEXT');
+    }
+    for (const url of ['/v1/admin/audit?action=a%00b', '/v1/admin/tenants?query=%ED%A0%80', '/v1/admin/tenants/%ED%A0%80']) {
+      const res = await t.request({ method: 'GET', url, token: w.operator.accessToken });
+      expect(res.statusCode, url).toBe(400);
+      expect(res.json().error.code, url).toBe('MALFORMED_TEXT');
+    }
   });
 
   it('unknown routes and methods answer 404 with a catalog code', async () => {

@@ -10,6 +10,7 @@ import type { ConfigFile } from '../src/config-schema.js';
 import { openDatabase, type Database } from '../src/db/client.js';
 import { createDeps, type Deps } from '../src/deps.js';
 import { ManualClock } from '../src/lib/clock.js';
+import { createLogger } from '../src/lib/logger.js';
 import { MemoryMailer } from '../src/lib/mailer.js';
 
 /** PostgreSQL when DATABASE_URL is set (a fresh database per suite), else in-memory PGlite. */
@@ -115,7 +116,7 @@ export interface SignedUp {
 /** A logger whose lines the test reads. */
 export function capturedLogger(): { lines: string[]; logger: Logger } {
   const lines: string[] = [];
-  return { lines, logger: pino({ level: 'info' }, { write: (line: string) => { lines.push(line); } }) };
+  return { lines, logger: createLogger('info', { write: (line: string) => { lines.push(line); } }) };
 }
 
 /** Moves a test clock forward to `ms` past the start of a second, so that what follows shares that second. */
@@ -131,12 +132,14 @@ export async function startTestApp(options: {
   /** PostgreSQL only: the app's connections go through this URL (test/tcp-relay.ts). */
   databaseVia?: (url: string) => string;
   databaseConnectTimeoutSeconds?: number;
+  /** Mail goes where the config says (TOLLGATE_SMTP_URL in `env`), as in production, not to `mailer`'s memory. */
+  configuredMailer?: boolean;
 } = {}): Promise<TestApp> {
   const db = await createTestDatabase({ poolSize: options.poolSize, via: options.databaseVia, connectTimeoutSeconds: options.databaseConnectTimeoutSeconds });
   const clock = options.clock ?? new ManualClock(new Date());
   const mailer = new MemoryMailer();
   const config = testConfig(options.patch, options.env);
-  const deps = await createDeps(config, { clock, mailer, database: db.database, logger: options.logger ?? pino({ level: 'silent' }), rateLimitPrefix: `test-${randomBytes(6).toString('hex')}` });
+  const deps = await createDeps(config, { clock, ...(options.configuredMailer ? {} : { mailer }), database: db.database, logger: options.logger ?? pino({ level: 'silent' }), rateLimitPrefix: `test-${randomBytes(6).toString('hex')}` });
   // Background writers (key lastUsedAt, decision log) would land at random moments inside
   // snapshot comparisons; suites flush them explicitly instead.
   await deps.keyUsage.stop();
@@ -154,7 +157,7 @@ export async function startTestApp(options: {
     app, deps, clock, mailer, db, request, signup,
     async operator() {
       const email = uniqueEmail('operator');
-      await deps.auth.ensureOperator(email, 'operator-password-123');
+      await deps.auth.ensureOperator(email, 'operator-password-123', 'test harness');
       const res = await request({ method: 'POST', url: '/v1/token', payload: { grantType: 'password', email, password: 'operator-password-123' } });
       const body = res.json();
       const me = (await request({ method: 'GET', url: '/v1/me', token: body.accessToken })).json();

@@ -1,11 +1,11 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { runCli } from './index.js';
 import { sql } from 'drizzle-orm';
 import { openDatabase, rows } from '../db/client.js';
 import { TEST_SECRET } from '../../test/harness.js';
+import { removeTempDirs, tempDir } from '../../test/temp-dirs.js';
 
 const saved = { ...process.env };
 let dir: string;
@@ -13,7 +13,7 @@ let out: string[];
 let errors: string[];
 
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'tollgate-cli-'));
+  dir = tempDir('cli');
   // The CLI reads its environment like the real command does; point it at a throwaway PGlite.
   process.env = { ...saved, TOLLGATE_DATA_DIR: dir, TOLLGATE_SECRET_KEY: TEST_SECRET, LOG_LEVEL: 'silent', DATABASE_URL: '' };
   out = [];
@@ -24,6 +24,7 @@ beforeEach(() => {
 afterEach(() => {
   process.env = saved;
   vi.restoreAllMocks();
+  removeTempDirs();
 });
 
 describe('tollgate CLI', () => {
@@ -46,13 +47,17 @@ describe('tollgate CLI', () => {
     expect(await runCli(['migrate'])).toBe(0);
     expect(await runCli(['operator', 'create', '--email', 'ops@example.com', '--password', 'operator-password-1'])).toBe(0);
     expect(await runCli(['operator', 'create', '--email', 'ops@example.com', '--password', 'operator-password-1'])).toBe(0);
-    expect(out.join('\n')).toMatch(/operator created: usr_/);
-    expect(out.join('\n')).toMatch(/is now an operator/);
+    expect(out.join('\n')).toMatch(/operator created: usr_\w+ \(ops@example\.com\)/);
+    expect(out.join('\n')).toMatch(/is already an operator; nothing changed/);
+    expect(out.filter((line) => line === `tollgate: opening storage: embedded PGlite in ${dir}`)).toHaveLength(2);
     const database = await openDatabase({ dataDir: dir, appRole: '', migrate: false });
     const found = await rows<{ is_operator: boolean }>(database.db, sql`SELECT is_operator FROM users WHERE email = 'ops@example.com'`);
+    // Audited once: the second run changed nothing.
+    const audited = await rows<{ action: string; tenant_id: string }>(database.db, sql`SELECT action, tenant_id FROM audit_log WHERE action = 'operator.grant'`);
     await database.close();
     expect(found).toEqual([{ is_operator: true }]);
-  });
+    expect(audited).toEqual([{ action: 'operator.grant', tenant_id: 'tnt_platform' }]);
+  }, 180_000);
 
   it('rejects unknown commands and incomplete arguments with exit code 2', async () => {
     expect(await runCli(['frobnicate'])).toBe(2);

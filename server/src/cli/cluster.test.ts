@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { TEST_SECRET, createTestDatabase, onPostgres, type TestDatabase } from '../../test/harness.js';
+import { removeTempDirs, tempDir } from '../../test/temp-dirs.js';
 
 const REDIS_URL = process.env.REDIS_URL || undefined;
 if (!onPostgres || !REDIS_URL) console.log('[tollgate] cluster suite (TOLLGATE_WORKERS=2) needs DATABASE_URL and REDIS_URL: SKIPPED');
@@ -89,10 +89,13 @@ describe.skipIf(!onPostgres || !REDIS_URL)('tollgate serve with TOLLGATE_WORKERS
       }
     }
   });
-  afterAll(async () => { await db?.drop(); });
+  afterAll(async () => {
+    await db?.drop();
+    removeTempDirs();
+  });
 
   it('two workers on one port admit exactly the limit between them, report the whole service\'s metrics, and stop together after flushing', async () => {
-    const server = await startServe(db, mkdtempSync(join(tmpdir(), 'tollgate-cluster-')));
+    const server = await startServe(db, tempDir('cluster'));
     expect(server.banner).toMatch(/2 worker processes/);
     const workers = workersOf(server.child.pid!);
     expect(workers).toHaveLength(2);
@@ -136,7 +139,7 @@ describe.skipIf(!onPostgres || !REDIS_URL)('tollgate serve with TOLLGATE_WORKERS
   });
 
   it('a worker that dies takes the other down, and serve exits 1 for its supervisor', async () => {
-    const server = await startServe(db, mkdtempSync(join(tmpdir(), 'tollgate-cluster-')));
+    const server = await startServe(db, tempDir('cluster'));
     const [first, second] = workersOf(server.child.pid!);
     process.kill(first!, 'SIGKILL');
     expect(await server.exited).toBe(1);

@@ -3,8 +3,11 @@ import { writeFileSync } from 'node:fs';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { publishedConfigSchema } from '../config-schema.js';
 import { openDatabase } from '../db/client.js';
+import { StartError } from '../lib/errors.js';
 import { serve } from './serve.js';
 import { createDeps } from '../deps.js';
+import { generateApiDocs } from './openapi.js';
+import { progress } from './progress.js';
 
 const USAGE = `tollgate — control plane for multi-tenant AI SaaS
 
@@ -15,9 +18,13 @@ Usage:
                                               create an operator (or flag an existing user)
   tollgate config check [--config FILE]       validate a config file and exit
   tollgate config schema [--out FILE]         print the config file's JSON Schema
+  tollgate openapi [--out FILE] [--markdown FILE]
+                                              print (or write) the OpenAPI document; --markdown
+                                              also writes it as a Markdown reference
 
 Environment: HOST, PORT, TOLLGATE_DATA_DIR, DATABASE_URL, TOLLGATE_CONFIG, REDIS_URL,
-TOLLGATE_SECRET_KEY, TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL / _PASSWORD, TOLLGATE_WORKERS, LOG_LEVEL.`;
+TOLLGATE_SECRET_KEY, TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL / _PASSWORD, TOLLGATE_WORKERS,
+TOLLGATE_SMTP_URL, TOLLGATE_MAIL_FROM, TOLLGATE_PUBLIC_URL, LOG_LEVEL.`;
 
 export async function runCli(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -25,7 +32,7 @@ export async function runCli(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       config: { type: 'string' }, email: { type: 'string' }, password: { type: 'string' },
-      out: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      out: { type: 'string' }, markdown: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
   });
   const [command, sub] = positionals;
@@ -47,19 +54,33 @@ export async function runCli(argv: string[]): Promise<number> {
       console.error(error.message);
       return 2;
     }
+    // Something outside the command is in the way (the data directory in use, the port taken): one line, exit 1.
+    if (error instanceof StartError) {
+      console.error(`tollgate: ${error.message}`);
+      return 1;
+    }
     throw error;
   }
 }
 
-async function run(command: string, sub: string | undefined, values: { email?: string | undefined; password?: string | undefined }, positionals: string[], config: Config): Promise<number> {
+interface Options { email?: string | undefined; password?: string | undefined; out?: string | undefined; markdown?: string | undefined }
+
+async function run(command: string, sub: string | undefined, values: Options, positionals: string[], config: Config): Promise<number> {
   switch (command) {
     case 'serve':
       return serve(config);
     case 'migrate': {
       const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, appRole: config.databaseAppRole, poolSize: 1,
-        connectTimeoutSeconds: config.databaseConnectTimeoutSeconds });
+        connectTimeoutSeconds: config.databaseConnectTimeoutSeconds, onProgress: progress });
       await database.close();
       console.log('migrations applied');
+      return 0;
+    }
+    case 'openapi': {
+      const docs = await generateApiDocs(config);
+      if (values.out) writeFileSync(values.out, docs.json);
+      else process.stdout.write(docs.json);
+      if (values.markdown) writeFileSync(values.markdown, docs.markdown);
       return 0;
     }
     case 'config':
@@ -74,10 +95,12 @@ async function run(command: string, sub: string | undefined, values: { email?: s
           console.error('operator create needs --email and --password');
           return 2;
         }
-        const deps = await createDeps(config);
+        const deps = await createDeps(config, { onProgress: progress });
         try {
-          const { userId, created } = await deps.auth.ensureOperator(values.email, values.password);
-          console.log(created ? `operator created: ${userId}` : `existing user ${userId} is now an operator`);
+          const { userId, created, alreadyOperator } = await deps.auth.ensureOperator(values.email, values.password, 'tollgate operator create');
+          console.log(created ? `operator created: ${userId} (${values.email})`
+            : alreadyOperator ? `${userId} (${values.email}) is already an operator; nothing changed`
+              : `existing user ${userId} (${values.email}) is now an operator; its password is unchanged`);
         } finally {
           await deps.close();
         }

@@ -1,7 +1,11 @@
 import cluster, { type Worker } from 'node:cluster';
+import { createServer } from 'node:net';
 import type { Config } from '../config.js';
 import { buildApp } from '../app.js';
+import { describeStorage } from '../db/client.js';
 import { createDeps, startSweeper } from '../deps.js';
+import { StartError } from '../lib/errors.js';
+import { progress } from './progress.js';
 import { answerClusterMetrics, clusterExposition, serveClusterMetrics } from './cluster-metrics.js';
 
 /** What a worker tells the primary once it listens. */
@@ -13,6 +17,7 @@ interface Listening { tollgate: 'listening'; port: number }
  * is a whole Tollgate over the same PostgreSQL and Redis, all accepting on one port.
  */
 export async function serve(config: Config): Promise<number> {
+  if (cluster.isPrimary) await assertPortFree(config);
   if (config.workers > 1 && cluster.isPrimary) return servePrimary(config);
   // First, so that a scrape while this worker boots does not wait for it in vain.
   if (cluster.isWorker) answerClusterMetrics();
@@ -27,11 +32,18 @@ export async function serve(config: Config): Promise<number> {
 
 /** One server process: listening, with its sweeper; `stopped` settles after a stop signal, once it has flushed and closed. */
 async function startServer(config: Config): Promise<{ port: number; stopped: Promise<void> }> {
-  const deps = await createDeps(config);
+  const deps = await createDeps(config, { onProgress: progress });
   if (cluster.isWorker) deps.metrics.exposition = clusterExposition(deps.metrics.registry);
   const app = await buildApp(deps);
-  // Bursts of new connections (every SaaS worker calling at once) should queue, not be reset: Node's default backlog is 511.
-  await app.listen({ host: config.host, port: config.port, backlog: 4096 });
+  progress(`starting the HTTP server on ${config.host}:${config.port}`);
+  try {
+    // Bursts of new connections (every SaaS worker calling at once) should queue, not be reset: Node's default backlog is 511.
+    await app.listen({ host: config.host, port: config.port, backlog: 4096 });
+  } catch (error) {
+    await app.close();
+    await deps.close();
+    throw listenFailure(error, config) ?? error;
+  }
   const sweeper = startSweeper(deps);
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
@@ -104,9 +116,33 @@ async function servePrimary(config: Config): Promise<number> {
   return stoppedBadly ? 1 : code ?? 0;
 }
 
+/**
+ * Said before the storage opens (a first start creates and migrates a database for a
+ * while): a taken port is known at once. Listening may still fail later (another process
+ * taking the port meanwhile), with the same answer.
+ */
+async function assertPortFree(config: Config): Promise<void> {
+  if (config.port === 0) return;
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', reject);
+    probe.listen({ host: config.host, port: config.port, exclusive: true }, () => probe.close(() => resolve()));
+  }).catch((error: unknown) => { throw listenFailure(error, config) ?? error; });
+}
+
+/** Why the port could not be taken, said in one line with the setting to change; undefined for anything else. */
+function listenFailure(error: unknown, config: Config): StartError | undefined {
+  switch ((error as NodeJS.ErrnoException).code) {
+    case 'EADDRINUSE': return new StartError(`port ${config.port} is in use; set PORT`);
+    case 'EACCES': return new StartError(`port ${config.port} needs privileges this process does not have; set PORT (above 1023)`);
+    case 'EADDRNOTAVAIL': return new StartError(`${config.host} is not an address of this machine; set HOST`);
+    default: return undefined;
+  }
+}
+
 function printBanner(config: Config, port: number, workers: number): void {
   const base = `http://${config.host}:${port}`;
-  const storage = config.databaseUrl ? 'PostgreSQL' : `embedded PGlite in ${config.dataDir}`;
+  const storage = describeStorage({ url: config.databaseUrl, dataDir: config.dataDir });
   process.stdout.write([
     '',
     `  Tollgate is listening on ${base}  (storage: ${storage}${workers > 1 ? `; ${workers} worker processes` : ''})`,

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import postgres from 'postgres';
@@ -7,6 +7,7 @@ import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
 import type { ExtractTablesWithRelations } from 'drizzle-orm';
+import { lockDataDir } from './data-dir-lock.js';
 import { migrate } from './migrate.js';
 
 type Schema = Record<string, never>;
@@ -57,6 +58,21 @@ export interface DatabaseOptions {
   migrate?: boolean;
   /** An already created PGlite instance (tests keep a handle to inspect it as its owner). */
   pglite?: PGlite;
+  /** Told each step of opening (storage, each migration), for a person watching a start. */
+  onProgress?: ((line: string) => void) | undefined;
+}
+
+/** Which storage these options open, for a person: the PGlite directory, or PostgreSQL's host, database and user (never the password). */
+export function describeStorage(options: { url?: string | undefined; dataDir?: string | undefined }): string {
+  if (!options.url) return options.dataDir ? `embedded PGlite in ${options.dataDir}` : 'embedded PGlite in memory';
+  try {
+    const url = new URL(options.url);
+    const host = url.hostname || url.searchParams.get('host') || 'localhost';
+    const user = url.username ? ` as ${decodeURIComponent(url.username)}` : '';
+    return `PostgreSQL ${host}:${url.port || 5432}${url.pathname || '/'}${user}`;
+  } catch {
+    return 'PostgreSQL (DATABASE_URL is not a URL)';
+  }
 }
 
 /** Rows of a raw statement, whichever driver runs it. */
@@ -71,15 +87,24 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 }
 
 async function openPglite(options: DatabaseOptions): Promise<Database> {
-  let dataDir: string | undefined;
-  if (options.dataDir) {
-    mkdirSync(options.dataDir, { recursive: true });
-    dataDir = join(options.dataDir, 'pgdata');
+  const progress = options.onProgress ?? (() => undefined);
+  // Single owner: whoever opens a directory locks it first (db/data-dir-lock.ts).
+  const lock = options.dataDir && !options.pglite ? lockDataDir(options.dataDir) : undefined;
+  const dataDir = options.dataDir ? join(options.dataDir, 'pgdata') : undefined;
+  let client: PGlite;
+  try {
+    const fresh = dataDir !== undefined && !existsSync(join(dataDir, 'PG_VERSION'));
+    progress(`opening storage: ${describeStorage(options)}${fresh ? ' (none there yet: creating the database)' : ''}`);
+    client = options.pglite ?? await PGlite.create(dataDir ? { dataDir } : {});
+    if (options.migrate !== false) {
+      await migrate({ kind: 'pglite', exec: (text) => client.exec(text).then(() => undefined), query: async (text) => (await client.query(text)).rows as Record<string, unknown>[] }, options.appRole, { onProgress: progress });
+    }
+    // PGlite is one connection: switching role once makes RLS apply to every later query.
+    if (options.appRole) await client.exec(`SET ROLE ${quoteIdent(options.appRole)}`);
+  } catch (error) {
+    lock?.release();
+    throw error;
   }
-  const client = options.pglite ?? await PGlite.create(dataDir ? { dataDir } : {});
-  if (options.migrate !== false) await migrate({ kind: 'pglite', exec: (text) => client.exec(text).then(() => undefined), query: async (text) => (await client.query(text)).rows as Record<string, unknown>[] }, options.appRole);
-  // PGlite is one connection: switching role once makes RLS apply to every later query.
-  if (options.appRole) await client.exec(`SET ROLE ${quoteIdent(options.appRole)}`);
   const handlers = new Map<string, Set<NotifyHandler>>();
   const db = drizzlePglite({ client }) as unknown as Db;
   return {
@@ -100,13 +125,18 @@ async function openPglite(options: DatabaseOptions): Promise<Database> {
     // PGlite's query waits for any open transaction, so it never runs inside one of drizzle's.
     statement: async <T>(text: string, params: unknown[]) => (await client.query<T>(text, params)).rows,
     async close() {
-      await client.close();
+      try {
+        await client.close();
+      } finally {
+        lock?.release();
+      }
     },
   };
 }
 
 async function openPostgres(url: string, options: DatabaseOptions): Promise<Database> {
   const connectTimeout = options.connectTimeoutSeconds ?? 5;
+  options.onProgress?.(`opening storage: ${describeStorage(options)}`);
   if (options.migrate !== false) {
     const admin = postgres(url, { max: 1, onnotice: () => undefined, connect_timeout: connectTimeout });
     try {
@@ -114,7 +144,7 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
         kind: 'postgres',
         exec: async (text) => { await admin.unsafe(text); },
         query: async (text) => [...(await admin.unsafe(text))] as Record<string, unknown>[],
-      }, options.appRole);
+      }, options.appRole, { onProgress: options.onProgress });
     } finally {
       await admin.end();
     }

@@ -51,3 +51,20 @@ export function databaseFailure(error: unknown): AppError | undefined {
   if (!code) return undefined;
   return new AppError(code, undefined, { retryAfterMs: 1000 }, { cause: error });
 }
+
+/**
+ * The database refused what a statement carries rather than the statement itself: a data
+ * exception (SQLSTATE class 22, such as text jsonb cannot hold) or an integrity violation
+ * (class 23). Sent again, the same rows fail the same way.
+ */
+export function isDataRefusal(error: unknown): boolean {
+  const e = error as { code?: unknown; cause?: { code?: unknown } } | null;
+  return [e?.code, e?.cause?.code].some((code) => typeof code === 'string' && /^2[23][0-9A-Z]{3}$/.test(code));
+}
+
+/** The database's own words for a refusal, without the statement and parameters a driver wraps them in (a row may hold what a log must not). */
+export function refusalReason(error: unknown): { sqlState: string | undefined; reason: string } {
+  const e = error as { code?: unknown; message?: unknown; cause?: { code?: unknown; message?: unknown } } | null;
+  const source = typeof e?.cause?.code === 'string' ? e.cause : e;
+  return { sqlState: typeof source?.code === 'string' ? source.code : undefined, reason: String(source?.message ?? error).split('\n')[0]!.slice(0, 200) };
+}

@@ -34,6 +34,8 @@ export function functionFiles(): string[] {
 export async function migrate(target: MigrationTarget, appRole: string, options: {
   /** Stop after this migration and apply no SQL function file: a database as an older release left it (tests). */
   through?: string;
+  /** Told how many migrations are pending and each as it is applied, for a person watching a start. */
+  onProgress?: ((line: string) => void) | undefined;
 } = {}): Promise<string[]> {
   const applied: string[] = [];
   await target.exec('SELECT pg_advisory_lock(727274)');
@@ -42,9 +44,10 @@ export async function migrate(target: MigrationTarget, appRole: string, options:
       name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());
       CREATE TABLE IF NOT EXISTS tollgate_functions (name text PRIMARY KEY, sha256 text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
     const done = new Set((await target.query('SELECT name FROM tollgate_migrations')).map((r) => String(r.name)));
-    for (const file of migrationFiles()) {
-      if (options.through !== undefined && file > options.through) break;
-      if (done.has(file)) continue;
+    const pending = migrationFiles().filter((file) => !done.has(file) && (options.through === undefined || file <= options.through));
+    options.onProgress?.(pending.length === 0 ? 'migrations: up to date' : `migrations: ${pending.length} to apply`);
+    for (const [i, file] of pending.entries()) {
+      options.onProgress?.(`migrations: ${i + 1} of ${pending.length} (${file})`);
       const text = readFileSync(join(MIGRATIONS_DIR, file), 'utf8');
       await target.exec(`BEGIN;\n${text}\n;INSERT INTO tollgate_migrations (name) VALUES ('${file}');\nCOMMIT;`)
         .catch(async (error: unknown) => {

@@ -2,6 +2,7 @@ import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, Fa
 import { databaseFailure } from '../db/errors.js';
 import { AppError, type ErrorCode } from '../lib/errors.js';
 import { ERROR_CATALOG } from '../error-catalog.js';
+import { malformedText, textFault } from './text-guard.js';
 
 /** Fastify's own error codes for malformed requests, mapped onto the catalog. */
 const FASTIFY_CODES: Record<string, ErrorCode> = {
@@ -12,9 +13,8 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
   FST_ERR_CTP_INVALID_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
   FST_ERR_VALIDATION: 'VALIDATION_FAILED',
-  FST_ERR_BAD_URL: 'BAD_REQUEST',
+  FST_ERR_BAD_URL: 'MALFORMED_TEXT',
   FST_ERR_MAX_PARAM_LENGTH: 'BAD_REQUEST',
-  FST_ERR_NUL_IN_JSON: 'VALIDATION_FAILED',
   FST_ERR_ASYNC_CONSTRAINT: 'BAD_REQUEST',
 };
 
@@ -31,28 +31,20 @@ export function frameworkErrorHandler(error: FastifyError, request: FastifyReque
 
 /**
  * JSON bodies go through Fastify's own safe parser (prototype poisoning is an error),
- * then strings holding NUL characters are refused at the door: PostgreSQL text cannot
- * store them, and nothing legitimate sends them.
+ * then text that is not well-formed (a NUL, a lone surrogate: http/text-guard.ts) is
+ * refused at the door. The only body type: anything else is 415.
  */
 export function registerJsonParser(app: FastifyInstance): void {
   const parse = app.getDefaultJsonParser('error', 'error');
-  app.removeContentTypeParser('application/json');
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     parse(request, body as string, (error, value) => {
       if (error) return done(error, undefined);
-      if (containsNul(value)) {
-        return done(Object.assign(new Error('strings may not contain NUL characters'), { code: 'FST_ERR_NUL_IN_JSON', statusCode: 400 }), undefined);
-      }
+      const fault = textFault(value, 'body');
+      if (fault) return done(malformedText(fault), undefined);
       done(null, value);
     });
   });
-}
-
-function containsNul(value: unknown): boolean {
-  if (typeof value === 'string') return value.includes('\u0000');
-  if (Array.isArray(value)) return value.some(containsNul);
-  if (value && typeof value === 'object') return Object.entries(value).some(([k, v]) => k.includes('\u0000') || containsNul(v));
-  return false;
 }
 
 /** A database outage or pile-up (db/errors.ts) as its 503, logged at warn: not a bug. */

@@ -27,6 +27,18 @@ export function createMetrics(): Metrics {
   };
 }
 
+/** Rows background writers (writer → its count) gave up because the database refused what they held; their batches were written without them. */
+export function trackRefusedRows(registry: Registry, writers: Record<string, { readonly refusedRows: number }>): void {
+  new Counter({
+    name: 'tollgate_background_rows_refused_total', help: 'Rows of a batched background write the database refused for what they held (each logged, the rest of the batch written)',
+    labelNames: ['writer'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const [writer, counts] of Object.entries(writers)) this.inc({ writer }, counts.refusedRows);
+    },
+  });
+}
+
 export function registerMetrics(app: FastifyInstance, metrics: Metrics): void {
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';

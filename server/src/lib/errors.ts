@@ -13,6 +13,7 @@ export type CodesOf<T extends ErrorTable> = { readonly [K in keyof T]: true };
 export const commonErrors = {
   VALIDATION_FAILED: { status: 400, message: 'The request does not match the schema.' },
   MALFORMED_JSON: { status: 400, message: 'The request body is not valid JSON.' },
+  MALFORMED_TEXT: { status: 400, message: 'Text in the request is not well-formed: a NUL character, a lone UTF-16 surrogate or a percent-escape that is not UTF-8.' },
   BAD_REQUEST: { status: 400, message: 'The request cannot be processed.' },
   UNAUTHENTICATED: { status: 401, message: 'A valid credential is required.' },
   FORBIDDEN: { status: 403, message: 'The credential does not allow this action.' },
@@ -50,5 +51,16 @@ export class AppError extends Error {
   ) {
     super(message ?? code, options);
     this.name = 'AppError';
+  }
+}
+
+/**
+ * A command cannot start for a reason outside it (the data directory in use, the port
+ * taken): the CLI prints the message alone, no stack trace, and exits 1.
+ */
+export class StartError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StartError';
   }
 }

@@ -292,7 +292,7 @@ describe('key routes across tenants and roles', () => {
       { method: 'POST', url: base, payload: { name: 'x', usageCap: '5' }, code: 'VALIDATION_FAILED' },
       { method: 'POST', url: base, payload: { name: 'x', usageCap: 1.5 }, code: 'VALIDATION_FAILED' },
       { method: 'POST', url: base, payload: '{"name":', headers: { 'content-type': 'application/json' }, code: 'MALFORMED_JSON' },
-      { method: 'POST', url: base, payload: 'name=x', headers: { 'content-type': 'text/plain' }, code: 'VALIDATION_FAILED' },
+      { method: 'POST', url: base, payload: 'name=x', headers: { 'content-type': 'text/plain' }, code: 'UNSUPPORTED_MEDIA_TYPE' },
       { method: 'POST', url: base, payload: 'name=x', headers: { 'content-type': 'application/x-www-form-urlencoded' }, code: 'UNSUPPORTED_MEDIA_TYPE' },
       { method: 'DELETE', url: `${base}/not-a-key`, code: 'VALIDATION_FAILED' },
       { method: 'DELETE', url: `${base}/svc_00000000000000000000000000`, code: 'VALIDATION_FAILED' },

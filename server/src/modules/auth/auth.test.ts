@@ -202,6 +202,14 @@ describe('external identity providers', () => {
     expect((await t.request({ method: 'GET', url: '/v1/me', token: await build(HS_SECRET, 'authenticated', 'HS512') })).statusCode).toBe(401);
   });
 
+  it('rejects a provider\'s token issued in the future beyond the leeway', async () => {
+    const issued = (iat: number) => new SignJWT({ email: uniqueEmail(), email_verified: true })
+      .setProtectedHeader({ alg: 'HS256' }).setIssuer('https://project.supabase.co/auth/v1').setAudience('authenticated')
+      .setSubject(`supabase-iat-${iat}`).setIssuedAt(iat).setExpirationTime(nowSec() + 3600 * 48).sign(new TextEncoder().encode(HS_SECRET));
+    expect((await t.request({ method: 'GET', url: '/v1/me', token: await issued(nowSec() + 3600 * 24) })).statusCode).toBe(401);
+    expect((await t.request({ method: 'GET', url: '/v1/me', token: await issued(nowSec() + 5) })).statusCode).toBe(200);
+  });
+
   it('a provider whose keys cannot be fetched is a 503 to try again, not a 401 that signs the user out', async () => {
     for (const issuer of ['https://broken.example/', 'https://unreachable.example/']) {
       const token = await new SignJWT({ email: uniqueEmail() }).setProtectedHeader({ alg: 'RS256', kid: 'idp-1' }).setIssuer(issuer)

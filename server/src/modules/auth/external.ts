@@ -2,7 +2,7 @@ import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTP
 import type { IdentityProviderConfig } from '../../config-schema.js';
 import type { Clock } from '../../lib/clock.js';
 import { AppError } from '../../lib/errors.js';
-import { hasForbiddenHeader } from './tokens.js';
+import { hasForbiddenHeader, issuedInFuture } from './tokens.js';
 
 export interface ExternalIdentity {
   provider: string;
@@ -73,7 +73,7 @@ export class ExternalIdentityVerifier {
 
   private identity(config: IdentityProviderConfig, payload: JWTPayload): ExternalIdentity | null {
     const subject = payload[config.claims.subject];
-    if (typeof subject !== 'string' || subject.length === 0 || typeof payload.exp !== 'number') return null;
+    if (typeof subject !== 'string' || subject.length === 0 || typeof payload.exp !== 'number' || issuedInFuture(payload.iat, this.clock.now())) return null;
     const email = payload[config.claims.email];
     const name = config.claims.name ? payload[config.claims.name] : undefined;
     return {

@@ -7,7 +7,7 @@ import type { Clock } from '../../lib/clock.js';
 import { checkUnderGuard, type CredentialGuard } from '../../lib/credential-guard.js';
 import { AppError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
-import type { Mailer } from '../../lib/mailer.js';
+import { mailLink, type Mailer } from '../../lib/mailer.js';
 import type { CallContext, Principal } from '../../lib/principal.js';
 import { hashPassword, randomBase62, sha256Hex, verifyPassword } from '../../lib/secrets.js';
 import { assertSessionLive, type TenancyService, type TenantView, type UserView } from '../tenancy/index.js';
@@ -22,6 +22,8 @@ export interface AuthOptions {
   passwordMinLength: number;
   scryptCost: number;
   publicUrl: string;
+  /** The reset mail's link, {token} filled in (mail.passwordResetUrl); without one the mail gives the token and the API call. */
+  passwordResetUrl?: string | undefined;
 }
 
 export interface TokenPair { accessToken: string; refreshToken: string; tokenType: 'Bearer'; expiresIn: number }
@@ -148,11 +150,15 @@ export class AuthService {
       id: newId('prt', now.getTime()), userId: user.id, tokenHash: sha256Hex(token),
       expiresAt: new Date(now.getTime() + this.options.passwordResetTtlSeconds * 1000), usedAt: null, createdAt: now,
     }));
+    const minutes = Math.round(this.options.passwordResetTtlSeconds / 60);
     await this.mailer.send({
-      to: user.email,
-      subject: 'Reset your Tollgate password',
-      text: `Use this token within ${Math.round(this.options.passwordResetTtlSeconds / 60)} minutes to set a new password:\n\n${token}\n\n` +
-        `POST ${this.options.publicUrl}/v1/password-reset/confirm {"token": "…", "password": "…"}\n`,
+      kind: 'password_reset', to: user.email, subject: 'Reset your password',
+      text: this.options.passwordResetUrl
+        ? `Someone asked to reset the password of ${user.email}. To choose a new one, open this link within ${minutes} minutes:\n\n` +
+          `${mailLink(this.options.passwordResetUrl, token)}\n\nIf it was not you, ignore this mail: your password stays as it is.\n`
+        : `Someone asked to reset the password of ${user.email}. Use this token within ${minutes} minutes to set a new password:\n\n${token}\n\n` +
+          `POST ${this.options.publicUrl}/v1/password-reset/confirm {"token": "…", "password": "…"}\n\n` +
+          'If it was not you, ignore this mail: your password stays as it is.\n',
     });
   }
 
@@ -283,17 +289,19 @@ export class AuthService {
     return user.id;
   }
 
-  /** Creates an operator, or flags an existing user as one (idempotent; used at boot and by the CLI). */
-  async ensureOperator(email: string, password: string): Promise<{ userId: string; created: boolean }> {
+  /**
+   * Creates an operator, or flags an existing user as one (its password unchanged);
+   * idempotent, audited when it changes anything. `source`: who asked (the CLI, the
+   * bootstrap variables), for the audit entry.
+   */
+  async ensureOperator(email: string, password: string, source: string): Promise<{ userId: string; created: boolean; alreadyOperator: boolean }> {
     const passwordHash = await hashPassword(password, this.options.scryptCost);
     return inSystem(this.db, async (tx) => {
       const existing = await this.tenancy.findUserByEmail(tx, email);
-      if (existing) {
-        if (!existing.isOperator) await this.tenancy.setOperator(tx, existing.id, true);
-        return { userId: existing.id, created: false };
-      }
-      const account = await this.tenancy.createAccount(tx, { email, passwordHash, isOperator: true }, {});
-      return { userId: account.user.id, created: true };
+      if (existing?.isOperator) return { userId: existing.id, created: false, alreadyOperator: true };
+      const user = existing ?? (await this.tenancy.createAccount(tx, { email, passwordHash }, {})).user;
+      await this.tenancy.grantOperator(tx, user, source, !existing);
+      return { userId: user.id, created: !existing, alreadyOperator: false };
     });
   }
 }

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair, base64url } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type SignedUp, type TestApp } from '../../../test/harness.js';
+import { IAT_LEEWAY_SECONDS } from './tokens.js';
 
 let t: TestApp;
 let user: SignedUp;
@@ -70,6 +71,12 @@ describe('Tollgate access tokens', () => {
 
   it('a future nbf is rejected', async () => {
     expect((await me(await forge({ nbf: nowSec() + 60 }))).statusCode).toBe(401);
+  });
+
+  it('an iat in the future beyond the leeway is rejected; within it (clock drift) accepted', async () => {
+    expect((await me(await forge({ iat: nowSec() + IAT_LEEWAY_SECONDS + 2 }))).statusCode).toBe(401);
+    expect((await me(await forge({ iat: nowSec() + 3600 * 24 * 365 }))).statusCode).toBe(401);
+    expect((await me(await forge({ iat: nowSec() + IAT_LEEWAY_SECONDS - 2 }))).statusCode).toBe(200);
   });
 
   it('wrong issuer or audience is rejected', async () => {

@@ -14,6 +14,18 @@ export interface AccessTokenOptions {
 /** Headers that would make a verifier fetch or trust a key named by the token itself. */
 const FORBIDDEN_HEADERS = ['jku', 'x5u', 'jwk', 'x5c'] as const;
 
+/** Seconds an iat may lie ahead of this host's clock (hosts' clocks drift apart a little). */
+export const IAT_LEEWAY_SECONDS = 30;
+
+/**
+ * A token claiming to be issued later than now (beyond the leeway) was not issued by an
+ * honest clock: refused. jose checks iat only against a maximum age, and an iat ahead of
+ * time would outlive a password reset's sign-out (sessionsValidAfter compares against it).
+ */
+export function issuedInFuture(iat: unknown, now: Date): boolean {
+  return typeof iat === 'number' && iat > now.getTime() / 1000 + IAT_LEEWAY_SECONDS;
+}
+
 export function hasForbiddenHeader(header: Partial<JWTHeaderParameters>): boolean {
   return FORBIDDEN_HEADERS.some((name) => name in header);
 }
@@ -46,7 +58,7 @@ export class AccessTokens {
 
   /**
    * Verifies with pinned algorithm, issuer, audience and type; exp, nbf and iat are
-   * required; exp equal to now is already expired. Keys come only from our own ring:
+   * required; exp equal to now is already expired, an iat in the future is refused. Keys come only from our own ring:
    * jku/x5u/jwk headers are refused, never followed. Returns the user id or null.
    */
   async verify(token: string): Promise<{ userId: string; expiresAt: number; issuedAt: number } | null> {
@@ -65,7 +77,7 @@ export class AccessTokens {
         currentDate: this.clock.now(),
         clockTolerance: 0,
       });
-      if (typeof payload.sub !== 'string' || !payload.sub.startsWith('usr_')) return null;
+      if (typeof payload.sub !== 'string' || !payload.sub.startsWith('usr_') || issuedInFuture(payload.iat, this.clock.now())) return null;
       return { userId: payload.sub, expiresAt: payload.exp!, issuedAt: payload.iat! };
     } catch {
       return null;

@@ -1,6 +1,5 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +9,7 @@ import { DEFAULT_CONFIG_PATH } from '../../config.js';
 import { createDeps } from '../../deps.js';
 import { onPostgres, startTestApp, testConfig, type TestApp } from '../../../test/harness.js';
 import { startServerProcess } from '../../../test/server-process.js';
+import { removeTempDirs, tempDir } from '../../../test/temp-dirs.js';
 
 /**
  * Exactness under load, over real HTTP: many concurrent decisions for one tenant admit
@@ -31,7 +31,7 @@ const servers: { url: string; close: () => Promise<void> }[] = [];
 function unthrottledConfig(): string {
   const file = parseYaml(readFileSync(DEFAULT_CONFIG_PATH, 'utf8')) as { rateLimits: { scopes: Record<string, { limit: number }> } };
   for (const scope of Object.values(file.rateLimits.scopes)) scope.limit = 1_000_000_000;
-  const path = join(mkdtempSync(join(tmpdir(), 'tollgate-config-')), 'tollgate.config.yaml');
+  const path = join(tempDir('config'), 'tollgate.config.yaml');
   writeFileSync(path, stringifyYaml(file));
   return path;
 }
@@ -49,6 +49,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const s of servers) await s.close();
   await t.close();
+  removeTempDirs();
 });
 
 async function loadedTenant(credits: number): Promise<{ tenantId: string; key: string }> {

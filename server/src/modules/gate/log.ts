@@ -1,5 +1,7 @@
 import type { Db } from '../../db/client.js';
+import { writeIsolating } from '../../db/batch-write.js';
 import { inSystem } from '../../db/scope.js';
+import { systemClock, type Clock } from '../../lib/clock.js';
 import { Periodic } from '../../lib/periodic.js';
 import * as repo from './repo.js';
 
@@ -9,16 +11,33 @@ const MAX_PENDING = 50_000;
  * Every decision is logged, but not in the decision's own commit: rows are buffered and
  * written in one multi-row insert per flush, so logging costs the hot path nothing.
  * The ledger, counters and replay rows — what must be exact — are written synchronously.
+ * The price: a process killed outright (kill -9, out of memory) loses the rows not yet
+ * written, at most one flush interval's worth (plus a flush in progress) while the
+ * database keeps up; oldestUnwrittenAt (tollgate_decision_log_oldest_pending_seconds) is
+ * how far back that loss would reach now.
  */
 export class DecisionLog {
   private pending: repo.DecisionLogRow[] = [];
   private flushing: Promise<void> | undefined;
+  /** The oldest row of the flush in progress, until it is written. */
+  private inFlightSince: Date | undefined;
   private readonly ticker: Periodic;
   /** Rows given up because the buffer was full (for /metrics). */
   droppedRows = 0;
+  /** Rows the database refused for what they hold; the others of their batch were written (for /metrics). */
+  refusedRows = 0;
 
-  constructor(private readonly db: Db, onError: (error: unknown) => void) {
+  private readonly clock: Clock;
+  private readonly onRefused: (row: repo.DecisionLogRow, error: unknown) => void;
+
+  constructor(private readonly db: Db, onError: (error: unknown) => void, options: {
+    clock?: Clock;
+    /** A row the database refused (to log: it is not kept). */
+    onRefused?: (row: repo.DecisionLogRow, error: unknown) => void;
+  } = {}) {
     this.ticker = new Periodic(() => this.flush(), onError);
+    this.clock = options.clock ?? systemClock;
+    this.onRefused = options.onRefused ?? (() => undefined);
   }
 
   record(row: repo.DecisionLogRow): void {
@@ -35,6 +54,12 @@ export class DecisionLog {
     return this.pending.length;
   }
 
+  /** Seconds since the oldest decision whose row is not written yet (0 when every row is). */
+  get oldestPendingSeconds(): number {
+    const oldest = this.inFlightSince ?? this.pending[0]?.createdAt;
+    return oldest ? Math.max(0, (this.clock.now().getTime() - oldest.getTime()) / 1000) : 0;
+  }
+
   start(intervalMs: number): void {
     this.ticker.start(intervalMs);
   }
@@ -49,19 +74,26 @@ export class DecisionLog {
     if (this.pending.length === 0) return;
     const batch = this.pending;
     this.pending = [];
+    this.inFlightSince = batch[0]!.createdAt;
+    const refused = new Set<repo.DecisionLogRow>();
     this.flushing = (async () => {
       try {
         for (let i = 0; i < batch.length; i += 1000) {
-          const chunk = batch.slice(i, i + 1000);
-          await inSystem(this.db, (tx) => repo.insertLog(tx, chunk));
+          await writeIsolating(batch.slice(i, i + 1000), (rows) => inSystem(this.db, (tx) => repo.insertLog(tx, [...rows])), (row, error) => {
+            refused.add(row);
+            this.refusedRows++;
+            this.onRefused(row, error);
+          });
         }
       } catch (error) {
-        const kept = batch.concat(this.pending);
+        // Out of reach: keep every row but the refused (rows already written are skipped by the insert).
+        const kept = batch.filter((row) => !refused.has(row)).concat(this.pending);
         this.droppedRows += Math.max(0, kept.length - MAX_PENDING);
         this.pending = kept.slice(-MAX_PENDING);
         throw error;
       } finally {
         this.flushing = undefined;
+        this.inFlightSince = undefined;
       }
     })();
     await this.flushing;

@@ -60,6 +60,15 @@ export function createGateMetrics(registry: Registry) {
           this.set(log.pendingRows);
         },
       });
+      new Gauge({
+        name: 'tollgate_decision_log_oldest_pending_seconds',
+        help: 'Age of the oldest decision whose log row is not written yet: how far back a process killed now (kill -9) would lose log rows; about the flush interval (1 s) while the database keeps up',
+        // A cluster reports its worst worker, not a sum of ages.
+        registers, aggregator: 'max',
+        collect() {
+          this.set(log.oldestPendingSeconds);
+        },
+      });
       new Counter({
         name: 'tollgate_decision_log_dropped_total', help: 'Decision-log rows dropped because the buffer was full (the database could not take them)', registers,
         collect() {

@@ -272,7 +272,7 @@ describe('the store when Redis is unreachable', () => {
     expect(outcome).toMatchObject({ allowed: false, degraded: 'closed' });
     await service.close();
     const t = await appWith({ api: 100, failMode: 'closed' }, { REDIS_URL: dead });
-    await t.deps.auth.ensureOperator('closed@example.com', 'closed-password-1');
+    await t.deps.auth.ensureOperator('closed@example.com', 'closed-password-1', 'test');
     const token = (await t.request({ method: 'POST', url: '/v1/token', payload: { grantType: 'password', email: 'closed@example.com', password: 'closed-password-1' } }));
     expect(token.statusCode).toBe(503);
     expect(token.json().error.code).toBe('RATE_LIMIT_UNAVAILABLE');

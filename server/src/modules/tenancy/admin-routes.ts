@@ -35,7 +35,7 @@ export const tenancyAdminRoutes: FastifyPluginAsyncTypebox<TenancyAdminRouteOpti
 
   app.get('/v1/admin/tenants/:tenantId', {
     config: { access: 'operator' },
-    schema: { tags: ['operator'], summary: 'One tenant', params: TenantParams, response: { 200: TenantViewSchema, ...errors(401, 403, 404) } },
+    schema: { tags: ['operator'], summary: 'One tenant with its status, plan and subscription (operator)', params: TenantParams, response: { 200: TenantViewSchema, ...errors(401, 403, 404) } },
   }, async (request) => tenancy.getTenant(request.params.tenantId));
 
   app.get('/v1/admin/tenants/:tenantId/users', {

@@ -2,6 +2,7 @@ import type { Db } from '../../db/client.js';
 import { isUniqueViolation } from '../../db/errors.js';
 import { inSystem, inTenant } from '../../db/scope.js';
 import type { Clock } from '../../lib/clock.js';
+import { mailLink, type Mailer } from '../../lib/mailer.js';
 import { AppError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
 import type { CallContext, TenantAccess, UserPrincipal } from '../../lib/principal.js';
@@ -15,13 +16,24 @@ export interface InvitationView { id: string; email: string; role: Role; expires
 
 /** Invitations: the token is shown once, stored hashed, expires, and is accepted at most once. */
 export class InvitationService {
+  private readonly ttlSeconds: number;
+
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
     private readonly audit: AuditService,
     private readonly tenancy: TenancyService,
-    private readonly ttlSeconds: number,
-  ) {}
+    private readonly options: {
+      ttlSeconds: number;
+      /** The invitation mail goes through it. */
+      mailer: Mailer;
+      /** The accept link of the mail, {token} filled in (mail.invitationUrl); without one the mail gives the API's accept call. */
+      acceptUrl: string | undefined;
+      publicUrl: string;
+    },
+  ) {
+    this.ttlSeconds = options.ttlSeconds;
+  }
 
   async create(access: TenantAccess, input: { email: string; role: Role }, ctx: CallContext): Promise<InvitationView & { token: string }> {
     // An invitation names the member who sent it; a key is not a member.
@@ -34,12 +46,20 @@ export class InvitationService {
       tokenHash: sha256Hex(token), invitedBy: access.userId!, expiresAt: new Date(now.getTime() + this.ttlSeconds * 1000),
       acceptedAt: null, acceptedBy: null, revokedAt: null, createdAt: now,
     };
-    await inTenant(this.db, access.tenantId, async (tx) => {
+    const tenantName = await inTenant(this.db, access.tenantId, async (tx) => {
       await repo.insertInvitation(tx, row);
       await this.audit.record(tx, {
         tenantId: access.tenantId, actor: actorOf(access), action: 'invitation.create',
         target: { type: 'invitation', id: row.id }, data: { email: input.email, role: input.role }, requestId: ctx.requestId,
       });
+      return (await repo.findTenant(tx, access.tenantId))?.name ?? access.tenantId;
+    });
+    const { acceptUrl, publicUrl } = this.options;
+    await this.options.mailer.send({
+      kind: 'invitation', to: input.email, subject: `You are invited to join ${tenantName}`,
+      text: `You are invited to join ${tenantName} as ${input.role}. Signed in as ${input.email}, accept it before ${row.expiresAt.toISOString()}:\n\n` +
+        (acceptUrl ? `${mailLink(acceptUrl, token)}\n` : `POST ${publicUrl}/v1/invitations/${token}/accept\n`) +
+        '\nIf you did not expect it, ignore this mail.\n',
     });
     return { ...toView(row), token };
   }

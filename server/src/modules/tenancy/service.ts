@@ -7,7 +7,7 @@ import { AppError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
 import type { CallContext, Principal, TenantAccess, UserPrincipal } from '../../lib/principal.js';
 import { err, type Result } from '../../lib/result.js';
-import type { Actor, AuditService } from '../audit/index.js';
+import { PLATFORM_TENANT_ID, type Actor, type AuditService } from '../audit/index.js';
 import type { BillingService, Subscription } from '../billing/index.js';
 import type { Plan, PlansService } from '../plans/index.js';
 import { assertSessionLive, type AccessCheck, type StampedCheck, type TenantCheckOptions, type TenantDenial, type UserState } from './access.js';
@@ -36,7 +36,7 @@ export interface TenancyExtension {
   enterpriseOverride?(tx: Executor, tenantId: string): Promise<boolean | null>;
 }
 
-export interface NewAccount { email: string; name?: string | null | undefined; passwordHash: string | null; isOperator?: boolean }
+export interface NewAccount { email: string; name?: string | null | undefined; passwordHash: string | null }
 
 /** What tenancy needs of the modules above it, handed in by deps.ts so that tenancy never imports them. */
 export interface TenancyHooks extends TenancyExtension {
@@ -67,7 +67,7 @@ export class TenancyService {
     const tenantId = newId('tnt', now.getTime());
     await repo.insertUser(tx, {
       id: userId, email: input.email, name: input.name ?? null, passwordHash: input.passwordHash,
-      isOperator: input.isOperator ?? false, status: 'active', personalTenantId: tenantId, sessionsValidAfter: null, lastSignInAt: null, createdAt: now, updatedAt: now,
+      isOperator: false, status: 'active', personalTenantId: tenantId, sessionsValidAfter: null, lastSignInAt: null, createdAt: now, updatedAt: now,
     }).catch((error: unknown) => {
       if (isUniqueViolation(error)) throw new AppError('EMAIL_TAKEN');
       throw error;
@@ -299,8 +299,17 @@ export class TenancyService {
     await repo.updateUser(tx, userId, { lastSignInAt: this.clock.now() });
   }
 
-  async setOperator(tx: Executor, userId: string, isOperator: boolean): Promise<void> {
-    await repo.updateUser(tx, userId, { isOperator, updatedAt: this.clock.now() });
+  /**
+   * Makes a user an operator, audited platform-wide in the same transaction (GET
+   * /v1/admin/audit). Operators are made outside any request (the CLI, the bootstrap
+   * variables): `source` says which, the actor is the system.
+   */
+  async grantOperator(tx: Executor, user: { id: string; email: string }, source: string, created: boolean): Promise<void> {
+    await repo.updateUser(tx, user.id, { isOperator: true, updatedAt: this.clock.now() });
+    await this.audit.record(tx, {
+      tenantId: PLATFORM_TENANT_ID, actor: { type: 'system', id: null }, action: 'operator.grant',
+      target: { type: 'user', id: user.id }, data: { email: user.email, source, created },
+    });
   }
 
   /** The tenant's plan as last read (cached): what picks a rate bucket before the decision reads the plan itself. */

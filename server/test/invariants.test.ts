@@ -1,0 +1,61 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { meteringViolations, type Query } from './invariants.js';
+import { startTestApp, type SignedUp, type TestApp } from './harness.js';
+
+/** The invariant checks the crash suite relies on find each kind of breakage (run on the suite's own database). */
+let t: TestApp;
+let owner: SignedUp;
+let query: Query;
+const reservations: string[] = [];
+
+beforeAll(async () => {
+  t = await startTestApp();
+  query = (text, params) => t.db.asOwner(text, params);
+  owner = await t.signup();
+  const op = await t.operator();
+  await t.request({ method: 'PATCH', url: `/v1/admin/tenants/${owner.tenantId}`, token: op.accessToken, payload: { plan: 'pro', limits: { concurrentRuns: 100 } } });
+  for (let i = 0; i < 3; i++) {
+    const decision = (await t.request({ method: 'POST', url: '/v1/authorize', token: owner.accessToken, payload: { operation: 'clustering' } })).json();
+    reservations.push(decision.reservation.id);
+  }
+  await t.request({ method: 'POST', url: `/v1/reservations/${reservations[0]}/settle`, token: owner.accessToken, payload: { credits: 4 } });
+  await t.request({ method: 'POST', url: `/v1/reservations/${reservations[1]}/release`, token: owner.accessToken });
+});
+afterAll(async () => { await t.close(); });
+
+const named = (text: string) => text.replaceAll('$tenant', `'${owner.tenantId}'`).replaceAll('$held', `'${reservations[2]}'`).replaceAll('$settled', `'${reservations[0]}'`);
+
+/** Runs `breakage` as the owner, returns what the checks found, and puts things back with `repair`. */
+async function violationsAfter(breakage: string, repair: string): Promise<string[]> {
+  await t.db.asOwner(named(breakage));
+  try {
+    return await meteringViolations(query, [owner.tenantId]);
+  } finally {
+    await t.db.asOwner(named(repair));
+    expect(await meteringViolations(query, [owner.tenantId]), `repaired: ${repair}`).toEqual([]);
+  }
+}
+
+describe('the metering invariants', () => {
+  it('hold after decisions, a settlement and a release', async () => {
+    expect(await meteringViolations(query, [owner.tenantId])).toEqual([]);
+  });
+
+  it('find a balance off its ledger, a second resolution, a counter off its events and a lost or stray lease', async () => {
+    expect(await violationsAfter('UPDATE credit_accounts SET balance = balance + 1 WHERE tenant_id = $tenant', 'UPDATE credit_accounts SET balance = balance - 1 WHERE tenant_id = $tenant'))
+      .toEqual([expect.stringMatching(/balance \d+ but the ledger sums to/)]);
+    expect(await violationsAfter(`INSERT INTO credit_ledger (tenant_id, id, kind, amount, hold, balance_after, reserved_after, reservation_id, idempotency_key, request_hash, actor_type)
+      SELECT tenant_id, 'led_again', 'release', 0, 0, balance, reserved, $settled, 'again', 'x', 'system' FROM credit_accounts WHERE tenant_id = $tenant`,
+    "DELETE FROM credit_ledger WHERE id = 'led_again'"))
+      .toEqual(expect.arrayContaining([expect.stringMatching(/resolved 2 times \(settle, release\)/)]));
+    expect(await violationsAfter("UPDATE usage_counters SET used = used + 1 WHERE tenant_id = $tenant AND meter = 'runs'", "UPDATE usage_counters SET used = used - 1 WHERE tenant_id = $tenant AND meter = 'runs'"))
+      .toEqual([expect.stringMatching(/runs from .* counts 4 but its events sum to 3/)]);
+    const leases = (await t.db.asOwner<{ leases: unknown }>(named('SELECT leases FROM run_leases WHERE tenant_id = $tenant')))[0]!.leases;
+    const putBack = `UPDATE run_leases SET leases = '${JSON.stringify(typeof leases === 'string' ? JSON.parse(leases) : leases)}'::jsonb WHERE tenant_id = $tenant`;
+    expect(await violationsAfter('UPDATE run_leases SET leases = leases - $held WHERE tenant_id = $tenant', putBack)).toEqual([expect.stringMatching(/is held but holds no run lease/)]);
+    expect(await violationsAfter(`UPDATE run_leases SET leases = leases || jsonb_build_object('res_stray', (now() + interval '1 hour')::text) WHERE tenant_id = $tenant`, putBack))
+      .toEqual([expect.stringMatching(/run lease res_stray belongs to no held reservation/)]);
+    expect(await violationsAfter("UPDATE credit_reservations SET status = 'held' WHERE id = $settled", "UPDATE credit_reservations SET status = 'settled' WHERE id = $settled"))
+      .toEqual(expect.arrayContaining([expect.stringMatching(/status held but resolved by settle/)]));
+  });
+});

@@ -1,0 +1,96 @@
+/**
+ * The metering invariants of PRODUCT.md, checked with SQL over whatever a run left in the
+ * database (read as a role that sees every tenant). One place, so that a suite that
+ * stresses the storage (the crash suite; the decision's later storage) proves the same
+ * things: each returns the violations it found, described, so a failure says what broke.
+ */
+export type Query = <T = Record<string, unknown>>(text: string, params?: unknown[]) => Promise<T[]>;
+
+/** Every invariant over the tenants given: [] when all hold. */
+export async function meteringViolations(query: Query, tenantIds: string[]): Promise<string[]> {
+  return [
+    ...await accountViolations(query, tenantIds),
+    ...await reservationViolations(query, tenantIds),
+    ...await counterViolations(query, tenantIds),
+    ...await leaseViolations(query, tenantIds),
+  ];
+}
+
+/** balance = Σ ledger amounts, reserved = Σ ledger holds, and nothing negative (available = balance − reserved ≥ 0). */
+export async function accountViolations(query: Query, tenantIds: string[]): Promise<string[]> {
+  const rows = await query<{ tenant_id: string; balance: string; reserved: string; sum_amount: string | null; sum_hold: string | null }>(`
+    SELECT a.tenant_id, a.balance, a.reserved, l.sum_amount, l.sum_hold
+      FROM credit_accounts a
+      LEFT JOIN (SELECT tenant_id, sum(amount) AS sum_amount, sum(hold) AS sum_hold FROM credit_ledger GROUP BY tenant_id) l USING (tenant_id)
+     WHERE a.tenant_id = ANY($1)`, [tenantIds]);
+  const found = new Set(rows.map((r) => r.tenant_id));
+  return [
+    ...tenantIds.filter((id) => !found.has(id)).map((id) => `${id}: no credit account`),
+    ...rows.flatMap((a) => {
+      const [balance, reserved, amount, hold] = [a.balance, a.reserved, a.sum_amount ?? 0, a.sum_hold ?? 0].map(Number) as [number, number, number, number];
+      const out: string[] = [];
+      if (balance !== amount) out.push(`${a.tenant_id}: balance ${balance} but the ledger sums to ${amount}`);
+      if (reserved !== hold) out.push(`${a.tenant_id}: reserved ${reserved} but the ledger's holds sum to ${hold}`);
+      if (balance < 0 || reserved < 0 || balance - reserved < 0) out.push(`${a.tenant_id}: negative (balance ${balance}, reserved ${reserved})`);
+      return out;
+    }),
+  ];
+}
+
+/**
+ * Each reservation has one reserve entry holding its amount and at most one resolution
+ * (settle, release or expire), the one its status says, charging what it says.
+ */
+export async function reservationViolations(query: Query, tenantIds: string[]): Promise<string[]> {
+  const rows = await query<{ tenant_id: string; id: string; status: string; amount: string; charged: string; reserves: string; holds: string | null; resolutions: string[] | null; charged_by_ledger: string | null }>(`
+    SELECT r.tenant_id, r.id, r.status, r.amount, r.charged,
+           count(*) FILTER (WHERE l.kind = 'reserve') AS reserves,
+           sum(l.hold) FILTER (WHERE l.kind = 'reserve') AS holds,
+           array_agg(l.kind ORDER BY l.created_at, l.id) FILTER (WHERE l.kind IN ('settle', 'release', 'expire')) AS resolutions,
+           -sum(l.amount) FILTER (WHERE l.kind = 'settle') AS charged_by_ledger
+      FROM credit_reservations r
+      LEFT JOIN credit_ledger l ON l.tenant_id = r.tenant_id AND l.reservation_id = r.id
+     WHERE r.tenant_id = ANY($1)
+     GROUP BY r.tenant_id, r.id, r.status, r.amount, r.charged`, [tenantIds]);
+  const expected: Record<string, string | undefined> = { held: undefined, settled: 'settle', released: 'release', expired: 'expire' };
+  return rows.flatMap((r) => {
+    const out: string[] = [];
+    const resolutions = r.resolutions ?? [];
+    if (Number(r.reserves) !== 1 || Number(r.holds) !== Number(r.amount)) out.push(`${r.id}: ${r.reserves} reserve entries holding ${r.holds}, for a reservation of ${r.amount}`);
+    if (resolutions.length > 1) out.push(`${r.id}: resolved ${resolutions.length} times (${resolutions.join(', ')})`);
+    if (resolutions[0] !== expected[r.status]) out.push(`${r.id}: status ${r.status} but resolved by ${resolutions[0] ?? 'nothing'}`);
+    if (r.status === 'settled' && Number(r.charged_by_ledger) !== Number(r.charged)) out.push(`${r.id}: charged ${r.charged} but the ledger charged ${r.charged_by_ledger}`);
+    return out;
+  });
+}
+
+/** Each usage counter equals the admitted consumption its usage events record. */
+export async function counterViolations(query: Query, tenantIds: string[]): Promise<string[]> {
+  const rows = await query<{ tenant_id: string; meter: string; period_start: Date; used: string | null; events: string | null }>(`
+    SELECT coalesce(c.tenant_id, e.tenant_id) AS tenant_id, coalesce(c.meter, e.meter) AS meter, coalesce(c.period_start, e.period_start) AS period_start,
+           c.used, e.events
+      FROM (SELECT * FROM usage_counters WHERE tenant_id = ANY($1)) c
+      FULL JOIN (SELECT tenant_id, meter, period_start, sum(quantity) AS events FROM usage_events WHERE tenant_id = ANY($1) GROUP BY 1, 2, 3) e
+        USING (tenant_id, meter, period_start)`, [tenantIds]);
+  return rows.filter((r) => Number(r.used ?? 0) !== Number(r.events ?? 0))
+    .map((r) => `${r.tenant_id}: ${r.meter} from ${new Date(r.period_start).toISOString()} counts ${r.used ?? 0} but its events sum to ${r.events ?? 0}`);
+}
+
+/** A tenant's live concurrent-run leases are exactly its held, unexpired reservations, each until the reservation's expiry. */
+export async function leaseViolations(query: Query, tenantIds: string[]): Promise<string[]> {
+  const rows = await query<{ tenant_id: string; reservation: string | null; lease: string | null; reservation_expires: Date | null; lease_expires: string | null }>(`
+    WITH live_leases AS (
+      SELECT rl.tenant_id, e.key AS id, e.value AS expires FROM run_leases rl, jsonb_each_text(rl.leases) e
+       WHERE rl.tenant_id = ANY($1) AND e.value::timestamptz > now()
+    ), held AS (
+      SELECT r.tenant_id, r.id, r.expires_at FROM credit_reservations r
+       WHERE r.tenant_id = ANY($1) AND r.status = 'held' AND r.expires_at > now()
+         AND EXISTS (SELECT 1 FROM run_leases rl WHERE rl.tenant_id = r.tenant_id)
+    )
+    SELECT coalesce(h.tenant_id, l.tenant_id) AS tenant_id, h.id AS reservation, l.id AS lease, h.expires_at AS reservation_expires, l.expires AS lease_expires
+      FROM held h FULL JOIN live_leases l ON l.tenant_id = h.tenant_id AND l.id = h.id
+     WHERE h.id IS NULL OR l.id IS NULL OR l.expires::timestamptz <> h.expires_at`, [tenantIds]);
+  return rows.map((r) => !r.lease ? `${r.tenant_id}: reservation ${r.reservation} is held but holds no run lease`
+    : !r.reservation ? `${r.tenant_id}: run lease ${r.lease} belongs to no held reservation`
+      : `${r.tenant_id}: run lease ${r.lease} ends ${r.lease_expires}, its reservation ${new Date(r.reservation_expires!).toISOString()}`);
+}
