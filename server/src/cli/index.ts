@@ -5,6 +5,7 @@ import { publishedConfigSchema } from '../config-schema.js';
 import { openDatabase } from '../db/client.js';
 import { serve } from './serve.js';
 import { createDeps } from '../deps.js';
+import { REMOTE_USAGE } from './remote/index.js';
 
 const USAGE = `tollgate — control plane for multi-tenant AI SaaS
 
@@ -17,7 +18,9 @@ Usage:
   tollgate config schema [--out FILE]         print the config file's JSON Schema
 
 Environment: HOST, PORT, TOLLGATE_DATA_DIR, DATABASE_URL, TOLLGATE_CONFIG, REDIS_URL,
-TOLLGATE_SECRET_KEY, TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL / _PASSWORD, TOLLGATE_WORKERS, LOG_LEVEL.`;
+TOLLGATE_SECRET_KEY, TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL / _PASSWORD, TOLLGATE_WORKERS, LOG_LEVEL.
+
+${REMOTE_USAGE}`;
 
 export async function runCli(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
