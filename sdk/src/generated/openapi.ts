@@ -125,11 +125,16 @@ export interface paths {
                                 subscription: {
                                     id: string;
                                     plan: string;
-                                    status: string;
+                                    status: "trialing" | "active" | "past_due" | "pending_payment" | "canceled" | "suspended";
+                                    paymentMethod: ("stripe" | "paypal" | "bank_transfer") | null;
+                                    externalPaymentId: string | null;
                                     currentPeriodStart: string;
                                     currentPeriodEnd: string;
                                     trialEndsAt: string | null;
-                                    paymentMethod: string | null;
+                                    pastDueSince: string | null;
+                                    /** @description canceled when the current period (or the trial) ends, unless resumed before */
+                                    cancelAtPeriodEnd: boolean;
+                                    canceledAt: string | null;
                                 } | null;
                                 createdAt: string;
                             };
@@ -685,11 +690,16 @@ export interface paths {
                             subscription: {
                                 id: string;
                                 plan: string;
-                                status: string;
+                                status: "trialing" | "active" | "past_due" | "pending_payment" | "canceled" | "suspended";
+                                paymentMethod: ("stripe" | "paypal" | "bank_transfer") | null;
+                                externalPaymentId: string | null;
                                 currentPeriodStart: string;
                                 currentPeriodEnd: string;
                                 trialEndsAt: string | null;
-                                paymentMethod: string | null;
+                                pastDueSince: string | null;
+                                /** @description canceled when the current period (or the trial) ends, unless resumed before */
+                                cancelAtPeriodEnd: boolean;
+                                canceledAt: string | null;
                             } | null;
                             createdAt: string;
                         };
@@ -783,11 +793,16 @@ export interface paths {
                             subscription: {
                                 id: string;
                                 plan: string;
-                                status: string;
+                                status: "trialing" | "active" | "past_due" | "pending_payment" | "canceled" | "suspended";
+                                paymentMethod: ("stripe" | "paypal" | "bank_transfer") | null;
+                                externalPaymentId: string | null;
                                 currentPeriodStart: string;
                                 currentPeriodEnd: string;
                                 trialEndsAt: string | null;
-                                paymentMethod: string | null;
+                                pastDueSince: string | null;
+                                /** @description canceled when the current period (or the trial) ends, unless resumed before */
+                                cancelAtPeriodEnd: boolean;
+                                canceledAt: string | null;
                             } | null;
                             createdAt: string;
                         };
@@ -1549,12 +1564,14 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Search tenants by name or id, filter by status */
+        /** Search tenants by name or id, filter by status, subscription status and payment method */
         get: {
             parameters: {
                 query?: {
                     query?: string;
                     status?: "active" | "suspended" | "closed";
+                    subscriptionStatus?: "trialing" | "active" | "past_due" | "pending_payment" | "canceled" | "suspended";
+                    paymentMethod?: "stripe" | "paypal" | "bank_transfer";
                     cursor?: string;
                     limit?: number;
                 };
@@ -1581,11 +1598,16 @@ export interface paths {
                                 subscription: {
                                     id: string;
                                     plan: string;
-                                    status: string;
+                                    status: "trialing" | "active" | "past_due" | "pending_payment" | "canceled" | "suspended";
+                                    paymentMethod: ("stripe" | "paypal" | "bank_transfer") | null;
+                                    externalPaymentId: string | null;
                                     currentPeriodStart: string;
                                     currentPeriodEnd: string;
                                     trialEndsAt: string | null;
-                                    paymentMethod: string | null;
+                                    pastDueSince: string | null;
+                                    /** @description canceled when the current period (or the trial) ends, unless resumed before */
+                                    cancelAtPeriodEnd: boolean;
+                                    canceledAt: string | null;
                                 } | null;
                                 createdAt: string;
                             }[];
@@ -1683,11 +1705,16 @@ export interface paths {
                             subscription: {
                                 id: string;
                                 plan: string;
-                                status: string;
+                                status: "trialing" | "active" | "past_due" | "pending_payment" | "canceled" | "suspended";
+                                paymentMethod: ("stripe" | "paypal" | "bank_transfer") | null;
+                                externalPaymentId: string | null;
                                 currentPeriodStart: string;
                                 currentPeriodEnd: string;
                                 trialEndsAt: string | null;
-                                paymentMethod: string | null;
+                                pastDueSince: string | null;
+                                /** @description canceled when the current period (or the trial) ends, unless resumed before */
+                                cancelAtPeriodEnd: boolean;
+                                canceledAt: string | null;
                             } | null;
                             createdAt: string;
                         };
@@ -1795,11 +1822,16 @@ export interface paths {
                             subscription: {
                                 id: string;
                                 plan: string;
-                                status: string;
+                                status: "trialing" | "active" | "past_due" | "pending_payment" | "canceled" | "suspended";
+                                paymentMethod: ("stripe" | "paypal" | "bank_transfer") | null;
+                                externalPaymentId: string | null;
                                 currentPeriodStart: string;
                                 currentPeriodEnd: string;
                                 trialEndsAt: string | null;
-                                paymentMethod: string | null;
+                                pastDueSince: string | null;
+                                /** @description canceled when the current period (or the trial) ends, unless resumed before */
+                                cancelAtPeriodEnd: boolean;
+                                canceledAt: string | null;
                             } | null;
                             createdAt: string;
                         };
@@ -1861,6 +1893,108 @@ export interface paths {
                 };
             };
         };
+        trace?: never;
+    };
+    "/v1/admin/tenants/{tenantId}/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's users: role, account status, last sign-in */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    tenantId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            users: {
+                                id: string;
+                                email: string;
+                                name: string | null;
+                                role: "owner" | "admin" | "member";
+                                status: string;
+                                lastSignInAt: string | null;
+                                joinedAt: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/v1/admin/users/{userId}": {
@@ -2006,6 +2140,11 @@ export interface paths {
                                 modules: string[];
                                 features: string[];
                                 models: string[];
+                                price: {
+                                    amount: number;
+                                    currency: string;
+                                    interval: string;
+                                } | null;
                             }[];
                             modules: string[];
                             operations: {
@@ -3663,6 +3802,7 @@ export interface paths {
                                     id: string | null;
                                 };
                                 createdAt: string;
+                                paymentId: string | null;
                             }[];
                             nextCursor: string | null;
                         };
@@ -4434,6 +4574,7 @@ export interface paths {
                                     id: string | null;
                                 };
                                 createdAt: string;
+                                paymentId: string | null;
                             };
                             credits: {
                                 balance: number;
@@ -4515,6 +4656,1366 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/tenants/{tenantId}/subscription": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's subscription (owner/admin) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    tenantId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            id: string;
+                            plan: string;
+                            status: "trialing" | "active" | "past_due" | "pending_payment" | "canceled" | "suspended";
+                            paymentMethod: ("stripe" | "paypal" | "bank_transfer") | null;
+                            externalPaymentId: string | null;
+                            currentPeriodStart: string;
+                            currentPeriodEnd: string;
+                            trialEndsAt: string | null;
+                            pastDueSince: string | null;
+                            /** @description canceled when the current period (or the trial) ends, unless resumed before */
+                            cancelAtPeriodEnd: boolean;
+                            canceledAt: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tenants/{tenantId}/subscription/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel now, or at the end of the period (resumable until then); owner only */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    tenantId: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description default false: now */
+                        atPeriodEnd?: boolean;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            id: string;
+                            plan: string;
+                            status: "trialing" | "active" | "past_due" | "pending_payment" | "canceled" | "suspended";
+                            paymentMethod: ("stripe" | "paypal" | "bank_transfer") | null;
+                            externalPaymentId: string | null;
+                            currentPeriodStart: string;
+                            currentPeriodEnd: string;
+                            trialEndsAt: string | null;
+                            pastDueSince: string | null;
+                            /** @description canceled when the current period (or the trial) ends, unless resumed before */
+                            cancelAtPeriodEnd: boolean;
+                            canceledAt: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tenants/{tenantId}/subscription/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Undo a cancellation whose period (or trial) has not ended; owner only */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    tenantId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            id: string;
+                            plan: string;
+                            status: "trialing" | "active" | "past_due" | "pending_payment" | "canceled" | "suspended";
+                            paymentMethod: ("stripe" | "paypal" | "bank_transfer") | null;
+                            externalPaymentId: string | null;
+                            currentPeriodStart: string;
+                            currentPeriodEnd: string;
+                            trialEndsAt: string | null;
+                            pastDueSince: string | null;
+                            /** @description canceled when the current period (or the trial) ends, unless resumed before */
+                            cancelAtPeriodEnd: boolean;
+                            canceledAt: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/tenants/{tenantId}/trial": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Set (or extend) a trial: the subscription is trialing until endsAt, or for days */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    tenantId: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** Format: date-time */
+                        endsAt?: string;
+                        days?: number;
+                        /** @description default: the tenant's plan */
+                        plan?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            id: string;
+                            plan: string;
+                            status: "trialing" | "active" | "past_due" | "pending_payment" | "canceled" | "suspended";
+                            paymentMethod: ("stripe" | "paypal" | "bank_transfer") | null;
+                            externalPaymentId: string | null;
+                            currentPeriodStart: string;
+                            currentPeriodEnd: string;
+                            trialEndsAt: string | null;
+                            pastDueSince: string | null;
+                            /** @description canceled when the current period (or the trial) ends, unless resumed before */
+                            cancelAtPeriodEnd: boolean;
+                            canceledAt: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/tenants/{tenantId}/trial/reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** End the trial now: suspended until paid (a priced plan), else active, or canceled if so asked */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    tenantId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            id: string;
+                            plan: string;
+                            status: "trialing" | "active" | "past_due" | "pending_payment" | "canceled" | "suspended";
+                            paymentMethod: ("stripe" | "paypal" | "bank_transfer") | null;
+                            externalPaymentId: string | null;
+                            currentPeriodStart: string;
+                            currentPeriodEnd: string;
+                            trialEndsAt: string | null;
+                            pastDueSince: string | null;
+                            /** @description canceled when the current period (or the trial) ends, unless resumed before */
+                            cancelAtPeriodEnd: boolean;
+                            canceledAt: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tenants/{tenantId}/subscription/bank-transfer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Ask for a plan by bank transfer (owner/admin): the subscription waits in pending_payment; quote the reference */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    tenantId: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        plan: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            paymentId: string;
+                            reference: string;
+                            amount: number;
+                            currency: string;
+                            plan: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tenants/{tenantId}/payments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's payments, newest first (owner/admin) */
+        get: {
+            parameters: {
+                query?: {
+                    cursor?: string;
+                    limit?: number;
+                };
+                header?: never;
+                path: {
+                    tenantId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            payments: {
+                                id: string;
+                                method: "stripe" | "paypal" | "bank_transfer";
+                                externalPaymentId: string | null;
+                                reference: string | null;
+                                /** @description in the currency's minor unit */
+                                amount: number;
+                                currency: string;
+                                status: "pending" | "succeeded" | "failed" | "rejected" | "canceled";
+                                plan: string;
+                                periods: number;
+                                periodStart: string | null;
+                                periodEnd: string | null;
+                                payerName: string | null;
+                                proofUrl: string | null;
+                                reason: string | null;
+                                createdAt: string;
+                                updatedAt: string;
+                            }[];
+                            nextCursor: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/tenants/{tenantId}/payments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A tenant's payments, newest first */
+        get: {
+            parameters: {
+                query?: {
+                    cursor?: string;
+                    limit?: number;
+                };
+                header?: never;
+                path: {
+                    tenantId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            payments: {
+                                id: string;
+                                method: "stripe" | "paypal" | "bank_transfer";
+                                externalPaymentId: string | null;
+                                reference: string | null;
+                                /** @description in the currency's minor unit */
+                                amount: number;
+                                currency: string;
+                                status: "pending" | "succeeded" | "failed" | "rejected" | "canceled";
+                                plan: string;
+                                periods: number;
+                                periodStart: string | null;
+                                periodEnd: string | null;
+                                payerName: string | null;
+                                proofUrl: string | null;
+                                reason: string | null;
+                                createdAt: string;
+                                updatedAt: string;
+                            }[];
+                            nextCursor: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/tenants/{tenantId}/payments/bank-transfer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Confirm a bank transfer: payment recorded, subscription active on a new period, credits granted, audited — once per externalPaymentId */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    tenantId: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        externalPaymentId: string;
+                        /** @description received, in the currency's minor unit */
+                        amount: number;
+                        currency: string;
+                        payerName: string;
+                        /** Format: uri */
+                        proofUrl?: string;
+                        plan?: string;
+                        /** @description billing periods paid for (default 1, or what was asked for) */
+                        periods?: number;
+                        paymentId?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            payment: {
+                                id: string;
+                                method: "stripe" | "paypal" | "bank_transfer";
+                                externalPaymentId: string | null;
+                                reference: string | null;
+                                /** @description in the currency's minor unit */
+                                amount: number;
+                                currency: string;
+                                status: "pending" | "succeeded" | "failed" | "rejected" | "canceled";
+                                plan: string;
+                                periods: number;
+                                periodStart: string | null;
+                                periodEnd: string | null;
+                                payerName: string | null;
+                                proofUrl: string | null;
+                                reason: string | null;
+                                createdAt: string;
+                                updatedAt: string;
+                            };
+                            subscription: {
+                                id: string;
+                                plan: string;
+                                status: "trialing" | "active" | "past_due" | "pending_payment" | "canceled" | "suspended";
+                                paymentMethod: ("stripe" | "paypal" | "bank_transfer") | null;
+                                externalPaymentId: string | null;
+                                currentPeriodStart: string;
+                                currentPeriodEnd: string;
+                                trialEndsAt: string | null;
+                                pastDueSince: string | null;
+                                /** @description canceled when the current period (or the trial) ends, unless resumed before */
+                                cancelAtPeriodEnd: boolean;
+                                canceledAt: string | null;
+                            };
+                            replayed: boolean;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/tenants/{tenantId}/payments/{paymentId}/reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Reject the transfer awaited, with a reason: the subscription goes back to what it was before it was asked for */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    tenantId: string;
+                    paymentId: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        reason: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            payment: {
+                                id: string;
+                                method: "stripe" | "paypal" | "bank_transfer";
+                                externalPaymentId: string | null;
+                                reference: string | null;
+                                /** @description in the currency's minor unit */
+                                amount: number;
+                                currency: string;
+                                status: "pending" | "succeeded" | "failed" | "rejected" | "canceled";
+                                plan: string;
+                                periods: number;
+                                periodStart: string | null;
+                                periodEnd: string | null;
+                                payerName: string | null;
+                                proofUrl: string | null;
+                                reason: string | null;
+                                createdAt: string;
+                                updatedAt: string;
+                            };
+                            subscription: {
+                                id: string;
+                                plan: string;
+                                status: "trialing" | "active" | "past_due" | "pending_payment" | "canceled" | "suspended";
+                                paymentMethod: ("stripe" | "paypal" | "bank_transfer") | null;
+                                externalPaymentId: string | null;
+                                currentPeriodStart: string;
+                                currentPeriodEnd: string;
+                                trialEndsAt: string | null;
+                                pastDueSince: string | null;
+                                /** @description canceled when the current period (or the trial) ends, unless resumed before */
+                                cancelAtPeriodEnd: boolean;
+                                canceledAt: string | null;
+                            };
+                            replayed: boolean;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/stripe": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Stripe events, Stripe-Signature verified against the configured signing secrets */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            /** @description the provider's event as it sent it: its signature is checked on these exact bytes */
+            requestBody: {
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            received: true;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/paypal": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** PayPal events, the transmission signature verified offline against PayPal's certificate */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            /** @description the provider's event as it sent it: its signature is checked on these exact bytes */
+            requestBody: {
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            received: true;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Default Response */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -4525,7 +6026,7 @@ export interface components {
                  * @description a stable code of the error catalog (docs/errors.md)
                  * @enum {unknown}
                  */
-                code: "VALIDATION_FAILED" | "MALFORMED_JSON" | "BAD_REQUEST" | "UNAUTHENTICATED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "IDEMPOTENCY_CONFLICT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RATE_LIMITED" | "INTERNAL" | "DATABASE_BUSY" | "DATABASE_UNAVAILABLE" | "API_KEY_NOT_FOUND" | "API_KEY_NOT_ACTIVE" | "SERVICE_KEY_NOT_FOUND" | "INVALID_EXPIRY" | "INSUFFICIENT_SCOPE" | "ON_BEHALF_OF_INVALID" | "ON_BEHALF_OF_FORBIDDEN" | "ON_BEHALF_OF_REQUIRED" | "ON_BEHALF_OF_NOT_MEMBER" | "INVALID_CREDENTIALS" | "WEAK_PASSWORD" | "IDENTITY_PROVIDER_UNAVAILABLE" | "OPERATION_NOT_FOUND" | "MODEL_NOT_PRICED" | "QUANTITY_NOT_PRICED" | "INSUFFICIENT_CREDITS" | "RESERVATION_NOT_FOUND" | "RESERVATION_EXPIRED" | "RESERVATION_RESOLVED" | "REFUND_EXCEEDS_CHARGE" | "METER_NOT_FOUND" | "MODULE_NOT_IN_PLAN" | "MODULE_MISMATCH" | "PLAN_NOT_FOUND" | "MODULE_NOT_FOUND" | "RATE_LIMIT_UNAVAILABLE" | "EMAIL_TAKEN" | "TENANT_NOT_FOUND" | "MEMBER_NOT_FOUND" | "USER_NOT_FOUND" | "LAST_OWNER" | "ALREADY_MEMBER" | "INVITATION_INVALID" | "INVITATION_EMAIL_MISMATCH" | "ROLE_NOT_ALLOWED" | "TENANT_SUSPENDED" | "TENANT_CLOSED" | "USER_DEACTIVATED" | "PAYMENT_REQUIRED";
+                code: "VALIDATION_FAILED" | "MALFORMED_JSON" | "BAD_REQUEST" | "UNAUTHENTICATED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "IDEMPOTENCY_CONFLICT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RATE_LIMITED" | "INTERNAL" | "DATABASE_BUSY" | "DATABASE_UNAVAILABLE" | "API_KEY_NOT_FOUND" | "API_KEY_NOT_ACTIVE" | "SERVICE_KEY_NOT_FOUND" | "INVALID_EXPIRY" | "INSUFFICIENT_SCOPE" | "ON_BEHALF_OF_INVALID" | "ON_BEHALF_OF_FORBIDDEN" | "ON_BEHALF_OF_REQUIRED" | "ON_BEHALF_OF_NOT_MEMBER" | "INVALID_CREDENTIALS" | "WEAK_PASSWORD" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INVALID_TRANSITION" | "SUBSCRIPTION_NOT_FOUND" | "SUBSCRIPTION_MANAGED_BY_PROVIDER" | "INVALID_TRIAL_END" | "OPERATION_NOT_FOUND" | "MODEL_NOT_PRICED" | "QUANTITY_NOT_PRICED" | "INSUFFICIENT_CREDITS" | "RESERVATION_NOT_FOUND" | "RESERVATION_EXPIRED" | "RESERVATION_RESOLVED" | "REFUND_EXCEEDS_CHARGE" | "METER_NOT_FOUND" | "MODULE_NOT_IN_PLAN" | "MODULE_MISMATCH" | "WEBHOOK_SIGNATURE_INVALID" | "PAYMENT_NOT_FOUND" | "PAYMENT_NOT_PENDING" | "PLAN_NOT_BILLABLE" | "PAYMENT_AMOUNT_MISMATCH" | "PLAN_NOT_FOUND" | "MODULE_NOT_FOUND" | "RATE_LIMIT_UNAVAILABLE" | "EMAIL_TAKEN" | "TENANT_NOT_FOUND" | "MEMBER_NOT_FOUND" | "USER_NOT_FOUND" | "LAST_OWNER" | "ALREADY_MEMBER" | "INVITATION_INVALID" | "INVITATION_EMAIL_MISMATCH" | "ROLE_NOT_ALLOWED" | "TENANT_SUSPENDED" | "TENANT_CLOSED" | "USER_DEACTIVATED" | "PAYMENT_REQUIRED";
                 message: string;
                 requestId: string;
             };
