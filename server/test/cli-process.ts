@@ -3,7 +3,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { TestApp } from './harness.js';
+import { expect } from 'vitest';
+import { startTestApp, type TestApp } from './harness.js';
 
 const BIN = fileURLToPath(new URL('../bin/tollgate.mjs', import.meta.url));
 
@@ -34,4 +35,32 @@ export function freshHome(): string {
 /** Starts the test app listening on a free port of 127.0.0.1; answers its URL. */
 export async function listen(t: TestApp): Promise<string> {
   return t.app.listen({ host: '127.0.0.1', port: 0 });
+}
+
+/** An operator at the command line: the test app listening on a port, an operator's token in TOLLGATE_URL / TOLLGATE_TOKEN, a fresh home. */
+export interface OperatorCli {
+  t: TestApp;
+  env: Record<string, string>;
+  /** `tollgate …args` as the operator. */
+  tollgate(...args: string[]): Promise<CliRun>;
+  /** The same with --json: expects exit 0 and answers what it printed, parsed. */
+  json<T = Record<string, unknown>>(...args: string[]): Promise<T>;
+  close(): Promise<void>;
+}
+
+export async function startOperatorCli(): Promise<OperatorCli> {
+  const t = await startTestApp();
+  const op = await t.operator();
+  const env = { TOLLGATE_URL: await listen(t), TOLLGATE_TOKEN: op.accessToken };
+  const home = freshHome();
+  const tollgate = (...args: string[]) => runTollgate(home, args, { env });
+  return {
+    t, env, tollgate,
+    async json<T>(...args: string[]) {
+      const run = await tollgate(...args, '--json');
+      expect(run.code, run.stderr).toBe(0);
+      return JSON.parse(run.stdout) as T;
+    },
+    close: () => t.close(),
+  };
 }

@@ -1,27 +1,19 @@
 /** The operator's money commands (trial, bank transfers), run as real processes against a real server with the billing routes. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshHome, listen, runTollgate, type CliRun } from '../../../test/cli-process.js';
-import { startTestApp, type SignedUp, type TestApp } from '../../../test/harness.js';
+import { startOperatorCli, type OperatorCli } from '../../../test/cli-process.js';
+import type { SignedUp, TestApp } from '../../../test/harness.js';
 
+let cli: OperatorCli;
 let t: TestApp;
-let env: Record<string, string>;
-let home: string;
 
 beforeAll(async () => {
-  t = await startTestApp();
-  const op = await t.operator();
-  env = { TOLLGATE_URL: await listen(t), TOLLGATE_TOKEN: op.accessToken };
-  home = freshHome();
+  cli = await startOperatorCli();
+  t = cli.t;
 });
-afterAll(async () => { await t.close(); });
+afterAll(async () => { await cli.close(); });
 
-const tollgate = (...args: string[]): Promise<CliRun> => runTollgate(home, args, { env });
-
-async function json<T = Record<string, unknown>>(...args: string[]): Promise<T> {
-  const run = await tollgate(...args, '--json');
-  expect(run.code, run.stderr).toBe(0);
-  return JSON.parse(run.stdout) as T;
-}
+const tollgate = (...args: string[]) => cli.tollgate(...args);
+const json = <T = Record<string, unknown>>(...args: string[]) => cli.json<T>(...args);
 
 async function decide(owner: SignedUp): Promise<string> {
   const res = await t.request({ method: 'POST', url: '/v1/authorize', token: owner.accessToken, payload: { operation: 'clustering' } });

@@ -1,27 +1,19 @@
 /** The operator commands, run as real processes (the `tollgate` bin) against a real server. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshHome, listen, runTollgate, type CliRun } from '../../../test/cli-process.js';
-import { startTestApp, type SignedUp, type TestApp } from '../../../test/harness.js';
+import { startOperatorCli, type OperatorCli } from '../../../test/cli-process.js';
+import type { SignedUp, TestApp } from '../../../test/harness.js';
 
+let cli: OperatorCli;
 let t: TestApp;
-let env: Record<string, string>;
-let home: string;
 
 beforeAll(async () => {
-  t = await startTestApp();
-  const op = await t.operator();
-  env = { TOLLGATE_URL: await listen(t), TOLLGATE_TOKEN: op.accessToken };
-  home = freshHome();
+  cli = await startOperatorCli();
+  t = cli.t;
 });
-afterAll(async () => { await t.close(); });
+afterAll(async () => { await cli.close(); });
 
-const tollgate = (...args: string[]): Promise<CliRun> => runTollgate(home, args, { env });
-
-async function json<T = Record<string, unknown>>(...args: string[]): Promise<T> {
-  const run = await tollgate(...args, '--json');
-  expect(run.code, run.stderr).toBe(0);
-  return JSON.parse(run.stdout) as T;
-}
+const tollgate = (...args: string[]) => cli.tollgate(...args);
+const json = <T = Record<string, unknown>>(...args: string[]) => cli.json<T>(...args);
 
 async function keyOf(owner: SignedUp): Promise<string> {
   const res = await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys`, token: owner.accessToken, payload: { name: 'backend', scopes: ['authorize', 'read'] } });
@@ -97,7 +89,7 @@ describe('tollgate decisions and audit', () => {
   it('decisions lists a tenant\'s decisions newest first, --denied only the refusals', async () => {
     const owner = await t.signup();
     const key = await keyOf(owner);
-    await t.request({ method: 'PATCH', url: `/v1/admin/tenants/${owner.tenantId}`, token: env.TOLLGATE_TOKEN!, payload: { limits: { runs: 1 } } });
+    await t.request({ method: 'PATCH', url: `/v1/admin/tenants/${owner.tenantId}`, token: cli.env.TOLLGATE_TOKEN!, payload: { limits: { runs: 1 } } });
     await authorize(key);
     t.clock.advance(1000);
     await authorize(key);
