@@ -1,6 +1,7 @@
 import tseslint from 'typescript-eslint';
 
 const INTERNALS = 'Import another module only through its index.ts.';
+const CLIENT_ONLY = 'The operator commands are a client of the server: they reach it over HTTP through @tollgate/sdk and import nothing of it.';
 
 export default tseslint.config(
   { ignores: ['node_modules/**', 'dist/**'] },
@@ -21,8 +22,14 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', { patterns: [{ regex: String.raw`^\.\./[^./][^/]*/(?!index\.js$)[^/]+$`, message: INTERNALS }] }] },
   },
   {
-    // config.ts parses the environment; the test harness and CLI entry choose databases.
-    files: ['src/config.ts', 'test/**', 'bin/**', '**/*.test.ts'],
+    // cli/remote is flat: any `../` leaves it, into the server.
+    files: ['src/cli/remote/**'],
+    ignores: ['**/*.test.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ regex: String.raw`^\.\./`, message: CLIENT_ONLY }, { regex: '^@tollgate/server', message: CLIENT_ONLY }] }] },
+  },
+  {
+    // config.ts parses the environment; the test harness and CLI entry choose databases; the operator commands' io.ts is their environment.
+    files: ['src/config.ts', 'test/**', 'bin/**', '**/*.test.ts', 'src/cli/remote/io.ts'],
     rules: { 'no-restricted-properties': 'off' },
   },
 );

@@ -8,6 +8,7 @@ import { serve } from './serve.js';
 import { createDeps } from '../deps.js';
 import { generateApiDocs } from './openapi.js';
 import { progress } from './progress.js';
+import { REMOTE_USAGE } from './remote/index.js';
 
 const USAGE = `tollgate — control plane for multi-tenant AI SaaS
 
@@ -24,7 +25,9 @@ Usage:
 
 Environment: HOST, PORT, TOLLGATE_DATA_DIR, DATABASE_URL, TOLLGATE_CONFIG, REDIS_URL,
 TOLLGATE_SECRET_KEY, TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL / _PASSWORD, TOLLGATE_WORKERS,
-TOLLGATE_SMTP_URL, TOLLGATE_MAIL_FROM, TOLLGATE_PUBLIC_URL, LOG_LEVEL.`;
+TOLLGATE_SMTP_URL, TOLLGATE_MAIL_FROM, TOLLGATE_PUBLIC_URL, LOG_LEVEL.
+
+${REMOTE_USAGE}`;
 
 export async function runCli(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({

@@ -69,7 +69,7 @@ export const OPERATION_EXAMPLES: Readonly<Record<string, OperationExample>> = {
         user: { id: user, email: 'ada@example.com', name: 'Ada', status: 'active', isOperator: false, personalTenantId: tenant, createdAt: at },
         tenant: {
           id: tenant, name: 'Ada', kind: 'personal', status: 'active', plan: 'free', enterprise: false, createdAt: at,
-          subscription: { id: 'sub_01JDQ3W2Y8M1N2B3V4C5X6Z7A8', plan: 'free', status: 'active', currentPeriodStart: at, currentPeriodEnd: '2026-06-04T10:00:00.000Z', trialEndsAt: null, paymentMethod: null },
+          subscription: { id: 'sub_01JDQ3W2Y8M1N2B3V4C5X6Z7A8', plan: 'free', status: 'active', currentPeriodStart: at, currentPeriodEnd: '2026-06-04T10:00:00.000Z', trialEndsAt: null, pastDueSince: null, paymentMethod: null, externalPaymentId: null, cancelAtPeriodEnd: false, canceledAt: null },
         },
         ...tokens,
       },

@@ -1,0 +1,122 @@
+/**
+ * The `fetch` every call of a client goes through: the credential, a timeout per attempt,
+ * and retries.
+ *
+ * A call is sent again, up to `retries` times, when the server answered 429 or 503 (it did
+ * nothing: a refused or failed call writes nothing), and, when the call is idempotent, when
+ * no answer came (refused or broken connection, timeout): then the first attempt may have
+ * been done, and only an idempotent call may be repeated. Idempotent are GET, HEAD, PUT,
+ * DELETE and OPTIONS, and a call marked `idempotent: true` (the SDK's authorize, which
+ * always carries an idempotency key, the same on every attempt; settle; release). The wait
+ * before a retry is the server's `Retry-After` when it gave one, else a short exponential
+ * backoff with jitter; a `Retry-After` longer than `maxRetryWaitMs` is not waited out: the
+ * answer is returned, and the client throws it with `retryAfterMs` set.
+ *
+ * `timeoutMs` bounds each attempt: until the whole answer is read when it is JSON (every
+ * answer but the usage exports), until its headers when it is a stream.
+ */
+import { TollgateConnectionError, TollgateTimeout, retryAfterMs } from './errors.js';
+
+export type Fetch = (request: Request) => Promise<Response>;
+/** Waits `ms`, or rejects with the signal's reason once it aborts. Tests pass one that records the waits. */
+export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
+/** The bearer credential, or a function giving the current one (called before every call, so it may refresh). */
+export type Credential = string | (() => string | undefined | Promise<string | undefined>) | undefined;
+
+export interface TransportOptions {
+  credential: Credential;
+  timeoutMs: number;
+  retries: number;
+  maxRetryWaitMs: number;
+  fetch?: Fetch | undefined;
+  sleep?: Sleep | undefined;
+}
+
+/** Set on a request (openapi-fetch copies unknown options onto the Request) to make it retryable after a lost answer. */
+export interface RetryMark { idempotent?: boolean }
+
+const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
+const RETRIED_STATUSES = new Set([429, 503]);
+const BACKOFF_START_MS = 200;
+const BACKOFF_CAP_MS = 5000;
+const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
+
+type Attempt = { response: Response; failure?: undefined } | { response?: undefined; failure: TollgateConnectionError };
+
+export function createTransport(options: TransportOptions): Fetch {
+  if (!Number.isInteger(options.retries) || options.retries < 0) throw new RangeError('retries must be a whole number, 0 or more');
+  const send = options.fetch ?? ((request: Request) => globalThis.fetch(request));
+  const sleep = options.sleep ?? abortableSleep;
+
+  async function attempt(request: Request, caller: AbortSignal): Promise<Attempt> {
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(), options.timeoutMs);
+    try {
+      const response = await send(new Request(request, { signal: AbortSignal.any([caller, timeout.signal]) }));
+      return { response: await buffered(response) };
+    } catch (error) {
+      if (caller.aborted) throw caller.reason;
+      const where = `${request.method} ${request.url}`;
+      if (timeout.signal.aborted) return { failure: new TollgateTimeout(`no answer within ${options.timeoutMs} ms: ${where}`, { cause: error }) };
+      return { failure: new TollgateConnectionError(`no answer (${reasonOf(error)}): ${where}`, { cause: error }) };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  function retryWait(outcome: Attempt, attempted: number, idempotent: boolean): number | null {
+    if (attempted >= options.retries) return null;
+    if (outcome.failure) return idempotent ? backoff(attempted) : null;
+    if (!RETRIED_STATUSES.has(outcome.response.status)) return null;
+    const wait = retryAfterMs(outcome.response.headers.get('retry-after')) ?? backoff(attempted);
+    return wait <= options.maxRetryWaitMs ? wait : null;
+  }
+
+  return async (request) => {
+    const idempotent = IDEMPOTENT_METHODS.has(request.method) || (request as Request & RetryMark).idempotent === true;
+    const caller = request.signal;
+    const credential = typeof options.credential === 'function' ? await options.credential() : options.credential;
+    const template = new Request(request, { headers: withCredential(request.headers, credential) });
+    for (let attempted = 0; ; attempted++) {
+      const outcome = await attempt(template.clone(), caller);
+      const wait = retryWait(outcome, attempted, idempotent);
+      if (wait === null) {
+        if (outcome.failure) throw outcome.failure;
+        return outcome.response;
+      }
+      await sleep(wait, caller);
+    }
+  };
+}
+
+function withCredential(headers: Headers, credential: string | undefined): Headers {
+  const sent = new Headers(headers);
+  if (credential) sent.set('authorization', `Bearer ${credential}`);
+  return sent;
+}
+
+/** A JSON answer read whole inside the attempt (so the timeout covers it); a stream (an export) passed on as it comes. */
+async function buffered(response: Response): Promise<Response> {
+  const json = /\bjson\b/i.test(response.headers.get('content-type') ?? '');
+  if (!json || response.body === null) return response;
+  const body = await response.arrayBuffer();
+  const init = { status: response.status, statusText: response.statusText, headers: response.headers };
+  return new Response(NULL_BODY_STATUSES.has(response.status) ? null : body, init);
+}
+
+function backoff(attempted: number): number {
+  return Math.min(BACKOFF_CAP_MS, BACKOFF_START_MS * 2 ** attempted) * (0.5 + Math.random() / 2);
+}
+
+function reasonOf(error: unknown): string {
+  const cause = (error as { cause?: { code?: unknown; message?: unknown } } | null)?.cause;
+  if (typeof cause?.code === 'string') return cause.code;
+  return error instanceof Error ? error.message : String(error);
+}
+
+const abortableSleep: Sleep = (ms, signal) => new Promise((resolve, reject) => {
+  if (signal?.aborted) return reject(signal.reason);
+  const onAbort = () => { clearTimeout(timer); reject(signal!.reason); };
+  const timer = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
+  signal?.addEventListener('abort', onAbort, { once: true });
+});

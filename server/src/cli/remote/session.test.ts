@@ -1,0 +1,164 @@
+/** `tollgate login` and the credentials the operator commands use, run as real processes against a real server. */
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freshHome, listen, runTollgate } from '../../../test/cli-process.js';
+import { startTestApp, type SignedUp, type TestApp } from '../../../test/harness.js';
+
+let t: TestApp;
+let url: string;
+let op: SignedUp;
+
+beforeAll(async () => {
+  t = await startTestApp();
+  url = await listen(t);
+  op = await t.operator();
+});
+afterAll(async () => { await t.close(); });
+
+const credentials = (home: string) => join(home, '.config', 'tollgate', 'credentials.json');
+const stored = (home: string) => JSON.parse(readFileSync(credentials(home), 'utf8')) as { url: string; accessToken: string; refreshToken: string; expiresAt: number };
+
+async function signedIn(): Promise<string> {
+  const home = freshHome();
+  const login = await runTollgate(home, ['login', '--url', url, '--email', op.email], { input: `${op.password}\n` });
+  expect(login.code, login.stderr).toBe(0);
+  return home;
+}
+
+describe('tollgate login', () => {
+  it('stores the URL and tokens readable by the user alone, and the commands use them', async () => {
+    const home = freshHome();
+
+    const login = await runTollgate(home, ['login', '--url', `${url}/`, '--email', op.email, '--json'], { input: `${op.password}\n` });
+    const listed = await runTollgate(home, ['tenants', 'list', '--json', '--query', op.tenantId]);
+
+    expect(login.code, login.stderr).toBe(0);
+    expect(JSON.parse(login.stdout)).toMatchObject({ url, email: op.email, isOperator: true });
+    expect(statSync(credentials(home)).mode & 0o777).toBe(0o600);
+    expect(statSync(join(home, '.config', 'tollgate')).mode & 0o777).toBe(0o700);
+    expect(stored(home)).toMatchObject({ url, accessToken: expect.any(String), refreshToken: expect.any(String) });
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(JSON.parse(listed.stdout).tenants.map((tenant: { id: string }) => tenant.id)).toEqual([op.tenantId]);
+  });
+
+  it('a wrong password is exit 4 and stores nothing; a user who is no operator is told so, and refused with exit 1', async () => {
+    const home = freshHome();
+    const member = await t.signup();
+
+    const wrong = await runTollgate(home, ['login', '--url', url, '--email', op.email], { input: 'not-the-password\n' });
+    expect(wrong.code).toBe(4);
+    expect(wrong.stderr).toMatch(/INVALID_CREDENTIALS/);
+    expect(() => statSync(credentials(home))).toThrow();
+
+    const login = await runTollgate(home, ['login', '--url', url, '--email', member.email], { input: `${member.password}\n` });
+    const refused = await runTollgate(home, ['tenants', 'list']);
+    expect(login.code).toBe(0);
+    expect(login.stderr).toMatch(/no operator/);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/FORBIDDEN/);
+  });
+
+  it('an access token about to expire is refreshed first, and the new pair stored', async () => {
+    const home = await signedIn();
+    const before = stored(home);
+    writeFileSync(credentials(home), JSON.stringify({ ...before, expiresAt: Date.now() - 1000 }));
+
+    const shown = await runTollgate(home, ['tenants', 'show', op.tenantId]);
+
+    expect(shown.code, shown.stderr).toBe(0);
+    const after = stored(home);
+    expect(after.refreshToken).not.toBe(before.refreshToken);
+    expect(after.expiresAt).toBeGreaterThan(Date.now());
+    expect(statSync(credentials(home)).mode & 0o777).toBe(0o600);
+  });
+
+  it('logout forgets the session: the commands then say to sign in (exit 4)', async () => {
+    const home = await signedIn();
+
+    const out = await runTollgate(home, ['logout']);
+    const after = await runTollgate(home, ['tenants', 'list', '--url', url]);
+
+    expect(out.code).toBe(0);
+    expect(after.code).toBe(4);
+    expect(after.stderr).toMatch(/not signed in to .*tollgate login/);
+  });
+});
+
+describe('the environment wins', () => {
+  it('TOLLGATE_URL and TOLLGATE_TOKEN serve without a login, and over a stored session', async () => {
+    const home = await signedIn();
+    writeFileSync(credentials(home), JSON.stringify({ ...stored(home), accessToken: 'not-a-token', expiresAt: Date.now() + 3_600_000 }));
+
+    const stale = await runTollgate(home, ['tenants', 'show', op.tenantId]);
+    const fromEnv = await runTollgate(freshHome(), ['tenants', 'show', op.tenantId], { env: { TOLLGATE_URL: url, TOLLGATE_TOKEN: op.accessToken } });
+    const overStored = await runTollgate(home, ['tenants', 'show', op.tenantId], { env: { TOLLGATE_TOKEN: op.accessToken } });
+
+    expect(stale.code).toBe(4);
+    expect(fromEnv.code, fromEnv.stderr).toBe(0);
+    expect(fromEnv.stdout).toMatch(new RegExp(`id:\\s+${op.tenantId}`));
+    expect(overStored.code, overStored.stderr).toBe(0);
+  });
+
+  it('a stored token is never sent to another server', async () => {
+    const home = await signedIn();
+    const other = createServer((socket) => { received.push('connection'); socket.destroy(); });
+    const received: string[] = [];
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+    const otherUrl = `http://127.0.0.1:${(other.address() as { port: number }).port}`;
+
+    const elsewhere = await runTollgate(home, ['tenants', 'list'], { env: { TOLLGATE_URL: otherUrl } });
+    await new Promise((resolve) => other.close(resolve));
+
+    expect(elsewhere.code).toBe(4);
+    expect(elsewhere.stderr).toMatch(/not signed in to http:\/\/127\.0\.0\.1/);
+    expect(received).toEqual([]);
+  });
+});
+
+describe('exit codes', () => {
+  it('2 for a wrong command line, before anything is sent', async () => {
+    const home = await signedIn();
+    const runs = await Promise.all([
+      runTollgate(home, ['tenants', 'frobnicate']),
+      runTollgate(home, ['tenants', 'show']),
+      runTollgate(home, ['tenants', 'list', '--bogus']),
+      runTollgate(home, ['tenants', 'list', '--limit', 'ten']),
+      runTollgate(home, ['credits', 'grant', op.tenantId, '10']),
+      runTollgate(home, ['trial', 'set', op.tenantId]),
+      runTollgate(home, ['payments', 'confirm-bank-transfer', op.tenantId, '--amount', '4900']),
+    ]);
+    expect(runs.map((run) => run.code)).toEqual(Array(runs.length).fill(2));
+    expect(runs[1]!.stderr).toMatch(/missing TENANT[\s\S]*Usage: tollgate tenants show TENANT/);
+    expect(runs[4]!.stderr).toMatch(/missing --reason/);
+  });
+
+  it('1 when the server refuses (404 of an unknown tenant), with the code and request id; --json says it as JSON', async () => {
+    const home = await signedIn();
+
+    const human = await runTollgate(home, ['tenants', 'show', 'tnt_00000000000000000000000000']);
+    const json = await runTollgate(home, ['tenants', 'show', 'tnt_00000000000000000000000000', '--json']);
+
+    expect(human.code).toBe(1);
+    expect(human.stderr).toMatch(/^tollgate: TENANT_NOT_FOUND: .*status 404, request req_/);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stderr)).toMatchObject({ error: { code: 'TENANT_NOT_FOUND', status: 404, requestId: expect.stringMatching(/^req_/) } });
+    expect(json.stdout).toBe('');
+  });
+
+  it('3 when the server cannot be reached; 0 for --help', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as { port: number }).port;
+    await new Promise((resolve) => closed.close(resolve));
+
+    const unreachable = await runTollgate(freshHome(), ['tenants', 'list'], { env: { TOLLGATE_URL: `http://127.0.0.1:${port}`, TOLLGATE_TOKEN: 'x' } });
+    const help = await runTollgate(freshHome(), ['tenants', 'list', '--help']);
+
+    expect(unreachable.code).toBe(3);
+    expect(unreachable.stderr).toMatch(/ECONNREFUSED/);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: tollgate tenants list/);
+  });
+});
