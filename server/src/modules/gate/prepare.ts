@@ -97,7 +97,7 @@ export class DecisionRules {
         res_hash: reservationHash({ amount: cost.credits, operation: cost.operation, model, quantity: request.quantity }),
         op: cost.operation, model, expires: shape.reservation.expiresAt,
         event_id: newId('evt', at), key_event_id: newId('evt', at), ledger_id: newId('led', at), audit_id: newId('aud', at),
-        actor_type: actor.type, actor_id: actor.id,
+        actor_type: actor.type, actor_id: actor.id, route: shape.route,
       },
     };
   }
@@ -127,6 +127,7 @@ export class DecisionRules {
         meter: null, mlimit: null, may_bypass: false, kmeter: null, kcap: null, runs: null, cost: 0, ps: null, pe: null, role: null,
         res_id: null, res_key: null, res_hash: null, op: shape.operation.name, model: null, expires: null,
         event_id: null, key_event_id: null, ledger_id: null, audit_id: null, actor_type: shape.principal.type, actor_id: shape.principal.id,
+        route: null,
       },
     };
   }
