@@ -77,7 +77,29 @@ export function routeTable(app: FastifyInstance): readonly RouteEntry[] {
 
 /** Builds the HTTP app over already-wired deps; tests call this and use app.inject(). */
 export async function buildApp(deps: Deps): Promise<FastifyInstance> {
-  const app = Fastify({
+  const app = createServer(deps);
+  recordRoutes(app);
+  registerValidation(app);
+  registerJsonParser(app);
+  registerTextGuard(app);
+  registerErrorHandling(app);
+  app.addHook('onRequest', async (request, reply) => { reply.header('x-request-id', request.id); });
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info({ method: request.method, url: request.routeOptions.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+  });
+
+  await registerDocs(app);
+  registerRequestHooks(app, deps);
+  registerHealth(app, deps);
+  await registerModules(app, deps);
+  await app.ready();
+  return app;
+}
+
+type App = ReturnType<typeof createServer>;
+
+function createServer(deps: Deps) {
+  return Fastify({
     loggerInstance: deps.logger as unknown as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
     trustProxy: deps.config.trustProxy,
@@ -90,6 +112,10 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     frameworkErrors: frameworkErrorHandler,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+}
+
+/** Keeps the table of API routes the cross-cutting suites are generated from; a route without a body schema refuses a body. */
+function recordRoutes(app: App): void {
   const routes: RouteEntry[] = [];
   routeTables.set(app, routes);
   app.addHook('onRoute', (route) => {
@@ -107,15 +133,10 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
       });
     }
   });
-  registerValidation(app);
-  registerJsonParser(app);
-  registerTextGuard(app);
-  registerErrorHandling(app);
-  app.addHook('onRequest', async (request, reply) => { reply.header('x-request-id', request.id); });
-  app.addHook('onResponse', async (request, reply) => {
-    request.log.info({ method: request.method, url: request.routeOptions.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
-  });
+}
 
+/** The OpenAPI document (/openapi.json) and its viewer (/docs). */
+async function registerDocs(app: App): Promise<void> {
   app.addSchema(errorBodySchema(Object.keys(ERROR_CATALOG)));
   await app.register(swagger, {
     // Shared schemas keep their $id as their name in components.schemas (ErrorBody, not def-0).
@@ -134,6 +155,11 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
 
+  app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger());
+}
+
+/** Credentials, rate limits, metrics and the route-config access rule, on every request. */
+function registerRequestHooks(app: App, deps: Deps): void {
   registerAuthHook(app, deps.resolveCredential);
   const { scopes, bypassPrincipals } = deps.config.file.rateLimits;
   registerRateLimitHook(app, deps.rateLimits, scopes, new Set(bypassPrincipals));
@@ -144,7 +170,9 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     operator: (principal) => deps.auth.requireOperator(principal),
     tenantExists: (tenantId) => deps.tenancy.assertTenantExists(tenantId),
   });
+}
 
+function registerHealth(app: App, deps: Deps): void {
   const databaseAnswers = new TtlCache<'database', true>({ ttlMs: 1000, maxEntries: 1, now: () => deps.clock.now().getTime() });
   app.get('/healthz', {
     config: { auth: 'public' },
@@ -159,8 +187,9 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     });
     return { status: 'ok' as const };
   });
-  app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger());
+}
 
+async function registerModules(app: App, deps: Deps): Promise<void> {
   await app.register(authRoutes, { auth: deps.auth, keys: deps.keys, audit: deps.audit });
   await app.register(tenancyRoutes, { tenancy: deps.tenancy, invitations: deps.invitations });
   await app.register(tenancyAdminRoutes, { admin: deps.tenancyAdmin, tenancy: deps.tenancy });
@@ -178,7 +207,4 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   await app.register(billingRoutes, { subscriptions: deps.subscriptions, actorOf });
   await app.register(paymentRoutes, { payments: deps.payments, transfers: deps.transfers, actorOf });
   await app.register(webhookRoutes, { stripe: deps.stripeWebhooks, paypal: deps.paypalWebhooks });
-
-  await app.ready();
-  return app;
 }
