@@ -8,7 +8,7 @@ const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations
 const FUNCTIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'functions');
 
 /** Tables the server may only read and append to: their history is the product. */
-export const APPEND_ONLY_TABLES = ['audit_log', 'credit_ledger', 'usage_events', 'decision_log'] as const;
+export const APPEND_ONLY_TABLES = ['audit_log', 'credit_ledger', 'usage_events', 'decision_log', 'usage_records'] as const;
 
 export interface MigrationTarget {
   kind: 'pglite' | 'postgres';
