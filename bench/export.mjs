@@ -23,6 +23,13 @@ function memoryOf(pid) {
   }
 }
 
+/** The server's V8 heap in use, in MiB (its /metrics, prom-client's default metrics). */
+async function heapOf(url) {
+  const text = await fetch(`${url}/metrics`).then((res) => res.text()).catch(() => '');
+  const bytes = Number(/^tollgate_nodejs_heap_size_used_bytes (\S+)$/m.exec(text)?.[1]);
+  return Number.isFinite(bytes) ? bytes / 1024 / 1024 : null;
+}
+
 /**
  * `env` starts a Tollgate on `dbName` (run.mjs's, with DATABASE_URL); one process, so
  * the memory measured is the one serving the export.
@@ -50,8 +57,11 @@ export async function benchExport({ env, dbName, logPath, rows = EXPORT_ROWS, lo
     const results = {};
     for (const format of ['csv', 'ndjson']) {
       const before = memoryOf(server.pid);
+      const heapBefore = await heapOf(server.url);
       let peak = before.rss ?? 0;
+      let heapPeak = heapBefore ?? 0;
       const sampler = setInterval(() => { peak = Math.max(peak, memoryOf(server.pid).rss ?? 0); }, 50);
+      const heapSampler = setInterval(() => { void heapOf(server.url).then((heap) => { heapPeak = Math.max(heapPeak, heap ?? 0); }); }, 500);
       const started = performance.now();
       const res = await fetch(`${server.url}/v1/tenants/${tenantId}/usage/export?format=${format}&from=${DAY}&to=${DAY}`, {
         headers: { authorization: `Bearer ${signup.accessToken}` },
@@ -65,11 +75,13 @@ export async function benchExport({ env, dbName, logPath, rows = EXPORT_ROWS, lo
       }
       const seconds = (performance.now() - started) / 1000;
       clearInterval(sampler);
+      clearInterval(heapSampler);
       const after = memoryOf(server.pid);
       const records = format === 'csv' ? lines - 1 : lines;
       if (records !== rows) throw new Error(`export ${format}: ${records} records, expected ${rows}`);
-      results[format] = { rows: records, seconds, rowsPerSecond: records / seconds, megabytes: bytes / 1024 / 1024, rssBefore: before.rss, rssPeak: Math.max(peak, after.rss ?? 0), hwm: after.hwm };
-      log(`export ${format}: ${Math.round(records / seconds).toLocaleString('en-US')} rows/s, peak RSS ${Math.round(results[format].rssPeak)} MiB`);
+      results[format] = { rows: records, seconds, rowsPerSecond: records / seconds, megabytes: bytes / 1024 / 1024, rssBefore: before.rss, rssPeak: Math.max(peak, after.rss ?? 0), hwm: after.hwm,
+        heapBefore, heapPeak };
+      log(`export ${format}: ${Math.round(records / seconds).toLocaleString('en-US')} rows/s, peak RSS ${Math.round(results[format].rssPeak)} MiB, peak heap ${Math.round(heapPeak)} MiB`);
     }
     return { rows, results };
   } finally {
@@ -82,14 +94,14 @@ export function renderExport(r) {
   const f = (x, digits = 0) => (x === null || x === undefined ? '–' : x.toLocaleString('en-US', { maximumFractionDigits: digits }));
   const lines = [
     `## Usage export (issue 22): one tenant, ${f(r.rows)} records, one server process on PostgreSQL`, '',
-    '| format | rows/s | seconds | MiB sent | server RSS before | peak RSS during | VmHWM after |',
-    '|---|---|---|---|---|---|---|',
+    '| format | rows/s | seconds | MiB sent | server RSS before | peak RSS during | VmHWM after | V8 heap used before | peak heap used during |',
+    '|---|---|---|---|---|---|---|---|---|',
   ];
   for (const [format, x] of Object.entries(r.results)) {
-    lines.push(`| ${format} | ${f(x.rowsPerSecond)} | ${f(x.seconds, 1)} | ${f(x.megabytes)} | ${f(x.rssBefore)} MiB | ${f(x.rssPeak)} MiB | ${f(x.hwm)} MiB |`);
+    lines.push(`| ${format} | ${f(x.rowsPerSecond)} | ${f(x.seconds, 1)} | ${f(x.megabytes)} | ${f(x.rssBefore)} MiB | ${f(x.rssPeak)} MiB | ${f(x.hwm)} MiB | ${f(x.heapBefore)} MiB | ${f(x.heapPeak)} MiB |`);
   }
-  lines.push('', 'Keyset pages of `usage.exportPageSize` records (default 1,000) read as the socket drains: peak RSS is the process\'s, sampled every 50 ms; ' +
-    'it should not grow with the number of records.', '');
+  lines.push('', 'Keyset pages of `usage.exportPageSize` records (default 1,000) read as the socket drains: peak RSS is the process\'s, sampled every 50 ms, ' +
+    'and the V8 heap in use is read from its /metrics every 500 ms; neither should grow with the number of records (compare a run with fewer: `node bench/export.mjs 20000`).', '');
   return lines.join('\n');
 }
 
