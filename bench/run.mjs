@@ -14,6 +14,7 @@ import { loadDecisions, loadHello, loadPaced } from './load.mjs';
 import { preparePgbench, runPgbench } from './pgbench.mjs';
 import { BENCH_DIR, SERVER_DIR, cpuNow, cpuPerRequest, createDatabase, dropDatabase, forkServer, pgUrl, psql, startRedis, startTollgate, stopAll } from './procs.mjs';
 import { renderReport } from './report.mjs';
+import { EXPORT_ROWS, benchExport, renderExport } from './export.mjs';
 import { OPERATOR, httpCaller, operatorToken, seedTenants, setRunsLimit } from './seed.mjs';
 
 const CONNECTIONS = 50;
@@ -103,14 +104,18 @@ async function main() {
   if (openRatio < 0.9) problems.push(`with ${OPEN_PER_TENANT} open reservations per tenant, in-process throughput fell to ${Math.round(openRatio * 100)} % of the run with none (must stay within 10 %)`);
   for (const [storage, r] of Object.entries(inprocess)) if (r.failed) problems.push(`in-process on ${storage}: ${r.failed} calls threw, first: ${r.firstError}`);
 
+  log(`usage export: one tenant with ${EXPORT_ROWS.toLocaleString('en-US')} usage records, as CSV and NDJSON`);
+  const usageExport = await benchExport({ env: tollgateEnv(configPath), dbName, logPath: join(logs, 'export.log'), log });
+
   const date = new Date().toISOString().slice(0, 10);
   const report = renderReport({
     date, machine: { ...machine, workers, redis: Boolean(redisUrl) }, problems, hello: helloResult, postCeiling, pgbench, authorize, naive, inprocess,
     settings: { connections: CONNECTIONS, seconds: SECONDS, pgbenchSeconds: PGBENCH_SECONDS, poolSize: process.env.TOLLGATE_DB_POOL_SIZE ?? '20 (default)' },
   });
   mkdirSync(join(BENCH_DIR, 'results'), { recursive: true });
-  writeFileSync(join(BENCH_DIR, 'results', `${date}.md`), report);
-  process.stdout.write(`${report}\n`);
+  const full = `${report}\n${renderExport(usageExport)}`;
+  writeFileSync(join(BENCH_DIR, 'results', `${date}.md`), full);
+  process.stdout.write(`${full}\n`);
   const exact = authorize.overLimit.length === 0 && authorize.hot.admitted === authorize.hot.limit;
   if (!exact) log('FAILED: Tollgate admitted more than a seeded limit, or not exactly the hot tenant\'s limit');
   return exact ? 0 : 1;

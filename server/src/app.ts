@@ -28,6 +28,7 @@ import { plansRoutes } from './modules/plans/index.js';
 import { actorOf, tenancyAdminRoutes, tenancyRoutes } from './modules/tenancy/index.js';
 import { billingRoutes } from './modules/billing/index.js';
 import { paymentRoutes, webhookRoutes } from './modules/payments/index.js';
+import { usageRoutes } from './modules/usage/index.js';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
@@ -197,6 +198,7 @@ async function registerModules(app: App, deps: Deps): Promise<void> {
   await app.register(apiKeyRoutes, { apiKeys: deps.apiKeys, serviceKeys: deps.serviceKeys });
   await app.register(auditRoutes, { db: deps.database.db, audit: deps.audit });
   await app.register(meteringRoutes, { metering: deps.metering });
+  await app.register(usageRoutes, { usage: deps.usage });
   await app.register(creditsRoutes, {
     metering: deps.metering,
     implicitAccess: (request) => deps.tenancy.closingAccess(principalOf(request), tenantHeaderOf(request)),

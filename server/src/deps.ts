@@ -27,6 +27,7 @@ import { RateLimitService, trackRateLimits } from './modules/ratelimit/index.js'
 import { InvitationService, TenancyAdminService, TenancyService, AccessCheck } from './modules/tenancy/index.js';
 import { Metering, PeriodStanding } from './modules/metering/index.js';
 import { DecisionLog, DecisionService, TenantSnapshots, createGateMetrics } from './modules/gate/index.js';
+import { UsageService } from './modules/usage/index.js';
 import { Periodic } from './lib/periodic.js';
 
 /** Backstop only: every change is invalidated at once; this bounds a missed notification. */
@@ -66,6 +67,8 @@ export interface Deps {
   periods: PeriodStanding;
   /** The metering core the routes (and an embedding app) call. */
   metering: Metering;
+  /** Runs' usage records, daily summaries and exports. */
+  usage: UsageService;
   keys: SigningKeyRing;
   auth: AuthService;
   rateLimits: RateLimitService;
@@ -118,7 +121,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     billing: b.billing, lifecycle: b.lifecycle, subscriptions: b.subscriptions, payments: b.payments, transfers: b.transfers,
     stripeWebhooks: b.stripeWebhooks, paypalWebhooks: b.paypalWebhooks,
     tenancy: id.tenancy, invitations: id.invitations, tenancyAdmin: id.tenancyAdmin,
-    entitlements: m.entitlements, limits: m.limits, credits: m.credits, reservations: m.reservations, periods: m.periods, metering: m.metering,
+    entitlements: m.entitlements, limits: m.limits, credits: m.credits, reservations: m.reservations, periods: m.periods, metering: m.metering, usage: m.usage,
     keys: id.keys, auth: id.auth, rateLimits: id.rateLimits, changes, apiKeys: id.apiKeys, serviceKeys: id.serviceKeys, keyUsage: id.keyUsage,
     gate: g.decisions, decisionLog: g.decisionLog, resolveCredential: id.resolveCredential,
     async close() {
@@ -253,6 +256,8 @@ function gateParts({ config, logger, clock, database, plans }: Foundation, id: I
   const decisionLog = new DecisionLog(db, (error) => logger.error({ err: error }, 'writing the decision log failed'), {
     clock, onRefused: (row, error) => logger.error({ tenantId: row.tenantId, decisionId: row.id, requestId: row.requestId, ...refusalReason(error) },
       'the database refused a decision-log row: dropped it, wrote the others'),
+    // The day counts of allowed and denied decisions go with the rows, in their transaction.
+    onWritten: (tx, rows) => m.usage.countDecisions(tx, rows),
   });
   const decisions = new DecisionService({
     database, clock, plans, tenancy: id.tenancy, snapshots: new TenantSnapshots(db, clock, id.tenancy, m.periods, CACHE_TTL_MS),
@@ -271,7 +276,10 @@ function gateParts({ config, logger, clock, database, plans }: Foundation, id: I
   return { metrics, decisionLog, decisions };
 }
 
-/** Plans, limits and credits; a settled, released or expired reservation frees its concurrent-run slot. */
+/**
+ * Plans, limits and credits; a settled, released or expired reservation frees its
+ * concurrent-run slot and leaves the run's usage record, in its transaction.
+ */
 function meteringParts(
   db: Database['db'], clock: Clock, audit: AuditService, billing: BillingService, plans: PlansService, credits: CreditsService,
   subscriptions: SubscriptionActions, config: Config, publish: (change: Change) => Promise<void>,
@@ -279,11 +287,15 @@ function meteringParts(
   const entitlements = new EntitlementsService(db, clock, audit, billing, plans);
   const bypassRoles = Object.fromEntries(Object.entries(plans.meters()).map(([meter, m]) => [meter, m.bypassRoles]));
   const limits = new LimitsService(clock, audit, bypassRoles);
+  const usage = new UsageService(db, clock, { exportPageSize: config.file.usage.exportPageSize, maxRangeDays: config.file.usage.maxRangeDays });
   const reservations = new ReservationsService(clock, plans, credits, config.file.metering.reservationTtlSeconds,
-    async (tx, tenantId, reservationId) => { await limits.releaseRun(tx, tenantId, reservationId); });
+    async (tx, tenantId, reservationId, resolution) => {
+      await limits.releaseRun(tx, tenantId, reservationId);
+      await usage.record(tx, resolution);
+    });
   const periods = new PeriodStanding(billing, entitlements, credits);
   const metering = new Metering({ db, clock, plans, billing, entitlements, limits, credits, reservations, periods, publish, subscriptions });
-  return { entitlements, limits, credits, reservations, periods, metering, bypassRoles };
+  return { entitlements, limits, credits, reservations, periods, metering, bypassRoles, usage };
 }
 
 /** SMTP when configured, sent off the request path; else none, said once now and at every mail not sent. */
