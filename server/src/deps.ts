@@ -27,6 +27,7 @@ import { RateLimitService, trackRateLimits } from './modules/ratelimit/index.js'
 import { InvitationService, TenancyAdminService, TenancyService, AccessCheck } from './modules/tenancy/index.js';
 import { Metering, PeriodStanding } from './modules/metering/index.js';
 import { DecisionLog, DecisionService, TenantSnapshots, createGateMetrics } from './modules/gate/index.js';
+import { EventOutbox, TargetPolicy, WebhookDispatcher, WebhookService, type EndpointRow } from './modules/webhooks/index.js';
 import { Periodic } from './lib/periodic.js';
 
 /** Backstop only: every change is invalidated at once; this bounds a missed notification. */
@@ -81,6 +82,12 @@ export interface Deps {
   decisionLog: DecisionLog;
   /** The one path every credential type takes: bearer (+ on-behalf-of) → Principal. */
   resolveCredential: CredentialResolver;
+  /** The outbox: events written in the transaction of the change they announce. */
+  events: EventOutbox;
+  /** Webhook endpoints and their delivery logs. */
+  webhooks: WebhookService;
+  /** Fans the outbox out and delivers (startWebhookDispatcher runs it; tests call runOnce()). */
+  webhookDispatcher: WebhookDispatcher;
   close: () => Promise<void>;
 }
 
@@ -115,9 +122,10 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const publish = (change: Change) => changes.publish(change).catch((error: unknown) => {
     logger.error({ err: error, change }, 'could not announce a change to other processes; they catch up within the cache TTL');
   });
-  // Where the outbox (issue 22) will hear of subscription.updated, payment.succeeded,
-  // payment.failed and tenant.suspended, inside the transaction of each: nothing yet.
-  const billingEvents: BillingEventHook = async () => undefined;
+  const events = new EventOutbox(clock, file.webhooks.creditsLowThreshold);
+  // subscription.updated, payment.succeeded, payment.failed and tenant.suspended: into the
+  // outbox inside the transaction of each change.
+  const billingEvents: BillingEventHook = async (tx, event) => { await events.publish(tx, event); };
   const lifecycle = new SubscriptionLifecycle(clock, audit, changes, billingEvents);
   const billing = new BillingService(clock, lifecycle);
   // A tenant on a plan the config no longer has would be served the default plan's
@@ -143,7 +151,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   // bucket (else a look-up or a signature check each, without bound).
   const credentialGuard = unknownCredentialGuard(rateLimits, file.rateLimits.scopes.credentials, new Set(file.rateLimits.bypassPrincipals));
   const keyResolver = new KeyResolver(db, clock, keyUsage, CACHE_TTL_MS, credentialGuard);
-  const credits = new CreditsService(clock, audit);
+  const credits = new CreditsService(clock, audit, (tx, tenantId) => events.creditsChanged(tx, tenantId));
   const payments = new PaymentsService({ db, clock, plans, audit, credits, lifecycle, changes, onEvent: billingEvents });
   const transfers = new BankTransfers(payments, lifecycle);
   const subscriptions = new SubscriptionActions(db, clock, plans, lifecycle, changes, file.billing.pastDueGraceSeconds,
@@ -155,7 +163,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   }, clock, providerEvents);
   if (config.stripeWebhookSecrets.length === 0) logger.info('STRIPE_WEBHOOK_SECRET is not set: POST /v1/webhooks/stripe refuses every event');
   if (!config.paypalWebhookId) logger.info('PAYPAL_WEBHOOK_ID is not set: POST /v1/webhooks/paypal refuses every event');
-  const m = meteringParts(db, clock, audit, billing, plans, credits, subscriptions, config, publish);
+  const m = meteringParts(db, clock, audit, billing, plans, credits, subscriptions, config, publish, events);
   const accessCheck = new AccessCheck(db, clock, billing, { cacheTtlMs: CACHE_TTL_MS, pastDueGraceSeconds: file.billing.pastDueGraceSeconds });
   const tenancy = new TenancyService(db, clock, audit, billing, plans, accessCheck, changes, {
     keyStillValid: (tx, principal) => keyResolver.stillValid(tx, principal),
@@ -165,8 +173,9 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const invitations = new InvitationService(db, clock, audit, tenancy, {
     ttlSeconds: file.auth.invitationTtlSeconds, mailer, acceptUrl: file.mail.invitationUrl, publicUrl,
   });
-  const tenancyAdmin = new TenancyAdminService(db, clock, audit, billing, plans, tenancy, m.entitlements, (kind, id) => publish({ kind, id }));
-  const apiKeys = new ApiKeyService(db, clock, audit, changes);
+  const tenancyAdmin = new TenancyAdminService(db, clock, audit, billing, plans, tenancy, m.entitlements, (kind, id) => publish({ kind, id }),
+    (tx, tenantId, data) => events.publish(tx, { tenantId, type: 'tenant.suspended', data }).then(() => undefined));
+  const apiKeys = new ApiKeyService(db, clock, audit, changes, events);
   const serviceKeys = new ServiceKeyService(db, clock, audit, changes);
   changes.subscribe((change) => accessCheck.forget(change));
   changes.subscribe((change) => keyResolver.forget(change));
@@ -177,6 +186,16 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   });
   await keys.init();
   keys.start(KEY_RING_REFRESH_MS, (error) => logger.error({ err: error }, 'refreshing the signing keys failed'));
+  const targets = new TargetPolicy({ allowPrivate: config.webhooksAllowPrivateTargets, allowed: file.webhooks.allowedTargets });
+  const webhookSealingKey = deriveKey(masterSecret, 'webhook-secrets');
+  const webhooks = new WebhookService(db, clock, audit, targets, webhookSealingKey);
+  const webhookDispatcher = new WebhookDispatcher({
+    db, clock, policy: targets, sealingKey: webhookSealingKey, audit, mailer, options: file.webhooks,
+    recipients: (endpoint: EndpointRow) => inSystem(db, async (tx) => endpoint.ownerTenantId !== null
+      ? tenancy.ownerEmails(tx, endpoint.ownerTenantId)
+      : [await tenancy.userEmail(tx, endpoint.createdBy ?? '')].filter((e): e is string => e !== null)),
+    onError: (error) => logger.error({ err: error }, 'a webhook delivery could not be recorded'),
+  });
   const tokens = new AccessTokens(keys, clock, { issuer: file.issuer, audience: file.audience, ttlSeconds: file.auth.accessTokenTtlSeconds });
   const external = new ExternalIdentityVerifier(file.auth.identityProviders, clock);
   const auth = new AuthService(db, clock, tenancy, tokens, external, mailer, {
@@ -195,7 +214,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const decisions = new DecisionService({
     database, clock, plans, tenancy, snapshots: new TenantSnapshots(db, clock, tenancy, m.periods, CACHE_TTL_MS),
     rateLimits, log: decisionLog, authorizeScope: file.rateLimits.scopes.authorize, rateLimitBypass: new Set(file.rateLimits.bypassPrincipals),
-    bypassRoles: m.bypassRoles, reservationTtlSeconds: file.metering.reservationTtlSeconds,
+    bypassRoles: m.bypassRoles, reservationTtlSeconds: file.metering.reservationTtlSeconds, creditsLowThreshold: events.creditsLowThreshold,
     currentPrincipal: (principal) => keyResolver.current(principal),
     groupCommit: file.metering.groupCommit ? {
       // Not a concurrency conflict: a fault in the batch statement; its requests are decided alone.
@@ -220,7 +239,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   return {
     config, clock, logger, database, mailer, metrics, audit, plans, billing, tenancy, invitations,
     tenancyAdmin, entitlements: m.entitlements, limits: m.limits, credits: m.credits, reservations: m.reservations, periods: m.periods, metering: m.metering, keys, auth, rateLimits, changes, apiKeys, serviceKeys, keyUsage, gate: decisions, decisionLog, resolveCredential,
-    lifecycle, subscriptions, payments, transfers, stripeWebhooks, paypalWebhooks,
+    lifecycle, subscriptions, payments, transfers, stripeWebhooks, paypalWebhooks, events, webhooks, webhookDispatcher,
     async close() {
       await keys.stop();
       await decisionLog.stop().catch((error: unknown) => logger.error({ err: error }, 'writing the decision log failed'));
@@ -238,11 +257,11 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
 /** Plans, limits and credits; a settled, released or expired reservation frees its concurrent-run slot. */
 function meteringParts(
   db: Database['db'], clock: Clock, audit: AuditService, billing: BillingService, plans: PlansService, credits: CreditsService,
-  subscriptions: SubscriptionActions, config: Config, publish: (change: Change) => Promise<void>,
+  subscriptions: SubscriptionActions, config: Config, publish: (change: Change) => Promise<void>, events: EventOutbox,
 ) {
   const entitlements = new EntitlementsService(db, clock, audit, billing, plans);
   const bypassRoles = Object.fromEntries(Object.entries(plans.meters()).map(([meter, m]) => [meter, m.bypassRoles]));
-  const limits = new LimitsService(clock, audit, bypassRoles);
+  const limits = new LimitsService(clock, audit, bypassRoles, (tx, change) => events.counterChanged(tx, change));
   const reservations = new ReservationsService(clock, plans, credits, config.file.metering.reservationTtlSeconds,
     async (tx, tenantId, reservationId) => { await limits.releaseRun(tx, tenantId, reservationId); });
   const periods = new PeriodStanding(billing, entitlements, credits);
@@ -280,4 +299,21 @@ export function startSweeper(deps: Deps): Periodic {
   const sweeper = new Periodic(async () => { await deps.metering.sweep(); }, (error) => deps.logger.error({ err: error }, 'metering sweep failed'));
   sweeper.start(deps.config.file.metering.sweepIntervalSeconds * 1000);
   return sweeper;
+}
+
+/**
+ * Fans the webhook outbox out and sends what is due, on the configured interval (any
+ * number of processes at once); events past the retention are pruned about hourly.
+ * Tests call deps.webhookDispatcher.runOnce() themselves. Stop it (`stop(false)`) before deps.close().
+ */
+export function startWebhookDispatcher(deps: Deps): Periodic {
+  const interval = deps.config.file.webhooks.dispatchIntervalMs;
+  const pruneEvery = Math.max(1, Math.round(3_600_000 / interval));
+  let rounds = 0;
+  const dispatcher = new Periodic(async () => {
+    await deps.webhookDispatcher.runOnce();
+    if (++rounds % pruneEvery === 0) await deps.webhookDispatcher.prune();
+  }, (error) => deps.logger.error({ err: error }, 'webhook dispatch failed'));
+  dispatcher.start(interval);
+  return dispatcher;
 }

@@ -65,6 +65,7 @@ export class ReservationsService {
       id, key: input.idempotencyKey, hash, operation: input.operation ?? null, model: input.model ?? null, amount: input.amount,
       expiresAt: new Date(now.getTime() + (input.ttlSeconds ?? this.defaultTtlSeconds) * 1000),
     });
+    if (written) await this.credits.changed(tx, input.tenantId);
     const credits = await this.credits.balance(tx, input.tenantId);
     if (!written) return err({ code: 'INSUFFICIENT_CREDITS', credits });
     return ok({ reservation: toView((await repo.reservationById(tx, input.tenantId, id))!), credits, replayed: false });
@@ -122,6 +123,7 @@ export class ReservationsService {
       if (!(await repo.reservationById(tx, r.tenantId, r.reservationId))) throw new AppError('RESERVATION_NOT_FOUND');
       throw new AppError('REFUND_EXCEEDS_CHARGE');
     }
+    await this.credits.changed(tx, r.tenantId);
     return { entry: toEntry((await repo.entryByKey(tx, r.tenantId, key))!), credits: await this.credits.balance(tx, r.tenantId), replayed: false };
   }
 
@@ -143,7 +145,10 @@ export class ReservationsService {
       tenantId: row.tenantId, id: newId('led', now.getTime()), kind, amount: -charge, hold: -Number(row.amount), reservationId: row.id,
       key: `${kind}:${row.id}`, hash: requestHash({ charge }), reason: null, actorType: actor.type, actorId: actor.id, now,
     }, { status, charge, when: status === 'settled' ? 'live' : status === 'expired' ? 'due' : 'any' });
-    if (won) await this.resolved(tx, row.tenantId, row.id);
+    if (won) {
+      await this.resolved(tx, row.tenantId, row.id);
+      await this.credits.changed(tx, row.tenantId);
+    }
     return won;
   }
 

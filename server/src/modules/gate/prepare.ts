@@ -24,6 +24,8 @@ export interface RulesParts {
   /** Roles that pass a full meter, per meter (config `meters.*.bypassRoles`). */
   bypassRoles: Readonly<Record<string, readonly Role[]>>;
   reservationTtlSeconds: number;
+  /** credits.low's threshold (config webhooks.creditsLowThreshold), which the statement applies (db/functions/events.sql). */
+  creditsLowThreshold?: number | null | undefined;
 }
 
 /** A call the decision has made up its mind about as far as this process can. */
@@ -138,6 +140,7 @@ export class DecisionRules {
       tid: tenantId, tgen: stamp.tenant, uid: userId, ugen: userId === null ? null : stamp.user,
       skid: service ? principal.keyId : null, skgen: service ? (principal.generation ?? null) : null,
       idem: common.idem, hash: common.hash, shape: common.idem === null ? null : shape, request_id: common.requestId,
+      clow: this.p.creditsLowThreshold ?? null,
     };
   }
 

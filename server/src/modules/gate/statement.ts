@@ -45,6 +45,8 @@ export interface DecideEntry {
   actor_type: string;
   actor_id: string | null;
   request_id: string | null;
+  /** credits.low's threshold, the same in every entry (the statement reads the first's). */
+  clow: number | null;
 }
 
 /** What the statement answered for a call. */
