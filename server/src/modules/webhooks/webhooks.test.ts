@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { createDeps } from '../../deps.js';
-import { buildApp } from '../../app.js';
-import { capturedLogger, onPostgres, snapshot, startTestApp, testConfig, type SignedUp, type TestApp } from '../../../test/harness.js';
+import { capturedLogger, onPostgres, snapshot, startSecondInstance, startTestApp, testConfig, type SignedUp, type TestApp } from '../../../test/harness.js';
 import { WebhookReceiver } from '../../../test/webhook-receiver.js';
 import { MemoryMailer } from '../../lib/mailer.js';
 
@@ -385,13 +384,12 @@ if (onPostgres) {
       await endpointFor(owner, ['api_key.revoked']);
       const keys = await Promise.all(Array.from({ length: 20 }, () => apiKey(owner)));
       for (const key of keys) await t.request({ method: 'DELETE', url: `/v1/tenants/${owner.tenantId}/api-keys/${key.id}`, token: owner.accessToken });
-      const second = await createDeps(testConfig(), { clock: t.clock, database: t.db.database, mailer: new MemoryMailer(), logger: pino({ level: 'silent' }) });
-      const app = await buildApp(second);
+      // Another process: its own pool and caches, the same clock.
+      const second = await startSecondInstance(t);
       const before = receiver.received.length;
       try {
-        await Promise.all([t.deps.webhookDispatcher.runOnce(), second.webhookDispatcher.runOnce(), t.deps.webhookDispatcher.runOnce()]);
+        await Promise.all([t.deps.webhookDispatcher.runOnce(), second.deps.webhookDispatcher.runOnce(), t.deps.webhookDispatcher.runOnce()]);
       } finally {
-        await app.close();
         await second.close();
       }
       const got = receiver.received.slice(before).filter((r) => r.body.data.tenantId === owner.tenantId);
