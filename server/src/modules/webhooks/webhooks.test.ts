@@ -125,6 +125,15 @@ describe('webhook endpoints', () => {
     expect(updated[0]!.data).toMatchObject({ tenantId: owner.tenantId, event: 'cancel_scheduled' });
     await t.request({ method: 'PATCH', url: `/v1/admin/tenants/${owner.tenantId}`, token: (await login(operator)).accessToken, payload: { status: 'suspended' } });
     const suspended = await events(owner.tenantId, 'tenant.suspended');
+    // An operator confirms a bank transfer: payment.succeeded (and the subscription's change) in that transaction.
+    const paying = await t.signup();
+    const paid = await t.request({
+      method: 'POST', url: `/v1/admin/tenants/${paying.tenantId}/payments/bank-transfer`, token: (await login(operator)).accessToken,
+      payload: { externalPaymentId: `BANK-${paying.tenantId}`, amount: 4900, currency: 'EUR', payerName: 'Payer Ltd', plan: 'pro' },
+    });
+    expect(paid.statusCode, paid.body).toBeLessThan(300);
+    expect((await events(paying.tenantId, 'payment.succeeded')).map((e) => e.data)).toEqual([expect.objectContaining({ tenantId: paying.tenantId, payment: expect.objectContaining({ status: 'succeeded' }) })]);
+    expect(await events(paying.tenantId, 'subscription.updated')).not.toEqual([]);
     expect(suspended).toEqual([expect.objectContaining({ data: expect.objectContaining({ tenantId: owner.tenantId, reason: 'operator' }) })]);
   });
 });
@@ -290,6 +299,17 @@ describe('threshold events', () => {
     } finally {
       await alone.close();
     }
+  });
+
+  it('the in-process meter (createTollgate().consume) applies the same rule: a jump past two thresholds announces both, once', async () => {
+    const owner = await t.signup();
+    await t.request({ method: 'PATCH', url: `/v1/admin/tenants/${owner.tenantId}`, token: (await login(operator)).accessToken, payload: { limits: { runs: 10 } } });
+    expect((await t.deps.metering.consume({ tenantId: owner.tenantId, role: 'member' }, 'runs', 4)).ok).toBe(true);
+    expect(await events(owner.tenantId, 'limit.threshold')).toEqual([]);
+    expect((await t.deps.metering.consume({ tenantId: owner.tenantId, role: 'member' }, 'runs', 5)).ok).toBe(true);
+    expect((await t.deps.metering.consume({ tenantId: owner.tenantId, role: 'member' }, 'runs', 5)).ok).toBe(false);
+    expect((await t.deps.metering.consume({ tenantId: owner.tenantId, role: 'member' }, 'runs', 1)).ok).toBe(true);
+    expect((await events(owner.tenantId, 'limit.threshold')).map((e) => [e.data.threshold, e.data.used])).toEqual([[50, 9], [80, 9], [100, 10]]);
   });
 
   it('200 concurrent decisions crossing 80 % produce exactly one limit.threshold event at 80', async () => {
