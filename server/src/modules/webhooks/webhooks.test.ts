@@ -397,6 +397,29 @@ describe('secrets', () => {
   });
 });
 
+describe('retention', () => {
+  it('events and their finished deliveries past retentionDays are deleted; an event with a delivery still pending is kept', async () => {
+    const owner = await t.signup();
+    await endpointFor(owner, ['api_key.revoked']);
+    const [done, waiting] = [await apiKey(owner), await apiKey(owner)];
+    await t.request({ method: 'DELETE', url: `/v1/tenants/${owner.tenantId}/api-keys/${done.id}`, token: owner.accessToken });
+    await t.deps.webhookDispatcher.runOnce();
+    receiver.status = 500;
+    await t.request({ method: 'DELETE', url: `/v1/tenants/${owner.tenantId}/api-keys/${waiting.id}`, token: owner.accessToken });
+    await t.deps.webhookDispatcher.runOnce();
+    receiver.status = 200;
+    const ofTenant = () => t.db.asOwner<{ id: string; status: string | null }>(
+      'SELECT e.id, d.status FROM webhook_events e LEFT JOIN webhook_deliveries d ON d.tenant_id = e.tenant_id AND d.event_id = e.id WHERE e.tenant_id = $1 ORDER BY d.status', [owner.tenantId]);
+    expect((await ofTenant()).map((r) => r.status)).toEqual(['pending', 'succeeded']);
+    t.clock.advance(29 * 86_400_000);
+    await t.deps.webhookDispatcher.prune();
+    expect(await ofTenant()).toHaveLength(2);
+    t.clock.advance(2 * 86_400_000);
+    await t.deps.webhookDispatcher.prune();
+    expect((await ofTenant()).map((r) => r.status)).toEqual(['pending']);
+  });
+});
+
 if (onPostgres) {
   describe('several processes', () => {
     it('two dispatchers over one database fan each event out once and deliver each once', async () => {
