@@ -29,6 +29,7 @@ import { actorOf, tenancyAdminRoutes, tenancyRoutes } from './modules/tenancy/in
 import { billingRoutes } from './modules/billing/index.js';
 import { paymentRoutes, webhookRoutes } from './modules/payments/index.js';
 import { usageRoutes } from './modules/usage/index.js';
+import { webhookEndpointRoutes } from './modules/webhooks/index.js';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
@@ -209,4 +210,5 @@ async function registerModules(app: App, deps: Deps): Promise<void> {
   await app.register(billingRoutes, { subscriptions: deps.subscriptions, actorOf });
   await app.register(paymentRoutes, { payments: deps.payments, transfers: deps.transfers, actorOf });
   await app.register(webhookRoutes, { stripe: deps.stripeWebhooks, paypal: deps.paypalWebhooks });
+  await app.register(webhookEndpointRoutes, { webhooks: deps.webhooks, actorOf });
 }

@@ -35,6 +35,8 @@ export interface Config {
   readonly smtpUrl: string | undefined;
   /** The From of every mail (TOLLGATE_MAIL_FROM, else mail.from). */
   readonly mailFrom: string;
+  /** Outbound webhooks may reach private and loopback addresses (TOLLGATE_WEBHOOKS_ALLOW_PRIVATE_TARGETS, else webhooks.allowPrivateTargets). */
+  readonly webhooksAllowPrivateTargets: boolean;
   /** Server processes (`tollgate serve`); more than one needs PostgreSQL and Redis. */
   readonly workers: number;
   readonly file: ConfigFile;
@@ -95,6 +97,9 @@ export function loadConfig(options: { env?: Env; configPath?: string } = {}): Co
     stripeWebhookSecrets: Object.freeze((env.STRIPE_WEBHOOK_SECRET ?? '').split(',').map((s) => s.trim()).filter(Boolean)),
     paypalWebhookId: env.PAYPAL_WEBHOOK_ID?.trim() || undefined,
     workers,
+    webhooksAllowPrivateTargets: env.TOLLGATE_WEBHOOKS_ALLOW_PRIVATE_TARGETS !== undefined && env.TOLLGATE_WEBHOOKS_ALLOW_PRIVATE_TARGETS !== ''
+      ? env.TOLLGATE_WEBHOOKS_ALLOW_PRIVATE_TARGETS === 'true' || env.TOLLGATE_WEBHOOKS_ALLOW_PRIVATE_TARGETS === '1'
+      : file.webhooks.allowPrivateTargets,
     smtpUrl: smtpUrl || undefined,
     mailFrom: env.TOLLGATE_MAIL_FROM || file.mail.from,
     file: deepFreeze(file),

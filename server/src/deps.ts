@@ -28,6 +28,7 @@ import { InvitationService, TenancyAdminService, TenancyService, AccessCheck } f
 import { Metering, PeriodStanding } from './modules/metering/index.js';
 import { DecisionLog, DecisionService, TenantSnapshots, createGateMetrics } from './modules/gate/index.js';
 import { UsageService } from './modules/usage/index.js';
+import { EventOutbox, TargetPolicy, WebhookDispatcher, WebhookService, type EndpointRow } from './modules/webhooks/index.js';
 import { Periodic } from './lib/periodic.js';
 
 /** Backstop only: every change is invalidated at once; this bounds a missed notification. */
@@ -84,6 +85,12 @@ export interface Deps {
   decisionLog: DecisionLog;
   /** The one path every credential type takes: bearer (+ on-behalf-of) → Principal. */
   resolveCredential: CredentialResolver;
+  /** The outbox: events written in the transaction of the change they announce. */
+  events: EventOutbox;
+  /** Webhook endpoints and their delivery logs. */
+  webhooks: WebhookService;
+  /** Fans the outbox out and delivers (startWebhookDispatcher runs it; tests call runOnce()). */
+  webhookDispatcher: WebhookDispatcher;
   close: () => Promise<void>;
 }
 
@@ -102,9 +109,10 @@ export interface DepsOverrides {
 export async function createDeps(config: Config, overrides: DepsOverrides = {}): Promise<Deps> {
   const base = await foundation(config, overrides);
   const b = await billingParts(base);
-  const m = meteringParts(base.database.db, base.clock, base.audit, b.billing, base.plans, b.credits, b.subscriptions, config, base.publish);
+  const m = meteringParts(base.database.db, base.clock, base.audit, b.billing, base.plans, b.credits, b.subscriptions, config, base.publish, base.events);
   const id = await identityParts(base, b.billing, m);
   const g = gateParts(base, id, m);
+  const w = webhookParts(base, id);
   const { logger, changes, database } = base;
   changes.subscribe((change) => g.decisions.forget(change));
   await changes.start();
@@ -124,6 +132,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     entitlements: m.entitlements, limits: m.limits, credits: m.credits, reservations: m.reservations, periods: m.periods, metering: m.metering, usage: m.usage,
     keys: id.keys, auth: id.auth, rateLimits: id.rateLimits, changes, apiKeys: id.apiKeys, serviceKeys: id.serviceKeys, keyUsage: id.keyUsage,
     gate: g.decisions, decisionLog: g.decisionLog, resolveCredential: id.resolveCredential,
+    events: base.events, webhooks: w.webhooks, webhookDispatcher: w.webhookDispatcher,
     async close() {
       await id.keys.stop();
       await g.decisionLog.stop().catch((error: unknown) => logger.error({ err: error }, 'writing the decision log failed'));
@@ -158,16 +167,17 @@ async function foundation(config: Config, overrides: DepsOverrides) {
   const publish = (change: Change) => changes.publish(change).catch((error: unknown) => {
     logger.error({ err: error, change }, 'could not announce a change to other processes; they catch up within the cache TTL');
   });
-  return { config, overrides, logger, clock, database, mailer, publicUrl, audit, plans, changes, publish };
+  const events = new EventOutbox(clock, config.file.webhooks.creditsLowThreshold);
+  return { config, overrides, logger, clock, database, mailer, publicUrl, audit, plans, changes, publish, events };
 }
 
 /** Subscriptions and payments: the lifecycle every change goes through, and the providers' webhooks. */
-async function billingParts({ config, overrides, logger, clock, database, audit, plans, changes }: Foundation) {
+async function billingParts({ config, overrides, logger, clock, database, audit, plans, changes, events }: Foundation) {
   const { db } = database;
   const file = config.file;
-  // Where the outbox (issue 22) will hear of subscription.updated, payment.succeeded,
-  // payment.failed and tenant.suspended, inside the transaction of each: nothing yet.
-  const billingEvents: BillingEventHook = async () => undefined;
+  // subscription.updated, payment.succeeded, payment.failed and tenant.suspended: into the
+  // outbox inside the transaction of each change.
+  const billingEvents: BillingEventHook = async (tx, event) => { await events.publish(tx, event); };
   const lifecycle = new SubscriptionLifecycle(clock, audit, changes, billingEvents);
   const billing = new BillingService(clock, lifecycle);
   // A tenant on a plan the config no longer has would be served the default plan's
@@ -179,7 +189,7 @@ async function billingParts({ config, overrides, logger, clock, database, audit,
     throw new ConfigError(`${config.configPath}: plans in use are missing from the config: ${list}. ` +
       'Put them back; to retire a plan, first move its tenants (PATCH /v1/admin/tenants/{tenantId} {"plan": …}).');
   }
-  const credits = new CreditsService(clock, audit);
+  const credits = new CreditsService(clock, audit, (tx, tenantId) => events.creditsChanged(tx, tenantId));
   const payments = new PaymentsService({ db, clock, plans, audit, credits, lifecycle, changes, onEvent: billingEvents });
   const transfers = new BankTransfers(payments, lifecycle);
   const subscriptions = new SubscriptionActions(db, clock, plans, lifecycle, changes, file.billing.pastDueGraceSeconds,
@@ -198,7 +208,7 @@ type Identity = Awaited<ReturnType<typeof identityParts>>;
 
 /** Tenancy, credentials and sign-in: who a caller is and what they may reach. */
 async function identityParts(base: Foundation, billing: BillingService, m: ReturnType<typeof meteringParts>) {
-  const { config, overrides, logger, clock, database, mailer, publicUrl, audit, plans, changes, publish } = base;
+  const { config, overrides, logger, clock, database, mailer, publicUrl, audit, plans, changes, publish, events } = base;
   const { db } = database;
   const file = config.file;
   const keyUsage = new LastUsedBuffer(db, (error) => logger.error({ err: error }, 'writing key last-used times failed'),
@@ -224,8 +234,9 @@ async function identityParts(base: Foundation, billing: BillingService, m: Retur
   const invitations = new InvitationService(db, clock, audit, tenancy, {
     ttlSeconds: file.auth.invitationTtlSeconds, mailer, acceptUrl: file.mail.invitationUrl, publicUrl,
   });
-  const tenancyAdmin = new TenancyAdminService(db, clock, audit, billing, plans, tenancy, m.entitlements, (kind, id) => publish({ kind, id }));
-  const apiKeys = new ApiKeyService(db, clock, audit, changes);
+  const tenancyAdmin = new TenancyAdminService(db, clock, audit, billing, plans, tenancy, m.entitlements, (kind, id) => publish({ kind, id }),
+    (tx, tenantId, data) => events.publish(tx, { tenantId, type: 'tenant.suspended', data }).then(() => undefined));
+  const apiKeys = new ApiKeyService(db, clock, audit, changes, events);
   const serviceKeys = new ServiceKeyService(db, clock, audit, changes);
   changes.subscribe((change) => accessCheck.forget(change));
   changes.subscribe((change) => keyResolver.forget(change));
@@ -248,7 +259,7 @@ async function identityParts(base: Foundation, billing: BillingService, m: Retur
 }
 
 /** The decision, its log and the metrics that watch them. */
-function gateParts({ config, logger, clock, database, plans }: Foundation, id: Identity, m: ReturnType<typeof meteringParts>) {
+function gateParts({ config, logger, clock, database, plans, events }: Foundation, id: Identity, m: ReturnType<typeof meteringParts>) {
   const { db } = database;
   const file = config.file;
   const metrics = createMetrics();
@@ -262,7 +273,7 @@ function gateParts({ config, logger, clock, database, plans }: Foundation, id: I
   const decisions = new DecisionService({
     database, clock, plans, tenancy: id.tenancy, snapshots: new TenantSnapshots(db, clock, id.tenancy, m.periods, CACHE_TTL_MS),
     rateLimits: id.rateLimits, log: decisionLog, authorizeScope: file.rateLimits.scopes.authorize, rateLimitBypass: new Set(file.rateLimits.bypassPrincipals),
-    bypassRoles: m.bypassRoles, reservationTtlSeconds: file.metering.reservationTtlSeconds,
+    bypassRoles: m.bypassRoles, reservationTtlSeconds: file.metering.reservationTtlSeconds, creditsLowThreshold: events.creditsLowThreshold,
     currentPrincipal: (principal) => id.keyResolver.current(principal),
     groupCommit: file.metering.groupCommit ? {
       // Not a concurrency conflict: a fault in the batch statement; its requests are decided alone.
@@ -276,17 +287,33 @@ function gateParts({ config, logger, clock, database, plans }: Foundation, id: I
   return { metrics, decisionLog, decisions };
 }
 
+/** Webhook endpoints, and the dispatcher that fans the outbox out to them. */
+function webhookParts({ config, logger, clock, database, audit, mailer }: Foundation, id: Identity) {
+  const { db } = database;
+  const targets = new TargetPolicy({ allowPrivate: config.webhooksAllowPrivateTargets, allowed: config.file.webhooks.allowedTargets });
+  const webhookSealingKey = deriveKey(id.masterSecret, 'webhook-secrets');
+  const webhooks = new WebhookService(db, clock, audit, targets, webhookSealingKey);
+  const webhookDispatcher = new WebhookDispatcher({
+    db, clock, policy: targets, sealingKey: webhookSealingKey, audit, mailer, options: config.file.webhooks,
+    recipients: (endpoint: EndpointRow) => inSystem(db, async (tx) => endpoint.ownerTenantId !== null
+      ? id.tenancy.ownerEmails(tx, endpoint.ownerTenantId)
+      : [await id.tenancy.userEmail(tx, endpoint.createdBy ?? '')].filter((e): e is string => e !== null)),
+    onError: (error) => logger.error({ err: error }, 'a webhook delivery could not be recorded'),
+  });
+  return { webhooks, webhookDispatcher };
+}
+
 /**
  * Plans, limits and credits; a settled, released or expired reservation frees its
  * concurrent-run slot and leaves the run's usage record, in its transaction.
  */
 function meteringParts(
   db: Database['db'], clock: Clock, audit: AuditService, billing: BillingService, plans: PlansService, credits: CreditsService,
-  subscriptions: SubscriptionActions, config: Config, publish: (change: Change) => Promise<void>,
+  subscriptions: SubscriptionActions, config: Config, publish: (change: Change) => Promise<void>, events: EventOutbox,
 ) {
   const entitlements = new EntitlementsService(db, clock, audit, billing, plans);
   const bypassRoles = Object.fromEntries(Object.entries(plans.meters()).map(([meter, m]) => [meter, m.bypassRoles]));
-  const limits = new LimitsService(clock, audit, bypassRoles);
+  const limits = new LimitsService(clock, audit, bypassRoles, (tx, change) => events.counterChanged(tx, change));
   const usage = new UsageService(db, clock, { exportPageSize: config.file.usage.exportPageSize, maxRangeDays: config.file.usage.maxRangeDays });
   const reservations = new ReservationsService(clock, plans, credits, config.file.metering.reservationTtlSeconds,
     async (tx, tenantId, reservationId, resolution) => {
@@ -328,4 +355,21 @@ export function startSweeper(deps: Deps): Periodic {
   const sweeper = new Periodic(async () => { await deps.metering.sweep(); }, (error) => deps.logger.error({ err: error }, 'metering sweep failed'));
   sweeper.start(deps.config.file.metering.sweepIntervalSeconds * 1000);
   return sweeper;
+}
+
+/**
+ * Fans the webhook outbox out and sends what is due, on the configured interval (any
+ * number of processes at once); events past the retention are pruned about hourly.
+ * Tests call deps.webhookDispatcher.runOnce() themselves. Stop it (`stop(false)`) before deps.close().
+ */
+export function startWebhookDispatcher(deps: Deps): Periodic {
+  const interval = deps.config.file.webhooks.dispatchIntervalMs;
+  const pruneEvery = Math.max(1, Math.round(3_600_000 / interval));
+  let rounds = 0;
+  const dispatcher = new Periodic(async () => {
+    await deps.webhookDispatcher.runOnce();
+    if (++rounds % pruneEvery === 0) await deps.webhookDispatcher.prune();
+  }, (error) => deps.logger.error({ err: error }, 'webhook dispatch failed'));
+  dispatcher.start(interval);
+  return dispatcher;
 }

@@ -10,6 +10,7 @@ import { plansErrors } from './modules/plans/index.js';
 import { ratelimitErrors } from './modules/ratelimit/index.js';
 import { tenancyErrors } from './modules/tenancy/index.js';
 import { usageErrors } from './modules/usage/index.js';
+import { webhooksErrors } from './modules/webhooks/index.js';
 
 /**
  * The one closed catalog of error codes and the one code → HTTP status table. A code is
@@ -29,6 +30,7 @@ export const ERROR_CATALOG: { readonly [C in ErrorCode]: ErrorSpec } = {
   ...ratelimitErrors,
   ...tenancyErrors,
   ...usageErrors,
+  ...webhooksErrors,
 };
 
 export function isErrorCode(value: string): value is ErrorCode {

@@ -1,6 +1,6 @@
 import { loadConfig, type Config } from './config.js';
 import { databaseFailure } from './db/errors.js';
-import { createDeps, startSweeper, type Deps, type DepsOverrides } from './deps.js';
+import { createDeps, startSweeper, startWebhookDispatcher, type Deps, type DepsOverrides } from './deps.js';
 import type { Metering } from './modules/metering/index.js';
 import type { AuthorizeContext, AuthorizeRequest, Decision } from './modules/gate/index.js';
 
@@ -23,12 +23,15 @@ export async function createTollgate(config: Config = loadConfig(), overrides: D
   const deps = await createDeps(config, overrides);
   // As in the server: unsettled reservations expire and ended periods roll over on their own.
   const sweeper = startSweeper(deps);
+  // And the webhook outbox is delivered.
+  const dispatcher = startWebhookDispatcher(deps);
   return withDatabaseFailures(Object.assign(deps.metering, {
     deps,
     authorize: async (credential: string, request: AuthorizeRequest, ctx: AuthorizeContext = {}) =>
       deps.gate.authorize(await deps.resolveCredential(credential), request, ctx),
     close: async () => {
       await sweeper.stop(false);
+      await dispatcher.stop(false);
       await deps.close();
     },
   }));

@@ -88,6 +88,8 @@ export function testConfig(patch?: (file: ConfigFile) => void, env: Record<strin
   file.auth.scryptCost = 10;
   // Suites fire many requests from one address; the rate-limit suite sets its own limits.
   for (const scope of Object.values(file.rateLimits.scopes)) scope.limit = 1_000_000;
+  // Webhook receivers in tests listen on the loopback address: allowed explicitly, nothing else private.
+  file.webhooks.allowedTargets = ['127.0.0.1'];
   patch?.(file);
   return { ...base, file };
 }

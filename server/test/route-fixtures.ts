@@ -16,6 +16,9 @@ export interface World {
   apiKeyA: { id: string; key: string };
   serviceKey: { id: string; key: string };
   reservationA: string;
+  /** Tenant A's webhook endpoint and one delivery of it; an operators' endpoint and one delivery of it. */
+  webhookA: { id: string; deliveryId: string };
+  operatorWebhook: { id: string; deliveryId: string };
 }
 
 export async function buildWorld(t: TestApp): Promise<World> {
@@ -32,9 +35,25 @@ export async function buildWorld(t: TestApp): Promise<World> {
   const invitation = (await t.request({ method: 'POST', url: `/v1/tenants/${tenantA}/invitations`, token: ownerA.accessToken, payload: { email: 'pending@example.com', role: 'member' } })).json();
   const apiKey = (await t.request({ method: 'POST', url: `/v1/tenants/${tenantA}/api-keys`, token: ownerA.accessToken, payload: { name: 'A key', scopes: ['authorize', 'read'] } })).json();
   const serviceKey = (await t.request({ method: 'POST', url: '/v1/admin/service-keys', token: operator.accessToken, payload: { name: 'backend' } })).json();
+  const webhookA = (await t.request({ method: 'POST', url: `/v1/tenants/${tenantA}/webhooks`, token: ownerA.accessToken, payload: { url: 'http://127.0.0.1:9/hook', events: ['subscription.updated'] } })).json();
+  const operatorWebhook = (await t.request({ method: 'POST', url: '/v1/admin/webhooks', token: operator.accessToken, payload: { url: 'http://127.0.0.1:9/all', events: ['subscription.updated'] } })).json();
+  // One event for both endpoints, fanned out (its attempt finds nobody listening on port 9).
+  await t.request({ method: 'POST', url: `/v1/tenants/${tenantA}/subscription/cancel`, token: ownerA.accessToken, payload: { atPeriodEnd: true } });
+  await t.request({ method: 'POST', url: `/v1/tenants/${tenantA}/subscription/resume`, token: ownerA.accessToken });
+  await t.deps.webhookDispatcher.runOnce();
+  const deliveryOf = async (url: string) => {
+    const found = (await t.request({ method: 'GET', url, token: url.startsWith('/v1/admin') ? operator.accessToken : ownerA.accessToken })).json().deliveries?.[0]?.id;
+    if (typeof found !== 'string') throw new Error(`world: no webhook delivery at ${url}`);
+    return found;
+  };
+  const webhooks = {
+    webhookA: { id: webhookA.id as string, deliveryId: await deliveryOf(`/v1/tenants/${tenantA}/webhooks/${webhookA.id}/deliveries`) },
+    operatorWebhook: { id: operatorWebhook.id as string, deliveryId: await deliveryOf(`/v1/admin/webhooks/${operatorWebhook.id}/deliveries`) },
+  };
   const reserved = await t.deps.metering.reserve({ tenantId: tenantA, role: 'owner' }, { idempotencyKey: 'world-reservation', operation: 'clustering' });
   if (!reserved.ok) throw new Error('world: could not reserve credits for tenant A');
   return {
+    ...webhooks,
     reservationA: reserved.value.reservation.id,
     ownerA, memberA, otherMemberA, outsiderB, operator, tenantA,
     invitationA: { id: invitation.id, token: invitation.token },
@@ -85,6 +104,16 @@ export const ROUTE_FIXTURES: Record<string, RouteFixture> = {
   'GET /v1/tenants/:tenantId/api-keys': { need: 'admin', params: (w) => ({ tenantId: w.tenantA }) },
   'DELETE /v1/tenants/:tenantId/api-keys/:keyId': { need: 'admin', params: (w) => ({ tenantId: w.tenantA, keyId: w.apiKeyA.id }) },
   'POST /v1/tenants/:tenantId/api-keys/:keyId/rotate': { need: 'admin', params: (w) => ({ tenantId: w.tenantA, keyId: w.apiKeyA.id }), body: () => ({ graceSeconds: 60 }) },
+  'POST /v1/tenants/:tenantId/webhooks': { need: 'admin', params: (w) => ({ tenantId: w.tenantA }), body: () => ({ url: 'http://127.0.0.1:9/fixture', events: ['credits.low'] }) },
+  'GET /v1/tenants/:tenantId/webhooks': { need: 'admin', params: (w) => ({ tenantId: w.tenantA }) },
+  'DELETE /v1/tenants/:tenantId/webhooks/:id': { need: 'admin', params: (w) => ({ tenantId: w.tenantA, id: w.webhookA.id }) },
+  'GET /v1/tenants/:tenantId/webhooks/:id/deliveries': { need: 'admin', params: (w) => ({ tenantId: w.tenantA, id: w.webhookA.id }) },
+  'POST /v1/tenants/:tenantId/webhooks/:id/deliveries/:deliveryId/retry': { need: 'admin', params: (w) => ({ tenantId: w.tenantA, id: w.webhookA.id, deliveryId: w.webhookA.deliveryId }) },
+  'POST /v1/admin/webhooks': { need: 'operator', body: () => ({ url: 'http://127.0.0.1:9/fixture', events: ['tenant.suspended'] }) },
+  'GET /v1/admin/webhooks': { need: 'operator' },
+  'DELETE /v1/admin/webhooks/:id': { need: 'operator', params: (w) => ({ id: w.operatorWebhook.id }) },
+  'GET /v1/admin/webhooks/:id/deliveries': { need: 'operator', params: (w) => ({ id: w.operatorWebhook.id }) },
+  'POST /v1/admin/webhooks/:id/deliveries/:deliveryId/retry': { need: 'operator', params: (w) => ({ id: w.operatorWebhook.id, deliveryId: w.operatorWebhook.deliveryId }) },
   'POST /v1/admin/service-keys': { need: 'operator', body: () => ({ name: 'fixture service key' }) },
   'GET /v1/admin/service-keys': { need: 'operator' },
   'DELETE /v1/admin/service-keys/:keyId': { need: 'operator', params: (w) => ({ keyId: w.serviceKey.id }) },

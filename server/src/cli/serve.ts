@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import type { Config } from '../config.js';
 import { buildApp } from '../app.js';
 import { describeStorage } from '../db/client.js';
-import { createDeps, startSweeper } from '../deps.js';
+import { createDeps, startSweeper, startWebhookDispatcher } from '../deps.js';
 import { StartError } from '../lib/errors.js';
 import { progress } from './progress.js';
 import { answerClusterMetrics, clusterExposition, serveClusterMetrics } from './cluster-metrics.js';
@@ -45,6 +45,7 @@ async function startServer(config: Config): Promise<{ port: number; stopped: Pro
     throw listenFailure(error, config) ?? error;
   }
   const sweeper = startSweeper(deps);
+  const dispatcher = startWebhookDispatcher(deps);
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   let stopping: Promise<void> | undefined;
@@ -55,6 +56,7 @@ async function startServer(config: Config): Promise<{ port: number; stopped: Pro
   const stop = () => {
     stopping ??= (async () => {
       await sweeper.stop(false);
+      await dispatcher.stop(false);
       await app.close();
       await deps.close();
     })();

@@ -5,7 +5,9 @@ const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
 export type IdPrefix =
   | 'usr' | 'tnt' | 'inv' | 'aud' | 'rtk' | 'prt' | 'kid' | 'key' | 'svc'
-  | 'res' | 'dec' | 'led' | 'evt' | 'sub' | 'pay' | 'usg';
+  | 'res' | 'dec' | 'led' | 'evt' | 'sub' | 'pay' | 'usg'
+  // Webhooks: an endpoint, an outbox event (the webhook-id of its deliveries), a delivery.
+  | 'whk' | 'msg' | 'dlv';
 
 /** A prefixed id whose first 10 characters encode the creation time, so ids sort by age. */
 export function newId(prefix: IdPrefix, now: number = Date.now()): string {

@@ -10,6 +10,8 @@ export const SECRET_FIELDS = [
   'password', 'newPassword', 'passwordHash', 'token', 'accessToken', 'refreshToken', 'resetToken', 'idToken',
   'key', 'apiKey', 'secret', 'secretKey', 'keyHash', 'tokenHash', 'authorization', 'cookie', 'text', 'html',
   'smtpUrl', 'databaseUrl', 'redisUrl', 'connectionString',
+  // A webhook endpoint's sealed whsec_ secret, and a signature made with it.
+  'secretSealed', 'secret_sealed', 'signature',
 ] as const;
 
 const REDACT_PATHS = [

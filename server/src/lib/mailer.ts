@@ -7,7 +7,7 @@ export interface MailMessage {
   /** The body: it carries the secret (a reset token, an invitation link), so it is never logged. */
   text: string;
   /** What the mail is, for the log line about it. */
-  kind: 'password_reset' | 'invitation';
+  kind: 'password_reset' | 'invitation' | 'webhook_disabled';
 }
 
 /** Delivery is pluggable: SMTP, none (logged as not sent), or memory (tests, embedding hosts). */

@@ -1,4 +1,4 @@
-import type { Db } from '../../db/client.js';
+import type { Db, Executor } from '../../db/client.js';
 import { inTenant } from '../../db/scope.js';
 import type { ChangeFeed } from '../../lib/changes.js';
 import type { Clock } from '../../lib/clock.js';
@@ -42,6 +42,9 @@ export class ApiKeyService {
     private readonly clock: Clock,
     private readonly audit: AuditService,
     private readonly changes: ChangeFeed,
+    /** Where api_key.revoked is written, in the revocation's transaction (the outbox, modules/webhooks). */
+    private readonly events: { publish(tx: Executor, event: { tenantId: string; type: 'api_key.revoked'; data: Record<string, unknown> }): Promise<unknown> }
+      = { publish: async () => undefined },
   ) {}
 
   async create(access: TenantAccess, input: NewApiKey, ctx: CallContext): Promise<ApiKeyView & { key: string }> {
@@ -77,6 +80,10 @@ export class ApiKeyService {
       await this.audit.record(tx, {
         tenantId: access.tenantId, actor: actorOf(access), action: 'api_key.revoke', target: { type: 'api_key', id: keyId },
         data: { prefix: row.prefix }, requestId: ctx.requestId,
+      });
+      await this.events.publish(tx, {
+        tenantId: access.tenantId, type: 'api_key.revoked',
+        data: { apiKey: { id: keyId, name: row.name, prefix: row.prefix }, revokedBy: actorOf(access) },
       });
       await this.changes.announce(tx, change);
     }));

@@ -91,6 +91,7 @@ export class ReservationsService {
       id, key: input.idempotencyKey, hash, operation: input.operation ?? null, model: input.model ?? null, amount: input.amount,
       expiresAt: new Date(now.getTime() + (input.ttlSeconds ?? this.defaultTtlSeconds) * 1000),
     });
+    if (written) await this.credits.changed(tx, input.tenantId);
     const credits = await this.credits.balance(tx, input.tenantId);
     if (!written) return err({ code: 'INSUFFICIENT_CREDITS', credits });
     return ok({ reservation: toView((await repo.reservationById(tx, input.tenantId, id))!), credits, replayed: false });
@@ -148,6 +149,7 @@ export class ReservationsService {
       if (!(await repo.reservationById(tx, r.tenantId, r.reservationId))) throw new AppError('RESERVATION_NOT_FOUND');
       throw new AppError('REFUND_EXCEEDS_CHARGE');
     }
+    await this.credits.changed(tx, r.tenantId);
     return { entry: toEntry((await repo.entryByKey(tx, r.tenantId, key))!), credits: await this.credits.balance(tx, r.tenantId), replayed: false };
   }
 
@@ -175,6 +177,7 @@ export class ReservationsService {
         operation: row.operation, model: row.model, idempotencyKey: row.idempotencyKey, actorType: row.actorType, actorId: row.actorId,
         role: row.role, meter: row.meter, bypass: row.bypass, route: row.route, reservedAt: row.createdAt, resolvedAt: now,
       });
+      await this.credits.changed(tx, row.tenantId);
     }
     return won;
   }

@@ -40,7 +40,17 @@ export function requestHash(parts: Record<string, unknown>): string {
 
 /** The credit account and its append-only ledger: grants, adjustments, refunds, balances. */
 export class CreditsService {
-  constructor(private readonly clock: Clock, private readonly audit: AuditService) {}
+  constructor(
+    private readonly clock: Clock,
+    private readonly audit: AuditService,
+    /** Told, in its transaction, of every change to a tenant's account (credits.low events, modules/webhooks). */
+    private readonly accountChanged: (tx: Executor, tenantId: string) => Promise<void> = async () => undefined,
+  ) {}
+
+  /** After a change to the tenant's account, in its transaction (reservations.ts calls it too). */
+  async changed(tx: Executor, tenantId: string): Promise<void> {
+    await this.accountChanged(tx, tenantId);
+  }
 
   async open(tx: Executor, tenantId: string): Promise<void> {
     await repo.openAccount(tx, tenantId, this.clock.now());
@@ -75,6 +85,7 @@ export class CreditsService {
     };
     const written = c.amount > 0 ? await repo.credit(tx, entry) : await repo.debit(tx, entry);
     if (!written) return err({ code: 'INSUFFICIENT_CREDITS', credits: await this.balance(tx, c.tenantId) });
+    await this.changed(tx, c.tenantId);
     return ok({ entry: toEntry((await repo.entryByKey(tx, c.tenantId, c.idempotencyKey))!), credits: await this.balance(tx, c.tenantId), replayed: false });
   }
 

@@ -24,6 +24,8 @@ export interface RulesParts {
   /** Roles that pass a full meter, per meter (config `meters.*.bypassRoles`). */
   bypassRoles: Readonly<Record<string, readonly Role[]>>;
   reservationTtlSeconds: number;
+  /** credits.low's threshold (config webhooks.creditsLowThreshold), which the statement applies (db/functions/events.sql). */
+  creditsLowThreshold?: number | null | undefined;
 }
 
 /** A call the decision has made up its mind about as far as this process can. */
@@ -94,7 +96,7 @@ export class DecisionRules {
       // spread followed by thirty properties was the costliest line of a decision in the profile.
       entry: {
         tid: s.tid, tgen: s.tgen, uid: s.uid, ugen: s.ugen, skid: s.skid, skgen: s.skgen, idem: s.idem, hash: s.hash, shape: s.shape,
-        request_id: s.request_id, pre: null,
+        request_id: s.request_id, clow: s.clow, pre: null,
         meter, mlimit: shape.meterLimit, may_bypass: mayBypass,
         kmeter: shape.keyMeter, kcap: keyCap, runs: shape.runsLimit, cost: cost.credits,
         ps: snapshot.period.start.toISOString(), pe: shape.resetsAt, role: access.role,
@@ -132,7 +134,7 @@ export class DecisionRules {
       tenantId: shape.tenant.id, shape, pre: refused, rate,
       entry: {
         tid: s.tid, tgen: s.tgen, uid: s.uid, ugen: s.ugen, skid: s.skid, skgen: s.skgen, idem: s.idem, hash: s.hash, shape: s.shape,
-        request_id: s.request_id, pre: refused,
+        request_id: s.request_id, clow: s.clow, pre: refused,
         meter: null, mlimit: null, may_bypass: false, kmeter: null, kcap: null, runs: null, cost: 0, ps: null, pe: null, role: null,
         res_id: null, res_key: null, res_hash: null, op: shape.operation.name, model: null, expires: null,
         event_id: null, key_event_id: null, ledger_id: null, audit_id: null, actor_type: shape.principal.type, actor_id: shape.principal.id,
@@ -148,6 +150,7 @@ export class DecisionRules {
       tid: tenantId, tgen: stamp.tenant, uid: userId, ugen: userId === null ? null : stamp.user,
       skid: service ? principal.keyId : null, skgen: service ? (principal.generation ?? null) : null,
       idem: common.idem, hash: common.hash, shape: common.idem === null ? null : shape, request_id: common.requestId,
+      clow: this.p.creditsLowThreshold ?? null,
     };
   }
 

@@ -48,6 +48,8 @@ export interface DecideEntry {
   request_id: string | null;
   /** The provider route the decision named, kept on the reservation (its usage record and its price read it). */
   route: Route | null;
+  /** credits.low's threshold, the same in every entry (the statement reads the first's). */
+  clow: number | null;
 }
 
 /** What the statement answered for a call. */

@@ -46,6 +46,8 @@ export class TenancyAdminService {
     private readonly tenancy: TenancyService,
     private readonly overrides: OverrideStore,
     private readonly changed: (kind: 'tenant' | 'user', id: string) => Promise<void>,
+    /** Told, in its transaction, that an operator suspended a tenant (the tenant.suspended event, modules/webhooks). */
+    private readonly suspended: (tx: Executor, tenantId: string, data: Record<string, unknown>) => Promise<void> = async () => undefined,
   ) {}
 
   async search(q: TenantSearch): Promise<{ tenants: TenantView[]; nextCursor: string | null }> {
@@ -69,6 +71,7 @@ export class TenancyAdminService {
       if (patch.status !== undefined && patch.status !== before.status) {
         await repo.updateTenant(tx, tenantId, { status: patch.status, updatedAt: now });
         changes.status = { from: before.status, to: patch.status };
+        if (patch.status === 'suspended') await this.suspended(tx, tenantId, { reason: 'operator', previousStatus: before.status });
       }
       if (patch.plan !== undefined) {
         const sub = await this.billing.get(tx, tenantId);

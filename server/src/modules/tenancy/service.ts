@@ -258,6 +258,15 @@ export class TenancyService {
     this.assertMayManage(access, 'member', role);
   }
 
+  /** Where to tell a tenant's owners something (a webhook endpoint disabled): their active users' emails. */
+  async ownerEmails(db: Executor, tenantId: string): Promise<string[]> {
+    return (await repo.listMembers(db, tenantId)).filter((m) => m.role === 'owner' && m.status === 'active').map((m) => m.email);
+  }
+
+  async userEmail(db: Executor, userId: string): Promise<string | null> {
+    return (await repo.findUserById(db, userId))?.email ?? null;
+  }
+
   async findUserByEmail(db: Executor, email: string): Promise<repo.UserRow | undefined> {
     return repo.findUserByEmail(db, email);
   }

@@ -1,0 +1,161 @@
+import { randomBytes } from 'node:crypto';
+import type { Db } from '../../db/client.js';
+import { inSystem } from '../../db/scope.js';
+import type { Clock } from '../../lib/clock.js';
+import type { Mailer } from '../../lib/mailer.js';
+import { decryptSecret } from '../../lib/secrets.js';
+import { PLATFORM_TENANT_ID, type AuditService } from '../audit/index.js';
+import * as repo from './repo.js';
+import { send, type AttemptResult, type OutgoingMessage } from './sender.js';
+import type { TargetPolicy } from './targets.js';
+
+export interface DispatchOptions {
+  timeoutSeconds: number;
+  concurrency: number;
+  maxAttempts: number;
+  retryBaseSeconds: number;
+  retryMaxSeconds: number;
+  disableAfterSeconds: number;
+  disableAfterFailures: number;
+  retentionDays: number;
+}
+
+export interface DispatchParts {
+  db: Db;
+  clock: Clock;
+  policy: TargetPolicy;
+  sealingKey: Buffer;
+  audit: AuditService;
+  mailer: Mailer;
+  /** Whom to tell that an endpoint was disabled: the tenant's owners, or the operator who made it. */
+  recipients: (endpoint: repo.EndpointRow) => Promise<string[]>;
+  options: DispatchOptions;
+  /** A fault of one delivery's bookkeeping (never the receiver's answer: that is the delivery log). */
+  onError: (error: unknown) => void;
+  /** The random part of the backoff (tests may fix it). */
+  random?: () => number;
+  /** Sends one attempt (tests may replace the network). */
+  sender?: (m: OutgoingMessage) => Promise<AttemptResult>;
+}
+
+/** Events fanned out per statement, and deliveries claimed per round. */
+const FAN_OUT_BATCH = 500;
+const PRUNE_BATCH = 1000;
+
+/**
+ * The background worker of the outbox, one per process, any number of processes: each
+ * round fans new events out into deliveries (each event once, under SKIP LOCKED), then
+ * claims the deliveries that are due under a lease (a process that dies mid-attempt
+ * leaves its claims to expire, and they are sent again: at least once), sends them
+ * signed, and records each attempt: succeeded, or retried later with exponential backoff
+ * and jitter, or failed after maxAttempts. An endpoint failing for disableAfterSeconds
+ * (and at least disableAfterFailures attempts in a row) is disabled, audited, and its
+ * owner told by mail.
+ */
+export class WebhookDispatcher {
+  private readonly random: () => number;
+  private readonly sender: (m: OutgoingMessage) => Promise<AttemptResult>;
+
+  constructor(private readonly p: DispatchParts) {
+    this.random = p.random ?? Math.random;
+    this.sender = p.sender ?? ((m) => send(p.policy, m, p.options.timeoutSeconds * 1000));
+  }
+
+  /** One round: fan out, then send what is due (until nothing is left due now). What it did, for tests and the log. */
+  async runOnce(): Promise<{ fannedOut: number; attempted: number; succeeded: number }> {
+    let fannedOut = 0;
+    for (;;) {
+      const { events } = await inSystem(this.p.db, (tx) => repo.fanOut(tx, this.p.clock.now(), FAN_OUT_BATCH));
+      fannedOut += events;
+      if (events < FAN_OUT_BATCH) break;
+    }
+    let attempted = 0;
+    let succeeded = 0;
+    for (;;) {
+      const now = this.p.clock.now();
+      const token = randomBytes(12).toString('base64url');
+      const leaseUntil = new Date(now.getTime() + (this.p.options.timeoutSeconds * 2 + 30) * 1000);
+      const claimed = await inSystem(this.p.db, (tx) => repo.claimDue(tx, now, leaseUntil, token, this.p.options.concurrency));
+      if (claimed.length === 0) break;
+      const results = await Promise.all(claimed.map((d) => this.attempt(d, token).catch((error: unknown) => { this.p.onError(error); return false; })));
+      attempted += claimed.length;
+      succeeded += results.filter(Boolean).length;
+      // Whatever failed now is due later; stop once a round claimed fewer than it could.
+      if (claimed.length < this.p.options.concurrency) break;
+    }
+    return { fannedOut, attempted, succeeded };
+  }
+
+  /** Deletes events (and their finished deliveries) past the retention. */
+  async prune(): Promise<number> {
+    const before = new Date(this.p.clock.now().getTime() - this.p.options.retentionDays * 86_400_000);
+    return inSystem(this.p.db, (tx) => repo.prune(tx, before, PRUNE_BATCH));
+  }
+
+  /** Retry delay after `attempts` failed attempts: base · 2^(attempts-1), capped, ±25 % jitter. */
+  backoffMs(attempts: number): number {
+    const o = this.p.options;
+    const delay = Math.min(o.retryMaxSeconds, o.retryBaseSeconds * 2 ** Math.min(attempts - 1, 40));
+    return Math.round(delay * 1000 * (0.75 + this.random() * 0.5));
+  }
+
+  private async attempt(d: repo.ClaimedDelivery, token: string): Promise<boolean> {
+    if (d.endpointStatus !== 'enabled') {
+      await inSystem(this.p.db, (tx) => repo.recordAttempt(tx, {
+        tenantId: d.tenantId, id: d.id, token, status: 'failed', attempts: d.attempts, nextAttemptAt: null, responseStatus: null,
+        error: 'the endpoint is disabled', now: this.p.clock.now(),
+      }));
+      return false;
+    }
+    const body = JSON.stringify({ type: d.type, timestamp: d.eventAt.toISOString(), data: d.data });
+    const result = await this.sender({
+      url: d.url, secret: decryptSecret(d.secretSealed, this.p.sealingKey), webhookId: d.eventId, timestamp: this.p.clock.now(), body,
+    });
+    const now = this.p.clock.now();
+    const attempts = d.attempts + 1;
+    const gaveUp = !result.ok && attempts >= this.p.options.maxAttempts;
+    const disabled = await inSystem(this.p.db, async (tx) => {
+      const recorded = await repo.recordAttempt(tx, {
+        tenantId: d.tenantId, id: d.id, token, status: result.ok ? 'succeeded' : gaveUp ? 'failed' : 'pending', attempts,
+        nextAttemptAt: result.ok || gaveUp ? null : new Date(now.getTime() + this.backoffMs(attempts)),
+        responseStatus: result.status, error: result.error, now,
+      });
+      if (!recorded) return undefined;
+      const endpoint = await repo.endpointAttempted(tx, d.endpointId, result.ok, now);
+      if (!endpoint || result.ok || !this.failingTooLong(endpoint, now)) return undefined;
+      const reason = `failing since ${endpoint.failingSince!.toISOString()} (${endpoint.consecutiveFailures} attempts in a row); last: ${result.error ?? 'no answer'}`;
+      const off = await repo.disableEndpoint(tx, endpoint.id, reason, now);
+      if (!off) return undefined;
+      await this.p.audit.record(tx, {
+        tenantId: off.ownerTenantId ?? PLATFORM_TENANT_ID, actor: { type: 'system', id: null }, action: 'webhook.disable',
+        target: { type: 'webhook', id: off.id }, data: { url: off.url, reason },
+      });
+      return off;
+    });
+    if (disabled) await this.tell(disabled);
+    return result.ok;
+  }
+
+  private failingTooLong(endpoint: repo.EndpointRow, now: Date): boolean {
+    if (endpoint.status !== 'enabled' || endpoint.failingSince === null) return false;
+    return now.getTime() - endpoint.failingSince.getTime() >= this.p.options.disableAfterSeconds * 1000
+      && endpoint.consecutiveFailures >= this.p.options.disableAfterFailures;
+  }
+
+  /** Mail to the owners; a mail that cannot be sent is the mailer's to log (the audit entry is written). */
+  private async tell(endpoint: repo.EndpointRow): Promise<void> {
+    const to = await this.p.recipients(endpoint);
+    for (const address of to) {
+      await this.p.mailer.send({
+        kind: 'webhook_disabled', to: address,
+        subject: 'A Tollgate webhook endpoint was disabled',
+        text: [
+          `The webhook endpoint ${endpoint.id} (${endpoint.url}) was disabled: ${endpoint.disabledReason}.`,
+          '',
+          'Nothing more is sent to it. Fix the receiver, then create the endpoint again (and delete this one);',
+          'the delivery log (GET …/webhooks/{id}/deliveries) shows what each attempt got back.',
+        ].join('\n'),
+      }).catch(this.p.onError);
+    }
+  }
+}

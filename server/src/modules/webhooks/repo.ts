@@ -1,0 +1,168 @@
+import { and, eq, isNull, sql, type SQL } from 'drizzle-orm';
+import { rows, type Executor } from '../../db/client.js';
+import { newestFirst, olderThan } from '../../db/columns.js';
+import type { Position } from '../../lib/cursor.js';
+import { webhookDeliveries, webhookEndpoints, type EventType } from './tables.js';
+
+export type EndpointRow = typeof webhookEndpoints.$inferSelect;
+export type DeliveryRow = typeof webhookDeliveries.$inferSelect;
+
+/** Whose endpoints: a tenant's own, or the operators' (no tenant). */
+export type Owner = { tenantId: string } | { tenantId: null };
+
+const ownedBy = (owner: Owner): SQL => owner.tenantId === null ? isNull(webhookEndpoints.ownerTenantId) : eq(webhookEndpoints.ownerTenantId, owner.tenantId);
+
+export async function insertEndpoint(db: Executor, row: typeof webhookEndpoints.$inferInsert): Promise<void> {
+  await db.insert(webhookEndpoints).values(row);
+}
+
+export async function findEndpoint(db: Executor, owner: Owner, id: string): Promise<EndpointRow | undefined> {
+  const [row] = await db.select().from(webhookEndpoints).where(and(eq(webhookEndpoints.id, id), ownedBy(owner)));
+  return row;
+}
+
+export async function listEndpoints(db: Executor, owner: Owner, before: Position | undefined, limit: number): Promise<EndpointRow[]> {
+  return db.select().from(webhookEndpoints).where(and(ownedBy(owner), olderThan(webhookEndpoints.createdAt, webhookEndpoints.id, before)))
+    .orderBy(...newestFirst(webhookEndpoints.createdAt, webhookEndpoints.id)).limit(limit);
+}
+
+export async function deleteEndpoint(db: Executor, owner: Owner, id: string): Promise<boolean> {
+  return (await db.delete(webhookEndpoints).where(and(eq(webhookEndpoints.id, id), ownedBy(owner))).returning({ id: webhookEndpoints.id })).length === 1;
+}
+
+export async function listDeliveries(db: Executor, endpointId: string, before: Position | undefined, limit: number): Promise<DeliveryRow[]> {
+  return db.select().from(webhookDeliveries)
+    .where(and(eq(webhookDeliveries.endpointId, endpointId), olderThan(webhookDeliveries.createdAt, webhookDeliveries.id, before)))
+    .orderBy(...newestFirst(webhookDeliveries.createdAt, webhookDeliveries.id)).limit(limit);
+}
+
+/** A delivery asked again by hand: due now, its attempts counted afresh. */
+export async function rearmDelivery(db: Executor, endpointId: string, id: string, now: Date): Promise<DeliveryRow | undefined> {
+  const [row] = await db.update(webhookDeliveries)
+    .set({ status: 'pending', attempts: 0, nextAttemptAt: now, leaseUntil: null, leaseToken: null, updatedAt: now })
+    .where(and(eq(webhookDeliveries.endpointId, endpointId), eq(webhookDeliveries.id, id))).returning();
+  return row;
+}
+
+/**
+ * Fans out up to `limit` events not fanned out yet, oldest first, in one statement: one
+ * delivery per enabled endpoint whose filter names the event's type (the tenant's own
+ * endpoints and the operators'), made from the endpoint's creation on. The events are
+ * locked (SKIP LOCKED: processes share the work) and marked, so each is fanned out once.
+ */
+export async function fanOut(db: Executor, now: Date, limit: number): Promise<{ events: number; deliveries: number }> {
+  const at = now.toISOString();
+  const [row] = await rows<{ events: number; deliveries: number }>(db, sql`
+    WITH ev AS (
+      SELECT tenant_id, id, type, created_at FROM webhook_events
+       WHERE dispatched_at IS NULL ORDER BY created_at, id LIMIT ${limit} FOR UPDATE SKIP LOCKED
+    ), dl AS (
+      INSERT INTO webhook_deliveries (tenant_id, id, endpoint_id, event_id, event_type, status, attempts, next_attempt_at, created_at, updated_at)
+      SELECT ev.tenant_id, tollgate_new_id('dlv', ${at}::timestamptz), e.id, ev.id, ev.type, 'pending', 0, ${at}::timestamptz, ${at}::timestamptz, ${at}::timestamptz
+        FROM ev JOIN webhook_endpoints e
+          ON e.status = 'enabled' AND ev.type = ANY (e.events) AND e.created_at <= ev.created_at
+         AND (e.owner_tenant_id = ev.tenant_id OR e.owner_tenant_id IS NULL)
+      ON CONFLICT (endpoint_id, event_id) DO NOTHING
+      RETURNING 1
+    ), marked AS (
+      UPDATE webhook_events w SET dispatched_at = ${at}::timestamptz FROM ev WHERE w.tenant_id = ev.tenant_id AND w.id = ev.id RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM marked)::int AS events, (SELECT count(*) FROM dl)::int AS deliveries`);
+  return { events: Number(row?.events ?? 0), deliveries: Number(row?.deliveries ?? 0) };
+}
+
+/** A claimed delivery with what its attempt needs. */
+export interface ClaimedDelivery {
+  tenantId: string;
+  id: string;
+  endpointId: string;
+  eventId: string;
+  attempts: number;
+  url: string;
+  secretSealed: string;
+  endpointStatus: 'enabled' | 'disabled';
+  type: EventType;
+  data: Record<string, unknown>;
+  eventAt: Date;
+}
+
+/**
+ * Claims up to `limit` due deliveries for `leaseUntil` under `token` (SKIP LOCKED: other
+ * processes take others); a claim whose lease ran out (its process died) is due again.
+ */
+export async function claimDue(db: Executor, now: Date, leaseUntil: Date, token: string, limit: number): Promise<ClaimedDelivery[]> {
+  const at = now.toISOString();
+  const found = await rows<{
+    tenant_id: string; id: string; endpoint_id: string; event_id: string; attempts: number; url: string; secret_sealed: string;
+    endpoint_status: 'enabled' | 'disabled'; type: EventType; data: Record<string, unknown> | string; event_at: Date | string;
+  }>(db, sql`
+    WITH due AS (
+      SELECT tenant_id, id FROM webhook_deliveries
+       WHERE status = 'pending' AND next_attempt_at <= ${at}::timestamptz AND (lease_until IS NULL OR lease_until <= ${at}::timestamptz)
+       ORDER BY next_attempt_at LIMIT ${limit} FOR UPDATE SKIP LOCKED
+    ), claimed AS (
+      UPDATE webhook_deliveries d SET lease_until = ${leaseUntil.toISOString()}::timestamptz, lease_token = ${token}
+        FROM due WHERE d.tenant_id = due.tenant_id AND d.id = due.id
+      RETURNING d.tenant_id, d.id, d.endpoint_id, d.event_id, d.attempts
+    )
+    SELECT c.tenant_id, c.id, c.endpoint_id, c.event_id, c.attempts, e.url, e.secret_sealed, e.status AS endpoint_status,
+           ev.type, ev.data, ev.created_at AS event_at
+      FROM claimed c JOIN webhook_endpoints e ON e.id = c.endpoint_id
+      JOIN webhook_events ev ON ev.tenant_id = c.tenant_id AND ev.id = c.event_id`);
+  return found.map((r) => ({
+    tenantId: r.tenant_id, id: r.id, endpointId: r.endpoint_id, eventId: r.event_id, attempts: Number(r.attempts), url: r.url,
+    secretSealed: r.secret_sealed, endpointStatus: r.endpoint_status, type: r.type,
+    data: typeof r.data === 'string' ? JSON.parse(r.data) as Record<string, unknown> : r.data, eventAt: new Date(r.event_at),
+  }));
+}
+
+/** What an attempt came to, written only while the claim is still this one's (a late writer changes nothing). */
+export async function recordAttempt(db: Executor, d: {
+  tenantId: string; id: string; token: string; status: 'pending' | 'succeeded' | 'failed'; attempts: number; nextAttemptAt: Date | null;
+  responseStatus: number | null; error: string | null; now: Date;
+}): Promise<boolean> {
+  const done = await db.update(webhookDeliveries).set({
+    status: d.status, attempts: d.attempts, nextAttemptAt: d.nextAttemptAt, lastAttemptAt: d.now, responseStatus: d.responseStatus,
+    lastError: d.error, leaseUntil: null, leaseToken: null, updatedAt: d.now,
+  }).where(and(eq(webhookDeliveries.tenantId, d.tenantId), eq(webhookDeliveries.id, d.id), eq(webhookDeliveries.leaseToken, d.token)))
+    .returning({ id: webhookDeliveries.id });
+  return done.length === 1;
+}
+
+/** An endpoint's run of failures, after an attempt: cleared by a success, else counted (from when it began). */
+export async function endpointAttempted(db: Executor, id: string, ok: boolean, now: Date): Promise<EndpointRow | undefined> {
+  const [row] = await db.update(webhookEndpoints).set(ok
+    ? { failingSince: null, consecutiveFailures: 0 }
+    : { failingSince: sql`coalesce(${webhookEndpoints.failingSince}, ${now.toISOString()}::timestamptz)`, consecutiveFailures: sql`${webhookEndpoints.consecutiveFailures} + 1` })
+    .where(eq(webhookEndpoints.id, id)).returning();
+  return row;
+}
+
+/** Disables an enabled endpoint (once: a second caller gets nothing) and fails what it still had pending. */
+export async function disableEndpoint(db: Executor, id: string, reason: string, now: Date): Promise<EndpointRow | undefined> {
+  const [row] = await db.update(webhookEndpoints).set({ status: 'disabled', disabledAt: now, disabledReason: reason, updatedAt: now })
+    .where(and(eq(webhookEndpoints.id, id), eq(webhookEndpoints.status, 'enabled'))).returning();
+  if (row) {
+    await db.update(webhookDeliveries).set({ status: 'failed', nextAttemptAt: null, lastError: 'the endpoint was disabled', updatedAt: now })
+      .where(and(eq(webhookDeliveries.endpointId, id), eq(webhookDeliveries.status, 'pending')));
+  }
+  return row;
+}
+
+/** Events and finished deliveries older than `before`; an event with a delivery still pending is kept. */
+export async function prune(db: Executor, before: Date, limit: number): Promise<number> {
+  const cutoff = before.toISOString();
+  const [row] = await rows<{ n: number }>(db, sql`
+    WITH old AS (
+      SELECT ev.tenant_id, ev.id FROM webhook_events ev
+       WHERE ev.created_at < ${cutoff}::timestamptz AND ev.dispatched_at IS NOT NULL
+         AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.tenant_id = ev.tenant_id AND d.event_id = ev.id AND d.status = 'pending')
+       ORDER BY ev.created_at LIMIT ${limit}
+    ), gone AS (
+      DELETE FROM webhook_deliveries d USING old WHERE d.tenant_id = old.tenant_id AND d.event_id = old.id RETURNING 1
+    ), events AS (
+      DELETE FROM webhook_events ev USING old WHERE ev.tenant_id = old.tenant_id AND ev.id = old.id RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM events)::int AS n, (SELECT count(*) FROM gone)::int AS d`);
+  return Number(row?.n ?? 0);
+}

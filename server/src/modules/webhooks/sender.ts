@@ -1,0 +1,84 @@
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { isIP } from 'node:net';
+import { Webhook } from 'standardwebhooks';
+import { hostOf, type TargetPolicy } from './targets.js';
+
+/** One attempt's message: the Standard Webhooks id (the event's), its time, and the body. */
+export interface OutgoingMessage {
+  url: string;
+  /** The whsec_ secret, recovered for this attempt only. */
+  secret: string;
+  webhookId: string;
+  timestamp: Date;
+  body: string;
+}
+
+/** What an attempt came to: a 2xx is delivered; anything else (a redirect too) is retried. */
+export type AttemptResult = { ok: boolean; status: number | null; error: string | null };
+
+/** Bytes of a receiver's answer that are read (and thrown away); the rest is not waited for. */
+const MAX_RESPONSE_BYTES = 64 * 1024;
+
+/** The Standard Webhooks headers of a message: webhook-id, webhook-timestamp, webhook-signature (v1,<base64>). */
+export function signedHeaders(m: Pick<OutgoingMessage, 'secret' | 'webhookId' | 'timestamp' | 'body'>): Record<string, string> {
+  const signature = new Webhook(m.secret).sign(m.webhookId, m.timestamp, m.body);
+  return {
+    'webhook-id': m.webhookId,
+    'webhook-timestamp': String(Math.floor(m.timestamp.getTime() / 1000)),
+    'webhook-signature': signature,
+  };
+}
+
+/**
+ * Sends one attempt: the target is checked again on the addresses connected to (DNS
+ * rebinding), no redirect is followed, and the attempt has `timeoutMs` in all.
+ */
+export function send(policy: TargetPolicy, m: OutgoingMessage, timeoutMs: number): Promise<AttemptResult> {
+  const parsed = policy.parse(m.url);
+  if (!parsed.ok) return Promise.resolve({ ok: false, status: null, error: parsed.error.message });
+  const url = parsed.url;
+  const host = hostOf(url);
+  // A literal address is connected to without a lookup: it is checked here.
+  if (isIP(host) && !policy.hostAllowed(host) && !policy.addressAllowed(host)) {
+    return Promise.resolve({ ok: false, status: null, error: `refused: ${host} is a private or reserved address` });
+  }
+  const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve) => {
+    let settled = false;
+    const finish = (result: AttemptResult) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(result);
+    };
+    const req = request(url, {
+      method: 'POST',
+      lookup: policy.connectLookup(host),
+      headers: {
+        'content-type': 'application/json',
+        'user-agent': 'Tollgate-Webhooks/1',
+        'content-length': Buffer.byteLength(m.body),
+        ...signedHeaders(m),
+      },
+    }, (res: IncomingMessage) => {
+      const status = res.statusCode ?? 0;
+      let read = 0;
+      res.on('data', (chunk: Buffer) => {
+        read += chunk.length;
+        if (read > MAX_RESPONSE_BYTES) res.destroy();
+      });
+      const done = () => finish(status >= 200 && status < 300
+        ? { ok: true, status, error: null }
+        : { ok: false, status, error: status >= 300 && status < 400 ? 'redirects are not followed' : `the receiver answered ${status}` });
+      res.on('end', done);
+      res.on('close', done);
+      res.on('error', done);
+    });
+    const timer = setTimeout(() => {
+      req.destroy(new Error(`no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    req.on('error', (error: Error) => finish({ ok: false, status: null, error: error.message.slice(0, 500) }));
+    req.end(m.body);
+  });
+}
