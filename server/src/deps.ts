@@ -163,7 +163,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   }, clock, providerEvents);
   if (config.stripeWebhookSecrets.length === 0) logger.info('STRIPE_WEBHOOK_SECRET is not set: POST /v1/webhooks/stripe refuses every event');
   if (!config.paypalWebhookId) logger.info('PAYPAL_WEBHOOK_ID is not set: POST /v1/webhooks/paypal refuses every event');
-  const m = meteringParts(db, clock, audit, billing, plans, credits, subscriptions, config, publish, events);
+  const m = meteringParts(db, clock, audit, billing, plans, credits, subscriptions, config, publish);
   const accessCheck = new AccessCheck(db, clock, billing, { cacheTtlMs: CACHE_TTL_MS, pastDueGraceSeconds: file.billing.pastDueGraceSeconds });
   const tenancy = new TenancyService(db, clock, audit, billing, plans, accessCheck, changes, {
     keyStillValid: (tx, principal) => keyResolver.stillValid(tx, principal),
@@ -257,11 +257,11 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
 /** Plans, limits and credits; a settled, released or expired reservation frees its concurrent-run slot. */
 function meteringParts(
   db: Database['db'], clock: Clock, audit: AuditService, billing: BillingService, plans: PlansService, credits: CreditsService,
-  subscriptions: SubscriptionActions, config: Config, publish: (change: Change) => Promise<void>, events: EventOutbox,
+  subscriptions: SubscriptionActions, config: Config, publish: (change: Change) => Promise<void>,
 ) {
   const entitlements = new EntitlementsService(db, clock, audit, billing, plans);
   const bypassRoles = Object.fromEntries(Object.entries(plans.meters()).map(([meter, m]) => [meter, m.bypassRoles]));
-  const limits = new LimitsService(clock, audit, bypassRoles, (tx, change) => events.counterChanged(tx, change));
+  const limits = new LimitsService(clock, audit, bypassRoles);
   const reservations = new ReservationsService(clock, plans, credits, config.file.metering.reservationTtlSeconds,
     async (tx, tenantId, reservationId) => { await limits.releaseRun(tx, tenantId, reservationId); });
   const periods = new PeriodStanding(billing, entitlements, credits);
