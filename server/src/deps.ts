@@ -109,7 +109,7 @@ export interface DepsOverrides {
 export async function createDeps(config: Config, overrides: DepsOverrides = {}): Promise<Deps> {
   const base = await foundation(config, overrides);
   const b = await billingParts(base);
-  const m = meteringParts(base.database.db, base.clock, base.audit, b.billing, base.plans, b.credits, b.subscriptions, config, base.publish, base.events);
+  const m = meteringParts(base.database.db, base.clock, base.audit, b.billing, base.plans, b.credits, b.subscriptions, config, base.publish);
   const id = await identityParts(base, b.billing, m);
   const g = gateParts(base, id, m);
   const w = webhookParts(base, id);
@@ -309,11 +309,11 @@ function webhookParts({ config, logger, clock, database, audit, mailer }: Founda
  */
 function meteringParts(
   db: Database['db'], clock: Clock, audit: AuditService, billing: BillingService, plans: PlansService, credits: CreditsService,
-  subscriptions: SubscriptionActions, config: Config, publish: (change: Change) => Promise<void>, events: EventOutbox,
+  subscriptions: SubscriptionActions, config: Config, publish: (change: Change) => Promise<void>,
 ) {
   const entitlements = new EntitlementsService(db, clock, audit, billing, plans);
   const bypassRoles = Object.fromEntries(Object.entries(plans.meters()).map(([meter, m]) => [meter, m.bypassRoles]));
-  const limits = new LimitsService(clock, audit, bypassRoles, (tx, change) => events.counterChanged(tx, change));
+  const limits = new LimitsService(clock, audit, bypassRoles);
   const usage = new UsageService(db, clock, { exportPageSize: config.file.usage.exportPageSize, maxRangeDays: config.file.usage.maxRangeDays });
   const reservations = new ReservationsService(clock, plans, credits, config.file.metering.reservationTtlSeconds,
     async (tx, tenantId, reservationId, resolution) => {

@@ -14,8 +14,8 @@ export interface EventInput { id: string; role: string | null; actorType: string
  * Check-and-increment in one statement. The row lock taken by ON CONFLICT makes the
  * WHERE see the latest `used`, so concurrent callers can never overshoot `limit`;
  * a refused call writes nothing. `open` skips the check (unlimited meter, bypass role).
- * An admitted call appends its usage event in the same statement, so the row lock is
- * held for as short a time as possible.
+ * An admitted call appends its usage event in the same statement, and the limit.threshold
+ * events it crosses into the outbox, so the row lock is held for as short a time as possible.
  *
  * The NOT EXISTS refuses without taking the row lock when the statement's snapshot
  * already shows the meter full. That is safe because `used` only grows within a
@@ -44,8 +44,13 @@ export async function consume(db: Executor, c: { tenantId: string; meter: string
              ${e.mayBypass}::boolean AND ${c.limit}::bigint IS NOT NULL AND c.used > ${c.limit}::bigint,
              ${e.role}, ${e.actorType}, ${e.actorId}, c.used, ${c.limit}::bigint, ${now}::timestamptz
       FROM c
+    ), x AS (
+      -- limit.threshold, by the rule the decision's statement applies (db/functions/events.sql), under this row lock.
+      SELECT tollgate_limit_crossings(ARRAY[${c.tenantId}]::text[], ARRAY[${c.meter}]::text[], ARRAY[${start}::timestamptz],
+               ARRAY[c.used - ${c.amount}::bigint], ARRAY[c.used], ARRAY[${c.limit}::bigint], ${now}::timestamptz) AS done
+        FROM c WHERE ${c.limit}::bigint IS NOT NULL
     )
-    SELECT (SELECT used FROM c) AS admitted,
+    SELECT (SELECT used FROM c) AS admitted, (SELECT count(*) FROM x) AS announced,
            (SELECT used FROM usage_counters WHERE tenant_id = ${c.tenantId} AND meter = ${c.meter} AND period_start = ${start}::timestamptz) AS seen`);
   const admitted = row?.admitted !== null && row?.admitted !== undefined;
   const used = Number(admitted ? row!.admitted : (row?.seen ?? 0));

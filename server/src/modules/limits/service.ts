@@ -8,9 +8,6 @@ import type { Period } from '../billing/index.js';
 import type { Role } from '../tenancy/index.js';
 import * as repo from './repo.js';
 
-/** Told, in its transaction, that a meter's counter moved (limit.threshold events, modules/webhooks). */
-export type CounterListener = (tx: Executor, change: { tenantId: string; meter: string; periodStart: Date; before: number; after: number; limit: number | null }) => Promise<void>;
-
 export interface MeterUsage {
   meter: string;
   used: number;
@@ -49,7 +46,6 @@ export class LimitsService {
     private readonly clock: Clock,
     private readonly audit: AuditService,
     private readonly bypassRoles: Readonly<Record<string, readonly Role[]>>,
-    private readonly counted: CounterListener = async () => undefined,
   ) {}
 
   async consume(tx: Executor, input: ConsumeInput): Promise<ConsumeResult> {
@@ -61,7 +57,6 @@ export class LimitsService {
     }, { id: newId('evt', now.getTime()), role: input.role, actorType: input.actor.type, actorId: input.actor.id, mayBypass });
     const usage = usageOf(input.meter, result.used, input.limit, input.period);
     if (!result.admitted) return err({ code: 'LIMIT_EXCEEDED', usage });
-    await this.counted(tx, { tenantId: input.tenantId, meter: input.meter, periodStart: input.period.start, before: result.used - input.amount, after: result.used, limit: input.limit });
     if (!result.bypass) return ok({ usage, bypass: null });
     await this.audit.record(tx, {
       tenantId: input.tenantId, actor: input.actor, action: 'limit.bypass', target: { type: 'meter', id: input.meter },

@@ -10,21 +10,11 @@ export interface PublishedEvent {
   data: Record<string, unknown>;
 }
 
-/** A meter's counter as one change left it (the reference path's consume, limits module). */
-export interface CounterChange {
-  tenantId: string;
-  meter: string;
-  periodStart: Date;
-  before: number;
-  after: number;
-  limit: number | null;
-}
-
 /**
  * The outbox: an event is a row written in the caller's transaction, so it exists if and
  * only if the change it announces committed; the dispatcher delivers it afterwards. The
  * rules for limit.threshold and credits.low are SQL (db/functions/events.sql), the ones
- * the decision's statement applies too.
+ * the decision's statement and the meters' consume statement (limits/repo.ts) apply too.
  */
 export class EventOutbox {
   constructor(private readonly clock: Clock, readonly creditsLowThreshold: number | null) {}
@@ -33,14 +23,6 @@ export class EventOutbox {
     const [row] = await rows<{ id: string }>(tx, sql`
       SELECT tollgate_publish(${event.tenantId}, ${event.type}, ${JSON.stringify(event.data)}::jsonb, ${this.clock.now().toISOString()}::timestamptz) AS id`);
     return row!.id;
-  }
-
-  /** limit.threshold for a counter that moved (once per tenant, meter, period and threshold). */
-  async counterChanged(tx: Executor, c: CounterChange): Promise<void> {
-    if (c.limit === null || c.after <= c.before) return;
-    await tx.execute(sql`SELECT tollgate_limit_crossings(ARRAY[${c.tenantId}]::text[], ARRAY[${c.meter}]::text[],
-      ARRAY[${c.periodStart.toISOString()}]::timestamptz[], ARRAY[${c.before}]::bigint[], ARRAY[${c.after}]::bigint[],
-      ARRAY[${c.limit}]::bigint[], ${this.clock.now().toISOString()}::timestamptz)`);
   }
 
   /** credits.low for a tenant whose account changed in this transaction (once per crossing). */

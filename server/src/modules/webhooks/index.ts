@@ -1,4 +1,4 @@
-export { EventOutbox, type CounterChange, type PublishedEvent } from './events.js';
+export { EventOutbox, type PublishedEvent } from './events.js';
 export { WebhookService, type DeliveryView, type EndpointView, type Manager, type NewEndpoint } from './service.js';
 export { WebhookDispatcher, type DispatchOptions, type DispatchParts } from './dispatcher.js';
 export { TargetPolicy, type Resolver, type TargetRules } from './targets.js';
