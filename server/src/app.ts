@@ -28,6 +28,7 @@ import { plansRoutes } from './modules/plans/index.js';
 import { actorOf, tenancyAdminRoutes, tenancyRoutes } from './modules/tenancy/index.js';
 import { billingRoutes } from './modules/billing/index.js';
 import { paymentRoutes, webhookRoutes } from './modules/payments/index.js';
+import { routingRoutes } from './modules/routing/index.js';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
@@ -178,6 +179,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   await app.register(billingRoutes, { subscriptions: deps.subscriptions, actorOf });
   await app.register(paymentRoutes, { payments: deps.payments, transfers: deps.transfers, actorOf });
   await app.register(webhookRoutes, { stripe: deps.stripeWebhooks, paypal: deps.paypalWebhooks });
+  await app.register(routingRoutes, { routing: deps.routing, credentials: deps.providerCredentials });
 
   await app.ready();
   return app;

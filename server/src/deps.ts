@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ConfigError, type Config } from './config.js';
-import { inSystem } from './db/scope.js';
+import { inSystem, inTenant } from './db/scope.js';
 import { openDatabase, type Database } from './db/client.js';
 import { refusalReason } from './db/errors.js';
 import type { CredentialResolver } from './http/auth-hook.js';
@@ -13,9 +13,9 @@ import { ChangeFeed, type Change } from './lib/changes.js';
 import { systemClock, type Clock } from './lib/clock.js';
 import { createLogger } from './lib/logger.js';
 import { BackgroundMailer, SmtpMailer, UnsentMailer, describeMailer, type Mailer } from './lib/mailer.js';
-import { deriveKey } from './lib/secrets.js';
+import { Sealer } from './lib/secrets.js';
 import { ApiKeyService, KeyResolver, LastUsedBuffer, ServiceKeyService } from './modules/apikeys/index.js';
-import { AuditService } from './modules/audit/index.js';
+import { AuditService, PLATFORM_TENANT_ID } from './modules/audit/index.js';
 import { AccessTokens, AuthService, ExternalIdentityVerifier, SigningKeyRing, credentialResolver } from './modules/auth/index.js';
 import { BillingService, SubscriptionActions, SubscriptionLifecycle, type BillingEventHook } from './modules/billing/index.js';
 import { BankTransfers, PaymentsService, PayPalWebhooks, ProviderEvents, StripeWebhooks } from './modules/payments/index.js';
@@ -27,6 +27,7 @@ import { RateLimitService, trackRateLimits } from './modules/ratelimit/index.js'
 import { InvitationService, TenancyAdminService, TenancyService, AccessCheck } from './modules/tenancy/index.js';
 import { Metering, PeriodStanding } from './modules/metering/index.js';
 import { DecisionLog, DecisionService, TenantSnapshots, createGateMetrics } from './modules/gate/index.js';
+import { ProviderCredentials, RoutingService } from './modules/routing/index.js';
 import { Periodic } from './lib/periodic.js';
 
 /** Backstop only: every change is invalidated at once; this bounds a missed notification. */
@@ -79,6 +80,12 @@ export interface Deps {
   gate: DecisionService;
   /** Every decision, written in batches; flush() forces a write. */
   decisionLog: DecisionLog;
+  /** Tenants' own provider routes, and the route selection of the decision. */
+  routing: RoutingService;
+  /** Short-lived credentials for a decision's route (STS AssumeRole, provider keys). */
+  providerCredentials: ProviderCredentials;
+  /** Seals again every secret kept under a previous master secret (`tollgate secrets reseal`). */
+  resealSecrets: () => Promise<{ signingKeys: number; routes: number }>;
   /** The one path every credential type takes: bearer (+ on-behalf-of) → Principal. */
   resolveCredential: CredentialResolver;
   close: () => Promise<void>;
@@ -171,9 +178,20 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   changes.subscribe((change) => accessCheck.forget(change));
   changes.subscribe((change) => keyResolver.forget(change));
   const masterSecret = config.secretKey ?? localSecret(config.dataDir, logger, database.kind);
+  const routing = new RoutingService({
+    db, clock, audit, plans, billing, changes, sealer: new Sealer('provider-routes', masterSecret, config.secretKeyPrevious),
+    platformRoute: file.routing.platformRoute,
+  });
+  const providerCredentials = new ProviderCredentials({
+    db, clock, audit, routing, sts: file.routing.sts,
+    findDecision: (decisionId, tenantId) => (tenantId === null
+      ? inSystem(db, (tx) => m.reservations.byDecision(tx, decisionId, null))
+      : inTenant(db, tenantId, (tx) => m.reservations.byDecision(tx, decisionId, tenantId))),
+    checkTenant: async (principal, tenantId) => { await tenancy.verified(principal, tenantId); },
+  });
   const keys = new SigningKeyRing(db, clock, {
     rotationDays: file.auth.signingKeyRotationDays, graceSeconds: file.auth.signingKeyGraceSeconds,
-    sealingKey: deriveKey(masterSecret, 'signing-keys'),
+    sealer: new Sealer('signing-keys', masterSecret, config.secretKeyPrevious),
   });
   await keys.init();
   keys.start(KEY_RING_REFRESH_MS, (error) => logger.error({ err: error }, 'refreshing the signing keys failed'));
@@ -193,7 +211,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
       'the database refused a decision-log row: dropped it, wrote the others'),
   });
   const decisions = new DecisionService({
-    database, clock, plans, tenancy, snapshots: new TenantSnapshots(db, clock, tenancy, m.periods, CACHE_TTL_MS),
+    database, clock, plans, tenancy, routing, snapshots: new TenantSnapshots(db, clock, tenancy, m.periods, CACHE_TTL_MS, (tx, tenantId) => routing.summaries(tx, tenantId)),
     rateLimits, log: decisionLog, authorizeScope: file.rateLimits.scopes.authorize, rateLimitBypass: new Set(file.rateLimits.bypassPrincipals),
     bypassRoles: m.bypassRoles, reservationTtlSeconds: file.metering.reservationTtlSeconds,
     currentPrincipal: (principal) => keyResolver.current(principal),
@@ -208,6 +226,17 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   trackRefusedRows(metrics.registry, { decision_log: decisionLog, key_last_used: keyUsage });
 
   changes.subscribe((change) => decisions.forget(change));
+  const resealSecrets = async () => {
+    const signingKeys = await keys.reseal((tx, count) => audit.record(tx, {
+      tenantId: PLATFORM_TENANT_ID, actor: { type: 'system', id: null }, action: 'secrets.reseal', target: { type: 'secrets', id: 'signing-keys' },
+      data: { sealed: count },
+    }));
+    const routes = await routing.reseal((tx, count) => audit.record(tx, {
+      tenantId: PLATFORM_TENANT_ID, actor: { type: 'system', id: null }, action: 'secrets.reseal', target: { type: 'secrets', id: 'provider-routes' },
+      data: { sealed: count },
+    }));
+    return { signingKeys, routes };
+  };
   await changes.start();
   decisionLog.start(DECISION_LOG_FLUSH_MS);
   keyUsage.start(LAST_USED_FLUSH_MS);
@@ -220,9 +249,11 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   return {
     config, clock, logger, database, mailer, metrics, audit, plans, billing, tenancy, invitations,
     tenancyAdmin, entitlements: m.entitlements, limits: m.limits, credits: m.credits, reservations: m.reservations, periods: m.periods, metering: m.metering, keys, auth, rateLimits, changes, apiKeys, serviceKeys, keyUsage, gate: decisions, decisionLog, resolveCredential,
+    routing, providerCredentials, resealSecrets,
     lifecycle, subscriptions, payments, transfers, stripeWebhooks, paypalWebhooks,
     async close() {
       await keys.stop();
+      providerCredentials.close();
       await decisionLog.stop().catch((error: unknown) => logger.error({ err: error }, 'writing the decision log failed'));
       await keyUsage.stop().catch((error: unknown) => logger.error({ err: error }, 'writing key last-used times failed'));
       await changes.stop();

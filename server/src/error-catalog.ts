@@ -8,6 +8,7 @@ import { gateErrors } from './modules/gate/index.js';
 import { paymentsErrors } from './modules/payments/index.js';
 import { plansErrors } from './modules/plans/index.js';
 import { ratelimitErrors } from './modules/ratelimit/index.js';
+import { routingErrors } from './modules/routing/index.js';
 import { tenancyErrors } from './modules/tenancy/index.js';
 
 /**
@@ -26,6 +27,7 @@ export const ERROR_CATALOG: { readonly [C in ErrorCode]: ErrorSpec } = {
   ...paymentsErrors,
   ...plansErrors,
   ...ratelimitErrors,
+  ...routingErrors,
   ...tenancyErrors,
 };
 

@@ -10,6 +10,9 @@ export const SECRET_FIELDS = [
   'password', 'newPassword', 'passwordHash', 'token', 'accessToken', 'refreshToken', 'resetToken', 'idToken',
   'key', 'apiKey', 'secret', 'secretKey', 'keyHash', 'tokenHash', 'authorization', 'cookie', 'text', 'html',
   'smtpUrl', 'databaseUrl', 'redisUrl', 'connectionString',
+  // Provider routes (modules/routing): the tenant's provider key and external ID, their
+  // sealed form, and the temporary AWS credentials STS issues.
+  'externalId', 'ExternalId', 'secretSealed', 'secret_sealed', 'secretAccessKey', 'SecretAccessKey', 'sessionToken', 'SessionToken', 'credentials', 'Credentials',
 ] as const;
 
 const REDACT_PATHS = [

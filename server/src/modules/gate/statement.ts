@@ -48,6 +48,8 @@ export interface DecideEntry {
   request_id: string | null;
   /** The provider route the decision named, kept on the reservation (its usage record and its price read it). */
   route: Route | null;
+  /** The decision's id, kept on its reservation (POST /v1/routes/credentials finds the route by it). */
+  dec_id: string | null;
 }
 
 /** What the statement answered for a call. */
