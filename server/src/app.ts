@@ -173,6 +173,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     metering: deps.metering,
     implicitAccess: (request) => deps.tenancy.closingAccess(principalOf(request), tenantHeaderOf(request)),
     limitClosing: (access) => deps.gate.limitClosing(access),
+    routeOf: (tenantId, model) => deps.gate.routeOf(tenantId, model),
   });
   await app.register(gateRoutes, { gate: deps.gate, db: deps.database.db });
   await app.register(creditsAdminRoutes, { metering: deps.metering });

@@ -35,7 +35,7 @@ CREATE INDEX credit_reservations_decision_idx ON credit_reservations (decision_i
 
 -- The batch's request record gains the decision id (dec_id): its type changes, so the
 -- function is dropped here and made again from db/functions/decide.sql.
-DROP FUNCTION tollgate_decide_requests(jsonb);
+DROP FUNCTION IF EXISTS tollgate_decide_requests(jsonb);
 
 -- An API key may carry the `credentials` scope: it may ask for the provider credentials of
 -- its tenant's decisions (POST /v1/routes/credentials), and nothing else by it.

@@ -13,7 +13,7 @@ import { spell, type Metered, type Outcome, type PreError, type Shape } from './
 import { DecisionRules, type Prepared, type RulesParts } from './prepare.js';
 import { ANSWER_TTL_MS, RecentAnswers } from './recent-answers.js';
 import { Compile } from 'typebox/compile';
-import { DecisionSchema, type AuthorizeContext, type AuthorizeRequest, type Decision, type DecisionCode } from './schemas.js';
+import { DecisionSchema, type AuthorizeContext, type AuthorizeRequest, type Decision, type DecisionCode, type Route } from './schemas.js';
 import type { TenantSnapshots } from './snapshot.js';
 import { decide, type DecideEntry, type StatementAnswer } from './statement.js';
 
@@ -188,6 +188,12 @@ export class DecisionService {
   async limitClosing(access: TenantAccess): Promise<RateOutcome> {
     const plan = (await this.p.snapshots.get(access.tenantId)).entitlements.plan;
     return this.p.rateLimits.consume(this.rules.rateChecks(access, plan, 'close'));
+  }
+
+  /** The route a call of the tenant with `model` would take now: the decision's own selection, on its snapshot of the tenant. */
+  async routeOf(tenantId: string, model: string | undefined): Promise<Route> {
+    const snapshot = await this.p.snapshots.get(tenantId);
+    return this.p.routing.select(snapshot.entitlements.plan, snapshot.routes, model);
   }
 
   /** A change heard on the change feed (made here or in another process). */
