@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../lib/logger.js';
-import { startTestApp, type SignedUp, type TestApp } from '../../../test/harness.js';
+import pino from 'pino';
+import { createDeps } from '../../deps.js';
+import { MemoryMailer } from '../../lib/mailer.js';
+import { TEST_SECRET, startTestApp, testConfig, type SignedUp, type TestApp } from '../../../test/harness.js';
 import { startFakeSts, type FakeSts } from '../../../test/sts.js';
 
 const PLATFORM_AWS = { AWS_ACCESS_KEY_ID: 'AKIAPLATFORMTEST0001', AWS_SECRET_ACCESS_KEY: 'platform-aws-secret-key-for-tests' };
@@ -308,5 +311,39 @@ describe('secrets at rest and in the logs', () => {
     expect(logLines.length).toBeGreaterThan(10);
     const log = logLines.join('\n');
     for (const secret of secrets) expect(log.includes(secret), `${secret.slice(0, 6)}… in the log`).toBe(false);
+  });
+});
+
+// Last in the file: afterwards the suite's own app (the old master secret only) can no longer open what is stored.
+describe('rotating the master secret', () => {
+  it('with the old secret configured as previous, `secrets reseal` seals every secret under the new one; the routes themselves do not change', async () => {
+    const { owner, tenantId } = await enterpriseTenant();
+    await put(owner.accessToken, tenantId, 'aws-main', bedrock());
+    const NEW_SECRET = 'the-new-master-secret-0123456789abcdef';
+    const depsWith = (env: Record<string, string>) => createDeps(testConfig(undefined, env), {
+      clock: t.clock, database: t.db.database, mailer: new MemoryMailer(), logger: pino({ level: 'silent' }),
+    });
+    // Without the old secret, nothing sealed under it opens: the process refuses to start.
+    await expect(depsWith({ TOLLGATE_SECRET_KEY: NEW_SECRET })).rejects.toThrow(/cannot unseal signing key/);
+    const generation = await t.db.asOwner<{ generation: string }>('SELECT generation FROM tenants WHERE id = $1', [tenantId]);
+    const rotating = await depsWith({ TOLLGATE_SECRET_KEY: NEW_SECRET, TOLLGATE_SECRET_KEY_PREVIOUS: TEST_SECRET });
+    try {
+      expect((await rotating.routing.usable(tenantId, 'aws-main'))?.secret).toBe(EXTERNAL_ID);
+      const sealed = await rotating.resealSecrets();
+      expect(sealed.signingKeys).toBeGreaterThanOrEqual(1);
+      expect(sealed.routes).toBeGreaterThanOrEqual(1);
+      expect(await rotating.resealSecrets()).toEqual({ signingKeys: 0, routes: 0 });
+    } finally {
+      await rotating.close();
+    }
+    expect(await t.db.asOwner('SELECT generation FROM tenants WHERE id = $1', [tenantId])).toEqual(generation);
+    const audit = await t.db.asOwner<{ target_id: string }>(`SELECT target_id FROM audit_log WHERE action = 'secrets.reseal' ORDER BY target_id`);
+    expect(audit.map((a) => a.target_id)).toEqual(['provider-routes', 'provider-routes', 'signing-keys', 'signing-keys']);
+    const renewed = await depsWith({ TOLLGATE_SECRET_KEY: NEW_SECRET });
+    try {
+      expect((await renewed.routing.usable(tenantId, 'aws-main'))?.secret).toBe(EXTERNAL_ID);
+    } finally {
+      await renewed.close();
+    }
   });
 });
