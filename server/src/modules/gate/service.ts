@@ -156,10 +156,11 @@ export class DecisionService {
       case 'conflict': throw new AppError('IDEMPOTENCY_CONFLICT');
       case 'replay': {
         const stored = answer.stored;
-        if (!('decision' in stored)) return { ...spell(stored.shape, stored.outcome), replayed: true };
+        if (!('decision' in stored)) return { ...spell({ ...stored.shape, route: keptRoute(stored.shape.route) }, stored.outcome), replayed: true };
         // Kept before migration 0009, spelled then.
-        if (!storedDecision.Check(stored.decision)) throw new Error('a kept decision does not match the decision\'s schema');
-        return { ...stored.decision, replayed: true };
+        const decision = { ...stored.decision, route: keptRoute(stored.decision.route) };
+        if (!storedDecision.Check(decision)) throw new Error('a kept decision does not match the decision\'s schema');
+        return { ...decision, replayed: true };
       }
       case 'pre': {
         const pre = prepared.pre!;
@@ -216,6 +217,16 @@ export class DecisionService {
     });
     return decision;
   }
+}
+
+/**
+ * The route of a kept answer: as kept since migration 0014; kept before, it was
+ * `{provider}` alone, and every call ran on the platform's account then.
+ */
+function keptRoute(route: unknown): Route {
+  const r = (route ?? {}) as Partial<Route>;
+  if (typeof r.name === 'string' && (r.billing === 'tenant' || r.billing === 'platform')) return r as Route;
+  return { provider: typeof r.provider === 'string' ? r.provider : 'default', name: 'platform', region: null, billing: 'platform' };
 }
 
 /** A service key acts for a user only when the body (or header) names one; nobody else may. */
