@@ -3,7 +3,7 @@ import { createLogger } from '../../lib/logger.js';
 import pino from 'pino';
 import { createDeps } from '../../deps.js';
 import { MemoryMailer } from '../../lib/mailer.js';
-import { TEST_SECRET, startTestApp, testConfig, type SignedUp, type TestApp } from '../../../test/harness.js';
+import { TEST_SECRET, startSecondInstance, startTestApp, testConfig, type SignedUp, type TestApp } from '../../../test/harness.js';
 import { startFakeSts, type FakeSts } from '../../../test/sts.js';
 
 const PLATFORM_AWS = { AWS_ACCESS_KEY_ID: 'AKIAPLATFORMTEST0001', AWS_SECRET_ACCESS_KEY: 'platform-aws-secret-key-for-tests' };
@@ -143,6 +143,25 @@ describe('the decision names the route', () => {
     // In-process answers name it the same way.
     const principal = await t.deps.resolveCredential(key);
     expect((await t.deps.gate.authorize(principal, { operation: 'chat', model: 'openai/x', quantity: { inputTokens: 1 } })).route.name).toBe('everything');
+  });
+
+  it('a route changed through one process is named by another process\'s very next decision', async () => {
+    const { owner, tenantId, key } = await enterpriseTenant();
+    const other = await startSecondInstance(t);
+    try {
+      const decideThere = async () => (await other.app.inject({ method: 'POST', url: '/v1/authorize', headers: { authorization: `Bearer ${key}` }, payload: { operation: 'clustering', model: 'bedrock/claude-haiku' } })).json();
+      expect((await decideThere()).route.billing).toBe('platform');
+      const generation = async () => Number((await t.db.asOwner<{ generation: string }>('SELECT generation FROM tenants WHERE id = $1', [tenantId]))[0]!.generation);
+      const before = await generation();
+      await put(owner.accessToken, tenantId, 'aws-main', bedrock());
+      // The change stamps the tenant (db/functions/stamps.sql): a snapshot read before it is stale everywhere.
+      expect(await generation()).toBe(before + 1);
+      expect((await decideThere()).route).toMatchObject({ name: 'aws-main', billing: 'tenant' });
+      await put(owner.accessToken, tenantId, 'aws-main', bedrock({ models: ['openai/*'] }));
+      expect((await decideThere()).route.billing).toBe('platform');
+    } finally {
+      await other.close();
+    }
   });
 
   it('a tenant moved off a plan with own providers runs on the platform again', async () => {
