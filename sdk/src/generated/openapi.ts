@@ -2887,6 +2887,8 @@ export interface operations {
                                 currency: string;
                                 interval: string;
                             } | null;
+                            /** @description tenants on the plan may route calls to their own provider account (PUT /v1/tenants/{tenantId}/routes/{name}) */
+                            byoProvider: boolean;
                         }[];
                         modules: string[];
                         operations: {

@@ -56,6 +56,8 @@ async function enterpriseTenant(scopes = ['authorize', 'credentials']): Promise<
 
 describe('provider routes', () => {
   it('are refused where the plan does not allow own providers, and nothing is written', async () => {
+    const catalog = (await t.request({ method: 'GET', url: '/v1/plans' })).json().plans as { id: string; byoProvider: boolean }[];
+    expect(Object.fromEntries(catalog.map((p) => [p.id, p.byoProvider]))).toEqual({ free: false, pro: false, enterprise: true });
     const owner = await t.signup();
     const res = await put(owner.accessToken, owner.tenantId, 'aws', bedrock());
     expect(res.statusCode).toBe(403);
