@@ -68,7 +68,7 @@ export class RoutingService {
       };
       if (before) await repo.updateRoute(tx, row);
       else await repo.insertRoute(tx, row);
-      const secretChanged = before ? this.p.sealer.unseal(before.secretSealed, sealContext(tenantId, name)) !== secret : true;
+      const secretChanged = before ? this.sealedOther(before, secret) : true;
       await this.p.audit.record(tx, {
         tenantId, actor, action: before ? 'route.update' : 'route.create', target: { type: 'route', id: name },
         data: { ...auditView(row), secretChanged }, requestId: ctx.requestId,
@@ -125,6 +125,15 @@ export class RoutingService {
       if (inTx) await inTx(tx, count);
       return count;
     });
+  }
+
+  /** Whether a stored route's secret differs from `secret` (one that no configured key opens counts as different). */
+  private sealedOther(row: repo.RouteRow, secret: string): boolean {
+    try {
+      return this.p.sealer.unseal(row.secretSealed, sealContext(row.tenantId, row.name)) !== secret;
+    } catch {
+      return true;
+    }
   }
 
   private async planAllows(tx: Executor, tenantId: string): Promise<boolean> {
