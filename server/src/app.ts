@@ -30,6 +30,7 @@ import { billingRoutes } from './modules/billing/index.js';
 import { paymentRoutes, webhookRoutes } from './modules/payments/index.js';
 import { usageRoutes } from './modules/usage/index.js';
 import { webhookEndpointRoutes } from './modules/webhooks/index.js';
+import { routingRoutes } from './modules/routing/index.js';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
@@ -204,6 +205,7 @@ async function registerModules(app: App, deps: Deps): Promise<void> {
     metering: deps.metering,
     implicitAccess: (request) => deps.tenancy.closingAccess(principalOf(request), tenantHeaderOf(request)),
     limitClosing: (access) => deps.gate.limitClosing(access),
+    routeOf: (tenantId, model) => deps.gate.routeOf(tenantId, model),
   });
   await app.register(gateRoutes, { gate: deps.gate, db: deps.database.db });
   await app.register(creditsAdminRoutes, { metering: deps.metering });
@@ -211,4 +213,5 @@ async function registerModules(app: App, deps: Deps): Promise<void> {
   await app.register(paymentRoutes, { payments: deps.payments, transfers: deps.transfers, actorOf });
   await app.register(webhookRoutes, { stripe: deps.stripeWebhooks, paypal: deps.paypalWebhooks });
   await app.register(webhookEndpointRoutes, { webhooks: deps.webhooks, actorOf });
+  await app.register(routingRoutes, { routing: deps.routing, credentials: deps.providerCredentials });
 }

@@ -31,10 +31,19 @@ const PerTokenCost = Type.Object({
   minimum: Type.Integer({ minimum: 0, default: 1 }),
 }, { additionalProperties: false });
 
+const OwnAccountCost = Type.Union([FixedCost, PerUnitCost, PerTokenCost], {
+  description: 'the price when the call runs on the tenant\'s own provider account (a route of the tenant, billing "tenant"), e.g. a platform fee instead of the token price; without it the same price applies',
+});
+const ownAccount = { ownAccount: Type.Optional(OwnAccountCost) };
+
 export const OperationSchema = Type.Object({
   module: Name,
   meter: Type.Optional(Name),
-  cost: Type.Union([FixedCost, PerUnitCost, PerTokenCost]),
+  cost: Type.Union([
+    Type.Object({ ...FixedCost.properties, ...ownAccount }, { additionalProperties: false }),
+    Type.Object({ ...PerUnitCost.properties, ...ownAccount }, { additionalProperties: false }),
+    Type.Object({ ...PerTokenCost.properties, ...ownAccount }, { additionalProperties: false }),
+  ]),
   aliases: Type.Optional(Type.Array(Name)),
 }, { additionalProperties: false });
 
@@ -48,6 +57,13 @@ export const PriceSchema = Type.Object({
 export const MeterSchema = Type.Object({
   description: Type.Optional(Type.String()),
   bypassRoles: Type.Array(Role, { default: [] }),
+}, { additionalProperties: false });
+
+/** Where a call runs when no route of the tenant takes it: the platform's own provider account. */
+export const PlatformRouteSchema = Type.Object({
+  provider: Type.String({ pattern: '^[a-z][a-z0-9_-]{0,31}$', description: 'e.g. bedrock, openai, anthropic; the decision names it' }),
+  name: Type.String({ pattern: '^[a-z][a-z0-9_-]{0,62}$', default: 'platform' }),
+  region: Type.Union([Type.String({ pattern: '^[a-z]{2}(-[a-z]+)+-\\d{1,2}$' }), Type.Null()], { default: null }),
 }, { additionalProperties: false });
 
 export const PlanSchema = Type.Object({
@@ -65,6 +81,8 @@ export const PlanSchema = Type.Object({
     windowSeconds: Type.Integer({ minimum: 1 }),
   }, { additionalProperties: false })),
   price: Type.Optional(PriceSchema),
+  byoProvider: Type.Boolean({ default: false, description: 'tenants on the plan may route calls to their own provider account (PUT /v1/tenants/{tenantId}/routes/{name})' }),
+  platformRoute: Type.Optional(PlatformRouteSchema),
 }, { additionalProperties: false });
 
 export const IdentityProviderSchema = Type.Object({
@@ -168,6 +186,19 @@ export const ConfigFileSchema = Type.Object({
     creditsLowThreshold: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], { default: null, description: 'credits.low is sent when a tenant\'s available credits (balance - reserved) fall below this (once per crossing; null: never)' }),
     retentionDays: Type.Integer({ minimum: 1, maximum: 3650, default: 30, description: 'events and their finished deliveries older than this are deleted' }),
   }, { additionalProperties: false, default: {} }),
+  routing: Type.Object({
+    platformRoute: Type.Object(PlatformRouteSchema.properties, {
+      additionalProperties: false, default: { provider: 'default', name: 'platform', region: null },
+      description: 'the route of a call no route of the tenant takes, unless its plan names its own (plans.*.platformRoute)',
+    }),
+    sts: Type.Object({
+      durationSeconds: Type.Integer({ minimum: 900, maximum: 43_200, default: 3600, description: 'DurationSeconds of AssumeRole (the role\'s maximum session duration must allow it)' }),
+      refreshBeforeSeconds: Type.Integer({ minimum: 0, maximum: 3600, default: 300, description: 'cached credentials are handed out until this long before they expire, then fetched again' }),
+      sessionNamePrefix: Type.String({ pattern: '^[\\w+=,.@-]{1,24}$', default: 'tollgate', description: 'RoleSessionName is "<prefix>-<tenantId>" (in the tenant\'s CloudTrail)' }),
+      endpoint: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$', description: 'STS endpoint instead of the SDK\'s (a VPC endpoint, tests); AWS_ENDPOINT_URL_STS works too' })),
+      timeoutMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 5000, description: 'how long an AssumeRole call may take before it fails 502 PROVIDER_CREDENTIALS_FAILED' }),
+    }, { additionalProperties: false, default: {} }),
+  }, { additionalProperties: false, default: {} }),
   modules: Type.Array(Name, { minItems: 1 }),
   meters: Type.Record(Name, MeterSchema),
   plans: Type.Record(Name, PlanSchema),
@@ -177,6 +208,8 @@ export const ConfigFileSchema = Type.Object({
 export type ConfigFile = Static<typeof ConfigFileSchema>;
 export type PlanConfig = Static<typeof PlanSchema>;
 export type OperationConfig = Static<typeof OperationSchema>;
+export type PlatformRouteConfig = Static<typeof PlatformRouteSchema>;
+export type RoutingConfig = ConfigFile['routing'];
 export type RateScopeConfig = Static<typeof RateScopeSchema>;
 export type IdentityProviderConfig = Static<typeof IdentityProviderSchema>;
 

@@ -22,6 +22,8 @@ export interface Config {
   readonly redisUrl: string | undefined;
   readonly configPath: string;
   readonly secretKey: string | undefined;
+  /** Master secrets being rotated out (TOLLGATE_SECRET_KEY_PREVIOUS, comma-separated): what they sealed still opens. */
+  readonly secretKeyPrevious: readonly string[];
   readonly publicUrl: string | undefined;
   readonly logLevel: string;
   /** Trust X-Forwarded-For (behind a load balancer) so per-client limits see the client's address. */
@@ -90,6 +92,7 @@ export function loadConfig(options: { env?: Env; configPath?: string } = {}): Co
     redisUrl: env.REDIS_URL || undefined,
     configPath,
     secretKey: env.TOLLGATE_SECRET_KEY || undefined,
+    secretKeyPrevious: Object.freeze((env.TOLLGATE_SECRET_KEY_PREVIOUS ?? '').split(',').map((s) => s.trim()).filter(Boolean)),
     publicUrl: env.TOLLGATE_PUBLIC_URL || undefined,
     logLevel: env.LOG_LEVEL ?? 'info',
     trustProxy: env.TOLLGATE_TRUST_PROXY === 'true' || env.TOLLGATE_TRUST_PROXY === '1',
@@ -141,8 +144,10 @@ function defaultRecordValues(file: unknown): void {
   each('operations', OperationSchema);
   const ops = f.operations as Record<string, { cost?: unknown }> | undefined;
   for (const op of Object.values(ops ?? {})) {
-    const cost = op?.cost as { type?: string; minimum?: number } | undefined;
-    if (cost && (cost.type === 'per_unit' || cost.type === 'per_token') && cost.minimum === undefined) cost.minimum = 1;
+    const cost = op?.cost as { type?: string; minimum?: number; ownAccount?: { type?: string; minimum?: number } } | undefined;
+    for (const c of [cost, cost?.ownAccount]) {
+      if (c && typeof c === 'object' && (c.type === 'per_unit' || c.type === 'per_token') && c.minimum === undefined) c.minimum = 1;
+    }
   }
 }
 

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ConfigError, type Config } from './config.js';
-import { inSystem } from './db/scope.js';
-import { openDatabase, type Database } from './db/client.js';
+import { inSystem, inTenant } from './db/scope.js';
+import { openDatabase, type Database, type Tx } from './db/client.js';
 import { refusalReason } from './db/errors.js';
 import type { CredentialResolver } from './http/auth-hook.js';
 import { createMetrics, trackRefusedRows, type Metrics } from './http/metrics.js';
@@ -13,9 +13,9 @@ import { ChangeFeed, type Change } from './lib/changes.js';
 import { systemClock, type Clock } from './lib/clock.js';
 import { createLogger } from './lib/logger.js';
 import { BackgroundMailer, SmtpMailer, UnsentMailer, describeMailer, type Mailer } from './lib/mailer.js';
-import { deriveKey } from './lib/secrets.js';
+import { Sealer } from './lib/secrets.js';
 import { ApiKeyService, KeyResolver, LastUsedBuffer, ServiceKeyService } from './modules/apikeys/index.js';
-import { AuditService } from './modules/audit/index.js';
+import { AuditService, PLATFORM_TENANT_ID } from './modules/audit/index.js';
 import { AccessTokens, AuthService, ExternalIdentityVerifier, SigningKeyRing, credentialResolver } from './modules/auth/index.js';
 import { BillingService, SubscriptionActions, SubscriptionLifecycle, type BillingEventHook } from './modules/billing/index.js';
 import { BankTransfers, PaymentsService, PayPalWebhooks, ProviderEvents, StripeWebhooks } from './modules/payments/index.js';
@@ -29,6 +29,7 @@ import { Metering, PeriodStanding } from './modules/metering/index.js';
 import { DecisionLog, DecisionService, TenantSnapshots, createGateMetrics } from './modules/gate/index.js';
 import { UsageService } from './modules/usage/index.js';
 import { EventOutbox, TargetPolicy, WebhookDispatcher, WebhookService, type EndpointRow } from './modules/webhooks/index.js';
+import { ProviderCredentials, RoutingService } from './modules/routing/index.js';
 import { Periodic } from './lib/periodic.js';
 
 /** Backstop only: every change is invalidated at once; this bounds a missed notification. */
@@ -83,6 +84,12 @@ export interface Deps {
   gate: DecisionService;
   /** Every decision, written in batches; flush() forces a write. */
   decisionLog: DecisionLog;
+  /** Tenants' own provider routes, and the route selection of the decision. */
+  routing: RoutingService;
+  /** Short-lived credentials for a decision's route (STS AssumeRole, provider keys). */
+  providerCredentials: ProviderCredentials;
+  /** Seals again every secret kept under a previous master secret (`tollgate secrets reseal`). */
+  resealSecrets: () => Promise<{ signingKeys: number; routes: number; webhooks: number }>;
   /** The one path every credential type takes: bearer (+ on-behalf-of) → Principal. */
   resolveCredential: CredentialResolver;
   /** The outbox: events written in the transaction of the change they announce. */
@@ -133,8 +140,10 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     keys: id.keys, auth: id.auth, rateLimits: id.rateLimits, changes, apiKeys: id.apiKeys, serviceKeys: id.serviceKeys, keyUsage: id.keyUsage,
     gate: g.decisions, decisionLog: g.decisionLog, resolveCredential: id.resolveCredential,
     events: base.events, webhooks: w.webhooks, webhookDispatcher: w.webhookDispatcher,
+    routing: id.routing, providerCredentials: id.providerCredentials, resealSecrets: resealer(base.audit, id, w.webhooks),
     async close() {
       await id.keys.stop();
+      id.providerCredentials.close();
       await g.decisionLog.stop().catch((error: unknown) => logger.error({ err: error }, 'writing the decision log failed'));
       await id.keyUsage.stop().catch((error: unknown) => logger.error({ err: error }, 'writing key last-used times failed'));
       await changes.stop();
@@ -241,9 +250,20 @@ async function identityParts(base: Foundation, billing: BillingService, m: Retur
   changes.subscribe((change) => accessCheck.forget(change));
   changes.subscribe((change) => keyResolver.forget(change));
   const masterSecret = config.secretKey ?? localSecret(config.dataDir, logger, database.kind);
+  const routing = new RoutingService({
+    db, clock, audit, plans, billing, changes, sealer: new Sealer('provider-routes', masterSecret, config.secretKeyPrevious),
+    platformRoute: file.routing.platformRoute,
+  });
+  const providerCredentials = new ProviderCredentials({
+    db, clock, audit, routing, sts: file.routing.sts,
+    findDecision: (decisionId, tenantId) => (tenantId === null
+      ? inSystem(db, (tx) => m.reservations.byDecision(tx, decisionId, null))
+      : inTenant(db, tenantId, (tx) => m.reservations.byDecision(tx, decisionId, tenantId))),
+    checkTenant: async (principal, tenantId) => { await tenancy.verified(principal, tenantId); },
+  });
   const keys = new SigningKeyRing(db, clock, {
     rotationDays: file.auth.signingKeyRotationDays, graceSeconds: file.auth.signingKeyGraceSeconds,
-    sealingKey: deriveKey(masterSecret, 'signing-keys'),
+    sealer: new Sealer('signing-keys', masterSecret, config.secretKeyPrevious),
   });
   await keys.init();
   keys.start(KEY_RING_REFRESH_MS, (error) => logger.error({ err: error }, 'refreshing the signing keys failed'));
@@ -255,7 +275,10 @@ async function identityParts(base: Foundation, billing: BillingService, m: Retur
     scryptCost: file.auth.scryptCost, publicUrl, passwordResetUrl: file.mail.passwordResetUrl,
   }, credentialGuard);
   const resolveCredential = credentialResolver(keyResolver, auth);
-  return { keyUsage, rateLimits, keyResolver, tenancy, invitations, tenancyAdmin, apiKeys, serviceKeys, masterSecret, keys, auth, resolveCredential };
+  return {
+    keyUsage, rateLimits, keyResolver, tenancy, invitations, tenancyAdmin, apiKeys, serviceKeys, masterSecret, keys, auth, resolveCredential,
+    routing, providerCredentials,
+  };
 }
 
 /** The decision, its log and the metrics that watch them. */
@@ -271,7 +294,8 @@ function gateParts({ config, logger, clock, database, plans, events }: Foundatio
     onWritten: (tx, rows) => m.usage.countDecisions(tx, rows),
   });
   const decisions = new DecisionService({
-    database, clock, plans, tenancy: id.tenancy, snapshots: new TenantSnapshots(db, clock, id.tenancy, m.periods, CACHE_TTL_MS),
+    database, clock, plans, tenancy: id.tenancy, routing: id.routing,
+    snapshots: new TenantSnapshots(db, clock, id.tenancy, m.periods, CACHE_TTL_MS, (tx, tenantId) => id.routing.summaries(tx, tenantId)),
     rateLimits: id.rateLimits, log: decisionLog, authorizeScope: file.rateLimits.scopes.authorize, rateLimitBypass: new Set(file.rateLimits.bypassPrincipals),
     bypassRoles: m.bypassRoles, reservationTtlSeconds: file.metering.reservationTtlSeconds, creditsLowThreshold: events.creditsLowThreshold,
     currentPrincipal: (principal) => id.keyResolver.current(principal),
@@ -287,14 +311,26 @@ function gateParts({ config, logger, clock, database, plans, events }: Foundatio
   return { metrics, decisionLog, decisions };
 }
 
+/** `tollgate secrets reseal`: every kind of stored secret sealed again under the current master secret, each kind audited. */
+function resealer(audit: AuditService, id: Identity, webhooks: WebhookService): Deps['resealSecrets'] {
+  const audited = (kind: string) => (tx: Tx, count: number) => audit.record(tx, {
+    tenantId: PLATFORM_TENANT_ID, actor: { type: 'system', id: null }, action: 'secrets.reseal', target: { type: 'secrets', id: kind }, data: { sealed: count },
+  });
+  return async () => ({
+    signingKeys: await id.keys.reseal(audited('signing-keys')),
+    routes: await id.routing.reseal(audited('provider-routes')),
+    webhooks: await webhooks.reseal(audited('webhook-secrets')),
+  });
+}
+
 /** Webhook endpoints, and the dispatcher that fans the outbox out to them. */
 function webhookParts({ config, logger, clock, database, audit, mailer }: Foundation, id: Identity) {
   const { db } = database;
   const targets = new TargetPolicy({ allowPrivate: config.webhooksAllowPrivateTargets, allowed: config.file.webhooks.allowedTargets });
-  const webhookSealingKey = deriveKey(id.masterSecret, 'webhook-secrets');
-  const webhooks = new WebhookService(db, clock, audit, targets, webhookSealingKey);
+  const sealer = new Sealer('webhook-secrets', id.masterSecret, config.secretKeyPrevious);
+  const webhooks = new WebhookService(db, clock, audit, targets, sealer);
   const webhookDispatcher = new WebhookDispatcher({
-    db, clock, policy: targets, sealingKey: webhookSealingKey, audit, mailer, options: config.file.webhooks,
+    db, clock, policy: targets, sealer, audit, mailer, options: config.file.webhooks,
     recipients: (endpoint: EndpointRow) => inSystem(db, async (tx) => endpoint.ownerTenantId !== null
       ? id.tenancy.ownerEmails(tx, endpoint.ownerTenantId)
       : [await id.tenancy.userEmail(tx, endpoint.createdBy ?? '')].filter((e): e is string => e !== null)),

@@ -8,6 +8,7 @@ import { gateErrors } from './modules/gate/index.js';
 import { paymentsErrors } from './modules/payments/index.js';
 import { plansErrors } from './modules/plans/index.js';
 import { ratelimitErrors } from './modules/ratelimit/index.js';
+import { routingErrors } from './modules/routing/index.js';
 import { tenancyErrors } from './modules/tenancy/index.js';
 import { usageErrors } from './modules/usage/index.js';
 import { webhooksErrors } from './modules/webhooks/index.js';
@@ -28,6 +29,7 @@ export const ERROR_CATALOG: { readonly [C in ErrorCode]: ErrorSpec } = {
   ...paymentsErrors,
   ...plansErrors,
   ...ratelimitErrors,
+  ...routingErrors,
   ...tenancyErrors,
   ...usageErrors,
   ...webhooksErrors,

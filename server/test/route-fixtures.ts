@@ -76,6 +76,10 @@ export interface RouteFixture {
 }
 
 const FIXTURE_PAYMENT_ID = newId('pay');
+const FIXTURE_BEDROCK_ROUTE = {
+  provider: 'bedrock', region: 'eu-central-1', roleArn: 'arn:aws:iam::123456789012:role/tollgate-bedrock', externalId: 'fixture-external-id-0001',
+  models: ['bedrock/*'],
+};
 
 /** Every API route needs an entry here: the generated suites fail on a route without one. */
 export const ROUTE_FIXTURES: Record<string, RouteFixture> = {
@@ -114,6 +118,15 @@ export const ROUTE_FIXTURES: Record<string, RouteFixture> = {
   'DELETE /v1/admin/webhooks/:id': { need: 'operator', params: (w) => ({ id: w.operatorWebhook.id }) },
   'GET /v1/admin/webhooks/:id/deliveries': { need: 'operator', params: (w) => ({ id: w.operatorWebhook.id }) },
   'POST /v1/admin/webhooks/:id/deliveries/:deliveryId/retry': { need: 'operator', params: (w) => ({ id: w.operatorWebhook.id, deliveryId: w.operatorWebhook.deliveryId }) },
+  // Tenant A is on the free plan (no own providers): a valid PUT answers 403 NOT_IN_PLAN; routes.test.ts covers the rest.
+  'GET /v1/tenants/:tenantId/routes': { need: 'admin', params: (w) => ({ tenantId: w.tenantA }) },
+  'PUT /v1/tenants/:tenantId/routes/:name': { need: 'admin', params: (w) => ({ tenantId: w.tenantA, name: 'aws-main' }), body: () => FIXTURE_BEDROCK_ROUTE },
+  'DELETE /v1/tenants/:tenantId/routes/:name': { need: 'admin', params: (w) => ({ tenantId: w.tenantA, name: 'aws-main' }) },
+  'GET /v1/admin/tenants/:tenantId/routes': { need: 'operator', params: (w) => ({ tenantId: w.tenantA }) },
+  'PUT /v1/admin/tenants/:tenantId/routes/:name': { need: 'operator', params: (w) => ({ tenantId: w.tenantA, name: 'aws-main' }), body: () => FIXTURE_BEDROCK_ROUTE },
+  'DELETE /v1/admin/tenants/:tenantId/routes/:name': { need: 'operator', params: (w) => ({ tenantId: w.tenantA, name: 'aws-main' }) },
+  // For service keys and API keys with the credentials scope; a user gets 403 (routing.test.ts covers the callers it serves).
+  'POST /v1/routes/credentials': { need: 'user', body: () => ({ decisionId: newId('dec') }) },
   'POST /v1/admin/service-keys': { need: 'operator', body: () => ({ name: 'fixture service key' }) },
   'GET /v1/admin/service-keys': { need: 'operator' },
   'DELETE /v1/admin/service-keys/:keyId': { need: 'operator', params: (w) => ({ keyId: w.serviceKey.id }) },

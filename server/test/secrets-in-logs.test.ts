@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_SECRET, createTestDatabase, onPostgres, type TestDatabase } from './harness.js';
 import { PROCESS_TEST_TIMEOUT_MS, startServerProcess, type ServerProcess } from './server-process.js';
 import { startTestSmtp, type TestSmtp } from './smtp.js';
+import { startFakeSts, type FakeSts } from './sts.js';
 
 /**
  * A real server, logging everything (LOG_LEVEL=trace), driven through every path that
@@ -17,24 +18,31 @@ const keep = (kind: string, value: unknown) => {
 };
 
 let smtp: TestSmtp;
+let sts: FakeSts;
 let db: TestDatabase | undefined;
+const PLATFORM_AWS = { AWS_ACCESS_KEY_ID: 'AKIAPLATFORMLOGS0001', AWS_SECRET_ACCESS_KEY: 'platform-aws-secret-in-env-for-logs' };
 let server: ServerProcess;
 
 beforeAll(async () => {
   smtp = await startTestSmtp();
+  sts = await startFakeSts({ secrets: { [PLATFORM_AWS.AWS_ACCESS_KEY_ID]: PLATFORM_AWS.AWS_SECRET_ACCESS_KEY }, now: () => new Date() });
   db = onPostgres ? await createTestDatabase() : undefined;
   server = await startServerProcess(db?.url, {
     LOG_LEVEL: 'trace', TOLLGATE_SMTP_URL: smtp.url,
+    // The platform's AWS credentials through the SDK's provider chain, STS at the fake's address.
+    ...PLATFORM_AWS, AWS_ENDPOINT_URL_STS: sts.url, AWS_EC2_METADATA_DISABLED: 'true', AWS_CONFIG_FILE: '/nonexistent', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent',
     TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL: OPERATOR.email, TOLLGATE_BOOTSTRAP_OPERATOR_PASSWORD: OPERATOR.password,
   });
   keep('SMTP password', smtp.password);
   keep('master secret', TEST_SECRET);
   keep('password', OPERATOR.password);
+  keep('platform AWS secret', PLATFORM_AWS.AWS_SECRET_ACCESS_KEY);
 }, PROCESS_TEST_TIMEOUT_MS);
 afterAll(async () => {
   await server?.close();
   await db?.drop();
   await smtp?.close();
+  await sts?.close();
 });
 
 async function call(method: string, path: string, options: { token?: string; body?: unknown; headers?: Record<string, string> } = {}) {
@@ -94,6 +102,28 @@ describe('a whole run\'s log', () => {
     expect((await call('GET', `/v1/tenants/${ada.tenantId}`, { token: serviceKey.key, headers: onBehalf })).status).toBe(401);
     expect((await call('POST', '/v1/admin/signing-keys/rotate', { token: operator.accessToken })).status).toBe(200);
 
+    // Provider routes: a Bedrock role and a provider key, sealed; credentials from STS and the key; an STS refusal.
+    expect((await call('PATCH', `/v1/admin/tenants/${ada.tenantId}`, { token: operator.accessToken, body: { plan: 'enterprise' } })).status).toBe(200);
+    const roleArn = 'arn:aws:iam::123456789012:role/tollgate-logs';
+    const externalId = keep('external ID', 'external-id-of-ada-for-the-logs');
+    sts.roles.set(roleArn, externalId);
+    const routed = await call('PUT', `/v1/admin/tenants/${ada.tenantId}/routes/aws`, { token: operator.accessToken, body: { provider: 'bedrock', region: 'eu-central-1', roleArn, externalId, models: ['bedrock/*'] } });
+    expect(routed.status, JSON.stringify(routed.body)).toBe(201);
+    const providerKey = keep('provider key', 'sk-ada-own-openai-key-for-the-logs-0123');
+    expect((await call('PUT', `/v1/admin/tenants/${ada.tenantId}/routes/openai`, { token: operator.accessToken, body: { provider: 'openai', apiKey: providerKey } })).status).toBe(201);
+    const backend = keep('API key', (await call('POST', `/v1/tenants/${ada.tenantId}/api-keys`, { token: ada.accessToken, body: { name: 'llm', scopes: ['authorize', 'credentials'] } })).body.key);
+    const onBedrock = (await call('POST', '/v1/authorize', { token: backend, body: { operation: 'clustering', model: 'bedrock/claude-haiku' } })).body;
+    const aws = (await call('POST', '/v1/routes/credentials', { token: backend, body: { decisionId: onBedrock.decisionId } })).body;
+    expect(aws.provider, JSON.stringify(aws)).toBe('bedrock');
+    keep('STS credential', aws.credentials.secretAccessKey);
+    keep('STS credential', aws.credentials.sessionToken);
+    const onOpenai = (await call('POST', '/v1/authorize', { token: backend, body: { operation: 'clustering', model: 'openai/gpt-4o' } })).body;
+    expect((await call('POST', '/v1/routes/credentials', { token: backend, body: { decisionId: onOpenai.decisionId } })).body.apiKey).toBe(providerKey);
+    sts.roles.set(roleArn, 'another-external-id');
+    await call('PUT', `/v1/admin/tenants/${ada.tenantId}/routes/aws`, { token: operator.accessToken, body: { provider: 'bedrock', region: 'eu-central-1', roleArn, externalId, models: ['*'] } });
+    const refusedDecision = (await call('POST', '/v1/authorize', { token: backend, body: { operation: 'clustering', model: 'bedrock/claude-haiku' } })).body;
+    expect((await call('POST', '/v1/routes/credentials', { token: backend, body: { decisionId: refusedDecision.decisionId } })).status).toBe(502);
+
     // An invitation, mailed and accepted.
     const invitation = (await call('POST', `/v1/tenants/${ada.tenantId}/invitations`, { token: ada.accessToken, body: { email: bob.email, role: 'member' } })).body;
     keep('invitation token', invitation.token);
@@ -123,7 +153,8 @@ describe('a whole run\'s log', () => {
       }
     }
     expect([...secrets.keys()].sort()).toEqual([
-      'API key', 'SMTP password', 'access token', 'invitation token', 'master secret', 'password', 'refresh token', 'reset token', 'service key',
+      'API key', 'SMTP password', 'STS credential', 'access token', 'external ID', 'invitation token', 'master secret', 'password', 'platform AWS secret',
+      'provider key', 'refresh token', 'reset token', 'service key',
     ]);
   }, PROCESS_TEST_TIMEOUT_MS);
 });

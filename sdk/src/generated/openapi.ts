@@ -648,7 +648,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** What an operation would cost; changes nothing */
+        /** What an operation would cost on the route the caller's tenant would take (its own provider account or the platform's); changes nothing */
         post: operations["previewCost"];
         delete?: never;
         options?: never;
@@ -1083,6 +1083,93 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/tenants/{tenantId}/routes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's provider routes (owner/admin): never a secret, only its last four characters */
+        get: operations["listRoutes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tenants/{tenantId}/routes/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Create or replace a provider route (owner/admin), where the plan allows own providers; the secret is sealed at rest */
+        put: operations["putRoute"];
+        post?: never;
+        /** Delete a provider route (owner/admin); credentials cached for it are dropped at once */
+        delete: operations["deleteRoute"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/tenants/{tenantId}/routes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's provider routes (operator): never a secret, only its last four characters */
+        get: operations["adminListRoutes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/tenants/{tenantId}/routes/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Create or replace a provider route (operator), where the plan allows own providers; the secret is sealed at rest */
+        put: operations["adminPutRoute"];
+        post?: never;
+        /** Delete a provider route (operator); credentials cached for it are dropped at once */
+        delete: operations["adminDeleteRoute"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/routes/credentials": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Short-lived credentials for the route an admitted decision named: STS AssumeRole (Bedrock) or the tenant's key (service key, or API key with scope credentials) */
+        post: operations["getRouteCredentials"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1093,7 +1180,7 @@ export interface components {
                  * @description a stable code of the error catalog (docs/errors.md)
                  * @enum {unknown}
                  */
-                code: "VALIDATION_FAILED" | "MALFORMED_JSON" | "MALFORMED_TEXT" | "BAD_REQUEST" | "UNAUTHENTICATED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "IDEMPOTENCY_CONFLICT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RATE_LIMITED" | "INTERNAL" | "DATABASE_BUSY" | "DATABASE_UNAVAILABLE" | "API_KEY_NOT_FOUND" | "API_KEY_NOT_ACTIVE" | "SERVICE_KEY_NOT_FOUND" | "INVALID_EXPIRY" | "INSUFFICIENT_SCOPE" | "ON_BEHALF_OF_INVALID" | "ON_BEHALF_OF_FORBIDDEN" | "ON_BEHALF_OF_REQUIRED" | "ON_BEHALF_OF_NOT_MEMBER" | "INVALID_CREDENTIALS" | "WEAK_PASSWORD" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INVALID_TRANSITION" | "SUBSCRIPTION_NOT_FOUND" | "SUBSCRIPTION_MANAGED_BY_PROVIDER" | "INVALID_TRIAL_END" | "OPERATION_NOT_FOUND" | "MODEL_NOT_PRICED" | "QUANTITY_NOT_PRICED" | "INSUFFICIENT_CREDITS" | "RESERVATION_NOT_FOUND" | "RESERVATION_EXPIRED" | "RESERVATION_RESOLVED" | "REFUND_EXCEEDS_CHARGE" | "METER_NOT_FOUND" | "MODULE_NOT_IN_PLAN" | "MODULE_MISMATCH" | "WEBHOOK_SIGNATURE_INVALID" | "PAYMENT_NOT_FOUND" | "PAYMENT_NOT_PENDING" | "PLAN_NOT_BILLABLE" | "PAYMENT_AMOUNT_MISMATCH" | "PLAN_NOT_FOUND" | "MODULE_NOT_FOUND" | "RATE_LIMIT_UNAVAILABLE" | "EMAIL_TAKEN" | "TENANT_NOT_FOUND" | "MEMBER_NOT_FOUND" | "USER_NOT_FOUND" | "LAST_OWNER" | "ALREADY_MEMBER" | "INVITATION_INVALID" | "INVITATION_EMAIL_MISMATCH" | "ROLE_NOT_ALLOWED" | "TENANT_SUSPENDED" | "TENANT_CLOSED" | "USER_DEACTIVATED" | "PAYMENT_REQUIRED" | "DATE_RANGE_INVERTED" | "DATE_RANGE_TOO_LONG" | "WEBHOOK_NOT_FOUND" | "WEBHOOK_DELIVERY_NOT_FOUND" | "WEBHOOK_URL_INVALID" | "WEBHOOK_URL_FORBIDDEN" | "WEBHOOK_DISABLED";
+                code: "VALIDATION_FAILED" | "MALFORMED_JSON" | "MALFORMED_TEXT" | "BAD_REQUEST" | "UNAUTHENTICATED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "IDEMPOTENCY_CONFLICT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RATE_LIMITED" | "INTERNAL" | "DATABASE_BUSY" | "DATABASE_UNAVAILABLE" | "API_KEY_NOT_FOUND" | "API_KEY_NOT_ACTIVE" | "SERVICE_KEY_NOT_FOUND" | "INVALID_EXPIRY" | "INSUFFICIENT_SCOPE" | "ON_BEHALF_OF_INVALID" | "ON_BEHALF_OF_FORBIDDEN" | "ON_BEHALF_OF_REQUIRED" | "ON_BEHALF_OF_NOT_MEMBER" | "INVALID_CREDENTIALS" | "WEAK_PASSWORD" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INVALID_TRANSITION" | "SUBSCRIPTION_NOT_FOUND" | "SUBSCRIPTION_MANAGED_BY_PROVIDER" | "INVALID_TRIAL_END" | "OPERATION_NOT_FOUND" | "MODEL_NOT_PRICED" | "QUANTITY_NOT_PRICED" | "INSUFFICIENT_CREDITS" | "RESERVATION_NOT_FOUND" | "RESERVATION_EXPIRED" | "RESERVATION_RESOLVED" | "REFUND_EXCEEDS_CHARGE" | "METER_NOT_FOUND" | "MODULE_NOT_IN_PLAN" | "MODULE_MISMATCH" | "WEBHOOK_SIGNATURE_INVALID" | "PAYMENT_NOT_FOUND" | "PAYMENT_NOT_PENDING" | "PLAN_NOT_BILLABLE" | "PAYMENT_AMOUNT_MISMATCH" | "PLAN_NOT_FOUND" | "MODULE_NOT_FOUND" | "RATE_LIMIT_UNAVAILABLE" | "ROUTE_NOT_FOUND" | "ROUTE_INVALID" | "NOT_IN_PLAN" | "DECISION_NOT_FOUND" | "DECISION_NOT_ACTIVE" | "ROUTE_UNAVAILABLE" | "PROVIDER_CREDENTIALS_FAILED" | "EMAIL_TAKEN" | "TENANT_NOT_FOUND" | "MEMBER_NOT_FOUND" | "USER_NOT_FOUND" | "LAST_OWNER" | "ALREADY_MEMBER" | "INVITATION_INVALID" | "INVITATION_EMAIL_MISMATCH" | "ROLE_NOT_ALLOWED" | "TENANT_SUSPENDED" | "TENANT_CLOSED" | "USER_DEACTIVATED" | "PAYMENT_REQUIRED" | "DATE_RANGE_INVERTED" | "DATE_RANGE_TOO_LONG" | "WEBHOOK_NOT_FOUND" | "WEBHOOK_DELIVERY_NOT_FOUND" | "WEBHOOK_URL_INVALID" | "WEBHOOK_URL_FORBIDDEN" | "WEBHOOK_DISABLED";
                 message: string;
                 requestId: string;
             };
@@ -2989,6 +3076,8 @@ export interface operations {
                                 currency: string;
                                 interval: string;
                             } | null;
+                            /** @description tenants on the plan may route calls to their own provider account (PUT /v1/tenants/{tenantId}/routes/{name}) */
+                            byoProvider: boolean;
                         }[];
                         modules: string[];
                         operations: {
@@ -3028,7 +3117,7 @@ export interface operations {
                             name: string;
                             prefix: string;
                             lastFour: string;
-                            scopes: ("authorize" | "read" | "manage")[];
+                            scopes: ("authorize" | "read" | "manage" | "credentials")[];
                             status: "active" | "rotating" | "expired" | "revoked";
                             expiresAt: string | null;
                             revokedAt: string | null;
@@ -3116,7 +3205,7 @@ export interface operations {
                 "application/json": {
                     name: string;
                     /** @description default ["authorize"] */
-                    scopes?: ("authorize" | "read" | "manage")[];
+                    scopes?: ("authorize" | "read" | "manage" | "credentials")[];
                     /** Format: date-time */
                     expiresAt?: string;
                     rateLimit?: {
@@ -3139,7 +3228,7 @@ export interface operations {
                         name: string;
                         prefix: string;
                         lastFour: string;
-                        scopes: ("authorize" | "read" | "manage")[];
+                        scopes: ("authorize" | "read" | "manage" | "credentials")[];
                         status: "active" | "rotating" | "expired" | "revoked";
                         expiresAt: string | null;
                         revokedAt: string | null;
@@ -3320,7 +3409,7 @@ export interface operations {
                         name: string;
                         prefix: string;
                         lastFour: string;
-                        scopes: ("authorize" | "read" | "manage")[];
+                        scopes: ("authorize" | "read" | "manage" | "credentials")[];
                         status: "active" | "rotating" | "expired" | "revoked";
                         expiresAt: string | null;
                         revokedAt: string | null;
@@ -4795,6 +4884,14 @@ export interface operations {
                         meter: string | null;
                         credits: number;
                         basis: string;
+                        billing: "tenant" | "platform";
+                        route: {
+                            provider: string;
+                            name: string;
+                            region: string | null;
+                            /** @description whose provider account the call runs on, and so which price applies */
+                            billing: "tenant" | "platform";
+                        } | null;
                     };
                 };
             };
@@ -5184,7 +5281,10 @@ export interface operations {
                      *       },
                      *       "bypass": null,
                      *       "route": {
-                     *         "provider": "default"
+                     *         "provider": "bedrock",
+                     *         "name": "aws-main",
+                     *         "region": "eu-central-1",
+                     *         "billing": "tenant"
                      *       }
                      *     }
                      */
@@ -5235,6 +5335,10 @@ export interface operations {
                         } | null;
                         route: {
                             provider: string;
+                            name: string;
+                            region: string | null;
+                            /** @description whose provider account the call runs on, and so which price applies */
+                            billing: "tenant" | "platform";
                         };
                         /** @description What refused the call; absent when it was allowed */
                         refusedBy?: {
@@ -7627,6 +7731,718 @@ export interface operations {
             };
             /** @description RATE_LIMITED; Retry-After says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description DATABASE_UNAVAILABLE, DATABASE_BUSY, RATE_LIMIT_UNAVAILABLE or IDENTITY_PROVIDER_UNAVAILABLE: try again (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listRoutes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tenantId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        routes: {
+                            name: string;
+                            /** @enum {unknown} */
+                            provider: "bedrock" | "openai" | "anthropic";
+                            region: string | null;
+                            models: string[];
+                            enabled: boolean;
+                            roleArn: string | null;
+                            baseUrl: string | null;
+                            /** @description the last four characters of the external ID (Bedrock) or the API key */
+                            secretLastFour: string;
+                            createdAt: string;
+                            updatedAt: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description The request is malformed: VALIDATION_FAILED, MALFORMED_JSON, MALFORMED_TEXT, or a code of the route (docs/errors.md) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential: UNAUTHENTICATED (or INVALID_CREDENTIALS for a sign-in) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential may not do this: FORBIDDEN, INSUFFICIENT_SCOPE, TENANT_SUSPENDED, … */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or another tenant's (the same answer) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description RATE_LIMITED; Retry-After says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description DATABASE_UNAVAILABLE, DATABASE_BUSY, RATE_LIMIT_UNAVAILABLE or IDENTITY_PROVIDER_UNAVAILABLE: try again (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    putRoute: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tenantId: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    provider: "bedrock";
+                    region: string;
+                    roleArn: string;
+                    externalId: string;
+                    /** @description model globs this route takes; default ["*"] (every call, one without a model too) */
+                    models?: string[];
+                    enabled?: boolean;
+                } | {
+                    provider: "openai" | "anthropic";
+                    apiKey: string;
+                    /** @description https only, a public host (no address or name of a private, loopback or link-local network) */
+                    baseUrl?: string;
+                    /** @description model globs this route takes; default ["*"] (every call, one without a model too) */
+                    models?: string[];
+                    enabled?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        name: string;
+                        /** @enum {unknown} */
+                        provider: "bedrock" | "openai" | "anthropic";
+                        region: string | null;
+                        models: string[];
+                        enabled: boolean;
+                        roleArn: string | null;
+                        baseUrl: string | null;
+                        /** @description the last four characters of the external ID (Bedrock) or the API key */
+                        secretLastFour: string;
+                        createdAt: string;
+                        updatedAt: string;
+                    };
+                };
+            };
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        name: string;
+                        /** @enum {unknown} */
+                        provider: "bedrock" | "openai" | "anthropic";
+                        region: string | null;
+                        models: string[];
+                        enabled: boolean;
+                        roleArn: string | null;
+                        baseUrl: string | null;
+                        /** @description the last four characters of the external ID (Bedrock) or the API key */
+                        secretLastFour: string;
+                        createdAt: string;
+                        updatedAt: string;
+                    };
+                };
+            };
+            /** @description The request is malformed: VALIDATION_FAILED, MALFORMED_JSON, MALFORMED_TEXT, or a code of the route (docs/errors.md) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential: UNAUTHENTICATED (or INVALID_CREDENTIALS for a sign-in) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential may not do this: FORBIDDEN, INSUFFICIENT_SCOPE, TENANT_SUSPENDED, … */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or another tenant's (the same answer) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description RATE_LIMITED; Retry-After says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description DATABASE_UNAVAILABLE, DATABASE_BUSY, RATE_LIMIT_UNAVAILABLE or IDENTITY_PROVIDER_UNAVAILABLE: try again (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    deleteRoute: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tenantId: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done; no body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is malformed: VALIDATION_FAILED, MALFORMED_JSON, MALFORMED_TEXT, or a code of the route (docs/errors.md) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential: UNAUTHENTICATED (or INVALID_CREDENTIALS for a sign-in) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential may not do this: FORBIDDEN, INSUFFICIENT_SCOPE, TENANT_SUSPENDED, … */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or another tenant's (the same answer) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description RATE_LIMITED; Retry-After says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description DATABASE_UNAVAILABLE, DATABASE_BUSY, RATE_LIMIT_UNAVAILABLE or IDENTITY_PROVIDER_UNAVAILABLE: try again (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    adminListRoutes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tenantId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        routes: {
+                            name: string;
+                            /** @enum {unknown} */
+                            provider: "bedrock" | "openai" | "anthropic";
+                            region: string | null;
+                            models: string[];
+                            enabled: boolean;
+                            roleArn: string | null;
+                            baseUrl: string | null;
+                            /** @description the last four characters of the external ID (Bedrock) or the API key */
+                            secretLastFour: string;
+                            createdAt: string;
+                            updatedAt: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description The request is malformed: VALIDATION_FAILED, MALFORMED_JSON, MALFORMED_TEXT, or a code of the route (docs/errors.md) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential: UNAUTHENTICATED (or INVALID_CREDENTIALS for a sign-in) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential may not do this: FORBIDDEN, INSUFFICIENT_SCOPE, TENANT_SUSPENDED, … */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or another tenant's (the same answer) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description RATE_LIMITED; Retry-After says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description DATABASE_UNAVAILABLE, DATABASE_BUSY, RATE_LIMIT_UNAVAILABLE or IDENTITY_PROVIDER_UNAVAILABLE: try again (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    adminPutRoute: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tenantId: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    provider: "bedrock";
+                    region: string;
+                    roleArn: string;
+                    externalId: string;
+                    /** @description model globs this route takes; default ["*"] (every call, one without a model too) */
+                    models?: string[];
+                    enabled?: boolean;
+                } | {
+                    provider: "openai" | "anthropic";
+                    apiKey: string;
+                    /** @description https only, a public host (no address or name of a private, loopback or link-local network) */
+                    baseUrl?: string;
+                    /** @description model globs this route takes; default ["*"] (every call, one without a model too) */
+                    models?: string[];
+                    enabled?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        name: string;
+                        /** @enum {unknown} */
+                        provider: "bedrock" | "openai" | "anthropic";
+                        region: string | null;
+                        models: string[];
+                        enabled: boolean;
+                        roleArn: string | null;
+                        baseUrl: string | null;
+                        /** @description the last four characters of the external ID (Bedrock) or the API key */
+                        secretLastFour: string;
+                        createdAt: string;
+                        updatedAt: string;
+                    };
+                };
+            };
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        name: string;
+                        /** @enum {unknown} */
+                        provider: "bedrock" | "openai" | "anthropic";
+                        region: string | null;
+                        models: string[];
+                        enabled: boolean;
+                        roleArn: string | null;
+                        baseUrl: string | null;
+                        /** @description the last four characters of the external ID (Bedrock) or the API key */
+                        secretLastFour: string;
+                        createdAt: string;
+                        updatedAt: string;
+                    };
+                };
+            };
+            /** @description The request is malformed: VALIDATION_FAILED, MALFORMED_JSON, MALFORMED_TEXT, or a code of the route (docs/errors.md) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential: UNAUTHENTICATED (or INVALID_CREDENTIALS for a sign-in) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential may not do this: FORBIDDEN, INSUFFICIENT_SCOPE, TENANT_SUSPENDED, … */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or another tenant's (the same answer) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description RATE_LIMITED; Retry-After says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description DATABASE_UNAVAILABLE, DATABASE_BUSY, RATE_LIMIT_UNAVAILABLE or IDENTITY_PROVIDER_UNAVAILABLE: try again (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    adminDeleteRoute: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tenantId: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done; no body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is malformed: VALIDATION_FAILED, MALFORMED_JSON, MALFORMED_TEXT, or a code of the route (docs/errors.md) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential: UNAUTHENTICATED (or INVALID_CREDENTIALS for a sign-in) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential may not do this: FORBIDDEN, INSUFFICIENT_SCOPE, TENANT_SUSPENDED, … */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or another tenant's (the same answer) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description RATE_LIMITED; Retry-After says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description DATABASE_UNAVAILABLE, DATABASE_BUSY, RATE_LIMIT_UNAVAILABLE or IDENTITY_PROVIDER_UNAVAILABLE: try again (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getRouteCredentials: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    decisionId: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        provider: "bedrock";
+                        region: string;
+                        route: string;
+                        credentials: {
+                            accessKeyId: string;
+                            secretAccessKey: string;
+                            sessionToken: string;
+                            expiration: string;
+                        };
+                    } | {
+                        provider: "openai" | "anthropic";
+                        route: string;
+                        apiKey: string;
+                        baseUrl: string | null;
+                    };
+                };
+            };
+            /** @description The request is malformed: VALIDATION_FAILED, MALFORMED_JSON, MALFORMED_TEXT, or a code of the route (docs/errors.md) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential: UNAUTHENTICATED (or INVALID_CREDENTIALS for a sign-in) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential may not do this: FORBIDDEN, INSUFFICIENT_SCOPE, TENANT_SUSPENDED, … */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or another tenant's (the same answer) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state (EMAIL_TAKEN, IDEMPOTENCY_CONFLICT, RESERVATION_RESOLVED, …) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description RATE_LIMITED; Retry-After says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Answer */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };

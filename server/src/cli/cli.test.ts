@@ -59,6 +59,20 @@ describe('tollgate CLI', () => {
     expect(audited).toEqual([{ action: 'operator.grant', tenant_id: 'tnt_platform' }]);
   }, 180_000);
 
+  it('secrets reseal seals again what a previous master secret sealed, and says so', async () => {
+    process.env.TOLLGATE_SECRET_KEY = 'cli-old-master-secret-0123456789';
+    expect(await runCli(['secrets', 'reseal'])).toBe(0);
+    // The signing key made at that first start is sealed under the old secret; rotate.
+    process.env.TOLLGATE_SECRET_KEY = 'cli-new-master-secret-0123456789';
+    process.env.TOLLGATE_SECRET_KEY_PREVIOUS = 'cli-old-master-secret-0123456789';
+    expect(await runCli(['secrets', 'reseal'])).toBe(0);
+    expect(await runCli(['secrets', 'reseal'])).toBe(0);
+    const said = out.filter((line) => line.startsWith('sealed again'));
+    expect(said[0]).toBe('sealed again under the current master secret: 0 signing keys, 0 provider routes, 0 webhook secrets');
+    expect(said[1]).toMatch(/^sealed again under the current master secret: 1 signing key, 0 provider routes, 0 webhook secrets; TOLLGATE_SECRET_KEY_PREVIOUS may now be removed/);
+    expect(said[2]).toMatch(/: 0 signing keys, 0 provider routes/);
+  }, 180_000);
+
   it('rejects unknown commands and incomplete arguments with exit code 2', async () => {
     expect(await runCli(['frobnicate'])).toBe(2);
     expect(await runCli(['operator', 'create', '--email', 'x@example.com'])).toBe(2);

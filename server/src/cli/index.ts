@@ -17,6 +17,9 @@ Usage:
   tollgate migrate [--config FILE]            apply pending database migrations and exit
   tollgate operator create --email E --password P
                                               create an operator (or flag an existing user)
+  tollgate secrets reseal [--config FILE]     seal every stored secret again under the current
+                                              TOLLGATE_SECRET_KEY (after a rotation; the old one
+                                              set as TOLLGATE_SECRET_KEY_PREVIOUS)
   tollgate config check [--config FILE]       validate a config file and exit
   tollgate config schema [--out FILE]         print the config file's JSON Schema
   tollgate openapi [--out FILE] [--markdown FILE]
@@ -24,7 +27,7 @@ Usage:
                                               also writes it as a Markdown reference
 
 Environment: HOST, PORT, TOLLGATE_DATA_DIR, DATABASE_URL, TOLLGATE_CONFIG, REDIS_URL,
-TOLLGATE_SECRET_KEY, TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL / _PASSWORD, TOLLGATE_WORKERS,
+TOLLGATE_SECRET_KEY, TOLLGATE_SECRET_KEY_PREVIOUS, TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL / _PASSWORD, TOLLGATE_WORKERS,
 TOLLGATE_SMTP_URL, TOLLGATE_MAIL_FROM, TOLLGATE_PUBLIC_URL, LOG_LEVEL.
 
 ${REMOTE_USAGE}`;
@@ -89,6 +92,20 @@ async function run(command: string, sub: string | undefined, values: Options, po
     case 'config':
       if (sub === 'check') {
         console.log(`${config.configPath}: valid (${Object.keys(config.file.plans).length} plans, ${Object.keys(config.file.operations).length} operations)`);
+        return 0;
+      }
+      break;
+    case 'secrets':
+      if (sub === 'reseal') {
+        const deps = await createDeps(config, { onProgress: progress });
+        try {
+          const { signingKeys, routes, webhooks } = await deps.resealSecrets();
+          console.log(`sealed again under the current master secret: ${signingKeys} signing ${signingKeys === 1 ? 'key' : 'keys'}, ${routes} provider ${routes === 1 ? 'route' : 'routes'}, ` +
+            `${webhooks} webhook ${webhooks === 1 ? 'secret' : 'secrets'}` +
+            (config.secretKeyPrevious.length > 0 ? '; TOLLGATE_SECRET_KEY_PREVIOUS may now be removed from every process' : ''));
+        } finally {
+          await deps.close();
+        }
         return 0;
       }
       break;

@@ -144,7 +144,8 @@ describe('an installation at migration 0008 migrates forward', () => {
     try {
       const call = (payload: Record<string, unknown>) => app.inject({ method: 'POST', url: '/v1/authorize', headers: { authorization: `Bearer ${key}` }, payload });
       const replay = (await call({ operation: 'clustering', idempotencyKey: 'old-key' })).json();
-      expect(replay).toEqual({ ...kept, replayed: true });
+      // Kept before provider routing (0014): every call ran on the platform's route.
+      expect(replay).toEqual({ ...kept, route: { provider: 'default', name: 'platform', region: null, billing: 'platform' }, replayed: true });
       const next = (await call({ operation: 'clustering' })).json();
       expect(next).toMatchObject({
         allowed: true, code: 'OK', tenant: { id: ids.tenant, plan: 'free' }, limits: [{ meter: 'runs', used: 2, limit: 10 }, { meter: 'concurrentRuns', used: 2, limit: 2 }],

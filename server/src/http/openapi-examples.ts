@@ -48,7 +48,7 @@ export const OPERATION_EXAMPLES: Readonly<Record<string, OperationExample>> = {
         credits: { balance: 940, reserved: 12, available: 928 },
         reservation: { id: reservation, credits: 12, expiresAt: expires },
         bypass: null,
-        route: { provider: 'default' },
+        route: { provider: 'bedrock', name: 'aws-main', region: 'eu-central-1', billing: 'tenant' },
       },
     },
   },

@@ -12,6 +12,9 @@ export const SECRET_FIELDS = [
   'smtpUrl', 'databaseUrl', 'redisUrl', 'connectionString',
   // A webhook endpoint's sealed whsec_ secret, and a signature made with it.
   'secretSealed', 'secret_sealed', 'signature',
+  // Provider routes (modules/routing): the tenant's provider key and external ID, their
+  // sealed form, and the temporary AWS credentials STS issues.
+  'externalId', 'ExternalId', 'secretAccessKey', 'SecretAccessKey', 'sessionToken', 'SessionToken', 'credentials', 'Credentials',
 ] as const;
 
 const REDACT_PATHS = [

@@ -50,18 +50,9 @@ export async function verifyPassword(password: string, stored: string): Promise<
   return timingSafeEqual(actual, expected);
 }
 
-/** AES-256-GCM with a random nonce; the output carries its own version, nonce and tag. */
-export function encryptSecret(plaintext: string, key: Buffer): string {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', key, iv);
-  const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-  return ['v1', iv.toString('base64'), cipher.getAuthTag().toString('base64'), body.toString('base64')].join('.');
-}
-
-export function decryptSecret(sealed: string, key: Buffer): string {
-  const [version, iv, tag, body] = sealed.split('.');
-  if (version !== 'v1' || !iv || !tag || !body) throw new Error('unknown secret format');
+function open(key: Buffer, iv: string, tag: string, body: string, context: string): string {
   const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64'));
+  if (context) decipher.setAAD(Buffer.from(context, 'utf8'));
   decipher.setAuthTag(Buffer.from(tag, 'base64'));
   return Buffer.concat([decipher.update(Buffer.from(body, 'base64')), decipher.final()]).toString('utf8');
 }
@@ -69,4 +60,70 @@ export function decryptSecret(sealed: string, key: Buffer): string {
 /** Derives a 32-byte key from the configured master secret, one per purpose. */
 export function deriveKey(masterSecret: string, purpose: string): Buffer {
   return createHash('sha256').update(`tollgate:${purpose}:`).update(masterSecret).digest();
+}
+
+/** A sealed value could not be opened: sealed under a master secret this process is not given, or altered. */
+export class UnsealError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnsealError';
+  }
+}
+
+/**
+ * Secrets at rest (signing keys, tenants' provider secrets): AES-256-GCM under a key
+ * derived from the master secret (TOLLGATE_SECRET_KEY) for one purpose. A sealed value
+ * says which key sealed it (`v2.<keyId>.<nonce>.<tag>.<ciphertext>`; the key id is a
+ * fingerprint of the derived key, never the key) and is bound to its `context` (the row
+ * it belongs to, as GCM additional data): copied into another row it does not open.
+ * During a rotation of the master secret the old one is configured as previous
+ * (TOLLGATE_SECRET_KEY_PREVIOUS): values sealed under it still open, and
+ * `tollgate secrets reseal` seals them again under the current one.
+ */
+export class Sealer {
+  readonly keyId: string;
+  private readonly keys = new Map<string, Buffer>();
+  private readonly current: Buffer;
+  private readonly all: Buffer[];
+
+  constructor(purpose: string, masterSecret: string, previous: readonly string[] = []) {
+    this.all = [masterSecret, ...previous].map((secret) => deriveKey(secret, purpose));
+    this.current = this.all[0]!;
+    for (const key of this.all) this.keys.set(keyIdOf(key), key);
+    this.keyId = keyIdOf(this.current);
+  }
+
+  seal(plaintext: string, context: string): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.current, iv);
+    cipher.setAAD(Buffer.from(context, 'utf8'));
+    const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+    return ['v2', this.keyId, iv.toString('base64'), cipher.getAuthTag().toString('base64'), body.toString('base64')].join('.');
+  }
+
+  /** The plaintext; an UnsealError (naming no part of the value) when no configured key opens it. */
+  unseal(sealed: string, context: string): string {
+    const parts = sealed.split('.');
+    const candidates = parts[0] === 'v1' ? this.all : parts[0] === 'v2' && this.keys.has(parts[1]!) ? [this.keys.get(parts[1]!)!] : [];
+    if (candidates.length === 0) throw new UnsealError(`sealed under key ${parts[0] === 'v2' ? parts[1] : '(unknown)'}, which is neither the current master secret's nor a previous one's`);
+    const [iv, tag, body] = parts[0] === 'v1' ? parts.slice(1) : parts.slice(2);
+    if (!iv || !tag || !body) throw new UnsealError('not a sealed value');
+    for (const key of candidates) {
+      try {
+        return open(key, iv, tag, body, parts[0] === 'v1' ? '' : context);
+      } catch {
+        // the next key, if any
+      }
+    }
+    throw new UnsealError('the sealed value does not open under its key: altered, or moved from another row');
+  }
+
+  /** Whether a sealed value is under another key than the current one (or in the old format). */
+  stale(sealed: string): boolean {
+    return !sealed.startsWith(`v2.${this.keyId}.`);
+  }
+}
+
+function keyIdOf(key: Buffer): string {
+  return createHash('sha256').update('tollgate:key-id:').update(key).digest('hex').slice(0, 12);
 }

@@ -39,14 +39,14 @@ CREATE OR REPLACE FUNCTION tollgate_decide_requests(batch jsonb)
 RETURNS TABLE (ord int, tid text, tgen bigint, uid text, ugen bigint, skid text, skgen bigint, idem text, hash text, shape jsonb, pre jsonb,
                meter text, mlimit bigint, may_bypass boolean, kmeter text, kcap bigint, runs bigint, cost bigint, ps timestamptz, pe timestamptz,
                role text, res_id text, res_key text, res_hash text, op text, model text, expires timestamptz,
-               event_id text, key_event_id text, ledger_id text, audit_id text, actor_type text, actor_id text, request_id text, route jsonb)
+               event_id text, key_event_id text, ledger_id text, audit_id text, actor_type text, actor_id text, request_id text, route jsonb, dec_id text)
 LANGUAGE sql STABLE AS $$
   SELECT x.n::int, r.*
     FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(d, n),
          LATERAL jsonb_to_record(x.d) AS r(tid text, tgen bigint, uid text, ugen bigint, skid text, skgen bigint, idem text, hash text, shape jsonb,
            pre jsonb, meter text, mlimit bigint, may_bypass boolean, kmeter text, kcap bigint, runs bigint, cost bigint, ps timestamptz,
            pe timestamptz, role text, res_id text, res_key text, res_hash text, op text, model text, expires timestamptz, event_id text,
-           key_event_id text, ledger_id text, audit_id text, actor_type text, actor_id text, request_id text, route jsonb)
+           key_event_id text, ledger_id text, audit_id text, actor_type text, actor_id text, request_id text, route jsonb, dec_id text)
 $$;
 
 -- What becomes of each request before anything is consumed: 'stale' (a stamp moved),
@@ -335,9 +335,9 @@ LANGUAGE sql SET plan_cache_mode = force_generic_plan SET enable_seqscan = off A
       FROM v WHERE v.byp
   ), reservations AS (
     INSERT INTO credit_reservations (tenant_id, id, idempotency_key, request_hash, operation, model, amount, status, charged, refunded, expires_at, created_at,
-                                     actor_type, actor_id, role, meter, bypass, route)
+                                     actor_type, actor_id, role, meter, bypass, route, decision_id)
     SELECT v.tid, v.res_id, v.res_key, v.res_hash, v.op, v.model, v.cost, 'held', 0, 0, v.expires, at,
-           v.actor_type, v.actor_id, v.role, v.meter, v.byp, v.route FROM v
+           v.actor_type, v.actor_id, v.role, v.meter, v.byp, v.route, v.dec_id FROM v
   )
   INSERT INTO credit_ledger (tenant_id, id, kind, amount, hold, balance_after, reserved_after, reservation_id, idempotency_key, request_hash,
                              reason, actor_type, actor_id, created_at)

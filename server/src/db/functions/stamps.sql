@@ -14,7 +14,7 @@ CREATE OR REPLACE TRIGGER tenants_stamp BEFORE UPDATE OF status ON tenants
   FOR EACH ROW EXECUTE FUNCTION tollgate_stamp_own_row();
 
 -- A row that belongs to a tenant (its subscription, overrides, module switches, members,
--- API keys): the tenant's generation moves.
+-- API keys, provider routes): the tenant's generation moves.
 CREATE OR REPLACE FUNCTION tollgate_stamp_tenant() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   UPDATE tenants SET generation = generation + 1
@@ -29,6 +29,11 @@ CREATE OR REPLACE TRIGGER tenant_overrides_stamp AFTER INSERT OR UPDATE OR DELET
 CREATE OR REPLACE TRIGGER tenant_modules_stamp AFTER INSERT OR UPDATE OR DELETE ON tenant_modules
   FOR EACH ROW EXECUTE FUNCTION tollgate_stamp_tenant();
 CREATE OR REPLACE TRIGGER memberships_stamp AFTER INSERT OR UPDATE OR DELETE ON memberships
+  FOR EACH ROW EXECUTE FUNCTION tollgate_stamp_tenant();
+-- A tenant's provider routes (migration 0014): the decision names the route it read. Not a
+-- new seal of the same secret (tollgate secrets reseal), which changes no route.
+CREATE OR REPLACE TRIGGER tenant_routes_stamp
+  AFTER INSERT OR DELETE OR UPDATE OF provider, region, role_arn, base_url, models, enabled, version ON tenant_routes
   FOR EACH ROW EXECUTE FUNCTION tollgate_stamp_tenant();
 -- A key's validity and limits, not its last-used time (written every few seconds).
 CREATE OR REPLACE TRIGGER api_keys_stamp

@@ -30,7 +30,7 @@ function tenantKeyRoutes(app: TypeBoxApp, apiKeys: ApiKeyService): void {
       params: TenantParams,
       body: Body({
         name: ShortText(100),
-        scopes: Type.Optional(Type.Array(ScopeSchema, { minItems: 1, maxItems: 3, uniqueItems: true, description: 'default ["authorize"]' })),
+        scopes: Type.Optional(Type.Array(ScopeSchema, { minItems: 1, maxItems: 4, uniqueItems: true, description: 'default ["authorize"]' })),
         expiresAt: Type.Optional(Type.String({ format: 'date-time' })),
         rateLimit: Type.Optional(RateLimitSchema),
         usageCap: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000_000_000 })),

@@ -1,7 +1,7 @@
 import { bigint, integer, pgTable, primaryKey, text } from 'drizzle-orm/pg-core';
 import { at } from '../../db/columns.js';
 
-export const SCOPES = ['authorize', 'read', 'manage'] as const;
+export const SCOPES = ['authorize', 'read', 'manage', 'credentials'] as const;
 export type Scope = typeof SCOPES[number];
 
 export const apiKeys = pgTable('api_keys', {

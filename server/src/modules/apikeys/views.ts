@@ -2,8 +2,8 @@ import { Type } from 'typebox';
 import { Nullable } from '../../http/schemas.js';
 
 
-export const ScopeSchema = Type.Union([Type.Literal('authorize'), Type.Literal('read'), Type.Literal('manage')], {
-  description: '`authorize`: ask for decisions; `read`: what a member may read; `manage`: what an admin may do (members, keys)',
+export const ScopeSchema = Type.Union([Type.Literal('authorize'), Type.Literal('read'), Type.Literal('manage'), Type.Literal('credentials')], {
+  description: '`authorize`: ask for decisions; `read`: what a member may read; `manage`: what an admin may do (members, keys); `credentials`: the provider credentials of the tenant\'s decisions (POST /v1/routes/credentials)',
 });
 
 export const RateLimitSchema = Type.Object({

@@ -5,7 +5,7 @@ import { inSystem } from '../../db/scope.js';
 import { Periodic } from '../../lib/periodic.js';
 import type { Clock } from '../../lib/clock.js';
 import { newId } from '../../lib/ids.js';
-import { decryptSecret, encryptSecret } from '../../lib/secrets.js';
+import type { Sealer } from '../../lib/secrets.js';
 import * as repo from './repo.js';
 
 export const SIGNING_ALG = 'ES256';
@@ -22,7 +22,8 @@ interface LoadedKey {
 export interface KeyRingOptions {
   rotationDays: number;
   graceSeconds: number;
-  sealingKey: Buffer;
+  /** Seals the private keys at rest (lib/secrets.ts). */
+  sealer: Sealer;
 }
 
 /**
@@ -87,7 +88,7 @@ export class SigningKeyRing {
       }
       await repo.retireActiveKeys(tx, now);
       await repo.insertSigningKey(tx, {
-        kid, alg: SIGNING_ALG, publicJwk, privateJwkSealed: encryptSecret(JSON.stringify(privateJwk), this.options.sealingKey),
+        kid, alg: SIGNING_ALG, publicJwk, privateJwkSealed: this.options.sealer.seal(JSON.stringify(privateJwk), sealContext(kid)),
         createdAt: now, retiredAt: null,
       });
       if (inTx) await inTx(tx, kid);
@@ -117,11 +118,31 @@ export class SigningKeyRing {
 
   private unseal(kid: string, sealed: string): string {
     try {
-      return decryptSecret(sealed, this.options.sealingKey);
+      return this.options.sealer.unseal(sealed, sealContext(kid));
     } catch {
       throw new Error(`cannot unseal signing key ${kid}: this database's keys were sealed with another TOLLGATE_SECRET_KEY ` +
-        '(every process sharing a database must use the same secret)');
+        '(every process sharing a database must use the same secret; during a rotation, set the old one as TOLLGATE_SECRET_KEY_PREVIOUS)');
     }
+  }
+
+  /**
+   * Seals every private key still kept under the current master secret (`tollgate secrets
+   * reseal`, after a rotation of TOLLGATE_SECRET_KEY); `inTx` writes the audit entry in the
+   * same transaction. Answers how many were sealed again.
+   */
+  async reseal(inTx?: (tx: Tx, count: number) => Promise<void>): Promise<number> {
+    return inSystem(this.db, async (tx) => {
+      await lockKey(tx, 'platform', 'signing-key-rotation');
+      let count = 0;
+      for (const row of await repo.listSigningKeys(tx)) {
+        if (!this.options.sealer.stale(row.privateJwkSealed)) continue;
+        const plaintext = this.unseal(row.kid, row.privateJwkSealed);
+        await repo.setSealedPrivateKey(tx, row.kid, this.options.sealer.seal(plaintext, sealContext(row.kid)));
+        count++;
+      }
+      if (inTx) await inTx(tx, count);
+      return count;
+    });
   }
 
   active(): LoadedKey | undefined {
@@ -163,4 +184,9 @@ export class SigningKeyRing {
     }
     return key && this.usable(key) ? key.publicKey : undefined;
   }
+}
+
+/** What a sealed private key is bound to: its own key id. */
+function sealContext(kid: string): string {
+  return `signing-key:${kid}`;
 }

@@ -55,6 +55,10 @@ export async function listSigningKeys(db: Executor): Promise<SigningKeyRow[]> {
   return db.select().from(signingKeys).orderBy(asc(signingKeys.createdAt));
 }
 
+export async function setSealedPrivateKey(db: Executor, kid: string, sealed: string): Promise<void> {
+  await db.update(signingKeys).set({ privateJwkSealed: sealed }).where(eq(signingKeys.kid, kid));
+}
+
 export async function insertSigningKey(db: Executor, row: SigningKeyRow): Promise<void> {
   await db.insert(signingKeys).values(row);
 }

@@ -11,6 +11,20 @@ const plans = new PlansService(testConfig((file) => {
 }).file);
 
 describe('the cost engine', () => {
+  it('prices a call on the tenant\'s own account with the operation\'s ownAccount price, where it has one', () => {
+    const own = new PlansService(testConfig((file) => {
+      file.operations.summarise = {
+        module: 'writer', meter: 'runs',
+        cost: { type: 'per_unit', unit: 'words', per: 100, credits: 2, minimum: 1, ownAccount: { type: 'per_unit', unit: 'words', per: 1000, credits: 1, minimum: 1 } },
+      };
+    }).file);
+    const request = { operation: 'summarise', quantity: { words: 2500 } };
+    expect(quote(own, request)).toMatchObject({ credits: 50, billing: 'platform', basis: '2 per 100 words (2500), minimum 1' });
+    expect(quote(own, request, 'tenant')).toMatchObject({ credits: 3, billing: 'tenant', basis: 'own account: 1 per 1000 words (2500), minimum 1' });
+    // Without an ownAccount price, the same price on both accounts.
+    expect(quote(own, { operation: 'clustering' }, 'tenant')).toMatchObject({ credits: 10, billing: 'tenant', basis: 'fixed 10' });
+  });
+
   it('charges fixed costs and resolves legacy aliases to the canonical operation', () => {
     expect(quote(plans, { operation: 'clustering' })).toMatchObject({ operation: 'clustering', credits: 10, module: 'planner', meter: 'runs' });
     expect(quote(plans, { operation: 'ideas' })).toMatchObject({ operation: 'idea_generation', credits: 15 });

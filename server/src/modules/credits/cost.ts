@@ -11,6 +11,9 @@ export interface CostRequest {
   model?: string | undefined;
 }
 
+/** Who the provider bills for a call: the platform's account, or the tenant's own (a route of the tenant). */
+export type Billing = 'tenant' | 'platform';
+
 export interface CostQuote {
   /** The canonical operation name (a legacy alias resolves to it). */
   operation: string;
@@ -19,6 +22,8 @@ export interface CostQuote {
   credits: number;
   /** How the number came about, for the preview and the ledger's readers. */
   basis: string;
+  /** The account the call runs on; on the tenant's own, the operation's ownAccount price applies when it has one. */
+  billing: Billing;
 }
 
 /** Token quantities of per-token operations. */
@@ -30,16 +35,21 @@ export const OUTPUT_TOKENS = 'outputTokens';
  * phase-0 credit system truncated instead, charging 1,199 words as 11 × 100), or per
  * model token prices with an optional multiplier. Pure: previews and reservations share it.
  */
-export function quote(plans: PlansService, request: CostRequest): CostQuote {
+export function quote(plans: PlansService, request: CostRequest, billing: Billing = 'platform'): CostQuote {
   const found = plans.operation(request.operation);
   if (!found) throw new AppError('OPERATION_NOT_FOUND', `no operation named "${request.operation}"`);
   const { name, config } = found;
-  const priced = price(config, request);
-  return { operation: name, module: config.module, meter: config.meter ?? null, ...priced };
+  const own = billing === 'tenant' ? config.cost.ownAccount : undefined;
+  const priced = price(own ?? config.cost, request);
+  return {
+    operation: name, module: config.module, meter: config.meter ?? null, credits: priced.credits,
+    basis: own ? `own account: ${priced.basis}` : priced.basis, billing,
+  };
 }
 
-function price(config: OperationConfig, request: CostRequest): { credits: number; basis: string } {
-  const cost = config.cost;
+type PriceConfig = OperationConfig['cost'] | NonNullable<OperationConfig['cost']['ownAccount']>;
+
+function price(cost: PriceConfig, request: CostRequest): { credits: number; basis: string } {
   const quantity = request.quantity ?? {};
   if (cost.type === 'fixed') return { credits: cost.credits, basis: `fixed ${cost.credits}` };
   if (cost.type === 'per_unit') {

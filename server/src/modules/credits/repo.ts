@@ -133,6 +133,14 @@ export async function reservationById(db: Executor, tenantId: string, id: string
   return row;
 }
 
+/** The reservation a decision opened; by its id alone (whichever tenant's) when `tenantId` is null (a system transaction). */
+export async function reservationByDecision(db: Executor, decisionId: string, tenantId: string | null): Promise<ReservationRow | undefined> {
+  const byDecision = eq(creditReservations.decisionId, decisionId);
+  const [row] = await db.select().from(creditReservations)
+    .where(tenantId === null ? byDecision : and(eq(creditReservations.tenantId, tenantId), byDecision)).limit(1);
+  return row;
+}
+
 export async function reservationByKey(db: Executor, tenantId: string, key: string): Promise<ReservationRow | undefined> {
   const [row] = await db.select().from(creditReservations)
     .where(and(eq(creditReservations.tenantId, tenantId), eq(creditReservations.idempotencyKey, key)));

@@ -15,6 +15,10 @@ export interface ReservationView {
   operation: string | null; model: string | null; expiresAt: string; createdAt: string; resolvedAt: string | null;
 }
 
+export interface DecisionReservation {
+  tenantId: string; reservationId: string; status: ReservationStatus; expiresAt: Date; route: Record<string, unknown> | null;
+}
+
 export interface ReserveInput {
   tenantId: string;
   amount: number;
@@ -97,6 +101,15 @@ export class ReservationsService {
     return ok({ reservation: toView((await repo.reservationById(tx, input.tenantId, id))!), credits, replayed: false });
   }
 
+  /**
+   * The reservation an admitted decision opened (a denied one opened none), with the
+   * route the decision named; any tenant's when `tenantId` is null (a system transaction).
+   */
+  async byDecision(tx: Executor, decisionId: string, tenantId: string | null): Promise<DecisionReservation | undefined> {
+    const row = await repo.reservationByDecision(tx, decisionId, tenantId);
+    return row && { tenantId: row.tenantId, reservationId: row.id, status: row.status, expiresAt: row.expiresAt, route: row.route ?? null };
+  }
+
   async find(tx: Executor, tenantId: string, id: string): Promise<ReservationView | undefined> {
     const row = await repo.reservationById(tx, tenantId, id);
     return row && toView(row);
@@ -161,7 +174,9 @@ export class ReservationsService {
     if (actual.credits !== undefined) return actual.credits;
     if (actual.quantity === undefined) return Number(row.amount);
     if (!row.operation) throw new AppError('VALIDATION_FAILED', 'this reservation names no operation: settle it with credits');
-    return quote(this.plans, { operation: row.operation, quantity: actual.quantity, model: row.model ?? undefined }).credits;
+    // Priced for the account the decision's route ran it on (the reservation keeps the route, migration 0011).
+    const billing = row.route?.billing === 'tenant' ? 'tenant' : 'platform';
+    return quote(this.plans, { operation: row.operation, quantity: actual.quantity, model: row.model ?? undefined }, billing).credits;
   }
 
   private async resolve(tx: Executor, row: repo.ReservationRow, status: 'settled' | 'released' | 'expired', charge: number, actor: Actor, at?: Date, quantity?: Quantity): Promise<boolean> {

@@ -34,6 +34,8 @@ export const creditReservations = pgTable('credit_reservations', {
   meter: text('meter'),
   bypass: boolean('bypass').notNull(),
   route: jsonb('route').$type<Record<string, unknown>>(),
+  /** The decision that opened it (0014): short-lived provider credentials are asked for by decision id. */
+  decisionId: text('decision_id'),
 }, (t) => [primaryKey({ columns: [t.tenantId, t.id] })]);
 
 /** Append-only: balance = Σ amount and reserved = Σ hold, per tenant. */

@@ -46,7 +46,7 @@ describe('POST /v1/authorize', () => {
       credits: { balance: 100, reserved: 12, available: 88 },
       reservation: { credits: 12 },
       bypass: null,
-      route: { provider: 'default' },
+      route: { provider: 'default', name: 'platform', region: null, billing: 'platform' },
     });
     expect(d.decisionId).toMatch(/^dec_/);
     expect(d.reservation.id).toMatch(/^res_/);
@@ -58,9 +58,9 @@ describe('POST /v1/authorize', () => {
     const owner = await t.signup();
     const { key, id } = await keyOf(owner);
     const d = (await authorize(key, { operation: 'clustering' })).json();
-    const rows = await t.db.asOwner(`SELECT actor_type, actor_id, role, meter, bypass, route FROM credit_reservations WHERE tenant_id = $1 AND id = $2`,
+    const rows = await t.db.asOwner(`SELECT actor_type, actor_id, role, meter, bypass, route, decision_id FROM credit_reservations WHERE tenant_id = $1 AND id = $2`,
       [owner.tenantId, d.reservation.id]);
-    expect(rows).toEqual([{ actor_type: 'api_key', actor_id: id, role: null, meter: 'runs', bypass: false, route: d.route }]);
+    expect(rows).toEqual([{ actor_type: 'api_key', actor_id: id, role: null, meter: 'runs', bypass: false, route: d.route, decision_id: d.decisionId }]);
   });
 
   it('a legacy alias resolves to its operation, and settle charges the actual quantity and frees the run slot', async () => {

@@ -1,9 +1,6 @@
 import { CONCURRENT_RUNS } from '../entitlements/index.js';
 import type { Decision, DecisionCode, LimitView, RefusedBy, Route } from './schemas.js';
 
-/** Where a call is run until the provider routes of a tenant are configured. */
-export const DEFAULT_ROUTE: Route = { provider: 'default' };
-
 /**
  * What the decision knows of a call before the database has answered: the tenant as its
  * snapshot stands, the principal with its role, the operation and its price, the meters

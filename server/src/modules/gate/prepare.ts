@@ -3,13 +3,14 @@ import type { Clock } from '../../lib/clock.js';
 import { AppError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
 import { principalId, type Principal, type Role, type TenantAccess } from '../../lib/principal.js';
-import { requestHash, reservationHash, type CostQuote } from '../credits/index.js';
+import { quote, requestHash, reservationHash, type CostQuote } from '../credits/index.js';
 import { modelAllowed } from '../entitlements/index.js';
 import type { PlansService } from '../plans/index.js';
 import { keyRateCheck, type RateCheck, type RateLimitService, type RateOutcome } from '../ratelimit/index.js';
 import { actorOf, type Stamp, type TenancyService } from '../tenancy/index.js';
-import { DEFAULT_ROUTE, type PreError, type Refused, type Shape } from './outcome.js';
-import type { AuthorizeRequest } from './schemas.js';
+import type { RoutingService } from '../routing/index.js';
+import type { PreError, Refused, Shape } from './outcome.js';
+import type { AuthorizeRequest, Route } from './schemas.js';
 import type { TenantSnapshots } from './snapshot.js';
 import type { DecideEntry } from './statement.js';
 
@@ -26,6 +27,8 @@ export interface RulesParts {
   reservationTtlSeconds: number;
   /** credits.low's threshold (config webhooks.creditsLowThreshold), which the statement applies (db/functions/events.sql). */
   creditsLowThreshold?: number | null | undefined;
+  /** The one route selection (routing/select.ts). */
+  routing: Pick<RoutingService, 'select'>;
 }
 
 /** A call the decision has made up its mind about as far as this process can. */
@@ -57,14 +60,17 @@ export class DecisionRules {
     if (!checked.ok) {
       const check = checked.error === 'PAYMENT_REQUIRED' ? 'subscription' : 'tenant';
       if (checked.error !== 'TENANT_SUSPENDED' && checked.error !== 'TENANT_CLOSED' && checked.error !== 'PAYMENT_REQUIRED') throw new AppError(checked.error);
-      const shape = this.shapeOf(principal, null, { id: tenantId, plan: null, enterprise: false }, cost, decisionId);
+      const shape = this.shapeOf(principal, null, { id: tenantId, plan: null, enterprise: false }, cost, decisionId, this.p.routing.select(null, [], request.model));
       return this.refusal(principal, shape, { kind: 'refused', code: checked.error, refusedBy: { check } }, stamp, common, null);
     }
     const access = checked.value;
     const snapshot = await this.p.snapshots.get(tenantId);
     stamp.tenant = Math.min(stamp.tenant, snapshot.generation);
     const e = snapshot.entitlements;
-    const shape = this.shapeOf(principal, access.role, { id: tenantId, plan: e.plan, enterprise: e.enterprise }, cost, decisionId);
+    // The route, then the price on its account: an operation may cost otherwise on the tenant's own (cost.ownAccount).
+    const route = this.p.routing.select(e.plan, snapshot.routes, request.model);
+    if (route.billing === 'tenant') cost = quote(this.p.plans, { operation: cost.operation, quantity: request.quantity, model: request.model }, 'tenant');
+    const shape = this.shapeOf(principal, access.role, { id: tenantId, plan: e.plan, enterprise: e.enterprise }, cost, decisionId, route);
     const refuse = (refused: Refused | PreError, rate: RateCheck[] | null = null) => this.refusal(principal, shape, refused, stamp, common, rate);
     if (!this.p.plans.get(e.plan)?.modules.includes(cost.module)) return refuse({ kind: 'refused', code: 'NOT_IN_PLAN', refusedBy: { check: 'plan', module: cost.module } });
     if (!e.modules[cost.module]) return refuse({ kind: 'refused', code: 'MODULE_DISABLED', refusedBy: { check: 'module', module: cost.module } });
@@ -106,7 +112,7 @@ export class DecisionRules {
         // Ids only for the rows the statement may write: a meter's and a key's usage event, a bypass's audit entry.
         event_id: meter === null ? null : newId('evt', at), key_event_id: keyCap === null ? null : newId('evt', at), ledger_id: newId('led', at),
         audit_id: mayBypass ? newId('aud', at) : null,
-        actor_type: actor.type, actor_id: actor.id, route: shape.route,
+        actor_type: actor.type, actor_id: actor.id, route: shape.route, dec_id: decisionId,
       },
     };
   }
@@ -138,7 +144,7 @@ export class DecisionRules {
         meter: null, mlimit: null, may_bypass: false, kmeter: null, kcap: null, runs: null, cost: 0, ps: null, pe: null, role: null,
         res_id: null, res_key: null, res_hash: null, op: shape.operation.name, model: null, expires: null,
         event_id: null, key_event_id: null, ledger_id: null, audit_id: null, actor_type: shape.principal.type, actor_id: shape.principal.id,
-        route: null,
+        route: null, dec_id: null,
       },
     };
   }
@@ -154,10 +160,10 @@ export class DecisionRules {
     };
   }
 
-  private shapeOf(principal: Principal, role: Role | null, tenant: Shape['tenant'], cost: CostQuote, decisionId: string): Shape {
+  private shapeOf(principal: Principal, role: Role | null, tenant: Shape['tenant'], cost: CostQuote, decisionId: string, route: Route): Shape {
     return {
       decisionId, tenant, principal: principalView(principal, role), operation: { name: cost.operation, module: cost.module, credits: cost.credits },
-      meter: null, meterLimit: null, keyMeter: null, keyCap: null, runsLimit: null, resetsAt: null, reservation: null, route: { ...DEFAULT_ROUTE },
+      meter: null, meterLimit: null, keyMeter: null, keyCap: null, runsLimit: null, resetsAt: null, reservation: null, route,
     };
   }
 }

@@ -1,6 +1,7 @@
 import { Type, type Static } from 'typebox';
 import { Body, idOf, Nullable } from '../../http/schemas.js';
 import { IdempotencyKey, QuantitySchema } from '../credits/index.js';
+import { RouteSchema, type Route } from '../routing/index.js';
 import { ROLES } from '../tenancy/index.js';
 
 /** The closed set of reasons a decision gives. Malformed calls are errors, not decisions. */
@@ -29,7 +30,6 @@ export const LimitSchema = Type.Object({
   limit: Nullable(Type.Integer()), remaining: Nullable(Type.Integer()), resetsAt: Nullable(Type.String()),
 });
 
-export const RouteSchema = Type.Object({ provider: Type.String() });
 
 export const DecisionSchema = Type.Object({
   allowed: Type.Boolean(),
@@ -57,7 +57,7 @@ export const DecisionSchema = Type.Object({
 export type Decision = Static<typeof DecisionSchema>;
 export type LimitView = Static<typeof LimitSchema>;
 export type RefusedBy = Static<typeof RefusedBySchema>;
-export type Route = Static<typeof RouteSchema>;
+export type { Route };
 
 export const AuthorizeBody = Body({
   operation: Type.String({ minLength: 1, maxLength: 64 }),

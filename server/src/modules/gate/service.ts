@@ -13,7 +13,7 @@ import { spell, type Metered, type Outcome, type PreError, type Shape } from './
 import { DecisionRules, type Prepared, type RulesParts } from './prepare.js';
 import { ANSWER_TTL_MS, RecentAnswers } from './recent-answers.js';
 import { Compile } from 'typebox/compile';
-import { DecisionSchema, type AuthorizeContext, type AuthorizeRequest, type Decision, type DecisionCode } from './schemas.js';
+import { DecisionSchema, type AuthorizeContext, type AuthorizeRequest, type Decision, type DecisionCode, type Route } from './schemas.js';
 import type { TenantSnapshots } from './snapshot.js';
 import { decide, type DecideEntry, type StatementAnswer } from './statement.js';
 
@@ -156,10 +156,11 @@ export class DecisionService {
       case 'conflict': throw new AppError('IDEMPOTENCY_CONFLICT');
       case 'replay': {
         const stored = answer.stored;
-        if (!('decision' in stored)) return { ...spell(stored.shape, stored.outcome), replayed: true };
+        if (!('decision' in stored)) return { ...spell({ ...stored.shape, route: keptRoute(stored.shape.route) }, stored.outcome), replayed: true };
         // Kept before migration 0009, spelled then.
-        if (!storedDecision.Check(stored.decision)) throw new Error('a kept decision does not match the decision\'s schema');
-        return { ...stored.decision, replayed: true };
+        const decision = { ...stored.decision, route: keptRoute(stored.decision.route) };
+        if (!storedDecision.Check(decision)) throw new Error('a kept decision does not match the decision\'s schema');
+        return { ...decision, replayed: true };
       }
       case 'pre': {
         const pre = prepared.pre!;
@@ -190,6 +191,12 @@ export class DecisionService {
     return this.p.rateLimits.consume(this.rules.rateChecks(access, plan, 'close'));
   }
 
+  /** The route a call of the tenant with `model` would take now: the decision's own selection, on its snapshot of the tenant. */
+  async routeOf(tenantId: string, model: string | undefined): Promise<Route> {
+    const snapshot = await this.p.snapshots.get(tenantId);
+    return this.p.routing.select(snapshot.entitlements.plan, snapshot.routes, model);
+  }
+
   /** A change heard on the change feed (made here or in another process). */
   forget(change: Change): void {
     const tenantId = change.kind === 'tenant' ? change.id : change.kind === 'member' ? change.tenantId : change.kind === 'all' ? null : undefined;
@@ -210,6 +217,16 @@ export class DecisionService {
     });
     return decision;
   }
+}
+
+/**
+ * The route of a kept answer: as kept since migration 0014; kept before, it was
+ * `{provider}` alone, and every call ran on the platform's account then.
+ */
+function keptRoute(route: unknown): Route {
+  const r = (route ?? {}) as Partial<Route>;
+  if (typeof r.name === 'string' && (r.billing === 'tenant' || r.billing === 'platform')) return r as Route;
+  return { provider: typeof r.provider === 'string' ? r.provider : 'default', name: 'platform', region: null, billing: 'platform' };
 }
 
 /** A service key acts for a user only when the body (or header) names one; nobody else may. */

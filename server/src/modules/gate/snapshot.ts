@@ -1,4 +1,4 @@
-import type { Db } from '../../db/client.js';
+import type { Db, Executor } from '../../db/client.js';
 import { inTenant } from '../../db/scope.js';
 import { TtlCache } from '../../lib/cache.js';
 import type { Clock } from '../../lib/clock.js';
@@ -6,14 +6,17 @@ import { AppError } from '../../lib/errors.js';
 import type { Period } from '../billing/index.js';
 import type { Entitlements } from '../entitlements/index.js';
 import type { PeriodStanding } from '../metering/index.js';
+import type { RouteSummary } from '../routing/index.js';
 import type { TenancyService } from '../tenancy/index.js';
 
-/** What the decision's rules read of a tenant beyond its standing: entitlements and period, and their stamp. */
+/** What the decision's rules read of a tenant beyond its standing: entitlements, period and routes, and their stamp. */
 export interface TenantSnapshot {
   /** tenants.generation when this was read: the decision statement compares it (migration 0009). */
   generation: number;
   entitlements: Entitlements;
   period: Period;
+  /** The tenant's provider routes, oldest first (a change to one moves the generation). */
+  routes: readonly RouteSummary[];
 }
 
 /**
@@ -27,7 +30,8 @@ export class TenantSnapshots {
   private readonly confirmed = new Map<string, number>();
 
   constructor(private readonly db: Db, private readonly clock: Clock, private readonly tenancy: TenancyService,
-    private readonly periods: PeriodStanding, ttlMs: number) {
+    private readonly periods: PeriodStanding, ttlMs: number,
+    private readonly routesOf: (tx: Executor, tenantId: string) => Promise<RouteSummary[]>) {
     this.cache = new TtlCache({ ttlMs, maxEntries: 50_000, now: () => clock.now().getTime() });
   }
 
@@ -42,7 +46,7 @@ export class TenantSnapshots {
       const generation = await this.tenancy.generation(tx, tenantId);
       if (generation === undefined) throw new AppError('TENANT_NOT_FOUND');
       const { period, entitlements } = await this.periods.standing(tx, tenantId);
-      return { generation, period, entitlements };
+      return { generation, period, entitlements, routes: await this.routesOf(tx, tenantId) };
     });
   }
 

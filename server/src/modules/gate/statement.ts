@@ -50,6 +50,8 @@ export interface DecideEntry {
   route: Route | null;
   /** credits.low's threshold, the same in every entry (the statement reads the first's). */
   clow: number | null;
+  /** The decision's id, kept on its reservation (POST /v1/routes/credentials finds the route by it). */
+  dec_id: string | null;
 }
 
 /** What the statement answered for a call. */

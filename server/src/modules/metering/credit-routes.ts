@@ -10,6 +10,7 @@ import type { Metering } from './service.js';
 import type { RateOutcome } from '../ratelimit/index.js';
 import { CreditBalanceSchema, IdempotencyKey, LedgerEntrySchema, QuantitySchema, ResolvedSchema, type ResolveResult } from '../credits/index.js';
 import { accessOf, operatorOf } from '../../http/access-hook.js';
+import { RouteSchema, type Route } from '../routing/index.js';
 
 export interface CreditsRouteOptions {
   metering: Metering;
@@ -17,23 +18,14 @@ export interface CreditsRouteOptions {
   implicitAccess: (request: FastifyRequest) => Promise<TenantAccess>;
   /** The rate check for closing a reservation: the tenant's own bucket, as big as its authorize bucket (GateService#limitClosing). */
   limitClosing: (access: TenantAccess) => Promise<RateOutcome>;
+  /** The route a call of the tenant would take (the decision's one selection): the preview prices the account it runs on. */
+  routeOf: (tenantId: string, model: string | undefined) => Promise<Route>;
 }
 
 const ReservationParams = Type.Object({ id: idOf('res') });
 
-export const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRouteOptions> = async (app, { metering, implicitAccess, limitClosing }) => {
-  /**
-   * Settle and release are the second half of a decision: drawn from the tenant's closing
-   * bucket once the tenant is established (so naming another tenant spends nothing of
-   * its), not from the per-principal route bucket, which a backend closing every run it
-   * opens would outrun.
-   */
-  const closingAccess = async (request: FastifyRequest, reply: FastifyReply): Promise<TenantAccess> => {
-    const access = await implicitAccess(request);
-    enforceRate(reply, await limitClosing(access));
-    return access;
-  };
-
+/** A tenant's balance and ledger, for its members. */
+const creditReadRoutes: FastifyPluginAsyncTypebox<{ metering: Metering }> = async (app, { metering }) => {
   app.get('/v1/tenants/:tenantId/credits', {
     config: { access: 'member' },
     schema: { tags: ['credits'], summary: 'The tenant\'s credit balance, reserved and available', params: TenantParams, response: { 200: CreditBalanceSchema, ...errors(401, 403, 404) } },
@@ -53,17 +45,53 @@ export const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRouteOptions> = asy
     const access = accessOf(request);
     return metering.ledger(access.tenantId, request.query);
   });
+};
+
+export const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRouteOptions> = async (app, { metering, implicitAccess, limitClosing, routeOf }) => {
+  /**
+   * Settle and release are the second half of a decision: drawn from the tenant's closing
+   * bucket once the tenant is established (so naming another tenant spends nothing of
+   * its), not from the per-principal route bucket, which a backend closing every run it
+   * opens would outrun.
+   */
+  const closingAccess = async (request: FastifyRequest, reply: FastifyReply): Promise<TenantAccess> => {
+    const access = await implicitAccess(request);
+    enforceRate(reply, await limitClosing(access));
+    return access;
+  };
+
+  await app.register(creditReadRoutes, { metering });
 
   app.post('/v1/costs/preview', {
     schema: {
-      tags: ['credits'], summary: 'What an operation would cost; changes nothing',
+      tags: ['credits'], summary: 'What an operation would cost on the route the caller\'s tenant would take (its own provider account or the platform\'s); changes nothing',
       body: Body({ operation: ShortText(64), quantity: Type.Optional(QuantitySchema), model: Type.Optional(ShortText(200)) }),
-      response: { 200: Type.Object({ operation: Type.String(), module: Type.String(), meter: Nullable(Type.String()), credits: Type.Integer(), basis: Type.String() }), ...errors(401) },
+      response: {
+        200: Type.Object({
+          operation: Type.String(), module: Type.String(), meter: Nullable(Type.String()), credits: Type.Integer(), basis: Type.String(),
+          billing: Type.Union([Type.Literal('tenant'), Type.Literal('platform')]),
+          route: Nullable(RouteSchema),
+        }),
+        ...errors(401),
+      },
     },
   }, async (request) => {
     principalOf(request);
-    return metering.previewCost(request.body);
+    const route = await previewRoute(request, request.body.model);
+    return { ...metering.previewCost(request.body, route?.billing ?? 'platform'), route };
   });
+
+  /** The route of the tenant the credential implies (as settle's); none (the platform's price) when it implies no tenant it may use. */
+  const previewRoute = async (request: FastifyRequest, model: string | undefined): Promise<Route | null> => {
+    let access: TenantAccess;
+    try {
+      access = await implicitAccess(request);
+    } catch (error) {
+      if (error instanceof AppError) return null;
+      throw error;
+    }
+    return routeOf(access.tenantId, model);
+  };
 
   app.post('/v1/reservations/:id/settle', {
     schema: {

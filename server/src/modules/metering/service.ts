@@ -6,7 +6,7 @@ import { AppError } from '../../lib/errors.js';
 import type { CallContext, TenantAccess } from '../../lib/principal.js';
 import type { Actor } from '../audit/index.js';
 import type { BillingService } from '../billing/index.js';
-import { quote, type CostQuote, type CostRequest, type CreditBalance, type CreditsService, type LedgerEntry, type Quantity, type ReservationsService, type ReserveResult, type ResolveResult } from '../credits/index.js';
+import { quote, type Billing, type CostQuote, type CostRequest, type CreditBalance, type CreditsService, type LedgerEntry, type Quantity, type ReservationsService, type ReserveResult, type ResolveResult } from '../credits/index.js';
 import type { Entitlements, EntitlementsService, ModuleView } from '../entitlements/index.js';
 import type { AcquireResult, ConsumeResult, LimitsService, MeterUsage, UsageEvent } from '../limits/index.js';
 import type { PlansService } from '../plans/index.js';
@@ -54,8 +54,9 @@ export interface MeteringParts {
 export class Metering {
   constructor(private readonly p: MeteringParts) {}
 
-  previewCost(request: CostRequest): CostQuote {
-    return quote(this.p.plans, request);
+  /** The price of an operation, on the platform's account or (`tenant`) the tenant's own, where the operation has an ownAccount price. */
+  previewCost(request: CostRequest, billing: Billing = 'platform'): CostQuote {
+    return quote(this.p.plans, request, billing);
   }
 
   async entitlements(tenantId: string): Promise<Entitlements> {

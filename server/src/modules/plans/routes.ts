@@ -15,6 +15,7 @@ const PlanView = Type.Object({
   features: Type.Array(Type.String()),
   models: Type.Array(Type.String()),
   price: Nullable(Type.Object({ amount: Type.Integer(), currency: Type.String(), interval: Type.String() }, { description: 'per billing period, in the currency\'s minor unit; null: free' })),
+  byoProvider: Type.Boolean({ description: 'tenants on the plan may route calls to their own provider account (PUT /v1/tenants/{tenantId}/routes/{name})' }),
 });
 
 export const plansRoutes: FastifyPluginAsyncTypebox<{ plans: PlansService }> = async (app, { plans }) => {
@@ -50,6 +51,7 @@ export const plansRoutes: FastifyPluginAsyncTypebox<{ plans: PlansService }> = a
       features: p.features,
       models: p.models,
       price: p.price ?? null,
+      byoProvider: p.byoProvider,
     })),
     modules: [...plans.modules()],
     operations: Object.entries(plans.operations()).map(([name, op]) => ({

@@ -3,7 +3,7 @@ import type { Db } from '../../db/client.js';
 import { inSystem } from '../../db/scope.js';
 import type { Clock } from '../../lib/clock.js';
 import type { Mailer } from '../../lib/mailer.js';
-import { decryptSecret } from '../../lib/secrets.js';
+import type { Sealer } from '../../lib/secrets.js';
 import { PLATFORM_TENANT_ID, type AuditService } from '../audit/index.js';
 import * as repo from './repo.js';
 import { send, type AttemptResult, type OutgoingMessage } from './sender.js';
@@ -24,7 +24,8 @@ export interface DispatchParts {
   db: Db;
   clock: Clock;
   policy: TargetPolicy;
-  sealingKey: Buffer;
+  /** Opens endpoints' whsec_ secrets (sealed bound to the endpoint's id). */
+  sealer: Sealer;
   audit: AuditService;
   mailer: Mailer;
   /** Whom to tell that an endpoint was disabled: the tenant's owners, or the operator who made it. */
@@ -109,7 +110,7 @@ export class WebhookDispatcher {
     }
     const body = JSON.stringify({ type: d.type, timestamp: d.eventAt.toISOString(), data: d.data });
     const result = await this.sender({
-      url: d.url, secret: decryptSecret(d.secretSealed, this.p.sealingKey), webhookId: d.eventId, timestamp: this.p.clock.now(), body,
+      url: d.url, secret: this.p.sealer.unseal(d.secretSealed, d.endpointId), webhookId: d.eventId, timestamp: this.p.clock.now(), body,
     });
     const now = this.p.clock.now();
     const attempts = d.attempts + 1;

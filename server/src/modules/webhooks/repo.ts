@@ -12,6 +12,15 @@ export type Owner = { tenantId: string } | { tenantId: null };
 
 const ownedBy = (owner: Owner): SQL => owner.tenantId === null ? isNull(webhookEndpoints.ownerTenantId) : eq(webhookEndpoints.ownerTenantId, owner.tenantId);
 
+/** Every endpoint's id and sealed secret, for re-sealing under a new master secret. */
+export async function allSealed(db: Executor): Promise<{ id: string; secretSealed: string }[]> {
+  return db.select({ id: webhookEndpoints.id, secretSealed: webhookEndpoints.secretSealed }).from(webhookEndpoints);
+}
+
+export async function setSealed(db: Executor, id: string, secretSealed: string): Promise<void> {
+  await db.update(webhookEndpoints).set({ secretSealed }).where(eq(webhookEndpoints.id, id));
+}
+
 export async function insertEndpoint(db: Executor, row: typeof webhookEndpoints.$inferInsert): Promise<void> {
   await db.insert(webhookEndpoints).values(row);
 }

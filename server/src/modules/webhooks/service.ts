@@ -6,7 +6,7 @@ import { keysetPage } from '../../lib/cursor.js';
 import { AppError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
 import type { CallContext } from '../../lib/principal.js';
-import { encryptSecret } from '../../lib/secrets.js';
+import type { Sealer } from '../../lib/secrets.js';
 import { PLATFORM_TENANT_ID, type Actor, type AuditService } from '../audit/index.js';
 import * as repo from './repo.js';
 import type { EventType } from './tables.js';
@@ -53,8 +53,23 @@ export class WebhookService {
     private readonly clock: Clock,
     private readonly audit: AuditService,
     private readonly policy: TargetPolicy,
-    private readonly sealingKey: Buffer,
+    /** whsec_ secrets at rest, each bound to its endpoint's id. */
+    private readonly sealer: Sealer,
   ) {}
+
+  /** Seals again, under the current master secret, every endpoint secret sealed under a previous one (`tollgate secrets reseal`). */
+  async reseal(inTx?: (tx: Tx, count: number) => Promise<void>): Promise<number> {
+    return inSystem(this.db, async (tx) => {
+      let count = 0;
+      for (const row of await repo.allSealed(tx)) {
+        if (!this.sealer.stale(row.secretSealed)) continue;
+        await repo.setSealed(tx, row.id, this.sealer.seal(this.sealer.unseal(row.secretSealed, row.id), row.id));
+        count++;
+      }
+      if (inTx) await inTx(tx, count);
+      return count;
+    });
+  }
 
   /** A new endpoint; its whsec_ secret is returned this once (kept sealed, to sign with). */
   async create(who: Manager, input: NewEndpoint, ctx: CallContext): Promise<EndpointView & { secret: string }> {
@@ -62,9 +77,10 @@ export class WebhookService {
     if (!checked.ok) throw new AppError(checked.error.code, checked.error.message);
     const now = this.clock.now();
     const secret = `whsec_${randomBytes(32).toString('base64')}`;
+    const id = newId('whk', now.getTime());
     const row: repo.EndpointRow = {
-      id: newId('whk', now.getTime()), ownerTenantId: who.tenantId, url: checked.url.href, events: [...new Set(input.events)],
-      description: input.description ?? null, secretSealed: encryptSecret(secret, this.sealingKey), status: 'enabled',
+      id, ownerTenantId: who.tenantId, url: checked.url.href, events: [...new Set(input.events)],
+      description: input.description ?? null, secretSealed: this.sealer.seal(secret, id), status: 'enabled',
       createdBy: who.actor.id, createdAt: now, updatedAt: now, failingSince: null, consecutiveFailures: 0, disabledAt: null, disabledReason: null,
     };
     await this.scoped(who, async (tx) => {

@@ -1,0 +1,167 @@
+import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import type { RoutingConfig } from '../../config-schema.js';
+import { inTenant } from '../../db/scope.js';
+import type { Db } from '../../db/client.js';
+import type { Clock } from '../../lib/clock.js';
+import { AppError } from '../../lib/errors.js';
+import type { CallContext, Principal } from '../../lib/principal.js';
+import type { Actor, AuditService } from '../audit/index.js';
+import type { DecisionReservation } from '../credits/index.js';
+import type { ProviderCredentialsView } from './schemas.js';
+import type { RoutingService } from './service.js';
+
+/** Temporary AWS credentials as STS issued them. */
+export interface AwsCredentials { accessKeyId: string; secretAccessKey: string; sessionToken: string; expiration: Date }
+
+export interface CredentialParts {
+  db: Db;
+  clock: Clock;
+  audit: AuditService;
+  routing: RoutingService;
+  sts: RoutingConfig['sts'];
+  /** The reservation an admitted decision opened (credits' ReservationsService#byDecision), any tenant's when `tenantId` is null. */
+  findDecision: (decisionId: string, tenantId: string | null) => Promise<DecisionReservation | undefined>;
+  /** An API key's tenant is still in good standing and the key still valid (tenancy's check, read now). */
+  checkTenant: (principal: Principal, tenantId: string) => Promise<void>;
+}
+
+interface Cached { credentials: AwsCredentials; refreshAt: number }
+
+const MAX_CACHED = 10_000;
+
+/**
+ * Short-lived credentials for the route a decision named (POST /v1/routes/credentials):
+ * for a Bedrock route, STS AssumeRole with the route's role and external ID, made with the
+ * platform's own AWS credentials (the SDK's standard provider chain); cached per route
+ * version until `refreshBeforeSeconds` before they expire, one STS call for any number of
+ * concurrent requests, dropped at once when the route changes (and never served for
+ * another version of it: the version is part of the key). For a key route, its key.
+ */
+export class ProviderCredentials {
+  private readonly cache = new Map<string, Cached>();
+  private readonly inFlight = new Map<string, Promise<AwsCredentials>>();
+  private readonly clients = new Map<string, STSClient>();
+  /** STS calls made (for tests and /metrics). */
+  stsCalls = 0;
+
+  constructor(private readonly p: CredentialParts) {
+    p.routing.onChange((tenantId, name) => this.forget(tenantId, name));
+  }
+
+  /** The credentials of a decision's route, for a service key or an API key (scope `credentials`) of the decision's tenant. */
+  async forDecision(principal: Principal, decisionId: string, ctx: CallContext = {}): Promise<ProviderCredentialsView> {
+    const scope = this.tenantScope(principal);
+    const found = await this.p.findDecision(decisionId, scope);
+    // Another tenant's decision is the same 404 as none: its existence is not told.
+    if (!found) throw new AppError('DECISION_NOT_FOUND');
+    if (principal.type === 'api_key') await this.p.checkTenant(principal, found.tenantId);
+    if (found.status !== 'held' || found.expiresAt.getTime() <= this.p.clock.now().getTime()) throw new AppError('DECISION_NOT_ACTIVE');
+    const route = found.route;
+    if (!route || route.billing !== 'tenant' || typeof route.name !== 'string') {
+      throw new AppError('ROUTE_UNAVAILABLE', 'the decision runs on the platform\'s provider account: its credentials are the platform\'s own');
+    }
+    const usable = await this.p.routing.usable(found.tenantId, route.name);
+    if (!usable || usable.row.provider !== route.provider) {
+      throw new AppError('ROUTE_UNAVAILABLE', `the tenant's route "${route.name}" is deleted, disabled or changed provider since the decision`);
+    }
+    const { row, secret } = usable;
+    if (row.provider !== 'bedrock') return { provider: row.provider, route: row.name, apiKey: secret, baseUrl: row.baseUrl };
+    const actor: Actor = { type: principal.type === 'api_key' ? 'api_key' : 'service', id: principal.type === 'user' ? principal.userId : principal.keyId };
+    const credentials = await this.assumed({ tenantId: found.tenantId, name: row.name, version: row.version, region: row.region!, roleArn: row.roleArn!, externalId: secret }, actor, ctx);
+    return {
+      provider: 'bedrock', region: row.region!, route: row.name,
+      credentials: { ...credentials, expiration: credentials.expiration.toISOString() },
+    };
+  }
+
+  /** Drops what is cached for a route (all its versions). */
+  forget(tenantId: string, name: string): void {
+    const prefix = `${tenantId}\u0000${name}\u0000`;
+    for (const key of this.cache.keys()) if (key.startsWith(prefix)) this.cache.delete(key);
+  }
+
+  /** Which tenant's decisions the caller may ask about: a service key any (it is the platform's), an API key its own tenant's. */
+  private tenantScope(principal: Principal): string | null {
+    if (principal.type === 'service') return null;
+    if (principal.type === 'api_key') {
+      if (!principal.scopes.includes('credentials')) throw new AppError('INSUFFICIENT_SCOPE', 'the key needs the credentials scope');
+      return principal.tenantId;
+    }
+    throw new AppError('FORBIDDEN', 'provider credentials are for a backend: a service key, or an API key with the credentials scope');
+  }
+
+  private async assumed(route: BedrockRoute, actor: Actor, ctx: CallContext): Promise<AwsCredentials> {
+    const key = `${route.tenantId}\u0000${route.name}\u0000${route.version}`;
+    const cached = this.cache.get(key);
+    if (cached && this.p.clock.now().getTime() < cached.refreshAt) return cached.credentials;
+    let pending = this.inFlight.get(key);
+    if (!pending) {
+      pending = this.assumeRole(route, actor, ctx).then((credentials) => {
+        this.forget(route.tenantId, route.name);
+        if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value!);
+        this.cache.set(key, { credentials, refreshAt: credentials.expiration.getTime() - this.p.sts.refreshBeforeSeconds * 1000 });
+        return credentials;
+      }).finally(() => this.inFlight.delete(key));
+      this.inFlight.set(key, pending);
+    }
+    return pending;
+  }
+
+  private async assumeRole(route: BedrockRoute, actor: Actor, ctx: CallContext): Promise<AwsCredentials> {
+    const sessionName = `${this.p.sts.sessionNamePrefix}-${route.tenantId}`;
+    this.stsCalls++;
+    let answer;
+    try {
+      answer = await this.client(route.region).send(new AssumeRoleCommand({
+        RoleArn: route.roleArn, ExternalId: route.externalId, RoleSessionName: sessionName, DurationSeconds: this.p.sts.durationSeconds,
+      }), { abortSignal: AbortSignal.timeout(this.p.sts.timeoutMs) });
+    } catch (error) {
+      const reason = refusalOf(error);
+      await this.record(route, actor, 'route.credentials_failed', { reason: reason.code, message: reason.message }, ctx);
+      throw new AppError('PROVIDER_CREDENTIALS_FAILED', `STS AssumeRole on ${route.roleArn} failed: ${reason.code}: ${reason.message}`, { provider: 'bedrock', reason: reason.code });
+    }
+    const c = answer.Credentials;
+    if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !c.Expiration) {
+      await this.record(route, actor, 'route.credentials_failed', { reason: 'IncompleteResponse', message: 'STS answered without credentials' }, ctx);
+      throw new AppError('PROVIDER_CREDENTIALS_FAILED', 'STS AssumeRole answered without credentials', { provider: 'bedrock', reason: 'IncompleteResponse' });
+    }
+    const credentials = { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken, expiration: new Date(c.Expiration) };
+    await this.record(route, actor, 'route.credentials_issued', {
+      sessionName, accessKeyId: credentials.accessKeyId, assumedRole: answer.AssumedRoleUser?.Arn ?? null, expiration: credentials.expiration.toISOString(),
+    }, ctx);
+    return credentials;
+  }
+
+  /** Each STS call is audited in the tenant's log (issued or refused, never a credential). */
+  private async record(route: BedrockRoute, actor: Actor, action: string, data: Record<string, unknown>, ctx: CallContext): Promise<void> {
+    await inTenant(this.p.db, route.tenantId, (tx) => this.p.audit.record(tx, {
+      tenantId: route.tenantId, actor, action, target: { type: 'route', id: route.name },
+      data: { roleArn: route.roleArn, region: route.region, ...data }, requestId: ctx.requestId,
+    }));
+  }
+
+  /** One STS client per region (STS's regional endpoint of the route's region), or the configured endpoint. */
+  private client(region: string): STSClient {
+    let client = this.clients.get(region);
+    if (!client) {
+      client = new STSClient({ region, maxAttempts: 2, ...(this.p.sts.endpoint ? { endpoint: this.p.sts.endpoint } : {}) });
+      this.clients.set(region, client);
+    }
+    return client;
+  }
+
+  close(): void {
+    for (const client of this.clients.values()) client.destroy();
+    this.clients.clear();
+  }
+}
+
+interface BedrockRoute { tenantId: string; name: string; version: number; region: string; roleArn: string; externalId: string }
+
+/** What STS (or the way to it) said: its error code and message, never anything of the request. */
+function refusalOf(error: unknown): { code: string; message: string } {
+  const e = error as { name?: unknown; Code?: unknown; message?: unknown };
+  const code = typeof e?.Code === 'string' ? e.Code : typeof e?.name === 'string' ? e.name : 'Error';
+  const message = typeof e?.message === 'string' && e.message ? e.message.slice(0, 500) : 'no reason given';
+  return { code: code === 'TimeoutError' || code === 'AbortError' ? 'Timeout' : code, message };
+}

@@ -1,0 +1,40 @@
+import { and, asc, eq } from 'drizzle-orm';
+import type { Executor } from '../../db/client.js';
+import { tenantRoutes } from './tables.js';
+
+export type RouteRow = typeof tenantRoutes.$inferSelect;
+
+/** A tenant's routes in the order the decision tries them: oldest first. */
+export async function listRoutes(db: Executor, tenantId: string): Promise<RouteRow[]> {
+  return db.select().from(tenantRoutes).where(eq(tenantRoutes.tenantId, tenantId)).orderBy(asc(tenantRoutes.createdAt), asc(tenantRoutes.name));
+}
+
+export async function findRoute(db: Executor, tenantId: string, name: string, lock = false): Promise<RouteRow | undefined> {
+  const query = db.select().from(tenantRoutes).where(and(eq(tenantRoutes.tenantId, tenantId), eq(tenantRoutes.name, name)));
+  const [row] = lock ? await query.for('update') : await query;
+  return row;
+}
+
+export async function insertRoute(db: Executor, row: RouteRow): Promise<void> {
+  await db.insert(tenantRoutes).values(row);
+}
+
+export async function updateRoute(db: Executor, row: RouteRow): Promise<void> {
+  const { tenantId, name, createdAt: _created, ...rest } = row;
+  await db.update(tenantRoutes).set(rest).where(and(eq(tenantRoutes.tenantId, tenantId), eq(tenantRoutes.name, name)));
+}
+
+export async function deleteRoute(db: Executor, tenantId: string, name: string): Promise<boolean> {
+  const gone = await db.delete(tenantRoutes).where(and(eq(tenantRoutes.tenantId, tenantId), eq(tenantRoutes.name, name))).returning({ name: tenantRoutes.name });
+  return gone.length > 0;
+}
+
+/** Every tenant's routes (a system transaction): the reseal walks them. */
+export async function allRoutes(db: Executor): Promise<RouteRow[]> {
+  return db.select().from(tenantRoutes).orderBy(asc(tenantRoutes.tenantId), asc(tenantRoutes.name)).for('update');
+}
+
+/** A new seal of the same secret: not a change of the route (its version and the tenant's generation stay). */
+export async function setSealed(db: Executor, tenantId: string, name: string, sealed: string): Promise<void> {
+  await db.update(tenantRoutes).set({ secretSealed: sealed }).where(and(eq(tenantRoutes.tenantId, tenantId), eq(tenantRoutes.name, name)));
+}

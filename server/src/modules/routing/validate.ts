@@ -1,0 +1,35 @@
+import { isIP } from 'node:net';
+import { AppError } from '../../lib/errors.js';
+
+const INTERNAL_SUFFIXES = ['.localhost', '.local', '.internal', '.intranet', '.lan', '.home.arpa', '.corp'];
+
+/**
+ * A tenant's base URL, as the platform's backend will call it with the tenant's key: https,
+ * no credentials in it, and a public DNS name — no IP address at all (private, loopback,
+ * link-local and the cloud metadata address are the SSRF targets; a public address gains
+ * nothing a name does not), no single-label or internal-suffix name. Answers the URL as
+ * normalised (no trailing slash). A public name can still resolve to a private address:
+ * the backend's egress rules are the last word (docs/routing.md).
+ */
+export function checkBaseUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new AppError('ROUTE_INVALID', 'baseUrl: not a URL');
+  }
+  if (url.protocol !== 'https:') throw new AppError('ROUTE_INVALID', 'baseUrl: must be https');
+  if (url.username || url.password) throw new AppError('ROUTE_INVALID', 'baseUrl: must not carry credentials');
+  if (url.search || url.hash) throw new AppError('ROUTE_INVALID', 'baseUrl: must not have a query or fragment');
+  const host = url.hostname.toLowerCase().replace(/\.$/, '');
+  if (isIP(host.replace(/^\[|\]$/g, '')) !== 0) throw new AppError('ROUTE_INVALID', 'baseUrl: must name a host, not an IP address');
+  if (!host.includes('.') || host === 'localhost' || INTERNAL_SUFFIXES.some((suffix) => host.endsWith(suffix))) {
+    throw new AppError('ROUTE_INVALID', 'baseUrl: must be a public host name');
+  }
+  return url.href.replace(/\/+$/, '');
+}
+
+/** The last four characters of a secret: all that is ever shown of it. */
+export function lastFour(secret: string): string {
+  return secret.slice(-4);
+}
