@@ -7,6 +7,7 @@ import { Type } from 'typebox';
 import { sql } from 'drizzle-orm';
 import type { Deps } from './deps.js';
 import { registerAuthHook } from './http/auth-hook.js';
+import { consoleRoutes } from './http/console.js';
 import { frameworkErrorHandler, registerErrorHandling, registerJsonParser } from './http/error-handler.js';
 import { principalOf, tenantHeaderOf } from './http/guards.js';
 import { registerMetrics } from './http/metrics.js';
@@ -160,6 +161,8 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     return { status: 'ok' as const };
   });
   app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger());
+  // The console's page and files (docs/console.md): public and hidden, no API routes.
+  await app.register(consoleRoutes);
 
   await app.register(authRoutes, { auth: deps.auth, keys: deps.keys, audit: deps.audit });
   await app.register(tenancyRoutes, { tenancy: deps.tenancy, invitations: deps.invitations });

@@ -1,0 +1,77 @@
+import { useEffect, useState } from 'react';
+import { Link, match, navigate, useLocation } from './router';
+import { hasSession, loadMe, signOut } from './session';
+import type { Me } from './types';
+import { ErrorBox, useLoad } from './ui';
+import { AdminTenant } from './pages/AdminTenant';
+import { AdminTenants } from './pages/AdminTenants';
+import { SignIn } from './pages/SignIn';
+import { Tenant, isTenantTab } from './pages/Tenant';
+
+/** The console: the sign-in page, or the signed-in layout and the page the path names. */
+export function App() {
+  const [signedIn, setSignedIn] = useState(hasSession);
+  if (!signedIn) return <SignIn onSignedIn={() => setSignedIn(true)} />;
+  return <SignedIn onSignOut={() => { signOut(); setSignedIn(false); navigate('/'); }} />;
+}
+
+function SignedIn({ onSignOut }: { onSignOut: () => void }) {
+  const me = useLoad(loadMe, []);
+  const { path, query } = useLocation();
+  const failed = me.error !== undefined && me.data === undefined;
+  useEffect(() => {
+    // A session the server no longer accepts (expired, signed out elsewhere): back to sign-in.
+    if (failed && (me.error as { status?: number }).status === 401) onSignOut();
+  }, [failed, me.error, onSignOut]);
+  if (failed) return <main><ErrorBox error={me.error} /><button type="button" onClick={onSignOut}>Sign out</button></main>;
+  if (!me.data) return <main><p className="muted">Loading…</p></main>;
+  return (
+    <>
+      <Header me={me.data} onSignOut={onSignOut} />
+      <Page me={me.data} path={path} query={query} />
+    </>
+  );
+}
+
+function Header({ me, onSignOut }: { me: Me; onSignOut: () => void }) {
+  return (
+    <header>
+      <Link to="/" className="brand">Tollgate</Link>
+      <nav aria-label="Main">
+        {me.user.isOperator ? <Link to="/admin/tenants">All tenants</Link> : null}
+        {me.memberships.map((m) => <Link key={m.tenantId} to={`/tenants/${m.tenantId}/overview`}>{m.tenantName}</Link>)}
+      </nav>
+      <span className="who">{me.user.email}{me.user.isOperator ? ' · operator' : ''}</span>
+      <button type="button" onClick={onSignOut}>Sign out</button>
+    </header>
+  );
+}
+
+function Page({ me, path, query }: { me: Me; path: string; query: URLSearchParams }) {
+  if (path === '/' || path === '') return <Home me={me} />;
+  if (match('/admin/tenants', path)) return <AdminTenants query={query} />;
+  const adminTenant = match('/admin/tenants/:tenantId', path);
+  if (adminTenant) return <AdminTenant key={adminTenant.tenantId} tenantId={adminTenant.tenantId!} />;
+  const tenant = match('/tenants/:tenantId/:tab?', path);
+  if (tenant) {
+    const tab = tenant.tab ?? 'overview';
+    if (isTenantTab(tab)) return <Tenant key={tenant.tenantId} me={me} tenantId={tenant.tenantId!} tab={tab} />;
+  }
+  return <main><h1>Not found</h1><p>No page at <code>{path}</code>. <Link to="/">Home</Link></p></main>;
+}
+
+/** Where a signed-in user starts: operators at the tenant search, everyone else at their tenants. */
+function Home({ me }: { me: Me }) {
+  useEffect(() => {
+    if (me.user.isOperator) navigate('/admin/tenants');
+    else if (me.memberships.length === 1) navigate(`/tenants/${me.memberships[0]!.tenantId}/overview`);
+  }, [me]);
+  return (
+    <main>
+      <h1>Your tenants</h1>
+      {me.memberships.length === 0 ? <p className="muted">You are a member of no tenant.</p> : (
+        <ul>{me.memberships.map((m) => <li key={m.tenantId}><Link to={`/tenants/${m.tenantId}/overview`}>{m.tenantName}</Link> <span className="muted">({m.role}, {m.kind})</span></li>)}</ul>
+      )}
+    </main>
+  );
+}
