@@ -1,6 +1,6 @@
 /** The few building blocks every page uses: loading a call's answer, errors, tables, forms. */
 import { TollgateError } from '@tollgate/sdk';
-import { useCallback, useEffect, useState, type FormEvent, type ReactNode } from 'react';
+import { cloneElement, useCallback, useEffect, useId, useState, type FormEvent, type ReactElement, type ReactNode } from 'react';
 
 export interface Loaded<T> {
   data: T | undefined;
@@ -112,9 +112,10 @@ export function ActionForm({ label, submit, children, done, className }: {
   );
 }
 
-/** A labelled input. */
-export function Field({ label, children }: { label: string; children: ReactNode }) {
-  return <label className="field"><span>{label}</span>{children}</label>;
+/** A labelled input: the label names the control alone (not the options of a select within it). */
+export function Field({ label, children }: { label: string; children: ReactElement<{ id?: string }> }) {
+  const id = useId();
+  return <div className="field"><label htmlFor={id}>{label}</label>{cloneElement(children, { id })}</div>;
 }
 
 /** A secret the server shows once (a new API key, an invitation token): shown until dismissed, with a copy button. */
