@@ -20,6 +20,7 @@ describe.skipIf(!available)('the console in Chromium, against a real Tollgate', 
   let owner: Person;
   let teamId: string;
   let backend: Tollgate;
+  let backendKey: string;
   let opsPage: Page;
   let ownerPage: Page;
 
@@ -34,6 +35,7 @@ describe.skipIf(!available)('the console in Chromium, against a real Tollgate', 
     teamId = (await unwrap(owner.tg.api.POST('/v1/tenants', { body: { name: 'Acme Team' } }))).id;
     // The owner's backend: an API key of the personal tenant, three runs and one refusal (thinker is not in the free plan).
     const key = await unwrap(owner.tg.api.POST('/v1/tenants/{tenantId}/api-keys', { params: { path: { tenantId: owner.tenantId } }, body: { name: 'backend', scopes: ['authorize', 'read'] } }));
+    backendKey = key.key;
     backend = client(stage, { apiKey: key.key });
     for (let i = 0; i < 3; i++) await backend.run('clustering', async (run) => run.report({ credits: 4 }));
     expect((await backend.authorize('chat', { model: 'bedrock/claude-haiku' })).code).toBe('NOT_IN_PLAN');
@@ -89,7 +91,7 @@ describe.skipIf(!available)('the console in Chromium, against a real Tollgate', 
       expect(new URL(opsPage.url()).pathname).toBe(`/console/admin/tenants/${owner.tenantId}`);
     });
 
-    it('the tenant page shows status, plan, subscription, payments, usage per day, users, decisions and audit', async () => {
+    it('the tenant page shows status, plan, subscription, payments, usage, credits and ledger, API keys, users, decisions and audit', async () => {
       await section(opsPage, 'tenant').getByText('free').first().waitFor();
       expect(await section(opsPage, 'tenant').textContent()).toContain(owner.tenantId);
       const chart = section(opsPage, 'usage-per-day').locator('figure.chart');
@@ -100,6 +102,16 @@ describe.skipIf(!available)('the console in Chromium, against a real Tollgate', 
       expect(await section(opsPage, 'decisions').locator('tbody tr').count()).toBe(4);
       expect(await section(opsPage, 'decisions').textContent()).toContain('NOT_IN_PLAN');
       await section(opsPage, 'audit').getByText('api_key.create').waitFor();
+      const usage = await unwrap(owner.tg.api.GET('/v1/tenants/{tenantId}/usage', { params: { path: { tenantId: owner.tenantId } } }));
+      const runs = usage.usage.find((meter) => meter.meter === 'runs')!;
+      const cells = await section(opsPage, 'usage-this-period').getByRole('row', { name: /runs/ }).locator('td').allTextContents();
+      expect(cells.slice(0, 4)).toEqual(['runs', String(runs.used), String(runs.limit), String(runs.remaining)]);
+      const credits = await creditsOf(owner.tenantId);
+      expect(await section(opsPage, 'credits').locator('dd').allTextContents()).toEqual([credits.balance, credits.reserved, credits.available].map(String));
+      expect(await section(opsPage, 'ledger').locator('tbody tr').count()).toBe(7); // the grant, and three reserve + settle
+      const keyRow = section(opsPage, 'api-keys').getByRole('row', { name: 'backend' });
+      expect(await keyRow.textContent()).toContain(backendKey.slice(-4));
+      expect(await opsPage.content()).not.toContain(backendKey);
       await screenshot(opsPage, '03-operator-tenant');
     });
 
@@ -137,6 +149,7 @@ describe.skipIf(!available)('the console in Chromium, against a real Tollgate', 
       await opsPage.getByLabel('Reason').fill('goodwill: the outage of 3 December');
       await opsPage.getByRole('button', { name: 'Adjust credits', exact: true }).click();
       await opsPage.getByText(`Balance now ${before.balance + 250}`).waitFor();
+      await section(opsPage, 'ledger').getByText('goodwill: the outage of 3 December').waitFor();
       expect((await creditsOf(owner.tenantId)).balance).toBe(before.balance + 250);
       const ledger = await unwrap(owner.tg.api.GET('/v1/tenants/{tenantId}/credits/ledger', { params: { path: { tenantId: owner.tenantId }, query: { limit: 1 } } }));
       expect(ledger.entries[0]).toMatchObject({ kind: 'grant', amount: 250, reason: 'goodwill: the outage of 3 December', actor: { type: 'operator' } });

@@ -5,7 +5,8 @@ import type { AuditEntry, DecisionEntry, Payment, Tenant, TenantUser } from '../
 import { ActionForm, Field, Fields, Section, StatusBadge, Table, money, useLoad, when } from '../ui';
 import { UsageChart, daysFromDecisions, emptyDays } from '../usage-chart';
 import { CHART_DAYS, chartSince, collectSince } from './pages';
-import { SubscriptionFields } from './TenantOverview';
+import { KeyTable } from './TenantKeys';
+import { CreditFields, LedgerTable, SubscriptionFields, UsageTable } from './TenantOverview';
 
 /** Operators: one tenant — status, plan, subscription and payments, usage, users, decisions, audit — and what an operator does to it. */
 export function AdminTenant({ tenantId }: { tenantId: string }) {
@@ -15,6 +16,10 @@ export function AdminTenant({ tenantId }: { tenantId: string }) {
   const users = useLoad(() => unwrap(tg.api.GET('/v1/admin/tenants/{tenantId}/users', path)), [tenantId]);
   const decisions = useLoad(() => unwrap(tg.api.GET('/v1/admin/tenants/{tenantId}/decisions', { params: { path: { tenantId }, query: { limit: 50 } } })), [tenantId]);
   const audit = useLoad(() => unwrap(tg.api.GET('/v1/admin/tenants/{tenantId}/audit', { params: { path: { tenantId }, query: { limit: 50 } } })), [tenantId]);
+  const period = useLoad(() => unwrap(tg.api.GET('/v1/admin/tenants/{tenantId}/usage', path)), [tenantId]);
+  const credits = useLoad(() => unwrap(tg.api.GET('/v1/admin/tenants/{tenantId}/credits', path)), [tenantId]);
+  const ledger = useLoad(() => unwrap(tg.api.GET('/v1/admin/tenants/{tenantId}/credits/ledger', { params: { path: { tenantId }, query: { limit: 50 } } })), [tenantId]);
+  const keys = useLoad(() => unwrap(tg.api.GET('/v1/admin/tenants/{tenantId}/api-keys', path)), [tenantId]);
   const usage = useLoad(async () => {
     const since = chartSince();
     const recent = await collectSince<DecisionEntry>(async (cursor) => {
@@ -25,7 +30,7 @@ export function AdminTenant({ tenantId }: { tenantId: string }) {
   }, [tenantId]);
   const [prefill, setPrefill] = useState<Payment | null>(null);
 
-  const changed = () => { tenant.reload(); payments.reload(); audit.reload(); };
+  const changed = () => { tenant.reload(); payments.reload(); audit.reload(); period.reload(); credits.reload(); ledger.reload(); };
 
   return (
     <main>
@@ -42,8 +47,20 @@ export function AdminTenant({ tenantId }: { tenantId: string }) {
 
       {tenant.data ? <OperatorActions tenant={tenant.data} prefill={prefill} changed={changed} /> : null}
 
+      <Section title="Usage this period" loaded={period}>
+        {(u) => <UsageTable usage={u} />}
+      </Section>
+
       <Section title="Usage per day" loaded={usage}>
         {(days) => <UsageChart days={days} title={`Decisions per UTC day, last ${CHART_DAYS} days (credits reserved as a line)`} />}
+      </Section>
+
+      <Section title="Credits" loaded={credits}>
+        {(c) => <CreditFields credits={c} />}
+      </Section>
+
+      <Section title="Ledger" loaded={ledger}>
+        {(l) => <LedgerTable entries={l.entries} />}
       </Section>
 
       <Section title="Payments" loaded={payments}>
@@ -74,6 +91,10 @@ export function AdminTenant({ tenantId }: { tenantId: string }) {
             { title: 'Joined', cell: (u) => when(u.joinedAt) },
           ]} />
         )}
+      </Section>
+
+      <Section title="API keys" loaded={keys}>
+        {(data) => <KeyTable keys={data.apiKeys} />}
       </Section>
 
       <Section title="Decisions" loaded={decisions}>

@@ -1,8 +1,8 @@
 import { unwrap } from '@tollgate/sdk';
-import { useState } from 'react';
+import { useState, type ReactNode } from 'react';
 import { tg } from '../session';
 import type { ApiKey, Scope } from '../types';
-import { ActionForm, Field, Section, ShowOnce, StatusBadge, Table, useLoad, when } from '../ui';
+import { ActionForm, Field, Section, ShowOnce, StatusBadge, Table, useLoad, when, type Column } from '../ui';
 
 const SCOPES: { scope: Scope; says: string }[] = [
   { scope: 'authorize', says: 'ask for decisions' },
@@ -36,14 +36,7 @@ export function TenantKeys({ tenantId }: { tenantId: string }) {
               ))}
             </fieldset>
           </ActionForm>
-          <Table<ApiKey> rows={data.apiKeys} rowKey={(k) => k.id} empty="No API keys yet." columns={[
-            { title: 'Name', cell: (k) => k.name },
-            { title: 'Key', cell: (k) => <code>{k.prefix}…{k.lastFour}</code> },
-            { title: 'Scopes', cell: (k) => k.scopes.join(', ') },
-            { title: 'Status', cell: (k) => <StatusBadge status={k.status} /> },
-            { title: 'Last used', cell: (k) => when(k.lastUsedAt) },
-            { title: 'Created', cell: (k) => when(k.createdAt) },
-            { title: '', cell: (k) => (k.status === 'active' ? (
+          <KeyTable keys={data.apiKeys} actions={(k) => (k.status === 'active' ? (
               <div className="row">
                 <ActionForm label="Rotate" className="inline" done={keys.reload}
                   submit={async () => {
@@ -53,10 +46,23 @@ export function TenantKeys({ tenantId }: { tenantId: string }) {
                 <ActionForm label="Revoke" className="inline" done={keys.reload}
                   submit={() => unwrap(tg.api.DELETE('/v1/tenants/{tenantId}/api-keys/{keyId}', { params: { path: { tenantId, keyId: k.id } } }))} />
               </div>
-            ) : null) },
-          ]} />
+            ) : null)} />
         </>
       )}
     </Section>
   );
+}
+
+/** Keys by name, prefix and last four, scopes, status and use; `actions` adds a last column. */
+export function KeyTable({ keys, actions }: { keys: ApiKey[]; actions?: (key: ApiKey) => ReactNode }) {
+  const columns: Column<ApiKey>[] = [
+    { title: 'Name', cell: (k) => k.name },
+    { title: 'Key', cell: (k) => <code>{k.prefix}…{k.lastFour}</code> },
+    { title: 'Scopes', cell: (k) => k.scopes.join(', ') },
+    { title: 'Status', cell: (k) => <StatusBadge status={k.status} /> },
+    { title: 'Last used', cell: (k) => when(k.lastUsedAt) },
+    { title: 'Created', cell: (k) => when(k.createdAt) },
+  ];
+  if (actions) columns.push({ title: '', cell: actions });
+  return <Table<ApiKey> rows={keys} rowKey={(k) => k.id} empty="No API keys yet." columns={columns} />;
 }

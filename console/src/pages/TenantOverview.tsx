@@ -1,6 +1,6 @@
 import { unwrap } from '@tollgate/sdk';
 import { tg } from '../session';
-import type { LedgerEntry, Subscription, UsageEvent } from '../types';
+import type { CreditBalance, LedgerEntry, Subscription, UsageEvent, UsageView } from '../types';
 import { Fields, Section, StatusBadge, Table, useLoad, when } from '../ui';
 import { UsageChart, daysFromUsageEvents, emptyDays } from '../usage-chart';
 import { CHART_DAYS, chartSince, collectSince } from './pages';
@@ -40,25 +40,13 @@ export function TenantOverview({ tenantId }: { tenantId: string }) {
         )}
       </Section>
       <Section title="Usage this period" loaded={usage}>
-        {(u) => (
-          <>
-            <p className="muted">{when(u.periodStart)} → {when(u.periodEnd)} · concurrent runs {u.concurrentRuns.active}{u.concurrentRuns.limit !== null ? ` of ${u.concurrentRuns.limit}` : ''}</p>
-            <Table rows={u.usage} rowKey={(m) => m.meter} empty="No meters." columns={[
-              { title: 'Meter', cell: (m) => m.meter },
-              { title: 'Used', cell: (m) => m.used },
-              { title: 'Limit', cell: (m) => m.limit ?? 'unlimited' },
-              { title: 'Remaining', cell: (m) => m.remaining ?? '—' },
-              { title: '', cell: (m) => (m.limit ? <meter min={0} max={m.limit} value={Math.min(m.used, m.limit)} /> : null) },
-              { title: 'Resets', cell: (m) => when(m.resetsAt) },
-            ]} />
-          </>
-        )}
+        {(u) => <UsageTable usage={u} />}
       </Section>
       <Section title="Usage per day" loaded={perDay}>
         {(days) => <UsageChart days={days} title={`Admitted usage per meter, per UTC day, last ${CHART_DAYS} days`} />}
       </Section>
       <Section title="Credits" loaded={credits}>
-        {(c) => <Fields fields={[['Balance', c.balance], ['Reserved', c.reserved], ['Available', c.available]]} />}
+        {(c) => <CreditFields credits={c} />}
       </Section>
     </>
   );
@@ -71,7 +59,7 @@ export function TenantCredits({ tenantId }: { tenantId: string }) {
   return (
     <>
       <Section title="Credits" loaded={credits}>
-        {(c) => <Fields fields={[['Balance', c.balance], ['Reserved', c.reserved], ['Available', c.available]]} />}
+        {(c) => <CreditFields credits={c} />}
       </Section>
       <Section title="Ledger" loaded={ledger}>
         {(l) => <LedgerTable entries={l.entries} />}
@@ -90,5 +78,26 @@ export function LedgerTable({ entries }: { entries: LedgerEntry[] }) {
       { title: 'Balance after', cell: (e) => e.balanceAfter },
       { title: 'Reason', cell: (e) => e.reason ?? '—' },
     ]} />
+  );
+}
+
+export function CreditFields({ credits: c }: { credits: CreditBalance }) {
+  return <Fields fields={[['Balance', c.balance], ['Reserved', c.reserved], ['Available', c.available]]} />;
+}
+
+/** Every meter in the current period: used, limit, what remains. */
+export function UsageTable({ usage: u }: { usage: UsageView }) {
+  return (
+    <>
+      <p className="muted">{when(u.periodStart)} → {when(u.periodEnd)} · concurrent runs {u.concurrentRuns.active}{u.concurrentRuns.limit !== null ? ` of ${u.concurrentRuns.limit}` : ''}</p>
+      <Table rows={u.usage} rowKey={(m) => m.meter} empty="No meters." columns={[
+        { title: 'Meter', cell: (m) => m.meter },
+        { title: 'Used', cell: (m) => m.used },
+        { title: 'Limit', cell: (m) => m.limit ?? 'unlimited' },
+        { title: 'Remaining', cell: (m) => m.remaining ?? '—' },
+        { title: '', cell: (m) => (m.limit ? <meter min={0} max={m.limit} value={Math.min(m.used, m.limit)} /> : null) },
+        { title: 'Resets', cell: (m) => when(m.resetsAt) },
+      ]} />
+    </>
   );
 }
