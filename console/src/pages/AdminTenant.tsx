@@ -6,7 +6,7 @@ import { ActionForm, Field, Fields, Section, StatusBadge, Table, money, useLoad,
 import { UsageChart, daysFromDecisions, emptyDays } from '../usage-chart';
 import { CHART_DAYS, chartSince, collectSince } from './pages';
 import { KeyTable } from './TenantKeys';
-import { CreditFields, LedgerTable, SubscriptionFields, UsageTable } from './TenantOverview';
+import { CreditSections, SubscriptionFields, UsageTable } from './TenantOverview';
 
 /** Operators: one tenant — status, plan, subscription and payments, usage, users, decisions, audit — and what an operator does to it. */
 export function AdminTenant({ tenantId }: { tenantId: string }) {
@@ -55,13 +55,7 @@ export function AdminTenant({ tenantId }: { tenantId: string }) {
         {(days) => <UsageChart days={days} title={`Decisions per UTC day, last ${CHART_DAYS} days (credits reserved as a line)`} />}
       </Section>
 
-      <Section title="Credits" loaded={credits}>
-        {(c) => <CreditFields credits={c} />}
-      </Section>
-
-      <Section title="Ledger" loaded={ledger}>
-        {(l) => <LedgerTable entries={l.entries} />}
-      </Section>
+      <CreditSections credits={credits} ledger={ledger} />
 
       <Section title="Payments" loaded={payments}>
         {(data) => (

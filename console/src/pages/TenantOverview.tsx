@@ -1,7 +1,7 @@
 import { unwrap } from '@tollgate/sdk';
 import { tg } from '../session';
 import type { CreditBalance, LedgerEntry, Subscription, UsageEvent, UsageView } from '../types';
-import { Fields, Section, StatusBadge, Table, useLoad, when } from '../ui';
+import { Fields, Section, StatusBadge, Table, useLoad, when, type Loaded } from '../ui';
 import { UsageChart, daysFromUsageEvents, emptyDays } from '../usage-chart';
 import { CHART_DAYS, chartSince, collectSince } from './pages';
 
@@ -52,10 +52,15 @@ export function TenantOverview({ tenantId }: { tenantId: string }) {
   );
 }
 
-/** The credit balance and the append-only ledger, newest first, page by page. */
+/** The credit balance and the append-only ledger's latest 100 entries, newest first. */
 export function TenantCredits({ tenantId }: { tenantId: string }) {
   const credits = useLoad(() => unwrap(tg.api.GET('/v1/tenants/{tenantId}/credits', { params: { path: { tenantId } } })), [tenantId]);
   const ledger = useLoad(() => unwrap(tg.api.GET('/v1/tenants/{tenantId}/credits/ledger', { params: { path: { tenantId }, query: { limit: 100 } } })), [tenantId]);
+  return <CreditSections credits={credits} ledger={ledger} />;
+}
+
+/** The balance and the ledger, as an owner's and an operator's page show them. */
+export function CreditSections({ credits, ledger }: { credits: Loaded<CreditBalance>; ledger: Loaded<{ entries: LedgerEntry[] }> }) {
   return (
     <>
       <Section title="Credits" loaded={credits}>
