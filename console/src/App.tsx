@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react';
 import { Link, match, navigate, useLocation } from './router';
-import { hasSession, loadMe, signOut } from './session';
+import { hasSession, loadMe, onSignedOut, signOut } from './session';
 import type { Me } from './types';
 import { ErrorBox, useLoad } from './ui';
 import { AdminTenant } from './pages/AdminTenant';
@@ -11,7 +11,10 @@ import { Tenant, isTenantTab } from './pages/Tenant';
 /** The console: the sign-in page, or the signed-in layout and the page the path names. */
 export function App() {
   const [signedIn, setSignedIn] = useState(hasSession);
-  if (!signedIn) return <SignIn onSignedIn={() => setSignedIn(true)} />;
+  const [ended, setEnded] = useState<string | null>(null);
+  // A session that ends by itself (a refresh refused, a token the server no longer accepts) returns to the sign-in page, where it was.
+  useEffect(() => onSignedOut((reason) => { setEnded(reason); setSignedIn(false); }), []);
+  if (!signedIn) return <SignIn notice={ended ? `Your session ended (${ended}). Sign in again.` : null} onSignedIn={() => { setEnded(null); setSignedIn(true); }} />;
   return <SignedIn onSignOut={() => { signOut(); setSignedIn(false); navigate('/'); }} />;
 }
 
@@ -19,10 +22,6 @@ function SignedIn({ onSignOut }: { onSignOut: () => void }) {
   const me = useLoad(loadMe, []);
   const { path, query } = useLocation();
   const failed = me.error !== undefined && me.data === undefined;
-  useEffect(() => {
-    // A session the server no longer accepts (expired, signed out elsewhere): back to sign-in.
-    if (failed && (me.error as { status?: number }).status === 401) onSignOut();
-  }, [failed, me.error, onSignOut]);
   if (failed) return <main><ErrorBox error={me.error} /><button type="button" onClick={onSignOut}>Sign out</button></main>;
   if (!me.data) return <main><p className="muted">Loading…</p></main>;
   return (

@@ -41,7 +41,7 @@ async function currentToken(): Promise<string | undefined> {
       write(await unwrap(anonymous.api.POST('/v1/token', { body: { grantType: 'refresh_token', refreshToken: stored.refreshToken } })));
       return read()?.accessToken;
     } catch {
-      signOut();
+      signOut('the session expired');
       return undefined;
     } finally {
       refreshing = null;
@@ -50,8 +50,29 @@ async function currentToken(): Promise<string | undefined> {
   return refreshing;
 }
 
+const signedOutListeners = new Set<(reason: string | null) => void>();
+
+/**
+ * Calls `listener` whenever the session ends by itself — a refresh refused, a token the
+ * server no longer accepts, the user deactivated — with why (null for a plain sign-out);
+ * returns the unsubscribe.
+ */
+export function onSignedOut(listener: (reason: string | null) => void): () => void {
+  signedOutListeners.add(listener);
+  return () => { signedOutListeners.delete(listener); };
+}
+
+/** Answers to a call with the session's token that end the session: 401 (the token is not accepted), 403 USER_DEACTIVATED. */
+const sessionFetch = async (request: Request): Promise<Response> => {
+  const response = await fetch(request);
+  if (!request.headers.has('authorization') || (response.status !== 401 && response.status !== 403)) return response;
+  const code = await response.clone().json().then((body: { error?: { code?: string } }) => body.error?.code, () => undefined);
+  if (response.status === 401 || code === 'USER_DEACTIVATED') signOut(code ?? 'UNAUTHENTICATED');
+  return response;
+};
+
 /** The client every page uses: the session's current access token on every call. */
-export const tg = new Tollgate({ baseUrl: '', token: currentToken });
+export const tg = new Tollgate({ baseUrl: '', token: currentToken, fetch: sessionFetch });
 
 export function hasSession(): boolean {
   return read() !== null;
@@ -61,8 +82,11 @@ export async function signIn(email: string, password: string): Promise<void> {
   write(await unwrap(anonymous.api.POST('/v1/token', { body: { grantType: 'password', email, password } })));
 }
 
-export function signOut(): void {
+/** Ends the session; `reason` says why when it ended by itself. */
+export function signOut(reason: string | null = null): void {
+  const had = sessionStorage.getItem(STORAGE_KEY) !== null;
   sessionStorage.removeItem(STORAGE_KEY);
+  if (had) for (const listener of signedOutListeners) listener(reason);
 }
 
 export function loadMe(): Promise<Me> {

@@ -339,7 +339,7 @@ describe.skipIf(!available)('the console in Chromium, against a real Tollgate', 
       await ownerPage.getByRole('button', { name: 'Sign in' }).waitFor();
     });
 
-    it('a plain member sees the refusals of admin pages as the server\'s errors', async () => {
+    it('a plain member sees the refusals of admin pages as the server\'s errors; a deactivated user is signed out', async () => {
       const member = await signup(stage, 'Linus');
       const invitation = await unwrap(owner.tg.api.POST('/v1/tenants/{tenantId}/invitations', { params: { path: { tenantId: teamId } }, body: { email: member.email, role: 'member' } }));
       await unwrap(member.tg.api.POST('/v1/invitations/{token}/accept', { params: { path: { token: invitation.token } } }));
@@ -348,6 +348,13 @@ describe.skipIf(!available)('the console in Chromium, against a real Tollgate', 
       await page.goto(`/console/tenants/${teamId}/api-keys`);
       await expect.poll(() => page.getByRole('alert').textContent()).toContain('FORBIDDEN');
       await screenshot(page, '19-member-forbidden');
+
+      // Deactivated by an operator, the member's next call is refused: the console returns to the sign-in page.
+      await unwrap(ops.api.PATCH('/v1/admin/users/{userId}', { params: { path: { userId: member.userId } }, body: { status: 'deactivated' } }));
+      await page.getByRole('link', { name: 'Usage & overview' }).click();
+      await page.getByText('Your session ended (USER_DEACTIVATED)').waitFor();
+      expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
+      await screenshot(page, '20-session-ended');
     });
   });
 });
