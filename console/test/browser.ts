@@ -70,6 +70,7 @@ export async function newPage(stage: Stage): Promise<{ context: BrowserContext; 
 }
 
 export async function screenshot(page: Page, name: string): Promise<void> {
+  await page.mouse.move(0, 0); // no chart tooltip left open by the last click
   await page.screenshot({ path: `${SCREENSHOTS}${name}.png`, fullPage: true });
 }
 

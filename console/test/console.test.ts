@@ -125,7 +125,9 @@ describe.skipIf(!available)('the console in Chromium, against a real Tollgate', 
       await opsPage.getByRole('button', { name: 'Reactivate', exact: true }).click();
       await opsPage.getByRole('button', { name: 'Suspend', exact: true }).waitFor();
       expect((await tenantOf(owner.tenantId)).status).toBe('active');
-      expect((await backend.authorize('clustering')).allowed).toBe(true);
+      const admitted = await backend.authorize('clustering');
+      expect(admitted.allowed).toBe(true);
+      await backend.release(admitted.reservation!.id);
     });
 
     it('sets a trial and ends it', async () => {
