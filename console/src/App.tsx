@@ -3,6 +3,7 @@ import { Link, match, navigate, useLocation } from './router';
 import { hasSession, loadMe, onSignedOut, signOut } from './session';
 import type { Me } from './types';
 import { ErrorBox, useLoad } from './ui';
+import { AcceptInvitation, AcceptInvitationPage } from './pages/AcceptInvitation';
 import { AdminTenant } from './pages/AdminTenant';
 import { AdminTenants } from './pages/AdminTenants';
 import { SignIn } from './pages/SignIn';
@@ -27,7 +28,7 @@ function SignedIn({ onSignOut }: { onSignOut: () => void }) {
   return (
     <>
       <Header me={me.data} onSignOut={onSignOut} />
-      <Page me={me.data} path={path} query={query} />
+      <Page me={me.data} path={path} query={query} reloadMe={me.reload} />
     </>
   );
 }
@@ -46,8 +47,10 @@ function Header({ me, onSignOut }: { me: Me; onSignOut: () => void }) {
   );
 }
 
-function Page({ me, path, query }: { me: Me; path: string; query: URLSearchParams }) {
-  if (path === '/' || path === '') return <Home me={me} />;
+function Page({ me, path, query, reloadMe }: { me: Me; path: string; query: URLSearchParams; reloadMe: () => void }) {
+  if (path === '/' || path === '') return <Home me={me} reloadMe={reloadMe} />;
+  const invitation = match('/invitations/:token', path);
+  if (invitation) return <AcceptInvitationPage token={invitation.token!} accepted={reloadMe} />;
   if (match('/admin/tenants', path)) return <AdminTenants query={query} />;
   const adminTenant = match('/admin/tenants/:tenantId', path);
   if (adminTenant) return <AdminTenant key={adminTenant.tenantId} tenantId={adminTenant.tenantId!} />;
@@ -59,11 +62,10 @@ function Page({ me, path, query }: { me: Me; path: string; query: URLSearchParam
   return <main><h1>Not found</h1><p>No page at <code>{path}</code>. <Link to="/">Home</Link></p></main>;
 }
 
-/** Where a signed-in user starts: operators at the tenant search, everyone else at their tenants. */
-function Home({ me }: { me: Me }) {
+/** Where a signed-in user starts: operators at the tenant search, everyone else at their tenants (and an invitation to accept). */
+function Home({ me, reloadMe }: { me: Me; reloadMe: () => void }) {
   useEffect(() => {
     if (me.user.isOperator) navigate('/admin/tenants');
-    else if (me.memberships.length === 1) navigate(`/tenants/${me.memberships[0]!.tenantId}/overview`);
   }, [me]);
   return (
     <main>
@@ -71,6 +73,8 @@ function Home({ me }: { me: Me }) {
       {me.memberships.length === 0 ? <p className="muted">You are a member of no tenant.</p> : (
         <ul>{me.memberships.map((m) => <li key={m.tenantId}><Link to={`/tenants/${m.tenantId}/overview`}>{m.tenantName}</Link> <span className="muted">({m.role}, {m.kind})</span></li>)}</ul>
       )}
+      <h2>Accept an invitation</h2>
+      <AcceptInvitation accepted={reloadMe} />
     </main>
   );
 }

@@ -238,7 +238,13 @@ describe.skipIf(!available)('the console in Chromium, against a real Tollgate', 
       await ownerPage.getByRole('button', { name: 'I have stored it' }).click();
       expect(await ownerPage.getByTestId('secret').count()).toBe(0);
 
-      await unwrap(invitee.tg.api.POST('/v1/invitations/{token}/accept', { params: { path: { token: token! } } }));
+      // The invitee pastes the token on their home page.
+      const { page: inviteePage } = await newPage(stage);
+      await signInThroughPage(inviteePage, invitee.email, PASSWORD);
+      await inviteePage.getByLabel('Invitation token').fill(token!);
+      await inviteePage.getByRole('button', { name: 'Accept invitation' }).click();
+      await inviteePage.getByRole('heading', { name: 'Acme Team' }).waitFor();
+      await inviteePage.close();
       await ownerPage.reload();
       const row = section(ownerPage, 'members').getByRole('row', { name: invitee.email });
       await row.waitFor();
@@ -341,22 +347,34 @@ describe.skipIf(!available)('the console in Chromium, against a real Tollgate', 
       await ownerPage.getByRole('button', { name: 'Sign in' }).waitFor();
     });
 
-    it('a plain member sees the refusals of admin pages as the server\'s errors; a deactivated user is signed out', async () => {
+    it('an invited member accepts through the invitation link; admin pages show the server\'s refusals; a deactivated user is signed out', async () => {
       const member = await signup(stage, 'Linus');
       const invitation = await unwrap(owner.tg.api.POST('/v1/tenants/{tenantId}/invitations', { params: { path: { tenantId: teamId } }, body: { email: member.email, role: 'member' } }));
-      await unwrap(member.tg.api.POST('/v1/invitations/{token}/accept', { params: { path: { token: invitation.token } } }));
       const { page } = await newPage(stage);
-      await signInThroughPage(page, member.email, PASSWORD);
+      // The link an invitation mail carries: signed out, the sign-in page; signed in, the invitation, accepted with one click.
+      await page.goto(`/console/invitations/${invitation.token}`);
+      await page.getByLabel('Email').fill(member.email);
+      await page.getByLabel('Password').fill(PASSWORD);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('heading', { name: 'Invitation' }).waitFor();
+      await screenshot(page, '19-member-invitation');
+      await page.getByRole('button', { name: 'Accept invitation' }).click();
+      await page.getByRole('heading', { name: 'Acme Team' }).waitFor();
+      expect(new URL(page.url()).pathname).toBe(`/console/tenants/${teamId}/overview`);
+      const joined = await unwrap(member.tg.api.GET('/v1/me'));
+      expect(joined.memberships).toContainEqual(expect.objectContaining({ tenantId: teamId, role: 'member' }));
+      await page.locator('header').getByRole('link', { name: 'Acme Team' }).waitFor();
+
       await page.goto(`/console/tenants/${teamId}/api-keys`);
       await expect.poll(() => page.getByRole('alert').textContent()).toContain('FORBIDDEN');
-      await screenshot(page, '19-member-forbidden');
+      await screenshot(page, '20-member-forbidden');
 
       // Deactivated by an operator, the member's next call is refused: the console returns to the sign-in page.
       await unwrap(ops.api.PATCH('/v1/admin/users/{userId}', { params: { path: { userId: member.userId } }, body: { status: 'deactivated' } }));
       await page.getByRole('link', { name: 'Usage & overview' }).click();
       await page.getByText('Your session ended (USER_DEACTIVATED)').waitFor();
       expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
-      await screenshot(page, '20-session-ended');
+      await screenshot(page, '21-session-ended');
     });
   });
 });

@@ -46,7 +46,7 @@ export function TenantMembers({ tenantId, userId }: { tenantId: string; userId: 
                 </select>
               </Field>
             </ActionForm>
-            <p className="muted">The invited person signs in (or signs up) with that email and accepts with the token (<code>POST /v1/invitations/&lt;token&gt;/accept</code>).</p>
+            <p className="muted">The invited person signs in (or signs up) with that email and accepts at <code>/console/invitations/&lt;token&gt;</code>, or pastes the token on the console's home page.</p>
             <Table<Invitation> rows={data.invitations} rowKey={(i) => i.id} empty="No open invitations." columns={[
               { title: 'Email', cell: (i) => i.email },
               { title: 'Role', cell: (i) => i.role },
