@@ -6,6 +6,8 @@ import { performance } from 'node:perf_hooks';
 import { buildApp } from '../server/src/app.js';
 import { loadConfig } from '../server/src/config.js';
 import { createTollgate } from '../server/src/library.js';
+import { inSystem } from '../server/src/db/scope.js';
+import { sql } from 'drizzle-orm';
 // Plain ESM shared with run.mjs: the same seeding over app.inject as over HTTP.
 import { OPERATOR, operatorToken, seedTenants } from './seed.mjs';
 import { cpuNow, cpuPerRequest } from './procs.mjs';
@@ -26,8 +28,20 @@ const call = async (method: string, url: string, body: unknown, token?: string) 
   const res = await app.inject({ method: method as 'POST', url, payload: body as object, headers: token ? { authorization: `Bearer ${token}` } : {} });
   return { status: res.statusCode, body: res.json() as unknown };
 };
-const tenants: { key: string }[] = await seedTenants(call, await operatorToken(call), { count: tenantCount, runs: 1_000_000_000, tag: 'inproc' });
+const opToken = await operatorToken(call);
+const tenants: { key: string; tenantId: string }[] = await seedTenants(call, opToken, { count: tenantCount, runs: 1_000_000_000, tag: 'inproc' });
 const request = { operation: 'clustering' };
+
+// BENCH_SLOTS=1: concurrent-run slots on (a cap no run reaches, so every decision takes a
+// slot); BENCH_OPEN=n: each tenant already holds n open reservations, each with its slot.
+if (process.env.BENCH_SLOTS === '1') {
+  for (const { tenantId } of tenants) {
+    const res = await call('PATCH', `/v1/admin/tenants/${tenantId}`, { limits: { concurrentRuns: 1_000_000_000 } }, opToken);
+    if (res.status !== 200) throw new Error(`concurrentRuns override: ${res.status} ${JSON.stringify(res.body)}`);
+  }
+}
+const openPerTenant = Number(process.env.BENCH_OPEN ?? 0);
+if (openPerTenant > 0) await holdOpenReservations(tenants.map((t) => t.tenantId), openPerTenant);
 
 // Warm the credential and tenant caches once per key, as a running service would have them.
 for (const { key } of tenants) await tollgate.authorize(key, request);
@@ -65,7 +79,26 @@ await tollgate.close();
 latencies.sort((a, b) => a - b);
 const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0;
 process.stdout.write(`${JSON.stringify({
-  storage: tollgate.deps.database.kind, tenants: tenantCount, callers, seconds: elapsed,
+  storage: tollgate.deps.database.kind, tenants: tenantCount, callers, seconds: elapsed, slots: process.env.BENCH_SLOTS === '1', openPerTenant,
   perSecond: (allowed + denied) / elapsed, allowed, denied, failed, firstError, p50: pct(0.5), p99: pct(0.99),
   cpu: cpu && { server: cpu.server, postgres: cpu.postgres, redis: null, load: null },
 })}\n`);
+
+/** n held reservations per tenant (0 credits, a day to run), each holding a run slot: written directly, as the decisions that made them would have. */
+async function holdOpenReservations(tenantIdList: string[], n: number): Promise<void> {
+  // An array literal (prefixed ids need no quoting): the query builder would spread a JS array into a list.
+  const tenantIds = `{${tenantIdList.join(',')}}`;
+  await inSystem(tollgate.deps.database.db, async (tx) => {
+    await tx.execute(sql`
+      INSERT INTO credit_reservations (tenant_id, id, idempotency_key, request_hash, operation, amount, status, charged, refunded, expires_at, created_at)
+      SELECT t.id, 'res_open_' || t.n || '_' || g, 'open:' || g, 'bench', 'clustering', 0, 'held', 0, 0, now() + interval '1 day', now()
+        FROM unnest(${tenantIds}::text[]) WITH ORDINALITY AS t(id, n), generate_series(1, ${n}::int) AS g`);
+    await tx.execute(sql`
+      INSERT INTO run_slots (tenant_id, id, expires_at)
+      SELECT tenant_id, id, expires_at FROM credit_reservations WHERE tenant_id = ANY(${tenantIds}::text[]) AND idempotency_key LIKE 'open:%'`);
+    await tx.execute(sql`
+      INSERT INTO run_leases (tenant_id, held, updated_at)
+      SELECT tenant_id, count(*), now() FROM run_slots WHERE tenant_id = ANY(${tenantIds}::text[]) GROUP BY tenant_id
+      ON CONFLICT (tenant_id) DO UPDATE SET held = EXCLUDED.held`);
+  });
+}

@@ -110,7 +110,7 @@ export async function loadPaced(url, { path, body, credentials, connections, sec
   await pool.close();
   latencies.sort((a, b) => a - b);
   const pct = (p) => (latencies.length === 0 ? null : latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))]);
-  return { rps: settled / elapsed, p50: pct(0.5), p99: pct(0.99), requests: total, non2xx: counts.other, errors, timeouts, ...counts };
+  return { rps: settled / elapsed, p50: pct(0.5), p99: pct(0.99), p999: pct(0.999), requests: total, non2xx: counts.other, errors, timeouts, ...counts };
 }
 
 function newCounts() {

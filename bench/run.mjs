@@ -14,6 +14,7 @@ import { loadDecisions, loadHello, loadPaced } from './load.mjs';
 import { preparePgbench, runPgbench } from './pgbench.mjs';
 import { BENCH_DIR, SERVER_DIR, cpuNow, cpuPerRequest, createDatabase, dropDatabase, forkServer, pgUrl, psql, startRedis, startTollgate, stopAll } from './procs.mjs';
 import { renderReport } from './report.mjs';
+import { EXPORT_ROWS, benchExport, renderExport } from './export.mjs';
 import { OPERATOR, httpCaller, operatorToken, seedTenants, setRunsLimit } from './seed.mjs';
 
 const CONNECTIONS = 50;
@@ -24,6 +25,10 @@ const INPROCESS = { callers: 64, seconds: 5 };
 // The hot tenant's limit (Tollgate and naive alike) is this share of what the 100-tenant run
 // served in SECONDS, so both receive several times more requests than they may admit.
 const HOT_LIMIT_SHARE = 0.1;
+// A typical load: what Tollgate adds to each AI run when it is not pushed (issue 24).
+const TYPICAL_RATE = 300;
+// Open reservations each tenant holds in the in-process run with concurrent-run slots on.
+const OPEN_PER_TENANT = 10_000;
 const UNLIMITED = 1_000_000_000;
 
 const dbName = `tollgate_bench_${process.pid}`;
@@ -87,13 +92,20 @@ async function main() {
   for (const processes of processCounts) naiveRuns.push(await benchNaive(authorize.hot.limit, processes));
   const naive = fastest(naiveRuns);
 
-  log(`in-process authorize(), ${INPROCESS.callers} callers: PGlite, PostgreSQL, PostgreSQL without group commit`);
+  log(`in-process authorize(), ${INPROCESS.callers} callers: PGlite, PostgreSQL, PostgreSQL without group commit, with concurrent-run slots (none open, ${OPEN_PER_TENANT} open per tenant)`);
   const inprocess = {
     pglite: inProcess(configPath, { TOLLGATE_DATA_DIR: join(tmp, 'pglite') }),
     postgres: inProcess(configPath, { DATABASE_URL: dbUrl, TOLLGATE_DATA_DIR: join(tmp, 'inproc-pg') }),
     postgresAlone: inProcess(writeBenchConfig({ groupCommit: false }), { DATABASE_URL: dbUrl, TOLLGATE_DATA_DIR: join(tmp, 'inproc-pg-alone') }),
+    slots: inProcess(configPath, { DATABASE_URL: dbUrl, TOLLGATE_DATA_DIR: join(tmp, 'inproc-pg-slots'), BENCH_SLOTS: '1', BENCH_OPEN: '0' }),
+    slotsOpen: inProcess(configPath, { DATABASE_URL: dbUrl, TOLLGATE_DATA_DIR: join(tmp, 'inproc-pg-open'), BENCH_SLOTS: '1', BENCH_OPEN: String(OPEN_PER_TENANT) }),
   };
+  const openRatio = inprocess.slotsOpen.perSecond / inprocess.slots.perSecond;
+  if (openRatio < 0.9) problems.push(`with ${OPEN_PER_TENANT} open reservations per tenant, in-process throughput fell to ${Math.round(openRatio * 100)} % of the run with none (must stay within 10 %)`);
   for (const [storage, r] of Object.entries(inprocess)) if (r.failed) problems.push(`in-process on ${storage}: ${r.failed} calls threw, first: ${r.firstError}`);
+
+  log(`usage export: one tenant with ${EXPORT_ROWS.toLocaleString('en-US')} usage records, as CSV and NDJSON`);
+  const usageExport = await benchExport({ env: tollgateEnv(configPath), dbName, logPath: join(logs, 'export.log'), log });
 
   const date = new Date().toISOString().slice(0, 10);
   const report = renderReport({
@@ -101,8 +113,9 @@ async function main() {
     settings: { connections: CONNECTIONS, seconds: SECONDS, pgbenchSeconds: PGBENCH_SECONDS, poolSize: process.env.TOLLGATE_DB_POOL_SIZE ?? '20 (default)' },
   });
   mkdirSync(join(BENCH_DIR, 'results'), { recursive: true });
-  writeFileSync(join(BENCH_DIR, 'results', `${date}.md`), report);
-  process.stdout.write(`${report}\n`);
+  const full = `${report}\n${renderExport(usageExport)}`;
+  writeFileSync(join(BENCH_DIR, 'results', `${date}.md`), full);
+  process.stdout.write(`${full}\n`);
   const exact = authorize.overLimit.length === 0 && authorize.hot.admitted === authorize.hot.limit;
   if (!exact) log('FAILED: Tollgate admitted more than a seeded limit, or not exactly the hot tenant\'s limit');
   return exact ? 0 : 1;
@@ -152,6 +165,8 @@ async function benchAuthorize(configPath) {
   const rate = Math.round(spread.rps * 0.7);
   log(`authorize over ${TENANTS} tenants at a fixed ${rate} req/s, paced`);
   const fixed = { ...await withCpu(server.pid, () => loadPaced(server.url, { ...authorizeRun, credentials: keys, rate })), rate };
+  log(`authorize over ${TENANTS} tenants at a typical ${TYPICAL_RATE} req/s, paced`);
+  const typical = { ...await withCpu(server.pid, () => loadPaced(server.url, { ...authorizeRun, credentials: keys, rate: TYPICAL_RATE })), rate: TYPICAL_RATE };
 
   // The hot tenant may admit HOT_LIMIT_SHARE of the 100-tenant run's requests from here on.
   await settle();
@@ -171,10 +186,10 @@ async function benchAuthorize(configPath) {
   if (mismatched.length > 0) problems.push(`${mismatched.length} tenants whose runs counter differs from their count of held reservations`);
   const admitted = (used[hot.tenantId] ?? 0) - usedBefore;
   if (hotRun.allowed !== admitted) problems.push(`hot tenant: ${hotRun.allowed} allowed responses seen, ${admitted} admitted per the counter (responses in flight at the end are not seen)`);
-  serverProblems(logPath, [spread, fixed, hotRun]);
+  serverProblems(logPath, [spread, fixed, typical, hotRun]);
   const sum = (o) => Object.values(o).reduce((a, b) => a + b, 0);
   return {
-    spread, fixed, hot: { ...hotRun, limit: hotLimit, admitted },
+    spread, fixed, typical, hot: { ...hotRun, limit: hotLimit, admitted },
     tenantsChecked: Object.keys(limits).length, overLimit, countedAdmitted: sum(used), reservations: sum(reservations),
   };
 }

@@ -29,6 +29,7 @@ import { plansRoutes } from './modules/plans/index.js';
 import { actorOf, tenancyAdminRoutes, tenancyRoutes } from './modules/tenancy/index.js';
 import { billingRoutes } from './modules/billing/index.js';
 import { paymentRoutes, webhookRoutes } from './modules/payments/index.js';
+import { usageRoutes } from './modules/usage/index.js';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
@@ -78,7 +79,31 @@ export function routeTable(app: FastifyInstance): readonly RouteEntry[] {
 
 /** Builds the HTTP app over already-wired deps; tests call this and use app.inject(). */
 export async function buildApp(deps: Deps): Promise<FastifyInstance> {
-  const app = Fastify({
+  const app = createServer(deps);
+  recordRoutes(app);
+  registerValidation(app);
+  registerJsonParser(app);
+  registerTextGuard(app);
+  registerErrorHandling(app);
+  app.addHook('onRequest', async (request, reply) => { reply.header('x-request-id', request.id); });
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info({ method: request.method, url: request.routeOptions.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+  });
+
+  await registerDocs(app);
+  registerRequestHooks(app, deps);
+  registerHealth(app, deps);
+  // The console's page and files (docs/console.md): public and hidden, no API routes.
+  await app.register(consoleRoutes);
+  await registerModules(app, deps);
+  await app.ready();
+  return app;
+}
+
+type App = ReturnType<typeof createServer>;
+
+function createServer(deps: Deps) {
+  return Fastify({
     loggerInstance: deps.logger as unknown as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
     trustProxy: deps.config.trustProxy,
@@ -91,6 +116,10 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     frameworkErrors: frameworkErrorHandler,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+}
+
+/** Keeps the table of API routes the cross-cutting suites are generated from; a route without a body schema refuses a body. */
+function recordRoutes(app: App): void {
   const routes: RouteEntry[] = [];
   routeTables.set(app, routes);
   app.addHook('onRoute', (route) => {
@@ -108,15 +137,10 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
       });
     }
   });
-  registerValidation(app);
-  registerJsonParser(app);
-  registerTextGuard(app);
-  registerErrorHandling(app);
-  app.addHook('onRequest', async (request, reply) => { reply.header('x-request-id', request.id); });
-  app.addHook('onResponse', async (request, reply) => {
-    request.log.info({ method: request.method, url: request.routeOptions.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
-  });
+}
 
+/** The OpenAPI document (/openapi.json) and its viewer (/docs). */
+async function registerDocs(app: App): Promise<void> {
   app.addSchema(errorBodySchema(Object.keys(ERROR_CATALOG)));
   await app.register(swagger, {
     // Shared schemas keep their $id as their name in components.schemas (ErrorBody, not def-0).
@@ -135,6 +159,11 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
 
+  app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger());
+}
+
+/** Credentials, rate limits, metrics and the route-config access rule, on every request. */
+function registerRequestHooks(app: App, deps: Deps): void {
   registerAuthHook(app, deps.resolveCredential);
   const { scopes, bypassPrincipals } = deps.config.file.rateLimits;
   registerRateLimitHook(app, deps.rateLimits, scopes, new Set(bypassPrincipals));
@@ -145,7 +174,9 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     operator: (principal) => deps.auth.requireOperator(principal),
     tenantExists: (tenantId) => deps.tenancy.assertTenantExists(tenantId),
   });
+}
 
+function registerHealth(app: App, deps: Deps): void {
   const databaseAnswers = new TtlCache<'database', true>({ ttlMs: 1000, maxEntries: 1, now: () => deps.clock.now().getTime() });
   app.get('/healthz', {
     config: { auth: 'public' },
@@ -160,10 +191,9 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     });
     return { status: 'ok' as const };
   });
-  app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger());
-  // The console's page and files (docs/console.md): public and hidden, no API routes.
-  await app.register(consoleRoutes);
+}
 
+async function registerModules(app: App, deps: Deps): Promise<void> {
   await app.register(authRoutes, { auth: deps.auth, keys: deps.keys, audit: deps.audit });
   await app.register(tenancyRoutes, { tenancy: deps.tenancy, invitations: deps.invitations });
   await app.register(tenancyAdminRoutes, { admin: deps.tenancyAdmin, tenancy: deps.tenancy });
@@ -171,6 +201,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   await app.register(apiKeyRoutes, { apiKeys: deps.apiKeys, serviceKeys: deps.serviceKeys });
   await app.register(auditRoutes, { db: deps.database.db, audit: deps.audit });
   await app.register(meteringRoutes, { metering: deps.metering });
+  await app.register(usageRoutes, { usage: deps.usage });
   await app.register(creditsRoutes, {
     metering: deps.metering,
     implicitAccess: (request) => deps.tenancy.closingAccess(principalOf(request), tenantHeaderOf(request)),
@@ -181,7 +212,4 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   await app.register(billingRoutes, { subscriptions: deps.subscriptions, actorOf });
   await app.register(paymentRoutes, { payments: deps.payments, transfers: deps.transfers, actorOf });
   await app.register(webhookRoutes, { stripe: deps.stripeWebhooks, paypal: deps.paypalWebhooks });
-
-  await app.ready();
-  return app;
 }

@@ -148,6 +148,10 @@ export const ConfigFileSchema = Type.Object({
     sweepIntervalSeconds: Type.Integer({ minimum: 1, maximum: 3600, default: 30, description: 'how often the server expires reservations and rolls periods' }),
     groupCommit: Type.Boolean({ default: true, description: 'decide concurrent authorize calls in batches: one statement and one commit per batch (false: one transaction per call)' }),
   }, { additionalProperties: false, default: {} }),
+  usage: Type.Object({
+    exportPageSize: Type.Integer({ minimum: 10, maximum: 10_000, default: 1000, description: 'usage records per database page of an export (GET …/usage/export): about what one export holds in memory' }),
+    maxRangeDays: Type.Integer({ minimum: 1, maximum: 3660, default: 366, description: 'the longest from..to (UTC days, both included) a usage summary or export may span' }),
+  }, { additionalProperties: false, default: {} }),
   modules: Type.Array(Name, { minItems: 1 }),
   meters: Type.Record(Name, MeterSchema),
   plans: Type.Record(Name, PlanSchema),

@@ -27,6 +27,7 @@ import { RateLimitService, trackRateLimits } from './modules/ratelimit/index.js'
 import { InvitationService, TenancyAdminService, TenancyService, AccessCheck } from './modules/tenancy/index.js';
 import { Metering, PeriodStanding } from './modules/metering/index.js';
 import { DecisionLog, DecisionService, TenantSnapshots, createGateMetrics } from './modules/gate/index.js';
+import { UsageService } from './modules/usage/index.js';
 import { Periodic } from './lib/periodic.js';
 
 /** Backstop only: every change is invalidated at once; this bounds a missed notification. */
@@ -66,6 +67,8 @@ export interface Deps {
   periods: PeriodStanding;
   /** The metering core the routes (and an embedding app) call. */
   metering: Metering;
+  /** Runs' usage records, daily summaries and exports. */
+  usage: UsageService;
   keys: SigningKeyRing;
   auth: AuthService;
   rateLimits: RateLimitService;
@@ -97,24 +100,71 @@ export interface DepsOverrides {
 
 /** The one composition root: the only place that knows how services fit together. */
 export async function createDeps(config: Config, overrides: DepsOverrides = {}): Promise<Deps> {
+  const base = await foundation(config, overrides);
+  const b = await billingParts(base);
+  const m = meteringParts(base.database.db, base.clock, base.audit, b.billing, base.plans, b.credits, b.subscriptions, config, base.publish);
+  const id = await identityParts(base, b.billing, m);
+  const g = gateParts(base, id, m);
+  const { logger, changes, database } = base;
+  changes.subscribe((change) => g.decisions.forget(change));
+  await changes.start();
+  g.decisionLog.start(DECISION_LOG_FLUSH_MS);
+  id.keyUsage.start(LAST_USED_FLUSH_MS);
+
+  if (config.bootstrapOperator) {
+    const { created } = await id.auth.ensureOperator(config.bootstrapOperator.email, config.bootstrapOperator.password, 'TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL');
+    if (created) logger.info({ email: config.bootstrapOperator.email }, 'bootstrap operator created');
+  }
+
+  return {
+    config, clock: base.clock, logger, database, mailer: base.mailer, metrics: g.metrics, audit: base.audit, plans: base.plans,
+    billing: b.billing, lifecycle: b.lifecycle, subscriptions: b.subscriptions, payments: b.payments, transfers: b.transfers,
+    stripeWebhooks: b.stripeWebhooks, paypalWebhooks: b.paypalWebhooks,
+    tenancy: id.tenancy, invitations: id.invitations, tenancyAdmin: id.tenancyAdmin,
+    entitlements: m.entitlements, limits: m.limits, credits: m.credits, reservations: m.reservations, periods: m.periods, metering: m.metering, usage: m.usage,
+    keys: id.keys, auth: id.auth, rateLimits: id.rateLimits, changes, apiKeys: id.apiKeys, serviceKeys: id.serviceKeys, keyUsage: id.keyUsage,
+    gate: g.decisions, decisionLog: g.decisionLog, resolveCredential: id.resolveCredential,
+    async close() {
+      await id.keys.stop();
+      await g.decisionLog.stop().catch((error: unknown) => logger.error({ err: error }, 'writing the decision log failed'));
+      await id.keyUsage.stop().catch((error: unknown) => logger.error({ err: error }, 'writing key last-used times failed'));
+      await changes.stop();
+      await id.rateLimits.close();
+      // Mails on their way are let finish (each bounded by the mail server's timeouts).
+      if (!overrides.mailer) await base.mailer.close?.();
+      // Whoever opened the database closes it: a database handed in (tests) stays open.
+      if (!overrides.database) await database.close();
+    },
+  };
+}
+
+type Foundation = Awaited<ReturnType<typeof foundation>>;
+
+/** What every part uses: the logger, the clock, the database, mail, the audit log, the plans and the change feed. */
+async function foundation(config: Config, overrides: DepsOverrides) {
   const logger = overrides.logger ?? createLogger(config.logLevel);
   const clock = overrides.clock ?? systemClock;
   const database = overrides.database ?? await openDatabase({
     url: config.databaseUrl, dataDir: config.dataDir, appRole: config.databaseAppRole, poolSize: config.databasePoolSize,
     connectTimeoutSeconds: config.databaseConnectTimeoutSeconds, onProgress: overrides.onProgress,
   });
-  const { db } = database;
-  const file = config.file;
   const mailer = overrides.mailer ?? configuredMailer(config, logger);
   if (!overrides.mailer) overrides.onProgress?.(`mail: ${describeMailer(config.smtpUrl)}`);
   const publicUrl = config.publicUrl ?? `http://${config.host}:${config.port}`;
   const audit = new AuditService(clock);
-  const plans = new PlansService(file, (plan) => logger.warn({ plan },
+  const plans = new PlansService(config.file, (plan) => logger.warn({ plan },
     'a tenant is on a plan this process\'s config lacks: it is served the default plan until every process runs a config that has it'));
   const changes = new ChangeFeed(database, (payload) => logger.warn({ payload }, 'ignored a malformed change notification'));
   const publish = (change: Change) => changes.publish(change).catch((error: unknown) => {
     logger.error({ err: error, change }, 'could not announce a change to other processes; they catch up within the cache TTL');
   });
+  return { config, overrides, logger, clock, database, mailer, publicUrl, audit, plans, changes, publish };
+}
+
+/** Subscriptions and payments: the lifecycle every change goes through, and the providers' webhooks. */
+async function billingParts({ config, overrides, logger, clock, database, audit, plans, changes }: Foundation) {
+  const { db } = database;
+  const file = config.file;
   // Where the outbox (issue 22) will hear of subscription.updated, payment.succeeded,
   // payment.failed and tenant.suspended, inside the transaction of each: nothing yet.
   const billingEvents: BillingEventHook = async () => undefined;
@@ -129,6 +179,28 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     throw new ConfigError(`${config.configPath}: plans in use are missing from the config: ${list}. ` +
       'Put them back; to retire a plan, first move its tenants (PATCH /v1/admin/tenants/{tenantId} {"plan": …}).');
   }
+  const credits = new CreditsService(clock, audit);
+  const payments = new PaymentsService({ db, clock, plans, audit, credits, lifecycle, changes, onEvent: billingEvents });
+  const transfers = new BankTransfers(payments, lifecycle);
+  const subscriptions = new SubscriptionActions(db, clock, plans, lifecycle, changes, file.billing.pastDueGraceSeconds,
+    (tx, tenantId, at) => transfers.periodEnded(tx, tenantId, at));
+  const providerEvents = new ProviderEvents(db, payments, lifecycle);
+  const stripeWebhooks = new StripeWebhooks(config.stripeWebhookSecrets, file.billing.stripe.prices, clock, providerEvents);
+  const paypalWebhooks = new PayPalWebhooks({
+    webhookId: config.paypalWebhookId, plans: file.billing.paypal.plans, certificateOrigin: file.billing.paypal.certificateOrigin,
+  }, clock, providerEvents);
+  if (config.stripeWebhookSecrets.length === 0) logger.info('STRIPE_WEBHOOK_SECRET is not set: POST /v1/webhooks/stripe refuses every event');
+  if (!config.paypalWebhookId) logger.info('PAYPAL_WEBHOOK_ID is not set: POST /v1/webhooks/paypal refuses every event');
+  return { billing, lifecycle, credits, payments, transfers, subscriptions, stripeWebhooks, paypalWebhooks };
+}
+
+type Identity = Awaited<ReturnType<typeof identityParts>>;
+
+/** Tenancy, credentials and sign-in: who a caller is and what they may reach. */
+async function identityParts(base: Foundation, billing: BillingService, m: ReturnType<typeof meteringParts>) {
+  const { config, overrides, logger, clock, database, mailer, publicUrl, audit, plans, changes, publish } = base;
+  const { db } = database;
+  const file = config.file;
   const keyUsage = new LastUsedBuffer(db, (error) => logger.error({ err: error }, 'writing key last-used times failed'),
     (use, error) => logger.error({ table: use.table, keyId: use.id, ...refusalReason(error) }, 'the database refused a key\'s last-used time: dropped it, wrote the others'));
   const rateLimits = new RateLimitService({
@@ -143,19 +215,6 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   // bucket (else a look-up or a signature check each, without bound).
   const credentialGuard = unknownCredentialGuard(rateLimits, file.rateLimits.scopes.credentials, new Set(file.rateLimits.bypassPrincipals));
   const keyResolver = new KeyResolver(db, clock, keyUsage, CACHE_TTL_MS, credentialGuard);
-  const credits = new CreditsService(clock, audit);
-  const payments = new PaymentsService({ db, clock, plans, audit, credits, lifecycle, changes, onEvent: billingEvents });
-  const transfers = new BankTransfers(payments, lifecycle);
-  const subscriptions = new SubscriptionActions(db, clock, plans, lifecycle, changes, file.billing.pastDueGraceSeconds,
-    (tx, tenantId, at) => transfers.periodEnded(tx, tenantId, at));
-  const providerEvents = new ProviderEvents(db, payments, lifecycle);
-  const stripeWebhooks = new StripeWebhooks(config.stripeWebhookSecrets, file.billing.stripe.prices, clock, providerEvents);
-  const paypalWebhooks = new PayPalWebhooks({
-    webhookId: config.paypalWebhookId, plans: file.billing.paypal.plans, certificateOrigin: file.billing.paypal.certificateOrigin,
-  }, clock, providerEvents);
-  if (config.stripeWebhookSecrets.length === 0) logger.info('STRIPE_WEBHOOK_SECRET is not set: POST /v1/webhooks/stripe refuses every event');
-  if (!config.paypalWebhookId) logger.info('PAYPAL_WEBHOOK_ID is not set: POST /v1/webhooks/paypal refuses every event');
-  const m = meteringParts(db, clock, audit, billing, plans, credits, subscriptions, config, publish);
   const accessCheck = new AccessCheck(db, clock, billing, { cacheTtlMs: CACHE_TTL_MS, pastDueGraceSeconds: file.billing.pastDueGraceSeconds });
   const tenancy = new TenancyService(db, clock, audit, billing, plans, accessCheck, changes, {
     keyStillValid: (tx, principal) => keyResolver.stillValid(tx, principal),
@@ -185,18 +244,26 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     scryptCost: file.auth.scryptCost, publicUrl, passwordResetUrl: file.mail.passwordResetUrl,
   }, credentialGuard);
   const resolveCredential = credentialResolver(keyResolver, auth);
+  return { keyUsage, rateLimits, keyResolver, tenancy, invitations, tenancyAdmin, apiKeys, serviceKeys, masterSecret, keys, auth, resolveCredential };
+}
 
+/** The decision, its log and the metrics that watch them. */
+function gateParts({ config, logger, clock, database, plans }: Foundation, id: Identity, m: ReturnType<typeof meteringParts>) {
+  const { db } = database;
+  const file = config.file;
   const metrics = createMetrics();
   const gateMetrics = createGateMetrics(metrics.registry);
   const decisionLog = new DecisionLog(db, (error) => logger.error({ err: error }, 'writing the decision log failed'), {
     clock, onRefused: (row, error) => logger.error({ tenantId: row.tenantId, decisionId: row.id, requestId: row.requestId, ...refusalReason(error) },
       'the database refused a decision-log row: dropped it, wrote the others'),
+    // The day counts of allowed and denied decisions go with the rows, in their transaction.
+    onWritten: (tx, rows) => m.usage.countDecisions(tx, rows),
   });
   const decisions = new DecisionService({
-    database, clock, plans, tenancy, snapshots: new TenantSnapshots(db, clock, tenancy, m.periods, CACHE_TTL_MS),
-    rateLimits, log: decisionLog, authorizeScope: file.rateLimits.scopes.authorize, rateLimitBypass: new Set(file.rateLimits.bypassPrincipals),
+    database, clock, plans, tenancy: id.tenancy, snapshots: new TenantSnapshots(db, clock, id.tenancy, m.periods, CACHE_TTL_MS),
+    rateLimits: id.rateLimits, log: decisionLog, authorizeScope: file.rateLimits.scopes.authorize, rateLimitBypass: new Set(file.rateLimits.bypassPrincipals),
     bypassRoles: m.bypassRoles, reservationTtlSeconds: file.metering.reservationTtlSeconds,
-    currentPrincipal: (principal) => keyResolver.current(principal),
+    currentPrincipal: (principal) => id.keyResolver.current(principal),
     groupCommit: file.metering.groupCommit ? {
       // Not a concurrency conflict: a fault in the batch statement; its requests are decided alone.
       onRefused: (error: unknown) => logger.warn({ err: error }, 'a decision batch failed; its requests were decided one by one'),
@@ -204,38 +271,15 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     } : undefined,
   });
   gateMetrics.track(decisions, decisionLog);
-  trackRateLimits(metrics.registry, rateLimits);
-  trackRefusedRows(metrics.registry, { decision_log: decisionLog, key_last_used: keyUsage });
-
-  changes.subscribe((change) => decisions.forget(change));
-  await changes.start();
-  decisionLog.start(DECISION_LOG_FLUSH_MS);
-  keyUsage.start(LAST_USED_FLUSH_MS);
-
-  if (config.bootstrapOperator) {
-    const { created } = await auth.ensureOperator(config.bootstrapOperator.email, config.bootstrapOperator.password, 'TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL');
-    if (created) logger.info({ email: config.bootstrapOperator.email }, 'bootstrap operator created');
-  }
-
-  return {
-    config, clock, logger, database, mailer, metrics, audit, plans, billing, tenancy, invitations,
-    tenancyAdmin, entitlements: m.entitlements, limits: m.limits, credits: m.credits, reservations: m.reservations, periods: m.periods, metering: m.metering, keys, auth, rateLimits, changes, apiKeys, serviceKeys, keyUsage, gate: decisions, decisionLog, resolveCredential,
-    lifecycle, subscriptions, payments, transfers, stripeWebhooks, paypalWebhooks,
-    async close() {
-      await keys.stop();
-      await decisionLog.stop().catch((error: unknown) => logger.error({ err: error }, 'writing the decision log failed'));
-      await keyUsage.stop().catch((error: unknown) => logger.error({ err: error }, 'writing key last-used times failed'));
-      await changes.stop();
-      await rateLimits.close();
-      // Mails on their way are let finish (each bounded by the mail server's timeouts).
-      if (!overrides.mailer) await mailer.close?.();
-      // Whoever opened the database closes it: a database handed in (tests) stays open.
-      if (!overrides.database) await database.close();
-    },
-  };
+  trackRateLimits(metrics.registry, id.rateLimits);
+  trackRefusedRows(metrics.registry, { decision_log: decisionLog, key_last_used: id.keyUsage });
+  return { metrics, decisionLog, decisions };
 }
 
-/** Plans, limits and credits; a settled, released or expired reservation frees its concurrent-run slot. */
+/**
+ * Plans, limits and credits; a settled, released or expired reservation frees its
+ * concurrent-run slot and leaves the run's usage record, in its transaction.
+ */
 function meteringParts(
   db: Database['db'], clock: Clock, audit: AuditService, billing: BillingService, plans: PlansService, credits: CreditsService,
   subscriptions: SubscriptionActions, config: Config, publish: (change: Change) => Promise<void>,
@@ -243,11 +287,15 @@ function meteringParts(
   const entitlements = new EntitlementsService(db, clock, audit, billing, plans);
   const bypassRoles = Object.fromEntries(Object.entries(plans.meters()).map(([meter, m]) => [meter, m.bypassRoles]));
   const limits = new LimitsService(clock, audit, bypassRoles);
+  const usage = new UsageService(db, clock, { exportPageSize: config.file.usage.exportPageSize, maxRangeDays: config.file.usage.maxRangeDays });
   const reservations = new ReservationsService(clock, plans, credits, config.file.metering.reservationTtlSeconds,
-    async (tx, tenantId, reservationId) => { await limits.releaseRun(tx, tenantId, reservationId); });
+    async (tx, tenantId, reservationId, resolution) => {
+      await limits.releaseRun(tx, tenantId, reservationId);
+      await usage.record(tx, resolution);
+    });
   const periods = new PeriodStanding(billing, entitlements, credits);
   const metering = new Metering({ db, clock, plans, billing, entitlements, limits, credits, reservations, periods, publish, subscriptions });
-  return { entitlements, limits, credits, reservations, periods, metering, bypassRoles };
+  return { entitlements, limits, credits, reservations, periods, metering, bypassRoles, usage };
 }
 
 /** SMTP when configured, sent off the request path; else none, said once now and at every mail not sent. */

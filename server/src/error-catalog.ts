@@ -9,6 +9,7 @@ import { paymentsErrors } from './modules/payments/index.js';
 import { plansErrors } from './modules/plans/index.js';
 import { ratelimitErrors } from './modules/ratelimit/index.js';
 import { tenancyErrors } from './modules/tenancy/index.js';
+import { usageErrors } from './modules/usage/index.js';
 
 /**
  * The one closed catalog of error codes and the one code → HTTP status table. A code is
@@ -27,6 +28,7 @@ export const ERROR_CATALOG: { readonly [C in ErrorCode]: ErrorSpec } = {
   ...plansErrors,
   ...ratelimitErrors,
   ...tenancyErrors,
+  ...usageErrors,
 };
 
 export function isErrorCode(value: string): value is ErrorCode {

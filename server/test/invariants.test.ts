@@ -50,11 +50,13 @@ describe('the metering invariants', () => {
       .toEqual(expect.arrayContaining([expect.stringMatching(/resolved 2 times \(settle, release\)/)]));
     expect(await violationsAfter("UPDATE usage_counters SET used = used + 1 WHERE tenant_id = $tenant AND meter = 'runs'", "UPDATE usage_counters SET used = used - 1 WHERE tenant_id = $tenant AND meter = 'runs'"))
       .toEqual([expect.stringMatching(/runs from .* counts 4 but its events sum to 3/)]);
-    const leases = (await t.db.asOwner<{ leases: unknown }>(named('SELECT leases FROM run_leases WHERE tenant_id = $tenant')))[0]!.leases;
-    const putBack = `UPDATE run_leases SET leases = '${JSON.stringify(typeof leases === 'string' ? JSON.parse(leases) : leases)}'::jsonb WHERE tenant_id = $tenant`;
-    expect(await violationsAfter('UPDATE run_leases SET leases = leases - $held WHERE tenant_id = $tenant', putBack)).toEqual([expect.stringMatching(/is held but holds no run lease/)]);
-    expect(await violationsAfter(`UPDATE run_leases SET leases = leases || jsonb_build_object('res_stray', (now() + interval '1 hour')::text) WHERE tenant_id = $tenant`, putBack))
-      .toEqual([expect.stringMatching(/run lease res_stray belongs to no held reservation/)]);
+    const slotBack = "INSERT INTO run_slots (tenant_id, id, expires_at) SELECT tenant_id, id, expires_at FROM credit_reservations WHERE id = $held";
+    expect(await violationsAfter('DELETE FROM run_slots WHERE tenant_id = $tenant AND id = $held', slotBack))
+      .toEqual([expect.stringMatching(/is held but holds no run lease/), expect.stringMatching(/counts 1 held run slots but has 0/)]);
+    expect(await violationsAfter("INSERT INTO run_slots (tenant_id, id, expires_at) VALUES ($tenant, 'res_stray', now() + interval '1 hour')", "DELETE FROM run_slots WHERE id = 'res_stray'"))
+      .toEqual([expect.stringMatching(/run lease res_stray belongs to no held reservation/), expect.stringMatching(/counts 1 held run slots but has 2/)]);
+    expect(await violationsAfter('UPDATE run_leases SET held = held + 1 WHERE tenant_id = $tenant', 'UPDATE run_leases SET held = held - 1 WHERE tenant_id = $tenant'))
+      .toEqual([expect.stringMatching(/counts 2 held run slots but has 1/)]);
     expect(await violationsAfter("UPDATE credit_reservations SET status = 'held' WHERE id = $settled", "UPDATE credit_reservations SET status = 'settled' WHERE id = $settled"))
       .toEqual(expect.arrayContaining([expect.stringMatching(/status held but resolved by settle/)]));
   });

@@ -76,12 +76,14 @@ export async function counterViolations(query: Query, tenantIds: string[]): Prom
     .map((r) => `${r.tenant_id}: ${r.meter} from ${new Date(r.period_start).toISOString()} counts ${r.used ?? 0} but its events sum to ${r.events ?? 0}`);
 }
 
-/** A tenant's live concurrent-run leases are exactly its held, unexpired reservations, each until the reservation's expiry. */
+/**
+ * A tenant's live concurrent-run slots are exactly its held, unexpired reservations, each
+ * until the reservation's expiry; and its count of held slots is the number of its slot rows.
+ */
 export async function leaseViolations(query: Query, tenantIds: string[]): Promise<string[]> {
-  const rows = await query<{ tenant_id: string; reservation: string | null; lease: string | null; reservation_expires: Date | null; lease_expires: string | null }>(`
+  const rows = await query<{ tenant_id: string; reservation: string | null; lease: string | null; reservation_expires: Date | null; lease_expires: Date | null }>(`
     WITH live_leases AS (
-      SELECT rl.tenant_id, e.key AS id, e.value AS expires FROM run_leases rl, jsonb_each_text(rl.leases) e
-       WHERE rl.tenant_id = ANY($1) AND e.value::timestamptz > now()
+      SELECT s.tenant_id, s.id, s.expires_at AS expires FROM run_slots s WHERE s.tenant_id = ANY($1) AND s.expires_at > now()
     ), held AS (
       SELECT r.tenant_id, r.id, r.expires_at FROM credit_reservations r
        WHERE r.tenant_id = ANY($1) AND r.status = 'held' AND r.expires_at > now()
@@ -89,8 +91,14 @@ export async function leaseViolations(query: Query, tenantIds: string[]): Promis
     )
     SELECT coalesce(h.tenant_id, l.tenant_id) AS tenant_id, h.id AS reservation, l.id AS lease, h.expires_at AS reservation_expires, l.expires AS lease_expires
       FROM held h FULL JOIN live_leases l ON l.tenant_id = h.tenant_id AND l.id = h.id
-     WHERE h.id IS NULL OR l.id IS NULL OR l.expires::timestamptz <> h.expires_at`, [tenantIds]);
-  return rows.map((r) => !r.lease ? `${r.tenant_id}: reservation ${r.reservation} is held but holds no run lease`
-    : !r.reservation ? `${r.tenant_id}: run lease ${r.lease} belongs to no held reservation`
-      : `${r.tenant_id}: run lease ${r.lease} ends ${r.lease_expires}, its reservation ${new Date(r.reservation_expires!).toISOString()}`);
+     WHERE h.id IS NULL OR l.id IS NULL OR l.expires <> h.expires_at`, [tenantIds]);
+  const counts = await query<{ tenant_id: string; held: string; slots: string }>(`
+    SELECT rl.tenant_id, rl.held, (SELECT count(*) FROM run_slots s WHERE s.tenant_id = rl.tenant_id) AS slots
+      FROM run_leases rl WHERE rl.tenant_id = ANY($1)`, [tenantIds]);
+  return [
+    ...rows.map((r) => !r.lease ? `${r.tenant_id}: reservation ${r.reservation} is held but holds no run lease`
+      : !r.reservation ? `${r.tenant_id}: run lease ${r.lease} belongs to no held reservation`
+        : `${r.tenant_id}: run lease ${r.lease} ends ${new Date(r.lease_expires!).toISOString()}, its reservation ${new Date(r.reservation_expires!).toISOString()}`),
+    ...counts.filter((c) => Number(c.held) !== Number(c.slots)).map((c) => `${c.tenant_id}: counts ${c.held} held run slots but has ${c.slots}`),
+  ];
 }

@@ -588,6 +588,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/tenants/{tenantId}/usage/summary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Per UTC day: settled runs per meter, credits charged, decisions allowed and denied by code (owner/admin) */
+        get: operations["getUsageSummary"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/tenants/{tenantId}/usage/summary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A tenant's usage per UTC day: runs per meter, credits, decisions allowed and denied */
+        get: operations["adminGetUsageSummary"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tenants/{tenantId}/usage/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every usage record (settled, released, expired) of the UTC days from..to, oldest first, streamed as CSV or NDJSON (owner/admin) */
+        get: operations["exportUsage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/tenants/{tenantId}/credits": {
         parameters: {
             query?: never;
@@ -956,7 +1007,7 @@ export interface components {
                  * @description a stable code of the error catalog (docs/errors.md)
                  * @enum {unknown}
                  */
-                code: "VALIDATION_FAILED" | "MALFORMED_JSON" | "MALFORMED_TEXT" | "BAD_REQUEST" | "UNAUTHENTICATED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "IDEMPOTENCY_CONFLICT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RATE_LIMITED" | "INTERNAL" | "DATABASE_BUSY" | "DATABASE_UNAVAILABLE" | "API_KEY_NOT_FOUND" | "API_KEY_NOT_ACTIVE" | "SERVICE_KEY_NOT_FOUND" | "INVALID_EXPIRY" | "INSUFFICIENT_SCOPE" | "ON_BEHALF_OF_INVALID" | "ON_BEHALF_OF_FORBIDDEN" | "ON_BEHALF_OF_REQUIRED" | "ON_BEHALF_OF_NOT_MEMBER" | "INVALID_CREDENTIALS" | "WEAK_PASSWORD" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INVALID_TRANSITION" | "SUBSCRIPTION_NOT_FOUND" | "SUBSCRIPTION_MANAGED_BY_PROVIDER" | "INVALID_TRIAL_END" | "OPERATION_NOT_FOUND" | "MODEL_NOT_PRICED" | "QUANTITY_NOT_PRICED" | "INSUFFICIENT_CREDITS" | "RESERVATION_NOT_FOUND" | "RESERVATION_EXPIRED" | "RESERVATION_RESOLVED" | "REFUND_EXCEEDS_CHARGE" | "METER_NOT_FOUND" | "MODULE_NOT_IN_PLAN" | "MODULE_MISMATCH" | "WEBHOOK_SIGNATURE_INVALID" | "PAYMENT_NOT_FOUND" | "PAYMENT_NOT_PENDING" | "PLAN_NOT_BILLABLE" | "PAYMENT_AMOUNT_MISMATCH" | "PLAN_NOT_FOUND" | "MODULE_NOT_FOUND" | "RATE_LIMIT_UNAVAILABLE" | "EMAIL_TAKEN" | "TENANT_NOT_FOUND" | "MEMBER_NOT_FOUND" | "USER_NOT_FOUND" | "LAST_OWNER" | "ALREADY_MEMBER" | "INVITATION_INVALID" | "INVITATION_EMAIL_MISMATCH" | "ROLE_NOT_ALLOWED" | "TENANT_SUSPENDED" | "TENANT_CLOSED" | "USER_DEACTIVATED" | "PAYMENT_REQUIRED";
+                code: "VALIDATION_FAILED" | "MALFORMED_JSON" | "MALFORMED_TEXT" | "BAD_REQUEST" | "UNAUTHENTICATED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "IDEMPOTENCY_CONFLICT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RATE_LIMITED" | "INTERNAL" | "DATABASE_BUSY" | "DATABASE_UNAVAILABLE" | "API_KEY_NOT_FOUND" | "API_KEY_NOT_ACTIVE" | "SERVICE_KEY_NOT_FOUND" | "INVALID_EXPIRY" | "INSUFFICIENT_SCOPE" | "ON_BEHALF_OF_INVALID" | "ON_BEHALF_OF_FORBIDDEN" | "ON_BEHALF_OF_REQUIRED" | "ON_BEHALF_OF_NOT_MEMBER" | "INVALID_CREDENTIALS" | "WEAK_PASSWORD" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INVALID_TRANSITION" | "SUBSCRIPTION_NOT_FOUND" | "SUBSCRIPTION_MANAGED_BY_PROVIDER" | "INVALID_TRIAL_END" | "OPERATION_NOT_FOUND" | "MODEL_NOT_PRICED" | "QUANTITY_NOT_PRICED" | "INSUFFICIENT_CREDITS" | "RESERVATION_NOT_FOUND" | "RESERVATION_EXPIRED" | "RESERVATION_RESOLVED" | "REFUND_EXCEEDS_CHARGE" | "METER_NOT_FOUND" | "MODULE_NOT_IN_PLAN" | "MODULE_MISMATCH" | "WEBHOOK_SIGNATURE_INVALID" | "PAYMENT_NOT_FOUND" | "PAYMENT_NOT_PENDING" | "PLAN_NOT_BILLABLE" | "PAYMENT_AMOUNT_MISMATCH" | "PLAN_NOT_FOUND" | "MODULE_NOT_FOUND" | "RATE_LIMIT_UNAVAILABLE" | "EMAIL_TAKEN" | "TENANT_NOT_FOUND" | "MEMBER_NOT_FOUND" | "USER_NOT_FOUND" | "LAST_OWNER" | "ALREADY_MEMBER" | "INVITATION_INVALID" | "INVITATION_EMAIL_MISMATCH" | "ROLE_NOT_ALLOWED" | "TENANT_SUSPENDED" | "TENANT_CLOSED" | "USER_DEACTIVATED" | "PAYMENT_REQUIRED" | "DATE_RANGE_INVERTED" | "DATE_RANGE_TOO_LONG";
                 message: string;
                 requestId: string;
             };
@@ -4298,6 +4349,286 @@ export interface operations {
                         }[];
                         nextCursor: string | null;
                     };
+                };
+            };
+            /** @description The request is malformed: VALIDATION_FAILED, MALFORMED_JSON, MALFORMED_TEXT, or a code of the route (docs/errors.md) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential: UNAUTHENTICATED (or INVALID_CREDENTIALS for a sign-in) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential may not do this: FORBIDDEN, INSUFFICIENT_SCOPE, TENANT_SUSPENDED, … */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or another tenant's (the same answer) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description RATE_LIMITED; Retry-After says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description DATABASE_UNAVAILABLE, DATABASE_BUSY, RATE_LIMIT_UNAVAILABLE or IDENTITY_PROVIDER_UNAVAILABLE: try again (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getUsageSummary: {
+        parameters: {
+            query?: {
+                /** @description first UTC day, YYYY-MM-DD (default: 29 days before `to`) */
+                from?: string;
+                /** @description last UTC day, included (default: today, or 29 days after `from`) */
+                to?: string;
+            };
+            header?: never;
+            path: {
+                tenantId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        days: {
+                            /** @description the UTC day, YYYY-MM-DD */
+                            date: string;
+                            /** @description settled runs per meter */
+                            meters: {
+                                [key: string]: number;
+                            };
+                            /** @description credits charged */
+                            credits: number;
+                            /** @description decisions allowed */
+                            allowed: number;
+                            /** @description decisions denied, per code */
+                            denied: {
+                                [key: string]: number;
+                            };
+                        }[];
+                    };
+                };
+            };
+            /** @description The request is malformed: VALIDATION_FAILED, MALFORMED_JSON, MALFORMED_TEXT, or a code of the route (docs/errors.md) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential: UNAUTHENTICATED (or INVALID_CREDENTIALS for a sign-in) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential may not do this: FORBIDDEN, INSUFFICIENT_SCOPE, TENANT_SUSPENDED, … */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or another tenant's (the same answer) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description RATE_LIMITED; Retry-After says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description DATABASE_UNAVAILABLE, DATABASE_BUSY, RATE_LIMIT_UNAVAILABLE or IDENTITY_PROVIDER_UNAVAILABLE: try again (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    adminGetUsageSummary: {
+        parameters: {
+            query?: {
+                /** @description first UTC day, YYYY-MM-DD (default: 29 days before `to`) */
+                from?: string;
+                /** @description last UTC day, included (default: today, or 29 days after `from`) */
+                to?: string;
+            };
+            header?: never;
+            path: {
+                tenantId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        days: {
+                            /** @description the UTC day, YYYY-MM-DD */
+                            date: string;
+                            /** @description settled runs per meter */
+                            meters: {
+                                [key: string]: number;
+                            };
+                            /** @description credits charged */
+                            credits: number;
+                            /** @description decisions allowed */
+                            allowed: number;
+                            /** @description decisions denied, per code */
+                            denied: {
+                                [key: string]: number;
+                            };
+                        }[];
+                    };
+                };
+            };
+            /** @description The request is malformed: VALIDATION_FAILED, MALFORMED_JSON, MALFORMED_TEXT, or a code of the route (docs/errors.md) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential: UNAUTHENTICATED (or INVALID_CREDENTIALS for a sign-in) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential may not do this: FORBIDDEN, INSUFFICIENT_SCOPE, TENANT_SUSPENDED, … */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or another tenant's (the same answer) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description RATE_LIMITED; Retry-After says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description DATABASE_UNAVAILABLE, DATABASE_BUSY, RATE_LIMIT_UNAVAILABLE or IDENTITY_PROVIDER_UNAVAILABLE: try again (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    exportUsage: {
+        parameters: {
+            query?: {
+                /** @description default csv */
+                format?: "csv" | "ndjson";
+                /** @description first UTC day, YYYY-MM-DD (default: 29 days before `to`) */
+                from?: string;
+                /** @description last UTC day, included (default: today, or 29 days after `from`) */
+                to?: string;
+            };
+            header?: never;
+            path: {
+                tenantId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the records, one per line (CSV with a header line) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                    "application/x-ndjson": string;
                 };
             };
             /** @description The request is malformed: VALIDATION_FAILED, MALFORMED_JSON, MALFORMED_TEXT, or a code of the route (docs/errors.md) */

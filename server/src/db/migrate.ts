@@ -8,7 +8,7 @@ const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations
 const FUNCTIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'functions');
 
 /** Tables the server may only read and append to: their history is the product. */
-export const APPEND_ONLY_TABLES = ['audit_log', 'credit_ledger', 'usage_events', 'decision_log'] as const;
+export const APPEND_ONLY_TABLES = ['audit_log', 'credit_ledger', 'usage_events', 'decision_log', 'usage_records'] as const;
 
 export interface MigrationTarget {
   kind: 'pglite' | 'postgres';
@@ -96,11 +96,13 @@ async function grantAppRole(target: MigrationTarget, role: string): Promise<void
   if (!membership?.member) {
     await target.exec(`DO $$ BEGIN GRANT "${role}" TO CURRENT_USER; EXCEPTION WHEN OTHERS THEN NULL; END $$`);
   }
+  // A database stopped at an older migration (tests: `through`) lacks the later append-only tables.
+  const existing = new Set((await target.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public'`)).map((r) => String(r.tablename)));
   await target.exec(`
     GRANT USAGE ON SCHEMA public TO "${role}";
     GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "${role}";
     GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "${role}";
     REVOKE INSERT, UPDATE, DELETE ON tollgate_migrations, tollgate_functions FROM "${role}";
-    ${APPEND_ONLY_TABLES.map((t) => `REVOKE UPDATE, DELETE, TRUNCATE ON ${t} FROM "${role}";`).join('\n')}
+    ${APPEND_ONLY_TABLES.filter((t) => existing.has(t)).map((t) => `REVOKE UPDATE, DELETE, TRUNCATE ON ${t} FROM "${role}";`).join('\n')}
   `);
 }

@@ -6,16 +6,12 @@ import { UsageError, table, when } from './output.js';
 type AuditEntry = paths['/v1/admin/audit']['get']['responses'][200]['content']['application/json']['entries'][number];
 type DecisionEntry = paths['/v1/admin/tenants/{tenantId}/decisions']['get']['responses'][200]['content']['application/json']['decisions'][number];
 
-/** A day of API.md's `GET /v1/admin/tenants/{tenantId}/usage/summary`. */
-interface UsageDay { date: string; meters: Record<string, number>; credits: number; allowed: number; denied: Record<string, number> }
-
 const counts = (record: Record<string, number>): string => Object.entries(record).map(([name, n]) => `${name} ${n}`).join(', ');
 
 async function usage(call: Invocation): Promise<void> {
   const tenantId = required(call, 0, 'TENANT');
   const query = { from: option(call, 'from'), to: option(call, 'to') };
-  // Not in the SDK's generated types until the usage routes are (API.md "Usage, events and webhooks"): called by path.
-  const summary = await call.client().request<{ days: UsageDay[] }>('GET', `/v1/admin/tenants/${encodeURIComponent(tenantId)}/usage/summary`, { query });
+  const summary = await unwrap(call.client().api.GET('/v1/admin/tenants/{tenantId}/usage/summary', { params: { path: { tenantId }, query } }));
   const meters = [...new Set(summary.days.flatMap((day) => Object.keys(day.meters)))].sort();
   call.out.result(summary, () => table(['DATE', ...meters.map((meter) => meter.toUpperCase()), 'CREDITS', 'ALLOWED', 'DENIED'],
     summary.days.map((day) => [day.date, ...meters.map((meter) => day.meters[meter] ?? 0), day.credits, day.allowed, counts(day.denied)])));

@@ -8,11 +8,25 @@
 --    "stale"; an answer stored under its idempotency key is replayed; a refusal decided
 --    in TypeScript ("pre") is kept as it is;
 -- 3. the others are admitted in arrival order while all of it fits — the meter, the key's
---    meter, a concurrent-run slot, the credits — each counter, account and lease row
+--    meter, a concurrent-run slot, the credits — each counter, account and slot-count row
 --    locked once, in one global order, and written once;
 -- 4. every answer given under an idempotency key is stored, so a retry replays it.
 --
 -- It answers typed values; the caller spells the decision (gate/outcome.ts).
+
+-- Every version of the functions this file defines goes first: CREATE OR REPLACE cannot
+-- change a function's arguments or result, and a changed signature would otherwise leave
+-- the old version beside the new one. One transaction (db/migrate.ts), so no caller sees
+-- them missing.
+DO $drop$
+DECLARE f regprocedure;
+BEGIN
+  FOR f IN SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+            WHERE n.nspname = current_schema() AND (p.proname LIKE 'tollgate\_decide%' OR p.proname LIKE 'tollgate\_admit%')
+  LOOP
+    EXECUTE 'DROP FUNCTION ' || f;
+  END LOOP;
+END $drop$;
 
 -- An instant as JavaScript's Date#toISOString spells it (lease expiries, audit data).
 CREATE OR REPLACE FUNCTION tollgate_iso(ts timestamptz) RETURNS text LANGUAGE sql STABLE AS $$
@@ -25,14 +39,14 @@ CREATE OR REPLACE FUNCTION tollgate_decide_requests(batch jsonb)
 RETURNS TABLE (ord int, tid text, tgen bigint, uid text, ugen bigint, skid text, skgen bigint, idem text, hash text, shape jsonb, pre jsonb,
                meter text, mlimit bigint, may_bypass boolean, kmeter text, kcap bigint, runs bigint, cost bigint, ps timestamptz, pe timestamptz,
                role text, res_id text, res_key text, res_hash text, op text, model text, expires timestamptz,
-               event_id text, key_event_id text, ledger_id text, audit_id text, actor_type text, actor_id text, request_id text)
+               event_id text, key_event_id text, ledger_id text, audit_id text, actor_type text, actor_id text, request_id text, route jsonb)
 LANGUAGE sql STABLE AS $$
   SELECT x.n::int, r.*
     FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(d, n),
          LATERAL jsonb_to_record(x.d) AS r(tid text, tgen bigint, uid text, ugen bigint, skid text, skgen bigint, idem text, hash text, shape jsonb,
            pre jsonb, meter text, mlimit bigint, may_bypass boolean, kmeter text, kcap bigint, runs bigint, cost bigint, ps timestamptz,
            pe timestamptz, role text, res_id text, res_key text, res_hash text, op text, model text, expires timestamptz, event_id text,
-           key_event_id text, ledger_id text, audit_id text, actor_type text, actor_id text, request_id text)
+           key_event_id text, ledger_id text, audit_id text, actor_type text, actor_id text, request_id text, route jsonb)
 $$;
 
 -- What becomes of each request before anything is consumed: 'stale' (a stamp moved),
@@ -157,7 +171,7 @@ BEGIN
     o_res[j] := a_res[c.ti[j]];
   END LOOP;
   PERFORM tollgate_admit_counts(c.k_tid, c.k_meter, c.k_ps, c.k_pe, c.k_start, k_used, c.k_found, at);
-  PERFORM tollgate_admit_accounts(c.t_id, a_res, c.a_res, c.l_found, c.any_runs, c.ti, c.runs, o_fail, c.res_id, c.expires, at);
+  PERFORM tollgate_admit_accounts(c.t_id, a_res, c.a_res, c.l_found, c.l_held, l_live, c.any_runs, c.ti, c.runs, o_fail, c.res_id, c.expires, at);
   PERFORM tollgate_admit_inserts(batch, c.ord, o_fail, o_mu, o_ku, o_bal, o_res, o_byp, at);
   RETURN QUERY SELECT x.ord, x.fail, x.mu, x.ku, x.lu, x.bal, x.res, x.byp
     FROM unnest(c.ord, o_fail, o_mu, o_ku, o_lu, o_bal, o_res, o_byp) AS x(ord, fail, mu, ku, lu, bal, res, byp);
@@ -172,7 +186,8 @@ CREATE OR REPLACE FUNCTION tollgate_admit_rows(batch jsonb, admit int[], at time
   OUT n int, OUT ord int[], OUT mlimit bigint[], OUT may_bypass boolean[], OUT kcap bigint[], OUT runs bigint[], OUT cost bigint[],
   OUT res_id text[], OUT expires timestamptz[], OUT mi int[], OUT ki int[], OUT ti int[],
   OUT k_tid text[], OUT k_meter text[], OUT k_ps timestamptz[], OUT k_pe timestamptz[], OUT k_used bigint[], OUT k_start bigint[], OUT k_found boolean[],
-  OUT t_id text[], OUT a_found boolean[], OUT a_bal bigint[], OUT a_res bigint[], OUT l_found boolean[], OUT l_live bigint[], OUT any_runs boolean)
+  OUT t_id text[], OUT a_found boolean[], OUT a_bal bigint[], OUT a_res bigint[], OUT l_found boolean[], OUT l_held bigint[], OUT l_live bigint[],
+  OUT any_runs boolean)
 LANGUAGE plpgsql SET jit = off SET plan_cache_mode = force_generic_plan SET enable_seqscan = off AS $fn$
 DECLARE
   r record;
@@ -219,14 +234,25 @@ BEGIN
   LOOP
     a_found[r.i] := true; a_bal[r.i] := r.balance; a_res[r.i] := r.reserved;
   END LOOP;
+  l_held := l_live;
   IF NOT any_runs THEN RETURN; END IF;
   FOR r IN
-    SELECT t.i::int AS i, (SELECT count(*) FROM jsonb_each_text(rl.leases) e WHERE e.value::timestamptz > at) AS live
+    SELECT t.i::int AS i, rl.held
       FROM run_leases rl JOIN unnest(t_id) WITH ORDINALITY AS t(tid, i) ON rl.tenant_id = t.tid
      WHERE rl.tenant_id IN (SELECT t_id[u.ti] FROM unnest(ti, runs) AS u(ti, runs) WHERE u.runs IS NOT NULL)
      ORDER BY rl.tenant_id FOR UPDATE OF rl
   LOOP
-    l_found[r.i] := true; l_live[r.i] := r.live;
+    l_found[r.i] := true; l_held[r.i] := r.held; l_live[r.i] := r.held;
+  END LOOP;
+  -- Slots that expired since are let go now, under the row lock: each is deleted once, so
+  -- the count stays exact at a cost that does not grow with the tenant's open runs.
+  FOR r IN
+    WITH gone AS (
+      DELETE FROM run_slots s USING unnest(t_id) WITH ORDINALITY AS t(tid, i)
+       WHERE l_found[t.i] AND s.tenant_id = t.tid AND s.expires_at <= at RETURNING t.i
+    ) SELECT gone.i::int AS i, count(*) AS n FROM gone GROUP BY gone.i
+  LOOP
+    l_live[r.i] := l_live[r.i] - r.n;
   END LOOP;
 END $fn$;
 
@@ -253,11 +279,12 @@ BEGIN
   IF written <> expected THEN RAISE EXCEPTION 'a counter was created under the batch' USING ERRCODE = '40001'; END IF;
 END $fn$;
 
--- The accounts' reserved amounts, and each tenant's run leases: the live ones kept, one
--- added per admitted run under its reservation's id (settling or releasing the
--- reservation frees the slot). A lease row created under the batch fails it (40001).
-CREATE OR REPLACE FUNCTION tollgate_admit_accounts(t_id text[], a_res bigint[], a_start bigint[], l_found boolean[], any_runs boolean,
-  ti int[], runs bigint[], fail smallint[], res_id text[], expires timestamptz[], at timestamptz) RETURNS void
+-- The accounts' reserved amounts, and each tenant's run slots: a slot row per admitted run
+-- under its reservation's id (settling or releasing the reservation frees it), and the
+-- tenant's count of held slots as the batch left it. A count row created under the batch
+-- fails it (40001).
+CREATE OR REPLACE FUNCTION tollgate_admit_accounts(t_id text[], a_res bigint[], a_start bigint[], l_found boolean[], l_held bigint[], l_live bigint[],
+  any_runs boolean, ti int[], runs bigint[], fail smallint[], res_id text[], expires timestamptz[], at timestamptz) RETURNS void
 LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan SET enable_seqscan = off AS $fn$
 DECLARE
   expected bigint;
@@ -267,22 +294,18 @@ BEGIN
     FROM unnest(t_id, a_res, a_start) AS u(tid, res, start)
    WHERE ca.tenant_id = u.tid AND u.res <> u.start;
   IF NOT any_runs THEN RETURN; END IF;
-  WITH added AS (
-    SELECT x.ti, jsonb_object_agg(x.id, tollgate_iso(x.expires)) AS leases
-      FROM unnest(ti, runs, fail, res_id, expires) AS x(ti, runs, fail, id, expires) WHERE x.fail = 0 AND x.runs IS NOT NULL GROUP BY x.ti
-  ), updated AS (
-    UPDATE run_leases rl
-       SET leases = coalesce((SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each_text(rl.leases) e WHERE e.value::timestamptz > at), '{}'::jsonb)
-                    || added.leases,
-           updated_at = at
-      FROM added WHERE l_found[added.ti] AND rl.tenant_id = t_id[added.ti]
-  )
-  INSERT INTO run_leases (tenant_id, leases, updated_at)
-  SELECT t_id[added.ti], added.leases, at FROM added WHERE NOT l_found[added.ti]
+  INSERT INTO run_slots (tenant_id, id, expires_at)
+  SELECT t_id[x.ti], x.id, x.expires FROM unnest(ti, runs, fail, res_id, expires) AS x(ti, runs, fail, id, expires) WHERE x.fail = 0 AND x.runs IS NOT NULL;
+  UPDATE run_leases rl SET held = u.live, updated_at = at
+    FROM unnest(t_id, l_found, l_held, l_live) AS u(tid, found, held, live)
+   WHERE u.found AND u.live <> u.held AND rl.tenant_id = u.tid;
+  SELECT count(*) INTO expected FROM unnest(l_found, l_live) AS u(found, live) WHERE NOT u.found AND u.live > 0;
+  IF expected = 0 THEN RETURN; END IF;
+  INSERT INTO run_leases (tenant_id, held, updated_at)
+  SELECT u.tid, u.live, at FROM unnest(t_id, l_found, l_live) AS u(tid, found, live) WHERE NOT u.found AND u.live > 0
   ON CONFLICT DO NOTHING;
   GET DIAGNOSTICS written = ROW_COUNT;
-  SELECT count(DISTINCT x.ti) INTO expected FROM unnest(ti, runs, fail) AS x(ti, runs, fail) WHERE x.fail = 0 AND x.runs IS NOT NULL AND NOT l_found[x.ti];
-  IF written <> expected THEN RAISE EXCEPTION 'a lease row was created under the batch' USING ERRCODE = '40001'; END IF;
+  IF written <> expected THEN RAISE EXCEPTION 'a slot count row was created under the batch' USING ERRCODE = '40001'; END IF;
 END $fn$;
 
 -- Every new row of the admitted: usage events (the meter's and the key's), a bypass's
@@ -306,8 +329,10 @@ LANGUAGE sql SET plan_cache_mode = force_generic_plan SET enable_seqscan = off A
            jsonb_build_object('role', v.role, 'used', v.mu, 'limit', v.mlimit, 'periodStart', tollgate_iso(v.ps)), v.request_id, at
       FROM v WHERE v.byp
   ), reservations AS (
-    INSERT INTO credit_reservations (tenant_id, id, idempotency_key, request_hash, operation, model, amount, status, charged, refunded, expires_at, created_at)
-    SELECT v.tid, v.res_id, v.res_key, v.res_hash, v.op, v.model, v.cost, 'held', 0, 0, v.expires, at FROM v
+    INSERT INTO credit_reservations (tenant_id, id, idempotency_key, request_hash, operation, model, amount, status, charged, refunded, expires_at, created_at,
+                                     actor_type, actor_id, role, meter, bypass, route)
+    SELECT v.tid, v.res_id, v.res_key, v.res_hash, v.op, v.model, v.cost, 'held', 0, 0, v.expires, at,
+           v.actor_type, v.actor_id, v.role, v.meter, v.byp, v.route FROM v
   )
   INSERT INTO credit_ledger (tenant_id, id, kind, amount, hold, balance_after, reserved_after, reservation_id, idempotency_key, request_hash,
                              reason, actor_type, actor_id, created_at)

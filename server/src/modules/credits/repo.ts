@@ -72,9 +72,9 @@ export async function reserve(db: Executor, e: EntryInput, r: NewReservation): P
     RETURNING c.balance, c.reserved
   ), r AS (
     INSERT INTO credit_reservations (tenant_id, id, idempotency_key, request_hash, operation, model, amount, status,
-                                     charged, refunded, expires_at, created_at)
+                                     charged, refunded, expires_at, created_at, actor_type, actor_id)
     SELECT ${e.tenantId}, ${r.id}, ${r.key}, ${r.hash}, ${r.operation}, ${r.model}, ${r.amount}::bigint, 'held',
-           0, 0, ${r.expiresAt.toISOString()}::timestamptz, ${now}::timestamptz FROM a
+           0, 0, ${r.expiresAt.toISOString()}::timestamptz, ${now}::timestamptz, ${e.actorType}, ${e.actorId} FROM a
     RETURNING id)`));
 }
 

@@ -33,8 +33,34 @@ export type ReserveResult = Result<Reserved, { code: 'INSUFFICIENT_CREDITS'; cre
 
 export type ResolveResult = Result<Reserved, 'RESERVATION_NOT_FOUND' | 'RESERVATION_EXPIRED' | 'RESERVATION_RESOLVED'>;
 
-/** Told, inside the resolving transaction, that a reservation is closed (e.g. to free its run slot). */
-export type ResolveListener = (tx: Executor, tenantId: string, reservationId: string) => Promise<void>;
+/** A reservation as its resolution left it, with what it was opened for (the run's usage record is made of it). */
+export interface Resolution {
+  tenantId: string;
+  reservationId: string;
+  status: 'settled' | 'released' | 'expired';
+  /** Credits held, and finally charged (0 unless settled). */
+  reserved: number;
+  charged: number;
+  /** The quantity the settlement was priced by, when it named one. */
+  quantity: Quantity | null;
+  operation: string | null;
+  model: string | null;
+  idempotencyKey: string;
+  actorType: string | null;
+  actorId: string | null;
+  role: string | null;
+  meter: string | null;
+  bypass: boolean;
+  route: Record<string, unknown> | null;
+  reservedAt: Date;
+  resolvedAt: Date;
+}
+
+/**
+ * Told, inside the resolving transaction, that a reservation is closed (to free its run
+ * slot, to record the run's usage).
+ */
+export type ResolveListener = (tx: Executor, tenantId: string, reservationId: string, resolution: Resolution) => Promise<void>;
 
 /** Reserve before the AI call, settle (or release) after; what is left unsettled expires. */
 export class ReservationsService {
@@ -87,7 +113,7 @@ export class ReservationsService {
       await this.expire(tx, tenantId, id);
       return err('RESERVATION_EXPIRED');
     }
-    const won = row.status === 'held' && await this.resolve(tx, row, 'settled', charge, actor);
+    const won = row.status === 'held' && await this.resolve(tx, row, 'settled', charge, actor, undefined, actual.quantity);
     return this.outcome(tx, tenantId, id, won, (r) => r.status === 'settled' && (Number(r.charged) === charge || conflict()));
   }
 
@@ -136,14 +162,20 @@ export class ReservationsService {
     return quote(this.plans, { operation: row.operation, quantity: actual.quantity, model: row.model ?? undefined }).credits;
   }
 
-  private async resolve(tx: Executor, row: repo.ReservationRow, status: 'settled' | 'released' | 'expired', charge: number, actor: Actor, at?: Date): Promise<boolean> {
+  private async resolve(tx: Executor, row: repo.ReservationRow, status: 'settled' | 'released' | 'expired', charge: number, actor: Actor, at?: Date, quantity?: Quantity): Promise<boolean> {
     const now = at ?? this.clock.now();
     const kind = status === 'settled' ? 'settle' : status === 'released' ? 'release' : 'expire';
     const won = await repo.resolve(tx, {
       tenantId: row.tenantId, id: newId('led', now.getTime()), kind, amount: -charge, hold: -Number(row.amount), reservationId: row.id,
       key: `${kind}:${row.id}`, hash: requestHash({ charge }), reason: null, actorType: actor.type, actorId: actor.id, now,
     }, { status, charge, when: status === 'settled' ? 'live' : status === 'expired' ? 'due' : 'any' });
-    if (won) await this.resolved(tx, row.tenantId, row.id);
+    if (won) {
+      await this.resolved(tx, row.tenantId, row.id, {
+        tenantId: row.tenantId, reservationId: row.id, status, reserved: Number(row.amount), charged: charge, quantity: quantity ?? null,
+        operation: row.operation, model: row.model, idempotencyKey: row.idempotencyKey, actorType: row.actorType, actorId: row.actorId,
+        role: row.role, meter: row.meter, bypass: row.bypass, route: row.route, reservedAt: row.createdAt, resolvedAt: now,
+      });
+    }
     return won;
   }
 

@@ -1,4 +1,4 @@
-import { bigint, pgTable, primaryKey, text } from 'drizzle-orm/pg-core';
+import { bigint, boolean, jsonb, pgTable, primaryKey, text } from 'drizzle-orm/pg-core';
 import { at } from '../../db/columns.js';
 
 const credits = (name: string) => bigint(name, { mode: 'number' });
@@ -27,6 +27,13 @@ export const creditReservations = pgTable('credit_reservations', {
   expiresAt: at('expires_at').notNull(),
   resolvedAt: at('resolved_at'),
   createdAt: at('created_at').notNull(),
+  /** Who opened it, in what role, on which meter (a bypass or not), through which provider route (0011). */
+  actorType: text('actor_type'),
+  actorId: text('actor_id'),
+  role: text('role'),
+  meter: text('meter'),
+  bypass: boolean('bypass').notNull(),
+  route: jsonb('route').$type<Record<string, unknown>>(),
 }, (t) => [primaryKey({ columns: [t.tenantId, t.id] })]);
 
 /** Append-only: balance = Σ amount and reserved = Σ hold, per tenant. */

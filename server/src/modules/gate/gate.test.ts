@@ -27,7 +27,7 @@ const admin = (tenantId: string, payload: Record<string, unknown>) =>
 /** Everything a decision may consume: counters, leases, credits, ledger, usage log, reservations. */
 async function consumption(): Promise<Record<string, string>> {
   const all = await snapshot(t.db);
-  const keep = ['usage_counters', 'usage_events', 'run_leases', 'credit_accounts', 'credit_ledger', 'credit_reservations', 'audit_log'];
+  const keep = ['usage_counters', 'usage_events', 'run_leases', 'run_slots', 'credit_accounts', 'credit_ledger', 'credit_reservations', 'audit_log'];
   return Object.fromEntries(Object.entries(all).filter(([table]) => keep.includes(table)));
 }
 
@@ -52,6 +52,15 @@ describe('POST /v1/authorize', () => {
     expect(d.reservation.id).toMatch(/^res_/);
     expect(new Date(d.limits[0].resetsAt).getTime()).toBeGreaterThan(t.clock.now().getTime());
     expect(new Date(d.reservation.expiresAt).getTime()).toBeGreaterThan(t.clock.now().getTime());
+  });
+
+  it('keeps on the reservation who opened it, on which meter and through which route', async () => {
+    const owner = await t.signup();
+    const { key, id } = await keyOf(owner);
+    const d = (await authorize(key, { operation: 'clustering' })).json();
+    const rows = await t.db.asOwner(`SELECT actor_type, actor_id, role, meter, bypass, route FROM credit_reservations WHERE tenant_id = $1 AND id = $2`,
+      [owner.tenantId, d.reservation.id]);
+    expect(rows).toEqual([{ actor_type: 'api_key', actor_id: id, role: null, meter: 'runs', bypass: false, route: d.route }]);
   });
 
   it('a legacy alias resolves to its operation, and settle charges the actual quantity and frees the run slot', async () => {
@@ -139,7 +148,9 @@ describe('POST /v1/authorize', () => {
         expect(Number(res.headers['ratelimit-reset'])).toBeGreaterThan(0);
         await limited.deps.decisionLog.flush();
         const after = await snapshot(limited.db);
+        // The denial is logged, and counted on its day with the log's rows (usage summaries): nothing else changes.
         delete before.decision_log; delete after.decision_log;
+        delete before.usage_days; delete after.usage_days;
         expect(after).toEqual(before);
       } finally {
         await limited.close();

@@ -29,7 +29,7 @@ const admin = (tenantId: string, payload: Record<string, unknown>) =>
 /** Everything a decision may consume: counters, leases, credits, ledger, usage log, reservations. */
 async function consumption(): Promise<Record<string, string>> {
   const all = await snapshot(t.db);
-  const keep = ['usage_counters', 'usage_events', 'run_leases', 'credit_accounts', 'credit_ledger', 'credit_reservations', 'audit_log'];
+  const keep = ['usage_counters', 'usage_events', 'run_leases', 'run_slots', 'credit_accounts', 'credit_ledger', 'credit_reservations', 'audit_log'];
   return Object.fromEntries(Object.entries(all).filter(([table]) => keep.includes(table)));
 }
 

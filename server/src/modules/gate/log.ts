@@ -1,4 +1,4 @@
-import type { Db } from '../../db/client.js';
+import type { Db, Executor } from '../../db/client.js';
 import { writeIsolating } from '../../db/batch-write.js';
 import { inSystem } from '../../db/scope.js';
 import { systemClock, type Clock } from '../../lib/clock.js';
@@ -14,7 +14,9 @@ const MAX_PENDING = 50_000;
  * The price: a process killed outright (kill -9, out of memory) loses the rows not yet
  * written, at most one flush interval's worth (plus a flush in progress) while the
  * database keeps up; oldestUnwrittenAt (tollgate_decision_log_oldest_pending_seconds) is
- * how far back that loss would reach now.
+ * how far back that loss would reach now. The tenants' daily decision counts (usage
+ * summaries: `onWritten`) are added in the same transaction as the rows, so they always
+ * equal a recount of the log, and share its loss bound.
  */
 export class DecisionLog {
   private pending: repo.DecisionLogRow[] = [];
@@ -29,15 +31,19 @@ export class DecisionLog {
 
   private readonly clock: Clock;
   private readonly onRefused: (row: repo.DecisionLogRow, error: unknown) => void;
+  private readonly onWritten: (tx: Executor, rows: repo.DecisionLogRow[]) => Promise<void>;
 
   constructor(private readonly db: Db, onError: (error: unknown) => void, options: {
     clock?: Clock;
     /** A row the database refused (to log: it is not kept). */
     onRefused?: (row: repo.DecisionLogRow, error: unknown) => void;
+    /** Told, in the transaction that wrote them, of the rows a write added (the usage day counts). */
+    onWritten?: (tx: Executor, rows: repo.DecisionLogRow[]) => Promise<void>;
   } = {}) {
     this.ticker = new Periodic(() => this.flush(), onError);
     this.clock = options.clock ?? systemClock;
     this.onRefused = options.onRefused ?? (() => undefined);
+    this.onWritten = options.onWritten ?? (async () => undefined);
   }
 
   record(row: repo.DecisionLogRow): void {
@@ -79,7 +85,9 @@ export class DecisionLog {
     this.flushing = (async () => {
       try {
         for (let i = 0; i < batch.length; i += 1000) {
-          await writeIsolating(batch.slice(i, i + 1000), (rows) => inSystem(this.db, (tx) => repo.insertLog(tx, [...rows])), (row, error) => {
+          await writeIsolating(batch.slice(i, i + 1000), (rows) => inSystem(this.db, async (tx) => {
+            await this.onWritten(tx, await repo.insertLog(tx, [...rows]));
+          }), (row, error) => {
             refused.add(row);
             this.refusedRows++;
             this.onRefused(row, error);

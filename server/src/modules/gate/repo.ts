@@ -1,5 +1,5 @@
 import { and, eq, getTableColumns, sql } from 'drizzle-orm';
-import type { Executor } from '../../db/client.js';
+import { rows as rowsOf, type Executor } from '../../db/client.js';
 import { newestFirst, olderThan } from '../../db/columns.js';
 import type { Position } from '../../lib/cursor.js';
 import { decisionLog } from './tables.js';
@@ -13,10 +13,15 @@ const LOG_COLUMNS = Object.entries(getTableColumns(decisionLog)).map(([field, co
  * The whole chunk as one jsonb parameter: building a many-row insert through the query
  * builder cost more CPU on the hot process than the database spent inserting.
  */
-export async function insertLog(db: Executor, rows: DecisionLogRow[]): Promise<void> {
-  if (rows.length === 0) return;
+export async function insertLog(db: Executor, rows: DecisionLogRow[]): Promise<DecisionLogRow[]> {
+  if (rows.length === 0) return [];
   const json = JSON.stringify(rows.map((row) => Object.fromEntries(LOG_COLUMNS.map(([field, name]) => [name, row[field]]))));
-  await db.execute(sql`INSERT INTO decision_log SELECT * FROM jsonb_populate_recordset(NULL::decision_log, ${json}::jsonb) ON CONFLICT DO NOTHING`);
+  // The rows written (not those an earlier, interrupted flush already wrote): what the day counts add.
+  const written = await rowsOf<{ tenant_id: string; id: string }>(db, sql`INSERT INTO decision_log
+    SELECT * FROM jsonb_populate_recordset(NULL::decision_log, ${json}::jsonb) ON CONFLICT DO NOTHING RETURNING tenant_id, id`);
+  if (written.length === rows.length) return rows;
+  const keys = new Set(written.map((w) => `${w.tenant_id}\u0000${w.id}`));
+  return rows.filter((row) => keys.has(`${row.tenantId}\u0000${row.id}`));
 }
 
 export async function listLog(db: Executor, q: { tenantId: string; allowed?: boolean | undefined; before?: Position | undefined; limit: number }): Promise<DecisionLogRow[]> {

@@ -2,6 +2,7 @@ import { Type, type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
 import type { Database } from '../../db/client.js';
 import type { Metered, Outcome, PreError, Refused, Shape } from './outcome.js';
+import type { Route } from './schemas.js';
 
 /**
  * One call as the decision statement takes it (db/functions/decide.sql,
@@ -45,6 +46,8 @@ export interface DecideEntry {
   actor_type: string;
   actor_id: string | null;
   request_id: string | null;
+  /** The provider route the decision named, kept on the reservation (its usage record and its price read it). */
+  route: Route | null;
 }
 
 /** What the statement answered for a call. */

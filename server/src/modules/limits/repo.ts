@@ -64,36 +64,54 @@ export async function listEvents(db: Executor, tenantId: string, before: Positio
 }
 
 /**
- * Takes a concurrent-run slot in one statement on the tenant's single lease row: live
- * leases (other than this one, so renewing is free) are counted and expired ones pruned
- * under the row lock. Returns the live count after, or null when every slot is taken.
+ * Takes a concurrent-run slot: under the lock of the tenant's count row, slots that have
+ * expired are let go, the same lease id renews its slot (renewing is free), else a slot is
+ * taken while the count is under `limit`. Returns the live count after, or null when
+ * every slot is taken. The count row is locked before any slot row, as the decision does.
  */
 export async function acquireLease(db: Executor, l: { tenantId: string; leaseId: string; expiresAt: Date; limit: number; now: Date }): Promise<number | null> {
+  if (l.limit < 1) return null;
   const now = l.now.toISOString();
-  const [row] = await rows<{ active: number }>(db, sql`
-    INSERT INTO run_leases AS r (tenant_id, leases, updated_at)
-    SELECT ${l.tenantId}, jsonb_build_object(${l.leaseId}::text, ${l.expiresAt.toISOString()}::text), ${now}::timestamptz
-    WHERE ${l.limit}::bigint >= 1
-    ON CONFLICT (tenant_id) DO UPDATE
-      SET leases = COALESCE((SELECT jsonb_object_agg(key, value) FROM jsonb_each_text(r.leases)
-                             WHERE value::timestamptz > ${now}::timestamptz AND key <> ${l.leaseId}), '{}'::jsonb) || EXCLUDED.leases,
-          updated_at = EXCLUDED.updated_at
-      WHERE (SELECT count(*) FROM jsonb_each_text(r.leases)
-             WHERE value::timestamptz > ${now}::timestamptz AND key <> ${l.leaseId}) < ${l.limit}::bigint
-    RETURNING (SELECT count(*) FROM jsonb_each_text(r.leases))::int AS active`);
-  return row ? Number(row.active) : null;
+  const held = await lockSlotCount(db, l.tenantId, now);
+  const [pruned] = await rows<{ n: number }>(db, sql`
+    WITH gone AS (DELETE FROM run_slots WHERE tenant_id = ${l.tenantId} AND expires_at <= ${now}::timestamptz RETURNING 1)
+    SELECT count(*)::int AS n FROM gone`);
+  let live = held - Number(pruned?.n ?? 0);
+  const renewed = await rows(db, sql`
+    UPDATE run_slots SET expires_at = ${l.expiresAt.toISOString()}::timestamptz WHERE tenant_id = ${l.tenantId} AND id = ${l.leaseId} RETURNING id`);
+  const taken = renewed.length === 0 && live < l.limit;
+  if (taken) {
+    await db.execute(sql`INSERT INTO run_slots (tenant_id, id, expires_at) VALUES (${l.tenantId}, ${l.leaseId}, ${l.expiresAt.toISOString()}::timestamptz)`);
+    live += 1;
+  }
+  if (live !== held) await db.execute(sql`UPDATE run_leases SET held = ${live}, updated_at = ${now}::timestamptz WHERE tenant_id = ${l.tenantId}`);
+  return renewed.length === 1 || taken ? live : null;
 }
 
+/** Frees a slot (whether or not it has expired yet); false if it is not held. */
 export async function releaseLease(db: Executor, tenantId: string, leaseId: string, now: Date): Promise<boolean> {
+  // Most reservations resolved hold no slot: those take no lock. A slot is written in the
+  // transaction that made its reservation, so one being resolved has its slot in sight.
+  const held = await rows(db, sql`SELECT id FROM run_slots WHERE tenant_id = ${tenantId} AND id = ${leaseId}`);
+  if (held.length === 0) return false;
+  await db.execute(sql`SELECT held FROM run_leases WHERE tenant_id = ${tenantId} FOR UPDATE`);
   const found = await rows(db, sql`
-    UPDATE run_leases SET leases = leases - ${leaseId}::text, updated_at = ${now.toISOString()}::timestamptz
-    WHERE tenant_id = ${tenantId} AND (leases -> ${leaseId}::text) IS NOT NULL RETURNING tenant_id`);
+    WITH gone AS (DELETE FROM run_slots WHERE tenant_id = ${tenantId} AND id = ${leaseId} RETURNING id)
+    UPDATE run_leases SET held = held - 1, updated_at = ${now.toISOString()}::timestamptz
+     WHERE tenant_id = ${tenantId} AND EXISTS (SELECT 1 FROM gone) RETURNING tenant_id`);
   return found.length === 1;
+}
+
+/** The tenant's count of held slots, its row created if need be and locked for the transaction. */
+async function lockSlotCount(db: Executor, tenantId: string, now: string): Promise<number> {
+  const [row] = await rows<{ held: number }>(db, sql`
+    INSERT INTO run_leases AS r (tenant_id, held, updated_at) VALUES (${tenantId}, 0, ${now}::timestamptz)
+    ON CONFLICT (tenant_id) DO UPDATE SET updated_at = r.updated_at RETURNING r.held`);
+  return Number(row!.held);
 }
 
 export async function activeLeases(db: Executor, tenantId: string, now: Date): Promise<number> {
   const [row] = await rows<{ n: number }>(db, sql`
-    SELECT count(*)::int AS n FROM run_leases, jsonb_each_text(leases)
-    WHERE tenant_id = ${tenantId} AND value::timestamptz > ${now.toISOString()}::timestamptz`);
+    SELECT count(*)::int AS n FROM run_slots WHERE tenant_id = ${tenantId} AND expires_at > ${now.toISOString()}::timestamptz`);
   return Number(row?.n ?? 0);
 }
