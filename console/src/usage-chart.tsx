@@ -1,12 +1,11 @@
 /**
- * Usage per UTC day as a chart. It draws days in the shape of the API's usage summary
- * (`GET …/usage/summary`: `{days: [{date, meters, credits, allowed, denied}]}`), so that
- * route's answer can be passed in as it is; until a server has it, the pages build the
- * same days from what they can read: the usage log (a tenant's own page) or the decision
- * log (the operator's page), with the helpers below.
+ * Usage per UTC day as a chart, from the API's usage summary (`GET …/usage/summary`:
+ * `{days: [{date, meters, credits, allowed, denied}]}`, the last 30 days). A plain member
+ * may not read the summary (owner/admin): their page builds the same days from the usage
+ * log, which members may read (daysFromUsageEvents).
  */
 import { Bar, CartesianGrid, ComposedChart, Legend, Line, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
-import type { DecisionEntry, UsageEvent } from './types';
+import type { UsageEvent } from './types';
 
 /** One day of the usage summary (API.md "Usage, events and webhooks"). */
 export interface UsageDay {
@@ -39,21 +38,6 @@ export function daysFromUsageEvents(events: UsageEvent[], days: UsageDay[]): Usa
     const day = dayOf(days, event.createdAt);
     if (!day || event.bypass) continue;
     day.meters[event.meter] = (day.meters[event.meter] ?? 0) + event.quantity;
-  }
-  return days;
-}
-
-/** Days from the decision log: decisions allowed, denied per code, and credits reserved by the allowed ones (replays not counted again). */
-export function daysFromDecisions(decisions: DecisionEntry[], days: UsageDay[]): UsageDay[] {
-  for (const decision of decisions) {
-    const day = dayOf(days, decision.createdAt);
-    if (!day || decision.replayed) continue;
-    if (decision.allowed) {
-      day.allowed += 1;
-      day.credits += decision.credits ?? 0;
-    } else {
-      day.denied[decision.code] = (day.denied[decision.code] ?? 0) + 1;
-    }
   }
   return days;
 }

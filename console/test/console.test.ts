@@ -96,7 +96,9 @@ describe.skipIf(!available)('the console in Chromium, against a real Tollgate', 
       expect(await section(opsPage, 'tenant').textContent()).toContain(owner.tenantId);
       const chart = section(opsPage, 'usage-per-day').locator('figure.chart');
       await chart.locator('.recharts-bar-rectangle').first().waitFor();
-      expect(Number(await chart.getAttribute('data-total'))).toBe(4); // 3 allowed, 1 denied
+      const summary = await unwrap(ops.api.GET('/v1/admin/tenants/{tenantId}/usage/summary', { params: { path: { tenantId: owner.tenantId }, query: {} } }));
+      expect(summary.days.at(-1)).toMatchObject({ meters: { runs: 3 }, allowed: 3, denied: { NOT_IN_PLAN: 1 } });
+      expect(Number(await chart.getAttribute('data-total'))).toBe(3); // the runs drawn: the three settled
       await section(opsPage, 'users').getByText(owner.email).waitFor();
       await section(opsPage, 'payments').getByText('No payments.').waitFor();
       expect(await section(opsPage, 'decisions').locator('tbody tr').count()).toBe(4);
@@ -216,8 +218,9 @@ describe.skipIf(!available)('the console in Chromium, against a real Tollgate', 
       expect(await runs.textContent()).toContain(String(usage.usage.find((meter) => meter.meter === 'runs')!.limit));
       const chart = section(ownerPage, 'usage-per-day').locator('figure.chart');
       await chart.locator('.recharts-bar-rectangle').first().waitFor();
-      const events = await unwrap(owner.tg.api.GET('/v1/tenants/{tenantId}/usage/events', { params: { path: { tenantId: owner.tenantId } } }));
-      expect(Number(await chart.getAttribute('data-total'))).toBe(events.events.filter((event) => !event.bypass).reduce((n, event) => n + event.quantity, 0));
+      const summary = await unwrap(owner.tg.api.GET('/v1/tenants/{tenantId}/usage/summary', { params: { path: { tenantId: owner.tenantId }, query: {} } }));
+      expect(Number(await chart.getAttribute('data-total'))).toBe(summary.days.reduce((n, day) => n + (day.meters.runs ?? 0), 0));
+      expect(await chart.locator('.recharts-legend-item-text').allTextContents()).toContain('runs');
       const credits = await creditsOf(owner.tenantId);
       expect(await section(ownerPage, 'credits').textContent()).toContain(String(credits.balance));
       await screenshot(ownerPage, '11-owner-overview');
@@ -361,6 +364,9 @@ describe.skipIf(!available)('the console in Chromium, against a real Tollgate', 
       await page.getByRole('button', { name: 'Accept invitation' }).click();
       await page.getByRole('heading', { name: 'Acme Team' }).waitFor();
       expect(new URL(page.url()).pathname).toBe(`/console/tenants/${teamId}/overview`);
+      // A member may not read the usage summary (owner/admin): the chart is drawn from the usage log instead.
+      await section(page, 'usage-per-day').locator('figure.chart').waitFor();
+      expect(await section(page, 'usage-per-day').getByRole('alert').count()).toBe(0);
       const joined = await unwrap(member.tg.api.GET('/v1/me'));
       expect(joined.memberships).toContainEqual(expect.objectContaining({ tenantId: teamId, role: 'member' }));
       await page.locator('header').getByRole('link', { name: 'Acme Team' }).waitFor();

@@ -3,8 +3,7 @@ import { useState } from 'react';
 import { tg, newIdempotencyKey } from '../session';
 import type { AuditEntry, DecisionEntry, Payment, Tenant, TenantUser } from '../types';
 import { ActionForm, Field, Fields, Section, StatusBadge, Table, money, useLoad, when } from '../ui';
-import { UsageChart, daysFromDecisions, emptyDays } from '../usage-chart';
-import { CHART_DAYS, chartSince, collectSince } from './pages';
+import { UsageChart } from '../usage-chart';
 import { KeyTable } from './TenantKeys';
 import { CreditSections, SubscriptionFields, UsageTable } from './TenantOverview';
 
@@ -20,14 +19,7 @@ export function AdminTenant({ tenantId }: { tenantId: string }) {
   const credits = useLoad(() => unwrap(tg.api.GET('/v1/admin/tenants/{tenantId}/credits', path)), [tenantId]);
   const ledger = useLoad(() => unwrap(tg.api.GET('/v1/admin/tenants/{tenantId}/credits/ledger', { params: { path: { tenantId }, query: { limit: 50 } } })), [tenantId]);
   const keys = useLoad(() => unwrap(tg.api.GET('/v1/admin/tenants/{tenantId}/api-keys', path)), [tenantId]);
-  const usage = useLoad(async () => {
-    const since = chartSince();
-    const recent = await collectSince<DecisionEntry>(async (cursor) => {
-      const page = await unwrap(tg.api.GET('/v1/admin/tenants/{tenantId}/decisions', { params: { path: { tenantId }, query: { limit: 200, cursor } } }));
-      return { items: page.decisions, nextCursor: page.nextCursor };
-    }, since);
-    return daysFromDecisions(recent, emptyDays(CHART_DAYS));
-  }, [tenantId]);
+  const usage = useLoad(async () => (await unwrap(tg.api.GET('/v1/admin/tenants/{tenantId}/usage/summary', { params: { path: { tenantId }, query: {} } }))).days, [tenantId]);
   const [prefill, setPrefill] = useState<Payment | null>(null);
 
   const changed = () => { tenant.reload(); payments.reload(); audit.reload(); period.reload(); credits.reload(); ledger.reload(); };
@@ -52,7 +44,7 @@ export function AdminTenant({ tenantId }: { tenantId: string }) {
       </Section>
 
       <Section title="Usage per day" loaded={usage}>
-        {(days) => <UsageChart days={days} title={`Decisions per UTC day, last ${CHART_DAYS} days (credits reserved as a line)`} />}
+        {(days) => <UsageChart days={days} title={`Settled runs per meter, per UTC day, last ${days.length} days (credits charged as a line)`} />}
       </Section>
 
       <CreditSections credits={credits} ledger={ledger} />

@@ -1,4 +1,4 @@
-import { unwrap } from '@tollgate/sdk';
+import { Forbidden, unwrap } from '@tollgate/sdk';
 import { tg } from '../session';
 import type { CreditBalance, LedgerEntry, Subscription, UsageEvent, UsageView } from '../types';
 import { Fields, Section, StatusBadge, Table, useLoad, when, type Loaded } from '../ui';
@@ -22,11 +22,17 @@ export function TenantOverview({ tenantId }: { tenantId: string }) {
   const usage = useLoad(() => unwrap(tg.api.GET('/v1/tenants/{tenantId}/usage', path)), [tenantId]);
   const credits = useLoad(() => unwrap(tg.api.GET('/v1/tenants/{tenantId}/credits', path)), [tenantId]);
   const perDay = useLoad(async () => {
-    const events = await collectSince<UsageEvent>(async (cursor) => {
-      const page = await unwrap(tg.api.GET('/v1/tenants/{tenantId}/usage/events', { params: { path: { tenantId }, query: { limit: 200, cursor } } }));
-      return { items: page.events, nextCursor: page.nextCursor };
-    }, chartSince());
-    return daysFromUsageEvents(events, emptyDays(CHART_DAYS));
+    try {
+      return (await unwrap(tg.api.GET('/v1/tenants/{tenantId}/usage/summary', { params: { path: { tenantId }, query: {} } }))).days;
+    } catch (error) {
+      if (!(error instanceof Forbidden)) throw error;
+      // A plain member: the summary is for owners and admins; the usage log is readable by members.
+      const events = await collectSince<UsageEvent>(async (cursor) => {
+        const page = await unwrap(tg.api.GET('/v1/tenants/{tenantId}/usage/events', { params: { path: { tenantId }, query: { limit: 200, cursor } } }));
+        return { items: page.events, nextCursor: page.nextCursor };
+      }, chartSince());
+      return daysFromUsageEvents(events, emptyDays(CHART_DAYS));
+    }
   }, [tenantId]);
   return (
     <>
@@ -43,7 +49,7 @@ export function TenantOverview({ tenantId }: { tenantId: string }) {
         {(u) => <UsageTable usage={u} />}
       </Section>
       <Section title="Usage per day" loaded={perDay}>
-        {(days) => <UsageChart days={days} title={`Admitted usage per meter, per UTC day, last ${CHART_DAYS} days`} />}
+        {(days) => <UsageChart days={days} title={`Runs per meter, per UTC day, last ${days.length} days`} />}
       </Section>
       <Section title="Credits" loaded={credits}>
         {(c) => <CreditFields credits={c} />}
