@@ -80,6 +80,7 @@ describe('the operator\'s views', () => {
     const tenant = (path: string) => t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}${path}`, token: owner.accessToken });
     const admin = (path: string) => t.request({ method: 'GET', url: `/v1/admin/tenants/${owner.tenantId}${path}`, token: op.accessToken });
     const created = await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys`, token: owner.accessToken, payload: { name: 'backend' } });
+    t.clock.advance(1000); // the grant newer than the signup's: the ledger is newest first
     const granted = await t.request({
       method: 'POST', url: `/v1/admin/tenants/${owner.tenantId}/credits`, token: op.accessToken, payload: { amount: 40, reason: 'welcome', idempotencyKey: 'op-view-1' },
     });
