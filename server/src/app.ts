@@ -7,6 +7,7 @@ import { Type } from 'typebox';
 import { sql } from 'drizzle-orm';
 import type { Deps } from './deps.js';
 import { registerAuthHook } from './http/auth-hook.js';
+import { consoleRoutes } from './http/console.js';
 import { frameworkErrorHandler, registerErrorHandling, registerJsonParser } from './http/error-handler.js';
 import { principalOf, tenantHeaderOf } from './http/guards.js';
 import { registerMetrics } from './http/metrics.js';
@@ -94,6 +95,8 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   await registerDocs(app);
   registerRequestHooks(app, deps);
   registerHealth(app, deps);
+  // The console's page and files (docs/console.md): public and hidden, no API routes.
+  await app.register(consoleRoutes);
   await registerModules(app, deps);
   await app.ready();
   return app;

@@ -75,6 +75,35 @@ describe('the operator\'s views', () => {
     const rest = (await t.request({ method: 'GET', url: `/v1/admin/tenants/${owner.tenantId}/payments?limit=2&cursor=${first.nextCursor}`, token: op.accessToken })).json();
     expect(rest).toMatchObject({ payments: [{ plan: 'pro', status: 'canceled' }], nextCursor: null });
   });
+  it('a tenant\'s credits, ledger, usage and API keys as its own routes show them — also while the tenant\'s own are refused for payment', async () => {
+    const owner = await t.signup();
+    const tenant = (path: string) => t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}${path}`, token: owner.accessToken });
+    const admin = (path: string) => t.request({ method: 'GET', url: `/v1/admin/tenants/${owner.tenantId}${path}`, token: op.accessToken });
+    const created = await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys`, token: owner.accessToken, payload: { name: 'backend' } });
+    t.clock.advance(1000); // the grant newer than the signup's: the ledger is newest first
+    const granted = await t.request({
+      method: 'POST', url: `/v1/admin/tenants/${owner.tenantId}/credits`, token: op.accessToken, payload: { amount: 40, reason: 'welcome', idempotencyKey: 'op-view-1' },
+    });
+    expect([created.statusCode, granted.statusCode]).toEqual([201, 200]);
+
+    for (const path of ['/credits', '/credits/ledger', '/usage', '/api-keys']) {
+      const [own, seen] = [await tenant(path), await admin(path)];
+      expect([own.statusCode, seen.statusCode], `${path}: ${seen.body}`).toEqual([200, 200]);
+      expect(seen.json(), path).toEqual(own.json());
+    }
+    expect((await admin('/api-keys')).body).not.toContain(created.json().key);
+    const page = await t.request({ method: 'GET', url: `/v1/admin/tenants/${owner.tenantId}/credits/ledger?limit=1`, token: op.accessToken });
+    expect(page.json().entries).toEqual([expect.objectContaining({ amount: 40, reason: 'welcome' })]);
+    expect(page.json().nextCursor).toEqual(expect.any(String));
+
+    // Awaiting a bank transfer, the tenant's own reads are refused; an operator still sees it all.
+    await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/subscription/bank-transfer`, token: owner.accessToken, payload: { plan: 'pro' } });
+    expect((await tenant('/credits')).json().error.code).toBe('PAYMENT_REQUIRED');
+    for (const path of ['/credits', '/credits/ledger', '/usage', '/api-keys']) expect((await admin(path)).statusCode, path).toBe(200);
+    // And they are the operator's: the owner is refused them.
+    const refused = await t.request({ method: 'GET', url: `/v1/admin/tenants/${owner.tenantId}/credits`, token: owner.accessToken });
+    expect(refused.statusCode).toBe(403);
+  });
 });
 
 describe('the tenant\'s own billing, for its owner and admins', () => {

@@ -149,6 +149,7 @@ function printBanner(config: Config, port: number, workers: number): void {
     '',
     `  Tollgate is listening on ${base}  (storage: ${storage}${workers > 1 ? `; ${workers} worker processes` : ''})`,
     `  API docs:  ${base}/docs   ·   OpenAPI: ${base}/openapi.json`,
+    `  Console:   ${base}/console  (sign in as an operator, or as a tenant's owner or admin)`,
     '  Sign up:   curl -s -X POST ' + base + '/v1/signup -H "content-type: application/json" \\',
     '               -d \'{"email":"you@example.com","password":"a-long-password"}\'',
     '',

@@ -51,8 +51,16 @@ function tenantKeyRoutes(app: TypeBoxApp, apiKeys: ApiKeyService): void {
     },
   }, async (request) => {
     const access = accessOf(request);
-    return { apiKeys: await apiKeys.list(access) };
+    return { apiKeys: await apiKeys.list(access.tenantId) };
   });
+
+  app.get('/v1/admin/tenants/:tenantId/api-keys', {
+    config: { access: 'operator' },
+    schema: {
+      tags: ['operator'], summary: 'A tenant\'s API keys (operator): prefix and last four characters, never the key or its hash',
+      params: TenantParams, response: { 200: Type.Object({ apiKeys: Type.Array(ApiKeyViewSchema) }), ...errors(401, 403, 404) },
+    },
+  }, async (request) => ({ apiKeys: await apiKeys.list(request.params.tenantId) }));
 
   app.delete('/v1/tenants/:tenantId/api-keys/:keyId', {
     config: { access: 'admin' },

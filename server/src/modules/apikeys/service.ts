@@ -66,8 +66,9 @@ export class ApiKeyService {
     return { ...this.toView(row), key };
   }
 
-  async list(access: TenantAccess): Promise<ApiKeyView[]> {
-    return inTenant(this.db, access.tenantId, async (tx) => (await repo.listApiKeys(tx, access.tenantId)).map((row) => this.toView(row)));
+  /** A tenant's keys (for its owners/admins, and for operators). */
+  async list(tenantId: string): Promise<ApiKeyView[]> {
+    return inTenant(this.db, tenantId, async (tx) => (await repo.listApiKeys(tx, tenantId)).map((row) => this.toView(row)));
   }
 
   /** Idempotent: revoking a revoked key changes nothing and writes no second entry. */

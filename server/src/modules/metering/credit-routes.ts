@@ -23,6 +23,8 @@ export interface CreditsRouteOptions {
 }
 
 const ReservationParams = Type.Object({ id: idOf('res') });
+const LedgerQuery = Type.Object(PageQuery, { additionalProperties: false });
+const LedgerPage = Type.Object({ entries: Type.Array(LedgerEntrySchema), nextCursor: NextCursor });
 
 /** A tenant's balance and ledger, for its members. */
 const creditReadRoutes: FastifyPluginAsyncTypebox<{ metering: Metering }> = async (app, { metering }) => {
@@ -38,8 +40,7 @@ const creditReadRoutes: FastifyPluginAsyncTypebox<{ metering: Metering }> = asyn
     config: { access: 'member' },
     schema: {
       tags: ['credits'], summary: 'The append-only credit ledger, newest first',
-      params: TenantParams, querystring: Type.Object(PageQuery, { additionalProperties: false }),
-      response: { 200: Type.Object({ entries: Type.Array(LedgerEntrySchema), nextCursor: NextCursor }), ...errors(401, 403, 404) },
+      params: TenantParams, querystring: LedgerQuery, response: { 200: LedgerPage, ...errors(401, 403, 404) },
     },
   }, async (request) => {
     const access = accessOf(request);
@@ -125,6 +126,19 @@ export interface CreditsAdminRouteOptions {
 }
 
 export const creditsAdminRoutes: FastifyPluginAsyncTypebox<CreditsAdminRouteOptions> = async (app, { metering }) => {
+  app.get('/v1/admin/tenants/:tenantId/credits', {
+    config: { access: 'operator' },
+    schema: { tags: ['operator'], summary: 'A tenant\'s credit balance, reserved and available (operator)', params: TenantParams, response: { 200: CreditBalanceSchema, ...errors(401, 403, 404) } },
+  }, async (request) => metering.credits(request.params.tenantId));
+
+  app.get('/v1/admin/tenants/:tenantId/credits/ledger', {
+    config: { access: 'operator' },
+    schema: {
+      tags: ['operator'], summary: 'A tenant\'s credit ledger, newest first (operator)',
+      params: TenantParams, querystring: LedgerQuery, response: { 200: LedgerPage, ...errors(401, 403, 404) },
+    },
+  }, async (request) => metering.ledger(request.params.tenantId, request.query));
+
   app.post('/v1/admin/tenants/:tenantId/credits', {
     config: { access: 'operator' },
     schema: {

@@ -18,6 +18,12 @@ const MeterUsageSchema = Type.Object({
   periodStart: Type.String(), periodEnd: Type.String(), resetsAt: Type.String(),
 });
 
+const UsageReportSchema = Type.Object({
+  usage: Type.Array(MeterUsageSchema),
+  concurrentRuns: Type.Object({ active: Type.Integer(), limit: Nullable(Type.Integer()) }),
+  periodStart: Type.String(), periodEnd: Type.String(),
+});
+
 const UsageEventSchema = Type.Object({
   id: Type.String(), meter: Type.String(), quantity: Type.Integer(), periodStart: Type.String(), bypass: Type.Boolean(),
   role: Nullable(Type.String()), actor: Type.Object({ type: Type.String(), id: Nullable(Type.String()) }),
@@ -54,11 +60,7 @@ export const meteringRoutes: FastifyPluginAsyncTypebox<{ metering: Metering }> =
       tags: ['usage'], summary: 'Usage of every meter in the current period, and concurrent runs',
       params: TenantParams,
       response: {
-        200: Type.Object({
-          usage: Type.Array(MeterUsageSchema),
-          concurrentRuns: Type.Object({ active: Type.Integer(), limit: Nullable(Type.Integer()) }),
-          periodStart: Type.String(), periodEnd: Type.String(),
-        }),
+        200: UsageReportSchema,
         ...errors(401, 403, 404),
       },
     },
@@ -66,6 +68,14 @@ export const meteringRoutes: FastifyPluginAsyncTypebox<{ metering: Metering }> =
     const access = accessOf(request);
     return metering.usage(access.tenantId);
   });
+
+  app.get('/v1/admin/tenants/:tenantId/usage', {
+    config: { access: 'operator' },
+    schema: {
+      tags: ['operator'], summary: 'A tenant\'s usage of every meter in the current period, and concurrent runs (operator)',
+      params: TenantParams, response: { 200: UsageReportSchema, ...errors(401, 403, 404) },
+    },
+  }, async (request) => metering.usage(request.params.tenantId));
 
   app.get('/v1/tenants/:tenantId/usage/events', {
     config: { access: 'member' },

@@ -1,0 +1,386 @@
+/**
+ * The console in Debian's Chromium against a real Tollgate: every page renders, every
+ * action works end to end (checked through the API, as a script would), screenshots in
+ * console/screenshots/. One server and one browser for the file; the tests run in order,
+ * as an operator's and an owner's day would.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { TollgateError, unwrap, type Tollgate } from '@tollgate/sdk';
+import {
+  OPERATOR, PASSWORD, browserAvailable, client, newPage, operatorClient, screenshot, signInThroughPage, signup, startStage, type Person, type Stage,
+} from './browser.js';
+
+const available = browserAvailable();
+const DAY_MS = 86_400_000;
+
+describe.skipIf(!available)('the console in Chromium, against a real Tollgate', () => {
+  let stage: Stage;
+  let ops: Tollgate;
+  let owner: Person;
+  let teamId: string;
+  let backend: Tollgate;
+  let backendKey: string;
+  let opsPage: Page;
+  let ownerPage: Page;
+
+  const section = (page: Page, name: string) => page.locator(`section[data-section="${name}"]`);
+  const tenantOf = async (tenantId: string) => unwrap(ops.api.GET('/v1/admin/tenants/{tenantId}', { params: { path: { tenantId } } }));
+  const creditsOf = async (tenantId: string) => unwrap(owner.tg.api.GET('/v1/tenants/{tenantId}/credits', { params: { path: { tenantId } } }));
+
+  beforeAll(async () => {
+    stage = await startStage();
+    ops = await operatorClient(stage);
+    owner = await signup(stage, 'Ada');
+    teamId = (await unwrap(owner.tg.api.POST('/v1/tenants', { body: { name: 'Acme Team' } }))).id;
+    // The owner's backend: an API key of the personal tenant, three runs and one refusal (thinker is not in the free plan).
+    const key = await unwrap(owner.tg.api.POST('/v1/tenants/{tenantId}/api-keys', { params: { path: { tenantId: owner.tenantId } }, body: { name: 'backend', scopes: ['authorize', 'read'] } }));
+    backendKey = key.key;
+    backend = client(stage, { apiKey: key.key });
+    for (let i = 0; i < 3; i++) await backend.run('clustering', async (run) => run.report({ credits: 4 }));
+    expect((await backend.authorize('chat', { model: 'bedrock/claude-haiku' })).code).toBe('NOT_IN_PLAN');
+  });
+
+  afterAll(async () => { await stage?.close(); });
+
+  afterEach(async ({ task }) => {
+    if (task.result?.state === 'fail') {
+      for (const [who, page] of [['operator', opsPage], ['owner', ownerPage]] as const) {
+        if (page && !page.isClosed()) await screenshot(page, `failed-${who}-${task.name.slice(0, 40).replace(/\W+/g, '-')}`);
+      }
+    }
+    // No script error and no refused resource (a CSP violation is one) on any page of the test.
+    expect(stage.pageErrors.splice(0)).toEqual([]);
+  });
+
+  describe('operators', () => {
+    it('sign in: a wrong password is refused on the page; the operator lands on the tenant search', async () => {
+      ({ page: opsPage } = await newPage(stage));
+      await opsPage.goto('/console');
+      await opsPage.getByRole('heading', { name: 'Tollgate console' }).waitFor();
+      await screenshot(opsPage, '01-sign-in');
+      await opsPage.getByLabel('Email').fill(OPERATOR.email);
+      await opsPage.getByLabel('Password').fill('not-the-password');
+      await opsPage.getByRole('button', { name: 'Sign in' }).click();
+      await expect.poll(() => opsPage.getByRole('alert').textContent()).toContain('INVALID_CREDENTIALS');
+
+      await signInThroughPage(opsPage, OPERATOR.email, OPERATOR.password);
+      await opsPage.getByRole('heading', { name: 'Tenants' }).waitFor();
+      expect(new URL(opsPage.url()).pathname).toBe('/console/admin/tenants');
+      expect(await opsPage.locator('header').textContent()).toContain('operator');
+    });
+
+    it('tenant search finds a tenant by name and by id, and filters by status', async () => {
+      await opsPage.getByLabel('Name or id').fill('Acme Team');
+      await opsPage.getByRole('button', { name: 'Search' }).click();
+      await expect.poll(() => opsPage.locator('tbody tr').count()).toBe(1);
+      await opsPage.getByRole('link', { name: 'Acme Team' }).waitFor();
+      expect(new URL(opsPage.url()).search).toBe('?query=Acme+Team');
+      await screenshot(opsPage, '02-tenant-search');
+
+      await opsPage.getByLabel('Name or id').fill('');
+      await opsPage.getByLabel('Status').selectOption('suspended');
+      await opsPage.getByRole('button', { name: 'Search' }).click();
+      await opsPage.getByText('No tenant matches.').waitFor();
+
+      await opsPage.getByLabel('Status').selectOption('');
+      await opsPage.getByLabel('Name or id').fill(owner.tenantId);
+      await opsPage.getByRole('button', { name: 'Search' }).click();
+      await opsPage.getByRole('link', { name: 'Ada' }).click();
+      await opsPage.getByRole('heading', { name: /^Ada/ }).waitFor();
+      expect(new URL(opsPage.url()).pathname).toBe(`/console/admin/tenants/${owner.tenantId}`);
+    });
+
+    it('the tenant page shows status, plan, subscription, payments, usage, credits and ledger, API keys, users, decisions and audit', async () => {
+      await section(opsPage, 'tenant').getByText('free').first().waitFor();
+      expect(await section(opsPage, 'tenant').textContent()).toContain(owner.tenantId);
+      const chart = section(opsPage, 'usage-per-day').locator('figure.chart');
+      await chart.locator('.recharts-bar-rectangle').first().waitFor();
+      const summary = await unwrap(ops.api.GET('/v1/admin/tenants/{tenantId}/usage/summary', { params: { path: { tenantId: owner.tenantId }, query: {} } }));
+      expect(summary.days.at(-1)).toMatchObject({ meters: { runs: 3 }, allowed: 3, denied: { NOT_IN_PLAN: 1 } });
+      expect(Number(await chart.getAttribute('data-total'))).toBe(3); // the runs drawn: the three settled
+      await section(opsPage, 'users').getByText(owner.email).waitFor();
+      await section(opsPage, 'payments').getByText('No payments.').waitFor();
+      expect(await section(opsPage, 'decisions').locator('tbody tr').count()).toBe(4);
+      expect(await section(opsPage, 'decisions').textContent()).toContain('NOT_IN_PLAN');
+      await section(opsPage, 'audit').getByText('api_key.create').waitFor();
+      const usage = await unwrap(owner.tg.api.GET('/v1/tenants/{tenantId}/usage', { params: { path: { tenantId: owner.tenantId } } }));
+      const runs = usage.usage.find((meter) => meter.meter === 'runs')!;
+      const cells = await section(opsPage, 'usage-this-period').getByRole('row', { name: /runs/ }).locator('td').allTextContents();
+      expect(cells.slice(0, 4)).toEqual(['runs', String(runs.used), String(runs.limit), String(runs.remaining)]);
+      const credits = await creditsOf(owner.tenantId);
+      expect(await section(opsPage, 'credits').locator('dd').allTextContents()).toEqual([credits.balance, credits.reserved, credits.available].map(String));
+      expect(await section(opsPage, 'ledger').locator('tbody tr').count()).toBe(7); // the grant, and three reserve + settle
+      const keyRow = section(opsPage, 'api-keys').getByRole('row', { name: 'backend' });
+      expect(await keyRow.textContent()).toContain(backendKey.slice(-4));
+      expect(await opsPage.content()).not.toContain(backendKey);
+      await screenshot(opsPage, '03-operator-tenant');
+    });
+
+    it('suspends a tenant (its keys are refused from the next request) and reactivates it', async () => {
+      await opsPage.getByRole('button', { name: 'Suspend', exact: true }).click();
+      await opsPage.getByRole('button', { name: 'Reactivate', exact: true }).waitFor();
+      expect((await tenantOf(owner.tenantId)).status).toBe('suspended');
+      expect((await backend.authorize('clustering')).code).toBe('TENANT_SUSPENDED');
+      await screenshot(opsPage, '04-operator-suspended');
+
+      await opsPage.getByRole('button', { name: 'Reactivate', exact: true }).click();
+      await opsPage.getByRole('button', { name: 'Suspend', exact: true }).waitFor();
+      expect((await tenantOf(owner.tenantId)).status).toBe('active');
+      const admitted = await backend.authorize('clustering');
+      expect(admitted.allowed).toBe(true);
+      await backend.release(admitted.reservation!.id);
+    });
+
+    it('sets a trial and ends it', async () => {
+      await opsPage.getByLabel('Trial days').fill('21');
+      await opsPage.getByRole('button', { name: 'Set trial', exact: true }).click();
+      await section(opsPage, 'tenant').locator('.badge-trialing').waitFor();
+      const trialing = (await tenantOf(owner.tenantId)).subscription!;
+      expect(trialing.status).toBe('trialing');
+      expect(Math.abs(new Date(trialing.trialEndsAt!).getTime() - (Date.now() + 21 * DAY_MS))).toBeLessThan(DAY_MS);
+
+      await opsPage.getByRole('button', { name: 'End trial now', exact: true }).click();
+      await section(opsPage, 'tenant').locator('.badge-trialing').waitFor({ state: 'detached' });
+      const ended = (await tenantOf(owner.tenantId)).subscription!;
+      expect(ended.status).toBe('active'); // the free plan has no price: active, not suspended
+      expect(await section(opsPage, 'audit').textContent()).toMatch(/trial/);
+    });
+
+    it('adjusts credits with a reason: ledgered, and the balance changes by that much', async () => {
+      const before = await creditsOf(owner.tenantId);
+      await opsPage.getByLabel('Amount (negative').fill('250');
+      await opsPage.getByLabel('Reason').fill('goodwill: the outage of 3 December');
+      await opsPage.getByRole('button', { name: 'Adjust credits', exact: true }).click();
+      await opsPage.getByText(`Balance now ${before.balance + 250}`).waitFor();
+      await section(opsPage, 'ledger').getByText('goodwill: the outage of 3 December').waitFor();
+      expect((await creditsOf(owner.tenantId)).balance).toBe(before.balance + 250);
+      const ledger = await unwrap(owner.tg.api.GET('/v1/tenants/{tenantId}/credits/ledger', { params: { path: { tenantId: owner.tenantId }, query: { limit: 1 } } }));
+      expect(ledger.entries[0]).toMatchObject({ kind: 'grant', amount: 250, reason: 'goodwill: the outage of 3 December', actor: { type: 'operator' } });
+
+      await opsPage.getByLabel('Amount (negative').fill('-50');
+      await opsPage.getByLabel('Reason').fill('correction');
+      await opsPage.getByRole('button', { name: 'Adjust credits', exact: true }).click();
+      await opsPage.getByText(`Balance now ${before.balance + 200}`).waitFor();
+      expect((await creditsOf(owner.tenantId)).balance).toBe(before.balance + 200);
+      const taken = await unwrap(owner.tg.api.GET('/v1/tenants/{tenantId}/credits/ledger', { params: { path: { tenantId: owner.tenantId }, query: { limit: 1 } } }));
+      expect(taken.entries[0]).toMatchObject({ amount: -50, reason: 'correction' });
+    });
+
+    it('confirms the bank transfer a tenant asked for: payment recorded, subscription active on the plan, credits granted', async () => {
+      const before = await creditsOf(owner.tenantId);
+      const asked = await unwrap(owner.tg.api.POST('/v1/tenants/{tenantId}/subscription/bank-transfer', { params: { path: { tenantId: owner.tenantId } }, body: { plan: 'pro' } }));
+      await opsPage.reload();
+      const pending = section(opsPage, 'payments').getByRole('row', { name: asked.reference });
+      await pending.getByText('pending').waitFor();
+      await pending.getByRole('button', { name: 'Confirm…' }).click();
+      expect(await opsPage.getByLabel('Transfer id / reference').inputValue()).toBe(asked.reference);
+      expect(await opsPage.getByLabel('Amount (minor unit').inputValue()).toBe(String(asked.amount));
+      await opsPage.getByLabel('Payer name').fill('Ada Lovelace Ltd');
+      await screenshot(opsPage, '05-operator-bank-transfer');
+      await opsPage.getByRole('button', { name: 'Confirm bank transfer', exact: true }).click();
+      await opsPage.getByText(/recorded; subscription active/).waitFor();
+
+      const payments = await unwrap(ops.api.GET('/v1/admin/tenants/{tenantId}/payments', { params: { path: { tenantId: owner.tenantId } } }));
+      expect(payments.payments[0]).toMatchObject({ id: asked.paymentId, status: 'succeeded', payerName: 'Ada Lovelace Ltd', amount: 4900, plan: 'pro' });
+      const tenant = await tenantOf(owner.tenantId);
+      expect(tenant.plan).toBe('pro');
+      expect(tenant.subscription).toMatchObject({ status: 'active', plan: 'pro', paymentMethod: 'bank_transfer' });
+      expect((await creditsOf(owner.tenantId)).balance).toBeGreaterThan(before.balance);
+      await section(opsPage, 'payments').getByText('succeeded').waitFor();
+    });
+
+    it('rejects a transfer a tenant asked for, with a reason', async () => {
+      const asked = await unwrap(owner.tg.api.POST('/v1/tenants/{tenantId}/subscription/bank-transfer', { params: { path: { tenantId: teamId } }, body: { plan: 'pro' } }));
+      await opsPage.goto(`/console/admin/tenants/${teamId}`);
+      const pending = section(opsPage, 'payments').getByRole('row', { name: asked.reference });
+      await pending.getByLabel('Reason to reject').fill('no such transfer received');
+      await pending.getByRole('button', { name: 'Reject', exact: true }).click();
+      await section(opsPage, 'payments').getByText('rejected').waitFor();
+      const payments = await unwrap(ops.api.GET('/v1/admin/tenants/{tenantId}/payments', { params: { path: { tenantId: teamId } } }));
+      expect(payments.payments[0]).toMatchObject({ id: asked.paymentId, status: 'rejected', reason: 'no such transfer received' });
+    });
+  });
+
+  describe('owners and admins', () => {
+    it('sign in: an owner of two tenants chooses one; the overview shows the tenant, usage this period and per day, and credits', async () => {
+      ({ page: ownerPage } = await newPage(stage));
+      await signInThroughPage(ownerPage, owner.email, PASSWORD);
+      await ownerPage.getByRole('heading', { name: 'Your tenants' }).waitFor();
+      expect(await ownerPage.locator('header').textContent()).not.toContain('All tenants');
+      await screenshot(ownerPage, '10-owner-home');
+      await ownerPage.locator('main').getByRole('link', { name: 'Ada' }).click();
+      await ownerPage.getByRole('heading', { name: 'Usage this period' }).waitFor();
+      expect(new URL(ownerPage.url()).pathname).toBe(`/console/tenants/${owner.tenantId}/overview`);
+      await section(ownerPage, 'tenant').getByText('pro').first().waitFor();
+      const runs = section(ownerPage, 'usage-this-period').getByRole('row', { name: /runs/ });
+      const usage = await unwrap(owner.tg.api.GET('/v1/tenants/{tenantId}/usage', { params: { path: { tenantId: owner.tenantId } } }));
+      expect(await runs.textContent()).toContain(String(usage.usage.find((meter) => meter.meter === 'runs')!.limit));
+      const chart = section(ownerPage, 'usage-per-day').locator('figure.chart');
+      await chart.locator('.recharts-bar-rectangle').first().waitFor();
+      const summary = await unwrap(owner.tg.api.GET('/v1/tenants/{tenantId}/usage/summary', { params: { path: { tenantId: owner.tenantId }, query: {} } }));
+      expect(Number(await chart.getAttribute('data-total'))).toBe(summary.days.reduce((n, day) => n + (day.meters.runs ?? 0), 0));
+      expect(await chart.locator('.recharts-legend-item-text').allTextContents()).toContain('runs');
+      const credits = await creditsOf(owner.tenantId);
+      expect(await section(ownerPage, 'credits').textContent()).toContain(String(credits.balance));
+      await screenshot(ownerPage, '11-owner-overview');
+    });
+
+    it('members and invitations: invite (token shown once), accept, change the role, remove; revoke an invitation', async () => {
+      await ownerPage.goto(`/console/tenants/${teamId}/members`);
+      await section(ownerPage, 'members').getByText(owner.email).waitFor();
+      const invitee = await signup(stage, 'Grace');
+      await ownerPage.getByLabel('Email').fill(invitee.email);
+      await ownerPage.getByLabel('Role', { exact: true }).selectOption('admin');
+      await ownerPage.getByRole('button', { name: 'Invite', exact: true }).click();
+      const token = await ownerPage.getByTestId('secret').textContent();
+      expect(token).toMatch(/^tgi_/);
+      await screenshot(ownerPage, '12-owner-invitation');
+      const open = await unwrap(owner.tg.api.GET('/v1/tenants/{tenantId}/invitations', { params: { path: { tenantId: teamId } } }));
+      expect(open.invitations).toContainEqual(expect.objectContaining({ email: invitee.email, role: 'admin' }));
+      await ownerPage.getByRole('button', { name: 'I have stored it' }).click();
+      expect(await ownerPage.getByTestId('secret').count()).toBe(0);
+
+      // The invitee pastes the token on their home page.
+      const { page: inviteePage } = await newPage(stage);
+      await signInThroughPage(inviteePage, invitee.email, PASSWORD);
+      await inviteePage.getByLabel('Invitation token').fill(token!);
+      await inviteePage.getByRole('button', { name: 'Accept invitation' }).click();
+      await inviteePage.getByRole('heading', { name: 'Acme Team' }).waitFor();
+      await inviteePage.close();
+      await ownerPage.reload();
+      const row = section(ownerPage, 'members').getByRole('row', { name: invitee.email });
+      await row.waitFor();
+      expect(await row.getByLabel(`Role of ${invitee.email}`).inputValue()).toBe('admin');
+      await row.getByLabel(`Role of ${invitee.email}`).selectOption('member');
+      await row.getByRole('button', { name: 'Change' }).click();
+      await expect.poll(async () => (await unwrap(owner.tg.api.GET('/v1/tenants/{tenantId}/members', { params: { path: { tenantId: teamId } } })))
+        .members.find((m) => m.userId === invitee.userId)?.role).toBe('member');
+      await screenshot(ownerPage, '13-owner-members');
+
+      await row.getByRole('button', { name: 'Remove' }).click();
+      await row.waitFor({ state: 'detached' });
+      const members = await unwrap(owner.tg.api.GET('/v1/tenants/{tenantId}/members', { params: { path: { tenantId: teamId } } }));
+      expect(members.members.map((m) => m.userId)).toEqual([owner.userId]);
+
+      const other = `later-${Date.now()}@example.com`;
+      await ownerPage.getByLabel('Email').fill(other);
+      await ownerPage.getByRole('button', { name: 'Invite', exact: true }).click();
+      await ownerPage.getByTestId('secret').waitFor();
+      const invitation = section(ownerPage, 'invitations').getByRole('row', { name: other });
+      await invitation.getByRole('button', { name: 'Revoke' }).click();
+      await invitation.waitFor({ state: 'detached' });
+      const left = await unwrap(owner.tg.api.GET('/v1/tenants/{tenantId}/invitations', { params: { path: { tenantId: teamId } } }));
+      expect(left.invitations.map((i) => i.email)).not.toContain(other);
+    });
+
+    it('API keys: created with the key shown once (and it works), rotated, revoked (and refused)', async () => {
+      await ownerPage.getByRole('link', { name: 'API keys' }).click();
+      await ownerPage.getByText('No API keys yet.').waitFor();
+      await ownerPage.getByLabel('Name').fill('production backend');
+      await ownerPage.getByLabel('read').check();
+      await ownerPage.getByRole('button', { name: 'Create key', exact: true }).click();
+      const key = (await ownerPage.getByTestId('secret').textContent())!;
+      expect(key).toMatch(/^tg_/);
+      await screenshot(ownerPage, '14-owner-api-key-created');
+      const made = client(stage, { apiKey: key });
+      expect((await made.authorize('clustering', { tenantId: teamId })).allowed).toBe(true);
+      const listed = await unwrap(owner.tg.api.GET('/v1/tenants/{tenantId}/api-keys', { params: { path: { tenantId: teamId } } }));
+      expect(listed.apiKeys).toEqual([expect.objectContaining({ name: 'production backend', scopes: ['authorize', 'read'], status: 'active' })]);
+      expect(JSON.stringify(listed)).not.toContain(key);
+      await ownerPage.getByRole('button', { name: 'I have stored it' }).click();
+      const row = section(ownerPage, 'api-keys').getByRole('row', { name: 'production backend' });
+      expect(await row.textContent()).toContain(key.slice(-4));
+      expect(await row.textContent()).not.toContain(key);
+
+      await row.getByRole('button', { name: 'Rotate' }).click();
+      const successor = (await ownerPage.getByTestId('secret').textContent())!;
+      expect(successor).toMatch(/^tg_/);
+      expect(successor).not.toBe(key);
+      await ownerPage.getByRole('button', { name: 'I have stored it' }).click();
+      const keys = await unwrap(owner.tg.api.GET('/v1/tenants/{tenantId}/api-keys', { params: { path: { tenantId: teamId } } }));
+      expect(keys.apiKeys.map((k) => k.status).sort()).toEqual(['active', 'rotating']);
+
+      const active = section(ownerPage, 'api-keys').getByRole('row', { name: /active/ });
+      await active.getByRole('button', { name: 'Revoke' }).click();
+      await section(ownerPage, 'api-keys').locator('.badge-revoked').waitFor();
+      const refused = await client(stage, { apiKey: successor }).authorize('clustering').catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(TollgateError);
+      expect((refused as TollgateError).status).toBe(401);
+      await screenshot(ownerPage, '15-owner-api-keys');
+    });
+
+    it('module switches: switching a module off refuses its operations; on again admits them', async () => {
+      await ownerPage.goto(`/console/tenants/${owner.tenantId}/modules`);
+      await ownerPage.getByRole('button', { name: 'Switch writer off' }).click();
+      await ownerPage.getByRole('button', { name: 'Switch writer on' }).waitFor();
+      const modules = await unwrap(owner.tg.api.GET('/v1/tenants/{tenantId}/modules', { params: { path: { tenantId: owner.tenantId } } }));
+      expect(modules.modules.find((m) => m.module === 'writer')).toMatchObject({ enabled: false, switchedOff: true });
+      expect((await backend.authorize('content_generation', { quantity: { words: 100 } })).code).toBe('MODULE_DISABLED');
+      await screenshot(ownerPage, '16-owner-modules');
+
+      await ownerPage.getByRole('button', { name: 'Switch writer on' }).click();
+      await ownerPage.getByRole('button', { name: 'Switch writer off' }).waitFor();
+      const decision = await backend.authorize('content_generation', { quantity: { words: 100 } });
+      expect(decision.allowed).toBe(true);
+      await backend.release(decision.reservation!.id);
+    });
+
+    it('credits and the ledger, and the audit log', async () => {
+      await ownerPage.getByRole('link', { name: 'Credits' }).click();
+      expect(new URL(ownerPage.url()).pathname).toBe(`/console/tenants/${owner.tenantId}/credits`);
+      await section(ownerPage, 'ledger').getByText('goodwill: the outage of 3 December').waitFor();
+      const credits = await creditsOf(owner.tenantId);
+      expect(await section(ownerPage, 'credits').textContent()).toContain(String(credits.available));
+      await screenshot(ownerPage, '17-owner-credits');
+
+      await ownerPage.getByRole('link', { name: 'Audit' }).click();
+      await section(ownerPage, 'audit').getByText('module.switch').or(section(ownerPage, 'audit').getByText(/module/)).first().waitFor();
+      await screenshot(ownerPage, '18-owner-audit');
+    });
+
+    it('a link to a page opens it on load; signing out returns to the sign-in page', async () => {
+      await ownerPage.goto(`/console/tenants/${teamId}/api-keys`);
+      await section(ownerPage, 'api-keys').getByText('production backend').first().waitFor();
+      await ownerPage.goto('/console/no/such/page');
+      await ownerPage.getByRole('heading', { name: 'Not found' }).waitFor();
+      await ownerPage.getByRole('button', { name: 'Sign out' }).click();
+      await ownerPage.getByRole('button', { name: 'Sign in' }).waitFor();
+      await ownerPage.goto(`/console/tenants/${teamId}/overview`);
+      await ownerPage.getByRole('button', { name: 'Sign in' }).waitFor();
+    });
+
+    it('an invited member accepts through the invitation link; admin pages show the server\'s refusals; a deactivated user is signed out', async () => {
+      const member = await signup(stage, 'Linus');
+      const invitation = await unwrap(owner.tg.api.POST('/v1/tenants/{tenantId}/invitations', { params: { path: { tenantId: teamId } }, body: { email: member.email, role: 'member' } }));
+      const { page } = await newPage(stage);
+      // The link an invitation mail carries: signed out, the sign-in page; signed in, the invitation, accepted with one click.
+      await page.goto(`/console/invitations/${invitation.token}`);
+      await page.getByLabel('Email').fill(member.email);
+      await page.getByLabel('Password').fill(PASSWORD);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('heading', { name: 'Invitation' }).waitFor();
+      await screenshot(page, '19-member-invitation');
+      await page.getByRole('button', { name: 'Accept invitation' }).click();
+      await page.getByRole('heading', { name: 'Acme Team' }).waitFor();
+      expect(new URL(page.url()).pathname).toBe(`/console/tenants/${teamId}/overview`);
+      // A member may not read the usage summary (owner/admin): the chart is drawn from the usage log instead.
+      await section(page, 'usage-per-day').locator('figure.chart').waitFor();
+      expect(await section(page, 'usage-per-day').getByRole('alert').count()).toBe(0);
+      const joined = await unwrap(member.tg.api.GET('/v1/me'));
+      expect(joined.memberships).toContainEqual(expect.objectContaining({ tenantId: teamId, role: 'member' }));
+      await page.locator('header').getByRole('link', { name: 'Acme Team' }).waitFor();
+
+      await page.goto(`/console/tenants/${teamId}/api-keys`);
+      await expect.poll(() => page.getByRole('alert').textContent()).toContain('FORBIDDEN');
+      await screenshot(page, '20-member-forbidden');
+
+      // Deactivated by an operator, the member's next call is refused: the console returns to the sign-in page.
+      await unwrap(ops.api.PATCH('/v1/admin/users/{userId}', { params: { path: { userId: member.userId } }, body: { status: 'deactivated' } }));
+      await page.getByRole('link', { name: 'Usage & overview' }).click();
+      await page.getByText('Your session ended (USER_DEACTIVATED)').waitFor();
+      expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
+      await screenshot(page, '21-session-ended');
+    });
+  });
+});
