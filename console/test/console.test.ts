@@ -358,7 +358,7 @@ describe.skipIf(!available)('the console in Chromium, against a real Tollgate', 
       await screenshot(ownerPage, '18-owner-audit');
     });
 
-    it('provider routes: refused with NOT_IN_PLAN on a plan without own providers; on enterprise a key route and a Bedrock route are added (secrets never shown), taken by decisions, deleted', async () => {
+    it('provider routes: refused with NOT_IN_PLAN on a plan without own providers; on enterprise a key route and a Bedrock route are added (secrets never shown), taken by decisions, deleted, replaced switched off', async () => {
       const routesOf = async () => (await unwrap(owner.tg.api.GET('/v1/tenants/{tenantId}/routes', { params: { path: { tenantId: teamId } } }))).routes;
       const openaiKey = 'sk-test-console-0123456789-WXYZ';
       const externalId = 'tollgate-external-id-QRST';
@@ -419,6 +419,20 @@ describe.skipIf(!available)('the console in Chromium, against a real Tollgate', 
       const after = await teamBackend.authorize('chat', { model: 'openai/gpt-4o', quantity: { inputTokens: 100 } });
       expect(after.route).toMatchObject({ billing: 'platform' });
       await teamBackend.release(after.reservation!.id);
+
+      // Replaced under the same name, switched off: listed as disabled, and no decision takes it.
+      await ownerPage.getByLabel('Route name').fill('own-bedrock');
+      await ownerPage.getByLabel('Models (globs').fill('bedrock/*');
+      await ownerPage.getByLabel('Region').fill('us-east-1');
+      await ownerPage.getByLabel('Role ARN').fill('arn:aws:iam::123456789012:role/tollgate-console');
+      await ownerPage.getByLabel('External ID').fill(externalId);
+      await ownerPage.getByLabel('Enabled').uncheck();
+      await ownerPage.getByRole('button', { name: 'Save route', exact: true }).click();
+      await bedrockRow.locator('.badge-disabled').waitFor();
+      expect(await routesOf()).toEqual([expect.objectContaining({ name: 'own-bedrock', region: 'us-east-1', models: ['bedrock/*'], enabled: false, secretLastFour: 'QRST' })]);
+      const off = await teamBackend.authorize('chat', { model: 'bedrock/claude-haiku', quantity: { inputTokens: 100 } });
+      expect(off.route).toMatchObject({ billing: 'platform' });
+      await teamBackend.release(off.reservation!.id);
     });
 
     it('webhooks: created with the secret shown once, its deliveries listed, a failed one retried, deleted', async () => {

@@ -27,7 +27,8 @@ export function TenantRoutes({ tenantId }: { tenantId: string }) {
   const [externalId, setExternalId] = useState('');
   const [apiKey, setApiKey] = useState('');
   const [baseUrl, setBaseUrl] = useState('');
-  const clear = () => { setName(''); setModels(''); setRegion(''); setRoleArn(''); setExternalId(''); setApiKey(''); setBaseUrl(''); routes.reload(); };
+  const [enabled, setEnabled] = useState(true);
+  const clear = () => { setEnabled(true); setName(''); setModels(''); setRegion(''); setRoleArn(''); setExternalId(''); setApiKey(''); setBaseUrl(''); routes.reload(); };
   return (
     <Section title="Provider routes" loaded={routes}>
       {(data) => (
@@ -51,7 +52,7 @@ export function TenantRoutes({ tenantId }: { tenantId: string }) {
           <ActionForm label="Save route" className="action row-form" done={clear}
             submit={() => {
               const path = { tenantId, name };
-              const common = { models: globs(models) };
+              const common = { models: globs(models), enabled };
               const body = provider === 'bedrock'
                 ? { provider, region, roleArn, externalId, ...common }
                 : { provider, apiKey, ...(baseUrl ? { baseUrl } : {}), ...common };
@@ -78,6 +79,7 @@ export function TenantRoutes({ tenantId }: { tenantId: string }) {
                 <Field label="Base URL (optional, https)"><input name="baseUrl" type="url" value={baseUrl} onChange={(e) => setBaseUrl(e.target.value)} /></Field>
               </>
             )}
+            <label><input type="checkbox" name="routeEnabled" checked={enabled} onChange={(e) => setEnabled(e.target.checked)} /> Enabled</label>
           </ActionForm>
         </>
       )}
