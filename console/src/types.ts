@@ -21,3 +21,7 @@ export type CreditBalance = Json<'/v1/tenants/{tenantId}/credits', 'get'>;
 export type LedgerEntry = Json<'/v1/tenants/{tenantId}/credits/ledger', 'get'>['entries'][number];
 export type Role = Member['role'];
 export type Scope = ApiKey['scopes'][number];
+export type ProviderRoute = Json<'/v1/tenants/{tenantId}/routes', 'get'>['routes'][number];
+export type Webhook = Json<'/v1/tenants/{tenantId}/webhooks', 'get'>['webhooks'][number];
+export type WebhookEvent = Webhook['events'][number];
+export type WebhookDelivery = Json<'/v1/tenants/{tenantId}/webhooks/{id}/deliveries', 'get'>['deliveries'][number];

@@ -35,10 +35,11 @@ export interface Stage {
   close(): Promise<void>;
 }
 
-export async function startStage(): Promise<Stage> {
+/** The server (with `env` added to its environment) and the browser for a suite. */
+export async function startStage(env: Record<string, string> = {}): Promise<Stage> {
   if (!existsSync(DIST_INDEX)) throw new Error('console/dist is not built: run `npm run build -w console` (npm ci does it)');
   mkdirSync(SCREENSHOTS, { recursive: true });
-  const server = await startTollgate();
+  const server = await startTollgate(undefined, env);
   let browser: Browser;
   try {
     browser = await chromium.launch({

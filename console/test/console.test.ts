@@ -4,6 +4,8 @@
  * console/screenshots/. One server and one browser for the file; the tests run in order,
  * as an operator's and an owner's day would.
  */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { TollgateError, unwrap, type Tollgate } from '@tollgate/sdk';
@@ -23,13 +25,27 @@ describe.skipIf(!available)('the console in Chromium, against a real Tollgate', 
   let backendKey: string;
   let opsPage: Page;
   let ownerPage: Page;
+  // A webhook receiver on 127.0.0.1 (the test server allows private targets): answers `receiverStatus`, keeps each request's webhook-id.
+  let receiver: Server;
+  let receiverUrl: string;
+  let receiverStatus = 500;
+  const received: string[] = [];
 
   const section = (page: Page, name: string) => page.locator(`section[data-section="${name}"]`);
   const tenantOf = async (tenantId: string) => unwrap(ops.api.GET('/v1/admin/tenants/{tenantId}', { params: { path: { tenantId } } }));
   const creditsOf = async (tenantId: string) => unwrap(owner.tg.api.GET('/v1/tenants/{tenantId}/credits', { params: { path: { tenantId } } }));
 
   beforeAll(async () => {
-    stage = await startStage();
+    stage = await startStage({ TOLLGATE_WEBHOOKS_ALLOW_PRIVATE_TARGETS: 'true' });
+    receiver = createServer((request, response) => {
+      request.resume();
+      request.on('end', () => {
+        received.push(String(request.headers['webhook-id']));
+        response.writeHead(receiverStatus).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`;
     ops = await operatorClient(stage);
     owner = await signup(stage, 'Ada');
     teamId = (await unwrap(owner.tg.api.POST('/v1/tenants', { body: { name: 'Acme Team' } }))).id;
@@ -41,7 +57,10 @@ describe.skipIf(!available)('the console in Chromium, against a real Tollgate', 
     expect((await backend.authorize('chat', { model: 'bedrock/claude-haiku' })).code).toBe('NOT_IN_PLAN');
   });
 
-  afterAll(async () => { await stage?.close(); });
+  afterAll(async () => {
+    await stage?.close();
+    await new Promise((resolve) => (receiver ? receiver.close(resolve) : resolve(undefined)));
+  });
 
   afterEach(async ({ task }) => {
     if (task.result?.state === 'fail') {
@@ -337,6 +356,136 @@ describe.skipIf(!available)('the console in Chromium, against a real Tollgate', 
       await ownerPage.getByRole('link', { name: 'Audit' }).click();
       await section(ownerPage, 'audit').getByText('module.switch').or(section(ownerPage, 'audit').getByText(/module/)).first().waitFor();
       await screenshot(ownerPage, '18-owner-audit');
+    });
+
+    it('provider routes: refused with NOT_IN_PLAN on a plan without own providers; on enterprise a key route and a Bedrock route are added (secrets never shown), taken by decisions, deleted, replaced switched off', async () => {
+      const routesOf = async () => (await unwrap(owner.tg.api.GET('/v1/tenants/{tenantId}/routes', { params: { path: { tenantId: teamId } } }))).routes;
+      const openaiKey = 'sk-test-console-0123456789-WXYZ';
+      const externalId = 'tollgate-external-id-QRST';
+      await ownerPage.goto(`/console/tenants/${teamId}/routes`);
+      await ownerPage.getByText('No provider routes yet.').waitFor();
+      await ownerPage.getByLabel('Route name').fill('own-openai');
+      await ownerPage.getByLabel('Provider', { exact: true }).selectOption('openai');
+      await ownerPage.getByLabel('API key').fill(openaiKey);
+      await ownerPage.getByLabel('Models (globs').fill('openai/*');
+      await ownerPage.getByRole('button', { name: 'Save route', exact: true }).click();
+      await expect.poll(() => section(ownerPage, 'provider-routes').getByRole('alert').textContent()).toContain('NOT_IN_PLAN');
+      await screenshot(ownerPage, '22-owner-routes-not-in-plan');
+      expect(await routesOf()).toEqual([]);
+
+      // The operator moves the team to enterprise (byoProvider: true); the same submission now succeeds.
+      await unwrap(ops.api.PATCH('/v1/admin/tenants/{tenantId}', { params: { path: { tenantId: teamId } }, body: { plan: 'enterprise' } }));
+      await ownerPage.getByRole('button', { name: 'Save route', exact: true }).click();
+      const openaiRow = section(ownerPage, 'provider-routes').getByRole('row', { name: /own-openai/ });
+      await openaiRow.waitFor();
+      expect(await openaiRow.textContent()).toContain('WXYZ');
+
+      await ownerPage.getByLabel('Route name').fill('own-bedrock');
+      await ownerPage.getByLabel('Provider', { exact: true }).selectOption('bedrock');
+      await ownerPage.getByLabel('Models (globs').fill('bedrock/claude-*');
+      await ownerPage.getByLabel('Region').fill('eu-central-1');
+      await ownerPage.getByLabel('Role ARN').fill('arn:aws:iam::123456789012:role/tollgate-console');
+      await ownerPage.getByLabel('External ID').fill(externalId);
+      await ownerPage.getByRole('button', { name: 'Save route', exact: true }).click();
+      const bedrockRow = section(ownerPage, 'provider-routes').getByRole('row', { name: /own-bedrock/ });
+      await bedrockRow.waitFor();
+      expect(await bedrockRow.textContent()).toContain('eu-central-1');
+      expect(await bedrockRow.textContent()).toContain('QRST');
+      await screenshot(ownerPage, '23-owner-routes');
+
+      const routes = await routesOf();
+      expect(routes).toEqual([
+        expect.objectContaining({ name: 'own-openai', provider: 'openai', models: ['openai/*'], enabled: true, secretLastFour: 'WXYZ' }),
+        expect.objectContaining({ name: 'own-bedrock', provider: 'bedrock', region: 'eu-central-1', roleArn: 'arn:aws:iam::123456789012:role/tollgate-console', models: ['bedrock/claude-*'], secretLastFour: 'QRST' }),
+      ]);
+      expect(JSON.stringify(routes)).not.toContain(openaiKey);
+      const content = await ownerPage.content();
+      expect(content).not.toContain(openaiKey);
+      expect(content).not.toContain(externalId);
+
+      // A decision for a matching model names the route.
+      const key = await unwrap(owner.tg.api.POST('/v1/tenants/{tenantId}/api-keys', { params: { path: { tenantId: teamId } }, body: { name: 'routing backend', scopes: ['authorize'] } }));
+      const teamBackend = client(stage, { apiKey: key.key });
+      for (const [model, name, provider] of [['bedrock/claude-haiku', 'own-bedrock', 'bedrock'], ['openai/gpt-4o', 'own-openai', 'openai']] as const) {
+        const decision = await teamBackend.authorize('chat', { model, quantity: { inputTokens: 100 } });
+        expect(decision.allowed).toBe(true);
+        expect(decision.route).toMatchObject({ name, provider, billing: 'tenant' });
+        await teamBackend.release(decision.reservation!.id);
+      }
+
+      await openaiRow.getByRole('button', { name: 'Delete own-openai' }).click();
+      await openaiRow.waitFor({ state: 'detached' });
+      expect((await routesOf()).map((r) => r.name)).toEqual(['own-bedrock']);
+      const after = await teamBackend.authorize('chat', { model: 'openai/gpt-4o', quantity: { inputTokens: 100 } });
+      expect(after.route).toMatchObject({ billing: 'platform' });
+      await teamBackend.release(after.reservation!.id);
+
+      // Replaced under the same name, switched off: listed as disabled, and no decision takes it.
+      await ownerPage.getByLabel('Route name').fill('own-bedrock');
+      await ownerPage.getByLabel('Models (globs').fill('bedrock/*');
+      await ownerPage.getByLabel('Region').fill('us-east-1');
+      await ownerPage.getByLabel('Role ARN').fill('arn:aws:iam::123456789012:role/tollgate-console');
+      await ownerPage.getByLabel('External ID').fill(externalId);
+      await ownerPage.getByLabel('Enabled').uncheck();
+      await ownerPage.getByRole('button', { name: 'Save route', exact: true }).click();
+      await bedrockRow.locator('.badge-disabled').waitFor();
+      expect(await routesOf()).toEqual([expect.objectContaining({ name: 'own-bedrock', region: 'us-east-1', models: ['bedrock/*'], enabled: false, secretLastFour: 'QRST' })]);
+      const off = await teamBackend.authorize('chat', { model: 'bedrock/claude-haiku', quantity: { inputTokens: 100 } });
+      expect(off.route).toMatchObject({ billing: 'platform' });
+      await teamBackend.release(off.reservation!.id);
+    });
+
+    it('webhooks: created with the secret shown once, its deliveries listed, a failed one retried, deleted', async () => {
+      const webhooksOf = async () => (await unwrap(owner.tg.api.GET('/v1/tenants/{tenantId}/webhooks', { params: { path: { tenantId: teamId } } }))).webhooks;
+      await ownerPage.getByRole('link', { name: 'Webhooks' }).click();
+      expect(new URL(ownerPage.url()).pathname).toBe(`/console/tenants/${teamId}/webhooks`);
+      await ownerPage.getByText('No webhooks yet.').waitFor();
+      await ownerPage.getByLabel('URL', { exact: true }).fill(receiverUrl);
+      await ownerPage.getByLabel('Description (optional)').fill('ops alerts');
+      await ownerPage.getByLabel('api_key.revoked').check();
+      await ownerPage.getByLabel('tenant.suspended').check();
+      await ownerPage.getByRole('button', { name: 'Create webhook', exact: true }).click();
+      const secret = (await ownerPage.getByTestId('secret').textContent())!;
+      expect(secret).toMatch(/^whsec_/);
+      await screenshot(ownerPage, '24-owner-webhook-created');
+      const listed = await webhooksOf();
+      expect(listed).toEqual([expect.objectContaining({ url: receiverUrl, events: expect.arrayContaining(['api_key.revoked', 'tenant.suspended']), description: 'ops alerts', status: 'enabled' })]);
+      expect(listed[0]!.events).toHaveLength(2);
+      expect(JSON.stringify(listed)).not.toContain(secret);
+      await ownerPage.getByRole('button', { name: 'I have stored it' }).click();
+      expect(await ownerPage.getByTestId('secret').count()).toBe(0);
+      await ownerPage.reload();
+      const row = section(ownerPage, 'webhooks').getByRole('row', { name: /ops alerts/ });
+      await row.waitFor();
+      expect(await ownerPage.content()).not.toContain(secret);
+
+      // An event: a key of the team revoked. The receiver first answers 500 (the delivery stays pending), then 204.
+      const doomed = await unwrap(owner.tg.api.POST('/v1/tenants/{tenantId}/api-keys', { params: { path: { tenantId: teamId } }, body: { name: 'doomed', scopes: ['read'] } }));
+      await unwrap(owner.tg.api.DELETE('/v1/tenants/{tenantId}/api-keys/{keyId}', { params: { path: { tenantId: teamId, keyId: doomed.id } } }));
+      const deliveriesOf = async () => (await unwrap(owner.tg.api.GET('/v1/tenants/{tenantId}/webhooks/{id}/deliveries', { params: { path: { tenantId: teamId, id: listed[0]!.id } } }))).deliveries;
+      await expect.poll(async () => (await deliveriesOf())[0]?.responseStatus, { timeout: 15_000 }).toBe(500);
+      const failed = (await deliveriesOf())[0]!;
+      expect(failed).toMatchObject({ eventType: 'api_key.revoked', status: 'pending', attempts: 1 });
+      expect(received).toEqual([failed.eventId]);
+
+      await row.getByRole('button', { name: 'Deliveries' }).click();
+      const delivery = section(ownerPage, 'deliveries').getByRole('row', { name: /api_key\.revoked/ });
+      await delivery.waitFor();
+      expect(await delivery.textContent()).toContain('500');
+      await screenshot(ownerPage, '25-owner-webhook-deliveries');
+
+      receiverStatus = 204;
+      await delivery.getByRole('button', { name: 'Retry' }).click();
+      await expect.poll(async () => (await deliveriesOf())[0]?.status, { timeout: 15_000 }).toBe('succeeded');
+      expect(received).toEqual([failed.eventId, failed.eventId]); // the same webhook-id again
+      await section(ownerPage, 'deliveries').getByRole('button', { name: 'Refresh' }).click();
+      await delivery.locator('.badge-succeeded').waitFor();
+      expect(await delivery.textContent()).toContain('204');
+
+      await row.getByRole('button', { name: 'Delete' }).click();
+      await ownerPage.getByText('No webhooks yet.').waitFor();
+      expect(await webhooksOf()).toEqual([]);
+      expect(await section(ownerPage, 'deliveries').count()).toBe(0);
     });
 
     it('a link to a page opens it on load; signing out returns to the sign-in page', async () => {

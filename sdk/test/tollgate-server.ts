@@ -18,14 +18,16 @@ export interface TollgateProcess {
  * A real Tollgate: `node --import tsx src/main.ts serve` in server/, on a free port of
  * 127.0.0.1, with a fresh embedded PGlite in a temporary directory (whatever DATABASE_URL
  * says: the client behaves the same on either database), a bootstrap operator, and
- * `config` as its config file when given (JSON is YAML). Resolves once it listens.
+ * `config` as its config file when given (JSON is YAML), and `extraEnv` added to its
+ * environment. Resolves once it listens.
  */
-export async function startTollgate(config?: object): Promise<TollgateProcess> {
+export async function startTollgate(config?: object, extraEnv: Record<string, string> = {}): Promise<TollgateProcess> {
   const home = mkdtempSync(join(tmpdir(), 'tollgate-sdk-'));
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'warn', DATABASE_URL: '',
     TOLLGATE_DATA_DIR: join(home, 'data'),
     TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL: OPERATOR.email, TOLLGATE_BOOTSTRAP_OPERATOR_PASSWORD: OPERATOR.password,
+    ...extraEnv,
   };
   if (config) {
     env.TOLLGATE_CONFIG = join(home, 'tollgate.config.json');

@@ -7,13 +7,17 @@ import { AuditTable } from './AdminTenant';
 import { TenantKeys } from './TenantKeys';
 import { TenantMembers } from './TenantMembers';
 import { TenantModules } from './TenantModules';
+import { TenantRoutes } from './TenantRoutes';
 import { TenantCredits, TenantOverview } from './TenantOverview';
+import { TenantWebhooks } from './TenantWebhooks';
 
 const TABS = [
   { tab: 'overview', title: 'Usage & overview' },
   { tab: 'members', title: 'Members' },
   { tab: 'api-keys', title: 'API keys' },
   { tab: 'modules', title: 'Modules' },
+  { tab: 'routes', title: 'Provider routes' },
+  { tab: 'webhooks', title: 'Webhooks' },
   { tab: 'credits', title: 'Credits' },
   { tab: 'audit', title: 'Audit' },
 ] as const;
@@ -37,6 +41,8 @@ export function Tenant({ me, tenantId, tab }: { me: Me; tenantId: string; tab: T
       {tab === 'members' ? <TenantMembers tenantId={tenantId} userId={me.user.id} /> : null}
       {tab === 'api-keys' ? <TenantKeys tenantId={tenantId} /> : null}
       {tab === 'modules' ? <TenantModules tenantId={tenantId} /> : null}
+      {tab === 'routes' ? <TenantRoutes tenantId={tenantId} /> : null}
+      {tab === 'webhooks' ? <TenantWebhooks tenantId={tenantId} /> : null}
       {tab === 'credits' ? <TenantCredits tenantId={tenantId} /> : null}
       {tab === 'audit' ? <TenantAudit tenantId={tenantId} /> : null}
     </main>
