@@ -523,6 +523,11 @@ describe.skipIf(!available)('the console in Chromium, against a real Tollgate', 
       await page.goto(`/console/tenants/${teamId}/api-keys`);
       await expect.poll(() => page.getByRole('alert').textContent()).toContain('FORBIDDEN');
       await screenshot(page, '20-member-forbidden');
+      for (const [tab, link, name] of [['routes', 'Provider routes', 'provider-routes'], ['webhooks', 'Webhooks', 'webhooks']] as const) {
+        await page.getByRole('link', { name: link }).click();
+        await expect.poll(() => section(page, name).getByRole('alert').textContent()).toContain('FORBIDDEN');
+        expect(new URL(page.url()).pathname).toBe(`/console/tenants/${teamId}/${tab}`);
+      }
 
       // Deactivated by an operator, the member's next call is refused: the console returns to the sign-in page.
       await unwrap(ops.api.PATCH('/v1/admin/users/{userId}', { params: { path: { userId: member.userId } }, body: { status: 'deactivated' } }));
