@@ -122,6 +122,11 @@ export class Sealer {
   stale(sealed: string): boolean {
     return !sealed.startsWith(`v2.${this.keyId}.`);
   }
+
+  /** The value sealed again under the current key, or null when it already is (`tollgate secrets reseal`). */
+  resealed(sealed: string, context: string): string | null {
+    return this.stale(sealed) ? this.seal(this.unseal(sealed, context), context) : null;
+  }
 }
 
 function keyIdOf(key: Buffer): string {

@@ -117,9 +117,9 @@ export class RoutingService {
     return inSystem(this.p.db, async (tx) => {
       let count = 0;
       for (const row of await repo.allRoutes(tx)) {
-        if (!this.p.sealer.stale(row.secretSealed)) continue;
-        const context = sealContext(row.tenantId, row.name);
-        await repo.setSealed(tx, row.tenantId, row.name, this.p.sealer.seal(this.p.sealer.unseal(row.secretSealed, context), context));
+        const resealed = this.p.sealer.resealed(row.secretSealed, sealContext(row.tenantId, row.name));
+        if (resealed === null) continue;
+        await repo.setSealed(tx, row.tenantId, row.name, resealed);
         count++;
       }
       if (inTx) await inTx(tx, count);

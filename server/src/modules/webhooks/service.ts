@@ -62,8 +62,9 @@ export class WebhookService {
     return inSystem(this.db, async (tx) => {
       let count = 0;
       for (const row of await repo.allSealed(tx)) {
-        if (!this.sealer.stale(row.secretSealed)) continue;
-        await repo.setSealed(tx, row.id, this.sealer.seal(this.sealer.unseal(row.secretSealed, row.id), row.id));
+        const resealed = this.sealer.resealed(row.secretSealed, row.id);
+        if (resealed === null) continue;
+        await repo.setSealed(tx, row.id, resealed);
         count++;
       }
       if (inTx) await inTx(tx, count);
