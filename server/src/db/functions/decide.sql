@@ -176,7 +176,8 @@ BEGIN
   PERFORM tollgate_limit_crossings(c.k_tid, c.k_meter, c.k_ps, c.k_start, k_used,
             (SELECT array_agg((SELECT max(x.lim) FROM unnest(c.mi, c.mlimit) AS x(i, lim) WHERE x.i = s.i) ORDER BY s.i)
                FROM generate_subscripts(c.k_tid, 1) AS s(i)), at);
-  PERFORM tollgate_credits_low(c.t_id, (batch->0->>'clow')::bigint, at);
+  -- No threshold configured (the default): not even the call.
+  IF (batch->0->>'clow') IS NOT NULL THEN PERFORM tollgate_credits_low(c.t_id, (batch->0->>'clow')::bigint, at); END IF;
   PERFORM tollgate_admit_inserts(batch, c.ord, o_fail, o_mu, o_ku, o_bal, o_res, o_byp, at);
   RETURN QUERY SELECT x.ord, x.fail, x.mu, x.ku, x.lu, x.bal, x.res, x.byp
     FROM unnest(c.ord, o_fail, o_mu, o_ku, o_lu, o_bal, o_res, o_byp) AS x(ord, fail, mu, ku, lu, bal, res, byp);
