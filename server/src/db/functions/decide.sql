@@ -54,7 +54,9 @@ $$;
 -- this one's: `stored`), 'pre' (refused in TypeScript), or 'admit'.
 CREATE OR REPLACE FUNCTION tollgate_decide_verdicts(batch jsonb)
 RETURNS TABLE (ord int, verdict text, stored jsonb)
-LANGUAGE sql STABLE SET enable_seqscan = off AS $$
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan SET enable_seqscan = off AS $fn$
+BEGIN
+  RETURN QUERY
   SELECT q.ord,
          CASE
            WHEN t.generation IS DISTINCT FROM q.tgen OR (q.uid IS NOT NULL AND u.generation IS DISTINCT FROM q.ugen)
@@ -69,8 +71,8 @@ LANGUAGE sql STABLE SET enable_seqscan = off AS $$
     LEFT JOIN tenants t ON t.id = q.tid
     LEFT JOIN users u ON u.id = q.uid
     LEFT JOIN service_keys sk ON sk.id = q.skid
-    LEFT JOIN decision_replays dr ON dr.tenant_id = q.tid AND dr.idempotency_key = q.idem
-$$;
+    LEFT JOIN decision_replays dr ON dr.tenant_id = q.tid AND dr.idempotency_key = q.idem;
+END $fn$;
 
 -- The batch: one answer row per request, in the order given. `at` is the caller's clock.
 --
@@ -124,6 +126,7 @@ LANGUAGE plpgsql SET jit = off SET plan_cache_mode = force_generic_plan SET enab
 DECLARE
   c        record;   -- the candidates, as arrays in arrival order (tollgate_admit_rows)
   k_used   bigint[];
+  k_limit  bigint[];
   a_bal    bigint[];
   a_res    bigint[];
   l_live   bigint[];
@@ -143,8 +146,10 @@ BEGIN
   o_fail := array_fill(NULL::smallint, ARRAY[c.n]);
   o_mu := array_fill(NULL::bigint, ARRAY[c.n]); o_ku := o_mu; o_lu := o_mu; o_bal := o_mu; o_res := o_mu;
   o_byp := array_fill(false, ARRAY[c.n]);
+  k_limit := array_fill(NULL::bigint, ARRAY[coalesce(cardinality(c.k_tid), 0)]);
   FOR j IN 1..c.n LOOP
     IF c.mi[j] IS NOT NULL THEN
+      k_limit[c.mi[j]] := greatest(k_limit[c.mi[j]], c.mlimit[j]);  -- the limit its crossings are announced against
       m_used := k_used[c.mi[j]];
       o_mu[j] := m_used;
       IF c.mlimit[j] IS NOT NULL AND NOT c.may_bypass[j] AND m_used + 1 > c.mlimit[j] THEN o_fail[j] := 1; CONTINUE; END IF;
@@ -173,9 +178,7 @@ BEGIN
   PERFORM tollgate_admit_counts(c.k_tid, c.k_meter, c.k_ps, c.k_pe, c.k_start, k_used, c.k_found, at);
   PERFORM tollgate_admit_accounts(c.t_id, a_res, c.a_res, c.l_found, c.l_held, l_live, c.any_runs, c.ti, c.runs, o_fail, c.res_id, c.expires, at);
   -- The events these changes announce (events.sql), in this transaction, under these locks.
-  PERFORM tollgate_limit_crossings(c.k_tid, c.k_meter, c.k_ps, c.k_start, k_used,
-            (SELECT array_agg((SELECT max(x.lim) FROM unnest(c.mi, c.mlimit) AS x(i, lim) WHERE x.i = s.i) ORDER BY s.i)
-               FROM generate_subscripts(c.k_tid, 1) AS s(i)), at);
+  PERFORM tollgate_limit_crossings(c.k_tid, c.k_meter, c.k_ps, c.k_start, k_used, k_limit, at);
   -- No threshold configured (the default): not even the call.
   IF (batch->0->>'clow') IS NOT NULL THEN PERFORM tollgate_credits_low(c.t_id, (batch->0->>'clow')::bigint, at); END IF;
   PERFORM tollgate_admit_inserts(batch, c.ord, o_fail, o_mu, o_ku, o_bal, o_res, o_byp, at);
@@ -318,7 +321,8 @@ END $fn$;
 -- audit entry, the reservation and its ledger entry.
 CREATE OR REPLACE FUNCTION tollgate_admit_inserts(batch jsonb, ord int[], fail smallint[], mu bigint[], ku bigint[], bal bigint[], res bigint[],
   byp boolean[], at timestamptz) RETURNS void
-LANGUAGE sql SET plan_cache_mode = force_generic_plan SET enable_seqscan = off AS $fn$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan SET enable_seqscan = off AS $fn$
+BEGIN
   WITH v AS (
     SELECT q.*, x.mu, x.ku, x.bal, x.res, x.byp
       FROM unnest(ord, fail, mu, ku, bal, res, byp) AS x(ord, fail, mu, ku, bal, res, byp)
@@ -343,5 +347,5 @@ LANGUAGE sql SET plan_cache_mode = force_generic_plan SET enable_seqscan = off A
   INSERT INTO credit_ledger (tenant_id, id, kind, amount, hold, balance_after, reserved_after, reservation_id, idempotency_key, request_hash,
                              reason, actor_type, actor_id, created_at)
   SELECT v.tid, v.ledger_id, 'reserve', 0, v.cost, v.bal, v.res, v.res_id, 'reserve:' || v.res_key, v.res_hash, v.op, v.actor_type, v.actor_id, at
-    FROM v
-$fn$;
+    FROM v;
+END $fn$;

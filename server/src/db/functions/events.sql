@@ -39,7 +39,10 @@ $$;
 -- many decisions cross it at once, and however the limit moved within the period. A key's
 -- own cap (meter key:…) is not a plan limit and announces nothing.
 CREATE OR REPLACE FUNCTION tollgate_limit_crossings(k_tid text[], k_meter text[], k_ps timestamptz[], k_start bigint[], k_used bigint[],
-  k_limit bigint[], at timestamptz) RETURNS void LANGUAGE sql VOLATILE AS $$
+  k_limit bigint[], at timestamptz) RETURNS void LANGUAGE plpgsql VOLATILE AS $fn$
+DECLARE
+  published bigint;
+BEGIN
   WITH crossed AS (
     SELECT u.tid, u.m, u.ps, th.pct, u.used, u.lim
       FROM unnest(k_tid, k_meter, k_ps, k_start, k_used, k_limit) AS u(tid, m, ps, start, used, lim)
@@ -52,12 +55,13 @@ CREATE OR REPLACE FUNCTION tollgate_limit_crossings(k_tid text[], k_meter text[]
     ON CONFLICT DO NOTHING
     RETURNING tenant_id, meter, period_start, threshold
   )
-  SELECT tollgate_publish(k.tenant_id, 'limit.threshold',
-           jsonb_build_object('meter', k.meter, 'threshold', k.threshold, 'used', c.used, 'limit', c.lim,
-                              'periodStart', tollgate_iso(k.period_start)), at)
-    FROM kept k JOIN crossed c ON c.tid = k.tenant_id AND c.m = k.meter AND c.ps = k.period_start AND c.pct = k.threshold
-   ORDER BY k.tenant_id, k.meter, k.threshold
-$$;
+  SELECT count(*) INTO published FROM (
+    SELECT tollgate_publish(k.tenant_id, 'limit.threshold',
+             jsonb_build_object('meter', k.meter, 'threshold', k.threshold, 'used', c.used, 'limit', c.lim,
+                                'periodStart', tollgate_iso(k.period_start)), at)
+      FROM kept k JOIN crossed c ON c.tid = k.tenant_id AND c.m = k.meter AND c.ps = k.period_start AND c.pct = k.threshold
+     ORDER BY k.tenant_id, k.meter, k.threshold) p;
+END $fn$;
 
 -- credits.low: for each of `tids`, whether its available credits (balance - reserved) are
 -- below `threshold` now; the first time that turns true an event, re-armed once it turns
