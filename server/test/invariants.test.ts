@@ -41,13 +41,15 @@ describe('the metering invariants', () => {
     expect(await meteringViolations(query, [owner.tenantId])).toEqual([]);
   });
 
-  it('find a balance off its ledger, a second resolution, a counter off its events and a lost or stray lease', async () => {
+  it('find a balance off its ledger, reserved off its holds, a second resolution, a counter off its events and a lost or stray lease', async () => {
     expect(await violationsAfter('UPDATE credit_accounts SET balance = balance + 1 WHERE tenant_id = $tenant', 'UPDATE credit_accounts SET balance = balance - 1 WHERE tenant_id = $tenant'))
       .toEqual([expect.stringMatching(/balance \d+ but the ledger sums to/)]);
     expect(await violationsAfter(`INSERT INTO credit_ledger (tenant_id, id, kind, amount, hold, balance_after, reserved_after, reservation_id, idempotency_key, request_hash, actor_type)
       SELECT tenant_id, 'led_again', 'release', 0, 0, balance, reserved, $settled, 'again', 'x', 'system' FROM credit_accounts WHERE tenant_id = $tenant`,
     "DELETE FROM credit_ledger WHERE id = 'led_again'"))
-      .toEqual(expect.arrayContaining([expect.stringMatching(/resolved 2 times \(settle, release\)/)]));
+      .toEqual(expect.arrayContaining([expect.stringMatching(/status settled but ledgered as \[settle, release\]/)]));
+    expect(await violationsAfter('UPDATE credit_accounts SET reserved = reserved + 1 WHERE tenant_id = $tenant', 'UPDATE credit_accounts SET reserved = reserved - 1 WHERE tenant_id = $tenant'))
+      .toEqual([expect.stringMatching(/reserved \d+ but its held reservations sum to/)]);
     expect(await violationsAfter("UPDATE usage_counters SET used = used + 1 WHERE tenant_id = $tenant AND meter = 'runs'", "UPDATE usage_counters SET used = used - 1 WHERE tenant_id = $tenant AND meter = 'runs'"))
       .toEqual([expect.stringMatching(/runs from .* counts 4 but its events sum to 3/)]);
     const slotBack = "INSERT INTO run_slots (tenant_id, id, expires_at) SELECT tenant_id, id, expires_at FROM credit_reservations WHERE id = $held";
@@ -58,6 +60,6 @@ describe('the metering invariants', () => {
     expect(await violationsAfter('UPDATE run_leases SET held = held + 1 WHERE tenant_id = $tenant', 'UPDATE run_leases SET held = held - 1 WHERE tenant_id = $tenant'))
       .toEqual([expect.stringMatching(/counts 2 held run slots but has 1/)]);
     expect(await violationsAfter("UPDATE credit_reservations SET status = 'held' WHERE id = $settled", "UPDATE credit_reservations SET status = 'settled' WHERE id = $settled"))
-      .toEqual(expect.arrayContaining([expect.stringMatching(/status held but resolved by settle/)]));
+      .toEqual(expect.arrayContaining([expect.stringMatching(/status held but ledgered as \[settle\]/), expect.stringMatching(/status held but its usage records say \[settled\]/)]));
   });
 });

@@ -16,21 +16,25 @@ export async function meteringViolations(query: Query, tenantIds: string[]): Pro
   ];
 }
 
-/** balance = Σ ledger amounts, reserved = Σ ledger holds, and nothing negative (available = balance − reserved ≥ 0). */
+/**
+ * balance = Σ ledger amounts, reserved = Σ the held reservations' amounts, and nothing
+ * negative (available = balance − reserved ≥ 0).
+ */
 export async function accountViolations(query: Query, tenantIds: string[]): Promise<string[]> {
-  const rows = await query<{ tenant_id: string; balance: string; reserved: string; sum_amount: string | null; sum_hold: string | null }>(`
-    SELECT a.tenant_id, a.balance, a.reserved, l.sum_amount, l.sum_hold
+  const rows = await query<{ tenant_id: string; balance: string; reserved: string; sum_amount: string | null; sum_held: string | null }>(`
+    SELECT a.tenant_id, a.balance, a.reserved,
+           (SELECT sum(l.amount) FROM credit_ledger l WHERE l.tenant_id = a.tenant_id) AS sum_amount,
+           (SELECT sum(r.amount) FROM credit_reservations r WHERE r.tenant_id = a.tenant_id AND r.status = 'held') AS sum_held
       FROM credit_accounts a
-      LEFT JOIN (SELECT tenant_id, sum(amount) AS sum_amount, sum(hold) AS sum_hold FROM credit_ledger GROUP BY tenant_id) l USING (tenant_id)
      WHERE a.tenant_id = ANY($1)`, [tenantIds]);
   const found = new Set(rows.map((r) => r.tenant_id));
   return [
     ...tenantIds.filter((id) => !found.has(id)).map((id) => `${id}: no credit account`),
     ...rows.flatMap((a) => {
-      const [balance, reserved, amount, hold] = [a.balance, a.reserved, a.sum_amount ?? 0, a.sum_hold ?? 0].map(Number) as [number, number, number, number];
+      const [balance, reserved, amount, held] = [a.balance, a.reserved, a.sum_amount ?? 0, a.sum_held ?? 0].map(Number) as [number, number, number, number];
       const out: string[] = [];
       if (balance !== amount) out.push(`${a.tenant_id}: balance ${balance} but the ledger sums to ${amount}`);
-      if (reserved !== hold) out.push(`${a.tenant_id}: reserved ${reserved} but the ledger's holds sum to ${hold}`);
+      if (reserved !== held) out.push(`${a.tenant_id}: reserved ${reserved} but its held reservations sum to ${held}`);
       if (balance < 0 || reserved < 0 || balance - reserved < 0) out.push(`${a.tenant_id}: negative (balance ${balance}, reserved ${reserved})`);
       return out;
     }),
@@ -38,28 +42,28 @@ export async function accountViolations(query: Query, tenantIds: string[]): Prom
 }
 
 /**
- * Each reservation has one reserve entry holding its amount and at most one resolution
- * (settle, release or expire), the one its status says, charging what it says.
+ * A hold is not ledgered; a reservation is resolved at most once: a settled one has one
+ * settle entry charging what it says, any other none, and each resolved one has one usage
+ * record (written in the resolving transaction, unique per reservation) with its status.
  */
 export async function reservationViolations(query: Query, tenantIds: string[]): Promise<string[]> {
-  const rows = await query<{ tenant_id: string; id: string; status: string; amount: string; charged: string; reserves: string; holds: string | null; resolutions: string[] | null; charged_by_ledger: string | null }>(`
-    SELECT r.tenant_id, r.id, r.status, r.amount, r.charged,
-           count(*) FILTER (WHERE l.kind = 'reserve') AS reserves,
-           sum(l.hold) FILTER (WHERE l.kind = 'reserve') AS holds,
-           array_agg(l.kind ORDER BY l.created_at, l.id) FILTER (WHERE l.kind IN ('settle', 'release', 'expire')) AS resolutions,
-           -sum(l.amount) FILTER (WHERE l.kind = 'settle') AS charged_by_ledger
+  const rows = await query<{ tenant_id: string; id: string; status: string; charged: string; entries: string[] | null; charged_by_ledger: string | null; records: string[] | null }>(`
+    SELECT r.tenant_id, r.id, r.status, r.charged,
+           (SELECT array_agg(l.kind ORDER BY l.created_at, l.id) FROM credit_ledger l
+             WHERE l.tenant_id = r.tenant_id AND l.reservation_id = r.id AND l.kind <> 'refund') AS entries,
+           (SELECT -sum(l.amount) FROM credit_ledger l WHERE l.tenant_id = r.tenant_id AND l.reservation_id = r.id AND l.kind = 'settle') AS charged_by_ledger,
+           (SELECT array_agg(u.outcome) FROM usage_records u WHERE u.tenant_id = r.tenant_id AND u.reservation_id = r.id) AS records
       FROM credit_reservations r
-      LEFT JOIN credit_ledger l ON l.tenant_id = r.tenant_id AND l.reservation_id = r.id
-     WHERE r.tenant_id = ANY($1)
-     GROUP BY r.tenant_id, r.id, r.status, r.amount, r.charged`, [tenantIds]);
-  const expected: Record<string, string | undefined> = { held: undefined, settled: 'settle', released: 'release', expired: 'expire' };
+     WHERE r.tenant_id = ANY($1)`, [tenantIds]);
   return rows.flatMap((r) => {
     const out: string[] = [];
-    const resolutions = r.resolutions ?? [];
-    if (Number(r.reserves) !== 1 || Number(r.holds) !== Number(r.amount)) out.push(`${r.id}: ${r.reserves} reserve entries holding ${r.holds}, for a reservation of ${r.amount}`);
-    if (resolutions.length > 1) out.push(`${r.id}: resolved ${resolutions.length} times (${resolutions.join(', ')})`);
-    if (resolutions[0] !== expected[r.status]) out.push(`${r.id}: status ${r.status} but resolved by ${resolutions[0] ?? 'nothing'}`);
+    const entries = r.entries ?? [];
+    const records = r.records ?? [];
+    const expected = r.status === 'settled' ? ['settle'] : [];
+    if (entries.join() !== expected.join()) out.push(`${r.id}: status ${r.status} but ledgered as [${entries.join(', ')}]`);
     if (r.status === 'settled' && Number(r.charged_by_ledger) !== Number(r.charged)) out.push(`${r.id}: charged ${r.charged} but the ledger charged ${r.charged_by_ledger}`);
+    const recorded = r.status === 'held' ? [] : [r.status];
+    if (records.join() !== recorded.join()) out.push(`${r.id}: status ${r.status} but its usage records say [${records.join(', ')}]`);
     return out;
   });
 }

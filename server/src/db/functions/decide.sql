@@ -39,14 +39,14 @@ CREATE OR REPLACE FUNCTION tollgate_decide_requests(batch jsonb)
 RETURNS TABLE (ord int, tid text, tgen bigint, uid text, ugen bigint, skid text, skgen bigint, idem text, hash text, shape jsonb, pre jsonb,
                meter text, mlimit bigint, may_bypass boolean, kmeter text, kcap bigint, runs bigint, cost bigint, ps timestamptz, pe timestamptz,
                role text, res_id text, res_key text, res_hash text, op text, model text, expires timestamptz,
-               event_id text, key_event_id text, ledger_id text, audit_id text, actor_type text, actor_id text, request_id text, route jsonb, dec_id text)
+               event_id text, key_event_id text, audit_id text, actor_type text, actor_id text, request_id text, route jsonb, dec_id text)
 LANGUAGE sql STABLE AS $$
   SELECT x.n::int, r.*
     FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(d, n),
          LATERAL jsonb_to_record(x.d) AS r(tid text, tgen bigint, uid text, ugen bigint, skid text, skgen bigint, idem text, hash text, shape jsonb,
            pre jsonb, meter text, mlimit bigint, may_bypass boolean, kmeter text, kcap bigint, runs bigint, cost bigint, ps timestamptz,
            pe timestamptz, role text, res_id text, res_key text, res_hash text, op text, model text, expires timestamptz, event_id text,
-           key_event_id text, ledger_id text, audit_id text, actor_type text, actor_id text, request_id text, route jsonb, dec_id text)
+           key_event_id text, audit_id text, actor_type text, actor_id text, request_id text, route jsonb, dec_id text)
 $$;
 
 -- What becomes of each request before anything is consumed: 'stale' (a stamp moved),
@@ -181,7 +181,7 @@ BEGIN
   PERFORM tollgate_limit_crossings(c.k_tid, c.k_meter, c.k_ps, c.k_start, k_used, k_limit, at);
   -- No threshold configured (the default): not even the call.
   IF (batch->0->>'clow') IS NOT NULL THEN PERFORM tollgate_credits_low(c.t_id, (batch->0->>'clow')::bigint, at); END IF;
-  PERFORM tollgate_admit_inserts(batch, c.ord, o_fail, o_mu, o_ku, o_bal, o_res, o_byp, at);
+  PERFORM tollgate_admit_inserts(batch, c.ord, o_fail, o_mu, o_ku, o_byp, at);
   RETURN QUERY SELECT x.ord, x.fail, x.mu, x.ku, x.lu, x.bal, x.res, x.byp
     FROM unnest(c.ord, o_fail, o_mu, o_ku, o_lu, o_bal, o_res, o_byp) AS x(ord, fail, mu, ku, lu, bal, res, byp);
 END $fn$;
@@ -318,14 +318,16 @@ BEGIN
 END $fn$;
 
 -- Every new row of the admitted: usage events (the meter's and the key's), a bypass's
--- audit entry, the reservation and its ledger entry.
-CREATE OR REPLACE FUNCTION tollgate_admit_inserts(batch jsonb, ord int[], fail smallint[], mu bigint[], ku bigint[], bal bigint[], res bigint[],
-  byp boolean[], at timestamptz) RETURNS void
+-- audit entry, and the reservation. No ledger entry: a hold moves no balance, and the
+-- ledger records only what does (the account's reserved is the sum of its held
+-- reservations; the settlement's entry charges it).
+CREATE OR REPLACE FUNCTION tollgate_admit_inserts(batch jsonb, ord int[], fail smallint[], mu bigint[], ku bigint[], byp boolean[], at timestamptz)
+RETURNS void
 LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan SET enable_seqscan = off AS $fn$
 BEGIN
   WITH v AS (
-    SELECT q.*, x.mu, x.ku, x.bal, x.res, x.byp
-      FROM unnest(ord, fail, mu, ku, bal, res, byp) AS x(ord, fail, mu, ku, bal, res, byp)
+    SELECT q.*, x.mu, x.ku, x.byp
+      FROM unnest(ord, fail, mu, ku, byp) AS x(ord, fail, mu, ku, byp)
       JOIN tollgate_decide_requests(batch) q ON q.ord = x.ord
      WHERE x.fail = 0
   ), events AS (
@@ -338,14 +340,9 @@ BEGIN
     SELECT v.tid, v.audit_id, v.actor_type, v.actor_id, 'limit.bypass', 'meter', v.meter,
            jsonb_build_object('role', v.role, 'used', v.mu, 'limit', v.mlimit, 'periodStart', tollgate_iso(v.ps)), v.request_id, at
       FROM v WHERE v.byp
-  ), reservations AS (
-    INSERT INTO credit_reservations (tenant_id, id, idempotency_key, request_hash, operation, model, amount, status, charged, refunded, expires_at, created_at,
-                                     actor_type, actor_id, role, meter, bypass, route, decision_id)
-    SELECT v.tid, v.res_id, v.res_key, v.res_hash, v.op, v.model, v.cost, 'held', 0, 0, v.expires, at,
-           v.actor_type, v.actor_id, v.role, v.meter, v.byp, v.route, v.dec_id FROM v
   )
-  INSERT INTO credit_ledger (tenant_id, id, kind, amount, hold, balance_after, reserved_after, reservation_id, idempotency_key, request_hash,
-                             reason, actor_type, actor_id, created_at)
-  SELECT v.tid, v.ledger_id, 'reserve', 0, v.cost, v.bal, v.res, v.res_id, 'reserve:' || v.res_key, v.res_hash, v.op, v.actor_type, v.actor_id, at
-    FROM v;
+  INSERT INTO credit_reservations (tenant_id, id, idempotency_key, request_hash, operation, model, amount, status, charged, refunded, expires_at, created_at,
+                                   actor_type, actor_id, role, meter, bypass, route, decision_id)
+  SELECT v.tid, v.res_id, v.res_key, v.res_hash, v.op, v.model, v.cost, 'held', 0, 0, v.expires, at,
+         v.actor_type, v.actor_id, v.role, v.meter, v.byp, v.route, v.dec_id FROM v;
 END $fn$;

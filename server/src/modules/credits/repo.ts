@@ -63,32 +63,37 @@ export async function debit(db: Executor, e: EntryInput): Promise<boolean> {
 
 export interface NewReservation { id: string; key: string; hash: string; operation: string | null; model: string | null; amount: number; expiresAt: Date }
 
-/** Holds `amount` if available (balance - reserved) covers it: the account row is the gate. */
-export async function reserve(db: Executor, e: EntryInput, r: NewReservation): Promise<boolean> {
-  const now = e.now.toISOString();
-  return appended(db, appendFromAccount(e, sql`WITH a AS (
+/**
+ * Holds `amount` if available (balance - reserved) covers it: the account row is the gate.
+ * The reservation row is the hold; a hold moves no balance, so it has no ledger entry.
+ */
+export async function reserve(db: Executor, r: NewReservation & { tenantId: string; actorType: string; actorId: string | null; now: Date }): Promise<boolean> {
+  const now = r.now.toISOString();
+  return appended(db, sql`WITH a AS (
     UPDATE credit_accounts c SET reserved = c.reserved + ${r.amount}::bigint, updated_at = ${now}::timestamptz
-    WHERE c.tenant_id = ${e.tenantId} AND c.balance - c.reserved >= ${r.amount}::bigint
-    RETURNING c.balance, c.reserved
-  ), r AS (
-    INSERT INTO credit_reservations (tenant_id, id, idempotency_key, request_hash, operation, model, amount, status,
-                                     charged, refunded, expires_at, created_at, actor_type, actor_id)
-    SELECT ${e.tenantId}, ${r.id}, ${r.key}, ${r.hash}, ${r.operation}, ${r.model}, ${r.amount}::bigint, 'held',
-           0, 0, ${r.expiresAt.toISOString()}::timestamptz, ${now}::timestamptz, ${e.actorType}, ${e.actorId} FROM a
-    RETURNING id)`));
+    WHERE c.tenant_id = ${r.tenantId} AND c.balance - c.reserved >= ${r.amount}::bigint
+    RETURNING c.tenant_id
+  )
+  INSERT INTO credit_reservations (tenant_id, id, idempotency_key, request_hash, operation, model, amount, status,
+                                   charged, refunded, expires_at, created_at, actor_type, actor_id)
+  SELECT a.tenant_id, ${r.id}, ${r.key}, ${r.hash}, ${r.operation}, ${r.model}, ${r.amount}::bigint, 'held',
+         0, 0, ${r.expiresAt.toISOString()}::timestamptz, ${now}::timestamptz, ${r.actorType}, ${r.actorId} FROM a
+  RETURNING id`);
 }
 
 export type ResolveWhen = 'live' | 'due' | 'any';
 
 /**
  * Resolves a held reservation: the conditional status update is the gate, so of any
- * number of racing settle/release/expire calls exactly one changes anything.
+ * number of racing settle/release/expire calls exactly one changes anything. Its hold
+ * leaves the account's reserved; only a settlement moves the balance, so only a
+ * settlement is ledgered (`e`, its entry; `hold` records the hold it let go).
  */
 export async function resolve(db: Executor, e: EntryInput, r: { status: Exclude<ReservationStatus, 'held'>; charge: number; when: ResolveWhen }): Promise<boolean> {
   const now = e.now.toISOString();
   const timing = r.when === 'live' ? sql`AND expires_at > ${now}::timestamptz`
     : r.when === 'due' ? sql`AND expires_at <= ${now}::timestamptz` : sql``;
-  return appended(db, appendFromAccount(e, sql`WITH r AS (
+  const changed = sql`WITH r AS (
     UPDATE credit_reservations SET status = ${r.status}, charged = ${r.charge}::bigint, resolved_at = ${now}::timestamptz
     WHERE tenant_id = ${e.tenantId} AND id = ${e.reservationId} AND status = 'held' ${timing}
     RETURNING amount
@@ -96,7 +101,8 @@ export async function resolve(db: Executor, e: EntryInput, r: { status: Exclude<
     UPDATE credit_accounts c SET balance = c.balance - ${r.charge}::bigint, reserved = c.reserved - r.amount,
                                  updated_at = ${now}::timestamptz
     FROM r WHERE c.tenant_id = ${e.tenantId}
-    RETURNING c.balance, c.reserved)`));
+    RETURNING c.balance, c.reserved)`;
+  return appended(db, r.status === 'settled' ? appendFromAccount(e, changed) : sql`${changed} SELECT 1 FROM a`);
 }
 
 /** Gives back part of a settled charge; the reservation's `refunded` caps the total at what was charged. */

@@ -89,11 +89,8 @@ export class ReservationsService {
     const now = this.clock.now();
     const id = newId('res', now.getTime());
     const written = await repo.reserve(tx, {
-      tenantId: input.tenantId, id: newId('led', now.getTime()), kind: 'reserve', amount: 0, hold: input.amount, reservationId: id,
-      key: `reserve:${input.idempotencyKey}`, hash, reason: input.operation ?? null, actorType: input.actor.type, actorId: input.actor.id, now,
-    }, {
-      id, key: input.idempotencyKey, hash, operation: input.operation ?? null, model: input.model ?? null, amount: input.amount,
-      expiresAt: new Date(now.getTime() + (input.ttlSeconds ?? this.defaultTtlSeconds) * 1000),
+      tenantId: input.tenantId, id, key: input.idempotencyKey, hash, operation: input.operation ?? null, model: input.model ?? null, amount: input.amount,
+      expiresAt: new Date(now.getTime() + (input.ttlSeconds ?? this.defaultTtlSeconds) * 1000), actorType: input.actor.type, actorId: input.actor.id, now,
     });
     if (written) await this.credits.changed(tx, input.tenantId);
     const credits = await this.credits.balance(tx, input.tenantId);

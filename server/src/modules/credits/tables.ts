@@ -3,6 +3,11 @@ import { at } from '../../db/columns.js';
 
 const credits = (name: string) => bigint(name, { mode: 'number' });
 
+/**
+ * What an entry records. 'reserve', 'release' and 'expire' are history: entries written
+ * while holds were ledgered too. Now the ledger records only what moves the balance,
+ * and a hold is its reservation row.
+ */
 export type LedgerKind = 'grant' | 'reserve' | 'settle' | 'release' | 'expire' | 'refund' | 'adjust';
 export type ReservationStatus = 'held' | 'settled' | 'released' | 'expired';
 
@@ -38,7 +43,11 @@ export const creditReservations = pgTable('credit_reservations', {
   decisionId: text('decision_id'),
 }, (t) => [primaryKey({ columns: [t.tenantId, t.id] })]);
 
-/** Append-only: balance = Σ amount and reserved = Σ hold, per tenant. */
+/**
+ * Append-only, one entry per change of a balance: balance = Σ amount per tenant. The
+ * account's reserved is the sum of its held reservations (creditReservations); an entry's
+ * `hold` is what it did to reserved (a settlement lets its hold go).
+ */
 export const creditLedger = pgTable('credit_ledger', {
   tenantId: text('tenant_id').notNull(),
   id: text('id').notNull(),

@@ -41,7 +41,6 @@ export interface DecideEntry {
   expires: string | null;
   event_id: string | null;
   key_event_id: string | null;
-  ledger_id: string | null;
   audit_id: string | null;
   actor_type: string;
   actor_id: string | null;
