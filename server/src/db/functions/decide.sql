@@ -27,6 +27,15 @@ BEGIN
     EXECUTE 'DROP FUNCTION ' || f;
   END LOOP;
 END $drop$;
+DROP TYPE IF EXISTS tollgate_request;
+
+-- A request of the batch as a typed row (tollgate_decide_requests): the batch's JSON is
+-- read once per statement into an array of these, which every step then unnests (reading
+-- the JSON costs ~5 µs per request, an unnest a fraction of that).
+CREATE TYPE tollgate_request AS (ord int, tid text, tgen bigint, uid text, ugen bigint, skid text, skgen bigint, idem text, hash text, shape jsonb,
+  pre jsonb, meter text, mlimit bigint, may_bypass boolean, kmeter text, kcap bigint, runs bigint, cost bigint, ps timestamptz, pe timestamptz,
+  role text, res_id text, res_key text, res_hash text, op text, model text, expires timestamptz, event_id text, key_event_id text, audit_id text,
+  actor_type text, actor_id text, request_id text, route jsonb, dec_id text);
 
 -- An instant as JavaScript's Date#toISOString spells it (lease expiries, audit data).
 CREATE OR REPLACE FUNCTION tollgate_iso(ts timestamptz) RETURNS text LANGUAGE sql STABLE AS $$
@@ -52,7 +61,7 @@ $$;
 -- What becomes of each request before anything is consumed: 'stale' (a stamp moved),
 -- 'conflict' (its idempotency key holds another request's answer), 'replay' (it holds
 -- this one's: `stored`), 'pre' (refused in TypeScript), or 'admit'.
-CREATE OR REPLACE FUNCTION tollgate_decide_verdicts(batch jsonb)
+CREATE OR REPLACE FUNCTION tollgate_decide_verdicts(reqs tollgate_request[])
 RETURNS TABLE (ord int, verdict text, stored jsonb)
 LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan SET enable_seqscan = off AS $fn$
 BEGIN
@@ -67,7 +76,7 @@ BEGIN
            ELSE 'admit'
          END,
          CASE WHEN dr.request_hash = q.hash THEN coalesce(dr.answer, jsonb_build_object('decision', dr.decision)) END
-    FROM tollgate_decide_requests(batch) q
+    FROM unnest(reqs) q
     LEFT JOIN tenants t ON t.id = q.tid
     LEFT JOIN users u ON u.id = q.uid
     LEFT JOIN service_keys sk ON sk.id = q.skid
@@ -85,28 +94,29 @@ CREATE OR REPLACE FUNCTION tollgate_decide(batch jsonb, at timestamptz)
 RETURNS TABLE (r_verdict text, r_stored jsonb, r_fail smallint, r_mu float8, r_ku float8, r_lu float8, r_bal float8, r_res float8, r_byp boolean)
 LANGUAGE plpgsql SET jit = off SET plan_cache_mode = force_generic_plan SET enable_seqscan = off AS $fn$
 DECLARE
+  reqs     tollgate_request[] := ARRAY(SELECT ROW(q.*)::tollgate_request FROM tollgate_decide_requests(batch) q ORDER BY q.ord);
   verdicts text[];
   stored   jsonb[];
   admit    int[];
 BEGIN
   -- The tenant wall admits the batch's tenants (tollgate_wall): each established by the caller from a credential.
-  PERFORM set_config('app.tenant_ids', (SELECT string_agg(DISTINCT q.tid, ',') FROM tollgate_decide_requests(batch) q), true);
+  PERFORM set_config('app.tenant_ids', (SELECT string_agg(DISTINCT q.tid, ',') FROM unnest(reqs) q), true);
   PERFORM pg_advisory_xact_lock(hashtextextended(k, 0))
-     FROM (SELECT DISTINCT q.tid || ':authorize:' || q.idem AS k FROM tollgate_decide_requests(batch) q WHERE q.idem IS NOT NULL ORDER BY 1) keys;
+     FROM (SELECT DISTINCT q.tid || ':authorize:' || q.idem AS k FROM unnest(reqs) q WHERE q.idem IS NOT NULL ORDER BY 1) keys;
   SELECT array_agg(v.verdict ORDER BY v.ord), array_agg(v.stored ORDER BY v.ord),
          coalesce(array_agg(v.ord ORDER BY v.ord) FILTER (WHERE v.verdict = 'admit'), '{}')
     INTO verdicts, stored, admit
-    FROM tollgate_decide_verdicts(batch) v;
+    FROM tollgate_decide_verdicts(reqs) v;
 
   RETURN QUERY
-  WITH admitted AS MATERIALIZED (SELECT * FROM tollgate_admit(batch, admit, at)),
+  WITH admitted AS MATERIALIZED (SELECT * FROM tollgate_admit(reqs, (batch->0->>'clow')::bigint, admit, at)),
   kept AS (
     -- Under the keys' locks: a retry sees this answer, allowed or refused.
     INSERT INTO decision_replays (tenant_id, idempotency_key, request_hash, answer, created_at)
     SELECT q.tid, q.idem, q.hash,
            jsonb_build_object('shape', q.shape, 'outcome', coalesce(q.pre, jsonb_build_object('kind', 'metered', 'fail', a.fail, 'meterUsed', a.mu,
              'keyUsed', a.ku, 'runsUsed', a.lu, 'balance', a.bal, 'reserved', a.res, 'bypass', a.byp))), at
-      FROM tollgate_decide_requests(batch) q LEFT JOIN admitted a ON a.ord = q.ord
+      FROM unnest(reqs) q LEFT JOIN admitted a ON a.ord = q.ord
      WHERE q.idem IS NOT NULL AND (verdicts[q.ord] = 'admit' OR (verdicts[q.ord] = 'pre' AND q.pre->>'kind' = 'refused'))
     ON CONFLICT DO NOTHING
   )
@@ -120,7 +130,7 @@ END $fn$;
 -- all of it fits; returns how each came out — fail 0 admitted, 1 the meter, 2 the key's
 -- meter, 3 concurrent runs, 4 credits — with the counts as far as it got (a refusal shows
 -- what is used, not what it would have made it) and the account after it.
-CREATE OR REPLACE FUNCTION tollgate_admit(batch jsonb, admit int[], at timestamptz)
+CREATE OR REPLACE FUNCTION tollgate_admit(reqs tollgate_request[], clow bigint, admit int[], at timestamptz)
 RETURNS TABLE (ord int, fail smallint, mu bigint, ku bigint, lu bigint, bal bigint, res bigint, byp boolean)
 LANGUAGE plpgsql SET jit = off SET plan_cache_mode = force_generic_plan SET enable_seqscan = off AS $fn$
 DECLARE
@@ -141,7 +151,7 @@ DECLARE
   m_used   bigint;
 BEGIN
   IF cardinality(admit) = 0 THEN RETURN; END IF;
-  SELECT * INTO c FROM tollgate_admit_rows(batch, admit, at);
+  SELECT * INTO c FROM tollgate_admit_rows(reqs, admit, at);
   k_used := c.k_used; a_bal := c.a_bal; a_res := c.a_res; l_live := c.l_live;
   o_fail := array_fill(NULL::smallint, ARRAY[c.n]);
   o_mu := array_fill(NULL::bigint, ARRAY[c.n]); o_ku := o_mu; o_lu := o_mu; o_bal := o_mu; o_res := o_mu;
@@ -180,8 +190,8 @@ BEGIN
   -- The events these changes announce (events.sql), in this transaction, under these locks.
   PERFORM tollgate_limit_crossings(c.k_tid, c.k_meter, c.k_ps, c.k_start, k_used, k_limit, at);
   -- No threshold configured (the default): not even the call.
-  IF (batch->0->>'clow') IS NOT NULL THEN PERFORM tollgate_credits_low(c.t_id, (batch->0->>'clow')::bigint, at); END IF;
-  PERFORM tollgate_admit_inserts(batch, c.ord, o_fail, o_mu, o_ku, o_byp, at);
+  IF clow IS NOT NULL THEN PERFORM tollgate_credits_low(c.t_id, clow, at); END IF;
+  PERFORM tollgate_admit_inserts(reqs, c.ord, o_fail, o_mu, o_ku, o_byp, at);
   RETURN QUERY SELECT x.ord, x.fail, x.mu, x.ku, x.lu, x.bal, x.res, x.byp
     FROM unnest(c.ord, o_fail, o_mu, o_ku, o_lu, o_bal, o_res, o_byp) AS x(ord, fail, mu, ku, lu, bal, res, byp);
 END $fn$;
@@ -191,7 +201,7 @@ END $fn$;
 -- meter (all counters, then all accounts, then all leases) — so that concurrent batches,
 -- here or in another process, never wait on each other in a circle. `mi`/`ki` index a
 -- candidate's counters in k_*, `ti` its tenant in t_id/a_*/l_*.
-CREATE OR REPLACE FUNCTION tollgate_admit_rows(batch jsonb, admit int[], at timestamptz,
+CREATE OR REPLACE FUNCTION tollgate_admit_rows(reqs tollgate_request[], admit int[], at timestamptz,
   OUT n int, OUT ord int[], OUT mlimit bigint[], OUT may_bypass boolean[], OUT kcap bigint[], OUT runs bigint[], OUT cost bigint[],
   OUT res_id text[], OUT expires timestamptz[], OUT mi int[], OUT ki int[], OUT ti int[],
   OUT k_tid text[], OUT k_meter text[], OUT k_ps timestamptz[], OUT k_pe timestamptz[], OUT k_used bigint[], OUT k_start bigint[], OUT k_found boolean[],
@@ -202,7 +212,7 @@ DECLARE
   r record;
 BEGIN
   WITH c AS (
-    SELECT q.* FROM tollgate_decide_requests(batch) q WHERE q.ord = ANY (admit)
+    SELECT q.* FROM unnest(reqs) q WHERE q.ord = ANY (admit)
   ), w AS (
     SELECT d.tid, d.m, d.ps, d.pe, (row_number() OVER (ORDER BY d.tid, d.m LIKE 'key:%', d.m))::int AS i
       FROM (SELECT DISTINCT u.tid, u.m, u.ps, u.pe FROM (SELECT c.tid, c.meter AS m, c.ps, c.pe FROM c UNION ALL SELECT c.tid, c.kmeter, c.ps, c.pe FROM c) u
@@ -321,14 +331,14 @@ END $fn$;
 -- audit entry, and the reservation. No ledger entry: a hold moves no balance, and the
 -- ledger records only what does (the account's reserved is the sum of its held
 -- reservations; the settlement's entry charges it).
-CREATE OR REPLACE FUNCTION tollgate_admit_inserts(batch jsonb, ord int[], fail smallint[], mu bigint[], ku bigint[], byp boolean[], at timestamptz)
+CREATE OR REPLACE FUNCTION tollgate_admit_inserts(reqs tollgate_request[], ord int[], fail smallint[], mu bigint[], ku bigint[], byp boolean[], at timestamptz)
 RETURNS void
 LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan SET enable_seqscan = off AS $fn$
 BEGIN
   WITH v AS (
     SELECT q.*, x.mu, x.ku, x.byp
       FROM unnest(ord, fail, mu, ku, byp) AS x(ord, fail, mu, ku, byp)
-      JOIN tollgate_decide_requests(batch) q ON q.ord = x.ord
+      JOIN unnest(reqs) q ON q.ord = x.ord
      WHERE x.fail = 0
   ), events AS (
     INSERT INTO usage_events (tenant_id, id, meter, quantity, period_start, bypass, role, actor_type, actor_id, used_after, limit_value, created_at)
