@@ -85,6 +85,11 @@ export function renderReport(r) {
   table(['ratio', 'measured', 'target', ''], targets(r).map(([name, value, target, met]) => [name, value, target, met ? 'met' : '**not met**']));
   lines.push(`Beside the targets: \`POST /decision\`, the same Fastify answering a fixed decision to the same body, served ${pct(r.postCeiling.rps / r.hello.rps)} of ` +
     `\`/hello\`'s requests/s; authorize over 100 tenants served ${pct(a.spread.rps / r.postCeiling.rps)} of \`POST /decision\`'s.`, '');
+  const prof = a.profiled;
+  lines.push('## Where the server\'s CPU goes', '');
+  lines.push(`The 100-tenant authorize load once more on one process under \`--cpu-prof\` (${n(prof.rps)} req/s while profiled): ` +
+    `flame graph [\`${prof.file}\`](${prof.file}). The frames with the most samples in themselves, as a share of the samples not idle:`, '');
+  table(['frame', 'self'], prof.hottest.map((f) => [`\`${f.frame}\``, `${f.selfShare.toFixed(1)} %`]));
   if (r.problems.length > 0) {
     lines.push('## Seen while benchmarking', '');
     for (const p of r.problems) lines.push(`- ${p}`);

@@ -13,6 +13,7 @@ import { parse, stringify } from 'yaml';
 import { loadDecisions, loadHello, loadPaced } from './load.mjs';
 import { preparePgbench, runPgbench } from './pgbench.mjs';
 import { BENCH_DIR, SERVER_DIR, cpuNow, cpuPerRequest, createDatabase, dropDatabase, forkServer, pgUrl, psql, startRedis, startTollgate, stopAll } from './procs.mjs';
+import { flameGraphSvg, hottestFrames, readProfile } from './flame.mjs';
 import { renderReport } from './report.mjs';
 import { EXPORT_ROWS, benchExport, renderExport } from './export.mjs';
 import { OPERATOR, httpCaller, operatorToken, seedTenants, setRunsLimit } from './seed.mjs';
@@ -191,7 +192,32 @@ async function benchAuthorize(configPath) {
   return {
     spread, fixed, typical, hot: { ...hotRun, limit: hotLimit, admitted },
     tenantsChecked: Object.keys(limits).length, overLimit, countedAdmitted: sum(used), reservations: sum(reservations),
+    profiled: await profileAuthorize(configPath, keys),
   };
+}
+
+/**
+ * The 100-tenant load once more, on one server process under `--cpu-prof` (profiling
+ * costs time, so it is not one of the measured runs): its flame graph goes to
+ * bench/results/<date>-flame.svg, its hottest frames to the report.
+ */
+async function profileAuthorize(configPath, keys) {
+  const dir = join(tmp, 'profile');
+  mkdirSync(dir, { recursive: true });
+  log(`authorize over ${TENANTS} tenants, one process, profiled`);
+  // A flag of its own: Node does not take --cpu-prof from NODE_OPTIONS.
+  const server = await startTollgate({ ...tollgateEnv(configPath), TOLLGATE_WORKERS: '1' }, join(logs, 'tollgate-profiled.log'), ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
+  const run = { path: '/v1/authorize', body: { operation: 'clustering' }, credentials: keys, connections: CONNECTIONS };
+  await loadDecisions(server.url, { ...run, seconds: 2 }); // warm-up: caches and JIT
+  const result = await loadDecisions(server.url, { ...run, seconds: SECONDS });
+  await settle();
+  await server.stop(); // the profile is written as the process exits
+  const profile = readProfile(dir);
+  const file = `${new Date().toISOString().slice(0, 10)}-flame.svg`;
+  mkdirSync(join(BENCH_DIR, 'results'), { recursive: true });
+  writeFileSync(join(BENCH_DIR, 'results', file), flameGraphSvg(profile,
+    `tollgate serve (one process), POST /v1/authorize over ${TENANTS} tenants, ${CONNECTIONS} connections, ${SECONDS} s: ${Math.round(result.rps)} req/s under the profiler`));
+  return { file, rps: result.rps, hottest: hottestFrames(profile) };
 }
 
 /** A load run and the CPU it cost per request: the server, PostgreSQL, the load generator. */
