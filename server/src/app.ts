@@ -16,6 +16,8 @@ import { registerAccessHook } from './http/access-hook.js';
 import { errorBodySchema, errors } from './http/schemas.js';
 import { ERROR_CATALOG } from './error-catalog.js';
 import { TtlCache } from './lib/cache.js';
+import { lazyChild } from './lib/logger.js';
+import type { Logger } from 'pino';
 import { AppError } from './lib/errors.js';
 import { API_TAGS, describeOperation } from './http/openapi.js';
 import { registerTextGuard } from './http/text-guard.js';
@@ -114,6 +116,7 @@ function createServer(deps: Deps) {
       return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : `req_${randomUUID()}`;
     },
     logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: (logger, bindings, options) => lazyChild(logger as unknown as Logger, bindings, options) as unknown as FastifyBaseLogger,
     routerOptions: { maxParamLength: 200 },
     frameworkErrors: frameworkErrorHandler,
   }).withTypeProvider<TypeBoxTypeProvider>();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createLogger } from './logger.js';
+import { createLogger, lazyChild } from './logger.js';
 
 describe('the process logger', () => {
   it('redacts secret-bearing fields wherever a logged object has them', () => {
@@ -16,5 +16,45 @@ describe('the process logger', () => {
     for (const secret of ['p-1', 'tgp_secret', 'eyJ.secret', 's=1', 'hash', 'smtp://u:pw@h', 'hs256-secret', 'tg_secret', 'eyJ.a.b', 'tgr_x']) {
       expect(lines[0], secret).not.toContain(secret);
     }
+  });
+});
+
+describe('a request\'s logger (lazyChild)', () => {
+  const counted = (level: string) => {
+    const lines: string[] = [];
+    const parent = createLogger(level, { write: (line: string) => { lines.push(line); } });
+    let children = 0;
+    // Children inherit `child` from their parent (pino's prototype chain): count every call, keep its receiver.
+    const child = parent.child;
+    parent.child = function (this: typeof parent, ...args: Parameters<typeof child>) { children++; return child.apply(this, args); } as typeof parent.child;
+    return { parent, lines, children: () => children };
+  };
+
+  it('is made only when a line is logged at an enabled level, and then once', () => {
+    const { parent, lines, children } = counted('warn');
+    const log = lazyChild(parent, { reqId: 'req_1' }, {});
+    log.info({ status: 200 }, 'request');
+    log.debug('nothing');
+    expect(children()).toBe(0);
+    expect(lines).toEqual([]);
+    log.warn({ password: 'p-1' }, 'first');
+    log.error('second');
+    expect(children()).toBe(1);
+    expect(lines.map((l) => JSON.parse(l))).toEqual([
+      expect.objectContaining({ reqId: 'req_1', msg: 'first', password: '[redacted]' }),
+      expect.objectContaining({ reqId: 'req_1', msg: 'second' }),
+    ]);
+  });
+
+  it('is the real child for everything else, and at once when it has a level of its own', () => {
+    const { parent, lines, children } = counted('info');
+    const log = lazyChild(parent, { reqId: 'req_2' }, {});
+    expect(log.isLevelEnabled('info')).toBe(true);
+    expect(children()).toBe(1);
+    log.child({ step: 'inner' }).info('nested');
+    expect(JSON.parse(lines[0]!)).toMatchObject({ reqId: 'req_2', step: 'inner', msg: 'nested' });
+    expect(children()).toBe(2);
+    lazyChild(parent, { reqId: 'req_3' }, { level: 'debug' });
+    expect(children()).toBe(3);
   });
 });
