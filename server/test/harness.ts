@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { vi } from 'vitest';
 import { PGlite } from '@electric-sql/pglite';
 import postgres from 'postgres';
@@ -17,6 +18,21 @@ import { MemoryMailer } from '../src/lib/mailer.js';
 export const POSTGRES_URL = process.env.DATABASE_URL || undefined;
 export const onPostgres = POSTGRES_URL !== undefined;
 export const APP_ROLE = 'tollgate_app';
+/**
+ * Names the run's migrated template (test/global-setup.ts): a PostgreSQL database to copy,
+ * or on PGlite the file of a dumped PGlite. Unset (the harness used without the global
+ * setup), each database is created and migrated from nothing.
+ */
+export const TEMPLATE_ENV = 'TOLLGATE_TEST_TEMPLATE';
+
+let pgliteTemplate: Blob | undefined;
+/** A new in-memory PGlite: a copy of the run's migrated template when there is one. */
+async function newPglite(): Promise<PGlite> {
+  const file = process.env[TEMPLATE_ENV];
+  if (!file) return PGlite.create();
+  pgliteTemplate ??= new Blob([readFileSync(file)]);
+  return PGlite.create({ loadDataDir: pgliteTemplate });
+}
 
 export interface TestDatabase {
   database: Database;
@@ -31,7 +47,7 @@ export async function createTestDatabase(options: {
   poolSize?: number | undefined; via?: ((url: string) => string) | undefined; connectTimeoutSeconds?: number | undefined;
 } = {}): Promise<TestDatabase> {
   if (!POSTGRES_URL) {
-    const pglite = await PGlite.create();
+    const pglite = await newPglite();
     const database = await openDatabase({ appRole: APP_ROLE, pglite });
     return {
       database,
@@ -51,7 +67,8 @@ export async function createTestDatabase(options: {
   }
   const name = `tollgate_test_${process.pid}_${randomBytes(4).toString('hex')}`;
   const server = postgres(POSTGRES_URL, { max: 1, onnotice: () => undefined });
-  await server.unsafe(`CREATE DATABASE ${name}`);
+  const template = process.env[TEMPLATE_ENV];
+  await server.unsafe(`CREATE DATABASE ${name}${template ? ` TEMPLATE ${template}` : ''}`);
   // A throwaway database need not wait for fsync at commit; locking and visibility are unchanged.
   await server.unsafe(`ALTER DATABASE ${name} SET synchronous_commit = off`);
   const url = withDatabase(POSTGRES_URL, name);
