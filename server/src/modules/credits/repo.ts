@@ -87,22 +87,24 @@ export type ResolveWhen = 'live' | 'due' | 'any';
  * Resolves a held reservation: the conditional status update is the gate, so of any
  * number of racing settle/release/expire calls exactly one changes anything. Its hold
  * leaves the account's reserved; only a settlement moves the balance, so only a
- * settlement is ledgered (`e`, its entry; `hold` records the hold it let go).
+ * settlement is ledgered (`settlement`, its entry; `hold` records the hold it let go).
  */
-export async function resolve(db: Executor, e: EntryInput, r: { status: Exclude<ReservationStatus, 'held'>; charge: number; when: ResolveWhen }): Promise<boolean> {
-  const now = e.now.toISOString();
+export async function resolve(db: Executor, r: {
+  tenantId: string; reservationId: string; status: Exclude<ReservationStatus, 'held'>; charge: number; when: ResolveWhen; now: Date;
+}, settlement: EntryInput | null): Promise<boolean> {
+  const now = r.now.toISOString();
   const timing = r.when === 'live' ? sql`AND expires_at > ${now}::timestamptz`
     : r.when === 'due' ? sql`AND expires_at <= ${now}::timestamptz` : sql``;
   const changed = sql`WITH r AS (
     UPDATE credit_reservations SET status = ${r.status}, charged = ${r.charge}::bigint, resolved_at = ${now}::timestamptz
-    WHERE tenant_id = ${e.tenantId} AND id = ${e.reservationId} AND status = 'held' ${timing}
+    WHERE tenant_id = ${r.tenantId} AND id = ${r.reservationId} AND status = 'held' ${timing}
     RETURNING amount
   ), a AS (
     UPDATE credit_accounts c SET balance = c.balance - ${r.charge}::bigint, reserved = c.reserved - r.amount,
                                  updated_at = ${now}::timestamptz
-    FROM r WHERE c.tenant_id = ${e.tenantId}
+    FROM r WHERE c.tenant_id = ${r.tenantId}
     RETURNING c.balance, c.reserved)`;
-  return appended(db, r.status === 'settled' ? appendFromAccount(e, changed) : sql`${changed} SELECT 1 FROM a`);
+  return appended(db, settlement ? appendFromAccount(settlement, changed) : sql`${changed} SELECT 1 FROM a`);
 }
 
 /** Gives back part of a settled charge; the reservation's `refunded` caps the total at what was charged. */

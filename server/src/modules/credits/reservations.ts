@@ -178,11 +178,14 @@ export class ReservationsService {
 
   private async resolve(tx: Executor, row: repo.ReservationRow, status: 'settled' | 'released' | 'expired', charge: number, actor: Actor, at?: Date, quantity?: Quantity): Promise<boolean> {
     const now = at ?? this.clock.now();
-    const kind = status === 'settled' ? 'settle' : status === 'released' ? 'release' : 'expire';
+    // Only a settlement moves the balance, so only a settlement is ledgered.
+    const settlement = status === 'settled' ? {
+      tenantId: row.tenantId, id: newId('led', now.getTime()), kind: 'settle' as const, amount: -charge, hold: -Number(row.amount), reservationId: row.id,
+      key: `settle:${row.id}`, hash: requestHash({ charge }), reason: null, actorType: actor.type, actorId: actor.id, now,
+    } : null;
     const won = await repo.resolve(tx, {
-      tenantId: row.tenantId, id: newId('led', now.getTime()), kind, amount: -charge, hold: -Number(row.amount), reservationId: row.id,
-      key: `${kind}:${row.id}`, hash: requestHash({ charge }), reason: null, actorType: actor.type, actorId: actor.id, now,
-    }, { status, charge, when: status === 'settled' ? 'live' : status === 'expired' ? 'due' : 'any' });
+      tenantId: row.tenantId, reservationId: row.id, status, charge, when: status === 'settled' ? 'live' : status === 'expired' ? 'due' : 'any', now,
+    }, settlement);
     if (won) {
       await this.resolved(tx, row.tenantId, row.id, {
         tenantId: row.tenantId, reservationId: row.id, status, reserved: Number(row.amount), charged: charge, quantity: quantity ?? null,
