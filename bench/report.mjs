@@ -39,14 +39,15 @@ export function renderReport(r) {
     `autocannon ${r.machine.autocannon}, ${r.settings.connections} connections, ${r.settings.seconds} s per HTTP run · pgbench ${r.settings.pgbenchSeconds} s per run · ` +
     `Tollgate pool ${r.settings.poolSize} connections per process, synchronous_commit ${r.machine.synchronousCommit}, LOG_LEVEL=warn`, '',
     r.machine.workers > 1
-      ? `Tollgate runs as ${r.machine.workers} processes on one port, one per core (\`TOLLGATE_WORKERS=${r.machine.workers}\`, node:cluster), its rate-limit buckets in a Redis ` +
-        'the bench starts (`REDIS_URL`; big buckets spent from per-process leases). `/hello`, `POST /decision` and the naive baseline are each measured with one process ' +
-        `and with ${r.machine.workers} on one port; the faster counts, its process count in the notes.`
+      ? '`/hello`, `POST /decision`, authorize over 100 tenants and the naive baseline are each measured with one process ' +
+        `and with ${r.machine.workers} on one port, one per core, and the faster counts, its process count in the notes. Tollgate as one process keeps its rate-limit ` +
+        `buckets in memory; as ${r.machine.workers} (\`TOLLGATE_WORKERS=${r.machine.workers}\`, node:cluster) in a Redis the bench starts (\`REDIS_URL\`; big buckets spent ` +
+        'from per-process leases). The paced, typical and hot-tenant authorize runs use the process count of the faster 100-tenant run.'
       : 'Every HTTP server of the run runs as one process.',
     '',
     'Latencies are autocannon\'s, in closed loop (each connection sends its next request when its last one is answered), or, in-process, per call. ' +
     'The fixed-rate run is open loop (bench/load.mjs `loadPaced`, undici): request i is due at i / rate, is sent then over at most the same number of connections, ' +
-    'and its latency counts from when it was due, so a slow answer also shows in the requests it held up. ' +
+    'and its latency counts from when it was due, so a slow answer also shows in the requests it held up; each paced run follows 3 s at its rate that are not measured, so it shows the steady state, not the server working off the run before. ' +
     '(autocannon\'s own fixed rate sends each connection\'s share of a second back to back at the start of the second, and its correction for coordinated omission assumes requests 1 ms apart, adding samples that reshape the percentiles.) ' +
     'In-process PGlite keeps its data in a fresh temp directory on disk. Every Tollgate figure is one API key per call, ' +
     'operation `clustering` (10 credits, one run), no idempotency key; the bench never settles, so each admitted decision holds its reservation. ' +
@@ -61,10 +62,10 @@ export function renderReport(r) {
     ['pgbench `UPDATE … RETURNING`, hot row, 32 clients', `${n(r.pgbench.hot32)} tps`, '', '', '', ''],
     ['pgbench `UPDATE … RETURNING`, 1,000 rows, 8 clients', `${n(r.pgbench.spread8)} tps`, '', '', '', ''],
     ['pgbench `UPDATE … RETURNING`, 1,000 rows, 32 clients', `${n(r.pgbench.spread32)} tps`, '', '', '', 'database ceiling'],
-    ['`POST /v1/authorize`, 100 tenants (PostgreSQL)', `${n(a.spread.rps)} req/s`, ms(a.spread.p50), ms(a.spread.p99), cpu(a.spread.cpu), outcome(a.spread)],
+    ['`POST /v1/authorize`, 100 tenants (PostgreSQL)', `${n(a.spread.rps)} req/s`, ms(a.spread.p50), ms(a.spread.p99), cpu(a.spread.cpu), `${processes(a.spread)}${(a.spread.others ?? []).map((o) => ` (${processes(o)}: ${n(o.rps)} req/s, CPU ${cpu(o.cpu)})`).join('')}; ${outcome(a.spread)}`],
     [`\`POST /v1/authorize\`, 100 tenants, fixed ${n(a.fixed.rate)} req/s (70 %), paced`, `${n(a.fixed.rps)} req/s`, ms(a.fixed.p50), ms(a.fixed.p99), cpu(a.fixed.cpu), outcome(a.fixed)],
     [`\`POST /v1/authorize\`, 100 tenants, typical ${n(a.typical.rate)} req/s, paced (p99.9 ${ms(a.typical.p999)})`, `${n(a.typical.rps)} req/s`, ms(a.typical.p50), ms(a.typical.p99), cpu(a.typical.cpu), `the time Tollgate adds to each AI run at a typical load; ${outcome(a.typical)}`],
-    ['`POST /v1/authorize`, one hot tenant (PostgreSQL)', `${n(a.hot.rps)} req/s`, ms(a.hot.p50), ms(a.hot.p99), cpu(a.hot.cpu), outcome(a.hot)],
+    ['`POST /v1/authorize`, one hot tenant (PostgreSQL)', `${n(a.hot.rps)} req/s`, ms(a.hot.p50), ms(a.hot.p99), cpu(a.hot.cpu), `${processes(a.hot)}; ${outcome(a.hot)}`],
     [`in-process \`authorize()\`, PGlite, ${r.inprocess.pglite.callers} callers`, `${n(r.inprocess.pglite.perSecond)}/s`, ms(r.inprocess.pglite.p50), ms(r.inprocess.pglite.p99), cpu(r.inprocess.pglite.cpu), inprocOutcome(r.inprocess.pglite)],
     [`in-process \`authorize()\`, PostgreSQL, ${r.inprocess.postgres.callers} callers`, `${n(r.inprocess.postgres.perSecond)}/s`, ms(r.inprocess.postgres.p50), ms(r.inprocess.postgres.p99), cpu(r.inprocess.postgres.cpu), inprocOutcome(r.inprocess.postgres)],
     [`in-process \`authorize()\`, PostgreSQL, ${r.inprocess.postgresAlone.callers} callers, \`groupCommit: false\``, `${n(r.inprocess.postgresAlone.perSecond)}/s`, ms(r.inprocess.postgresAlone.p50), ms(r.inprocess.postgresAlone.p99), cpu(r.inprocess.postgresAlone.cpu), `one transaction per decision (the reference path); ${inprocOutcome(r.inprocess.postgresAlone)}`],

@@ -49,6 +49,10 @@ const SECRET = randomBytes(32).toString('hex');
 const MAX_WORKERS = 4;
 let workers = 1;
 let redisUrl;
+// The ceilings, authorize and the naive baseline are measured with one process and with
+// one per core, and the faster counts: a second process also competes with the load
+// generator (and here PostgreSQL) for the cores, so more processes is not always faster.
+const processCounts = () => (workers > 1 ? [1, workers] : [1]);
 
 async function main() {
   createDatabase(dbName);
@@ -59,13 +63,9 @@ async function main() {
     workers = Math.min(availableParallelism(), MAX_WORKERS);
     redisUrl = redis.url;
   } else if (availableParallelism() > 1) log('redis-server not found: every server runs as one process');
-  // The ceilings and the naive baseline are measured with one process and with one per
-  // core, and the faster counts: a second process also competes with the load generator
-  // for the cores, so more processes is not always the higher ceiling.
-  const processCounts = workers > 1 ? [1, workers] : [1];
 
   const ceilings = [];
-  for (const processes of processCounts) {
+  for (const processes of processCounts()) {
     log(`/hello and POST /decision with ${CONNECTIONS} connections, ${processes} server process(es)`);
     const hello = await forkServer(join(BENCH_DIR, 'hello.mjs'), ['0'], join(logs, `hello-${processes}.log`), { BENCH_WORKERS: String(processes) });
     await loadHello(hello.url, { connections: CONNECTIONS, seconds: 2 }); // JIT warm-up, not reported
@@ -90,7 +90,7 @@ async function main() {
 
   const authorize = await benchAuthorize(configPath);
   const naiveRuns = [];
-  for (const processes of processCounts) naiveRuns.push(await benchNaive(authorize.hot.limit, processes));
+  for (const processes of processCounts()) naiveRuns.push(await benchNaive(authorize.hot.limit, processes));
   const naive = fastest(naiveRuns);
 
   log(`in-process authorize(), ${INPROCESS.callers} callers: PGlite, PostgreSQL, PostgreSQL without group commit, with concurrent-run slots (none open, ${OPEN_PER_TENANT} open per tenant)`);
@@ -106,7 +106,7 @@ async function main() {
   for (const [storage, r] of Object.entries(inprocess)) if (r.failed) problems.push(`in-process on ${storage}: ${r.failed} calls threw, first: ${r.firstError}`);
 
   log(`usage export: one tenant with ${EXPORT_ROWS.toLocaleString('en-US')} usage records, as CSV and NDJSON`);
-  const usageExport = await benchExport({ env: tollgateEnv(configPath), dbName, logPath: join(logs, 'export.log'), log });
+  const usageExport = await benchExport({ env: tollgateEnv(configPath, 1), dbName, logPath: join(logs, 'export.log'), log });
 
   const date = new Date().toISOString().slice(0, 10);
   const report = renderReport({
@@ -137,37 +137,71 @@ function writeBenchConfig({ groupCommit = true } = {}) {
   return path;
 }
 
-function tollgateEnv(configPath) {
+/**
+ * `tollgate serve`'s environment with `processes` workers: several share their rate-limit
+ * buckets through the bench's Redis; one keeps them in memory, as a single-process
+ * deployment does.
+ */
+function tollgateEnv(configPath, processes = workers) {
   return {
     DATABASE_URL: dbUrl, TOLLGATE_CONFIG: configPath, TOLLGATE_DATA_DIR: join(tmp, 'server'), LOG_LEVEL: 'warn',
-    TOLLGATE_SECRET_KEY: SECRET, TOLLGATE_WORKERS: String(workers), ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
+    TOLLGATE_SECRET_KEY: SECRET, TOLLGATE_WORKERS: String(processes), ...(redisUrl && processes > 1 ? { REDIS_URL: redisUrl } : {}),
     TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL: OPERATOR.email, TOLLGATE_BOOTSTRAP_OPERATOR_PASSWORD: OPERATOR.password,
   };
 }
 
+/**
+ * Authorize over 100 tenants with one server process and with one per core, as the
+ * ceilings are: on a small machine the database shares the cores, and a second process
+ * (with its Redis round trip per call) can cost more than it serves. The faster counts;
+ * it also serves the paced, typical and hot-tenant runs.
+ */
 async function benchAuthorize(configPath) {
-  const logPath = join(logs, 'tollgate.log');
-  const server = await startTollgate(tollgateEnv(configPath), logPath);
-  const call = httpCaller(server.url);
-  const op = await operatorToken(call);
-  log(`seeding ${TENANTS} tenants and one hot tenant`);
-  const tenants = await seedTenants(call, op, { count: TENANTS, runs: UNLIMITED, tag: 'spread' });
-  const [hot] = await seedTenants(call, op, { count: 1, runs: UNLIMITED, tag: 'hot' });
-  const keys = tenants.map((t) => t.key);
   const body = { operation: 'clustering' };
   const authorizeRun = { path: '/v1/authorize', body, connections: CONNECTIONS, seconds: SECONDS };
+  const logPaths = [];
+  const start = async (processes) => {
+    const logPath = join(logs, `tollgate-${processes}.log`);
+    logPaths.push(logPath);
+    const server = await startTollgate(tollgateEnv(configPath, processes), logPath);
+    const call = httpCaller(server.url);
+    return { server, call, op: await operatorToken(call) };
+  };
+  let seeded;
+  const byProcesses = [];
+  for (const processes of processCounts()) {
+    const { server, call, op } = await start(processes);
+    if (!seeded) {
+      log(`seeding ${TENANTS} tenants and one hot tenant`);
+      const tenants = await seedTenants(call, op, { count: TENANTS, runs: UNLIMITED, tag: 'spread' });
+      const [hot] = await seedTenants(call, op, { count: 1, runs: UNLIMITED, tag: 'hot' });
+      seeded = { tenants, hot, keys: tenants.map((t) => t.key) };
+    }
+    // Warm-up: caches of every key and tenant, and the JIT, as a running service would have them.
+    await loadDecisions(server.url, { ...authorizeRun, credentials: [...seeded.keys, seeded.hot.key], seconds: 2 });
+    log(`authorize over ${TENANTS} tenants, ${processes} server process(es)`);
+    byProcesses.push({ ...await withCpu(server.pid, () => loadDecisions(server.url, { ...authorizeRun, credentials: seeded.keys })), processes });
+    await settle();
+    await server.stop();
+  }
+  const { tenants, hot, keys } = seeded;
+  const spread = { ...fastest(byProcesses), others: byProcesses.filter((r) => r !== fastest(byProcesses)) };
+  const { server, call, op } = await start(spread.processes);
   const load = (credentials) => withCpu(server.pid, () => loadDecisions(server.url, { ...authorizeRun, credentials }));
+  await loadDecisions(server.url, { ...authorizeRun, credentials: [...keys, hot.key], seconds: 2 });
 
-  // Warm-up: caches of every key and tenant, and the JIT, as a running service would have them.
-  await loadDecisions(server.url, { path: '/v1/authorize', body, credentials: [...keys, hot.key], connections: CONNECTIONS, seconds: 2 });
-
-  log(`authorize over ${TENANTS} tenants`);
-  const spread = await load(keys);
+  // A paced run measures the steady state at its rate: its first seconds, while the server
+  // still works off the closed-loop run before it (the decision log's backlog, autovacuum
+  // after tens of thousands of inserts), are a warm-up at the same rate, not measured.
+  const paced = async (rate) => {
+    await loadPaced(server.url, { ...authorizeRun, credentials: keys, rate, seconds: 3 });
+    return { ...await withCpu(server.pid, () => loadPaced(server.url, { ...authorizeRun, credentials: keys, rate })), rate };
+  };
   const rate = Math.round(spread.rps * 0.7);
-  log(`authorize over ${TENANTS} tenants at a fixed ${rate} req/s, paced`);
-  const fixed = { ...await withCpu(server.pid, () => loadPaced(server.url, { ...authorizeRun, credentials: keys, rate })), rate };
+  log(`authorize over ${TENANTS} tenants at a fixed ${rate} req/s, paced, ${spread.processes} server process(es)`);
+  const fixed = await paced(rate);
   log(`authorize over ${TENANTS} tenants at a typical ${TYPICAL_RATE} req/s, paced`);
-  const typical = { ...await withCpu(server.pid, () => loadPaced(server.url, { ...authorizeRun, credentials: keys, rate: TYPICAL_RATE })), rate: TYPICAL_RATE };
+  const typical = await paced(TYPICAL_RATE);
 
   // The hot tenant may admit HOT_LIMIT_SHARE of the 100-tenant run's requests from here on.
   await settle();
@@ -187,10 +221,10 @@ async function benchAuthorize(configPath) {
   if (mismatched.length > 0) problems.push(`${mismatched.length} tenants whose runs counter differs from their count of held reservations`);
   const admitted = (used[hot.tenantId] ?? 0) - usedBefore;
   if (hotRun.allowed !== admitted) problems.push(`hot tenant: ${hotRun.allowed} allowed responses seen, ${admitted} admitted per the counter (responses in flight at the end are not seen)`);
-  serverProblems(logPath, [spread, fixed, typical, hotRun]);
+  serverProblems(logPaths, [...byProcesses, fixed, typical, hotRun]);
   const sum = (o) => Object.values(o).reduce((a, b) => a + b, 0);
   return {
-    spread, fixed, typical, hot: { ...hotRun, limit: hotLimit, admitted },
+    spread, fixed, typical, hot: { ...hotRun, limit: hotLimit, admitted, processes: spread.processes },
     tenantsChecked: Object.keys(limits).length, overLimit, countedAdmitted: sum(used), reservations: sum(reservations),
     profiled: await profileAuthorize(configPath, keys),
   };
@@ -207,7 +241,7 @@ async function profileAuthorize(configPath, keys) {
   log(`authorize over ${TENANTS} tenants, one process, profiled`);
   // A flag of its own: Node does not take --cpu-prof from NODE_OPTIONS.
   const spawned = performance.now();
-  const server = await startTollgate({ ...tollgateEnv(configPath), TOLLGATE_WORKERS: '1' }, join(logs, 'tollgate-profiled.log'), ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
+  const server = await startTollgate(tollgateEnv(configPath, 1), join(logs, 'tollgate-profiled.log'), ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
   const run = { path: '/v1/authorize', body: { operation: 'clustering' }, credentials: keys, connections: CONNECTIONS };
   await loadDecisions(server.url, { ...run, seconds: 2 }); // warm-up: caches and JIT
   const measuredFrom = performance.now();
@@ -241,8 +275,8 @@ function perTenant(query) {
 /** Requests still in flight when a closed-loop run stops finish on the server; let them land before counting. */
 const settle = () => new Promise((resolve) => setTimeout(resolve, 1000));
 
-function serverProblems(logPath, runs) {
-  const lines = readFileSync(logPath, 'utf8').split('\n').filter((l) => l.startsWith('{'));
+function serverProblems(logPaths, runs) {
+  const lines = logPaths.flatMap((logPath) => readFileSync(logPath, 'utf8').split('\n')).filter((l) => l.startsWith('{'));
   const bad = lines.map((l) => JSON.parse(l)).filter((e) => e.level >= 40);
   const byMessage = new Map();
   for (const e of bad) byMessage.set(e.msg, (byMessage.get(e.msg) ?? 0) + 1);
