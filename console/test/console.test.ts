@@ -122,6 +122,13 @@ describe.skipIf(!available)('the console in Chromium, against a real Tollgate', 
       await section(opsPage, 'payments').getByText('No payments.').waitFor();
       expect(await section(opsPage, 'decisions').locator('tbody tr').count()).toBe(4);
       expect(await section(opsPage, 'decisions').textContent()).toContain('NOT_IN_PLAN');
+      // How many calls each entry stands for (a denial's counts every one like it).
+      const calls = await section(opsPage, 'decisions').locator('tbody tr').evaluateAll((rows) => rows.map((r) => {
+        const cells = [...r.querySelectorAll('td')].map((c) => c.textContent);
+        const headers = [...r.closest('table')!.querySelectorAll('th')].map((h) => h.textContent);
+        return cells[headers.indexOf('Calls')];
+      }));
+      expect(calls).toEqual(['1', '1', '1', '1']);
       await section(opsPage, 'audit').getByText('api_key.create').waitFor();
       const usage = await unwrap(owner.tg.api.GET('/v1/tenants/{tenantId}/usage', { params: { path: { tenantId: owner.tenantId } } }));
       const runs = usage.usage.find((meter) => meter.meter === 'runs')!;

@@ -24,9 +24,10 @@ afterAll(async () => { await t.close(); });
 
 function logRow(tenantId: string, id: string, model: string | null) {
   return {
-    tenantId, id, principalType: 'user', principalId: 'usr_x', userId: null, operation: 'chat', module: 'thinker', model,
+    // A user of its own each: denials of one user, code and minute would be counted on one row (gate/log.ts).
+    tenantId, id, principalType: 'user', principalId: `usr_${id}`, userId: null, operation: 'chat', module: 'thinker', model,
     allowed: false, code: 'NOT_IN_PLAN', credits: null, reservationId: null, bypass: null, idempotencyKey: null, replayed: false,
-    requestId: `req_${id}`, createdAt: clock.now(),
+    requestId: `req_${id}`, createdAt: clock.now(), calls: 1,
   };
 }
 

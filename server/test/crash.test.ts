@@ -182,6 +182,13 @@ describe.skipIf(skip)('crash and fault safety on PostgreSQL', () => {
       SELECT tenant_id, idempotency_key, coalesce(answer->'shape'->>'decisionId', decision->>'decisionId') AS decision_id
         FROM decision_replays WHERE tenant_id = ANY($1)`, [tenantIds])).map((r) => [`${r.tenant_id} ${r.idempotency_key}`, r.decision_id]));
     const logged = new Set((await query<{ id: string }>('SELECT id FROM decision_log WHERE tenant_id = ANY($1)', [tenantIds])).map((r) => r.id));
+    // Denials are logged as counts (a row per principal, code and minute in each write of
+    // the log, gate/log.ts): they are checked by number, each (tenant, code) at least the
+    // denials answered that the kill could not have lost, at most every attempt made.
+    const deniedLogged = new Map((await query<{ key: string; n: string }>(`
+      SELECT tenant_id || ' ' || code AS key, sum(calls) AS n FROM decision_log WHERE tenant_id = ANY($1) AND NOT allowed AND NOT replayed GROUP BY 1`, [tenantIds]))
+      .map((r) => [r.key, Number(r.n)]));
+    const deniedAnswered = new Map<string, number>();
     const wrong: string[] = [];
     const answered = calls.filter((c) => c.answer);
     for (const call of answered) {
@@ -194,7 +201,12 @@ describe.skipIf(skip)('crash and fault safety on PostgreSQL', () => {
           if (kept !== body.decisionId) wrong.push(`${call.idempotencyKey}: answered ${body.decisionId}, kept ${kept}`);
         }
         const mayBeLost = call.generation === 0 && killedAt - call.answeredAt! < LOG_LOSS_BOUND_MS;
-        if (!body.replayed && !logged.has(body.decisionId) && !mayBeLost) wrong.push(`decision ${body.decisionId} (server ${call.generation}, answered ${call.answeredAt! - killedAt} ms from the kill) is not in the decision log`);
+        if (!body.allowed && !body.replayed) {
+          const key = `${call.tenant.id} ${body.code}`;
+          if (!mayBeLost) deniedAnswered.set(key, (deniedAnswered.get(key) ?? 0) + 1);
+        } else if (!body.replayed && !logged.has(body.decisionId) && !mayBeLost) {
+          wrong.push(`decision ${body.decisionId} (server ${call.generation}, answered ${call.answeredAt! - killedAt} ms from the kill) is not in the decision log`);
+        }
       } else {
         const row = reservations.get(call.reservationId!);
         if (status !== 200) wrong.push(`${call.kind} ${call.reservationId} answered ${status} ${JSON.stringify(body)}`);
@@ -203,6 +215,12 @@ describe.skipIf(skip)('crash and fault safety on PostgreSQL', () => {
         }
       }
     }
+    for (const [key, n] of deniedAnswered) {
+      if ((deniedLogged.get(key) ?? 0) < n) wrong.push(`${key}: ${n} denials answered, ${deniedLogged.get(key) ?? 0} in the decision log`);
+    }
+    const attempts = calls.filter((c) => c.kind === 'authorize').reduce((sum, c) => sum + c.lostAttempts + (c.answer ? 1 : 0), 0);
+    const loggedDenials = [...deniedLogged.values()].reduce((a, b) => a + b, 0);
+    if (loggedDenials > attempts) wrong.push(`${loggedDenials} denials in the decision log, from ${attempts} authorize attempts`);
     expect(wrong).toEqual([]);
 
     // The faults happened under load: answers were lost, and repeated calls answered with what was kept.

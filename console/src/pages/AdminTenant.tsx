@@ -194,6 +194,8 @@ export function DecisionTable({ decisions }: { decisions: DecisionEntry[] }) {
       { title: 'Time', cell: (d) => when(d.createdAt) },
       { title: 'Allowed', cell: (d) => (d.allowed ? 'yes' : 'no') },
       { title: 'Code', cell: (d) => <StatusBadge status={d.code} /> },
+      // A denial's entry stands for every one of its principal, code and minute the log wrote together.
+      { title: 'Calls', cell: (d) => d.calls },
       { title: 'Operation', cell: (d) => d.operation },
       { title: 'Credits', cell: (d) => d.credits ?? '—' },
       { title: 'Principal', cell: (d) => `${d.principal.type} ${d.principal.userId ?? d.principal.id ?? ''}` },

@@ -748,7 +748,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Recent decisions of a tenant, allowed and denied, newest first */
+        /** Recent decisions of a tenant, allowed and denied (denials counted per principal, code and minute), newest first */
         get: operations["adminListDecisions"];
         put?: never;
         post?: never;
@@ -5716,6 +5716,8 @@ export interface operations {
                             replayed: boolean;
                             requestId: string | null;
                             createdAt: string;
+                            /** @description The calls this entry stands for: 1, or for a denial every denial of its principal, code and minute that one write of the log saw (the entry shows the first) */
+                            calls: number;
                         }[];
                         nextCursor: string | null;
                     };

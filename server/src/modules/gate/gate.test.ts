@@ -325,7 +325,7 @@ describe('the decision log', () => {
     expect(res.json().decisions.find((d: { code: string }) => d.code === 'OK')).toEqual({
       id: allowed.decisionId, allowed: true, code: 'OK', operation: 'clustering', module: 'planner', model: null, credits: allowed.reservation.credits,
       reservationId: allowed.reservation.id, principal: { type: 'api_key', id: allowed.principal.id, userId: null }, bypass: null,
-      idempotencyKey: 'logged', replayed: false, requestId: expect.any(String), createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      idempotencyKey: 'logged', replayed: false, requestId: expect.any(String), createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), calls: 1,
     });
     const denied = (await t.request({ method: 'GET', url: `/v1/admin/tenants/${owner.tenantId}/decisions?allowed=false`, token: op.accessToken })).json();
     expect(denied.decisions).toHaveLength(1);
@@ -337,11 +337,66 @@ describe('the decision log', () => {
     const log = new DecisionLog(t.deps.database.db, () => undefined);
     const row = {
       tenantId: 'tnt_x', id: 'dec_x', principalType: 'api_key', principalId: 'key_x', userId: null, operation: 'clustering', module: 'planner', model: null,
-      allowed: false, code: 'LIMIT_EXCEEDED', credits: null, reservationId: null, bypass: null, idempotencyKey: null, replayed: false, requestId: null, createdAt: new Date(),
+      allowed: false, code: 'LIMIT_EXCEEDED', credits: null, reservationId: null, bypass: null, idempotencyKey: null, replayed: false, requestId: null, createdAt: new Date(), calls: 1,
     };
-    for (let i = 0; i < 50_003; i++) log.record({ ...row, id: `dec_${i}` });
+    // Each of another key: denials like one another would be counted on one row (below).
+    for (let i = 0; i < 50_003; i++) log.record({ ...row, id: `dec_${i}`, principalId: `key_${i}` });
     expect(log.pendingRows).toBe(50_000);
     expect(log.droppedRows).toBe(3);
+  });
+});
+
+describe('denials in the decision log', () => {
+  const denialsOf = async (tenantId: string) =>
+    (await t.request({ method: 'GET', url: `/v1/admin/tenants/${tenantId}/decisions?allowed=false`, token: op.accessToken })).json().decisions as
+      { id: string; code: string; principal: { id: string }; calls: number; createdAt: string }[];
+
+  it('are a row per principal, code and minute in each write of the log, counting every call it stands for', async () => {
+    const owner = await t.signup();
+    const first = await keyOf(owner);
+    const second = await keyOf(owner);
+    expect((await admin(owner.tenantId, { limits: { runs: 1, concurrentRuns: 100 } })).statusCode).toBe(200);
+    await t.deps.decisionLog.flush();
+    t.clock.set(Math.floor(t.clock.now().getTime() / 60_000) * 60_000 + 60_000 + 1_000);
+    const codes = [];
+    // One admitted, then the meter is full: refused by the batch, then from memory.
+    for (let i = 0; i < 6; i++) codes.push((await authorize(first.key, { operation: 'clustering' })).json().code);
+    // A second apart within the minute, so the log's newest-first order is theirs.
+    t.clock.advance(1_000);
+    codes.push((await authorize(second.key, { operation: 'clustering' })).json().code);
+    t.clock.advance(1_000);
+    codes.push((await authorize(first.key, { operation: 'linking' })).json().code);
+    expect(codes).toEqual(['OK', 'LIMIT_EXCEEDED', 'LIMIT_EXCEEDED', 'LIMIT_EXCEEDED', 'LIMIT_EXCEEDED', 'LIMIT_EXCEEDED', 'LIMIT_EXCEEDED', 'NOT_IN_PLAN']);
+    // The next minute is a row of its own.
+    t.clock.advance(60_000);
+    for (let i = 0; i < 2; i++) await authorize(first.key, { operation: 'clustering' });
+    await t.deps.decisionLog.flush();
+
+    const rows = (await denialsOf(owner.tenantId)).map((d) => [d.principal.id, d.code, d.calls]);
+    expect(rows).toEqual([
+      [first.id, 'LIMIT_EXCEEDED', 2],
+      [first.id, 'NOT_IN_PLAN', 1],
+      [second.id, 'LIMIT_EXCEEDED', 1],
+      [first.id, 'LIMIT_EXCEEDED', 5],
+    ]);
+    // Every call is counted where calls are counted.
+    const summary = (await t.request({ method: 'GET', url: `/v1/admin/tenants/${owner.tenantId}/usage/summary?from=${t.clock.now().toISOString().slice(0, 10)}&to=${t.clock.now().toISOString().slice(0, 10)}`, token: op.accessToken })).json();
+    expect(summary.days.at(-1)).toMatchObject({ allowed: 1, denied: { LIMIT_EXCEEDED: 8, NOT_IN_PLAN: 1 } });
+  });
+
+  it('are counted on a row not yet written, never on one being written', async () => {
+    const owner = await t.signup();
+    const { key, id } = await keyOf(owner);
+    await t.deps.decisionLog.flush();
+    t.clock.set(Math.floor(t.clock.now().getTime() / 60_000) * 60_000 + 60_000 + 1_000);
+    await authorize(key, { operation: 'linking' });
+    const writing = t.deps.decisionLog.flush();
+    t.clock.advance(1_000);
+    await authorize(key, { operation: 'linking' });
+    await writing;
+    await authorize(key, { operation: 'linking' });
+    await t.deps.decisionLog.flush();
+    expect((await denialsOf(owner.tenantId)).map((d) => [d.principal.id, d.code, d.calls])).toEqual([[id, 'NOT_IN_PLAN', 2], [id, 'NOT_IN_PLAN', 1]]);
   });
 });
 

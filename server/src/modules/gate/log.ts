@@ -10,6 +10,10 @@ const MAX_PENDING = 50_000;
 /**
  * Every decision is logged, but not in the decision's own commit: rows are buffered and
  * written in one multi-row insert per flush, so logging costs the hot path nothing.
+ * Denials are logged as counts: the first denial of a (tenant, principal, code, minute)
+ * in a flush is buffered as its row, and each like it after only adds to that row's
+ * `calls` — a tenant calling past its limit thousands of times a second writes a row a
+ * second, not thousands. Allowed decisions and replayed answers are a row each.
  * The ledger, counters and replay rows — what must be exact — are written synchronously.
  * The price: a process killed outright (kill -9, out of memory) loses the rows not yet
  * written, at most one flush interval's worth (plus a flush in progress) while the
@@ -20,6 +24,8 @@ const MAX_PENDING = 50_000;
  */
 export class DecisionLog {
   private pending: repo.DecisionLogRow[] = [];
+  /** The pending denial rows by (tenant, principal, code, minute): the next like them is counted on them. */
+  private denials = new Map<string, repo.DecisionLogRow>();
   private flushing: Promise<void> | undefined;
   /** The oldest row of the flush in progress, until it is written. */
   private inFlightSince: Date | undefined;
@@ -47,6 +53,15 @@ export class DecisionLog {
   }
 
   record(row: repo.DecisionLogRow): void {
+    if (!row.allowed && !row.replayed) {
+      const key = `${row.tenantId}\u0000${row.principalType}\u0000${row.principalId ?? ''}\u0000${row.code}\u0000${Math.floor(row.createdAt.getTime() / 60_000)}`;
+      const counted = this.denials.get(key);
+      if (counted) {
+        counted.calls++;
+        return;
+      }
+      this.denials.set(key, row);
+    }
     // Under a database outage the buffer is bounded; the oldest rows are dropped first.
     if (this.pending.length >= MAX_PENDING) {
       this.pending.shift();
@@ -80,6 +95,8 @@ export class DecisionLog {
     if (this.pending.length === 0) return;
     const batch = this.pending;
     this.pending = [];
+    // Denials from here on are counted on rows of the next flush, never on rows being written.
+    this.denials = new Map();
     this.inFlightSince = batch[0]!.createdAt;
     const refused = new Set<repo.DecisionLogRow>();
     this.flushing = (async () => {

@@ -36,7 +36,7 @@ export const gateRoutes: FastifyPluginAsyncTypebox<GateRouteOptions> = async (ap
   app.get('/v1/admin/tenants/:tenantId/decisions', {
     config: { access: 'operator' },
     schema: {
-      tags: ['operator'], summary: 'Recent decisions of a tenant, allowed and denied, newest first',
+      tags: ['operator'], summary: 'Recent decisions of a tenant, allowed and denied (denials counted per principal, code and minute), newest first',
       params: TenantParams,
       querystring: Type.Object({
         cursor: Type.Optional(Type.String({ maxLength: 200 })),
@@ -51,6 +51,7 @@ export const gateRoutes: FastifyPluginAsyncTypebox<GateRouteOptions> = async (ap
             principal: Type.Object({ type: Type.String(), id: Nullable(Type.String()), userId: Nullable(Type.String()) }),
             bypass: Nullable(Type.Object({ reason: Type.String(), meter: Type.String() })),
             idempotencyKey: Nullable(Type.String()), replayed: Type.Boolean(), requestId: Nullable(Type.String()), createdAt: Type.String(),
+            calls: Type.Integer({ minimum: 1, description: 'The calls this entry stands for: 1, or for a denial every denial of its principal, code and minute that one write of the log saw (the entry shows the first)' }),
           })),
           nextCursor: Nullable(Type.String()),
         }),
@@ -65,7 +66,7 @@ export const gateRoutes: FastifyPluginAsyncTypebox<GateRouteOptions> = async (ap
       decisions: page.items.map((r) => ({
         id: r.id, allowed: r.allowed, code: r.code, operation: r.operation, module: r.module, model: r.model, credits: r.credits,
         reservationId: r.reservationId, principal: { type: r.principalType, id: r.principalId, userId: r.userId }, bypass: r.bypass ?? null,
-        idempotencyKey: r.idempotencyKey, replayed: r.replayed, requestId: r.requestId, createdAt: r.createdAt.toISOString(),
+        idempotencyKey: r.idempotencyKey, replayed: r.replayed, requestId: r.requestId, createdAt: r.createdAt.toISOString(), calls: r.calls,
       })),
       nextCursor: page.nextCursor,
     };

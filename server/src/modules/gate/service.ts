@@ -213,7 +213,7 @@ export class DecisionService {
       operation: decision.operation.name, module: decision.operation.module, model: request.model ?? null,
       allowed: decision.allowed, code: decision.code, credits: decision.reservation?.credits ?? null,
       reservationId: decision.reservation?.id ?? null, bypass: decision.bypass, idempotencyKey: request.idempotencyKey ?? null,
-      replayed: decision.replayed === true, requestId: ctx.requestId ?? null, createdAt: this.p.clock.now(),
+      replayed: decision.replayed === true, requestId: ctx.requestId ?? null, createdAt: this.p.clock.now(), calls: 1,
     });
     return decision;
   }

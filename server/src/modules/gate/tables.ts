@@ -1,4 +1,4 @@
-import { bigint, boolean, jsonb, pgTable, primaryKey, text } from 'drizzle-orm/pg-core';
+import { bigint, boolean, integer, jsonb, pgTable, primaryKey, text } from 'drizzle-orm/pg-core';
 import { at } from '../../db/columns.js';
 
 export const decisionLog = pgTable('decision_log', {
@@ -19,6 +19,8 @@ export const decisionLog = pgTable('decision_log', {
   replayed: boolean('replayed').notNull(),
   requestId: text('request_id'),
   createdAt: at('created_at').notNull(),
+  /** The calls this row stands for: 1, or for a denial every one of its principal, code and minute that one flush wrote (gate/log.ts). */
+  calls: integer('calls').notNull().default(1),
 }, (t) => [primaryKey({ columns: [t.tenantId, t.id] })]);
 
 export const decisionReplays = pgTable('decision_replays', {

@@ -20,8 +20,8 @@ export interface UsageDay {
   denied: Record<string, number>;
 }
 
-/** What a decision-log row tells the day counts. */
-export interface LoggedDecision { tenantId: string; createdAt: Date; allowed: boolean; code: string; replayed: boolean }
+/** What a decision-log row tells the day counts: `calls` decisions (a denial's row counts every one like it, gate/log.ts). */
+export interface LoggedDecision { tenantId: string; createdAt: Date; allowed: boolean; code: string; replayed: boolean; calls: number }
 
 export interface UsageOptions {
   /** Records per keyset page of an export. */
@@ -63,8 +63,8 @@ export class UsageService {
       const key = d.allowed ? 'allowed' : `denied:${d.code}`;
       const id = `${d.tenantId}\u0000${day}\u0000${key}`;
       const count = counts.get(id);
-      if (count) count.n++;
-      else counts.set(id, { tenantId: d.tenantId, day, key, n: 1 });
+      if (count) count.n += d.calls;
+      else counts.set(id, { tenantId: d.tenantId, day, key, n: d.calls });
     }
     await repo.addCounts(tx, [...counts.values()]);
   }

@@ -61,13 +61,14 @@ async function recount(tenantId: string, from: string, to: string): Promise<Usag
     day.credits += Number(r.credits);
     if (r.outcome === 'settled' && r.meter) day.meters[r.meter] = (day.meters[r.meter] ?? 0) + 1;
   }
-  const decisions = await t.db.asOwner<{ day: string; allowed: boolean; code: string }>(
-    `SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, allowed, code FROM decision_log WHERE tenant_id = $1 AND NOT replayed`, [tenantId]);
+  // A row counts `calls` decisions: a denial's row stands for every one like it (gate/log.ts).
+  const decisions = await t.db.asOwner<{ day: string; allowed: boolean; code: string; calls: number }>(
+    `SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, allowed, code, calls FROM decision_log WHERE tenant_id = $1 AND NOT replayed`, [tenantId]);
   for (const d of decisions) {
     const day = days.get(d.day);
     if (!day) continue;
-    if (d.allowed) day.allowed++;
-    else day.denied[d.code] = (day.denied[d.code] ?? 0) + 1;
+    if (d.allowed) day.allowed += d.calls;
+    else day.denied[d.code] = (day.denied[d.code] ?? 0) + d.calls;
   }
   return [...days.values()];
 }
