@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigFile } from '../../config-schema.js';
 import { metricSample, scrapeMetrics, snapshot, startTestApp, type SignedUp, type TestApp } from '../../../test/harness.js';
+import { inSystem } from '../../db/scope.js';
 import { DecisionLog } from './log.js';
+import { insertLog } from './repo.js';
 
 let t: TestApp;
 let op: SignedUp;
@@ -343,6 +345,25 @@ describe('the decision log', () => {
     for (let i = 0; i < 50_003; i++) log.record({ ...row, id: `dec_${i}`, principalId: `key_${i}` });
     expect(log.pendingRows).toBe(50_000);
     expect(log.droppedRows).toBe(3);
+  });
+});
+
+describe('a decision-log write made twice', () => {
+  it('answers only the rows the second write added: those the day counts add', async () => {
+    const owner = await t.signup();
+    const row = (id: string, model: string | null) => ({
+      tenantId: owner.tenantId, id, principalType: 'api_key', principalId: `key_${id}`, userId: null, operation: 'clustering', module: 'planner', model,
+      allowed: false, code: 'LIMIT_EXCEEDED', credits: null, reservationId: null, bypass: null, idempotencyKey: null, replayed: false, requestId: null,
+      createdAt: t.clock.now(), calls: 3,
+    });
+    const db = t.deps.database.db;
+    const first = [row('dec_twice_1', null), row('dec_twice_2', null)];
+    expect((await inSystem(db, (tx) => insertLog(tx, first))).map((r) => r.id)).toEqual(['dec_twice_1', 'dec_twice_2']);
+    // As a flush retried after its commit's answer was lost: the same rows, and one more.
+    const again = [...first, row('dec_twice_3', 'openai/x')];
+    expect((await inSystem(db, (tx) => insertLog(tx, again))).map((r) => r.id)).toEqual(['dec_twice_3']);
+    const [kept] = await t.db.asOwner<{ model: string; calls: number; created_at: Date; bypass: unknown }>("SELECT model, calls, created_at, bypass FROM decision_log WHERE id = 'dec_twice_3'");
+    expect(kept).toEqual({ model: 'openai/x', calls: 3, created_at: t.clock.now(), bypass: null });
   });
 });
 

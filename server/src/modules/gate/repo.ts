@@ -6,21 +6,33 @@ import { decisionLog } from './tables.js';
 
 export type DecisionLogRow = typeof decisionLog.$inferSelect;
 
-/** The log's fields and the names of their columns, from the table definition. */
-const LOG_COLUMNS = Object.entries(getTableColumns(decisionLog)).map(([field, column]) => [field as keyof DecisionLogRow, column.name] as const);
+/**
+ * The log's columns, from the table definition, as `json_to_recordset` reads a row under
+ * its field names here: the rows go to the database as JSON.stringify spells them, with
+ * no renamed copy of each made first (that copy was 3.5 % of the server's CPU samples).
+ */
+const LOG_COLUMNS = Object.entries(getTableColumns(decisionLog));
+const LOG_RECORD = sql.raw(LOG_COLUMNS.map(([field, column]) => `"${field}" ${column.getSQLType()}`).join(', '));
+const LOG_NAMES = sql.raw(LOG_COLUMNS.map(([, column]) => column.name).join(', '));
+const LOG_FIELDS = sql.raw(LOG_COLUMNS.map(([field]) => `r."${field}"`).join(', '));
 
 /**
- * The whole chunk as one jsonb parameter: building a many-row insert through the query
- * builder cost more CPU on the hot process than the database spent inserting.
+ * The whole chunk as one json parameter (a many-row insert through the query builder
+ * cost more CPU on the hot process than the database spent inserting). Answers the rows
+ * written, not those an earlier, interrupted flush already wrote: what the day counts
+ * add. The database answers one row, their count, and names them only when some were
+ * skipped, so a flush reads back no row per decision.
  */
 export async function insertLog(db: Executor, rows: DecisionLogRow[]): Promise<DecisionLogRow[]> {
   if (rows.length === 0) return [];
-  const json = JSON.stringify(rows.map((row) => Object.fromEntries(LOG_COLUMNS.map(([field, name]) => [name, row[field]]))));
-  // The rows written (not those an earlier, interrupted flush already wrote): what the day counts add.
-  const written = await rowsOf<{ tenant_id: string; id: string }>(db, sql`INSERT INTO decision_log
-    SELECT * FROM jsonb_populate_recordset(NULL::decision_log, ${json}::jsonb) ON CONFLICT DO NOTHING RETURNING tenant_id, id`);
-  if (written.length === rows.length) return rows;
-  const keys = new Set(written.map((w) => `${w.tenant_id}\u0000${w.id}`));
+  const [result] = await rowsOf<{ written: number; tenants: string[] | null; ids: string[] | null }>(db, sql`WITH written AS (
+    INSERT INTO decision_log (${LOG_NAMES}) SELECT ${LOG_FIELDS} FROM json_to_recordset(${JSON.stringify(rows)}::json) AS r(${LOG_RECORD})
+    ON CONFLICT DO NOTHING RETURNING tenant_id, id
+  ) SELECT count(*)::int AS written,
+           CASE WHEN count(*) < ${rows.length} THEN array_agg(tenant_id) END AS tenants, CASE WHEN count(*) < ${rows.length} THEN array_agg(id) END AS ids
+      FROM written`);
+  if (result!.written === rows.length) return rows;
+  const keys = new Set((result!.ids ?? []).map((id, i) => `${result!.tenants![i]}\u0000${id}`));
   return rows.filter((row) => keys.has(`${row.tenantId}\u0000${row.id}`));
 }
 
