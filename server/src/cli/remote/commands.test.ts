@@ -92,17 +92,19 @@ describe('tollgate decisions and audit', () => {
     await t.request({ method: 'PATCH', url: `/v1/admin/tenants/${owner.tenantId}`, token: cli.env.TOLLGATE_TOKEN!, payload: { limits: { runs: 1 } } });
     await authorize(key);
     t.clock.advance(1000);
+    // Two refusals of one key in one minute: one entry counting both.
+    await authorize(key);
     await authorize(key);
     await t.deps.decisionLog.flush();
 
     const table = await tollgate('decisions', owner.tenantId);
-    const denied = await json<{ decisions: { allowed: boolean; code: string }[] }>('decisions', owner.tenantId, '--denied');
+    const denied = await json<{ decisions: { allowed: boolean; code: string; calls: number }[] }>('decisions', owner.tenantId, '--denied');
 
     expect(table.code, table.stderr).toBe(0);
     const lines = table.stdout.trim().split('\n');
-    expect(lines[0]).toMatch(/^TIME\s+ALLOWED\s+CODE\s+OPERATION\s+CREDITS\s+PRINCIPAL\s+BYPASS\s+ID$/);
-    expect(lines.slice(1).map((line) => line.split(/\s{2,}/)[2])).toEqual(['LIMIT_EXCEEDED', 'OK']);
-    expect(denied.decisions.map((decision) => [decision.allowed, decision.code])).toEqual([[false, 'LIMIT_EXCEEDED']]);
+    expect(lines[0]).toMatch(/^TIME\s+ALLOWED\s+CODE\s+CALLS\s+OPERATION\s+CREDITS\s+PRINCIPAL\s+BYPASS\s+ID$/);
+    expect(lines.slice(1).map((line) => line.split(/\s{2,}/).slice(2, 4))).toEqual([['LIMIT_EXCEEDED', '2'], ['OK', '1']]);
+    expect(denied.decisions.map((decision) => [decision.allowed, decision.code, decision.calls])).toEqual([[false, 'LIMIT_EXCEEDED', 2]]);
     expect((await tollgate('decisions', owner.tenantId, '--allowed', '--denied')).code).toBe(2);
   });
 

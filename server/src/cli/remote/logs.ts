@@ -37,8 +37,9 @@ function audit(call: Invocation): Promise<void> {
 }
 
 function decisionTable(decisions: DecisionEntry[]): string {
-  return table(['TIME', 'ALLOWED', 'CODE', 'OPERATION', 'CREDITS', 'PRINCIPAL', 'BYPASS', 'ID'], decisions.map((decision) => [
-    when(decision.createdAt), decision.allowed ? 'yes' : 'no', decision.code, decision.operation, decision.credits,
+  // CALLS: a denial's entry stands for every denial of its principal, code and minute that one write of the log saw.
+  return table(['TIME', 'ALLOWED', 'CODE', 'CALLS', 'OPERATION', 'CREDITS', 'PRINCIPAL', 'BYPASS', 'ID'], decisions.map((decision) => [
+    when(decision.createdAt), decision.allowed ? 'yes' : 'no', decision.code, decision.calls, decision.operation, decision.credits,
     `${decision.principal.type} ${decision.principal.userId ?? decision.principal.id ?? ''}`.trim(),
     decision.bypass ? `${decision.bypass.reason} (${decision.bypass.meter})` : null, decision.id,
   ]));

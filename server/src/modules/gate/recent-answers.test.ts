@@ -42,10 +42,16 @@ async function runsUsed(tenantId: string): Promise<number> {
 }
 
 /** The ids of the tenant's refusals in the decision log, once its buffer is written. */
-async function loggedRefusals(tenantId: string): Promise<string[]> {
+/**
+ * The tenant's logged refusals of `code`: the ids of their rows and the calls those rows
+ * count (a denial like an earlier one of the same write of the log is counted on its row,
+ * gate/log.ts).
+ */
+async function loggedRefusals(tenantId: string, code: string): Promise<{ ids: string[]; calls: number }> {
   await t.deps.decisionLog.flush();
   const log = (await t.request({ method: 'GET', url: `/v1/admin/tenants/${tenantId}/decisions?allowed=false`, token: op.accessToken })).json();
-  return log.decisions.map((d: { id: string }) => d.id);
+  const rows = (log.decisions as { id: string; code: string; calls: number }[]).filter((d) => d.code === code);
+  return { ids: rows.map((d) => d.id), calls: rows.reduce((sum, d) => sum + d.calls, 0) };
 }
 
 /** An admitted decision's runs meter, or what it was refused for. */
@@ -68,8 +74,10 @@ describe('meters known to be full', () => {
     expect(again.json()).toMatchObject({ allowed: false, code: 'LIMIT_EXCEEDED', limits: [{ meter: 'runs', used: 2, limit: 2, remaining: 0 }] });
     expect(again.json().decisionId).not.toBe(first.json().decisionId);
     expect(await runsUsed(owner.tenantId)).toBe(2);
-    // Logged like any decision.
-    expect(await loggedRefusals(owner.tenantId)).toContain(again.json().decisionId);
+    // Logged like any denial: both counted, the first's row standing for the second unless a flush came between.
+    const logged = await loggedRefusals(owner.tenantId, 'LIMIT_EXCEEDED');
+    expect(logged.ids).toContain(first.json().decisionId);
+    expect(logged.calls).toBe(2);
   });
 
   it('raising the limit admits the very next call', async () => {
@@ -188,7 +196,9 @@ describe('calls past their rate limit', () => {
     expect(await runsUsed(owner.tenantId)).toBe(1);
     const [held] = await t.db.asOwner<{ n: string }>('SELECT count(*) AS n FROM credit_reservations WHERE tenant_id = $1', [owner.tenantId]);
     expect(Number(held!.n)).toBe(1);
-    expect(await loggedRefusals(owner.tenantId)).toContain(fromMemory.json().decisionId);
+    const logged = await loggedRefusals(owner.tenantId, 'RATE_LIMITED');
+    expect(logged.ids).toContain(byBatch.json().decisionId);
+    expect(logged.calls).toBe(2);
   });
 
   it('an admitted call is enough to know the checks passed: the next call past the limit needs no statement', async () => {
