@@ -91,6 +91,8 @@ export function renderReport(r) {
     ['naive baseline (JWT verify, SELECT then UPDATE), one hot tenant', `${n(r.naive.rps)} req/s`, ms(r.naive.p50), ms(r.naive.p99), cpu(r.naive.cpu), `${processes(r.naive)}; ${outcome(r.naive)}`],
   ]);
 
+  lines.push(...waits(a));
+
   lines.push('## Admitted against the seeded limit (one hot tenant, 50 connections)', '');
   table(['server', 'requests', 'limit', 'admitted', 'over the limit'], [
     ['Tollgate', n(a.hot.requests), n(a.hot.limit), n(a.hot.admitted), n(a.hot.admitted - a.hot.limit)],
@@ -116,6 +118,21 @@ export function renderReport(r) {
     lines.push('');
   }
   return lines.join('\n');
+}
+
+/**
+ * What the paced runs' answers wait on: their decision statements (commit included), and
+ * the disk's fsync that every commit waits for.
+ */
+function waits(a) {
+  const share = (x) => (x === null || x === undefined ? '–' : pct(x));
+  const statements = (s) => (s ? `${n(s.count)} statements, mean ${ms(s.meanMs)}, ${share(s.over5ms)} slower than 5 ms` : '–');
+  const sync = (d) => (d ? `p50 ${ms(d.p50)}, p99 ${ms(d.p99)}, p99.9 ${ms(d.p999)}, max ${ms(d.max)} (${n(d.syncs)} syncs)` : 'not probed');
+  return ['## What the paced runs\' answers wait on', '',
+    'Each answer waits for its batch\'s decision statement, and the statement for its commit\'s fsync: the disk\'s slow syncs are a floor under the slow answers.', '',
+    `- Answers slower than 5 ms: ${share(a.typical.over5ms)} at ${n(a.typical.rate)} req/s; ${share(a.fixed.over5ms)} at ${n(a.fixed.rate)} req/s.`,
+    `- Decision statements, from sending to the answer, commit included (the server's \`tollgate_decision_batch_seconds\`): ${statements(a.typical.statements)} at ${n(a.typical.rate)} req/s; ${statements(a.fixed.statements)} at ${n(a.fixed.rate)} req/s.`,
+    `- The disk's fsync (bench/fsync-probe.mjs: an 8 KiB write and fdatasync every 10 ms, beside PostgreSQL's data directory): at rest ${sync(a.disk?.atRest)}; beside ${n(a.typical.rate)} req/s once more ${sync(a.disk?.underLoad)}.`, ''];
 }
 
 const processes = (s) => (s.processes === 1 ? '1 process' : `${s.processes} processes`);

@@ -1,13 +1,14 @@
 // npm run bench: Tollgate's decision beside the HTTP and database ceilings of this machine,
 // all measured in this one run. Starts and stops everything it needs; exits 1 if Tollgate
 // admitted more than a seeded limit (or not exactly the hot tenant's limit).
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { availableParallelism, cpus } from 'node:os';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
 import { SignJWT } from 'jose';
 import { parse, stringify } from 'yaml';
 import { loadDecisions, loadHello, loadPaced } from './load.mjs';
@@ -31,6 +32,7 @@ const TYPICAL_RATE = 300;
 // Open reservations each tenant holds in the in-process run with concurrent-run slots on.
 const OPEN_PER_TENANT = 10_000;
 const UNLIMITED = 1_000_000_000;
+const execFileAsync = promisify(execFile);
 
 const dbName = `tollgate_bench_${process.pid}`;
 const dbUrl = pgUrl(dbName);
@@ -197,13 +199,22 @@ async function benchAuthorize(configPath) {
   // after tens of thousands of inserts), are a warm-up at the same rate, not measured.
   const paced = async (rate) => {
     await loadPaced(server.url, { ...authorizeRun, credentials: keys, rate, seconds: 3 });
-    return { ...await withCpu(server.pid, () => loadPaced(server.url, { ...authorizeRun, credentials: keys, rate })), rate };
+    const before = await batchSeconds(server.url);
+    const run = await withCpu(server.pid, () => loadPaced(server.url, { ...authorizeRun, credentials: keys, rate }));
+    return { ...run, rate, statements: statementsBetween(before, await batchSeconds(server.url)) };
   };
   const rate = Math.round(spread.rps * 0.7);
   log(`authorize over ${TENANTS} tenants at a fixed ${rate} req/s, paced, ${spread.processes} server process(es)`);
   const fixed = await paced(rate);
   log(`authorize over ${TENANTS} tenants at a typical ${TYPICAL_RATE} req/s, paced`);
   const typical = await paced(TYPICAL_RATE);
+  // What a durable commit waits on: the disk's fsync where PostgreSQL keeps its data, probed
+  // at rest, then beside the typical load once more (not the measured run: the probe's own
+  // writes and syncs share the disk).
+  log(`disk fsync at rest, then beside ${TYPICAL_RATE} req/s`);
+  const diskDir = dirname(sql('SHOW data_directory'));
+  const disk = { atRest: await probeDisk(diskDir, 5) };
+  [disk.underLoad] = await Promise.all([probeDisk(diskDir, SECONDS), loadPaced(server.url, { ...authorizeRun, credentials: keys, rate: TYPICAL_RATE })]);
 
   // The hot tenant may admit HOT_LIMIT_SHARE of the 100-tenant run's requests from here on.
   await settle();
@@ -226,7 +237,7 @@ async function benchAuthorize(configPath) {
   serverProblems(logPaths, [...byProcesses, fixed, typical, hotRun]);
   const sum = (o) => Object.values(o).reduce((a, b) => a + b, 0);
   return {
-    spread, fixed, typical, hot: { ...hotRun, limit: hotLimit, admitted, processes: spread.processes },
+    spread, fixed, typical, disk, hot: { ...hotRun, limit: hotLimit, admitted, processes: spread.processes },
     tenantsChecked: Object.keys(limits).length, overLimit, countedAdmitted: sum(used), reservations: sum(reservations),
     profiled: await profileAuthorize(configPath, keys),
   };
@@ -264,6 +275,34 @@ async function withCpu(serverPid, run) {
   const before = cpuNow(serverPid);
   const result = await run();
   return { ...result, cpu: cpuPerRequest(before, cpuNow(serverPid), result.requests) };
+}
+
+/**
+ * The decision statements' histogram (send → answer, commit included) from the server's
+ * /metrics; with several processes, that of the one that answers the scrape.
+ */
+async function batchSeconds(url) {
+  const text = await fetch(`${url}/metrics`).then((res) => res.text());
+  const read = (name) => Number(new RegExp(`^tollgate_decision_batch_seconds_${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return { count: read('count'), sum: read('sum'), within5ms: read('bucket\\{le="0.005"\\}') };
+}
+
+/** The statements between two reads of batchSeconds: how many, their mean, and the share slower than 5 ms. */
+function statementsBetween(before, after) {
+  const count = after.count - before.count;
+  if (!(count > 0)) return null;
+  return { count, meanMs: ((after.sum - before.sum) / count) * 1000, over5ms: 1 - (after.within5ms - before.within5ms) / count };
+}
+
+/** bench/fsync-probe.mjs for `seconds` in `dir`: null (and a problem reported) when it cannot write there. */
+async function probeDisk(dir, seconds) {
+  try {
+    const { stdout } = await execFileAsync(process.execPath, [join(BENCH_DIR, 'fsync-probe.mjs'), dir, String(seconds)]);
+    return JSON.parse(stdout);
+  } catch (error) {
+    problems.push(`disk fsync not probed in ${dir}: ${error.message.split('\n')[0]}`);
+    return null;
+  }
 }
 
 /** Runs admitted per tenant, read as the superuser (past row-level security). */
