@@ -357,7 +357,7 @@ function machineFacts() {
   const autocannon = createRequire(import.meta.url)('autocannon/package.json').version;
   return {
     nproc: execFileSync('nproc', { encoding: 'utf8' }).trim(), cpu, node: process.version, autocannon,
-    postgres: sql('SHOW server_version'), synchronousCommit: sql('SHOW synchronous_commit'),
+    postgres: sql('SHOW server_version'), synchronousCommit: sql('SHOW synchronous_commit'), autovacuum: sql('SHOW autovacuum'),
   };
 }
 
