@@ -41,11 +41,10 @@ async function runsUsed(tenantId: string): Promise<number> {
   return Number(counter!.used);
 }
 
-/** The ids of the tenant's refusals in the decision log, once its buffer is written. */
 /**
- * The tenant's logged refusals of `code`: the ids of their rows and the calls those rows
- * count (a denial like an earlier one of the same write of the log is counted on its row,
- * gate/log.ts).
+ * The tenant's logged refusals of `code`, once the log's buffer is written: the ids of
+ * their rows and the calls those rows count (a denial like an earlier one of the same
+ * write of the log is counted on its row, gate/log.ts).
  */
 async function loggedRefusals(tenantId: string, code: string): Promise<{ ids: string[]; calls: number }> {
   await t.deps.decisionLog.flush();
