@@ -197,10 +197,11 @@ async function benchAuthorize(configPath) {
   // A paced run measures the steady state at its rate: its first seconds, while the server
   // still works off the closed-loop run before it (the decision log's backlog, autovacuum
   // after tens of thousands of inserts), are a warm-up at the same rate, not measured.
+  const pace = (rate, seconds = SECONDS) => loadPaced(server.url, { ...authorizeRun, credentials: keys, rate, seconds });
   const paced = async (rate) => {
-    await loadPaced(server.url, { ...authorizeRun, credentials: keys, rate, seconds: 3 });
+    await pace(rate, 3);
     const before = await batchSeconds(server.url);
-    const run = await withCpu(server.pid, () => loadPaced(server.url, { ...authorizeRun, credentials: keys, rate }));
+    const run = await withCpu(server.pid, () => pace(rate));
     return { ...run, rate, statements: statementsBetween(before, await batchSeconds(server.url)) };
   };
   const rate = Math.round(spread.rps * 0.7);
@@ -214,7 +215,7 @@ async function benchAuthorize(configPath) {
   log(`disk fsync at rest, then beside ${TYPICAL_RATE} req/s`);
   const diskDir = dirname(sql('SHOW data_directory'));
   const disk = { atRest: await probeDisk(diskDir, 5) };
-  [disk.underLoad] = await Promise.all([probeDisk(diskDir, SECONDS), loadPaced(server.url, { ...authorizeRun, credentials: keys, rate: TYPICAL_RATE })]);
+  [disk.underLoad] = await Promise.all([probeDisk(diskDir, SECONDS), pace(TYPICAL_RATE)]);
 
   // The hot tenant may admit HOT_LIMIT_SHARE of the 100-tenant run's requests from here on.
   await settle();
