@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigFile } from '../../config-schema.js';
 import { metricSample, scrapeMetrics, snapshot, startTestApp, type SignedUp, type TestApp } from '../../../test/harness.js';
 import { inSystem } from '../../db/scope.js';
+import { newId } from '../../lib/ids.js';
 import { DecisionLog } from './log.js';
 import { insertLog } from './repo.js';
 
@@ -418,6 +419,26 @@ describe('denials in the decision log', () => {
     await authorize(key, { operation: 'linking' });
     await t.deps.decisionLog.flush();
     expect((await denialsOf(owner.tenantId)).map((d) => [d.principal.id, d.code, d.calls])).toEqual([[id, 'NOT_IN_PLAN', 2], [id, 'NOT_IN_PLAN', 1]]);
+  });
+
+  it('start a row of their own when the row they were counted on was dropped from a full buffer', async () => {
+    const owner = await t.signup();
+    // Never started, and room for three rows: as under a database that cannot take them.
+    const log = new DecisionLog(t.deps.database.db, () => undefined, { maxPending: 3 });
+    const denial = (principalId: string) => ({
+      tenantId: owner.tenantId, id: newId('dec'), principalType: 'api_key', principalId, userId: null, operation: 'clustering', module: 'planner', model: null,
+      allowed: false, code: 'LIMIT_EXCEEDED', credits: null, reservationId: null, bypass: null, idempotencyKey: null, replayed: false, requestId: null,
+      createdAt: t.clock.now(), calls: 1,
+    });
+    log.record(denial('key_first'));
+    for (const other of ['key_a', 'key_b', 'key_c']) log.record(denial(other));
+    expect(log.droppedRows).toBe(1);
+    // Like the dropped one: counted on a row that will be written, not on the dropped one.
+    log.record(denial('key_first'));
+    log.record(denial('key_first'));
+    expect([log.pendingRows, log.droppedRows]).toEqual([3, 2]);
+    await log.flush();
+    expect((await denialsOf(owner.tenantId)).map((d) => [d.principal.id, d.calls]).sort()).toEqual([['key_b', 1], ['key_c', 1], ['key_first', 2]]);
   });
 });
 

@@ -7,6 +7,11 @@ import * as repo from './repo.js';
 
 const MAX_PENDING = 50_000;
 
+/** The denials one row counts: the same tenant, principal and code in the same minute. */
+function denialKey(row: repo.DecisionLogRow): string {
+  return `${row.tenantId}\u0000${row.principalType}\u0000${row.principalId ?? ''}\u0000${row.code}\u0000${Math.floor(row.createdAt.getTime() / 60_000)}`;
+}
+
 /**
  * Every decision is logged, but not in the decision's own commit: rows are buffered and
  * written in one multi-row insert per flush, so logging costs the hot path nothing.
@@ -36,11 +41,14 @@ export class DecisionLog {
   refusedRows = 0;
 
   private readonly clock: Clock;
+  private readonly maxPending: number;
   private readonly onRefused: (row: repo.DecisionLogRow, error: unknown) => void;
   private readonly onWritten: (tx: Executor, rows: repo.DecisionLogRow[]) => Promise<void>;
 
   constructor(private readonly db: Db, onError: (error: unknown) => void, options: {
     clock?: Clock;
+    /** Rows kept while the database cannot take them (the oldest are dropped past it). */
+    maxPending?: number;
     /** A row the database refused (to log: it is not kept). */
     onRefused?: (row: repo.DecisionLogRow, error: unknown) => void;
     /** Told, in the transaction that wrote them, of the rows a write added (the usage day counts). */
@@ -48,13 +56,14 @@ export class DecisionLog {
   } = {}) {
     this.ticker = new Periodic(() => this.flush(), onError);
     this.clock = options.clock ?? systemClock;
+    this.maxPending = options.maxPending ?? MAX_PENDING;
     this.onRefused = options.onRefused ?? (() => undefined);
     this.onWritten = options.onWritten ?? (async () => undefined);
   }
 
   record(row: repo.DecisionLogRow): void {
-    if (!row.allowed && !row.replayed) {
-      const key = `${row.tenantId}\u0000${row.principalType}\u0000${row.principalId ?? ''}\u0000${row.code}\u0000${Math.floor(row.createdAt.getTime() / 60_000)}`;
+    if (isDenial(row)) {
+      const key = denialKey(row);
       const counted = this.denials.get(key);
       if (counted) {
         counted.calls++;
@@ -63,11 +72,19 @@ export class DecisionLog {
       this.denials.set(key, row);
     }
     // Under a database outage the buffer is bounded; the oldest rows are dropped first.
-    if (this.pending.length >= MAX_PENDING) {
-      this.pending.shift();
-      this.droppedRows++;
-    }
+    if (this.pending.length >= this.maxPending) this.forget([this.pending.shift()!]);
     this.pending.push(row);
+  }
+
+  /**
+   * Rows given up. A dropped denial row leaves the count map too: the next like denial
+   * starts a row of its own instead of being counted on one that will never be written.
+   */
+  private forget(rows: repo.DecisionLogRow[]): void {
+    this.droppedRows += rows.length;
+    for (const row of rows) {
+      if (isDenial(row) && this.denials.get(denialKey(row)) === row) this.denials.delete(denialKey(row));
+    }
   }
 
   /** Rows buffered, not yet written. */
@@ -113,8 +130,9 @@ export class DecisionLog {
       } catch (error) {
         // Out of reach: keep every row but the refused (rows already written are skipped by the insert).
         const kept = batch.filter((row) => !refused.has(row)).concat(this.pending);
-        this.droppedRows += Math.max(0, kept.length - MAX_PENDING);
-        this.pending = kept.slice(-MAX_PENDING);
+        const over = Math.max(0, kept.length - this.maxPending);
+        this.forget(kept.slice(0, over));
+        this.pending = kept.slice(over);
         throw error;
       } finally {
         this.flushing = undefined;
@@ -123,4 +141,8 @@ export class DecisionLog {
     })();
     await this.flushing;
   }
+}
+
+function isDenial(row: repo.DecisionLogRow): boolean {
+  return !row.allowed && !row.replayed;
 }
