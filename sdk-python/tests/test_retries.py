@@ -154,6 +154,47 @@ class StubbedRetryTest(unittest.TestCase):
         self.assertIsNone(caught.exception.status)
         self.assertEqual(len(waits), 2)
 
+    def test_a_post_without_an_idempotency_key_is_not_sent_again_after_a_timeout(self) -> None:
+        stub = self.serve(Scripted(200, hang=True), Scripted(201, {"id": "key_twice"}))
+        waits: List[float] = []
+        client = Client(stub.url, api_key="tg_x", timeout=0.2, retries=3, sleep=recording(waits))
+
+        with self.assertRaises(TollgateTimeout):
+            client.request("POST", "/v1/tenants/tnt_x/api-keys", json={"name": "ci"})
+
+        # It may have been carried out: a second key would be a second effect.
+        self.assertEqual(waits, [])
+        self.assertEqual(stub.received(1), 1)
+
+    def test_a_post_carrying_an_idempotency_key_is_sent_again_after_a_timeout(self) -> None:
+        stub = self.serve(Scripted(200, hang=True), Scripted(200, {"balance": 10}))
+        waits: List[float] = []
+        client = Client(stub.url, api_key="tg_x", timeout=0.2, retries=1, sleep=recording(waits))
+
+        self.assertEqual(client.request("POST", "/v1/admin/tenants/tnt_x/credits", json={"amount": 10, "idempotencyKey": "grant-1"}), {"balance": 10})
+        self.assertEqual(len(waits), 1)
+        self.assertEqual([request["idempotencyKey"] for request in stub.requests], ["grant-1", "grant-1"])
+
+    def test_a_post_without_an_idempotency_key_is_still_sent_again_after_a_503(self) -> None:
+        stub = self.serve(Scripted(503, error_body("DATABASE_UNAVAILABLE"), {"retry-after": "1"}), Scripted(201, {"id": "key_once"}))
+        waits: List[float] = []
+        client = Client(stub.url, api_key="tg_x", retries=1, sleep=recording(waits))
+
+        self.assertEqual(client.request("POST", "/v1/tenants/tnt_x/api-keys", json={"name": "ci"}), {"id": "key_once"})
+        self.assertEqual(waits, [1.0])
+
+    def test_a_post_without_an_idempotency_key_is_sent_again_when_the_connection_was_refused(self) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        waits: List[float] = []
+
+        with self.assertRaises(TollgateConnectionError):
+            Client(f"http://127.0.0.1:{port}", api_key="tg_x", retries=2, sleep=recording(waits)).request("POST", "/v1/tenants/tnt_x/api-keys", json={"name": "ci"})
+
+        # Refused: never sent, so nothing was done and sending it again is safe.
+        self.assertEqual(len(waits), 2)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -16,6 +16,9 @@ OnBehalfOf = Tuple[str, str]
 
 Quantity = Mapping[str, int]
 
+# HTTP's idempotent methods: sending one again does what sending it once did.
+REPEATABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
 
 class Client:
     """A client for one Tollgate server, with one credential.
@@ -171,8 +174,14 @@ class Client:
         tenant_id: Optional[str] = None,
         on_behalf_of: Optional[OnBehalfOf] = None,
     ) -> Any:
-        """Calls any route of the API (``path`` such as ``/v1/me``) with this client's credential and rules; returns the JSON."""
-        return self._transport.call(method, path, body=json, query=query, headers=_acting(tenant_id, on_behalf_of)).data
+        """Calls any route of the API (``path`` such as ``/v1/me``) with this client's credential and rules; returns the JSON.
+
+        A POST or PATCH without an ``idempotencyKey`` in ``json`` is not sent again after a
+        timeout or a broken connection (it may have been carried out); 429 and 503 are
+        retried as for every call.
+        """
+        repeatable = method.upper() in REPEATABLE_METHODS or (json is not None and json.get("idempotencyKey") is not None)
+        return self._transport.call(method, path, body=json, query=query, headers=_acting(tenant_id, on_behalf_of), repeatable=repeatable).data
 
     def _tenant_get(
         self, tenant_id: str, route: str, on_behalf_of: Optional[OnBehalfOf], query: Optional[Mapping[str, Any]] = None

@@ -1,9 +1,13 @@
 """One JSON call over HTTP, with the client's timeout and retry rules.
 
-Every call the SDK makes is safe to repeat: ``authorize`` always carries an idempotency
-key (the same one on every attempt), settle and release are idempotent on the server,
-and the rest only read. So a call is retried, up to ``retries`` times, when it got no
-answer (connection refused or broken, timeout) or the answer was ``429`` or ``503``.
+Every call the SDK's own methods make is safe to repeat: ``authorize`` always carries an
+idempotency key (the same one on every attempt), settle and release are idempotent on the
+server, and the rest only read. So a call is retried, up to ``retries`` times, when it got
+no answer (connection refused or broken, timeout) or the answer was ``429`` or ``503``.
+A call that is not safe to repeat (``Client.request`` with a POST or PATCH and no
+idempotency key) is retried only when it surely did nothing: a ``429``, a ``503``, or a
+connection refused before the request was sent. After a timeout or a broken connection
+it may have been carried out, so that failure is raised as it is.
 The wait before a retry is the server's ``Retry-After`` when it gave one, else a short
 exponential backoff with jitter; a wait longer than ``max_retry_wait`` is not waited
 out: the error is raised at once, carrying ``retry_after``.
@@ -65,15 +69,19 @@ class Transport:
         body: Optional[Mapping[str, Any]] = None,
         headers: Optional[Mapping[str, str]] = None,
         query: Optional[Mapping[str, Any]] = None,
+        repeatable: bool = True,
     ) -> Answer:
-        """Sends the call (again, by the rules above) until it succeeds; raises the last failure's TollgateError."""
+        """Sends the call (again, by the rules above) until it succeeds; raises the last failure's TollgateError.
+
+        ``repeatable``: the call may be sent again after an attempt that got no answer.
+        """
         request = self._request(method, path, body, headers or {}, query)
         attempt = 0
         while True:
             try:
                 return self._attempt(request)
             except TollgateError as failure:
-                wait = self._retry_wait(failure, attempt)
+                wait = None if not repeatable and _maybe_carried_out(failure) else self._retry_wait(failure, attempt)
                 if wait is None:
                     raise
             self.sleep(wait)
@@ -124,6 +132,14 @@ class Transport:
         else:
             wait = min(BACKOFF_CAP_SECONDS, BACKOFF_START_SECONDS * 2**attempt) * random.uniform(0.5, 1.0)
         return wait if wait <= self.max_retry_wait else None
+
+
+def _maybe_carried_out(failure: TollgateError) -> bool:
+    """No answer, and the request may have reached the server: a timeout or a connection broken after it was sent."""
+    if not isinstance(failure, TollgateConnectionError):
+        return False
+    reason = getattr(failure.__cause__, "reason", failure.__cause__)
+    return not isinstance(reason, ConnectionRefusedError)
 
 
 def _error_from(status: int, headers: Message, payload: bytes) -> TollgateError:
