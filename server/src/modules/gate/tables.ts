@@ -21,7 +21,7 @@ export const decisionLog = pgTable('decision_log', {
   createdAt: at('created_at').notNull(),
   /** The calls this row stands for: 1, or for a denial every one of its principal, code and minute that one flush wrote (gate/log.ts). */
   calls: integer('calls').notNull().default(1),
-}, (t) => [primaryKey({ columns: [t.tenantId, t.id] })]);
+}, (t) => [primaryKey({ columns: [t.tenantId, t.createdAt, t.id] })]);
 
 export const decisionReplays = pgTable('decision_replays', {
   tenantId: text('tenant_id').notNull(),

@@ -23,4 +23,4 @@ export const usageEvents = pgTable('usage_events', {
   usedAfter: bigint('used_after', { mode: 'number' }).notNull(),
   limitValue: bigint('limit_value', { mode: 'number' }),
   createdAt: at('created_at').notNull(),
-}, (t) => [primaryKey({ columns: [t.tenantId, t.id] })]);
+}, (t) => [primaryKey({ columns: [t.tenantId, t.createdAt, t.id] })]);
