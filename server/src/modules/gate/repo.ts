@@ -38,7 +38,8 @@ export async function insertLog(db: Executor, rows: DecisionLogRow[]): Promise<D
 
 export async function listLog(db: Executor, q: { tenantId: string; allowed?: boolean | undefined; before?: Position | undefined; limit: number }): Promise<DecisionLogRow[]> {
   const conditions = [eq(decisionLog.tenantId, q.tenantId)];
-  if (q.allowed !== undefined) conditions.push(eq(decisionLog.allowed, q.allowed));
+  // Spelled out, not a parameter: a cached generic plan can then still use the denials' index (0017).
+  if (q.allowed !== undefined) conditions.push(q.allowed ? sql`${decisionLog.allowed}` : sql`NOT ${decisionLog.allowed}`);
   return db.select().from(decisionLog).where(and(...conditions, olderThan(decisionLog.createdAt, decisionLog.id, q.before)))
     .orderBy(...newestFirst(decisionLog.createdAt, decisionLog.id)).limit(q.limit);
 }
