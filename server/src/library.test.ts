@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { createTestDatabase, testConfig } from '../test/harness.js';
-import { createTollgate } from './index.js';
+import { AppError, buildApp, createTollgate } from './index.js';
 import { ManualClock } from './lib/clock.js';
 
 describe('createTollgate (embedded)', () => {
@@ -20,6 +20,44 @@ describe('createTollgate (embedded)', () => {
       expect((await tollgate.usage(tenant.id)).usage).toEqual([expect.objectContaining({ meter: 'runs', used: 1, remaining: 9 })]);
       expect(await tollgate.grant(caller, { amount: 10, idempotencyKey: 'top-up' })).toMatchObject({ ok: true, value: { credits: { balance: 107 } } });
     } finally {
+      await db.drop();
+    }
+  });
+
+  it('offers the route credentials of a decision and the usage summary, as their routes answer them', async () => {
+    const db = await createTestDatabase();
+    const clock = new ManualClock();
+    const tollgate = await createTollgate(testConfig(), { database: db.database, clock, logger: pino({ level: 'silent' }) });
+    const app = await buildApp(tollgate.deps);
+    const call = async (method: 'POST' | 'PATCH' | 'PUT', url: string, payload: object, token: string) => {
+      const res = await app.inject({ method, url, payload, headers: { authorization: `Bearer ${token}` } });
+      expect(res.statusCode, res.body).toBeLessThan(300);
+      return res.json() as Record<string, string>;
+    };
+    try {
+      // An enterprise tenant (own providers allowed) with its own OpenAI key route and an API key for decisions and credentials.
+      const { tenant, accessToken } = await tollgate.deps.auth.signup({ email: 'embedded-routes@example.com', password: 'correct-horse-battery' }, {});
+      await tollgate.deps.auth.ensureOperator('embedded-operator@example.com', 'operator-password-123', 'test');
+      const op = (await app.inject({ method: 'POST', url: '/v1/token', payload: { grantType: 'password', email: 'embedded-operator@example.com', password: 'operator-password-123' } })).json() as { accessToken: string };
+      await call('PATCH', `/v1/admin/tenants/${tenant.id}`, { plan: 'enterprise' }, op.accessToken);
+      await call('PUT', `/v1/tenants/${tenant.id}/routes/openai`, { provider: 'openai', apiKey: 'sk-embedded-own-key', baseUrl: 'https://llm-proxy.example.com/v1' }, accessToken);
+      const { key } = await call('POST', `/v1/tenants/${tenant.id}/api-keys`, { name: 'backend', scopes: ['authorize', 'credentials'] }, accessToken);
+
+      const decision = await tollgate.authorize(key!, { operation: 'chat', model: 'openai/gpt-4o', quantity: { inputTokens: 10 } });
+      expect(decision).toMatchObject({ allowed: true, route: { name: 'openai', billing: 'tenant' } });
+      expect(await tollgate.providerCredentials(key!, decision.decisionId)).toEqual({ provider: 'openai', route: 'openai', apiKey: 'sk-embedded-own-key', baseUrl: 'https://llm-proxy.example.com/v1' });
+      await expect(tollgate.providerCredentials(key!, 'dec_00000000000000000000000000')).rejects.toMatchObject({ code: 'DECISION_NOT_FOUND' });
+
+      await tollgate.deps.decisionLog.flush();
+      const today = clock.now().toISOString().slice(0, 10);
+      expect((await tollgate.usageSummary(tenant.id, { from: today, to: today })).days).toEqual([expect.objectContaining({ date: today, allowed: 1 })]);
+      expect((await tollgate.usageSummary(tenant.id)).days).toHaveLength(30);
+      const inverted = tollgate.usageSummary(tenant.id, { from: today, to: '2000-01-01' });
+      await expect(inverted).rejects.toBeInstanceOf(AppError);
+      await expect(inverted).rejects.toMatchObject({ code: 'DATE_RANGE_INVERTED' });
+    } finally {
+      await app.close();
+      await tollgate.close();
       await db.drop();
     }
   });

@@ -3,6 +3,8 @@ import { databaseFailure } from './db/errors.js';
 import { createDeps, startSweeper, startWebhookDispatcher, type Deps, type DepsOverrides } from './deps.js';
 import type { Metering } from './modules/metering/index.js';
 import type { AuthorizeContext, AuthorizeRequest, Decision } from './modules/gate/index.js';
+import type { ProviderCredentialsView } from './modules/routing/index.js';
+import type { UsageDay } from './modules/usage/index.js';
 
 /** Tollgate embedded in a Node app: the same calls the HTTP routes make, without HTTP. */
 export interface EmbeddedTollgate extends Metering {
@@ -12,6 +14,14 @@ export interface EmbeddedTollgate extends Metering {
    * /v1/authorize. `credential` is what the HTTP caller would send as its Bearer token.
    */
   authorize(credential: string, request: AuthorizeRequest, ctx?: AuthorizeContext): Promise<Decision>;
+  /**
+   * The credentials of the route an admitted decision named, as POST
+   * /v1/routes/credentials answers them: `credential` is a service key or an API key with
+   * scope `credentials` of the decision's tenant.
+   */
+  providerCredentials(credential: string, decisionId: string, ctx?: { requestId?: string }): Promise<ProviderCredentialsView>;
+  /** A tenant's usage per UTC day, as GET …/usage/summary answers it (`from`, `to`: YYYY-MM-DD; the last 30 days by default). */
+  usageSummary(tenantId: string, range?: { from?: string; to?: string }): Promise<{ days: UsageDay[] }>;
   close(): Promise<void>;
 }
 
@@ -29,6 +39,9 @@ export async function createTollgate(config: Config = loadConfig(), overrides: D
     deps,
     authorize: async (credential: string, request: AuthorizeRequest, ctx: AuthorizeContext = {}) =>
       deps.gate.authorize(await deps.resolveCredential(credential), request, ctx),
+    providerCredentials: async (credential: string, decisionId: string, ctx: { requestId?: string } = {}) =>
+      deps.providerCredentials.forDecision(await deps.resolveCredential(credential), decisionId, ctx),
+    usageSummary: (tenantId: string, range: { from?: string; to?: string } = {}) => deps.usage.summary(tenantId, range),
     close: async () => {
       await sweeper.stop(false);
       await dispatcher.stop(false);
