@@ -35,7 +35,7 @@ describe('a row the database refuses', () => {
   it('is dropped, counted and logged by the decision log; every other tenant\'s rows are written', async () => {
     const log = t.deps.decisionLog;
     log.record(logRow(a.tenantId, 'dec_good_a', 'openai/x'));
-    log.record(logRow(b.tenantId, 'dec_poisoned', 'openai/x\ud800'));
+    log.record(logRow(b.tenantId, 'dec_poisoned', 'openai/x\u0000'));
     log.record(logRow(b.tenantId, 'dec_good_b', null));
     expect(metricSample(await scrapeMetrics(t), 'tollgate_decision_log_pending')).toBe(3);
     clock.advance(1500);

@@ -1,4 +1,5 @@
 import { and, eq, getTableColumns, sql } from 'drizzle-orm';
+import { arrayLiteral } from '../../db/array-literal.js';
 import { rows as rowsOf, type Executor } from '../../db/client.js';
 import { newestFirst, olderThan } from '../../db/columns.js';
 import type { Position } from '../../lib/cursor.js';
@@ -7,26 +8,28 @@ import { decisionLog } from './tables.js';
 export type DecisionLogRow = typeof decisionLog.$inferSelect;
 
 /**
- * The log's columns, from the table definition, as `json_to_recordset` reads a row under
- * its field names here: the rows go to the database as JSON.stringify spells them, with
- * no renamed copy of each made first (that copy was 3.5 % of the server's CPU samples).
+ * The log's columns, from the table definition: each goes to the database as one array
+ * parameter (`unnest($1::text[], …)`), read straight from the rows with no renamed copy of
+ * each made first (that copy was 3.5 % of the server's CPU samples). Arrays, not one JSON
+ * document of the rows: PostgreSQL reads them for 6–7 µs a row less than
+ * `json_to_recordset`, and they are half the bytes (every row's field names).
  */
 const LOG_COLUMNS = Object.entries(getTableColumns(decisionLog));
-const LOG_RECORD = sql.raw(LOG_COLUMNS.map(([field, column]) => `"${field}" ${column.getSQLType()}`).join(', '));
 const LOG_NAMES = sql.raw(LOG_COLUMNS.map(([, column]) => column.name).join(', '));
-const LOG_FIELDS = sql.raw(LOG_COLUMNS.map(([field]) => `r."${field}"`).join(', '));
 
 /**
- * The whole chunk as one json parameter (a many-row insert through the query builder
- * cost more CPU on the hot process than the database spent inserting). Answers the rows
- * written, not those an earlier, interrupted flush already wrote: what the day counts
- * add. The database answers one row, their count, and names them only when some were
- * skipped, so a flush reads back no row per decision.
+ * The whole chunk in one insert (a many-row insert through the query builder cost more
+ * CPU on the hot process than the database spent inserting). Answers the rows written,
+ * not those an earlier, interrupted flush already wrote: what the day counts add. The
+ * database answers one row, their count, and names them only when some were skipped, so
+ * a flush reads back no row per decision.
  */
 export async function insertLog(db: Executor, rows: DecisionLogRow[]): Promise<DecisionLogRow[]> {
   if (rows.length === 0) return [];
+  const columns = sql.join(LOG_COLUMNS.map(([field, column]) =>
+    sql`${arrayLiteral(rows.map((row) => row[field as keyof DecisionLogRow]))}::${sql.raw(column.getSQLType())}[]`), sql`, `);
   const [result] = await rowsOf<{ written: number; tenants: string[] | null; ids: string[] | null }>(db, sql`WITH written AS (
-    INSERT INTO decision_log (${LOG_NAMES}) SELECT ${LOG_FIELDS} FROM json_to_recordset(${JSON.stringify(rows)}::json) AS r(${LOG_RECORD})
+    INSERT INTO decision_log (${LOG_NAMES}) SELECT * FROM unnest(${columns})
     ON CONFLICT DO NOTHING RETURNING tenant_id, id
   ) SELECT count(*)::int AS written,
            CASE WHEN count(*) < ${rows.length} THEN array_agg(tenant_id) END AS tenants, CASE WHEN count(*) < ${rows.length} THEN array_agg(id) END AS ids

@@ -1,0 +1,36 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../../test/harness.js';
+import { arrayLiteral } from './array-literal.js';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(async () => db?.drop());
+
+/** The literal as the database reads it, back as JSON (the same in either driver). */
+const read = async (literal: string, type: string): Promise<unknown> => {
+  const [row] = await db.asOwner<{ v: string }>(`SELECT to_json($1::${type}[])::text AS v`, [literal]);
+  return JSON.parse(row!.v) as unknown;
+};
+
+describe('arrayLiteral', () => {
+  it('is read back as the same strings, whatever they hold', async () => {
+    const strings = ['plain', '', ' spaced ', 'NULL', 'null', '"quoted"', 'back\\slash', '\\"both"\\', '{braces}', 'a,b', 'line\nbreak', 'tab\there', 'ünï©ødé ✓', "it's"];
+    expect(await read(arrayLiteral([...strings, null]), 'text')).toEqual([...strings, null]);
+  });
+
+  it('spells numbers, booleans, instants and JSON values as PostgreSQL reads them', async () => {
+    expect(await read(arrayLiteral([0, -7, 9007199254740991, 12n, null]), 'bigint')).toEqual([0, -7, 9007199254740991, 12, null]);
+    expect(await read(arrayLiteral([true, false, undefined]), 'boolean')).toEqual([true, false, null]);
+    const at = new Date('2026-12-05T04:05:06.789Z');
+    const [instant] = await db.asOwner<{ v: string }>("SELECT to_char(($1::timestamptz[])[1] AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS v", [arrayLiteral([at])]);
+    expect(instant!.v).toBe(at.toISOString());
+    const values = [{ reason: 'owner "bypass"', meter: 'runs\\x', nested: { n: 1, list: [1, 'two', null] } }, null];
+    expect(await read(arrayLiteral(values), 'jsonb')).toEqual(values);
+  });
+
+  it('an empty list is an empty array', async () => {
+    expect(await read(arrayLiteral([]), 'text')).toEqual([]);
+  });
+});
