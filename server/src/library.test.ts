@@ -61,4 +61,29 @@ describe('createTollgate (embedded)', () => {
       await db.drop();
     }
   });
+
+  it('refuses text the database cannot hold with MALFORMED_TEXT, as the HTTP edge does, and writes nothing', async () => {
+    const db = await createTestDatabase();
+    const tollgate = await createTollgate(testConfig(), { database: db.database, clock: new ManualClock(), logger: pino({ level: 'silent' }) });
+    try {
+      const { tenant, accessToken } = await tollgate.deps.auth.signup({ email: 'embedded-text@example.com', password: 'correct-horse-battery' }, {});
+      const caller = { tenantId: tenant.id, role: 'member' as const };
+      const before = await tollgate.credits(tenant.id);
+      for (const request of [{ operation: 'clustering', idempotencyKey: 'job\u0000 1' }, { operation: 'clustering', idempotencyKey: 'job \ud800' }]) {
+        const refused = tollgate.authorize(accessToken, request, { tenantHeader: tenant.id });
+        await expect(refused).rejects.toBeInstanceOf(AppError);
+        await expect(refused).rejects.toMatchObject({ code: 'MALFORMED_TEXT', message: expect.stringContaining('arguments.1.idempotencyKey') });
+      }
+      await expect(tollgate.reserve(caller, { operation: 'content', quantity: { words: 10 }, idempotencyKey: 'r\u0000' })).rejects.toMatchObject({ code: 'MALFORMED_TEXT' });
+      // A call that answers at once refuses at once.
+      expect(() => tollgate.previewCost({ operation: 'content\u0000' })).toThrow(expect.objectContaining({ code: 'MALFORMED_TEXT' }));
+      expect(await tollgate.credits(tenant.id)).toEqual(before);
+      expect((await tollgate.usage(tenant.id)).usage).toEqual([expect.objectContaining({ meter: 'runs', used: 0 })]);
+      // Well-formed text, pairs of surrogates included, is decided as ever.
+      expect(await tollgate.authorize(accessToken, { operation: 'clustering', idempotencyKey: 'job 😀' }, { tenantHeader: tenant.id })).toMatchObject({ allowed: true });
+    } finally {
+      await tollgate.close();
+      await db.drop();
+    }
+  });
 });

@@ -1,6 +1,7 @@
 import { loadConfig, type Config } from './config.js';
 import { databaseFailure } from './db/errors.js';
 import { createDeps, startSweeper, startWebhookDispatcher, type Deps, type DepsOverrides } from './deps.js';
+import { malformedText, textFault } from './http/text-guard.js';
 import type { Metering } from './modules/metering/index.js';
 import type { AuthorizeContext, AuthorizeRequest, Decision } from './modules/gate/index.js';
 import type { ProviderCredentialsView } from './modules/routing/index.js';
@@ -41,7 +42,7 @@ export async function createTollgate(config: Config = loadConfig(), overrides: D
       deps.gate.authorize(await deps.resolveCredential(credential), request, ctx),
     providerCredentials: async (credential: string, decisionId: string, ctx: { requestId?: string } = {}) =>
       deps.providerCredentials.forDecision(await deps.resolveCredential(credential), decisionId, ctx),
-    usageSummary: (tenantId: string, range: { from?: string; to?: string } = {}) => deps.usage.summary(tenantId, range),
+    usageSummary: async (tenantId: string, range: { from?: string; to?: string } = {}) => deps.usage.summary(tenantId, range),
     close: async () => {
       await sweeper.stop(false);
       await dispatcher.stop(false);
@@ -54,7 +55,11 @@ export async function createTollgate(config: Config = loadConfig(), overrides: D
  * Every call that returns a promise rejects on a database outage or pile-up with the
  * AppError an HTTP caller gets as its 503 (`DATABASE_UNAVAILABLE`, `DATABASE_BUSY`, with
  * `details.retryAfterMs`; the driver's error as its cause), so an embedding app tells
- * "try again in a second" from a bug without knowing the driver's error codes.
+ * "try again in a second" from a bug without knowing the driver's error codes. And text
+ * the database cannot hold (a NUL character, a lone UTF-16 surrogate) in any argument is
+ * refused before the call, with the `MALFORMED_TEXT` an HTTP caller gets at the edge:
+ * in-process there is no edge, and the decision's batch would refuse it with the driver's
+ * error.
  */
 function withDatabaseFailures<T extends object>(tollgate: T): T {
   const translate = (error: unknown): never => {
@@ -64,7 +69,13 @@ function withDatabaseFailures<T extends object>(tollgate: T): T {
     get(target, key, receiver) {
       const value: unknown = Reflect.get(target, key, receiver);
       if (typeof value !== 'function') return value;
+      const returnsPromise = value.constructor.name === 'AsyncFunction';
       return (...args: unknown[]) => {
+        const fault = textFault(args, 'arguments');
+        if (fault) {
+          if (returnsPromise) return Promise.reject(malformedText(fault));
+          throw malformedText(fault);
+        }
         const result: unknown = value.apply(target, args);
         return result instanceof Promise ? result.catch(translate) : result;
       };
