@@ -4,6 +4,7 @@
 // synchronous syncs never hold up the bench's load generator.
 import { closeSync, fdatasyncSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { percentile } from './procs.mjs';
 
 const INTERVAL_MS = 10;
 const [dir, seconds] = process.argv.slice(2);
@@ -25,5 +26,5 @@ try {
   rmSync(path, { force: true });
 }
 latencies.sort((a, b) => a - b);
-const at = (q) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * q))];
+const at = (q) => percentile(latencies, q);
 process.stdout.write(`${JSON.stringify({ syncs: latencies.length, p50: at(0.5), p99: at(0.99), p999: at(0.999), max: latencies.at(-1) })}\n`);

@@ -10,7 +10,7 @@ import { inSystem } from '../server/src/db/scope.js';
 import { sql } from 'drizzle-orm';
 // Plain ESM shared with run.mjs: the same seeding over app.inject as over HTTP.
 import { OPERATOR, operatorToken, seedTenants } from './seed.mjs';
-import { cpuNow, cpuPerRequest } from './procs.mjs';
+import { cpuNow, cpuPerRequest, percentile } from './procs.mjs';
 
 const [tenantsText, callersText, secondsText] = process.argv.slice(2);
 const tenantCount = Number(tenantsText ?? 100);
@@ -77,7 +77,7 @@ const cpu = cpuPerRequest(cpuBefore, cpuNow(process.pid), allowed + denied);
 await app.close();
 await tollgate.close();
 latencies.sort((a, b) => a - b);
-const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0;
+const pct = (p: number): number => percentile(latencies, p) ?? 0;
 process.stdout.write(`${JSON.stringify({
   storage: tollgate.deps.database.kind, tenants: tenantCount, callers, seconds: elapsed, slots: process.env.BENCH_SLOTS === '1', openPerTenant,
   perSecond: (allowed + denied) / elapsed, allowed, denied, failed, firstError, p50: pct(0.5), p99: pct(0.99),

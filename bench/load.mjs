@@ -4,6 +4,7 @@
 import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import { Pool } from 'undici';
+import { percentile } from './procs.mjs';
 
 function run(options) {
   return new Promise((resolve, reject) => {
@@ -109,7 +110,7 @@ export async function loadPaced(url, { path, body, credentials, connections, sec
   const elapsed = (performance.now() - start) / 1000;
   await pool.close();
   latencies.sort((a, b) => a - b);
-  const pct = (p) => (latencies.length === 0 ? null : latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))]);
+  const pct = (p) => (latencies.length === 0 ? null : percentile(latencies, p));
   // The share of answers slower than issue 24's target for p99 at a typical load.
   const over5ms = latencies.length === 0 ? null : latencies.filter((l) => l > 5).length / latencies.length;
   return { rps: settled / elapsed, p50: pct(0.5), p99: pct(0.99), p999: pct(0.999), over5ms, requests: total, non2xx: counts.other, errors, timeouts, ...counts };

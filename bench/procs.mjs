@@ -9,6 +9,9 @@ export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 export const ROOT_DIR = dirname(BENCH_DIR);
 export const SERVER_DIR = join(ROOT_DIR, 'server');
 
+/** The q-quantile (0 < q < 1) of ascending `sorted` latencies, by rank; undefined when there are none. */
+export const percentile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))];
+
 const PG = { host: '127.0.0.1', port: 5432, user: 'postgres' };
 export const pgUrl = (database) => `postgres://${PG.user}@${PG.host}:${PG.port}/${database}`;
 
