@@ -83,7 +83,9 @@ export class DecisionLog {
   private forget(rows: repo.DecisionLogRow[]): void {
     this.droppedRows += rows.length;
     for (const row of rows) {
-      if (isDenial(row) && this.denials.get(denialKey(row)) === row) this.denials.delete(denialKey(row));
+      if (!isDenial(row)) continue;
+      const key = denialKey(row);
+      if (this.denials.get(key) === row) this.denials.delete(key);
     }
   }
 
