@@ -4,10 +4,17 @@ import { createTestDatabase, testConfig } from '../test/harness.js';
 import { AppError, buildApp, createTollgate } from './index.js';
 import { ManualClock } from './lib/clock.js';
 
+/** An embedded Tollgate on a fresh database of its own; `close` stops it and drops the database. */
+async function embedded() {
+  const clock = new ManualClock();
+  const db = await createTestDatabase();
+  const tollgate = await createTollgate(testConfig(), { database: db.database, clock, logger: pino({ level: 'silent' }) });
+  return { tollgate, clock, close: async () => { await tollgate.close(); await db.drop(); } };
+}
+
 describe('createTollgate (embedded)', () => {
   it('offers the metering calls the HTTP routes wrap', async () => {
-    const db = await createTestDatabase();
-    const tollgate = await createTollgate(testConfig(), { database: db.database, clock: new ManualClock(), logger: pino({ level: 'silent' }) });
+    const { tollgate, close } = await embedded();
     try {
       const { tenant } = await tollgate.deps.auth.signup({ email: 'embedded@example.com', password: 'correct-horse-battery' }, {});
       const caller = { tenantId: tenant.id, role: 'member' as const };
@@ -20,14 +27,12 @@ describe('createTollgate (embedded)', () => {
       expect((await tollgate.usage(tenant.id)).usage).toEqual([expect.objectContaining({ meter: 'runs', used: 1, remaining: 9 })]);
       expect(await tollgate.grant(caller, { amount: 10, idempotencyKey: 'top-up' })).toMatchObject({ ok: true, value: { credits: { balance: 107 } } });
     } finally {
-      await db.drop();
+      await close();
     }
   });
 
   it('offers the route credentials of a decision and the usage summary, as their routes answer them', async () => {
-    const db = await createTestDatabase();
-    const clock = new ManualClock();
-    const tollgate = await createTollgate(testConfig(), { database: db.database, clock, logger: pino({ level: 'silent' }) });
+    const { tollgate, clock, close } = await embedded();
     const app = await buildApp(tollgate.deps);
     const call = async (method: 'POST' | 'PATCH' | 'PUT', url: string, payload: object, token: string) => {
       const res = await app.inject({ method, url, payload, headers: { authorization: `Bearer ${token}` } });
@@ -57,14 +62,12 @@ describe('createTollgate (embedded)', () => {
       await expect(inverted).rejects.toMatchObject({ code: 'DATE_RANGE_INVERTED' });
     } finally {
       await app.close();
-      await tollgate.close();
-      await db.drop();
+      await close();
     }
   });
 
   it('refuses text the database cannot hold with MALFORMED_TEXT, as the HTTP edge does, and writes nothing', async () => {
-    const db = await createTestDatabase();
-    const tollgate = await createTollgate(testConfig(), { database: db.database, clock: new ManualClock(), logger: pino({ level: 'silent' }) });
+    const { tollgate, close } = await embedded();
     try {
       const { tenant, accessToken } = await tollgate.deps.auth.signup({ email: 'embedded-text@example.com', password: 'correct-horse-battery' }, {});
       const caller = { tenantId: tenant.id, role: 'member' as const };
@@ -82,8 +85,7 @@ describe('createTollgate (embedded)', () => {
       // Well-formed text, pairs of surrogates included, is decided as ever.
       expect(await tollgate.authorize(accessToken, { operation: 'clustering', idempotencyKey: 'job 😀' }, { tenantHeader: tenant.id })).toMatchObject({ allowed: true });
     } finally {
-      await tollgate.close();
-      await db.drop();
+      await close();
     }
   });
 });
