@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../test/harness.js';
-import { arrayLiteral } from './array-literal.js';
+import { arrayLiteral, compositeArrayLiteral } from './array-literal.js';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -32,5 +32,24 @@ describe('arrayLiteral', () => {
 
   it('an empty list is an empty array', async () => {
     expect(await read(arrayLiteral([]), 'text')).toEqual([]);
+  });
+});
+
+describe('compositeArrayLiteral', () => {
+  it('is read back as the same rows: empty strings, NULLs and the row syntax\'s own characters kept apart', async () => {
+    await db.asOwner('CREATE TYPE literal_row AS (n bigint, s text, b boolean, j jsonb, t timestamptz)');
+    const at = new Date('2026-12-05T04:05:06.789Z');
+    const strings = ['plain', '', ' spaced ', 'NULL', '(paren', 'a,b', '"quoted"', 'back\\slash', '\\",(")', 'line\nbreak', '{braces}', 'ünï©ødé ✓'];
+    const rows: unknown[][] = strings.map((s, i) => [i, s, i % 2 === 0, { s, list: [i, null] }, at]);
+    rows.push([null, null, null, null, null]);
+    const [read] = await db.asOwner<{ v: string }>(
+      "SELECT json_agg(json_build_object('n', r.n, 's', r.s, 'b', r.b, 'j', r.j, 't', tollgate_iso(r.t)))::text AS v FROM unnest($1::literal_row[]) r",
+      [compositeArrayLiteral(rows)]);
+    expect(JSON.parse(read!.v)).toEqual(rows.map(([n, s, b, j, t]) => ({ n, s, b, j, t: t === null ? null : (t as Date).toISOString() })));
+  });
+
+  it('an empty list is an empty array', async () => {
+    const [row] = await db.asOwner<{ n: number }>('SELECT cardinality($1::tollgate_request[]) AS n', [compositeArrayLiteral([])]);
+    expect(row!.n).toBe(0);
   });
 });

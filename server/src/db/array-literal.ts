@@ -13,15 +13,52 @@ export function arrayLiteral(values: readonly unknown[]): string {
   return `${out}}`;
 }
 
-function element(value: unknown): string {
-  if (value === null || value === undefined) return 'NULL';
+/**
+ * Rows as one literal of an array of a composite type (`{"(1,a,,t)",…}`), to send many
+ * rows of many columns as a single parameter (`$1::some_type[]`): each row's values in the
+ * type's column order, spelled as in `arrayLiteral`, null and undefined as NULL (an empty
+ * field; the empty string is `""`). PostgreSQL reads it in one pass, where a JSON document
+ * of the same rows is parsed, then looked up by name and converted field by field.
+ */
+export function compositeArrayLiteral(rows: readonly (readonly unknown[])[]): string {
+  let out = '{';
+  for (let i = 0; i < rows.length; i++) {
+    const values = rows[i]!;
+    let row = '(';
+    for (let j = 0; j < values.length; j++) {
+      if (j > 0) row += ',';
+      row += field(values[j]);
+    }
+    out += `${i > 0 ? ',' : ''}${quoted(`${row})`)}`;
+  }
+  return `${out}}`;
+}
+
+/** A value as PostgreSQL's text input reads it; null for NULL. */
+function textOf(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
   switch (typeof value) {
-    case 'string': return quoted(value);
+    case 'string': return value;
     case 'number':
     case 'bigint': return String(value);
     case 'boolean': return value ? 't' : 'f';
-    default: return value instanceof Date ? value.toISOString() : quoted(JSON.stringify(value));
+    default: return value instanceof Date ? value.toISOString() : JSON.stringify(value);
   }
+}
+
+function element(value: unknown): string {
+  const text = textOf(value);
+  if (text === null) return 'NULL';
+  return typeof value === 'string' || typeof value === 'object' ? quoted(text) : text;
+}
+
+/** In a composite, a field is quoted when empty (else it is NULL) or when it holds what the row's syntax means. */
+const FIELD_SPECIAL = /[",()\\\s]/;
+
+function field(value: unknown): string {
+  const text = textOf(value);
+  if (text === null) return '';
+  return text === '' || FIELD_SPECIAL.test(text) ? quoted(text) : text;
 }
 
 const SPECIAL = /["\\]/;

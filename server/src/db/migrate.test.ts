@@ -131,7 +131,7 @@ describe('an installation at migration 0008 migrates forward', () => {
     const functions = await raw.target.query(`SELECT p.proname, pg_get_function_identity_arguments(p.oid) AS args FROM pg_proc p
       JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = current_schema() AND p.proname = 'tollgate_decide'`);
     expect(functions).toHaveLength(1);
-    expect(String(functions[0]!.args).replaceAll('"', '')).toBe('batch jsonb, at timestamp with time zone');
+    expect(String(functions[0]!.args).replaceAll('"', '')).toBe('reqs tollgate_request[], clow bigint, at timestamp with time zone');
     const [live] = await raw.target.query("SELECT prosrc FROM pg_proc WHERE proname = 'tollgate_admit'");
     const file = readFileSync(new URL('./functions/decide.sql', import.meta.url), 'utf8');
     expect(file).toContain(String(live!.prosrc).trim());

@@ -1,13 +1,14 @@
 import { Type, type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
+import { compositeArrayLiteral } from '../../db/array-literal.js';
 import type { Database } from '../../db/client.js';
 import type { Metered, Outcome, PreError, Refused, Shape } from './outcome.js';
 import type { Route } from './schemas.js';
 
 /**
- * One call as the decision statement takes it (db/functions/decide.sql,
- * tollgate_decide_requests): the stamps its rules relied on, what to keep under its
- * idempotency key, a refusal already decided (`pre`), else what to check and increment.
+ * One call as the decision statement takes it (db/functions/decide.sql, a row of type
+ * tollgate_request): the stamps its rules relied on, what to keep under its idempotency
+ * key, a refusal already decided (`pre`), else what to check and increment.
  */
 export interface DecideEntry {
   tid: string;
@@ -47,7 +48,7 @@ export interface DecideEntry {
   request_id: string | null;
   /** The provider route the decision named, kept on the reservation (its usage record and its price read it). */
   route: Route | null;
-  /** credits.low's threshold, the same in every entry (the statement reads the first's). */
+  /** credits.low's threshold, the same in every entry (the statement takes the first's, once). */
   clow: number | null;
   /** The decision's id, kept on its reservation (POST /v1/routes/credentials finds the route by it). */
   dec_id: string | null;
@@ -75,19 +76,35 @@ const AnswerRow = Type.Object({
 type AnswerRow = Static<typeof AnswerRow>;
 const answerRow = Compile(AnswerRow);
 
-const STATEMENT = 'SELECT * FROM tollgate_decide($1::jsonb, $2::timestamptz)';
+/** The fields of tollgate_request after `ord`, in its order (a test compares them with the type's). */
+export const REQUEST_FIELDS = [
+  'tid', 'tgen', 'uid', 'ugen', 'skid', 'skgen', 'idem', 'hash', 'shape', 'pre', 'meter', 'mlimit', 'may_bypass', 'kmeter', 'kcap', 'runs', 'cost',
+  'ps', 'pe', 'role', 'res_id', 'res_key', 'res_hash', 'op', 'model', 'expires', 'event_id', 'key_event_id', 'audit_id', 'actor_type', 'actor_id',
+  'request_id', 'route', 'dec_id',
+] as const satisfies readonly (keyof DecideEntry)[];
+
+const STATEMENT = 'SELECT * FROM tollgate_decide($1::tollgate_request[], $2::bigint, $3::timestamptz)';
 
 /**
  * Runs the decision statement for `entries`, in one transaction; one answer per entry, in
  * order. A row that is not what the statement promises is a fault, never an answer.
  */
 export async function decide(database: Database, entries: readonly DecideEntry[], at: Date): Promise<StatementAnswer[]> {
-  const rows = await database.statement<unknown>(STATEMENT, [JSON.stringify(entries), at.toISOString()]);
+  const rows = await database.statement<unknown>(STATEMENT, [requestsLiteral(entries), entries[0]?.clow ?? null, at.toISOString()]);
   if (rows.length !== entries.length) throw new Error(`tollgate_decide answered ${rows.length} of ${entries.length} calls`);
   return rows.map((row) => {
     if (!answerRow.Check(row)) throw new Error(`tollgate_decide answered an unexpected row: ${JSON.stringify(row)}`);
     return answerOf(row);
   });
+}
+
+/** The batch as one tollgate_request[] literal, `ord` numbering the entries from 1. */
+export function requestsLiteral(entries: readonly DecideEntry[]): string {
+  return compositeArrayLiteral(entries.map((entry, i) => {
+    const row: unknown[] = [i + 1];
+    for (const field of REQUEST_FIELDS) row.push(entry[field]);
+    return row;
+  }));
 }
 
 function answerOf(row: AnswerRow): StatementAnswer {
