@@ -80,6 +80,20 @@ describe('credits', () => {
       .rejects.toMatchObject({ code: 'IDEMPOTENCY_CONFLICT' });
   });
 
+  it('a reserve key that reads like a decision\'s is its own: it never replays the reservation the decision opened (0018)', async () => {
+    const alice = await t.signup();
+    const decided = (await t.request({ method: 'POST', url: '/v1/authorize', token: alice.accessToken, payload: { operation: 'clustering' } })).json();
+    expect(decided).toMatchObject({ allowed: true, reservation: { credits: 10 } });
+    const r = await t.deps.metering.reserve({ tenantId: alice.tenantId }, { operation: 'clustering', idempotencyKey: `authorize:${decided.decisionId}` });
+    expect(r).toMatchObject({ ok: true, value: { replayed: false, reservation: { credits: 10 } } });
+    expect(r.ok && r.value.reservation.id).not.toBe(decided.reservation.id);
+    expect(await credits(alice)).toEqual({ balance: 100, reserved: 20, available: 80 });
+    // And it is still one reservation per key for the reserve route's own calls.
+    const again = await t.deps.metering.reserve({ tenantId: alice.tenantId }, { operation: 'clustering', idempotencyKey: `authorize:${decided.decisionId}` });
+    expect(again).toMatchObject({ ok: true, value: { replayed: true } });
+    expect(again.ok && r.ok && again.value.reservation.id).toBe(r.ok && r.value.reservation.id);
+  });
+
   it('20 concurrent reservations with one idempotency key have one ledger effect', async () => {
     const alice = await t.signup();
     const results = await Promise.all(Array.from({ length: 20 }, () =>

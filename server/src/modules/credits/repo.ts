@@ -1,4 +1,4 @@
-import { and, asc, eq, lte, sql, type SQL } from 'drizzle-orm';
+import { and, asc, eq, isNull, lte, sql, type SQL } from 'drizzle-orm';
 import { rows, type Executor } from '../../db/client.js';
 import { newestFirst, olderThan } from '../../db/columns.js';
 import type { Position } from '../../lib/cursor.js';
@@ -149,9 +149,10 @@ export async function reservationByDecision(db: Executor, decisionId: string, te
   return row;
 }
 
+/** The in-process reserve's reservation under `key` (a decision's reservation is kept once per key by the decision: migration 0018). */
 export async function reservationByKey(db: Executor, tenantId: string, key: string): Promise<ReservationRow | undefined> {
   const [row] = await db.select().from(creditReservations)
-    .where(and(eq(creditReservations.tenantId, tenantId), eq(creditReservations.idempotencyKey, key)));
+    .where(and(eq(creditReservations.tenantId, tenantId), eq(creditReservations.idempotencyKey, key), isNull(creditReservations.decisionId)));
   return row;
 }
 
