@@ -107,6 +107,7 @@ export function renderReport(r) {
   table(['figure', 'measured', 'target', ''], leanTargets(r).map(([name, value, target, met]) => [name, value, target, met ? 'met' : '**not met**']));
   lines.push(`Beside the targets: \`POST /decision\`, the same Fastify answering a fixed decision to the same body, served ${pct(r.postCeiling.rps / r.hello.rps)} of ` +
     `\`/hello\`'s requests/s; authorize over 100 tenants served ${pct(a.spread.rps / r.postCeiling.rps)} of \`POST /decision\`'s.`, '');
+  lines.push(...statementSteps(r.inprocess.postgres), '');
   const prof = a.profiled;
   lines.push('## Where the server\'s CPU goes', '');
   lines.push(`The 100-tenant authorize load once more on one process under \`--cpu-prof\` (${n(prof.rps)} req/s while profiled): ` +
@@ -133,6 +134,39 @@ function waits(a) {
     `- Answers slower than 5 ms: ${share(a.typical.over5ms)} at ${n(a.typical.rate)} req/s; ${share(a.fixed.over5ms)} at ${n(a.fixed.rate)} req/s.`,
     `- Decision statements, from sending to the answer, commit included (the server's \`tollgate_decision_batch_seconds\`): ${statements(a.typical.statements)} at ${n(a.typical.rate)} req/s; ${statements(a.fixed.statements)} at ${n(a.fixed.rate)} req/s.`,
     `- The disk's fsync (bench/fsync-probe.mjs: an 8 KiB write and fdatasync every 10 ms, beside PostgreSQL's data directory): at rest ${sync(a.disk?.atRest)}; beside ${n(a.typical.rate)} req/s once more ${sync(a.disk?.underLoad)}.`, ''];
+}
+
+/** What each step of the decision statement does (db/functions/decide.sql, events.sql, stamps.sql). */
+const STEPS = {
+  tollgate_decide: 'the batch: the tenant wall, the idempotency keys\' locks, the kept answers\' inserts, the answer rows',
+  tollgate_decide_verdicts: 'the stamps and the kept answers, per request',
+  tollgate_admit: 'admission in arrival order (a PL/pgSQL loop over the candidates)',
+  tollgate_admit_rows: 'the candidates as arrays; the counters, accounts and slot counts read and locked',
+  tollgate_admit_counts: 'the counters written',
+  tollgate_admit_accounts: 'the accounts\' reserved and the run slots written',
+  tollgate_admit_inserts: 'the new rows: reservations, usage events, bypass audit entries',
+  tollgate_limit_crossings: 'limit-crossing events (limit.warning, limit.reached)',
+  tollgate_credits_low: 'the credits.low event',
+};
+
+/**
+ * The decision statement's steps in the in-process run on PostgreSQL, as PostgreSQL timed
+ * them (track_functions): wall time inside each function, so time spent waiting for a
+ * core (two, shared with the server) or a lock counts too.
+ */
+function statementSteps(run) {
+  const steps = run.steps ?? [];
+  const decide = steps.find((s) => s.name === 'tollgate_decide');
+  if (!decide || decide.calls === 0) return ['## Where the decision statement\'s time goes', '', 'Not measured: PostgreSQL reported no timings for the run.'];
+  const perBatch = (x) => `${n(Math.round((x * 1000) / decide.calls))} µs`;
+  const shown = steps.filter((s) => STEPS[s.name] && s.calls > 0);
+  const lines = ['## Where the decision statement\'s time goes', '',
+    `The in-process run on PostgreSQL (${n(decide.calls)} batches, about ${n(Math.round(run.allowed / decide.calls))} decisions each) with PostgreSQL timing each function of the statement: ` +
+    'time inside each step, excluding the steps it calls, per batch and as a share of the whole statement. Wall time: waiting for one of the two cores, or for a lock, counts; the commit, after the statement, does not.', '',
+    '| step | what it does | per batch | share |', '|---|---|---|---|'];
+  for (const s of shown) lines.push(`| \`${s.name}\` | ${STEPS[s.name]} | ${perBatch(s.selfMs)} | ${pct(s.selfMs / decide.totalMs)} |`);
+  lines.push(`| the whole statement | | ${perBatch(decide.totalMs)} | 100 % |`);
+  return lines;
 }
 
 const processes = (s) => (s.processes === 1 ? '1 process' : `${s.processes} processes`);

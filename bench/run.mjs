@@ -98,7 +98,7 @@ async function main() {
   log(`in-process authorize(), ${INPROCESS.callers} callers: PGlite, PostgreSQL, PostgreSQL without group commit, with concurrent-run slots (none open, ${OPEN_PER_TENANT} open per tenant)`);
   const inprocess = {
     pglite: inProcess(configPath, { TOLLGATE_DATA_DIR: join(tmp, 'pglite') }),
-    postgres: inProcess(configPath, { DATABASE_URL: dbUrl, TOLLGATE_DATA_DIR: join(tmp, 'inproc-pg') }),
+    postgres: withStatementSteps(() => inProcess(configPath, { DATABASE_URL: dbUrl, TOLLGATE_DATA_DIR: join(tmp, 'inproc-pg') })),
     postgresAlone: inProcess(writeBenchConfig({ groupCommit: false }), { DATABASE_URL: dbUrl, TOLLGATE_DATA_DIR: join(tmp, 'inproc-pg-alone') }),
     slots: inProcess(configPath, { DATABASE_URL: dbUrl, TOLLGATE_DATA_DIR: join(tmp, 'inproc-pg-slots'), BENCH_SLOTS: '1', BENCH_OPEN: '0' }),
     slotsOpen: inProcess(configPath, { DATABASE_URL: dbUrl, TOLLGATE_DATA_DIR: join(tmp, 'inproc-pg-open'), BENCH_SLOTS: '1', BENCH_OPEN: String(OPEN_PER_TENANT) }),
@@ -351,6 +351,29 @@ function inProcess(configPath, env) {
     env: { ...process.env, TOLLGATE_CONFIG: configPath, TOLLGATE_SECRET_KEY: SECRET, LOG_LEVEL: 'warn', DATABASE_URL: '', ...env },
   });
   return JSON.parse(out.trim().split('\n').at(-1));
+}
+
+/**
+ * `run` with PostgreSQL timing each SQL function it calls (track_functions, this database
+ * only, counted from zero): where the decision statement's time goes, step by step. The
+ * timing costs two clock reads per call, about ten calls per batch.
+ */
+function withStatementSteps(run) {
+  sql(`ALTER DATABASE ${dbName} SET track_functions = 'all'`);
+  try {
+    sql('SELECT pg_stat_reset()');
+    const result = run();
+    // Each connection reports its counts when it closes: the run's process has exited.
+    const rows = sql(`SELECT funcname || '|' || calls || '|' || total_time || '|' || self_time FROM pg_stat_user_functions
+      WHERE funcname LIKE 'tollgate\\_%' ORDER BY self_time DESC`);
+    const steps = rows.split('\n').filter(Boolean).map((line) => {
+      const [name, calls, totalMs, selfMs] = line.split('|');
+      return { name, calls: Number(calls), totalMs: Number(totalMs), selfMs: Number(selfMs) };
+    });
+    return { ...result, steps };
+  } finally {
+    sql(`ALTER DATABASE ${dbName} RESET track_functions`);
+  }
 }
 
 function machineFacts() {
