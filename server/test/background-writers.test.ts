@@ -58,6 +58,30 @@ describe('a row the database refuses', () => {
     expect(log.refusedRows).toBe(1);
   });
 
+  it('the allowed decisions\' day counts (their records are their reservations) wait for the flush, each on its own day', async () => {
+    const log = t.deps.decisionLog;
+    await log.flush();
+    const counts = async () => t.db.asOwner<{ tenant_id: string; day: string; n: number }>(
+      "SELECT tenant_id, to_char(day, 'YYYY-MM-DD') AS day, n::int AS n FROM usage_days WHERE key = 'allowed' AND tenant_id = ANY($1) ORDER BY 1, 2", [[a.tenantId, b.tenantId]]);
+    const before = await counts();
+    const started = clock.now();
+    const lastMinute = new Date('2026-03-02T23:59:59.999Z');
+    log.countAllowed(a.tenantId, lastMinute);
+    log.countAllowed(a.tenantId, lastMinute);
+    log.countAllowed(a.tenantId, new Date('2026-03-03T00:00:00.000Z'));
+    log.countAllowed(b.tenantId, lastMinute);
+    expect(log.pendingRows).toBe(0);
+    clock.set(new Date('2026-03-03T00:00:01.999Z'));
+    expect(metricSample(await scrapeMetrics(t), 'tollgate_decision_log_oldest_pending_seconds')).toBe(2);
+    await log.flush();
+    const added = (await counts()).map((r) => ({ ...r, n: r.n - (before.find((x) => x.tenant_id === r.tenant_id && x.day === r.day)?.n ?? 0) }));
+    expect(added).toEqual([
+      { tenant_id: a.tenantId, day: '2026-03-02', n: 2 }, { tenant_id: a.tenantId, day: '2026-03-03', n: 1 }, { tenant_id: b.tenantId, day: '2026-03-02', n: 1 },
+    ].sort((x, y) => (x.tenant_id < y.tenant_id ? -1 : x.tenant_id > y.tenant_id ? 1 : x.day < y.day ? -1 : 1)));
+    expect(metricSample(await scrapeMetrics(t), 'tollgate_decision_log_oldest_pending_seconds')).toBe(0);
+    clock.set(started);
+  });
+
   it('is dropped, counted and logged by the key last-used writer; the other keys are written', async () => {
     const key = (await t.request({ method: 'POST', url: `/v1/tenants/${a.tenantId}/api-keys`, token: a.accessToken, payload: { name: 'k', scopes: ['read'] } })).json();
     const at = new Date('2026-03-02T10:05:00.000Z');

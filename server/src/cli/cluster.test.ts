@@ -133,9 +133,13 @@ describe.skipIf(!onPostgres || !REDIS_URL)('tollgate serve with TOLLGATE_WORKERS
     process.kill(-server.child.pid!, 'SIGTERM');
     expect(await server.exited).toBe(0);
     expect(workersOf(server.child.pid!)).toEqual([]);
-    // Both workers flushed their decision logs before exiting (a denial's row counts every one like it).
-    const [logged] = await db.asOwner<{ n: string }>('SELECT sum(calls) AS n FROM decision_log WHERE tenant_id = $1', [tenantId]);
+    // Both workers flushed their decision logs before exiting (a denial's row counts every
+    // one like it; an allowed decision's record is its reservation), and their day counts.
+    const [logged] = await db.asOwner<{ n: string }>(`SELECT (SELECT sum(calls) FROM decision_log WHERE tenant_id = $1)
+      + (SELECT count(*) FROM credit_reservations WHERE tenant_id = $1 AND principal_type IS NOT NULL) AS n`, [tenantId]);
     expect(Number(logged!.n)).toBe(1000);
+    const [counted] = await db.asOwner<{ n: string }>('SELECT sum(n) AS n FROM usage_days WHERE tenant_id = $1', [tenantId]);
+    expect(Number(counted!.n)).toBe(1000);
   });
 
   it('a worker that dies takes the other down, and serve exits 1 for its supervisor', async () => {

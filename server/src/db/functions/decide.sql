@@ -37,7 +37,7 @@ DROP TYPE IF EXISTS tollgate_request;
 CREATE TYPE tollgate_request AS (ord int, tid text, tgen bigint, uid text, ugen bigint, skid text, skgen bigint, idem text, hash text, shape jsonb,
   pre jsonb, meter text, mlimit bigint, may_bypass boolean, kmeter text, kcap bigint, runs bigint, cost bigint, ps timestamptz, pe timestamptz,
   role text, res_id text, res_key text, res_hash text, op text, model text, expires timestamptz, event_id text, key_event_id text, audit_id text,
-  actor_type text, actor_id text, request_id text, route jsonb, dec_id text);
+  actor_type text, actor_id text, request_id text, route jsonb, dec_id text, ptype text, pid text, puid text, module text);
 
 -- An instant as JavaScript's Date#toISOString spells it (lease expiries, audit data).
 CREATE OR REPLACE FUNCTION tollgate_iso(ts timestamptz) RETURNS text LANGUAGE sql STABLE AS $$
@@ -314,9 +314,10 @@ BEGIN
 END $fn$;
 
 -- Every new row of the admitted: usage events (the meter's and the key's), a bypass's
--- audit entry, and the reservation. No ledger entry: a hold moves no balance, and the
--- ledger records only what does (the account's reserved is the sum of its held
--- reservations; the settlement's entry charges it).
+-- audit entry, and the reservation, which is also the decision's record (0019: who
+-- decided, the module, the request; GET …/decisions reads it). No ledger entry: a hold
+-- moves no balance, and the ledger records only what does (the account's reserved is the
+-- sum of its held reservations; the settlement's entry charges it).
 CREATE OR REPLACE FUNCTION tollgate_admit_inserts(reqs tollgate_request[], ord int[], fail smallint[], mu bigint[], ku bigint[], byp boolean[], at timestamptz)
 RETURNS void
 LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan SET enable_seqscan = off AS $fn$
@@ -338,7 +339,7 @@ BEGIN
       FROM v WHERE v.byp
   )
   INSERT INTO credit_reservations (tenant_id, id, idempotency_key, request_hash, operation, model, amount, status, charged, refunded, expires_at, created_at,
-                                   actor_type, actor_id, role, meter, bypass, route, decision_id)
+                                   actor_type, actor_id, role, meter, bypass, route, decision_id, principal_type, principal_id, user_id, module, request_id)
   SELECT v.tid, v.res_id, v.res_key, v.res_hash, v.op, v.model, v.cost, 'held', 0, 0, v.expires, at,
-         v.actor_type, v.actor_id, v.role, v.meter, v.byp, v.route, v.dec_id FROM v;
+         v.actor_type, v.actor_id, v.role, v.meter, v.byp, v.route, v.dec_id, v.ptype, v.pid, v.puid, v.module, v.request_id FROM v;
 END $fn$;

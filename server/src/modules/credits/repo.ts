@@ -1,4 +1,4 @@
-import { and, asc, eq, isNull, lte, sql, type SQL } from 'drizzle-orm';
+import { and, asc, eq, isNotNull, isNull, lte, sql, type SQL } from 'drizzle-orm';
 import { rows, type Executor } from '../../db/client.js';
 import { newestFirst, olderThan } from '../../db/columns.js';
 import type { Position } from '../../lib/cursor.js';
@@ -154,6 +154,18 @@ export async function reservationByKey(db: Executor, tenantId: string, key: stri
   const [row] = await db.select().from(creditReservations)
     .where(and(eq(creditReservations.tenantId, tenantId), eq(creditReservations.idempotencyKey, key), isNull(creditReservations.decisionId)));
   return row;
+}
+
+/**
+ * The reservations that record allowed decisions (0019: they carry the decision's
+ * principal), newest first by (created_at, decision_id), older than `before`: the decision
+ * list reads them beside the decision log, through their own partial index.
+ */
+export async function decisionRecords(db: Executor, q: { tenantId: string; before?: Position | undefined; limit: number }): Promise<ReservationRow[]> {
+  return db.select().from(creditReservations)
+    .where(and(eq(creditReservations.tenantId, q.tenantId), isNotNull(creditReservations.principalType),
+      olderThan(creditReservations.createdAt, creditReservations.decisionId, q.before)))
+    .orderBy(...newestFirst(creditReservations.createdAt, creditReservations.decisionId)).limit(q.limit);
 }
 
 /** Held reservations past their expiry, oldest first: the sweeper's work list (a system read). */

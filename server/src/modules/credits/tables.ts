@@ -41,6 +41,12 @@ export const creditReservations = pgTable('credit_reservations', {
   route: jsonb('route').$type<Record<string, unknown>>(),
   /** The decision that opened it (0014): short-lived provider credentials are asked for by decision id. */
   decisionId: text('decision_id'),
+  /** The decision's record (0019): who decided, the operation's module, the request (null before 0019 and for the reserve call's). */
+  principalType: text('principal_type'),
+  principalId: text('principal_id'),
+  userId: text('user_id'),
+  module: text('module'),
+  requestId: text('request_id'),
 }, (t) => [primaryKey({ columns: [t.tenantId, t.id] })]);
 
 /**

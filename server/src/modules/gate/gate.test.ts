@@ -335,6 +335,52 @@ describe('the decision log', () => {
     expect((await t.request({ method: 'GET', url: `/v1/admin/tenants/${owner.tenantId}/decisions`, token: owner.accessToken })).statusCode).toBe(403);
   });
 
+  it('an allowed decision is recorded by its reservation, on the list at once; the list pages through it and the log as one', async () => {
+    const owner = await t.signup();
+    const { key } = await keyOf(owner);
+    const list = async (query: string) => (await t.request({ method: 'GET', url: `/v1/admin/tenants/${owner.tenantId}/decisions${query}`, token: op.accessToken })).json();
+    // A row from before 0019: an allowed decision the log recorded.
+    await inSystem(t.deps.database.db, (tx) => insertLog(tx, [{
+      tenantId: owner.tenantId, id: 'dec_00000000000000000000000000', principalType: 'api_key', principalId: 'key_old', userId: null, operation: 'clustering',
+      module: 'planner', model: null, allowed: true, code: 'OK', credits: 1, reservationId: 'res_old', bypass: null, idempotencyKey: null, replayed: false,
+      requestId: null, createdAt: new Date('2026-01-01T00:00:00.000Z'), calls: 1,
+    }]));
+    const first = (await authorize(key, { operation: 'clustering' })).json();
+    // Before any flush of the log: the record is the reservation, in the decision's commit.
+    expect((await list('?allowed=true')).decisions.map((d: { id: string }) => d.id)).toEqual([first.decisionId, 'dec_00000000000000000000000000']);
+    expect((await list('')).decisions[0]).toEqual({
+      id: first.decisionId, allowed: true, code: 'OK', operation: 'clustering', module: 'planner', model: null, credits: first.reservation.credits,
+      reservationId: first.reservation.id, principal: { type: 'api_key', id: first.principal.id, userId: null }, bypass: null,
+      idempotencyKey: null, replayed: false, requestId: expect.any(String), createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), calls: 1,
+    });
+    const denied = (await authorize(key, { operation: 'linking' })).json();
+    const second = (await authorize(owner.accessToken, { operation: 'clustering', idempotencyKey: 'kept' })).json();
+    await t.deps.decisionLog.flush();
+    const all = (await list('')).decisions as { id: string; createdAt: string; allowed: boolean; principal: unknown; idempotencyKey: string | null }[];
+    expect(all.map((d) => d.id).sort()).toEqual([first.decisionId, denied.decisionId, second.decisionId, 'dec_00000000000000000000000000'].sort());
+    const order = (a: { createdAt: string; id: string }, b: { createdAt: string; id: string }) => (b.createdAt.localeCompare(a.createdAt) || (a.id < b.id ? 1 : -1));
+    expect([...all].sort(order)).toEqual(all);
+    expect(all.find((d) => d.id === second.decisionId)).toMatchObject({ principal: { type: 'user', id: owner.userId, userId: owner.userId }, idempotencyKey: 'kept' });
+    // Page by page, one at a time: the same decisions in the same order, none twice.
+    const paged: string[] = [];
+    for (let cursor = ''; ;) {
+      const page = await list(`?limit=1${cursor}`);
+      paged.push(...page.decisions.map((d: { id: string }) => d.id));
+      if (!page.nextCursor) break;
+      cursor = `&cursor=${encodeURIComponent(page.nextCursor)}`;
+    }
+    expect(paged).toEqual(all.map((d) => d.id));
+    expect((await list('?allowed=false')).decisions.map((d: { id: string }) => d.id)).toEqual([denied.decisionId]);
+    const [rows] = await t.db.asOwner<{ n: number }>('SELECT count(*)::int AS n FROM decision_log WHERE tenant_id = $1 AND allowed', [owner.tenantId]);
+    expect(rows!.n).toBe(1);
+    // The day counts have every one of them: the allowed decisions' counts went with the flush.
+    const days = all.filter((d) => d.id !== 'dec_00000000000000000000000000').map((d) => d.createdAt.slice(0, 10)).sort();
+    const summary = (await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/usage/summary?from=${days[0]}&to=${days.at(-1)}`, token: owner.accessToken })).json();
+    const totals = (summary.days as { allowed: number; denied: Record<string, number> }[])
+      .reduce((sum, d) => ({ allowed: sum.allowed + d.allowed, denied: sum.denied + (d.denied.NOT_IN_PLAN ?? 0) }), { allowed: 0, denied: 0 });
+    expect(totals).toEqual({ allowed: 2, denied: 1 });
+  });
+
   it('counts what it buffers and what it had to drop', () => {
     // Never started, so never flushed: as under a database that cannot take the rows.
     const log = new DecisionLog(t.deps.database.db, () => undefined);

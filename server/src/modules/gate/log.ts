@@ -13,22 +13,33 @@ function denialKey(row: repo.DecisionLogRow): string {
 }
 
 /**
- * Every decision is logged, but not in the decision's own commit: rows are buffered and
- * written in one multi-row insert per flush, so logging costs the hot path nothing.
- * Denials are logged as counts: the first denial of a (tenant, principal, code, minute)
- * in a flush is buffered as its row, and each like it after only adds to that row's
- * `calls` — a tenant calling past its limit thousands of times a second writes a row a
- * second, not thousands. Allowed decisions and replayed answers are a row each.
- * The ledger, counters and replay rows — what must be exact — are written synchronously.
- * The price: a process killed outright (kill -9, out of memory) loses the rows not yet
- * written, at most one flush interval's worth (plus a flush in progress) while the
- * database keeps up; oldestUnwrittenAt (tollgate_decision_log_oldest_pending_seconds) is
- * how far back that loss would reach now. The tenants' daily decision counts (usage
- * summaries: `onWritten`) are added in the same transaction as the rows, so they always
- * equal a recount of the log, and share its loss bound.
+ * Every decision is recorded. An allowed one by the reservation it opens, in its own
+ * commit (0019). The others — denials and replayed answers — are logged, but not in the
+ * decision's commit: rows are buffered and written in one multi-row insert per flush, so
+ * logging costs the hot path nothing. Denials are logged as counts: the first denial of a
+ * (tenant, principal, code, minute) in a flush is buffered as its row, and each like it
+ * after only adds to that row's `calls` — a tenant calling past its limit thousands of
+ * times a second writes a row a second, not thousands. Replayed answers are a row each.
+ * The ledger, counters, reservations and replay rows — what must be exact — are written
+ * synchronously. The price: a process killed outright (kill -9, out of memory) loses the
+ * rows not yet written, at most one flush interval's worth (plus a flush in progress)
+ * while the database keeps up; oldestPendingSeconds
+ * (tollgate_decision_log_oldest_pending_seconds) is how far back that loss would reach
+ * now. The tenants' daily decision counts (usage summaries: `onWritten`) are added at the
+ * flush, the denials' in the same transaction as their rows, the allowed decisions' as
+ * counts kept here until then; they share the log's loss bound.
  */
+/** What the day counts read of a decision-log row, or of a count of allowed decisions. */
+export type Counted = Pick<repo.DecisionLogRow, 'tenantId' | 'createdAt' | 'allowed' | 'code' | 'replayed' | 'calls'>;
+
 export class DecisionLog {
   private pending: repo.DecisionLogRow[] = [];
+  /**
+   * Allowed decisions by tenant and UTC day, not yet added to the day counts. Their records
+   * are their reservations (0019), written in the decision's own commit; only the count
+   * waits for a flush (and shares the rows' loss bound).
+   */
+  private allowed = new Map<string, Counted>();
   /** The pending denial rows by (tenant, principal, code, minute): the next like them is counted on them. */
   private denials = new Map<string, repo.DecisionLogRow>();
   private flushing: Promise<void> | undefined;
@@ -43,7 +54,7 @@ export class DecisionLog {
   private readonly clock: Clock;
   private readonly maxPending: number;
   private readonly onRefused: (row: repo.DecisionLogRow, error: unknown) => void;
-  private readonly onWritten: (tx: Executor, rows: repo.DecisionLogRow[]) => Promise<void>;
+  private readonly onWritten: (tx: Executor, rows: readonly Counted[]) => Promise<void>;
 
   constructor(private readonly db: Db, onError: (error: unknown) => void, options: {
     clock?: Clock;
@@ -51,8 +62,8 @@ export class DecisionLog {
     maxPending?: number;
     /** A row the database refused (to log: it is not kept). */
     onRefused?: (row: repo.DecisionLogRow, error: unknown) => void;
-    /** Told, in the transaction that wrote them, of the rows a write added (the usage day counts). */
-    onWritten?: (tx: Executor, rows: repo.DecisionLogRow[]) => Promise<void>;
+    /** Told, in the transaction that wrote them, of the rows a write added, and of the allowed decisions counted (the usage day counts). */
+    onWritten?: (tx: Executor, rows: readonly Counted[]) => Promise<void>;
   } = {}) {
     this.ticker = new Periodic(() => this.flush(), onError);
     this.clock = options.clock ?? systemClock;
@@ -76,6 +87,19 @@ export class DecisionLog {
     this.pending.push(row);
   }
 
+  /** An allowed decision recorded by its reservation: it needs no row, only its place in the day counts. */
+  countAllowed(tenantId: string, at: Date): void {
+    this.count({ tenantId, createdAt: at, allowed: true, code: 'OK', replayed: false, calls: 1 });
+  }
+
+  /** Adds to the tenant's count of the day (a count not written comes back here too). */
+  private count(c: Counted): void {
+    const key = `${c.tenantId}\u0000${c.createdAt.toISOString().slice(0, 10)}`;
+    const counted = this.allowed.get(key);
+    if (counted) counted.calls += c.calls;
+    else this.allowed.set(key, c);
+  }
+
   /**
    * Rows given up. A dropped denial row leaves the count map too: the next like denial
    * starts a row of its own instead of being counted on one that will never be written.
@@ -94,9 +118,9 @@ export class DecisionLog {
     return this.pending.length;
   }
 
-  /** Seconds since the oldest decision whose row is not written yet (0 when every row is). */
+  /** Seconds since the oldest decision whose row (or count) is not written yet (0 when every one is). */
   get oldestPendingSeconds(): number {
-    const oldest = this.inFlightSince ?? this.pending[0]?.createdAt;
+    const oldest = oldestOf(this.inFlightSince ?? this.pending[0]?.createdAt, this.allowed.values());
     return oldest ? Math.max(0, (this.clock.now().getTime() - oldest.getTime()) / 1000) : 0;
   }
 
@@ -111,12 +135,14 @@ export class DecisionLog {
   async flush(): Promise<void> {
     // A tick and an explicit flush may meet: wait until no flush is in flight, then take the batch.
     while (this.flushing) await this.flushing;
-    if (this.pending.length === 0) return;
+    if (this.pending.length === 0 && this.allowed.size === 0) return;
     const batch = this.pending;
+    const counts = [...this.allowed.values()];
     this.pending = [];
+    this.allowed = new Map();
     // Denials from here on are counted on rows of the next flush, never on rows being written.
     this.denials = new Map();
-    this.inFlightSince = batch[0]!.createdAt;
+    this.inFlightSince = oldestOf(batch[0]?.createdAt, counts);
     const refused = new Set<repo.DecisionLogRow>();
     this.flushing = (async () => {
       try {
@@ -129,8 +155,10 @@ export class DecisionLog {
             this.onRefused(row, error);
           });
         }
+        if (counts.length > 0) await inSystem(this.db, (tx) => this.onWritten(tx, counts));
       } catch (error) {
-        // Out of reach: keep every row but the refused (rows already written are skipped by the insert).
+        // Out of reach: keep every count, and every row but the refused (rows already written are skipped by the insert).
+        for (const c of counts) this.count(c);
         const kept = batch.filter((row) => !refused.has(row)).concat(this.pending);
         const over = Math.max(0, kept.length - this.maxPending);
         this.forget(kept.slice(0, over));
@@ -145,6 +173,13 @@ export class DecisionLog {
   }
 }
 
-function isDenial(row: repo.DecisionLogRow): boolean {
+/** The earlier of `first` and the counts' first decisions. */
+function oldestOf(first: Date | undefined, counts: Iterable<Counted>): Date | undefined {
+  let oldest = first;
+  for (const c of counts) if (!oldest || c.createdAt < oldest) oldest = c.createdAt;
+  return oldest;
+}
+
+function isDenial(row: Counted): boolean {
   return !row.allowed && !row.replayed;
 }

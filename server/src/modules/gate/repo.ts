@@ -3,6 +3,7 @@ import { arrayLiteral } from '../../db/array-literal.js';
 import { rows as rowsOf, type Executor } from '../../db/client.js';
 import { newestFirst, olderThan } from '../../db/columns.js';
 import type { Position } from '../../lib/cursor.js';
+import { decisionRecords, type ReservationRow } from '../credits/index.js';
 import { decisionLog } from './tables.js';
 
 export type DecisionLogRow = typeof decisionLog.$inferSelect;
@@ -39,10 +40,35 @@ export async function insertLog(db: Executor, rows: DecisionLogRow[]): Promise<D
   return rows.filter((row) => keys.has(`${row.tenantId}\u0000${row.id}`));
 }
 
+/**
+ * A tenant's decisions, newest first: the decision log's rows (denials, replays, and the
+ * allowed decisions from before 0019) and the reservations that record the allowed ones
+ * since, each read up to `limit` through its own index and merged.
+ */
 export async function listLog(db: Executor, q: { tenantId: string; allowed?: boolean | undefined; before?: Position | undefined; limit: number }): Promise<DecisionLogRow[]> {
   const conditions = [eq(decisionLog.tenantId, q.tenantId)];
   // Spelled out, not a parameter: a cached generic plan can then still use the denials' index (0017).
   if (q.allowed !== undefined) conditions.push(q.allowed ? sql`${decisionLog.allowed}` : sql`NOT ${decisionLog.allowed}`);
-  return db.select().from(decisionLog).where(and(...conditions, olderThan(decisionLog.createdAt, decisionLog.id, q.before)))
+  const logged = await db.select().from(decisionLog).where(and(...conditions, olderThan(decisionLog.createdAt, decisionLog.id, q.before)))
     .orderBy(...newestFirst(decisionLog.createdAt, decisionLog.id)).limit(q.limit);
+  if (q.allowed === false) return logged;
+  const recorded = (await decisionRecords(db, q)).map(decisionOf);
+  return [...logged, ...recorded].sort(newestRowFirst).slice(0, q.limit);
+}
+
+/** An allowed decision as its reservation records it (0019), spelled as a log row. */
+function decisionOf(r: ReservationRow): DecisionLogRow {
+  return {
+    tenantId: r.tenantId, id: r.decisionId!, principalType: r.principalType!, principalId: r.principalId, userId: r.userId,
+    operation: r.operation ?? '', module: r.module, model: r.model, allowed: true, code: 'OK', credits: r.amount, reservationId: r.id,
+    bypass: r.bypass && r.role !== null && r.meter !== null ? { reason: r.role, meter: r.meter } : null,
+    // The reservation's key is `authorize:` and the call's idempotency key, or the decision's id when it named none (gate/prepare.ts).
+    idempotencyKey: r.idempotencyKey === `authorize:${r.decisionId}` ? null : r.idempotencyKey.slice('authorize:'.length),
+    replayed: false, requestId: r.requestId, createdAt: r.createdAt, calls: 1,
+  };
+}
+
+/** The keyset order of the lists: newest first, ids (ASCII, the same order here as in the database) breaking ties. */
+function newestRowFirst(a: DecisionLogRow, b: DecisionLogRow): number {
+  return b.createdAt.getTime() - a.createdAt.getTime() || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
 }

@@ -112,7 +112,7 @@ export class DecisionService {
         continue;
       }
       this.p.snapshots.confirm(tenantId, this.p.clock.now().getTime());
-      return this.finish(this.decisionOf(prepared, answer, request), request, ctx);
+      return this.finish(this.decisionOf(prepared, answer, request), request, ctx, answer.verdict === 'admit' ? answer.at : undefined);
     }
   }
 
@@ -205,8 +205,15 @@ export class DecisionService {
     this.p.snapshots.forget(tenantId);
   }
 
-  private finish(decision: Decision, request: AuthorizeRequest, ctx: AuthorizeContext): Decision {
+  /** `admittedAt`: the statement's instant, when it admitted the call (its reservation's created_at). */
+  private finish(decision: Decision, request: AuthorizeRequest, ctx: AuthorizeContext, admittedAt?: Date): Decision {
     this.codes[decision.code] = (this.codes[decision.code] ?? 0) + 1;
+    // An admission's reservation, written in its commit, is its record (0019): only its
+    // day's count is left, on the reservation's own day so a recount always agrees.
+    if (decision.allowed && decision.replayed !== true && admittedAt) {
+      this.p.log.countAllowed(decision.tenant.id, admittedAt);
+      return decision;
+    }
     this.p.log.record({
       tenantId: decision.tenant.id, id: decision.replayed ? newId('dec', this.p.clock.now().getTime()) : decision.decisionId,
       principalType: decision.principal.type, principalId: decision.principal.id, userId: decision.principal.userId,

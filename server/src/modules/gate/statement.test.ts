@@ -17,7 +17,8 @@ const entry = (over: Partial<DecideEntry>): DecideEntry => ({
   meter: 'runs', mlimit: 10, may_bypass: false, kmeter: null, kcap: null, runs: null, cost: 2,
   ps: '2026-12-01T00:00:00.000Z', pe: '2027-01-01T00:00:00.000Z', role: null, res_id: 'res_1', res_key: 'authorize:dec_1', res_hash: 'ab',
   op: 'content', model: null, expires: '2026-12-05T01:02:03.456Z', event_id: 'evt_1', key_event_id: null, audit_id: null,
-  actor_type: 'api_key', actor_id: 'key_1', request_id: null, route: null, clow: null, dec_id: 'dec_1', ...over,
+  actor_type: 'api_key', actor_id: 'key_1', request_id: null, route: null, clow: null, dec_id: 'dec_1',
+  ptype: 'api_key', pid: 'key_1', puid: null, module: 'writer', ...over,
 });
 
 describe('the batch as tollgate_request[]', () => {
@@ -30,7 +31,7 @@ describe('the batch as tollgate_request[]', () => {
   it('is read back field for field, whatever the strings hold', async () => {
     const hostile = ['a,b', '(x)', '"quoted"', 'back\\slash', ' spaced ', '', 'NULL', 'line\nbreak', '{braces}', 'ünï©ødé ✓', '\\"),("'];
     const entries = hostile.map((text, i) => entry({
-      idem: text, hash: `h${i}`, model: text, request_id: text, role: i % 2 === 0 ? 'owner' : null, uid: i % 3 === 0 ? text : null, ugen: i,
+      idem: text, hash: `h${i}`, model: text, request_id: text, pid: text, module: i % 2 === 0 ? text : null, role: i % 2 === 0 ? 'owner' : null, uid: i % 3 === 0 ? text : null, ugen: i,
       may_bypass: i % 2 === 1, kcap: i === 0 ? null : 9_007_199_254_740_991, tgen: i,
       shape: { decisionId: `dec_${i}`, note: text } as unknown as DecideEntry['shape'],
       pre: i === 4 ? { kind: 'refused', code: 'MODULE_DISABLED', refusedBy: { check: 'module', module: text } } : null,

@@ -52,6 +52,11 @@ export interface DecideEntry {
   clow: number | null;
   /** The decision's id, kept on its reservation (POST /v1/routes/credentials finds the route by it). */
   dec_id: string | null;
+  /** Who decided (the decision's principal) and the operation's module: an admission's reservation is its decision's record. */
+  ptype: string | null;
+  pid: string | null;
+  puid: string | null;
+  module: string | null;
 }
 
 /** What the statement answered for a call. */
@@ -60,7 +65,7 @@ export type StatementAnswer =
   | { verdict: 'conflict' }
   | { verdict: 'replay'; stored: StoredAnswer }
   | { verdict: 'pre' }
-  | { verdict: 'admit'; outcome: Metered };
+  | { verdict: 'admit'; outcome: Metered; /** The statement's instant: an admission's reservation is created at it. */ at: Date };
 
 /** An answer kept under an idempotency key: the shape and the outcome, or (kept before 0009) the decision as spelled then. */
 export type StoredAnswer = { shape: Shape; outcome: Outcome } | { decision: Record<string, unknown> };
@@ -80,7 +85,7 @@ const answerRow = Compile(AnswerRow);
 export const REQUEST_FIELDS = [
   'tid', 'tgen', 'uid', 'ugen', 'skid', 'skgen', 'idem', 'hash', 'shape', 'pre', 'meter', 'mlimit', 'may_bypass', 'kmeter', 'kcap', 'runs', 'cost',
   'ps', 'pe', 'role', 'res_id', 'res_key', 'res_hash', 'op', 'model', 'expires', 'event_id', 'key_event_id', 'audit_id', 'actor_type', 'actor_id',
-  'request_id', 'route', 'dec_id',
+  'request_id', 'route', 'dec_id', 'ptype', 'pid', 'puid', 'module',
 ] as const satisfies readonly (keyof DecideEntry)[];
 
 const STATEMENT = 'SELECT * FROM tollgate_decide($1::tollgate_request[], $2::bigint, $3::timestamptz)';
@@ -94,7 +99,7 @@ export async function decide(database: Database, entries: readonly DecideEntry[]
   if (rows.length !== entries.length) throw new Error(`tollgate_decide answered ${rows.length} of ${entries.length} calls`);
   return rows.map((row) => {
     if (!answerRow.Check(row)) throw new Error(`tollgate_decide answered an unexpected row: ${JSON.stringify(row)}`);
-    return answerOf(row);
+    return answerOf(row, at);
   });
 }
 
@@ -107,7 +112,7 @@ export function requestsLiteral(entries: readonly DecideEntry[]): string {
   }));
 }
 
-function answerOf(row: AnswerRow): StatementAnswer {
+function answerOf(row: AnswerRow, at: Date): StatementAnswer {
   switch (row.r_verdict) {
     case 'replay': {
       const stored = typeof row.r_stored === 'string' ? JSON.parse(row.r_stored) as unknown : row.r_stored;
@@ -121,6 +126,7 @@ function answerOf(row: AnswerRow): StatementAnswer {
           kind: 'metered', fail: row.r_fail, meterUsed: row.r_mu, keyUsed: row.r_ku, runsUsed: row.r_lu,
           balance: row.r_bal, reserved: row.r_res, bypass: row.r_byp,
         },
+        at,
       };
     default: return { verdict: row.r_verdict };
   }

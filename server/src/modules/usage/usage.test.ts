@@ -64,7 +64,10 @@ async function recount(tenantId: string, from: string, to: string): Promise<Usag
   // A row counts `calls` decisions: a denial's row stands for every one like it (gate/log.ts).
   const decisions = await t.db.asOwner<{ day: string; allowed: boolean; code: string; calls: number }>(
     `SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, allowed, code, calls FROM decision_log WHERE tenant_id = $1 AND NOT replayed`, [tenantId]);
-  for (const d of decisions) {
+  // And an allowed decision's record since 0019 is its reservation.
+  const admitted = await t.db.asOwner<{ day: string }>(
+    `SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day FROM credit_reservations WHERE tenant_id = $1 AND principal_type IS NOT NULL`, [tenantId]);
+  for (const d of [...decisions, ...admitted.map((a) => ({ day: a.day, allowed: true, code: 'OK', calls: 1 }))]) {
     const day = days.get(d.day);
     if (!day) continue;
     if (d.allowed) day.allowed += d.calls;
