@@ -70,7 +70,6 @@ describe('a row the database refuses', () => {
     log.countAllowed(a.tenantId, lastMinute);
     log.countAllowed(a.tenantId, new Date('2026-03-03T00:00:00.000Z'));
     log.countAllowed(b.tenantId, lastMinute);
-    expect(log.pendingRows).toBe(0);
     clock.set(new Date('2026-03-03T00:00:01.999Z'));
     expect(metricSample(await scrapeMetrics(t), 'tollgate_decision_log_oldest_pending_seconds')).toBe(2);
     await log.flush();

@@ -355,9 +355,24 @@ describe('the decision log', () => {
     });
     const denied = (await authorize(key, { operation: 'linking' })).json();
     const second = (await authorize(owner.accessToken, { operation: 'clustering', idempotencyKey: 'kept' })).json();
+    // Ties: admissions of one batch share its instant, and log rows at that very instant go
+    // on either side of them by id.
+    // The free plan holds two concurrent runs: room for three more.
+    expect((await admin(owner.tenantId, { limits: { concurrentRuns: 10 } })).statusCode).toBe(200);
+    const answers = (await Promise.all([1, 2, 3].map(() => authorize(key, { operation: 'clustering' })))).map((r) => r.json());
+    expect(answers.map((a) => a.code)).toEqual(['OK', 'OK', 'OK']);
+    const batch = answers.map((a) => a.decisionId as string);
+    const shared = (await t.db.asOwner<{ created_at: Date }>('SELECT created_at FROM credit_reservations WHERE decision_id = $1', [batch[0]]))[0]!.created_at;
+    const tied = ['dec_00000000000000000000000001', 'dec_ZZZZZZZZZZZZZZZZZZZZZZZZZZ'];
+    await inSystem(t.deps.database.db, (tx) => insertLog(tx, tied.map((id) => ({
+      tenantId: owner.tenantId, id, principalType: 'api_key', principalId: `key_${id}`, userId: null, operation: 'linking', module: 'linker', model: null,
+      allowed: false, code: 'NOT_IN_PLAN', credits: null, reservationId: null, bypass: null, idempotencyKey: null, replayed: false, requestId: null,
+      createdAt: new Date(shared), calls: 1,
+    }))));
     await t.deps.decisionLog.flush();
     const all = (await list('')).decisions as { id: string; createdAt: string; allowed: boolean; principal: unknown; idempotencyKey: string | null }[];
-    expect(all.map((d) => d.id).sort()).toEqual([first.decisionId, denied.decisionId, second.decisionId, 'dec_00000000000000000000000000'].sort());
+    expect(all.map((d) => d.id).sort()).toEqual([first.decisionId, denied.decisionId, second.decisionId, ...batch, ...tied, 'dec_00000000000000000000000000'].sort());
+    expect(all.filter((d) => d.createdAt === new Date(shared).toISOString()).length).toBeGreaterThanOrEqual(3);
     const order = (a: { createdAt: string; id: string }, b: { createdAt: string; id: string }) => (b.createdAt.localeCompare(a.createdAt) || (a.id < b.id ? 1 : -1));
     expect([...all].sort(order)).toEqual(all);
     expect(all.find((d) => d.id === second.decisionId)).toMatchObject({ principal: { type: 'user', id: owner.userId, userId: owner.userId }, idempotencyKey: 'kept' });
@@ -370,15 +385,15 @@ describe('the decision log', () => {
       cursor = `&cursor=${encodeURIComponent(page.nextCursor)}`;
     }
     expect(paged).toEqual(all.map((d) => d.id));
-    expect((await list('?allowed=false')).decisions.map((d: { id: string }) => d.id)).toEqual([denied.decisionId]);
+    expect((await list('?allowed=false')).decisions.map((d: { id: string }) => d.id).sort()).toEqual([denied.decisionId, ...tied].sort());
     const [rows] = await t.db.asOwner<{ n: number }>('SELECT count(*)::int AS n FROM decision_log WHERE tenant_id = $1 AND allowed', [owner.tenantId]);
     expect(rows!.n).toBe(1);
     // The day counts have every one of them: the allowed decisions' counts went with the flush.
-    const days = all.filter((d) => d.id !== 'dec_00000000000000000000000000').map((d) => d.createdAt.slice(0, 10)).sort();
+    const days = all.filter((d) => d.id !== 'dec_00000000000000000000000000' && !tied.includes(d.id)).map((d) => d.createdAt.slice(0, 10)).sort();
     const summary = (await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/usage/summary?from=${days[0]}&to=${days.at(-1)}`, token: owner.accessToken })).json();
     const totals = (summary.days as { allowed: number; denied: Record<string, number> }[])
       .reduce((sum, d) => ({ allowed: sum.allowed + d.allowed, denied: sum.denied + (d.denied.NOT_IN_PLAN ?? 0) }), { allowed: 0, denied: 0 });
-    expect(totals).toEqual({ allowed: 2, denied: 1 });
+    expect(totals).toEqual({ allowed: 5, denied: 1 });
   });
 
   it('counts what it buffers and what it had to drop', () => {
