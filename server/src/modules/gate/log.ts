@@ -6,11 +6,15 @@ import { Periodic } from '../../lib/periodic.js';
 import * as repo from './repo.js';
 
 const MAX_PENDING = 50_000;
+const DAY_MS = 86_400_000;
 
 /** The denials one row counts: the same tenant, principal and code in the same minute. */
 function denialKey(row: repo.DecisionLogRow): string {
   return `${row.tenantId}\u0000${row.principalType}\u0000${row.principalId ?? ''}\u0000${row.code}\u0000${Math.floor(row.createdAt.getTime() / 60_000)}`;
 }
+
+/** What the day counts read of a decision-log row, or of a count of allowed decisions. */
+export type Counted = Pick<repo.DecisionLogRow, 'tenantId' | 'createdAt' | 'allowed' | 'code' | 'replayed' | 'calls'>;
 
 /**
  * Every decision is recorded. An allowed one by the reservation it opens, in its own
@@ -29,9 +33,6 @@ function denialKey(row: repo.DecisionLogRow): string {
  * flush, the denials' in the same transaction as their rows, the allowed decisions' as
  * counts kept here until then; they share the log's loss bound.
  */
-/** What the day counts read of a decision-log row, or of a count of allowed decisions. */
-export type Counted = Pick<repo.DecisionLogRow, 'tenantId' | 'createdAt' | 'allowed' | 'code' | 'replayed' | 'calls'>;
-
 export class DecisionLog {
   private pending: repo.DecisionLogRow[] = [];
   /**
@@ -94,7 +95,7 @@ export class DecisionLog {
 
   /** Adds to the tenant's count of the day (a count not written comes back here too). */
   private count(c: Counted): void {
-    const key = `${c.tenantId}\u0000${c.createdAt.toISOString().slice(0, 10)}`;
+    const key = `${c.tenantId}\u0000${Math.floor(c.createdAt.getTime() / DAY_MS)}`;
     const counted = this.allowed.get(key);
     if (counted) counted.calls += c.calls;
     else this.allowed.set(key, c);

@@ -86,7 +86,7 @@ export function spell(shape: Shape, outcome: Outcome): Decision {
     return {
       allowed: true, code: 'OK', ...base, limits, credits,
       reservation: { id: shape.reservation.id, credits: shape.operation.credits, expiresAt: shape.reservation.expiresAt },
-      bypass: o.bypass && role !== null && shape.meter !== null ? { reason: role, meter: shape.meter } : null,
+      bypass: bypassOf(o.bypass, role, shape.meter),
     };
   }
   const refusedBy: RefusedBy = o.fail === 4 ? { check: 'credits' } : { check: 'limit', meter: [shape.meter, shape.keyMeter, CONCURRENT_RUNS][o.fail - 1]! };
@@ -117,4 +117,9 @@ function messageOf(code: DecisionCode, by: RefusedBy): string {
 /** One line of a decision's `limits`. */
 export function limitView(meter: string, used: number, limit: number | null, resetsAt: string | null): LimitView {
   return { meter, used, limit, remaining: limit === null ? null : Math.max(0, limit - used), resetsAt };
+}
+
+/** A decision's bypass as it is answered (and listed): past a full meter by the principal's role. */
+export function bypassOf<R extends string>(bypass: boolean | null, role: R | null, meter: string | null): { reason: R; meter: string } | null {
+  return bypass && role !== null && meter !== null ? { reason: role, meter } : null;
 }

@@ -106,7 +106,7 @@ export class DecisionRules {
         meter, mlimit: shape.meterLimit, may_bypass: mayBypass,
         kmeter: shape.keyMeter, kcap: keyCap, runs: shape.runsLimit, cost: cost.credits,
         ps: snapshot.period.start.toISOString(), pe: shape.resetsAt, role: access.role,
-        res_id: shape.reservation.id, res_key: `authorize:${idem ?? decisionId}`,
+        res_id: shape.reservation.id, res_key: reservationKeyOf(idem, decisionId),
         res_hash: reservationHash({ amount: cost.credits, operation: cost.operation, model, quantity: request.quantity }),
         op: cost.operation, model, expires: shape.reservation.expiresAt,
         // Ids only for the rows the statement may write: a meter's and a key's usage event, a bypass's audit entry.
@@ -190,4 +190,14 @@ function principalView(principal: Principal, role: Role | null): Shape['principa
   if (principal.type === 'user') return { type: 'user', id: principal.userId, userId: principal.userId, role };
   if (principal.type === 'api_key') return { type: 'api_key', id: principal.keyId, userId: null, role: null };
   return { type: 'service', id: principal.keyId, userId: principal.onBehalfOf?.userId ?? null, role };
+}
+
+/** An admission's reservation key: `authorize:` and the call's idempotency key, else its decision's id. */
+export function reservationKeyOf(idem: string | null, decisionId: string): string {
+  return `authorize:${idem ?? decisionId}`;
+}
+
+/** The call's idempotency key read back from its reservation's key (reservationKeyOf); null when it named none. */
+export function callKeyOf(reservationKey: string, decisionId: string): string | null {
+  return reservationKey === reservationKeyOf(null, decisionId) ? null : reservationKey.slice('authorize:'.length);
 }

@@ -4,6 +4,8 @@ import { rows as rowsOf, type Executor } from '../../db/client.js';
 import { newestFirst, olderThan } from '../../db/columns.js';
 import type { Position } from '../../lib/cursor.js';
 import { decisionRecords, type ReservationRow } from '../credits/index.js';
+import { bypassOf } from './outcome.js';
+import { callKeyOf } from './prepare.js';
 import { decisionLog } from './tables.js';
 
 export type DecisionLogRow = typeof decisionLog.$inferSelect;
@@ -61,9 +63,7 @@ function decisionOf(r: ReservationRow): DecisionLogRow {
   return {
     tenantId: r.tenantId, id: r.decisionId!, principalType: r.principalType!, principalId: r.principalId, userId: r.userId,
     operation: r.operation ?? '', module: r.module, model: r.model, allowed: true, code: 'OK', credits: r.amount, reservationId: r.id,
-    bypass: r.bypass && r.role !== null && r.meter !== null ? { reason: r.role, meter: r.meter } : null,
-    // The reservation's key is `authorize:` and the call's idempotency key, or the decision's id when it named none (gate/prepare.ts).
-    idempotencyKey: r.idempotencyKey === `authorize:${r.decisionId}` ? null : r.idempotencyKey.slice('authorize:'.length),
+    bypass: bypassOf(r.bypass, r.role, r.meter), idempotencyKey: callKeyOf(r.idempotencyKey, r.decisionId!),
     replayed: false, requestId: r.requestId, createdAt: r.createdAt, calls: 1,
   };
 }

@@ -210,7 +210,7 @@ export class DecisionService {
     this.codes[decision.code] = (this.codes[decision.code] ?? 0) + 1;
     // An admission's reservation, written in its commit, is its record (0019): only its
     // day's count is left, on the reservation's own day so a recount always agrees.
-    if (decision.allowed && decision.replayed !== true && admittedAt) {
+    if (decision.allowed && admittedAt) {
       this.p.log.countAllowed(decision.tenant.id, admittedAt);
       return decision;
     }

@@ -52,8 +52,9 @@ export class UsageService {
   }
 
   /**
-   * Adds decisions to their days' allowed and denied counts, in the transaction that
-   * writes their decision-log rows (the log's batch write): exactly the rows written.
+   * Adds decisions to their days' allowed and denied counts, at the decision log's write:
+   * its rows in the transaction that writes them (exactly the rows written), and the
+   * allowed decisions it counted (their records are their reservations).
    */
   async countDecisions(tx: Executor, decisions: readonly LoggedDecision[]): Promise<void> {
     const counts = new Map<string, repo.DayCount>();
