@@ -138,12 +138,8 @@ function waits(a) {
 
 /** What each step of the decision statement does (db/functions/decide.sql, events.sql, stamps.sql). */
 const STEPS = {
-  tollgate_decide: 'the batch: the tenant wall, the idempotency keys\' locks, the kept answers\' inserts, the answer rows',
-  tollgate_decide_verdicts: 'the stamps and the kept answers, per request',
-  tollgate_admit: 'admission in arrival order (a PL/pgSQL loop over the candidates)',
-  tollgate_admit_rows: 'the candidates as arrays; the counters, accounts and slot counts read and locked',
-  tollgate_admit_counts: 'the counters written',
-  tollgate_admit_accounts: 'the accounts\' reserved and the run slots written',
+  tollgate_decide: 'the batch: the tenant wall, the idempotency keys\' locks, each request\'s verdict (stamps, kept answers), the kept answers\' inserts, the answer rows',
+  tollgate_admit: 'admission: the counters, accounts and slot counts locked, the candidates admitted in arrival order (a PL/pgSQL loop), those rows written',
   tollgate_admit_inserts: 'the new rows: reservations, usage events, bypass audit entries',
   tollgate_limit_crossings: 'limit-crossing events (limit.warning, limit.reached)',
   tollgate_credits_low: 'the credits.low event',

@@ -15,7 +15,7 @@ export interface BatcherOptions {
   maxInFlight: number;
   /**
    * Requests a batch needs before it may start while another is in flight. A statement
-   * has a fixed cost (on the 2-core bench machine ~1 ms of database CPU, the cost of ~8
+   * has a fixed cost (on the 2-core bench machine ~0.5 ms of database CPU, the cost of ~7
    * requests): a small batch beside a running one pays it for few requests, where waiting
    * for the running one lets them go in one bigger batch.
    */

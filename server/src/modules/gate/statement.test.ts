@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../test/harness.js';
-import { REQUEST_FIELDS, requestsLiteral, type DecideEntry } from './statement.js';
+import { consumedRows, decide, DECIDE_STATEMENT, REQUEST_FIELDS, requestsLiteral, statementParams, type DecideEntry } from './statement.js';
 
 // The batch goes to the statement as one tollgate_request[] literal: a field out of its
 // place, or a value the literal's syntax misreads (a comma in a model's name, a quote in
@@ -45,9 +45,80 @@ describe('the batch as tollgate_request[]', () => {
       const want = entries[i]!;
       expect(got.ord).toBe(i + 1);
       for (const field of REQUEST_FIELDS) {
-        if (field === 'ps' || field === 'pe' || field === 'expires') expect(instant(got[field] as string | null), field).toBe(instant(want[field]));
+        if (field === 'ps' || field === 'expires') expect(instant(got[field] as string | null), field).toBe(instant(want[field]));
         else expect(got[field], field).toEqual(want[field]);
       }
     });
   });
 });
+
+describe('the rows a batch consumes', () => {
+  it('names each counter and tenant once, and each request\'s own among them', () => {
+    const rows = consumedRows([
+      entry({ tid: 'ten_a', meter: 'runs', kmeter: 'key:k1' }),
+      entry({ tid: 'ten_a', meter: 'runs', kmeter: 'key:k2' }),
+      entry({ tid: 'ten_b', meter: 'runs', kmeter: null }),
+      entry({ tid: 'ten_a', meter: 'runs', kmeter: 'key:k1' }),
+      entry({ tid: 'ten_b', meter: null, pre: { kind: 'refused', code: 'MODULE_DISABLED', refusedBy: { check: 'module', module: 'x' } } }),
+      // A new period begun between two calls of one batch: another counter.
+      entry({ tid: 'ten_b', meter: 'runs', ps: '2027-01-01T00:00:00.000Z', pe: '2027-02-01T00:00:00.000Z' }),
+    ]);
+    expect(rows.tenants).toEqual(['ten_a', 'ten_b']);
+    expect(rows.ti).toEqual([1, 1, 2, 1, 2, 2]);
+    expect(rows.counters.tid).toEqual(['ten_a', 'ten_a', 'ten_a', 'ten_b', 'ten_b']);
+    expect(rows.counters.meter).toEqual(['runs', 'key:k1', 'key:k2', 'runs', 'runs']);
+    expect(rows.counters.ps).toEqual(['2026-12-01T00:00:00.000Z', '2026-12-01T00:00:00.000Z', '2026-12-01T00:00:00.000Z', '2026-12-01T00:00:00.000Z', '2027-01-01T00:00:00.000Z']);
+    expect(rows.counters.pe.at(-1)).toBe('2027-02-01T00:00:00.000Z');
+    expect(rows.mi).toEqual([1, 1, 4, 1, null, 5]);
+    expect(rows.ki).toEqual([2, 3, null, 2, null, null]);
+  });
+
+  // The statement counts each row's consumption in one place: a row named twice would be
+  // counted in two and written once, so admitting more than it holds. A batch built
+  // wrongly must be refused whole, never decided.
+  describe('a batch that names a row twice is refused, and writes nothing', () => {
+    const ps = '2026-12-01T00:00:00.000Z';
+    const at = new Date('2026-12-05T10:00:00.000Z');
+    beforeAll(async () => {
+      await db.asOwner("INSERT INTO tenants (id, name, kind) VALUES ('tnt_twice', 'twice', 'team')");
+      await db.asOwner("INSERT INTO credit_accounts (tenant_id, balance, reserved) VALUES ('tnt_twice', 1000, 0)");
+      await db.asOwner(`INSERT INTO usage_counters (tenant_id, meter, period_start, period_end, used, updated_at) VALUES ('tnt_twice', 'runs', '${ps}', '2027-01-01T00:00:00.000Z', 5, now())`);
+    });
+    const twins = async (mlimit = 6) => {
+      const [{ generation }] = await db.asOwner<{ generation: number }>("SELECT generation FROM tenants WHERE id = 'tnt_twice'") as [{ generation: number }];
+      return [1, 2].map((i) => entry({ tid: 'tnt_twice', tgen: Number(generation), ps, mlimit, res_id: `res_twice${i}`, dec_id: `dec_twice${i}`, event_id: `evt_twice${i}` }));
+    };
+    const written = async () => db.asOwner<{ used: number; reserved: number; holds: number }>(`
+      SELECT (SELECT used FROM usage_counters WHERE tenant_id = 'tnt_twice')::int AS used, (SELECT reserved FROM credit_accounts WHERE tenant_id = 'tnt_twice')::int AS reserved,
+             (SELECT count(*) FROM credit_reservations WHERE tenant_id = 'tnt_twice')::int AS holds`);
+
+    it('a counter named twice', async () => {
+      const entries = await twins();
+      const params = statementParams(entries, at);
+      // Built right, the second request finds the meter full (used 5, limit 6).
+      expect(consumedRows(entries).mi).toEqual([1, 1]);
+      // Named twice (two places for the one counter), each request would see it at 5.
+      params[6] = '{1,2}'; params[9] = '{tnt_twice,tnt_twice}'; params[10] = '{runs,runs}'; params[11] = `{"${ps}","${ps}"}`; params[12] = '{NULL,NULL}';
+      await expect(db.database.statement(DECIDE_STATEMENT, params))
+        .rejects.toThrow(/named a counter twice/);
+      expect(await written()).toEqual([{ used: 5, reserved: 0, holds: 0 }]);
+    });
+
+    it('a tenant named twice', async () => {
+      // Both admitted (the meter has room), each seeing the account as it was.
+      const entries = await twins(100);
+      const params = statementParams(entries, at);
+      params[8] = '{1,2}'; params[13] = '{tnt_twice,tnt_twice}';
+      await expect(db.database.statement(DECIDE_STATEMENT, params))
+        .rejects.toThrow(/named a tenant twice/);
+      expect(await written()).toEqual([{ used: 5, reserved: 0, holds: 0 }]);
+    });
+
+    it('built right, the same batch admits one and finds the meter full for the other', async () => {
+      const answers = await decide(db.database, await twins(), at);
+      expect(answers.map((a) => (a.verdict === 'admit' ? a.outcome.fail : a.verdict))).toEqual([0, 1]);
+      expect(await written()).toEqual([{ used: 6, reserved: 2, holds: 1 }]);
+    });
+  });
+});
+

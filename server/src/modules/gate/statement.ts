@@ -1,6 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
-import { compositeArrayLiteral } from '../../db/array-literal.js';
+import { arrayLiteral, compositeArrayLiteral } from '../../db/array-literal.js';
 import type { Database } from '../../db/client.js';
 import type { Metered, Outcome, PreError, Refused, Shape } from './outcome.js';
 import type { Route } from './schemas.js';
@@ -83,24 +83,42 @@ const answerRow = Compile(AnswerRow);
 
 /** The fields of tollgate_request after `ord`, in its order (a test compares them with the type's). */
 export const REQUEST_FIELDS = [
-  'tid', 'tgen', 'uid', 'ugen', 'skid', 'skgen', 'idem', 'hash', 'shape', 'pre', 'meter', 'mlimit', 'may_bypass', 'kmeter', 'kcap', 'runs', 'cost',
-  'ps', 'pe', 'role', 'res_id', 'res_key', 'res_hash', 'op', 'model', 'expires', 'event_id', 'key_event_id', 'audit_id', 'actor_type', 'actor_id',
-  'request_id', 'route', 'dec_id', 'ptype', 'pid', 'puid', 'module',
+  'tid', 'tgen', 'uid', 'ugen', 'skid', 'skgen', 'idem', 'hash', 'shape', 'pre', 'meter', 'kmeter', 'ps', 'role', 'res_id', 'res_key', 'res_hash',
+  'op', 'model', 'expires', 'event_id', 'key_event_id', 'audit_id', 'actor_type', 'actor_id', 'request_id', 'route', 'dec_id', 'ptype', 'pid', 'puid',
+  'module',
 ] as const satisfies readonly (keyof DecideEntry)[];
 
-const STATEMENT = 'SELECT * FROM tollgate_decide($1::tollgate_request[], $2::bigint, $3::timestamptz)';
+/** What admission reads of each request, sent beside the rows as one array each (decide.sql says why). */
+const ADMISSION_FIELDS = ['mlimit', 'may_bypass', 'kcap', 'runs', 'cost'] as const satisfies readonly (keyof DecideEntry)[];
+
+/** The decision statement: tollgate_decide over `statementParams`. */
+export const DECIDE_STATEMENT = `SELECT * FROM tollgate_decide($1::tollgate_request[], $2::bigint[], $3::boolean[], $4::bigint[], $5::bigint[], $6::bigint[],
+  $7::int[], $8::int[], $9::int[], $10::text[], $11::text[], $12::timestamptz[], $13::timestamptz[], $14::text[], $15::bigint, $16::timestamptz)`;
 
 /**
  * Runs the decision statement for `entries`, in one transaction; one answer per entry, in
  * order. A row that is not what the statement promises is a fault, never an answer.
  */
 export async function decide(database: Database, entries: readonly DecideEntry[], at: Date): Promise<StatementAnswer[]> {
-  const rows = await database.statement<unknown>(STATEMENT, [requestsLiteral(entries), entries[0]?.clow ?? null, at.toISOString()]);
+  const rows = await database.statement<unknown>(DECIDE_STATEMENT, statementParams(entries, at));
   if (rows.length !== entries.length) throw new Error(`tollgate_decide answered ${rows.length} of ${entries.length} calls`);
   return rows.map((row) => {
     if (!answerRow.Check(row)) throw new Error(`tollgate_decide answered an unexpected row: ${JSON.stringify(row)}`);
     return answerOf(row, at);
   });
+}
+
+/** The statement's parameters for `entries`, in tollgate_decide's order. */
+export function statementParams(entries: readonly DecideEntry[], at: Date): unknown[] {
+  const rows = consumedRows(entries);
+  return [
+    requestsLiteral(entries),
+    ...ADMISSION_FIELDS.map((field) => arrayLiteral(entries.map((entry) => entry[field]))),
+    arrayLiteral(rows.mi), arrayLiteral(rows.ki), arrayLiteral(rows.ti),
+    arrayLiteral(rows.counters.tid), arrayLiteral(rows.counters.meter), arrayLiteral(rows.counters.ps), arrayLiteral(rows.counters.pe),
+    arrayLiteral(rows.tenants),
+    entries[0]?.clow ?? null, at.toISOString(),
+  ];
 }
 
 /** The batch as one tollgate_request[] literal, `ord` numbering the entries from 1. */
@@ -110,6 +128,46 @@ export function requestsLiteral(entries: readonly DecideEntry[]): string {
     for (const field of REQUEST_FIELDS) row.push(entry[field]);
     return row;
   }));
+}
+
+/**
+ * The rows the batch's requests may consume, each once — its counters (tenant, meter,
+ * period) and its tenants (credit account, run slots) — and, per request, where its own
+ * are among them (places from 1; null: it has none). Each row must appear once: the
+ * statement counts a row's consumption in one place, and refuses a batch whose writes
+ * touch fewer rows than it counted.
+ */
+export function consumedRows(entries: readonly DecideEntry[]) {
+  const counters = { tid: [] as string[], meter: [] as string[], ps: [] as (string | null)[], pe: [] as (string | null)[] };
+  const counterAt = new Map<string, number>();
+  const tenantAt = new Map<string, number>();
+  const counter = (entry: DecideEntry, meter: string | null): number | null => {
+    if (meter === null) return null;
+    const key = `${entry.tid}\u0000${meter}\u0000${entry.ps}`;
+    let at = counterAt.get(key);
+    if (at === undefined) {
+      at = counters.tid.push(entry.tid);
+      counters.meter.push(meter);
+      counters.ps.push(entry.ps);
+      counters.pe.push(entry.pe);
+      counterAt.set(key, at);
+    }
+    return at;
+  };
+  const mi: (number | null)[] = [];
+  const ki: (number | null)[] = [];
+  const ti: number[] = [];
+  for (const entry of entries) {
+    let tenant = tenantAt.get(entry.tid);
+    if (tenant === undefined) {
+      tenant = tenantAt.size + 1;
+      tenantAt.set(entry.tid, tenant);
+    }
+    ti.push(tenant);
+    mi.push(counter(entry, entry.meter));
+    ki.push(counter(entry, entry.kmeter));
+  }
+  return { mi, ki, ti, counters, tenants: [...tenantAt.keys()] };
 }
 
 function answerOf(row: AnswerRow, at: Date): StatementAnswer {
