@@ -110,6 +110,29 @@ describe('row-level security at work', () => {
   });
 });
 
+describe('a decision\'s reservation is its record', () => {
+  // Since 0019 the reservation an allowed decision opens is the only record of who decided
+  // it: the server role may resolve it (status, charge, refund), never rewrite or delete it.
+  const denied = (e: Error & { cause?: Error }) => /permission denied/.test(`${e.message} ${e.cause?.message}`);
+  const db = () => t.deps.database.db;
+  beforeAll(async () => {
+    await t.db.asOwner(`INSERT INTO credit_reservations (tenant_id, id, idempotency_key, request_hash, operation, amount, status, charged, refunded, expires_at, created_at,
+        actor_type, actor_id, decision_id, principal_type, principal_id, module)
+      VALUES ($1, 'res_record', 'authorize:dec_record', 'h', 'clustering', 10, 'held', 0, 0, now() + interval '1 hour', now(), 'api_key', 'key_x', 'dec_record', 'api_key', 'key_x', 'planner')`,
+    [a.tenantId]);
+  });
+  it.each(['principal_id', 'principal_type', 'user_id', 'module', 'request_id', 'decision_id', 'actor_id', 'amount', 'operation', 'created_at', 'tenant_id'])(
+    'the server role cannot rewrite %s', async (column) => {
+      await expect(inTenant(db(), a.tenantId, (tx) => tx.execute(sql.raw(`UPDATE credit_reservations SET ${column} = ${column} WHERE id = 'res_record'`)))).rejects.toSatisfy(denied);
+    });
+  it('nor delete it, but may resolve it', async () => {
+    await expect(inTenant(db(), a.tenantId, (tx) => tx.execute(sql`DELETE FROM credit_reservations WHERE id = 'res_record'`))).rejects.toSatisfy(denied);
+    await inTenant(db(), a.tenantId, (tx) => tx.execute(sql`UPDATE credit_reservations SET status = 'settled', charged = 10, refunded = 2, resolved_at = now() WHERE id = 'res_record'`));
+    expect(await t.db.asOwner("SELECT status, charged::int, refunded::int, principal_id FROM credit_reservations WHERE id = 'res_record'"))
+      .toEqual([{ status: 'settled', charged: 10, refunded: 2, principal_id: 'key_x' }]);
+  });
+});
+
 describe.skipIf(!onPostgres)('PostgreSQL role checks', () => {
   it('the server refuses to start as a superuser (no SET ROLE)', async () => {
     await expect(openDatabase({ url: t.db.url, appRole: '', migrate: false })).rejects.toThrow(/superuser or has BYPASSRLS/);

@@ -10,6 +10,16 @@ const FUNCTIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'functions')
 /** Tables the server may only read and append to: their history is the product. */
 export const APPEND_ONLY_TABLES = ['audit_log', 'credit_ledger', 'usage_events', 'decision_log', 'usage_records'] as const;
 
+/**
+ * Tables of records the server appends and then only resolves: it may update the columns
+ * named, never the others, and delete nothing. A reservation is its decision's record
+ * (0019: who decided, what, when, on which route); settling, releasing, expiring and
+ * refunding it write its outcome alone (credits/repo.ts).
+ */
+export const RESOLVED_ONLY_COLUMNS = {
+  credit_reservations: ['status', 'charged', 'resolved_at', 'refunded'],
+} as const;
+
 export interface MigrationTarget {
   kind: 'pglite' | 'postgres';
   exec(text: string): Promise<void>;
@@ -104,5 +114,7 @@ async function grantAppRole(target: MigrationTarget, role: string): Promise<void
     GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "${role}";
     REVOKE INSERT, UPDATE, DELETE ON tollgate_migrations, tollgate_functions FROM "${role}";
     ${APPEND_ONLY_TABLES.filter((t) => existing.has(t)).map((t) => `REVOKE UPDATE, DELETE, TRUNCATE ON ${t} FROM "${role}";`).join('\n')}
+    ${Object.entries(RESOLVED_ONLY_COLUMNS).filter(([t]) => existing.has(t)).map(([t, columns]) =>
+      `REVOKE UPDATE, DELETE, TRUNCATE ON ${t} FROM "${role}"; GRANT UPDATE (${columns.join(', ')}) ON ${t} TO "${role}";`).join('\n')}
   `);
 }
