@@ -68,13 +68,17 @@ export async function reservationViolations(query: Query, tenantIds: string[]): 
   });
 }
 
-/** Each usage counter equals the admitted consumption its usage events record. */
+/** Each usage counter equals the admitted consumption its usage events record (usage_events' rows, and the reservations' since 0020). */
 export async function counterViolations(query: Query, tenantIds: string[]): Promise<string[]> {
   const rows = await query<{ tenant_id: string; meter: string; period_start: Date; used: string | null; events: string | null }>(`
     SELECT coalesce(c.tenant_id, e.tenant_id) AS tenant_id, coalesce(c.meter, e.meter) AS meter, coalesce(c.period_start, e.period_start) AS period_start,
            c.used, e.events
       FROM (SELECT * FROM usage_counters WHERE tenant_id = ANY($1)) c
-      FULL JOIN (SELECT tenant_id, meter, period_start, sum(quantity) AS events FROM usage_events WHERE tenant_id = ANY($1) GROUP BY 1, 2, 3) e
+      FULL JOIN (SELECT tenant_id, meter, period_start, sum(quantity) AS events FROM (
+          SELECT tenant_id, meter, period_start, quantity FROM usage_events WHERE tenant_id = ANY($1)
+          UNION ALL
+          SELECT tenant_id, meter, period_start, 1 FROM credit_reservations
+           WHERE tenant_id = ANY($1) AND principal_type IS NOT NULL AND period_start IS NOT NULL AND meter IS NOT NULL) ev GROUP BY 1, 2, 3) e
         USING (tenant_id, meter, period_start)`, [tenantIds]);
   return rows.filter((r) => Number(r.used ?? 0) !== Number(r.events ?? 0))
     .map((r) => `${r.tenant_id}: ${r.meter} from ${new Date(r.period_start).toISOString()} counts ${r.used ?? 0} but its events sum to ${r.events ?? 0}`);

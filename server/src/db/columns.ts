@@ -20,3 +20,11 @@ export function olderThan(createdAt: PgColumn, id: PgColumn, before: Position | 
 export function newestFirst(createdAt: PgColumn, id: PgColumn): SQL[] {
   return [desc(createdAt), desc(id)];
 }
+
+/**
+ * The same order in JavaScript, to merge lists read from two sources: newest first, ids
+ * breaking ties (ASCII ids: the same order here as in the database).
+ */
+export function newestRowFirst(a: { createdAt: Date; id: string }, b: { createdAt: Date; id: string }): number {
+  return b.createdAt.getTime() - a.createdAt.getTime() || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+}

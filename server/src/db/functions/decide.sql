@@ -39,7 +39,7 @@ DROP TYPE IF EXISTS tollgate_request;
 -- array is found by walking the row's fields before it, each time it is read.
 CREATE TYPE tollgate_request AS (ord int, tid text, tgen bigint, uid text, ugen bigint, skid text, skgen bigint, idem text, hash text, shape jsonb,
   pre jsonb, meter text, kmeter text, ps timestamptz, role text, res_id text, res_key text, res_hash text, op text, model text, expires timestamptz,
-  event_id text, key_event_id text, audit_id text, actor_type text, actor_id text, request_id text, route jsonb, dec_id text, ptype text, pid text,
+  key_event_id text, audit_id text, actor_type text, actor_id text, request_id text, route jsonb, dec_id text, ptype text, pid text,
   puid text, module text);
 
 -- An instant as JavaScript's Date#toISOString spells it (lease expiries, audit data).
@@ -332,11 +332,12 @@ BEGIN
   PERFORM tollgate_admit_inserts(reqs, fail, mlimit, kcap, cost, mu, ku, byp, at);
 END $fn$;
 
--- Every new row of the admitted: usage events (the meter's and the key's), a bypass's
--- audit entry, and the reservation, which is also the decision's record (0019: who
--- decided, the module, the request; GET …/decisions reads it). No ledger entry: a hold
--- moves no balance, and the ledger records only what does (the account's reserved is the
--- sum of its held reservations; the settlement's entry charges it).
+-- Every new row of the admitted: the reservation, which is also the decision's record
+-- (0019: who decided, the module, the request; GET …/decisions reads it) and its meter's
+-- usage event (0020: the period, the count it made, the limit; GET …/usage/events reads
+-- it); the key cap's usage event; a bypass's audit entry. No ledger entry: a hold moves no
+-- balance, and the ledger records only what does (the account's reserved is the sum of
+-- its held reservations; the settlement's entry charges it).
 CREATE OR REPLACE FUNCTION tollgate_admit_inserts(reqs tollgate_request[], fail smallint[], mlimit bigint[], kcap bigint[], cost bigint[],
   mu bigint[], ku bigint[], byp boolean[], at timestamptz) RETURNS void
 LANGUAGE plpgsql AS $fn$
@@ -345,10 +346,8 @@ BEGIN
     SELECT q.*, mlimit[q.ord] AS mlimit, kcap[q.ord] AS kcap, cost[q.ord] AS cost, mu[q.ord] AS mu, ku[q.ord] AS ku, byp[q.ord] AS byp
       FROM unnest(reqs) q
      WHERE fail[q.ord] = 0
-  ), events AS (
+  ), key_events AS (
     INSERT INTO usage_events (tenant_id, id, meter, quantity, period_start, bypass, role, actor_type, actor_id, used_after, limit_value, created_at)
-    SELECT v.tid, v.event_id, v.meter, 1, v.ps, v.byp, v.role, v.actor_type, v.actor_id, v.mu, v.mlimit, at FROM v WHERE v.meter IS NOT NULL
-    UNION ALL
     SELECT v.tid, v.key_event_id, v.kmeter, 1, v.ps, false, NULL, v.actor_type, v.actor_id, v.ku, v.kcap, at FROM v WHERE v.kmeter IS NOT NULL
   ), bypasses AS (
     INSERT INTO audit_log (tenant_id, id, actor_type, actor_id, action, target_type, target_id, data, request_id, created_at)
@@ -357,7 +356,9 @@ BEGIN
       FROM v WHERE v.byp
   )
   INSERT INTO credit_reservations (tenant_id, id, idempotency_key, request_hash, operation, model, amount, status, charged, refunded, expires_at, created_at,
-                                   actor_type, actor_id, role, meter, bypass, route, decision_id, principal_type, principal_id, user_id, module, request_id)
+                                   actor_type, actor_id, role, meter, bypass, route, decision_id, principal_type, principal_id, user_id, module, request_id,
+                                   period_start, used_after, limit_value)
   SELECT v.tid, v.res_id, v.res_key, v.res_hash, v.op, v.model, v.cost, 'held', 0, 0, v.expires, at,
-         v.actor_type, v.actor_id, v.role, v.meter, v.byp, v.route, v.dec_id, v.ptype, v.pid, v.puid, v.module, v.request_id FROM v;
+         v.actor_type, v.actor_id, v.role, v.meter, v.byp, v.route, v.dec_id, v.ptype, v.pid, v.puid, v.module, v.request_id,
+         CASE WHEN v.meter IS NOT NULL THEN v.ps END, v.mu, v.mlimit FROM v;
 END $fn$;

@@ -3,4 +3,4 @@ export { ReservationsService, reservationHash, type DecisionReservation, type Re
 export { quote, INPUT_TOKENS, OUTPUT_TOKENS, type Billing, type CostQuote, type CostRequest, type Quantity } from './cost.js';
 export { creditsErrors } from './errors.js';
 export { CreditBalanceSchema, IdempotencyKey, LedgerEntrySchema, QuantitySchema, ResolvedSchema } from './views.js';
-export { decisionRecords, type ReservationRow } from './repo.js';
+export { decisionRecords, meterEventId, meterEventRecords, type ReservationRow } from './repo.js';

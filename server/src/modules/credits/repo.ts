@@ -168,6 +168,24 @@ export async function decisionRecords(db: Executor, q: { tenantId: string; befor
     .orderBy(...newestFirst(creditReservations.createdAt, creditReservations.decisionId)).limit(q.limit);
 }
 
+/**
+ * The meter usage events that reservations record (0020), newest first: one per
+ * reservation a decision opened on a meter since. Paged by the decision's id, which sorts
+ * as the event's (`meterEventId`).
+ */
+export async function meterEventRecords(db: Executor, q: { tenantId: string; before?: Position | undefined; limit: number }): Promise<ReservationRow[]> {
+  const before = q.before && { createdAt: q.before.createdAt, id: `dec_${q.before.id.slice(4)}` };
+  return db.select().from(creditReservations)
+    .where(and(eq(creditReservations.tenantId, q.tenantId), isNotNull(creditReservations.principalType), isNotNull(creditReservations.periodStart),
+      isNotNull(creditReservations.meter), olderThan(creditReservations.createdAt, creditReservations.decisionId, before)))
+    .orderBy(...newestFirst(creditReservations.createdAt, creditReservations.decisionId)).limit(q.limit);
+}
+
+/** The id of the meter usage event a reservation records: its decision's, as an event's (the same order). */
+export function meterEventId(r: ReservationRow): string {
+  return `evt_${r.decisionId!.slice(4)}`;
+}
+
 /** Held reservations past their expiry, oldest first: the sweeper's work list (a system read). */
 export async function dueReservations(db: Executor, at: Date, limit: number): Promise<{ tenantId: string; id: string }[]> {
   return db.select({ tenantId: creditReservations.tenantId, id: creditReservations.id }).from(creditReservations)

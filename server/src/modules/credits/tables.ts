@@ -47,6 +47,10 @@ export const creditReservations = pgTable('credit_reservations', {
   userId: text('user_id'),
   module: text('module'),
   requestId: text('request_id'),
+  /** Its meter's usage event (0020): the meter's period, the count the admission made, the limit (null before 0020 and for the reserve call's). */
+  periodStart: at('period_start'),
+  usedAfter: bigint('used_after', { mode: 'number' }),
+  limitValue: bigint('limit_value', { mode: 'number' }),
 }, (t) => [primaryKey({ columns: [t.tenantId, t.id] })]);
 
 /**

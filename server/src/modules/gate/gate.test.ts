@@ -396,6 +396,51 @@ describe('the decision log', () => {
     expect(totals).toEqual({ allowed: 5, denied: 1 });
   });
 
+  it('an allowed decision\'s meter usage event is its reservation; the events list pages through it and usage_events as one', async () => {
+    const owner = await t.signup();
+    const { key, id: keyId } = await keyOf(owner, { usageCap: 100 });
+    expect((await admin(owner.tenantId, { limits: { runs: 50, concurrentRuns: 10 } })).statusCode).toBe(200);
+    const list = async (query: string) => (await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/usage/events${query}`, token: owner.accessToken })).json();
+    const event = (id: string, createdAt: Date, meter = 'runs') => t.db.asOwner(`INSERT INTO usage_events (tenant_id, id, meter, quantity, period_start, bypass, role, actor_type, actor_id,
+      used_after, limit_value, created_at) VALUES ($1, $2, $3, 1, $4, false, NULL, 'user', 'usr_x', 0, NULL, $5)`, [owner.tenantId, id, meter, createdAt, createdAt]);
+    // A meter event from before 0020, a row of usage_events (it is not counted: the counter predates it).
+    await event('evt_00000000000000000000000000', new Date('2026-01-01T00:00:00.000Z'), 'legacy');
+    const first = (await authorize(key, { operation: 'clustering' })).json();
+    const [counted] = await t.db.asOwner<{ n: number }>('SELECT count(*)::int AS n FROM usage_events WHERE tenant_id = $1', [owner.tenantId]);
+    // The key cap's event is a row; the meter's is the reservation.
+    expect(counted!.n).toBe(2);
+    const shown = (await list('')).events as Record<string, unknown>[];
+    const meterEvent = shown.find((e) => e.meter === 'runs');
+    const reservation = (await t.db.asOwner<{ period_start: Date; created_at: Date }>('SELECT period_start, created_at FROM credit_reservations WHERE decision_id = $1', [first.decisionId]))[0]!;
+    expect(meterEvent).toEqual({
+      id: `evt_${String(first.decisionId).slice(4)}`, meter: 'runs', quantity: 1, periodStart: new Date(reservation.period_start).toISOString(), bypass: false, role: null,
+      actor: { type: 'api_key', id: keyId }, usedAfter: 1, limit: 50, createdAt: new Date(reservation.created_at).toISOString(),
+    });
+    expect(shown.find((e) => e.meter === `key:${keyId}`)).toMatchObject({ quantity: 1, usedAfter: 1, limit: 100, actor: { type: 'api_key', id: keyId } });
+    // Ties: admissions of one batch share its instant; usage_events rows at that instant go on either side of them by id.
+    const answers = (await Promise.all([1, 2, 3].map(() => authorize(key, { operation: 'clustering' })))).map((r) => r.json());
+    expect(answers.map((a) => a.code)).toEqual(['OK', 'OK', 'OK']);
+    const shared = (await t.db.asOwner<{ created_at: Date }>('SELECT created_at FROM credit_reservations WHERE decision_id = $1', [answers[0].decisionId]))[0]!.created_at;
+    const tied = ['evt_00000000000000000000000001', 'evt_ZZZZZZZZZZZZZZZZZZZZZZZZZZ'];
+    for (const id of tied) await event(id, new Date(shared), 'other');
+    const all = (await list('?limit=100')).events as { id: string; meter: string; createdAt: string; usedAfter: number }[];
+    expect(all).toHaveLength(1 + 2 * 4 + 2);
+    const order = (a: { createdAt: string; id: string }, b: { createdAt: string; id: string }) => (b.createdAt.localeCompare(a.createdAt) || (a.id < b.id ? 1 : -1));
+    expect([...all].sort(order)).toEqual(all);
+    // At one instant (the test's clock stands still) they are in their ids' order, not their admission's.
+    expect(all.filter((e) => e.meter === 'runs').map((e) => e.usedAfter).sort()).toEqual([1, 2, 3, 4]);
+    expect(all.filter((e) => e.meter === 'runs').map((e) => e.id).sort()).toEqual([first, ...answers].map((a) => `evt_${String(a.decisionId).slice(4)}`).sort());
+    // Page by page, one at a time: the same events in the same order, none twice.
+    const paged: string[] = [];
+    for (let cursor = ''; ;) {
+      const page = await list(`?limit=1${cursor}`);
+      paged.push(...page.events.map((e: { id: string }) => e.id));
+      if (!page.nextCursor || paged.length > all.length) break;
+      cursor = `&cursor=${encodeURIComponent(page.nextCursor)}`;
+    }
+    expect(paged).toEqual(all.map((e) => e.id));
+  });
+
   it('counts what it buffers and what it had to drop', () => {
     // Never started, so never flushed: as under a database that cannot take the rows.
     const log = new DecisionLog(t.deps.database.db, () => undefined);

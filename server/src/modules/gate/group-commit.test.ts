@@ -325,7 +325,7 @@ describe('group commit', () => {
     const { owner, key } = await tenantWithKey(batched);
     const before = await consumed(batched, owner.tenantId);
     // The batch and every one of the reference path's three attempts lose.
-    const restore = await failUsageInserts(batched, '40P01', 4);
+    const restore = await failReservationInserts(batched, '40P01', 4);
     try {
       const res = await batched.request({ method: 'POST', url: '/v1/authorize', token: key, payload: { operation: 'clustering' } });
       expect([res.statusCode, res.json().error?.code, res.headers['retry-after']]).toEqual([503, 'DATABASE_BUSY', '1']);
@@ -339,8 +339,8 @@ describe('group commit', () => {
 
   it('a batch the database refused committed nothing, and its requests are decided again one by one', async () => {
     const { owner, key } = await tenantWithKey(batched);
-    // A real fault: the first usage row written after this fails the statement with a serialization failure.
-    const restore = await failUsageInserts(batched, '40001', 1);
+    // A real fault: the first reservation written after this fails the statement with a serialization failure.
+    const restore = await failReservationInserts(batched, '40001', 1);
     try {
       const before = { ...batched.deps.gate.paths };
       const res = await batched.request({ method: 'POST', url: '/v1/authorize', token: key, payload: { operation: 'clustering', idempotencyKey: 'once' } });
@@ -358,7 +358,7 @@ describe('group commit', () => {
 
   it('a reference-path decision that lost a deadlock runs again and is decided once', async () => {
     const { owner, key } = await tenantWithKey(alone);
-    const restore = await failUsageInserts(alone, '40P01', 2);
+    const restore = await failReservationInserts(alone, '40P01', 2);
     try {
       const res = await alone.request({ method: 'POST', url: '/v1/authorize', token: key, payload: { operation: 'clustering', idempotencyKey: 'twice-lost' } });
       expect(res.statusCode, res.body).toBe(200);
@@ -386,17 +386,17 @@ async function consumed(t: TestApp, tenantId: string): Promise<{ runs: number; h
 }
 
 /**
- * The next `times` usage rows written fail their statement with `sqlstate` (a trigger;
+ * The next `times` reservations written fail their statement with `sqlstate` (a trigger;
  * sequences are not transactional, so each failure is counted once). Returns the undo.
  */
-async function failUsageInserts(t: TestApp, sqlstate: string, times: number): Promise<() => Promise<void>> {
+async function failReservationInserts(t: TestApp, sqlstate: string, times: number): Promise<() => Promise<void>> {
   await t.db.asOwner('CREATE SEQUENCE test_fail_once');
   await t.db.asOwner('GRANT USAGE ON SEQUENCE test_fail_once TO PUBLIC');
   await t.db.asOwner(`CREATE FUNCTION test_fail_once() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN IF nextval('test_fail_once') <= ${times} THEN RAISE EXCEPTION 'injected' USING ERRCODE = '${sqlstate}'; END IF; RETURN NEW; END $$`);
-  await t.db.asOwner('CREATE TRIGGER test_fail_once BEFORE INSERT ON usage_events FOR EACH ROW EXECUTE FUNCTION test_fail_once()');
+  await t.db.asOwner('CREATE TRIGGER test_fail_once BEFORE INSERT ON credit_reservations FOR EACH ROW EXECUTE FUNCTION test_fail_once()');
   return async () => {
-    await t.db.asOwner('DROP TRIGGER test_fail_once ON usage_events');
+    await t.db.asOwner('DROP TRIGGER test_fail_once ON credit_reservations');
     await t.db.asOwner('DROP FUNCTION test_fail_once()');
     await t.db.asOwner('DROP SEQUENCE test_fail_once');
   };

@@ -110,7 +110,7 @@ export class DecisionRules {
         res_hash: reservationHash({ amount: cost.credits, operation: cost.operation, model, quantity: request.quantity }),
         op: cost.operation, model, expires: shape.reservation.expiresAt,
         // Ids only for the rows the statement may write: a meter's and a key's usage event, a bypass's audit entry.
-        event_id: meter === null ? null : newId('evt', at), key_event_id: keyCap === null ? null : newId('evt', at),
+        key_event_id: keyCap === null ? null : newId('evt', at),
         audit_id: mayBypass ? newId('aud', at) : null,
         actor_type: actor.type, actor_id: actor.id, route: shape.route, dec_id: decisionId,
         ptype: shape.principal.type, pid: shape.principal.id, puid: shape.principal.userId, module: cost.module,
@@ -144,7 +144,7 @@ export class DecisionRules {
         request_id: s.request_id, clow: s.clow, pre: refused,
         meter: null, mlimit: null, may_bypass: false, kmeter: null, kcap: null, runs: null, cost: 0, ps: null, pe: null, role: null,
         res_id: null, res_key: null, res_hash: null, op: shape.operation.name, model: null, expires: null,
-        event_id: null, key_event_id: null, audit_id: null, actor_type: shape.principal.type, actor_id: shape.principal.id,
+        key_event_id: null, audit_id: null, actor_type: shape.principal.type, actor_id: shape.principal.id,
         route: null, dec_id: null, ptype: null, pid: null, puid: null, module: null,
       },
     };

@@ -1,7 +1,7 @@
 import { and, eq, getTableColumns, sql } from 'drizzle-orm';
 import { arrayLiteral } from '../../db/array-literal.js';
 import { rows as rowsOf, type Executor } from '../../db/client.js';
-import { newestFirst, olderThan } from '../../db/columns.js';
+import { newestFirst, newestRowFirst, olderThan } from '../../db/columns.js';
 import type { Position } from '../../lib/cursor.js';
 import { decisionRecords, type ReservationRow } from '../credits/index.js';
 import { bypassOf } from './outcome.js';
@@ -66,9 +66,4 @@ function decisionOf(r: ReservationRow): DecisionLogRow {
     bypass: bypassOf(r.bypass, r.role, r.meter), idempotencyKey: callKeyOf(r.idempotencyKey, r.decisionId!),
     replayed: false, requestId: r.requestId, createdAt: r.createdAt, calls: 1,
   };
-}
-
-/** The keyset order of the lists: newest first, ids (ASCII, the same order here as in the database) breaking ties. */
-function newestRowFirst(a: DecisionLogRow, b: DecisionLogRow): number {
-  return b.createdAt.getTime() - a.createdAt.getTime() || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
 }

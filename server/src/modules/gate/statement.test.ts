@@ -16,7 +16,7 @@ const entry = (over: Partial<DecideEntry>): DecideEntry => ({
   tid: 'ten_a', tgen: 3, uid: null, ugen: null, skid: null, skgen: null, idem: null, hash: null, shape: null, pre: null,
   meter: 'runs', mlimit: 10, may_bypass: false, kmeter: null, kcap: null, runs: null, cost: 2,
   ps: '2026-12-01T00:00:00.000Z', pe: '2027-01-01T00:00:00.000Z', role: null, res_id: 'res_1', res_key: 'authorize:dec_1', res_hash: 'ab',
-  op: 'content', model: null, expires: '2026-12-05T01:02:03.456Z', event_id: 'evt_1', key_event_id: null, audit_id: null,
+  op: 'content', model: null, expires: '2026-12-05T01:02:03.456Z', key_event_id: null, audit_id: null,
   actor_type: 'api_key', actor_id: 'key_1', request_id: null, route: null, clow: null, dec_id: 'dec_1',
   ptype: 'api_key', pid: 'key_1', puid: null, module: 'writer', ...over,
 });
@@ -86,7 +86,7 @@ describe('the rows a batch consumes', () => {
     });
     const twins = async (mlimit = 6) => {
       const [{ generation }] = await db.asOwner<{ generation: number }>("SELECT generation FROM tenants WHERE id = 'tnt_twice'") as [{ generation: number }];
-      return [1, 2].map((i) => entry({ tid: 'tnt_twice', tgen: Number(generation), ps, mlimit, res_id: `res_twice${i}`, dec_id: `dec_twice${i}`, event_id: `evt_twice${i}` }));
+      return [1, 2].map((i) => entry({ tid: 'tnt_twice', tgen: Number(generation), ps, mlimit, res_id: `res_twice${i}`, dec_id: `dec_twice${i}`}));
     };
     const written = async () => db.asOwner<{ used: number; reserved: number; holds: number }>(`
       SELECT (SELECT used FROM usage_counters WHERE tenant_id = 'tnt_twice')::int AS used, (SELECT reserved FROM credit_accounts WHERE tenant_id = 'tnt_twice')::int AS reserved,

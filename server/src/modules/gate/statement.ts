@@ -40,7 +40,7 @@ export interface DecideEntry {
   op: string;
   model: string | null;
   expires: string | null;
-  event_id: string | null;
+  /** The key cap's usage event (the meter's is the reservation, 0020). */
   key_event_id: string | null;
   audit_id: string | null;
   actor_type: string;
@@ -84,7 +84,7 @@ const answerRow = Compile(AnswerRow);
 /** The fields of tollgate_request after `ord`, in its order (a test compares them with the type's). */
 export const REQUEST_FIELDS = [
   'tid', 'tgen', 'uid', 'ugen', 'skid', 'skgen', 'idem', 'hash', 'shape', 'pre', 'meter', 'kmeter', 'ps', 'role', 'res_id', 'res_key', 'res_hash',
-  'op', 'model', 'expires', 'event_id', 'key_event_id', 'audit_id', 'actor_type', 'actor_id', 'request_id', 'route', 'dec_id', 'ptype', 'pid', 'puid',
+  'op', 'model', 'expires', 'key_event_id', 'audit_id', 'actor_type', 'actor_id', 'request_id', 'route', 'dec_id', 'ptype', 'pid', 'puid',
   'module',
 ] as const satisfies readonly (keyof DecideEntry)[];
 

@@ -1,8 +1,9 @@
 import { and, eq, sql } from 'drizzle-orm';
 import { rows, type Executor } from '../../db/client.js';
-import { newestFirst, olderThan } from '../../db/columns.js';
+import { newestFirst, newestRowFirst, olderThan } from '../../db/columns.js';
 import type { Position } from '../../lib/cursor.js';
 import type { Period } from '../billing/index.js';
+import { meterEventId, meterEventRecords, type ReservationRow } from '../credits/index.js';
 import { usageCounters, usageEvents } from './tables.js';
 
 export type UsageEventRow = typeof usageEvents.$inferSelect;
@@ -63,9 +64,24 @@ export async function usedInPeriod(db: Executor, tenantId: string, periodStart: 
   return new Map(found.map((r) => [r.meter, Number(r.used)]));
 }
 
+/**
+ * A tenant's usage events, newest first: usage_events' rows (key caps, the consume route,
+ * and every event from before 0020) and the meter events that allowed decisions'
+ * reservations record since, each read up to `limit` through its own index and merged.
+ */
 export async function listEvents(db: Executor, tenantId: string, before: Position | undefined, limit: number): Promise<UsageEventRow[]> {
-  return db.select().from(usageEvents).where(and(eq(usageEvents.tenantId, tenantId), olderThan(usageEvents.createdAt, usageEvents.id, before)))
+  const logged = await db.select().from(usageEvents).where(and(eq(usageEvents.tenantId, tenantId), olderThan(usageEvents.createdAt, usageEvents.id, before)))
     .orderBy(...newestFirst(usageEvents.createdAt, usageEvents.id)).limit(limit);
+  const recorded = (await meterEventRecords(db, { tenantId, before, limit })).map(eventOf);
+  return [...logged, ...recorded].sort(newestRowFirst).slice(0, limit);
+}
+
+/** A decision's meter usage event as its reservation records it (0020), spelled as a usage_events row. */
+function eventOf(r: ReservationRow): UsageEventRow {
+  return {
+    tenantId: r.tenantId, id: meterEventId(r), meter: r.meter!, quantity: 1, periodStart: r.periodStart!, bypass: r.bypass, role: r.role,
+    actorType: r.actorType ?? '', actorId: r.actorId, usedAfter: r.usedAfter ?? 0, limitValue: r.limitValue, createdAt: r.createdAt,
+  };
 }
 
 /**
