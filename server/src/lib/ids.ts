@@ -7,7 +7,9 @@ export type IdPrefix =
   | 'usr' | 'tnt' | 'inv' | 'aud' | 'rtk' | 'prt' | 'kid' | 'key' | 'svc'
   | 'res' | 'dec' | 'led' | 'evt' | 'sub' | 'pay' | 'usg'
   // Webhooks: an endpoint, an outbox event (the webhook-id of its deliveries), a delivery.
-  | 'whk' | 'msg' | 'dlv';
+  | 'whk' | 'msg' | 'dlv'
+  // A write of the decision log's day counts (gate/log.ts).
+  | 'dcf';
 
 /** A prefixed id whose first 10 characters encode the creation time, so ids sort by age. */
 export function newId(prefix: IdPrefix, now: number = Date.now()): string {
@@ -20,6 +22,17 @@ export function newId(prefix: IdPrefix, now: number = Date.now()): string {
   }
   for (let i = 10; i < 26; i++) scratch[i] = CHARS[randomByte() % 32]!;
   return `${prefix}_${scratch.toString('latin1', 0, 26)}`;
+}
+
+/** The smallest id `newId(prefix, at)` can make: every id made before `at` sorts below it. */
+export function firstIdAt(prefix: IdPrefix, at: number): string {
+  let t = at;
+  let head = '';
+  for (let i = 0; i < 10; i++) {
+    head = ALPHABET[t % 32]! + head;
+    t = Math.floor(t / 32);
+  }
+  return `${prefix}_${head}${'0'.repeat(16)}`;
 }
 
 const CHARS = Buffer.from(ALPHABET, 'latin1');

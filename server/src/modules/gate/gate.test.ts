@@ -4,7 +4,7 @@ import { metricSample, scrapeMetrics, snapshot, startTestApp, type SignedUp, typ
 import { inSystem } from '../../db/scope.js';
 import { newId } from '../../lib/ids.js';
 import { DecisionLog } from './log.js';
-import { insertLog } from './repo.js';
+import { claimCountWrite, insertLog } from './repo.js';
 
 let t: TestApp;
 let op: SignedUp;
@@ -151,9 +151,11 @@ describe('POST /v1/authorize', () => {
         expect(Number(res.headers['ratelimit-reset'])).toBeGreaterThan(0);
         await limited.deps.decisionLog.flush();
         const after = await snapshot(limited.db);
-        // The denial is logged, and counted on its day with the log's rows (usage summaries): nothing else changes.
+        // The denial is logged, and counted on its day with the log's rows (usage summaries),
+        // as are the allowed decisions before it (their write's id kept): nothing else changes.
         delete before.decision_log; delete after.decision_log;
         delete before.usage_days; delete after.usage_days;
+        delete before.decision_count_flushes; delete after.decision_count_flushes;
         expect(after).toEqual(before);
       } finally {
         await limited.close();
@@ -452,6 +454,50 @@ describe('the decision log', () => {
     for (let i = 0; i < 50_003; i++) log.record({ ...row, id: `dec_${i}`, principalId: `key_${i}` });
     expect(log.pendingRows).toBe(50_000);
     expect(log.droppedRows).toBe(3);
+  });
+});
+
+describe('the allowed decisions\' day counts', () => {
+  it('a write whose COMMIT went through but whose reply was lost is not added again', async () => {
+    const owner = await t.signup();
+    const real = t.deps.database.db;
+    let loseReply = true;
+    // The transaction commits, then its caller hears of a reset connection: as when the COMMIT's reply is lost.
+    const db = new Proxy(real, {
+      get(target, prop, receiver) {
+        if (prop !== 'transaction') return Reflect.get(target, prop, receiver) as unknown;
+        return async (fn: Parameters<typeof real.transaction>[0]) => {
+          const result = await target.transaction(fn);
+          if (loseReply) {
+            loseReply = false;
+            throw Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+          }
+          return result;
+        };
+      },
+    });
+    const log = new DecisionLog(db, () => undefined, { clock: t.clock, onWritten: (tx, rows) => t.deps.usage.countDecisions(tx, rows) });
+    const allowed = async () => (await t.db.asOwner<{ n: number }>("SELECT n::int FROM usage_days WHERE tenant_id = $1 AND key = 'allowed'", [owner.tenantId]))[0]?.n ?? 0;
+    for (let i = 0; i < 3; i++) log.countAllowed(owner.tenantId, t.clock.now());
+    await expect(log.flush()).rejects.toThrow(/ECONNRESET/);
+    // Committed, though the log cannot know it: it keeps the counts, under their write's id.
+    expect(await allowed()).toBe(3);
+    expect(log.oldestPendingSeconds).toBeGreaterThanOrEqual(0);
+    log.countAllowed(owner.tenantId, t.clock.now());
+    await log.flush();
+    expect(await allowed()).toBe(4);
+    expect(log.oldestPendingSeconds).toBe(0);
+    // Each claim lets go of the ids older than a day.
+    const ids = async () => (await t.db.asOwner<{ id: string }>('SELECT id FROM decision_count_flushes')).map((r) => r.id);
+    const before = await ids();
+    expect(before.length).toBeGreaterThanOrEqual(2);
+    const later = new Date(t.clock.now().getTime() + 2 * 86_400_000);
+    const id = newId('dcf', later.getTime());
+    expect(await inSystem(real, (tx) => claimCountWrite(tx, id, later))).toBe(true);
+    expect(await inSystem(real, (tx) => claimCountWrite(tx, id, later))).toBe(false);
+    const after = await ids();
+    expect(after).toContain(id);
+    expect(after.filter((x) => before.includes(x))).toEqual([]);
   });
 });
 

@@ -2,6 +2,7 @@ import type { Db, Executor } from '../../db/client.js';
 import { writeIsolating } from '../../db/batch-write.js';
 import { inSystem } from '../../db/scope.js';
 import { systemClock, type Clock } from '../../lib/clock.js';
+import { newId } from '../../lib/ids.js';
 import { Periodic } from '../../lib/periodic.js';
 import * as repo from './repo.js';
 
@@ -31,7 +32,8 @@ export type Counted = Pick<repo.DecisionLogRow, 'tenantId' | 'createdAt' | 'allo
  * (tollgate_decision_log_oldest_pending_seconds) is how far back that loss would reach
  * now. The tenants' daily decision counts (usage summaries: `onWritten`) are added at the
  * flush, the denials' in the same transaction as their rows, the allowed decisions' as
- * counts kept here until then; they share the log's loss bound.
+ * counts kept here until then, each write of them under an id its transaction claims, so
+ * a write retried after a lost reply adds nothing twice; they share the log's loss bound.
  */
 export class DecisionLog {
   private pending: repo.DecisionLogRow[] = [];
@@ -41,6 +43,12 @@ export class DecisionLog {
    * waits for a flush (and shares the rows' loss bound).
    */
   private allowed = new Map<string, Counted>();
+  /**
+   * Writes of counts that failed, each under its id. One whose COMMIT went through but
+   * whose reply was lost looks failed too; written again under the same id, it adds
+   * nothing (repo.claimCountWrite), so no count is added twice.
+   */
+  private unsure: CountWrite[] = [];
   /** The pending denial rows by (tenant, principal, code, minute): the next like them is counted on them. */
   private denials = new Map<string, repo.DecisionLogRow>();
   private flushing: Promise<void> | undefined;
@@ -121,7 +129,7 @@ export class DecisionLog {
 
   /** Seconds since the oldest decision whose row (or count) is not written yet (0 when every one is). */
   get oldestPendingSeconds(): number {
-    const oldest = oldestOf(this.inFlightSince ?? this.pending[0]?.createdAt, this.allowed.values());
+    const oldest = oldestOf(this.inFlightSince ?? this.pending[0]?.createdAt, [...this.allowed.values(), ...this.unsure.flatMap((w) => w.counts)]);
     return oldest ? Math.max(0, (this.clock.now().getTime() - oldest.getTime()) / 1000) : 0;
   }
 
@@ -136,11 +144,14 @@ export class DecisionLog {
   async flush(): Promise<void> {
     // A tick and an explicit flush may meet: wait until no flush is in flight, then take the batch.
     while (this.flushing) await this.flushing;
-    if (this.pending.length === 0 && this.allowed.size === 0) return;
+    if (this.pending.length === 0 && this.allowed.size === 0 && this.unsure.length === 0) return;
     const batch = this.pending;
-    const counts = [...this.allowed.values()];
+    const writes = this.unsure;
+    if (this.allowed.size > 0) writes.push({ id: newId('dcf', this.clock.now().getTime()), counts: [...this.allowed.values()] });
+    const counts = writes.flatMap((w) => w.counts);
     this.pending = [];
     this.allowed = new Map();
+    this.unsure = [];
     // Denials from here on are counted on rows of the next flush, never on rows being written.
     this.denials = new Map();
     this.inFlightSince = oldestOf(batch[0]?.createdAt, counts);
@@ -156,10 +167,16 @@ export class DecisionLog {
             this.onRefused(row, error);
           });
         }
-        if (counts.length > 0) await inSystem(this.db, (tx) => this.onWritten(tx, counts));
+        while (writes.length > 0) {
+          const write = writes[0]!;
+          await inSystem(this.db, async (tx) => {
+            if (await repo.claimCountWrite(tx, write.id, this.clock.now())) await this.onWritten(tx, write.counts);
+          });
+          writes.shift();
+        }
       } catch (error) {
-        // Out of reach: keep every count, and every row but the refused (rows already written are skipped by the insert).
-        for (const c of counts) this.count(c);
+        // Out of reach: keep every count write under its id, and every row but the refused (rows already written are skipped by the insert).
+        this.unsure = writes.concat(this.unsure);
         const kept = batch.filter((row) => !refused.has(row)).concat(this.pending);
         const over = Math.max(0, kept.length - this.maxPending);
         this.forget(kept.slice(0, over));
@@ -173,6 +190,9 @@ export class DecisionLog {
     await this.flushing;
   }
 }
+
+/** Allowed decisions' counts written together, under one id. */
+interface CountWrite { id: string; counts: Counted[] }
 
 /** The earlier of `first` and the counts' first decisions. */
 function oldestOf(first: Date | undefined, counts: Iterable<Counted>): Date | undefined {

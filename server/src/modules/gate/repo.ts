@@ -1,12 +1,13 @@
-import { and, eq, getTableColumns, sql } from 'drizzle-orm';
+import { and, eq, getTableColumns, lt, sql } from 'drizzle-orm';
 import { arrayLiteral } from '../../db/array-literal.js';
 import { rows as rowsOf, type Executor } from '../../db/client.js';
 import { newestFirst, newestRowFirst, olderThan } from '../../db/columns.js';
 import type { Position } from '../../lib/cursor.js';
+import { firstIdAt } from '../../lib/ids.js';
 import { decisionRecords, type ReservationRow } from '../credits/index.js';
 import { bypassOf } from './outcome.js';
 import { callKeyOf } from './prepare.js';
-import { decisionLog } from './tables.js';
+import { decisionCountFlushes, decisionLog } from './tables.js';
 
 export type DecisionLogRow = typeof decisionLog.$inferSelect;
 
@@ -66,4 +67,18 @@ function decisionOf(r: ReservationRow): DecisionLogRow {
     bypass: bypassOf(r.bypass, r.role, r.meter), idempotencyKey: callKeyOf(r.idempotencyKey, r.decisionId!),
     replayed: false, requestId: r.requestId, createdAt: r.createdAt, calls: 1,
   };
+}
+
+/** How long a write of day counts keeps its id: far past its retries, which come at the next flushes. */
+const COUNT_WRITE_KEPT_MS = 86_400_000;
+
+/**
+ * Claims a write of day counts by its id, in the transaction that adds them: false when a
+ * write under this id committed already (its reply was lost, and this is it again), so
+ * its counts are not added twice. Ids older than a day go as each claim is made.
+ */
+export async function claimCountWrite(db: Executor, id: string, at: Date): Promise<boolean> {
+  await db.delete(decisionCountFlushes).where(lt(decisionCountFlushes.id, firstIdAt('dcf', at.getTime() - COUNT_WRITE_KEPT_MS)));
+  const claimed = await db.insert(decisionCountFlushes).values({ id, createdAt: at }).onConflictDoNothing().returning({ id: decisionCountFlushes.id });
+  return claimed.length === 1;
 }

@@ -32,3 +32,9 @@ export const decisionReplays = pgTable('decision_replays', {
   answer: jsonb('answer').$type<Record<string, unknown>>(),
   createdAt: at('created_at').notNull(),
 }, (t) => [primaryKey({ columns: [t.tenantId, t.idempotencyKey] })]);
+
+/** The writes of allowed decisions' day counts that committed (0021): a write made again after a lost reply finds its id and adds nothing. */
+export const decisionCountFlushes = pgTable('decision_count_flushes', {
+  id: text('id').primaryKey(),
+  createdAt: at('created_at').notNull(),
+});
