@@ -140,7 +140,7 @@ function waits(a) {
 const STEPS = {
   tollgate_decide: 'the batch: the tenant wall, the idempotency keys\' locks, each request\'s verdict (stamps, kept answers), the kept answers\' inserts, the answer rows',
   tollgate_admit: 'admission: the counters, accounts and slot counts locked, the candidates admitted in arrival order (a PL/pgSQL loop), those rows written',
-  tollgate_admit_inserts: 'the new rows: reservations, usage events, bypass audit entries',
+  tollgate_admit_inserts: 'the new rows: reservations (each also its decision\'s record and its meter\'s usage event), key caps\' usage events, bypass audit entries',
   tollgate_limit_crossings: 'limit-crossing events (limit.warning, limit.reached)',
   tollgate_credits_low: 'the credits.low event',
 };
