@@ -237,7 +237,7 @@ BEGIN
       k_limit[mi[j]] := greatest(k_limit[mi[j]], mlimit[j]);  -- the limit its crossings are announced against
       m_used := k_used[mi[j]];
       mu[j] := m_used;
-      IF mlimit[j] IS NOT NULL AND NOT may_bypass[j] AND m_used + 1 > mlimit[j] THEN fail[j] := 1; CONTINUE; END IF;
+      IF mlimit[j] IS NOT NULL AND NOT coalesce(may_bypass[j], false) AND m_used + 1 > mlimit[j] THEN fail[j] := 1; CONTINUE; END IF;
     END IF;
     IF ki[j] IS NOT NULL THEN
       ku[j] := k_used[ki[j]];
@@ -309,9 +309,17 @@ BEGIN
   IF any_runs THEN
     INSERT INTO run_slots (tenant_id, id, expires_at)
     SELECT t_id[ti[x.ord]], x.res_id, x.expires FROM unnest(reqs) x WHERE fail[x.ord] = 0 AND runs[x.ord] IS NOT NULL;
-    UPDATE run_leases rl SET held = u.live, updated_at = at
-      FROM unnest(t_id, l_found, l_held, l_live) AS u(tid, found, held, live)
-     WHERE u.found AND u.live <> u.held AND rl.tenant_id = u.tid;
+    moved := 0;
+    FOR j IN 1..nt LOOP
+      IF l_found[j] AND l_live[j] <> l_held[j] THEN moved := moved + 1; END IF;
+    END LOOP;
+    IF moved > 0 THEN
+      UPDATE run_leases rl SET held = u.live, updated_at = at
+        FROM unnest(t_id, l_found, l_held, l_live) AS u(tid, found, held, live)
+       WHERE u.found AND u.live <> u.held AND rl.tenant_id = u.tid;
+      GET DIAGNOSTICS written = ROW_COUNT;
+      IF written <> moved THEN RAISE EXCEPTION 'the batch named a tenant twice' USING ERRCODE = 'XX000'; END IF;
+    END IF;
     moved := 0;
     FOR j IN 1..nt LOOP
       IF NOT l_found[j] AND l_live[j] > 0 THEN moved := moved + 1; END IF;

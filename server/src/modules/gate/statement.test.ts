@@ -114,10 +114,30 @@ describe('the rows a batch consumes', () => {
       expect(await written()).toEqual([{ used: 5, reserved: 0, holds: 0 }]);
     });
 
+    it('a tenant named twice, on its run slots alone (no meter, no cost)', async () => {
+      await db.asOwner("INSERT INTO run_leases (tenant_id, held, updated_at) VALUES ('tnt_twice', 0, now()) ON CONFLICT DO NOTHING");
+      const entries = (await twins()).map((e) => ({ ...e, meter: null, mlimit: null, cost: 0, runs: 5 }));
+      const params = statementParams(entries, at);
+      params[8] = '{1,2}'; params[13] = '{tnt_twice,tnt_twice}';
+      await expect(db.database.statement(DECIDE_STATEMENT, params)).rejects.toThrow(/named a tenant twice/);
+      expect(await db.asOwner("SELECT held::int, (SELECT count(*)::int FROM run_slots WHERE tenant_id = 'tnt_twice') AS slots FROM run_leases WHERE tenant_id = 'tnt_twice'"))
+        .toEqual([{ held: 0, slots: 0 }]);
+      expect(await written()).toEqual([{ used: 5, reserved: 0, holds: 0 }]);
+    });
+
     it('built right, the same batch admits one and finds the meter full for the other', async () => {
       const answers = await decide(db.database, await twins(), at);
       expect(answers.map((a) => (a.verdict === 'admit' ? a.outcome.fail : a.verdict))).toEqual([0, 1]);
       expect(await written()).toEqual([{ used: 6, reserved: 2, holds: 1 }]);
+    });
+
+    it('a batch across a period\'s end counts each call on its own period\'s counter', async () => {
+      const next = { ps: '2027-01-01T00:00:00.000Z', pe: '2027-02-01T00:00:00.000Z' };
+      const [now, later] = (await twins(100)).map((e) => ({ ...e, res_id: `${e.res_id}p`, dec_id: `${e.dec_id}p` }));
+      const answers = await decide(db.database, [now!, { ...later!, ...next }], at);
+      expect(answers.map((a) => (a.verdict === 'admit' ? [a.outcome.fail, a.outcome.meterUsed] : a.verdict))).toEqual([[0, 7], [0, 1]]);
+      expect(await db.asOwner("SELECT to_char(period_start AT TIME ZONE 'UTC', 'YYYY-MM') AS p, used::int FROM usage_counters WHERE tenant_id = 'tnt_twice' ORDER BY 1"))
+        .toEqual([{ p: '2026-12', used: 7 }, { p: '2027-01', used: 1 }]);
     });
   });
 });
