@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigFile } from '../../config-schema.js';
 import { metricSample, scrapeMetrics, snapshot, startTestApp, type SignedUp, type TestApp } from '../../../test/harness.js';
 import { inSystem } from '../../db/scope.js';
+import { ManualClock } from '../../lib/clock.js';
 import { newId } from '../../lib/ids.js';
 import { DecisionLog } from './log.js';
 import { claimCountWrite, insertLog } from './repo.js';
@@ -477,13 +478,16 @@ describe('the allowed decisions\' day counts', () => {
       },
     });
     const log = new DecisionLog(db, () => undefined, { clock: t.clock, onWritten: (tx, rows) => t.deps.usage.countDecisions(tx, rows) });
-    const allowed = async () => (await t.db.asOwner<{ n: number }>("SELECT n::int FROM usage_days WHERE tenant_id = $1 AND key = 'allowed'", [owner.tenantId]))[0]?.n ?? 0;
+    const allowed = async () => (await t.db.asOwner<{ n: number }>("SELECT coalesce(sum(n), 0)::int AS n FROM usage_days WHERE tenant_id = $1 AND key = 'allowed'", [owner.tenantId]))[0]!.n;
     for (let i = 0; i < 3; i++) log.countAllowed(owner.tenantId, t.clock.now());
     await expect(log.flush()).rejects.toThrow(/ECONNRESET/);
     // Committed, though the log cannot know it: it keeps the counts, under their write's id.
     expect(await allowed()).toBe(3);
     expect(log.oldestPendingSeconds).toBeGreaterThanOrEqual(0);
     log.countAllowed(owner.tenantId, t.clock.now());
+    await log.flush();
+    // The unsure write goes first and alone; a count made meanwhile waits for the next write.
+    expect(await allowed()).toBe(3);
     await log.flush();
     expect(await allowed()).toBe(4);
     expect(log.oldestPendingSeconds).toBe(0);
@@ -498,6 +502,41 @@ describe('the allowed decisions\' day counts', () => {
     const after = await ids();
     expect(after).toContain(id);
     expect(after.filter((x) => before.includes(x))).toEqual([]);
+  });
+});
+
+describe('the allowed decisions\' day counts, the database out of reach for long', () => {
+  it('a write unsure for longer than its id is kept is given up and counted as dropped, never added twice', async () => {
+    const owner = await t.signup();
+    const real = t.deps.database.db;
+    const clock = new ManualClock(t.clock.now());
+    let state: 'lose-reply' | 'down' | 'up' = 'lose-reply';
+    const db = new Proxy(real, {
+      get(target, prop, receiver) {
+        if (prop !== 'transaction') return Reflect.get(target, prop, receiver) as unknown;
+        return async (fn: Parameters<typeof real.transaction>[0]) => {
+          if (state === 'down') throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+          const result = await target.transaction(fn);
+          if (state === 'lose-reply') throw Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+          return result;
+        };
+      },
+    });
+    const log = new DecisionLog(db, () => undefined, { clock, onWritten: (tx, rows) => t.deps.usage.countDecisions(tx, rows) });
+    const allowed = async () => (await t.db.asOwner<{ n: number }>("SELECT coalesce(sum(n), 0)::int AS n FROM usage_days WHERE tenant_id = $1 AND key = 'allowed'", [owner.tenantId]))[0]!.n;
+    for (let i = 0; i < 2; i++) log.countAllowed(owner.tenantId, clock.now());
+    await expect(log.flush()).rejects.toThrow(/ECONNRESET/);
+    expect(await allowed()).toBe(2);
+    // Out of reach for 13 hours: past half the day its id is kept, the write is given up.
+    state = 'down';
+    clock.advance(13 * 3_600_000);
+    log.countAllowed(owner.tenantId, clock.now());
+    await expect(log.flush()).rejects.toThrow(/ECONNREFUSED/);
+    expect(log.droppedCounts).toBe(2);
+    state = 'up';
+    await log.flush();
+    expect(await allowed()).toBe(3);
+    expect(log.oldestPendingSeconds).toBe(0);
   });
 });
 
@@ -622,6 +661,7 @@ describe('metrics', () => {
     expect(metricSample(after, 'tollgate_decision_batches_refused_total')).toBe(0);
     expect(metricSample(after, 'tollgate_decision_log_pending')).toBe(0);
     expect(after).toMatch(/^tollgate_decision_log_dropped_total 0$/m);
+    expect(after).toMatch(/^tollgate_decision_counts_dropped_total 0$/m);
   });
 });
 

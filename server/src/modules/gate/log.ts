@@ -59,6 +59,8 @@ export class DecisionLog {
   droppedRows = 0;
   /** Rows the database refused for what they hold; the others of their batch were written (for /metrics). */
   refusedRows = 0;
+  /** Allowed decisions whose day count was given up: its write stayed unsure past the time its id is kept (for /metrics). */
+  droppedCounts = 0;
 
   private readonly clock: Clock;
   private readonly maxPending: number;
@@ -146,11 +148,22 @@ export class DecisionLog {
     while (this.flushing) await this.flushing;
     if (this.pending.length === 0 && this.allowed.size === 0 && this.unsure.length === 0) return;
     const batch = this.pending;
-    const writes = this.unsure;
-    if (this.allowed.size > 0) writes.push({ id: newId('dcf', this.clock.now().getTime()), counts: [...this.allowed.values()] });
+    const now = this.clock.now().getTime();
+    // A write not made for half the time its id is kept may have committed and had its id
+    // pruned since: written again it could count twice, so it is given up (counted as dropped).
+    const writes: CountWrite[] = [];
+    for (const write of this.unsure) {
+      if (now - write.at < repo.COUNT_WRITE_KEPT_MS / 2) writes.push(write);
+      else for (const c of write.counts) this.droppedCounts += c.calls;
+    }
+    // While an earlier write is unsure, new counts wait in the map (a count per tenant and
+    // day, bounded), not in writes of their own: one unsure write at a time.
+    if (writes.length === 0 && this.allowed.size > 0) {
+      writes.push({ id: newId('dcf', now), at: now, counts: [...this.allowed.values()] });
+      this.allowed = new Map();
+    }
     const counts = writes.flatMap((w) => w.counts);
     this.pending = [];
-    this.allowed = new Map();
     this.unsure = [];
     // Denials from here on are counted on rows of the next flush, never on rows being written.
     this.denials = new Map();
@@ -191,8 +204,8 @@ export class DecisionLog {
   }
 }
 
-/** Allowed decisions' counts written together, under one id. */
-interface CountWrite { id: string; counts: Counted[] }
+/** Allowed decisions' counts written together, under one id (made at `at`). */
+interface CountWrite { id: string; at: number; counts: Counted[] }
 
 /** The earlier of `first` and the counts' first decisions. */
 function oldestOf(first: Date | undefined, counts: Iterable<Counted>): Date | undefined {

@@ -54,30 +54,44 @@ export function createGateMetrics(registry: Registry) {
           this.set(gate.queuedForBatch);
         },
       });
-      new Gauge({
-        name: 'tollgate_decision_log_pending', help: 'Decision-log rows buffered, not yet written', registers,
-        collect() {
-          this.set(log.pendingRows);
-        },
-      });
-      new Gauge({
-        name: 'tollgate_decision_log_oldest_pending_seconds',
-        help: 'Age of the oldest decision whose log row is not written yet: how far back a process killed now (kill -9) would lose log rows; about the flush interval (1 s) while the database keeps up',
-        // A cluster reports its worst worker, not a sum of ages.
-        registers, aggregator: 'max',
-        collect() {
-          this.set(log.oldestPendingSeconds);
-        },
-      });
-      new Counter({
-        name: 'tollgate_decision_log_dropped_total', help: 'Decision-log rows dropped because the buffer was full (the database could not take them)', registers,
-        collect() {
-          this.reset();
-          this.inc(log.droppedRows);
-        },
-      });
+      trackLog(log, registers);
     },
   };
 }
 
 export type GateMetrics = ReturnType<typeof createGateMetrics>;
+
+/** The decision log's counts, read at each scrape. */
+function trackLog(log: DecisionLog, registers: Registry[]): void {
+  new Gauge({
+    name: 'tollgate_decision_log_pending', help: 'Decision-log rows buffered, not yet written', registers,
+    collect() {
+      this.set(log.pendingRows);
+    },
+  });
+  new Gauge({
+    name: 'tollgate_decision_log_oldest_pending_seconds',
+    help: 'Age of the oldest decision whose log row is not written yet: how far back a process killed now (kill -9) would lose log rows; about the flush interval (1 s) while the database keeps up',
+    // A cluster reports its worst worker, not a sum of ages.
+    registers, aggregator: 'max',
+    collect() {
+      this.set(log.oldestPendingSeconds);
+    },
+  });
+  new Counter({
+    name: 'tollgate_decision_log_dropped_total', help: 'Decision-log rows dropped because the buffer was full (the database could not take them)', registers,
+    collect() {
+      this.reset();
+      this.inc(log.droppedRows);
+    },
+  });
+  new Counter({
+    name: 'tollgate_decision_counts_dropped_total',
+    help: 'Allowed decisions not added to the day counts: their write stayed unsure (the database out of reach) past the time its id is kept', registers,
+    collect() {
+      this.reset();
+      this.inc(log.droppedCounts);
+    },
+  });
+}
+

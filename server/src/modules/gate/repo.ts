@@ -69,8 +69,8 @@ function decisionOf(r: ReservationRow): DecisionLogRow {
   };
 }
 
-/** How long a write of day counts keeps its id: far past its retries, which come at the next flushes. */
-const COUNT_WRITE_KEPT_MS = 86_400_000;
+/** How long a write of day counts keeps its id: the log retries a write for half as long at most (gate/log.ts). */
+export const COUNT_WRITE_KEPT_MS = 86_400_000;
 
 /**
  * Claims a write of day counts by its id, in the transaction that adds them: false when a
