@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import fastifyStatic from '@fastify/static';
+import { DAY_MS } from '../lib/clock.js';
 import { AppError } from '../lib/errors.js';
 
 /** Where `npm run build -w console` (run by the root postinstall, so by `npm ci`) writes the console. */
@@ -48,6 +49,6 @@ export const consoleRoutes: FastifyPluginAsync<{ root?: string }> = async (app, 
     // Vite names built assets by their content: cached for good.
     const immutable = path.startsWith('assets/');
     reply.header('x-content-type-options', 'nosniff');
-    return reply.sendFile(path, { immutable, maxAge: immutable ? 365 * 86_400_000 : 0 });
+    return reply.sendFile(path, { immutable, maxAge: immutable ? 365 * DAY_MS : 0 });
   });
 };

@@ -26,13 +26,8 @@ export function newId(prefix: IdPrefix, now: number = Date.now()): string {
 
 /** The smallest id `newId(prefix, at)` can make: every id made before `at` sorts below it. */
 export function firstIdAt(prefix: IdPrefix, at: number): string {
-  let t = at;
-  let head = '';
-  for (let i = 0; i < 10; i++) {
-    head = ALPHABET[t % 32]! + head;
-    t = Math.floor(t / 32);
-  }
-  return `${prefix}_${head}${'0'.repeat(16)}`;
+  // newId's prefix and time, its random part at its lowest.
+  return `${newId(prefix, at).slice(0, prefix.length + 11)}${'0'.repeat(16)}`;
 }
 
 const CHARS = Buffer.from(ALPHABET, 'latin1');

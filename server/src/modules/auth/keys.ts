@@ -3,7 +3,7 @@ import type { Db, Tx } from '../../db/client.js';
 import { lockKey } from '../../db/locks.js';
 import { inSystem } from '../../db/scope.js';
 import { Periodic } from '../../lib/periodic.js';
-import type { Clock } from '../../lib/clock.js';
+import { DAY_MS, type Clock } from '../../lib/clock.js';
 import { newId } from '../../lib/ids.js';
 import type { Sealer } from '../../lib/secrets.js';
 import * as repo from './repo.js';
@@ -55,7 +55,7 @@ export class SigningKeyRing {
 
   private due(): boolean {
     const active = this.active();
-    return !active || this.clock.now().getTime() - active.createdAt.getTime() >= this.options.rotationDays * 86_400_000;
+    return !active || this.clock.now().getTime() - active.createdAt.getTime() >= this.options.rotationDays * DAY_MS;
   }
 
   private async rotateIfDue(): Promise<void> {
@@ -84,7 +84,7 @@ export class SigningKeyRing {
       await lockKey(tx, 'platform', 'signing-key-rotation');
       if (options.onlyIfDue) {
         const active = (await repo.listSigningKeys(tx)).find((k) => k.retiredAt === null);
-        if (active && now.getTime() - active.createdAt.getTime() < this.options.rotationDays * 86_400_000) return false;
+        if (active && now.getTime() - active.createdAt.getTime() < this.options.rotationDays * DAY_MS) return false;
       }
       await repo.retireActiveKeys(tx, now);
       await repo.insertSigningKey(tx, {

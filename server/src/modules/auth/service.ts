@@ -3,7 +3,7 @@ import type { Db, Executor } from '../../db/client.js';
 import { isUniqueViolation } from '../../db/errors.js';
 import { inSystem } from '../../db/scope.js';
 import { TtlCache } from '../../lib/cache.js';
-import type { Clock } from '../../lib/clock.js';
+import { DAY_MS, type Clock } from '../../lib/clock.js';
 import { checkUnderGuard, type CredentialGuard } from '../../lib/credential-guard.js';
 import { AppError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
@@ -56,7 +56,7 @@ export class AuthService {
     private readonly guard?: CredentialGuard,
   ) {
     // Room for every token in use (a token re-checked after eviction could meet a spent guard).
-    this.verified = new TtlCache({ ttlMs: 86_400_000, maxEntries: 100_000, now: () => clock.now().getTime() });
+    this.verified = new TtlCache({ ttlMs: DAY_MS, maxEntries: 100_000, now: () => clock.now().getTime() });
   }
 
   async signup(input: { email: string; password: string; name?: string | undefined }, ctx: CallContext): Promise<{ user: UserView; tenant: TenantView } & TokenPair> {

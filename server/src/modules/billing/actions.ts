@@ -1,7 +1,7 @@
 import type { Db, Executor } from '../../db/client.js';
 import { inSystem, inTenant } from '../../db/scope.js';
 import type { ChangeFeed } from '../../lib/changes.js';
-import type { Clock } from '../../lib/clock.js';
+import { DAY_MS, type Clock } from '../../lib/clock.js';
 import { AppError } from '../../lib/errors.js';
 import type { CallContext } from '../../lib/principal.js';
 import type { Actor } from '../audit/index.js';
@@ -74,7 +74,7 @@ export class SubscriptionActions {
     if ((request.endsAt === undefined) === (request.days === undefined)) throw new AppError('VALIDATION_FAILED', 'body: give exactly one of endsAt or days');
     if (request.plan !== undefined) this.plans.require(request.plan);
     const now = this.clock.now();
-    const endsAt = request.endsAt !== undefined ? new Date(request.endsAt) : new Date(now.getTime() + request.days! * 86_400_000);
+    const endsAt = request.endsAt !== undefined ? new Date(request.endsAt) : new Date(now.getTime() + request.days! * DAY_MS);
     if (Number.isNaN(endsAt.getTime()) || endsAt <= now) throw new AppError('INVALID_TRIAL_END');
     return this.change(tenantId, (row, at) => ({
       event: 'trial_started', to: 'trialing', actor: { type: 'operator', id: operatorId }, requestId: ctx.requestId,

@@ -2,6 +2,7 @@ import { and, eq, getTableColumns, lt, sql } from 'drizzle-orm';
 import { arrayLiteral } from '../../db/array-literal.js';
 import { rows as rowsOf, type Executor } from '../../db/client.js';
 import { newestFirst, newestRowFirst, olderThan } from '../../db/columns.js';
+import { DAY_MS } from '../../lib/clock.js';
 import type { Position } from '../../lib/cursor.js';
 import { firstIdAt } from '../../lib/ids.js';
 import { decisionRecords, type ReservationRow } from '../credits/index.js';
@@ -70,7 +71,7 @@ function decisionOf(r: ReservationRow): DecisionLogRow {
 }
 
 /** How long a write of day counts keeps its id: the log retries a write for half as long at most (gate/log.ts). */
-export const COUNT_WRITE_KEPT_MS = 86_400_000;
+export const COUNT_WRITE_KEPT_MS = DAY_MS;
 
 /**
  * Claims a write of day counts by its id, in the transaction that adds them: false when a

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Db, Executor } from '../../db/client.js';
 import { inTenant } from '../../db/scope.js';
-import type { Clock } from '../../lib/clock.js';
+import { DAY_MS, type Clock } from '../../lib/clock.js';
 import { AppError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
 import type { Resolution } from '../credits/index.js';
@@ -34,7 +34,6 @@ export interface UsageOptions {
 
 export interface UsageExport { stream: Readable; contentType: string; filename: string }
 
-const DAY_MS = 86_400_000;
 const DEFAULT_DAYS = 30;
 
 /** The runs' usage records, the tenants' daily summaries, and their exports. */

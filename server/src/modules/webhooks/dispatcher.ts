@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Db } from '../../db/client.js';
 import { inSystem } from '../../db/scope.js';
-import type { Clock } from '../../lib/clock.js';
+import { DAY_MS, type Clock } from '../../lib/clock.js';
 import type { Mailer } from '../../lib/mailer.js';
 import type { Sealer } from '../../lib/secrets.js';
 import { PLATFORM_TENANT_ID, type AuditService } from '../audit/index.js';
@@ -89,7 +89,7 @@ export class WebhookDispatcher {
 
   /** Deletes events (and their finished deliveries) past the retention. */
   async prune(): Promise<number> {
-    const before = new Date(this.p.clock.now().getTime() - this.p.options.retentionDays * 86_400_000);
+    const before = new Date(this.p.clock.now().getTime() - this.p.options.retentionDays * DAY_MS);
     return inSystem(this.p.db, (tx) => repo.prune(tx, before, PRUNE_BATCH));
   }
 
