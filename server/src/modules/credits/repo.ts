@@ -162,10 +162,7 @@ export async function reservationByKey(db: Executor, tenantId: string, key: stri
  * list reads them beside the decision log, through their own partial index.
  */
 export async function decisionRecords(db: Executor, q: { tenantId: string; before?: Position | undefined; limit: number }): Promise<ReservationRow[]> {
-  return db.select().from(creditReservations)
-    .where(and(eq(creditReservations.tenantId, q.tenantId), isNotNull(creditReservations.principalType),
-      olderThan(creditReservations.createdAt, creditReservations.decisionId, q.before)))
-    .orderBy(...newestFirst(creditReservations.createdAt, creditReservations.decisionId)).limit(q.limit);
+  return byDecision(db, q);
 }
 
 /**
@@ -175,9 +172,14 @@ export async function decisionRecords(db: Executor, q: { tenantId: string; befor
  */
 export async function meterEventRecords(db: Executor, q: { tenantId: string; before?: Position | undefined; limit: number }): Promise<ReservationRow[]> {
   const before = q.before && { createdAt: q.before.createdAt, id: `dec_${q.before.id.slice(4)}` };
+  return byDecision(db, { ...q, before }, isNotNull(creditReservations.periodStart), isNotNull(creditReservations.meter));
+}
+
+/** A tenant's decisions' reservations (0019), newest first by (created_at, decision_id), older than `before`, through their partial index. */
+function byDecision(db: Executor, q: { tenantId: string; before?: Position | undefined; limit: number }, ...also: SQL[]): Promise<ReservationRow[]> {
   return db.select().from(creditReservations)
-    .where(and(eq(creditReservations.tenantId, q.tenantId), isNotNull(creditReservations.principalType), isNotNull(creditReservations.periodStart),
-      isNotNull(creditReservations.meter), olderThan(creditReservations.createdAt, creditReservations.decisionId, before)))
+    .where(and(eq(creditReservations.tenantId, q.tenantId), isNotNull(creditReservations.principalType), ...also,
+      olderThan(creditReservations.createdAt, creditReservations.decisionId, q.before)))
     .orderBy(...newestFirst(creditReservations.createdAt, creditReservations.decisionId)).limit(q.limit);
 }
 

@@ -1,13 +1,12 @@
 import type { Db, Executor } from '../../db/client.js';
 import { writeIsolating } from '../../db/batch-write.js';
 import { inSystem } from '../../db/scope.js';
-import { systemClock, type Clock } from '../../lib/clock.js';
+import { DAY_MS, systemClock, type Clock } from '../../lib/clock.js';
 import { newId } from '../../lib/ids.js';
 import { Periodic } from '../../lib/periodic.js';
 import * as repo from './repo.js';
 
 const MAX_PENDING = 50_000;
-const DAY_MS = 86_400_000;
 
 /** The denials one row counts: the same tenant, principal and code in the same minute. */
 function denialKey(row: repo.DecisionLogRow): string {
@@ -100,15 +99,11 @@ export class DecisionLog {
 
   /** An allowed decision recorded by its reservation: it needs no row, only its place in the day counts. */
   countAllowed(tenantId: string, at: Date): void {
-    this.count({ tenantId, createdAt: at, allowed: true, code: 'OK', replayed: false, calls: 1 });
-  }
-
-  /** Adds to the tenant's count of the day (a count not written comes back here too). */
-  private count(c: Counted): void {
-    const key = `${c.tenantId}\u0000${Math.floor(c.createdAt.getTime() / DAY_MS)}`;
+    // One count per tenant and UTC day.
+    const key = `${tenantId}\u0000${Math.floor(at.getTime() / DAY_MS)}`;
     const counted = this.allowed.get(key);
-    if (counted) counted.calls += c.calls;
-    else this.allowed.set(key, c);
+    if (counted) counted.calls++;
+    else this.allowed.set(key, { tenantId, createdAt: at, allowed: true, code: 'OK', replayed: false, calls: 1 });
   }
 
   /**
