@@ -458,29 +458,43 @@ describe('the decision log', () => {
   });
 });
 
+type Reach = 'lose-reply' | 'down' | 'up';
+
+/**
+ * The app's database handle behind a flaky network: `down` refuses every transaction;
+ * `lose-reply` runs and commits it, then its caller hears of a reset connection (the
+ * COMMIT's reply lost); `up` is the handle itself.
+ */
+function flaky(reach: () => Reach): typeof t.deps.database.db {
+  const real = t.deps.database.db;
+  return new Proxy(real, {
+    get(target, prop, receiver) {
+      if (prop !== 'transaction') return Reflect.get(target, prop, receiver) as unknown;
+      return async (fn: Parameters<typeof real.transaction>[0]) => {
+        if (reach() === 'down') throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+        const result = await target.transaction(fn);
+        if (reach() === 'lose-reply') throw Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+        return result;
+      };
+    },
+  });
+}
+
+/** A tenant's allowed decisions in the day counts, over all days. */
+async function allowedCount(tenantId: string): Promise<number> {
+  return (await t.db.asOwner<{ n: number }>("SELECT coalesce(sum(n), 0)::int AS n FROM usage_days WHERE tenant_id = $1 AND key = 'allowed'", [tenantId]))[0]!.n;
+}
+
 describe('the allowed decisions\' day counts', () => {
   it('a write whose COMMIT went through but whose reply was lost is not added again', async () => {
     const owner = await t.signup();
     const real = t.deps.database.db;
-    let loseReply = true;
-    // The transaction commits, then its caller hears of a reset connection: as when the COMMIT's reply is lost.
-    const db = new Proxy(real, {
-      get(target, prop, receiver) {
-        if (prop !== 'transaction') return Reflect.get(target, prop, receiver) as unknown;
-        return async (fn: Parameters<typeof real.transaction>[0]) => {
-          const result = await target.transaction(fn);
-          if (loseReply) {
-            loseReply = false;
-            throw Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
-          }
-          return result;
-        };
-      },
-    });
-    const log = new DecisionLog(db, () => undefined, { clock: t.clock, onWritten: (tx, rows) => t.deps.usage.countDecisions(tx, rows) });
-    const allowed = async () => (await t.db.asOwner<{ n: number }>("SELECT coalesce(sum(n), 0)::int AS n FROM usage_days WHERE tenant_id = $1 AND key = 'allowed'", [owner.tenantId]))[0]!.n;
+    let reach: Reach = 'lose-reply';
+    const log = new DecisionLog(flaky(() => reach), () => undefined, { clock: t.clock, onWritten: (tx, rows) => t.deps.usage.countDecisions(tx, rows) });
+    const allowed = () => allowedCount(owner.tenantId);
     for (let i = 0; i < 3; i++) log.countAllowed(owner.tenantId, t.clock.now());
     await expect(log.flush()).rejects.toThrow(/ECONNRESET/);
+    reach = 'up';
     // Committed, though the log cannot know it: it keeps the counts, under their write's id.
     expect(await allowed()).toBe(3);
     expect(log.oldestPendingSeconds).toBeGreaterThanOrEqual(0);
@@ -508,22 +522,10 @@ describe('the allowed decisions\' day counts', () => {
 describe('the allowed decisions\' day counts, the database out of reach for long', () => {
   it('a write unsure for longer than its id is kept is given up and counted as dropped, never added twice', async () => {
     const owner = await t.signup();
-    const real = t.deps.database.db;
     const clock = new ManualClock(t.clock.now());
-    let state: 'lose-reply' | 'down' | 'up' = 'lose-reply';
-    const db = new Proxy(real, {
-      get(target, prop, receiver) {
-        if (prop !== 'transaction') return Reflect.get(target, prop, receiver) as unknown;
-        return async (fn: Parameters<typeof real.transaction>[0]) => {
-          if (state === 'down') throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
-          const result = await target.transaction(fn);
-          if (state === 'lose-reply') throw Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
-          return result;
-        };
-      },
-    });
-    const log = new DecisionLog(db, () => undefined, { clock, onWritten: (tx, rows) => t.deps.usage.countDecisions(tx, rows) });
-    const allowed = async () => (await t.db.asOwner<{ n: number }>("SELECT coalesce(sum(n), 0)::int AS n FROM usage_days WHERE tenant_id = $1 AND key = 'allowed'", [owner.tenantId]))[0]!.n;
+    let state: Reach = 'lose-reply';
+    const log = new DecisionLog(flaky(() => state), () => undefined, { clock, onWritten: (tx, rows) => t.deps.usage.countDecisions(tx, rows) });
+    const allowed = () => allowedCount(owner.tenantId);
     for (let i = 0; i < 2; i++) log.countAllowed(owner.tenantId, clock.now());
     await expect(log.flush()).rejects.toThrow(/ECONNRESET/);
     expect(await allowed()).toBe(2);
