@@ -45,7 +45,7 @@ const problems = [];
 // One master secret for every Tollgate process of the run: the in-process run on PostgreSQL
 // opens the signing keys the HTTP server sealed in the same database.
 const SECRET = randomBytes(32).toString('hex');
-// Tollgate runs as one process per core (at most 4: each holds a pool of 20 connections,
+// Tollgate runs as one process per core (at most 4: each holds a pool of 20 connections and 2 for its decision statements,
 // and PostgreSQL allows 100 by default), its processes sharing their rate-limit buckets
 // through a Redis of the bench's own; without redis-server (or on one core), as one process.
 const MAX_WORKERS = 4;

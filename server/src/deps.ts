@@ -26,7 +26,7 @@ import { PlansService } from './modules/plans/index.js';
 import { RateLimitService, trackRateLimits } from './modules/ratelimit/index.js';
 import { InvitationService, TenancyAdminService, TenancyService, AccessCheck } from './modules/tenancy/index.js';
 import { Metering, PeriodStanding } from './modules/metering/index.js';
-import { DecisionLog, DecisionService, TenantSnapshots, createGateMetrics } from './modules/gate/index.js';
+import { DECISION_STATEMENTS_IN_FLIGHT, DecisionLog, DecisionService, TenantSnapshots, createGateMetrics } from './modules/gate/index.js';
 import { UsageService } from './modules/usage/index.js';
 import { EventOutbox, TargetPolicy, WebhookDispatcher, WebhookService, type EndpointRow } from './modules/webhooks/index.js';
 import { ProviderCredentials, RoutingService } from './modules/routing/index.js';
@@ -164,6 +164,8 @@ async function foundation(config: Config, overrides: DepsOverrides) {
   const clock = overrides.clock ?? systemClock;
   const database = overrides.database ?? await openDatabase({
     url: config.databaseUrl, dataDir: config.dataDir, appRole: config.databaseAppRole, poolSize: config.databasePoolSize,
+    // Group commit's statements keep connections of their own (db/client.ts says why).
+    statementConnections: config.file.metering.groupCommit ? DECISION_STATEMENTS_IN_FLIGHT : undefined,
     connectTimeoutSeconds: config.databaseConnectTimeoutSeconds, onProgress: overrides.onProgress,
   });
   const mailer = overrides.mailer ?? configuredMailer(config, logger);

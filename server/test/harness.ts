@@ -45,6 +45,8 @@ export interface TestDatabase {
 /** `via` maps the database's URL to the one the app connects to (a cuttable relay); asOwner always goes direct. */
 export async function createTestDatabase(options: {
   poolSize?: number | undefined; via?: ((url: string) => string) | undefined; connectTimeoutSeconds?: number | undefined;
+  /** The decision statement's own connections (default 2, as `tollgate serve` opens with group commit). */
+  statementConnections?: number | undefined;
 } = {}): Promise<TestDatabase> {
   if (!POSTGRES_URL) {
     const pglite = await newPglite();
@@ -74,6 +76,7 @@ export async function createTestDatabase(options: {
   const url = withDatabase(POSTGRES_URL, name);
   const database = await openDatabase({
     url: options.via ? options.via(url) : url, appRole: APP_ROLE, poolSize: options.poolSize ?? 10, connectTimeoutSeconds: options.connectTimeoutSeconds,
+    statementConnections: options.statementConnections ?? 2,
   });
   const owner = postgres(url, { max: 2, onnotice: () => undefined });
   return {

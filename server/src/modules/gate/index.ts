@@ -1,4 +1,4 @@
-export { DecisionService, type DecisionParts } from './service.js';
+export { DecisionService, MAX_IN_FLIGHT as DECISION_STATEMENTS_IN_FLIGHT, type DecisionParts } from './service.js';
 export { TenantSnapshots } from './snapshot.js';
 export { DECISION_CODES, DecisionSchema, type AuthorizeContext, type AuthorizeRequest, type Decision, type DecisionCode } from './schemas.js';
 export { DecisionLog } from './log.js';

@@ -31,9 +31,13 @@ export interface DecisionParts extends Omit<RulesParts, 'snapshots'> {
   } | undefined;
 }
 
-/** Requests per batch statement, batch statements in flight per process, and requests a second one needs to start. */
+/**
+ * Requests per batch statement, batch statements in flight per process (on PostgreSQL each
+ * on a connection of its own: the composition root opens that many for them), and
+ * requests a second one needs to start.
+ */
 const MAX_BATCH = 256;
-const MAX_IN_FLIGHT = 2;
+export const MAX_IN_FLIGHT = 2;
 const MIN_CONCURRENT_BATCH = 16;
 const storedDecision = Compile(DecisionSchema);
 
