@@ -3,6 +3,7 @@
 // open-loop run for latency at a fixed rate.
 import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
+import { Worker } from 'node:worker_threads';
 import { Pool } from 'undici';
 import { percentile } from './procs.mjs';
 
@@ -58,7 +59,7 @@ export async function loadDecisions(url, { path, body, credentials, connections,
 
 /**
  * The same calls at a fixed rate, open loop: request i is due at start + i / rate, sent
- * then whatever is still unanswered (over at most `connections` keep-alive connections,
+ * then (woken by a worker's precise clock, ticker.mjs) whatever is still unanswered (over at most `connections` keep-alive connections,
  * queueing when all are busy), and its latency is counted from when it was due. A slow
  * answer thus shows in every request it held up (no coordinated omission). Percentiles
  * are over the answers the server gave; failed requests are counted apart.
@@ -85,6 +86,11 @@ export async function loadPaced(url, { path, body, credentials, connections, sec
   let timeouts = 0;
   let settled = 0;
   let sent = 0;
+  const ticker = new Worker(new URL('./ticker.mjs', import.meta.url), { workerData: { rate, total } });
+  await new Promise((resolve, reject) => {
+    ticker.once('message', resolve);
+    ticker.once('error', reject);
+  });
   const start = performance.now();
   const send = async (i) => {
     const due = start + (i * 1000) / rate;
@@ -99,13 +105,17 @@ export async function loadPaced(url, { path, body, credentials, connections, sec
     }
     settled++;
   };
+  // The clock is a worker's (ticker.mjs): each request goes when it is due, to ~0.1 ms.
   const inFlight = [];
-  // Timers fire about every millisecond; each sends whatever has come due since.
-  while (sent < total) {
-    const due = Math.min(total, Math.floor(((performance.now() - start) * rate) / 1000) + 1);
+  ticker.on('message', (due) => {
     while (sent < due) inFlight.push(send(sent++));
-    if (sent < total) await new Promise((resolve) => setTimeout(resolve, 1));
-  }
+  });
+  ticker.postMessage({ startAt: performance.timeOrigin + start });
+  await new Promise((resolve, reject) => {
+    ticker.once('error', reject);
+    ticker.once('exit', resolve);
+  });
+  if (sent !== total) throw new Error(`the paced run's clock stopped after ${sent} of ${total} requests`);
   await Promise.all(inFlight);
   const elapsed = (performance.now() - start) / 1000;
   await pool.close();
