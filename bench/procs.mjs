@@ -47,7 +47,8 @@ export function forkServer(script, args, logPath, env = {}) {
 
 /** `tollgate serve` from the server workspace; the port is read from its startup banner. */
 export function startTollgate(env, logPath, nodeFlags = []) {
-  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', 'src/main.ts', 'serve'], {
+  // The young generation's size as `npm start` and bin/tollgate.mjs give it (the latter says why).
+  const child = spawn(process.execPath, ['--max-semi-space-size=64', ...nodeFlags, '--import', 'tsx', 'src/main.ts', 'serve'], {
     cwd: SERVER_DIR, env: { ...process.env, ...env, PORT: '0', HOST: '127.0.0.1' }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   return track(child, logPath, new Promise((resolve, reject) => {
