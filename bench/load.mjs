@@ -62,7 +62,9 @@ export async function loadDecisions(url, { path, body, credentials, connections,
  * then (woken by a worker's precise clock, ticker.mjs) whatever is still unanswered (over at most `connections` keep-alive connections,
  * queueing when all are busy), and its latency is counted from when it was due. A slow
  * answer thus shows in every request it held up (no coordinated omission). Percentiles
- * are over the answers the server gave; failed requests are counted apart.
+ * are over the answers the server gave; failed requests are counted apart. With
+ * `warmupSeconds`, the run's first seconds at the same rate are not measured, and
+ * `onMeasuring` is called as the measured part begins (its promise awaited at the end).
  *
  * Not autocannon's overallRate: that lets each connection send its share of a second back
  * to back from the start of the second, then wait for the next one, so the server sees
@@ -71,9 +73,13 @@ export async function loadDecisions(url, { path, body, credentials, connections,
  * were ~34 ms apart, recording for each answer of L ms samples of L, L - 1, … 1 ms, which
  * reshapes the distribution.
  */
-export async function loadPaced(url, { path, body, credentials, connections, seconds, rate }) {
-  const total = Math.round(rate * seconds);
-  if (!(total > 0)) throw new Error(`a paced run needs a rate and a duration (rate ${rate}, ${seconds} s)`);
+export async function loadPaced(url, { path, body, credentials, connections, seconds, rate, warmupSeconds = 0, onMeasuring }) {
+  // The warm-up is the run's first part, not a run of its own: a pause between them would
+  // let the server drain, and the measured part would begin with the climb back.
+  const unmeasured = Math.round(rate * warmupSeconds);
+  const measured = Math.round(rate * seconds);
+  const total = unmeasured + measured;
+  if (!(measured > 0)) throw new Error(`a paced run needs a rate and a duration (rate ${rate}, ${seconds} s)`);
   // A request its connection has carried for 30 s unanswered fails (undici's default waits 300 s).
   const pool = new Pool(url, { connections, pipelining: 1, headersTimeout: 30_000, bodyTimeout: 30_000 });
   const payload = JSON.stringify(body);
@@ -86,24 +92,35 @@ export async function loadPaced(url, { path, body, credentials, connections, sec
   let timeouts = 0;
   let settled = 0;
   let sent = 0;
+  let measuring;
   const ticker = new Worker(new URL('./ticker.mjs', import.meta.url), { workerData: { rate, total } });
   await new Promise((resolve, reject) => {
     ticker.once('message', resolve);
     ticker.once('error', reject);
   });
   const start = performance.now();
+  let measuredFrom = null;
   const send = async (i) => {
     const due = start + (i * 1000) / rate;
+    const measure = i >= unmeasured;
+    if (measure && measuredFrom === null) {
+      measuredFrom = performance.now();
+      // After this request is on its way: reading /proc and /metrics takes a moment.
+      measuring = new Promise((resolve) => setImmediate(resolve)).then(onMeasuring);
+    }
     try {
       const { statusCode, body: answer } = await pool.request(options[i % options.length]);
       const text = await answer.text();
+      if (!measure) return;
       latencies.push(performance.now() - due);
       count(counts, statusCode, text);
     } catch (error) {
+      if (!measure) return;
       if (error?.code === 'UND_ERR_HEADERS_TIMEOUT' || error?.code === 'UND_ERR_BODY_TIMEOUT') timeouts++;
       else errors++;
+    } finally {
+      if (measure) settled++;
     }
-    settled++;
   };
   // The clock is a worker's (ticker.mjs): each request goes when it is due, to ~0.1 ms.
   const inFlight = [];
@@ -117,13 +134,14 @@ export async function loadPaced(url, { path, body, credentials, connections, sec
   });
   if (sent !== total) throw new Error(`the paced run's clock stopped after ${sent} of ${total} requests`);
   await Promise.all(inFlight);
-  const elapsed = (performance.now() - start) / 1000;
+  await measuring;
+  const elapsed = (performance.now() - measuredFrom) / 1000;
   await pool.close();
   latencies.sort((a, b) => a - b);
   const pct = (p) => (latencies.length === 0 ? null : percentile(latencies, p));
   // The share of answers slower than issue 24's target for p99 at a typical load.
   const over5ms = latencies.length === 0 ? null : latencies.filter((l) => l > 5).length / latencies.length;
-  return { rps: settled / elapsed, p50: pct(0.5), p99: pct(0.99), p999: pct(0.999), over5ms, requests: total, non2xx: counts.other, errors, timeouts, ...counts };
+  return { rps: settled / elapsed, p50: pct(0.5), p99: pct(0.99), p999: pct(0.999), over5ms, requests: measured, non2xx: counts.other, errors, timeouts, ...counts };
 }
 
 function newCounts() {

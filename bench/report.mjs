@@ -63,8 +63,8 @@ export function renderReport(r) {
       : 'Every HTTP server of the run runs as one process.',
     '',
     'Latencies are autocannon\'s, in closed loop (each connection sends its next request when its last one is answered), or, in-process, per call. ' +
-    'The fixed-rate run is open loop (bench/load.mjs `loadPaced`, undici): request i is due at i / rate, is sent then over at most the same number of connections, ' +
-    'and its latency counts from when it was due, so a slow answer also shows in the requests it held up; each paced run follows 3 s at its rate that are not measured, so it shows the steady state, not the server working off the run before. ' +
+    'The fixed-rate run is open loop (bench/load.mjs `loadPaced`, undici): request i is due at i / rate, is sent then (woken by a worker thread\'s clock, bench/ticker.mjs, where Node\'s timers would send it up to a millisecond late) over at most the same number of connections, ' +
+    'and its latency counts from when it was due, so a slow answer also shows in the requests it held up; each paced run\'s first 3 s at its rate are not measured (one run, no pause: the measured part begins in the steady state, not with the server working off the run before, nor climbing back from idle), and its CPU and statements are read from where the measured part begins. ' +
     '(autocannon\'s own fixed rate sends each connection\'s share of a second back to back at the start of the second, and its correction for coordinated omission assumes requests 1 ms apart, adding samples that reshape the percentiles.) ' +
     'In-process PGlite keeps its data in a fresh temp directory on disk. Every Tollgate figure is one API key per call, ' +
     'operation `clustering` (10 credits, one run), no idempotency key; the bench never settles, so each admitted decision holds its reservation. ' +

@@ -196,13 +196,16 @@ async function benchAuthorize(configPath) {
 
   // A paced run measures the steady state at its rate: its first seconds, while the server
   // still works off the closed-loop run before it (the decision log's backlog, autovacuum
-  // after tens of thousands of inserts), are a warm-up at the same rate, not measured.
-  const pace = (rate, seconds = SECONDS) => loadPaced(server.url, { ...authorizeRun, credentials: keys, rate, seconds });
+  // after tens of thousands of inserts), are a warm-up at the same rate, not measured; the
+  // CPU and the statements are read from where the measured part begins.
+  const pace = (rate, options = {}) => loadPaced(server.url, { ...authorizeRun, credentials: keys, rate, seconds: SECONDS, ...options });
   const paced = async (rate) => {
-    await pace(rate, 3);
-    const before = await batchSeconds(server.url);
-    const run = await withCpu(server.pid, () => pace(rate));
-    return { ...run, rate, statements: statementsBetween(before, await batchSeconds(server.url)) };
+    let from;
+    const run = await pace(rate, {
+      warmupSeconds: 3,
+      onMeasuring: async () => { from = { cpu: cpuNow(server.pid), statements: await batchSeconds(server.url) }; },
+    });
+    return { ...run, cpu: cpuPerRequest(from.cpu, cpuNow(server.pid), run.requests), rate, statements: statementsBetween(from.statements, await batchSeconds(server.url)) };
   };
   const rate = Math.round(spread.rps * 0.7);
   log(`authorize over ${TENANTS} tenants at a fixed ${rate} req/s, paced, ${spread.processes} server process(es)`);
