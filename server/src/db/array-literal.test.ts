@@ -48,6 +48,17 @@ describe('compositeArrayLiteral', () => {
     expect(JSON.parse(read!.v)).toEqual(rows.map(([n, s, b, j, t]) => ({ n, s, b, j, t: t === null ? null : (t as Date).toISOString() })));
   });
 
+  it('spells a JSON value alike every time: repeated (kept spelled), past the bound on those kept, and too long to keep', async () => {
+    const route = { provider: 'a "quoted" \\ provider', name: 'x,(y)', region: null };
+    const long = { text: '"'.repeat(300) };
+    // More distinct values than are kept, around the same route spelled again and again.
+    const rows: unknown[][] = Array.from({ length: 600 }, (_, i) => [i, null, null, i % 3 === 0 ? route : i % 3 === 1 ? { i, q: '"' } : long, null]);
+    for (let round = 0; round < 2; round++) {
+      const [read] = await db.asOwner<{ v: string }>('SELECT json_agg(r.j ORDER BY r.n)::text AS v FROM unnest($1::literal_row[]) r', [compositeArrayLiteral(rows)]);
+      expect(JSON.parse(read!.v)).toEqual(rows.map((r) => r[3]));
+    }
+  });
+
   it('an empty list is an empty array', async () => {
     const [row] = await db.asOwner<{ n: number }>('SELECT cardinality($1::tollgate_request[]) AS n', [compositeArrayLiteral([])]);
     expect(row!.n).toBe(0);

@@ -1,3 +1,5 @@
+import { rememberedByString } from '../lib/cache.js';
+
 /**
  * Values as one PostgreSQL array literal (`{"a",NULL,t,10}`), to send a column of many
  * rows as a single parameter (`unnest($1::text[], $2::bigint[], …)`): strings quoted and
@@ -24,12 +26,15 @@ export function compositeArrayLiteral(rows: readonly (readonly unknown[])[]): st
   let out = '{';
   for (let i = 0; i < rows.length; i++) {
     const values = rows[i]!;
-    let row = '(';
+    // The row is quoted as an array element field by field (escaping commutes with joining,
+    // and the separators need none): only the fields that hold `"` or `\` are rewritten,
+    // where escaping the joined row rewrote all of it whenever one did.
+    let row = i > 0 ? ',"(' : '"(';
     for (let j = 0; j < values.length; j++) {
       if (j > 0) row += ',';
-      row += field(values[j]);
+      row += elementField(values[j]);
     }
-    out += `${i > 0 ? ',' : ''}${quoted(`${row})`)}`;
+    out += `${row})"`;
   }
   return `${out}}`;
 }
@@ -58,13 +63,36 @@ const FIELD_SPECIAL = /[",()\\\s]/;
 function field(value: unknown): string {
   const text = textOf(value);
   if (text === null) return '';
+  return fieldOf(text);
+}
+
+function fieldOf(text: string): string {
   return text === '' || FIELD_SPECIAL.test(text) ? quoted(text) : text;
 }
 
+/**
+ * Small JSON values spelled as a field of a row in an array (quoted twice), by their JSON:
+ * a decision's route is one of a few objects call after call, and spelling it was most of
+ * a row's cost.
+ */
+const spelledJson = rememberedByString((json) => escaped(fieldOf(json)));
+const SPELLED_JSON_CHARS = 256;
+
+/** A value as a field of a row that is itself an element of an array. */
+function elementField(value: unknown): string {
+  if (value === null || typeof value !== 'object' || value instanceof Date) return escaped(field(value));
+  const json = JSON.stringify(value);
+  return json.length > SPELLED_JSON_CHARS ? escaped(fieldOf(json)) : spelledJson(json);
+}
+
 const SPECIAL = /["\\]/;
-const SPECIALS = /["\\]/g;
 
 /** Inside double quotes only `"` and `\` are special: braces, commas, spaces and the word NULL are the string itself. */
 function quoted(text: string): string {
-  return `"${SPECIAL.test(text) ? text.replace(SPECIALS, '\\$&') : text}"`;
+  return `"${escaped(text)}"`;
+}
+
+function escaped(text: string): string {
+  // Backslashes first: the quotes' escapes add backslashes of their own.
+  return SPECIAL.test(text) ? text.replaceAll('\\', '\\\\').replaceAll('"', '\\"') : text;
 }

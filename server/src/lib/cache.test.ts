@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TtlCache } from './cache.js';
+import { rememberedByString, TtlCache } from './cache.js';
 
 /** A load the test finishes by hand, counting how often it was started. */
 function gatedLoads<V>() {
@@ -59,5 +59,17 @@ describe('TtlCache loads', () => {
     expect(c.get('late')).toEqual({ until: 5000 });
     now = 1000;
     expect(c.get('late')).toBeUndefined();
+  });
+});
+
+describe('rememberedByString', () => {
+  it('computes once per string while it is kept, and forgets all when full', () => {
+    const computed: string[] = [];
+    const upper = rememberedByString((s) => { computed.push(s); return s.toUpperCase(); }, 2);
+    expect([upper('a'), upper('a'), upper('b'), upper('a')]).toEqual(['A', 'A', 'B', 'A']);
+    expect(computed).toEqual(['a', 'b']);
+    // A third string finds it full: it is emptied, so 'a' is computed again.
+    expect([upper('c'), upper('a')]).toEqual(['C', 'A']);
+    expect(computed).toEqual(['a', 'b', 'c', 'a']);
   });
 });

@@ -77,3 +77,22 @@ export class TtlCache<K, V> {
     return this.entries.size;
   }
 }
+
+/**
+ * A pure function of a string remembered for the strings it is asked most: bounded, and
+ * emptied when full (a string not asked again only costs a miss). For values computed on
+ * every call from one of a few inputs (a decision's route spelled for the statement, a
+ * request's fingerprint).
+ */
+export function rememberedByString<V>(compute: (key: string) => V, maxEntries = 256): (key: string) => V {
+  const remembered = new Map<string, V>();
+  return (key) => {
+    let value = remembered.get(key);
+    if (value === undefined) {
+      if (remembered.size >= maxEntries) remembered.clear();
+      value = compute(key);
+      remembered.set(key, value);
+    }
+    return value;
+  };
+}

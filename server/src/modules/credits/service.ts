@@ -1,4 +1,5 @@
 import type { Executor } from '../../db/client.js';
+import { rememberedByString } from '../../lib/cache.js';
 import type { Clock } from '../../lib/clock.js';
 import { keysetPage } from '../../lib/cursor.js';
 import { AppError } from '../../lib/errors.js';
@@ -35,8 +36,11 @@ export type ChangeResult = Result<{ entry: LedgerEntry; credits: CreditBalance; 
 
 /** A fingerprint of what a request asks for: the same idempotency key must always carry the same one. */
 export function requestHash(parts: Record<string, unknown>): string {
-  return sha256Hex(JSON.stringify(Object.keys(parts).sort().map((k) => [k, parts[k] ?? null])));
+  return fingerprintOf(JSON.stringify(Object.keys(parts).sort().map((k) => [k, parts[k] ?? null])));
 }
+
+/** Every admitted decision fingerprints its reservation, from one of a few operations and amounts: each hashed once. */
+const fingerprintOf = rememberedByString(sha256Hex);
 
 /** The credit account and its append-only ledger: grants, adjustments, refunds, balances. */
 export class CreditsService {
