@@ -41,12 +41,26 @@ $$;
 CREATE OR REPLACE FUNCTION tollgate_limit_crossings(k_tid text[], k_meter text[], k_ps timestamptz[], k_start bigint[], k_used bigint[],
   k_limit bigint[], at timestamptz) RETURNS void LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
+  -- The thresholds, in percent of the limit, ascending.
+  thresholds constant int[] := '{50,80,100}';
   published bigint;
+  crossing boolean := false;
 BEGIN
+  -- Most calls cross nothing (a decision's batch names a few counters, far from their
+  -- thresholds): a look at each spares the statement. A crossing needs a count that rose
+  -- to the lowest threshold from below the highest.
+  FOR j IN 1..coalesce(array_length(k_tid, 1), 0) LOOP
+    IF k_limit[j] > 0 AND k_used[j] > k_start[j] AND k_used[j] * 100 >= k_limit[j] * thresholds[1]
+       AND k_start[j] * 100 < k_limit[j] * thresholds[array_length(thresholds, 1)] THEN
+      crossing := true;
+      EXIT;
+    END IF;
+  END LOOP;
+  IF NOT crossing THEN RETURN; END IF;
   WITH crossed AS (
     SELECT u.tid, u.m, u.ps, th.pct, u.used, u.lim
       FROM unnest(k_tid, k_meter, k_ps, k_start, k_used, k_limit) AS u(tid, m, ps, start, used, lim)
-      CROSS JOIN (VALUES (50), (80), (100)) AS th(pct)
+      CROSS JOIN unnest(thresholds) AS th(pct)
      WHERE u.lim > 0 AND u.m NOT LIKE 'key:%' AND u.used > u.start
        AND u.used * 100 >= u.lim * th.pct AND u.start * 100 < u.lim * th.pct
   ), kept AS (
