@@ -128,10 +128,12 @@ export function renderReport(r) {
 function waits(a) {
   const share = (x) => (x === null || x === undefined ? '–' : pct(x));
   const statements = (s) => (s ? `${n(s.count)} statements, mean ${ms(s.meanMs)}, ${share(s.over5ms)} slower than 5 ms` : '–');
+  const bySecond = (run) => (run.p99BySecond?.length ? run.p99BySecond.map((x) => (x === null ? '–' : x.toFixed(1))).join(' · ') : '–');
   const sync = (d) => (d ? `p50 ${ms(d.p50)}, p99 ${ms(d.p99)}, p99.9 ${ms(d.p999)}, max ${ms(d.max)} (${n(d.syncs)} syncs)` : 'not probed');
   return ['## What the paced runs\' answers wait on', '',
     'Each answer waits for its batch\'s decision statement, and the statement for its commit\'s fsync: the disk\'s slow syncs are a floor under the slow answers.', '',
     `- Answers slower than 5 ms: ${share(a.typical.over5ms)} at ${n(a.typical.rate)} req/s; ${share(a.fixed.over5ms)} at ${n(a.fixed.rate)} req/s.`,
+    `- p99 of each second of the run (by when its requests were due), in ms: ${bySecond(a.typical)} at ${n(a.typical.rate)} req/s; ${bySecond(a.fixed)} at ${n(a.fixed.rate)} req/s.`,
     `- Decision statements, from sending to the answer, commit included (the server's \`tollgate_decision_batch_seconds\`): ${statements(a.typical.statements)} at ${n(a.typical.rate)} req/s; ${statements(a.fixed.statements)} at ${n(a.fixed.rate)} req/s.`,
     `- The disk's fsync (bench/fsync-probe.mjs: an 8 KiB write and fdatasync every 10 ms, beside PostgreSQL's data directory): at rest ${sync(a.disk?.atRest)}; beside ${n(a.typical.rate)} req/s once more ${sync(a.disk?.underLoad)}.`, ''];
 }
