@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { testConfig } from '../../../test/harness.js';
 import { PlansService } from '../plans/index.js';
 import { quote } from './cost.js';
+import { decisionHash, requestHash } from './service.js';
 
 const plans = new PlansService(testConfig((file) => {
   file.operations.chat = {
@@ -63,5 +64,17 @@ describe('the cost engine', () => {
     }
     expect(() => quote(plans, { operation: 'chat', model: 'bedrock/claude-haiku-3', quantity: { tokens: 1000 } })).toThrow(expect.objectContaining({ code: 'QUANTITY_NOT_PRICED' }));
     expect(quote(plans, { operation: 'clustering', quantity: { words: 99999 } }).credits).toBe(10);
+  });
+});
+
+describe('fingerprints', () => {
+  it('a decision\'s fingerprint is requestHash\'s, remembered or not, and the keys\' order does not count', () => {
+    const parts = { operation: 'clustering', module: 'planner', model: null, quantity: { tokens: 3 } };
+    const expected = requestHash(parts);
+    expect(expected).toMatch(/^[0-9a-f]{64}$/);
+    // Twice: computed, then remembered.
+    expect(decisionHash(parts)).toBe(expected);
+    expect(decisionHash({ quantity: { tokens: 3 }, model: null, module: 'planner', operation: 'clustering' })).toBe(expected);
+    expect(decisionHash({ ...parts, operation: 'other' })).not.toBe(expected);
   });
 });

@@ -7,7 +7,7 @@ import type { Actor } from '../audit/index.js';
 import type { PlansService } from '../plans/index.js';
 import { quote, type Quantity } from './cost.js';
 import * as repo from './repo.js';
-import { requestHash, toEntry, type CreditBalance, type CreditsService, type LedgerEntry } from './service.js';
+import { decisionHash, requestHash, toEntry, type CreditBalance, type CreditsService, type LedgerEntry } from './service.js';
 import type { ReservationStatus } from './tables.js';
 
 export interface ReservationView {
@@ -210,7 +210,7 @@ export class ReservationsService {
 
 /** The fingerprint a reservation's idempotency key is held to (the batched decision computes it too). */
 export function reservationHash(r: { amount: number; operation?: string | null | undefined; model?: string | null | undefined; quantity?: Quantity | undefined }): string {
-  return requestHash({ amount: r.amount, operation: r.operation, model: r.model, quantity: canonical(r.quantity) });
+  return decisionHash({ amount: r.amount, operation: r.operation, model: r.model, quantity: canonical(r.quantity) });
 }
 
 function conflict(): never {

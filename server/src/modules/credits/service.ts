@@ -36,11 +36,24 @@ export type ChangeResult = Result<{ entry: LedgerEntry; credits: CreditBalance; 
 
 /** A fingerprint of what a request asks for: the same idempotency key must always carry the same one. */
 export function requestHash(parts: Record<string, unknown>): string {
-  return fingerprintOf(JSON.stringify(Object.keys(parts).sort().map((k) => [k, parts[k] ?? null])));
+  return sha256Hex(canonicalOf(parts));
 }
 
-/** Every admitted decision fingerprints its reservation, from one of a few operations and amounts: each hashed once. */
-const fingerprintOf = rememberedByString(sha256Hex);
+/**
+ * requestHash for what a decision asks (an operation, a model, a quantity, an amount):
+ * every admitted decision fingerprints its reservation from one of a few such values, so
+ * each is hashed once and remembered. Not for what a person wrote (a bank transfer's
+ * payer): that would stay in memory after its request.
+ */
+export function decisionHash(parts: Record<string, unknown>): string {
+  return rememberedSha256(canonicalOf(parts));
+}
+
+const rememberedSha256 = rememberedByString(sha256Hex);
+
+function canonicalOf(parts: Record<string, unknown>): string {
+  return JSON.stringify(Object.keys(parts).sort().map((k) => [k, parts[k] ?? null]));
+}
 
 /** The credit account and its append-only ledger: grants, adjustments, refunds, balances. */
 export class CreditsService {

@@ -3,7 +3,7 @@ import type { Clock } from '../../lib/clock.js';
 import { AppError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
 import { principalId, type Principal, type Role, type TenantAccess } from '../../lib/principal.js';
-import { quote, requestHash, reservationHash, type CostQuote } from '../credits/index.js';
+import { decisionHash, quote, reservationHash, type CostQuote } from '../credits/index.js';
 import { modelAllowed } from '../entitlements/index.js';
 import type { PlansService } from '../plans/index.js';
 import { keyRateCheck, type RateCheck, type RateLimitService, type RateOutcome } from '../ratelimit/index.js';
@@ -183,7 +183,7 @@ function rateLimited(rate: RateOutcome): Refused {
  * same thing. Only calls with a key need it.
  */
 function idempotencyHash(cost: CostQuote, request: AuthorizeRequest): string {
-  return requestHash({ operation: cost.operation, module: cost.module, model: request.model ?? null, quantity: request.quantity ?? null });
+  return decisionHash({ operation: cost.operation, module: cost.module, model: request.model ?? null, quantity: request.quantity ?? null });
 }
 
 function principalView(principal: Principal, role: Role | null): Shape['principal'] {
