@@ -59,8 +59,9 @@ export async function loadDecisions(url, { path, body, credentials, connections,
 
 /**
  * The same calls at a fixed rate, open loop: request i is due at start + i / rate, sent
- * then (woken by a worker's precise clock, ticker.mjs) whatever is still unanswered (over at most `connections` keep-alive connections,
- * queueing when all are busy), and its latency is counted from when it was due. A slow
+ * then (woken by a worker's precise clock, ticker.mjs) whatever is still unanswered (over
+ * at most `connections` keep-alive connections, queueing when all are busy), and its
+ * latency is counted from when it was due. A slow
  * answer thus shows in every request it held up (no coordinated omission). Percentiles
  * are over the answers the server gave; failed requests are counted apart. With
  * `warmupSeconds`, the run's first seconds at the same rate are not measured, and

@@ -94,4 +94,3 @@ function trackLog(log: DecisionLog, registers: Registry[]): void {
     },
   });
 }
-

@@ -109,7 +109,7 @@ export class DecisionRules {
         res_id: shape.reservation.id, res_key: reservationKeyOf(idem, decisionId),
         res_hash: reservationHash({ amount: cost.credits, operation: cost.operation, model, quantity: request.quantity }),
         op: cost.operation, model, expires: shape.reservation.expiresAt,
-        // Ids only for the rows the statement may write: a meter's and a key's usage event, a bypass's audit entry.
+        // Ids only for the rows the statement may write: a key cap's usage event (the meter's is the reservation), a bypass's audit entry.
         key_event_id: keyCap === null ? null : newId('evt', at),
         audit_id: mayBypass ? newId('aud', at) : null,
         actor_type: actor.type, actor_id: actor.id, route: shape.route, dec_id: decisionId,
