@@ -174,7 +174,9 @@ async function foundation(config: Config, overrides: DepsOverrides) {
   const audit = new AuditService(clock);
   const plans = new PlansService(config.file, (plan) => logger.warn({ plan },
     'a tenant is on a plan this process\'s config lacks: it is served the default plan until every process runs a config that has it'));
-  const changes = new ChangeFeed(database, (payload) => logger.warn({ payload }, 'ignored a malformed change notification'));
+  const changes = new ChangeFeed(database,
+    (payload) => logger.warn({ payload }, 'ignored a malformed change notification'),
+    (error) => logger.warn({ err: error }, 'could not acknowledge another process\'s change; it stops waiting for this one shortly'));
   const publish = (change: Change) => changes.publish(change).catch((error: unknown) => {
     logger.error({ err: error, change }, 'could not announce a change to other processes; they catch up within the cache TTL');
   });

@@ -14,6 +14,9 @@ export interface CuttableRelay {
   hang(): void;
   /** Accepts (or relays) again on the same address: the server is back. */
   restore(): Promise<void>;
+  /** Keeps what the server sends from reaching the clients (it waits, in order) until release(). */
+  hold(): void;
+  release(): void;
 }
 
 /**
@@ -24,6 +27,7 @@ export async function cuttableRelay(target: string): Promise<CuttableRelay> {
   const { hostname, port } = new URL(target);
   const sockets = new Set<Socket>();
   let silent = false;
+  let held: [Socket, Buffer][] | undefined;
   const relay = createServer((client) => {
     if (silent) {
       sockets.add(client.on('error', () => undefined).on('close', () => sockets.delete(client)));
@@ -35,7 +39,9 @@ export async function cuttableRelay(target: string): Promise<CuttableRelay> {
       s.on('error', () => undefined);
       s.on('close', () => sockets.delete(s));
     }
-    client.pipe(upstream).pipe(client);
+    client.pipe(upstream);
+    upstream.on('data', (chunk: Buffer) => { if (held) held.push([client, chunk]); else client.write(chunk); });
+    upstream.on('end', () => client.end());
   });
   await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
   const { port: relayPort } = relay.address() as { port: number };
@@ -56,6 +62,12 @@ export async function cuttableRelay(target: string): Promise<CuttableRelay> {
     hang: () => {
       silent = true;
       for (const s of sockets) s.destroy();
+    },
+    hold: () => { held ??= []; },
+    release: () => {
+      const waiting = held ?? [];
+      held = undefined;
+      for (const [client, chunk] of waiting) if (!client.destroyed) client.write(chunk);
     },
     restore: async () => {
       // The connections held in silence end (their clients dial again); relayed ones stay.

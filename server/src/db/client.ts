@@ -28,6 +28,12 @@ export interface Database {
    */
   listen(channel: string, handler: NotifyHandler, onListen?: () => void): Promise<() => Promise<void>>;
   /**
+   * How many connections, this process's included, are listening on `channel` now (on
+   * PostgreSQL, every process's listen() connection is named after its channel; PGlite
+   * is one process: 1). A process that changed something counts who must hear of it.
+   */
+  listeners(channel: string): Promise<number>;
+  /**
    * pg_notify on `executor`: inside a transaction the notification is delivered at
    * commit and dropped on rollback (on PGlite as on PostgreSQL).
    */
@@ -129,6 +135,7 @@ async function openPglite(options: DatabaseOptions): Promise<Database> {
         await unsubscribe();
       };
     },
+    listeners: async () => 1,
     notify: (channel, payload, executor) => pgNotify(executor ?? db, channel, payload),
     // PGlite's query waits for any open transaction, so it never runs inside one of drizzle's.
     statement: async <T>(text: string, params: unknown[]) => (await client.query<T>(text, params)).rows,
@@ -157,11 +164,14 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
       await admin.end();
     }
   }
-  const connect = (max: number) => postgres(url, {
+  const connect = (max: number, applicationName?: string) => postgres(url, {
     max,
     connect_timeout: connectTimeout,
     onnotice: () => undefined,
-    connection: options.appRole ? { options: `-c role=${options.appRole}` } as Record<string, string> : {},
+    connection: {
+      ...(options.appRole ? { options: `-c role=${options.appRole}` } : {}),
+      ...(applicationName ? { application_name: applicationName } : {}),
+    } as Record<string, string>,
   });
   const client = connect(options.poolSize ?? 20);
   const [role] = await client<{ rolname: string; rolsuper: boolean; rolbypassrls: boolean }[]>`
@@ -175,19 +185,37 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
   }
   const db = drizzlePostgres({ client }) as unknown as Db;
   const statements = options.statementConnections ? connect(options.statementConnections) : client;
+  const listening = new Set<postgres.Sql>();
   return {
     kind: 'postgres',
     db,
     async listen(channel, handler, onListen) {
-      const { unlisten } = await client.listen(channel, handler, onListen);
-      return unlisten;
+      // A client of its own, so that its connection carries the channel's name (listeners()).
+      const listener = connect(1, listenerName(channel));
+      listening.add(listener);
+      const { unlisten } = await listener.listen(channel, handler, onListen);
+      return async () => {
+        await unlisten();
+        listening.delete(listener);
+        await listener.end({ timeout: 5 });
+      };
+    },
+    async listeners(channel) {
+      const [row] = await client<{ n: number }[]>`
+        SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = ${listenerName(channel)}`;
+      return row!.n;
     },
     notify: (channel, payload, executor) => pgNotify(executor ?? db, channel, payload),
     statement: async <T>(text: string, params: unknown[]) => [...await statements.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true })] as T[],
     async close() {
-      await Promise.all([client.end({ timeout: 5 }), statements === client ? undefined : statements.end({ timeout: 5 })]);
+      await Promise.all([client, ...listening, ...(statements === client ? [] : [statements])].map((c) => c.end({ timeout: 5 })));
     },
   };
+}
+
+/** A listening connection's application_name (PostgreSQL keeps 63 bytes of it; channels here are short). */
+function listenerName(channel: string): string {
+  return `tollgate listen ${channel}`;
 }
 
 async function pgNotify(executor: Executor, channel: string, payload: string): Promise<void> {

@@ -12,27 +12,49 @@ export type Change =
 
 export type ChangeHandler = (change: Change) => void;
 
-const CHANNEL = 'tollgate_changes';
-/** How long a committed change waits for its own notification before answering anyway. */
+export const CHANNEL = 'tollgate_changes';
+/** How long a committed change waits for every process to have heard it before answering anyway. */
 const ECHO_TIMEOUT_MS = 500;
+/** How long an announcement may stay unawaited (its transaction still running) before it is let go. */
+const UNAWAITED_MS = 60_000;
 const KINDS = new Set(['tenant', 'user', 'member', 'api_key', 'service_key', 'all']);
+
+/** An announcement of this process's, until every listener has heard it or nobody waits for that any more. */
+interface Hearing {
+  /** Listeners known to have heard it: this process by its echo, each other by its acknowledgement. */
+  heard: number;
+  /** How many must have (the listeners counted after commit); unknown until then. */
+  needed: number;
+  awaited: boolean;
+  allHeard: Promise<void>;
+  done: () => void;
+}
 
 /**
  * Carries invalidations to every process sharing the database (LISTEN/NOTIFY).
  * A change is announced inside the transaction that makes it, so other processes hear
  * of it exactly when it commits and never hear of a rollback. After commit the process
- * that made it forgets at once, then waits (briefly) until its own notification comes
- * back: PostgreSQL hands a notification to every listener at commit, so by the time
- * the change is answered the other processes have it too, and a client's next request,
- * wherever it lands, sees the change.
+ * that made it forgets at once, then waits (briefly) until every process listening has
+ * heard it: its own announcement coming back, and an acknowledgement from each other
+ * process, sent once that process has forgotten. PostgreSQL hands a notification to
+ * every listening backend at commit, but each backend passes it on to its process when
+ * it gets to it, so the echo alone does not say the others have it (a CI run saw another
+ * process answer from its stale memory after the echo). So by the time the change is
+ * answered, a client's next request, wherever it lands, sees the change; a process that
+ * does not acknowledge in ECHO_TIMEOUT_MS (stuck, or dying) is not waited for longer.
  */
 export class ChangeFeed {
   private readonly handlers = new Set<ChangeHandler>();
   private unlisten: (() => Promise<void>) | undefined;
-  /** Echoes awaited, by change: each announcement's nonce → its arrival. */
-  private readonly echoes = new Map<string, Map<string, { arrived: Promise<void>; resolve: () => void }>>();
+  /** This process's announcements by nonce, and the nonces announced for each change. */
+  private readonly hearings = new Map<string, Hearing>();
+  private readonly announced = new Map<string, Set<string>>();
 
-  constructor(private readonly database: Database, private readonly onBadPayload: (payload: string) => void = () => undefined) {}
+  constructor(
+    private readonly database: Database,
+    private readonly onBadPayload: (payload: string) => void = () => undefined,
+    private readonly onAcknowledgeFailed: (error: unknown) => void = () => undefined,
+  ) {}
 
   subscribe(handler: ChangeHandler): void {
     this.handlers.add(handler);
@@ -50,8 +72,8 @@ export class ChangeFeed {
 
   /**
    * Runs `work`, a transaction that announces `change`; once it has committed, this
-   * process forgets the change and waits for the announcement's echo. Forgotten on
-   * failure too (harmless), without waiting: a rolled-back announcement never echoes.
+   * process forgets the change and waits until every listener has heard it. Forgotten on
+   * failure too (harmless), without waiting: a rolled-back announcement is never heard.
    */
   async commit<T>(change: Change, work: () => Promise<T>): Promise<T> {
     let result: T;
@@ -59,24 +81,24 @@ export class ChangeFeed {
       result = await work();
     } catch (error) {
       this.deliver(change);
-      this.echoes.delete(keyOf(change));
+      this.drop(keyOf(change));
       throw error;
     }
     this.deliver(change);
-    await this.echoed(change);
+    await this.heardEverywhere(change);
     return result;
   }
 
   /** Inside the transaction of the change (within commit()): other processes hear it at commit. */
   async announce(tx: Executor, change: Change): Promise<void> {
-    await this.database.notify(CHANNEL, JSON.stringify({ ...change, echo: this.expectEcho(change) }), tx);
+    await this.database.notify(CHANNEL, JSON.stringify({ ...change, echo: this.expectHearing(change) }), tx);
   }
 
   /** After the commit of a change made elsewhere (post-commit hooks): forget here, then tell the others. */
   async publish(change: Change): Promise<void> {
     this.deliver(change);
-    await this.database.notify(CHANNEL, JSON.stringify({ ...change, echo: this.expectEcho(change) }));
-    await this.echoed(change);
+    await this.database.notify(CHANNEL, JSON.stringify({ ...change, echo: this.expectHearing(change) }));
+    await this.heardEverywhere(change);
   }
 
   /** Forget in this process only (tests, and state this process alone holds). */
@@ -84,51 +106,77 @@ export class ChangeFeed {
     this.deliver(change);
   }
 
-  private expectEcho(change: Change): string {
+  private expectHearing(change: Change): string {
     const nonce = randomUUID();
-    let resolve!: () => void;
-    const arrived = new Promise<void>((r) => { resolve = r; });
+    let done!: () => void;
+    const allHeard = new Promise<void>((resolve) => { done = resolve; });
+    this.hearings.set(nonce, { heard: 0, needed: Infinity, awaited: false, allHeard, done });
     const key = keyOf(change);
-    const waiting = this.echoes.get(key) ?? new Map();
-    this.echoes.set(key, waiting.set(nonce, { arrived, resolve }));
+    this.announced.set(key, (this.announced.get(key) ?? new Set()).add(nonce));
+    // An announcement nobody awaits (made in a transaction outside commit()) leaves nothing behind.
+    setTimeout(() => { if (!this.hearings.get(nonce)?.awaited) this.forgetHearing(nonce); }, UNAWAITED_MS).unref();
     return nonce;
   }
 
-  private async echoed(change: Change): Promise<void> {
+  private async heardEverywhere(change: Change): Promise<void> {
     const key = keyOf(change);
-    const waiting = this.echoes.get(key);
-    if (!waiting) return;
-    this.echoes.delete(key);
+    const nonces = this.announced.get(key);
+    if (!nonces) return;
+    this.announced.delete(key);
+    const hearings = [...nonces].flatMap((nonce) => this.hearings.get(nonce) ?? []);
+    for (const hearing of hearings) hearing.awaited = true;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => { timer = setTimeout(resolve, ECHO_TIMEOUT_MS); });
-    await Promise.race([Promise.all([...waiting.values()].map((w) => w.arrived)), timeout]);
+    const counted = this.database.listeners(CHANNEL).catch(() => 1).then((listeners) => {
+      for (const hearing of hearings) {
+        hearing.needed = Math.max(1, listeners);
+        if (hearing.heard >= hearing.needed) hearing.done();
+      }
+      return Promise.all(hearings.map((h) => h.allHeard));
+    });
+    await Promise.race([counted, timeout]);
     clearTimeout(timer);
-    // Let notifications that arrived with the echo (other listeners in this process) be handled first.
+    for (const nonce of nonces) this.hearings.delete(nonce);
+    // Let notifications that arrived with the last acknowledgement (other listeners in this process) be handled first.
     await new Promise((resolve) => setImmediate(resolve));
   }
 
   private receive(payload: string): void {
-    let parsed: (Change & { echo?: unknown }) | undefined;
+    let parsed: { kind: string; echo?: unknown } | undefined;
     try {
       const value = JSON.parse(payload) as { kind?: unknown };
-      if (typeof value?.kind === 'string' && KINDS.has(value.kind)) parsed = value as Change & { echo?: unknown };
+      if (typeof value?.kind === 'string' && (KINDS.has(value.kind) || value.kind === 'ack')) parsed = value as { kind: string; echo?: unknown };
     } catch {
       parsed = undefined;
     }
-    if (!parsed) return this.onBadPayload(payload);
+    if (!parsed || (parsed.kind === 'ack' && typeof parsed.echo !== 'string')) return this.onBadPayload(payload);
     const { echo, ...change } = parsed;
+    if (change.kind === 'ack') return this.heard(echo as string);
     this.deliver(change as Change);
-    if (typeof echo === 'string') this.echoArrived(keyOf(change as Change), echo);
+    if (typeof echo !== 'string') return;
+    const own = this.hearings.get(echo);
+    if (own) return this.heard(echo, own);
+    // Another process's change, forgotten here just now: tell it so.
+    this.database.notify(CHANNEL, JSON.stringify({ kind: 'ack', echo })).catch(this.onAcknowledgeFailed);
   }
 
-  /** An echo that arrived is awaited by nobody any more: an announcement never awaited (no commit()) leaves nothing behind. */
-  private echoArrived(key: string, nonce: string): void {
-    const waiting = this.echoes.get(key);
-    const echo = waiting?.get(nonce);
-    if (!waiting || !echo) return;
-    echo.resolve();
-    waiting.delete(nonce);
-    if (waiting.size === 0) this.echoes.delete(key);
+  private heard(nonce: string, hearing = this.hearings.get(nonce)): void {
+    if (!hearing) return;
+    hearing.heard++;
+    if (hearing.heard >= hearing.needed) hearing.done();
+  }
+
+  private forgetHearing(nonce: string): void {
+    this.hearings.delete(nonce);
+    for (const [key, nonces] of this.announced) {
+      if (nonces.delete(nonce) && nonces.size === 0) this.announced.delete(key);
+    }
+  }
+
+  /** A rolled-back change's announcements: never heard, never awaited. */
+  private drop(key: string): void {
+    for (const nonce of this.announced.get(key) ?? []) this.hearings.delete(nonce);
+    this.announced.delete(key);
   }
 
   private deliver(change: Change): void {
