@@ -62,6 +62,95 @@ describe('TtlCache loads', () => {
   });
 });
 
+describe('TtlCache read ahead', () => {
+  /** TTL 1000 ms; refresh points at 500 + 300 × the drawn number. */
+  function ahead(draw = 0.5) {
+    const clock = { now: 0 };
+    const c = new TtlCache<string, string>({ ttlMs: 1000, maxEntries: 10, now: () => clock.now, refreshAhead: true, random: () => draw });
+    return { c, clock };
+  }
+
+  it('an entry used past its refresh point is read again in the background: no caller waits, the next gets the new value', async () => {
+    const { c, clock } = ahead(0.5); // refresh at 650
+    const { load, started } = gatedLoads<string>();
+    c.set('k', 'old');
+    clock.now = 649;
+    expect(await c.load('k', load)).toBe('old');
+    expect(started).toHaveLength(0);
+    clock.now = 650;
+    // Answered at once with what it holds, one read started and shared by the callers meanwhile.
+    expect(await Promise.all([c.load('k', load), c.load('k', load)])).toEqual(['old', 'old']);
+    expect(started).toHaveLength(1);
+    started[0]!.finish('new');
+    await Promise.resolve();
+    expect(await c.load('k', load)).toBe('new');
+    // Its life starts again: alive past the first entry's expiry, not read again before its own point.
+    clock.now = 1200;
+    expect(await c.load('k', load)).toBe('new');
+    expect(started).toHaveLength(1);
+    clock.now = 1300;
+    await c.load('k', load);
+    expect(started).toHaveLength(2);
+  });
+
+  it('entries stored in one moment draw their refresh points apart', () => {
+    let draw = 0;
+    const clock = { now: 0 };
+    const c = new TtlCache<string, string>({ ttlMs: 1000, maxEntries: 10, now: () => clock.now, refreshAhead: true, random: () => (draw = (draw + 0.25) % 1) });
+    const reads: string[] = [];
+    for (const k of ['a', 'b', 'c']) c.set(k, k);
+    // Points at 575, 650, 725: a caller at 600 refreshes only the first.
+    clock.now = 600;
+    for (const k of ['a', 'b', 'c']) void c.load(k, () => { reads.push(k); return Promise.resolve(k); });
+    expect(reads).toEqual(['a']);
+  });
+
+  it('without it, or for a value whose own end comes first, nothing is read before expiry', async () => {
+    const clock = { now: 0 };
+    const plain = new TtlCache<string, string>({ ttlMs: 1000, maxEntries: 10, now: () => clock.now });
+    const { c: ending, clock: endingClock } = ahead(0); // refresh point 500
+    let reads = 0;
+    const load = () => { reads++; return Promise.resolve('v'); };
+    plain.set('k', 'v');
+    ending.set('k', 'v', 499); // over at 499: never stale before then
+    clock.now = 999;
+    endingClock.now = 498;
+    expect([await plain.load('k', load), await ending.load('k', load)]).toEqual(['v', 'v']);
+    expect(reads).toBe(0);
+  });
+
+  it('a refresh that finds nothing drops the entry; one that fails keeps it, unrefreshed, until it expires', async () => {
+    const { c, clock } = ahead(0);
+    c.set('gone', 'v');
+    c.set('down', 'v');
+    clock.now = 500;
+    expect(await c.load('gone', () => Promise.resolve(undefined))).toBe('v');
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(c.get('gone')).toBeUndefined();
+    let failures = 0;
+    const failing = () => { failures++; return Promise.reject(new Error('down')); };
+    expect(await c.load('down', failing)).toBe('v');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(await c.load('down', failing)).toBe('v');
+    expect(failures).toBe(1);
+    clock.now = 1000;
+    await expect(c.load('down', failing)).rejects.toThrow('down');
+  });
+
+  it('a refresh racing an invalidation stores nothing', async () => {
+    const { c, clock } = ahead(0);
+    const { load, started } = gatedLoads<string>();
+    c.set('k', 'old');
+    clock.now = 500;
+    await c.load('k', load);
+    c.delete('k');
+    started[0]!.finish('read before the change');
+    await Promise.resolve();
+    expect(c.get('k')).toBeUndefined();
+  });
+});
+
 describe('rememberedByString', () => {
   it('computes once per string while it is kept, and forgets all when full', () => {
     const computed: string[] = [];

@@ -57,7 +57,7 @@ export class KeyResolver {
     private readonly guard?: CredentialGuard,
   ) {
     const now = () => clock.now().getTime();
-    this.cache = new TtlCache({ ttlMs: cacheTtlMs, maxEntries: 50_000, now });
+    this.cache = new TtlCache({ ttlMs: cacheTtlMs, maxEntries: 50_000, now, refreshAhead: true });
     this.unknown = new TtlCache({ ttlMs: cacheTtlMs, maxEntries: 10_000, now });
     this.known = new TtlCache({ ttlMs: KNOWN_KEY_TTL_MS, maxEntries: 100_000, now });
   }

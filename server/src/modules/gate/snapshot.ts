@@ -32,7 +32,7 @@ export class TenantSnapshots {
   constructor(private readonly db: Db, private readonly clock: Clock, private readonly tenancy: TenancyService,
     private readonly periods: PeriodStanding, ttlMs: number,
     private readonly routesOf: (tx: Executor, tenantId: string) => Promise<RouteSummary[]>) {
-    this.cache = new TtlCache({ ttlMs, maxEntries: 50_000, now: () => clock.now().getTime() });
+    this.cache = new TtlCache({ ttlMs, maxEntries: 50_000, now: () => clock.now().getTime(), refreshAhead: true });
   }
 
   /** Kept no longer than its period: read again after the end, which rolls the period. */

@@ -88,7 +88,7 @@ export class AccessCheck {
   private readonly users: TtlCache<string, UserState>;
 
   constructor(private readonly db: Db, private readonly clock: Clock, private readonly billing: BillingService, private readonly options: AccessCheckOptions) {
-    const cache = { ttlMs: options.cacheTtlMs, maxEntries: 50_000, now: () => clock.now().getTime() };
+    const cache = { ttlMs: options.cacheTtlMs, maxEntries: 50_000, now: () => clock.now().getTime(), refreshAhead: true };
     this.tenants = new TtlCache(cache);
     this.roles = new TtlCache(cache);
     this.users = new TtlCache(cache);
