@@ -63,7 +63,7 @@ describe('TtlCache loads', () => {
 });
 
 describe('TtlCache read ahead', () => {
-  /** TTL 1000 ms; refresh points at 500 + 300 × the drawn number. */
+  /** TTL 1000 ms; refresh points at 800 + 150 × the drawn number. */
   function ahead(draw = 0.5) {
     const clock = { now: 0 };
     const c = new TtlCache<string, string>({ ttlMs: 1000, maxEntries: 10, now: () => clock.now, refreshAhead: true, random: () => draw });
@@ -71,13 +71,13 @@ describe('TtlCache read ahead', () => {
   }
 
   it('an entry used past its refresh point is read again in the background: no caller waits, the next gets the new value', async () => {
-    const { c, clock } = ahead(0.5); // refresh at 650
+    const { c, clock } = ahead(0.5); // refresh at 875
     const { load, started } = gatedLoads<string>();
     c.set('k', 'old');
-    clock.now = 649;
+    clock.now = 874;
     expect(await c.load('k', load)).toBe('old');
     expect(started).toHaveLength(0);
-    clock.now = 650;
+    clock.now = 875;
     // Answered at once with what it holds, one read started and shared by the callers meanwhile.
     expect(await Promise.all([c.load('k', load), c.load('k', load)])).toEqual(['old', 'old']);
     expect(started).toHaveLength(1);
@@ -85,10 +85,10 @@ describe('TtlCache read ahead', () => {
     await Promise.resolve();
     expect(await c.load('k', load)).toBe('new');
     // Its life starts again: alive past the first entry's expiry, not read again before its own point.
-    clock.now = 1200;
+    clock.now = 1700;
     expect(await c.load('k', load)).toBe('new');
     expect(started).toHaveLength(1);
-    clock.now = 1300;
+    clock.now = 1750;
     await c.load('k', load);
     expect(started).toHaveLength(2);
   });
@@ -99,8 +99,8 @@ describe('TtlCache read ahead', () => {
     const c = new TtlCache<string, string>({ ttlMs: 1000, maxEntries: 10, now: () => clock.now, refreshAhead: true, random: () => (draw = (draw + 0.25) % 1) });
     const reads: string[] = [];
     for (const k of ['a', 'b', 'c']) c.set(k, k);
-    // Points at 575, 650, 725: a caller at 600 refreshes only the first.
-    clock.now = 600;
+    // Points at 837.5, 875, 912.5: a caller at 850 refreshes only the first.
+    clock.now = 850;
     for (const k of ['a', 'b', 'c']) void c.load(k, () => { reads.push(k); return Promise.resolve(k); });
     expect(reads).toEqual(['a']);
   });
@@ -108,7 +108,7 @@ describe('TtlCache read ahead', () => {
   it('without it, or for a value whose own end comes first, nothing is read before expiry', async () => {
     const clock = { now: 0 };
     const plain = new TtlCache<string, string>({ ttlMs: 1000, maxEntries: 10, now: () => clock.now });
-    const { c: ending, clock: endingClock } = ahead(0); // refresh point 500
+    const { c: ending, clock: endingClock } = ahead(0); // refresh point 800
     let reads = 0;
     const load = () => { reads++; return Promise.resolve('v'); };
     plain.set('k', 'v');
@@ -123,7 +123,7 @@ describe('TtlCache read ahead', () => {
     const { c, clock } = ahead(0);
     c.set('gone', 'v');
     c.set('down', 'v');
-    clock.now = 500;
+    clock.now = 800;
     expect(await c.load('gone', () => Promise.resolve(undefined))).toBe('v');
     await Promise.resolve();
     await Promise.resolve();
@@ -142,7 +142,7 @@ describe('TtlCache read ahead', () => {
     const { c, clock } = ahead(0);
     const { load, started } = gatedLoads<string>();
     c.set('k', 'old');
-    clock.now = 500;
+    clock.now = 800;
     await c.load('k', load);
     c.delete('k');
     started[0]!.finish('read before the change');

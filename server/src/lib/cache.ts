@@ -5,8 +5,8 @@
  * Concurrent loads of one entry share one read (a burst on a cold entry is one query);
  * a caller that comes after an invalidation starts a read of its own.
  *
- * With `refreshAhead`, an entry used past a point between half and four fifths of its TTL
- * (drawn for each entry) is read again in the background while callers keep getting it:
+ * With `refreshAhead`, an entry used past a point between 80 and 95 % of its TTL (drawn
+ * for each entry) is read again in the background while callers keep getting it:
  * entries loaded together (a warm-up, a restart) would otherwise all expire in the same
  * moment and every caller of that moment wait on a read (issue 24: 100 tenants' keys
  * and snapshots, loaded in one second, stalled a paced run 30 s later for ~100 ms and
@@ -40,7 +40,7 @@ export class TtlCache<K, V> {
     this.entries.delete(key);
     if (this.entries.size >= this.options.maxEntries) this.entries.delete(this.entries.keys().next().value as K);
     // A value whose own end comes first is not read ahead: it is over then, not stale.
-    const refreshAt = refreshAhead ? at + ttlMs * (0.5 + 0.3 * random()) : Infinity;
+    const refreshAt = refreshAhead ? at + ttlMs * (0.8 + 0.15 * random()) : Infinity;
     this.entries.set(key, { value, expiresAt: Math.min(expiresAt ?? limit, limit), refreshAt: expiresAt !== undefined && expiresAt < refreshAt ? Infinity : refreshAt });
   }
 
