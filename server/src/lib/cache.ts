@@ -23,13 +23,15 @@ export class TtlCache<K, V> {
   }) {}
 
   get(key: K): V | undefined {
+    return this.live(key)?.value;
+  }
+
+  /** The entry of `key` unless it has expired (then dropped). */
+  private live(key: K): { value: V; expiresAt: number; refreshAt: number } | undefined {
     const entry = this.entries.get(key);
-    if (!entry) return undefined;
-    if (entry.expiresAt <= this.options.now()) {
-      this.entries.delete(key);
-      return undefined;
-    }
-    return entry.value;
+    if (!entry || entry.expiresAt > this.options.now()) return entry;
+    this.entries.delete(key);
+    return undefined;
   }
 
   /** Stores until `expiresAt` (epoch ms) when given, never longer than the TTL. */
@@ -51,16 +53,13 @@ export class TtlCache<K, V> {
    * ends a loaded value's life sooner than the TTL, as `set` does.
    */
   load(key: K, load: () => Promise<V | undefined>, flight: unknown = key, expiresAt?: (value: V) => number): Promise<V | undefined> {
-    const entry = this.entries.get(key);
-    if (entry && entry.expiresAt > this.options.now()) {
-      // Past its refresh point: read again for the next callers (a failure keeps the entry, unrefreshed, until it expires).
-      if (entry.refreshAt <= this.options.now() && !this.loading.has(flight)) {
-        this.start(key, load, flight, expiresAt).catch(() => { entry.refreshAt = Infinity; });
-      }
-      return Promise.resolve(entry.value);
+    const entry = this.live(key);
+    if (!entry) return this.loading.get(flight) ?? this.start(key, load, flight, expiresAt);
+    // Past its refresh point: read again for the next callers (a failure keeps the entry, unrefreshed, until it expires).
+    if (entry.refreshAt <= this.options.now() && !this.loading.has(flight)) {
+      this.start(key, load, flight, expiresAt).catch(() => { entry.refreshAt = Infinity; });
     }
-    if (entry) this.entries.delete(key);
-    return this.loading.get(flight) ?? this.start(key, load, flight, expiresAt);
+    return Promise.resolve(entry.value);
   }
 
   /** A read of `key` that stores what it finds, or drops the entry when nothing is there any more. */

@@ -25,7 +25,6 @@ interface Hearing {
   heard: number;
   /** How many must have (the listeners counted after commit); unknown until then. */
   needed: number;
-  awaited: boolean;
   allHeard: Promise<void>;
   done: () => void;
 }
@@ -110,11 +109,17 @@ export class ChangeFeed {
     const nonce = randomUUID();
     let done!: () => void;
     const allHeard = new Promise<void>((resolve) => { done = resolve; });
-    this.hearings.set(nonce, { heard: 0, needed: Infinity, awaited: false, allHeard, done });
+    this.hearings.set(nonce, { heard: 0, needed: Infinity, allHeard, done });
     const key = keyOf(change);
     this.announced.set(key, (this.announced.get(key) ?? new Set()).add(nonce));
-    // An announcement nobody awaits (made in a transaction outside commit()) leaves nothing behind.
-    setTimeout(() => { if (!this.hearings.get(nonce)?.awaited) this.forgetHearing(nonce); }, UNAWAITED_MS).unref();
+    // An announcement nobody awaits (made in a transaction outside commit()) leaves nothing
+    // behind: still listed under its change when the time is up, it was never awaited.
+    setTimeout(() => {
+      const nonces = this.announced.get(key);
+      if (!nonces?.delete(nonce)) return;
+      this.hearings.delete(nonce);
+      if (nonces.size === 0) this.announced.delete(key);
+    }, UNAWAITED_MS).unref();
     return nonce;
   }
 
@@ -124,7 +129,6 @@ export class ChangeFeed {
     if (!nonces) return;
     this.announced.delete(key);
     const hearings = [...nonces].flatMap((nonce) => this.hearings.get(nonce) ?? []);
-    for (const hearing of hearings) hearing.awaited = true;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => { timer = setTimeout(resolve, ECHO_TIMEOUT_MS); });
     const counted = this.database.listeners(CHANNEL).catch(() => 1).then((listeners) => {
@@ -154,23 +158,16 @@ export class ChangeFeed {
     if (change.kind === 'ack') return this.heard(echo as string);
     this.deliver(change as Change);
     if (typeof echo !== 'string') return;
-    const own = this.hearings.get(echo);
-    if (own) return this.heard(echo, own);
+    if (this.hearings.has(echo)) return this.heard(echo);
     // Another process's change, forgotten here just now: tell it so.
     this.database.notify(CHANNEL, JSON.stringify({ kind: 'ack', echo })).catch(this.onAcknowledgeFailed);
   }
 
-  private heard(nonce: string, hearing = this.hearings.get(nonce)): void {
+  private heard(nonce: string): void {
+    const hearing = this.hearings.get(nonce);
     if (!hearing) return;
     hearing.heard++;
     if (hearing.heard >= hearing.needed) hearing.done();
-  }
-
-  private forgetHearing(nonce: string): void {
-    this.hearings.delete(nonce);
-    for (const [key, nonces] of this.announced) {
-      if (nonces.delete(nonce) && nonces.size === 0) this.announced.delete(key);
-    }
   }
 
   /** A rolled-back change's announcements: never heard, never awaited. */
