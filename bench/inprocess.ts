@@ -53,6 +53,7 @@ let firstError: string | undefined;
 const latencies: number[] = [];
 let next = 0;
 // This process is the server here: its CPU and PostgreSQL's (none on PGlite, which runs in it).
+const walBefore = await walPosition();
 const cpuBefore = cpuNow(process.pid);
 const deadline = performance.now() + seconds * 1000;
 const started = performance.now();
@@ -73,6 +74,7 @@ await Promise.all(Array.from({ length: callers }, async () => {
 }));
 const elapsed = (performance.now() - started) / 1000;
 const cpu = cpuPerRequest(cpuBefore, cpuNow(process.pid), allowed + denied);
+const walPerRequest = ((await walPosition()) - walBefore) / (allowed + denied);
 
 await app.close();
 await tollgate.close();
@@ -80,9 +82,15 @@ latencies.sort((a, b) => a - b);
 const pct = (p: number): number => percentile(latencies, p) ?? 0;
 process.stdout.write(`${JSON.stringify({
   storage: tollgate.deps.database.kind, tenants: tenantCount, callers, seconds: elapsed, slots: process.env.BENCH_SLOTS === '1', openPerTenant,
-  perSecond: (allowed + denied) / elapsed, allowed, denied, failed, firstError, p50: pct(0.5), p99: pct(0.99),
+  perSecond: (allowed + denied) / elapsed, allowed, denied, failed, firstError, p50: pct(0.5), p99: pct(0.99), walPerRequest,
   cpu: cpu && { server: cpu.server, postgres: cpu.postgres, redis: null, load: null },
 })}\n`);
+
+/** Where the database's write-ahead log stands, in bytes (run.mjs walPosition says what it holds; PGlite keeps one too). */
+async function walPosition(): Promise<number> {
+  const [row] = await tollgate.deps.database.statement<{ bytes: number }>("SELECT (pg_current_wal_lsn() - '0/0')::float8 AS bytes", []);
+  return row!.bytes;
+}
 
 /** n held reservations per tenant (0 credits, a day to run), each holding a run slot: written directly, as the decisions that made them would have. */
 async function holdOpenReservations(tenantIdList: string[], n: number): Promise<void> {

@@ -1,9 +1,10 @@
 // Everything the bench starts, it stops: child servers and the throwaway database.
-import { execFileSync, fork, spawn } from 'node:child_process';
+import { execFile, execFileSync, fork, spawn } from 'node:child_process';
 import { connect, createServer } from 'node:net';
 import { createWriteStream, existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
 export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 export const ROOT_DIR = dirname(BENCH_DIR);
@@ -21,9 +22,16 @@ export const pgUrl = (database) => `postgres://${PG.user}@${PG.host}:${PG.port}/
  * transaction (VACUUM and CREATE DATABASE refuse to run inside one).
  */
 export function psql(database, sqlText) {
-  return execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-At', '-h', PG.host, '-p', String(PG.port), '-U', PG.user, '-d', database, '-f', '-'],
-    { input: sqlText, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] }).trim();
+  return execFileSync('psql', [...psqlArgs(database), '-f', '-'], { input: sqlText, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] }).trim();
 }
+
+/** One statement through psql without blocking this process: for what is read while a run sends. */
+export async function psqlAsync(database, statement) {
+  const { stdout } = await promisify(execFile)('psql', [...psqlArgs(database), '-c', statement], { encoding: 'utf8' });
+  return stdout.trim();
+}
+
+const psqlArgs = (database) => ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-At', '-h', PG.host, '-p', String(PG.port), '-U', PG.user, '-d', database];
 
 export function createDatabase(name) {
   psql('postgres', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);

@@ -13,7 +13,7 @@ import { SignJWT } from 'jose';
 import { parse, stringify } from 'yaml';
 import { loadDecisions, loadHello, loadPaced } from './load.mjs';
 import { preparePgbench, runPgbench } from './pgbench.mjs';
-import { BENCH_DIR, SERVER_DIR, cpuNow, cpuPerRequest, createDatabase, dropDatabase, forkServer, pgUrl, psql, startRedis, startTollgate, stopAll } from './procs.mjs';
+import { BENCH_DIR, SERVER_DIR, cpuNow, cpuPerRequest, createDatabase, dropDatabase, forkServer, pgUrl, psql, psqlAsync, startRedis, startTollgate, stopAll } from './procs.mjs';
 import { flameGraphSvg, hottestFrames, readProfile, sliceProfile } from './flame.mjs';
 import { renderReport } from './report.mjs';
 import { EXPORT_ROWS, benchExport, renderExport } from './export.mjs';
@@ -183,7 +183,7 @@ async function benchAuthorize(configPath) {
     }
     await warm(server);
     log(`authorize over ${TENANTS} tenants, ${processes} server process(es)`);
-    byProcesses.push({ ...await withCpu(server.pid, () => loadDecisions(server.url, { ...authorizeRun, credentials: seeded.keys })), processes });
+    byProcesses.push({ ...await withWal(() => withCpu(server.pid, () => loadDecisions(server.url, { ...authorizeRun, credentials: seeded.keys }))), processes });
     await settle();
     await server.stop();
   }
@@ -203,9 +203,16 @@ async function benchAuthorize(configPath) {
     let from;
     const run = await pace(rate, {
       warmupSeconds: 3,
-      onMeasuring: async () => { from = { cpu: cpuNow(server.pid), statements: await batchSeconds(server.url) }; },
+      onMeasuring: async () => {
+        const cpu = cpuNow(server.pid);
+        const [statements, wal] = await Promise.all([batchSeconds(server.url), walPosition()]);
+        from = { cpu, statements, wal };
+      },
     });
-    return { ...run, cpu: cpuPerRequest(from.cpu, cpuNow(server.pid), run.requests), rate, statements: statementsBetween(from.statements, await batchSeconds(server.url)) };
+    return {
+      ...run, cpu: cpuPerRequest(from.cpu, cpuNow(server.pid), run.requests), rate,
+      statements: statementsBetween(from.statements, await batchSeconds(server.url)), walPerRequest: ((await walPosition()) - from.wal) / run.requests,
+    };
   };
   const rate = Math.round(spread.rps * 0.7);
   log(`authorize over ${TENANTS} tenants at a fixed ${rate} req/s, paced, ${spread.processes} server process(es)`);
@@ -279,6 +286,23 @@ async function withCpu(serverPid, run) {
   const before = cpuNow(serverPid);
   const result = await run();
   return { ...result, cpu: cpuPerRequest(before, cpuNow(serverPid), result.requests) };
+}
+
+/** `run` (a closed-loop run) with the bytes of write-ahead log PostgreSQL wrote per request (walPosition). */
+async function withWal(run) {
+  const before = await walPosition();
+  const result = await run();
+  return { ...result, walPerRequest: ((await walPosition()) - before) / result.requests };
+}
+
+/**
+ * Where PostgreSQL's write-ahead log stands, in bytes: everything the database writes to
+ * make its commits durable — each row, index entry and row lock a decision changes, and a
+ * page's full image the first time it changes after a checkpoint. The whole server's; the
+ * bench is its only writer. Read by a child psql, so that a paced run keeps sending.
+ */
+async function walPosition() {
+  return Number(await psqlAsync(dbName, "SELECT pg_current_wal_lsn() - '0/0'"));
 }
 
 /**
