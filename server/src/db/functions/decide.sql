@@ -38,7 +38,7 @@ DROP TYPE IF EXISTS tollgate_request;
 -- beside it as arrays of plain values, one element per request: a field of a row in an
 -- array is found by walking the row's fields before it, each time it is read.
 CREATE TYPE tollgate_request AS (ord int, tid text, tgen bigint, uid text, ugen bigint, skid text, skgen bigint, idem text, hash text, shape jsonb,
-  pre jsonb, meter text, kmeter text, ps timestamptz, role text, res_id text, res_key text, res_hash text, op text, model text, expires timestamptz,
+  pre jsonb, meter text, kmeter text, ps timestamptz, role text, res_id text, res_key text, op text, model text, expires timestamptz,
   key_event_id text, audit_id text, actor_type text, actor_id text, request_id text, route jsonb, dec_id text, ptype text, pid text,
   puid text, module text);
 
@@ -363,10 +363,10 @@ BEGIN
            jsonb_build_object('role', v.role, 'used', v.mu, 'limit', v.mlimit, 'periodStart', tollgate_iso(v.ps)), v.request_id, at
       FROM v WHERE v.byp
   )
-  INSERT INTO credit_reservations (tenant_id, id, idempotency_key, request_hash, operation, model, amount, status, charged, refunded, expires_at, created_at,
+  INSERT INTO credit_reservations (tenant_id, id, idempotency_key, operation, model, amount, status, charged, refunded, expires_at, created_at,
                                    actor_type, actor_id, role, meter, bypass, route, decision_id, principal_type, principal_id, user_id, module, request_id,
                                    period_start, used_after, limit_value)
-  SELECT v.tid, v.res_id, v.res_key, v.res_hash, v.op, v.model, v.cost, 'held', 0, 0, v.expires, at,
+  SELECT v.tid, v.res_id, v.res_key, v.op, v.model, v.cost, 'held', 0, 0, v.expires, at,
          v.actor_type, v.actor_id, v.role, v.meter, v.byp, v.route, v.dec_id, v.ptype, v.pid, v.puid, v.module, v.request_id,
          CASE WHEN v.meter IS NOT NULL THEN v.ps END, v.mu, v.mlimit FROM v;
 END $fn$;

@@ -208,8 +208,8 @@ export class ReservationsService {
   }
 }
 
-/** The fingerprint a reservation's idempotency key is held to (the batched decision computes it too). */
-export function reservationHash(r: { amount: number; operation?: string | null | undefined; model?: string | null | undefined; quantity?: Quantity | undefined }): string {
+/** The fingerprint a reserve call's idempotency key is held to (a decision's reservation has none: 0022). */
+function reservationHash(r: { amount: number; operation?: string | null | undefined; model?: string | null | undefined; quantity?: Quantity | undefined }): string {
   return decisionHash({ amount: r.amount, operation: r.operation, model: r.model, quantity: canonical(r.quantity) });
 }
 

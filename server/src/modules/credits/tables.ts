@@ -22,7 +22,8 @@ export const creditReservations = pgTable('credit_reservations', {
   tenantId: text('tenant_id').notNull(),
   id: text('id').notNull(),
   idempotencyKey: text('idempotency_key').notNull(),
-  requestHash: text('request_hash').notNull(),
+  /** The reserve call's fingerprint (its retries are checked against it); null on an admitted decision's reservation (0022: the decision keeps its own). */
+  requestHash: text('request_hash'),
   operation: text('operation'),
   model: text('model'),
   amount: credits('amount').notNull(),

@@ -58,13 +58,13 @@ describe('POST /v1/authorize', () => {
     expect(new Date(d.reservation.expiresAt).getTime()).toBeGreaterThan(t.clock.now().getTime());
   });
 
-  it('keeps on the reservation who opened it, on which meter and through which route', async () => {
+  it('keeps on the reservation who opened it, on which meter and through which route (and no request fingerprint: 0022)', async () => {
     const owner = await t.signup();
     const { key, id } = await keyOf(owner);
     const d = (await authorize(key, { operation: 'clustering' })).json();
-    const rows = await t.db.asOwner(`SELECT actor_type, actor_id, role, meter, bypass, route, decision_id FROM credit_reservations WHERE tenant_id = $1 AND id = $2`,
+    const rows = await t.db.asOwner(`SELECT actor_type, actor_id, role, meter, bypass, route, decision_id, request_hash FROM credit_reservations WHERE tenant_id = $1 AND id = $2`,
       [owner.tenantId, d.reservation.id]);
-    expect(rows).toEqual([{ actor_type: 'api_key', actor_id: id, role: null, meter: 'runs', bypass: false, route: d.route, decision_id: d.decisionId }]);
+    expect(rows).toEqual([{ actor_type: 'api_key', actor_id: id, role: null, meter: 'runs', bypass: false, route: d.route, decision_id: d.decisionId, request_hash: null }]);
   });
 
   it('a legacy alias resolves to its operation, and settle charges the actual quantity and frees the run slot', async () => {

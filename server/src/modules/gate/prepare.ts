@@ -3,7 +3,7 @@ import type { Clock } from '../../lib/clock.js';
 import { AppError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
 import { principalId, type Principal, type Role, type TenantAccess } from '../../lib/principal.js';
-import { decisionHash, quote, reservationHash, type CostQuote } from '../credits/index.js';
+import { decisionHash, quote, type CostQuote } from '../credits/index.js';
 import { modelAllowed } from '../entitlements/index.js';
 import type { PlansService } from '../plans/index.js';
 import { keyRateCheck, type RateCheck, type RateLimitService, type RateOutcome } from '../ratelimit/index.js';
@@ -106,9 +106,7 @@ export class DecisionRules {
         meter, mlimit: shape.meterLimit, may_bypass: mayBypass,
         kmeter: shape.keyMeter, kcap: keyCap, runs: shape.runsLimit, cost: cost.credits,
         ps: snapshot.period.start.toISOString(), pe: shape.resetsAt, role: access.role,
-        res_id: shape.reservation.id, res_key: reservationKeyOf(idem, decisionId),
-        res_hash: reservationHash({ amount: cost.credits, operation: cost.operation, model, quantity: request.quantity }),
-        op: cost.operation, model, expires: shape.reservation.expiresAt,
+        res_id: shape.reservation.id, res_key: reservationKeyOf(idem, decisionId), op: cost.operation, model, expires: shape.reservation.expiresAt,
         // Ids only for the rows the statement may write: a key cap's usage event (the meter's is the reservation), a bypass's audit entry.
         key_event_id: keyCap === null ? null : newId('evt', at),
         audit_id: mayBypass ? newId('aud', at) : null,
@@ -143,7 +141,7 @@ export class DecisionRules {
         tid: s.tid, tgen: s.tgen, uid: s.uid, ugen: s.ugen, skid: s.skid, skgen: s.skgen, idem: s.idem, hash: s.hash, shape: s.shape,
         request_id: s.request_id, clow: s.clow, pre: refused,
         meter: null, mlimit: null, may_bypass: false, kmeter: null, kcap: null, runs: null, cost: 0, ps: null, pe: null, role: null,
-        res_id: null, res_key: null, res_hash: null, op: shape.operation.name, model: null, expires: null,
+        res_id: null, res_key: null, op: shape.operation.name, model: null, expires: null,
         key_event_id: null, audit_id: null, actor_type: shape.principal.type, actor_id: shape.principal.id,
         route: null, dec_id: null, ptype: null, pid: null, puid: null, module: null,
       },

@@ -15,7 +15,7 @@ afterAll(async () => db?.drop());
 const entry = (over: Partial<DecideEntry>): DecideEntry => ({
   tid: 'ten_a', tgen: 3, uid: null, ugen: null, skid: null, skgen: null, idem: null, hash: null, shape: null, pre: null,
   meter: 'runs', mlimit: 10, may_bypass: false, kmeter: null, kcap: null, runs: null, cost: 2,
-  ps: '2026-12-01T00:00:00.000Z', pe: '2027-01-01T00:00:00.000Z', role: null, res_id: 'res_1', res_key: 'authorize:dec_1', res_hash: 'ab',
+  ps: '2026-12-01T00:00:00.000Z', pe: '2027-01-01T00:00:00.000Z', role: null, res_id: 'res_1', res_key: 'authorize:dec_1',
   op: 'content', model: null, expires: '2026-12-05T01:02:03.456Z', key_event_id: null, audit_id: null,
   actor_type: 'api_key', actor_id: 'key_1', request_id: null, route: null, clow: null, dec_id: 'dec_1',
   ptype: 'api_key', pid: 'key_1', puid: null, module: 'writer', ...over,

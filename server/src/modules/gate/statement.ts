@@ -36,7 +36,6 @@ export interface DecideEntry {
   role: string | null;
   res_id: string | null;
   res_key: string | null;
-  res_hash: string | null;
   op: string;
   model: string | null;
   expires: string | null;
@@ -83,8 +82,8 @@ const answerRow = Compile(AnswerRow);
 
 /** The fields of tollgate_request after `ord`, in its order (a test compares them with the type's). */
 export const REQUEST_FIELDS = [
-  'tid', 'tgen', 'uid', 'ugen', 'skid', 'skgen', 'idem', 'hash', 'shape', 'pre', 'meter', 'kmeter', 'ps', 'role', 'res_id', 'res_key', 'res_hash',
-  'op', 'model', 'expires', 'key_event_id', 'audit_id', 'actor_type', 'actor_id', 'request_id', 'route', 'dec_id', 'ptype', 'pid', 'puid',
+  'tid', 'tgen', 'uid', 'ugen', 'skid', 'skgen', 'idem', 'hash', 'shape', 'pre', 'meter', 'kmeter', 'ps', 'role', 'res_id', 'res_key', 'op',
+  'model', 'expires', 'key_event_id', 'audit_id', 'actor_type', 'actor_id', 'request_id', 'route', 'dec_id', 'ptype', 'pid', 'puid',
   'module',
 ] as const satisfies readonly (keyof DecideEntry)[];
 
