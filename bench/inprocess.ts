@@ -10,7 +10,7 @@ import { inSystem } from '../server/src/db/scope.js';
 import { sql } from 'drizzle-orm';
 // Plain ESM shared with run.mjs: the same seeding over app.inject as over HTTP.
 import { OPERATOR, operatorToken, seedTenants } from './seed.mjs';
-import { cpuNow, cpuPerRequest, percentile } from './procs.mjs';
+import { WAL_POSITION, cpuNow, cpuPerRequest, percentile } from './procs.mjs';
 
 const [tenantsText, callersText, secondsText] = process.argv.slice(2);
 const tenantCount = Number(tenantsText ?? 100);
@@ -88,7 +88,7 @@ process.stdout.write(`${JSON.stringify({
 
 /** Where the database's write-ahead log stands, in bytes (run.mjs walPosition says what it holds; PGlite keeps one too). */
 async function walPosition(): Promise<number> {
-  const [row] = await tollgate.deps.database.statement<{ bytes: number }>("SELECT (pg_current_wal_lsn() - '0/0')::float8 AS bytes", []);
+  const [row] = await tollgate.deps.database.statement<{ bytes: number }>(WAL_POSITION, []);
   return row!.bytes;
 }
 

@@ -27,9 +27,17 @@ export function psql(database, sqlText) {
 
 /** One statement through psql without blocking this process: for what is read while a run sends. */
 export async function psqlAsync(database, statement) {
-  const { stdout } = await promisify(execFile)('psql', [...psqlArgs(database), '-c', statement], { encoding: 'utf8' });
+  const { stdout } = await execFileAsync('psql', [...psqlArgs(database), '-c', statement], { encoding: 'utf8' });
   return stdout.trim();
 }
+
+const execFileAsync = promisify(execFile);
+
+/**
+ * Where the database's write-ahead log stands, in bytes, as one number: read around a run
+ * (run.mjs through psql, inprocess.ts through the database it opened, PGlite's included).
+ */
+export const WAL_POSITION = "SELECT (pg_current_wal_lsn() - '0/0')::float8 AS bytes";
 
 const psqlArgs = (database) => ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-At', '-h', PG.host, '-p', String(PG.port), '-U', PG.user, '-d', database];
 

@@ -13,7 +13,7 @@ import { SignJWT } from 'jose';
 import { parse, stringify } from 'yaml';
 import { loadDecisions, loadHello, loadPaced } from './load.mjs';
 import { preparePgbench, runPgbench } from './pgbench.mjs';
-import { BENCH_DIR, SERVER_DIR, cpuNow, cpuPerRequest, createDatabase, dropDatabase, forkServer, pgUrl, psql, psqlAsync, startRedis, startTollgate, stopAll } from './procs.mjs';
+import { BENCH_DIR, SERVER_DIR, cpuNow, cpuPerRequest, createDatabase, dropDatabase, forkServer, pgUrl, psql, psqlAsync, startRedis, startTollgate, stopAll, WAL_POSITION } from './procs.mjs';
 import { flameGraphSvg, hottestFrames, readProfile, sliceProfile } from './flame.mjs';
 import { renderReport } from './report.mjs';
 import { EXPORT_ROWS, benchExport, renderExport } from './export.mjs';
@@ -302,7 +302,7 @@ async function withWal(run) {
  * bench is its only writer. Read by a child psql, so that a paced run keeps sending.
  */
 async function walPosition() {
-  return Number(await psqlAsync(dbName, "SELECT pg_current_wal_lsn() - '0/0'"));
+  return Number(await psqlAsync(dbName, WAL_POSITION));
 }
 
 /**
