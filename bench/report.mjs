@@ -53,7 +53,7 @@ export function renderReport(r) {
   };
   lines.push(`# Tollgate bench, ${r.date}`, '');
   lines.push(`Machine: ${r.machine.nproc} CPUs (${r.machine.cpu}) · Node ${r.machine.node} · PostgreSQL ${r.machine.postgres} · ` +
-    `autocannon ${r.machine.autocannon}, ${r.settings.connections} connections, ${r.settings.seconds} s per HTTP run · pgbench ${r.settings.pgbenchSeconds} s per run · ` +
+    `autocannon ${r.machine.autocannon}, ${r.settings.connections} connections, ${r.settings.seconds} s per HTTP run (the typical paced run ${r.settings.typicalSeconds} s) · pgbench ${r.settings.pgbenchSeconds} s per run · ` +
     `Tollgate pool ${r.settings.poolSize} connections per process and 2 for the decision statements, synchronous_commit ${r.machine.synchronousCommit}, autovacuum ${r.machine.autovacuum} (the server's own setting), LOG_LEVEL=warn`, '',
     r.machine.workers > 1
       ? '`/hello`, `POST /decision`, authorize over 100 tenants and the naive baseline are each measured with one process ' +
