@@ -46,6 +46,20 @@ describe('a request\'s logger (lazyChild)', () => {
     ]);
   });
 
+  it('answers the same level methods to every read, of every request (nothing made per read)', () => {
+    const { parent, lines, children } = counted('info');
+    const first = lazyChild(parent, { reqId: 'req_4' }, {});
+    const second = lazyChild(parent, { reqId: 'req_5' }, {});
+    for (const method of ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'child'] as const) {
+      expect(first[method], method).toBe(first[method]);
+      expect(first[method], method).toBe(second[method]);
+    }
+    expect(children()).toBe(0);
+    second.info('from the second');
+    first.info('from the first');
+    expect(lines.map((l) => JSON.parse(l).reqId)).toEqual(['req_5', 'req_4']);
+  });
+
   it('is the real child for everything else, and at once when it has a level of its own', () => {
     const { parent, lines, children } = counted('info');
     const log = lazyChild(parent, { reqId: 'req_2' }, {});
