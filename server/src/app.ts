@@ -7,6 +7,7 @@ import { Type } from 'typebox';
 import { sql } from 'drizzle-orm';
 import type { Deps } from './deps.js';
 import { registerAuthHook } from './http/auth-hook.js';
+import { registerRouteOf, routeOf } from './http/route-of.js';
 import { consoleRoutes } from './http/console.js';
 import { frameworkErrorHandler, registerErrorHandling, registerJsonParser } from './http/error-handler.js';
 import { principalOf, tenantHeaderOf } from './http/guards.js';
@@ -91,7 +92,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   registerErrorHandling(app);
   app.addHook('onRequest', async (request, reply) => { reply.header('x-request-id', request.id); });
   app.addHook('onResponse', async (request, reply) => {
-    request.log.info({ method: request.method, url: request.routeOptions.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+    request.log.info({ method: request.method, url: routeOf(request).url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
   });
 
   await registerDocs(app);
@@ -169,6 +170,7 @@ async function registerDocs(app: App): Promise<void> {
 
 /** Credentials, rate limits, metrics and the route-config access rule, on every request. */
 function registerRequestHooks(app: App, deps: Deps): void {
+  registerRouteOf(app);
   registerAuthHook(app, deps.resolveCredential);
   const { scopes, bypassPrincipals } = deps.config.file.rateLimits;
   registerRateLimitHook(app, deps.rateLimits, scopes, new Set(bypassPrincipals));

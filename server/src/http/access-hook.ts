@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Principal, TenantAccess } from '../lib/principal.js';
 import { principalOf } from './guards.js';
+import { routeOf } from './route-of.js';
 
 /** The least a caller must be: a member of the path's tenant with at least this role, or an operator. */
 export type AccessNeed = 'member' | 'admin' | 'owner' | 'operator';
@@ -42,7 +43,7 @@ export function registerAccessHook(app: FastifyInstance, checks: AccessChecks): 
   app.decorateRequest('access', null);
   app.decorateRequest('operatorId', null);
   app.addHook('preHandler', async (request) => {
-    const config = request.routeOptions.config.access;
+    const config = routeOf(request).config.access;
     if (config === undefined) return;
     const need = typeof config === 'function' ? config(request) : config;
     const tenantId = (request.params as { tenantId?: string } | undefined)?.tenantId;
@@ -51,19 +52,19 @@ export function registerAccessHook(app: FastifyInstance, checks: AccessChecks): 
       if (tenantId !== undefined) await checks.tenantExists(tenantId);
       return;
     }
-    if (tenantId === undefined) throw new Error(`route ${request.routeOptions.url} checks a tenant role but has no {tenantId}`);
-    request.access = await checks.tenant(principalOf(request), tenantId, need, { whileUnpaid: request.routeOptions.config.whileUnpaid === true });
+    if (tenantId === undefined) throw new Error(`route ${routeOf(request).url} checks a tenant role but has no {tenantId}`);
+    request.access = await checks.tenant(principalOf(request), tenantId, need, { whileUnpaid: routeOf(request).config.whileUnpaid === true });
   });
 }
 
 /** The tenant access the hook checked; a route without `config.access` has none. */
 export function accessOf(request: FastifyRequest): TenantAccess {
-  if (!request.access) throw new Error(`route ${request.routeOptions.url} reads tenant access without config.access`);
+  if (!request.access) throw new Error(`route ${routeOf(request).url} reads tenant access without config.access`);
   return request.access;
 }
 
 /** The operator the hook checked. */
 export function operatorOf(request: FastifyRequest): string {
-  if (!request.operatorId) throw new Error(`route ${request.routeOptions.url} reads the operator without config.access: 'operator'`);
+  if (!request.operatorId) throw new Error(`route ${routeOf(request).url} reads the operator without config.access: 'operator'`);
   return request.operatorId;
 }

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { AppError } from '../lib/errors.js';
 import type { Principal } from '../lib/principal.js';
 import { clientOf } from './rate-limit-hook.js';
+import { routeOf } from './route-of.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -26,7 +27,8 @@ export type CredentialResolver = (bearer: string, onBehalfOf?: string, client?: 
 export function registerAuthHook(app: FastifyInstance, resolve: CredentialResolver): void {
   app.decorateRequest('principal', null);
   app.addHook('onRequest', async (request) => {
-    if (request.routeOptions.config.auth === 'public' || !request.routeOptions.url) return;
+    const route = routeOf(request);
+    if (route.config.auth === 'public' || !route.url) return;
     const header = request.headers.authorization;
     const match = typeof header === 'string' ? /^Bearer ([!-~]{1,4096})$/i.exec(header) : null;
     if (!match) throw new AppError('UNAUTHENTICATED');

@@ -4,6 +4,7 @@ import type { CredentialGuard } from '../lib/credential-guard.js';
 import { AppError } from '../lib/errors.js';
 import { principalId, type Principal } from '../lib/principal.js';
 import { keyRateCheck, rateLimitHeaders, type RateCheck, type RateLimitService, type RateOutcome } from '../modules/ratelimit/index.js';
+import { routeOf } from './route-of.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -33,8 +34,9 @@ export function registerRateLimitHook(
   bypass: ReadonlySet<string>,
 ): void {
   app.addHook('onRequest', async (request, reply) => {
-    if (!request.routeOptions.url) return;
-    const config = request.routeOptions.config;
+    const route = routeOf(request);
+    if (!route.url) return;
+    const config = route.config;
     const scope = config.rateLimit ?? (config.auth === 'public' ? 'none' : 'api');
     if (scope === 'none') return;
     const principal = request.principal;
