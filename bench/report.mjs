@@ -40,17 +40,18 @@ export function leanTargets(r) {
   ];
 }
 
+/** A markdown table, and the blank line after it. */
+function tableLines(head, rows) {
+  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((row) => `| ${row.join(' | ')} |`), ''];
+}
+
 /** CPU per request in µs: the server's processes · Redis · PostgreSQL · the load generator. */
 const cpu = (c) => (c ? [c.server, c.redis, c.postgres, c.load].map((x) => (x === null || x === undefined ? '–' : n(x))).join(' · ') : '–');
 
 export function renderReport(r) {
   const a = r.authorize;
   const lines = [];
-  const table = (head, rows) => {
-    lines.push(`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`);
-    for (const row of rows) lines.push(`| ${row.join(' | ')} |`);
-    lines.push('');
-  };
+  const table = (head, rows) => lines.push(...tableLines(head, rows));
   lines.push(`# Tollgate bench, ${r.date}`, '');
   lines.push(`Machine: ${r.machine.nproc} CPUs (${r.machine.cpu}) · Node ${r.machine.node} · PostgreSQL ${r.machine.postgres} · ` +
     `autocannon ${r.machine.autocannon}, ${r.settings.connections} connections, ${r.settings.seconds} s per HTTP run (the typical paced run ${r.settings.typicalSeconds} s) · pgbench ${r.settings.pgbenchSeconds} s per run · ` +
@@ -113,6 +114,7 @@ export function renderReport(r) {
   lines.push(`The 100-tenant authorize load once more on one process under \`--cpu-prof\` (${n(prof.rps)} req/s while profiled): ` +
     `flame graph [\`${prof.file}\`](${prof.file}). The frames with the most samples in themselves, as a share of the samples not idle:`, '');
   table(['frame', 'self'], prof.hottest.map((f) => [`\`${f.frame}\``, `${f.selfShare.toFixed(1)} %`]));
+  lines.push(...allocations(a.allocations));
   if (r.problems.length > 0) {
     lines.push('## Seen while benchmarking', '');
     for (const p of r.problems) lines.push(`- ${p}`);
@@ -150,6 +152,19 @@ function writes(r) {
     'the first time it changes after a checkpoint (so a run during which a checkpoint begins writes more). Every decision of these runs is admitted.', '',
     `- Over HTTP, 100 tenants: ${kib(a.spread)} closed loop; ${kib(a.fixed)} at ${n(a.fixed.rate)} req/s; ${kib(a.typical)} at ${n(a.typical.rate)} req/s.`,
     `- In-process: ${kib(r.inprocess.postgres)} on PostgreSQL; ${kib(r.inprocess.pglite)} on PGlite.`, ''];
+}
+
+/** What a decision allocates in the server (run.mjs profileAllocations, allocations.mjs). */
+function allocations(al) {
+  const kb = (bytes) => `${(bytes / 1000).toFixed(1)} KB`;
+  const lines = ['## What a decision allocates', '',
+    `The 100-tenant authorize load once more on one process, V8's sampling heap profiler on for ${al.seconds} s (${n(al.decisions)} decisions; bench/alloc-sampler.mjs): ` +
+    `**${kb(al.bytesPerDecision)} per decision**, the objects collected since included — what the young generation's collections work through. ` +
+    'It repeats from run to run within a fraction of a percent where CPU time does not. By where the allocating code is:', ''];
+  lines.push(...tableLines(['code', 'per decision'], al.bySource.slice(0, 8).map((s) => [s.name, kb(s.bytes)])));
+  lines.push('Tollgate\'s own functions that allocate most themselves:', '');
+  lines.push(...tableLines(['function', 'per decision'], al.own.map((f) => [`\`${f.name}\``, kb(f.bytes)])));
+  return lines;
 }
 
 /** What each step of the decision statement does (db/functions/decide.sql, events.sql, stamps.sql). */

@@ -1,0 +1,40 @@
+// What a decision allocates, from a sampling heap profile (alloc-sampler.mjs): bytes per
+// decision, by where the code is (Tollgate's own, each dependency, Node's own modules) and
+// by the functions that allocated most themselves. Unlike CPU time it repeats from run to
+// run within a fraction of a percent on a busy machine, so a change shows in it.
+import { readFileSync } from 'node:fs';
+
+/** Where a frame's code is: Tollgate's (`server/src`), a package's name, Node.js's own modules, or V8's built-ins (no script). */
+function sourceOf(url) {
+  if (!url) return 'V8 built-ins (JSON, strings, arrays, promises)';
+  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (pkg) return pkg[1];
+  if (url.includes('/server/src/')) return 'server/src';
+  if (url.startsWith('node:')) return 'Node.js (HTTP, sockets, streams)';
+  return '(other)';
+}
+
+function frameOf(callFrame) {
+  const where = callFrame.url.replace(/^file:\/\//, '').replace(/^.*?\/(node_modules\/)/, '$1').replace(/^.*?\/(server\/src\/)/, '$1');
+  return `${callFrame.functionName || '(anonymous)'} ${where || '(V8)'}`;
+}
+
+/** The profile in `file` over `decisions`: bytes per decision in all, by source, and the top `top` frames of Tollgate's own code. */
+export function readAllocations(file, decisions, top = 8) {
+  const profile = JSON.parse(readFileSync(file, 'utf8'));
+  let total = 0;
+  const bySource = new Map();
+  const ownFrames = new Map();
+  const walk = (node) => {
+    if (node.selfSize > 0) {
+      total += node.selfSize;
+      const source = sourceOf(node.callFrame.url);
+      bySource.set(source, (bySource.get(source) ?? 0) + node.selfSize);
+      if (source === 'server/src') ownFrames.set(frameOf(node.callFrame), (ownFrames.get(frameOf(node.callFrame)) ?? 0) + node.selfSize);
+    }
+    for (const child of node.children) walk(child);
+  };
+  walk(profile.head);
+  const perDecision = (entries) => [...entries].sort((a, b) => b[1] - a[1]).map(([name, bytes]) => ({ name, bytes: bytes / decisions }));
+  return { decisions, bytesPerDecision: total / decisions, bySource: perDecision(bySource), own: perDecision(ownFrames).slice(0, top) };
+}
