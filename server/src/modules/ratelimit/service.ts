@@ -122,8 +122,8 @@ export class RateLimitService {
     return this.redis ? 'redis' : 'memory';
   }
 
-  private limiterFor(rule: RateRule): RateLimiterAbstract {
-    const id = bucketFamily(rule);
+  /** `id` is the rule's bucketFamily, made once by the caller for both look-ups. */
+  private limiterFor(rule: RateRule, id: string): RateLimiterAbstract {
     let limiter = this.limiters.get(id);
     if (!limiter) {
       const common = { keyPrefix: `${this.options.prefix}:${id}`, points: rule.limit, duration: rule.windowSeconds };
@@ -136,11 +136,10 @@ export class RateLimitService {
   }
 
   /** The leases of a Redis bucket family; null where every point goes to the store (memory, small buckets). */
-  private leasedFor(rule: RateRule): LeasedBucket | null {
-    const id = bucketFamily(rule);
+  private leasedFor(rule: RateRule, id: string): LeasedBucket | null {
     let bucket = this.leased.get(id);
     if (bucket === undefined) {
-      bucket = this.redis && leaseSize(rule.limit) > 1 ? new LeasedBucket(this.limiterFor(rule), rule.limit) : null;
+      bucket = this.redis && leaseSize(rule.limit) > 1 ? new LeasedBucket(this.limiterFor(rule, id), rule.limit) : null;
       this.leased.set(id, bucket);
     }
     return bucket;
@@ -150,7 +149,9 @@ export class RateLimitService {
   async consume(checks: readonly RateCheck[]): Promise<RateOutcome> {
     let outcome: RateOutcome = { allowed: true, limit: 0, remaining: Number.MAX_SAFE_INTEGER, resetMs: 0, retryAfterMs: null, degraded: null, scope: null };
     for (const check of checks) {
-      const one = await this.consumeOne(check);
+      const one = await this.ask(check);
+      if (one.degraded) bump(this.counts.storeDown, `${check.rule.scope} ${check.rule.failMode}`);
+      else if (!one.allowed) bump(this.counts.refused, check.rule.scope);
       if (!one.allowed) return one;
       if (one.remaining < outcome.remaining || outcome.limit === 0) outcome = { ...one, degraded: outcome.degraded ?? one.degraded };
     }
@@ -164,28 +165,22 @@ export class RateLimitService {
    */
   async refund(checks: readonly RateCheck[]): Promise<void> {
     await Promise.all(checks.map(async ({ rule, subject }) => {
-      const leased = this.leasedFor(rule);
-      await (leased ? leased.refund(subject) : this.limiterFor(rule).reward(subject, 1)).catch(() => undefined);
+      const id = bucketFamily(rule);
+      const leased = this.leasedFor(rule, id);
+      await (leased ? leased.refund(subject) : this.limiterFor(rule, id).reward(subject, 1)).catch(() => undefined);
     }));
   }
 
-  private async consumeOne(check: RateCheck): Promise<RateOutcome> {
-    const outcome = await this.ask(check);
-    const { rule } = check;
-    if (outcome.degraded) bump(this.counts.storeDown, `${rule.scope} ${rule.failMode}`);
-    else if (!outcome.allowed) bump(this.counts.refused, rule.scope);
-    return outcome;
-  }
-
   private async ask({ rule, subject }: RateCheck): Promise<RateOutcome> {
-    const leased = this.leasedFor(rule);
+    const id = bucketFamily(rule);
+    const leased = this.leasedFor(rule, id);
     if (leased) {
       const outcome = await leased.consume(subject);
       if ('storeDown' in outcome) return storeDownOutcome(rule);
       return outcome.allowed ? allowedOutcome(rule, outcome.remaining, outcome.resetMs) : refusedOutcome(rule, outcome.resetMs);
     }
     try {
-      const res = await this.limiterFor(rule).consume(subject, 1);
+      const res = await this.limiterFor(rule, id).consume(subject, 1);
       return allowedOutcome(rule, res.remainingPoints, res.msBeforeNext);
     } catch (error) {
       if (error instanceof RateLimiterRes) return refusedOutcome(rule, error.msBeforeNext);
