@@ -1,7 +1,8 @@
 // What a decision allocates, from a sampling heap profile (alloc-sampler.mjs): bytes per
 // decision, by where the code is (Tollgate's own, each dependency, Node's own modules) and
-// by the functions that allocated most themselves. Unlike CPU time it repeats from run to
-// run within a fraction of a percent on a busy machine, so a change shows in it.
+// by the functions that allocated most themselves. Unlike CPU time most runs repeat it
+// within ~1 % on a busy machine (now and then one comes out ~6 % higher), so a change of a
+// few percent shows in it.
 import { readFileSync } from 'node:fs';
 
 /** Where a frame's code is: Tollgate's (`server/src`), a package's name, Node.js's own modules, or V8's built-ins (no script). */

@@ -34,7 +34,7 @@ const TYPICAL_RATE = 300;
 // so their p99 would be the 30th slowest and p99.9 the 3rd, one stall of the machine's
 // moving either; thirty hold 9,000.
 const TYPICAL_SECONDS = 30;
-// The allocation run's measured part: its figure repeats to ~0.1 % at five seconds.
+// The allocation run's measured part: at five seconds most runs repeat its figure within ~1 %.
 const ALLOCATION_SECONDS = 5;
 // Open reservations each tenant holds in the in-process run with concurrent-run slots on.
 const OPEN_PER_TENANT = 10_000;
