@@ -4,6 +4,7 @@
 // within ~1 % on a busy machine (now and then one comes out ~6 % higher), so a change of a
 // few percent shows in it.
 import { readFileSync } from 'node:fs';
+import { label } from './flame.mjs';
 
 /** Where a frame's code is: Tollgate's (`server/src`), a package's name, Node.js's own modules, or V8's built-ins (no script). */
 function sourceOf(url) {
@@ -13,11 +14,6 @@ function sourceOf(url) {
   if (url.includes('/server/src/')) return 'server/src';
   if (url.startsWith('node:')) return 'Node.js (HTTP, sockets, streams)';
   return '(other)';
-}
-
-function frameOf(callFrame) {
-  const where = callFrame.url.replace(/^file:\/\//, '').replace(/^.*?\/(node_modules\/)/, '$1').replace(/^.*?\/(server\/src\/)/, '$1');
-  return `${callFrame.functionName || '(anonymous)'} ${where || '(V8)'}`;
 }
 
 /** The profile in `file` over `decisions`: bytes per decision in all, by source, and the top `top` frames of Tollgate's own code. */
@@ -31,7 +27,10 @@ export function readAllocations(file, decisions, top = 8) {
       total += node.selfSize;
       const source = sourceOf(node.callFrame.url);
       bySource.set(source, (bySource.get(source) ?? 0) + node.selfSize);
-      if (source === 'server/src') ownFrames.set(frameOf(node.callFrame), (ownFrames.get(frameOf(node.callFrame)) ?? 0) + node.selfSize);
+      if (source === 'server/src') {
+        const frame = label(node.callFrame);
+        ownFrames.set(frame, (ownFrames.get(frame) ?? 0) + node.selfSize);
+      }
     }
     for (const child of node.children) walk(child);
   };

@@ -34,7 +34,7 @@ export function sliceProfile(profile, fromMicros) {
 }
 
 /** A frame's name: the function and where it is, paths from the repository root. */
-function label(callFrame) {
+export function label(callFrame) {
   const name = callFrame.functionName || '(anonymous)';
   if (!callFrame.url) return name;
   const where = callFrame.url.replace(/^file:\/\//, '').replace(/^.*?\/(node_modules\/)/, '$1').replace(/^.*?\/((server|bench|sdk)\/)/, '$1');
