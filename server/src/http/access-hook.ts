@@ -43,7 +43,8 @@ export function registerAccessHook(app: FastifyInstance, checks: AccessChecks): 
   app.decorateRequest('access', null);
   app.decorateRequest('operatorId', null);
   app.addHook('preHandler', async (request) => {
-    const config = routeOf(request).config.access;
+    const route = routeOf(request);
+    const config = route.config.access;
     if (config === undefined) return;
     const need = typeof config === 'function' ? config(request) : config;
     const tenantId = (request.params as { tenantId?: string } | undefined)?.tenantId;
@@ -52,8 +53,8 @@ export function registerAccessHook(app: FastifyInstance, checks: AccessChecks): 
       if (tenantId !== undefined) await checks.tenantExists(tenantId);
       return;
     }
-    if (tenantId === undefined) throw new Error(`route ${routeOf(request).url} checks a tenant role but has no {tenantId}`);
-    request.access = await checks.tenant(principalOf(request), tenantId, need, { whileUnpaid: routeOf(request).config.whileUnpaid === true });
+    if (tenantId === undefined) throw new Error(`route ${route.url} checks a tenant role but has no {tenantId}`);
+    request.access = await checks.tenant(principalOf(request), tenantId, need, { whileUnpaid: route.config.whileUnpaid === true });
   });
 }
 
