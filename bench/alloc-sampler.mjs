@@ -13,10 +13,13 @@ let sampling = false;
 process.on('SIGUSR2', () => {
   sampling = !sampling;
   if (sampling) {
-    session.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+    session.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true },
+      (error) => { if (error) process.stderr.write(`alloc-sampler: ${error.message}\n`); });
     return;
   }
+  // A failure goes to the server's log, which the bench names when no profile comes.
   session.post('HeapProfiler.stopSampling', (error, result) => {
-    if (!error) writeFileSync(file, JSON.stringify(result.profile));
+    if (error) process.stderr.write(`alloc-sampler: ${error.message}\n`);
+    else writeFileSync(file, JSON.stringify(result.profile));
   });
 });
