@@ -287,7 +287,16 @@ BEGIN
      WHERE u.used > 0 AND NOT u.was
     ON CONFLICT DO NOTHING;
     GET DIAGNOSTICS written = ROW_COUNT;
-    IF written <> moved THEN RAISE EXCEPTION 'a counter was created under the batch' USING ERRCODE = '40001'; END IF;
+    IF written <> moved THEN
+      -- A row fewer than counted: another transaction created it since the lock (40001: the
+      -- requests are decided again), or the batch named a new counter twice — a fault,
+      -- not a conflict to retry until it goes away.
+      IF moved <> (SELECT count(DISTINCT (u.tid, u.m, u.ps)) FROM unnest(k_tid, k_meter, k_ps, k_used, k_found) AS u(tid, m, ps, used, was)
+                    WHERE u.used > 0 AND NOT u.was) THEN
+        RAISE EXCEPTION 'the batch named a counter twice' USING ERRCODE = 'XX000';
+      END IF;
+      RAISE EXCEPTION 'a counter was created under the batch' USING ERRCODE = '40001';
+    END IF;
   END IF;
 
   -- The accounts' reserved amounts (the same check: each account once).
@@ -329,7 +338,13 @@ BEGIN
       SELECT u.tid, u.live, at FROM unnest(t_id, l_found, l_live) AS u(tid, found, live) WHERE NOT u.found AND u.live > 0
       ON CONFLICT DO NOTHING;
       GET DIAGNOSTICS written = ROW_COUNT;
-      IF written <> moved THEN RAISE EXCEPTION 'a slot count row was created under the batch' USING ERRCODE = '40001'; END IF;
+      IF written <> moved THEN
+        -- As for the counters: created since the lock, or a new tenant named twice (a fault).
+        IF moved <> (SELECT count(DISTINCT u.tid) FROM unnest(t_id, l_found, l_live) AS u(tid, found, live) WHERE NOT u.found AND u.live > 0) THEN
+          RAISE EXCEPTION 'the batch named a tenant twice' USING ERRCODE = 'XX000';
+        END IF;
+        RAISE EXCEPTION 'a slot count row was created under the batch' USING ERRCODE = '40001';
+      END IF;
     END IF;
   END IF;
 

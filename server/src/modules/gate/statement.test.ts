@@ -104,6 +104,32 @@ describe('the rows a batch consumes', () => {
       expect(await written()).toEqual([{ used: 5, reserved: 0, holds: 0 }]);
     });
 
+    // A counter or slot count that does not exist yet is inserted, not updated: one named
+    // twice is inserted once, and that must read as the fault it is (XX000), not as a row
+    // another transaction created under the batch (40001, which is retried as a conflict).
+    it('a counter named twice before its row exists', async () => {
+      const next = { ps: '2027-03-01T00:00:00.000Z', pe: '2027-04-01T00:00:00.000Z' };
+      const entries = (await twins(100)).map((e) => ({ ...e, ...next }));
+      const params = statementParams(entries, at);
+      params[6] = '{1,2}'; params[9] = '{tnt_twice,tnt_twice}'; params[10] = '{runs,runs}'; params[11] = `{"${next.ps}","${next.ps}"}`; params[12] = `{"${next.pe}","${next.pe}"}`;
+      await expect(db.database.statement(DECIDE_STATEMENT, params)).rejects.toMatchObject({ code: 'XX000', message: expect.stringMatching(/named a counter twice/) });
+      expect(await db.asOwner("SELECT count(*)::int AS n FROM usage_counters WHERE tenant_id = 'tnt_twice' AND period_start = '2027-03-01T00:00:00.000Z'")).toEqual([{ n: 0 }]);
+      expect(await written()).toEqual([{ used: 5, reserved: 0, holds: 0 }]);
+    });
+
+    it('a tenant named twice before its slot count row exists (no meter, no cost)', async () => {
+      await db.asOwner("INSERT INTO tenants (id, name, kind) VALUES ('tnt_twice2', 'twice', 'team')");
+      await db.asOwner("INSERT INTO credit_accounts (tenant_id, balance, reserved) VALUES ('tnt_twice2', 1000, 0)");
+      const [{ generation }] = await db.asOwner<{ generation: number }>("SELECT generation FROM tenants WHERE id = 'tnt_twice2'") as [{ generation: number }];
+      const entries = [1, 2].map((i) => entry({ tid: 'tnt_twice2', tgen: Number(generation), ps, meter: null, mlimit: null, cost: 0, runs: 5,
+        res_id: `res_twice2${i}`, dec_id: `dec_twice2${i}` }));
+      const params = statementParams(entries, at);
+      params[8] = '{1,2}'; params[13] = '{tnt_twice2,tnt_twice2}';
+      await expect(db.database.statement(DECIDE_STATEMENT, params)).rejects.toMatchObject({ code: 'XX000', message: expect.stringMatching(/named a tenant twice/) });
+      expect(await db.asOwner("SELECT (SELECT count(*)::int FROM run_leases WHERE tenant_id = 'tnt_twice2') AS leases, (SELECT count(*)::int FROM run_slots WHERE tenant_id = 'tnt_twice2') AS slots"))
+        .toEqual([{ leases: 0, slots: 0 }]);
+    });
+
     it('a tenant named twice', async () => {
       // Both admitted (the meter has room), each seeing the account as it was.
       const entries = await twins(100);
