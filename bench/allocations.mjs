@@ -1,9 +1,11 @@
-// What a decision allocates, from a sampling heap profile (alloc-sampler.mjs): bytes per
+// What a decision allocates, from a sampling heap profile (profiler.mjs): bytes per
 // decision, by where the code is (Tollgate's own, each dependency, Node's own modules) and
 // by the functions that allocated most themselves. Unlike CPU time most runs repeat it
 // within ~1 % on a busy machine (now and then one comes out ~6 % higher), so a change of a
-// few percent shows in it.
-import { readFileSync } from 'node:fs';
+// few percent shows in it — between runs of similar throughput: what a batch statement
+// allocates is shared by the batch's decisions, so the figure grows as batches shrink (on
+// a machine several times slower, runs at 951 and 690 req/s gave 44.7 and 55.1 KB). A
+// function's own line moves less, as most of them are per decision.
 import { label } from './flame.mjs';
 
 /** Where a frame's code is: Tollgate's (`server/src`), a package's name, Node.js's own modules, or V8's built-ins (no script). */
@@ -16,9 +18,8 @@ function sourceOf(url) {
   return '(other)';
 }
 
-/** The profile in `file` over `decisions`: bytes per decision in all, by source, and the top `top` frames of Tollgate's own code. */
-export function readAllocations(file, decisions, top = 8) {
-  const profile = JSON.parse(readFileSync(file, 'utf8'));
+/** `profile` over `decisions`: bytes per decision in all, by source, and the top `top` frames of Tollgate's own code. */
+export function readAllocations(profile, decisions, top = 8) {
   let total = 0;
   const bySource = new Map();
   const ownFrames = new Map();

@@ -1,37 +1,13 @@
-// A flame graph of a V8 CPU profile (the .cpuprofile `node --cpu-prof` writes) as one
-// self-contained SVG, and the frames that cost the most themselves; sliceProfile keeps
-// only the samples of the measured part of a run. The profile's call tree
-// is drawn as it is: a frame's width is the samples taken in it and everything it called;
-// hover a frame for its share. Idle time (waiting on the network and the database) is left
-// out of the drawing and reported in its title, so the graph shows where the CPU went.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+// A flame graph of a V8 CPU profile (the profile bench/profiler.mjs takes of a run's
+// measured part) as one self-contained SVG, and the frames that cost the most themselves.
+// The profile's call tree is drawn as it is: a frame's width is the samples taken in it
+// and everything it called; hover a frame for its share. Idle time (waiting on the network
+// and the database) is left out of the drawing and reported in its title, so the graph
+// shows where the CPU went.
 
 const WIDTH = 1200;
 const ROW = 17;
 const MIN_WIDTH = 1; // px: narrower frames are not drawn (their time stays in the parent's width)
-
-/** The largest .cpuprofile in `dir` (a process writes one at exit), parsed. */
-export function readProfile(dir) {
-  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(dir, f));
-  if (files.length === 0) throw new Error(`no .cpuprofile in ${dir}`);
-  const largest = files.reduce((a, b) => (statSync(b).size > statSync(a).size ? b : a));
-  return JSON.parse(readFileSync(largest, 'utf8'));
-}
-
-/**
- * The profile as if it had started `fromMicros` after it did: each frame's samples
- * recounted from those taken since (the process's start-up and warm-up left out).
- */
-export function sliceProfile(profile, fromMicros) {
-  const hits = new Map();
-  let at = profile.startTime;
-  profile.samples.forEach((id, i) => {
-    at += profile.timeDeltas[i];
-    if (at - profile.startTime >= fromMicros) hits.set(id, (hits.get(id) ?? 0) + 1);
-  });
-  return { ...profile, nodes: profile.nodes.map((n) => ({ ...n, hitCount: hits.get(n.id) ?? 0 })) };
-}
 
 /** A frame's name: the function and where it is, paths from the repository root. */
 export function label(callFrame) {

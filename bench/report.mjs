@@ -111,7 +111,7 @@ export function renderReport(r) {
   lines.push(...statementSteps(r.inprocess.postgres), '');
   const prof = a.profiled;
   lines.push('## Where the server\'s CPU goes', '');
-  lines.push(`The 100-tenant authorize load once more on one process under \`--cpu-prof\` (${n(prof.rps)} req/s while profiled): ` +
+  lines.push(`The 100-tenant authorize load once more on one process, V8's CPU profiler on for ${r.settings.seconds} s of it after a warm-up (bench/profiler.mjs; ${n(prof.rps)} req/s while profiled): ` +
     `flame graph [\`${prof.file}\`](${prof.file}). The frames with the most samples in themselves, as a share of the samples not idle:`, '');
   table(['frame', 'self'], prof.hottest.map((f) => [`\`${f.frame}\``, `${f.selfShare.toFixed(1)} %`]));
   lines.push(...allocations(a.allocations));
@@ -158,9 +158,10 @@ function writes(r) {
 function allocations(al) {
   const kb = (bytes) => `${(bytes / 1000).toFixed(1)} KB`;
   const lines = ['## What a decision allocates', '',
-    `The 100-tenant authorize load once more on one process, V8's sampling heap profiler on for ${al.seconds} s (${n(al.decisions)} decisions; bench/alloc-sampler.mjs): ` +
+    `The 100-tenant authorize load once more on one process, V8's sampling heap profiler on for ${al.seconds} s (${n(al.decisions)} decisions; bench/profiler.mjs): ` +
     `**${kb(al.bytesPerDecision)} per decision**, the objects collected since included — what the young generation's collections work through. ` +
-    'Most runs repeat it within ~1 % (now and then one comes out ~6 % higher) where CPU time does not. By where the allocating code is:', ''];
+    'Most runs of similar throughput repeat it within ~1 % (now and then one comes out ~6 % higher) where CPU time does not; smaller batches (a slower run) raise it, ' +
+    'as what a batch statement allocates is shared by fewer decisions. By where the allocating code is:', ''];
   lines.push(...tableLines(['code', 'per decision'], al.bySource.slice(0, 8).map((s) => [s.name, kb(s.bytes)])));
   lines.push('Tollgate\'s own functions that allocate most themselves:', '');
   lines.push(...tableLines(['function', 'per decision'], al.own.map((f) => [`\`${f.name}\``, kb(f.bytes)])));

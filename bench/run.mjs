@@ -14,7 +14,7 @@ import { parse, stringify } from 'yaml';
 import { loadDecisions, loadHello, loadPaced } from './load.mjs';
 import { preparePgbench, runPgbench } from './pgbench.mjs';
 import { BENCH_DIR, SERVER_DIR, cpuNow, cpuPerRequest, createDatabase, dropDatabase, forkServer, pgUrl, psql, psqlAsync, startRedis, startTollgate, stopAll, WAL_POSITION } from './procs.mjs';
-import { flameGraphSvg, hottestFrames, readProfile, sliceProfile } from './flame.mjs';
+import { flameGraphSvg, hottestFrames } from './flame.mjs';
 import { renderReport } from './report.mjs';
 import { readAllocations } from './allocations.mjs';
 import { EXPORT_ROWS, benchExport, renderExport } from './export.mjs';
@@ -263,25 +263,13 @@ async function benchAuthorize(configPath) {
 }
 
 /**
- * The 100-tenant load once more, on one server process under `--cpu-prof` (profiling
- * costs time, so it is not one of the measured runs): its flame graph goes to
- * bench/results/<date>-flame.svg, its hottest frames to the report.
+ * The 100-tenant load once more, on one server process with V8's CPU profiler on for its
+ * measured part (profiling costs time, so it is not one of the measured runs): its flame
+ * graph goes to bench/results/<date>-flame.svg, its hottest frames to the report.
  */
 async function profileAuthorize(configPath, keys) {
-  const dir = join(tmp, 'profile');
-  mkdirSync(dir, { recursive: true });
   log(`authorize over ${TENANTS} tenants, one process, profiled`);
-  // A flag of its own: Node does not take --cpu-prof from NODE_OPTIONS.
-  const spawned = performance.now();
-  const server = await startTollgate(tollgateEnv(configPath, 1), join(logs, 'tollgate-profiled.log'), ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
-  const run = { path: '/v1/authorize', body: { operation: 'clustering' }, credentials: keys, connections: CONNECTIONS };
-  await loadDecisions(server.url, { ...run, seconds: 2 }); // warm-up: caches and JIT
-  const measuredFrom = performance.now();
-  const result = await loadDecisions(server.url, { ...run, seconds: SECONDS });
-  await settle();
-  await server.stop(); // the profile is written as the process exits
-  // Only the measured load: start-up (module loading, schema compiling) and warm-up left out.
-  const profile = sliceProfile(readProfile(dir), (measuredFrom - spawned) * 1000);
+  const { profile, result } = await profiledRun(configPath, keys, 'cpu', SECONDS);
   const file = `${new Date().toISOString().slice(0, 10)}-flame.svg`;
   mkdirSync(join(BENCH_DIR, 'results'), { recursive: true });
   writeFileSync(join(BENCH_DIR, 'results', file), flameGraphSvg(profile,
@@ -291,27 +279,37 @@ async function profileAuthorize(configPath, keys) {
 
 /**
  * The 100-tenant load once more on one server process with V8's sampling heap profiler
- * on for its measured part (alloc-sampler.mjs, told by SIGUSR2): what a decision
- * allocates, the objects collected since included. Sampling costs time, so it is not one
- * of the measured runs.
+ * on for its measured part: what a decision allocates, the objects collected since
+ * included. Sampling costs time, so it is not one of the measured runs.
  */
 async function profileAllocations(configPath, keys) {
-  const file = join(tmp, 'allocations.json');
   log(`authorize over ${TENANTS} tenants, one process, allocations sampled`);
-  const server = await startTollgate({ ...tollgateEnv(configPath, 1), BENCH_ALLOC_PROFILE: file }, join(logs, 'tollgate-allocations.log'),
-    ['--import', join(BENCH_DIR, 'alloc-sampler.mjs')]);
+  const { profile, result } = await profiledRun(configPath, keys, 'allocations', ALLOCATION_SECONDS);
+  return { ...readAllocations(profile, result.requests), seconds: ALLOCATION_SECONDS };
+}
+
+/**
+ * The 100-tenant load on a server process of its own with one of V8's profilers
+ * (profiler.mjs, `kind`) on for `seconds` of it, after a warm-up: start-up, module loading
+ * and the first calls' compiling are not in the profile. The profiler is told by SIGUSR2.
+ */
+async function profiledRun(configPath, keys, kind, seconds) {
+  const file = join(tmp, `${kind}-profile.json`);
+  const logPath = join(logs, `tollgate-${kind}-profiled.log`);
+  const server = await startTollgate({ ...tollgateEnv(configPath, 1), BENCH_PROFILE: file, BENCH_PROFILE_KIND: kind }, logPath,
+    ['--import', join(BENCH_DIR, 'profiler.mjs')]);
   const run = { path: '/v1/authorize', body: { operation: 'clustering' }, credentials: keys, connections: CONNECTIONS };
   await loadDecisions(server.url, { ...run, seconds: 2 }); // warm-up: caches and JIT
   process.kill(server.pid, 'SIGUSR2');
-  const result = await loadDecisions(server.url, { ...run, seconds: ALLOCATION_SECONDS });
+  const result = await loadDecisions(server.url, { ...run, seconds });
   process.kill(server.pid, 'SIGUSR2');
   // The profile is written once the server's thread has stopped the profiler.
   for (let waited = 0; !existsSync(file); waited += 100) {
-    if (waited > 10_000) throw new Error(`no allocation profile from the server (see ${join(logs, 'tollgate-allocations.log')})`);
+    if (waited > 10_000) throw new Error(`no ${kind} profile from the server (see ${logPath})`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   await server.stop();
-  return { ...readAllocations(file, result.requests), seconds: ALLOCATION_SECONDS };
+  return { profile: JSON.parse(readFileSync(file, 'utf8')), result };
 }
 
 /** A load run and the CPU it cost per request: the server, PostgreSQL, the load generator. */
