@@ -573,6 +573,9 @@ describe('denials in the decision log', () => {
     expect((await admin(owner.tenantId, { limits: { runs: 1, concurrentRuns: 100 } })).statusCode).toBe(200);
     await t.deps.decisionLog.flush();
     t.clock.set(Math.floor(t.clock.now().getTime() / 60_000) * 60_000 + 60_000 + 1_000);
+    // The calls span three minutes of the harness's clock, which starts at the real time:
+    // they may straddle a UTC midnight, so the summary is read over every day they touch.
+    const firstDay = t.clock.now().toISOString().slice(0, 10);
     const codes = [];
     // One admitted, then the meter is full: refused by the batch, then from memory.
     for (let i = 0; i < 6; i++) codes.push((await authorize(first.key, { operation: 'clustering' })).json().code);
@@ -595,8 +598,14 @@ describe('denials in the decision log', () => {
       [first.id, 'LIMIT_EXCEEDED', 5],
     ]);
     // Every call is counted where calls are counted.
-    const summary = (await t.request({ method: 'GET', url: `/v1/admin/tenants/${owner.tenantId}/usage/summary?from=${t.clock.now().toISOString().slice(0, 10)}&to=${t.clock.now().toISOString().slice(0, 10)}`, token: op.accessToken })).json();
-    expect(summary.days.at(-1)).toMatchObject({ allowed: 1, denied: { LIMIT_EXCEEDED: 8, NOT_IN_PLAN: 1 } });
+    const lastDay = t.clock.now().toISOString().slice(0, 10);
+    const summary = (await t.request({ method: 'GET', url: `/v1/admin/tenants/${owner.tenantId}/usage/summary?from=${firstDay}&to=${lastDay}`, token: op.accessToken })).json();
+    const counted = { allowed: 0, denied: {} as Record<string, number> };
+    for (const day of summary.days as { allowed: number; denied: Record<string, number> }[]) {
+      counted.allowed += day.allowed;
+      for (const [code, calls] of Object.entries(day.denied)) counted.denied[code] = (counted.denied[code] ?? 0) + calls;
+    }
+    expect(counted).toEqual({ allowed: 1, denied: { LIMIT_EXCEEDED: 8, NOT_IN_PLAN: 1 } });
   });
 
   it('are counted on a row not yet written, never on one being written', async () => {
