@@ -394,9 +394,8 @@ describe('the decision log', () => {
     // The day counts have every one of them: the allowed decisions' counts went with the flush.
     const days = all.filter((d) => d.id !== 'dec_00000000000000000000000000' && !tied.includes(d.id)).map((d) => d.createdAt.slice(0, 10)).sort();
     const summary = (await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/usage/summary?from=${days[0]}&to=${days.at(-1)}`, token: owner.accessToken })).json();
-    const totals = (summary.days as { allowed: number; denied: Record<string, number> }[])
-      .reduce((sum, d) => ({ allowed: sum.allowed + d.allowed, denied: sum.denied + (d.denied.NOT_IN_PLAN ?? 0) }), { allowed: 0, denied: 0 });
-    expect(totals).toEqual({ allowed: 5, denied: 1 });
+    const totals = countedOver(summary.days);
+    expect({ allowed: totals.allowed, denied: totals.denied.NOT_IN_PLAN ?? 0 }).toEqual({ allowed: 5, denied: 1 });
   });
 
   it('an allowed decision\'s meter usage event is its reservation; the events list pages through it and usage_events as one', async () => {
@@ -600,12 +599,7 @@ describe('denials in the decision log', () => {
     // Every call is counted where calls are counted.
     const lastDay = t.clock.now().toISOString().slice(0, 10);
     const summary = (await t.request({ method: 'GET', url: `/v1/admin/tenants/${owner.tenantId}/usage/summary?from=${firstDay}&to=${lastDay}`, token: op.accessToken })).json();
-    const counted = { allowed: 0, denied: {} as Record<string, number> };
-    for (const day of summary.days as { allowed: number; denied: Record<string, number> }[]) {
-      counted.allowed += day.allowed;
-      for (const [code, calls] of Object.entries(day.denied)) counted.denied[code] = (counted.denied[code] ?? 0) + calls;
-    }
-    expect(counted).toEqual({ allowed: 1, denied: { LIMIT_EXCEEDED: 8, NOT_IN_PLAN: 1 } });
+    expect(countedOver(summary.days)).toEqual({ allowed: 1, denied: { LIMIT_EXCEEDED: 8, NOT_IN_PLAN: 1 } });
   });
 
   it('are counted on a row not yet written, never on one being written', async () => {
@@ -676,3 +670,12 @@ describe('metrics', () => {
   });
 });
 
+/** A usage summary's decisions summed over its days: calls a test made may fall on two UTC days. */
+function countedOver(days: { allowed: number; denied: Record<string, number> }[]): { allowed: number; denied: Record<string, number> } {
+  const counted = { allowed: 0, denied: {} as Record<string, number> };
+  for (const day of days) {
+    counted.allowed += day.allowed;
+    for (const [code, calls] of Object.entries(day.denied)) counted.denied[code] = (counted.denied[code] ?? 0) + calls;
+  }
+  return counted;
+}

@@ -84,9 +84,9 @@ describe('the rows a batch consumes', () => {
       await db.asOwner("INSERT INTO credit_accounts (tenant_id, balance, reserved) VALUES ('tnt_twice', 1000, 0)");
       await db.asOwner(`INSERT INTO usage_counters (tenant_id, meter, period_start, period_end, used, updated_at) VALUES ('tnt_twice', 'runs', '${ps}', '2027-01-01T00:00:00.000Z', 5, now())`);
     });
-    const twins = async (mlimit = 6) => {
-      const [{ generation }] = await db.asOwner<{ generation: number }>("SELECT generation FROM tenants WHERE id = 'tnt_twice'") as [{ generation: number }];
-      return [1, 2].map((i) => entry({ tid: 'tnt_twice', tgen: Number(generation), ps, mlimit, res_id: `res_twice${i}`, dec_id: `dec_twice${i}`}));
+    const twins = async (mlimit = 6, tid = 'tnt_twice') => {
+      const [{ generation }] = await db.asOwner<{ generation: number }>('SELECT generation FROM tenants WHERE id = $1', [tid]) as [{ generation: number }];
+      return [1, 2].map((i) => entry({ tid, tgen: Number(generation), ps, mlimit, res_id: `res_twice${i}`, dec_id: `dec_twice${i}`}));
     };
     const written = async () => db.asOwner<{ used: number; reserved: number; holds: number }>(`
       SELECT (SELECT used FROM usage_counters WHERE tenant_id = 'tnt_twice')::int AS used, (SELECT reserved FROM credit_accounts WHERE tenant_id = 'tnt_twice')::int AS reserved,
@@ -120,9 +120,7 @@ describe('the rows a batch consumes', () => {
     it('a tenant named twice before its slot count row exists (no meter, no cost)', async () => {
       await db.asOwner("INSERT INTO tenants (id, name, kind) VALUES ('tnt_twice2', 'twice', 'team')");
       await db.asOwner("INSERT INTO credit_accounts (tenant_id, balance, reserved) VALUES ('tnt_twice2', 1000, 0)");
-      const [{ generation }] = await db.asOwner<{ generation: number }>("SELECT generation FROM tenants WHERE id = 'tnt_twice2'") as [{ generation: number }];
-      const entries = [1, 2].map((i) => entry({ tid: 'tnt_twice2', tgen: Number(generation), ps, meter: null, mlimit: null, cost: 0, runs: 5,
-        res_id: `res_twice2${i}`, dec_id: `dec_twice2${i}` }));
+      const entries = (await twins(6, 'tnt_twice2')).map((e) => ({ ...e, meter: null, mlimit: null, cost: 0, runs: 5 }));
       const params = statementParams(entries, at);
       params[8] = '{1,2}'; params[13] = '{tnt_twice2,tnt_twice2}';
       await expect(db.database.statement(DECIDE_STATEMENT, params)).rejects.toMatchObject({ code: 'XX000', message: expect.stringMatching(/named a tenant twice/) });
