@@ -1,10 +1,10 @@
 // Everything the bench starts, it stops: child servers and the throwaway database.
-import { execFile, execFileSync, fork, spawn } from 'node:child_process';
+import { execFileSync, fork, spawn } from 'node:child_process';
 import { connect, createServer } from 'node:net';
 import { createWriteStream, existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import postgres from 'postgres';
 
 export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 export const ROOT_DIR = dirname(BENCH_DIR);
@@ -25,17 +25,21 @@ export function psql(database, sqlText) {
   return execFileSync('psql', [...psqlArgs(database), '-f', '-'], { input: sqlText, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] }).trim();
 }
 
-/** One statement through psql without blocking this process: for what is read while a run sends. */
-export async function psqlAsync(database, statement) {
-  const { stdout } = await execFileAsync('psql', [...psqlArgs(database), '-c', statement], { encoding: 'utf8' });
-  return stdout.trim();
+/**
+ * One connection held open for what is read while a run sends (the write-ahead log's
+ * position, the statement's timings), as the superuser: `read(text)` answers the first
+ * row. A psql per read started a process on the cores under test, at the start of a paced
+ * run's measured part: in scratch runs at 300/s, one raised that second's p99 from 11–15
+ * ms to 17–20, two to 50–89 (issue 24).
+ */
+export function heldConnection(database) {
+  const sql = postgres(pgUrl(database), { max: 1, onnotice: () => undefined });
+  return { read: async (text) => (await sql.unsafe(text))[0], close: () => sql.end() };
 }
-
-const execFileAsync = promisify(execFile);
 
 /**
  * Where the database's write-ahead log stands, in bytes, as one number: read around a run
- * (run.mjs through psql, inprocess.ts through the database it opened, PGlite's included).
+ * (run.mjs over its held connection, inprocess.ts through the database it opened, PGlite's included).
  */
 export const WAL_POSITION = "SELECT (pg_current_wal_lsn() - '0/0')::float8 AS bytes";
 

@@ -124,19 +124,29 @@ export function renderReport(r) {
 }
 
 /**
- * What the paced runs' answers wait on: their decision statements (commit included), and
- * the disk's fsync that every commit waits for.
+ * What the paced runs' answers wait on: their decision statements (commit included), the
+ * disk's fsync that every commit waits for, and the server's garbage collector; and how
+ * much of the slow answers' time the server saw (run.mjs waitTimes).
  */
 function waits(a) {
   const share = (x) => (x === null || x === undefined ? '–' : pct(x));
-  const statements = (s) => (s ? `${n(s.count)} statements, mean ${ms(s.meanMs)}, ${share(s.over5ms)} slower than 5 ms` : '–');
+  const atRates = (figure) => `${figure(a.typical)} at ${n(a.typical.rate)} req/s; ${figure(a.fixed)} at ${n(a.fixed.rate)} req/s`;
+  const statements = ({ server }) => {
+    const s = server?.statements;
+    if (!s) return '–';
+    const inPostgres = s.inPostgresMs === null ? '' : ` (${ms(s.inPostgresMs)} of it inside PostgreSQL's \`tollgate_decide\`)`;
+    return `${n(s.count)} statements, mean ${ms(s.meanMs)}${inPostgres}, ${share(s.over5ms)} slower than 5 ms`;
+  };
+  const answers = (run) => `${share(run.over5ms)}${run.server?.answers ? ` (the server's own time: ${share(run.server.answers.over5ms)})` : ''}`;
+  const gc = ({ server }) => (server ? `${n(server.gc.count)} pauses, ${ms(server.gc.ms)} in all (${share(server.gc.share)} of the run)` : '–');
   const bySecond = (run) => (run.p99BySecond?.length ? run.p99BySecond.map((x) => (x === null ? '–' : x.toFixed(1))).join(' · ') : '–');
   const sync = (d) => (d ? `p50 ${ms(d.p50)}, p99 ${ms(d.p99)}, p99.9 ${ms(d.p999)}, max ${ms(d.max)} (${n(d.syncs)} syncs)` : 'not probed');
   return ['## What the paced runs\' answers wait on', '',
-    'Each answer waits for its batch\'s decision statement, and the statement for its commit\'s fsync: the disk\'s slow syncs are a floor under the slow answers.', '',
-    `- Answers slower than 5 ms: ${share(a.typical.over5ms)} at ${n(a.typical.rate)} req/s; ${share(a.fixed.over5ms)} at ${n(a.fixed.rate)} req/s.`,
-    `- p99 of each second of the run (by when its requests were due), in ms: ${bySecond(a.typical)} at ${n(a.typical.rate)} req/s; ${bySecond(a.fixed)} at ${n(a.fixed.rate)} req/s.`,
-    `- Decision statements, from sending to the answer, commit included (the server's \`tollgate_decision_batch_seconds\`): ${statements(a.typical.statements)} at ${n(a.typical.rate)} req/s; ${statements(a.fixed.statements)} at ${n(a.fixed.rate)} req/s.`,
+    'Each answer waits for its batch\'s decision statement, and the statement for its commit\'s fsync: the disk\'s slow syncs are a floor under the slow answers. A statement\'s time as the server sees it is its function\'s time inside PostgreSQL (`pg_stat_user_functions`) and the rest: the commit\'s WAL flush, the round trip, and the event loop getting to the answer. The server\'s own time for an answer runs from Fastify\'s reading its request to its reply (`tollgate_http_request_duration_seconds`); the load generator\'s from when the request was due, so the difference is time outside the server\'s handler: the load generator on the same cores, the kernel, requests read late while the event loop was busy.', '',
+    `- Answers slower than 5 ms: ${atRates(answers)}.`,
+    `- p99 of each second of the run (by when its requests were due), in ms: ${atRates(bySecond)}.`,
+    `- Decision statements, from sending to the answer, commit included (the server's \`tollgate_decision_batch_seconds\`): ${atRates(statements)}.`,
+    `- The server's garbage collector, holding its main thread (\`tollgate_nodejs_gc_duration_seconds\`, every kind): ${atRates(gc)}.`,
     `- The disk's fsync (bench/fsync-probe.mjs: an 8 KiB write and fdatasync every 10 ms, beside PostgreSQL's data directory): at rest ${sync(a.disk?.atRest)}; beside ${n(a.typical.rate)} req/s once more ${sync(a.disk?.underLoad)}.`, ''];
 }
 

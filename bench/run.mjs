@@ -13,7 +13,7 @@ import { SignJWT } from 'jose';
 import { parse, stringify } from 'yaml';
 import { loadDecisions, loadHello, loadPaced } from './load.mjs';
 import { preparePgbench, runPgbench } from './pgbench.mjs';
-import { BENCH_DIR, SERVER_DIR, cpuNow, cpuPerRequest, createDatabase, dropDatabase, forkServer, pgUrl, psql, psqlAsync, startRedis, startTollgate, stopAll, WAL_POSITION } from './procs.mjs';
+import { BENCH_DIR, SERVER_DIR, cpuNow, cpuPerRequest, createDatabase, dropDatabase, forkServer, heldConnection, pgUrl, psql, startRedis, startTollgate, stopAll, WAL_POSITION } from './procs.mjs';
 import { flameGraphSvg, hottestFrames } from './flame.mjs';
 import { renderReport } from './report.mjs';
 import { readAllocations } from './allocations.mjs';
@@ -47,6 +47,8 @@ const tmp = mkdtempSync(join(tmpdir(), 'tollgate-bench-'));
 // Server logs outlive the run (the temp dir does not), so a problem reported can be looked up.
 const logs = mkdtempSync(join(tmpdir(), 'tollgate-bench-logs-'));
 const sql = (text) => psql(dbName, text);
+// What is read while a run sends (walPosition, decideInPostgres); opened with the database.
+let held;
 const log = (message) => process.stderr.write(`[bench] ${message}\n`);
 const problems = [];
 // One master secret for every Tollgate process of the run: the in-process run on PostgreSQL
@@ -65,6 +67,7 @@ const processCounts = () => (workers > 1 ? [1, workers] : [1]);
 
 async function main() {
   createDatabase(dbName);
+  held = heldConnection(dbName);
   const configPath = writeBenchConfig();
   const machine = machineFacts();
   const redis = availableParallelism() > 1 ? await startRedis(join(logs, 'redis.log')) : null;
@@ -197,6 +200,10 @@ async function benchAuthorize(configPath) {
   const { tenants, hot, keys } = seeded;
   const best = fastest(byProcesses);
   const spread = { ...best, others: byProcesses.filter((r) => r !== best) };
+  // The connections this server opens until its paced runs are over have PostgreSQL time
+  // the decision statement's function (decideInPostgres): two clock reads per call, a few
+  // calls per batch.
+  sql(`ALTER DATABASE ${dbName} SET track_functions = 'pl'`);
   const { server, call, op } = await start(spread.processes);
   const load = (credentials) => withCpu(server.pid, () => loadDecisions(server.url, { ...authorizeRun, credentials }));
   await warm(server);
@@ -204,7 +211,7 @@ async function benchAuthorize(configPath) {
   // A paced run measures the steady state at its rate: its first seconds, while the server
   // still works off the closed-loop run before it (the decision log's backlog, autovacuum
   // after tens of thousands of inserts), are a warm-up at the same rate, not measured; the
-  // CPU and the statements are read from where the measured part begins.
+  // CPU and the server's own times are read from where the measured part begins.
   const pace = (rate, options = {}) => loadPaced(server.url, { ...authorizeRun, credentials: keys, rate, seconds: SECONDS, ...options });
   const paced = async (rate, seconds = SECONDS) => {
     let from;
@@ -212,13 +219,13 @@ async function benchAuthorize(configPath) {
       seconds, warmupSeconds: 3,
       onMeasuring: async () => {
         const cpu = cpuNow(server.pid);
-        const [statements, wal] = await Promise.all([batchSeconds(server.url), walPosition()]);
-        from = { cpu, statements, wal };
+        const [times, wal] = await Promise.all([waitTimes(server.url), walPosition()]);
+        from = { cpu, times, wal };
       },
     });
     return {
       ...run, cpu: cpuPerRequest(from.cpu, cpuNow(server.pid), run.requests), rate,
-      statements: statementsBetween(from.statements, await batchSeconds(server.url)), walPerRequest: ((await walPosition()) - from.wal) / run.requests,
+      server: waitTimesBetween(from.times, await waitTimes(server.url), run.requests / run.rps), walPerRequest: ((await walPosition()) - from.wal) / run.requests,
     };
   };
   const rate = Math.round(spread.rps * 0.7);
@@ -233,6 +240,7 @@ async function benchAuthorize(configPath) {
   const diskDir = dirname(sql('SHOW data_directory'));
   const disk = { atRest: await probeDisk(diskDir, 5) };
   [disk.underLoad] = await Promise.all([probeDisk(diskDir, SECONDS), pace(TYPICAL_RATE)]);
+  sql(`ALTER DATABASE ${dbName} RESET track_functions`);
 
   // The hot tenant may admit HOT_LIMIT_SHARE of the 100-tenant run's requests from here on.
   await settle();
@@ -330,27 +338,72 @@ async function withWal(run) {
  * Where PostgreSQL's write-ahead log stands, in bytes: everything the database writes to
  * make its commits durable — each row, index entry and row lock a decision changes, and a
  * page's full image the first time it changes after a checkpoint. The whole server's; the
- * bench is its only writer. Read by a child psql, so that a paced run keeps sending.
+ * bench is its only writer. Read over the bench's held connection, so that a paced run
+ * keeps sending and nothing is started beside it.
  */
 async function walPosition() {
-  return Number(await psqlAsync(dbName, WAL_POSITION));
+  return (await held.read(WAL_POSITION)).bytes;
 }
 
 /**
- * The decision statements' histogram (send → answer, commit included) from the server's
- * /metrics; with several processes, that of the one that answers the scrape.
+ * What the answers of a paced run waited on, as the server measured it, from its /metrics
+ * (with several processes, the primary's sum of every worker's): the decision statements
+ * (send → answer, commit included), the authorize answers (Fastify's request → reply), and
+ * the time its garbage collector held the main thread (prom-client's
+ * `nodejs_gc_duration_seconds`, every kind), each as a count, a sum in seconds and how
+ * many took at most 5 ms (the collector's histogram has no such bucket: unused); and as
+ * PostgreSQL measured it, the statement's function (decideInPostgres).
  */
-async function batchSeconds(url) {
-  const text = await fetch(`${url}/metrics`).then((res) => res.text());
-  const read = (name) => Number(new RegExp(`^tollgate_decision_batch_seconds_${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
-  return { count: read('count'), sum: read('sum'), within5ms: read('bucket\\{le="0.005"\\}') };
+async function waitTimes(url) {
+  const [text, decide] = await Promise.all([fetch(`${url}/metrics`).then((res) => res.text()), decideInPostgres()]);
+  const histogram = (name, labels = '') => {
+    const total = { count: 0, sum: 0, within5ms: 0 };
+    for (const [, part, tags, value] of text.matchAll(new RegExp(`^tollgate_${name}_(count|sum|bucket)(?:\\{([^}]*)\\})? (\\S+)$`, 'gm'))) {
+      if (!(tags ?? '').includes(labels)) continue;
+      if (part === 'bucket') {
+        if (tags.includes('le="0.005"')) total.within5ms += Number(value);
+      } else total[part] += Number(value);
+    }
+    return total;
+  };
+  return {
+    statements: histogram('decision_batch_seconds'),
+    answers: histogram('http_request_duration_seconds', 'route="/v1/authorize"'),
+    gc: histogram('nodejs_gc_duration_seconds'),
+    decide,
+  };
 }
 
-/** The statements between two reads of batchSeconds: how many, their mean, and the share slower than 5 ms. */
-function statementsBetween(before, after) {
-  const count = after.count - before.count;
-  if (!(count > 0)) return null;
-  return { count, meanMs: ((after.sum - before.sum) / count) * 1000, over5ms: 1 - (after.within5ms - before.within5ms) / count };
+/**
+ * tollgate_decide's calls and milliseconds inside PostgreSQL (pg_stat_user_functions, on
+ * connections opened with track_functions on): its work and its waits for locks and the
+ * cores, not the commit that follows it. A backend reports its counts at most once a
+ * second, so a read lags by up to that much; calls and time lag together, and their
+ * ratio, the mean, holds.
+ */
+async function decideInPostgres() {
+  return held.read("SELECT coalesce(sum(calls), 0)::float8 AS calls, coalesce(sum(total_time), 0)::float8 AS ms FROM pg_stat_user_functions WHERE funcname = 'tollgate_decide'");
+}
+
+/**
+ * The times between two reads of waitTimes, `seconds` apart: statements (how many, their
+ * mean, the share slower than 5 ms, the mean inside PostgreSQL's function), answers (the
+ * share slower than 5 ms, beside the load generator's own: the difference is time outside
+ * the server's handler), and the garbage collector's pauses (how many, their sum, its
+ * share of the run).
+ */
+function waitTimesBetween(before, after, seconds) {
+  const delta = (key) => ({ count: after[key].count - before[key].count, sum: after[key].sum - before[key].sum, within5ms: after[key].within5ms - before[key].within5ms });
+  const [statements, answers, gc] = [delta('statements'), delta('answers'), delta('gc')];
+  const decideCalls = after.decide.calls - before.decide.calls;
+  return {
+    statements: statements.count > 0 ? {
+      count: statements.count, meanMs: (statements.sum / statements.count) * 1000, over5ms: 1 - statements.within5ms / statements.count,
+      inPostgresMs: decideCalls > 0 ? (after.decide.ms - before.decide.ms) / decideCalls : null,
+    } : null,
+    answers: answers.count > 0 ? { count: answers.count, over5ms: 1 - answers.within5ms / answers.count } : null,
+    gc: { count: gc.count, ms: gc.sum * 1000, share: gc.sum / seconds },
+  };
 }
 
 /** bench/fsync-probe.mjs for `seconds` in `dir`: null (and a problem reported) when it cannot write there. */
@@ -450,6 +503,7 @@ try {
   log(`error: ${error?.stack ?? error}`);
 } finally {
   await stopAll();
+  await held?.close();
   try { dropDatabase(dbName); } catch (error) { log(`could not drop ${dbName}: ${error.message}`); }
   rmSync(tmp, { recursive: true, force: true });
   log(`server logs: ${logs}`);
