@@ -1,4 +1,5 @@
 import { sql } from 'drizzle-orm';
+import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rows } from '../src/db/client.js';
 import { inSystem } from '../src/db/scope.js';
@@ -61,5 +62,46 @@ describe.skipIf(!onPostgres)('a backend terminated in the middle of a transactio
       const [own] = await inSystem(db.database.db, (tx) => rows<{ mine: number }>(tx, sql`SELECT 7::int AS mine`));
       expect(own).toEqual({ mine: 7 });
     }
+  });
+});
+
+/**
+ * The same patch lets an answered query go of its parameters and its signature (its
+ * statement's text and parameter types): answered queries stayed reachable to V8's
+ * young-generation collector until the next full collection, so everything they held was
+ * promoted (issue 24). What the driver reads of them before the answer must still be there:
+ * a prepared statement runs again under the same signature, and an error carries the
+ * parameters of the query that failed.
+ */
+describe.skipIf(!onPostgres)('an answered query', () => {
+  let db: TestDatabase;
+  let client: postgres.Sql;
+  beforeAll(async () => {
+    db = await createTestDatabase({ poolSize: 1 });
+    client = postgres(db.url!, { max: 1, onnotice: () => undefined });
+  });
+  afterAll(async () => {
+    await client.end();
+    await db.drop();
+  });
+
+  const held = (query: unknown) => {
+    const { args, parameters, signature } = query as Record<string, unknown>;
+    return { args, parameters, signature };
+  };
+
+  it('holds neither its parameters nor its signature once answered, and its prepared statement serves the next call', async () => {
+    for (const text of ['first', 'second']) {
+      const query = client.unsafe('SELECT $1::text AS echoed', [text.repeat(100)], { prepare: true });
+      expect([...await query]).toEqual([{ echoed: text.repeat(100) }]);
+      expect(held(query)).toEqual({ args: null, parameters: null, signature: null });
+    }
+    const prepared = await client.unsafe("SELECT count(*)::int AS statements FROM pg_prepared_statements WHERE statement LIKE 'SELECT $1::text AS echoed%'");
+    expect([...prepared]).toEqual([{ statements: 1 }]);
+  });
+
+  it('still describes a failed query by its parameters', async () => {
+    const query = client.unsafe('SELECT $1::int AS n', ['not a number'], { prepare: true });
+    await expect(query).rejects.toMatchObject({ code: '22P02', parameters: ['not a number'] });
   });
 });
