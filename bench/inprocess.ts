@@ -48,8 +48,8 @@ if (openPerTenant > 0) await holdOpenReservations(tenants.map((t) => t.tenantId)
 for (const { key } of tenants) await tollgate.authorize(key, request);
 // On PostgreSQL, a checkpoint before the measured part: the write-ahead log of the seeding
 // (a million rows for the open reservations) would otherwise set one off in the middle of
-// it (max_wal_size), its writes and the full page images after it a cost of the bench's
-// seeding, not of the decisions measured. Run as the superuser of DATABASE_URL.
+// it (max_wal_size), and its writes would be a cost of the bench's seeding, not of the
+// decisions measured. Run as the superuser of DATABASE_URL.
 if (process.env.DATABASE_URL) await checkpoint(process.env.DATABASE_URL);
 
 let allowed = 0;

@@ -66,7 +66,7 @@ describe.skipIf(!onPostgres)('a backend terminated in the middle of a transactio
 });
 
 /**
- * The same patch lets an answered query go of its parameters and its signature (its
+ * With the same patch an answered query lets go of its parameters and its signature (its
  * statement's text and parameter types): answered queries stayed reachable to V8's
  * young-generation collector until the next full collection, so everything they held was
  * promoted (issue 24). What the driver reads of them before the answer must still be there:
