@@ -2,6 +2,7 @@
 // `callers` concurrent loops for `seconds`. Run by run.mjs as a child process with tsx,
 // so the bench itself stays plain JavaScript. Storage comes from the environment:
 // DATABASE_URL → PostgreSQL, else PGlite in TOLLGATE_DATA_DIR. Prints one JSON line.
+import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { buildApp } from '../server/src/app.js';
 import { loadConfig } from '../server/src/config.js';
@@ -11,7 +12,7 @@ import { sql } from 'drizzle-orm';
 import postgres from 'postgres';
 // Plain ESM shared with run.mjs: the same seeding over app.inject as over HTTP.
 import { OPERATOR, operatorToken, seedTenants } from './seed.mjs';
-import { WAL_POSITION, cpuNow, cpuPerRequest, percentile } from './procs.mjs';
+import { WAL_POSITION, cpuNow, percentile } from './procs.mjs';
 
 const [tenantsText, callersText, secondsText] = process.argv.slice(2);
 const tenantCount = Number(tenantsText ?? 100);
@@ -30,66 +31,97 @@ const call = async (method: string, url: string, body: unknown, token?: string) 
   return { status: res.statusCode, body: res.json() as unknown };
 };
 const opToken = await operatorToken(call);
-const tenants: { key: string; tenantId: string }[] = await seedTenants(call, opToken, { count: tenantCount, runs: 1_000_000_000, tag: 'inproc' });
+type Tenant = { key: string; tenantId: string };
+const tenants: Tenant[] = await seedTenants(call, opToken, { count: tenantCount, runs: 1_000_000_000, tag: 'inproc' });
 const request = { operation: 'clustering' };
+const openPerTenant = Number(process.env.BENCH_OPEN ?? 0);
+// With open reservations, as many tenants again that hold none, measured in the same run
+// (phases alternating with the others'): the same database, as big, the same moment of
+// the machine, so that the two differ only in the tenants' open work.
+const controls: Tenant[] = openPerTenant > 0 ? await seedTenants(call, opToken, { count: tenantCount, runs: 1_000_000_000, tag: 'inproc-none' }) : [];
 
 // BENCH_SLOTS=1: concurrent-run slots on (a cap no run reaches, so every decision takes a
 // slot); BENCH_OPEN=n: each tenant already holds n open reservations, each with its slot.
 if (process.env.BENCH_SLOTS === '1') {
-  for (const { tenantId } of tenants) {
+  for (const { tenantId } of [...tenants, ...controls]) {
     const res = await call('PATCH', `/v1/admin/tenants/${tenantId}`, { limits: { concurrentRuns: 1_000_000_000 } }, opToken);
     if (res.status !== 200) throw new Error(`concurrentRuns override: ${res.status} ${JSON.stringify(res.body)}`);
   }
 }
-const openPerTenant = Number(process.env.BENCH_OPEN ?? 0);
 if (openPerTenant > 0) await holdOpenReservations(tenants.map((t) => t.tenantId), openPerTenant);
 
-// Warm the credential and tenant caches once per key, as a running service would have them.
-for (const { key } of tenants) await tollgate.authorize(key, request);
 // On PostgreSQL, a checkpoint before the measured part: the write-ahead log of the seeding
 // (a million rows for the open reservations) would otherwise set one off in the middle of
 // it (max_wal_size), and its writes would be a cost of the bench's seeding, not of the
-// decisions measured. Run as the superuser of DATABASE_URL.
+// decisions measured. Run as the superuser of DATABASE_URL, before the warm-up: each page
+// the calls change writes its full image once after a checkpoint, and the warm-up's calls
+// pay that for every tenant's rows, where the measured phases would pay it for the set
+// that runs first.
 if (process.env.DATABASE_URL) await checkpoint(process.env.DATABASE_URL);
+// Warm the credential and tenant caches once per key, as a running service would have them.
+for (const { key } of [...tenants, ...controls]) await tollgate.authorize(key, request);
 
-let allowed = 0;
-let denied = 0;
-let failed = 0;
-let firstError: string | undefined;
-const latencies: number[] = [];
-let next = 0;
-// This process is the server here: its CPU and PostgreSQL's (none on PGlite, which runs in it).
-const walBefore = await walPosition();
-const cpuBefore = cpuNow(process.pid);
-const deadline = performance.now() + seconds * 1000;
-const started = performance.now();
-await Promise.all(Array.from({ length: callers }, async () => {
-  while (performance.now() < deadline) {
-    const key = tenants[next++ % tenants.length]!.key;
-    const t0 = performance.now();
-    try {
-      const decision = await tollgate.authorize(key, request);
-      if (decision.allowed) allowed++;
-      else denied++;
-    } catch (error) {
-      failed++;
-      firstError ??= String(error);
+/** What one set of tenants' calls came to over the phases it was measured in. */
+interface Measured { allowed: number; denied: number; failed: number; firstError?: string; latencies: number[]; seconds: number; cpu: CpuTotals; wal: number }
+type CpuTotals = { server: number; postgres: number };
+const measured = (): Measured => ({ allowed: 0, denied: 0, failed: 0, latencies: [], seconds: 0, cpu: { server: 0, postgres: 0 }, wal: 0 });
+
+/** `callers` concurrent loops calling authorize for `set`'s keys in turn for `phaseSeconds`, added to `into`. */
+async function phase(set: Tenant[], phaseSeconds: number, into: Measured): Promise<void> {
+  let next = 0;
+  // This process is the server here: its CPU and PostgreSQL's (none on PGlite, which runs in it).
+  const walBefore = await walPosition();
+  const cpuBefore = cpuNow(process.pid);
+  const deadline = performance.now() + phaseSeconds * 1000;
+  const started = performance.now();
+  await Promise.all(Array.from({ length: callers }, async () => {
+    while (performance.now() < deadline) {
+      const key = set[next++ % set.length]!.key;
+      const t0 = performance.now();
+      try {
+        const decision = await tollgate.authorize(key, request);
+        if (decision.allowed) into.allowed++;
+        else into.denied++;
+      } catch (error) {
+        into.failed++;
+        into.firstError ??= String(error);
+      }
+      into.latencies.push(performance.now() - t0);
     }
-    latencies.push(performance.now() - t0);
+  }));
+  into.seconds += (performance.now() - started) / 1000;
+  const cpuAfter = cpuNow(process.pid);
+  if (cpuBefore && cpuAfter) {
+    into.cpu.server += cpuAfter.server - cpuBefore.server;
+    into.cpu.postgres += cpuAfter.postgres - cpuBefore.postgres;
   }
-}));
-const elapsed = (performance.now() - started) / 1000;
-const cpu = cpuPerRequest(cpuBefore, cpuNow(process.pid), allowed + denied);
-const walPerRequest = ((await walPosition()) - walBefore) / (allowed + denied);
+  into.wal += (await walPosition()) - walBefore;
+}
+
+const main = measured();
+const control = measured();
+if (controls.length === 0) await phase(tenants, seconds, main);
+// Four phases, each set in two of them, the order alternating: a drift of the machine
+// over the run falls on both sets alike.
+else for (const [set, into] of [[tenants, main], [controls, control], [controls, control], [tenants, main]] as const) await phase(set, seconds / 2, into);
 
 await app.close();
 await tollgate.close();
-latencies.sort((a, b) => a - b);
-const pct = (p: number): number => percentile(latencies, p) ?? 0;
+/** A set's figures: calls a second, latencies, write-ahead log and CPU per call. */
+function summary(m: Measured) {
+  const calls = m.allowed + m.denied;
+  const latencies = m.latencies.sort((a, b) => a - b);
+  const pct = (p: number): number => percentile(latencies, p) ?? 0;
+  const perCall = (seconds: number) => (seconds * 1e6) / calls;
+  return {
+    seconds: m.seconds, perSecond: calls / m.seconds, allowed: m.allowed, denied: m.denied, failed: m.failed, firstError: m.firstError,
+    p50: pct(0.5), p99: pct(0.99), walPerRequest: m.wal / calls,
+    cpu: existsSync('/proc/self/stat') ? { server: perCall(m.cpu.server), postgres: perCall(m.cpu.postgres), redis: null, load: null } : null,
+  };
+}
 process.stdout.write(`${JSON.stringify({
-  storage: tollgate.deps.database.kind, tenants: tenantCount, callers, seconds: elapsed, slots: process.env.BENCH_SLOTS === '1', openPerTenant,
-  perSecond: (allowed + denied) / elapsed, allowed, denied, failed, firstError, p50: pct(0.5), p99: pct(0.99), walPerRequest,
-  cpu: cpu && { server: cpu.server, postgres: cpu.postgres, redis: null, load: null },
+  storage: tollgate.deps.database.kind, tenants: tenantCount, callers, slots: process.env.BENCH_SLOTS === '1', openPerTenant,
+  ...summary(main), ...(controls.length > 0 ? { control: summary(control) } : {}),
 })}\n`);
 
 async function checkpoint(url: string): Promise<void> {

@@ -6,6 +6,8 @@ const ms = (x) => (x === undefined || x === null ? '–' : `${Number(x).toFixed(
 // Two significant digits below 1, so a small ratio does not round to 0.
 const ratio = (x) => `${x < 1 ? x.toPrecision(2) : x.toFixed(2)}×`;
 const pct = (x) => `${x < 0.1 ? (x * 100).toPrecision(2) : (x * 100).toFixed(0)} %`;
+/** The open-reservations run's tenants' calls a second ÷ those of the tenants with none in the same run (inprocess.ts). */
+export const openRatio = (inprocess) => inprocess.slotsOpen.perSecond / inprocess.slotsOpen.control.perSecond;
 
 export function targets(r) {
   const a = r.authorize;
@@ -18,7 +20,7 @@ export function targets(r) {
     ['in-process, PGlite', `${n(r.inprocess.pglite.perSecond)}/s`, '≥ 20,000/s', r.inprocess.pglite.perSecond >= 20_000],
     ['in-process, PostgreSQL ÷ pgbench hot row @32', ratio(r.inprocess.postgres.perSecond / r.pgbench.hot32), '≥ 5×', r.inprocess.postgres.perSecond / r.pgbench.hot32 >= 5],
     ['Tollgate hot tenant ÷ naive hot tenant', ratio(a.hot.rps / r.naive.rps), '≥ 5×', a.hot.rps / r.naive.rps >= 5],
-    ['in-process with 10,000 open reservations per tenant ÷ none (slots on)', pct(r.inprocess.slotsOpen.perSecond / r.inprocess.slots.perSecond), '≥ 90 %', r.inprocess.slotsOpen.perSecond / r.inprocess.slots.perSecond >= 0.9],
+    ['in-process with 10,000 open reservations per tenant ÷ none (slots on)', pct(openRatio(r.inprocess)), '≥ 90 %', openRatio(r.inprocess) >= 0.9],
     ['naive over-admits, Tollgate does not', `naive +${n(r.naive.overAdmitted)}, Tollgate +${n(a.hot.admitted - a.hot.limit)}`, 'naive > 0, Tollgate 0', r.naive.overAdmitted > 0 && a.hot.admitted === a.hot.limit],
   ];
 }
@@ -35,7 +37,7 @@ export function leanTargets(r) {
     [`p99 at 70 % of peak (${n(a.fixed.rate)} req/s), paced`, ms(a.fixed.p99), '≤ 20 ms', a.fixed.p99 <= 20],
     ['in-process on PGlite', `${n(r.inprocess.pglite.perSecond)}/s`, '≥ 8,000/s', r.inprocess.pglite.perSecond >= 8_000],
     ['in-process on PostgreSQL ÷ pgbench hot row @32', ratio(pg.perSecond / r.pgbench.hot32), '≥ 4×', pg.perSecond / r.pgbench.hot32 >= 4],
-    ['with 10,000 open reservations per tenant ÷ none', pct(r.inprocess.slotsOpen.perSecond / r.inprocess.slots.perSecond), '≥ 90 %', r.inprocess.slotsOpen.perSecond / r.inprocess.slots.perSecond >= 0.9],
+    ['with 10,000 open reservations per tenant ÷ none', pct(openRatio(r.inprocess)), '≥ 90 %', openRatio(r.inprocess) >= 0.9],
     ['over-admission, any run', `+${n(a.hot.admitted - a.hot.limit)}; ${a.overLimit.length} tenants over their limit`, '0', a.hot.admitted === a.hot.limit && a.overLimit.length === 0],
   ];
 }
@@ -88,7 +90,7 @@ export function renderReport(r) {
     [`in-process \`authorize()\`, PostgreSQL, ${r.inprocess.postgres.callers} callers`, `${n(r.inprocess.postgres.perSecond)}/s`, ms(r.inprocess.postgres.p50), ms(r.inprocess.postgres.p99), cpu(r.inprocess.postgres.cpu), inprocOutcome(r.inprocess.postgres)],
     [`in-process \`authorize()\`, PostgreSQL, ${r.inprocess.postgresAlone.callers} callers, \`groupCommit: false\``, `${n(r.inprocess.postgresAlone.perSecond)}/s`, ms(r.inprocess.postgresAlone.p50), ms(r.inprocess.postgresAlone.p99), cpu(r.inprocess.postgresAlone.cpu), `one transaction per decision (the reference path); ${inprocOutcome(r.inprocess.postgresAlone)}`],
     [`in-process \`authorize()\`, PostgreSQL, concurrent-run slots on, none open`, `${n(r.inprocess.slots.perSecond)}/s`, ms(r.inprocess.slots.p50), ms(r.inprocess.slots.p99), cpu(r.inprocess.slots.cpu), inprocOutcome(r.inprocess.slots)],
-    [`in-process \`authorize()\`, PostgreSQL, concurrent-run slots on, ${n(r.inprocess.slotsOpen.openPerTenant)} open reservations per tenant`, `${n(r.inprocess.slotsOpen.perSecond)}/s`, ms(r.inprocess.slotsOpen.p50), ms(r.inprocess.slotsOpen.p99), cpu(r.inprocess.slotsOpen.cpu), `${pct(r.inprocess.slotsOpen.perSecond / r.inprocess.slots.perSecond)} of the run with none (≥ 90 %, issue 24); ${inprocOutcome(r.inprocess.slotsOpen)}`],
+    [`in-process \`authorize()\`, PostgreSQL, concurrent-run slots on, ${n(r.inprocess.slotsOpen.openPerTenant)} open reservations per tenant`, `${n(r.inprocess.slotsOpen.perSecond)}/s`, ms(r.inprocess.slotsOpen.p50), ms(r.inprocess.slotsOpen.p99), cpu(r.inprocess.slotsOpen.cpu), `${pct(openRatio(r.inprocess))} of as many tenants with none in the same run, measured in alternating phases (${n(r.inprocess.slotsOpen.control.perSecond)}/s; ≥ 90 %, issue 24); ${inprocOutcome(r.inprocess.slotsOpen)}`],
     ['naive baseline (JWT verify, SELECT then UPDATE), one hot tenant', `${n(r.naive.rps)} req/s`, ms(r.naive.p50), ms(r.naive.p99), cpu(r.naive.cpu), `${processes(r.naive)}; ${outcome(r.naive)}`],
   ]);
 
