@@ -2,7 +2,6 @@
 // `callers` concurrent loops for `seconds`. Run by run.mjs as a child process with tsx,
 // so the bench itself stays plain JavaScript. Storage comes from the environment:
 // DATABASE_URL → PostgreSQL, else PGlite in TOLLGATE_DATA_DIR. Prints one JSON line.
-import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { buildApp } from '../server/src/app.js';
 import { loadConfig } from '../server/src/config.js';
@@ -62,7 +61,8 @@ if (process.env.DATABASE_URL) await checkpoint(process.env.DATABASE_URL);
 for (const { key } of [...tenants, ...controls]) await tollgate.authorize(key, request);
 
 /** What one set of tenants' calls came to over the phases it was measured in. */
-interface Measured { allowed: number; denied: number; failed: number; firstError?: string; latencies: number[]; seconds: number; cpu: CpuTotals; wal: number }
+interface Measured { allowed: number; denied: number; failed: number; firstError?: string; latencies: number[]; seconds: number; cpu: CpuTotals | null; wal: number }
+/** CPU seconds used in the phases; null where there is no /proc (cpuNow). */
 type CpuTotals = { server: number; postgres: number };
 const measured = (): Measured => ({ allowed: 0, denied: 0, failed: 0, latencies: [], seconds: 0, cpu: { server: 0, postgres: 0 }, wal: 0 });
 
@@ -91,10 +91,9 @@ async function phase(set: Tenant[], phaseSeconds: number, into: Measured): Promi
   }));
   into.seconds += (performance.now() - started) / 1000;
   const cpuAfter = cpuNow(process.pid);
-  if (cpuBefore && cpuAfter) {
-    into.cpu.server += cpuAfter.server - cpuBefore.server;
-    into.cpu.postgres += cpuAfter.postgres - cpuBefore.postgres;
-  }
+  into.cpu = into.cpu && cpuBefore && cpuAfter
+    ? { server: into.cpu.server + cpuAfter.server - cpuBefore.server, postgres: into.cpu.postgres + cpuAfter.postgres - cpuBefore.postgres }
+    : null;
   into.wal += (await walPosition()) - walBefore;
 }
 
@@ -116,7 +115,7 @@ function summary(m: Measured) {
   return {
     seconds: m.seconds, perSecond: calls / m.seconds, allowed: m.allowed, denied: m.denied, failed: m.failed, firstError: m.firstError,
     p50: pct(0.5), p99: pct(0.99), walPerRequest: m.wal / calls,
-    cpu: existsSync('/proc/self/stat') ? { server: perCall(m.cpu.server), postgres: perCall(m.cpu.postgres), redis: null, load: null } : null,
+    cpu: m.cpu && { server: perCall(m.cpu.server), postgres: perCall(m.cpu.postgres), redis: null, load: null },
   };
 }
 process.stdout.write(`${JSON.stringify({
