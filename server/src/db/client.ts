@@ -9,6 +9,7 @@ import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg
 import type { ExtractTablesWithRelations } from 'drizzle-orm';
 import { lockDataDir } from './data-dir-lock.js';
 import { migrate } from './migrate.js';
+import { pgliteStatement } from './pglite-statement.js';
 
 type Schema = Record<string, never>;
 export type Db = PgDatabase<PgQueryResultHKT, Schema>;
@@ -137,8 +138,8 @@ async function openPglite(options: DatabaseOptions): Promise<Database> {
     },
     listeners: async () => 1,
     notify: (channel, payload, executor) => pgNotify(executor ?? db, channel, payload),
-    // PGlite's query waits for any open transaction, so it never runs inside one of drizzle's.
-    statement: async <T>(text: string, params: unknown[]) => (await client.query<T>(text, params)).rows,
+    // Like PGlite's query, it waits for any open transaction, so it never runs inside one of drizzle's.
+    statement: pgliteStatement(client),
     async close() {
       try {
         await client.close();
