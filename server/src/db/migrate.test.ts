@@ -132,7 +132,7 @@ describe('an installation at migration 0008 migrates forward', () => {
       JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = current_schema() AND p.proname = 'tollgate_decide'`);
     expect(functions).toHaveLength(1);
     expect(String(functions[0]!.args).replaceAll('"', '')).toBe('reqs tollgate_request[], mlimit bigint[], may_bypass boolean[], kcap bigint[], runs bigint[], cost bigint[], mi integer[], ki integer[], ti integer[], '
-      + 'k_tid text[], k_meter text[], k_ps timestamp with time zone[], k_pe timestamp with time zone[], t_id text[], clow bigint, at timestamp with time zone');
+      + 'k_tid text[], k_meter text[], k_ps timestamp with time zone[], k_pe timestamp with time zone[], t_id text[], clow bigint, at timestamp with time zone, routes jsonb[]');
     const [live] = await raw.target.query("SELECT prosrc FROM pg_proc WHERE proname = 'tollgate_admit'");
     const file = readFileSync(new URL('./functions/decide.sql', import.meta.url), 'utf8');
     expect(file).toContain(String(live!.prosrc).trim());

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { arrayLiteral } from '../../db/array-literal.js';
 import { createTestDatabase, type TestDatabase } from '../../../test/harness.js';
-import { consumedRows, decide, DECIDE_STATEMENT, REQUEST_FIELDS, requestsLiteral, statementParams, type DecideEntry } from './statement.js';
+import { batchRoutes, consumedRows, decide, DECIDE_STATEMENT, REQUEST_FIELDS, requestsLiteral, statementParams, type DecideEntry } from './statement.js';
 
 // The batch goes to the statement as one tollgate_request[] literal: a field out of its
 // place, or a value the literal's syntax misreads (a comma in a model's name, a quote in
@@ -25,7 +26,7 @@ describe('the batch as tollgate_request[]', () => {
   it('names the type\'s fields in the type\'s order', async () => {
     const rows = await db.asOwner<{ attname: string }>(
       "SELECT attname FROM pg_attribute WHERE attrelid = 'tollgate_request'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum");
-    expect(rows.map((r) => r.attname)).toEqual(['ord', ...REQUEST_FIELDS]);
+    expect(rows.map((r) => r.attname)).toEqual(['ord', ...REQUEST_FIELDS, 'ri']);
   });
 
   it('is read back field for field, whatever the strings hold', async () => {
@@ -35,9 +36,11 @@ describe('the batch as tollgate_request[]', () => {
       may_bypass: i % 2 === 1, kcap: i === 0 ? null : 9_007_199_254_740_991, tgen: i,
       shape: { decisionId: `dec_${i}`, note: text } as unknown as DecideEntry['shape'],
       pre: i === 4 ? { kind: 'refused', code: 'MODULE_DISABLED', refusedBy: { check: 'module', module: text } } : null,
-      route: { name: text, provider: 'openai', billing: 'platform' } as unknown as DecideEntry['route'],
+      route: i === 3 ? null : { name: i === 5 ? 'same' : text, provider: 'openai', billing: 'platform' } as unknown as DecideEntry['route'],
     }));
-    const rows = await db.asOwner<{ r: string }>('SELECT to_jsonb(r)::text AS r FROM unnest($1::tollgate_request[]) r', [requestsLiteral(entries)]);
+    const { routes, ri } = batchRoutes(entries);
+    const rows = await db.asOwner<{ r: string }>(`SELECT jsonb_set(to_jsonb(r), '{route}', coalesce(($2::jsonb[])[r.ri], 'null'))::text AS r
+      FROM unnest($1::tollgate_request[]) r`, [requestsLiteral(entries, ri), arrayLiteral(routes)]);
     const instant = (iso: string | null) => (iso === null ? null : new Date(iso).getTime());
     expect(rows).toHaveLength(entries.length);
     rows.forEach((row, i) => {
@@ -45,10 +48,21 @@ describe('the batch as tollgate_request[]', () => {
       const want = entries[i]!;
       expect(got.ord).toBe(i + 1);
       for (const field of REQUEST_FIELDS) {
-        if (field === 'ps' || field === 'expires') expect(instant(got[field] as string | null), field).toBe(instant(want[field]));
+        if (field === 'expires') expect(instant(got[field] as string | null), field).toBe(instant(want[field]));
         else expect(got[field], field).toEqual(want[field]);
       }
+      expect(got.route, 'route').toEqual(want.route);
     });
+  });
+});
+
+describe('the batch\'s routes', () => {
+  it('are each sent once, and each request names its own', () => {
+    const a = { name: 'a', provider: 'openai', billing: 'platform', region: null } as unknown as DecideEntry['route'];
+    const b = { name: 'b', provider: 'anthropic', billing: 'tenant', region: 'eu' } as unknown as DecideEntry['route'];
+    const { routes, ri } = batchRoutes([entry({ route: a }), entry({ route: null }), entry({ route: b }), entry({ route: { ...a! } })]);
+    expect(routes.map((r) => JSON.parse(r) as unknown)).toEqual([a, b]);
+    expect(ri).toEqual([1, null, 2, 1]);
   });
 });
 

@@ -80,10 +80,14 @@ const AnswerRow = Type.Object({
 type AnswerRow = Static<typeof AnswerRow>;
 const answerRow = Compile(AnswerRow);
 
-/** The fields of tollgate_request after `ord`, in its order (a test compares them with the type's). */
+/**
+ * The fields of tollgate_request between `ord` and `ri`, in its order (a test compares
+ * them with the type's). Not among them: `ps`, its counters' period start, and `route`,
+ * one of the batch's routes (decide.sql says why).
+ */
 export const REQUEST_FIELDS = [
-  'tid', 'tgen', 'uid', 'ugen', 'skid', 'skgen', 'idem', 'hash', 'shape', 'pre', 'meter', 'kmeter', 'ps', 'role', 'res_id', 'res_key', 'op',
-  'model', 'expires', 'key_event_id', 'audit_id', 'actor_type', 'actor_id', 'request_id', 'route', 'dec_id', 'ptype', 'pid', 'puid',
+  'tid', 'tgen', 'uid', 'ugen', 'skid', 'skgen', 'idem', 'hash', 'shape', 'pre', 'meter', 'kmeter', 'role', 'res_id', 'res_key', 'op',
+  'model', 'expires', 'key_event_id', 'audit_id', 'actor_type', 'actor_id', 'request_id', 'dec_id', 'ptype', 'pid', 'puid',
   'module',
 ] as const satisfies readonly (keyof DecideEntry)[];
 
@@ -92,7 +96,7 @@ const ADMISSION_FIELDS = ['mlimit', 'may_bypass', 'kcap', 'runs', 'cost'] as con
 
 /** The decision statement: tollgate_decide over `statementParams`. */
 export const DECIDE_STATEMENT = `SELECT * FROM tollgate_decide($1::tollgate_request[], $2::bigint[], $3::boolean[], $4::bigint[], $5::bigint[], $6::bigint[],
-  $7::int[], $8::int[], $9::int[], $10::text[], $11::text[], $12::timestamptz[], $13::timestamptz[], $14::text[], $15::bigint, $16::timestamptz)`;
+  $7::int[], $8::int[], $9::int[], $10::text[], $11::text[], $12::timestamptz[], $13::timestamptz[], $14::text[], $15::bigint, $16::timestamptz, $17::jsonb[])`;
 
 /**
  * Runs the decision statement for `entries`, in one transaction; one answer per entry, in
@@ -110,23 +114,54 @@ export async function decide(database: Database, entries: readonly DecideEntry[]
 /** The statement's parameters for `entries`, in tollgate_decide's order. */
 export function statementParams(entries: readonly DecideEntry[], at: Date): unknown[] {
   const rows = consumedRows(entries);
+  const routes = batchRoutes(entries);
   return [
-    requestsLiteral(entries),
+    requestsLiteral(entries, routes.ri),
     ...ADMISSION_FIELDS.map((field) => arrayLiteral(entries.map((entry) => entry[field]))),
     arrayLiteral(rows.mi), arrayLiteral(rows.ki), arrayLiteral(rows.ti),
     arrayLiteral(rows.counters.tid), arrayLiteral(rows.counters.meter), arrayLiteral(rows.counters.ps), arrayLiteral(rows.counters.pe),
     arrayLiteral(rows.tenants),
-    entries[0]?.clow ?? null, at.toISOString(),
+    entries[0]?.clow ?? null, at.toISOString(), arrayLiteral(routes.routes),
   ];
 }
 
-/** The batch as one tollgate_request[] literal, `ord` numbering the entries from 1. */
-export function requestsLiteral(entries: readonly DecideEntry[]): string {
+/** The batch as one tollgate_request[] literal, `ord` numbering the entries from 1, `ri` each one's route among the batch's (`batchRoutes`). */
+export function requestsLiteral(entries: readonly DecideEntry[], ri: readonly (number | null)[]): string {
   return compositeArrayLiteral(entries.map((entry, i) => {
     const row: unknown[] = [i + 1];
     for (const field of REQUEST_FIELDS) row.push(entry[field]);
+    row.push(ri[i]);
     return row;
   }));
+}
+
+/**
+ * The batch's provider routes, each once, as JSON (a decision's route is one of its
+ * tenant's few), and each request's place among them (from 1; null: it names none).
+ */
+export function batchRoutes(entries: readonly DecideEntry[]): { routes: string[]; ri: (number | null)[] } {
+  const routes = new Places<string>();
+  const ri = entries.map((entry) => {
+    if (entry.route === null) return null;
+    const json = JSON.stringify(entry.route);
+    return routes.place(json, json);
+  });
+  return { routes: routes.values, ri };
+}
+
+/** Values each kept once, in the order first named, and the place (from 1) of each by its key. */
+class Places<T> {
+  readonly values: T[] = [];
+  private readonly at = new Map<string, number>();
+
+  place(key: string, value: T): number {
+    let place = this.at.get(key);
+    if (place === undefined) {
+      place = this.values.push(value);
+      this.at.set(key, place);
+    }
+    return place;
+  }
 }
 
 /**
@@ -137,36 +172,23 @@ export function requestsLiteral(entries: readonly DecideEntry[]): string {
  * touch fewer rows than it counted.
  */
 export function consumedRows(entries: readonly DecideEntry[]) {
-  const counters = { tid: [] as string[], meter: [] as string[], ps: [] as (string | null)[], pe: [] as (string | null)[] };
-  const counterAt = new Map<string, number>();
-  const tenantAt = new Map<string, number>();
-  const counter = (entry: DecideEntry, meter: string | null): number | null => {
-    if (meter === null) return null;
-    const key = `${entry.tid}\u0000${meter}\u0000${entry.ps}`;
-    let at = counterAt.get(key);
-    if (at === undefined) {
-      at = counters.tid.push(entry.tid);
-      counters.meter.push(meter);
-      counters.ps.push(entry.ps);
-      counters.pe.push(entry.pe);
-      counterAt.set(key, at);
-    }
-    return at;
-  };
+  const counters = new Places<{ tid: string; meter: string; ps: string | null; pe: string | null }>();
+  const tenants = new Places<string>();
+  const counter = (entry: DecideEntry, meter: string | null): number | null =>
+    meter === null ? null : counters.place(`${entry.tid}\u0000${meter}\u0000${entry.ps}`, { tid: entry.tid, meter, ps: entry.ps, pe: entry.pe });
   const mi: (number | null)[] = [];
   const ki: (number | null)[] = [];
   const ti: number[] = [];
   for (const entry of entries) {
-    let tenant = tenantAt.get(entry.tid);
-    if (tenant === undefined) {
-      tenant = tenantAt.size + 1;
-      tenantAt.set(entry.tid, tenant);
-    }
-    ti.push(tenant);
+    ti.push(tenants.place(entry.tid, entry.tid));
     mi.push(counter(entry, entry.meter));
     ki.push(counter(entry, entry.kmeter));
   }
-  return { mi, ki, ti, counters, tenants: [...tenantAt.keys()] };
+  const c = counters.values;
+  return {
+    mi, ki, ti, tenants: tenants.values,
+    counters: { tid: c.map((r) => r.tid), meter: c.map((r) => r.meter), ps: c.map((r) => r.ps), pe: c.map((r) => r.pe) },
+  };
 }
 
 function answerOf(row: AnswerRow, at: Date): StatementAnswer {
