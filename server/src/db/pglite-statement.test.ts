@@ -50,6 +50,18 @@ describe('a statement', () => {
       expect(await t.database.statement(count, [])).toEqual([{ n: before!.n + 1 }]);
     });
 
+    it('is prepared again once the schema changed under it', async () => {
+      await t.asOwner(`CREATE FUNCTION statement_probe_rows() RETURNS TABLE (a int) LANGUAGE sql AS 'SELECT 1';
+        GRANT EXECUTE ON FUNCTION statement_probe_rows() TO ${APP_ROLE}`);
+      const text = 'SELECT * FROM statement_probe_rows()';
+      expect(await t.database.statement(text, [])).toEqual([{ a: 1 }]);
+      await t.asOwner(`DROP FUNCTION statement_probe_rows(); CREATE FUNCTION statement_probe_rows() RETURNS TABLE (a int, b int) LANGUAGE sql AS 'SELECT 1, 2';
+        GRANT EXECUTE ON FUNCTION statement_probe_rows() TO ${APP_ROLE}`);
+      // The call that finds it changed fails, as PostgreSQL fails it; the next is prepared anew.
+      await expect(t.database.statement(text, [])).rejects.toMatchObject({ code: '0A000' });
+      expect(await t.database.statement(text, [])).toEqual([{ a: 1, b: 2 }]);
+    });
+
     it('waits for a transaction in progress rather than running inside it', async () => {
       let release!: () => void;
       const held = new Promise<void>((resolve) => { release = resolve; });

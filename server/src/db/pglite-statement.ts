@@ -24,10 +24,11 @@ interface Exclusive {
  */
 export function pgliteStatement(client: PGlite) {
   const prepared = new Map<string, Prepared>();
+  let named = 0;
   const locks = client as unknown as Exclusive;
 
   async function prepare(text: string): Promise<Prepared> {
-    const name = `tollgate_s${prepared.size + 1}`;
+    const name = `tollgate_s${++named}`;
     const messages = await client.execProtocolStream(concat([
       protocol.serialize.parse({ name, text }),
       protocol.serialize.describe({ type: 'S', name }),
@@ -42,17 +43,28 @@ export function pgliteStatement(client: PGlite) {
     await client.waitReady;
     return locks._runExclusiveTransaction(() => locks._runExclusiveQuery(async () => {
       const { name, rowDescription } = prepared.get(text) ?? await prepare(text);
-      const messages = await client.execProtocolStream(concat([
-        protocol.serialize.bind({ statement: name, values: params.map(asText) }),
-        protocol.serialize.execute({}),
-        protocol.serialize.sync(),
-      ]), { syncToFs: false });
+      let messages: BackendMessage[];
+      try {
+        messages = await client.execProtocolStream(concat([
+          protocol.serialize.bind({ statement: name, values: params.map(asText) }),
+          protocol.serialize.execute({}),
+          protocol.serialize.sync(),
+        ]), { syncToFs: false });
+      } catch (error) {
+        // What the server has prepared no longer serves (a statement gone, or its rows' type
+        // changed under it: the schema changed): the next call prepares the text again.
+        if (STALE_STATEMENT.has((error as { code?: unknown }).code as string)) prepared.delete(text);
+        throw error;
+      }
       await client.syncToFs();
       const [result] = parse.parseResults(rowDescription ? [rowDescription, ...messages] : messages, client.parsers);
       return (result?.rows ?? []) as T[];
     }));
   };
 }
+
+/** invalid_sql_statement_name; feature_not_supported (raised as "cached plan must not change result type"). */
+const STALE_STATEMENT = new Set(['26000', '0A000']);
 
 /** A parameter in PostgreSQL's text format (the statements here take strings, numbers and nulls). */
 function asText(value: unknown): string | null {
