@@ -50,6 +50,11 @@ describe('a statement', () => {
       expect(await t.database.statement(count, [])).toEqual([{ n: before!.n + 1 }]);
     });
 
+    it('refuses a parameter it has no spelling for, and sends nothing', async () => {
+      await expect(t.database.statement('SELECT $1::timestamptz AS at', [new Date(0)])).rejects.toThrow(TypeError);
+      expect(await t.database.statement('SELECT $1::timestamptz AS at', ['1970-01-01T00:00:00.000Z'])).toEqual([{ at: new Date(0) }]);
+    });
+
     it('is prepared again once the schema changed under it', async () => {
       await t.asOwner(`CREATE FUNCTION statement_probe_rows() RETURNS TABLE (a int) LANGUAGE sql AS 'SELECT 1';
         GRANT EXECUTE ON FUNCTION statement_probe_rows() TO ${APP_ROLE}`);

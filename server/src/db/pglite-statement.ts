@@ -2,7 +2,7 @@ import { type PGlite, parse, protocol } from '@electric-sql/pglite';
 
 type BackendMessage = Awaited<ReturnType<PGlite['execProtocolStream']>>[number];
 
-/** What a prepared statement's description gave: its name, its parameters' types, its rows' description. */
+/** A text prepared on the server: its name there, and its rows' description (parseResults reads the rows by it). */
 interface Prepared {
   name: string;
   rowDescription: BackendMessage | undefined;
@@ -66,10 +66,21 @@ export function pgliteStatement(client: PGlite) {
 /** invalid_sql_statement_name; feature_not_supported (raised as "cached plan must not change result type"). */
 const STALE_STATEMENT = new Set(['26000', '0A000']);
 
-/** A parameter in PostgreSQL's text format (the statements here take strings, numbers and nulls). */
+/**
+ * A parameter in PostgreSQL's text format. The statements here take strings (array
+ * literals, instants already spelled), numbers and nulls; anything else would need a
+ * spelling of its own (a Date's String() is not one PostgreSQL reads back exactly), so it
+ * is a fault rather than a guess.
+ */
 function asText(value: unknown): string | null {
   if (value === null || value === undefined) return null;
-  return typeof value === 'string' ? value : String(value);
+  switch (typeof value) {
+    case 'string': return value;
+    case 'number':
+    case 'bigint':
+    case 'boolean': return String(value);
+    default: throw new TypeError(`a statement parameter must be a string, a number, a boolean or null, not ${Object.prototype.toString.call(value)}`);
+  }
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
