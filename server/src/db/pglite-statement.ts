@@ -29,7 +29,7 @@ export function pgliteStatement(client: PGlite) {
 
   async function prepare(text: string): Promise<Prepared> {
     const name = `tollgate_s${++named}`;
-    const messages = await client.execProtocolStream(concat([
+    const messages = await client.execProtocolStream(Buffer.concat([
       protocol.serialize.parse({ name, text }),
       protocol.serialize.describe({ type: 'S', name }),
       protocol.serialize.sync(),
@@ -45,7 +45,7 @@ export function pgliteStatement(client: PGlite) {
       const { name, rowDescription } = prepared.get(text) ?? await prepare(text);
       let messages: BackendMessage[];
       try {
-        messages = await client.execProtocolStream(concat([
+        messages = await client.execProtocolStream(Buffer.concat([
           protocol.serialize.bind({ statement: name, values: params.map(asText) }),
           protocol.serialize.execute({}),
           protocol.serialize.sync(),
@@ -81,14 +81,4 @@ function asText(value: unknown): string | null {
     case 'boolean': return String(value);
     default: throw new TypeError(`a statement parameter must be a string, a number, a boolean or null, not ${Object.prototype.toString.call(value)}`);
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }
