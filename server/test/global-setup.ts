@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import postgres from 'postgres';
 import { openDatabase } from '../src/db/client.js';
+import { localPglite } from '../src/db/pglite-client.js';
 import { APP_ROLE, POSTGRES_URL, TEMPLATE_ENV, withDatabase } from './harness.js';
 
 /**
@@ -50,7 +51,7 @@ export default async function setup(): Promise<() => Promise<void>> {
 async function makeTemplate(runTmp: string): Promise<() => Promise<void>> {
   if (!POSTGRES_URL) {
     const pglite = await PGlite.create();
-    const database = await openDatabase({ appRole: APP_ROLE, pglite });
+    const database = await openDatabase({ appRole: APP_ROLE, pglite: localPglite(pglite) });
     await pglite.exec('RESET ROLE');
     const file = join(runTmp, 'pglite-template.tar');
     writeFileSync(file, Buffer.from(await (await pglite.dumpDataDir('none')).arrayBuffer()));

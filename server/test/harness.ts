@@ -1,7 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { vi } from 'vitest';
-import { PGlite } from '@electric-sql/pglite';
 import postgres from 'postgres';
 import pino, { type Logger } from 'pino';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
@@ -9,6 +7,8 @@ import { buildApp } from '../src/app.js';
 import { loadConfig, type Config } from '../src/config.js';
 import type { ConfigFile } from '../src/config-schema.js';
 import { openDatabase, type Database } from '../src/db/client.js';
+import type { PgliteClient } from '../src/db/pglite-client.js';
+import { startPgliteThread } from '../src/db/pglite-remote.js';
 import { createDeps, type Deps } from '../src/deps.js';
 import { ManualClock } from '../src/lib/clock.js';
 import { createLogger } from '../src/lib/logger.js';
@@ -25,13 +25,12 @@ export const APP_ROLE = 'tollgate_app';
  */
 export const TEMPLATE_ENV = 'TOLLGATE_TEST_TEMPLATE';
 
-let pgliteTemplate: Blob | undefined;
-/** A new in-memory PGlite: a copy of the run's migrated template when there is one. */
-async function newPglite(): Promise<PGlite> {
-  const file = process.env[TEMPLATE_ENV];
-  if (!file) return PGlite.create();
-  pgliteTemplate ??= new Blob([readFileSync(file)]);
-  return PGlite.create({ loadDataDir: pgliteTemplate });
+/**
+ * A new in-memory PGlite in a thread of its own, as `tollgate serve` runs it: a copy of the
+ * run's migrated template when there is one.
+ */
+function newPglite(): Promise<PgliteClient> {
+  return startPgliteThread({ loadDataDirFile: process.env[TEMPLATE_ENV] });
 }
 
 export interface TestDatabase {

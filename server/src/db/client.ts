@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import postgres from 'postgres';
 import { sql, type SQL } from 'drizzle-orm';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
@@ -9,7 +9,8 @@ import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg
 import type { ExtractTablesWithRelations } from 'drizzle-orm';
 import { lockDataDir } from './data-dir-lock.js';
 import { migrate } from './migrate.js';
-import { pgliteStatement } from './pglite-statement.js';
+import type { PgliteClient } from './pglite-client.js';
+import { startPgliteThread } from './pglite-remote.js';
 
 type Schema = Record<string, never>;
 export type Db = PgDatabase<PgQueryResultHKT, Schema>;
@@ -71,8 +72,11 @@ export interface DatabaseOptions {
   connectTimeoutSeconds?: number | undefined;
   /** Run migrations before opening (default true). */
   migrate?: boolean;
-  /** An already created PGlite instance (tests keep a handle to inspect it as its owner). */
-  pglite?: PGlite;
+  /**
+   * An already opened embedded database (tests keep a handle to inspect it as its owner);
+   * absent, PGlite is started in a thread of its own (db/pglite-remote.ts).
+   */
+  pglite?: PgliteClient;
   /** Told each step of opening (storage, each migration), for a person watching a start. */
   onProgress?: ((line: string) => void) | undefined;
 }
@@ -106,22 +110,25 @@ async function openPglite(options: DatabaseOptions): Promise<Database> {
   // Single owner: whoever opens a directory locks it first (db/data-dir-lock.ts).
   const lock = options.dataDir && !options.pglite ? lockDataDir(options.dataDir) : undefined;
   const dataDir = options.dataDir ? join(options.dataDir, 'pgdata') : undefined;
-  let client: PGlite;
+  let client: PgliteClient | undefined;
   try {
     const fresh = dataDir !== undefined && !existsSync(join(dataDir, 'PG_VERSION'));
     progress(`opening storage: ${describeStorage(options)}${fresh ? ' (none there yet: creating the database)' : ''}`);
-    client = options.pglite ?? await PGlite.create(dataDir ? { dataDir } : {});
+    const opened = options.pglite ?? await startPgliteThread({ dataDir });
+    client = opened;
     if (options.migrate !== false) {
-      await migrate({ kind: 'pglite', exec: (text) => client.exec(text).then(() => undefined), query: async (text) => (await client.query(text)).rows as Record<string, unknown>[] }, options.appRole, { onProgress: progress });
+      await migrate({ kind: 'pglite', exec: (text) => opened.exec(text).then(() => undefined), query: async (text) => (await opened.query(text)).rows as Record<string, unknown>[] }, options.appRole, { onProgress: progress });
     }
     // PGlite is one connection: switching role once makes RLS apply to every later query.
-    if (options.appRole) await client.exec(`SET ROLE ${quoteIdent(options.appRole)}`);
+    if (options.appRole) await opened.exec(`SET ROLE ${quoteIdent(options.appRole)}`);
   } catch (error) {
+    if (client && !options.pglite) await client.close().catch(() => undefined);
     lock?.release();
     throw error;
   }
   const handlers = new Map<string, Set<NotifyHandler>>();
-  const db = drizzlePglite({ client }) as unknown as Db;
+  // drizzle's driver calls no more of a PGlite than PgliteClient has.
+  const db = drizzlePglite({ client: client as unknown as PGlite }) as unknown as Db;
   return {
     kind: 'pglite',
     db,
@@ -139,7 +146,7 @@ async function openPglite(options: DatabaseOptions): Promise<Database> {
     listeners: async () => 1,
     notify: (channel, payload, executor) => pgNotify(executor ?? db, channel, payload),
     // Like PGlite's query, it waits for any open transaction, so it never runs inside one of drizzle's.
-    statement: pgliteStatement(client),
+    statement: (text, params) => client.statement(text, params),
     async close() {
       try {
         await client.close();

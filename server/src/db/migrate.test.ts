@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
+import { localPglite } from './pglite-client.js';
 import postgres from 'postgres';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,7 +40,7 @@ async function rawDatabase(): Promise<Raw> {
       },
       open: async () => {
         opened = true;
-        return openDatabase({ appRole: APP_ROLE, pglite });
+        return openDatabase({ appRole: APP_ROLE, pglite: localPglite(pglite) });
       },
       drop: async () => { if (!pglite.closed) await pglite.close(); },
     };

@@ -33,8 +33,10 @@ export interface DecisionParts extends Omit<RulesParts, 'snapshots'> {
 
 /**
  * Requests per batch statement, batch statements in flight per process (on PostgreSQL each
- * on a connection of its own: the composition root opens that many for them), and
- * requests a second one needs to start.
+ * on a connection of its own: the composition root opens that many for them; on PGlite
+ * the second waits in the database's thread while the first runs, so that the server's
+ * thread answers one batch and prepares the next meanwhile), and requests a second one
+ * needs to start.
  */
 const MAX_BATCH = 256;
 export const MAX_IN_FLIGHT = 2;
@@ -71,7 +73,7 @@ export class DecisionService {
     const group = p.groupCommit;
     this.batcher = group ? new DecisionBatcher(p.database, {
       maxBatch: MAX_BATCH,
-      maxInFlight: p.database.kind === 'pglite' ? 1 : MAX_IN_FLIGHT,
+      maxInFlight: MAX_IN_FLIGHT,
       minConcurrentBatch: MIN_CONCURRENT_BATCH,
       now: () => p.clock.now(),
       onRefused: (error, conflict) => {

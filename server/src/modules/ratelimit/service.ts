@@ -96,7 +96,7 @@ export class RateLimitService {
    * connection was refused or the host is unknown), or after `boundMs`. Boot waits for it:
    * without, the first requests after start would find the client still connecting and a
    * fail-closed scope would refuse them as if the store were down. A connect timeout is
-   * not final: on a busy event loop (embedded PGlite runs in-thread) the client's timer
+   * not final: on a busy event loop (a server under load, a machine short of CPU) the client's timer
    * can fire before the connect event it was waiting for, and the client retries.
    */
   async connected(boundMs = 10_000): Promise<void> {
