@@ -162,9 +162,12 @@ export async function startPgliteThread(options: PgliteThreadOptions): Promise<P
     },
     statement: (text, params) => calls.call({ op: 'statement', text, params }),
     async close() {
-      if (!calls.stopped) await calls.call({ op: 'close' });
-      calls.fail(stopped('closed'));
-      await worker.terminate();
+      try {
+        if (!calls.stopped) await calls.call({ op: 'close' });
+      } finally {
+        calls.fail(stopped('closed'));
+        await worker.terminate();
+      }
     },
   };
 }
