@@ -2,10 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
 import postgres from 'postgres';
 import { openDatabase } from '../src/db/client.js';
-import { localPglite } from '../src/db/pglite-client.js';
+import { startPgliteThread } from '../src/db/pglite-remote.js';
 import { APP_ROLE, POSTGRES_URL, TEMPLATE_ENV, withDatabase } from './harness.js';
 
 /**
@@ -50,11 +49,11 @@ export default async function setup(): Promise<() => Promise<void>> {
 /** Migrates the run's template database and names it in the environment the test workers inherit; returns its removal. */
 async function makeTemplate(runTmp: string): Promise<() => Promise<void>> {
   if (!POSTGRES_URL) {
-    const pglite = await PGlite.create();
-    const database = await openDatabase({ appRole: APP_ROLE, pglite: localPglite(pglite) });
+    const pglite = await startPgliteThread({});
+    const database = await openDatabase({ appRole: APP_ROLE, pglite });
     await pglite.exec('RESET ROLE');
     const file = join(runTmp, 'pglite-template.tar');
-    writeFileSync(file, Buffer.from(await (await pglite.dumpDataDir('none')).arrayBuffer()));
+    writeFileSync(file, await pglite.dump());
     await database.close();
     process.env[TEMPLATE_ENV] = file;
     return async () => {

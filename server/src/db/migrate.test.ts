@@ -1,7 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { PGlite } from '@electric-sql/pglite';
-import { localPglite } from './pglite-client.js';
 import postgres from 'postgres';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,13 +12,14 @@ import { generateKey } from '../modules/apikeys/index.js';
 import { requestHash } from '../modules/credits/index.js';
 import { openDatabase, type Database } from './client.js';
 import { functionFiles, migrate, type MigrationTarget } from './migrate.js';
+import { startPgliteThread } from './pglite-remote.js';
 
 /** A database nobody has migrated, and a way to run SQL on it as its owner. */
 interface Raw { target: MigrationTarget; open: () => Promise<Database>; drop: () => Promise<void> }
 
 async function rawDatabase(): Promise<Raw> {
   if (!POSTGRES_URL) {
-    const pglite = await PGlite.create();
+    const pglite = await startPgliteThread({});
     let opened = false;
     // One connection: once the app has it (in its role), the owner steps out of that role for each statement.
     const asOwner = async <T>(run: () => Promise<T>): Promise<T> => {
@@ -40,9 +39,9 @@ async function rawDatabase(): Promise<Raw> {
       },
       open: async () => {
         opened = true;
-        return openDatabase({ appRole: APP_ROLE, pglite: localPglite(pglite) });
+        return openDatabase({ appRole: APP_ROLE, pglite });
       },
-      drop: async () => { if (!pglite.closed) await pglite.close(); },
+      drop: () => pglite.close(),
     };
   }
   const name = `tollgate_test_${process.pid}_${randomBytes(4).toString('hex')}`;

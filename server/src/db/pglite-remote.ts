@@ -1,6 +1,11 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { ParserOptions, QueryOptions, Results } from '@electric-sql/pglite';
+import { types, type ParserOptions, type QueryOptions, type Results } from '@electric-sql/pglite';
 import type { PgliteClient, PgliteQueries } from './pglite-client.js';
+import { statementRows, type StatementReply } from './pglite-statement.js';
 
 /** Where the thread's PGlite keeps its files: a directory, or in memory loaded from a dump (`dumpDataDir`'s tar file). */
 export interface PgliteThreadOptions {
@@ -17,7 +22,13 @@ export type PgliteRequest =
   | { op: 'statement'; text: string; params: unknown[] }
   | { op: 'listen'; channel: string; listener: number }
   | { op: 'unlisten'; listener: number }
+  | { op: 'dump' }
   | { op: 'close' };
+
+/** The thread's first answer: its database open, with the array types PGlite found in it (pairs of the array's and its element's type). */
+export interface PgliteOpened {
+  arrayTypes: [number, number][];
+}
 
 /** An error as it crosses the threads: its class's name, its message and its plain fields (a database error's code, detail, …). */
 export interface Fault {
@@ -81,7 +92,7 @@ class ThreadCalls {
   }
 
   /** The thread's first reply (id 0): its database opened, or why not. */
-  opened(): Promise<void> {
+  opened(): Promise<PgliteOpened> {
     return this.waitFor(0);
   }
 
@@ -121,15 +132,17 @@ class ThreadCalls {
  * browser's `navigator.locks`, which Node 20 lacks.
  *
  * Type parsers are functions and cannot cross: a query's `parsers` are applied here, to
- * the text the thread leaves those columns in.
+ * the text the thread leaves those columns in, and a statement's rows are read here from
+ * the bytes the backend wrote (pglite-statement.ts), with the parsers PGlite would use.
  */
 export async function startPgliteThread(options: PgliteThreadOptions): Promise<PgliteClient> {
   const worker = spawn(options);
   const calls = new ThreadCalls(worker);
-  await calls.opened().catch(async (error: unknown) => {
+  const { arrayTypes } = await calls.opened().catch(async (error: unknown) => {
     await worker.terminate();
     throw error;
   });
+  const parsers = statementParsers(arrayTypes);
   let transactions = 0;
   return {
     ...queriesOn(calls, undefined),
@@ -160,7 +173,8 @@ export async function startPgliteThread(options: PgliteThreadOptions): Promise<P
         await calls.call({ op: 'unlisten', listener });
       };
     },
-    statement: (text, params) => calls.call({ op: 'statement', text, params }),
+    statement: async (text, params) => statementRows(await calls.call<StatementReply>({ op: 'statement', text, params }), parsers),
+    dump: () => calls.call({ op: 'dump' }),
     async close() {
       try {
         if (!calls.stopped) await calls.call({ op: 'close' });
@@ -191,9 +205,28 @@ function spawn(options: PgliteThreadOptions): Worker {
   const typescript = import.meta.url.endsWith('.ts');
   const entry = new URL(typescript ? './pglite-thread.ts' : './pglite-thread.js', import.meta.url);
   if (!typescript) return new Worker(entry, { workerData: options });
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const boot = `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(entry.href)}); });`;
+  const boot = `import(${JSON.stringify(tsxApi())}).then((api) => { api.register(); return import(${JSON.stringify(entry.href)}); });`;
   return new Worker(boot, { eval: true, workerData: options, execArgv: [] });
+}
+
+const verbatim = (text: string) => text;
+
+/** The type parsers a PGlite has (its defaults, an array parser for each array type it found): a statement's rows are read with them here. */
+function statementParsers(arrayTypes: [number, number][]): ParserOptions {
+  const parsers: ParserOptions = { ...types.parsers };
+  for (const [array, element] of arrayTypes) parsers[array] = (text) => types.arrayParser(text, parsers[element] ?? verbatim, array);
+  return parsers;
+}
+
+/** Where tsx's ESM API is: import.meta.resolve, or where a module runner lacks it (vitest's global setup), tsx's own export map. */
+function tsxApi(): string {
+  try {
+    return import.meta.resolve('tsx/esm/api');
+  } catch {
+    const manifest = createRequire(import.meta.url).resolve('tsx/package.json');
+    const exports = (JSON.parse(readFileSync(manifest, 'utf8')) as { exports: Record<string, { import: { default: string } }> }).exports;
+    return pathToFileURL(join(dirname(manifest), exports['./esm/api']!.import.default)).href;
+  }
 }
 
 function applyParsers(result: Results<unknown>, parsers: ParserOptions, rowMode: QueryOptions['rowMode']): void {

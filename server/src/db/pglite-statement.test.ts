@@ -34,6 +34,18 @@ describe('a statement', () => {
     await expect(t.database.statement('SELECT no_such_column FROM statement_probe', [])).rejects.toMatchObject({ code: '42703' });
   });
 
+  it('delivers the notifications it sends to whoever listens', async () => {
+    let heard!: (payload: string) => void;
+    const payload = new Promise<string>((resolve) => { heard = resolve; });
+    const stop = await t.database.listen('statement_probe', (p) => heard(p));
+    try {
+      expect(await t.database.statement('SELECT pg_notify(\'statement_probe\', $1::text) AS sent', ['from a statement'])).toEqual([{ sent: '' }]);
+      expect(await payload).toBe('from a statement');
+    } finally {
+      await stop();
+    }
+  });
+
   describe.skipIf(onPostgres)('on PGlite, one connection', () => {
     it('answers as PGlite\'s own query does, its type parsers included', async () => {
       const text = 'SELECT $1::jsonb AS j, $2::bigint[] AS a, $3::timestamptz AS at, $4::smallint AS s, $5::bigint AS big';
