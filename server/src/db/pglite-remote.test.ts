@@ -66,12 +66,20 @@ describe.skipIf(onPostgres)('the embedded database\'s thread', () => {
       expect((await client.query<{ n: string }>('SELECT $1::int AS n', [7], { parsers: { 23: (x) => `int ${x}` } })).rows).toEqual([{ n: 'int 7' }]);
     });
 
-    it('once closed, answers every call as a database out of reach (a 503), not a hang', async () => {
-      await client.close();
+    it('refuses a parameter that cannot cross, having sent nothing, and goes on', async () => {
+      await expect(client.query('SELECT $1::text AS t', [() => 'a function'])).rejects.toThrow(/could not be cloned/);
+      expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    });
+
+    it('once closing, answers every new call as a database out of reach (a 503), the calls before it as usual', async () => {
+      const before = client.query('SELECT 2 AS two');
+      const closing = client.close();
       const error = await client.query('SELECT 1').catch((e: unknown) => e);
       expect(error).toMatchObject({ code: 'CONNECTION_ENDED' });
       expect(databaseFailure(error)?.code).toBe('DATABASE_UNAVAILABLE');
-      await client.close();
+      expect((await before).rows).toEqual([{ two: 2 }]);
+      await Promise.all([closing, client.close()]);
+      await expect(client.statement('SELECT 1', [])).rejects.toMatchObject({ code: 'CONNECTION_ENDED' });
     });
   });
 
@@ -80,10 +88,11 @@ describe.skipIf(onPostgres)('the embedded database\'s thread', () => {
     await expect(startPgliteThread({ dataDir: notADirectory })).rejects.toThrow();
   });
 
-  it('does not keep a process alive while idle, nor let it end with a call in flight', () => {
+  it('does not keep a process alive while idle (a refused call included), nor let it end with a call in flight', () => {
     const remote = new URL('./pglite-remote.ts', import.meta.url).href;
     const script = `const { startPgliteThread } = await import(${JSON.stringify(remote)});
       const client = await startPgliteThread({});
+      await client.query('SELECT $1::text', [() => 'cannot be cloned']).catch(() => undefined);
       const { rows } = await client.query('SELECT 41 + 1 AS n');
       console.log(JSON.stringify(rows));`;
     const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });

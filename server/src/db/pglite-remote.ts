@@ -87,7 +87,12 @@ class ThreadCalls {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.id();
     const answer = this.waitFor<T>(id);
-    this.worker.postMessage({ ...request, id });
+    try {
+      this.worker.postMessage({ ...request, id });
+    } catch (error) {
+      // A parameter that cannot be cloned (a function, a symbol): nothing was sent.
+      this.settle(id)?.reject(error as Error);
+    }
     return answer;
   }
 
@@ -96,9 +101,15 @@ class ThreadCalls {
     return this.waitFor(0);
   }
 
-  fail(error: Error): void {
+  /** Calls from now on are refused with `error`; those in flight are still answered. */
+  refuse(error: Error): void {
     this.failure ??= error;
-    for (const id of [...this.pending.keys()]) this.settle(id)?.reject(this.failure);
+  }
+
+  /** And those in flight fail too (the thread is gone). */
+  fail(error: Error): void {
+    this.refuse(error);
+    for (const id of [...this.pending.keys()]) this.settle(id)?.reject(this.failure!);
   }
 
   private waitFor<T>(id: number): Promise<T> {
@@ -144,6 +155,7 @@ export async function startPgliteThread(options: PgliteThreadOptions): Promise<P
   });
   const parsers = statementParsers(arrayTypes);
   let transactions = 0;
+  let closing: Promise<void> | undefined;
   return {
     ...queriesOn(calls, undefined),
     async transaction<T>(fn: (tx: PgliteQueries) => Promise<T>): Promise<T> {
@@ -175,15 +187,23 @@ export async function startPgliteThread(options: PgliteThreadOptions): Promise<P
     },
     statement: async (text, params) => statementRows(await calls.call<StatementReply>({ op: 'statement', text, params }), parsers),
     dump: () => calls.call({ op: 'dump' }),
-    async close() {
-      try {
-        if (!calls.stopped) await calls.call({ op: 'close' });
-      } finally {
-        calls.fail(stopped('closed'));
-        await worker.terminate();
-      }
+    close() {
+      closing ??= closeThread(calls, worker);
+      return closing;
     },
   };
+}
+
+/** PGlite closed, then the thread ended; a call made from the moment of closing is refused here (PGlite would run it on a backend half torn down). */
+async function closeThread(calls: ThreadCalls, worker: Worker): Promise<void> {
+  const last = calls.stopped ? undefined : calls.call({ op: 'close' });
+  calls.refuse(stopped('closed'));
+  try {
+    await last;
+  } finally {
+    calls.fail(stopped('closed'));
+    await worker.terminate();
+  }
 }
 
 function queriesOn(calls: ThreadCalls, tx: number | undefined): PgliteQueries {

@@ -25,16 +25,14 @@ function fault(error: unknown): Fault {
 }
 
 async function answer(id: number, work: () => Promise<unknown>): Promise<void> {
-  let reply: PgliteReply;
-  let buffers: ArrayBuffer[] = [];
   try {
     const value = await work();
-    if (value instanceof Handover) buffers = value.buffers;
-    reply = { id, value: value instanceof Handover ? value.value : value };
+    if (value instanceof Handover) port.postMessage({ id, value: value.value } satisfies PgliteReply, value.buffers);
+    else port.postMessage({ id, value } satisfies PgliteReply);
   } catch (error) {
-    reply = { id, fault: fault(error) };
+    // The work failed, or its value could not be cloned: either way the caller is told, and the thread goes on.
+    port.postMessage({ id, fault: fault(error) } satisfies PgliteReply);
   }
-  port.postMessage(reply, buffers);
 }
 
 /** A transaction's callback ends with this to roll back without an error of the caller's. */
@@ -99,8 +97,15 @@ function serve(pglite: PGlite): void {
       case 'begin': return begin(request.tx);
       case 'end': return end(request.tx, request.commit);
       case 'listen': {
-        const stop = await pglite.listen(request.channel, (payload) => heard(request.listener, payload));
-        listeners.set(request.listener, { channel: postgresName(request.channel), stop });
+        // Known before LISTEN runs, so that a statement in between delivers to it as PGlite's own query would.
+        const entry = { channel: postgresName(request.channel), stop: async () => undefined as void };
+        listeners.set(request.listener, entry);
+        try {
+          entry.stop = await pglite.listen(request.channel, (payload) => heard(request.listener, payload));
+        } catch (error) {
+          listeners.delete(request.listener);
+          throw error;
+        }
         return undefined;
       }
       case 'unlisten': {
