@@ -82,19 +82,19 @@ export function statementRows<T>(reply: StatementReply, parsers: ParserOptions):
   return (result?.rows ?? []) as T[];
 }
 
-/** One exchange with the backend, its reply copied out of PGlite's buffers into one of its own. */
+/**
+ * One exchange with the backend, its reply copied once out of PGlite's buffers (views of
+ * its WebAssembly memory) into one of its own: the thread hands the whole ArrayBuffer
+ * over. Not Buffer.concat: a small Buffer may be a slice of Node's shared pool.
+ */
 async function exchange(client: PGlite, messages: Uint8Array[]): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
-  let length = 0;
   await client.execProtocolRawStream(Buffer.concat(messages), {
     syncToFs: false,
-    onRawData: (data) => {
-      chunks.push(data.slice());
-      length += data.length;
-    },
+    onRawData: (data) => { chunks.push(new Uint8Array(data)); },
   });
-  // Not Buffer.concat: a small Buffer may be a slice of Node's shared pool, and the thread hands the whole ArrayBuffer over.
-  const reply = new Uint8Array(length);
+  if (chunks.length === 1) return chunks[0]!;
+  const reply = new Uint8Array(chunks.reduce((length, chunk) => length + chunk.length, 0));
   let at = 0;
   for (const chunk of chunks) {
     reply.set(chunk, at);
