@@ -126,22 +126,15 @@ async function openPglite(options: DatabaseOptions): Promise<Database> {
     lock?.release();
     throw error;
   }
-  const handlers = new Map<string, Set<NotifyHandler>>();
   // drizzle's driver calls no more of a PGlite than PgliteClient has.
   const db = drizzlePglite({ client: client as unknown as PGlite }) as unknown as Db;
   return {
     kind: 'pglite',
     db,
     async listen(channel, handler, onListen) {
-      const set = handlers.get(channel) ?? new Set();
-      handlers.set(channel, set);
-      set.add(handler);
       const unsubscribe = await client.listen(channel, handler);
       onListen?.();
-      return async () => {
-        set.delete(handler);
-        await unsubscribe();
-      };
+      return unsubscribe;
     },
     listeners: async () => 1,
     notify: (channel, payload, executor) => pgNotify(executor ?? db, channel, payload),
