@@ -1,17 +1,16 @@
 // The database ceiling: pgbench running one conditional UPDATE … RETURNING per commit.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const UPDATE = 'UPDATE bench_counters SET used = used + 1 WHERE id = :id AND used + 1 <= lim RETURNING used;';
 
-export function preparePgbench(psql) {
+/** The table and pgbench's two scripts, written in `dir` (the run's temporary directory, removed when it ends). */
+export function preparePgbench(psql, dir) {
   psql(`DROP TABLE IF EXISTS bench_counters;
     CREATE TABLE bench_counters (id int PRIMARY KEY, used bigint NOT NULL DEFAULT 0, lim bigint NOT NULL);
     INSERT INTO bench_counters (id, lim) SELECT g, 1000000000000 FROM generate_series(1, 1000) g;
     VACUUM ANALYZE bench_counters;`);
-  const dir = mkdtempSync(join(tmpdir(), 'tollgate-pgbench-'));
   const hot = join(dir, 'hot.sql');
   const spread = join(dir, 'spread.sql');
   writeFileSync(hot, `\\set id 1\n${UPDATE}\n`);

@@ -93,7 +93,7 @@ async function main() {
   const postCeiling = fastest(ceilings.map((c) => c.post));
 
   log('pgbench, hot row and 1,000 rows at 8 and 32 clients');
-  const scripts = preparePgbench(sql);
+  const scripts = preparePgbench(sql, tmp);
   const pgbench = {};
   for (const clients of [8, 32]) {
     pgbench[`hot${clients}`] = runPgbench(dbUrl, scripts.hot, clients, PGBENCH_SECONDS);
