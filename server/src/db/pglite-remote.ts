@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { types, type ParserOptions, type QueryOptions, type Results } from '@electric-sql/pglite';
 import type { PgliteClient, PgliteQueries } from './pglite-client.js';
-import { statementRows, type StatementReply } from './pglite-statement.js';
+import { statementRows, verbatim, type StatementReply } from './pglite-statement.js';
 
 /** Where the thread's PGlite keeps its files: a directory, or in memory loaded from a dump (`dumpDataDir`'s tar file). */
 export interface PgliteThreadOptions {
@@ -211,8 +211,7 @@ function queriesOn(calls: ThreadCalls, tx: number | undefined): PgliteQueries {
     async query<T>(text: string, params?: unknown[], queryOptions?: QueryOptions) {
       const { rowMode, parsers, ...rest } = queryOptions ?? {};
       if (Object.keys(rest).length > 0) throw new TypeError(`query options not passed to the database's thread: ${Object.keys(rest).join(', ')}`);
-      const verbatim = parsers ? Object.keys(parsers).map(Number) : [];
-      const result = await calls.call<Results<T>>({ op: 'query', text, params, rowMode, verbatim, tx });
+      const result = await calls.call<Results<T>>({ op: 'query', text, params, rowMode, verbatim: parsers ? Object.keys(parsers).map(Number) : [], tx });
       if (parsers) applyParsers(result, parsers, rowMode);
       return result;
     },
@@ -228,8 +227,6 @@ function spawn(options: PgliteThreadOptions): Worker {
   const boot = `import(${JSON.stringify(tsxApi())}).then((api) => { api.register(); return import(${JSON.stringify(entry.href)}); });`;
   return new Worker(boot, { eval: true, workerData: options, execArgv: [] });
 }
-
-const verbatim = (text: string) => text;
 
 /** The type parsers a PGlite has (its defaults, an array parser for each array type it found): a statement's rows are read with them here. */
 function statementParsers(arrayTypes: [number, number][]): ParserOptions {

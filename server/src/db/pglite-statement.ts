@@ -24,6 +24,9 @@ interface Exclusive {
   _runExclusiveQuery<T>(fn: () => Promise<T>): Promise<T>;
 }
 
+/** A type parser that leaves a column as the backend wrote it (both threads use it: a query's columns the caller parses, an array's unknown elements). */
+export const verbatim = (text: string): string => text;
+
 /** Backend message types read here (the first byte of each message). */
 const ROW_DESCRIPTION = 0x54; // 'T'
 const ERROR_RESPONSE = 0x45; // 'E'

@@ -6,7 +6,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import type { PgliteQueries } from './pglite-client.js';
 import type { Fault, PgliteOpened, PgliteReply, PgliteRequest, PgliteThreadOptions } from './pglite-remote.js';
-import { pgliteExchange } from './pglite-statement.js';
+import { pgliteExchange, verbatim } from './pglite-statement.js';
 
 const port = parentPort!;
 
@@ -86,7 +86,7 @@ function serve(pglite: PGlite): void {
   const run = async (request: PgliteRequest): Promise<unknown> => {
     switch (request.op) {
       case 'query': {
-        const parsers = Object.fromEntries(request.verbatim.map((oid) => [oid, (text: string) => text]));
+        const parsers = Object.fromEntries(request.verbatim.map((oid) => [oid, verbatim]));
         return plain(await on(request.tx).query(request.text, request.params, { rowMode: request.rowMode, parsers }));
       }
       case 'exec': return (await on(request.tx).exec(request.text)).map(plain);
