@@ -1,6 +1,8 @@
 import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { sql } from 'drizzle-orm';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { openDatabase } from '../db/client.js';
 import { PROCESS_TEST_TIMEOUT_MS, runTollgate, startServerProcess, type ServerProcess } from '../../test/server-process.js';
 import { removeTempDirs, tempDir } from '../../test/temp-dirs.js';
 
@@ -69,6 +71,23 @@ describe('the data directory has one owner', () => {
     expect(onPostgres.code).not.toBe(0);
     expect(onPostgres.stdout).toContain('tollgate: opening storage: PostgreSQL 127.0.0.1:1/tollgate_nowhere as someone');
     expect(onPostgres.stdout + onPostgres.stderr).not.toContain('hunter2');
+  }, PROCESS_TEST_TIMEOUT_MS);
+});
+
+describe('a database a newer release has migrated', () => {
+  it('is one line naming what this release lacks, exit 1, for serve and migrate alike, and the server never starts', async () => {
+    const dir = tempDir('newer');
+    expect((await runTollgate(['migrate'], undefined, { TOLLGATE_DATA_DIR: dir })).code).toBe(0);
+    const owner = await openDatabase({ dataDir: dir, appRole: '', migrate: false });
+    await owner.db.execute(sql`INSERT INTO tollgate_migrations (name) VALUES ('9999_from_a_newer_release.sql')`);
+    await owner.close();
+    for (const args of [['migrate'], ['serve']]) {
+      const refused = await runTollgate(args, undefined, { TOLLGATE_DATA_DIR: dir, PORT: '0' });
+      expect(refused.code, args.join(' ')).toBe(1);
+      expect(refused.stderr).toContain('tollgate: the database was migrated by a newer release of Tollgate (9999_from_a_newer_release.sql is not in this one)');
+      expect(refused.stderr).not.toMatch(/^\s+at /m);
+      expect(refused.stdout).not.toMatch(/migrations applied|is listening/);
+    }
   }, PROCESS_TEST_TIMEOUT_MS);
 });
 

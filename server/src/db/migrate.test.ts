@@ -7,6 +7,7 @@ import { APP_ROLE, POSTGRES_URL, testConfig, withDatabase } from '../../test/har
 import { buildApp } from '../app.js';
 import { createDeps, type Deps } from '../deps.js';
 import { ManualClock } from '../lib/clock.js';
+import { StartError } from '../lib/errors.js';
 import { sha256Hex } from '../lib/secrets.js';
 import { generateKey } from '../modules/apikeys/index.js';
 import { requestHash } from '../modules/credits/index.js';
@@ -159,5 +160,33 @@ describe('an installation at migration 0008 migrates forward', () => {
     } finally {
       await app.close();
     }
+  });
+});
+
+describe('a database a newer release has migrated', () => {
+  let raw: Raw;
+  const newer = '9999_from_a_newer_release.sql';
+
+  beforeAll(async () => {
+    raw = await rawDatabase();
+    await migrate(raw.target, APP_ROLE);
+    // What the newer release left: a migration this one lacks, and its own decision function.
+    await raw.target.exec(`INSERT INTO tollgate_migrations (name) VALUES ('${newer}');
+      UPDATE tollgate_functions SET sha256 = 'newer' WHERE name = 'decide.sql';
+      CREATE OR REPLACE FUNCTION tollgate_iso(ts timestamptz) RETURNS text LANGUAGE sql STABLE AS $$ SELECT 'newer' $$;`);
+  });
+  afterAll(async () => { await raw.drop(); });
+
+  it('is refused, naming the migration, and nothing of this release is written over it', async () => {
+    const refused = await migrate(raw.target, APP_ROLE).then(() => undefined, (error: unknown) => error);
+    expect(refused).toBeInstanceOf(StartError);
+    expect((refused as Error).message).toBe(`the database was migrated by a newer release of Tollgate (${newer} is not in this one); `
+      + 'run that release or a later one: an older release never runs on it, nor beside it (README, Upgrading)');
+    // Without the refusal, the changed hash would have this release apply decide.sql again.
+    expect(await raw.target.query("SELECT sha256 FROM tollgate_functions WHERE name = 'decide.sql'")).toEqual([{ sha256: 'newer' }]);
+    expect(await raw.target.query("SELECT tollgate_iso(now()) AS v")).toEqual([{ v: 'newer' }]);
+    // The lock is let go: another process may still start (and be refused the same way).
+    await expect(migrate(raw.target, APP_ROLE)).rejects.toThrow(StartError);
+    await expect(raw.open()).rejects.toThrow(/migrated by a newer release/);
   });
 });

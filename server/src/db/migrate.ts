@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { StartError } from '../lib/errors.js';
 
 const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 /** SQL functions (and their triggers), one file each: their live text is the file's text. */
@@ -40,6 +41,11 @@ export function functionFiles(): string[] {
  * (CREATE OR REPLACE), so the live functions are the files' text; then (re)applies the
  * grants of the server's role, so every table a migration adds is covered. Numbered
  * migrations change tables and data only.
+ *
+ * A database that a newer release has migrated (it holds migrations this release does
+ * not have) is refused before anything is written: this release would put its own SQL
+ * functions back over the newer release's, on tables they were not written for — the
+ * decision's functions change between releases, arguments and all.
  */
 export async function migrate(target: MigrationTarget, appRole: string, options: {
   /** Stop after this migration and apply no SQL function file: a database as an older release left it (tests). */
@@ -54,7 +60,10 @@ export async function migrate(target: MigrationTarget, appRole: string, options:
       name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());
       CREATE TABLE IF NOT EXISTS tollgate_functions (name text PRIMARY KEY, sha256 text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
     const done = new Set((await target.query('SELECT name FROM tollgate_migrations')).map((r) => String(r.name)));
-    const pending = migrationFiles().filter((file) => !done.has(file) && (options.through === undefined || file <= options.through));
+    const files = migrationFiles();
+    const newer = [...done].filter((name) => !files.includes(name)).sort();
+    if (newer.length > 0) throw new StartError(newerReleaseMessage(newer));
+    const pending = files.filter((file) => !done.has(file) && (options.through === undefined || file <= options.through));
     options.onProgress?.(pending.length === 0 ? 'migrations: up to date' : `migrations: ${pending.length} to apply`);
     for (const [i, file] of pending.entries()) {
       options.onProgress?.(`migrations: ${i + 1} of ${pending.length} (${file})`);
@@ -72,6 +81,11 @@ export async function migrate(target: MigrationTarget, appRole: string, options:
     await target.exec('SELECT pg_advisory_unlock(727274)');
   }
   return applied;
+}
+
+function newerReleaseMessage(newer: readonly string[]): string {
+  return `the database was migrated by a newer release of Tollgate (${newer.join(', ')} ${newer.length === 1 ? 'is' : 'are'} not in this one); ` +
+    'run that release or a later one: an older release never runs on it, nor beside it (README, Upgrading)';
 }
 
 /**
