@@ -5474,7 +5474,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The decision. allowed: true reserves the cost (close it with settle or release); a denial is allowed: false with its code and consumes nothing. The same idempotencyKey answers the first decision again (replayed: true). */
+            /** @description The decision. allowed: true reserves the cost (close it with settle or release); a denial is allowed: false with its code and consumes nothing. The same idempotencyKey from the same principal answers the first decision again (replayed: true); from another principal of the tenant it is 409 IDEMPOTENCY_CONFLICT. */
             200: {
                 headers: {
                     [name: string]: unknown;

@@ -36,7 +36,7 @@ export const OPERATION_EXAMPLES: Readonly<Record<string, OperationExample>> = {
   'POST /v1/authorize': {
     requests: [{ operation: 'content_generation', module: 'writer', quantity: { words: 1200 }, idempotencyKey: 'run-8f2c' }],
     responseDescriptions: {
-      200: 'The decision. allowed: true reserves the cost (close it with settle or release); a denial is allowed: false with its code and consumes nothing. The same idempotencyKey answers the first decision again (replayed: true).',
+      200: 'The decision. allowed: true reserves the cost (close it with settle or release); a denial is allowed: false with its code and consumes nothing. The same idempotencyKey from the same principal answers the first decision again (replayed: true); from another principal of the tenant it is 409 IDEMPOTENCY_CONFLICT.',
     },
     responses: {
       200: {

@@ -47,6 +47,28 @@ describe('idempotency', () => {
     expect(conflict.json().error.code).toBe('IDEMPOTENCY_CONFLICT');
   });
 
+  it('another principal of the tenant naming the same key is a conflict, not the first call\'s answer, even past its own cap', async () => {
+    const owner = await t.signup();
+    const first = await keyOf(owner);
+    const capped = await keyOf(owner, { usageCap: 1 });
+    const allowed = (await authorize(first.key, { operation: 'clustering', idempotencyKey: 'job-1' })).json();
+    expect(allowed.allowed).toBe(true);
+    expect((await authorize(capped.key, { operation: 'clustering' })).json().allowed).toBe(true);
+    expect((await authorize(capped.key, { operation: 'clustering' })).json()).toMatchObject({ allowed: false, code: 'LIMIT_EXCEEDED' });
+    const before = await consumption();
+    for (const token of [capped.key, owner.accessToken]) {
+      const other = await authorize(token, { operation: 'clustering', idempotencyKey: 'job-1' });
+      expect(other.statusCode, other.body).toBe(409);
+      expect(other.json().error.code).toBe('IDEMPOTENCY_CONFLICT');
+      expect(other.body).not.toContain(first.id);
+      expect(other.body).not.toContain(allowed.reservation.id);
+    }
+    expect(await consumption()).toEqual(before);
+    // The call's own principal retrying it is answered as before.
+    expect((await authorize(first.key, { operation: 'clustering', idempotencyKey: 'job-1' })).json())
+      .toMatchObject({ decisionId: allowed.decisionId, reservation: allowed.reservation, principal: { type: 'api_key', id: first.id }, replayed: true });
+  });
+
   it('20 concurrent requests with one key have exactly one effect', async () => {
     const owner = await t.signup();
     const { key } = await keyOf(owner);

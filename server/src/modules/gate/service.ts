@@ -15,7 +15,7 @@ import { ANSWER_TTL_MS, RecentAnswers } from './recent-answers.js';
 import { Compile } from 'typebox/compile';
 import { DecisionSchema, type AuthorizeContext, type AuthorizeRequest, type Decision, type DecisionCode, type Route } from './schemas.js';
 import type { TenantSnapshots } from './snapshot.js';
-import { decide, type DecideEntry, type StatementAnswer } from './statement.js';
+import { decide, type DecideEntry, type StatementAnswer, type StoredAnswer } from './statement.js';
 
 export interface DecisionParts extends Omit<RulesParts, 'snapshots'> {
   database: Database;
@@ -161,12 +161,14 @@ export class DecisionService {
     switch (answer.verdict) {
       case 'conflict': throw new AppError('IDEMPOTENCY_CONFLICT');
       case 'replay': {
-        const stored = answer.stored;
-        if (!('decision' in stored)) return { ...spell({ ...stored.shape, route: keptRoute(stored.shape.route) }, stored.outcome), replayed: true };
-        // Kept before migration 0009, spelled then.
-        const decision = { ...stored.decision, route: keptRoute(stored.decision.route) };
-        if (!storedDecision.Check(decision)) throw new Error('a kept decision does not match the decision\'s schema');
-        return { ...decision, replayed: true };
+        const kept = keptDecision(answer.stored);
+        // An answer is about its principal: another one of the tenant naming the same key is
+        // not retrying that call, and must not be handed its admission (its own caps, rate
+        // limit and role would never be asked) nor learn whose it was.
+        if (!samePrincipal(kept.principal, prepared.shape.principal)) {
+          throw new AppError('IDEMPOTENCY_CONFLICT', 'the idempotency key was used by another principal of the tenant');
+        }
+        return { ...kept, replayed: true };
       }
       case 'pre': {
         const pre = prepared.pre!;
@@ -230,6 +232,19 @@ export class DecisionService {
     });
     return decision;
   }
+}
+
+/** An answer kept under an idempotency key, spelled: as kept since migration 0009, or as spelled before it. */
+function keptDecision(stored: StoredAnswer): Decision {
+  if (!('decision' in stored)) return spell({ ...stored.shape, route: keptRoute(stored.shape.route) }, stored.outcome);
+  const decision = { ...stored.decision, route: keptRoute(stored.decision.route) };
+  if (!storedDecision.Check(decision)) throw new Error('a kept decision does not match the decision\'s schema');
+  return decision;
+}
+
+/** The same principal: its type, its id and the user it acts for (a role may change between a call and its retry). */
+function samePrincipal(a: Decision['principal'], b: Decision['principal']): boolean {
+  return a.type === b.type && a.id === b.id && a.userId === b.userId;
 }
 
 /**
