@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { testConfig } from '../../../test/harness.js';
 import { PlansService } from '../plans/index.js';
-import { quote } from './cost.js';
+import { quote, type CostRequest } from './cost.js';
 import { decisionHash, requestHash } from './service.js';
 
 const plans = new PlansService(testConfig((file) => {
@@ -64,6 +64,18 @@ describe('the cost engine', () => {
     }
     expect(() => quote(plans, { operation: 'chat', model: 'bedrock/claude-haiku-3', quantity: { tokens: 1000 } })).toThrow(expect.objectContaining({ code: 'QUANTITY_NOT_PRICED' }));
     expect(quote(plans, { operation: 'clustering', quantity: { words: 99999 } }).credits).toBe(10);
+  });
+
+  it('refuses a quantity whose price cannot be counted exactly (past 2^53 credits) (VALIDATION_FAILED, a 400), at the largest quantity the schema allows', () => {
+    const dear = new PlansService(testConfig((file) => {
+      file.operations.render = { module: 'writer', meter: 'runs', cost: { type: 'per_unit', unit: 'frames', per: 1, credits: 10_000_000, minimum: 1 } };
+      file.operations.think = { module: 'thinker', meter: 'runs', cost: { type: 'per_token', models: { '*': { inputPer1k: 10_000_000_000, outputPer1k: 1 } }, minimum: 1 } };
+    }).file);
+    expect(quote(dear, { operation: 'render', quantity: { frames: 900_719_925 } }).credits).toBe(9_007_199_250_000_000);
+    const past: CostRequest[] = [{ operation: 'render', quantity: { frames: 1e12 } }, { operation: 'think', model: 'm', quantity: { inputTokens: 1e12 } }];
+    for (const request of past) {
+      expect(() => quote(dear, request)).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED' }));
+    }
   });
 });
 

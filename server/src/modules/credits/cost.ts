@@ -41,6 +41,12 @@ export function quote(plans: PlansService, request: CostRequest, billing: Billin
   const { name, config } = found;
   const own = billing === 'tenant' ? config.cost.ownAccount : undefined;
   const priced = price(own ?? config.cost, request);
+  // A price the schema's quantities can reach only with a price configured in millions of
+  // credits per unit: past 2^53 a count is no longer exact, and past 2^63 the database's
+  // bigint refuses it — a 400 for that quantity, not a 500 from the statement.
+  if (!Number.isSafeInteger(priced.credits)) {
+    throw new AppError('VALIDATION_FAILED', `the quantity prices the call at ${priced.credits} credits, more than can be counted exactly`);
+  }
   return {
     operation: name, module: config.module, meter: config.meter ?? null, credits: priced.credits,
     basis: own ? `own account: ${priced.basis}` : priced.basis, billing,
