@@ -142,6 +142,19 @@ describe.skipIf(!onPostgres || !REDIS_URL)('tollgate serve with TOLLGATE_WORKERS
     expect(Number(counted!.n)).toBe(1000);
   });
 
+  it('a worker that cannot start ends, and serve exits 1 with its one line (a database a newer release migrated)', async () => {
+    const newer = await createTestDatabase();
+    try {
+      await newer.asOwner("INSERT INTO tollgate_migrations (name) VALUES ('9999_from_a_newer_release.sql')");
+      const refused = await startServe(newer, tempDir('cluster-newer')).then(() => 'listening', (error: Error) => error.message);
+      expect(refused).toContain('tollgate serve exited with 1 before listening');
+      expect(refused).toContain('tollgate: the database was migrated by a newer release of Tollgate (9999_from_a_newer_release.sql is not in this one)');
+      expect(refused).not.toMatch(/^\s+at /m);
+    } finally {
+      await newer.drop();
+    }
+  });
+
   it('a worker that dies takes the other down, and serve exits 1 for its supervisor', async () => {
     const server = await startServe(db, tempDir('cluster'));
     const [first, second] = workersOf(server.child.pid!);

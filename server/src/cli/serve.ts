@@ -21,7 +21,12 @@ export async function serve(config: Config): Promise<number> {
   if (config.workers > 1 && cluster.isPrimary) return servePrimary(config);
   // First, so that a scrape while this worker boots does not wait for it in vain.
   if (cluster.isWorker) answerClusterMetrics();
-  const server = await startServer(config);
+  const server = await startServer(config).catch((error: unknown) => {
+    // A worker lives as long as its channel to the primary is open: one that cannot start
+    // (a refused database, a port) must let go of it to end, and the primary then stops.
+    cluster.worker?.disconnect();
+    throw error;
+  });
   if (cluster.isWorker) process.send?.({ tollgate: 'listening', port: server.port } satisfies Listening);
   else printBanner(config, server.port, 1);
   await server.stopped;
