@@ -39,6 +39,21 @@ const BAD_TEXT = {
 /** The same, as query-string values (a client percent-encodes; an encoded surrogate is not UTF-8). */
 const BAD_QUERY_TEXT = ['a'.repeat(5_000), 'a%00b', '%ED%A0%80', '%ED%B0%80x', '%E0%A4%A', '%FF'];
 
+/**
+ * Values of a named query parameter that pass its schema and its parsing but name what
+ * no query can take: cursors that decode to a year 0, a six-digit year, an id with a NUL,
+ * an empty, overlong or non-text id; days the date format takes and timestamptz does
+ * not, given alone or making the range's other end fall there.
+ */
+const OUT_OF_RANGE: Record<string, string[]> = {
+  cursor: [
+    ['0000-01-01T00:00:00.000Z', 'x'], ['+275760-09-13T00:00:00.000Z', 'x'], ['-001000-01-01T00:00:00.000Z', 'x'],
+    ['2026-01-01T00:00:00.000Z', 'a\u0000b'], ['2026-01-01T00:00:00.000Z', ''], ['2026-01-01T00:00:00.000Z', 'x'.repeat(500)], ['2026-01-01T00:00:00.000Z', 7],
+  ].map((position) => Buffer.from(JSON.stringify(position)).toString('base64url')),
+  from: ['0000-01-01', '9999-12-31'],
+  to: ['0000-06-01', '0001-01-05', '9999-12-31'],
+};
+
 function attemptsFor(route: RouteEntry, valid: Record<string, unknown>): Attempt[] {
   const json = (value: unknown) => JSON.stringify(value);
   const attempts: Attempt[] = [
@@ -110,7 +125,7 @@ describe('bad input on every route', () => {
       const f = ROUTE_FIXTURES[key(route)]!;
       const url = fillPath(route.url, f.params?.(w) ?? {});
       for (const [name, type] of Object.entries(route.queryProperties)) {
-        for (const value of type === 'string' ? BAD_QUERY_TEXT : ['%00', '%ED%A0%80', 'x']) {
+        for (const value of type === 'string' ? [...BAD_QUERY_TEXT, ...OUT_OF_RANGE[name] ?? []] : ['%00', '%ED%A0%80', 'x']) {
           const res = await t.request({ method: route.method as 'GET', url: `${url}?${name}=${value}`, token: tokenFor(w, f.need) });
           const where = `${key(route)}?${name}=${value.slice(0, 20)}`;
           expect(res.statusCode, `${where}: ${res.body}`).toBeGreaterThanOrEqual(400);

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Db, Executor } from '../../db/client.js';
 import { inTenant } from '../../db/scope.js';
-import { DAY_MS, type Clock } from '../../lib/clock.js';
+import { DAY_MS, isStorableInstant, type Clock } from '../../lib/clock.js';
 import { AppError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
 import type { Resolution } from '../credits/index.js';
@@ -117,6 +117,10 @@ export class UsageService {
     const today = this.clock.now().toISOString().slice(0, 10);
     const to = q.to ?? (q.from ? dateAfter(q.from, DEFAULT_DAYS - 1) : today);
     const from = q.from ?? dateAfter(to, -(DEFAULT_DAYS - 1));
+    // The range's first instant and the end of its last day, as the queries take them.
+    if (!isStorableInstant(Date.parse(from)) || !isStorableInstant(Date.parse(to) + DAY_MS)) {
+      throw new AppError('VALIDATION_FAILED', `from (${from}) and to (${to}) must lie between 0001-01-01 and 9999-12-30`);
+    }
     if (from > to) throw new AppError('DATE_RANGE_INVERTED', `from (${from}) is after to (${to})`);
     const days = (Date.parse(to) - Date.parse(from)) / DAY_MS + 1;
     if (days > this.options.maxRangeDays) {
