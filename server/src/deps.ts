@@ -263,7 +263,9 @@ async function identityParts(base: Foundation, billing: BillingService, m: Retur
     findDecision: (decisionId, tenantId) => (tenantId === null
       ? inSystem(db, (tx) => m.reservations.byDecision(tx, decisionId, null))
       : inTenant(db, tenantId, (tx) => m.reservations.byDecision(tx, decisionId, tenantId))),
-    checkTenant: async (principal, tenantId) => { await tenancy.verified(principal, tenantId); },
+    checkTenant: async (principal, tenantId) => {
+      await (principal.type === 'service' ? tenancy.verifiedStanding(principal, tenantId) : tenancy.verified(principal, tenantId));
+    },
   });
   const keys = new SigningKeyRing(db, clock, {
     rotationDays: file.auth.signingKeyRotationDays, graceSeconds: file.auth.signingKeyGraceSeconds,

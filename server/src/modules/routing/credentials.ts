@@ -21,7 +21,7 @@ export interface CredentialParts {
   sts: RoutingConfig['sts'];
   /** The reservation an admitted decision opened (credits' ReservationsService#byDecision), any tenant's when `tenantId` is null. */
   findDecision: (decisionId: string, tenantId: string | null) => Promise<DecisionReservation | undefined>;
-  /** An API key's tenant is still in good standing and the key still valid (tenancy's check, read now). */
+  /** The key still valid and the decision's tenant still in good standing (tenancy's check, read now): for an API key and a service key alike. */
   checkTenant: (principal: Principal, tenantId: string) => Promise<void>;
 }
 
@@ -54,7 +54,8 @@ export class ProviderCredentials {
     const found = await this.p.findDecision(decisionId, scope);
     // Another tenant's decision is the same 404 as none: its existence is not told.
     if (!found) throw new AppError('DECISION_NOT_FOUND');
-    if (principal.type === 'api_key') await this.p.checkTenant(principal, found.tenantId);
+    // A suspension stops every credential of the tenant at once, the platform's service keys included.
+    await this.p.checkTenant(principal, found.tenantId);
     if (found.status !== 'held' || found.expiresAt.getTime() <= this.p.clock.now().getTime()) throw new AppError('DECISION_NOT_ACTIVE');
     const route = found.route;
     if (!route || route.billing !== 'tenant' || typeof route.name !== 'string') {

@@ -292,7 +292,8 @@ describe('POST /v1/routes/credentials', () => {
     await put(owner.accessToken, tenantId, 'openai', { provider: 'openai', apiKey: OPENAI_KEY, baseUrl: 'https://llm-proxy.example.com/v1' });
     const decision = (await authorize(key, { operation: 'chat', model: 'openai/gpt-4o', quantity: { inputTokens: 10 } })).json();
     expect((await credentials(key, decision.decisionId)).json()).toEqual({ provider: 'openai', route: 'openai', apiKey: OPENAI_KEY, baseUrl: 'https://llm-proxy.example.com/v1' });
-    const service = (await t.request({ method: 'POST', url: '/v1/admin/service-keys', token: op.accessToken, payload: { name: 'llm backend' } })).json().key as string;
+    const serviceKey = (await t.request({ method: 'POST', url: '/v1/admin/service-keys', token: op.accessToken, payload: { name: 'llm backend' } })).json() as { id: string; key: string };
+    const service = serviceKey.key;
     expect((await credentials(service, decision.decisionId)).json().apiKey).toBe(OPENAI_KEY);
     // Without the scope; a user; another tenant's key; a decision that was denied; one on the platform's route; one settled.
     const plain = (await t.request({ method: 'POST', url: `/v1/tenants/${tenantId}/api-keys`, token: owner.accessToken, payload: { name: 'plain', scopes: ['authorize', 'manage'] } })).json().key as string;
@@ -307,6 +308,18 @@ describe('POST /v1/routes/credentials', () => {
     expect((await credentials(key, denied.decisionId)).json().error.code).toBe('DECISION_NOT_FOUND');
     const onPlatform = (await authorize(other.key, { operation: 'clustering' })).json();
     expect((await credentials(other.key, onPlatform.decisionId)).json().error.code).toBe('ROUTE_UNAVAILABLE');
+    // A suspended tenant's decisions give nothing, to its keys or the platform's; a revoked service key, nothing either.
+    const suspend = (status: string) => t.request({ method: 'PATCH', url: `/v1/admin/tenants/${tenantId}`, token: op.accessToken, payload: { status } });
+    expect((await suspend('suspended')).statusCode).toBe(200);
+    for (const token of [key, service]) {
+      const refused = await credentials(token, decision.decisionId);
+      expect([refused.statusCode, refused.json().error.code], refused.body).toEqual([403, 'TENANT_SUSPENDED']);
+      expect(refused.body).not.toContain(OPENAI_KEY);
+    }
+    expect((await suspend('active')).statusCode).toBe(200);
+    expect((await credentials(service, decision.decisionId)).json().apiKey).toBe(OPENAI_KEY);
+    expect((await t.request({ method: 'DELETE', url: `/v1/admin/service-keys/${serviceKey.id}`, token: op.accessToken })).statusCode).toBe(204);
+    expect((await credentials(service, decision.decisionId)).statusCode).toBe(401);
     await t.request({ method: 'POST', url: `/v1/reservations/${decision.reservation.id}/release`, token: key });
     expect((await credentials(key, decision.decisionId)).json().error.code).toBe('DECISION_NOT_ACTIVE');
   });

@@ -159,6 +159,18 @@ export class TenancyService {
     return fresh.value;
   }
 
+  /**
+   * The tenant's standing read now, for a platform service key that names the tenant
+   * through an object of it and acts for no member (a decision's credentials): the key
+   * still valid, the tenant neither suspended, closed nor unpaid — what every credential
+   * path checks.
+   */
+  async verifiedStanding(principal: Principal, tenantId: string): Promise<TenantAccess> {
+    const fresh = await inTenant(this.db, tenantId, (tx) => this.recheckTenant(tx, { tenantId, role: null, userId: null, principal }));
+    if (!fresh.ok) throw new AppError(fresh.error);
+    return fresh.value;
+  }
+
   /** Whether a user may still act at all (cached; dropped when an operator changes their status or a password reset signs them out). */
   checkUser(userId: string): Promise<Result<UserState, 'UNKNOWN_USER' | 'USER_DEACTIVATED'>> {
     return this.accessCheck.checkUser(userId);
