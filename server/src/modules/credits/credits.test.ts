@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { snapshot, startTestApp, type SignedUp, type TestApp } from '../../../test/harness.js';
+import { inTenant } from '../../db/scope.js';
+import { onPostgres, snapshot, startTestApp, type SignedUp, type TestApp } from '../../../test/harness.js';
 import { addMonthUtc } from '../billing/index.js';
 
 let t: TestApp;
@@ -125,6 +126,38 @@ describe('credits', () => {
     const kinds = (await t.deps.metering.ledger(alice.tenantId)).entries.map((e) => e.kind).sort();
     // Expiring moved no balance: the grant is the only entry.
     expect(kinds).toEqual(['grant']);
+  });
+
+  it.skipIf(!onPostgres)('a settle meeting its twin\'s, made while live and committed past the expiry, answers the twin\'s outcome', async () => {
+    const alice = await t.signup();
+    const reserved = await t.deps.metering.reserve({ tenantId: alice.tenantId }, { credits: 20, idempotencyKey: 'twins', ttlSeconds: 60 });
+    if (!reserved.ok) throw new Error('reserve failed');
+    const id = reserved.value.reservation.id;
+    let letGo!: () => void;
+    const held = new Promise<void>((resolve) => { letGo = resolve; });
+    let settledFirst!: () => void;
+    const firstSettled = new Promise<void>((resolve) => { settledFirst = resolve; });
+    // The first settles while the reservation is live, and holds its transaction open.
+    const first = inTenant(t.deps.database.db, alice.tenantId, async (tx) => {
+      const answer = await t.deps.reservations.settle(tx, alice.tenantId, id, { credits: 7 }, { type: 'system', id: null });
+      settledFirst();
+      await held;
+      return answer;
+    });
+    await firstSettled;
+    t.clock.advance(60_000);
+    // The twin reads it still held and past its expiry; expiring it waits on the first's row lock.
+    const second = t.deps.metering.settle({ tenantId: alice.tenantId }, id, { credits: 7 });
+    for (let waited = 0; ; waited += 10) {
+      const [row] = await t.db.asOwner<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'");
+      if (row!.n > 0) break;
+      if (waited > 5_000) throw new Error('the twin never waited on the row lock');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    letGo();
+    expect(await first).toMatchObject({ ok: true, value: { replayed: false, reservation: { status: 'settled', charged: 7 } } });
+    expect(await second).toMatchObject({ ok: true, value: { replayed: true, reservation: { status: 'settled', charged: 7 } } });
+    expect(await credits(alice)).toEqual({ balance: 93, reserved: 0, available: 93 });
   });
 
   it('refunds give back at most what a settlement charged, once per key', async () => {

@@ -120,12 +120,14 @@ export class ReservationsService {
     const row = await repo.reservationById(tx, tenantId, id);
     if (!row) return err('RESERVATION_NOT_FOUND');
     const charge = Math.min(Number(row.amount), this.chargeOf(row, actual));
+    const settledAlike = (r: repo.ReservationRow) => r.status === 'settled' && (Number(r.charged) === charge || conflict());
     if (row.status === 'held' && row.expiresAt <= this.clock.now()) {
-      await this.expire(tx, tenantId, id);
-      return err('RESERVATION_EXPIRED');
+      if (await this.expire(tx, tenantId, id)) return err('RESERVATION_EXPIRED');
+      // Resolved since it was read (a twin settling while it was live): that outcome answers.
+      return this.outcome(tx, tenantId, id, false, settledAlike);
     }
     const won = row.status === 'held' && await this.resolve(tx, row, 'settled', charge, actor, undefined, actual.quantity);
-    return this.outcome(tx, tenantId, id, won, (r) => r.status === 'settled' && (Number(r.charged) === charge || conflict()));
+    return this.outcome(tx, tenantId, id, won, settledAlike);
   }
 
   async release(tx: Executor, tenantId: string, id: string, actor: Actor): Promise<ResolveResult> {
