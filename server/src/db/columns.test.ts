@@ -2,6 +2,7 @@ import { and, eq } from 'drizzle-orm';
 import { pgTable, QueryBuilder, text } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../test/harness.js';
+import { scansRun } from '../../test/query-plans.js';
 import { at, newestFirst, olderThan } from './columns.js';
 
 // A keyset list as the logs have it, under both index layouts the schema uses: the
@@ -29,8 +30,6 @@ beforeAll(async () => {
 });
 afterAll(async () => db?.drop());
 
-interface PlanNode { 'Relation Name'?: string; 'Actual Rows'?: number; 'Rows Removed by Filter'?: number; Plans?: PlanNode[] }
-const scansOf = (node: PlanNode): PlanNode[] => [...(node['Relation Name'] ? [node] : []), ...(node.Plans ?? []).flatMap(scansOf)];
 
 describe('a keyset page (olderThan, newestFirst)', () => {
   for (const name of Object.keys(layouts)) {
@@ -45,10 +44,7 @@ describe('a keyset page (olderThan, newestFirst)', () => {
       const page = await db.asOwner<{ id: string }>(query.sql, query.params);
       expect(page.map((r) => r.id)).toEqual(Array.from({ length: PAGE }, (_, i) => `row_${String(999 - i).padStart(6, '0')}`));
 
-      const [explained] = await db.asOwner<{ 'QUERY PLAN': unknown }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${query.sql}`, query.params);
-      const plan = explained!['QUERY PLAN'];
-      const root = (typeof plan === 'string' ? JSON.parse(plan) : plan) as { Plan: PlanNode }[];
-      const [scan, ...others] = scansOf(root[0]!.Plan);
+      const [scan, ...others] = await scansRun(db, query);
       expect(others).toEqual([]);
       expect(scan!['Actual Rows']).toBe(PAGE);
       expect(scan!['Rows Removed by Filter'] ?? 0).toBe(0);

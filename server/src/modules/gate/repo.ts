@@ -49,15 +49,22 @@ export async function insertLog(db: Executor, rows: DecisionLogRow[]): Promise<D
  * allowed decisions from before 0019) and the reservations that record the allowed ones
  * since, each read up to `limit` through its own index and merged.
  */
-export async function listLog(db: Executor, q: { tenantId: string; allowed?: boolean | undefined; before?: Position | undefined; limit: number }): Promise<DecisionLogRow[]> {
-  const conditions = [eq(decisionLog.tenantId, q.tenantId)];
-  // Spelled out, not a parameter: a cached generic plan can then still use the denials' index (0017).
-  if (q.allowed !== undefined) conditions.push(q.allowed ? sql`${decisionLog.allowed}` : sql`NOT ${decisionLog.allowed}`);
-  const logged = await db.select().from(decisionLog).where(and(...conditions, olderThan(decisionLog.createdAt, decisionLog.id, q.before)))
-    .orderBy(...newestFirst(decisionLog.createdAt, decisionLog.id)).limit(q.limit);
+export async function listLog(db: Executor, q: LogPage): Promise<DecisionLogRow[]> {
+  const logged = await logPage(db, q);
   if (q.allowed === false) return logged;
   const recorded = (await decisionRecords(db, q)).map(decisionOf);
   return [...logged, ...recorded].sort(newestRowFirst).slice(0, q.limit);
+}
+
+interface LogPage { tenantId: string; allowed?: boolean | undefined; before?: Position | undefined; limit: number }
+
+/** The decision log's part of a page of listLog, newest first. */
+export function logPage(db: Executor, q: LogPage) {
+  const conditions = [eq(decisionLog.tenantId, q.tenantId)];
+  // Spelled out, not a parameter: a cached generic plan can then still use the allowed rows' or the denials' index (0023, 0017).
+  if (q.allowed !== undefined) conditions.push(q.allowed ? sql`${decisionLog.allowed}` : sql`NOT ${decisionLog.allowed}`);
+  return db.select().from(decisionLog).where(and(...conditions, olderThan(decisionLog.createdAt, decisionLog.id, q.before)))
+    .orderBy(...newestFirst(decisionLog.createdAt, decisionLog.id)).limit(q.limit);
 }
 
 /** An allowed decision as its reservation records it (0019), spelled as a log row. */
