@@ -9,8 +9,9 @@ export async function insertRefreshToken(db: Executor, row: RefreshTokenRow): Pr
   await db.insert(refreshTokens).values(row);
 }
 
-export async function findRefreshToken(db: Executor, tokenHash: string): Promise<RefreshTokenRow | undefined> {
-  const [row] = await db.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, tokenHash));
+/** A refresh token's row, locked until the transaction ends: presentations of one token are taken one at a time. */
+export async function lockRefreshToken(db: Executor, tokenHash: string): Promise<RefreshTokenRow | undefined> {
+  const [row] = await db.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, tokenHash)).for('update');
   return row;
 }
 

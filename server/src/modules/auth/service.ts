@@ -91,20 +91,23 @@ export class AuthService {
    */
   async refreshGrant(refreshToken: string): Promise<TokenPair> {
     const now = this.clock.now();
+    // One transaction, the presented token's row locked first: of two presentations of one
+    // token at once, the first spends it and stores its successor before the second reads
+    // it, finds it spent and revokes the family — the successor with it. (Spent in one
+    // transaction and succeeded in another, a successor stored after the revocation lived on.)
     const outcome = await inSystem(this.db, async (tx) => {
-      const row = await repo.findRefreshToken(tx, sha256Hex(refreshToken));
-      if (!row) return { ok: false as const };
+      const row = await repo.lockRefreshToken(tx, sha256Hex(refreshToken));
+      if (!row) return { ok: false as const, error: 'INVALID_CREDENTIALS' as const };
       if (row.usedAt || row.revokedAt) {
         await repo.revokeFamily(tx, row.familyId, now);
-        return { ok: false as const };
+        return { ok: false as const, error: 'INVALID_CREDENTIALS' as const };
       }
-      if (row.expiresAt <= now || !(await repo.spendRefreshToken(tx, row.id, now))) return { ok: false as const };
-      return { ok: true as const, row };
+      if (row.expiresAt <= now || !(await repo.spendRefreshToken(tx, row.id, now))) return { ok: false as const, error: 'INVALID_CREDENTIALS' as const };
+      if (!(await this.tenancy.userActive(tx, row.userId))) return { ok: false as const, error: 'USER_DEACTIVATED' as const };
+      return { ok: true as const, userId: row.userId, refreshToken: await this.storeSession(tx, row.userId, row.familyId, now) };
     });
-    if (!outcome.ok) throw new AppError('INVALID_CREDENTIALS');
-    const user = await this.tenancy.findUser(outcome.row.userId);
-    if (!user || user.status !== 'active') throw new AppError('USER_DEACTIVATED');
-    return this.issueTokens(user.id, outcome.row.familyId, now);
+    if (!outcome.ok) throw new AppError(outcome.error);
+    return this.tokenPair(outcome.userId, outcome.refreshToken);
   }
 
   /**
@@ -113,14 +116,17 @@ export class AuthService {
    * commits later waits for the user's row held here, then revokes what was inserted.
    */
   async issueTokens(userId: string, familyId?: string, checkedAt?: Date): Promise<TokenPair> {
-    const refreshToken = await inSystem(this.db, async (tx) => {
-      const validAfter = checkedAt ? await this.tenancy.lockSessions(tx, userId) : null;
-      if (checkedAt && validAfter && validAfter > checkedAt) throw new AppError('INVALID_CREDENTIALS');
-      // A session of its own (not a refresh of one) is a sign-in.
-      if (familyId === undefined) await this.tenancy.recordSignIn(tx, userId);
-      return this.storeRefreshToken(tx, userId, familyId);
-    });
+    const refreshToken = await inSystem(this.db, (tx) => this.storeSession(tx, userId, familyId, checkedAt));
     return this.tokenPair(userId, refreshToken);
+  }
+
+  /** issueTokens' part in the database, in `tx`: the new refresh token. */
+  private async storeSession(tx: Executor, userId: string, familyId?: string, checkedAt?: Date): Promise<string> {
+    const validAfter = checkedAt ? await this.tenancy.lockSessions(tx, userId) : null;
+    if (checkedAt && validAfter && validAfter > checkedAt) throw new AppError('INVALID_CREDENTIALS');
+    // A session of its own (not a refresh of one) is a sign-in.
+    if (familyId === undefined) await this.tenancy.recordSignIn(tx, userId);
+    return this.storeRefreshToken(tx, userId, familyId);
   }
 
   /** A new refresh token (of `familyId`, else of a family of its own), stored as its hash. */

@@ -152,11 +152,17 @@ describe('refresh tokens', () => {
     expect(afterTheft.statusCode).toBe(401);
   });
 
-  it('concurrent use of one refresh token yields exactly one new pair', async () => {
-    const u = await t.signup();
-    const results = await Promise.all(Array.from({ length: 8 }, () =>
-      t.request({ method: 'POST', url: '/v1/token', payload: { grantType: 'refresh_token', refreshToken: u.refreshToken } })));
-    expect(results.filter((r) => r.statusCode === 200)).toHaveLength(1);
+  it('concurrent use of one refresh token yields exactly one new pair, and the reuse revokes it too', async () => {
+    for (let round = 0; round < 5; round++) {
+      const u = await t.signup();
+      const results = await Promise.all(Array.from({ length: 8 }, () =>
+        t.request({ method: 'POST', url: '/v1/token', payload: { grantType: 'refresh_token', refreshToken: u.refreshToken } })));
+      const won = results.filter((r) => r.statusCode === 200);
+      expect(won).toHaveLength(1);
+      // The others presented a spent token: the family is revoked, the winner's successor with it.
+      const successor = await t.request({ method: 'POST', url: '/v1/token', payload: { grantType: 'refresh_token', refreshToken: won[0]!.json().refreshToken } });
+      expect([round, successor.statusCode]).toEqual([round, 401]);
+    }
   });
 
   it('expire', async () => {

@@ -368,6 +368,11 @@ export class TenancyService {
     if (!(await inTenant(this.db, tenantId, (tx) => repo.findTenant(tx, tenantId)))) throw new AppError('TENANT_NOT_FOUND');
   }
 
+  /** Whether the user exists and may act, read in `tx`. */
+  async userActive(tx: Executor, userId: string): Promise<boolean> {
+    return (await repo.findUserById(tx, userId))?.status === 'active';
+  }
+
   async findUser(userId: string): Promise<repo.UserRow | undefined> {
     return inSystem(this.db, (tx) => repo.findUserById(tx, userId));
   }
