@@ -106,6 +106,17 @@ describe('password reset', () => {
     expect(made.statusCode).toBe(202);
     expect((await grant(u.email, 'yet-another-password')).statusCode).toBe(401);
     expect((await grant(u.email, 'a-brand-new-password')).statusCode).toBe(200);
+    // A reset done ends those asked for before it: an older mail's token sets nothing.
+    await t.request({ method: 'POST', url: '/v1/password-reset', payload: { email: u.email } });
+    const older = /tgp_[0-9A-Za-z]+/.exec(t.mailer.outbox.at(-1)!.text)![0];
+    await t.request({ method: 'POST', url: '/v1/password-reset', payload: { email: u.email } });
+    const newer = /tgp_[0-9A-Za-z]+/.exec(t.mailer.outbox.at(-1)!.text)![0];
+    expect(older).not.toBe(newer);
+    expect((await t.request({ method: 'POST', url: '/v1/password-reset/confirm', payload: { token: newer, password: 'the-owners-own-password' } })).statusCode).toBe(202);
+    expect((await t.request({ method: 'POST', url: '/v1/password-reset/confirm', payload: { token: older, password: 'an-intruders-password' } })).statusCode).toBe(202);
+    expect((await grant(u.email, 'an-intruders-password')).statusCode).toBe(401);
+    t.clock.advance(1);
+    expect((await grant(u.email, 'the-owners-own-password')).statusCode).toBe(200);
     // A password too short is refused whatever the token (it tells nothing of one).
     const short = await t.request({ method: 'POST', url: '/v1/password-reset/confirm', payload: { token: 'tgp_made-up', password: 'short' } });
     expect([short.statusCode, short.json().error.code]).toEqual([400, 'WEAK_PASSWORD']);

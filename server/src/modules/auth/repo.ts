@@ -52,6 +52,11 @@ export async function spendResetToken(db: Executor, tokenHash: string, now: Date
   return row?.userId;
 }
 
+/** Spends every reset token of the user still unspent: a reset done ends the others asked for before it. */
+export async function spendResetTokensOf(db: Executor, userId: string, now: Date): Promise<void> {
+  await db.update(passwordResetTokens).set({ usedAt: now }).where(and(eq(passwordResetTokens.userId, userId), isNull(passwordResetTokens.usedAt)));
+}
+
 export async function listSigningKeys(db: Executor): Promise<SigningKeyRow[]> {
   return db.select().from(signingKeys).orderBy(asc(signingKeys.createdAt));
 }

@@ -169,7 +169,7 @@ export class AuthService {
   }
 
   /**
-   * Spends the token, sets the password and signs the user out everywhere: refresh
+   * Spends the token (and the user's other reset tokens), sets the password and signs the user out everywhere: refresh
    * tokens revoked, access tokens issued so far refused (TenancyService#endSessions),
    * announced to every process as the change commits. The caller is answered the same
    * whatever the token (API.md: always 202): a token unknown, spent or expired changes
@@ -187,6 +187,8 @@ export class AuthService {
     return this.tenancy.changeUser(owner, async (tx) => {
       // Spent here, under the change: of two confirmations racing, one wins.
       if (await repo.spendResetToken(tx, tokenHash, now) !== owner) return false;
+      // The others asked for before it too: whoever could read the mailbox then is locked out now.
+      await repo.spendResetTokensOf(tx, owner, now);
       await this.tenancy.setPassword(tx, owner, passwordHash);
       await this.tenancy.endSessions(tx, owner);
       await repo.revokeAllOfUser(tx, owner, now);
