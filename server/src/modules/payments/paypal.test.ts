@@ -60,9 +60,9 @@ function event(type: string, resource: Record<string, unknown>, at = t.clock.now
 }
 
 /** Signs as PayPal does: transmissionId|transmissionTime|webhookId|crc32(body), SHA256withRSA. */
-function headers(body: string, o: { certUrl?: string; webhookId?: string; signedBody?: string } = {}): Record<string, string> {
+function headers(body: string, o: { certUrl?: string; webhookId?: string; signedBody?: string; sentAt?: Date } = {}): Record<string, string> {
   const id = `tx-${serial++}`;
-  const time = t.clock.now().toISOString();
+  const time = (o.sentAt ?? t.clock.now()).toISOString();
   const crc = zlib.crc32(Buffer.from(o.signedBody ?? body, 'utf8'));
   const signature = sign('sha256', Buffer.from(`${id}|${time}|${o.webhookId ?? WEBHOOK_ID}|${crc}`), key).toString('base64');
   return {
@@ -105,9 +105,21 @@ describe('verification', () => {
       'another webhook': await deliver(e, { webhookId: 'WH9SOMEBODY9ELSE' }),
       'no signature': await t.request({ method: 'POST', url: '/v1/webhooks/paypal', payload: body, headers: { ...headers(body), 'paypal-transmission-sig': '' } }),
       'another algorithm': await t.request({ method: 'POST', url: '/v1/webhooks/paypal', payload: body, headers: { ...headers(body), 'paypal-auth-algo': 'SHA1withRSA' } }),
+      // Signed properly, but sent long ago (a recorded delivery replayed) or dated ahead.
+      'sent 6 minutes ago': await deliver(e, { sentAt: new Date(t.clock.now().getTime() - 6 * 60_000) }),
+      'sent 10 days ago': await deliver(e, { sentAt: new Date(t.clock.now().getTime() - 10 * 86_400_000) }),
+      'dated 6 minutes ahead': await deliver(e, { sentAt: new Date(t.clock.now().getTime() + 6 * 60_000) }),
+      'a time that is no time': await t.request({ method: 'POST', url: '/v1/webhooks/paypal', payload: body, headers: { ...headers(body), 'paypal-transmission-time': 'yesterday' } }),
     };
     for (const [name, res] of Object.entries(attempts)) expect([name, res.statusCode, res.json().error?.code]).toEqual([name, 400, 'WEBHOOK_SIGNATURE_INVALID']);
     expect(await snapshot(t.db)).toEqual(before);
+  });
+
+  it('a delivery sent within five minutes either way is accepted', async () => {
+    for (const offset of [-4 * 60_000, 4 * 60_000]) {
+      const e = event('CUSTOMER.DISPUTE.CREATED', { id: `PP-D-${offset}` });
+      expect((await deliver(e, { sentAt: new Date(t.clock.now().getTime() + offset) })).statusCode).toBe(200);
+    }
   });
 
   it('a certificate URL that is not https on a PayPal host is refused before anything is fetched', async () => {

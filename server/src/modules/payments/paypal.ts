@@ -12,6 +12,12 @@ export type PayPalHeaders = Record<string, string | string[] | undefined>;
 const CERT_CACHE_SIZE = 64;
 const CERT_MAX_BYTES = 64 * 1024;
 const CERT_TIMEOUT_MS = 5000;
+/**
+ * How far a transmission's time may be from now, either way (Stripe's library's default):
+ * PayPal signs each delivery, retries included, when it sends it, and the signature
+ * covers the body only by its CRC-32 — a recorded delivery must not be good for ever.
+ */
+const TRANSMISSION_TOLERANCE_MS = 5 * 60_000;
 
 const SUBSCRIPTION_STATUS: Record<string, SubscriptionStatus> = {
   'BILLING.SUBSCRIPTION.ACTIVATED': 'active', 'BILLING.SUBSCRIPTION.CANCELLED': 'canceled',
@@ -51,7 +57,8 @@ export function trustedCertificateUrl(value: string): URL | null {
  * PayPal's webhooks, verified offline as PayPal documents it: the transmission id and
  * time, the webhook id and the CRC-32 of the raw body (decimal), joined by `|`, signed
  * SHA256withRSA with the key of the certificate at PAYPAL-CERT-URL — fetched only over
- * https from a PayPal host, without redirects, and cached. No PayPal API is called.
+ * https from a PayPal host, without redirects, and cached — sent within five minutes of
+ * now. No PayPal API is called.
  */
 export class PayPalWebhooks {
   private readonly certificates = new Map<string, Promise<X509Certificate>>();
@@ -71,8 +78,12 @@ export class PayPalWebhooks {
     if (!this.options.webhookId || !id || !time || !signature || !certUrl || algorithm !== 'SHA256withRSA' || raw.length === 0) throw new AppError('WEBHOOK_SIGNATURE_INVALID');
     const url = trustedCertificateUrl(certUrl);
     if (!url) throw new AppError('WEBHOOK_SIGNATURE_INVALID', 'the certificate URL is not https on a PayPal host');
-    const cert = await this.certificate(url);
     const now = this.clock.now().getTime();
+    const sent = Date.parse(time);
+    if (!Number.isFinite(sent) || Math.abs(now - sent) > TRANSMISSION_TOLERANCE_MS) {
+      throw new AppError('WEBHOOK_SIGNATURE_INVALID', 'the transmission time is not within five minutes of now');
+    }
+    const cert = await this.certificate(url);
     if (now < Date.parse(cert.validFrom) || now > Date.parse(cert.validTo)) throw new AppError('WEBHOOK_SIGNATURE_INVALID', 'the signing certificate is not valid now');
     const message = Buffer.from(`${id}|${time}|${this.options.webhookId}|${crc32(raw)}`, 'utf8');
     if (!verifySignature('sha256', message, cert.publicKey, Buffer.from(signature, 'base64'))) throw new AppError('WEBHOOK_SIGNATURE_INVALID');
