@@ -44,7 +44,7 @@ export class SubscriptionActions {
   /** Now (the tenant must pay again to go on), or at the period's end (resumable until then). */
   cancel(tenantId: string, atPeriodEnd: boolean, actor: Actor, ctx: CallContext): Promise<Subscription> {
     return this.change(tenantId, (row, now) => {
-      assertKeptByTollgate(row);
+      assertKeptByTollgate(row, 'cancel');
       if (atPeriodEnd) {
         if (row.cancelAtPeriodEnd && (row.status === 'active' || row.status === 'trialing')) return null;
         return { event: 'cancel_scheduled', to: row.status, set: { cancelAtPeriodEnd: true }, actor, requestId: ctx.requestId };
@@ -56,7 +56,7 @@ export class SubscriptionActions {
   /** Undoes a cancellation before it took effect, or one made now, while the period it ended has not. */
   resume(tenantId: string, actor: Actor, ctx: CallContext): Promise<Subscription> {
     return this.change(tenantId, (row, now) => {
-      assertKeptByTollgate(row);
+      assertKeptByTollgate(row, 'resume');
       const resumed = (to: 'active' | 'trialing'): Transition => ({ event: 'resumed', to, set: { canceledAt: null, canceledFrom: null }, actor, requestId: ctx.requestId });
       if (row.cancelAtPeriodEnd && (row.status === 'active' || row.status === 'trialing')) {
         return { event: 'resumed', to: row.status, set: { cancelAtPeriodEnd: false }, actor, requestId: ctx.requestId };
@@ -159,9 +159,15 @@ function canceledNow(row: SubscriptionRow, now: Date): Partial<SubscriptionRow> 
   return { canceledAt: now, canceledFrom: row.status === 'canceled' ? null : row.status, cancelAtPeriodEnd: false };
 }
 
-/** Stripe and PayPal keep their subscriptions: Tollgate calls no provider API, so it cannot cancel or resume them. */
-function assertKeptByTollgate(row: SubscriptionRow): void {
-  if ((row.paymentMethod === 'stripe' || row.paymentMethod === 'paypal') && row.providerSubscriptionId && row.status !== 'canceled') {
-    throw new AppError('SUBSCRIPTION_MANAGED_BY_PROVIDER', `this subscription is kept by ${row.paymentMethod}: cancel or resume it there`);
+/**
+ * Stripe and PayPal keep their subscriptions: Tollgate calls no provider API, so it cannot
+ * cancel or resume them. One they ended stays theirs to resume: resumed here, it would be
+ * served on with nobody billing it and no event of theirs ever ending it. (Cancelling one
+ * already canceled changes nothing, and is let through.)
+ */
+function assertKeptByTollgate(row: SubscriptionRow, change: 'cancel' | 'resume'): void {
+  const kept = (row.paymentMethod === 'stripe' || row.paymentMethod === 'paypal') && row.providerSubscriptionId;
+  if (kept && (change === 'resume' || row.status !== 'canceled')) {
+    throw new AppError('SUBSCRIPTION_MANAGED_BY_PROVIDER', `this subscription is kept by ${row.paymentMethod}: ${change} it there`);
   }
 }

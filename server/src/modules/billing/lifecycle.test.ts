@@ -163,6 +163,11 @@ describe('owners cancel and resume', () => {
     expect((await cancel(owner)).json().error.code).toBe('SUBSCRIPTION_MANAGED_BY_PROVIDER');
     expect((await resume(owner)).json().error.code).toBe('SUBSCRIPTION_MANAGED_BY_PROVIDER');
     expect((await subscriptionRow(t, owner.tenantId)).status).toBe('active');
+    // Ended by the provider while its period still runs: not Tollgate's to resume (nobody would bill it, nothing would end it).
+    await setSubscription(t, owner.tenantId, { status: 'canceled', canceled_from: 'active', canceled_at: t.clock.now().toISOString() });
+    const revived = await resume(owner);
+    expect([revived.statusCode, revived.json().error.code]).toEqual([409, 'SUBSCRIPTION_MANAGED_BY_PROVIDER']);
+    expect((await subscriptionRow(t, owner.tenantId)).status).toBe('canceled');
   });
 });
 
