@@ -30,7 +30,8 @@ export const TRANSITIONS: Readonly<Record<LifecycleEvent, { from: readonly Subsc
   trial_started: { from: ['trialing', 'active', 'canceled', 'pending_payment'], to: ['trialing'] },
   trial_ended: { from: ['trialing'], to: ['active', 'suspended', 'canceled'] },
   transfer_requested: { from: ALL, to: ['pending_payment'] },
-  transfer_rejected: { from: ['pending_payment'], to: ['trialing', 'active', 'past_due', 'suspended', 'canceled'] },
+  // Back to what it was: pending_payment too, where a provider had said so (Stripe's `incomplete`) before the transfer was asked for.
+  transfer_rejected: { from: ['pending_payment'], to: ['trialing', 'active', 'past_due', 'suspended', 'canceled', 'pending_payment'] },
   payment_succeeded: { from: ALL, to: ['active'] },
   payment_failed: { from: ['trialing', 'active', 'past_due'], to: ['past_due'] },
   period_ended_unpaid: { from: ['active'], to: ['past_due'] },

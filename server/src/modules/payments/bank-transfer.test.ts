@@ -227,6 +227,15 @@ describe('an operator rejects a transfer', () => {
     expect((await reject(other.tenantId, asked.paymentId)).json().error.code).toBe('PAYMENT_NOT_FOUND');
   });
 
+  it('asked for while Stripe had the subscription incomplete, it is rejected back to pending_payment', async () => {
+    const owner = await one.signup();
+    await setSubscription(one, owner.tenantId, { payment_method: 'stripe', provider_subscription_id: 'sub_incomplete', status: 'pending_payment' });
+    const asked = (await ask(owner)).json();
+    const rejected = await reject(owner.tenantId, asked.paymentId);
+    expect(rejected.statusCode, rejected.body).toBe(200);
+    expect(rejected.json()).toMatchObject({ payment: { status: 'rejected' }, subscription: { status: 'pending_payment', plan: 'free' } });
+  });
+
   it('a second request replaces the first, and a rejection restores the state before the first', async () => {
     const owner = await one.signup();
     const first = (await ask(owner, 'pro')).json();
