@@ -82,9 +82,12 @@ export class InvitationService {
   /** The signed-in user whose email the invitation names joins the tenant; the token is spent. */
   async accept(principal: UserPrincipal, token: string, ctx: CallContext): Promise<{ tenantId: string; role: Role }> {
     // Two invitations to one tenant accepted at once: the second insert of the membership loses.
-    return this.acceptOnce(principal, token, ctx).catch((error: unknown) => {
+    const accepted = await this.acceptOnce(principal, token, ctx).catch((error: unknown) => {
       throw isUniqueViolation(error) ? new AppError('ALREADY_MEMBER') : error;
     });
+    // The new member's next call, in any process, must not meet a cached "not a member".
+    await this.tenancy.memberJoined(accepted.tenantId, principal.userId);
+    return accepted;
   }
 
   private acceptOnce(principal: UserPrincipal, token: string, ctx: CallContext): Promise<{ tenantId: string; role: Role }> {

@@ -368,6 +368,15 @@ export class TenancyService {
     if (!(await inTenant(this.db, tenantId, (tx) => repo.findTenant(tx, tenantId)))) throw new AppError('TENANT_NOT_FOUND');
   }
 
+  /**
+   * A membership made in a transaction of another service (an invitation accepted), once
+   * it has committed: every process forgets what it cached of it — a "not a member" answer
+   * included — before this returns.
+   */
+  async memberJoined(tenantId: string, userId: string): Promise<void> {
+    await this.changes.publish({ kind: 'member', tenantId, userId });
+  }
+
   /** Whether the user exists and may act, read in `tx`. */
   async userActive(tx: Executor, userId: string): Promise<boolean> {
     return (await repo.findUserById(tx, userId))?.status === 'active';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { intoNextSecond, startTestApp, uniqueEmail, type TestApp } from '../../../test/harness.js';
+import { intoNextSecond, startSecondInstance, startTestApp, uniqueEmail, type TestApp } from '../../../test/harness.js';
 
 let t: TestApp;
 beforeAll(async () => { t = await startTestApp(); });
@@ -103,7 +103,16 @@ describe('invitations', () => {
     const inv = (await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/invitations`, token: owner.accessToken, payload: { email: invited.email, role: 'member' } })).json();
     const wrong = await t.request({ method: 'POST', url: `/v1/invitations/${inv.token}/accept`, token: stranger.accessToken });
     expect(wrong.json().error.code).toBe('INVITATION_EMAIL_MISMATCH');
-    expect((await t.request({ method: 'POST', url: `/v1/invitations/${inv.token}/accept`, token: invited.accessToken })).statusCode).toBe(200);
+    // Not a member yet, as this process and another one have it cached; a member at once after accepting, in both.
+    const second = await startSecondInstance(t);
+    try {
+      const tenant = { method: 'GET' as const, url: `/v1/tenants/${owner.tenantId}`, token: invited.accessToken };
+      expect([(await t.request(tenant)).statusCode, (await second.request(tenant)).statusCode]).toEqual([404, 404]);
+      expect((await t.request({ method: 'POST', url: `/v1/invitations/${inv.token}/accept`, token: invited.accessToken })).statusCode).toBe(200);
+      expect([(await t.request(tenant)).statusCode, (await second.request(tenant)).statusCode]).toEqual([200, 200]);
+    } finally {
+      await second.close();
+    }
     const again = await t.request({ method: 'POST', url: `/v1/invitations/${inv.token}/accept`, token: invited.accessToken });
     expect(again.statusCode).toBe(404);
 
