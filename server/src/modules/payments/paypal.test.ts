@@ -176,6 +176,19 @@ describe('events', () => {
     expect(payments.map((p: { status: string; amount: number }) => [p.status, p.amount])).toEqual([['failed', 4900], ['failed', 4900]]);
   });
 
+  it('a capture short of the plan\'s price, or in another currency, is recorded and activates nothing', async () => {
+    const owner = await t.signup();
+    await setSubscription(t, owner.tenantId, { status: 'suspended', plan: 'pro' });
+    for (const [id, value, currency] of [['CAPTURE-CENT', '0.01', 'EUR'], ['CAPTURE-USD', '49.00', 'USD']]) {
+      const capture = { id, status: 'COMPLETED', amount: { value, currency_code: currency }, custom_id: owner.tenantId, create_time: t.clock.now().toISOString() };
+      expect((await deliver(event('PAYMENT.CAPTURE.COMPLETED', capture))).statusCode).toBe(200);
+    }
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'suspended' });
+    const payments = (await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/payments`, token: owner.accessToken })).json().payments;
+    expect(payments.map((p: { status: string; amount: number; currency: string }) => [p.status, p.amount, p.currency]).sort()).toEqual([['succeeded', 1, 'EUR'], ['succeeded', 4900, 'USD']]);
+    expect(await decisionCode(t, owner.accessToken)).not.toBe('OK');
+  });
+
   it('a capture for a tenant named in custom_id activates its plan', async () => {
     const owner = await t.signup();
     await setSubscription(t, owner.tenantId, { status: 'suspended', plan: 'pro' });

@@ -120,6 +120,12 @@ export class ProviderEvents {
     actor);
     const follows = (row: SubscriptionRow) => p.subscriptionId === null || (row.paymentMethod === provider && row.providerSubscriptionId === p.subscriptionId) || row.providerSubscriptionId === null;
     const current = (row: SubscriptionRow) => follows(row) && !isOlder(row, { period, at: p.at });
+    if (p.succeeded && p.subscriptionId === null && !covers(plan.price, p)) {
+      // A payment of no subscription (a one-off invoice, a capture) buys a period only as a
+      // bank transfer does, by covering the plan's price: a subscription's own payments are
+      // the provider's to price (coupons, prorations, trials), a cent of an order is not.
+      return 'recorded: a payment of no subscription, short of the plan\'s price';
+    }
     if (p.succeeded) {
       const set = (row: SubscriptionRow) => ({
         providerPeriodEnd: period.end, providerUpdatedAt: row.providerUpdatedAt && row.providerUpdatedAt > p.at ? row.providerUpdatedAt : p.at,
@@ -133,6 +139,11 @@ export class ProviderEvents {
     });
     return failed ? 'applied: payment failed, past_due' : 'recorded: failed payment';
   }
+}
+
+/** Whether a payment covers one period of a plan's price, in its currency (a plan without a price is free: nothing to pay for). */
+function covers(price: { amount: number; currency: string } | undefined, p: ProviderPayment): boolean {
+  return price !== undefined && p.currency === price.currency && p.amount >= price.amount;
 }
 
 /**
