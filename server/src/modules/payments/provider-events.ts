@@ -119,7 +119,10 @@ export class ProviderEvents {
       : { insert: { ...fields, tenantId, id: newId('pay', now.getTime()), subscriptionId: sub.id, method: provider, externalPaymentId: p.externalId, reference: null, periods: 1, payerName: null, proofUrl: null, requestHash: null, previousStatus: null, previousPlan: null, decidedBy: null, createdAt: now, updatedAt: now } },
     actor);
     const follows = (row: SubscriptionRow) => p.subscriptionId === null || (row.paymentMethod === provider && row.providerSubscriptionId === p.subscriptionId) || row.providerSubscriptionId === null;
-    const current = (row: SubscriptionRow) => follows(row) && !isOlder(row, { period, at: p.at });
+    // A provider subscription ended is not brought back by a payment of it (an invoice left
+    // open, paid after the deletion): the provider bills it no more, and no event of theirs would end it again.
+    const ended = (row: SubscriptionRow) => row.status === 'canceled' && p.subscriptionId !== null && row.providerSubscriptionId === p.subscriptionId;
+    const current = (row: SubscriptionRow) => follows(row) && !ended(row) && !isOlder(row, { period, at: p.at });
     if (p.succeeded && p.subscriptionId === null && !covers(plan.price, p)) {
       // A payment of no subscription (a one-off invoice, a capture) buys a period only as a
       // bank transfer does, by covering the plan's price: a subscription's own payments are

@@ -152,19 +152,23 @@ describe('events', () => {
     expect(await t.db.asOwner('SELECT type, outcome FROM provider_events WHERE event_id = $1', [e.id])).toEqual([{ type: 'customer.tax_id.created', outcome: expect.stringMatching(/^ignored/) }]);
   });
 
-  it('a failed invoice makes the subscription past_due (working through the grace); the deletion cancels it', async () => {
+  it('a failed invoice makes the subscription past_due (working through the grace); the deletion cancels it, and a late payment brings it back no more', async () => {
     const owner = await t.signup();
     const start = seconds();
-    await deliver(event('customer.subscription.created', subscription(owner.tenantId, { id: 'sub_fail', status: 'active', start, end: start + MONTH }), start));
-    const failed = await deliver(event('invoice.payment_failed', invoice(owner.tenantId, { id: 'in_fail_1', subscription: 'sub_fail', start, end: start + MONTH }), start + 5));
-    expect(failed.statusCode, failed.body).toBe(200);
-    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'past_due' });
-    expect(await decisionCode(t, owner.accessToken)).toBe('OK');
-    const [payment] = (await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/payments`, token: owner.accessToken })).json().payments;
-    expect(payment).toMatchObject({ status: 'failed', externalPaymentId: 'in_fail_1' });
-    await deliver(event('customer.subscription.deleted', subscription(owner.tenantId, { id: 'sub_fail', status: 'canceled', start, end: start + MONTH }), start + 10));
-    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'canceled' });
-    expect(await decisionCode(t, owner.accessToken)).toBe('PAYMENT_REQUIRED');
+    const sub = (status: string) => subscription(owner.tenantId, { id: 'sub_fail', status, start, end: start + MONTH });
+    const bill = invoice(owner.tenantId, { id: 'in_fail_1', subscription: 'sub_fail', start, end: start + MONTH });
+    /** The event delivered, then the subscription's status, the decision's code and the invoice's payment as they stand. */
+    const after = async (e: Record<string, unknown>) => {
+      const res = await deliver(e);
+      expect(res.statusCode, res.body).toBe(200);
+      const [payment] = (await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/payments`, token: owner.accessToken })).json().payments;
+      return [(await subscriptionRow(t, owner.tenantId)).status, await decisionCode(t, owner.accessToken), payment?.status, payment?.externalPaymentId];
+    };
+    await deliver(event('customer.subscription.created', sub('active'), start));
+    expect(await after(event('invoice.payment_failed', bill, start + 5))).toEqual(['past_due', 'OK', 'failed', 'in_fail_1']);
+    expect(await after(event('customer.subscription.deleted', sub('canceled'), start + 10))).toEqual(['canceled', 'PAYMENT_REQUIRED', 'failed', 'in_fail_1']);
+    // The customer pays the invoice still open after the deletion: recorded, but the subscription Stripe ended stays ended.
+    expect(await after(event('invoice.paid', bill, start + 20))).toEqual(['canceled', 'PAYMENT_REQUIRED', 'succeeded', 'in_fail_1']);
   });
 
   it('events for a tenant that does not exist, or naming none, are recorded as ignored', async () => {
