@@ -124,6 +124,24 @@ describe('password reset', () => {
 });
 
 describe('a grant racing a password reset', () => {
+  it('a refresh and a reset at once: both answered (no deadlock, no 503), and no session outlives the reset', async () => {
+    for (let round = 0; round < 5; round++) {
+      const u = await t.signup();
+      await t.request({ method: 'POST', url: '/v1/password-reset', payload: { email: u.email } });
+      const token = /tgp_[0-9A-Za-z]+/.exec(t.mailer.outbox.at(-1)!.text)![0];
+      const [refreshed, reset] = await Promise.all([
+        t.request({ method: 'POST', url: '/v1/token', payload: { grantType: 'refresh_token', refreshToken: u.refreshToken } }),
+        t.request({ method: 'POST', url: '/v1/password-reset/confirm', payload: { token, password: `a-new-password-${round}` } }),
+      ]);
+      expect([round, reset.statusCode]).toEqual([round, 202]);
+      expect([401, 200]).toContain(refreshed.statusCode);
+      if (refreshed.statusCode === 200) {
+        const again = await t.request({ method: 'POST', url: '/v1/token', payload: { grantType: 'refresh_token', refreshToken: refreshed.json().refreshToken } });
+        expect([round, again.statusCode]).toEqual([round, 401]);
+      }
+    }
+  });
+
   it('a password or refresh token checked before a reset that committed since gets no session', async () => {
     const u = await t.signup();
     const checkedAt = t.clock.now();

@@ -1,4 +1,4 @@
-import { and, asc, eq, isNull, gt } from 'drizzle-orm';
+import { and, asc, eq, isNull, gt, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
 import { externalIdentities, passwordResetTokens, refreshTokens, signingKeys } from './tables.js';
 
@@ -9,10 +9,14 @@ export async function insertRefreshToken(db: Executor, row: RefreshTokenRow): Pr
   await db.insert(refreshTokens).values(row);
 }
 
-/** A refresh token's row, locked until the transaction ends: presentations of one token are taken one at a time. */
-export async function lockRefreshToken(db: Executor, tokenHash: string): Promise<RefreshTokenRow | undefined> {
-  const [row] = await db.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, tokenHash)).for('update');
+export async function findRefreshToken(db: Executor, tokenHash: string): Promise<RefreshTokenRow | undefined> {
+  const [row] = await db.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, tokenHash));
   return row;
+}
+
+/** Holds a refresh-token family until the transaction ends: its tokens' presentations are taken one at a time. */
+export async function lockFamily(db: Executor, familyId: string): Promise<void> {
+  await db.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended(${`refresh-family:${familyId}`}, 0))`);
 }
 
 /** Spends a refresh token: succeeds for exactly one caller, however many race. */

@@ -91,13 +91,19 @@ export class AuthService {
    */
   async refreshGrant(refreshToken: string): Promise<TokenPair> {
     const now = this.clock.now();
-    // One transaction, the presented token's row locked first: of two presentations of one
-    // token at once, the first spends it and stores its successor before the second reads
-    // it, finds it spent and revokes the family — the successor with it. (Spent in one
-    // transaction and succeeded in another, a successor stored after the revocation lived on.)
+    // One transaction, and the token's family taken one presentation at a time: the first
+    // spends its token and stores the successor before any other presentation of a token of
+    // the family reads it — the same token again, or an older one — finds it spent and
+    // revokes the family, the successor with it. (Spent in one transaction and succeeded in
+    // another, a successor stored after the revocation lived on.) The user's row is locked
+    // before the family, the order a password reset takes them in (users, then tokens).
+    const hash = sha256Hex(refreshToken);
     const outcome = await inSystem(this.db, async (tx) => {
-      const row = await repo.lockRefreshToken(tx, sha256Hex(refreshToken));
-      if (!row) return { ok: false as const, error: 'INVALID_CREDENTIALS' as const };
+      const presented = await repo.findRefreshToken(tx, hash);
+      if (!presented) return { ok: false as const, error: 'INVALID_CREDENTIALS' as const };
+      await this.tenancy.lockSessions(tx, presented.userId);
+      await repo.lockFamily(tx, presented.familyId);
+      const row = (await repo.findRefreshToken(tx, hash))!;
       if (row.usedAt || row.revokedAt) {
         await repo.revokeFamily(tx, row.familyId, now);
         return { ok: false as const, error: 'INVALID_CREDENTIALS' as const };

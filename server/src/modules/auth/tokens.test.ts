@@ -165,6 +165,18 @@ describe('refresh tokens', () => {
     }
   });
 
+  it('an older token of the family presented while its newest is refreshed revokes the newest\'s successor too', async () => {
+    const refresh = (refreshToken: string) => t.request({ method: 'POST', url: '/v1/token', payload: { grantType: 'refresh_token', refreshToken } });
+    for (let round = 0; round < 5; round++) {
+      const u = await t.signup();
+      const newest = (await refresh(u.refreshToken)).json().refreshToken as string;
+      // The victim refreshes its newest token while the thief replays the spent one (or the other way round).
+      const [fromNewest, fromSpent] = await Promise.all([refresh(newest), refresh(u.refreshToken)]);
+      expect(fromSpent.statusCode).toBe(401);
+      if (fromNewest.statusCode === 200) expect([round, (await refresh(fromNewest.json().refreshToken)).statusCode]).toEqual([round, 401]);
+    }
+  });
+
   it('expire', async () => {
     const u = await t.signup();
     t.clock.advance(file().auth.refreshTokenTtlSeconds * 1000);
