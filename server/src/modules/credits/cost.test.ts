@@ -75,6 +75,8 @@ describe('the cost engine', () => {
     const past: CostRequest[] = [{ operation: 'render', quantity: { frames: 1e12 } }, { operation: 'think', model: 'm', quantity: { inputTokens: 1e12 } }];
     for (const request of past) {
       expect(() => quote(dear, request)).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED' }));
+      // A settlement's charge is capped at what was held first: it is charged that, not refused.
+      expect(quote(dear, request, 'platform', { atMost: 500 }).credits).toBe(500);
     }
   });
 });

@@ -35,20 +35,22 @@ export const OUTPUT_TOKENS = 'outputTokens';
  * phase-0 credit system truncated instead, charging 1,199 words as 11 × 100), or per
  * model token prices with an optional multiplier. Pure: previews and reservations share it.
  */
-export function quote(plans: PlansService, request: CostRequest, billing: Billing = 'platform'): CostQuote {
+export function quote(plans: PlansService, request: CostRequest, billing: Billing = 'platform', options: { atMost?: number } = {}): CostQuote {
   const found = plans.operation(request.operation);
   if (!found) throw new AppError('OPERATION_NOT_FOUND', `no operation named "${request.operation}"`);
   const { name, config } = found;
   const own = billing === 'tenant' ? config.cost.ownAccount : undefined;
   const priced = price(own ?? config.cost, request);
+  // A settlement charges at most what was held (`atMost`), however far past it the actual quantity prices.
+  const credits = options.atMost === undefined ? priced.credits : Math.min(priced.credits, options.atMost);
   // A price the schema's quantities can reach only with a price configured in millions of
   // credits per unit: past 2^53 a count is no longer exact, and past 2^63 the database's
   // bigint refuses it — a 400 for that quantity, not a 500 from the statement.
-  if (!Number.isSafeInteger(priced.credits)) {
-    throw new AppError('VALIDATION_FAILED', `the quantity prices the call at ${priced.credits} credits, more than can be counted exactly`);
+  if (!Number.isSafeInteger(credits)) {
+    throw new AppError('VALIDATION_FAILED', `the quantity prices the call at ${credits} credits, more than can be counted exactly`);
   }
   return {
-    operation: name, module: config.module, meter: config.meter ?? null, credits: priced.credits,
+    operation: name, module: config.module, meter: config.meter ?? null, credits,
     basis: own ? `own account: ${priced.basis}` : priced.basis, billing,
   };
 }

@@ -175,7 +175,7 @@ export class ReservationsService {
     if (!row.operation) throw new AppError('VALIDATION_FAILED', 'this reservation names no operation: settle it with credits');
     // Priced for the account the decision's route ran it on (the reservation keeps the route, migration 0011).
     const billing = row.route?.billing === 'tenant' ? 'tenant' : 'platform';
-    return quote(this.plans, { operation: row.operation, quantity: actual.quantity, model: row.model ?? undefined }, billing).credits;
+    return quote(this.plans, { operation: row.operation, quantity: actual.quantity, model: row.model ?? undefined }, billing, { atMost: Number(row.amount) }).credits;
   }
 
   private async resolve(tx: Executor, row: repo.ReservationRow, status: 'settled' | 'released' | 'expired', charge: number, actor: Actor, at?: Date, quantity?: Quantity): Promise<boolean> {
