@@ -163,7 +163,7 @@ function canceledNow(row: SubscriptionRow, now: Date): Partial<SubscriptionRow> 
  * Stripe and PayPal keep their subscriptions: Tollgate calls no provider API, so it cannot
  * cancel or resume them. One they ended stays theirs to resume: resumed here, it would be
  * served on with nobody billing it and no event of theirs ever ending it. (Cancelling one
- * already canceled changes nothing, and is let through.)
+ * already canceled is left to the state machine, which refuses it as for any canceled one.)
  */
 function assertKeptByTollgate(row: SubscriptionRow, change: 'cancel' | 'resume'): void {
   const kept = (row.paymentMethod === 'stripe' || row.paymentMethod === 'paypal') && row.providerSubscriptionId;
