@@ -13,11 +13,13 @@ const CERT_CACHE_SIZE = 64;
 const CERT_MAX_BYTES = 64 * 1024;
 const CERT_TIMEOUT_MS = 5000;
 /**
- * How far a transmission's time may be from now, either way (Stripe's library's default):
- * PayPal signs each delivery, retries included, when it sends it, and the signature
- * covers the body only by its CRC-32 — a recorded delivery must not be good for ever.
+ * How old a transmission may be, and how far ahead of this clock. The signature covers
+ * the body only by its CRC-32, so a recorded delivery must not stay good for ever; but
+ * PayPal retries a delivery up to 25 times over 3 days, and whether a retry carries a new
+ * transmission time is not documented: a retry of the first attempt's time must pass.
  */
-const TRANSMISSION_TOLERANCE_MS = 5 * 60_000;
+const TRANSMISSION_MAX_AGE_MS = 4 * 86_400_000;
+const TRANSMISSION_MAX_AHEAD_MS = 5 * 60_000;
 
 const SUBSCRIPTION_STATUS: Record<string, SubscriptionStatus> = {
   'BILLING.SUBSCRIPTION.ACTIVATED': 'active', 'BILLING.SUBSCRIPTION.CANCELLED': 'canceled',
@@ -57,8 +59,8 @@ export function trustedCertificateUrl(value: string): URL | null {
  * PayPal's webhooks, verified offline as PayPal documents it: the transmission id and
  * time, the webhook id and the CRC-32 of the raw body (decimal), joined by `|`, signed
  * SHA256withRSA with the key of the certificate at PAYPAL-CERT-URL — fetched only over
- * https from a PayPal host, without redirects, and cached — sent within five minutes of
- * now. No PayPal API is called.
+ * https from a PayPal host, without redirects, and cached — sent at most four days ago
+ * (PayPal's retries span three) and not ahead of this clock. No PayPal API is called.
  */
 export class PayPalWebhooks {
   private readonly certificates = new Map<string, Promise<X509Certificate>>();
@@ -80,8 +82,8 @@ export class PayPalWebhooks {
     if (!url) throw new AppError('WEBHOOK_SIGNATURE_INVALID', 'the certificate URL is not https on a PayPal host');
     const now = this.clock.now().getTime();
     const sent = Date.parse(time);
-    if (!Number.isFinite(sent) || Math.abs(now - sent) > TRANSMISSION_TOLERANCE_MS) {
-      throw new AppError('WEBHOOK_SIGNATURE_INVALID', 'the transmission time is not within five minutes of now');
+    if (!Number.isFinite(sent) || now - sent > TRANSMISSION_MAX_AGE_MS || sent - now > TRANSMISSION_MAX_AHEAD_MS) {
+      throw new AppError('WEBHOOK_SIGNATURE_INVALID', 'the transmission time is more than four days ago, or ahead of this clock');
     }
     const cert = await this.certificate(url);
     if (now < Date.parse(cert.validFrom) || now > Date.parse(cert.validTo)) throw new AppError('WEBHOOK_SIGNATURE_INVALID', 'the signing certificate is not valid now');
