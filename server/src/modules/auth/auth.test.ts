@@ -157,6 +157,25 @@ describe('a grant racing a password reset', () => {
     expect(await count()).toBe(before + 1);
   });
 
+  it('a reset committing between a grant\'s commit and the signing of its access token signs that token out', async () => {
+    const u = await t.signup();
+    await t.request({ method: 'POST', url: '/v1/password-reset', payload: { email: u.email } });
+    const resetToken = /tgp_[0-9A-Za-z]+/.exec(t.mailer.outbox.at(-1)!.text)![0];
+    // The gap forced: the signer (AuthService's own, reached past TypeScript's `private`) lets the reset commit first, time moving on.
+    const signer = (t.deps.auth as unknown as { tokens: { issue: (userId: string, issuedAt?: Date) => Promise<unknown> } }).tokens;
+    const issue = signer.issue.bind(signer);
+    signer.issue = async (userId, issuedAt) => {
+      signer.issue = issue;
+      t.clock.advance(5);
+      expect(await t.deps.auth.confirmPasswordReset(resetToken, 'a-password-set-meanwhile')).toBe(true);
+      t.clock.advance(5);
+      return issue(userId, issuedAt);
+    };
+    const granted = await grant(u.email, u.password);
+    expect(granted.statusCode).toBe(200);
+    expect((await t.request({ method: 'GET', url: '/v1/me', token: granted.json().accessToken })).statusCode).toBe(401);
+  });
+
   it('an operator\'s access token signed out by a reset nobody announced is refused by operator routes', async () => {
     const op = await t.operator();
     expect((await t.request({ method: 'GET', url: '/v1/admin/tenants', token: op.accessToken })).statusCode).toBe(200);

@@ -110,10 +110,10 @@ export class AuthService {
       }
       if (row.expiresAt <= now || !(await repo.spendRefreshToken(tx, row.id, now))) return { ok: false as const, error: 'INVALID_CREDENTIALS' as const };
       if (!(await this.tenancy.userActive(tx, row.userId))) return { ok: false as const, error: 'USER_DEACTIVATED' as const };
-      return { ok: true as const, userId: row.userId, refreshToken: await this.storeSession(tx, row.userId, row.familyId, now) };
+      return { ok: true as const, userId: row.userId, ...await this.storeSession(tx, row.userId, row.familyId, now) };
     });
     if (!outcome.ok) throw new AppError(outcome.error);
-    return this.tokenPair(outcome.userId, outcome.refreshToken);
+    return this.tokenPair(outcome.userId, outcome.refreshToken, outcome.issuedAt);
   }
 
   /**
@@ -122,17 +122,22 @@ export class AuthService {
    * commits later waits for the user's row held here, then revokes what was inserted.
    */
   async issueTokens(userId: string, familyId?: string, checkedAt?: Date): Promise<TokenPair> {
-    const refreshToken = await inSystem(this.db, (tx) => this.storeSession(tx, userId, familyId, checkedAt));
-    return this.tokenPair(userId, refreshToken);
+    const { refreshToken, issuedAt } = await inSystem(this.db, (tx) => this.storeSession(tx, userId, familyId, checkedAt));
+    return this.tokenPair(userId, refreshToken, issuedAt);
   }
 
-  /** issueTokens' part in the database, in `tx`: the new refresh token. */
-  private async storeSession(tx: Executor, userId: string, familyId?: string, checkedAt?: Date): Promise<string> {
+  /**
+   * issueTokens' part in the database, in `tx`: the new refresh token, and the instant its
+   * access token is issued at — read here, while the user's row is held, so that a reset
+   * committing after this transaction (its sign-out instant read once the row is let go)
+   * signs the access token out too, however long the signing takes.
+   */
+  private async storeSession(tx: Executor, userId: string, familyId?: string, checkedAt?: Date): Promise<{ refreshToken: string; issuedAt: Date }> {
     const validAfter = checkedAt ? await this.tenancy.lockSessions(tx, userId) : null;
     if (checkedAt && validAfter && validAfter > checkedAt) throw new AppError('INVALID_CREDENTIALS');
     // A session of its own (not a refresh of one) is a sign-in.
     if (familyId === undefined) await this.tenancy.recordSignIn(tx, userId);
-    return this.storeRefreshToken(tx, userId, familyId);
+    return { refreshToken: await this.storeRefreshToken(tx, userId, familyId), issuedAt: this.clock.now() };
   }
 
   /** A new refresh token (of `familyId`, else of a family of its own), stored as its hash. */
@@ -147,8 +152,8 @@ export class AuthService {
     return refreshToken;
   }
 
-  private async tokenPair(userId: string, refreshToken: string): Promise<TokenPair> {
-    const access = await this.tokens.issue(userId);
+  private async tokenPair(userId: string, refreshToken: string, issuedAt?: Date): Promise<TokenPair> {
+    const access = await this.tokens.issue(userId, issuedAt);
     return { accessToken: access.token, refreshToken, tokenType: 'Bearer', expiresIn: access.expiresIn };
   }
 

@@ -37,9 +37,10 @@ export function hasForbiddenHeader(header: Partial<JWTHeaderParameters>): boolea
 export class AccessTokens {
   constructor(private readonly keys: SigningKeyRing, private readonly clock: Clock, private readonly options: AccessTokenOptions) {}
 
-  async issue(userId: string): Promise<{ token: string; expiresIn: number }> {
+  /** `issuedAt`: the grant's instant, read where the user's sessions were checked (AuthService); default now. */
+  async issue(userId: string, issuedAt: Date = this.clock.now()): Promise<{ token: string; expiresIn: number }> {
     const { kid, key } = this.keys.signingKey();
-    const nowMs = this.clock.now().getTime();
+    const nowMs = issuedAt.getTime();
     const now = Math.floor(nowMs / 1000);
     const token = await new SignJWT({})
       .setProtectedHeader({ alg: SIGNING_ALG, kid, typ: ACCESS_TOKEN_TYP })
