@@ -101,7 +101,7 @@ export class AuthService {
     const outcome = await inSystem(this.db, async (tx) => {
       const presented = await repo.findRefreshToken(tx, hash);
       if (!presented) return { ok: false as const, error: 'INVALID_CREDENTIALS' as const };
-      await this.tenancy.lockSessions(tx, presented.userId);
+      const active = await this.holdSessions(tx, presented.userId, now);
       await repo.lockFamily(tx, presented.familyId);
       const row = (await repo.findRefreshToken(tx, hash))!;
       if (row.usedAt || row.revokedAt) {
@@ -109,8 +109,8 @@ export class AuthService {
         return { ok: false as const, error: 'INVALID_CREDENTIALS' as const };
       }
       if (row.expiresAt <= now || !(await repo.spendRefreshToken(tx, row.id, now))) return { ok: false as const, error: 'INVALID_CREDENTIALS' as const };
-      if (!(await this.tenancy.userActive(tx, row.userId))) return { ok: false as const, error: 'USER_DEACTIVATED' as const };
-      return { ok: true as const, userId: row.userId, ...await this.storeSession(tx, row.userId, row.familyId, now) };
+      if (!active) return { ok: false as const, error: 'USER_DEACTIVATED' as const };
+      return { ok: true as const, userId: row.userId, ...await this.storeSession(tx, row.userId, row.familyId) };
     });
     if (!outcome.ok) throw new AppError(outcome.error);
     return this.tokenPair(outcome.userId, outcome.refreshToken, outcome.issuedAt);
@@ -133,11 +133,21 @@ export class AuthService {
    * signs the access token out too, however long the signing takes.
    */
   private async storeSession(tx: Executor, userId: string, familyId?: string, checkedAt?: Date): Promise<{ refreshToken: string; issuedAt: Date }> {
-    const validAfter = checkedAt ? await this.tenancy.lockSessions(tx, userId) : null;
-    if (checkedAt && validAfter && validAfter > checkedAt) throw new AppError('INVALID_CREDENTIALS');
+    if (checkedAt) await this.holdSessions(tx, userId, checkedAt);
     // A session of its own (not a refresh of one) is a sign-in.
     if (familyId === undefined) await this.tenancy.recordSignIn(tx, userId);
     return { refreshToken: await this.storeRefreshToken(tx, userId, familyId), issuedAt: this.clock.now() };
+  }
+
+  /**
+   * Holds the user's row until `tx` ends (a reset or a deactivation waits for it): a reset
+   * committed since `checkedAt` refuses the grant. Answers whether the user may act, as
+   * the row stands — it cannot change before the grant commits.
+   */
+  private async holdSessions(tx: Executor, userId: string, checkedAt: Date): Promise<boolean> {
+    const { validAfter, active } = await this.tenancy.lockSessions(tx, userId);
+    if (validAfter && validAfter > checkedAt) throw new AppError('INVALID_CREDENTIALS');
+    return active;
   }
 
   /** A new refresh token (of `familyId`, else of a family of its own), stored as its hash. */

@@ -20,8 +20,8 @@ export async function findUserById(db: Executor, id: string): Promise<UserRow | 
 }
 
 /** When the user's sessions became valid, the row held (FOR SHARE) until the transaction ends. */
-export async function lockUserSessions(db: Executor, id: string): Promise<{ sessionsValidAfter: Date | null } | undefined> {
-  const [row] = await db.select({ sessionsValidAfter: users.sessionsValidAfter }).from(users).where(eq(users.id, id)).for('share');
+export async function lockUserSessions(db: Executor, id: string): Promise<{ sessionsValidAfter: Date | null; status: string } | undefined> {
+  const [row] = await db.select({ sessionsValidAfter: users.sessionsValidAfter, status: users.status }).from(users).where(eq(users.id, id)).for('share');
   return row;
 }
 

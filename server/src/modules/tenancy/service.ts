@@ -288,11 +288,13 @@ export class TenancyService {
   }
 
   /**
-   * When the user's sessions became valid (null: never reset), holding the user's row
-   * until the transaction ends: a password reset cannot commit in between.
+   * When the user's sessions became valid (null: never reset) and whether the user may act
+   * (false for none), holding the user's row until the transaction ends: a password reset
+   * or a deactivation cannot commit in between.
    */
-  async lockSessions(tx: Executor, userId: string): Promise<Date | null> {
-    return (await repo.lockUserSessions(tx, userId))?.sessionsValidAfter ?? null;
+  async lockSessions(tx: Executor, userId: string): Promise<{ validAfter: Date | null; active: boolean }> {
+    const row = await repo.lockUserSessions(tx, userId);
+    return { validAfter: row?.sessionsValidAfter ?? null, active: row?.status === 'active' };
   }
 
   /** Signs out every access token issued so far (sessionEnded); inside changeUser(). */
@@ -375,11 +377,6 @@ export class TenancyService {
    */
   async memberJoined(tenantId: string, userId: string): Promise<void> {
     await this.changes.publish({ kind: 'member', tenantId, userId });
-  }
-
-  /** Whether the user exists and may act, read in `tx`. */
-  async userActive(tx: Executor, userId: string): Promise<boolean> {
-    return (await repo.findUserById(tx, userId))?.status === 'active';
   }
 
   async findUser(userId: string): Promise<repo.UserRow | undefined> {
