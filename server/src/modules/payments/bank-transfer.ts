@@ -8,7 +8,7 @@ import { lockSubscription, paidPeriodEnd, toSubscription, type Subscription, typ
 import { requestHash } from '../credits/index.js';
 import type { Plan } from '../plans/index.js';
 import * as repo from './repo.js';
-import type { PaymentsService } from './service.js';
+import { coversPrice, type PaymentsService } from './service.js';
 import { toPaymentView, type PaymentView } from './views.js';
 
 export interface TransferConfirmation {
@@ -92,7 +92,7 @@ export class BankTransfers {
       const plan = this.payments.plans.require(c.plan ?? pending?.plan ?? sub.plan);
       const price = priceOf(plan);
       const periods = c.periods ?? pending?.periods ?? 1;
-      if (c.currency !== price.currency || c.amount < price.amount * periods) {
+      if (!coversPrice(price, c, periods)) {
         throw new AppError('PAYMENT_AMOUNT_MISMATCH', `due for ${periods} ${price.interval}(s) of ${plan.id}: ${price.amount * periods} ${price.currency}`);
       }
       const now = this.payments.clock.now();

@@ -4,7 +4,7 @@ import type { Actor } from '../audit/index.js';
 import { findByProvider, findSubscription, lockSubscription, paidPeriodEnd, type Period, type SubscriptionLifecycle, type SubscriptionRow, type SubscriptionStatus } from '../billing/index.js';
 import { newId } from '../../lib/ids.js';
 import * as repo from './repo.js';
-import type { PaymentsService } from './service.js';
+import { coversPrice, type PaymentsService } from './service.js';
 
 export type Provider = 'stripe' | 'paypal';
 
@@ -123,7 +123,7 @@ export class ProviderEvents {
     // open, paid after the deletion): the provider bills it no more, and no event of theirs would end it again.
     const ended = (row: SubscriptionRow) => row.status === 'canceled' && p.subscriptionId !== null && row.providerSubscriptionId === p.subscriptionId;
     const current = (row: SubscriptionRow) => follows(row) && !ended(row) && !isOlder(row, { period, at: p.at });
-    if (p.succeeded && p.subscriptionId === null && !covers(plan.price, p)) {
+    if (p.succeeded && p.subscriptionId === null && !coversPrice(plan.price, p)) {
       // A payment of no subscription (a one-off invoice, a capture) buys a period only as a
       // bank transfer does, by covering the plan's price: a subscription's own payments are
       // the provider's to price (coupons, prorations, trials), a cent of an order is not.
@@ -142,11 +142,6 @@ export class ProviderEvents {
     });
     return failed ? 'applied: payment failed, past_due' : 'recorded: failed payment';
   }
-}
-
-/** Whether a payment covers one period of a plan's price, in its currency (a plan without a price is free: nothing to pay for). */
-function covers(price: { amount: number; currency: string } | undefined, p: ProviderPayment): boolean {
-  return price !== undefined && p.currency === price.currency && p.amount >= price.amount;
 }
 
 /**

@@ -8,7 +8,7 @@ import { AppError } from '../../lib/errors.js';
 import type { Actor, AuditService } from '../audit/index.js';
 import type { BillingEventHook, Period, Subscription, SubscriptionLifecycle, SubscriptionRow } from '../billing/index.js';
 import type { CreditsService } from '../credits/index.js';
-import type { PlansService } from '../plans/index.js';
+import type { Plan, PlansService } from '../plans/index.js';
 import * as repo from './repo.js';
 import type { PaymentRow } from './repo.js';
 import { toPaymentView, type PaymentView } from './views.js';
@@ -120,4 +120,13 @@ export class PaymentsService {
   get plans(): PlansService {
     return this.p.plans;
   }
+}
+
+/**
+ * Whether a payment covers `periods` periods of a plan's price, in its currency — what a
+ * bank transfer must pay, and a provider's payment of no subscription (a plan without a
+ * price is free: nothing to pay for).
+ */
+export function coversPrice(price: Plan['price'], paid: { amount: number; currency: string }, periods = 1): boolean {
+  return price !== undefined && paid.currency === price.currency && paid.amount >= price.amount * periods;
 }
