@@ -853,7 +853,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Set (or extend) a trial: the subscription is trialing until endsAt, or for days */
+        /**
+         * Set (or extend) a trial: the subscription is trialing until endsAt, or for days
+         * @description A subscription Stripe or PayPal bills is theirs to put on a trial: 409 SUBSCRIPTION_MANAGED_BY_PROVIDER. Once they ended it, the trial is Tollgate's (paymentMethod null).
+         */
         post: operations["adminSetTrial"];
         delete?: never;
         options?: never;
@@ -870,7 +873,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** End the trial now: suspended until paid (a priced plan), else active, or canceled if so asked */
+        /**
+         * End the trial now: suspended until paid (a priced plan), else active, or canceled if so asked
+         * @description A trial Stripe or PayPal keeps ends as they say: 409 SUBSCRIPTION_MANAGED_BY_PROVIDER.
+         */
         post: operations["adminResetTrial"];
         delete?: never;
         options?: never;

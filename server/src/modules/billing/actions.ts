@@ -8,7 +8,7 @@ import type { Actor } from '../audit/index.js';
 import type { PlansService } from '../plans/index.js';
 import type { SubscriptionLifecycle, Transition } from './lifecycle.js';
 import { findSubscription, listTransitionsDue, type DueKind, type SubscriptionRow } from './repo.js';
-import { addMonthUtc } from './service.js';
+import { addMonthUtc, keptByProvider } from './service.js';
 import { toSubscription, type Subscription } from './view.js';
 
 const SWEEP_BATCH = 200;
@@ -76,20 +76,27 @@ export class SubscriptionActions {
     const now = this.clock.now();
     const endsAt = request.endsAt !== undefined ? new Date(request.endsAt) : new Date(now.getTime() + request.days! * DAY_MS);
     if (Number.isNaN(endsAt.getTime()) || endsAt <= now) throw new AppError('INVALID_TRIAL_END');
-    return this.change(tenantId, (row, at) => ({
-      event: 'trial_started', to: 'trialing', actor: { type: 'operator', id: operatorId }, requestId: ctx.requestId,
-      set: {
-        plan: request.plan ?? row.plan, trialEndsAt: endsAt, pastDueSince: null, cancelAtPeriodEnd: false, canceledAt: null, canceledFrom: null,
-        // A trial begun (not extended) opens a period of its own, with the plan's credits.
-        ...(row.status === 'trialing' ? {} : { currentPeriodStart: at, currentPeriodEnd: addMonthUtc(at) }),
-      },
-    }));
+    return this.change(tenantId, (row, at) => {
+      assertKeptByTollgate(row, 'trial');
+      return {
+        event: 'trial_started', to: 'trialing', actor: { type: 'operator', id: operatorId }, requestId: ctx.requestId,
+        set: {
+          plan: request.plan ?? row.plan, trialEndsAt: endsAt, pastDueSince: null, cancelAtPeriodEnd: false, canceledAt: null, canceledFrom: null,
+          // A trial begun (not extended) opens a period of its own, with the plan's credits.
+          ...(row.status === 'trialing' ? {} : { currentPeriodStart: at, currentPeriodEnd: addMonthUtc(at) }),
+          // Given after a provider ended its subscription, the trial is Tollgate's to keep (and
+          // renew): the provider's ids stay, so a late event of theirs is still told apart.
+          ...(keptByProvider(row) ? { paymentMethod: null } : {}),
+        },
+      };
+    });
   }
 
   /** An operator ends a trial now: what follows is what the sweeper does when a trial runs out. */
   endTrial(tenantId: string, operatorId: string, ctx: CallContext): Promise<Subscription> {
     return this.change(tenantId, (row, now) => {
       if (row.status !== 'trialing') throw new AppError('INVALID_TRANSITION', `trial ended: not allowed for a ${row.status} subscription`);
+      assertKeptByTollgate(row, 'end trial');
       return this.trialEnded(row, now, { type: 'operator', id: operatorId }, ctx.requestId);
     });
   }
@@ -121,10 +128,10 @@ export class SubscriptionActions {
   private due(kind: Exclude<DueKind, 'period_ended_unpaid'>, row: SubscriptionRow, at: Date): Transition | null {
     switch (kind) {
       case 'trial_ended':
-        return row.status === 'trialing' && row.trialEndsAt !== null && row.trialEndsAt <= at ? this.trialEnded(row, at, SYSTEM) : null;
+        return row.status === 'trialing' && row.trialEndsAt !== null && row.trialEndsAt <= at && !keptByProvider(row) ? this.trialEnded(row, at, SYSTEM) : null;
       case 'canceled_at_period_end':
         if (!row.cancelAtPeriodEnd || row.currentPeriodEnd > at || (row.status !== 'active' && row.status !== 'past_due')) return null;
-        if (row.paymentMethod === 'stripe' || row.paymentMethod === 'paypal') return null;
+        if (keptByProvider(row)) return null;
         return { event: 'canceled_at_period_end', to: 'canceled', set: { ...canceledNow(row, at), canceledAt: row.currentPeriodEnd }, actor: SYSTEM };
       case 'grace_ended': {
         const since = row.pastDueSince?.getTime() ?? -Infinity;
@@ -159,15 +166,18 @@ function canceledNow(row: SubscriptionRow, now: Date): Partial<SubscriptionRow> 
   return { canceledAt: now, canceledFrom: row.status === 'canceled' ? null : row.status, cancelAtPeriodEnd: false };
 }
 
+const THERE = { cancel: 'cancel it there', resume: 'resume it there', trial: 'give the trial there', 'end trial': 'end its trial there' } as const;
+
 /**
  * Stripe and PayPal keep their subscriptions: Tollgate calls no provider API, so it cannot
- * cancel or resume them. One they ended stays theirs to resume: resumed here, it would be
- * served on with nobody billing it and no event of theirs ever ending it. (Cancelling one
- * already canceled is left to the state machine, which refuses it as for any canceled one.)
+ * cancel, resume or put on a trial what they bill, nor end their trial. One they ended
+ * stays theirs to resume: resumed here, it would be served on with nobody billing it and
+ * no event of theirs ever ending it; an operator's trial of it is Tollgate's own (setTrial).
+ * (Cancelling one already canceled is left to the state machine, which refuses it as for
+ * any canceled one.)
  */
-function assertKeptByTollgate(row: SubscriptionRow, change: 'cancel' | 'resume'): void {
-  const kept = (row.paymentMethod === 'stripe' || row.paymentMethod === 'paypal') && row.providerSubscriptionId;
-  if (kept && (change === 'resume' || row.status !== 'canceled')) {
-    throw new AppError('SUBSCRIPTION_MANAGED_BY_PROVIDER', `this subscription is kept by ${row.paymentMethod}: ${change} it there`);
+function assertKeptByTollgate(row: SubscriptionRow, change: keyof typeof THERE): void {
+  if (keptByProvider(row) && (change === 'resume' || change === 'end trial' || row.status !== 'canceled')) {
+    throw new AppError('SUBSCRIPTION_MANAGED_BY_PROVIDER', `this subscription is kept by ${row.paymentMethod}: ${THERE[change]}`);
   }
 }

@@ -1,4 +1,4 @@
-import { and, asc, count, eq, inArray, isNull, lte, notInArray, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, count, eq, inArray, isNull, lte, not, notInArray, or, sql, type SQL } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import type { Executor } from '../../db/client.js';
 import { subscriptions, type PaymentMethod, type SubscriptionStatus } from './tables.js';
@@ -25,8 +25,11 @@ export async function updateSubscription(db: Executor, tenantId: string, patch: 
   return row;
 }
 
+/** Subscriptions Stripe or PayPal keeps (service.ts `keptByProvider`); never NULL. */
+const KEPT_BY_PROVIDER: SQL = sql`COALESCE(${subscriptions.paymentMethod} IN ('stripe', 'paypal') AND ${subscriptions.providerSubscriptionId} IS NOT NULL, false)`;
+
 /** Subscriptions whose period renews by itself (see renewsItself): only these are rolled lazily and by the sweeper. */
-export const RENEWS_ITSELF: SQL = sql`(${subscriptions.status} = 'trialing'
+export const RENEWS_ITSELF: SQL = sql`((${subscriptions.status} = 'trialing' AND NOT ${KEPT_BY_PROVIDER})
   OR (${subscriptions.status} = 'active' AND ${subscriptions.paymentMethod} IS NULL AND NOT ${subscriptions.cancelAtPeriodEnd}))`;
 
 /**
@@ -47,8 +50,6 @@ export async function listDue(db: Executor, now: Date, limit: number): Promise<s
   return rows.map((r) => r.tenantId);
 }
 
-/** Subscriptions no provider keeps: free or comped ones, and those paid by bank transfer. */
-const KEPT_BY_TOLLGATE: SQL = sql`(${subscriptions.paymentMethod} IS NULL OR ${subscriptions.paymentMethod} = 'bank_transfer')`;
 
 /** What a time-driven transition is due for (a system read; each is re-checked under the row's lock). */
 export type DueKind = 'trial_ended' | 'canceled_at_period_end' | 'period_ended_unpaid' | 'grace_ended';
@@ -56,9 +57,9 @@ export type DueKind = 'trial_ended' | 'canceled_at_period_end' | 'period_ended_u
 export async function listTransitionsDue(db: Executor, kind: DueKind, at: Date, graceSeconds: number, limit: number): Promise<string[]> {
   const s = subscriptions;
   const where: Record<DueKind, SQL | undefined> = {
-    trial_ended: and(eq(s.status, 'trialing'), lte(s.trialEndsAt, at)),
-    // Stripe and PayPal end their own subscriptions (and say so): only Tollgate's own are ended here.
-    canceled_at_period_end: and(inArray(s.status, ['active', 'past_due']), eq(s.cancelAtPeriodEnd, true), lte(s.currentPeriodEnd, at), KEPT_BY_TOLLGATE),
+    // Stripe and PayPal end their own trials and subscriptions (and say so): only Tollgate's own are ended here.
+    trial_ended: and(eq(s.status, 'trialing'), lte(s.trialEndsAt, at), not(KEPT_BY_PROVIDER)),
+    canceled_at_period_end: and(inArray(s.status, ['active', 'past_due']), eq(s.cancelAtPeriodEnd, true), lte(s.currentPeriodEnd, at), not(KEPT_BY_PROVIDER)),
     period_ended_unpaid: and(eq(s.status, 'active'), eq(s.paymentMethod, 'bank_transfer'), eq(s.cancelAtPeriodEnd, false), lte(s.currentPeriodEnd, at)),
     grace_ended: and(eq(s.status, 'past_due'), or(isNull(s.pastDueSince), lte(s.pastDueSince, new Date(at.getTime() - graceSeconds * 1000)))),
   };

@@ -54,6 +54,7 @@ export const billingRoutes: FastifyPluginAsyncTypebox<BillingRouteOptions> = asy
     config: { access: 'operator' },
     schema: {
       tags: ['operator'], summary: 'Set (or extend) a trial: the subscription is trialing until endsAt, or for days',
+      description: 'A subscription Stripe or PayPal bills is theirs to put on a trial: 409 SUBSCRIPTION_MANAGED_BY_PROVIDER. Once they ended it, the trial is Tollgate\'s (paymentMethod null).',
       params: TenantParams,
       body: Body({
         endsAt: Type.Optional(Type.String({ format: 'date-time', maxLength: 40 })),
@@ -68,6 +69,7 @@ export const billingRoutes: FastifyPluginAsyncTypebox<BillingRouteOptions> = asy
     config: { access: 'operator' },
     schema: {
       tags: ['operator'], summary: 'End the trial now: suspended until paid (a priced plan), else active, or canceled if so asked',
+      description: 'A trial Stripe or PayPal keeps ends as they say: 409 SUBSCRIPTION_MANAGED_BY_PROVIDER.',
       params: TenantParams, response: { 200: SubscriptionSchema, ...errors(401, 403, 404, 409) },
     },
   }, async (request) => subscriptions.endTrial(request.params.tenantId, operatorOf(request), ctxOf(request)));

@@ -43,13 +43,24 @@ export function calendarMonthUtc(now: Date): Period {
 }
 
 /**
- * Whether a subscription's period renews by itself, monthly, with the plan's credits: a
- * trial, and an active subscription nobody pays for (a free plan, a plan an operator set).
- * A paid period is opened by its payment (and its credits come with it); one that ended
- * unpaid stays ended (past_due), and one set to cancel ends with its period.
+ * Whether Stripe or PayPal keeps the subscription: it follows a subscription of theirs,
+ * whose periods, trial and end are theirs to say (by their events) and Tollgate's to apply.
+ * The same rule in SQL: repo.ts `KEPT_BY_PROVIDER`.
  */
-export function renewsItself(row: Pick<SubscriptionRow, 'status' | 'paymentMethod' | 'cancelAtPeriodEnd'>): boolean {
-  return row.status === 'trialing' || (row.status === 'active' && row.paymentMethod === null && !row.cancelAtPeriodEnd);
+export function keptByProvider(row: Pick<SubscriptionRow, 'paymentMethod' | 'providerSubscriptionId'>): boolean {
+  return (row.paymentMethod === 'stripe' || row.paymentMethod === 'paypal') && row.providerSubscriptionId !== null;
+}
+
+/**
+ * Whether a subscription's period renews by itself, monthly, with the plan's credits: a
+ * trial Tollgate keeps, and an active subscription nobody pays for (a free plan, a plan an
+ * operator set). A paid period is opened by its payment (and its credits come with it);
+ * one that ended unpaid stays ended (past_due), and one set to cancel ends with its period.
+ * A provider's trial is a period of theirs: its credits come with its ($0) invoice, and
+ * what follows it is what they say.
+ */
+export function renewsItself(row: Pick<SubscriptionRow, 'status' | 'paymentMethod' | 'cancelAtPeriodEnd' | 'providerSubscriptionId'>): boolean {
+  return (row.status === 'trialing' && !keptByProvider(row)) || (row.status === 'active' && row.paymentMethod === null && !row.cancelAtPeriodEnd);
 }
 
 /** Subscriptions: every tenant has exactly one; its changes go through the lifecycle. */

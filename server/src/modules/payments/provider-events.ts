@@ -1,7 +1,7 @@
 import type { Db, Executor } from '../../db/client.js';
 import { inSystem } from '../../db/scope.js';
 import type { Actor } from '../audit/index.js';
-import { findByProvider, findSubscription, lockSubscription, paidPeriodEnd, type Period, type SubscriptionLifecycle, type SubscriptionRow, type SubscriptionStatus } from '../billing/index.js';
+import { findByProvider, findSubscription, keptByProvider, lockSubscription, paidPeriodEnd, type Period, type SubscriptionLifecycle, type SubscriptionRow, type SubscriptionStatus } from '../billing/index.js';
 import { newId } from '../../lib/ids.js';
 import * as repo from './repo.js';
 import { coversPrice, type PaymentsService } from './service.js';
@@ -129,6 +129,11 @@ export class ProviderEvents {
       // the provider's to price (coupons, prorations, trials), a cent of an order is not.
       return 'recorded: a payment of no subscription, short of the plan\'s price';
     }
+    if (p.succeeded && current(sub) && inProviderTrial(sub, period)) {
+      // Stripe's $0 invoice of a trial: the trial's credits come with it; the trial runs on, as Stripe keeps it.
+      await this.payments.grantFor(tx, tenantId, payment, period, actor);
+      return 'applied: payment of the provider\'s trial, its credits granted';
+    }
     if (p.succeeded) {
       const set = (row: SubscriptionRow) => ({
         providerPeriodEnd: period.end, providerUpdatedAt: row.providerUpdatedAt && row.providerUpdatedAt > p.at ? row.providerUpdatedAt : p.at,
@@ -154,6 +159,11 @@ function isOlder(row: SubscriptionRow, s: { period?: Period | undefined; at: Dat
     if (s.period.end > row.providerPeriodEnd) return false;
   }
   return row.providerUpdatedAt !== null && s.at < row.providerUpdatedAt;
+}
+
+/** A trial the provider keeps, and a payment of a period inside it. */
+function inProviderTrial(row: SubscriptionRow, period: Period): boolean {
+  return row.status === 'trialing' && keptByProvider(row) && row.trialEndsAt !== null && period.end <= row.trialEndsAt;
 }
 
 /** past_due since when it became so; a cancellation remembers what it ended. */

@@ -103,9 +103,14 @@ export class PaymentsService {
       };
     });
     if (!changed) return null;
+    await this.grantFor(tx, tenantId, payment, period, actor);
+    return changed.after;
+  }
+
+  /** The plan's credits for the period a payment pays for, granted against it (once). */
+  async grantFor(tx: Executor, tenantId: string, payment: PaymentRow, period: Period, actor: Actor): Promise<void> {
     const plan = this.p.plans.ofSubscription(payment.plan);
     await this.p.credits.grantForPeriod(tx, tenantId, period.start, plan.creditsPerPeriod, { id: payment.id, actor });
-    return changed.after;
   }
 
   /** A transaction of the tenant whose subscription change every process hears of before this returns. */

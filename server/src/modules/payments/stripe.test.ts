@@ -1,6 +1,6 @@
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decisionCode, subscriptionRow } from '../../../test/billing.js';
+import { auditActions, decisionCode, signIn, subscriptionRow } from '../../../test/billing.js';
 import { snapshot, startSecondInstance, startTestApp, type SecondInstance, type SignedUp, type TestApp } from '../../../test/harness.js';
 
 /**
@@ -41,9 +41,10 @@ async function deliver(e: Record<string, unknown>, options: { secret?: string; t
   });
 }
 
-function subscription(tenantId: string | null, fields: { id: string; status: string; start: number; end: number; price?: string; cancelAtPeriodEnd?: boolean }) {
+function subscription(tenantId: string | null, fields: { id: string; status: string; start: number; end: number; price?: string; cancelAtPeriodEnd?: boolean; trialEnd?: number }) {
   return {
     id: fields.id, object: 'subscription', customer: `cus_${fields.id}`, status: fields.status, cancel_at_period_end: fields.cancelAtPeriodEnd ?? false,
+    trial_end: fields.trialEnd ?? null,
     metadata: tenantId ? { tenantId } : {},
     items: { object: 'list', data: [{ id: `si_${fields.id}`, price: { id: fields.price ?? 'price_pro' }, current_period_start: fields.start, current_period_end: fields.end }] },
   };
@@ -169,6 +170,61 @@ describe('events', () => {
     expect(await after(event('customer.subscription.deleted', sub('canceled'), start + 10))).toEqual(['canceled', 'PAYMENT_REQUIRED', 'failed', 'in_fail_1']);
     // The customer pays the invoice still open after the deletion: recorded, but the subscription Stripe ended stays ended.
     expect(await after(event('invoice.paid', bill, start + 20))).toEqual(['canceled', 'PAYMENT_REQUIRED', 'succeeded', 'in_fail_1']);
+  });
+
+  it('a Stripe trial is Stripe\'s: its $0 invoice grants the plan\'s credits once and keeps the trial, and its end waits for Stripe', async () => {
+    const owner = await t.signup();
+    const op = await t.operator();
+    const start = seconds();
+    const trialEnd = start + 14 * 86_400;
+    const trialing = subscription(owner.tenantId, { id: 'sub_trial', status: 'trialing', start, end: trialEnd, trialEnd });
+    await deliver(event('customer.subscription.created', trialing, start));
+    // A decision before the trial's invoice: the period's credits are the invoice's to bring, not granted here as well.
+    expect(await decisionCode(t, owner.accessToken)).toBe('OK');
+    expect((await deliver(event('invoice.paid', invoice(owner.tenantId, { id: 'in_trial', subscription: 'sub_trial', start, end: trialEnd, amount: 0 }), start))).statusCode).toBe(200);
+    expect(await decisionCode(t, owner.accessToken)).toBe('OK');
+    const grants = (from: number) => t.db.asOwner<{ amount: string; paid: boolean }>(
+      "SELECT amount::text, payment_id IS NOT NULL AS paid FROM credit_ledger WHERE tenant_id = $1 AND kind = 'grant' AND idempotency_key LIKE $2", [owner.tenantId, `period:${new Date(from * 1000).toISOString()}%`]);
+    expect(await grants(start)).toEqual([{ amount: '10000', paid: true }]);
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'trialing', trial_ends_at: new Date(trialEnd * 1000), current_period_end: new Date(trialEnd * 1000) });
+    // An operator neither ends nor starts a trial Stripe keeps.
+    for (const url of [`/v1/admin/tenants/${owner.tenantId}/trial/reset`, `/v1/admin/tenants/${owner.tenantId}/trial`]) {
+      const res = await t.request({ method: 'POST', url, token: op.accessToken, ...(url.endsWith('trial') ? { payload: { days: 30 } } : {}) });
+      expect([url, res.statusCode, res.json().error?.code]).toEqual([url, 409, 'SUBSCRIPTION_MANAGED_BY_PROVIDER']);
+    }
+    // The trial's end passes before Stripe's update: the sweeper suspends nothing and rolls no period; the rule refuses meanwhile.
+    t.clock.set((trialEnd + 60) * 1000);
+    await t.deps.metering.sweep(t.clock.now());
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'trialing', current_period_end: new Date(trialEnd * 1000) });
+    expect(await auditActions(t, owner.tenantId, 'subscription.trial')).toEqual([]);
+    const token = await signIn(t, owner);
+    expect(await decisionCode(t, token)).toBe('PAYMENT_REQUIRED');
+    // Stripe says active and bills the first month: that period's credits come with its payment.
+    await deliver(event('customer.subscription.updated', subscription(owner.tenantId, { id: 'sub_trial', status: 'active', start: trialEnd, end: trialEnd + MONTH }), trialEnd));
+    await deliver(event('invoice.paid', invoice(owner.tenantId, { id: 'in_trial_2', subscription: 'sub_trial', start: trialEnd, end: trialEnd + MONTH }), trialEnd + 1));
+    expect(await decisionCode(t, token)).toBe('OK');
+    expect(await grants(trialEnd)).toEqual([{ amount: '10000', paid: true }]);
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'active', trial_ends_at: null });
+  });
+
+  it('an operator\'s trial after Stripe ended the subscription is Tollgate\'s: it renews itself with the plan\'s credits', async () => {
+    const owner = await t.signup();
+    const op = await t.operator();
+    const start = seconds();
+    await deliver(event('customer.subscription.created', subscription(owner.tenantId, { id: 'sub_after', status: 'active', start, end: start + MONTH }), start));
+    await deliver(event('customer.subscription.deleted', subscription(owner.tenantId, { id: 'sub_after', status: 'canceled', start, end: start + MONTH }), start + 1));
+    const set = await t.request({ method: 'POST', url: `/v1/admin/tenants/${owner.tenantId}/trial`, token: op.accessToken, payload: { days: 60 } });
+    expect(set.statusCode, set.body).toBe(200);
+    expect(set.json()).toMatchObject({ status: 'trialing', paymentMethod: null });
+    expect(await decisionCode(t, owner.accessToken)).toBe('OK');
+    const trialStart = Date.parse(set.json().currentPeriodStart);
+    t.clock.set(Date.parse(set.json().currentPeriodEnd) + 1000);
+    expect(await decisionCode(t, await signIn(t, owner))).toBe('OK');
+    const grants = await t.db.asOwner<{ key: string }>("SELECT idempotency_key AS key FROM credit_ledger WHERE tenant_id = $1 AND kind = 'grant' AND created_at >= $2 ORDER BY created_at", [owner.tenantId, new Date(trialStart)]);
+    expect(grants.map((g) => g.key)).toEqual([`period:${new Date(trialStart).toISOString()}`, `period:${set.json().currentPeriodEnd}`]);
+    // A late payment of the subscription Stripe ended changes nothing of the trial.
+    await deliver(event('invoice.paid', invoice(owner.tenantId, { id: 'in_after', subscription: 'sub_after', start, end: start + MONTH })));
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'trialing', payment_method: null });
   });
 
   it('events for a tenant that does not exist, or naming none, are recorded as ignored', async () => {
