@@ -59,7 +59,7 @@ export class BankTransfers {
       const subscription = (await lockSubscription(tx, tenantId))!;
       await this.payments.record(tx, tenantId, {
         insert: {
-          tenantId, id, subscriptionId: subscription.id, method: 'bank_transfer', externalPaymentId: null, reference: newReference(),
+          tenantId, id, subscriptionId: subscription.id, method: 'bank_transfer', externalPaymentId: null, providerSubscriptionId: null, reference: newReference(),
           amount: price.amount, currency: price.currency, status: 'pending', plan: plan.id, periods: 1, periodStart: null, periodEnd: null,
           payerName: null, proofUrl: null, reason: null, requestHash: null, previousStatus: previous!.status, previousPlan: previous!.plan,
           decidedBy: null, createdAt: now, updatedAt: now,
@@ -106,7 +106,7 @@ export class BankTransfers {
       };
       const payment = await this.payments.record(tx, tenantId, pending
         ? { update: { id: pending.id, from: 'pending', patch: fields } }
-        : { insert: { ...fields, tenantId, id: newId('pay', now.getTime()), subscriptionId: sub.id, method: 'bank_transfer', reference: null, reason: null, previousStatus: null, previousPlan: null, createdAt: now, updatedAt: now } },
+        : { insert: { ...fields, tenantId, id: newId('pay', now.getTime()), subscriptionId: sub.id, method: 'bank_transfer', providerSubscriptionId: null, reference: null, reason: null, previousStatus: null, previousPlan: null, createdAt: now, updatedAt: now } },
       actor, ctx.requestId);
       if (start <= now) await this.payments.activate(tx, tenantId, payment, period, actor, { requestId: ctx.requestId, set: { providerSubscriptionId: null, providerPeriodEnd: null } });
       else if (sub.cancelAtPeriodEnd) await this.lifecycle.apply(tx, tenantId, (row) => ({ event: 'resumed', to: row.status, set: { cancelAtPeriodEnd: false }, actor, requestId: ctx.requestId, data: { paymentId: payment.id } }));

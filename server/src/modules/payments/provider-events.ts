@@ -97,7 +97,17 @@ export class ProviderEvents {
         },
       };
     });
-    return changed ? `applied: ${changed.before.status} → ${changed.after.status}` : 'ignored: older than the state applied, or another subscription than the one followed';
+    if (!changed) return 'ignored: older than the state applied, or another subscription than the one followed';
+    const { after } = changed;
+    if (after.status !== 'canceled') {
+      // Payments of this period that came before the state (of a subscription not followed
+      // yet): their credits, once each.
+      const start = new Date(after.currentPeriodStart);
+      for (const payment of await repo.paymentsOfPeriod(tx, tenantId, provider, s.subscriptionId, start)) {
+        await this.payments.grantFor(tx, tenantId, payment, { start, end: new Date(after.currentPeriodEnd) }, actor);
+      }
+    }
+    return `applied: ${changed.before.status} → ${after.status}`;
   }
 
   /** A payment the provider reports: recorded once per external id; a success activates the period it pays for, a failure makes the subscription past_due. */
@@ -112,7 +122,7 @@ export class ProviderEvents {
     const now = this.payments.clock.now();
     const fields = {
       status: p.succeeded ? 'succeeded' as const : 'failed' as const, amount: p.amount, currency: p.currency, plan: plan.id,
-      periodStart: period.start, periodEnd: period.end, reason: p.reason ?? null,
+      periodStart: period.start, periodEnd: period.end, reason: p.reason ?? null, providerSubscriptionId: p.subscriptionId,
     };
     const payment = await this.payments.record(tx, tenantId, existing
       ? { update: { id: existing.id, from: existing.status, patch: fields } }
@@ -139,7 +149,14 @@ export class ProviderEvents {
         providerPeriodEnd: period.end, providerUpdatedAt: row.providerUpdatedAt && row.providerUpdatedAt > p.at ? row.providerUpdatedAt : p.at,
         ...(p.subscriptionId ? { providerSubscriptionId: p.subscriptionId } : {}),
       });
-      return (await this.payments.activate(tx, tenantId, payment, period, actor, { applies: current, set })) ? 'applied: payment activated the period' : 'recorded: payment of an earlier period or another subscription';
+      if (await this.payments.activate(tx, tenantId, payment, period, actor, { applies: current, set })) return 'applied: payment activated the period';
+      if (follows(sub) && !ended(sub) && sub.currentPeriodStart.getTime() === period.start.getTime()) {
+        // The period the subscription is in, its state applied already by a newer event
+        // (the update the payment caused, delivered first): the payment brings its credits.
+        await this.payments.grantFor(tx, tenantId, payment, period, actor);
+        return 'applied: payment of the current period, its credits granted';
+      }
+      return 'recorded: payment of an earlier period or another subscription';
     }
     const failed = await this.lifecycle.apply(tx, tenantId, (row) => {
       if (!current(row) || !['trialing', 'active', 'past_due'].includes(row.status)) return null;

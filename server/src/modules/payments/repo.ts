@@ -76,3 +76,11 @@ export async function prepaidPeriod(db: Executor, tenantId: string, subscription
   )).orderBy(asc(payments.periodStart)).limit(1);
   return row;
 }
+
+/** The succeeded payments of a provider's subscription for the period beginning at `start`. */
+export async function paymentsOfPeriod(db: Executor, tenantId: string, method: PaymentMethod, providerSubscriptionId: string, start: Date): Promise<PaymentRow[]> {
+  return db.select().from(payments).where(and(
+    eq(payments.tenantId, tenantId), eq(payments.method, method), eq(payments.providerSubscriptionId, providerSubscriptionId),
+    eq(payments.status, 'succeeded'), eq(payments.periodStart, start),
+  )).orderBy(asc(payments.createdAt), asc(payments.id));
+}

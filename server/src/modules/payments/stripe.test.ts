@@ -193,7 +193,8 @@ describe('events', () => {
       expect([url, res.statusCode, res.json().error?.code]).toEqual([url, 409, 'SUBSCRIPTION_MANAGED_BY_PROVIDER']);
     }
     // The trial's end passes before Stripe's update: the sweeper suspends nothing and rolls no period; the rule refuses meanwhile.
-    t.clock.set((trialEnd + 60) * 1000);
+    // Off the whole second: a signup after this must not begin its free period on the instant a test's Stripe period begins.
+    t.clock.set((trialEnd + 60) * 1000 + 250);
     await t.deps.metering.sweep(t.clock.now());
     expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'trialing', current_period_end: new Date(trialEnd * 1000) });
     expect(await auditActions(t, owner.tenantId, 'subscription.trial')).toEqual([]);
@@ -225,6 +226,42 @@ describe('events', () => {
     // A late payment of the subscription Stripe ended changes nothing of the trial.
     await deliver(event('invoice.paid', invoice(owner.tenantId, { id: 'in_after', subscription: 'sub_after', start, end: start + MONTH })));
     expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'trialing', payment_method: null });
+  });
+
+  it('a period\'s paid invoice arriving after a newer state of that period still grants the period\'s credits, once', async () => {
+    const owner = await t.signup();
+    const start = seconds();
+    // Stripe made the invoice's payment first, then the update it caused; they arrive the other way round.
+    await deliver(event('customer.subscription.created', subscription(owner.tenantId, { id: 'sub_late_inv', status: 'active', start, end: start + MONTH }), start + 2));
+    const paid = event('invoice.paid', invoice(owner.tenantId, { id: 'in_late_inv', subscription: 'sub_late_inv', start, end: start + MONTH }), start + 1);
+    expect((await deliver(paid)).statusCode).toBe(200);
+    const grants = () => t.db.asOwner<{ amount: string; paid: boolean }>(
+      "SELECT amount::text, payment_id IS NOT NULL AS paid FROM credit_ledger WHERE tenant_id = $1 AND kind = 'grant' AND idempotency_key LIKE $2", [owner.tenantId, `period:${new Date(start * 1000).toISOString()}%`]);
+    expect(await grants()).toEqual([{ amount: '10000', paid: true }]);
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'active', provider_updated_at: new Date((start + 2) * 1000) });
+    await deliver({ ...paid, id: `${String(paid.id)}_again` });
+    expect(await grants()).toEqual([{ amount: '10000', paid: true }]);
+  });
+
+  it('a returning customer\'s new subscription, its invoice paid before Stripe tells of it: its first period\'s credits come when it does', async () => {
+    const owner = await t.signup();
+    const start = seconds();
+    await deliver(event('customer.subscription.created', subscription(owner.tenantId, { id: 'sub_first', status: 'active', start, end: start + MONTH }), start));
+    await deliver(event('customer.subscription.deleted', subscription(owner.tenantId, { id: 'sub_first', status: 'canceled', start, end: start + MONTH }), start + 1));
+    const again = start + 10;
+    // The new subscription's invoice arrives first: another subscription than the one followed, recorded only.
+    await deliver(event('invoice.paid', invoice(owner.tenantId, { id: 'in_second', subscription: 'sub_second', start: again, end: again + MONTH }), again));
+    expect(await decisionCode(t, owner.accessToken)).toBe('PAYMENT_REQUIRED');
+    await deliver(event('checkout.session.completed', { id: 'cs_second', object: 'checkout.session', mode: 'subscription', subscription: 'sub_second', customer: 'cus_sub_second', metadata: { tenantId: owner.tenantId } }, again));
+    await deliver(event('customer.subscription.created', subscription(owner.tenantId, { id: 'sub_second', status: 'active', start: again, end: again + MONTH }), again));
+    expect(await decisionCode(t, owner.accessToken)).toBe('OK');
+    const grants = await t.db.asOwner<{ amount: string; payment: string | null }>(
+      "SELECT amount::text, payment_id AS payment FROM credit_ledger WHERE tenant_id = $1 AND kind = 'grant' AND idempotency_key LIKE $2", [owner.tenantId, `period:${new Date(again * 1000).toISOString()}%`]);
+    const payments = (await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/payments`, token: owner.accessToken })).json().payments as { id: string; externalPaymentId: string }[];
+    expect(grants).toEqual([{ amount: '10000', payment: payments.find((p) => p.externalPaymentId === 'in_second')!.id }]);
+    // The first subscription's late invoice grants nothing: it is not the one followed.
+    await deliver(event('invoice.paid', invoice(owner.tenantId, { id: 'in_first', subscription: 'sub_first', start, end: start + MONTH }), again + 1));
+    expect(await t.db.asOwner("SELECT 1 FROM credit_ledger WHERE tenant_id = $1 AND kind = 'grant' AND idempotency_key LIKE $2", [owner.tenantId, `period:${new Date(start * 1000).toISOString()}%`])).toEqual([]);
   });
 
   it('events for a tenant that does not exist, or naming none, are recorded as ignored', async () => {

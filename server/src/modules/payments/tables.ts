@@ -11,6 +11,8 @@ export const payments = pgTable('payments', {
   method: text('method').$type<PaymentMethod>().notNull(),
   /** The bank's transaction reference, Stripe's invoice, PayPal's sale or capture: unique per method. */
   externalPaymentId: text('external_payment_id'),
+  /** The provider subscription a Stripe or PayPal payment paid for, if it names one. */
+  providerSubscriptionId: text('provider_subscription_id'),
   /** What the payer quotes on a bank transfer. */
   reference: text('reference'),
   amount: bigint('amount', { mode: 'number' }).notNull(),
