@@ -9,7 +9,7 @@ import type { CallContext, TenantAccess, UserPrincipal } from '../../lib/princip
 import { randomBase62, sha256Hex } from '../../lib/secrets.js';
 import type { AuditService } from '../audit/index.js';
 import * as repo from './repo.js';
-import { actorOf, readActingUser, type TenancyService } from './service.js';
+import { actorOf, mayManage, readActingUser, type TenancyService } from './service.js';
 import type { Role } from './tables.js';
 
 export interface InvitationView { id: string; email: string; role: Role; expiresAt: string; createdAt: string }
@@ -103,6 +103,12 @@ export class InvitationService {
       const tenant = await repo.findTenant(tx, invitation.tenantId);
       if (!tenant || tenant.status !== 'active') throw new AppError('INVITATION_INVALID');
       if (await repo.findMembership(tx, invitation.tenantId, userId)) throw new AppError('ALREADY_MEMBER');
+      // It grants what its sender may grant now, not what it could when it was sent: an
+      // admin demoted or removed since (perhaps for inviting) leaves no seat behind.
+      const sender = await repo.holdMembership(tx, invitation.tenantId, invitation.invitedBy);
+      if (!mayManage(sender?.role ?? null, 'member', invitation.role)) {
+        throw new AppError('INVITATION_INVALID', 'the member who sent this invitation may no longer grant its role');
+      }
       if (!(await repo.markInvitationAccepted(tx, invitation.tenantId, invitation.id, userId, now))) {
         throw new AppError('INVITATION_INVALID');
       }

@@ -81,6 +81,13 @@ export async function findMembership(db: Executor, tenantId: string, userId: str
   return row;
 }
 
+/** The membership, held against a change of role or a removal until the transaction ends. */
+export async function holdMembership(db: Executor, tenantId: string, userId: string): Promise<MembershipRow | undefined> {
+  const [row] = await db.select().from(memberships)
+    .where(and(eq(memberships.tenantId, tenantId), eq(memberships.userId, userId))).for('share');
+  return row;
+}
+
 export async function listMembers(db: Executor, tenantId: string): Promise<(MembershipRow & Pick<UserRow, 'email' | 'name' | 'status' | 'lastSignInAt'>)[]> {
   return db.select({
     tenantId: memberships.tenantId, userId: memberships.userId, role: memberships.role,

@@ -258,12 +258,9 @@ export class TenancyService {
     }));
   }
 
-  /** Admins (and `manage` keys) manage members and admins; only owners touch owners or grant ownership. */
   private assertMayManage(access: TenantAccess, currentRole: Role, newRole: Role): void {
     const role = effectiveRole(access);
-    if (role === 'owner') return;
-    if (role === 'admin' && currentRole !== 'owner' && newRole !== 'owner') return;
-    throw new AppError(role === 'admin' ? 'ROLE_NOT_ALLOWED' : 'FORBIDDEN');
+    if (!mayManage(role, currentRole, newRole)) throw new AppError(role === 'admin' ? 'ROLE_NOT_ALLOWED' : 'FORBIDDEN');
   }
 
   assertMayGrant(access: TenantAccess, role: Role): void {
@@ -392,6 +389,12 @@ export class TenancyService {
  * The role a principal acts with: a member's own role; an API key is no member, so its
  * scope stands in — `manage` acts as an admin, `read` as a member, anything else as nobody.
  */
+/** Admins (and `manage` keys) manage members and admins; only owners touch owners or grant ownership. */
+export function mayManage(role: Role | null, currentRole: Role, newRole: Role): boolean {
+  if (role === 'owner') return true;
+  return role === 'admin' && currentRole !== 'owner' && newRole !== 'owner';
+}
+
 export function effectiveRole(access: TenantAccess): Role | null {
   if (access.role) return access.role;
   const p = access.principal;

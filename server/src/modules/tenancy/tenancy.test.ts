@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { intoNextSecond, startSecondInstance, startTestApp, uniqueEmail, type TestApp } from '../../../test/harness.js';
+import { createTeam, intoNextSecond, startSecondInstance, startTestApp, uniqueEmail, type TestApp } from '../../../test/harness.js';
 
 let t: TestApp;
 beforeAll(async () => { t = await startTestApp(); });
@@ -133,6 +133,32 @@ describe('invitations', () => {
     expect(JSON.stringify(list)).not.toContain(inv.token);
     expect((await t.request({ method: 'DELETE', url: `/v1/tenants/${owner.tenantId}/invitations/${inv.id}`, token: owner.accessToken })).statusCode).toBe(204);
     expect((await t.request({ method: 'POST', url: `/v1/invitations/${inv.token}/accept`, token: invited.accessToken })).statusCode).toBe(404);
+  });
+});
+
+describe('an invitation is as good as its sender is now', () => {
+  it('it grants no more than its sender may grant when it is accepted: nothing once the sender is removed', async () => {
+    const owner = await t.signup();
+    const coOwner = await t.signup();
+    const admin = await t.signup();
+    const [toOwner, toAdmin, toMember] = [await t.signup(), await t.signup(), await t.signup()];
+    const tenantId = await createTeam(t, owner, [[coOwner, 'owner'], [admin, 'admin']]);
+    const invite = async (from: { accessToken: string }, email: string, role: string) =>
+      (await t.request({ method: 'POST', url: `/v1/tenants/${tenantId}/invitations`, token: from.accessToken, payload: { email, role } })).json().token as string;
+    const accept = (token: string, who: { accessToken: string }) => t.request({ method: 'POST', url: `/v1/invitations/${token}/accept`, token: who.accessToken });
+    const ownership = await invite(coOwner, toOwner.email, 'owner');
+    const adminship = await invite(coOwner, toAdmin.email, 'admin');
+    const membership = await invite(admin, toMember.email, 'member');
+    // The co-owner is made an admin: ownership it offered is no longer its to give; an admin's seat still is.
+    expect((await t.request({ method: 'PATCH', url: `/v1/tenants/${tenantId}/members/${coOwner.userId}`, token: owner.accessToken, payload: { role: 'admin' } })).statusCode).toBe(200);
+    const refused = await accept(ownership, toOwner);
+    expect([refused.statusCode, refused.json().error.code]).toEqual([404, 'INVITATION_INVALID']);
+    expect((await accept(adminship, toAdmin)).json()).toMatchObject({ tenantId, role: 'admin' });
+    // The admin is removed: what it sent grants nothing.
+    expect((await t.request({ method: 'DELETE', url: `/v1/tenants/${tenantId}/members/${admin.userId}`, token: owner.accessToken })).statusCode).toBe(204);
+    expect((await accept(membership, toMember)).json().error.code).toBe('INVITATION_INVALID');
+    const members = (await t.request({ method: 'GET', url: `/v1/tenants/${tenantId}/members`, token: owner.accessToken })).json().members as { userId: string; role: string }[];
+    expect(members.map((m) => [m.userId, m.role]).sort()).toEqual([[owner.userId, 'owner'], [coOwner.userId, 'admin'], [toAdmin.userId, 'admin']].sort());
   });
 });
 
