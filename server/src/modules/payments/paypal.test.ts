@@ -60,8 +60,8 @@ function event(type: string, resource: Record<string, unknown>, at = t.clock.now
 }
 
 /** Signs as PayPal does: transmissionId|transmissionTime|webhookId|crc32(body), SHA256withRSA. */
-function headers(body: string, o: { certUrl?: string; webhookId?: string; signedBody?: string; sentAt?: Date } = {}): Record<string, string> {
-  const id = `tx-${serial++}`;
+function headers(body: string, o: { certUrl?: string; webhookId?: string; signedBody?: string; sentAt?: Date; transmissionId?: string } = {}): Record<string, string> {
+  const id = o.transmissionId ?? `tx-${serial++}`;
   const time = (o.sentAt ?? t.clock.now()).toISOString();
   const crc = zlib.crc32(Buffer.from(o.signedBody ?? body, 'utf8'));
   const signature = sign('sha256', Buffer.from(`${id}|${time}|${o.webhookId ?? WEBHOOK_ID}|${crc}`), key).toString('base64');
@@ -82,6 +82,38 @@ function subscription(tenantId: string | null, id: string, at: Date, status = 'A
 
 function sale(id: string, agreement: string, at: Date, total = '49.00'): Record<string, unknown> {
   return { id, state: 'completed', amount: { total, currency: 'EUR' }, billing_agreement_id: agreement, create_time: at.toISOString(), update_time: at.toISOString() };
+}
+
+/**
+ * `fill(filler)` with 64 filler characters, each 'a' or 'c' (one bit apart), chosen so
+ * that its CRC-32 is `target`: the CRC is affine over GF(2), so flipping filler bits adds
+ * known vectors to it, and 64 of them span its 32 bits. What a forger of a PayPal body does.
+ */
+function withCrc(fill: (filler: string) => string, target: number): string {
+  const crc = (filler: string) => zlib.crc32(Buffer.from(fill(filler), 'utf8'));
+  const base = 'a'.repeat(64);
+  const flipped = (i: number) => `${base.slice(0, i)}c${base.slice(i + 1)}`;
+  // Gaussian elimination: rows of (vector, which flips make it), reduced by their top bit.
+  const rows: { v: number; flips: bigint }[] = [];
+  for (let i = 0; i < 64; i++) {
+    let v = (crc(flipped(i)) ^ crc(base)) >>> 0;
+    let flips = 1n << BigInt(i);
+    for (const r of rows) {
+      if ((v ^ r.v) >>> 0 < v) { v = (v ^ r.v) >>> 0; flips ^= r.flips; }
+    }
+    if (v !== 0) rows.push({ v, flips });
+    rows.sort((x, y) => y.v - x.v);
+  }
+  let want = (target ^ crc(base)) >>> 0;
+  let flips = 0n;
+  for (const r of rows) {
+    if ((want ^ r.v) >>> 0 < want) { want = (want ^ r.v) >>> 0; flips ^= r.flips; }
+  }
+  if (want !== 0) throw new Error('the filler does not span the CRC');
+  const filler = [...base].map((ch, i) => ((flips >> BigInt(i)) & 1n ? 'c' : ch)).join('');
+  const body = fill(filler);
+  if (zlib.crc32(Buffer.from(body, 'utf8')) !== target) throw new Error('CRC not forced');
+  return body;
 }
 
 describe('verification', () => {
@@ -120,6 +152,26 @@ describe('verification', () => {
       const e = event('CUSTOMER.DISPUTE.CREATED', { id: `PP-D-${offset}` });
       expect((await deliver(e, { sentAt: new Date(t.clock.now().getTime() + offset) })).statusCode).toBe(200);
     }
+  });
+
+  it('a recorded transmission carries its own event only: another body forged to its CRC-32 is refused, nothing written', async () => {
+    const victim = await t.signup();
+    const forger = await t.signup();
+    await setSubscription(t, forger.tenantId, { status: 'suspended', plan: 'pro' });
+    const capture = (tenantId: string, id: string, value: string) => ({ id, status: 'COMPLETED', amount: { value, currency_code: 'EUR' }, custom_id: tenantId, create_time: t.clock.now().toISOString() });
+    const genuine = JSON.stringify(event('PAYMENT.CAPTURE.COMPLETED', capture(victim.tenantId, 'CAPTURE-GENUINE', '49.00')));
+    const recorded = headers(genuine, { transmissionId: 'tx-recorded' });
+    expect((await t.request({ method: 'POST', url: '/v1/webhooks/paypal', payload: genuine, headers: recorded })).statusCode).toBe(200);
+    // The same signed headers, a body of the forger's making with the genuine body's CRC-32.
+    const forgery = event('PAYMENT.CAPTURE.COMPLETED', capture(forger.tenantId, 'CAPTURE-FORGED', '49.00'));
+    const forged = withCrc((filler) => JSON.stringify({ ...forgery, filler }), zlib.crc32(Buffer.from(genuine, 'utf8')));
+    const before = await snapshot(t.db);
+    const res = await t.request({ method: 'POST', url: '/v1/webhooks/paypal', payload: forged, headers: recorded });
+    expect([res.statusCode, res.json().error?.code]).toEqual([400, 'WEBHOOK_SIGNATURE_INVALID']);
+    expect(await snapshot(t.db)).toEqual(before);
+    expect(await subscriptionRow(t, forger.tenantId)).toMatchObject({ status: 'suspended' });
+    // The genuine delivery again (PayPal's retry of the same transmission) is a replay.
+    expect((await t.request({ method: 'POST', url: '/v1/webhooks/paypal', payload: genuine, headers: recorded })).json()).toEqual({ received: true });
   });
 
   it('a certificate URL that is not https on a PayPal host is refused before anything is fetched', async () => {

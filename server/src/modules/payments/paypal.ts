@@ -20,6 +20,7 @@ const CERT_TIMEOUT_MS = 5000;
  */
 const TRANSMISSION_MAX_AGE_MS = 4 * 86_400_000;
 const TRANSMISSION_MAX_AHEAD_MS = 5 * 60_000;
+const TRANSMISSION_ID = /^[\x21-\x7e]{1,128}$/;
 
 const SUBSCRIPTION_STATUS: Record<string, SubscriptionStatus> = {
   'BILLING.SUBSCRIPTION.ACTIVATED': 'active', 'BILLING.SUBSCRIPTION.CANCELLED': 'canceled',
@@ -67,7 +68,8 @@ export class PayPalWebhooks {
 
   constructor(private readonly options: PayPalOptions, private readonly clock: Clock, private readonly events: ProviderEvents) {}
 
-  async verify(raw: Buffer, headers: PayPalHeaders): Promise<void> {
+  /** Verifies the delivery; returns its transmission id (which the event is claimed with). */
+  async verify(raw: Buffer, headers: PayPalHeaders): Promise<string> {
     const header = (name: string) => {
       const value = headers[name];
       return typeof value === 'string' && value !== '' ? value : undefined;
@@ -78,6 +80,8 @@ export class PayPalWebhooks {
     const certUrl = header('paypal-cert-url');
     const algorithm = header('paypal-auth-algo');
     if (!this.options.webhookId || !id || !time || !signature || !certUrl || algorithm !== 'SHA256withRSA' || raw.length === 0) throw new AppError('WEBHOOK_SIGNATURE_INVALID');
+    // PayPal's are UUIDs; kept with the event (an index entry), so bounded.
+    if (!TRANSMISSION_ID.test(id)) throw new AppError('WEBHOOK_SIGNATURE_INVALID', 'the transmission id is not one PayPal sends');
     const url = trustedCertificateUrl(certUrl);
     if (!url) throw new AppError('WEBHOOK_SIGNATURE_INVALID', 'the certificate URL is not https on a PayPal host');
     const now = this.clock.now().getTime();
@@ -89,10 +93,11 @@ export class PayPalWebhooks {
     if (now < Date.parse(cert.validFrom) || now > Date.parse(cert.validTo)) throw new AppError('WEBHOOK_SIGNATURE_INVALID', 'the signing certificate is not valid now');
     const message = Buffer.from(`${id}|${time}|${this.options.webhookId}|${crc32(raw)}`, 'utf8');
     if (!verifySignature('sha256', message, cert.publicKey, Buffer.from(signature, 'base64'))) throw new AppError('WEBHOOK_SIGNATURE_INVALID');
+    return id;
   }
 
   async receive(raw: Buffer, headers: PayPalHeaders): Promise<string> {
-    await this.verify(raw, headers);
+    const transmissionId = await this.verify(raw, headers);
     let event: Obj;
     try {
       event = JSON.parse(raw.toString('utf8')) as Obj;
@@ -101,7 +106,8 @@ export class PayPalWebhooks {
     }
     const type = typeof event?.event_type === 'string' ? event.event_type : '';
     if (typeof event.id !== 'string' || !type) throw new AppError('BAD_REQUEST', 'not a PayPal event');
-    const ref = { id: event.id, type };
+    // The body is signed only by its CRC-32: the transmission is bound to this event (ProviderEvents.process).
+    const ref = { id: event.id, type, transmissionId };
     const resource = (event.resource ?? {}) as Obj;
     const created = dateOf(event.create_time) ?? this.clock.now();
     const status = SUBSCRIPTION_STATUS[type];

@@ -59,10 +59,13 @@ export class ProviderEvents {
     });
   }
 
-  /** Runs `apply` once per event id; returns what happened ('replayed' for a redelivery). */
-  async process(provider: Provider, event: { id: string; type: string }, tenantId: string | null, apply: ((tx: Executor, tenantId: string) => Promise<string>) | null): Promise<string> {
+  /**
+   * Runs `apply` once per event id; returns what happened ('replayed' for a redelivery).
+   * A transmission (PayPal's) carries one event: another one under its id is refused.
+   */
+  async process(provider: Provider, event: { id: string; type: string; transmissionId?: string }, tenantId: string | null, apply: ((tx: Executor, tenantId: string) => Promise<string>) | null): Promise<string> {
     const receivedAt = this.payments.clock.now();
-    const claim = { provider, eventId: event.id, type: event.type, appliedTenant: tenantId, outcome: 'received', receivedAt };
+    const claim = { provider, eventId: event.id, type: event.type, appliedTenant: tenantId, outcome: 'received', receivedAt, transmissionId: event.transmissionId ?? null };
     if (!tenantId || !apply) {
       const outcome = !apply ? 'ignored: a type Tollgate does not handle' : 'ignored: no tenant (no metadata.tenantId, no subscription followed)';
       return inSystem(this.db, async (tx) => (await repo.claimEvent(tx, { ...claim, outcome })) ? outcome : 'replayed');

@@ -2,6 +2,7 @@ import { and, asc, eq, gte, lte, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
 import { newestFirst, olderThan } from '../../db/columns.js';
 import { lockKey } from '../../db/locks.js';
+import { AppError } from '../../lib/errors.js';
 import type { Position } from '../../lib/cursor.js';
 import type { PaymentMethod } from '../billing/index.js';
 import { payments, providerEvents, type PaymentStatus } from './tables.js';
@@ -45,11 +46,16 @@ export async function listPayments(db: Executor, tenantId: string, before: Posit
 
 /**
  * Records a provider event as processed, unless it already was: false for a redelivery.
- * A concurrent twin waits on the key until the first commits (or rolls back).
+ * A concurrent twin waits on the key until the first commits (or rolls back). A
+ * transmission id claimed by another event already is WEBHOOK_SIGNATURE_INVALID.
  */
 export async function claimEvent(db: Executor, e: typeof providerEvents.$inferInsert): Promise<boolean> {
   const rows = await db.insert(providerEvents).values(e).onConflictDoNothing().returning({ id: providerEvents.eventId });
-  return rows.length === 1;
+  if (rows.length === 1) return true;
+  const [claimed] = await db.select({ id: providerEvents.eventId }).from(providerEvents)
+    .where(and(eq(providerEvents.provider, e.provider), eq(providerEvents.eventId, e.eventId)));
+  if (!claimed) throw new AppError('WEBHOOK_SIGNATURE_INVALID', 'this transmission was received before, carrying another event');
+  return false;
 }
 
 export async function setEventOutcome(db: Executor, provider: 'stripe' | 'paypal', eventId: string, outcome: string): Promise<void> {

@@ -40,6 +40,8 @@ export const providerEvents = pgTable('provider_events', {
   type: text('type').notNull(),
   /** The tenant it was applied to; none for an event naming no tenant Tollgate knows. */
   appliedTenant: text('applied_tenant'),
+  /** PayPal's transmission that carried it: one transmission carries one event (migration 0025). */
+  transmissionId: text('transmission_id'),
   outcome: text('outcome').notNull(),
   receivedAt: at('received_at').notNull(),
 }, (t) => [primaryKey({ columns: [t.provider, t.eventId] })]);
