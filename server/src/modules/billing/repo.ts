@@ -1,4 +1,4 @@
-import { and, asc, count, eq, inArray, isNull, lte, not, notInArray, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, count, eq, inArray, isNotNull, isNull, lte, not, notInArray, or, sql, type SQL } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import type { Executor } from '../../db/client.js';
 import { subscriptions, type PaymentMethod, type SubscriptionStatus } from './tables.js';
@@ -60,7 +60,8 @@ export async function listTransitionsDue(db: Executor, kind: DueKind, at: Date, 
     // Stripe and PayPal end their own trials and subscriptions (and say so): only Tollgate's own are ended here.
     trial_ended: and(eq(s.status, 'trialing'), lte(s.trialEndsAt, at), not(KEPT_BY_PROVIDER)),
     canceled_at_period_end: and(inArray(s.status, ['active', 'past_due']), eq(s.cancelAtPeriodEnd, true), lte(s.currentPeriodEnd, at), not(KEPT_BY_PROVIDER)),
-    period_ended_unpaid: and(eq(s.status, 'active'), eq(s.paymentMethod, 'bank_transfer'), eq(s.cancelAtPeriodEnd, false), lte(s.currentPeriodEnd, at)),
+    // A paid period Tollgate keeps: a bank transfer's, or one a payment of no subscription (a one-off invoice, a capture) bought.
+    period_ended_unpaid: and(eq(s.status, 'active'), isNotNull(s.paymentMethod), not(KEPT_BY_PROVIDER), eq(s.cancelAtPeriodEnd, false), lte(s.currentPeriodEnd, at)),
     grace_ended: and(eq(s.status, 'past_due'), or(isNull(s.pastDueSince), lte(s.pastDueSince, new Date(at.getTime() - graceSeconds * 1000)))),
   };
   const rows = await db.select({ tenantId: s.tenantId }).from(s).where(where[kind]).orderBy(asc(s.tenantId)).limit(limit);

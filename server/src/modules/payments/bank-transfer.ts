@@ -4,7 +4,7 @@ import { AppError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
 import type { CallContext } from '../../lib/principal.js';
 import type { Actor } from '../audit/index.js';
-import { lockSubscription, paidPeriodEnd, toSubscription, type Subscription, type SubscriptionLifecycle, type SubscriptionRow } from '../billing/index.js';
+import { keptByProvider, lockSubscription, paidPeriodEnd, toSubscription, type Subscription, type SubscriptionLifecycle, type SubscriptionRow } from '../billing/index.js';
 import { requestHash } from '../credits/index.js';
 import type { Plan } from '../plans/index.js';
 import * as repo from './repo.js';
@@ -132,13 +132,14 @@ export class BankTransfers {
   }
 
   /**
-   * What happens when a bank-transfer period ends (the sweeper): a period paid ahead
-   * begins, with its credits; else the subscription is past_due from the period's end.
-   * Under the row's lock, its condition checked again: exactly once among processes.
+   * What happens when a paid period Tollgate keeps ends (the sweeper): a bank transfer's,
+   * or one a payment of no subscription bought. A period paid ahead begins, with its
+   * credits; else the subscription is past_due from the period's end. Under the row's
+   * lock, its condition checked again: exactly once among processes.
    */
   async periodEnded(tx: Executor, tenantId: string, at: Date): Promise<boolean> {
     const row = await lockSubscription(tx, tenantId);
-    if (!row || row.status !== 'active' || row.paymentMethod !== 'bank_transfer' || row.cancelAtPeriodEnd || row.currentPeriodEnd > at) return false;
+    if (!row || row.status !== 'active' || row.paymentMethod === null || keptByProvider(row) || row.cancelAtPeriodEnd || row.currentPeriodEnd > at) return false;
     const prepaid = await repo.prepaidPeriod(tx, tenantId, row.id, row.currentPeriodEnd, at);
     const system: Actor = { type: 'system', id: null };
     if (prepaid?.periodStart && prepaid.periodEnd) {

@@ -241,6 +241,20 @@ describe('events', () => {
     expect(await decisionCode(t, owner.accessToken)).not.toBe('OK');
   });
 
+  it('a sale delivered before its subscription\'s activation pays for the plan the activation names, whichever was made first', async () => {
+    for (const [name, saleOffset] of [['made after the activation', 2000], ['made before the activation', -2000]] as const) {
+      const owner = await t.signup();
+      const at = t.clock.now();
+      const agreement = `I-EARLY-${saleOffset}`;
+      expect((await deliver(event('PAYMENT.SALE.COMPLETED', { ...sale(`SALE-EARLY-${saleOffset}`, agreement, new Date(at.getTime() + saleOffset)), custom: owner.tenantId }))).statusCode).toBe(200);
+      expect((await deliver(event('BILLING.SUBSCRIPTION.ACTIVATED', subscription(owner.tenantId, agreement, at)))).statusCode).toBe(200);
+      expect([name, await subscriptionRow(t, owner.tenantId)]).toMatchObject([name, { status: 'active', plan: 'pro', payment_method: 'paypal', provider_subscription_id: agreement }]);
+      const grants = await t.db.asOwner<{ amount: string }>("SELECT amount::text FROM credit_ledger WHERE tenant_id = $1 AND kind = 'grant' AND payment_id IS NOT NULL", [owner.tenantId]);
+      expect([name, grants]).toEqual([name, [{ amount: '10000' }]]);
+      expect(await decisionCode(t, owner.accessToken)).toBe('OK');
+    }
+  });
+
   it('a capture for a tenant named in custom_id activates its plan', async () => {
     const owner = await t.signup();
     await setSubscription(t, owner.tenantId, { status: 'suspended', plan: 'pro' });

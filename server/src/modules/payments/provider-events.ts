@@ -1,9 +1,10 @@
 import type { Db, Executor } from '../../db/client.js';
 import { inSystem } from '../../db/scope.js';
 import type { Actor } from '../audit/index.js';
-import { findByProvider, findSubscription, keptByProvider, lockSubscription, paidPeriodEnd, type Period, type SubscriptionLifecycle, type SubscriptionRow, type SubscriptionStatus } from '../billing/index.js';
+import { findByProvider, findSubscription, keptByProvider, lockSubscription, paidPeriodEnd, type Period, type Subscription, type SubscriptionLifecycle, type SubscriptionRow, type SubscriptionStatus } from '../billing/index.js';
 import { newId } from '../../lib/ids.js';
 import * as repo from './repo.js';
+import type { PaymentRow } from './repo.js';
 import { coversPrice, type PaymentsService } from './service.js';
 
 export type Provider = 'stripe' | 'paypal';
@@ -32,8 +33,8 @@ export interface ProviderPayment {
   currency: string;
   succeeded: boolean;
   reason?: string | null | undefined;
-  /** The period it pays for; without one (PayPal) one interval of the plan from `at`. */
-  period?: Period | undefined;
+  /** The period it pays for; without one (PayPal) one interval of the plan from `at`; null: none (a Stripe invoice of prorations only). */
+  period?: Period | null | undefined;
   plan?: string | undefined;
   at: Date;
 }
@@ -81,8 +82,10 @@ export class ProviderEvents {
   /** The provider's subscription state, unless the subscription follows another one or already has a newer state. */
   async applyState(tx: Executor, tenantId: string, provider: Provider, s: ProviderState): Promise<string> {
     const actor: Actor = { type: 'system', id: provider };
+    let switched = false;
     const changed = await this.lifecycle.apply(tx, tenantId, (row) => {
       const follows = row.paymentMethod === provider && row.providerSubscriptionId === s.subscriptionId;
+      switched = !follows;
       if (!follows && !s.creates) return null;
       if (follows && isOlder(row, s)) return null;
       if (!follows && row.paymentMethod === provider && row.providerUpdatedAt && s.at < row.providerUpdatedAt) return null;
@@ -101,16 +104,37 @@ export class ProviderEvents {
       };
     });
     if (!changed) return 'ignored: older than the state applied, or another subscription than the one followed';
-    const { after } = changed;
-    if (after.status !== 'canceled') {
-      // Payments of this period that came before the state (of a subscription not followed
-      // yet): their credits, once each.
-      const start = new Date(after.currentPeriodStart);
-      for (const payment of await repo.paymentsOfPeriod(tx, tenantId, provider, s.subscriptionId, start)) {
-        await this.payments.grantFor(tx, tenantId, payment, { start, end: new Date(after.currentPeriodEnd) }, actor);
-      }
+    if (changed.after.status !== 'canceled') {
+      // A state naming no period (PayPal's) that switches to a subscription leaves the period of the one before: its held payment's is the period.
+      await this.applyHeldPayments(tx, tenantId, provider, s.subscriptionId, changed.after, actor, switched && !s.period);
     }
-    return `applied: ${changed.before.status} → ${after.status}`;
+    return `applied: ${changed.before.status} → ${changed.after.status}`;
+  }
+
+  /**
+   * The payments of a provider subscription recorded before Tollgate followed it (its
+   * payment delivered before its state: a returning customer's new subscription, a PayPal
+   * sale before its activation), applied once the state is: the period the subscription is
+   * in gets its credits, and a later period paid for (PayPal's states name none) opens, on
+   * the plan the state names — a sale names none, so it was recorded on the plan before.
+   * `periodless`: the state switched to this subscription naming no period, so the
+   * subscription's period is still the one before's, and any held payment's is newer.
+   */
+  private async applyHeldPayments(tx: Executor, tenantId: string, provider: Provider, subscriptionId: string, after: Subscription, actor: Actor, periodless: boolean): Promise<void> {
+    const current: Period = { start: new Date(after.currentPeriodStart), end: new Date(after.currentPeriodEnd) };
+    const held = await repo.succeededPaymentsOf(tx, tenantId, provider, subscriptionId);
+    const inCurrent = (h: PaymentRow) => h.periodStart?.getTime() === current.start.getTime();
+    for (const payment of periodless ? [] : held.filter(inCurrent)) {
+      await this.payments.grantFor(tx, tenantId, payment, current, actor);
+    }
+    const later = held.filter((h) => h.periodStart && h.periodEnd && (periodless || (!inCurrent(h) && h.periodEnd > current.end))).at(-1);
+    if (!later) return;
+    const repriced = later.plan === after.plan ? later : (await repo.updatePayment(tx, tenantId, later.id, 'succeeded', { plan: after.plan }))!;
+    const follows = (row: SubscriptionRow) => row.paymentMethod === provider && row.providerSubscriptionId === subscriptionId;
+    await this.payments.activate(tx, tenantId, repriced, { start: later.periodStart!, end: later.periodEnd! }, actor, {
+      applies: (row) => follows(row) && (periodless || later.periodEnd! > row.currentPeriodEnd),
+      set: { providerPeriodEnd: later.periodEnd },
+    });
   }
 
   /** A payment the provider reports: recorded once per external id; a success activates the period it pays for, a failure makes the subscription past_due. */
@@ -121,53 +145,68 @@ export class ProviderEvents {
     if (existing?.status === 'succeeded' || (existing && !p.succeeded)) return 'ignored: payment already recorded';
     const sub = (await lockSubscription(tx, tenantId))!;
     const plan = this.payments.plans.ofSubscription(p.plan ?? sub.plan);
-    const period = p.period ?? { start: p.at, end: paidPeriodEnd(p.at, plan.price?.interval ?? 'month', 1) };
+    const period = p.period === null ? null : p.period ?? { start: p.at, end: paidPeriodEnd(p.at, plan.price?.interval ?? 'month', 1) };
     const now = this.payments.clock.now();
     const fields = {
       status: p.succeeded ? 'succeeded' as const : 'failed' as const, amount: p.amount, currency: p.currency, plan: plan.id,
-      periodStart: period.start, periodEnd: period.end, reason: p.reason ?? null, providerSubscriptionId: p.subscriptionId,
+      periodStart: period?.start ?? null, periodEnd: period?.end ?? null, reason: p.reason ?? null, providerSubscriptionId: p.subscriptionId,
     };
     const payment = await this.payments.record(tx, tenantId, existing
       ? { update: { id: existing.id, from: existing.status, patch: fields } }
       : { insert: { ...fields, tenantId, id: newId('pay', now.getTime()), subscriptionId: sub.id, method: provider, externalPaymentId: p.externalId, reference: null, periods: 1, payerName: null, proofUrl: null, requestHash: null, previousStatus: null, previousPlan: null, decidedBy: null, createdAt: now, updatedAt: now } },
     actor);
-    const follows = (row: SubscriptionRow) => p.subscriptionId === null || (row.paymentMethod === provider && row.providerSubscriptionId === p.subscriptionId) || row.providerSubscriptionId === null;
+    // A subscription's payment moves the subscription only once Tollgate follows that
+    // subscription (its state applied: applyHeldPayments takes it up then). A payment of
+    // no subscription (a one-off invoice, a capture) is the tenant's, unless a provider
+    // bills the subscription: then it is recorded only.
+    const follows = (row: SubscriptionRow) => p.subscriptionId === null
+      ? !keptByProvider(row) || row.status === 'canceled'
+      : row.paymentMethod === provider && row.providerSubscriptionId === p.subscriptionId;
     // A provider subscription ended is not brought back by a payment of it (an invoice left
     // open, paid after the deletion): the provider bills it no more, and no event of theirs would end it again.
     const ended = (row: SubscriptionRow) => row.status === 'canceled' && p.subscriptionId !== null && row.providerSubscriptionId === p.subscriptionId;
-    const current = (row: SubscriptionRow) => follows(row) && !ended(row) && !isOlder(row, { period, at: p.at });
+    const current = (row: SubscriptionRow) => follows(row) && !ended(row) && !isOlder(row, { period: period ?? undefined, at: p.at });
     if (p.succeeded && p.subscriptionId === null && !coversPrice(plan.price, p)) {
       // A payment of no subscription (a one-off invoice, a capture) buys a period only as a
       // bank transfer does, by covering the plan's price: a subscription's own payments are
       // the provider's to price (coupons, prorations, trials), a cent of an order is not.
       return 'recorded: a payment of no subscription, short of the plan\'s price';
     }
-    if (p.succeeded && current(sub) && inProviderTrial(sub, period)) {
-      // Stripe's $0 invoice of a trial: the trial's credits come with it; the trial runs on, as Stripe keeps it.
-      await this.payments.grantFor(tx, tenantId, payment, period, actor);
-      return 'applied: payment of the provider\'s trial, its credits granted';
-    }
-    if (p.succeeded) {
-      const set = (row: SubscriptionRow) => ({
-        providerPeriodEnd: period.end, providerUpdatedAt: row.providerUpdatedAt && row.providerUpdatedAt > p.at ? row.providerUpdatedAt : p.at,
-        ...(p.subscriptionId ? { providerSubscriptionId: p.subscriptionId } : {}),
-      });
-      if (await this.payments.activate(tx, tenantId, payment, period, actor, { applies: current, set })) return 'applied: payment activated the period';
-      if (follows(sub) && !ended(sub) && sub.currentPeriodStart.getTime() === period.start.getTime()) {
-        // The period the subscription is in, its state applied already by a newer event
-        // (the update the payment caused, delivered first): the payment brings its credits.
-        await this.payments.grantFor(tx, tenantId, payment, period, actor);
-        return 'applied: payment of the current period, its credits granted';
-      }
-      return 'recorded: payment of an earlier period or another subscription';
-    }
+    if (p.succeeded) return this.applySuccess(tx, tenantId, provider, p, payment, period, { follows, ended, current });
     const failed = await this.lifecycle.apply(tx, tenantId, (row) => {
       if (!current(row) || !['trialing', 'active', 'past_due'].includes(row.status)) return null;
       return { event: 'payment_failed', to: 'past_due', actor, data: { paymentId: payment.id }, set: { pastDueSince: row.pastDueSince ?? p.at } };
     });
     return failed ? 'applied: payment failed, past_due' : 'recorded: failed payment';
   }
+
+  /** A succeeded payment, recorded: what it does to the subscription (locked as `sub`). */
+  private async applySuccess(tx: Executor, tenantId: string, provider: Provider, p: ProviderPayment, payment: PaymentRow, period: Period | null, rules: PaymentRules): Promise<string> {
+    const actor: Actor = { type: 'system', id: provider };
+    const sub = (await lockSubscription(tx, tenantId))!;
+    if (!period) return 'recorded: a payment of prorations only, of no period';
+    if (rules.current(sub) && inProviderTrial(sub, period)) {
+      // Stripe's $0 invoice of a trial: the trial's credits come with it; the trial runs on, as Stripe keeps it.
+      await this.payments.grantFor(tx, tenantId, payment, period, actor);
+      return 'applied: payment of the provider\'s trial, its credits granted';
+    }
+    // A period bought by a payment of no subscription is Tollgate's to keep (and to end, unpaid): no provider subscription is followed.
+    const set = (row: SubscriptionRow) => p.subscriptionId === null ? { providerSubscriptionId: null, providerPeriodEnd: null } : {
+      providerPeriodEnd: period.end, providerUpdatedAt: row.providerUpdatedAt && row.providerUpdatedAt > p.at ? row.providerUpdatedAt : p.at,
+    };
+    if (await this.payments.activate(tx, tenantId, payment, period, actor, { applies: rules.current, set })) return 'applied: payment activated the period';
+    if (rules.follows(sub) && !rules.ended(sub) && sub.currentPeriodStart.getTime() === period.start.getTime()) {
+      // The period the subscription is in, its state applied already by a newer event
+      // (the update the payment caused, delivered first): the payment brings its credits.
+      await this.payments.grantFor(tx, tenantId, payment, period, actor);
+      return 'applied: payment of the current period, its credits granted';
+    }
+    return 'recorded: payment of an earlier period or another subscription';
+  }
 }
+
+/** What a provider payment is to the subscription as it is: of the subscription followed, of one ended, current (not older). */
+interface PaymentRules { follows: (row: SubscriptionRow) => boolean; ended: (row: SubscriptionRow) => boolean; current: (row: SubscriptionRow) => boolean }
 
 /**
  * Whether a provider's state is older than the one the subscription has: of an earlier

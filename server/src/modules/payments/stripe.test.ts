@@ -264,6 +264,66 @@ describe('events', () => {
     expect(await t.db.asOwner("SELECT 1 FROM credit_ledger WHERE tenant_id = $1 AND kind = 'grant' AND idempotency_key LIKE $2", [owner.tenantId, `period:${new Date(start * 1000).toISOString()}%`])).toEqual([]);
   });
 
+  it('a one-off invoice covering the price opens a period Tollgate keeps: it ends unpaid, and the owner may cancel it', async () => {
+    const owner = await t.signup();
+    const start = seconds();
+    const oneOff = {
+      id: 'in_one_off', object: 'invoice', customer: 'cus_one_off', currency: 'eur', amount_paid: 4900, amount_due: 4900, metadata: { tenantId: owner.tenantId }, parent: null,
+      lines: { object: 'list', data: [{ id: 'il_one_off', period: { start, end: start + MONTH }, pricing: { price_details: { price: 'price_pro' } } }] },
+    };
+    expect((await deliver(event('invoice.paid', oneOff, start))).statusCode).toBe(200);
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'active', plan: 'pro', payment_method: 'stripe', provider_subscription_id: null });
+    // Three months on, nothing paid since: past due from the period's end, suspended once the grace ran out.
+    t.clock.set((start + 3 * MONTH) * 1000 + 250);
+    await t.deps.metering.sweep(t.clock.now());
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'suspended', past_due_since: new Date((start + MONTH) * 1000) });
+    const token = await signIn(t, owner);
+    expect(await decisionCode(t, token)).toBe('PAYMENT_REQUIRED');
+    const cancel = await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/subscription/cancel`, token, payload: {} });
+    expect(cancel.statusCode, cancel.body).toBe(200);
+  });
+
+  it('a late payment of a subscription Stripe ended does not displace a bank transfer\'s period', async () => {
+    const owner = await t.signup();
+    const op = await t.operator();
+    const start = seconds();
+    const sub = (status: string) => subscription(owner.tenantId, { id: 'sub_bt', status, start, end: start + MONTH });
+    await deliver(event('customer.subscription.created', sub('active'), start));
+    const bill = invoice(owner.tenantId, { id: 'in_bt_1', subscription: 'sub_bt', start, end: start + MONTH });
+    await deliver(event('invoice.payment_failed', bill, start + 1));
+    await deliver(event('customer.subscription.deleted', sub('canceled'), start + 2));
+    const confirmed = await t.request({ method: 'POST', url: `/v1/admin/tenants/${owner.tenantId}/payments/bank-transfer`, token: op.accessToken, payload: { externalPaymentId: 'BANK-AFTER-STRIPE', amount: 4900, currency: 'EUR', payerName: 'Owner', plan: 'pro' } });
+    expect(confirmed.statusCode, confirmed.body).toBe(200);
+    const transferred = await subscriptionRow(t, owner.tenantId);
+    expect(transferred).toMatchObject({ status: 'active', payment_method: 'bank_transfer' });
+    // The customer pays the invoice left open: recorded, and the transfer's period stands.
+    expect((await deliver(event('invoice.paid', bill, start + 3))).statusCode).toBe(200);
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'active', payment_method: 'bank_transfer', current_period_end: transferred.current_period_end });
+    expect(await t.db.asOwner("SELECT 1 FROM credit_ledger WHERE tenant_id = $1 AND kind = 'grant' AND idempotency_key LIKE $2", [owner.tenantId, `period:${new Date(start * 1000).toISOString()}%`])).toEqual([]);
+  });
+
+  it('an invoice\'s period is its subscription line\'s, never a proration\'s: a proration alone opens nothing, a renewal after one grants its period', async () => {
+    const owner = await t.signup();
+    const start = seconds();
+    const end = start + MONTH;
+    const line = (id: string, from: number, to: number, proration: boolean) => ({
+      id, period: { start: from, end: to }, pricing: { price_details: { price: 'price_pro' } },
+      parent: { type: 'subscription_item_details', subscription_item_details: { subscription_item: 'si_sub_pr', proration } },
+    });
+    const bill = (id: string, lines: unknown[], amount: number) => ({ ...invoice(owner.tenantId, { id, subscription: 'sub_pr', start, end, amount }), lines: { object: 'list', data: lines } });
+    await deliver(event('customer.subscription.created', subscription(owner.tenantId, { id: 'sub_pr', status: 'active', start, end }), start));
+    await deliver(event('invoice.paid', bill('in_pr_1', [line('il_pr_1', start, end, false)], 4900), start));
+    // A mid-period upgrade invoiced at once: one proration line, [now, end].
+    await deliver(event('invoice.paid', bill('in_pr_2', [line('il_pr_2', start + 10 * 86_400, end, true)], 150), start + 10 * 86_400));
+    const paidGrants = async () => (await t.db.asOwner<{ key: string }>("SELECT idempotency_key AS key FROM credit_ledger WHERE tenant_id = $1 AND kind = 'grant' AND payment_id IS NOT NULL ORDER BY created_at", [owner.tenantId])).map((g) => g.key.split(':pay_')[0]).sort();
+    expect(await paidGrants()).toEqual([`period:${new Date(start * 1000).toISOString()}`]);
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ current_period_start: new Date(start * 1000), current_period_end: new Date(end * 1000) });
+    // The renewal carries a pending proration first, then the new period.
+    await deliver(event('invoice.paid', bill('in_pr_3', [line('il_pr_3a', start + 20 * 86_400, end, true), line('il_pr_3b', end, end + MONTH, false)], 5050), end));
+    expect(await paidGrants()).toEqual([`period:${new Date(start * 1000).toISOString()}`, `period:${new Date(end * 1000).toISOString()}`]);
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'active', current_period_start: new Date(end * 1000), current_period_end: new Date((end + MONTH) * 1000) });
+  });
+
   it('events for a tenant that does not exist, or naming none, are recorded as ignored', async () => {
     for (const tenantId of ['tnt_00000000000000000000000000', null]) {
       const e = event('customer.subscription.updated', subscription(tenantId, { id: `sub_none_${serial}`, status: 'active', start: seconds(), end: seconds() + MONTH }));

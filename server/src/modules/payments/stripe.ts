@@ -61,12 +61,13 @@ export class StripeWebhooks {
       case 'invoice.paid':
       case 'invoice.payment_failed': {
         const subscriptionId = invoiceSubscription(object);
-        const line = firstLine(object);
-        const period = line && periodOf(line.period as Obj | undefined);
+        const { line, prorationsOnly } = periodLine(object);
+        // null: prorations only, no period; undefined: the invoice names none.
+        const period = prorationsOnly ? null : (line && periodOf(line.period as Obj | undefined)) ?? undefined;
         const payment = {
           externalId: str(object.id), subscriptionId, succeeded: event.type === 'invoice.paid',
           amount: Math.max(0, Math.trunc(Number(event.type === 'invoice.paid' ? object.amount_paid : object.amount_due)) || 0), currency: currencyOf(object.currency),
-          reason: event.type === 'invoice.payment_failed' ? 'the invoice payment failed' : null, period: period ?? undefined,
+          reason: event.type === 'invoice.payment_failed' ? 'the invoice payment failed' : null, period,
           plan: line ? this.planOf(linePrice(line)) : undefined, at,
         };
         return this.apply(event, { fromMetadata: invoiceTenant(object), subscriptionId, customerId: str(object.customer) }, (tx, tenantId) => this.events.applyPayment(tx, tenantId, 'stripe', payment));
@@ -133,8 +134,22 @@ function invoiceTenant(invoice: Obj): string | null {
   return str((details?.metadata as Obj | null | undefined)?.tenantId) ?? metadataTenant(invoice);
 }
 
-function firstLine(invoice: Obj): Obj | undefined {
-  return ((invoice.lines as Obj | undefined)?.data as Obj[] | undefined)?.[0];
+/**
+ * The invoice's line of the period it pays for: its first line that is not a proration.
+ * A proration's period is [the change, the period's end], and Stripe lists prorations
+ * first (a mid-period upgrade invoiced at once; a renewal carrying the last period's
+ * pending ones). An invoice of prorations only pays for no period.
+ */
+function periodLine(invoice: Obj): { line: Obj | undefined; prorationsOnly: boolean } {
+  const lines = ((invoice.lines as Obj | undefined)?.data as Obj[] | undefined) ?? [];
+  const line = lines.find((l) => !isProration(l));
+  return { line, prorationsOnly: lines.length > 0 && line === undefined };
+}
+
+/** `parent.subscription_item_details.proration` (API 2025-03 and later) or `proration` before. */
+function isProration(line: Obj): boolean {
+  const details = (line.parent as Obj | null | undefined)?.subscription_item_details as Obj | null | undefined;
+  return details?.proration === true || line.proration === true;
 }
 
 /** A line's price: `pricing.price_details.price` (API 2025-03 and later) or `price.id` before. */
