@@ -68,15 +68,19 @@ export async function listTransitionsDue(db: Executor, kind: DueKind, at: Date, 
   return rows.map((r) => r.tenantId);
 }
 
-/** The tenant whose subscription follows a provider's subscription or customer (a system read). */
+/**
+ * The tenant whose subscription follows a provider's subscription, else the one tenant
+ * following the provider's customer (a system read). A customer several tenants follow
+ * names none of them: guessing would apply one tenant's invoice to another.
+ */
 export async function findByProvider(db: Executor, method: PaymentMethod, ids: { subscriptionId?: string | null | undefined; customerId?: string | null | undefined }): Promise<string | undefined> {
   const s = subscriptions;
-  const conditions: SQL[] = [];
-  if (ids.subscriptionId) conditions.push(eq(s.providerSubscriptionId, ids.subscriptionId));
-  if (ids.customerId) conditions.push(eq(s.providerCustomerId, ids.customerId));
-  if (conditions.length === 0) return undefined;
-  const [row] = await db.select({ tenantId: s.tenantId }).from(s).where(and(eq(s.paymentMethod, method), or(...conditions))).orderBy(asc(s.tenantId)).limit(1);
-  return row?.tenantId;
+  const following = async (column: PgColumn, id: string) => (await db.select({ tenantId: s.tenantId }).from(s)
+    .where(and(eq(s.paymentMethod, method), eq(column, id))).orderBy(asc(s.tenantId)).limit(2)).map((r) => r.tenantId);
+  const bySubscription = ids.subscriptionId ? await following(s.providerSubscriptionId, ids.subscriptionId) : [];
+  if (bySubscription.length > 0) return bySubscription[0];
+  const byCustomer = ids.customerId ? await following(s.providerCustomerId, ids.customerId) : [];
+  return byCustomer.length === 1 ? byCustomer[0] : undefined;
 }
 
 /** `tenantId IN (subscriptions matching)`: the operator's tenant search filters by billing state with it. */

@@ -236,6 +236,20 @@ describe('an operator rejects a transfer', () => {
     expect(rejected.json()).toMatchObject({ payment: { status: 'rejected' }, subscription: { status: 'pending_payment', plan: 'free' } });
   });
 
+  it(`asking again while an operator confirms or rejects the request awaited never deadlocks${onPostgres ? ' (two pools)' : ''}`, async () => {
+    const answers: number[] = [];
+    for (let round = 0; round < 12; round++) {
+      const owner = await one.signup();
+      const awaited = (await ask(owner)).json();
+      const decide = round % 2 === 0 ? confirm(owner.tenantId, transfer(`BANK-RACE-${round}`, { paymentId: awaited.paymentId })) : reject(owner.tenantId, awaited.paymentId);
+      // The second ask goes through the other instance (its own pool on PostgreSQL).
+      const again = two.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/subscription/bank-transfer`, token: owner.accessToken, payload: { plan: 'pro' } });
+      answers.push(...(await Promise.all([decide, again])).map((r) => r.statusCode));
+    }
+    // One of each pair may lose (the request replaced, or no longer pending): a 409, never a deadlock's 503.
+    expect(answers.filter((code) => code >= 500)).toEqual([]);
+  });
+
   it('a second request replaces the first, and a rejection restores the state before the first', async () => {
     const owner = await one.signup();
     const first = (await ask(owner, 'pro')).json();

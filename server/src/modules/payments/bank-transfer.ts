@@ -44,9 +44,7 @@ export class BankTransfers {
       const id = newId('pay', now.getTime());
       let previous: Pick<SubscriptionRow, 'status' | 'plan'> | undefined;
       await this.lifecycle.apply(tx, tenantId, (row) => {
-        if ((row.paymentMethod === 'stripe' || row.paymentMethod === 'paypal') && row.providerSubscriptionId && (row.status === 'active' || row.status === 'trialing')) {
-          throw new AppError('SUBSCRIPTION_MANAGED_BY_PROVIDER', `this subscription is kept by ${row.paymentMethod}: it is paid there`);
-        }
+        assertNotBilledByProvider(row);
         previous = row;
         return { event: 'transfer_requested', to: 'pending_payment', set: { plan: plan.id }, actor, requestId: ctx.requestId, data: { paymentId: id } };
       });
@@ -87,8 +85,10 @@ export class BankTransfers {
         if (previous.requestHash !== hash) throw new AppError('IDEMPOTENCY_CONFLICT', 'this externalPaymentId was confirmed with another body');
         return { payment: toPaymentView(previous), subscription: await this.current(tx, tenantId), replayed: true };
       }
-      const pending = await this.awaited(tx, tenantId, c.paymentId);
+      // The subscription first, then the payment awaited: the order a request takes them in.
       const sub = (await lockSubscription(tx, tenantId))!;
+      assertNotBilledByProvider(sub);
+      const pending = await this.awaited(tx, tenantId, c.paymentId);
       const plan = this.payments.plans.require(c.plan ?? pending?.plan ?? sub.plan);
       const price = priceOf(plan);
       const periods = c.periods ?? pending?.periods ?? 1;
@@ -118,6 +118,8 @@ export class BankTransfers {
   reject(tenantId: string, paymentId: string, reason: string, operatorId: string, ctx: CallContext): Promise<PaymentOutcome> {
     const actor: Actor = { type: 'operator', id: operatorId };
     return this.payments.commit(tenantId, async (tx) => {
+      // The subscription first, then the payment: the order a request takes them in.
+      await lockSubscription(tx, tenantId);
       const found = await repo.findPayment(tx, tenantId, paymentId);
       if (!found) throw new AppError('PAYMENT_NOT_FOUND');
       if (found.status === 'rejected' && found.reason === reason) return { payment: toPaymentView(found), subscription: await this.current(tx, tenantId), replayed: true };
@@ -157,6 +159,16 @@ export class BankTransfers {
 
   private async current(tx: Executor, tenantId: string): Promise<Subscription> {
     return toSubscription((await lockSubscription(tx, tenantId))!);
+  }
+}
+
+/**
+ * A subscription Stripe or PayPal bills (a period of theirs running) is paid there: a
+ * transfer asked for or confirmed would wait behind a period only they can end.
+ */
+function assertNotBilledByProvider(row: SubscriptionRow): void {
+  if (keptByProvider(row) && (row.status === 'active' || row.status === 'trialing')) {
+    throw new AppError('SUBSCRIPTION_MANAGED_BY_PROVIDER', `this subscription is kept by ${row.paymentMethod}: it is paid there`);
   }
 }
 

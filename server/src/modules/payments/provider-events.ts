@@ -225,10 +225,16 @@ function inProviderTrial(row: SubscriptionRow, period: Period): boolean {
   return row.status === 'trialing' && keptByProvider(row) && row.trialEndsAt !== null && period.end <= row.trialEndsAt;
 }
 
-/** past_due since when it became so; a cancellation remembers what it ended. */
+/**
+ * past_due since when it first became so: a subscription suspended since (its grace run
+ * out) that the provider says is past due again owes from then, with no new grace. A
+ * cancellation remembers what it ended.
+ */
 function statusFields(row: SubscriptionRow, to: SubscriptionStatus, at: Date): Partial<SubscriptionRow> {
   const out: Partial<SubscriptionRow> = {};
-  if (to === 'past_due') out.pastDueSince = row.status === 'past_due' ? row.pastDueSince : at;
+  const owing = (row.status === 'past_due' || row.status === 'suspended') && row.pastDueSince !== null;
+  if (to === 'past_due') out.pastDueSince = owing ? row.pastDueSince : at;
+  else if (to === 'suspended') out.pastDueSince = owing ? row.pastDueSince : null;
   else out.pastDueSince = null;
   if (to === 'canceled' && row.status !== 'canceled') Object.assign(out, { canceledAt: at, canceledFrom: row.status });
   if (to !== 'canceled') Object.assign(out, { canceledAt: null, canceledFrom: null });

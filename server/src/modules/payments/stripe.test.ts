@@ -324,6 +324,53 @@ describe('events', () => {
     expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'active', current_period_start: new Date(end * 1000), current_period_end: new Date((end + MONTH) * 1000) });
   });
 
+  it('a transfer confirmed while Stripe bills the subscription again is refused: it would wait behind a period Tollgate cannot end', async () => {
+    const owner = await t.signup();
+    const op = await t.operator();
+    const start = seconds();
+    const bill = invoice(owner.tenantId, { id: 'in_switch', subscription: 'sub_switch', start, end: start + MONTH });
+    await deliver(event('customer.subscription.created', subscription(owner.tenantId, { id: 'sub_switch', status: 'active', start, end: start + MONTH }), start));
+    await deliver(event('invoice.payment_failed', bill, start + 1));
+    const asked = await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/subscription/bank-transfer`, token: owner.accessToken, payload: { plan: 'pro' } });
+    expect(asked.statusCode, asked.body).toBe(201);
+    // Stripe's retry pays the invoice: Stripe bills the subscription again.
+    await deliver(event('invoice.paid', bill, start + 2));
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'active', payment_method: 'stripe' });
+    const before = await snapshot(t.db);
+    const confirmed = await t.request({ method: 'POST', url: `/v1/admin/tenants/${owner.tenantId}/payments/bank-transfer`, token: op.accessToken, payload: { externalPaymentId: 'BANK-SWITCH', amount: 4900, currency: 'EUR', payerName: 'Owner', paymentId: asked.json().paymentId } });
+    expect([confirmed.statusCode, confirmed.json().error?.code]).toEqual([409, 'SUBSCRIPTION_MANAGED_BY_PROVIDER']);
+    expect(await snapshot(t.db)).toEqual(before);
+  });
+
+  it('a suspension for a grace run out stays owed: Stripe saying past_due again starts no new grace', async () => {
+    const owner = await t.signup();
+    const start = seconds();
+    const sub = (status: string) => subscription(owner.tenantId, { id: 'sub_grace', status, start, end: start + MONTH });
+    await deliver(event('customer.subscription.created', sub('active'), start));
+    await deliver(event('invoice.payment_failed', invoice(owner.tenantId, { id: 'in_grace', subscription: 'sub_grace', start, end: start + MONTH }), start + 1));
+    t.clock.set((start + 8 * 86_400) * 1000 + 250);
+    await t.deps.metering.sweep(t.clock.now());
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'suspended' });
+    // Stripe retries and still says past_due.
+    await deliver(event('customer.subscription.updated', sub('past_due'), seconds()));
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'past_due', past_due_since: new Date((start + 1) * 1000) });
+    expect(await decisionCode(t, await signIn(t, owner))).toBe('PAYMENT_REQUIRED');
+  });
+
+  it('an event naming no tenant goes to the tenant following its subscription, not to another tenant of the same customer', async () => {
+    // The tenant ordered first by id follows the other subscription: a guess by order would pick it.
+    const [a, b] = [await t.signup(), await t.signup()].sort((x, y) => (x.tenantId < y.tenantId ? -1 : 1)) as [SignedUp, SignedUp];
+    const start = seconds();
+    const shared = (tenantId: string, id: string, status: string) => ({ ...subscription(tenantId, { id, status, start, end: start + MONTH }), customer: 'cus_shared' });
+    await deliver(event('customer.subscription.created', shared(a.tenantId, 'sub_sh_1', 'active'), start));
+    await deliver(event('customer.subscription.created', shared(b.tenantId, 'sub_sh_2', 'past_due'), start));
+    const paid = { ...invoice(null, { id: 'in_sh_2', subscription: 'sub_sh_2', start, end: start + MONTH }), customer: 'cus_shared' };
+    expect((await deliver(event('invoice.paid', paid, start + 1))).statusCode).toBe(200);
+    const payments = async (o: SignedUp) => ((await t.request({ method: 'GET', url: `/v1/tenants/${o.tenantId}/payments`, token: o.accessToken })).json().payments as { externalPaymentId: string }[]).map((p) => p.externalPaymentId);
+    expect([await payments(a), await payments(b)]).toEqual([[], ['in_sh_2']]);
+    expect(await subscriptionRow(t, b.tenantId)).toMatchObject({ status: 'active' });
+  });
+
   it('events for a tenant that does not exist, or naming none, are recorded as ignored', async () => {
     for (const tenantId of ['tnt_00000000000000000000000000', null]) {
       const e = event('customer.subscription.updated', subscription(tenantId, { id: `sub_none_${serial}`, status: 'active', start: seconds(), end: seconds() + MONTH }));
