@@ -68,16 +68,18 @@ export class TenancyAdminService {
       if (!before) throw new AppError('TENANT_NOT_FOUND');
       const now = this.clock.now();
       const changes: Record<string, { from: unknown; to: unknown }> = {};
-      if (patch.status !== undefined && patch.status !== before.status) {
-        await repo.updateTenant(tx, tenantId, { status: patch.status, updatedAt: now });
-        changes.status = { from: before.status, to: patch.status };
-        if (patch.status === 'suspended') await this.suspended(tx, tenantId, { reason: 'operator', previousStatus: before.status });
+      // A change is what the locked row says it is: of operators racing to the same patch,
+      // one changes it, and only that one is audited and announced.
+      const previous = patch.status === undefined ? undefined : await repo.changeTenantStatus(tx, tenantId, patch.status, now);
+      if (previous !== undefined) {
+        changes.status = { from: previous, to: patch.status };
+        if (patch.status === 'suspended') await this.suspended(tx, tenantId, { reason: 'operator', previousStatus: previous });
       }
       if (patch.plan !== undefined) {
         const sub = await this.billing.get(tx, tenantId);
         if (sub && sub.plan !== patch.plan) {
-          await this.billing.setPlan(tx, tenantId, patch.plan, { type: 'operator', id: operatorId }, ctx.requestId);
-          changes.plan = { from: sub.plan, to: patch.plan };
+          const after = await this.billing.setPlan(tx, tenantId, patch.plan, { type: 'operator', id: operatorId }, ctx.requestId);
+          if (after) changes.plan = { from: sub.plan, to: patch.plan };
         }
       }
       if (patch.limits !== undefined || patch.enterprise !== undefined) {

@@ -44,9 +44,16 @@ export async function findTenant(db: Executor, id: string): Promise<TenantRow | 
   return row;
 }
 
-export async function updateTenant(db: Executor, id: string, patch: Partial<TenantRow>): Promise<TenantRow | undefined> {
-  const [row] = await db.update(tenants).set(patch).where(eq(tenants.id, id)).returning();
-  return row;
+/**
+ * Sets the tenant's status and returns the one it replaced, or undefined when it was that
+ * status already. The row is locked first, so of callers racing to the same status one
+ * changes it and the others see it changed (and announce nothing).
+ */
+export async function changeTenantStatus(db: Executor, id: string, status: TenantStatus, now: Date): Promise<TenantStatus | undefined> {
+  const [row] = await db.select({ status: tenants.status }).from(tenants).where(eq(tenants.id, id)).for('update');
+  if (!row || row.status === status) return undefined;
+  await db.update(tenants).set({ status, updatedAt: now }).where(eq(tenants.id, id));
+  return row.status;
 }
 
 export async function searchTenants(db: Executor, q: { query?: string | undefined; status?: TenantStatus | undefined; afterId?: string | undefined; limit: number }, extra?: SQL): Promise<TenantRow[]> {

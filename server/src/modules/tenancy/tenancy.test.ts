@@ -228,6 +228,21 @@ describe('operators', () => {
     expect(audit.entries.filter((e: { action: string }) => e.action === 'tenant.update')).toHaveLength(2);
   });
 
+  it('five operators suspending a tenant at once: one change, one tenant.update entry, one tenant.suspended event', async () => {
+    // On PostgreSQL the five transactions run side by side (PGlite has one connection: there it passes trivially).
+    const op = await t.operator();
+    const owner = await t.signup();
+    const patch = (payload: Record<string, unknown>) => t.request({ method: 'PATCH', url: `/v1/admin/tenants/${owner.tenantId}`, token: op.accessToken, payload });
+    const answers = await Promise.all(Array.from({ length: 5 }, () => patch({ status: 'suspended' })));
+    expect(answers.map((a) => [a.statusCode, a.json().status])).toEqual(Array(5).fill([200, 'suspended']));
+    const plans = await Promise.all(Array.from({ length: 5 }, () => patch({ plan: 'pro' })));
+    expect(plans.map((a) => a.statusCode)).toEqual(Array(5).fill(200));
+    const audit = await t.db.asOwner<{ data: Record<string, unknown> }>(`SELECT data FROM audit_log WHERE tenant_id = $1 AND action = 'tenant.update' ORDER BY data->'plan' IS NOT NULL`, [owner.tenantId]);
+    expect(audit.map((e) => e.data)).toEqual([{ status: { from: 'active', to: 'suspended' } }, { plan: { from: 'free', to: 'pro' } }]);
+    const events = await t.db.asOwner<{ data: Record<string, unknown> }>(`SELECT data FROM webhook_events WHERE tenant_id = $1 AND type = 'tenant.suspended'`, [owner.tenantId]);
+    expect(events.map((e) => e.data)).toEqual([{ tenantId: owner.tenantId, reason: 'operator', previousStatus: 'active' }]);
+  });
+
   it('search tenants, reject unknown plans, and are the only ones allowed on /v1/admin', async () => {
     const op = await t.operator();
     const owner = await t.signup();
