@@ -401,17 +401,12 @@ export function startSweeper(deps: Deps): Periodic {
 
 /**
  * Fans the webhook outbox out and sends what is due, on the configured interval (any
- * number of processes at once); events past the retention are pruned about hourly.
- * Tests call deps.webhookDispatcher.runOnce() themselves. Stop it (`stop(false)`) before deps.close().
+ * number of processes at once); events past the retention are pruned at the first tick,
+ * then hourly (WebhookDispatcher.tick). Tests call deps.webhookDispatcher.runOnce() or
+ * tick() themselves. Stop it (`stop(false)`) before deps.close().
  */
 export function startWebhookDispatcher(deps: Deps): Periodic {
-  const interval = deps.config.file.webhooks.dispatchIntervalMs;
-  const pruneEvery = Math.max(1, Math.round(3_600_000 / interval));
-  let rounds = 0;
-  const dispatcher = new Periodic(async () => {
-    await deps.webhookDispatcher.runOnce();
-    if (++rounds % pruneEvery === 0) await deps.webhookDispatcher.prune();
-  }, (error) => deps.logger.error({ err: error }, 'webhook dispatch failed'));
-  dispatcher.start(interval);
+  const dispatcher = new Periodic(() => deps.webhookDispatcher.tick(), (error) => deps.logger.error({ err: error }, 'webhook dispatch failed'));
+  dispatcher.start(deps.config.file.webhooks.dispatchIntervalMs);
   return dispatcher;
 }

@@ -39,9 +39,13 @@ export interface DispatchParts {
   sender?: (m: OutgoingMessage) => Promise<AttemptResult>;
 }
 
-/** Events fanned out per statement, and deliveries claimed per round. */
+/** Events fanned out per statement. */
 const FAN_OUT_BATCH = 500;
+/** Events pruned per transaction, and transactions per prune: a backlog beyond is taken up at the next tick. */
 const PRUNE_BATCH = 1000;
+const PRUNE_MAX_BATCHES = 10;
+/** How often a process prunes, by its clock, after the first tick of its life. */
+const PRUNE_EVERY_MS = 3_600_000;
 
 /**
  * The background worker of the outbox, one per process, any number of processes: each
@@ -56,10 +60,25 @@ const PRUNE_BATCH = 1000;
 export class WebhookDispatcher {
   private readonly random: () => number;
   private readonly sender: (m: OutgoingMessage) => Promise<AttemptResult>;
+  /** When this process prunes next (epoch ms): at its first tick, whenever it started. */
+  private pruneDueAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly p: DispatchParts) {
     this.random = p.random ?? Math.random;
     this.sender = p.sender ?? ((m) => send(p.policy, m, p.options.timeoutSeconds * 1000));
+  }
+
+  /**
+   * The background worker's tick (startWebhookDispatcher): a round, then a prune when one
+   * is due — at the process's first tick, then hourly by the clock, and at the next tick
+   * again while a prune left a backlog. A process that restarts often still prunes.
+   */
+  async tick(): Promise<void> {
+    await this.runOnce();
+    const now = this.p.clock.now().getTime();
+    if (now < this.pruneDueAt) return;
+    const { more } = await this.prune();
+    this.pruneDueAt = more ? now : now + PRUNE_EVERY_MS;
   }
 
   /** One round: fan out, then send what is due (until nothing is left due now). What it did, for tests and the log. */
@@ -87,10 +106,20 @@ export class WebhookDispatcher {
     return { fannedOut, attempted, succeeded };
   }
 
-  /** Deletes events (and their finished deliveries) past the retention. */
-  async prune(): Promise<number> {
+  /**
+   * Deletes events (and their finished deliveries) past the retention, a batch per
+   * transaction until a batch comes back short, or PRUNE_MAX_BATCHES of them (`more`: a
+   * backlog may be left).
+   */
+  async prune(): Promise<{ deleted: number; more: boolean }> {
     const before = new Date(this.p.clock.now().getTime() - this.p.options.retentionDays * DAY_MS);
-    return inSystem(this.p.db, (tx) => repo.prune(tx, before, PRUNE_BATCH));
+    let deleted = 0;
+    for (let batch = 0; batch < PRUNE_MAX_BATCHES; batch++) {
+      const n = await inSystem(this.p.db, (tx) => repo.prune(tx, before, PRUNE_BATCH));
+      deleted += n;
+      if (n < PRUNE_BATCH) return { deleted, more: false };
+    }
+    return { deleted, more: true };
   }
 
   /** Retry delay after `attempts` failed attempts: base · 2^(attempts-1), capped, ±25 % jitter. */

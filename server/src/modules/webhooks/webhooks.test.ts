@@ -424,6 +424,48 @@ describe('retention', () => {
     await t.deps.webhookDispatcher.prune();
     expect((await ofTenant()).map((r) => r.status)).toEqual(['pending']);
   });
+
+  /** `count` events of a fresh tenant (no endpoint), made `daysAgo` days ago and fanned out (to nobody). */
+  async function oldEvents(tenantId: string, count: number, daysAgo: number): Promise<void> {
+    const at = new Date(t.clock.now().getTime() - daysAgo * 86_400_000).toISOString();
+    await t.db.asOwner(`SELECT tollgate_publish($1, 'api_key.revoked', '{}'::jsonb, $2::timestamptz) FROM generate_series(1, $3::int)`, [tenantId, at, count]);
+    await t.deps.webhookDispatcher.runOnce();
+  }
+  const eventsOf = async (tenantId: string) => Number((await t.db.asOwner<{ n: string }>('SELECT count(*) AS n FROM webhook_events WHERE tenant_id = $1', [tenantId]))[0]!.n);
+
+  it('a prune deletes a backlog past the retention a batch at a time, not one batch of it', async () => {
+    const owner = await t.signup();
+    await oldEvents(owner.tenantId, 2500, 40);
+    expect(await eventsOf(owner.tenantId)).toBe(2500);
+    await t.deps.webhookDispatcher.prune();
+    expect(await eventsOf(owner.tenantId)).toBe(0);
+  });
+
+  it('a process prunes at its first tick, then hourly by its clock; a backlog past one prune\'s bound goes at the next ticks', async () => {
+    const owner = await t.signup();
+    await oldEvents(owner.tenantId, 10_500, 40);
+    // A process that has just started, over the same database and clock.
+    const next = await createDeps(testConfig(), { clock: t.clock, database: t.db.database, mailer: new MemoryMailer(), logger: pino({ level: 'silent' }) });
+    try {
+      await next.webhookDispatcher.tick();
+      expect(await eventsOf(owner.tenantId)).toBeGreaterThan(0);
+      await next.webhookDispatcher.tick();
+      expect(await eventsOf(owner.tenantId)).toBe(0);
+      // Done with its backlog: nothing more until an hour has passed by the clock.
+      await oldEvents(owner.tenantId, 3, 40);
+      await next.webhookDispatcher.tick();
+      t.clock.advance(HOUR - 1000);
+      await next.webhookDispatcher.tick();
+      expect(await eventsOf(owner.tenantId)).toBe(3);
+      t.clock.advance(1000);
+      await next.webhookDispatcher.tick();
+      expect(await eventsOf(owner.tenantId)).toBe(0);
+    } finally {
+      await next.keyUsage.stop();
+      await next.decisionLog.stop();
+      await next.close();
+    }
+  });
 });
 
 if (onPostgres) {
