@@ -90,6 +90,20 @@ describe('sending', () => {
     expect(hits.slice(before).map((h) => h.path)).toEqual(['/redirect']);
   });
 
+  it('a refusal names the host, never the private address it resolves to (no internal-DNS oracle for tenants)', async () => {
+    const policy = new TargetPolicy({ allowPrivate: false, allowed: [] }, async () => ['93.184.216.34', '10.20.30.40']);
+    // The API's error message (WebhookService.create) is the check's.
+    expect(await policy.check('https://intranet.example.com/x')).toEqual({
+      ok: false, error: { code: 'WEBHOOK_URL_FORBIDDEN', message: 'the host intranet.example.com resolves to a private or reserved address' },
+    });
+    // The delivery log's lastError is the attempt's.
+    const before = hits.length;
+    expect(await send(policy, message(`http://intranet.example.com:${port}/hook`), 2000)).toEqual({
+      ok: false, status: null, error: 'refused: the host intranet.example.com resolves to a private or reserved address',
+    });
+    expect(hits.length).toBe(before);
+  });
+
   it('a literal address that is refused is never connected to', async () => {
     const policy = new TargetPolicy({ allowPrivate: false, allowed: [] });
     const before = hits.length;

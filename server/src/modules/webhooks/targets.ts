@@ -88,7 +88,7 @@ export class TargetPolicy {
     }
     if (addresses.length === 0) return invalid(`the host ${host} does not resolve`);
     const bad = addresses.find((a) => !this.addressAllowed(a));
-    if (bad !== undefined) return { ok: false, error: { code: 'WEBHOOK_URL_FORBIDDEN', message: `the host ${host} resolves to a private or reserved address (${bad})` } };
+    if (bad !== undefined) return { ok: false, error: { code: 'WEBHOOK_URL_FORBIDDEN', message: refusedMessage(host) } };
     return parsed;
   }
 
@@ -113,7 +113,7 @@ export class TargetPolicy {
       this.resolve(hostname).then((addresses) => {
         const bad = allowedHost ? undefined : addresses.find((a) => !this.addressAllowed(a));
         if (addresses.length === 0) throw Object.assign(new Error(`${hostname} does not resolve`), { code: 'ENOTFOUND' });
-        if (bad !== undefined) throw Object.assign(new Error(`refused: ${hostname} resolves to a private or reserved address (${bad})`), { code: 'WEBHOOK_TARGET_FORBIDDEN' });
+        if (bad !== undefined) throw Object.assign(new Error(`refused: ${refusedMessage(hostname)}`), { code: 'WEBHOOK_TARGET_FORBIDDEN' });
         const entries = addresses.map((address) => ({ address, family: isIP(address) }));
         if ((options as { all?: boolean }).all) (callback as unknown as (e: null, a: typeof entries) => void)(null, entries);
         else callback(null, entries[0]!.address, entries[0]!.family);
@@ -138,6 +138,15 @@ function normalized(address: string): { ip: string; type: 'ipv4' | 'ipv6' } {
     return { ip: [high >> 8, high & 255, low >> 8, low & 255].join('.'), type: 'ipv4' };
   }
   return { ip: address, type: isIP(address) === 4 ? 'ipv4' : 'ipv6' };
+}
+
+/**
+ * Why a host is refused, without the address it resolves to: the message reaches the
+ * tenant (the API's error, the delivery log's lastError), and naming the address would let
+ * a tenant's admin look names up in the internal DNS.
+ */
+function refusedMessage(host: string): string {
+  return `the host ${host} resolves to a private or reserved address`;
 }
 
 function invalid(message: string): TargetCheck {
