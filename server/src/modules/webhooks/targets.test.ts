@@ -54,6 +54,15 @@ describe('target policy', () => {
     expect(() => new TargetPolicy({ allowPrivate: false, allowed: ['10.0.0.0/99'] })).toThrow(/bad prefix/);
   });
 
+  it('a host that does not resolve is invalid even where private targets are allowed, or the host is listed by name', async () => {
+    const unresolvable = { ok: false, error: { code: 'WEBHOOK_URL_INVALID', message: 'the host no-such-host.invalid does not resolve' } };
+    // The system resolver: .invalid never resolves (RFC 6761).
+    expect(await new TargetPolicy({ allowPrivate: true, allowed: [] }).check('http://no-such-host.invalid/hook')).toEqual(unresolvable);
+    expect(await new TargetPolicy({ allowPrivate: false, allowed: ['no-such-host.invalid'] }).check('http://no-such-host.invalid/hook')).toEqual(unresolvable);
+    // Resolving, it passes whatever it points at.
+    expect((await new TargetPolicy({ allowPrivate: true, allowed: [] }, async () => ['10.0.0.1']).check('http://no-such-host.invalid/hook')).ok).toBe(true);
+  });
+
   it('TOLLGATE_WEBHOOKS_ALLOW_PRIVATE_TARGETS=true wins over the file; off by default', () => {
     const env = { TOLLGATE_SECRET_KEY: 'x'.repeat(32) };
     expect(loadConfig({ env }).webhooksAllowPrivateTargets).toBe(false);

@@ -79,7 +79,6 @@ export class TargetPolicy {
     const parsed = this.parse(text);
     if (!parsed.ok) return parsed;
     const host = hostOf(parsed.url);
-    if (this.hostAllowed(host)) return parsed;
     let addresses: string[];
     try {
       addresses = isIP(host) ? [host] : await this.resolve(host);
@@ -87,6 +86,9 @@ export class TargetPolicy {
       return invalid(`the host ${host} does not resolve`);
     }
     if (addresses.length === 0) return invalid(`the host ${host} does not resolve`);
+    // A host the config lets through (by name, or private targets altogether) must still
+    // resolve; only where its addresses point is not asked.
+    if (this.hostAllowed(host)) return parsed;
     const bad = addresses.find((a) => !this.addressAllowed(a));
     if (bad !== undefined) return { ok: false, error: { code: 'WEBHOOK_URL_FORBIDDEN', message: refusedMessage(host) } };
     return parsed;
