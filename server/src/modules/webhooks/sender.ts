@@ -32,7 +32,9 @@ export function signedHeaders(m: Pick<OutgoingMessage, 'secret' | 'webhookId' | 
 
 /**
  * Sends one attempt: the target is checked again on the addresses connected to (DNS
- * rebinding), no redirect is followed, and the attempt has `timeoutMs` in all.
+ * rebinding), no redirect is followed, and the receiver has `timeoutMs` in all to answer
+ * with a status, which decides the attempt; its body is drained, and the connection ended
+ * at that deadline if the body is not done by then.
  */
 export function send(policy: TargetPolicy, m: OutgoingMessage, timeoutMs: number): Promise<AttemptResult> {
   const parsed = policy.parse(m.url);
@@ -49,7 +51,6 @@ export function send(policy: TargetPolicy, m: OutgoingMessage, timeoutMs: number
     const finish = (result: AttemptResult) => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
       resolve(result);
     };
     const req = request(url, {
@@ -62,23 +63,30 @@ export function send(policy: TargetPolicy, m: OutgoingMessage, timeoutMs: number
         ...signedHeaders(m),
       },
     }, (res: IncomingMessage) => {
-      const status = res.statusCode ?? 0;
+      // The status is the answer, decided as it arrives: a receiver that said 2xx and then
+      // stalls its body has answered (it is not sent the event again as "no answer").
+      finish(outcome(res.statusCode ?? 0));
+      // The body is read and thrown away, up to MAX_RESPONSE_BYTES; the deadline ends one that stalls.
       let read = 0;
       res.on('data', (chunk: Buffer) => {
         read += chunk.length;
         if (read > MAX_RESPONSE_BYTES) res.destroy();
       });
-      const done = () => finish(status >= 200 && status < 300
-        ? { ok: true, status, error: null }
-        : { ok: false, status, error: status >= 300 && status < 400 ? 'redirects are not followed' : `the receiver answered ${status}` });
-      res.on('end', done);
-      res.on('close', done);
-      res.on('error', done);
+      res.on('error', () => undefined);
+      res.on('close', () => clearTimeout(timer));
     });
     const timer = setTimeout(() => {
       req.destroy(new Error(`no answer within ${timeoutMs} ms`));
     }, timeoutMs);
-    req.on('error', (error: Error) => finish({ ok: false, status: null, error: error.message.slice(0, 500) }));
+    req.on('error', (error: Error) => {
+      clearTimeout(timer);
+      finish({ ok: false, status: null, error: error.message.slice(0, 500) });
+    });
     req.end(m.body);
   });
+}
+
+function outcome(status: number): AttemptResult {
+  if (status >= 200 && status < 300) return { ok: true, status, error: null };
+  return { ok: false, status, error: status >= 300 && status < 400 ? 'redirects are not followed' : `the receiver answered ${status}` };
 }

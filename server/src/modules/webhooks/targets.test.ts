@@ -9,6 +9,8 @@ import { TargetPolicy } from './targets.js';
 let server: Server;
 let port: number;
 const hits: { path: string; headers: Record<string, string | string[] | undefined>; body: string }[] = [];
+/** Resolved when the receiver's answer to a /stall/{status} request is closed (by the sender). */
+const stalledClosed: Promise<void>[] = [];
 
 beforeAll(async () => {
   server = createServer((req, res) => {
@@ -16,6 +18,14 @@ beforeAll(async () => {
     req.on('data', (c: Buffer) => { body += c.toString('utf8'); });
     req.on('end', () => {
       hits.push({ path: req.url ?? '', headers: req.headers, body });
+      const stall = /^\/stall\/(\d{3})$/.exec(req.url ?? '');
+      if (stall) {
+        // The status line and part of the body, then nothing more.
+        stalledClosed.push(new Promise((resolve) => res.on('close', resolve)));
+        res.writeHead(Number(stall[1]), { 'content-length': '1000' });
+        res.write('{"partial":');
+        return;
+      }
       if (req.url === '/redirect') {
         res.statusCode = 302;
         res.setHeader('location', `http://127.0.0.1:${port}/elsewhere`);
@@ -26,7 +36,10 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   port = (server.address() as AddressInfo).port;
 });
-afterAll(async () => { await new Promise((resolve) => server.close(resolve)); });
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+});
 
 const SECRET = `whsec_${Buffer.from('0123456789abcdef0123456789abcdef').toString('base64')}`;
 const message = (url: string) => ({ url, secret: SECRET, webhookId: 'msg_TEST', timestamp: new Date(), body: '{"type":"credits.low","timestamp":"2026-01-01T00:00:00.000Z","data":{}}' });
@@ -111,6 +124,16 @@ describe('sending', () => {
       ok: false, status: null, error: 'refused: the host intranet.example.com resolves to a private or reserved address',
     });
     expect(hits.length).toBe(before);
+  });
+
+  it('a receiver that answers its status and then stalls the body has answered: the status decides, the body is cut at the deadline', async () => {
+    const policy = new TargetPolicy({ allowPrivate: false, allowed: ['127.0.0.1'] });
+    const timeoutMs = 300;
+    expect(await send(policy, message(`http://127.0.0.1:${port}/stall/200`), timeoutMs)).toEqual({ ok: true, status: 200, error: null });
+    // The stalled body is not left open: the sender ends the connection at the deadline.
+    await stalledClosed.at(-1);
+    expect(await send(policy, message(`http://127.0.0.1:${port}/stall/503`), timeoutMs)).toEqual({ ok: false, status: 503, error: 'the receiver answered 503' });
+    await stalledClosed.at(-1);
   });
 
   it('a literal address that is refused is never connected to', async () => {
