@@ -8,7 +8,7 @@ import type { Actor } from '../audit/index.js';
 import type { PlansService } from '../plans/index.js';
 import type { SubscriptionLifecycle, Transition } from './lifecycle.js';
 import { findSubscription, listTransitionsDue, type DueKind, type SubscriptionRow } from './repo.js';
-import { addMonthUtc, keptByProvider } from './service.js';
+import { addMonthUtc, endsItsOwnPeriod, keptByProvider } from './service.js';
 import { toSubscription, type Subscription } from './view.js';
 
 const SWEEP_BATCH = 200;
@@ -131,7 +131,7 @@ export class SubscriptionActions {
         return row.status === 'trialing' && row.trialEndsAt !== null && row.trialEndsAt <= at && !keptByProvider(row) ? this.trialEnded(row, at, SYSTEM) : null;
       case 'canceled_at_period_end':
         if (!row.cancelAtPeriodEnd || row.currentPeriodEnd > at || (row.status !== 'active' && row.status !== 'past_due')) return null;
-        if (keptByProvider(row)) return null;
+        if (endsItsOwnPeriod(row)) return null;
         return { event: 'canceled_at_period_end', to: 'canceled', set: { ...canceledNow(row, at), canceledAt: row.currentPeriodEnd }, actor: SYSTEM };
       case 'grace_ended': {
         const since = row.pastDueSince?.getTime() ?? -Infinity;

@@ -28,6 +28,9 @@ export async function updateSubscription(db: Executor, tenantId: string, patch: 
 /** Subscriptions Stripe or PayPal keeps (service.ts `keptByProvider`); never NULL. */
 const KEPT_BY_PROVIDER: SQL = sql`COALESCE(${subscriptions.paymentMethod} IN ('stripe', 'paypal') AND ${subscriptions.providerSubscriptionId} IS NOT NULL, false)`;
 
+/** Subscriptions whose provider ends them at their period's end itself (service.ts `endsItsOwnPeriod`); never NULL. */
+const ENDS_ITS_OWN_PERIOD: SQL = sql`COALESCE(${subscriptions.paymentMethod} = 'stripe' AND ${subscriptions.providerSubscriptionId} IS NOT NULL, false)`;
+
 /** Subscriptions whose period renews by itself (see renewsItself): only these are rolled lazily and by the sweeper. */
 export const RENEWS_ITSELF: SQL = sql`((${subscriptions.status} = 'trialing' AND NOT ${KEPT_BY_PROVIDER})
   OR (${subscriptions.status} = 'active' AND ${subscriptions.paymentMethod} IS NULL AND NOT ${subscriptions.cancelAtPeriodEnd}))`;
@@ -57,9 +60,10 @@ export type DueKind = 'trial_ended' | 'canceled_at_period_end' | 'period_ended_u
 export async function listTransitionsDue(db: Executor, kind: DueKind, at: Date, graceSeconds: number, limit: number): Promise<string[]> {
   const s = subscriptions;
   const where: Record<DueKind, SQL | undefined> = {
-    // Stripe and PayPal end their own trials and subscriptions (and say so): only Tollgate's own are ended here.
+    // Stripe and PayPal end their own trials (and say so): only Tollgate's own are ended here.
     trial_ended: and(eq(s.status, 'trialing'), lte(s.trialEndsAt, at), not(KEPT_BY_PROVIDER)),
-    canceled_at_period_end: and(inArray(s.status, ['active', 'past_due']), eq(s.cancelAtPeriodEnd, true), lte(s.currentPeriodEnd, at), not(KEPT_BY_PROVIDER)),
+    // A cancellation at the period's end: Stripe ends its own (the deletion); PayPal sends nothing then.
+    canceled_at_period_end: and(inArray(s.status, ['active', 'past_due']), eq(s.cancelAtPeriodEnd, true), lte(s.currentPeriodEnd, at), not(ENDS_ITS_OWN_PERIOD)),
     // A paid period Tollgate keeps: a bank transfer's, or one a payment of no subscription (a one-off invoice, a capture) bought.
     period_ended_unpaid: and(eq(s.status, 'active'), isNotNull(s.paymentMethod), not(KEPT_BY_PROVIDER), eq(s.cancelAtPeriodEnd, false), lte(s.currentPeriodEnd, at)),
     grace_ended: and(eq(s.status, 'past_due'), or(isNull(s.pastDueSince), lte(s.pastDueSince, new Date(at.getTime() - graceSeconds * 1000)))),

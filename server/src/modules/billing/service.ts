@@ -52,6 +52,16 @@ export function keptByProvider(row: Pick<SubscriptionRow, 'paymentMethod' | 'pro
 }
 
 /**
+ * Whether the provider keeping a subscription ends it itself when it is set to cancel at
+ * its period's end: Stripe does (the deletion event); PayPal's cancellation is the last
+ * word it sends, so the sweeper ends those, as it ends Tollgate's own. The same rule in
+ * SQL: repo.ts `ENDS_ITS_OWN_PERIOD`.
+ */
+export function endsItsOwnPeriod(row: Pick<SubscriptionRow, 'paymentMethod' | 'providerSubscriptionId'>): boolean {
+  return keptByProvider(row) && row.paymentMethod === 'stripe';
+}
+
+/**
  * Whether a subscription's period renews by itself, monthly, with the plan's credits: a
  * trial Tollgate keeps, and an active subscription nobody pays for (a free plan, a plan an
  * operator set). A paid period is opened by its payment (and its credits come with it);

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decisionCode, setSubscription, subscriptionRow } from '../../../test/billing.js';
+import { decisionCode, setSubscription, signIn, subscriptionRow } from '../../../test/billing.js';
 import { snapshot, startSecondInstance, startTestApp, type SecondInstance, type SignedUp, type TestApp } from '../../../test/harness.js';
 import { trustedCertificateUrl } from './paypal.js';
 
@@ -253,6 +253,29 @@ describe('events', () => {
       expect([name, grants]).toEqual([name, [{ amount: '10000' }]]);
       expect(await decisionCode(t, owner.accessToken)).toBe('OK');
     }
+  });
+
+  it('a subscription the customer cancels runs to the end of the month it paid for, then the sweeper ends it', async () => {
+    const owner = await t.signup();
+    const at = t.clock.now();
+    await deliver(event('BILLING.SUBSCRIPTION.ACTIVATED', subscription(owner.tenantId, 'I-QUIT', at)));
+    await deliver(event('PAYMENT.SALE.COMPLETED', sale('SALE-QUIT', 'I-QUIT', at)));
+    const paid = await subscriptionRow(t, owner.tenantId);
+    const cancelled = new Date(at.getTime() + 86_400_000);
+    t.clock.set(cancelled.getTime());
+    expect((await deliver(event('BILLING.SUBSCRIPTION.CANCELLED', subscription(owner.tenantId, 'I-QUIT', cancelled, 'CANCELLED'), cancelled))).statusCode).toBe(200);
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'active', cancel_at_period_end: true, current_period_end: paid.current_period_end });
+    const token = await signIn(t, owner);
+    expect(await decisionCode(t, token)).toBe('OK');
+    // PayPal sends nothing at the period's end: the sweeper ends it.
+    await t.deps.metering.sweep(new Date((paid.current_period_end as Date).getTime() - 1));
+    expect((await subscriptionRow(t, owner.tenantId)).status).toBe('active');
+    t.clock.set((paid.current_period_end as Date).getTime());
+    await t.deps.metering.sweep(t.clock.now());
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'canceled' });
+    expect(await decisionCode(t, await signIn(t, owner))).toBe('PAYMENT_REQUIRED');
+    // Back within the test certificate's two days, for the tests after this one.
+    t.clock.set(cancelled.getTime());
   });
 
   it('a capture for a tenant named in custom_id activates its plan', async () => {

@@ -2,7 +2,6 @@ import { X509Certificate, verify as verifySignature } from 'node:crypto';
 import type { Clock } from '../../lib/clock.js';
 import { crc32 } from '../../lib/crc32.js';
 import { AppError } from '../../lib/errors.js';
-import type { SubscriptionStatus } from '../billing/index.js';
 import type { ProviderEvents, ProviderPayment, ProviderState } from './provider-events.js';
 import { currencyOf } from './stripe.js';
 
@@ -22,9 +21,17 @@ const TRANSMISSION_MAX_AGE_MS = 4 * 86_400_000;
 const TRANSMISSION_MAX_AHEAD_MS = 5 * 60_000;
 const TRANSMISSION_ID = /^[\x21-\x7e]{1,128}$/;
 
-const SUBSCRIPTION_STATUS: Record<string, SubscriptionStatus> = {
-  'BILLING.SUBSCRIPTION.ACTIVATED': 'active', 'BILLING.SUBSCRIPTION.CANCELLED': 'canceled',
-  'BILLING.SUBSCRIPTION.SUSPENDED': 'suspended', 'BILLING.SUBSCRIPTION.EXPIRED': 'canceled',
+/**
+ * PayPal's subscription events as Tollgate's states. A cancellation (the customer's, or
+ * the merchant's) stops the billing, not the month paid for: the subscription runs to its
+ * period's end, and PayPal sending nothing then, the sweeper ends it (billing
+ * `endsItsOwnPeriod`). An expiry (its cycles all billed) ends it at once.
+ */
+const SUBSCRIPTION_STATE: Record<string, Pick<ProviderState, 'status' | 'cancelAtPeriodEnd'>> = {
+  'BILLING.SUBSCRIPTION.ACTIVATED': { status: 'active', cancelAtPeriodEnd: false },
+  'BILLING.SUBSCRIPTION.CANCELLED': { cancelAtPeriodEnd: true },
+  'BILLING.SUBSCRIPTION.SUSPENDED': { status: 'suspended' },
+  'BILLING.SUBSCRIPTION.EXPIRED': { status: 'canceled' },
 };
 
 export interface PayPalOptions {
@@ -110,10 +117,10 @@ export class PayPalWebhooks {
     const ref = { id: event.id, type, transmissionId };
     const resource = (event.resource ?? {}) as Obj;
     const created = dateOf(event.create_time) ?? this.clock.now();
-    const status = SUBSCRIPTION_STATUS[type];
-    if (status) {
+    const known = SUBSCRIPTION_STATE[type];
+    if (known) {
       const state: ProviderState = {
-        subscriptionId: String(resource.id), status, plan: this.options.plans[String(resource.plan_id)],
+        subscriptionId: String(resource.id), ...known, plan: this.options.plans[String(resource.plan_id)],
         at: dateOf(resource.status_update_time) ?? dateOf(resource.update_time) ?? created, creates: type === 'BILLING.SUBSCRIPTION.ACTIVATED',
       };
       const tenantId = await this.events.tenantOf('paypal', { fromMetadata: str(resource.custom_id), subscriptionId: state.subscriptionId });
