@@ -4,7 +4,7 @@ import type { Executor } from '../../db/client.js';
 import type { Clock } from '../../lib/clock.js';
 import { newId } from '../../lib/ids.js';
 import type { Actor } from '../audit/index.js';
-import type { SubscriptionLifecycle } from './lifecycle.js';
+import type { SubscriptionLifecycle, Transitioned } from './lifecycle.js';
 import {
   advancePeriod, countOtherPlans, findSubscription, insertSubscription, listDue, tenantsWithSubscription, type SubscriptionRow,
 } from './repo.js';
@@ -146,10 +146,9 @@ export class BillingService {
     return listDue(tx, this.clock.now(), limit);
   }
 
-  /** An operator's change of plan (the status stays what it is). */
-  async setPlan(tx: Executor, tenantId: string, plan: string, actor: Actor, requestId?: string): Promise<Subscription | undefined> {
-    const changed = await this.lifecycle.apply(tx, tenantId, (row) => row.plan === plan ? null : { event: 'plan_changed', to: row.status, set: { plan }, actor, requestId });
-    return changed?.after;
+  /** An operator's change of plan (the status stays what it is): the subscription before and after, or null when it was on that plan already. */
+  async setPlan(tx: Executor, tenantId: string, plan: string, actor: Actor, requestId?: string): Promise<Transitioned | null> {
+    return this.lifecycle.apply(tx, tenantId, (row) => row.plan === plan ? null : { event: 'plan_changed', to: row.status, set: { plan }, actor, requestId });
   }
 
   /** A condition on a tenant id column: its subscription has this status and/or payment method. */

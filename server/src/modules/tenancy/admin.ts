@@ -76,13 +76,15 @@ export class TenancyAdminService {
         if (patch.status === 'suspended') await this.suspended(tx, tenantId, { reason: 'operator', previousStatus: previous });
       }
       if (patch.plan !== undefined) {
-        const sub = await this.billing.get(tx, tenantId);
-        if (sub && sub.plan !== patch.plan) {
-          const after = await this.billing.setPlan(tx, tenantId, patch.plan, { type: 'operator', id: operatorId }, ctx.requestId);
-          if (after) changes.plan = { from: sub.plan, to: patch.plan };
-        }
+        // What the locked subscription was on: another operator's plan may have come first.
+        const changed = await this.billing.setPlan(tx, tenantId, patch.plan, { type: 'operator', id: operatorId }, ctx.requestId);
+        if (changed) changes.plan = { from: changed.before.plan, to: changed.after.plan };
       }
       if (patch.limits !== undefined || patch.enterprise !== undefined) {
+        // The overrides are read, merged and written whole: one operator's at a time, or one
+        // change is lost. The tenant's row is what every change of its entitlements locks
+        // (its generation, db/functions/stamps.sql), so holding it first adds no new order.
+        await repo.holdTenant(tx, tenantId);
         Object.assign(changes, await this.overrides.applyOverrides(tx, tenantId, { limits: patch.limits, enterprise: patch.enterprise }));
       }
       if (Object.keys(changes).length > 0) {
@@ -107,10 +109,13 @@ export class TenancyAdminService {
 
   async setUserStatus(operatorId: string, userId: string, status: 'active' | 'deactivated', ctx: CallContext): Promise<UserView> {
     const view = await inSystem(this.db, async (tx) => {
-      const before = await repo.findUserById(tx, userId);
+      // Locked: of two operators racing, the second sees the first's status, so the audit
+      // entries always add up to the status the user has.
+      const before = await repo.findUserById(tx, userId, true);
       if (!before) throw new AppError('USER_NOT_FOUND');
+      if (before.status === status) return toUserView(before);
       const after = await repo.updateUser(tx, userId, { status, updatedAt: this.clock.now() });
-      if (before.status !== status && before.personalTenantId) {
+      if (before.personalTenantId) {
         await this.audit.record(tx, {
           tenantId: before.personalTenantId, actor: { type: 'operator', id: operatorId },
           action: status === 'active' ? 'user.reactivate' : 'user.deactivate', target: { type: 'user', id: userId }, requestId: ctx.requestId,

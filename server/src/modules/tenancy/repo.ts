@@ -14,8 +14,9 @@ export async function insertUser(db: Executor, row: typeof users.$inferInsert): 
   await db.insert(users).values(row);
 }
 
-export async function findUserById(db: Executor, id: string): Promise<UserRow | undefined> {
-  const [row] = await db.select().from(users).where(eq(users.id, id));
+export async function findUserById(db: Executor, id: string, lock = false): Promise<UserRow | undefined> {
+  const query = db.select().from(users).where(eq(users.id, id));
+  const [row] = lock ? await query.for('no key update') : await query;
   return row;
 }
 
@@ -49,6 +50,11 @@ export async function findTenant(db: Executor, id: string): Promise<TenantRow | 
  * status already. The row is locked first, so of callers racing to the same status one
  * changes it and the others see it changed (and announce nothing).
  */
+/** Holds the tenant's row until the transaction ends, as an update of it would (FOR NO KEY UPDATE). */
+export async function holdTenant(db: Executor, id: string): Promise<void> {
+  await db.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, id)).for('no key update');
+}
+
 export async function changeTenantStatus(db: Executor, id: string, status: TenantStatus, now: Date): Promise<TenantStatus | undefined> {
   const [row] = await db.select({ status: tenants.status }).from(tenants).where(eq(tenants.id, id)).for('update');
   if (!row || row.status === status) return undefined;

@@ -243,6 +243,38 @@ describe('operators', () => {
     expect(events.map((e) => e.data)).toEqual([{ tenantId: owner.tenantId, reason: 'operator', previousStatus: 'active' }]);
   });
 
+  it('operators patching one tenant at once lose no change, and each audit entry says what its change replaced', async () => {
+    // PostgreSQL runs the patches side by side; PGlite, with one connection, one after another (it passes there either way).
+    const [op, other] = [await t.operator(), await t.operator()];
+    for (let round = 0; round < 8; round++) {
+      const owner = await t.signup();
+      const patch = (who: { accessToken: string }, payload: Record<string, unknown>) => t.request({ method: 'PATCH', url: `/v1/admin/tenants/${owner.tenantId}`, token: who.accessToken, payload });
+      const answers = await Promise.all([patch(op, { limits: { runs: 500 + round } }), patch(other, { limits: { concurrentRuns: 7 }, enterprise: true }), patch(op, { plan: 'pro' }), patch(other, { plan: 'enterprise' })]);
+      expect(answers.map((a) => a.statusCode)).toEqual([200, 200, 200, 200]);
+      const [stored] = await t.db.asOwner<{ limits: Record<string, number>; enterprise: boolean }>('SELECT limits, enterprise FROM tenant_overrides WHERE tenant_id = $1', [owner.tenantId]);
+      expect([round, stored]).toEqual([round, { limits: { runs: 500 + round, concurrentRuns: 7 }, enterprise: true }]);
+      // The plan went free → one → the other: each entry's `from` is the plan its change replaced.
+      const plans = (await t.db.asOwner<{ data: { plan?: { from: string; to: string } } }>(`SELECT data FROM audit_log WHERE tenant_id = $1 AND action = 'tenant.update'`, [owner.tenantId]))
+        .flatMap((e) => (e.data.plan ? [e.data.plan] : []));
+      const first = plans.find((p) => p.from === 'free');
+      expect([round, plans.length, first && plans.find((p) => p !== first)?.from]).toEqual([round, 2, first?.to]);
+    }
+  });
+
+  it('operators setting a user\'s status at once: the audit entries add up to the status the user has', async () => {
+    const [op, other] = [await t.operator(), await t.operator()];
+    for (let round = 0; round < 8; round++) {
+      const user = await t.signup();
+      const set = (who: { accessToken: string }, status: string) => t.request({ method: 'PATCH', url: `/v1/admin/users/${user.userId}`, token: who.accessToken, payload: { status } });
+      expect((await set(op, 'deactivated')).statusCode).toBe(200);
+      await Promise.all([set(op, 'active'), set(other, 'deactivated')]);
+      const [row] = await t.db.asOwner<{ status: string }>('SELECT status FROM users WHERE id = $1', [user.userId]);
+      const actions = (await t.db.asOwner<{ action: string }>(`SELECT action FROM audit_log WHERE target_id = $1 AND action IN ('user.deactivate', 'user.reactivate')`, [user.userId])).map((a) => a.action);
+      const off = actions.filter((a) => a === 'user.deactivate').length - actions.filter((a) => a === 'user.reactivate').length;
+      expect([round, row!.status]).toEqual([round, off === 1 ? 'deactivated' : 'active']);
+    }
+  });
+
   it('search tenants, reject unknown plans, and are the only ones allowed on /v1/admin', async () => {
     const op = await t.operator();
     const owner = await t.signup();
