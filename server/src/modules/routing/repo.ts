@@ -9,9 +9,9 @@ export async function listRoutes(db: Executor, tenantId: string): Promise<RouteR
   return db.select().from(tenantRoutes).where(eq(tenantRoutes.tenantId, tenantId)).orderBy(asc(tenantRoutes.createdAt), asc(tenantRoutes.name));
 }
 
-export async function findRoute(db: Executor, tenantId: string, name: string, lock = false): Promise<RouteRow | undefined> {
-  const query = db.select().from(tenantRoutes).where(and(eq(tenantRoutes.tenantId, tenantId), eq(tenantRoutes.name, name)));
-  const [row] = lock ? await query.for('update') : await query;
+/** A route as stored; a change reads it under the route name's lock (service.ts commit), which also covers a route not created yet. */
+export async function findRoute(db: Executor, tenantId: string, name: string): Promise<RouteRow | undefined> {
+  const [row] = await db.select().from(tenantRoutes).where(and(eq(tenantRoutes.tenantId, tenantId), eq(tenantRoutes.name, name)));
   return row;
 }
 

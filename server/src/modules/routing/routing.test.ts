@@ -94,6 +94,22 @@ describe('provider routes', () => {
     expect(JSON.stringify(audit)).not.toContain(OPENAI_KEY);
   });
 
+  it('concurrent PUTs of one new route each answer 201 or 200 (a PUT is create-or-replace): one creates it, the others replace it', async () => {
+    const { owner, tenantId } = await enterpriseTenant();
+    for (let round = 0; round < 5; round++) {
+      const name = `race-${round}`;
+      // On PostgreSQL each PUT is its own connection: without a lock taken before the read, all find no row and all insert.
+      const answers = await Promise.all(Array.from({ length: 6 }, (_, i) => put(owner.accessToken, tenantId, name, bedrock({ externalId: `ext-id-${round}-${i}` }))));
+      expect(answers.map((a) => a.statusCode).sort(), answers.map((a) => a.body).join('\n')).toEqual([200, 200, 200, 200, 200, 201]);
+      t.clock.advance(1);
+      const removals = await Promise.all(Array.from({ length: 3 }, () => t.request({ method: 'DELETE', url: `/v1/tenants/${tenantId}/routes/${name}`, token: owner.accessToken })));
+      expect(removals.map((r) => r.statusCode).sort()).toEqual([204, 404, 404]);
+    }
+    const audit = await t.db.asOwner<{ action: string; n: number }>(
+      `SELECT action, count(*)::int AS n FROM audit_log WHERE tenant_id = $1 AND action LIKE 'route.%' GROUP BY action ORDER BY action`, [tenantId]);
+    expect(audit).toEqual([{ action: 'route.create', n: 5 }, { action: 'route.delete', n: 5 }, { action: 'route.update', n: 25 }]);
+  });
+
   it('are for owners and admins: a member is refused, another tenant\'s owner gets the 404 of a missing tenant', async () => {
     const { owner, tenantId } = await enterpriseTenant();
     const member = await t.signup();

@@ -1,5 +1,6 @@
 import type { PlatformRouteConfig } from '../../config-schema.js';
 import type { Db, Executor, Tx } from '../../db/client.js';
+import { lockKey } from '../../db/locks.js';
 import { inSystem, inTenant } from '../../db/scope.js';
 import type { ChangeFeed } from '../../lib/changes.js';
 import type { Clock } from '../../lib/clock.js';
@@ -57,7 +58,7 @@ export class RoutingService {
     const now = this.p.clock.now();
     const result = await this.commit(tenantId, name, async (tx) => {
       if (!(await this.planAllows(tx, tenantId))) throw new AppError('NOT_IN_PLAN', 'the tenant\'s plan does not allow its own provider accounts');
-      const before = await repo.findRoute(tx, tenantId, name, true);
+      const before = await repo.findRoute(tx, tenantId, name);
       const row: repo.RouteRow = {
         tenantId, name, provider: input.provider,
         region: input.provider === 'bedrock' ? input.region : null,
@@ -80,7 +81,7 @@ export class RoutingService {
 
   async remove(tenantId: string, name: string, actor: Actor, ctx: CallContext = {}): Promise<void> {
     await this.commit(tenantId, name, async (tx) => {
-      const before = await repo.findRoute(tx, tenantId, name, true);
+      const before = await repo.findRoute(tx, tenantId, name);
       if (!before || !(await repo.deleteRoute(tx, tenantId, name))) throw new AppError('ROUTE_NOT_FOUND');
       await this.p.audit.record(tx, {
         tenantId, actor, action: 'route.delete', target: { type: 'route', id: name }, data: auditView(before), requestId: ctx.requestId,
@@ -141,11 +142,17 @@ export class RoutingService {
     return this.p.plans.ofSubscription(subscription?.plan).byoProvider;
   }
 
-  /** A change of a route: in the tenant's transaction, announced to every process, then told to this one's listeners. */
+  /**
+   * A change of a route: in the tenant's transaction, announced to every process, then told
+   * to this one's listeners. Changes of one route name queue on its lock before they read:
+   * a row lock (FOR UPDATE) holds nothing while the route does not exist yet, and two PUTs
+   * creating it would both insert, the second meeting the primary key.
+   */
   private async commit<T>(tenantId: string, name: string, work: (tx: Tx) => Promise<T>): Promise<T> {
     const change = { kind: 'tenant', id: tenantId } as const;
     try {
       return await this.p.changes.commit(change, () => inTenant(this.p.db, tenantId, async (tx) => {
+        await lockKey(tx, tenantId, `route:${name}`);
         const result = await work(tx);
         await this.p.changes.announce(tx, change);
         return result;
