@@ -1,4 +1,7 @@
+import { sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
+import { createTestDatabase } from '../../test/harness.js';
+import { AppError } from './errors.js';
 import { createLogger, lazyChild } from './logger.js';
 
 describe('the process logger', () => {
@@ -16,6 +19,47 @@ describe('the process logger', () => {
     for (const secret of ['p-1', 'tgp_secret', 'eyJ.secret', 's=1', 'hash', 'smtp://u:pw@h', 'hs256-secret', 'tg_secret', 'eyJ.a.b', 'tgr_x']) {
       expect(lines[0], secret).not.toContain(secret);
     }
+  });
+});
+
+describe('a failed statement in the log', () => {
+  it('names its query and the database\'s code and constraint, never the parameters nor the rows\' values (the driver\'s detail)', async () => {
+    const SECRET = 'sk-live-in-a-failed-statement-7c1e';
+    const db = await createTestDatabase();
+    let failure: unknown;
+    try {
+      // A real refusal, of the driver in use: a duplicate key whose values the database quotes in its detail.
+      await db.database.db.transaction(async (tx) => {
+        await tx.execute(sql`CREATE TEMP TABLE held (value text PRIMARY KEY) ON COMMIT DROP`);
+        await tx.execute(sql`INSERT INTO held (value) VALUES (${SECRET}), (${SECRET})`);
+      });
+    } catch (error) {
+      failure = error;
+    } finally {
+      await db.drop();
+    }
+    expect(failure).toMatchObject({ query: expect.stringContaining('INSERT INTO held'), params: [SECRET, SECRET] });
+    const lines: string[] = [];
+    const logger = createLogger('info', { write: (line: string) => { lines.push(line); } });
+    logger.error({ err: failure }, 'unhandled error');
+    // The 503 of an outage carries the driver's error as its cause (db/errors.ts databaseFailure).
+    logger.warn({ err: new AppError('DATABASE_BUSY', undefined, undefined, { cause: failure }) }, 'lost to concurrent transactions');
+    logger.error(failure as Error);
+    expect(lines).toHaveLength(3);
+    for (const line of lines) expect(line).not.toContain(SECRET);
+    const [direct, wrapped, bare] = lines.map((l) => JSON.parse(l));
+    for (const err of [direct.err, wrapped.err.cause, bare.err]) {
+      expect(err).toMatchObject({
+        message: 'Failed query: INSERT INTO held (value) VALUES ($1), ($2)',
+        query: 'INSERT INTO held (value) VALUES ($1), ($2)',
+        cause: { code: '23505', constraint: 'held_pkey', table: 'held', message: 'duplicate key value violates unique constraint "held_pkey"' },
+      });
+      expect(err.stack).toMatch(/^Error: Failed query: INSERT INTO held \(value\) VALUES \(\$1\), \(\$2\)\n\s+at /);
+      expect(err).not.toHaveProperty('params');
+      expect(err.cause).not.toHaveProperty('detail');
+    }
+    expect(wrapped.err).toMatchObject({ type: 'AppError', code: 'DATABASE_BUSY' });
+    expect([direct.msg, wrapped.msg, bare.msg]).toEqual(['unhandled error', 'lost to concurrent transactions', direct.err.message]);
   });
 });
 

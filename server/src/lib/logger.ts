@@ -24,9 +24,78 @@ const REDACT_PATHS = [
   'req.headers["tollgate-on-behalf-of"]',
 ];
 
-/** The process's logger: pino JSON at `level`, secrets redacted. */
+/** The process's logger: pino JSON at `level`, secrets redacted, a failed statement without its parameters. */
 export function createLogger(level: string, destination?: DestinationStream): Logger {
-  return pino({ level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, destination);
+  return pino({
+    level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, serializers: { err: serializeError },
+    hooks: {
+      // A line logged without a message takes its error's: a failed statement's carries its values.
+      logMethod(args: unknown[], method: (...a: unknown[]) => void) {
+        const [first, message] = args;
+        const err = first instanceof Error ? first : (first as { err?: unknown } | null)?.err;
+        if (message === undefined && isFailedQuery(err)) return method.apply(this, [first, failedQueryMessage(err)]);
+        return method.apply(this, args);
+      },
+    },
+  }, destination);
+}
+
+type ErrorLike = Error & { cause?: unknown };
+/** Drizzle's DrizzleQueryError (drizzle-orm/errors), by its shape: a copy of drizzle bundled elsewhere has another class. */
+type FailedQuery = ErrorLike & { query: string; params: unknown };
+
+const isErrorLike = (value: unknown): value is ErrorLike => typeof (value as { message?: unknown } | null)?.message === 'string';
+const isFailedQuery = (value: unknown): value is FailedQuery =>
+  isErrorLike(value) && typeof (value as { query?: unknown }).query === 'string' && 'params' in value;
+
+/**
+ * An error as logged: pino's own serializer, but a failed statement never with its values.
+ * A DrizzleQueryError's message and stack read "Failed query: <sql>\nparams: <values>" — a
+ * row's values, a sealed secret among them — and pino copies both, and every cause's message
+ * and stack, into the line, where the redaction paths (fields, not text) cannot reach. Such
+ * an error is logged as its query and its stack's frames, its cause (the driver's refusal)
+ * as the database's code, message and the names of what it refused, never its detail (which
+ * quotes a key's values); an error wrapping one (the 503 of an outage) keeps its own message
+ * and stack and shows that cause the same way.
+ */
+function serializeError(err: unknown): unknown {
+  if (!isErrorLike(err)) return err;
+  if (isFailedQuery(err)) return failedQuery(err);
+  if (!carriesFailedQuery(err.cause)) return pino.stdSerializers.err(err);
+  const own = Object.create(Object.getPrototypeOf(err) as object, Object.getOwnPropertyDescriptors(err)) as ErrorLike;
+  delete own.cause;
+  return Object.assign(pino.stdSerializers.err(own), { cause: serializeError(err.cause) });
+}
+
+function carriesFailedQuery(error: unknown, depth = 0): boolean {
+  return isErrorLike(error) && depth < 10 && (isFailedQuery(error) || carriesFailedQuery(error.cause, depth + 1));
+}
+
+const failedQueryMessage = (err: FailedQuery) => `Failed query: ${err.query}`;
+
+function failedQuery(err: FailedQuery): Record<string, unknown> {
+  const header = `${err.name}: ${err.message}`;
+  const message = failedQueryMessage(err);
+  // The frames only after the message's own lines: a stack that does not begin with them is not shown at all.
+  const stack = err.stack?.startsWith(header) ? `${err.name}: ${message}${err.stack.slice(header.length)}` : undefined;
+  return { type: err.constructor.name, message, stack, query: err.query, cause: databaseRefusal(err.cause) };
+}
+
+/** What of a driver's error is logged, in one spelling for both drivers (postgres.js names its fields table_name, …; PGlite table, …). */
+const REFUSAL_FIELDS = {
+  code: ['code'], severity: ['severity'], schema: ['schema', 'schema_name'], table: ['table', 'table_name'],
+  column: ['column', 'column_name'], constraint: ['constraint', 'constraint_name'], dataType: ['dataType', 'data_type_name'],
+} as const;
+
+function databaseRefusal(cause: unknown): Record<string, unknown> | undefined {
+  if (!isErrorLike(cause)) return undefined;
+  const fields = cause as unknown as Record<string, unknown>;
+  const view: Record<string, unknown> = { type: cause.constructor.name, message: cause.message };
+  for (const [name, spellings] of Object.entries(REFUSAL_FIELDS)) {
+    const value = spellings.map((spelling) => fields[spelling]).find((v) => typeof v === 'string' || typeof v === 'number');
+    if (value !== undefined) view[name] = value;
+  }
+  return view;
 }
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
