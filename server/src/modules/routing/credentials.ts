@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import type { RoutingConfig } from '../../config-schema.js';
 import { inTenant } from '../../db/scope.js';
@@ -25,17 +26,19 @@ export interface CredentialParts {
   checkTenant: (principal: Principal, tenantId: string) => Promise<void>;
 }
 
-interface Cached { credentials: AwsCredentials; refreshAt: number }
+/** `asked`: when its STS call was made (the process's count of them), so an older call answering last does not replace it. */
+interface Cached { credentials: AwsCredentials; refreshAt: number; asked: number }
 
 const MAX_CACHED = 10_000;
 
 /**
  * Short-lived credentials for the route a decision named (POST /v1/routes/credentials):
  * for a Bedrock route, STS AssumeRole with the route's role and external ID, made with the
- * platform's own AWS credentials (the SDK's standard provider chain); cached per route
- * version until `refreshBeforeSeconds` before they expire, one STS call for any number of
- * concurrent requests, dropped at once when the route changes (and never served for
- * another version of it: the version is part of the key). For a key route, its key.
+ * platform's own AWS credentials (the SDK's standard provider chain); cached until
+ * `refreshBeforeSeconds` before they expire, one STS call for any number of concurrent
+ * requests, dropped at once when the route changes in this process. Cached and in-flight
+ * credentials are keyed by what they are (cacheKey): served only for the role, region and
+ * external ID the route row, read for every request, names now. For a key route, its key.
  */
 export class ProviderCredentials {
   private readonly cache = new Map<string, Cached>();
@@ -43,6 +46,7 @@ export class ProviderCredentials {
   private readonly clients = new Map<string, STSClient>();
   /** STS calls made (for tests and /metrics). */
   stsCalls = 0;
+  private asked = 0;
 
   constructor(private readonly p: CredentialParts) {
     p.routing.onChange((tenantId, name) => this.forget(tenantId, name));
@@ -68,16 +72,16 @@ export class ProviderCredentials {
     const { row, secret } = usable;
     if (row.provider !== 'bedrock') return { provider: row.provider, route: row.name, apiKey: secret, baseUrl: row.baseUrl };
     const actor: Actor = { type: principal.type === 'api_key' ? 'api_key' : 'service', id: principal.type === 'user' ? principal.userId : principal.keyId };
-    const credentials = await this.assumed({ tenantId: found.tenantId, name: row.name, version: row.version, region: row.region!, roleArn: row.roleArn!, externalId: secret }, actor, ctx);
+    const credentials = await this.assumed({ tenantId: found.tenantId, name: row.name, region: row.region!, roleArn: row.roleArn!, externalId: secret }, actor, ctx);
     return {
       provider: 'bedrock', region: row.region!, route: row.name,
       credentials: { ...credentials, expiration: credentials.expiration.toISOString() },
     };
   }
 
-  /** Drops what is cached for a route (all its versions). */
+  /** Drops what is cached for a route (whatever role it named): memory only, the key already keeps a changed route's apart. */
   forget(tenantId: string, name: string): void {
-    const prefix = `${tenantId}\u0000${name}\u0000`;
+    const prefix = routePrefix(tenantId, name);
     for (const key of this.cache.keys()) if (key.startsWith(prefix)) this.cache.delete(key);
   }
 
@@ -92,20 +96,35 @@ export class ProviderCredentials {
   }
 
   private async assumed(route: BedrockRoute, actor: Actor, ctx: CallContext): Promise<AwsCredentials> {
-    const key = `${route.tenantId}\u0000${route.name}\u0000${route.version}`;
+    const key = cacheKey(route);
     const cached = this.cache.get(key);
     if (cached && this.p.clock.now().getTime() < cached.refreshAt) return cached.credentials;
     let pending = this.inFlight.get(key);
     if (!pending) {
+      const asked = ++this.asked;
       pending = this.assumeRole(route, actor, ctx).then((credentials) => {
-        this.forget(route.tenantId, route.name);
-        if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value!);
-        this.cache.set(key, { credentials, refreshAt: credentials.expiration.getTime() - this.p.sts.refreshBeforeSeconds * 1000 });
+        this.keep(route, key, { credentials, refreshAt: credentials.expiration.getTime() - this.p.sts.refreshBeforeSeconds * 1000, asked });
         return credentials;
       }).finally(() => this.inFlight.delete(key));
       this.inFlight.set(key, pending);
     }
     return pending;
+  }
+
+  /**
+   * Caches credentials as their route's one entry (another role's, or older ones, are
+   * dropped), unless a call made later — for the route as it was read since — has already
+   * answered: the route changed while this one was on its way.
+   */
+  private keep(route: BedrockRoute, key: string, entry: Cached): void {
+    const prefix = routePrefix(route.tenantId, route.name);
+    for (const [other, cached] of this.cache) {
+      if (!other.startsWith(prefix)) continue;
+      if (cached.asked > entry.asked) return;
+      this.cache.delete(other);
+    }
+    if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(key, entry);
   }
 
   private async assumeRole(route: BedrockRoute, actor: Actor, ctx: CallContext): Promise<AwsCredentials> {
@@ -157,7 +176,25 @@ export class ProviderCredentials {
   }
 }
 
-interface BedrockRoute { tenantId: string; name: string; version: number; region: string; roleArn: string; externalId: string }
+interface BedrockRoute { tenantId: string; name: string; region: string; roleArn: string; externalId: string }
+
+/**
+ * What credentials are, as the cache and the in-flight calls know them: the tenant's route,
+ * and the role, region and external ID (its SHA-256: the secret is not kept as a key) they
+ * were issued for. Not the route's version: a route deleted and created again starts at 1
+ * again, and another process may do that without this one hearing of it (this cache does
+ * not follow the change feed) — keyed by version, the old role's credentials would be
+ * served for the new route, and a request could join an old route's call still on its way.
+ */
+function cacheKey(route: BedrockRoute): string {
+  const externalId = createHash('sha256').update(route.externalId, 'utf8').digest('hex');
+  return `${routePrefix(route.tenantId, route.name)}${route.roleArn}\u0000${route.region}\u0000${externalId}`;
+}
+
+/** The start of every key of a route's credentials (no part of a key holds a NUL). */
+function routePrefix(tenantId: string, name: string): string {
+  return `${tenantId}\u0000${name}\u0000`;
+}
 
 /** What STS (or the way to it) said: its error code and message, never anything of the request. */
 function refusalOf(error: unknown): { code: string; message: string } {

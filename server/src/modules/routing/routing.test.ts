@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../lib/logger.js';
 import pino from 'pino';
 import { createDeps } from '../../deps.js';
@@ -262,6 +262,76 @@ describe('POST /v1/routes/credentials', () => {
     expect(answers.map((a) => a.statusCode)).toEqual(decisions.map(() => 200));
     expect(new Set(answers.map((a) => a.json().credentials.accessKeyId)).size).toBe(1);
     expect(sts.calls.length).toBe(before + 1);
+  });
+
+  /** Which role each access key id was issued for, as the tenant's audit log records it. */
+  const issuedFor = async (tenantId: string) => Object.fromEntries((await t.db.asOwner<{ data: { accessKeyId: string; roleArn: string } }>(
+    `SELECT data FROM audit_log WHERE tenant_id = $1 AND action = 'route.credentials_issued'`, [tenantId])).map((a) => [a.data.accessKeyId, a.data.roleArn]));
+  const ROLE_B = 'arn:aws:iam::123456789012:role/tollgate-bedrock-b';
+
+  it('a route deleted and created again through another process, with another role, gets that role\'s credentials here at once', async () => {
+    sts.roles.set(ROLE, EXTERNAL_ID);
+    sts.roles.set(ROLE_B, 'ext-id-of-role-b-0042');
+    const { owner, tenantId, key } = await enterpriseTenant();
+    await put(owner.accessToken, tenantId, 'aws-main', bedrock({ models: ['*'] }));
+    const first = (await credentials(key, (await authorize(key, { operation: 'clustering' })).json().decisionId)).json();
+    const other = await startSecondInstance(t);
+    try {
+      // Through the other process: this one's cache hears nothing of it, and the new route's version is 1 again.
+      const auth = `Bearer ${owner.accessToken}`;
+      expect((await other.app.inject({ method: 'DELETE', url: `/v1/tenants/${tenantId}/routes/aws-main`, headers: { authorization: auth } })).statusCode).toBe(204);
+      const recreated = await other.app.inject({ method: 'PUT', url: `/v1/tenants/${tenantId}/routes/aws-main`, headers: { authorization: auth },
+        payload: bedrock({ models: ['*'], roleArn: ROLE_B, externalId: 'ext-id-of-role-b-0042' }) });
+      expect(recreated.statusCode, recreated.body).toBe(201);
+    } finally {
+      await other.close();
+    }
+    const calls = sts.calls.length;
+    const second = await credentials(key, (await authorize(key, { operation: 'clustering' })).json().decisionId);
+    expect(second.statusCode, second.body).toBe(200);
+    expect(sts.calls.slice(calls).map((c) => [c.roleArn, c.externalId])).toEqual([[ROLE_B, 'ext-id-of-role-b-0042']]);
+    const roles = await issuedFor(tenantId);
+    expect([roles[first.credentials.accessKeyId], roles[second.json().credentials.accessKeyId]]).toEqual([ROLE, ROLE_B]);
+  });
+
+  it('a request after the route changed never joins an STS call still on its way for the route as it was, nor does that call, answering last, replace what is cached', async () => {
+    sts.roles.set(ROLE, EXTERNAL_ID);
+    sts.roles.set(ROLE_B, 'ext-id-of-role-b-0042');
+    const { owner, tenantId, key } = await enterpriseTenant();
+    await put(owner.accessToken, tenantId, 'aws-main', bedrock({ models: ['*'] }));
+    const before = (await authorize(key, { operation: 'clustering' })).json().decisionId as string;
+    const calls = sts.calls.length;
+    const releases: (() => void)[] = [];
+    const held = () => new Promise<void>((resolve) => { releases.push(resolve); });
+    try {
+      sts.hold = held();
+      const pending = credentials(key, before);
+      await vi.waitFor(() => expect(sts.calls.length).toBe(calls + 1));
+      sts.hold = held();
+      // Deleted and created again (version 1 again) while role A's call waits at STS.
+      t.clock.advance(1);
+      expect((await t.request({ method: 'DELETE', url: `/v1/tenants/${tenantId}/routes/aws-main`, token: owner.accessToken })).statusCode).toBe(204);
+      expect((await put(owner.accessToken, tenantId, 'aws-main', bedrock({ models: ['*'], roleArn: ROLE_B, externalId: 'ext-id-of-role-b-0042' }))).statusCode).toBe(201);
+      const after = credentials(key, (await authorize(key, { operation: 'clustering' })).json().decisionId);
+      await vi.waitFor(() => expect(sts.calls.length).toBe(calls + 2));
+      sts.hold = null;
+      // Role B's call answers first, role A's last.
+      releases[1]!();
+      const renewed = await after;
+      releases[0]!();
+      const old = await pending;
+      expect([old.statusCode, renewed.statusCode], renewed.body).toEqual([200, 200]);
+      expect(sts.calls.slice(calls).map((c) => c.roleArn)).toEqual([ROLE, ROLE_B]);
+      const roles = await issuedFor(tenantId);
+      expect([roles[old.json().credentials.accessKeyId], roles[renewed.json().credentials.accessKeyId]]).toEqual([ROLE, ROLE_B]);
+    } finally {
+      for (const release of releases) release();
+      sts.hold = null;
+    }
+    // What is cached is still role B's: the next request is served from it.
+    const cached = (await credentials(key, (await authorize(key, { operation: 'clustering' })).json().decisionId)).json();
+    expect((await issuedFor(tenantId))[cached.credentials.accessKeyId]).toBe(ROLE_B);
+    expect(sts.calls.length).toBe(calls + 2);
   });
 
   it('a refusal by STS is a 502 with the provider\'s reason, audited, never a 500; a rotated route is used at once', async () => {

@@ -17,7 +17,7 @@ export const tenantRoutes = pgTable('tenant_routes', {
   /** The external ID (Bedrock) or the API key, sealed (lib/secrets.ts Sealer), bound to this row. */
   secretSealed: text('secret_sealed').notNull(),
   secretLastFour: text('secret_last_four').notNull(),
-  /** Moves with every change: credentials cached for the route are keyed by it. */
+  /** Moves with every change (shown in its audit entries); a route created again starts at 1 again. */
   version: bigint('version', { mode: 'number' }).notNull(),
   createdAt: at('created_at').notNull(),
   updatedAt: at('updated_at').notNull(),
