@@ -33,14 +33,14 @@ export function TenantRoutes({ tenantId }: { tenantId: string }) {
     <Section title="Provider routes" loaded={routes}>
       {(data) => (
         <>
-          <p className="muted small">A call whose model matches an enabled route&apos;s models takes the first such route (oldest first); others run on the platform&apos;s provider. Secrets are sealed on the server: only their last four characters are shown.</p>
+          <p className="muted small">A call whose model matches an enabled route&apos;s models takes the first such route (oldest first); others run on the platform&apos;s provider. Secrets are sealed on the server: only the last four characters of one of 16 or more are shown.</p>
           <Table<ProviderRoute> rows={data.routes} rowKey={(r) => r.name} empty="No provider routes yet." columns={[
             { title: 'Name', cell: (r) => r.name },
             { title: 'Provider', cell: (r) => r.provider },
             { title: 'Region / base URL', cell: (r) => r.region ?? r.baseUrl ?? '—' },
             { title: 'Role ARN', cell: (r) => (r.roleArn ? <code>{r.roleArn}</code> : '—') },
             { title: 'Models', cell: (r) => r.models.join(', ') },
-            { title: 'Secret', cell: (r) => <code>…{r.secretLastFour}</code> },
+            { title: 'Secret', cell: (r) => (r.secretLastFour === null ? '—' : <code>…{r.secretLastFour}</code>) },
             { title: 'State', cell: (r) => <StatusBadge status={r.enabled ? 'enabled' : 'disabled'} /> },
             { title: 'Updated', cell: (r) => when(r.updatedAt) },
             { title: '', cell: (r) => (

@@ -8205,8 +8205,8 @@ export interface operations {
                             enabled: boolean;
                             roleArn: string | null;
                             baseUrl: string | null;
-                            /** @description the last four characters of the external ID (Bedrock) or the API key */
-                            secretLastFour: string;
+                            /** @description the last four characters of the external ID (Bedrock) or the API key; null when it is shorter than 16 characters */
+                            secretLastFour: string | null;
                             createdAt: string;
                             updatedAt: string;
                         }[];
@@ -8317,8 +8317,8 @@ export interface operations {
                         enabled: boolean;
                         roleArn: string | null;
                         baseUrl: string | null;
-                        /** @description the last four characters of the external ID (Bedrock) or the API key */
-                        secretLastFour: string;
+                        /** @description the last four characters of the external ID (Bedrock) or the API key; null when it is shorter than 16 characters */
+                        secretLastFour: string | null;
                         createdAt: string;
                         updatedAt: string;
                     };
@@ -8339,8 +8339,8 @@ export interface operations {
                         enabled: boolean;
                         roleArn: string | null;
                         baseUrl: string | null;
-                        /** @description the last four characters of the external ID (Bedrock) or the API key */
-                        secretLastFour: string;
+                        /** @description the last four characters of the external ID (Bedrock) or the API key; null when it is shorter than 16 characters */
+                        secretLastFour: string | null;
                         createdAt: string;
                         updatedAt: string;
                     };
@@ -8504,8 +8504,8 @@ export interface operations {
                             enabled: boolean;
                             roleArn: string | null;
                             baseUrl: string | null;
-                            /** @description the last four characters of the external ID (Bedrock) or the API key */
-                            secretLastFour: string;
+                            /** @description the last four characters of the external ID (Bedrock) or the API key; null when it is shorter than 16 characters */
+                            secretLastFour: string | null;
                             createdAt: string;
                             updatedAt: string;
                         }[];
@@ -8616,8 +8616,8 @@ export interface operations {
                         enabled: boolean;
                         roleArn: string | null;
                         baseUrl: string | null;
-                        /** @description the last four characters of the external ID (Bedrock) or the API key */
-                        secretLastFour: string;
+                        /** @description the last four characters of the external ID (Bedrock) or the API key; null when it is shorter than 16 characters */
+                        secretLastFour: string | null;
                         createdAt: string;
                         updatedAt: string;
                     };
@@ -8638,8 +8638,8 @@ export interface operations {
                         enabled: boolean;
                         roleArn: string | null;
                         baseUrl: string | null;
-                        /** @description the last four characters of the external ID (Bedrock) or the API key */
-                        secretLastFour: string;
+                        /** @description the last four characters of the external ID (Bedrock) or the API key; null when it is shorter than 16 characters */
+                        secretLastFour: string | null;
                         createdAt: string;
                         updatedAt: string;
                     };

@@ -3,12 +3,12 @@ import { readFileSync } from 'node:fs';
 import postgres from 'postgres';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { APP_ROLE, POSTGRES_URL, testConfig, withDatabase } from '../../test/harness.js';
+import { APP_ROLE, POSTGRES_URL, TEST_SECRET, testConfig, withDatabase } from '../../test/harness.js';
 import { buildApp } from '../app.js';
 import { createDeps, type Deps } from '../deps.js';
 import { ManualClock } from '../lib/clock.js';
 import { StartError } from '../lib/errors.js';
-import { sha256Hex } from '../lib/secrets.js';
+import { Sealer, sha256Hex } from '../lib/secrets.js';
 import { generateKey } from '../modules/apikeys/index.js';
 import { requestHash } from '../modules/credits/index.js';
 import { openDatabase, type Database } from './client.js';
@@ -160,6 +160,33 @@ describe('an installation at migration 0008 migrates forward', () => {
     } finally {
       await app.close();
     }
+  });
+});
+
+describe('provider routes stored before 0028', () => {
+  let raw: Raw;
+  afterAll(async () => { await raw?.drop(); });
+
+  it('show nothing of a secret shorter than 16 characters any more; a longer one keeps its last four, and no route changes', async () => {
+    raw = await rawDatabase();
+    await migrate(raw.target, APP_ROLE, { through: '0025_paypal_transmissions.sql' });
+    const sealer = new Sealer('provider-routes', TEST_SECRET);
+    // As 0014 kept them: the last four of every secret, whatever its length.
+    const secrets = { tiny: 'ab', fifteen: 'ext-id-15-chars', sixteen: 'external-id-16ch', key: 'sk-proj-a-long-provider-key-9d8e' };
+    await raw.target.exec(`SET app.system = 'on';
+      INSERT INTO tenants (id, name, kind, status) VALUES ('${ids.tenant}', 'Old', 'team', 'active');
+      INSERT INTO tenant_routes (tenant_id, name, provider, region, role_arn, models, enabled, secret_sealed, secret_last_four, version, created_at, updated_at) VALUES
+      ${Object.entries(secrets).map(([name, secret]) => `('${ids.tenant}', '${name}', 'bedrock', 'eu-central-1', 'arn:aws:iam::123456789012:role/r', ARRAY['*'], true,
+        '${sealer.seal(secret, `route:${ids.tenant}:${name}`)}', '${secret.slice(-4)}', 3, now(), now())`).join(',\n')};
+      RESET app.system;`);
+    const generation = await raw.target.query(`SELECT generation FROM tenants WHERE id = '${ids.tenant}'`);
+    await migrate(raw.target, APP_ROLE);
+    const rows = await raw.target.query('SELECT name, secret_last_four, version::int FROM tenant_routes ORDER BY name');
+    expect(rows).toEqual([
+      { name: 'fifteen', secret_last_four: null, version: 3 }, { name: 'key', secret_last_four: '9d8e', version: 3 },
+      { name: 'sixteen', secret_last_four: '16ch', version: 3 }, { name: 'tiny', secret_last_four: null, version: 3 },
+    ]);
+    expect(await raw.target.query(`SELECT generation FROM tenants WHERE id = '${ids.tenant}'`)).toEqual(generation);
   });
 });
 

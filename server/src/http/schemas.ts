@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type, type TSchema } from 'typebox';
+import { Type, type TSchema, type TSchemaOptions } from 'typebox';
 
 /** Shared schema pieces: one error body, id params, pagination. */
 
@@ -29,7 +29,7 @@ export const ShortText = (max = 200) => Type.String({ minLength: 1, maxLength: m
 export const RoleSchema = Type.Union([Type.Literal('owner'), Type.Literal('admin'), Type.Literal('member')]);
 
 /** A value or null: the one spelling of an optional-but-present field. */
-export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+export const Nullable = <T extends TSchema>(schema: T, options?: TSchemaOptions) => Type.Union([schema, Type.Null()], options);
 
 /** The cursor of the next page of a keyset list; null on the last page. */
 export const NextCursor = Nullable(Type.String());

@@ -94,6 +94,22 @@ describe('provider routes', () => {
     expect(JSON.stringify(audit)).not.toContain(OPENAI_KEY);
   });
 
+  it('show the last four characters of a secret of 16 or more, and nothing of a shorter one (four would be most or all of it)', async () => {
+    const { owner, tenantId } = await enterpriseTenant();
+    const shown: Record<string, [string, string | null]> = { tiny: ['ab12', null], fifteen: ['ext-id-15-chars', null], sixteen: ['external-id-16ch', '16ch'] };
+    for (const [name, [externalId, lastFour]] of Object.entries(shown)) {
+      const res = await put(owner.accessToken, tenantId, name, bedrock({ externalId }));
+      expect([res.statusCode, res.json().secretLastFour], name).toEqual([201, lastFour]);
+    }
+    const listed = (await t.request({ method: 'GET', url: `/v1/tenants/${tenantId}/routes`, token: owner.accessToken })).json().routes as { name: string; secretLastFour: unknown }[];
+    expect(Object.fromEntries(listed.map((r) => [r.name, r.secretLastFour]))).toEqual({ tiny: null, fifteen: null, sixteen: '16ch' });
+    const audit = await t.db.asOwner<{ target_id: string; data: { secretLastFour: unknown } }>(
+      `SELECT target_id, data FROM audit_log WHERE tenant_id = $1 AND action = 'route.create'`, [tenantId]);
+    expect(Object.fromEntries(audit.map((a) => [a.target_id, a.data.secretLastFour]))).toEqual({ tiny: null, fifteen: null, sixteen: '16ch' });
+    const stored = await t.db.asOwner<{ name: string; secret_last_four: unknown }>('SELECT name, secret_last_four FROM tenant_routes WHERE tenant_id = $1', [tenantId]);
+    expect(Object.fromEntries(stored.map((r) => [r.name, r.secret_last_four]))).toEqual({ tiny: null, fifteen: null, sixteen: '16ch' });
+  });
+
   it('concurrent PUTs of one new route each answer 201 or 200 (a PUT is create-or-replace): one creates it, the others replace it', async () => {
     const { owner, tenantId } = await enterpriseTenant();
     for (let round = 0; round < 5; round++) {

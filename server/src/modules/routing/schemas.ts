@@ -29,7 +29,7 @@ export const KeyRouteBody = Body({
 export const RouteBody = Type.Union([BedrockRouteBody, KeyRouteBody]);
 export type RouteInput = Static<typeof RouteBody>;
 
-/** A route as it is shown: never its secret, only the secret's last four characters. */
+/** A route as it is shown: never its secret, only the last four characters of a long one. */
 export const RouteViewSchema = Type.Object({
   name: Type.String(),
   provider: Type.Enum(PROVIDERS),
@@ -38,7 +38,7 @@ export const RouteViewSchema = Type.Object({
   enabled: Type.Boolean(),
   roleArn: Nullable(Type.String()),
   baseUrl: Nullable(Type.String()),
-  secretLastFour: Type.String({ description: 'the last four characters of the external ID (Bedrock) or the API key' }),
+  secretLastFour: Nullable(Type.String(), { description: 'the last four characters of the external ID (Bedrock) or the API key; null when it is shorter than 16 characters' }),
   createdAt: Type.String(),
   updatedAt: Type.String(),
 });

@@ -29,7 +29,10 @@ export function checkBaseUrl(value: string): string {
   return url.href.replace(/\/+$/, '');
 }
 
-/** The last four characters of a secret: all that is ever shown of it. */
-export function lastFour(secret: string): string {
-  return secret.slice(-4);
+/** Below this length, four characters are too much of a secret to show (an external ID may be 2 characters long). */
+const SHOWN_FROM_LENGTH = 16;
+
+/** The last four characters of a secret, all that is ever shown of it; nothing (null) of a shorter secret. */
+export function lastFour(secret: string): string | null {
+  return secret.length >= SHOWN_FROM_LENGTH ? secret.slice(-4) : null;
 }
