@@ -143,7 +143,11 @@ describe('provider routes', () => {
     const { owner, tenantId } = await enterpriseTenant();
     const key = { provider: 'anthropic', apiKey: 'sk-ant-0123456789' };
     for (const baseUrl of ['https://127.0.0.1/v1', 'https://169.254.169.254/latest', 'https://[::1]/', 'https://localhost:8443', 'https://2130706433/',
-      'https://metadata.google.internal/', 'https://user:pw@api.example.com/', 'https://intranet/', 'https://api.example.com/?key=1']) {
+      'https://metadata.google.internal/', 'https://user:pw@api.example.com/', 'https://intranet/', 'https://api.example.com/?key=1',
+      // An empty label: one trailing dot is the root's, a second hides the internal name behind it.
+      'https://localhost../v1', 'https://metadata.google.internal../', 'https://intranet../', 'https://api..example.com/', 'https://.example.com/',
+      // An empty query or fragment is no query to URL, but would be kept with the base URL.
+      'https://api.example.com/v1?', 'https://api.example.com/v1#', 'https://api.example.com/v1?#']) {
       const res = await put(owner.accessToken, tenantId, 'k', { ...key, baseUrl });
       expect([res.statusCode, res.json().error.code], baseUrl).toEqual([400, 'ROUTE_INVALID']);
     }

@@ -7,9 +7,10 @@ const INTERNAL_SUFFIXES = ['.localhost', '.local', '.internal', '.intranet', '.l
  * A tenant's base URL, as the platform's backend will call it with the tenant's key: https,
  * no credentials in it, and a public DNS name — no IP address at all (private, loopback,
  * link-local and the cloud metadata address are the SSRF targets; a public address gains
- * nothing a name does not), no single-label or internal-suffix name. Answers the URL as
- * normalised (no trailing slash). A public name can still resolve to a private address:
- * the backend's egress rules are the last word (docs/routing.md).
+ * nothing a name does not), no single-label or internal-suffix name, no empty label; no
+ * query or fragment, not even an empty one. Answers the URL as normalised (no trailing
+ * slash). A public name can still resolve to a private address: the backend's egress rules
+ * are the last word (docs/routing.md).
  */
 export function checkBaseUrl(value: string): string {
   let url: URL;
@@ -20,8 +21,11 @@ export function checkBaseUrl(value: string): string {
   }
   if (url.protocol !== 'https:') throw new AppError('ROUTE_INVALID', 'baseUrl: must be https');
   if (url.username || url.password) throw new AppError('ROUTE_INVALID', 'baseUrl: must not carry credentials');
-  if (url.search || url.hash) throw new AppError('ROUTE_INVALID', 'baseUrl: must not have a query or fragment');
+  // The text, not url.search / url.hash: an empty query or fragment ("…/v1?") is none to URL, but would be kept with the URL.
+  if (/[?#]/.test(value)) throw new AppError('ROUTE_INVALID', 'baseUrl: must not have a query or fragment');
+  // One trailing dot is the root's (a fully qualified name); an empty label besides ("localhost..") would slip past the checks below.
   const host = url.hostname.toLowerCase().replace(/\.$/, '');
+  if (host.split('.').includes('')) throw new AppError('ROUTE_INVALID', 'baseUrl: must not have an empty label in its host name');
   if (isIP(host.replace(/^\[|\]$/g, '')) !== 0) throw new AppError('ROUTE_INVALID', 'baseUrl: must name a host, not an IP address');
   if (!host.includes('.') || host === 'localhost' || INTERNAL_SUFFIXES.some((suffix) => host.endsWith(suffix))) {
     throw new AppError('ROUTE_INVALID', 'baseUrl: must be a public host name');
