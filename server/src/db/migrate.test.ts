@@ -163,7 +163,7 @@ describe('an installation at migration 0008 migrates forward', () => {
   });
 });
 
-describe('provider routes stored before 0028', () => {
+describe('provider routes stored before 0026', () => {
   let raw: Raw;
   afterAll(async () => { await raw?.drop(); });
 

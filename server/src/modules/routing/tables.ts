@@ -16,7 +16,7 @@ export const tenantRoutes = pgTable('tenant_routes', {
   enabled: boolean('enabled').notNull(),
   /** The external ID (Bedrock) or the API key, sealed (lib/secrets.ts Sealer), bound to this row. */
   secretSealed: text('secret_sealed').notNull(),
-  /** What is shown of the secret (validate.ts lastFour): null for a secret shorter than 16 characters (migration 0028). */
+  /** What is shown of the secret (validate.ts lastFour): null for a secret shorter than 16 characters (migration 0026). */
   secretLastFour: text('secret_last_four'),
   /** Moves with every change (shown in its audit entries); a route created again starts at 1 again. */
   version: bigint('version', { mode: 'number' }).notNull(),
