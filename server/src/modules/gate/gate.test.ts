@@ -193,6 +193,38 @@ describe('POST /v1/authorize', () => {
     expect((await usage()).statusCode).toBe(429);
   });
 
+  it('a key refused by its own rate limit spends none of the tenant\'s: the tenant\'s other keys go on', async () => {
+    const limited = await startTestApp({ patch: (file) => { file.rateLimits.scopes.authorize = { limit: 10, windowSeconds: 60, failMode: 'closed' }; } });
+    try {
+      const owner = await limited.signup();
+      const keyOf = async (rateLimit?: { limit: number; windowSeconds: number }) => (await limited.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys`, token: owner.accessToken, payload: { name: 'k', scopes: ['authorize', 'read'], ...(rateLimit ? { rateLimit } : {}) } })).json().key as string;
+      const [capped, other] = [await keyOf({ limit: 2, windowSeconds: 60 }), await keyOf()];
+      const call = async (key: string) => (await limited.request({ method: 'POST', url: '/v1/authorize', token: key, payload: { operation: 'clustering' } })).json();
+      // Released by the owner (a key's own bucket governs each route it calls), so that no run slot is held.
+      const release = async (answer: { reservation?: { id: string } | null }) => {
+        if (answer.reservation) await limited.request({ method: 'POST', url: `/v1/reservations/${answer.reservation.id}/release`, token: owner.accessToken });
+      };
+      const codes: string[] = [];
+      for (let i = 0; i < 12; i++) {
+        const answer = await call(capped);
+        codes.push(answer.code);
+        await release(answer);
+      }
+      expect(codes).toEqual(['OK', 'OK', ...Array(10).fill('RATE_LIMITED')]);
+      // The tenant's bucket has admitted two of its ten: the other key has eight left.
+      const others: string[] = [];
+      for (let i = 0; i < 8; i++) {
+        const answer = await call(other);
+        others.push(answer.code);
+        await release(answer);
+      }
+      expect(others).toEqual(Array(8).fill('OK'));
+      expect((await call(other)).refusedBy).toEqual({ check: 'rate', bucket: 'tenant:authorize' });
+    } finally {
+      await limited.close();
+    }
+  });
+
   it('a call refused for its concurrent-run slots reports what is used, as GET …/usage does, and names the meter', async () => {
     const owner = await t.signup();
     const { key } = await keyOf(owner);

@@ -145,14 +145,22 @@ export class RateLimitService {
     return bucket;
   }
 
-  /** Consumes one point from every bucket; denied when any is empty. */
+  /**
+   * Consumes one point from every bucket; denied when any is empty. A denied request
+   * gives back what it took from the buckets before the one that refused it: a key
+   * past its own limit must not go on spending its tenant's (every other credential of
+   * the tenant would be refused with it).
+   */
   async consume(checks: readonly RateCheck[]): Promise<RateOutcome> {
     let outcome: RateOutcome = { allowed: true, limit: 0, remaining: Number.MAX_SAFE_INTEGER, resetMs: 0, retryAfterMs: null, degraded: null, scope: null };
-    for (const check of checks) {
+    for (const [i, check] of checks.entries()) {
       const one = await this.ask(check);
       if (one.degraded) bump(this.counts.storeDown, `${check.rule.scope} ${check.rule.failMode}`);
       else if (!one.allowed) bump(this.counts.refused, check.rule.scope);
-      if (!one.allowed) return one;
+      if (!one.allowed) {
+        if (i > 0) await this.refund(checks.slice(0, i));
+        return one;
+      }
       if (one.remaining < outcome.remaining || outcome.limit === 0) outcome = { ...one, degraded: outcome.degraded ?? one.degraded };
     }
     return outcome;
