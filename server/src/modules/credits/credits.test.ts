@@ -25,6 +25,27 @@ describe('credits', () => {
     expect(ledger.entries).toEqual([expect.objectContaining({ kind: 'grant', amount: 100, balanceAfter: 100, actor: { type: 'system', id: null } })]);
   });
 
+  it('in-process calls with numbers the API would refuse are VALIDATION_FAILED, never a database error, and write nothing', async () => {
+    const alice = await t.signup();
+    const caller = { tenantId: alice.tenantId };
+    const held = await t.deps.metering.reserve(caller, { credits: 10, idempotencyKey: 'bad-numbers' });
+    if (!held.ok) throw new Error('no reservation');
+    const before = await snapshot(t.db);
+    const calls: [string, () => Promise<unknown>][] = [
+      ['settle -500', () => t.deps.metering.settle(caller, held.value.reservation.id, { credits: -500 })],
+      ['settle 2.5', () => t.deps.metering.settle(caller, held.value.reservation.id, { credits: 2.5 })],
+      ['consume -10', () => t.deps.metering.consume(caller, 'runs', -10)],
+      ['consume 1.5', () => t.deps.metering.consume(caller, 'runs', 1.5)],
+      ['reserve ttl 1e20', () => t.deps.metering.reserve(caller, { credits: 1, idempotencyKey: 'ttl-huge', ttlSeconds: 1e20 })],
+      ['reserve ttl 0', () => t.deps.metering.reserve(caller, { credits: 1, idempotencyKey: 'ttl-zero', ttlSeconds: 0 })],
+    ];
+    for (const [name, call] of calls) {
+      const outcome = await call().then(() => 'resolved', (error: { code?: string }) => error.code ?? String(error));
+      expect([name, outcome]).toEqual([name, 'VALIDATION_FAILED']);
+    }
+    expect(await snapshot(t.db)).toEqual(before);
+  });
+
   it('in-process reserve needs an operation it knows or the credits to hold; it never holds nothing by default', async () => {
     const alice = await t.signup();
     const caller = { tenantId: alice.tenantId };

@@ -66,6 +66,9 @@ export interface Resolution {
  */
 export type ResolveListener = (tx: Executor, tenantId: string, reservationId: string, resolution: Resolution) => Promise<void>;
 
+/** The longest a reservation may hold its credits: a day, as the config's reservationTtlSeconds. */
+const MAX_TTL_SECONDS = 86_400;
+
 /** Reserve before the AI call, settle (or release) after; what is left unsettled expires. */
 export class ReservationsService {
   constructor(
@@ -79,6 +82,10 @@ export class ReservationsService {
 
   async reserve(tx: Executor, input: ReserveInput): Promise<ReserveResult> {
     if (!Number.isSafeInteger(input.amount) || input.amount < 0) throw new AppError('VALIDATION_FAILED', 'amount must be a non-negative integer');
+    const ttl = input.ttlSeconds;
+    if (ttl !== undefined && (!Number.isSafeInteger(ttl) || ttl < 1 || ttl > MAX_TTL_SECONDS)) {
+      throw new AppError('VALIDATION_FAILED', `ttlSeconds must be an integer from 1 to ${MAX_TTL_SECONDS}`);
+    }
     const hash = reservationHash(input);
     await repo.lockKey(tx, input.tenantId, `reserve:${input.idempotencyKey}`);
     const previous = await repo.reservationByKey(tx, input.tenantId, input.idempotencyKey);
@@ -117,6 +124,10 @@ export class ReservationsService {
    * the whole hold — capped at what was reserved; the rest goes back to available.
    */
   async settle(tx: Executor, tenantId: string, id: string, actual: { quantity?: Quantity | undefined; credits?: number | undefined }, actor: Actor): Promise<ResolveResult> {
+    // The HTTP schema refuses these; an in-process call reaches here with whatever it was given.
+    if (actual.credits !== undefined && (!Number.isSafeInteger(actual.credits) || actual.credits < 0)) {
+      throw new AppError('VALIDATION_FAILED', 'credits must be a non-negative integer');
+    }
     const row = await repo.reservationById(tx, tenantId, id);
     if (!row) return err('RESERVATION_NOT_FOUND');
     const charge = Math.min(Number(row.amount), this.chargeOf(row, actual));

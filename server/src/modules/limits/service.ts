@@ -1,3 +1,4 @@
+import { AppError } from '../../lib/errors.js';
 import type { Executor } from '../../db/client.js';
 import type { Clock } from '../../lib/clock.js';
 import { keysetPage } from '../../lib/cursor.js';
@@ -49,6 +50,8 @@ export class LimitsService {
   ) {}
 
   async consume(tx: Executor, input: ConsumeInput): Promise<ConsumeResult> {
+    // The HTTP schema refuses these; an in-process call reaches here with whatever it was given.
+    if (!Number.isSafeInteger(input.amount) || input.amount < 1) throw new AppError('VALIDATION_FAILED', 'amount must be a positive integer');
     const now = this.clock.now();
     const mayBypass = input.role !== null && (this.bypassRoles[input.meter] ?? []).includes(input.role);
     const result = await repo.consume(tx, {
