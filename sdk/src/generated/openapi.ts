@@ -5591,7 +5591,7 @@ export interface operations {
                         refusedBy?: {
                             /** @enum {unknown} */
                             check: "tenant" | "subscription" | "plan" | "module" | "model" | "rate" | "limit" | "credits";
-                            /** @description the meter that was full (check "limit"): a meter of the plan, "concurrentRuns", or "key:<keyId>" for a key's usage cap */
+                            /** @description the meter that was full (check "limit"): a meter of the plan, "concurrentRuns", or "key:<keyId>" for a key's usage cap (the id of the first key of its rotations) */
                             meter?: string;
                             /** @description the module outside the plan or switched off */
                             module?: string;

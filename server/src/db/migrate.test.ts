@@ -163,22 +163,29 @@ describe('an installation at migration 0008 migrates forward', () => {
   });
 });
 
+/** A database migrated through `through`, holding the test tenant and what `seed` writes, as that release would have kept them. */
+async function seededThrough(through: string, seed: string): Promise<Raw> {
+  const raw = await rawDatabase();
+  await migrate(raw.target, APP_ROLE, { through });
+  await raw.target.exec(`SET app.system = 'on';
+    INSERT INTO tenants (id, name, kind, status) VALUES ('${ids.tenant}', 'Old', 'team', 'active');
+    ${seed};
+    RESET app.system;`);
+  return raw;
+}
+
 describe('provider routes stored before 0026', () => {
   let raw: Raw;
   afterAll(async () => { await raw?.drop(); });
 
   it('show nothing of a secret shorter than 16 characters any more; a longer one keeps its last four, and no route changes', async () => {
-    raw = await rawDatabase();
-    await migrate(raw.target, APP_ROLE, { through: '0025_paypal_transmissions.sql' });
     const sealer = new Sealer('provider-routes', TEST_SECRET);
     // As 0014 kept them: the last four of every secret, whatever its length.
     const secrets = { tiny: 'ab', fifteen: 'ext-id-15-chars', sixteen: 'external-id-16ch', key: 'sk-proj-a-long-provider-key-9d8e' };
-    await raw.target.exec(`SET app.system = 'on';
-      INSERT INTO tenants (id, name, kind, status) VALUES ('${ids.tenant}', 'Old', 'team', 'active');
+    raw = await seededThrough('0025_paypal_transmissions.sql', `
       INSERT INTO tenant_routes (tenant_id, name, provider, region, role_arn, models, enabled, secret_sealed, secret_last_four, version, created_at, updated_at) VALUES
       ${Object.entries(secrets).map(([name, secret]) => `('${ids.tenant}', '${name}', 'bedrock', 'eu-central-1', 'arn:aws:iam::123456789012:role/r', ARRAY['*'], true,
-        '${sealer.seal(secret, `route:${ids.tenant}:${name}`)}', '${secret.slice(-4)}', 3, now(), now())`).join(',\n')};
-      RESET app.system;`);
+        '${sealer.seal(secret, `route:${ids.tenant}:${name}`)}', '${secret.slice(-4)}', 3, now(), now())`).join(',\n')}`);
     const generation = await raw.target.query(`SELECT generation FROM tenants WHERE id = '${ids.tenant}'`);
     await migrate(raw.target, APP_ROLE);
     const rows = await raw.target.query('SELECT name, secret_last_four, version::int FROM tenant_routes ORDER BY name');
@@ -187,6 +194,23 @@ describe('provider routes stored before 0026', () => {
       { name: 'sixteen', secret_last_four: '16ch', version: 3 }, { name: 'tiny', secret_last_four: null, version: 3 },
     ]);
     expect(await raw.target.query(`SELECT generation FROM tenants WHERE id = '${ids.tenant}'`)).toEqual(generation);
+  });
+});
+
+describe('API keys made before 0027', () => {
+  let raw: Raw;
+  afterAll(async () => { await raw?.drop(); });
+
+  it('take their lineage from their rotations: a chain is one lineage, a key whose predecessor is gone starts its own', async () => {
+    const key = (id: string, rotatedFrom: string | null) => `('${ids.tenant}', '${id}', 'k', 'tg_x', 'abcd', 'hash-${id}', ARRAY['read'], 'usr_x', ${rotatedFrom ? `'${rotatedFrom}'` : 'NULL'}, now())`;
+    raw = await seededThrough('0026_route_last_four_of_long_secrets.sql', `
+      INSERT INTO api_keys (tenant_id, id, name, prefix, last_four, key_hash, scopes, created_by, rotated_from, created_at) VALUES
+        ${[key('key_a', null), key('key_b', 'key_a'), key('key_c', 'key_b'), key('key_d', 'key_gone'), key('key_e', null)].join(',\n')}`);
+    await migrate(raw.target, APP_ROLE);
+    expect(await raw.target.query('SELECT id, lineage_id FROM api_keys ORDER BY id')).toEqual([
+      { id: 'key_a', lineage_id: 'key_a' }, { id: 'key_b', lineage_id: 'key_a' }, { id: 'key_c', lineage_id: 'key_a' },
+      { id: 'key_d', lineage_id: 'key_d' }, { id: 'key_e', lineage_id: 'key_e' },
+    ]);
   });
 });
 

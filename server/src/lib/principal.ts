@@ -12,6 +12,8 @@ export type Principal =
     type: 'api_key'; keyId: string; tenantId: string; scopes: readonly string[];
     /** The key's own limits, for the rate limiter and the decision to enforce. */
     rateLimit?: { limit: number; windowSeconds: number } | null; usageCap?: number | null;
+    /** The first key of its rotations: its usage cap and its own rate bucket are the lineage's, not each key's. */
+    lineageId: string;
     /** The tenant's generation when the key's row was read: what the decision's stamp compares (migration 0009). */
     generation?: number;
   }

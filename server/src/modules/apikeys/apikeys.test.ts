@@ -211,6 +211,22 @@ describe('tenant API keys', () => {
     expect(audit.entries).toHaveLength(2);
   });
 
+  it('a rotated key shares its usage cap and its rate bucket with the key it replaced: a rotation is no fresh budget', async () => {
+    const owner = await t.signup();
+    const old = await createKey(owner, { name: 'budget', scopes: ['authorize', 'read'], usageCap: 2, rateLimit: { limit: 4, windowSeconds: 60 } });
+    const run = async (key: string) => {
+      const answer = (await t.request({ method: 'POST', url: '/v1/authorize', token: key, payload: { operation: 'clustering' } })).json();
+      if (answer.reservation) await t.request({ method: 'POST', url: `/v1/reservations/${answer.reservation.id}/release`, token: owner.accessToken });
+      return answer.code as string;
+    };
+    expect([await run(old.key), await run(old.key)]).toEqual(['OK', 'OK']);
+    const successor = (await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys/${old.id}/rotate`, token: owner.accessToken, payload: { graceSeconds: 60 } })).json();
+    // The cap is spent: neither the successor nor the old key in its grace runs again this period.
+    expect([await run(successor.key), await run(old.key)]).toEqual(['LIMIT_EXCEEDED', 'LIMIT_EXCEEDED']);
+    // Four calls a minute between them: the old key's three and the successor's one are its four.
+    expect((await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}`, token: successor.key })).statusCode).toBe(429);
+  });
+
   it('belong to the tenant: they outlive the membership of whoever created them', async () => {
     const owner = await t.signup();
     const admin = await t.signup();

@@ -27,6 +27,8 @@ interface KeyRecord {
   graceUntil: Date | null;
   rateLimit: { limit: number; windowSeconds: number } | null;
   usageCap: number | null;
+  /** An API key's lineage (its first key's id); a service key's own id. */
+  lineageId: string;
   /** The tenant's generation (an API key) or the service key's, when the row was read. */
   generation: number;
 }
@@ -144,14 +146,14 @@ export class KeyResolver {
 function serviceRecord(row: repo.ServiceKeyRow | undefined): KeyRecord | undefined {
   return row && {
     id: row.id, keyHash: row.keyHash, tenantId: null, scopes: [], expiresAt: null, revokedAt: row.revokedAt,
-    graceUntil: null, rateLimit: null, usageCap: null, generation: row.generation,
+    graceUntil: null, rateLimit: null, usageCap: null, lineageId: row.id, generation: row.generation,
   };
 }
 
 function apiKeyRecord(row: (repo.ApiKeyRow & { generation: number }) | undefined): KeyRecord | undefined {
   return row && {
     id: row.id, keyHash: row.keyHash, tenantId: row.tenantId, scopes: row.scopes, expiresAt: row.expiresAt,
-    revokedAt: row.revokedAt, graceUntil: row.graceUntil, rateLimit: rateLimitOf(row), usageCap: row.usageCap, generation: row.generation,
+    revokedAt: row.revokedAt, graceUntil: row.graceUntil, rateLimit: rateLimitOf(row), usageCap: row.usageCap, lineageId: row.lineageId, generation: row.generation,
   };
 }
 
@@ -159,7 +161,7 @@ function principalOf(record: KeyRecord): Principal {
   if (record.tenantId === null) return { type: 'service', keyId: record.id, generation: record.generation };
   return {
     type: 'api_key', keyId: record.id, tenantId: record.tenantId, scopes: record.scopes, rateLimit: record.rateLimit,
-    usageCap: record.usageCap, generation: record.generation,
+    usageCap: record.usageCap, lineageId: record.lineageId, generation: record.generation,
   };
 }
 

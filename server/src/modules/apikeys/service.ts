@@ -113,14 +113,16 @@ export class ApiKeyService {
 
   private newKey(
     access: TenantAccess,
-    settings: Pick<repo.ApiKeyRow, 'name' | 'scopes' | 'expiresAt' | 'rateLimit' | 'rateLimitWindowSeconds' | 'usageCap' | 'rotatedFrom'>,
+    settings: Pick<repo.ApiKeyRow, 'name' | 'scopes' | 'expiresAt' | 'rateLimit' | 'rateLimitWindowSeconds' | 'usageCap' | 'rotatedFrom'> & { lineageId?: string },
     now: Date,
   ): { key: string; row: repo.ApiKeyRow } {
     const key = generateKey('tg');
+    const id = newId('key', now.getTime());
     return {
       key,
       row: {
-        tenantId: access.tenantId, id: newId('key', now.getTime()), ...displayParts(key), keyHash: sha256Hex(key),
+        // A rotation's successor continues its predecessor's lineage (its cap and rate bucket); a new key begins one.
+        tenantId: access.tenantId, id, lineageId: settings.lineageId ?? id, ...displayParts(key), keyHash: sha256Hex(key),
         name: settings.name, scopes: settings.scopes, expiresAt: settings.expiresAt, rateLimit: settings.rateLimit,
         rateLimitWindowSeconds: settings.rateLimitWindowSeconds, usageCap: settings.usageCap, rotatedFrom: settings.rotatedFrom,
         revokedAt: null, graceUntil: null, lastUsedAt: null, createdBy: actorOf(access).id ?? 'unknown', createdAt: now,

@@ -20,6 +20,8 @@ export const apiKeys = pgTable('api_keys', {
   lastUsedAt: at('last_used_at'),
   createdBy: text('created_by').notNull(),
   rotatedFrom: text('rotated_from'),
+  /** The first key of its rotations: the usage cap and the key's rate bucket are the lineage's (migration 0027). */
+  lineageId: text('lineage_id').notNull(),
   graceUntil: at('grace_until'),
   createdAt: at('created_at').notNull(),
 }, (t) => [primaryKey({ columns: [t.tenantId, t.id] })]);

@@ -86,7 +86,8 @@ export class DecisionRules {
     const keyCap = principal.type === 'api_key' ? (principal.usageCap ?? null) : null;
     shape.meter = meter;
     shape.meterLimit = meter === null ? null : (e.limits[meter] ?? null);
-    shape.keyMeter = keyCap === null ? null : `key:${principalId(principal)}`;
+    // The lineage's: a rotation's successor draws on the cap its predecessor did.
+    shape.keyMeter = keyCap === null || principal.type !== 'api_key' ? null : `key:${principal.lineageId}`;
     shape.keyCap = keyCap;
     shape.runsLimit = e.concurrentRuns;
     shape.resetsAt = snapshot.period.end.toISOString();

@@ -16,7 +16,7 @@ export const REFUSING_CHECKS = ['tenant', 'subscription', 'plan', 'module', 'mod
 
 export const RefusedBySchema = Type.Object({
   check: Type.Enum(REFUSING_CHECKS),
-  meter: Type.Optional(Type.String({ description: 'the meter that was full (check "limit"): a meter of the plan, "concurrentRuns", or "key:<keyId>" for a key\'s usage cap' })),
+  meter: Type.Optional(Type.String({ description: 'the meter that was full (check "limit"): a meter of the plan, "concurrentRuns", or "key:<keyId>" for a key\'s usage cap (the id of the first key of its rotations)' })),
   module: Type.Optional(Type.String({ description: 'the module outside the plan or switched off' })),
   model: Type.Optional(Type.String({ description: 'the model the plan does not allow' })),
   bucket: Type.Optional(Type.String({ description: 'the rate bucket that was empty' })),

@@ -234,7 +234,8 @@ function storeDownOutcome(rule: RateRule): RateOutcome {
 /** An API key's own bucket, shared by the decision and every other route the key calls. */
 export function keyRateCheck(principal: Principal, failMode: FailMode): RateCheck | null {
   if (principal.type !== 'api_key' || !principal.rateLimit) return null;
-  return { rule: { scope: 'key', ...principal.rateLimit, failMode }, subject: principal.keyId };
+  // The lineage's bucket: a rotation's successor and the old key in its grace share it.
+  return { rule: { scope: 'key', ...principal.rateLimit, failMode }, subject: principal.lineageId };
 }
 
 /** Standard RateLimit-* and Retry-After headers for an outcome. */
