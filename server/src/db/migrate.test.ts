@@ -18,7 +18,14 @@ import { startPgliteThread } from './pglite-remote.js';
 /** A database nobody has migrated, and a way to run SQL on it as its owner. */
 interface Raw { target: MigrationTarget; open: () => Promise<Database>; drop: () => Promise<void> }
 
-async function rawDatabase(): Promise<Raw> {
+/**
+ * Owns the database, as on a managed PostgreSQL: neither superuser nor BYPASSRLS, so the
+ * tables' forced row-level security applies to what a migration reads and writes.
+ */
+const PLAIN_OWNER = 'tollgate_test_plain_owner';
+
+/** `plainOwner` (PostgreSQL only): the database is made and migrated by PLAIN_OWNER, and is not opened by the app. */
+async function rawDatabase(options: { plainOwner?: boolean } = {}): Promise<Raw> {
   if (!POSTGRES_URL) {
     const pglite = await startPgliteThread({});
     let opened = false;
@@ -47,8 +54,16 @@ async function rawDatabase(): Promise<Raw> {
   }
   const name = `tollgate_test_${process.pid}_${randomBytes(4).toString('hex')}`;
   const server = postgres(POSTGRES_URL, { max: 1, onnotice: () => undefined });
-  await server.unsafe(`CREATE DATABASE ${name}`);
-  const url = withDatabase(POSTGRES_URL, name);
+  let url = withDatabase(POSTGRES_URL, name);
+  if (options.plainOwner) {
+    await server.unsafe(`DO $$ BEGIN CREATE ROLE ${PLAIN_OWNER} LOGIN NOSUPERUSER NOBYPASSRLS; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$`);
+    await server.unsafe(`CREATE DATABASE ${name} OWNER ${PLAIN_OWNER}`);
+    const parsed = new URL(url);
+    parsed.username = PLAIN_OWNER;
+    url = parsed.toString();
+  } else {
+    await server.unsafe(`CREATE DATABASE ${name}`);
+  }
   const owner = postgres(url, { max: 1, onnotice: () => undefined });
   return {
     target: { kind: 'postgres', exec: async (text) => { await owner.unsafe(text); }, query: async (text) => [...await owner.unsafe(text)] },
@@ -163,9 +178,19 @@ describe('an installation at migration 0008 migrates forward', () => {
   });
 });
 
+/** Reads as the system (the owner is under the tables' row-level security like anyone: PLAIN_OWNER). */
+async function systemQuery(raw: Raw, text: string): Promise<Record<string, unknown>[]> {
+  await raw.target.exec(`SET app.system = 'on'`);
+  try {
+    return await raw.target.query(text);
+  } finally {
+    await raw.target.exec('RESET app.system');
+  }
+}
+
 /** A database migrated through `through`, holding the test tenant and what `seed` writes, as that release would have kept them. */
 async function seededThrough(through: string, seed: string): Promise<Raw> {
-  const raw = await rawDatabase();
+  const raw = await rawDatabase({ plainOwner: true });
   await migrate(raw.target, APP_ROLE, { through });
   await raw.target.exec(`SET app.system = 'on';
     INSERT INTO tenants (id, name, kind, status) VALUES ('${ids.tenant}', 'Old', 'team', 'active');
@@ -186,14 +211,14 @@ describe('provider routes stored before 0026', () => {
       INSERT INTO tenant_routes (tenant_id, name, provider, region, role_arn, models, enabled, secret_sealed, secret_last_four, version, created_at, updated_at) VALUES
       ${Object.entries(secrets).map(([name, secret]) => `('${ids.tenant}', '${name}', 'bedrock', 'eu-central-1', 'arn:aws:iam::123456789012:role/r', ARRAY['*'], true,
         '${sealer.seal(secret, `route:${ids.tenant}:${name}`)}', '${secret.slice(-4)}', 3, now(), now())`).join(',\n')}`);
-    const generation = await raw.target.query(`SELECT generation FROM tenants WHERE id = '${ids.tenant}'`);
+    const generation = await systemQuery(raw, `SELECT generation FROM tenants WHERE id = '${ids.tenant}'`);
     await migrate(raw.target, APP_ROLE);
-    const rows = await raw.target.query('SELECT name, secret_last_four, version::int FROM tenant_routes ORDER BY name');
+    const rows = await systemQuery(raw, 'SELECT name, secret_last_four, version::int FROM tenant_routes ORDER BY name');
     expect(rows).toEqual([
       { name: 'fifteen', secret_last_four: null, version: 3 }, { name: 'key', secret_last_four: '9d8e', version: 3 },
       { name: 'sixteen', secret_last_four: '16ch', version: 3 }, { name: 'tiny', secret_last_four: null, version: 3 },
     ]);
-    expect(await raw.target.query(`SELECT generation FROM tenants WHERE id = '${ids.tenant}'`)).toEqual(generation);
+    expect(await systemQuery(raw, `SELECT generation FROM tenants WHERE id = '${ids.tenant}'`)).toEqual(generation);
   });
 });
 
@@ -207,7 +232,7 @@ describe('API keys made before 0027', () => {
       INSERT INTO api_keys (tenant_id, id, name, prefix, last_four, key_hash, scopes, created_by, rotated_from, created_at) VALUES
         ${[key('key_a', null), key('key_b', 'key_a'), key('key_c', 'key_b'), key('key_d', 'key_gone'), key('key_e', null)].join(',\n')}`);
     await migrate(raw.target, APP_ROLE);
-    expect(await raw.target.query('SELECT id, lineage_id FROM api_keys ORDER BY id')).toEqual([
+    expect(await systemQuery(raw, 'SELECT id, lineage_id FROM api_keys ORDER BY id')).toEqual([
       { id: 'key_a', lineage_id: 'key_a' }, { id: 'key_b', lineage_id: 'key_a' }, { id: 'key_c', lineage_id: 'key_a' },
       { id: 'key_d', lineage_id: 'key_d' }, { id: 'key_e', lineage_id: 'key_e' },
     ]);

@@ -4,6 +4,8 @@
 -- is named by its first key; keys made before this migration get theirs from their
 -- rotated_from chain (a key whose predecessor is gone starts its own).
 ALTER TABLE api_keys ADD COLUMN lineage_id text;
+-- Every tenant's keys, whatever role runs the migration (api_keys forces row-level security).
+SET LOCAL app.system = 'on';
 WITH RECURSIVE chain AS (
   SELECT tenant_id, id, id AS lineage FROM api_keys WHERE rotated_from IS NULL
   UNION ALL
