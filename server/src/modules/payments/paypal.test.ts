@@ -278,6 +278,22 @@ describe('events', () => {
     t.clock.set(cancelled.getTime());
   });
 
+  it('a sale delivered after the cancellation it preceded pays its month and leaves the cancellation standing', async () => {
+    const owner = await t.signup();
+    const at = t.clock.now();
+    await deliver(event('BILLING.SUBSCRIPTION.ACTIVATED', subscription(owner.tenantId, 'I-LATE-SALE', at)));
+    await deliver(event('PAYMENT.SALE.COMPLETED', sale('SALE-FIRST-MONTH', 'I-LATE-SALE', at)));
+    // A month on PayPal made the renewal's sale, then the cancellation a minute later; the cancellation arrives first.
+    const renewal = new Date(at.getTime() + 30 * 86_400_000);
+    await deliver(event('BILLING.SUBSCRIPTION.CANCELLED', subscription(owner.tenantId, 'I-LATE-SALE', new Date(renewal.getTime() + 60_000), 'CANCELLED')));
+    await deliver(event('PAYMENT.SALE.COMPLETED', sale('SALE-BEFORE-CANCEL', 'I-LATE-SALE', renewal)));
+    const row = await subscriptionRow(t, owner.tenantId);
+    expect(row).toMatchObject({ status: 'active', cancel_at_period_end: true, current_period_start: renewal });
+    // PayPal sends nothing more: the sweeper ends it with the month the sale paid for.
+    await t.deps.metering.sweep(row.current_period_end as Date);
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'canceled' });
+  });
+
   it('a capture for a tenant named in custom_id activates its plan', async () => {
     const owner = await t.signup();
     await setSubscription(t, owner.tenantId, { status: 'suspended', plan: 'pro' });

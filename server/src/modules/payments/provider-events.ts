@@ -104,9 +104,11 @@ export class ProviderEvents {
       };
     });
     if (!changed) return 'ignored: older than the state applied, or another subscription than the one followed';
-    if (changed.after.status !== 'canceled') {
+    // A state saying only which subscription the tenant follows (Stripe's checkout: no
+    // status, no period) opens nothing: that subscription's own state will.
+    if (changed.after.status !== 'canceled' && (s.status !== undefined || s.period !== undefined)) {
       // A state naming no period (PayPal's) that switches to a subscription leaves the period of the one before: its held payment's is the period.
-      await this.applyHeldPayments(tx, tenantId, provider, s.subscriptionId, changed.after, actor, switched && !s.period);
+      await this.applyHeldPayments(tx, tenantId, provider, s, changed.after, actor, switched && !s.period);
     }
     return `applied: ${changed.before.status} → ${changed.after.status}`;
   }
@@ -116,11 +118,13 @@ export class ProviderEvents {
    * payment delivered before its state: a returning customer's new subscription, a PayPal
    * sale before its activation), applied once the state is: the period the subscription is
    * in gets its credits, and a later period paid for (PayPal's states name none) opens, on
-   * the plan the state names — a sale names none, so it was recorded on the plan before.
+   * the plan the state names, where it names one — a PayPal sale names none, so it was
+   * recorded on the plan before; a Stripe invoice names its own.
    * `periodless`: the state switched to this subscription naming no period, so the
    * subscription's period is still the one before's, and any held payment's is newer.
    */
-  private async applyHeldPayments(tx: Executor, tenantId: string, provider: Provider, subscriptionId: string, after: Subscription, actor: Actor, periodless: boolean): Promise<void> {
+  private async applyHeldPayments(tx: Executor, tenantId: string, provider: Provider, s: ProviderState, after: Subscription, actor: Actor, periodless: boolean): Promise<void> {
+    const subscriptionId = s.subscriptionId;
     const current: Period = { start: new Date(after.currentPeriodStart), end: new Date(after.currentPeriodEnd) };
     const held = await repo.succeededPaymentsOf(tx, tenantId, provider, subscriptionId);
     const inCurrent = (h: PaymentRow) => h.periodStart?.getTime() === current.start.getTime();
@@ -129,7 +133,8 @@ export class ProviderEvents {
     }
     const later = held.filter((h) => h.periodStart && h.periodEnd && (periodless || (!inCurrent(h) && h.periodEnd > current.end))).at(-1);
     if (!later) return;
-    const repriced = later.plan === after.plan ? later : (await repo.updatePayment(tx, tenantId, later.id, 'succeeded', { plan: after.plan }))!;
+    const plan = provider === 'paypal' ? s.plan ?? later.plan : later.plan;
+    const repriced = later.plan === plan ? later : (await repo.updatePayment(tx, tenantId, later.id, 'succeeded', { plan }))!;
     const follows = (row: SubscriptionRow) => row.paymentMethod === provider && row.providerSubscriptionId === subscriptionId;
     await this.payments.activate(tx, tenantId, repriced, { start: later.periodStart!, end: later.periodEnd! }, actor, {
       applies: (row) => follows(row) && (periodless || later.periodEnd! > row.currentPeriodEnd),
@@ -191,8 +196,12 @@ export class ProviderEvents {
       return 'applied: payment of the provider\'s trial, its credits granted';
     }
     // A period bought by a payment of no subscription is Tollgate's to keep (and to end, unpaid): no provider subscription is followed.
+    // A subscription's payment leaves its cancellation to the provider's state: a sale
+    // PayPal made before the cancellation it sent (delivered after it) pays its month and
+    // ends with it; nothing of PayPal's would set the cancellation again.
     const set = (row: SubscriptionRow) => p.subscriptionId === null ? { providerSubscriptionId: null, providerPeriodEnd: null } : {
       providerPeriodEnd: period.end, providerUpdatedAt: row.providerUpdatedAt && row.providerUpdatedAt > p.at ? row.providerUpdatedAt : p.at,
+      cancelAtPeriodEnd: row.cancelAtPeriodEnd,
     };
     if (await this.payments.activate(tx, tenantId, payment, period, actor, { applies: rules.current, set })) return 'applied: payment activated the period';
     if (rules.follows(sub) && !rules.ended(sub) && sub.currentPeriodStart.getTime() === period.start.getTime()) {

@@ -371,6 +371,19 @@ describe('events', () => {
     expect(await subscriptionRow(t, b.tenantId)).toMatchObject({ status: 'active' });
   });
 
+  it('a new customer\'s invoice paid before its checkout and subscription: the plan it names, its credits once', async () => {
+    const owner = await t.signup();
+    const start = seconds();
+    await deliver(event('invoice.paid', invoice(owner.tenantId, { id: 'in_early', subscription: 'sub_early', start, end: start + MONTH }), start));
+    await deliver(event('checkout.session.completed', { id: 'cs_early', object: 'checkout.session', mode: 'subscription', subscription: 'sub_early', customer: 'cus_sub_early', metadata: { tenantId: owner.tenantId } }, start));
+    await deliver(event('customer.subscription.created', subscription(owner.tenantId, { id: 'sub_early', status: 'active', start, end: start + MONTH }), start));
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'active', plan: 'pro', current_period_start: new Date(start * 1000) });
+    const paid = await t.db.asOwner<{ amount: string }>("SELECT amount::text FROM credit_ledger WHERE tenant_id = $1 AND kind = 'grant' AND payment_id IS NOT NULL", [owner.tenantId]);
+    expect(paid).toEqual([{ amount: '10000' }]);
+    const [payment] = (await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/payments`, token: owner.accessToken })).json().payments;
+    expect(payment).toMatchObject({ externalPaymentId: 'in_early', plan: 'pro' });
+  });
+
   it('events for a tenant that does not exist, or naming none, are recorded as ignored', async () => {
     for (const tenantId of ['tnt_00000000000000000000000000', null]) {
       const e = event('customer.subscription.updated', subscription(tenantId, { id: `sub_none_${serial}`, status: 'active', start: seconds(), end: seconds() + MONTH }));
