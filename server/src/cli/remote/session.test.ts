@@ -1,7 +1,7 @@
 /** `tollgate login` and the credentials the operator commands use, run as real processes against a real server. */
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshHome, listen, runTollgate } from '../../../test/cli-process.js';
 import { startTestApp, type SignedUp, type TestApp } from '../../../test/harness.js';
@@ -72,6 +72,35 @@ describe('tollgate login', () => {
     expect(after.refreshToken).not.toBe(before.refreshToken);
     expect(after.expiresAt).toBeGreaterThan(Date.now());
     expect(statSync(credentials(home)).mode & 0o777).toBe(0o600);
+  });
+
+  it('commands run in parallel with an expired access token refresh it once between them: all succeed, and the session lives on', async () => {
+    const home = await signedIn();
+    const before = stored(home);
+    writeFileSync(credentials(home), JSON.stringify({ ...before, expiresAt: Date.now() - 1000 }));
+
+    // As `xargs -P` runs them: each reads the same stored pair, whose refresh token is single-use.
+    const runs = await Promise.all(Array.from({ length: 5 }, () => runTollgate(home, ['tenants', 'show', op.tenantId])));
+    const next = await runTollgate(home, ['tenants', 'show', op.tenantId]);
+
+    expect(runs.map((run) => [run.code, run.stderr])).toEqual(runs.map(() => [0, '']));
+    expect(next.code, next.stderr).toBe(0);
+    expect(stored(home).refreshToken).not.toBe(before.refreshToken);
+    expect(readdirSync(dirname(credentials(home)))).toEqual(['credentials.json']);
+  });
+
+  it('a lock left by a command that died is broken once it is stale', async () => {
+    const home = await signedIn();
+    writeFileSync(credentials(home), JSON.stringify({ ...stored(home), expiresAt: Date.now() - 1000 }));
+    const lock = `${credentials(home)}.lock`;
+    writeFileSync(lock, '');
+    const longAgo = new Date(Date.now() - 60_000);
+    utimesSync(lock, longAgo, longAgo);
+
+    const shown = await runTollgate(home, ['tenants', 'show', op.tenantId]);
+
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(existsSync(lock)).toBe(false);
   });
 
   it('logout forgets the session: the commands then say to sign in (exit 4)', async () => {

@@ -6,7 +6,9 @@
  * the user alone (mode 0600, in a 0700 directory). The config dir is `$XDG_CONFIG_HOME`,
  * else `~/.config` (`%APPDATA%` on Windows). An access token lives minutes: a stored one
  * about to expire is refreshed with the stored refresh token first (single-use: the new
- * pair is stored again).
+ * pair is stored again). The server ends the whole session when a refresh token is used
+ * twice, so commands run in parallel (`xargs -P`) refresh one at a time, under a lock
+ * beside the file, and one that finds a pair another stored meanwhile uses it instead.
  *
  * The environment wins: `TOLLGATE_URL` names the server, `TOLLGATE_TOKEN` is the
  * credential (sent as it is, never stored or refreshed). A stored token is only ever sent
@@ -15,6 +17,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Tollgate, unwrap } from '@tollgate/sdk';
+import { withFileLock } from './file-lock.js';
 import type { Io } from './io.js';
 import { UsageError, NotSignedIn } from './output.js';
 
@@ -42,18 +45,35 @@ export function serverUrl(io: Io, flag: string | undefined): string {
 export function signedInClient(io: Io, url: string): Tollgate {
   const fromEnv = io.env.TOLLGATE_TOKEN;
   if (fromEnv) return new Tollgate({ baseUrl: url, token: fromEnv });
-  const stored = read(io);
-  if (!stored || stored.url !== url) throw new NotSignedIn(`not signed in to ${url}: run \`tollgate login --url ${url}\`, or set TOLLGATE_TOKEN`);
-  let current = stored;
+  let current = storedFor(io, url);
   return new Tollgate({
     baseUrl: url,
     token: async () => {
-      if (Date.now() < current.expiresAt - REFRESH_MARGIN_MS) return current.accessToken;
-      current = { ...current, ...await grant(url, { grantType: 'refresh_token', refreshToken: current.refreshToken }) };
-      write(io, current);
+      if (due(current)) current = await refreshed(io, url);
       return current.accessToken;
     },
   });
+}
+
+/** The stored pair, refreshed if due, under the file's lock: read again inside it, as another command may have refreshed it meanwhile. */
+function refreshed(io: Io, url: string): Promise<Stored> {
+  return withFileLock(credentialsFile(io), async () => {
+    const latest = storedFor(io, url);
+    if (!due(latest)) return latest;
+    const next = { ...latest, ...await grant(url, { grantType: 'refresh_token', refreshToken: latest.refreshToken }) };
+    write(io, next);
+    return next;
+  });
+}
+
+function storedFor(io: Io, url: string): Stored {
+  const stored = read(io);
+  if (!stored || stored.url !== url) throw new NotSignedIn(`not signed in to ${url}: run \`tollgate login --url ${url}\`, or set TOLLGATE_TOKEN`);
+  return stored;
+}
+
+function due(stored: Stored): boolean {
+  return Date.now() >= stored.expiresAt - REFRESH_MARGIN_MS;
 }
 
 /** Signs in with a password and stores the session; answers who signed in. */
