@@ -63,6 +63,28 @@ describe('tollgate tenants', () => {
     expect(reactivated).toMatchObject({ id: owner.tenantId, status: 'active' });
     expect((await authorize(key)).allowed).toBe(true);
   });
+
+  it('a tenant\'s name is printed with its control characters written out, never obeyed by the terminal; --json gives it as it is', async () => {
+    const owner = await t.signup();
+    const tag = `Evil ${Date.now().toString(36)}`;
+    // The terminal's title, a link (OSC 8), a carriage return and a line of its own over the table, a C1 CSI clearing the screen.
+    const name = `${tag}\u001b]0;pwned\u0007\u001b]8;;https://evil.example\u001b\\click\u001b]8;;\u001b\\\r\nFAKE\u009b2J`;
+    const tenantId = (await t.request({ method: 'POST', url: '/v1/tenants', token: owner.accessToken, payload: { name } })).json().id;
+
+    const listed = await tollgate('tenants', 'list', '--query', tag);
+    const shown = await tollgate('tenants', 'show', tenantId);
+    const suspended = await tollgate('tenants', 'suspend', tenantId);
+    const asJson = await json<{ tenants: { name: string }[] }>('tenants', 'list', '--query', tag);
+
+    for (const run of [listed, shown, suspended]) {
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stdout.replaceAll('\n', '')).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+    }
+    const written = String.raw`${tag}\x1b]0;pwned\x07\x1b]8;;https://evil.example\x1b\click\x1b]8;;\x1b\\x0d\x0aFAKE\x9b2J`;
+    expect(listed.stdout.trim().split('\n')).toEqual([expect.stringMatching(/^ID\s+NAME/), expect.stringContaining(`${tenantId}  ${written}  active`)]);
+    expect(shown.stdout).toContain(`name:           ${written}\n`);
+    expect(asJson.tenants.map((tenant) => tenant.name)).toEqual([name]);
+  });
 });
 
 describe('tollgate credits grant', () => {

@@ -33,9 +33,27 @@ export interface Printer {
 export function printer(io: Io, json: boolean): Printer {
   return {
     json,
-    result: (data, human) => io.stdout.write(json ? `${JSON.stringify(data, null, 2)}\n` : ensureNewline(human())),
-    note: (text) => io.stderr.write(ensureNewline(text)),
+    result: (data, human) => io.stdout.write(json ? `${JSON.stringify(data, null, 2)}\n` : ensureNewline(visibleLines(human()))),
+    note: (text) => io.stderr.write(ensureNewline(visibleLines(text))),
   };
+}
+
+/** C0 and C1 control characters: ESC, BEL, CR, backspace, CSI, OSC… — what a terminal obeys instead of showing. */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+
+/**
+ * `text` with each control character written out (ESC as the four characters `\x1b`).
+ * Human output shows tenants' names, reasons and messages: written raw, a name could
+ * move the cursor over other rows, set the terminal's title or plant a link (OSC 8).
+ * With --json nothing is changed: JSON escapes them itself.
+ */
+function visible(text: string): string {
+  return text.replace(CONTROL, (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/** The same, keeping the line breaks the CLI writes between lines (a value's own line breaks are escaped where it is a cell: table, fields). */
+function visibleLines(text: string): string {
+  return text.split('\n').map(visible).join('\n');
 }
 
 /** Says what went wrong (as JSON with --json: `{error: {code, message, status, requestId}}`) and answers the exit code. */
@@ -43,7 +61,7 @@ export function failed(io: Io, json: boolean, error: unknown, usage: string): nu
   const [exit, code, status, requestId] = classify(error);
   const message = error instanceof Error ? error.message : String(error);
   if (exit === EXIT.INTERNAL) {
-    io.stderr.write(`tollgate: internal error: ${error instanceof Error ? error.stack : message}\n`);
+    io.stderr.write(`tollgate: internal error: ${visibleLines(String(error instanceof Error ? error.stack : message))}\n`);
     return exit;
   }
   if (json) {
@@ -51,7 +69,7 @@ export function failed(io: Io, json: boolean, error: unknown, usage: string): nu
   } else {
     const where = [status !== null ? `status ${status}` : null, requestId ? `request ${requestId}` : null].filter(Boolean).join(', ');
     const named = error instanceof TollgateError && code ? `${code}: ` : '';
-    io.stderr.write(`tollgate: ${named}${message}${where ? ` (${where})` : ''}\n`);
+    io.stderr.write(`tollgate: ${visible(`${named}${message}`)}${where ? ` (${where})` : ''}\n`);
     if (exit === EXIT.USAGE) io.stderr.write(`\n${usage}\n`);
   }
   return exit;
@@ -68,9 +86,9 @@ function classify(error: unknown): [number, string | null, number | null, string
   return [EXIT.INTERNAL, null, null, null];
 }
 
-/** Rows under a header, each column as wide as its widest cell. */
+/** Rows under a header, each column as wide as its widest cell, each cell on its row's line. */
 export function table(header: string[], rows: (string | number | null | undefined)[][]): string {
-  const cells = [header, ...rows.map((row) => row.map((cell) => (cell === null || cell === undefined || cell === '' ? '-' : String(cell))))];
+  const cells = [header, ...rows.map((row) => row.map(shown))];
   const widths = header.map((_, column) => Math.max(...cells.map((row) => row[column]?.length ?? 0)));
   return cells.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  ')).join('\n');
 }
@@ -78,7 +96,12 @@ export function table(header: string[], rows: (string | number | null | undefine
 /** `name: value` lines, the names aligned. */
 export function fields(entries: [string, string | number | boolean | null | undefined][]): string {
   const width = Math.max(...entries.map(([name]) => name.length)) + 1;
-  return entries.map(([name, value]) => `${`${name}:`.padEnd(width)} ${value === null || value === undefined || value === '' ? '-' : String(value)}`).join('\n');
+  return entries.map(([name, value]) => `${`${name}:`.padEnd(width)} ${shown(value)}`).join('\n');
+}
+
+/** A value as a cell: `-` for nothing, control characters (a line break too) written out. */
+function shown(value: string | number | boolean | null | undefined): string {
+  return value === null || value === undefined || value === '' ? '-' : visible(String(value));
 }
 
 /** An ISO instant as `YYYY-MM-DD HH:MM:SS` UTC (the server's timestamps are UTC). */
