@@ -49,6 +49,9 @@ class StubServer:
                 self.end_headers()
                 self.wfile.write(payload)
 
+            # A GET (a read) is answered from the same script; its body is empty, recorded as {}.
+            do_GET = do_POST  # noqa: N815 - the http.server naming
+
             def log_message(self, *args: Any) -> None:
                 pass
 

@@ -11,6 +11,11 @@ it may have been carried out, so that failure is raised as it is.
 The wait before a retry is the server's ``Retry-After`` when it gave one, else a short
 exponential backoff with jitter; a wait longer than ``max_retry_wait`` is not waited
 out: the error is raised at once, carrying ``retry_after``.
+
+A redirect is never followed: urllib's own handler sends the request again to wherever
+``Location`` points, another host included, with the ``Authorization`` header. Here a
+3xx is raised as a ``TollgateError`` naming the location, so the credential goes to
+``base_url`` and nowhere else.
 """
 
 import json
@@ -24,7 +29,7 @@ from dataclasses import dataclass
 from email.message import Message
 from email.utils import parsedate_to_datetime
 from http.client import HTTPException
-from typing import Any, Callable, Mapping, Optional
+from typing import IO, Any, Callable, Mapping, Optional
 
 from .errors import TollgateConnectionError, TollgateError, TollgateTimeout, error_for_status
 
@@ -32,6 +37,18 @@ USER_AGENT = "tollgate-python/0.1.0"
 RETRIED_STATUSES = frozenset({429, 503})
 BACKOFF_START_SECONDS = 0.2
 BACKOFF_CAP_SECONDS = 5.0
+
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """No new request for a redirect: the 3xx reaches the caller as the HTTPError it is."""
+
+    def redirect_request(
+        self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str, headers: Message, newurl: str
+    ) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_RefuseRedirects)
 
 
 @dataclass(frozen=True)
@@ -106,7 +123,7 @@ class Transport:
 
     def _attempt(self, request: urllib.request.Request) -> Answer:
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with _OPENER.open(request, timeout=self.timeout) as response:
                 return Answer(response.status, _json(response.read()), response.headers.get("x-request-id"))
         except urllib.error.HTTPError as refused:
             try:
@@ -148,6 +165,8 @@ def _error_from(status: int, headers: Message, payload: bytes) -> TollgateError:
     error = error if isinstance(error, dict) else {}
     request_id = error.get("requestId") or headers.get("x-request-id")
     message = error.get("message") or f"HTTP {status}"
+    if 300 <= status < 400:
+        message = f"redirected to {headers.get('location')}: not followed; the credential is sent to base_url alone (set it to where Tollgate answers)"
     return error_for_status(status)(
         message,
         code=error.get("code"),
