@@ -26,7 +26,17 @@ from typing import Any, Dict, List, Optional, Tuple
 import click
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request, session
 from flask.cli import with_appcontext
-from tollgate import Client, Decision, Denied, DenialCode, Forbidden, TollgateError
+from tollgate import (
+    Client,
+    Decision,
+    Denied,
+    DenialCode,
+    Forbidden,
+    ServerError,
+    ServiceUnavailable,
+    TollgateConnectionError,
+    TollgateError,
+)
 
 from accounts import Accounts
 from model import LocalTestPlanModel, ModelError, TestPlan
@@ -164,10 +174,7 @@ def generate_test_plan() -> Tuple[Response, int]:
         log.warning("MODEL_FAILED user_id=%s tenant_id=%s: %s (reservation released)", g.user_id, g.tenant_id, failed)
         return jsonify(error="MODEL_FAILED", message="The model failed; nothing was charged."), 502
     except TollgateError as failed:
-        if plan is None:
-            return no_decision(failed)
-        # The plan exists but the settle failed: hand it over; the reservation expires on its own.
-        log.error("SETTLE_FAILED user_id=%s request_id=%s: %s", g.user_id, failed.request_id, failed)
+        return no_decision(failed) if plan is None else not_settled(failed)
     decision = run.decision
     assert decision is not None and plan is not None
     if decision.bypass:
@@ -200,6 +207,20 @@ def no_decision(failed: TollgateError) -> Tuple[Response, int]:
         # E.g. USER_DEACTIVATED, or ON_BEHALF_OF_NOT_MEMBER once the user left the team: Tollgate knows before the app does.
         return jsonify(error=failed.code, message="Your account cannot start runs in this team."), 403
     # Fail closed: no decision, no run. (Failing open would be running the model here anyway.)
+    return metering_unavailable(failed)
+
+
+def not_settled(failed: TollgateError) -> Tuple[Response, int]:
+    """The plan was made but its run was not settled: the plan is not handed out, or a run that outlived its
+    reservation (RESERVATION_EXPIRED), or that Tollgate never heard the end of, would be a free one. Failing
+    closed, as for a decision: out of reach (no answer, 5xx) is 503, a refusal 502."""
+    log.error("SETTLE_FAILED user_id=%s code=%s request_id=%s: %s (the plan is withheld)", g.user_id, failed.code, failed.request_id, failed)
+    if isinstance(failed, (TollgateConnectionError, ServiceUnavailable, ServerError)):
+        return metering_unavailable(failed)
+    return jsonify(error="RUN_NOT_SETTLED", message="The run could not be charged, so its result is withheld; try again."), 502
+
+
+def metering_unavailable(failed: TollgateError) -> Tuple[Response, int]:
     log.error("TOLLGATE_UNAVAILABLE user_id=%s request_id=%s: %s", g.user_id, failed.request_id, failed)
     return jsonify(error="METERING_UNAVAILABLE", message="Runs cannot be started right now; try again shortly."), 503
 

@@ -13,10 +13,12 @@ import socket
 import sys
 import tempfile
 import threading
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -26,7 +28,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server  # noqa: E402
 
 from app import Settings, create_app  # noqa: E402
 from model import LocalTestPlanModel, ModelError, TestPlan  # noqa: E402
-from tollgate_server import Account, ServerTestCase  # noqa: E402
+from tollgate_server import Account, ServerTestCase, suite_config  # noqa: E402
 
 # The app's log lines are asserted where they matter; elsewhere they are not printed.
 logging.getLogger("flask_ai_app").addHandler(logging.NullHandler())
@@ -42,6 +44,63 @@ class FailingModel(LocalTestPlanModel):
     def generate_test_plan(self, requirements: List[str]) -> TestPlan:
         self.calls += 1
         raise ModelError("the provider timed out")
+
+
+class ModelDoing(LocalTestPlanModel):
+    """The model, with something happening while it runs (it takes long; Tollgate goes out of reach)."""
+
+    def __init__(self, meanwhile: Callable[[], None]) -> None:
+        self.meanwhile = meanwhile
+
+    def generate_test_plan(self, requirements: List[str]) -> TestPlan:
+        self.meanwhile()
+        return super().generate_test_plan(requirements)
+
+
+class Relay:
+    """A TCP relay to Tollgate that can be cut: from then on each connection is closed unanswered, Tollgate out of reach."""
+
+    def __init__(self, target_url: str) -> None:
+        target = urllib.parse.urlsplit(target_url)
+        self.target = (target.hostname or "127.0.0.1", target.port or 80)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.open = True
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.open:
+                threading.Thread(target=relay, args=(client, socket.create_connection(self.target)), daemon=True).start()
+            else:
+                client.close()
+
+    def cut(self) -> None:
+        self.open = False
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def relay(client: socket.socket, upstream: socket.socket) -> None:
+    with client, upstream:
+        forward = threading.Thread(target=pump, args=(client, upstream))
+        forward.start()
+        pump(upstream, client)
+        forward.join()
+
+
+def pump(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while data := source.recv(65536):
+            sink.sendall(data)
+        sink.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -70,7 +129,9 @@ class Browser:
         return self.call("POST", "/api/generate-test-plan", {"requirements": requirements})
 
 
-class FlaskAppTest(ServerTestCase):
+class AppTestCase(ServerTestCase):
+    """The app served against a Tollgate (the shipped config's, unless a class says otherwise), its owner and member added."""
+
     shipped_config = True
     service_key: str
 
@@ -111,6 +172,9 @@ class FlaskAppTest(ServerTestCase):
         self.assertEqual(status, 200, body)
         return browser
 
+
+
+class FlaskAppTest(AppTestCase):
     def test_a_member_gets_a_test_plan_metered_by_tollgate(self) -> None:
         status, body = self.signed_in("member@acme.example").generate()
 
@@ -196,6 +260,21 @@ class FlaskAppTest(ServerTestCase):
 
         self.assertEqual((status, body["error"], model.calls), (503, "METERING_UNAVAILABLE", 0))
 
+    def test_a_plan_whose_settle_finds_tollgate_out_of_reach_is_not_handed_out(self) -> None:
+        relay = Relay(self.fx.url)
+        self.addCleanup(relay.close)
+        url = self.serve(ModelDoing(relay.cut), tollgate_url=relay.url)
+
+        with self.assertLogs("flask_ai_app", "ERROR") as logs:
+            status, body = self.signed_in("member@acme.example", url).generate()
+
+        self.assertEqual((status, body.get("error")), (503, "METERING_UNAVAILABLE"))
+        self.assertNotIn("test_plan", body)
+        self.assertTrue(any("SETTLE_FAILED" in line for line in logs.output), logs.output)
+        # Not settled: the 20 credits stay held until the reservation expires, and then go back; nothing is charged.
+        credits = self.tg.credits(self.owner.tenant_id)
+        self.assertEqual((credits.balance, credits.reserved), (FREE_PLAN_CREDITS, 20))
+
     def test_usage_shows_the_teams_runs_and_credits(self) -> None:
         member = self.signed_in("member@acme.example")
         charged = member.generate()[1]["credits_charged"]
@@ -205,6 +284,25 @@ class FlaskAppTest(ServerTestCase):
         self.assertEqual(status, 200, body)
         self.assertEqual((body["runs"]["used"], body["runs"]["limit"]), (1, 10))
         self.assertEqual(body["credits"]["balance"], FREE_PLAN_CREDITS - charged)
+
+
+class ExpiredReservationTest(AppTestCase):
+    """A Tollgate of its own, whose reservations expire after a second: a slow model outlives its run's."""
+
+    own_config = {**suite_config(), "metering": {"reservationTtlSeconds": 1}}
+
+    def test_a_plan_that_outlived_its_reservation_is_not_handed_out_nor_charged(self) -> None:
+        url = self.serve(ModelDoing(lambda: time.sleep(1.5)))
+        balance = self.tg.credits(self.owner.tenant_id).balance
+
+        with self.assertLogs("flask_ai_app", "ERROR") as logs:
+            status, body = self.signed_in("member@acme.example", url).generate()
+
+        self.assertEqual((status, body.get("error")), (502, "RUN_NOT_SETTLED"))
+        self.assertNotIn("test_plan", body)
+        self.assertTrue(any("SETTLE_FAILED" in line and "RESERVATION_EXPIRED" in line for line in logs.output), logs.output)
+        credits = self.tg.credits(self.owner.tenant_id)
+        self.assertEqual((credits.balance, credits.reserved), (balance, 0))
 
 
 if __name__ == "__main__":

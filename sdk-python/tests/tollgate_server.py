@@ -109,9 +109,10 @@ class TollgateServer:
 
     def _drain(self, lines: "queue.Queue[Optional[str]]") -> None:
         assert self._process and self._process.stdout
-        for line in self._process.stdout:
-            self.output.append(line)
-            lines.put(line)
+        with self._process.stdout:  # closed at its end, the process's: a server stopped before the run ends leaves no open pipe
+            for line in self._process.stdout:
+                self.output.append(line)
+                lines.put(line)
         lines.put(None)
 
     def _await_listening(self, lines: "queue.Queue[Optional[str]]") -> str:
@@ -191,12 +192,19 @@ class ServerTestCase(unittest.TestCase):
     """A test against the run's shared server; each test gets a fresh ``owner`` (a signed-up user) and ``tg``, a client with an API key of theirs."""
 
     shipped_config = False
+    own_config: Optional[Dict[str, Any]] = None
+    """A config the shared server cannot have (a reservation TTL of a second): the class gets a server of its own, stopped after it."""
     fx: Fixtures
 
     @classmethod
     def setUpClass(cls) -> None:
         super().setUpClass()
-        cls.fx = shared_server(cls.shipped_config)
+        if cls.own_config is None:
+            cls.fx = shared_server(cls.shipped_config)
+            return
+        server = TollgateServer(cls.own_config).start()
+        cls.addClassCleanup(server.stop)
+        cls.fx = Fixtures(server.url)
 
     def setUp(self) -> None:
         self.owner = self.fx.signup("owner")
