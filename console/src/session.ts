@@ -2,17 +2,39 @@
  * The signed-in session: the tokens of `POST /v1/token` kept in sessionStorage (gone when
  * the tab closes), refreshed with the single-use refresh token shortly before the access
  * token expires, and the one SDK client every page calls the server through.
+ *
+ * The server ends the whole session (revokes every token of it) when a refresh token is
+ * presented twice, and a duplicated tab starts with a copy of this tab's sessionStorage:
+ * the same refresh token in both. So tabs refresh one at a time, under a lock every tab of
+ * the origin shares (navigator.locks), and a tab that refreshed hands the new pair to the
+ * tabs still holding the one it replaced (BroadcastChannel); inside the lock a tab reads its
+ * storage again and uses a pair handed over meanwhile. Only the server refusing the refresh
+ * (401, 403 USER_DEACTIVATED) ends the session: no answer, a 5xx or a 429 fails the call
+ * that needed the token, and the next call tries again.
  */
-import { Tollgate, unwrap } from '@tollgate/sdk';
+import { TollgateError, Tollgate, unwrap } from '@tollgate/sdk';
 import type { Me } from './types';
 
 const STORAGE_KEY = 'tollgate.console.session';
 const REFRESH_MARGIN_MS = 30_000;
+const REFRESH_LOCK = 'tollgate-refresh';
+/**
+ * How long a tab keeps the lock after handing a pair over: the other tabs have the message
+ * before one of them can take the lock and refresh with the spent token (the message and the
+ * lock reach a tab by separate ways, in no promised order).
+ */
+const HANDOVER_GRACE_MS = 100;
 
 interface Stored { accessToken: string; refreshToken: string; expiresAt: number }
+/** A refresh another tab made: `tokens` replace the pair whose refresh token was `replaces`. */
+interface Handover { replaces: string; tokens: Stored }
 
 /** The page's own origin: the console is served by the server it manages. */
 const anonymous = new Tollgate({ baseUrl: '' });
+const handovers = new BroadcastChannel('tollgate-session');
+handovers.onmessage = (event: MessageEvent<Handover>) => {
+  if (read()?.refreshToken === event.data.replaces) store(event.data.tokens);
+};
 
 function read(): Stored | null {
   try {
@@ -24,30 +46,54 @@ function read(): Stored | null {
   return null;
 }
 
-function write(tokens: { accessToken: string; refreshToken: string; expiresIn: number }): void {
-  const stored: Stored = { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, expiresAt: Date.now() + tokens.expiresIn * 1000 };
+function store(stored: Stored): void {
   sessionStorage.setItem(STORAGE_KEY, JSON.stringify(stored));
 }
 
-/** One refresh at a time: the refresh token is single-use, so two pages refreshing at once would sign each other out. */
+function granted(tokens: { accessToken: string; refreshToken: string; expiresIn: number }): Stored {
+  return { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, expiresAt: Date.now() + tokens.expiresIn * 1000 };
+}
+
+function due(stored: Stored): boolean {
+  return Date.now() >= stored.expiresAt - REFRESH_MARGIN_MS;
+}
+
+/** Answers that end the session: 401 (the token or the refresh token is not accepted), 403 USER_DEACTIVATED. */
+function endsSession(status: number | null, code: string | null | undefined): boolean {
+  return status === 401 || (status === 403 && code === 'USER_DEACTIVATED');
+}
+
+/** One refresh at a time in this tab: the calls that find the token due wait for the same one. */
 let refreshing: Promise<string | undefined> | null = null;
 
 async function currentToken(): Promise<string | undefined> {
   const stored = read();
-  if (!stored) return undefined;
-  if (Date.now() < stored.expiresAt - REFRESH_MARGIN_MS) return stored.accessToken;
-  refreshing ??= (async () => {
-    try {
-      write(await unwrap(anonymous.api.POST('/v1/token', { body: { grantType: 'refresh_token', refreshToken: stored.refreshToken } })));
-      return read()?.accessToken;
-    } catch {
-      signOut('the session expired');
-      return undefined;
-    } finally {
-      refreshing = null;
-    }
-  })();
+  if (!stored || !due(stored)) return stored?.accessToken;
+  refreshing ??= refreshAcrossTabs().finally(() => { refreshing = null; });
   return refreshing;
+}
+
+/** Under the lock of every tab; in this tab alone where there is none (navigator.locks needs https, or localhost). */
+async function refreshAcrossTabs(): Promise<string | undefined> {
+  const locks: LockManager | undefined = navigator.locks;
+  return locks ? await locks.request(REFRESH_LOCK, refresh) : refresh();
+}
+
+/** The stored pair, read again (another tab may have handed a newer one over), refreshed if still due and handed to the other tabs. */
+async function refresh(): Promise<string | undefined> {
+  const stored = read();
+  if (!stored || !due(stored)) return stored?.accessToken;
+  let tokens: Stored;
+  try {
+    tokens = granted(await unwrap(anonymous.api.POST('/v1/token', { body: { grantType: 'refresh_token', refreshToken: stored.refreshToken } })));
+  } catch (error) {
+    if (error instanceof TollgateError && endsSession(error.status, error.code)) signOut(error.code === 'USER_DEACTIVATED' ? error.code : 'the session expired');
+    throw error;
+  }
+  store(tokens);
+  handovers.postMessage({ replaces: stored.refreshToken, tokens } satisfies Handover);
+  await new Promise((resolve) => setTimeout(resolve, HANDOVER_GRACE_MS));
+  return tokens.accessToken;
 }
 
 const signedOutListeners = new Set<(reason: string | null) => void>();
@@ -62,12 +108,12 @@ export function onSignedOut(listener: (reason: string | null) => void): () => vo
   return () => { signedOutListeners.delete(listener); };
 }
 
-/** Answers to a call with the session's token that end the session: 401 (the token is not accepted), 403 USER_DEACTIVATED. */
+/** Every call with the session's token: an answer that ends the session (endsSession) signs out. */
 const sessionFetch = async (request: Request): Promise<Response> => {
   const response = await fetch(request);
   if (!request.headers.has('authorization') || (response.status !== 401 && response.status !== 403)) return response;
   const code = await response.clone().json().then((body: { error?: { code?: string } }) => body.error?.code, () => undefined);
-  if (response.status === 401 || code === 'USER_DEACTIVATED') signOut(code ?? 'UNAUTHENTICATED');
+  if (endsSession(response.status, code)) signOut(code ?? 'UNAUTHENTICATED');
   return response;
 };
 
@@ -79,7 +125,7 @@ export function hasSession(): boolean {
 }
 
 export async function signIn(email: string, password: string): Promise<void> {
-  write(await unwrap(anonymous.api.POST('/v1/token', { body: { grantType: 'password', email, password } })));
+  store(granted(await unwrap(anonymous.api.POST('/v1/token', { body: { grantType: 'password', email, password } }))));
 }
 
 /** Ends the session; `reason` says why when it ended by itself. */

@@ -57,17 +57,18 @@ export async function startStage(env: Record<string, string> = {}): Promise<Stag
   };
 }
 
-/** A fresh browser context (its own sessionStorage: a person at another computer) and page, its errors collected. */
+/** A fresh browser context (its own sessionStorage: a person at another computer) and page, the errors of its pages (a tab it opens too) collected. */
 export async function newPage(stage: Stage): Promise<{ context: BrowserContext; page: Page }> {
   const context = await stage.browser.newContext({ baseURL: stage.url, viewport: { width: 1280, height: 900 } });
   context.setDefaultTimeout(10_000);
-  const page = await context.newPage();
-  page.on('pageerror', (error) => stage.pageErrors.push(`page error: ${error.message}`));
-  page.on('console', (message) => {
-    // A refused API call is logged by the browser as a failed resource; the page shows it as an error box, which the tests check.
-    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) stage.pageErrors.push(`console: ${message.text()}`);
+  context.on('page', (page) => {
+    page.on('pageerror', (error) => stage.pageErrors.push(`page error: ${error.message}`));
+    page.on('console', (message) => {
+      // A refused API call is logged by the browser as a failed resource; the page shows it as an error box, which the tests check.
+      if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) stage.pageErrors.push(`console: ${message.text()}`);
+    });
   });
-  return { context, page };
+  return { context, page: await context.newPage() };
 }
 
 export async function screenshot(page: Page, name: string): Promise<void> {
