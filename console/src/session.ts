@@ -139,7 +139,7 @@ export function loadMe(): Promise<Me> {
   return unwrap(tg.api.GET('/v1/me'));
 }
 
-/** An idempotency key for one submitted form (a credit adjustment): the same on the SDK's retries, a new one per submission. */
+/** An idempotency key for one write a form makes (a credit adjustment): the same on the SDK's retries, and on the operator's resubmission of it. */
 export function newIdempotencyKey(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(12));
   return `console-${Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('')}`;

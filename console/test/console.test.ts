@@ -197,6 +197,34 @@ describe.skipIf(!available)('the console in Chromium, against a real Tollgate', 
       expect(taken.entries[0]).toMatchObject({ amount: -50, reason: 'correction' });
     });
 
+    it('a credit adjustment whose answers were lost, submitted again, is granted once', async () => {
+      const before = await creditsOf(owner.tenantId);
+      const reason = 'goodwill: asked twice, granted once';
+      // Each attempt reaches the server (the first grants), and its answer is lost: the SDK's retries too, then the page shows the error.
+      let losing = true;
+      const grants = (url: URL) => url.pathname === `/v1/admin/tenants/${owner.tenantId}/credits`;
+      await opsPage.route(grants, async (route) => {
+        if (!losing || route.request().method() !== 'POST') return route.fallback();
+        await route.fetch();
+        await route.abort('connectionreset');
+      });
+      const form = opsPage.locator('form[aria-label="Adjust credits"]');
+      await opsPage.getByLabel('Amount (negative').fill('70');
+      await opsPage.getByLabel('Reason').fill(reason);
+      await opsPage.getByRole('button', { name: 'Adjust credits', exact: true }).click();
+      await form.getByRole('alert').waitFor();
+
+      losing = false;
+      await opsPage.getByRole('button', { name: 'Adjust credits', exact: true }).click();
+      await expect.poll(() => opsPage.getByLabel('Reason').inputValue()).toBe(''); // done: the form is cleared
+      await opsPage.unroute(grants);
+
+      const ledger = await unwrap(owner.tg.api.GET('/v1/tenants/{tenantId}/credits/ledger', { params: { path: { tenantId: owner.tenantId }, query: { limit: 5 } } }));
+      expect(ledger.entries.filter((entry) => entry.reason === reason).map((entry) => entry.amount)).toEqual([70]);
+      expect((await creditsOf(owner.tenantId)).balance).toBe(before.balance + 70);
+      await opsPage.getByText(`Balance now ${before.balance + 70}`).waitFor();
+    });
+
     it('confirms the bank transfer a tenant asked for: payment recorded, subscription active on the plan, credits granted', async () => {
       const before = await creditsOf(owner.tenantId);
       const asked = await unwrap(owner.tg.api.POST('/v1/tenants/{tenantId}/subscription/bank-transfer', { params: { path: { tenantId: owner.tenantId } }, body: { plan: 'pro' } }));

@@ -100,6 +100,9 @@ function OperatorActions({ tenant, prefill, changed }: { tenant: Tenant; prefill
   const [days, setDays] = useState('14');
   const [amount, setAmount] = useState('');
   const [reason, setReason] = useState('');
+  // The grant being submitted and its key: a resubmission of the same amount and reason (its answer lost) sends the same key, so
+  // the server grants once; a success or other values get a new one.
+  const [grant, setGrant] = useState<{ amount: string; reason: string; idempotencyKey: string } | null>(null);
   const [granted, setGranted] = useState<string | null>(null);
   const suspended = tenant.status === 'suspended';
   return (
@@ -121,10 +124,12 @@ function OperatorActions({ tenant, prefill, changed }: { tenant: Tenant; prefill
           <p className="muted">Suspended until paid on a priced plan, else active.</p>
         </ActionForm>
 
-        <ActionForm label="Adjust credits" done={() => { setAmount(''); setReason(''); changed(); }}
+        <ActionForm label="Adjust credits" done={() => { setAmount(''); setReason(''); setGrant(null); changed(); }}
           submit={async () => {
+            const idempotencyKey = grant?.amount === amount && grant.reason === reason ? grant.idempotencyKey : newIdempotencyKey();
+            setGrant({ amount, reason, idempotencyKey });
             const answer = await unwrap(tg.api.POST('/v1/admin/tenants/{tenantId}/credits', {
-              params: path, body: { amount: Number(amount), reason, idempotencyKey: newIdempotencyKey() }, idempotent: true,
+              params: path, body: { amount: Number(amount), reason, idempotencyKey }, idempotent: true,
             }));
             setGranted(`Balance now ${answer.credits.balance} (available ${answer.credits.available}).`);
           }}>
