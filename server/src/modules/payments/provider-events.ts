@@ -83,6 +83,10 @@ export class ProviderEvents {
   async applyState(tx: Executor, tenantId: string, provider: Provider, s: ProviderState): Promise<string> {
     const actor: Actor = { type: 'system', id: provider };
     let switched = false;
+    // Stripe's checkout: it says which subscription the tenant follows, not its state. Stripe
+    // makes the subscription's own events before it, so it must not date the state: they
+    // would arrive "older" and be dropped.
+    const followOnly = s.creates === true && s.status === undefined && s.period === undefined;
     const changed = await this.lifecycle.apply(tx, tenantId, (row) => {
       const follows = row.paymentMethod === provider && row.providerSubscriptionId === s.subscriptionId;
       switched = !follows;
@@ -93,7 +97,10 @@ export class ProviderEvents {
       return {
         event: 'provider_updated', to, actor, data: { provider, providerSubscriptionId: s.subscriptionId },
         set: {
-          paymentMethod: provider, providerSubscriptionId: s.subscriptionId, providerUpdatedAt: s.at,
+          paymentMethod: provider, providerSubscriptionId: s.subscriptionId,
+          providerUpdatedAt: !followOnly ? s.at : follows ? row.providerUpdatedAt : null,
+          // The subscription followed before ended its own periods: they say nothing of this one's.
+          ...(!follows && !s.period ? { providerPeriodEnd: null } : {}),
           ...(s.customerId ? { providerCustomerId: s.customerId } : {}),
           ...(s.plan ? { plan: s.plan } : {}),
           ...(s.period ? { currentPeriodStart: s.period.start, currentPeriodEnd: s.period.end, providerPeriodEnd: s.period.end } : {}),
@@ -104,9 +111,8 @@ export class ProviderEvents {
       };
     });
     if (!changed) return 'ignored: older than the state applied, or another subscription than the one followed';
-    // A state saying only which subscription the tenant follows (Stripe's checkout: no
-    // status, no period) opens nothing: that subscription's own state will.
-    if (changed.after.status !== 'canceled' && (s.status !== undefined || s.period !== undefined)) {
+    // A state saying only which subscription the tenant follows opens nothing: that subscription's own state will.
+    if (changed.after.status !== 'canceled' && !followOnly) {
       // A state naming no period (PayPal's) that switches to a subscription leaves the period of the one before: its held payment's is the period.
       await this.applyHeldPayments(tx, tenantId, provider, s, changed.after, actor, switched && !s.period);
     }

@@ -374,8 +374,9 @@ describe('events', () => {
   it('a new customer\'s invoice paid before its checkout and subscription: the plan it names, its credits once', async () => {
     const owner = await t.signup();
     const start = seconds();
-    await deliver(event('invoice.paid', invoice(owner.tenantId, { id: 'in_early', subscription: 'sub_early', start, end: start + MONTH }), start));
-    await deliver(event('checkout.session.completed', { id: 'cs_early', object: 'checkout.session', mode: 'subscription', subscription: 'sub_early', customer: 'cus_sub_early', metadata: { tenantId: owner.tenantId } }, start));
+    // Stripe made the subscription first, then the invoice's payment, then the checkout's completion; they arrive the other way round.
+    await deliver(event('invoice.paid', invoice(owner.tenantId, { id: 'in_early', subscription: 'sub_early', start, end: start + MONTH }), start + 1));
+    await deliver(event('checkout.session.completed', { id: 'cs_early', object: 'checkout.session', mode: 'subscription', subscription: 'sub_early', customer: 'cus_sub_early', metadata: { tenantId: owner.tenantId } }, start + 2));
     await deliver(event('customer.subscription.created', subscription(owner.tenantId, { id: 'sub_early', status: 'active', start, end: start + MONTH }), start));
     expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'active', plan: 'pro', current_period_start: new Date(start * 1000) });
     const paid = await t.db.asOwner<{ amount: string }>("SELECT amount::text FROM credit_ledger WHERE tenant_id = $1 AND kind = 'grant' AND payment_id IS NOT NULL", [owner.tenantId]);
