@@ -3,7 +3,8 @@
  * while `work` runs and removed after it. The holder touches the lock every few seconds;
  * a lock untouched for 30 s belongs to a process that died holding it, and is broken.
  */
-import { closeSync, openSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { closeSync, linkSync, openSync, renameSync, rmSync, statSync, utimesSync, type Stats } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Longer than any heartbeat gap of a living holder, so only a dead one's lock is broken. */
@@ -33,17 +34,45 @@ async function acquire(lock: string): Promise<void> {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
-    if (stale(lock)) rmSync(lock, { force: true });
+    const seen = staleLock(lock);
+    if (seen) breakStale(lock, seen);
     else await sleep(POLL_MS * (0.5 + Math.random()));
   }
 }
 
-function stale(lock: string): boolean {
+/** The lock's file when it is stale; undefined when it is alive, or gone meanwhile (the next attempt may take it). */
+function staleLock(lock: string): Stats | undefined {
   try {
-    return Date.now() - statSync(lock).mtimeMs > STALE_AFTER_MS;
+    const found = statSync(lock);
+    return Date.now() - found.mtimeMs > STALE_AFTER_MS ? found : undefined;
   } catch {
-    return false; // gone meanwhile: the next attempt may take it
+    return undefined;
   }
+}
+
+/**
+ * Removes the stale lock `seen`, and nothing else. Several processes may see it stale at
+ * once: removing it by name, one of them could remove the lock another had just broken it
+ * for and made, and both would hold it. So it is moved aside first (a rename is atomic:
+ * of those moving that file, one succeeds) and removed only if it is the file seen stale;
+ * a live lock moved aside by a late breaker is linked back (never over another).
+ */
+function breakStale(lock: string, seen: Stats): void {
+  const aside = `${lock}.${randomUUID()}.broken`;
+  try {
+    renameSync(lock, aside);
+  } catch {
+    return; // moved or removed by another process first
+  }
+  const moved = statSync(aside);
+  if (moved.ino !== seen.ino || moved.mtimeMs !== seen.mtimeMs) {
+    try {
+      linkSync(aside, lock);
+    } catch {
+      // Another lock was made meanwhile: its maker holds it.
+    }
+  }
+  rmSync(aside, { force: true });
 }
 
 function touch(lock: string): void {
