@@ -1,6 +1,6 @@
 /** The operator commands, run as real processes (the `tollgate` bin) against a real server. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOperatorCli, type OperatorCli } from '../../../test/cli-process.js';
+import { startOperatorCli, type CliRun, type OperatorCli } from '../../../test/cli-process.js';
 import type { SignedUp, TestApp } from '../../../test/harness.js';
 
 let cli: OperatorCli;
@@ -64,7 +64,7 @@ describe('tollgate tenants', () => {
     expect((await authorize(key)).allowed).toBe(true);
   });
 
-  it('a tenant\'s name is printed with its control characters written out, never obeyed by the terminal; --json gives it as it is', async () => {
+  it('a tenant\'s name is printed with its control characters written out, never obeyed by the terminal nor forging a line; --json gives it as it is', async () => {
     const owner = await t.signup();
     const tag = `Evil ${Date.now().toString(36)}`;
     // The terminal's title, a link (OSC 8), a carriage return and a line of its own over the table, a C1 CSI clearing the screen.
@@ -76,13 +76,18 @@ describe('tollgate tenants', () => {
     const suspended = await tollgate('tenants', 'suspend', tenantId);
     const asJson = await json<{ tenants: { name: string }[] }>('tenants', 'list', '--query', tag);
 
+    // Each line the CLI's own: the name's line break forges none.
+    const lines = (run: CliRun) => run.stdout.split('\n').slice(0, -1);
     for (const run of [listed, shown, suspended]) {
       expect(run.code, run.stderr).toBe(0);
-      expect(run.stdout.replaceAll('\n', '')).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+      expect(run.stdout).toMatch(/\n$/);
+      for (const line of lines(run)) expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
     }
     const written = String.raw`${tag}\x1b]0;pwned\x07\x1b]8;;https://evil.example\x1b\click\x1b]8;;\x1b\\x0d\x0aFAKE\x9b2J`;
-    expect(listed.stdout.trim().split('\n')).toEqual([expect.stringMatching(/^ID\s+NAME/), expect.stringContaining(`${tenantId}  ${written}  active`)]);
-    expect(shown.stdout).toContain(`name:           ${written}\n`);
+    expect(lines(listed)).toEqual([expect.stringMatching(/^ID\s+NAME/), expect.stringContaining(`${tenantId}  ${written}  active`)]);
+    expect(lines(shown)).toHaveLength(11);
+    expect(lines(shown)).toContain(`name:           ${written}`);
+    expect(lines(suspended)).toEqual([`${tenantId} (${written}) is suspended`]);
     expect(asJson.tenants.map((tenant) => tenant.name)).toEqual([name]);
   });
 });

@@ -45,13 +45,15 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
  * `text` with each control character written out (ESC as the four characters `\x1b`).
  * Human output shows tenants' names, reasons and messages: written raw, a name could
  * move the cursor over other rows, set the terminal's title or plant a link (OSC 8).
- * With --json nothing is changed: JSON escapes them itself.
+ * With --json nothing is changed: JSON escapes them itself. A value a result line is
+ * made of (a tenant's name in `… (NAME) is suspended`) goes through it where it is put
+ * in, so its line breaks too are written out and it cannot forge a line.
  */
-function visible(text: string): string {
+export function visible(text: string): string {
   return text.replace(CONTROL, (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
-/** The same, keeping the line breaks the CLI writes between lines (a value's own line breaks are escaped where it is a cell: table, fields). */
+/** The same, keeping the line breaks the CLI writes between lines (a value's own are escaped where it is put in: a cell of table or fields, visible()). */
 function visibleLines(text: string): string {
   return text.split('\n').map(visible).join('\n');
 }

@@ -1,7 +1,7 @@
 /** `tollgate tenants list|show|suspend|reactivate`: the operator's view of tenants. */
 import { unwrap, type paths } from '@tollgate/sdk';
 import { PAGE_OPTIONS, listing, oneOf, option, required, type Command, type Invocation } from './command.js';
-import { fields, table, when } from './output.js';
+import { fields, table, visible, when } from './output.js';
 
 type TenantView = paths['/v1/admin/tenants/{tenantId}']['get']['responses'][200]['content']['application/json'];
 const STATUSES = ['active', 'suspended', 'closed'] as const;
@@ -31,7 +31,7 @@ function tenantFields(tenant: TenantView): string {
 async function setStatus(call: Invocation, status: 'active' | 'suspended'): Promise<void> {
   const tenantId = required(call, 0, 'TENANT');
   const tenant = await unwrap(call.client().api.PATCH('/v1/admin/tenants/{tenantId}', { params: { path: { tenantId } }, body: { status } }));
-  call.out.result(tenant, () => `${tenant.id} (${tenant.name}) is ${tenant.status}`);
+  call.out.result(tenant, () => `${tenant.id} (${visible(tenant.name)}) is ${tenant.status}`);
 }
 
 export const tenantCommands: Command[] = [
