@@ -10,21 +10,35 @@ const BIN = fileURLToPath(new URL('../bin/tollgate.mjs', import.meta.url));
 
 export interface CliRun { code: number; stdout: string; stderr: string }
 
+export interface CliOptions {
+  env?: Record<string, string>;
+  input?: string;
+  /** Sees what it wrote on stderr so far, as it comes, before it ends. */
+  onStderr?: (text: string) => void;
+  /** In a process group of its own, as a terminal's job: `process.kill(-run.pid, 'SIGINT')` is a Ctrl-C. */
+  ownGroup?: boolean;
+}
+
 /** The real `tollgate` bin as a process: `home` stands for the user's home (its .config holds what login stores). */
-export function runTollgate(home: string, args: string[], options: { env?: Record<string, string>; input?: string } = {}): Promise<CliRun> {
+export function runTollgate(home: string, args: string[], options: CliOptions = {}): Promise<CliRun> & { pid: number } {
   const child = spawn(process.execPath, [BIN, ...args], {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, ...options.env },
     stdio: ['pipe', 'pipe', 'pipe'],
+    detached: options.ownGroup ?? false,
   });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
-  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+    options.onStderr?.(stderr);
+  });
   child.stdin.end(options.input ?? '');
-  return new Promise((resolve, reject) => {
+  const done = new Promise<CliRun>((resolve, reject) => {
     child.once('error', reject);
     child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
+  return Object.assign(done, { pid: child.pid! });
 }
 
 /** Homes made for the suite importing this file, removed when it ends. */

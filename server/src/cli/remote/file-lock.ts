@@ -1,20 +1,36 @@
 /**
- * One process at a time: `<file>.lock` beside a file, created exclusively (O_EXCL), held
- * while `work` runs and removed after it. The holder touches the lock every few seconds;
- * a lock untouched for 30 s belongs to a process that died holding it, and is broken.
+ * One process at a time: `<file>.lock` beside a file, created exclusively (O_EXCL) with
+ * the holder's pid in it, held while `work` runs and removed after it, or when the holder
+ * is interrupted (SIGINT, SIGTERM). The holder touches the lock every few seconds; a lock
+ * untouched for 30 s belongs to a process that died holding it, and is broken.
  */
 import { randomUUID } from 'node:crypto';
-import { closeSync, linkSync, openSync, renameSync, rmSync, statSync, utimesSync, type Stats } from 'node:fs';
+import { closeSync, linkSync, openSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeSync, type Stats } from 'node:fs';
+import { constants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Longer than any heartbeat gap of a living holder, so only a dead one's lock is broken. */
 const STALE_AFTER_MS = 30_000;
 const HEARTBEAT_MS = 5_000;
 const POLL_MS = 50;
+/** A wait longer than a refresh takes: the waiting process says why it is silent. */
+const WAIT_NOTICE_MS = 2_000;
 
-export async function withFileLock<T>(file: string, work: () => Promise<T>): Promise<T> {
+/** Told once, when the lock has been waited for a while: the holder's pid, when the lock names one. */
+export type OnLongWait = (holderPid: number | undefined) => void;
+
+export async function withFileLock<T>(file: string, work: () => Promise<T>, onLongWait: OnLongWait = () => undefined): Promise<T> {
   const lock = `${file}.lock`;
-  await acquire(lock);
+  await acquire(lock, onLongWait);
+  const release = () => rmSync(lock, { force: true });
+  // Interrupted (Ctrl-C, kill), the process ends here, without its `finally`: a lock left behind,
+  // touched until then, would hold the next commands for 30 s.
+  const interrupted = (signal: NodeJS.Signals) => {
+    release();
+    process.exit(128 + constants.signals[signal]);
+  };
+  const signals = ['SIGINT', 'SIGTERM'] as const;
+  for (const signal of signals) process.once(signal, interrupted);
   // A slow holder (a refresh waiting out a Retry-After) must not look dead.
   const heartbeat = setInterval(() => touch(lock), HEARTBEAT_MS);
   heartbeat.unref();
@@ -22,21 +38,53 @@ export async function withFileLock<T>(file: string, work: () => Promise<T>): Pro
     return await work();
   } finally {
     clearInterval(heartbeat);
-    rmSync(lock, { force: true });
+    for (const signal of signals) process.off(signal, interrupted);
+    release();
   }
 }
 
-async function acquire(lock: string): Promise<void> {
+async function acquire(lock: string, onLongWait: OnLongWait): Promise<void> {
+  const since = Date.now();
+  let told = false;
   for (;;) {
-    try {
-      closeSync(openSync(lock, 'wx', 0o600));
-      return;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
+    if (create(lock)) return;
     const seen = staleLock(lock);
-    if (seen) breakStale(lock, seen);
-    else await sleep(POLL_MS * (0.5 + Math.random()));
+    if (seen) {
+      breakStale(lock, seen);
+      continue;
+    }
+    if (!told && Date.now() - since > WAIT_NOTICE_MS) {
+      told = true;
+      onLongWait(holderOf(lock));
+    }
+    await sleep(POLL_MS * (0.5 + Math.random()));
+  }
+}
+
+/** Makes the lock, answering false when another process holds it. */
+function create(lock: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(lock, 'wx', 0o600);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
+  try {
+    writeSync(fd, `${process.pid}\n`);
+  } finally {
+    closeSync(fd);
+  }
+  return true;
+}
+
+/** The pid written in the lock; undefined when there is none (yet) or the lock is gone. */
+function holderOf(lock: string): number | undefined {
+  try {
+    const pid = Number.parseInt(readFileSync(lock, 'utf8'), 10);
+    return Number.isSafeInteger(pid) ? pid : undefined;
+  } catch {
+    return undefined;
   }
 }
 

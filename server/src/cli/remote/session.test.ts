@@ -1,10 +1,12 @@
 /** `tollgate login` and the credentials the operator commands use, run as real processes against a real server. */
-import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { freshHome, listen, runTollgate } from '../../../test/cli-process.js';
 import { startTestApp, type SignedUp, type TestApp } from '../../../test/harness.js';
+import { cuttableRelay } from '../../../test/tcp-relay.js';
 
 let t: TestApp;
 let url: string;
@@ -20,11 +22,25 @@ afterAll(async () => { await t.close(); });
 const credentials = (home: string) => join(home, '.config', 'tollgate', 'credentials.json');
 const stored = (home: string) => JSON.parse(readFileSync(credentials(home), 'utf8')) as { url: string; accessToken: string; refreshToken: string; expiresAt: number };
 
-async function signedIn(): Promise<string> {
+async function signedIn(at = url): Promise<string> {
   const home = freshHome();
-  const login = await runTollgate(home, ['login', '--url', url, '--email', op.email], { input: `${op.password}\n` });
+  const login = await runTollgate(home, ['login', '--url', at, '--email', op.email], { input: `${op.password}\n` });
   expect(login.code, login.stderr).toBe(0);
   return home;
+}
+
+/** Makes the stored access token one to refresh before the next call. */
+function expire(home: string): void {
+  writeFileSync(credentials(home), JSON.stringify({ ...stored(home), expiresAt: Date.now() - 1000 }));
+}
+
+/** What `found` answers once it answers something (within 20 s). */
+async function waitFor<T>(what: string, found: () => T | undefined): Promise<T> {
+  for (const deadline = Date.now() + 20_000; Date.now() < deadline; await sleep(20)) {
+    const value = found();
+    if (value !== undefined) return value;
+  }
+  throw new Error(`waited 20 s for ${what}`);
 }
 
 describe('tollgate login', () => {
@@ -63,7 +79,7 @@ describe('tollgate login', () => {
   it('an access token about to expire is refreshed first, and the new pair stored', async () => {
     const home = await signedIn();
     const before = stored(home);
-    writeFileSync(credentials(home), JSON.stringify({ ...before, expiresAt: Date.now() - 1000 }));
+    expire(home);
 
     const shown = await runTollgate(home, ['tenants', 'show', op.tenantId]);
 
@@ -77,13 +93,14 @@ describe('tollgate login', () => {
   it('commands run in parallel with an expired access token refresh it once between them: all succeed, and the session lives on', async () => {
     const home = await signedIn();
     const before = stored(home);
-    writeFileSync(credentials(home), JSON.stringify({ ...before, expiresAt: Date.now() - 1000 }));
+    expire(home);
 
     // As `xargs -P` runs them: each reads the same stored pair, whose refresh token is single-use.
     const runs = await Promise.all(Array.from({ length: 5 }, () => runTollgate(home, ['tenants', 'show', op.tenantId])));
     const next = await runTollgate(home, ['tenants', 'show', op.tenantId]);
 
-    expect(runs.map((run) => [run.code, run.stderr])).toEqual(runs.map(() => [0, '']));
+    // A command waiting for the lock over 2 s on a busy machine says so, and nothing else.
+    expect(runs.map((run) => [run.code, run.stderr.replace(/^tollgate: waiting for another tollgate command .*\n$/, '')])).toEqual(runs.map(() => [0, '']));
     expect(next.code, next.stderr).toBe(0);
     expect(stored(home).refreshToken).not.toBe(before.refreshToken);
     expect(readdirSync(dirname(credentials(home)))).toEqual(['credentials.json']);
@@ -91,7 +108,7 @@ describe('tollgate login', () => {
 
   it('a lock left by a command that died is broken once it is stale', async () => {
     const home = await signedIn();
-    writeFileSync(credentials(home), JSON.stringify({ ...stored(home), expiresAt: Date.now() - 1000 }));
+    expire(home);
     const lock = `${credentials(home)}.lock`;
     writeFileSync(lock, '');
     const longAgo = new Date(Date.now() - 60_000);
@@ -101,6 +118,53 @@ describe('tollgate login', () => {
 
     expect(shown.code, shown.stderr).toBe(0);
     expect(existsSync(lock)).toBe(false);
+  });
+
+  it('a command interrupted while it holds the lock (Ctrl-C, kill) removes it; killed, it exits 143', async () => {
+    const relay = await cuttableRelay(url);
+    // Signed in through the relay, which then answers nothing: a command refreshing waits, holding the lock.
+    const holding = async () => {
+      const home = await signedIn(relay.url);
+      expire(home);
+      relay.hang();
+      const lock = `${credentials(home)}.lock`;
+      const run = runTollgate(home, ['tenants', 'show', op.tenantId], { ownGroup: true });
+      await waitFor(`${lock}`, () => existsSync(lock) || undefined);
+      return { run, lock };
+    };
+    try {
+      const pressed = await holding();
+      process.kill(-pressed.run.pid, 'SIGINT'); // Ctrl-C: to the job's every process
+      await pressed.run;
+      await relay.restore();
+      expect(existsSync(pressed.lock)).toBe(false);
+
+      const killed = await holding();
+      const pid = await waitFor('the pid in the lock', () => Number.parseInt(readFileSync(killed.lock, 'utf8'), 10) || undefined);
+      process.kill(pid, 'SIGTERM'); // `kill PID` of the command the waiting line names
+      const run = await killed.run;
+      expect(run.code, run.stderr).toBe(143);
+      expect(existsSync(killed.lock)).toBe(false);
+    } finally {
+      await relay.cut();
+    }
+  });
+
+  it('a command waiting over 2 s for the lock says which command holds it, once, then goes on', async () => {
+    const home = await signedIn();
+    expire(home);
+    const lock = `${credentials(home)}.lock`;
+    writeFileSync(lock, '4242\n'); // held by a live command, pid 4242
+    let said: () => void = () => undefined;
+    const saidIt = new Promise<void>((resolve) => { said = resolve; });
+
+    const shown = runTollgate(home, ['tenants', 'show', op.tenantId], { onStderr: (text) => { if (text.includes('waiting')) said(); } });
+    await Promise.race([saidIt, sleep(15_000)]);
+    rmSync(lock);
+    const run = await shown;
+
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toBe('tollgate: waiting for another tollgate command (pid 4242) using the stored session\n');
   });
 
   it('logout forgets the session: the commands then say to sign in (exit 4)', async () => {

@@ -57,12 +57,19 @@ export function signedInClient(io: Io, url: string): Tollgate {
 
 /** The stored pair, refreshed if due, under the file's lock: read again inside it, as another command may have refreshed it meanwhile. */
 function refreshed(io: Io, url: string): Promise<Stored> {
-  return withFileLock(credentialsFile(io), async () => {
+  return underLock(io, async () => {
     const latest = storedFor(io, url);
     if (!due(latest)) return latest;
     const next = { ...latest, ...await grant(url, { grantType: 'refresh_token', refreshToken: latest.refreshToken }) };
     write(io, next);
     return next;
+  });
+}
+
+/** `work` under the lock beside the stored file; a long wait for it is said on stderr, so the command does not hang in silence. */
+function underLock<T>(io: Io, work: () => Promise<T>): Promise<T> {
+  return withFileLock(credentialsFile(io), work, (pid) => {
+    io.stderr.write(`tollgate: waiting for another tollgate command${pid ? ` (pid ${pid})` : ''} using the stored session\n`);
   });
 }
 
