@@ -36,7 +36,7 @@ const sessionCommands: Command[] = [
     synopsis: 'logout',
     summary: 'forget the stored session',
     run: async (call) => {
-      const had = logout(call.io);
+      const had = await logout(call.io);
       call.out.result({ signedOut: had }, () => (had ? 'signed out' : 'no stored session'));
     },
   },

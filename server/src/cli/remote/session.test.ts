@@ -4,9 +4,9 @@ import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freshHome, listen, runTollgate } from '../../../test/cli-process.js';
+import { freshHome, listen, runTollgate, type CliOptions, type CliRun } from '../../../test/cli-process.js';
 import { startTestApp, type SignedUp, type TestApp } from '../../../test/harness.js';
-import { cuttableRelay } from '../../../test/tcp-relay.js';
+import { cuttableRelay, type CuttableRelay } from '../../../test/tcp-relay.js';
 
 let t: TestApp;
 let url: string;
@@ -41,6 +41,28 @@ async function waitFor<T>(what: string, found: () => T | undefined): Promise<T> 
     if (value !== undefined) return value;
   }
   throw new Error(`waited 20 s for ${what}`);
+}
+
+/**
+ * A `tenants show` signed in through `relay` and refreshing through it, once `stall` keeps
+ * the refresh unanswered (hang: nothing answers; hold: the answers wait for release()):
+ * it holds the lock.
+ */
+async function refreshingThrough(relay: CuttableRelay, stall: 'hang' | 'hold', options: CliOptions = {}) {
+  const home = await signedIn(relay.url);
+  expire(home);
+  relay[stall]();
+  const lock = `${credentials(home)}.lock`;
+  const run = runTollgate(home, ['tenants', 'show', op.tenantId], options);
+  await waitFor(lock, () => existsSync(lock) || undefined);
+  return { home, lock, run };
+}
+
+/** Watches a command's stderr for its line saying it waits for the lock: `said` resolves when it comes. */
+function waitingLine(): { said: Promise<void>; onStderr: (text: string) => void } {
+  let seen: () => void = () => undefined;
+  const said = new Promise<void>((resolve) => { seen = resolve; });
+  return { said, onStderr: (text) => { if (text.includes('tollgate: waiting')) seen(); } };
 }
 
 describe('tollgate login', () => {
@@ -122,24 +144,14 @@ describe('tollgate login', () => {
 
   it('a command interrupted while it holds the lock (Ctrl-C, kill) removes it; killed, it exits 143', async () => {
     const relay = await cuttableRelay(url);
-    // Signed in through the relay, which then answers nothing: a command refreshing waits, holding the lock.
-    const holding = async () => {
-      const home = await signedIn(relay.url);
-      expire(home);
-      relay.hang();
-      const lock = `${credentials(home)}.lock`;
-      const run = runTollgate(home, ['tenants', 'show', op.tenantId], { ownGroup: true });
-      await waitFor(`${lock}`, () => existsSync(lock) || undefined);
-      return { run, lock };
-    };
     try {
-      const pressed = await holding();
+      const pressed = await refreshingThrough(relay, 'hang', { ownGroup: true });
       process.kill(-pressed.run.pid, 'SIGINT'); // Ctrl-C: to the job's every process
       await pressed.run;
       await relay.restore();
       expect(existsSync(pressed.lock)).toBe(false);
 
-      const killed = await holding();
+      const killed = await refreshingThrough(relay, 'hang');
       const pid = await waitFor('the pid in the lock', () => Number.parseInt(readFileSync(killed.lock, 'utf8'), 10) || undefined);
       process.kill(pid, 'SIGTERM'); // `kill PID` of the command the waiting line names
       const run = await killed.run;
@@ -155,16 +167,43 @@ describe('tollgate login', () => {
     expire(home);
     const lock = `${credentials(home)}.lock`;
     writeFileSync(lock, '4242\n'); // held by a live command, pid 4242
-    let said: () => void = () => undefined;
-    const saidIt = new Promise<void>((resolve) => { said = resolve; });
+    const waiting = waitingLine();
 
-    const shown = runTollgate(home, ['tenants', 'show', op.tenantId], { onStderr: (text) => { if (text.includes('waiting')) said(); } });
-    await Promise.race([saidIt, sleep(15_000)]);
+    const shown = runTollgate(home, ['tenants', 'show', op.tenantId], { onStderr: waiting.onStderr });
+    await Promise.race([waiting.said, sleep(15_000)]);
     rmSync(lock);
     const run = await shown;
 
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toBe('tollgate: waiting for another tollgate command (pid 4242) using the stored session\n');
+  });
+
+  it('logout and login wait for a refresh in flight, which then writes nothing over them', async () => {
+    const relay = await cuttableRelay(url);
+    // Done, or waiting for the lock (it says so after 2 s): then the refresh in flight is answered.
+    const alongside = async (run: Promise<CliRun>, waiting: Promise<void>) => {
+      await Promise.race([run, waiting]);
+      relay.release();
+    };
+    try {
+      const first = await refreshingThrough(relay, 'hold');
+      const outWait = waitingLine();
+      const out = runTollgate(first.home, ['logout'], { onStderr: outWait.onStderr });
+      await alongside(out, outWait.said);
+      expect((await first.run).code).toBe(0);
+      expect((await out).code).toBe(0);
+      expect(existsSync(credentials(first.home))).toBe(false);
+
+      const second = await refreshingThrough(relay, 'hold');
+      const inWait = waitingLine();
+      const login = runTollgate(second.home, ['login', '--url', url, '--email', op.email], { input: `${op.password}\n`, onStderr: inWait.onStderr });
+      await alongside(login, inWait.said);
+      expect((await second.run).code).toBe(0);
+      expect((await login).code).toBe(0);
+      expect(stored(second.home).url).toBe(url); // the new login's session, not the relay's refreshed
+    } finally {
+      await relay.cut();
+    }
   });
 
   it('logout forgets the session: the commands then say to sign in (exit 4)', async () => {

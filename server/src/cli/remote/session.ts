@@ -55,7 +55,11 @@ export function signedInClient(io: Io, url: string): Tollgate {
   });
 }
 
-/** The stored pair, refreshed if due, under the file's lock: read again inside it, as another command may have refreshed it meanwhile. */
+/**
+ * The stored pair, refreshed if due, under the file's lock: read again inside it, as another
+ * command may have refreshed it meanwhile, or replaced it (login) or removed it (logout),
+ * which take the lock too: what is written is always the successor of what is stored.
+ */
 function refreshed(io: Io, url: string): Promise<Stored> {
   return underLock(io, async () => {
     const latest = storedFor(io, url);
@@ -66,9 +70,11 @@ function refreshed(io: Io, url: string): Promise<Stored> {
   });
 }
 
-/** `work` under the lock beside the stored file; a long wait for it is said on stderr, so the command does not hang in silence. */
+/** `work` under the lock beside the stored file (its directory made first); a long wait for it is said on stderr, so the command does not hang in silence. */
 function underLock<T>(io: Io, work: () => Promise<T>): Promise<T> {
-  return withFileLock(credentialsFile(io), work, (pid) => {
+  const file = credentialsFile(io);
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  return withFileLock(file, work, (pid) => {
     io.stderr.write(`tollgate: waiting for another tollgate command${pid ? ` (pid ${pid})` : ''} using the stored session\n`);
   });
 }
@@ -87,16 +93,19 @@ function due(stored: Stored): boolean {
 export async function login(io: Io, url: string, email: string, password: string): Promise<{ email: string; isOperator: boolean; file: string }> {
   const tokens = await grant(url, { grantType: 'password', email, password });
   const me = await unwrap(new Tollgate({ baseUrl: url, token: tokens.accessToken }).api.GET('/v1/me'));
-  write(io, { url, email: me.user.email, ...tokens });
+  // Under the lock, so a refresh in flight writes its pair before this session, not over it.
+  await underLock(io, async () => write(io, { url, email: me.user.email, ...tokens }));
   return { email: me.user.email, isOperator: me.user.isOperator, file: credentialsFile(io) };
 }
 
-/** Forgets the stored session; answers whether there was one. */
-export function logout(io: Io): boolean {
+/** Forgets the stored session, under the lock so a refresh in flight cannot write it back; answers whether there was one. */
+export function logout(io: Io): Promise<boolean> {
   const file = credentialsFile(io);
-  if (!existsSync(file)) return false;
-  rmSync(file);
-  return true;
+  return underLock(io, async () => {
+    if (!existsSync(file)) return false;
+    rmSync(file);
+    return true;
+  });
 }
 
 type Grant = { grantType: 'password'; email: string; password: string } | { grantType: 'refresh_token'; refreshToken: string };
@@ -120,10 +129,9 @@ function read(io: Io): Stored | undefined {
   return undefined;
 }
 
-/** Written whole to a sibling file created 0600 and renamed over the old one, so no reader ever sees half a file or a wider mode. */
+/** Written (under the lock) whole to a sibling file created 0600 and renamed over the old one, so no reader ever sees half a file or a wider mode. */
 function write(io: Io, stored: Stored): void {
   const file = credentialsFile(io);
-  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const partial = `${file}.${process.pid}.tmp`;
   writeFileSync(partial, `${JSON.stringify(stored, null, 2)}\n`, { mode: 0o600 });
   chmodSync(partial, 0o600);
