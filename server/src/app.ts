@@ -47,17 +47,17 @@ export interface RouteEntry {
   refusesBody: boolean;
   /** Required top-level body fields, for generated bad-input tests. */
   bodyRequired: string[];
-  /** Body properties (of every branch of a union) and their JSON types. */
+  /** Body properties (of every branch of a union) and their JSON types; "date-time" for a string of that format. */
   bodyProperties: Record<string, string>;
   /** Query-string parameters and their JSON types. */
   queryProperties: Record<string, string>;
 }
 
-type ObjectSchema = { required?: string[]; properties?: Record<string, { type?: string }>; anyOf?: ObjectSchema[] } | undefined;
+type ObjectSchema = { required?: string[]; properties?: Record<string, { type?: string; format?: string }>; anyOf?: ObjectSchema[] } | undefined;
 
-/** Property name → JSON type, over an object schema and each branch of a union of them. */
+/** Property name → JSON type ("date-time" for a string of that format), over an object schema and each branch of a union of them. */
 function propertyTypes(schema: ObjectSchema): Record<string, string> {
-  const own = Object.entries(schema?.properties ?? {}).map(([k, v]) => [k, v.type ?? 'any'] as const);
+  const own = Object.entries(schema?.properties ?? {}).map(([k, v]) => [k, v.format === 'date-time' ? 'date-time' : v.type ?? 'any'] as const);
   return Object.assign({}, ...(schema?.anyOf ?? []).map(propertyTypes), Object.fromEntries(own));
 }
 

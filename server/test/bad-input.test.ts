@@ -17,7 +17,7 @@ const key = (r: { method: string; url: string }) => `${r.method} ${r.url}`;
 /** A value of another JSON type than the one the schema wants. */
 function wrongType(type: string): unknown[] {
   switch (type) {
-    case 'string': return [12345, true, null, ['a'], { a: 1 }];
+    case 'string': case 'date-time': return [12345, true, null, ['a'], { a: 1 }];
     case 'integer': case 'number': return ['12', true, null, [1], 1.5e308 * 10, 'NaN'];
     case 'boolean': return ['true', 1, null, {}];
     case 'object': return ['x', 1, [], null];
@@ -54,6 +54,12 @@ const OUT_OF_RANGE: Record<string, string[]> = {
   to: ['0000-06-01', '0001-01-05', '9999-12-31'],
 };
 
+/**
+ * Date-times RFC 3339 spells but no instant JavaScript or PostgreSQL keeps: a leap second
+ * (Date.parse gives NaN), a year past 9999 by its offset, the year 0.
+ */
+const UNREADABLE_INSTANTS = ['2030-06-30T23:59:60Z', '9999-12-31T23:59:59-23:59', '0000-01-01T00:00:00Z'];
+
 function attemptsFor(route: RouteEntry, valid: Record<string, unknown>): Attempt[] {
   const json = (value: unknown) => JSON.stringify(value);
   const attempts: Attempt[] = [
@@ -76,7 +82,8 @@ function attemptsFor(route: RouteEntry, valid: Record<string, unknown>): Attempt
   }
   for (const [field, type] of Object.entries(route.bodyProperties)) {
     for (const bad of wrongType(type)) attempts.push({ label: `${field} as ${JSON.stringify(bad)}`, payload: json({ ...valid, [field]: bad }) });
-    if (type === 'string') {
+    for (const instant of type === 'date-time' ? UNREADABLE_INSTANTS : []) attempts.push({ label: `${field} ${instant}`, payload: json({ ...valid, [field]: instant }) });
+    if (type === 'string' || type === 'date-time') {
       for (const [label, text] of Object.entries(BAD_TEXT)) attempts.push({ label: `${field} ${label}`, payload: json({ ...valid, [field]: text }) });
     }
   }

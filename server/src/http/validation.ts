@@ -1,6 +1,8 @@
 import { Ajv, type Options } from 'ajv';
 import addFormatsModule from 'ajv-formats';
+import { fullFormats } from 'ajv-formats/dist/formats.js';
 import type { FastifyInstance } from 'fastify';
+import { isStorableInstant } from '../lib/clock.js';
 
 // ajv-formats ships CommonJS; its default export arrives wrapped under ESM.
 const addFormats = ((addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule) as unknown as (ajv: Ajv) => Ajv;
@@ -13,10 +15,21 @@ const common: Options = { allErrors: false, strict: false, removeAdditional: fal
  * they only ever arrive as text.
  */
 export function registerValidation(app: FastifyInstance): void {
-  const strict = addFormats(new Ajv({ ...common, coerceTypes: false }));
-  const lenient = addFormats(new Ajv({ ...common, coerceTypes: true }));
+  const strict = withInstants(addFormats(new Ajv({ ...common, coerceTypes: false })));
+  const lenient = withInstants(addFormats(new Ajv({ ...common, coerceTypes: true })));
   app.setValidatorCompiler(({ schema, httpPart }) => {
     const ajv = httpPart === 'body' ? strict : lenient;
     return ajv.compile(schema) as never;
   });
+}
+
+const rfc3339 = fullFormats['date-time'] as { validate: (value: string) => boolean; compare: (a: string, b: string) => number | undefined };
+
+/**
+ * A `date-time` is one RFC 3339 spells (ajv-formats) and an instant JavaScript and
+ * PostgreSQL both keep: a leap second (23:59:60, NaN to Date.parse) or a year past 9999
+ * (by its offset) would pass the format and reach the handler as no date at all.
+ */
+function withInstants(ajv: Ajv): Ajv {
+  return ajv.addFormat('date-time', { type: 'string', validate: (value) => rfc3339.validate(value) && isStorableInstant(Date.parse(value)), compare: rfc3339.compare });
 }
