@@ -88,7 +88,7 @@ export class ProviderEvents {
     // would arrive "older" and be dropped.
     const followOnly = s.creates === true && s.status === undefined && s.period === undefined;
     const changed = await this.lifecycle.apply(tx, tenantId, (row) => {
-      const follows = row.paymentMethod === provider && row.providerSubscriptionId === s.subscriptionId;
+      const follows = followsSubscription(row, provider, s.subscriptionId);
       switched = !follows;
       if (!follows && !s.creates) return null;
       if (follows && isOlder(row, s)) return null;
@@ -141,9 +141,8 @@ export class ProviderEvents {
     if (!later) return;
     const plan = provider === 'paypal' ? s.plan ?? later.plan : later.plan;
     const repriced = later.plan === plan ? later : (await repo.updatePayment(tx, tenantId, later.id, 'succeeded', { plan }))!;
-    const follows = (row: SubscriptionRow) => row.paymentMethod === provider && row.providerSubscriptionId === subscriptionId;
     await this.payments.activate(tx, tenantId, repriced, { start: later.periodStart!, end: later.periodEnd! }, actor, {
-      applies: (row) => follows(row) && (periodless || later.periodEnd! > row.currentPeriodEnd),
+      applies: (row) => followsSubscription(row, provider, subscriptionId) && (periodless || later.periodEnd! > row.currentPeriodEnd),
       set: { providerPeriodEnd: later.periodEnd },
     });
   }
@@ -172,7 +171,7 @@ export class ProviderEvents {
     // bills the subscription: then it is recorded only.
     const follows = (row: SubscriptionRow) => p.subscriptionId === null
       ? !keptByProvider(row) || row.status === 'canceled'
-      : row.paymentMethod === provider && row.providerSubscriptionId === p.subscriptionId;
+      : followsSubscription(row, provider, p.subscriptionId);
     // A provider subscription ended is not brought back by a payment of it (an invoice left
     // open, paid after the deletion): the provider bills it no more, and no event of theirs would end it again.
     const ended = (row: SubscriptionRow) => row.status === 'canceled' && p.subscriptionId !== null && row.providerSubscriptionId === p.subscriptionId;
@@ -183,7 +182,7 @@ export class ProviderEvents {
       // the provider's to price (coupons, prorations, trials), a cent of an order is not.
       return 'recorded: a payment of no subscription, short of the plan\'s price';
     }
-    if (p.succeeded) return this.applySuccess(tx, tenantId, provider, p, payment, period, { follows, ended, current });
+    if (p.succeeded) return this.applySuccess(tx, sub, provider, p, payment, period, { follows, ended, current });
     const failed = await this.lifecycle.apply(tx, tenantId, (row) => {
       if (!current(row) || !['trialing', 'active', 'past_due'].includes(row.status)) return null;
       return { event: 'payment_failed', to: 'past_due', actor, data: { paymentId: payment.id }, set: { pastDueSince: row.pastDueSince ?? p.at } };
@@ -191,10 +190,10 @@ export class ProviderEvents {
     return failed ? 'applied: payment failed, past_due' : 'recorded: failed payment';
   }
 
-  /** A succeeded payment, recorded: what it does to the subscription (locked as `sub`). */
-  private async applySuccess(tx: Executor, tenantId: string, provider: Provider, p: ProviderPayment, payment: PaymentRow, period: Period | null, rules: PaymentRules): Promise<string> {
+  /** A succeeded payment, recorded: what it does to the subscription (`sub`, as applyPayment locked it). */
+  private async applySuccess(tx: Executor, sub: SubscriptionRow, provider: Provider, p: ProviderPayment, payment: PaymentRow, period: Period | null, rules: PaymentRules): Promise<string> {
     const actor: Actor = { type: 'system', id: provider };
-    const sub = (await lockSubscription(tx, tenantId))!;
+    const tenantId = sub.tenantId;
     if (!period) return 'recorded: a payment of prorations only, of no period';
     if (rules.current(sub) && inProviderTrial(sub, period)) {
       // Stripe's $0 invoice of a trial: the trial's credits come with it; the trial runs on, as Stripe keeps it.
@@ -233,6 +232,11 @@ function isOlder(row: SubscriptionRow, s: { period?: Period | undefined; at: Dat
     if (s.period.end > row.providerPeriodEnd) return false;
   }
   return row.providerUpdatedAt !== null && s.at < row.providerUpdatedAt;
+}
+
+/** Whether the subscription follows this provider's subscription: its payments and states move it. */
+function followsSubscription(row: SubscriptionRow, provider: Provider, subscriptionId: string): boolean {
+  return row.paymentMethod === provider && row.providerSubscriptionId === subscriptionId;
 }
 
 /** A trial the provider keeps, and a payment of a period inside it. */

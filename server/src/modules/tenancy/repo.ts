@@ -45,16 +45,16 @@ export async function findTenant(db: Executor, id: string): Promise<TenantRow | 
   return row;
 }
 
-/**
- * Sets the tenant's status and returns the one it replaced, or undefined when it was that
- * status already. The row is locked first, so of callers racing to the same status one
- * changes it and the others see it changed (and announce nothing).
- */
 /** Holds the tenant's row until the transaction ends, as an update of it would (FOR NO KEY UPDATE). */
 export async function holdTenant(db: Executor, id: string): Promise<void> {
   await db.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, id)).for('no key update');
 }
 
+/**
+ * Sets the tenant's status and returns the one it replaced, or undefined when it was that
+ * status already. The row is locked first, so of callers racing to the same status one
+ * changes it and the others see it changed (and announce nothing).
+ */
 export async function changeTenantStatus(db: Executor, id: string, status: TenantStatus, now: Date): Promise<TenantStatus | undefined> {
   const [row] = await db.select({ status: tenants.status }).from(tenants).where(eq(tenants.id, id)).for('update');
   if (!row || row.status === status) return undefined;
