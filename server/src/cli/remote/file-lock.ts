@@ -4,14 +4,15 @@
  * is interrupted (SIGINT, SIGTERM). The holder touches the lock every few seconds; a lock
  * untouched for 30 s belongs to a process that died holding it, and is broken.
  */
-import { randomUUID } from 'node:crypto';
-import { closeSync, linkSync, openSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeSync, type Stats } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync, statSync, utimesSync, writeSync, type Stats } from 'node:fs';
 import { constants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Longer than any heartbeat gap of a living holder, so only a dead one's lock is broken. */
 const STALE_AFTER_MS = 30_000;
 const HEARTBEAT_MS = 5_000;
+/** A break takes microseconds: a `.break` lock this old belongs to a breaker that died. */
+const BREAK_STALE_AFTER_MS = 5_000;
 const POLL_MS = 50;
 /** A wait longer than a refresh takes: the waiting process says why it is silent. */
 const WAIT_NOTICE_MS = 2_000;
@@ -89,10 +90,10 @@ function holderOf(lock: string): number | undefined {
 }
 
 /** The lock's file when it is stale; undefined when it is alive, or gone meanwhile (the next attempt may take it). */
-function staleLock(lock: string): Stats | undefined {
+function staleLock(lock: string, after = STALE_AFTER_MS): Stats | undefined {
   try {
     const found = statSync(lock);
-    return Date.now() - found.mtimeMs > STALE_AFTER_MS ? found : undefined;
+    return Date.now() - found.mtimeMs > after ? found : undefined;
   } catch {
     return undefined;
   }
@@ -100,27 +101,24 @@ function staleLock(lock: string): Stats | undefined {
 
 /**
  * Removes the stale lock `seen`, and nothing else. Several processes may see it stale at
- * once: removing it by name, one of them could remove the lock another had just broken it
- * for and made, and both would hold it. So it is moved aside first (a rename is atomic:
- * of those moving that file, one succeeds) and removed only if it is the file seen stale;
- * a live lock moved aside by a late breaker is linked back (never over another).
+ * once, and one removing it by name could remove the lock another had just broken it for
+ * and made: both would hold it. So breaking takes a lock of its own (`<lock>.break`,
+ * created exclusively), and its holder removes the lock only if it is still the file seen
+ * stale (same inode and time): a lock made since is a new file, and only a breaker removes
+ * a stale one. A breaker that died holding `.break` is let go after BREAK_STALE_AFTER_MS.
  */
 function breakStale(lock: string, seen: Stats): void {
-  const aside = `${lock}.${randomUUID()}.broken`;
+  const breaking = `${lock}.break`;
+  if (!create(breaking)) {
+    if (staleLock(breaking, BREAK_STALE_AFTER_MS)) rmSync(breaking, { force: true });
+    return;
+  }
   try {
-    renameSync(lock, aside);
-  } catch {
-    return; // moved or removed by another process first
+    const now = statSync(lock, { throwIfNoEntry: false });
+    if (now && now.ino === seen.ino && now.mtimeMs === seen.mtimeMs) rmSync(lock, { force: true });
+  } finally {
+    rmSync(breaking, { force: true });
   }
-  const moved = statSync(aside);
-  if (moved.ino !== seen.ino || moved.mtimeMs !== seen.mtimeMs) {
-    try {
-      linkSync(aside, lock);
-    } catch {
-      // Another lock was made meanwhile: its maker holds it.
-    }
-  }
-  rmSync(aside, { force: true });
 }
 
 function touch(lock: string): void {
