@@ -25,11 +25,11 @@ export async function updateSubscription(db: Executor, tenantId: string, patch: 
   return row;
 }
 
-/** Subscriptions Stripe or PayPal keeps (service.ts `keptByProvider`); never NULL. */
-const KEPT_BY_PROVIDER: SQL = sql`COALESCE(${subscriptions.paymentMethod} IN ('stripe', 'paypal') AND ${subscriptions.providerSubscriptionId} IS NOT NULL, false)`;
+/** Subscriptions Stripe or PayPal keeps (service.ts `keptByProvider`; rules.test.ts holds each twin to the other); never NULL. */
+export const KEPT_BY_PROVIDER: SQL = sql`COALESCE(${subscriptions.paymentMethod} IN ('stripe', 'paypal') AND ${subscriptions.providerSubscriptionId} IS NOT NULL, false)`;
 
 /** Subscriptions whose provider ends them at their period's end itself (service.ts `endsItsOwnPeriod`); never NULL. */
-const ENDS_ITS_OWN_PERIOD: SQL = sql`(${KEPT_BY_PROVIDER} AND ${subscriptions.paymentMethod} = 'stripe')`;
+export const ENDS_ITS_OWN_PERIOD: SQL = sql`(${KEPT_BY_PROVIDER} AND ${subscriptions.paymentMethod} = 'stripe')`;
 
 /** Subscriptions whose period renews by itself (see renewsItself): only these are rolled lazily and by the sweeper. */
 export const RENEWS_ITSELF: SQL = sql`((${subscriptions.status} = 'trialing' AND NOT ${KEPT_BY_PROVIDER})
