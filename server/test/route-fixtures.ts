@@ -111,11 +111,13 @@ export const ROUTE_FIXTURES: Record<string, RouteFixture> = {
   'POST /v1/tenants/:tenantId/webhooks': { need: 'admin', params: (w) => ({ tenantId: w.tenantA }), body: () => ({ url: 'http://127.0.0.1:9/fixture', events: ['credits.low'] }) },
   'GET /v1/tenants/:tenantId/webhooks': { need: 'admin', params: (w) => ({ tenantId: w.tenantA }) },
   'DELETE /v1/tenants/:tenantId/webhooks/:id': { need: 'admin', params: (w) => ({ tenantId: w.tenantA, id: w.webhookA.id }) },
+  'POST /v1/tenants/:tenantId/webhooks/:id/enable': { need: 'admin', params: (w) => ({ tenantId: w.tenantA, id: w.webhookA.id }) },
   'GET /v1/tenants/:tenantId/webhooks/:id/deliveries': { need: 'admin', params: (w) => ({ tenantId: w.tenantA, id: w.webhookA.id }) },
   'POST /v1/tenants/:tenantId/webhooks/:id/deliveries/:deliveryId/retry': { need: 'admin', params: (w) => ({ tenantId: w.tenantA, id: w.webhookA.id, deliveryId: w.webhookA.deliveryId }) },
   'POST /v1/admin/webhooks': { need: 'operator', body: () => ({ url: 'http://127.0.0.1:9/fixture', events: ['tenant.suspended'] }) },
   'GET /v1/admin/webhooks': { need: 'operator' },
   'DELETE /v1/admin/webhooks/:id': { need: 'operator', params: (w) => ({ id: w.operatorWebhook.id }) },
+  'POST /v1/admin/webhooks/:id/enable': { need: 'operator', params: (w) => ({ id: w.operatorWebhook.id }) },
   'GET /v1/admin/webhooks/:id/deliveries': { need: 'operator', params: (w) => ({ id: w.operatorWebhook.id }) },
   'POST /v1/admin/webhooks/:id/deliveries/:deliveryId/retry': { need: 'operator', params: (w) => ({ id: w.operatorWebhook.id, deliveryId: w.operatorWebhook.deliveryId }) },
   // Tenant A is on the free plan (no own providers): a valid PUT answers 403 NOT_IN_PLAN; routes.test.ts covers the rest.

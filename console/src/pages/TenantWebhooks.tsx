@@ -14,7 +14,7 @@ const EVENTS: { event: WebhookEvent; says: string }[] = [
   { event: 'api_key.revoked', says: 'an API key was revoked' },
 ];
 
-/** Webhook endpoints: created with the whsec_ secret shown once, listed, deleted; each with its delivery log. */
+/** Webhook endpoints: created with the whsec_ secret shown once, listed, enabled again once disabled, deleted; each with its delivery log. */
 export function TenantWebhooks({ tenantId }: { tenantId: string }) {
   const webhooks = useLoad(() => unwrap(tg.api.GET('/v1/tenants/{tenantId}/webhooks', { params: { path: { tenantId }, query: { limit: 100 } } })), [tenantId]);
   const [url, setUrl] = useState('');
@@ -55,6 +55,10 @@ export function TenantWebhooks({ tenantId }: { tenantId: string }) {
               { title: '', cell: (w) => (
                 <div className="row">
                   <button type="button" onClick={() => setOpen(open === w.id ? null : w.id)}>{open === w.id ? 'Hide deliveries' : 'Deliveries'}</button>
+                  {w.status === 'disabled' ? (
+                    <ActionForm label="Enable" className="inline" done={webhooks.reload}
+                      submit={() => unwrap(tg.api.POST('/v1/tenants/{tenantId}/webhooks/{id}/enable', { params: { path: { tenantId, id: w.id } } }))} />
+                  ) : null}
                   <ActionForm label="Delete" className="inline" done={() => { if (open === w.id) setOpen(null); webhooks.reload(); }}
                     submit={() => unwrap(tg.api.DELETE('/v1/tenants/{tenantId}/webhooks/{id}', { params: { path: { tenantId, id: w.id } } }))} />
                 </div>

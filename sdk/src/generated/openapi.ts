@@ -1038,6 +1038,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/tenants/{tenantId}/webhooks/{id}/enable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Enable a disabled webhook endpoint again (same id and secret): events from now on are sent to it; its URL is checked again */
+        post: operations["enableWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/tenants/{tenantId}/webhooks/{id}/deliveries": {
         parameters: {
             query?: never;
@@ -1102,6 +1119,23 @@ export interface paths {
         post?: never;
         /** Delete an operators' webhook endpoint and its delivery log */
         delete: operations["adminDeleteWebhook"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/webhooks/{id}/enable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Enable a disabled operators' webhook endpoint again (same id and secret); its URL is checked again */
+        post: operations["adminEnableWebhook"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -7522,6 +7556,95 @@ export interface operations {
             };
         };
     };
+    enableWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tenantId: string;
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        tenantId: string | null;
+                        url: string;
+                        events: ("limit.threshold" | "credits.low" | "subscription.updated" | "payment.succeeded" | "payment.failed" | "tenant.suspended" | "api_key.revoked")[];
+                        description: string | null;
+                        status: "enabled" | "disabled";
+                        failingSince: string | null;
+                        disabledAt: string | null;
+                        disabledReason: string | null;
+                        /** Format: date-time */
+                        createdAt: string;
+                    };
+                };
+            };
+            /** @description The request is malformed: VALIDATION_FAILED, MALFORMED_JSON, MALFORMED_TEXT, or a code of the route (docs/errors.md) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential: UNAUTHENTICATED (or INVALID_CREDENTIALS for a sign-in) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential may not do this: FORBIDDEN, INSUFFICIENT_SCOPE, TENANT_SUSPENDED, … */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or another tenant's (the same answer) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description RATE_LIMITED; Retry-After says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description DATABASE_UNAVAILABLE, DATABASE_BUSY, RATE_LIMIT_UNAVAILABLE or IDENTITY_PROVIDER_UNAVAILABLE: try again (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     listWebhookDeliveries: {
         parameters: {
             query?: {
@@ -7917,6 +8040,94 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description The request is malformed: VALIDATION_FAILED, MALFORMED_JSON, MALFORMED_TEXT, or a code of the route (docs/errors.md) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential: UNAUTHENTICATED (or INVALID_CREDENTIALS for a sign-in) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential may not do this: FORBIDDEN, INSUFFICIENT_SCOPE, TENANT_SUSPENDED, … */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or another tenant's (the same answer) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description RATE_LIMITED; Retry-After says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description DATABASE_UNAVAILABLE, DATABASE_BUSY, RATE_LIMIT_UNAVAILABLE or IDENTITY_PROVIDER_UNAVAILABLE: try again (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    adminEnableWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        tenantId: string | null;
+                        url: string;
+                        events: ("limit.threshold" | "credits.low" | "subscription.updated" | "payment.succeeded" | "payment.failed" | "tenant.suspended" | "api_key.revoked")[];
+                        description: string | null;
+                        status: "enabled" | "disabled";
+                        failingSince: string | null;
+                        disabledAt: string | null;
+                        disabledReason: string | null;
+                        /** Format: date-time */
+                        createdAt: string;
+                    };
+                };
             };
             /** @description The request is malformed: VALIDATION_FAILED, MALFORMED_JSON, MALFORMED_TEXT, or a code of the route (docs/errors.md) */
             400: {

@@ -182,7 +182,8 @@ export class WebhookDispatcher {
         text: [
           `The webhook endpoint ${endpoint.id} (${endpoint.url}) was disabled: ${endpoint.disabledReason}.`,
           '',
-          'Nothing more is sent to it. Fix the receiver, then create the endpoint again (and delete this one);',
+          'Nothing more is sent to it. Fix the receiver, then enable the endpoint again (POST …/webhooks/{id}/enable,',
+          'or Enable in the console): it keeps its id and secret, and what failed can be retried;',
           'the delivery log (GET …/webhooks/{id}/deliveries) shows what each attempt got back.',
         ].join('\n'),
       }).catch(this.p.onError);

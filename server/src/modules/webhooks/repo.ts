@@ -158,6 +158,17 @@ export async function disableEndpoint(db: Executor, id: string, reason: string, 
   return row;
 }
 
+/**
+ * Enables a disabled endpoint again, its run of failures forgotten (once: a second caller
+ * gets nothing). What failed while it was disabled stays failed, each to retry by hand.
+ */
+export async function enableEndpoint(db: Executor, owner: Owner, id: string, now: Date): Promise<EndpointRow | undefined> {
+  const [row] = await db.update(webhookEndpoints)
+    .set({ status: 'enabled', disabledAt: null, disabledReason: null, failingSince: null, consecutiveFailures: 0, updatedAt: now })
+    .where(and(eq(webhookEndpoints.id, id), ownedBy(owner), eq(webhookEndpoints.status, 'disabled'))).returning();
+  return row;
+}
+
 /** Events and finished deliveries older than `before`; an event with a delivery still pending is kept. */
 export async function prune(db: Executor, before: Date, limit: number): Promise<number> {
   const cutoff = before.toISOString();

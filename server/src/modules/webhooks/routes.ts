@@ -98,6 +98,14 @@ function tenantRoutes(app: TypeBoxApp, webhooks: WebhookService, actorOf: (acces
     return reply.code(204).send(null);
   });
 
+  app.post('/v1/tenants/:tenantId/webhooks/:id/enable', {
+    config: { access: 'admin' },
+    schema: {
+      tags: ['webhooks'], summary: 'Enable a disabled webhook endpoint again (same id and secret): events from now on are sent to it; its URL is checked again',
+      params: TenantEndpointParams, response: { 200: EndpointSchema, ...errors(400, 401, 403, 404) },
+    },
+  }, async (request) => webhooks.enable(managerOf(accessOf(request)), request.params.id, ctxOf(request)));
+
   app.get('/v1/tenants/:tenantId/webhooks/:id/deliveries', {
     config: { access: 'admin' },
     schema: {
@@ -152,6 +160,14 @@ function operatorRoutes(app: TypeBoxApp, webhooks: WebhookService): void {
     await webhooks.remove(managerOf(operatorOf(request)), request.params.id, ctxOf(request));
     return reply.code(204).send(null);
   });
+
+  app.post('/v1/admin/webhooks/:id/enable', {
+    config: { access: 'operator' },
+    schema: {
+      tags: ['operator'], summary: 'Enable a disabled operators\' webhook endpoint again (same id and secret); its URL is checked again',
+      params: EndpointParams, response: { 200: EndpointSchema, ...errors(400, 401, 403, 404) },
+    },
+  }, async (request) => webhooks.enable(managerOf(operatorOf(request)), request.params.id, ctxOf(request)));
 
   app.get('/v1/admin/webhooks/:id/deliveries', {
     config: { access: 'operator' },

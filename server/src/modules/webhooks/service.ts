@@ -113,6 +113,34 @@ export class WebhookService {
     });
   }
 
+  /**
+   * Enables a disabled endpoint again, once its receiver works: events from now on are sent
+   * to it (those of the time it was disabled are not), its failed deliveries can be retried,
+   * and it keeps its id and whsec_ secret. Its URL is checked again, as at creation. An
+   * endpoint already enabled is answered as it is, and nothing is written.
+   */
+  async enable(who: Manager, id: string, ctx: CallContext): Promise<EndpointView> {
+    const found = await this.scoped(who, (tx) => repo.findEndpoint(tx, who, id));
+    if (!found) throw new AppError('WEBHOOK_NOT_FOUND');
+    if (found.status === 'enabled') return toEndpointView(found);
+    const checked = await this.policy.check(found.url);
+    if (!checked.ok) throw new AppError(checked.error.code, checked.error.message);
+    return this.scoped(who, async (tx) => {
+      const row = await repo.enableEndpoint(tx, who, id, this.clock.now());
+      if (!row) {
+        // Deleted, or enabled by another caller, since it was read.
+        const now = await repo.findEndpoint(tx, who, id);
+        if (!now) throw new AppError('WEBHOOK_NOT_FOUND');
+        return toEndpointView(now);
+      }
+      await this.audit.record(tx, {
+        tenantId: who.tenantId ?? PLATFORM_TENANT_ID, actor: who.actor, action: 'webhook.enable', target: { type: 'webhook', id },
+        data: { url: row.url, disabledReason: found.disabledReason }, requestId: ctx.requestId,
+      });
+      return toEndpointView(row);
+    });
+  }
+
   async deliveries(who: Manager, id: string, q: { cursor?: string | undefined; limit: number }): Promise<{ deliveries: DeliveryView[]; nextCursor: string | null }> {
     return this.scoped(who, async (tx) => {
       if (!(await repo.findEndpoint(tx, who, id))) throw new AppError('WEBHOOK_NOT_FOUND');

@@ -241,6 +241,83 @@ describe('delivery', () => {
     expect((await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/webhooks/${endpoint.id}/deliveries`, token: owner.accessToken })).json().deliveries).toHaveLength(1);
   });
 
+  it('a disabled endpoint enabled again keeps its id and secret, gets the events from then on, and its failed deliveries can be retried', async () => {
+    let owner = await t.signup();
+    const endpoint = await endpointFor(owner, ['api_key.revoked']);
+    receiver.status = 500;
+    await revoke(owner, await apiKey(owner));
+    for (let i = 0; i < 12; i++) {
+      await t.deps.webhookDispatcher.runOnce();
+      t.clock.advance(HOUR);
+    }
+    receiver.status = 200;
+    owner = await login(owner);
+    const base = `/v1/tenants/${owner.tenantId}/webhooks/${endpoint.id}`;
+    expect((await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/webhooks`, token: owner.accessToken })).json().webhooks[0].status).toBe('disabled');
+    // Another tenant naming it, under its own tenant or this one, gets the 404 of a missing one.
+    const other = await t.signup();
+    expect((await t.request({ method: 'POST', url: `/v1/tenants/${other.tenantId}/webhooks/${endpoint.id}/enable`, token: other.accessToken })).statusCode).toBe(404);
+    expect((await t.request({ method: 'POST', url: `${base}/enable`, token: other.accessToken })).statusCode).toBe(404);
+
+    const enabled = await t.request({ method: 'POST', url: `${base}/enable`, token: owner.accessToken });
+    expect(enabled.statusCode, enabled.body).toBe(200);
+    expect(enabled.json()).toMatchObject({ id: endpoint.id, status: 'enabled', failingSince: null, disabledAt: null, disabledReason: null });
+    const audit = await t.db.asOwner<{ actor_type: string; data: { disabledReason: string } }>('SELECT actor_type, data FROM audit_log WHERE tenant_id = $1 AND action = $2', [owner.tenantId, 'webhook.enable']);
+    expect(audit).toHaveLength(1);
+    expect(audit[0]!.actor_type).toBe('user');
+    expect(audit[0]!.data.disabledReason).toContain('attempts in a row');
+    // Enabling an enabled endpoint answers it as it is and writes nothing.
+    const before = await snapshot(t.db);
+    const again = await t.request({ method: 'POST', url: `${base}/enable`, token: owner.accessToken });
+    expect(again.statusCode).toBe(200);
+    expect(again.json()).toEqual(enabled.json());
+    expect(await snapshot(t.db)).toEqual(before);
+
+    // An event from now on is sent, signed with the secret it always had (the receiver checks it).
+    const sent = receiver.received.length;
+    await revoke(owner, await apiKey(owner));
+    await t.deps.webhookDispatcher.runOnce();
+    expect(receiver.received.slice(sent).map((r) => [r.body.type, r.verified])).toEqual([['api_key.revoked', true]]);
+    // The delivery that failed when it was disabled can be retried now.
+    const deliveries = (await t.request({ method: 'GET', url: `${base}/deliveries`, token: owner.accessToken })).json().deliveries;
+    const failed = deliveries.find((d: { status: string }) => d.status === 'failed');
+    expect(failed).toBeDefined();
+    const retry = await t.request({ method: 'POST', url: `${base}/deliveries/${failed.id}/retry`, token: owner.accessToken });
+    expect(retry.statusCode, retry.body).toBe(202);
+    await t.deps.webhookDispatcher.runOnce();
+    expect(receiver.received.slice(sent).map((r) => r.id)).toContain(failed.eventId);
+  });
+
+  it('an operators\' endpoint is enabled again by an operator, never by a tenant', async () => {
+    const fresh = await login(operator);
+    const created = await t.request({ method: 'POST', url: '/v1/admin/webhooks', token: fresh.accessToken, payload: { url, events: ['tenant.suspended'] } });
+    expect(created.statusCode, created.body).toBe(201);
+    const id = created.json().id as string;
+    await t.db.asOwner(`UPDATE webhook_endpoints SET status = 'disabled', disabled_at = now(), disabled_reason = 'test' WHERE id = $1`, [id]);
+    const tenant = await t.signup();
+    expect((await t.request({ method: 'POST', url: `/v1/tenants/${tenant.tenantId}/webhooks/${id}/enable`, token: tenant.accessToken })).statusCode).toBe(404);
+    expect((await t.request({ method: 'POST', url: `/v1/admin/webhooks/${id}/enable`, token: tenant.accessToken })).statusCode).toBe(403);
+    const enabled = await t.request({ method: 'POST', url: `/v1/admin/webhooks/${id}/enable`, token: fresh.accessToken });
+    expect(enabled.statusCode, enabled.body).toBe(200);
+    expect(enabled.json()).toMatchObject({ id, tenantId: null, status: 'enabled' });
+    const [entry] = await t.db.asOwner<{ actor_type: string }>(`SELECT actor_type FROM audit_log WHERE action = 'webhook.enable' AND target_id = $1`, [id]);
+    expect(entry!.actor_type).toBe('operator');
+    // It would receive every tenant's events from here on: the suites after this one do not expect it.
+    expect((await t.request({ method: 'DELETE', url: `/v1/admin/webhooks/${id}`, token: fresh.accessToken })).statusCode).toBe(204);
+  });
+
+  it('an endpoint whose URL is refused by now stays disabled', async () => {
+    const owner = await t.signup();
+    const endpoint = await endpointFor(owner, ['api_key.revoked']);
+    // As if the configuration had allowed a private target when it was made, and no longer does.
+    await t.db.asOwner(`UPDATE webhook_endpoints SET status = 'disabled', disabled_at = now(), disabled_reason = 'test', url = 'http://10.0.0.1/hook' WHERE id = $1`, [endpoint.id]);
+    const before = await snapshot(t.db);
+    const res = await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/webhooks/${endpoint.id}/enable`, token: owner.accessToken });
+    expect(res.statusCode, res.body).toBe(400);
+    expect(res.json().error.code).toBe('WEBHOOK_URL_FORBIDDEN');
+    expect(await snapshot(t.db)).toEqual(before);
+  });
+
   it('an event committed but not delivered (the process gone before its dispatcher ran) is delivered by the next process', async () => {
     const owner = await t.signup();
     await endpointFor(owner, ['api_key.revoked']);
