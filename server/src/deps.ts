@@ -126,12 +126,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   g.decisionLog.start(DECISION_LOG_FLUSH_MS);
   id.keyUsage.start(LAST_USED_FLUSH_MS);
 
-  if (config.bootstrapOperator) {
-    const { created } = await id.auth.ensureOperator(config.bootstrapOperator.email, config.bootstrapOperator.password, 'TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL');
-    if (created) logger.info({ email: config.bootstrapOperator.email }, 'bootstrap operator created');
-  }
-
-  return {
+  const deps: Deps = {
     config, clock: base.clock, logger, database, mailer: base.mailer, metrics: g.metrics, audit: base.audit, plans: base.plans,
     billing: b.billing, lifecycle: b.lifecycle, subscriptions: b.subscriptions, payments: b.payments, transfers: b.transfers,
     stripeWebhooks: b.stripeWebhooks, paypalWebhooks: b.paypalWebhooks,
@@ -154,6 +149,17 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
       if (!overrides.database) await database.close();
     },
   };
+  if (config.bootstrapOperator) {
+    const { outcome } = await id.auth.ensureOperator(config.bootstrapOperator.email, config.bootstrapOperator.password, 'TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL')
+      .catch(async (error: unknown) => { await deps.close(); throw error; });
+    if (outcome === 'not_their_password') {
+      await deps.close();
+      throw new ConfigError('TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL names a user that exists, whose password is not TOLLGATE_BOOTSTRAP_OPERATOR_PASSWORD: '
+        + 'it is not made an operator (anyone can sign up with any email). Give that user\'s password, or another email.');
+    }
+    if (outcome !== 'already_operator') logger.info({ email: config.bootstrapOperator.email, outcome }, outcome === 'created' ? 'bootstrap operator created' : 'bootstrap operator: existing user made an operator');
+  }
+  return deps;
 }
 
 type Foundation = Awaited<ReturnType<typeof foundation>>;

@@ -73,6 +73,24 @@ describe('tollgate CLI', () => {
     expect(said[2]).toMatch(/: 0 signing keys, 0 provider routes/);
   }, 180_000);
 
+  it('operator create never promotes an existing user whose password is not the one given', async () => {
+    expect(await runCli(['migrate'])).toBe(0);
+    const database = await openDatabase({ dataDir: dir, appRole: '', migrate: false });
+    await database.close();
+    // Someone signed up under the address first, with a password of their own (signup verifies no email).
+    expect(await runCli(['operator', 'create', '--email', 'squat@example.com', '--password', 'squatter-password-1'])).toBe(0);
+    const reopened = await openDatabase({ dataDir: dir, appRole: '', migrate: false });
+    await rows(reopened.db, sql`UPDATE users SET is_operator = false WHERE email = 'squat@example.com'`);
+    await reopened.close();
+    expect(await runCli(['operator', 'create', '--email', 'squat@example.com', '--password', 'the-real-operator-password'])).toBe(1);
+    expect(errors.join('\n')).toMatch(/exists and its password is not the one given: it is not made an operator/);
+    expect(await runCli(['operator', 'create', '--email', 'weak@example.com', '--password', 'x'])).toBe(2);
+    const after = await openDatabase({ dataDir: dir, appRole: '', migrate: false });
+    const found = await rows<{ email: string; is_operator: boolean }>(after.db, sql`SELECT email, is_operator FROM users ORDER BY email`);
+    await after.close();
+    expect(found).toEqual([{ email: 'squat@example.com', is_operator: false }]);
+  }, 180_000);
+
   it('rejects unknown commands and incomplete arguments with exit code 2', async () => {
     expect(await runCli(['frobnicate'])).toBe(2);
     expect(await runCli(['operator', 'create', '--email', 'x@example.com'])).toBe(2);

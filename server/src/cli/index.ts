@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { publishedConfigSchema } from '../config-schema.js';
 import { openDatabase } from '../db/client.js';
-import { StartError } from '../lib/errors.js';
+import { AppError, StartError } from '../lib/errors.js';
 import { serve } from './serve.js';
 import { createDeps } from '../deps.js';
 import { generateApiDocs } from './openapi.js';
@@ -16,7 +16,8 @@ Usage:
   tollgate serve [--config FILE]              start the HTTP server (migrates first)
   tollgate migrate [--config FILE]            apply pending database migrations and exit
   tollgate operator create --email E --password P
-                                              create an operator (or flag an existing user)
+                                              create an operator (or flag an existing user
+                                              whose password is the one given)
   tollgate secrets reseal [--config FILE]     seal every stored secret again under the current
                                               TOLLGATE_SECRET_KEY (after a rotation; the old one
                                               set as TOLLGATE_SECRET_KEY_PREVIOUS)
@@ -117,10 +118,19 @@ async function run(command: string, sub: string | undefined, values: Options, po
         }
         const deps = await createDeps(config, { onProgress: progress });
         try {
-          const { userId, created, alreadyOperator } = await deps.auth.ensureOperator(values.email, values.password, 'tollgate operator create');
-          console.log(created ? `operator created: ${userId} (${values.email})`
-            : alreadyOperator ? `${userId} (${values.email}) is already an operator; nothing changed`
+          const { userId, outcome } = await deps.auth.ensureOperator(values.email, values.password, 'tollgate operator create');
+          if (outcome === 'not_their_password') {
+            console.error(`${userId} (${values.email}) exists and its password is not the one given: it is not made an operator `
+              + '(anyone can sign up with any email). Give that user\'s password, or another email.');
+            return 1;
+          }
+          console.log(outcome === 'created' ? `operator created: ${userId} (${values.email})`
+            : outcome === 'already_operator' ? `${userId} (${values.email}) is already an operator; nothing changed`
               : `existing user ${userId} (${values.email}) is now an operator; its password is unchanged`);
+        } catch (error) {
+          if (!(error instanceof AppError)) throw error;
+          console.error(`operator create: ${error.message}`);
+          return 2;
         } finally {
           await deps.close();
         }

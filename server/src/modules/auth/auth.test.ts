@@ -4,7 +4,7 @@ import { SignJWT, exportJWK, generateKeyPair, type CryptoKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../app.js';
 import { createDeps } from '../../deps.js';
-import { intoNextSecond, startTestApp, testConfig, uniqueEmail, type TestApp } from '../../../test/harness.js';
+import { intoNextSecond, snapshot, startTestApp, testConfig, uniqueEmail, type TestApp } from '../../../test/harness.js';
 import pino from 'pino';
 
 const HS_SECRET = 'supabase-style-shared-secret-0123456789abcdef';
@@ -315,5 +315,36 @@ describe('bootstrap operator', () => {
     }
     const token = (await grant(email, 'bootstrap-password-1')).json().accessToken;
     expect((await t.request({ method: 'GET', url: '/v1/admin/tenants', token })).statusCode).toBe(200);
+  });
+
+  it('never promotes an account someone signed up under the email with another password: the start is refused instead', async () => {
+    // Signup does not verify the email: whoever registers the address first must not become the operator.
+    const squatter = await t.signup(uniqueEmail('boot-squat'), 'squatter-password-1');
+    const config = testConfig(undefined, { TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL: squatter.email, TOLLGATE_BOOTSTRAP_OPERATOR_PASSWORD: 'bootstrap-password-1' });
+    const before = await snapshot(t.db);
+    await expect(createDeps(config, { clock: t.clock, database: t.db.database, logger: pino({ level: 'silent' }), mailer: t.mailer }))
+      .rejects.toThrow(/TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL names a user that exists, whose password is not TOLLGATE_BOOTSTRAP_OPERATOR_PASSWORD/);
+    expect(await snapshot(t.db)).toEqual(before);
+    const token = (await grant(squatter.email, 'squatter-password-1')).json().accessToken;
+    expect((await t.request({ method: 'GET', url: '/v1/admin/tenants', token })).statusCode).toBe(403);
+    expect((await grant(squatter.email, 'bootstrap-password-1')).statusCode).toBe(401);
+  });
+
+  it('promotes an existing user when the password given is theirs; refuses a weak password for a new operator', async () => {
+    const user = await t.signup(uniqueEmail('boot-own'), 'own-password-123');
+    expect(await t.deps.auth.ensureOperator(user.email, 'own-password-123', 'test')).toEqual({ outcome: 'granted', userId: user.userId });
+    expect(await t.deps.auth.ensureOperator(user.email, 'own-password-123', 'test')).toEqual({ outcome: 'already_operator', userId: user.userId });
+    const token = (await grant(user.email, 'own-password-123')).json().accessToken;
+    expect((await t.request({ method: 'GET', url: '/v1/admin/tenants', token })).statusCode).toBe(200);
+    await expect(t.deps.auth.ensureOperator(uniqueEmail('boot-weak'), 'x', 'test')).rejects.toMatchObject({ code: 'WEAK_PASSWORD' });
+  });
+
+  it('an account without a password (made by an identity provider) is never promoted', async () => {
+    const email = uniqueEmail('boot-idp');
+    await t.db.asOwner(`UPDATE users SET password_hash = NULL WHERE id = $1`, [(await t.signup(email, 'idp-password-123')).userId]);
+    const { outcome } = await t.deps.auth.ensureOperator(email, 'idp-password-123', 'test');
+    expect(outcome).toBe('not_their_password');
+    const [row] = await t.db.asOwner<{ is_operator: boolean }>('SELECT is_operator FROM users WHERE email = $1', [email]);
+    expect(row!.is_operator).toBe(false);
   });
 });

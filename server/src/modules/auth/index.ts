@@ -1,4 +1,4 @@
-export { AuthService, type TokenPair, type AuthOptions } from './service.js';
+export { AuthService, type TokenPair, type AuthOptions, type EnsuredOperator } from './service.js';
 export { SigningKeyRing, SIGNING_ALG } from './keys.js';
 export { AccessTokens, ACCESS_TOKEN_TYP } from './tokens.js';
 export { ExternalIdentityVerifier } from './external.js';

@@ -26,6 +26,9 @@ export interface AuthOptions {
   passwordResetUrl?: string | undefined;
 }
 
+/** What ensureOperator did: an existing user whose password is not the one given is left as it is. */
+export interface EnsuredOperator { outcome: 'created' | 'granted' | 'already_operator' | 'not_their_password'; userId: string }
+
 export interface TokenPair { accessToken: string; refreshToken: string; tokenType: 'Bearer'; expiresIn: number }
 
 /** A hash to verify against when the email is unknown, so both paths cost the same. */
@@ -319,18 +322,23 @@ export class AuthService {
   }
 
   /**
-   * Creates an operator, or flags an existing user as one (its password unchanged);
-   * idempotent, audited when it changes anything. `source`: who asked (the CLI, the
-   * bootstrap variables), for the audit entry.
+   * Creates an operator, or flags an existing user as one (its password unchanged) when the
+   * password given is that user's: anyone may sign up with any email (signup does not
+   * verify it), so an account that exists under the email is not assumed to be the
+   * operator's — promoting it would hand the platform to whoever registered the address
+   * first, with the password they chose. Idempotent, audited when it changes anything.
+   * `source`: who asked (the CLI, the bootstrap variables), for the audit entry.
    */
-  async ensureOperator(email: string, password: string, source: string): Promise<{ userId: string; created: boolean; alreadyOperator: boolean }> {
+  async ensureOperator(email: string, password: string, source: string): Promise<EnsuredOperator> {
+    this.assertPasswordStrength(password);
     const passwordHash = await hashPassword(password, this.options.scryptCost);
     return inSystem(this.db, async (tx) => {
       const existing = await this.tenancy.findUserByEmail(tx, email);
-      if (existing?.isOperator) return { userId: existing.id, created: false, alreadyOperator: true };
+      if (existing?.isOperator) return { outcome: 'already_operator', userId: existing.id };
+      if (existing && !(existing.passwordHash && (await verifyPassword(password, existing.passwordHash)))) return { outcome: 'not_their_password', userId: existing.id };
       const user = existing ?? (await this.tenancy.createAccount(tx, { email, passwordHash }, {})).user;
       await this.tenancy.grantOperator(tx, user, source, !existing);
-      return { userId: user.id, created: !existing, alreadyOperator: false };
+      return { outcome: existing ? 'granted' : 'created', userId: user.id };
     });
   }
 }
