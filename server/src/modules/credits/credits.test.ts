@@ -181,6 +181,34 @@ describe('credits', () => {
     expect(await credits(alice)).toEqual({ balance: 93, reserved: 0, available: 93 });
   });
 
+  it('a run granted before the tenant lost its standing is still settled and charged (suspended; cancelled, as a trial that ended); new runs are refused', async () => {
+    const operator = await t.operator();
+    const cases: [string, (o: SignedUp) => Promise<void>, string][] = [
+      ['suspended by an operator', async (o) => {
+        const res = await t.request({ method: 'PATCH', url: `/v1/admin/tenants/${o.tenantId}`, token: operator.accessToken, payload: { status: 'suspended' } });
+        expect(res.statusCode, res.body).toBe(200);
+      }, 'TENANT_SUSPENDED'],
+      ['cancelled at once by its owner', async (o) => {
+        const res = await t.request({ method: 'POST', url: `/v1/tenants/${o.tenantId}/subscription/cancel`, token: o.accessToken, payload: { atPeriodEnd: false } });
+        expect(res.statusCode, res.body).toBe(200);
+      }, 'PAYMENT_REQUIRED'],
+    ];
+    for (const [what, lose, code] of cases) {
+      const o = await t.signup();
+      const key = (await t.request({ method: 'POST', url: `/v1/tenants/${o.tenantId}/api-keys`, token: o.accessToken, payload: { name: 'backend', scopes: ['authorize'] } })).json().key as string;
+      const decision = (await t.request({ method: 'POST', url: '/v1/authorize', token: key, payload: { operation: 'clustering' } })).json();
+      expect(decision.allowed, what).toBe(true);
+      await lose(o);
+      const refused = (await t.request({ method: 'POST', url: '/v1/authorize', token: key, payload: { operation: 'clustering' } })).json();
+      expect([what, refused.code]).toEqual([what, code]);
+      const settled = await t.request({ method: 'POST', url: `/v1/reservations/${decision.reservation.id}/settle`, token: key, payload: { credits: 7 } });
+      expect([what, settled.statusCode, settled.body]).toEqual([what, 200, expect.any(String)]);
+      expect(settled.json().reservation).toMatchObject({ status: 'settled', charged: 7 });
+      const ledger = await ledgerSum(o.tenantId);
+      expect([what, ledger.amount]).toEqual([what, 93]);
+    }
+  });
+
   it('refunds give back at most what a settlement charged, once per key', async () => {
     const alice = await t.signup();
     const r = await t.deps.metering.reserve({ tenantId: alice.tenantId }, { credits: 10, idempotencyKey: 'r' });

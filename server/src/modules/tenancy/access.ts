@@ -67,8 +67,13 @@ export interface AccessCheckOptions {
   pastDueGraceSeconds: number;
 }
 
-/** What a check asks besides membership: `whileUnpaid` serves a tenant that must pay (its billing routes). */
-export interface TenantCheckOptions { whileUnpaid?: boolean }
+/**
+ * What a check asks besides membership: `whileUnpaid` serves a tenant that must pay (its
+ * billing routes); `anyStanding` serves a tenant whatever its standing — closing a run it
+ * was already granted (a settle must charge the work done even if the trial ended, the
+ * tenant was suspended or cancelled meanwhile; refused, the run would expire uncharged).
+ */
+export interface TenantCheckOptions { whileUnpaid?: boolean; anyStanding?: boolean }
 
 /** Refusals made by the tenant's standing (not the principal's): the ones a payment or a reactivation lifts. */
 const STANDING_DENIALS: ReadonlySet<string> = new Set(['TENANT_SUSPENDED', 'TENANT_CLOSED', 'PAYMENT_REQUIRED']);
@@ -165,6 +170,7 @@ export class AccessCheck {
   }
 
   private standing(tenant: TenantState, options: TenantCheckOptions): TenantDenial | null {
+    if (options.anyStanding) return null;
     if (tenant.status === 'suspended') return 'TENANT_SUSPENDED';
     if (tenant.status === 'closed') return 'TENANT_CLOSED';
     if (options.whileUnpaid) return null;

@@ -349,12 +349,13 @@ export class TenancyService {
 
   /**
    * Who may settle or release a reservation of the tenant the call acts in: any member,
-   * and a key allowed to authorize (it closes the reservations its decisions made).
+   * and a key allowed to authorize (it closes the reservations its decisions made) —
+   * whatever the tenant's standing now: the run was granted, and its work is charged.
    */
   async closingAccess(principal: Principal, chosen: string | undefined): Promise<TenantAccess> {
     const tenantId = await this.tenantOf(principal, chosen);
-    if (principal.type === 'api_key' && principal.scopes.includes('authorize')) return this.verified(principal, tenantId);
-    return this.access(principal, tenantId, 'member');
+    if (principal.type === 'api_key' && principal.scopes.includes('authorize')) return this.verified(principal, tenantId, { anyStanding: true });
+    return this.access(principal, tenantId, 'member', { anyStanding: true });
   }
 
   /** The tenant's generation (migration 0009), read in the caller's transaction; undefined without the tenant. */
