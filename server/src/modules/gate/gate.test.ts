@@ -179,6 +179,25 @@ describe('POST /v1/authorize', () => {
     }
   });
 
+  it('a limit raised while a refusal is on its way back is not answered from memory afterwards', async () => {
+    const owner = await t.signup();
+    const { key } = await keyOf(owner);
+    expect((await admin(owner.tenantId, { limits: { runs: 1 } })).statusCode).toBe(200);
+    expect((await authorize(key, { operation: 'clustering' })).json().code).toBe('OK');
+    // The next call is refused by the statement; the limit is raised before its answer is back.
+    const gate = t.deps.gate as unknown as { submit: (entry: unknown) => Promise<unknown> };
+    const submit = gate.submit.bind(gate);
+    gate.submit = async (entry) => {
+      const answer = await submit(entry);
+      gate.submit = submit;
+      expect((await admin(owner.tenantId, { limits: { runs: 100 } })).statusCode).toBe(200);
+      return answer;
+    };
+    expect((await authorize(key, { operation: 'clustering' })).json().code).toBe('LIMIT_EXCEEDED');
+    const next = (await authorize(key, { operation: 'clustering' })).json();
+    expect(next).toMatchObject({ code: 'OK', limits: expect.arrayContaining([expect.objectContaining({ meter: 'runs', used: 2, limit: 100 })]) });
+  });
+
   it('an API key\'s own rate limit applies on top of the tenant\'s', async () => {
     const owner = await t.signup();
     const { key } = await keyOf(owner, { rateLimit: { limit: 1, windowSeconds: 60 } });

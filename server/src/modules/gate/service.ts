@@ -99,6 +99,9 @@ export class DecisionService {
     }
     const decisionId = newId('dec', this.p.clock.now().getTime());
     for (let attempt = 1; ; attempt++) {
+      // Where the changes stood before the state this call decides on was read: a change
+      // heard meanwhile (a limit raised) keeps its answer from being remembered.
+      const generation = this.fullMeters.generation;
       const prepared = await this.rules.prepare(principal, tenantId, cost, request, decisionId, ctx.requestId ?? null);
       const known = this.knownAnswer(prepared, request);
       if (known) {
@@ -118,7 +121,7 @@ export class DecisionService {
         continue;
       }
       this.p.snapshots.confirm(tenantId, this.p.clock.now().getTime());
-      return this.finish(this.decisionOf(prepared, answer, request), request, ctx, answer.verdict === 'admit' ? answer.at : undefined);
+      return this.finish(this.decisionOf(prepared, answer, request, generation), request, ctx, answer.verdict === 'admit' ? answer.at : undefined);
     }
   }
 
@@ -157,7 +160,7 @@ export class DecisionService {
     }
   }
 
-  private decisionOf(prepared: Prepared, answer: Exclude<StatementAnswer, { verdict: 'stale' }>, request: AuthorizeRequest): Decision {
+  private decisionOf(prepared: Prepared, answer: Exclude<StatementAnswer, { verdict: 'stale' }>, request: AuthorizeRequest, generation: number): Decision {
     switch (answer.verdict) {
       case 'conflict': throw new AppError('IDEMPOTENCY_CONFLICT');
       case 'replay': {
@@ -182,7 +185,7 @@ export class DecisionService {
         else if ((outcome.fail === 1 || outcome.fail === 2) && request.idempotencyKey === undefined) {
           const now = this.p.clock.now().getTime();
           const periodEnd = Date.parse(prepared.shape.resetsAt!);
-          this.fullMeters.remember(tenantId, kindOf(prepared.shape, request), outcome, now, periodEnd, this.fullMeters.generation);
+          this.fullMeters.remember(tenantId, kindOf(prepared.shape, request), outcome, now, periodEnd, generation);
         }
         return spell(prepared.shape, outcome);
       }
