@@ -7,7 +7,7 @@ import type { Actor } from '../audit/index.js';
 import type { PlansService } from '../plans/index.js';
 import { quote, type Quantity } from './cost.js';
 import * as repo from './repo.js';
-import { decisionHash, requestHash, toEntry, type CreditBalance, type CreditsService, type LedgerEntry } from './service.js';
+import { canonicalQuantity, decisionHash, requestHash, toEntry, type CreditBalance, type CreditsService, type LedgerEntry } from './service.js';
 import type { ReservationStatus } from './tables.js';
 
 export interface ReservationView {
@@ -223,15 +223,11 @@ export class ReservationsService {
 
 /** The fingerprint a reserve call's idempotency key is held to (a decision's reservation has none: 0022). */
 function reservationHash(r: { amount: number; operation?: string | null | undefined; model?: string | null | undefined; quantity?: Quantity | undefined }): string {
-  return decisionHash({ amount: r.amount, operation: r.operation, model: r.model, quantity: canonical(r.quantity) });
+  return decisionHash({ amount: r.amount, operation: r.operation, model: r.model, quantity: canonicalQuantity(r.quantity) });
 }
 
 function conflict(): never {
   throw new AppError('IDEMPOTENCY_CONFLICT', 'the reservation was already settled for another amount');
-}
-
-function canonical(quantity: Quantity | undefined): [string, number][] | null {
-  return quantity ? Object.entries(quantity).sort(([a], [b]) => a.localeCompare(b)) : null;
 }
 
 export function toView(row: repo.ReservationRow): ReservationView {

@@ -8,6 +8,7 @@ import type { CallContext } from '../../lib/principal.js';
 import { err, ok, type Result } from '../../lib/result.js';
 import { sha256Hex } from '../../lib/secrets.js';
 import type { Actor, AuditService } from '../audit/index.js';
+import type { Quantity } from './cost.js';
 import * as repo from './repo.js';
 import type { LedgerKind } from './tables.js';
 
@@ -50,6 +51,11 @@ export function decisionHash(parts: Record<string, unknown>): string {
 }
 
 const rememberedSha256 = rememberedByString(sha256Hex);
+
+/** A quantity as its fingerprints hold it: its units in order, however the request listed them (a retry may list them otherwise). */
+export function canonicalQuantity(quantity: Quantity | undefined): [string, number][] | null {
+  return quantity ? Object.entries(quantity).sort(([a], [b]) => a.localeCompare(b)) : null;
+}
 
 function canonicalOf(parts: Record<string, unknown>): string {
   return JSON.stringify(Object.keys(parts).sort().map((k) => [k, parts[k] ?? null]));

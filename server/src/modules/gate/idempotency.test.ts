@@ -47,6 +47,21 @@ describe('idempotency', () => {
     expect(conflict.json().error.code).toBe('IDEMPOTENCY_CONFLICT');
   });
 
+  it('a retry listing its quantity\'s units in another order is the same request: replayed, not a conflict', async () => {
+    const owner = await t.signup();
+    expect((await admin(owner.tenantId, { plan: 'pro' })).statusCode).toBe(200);
+    const { key } = await keyOf(owner);
+    const call = (quantity: Record<string, number>) => authorize(key, { operation: 'chat', model: 'bedrock/claude-haiku', quantity, idempotencyKey: 'tokens-1' });
+    const first = (await call({ inputTokens: 1000, outputTokens: 200 })).json();
+    expect(first.code).toBe('OK');
+    const before = await consumption();
+    const retried = await call({ outputTokens: 200, inputTokens: 1000 });
+    expect(retried.statusCode, retried.body).toBe(200);
+    expect(retried.json()).toMatchObject({ decisionId: first.decisionId, replayed: true });
+    expect(await consumption()).toEqual(before);
+    expect((await call({ inputTokens: 1000, outputTokens: 201 })).json().error.code).toBe('IDEMPOTENCY_CONFLICT');
+  });
+
   it('another principal of the tenant naming the same key is a conflict, not the first call\'s answer, even past its own cap', async () => {
     const owner = await t.signup();
     const first = await keyOf(owner);

@@ -3,7 +3,7 @@ import type { Clock } from '../../lib/clock.js';
 import { AppError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
 import { principalId, type Principal, type Role, type TenantAccess } from '../../lib/principal.js';
-import { decisionHash, quote, type CostQuote } from '../credits/index.js';
+import { canonicalQuantity, decisionHash, quote, type CostQuote } from '../credits/index.js';
 import { modelAllowed } from '../entitlements/index.js';
 import type { PlansService } from '../plans/index.js';
 import { keyRateCheck, type RateCheck, type RateLimitService, type RateOutcome } from '../ratelimit/index.js';
@@ -182,7 +182,7 @@ function rateLimited(rate: RateOutcome): Refused {
  * same thing. Only calls with a key need it.
  */
 function idempotencyHash(cost: CostQuote, request: AuthorizeRequest): string {
-  return decisionHash({ operation: cost.operation, module: cost.module, model: request.model ?? null, quantity: request.quantity ?? null });
+  return decisionHash({ operation: cost.operation, module: cost.module, model: request.model ?? null, quantity: canonicalQuantity(request.quantity) });
 }
 
 function principalView(principal: Principal, role: Role | null): Shape['principal'] {
