@@ -81,14 +81,18 @@ describe('one validation path (seed regression: API keys skipped the account and
     expect((await getTenant(owner.tenantId, key)).json().error.code).toBe('PAYMENT_REQUIRED');
   });
 
-  it('a deactivated user is refused on the next request although the JWT is cached; reactivation restores access', async () => {
+  it('a deactivated user is refused on the next request although the JWT is cached; reactivated, they sign in again', async () => {
     const user = await t.signup();
     expect((await getTenant(user.tenantId, user.accessToken)).statusCode).toBe(200);
     await t.request({ method: 'PATCH', url: `/v1/admin/users/${user.userId}`, token: await opToken(), payload: { status: 'deactivated' } });
     expect((await getTenant(user.tenantId, user.accessToken)).json().error.code).toBe('USER_DEACTIVATED');
     expect((await t.request({ method: 'GET', url: '/v1/me', token: user.accessToken })).statusCode).toBe(403);
     await t.request({ method: 'PATCH', url: `/v1/admin/users/${user.userId}`, token: await opToken(), payload: { status: 'active' } });
-    expect((await getTenant(user.tenantId, user.accessToken)).statusCode).toBe(200);
+    // The deactivation signed them out: the cached token stays refused, a new sign-in works.
+    expect((await getTenant(user.tenantId, user.accessToken)).statusCode).toBe(401);
+    t.clock.advance(1000);
+    const again = (await t.request({ method: 'POST', url: '/v1/token', payload: { grantType: 'password', email: user.email, password: user.password } })).json();
+    expect((await getTenant(user.tenantId, again.accessToken)).statusCode).toBe(200);
   });
 
   it('a JWT expires on the clock even while cached', async () => {

@@ -104,7 +104,9 @@ export class AuthService {
     const outcome = await inSystem(this.db, async (tx) => {
       const presented = await repo.findRefreshToken(tx, hash);
       if (!presented) return { ok: false as const, error: 'INVALID_CREDENTIALS' as const };
-      const active = await this.holdSessions(tx, presented.userId, now);
+      const { validAfter, active } = await this.tenancy.lockSessions(tx, presented.userId);
+      // Signed out everywhere (a reset, a deactivation) at or after this token was made: it is dead.
+      if (validAfter && validAfter >= presented.createdAt) return { ok: false as const, error: 'INVALID_CREDENTIALS' as const };
       await repo.lockFamily(tx, presented.familyId);
       const row = (await repo.findRefreshToken(tx, hash))!;
       if (row.usedAt || row.revokedAt) {
@@ -136,7 +138,8 @@ export class AuthService {
    * signs the access token out too, however long the signing takes.
    */
   private async storeSession(tx: Executor, userId: string, familyId?: string, checkedAt?: Date): Promise<{ refreshToken: string; issuedAt: Date }> {
-    if (checkedAt) await this.holdSessions(tx, userId, checkedAt);
+    // Deactivated since the password was checked (the row is held now): no session.
+    if (checkedAt && !(await this.holdSessions(tx, userId, checkedAt))) throw new AppError('USER_DEACTIVATED');
     // A session of its own (not a refresh of one) is a sign-in.
     if (familyId === undefined) await this.tenancy.recordSignIn(tx, userId);
     return { refreshToken: await this.storeRefreshToken(tx, userId, familyId), issuedAt: this.clock.now() };

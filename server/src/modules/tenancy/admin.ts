@@ -115,6 +115,9 @@ export class TenancyAdminService {
       if (!before) throw new AppError('USER_NOT_FOUND');
       if (before.status === status) return toUserView(before);
       const after = await repo.updateUser(tx, userId, { status, updatedAt: this.clock.now() });
+      // Deactivation signs the user out everywhere: reactivated, they sign in again — the
+      // sessions of before (perhaps an intruder's, the reason for it) do not come back.
+      if (status === 'deactivated') await this.tenancy.endSessions(tx, userId);
       if (before.personalTenantId) {
         await this.audit.record(tx, {
           tenantId: before.personalTenantId, actor: { type: 'operator', id: operatorId },

@@ -297,4 +297,39 @@ describe('operators', () => {
     const login = await t.request({ method: 'POST', url: '/v1/token', payload: { grantType: 'password', email: user.email, password: user.password } });
     expect(login.statusCode).toBe(403);
   });
+
+  it('deactivation signs the user out everywhere: reactivated, their earlier access and refresh tokens stay dead', async () => {
+    const op = await t.operator();
+    const user = await t.signup();
+    const status = (s: string) => t.request({ method: 'PATCH', url: `/v1/admin/users/${user.userId}`, token: op.accessToken, payload: { status: s } });
+    expect((await status('deactivated')).statusCode).toBe(200);
+    expect((await status('active')).statusCode).toBe(200);
+    expect((await t.request({ method: 'GET', url: '/v1/me', token: user.accessToken })).statusCode).toBe(401);
+    const refreshed = await t.request({ method: 'POST', url: '/v1/token', payload: { grantType: 'refresh_token', refreshToken: user.refreshToken } });
+    expect(refreshed.statusCode).toBe(401);
+    // Signing in again works, and that session refreshes.
+    intoNextSecond(t.clock, 10);
+    const again = await t.request({ method: 'POST', url: '/v1/token', payload: { grantType: 'password', email: user.email, password: user.password } });
+    expect(again.statusCode, again.body).toBe(200);
+    expect((await t.request({ method: 'GET', url: '/v1/me', token: again.json().accessToken })).statusCode).toBe(200);
+    expect((await t.request({ method: 'POST', url: '/v1/token', payload: { grantType: 'refresh_token', refreshToken: again.json().refreshToken } })).statusCode).toBe(200);
+  });
+
+  it('a sign-in whose password was checked before a deactivation committed gets no session', async () => {
+    const op = await t.operator();
+    const user = await t.signup();
+    // The deactivation lands between the password check and the session's write.
+    const auth = t.deps.auth as unknown as { issueTokens: (...args: unknown[]) => Promise<unknown> };
+    const issue = auth.issueTokens.bind(auth);
+    auth.issueTokens = async (...args) => {
+      auth.issueTokens = issue;
+      expect((await t.request({ method: 'PATCH', url: `/v1/admin/users/${user.userId}`, token: op.accessToken, payload: { status: 'deactivated' } })).statusCode).toBe(200);
+      return issue(...args);
+    };
+    const login = await t.request({ method: 'POST', url: '/v1/token', payload: { grantType: 'password', email: user.email, password: user.password } });
+    expect(login.statusCode, login.body).toBe(403);
+    expect(login.json().error.code).toBe('USER_DEACTIVATED');
+    const [{ n }] = await t.db.asOwner<{ n: string }>('SELECT count(*) AS n FROM refresh_tokens WHERE user_id = $1', [user.userId]) as [{ n: string }];
+    expect(Number(n)).toBe(1); // the signup's only
+  });
 });
