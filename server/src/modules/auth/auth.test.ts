@@ -209,6 +209,29 @@ describe('signing keys', () => {
     expect(platform.entries.map((e: { target: { id: string } }) => e.target.id)).toContain(rotated.json().kid);
   });
 
+  it('a token verified once dies with its key\'s grace, as a token never seen does; none of ours outlives the configured lifetime', async () => {
+    const local = await startTestApp({ patch: (file) => { file.auth.signingKeyGraceSeconds = 60; } });
+    try {
+      const seen = await local.signup();
+      const unseen = await local.signup();
+      const me = (token: string) => local.request({ method: 'GET', url: '/v1/me', token });
+      expect((await me(seen.accessToken)).statusCode).toBe(200);
+      await local.deps.keys.rotate();
+      local.clock.advance(61_000);
+      expect((await me(unseen.accessToken)).statusCode).toBe(401);
+      expect((await me(seen.accessToken)).statusCode).toBe(401);
+      // Signed with the live key, but for longer than any token of ours lives.
+      const { kid, key } = local.deps.keys.signingKey();
+      const now = Math.floor(local.clock.now().getTime() / 1000);
+      const file = local.deps.config.file;
+      const long = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid, typ: 'at+jwt' }).setIssuer(file.issuer).setAudience(file.audience)
+        .setSubject(seen.userId).setIssuedAt(now).setNotBefore(now).setExpirationTime(now + file.auth.accessTokenTtlSeconds + 1).sign(key);
+      expect((await me(long)).statusCode).toBe(401);
+    } finally {
+      await local.close();
+    }
+  });
+
   it('a second process sharing the database picks up a rotated key', async () => {
     const other = await createDeps(testConfig(), { clock: t.clock, database: t.db.database, logger: pino({ level: 'silent' }), mailer: t.mailer });
     const otherApp = await buildApp(other);

@@ -160,6 +160,15 @@ export class SigningKeyRing {
     return this.clock.now().getTime() < key.retiredAt.getTime() + this.options.graceSeconds * 1000;
   }
 
+  /**
+   * Whether a key this ring verified a token with still verifies: a token checked once is
+   * remembered (AuthService), and must die with its key's grace, as an unseen one would.
+   */
+  stillUsable(kid: string): boolean {
+    const key = this.keys.find((k) => k.kid === kid);
+    return key !== undefined && this.usable(key);
+  }
+
   /** Public keys still valid for verification: the active one and those within grace. */
   jwks(): { keys: JWK[] } {
     return { keys: this.keys.filter((k) => this.usable(k)).map((k) => k.publicJwk) };

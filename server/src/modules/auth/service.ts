@@ -37,7 +37,8 @@ let decoyHash: Promise<string> | undefined;
 type UserPrincipal = Extract<Principal, { type: 'user' }>;
 
 /** A token whose signature checked out: who it names, and until when (epoch seconds). */
-interface VerifiedToken { principal: UserPrincipal; expiresAt: number }
+/** `kid`: the signing key of one of our own tokens (a provider's token has none of ours). */
+interface VerifiedToken { principal: UserPrincipal; expiresAt: number; kid?: string }
 
 export class AuthService {
   /**
@@ -239,6 +240,11 @@ export class AuthService {
     // Concurrent calls with one token from one client share one check (and one point of
     // its guard); another client's check is its own, charged to it.
     const verified = await this.verified.load(cacheKey, () => this.verifyJwt(token, client), `${client ?? ''}\u0000${cacheKey}`, (v) => v.expiresAt * 1000);
+    // A remembered token dies with its key: retired past its grace (a leaked key rotated out).
+    if (verified!.kid !== undefined && !this.tokens.keyStillUsable(verified!.kid)) {
+      this.verified.delete(cacheKey);
+      throw new AppError('UNAUTHENTICATED');
+    }
     const principal = verified!.principal;
     const user = await this.tenancy.checkUser(principal.userId);
     if (!user.ok) throw new AppError(user.error === 'USER_DEACTIVATED' ? 'USER_DEACTIVATED' : 'UNAUTHENTICATED');
@@ -269,7 +275,7 @@ export class AuthService {
   private async verifyOwn(token: string): Promise<VerifiedToken> {
     const verified = await this.tokens.verify(token);
     if (!verified) throw new AppError('UNAUTHENTICATED');
-    return { principal: { type: 'user', userId: verified.userId, credential: 'access_token', issuedAt: verified.issuedAt }, expiresAt: verified.expiresAt };
+    return { principal: { type: 'user', userId: verified.userId, credential: 'access_token', issuedAt: verified.issuedAt }, expiresAt: verified.expiresAt, kid: verified.kid };
   }
 
   private async verifyExternal(token: string, issuer: string): Promise<VerifiedToken> {

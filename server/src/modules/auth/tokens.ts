@@ -37,6 +37,11 @@ export function hasForbiddenHeader(header: Partial<JWTHeaderParameters>): boolea
 export class AccessTokens {
   constructor(private readonly keys: SigningKeyRing, private readonly clock: Clock, private readonly options: AccessTokenOptions) {}
 
+  /** Whether the key a token was verified with still verifies (AuthService asks it of the tokens it remembers). */
+  keyStillUsable(kid: string): boolean {
+    return this.keys.stillUsable(kid);
+  }
+
   /** `issuedAt`: the grant's instant, read where the user's sessions were checked (AuthService); default now. */
   async issue(userId: string, issuedAt: Date = this.clock.now()): Promise<{ token: string; expiresIn: number }> {
     const { kid, key } = this.keys.signingKey();
@@ -59,12 +64,13 @@ export class AccessTokens {
 
   /**
    * Verifies with pinned algorithm, issuer, audience and type; exp, nbf and iat are
-   * required; exp equal to now is already expired, an iat in the future is refused. Keys come only from our own ring:
+   * required; exp equal to now is already expired, an iat in the future and a lifetime
+   * beyond the configured one are refused. Keys come only from our own ring:
    * jku/x5u/jwk headers are refused, never followed. Returns the user id or null.
    */
-  async verify(token: string): Promise<{ userId: string; expiresAt: number; issuedAt: number } | null> {
+  async verify(token: string): Promise<{ userId: string; expiresAt: number; issuedAt: number; kid: string } | null> {
     try {
-      const { payload } = await jwtVerify(token, async (header) => {
+      const { payload, protectedHeader } = await jwtVerify(token, async (header) => {
         if (hasForbiddenHeader(header) || !header.kid) throw new Error('forbidden header');
         const key = await this.keys.verificationKey(header.kid);
         if (!key) throw new Error('unknown kid');
@@ -79,7 +85,10 @@ export class AccessTokens {
         clockTolerance: 0,
       });
       if (typeof payload.sub !== 'string' || !payload.sub.startsWith('usr_') || issuedInFuture(payload.iat, this.clock.now())) return null;
-      return { userId: payload.sub, expiresAt: payload.exp!, issuedAt: payload.iat! };
+      // No token of ours lives longer than the configured lifetime (iat is to the
+      // millisecond, exp to the second): a longer one was not issued here.
+      if (payload.exp! - payload.iat! > this.options.ttlSeconds) return null;
+      return { userId: payload.sub, expiresAt: payload.exp!, issuedAt: payload.iat!, kid: protectedHeader.kid! };
     } catch {
       return null;
     }
