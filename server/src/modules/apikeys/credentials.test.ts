@@ -117,6 +117,10 @@ describe('acting on behalf of a user', () => {
     const minted = await mint();
     expect(minted.statusCode).toBe(201);
     expect(minted.json().createdBy).toMatch(/^svc_/);
+    // The audit entry names the member the key acted for, not only the shared key.
+    const [entry] = await t.db.asOwner<{ actor_type: string; data: { onBehalfOf?: string } }>(
+      `SELECT actor_type, data FROM audit_log WHERE tenant_id = $1 AND action = 'api_key.create' AND target_id = $2`, [tenantId, minted.json().id]);
+    expect(entry).toMatchObject({ actor_type: 'service', data: { onBehalfOf: member.userId } });
     await t.request({ method: 'DELETE', url: `/v1/tenants/${tenantId}/members/${member.userId}`, token: owner.accessToken });
     expect((await getTenant(tenantId, key, asMember)).json().error.code).toBe('ON_BEHALF_OF_NOT_MEMBER');
   });

@@ -8,6 +8,8 @@ import { insertEntry, listEntries, type AuditRow } from './repo.js';
 export interface Actor {
   type: 'user' | 'operator' | 'api_key' | 'service' | 'system';
   id: string | null;
+  /** A service key acting for a member (API.md's onBehalfOf): that user, kept in the entry's data. */
+  onBehalfOf?: string;
 }
 
 export interface AuditEntryInput {
@@ -47,7 +49,8 @@ export class AuditService {
       action: input.action,
       targetType: input.target?.type ?? null,
       targetId: input.target?.id ?? null,
-      data: input.data ?? {},
+      // Whose hand a shared backend key acted by: an owner's change made through it names them.
+      data: input.actor.onBehalfOf === undefined ? input.data ?? {} : { ...input.data, onBehalfOf: input.actor.onBehalfOf },
       requestId: input.requestId ?? null,
       createdAt: now,
     });

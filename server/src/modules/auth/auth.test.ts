@@ -79,6 +79,8 @@ describe('password reset', () => {
     const token = /tgp_[0-9A-Za-z]+/.exec(mail.text)![0];
     const confirm = await t.request({ method: 'POST', url: '/v1/password-reset/confirm', payload: { token, password: 'a-brand-new-password' } });
     expect(confirm.statusCode).toBe(202);
+    const audited = await t.db.asOwner<{ actor_id: string; data: unknown }>(`SELECT actor_id, data FROM audit_log WHERE tenant_id = $1 AND action = 'user.password_change'`, [u.tenantId]);
+    expect(audited).toEqual([{ actor_id: u.userId, data: { source: 'password_reset' } }]);
     expect((await grant(u.email, u.password)).statusCode).toBe(401);
     const signedOut = await t.request({ method: 'GET', url: '/v1/me', token: u.accessToken });
     expect([signedOut.statusCode, signedOut.json().error.code]).toEqual([401, 'UNAUTHENTICATED']);

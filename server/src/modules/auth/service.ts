@@ -217,7 +217,7 @@ export class AuthService {
       if (await repo.spendResetToken(tx, tokenHash, now) !== owner) return false;
       // The others asked for before it too: whoever could read the mailbox then is locked out now.
       await repo.spendResetTokensOf(tx, owner, now);
-      await this.tenancy.setPassword(tx, owner, passwordHash);
+      await this.tenancy.setPassword(tx, owner, passwordHash, 'password_reset');
       await this.tenancy.endSessions(tx, owner);
       await repo.revokeAllOfUser(tx, owner, now);
       return true;

@@ -3,7 +3,7 @@ import { inSystem, inTenant } from '../../db/scope.js';
 import type { Clock } from '../../lib/clock.js';
 import { AppError } from '../../lib/errors.js';
 import type { CallContext } from '../../lib/principal.js';
-import type { AuditService } from '../audit/index.js';
+import { PLATFORM_TENANT_ID, type AuditService } from '../audit/index.js';
 import type { BillingService, PaymentMethod, SubscriptionStatus } from '../billing/index.js';
 import type { PlansService } from '../plans/index.js';
 import * as repo from './repo.js';
@@ -118,10 +118,12 @@ export class TenancyAdminService {
       // Deactivation signs the user out everywhere: reactivated, they sign in again — the
       // sessions of before (perhaps an intruder's, the reason for it) do not come back.
       if (status === 'deactivated') await this.tenancy.endSessions(tx, userId);
-      if (before.personalTenantId) {
+      // In the platform's log always (a user need not have a personal tenant, and it locks
+      // them out of every team), and in their personal tenant's as before.
+      for (const tenantId of [PLATFORM_TENANT_ID, ...(before.personalTenantId ? [before.personalTenantId] : [])]) {
         await this.audit.record(tx, {
-          tenantId: before.personalTenantId, actor: { type: 'operator', id: operatorId },
-          action: status === 'active' ? 'user.reactivate' : 'user.deactivate', target: { type: 'user', id: userId }, requestId: ctx.requestId,
+          tenantId, actor: { type: 'operator', id: operatorId }, action: status === 'active' ? 'user.reactivate' : 'user.deactivate',
+          target: { type: 'user', id: userId }, data: { email: before.email }, requestId: ctx.requestId,
         });
       }
       return toUserView(after!);

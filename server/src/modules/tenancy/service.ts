@@ -280,8 +280,15 @@ export class TenancyService {
     return repo.findUserByEmail(db, email);
   }
 
-  async setPassword(tx: Executor, userId: string, passwordHash: string): Promise<void> {
-    await repo.updateUser(tx, userId, { passwordHash, updatedAt: this.clock.now() });
+  /** A new password (a reset mail's), audited in the user's personal tenant, where their other entries are. */
+  async setPassword(tx: Executor, userId: string, passwordHash: string, source: string): Promise<void> {
+    const row = await repo.updateUser(tx, userId, { passwordHash, updatedAt: this.clock.now() });
+    if (row?.personalTenantId) {
+      await this.audit.record(tx, {
+        tenantId: row.personalTenantId, actor: { type: 'user', id: userId }, action: 'user.password_change',
+        target: { type: 'user', id: userId }, data: { source },
+      });
+    }
   }
 
   /**
@@ -408,7 +415,7 @@ export function actorOf(access: TenantAccess): Actor {
   const p = access.principal;
   if (p.type === 'user') return { type: 'user', id: p.userId };
   if (p.type === 'api_key') return { type: 'api_key', id: p.keyId };
-  return { type: 'service', id: p.keyId };
+  return { type: 'service', id: p.keyId, ...(p.onBehalfOf ? { onBehalfOf: p.onBehalfOf.userId } : {}) };
 }
 
 export function toUserView(row: repo.UserRow): UserView {

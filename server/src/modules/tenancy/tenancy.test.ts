@@ -269,7 +269,7 @@ describe('operators', () => {
       expect((await set(op, 'deactivated')).statusCode).toBe(200);
       await Promise.all([set(op, 'active'), set(other, 'deactivated')]);
       const [row] = await t.db.asOwner<{ status: string }>('SELECT status FROM users WHERE id = $1', [user.userId]);
-      const actions = (await t.db.asOwner<{ action: string }>(`SELECT action FROM audit_log WHERE target_id = $1 AND action IN ('user.deactivate', 'user.reactivate')`, [user.userId])).map((a) => a.action);
+      const actions = (await t.db.asOwner<{ action: string }>(`SELECT action FROM audit_log WHERE tenant_id = 'tnt_platform' AND target_id = $1 AND action IN ('user.deactivate', 'user.reactivate')`, [user.userId])).map((a) => a.action);
       const off = actions.filter((a) => a === 'user.deactivate').length - actions.filter((a) => a === 'user.reactivate').length;
       expect([round, row!.status]).toEqual([round, off === 1 ? 'deactivated' : 'active']);
     }
@@ -331,5 +331,8 @@ describe('operators', () => {
     expect(login.json().error.code).toBe('USER_DEACTIVATED');
     const [{ n }] = await t.db.asOwner<{ n: string }>('SELECT count(*) AS n FROM refresh_tokens WHERE user_id = $1', [user.userId]) as [{ n: string }];
     expect(Number(n)).toBe(1); // the signup's only
+    // The platform's audit log has it (as has the user's personal tenant's).
+    const logged = await t.db.asOwner<{ tenant_id: string }>(`SELECT tenant_id FROM audit_log WHERE action = 'user.deactivate' AND target_id = $1 ORDER BY tenant_id`, [user.userId]);
+    expect(logged.map((r) => r.tenant_id).sort()).toEqual([user.tenantId, 'tnt_platform'].sort());
   });
 });
