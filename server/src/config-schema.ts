@@ -1,10 +1,19 @@
 import { Type, type Static } from 'typebox';
+import { PASSWORD_MAX_LENGTH } from './http/schemas.js';
 
 /**
  * The schema of tollgate.config.yaml. The published JSON Schema of the file is made from
  * it (publishedConfigSchema: `tollgate config schema` prints it, and
  * tollgate.config.schema.json is generated with it).
  */
+/**
+ * The longest a lifetime, grace or delay may be: 10 years. Each is added to now to make a
+ * date; with no maximum, 1e13 seconds loaded and made every expiry an Invalid Date (each
+ * signup answered 500), and 1e12 a year past 9999, which PostgreSQL does not store.
+ */
+const TEN_YEARS_SECONDS = 315_360_000;
+const TEN_YEARS_DAYS = 3650;
+
 const Name = Type.String({ pattern: '^[a-z][a-z0-9_]{0,63}$' });
 const Role = Type.Union([Type.Literal('owner'), Type.Literal('admin'), Type.Literal('member')]);
 
@@ -78,7 +87,7 @@ export const PlanSchema = Type.Object({
   models: Type.Array(Type.String({ minLength: 1 }), { default: ['*'] }),
   rateLimit: Type.Optional(Type.Object({
     limit: Type.Integer({ minimum: 1 }),
-    windowSeconds: Type.Integer({ minimum: 1 }),
+    windowSeconds: Type.Integer({ minimum: 1, maximum: 86400, description: 'at most a day, as a rate-limit scope\'s and an API key\'s window' }),
   }, { additionalProperties: false })),
   price: Type.Optional(PriceSchema),
   byoProvider: Type.Boolean({ default: false, description: 'tenants on the plan may route calls to their own provider account (PUT /v1/tenants/{tenantId}/routes/{name})' }),
@@ -116,12 +125,12 @@ export const ConfigFileSchema = Type.Object({
   audience: Type.String({ minLength: 1, default: 'tollgate' }),
   auth: Type.Object({
     accessTokenTtlSeconds: Type.Integer({ minimum: 30, maximum: 86400, default: 900 }),
-    refreshTokenTtlSeconds: Type.Integer({ minimum: 60, default: 2592000 }),
-    signingKeyRotationDays: Type.Integer({ minimum: 1, default: 30 }),
-    signingKeyGraceSeconds: Type.Integer({ minimum: 0, default: 86400 }),
-    passwordResetTtlSeconds: Type.Integer({ minimum: 60, default: 3600 }),
-    invitationTtlSeconds: Type.Integer({ minimum: 60, default: 604800 }),
-    passwordMinLength: Type.Integer({ minimum: 8, default: 10 }),
+    refreshTokenTtlSeconds: Type.Integer({ minimum: 60, maximum: TEN_YEARS_SECONDS, default: 2592000, description: 'how long a refresh token lasts; at most 10 years (315360000)' }),
+    signingKeyRotationDays: Type.Integer({ minimum: 1, maximum: TEN_YEARS_DAYS, default: 30, description: 'a signing key is replaced after this many days; at most 10 years (3650)' }),
+    signingKeyGraceSeconds: Type.Integer({ minimum: 0, maximum: TEN_YEARS_SECONDS, default: 86400, description: 'a replaced signing key still verifies tokens this long; at most 10 years (315360000)' }),
+    passwordResetTtlSeconds: Type.Integer({ minimum: 60, maximum: TEN_YEARS_SECONDS, default: 3600, description: 'how long a password-reset token lasts; at most 10 years (315360000)' }),
+    invitationTtlSeconds: Type.Integer({ minimum: 60, maximum: TEN_YEARS_SECONDS, default: 604800, description: 'how long an invitation can be accepted; at most 10 years (315360000)' }),
+    passwordMinLength: Type.Integer({ minimum: 8, maximum: PASSWORD_MAX_LENGTH, default: 10, description: `the shortest password signup, a reset and the bootstrap operator take; at most ${PASSWORD_MAX_LENGTH}, the longest the routes take` }),
     scryptCost: Type.Integer({ minimum: 10, maximum: 20, default: 15 }),
     identityProviders: Type.Array(IdentityProviderSchema, { default: [] }),
   }, { additionalProperties: false, default: {} }),
@@ -136,7 +145,7 @@ export const ConfigFileSchema = Type.Object({
     bypassPrincipals: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'principal ids (user, key or service-key ids) exempt from rate limits; being authenticated exempts nobody' }),
   }, { additionalProperties: false }),
   billing: Type.Object({
-    pastDueGraceSeconds: Type.Integer({ minimum: 0, default: 604800, description: 'how long a past_due subscription keeps working before requests get PAYMENT_REQUIRED (and the sweeper suspends it)' }),
+    pastDueGraceSeconds: Type.Integer({ minimum: 0, maximum: TEN_YEARS_SECONDS, default: 604800, description: 'how long a past_due subscription keeps working before requests get PAYMENT_REQUIRED (and the sweeper suspends it); at most 10 years (315360000)' }),
     stripe: Type.Object({
       prices: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_]{1,255}$' }), Name, { default: {}, description: 'Stripe price id → plan' }),
     }, { additionalProperties: false, default: {} }),
@@ -151,14 +160,14 @@ export const ConfigFileSchema = Type.Object({
   mail: Type.Object({
     smtpUrl: Type.Optional(Type.String({
       pattern: '^smtps?://',
-      description: 'smtp://user:password@host:587 (STARTTLS when offered) or smtps://…:465; TOLLGATE_SMTP_URL wins. Without one no mail is sent, and the log says so (never what the mail held)',
+      description: 'smtp://user:password@host:587 (STARTTLS when offered) or smtps://…:465, with a host and a port from 1 to 65535 (checked at load); TOLLGATE_SMTP_URL wins. Without one no mail is sent, and the log says so (never what the mail held)',
     })),
     from: Type.String({ minLength: 3, default: 'Tollgate <tollgate@localhost>', description: 'the From of every mail; TOLLGATE_MAIL_FROM wins' }),
     passwordResetUrl: Type.Optional(Type.String({
-      pattern: '\\{token\\}', description: 'the link of the password-reset mail, {token} replaced by the token (your app\'s reset page); without it the mail gives the token and the API call that spends it',
+      pattern: '\\{token\\}', description: 'the link of the password-reset mail, {token} replaced by the token (your app\'s reset page: an http(s) URL once filled in); without it the mail gives the token and the API call that spends it',
     })),
     invitationUrl: Type.Optional(Type.String({
-      pattern: '\\{token\\}', description: 'the accept link of the invitation mail, {token} replaced by the token (your app\'s page); without it the mail gives the API call that accepts (POST /v1/invitations/{token}/accept on TOLLGATE_PUBLIC_URL)',
+      pattern: '\\{token\\}', description: 'the accept link of the invitation mail, {token} replaced by the token (your app\'s page: an http(s) URL once filled in); without it the mail gives the API call that accepts (POST /v1/invitations/{token}/accept on TOLLGATE_PUBLIC_URL)',
     })),
   }, { additionalProperties: false, default: {} }),
   metering: Type.Object({
@@ -181,7 +190,7 @@ export const ConfigFileSchema = Type.Object({
     maxAttempts: Type.Integer({ minimum: 1, maximum: 100, default: 15, description: 'attempts per delivery before it is marked failed (a manual retry starts it again)' }),
     retryBaseSeconds: Type.Integer({ minimum: 1, maximum: 86400, default: 30, description: 'the first retry\'s delay; each next one doubles, with jitter' }),
     retryMaxSeconds: Type.Integer({ minimum: 1, maximum: 604800, default: 28800, description: 'the longest delay between two attempts' }),
-    disableAfterSeconds: Type.Integer({ minimum: 60, default: 259200, description: 'an endpoint failing for this long (and at least disableAfterFailures attempts in a row) is disabled and its owner told' }),
+    disableAfterSeconds: Type.Integer({ minimum: 60, maximum: TEN_YEARS_SECONDS, default: 259200, description: 'an endpoint failing for this long (and at least disableAfterFailures attempts in a row) is disabled and its owner told; at most 10 years (315360000)' }),
     disableAfterFailures: Type.Integer({ minimum: 1, default: 10, description: 'failed attempts in a row an endpoint needs before it can be disabled' }),
     creditsLowThreshold: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], { default: null, description: 'credits.low is sent when a tenant\'s available credits (balance - reserved) fall below this (once per crossing; null: never)' }),
     retentionDays: Type.Integer({ minimum: 1, maximum: 3650, default: 30, description: 'events and their finished deliveries older than this are deleted' }),

@@ -4,6 +4,13 @@ import { fileURLToPath } from 'node:url';
 import Value from 'typebox/value';
 import { parse as parseYaml } from 'yaml';
 import { ConfigFileSchema, MeterSchema, OperationSchema, PlanSchema, type ConfigFile } from './config-schema.js';
+import { ConfigError, envBoolean, envChoice, envInteger, envUrl, urlProblem, type Env, type UrlKind } from './config-values.js';
+import { Email, PASSWORD_MAX_LENGTH, Password } from './http/schemas.js';
+import { passesAsBody } from './http/validation.js';
+import { LOG_LEVELS, type LogLevel } from './lib/logger.js';
+import { mailLink } from './lib/mailer.js';
+
+export { ConfigError } from './config-values.js';
 
 /**
  * The only place that reads process.env or the config file. Everything below
@@ -25,7 +32,7 @@ export interface Config {
   /** Master secrets being rotated out (TOLLGATE_SECRET_KEY_PREVIOUS, comma-separated): what they sealed still opens. */
   readonly secretKeyPrevious: readonly string[];
   readonly publicUrl: string | undefined;
-  readonly logLevel: string;
+  readonly logLevel: LogLevel;
   /** Trust X-Forwarded-For (behind a load balancer) so per-client limits see the client's address. */
   readonly trustProxy: boolean;
   readonly bootstrapOperator: { email: string; password: string } | undefined;
@@ -46,15 +53,19 @@ export interface Config {
 
 export const DEFAULT_CONFIG_PATH = resolve(dirname(fileURLToPath(import.meta.url)), '../tollgate.config.yaml');
 
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
+/**
+ * The shortest master secret taken: 32 characters (`openssl rand -base64 32` gives 44).
+ * Whoever holds what it sealed (a database dump) can try guesses of a short one offline.
+ */
+export const SECRET_MIN_LENGTH = 32;
 
-type Env = Readonly<Record<string, string | undefined>>;
-
+/**
+ * Reads the environment and the config file, once. An empty variable means what it meant
+ * before: unset where a missing value turns something off or falls back (the URLs, the
+ * secrets, the switches, TOLLGATE_CONFIG), a value where '' is one (TOLLGATE_DB_ROLE), and
+ * an error where a value is needed (the numbers, HOST, LOG_LEVEL): '' is no port, no
+ * address, no level.
+ */
 export function loadConfig(options: { env?: Env; configPath?: string } = {}): Config {
   const env = options.env ?? process.env;
   // `npm start` runs in the server workspace; relative paths mean the directory npm was started from.
@@ -62,51 +73,70 @@ export function loadConfig(options: { env?: Env; configPath?: string } = {}): Co
   const configPath = options.configPath || env.TOLLGATE_CONFIG ? resolve(base, (options.configPath ?? env.TOLLGATE_CONFIG)!) : DEFAULT_CONFIG_PATH;
   if (!existsSync(configPath)) throw new ConfigError(`config file not found: ${configPath}`);
   const file = parseConfigFile(readFileSync(configPath, 'utf8'), configPath);
-  const port = Number(env.PORT ?? 8787);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`PORT: not a port number: ${env.PORT}`);
-  const poolSize = Number(env.TOLLGATE_DB_POOL_SIZE ?? 20);
-  if (!Number.isInteger(poolSize) || poolSize < 1) throw new ConfigError('TOLLGATE_DB_POOL_SIZE: must be a positive integer');
-  const connectTimeout = Number(env.TOLLGATE_DB_CONNECT_TIMEOUT ?? 5);
-  if (!Number.isInteger(connectTimeout) || connectTimeout < 1) throw new ConfigError('TOLLGATE_DB_CONNECT_TIMEOUT: must be a positive whole number of seconds');
-  const workers = Number(env.TOLLGATE_WORKERS ?? 1);
-  if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new ConfigError(`TOLLGATE_WORKERS: must be an integer from 1 to 64: ${env.TOLLGATE_WORKERS}`);
+  const host = env.HOST ?? '127.0.0.1';
+  if (host.trim() === '') throw new ConfigError('HOST: must not be empty (unset, the server listens on 127.0.0.1)');
+  const workers = envInteger(env, 'TOLLGATE_WORKERS', { fallback: 1, min: 1, max: 64 });
+  const databaseUrl = envUrl(env, 'DATABASE_URL', 'postgres');
+  const redisUrl = envUrl(env, 'REDIS_URL', 'redis');
   // Workers share nothing but the database and the rate-limit store: PGlite lives in one
   // process, and in-memory buckets would give each worker the whole limit.
-  if (workers > 1 && !env.DATABASE_URL) throw new ConfigError('TOLLGATE_WORKERS above 1 needs DATABASE_URL (embedded PGlite serves one process)');
-  if (workers > 1 && !env.REDIS_URL) throw new ConfigError('TOLLGATE_WORKERS above 1 needs REDIS_URL (rate-limit buckets are shared through Redis)');
-  const operatorEmail = env.TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL;
-  const operatorPassword = env.TOLLGATE_BOOTSTRAP_OPERATOR_PASSWORD;
-  if (Boolean(operatorEmail) !== Boolean(operatorPassword)) {
-    throw new ConfigError('TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL and TOLLGATE_BOOTSTRAP_OPERATOR_PASSWORD go together');
+  if (workers > 1 && !databaseUrl) throw new ConfigError('TOLLGATE_WORKERS above 1 needs DATABASE_URL (embedded PGlite serves one process)');
+  if (workers > 1 && !redisUrl) throw new ConfigError('TOLLGATE_WORKERS above 1 needs REDIS_URL (rate-limit buckets are shared through Redis)');
+  const secretKey = env.TOLLGATE_SECRET_KEY || undefined;
+  if (secretKey !== undefined && secretKey.length < SECRET_MIN_LENGTH) {
+    throw new ConfigError(`TOLLGATE_SECRET_KEY: must be at least ${SECRET_MIN_LENGTH} characters (e.g. openssl rand -base64 32); ` +
+      'to move off a shorter one, set it as TOLLGATE_SECRET_KEY_PREVIOUS and run tollgate secrets reseal');
   }
-  const smtpUrl = env.TOLLGATE_SMTP_URL || file.mail.smtpUrl;
-  if (smtpUrl && !/^smtps?:\/\//.test(smtpUrl)) throw new ConfigError('TOLLGATE_SMTP_URL: must start with smtp:// or smtps://');
   return Object.freeze({
-    host: env.HOST ?? '127.0.0.1',
-    port,
+    host,
+    port: envInteger(env, 'PORT', { fallback: 8787, min: 0, max: 65535 }),
     dataDir: resolve(base, env.TOLLGATE_DATA_DIR ?? './.tollgate'),
-    databaseUrl: env.DATABASE_URL || undefined,
+    databaseUrl,
     databaseAppRole: env.TOLLGATE_DB_ROLE ?? 'tollgate_app',
-    databasePoolSize: poolSize,
-    databaseConnectTimeoutSeconds: connectTimeout,
-    redisUrl: env.REDIS_URL || undefined,
+    databasePoolSize: envInteger(env, 'TOLLGATE_DB_POOL_SIZE', { fallback: 20, min: 1, max: 1000 }),
+    databaseConnectTimeoutSeconds: envInteger(env, 'TOLLGATE_DB_CONNECT_TIMEOUT', { fallback: 5, min: 1, max: 600 }),
+    redisUrl,
     configPath,
-    secretKey: env.TOLLGATE_SECRET_KEY || undefined,
-    secretKeyPrevious: Object.freeze((env.TOLLGATE_SECRET_KEY_PREVIOUS ?? '').split(',').map((s) => s.trim()).filter(Boolean)),
-    publicUrl: env.TOLLGATE_PUBLIC_URL || undefined,
-    logLevel: env.LOG_LEVEL ?? 'info',
-    trustProxy: env.TOLLGATE_TRUST_PROXY === 'true' || env.TOLLGATE_TRUST_PROXY === '1',
-    bootstrapOperator: operatorEmail && operatorPassword ? { email: operatorEmail, password: operatorPassword } : undefined,
-    stripeWebhookSecrets: Object.freeze((env.STRIPE_WEBHOOK_SECRET ?? '').split(',').map((s) => s.trim()).filter(Boolean)),
+    secretKey,
+    // Not held to SECRET_MIN_LENGTH: a secret being rotated out only opens what it sealed, and a
+    // short one is retired exactly this way.
+    secretKeyPrevious: Object.freeze(commaList(env.TOLLGATE_SECRET_KEY_PREVIOUS)),
+    publicUrl: envUrl(env, 'TOLLGATE_PUBLIC_URL', 'http'),
+    logLevel: envChoice(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
+    trustProxy: envBoolean(env, 'TOLLGATE_TRUST_PROXY') ?? false,
+    bootstrapOperator: bootstrapOperator(env, file),
+    stripeWebhookSecrets: Object.freeze(commaList(env.STRIPE_WEBHOOK_SECRET)),
     paypalWebhookId: env.PAYPAL_WEBHOOK_ID?.trim() || undefined,
     workers,
-    webhooksAllowPrivateTargets: env.TOLLGATE_WEBHOOKS_ALLOW_PRIVATE_TARGETS !== undefined && env.TOLLGATE_WEBHOOKS_ALLOW_PRIVATE_TARGETS !== ''
-      ? env.TOLLGATE_WEBHOOKS_ALLOW_PRIVATE_TARGETS === 'true' || env.TOLLGATE_WEBHOOKS_ALLOW_PRIVATE_TARGETS === '1'
-      : file.webhooks.allowPrivateTargets,
-    smtpUrl: smtpUrl || undefined,
+    webhooksAllowPrivateTargets: envBoolean(env, 'TOLLGATE_WEBHOOKS_ALLOW_PRIVATE_TARGETS') ?? file.webhooks.allowPrivateTargets,
+    // The file's mail.smtpUrl was checked with the file.
+    smtpUrl: envUrl(env, 'TOLLGATE_SMTP_URL', 'smtp') ?? file.mail.smtpUrl,
     mailFrom: env.TOLLGATE_MAIL_FROM || file.mail.from,
     file: deepFreeze(file),
   });
+}
+
+const commaList = (text: string | undefined): string[] => (text ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+
+/**
+ * The operator made at boot, held to what signup and sign-in take: an address the email
+ * format passes and a password of auth.passwordMinLength to the routes' longest. One made
+ * with less was created all the same, and could never sign in (an email the token route
+ * refuses) or had a password signup would have refused.
+ */
+function bootstrapOperator(env: Env, file: ConfigFile): Config['bootstrapOperator'] {
+  const email = env.TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL;
+  const password = env.TOLLGATE_BOOTSTRAP_OPERATOR_PASSWORD;
+  if (Boolean(email) !== Boolean(password)) {
+    throw new ConfigError('TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL and TOLLGATE_BOOTSTRAP_OPERATOR_PASSWORD go together');
+  }
+  if (!email || !password) return undefined;
+  if (!passesAsBody(Email, email)) throw new ConfigError('TOLLGATE_BOOTSTRAP_OPERATOR_EMAIL: must be an email address, as signup takes');
+  const min = file.auth.passwordMinLength;
+  if (password.length < min || !passesAsBody(Password, password)) {
+    throw new ConfigError(`TOLLGATE_BOOTSTRAP_OPERATOR_PASSWORD: must be ${min} to ${PASSWORD_MAX_LENGTH} characters (auth.passwordMinLength)`);
+  }
+  return { email, password };
 }
 
 /** Parses YAML or JSON text, applies defaults and validates; errors name the offending key. */
@@ -157,7 +187,7 @@ function keyPath(instancePath: string, params: unknown): string {
   return extra ? `${path === '(root)' ? '' : `${path}.`}${extra.join(', ')} (unknown key)` : path;
 }
 
-/** Cross-references JSON Schema cannot express: every name a plan or operation uses must exist. */
+/** Cross-references JSON Schema cannot express: every name a plan or operation uses must exist, every URL must parse. */
 function checkReferences(file: ConfigFile, source: string): void {
   const problems: string[] = [];
   const modules = new Set(file.modules);
@@ -186,7 +216,28 @@ function checkReferences(file: ConfigFile, source: string): void {
   file.auth.identityProviders.forEach((idp, i) => {
     if (Boolean(idp.jwksUrl) === Boolean(idp.secret)) problems.push(`auth.identityProviders.${i}: set exactly one of jwksUrl or secret`);
   });
+  problems.push(...urlProblems(file));
   if (problems.length > 0) throw new ConfigError(`${source}: invalid configuration\n  ${problems.join('\n  ')}`);
+}
+
+/**
+ * The file's URLs, parsed as the environment's are (the schema's patterns only look at the
+ * start): one that does not parse failed where it was used, in a TypeError that printed it.
+ * A mail link is checked as a mail carries it, {token} filled in: a page of your app.
+ */
+function urlProblems(file: ConfigFile): string[] {
+  const urls: [key: string, text: string | undefined, kind: UrlKind][] = [
+    ['mail.smtpUrl', file.mail.smtpUrl, 'smtp'],
+    ['mail.passwordResetUrl', file.mail.passwordResetUrl && mailLink(file.mail.passwordResetUrl, 'token'), 'http'],
+    ['mail.invitationUrl', file.mail.invitationUrl && mailLink(file.mail.invitationUrl, 'token'), 'http'],
+    ['billing.paypal.certificateOrigin', file.billing.paypal.certificateOrigin, 'http'],
+    ['routing.sts.endpoint', file.routing.sts.endpoint, 'http'],
+    ...file.auth.identityProviders.map((idp, i): [string, string | undefined, UrlKind] => [`auth.identityProviders.${i}.jwksUrl`, idp.jwksUrl, 'http']),
+  ];
+  return urls.flatMap(([key, text, kind]) => {
+    const problem = text === undefined ? undefined : urlProblem(text, kind);
+    return problem ? [`${key}: ${problem}`] : [];
+  });
 }
 
 function deepFreeze<T>(value: T): T {

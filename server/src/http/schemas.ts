@@ -24,7 +24,9 @@ export const idOf = (prefix: string) => Type.String({ pattern: `^${prefix}_[0-9A
 export const TenantParams = Type.Object({ tenantId: idOf('tnt') });
 
 export const Email = Type.String({ format: 'email', minLength: 3, maxLength: 254 });
-export const Password = Type.String({ minLength: 1, maxLength: 256 });
+/** The longest password the routes take; auth.passwordMinLength stays below it, or no password could be set. */
+export const PASSWORD_MAX_LENGTH = 256;
+export const Password = Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH });
 export const ShortText = (max = 200) => Type.String({ minLength: 1, maxLength: max });
 export const RoleSchema = Type.Union([Type.Literal('owner'), Type.Literal('admin'), Type.Literal('member')]);
 

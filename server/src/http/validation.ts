@@ -2,6 +2,7 @@ import { Ajv, type Options } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { fullFormats } from 'ajv-formats/dist/formats.js';
 import type { FastifyInstance } from 'fastify';
+import type { TSchema } from 'typebox';
 import { isStorableInstant } from '../lib/clock.js';
 
 // ajv-formats ships CommonJS; its default export arrives wrapped under ESM.
@@ -15,12 +16,26 @@ const common: Options = { allErrors: false, strict: false, removeAdditional: fal
  * they only ever arrive as text.
  */
 export function registerValidation(app: FastifyInstance): void {
-  const strict = withInstants(addFormats(new Ajv({ ...common, coerceTypes: false })));
-  const lenient = withInstants(addFormats(new Ajv({ ...common, coerceTypes: true })));
+  const strict = validator(false);
+  const lenient = validator(true);
   app.setValidatorCompiler(({ schema, httpPart }) => {
     const ajv = httpPart === 'body' ? strict : lenient;
     return ajv.compile(schema) as never;
   });
+}
+
+const validator = (coerceTypes: boolean): Ajv => withInstants(addFormats(new Ajv({ ...common, coerceTypes })));
+
+let bodies: Ajv | undefined;
+
+/**
+ * Whether a value passes `schema` as a field of a request body would: for a value that
+ * arrives another way but must meet the same rule (the bootstrap operator's email and
+ * password, from the environment, must be ones the sign-in route takes).
+ */
+export function passesAsBody(schema: TSchema, value: unknown): boolean {
+  bodies ??= validator(false);
+  return bodies.validate(schema, value);
 }
 
 const rfc3339 = fullFormats['date-time'] as { validate: (value: string) => boolean; compare: (a: string, b: string) => number | undefined };

@@ -24,6 +24,10 @@ const REDACT_PATHS = [
   'req.headers["tollgate-on-behalf-of"]',
 ];
 
+/** pino's levels (pino.levels.values, and silent): LOG_LEVEL is one of them. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
 /** The process's logger: pino JSON at `level`, secrets redacted, a failed statement without its parameters. */
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   return pino({
