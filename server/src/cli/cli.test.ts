@@ -94,5 +94,7 @@ describe('tollgate CLI', () => {
   it('rejects unknown commands and incomplete arguments with exit code 2', async () => {
     expect(await runCli(['frobnicate'])).toBe(2);
     expect(await runCli(['operator', 'create', '--email', 'x@example.com'])).toBe(2);
+    expect(await runCli(['operator', 'create', '--email', 'not-an-email', '--password', 'operator-password-1'])).toBe(2);
+    expect(errors.join('\n')).toMatch(/--email must be an email address/);
   });
 });

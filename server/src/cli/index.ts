@@ -2,6 +2,8 @@ import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { publishedConfigSchema } from '../config-schema.js';
+import { Email } from '../http/schemas.js';
+import { passesAsBody } from '../http/validation.js';
 import { openDatabase } from '../db/client.js';
 import { AppError, StartError } from '../lib/errors.js';
 import { serve } from './serve.js';
@@ -114,6 +116,11 @@ async function run(command: string, sub: string | undefined, values: Options, po
       if (sub === 'create') {
         if (!values.email || !values.password) {
           console.error('operator create needs --email and --password');
+          return 2;
+        }
+        // Signup's own rule: an operator made with another address could never sign in.
+        if (!passesAsBody(Email, values.email)) {
+          console.error('operator create: --email must be an email address, as signup takes');
           return 2;
         }
         const deps = await createDeps(config, { onProgress: progress });
