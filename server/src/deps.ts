@@ -254,7 +254,8 @@ async function identityParts(base: Foundation, billing: BillingService, m: Retur
     ttlSeconds: file.auth.invitationTtlSeconds, mailer, acceptUrl: file.mail.invitationUrl, publicUrl,
   });
   const tenancyAdmin = new TenancyAdminService(db, clock, audit, billing, plans, tenancy, m.entitlements, (kind, id) => publish({ kind, id }),
-    (tx, tenantId, data) => events.publish(tx, { tenantId, type: 'tenant.suspended', data }).then(() => undefined));
+    (tx, tenantId, data) => events.publish(tx, { tenantId, type: 'tenant.suspended', data }).then(() => undefined),
+    (tx, tenantId) => m.metering.limitsChanged(tx, tenantId));
   const apiKeys = new ApiKeyService(db, clock, audit, changes, events);
   const serviceKeys = new ServiceKeyService(db, clock, audit, changes);
   changes.subscribe((change) => accessCheck.forget(change));

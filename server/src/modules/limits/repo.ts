@@ -1,4 +1,5 @@
 import { and, eq, sql } from 'drizzle-orm';
+import { arrayLiteral } from '../../db/array-literal.js';
 import { rows, type Executor } from '../../db/client.js';
 import { newestFirst, newestRowFirst, olderThan } from '../../db/columns.js';
 import type { Position } from '../../lib/cursor.js';
@@ -56,6 +57,22 @@ export async function consume(db: Executor, c: { tenantId: string; meter: string
   const admitted = row?.admitted !== null && row?.admitted !== undefined;
   const used = Number(admitted ? row!.admitted : (row?.seen ?? 0));
   return { admitted, used, bypass: admitted && e.mayBypass && c.limit !== null && used > c.limit };
+}
+
+/**
+ * limit.threshold for meters whose limit just changed (an override, a plan): every
+ * threshold the period's count already stands at under the new limit, by the decision's
+ * own rule (db/functions/events.sql), each once per period as ever — a limit lowered to or
+ * below the count would otherwise refuse the tenant at 100 % without the alert meant to
+ * warn it, since no admission moves the count across a threshold any more.
+ */
+export async function announceStanding(db: Executor, tenantId: string, periodStart: Date, meters: { meter: string; used: number; limit: number }[], at: Date): Promise<void> {
+  if (meters.length === 0) return;
+  const start = periodStart.toISOString();
+  await rows(db, sql`SELECT tollgate_limit_crossings(
+    ${arrayLiteral(meters.map(() => tenantId))}::text[], ${arrayLiteral(meters.map((m) => m.meter))}::text[], ${arrayLiteral(meters.map(() => start))}::timestamptz[],
+    ${arrayLiteral(meters.map(() => 0))}::bigint[], ${arrayLiteral(meters.map((m) => m.used))}::bigint[], ${arrayLiteral(meters.map((m) => m.limit))}::bigint[],
+    ${at.toISOString()}::timestamptz) AS done`);
 }
 
 export async function usedInPeriod(db: Executor, tenantId: string, periodStart: Date): Promise<Map<string, number>> {

@@ -73,6 +73,13 @@ export class LimitsService {
     return Object.entries(limits).map(([meter, limit]) => usageOf(meter, used.get(meter) ?? 0, limit, period));
   }
 
+  /** After the tenant's limits changed, in that transaction: the thresholds its counts already stand at are announced (repo.announceStanding). */
+  async limitsChanged(tx: Executor, tenantId: string, limits: Record<string, number | null>, period: Period, at: Date): Promise<void> {
+    const used = await repo.usedInPeriod(tx, tenantId, period.start);
+    const standing = Object.entries(limits).flatMap(([meter, limit]) => (limit !== null && limit > 0 && (used.get(meter) ?? 0) > 0 ? [{ meter, used: used.get(meter)!, limit }] : []));
+    await repo.announceStanding(tx, tenantId, period.start, standing, at);
+  }
+
   /** A concurrent-run slot held until released or until `expiresAt`; null limit means unlimited. */
   async acquireRun(tx: Executor, input: { tenantId: string; leaseId: string; expiresAt: Date; limit: number | null }): Promise<AcquireResult> {
     if (input.limit === null) return ok({ active: 0, limit: null });

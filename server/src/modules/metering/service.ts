@@ -75,6 +75,13 @@ export class Metering {
     return view;
   }
 
+  /** The tenant's limits changed in `tx` (an operator's override or plan): limit.threshold for what its counts already stand at. */
+  async limitsChanged(tx: Executor, tenantId: string): Promise<void> {
+    const period = await this.p.billing.currentPeriod(tx, tenantId);
+    const e = await this.p.entitlements.effective(tx, tenantId);
+    await this.p.limits.limitsChanged(tx, tenantId, e.limits, period, this.p.clock.now());
+  }
+
   async usage(tenantId: string): Promise<UsageReport> {
     return inTenant(this.p.db, tenantId, async (tx) => {
       const period = await this.p.billing.currentPeriod(tx, tenantId);

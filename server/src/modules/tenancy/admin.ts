@@ -48,6 +48,8 @@ export class TenancyAdminService {
     private readonly changed: (kind: 'tenant' | 'user', id: string) => Promise<void>,
     /** Told, in its transaction, that an operator suspended a tenant (the tenant.suspended event, modules/webhooks). */
     private readonly suspended: (tx: Executor, tenantId: string, data: Record<string, unknown>) => Promise<void> = async () => undefined,
+    /** Told, in its transaction, that an operator changed the tenant's limits or plan (limit.threshold for where its counts stand, modules/metering). */
+    private readonly limitsChanged: (tx: Executor, tenantId: string) => Promise<void> = async () => undefined,
   ) {}
 
   async search(q: TenantSearch): Promise<{ tenants: TenantView[]; nextCursor: string | null }> {
@@ -87,6 +89,7 @@ export class TenancyAdminService {
         await repo.holdTenant(tx, tenantId);
         Object.assign(changes, await this.overrides.applyOverrides(tx, tenantId, { limits: patch.limits, enterprise: patch.enterprise }));
       }
+      if (changes.plan || Object.keys(changes).some((k) => k.startsWith('limits'))) await this.limitsChanged(tx, tenantId);
       if (Object.keys(changes).length > 0) {
         await this.audit.record(tx, {
           tenantId, actor: { type: 'operator', id: operatorId }, action: 'tenant.update',

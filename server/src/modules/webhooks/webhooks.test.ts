@@ -369,6 +369,24 @@ describe('threshold events', () => {
     })));
   });
 
+  it('a limit lowered to where the count already stands announces the thresholds it stands at, once each', async () => {
+    const owner = await t.signup();
+    const op = await login(operator);
+    const patch = (limits: Record<string, number | null>) => t.request({ method: 'PATCH', url: `/v1/admin/tenants/${owner.tenantId}`, token: op.accessToken, payload: { limits } });
+    expect((await patch({ runs: 100, concurrentRuns: 1000 })).statusCode).toBe(200);
+    const key = await apiKey(owner);
+    for (let i = 0; i < 45; i++) expect((await t.request({ method: 'POST', url: '/v1/authorize', token: key.key, payload: { operation: 'image_prompt_extraction' } })).json().code).toBe('OK');
+    expect(await events(owner.tenantId, 'limit.threshold')).toEqual([]);
+    // 45 of 50: past 50 % and 80 % at once, with no admission crossing them.
+    expect((await patch({ runs: 50 })).statusCode).toBe(200);
+    expect((await events(owner.tenantId, 'limit.threshold')).map((e) => e.data)).toEqual([50, 80].map((threshold) => expect.objectContaining({ meter: 'runs', threshold, used: 45, limit: 50 })));
+    // Lowered below the count: 100 % at last, the tenant refused with its alert; the same again announces nothing more.
+    expect((await patch({ runs: 40 })).statusCode).toBe(200);
+    expect((await patch({ runs: 30 })).statusCode).toBe(200);
+    expect((await events(owner.tenantId, 'limit.threshold')).map((e) => e.data.threshold)).toEqual([50, 80, 100]);
+    expect((await t.request({ method: 'POST', url: '/v1/authorize', token: key.key, payload: { operation: 'image_prompt_extraction' } })).json().code).toBe('LIMIT_EXCEEDED');
+  });
+
   it('the reference path (no group commit) goes through the same statement and the same rule', async () => {
     const alone = await startTestApp({ patch: (file) => { file.metering.groupCommit = false; } });
     try {
