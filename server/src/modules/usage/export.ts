@@ -34,7 +34,8 @@ function csvCells(r: UsageRecordView): (string | number | boolean | null)[] {
 
 /**
  * One CSV field (RFC 4180): quoted when it holds a comma, a quote, CR or LF (quotes
- * doubled). Text a client chose (operation, model, idempotency key…) that begins with
+ * doubled) — or a semicolon or tab, the separators spreadsheets of many locales split on:
+ * unquoted, `run;=1+2` would be two cells there, the second a formula. Text a client chose (operation, model, idempotency key…) that begins with
  * = + - @, a tab or CR is what spreadsheet applications run as a formula when the file
  * is opened (CSV injection, OWASP): such a cell is prefixed with ' so it shows as text.
  * Numbers and booleans are written as they are (a negative number is not text).
@@ -43,7 +44,7 @@ export function csvField(value: string | number | boolean | null): string {
   if (value === null) return '';
   if (typeof value !== 'string') return String(value);
   const text = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
-  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+  return /[",;\t\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
 export type ExportFormat = 'csv' | 'ndjson';

@@ -313,7 +313,10 @@ describe('csvField', () => {
     expect(csvField(false)).toBe('false');
     expect(csvField('line\nbreak')).toBe('"line\nbreak"');
     expect(csvField('cr\rx')).toBe('"cr\rx"');
-    expect(csvField('\tTAB')).toBe("'\tTAB");
+    expect(csvField('\tTAB')).toBe('"\'\tTAB"');
+    // A spreadsheet splitting on ; (many locales) must see one cell, not a formula in the second.
+    expect(csvField('run;=1+2;@SUM(1;1)')).toBe('"run;=1+2;@SUM(1;1)"');
+    expect(csvField('a\t=1+2')).toBe('"a\t=1+2"');
     expect(csvField('=1+1,2')).toBe('"\'=1+1,2"');
     expect(csvField('a=b')).toBe('a=b');
   });
