@@ -20,7 +20,7 @@ import { TtlCache } from './lib/cache.js';
 import { lazyChild } from './lib/logger.js';
 import type { Logger } from 'pino';
 import { AppError } from './lib/errors.js';
-import { API_TAGS, describeOperation } from './http/openapi.js';
+import { API_TAGS, describeOperation, markOptionalBodies } from './http/openapi.js';
 import { registerTextGuard } from './http/text-guard.js';
 import { registerValidation } from './http/validation.js';
 import { apiKeyRoutes } from './modules/apikeys/index.js';
@@ -45,6 +45,8 @@ export interface RouteEntry {
   hasBody: boolean;
   /** A POST, PUT, PATCH or DELETE without a body schema: it refuses any body but an empty one. */
   refusesBody: boolean;
+  /** A body schema the request may leave out (`config.optionalBody`): none is `{}`. */
+  optionalBody: boolean;
   /** Required top-level body fields, for generated bad-input tests. */
   bodyRequired: string[];
   /** Body properties (of every branch of a union) and their JSON types; "date-time" for a string of that format. */
@@ -73,6 +75,21 @@ async function refuseBody(request: FastifyRequest): Promise<void> {
   if (body === undefined || body === null) return;
   if (typeof body === 'object' && !Array.isArray(body) && Object.keys(body).length === 0) return;
   throw new AppError('VALIDATION_FAILED', 'body: this route takes no body');
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * The route's body may be left out (every field of it is optional): a request without
+     * one, or with an empty one (http/error-handler.ts), is read as `{}`. A JSON null or
+     * anything else that is not an object is still refused by the schema.
+     */
+    optionalBody?: boolean;
+  }
+}
+
+async function bodyOrEmpty(request: FastifyRequest): Promise<void> {
+  if (request.body === undefined) request.body = {};
 }
 
 const routeTables = new WeakMap<FastifyInstance, RouteEntry[]>();
@@ -132,11 +149,13 @@ function recordRoutes(app: App): void {
     const hidden = (route.schema as { hide?: boolean } | undefined)?.hide || route.url.startsWith('/docs');
     const body = route.schema?.body as ObjectSchema;
     const refusesBody = !body && [route.method].flat().some((method) => CHANGES_STATE.has(method));
+    const optionalBody = Boolean(body) && route.config?.optionalBody === true;
     if (refusesBody) route.preValidation = [refuseBody, ...[route.preValidation ?? []].flat()];
+    if (optionalBody) route.preValidation = [bodyOrEmpty, ...[route.preValidation ?? []].flat()];
     for (const method of [route.method].flat()) {
       if (hidden || method === 'HEAD') continue;
       routes.push({
-        method, url: route.url, public: route.config?.auth === 'public', hasBody: Boolean(body), refusesBody,
+        method, url: route.url, public: route.config?.auth === 'public', hasBody: Boolean(body), refusesBody, optionalBody,
         bodyRequired: body?.required ?? [],
         bodyProperties: propertyTypes(body),
         queryProperties: propertyTypes(route.schema?.querystring as ObjectSchema),
@@ -159,6 +178,7 @@ async function registerDocs(app: App): Promise<void> {
       tags: API_TAGS.map((tag) => ({ ...tag })),
     },
     transform: describeOperation,
+    transformObject: (document) => markOptionalBodies('openapiObject' in document ? document.openapiObject : document.swaggerObject, routeTable(app).filter((r) => r.optionalBody)),
   });
   app.addHook('onRoute', (route) => {
     if (route.url.startsWith('/docs')) route.config = { ...(route.config ?? {}), auth: 'public' };

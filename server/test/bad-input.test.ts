@@ -68,13 +68,14 @@ function attemptsFor(route: RouteEntry, valid: Record<string, unknown>): Attempt
     { label: 'JSON string', payload: '"hello"' },
     { label: 'JSON null', payload: 'null' },
     { label: 'JSON number', payload: '42' },
-    { label: 'empty body', payload: '' },
     { label: 'unknown field', payload: json({ ...valid, isOperator: true }) },
     { label: 'prototype pollution', payload: '{"__proto__": {"isOperator": true}, "constructor": {"prototype": {"x": 1}}}' },
     { label: 'text/plain body', payload: json(valid), contentType: 'text/plain' },
     { label: 'body over the size limit', payload: json({ ...valid, padding: 'x'.repeat(70 * 1024) }) },
     { label: 'a field name with a lone surrogate', payload: json({ ...valid, ['x\ud800']: 1 }) },
   ];
+  // An empty body is no body: a request in its own right where the body may be left out.
+  if (!route.optionalBody) attempts.push({ label: 'empty body', payload: '' }, { label: 'blank body', payload: ' \r\n\t' });
   if (route.bodyRequired.length > 0) attempts.push({ label: 'missing required fields', payload: '{}' });
   for (const field of route.bodyRequired) {
     const { [field]: _dropped, ...rest } = valid;
@@ -167,6 +168,51 @@ describe('bad input on every route', () => {
       }
       expect(await snapshot(t.db), key(route)).toEqual(before);
     }
+  });
+
+  it('an empty or blank JSON body is no body: a route that needs one answers as without one, VALIDATION_FAILED, and writes nothing', async () => {
+    const routes = routeTable(t.app).filter((r) => r.hasBody && !r.optionalBody);
+    const before = await snapshot(t.db);
+    for (const route of routes) {
+      const f = ROUTE_FIXTURES[key(route)]!;
+      const send = (payload?: string) => t.request({
+        method: route.method as 'POST', url: fillPath(route.url, f.params?.(w) ?? {}), token: tokenFor(w, f.need), payload,
+        headers: payload === undefined ? {} : { 'content-type': 'application/json' },
+      });
+      const none = await send();
+      // The payment providers' webhooks read raw bytes and answer for their signature first.
+      expect([key(route), none.statusCode, none.json().error.code]).toEqual([key(route), 400, route.url.startsWith('/v1/webhooks/') ? 'WEBHOOK_SIGNATURE_INVALID' : 'VALIDATION_FAILED']);
+      for (const payload of ['', ' ', '\r\n\t ']) {
+        const res = await send(payload);
+        expect([key(route), JSON.stringify(payload), res.statusCode, res.json().error]).toEqual([key(route), JSON.stringify(payload), 400, { ...none.json().error, requestId: res.headers['x-request-id'] }]);
+      }
+    }
+    // Whatever else is not JSON still is MALFORMED_JSON.
+    for (const payload of ['{', ' x', '\u00a0', '{}{}']) {
+      const res = await t.request({ method: 'POST', url: '/v1/tenants', token: w.ownerA.accessToken, payload, headers: { 'content-type': 'application/json' } });
+      expect([JSON.stringify(payload), res.statusCode, res.json().error.code]).toEqual([JSON.stringify(payload), 400, 'MALFORMED_JSON']);
+    }
+    expect(await snapshot(t.db)).toEqual(before);
+  });
+
+  it('a route that takes no body, or may go without one, does what it does without one when the JSON body is empty', async () => {
+    const owner = await t.signup();
+    const json = { 'content-type': 'application/json' };
+    const apiKey = (await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys`, token: owner.accessToken, payload: { name: 'k', scopes: ['read'] } })).json();
+    const rotated = await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys/${apiKey.id}/rotate`, token: owner.accessToken, payload: '', headers: json });
+    expect(rotated.statusCode, rotated.body).toBe(201);
+    const revoked = await t.request({ method: 'DELETE', url: `/v1/tenants/${owner.tenantId}/api-keys/${rotated.json().id}`, token: owner.accessToken, payload: ' ', headers: json });
+    expect(revoked.statusCode, revoked.body).toBe(204);
+    const held = await t.deps.metering.reserve({ tenantId: owner.tenantId, role: 'owner' }, { idempotencyKey: 'empty-body-release', operation: 'clustering' });
+    if (!held.ok) throw new Error('no reservation');
+    const released = await t.request({ method: 'POST', url: `/v1/reservations/${held.value.reservation.id}/release`, token: owner.accessToken, payload: '', headers: json });
+    expect([released.statusCode, released.json().reservation?.status]).toEqual([200, 'released']);
+    await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/subscription/cancel`, token: owner.accessToken, payload: { atPeriodEnd: true } });
+    const resumed = await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/subscription/resume`, token: owner.accessToken, payload: '', headers: json });
+    expect([resumed.statusCode, resumed.json().cancelAtPeriodEnd]).toEqual([200, false]);
+    // Last: a canceled tenant's other routes answer PAYMENT_REQUIRED.
+    const canceled = await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/subscription/cancel`, token: owner.accessToken, payload: '\n', headers: json });
+    expect([canceled.statusCode, canceled.json().status]).toEqual([200, 'canceled']);
   });
 
   it('text that is not well-formed is MALFORMED_TEXT, wherever it is', async () => {

@@ -10,7 +10,7 @@ import { startTestApp, type TestApp } from './harness.js';
 interface Media { schema: unknown; example?: unknown; examples?: Record<string, { value: unknown }> }
 interface Operation {
   operationId?: string; summary?: string; tags?: string[]; security?: unknown[];
-  requestBody?: { content: Record<string, Media> };
+  requestBody?: { required?: boolean; content: Record<string, Media> };
   responses: Record<string, { description: string; content?: Record<string, Media> }>;
 }
 
@@ -45,6 +45,14 @@ describe('the OpenAPI document', () => {
       expect(declared.has(op!.tags?.[0] ?? ''), `${where}: tag ${op!.tags?.[0]} is not declared in API_TAGS`).toBe(true);
       if (route.public) expect(op!.security, `${where} needs no credential`).toEqual([]);
       for (const [status, response] of Object.entries(op!.responses)) expect(response.description, `${where} ${status}`).not.toBe('Default Response');
+    }
+  });
+
+  it('marks a request body required unless the route may go without one', () => {
+    const optional = routeTable(t.app).filter((r) => r.optionalBody).map((r) => `${r.method} ${r.url}`);
+    expect(optional).toEqual(expect.arrayContaining(['POST /v1/tenants/:tenantId/api-keys/:keyId/rotate', 'POST /v1/tenants/:tenantId/subscription/cancel']));
+    for (const route of routeTable(t.app).filter((r) => r.hasBody)) {
+      expect([route.method, route.url, operationOf(route.method, route.url)?.requestBody?.required]).toEqual([route.method, route.url, !route.optionalBody]);
     }
   });
 

@@ -29,15 +29,22 @@ export function frameworkErrorHandler(error: FastifyError, request: FastifyReque
   void sendError(reply, request, (error.code && FASTIFY_CODES[error.code]) || 'BAD_REQUEST');
 }
 
+/** Nothing but JSON's whitespace (RFC 8259: space, tab, line feed, carriage return). */
+const BLANK = /^[ \t\n\r]*$/;
+
 /**
  * JSON bodies go through Fastify's own safe parser (prototype poisoning is an error),
  * then text that is not well-formed (a NUL, a lone surrogate: http/text-guard.ts) is
- * refused at the door. The only body type: anything else is 415.
+ * refused at the door. The only body type: anything else is 415. An empty (or blank)
+ * body is no body, whatever its content type says: clients set `application/json` on
+ * every call, a body-less one included, and that is no malformed JSON. A route that
+ * needs a body then refuses it as it refuses a request without one (VALIDATION_FAILED).
  */
 export function registerJsonParser(app: FastifyInstance): void {
   const parse = app.getDefaultJsonParser('error', 'error');
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (BLANK.test(body as string)) return done(null, undefined);
     parse(request, body as string, (error, value) => {
       if (error) return done(error, undefined);
       const fault = textFault(value, 'body');

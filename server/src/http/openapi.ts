@@ -151,6 +151,21 @@ export function describeOperation({ schema, url, route }: { schema: unknown; url
   };
 }
 
+type Operations = Record<string, Record<string, { requestBody?: { required?: boolean } }>>;
+
+/**
+ * @fastify/swagger's whole-document transform: a route whose body may be left out
+ * (`config.optionalBody`) says so, where the plugin marks every body it knows required.
+ */
+export function markOptionalBodies<D extends { paths?: unknown }>(document: D, optional: readonly { method: string; url: string }[]): D {
+  const paths = (document.paths ?? {}) as Operations;
+  for (const { method, url } of optional) {
+    const body = paths[url.replace(/:(\w+)/g, '{$1}')]?.[method.toLowerCase()]?.requestBody;
+    if (body) body.required = false;
+  }
+  return document;
+}
+
 /** The OpenAPI document as it is checked in (docs/openapi.json): stable, two-space JSON. */
 export function openApiText(app: FastifyInstance): string {
   return `${JSON.stringify(app.swagger(), null, 2)}\n`;

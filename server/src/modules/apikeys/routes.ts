@@ -75,16 +75,14 @@ function tenantKeyRoutes(app: TypeBoxApp, apiKeys: ApiKeyService): void {
   });
 
   app.post('/v1/tenants/:tenantId/api-keys/:keyId/rotate', {
-    config: { access: 'admin' },
+    // Without a body: the default grace.
+    config: { access: 'admin', optionalBody: true },
     schema: {
       tags: ['credentials'], summary: 'Issue a successor key with the same settings; the old key works until graceSeconds from now',
       params: KeyParams,
       body: Body({ graceSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_GRACE_SECONDS, description: 'default 3600' })) }),
       response: { 201: Type.Intersect([ApiKeyViewSchema, WithKey]), ...errors(401, 403, 404, 409) },
     },
-    // The body is optional: a bare POST (no body at all) rotates with the default grace;
-    // an explicit JSON null is still malformed input.
-    preValidation: async (request) => { if (request.body === undefined) request.body = {}; },
   }, async (request, reply) => {
     const access = accessOf(request);
     reply.code(201);

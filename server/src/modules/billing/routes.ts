@@ -25,9 +25,8 @@ export const billingRoutes: FastifyPluginAsyncTypebox<BillingRouteOptions> = asy
   }, async (request) => subscriptions.get(request.params.tenantId));
 
   app.post('/v1/tenants/:tenantId/subscription/cancel', {
-    config: { access: 'owner', whileUnpaid: true },
-    // The body is optional (cancel now): a request without one is read as {}; a JSON null is still refused.
-    preValidation: async (request) => { if (request.body === undefined) request.body = {}; },
+    // Without a body: cancel now.
+    config: { access: 'owner', whileUnpaid: true, optionalBody: true },
     schema: {
       tags: ['billing'], summary: 'Cancel now, or at the end of the period (resumable until then); owner only',
       params: TenantParams,
