@@ -50,7 +50,7 @@ describe('the OpenAPI document', () => {
 
   it('marks a request body required unless the route may go without one', () => {
     const optional = routeTable(t.app).filter((r) => r.optionalBody).map((r) => `${r.method} ${r.url}`);
-    expect(optional).toEqual(expect.arrayContaining(['POST /v1/tenants/:tenantId/api-keys/:keyId/rotate', 'POST /v1/tenants/:tenantId/subscription/cancel']));
+    expect(optional).toEqual(expect.arrayContaining(['POST /v1/tenants/:tenantId/api-keys/:keyId/rotate', 'POST /v1/tenants/:tenantId/subscription/cancel', 'POST /v1/reservations/:id/settle']));
     for (const route of routeTable(t.app).filter((r) => r.hasBody)) {
       expect([route.method, route.url, operationOf(route.method, route.url)?.requestBody?.required]).toEqual([route.method, route.url, !route.optionalBody]);
     }

@@ -98,13 +98,14 @@ export const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRouteOptions> = asy
     schema: {
       tags: ['credits'], summary: 'Charge the actual cost (at most what was reserved); the rest is released. Idempotent.',
       params: ReservationParams,
-      body: Type.Optional(Body({ quantity: Type.Optional(QuantitySchema), credits: Type.Optional(Type.Integer({ minimum: 0, maximum: 1e12 })) })),
+      body: Body({ quantity: Type.Optional(QuantitySchema), credits: Type.Optional(Type.Integer({ minimum: 0, maximum: 1e12 })) }),
       response: { 200: ResolvedSchema, ...errors(401, 403, 404, 409) },
     },
-    config: { rateLimit: 'none' },
+    // Without a body: the whole reservation is charged.
+    config: { rateLimit: 'none', optionalBody: true },
   }, async (request, reply) => {
     const access = await closingAccess(request, reply);
-    return unwrap(await metering.settle(access, request.params.id, request.body ?? {}));
+    return unwrap(await metering.settle(access, request.params.id, request.body));
   });
 
   app.post('/v1/reservations/:id/release', {
