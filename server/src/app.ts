@@ -10,7 +10,7 @@ import { registerAuthHook } from './http/auth-hook.js';
 import { registerRouteOf, routeOf } from './http/route-of.js';
 import { consoleRoutes } from './http/console.js';
 import { frameworkErrorHandler, registerErrorHandling, registerJsonParser } from './http/error-handler.js';
-import { principalOf, tenantHeaderOf } from './http/guards.js';
+import { tenantHeaderOf } from './http/guards.js';
 import { registerMetrics } from './http/metrics.js';
 import { registerRateLimitHook } from './http/rate-limit-hook.js';
 import { registerAccessHook } from './http/access-hook.js';
@@ -231,7 +231,7 @@ async function registerModules(app: App, deps: Deps): Promise<void> {
   await app.register(usageRoutes, { usage: deps.usage });
   await app.register(creditsRoutes, {
     metering: deps.metering,
-    implicitAccess: (request) => deps.tenancy.closingAccess(principalOf(request), tenantHeaderOf(request)),
+    implicitAccess: (principal, request) => deps.tenancy.closingAccess(principal, tenantHeaderOf(request)),
     limitClosing: (access) => deps.gate.limitClosing(access),
     routeOf: (tenantId, model) => deps.gate.routeOf(tenantId, model),
   });

@@ -271,7 +271,7 @@ async function identityParts(base: Foundation, billing: BillingService, m: Retur
       ? inSystem(db, (tx) => m.reservations.byDecision(tx, decisionId, null))
       : inTenant(db, tenantId, (tx) => m.reservations.byDecision(tx, decisionId, tenantId))),
     checkTenant: async (principal, tenantId) => {
-      await (principal.type === 'service' ? tenancy.verifiedStanding(principal, tenantId) : tenancy.verified(principal, tenantId));
+      await (principal.type === 'service' && !principal.onBehalfOf ? tenancy.verifiedStanding(principal, tenantId) : tenancy.verified(principal, tenantId));
     },
   });
   const keys = new SigningKeyRing(db, clock, {

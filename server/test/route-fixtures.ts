@@ -145,7 +145,7 @@ export const ROUTE_FIXTURES: Record<string, RouteFixture> = {
   // The tenant of a reservation route is the caller's own (credential, Tollgate-Tenant header or
   // personal tenant): B's owner naming A's reservation must get the 404 of a missing one.
   'POST /v1/reservations/:id/settle': { need: 'member', params: (w) => ({ id: w.reservationA }), body: () => ({ credits: 1 }) },
-  'POST /v1/reservations/:id/release': { need: 'member', params: (w) => ({ id: w.reservationA }) },
+  'POST /v1/reservations/:id/release': { need: 'member', params: (w) => ({ id: w.reservationA }), body: () => ({}) },
   'POST /v1/admin/tenants/:tenantId/credits': { need: 'operator', params: (w) => ({ tenantId: w.tenantA }), body: () => ({ amount: 5, reason: 'fixture', idempotencyKey: 'fixture-grant' }) },
   'POST /v1/authorize': {
     need: 'user', body: () => ({ operation: 'clustering', idempotencyKey: 'fixture-decision' }),

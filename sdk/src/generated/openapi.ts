@@ -5230,6 +5230,10 @@ export interface operations {
                         [key: string]: number;
                     };
                     credits?: number;
+                    onBehalfOf?: {
+                        tenantId: string;
+                        userId: string;
+                    };
                 };
             };
         };
@@ -5359,7 +5363,16 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": {
+                    onBehalfOf?: {
+                        tenantId: string;
+                        userId: string;
+                    };
+                };
+            };
+        };
         responses: {
             /** @description The reservation released: nothing charged, the hold returned. Releasing again answers the same with replayed: true. */
             200: {
@@ -8998,6 +9011,10 @@ export interface operations {
             content: {
                 "application/json": {
                     decisionId: string;
+                    onBehalfOf?: {
+                        tenantId: string;
+                        userId: string;
+                    };
                 };
             };
         };

@@ -46,6 +46,13 @@ export function Body<T extends Record<string, TSchema>>(properties: T) {
   return Type.Object(properties, { additionalProperties: false });
 }
 
+/**
+ * The member a service key acts for, named in the body (`/v1/authorize`, settle, release,
+ * the route's credentials) as the Tollgate-On-Behalf-Of header names one anywhere: a
+ * backend closes the runs it opened the way it opened them.
+ */
+export const OnBehalfOfSchema = Body({ tenantId: idOf('tnt'), userId: idOf('usr') });
+
 /** Error responses to declare on a route, so the OpenAPI document lists them. */
 export function errors(...statuses: number[]): Record<number, typeof ErrorBody> {
   // 429: every route can be throttled (route scopes, unknown keys and tokens failing their

@@ -1,6 +1,6 @@
 export { ApiKeyService, DEFAULT_SCOPES, type ApiKeyView, type NewApiKey } from './service.js';
 export { ServiceKeyService, type ServiceKeyView } from './service-keys.js';
-export { KeyResolver, applyOnBehalfOfHeader, parseOnBehalfOfHeader, resolveOnBehalfOf, type OnBehalfOf } from './resolver.js';
+export { KeyResolver, actingFor, applyOnBehalfOfHeader, parseOnBehalfOfHeader, resolveOnBehalfOf, type OnBehalfOf } from './resolver.js';
 export { LastUsedBuffer } from './usage.js';
 export { generateKey, looksLikeKey, parseKey, type KeyKind } from './format.js';
 export { apiKeyRoutes } from './routes.js';

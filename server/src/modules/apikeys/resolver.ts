@@ -193,6 +193,15 @@ export function applyOnBehalfOfHeader(principal: Principal, header: string): Pri
   if (principal.type !== 'service') throw new AppError('ON_BEHALF_OF_FORBIDDEN');
   const onBehalfOf = parseOnBehalfOfHeader(header);
   if (!onBehalfOf) throw new AppError('ON_BEHALF_OF_INVALID');
+  return actingFor(principal, onBehalfOf);
+}
+
+/**
+ * A body's `onBehalfOf` applied to the caller (the header's already is), by the same rule;
+ * refusals end the request. Without one, the caller as it is.
+ */
+export function actingFor(principal: Principal, onBehalfOf: OnBehalfOf | undefined): Principal {
+  if (!onBehalfOf) return principal;
   const acting = resolveOnBehalfOf(principal, onBehalfOf);
   if (!acting.ok) throw new AppError(acting.error);
   return acting.value;

@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox';
-import { Body, idOf, Nullable } from '../../http/schemas.js';
+import { Body, idOf, Nullable, OnBehalfOfSchema } from '../../http/schemas.js';
 import { IdempotencyKey, QuantitySchema } from '../credits/index.js';
 import { RouteSchema, type Route } from '../routing/index.js';
 import { ROLES } from '../tenancy/index.js';
@@ -66,7 +66,7 @@ export const AuthorizeBody = Body({
   quantity: Type.Optional(QuantitySchema),
   idempotencyKey: Type.Optional(IdempotencyKey),
   tenantId: Type.Optional(idOf('tnt')),
-  onBehalfOf: Type.Optional(Body({ tenantId: idOf('tnt'), userId: idOf('usr') })),
+  onBehalfOf: Type.Optional(OnBehalfOfSchema),
 });
 
 export type AuthorizeRequest = Static<typeof AuthorizeBody>;

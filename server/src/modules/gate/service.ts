@@ -4,7 +4,7 @@ import type { Change } from '../../lib/changes.js';
 import { AppError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
 import type { Principal, TenantAccess } from '../../lib/principal.js';
-import { resolveOnBehalfOf } from '../apikeys/index.js';
+import { actingFor } from '../apikeys/index.js';
 import { quote } from '../credits/index.js';
 import type { RateOutcome } from '../ratelimit/index.js';
 import { DecisionBatcher } from './batch.js';
@@ -262,11 +262,7 @@ function keptRoute(route: unknown): Route {
 
 /** A service key acts for a user only when the body (or header) names one; nobody else may. */
 function actingPrincipal(caller: Principal, request: AuthorizeRequest): Principal {
-  if (request.onBehalfOf) {
-    const acting = resolveOnBehalfOf(caller, request.onBehalfOf);
-    if (!acting.ok) throw new AppError(acting.error);
-    return acting.value;
-  }
+  if (request.onBehalfOf) return actingFor(caller, request.onBehalfOf);
   if (caller.type === 'api_key' && !caller.scopes.includes('authorize')) throw new AppError('INSUFFICIENT_SCOPE', 'the key needs the authorize scope');
   return caller;
 }

@@ -37,3 +37,67 @@ describe('settle with the body left out (API.md: {quantity?, credits?})', () => 
     expect(await snapshot(t.db)).toEqual(before);
   });
 });
+
+describe('a service key closes the runs it opened the way it opened them (onBehalfOf in the body, as on /v1/authorize)', () => {
+  let op: SignedUp;
+  let service: string;
+  beforeAll(async () => {
+    op = await t.operator();
+    service = (await t.request({ method: 'POST', url: '/v1/admin/service-keys', token: op.accessToken, payload: { name: 'backend' } })).json().key as string;
+  });
+  const authorize = async (onBehalfOf: { tenantId: string; userId: string }) => {
+    const res = await t.request({ method: 'POST', url: '/v1/authorize', token: service, payload: { operation: 'clustering', onBehalfOf } });
+    expect(res.json(), res.body).toMatchObject({ allowed: true });
+    return res.json().reservation.id as string;
+  };
+  const closeAs = (token: string, id: string, how: 'settle' | 'release', payload?: Record<string, unknown>, headers: Record<string, string> = {}) =>
+    t.request({ method: 'POST', url: `/v1/reservations/${id}/${how}`, token, payload, headers });
+
+  it('settle and release take the same onBehalfOf; without one, or with the header, as before', async () => {
+    const owner = await t.signup();
+    const acting = { tenantId: owner.tenantId, userId: owner.userId };
+    const settled = await closeAs(service, await authorize(acting), 'settle', { credits: 1, onBehalfOf: acting });
+    expect([settled.statusCode, settled.json().reservation?.status, settled.json().reservation?.charged], settled.body).toEqual([200, 'settled', 1]);
+    // The same settle again is a replay: onBehalfOf says who asks, not what is charged.
+    const again = await closeAs(service, settled.json().reservation.id, 'settle', { credits: 1 }, { 'tollgate-on-behalf-of': `${owner.tenantId}:${owner.userId}` });
+    expect([again.statusCode, again.json().replayed]).toEqual([200, true]);
+    const released = await closeAs(service, await authorize(acting), 'release', { onBehalfOf: acting });
+    expect([released.statusCode, released.json().reservation?.status], released.body).toEqual([200, 'released']);
+    const bare = await closeAs(service, await authorize(acting), 'settle', { onBehalfOf: acting });
+    expect([bare.statusCode, bare.json().reservation?.charged], bare.body).toEqual([200, bare.json().reservation?.credits]);
+
+    const open = await authorize(acting);
+    const before = await snapshot(t.db);
+    for (const how of ['settle', 'release'] as const) {
+      const none = await closeAs(service, open, how);
+      expect([how, none.statusCode, none.json().error.code]).toEqual([how, 403, 'ON_BEHALF_OF_REQUIRED']);
+    }
+    expect(await snapshot(t.db)).toEqual(before);
+    const byHeader = await closeAs(service, open, 'release', undefined, { 'tollgate-on-behalf-of': `${owner.tenantId}:${owner.userId}` });
+    expect([byHeader.statusCode, byHeader.json().reservation?.status]).toEqual([200, 'released']);
+  });
+
+  it('the refusals /v1/authorize answers: another credential naming a member, a member who is not one, a header naming another; nothing written', async () => {
+    const owner = await t.signup();
+    const stranger = await t.signup();
+    const acting = { tenantId: owner.tenantId, userId: owner.userId };
+    const key = (await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys`, token: owner.accessToken, payload: { name: 'k', scopes: ['authorize'] } })).json().key as string;
+    const open = await authorize(acting);
+    const cases: [string, string, Record<string, unknown>, Record<string, string>][] = [
+      ['a user', owner.accessToken, { onBehalfOf: acting }, {}],
+      ['an API key', key, { onBehalfOf: acting }, {}],
+      ['a service key naming a non-member', service, { onBehalfOf: { tenantId: owner.tenantId, userId: stranger.userId } }, {}],
+      ['a header naming another', service, { onBehalfOf: acting }, { 'tollgate-on-behalf-of': `${stranger.tenantId}:${stranger.userId}` }],
+    ];
+    const before = await snapshot(t.db);
+    for (const [who, token, body, headers] of cases) {
+      const asked = await t.request({ method: 'POST', url: '/v1/authorize', token, payload: { operation: 'clustering', ...body }, headers });
+      for (const how of ['settle', 'release'] as const) {
+        const res = await closeAs(token, open, how, body, headers);
+        expect([who, how, res.statusCode, res.json().error?.code]).toEqual([who, how, asked.statusCode, asked.json().error?.code]);
+        expect(res.statusCode).toBeGreaterThanOrEqual(400);
+      }
+    }
+    expect(await snapshot(t.db)).toEqual(before);
+  });
+});

@@ -3,19 +3,20 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ctxOf, principalOf } from '../../http/guards.js';
 import { enforceRate } from '../../http/rate-limit-hook.js';
-import { Body, errors, idOf, NextCursor, Nullable, PageQuery, ShortText, TenantParams } from '../../http/schemas.js';
+import { Body, errors, idOf, NextCursor, Nullable, OnBehalfOfSchema, PageQuery, ShortText, TenantParams } from '../../http/schemas.js';
 import { AppError } from '../../lib/errors.js';
-import type { TenantAccess } from '../../lib/principal.js';
+import type { Principal, TenantAccess } from '../../lib/principal.js';
 import type { Metering } from './service.js';
 import type { RateOutcome } from '../ratelimit/index.js';
 import { CreditBalanceSchema, IdempotencyKey, LedgerEntrySchema, QuantitySchema, ResolvedSchema, type ResolveResult } from '../credits/index.js';
 import { accessOf, operatorOf } from '../../http/access-hook.js';
 import { RouteSchema, type Route } from '../routing/index.js';
+import { actingFor, type OnBehalfOf } from '../apikeys/index.js';
 
 export interface CreditsRouteOptions {
   metering: Metering;
-  /** The caller's access to the tenant its credential implies (routes without {tenantId}). */
-  implicitAccess: (request: FastifyRequest) => Promise<TenantAccess>;
+  /** The access of `principal` (the caller, or the member a service key acts for) to the tenant its credential implies (routes without {tenantId}). */
+  implicitAccess: (principal: Principal, request: FastifyRequest) => Promise<TenantAccess>;
   /** The rate check for closing a reservation: the tenant's own bucket, as big as its authorize bucket (GateService#limitClosing). */
   limitClosing: (access: TenantAccess) => Promise<RateOutcome>;
   /** The route a call of the tenant would take (the decision's one selection): the preview prices the account it runs on. */
@@ -53,10 +54,11 @@ export const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRouteOptions> = asy
    * Settle and release are the second half of a decision: drawn from the tenant's closing
    * bucket once the tenant is established (so naming another tenant spends nothing of
    * its), not from the per-principal route bucket, which a backend closing every run it
-   * opens would outrun.
+   * opens would outrun. A service key may name the member it acts for in the body, as it
+   * did on /v1/authorize.
    */
-  const closingAccess = async (request: FastifyRequest, reply: FastifyReply): Promise<TenantAccess> => {
-    const access = await implicitAccess(request);
+  const closingAccess = async (request: FastifyRequest, reply: FastifyReply, onBehalfOf: OnBehalfOf | undefined): Promise<TenantAccess> => {
+    const access = await implicitAccess(actingFor(principalOf(request), onBehalfOf), request);
     enforceRate(reply, await limitClosing(access));
     return access;
   };
@@ -86,7 +88,7 @@ export const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRouteOptions> = asy
   const previewRoute = async (request: FastifyRequest, model: string | undefined): Promise<Route | null> => {
     let access: TenantAccess;
     try {
-      access = await implicitAccess(request);
+      access = await implicitAccess(principalOf(request), request);
     } catch (error) {
       if (error instanceof AppError) return null;
       throw error;
@@ -98,21 +100,25 @@ export const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRouteOptions> = asy
     schema: {
       tags: ['credits'], summary: 'Charge the actual cost (at most what was reserved); the rest is released. Idempotent.',
       params: ReservationParams,
-      body: Body({ quantity: Type.Optional(QuantitySchema), credits: Type.Optional(Type.Integer({ minimum: 0, maximum: 1e12 })) }),
+      body: Body({ quantity: Type.Optional(QuantitySchema), credits: Type.Optional(Type.Integer({ minimum: 0, maximum: 1e12 })), onBehalfOf: Type.Optional(OnBehalfOfSchema) }),
       response: { 200: ResolvedSchema, ...errors(401, 403, 404, 409) },
     },
     // Without a body: the whole reservation is charged.
     config: { rateLimit: 'none', optionalBody: true },
   }, async (request, reply) => {
-    const access = await closingAccess(request, reply);
-    return unwrap(await metering.settle(access, request.params.id, request.body));
+    const { onBehalfOf, ...charge } = request.body;
+    const access = await closingAccess(request, reply, onBehalfOf);
+    return unwrap(await metering.settle(access, request.params.id, charge));
   });
 
   app.post('/v1/reservations/:id/release', {
-    schema: { tags: ['credits'], summary: 'Release a reservation without charge. Idempotent.', params: ReservationParams, response: { 200: ResolvedSchema, ...errors(401, 403, 404, 409) } },
-    config: { rateLimit: 'none' },
+    schema: {
+      tags: ['credits'], summary: 'Release a reservation without charge. Idempotent.',
+      params: ReservationParams, body: Body({ onBehalfOf: Type.Optional(OnBehalfOfSchema) }), response: { 200: ResolvedSchema, ...errors(401, 403, 404, 409) },
+    },
+    config: { rateLimit: 'none', optionalBody: true },
   }, async (request, reply) => {
-    const access = await closingAccess(request, reply);
+    const access = await closingAccess(request, reply, request.body.onBehalfOf);
     return unwrap(await metering.release(access, request.params.id));
   });
 };

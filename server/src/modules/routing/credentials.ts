@@ -22,7 +22,10 @@ export interface CredentialParts {
   sts: RoutingConfig['sts'];
   /** The reservation an admitted decision opened (credits' ReservationsService#byDecision), any tenant's when `tenantId` is null. */
   findDecision: (decisionId: string, tenantId: string | null) => Promise<DecisionReservation | undefined>;
-  /** The key still valid and the decision's tenant still in good standing (tenancy's check, read now): for an API key and a service key alike. */
+  /**
+   * The key still valid and the decision's tenant still in good standing (tenancy's check,
+   * read now): for an API key and a service key alike, and the member a service key acts for still one.
+   */
   checkTenant: (principal: Principal, tenantId: string) => Promise<void>;
 }
 
@@ -85,9 +88,13 @@ export class ProviderCredentials {
     for (const key of this.cache.keys()) if (key.startsWith(prefix)) this.cache.delete(key);
   }
 
-  /** Which tenant's decisions the caller may ask about: a service key any (it is the platform's), an API key its own tenant's. */
+  /**
+   * Which tenant's decisions the caller may ask about: a service key any (it is the
+   * platform's), unless it acts for a member, then that member's tenant's, as when it
+   * settles or releases (another's is the 404 of a missing one); an API key its own tenant's.
+   */
   private tenantScope(principal: Principal): string | null {
-    if (principal.type === 'service') return null;
+    if (principal.type === 'service') return principal.onBehalfOf?.tenantId ?? null;
     if (principal.type === 'api_key') {
       if (!principal.scopes.includes('credentials')) throw new AppError('INSUFFICIENT_SCOPE', 'the key needs the credentials scope');
       return principal.tenantId;

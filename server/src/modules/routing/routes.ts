@@ -4,6 +4,7 @@ import type { FastifyRequest } from 'fastify';
 import { accessOf, operatorOf } from '../../http/access-hook.js';
 import { ctxOf, principalOf } from '../../http/guards.js';
 import { TenantParams, errors, idOf, type TypeBoxApp } from '../../http/schemas.js';
+import { actingFor } from '../apikeys/index.js';
 import type { Actor } from '../audit/index.js';
 import { actorOf } from '../tenancy/index.js';
 import type { ProviderCredentials } from './credentials.js';
@@ -28,7 +29,7 @@ export const routingRoutes: FastifyPluginAsyncTypebox<RoutingRouteOptions> = asy
       summary: 'Short-lived credentials for the route an admitted decision named: STS AssumeRole (Bedrock) or the tenant\'s key (service key, or API key with scope credentials)',
       body: CredentialsBody, response: { 200: CredentialsSchema, ...errors(401, 403, 404, 409, 502) },
     },
-  }, async (request) => credentials.forDecision(principalOf(request), request.body.decisionId, ctxOf(request)));
+  }, async (request) => credentials.forDecision(actingFor(principalOf(request), request.body.onBehalfOf), request.body.decisionId, ctxOf(request)));
 };
 
 /** A tenant's routes, for its owners and admins (`/v1/tenants/…`) or operators (`/v1/admin/tenants/…`). */

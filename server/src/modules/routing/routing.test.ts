@@ -429,6 +429,35 @@ describe('POST /v1/routes/credentials', () => {
     await t.request({ method: 'POST', url: `/v1/reservations/${decision.reservation.id}/release`, token: key });
     expect((await credentials(key, decision.decisionId)).json().error.code).toBe('DECISION_NOT_ACTIVE');
   });
+
+  it('a service key acting for a member (onBehalfOf in the body, as on /v1/authorize, or the header) gets its tenant\'s decisions only, as when it settles them', async () => {
+    const { owner, tenantId, key } = await enterpriseTenant();
+    await put(owner.accessToken, tenantId, 'openai', { provider: 'openai', apiKey: OPENAI_KEY });
+    const service = (await t.request({ method: 'POST', url: '/v1/admin/service-keys', token: op.accessToken, payload: { name: 'acting backend' } })).json().key as string;
+    const acting = { tenantId, userId: owner.userId };
+    const decision = (await authorize(service, { operation: 'chat', model: 'openai/gpt-4o', quantity: { inputTokens: 10 }, onBehalfOf: acting })).json();
+    expect(decision).toMatchObject({ allowed: true, route: { name: 'openai', billing: 'tenant' } });
+    const ask = (token: string, body: Record<string, unknown>, headers: Record<string, string> = {}) =>
+      t.request({ method: 'POST', url: '/v1/routes/credentials', token, payload: { decisionId: decision.decisionId, ...body }, headers });
+    const onBehalfOf = (who: { tenantId: string; userId: string }) => ({ 'tollgate-on-behalf-of': `${who.tenantId}:${who.userId}` });
+    expect((await ask(service, { onBehalfOf: acting })).json().apiKey).toBe(OPENAI_KEY);
+    expect((await ask(service, {}, onBehalfOf(acting))).json().apiKey).toBe(OPENAI_KEY);
+    expect((await ask(service, {})).json().apiKey).toBe(OPENAI_KEY);
+    const other = await t.signup();
+    const stranger = { tenantId, userId: other.userId };
+    const refusals: [string, string, Record<string, unknown>, Record<string, string>, number, string][] = [
+      ['acting for another tenant (body)', service, { onBehalfOf: { tenantId: other.tenantId, userId: other.userId } }, {}, 404, 'DECISION_NOT_FOUND'],
+      ['acting for another tenant (header)', service, {}, onBehalfOf(other), 404, 'DECISION_NOT_FOUND'],
+      ['acting for a non-member', service, { onBehalfOf: stranger }, {}, 403, 'ON_BEHALF_OF_NOT_MEMBER'],
+      ['body and header naming two', service, { onBehalfOf: acting }, onBehalfOf(other), 400, 'ON_BEHALF_OF_INVALID'],
+      ['an API key naming a member', key, { onBehalfOf: acting }, {}, 403, 'ON_BEHALF_OF_FORBIDDEN'],
+    ];
+    for (const [label, token, body, headers, status, code] of refusals) {
+      const res = await ask(token, body, headers);
+      expect([label, res.statusCode, res.json().error?.code]).toEqual([label, status, code]);
+      expect(res.body).not.toContain(OPENAI_KEY);
+    }
+  });
 });
 
 describe('secrets at rest and in the logs', () => {

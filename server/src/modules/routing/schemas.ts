@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox';
-import { Body, Nullable } from '../../http/schemas.js';
+import { Body, Nullable, OnBehalfOfSchema } from '../../http/schemas.js';
 import { PROVIDERS } from './tables.js';
 
 /** A route's name: what the decision names and the path carries. */
@@ -53,7 +53,7 @@ export const RouteSchema = Type.Object({
 });
 export type Route = Static<typeof RouteSchema>;
 
-export const CredentialsBody = Body({ decisionId: Type.String({ pattern: '^dec_[0-9A-Z]{26}$', maxLength: 30 }) });
+export const CredentialsBody = Body({ decisionId: Type.String({ pattern: '^dec_[0-9A-Z]{26}$', maxLength: 30 }), onBehalfOf: Type.Optional(OnBehalfOfSchema) });
 
 export const CredentialsSchema = Type.Union([
   Type.Object({
