@@ -153,6 +153,35 @@ describe('events', () => {
     expect(await t.db.asOwner('SELECT type, outcome FROM provider_events WHERE event_id = $1', [e.id])).toEqual([{ type: 'customer.tax_id.created', outcome: expect.stringMatching(/^ignored/) }]);
   });
 
+  it('a verified event of a type Tollgate ignores answers 200 without a created time; one it applies is 400 without one, and writes nothing', async () => {
+    const owner = await t.signup();
+    // As hand-made as it gets: no object, no api_version, no created.
+    const bare = { id: `evt_bare_${serial++}`, type: 'customer.created', data: { object: {} } };
+    const before = await snapshot(t.db);
+    const answered = await deliver(bare);
+    expect([answered.statusCode, answered.json()]).toEqual([200, { received: true }]);
+    expect({ ...(await snapshot(t.db)), provider_events: '' }).toEqual({ ...before, provider_events: '' });
+    expect(await t.db.asOwner('SELECT type, outcome FROM provider_events WHERE event_id = $1', [bare.id])).toEqual([{ type: 'customer.created', outcome: expect.stringMatching(/^ignored/) }]);
+    // A checkout that is no subscription's is ignored too; one that is, applied, needs its time.
+    const oneOff = { id: `evt_bare_${serial++}`, type: 'checkout.session.completed', data: { object: { mode: 'payment', metadata: { tenantId: owner.tenantId } } } };
+    expect((await deliver(oneOff)).json()).toEqual({ received: true });
+
+    const applied = [
+      event('customer.subscription.updated', subscription(owner.tenantId, { id: 'sub_undated', status: 'active', start: seconds(), end: seconds() + MONTH })),
+      event('invoice.paid', invoice(owner.tenantId, { id: 'in_undated', subscription: 'sub_undated', start: seconds(), end: seconds() + MONTH })),
+      event('checkout.session.completed', { mode: 'subscription', subscription: 'sub_undated', customer: 'cus_undated', metadata: { tenantId: owner.tenantId } }),
+    ];
+    const afterIgnored = await snapshot(t.db);
+    for (const e of applied) {
+      for (const created of [undefined, '1767225600', 1e15]) {
+        const res = await deliver({ ...e, id: `${String(e.id)}_${String(created)}`, created });
+        expect([e.type, created, res.statusCode, res.json().error?.code]).toEqual([e.type, created, 400, 'BAD_REQUEST']);
+        expect(res.json().error.message).toBe(`a ${String(e.type)} event needs its created time (seconds since 1970): it dates what the event changes`);
+      }
+    }
+    expect(await snapshot(t.db)).toEqual(afterIgnored);
+  });
+
   it('a failed invoice makes the subscription past_due (working through the grace); the deletion cancels it, and a late payment brings it back no more', async () => {
     const owner = await t.signup();
     const start = seconds();

@@ -1,6 +1,6 @@
 import Stripe from 'stripe';
 import type { Executor } from '../../db/client.js';
-import type { Clock } from '../../lib/clock.js';
+import { isStorableInstant, type Clock } from '../../lib/clock.js';
 import { AppError } from '../../lib/errors.js';
 import type { Period, SubscriptionStatus } from '../billing/index.js';
 import type { ProviderEvents, ProviderState } from './provider-events.js';
@@ -43,19 +43,21 @@ export class StripeWebhooks {
 
   async receive(raw: Buffer, signature: string | undefined): Promise<string> {
     const event = this.verify(raw, signature);
-    if (typeof event?.id !== 'string' || typeof event.type !== 'string' || typeof event.created !== 'number') throw new AppError('BAD_REQUEST', 'not a Stripe event');
+    if (typeof event?.id !== 'string' || typeof event.type !== 'string') throw new AppError('BAD_REQUEST', 'not a Stripe event');
     const object = ((event.data as { object?: unknown } | undefined)?.object ?? {}) as Obj;
-    const at = new Date(event.created * 1000);
+    // Only an event Tollgate applies is dated (an older state than one applied is dropped):
+    // one of a type it ignores is answered without its `created`.
+    const at = () => createdOf(event);
     switch (event.type) {
       case 'checkout.session.completed': {
         if (object.mode !== 'subscription' || typeof object.subscription !== 'string') return this.events.process('stripe', event, null, null);
-        const state: ProviderState = { subscriptionId: object.subscription, customerId: str(object.customer), at, creates: true };
+        const state: ProviderState = { subscriptionId: object.subscription, customerId: str(object.customer), at: at(), creates: true };
         return this.apply(event, { fromMetadata: metadataTenant(object) ?? str(object.client_reference_id), subscriptionId: state.subscriptionId }, (tx, tenantId) => this.events.applyState(tx, tenantId, 'stripe', state));
       }
       case 'customer.subscription.created':
       case 'customer.subscription.updated':
       case 'customer.subscription.deleted': {
-        const state = this.subscriptionState(object, at, event.type === 'customer.subscription.created');
+        const state = this.subscriptionState(object, at(), event.type === 'customer.subscription.created');
         return this.apply(event, { fromMetadata: metadataTenant(object), subscriptionId: state.subscriptionId, customerId: state.customerId }, (tx, tenantId) => this.events.applyState(tx, tenantId, 'stripe', state));
       }
       case 'invoice.paid':
@@ -68,7 +70,7 @@ export class StripeWebhooks {
           externalId: str(object.id), subscriptionId, succeeded: event.type === 'invoice.paid',
           amount: Math.max(0, Math.trunc(Number(event.type === 'invoice.paid' ? object.amount_paid : object.amount_due)) || 0), currency: currencyOf(object.currency),
           reason: event.type === 'invoice.payment_failed' ? 'the invoice payment failed' : null, period,
-          plan: line ? this.planOf(linePrice(line)) : undefined, at,
+          plan: line ? this.planOf(linePrice(line)) : undefined, at: at(),
         };
         return this.apply(event, { fromMetadata: invoiceTenant(object), subscriptionId, customerId: str(object.customer) }, (tx, tenantId) => this.events.applyPayment(tx, tenantId, 'stripe', payment));
       }
@@ -100,6 +102,13 @@ export class StripeWebhooks {
   private planOf(priceId: string | null): string | undefined {
     return priceId ? this.prices[priceId] : undefined;
   }
+}
+
+/** When Stripe made the event (its `created`, seconds since 1970): what dates, and orders, the states and payments it brings. */
+function createdOf(event: Stripe.Event): Date {
+  const ms = typeof event.created === 'number' ? event.created * 1000 : Number.NaN;
+  if (!isStorableInstant(ms)) throw new AppError('BAD_REQUEST', `a ${event.type} event needs its created time (seconds since 1970): it dates what the event changes`);
+  return new Date(ms);
 }
 
 function str(value: unknown): string | null {
