@@ -239,6 +239,20 @@ describe('API keys made before 0027', () => {
   });
 });
 
+describe('users made before 0028', () => {
+  let raw: Raw;
+  afterAll(async () => { await raw?.drop(); });
+
+  it('have an email nobody verified (unknown), and keep their links to identity providers', async () => {
+    raw = await seededThrough('0027_api_key_lineage.sql', `
+      INSERT INTO users (id, email, status, personal_tenant_id) VALUES ('${ids.user}', 'old@example.com', 'active', '${ids.tenant}');
+      INSERT INTO external_identities (provider, subject, user_id) VALUES ('auth0', 'auth0|old', '${ids.user}')`);
+    await migrate(raw.target, APP_ROLE);
+    expect(await systemQuery(raw, 'SELECT id, email_verified_at FROM users')).toEqual([{ id: ids.user, email_verified_at: null }]);
+    expect(await systemQuery(raw, 'SELECT user_id FROM external_identities')).toEqual([{ user_id: ids.user }]);
+  });
+});
+
 describe('a database a newer release has migrated', () => {
   let raw: Raw;
   const newer = '9999_from_a_newer_release.sql';

@@ -1,30 +1,24 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { SignJWT, exportJWK, generateKeyPair, type CryptoKey } from 'jose';
+import { SignJWT, type CryptoKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../app.js';
 import { createDeps } from '../../deps.js';
 import { intoNextSecond, snapshot, startTestApp, testConfig, uniqueEmail, type TestApp } from '../../../test/harness.js';
+import { startLocalJwks, type LocalJwks } from '../../../test/local-jwks.js';
 import pino from 'pino';
 
 const HS_SECRET = 'supabase-style-shared-secret-0123456789abcdef';
 let t: TestApp;
-let jwksServer: Server;
+let jwks: LocalJwks;
 let idpKey: CryptoKey;
 
 beforeAll(async () => {
-  const { publicKey, privateKey } = await generateKeyPair('RS256');
-  idpKey = privateKey;
-  const jwk = { ...(await exportJWK(publicKey)), kid: 'idp-1', alg: 'RS256', use: 'sig' };
-  jwksServer = createServer((req, res) => {
-    // /broken: a provider whose key endpoint fails; /hanging: one that never answers.
-    if (req.url === '/broken') { res.statusCode = 500; res.end('upstream error'); return; }
-    if (req.url === '/hanging') return;
-    res.setHeader('content-type', 'application/json');
-    res.end(JSON.stringify({ keys: [jwk] }));
+  // /broken: a provider whose key endpoint fails; /hanging: one that never answers.
+  jwks = await startLocalJwks((url, res) => {
+    if (url === '/broken') { res.statusCode = 500; res.end('upstream error'); return true; }
+    return url === '/hanging';
   });
-  await new Promise<void>((resolve) => jwksServer.listen(0, '127.0.0.1', resolve));
-  const port = (jwksServer.address() as AddressInfo).port;
+  idpKey = jwks.privateKey;
+  const port = jwks.port;
   t = await startTestApp({
     patch: (file) => {
       file.auth.identityProviders = [
@@ -39,8 +33,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await t.close();
-  jwksServer.closeAllConnections(); // the /hanging requests
-  await new Promise((resolve) => jwksServer.close(resolve));
+  await jwks.close();
 });
 
 const grant = (email: string, password: string) => t.request({ method: 'POST', url: '/v1/token', payload: { grantType: 'password', email, password } });
@@ -299,20 +292,23 @@ describe('external identity providers', () => {
     expect([res.statusCode, res.json().error.code]).toEqual([503, 'IDENTITY_PROVIDER_UNAVAILABLE']);
   }, 3000);
 
-  it('verifies a JWKS provider and will not link an unverified email to an existing account', async () => {
+  it('verifies a JWKS provider and will not link an unverified email, nor any email to an account that never verified its own', async () => {
     const existing = await t.signup();
     const sign = (sub: string, email: string, verified: boolean) => new SignJWT({ email, email_verified: verified })
       .setProtectedHeader({ alg: 'RS256', kid: 'idp-1' }).setIssuer('https://tenant.auth0.example/').setAudience('tollgate-api')
       .setSubject(sub).setExpirationTime(nowSec() + 300).sign(idpKey);
     const takeover = await t.request({ method: 'GET', url: '/v1/me', token: await sign('auth0|evil', existing.email, false) });
     expect(takeover.statusCode).toBe(401);
+    const unverified = await t.request({ method: 'GET', url: '/v1/me', token: await sign('auth0|real', existing.email, true) });
+    expect([unverified.statusCode, unverified.json().error.code]).toEqual([403, 'EMAIL_NOT_VERIFIED']);
+    await verifyByReset(t, existing.email);
     const linked = await t.request({ method: 'GET', url: '/v1/me', token: await sign('auth0|real', existing.email, true) });
     expect(linked.json().user.id).toBe(existing.userId);
   });
 });
 
 describe('external identity providers without autoProvision', () => {
-  it('refuse a first sign-in that would create a user, but link a verified email of an existing account', async () => {
+  it('refuse a first sign-in that would create a user, but link a verified email of an existing account whose email is verified', async () => {
     const local = await startTestApp({
       patch: (file) => {
         file.auth.identityProviders = [{ name: 'closed', issuer: 'https://closed.example/', audience: 'tollgate', secret: HS_SECRET, jwksTimeoutMs: 5000, claims: { subject: 'sub', email: 'email' }, autoProvision: false }];
@@ -324,12 +320,20 @@ describe('external identity providers without autoProvision', () => {
         .setIssuer('https://closed.example/').setAudience('tollgate').setSubject(sub).setExpirationTime(nowSec + 300).sign(new TextEncoder().encode(HS_SECRET));
       expect((await local.request({ method: 'GET', url: '/v1/me', token: await sign('new', uniqueEmail()) })).statusCode).toBe(401);
       const existing = await local.signup();
+      await verifyByReset(local, existing.email);
       expect((await local.request({ method: 'GET', url: '/v1/me', token: await sign('old', existing.email) })).json().user.id).toBe(existing.userId);
     } finally {
       await local.close();
     }
   });
 });
+
+/** A password reset done from the mailbox: it verifies the account's email (users.email_verified_at). */
+async function verifyByReset(app: TestApp, email: string): Promise<void> {
+  await app.request({ method: 'POST', url: '/v1/password-reset', payload: { email } });
+  const token = /tgp_[0-9A-Za-z]+/.exec(app.mailer.outbox.at(-1)!.text)![0];
+  expect((await app.request({ method: 'POST', url: '/v1/password-reset/confirm', payload: { token, password: 'a-password-after-reset' } })).statusCode).toBe(202);
+}
 
 describe('bootstrap operator', () => {
   it('is created at boot from the environment, once', async () => {

@@ -217,7 +217,7 @@ export class AuthService {
       if (await repo.spendResetToken(tx, tokenHash, now) !== owner) return false;
       // The others asked for before it too: whoever could read the mailbox then is locked out now.
       await repo.spendResetTokensOf(tx, owner, now);
-      await this.tenancy.setPassword(tx, owner, passwordHash, 'password_reset');
+      await this.tenancy.resetPassword(tx, owner, passwordHash);
       await this.tenancy.endSessions(tx, owner);
       await repo.revokeAllOfUser(tx, owner, now);
       return true;
@@ -285,14 +285,16 @@ export class AuthService {
   }
 
   /**
-   * Maps a provider identity to a user. A new identity is provisioned with its own
-   * personal tenant; it is linked to an existing account only when the provider says
-   * the email is verified, so an unverified email cannot take over an account.
+   * Maps a provider identity to a user. Only an email the provider says is verified is
+   * used: a new identity is provisioned with it (and its own personal tenant), or linked
+   * to the account of that email when that account's email was verified too. An account
+   * anyone could have made with someone else's address (a signup, which proves nothing of
+   * the address) never gets the owner's provider sign-ins linked to it.
    */
   private async userForExternal(identity: ExternalIdentity): Promise<string> {
     const known = await inSystem(this.db, (tx) => repo.findExternalIdentity(tx, identity.provider, identity.subject));
     if (known) return known;
-    if (!identity.email) throw new AppError('UNAUTHENTICATED');
+    if (!identity.email || !identity.emailVerified) throw new AppError('UNAUTHENTICATED');
     try {
       return await this.linkOrProvision(identity, identity.email);
     } catch (error) {
@@ -309,11 +311,11 @@ export class AuthService {
       const existing = await this.tenancy.findUserByEmail(tx, email);
       let userId: string;
       if (existing) {
-        if (!identity.emailVerified) throw new AppError('UNAUTHENTICATED');
+        if (!existing.emailVerifiedAt) throw new AppError('EMAIL_NOT_VERIFIED');
         userId = existing.id;
       } else {
         if (!identity.autoProvision) throw new AppError('UNAUTHENTICATED');
-        const account = await this.tenancy.createAccount(tx, { email, name: identity.name, passwordHash: null }, {});
+        const account = await this.tenancy.createAccount(tx, { email, name: identity.name, passwordHash: null, emailVerified: true }, {});
         userId = account.user.id;
       }
       await repo.insertExternalIdentity(tx, { provider: identity.provider, subject: identity.subject, userId, createdAt: this.clock.now() });

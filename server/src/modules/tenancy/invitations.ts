@@ -99,6 +99,8 @@ export class InvitationService {
         throw new AppError('INVITATION_INVALID');
       }
       const user = await readActingUser(tx, principal);
+      // Accepting proves nothing of the address (users.email_verified_at stays as it is): the token is
+      // also returned to whoever sent the invitation, and anyone may make a tenant and invite any email.
       if (user.email.toLowerCase() !== invitation.email.toLowerCase()) throw new AppError('INVITATION_EMAIL_MISMATCH');
       const tenant = await repo.findTenant(tx, invitation.tenantId);
       if (!tenant || tenant.status !== 'active') throw new AppError('INVITATION_INVALID');

@@ -36,7 +36,11 @@ export interface TenancyExtension {
   enterpriseOverride?(tx: Executor, tenantId: string): Promise<boolean | null>;
 }
 
-export interface NewAccount { email: string; name?: string | null | undefined; passwordHash: string | null }
+export interface NewAccount {
+  email: string; name?: string | null | undefined; passwordHash: string | null;
+  /** Set only when the caller has proof the user controls the email (an identity provider's verified claim). */
+  emailVerified?: boolean | undefined;
+}
 
 /** What tenancy needs of the modules above it, handed in by deps.ts so that tenancy never imports them. */
 export interface TenancyHooks extends TenancyExtension {
@@ -67,7 +71,8 @@ export class TenancyService {
     const tenantId = newId('tnt', now.getTime());
     await repo.insertUser(tx, {
       id: userId, email: input.email, name: input.name ?? null, passwordHash: input.passwordHash,
-      isOperator: false, status: 'active', personalTenantId: tenantId, sessionsValidAfter: null, lastSignInAt: null, createdAt: now, updatedAt: now,
+      isOperator: false, status: 'active', personalTenantId: tenantId, sessionsValidAfter: null, lastSignInAt: null,
+      emailVerifiedAt: input.emailVerified ? now : null, createdAt: now, updatedAt: now,
     }).catch((error: unknown) => {
       if (isUniqueViolation(error)) throw new AppError('EMAIL_TAKEN');
       throw error;
@@ -280,13 +285,17 @@ export class TenancyService {
     return repo.findUserByEmail(db, email);
   }
 
-  /** A new password (a reset mail's), audited in the user's personal tenant, where their other entries are. */
-  async setPassword(tx: Executor, userId: string, passwordHash: string, source: string): Promise<void> {
-    const row = await repo.updateUser(tx, userId, { passwordHash, updatedAt: this.clock.now() });
+  /**
+   * A password set with a reset token sent to the user's email (the token proves control
+   * of the address too), audited in the user's personal tenant, where their other entries are.
+   */
+  async resetPassword(tx: Executor, userId: string, passwordHash: string): Promise<void> {
+    const now = this.clock.now();
+    const row = await repo.updateUser(tx, userId, { passwordHash, emailVerifiedAt: now, updatedAt: now });
     if (row?.personalTenantId) {
       await this.audit.record(tx, {
         tenantId: row.personalTenantId, actor: { type: 'user', id: userId }, action: 'user.password_change',
-        target: { type: 'user', id: userId }, data: { source },
+        target: { type: 'user', id: userId }, data: { source: 'password_reset' },
       });
     }
   }

@@ -16,6 +16,8 @@ export const users = pgTable('users', {
   generation: bigint('generation', { mode: 'number' }).notNull().default(1),
   /** The last password sign-in (or signup): operators see it beside the user. */
   lastSignInAt: at('last_sign_in_at'),
+  /** When the user last proved control of the email (a provider's verified claim at provisioning, a password reset); null: never, or not known (made before migration 0028). */
+  emailVerifiedAt: at('email_verified_at'),
   createdAt: at('created_at').notNull(),
   updatedAt: at('updated_at').notNull(),
 });
