@@ -43,7 +43,8 @@ export async function benchExport({ env, dbName, logPath, rows = EXPORT_ROWS, lo
     }).then((res) => res.json());
     const tenantId = signup.tenant.id;
     log(`export: writing ${rows.toLocaleString('en-US')} usage records for one tenant`);
-    // One day's worth, 1 ms apart at most 86,400,000 rows; ids sort as the server's do.
+    // One day's worth, 1 ms apart at most 86,400,000 rows; ids sort as the server's do. All
+    // settled: the export's default (outcome=settled) carries every one of them.
     const step = Math.max(1, Math.floor(86_400_000 / rows));
     psql(dbName, `INSERT INTO usage_records (tenant_id, id, reservation_id, outcome, meter, bypass, operation, model, route, quantity,
         reserved, credits, actor_type, actor_id, role, idempotency_key, reserved_at, created_at)

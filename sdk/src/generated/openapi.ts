@@ -629,7 +629,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Every usage record (settled, released, expired) of the UTC days from..to, oldest first, streamed as CSV or NDJSON (owner/admin) */
+        /** Every settled usage event of the UTC days from..to (with outcome=all, the released and expired runs too), oldest first, streamed as CSV or NDJSON (owner/admin) */
         get: operations["exportUsage"];
         put?: never;
         post?: never;
@@ -4875,6 +4875,8 @@ export interface operations {
             query?: {
                 /** @description default csv */
                 format?: "csv" | "ndjson";
+                /** @description default settled: the settled usage events; all: every record, the runs released or expired too (each row says its `outcome`) */
+                outcome?: "settled" | "all";
                 /** @description first UTC day, YYYY-MM-DD (default: 29 days before `to`) */
                 from?: string;
                 /** @description last UTC day, included (default: today, or 29 days after `from`) */

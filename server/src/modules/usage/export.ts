@@ -49,6 +49,12 @@ export function csvField(value: string | number | boolean | null): string {
 
 export type ExportFormat = 'csv' | 'ndjson';
 
+/**
+ * Which records an export carries: `settled` (the default) is API.md's export, every
+ * settled usage event; `all` adds the runs that were released or expired (`outcome`).
+ */
+export type ExportOutcome = 'settled' | 'all';
+
 export const EXPORT_MEDIA: Record<ExportFormat, string> = {
   csv: 'text/csv; charset=utf-8',
   ndjson: 'application/x-ndjson; charset=utf-8',

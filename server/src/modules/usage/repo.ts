@@ -60,10 +60,17 @@ export async function days(db: Executor, tenantId: string, from: string, to: str
     .orderBy(asc(usageDays.day), asc(usageDays.key));
 }
 
-/** Records in [start, end), oldest first, after `after` (a keyset page). */
-export async function recordsPage(db: Executor, q: { tenantId: string; start: Date; end: Date; after: { createdAt: Date; id: string } | undefined; limit: number }): Promise<UsageRecordRow[]> {
+/**
+ * Records in [start, end), oldest first, after `after` (a keyset page); of one outcome, or
+ * of every one (null). The outcome is a filter on the (tenant, created_at, id) index's
+ * rows, not a column of it: released and expired runs are few beside the settled ones.
+ */
+export async function recordsPage(db: Executor, q: {
+  tenantId: string; start: Date; end: Date; outcome: UsageOutcome | null; after: { createdAt: Date; id: string } | undefined; limit: number;
+}): Promise<UsageRecordRow[]> {
   const after = q.after ? sql`(${usageRecords.createdAt}, ${usageRecords.id}) > (${q.after.createdAt.toISOString()}::timestamptz, ${q.after.id})` : undefined;
+  const outcome = q.outcome === null ? undefined : eq(usageRecords.outcome, q.outcome);
   return db.select().from(usageRecords)
-    .where(and(eq(usageRecords.tenantId, q.tenantId), gte(usageRecords.createdAt, q.start), lt(usageRecords.createdAt, q.end), after))
+    .where(and(eq(usageRecords.tenantId, q.tenantId), gte(usageRecords.createdAt, q.start), lt(usageRecords.createdAt, q.end), outcome, after))
     .orderBy(asc(usageRecords.createdAt), asc(usageRecords.id)).limit(q.limit);
 }

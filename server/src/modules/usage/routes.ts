@@ -47,10 +47,13 @@ export const usageRoutes: FastifyPluginAsyncTypebox<{ usage: UsageService }> = a
     config: { access: 'admin' },
     schema: {
       tags: ['usage'],
-      summary: 'Every usage record (settled, released, expired) of the UTC days from..to, oldest first, streamed as CSV or NDJSON (owner/admin)',
+      summary: 'Every settled usage event of the UTC days from..to (with outcome=all, the released and expired runs too), oldest first, streamed as CSV or NDJSON (owner/admin)',
       params: TenantParams,
       querystring: Type.Object({
         format: Type.Optional(Type.Union([Type.Literal('csv'), Type.Literal('ndjson')], { description: 'default csv' })),
+        outcome: Type.Optional(Type.Union([Type.Literal('settled'), Type.Literal('all')], {
+          description: 'default settled: the settled usage events; all: every record, the runs released or expired too (each row says its `outcome`)',
+        })),
         ...RangeQuery,
       }, { additionalProperties: false }),
       response: {
@@ -63,7 +66,7 @@ export const usageRoutes: FastifyPluginAsyncTypebox<{ usage: UsageService }> = a
     },
   }, async (request, reply) => {
     const access = accessOf(request);
-    const found = usage.export(access.tenantId, { ...request.query, format: request.query.format ?? 'csv' });
+    const found = usage.export(access.tenantId, { ...request.query, format: request.query.format ?? 'csv', outcome: request.query.outcome ?? 'settled' });
     return reply
       .header('content-type', found.contentType)
       .header('content-disposition', `attachment; filename="${found.filename}"`)

@@ -5,7 +5,7 @@ import { DAY_MS, isStorableInstant, type Clock } from '../../lib/clock.js';
 import { AppError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
 import type { Resolution } from '../credits/index.js';
-import { EXPORT_MEDIA, exportHeader, pagedStream, renderRecord, toRecordView, type ExportFormat } from './export.js';
+import { EXPORT_MEDIA, exportHeader, pagedStream, renderRecord, toRecordView, type ExportFormat, type ExportOutcome } from './export.js';
 import * as repo from './repo.js';
 
 /** A UTC day of a tenant's usage (API.md "Usage, events and webhooks"). */
@@ -92,20 +92,22 @@ export class UsageService {
 
   /**
    * The tenant's records resolved from `from` to `to` (UTC days, both included), oldest
-   * first, as CSV or NDJSON: each page read in its own short transaction when the reader
-   * asks for more, so an export holds neither a connection nor more than a page or so.
+   * first, as CSV or NDJSON: the settled ones (API.md's export), or with `outcome: 'all'`
+   * the released and expired runs too. Each page is read in its own short transaction when
+   * the reader asks for more, so an export holds neither a connection nor more than a page or so.
    */
-  export(tenantId: string, q: { format: ExportFormat; from?: string | undefined; to?: string | undefined }): UsageExport {
+  export(tenantId: string, q: { format: ExportFormat; outcome?: ExportOutcome | undefined; from?: string | undefined; to?: string | undefined }): UsageExport {
     const { from, to } = this.range(q);
     const start = new Date(Date.parse(from));
     const end = new Date(Date.parse(to) + DAY_MS);
+    const outcome = (q.outcome ?? 'settled') === 'all' ? null : 'settled';
     const limit = this.options.exportPageSize;
     const stream = pagedStream<repo.UsageRecordRow>({
       header: exportHeader(q.format),
       pageSize: limit,
       fetch: (after) => {
         this.options.onExportPage?.(tenantId);
-        return inTenant(this.db, tenantId, (tx) => repo.recordsPage(tx, { tenantId, start, end, after, limit }));
+        return inTenant(this.db, tenantId, (tx) => repo.recordsPage(tx, { tenantId, start, end, outcome, after, limit }));
       },
       render: (row) => renderRecord(q.format, toRecordView(row)),
     });

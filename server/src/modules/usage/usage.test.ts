@@ -255,6 +255,50 @@ describe('GET …/usage/export', () => {
     });
   });
 
+  it('is every settled usage event (API.md), a row per settle; outcome=all adds the runs released or expired', async () => {
+    const owner = await t.signup();
+    const { key } = await keyOf(owner);
+    const start = today();
+    const open = async (idempotencyKey: string) => (await authorize(key, { operation: 'clustering', idempotencyKey })).json().reservation.id as string;
+    const settles = ['settled-1', 'settled-2', 'settled-3'];
+    for (const k of settles) {
+      const res = await t.request({ method: 'POST', url: `/v1/reservations/${await open(k)}/settle`, token: key, payload: { credits: 1 } });
+      expect(res.statusCode, res.body).toBe(200);
+      t.clock.advance(1); // records in the order made (ids are ordered within a millisecond only by chance)
+    }
+    expect((await t.request({ method: 'POST', url: `/v1/reservations/${await open('released')}/release`, token: key })).statusCode).toBe(200);
+    t.clock.advance(1);
+    await open('expired');
+    t.clock.advance(3_600_000);
+    expect((await t.deps.metering.sweep()).expired).toBeGreaterThanOrEqual(1);
+    const range = `&from=${start}&to=${today()}`;
+    // The owner's token expired with the clock: a new one.
+    const signedIn = await t.request({ method: 'POST', url: '/v1/token', payload: { grantType: 'password', email: owner.email, password: owner.password } });
+    const now = { ...owner, accessToken: signedIn.json().accessToken as string };
+    const rows = async (query: string) => {
+      const res = await exportOf(now, `?format=ndjson${range}${query}`);
+      expect(res.statusCode, res.body).toBe(200);
+      return res.body.trimEnd().split('\n').filter(Boolean).map((line) => JSON.parse(line) as { outcome: string; idempotencyKey: string });
+    };
+
+    const settled = await rows('');
+    expect(settled.map((r) => [r.outcome, r.idempotencyKey])).toEqual(settles.map((k) => ['settled', k]));
+    expect(await rows('&outcome=settled')).toEqual(settled);
+    expect((await rows('&outcome=all')).map((r) => [r.outcome, r.idempotencyKey])).toEqual([
+      ...settles.map((k) => ['settled', k]), ['released', 'released'], ['expired', 'expired'],
+    ]);
+    // CSV: a header line and a line per settle, the outcome column kept.
+    const csv = (await exportOf(now, `?format=csv${range}`)).body.split('\r\n').filter(Boolean);
+    expect(csv).toHaveLength(1 + settles.length);
+    expect(csv.slice(1).map((line) => line.split(',')[2])).toEqual(settles.map(() => 'settled'));
+    expect((await exportOf(now, `?format=csv${range}&outcome=all`)).body.split('\r\n').filter(Boolean)).toHaveLength(1 + settles.length + 2);
+    for (const bad of ['released', 'expired', 'any', '']) {
+      const res = await exportOf(now, `?outcome=${bad}${range}`);
+      expect(res.statusCode, bad).toBe(400);
+      expect(res.json().error.code).toBe('VALIDATION_FAILED');
+    }
+  });
+
   it('from and to are whole UTC days: a record at 23:59:59.999 is in its day, one at midnight in the next', async () => {
     const owner = await t.signup();
     const day = '2026-06-15';
