@@ -57,6 +57,11 @@ describe('createTollgate (embedded)', () => {
       const today = clock.now().toISOString().slice(0, 10);
       expect((await tollgate.usageSummary(tenant.id, { from: today, to: today })).days).toEqual([expect.objectContaining({ date: today, allowed: 1 })]);
       expect((await tollgate.usageSummary(tenant.id)).days).toHaveLength(30);
+      // A date-time names the UTC day it falls in, as the route reads it; text that is neither is refused.
+      expect(await tollgate.usageSummary(tenant.id, { from: `${today}T23:00:00+02:00`, to: `${today}T00:00:00Z` })).toEqual(await tollgate.usageSummary(tenant.id, { from: today, to: today }));
+      for (const from of ['2026-1-1', '2026-02-30', `${today}T00:00:00`, 'yesterday']) {
+        await expect(tollgate.usageSummary(tenant.id, { from }), from).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+      }
       const inverted = tollgate.usageSummary(tenant.id, { from: today, to: '2000-01-01' });
       await expect(inverted).rejects.toBeInstanceOf(AppError);
       await expect(inverted).rejects.toMatchObject({ code: 'DATE_RANGE_INVERTED' });

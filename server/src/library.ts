@@ -21,7 +21,10 @@ export interface EmbeddedTollgate extends Metering {
    * scope `credentials` of the decision's tenant.
    */
   providerCredentials(credential: string, decisionId: string, ctx?: { requestId?: string }): Promise<ProviderCredentialsView>;
-  /** A tenant's usage per UTC day, as GET …/usage/summary answers it (`from`, `to`: YYYY-MM-DD; the last 30 days by default). */
+  /**
+   * A tenant's usage per UTC day, as GET …/usage/summary answers it (`from`, `to`:
+   * YYYY-MM-DD, or an RFC 3339 date-time naming the UTC day it falls in; the last 30 days by default).
+   */
   usageSummary(tenantId: string, range?: { from?: string; to?: string }): Promise<{ days: UsageDay[] }>;
   close(): Promise<void>;
 }

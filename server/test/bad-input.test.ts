@@ -43,15 +43,16 @@ const BAD_QUERY_TEXT = ['a'.repeat(5_000), 'a%00b', '%ED%A0%80', '%ED%B0%80x', '
  * Values of a named query parameter that pass its schema and its parsing but name what
  * no query can take: cursors that decode to a year 0, a six-digit year, an id with a NUL,
  * an empty, overlong or non-text id; days the date format takes and timestamptz does
- * not, given alone or making the range's other end fall there.
+ * not, given alone or making the range's other end fall there, as dates or date-times
+ * (a usage range takes either), and date-times RFC 3339 spells that are no instant.
  */
 const OUT_OF_RANGE: Record<string, string[]> = {
   cursor: [
     ['0000-01-01T00:00:00.000Z', 'x'], ['+275760-09-13T00:00:00.000Z', 'x'], ['-001000-01-01T00:00:00.000Z', 'x'],
     ['2026-01-01T00:00:00.000Z', 'a\u0000b'], ['2026-01-01T00:00:00.000Z', ''], ['2026-01-01T00:00:00.000Z', 'x'.repeat(500)], ['2026-01-01T00:00:00.000Z', 7],
   ].map((position) => Buffer.from(JSON.stringify(position)).toString('base64url')),
-  from: ['0000-01-01', '9999-12-31'],
-  to: ['0000-06-01', '0001-01-05', '9999-12-31'],
+  from: ['0000-01-01', '9999-12-31', '9999-12-31T23:59:59Z', ...['2030-06-30T23:59:60Z', '0000-01-01T00:00:00Z'].map(encodeURIComponent)],
+  to: ['0000-06-01', '0001-01-05', '9999-12-31', '0001-01-05T12:00:00Z', ...['9999-12-31T23:59:59-23:59', '2030-06-30T23:59:60+01:00'].map(encodeURIComponent)],
 };
 
 /**

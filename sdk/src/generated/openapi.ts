@@ -629,7 +629,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Every settled usage event of the UTC days from..to (with outcome=all, the released and expired runs too), oldest first, streamed as CSV or NDJSON (owner/admin) */
+        /** Every settled usage event from..to (UTC days, or instants; with outcome=all, the released and expired runs too), oldest first, streamed as CSV or NDJSON (owner/admin) */
         get: operations["exportUsage"];
         put?: never;
         post?: never;
@@ -4677,9 +4677,9 @@ export interface operations {
     getUsageSummary: {
         parameters: {
             query?: {
-                /** @description first UTC day, YYYY-MM-DD (default: 29 days before `to`) */
+                /** @description first UTC day: YYYY-MM-DD, or an RFC 3339 date-time naming the UTC day it falls in (default: 29 days before `to`) */
                 from?: string;
-                /** @description last UTC day, included (default: today, or 29 days after `from`) */
+                /** @description last UTC day, included: YYYY-MM-DD, or an RFC 3339 date-time naming the UTC day it falls in (default: today, or 29 days after `from`) */
                 to?: string;
             };
             header?: never;
@@ -4775,9 +4775,9 @@ export interface operations {
     adminGetUsageSummary: {
         parameters: {
             query?: {
-                /** @description first UTC day, YYYY-MM-DD (default: 29 days before `to`) */
+                /** @description first UTC day: YYYY-MM-DD, or an RFC 3339 date-time naming the UTC day it falls in (default: 29 days before `to`) */
                 from?: string;
-                /** @description last UTC day, included (default: today, or 29 days after `from`) */
+                /** @description last UTC day, included: YYYY-MM-DD, or an RFC 3339 date-time naming the UTC day it falls in (default: today, or 29 days after `from`) */
                 to?: string;
             };
             header?: never;
@@ -4877,9 +4877,9 @@ export interface operations {
                 format?: "csv" | "ndjson";
                 /** @description default settled: the settled usage events; all: every record, the runs released or expired too (each row says its `outcome`) */
                 outcome?: "settled" | "all";
-                /** @description first UTC day, YYYY-MM-DD (default: 29 days before `to`) */
+                /** @description first UTC day (YYYY-MM-DD), or an RFC 3339 date-time: the first instant, included (default: 29 days before `to`) */
                 from?: string;
-                /** @description last UTC day, included (default: today, or 29 days after `from`) */
+                /** @description last UTC day, included (YYYY-MM-DD), or an RFC 3339 date-time: the instant the export ends at, excluded (default: today, or 29 days after `from`) */
                 to?: string;
             };
             header?: never;

@@ -61,6 +61,18 @@ function loggedDatabaseFailure(error: unknown, log: FastifyBaseLogger): AppError
   return failure;
 }
 
+type ValidationError = NonNullable<FastifyError['validation']>[number];
+
+/**
+ * The first failure in words. A value a field takes in either of two formats (a usage
+ * range's date or date-time) failed both branches: both are named, not the first alone.
+ */
+function messageOf(first: ValidationError, all: readonly ValidationError[]): string {
+  if (first.keyword !== 'format') return first.message ?? 'invalid';
+  const formats = all.filter((e) => e.keyword === 'format' && e.instancePath === first.instancePath).map((e) => `"${String(e.params.format)}"`);
+  return formats.length > 1 ? `must match format ${formats.join(' or ')}` : first.message ?? 'invalid';
+}
+
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((thrown: FastifyError | AppError, request, reply) => {
     const error = loggedDatabaseFailure(thrown, request.log) ?? thrown;
@@ -76,7 +88,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
       const path = first?.instancePath ? first.instancePath.replace(/^\//, '').replaceAll('/', '.') : '';
       const extra = (first?.params as { additionalProperty?: string } | undefined)?.additionalProperty;
       const field = extra ? `${path ? `${path}.` : ''}${extra}` : path;
-      return sendError(reply, request, 'VALIDATION_FAILED', `${where}${field ? `.${field}` : ''}: ${first?.message ?? 'invalid'}`);
+      return sendError(reply, request, 'VALIDATION_FAILED', `${where}${field ? `.${field}` : ''}: ${first ? messageOf(first, fastifyError.validation) : 'invalid'}`);
     }
     const mapped = fastifyError.code ? FASTIFY_CODES[fastifyError.code] : undefined;
     if (mapped) return sendError(reply, request, mapped);

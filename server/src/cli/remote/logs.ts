@@ -58,8 +58,8 @@ function decisions(call: Invocation): Promise<void> {
 export const logCommands: Command[] = [
   {
     words: 'usage',
-    synopsis: 'usage TENANT [--from YYYY-MM-DD] [--to YYYY-MM-DD]',
-    summary: 'per UTC day: runs per meter, credits charged, decisions allowed and denied (default: the last 30 days)',
+    synopsis: 'usage TENANT [--from DATE] [--to DATE]',
+    summary: 'per UTC day: runs per meter, credits charged, decisions allowed and denied (default: the last 30 days; DATE: YYYY-MM-DD, or an RFC 3339 date-time naming its UTC day)',
     options: { from: { type: 'string' }, to: { type: 'string' } },
     run: usage,
   },

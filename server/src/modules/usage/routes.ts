@@ -5,11 +5,25 @@ import { accessOf } from '../../http/access-hook.js';
 import { errors, TenantParams } from '../../http/schemas.js';
 import type { UsageService } from './service.js';
 
-const DateParam = (description: string) => Type.Optional(Type.String({ format: 'date', maxLength: 10, description }));
+/**
+ * A range's end: a UTC date, or an RFC 3339 date-time ('date-time' refuses an instant no
+ * database keeps, http/validation.ts). One string type with the two formats as branches,
+ * so the generated bad-input suite sends it every bad text a string field gets.
+ */
+const DayOrInstant = (description: string) => Type.Optional(Type.String({
+  maxLength: 40, anyOf: [{ type: 'string', format: 'date' }, { type: 'string', format: 'date-time' }], description,
+}));
 
-const RangeQuery = {
-  from: DateParam('first UTC day, YYYY-MM-DD (default: 29 days before `to`)'),
-  to: DateParam('last UTC day, included (default: today, or 29 days after `from`)'),
+/** The summary counts whole UTC days: a date-time names the day it falls in. */
+const SummaryRange = {
+  from: DayOrInstant('first UTC day: YYYY-MM-DD, or an RFC 3339 date-time naming the UTC day it falls in (default: 29 days before `to`)'),
+  to: DayOrInstant('last UTC day, included: YYYY-MM-DD, or an RFC 3339 date-time naming the UTC day it falls in (default: today, or 29 days after `from`)'),
+};
+
+/** The export reads whole UTC days, or from and up to an instant. */
+const ExportRange = {
+  from: DayOrInstant('first UTC day (YYYY-MM-DD), or an RFC 3339 date-time: the first instant, included (default: 29 days before `to`)'),
+  to: DayOrInstant('last UTC day, included (YYYY-MM-DD), or an RFC 3339 date-time: the instant the export ends at, excluded (default: today, or 29 days after `from`)'),
 };
 
 const UsageDaySchema = Type.Object({
@@ -28,7 +42,7 @@ const SummarySchema = Type.Object({ days: Type.Array(UsageDaySchema) });
 const summaryRoute = (access: 'admin' | 'operator', tags: string[], summary: string) => ({
   config: { access },
   schema: {
-    tags, summary, params: TenantParams, querystring: Type.Object(RangeQuery, { additionalProperties: false }),
+    tags, summary, params: TenantParams, querystring: Type.Object(SummaryRange, { additionalProperties: false }),
     response: { 200: SummarySchema, ...errors(400, 401, 403, 404) },
   },
 });
@@ -47,14 +61,14 @@ export const usageRoutes: FastifyPluginAsyncTypebox<{ usage: UsageService }> = a
     config: { access: 'admin' },
     schema: {
       tags: ['usage'],
-      summary: 'Every settled usage event of the UTC days from..to (with outcome=all, the released and expired runs too), oldest first, streamed as CSV or NDJSON (owner/admin)',
+      summary: 'Every settled usage event from..to (UTC days, or instants; with outcome=all, the released and expired runs too), oldest first, streamed as CSV or NDJSON (owner/admin)',
       params: TenantParams,
       querystring: Type.Object({
         format: Type.Optional(Type.Union([Type.Literal('csv'), Type.Literal('ndjson')], { description: 'default csv' })),
         outcome: Type.Optional(Type.Union([Type.Literal('settled'), Type.Literal('all')], {
           description: 'default settled: the settled usage events; all: every record, the runs released or expired too (each row says its `outcome`)',
         })),
-        ...RangeQuery,
+        ...ExportRange,
       }, { additionalProperties: false }),
       response: {
         200: {

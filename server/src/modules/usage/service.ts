@@ -69,9 +69,12 @@ export class UsageService {
     await repo.addCounts(tx, [...counts.values()]);
   }
 
-  /** Every UTC day from `from` to `to` (both included; default: the last 30 days), with zeros on quiet days. */
-  async summary(tenantId: string, q: { from?: string | undefined; to?: string | undefined }): Promise<{ days: UsageDay[] }> {
-    const { from, to } = this.range(q);
+  /**
+   * Every UTC day from `from` to `to` (both included; default: the last 30 days), with
+   * zeros on quiet days. A date-time names the UTC day it falls in: the summary is per day.
+   */
+  async summary(tenantId: string, q: Range): Promise<{ days: UsageDay[] }> {
+    const { from, to } = this.days(q);
     const rows = await inTenant(this.db, tenantId, (tx) => repo.days(tx, tenantId, from, to));
     const byDate = new Map<string, UsageDay>();
     for (let t = Date.parse(from); t <= Date.parse(to); t += DAY_MS) {
@@ -91,15 +94,14 @@ export class UsageService {
   }
 
   /**
-   * The tenant's records resolved from `from` to `to` (UTC days, both included), oldest
-   * first, as CSV or NDJSON: the settled ones (API.md's export), or with `outcome: 'all'`
-   * the released and expired runs too. Each page is read in its own short transaction when
-   * the reader asks for more, so an export holds neither a connection nor more than a page or so.
+   * The tenant's records resolved from `from` to `to` (UTC days, both included; a
+   * date-time is an instant: `from` included, `to` not), oldest first, as CSV or NDJSON:
+   * the settled ones (API.md's export), or with `outcome: 'all'` the released and expired
+   * runs too. Each page is read in its own short transaction when the reader asks for
+   * more, so an export holds neither a connection nor more than a page or so.
    */
-  export(tenantId: string, q: { format: ExportFormat; outcome?: ExportOutcome | undefined; from?: string | undefined; to?: string | undefined }): UsageExport {
-    const { from, to } = this.range(q);
-    const start = new Date(Date.parse(from));
-    const end = new Date(Date.parse(to) + DAY_MS);
+  export(tenantId: string, q: Range & { format: ExportFormat; outcome?: ExportOutcome | undefined }): UsageExport {
+    const { start, end, from, to } = this.span(q);
     const outcome = (q.outcome ?? 'settled') === 'all' ? null : 'settled';
     const limit = this.options.exportPageSize;
     const stream = pagedStream<repo.UsageRecordRow>({
@@ -114,22 +116,79 @@ export class UsageService {
     return { stream, contentType: EXPORT_MEDIA[q.format], filename: `usage-${tenantId}-${from}-${to}.${q.format}` };
   }
 
-  /** from/to as dates, checked: in order, at most maxRangeDays apart; missing ends default to the last 30 days. */
-  private range(q: { from?: string | undefined; to?: string | undefined }): { from: string; to: string } {
-    const today = this.clock.now().toISOString().slice(0, 10);
-    const to = q.to ?? (q.from ? dateAfter(q.from, DEFAULT_DAYS - 1) : today);
-    const from = q.from ?? dateAfter(to, -(DEFAULT_DAYS - 1));
+  /** from/to as UTC days (a date-time: its day), checked: in order, at most maxRangeDays apart. */
+  private days(q: Range): { from: string; to: string } {
+    const { from, to } = this.bounds(q);
     // The range's first instant and the end of its last day, as the queries take them.
-    if (!isStorableInstant(Date.parse(from)) || !isStorableInstant(Date.parse(to) + DAY_MS)) {
-      throw new AppError('VALIDATION_FAILED', `from (${from}) and to (${to}) must lie between 0001-01-01 and 9999-12-30`);
+    if (!isStorableInstant(Date.parse(from.day)) || !isStorableInstant(Date.parse(to.day) + DAY_MS)) {
+      throw new AppError('VALIDATION_FAILED', `from (${from.day}) and to (${to.day}) must lie between 0001-01-01 and 9999-12-30`);
     }
-    if (from > to) throw new AppError('DATE_RANGE_INVERTED', `from (${from}) is after to (${to})`);
-    const days = (Date.parse(to) - Date.parse(from)) / DAY_MS + 1;
+    if (from.day > to.day) throw new AppError('DATE_RANGE_INVERTED', `from (${from.day}) is after to (${to.day})`);
+    const days = (Date.parse(to.day) - Date.parse(from.day)) / DAY_MS + 1;
     if (days > this.options.maxRangeDays) {
-      throw new AppError('DATE_RANGE_TOO_LONG', `${days} days from ${from} to ${to}; at most ${this.options.maxRangeDays}`, { maxDays: this.options.maxRangeDays });
+      throw new AppError('DATE_RANGE_TOO_LONG', `${days} days from ${from.day} to ${to.day}; at most ${this.options.maxRangeDays}`, { maxDays: this.options.maxRangeDays });
     }
+    return { from: from.day, to: to.day };
+  }
+
+  /**
+   * from/to as the instants the export reads between, [start, end): a date from the start
+   * of its UTC day to the end of it (both days included, as the summary counts them), a
+   * date-time from or up to its instant. Checked: in order (a date `to` whose day ends at
+   * or before `from` is inverted; instants that meet make an empty export), and at most
+   * maxRangeDays long. `from` and `to` are spelled for the file's name.
+   */
+  private span(q: Range): { start: Date; end: Date; from: string; to: string } {
+    const { from, to } = this.bounds(q);
+    const start = from.at ?? Date.parse(from.day);
+    const end = to.at ?? Date.parse(to.day) + DAY_MS;
+    const [fromText, toText] = [spelled(from), spelled(to)];
+    if (!isStorableInstant(start) || !isStorableInstant(end)) {
+      throw new AppError('VALIDATION_FAILED', `from (${fromText}) and to (${toText}) must lie between 0001-01-01 and 9999-12-30`);
+    }
+    if (start > end || (to.at === null && start === end)) throw new AppError('DATE_RANGE_INVERTED', `from (${fromText}) is after to (${toText})`);
+    if (end - start > this.options.maxRangeDays * DAY_MS) {
+      const days = Math.round(((end - start) / DAY_MS) * 100) / 100;
+      throw new AppError('DATE_RANGE_TOO_LONG', `${days} days from ${fromText} to ${toText}; at most ${this.options.maxRangeDays}`, { maxDays: this.options.maxRangeDays });
+    }
+    return { start: new Date(start), end: new Date(end), from: fromText, to: toText };
+  }
+
+  /** from/to read; missing ends default to the last 30 days (with one given, 30 days from or up to its day). */
+  private bounds(q: Range): { from: Bound; to: Bound } {
+    const given = { from: q.from === undefined ? undefined : boundOf('from', q.from), to: q.to === undefined ? undefined : boundOf('to', q.to) };
+    const to = given.to ?? { day: given.from ? dateAfter(given.from.day, DEFAULT_DAYS - 1) : this.clock.now().toISOString().slice(0, 10), at: null };
+    const from = given.from ?? { day: dateAfter(to.day, -(DEFAULT_DAYS - 1)), at: null };
     return { from, to };
   }
+}
+
+/** A usage range as the routes take it: each end a date (YYYY-MM-DD) or an RFC 3339 date-time. */
+export interface Range { from?: string | undefined; to?: string | undefined }
+
+/** One end of a range: its UTC day, and the instant a date-time named (null: a date). */
+interface Bound { day: string; at: number | null }
+
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+/** RFC 3339's shape, its offset required (Date.parse reads a time without one as local time). */
+const DATE_TIME = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:?\d{2})$/;
+
+/**
+ * One end of a range. The routes' formats ('date', 'date-time') have checked it already;
+ * an in-process caller (createTollgate().usageSummary) has no schema, so its text is
+ * checked here: a date that exists, or a date-time that is an instant the database keeps.
+ */
+function boundOf(name: 'from' | 'to', text: string): Bound {
+  const at = Date.parse(text);
+  const day = isStorableInstant(at) ? new Date(at).toISOString().slice(0, 10) : null;
+  if (day !== null && DATE.test(text) && day === text) return { day, at: null };
+  if (day !== null && DATE_TIME.test(text)) return { day, at };
+  throw new AppError('VALIDATION_FAILED', `${name} (${text}) must be a date (YYYY-MM-DD) or an RFC 3339 date-time, from 0001-01-01 to 9999-12-31`);
+}
+
+/** A date as it is; an instant in UTC, in ISO 8601's basic format (no colons: a file's name holds it). */
+function spelled(b: Bound): string {
+  return b.at === null ? b.day : new Date(b.at).toISOString().replace(/[-:]/g, '').replace('.000Z', 'Z');
 }
 
 /**

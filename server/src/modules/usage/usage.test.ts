@@ -176,6 +176,41 @@ describe('GET …/usage/summary', () => {
     expect((await get('?from=2026-01-01&to=2026-12-31')).json().days).toHaveLength(365);
   });
 
+  it('takes an RFC 3339 date-time for from and to as the UTC day it falls in; an instant no database keeps is a 400', async () => {
+    const owner = await t.signup();
+    const { key } = await keyOf(owner);
+    const d = (await authorize(key, { operation: 'clustering' })).json();
+    await t.request({ method: 'POST', url: `/v1/reservations/${d.reservation.id}/settle`, token: key, payload: { credits: 3 } });
+    const day = today();
+    const get = (query: string, token = owner.accessToken, url = `/v1/tenants/${owner.tenantId}/usage/summary`) => t.request({ method: 'GET', url: `${url}${query}`, token });
+    const byDates = await summary(owner, `?from=${day}&to=${day}`);
+    expect(byDates.days).toEqual([expect.objectContaining({ date: day, meters: { runs: 1 }, credits: 3 })]);
+    for (const query of [`?from=${day}T00:00:00Z&to=${day}T23:59:59.999Z`, `?from=${day}T12:00:00%2B01:00&to=${day}`, `?from=${day}&to=${day}T23:29:59-00:30`]) {
+      const res = await get(query);
+      expect(res.statusCode, `${query}: ${res.body}`).toBe(200);
+      expect(res.json(), query).toEqual(byDates);
+    }
+    // An offset can put the instant on another UTC day than its local date says.
+    const next = new Date(Date.parse(day) + 86_400_000).toISOString().slice(0, 10);
+    expect((await get(`?from=${day}T23:30:00-05:00&to=${next}`)).json().days.map((x: UsageDay) => x.date)).toEqual([next]);
+    // The operator's twin reads them the same way.
+    const operator = await get(`?from=${day}T00:00:00Z&to=${day}T01:00:00Z`, await operatorToken(), `/v1/admin/tenants/${owner.tenantId}/usage/summary`);
+    expect(operator.statusCode, operator.body).toBe(200);
+    expect(operator.json()).toEqual(byDates);
+    // From a date-time alone, the 30 days from its day.
+    expect((await get(`?from=${day}T08:00:00Z`)).json().days).toHaveLength(30);
+    for (const [query, code] of [
+      ['?from=2030-06-30T23:59:60Z', 'VALIDATION_FAILED'], ['?from=0000-01-01T00:00:00Z', 'VALIDATION_FAILED'], ['?to=9999-12-31T23:59:59-23:59', 'VALIDATION_FAILED'],
+      ['?from=2026-12-06T00:00:00', 'VALIDATION_FAILED'], ['?from=2026-12-06T25:00:00Z', 'VALIDATION_FAILED'], ['?to=9999-12-31T12:00:00Z', 'VALIDATION_FAILED'],
+      ['?from=2026-03-02T00:00:00Z&to=2026-03-01T23:59:59Z', 'DATE_RANGE_INVERTED'], ['?from=2025-01-01T00:00:00Z&to=2026-03-01T00:00:00Z', 'DATE_RANGE_TOO_LONG'],
+    ] as const) {
+      const res = await get(query);
+      expect(res.statusCode, `${query}: ${res.body}`).toBe(400);
+      expect(res.json().error.code, query).toBe(code);
+    }
+    expect((await get('?from=2026-12-06T25:00:00Z')).json().error.message).toBe('querystring.from: must match format "date" or "date-time"');
+  });
+
   it('equals a recount of the raw records and the decision log over random runs across days (property)', async () => {
     const action = fc.oneof(
       fc.record({ kind: fc.constant('authorize' as const), operation: fc.constantFrom('clustering', 'content_generation', 'image_generation') }),
@@ -318,6 +353,48 @@ describe('GET …/usage/export', () => {
     expect((await exportOf(owner, '?from=2026-06-17&to=2026-06-16')).json().error.code).toBe('DATE_RANGE_INVERTED');
     const [summed] = (await summary(owner, `?from=${day}&to=${day}`)).days;
     expect(summed).toMatchObject({ meters: { runs: 2 }, credits: 2 });
+  });
+
+  it('a date-time is an instant: from included, to excluded; dates and instants mix', async () => {
+    const owner = await t.signup();
+    const at = (iso: string) => ({
+      tenantId: owner.tenantId, reservationId: `res_${iso.replace(/\D/g, '').padEnd(26, '0').slice(0, 26)}`, status: 'settled' as const, reserved: 1, charged: 1,
+      quantity: null, operation: 'clustering', model: null, idempotencyKey: iso, actorType: 'system', actorId: null, role: null, meter: 'runs', bypass: false,
+      route: null, reservedAt: new Date(iso), resolvedAt: new Date(iso),
+    });
+    const times = ['2026-06-14T23:59:59.999Z', '2026-06-15T00:00:00.000Z', '2026-06-15T12:00:00.000Z', '2026-06-15T23:59:59.999Z', '2026-06-16T00:00:00.000Z'];
+    await inTenant(t.deps.database.db, owner.tenantId, async (tx) => {
+      for (const iso of times) await t.deps.usage.record(tx, at(iso));
+    });
+    const keys = async (query: string) => {
+      const res = await exportOf(owner, `?format=ndjson${query}`);
+      expect(res.statusCode, `${query}: ${res.body}`).toBe(200);
+      return res.body.trimEnd().split('\n').filter(Boolean).map((l) => JSON.parse(l).idempotencyKey);
+    };
+    expect(await keys('&from=2026-06-15T00:00:00Z&to=2026-06-15T12:00:00Z')).toEqual([times[1]]);
+    expect(await keys('&from=2026-06-15T00:00:00Z&to=2026-06-15T12:00:00.001Z')).toEqual([times[1], times[2]]);
+    expect(await keys('&from=2026-06-14T23:59:59.999Z&to=2026-06-16T00:00:00Z')).toEqual(times.slice(0, 4));
+    // An offset is the instant it names: 2026-06-15T14:00+02:00 is noon UTC.
+    expect(await keys('&from=2026-06-15T14:00:00%2B02:00&to=2026-06-16')).toEqual(times.slice(2));
+    // A date is its whole UTC day beside an instant: from the day's start, to the day's end.
+    expect(await keys('&from=2026-06-15&to=2026-06-15T23:59:59.999Z')).toEqual([times[1], times[2]]);
+    expect(await keys('&from=2026-06-15T12:00:00Z&to=2026-06-15')).toEqual([times[2], times[3]]);
+    // Instants that meet: nothing between them.
+    expect(await keys('&from=2026-06-15T12:00:00Z&to=2026-06-15T12:00:00Z')).toEqual([]);
+    const named = await exportOf(owner, '?format=csv&from=2026-06-15T12:00:00Z&to=2026-06-16T00:00:00.5%2B00:00');
+    expect(named.headers['content-disposition']).toBe(`attachment; filename="usage-${owner.tenantId}-20260615T120000Z-20260616T000000.500Z.csv"`);
+    for (const [query, code] of [
+      ['&from=2026-06-15T12:00:00.001Z&to=2026-06-15T12:00:00Z', 'DATE_RANGE_INVERTED'], ['&from=2026-06-16T00:00:00Z&to=2026-06-15', 'DATE_RANGE_INVERTED'],
+      ['&from=2026-06-16&to=2026-06-15T23:59:59Z', 'DATE_RANGE_INVERTED'],
+      ['&from=2025-06-15T00:00:00Z&to=2026-06-16T00:00:00.001Z', 'DATE_RANGE_TOO_LONG'], ['&from=2030-06-30T23:59:60Z', 'VALIDATION_FAILED'],
+      ['&to=9999-12-31T23:59:59-23:59', 'VALIDATION_FAILED'], ['&from=2026-06-15T00:00:00', 'VALIDATION_FAILED'],
+    ] as const) {
+      const res = await exportOf(owner, `?format=ndjson${query}`);
+      expect(res.statusCode, `${query}: ${res.body}`).toBe(400);
+      expect(res.json().error.code, query).toBe(code);
+    }
+    // 366 days exactly is the longest range, as 366 dates are.
+    expect((await exportOf(owner, '?from=2025-06-15T00:00:00Z&to=2026-06-16T00:00:00Z')).statusCode).toBe(200);
   });
 
   it('reads a page ahead of its reader at most, not the whole export (bounded memory)', async () => {
