@@ -90,20 +90,20 @@ describe.skipIf(!available)('the console in Chromium, against a real Tollgate', 
     });
 
     it('tenant search finds a tenant by name and by id, and filters by status', async () => {
-      await opsPage.getByLabel('Name or id').fill('Acme Team');
+      await opsPage.getByLabel('Name, id or member email').fill('Acme Team');
       await opsPage.getByRole('button', { name: 'Search' }).click();
       await expect.poll(() => opsPage.locator('tbody tr').count()).toBe(1);
       await opsPage.getByRole('link', { name: 'Acme Team' }).waitFor();
       expect(new URL(opsPage.url()).search).toBe('?query=Acme+Team');
       await screenshot(opsPage, '02-tenant-search');
 
-      await opsPage.getByLabel('Name or id').fill('');
+      await opsPage.getByLabel('Name, id or member email').fill('');
       await opsPage.getByLabel('Status').selectOption('suspended');
       await opsPage.getByRole('button', { name: 'Search' }).click();
       await opsPage.getByText('No tenant matches.').waitFor();
 
       await opsPage.getByLabel('Status').selectOption('');
-      await opsPage.getByLabel('Name or id').fill(owner.tenantId);
+      await opsPage.getByLabel('Name, id or member email').fill(owner.tenantId);
       await opsPage.getByRole('button', { name: 'Search' }).click();
       await opsPage.getByRole('link', { name: 'Ada' }).click();
       await opsPage.getByRole('heading', { name: /^Ada/ }).waitFor();

@@ -8,7 +8,7 @@ import { ErrorBox, Field, StatusBadge, Table, useLoad, when } from '../ui';
 const STATUSES = ['', 'active', 'suspended', 'closed'] as const;
 const SUBSCRIPTION_STATUSES = ['', 'trialing', 'active', 'past_due', 'pending_payment', 'canceled', 'suspended'] as const;
 
-/** Operators: search tenants by name or id, filter by status (`GET /v1/admin/tenants`). */
+/** Operators: search tenants by name, id or a member's email, filter by status (`GET /v1/admin/tenants`). */
 export function AdminTenants({ query }: { query: URLSearchParams }) {
   const text = query.get('query') ?? '';
   const status = query.get('status') ?? '';
@@ -43,7 +43,7 @@ export function AdminTenants({ query }: { query: URLSearchParams }) {
     <main>
       <h1>Tenants</h1>
       <form className="filters" onSubmit={search} aria-label="Search tenants">
-        <Field label="Name or id"><input name="query" type="search" value={draft.text} onChange={(e) => setDraft({ ...draft, text: e.target.value })} /></Field>
+        <Field label="Name, id or member email"><input name="query" type="search" value={draft.text} onChange={(e) => setDraft({ ...draft, text: e.target.value })} /></Field>
         <Field label="Status">
           <select name="status" value={draft.status} onChange={(e) => setDraft({ ...draft, status: e.target.value })}>
             {STATUSES.map((s) => <option key={s} value={s}>{s || 'any'}</option>)}

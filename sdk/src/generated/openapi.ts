@@ -269,7 +269,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Search tenants by name or id, filter by status, subscription status and payment method */
+        /** Search tenants by name, id or a member's email, filter by status, subscription status and payment method */
         get: operations["adminListTenants"];
         put?: never;
         post?: never;
@@ -2655,6 +2655,7 @@ export interface operations {
     adminListTenants: {
         parameters: {
             query?: {
+                /** @description a part of the name or of a member's email (case-insensitive), or the tenant's id */
                 query?: string;
                 status?: "active" | "suspended" | "closed";
                 subscriptionStatus?: "trialing" | "active" | "past_due" | "pending_payment" | "canceled" | "suspended";

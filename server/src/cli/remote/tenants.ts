@@ -38,7 +38,7 @@ export const tenantCommands: Command[] = [
   {
     words: 'tenants list',
     synopsis: 'tenants list [--query TEXT] [--status active|suspended|closed] [--limit N] [--cursor C] [--all]',
-    summary: 'search tenants by name or id, filter by status (oldest first)',
+    summary: 'search tenants by name, id or a member\'s email, filter by status (oldest first)',
     options: { query: { type: 'string' }, status: { type: 'string' }, ...PAGE_OPTIONS },
     run: (call) => {
       const filter = { query: option(call, 'query'), status: oneOf(option(call, 'status'), STATUSES, '--status') };

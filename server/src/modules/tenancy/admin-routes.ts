@@ -20,9 +20,9 @@ export const tenancyAdminRoutes: FastifyPluginAsyncTypebox<TenancyAdminRouteOpti
   app.get('/v1/admin/tenants', {
     config: { access: 'operator' },
     schema: {
-      tags: ['operator'], summary: 'Search tenants by name or id, filter by status, subscription status and payment method',
+      tags: ['operator'], summary: 'Search tenants by name, id or a member\'s email, filter by status, subscription status and payment method',
       querystring: Type.Object({
-        query: Type.Optional(Type.String({ maxLength: 200 })),
+        query: Type.Optional(Type.String({ maxLength: 200, description: 'a part of the name or of a member\'s email (case-insensitive), or the tenant\'s id' })),
         status: Type.Optional(TenantStatusSchema),
         subscriptionStatus: Type.Optional(SubscriptionStatusSchema),
         paymentMethod: Type.Optional(PaymentMethodSchema),

@@ -66,7 +66,13 @@ export async function searchTenants(db: Executor, q: { query?: string | undefine
   const conditions = extra ? [extra] : [];
   if (q.query) {
     const pattern = `%${q.query.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-    conditions.push(or(ilike(tenants.name, pattern), eq(tenants.id, q.query))!);
+    // A member's email matches as the name does (case-insensitive, a part of it). An EXISTS
+    // per tenant: each tenant is listed once, however many of its members match, and the
+    // page stays ordered and cut by the tenant's id. Like the name's '%…%', it is a scan
+    // (of the memberships and their users), not an index lookup: fine for an operator's search.
+    const memberEmail = sql`EXISTS (SELECT 1 FROM ${memberships} JOIN ${users} ON ${users.id} = ${memberships.userId}
+      WHERE ${memberships.tenantId} = ${tenants.id} AND ${ilike(users.email, pattern)})`;
+    conditions.push(or(ilike(tenants.name, pattern), eq(tenants.id, q.query), memberEmail)!);
   }
   if (q.status) conditions.push(eq(tenants.status, q.status));
   if (q.afterId) conditions.push(gt(tenants.id, q.afterId));

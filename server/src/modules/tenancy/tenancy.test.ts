@@ -287,6 +287,52 @@ describe('operators', () => {
     expect(notOp.statusCode).toBe(403);
   });
 
+  it('search tenants by a member\'s email: without case, by a part of it, wildcards literal, each tenant once, pages stable', async () => {
+    const op = await t.operator();
+    const domain = `acme-${Date.now().toString(36)}.example`;
+    // Named at signup: the personal tenants' names say nothing of the emails.
+    const person = async (local: string) => {
+      const res = await t.request({ method: 'POST', url: '/v1/signup', payload: { email: `${local}@${domain}`, password: 'correct-horse-battery', name: `${local} Person` } });
+      expect(res.statusCode, res.body).toBe(201);
+      return res.json() as { tenant: { id: string }; accessToken: string };
+    };
+    const alice = await person('alice');
+    const bob = await person('bob');
+    const team = (await t.request({ method: 'POST', url: '/v1/tenants', token: alice.accessToken, payload: { name: 'Widgets Team' } })).json();
+    const inv = (await t.request({ method: 'POST', url: `/v1/tenants/${team.id}/invitations`, token: alice.accessToken, payload: { email: `bob@${domain}`, role: 'member' } })).json();
+    expect((await t.request({ method: 'POST', url: `/v1/invitations/${inv.token}/accept`, token: bob.accessToken })).statusCode).toBe(200);
+    await t.signup(); // a tenant none of them is in
+
+    const search = async (query: string, more = '') => {
+      const res = await t.request({ method: 'GET', url: `/v1/admin/tenants?query=${encodeURIComponent(query)}${more}`, token: op.accessToken });
+      expect(res.statusCode, res.body).toBe(200);
+      return res.json() as { tenants: { id: string }[]; nextCursor: string | null };
+    };
+    const ids = async (query: string) => (await search(query, '&limit=200')).tenants.map((x) => x.id);
+    const sorted = (...list: string[]) => [...list].sort();
+    expect(await ids(`alice@${domain}`)).toEqual(sorted(alice.tenant.id, team.id));
+    expect(await ids(`ALICE@${domain.toUpperCase()}`)).toEqual(sorted(alice.tenant.id, team.id));
+    expect(await ids(`bob@${domain.slice(0, 8)}`)).toEqual(sorted(bob.tenant.id, team.id));
+    // Two members match in the team: it is listed once.
+    const all = sorted(alice.tenant.id, bob.tenant.id, team.id);
+    expect(await ids(`@${domain}`)).toEqual(all);
+    // LIKE's wildcards are the characters they are, as in the name's match.
+    expect(await ids(`a_ice@${domain}`)).toEqual([]);
+    expect(await ids(`%@${domain}`)).toEqual([]);
+    // The name and the id match as before.
+    expect(await ids('widgets team')).toEqual(expect.arrayContaining([team.id]));
+    expect(await ids(team.id)).toEqual([team.id]);
+    // A page at a time: every tenant once, in order.
+    const walked: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = await search(`@${domain}`, `&limit=1${cursor ? `&cursor=${cursor}` : ''}`);
+      walked.push(...page.tenants.map((x) => x.id));
+      cursor = page.nextCursor;
+    } while (cursor !== null);
+    expect(walked).toEqual(all);
+  });
+
   it('deactivate a user: their token is refused on the next request', async () => {
     const op = await t.operator();
     const user = await t.signup();
