@@ -106,18 +106,21 @@ describe('the operator\'s views', () => {
   });
 });
 
-describe('the tenant\'s own billing, for its owner and admins', () => {
-  it('subscription and payments: owner and admin read them, a member does not; while payment is due too', async () => {
+describe('the tenant\'s own billing: its subscription for every member, its payments for its owner and admins', () => {
+  it('owner and admin read the subscription and the payments, a member the subscription only; while payment is due too', async () => {
     const owner = await t.signup();
     const admin = await t.signup();
     const member = await t.signup();
     const tenantId = await createTeam(t, owner, [[admin, 'admin'], [member, 'member']]);
     await t.request({ method: 'POST', url: `/v1/tenants/${tenantId}/subscription/bank-transfer`, token: admin.accessToken, payload: { plan: 'pro' } });
-    for (const [user, status] of [[owner, 200], [admin, 200], [member, 403]] as const) {
-      for (const url of [`/v1/tenants/${tenantId}/subscription`, `/v1/tenants/${tenantId}/payments`]) {
+    for (const [user, payments] of [[owner, 200], [admin, 200], [member, 403]] as const) {
+      for (const [url, status] of [[`/v1/tenants/${tenantId}/subscription`, 200], [`/v1/tenants/${tenantId}/payments`, payments]] as const) {
         expect([url, (await t.request({ method: 'GET', url, token: user.accessToken })).statusCode]).toEqual([url, status]);
       }
     }
+    // The member sees what is due, as the owner does.
+    const due = (await t.request({ method: 'GET', url: `/v1/tenants/${tenantId}/subscription`, token: member.accessToken })).json();
+    expect(due).toMatchObject({ status: 'pending_payment', plan: 'pro' });
     // Other routes of the unpaid tenant answer 402.
     const other = await t.request({ method: 'GET', url: `/v1/tenants/${tenantId}/members`, token: owner.accessToken });
     expect([other.statusCode, other.json().error.code]).toEqual([402, 'PAYMENT_REQUIRED']);

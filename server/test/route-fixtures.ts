@@ -163,7 +163,7 @@ export const ROUTE_FIXTURES: Record<string, RouteFixture> = {
   'GET /v1/admin/tenants/:tenantId/audit': { need: 'operator', params: (w) => ({ tenantId: w.tenantA }) },
   'PATCH /v1/admin/users/:userId': { need: 'operator', params: (w) => ({ userId: w.memberA.userId }), body: () => ({ status: 'active' }) },
   'POST /v1/admin/signing-keys/rotate': { need: 'operator' },
-  'GET /v1/tenants/:tenantId/subscription': { need: 'admin', params: (w) => ({ tenantId: w.tenantA }) },
+  'GET /v1/tenants/:tenantId/subscription': { need: 'member', params: (w) => ({ tenantId: w.tenantA }) },
   'POST /v1/tenants/:tenantId/subscription/cancel': { need: 'owner', params: (w) => ({ tenantId: w.tenantA }), body: () => ({ atPeriodEnd: true }) },
   'POST /v1/tenants/:tenantId/subscription/resume': { need: 'owner', params: (w) => ({ tenantId: w.tenantA }) },
   'POST /v1/tenants/:tenantId/subscription/bank-transfer': { need: 'admin', params: (w) => ({ tenantId: w.tenantA }), body: () => ({ plan: 'pro' }) },

@@ -800,7 +800,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The tenant's subscription (owner/admin) */
+        /** The tenant's subscription (any member) */
         get: operations["getSubscription"];
         put?: never;
         post?: never;

@@ -19,9 +19,13 @@ export interface BillingRouteOptions {
  * (`whileUnpaid`): its owner must be able to see what is due and act on it.
  */
 export const billingRoutes: FastifyPluginAsyncTypebox<BillingRouteOptions> = async (app, { subscriptions, actorOf }) => {
+  // Any member: the view is what GET /v1/tenants/{tenantId} shows every member as its
+  // `subscription` (plan, status, period, the method and the last payment's external id),
+  // never a provider's customer or subscription id; the payments (amounts, payers, proofs,
+  // transfer references) stay the owner's and admins'.
   app.get('/v1/tenants/:tenantId/subscription', {
-    config: { access: 'admin', whileUnpaid: true },
-    schema: { tags: ['billing'], summary: 'The tenant\'s subscription (owner/admin)', params: TenantParams, response: { 200: SubscriptionSchema, ...errors(401, 403, 404) } },
+    config: { access: 'member', whileUnpaid: true },
+    schema: { tags: ['billing'], summary: 'The tenant\'s subscription (any member)', params: TenantParams, response: { 200: SubscriptionSchema, ...errors(401, 403, 404) } },
   }, async (request) => subscriptions.get(request.params.tenantId));
 
   app.post('/v1/tenants/:tenantId/subscription/cancel', {
