@@ -71,6 +71,29 @@ describe('createTollgate (embedded)', () => {
     }
   });
 
+  it('a decision refused for the tenant\'s standing names the tenant\'s plan, as the route\'s does', async () => {
+    const { tollgate, close } = await embedded();
+    const app = await buildApp(tollgate.deps);
+    try {
+      const { tenant, accessToken } = await tollgate.deps.auth.signup({ email: 'embedded-standing@example.com', password: 'correct-horse-battery' }, {});
+      await tollgate.deps.auth.ensureOperator('embedded-standing-operator@example.com', 'operator-password-123', 'test');
+      const op = (await app.inject({ method: 'POST', url: '/v1/token', payload: { grantType: 'password', email: 'embedded-standing-operator@example.com', password: 'operator-password-123' } })).json() as { accessToken: string };
+      const patch = async (payload: object) => {
+        const res = await app.inject({ method: 'PATCH', url: `/v1/admin/tenants/${tenant.id}`, payload, headers: { authorization: `Bearer ${op.accessToken}` } });
+        expect(res.statusCode, res.body).toBe(200);
+      };
+      await patch({ plan: 'pro' });
+      expect(await tollgate.authorize(accessToken, { operation: 'clustering' }, { tenantHeader: tenant.id })).toMatchObject({ allowed: true, tenant: { plan: 'pro' } });
+      await patch({ status: 'suspended' });
+      expect(await tollgate.authorize(accessToken, { operation: 'clustering' }, { tenantHeader: tenant.id })).toMatchObject({
+        allowed: false, code: 'TENANT_SUSPENDED', tenant: { id: tenant.id, plan: 'pro', enterprise: false },
+      });
+    } finally {
+      await app.close();
+      await close();
+    }
+  });
+
   it('refuses text the database cannot hold with MALFORMED_TEXT, as the HTTP edge does, and writes nothing', async () => {
     const { tollgate, close } = await embedded();
     try {

@@ -5593,6 +5593,7 @@ export interface operations {
                         tenant: {
                             id: string;
                             plan: string | null;
+                            /** @description false on a refusal for the tenant's standing: its overrides are not read for one */
                             enterprise: boolean;
                         };
                         principal: {

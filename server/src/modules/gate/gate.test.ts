@@ -164,6 +164,48 @@ describe('POST /v1/authorize', () => {
     });
   });
 
+  describe('a refusal for the tenant\'s standing names the tenant\'s plan, as API.md\'s decision does', () => {
+    const standings: [string, (app: TestApp, tenantId: string, operator: SignedUp) => Promise<void>][] = [
+      ['TENANT_SUSPENDED', async (app, tenantId, operator) => { await patchTenant(app, operator, tenantId, { status: 'suspended' }); }],
+      ['TENANT_CLOSED', async (app, tenantId, operator) => { await patchTenant(app, operator, tenantId, { status: 'closed' }); }],
+      ['PAYMENT_REQUIRED', async (app, tenantId) => {
+        await app.db.asOwner("UPDATE subscriptions SET status = 'canceled' WHERE tenant_id = $1", [tenantId]);
+        await app.deps.changes.publish({ kind: 'tenant', id: tenantId });
+      }],
+    ];
+    const patchTenant = async (app: TestApp, operator: SignedUp, tenantId: string, payload: Record<string, unknown>) => {
+      const res = await app.request({ method: 'PATCH', url: `/v1/admin/tenants/${tenantId}`, token: operator.accessToken, payload });
+      expect(res.statusCode, res.body).toBe(200);
+    };
+    /** Each standing on a tenant of the pro plan (not the default one), asked with an API key and answered again as a replay. */
+    async function refusalsOn(app: TestApp, operator: SignedUp): Promise<void> {
+      for (const [code, setup] of standings) {
+        const owner = await app.signup();
+        await patchTenant(app, operator, owner.tenantId, { plan: 'pro' });
+        const key = (await app.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys`, token: owner.accessToken, payload: { name: 'k', scopes: ['authorize'] } })).json().key;
+        // Its state cached as the pro tenant it is, allowed, before the standing changes.
+        expect((await app.request({ method: 'POST', url: '/v1/authorize', token: key, payload: { operation: 'clustering' } })).json().tenant.plan).toBe('pro');
+        await setup(app, owner.tenantId, operator);
+        for (const round of ['first', 'replay']) {
+          const res = await app.request({ method: 'POST', url: '/v1/authorize', token: key, payload: { operation: 'clustering', idempotencyKey: `standing-${code}` } });
+          expect([code, round, res.statusCode]).toEqual([code, round, 200]);
+          expect(res.json(), `${code} ${round}`).toMatchObject({ allowed: false, code, tenant: { id: owner.tenantId, plan: 'pro', enterprise: false } });
+        }
+      }
+    }
+
+    it('on the group-commit path', () => refusalsOn(t, op));
+
+    it('on the reference path (groupCommit: false)', async () => {
+      const alone = await startTestApp({ patch: (file) => { file.metering.groupCommit = false; } });
+      try {
+        await refusalsOn(alone, await alone.operator());
+      } finally {
+        await alone.close();
+      }
+    });
+  });
+
   it('an unreachable rate-limit store on the fail-closed authorize scope is a 503, not a decision a retry would replay', async () => {
     const dead = await startTestApp({ env: { REDIS_URL: 'redis://127.0.0.1:1' }, patch: (file) => { file.rateLimits.scopes.api.failMode = 'open'; file.rateLimits.scopes.auth.failMode = 'open'; } });
     try {

@@ -54,13 +54,17 @@ export class DecisionRules {
 
   /** Throws what is an error of the call (a credential gone, a tenant it may not see); answers what is a decision. */
   async prepare(principal: Principal, tenantId: string, cost: CostQuote, request: AuthorizeRequest, decisionId: string, requestId: string | null): Promise<Prepared> {
-    const { checked, stamp } = await this.p.tenancy.checkTenantStamped(principal, tenantId);
+    const { checked, stamp, plan } = await this.p.tenancy.checkTenantStamped(principal, tenantId);
     const idem = request.idempotencyKey ?? null;
     const common = { decisionId, idem, hash: idem === null ? null : idempotencyHash(cost, request), requestId };
     if (!checked.ok) {
       const check = checked.error === 'PAYMENT_REQUIRED' ? 'subscription' : 'tenant';
       if (checked.error !== 'TENANT_SUSPENDED' && checked.error !== 'TENANT_CLOSED' && checked.error !== 'PAYMENT_REQUIRED') throw new AppError(checked.error);
-      const shape = this.shapeOf(principal, null, { id: tenantId, plan: null, enterprise: false }, cost, decisionId, this.p.routing.select(null, [], request.model));
+      // The plan as the checked state names it (the default plan for a tenant without a
+      // subscription, as its entitlements would say): no snapshot is read for a refusal,
+      // so `enterprise` (which an override may set) stays false.
+      const tenant = { id: tenantId, plan: this.p.plans.ofSubscription(plan).id, enterprise: false };
+      const shape = this.shapeOf(principal, null, tenant, cost, decisionId, this.p.routing.select(null, [], request.model));
       return this.refusal(principal, shape, { kind: 'refused', code: checked.error, refusedBy: { check } }, stamp, common, null);
     }
     const access = checked.value;

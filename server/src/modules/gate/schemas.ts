@@ -35,7 +35,11 @@ export const DecisionSchema = Type.Object({
   allowed: Type.Boolean(),
   code: Type.Enum(DECISION_CODES),
   decisionId: Type.String(),
-  tenant: Type.Object({ id: Type.String(), plan: Nullable(Type.String()), enterprise: Type.Boolean() }),
+  tenant: Type.Object({
+    id: Type.String(),
+    plan: Nullable(Type.String({ description: 'the tenant\'s plan, a refusal for its standing included (null only in the replay of such a refusal answered by an earlier release)' })),
+    enterprise: Type.Boolean({ description: 'false on a refusal for the tenant\'s standing: its overrides are not read for one' }),
+  }),
   principal: Type.Object({
     type: Type.Enum(['user', 'api_key', 'service'] as const), id: Type.String(), userId: Nullable(Type.String()), role: Nullable(Role),
   }),

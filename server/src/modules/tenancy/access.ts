@@ -39,8 +39,12 @@ interface RoleState { role: Role | null; generation: number }
  */
 export interface Stamp { tenant: number; user: number | null }
 
-/** A check's answer and the stamp of the state it was made on. */
-export interface StampedCheck { checked: Result<TenantAccess, TenantDenial | 'UNAUTHENTICATED'>; stamp: Stamp }
+/**
+ * A check's answer and the stamp of the state it was made on, with the plan that state
+ * names (its subscription's; null: no subscription, or no tenant): a refusal for the
+ * tenant's standing still says the tenant's plan, and costs no read to say it.
+ */
+export interface StampedCheck { checked: Result<TenantAccess, TenantDenial | 'UNAUTHENTICATED'>; stamp: Stamp; plan: string | null }
 
 /**
  * Whether a user's access token was signed out: issued at or before the instant a
@@ -119,7 +123,8 @@ export class AccessCheck {
   async checkStamped(principal: Principal, tenantId: string, options: TenantCheckOptions = {}): Promise<StampedCheck> {
     let userId: string | null = null;
     const stamp: Stamp = { tenant: Number.MAX_SAFE_INTEGER, user: null };
-    const answer = (checked: StampedCheck['checked']): StampedCheck => ({ checked, stamp });
+    let plan: string | null = null;
+    const answer = (checked: StampedCheck['checked']): StampedCheck => ({ checked, stamp, plan });
     if (principal.type === 'user') userId = principal.userId;
     else if (principal.type === 'api_key' && principal.tenantId !== tenantId) return answer(err('TENANT_NOT_FOUND'));
     else if (principal.type === 'service') {
@@ -130,6 +135,7 @@ export class AccessCheck {
     const tenant = await this.tenant(tenantId);
     if (!tenant) return answer(err('TENANT_NOT_FOUND'));
     stamp.tenant = Math.min(stamp.tenant, tenant.generation);
+    plan = tenant.plan;
     let role: Role | null = null;
     if (userId) {
       const found = await this.role(tenantId, userId);
