@@ -33,6 +33,20 @@ export function paidPeriodEnd(start: Date, interval: 'month' | 'year', periods: 
   return addMonthsUtc(start, (interval === 'year' ? 12 : 1) * periods);
 }
 
+/**
+ * What a self-renewing subscription's next months are counted from: its start, while its
+ * current period lies on that cycle; else the current period's end (a period opened off
+ * the cycle: a trial given mid-month), so the next periods are whole months from there.
+ */
+export function periodAnchor(createdAt: Date, period: Period): Date {
+  const { start } = period;
+  const months = (start.getUTCFullYear() - createdAt.getUTCFullYear()) * 12 + start.getUTCMonth() - createdAt.getUTCMonth();
+  for (const m of [months - 1, months, months + 1]) {
+    if (m >= 0 && addMonthsUtc(createdAt, m).getTime() === start.getTime()) return createdAt;
+  }
+  return period.end;
+}
+
 /** A billing period, [start, end): the instant `end` already belongs to the next one. */
 export interface Period { start: Date; end: Date }
 
@@ -112,7 +126,10 @@ export class BillingService {
    * rolled forward here (lazily; the sweeper does the same for idle tenants), one month at
    * a time from its previous end, so periods stay contiguous however long it was idle;
    * period ends are counted in months from the subscription's start, so a subscription
-   * begun on the 31st renews on the last day of short months and the 31st again after.
+   * begun on the 31st renews on the last day of short months and the 31st again after —
+   * or from the current period's end, when that period was opened off that cycle (a trial
+   * an operator gave mid-cycle): counted from the subscription's start, the roll after it
+   * would be a stub of a day or two, with a whole period's credits and runs.
    * Any other subscription keeps its period, ended or not, until a payment opens the next.
    */
   async currentPeriod(tx: Executor, tenantId: string): Promise<Period> {
@@ -121,7 +138,7 @@ export class BillingService {
       const row = await findSubscription(tx, tenantId);
       if (!row) return calendarMonthUtc(now);
       if (row.currentPeriodEnd > now || !renewsItself(row)) return { start: row.currentPeriodStart, end: row.currentPeriodEnd };
-      const anchor = row.createdAt;
+      const anchor = periodAnchor(row.createdAt, { start: row.currentPeriodStart, end: row.currentPeriodEnd });
       let start = row.currentPeriodEnd;
       let months = 1;
       while (addMonthsUtc(anchor, months) <= start) months++;
