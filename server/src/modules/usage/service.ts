@@ -116,42 +116,17 @@ export class UsageService {
     return { stream, contentType: EXPORT_MEDIA[q.format], filename: `usage-${tenantId}-${from}-${to}.${q.format}` };
   }
 
-  /** from/to as UTC days (a date-time: its day), checked: in order, at most maxRangeDays apart. */
+  /** from/to as UTC days (a date-time: its day), checked as the export checks two dates: in order, at most maxRangeDays apart. */
   private days(q: Range): { from: string; to: string } {
     const { from, to } = this.bounds(q);
-    // The range's first instant and the end of its last day, as the queries take them.
-    if (!isStorableInstant(Date.parse(from.day)) || !isStorableInstant(Date.parse(to.day) + DAY_MS)) {
-      throw new AppError('VALIDATION_FAILED', `from (${from.day}) and to (${to.day}) must lie between 0001-01-01 and 9999-12-30`);
-    }
-    if (from.day > to.day) throw new AppError('DATE_RANGE_INVERTED', `from (${from.day}) is after to (${to.day})`);
-    const days = (Date.parse(to.day) - Date.parse(from.day)) / DAY_MS + 1;
-    if (days > this.options.maxRangeDays) {
-      throw new AppError('DATE_RANGE_TOO_LONG', `${days} days from ${from.day} to ${to.day}; at most ${this.options.maxRangeDays}`, { maxDays: this.options.maxRangeDays });
-    }
+    checkedSpan({ day: from.day, at: null }, { day: to.day, at: null }, this.options.maxRangeDays);
     return { from: from.day, to: to.day };
   }
 
-  /**
-   * from/to as the instants the export reads between, [start, end): a date from the start
-   * of its UTC day to the end of it (both days included, as the summary counts them), a
-   * date-time from or up to its instant. Checked: in order (a date `to` whose day ends at
-   * or before `from` is inverted; instants that meet make an empty export), and at most
-   * maxRangeDays long. `from` and `to` are spelled for the file's name.
-   */
+  /** from/to as the instants the export reads between (checkedSpan). */
   private span(q: Range): { start: Date; end: Date; from: string; to: string } {
     const { from, to } = this.bounds(q);
-    const start = from.at ?? Date.parse(from.day);
-    const end = to.at ?? Date.parse(to.day) + DAY_MS;
-    const [fromText, toText] = [spelled(from), spelled(to)];
-    if (!isStorableInstant(start) || !isStorableInstant(end)) {
-      throw new AppError('VALIDATION_FAILED', `from (${fromText}) and to (${toText}) must lie between 0001-01-01 and 9999-12-30`);
-    }
-    if (start > end || (to.at === null && start === end)) throw new AppError('DATE_RANGE_INVERTED', `from (${fromText}) is after to (${toText})`);
-    if (end - start > this.options.maxRangeDays * DAY_MS) {
-      const days = Math.round(((end - start) / DAY_MS) * 100) / 100;
-      throw new AppError('DATE_RANGE_TOO_LONG', `${days} days from ${fromText} to ${toText}; at most ${this.options.maxRangeDays}`, { maxDays: this.options.maxRangeDays });
-    }
-    return { start: new Date(start), end: new Date(end), from: fromText, to: toText };
+    return checkedSpan(from, to, this.options.maxRangeDays);
   }
 
   /** from/to read; missing ends default to the last 30 days (with one given, 30 days from or up to its day). */
@@ -161,6 +136,28 @@ export class UsageService {
     const from = given.from ?? { day: dateAfter(to.day, -(DEFAULT_DAYS - 1)), at: null };
     return { from, to };
   }
+}
+
+/**
+ * from/to as the instants a range reads between, [start, end): a date from the start of
+ * its UTC day to the end of it (both days included, as the summary counts them), a
+ * date-time from or up to its instant. Checked: in order (a date `to` whose day ends at
+ * or before `from` is inverted; instants that meet make an empty export), and at most
+ * `maxDays` long. `from` and `to` are spelled for the export file's name.
+ */
+function checkedSpan(from: Bound, to: Bound, maxDays: number): { start: Date; end: Date; from: string; to: string } {
+  const start = from.at ?? Date.parse(from.day);
+  const end = to.at ?? Date.parse(to.day) + DAY_MS;
+  const [fromText, toText] = [spelled(from), spelled(to)];
+  if (!isStorableInstant(start) || !isStorableInstant(end)) {
+    throw new AppError('VALIDATION_FAILED', `from (${fromText}) and to (${toText}) must lie between 0001-01-01 and 9999-12-30`);
+  }
+  if (start > end || (to.at === null && start === end)) throw new AppError('DATE_RANGE_INVERTED', `from (${fromText}) is after to (${toText})`);
+  if (end - start > maxDays * DAY_MS) {
+    const days = Math.round(((end - start) / DAY_MS) * 100) / 100;
+    throw new AppError('DATE_RANGE_TOO_LONG', `${days} days from ${fromText} to ${toText}; at most ${maxDays}`, { maxDays });
+  }
+  return { start: new Date(start), end: new Date(end), from: fromText, to: toText };
 }
 
 /** A usage range as the routes take it: each end a date (YYYY-MM-DD) or an RFC 3339 date-time. */
