@@ -1,9 +1,8 @@
 import { Ajv, type Options } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import { fullFormats } from 'ajv-formats/dist/formats.js';
 import type { FastifyInstance } from 'fastify';
 import type { TSchema } from 'typebox';
-import { isStorableInstant } from '../lib/clock.js';
+import { compareDateTimes, isInstantText } from '../lib/rfc3339.js';
 
 // ajv-formats ships CommonJS; its default export arrives wrapped under ESM.
 const addFormats = ((addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule) as unknown as (ajv: Ajv) => Ajv;
@@ -38,13 +37,7 @@ export function passesAsBody(schema: TSchema, value: unknown): boolean {
   return bodies.validate(schema, value);
 }
 
-const rfc3339 = fullFormats['date-time'] as { validate: (value: string) => boolean; compare: (a: string, b: string) => number | undefined };
-
-/**
- * A `date-time` is one RFC 3339 spells (ajv-formats) and an instant JavaScript and
- * PostgreSQL both keep: a leap second (23:59:60, NaN to Date.parse) or a year past 9999
- * (by its offset) would pass the format and reach the handler as no date at all.
- */
+/** A `date-time` is an instant as lib/rfc3339.ts says: one RFC 3339 spells and the database keeps. */
 function withInstants(ajv: Ajv): Ajv {
-  return ajv.addFormat('date-time', { type: 'string', validate: (value) => rfc3339.validate(value) && isStorableInstant(Date.parse(value)), compare: rfc3339.compare });
+  return ajv.addFormat('date-time', { type: 'string', validate: isInstantText, compare: compareDateTimes });
 }

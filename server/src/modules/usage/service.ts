@@ -4,6 +4,7 @@ import { inTenant } from '../../db/scope.js';
 import { DAY_MS, isStorableInstant, type Clock } from '../../lib/clock.js';
 import { AppError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
+import { isInstantText } from '../../lib/rfc3339.js';
 import type { Resolution } from '../credits/index.js';
 import { EXPORT_MEDIA, exportHeader, pagedStream, renderRecord, toRecordView, type ExportFormat, type ExportOutcome } from './export.js';
 import * as repo from './repo.js';
@@ -167,19 +168,17 @@ export interface Range { from?: string | undefined; to?: string | undefined }
 interface Bound { day: string; at: number | null }
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
-/** RFC 3339's shape, its offset required (Date.parse reads a time without one as local time). */
-const DATE_TIME = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:?\d{2})$/;
 
 /**
  * One end of a range. The routes' formats ('date', 'date-time') have checked it already;
  * an in-process caller (createTollgate().usageSummary) has no schema, so its text is
- * checked here: a date that exists, or a date-time that is an instant the database keeps.
+ * checked here: a date that exists, or a date-time by the routes' own rule (lib/rfc3339.ts).
  */
 function boundOf(name: 'from' | 'to', text: string): Bound {
   const at = Date.parse(text);
   const day = isStorableInstant(at) ? new Date(at).toISOString().slice(0, 10) : null;
   if (day !== null && DATE.test(text) && day === text) return { day, at: null };
-  if (day !== null && DATE_TIME.test(text)) return { day, at };
+  if (day !== null && isInstantText(text)) return { day, at };
   throw new AppError('VALIDATION_FAILED', `${name} (${text}) must be a date (YYYY-MM-DD) or an RFC 3339 date-time, from 0001-01-01 to 9999-12-31`);
 }
 
