@@ -383,7 +383,10 @@ BEGIN
   ), bypasses AS (
     INSERT INTO audit_log (tenant_id, id, actor_type, actor_id, action, target_type, target_id, data, request_id, created_at)
     SELECT v.tid, v.audit_id, v.actor_type, v.actor_id, 'limit.bypass', 'meter', v.meter,
-           jsonb_build_object('role', v.role, 'used', v.mu, 'limit', v.mlimit, 'periodStart', tollgate_iso(v.ps)), v.request_id, at
+           -- A service key acting for a member names the member, as the audit service's entries do (Actor.onBehalfOf).
+           jsonb_build_object('role', v.role, 'used', v.mu, 'limit', v.mlimit, 'periodStart', tollgate_iso(v.ps))
+             || CASE WHEN v.actor_type = 'service' AND v.puid IS NOT NULL THEN jsonb_build_object('onBehalfOf', v.puid) ELSE '{}'::jsonb END,
+           v.request_id, at
       FROM v WHERE v.byp
   )
   INSERT INTO credit_reservations (tenant_id, id, idempotency_key, operation, model, amount, status, charged, refunded, expires_at, created_at,

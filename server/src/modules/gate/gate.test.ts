@@ -369,6 +369,20 @@ describe('POST /v1/authorize', () => {
     expect(noBehalf.statusCode).toBe(403);
   });
 
+  it('a bypass made through a service key for an owner is audited naming the member it acted for', async () => {
+    const owner = await t.signup();
+    const svc = (await t.request({ method: 'POST', url: '/v1/admin/service-keys', token: op.accessToken, payload: { name: 'backend' } })).json();
+    await admin(owner.tenantId, { limits: { runs: 1, concurrentRuns: 100 } });
+    const { key } = await keyOf(owner);
+    expect((await authorize(key, { operation: 'image_generation' })).json().allowed).toBe(true);
+    const bypassed = (await authorize(svc.key, { operation: 'image_generation', onBehalfOf: { tenantId: owner.tenantId, userId: owner.userId } })).json();
+    expect(bypassed).toMatchObject({ allowed: true, bypass: { reason: 'owner', meter: 'runs' }, principal: { type: 'service', userId: owner.userId } });
+    const audit = (await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/audit`, token: owner.accessToken })).json();
+    expect(audit.entries.filter((e: { action: string }) => e.action === 'limit.bypass')).toEqual([
+      expect.objectContaining({ actor: expect.objectContaining({ type: 'service', id: svc.id }), data: expect.objectContaining({ role: 'owner', onBehalfOf: owner.userId }) }),
+    ]);
+  });
+
   it('a user picks one of their tenants; another tenant is the 404 of a missing one', async () => {
     const owner = await t.signup();
     const outsider = await t.signup();
