@@ -78,23 +78,37 @@ BEGIN
 END $fn$;
 
 -- credits.low: for each of `tids`, whether its available credits (balance - reserved) are
--- below `threshold` now; the first time that turns true an event, re-armed once it turns
--- false. The conditional upsert is the gate: of racing callers one flips the flag. Called
--- after the accounts changed, in the same transaction (their rows are locked by then).
+-- below `threshold` now; the first time that turns true an event. Re-armed only when
+-- credits were added: available back at or above the threshold and a balance above the
+-- lowest it has had since the alert (`low_balance`, kept while low). Holds coming and going
+-- (a reservation, its release, a settlement's unused part) move the available credits
+-- around the threshold without adding any; re-armed by them, a tenant hovering at the
+-- threshold was told on every run. The conditional upsert is the gate: of racing callers
+-- one flips the flag. Called after the accounts changed, in the same transaction (their
+-- rows are locked by then).
 CREATE OR REPLACE FUNCTION tollgate_credits_low(tids text[], threshold bigint, at timestamptz) RETURNS void LANGUAGE sql VOLATILE AS $$
   WITH acc AS (
-    SELECT ca.tenant_id, ca.balance, ca.reserved, ca.balance - ca.reserved AS available, coalesce(al.low, false) AS low
+    SELECT ca.tenant_id, ca.balance, ca.reserved, ca.balance - ca.reserved AS available, coalesce(al.low, false) AS low,
+           coalesce(al.low_balance, ca.balance) AS low_balance
       FROM credit_accounts ca LEFT JOIN credit_alerts al ON al.tenant_id = ca.tenant_id
      WHERE threshold IS NOT NULL AND ca.tenant_id = ANY (tids)
+  ), next AS (
+    SELECT a.*, CASE WHEN a.low THEN NOT (a.available >= threshold AND a.balance > a.low_balance) ELSE a.available < threshold END AS now_low
+      FROM acc a
   ), flipped AS (
-    INSERT INTO credit_alerts AS al (tenant_id, low, changed_at)
-    SELECT a.tenant_id, a.available < threshold, at FROM acc a WHERE (a.available < threshold) <> a.low ORDER BY a.tenant_id
-    ON CONFLICT (tenant_id) DO UPDATE SET low = EXCLUDED.low, changed_at = EXCLUDED.changed_at WHERE al.low <> EXCLUDED.low
+    INSERT INTO credit_alerts AS al (tenant_id, low, low_balance, changed_at)
+    SELECT n.tenant_id, n.now_low, CASE WHEN n.now_low THEN n.balance END, at FROM next n WHERE n.now_low <> n.low ORDER BY n.tenant_id
+    ON CONFLICT (tenant_id) DO UPDATE SET low = EXCLUDED.low, low_balance = EXCLUDED.low_balance, changed_at = EXCLUDED.changed_at
+     WHERE al.low <> EXCLUDED.low
     RETURNING al.tenant_id, al.low
+  ), lowered AS (
+    -- Still low and the balance fell: the mark a later re-arming has to rise above.
+    UPDATE credit_alerts al SET low_balance = n.balance
+      FROM next n WHERE al.tenant_id = n.tenant_id AND n.low AND n.now_low AND al.low AND n.balance < al.low_balance
   )
   SELECT tollgate_publish(f.tenant_id, 'credits.low',
-           jsonb_build_object('balance', a.balance, 'reserved', a.reserved, 'available', a.available, 'threshold', threshold), at)
-    FROM flipped f JOIN acc a ON a.tenant_id = f.tenant_id
+           jsonb_build_object('balance', n.balance, 'reserved', n.reserved, 'available', n.available, 'threshold', threshold), at)
+    FROM flipped f JOIN next n ON n.tenant_id = f.tenant_id
    WHERE f.low
    ORDER BY f.tenant_id
 $$;

@@ -1,4 +1,4 @@
-import { integer, jsonb, pgTable, primaryKey, smallint, text, boolean } from 'drizzle-orm/pg-core';
+import { bigint, integer, jsonb, pgTable, primaryKey, smallint, text, boolean } from 'drizzle-orm/pg-core';
 import { at } from '../../db/columns.js';
 
 /** The events a webhook can subscribe to (docs/webhooks.md). */
@@ -67,5 +67,7 @@ export const limitCrossings = pgTable('limit_crossings', {
 export const creditAlerts = pgTable('credit_alerts', {
   tenantId: text('tenant_id').primaryKey(),
   low: boolean('low').notNull(),
+  /** The lowest balance since the alert (NULL while not low): re-armed only above it (db/functions/events.sql). */
+  lowBalance: bigint('low_balance', { mode: 'number' }),
   changedAt: at('changed_at').notNull(),
 });

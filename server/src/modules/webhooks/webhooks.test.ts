@@ -429,28 +429,44 @@ describe('threshold events', () => {
     expect(crossed.filter((e) => e.data.threshold === 80)).toHaveLength(1);
   });
 
-  it('credits.low once per crossing below the threshold, re-armed when the balance rises above it again', async () => {
+  it('credits.low once per crossing below the threshold, re-armed only when credits are added', async () => {
     const owner = await t.signup();
-    await t.request({ method: 'PATCH', url: `/v1/admin/tenants/${owner.tenantId}`, token: (await login(operator)).accessToken, payload: { limits: { concurrentRuns: 1000 } } });
+    const op = (await login(operator)).accessToken;
+    await t.request({ method: 'PATCH', url: `/v1/admin/tenants/${owner.tenantId}`, token: op, payload: { limits: { concurrentRuns: 1000 } } });
     // The free plan grants 100 credits; the threshold is 50; clustering holds 10.
-    const reserve = () => t.request({ method: 'POST', url: '/v1/authorize', token: owner.accessToken, payload: { operation: 'clustering' } });
+    const reserve = async () => (await t.request({ method: 'POST', url: '/v1/authorize', token: owner.accessToken, payload: { operation: 'clustering' } })).json().reservation.id as string;
+    const release = (id: string) => t.request({ method: 'POST', url: `/v1/reservations/${id}/release`, token: owner.accessToken });
+    const adjust = (amount: number, key: string) => {
+      t.clock.advance(1000);
+      return t.request({ method: 'POST', url: `/v1/admin/tenants/${owner.tenantId}/credits`, token: op, payload: { amount, reason: 'test', idempotencyKey: key } });
+    };
     const ids: string[] = [];
-    for (let i = 0; i < 5; i++) ids.push((await reserve()).json().reservation.id);
+    for (let i = 0; i < 5; i++) ids.push(await reserve());
     expect(await events(owner.tenantId, 'credits.low')).toHaveLength(0);
-    ids.push((await reserve()).json().reservation.id);
+    ids.push(await reserve());
     const low = await events(owner.tenantId, 'credits.low');
     expect(low.map((e) => e.data)).toEqual([{ tenantId: owner.tenantId, balance: 100, reserved: 60, available: 40, threshold: 50 }]);
     // Settling lower stays below: no second event.
-    await t.request({ method: 'POST', url: `/v1/reservations/${ids[0]}/settle`, token: owner.accessToken, payload: { credits: 10 } });
+    await t.request({ method: 'POST', url: `/v1/reservations/${ids[0]}/settle`, token: owner.accessToken, payload: { credits: 1 } });
     expect(await events(owner.tenantId, 'credits.low')).toHaveLength(1);
-    // Released reservations raise it above: re-armed, no event; an operator's adjustment takes it below again: a second one.
-    for (const id of ids.slice(1)) await t.request({ method: 'POST', url: `/v1/reservations/${id}/release`, token: owner.accessToken });
+    // Releases bring the available credits back above without adding any: not re-armed, so a
+    // tenant whose runs take it below and back is told once, not on every run.
+    for (let round = 0; round < 3; round++) {
+      for (const id of ids.splice(1)) await release(id);
+      for (let i = 0; i < 5; i++) ids.push(await reserve());
+    }
+    for (const id of ids.splice(1)) await release(id);
     expect(await events(owner.tenantId, 'credits.low')).toHaveLength(1);
-    t.clock.advance(1000);
-    await t.request({ method: 'POST', url: `/v1/admin/tenants/${owner.tenantId}/credits`, token: (await login(operator)).accessToken, payload: { amount: -60, reason: 'test', idempotencyKey: 'down' } });
+    // Spent further below: still the one alert.
+    expect((await adjust(-60, 'down')).statusCode).toBe(200);
+    expect(await events(owner.tenantId, 'credits.low')).toHaveLength(1);
+    // Credits added that bring it back above re-arm it; below again is a second alert.
+    expect((await adjust(30, 'up')).statusCode).toBe(200);
+    expect(await events(owner.tenantId, 'credits.low')).toHaveLength(1);
+    expect((await adjust(-30, 'down-again')).statusCode).toBe(200);
     const again = await events(owner.tenantId, 'credits.low');
     expect(again).toHaveLength(2);
-    expect(again[1]!.data).toMatchObject({ balance: 30, available: 30, threshold: 50 });
+    expect(again[1]!.data).toMatchObject({ balance: 39, available: 39, threshold: 50 });
   });
 });
 
