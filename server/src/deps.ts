@@ -17,7 +17,7 @@ import { Sealer } from './lib/secrets.js';
 import { ApiKeyService, KeyResolver, LastUsedBuffer, ServiceKeyService } from './modules/apikeys/index.js';
 import { AuditService, PLATFORM_TENANT_ID } from './modules/audit/index.js';
 import { AccessTokens, AuthService, ExternalIdentityVerifier, SigningKeyRing, credentialResolver } from './modules/auth/index.js';
-import { BillingService, SubscriptionActions, SubscriptionLifecycle, type BillingEventHook } from './modules/billing/index.js';
+import { BillingService, SubscriptionActions, SubscriptionLifecycle, type BillingEventHook, type PlanChangedHook } from './modules/billing/index.js';
 import { BankTransfers, PaymentsService, PayPalWebhooks, ProviderEvents, StripeWebhooks } from './modules/payments/index.js';
 import { CreditsService, ReservationsService } from './modules/credits/index.js';
 import { EntitlementsService } from './modules/entitlements/index.js';
@@ -115,7 +115,8 @@ export interface DepsOverrides {
 /** The one composition root: the only place that knows how services fit together. */
 export async function createDeps(config: Config, overrides: DepsOverrides = {}): Promise<Deps> {
   const base = await foundation(config, overrides);
-  const b = await billingParts(base);
+  // A plan's change (in billing) announces the thresholds its new limits put the counts at (metering).
+  const b = await billingParts(base, (tx, tenantId) => m.metering.limitsChanged(tx, tenantId));
   const m = meteringParts(base.database.db, base.clock, base.audit, b.billing, base.plans, b.credits, b.subscriptions, config, base.publish);
   const id = await identityParts(base, b.billing, m);
   const g = gateParts(base, id, m);
@@ -191,13 +192,13 @@ async function foundation(config: Config, overrides: DepsOverrides) {
 }
 
 /** Subscriptions and payments: the lifecycle every change goes through, and the providers' webhooks. */
-async function billingParts({ config, overrides, logger, clock, database, audit, plans, changes, events }: Foundation) {
+async function billingParts({ config, overrides, logger, clock, database, audit, plans, changes, events }: Foundation, planChanged: PlanChangedHook) {
   const { db } = database;
   const file = config.file;
   // subscription.updated, payment.succeeded, payment.failed and tenant.suspended: into the
   // outbox inside the transaction of each change.
   const billingEvents: BillingEventHook = async (tx, event) => { await events.publish(tx, event); };
-  const lifecycle = new SubscriptionLifecycle(clock, audit, changes, billingEvents);
+  const lifecycle = new SubscriptionLifecycle(clock, audit, changes, billingEvents, planChanged);
   const billing = new BillingService(clock, lifecycle);
   // A tenant on a plan the config no longer has would be served the default plan's
   // limits without a word (an enterprise customer cut to free): refuse to start instead.

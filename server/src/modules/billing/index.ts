@@ -1,5 +1,5 @@
 export { BillingService, addMonthUtc, addMonthsUtc, calendarMonthUtc, keptByProvider, paidPeriodEnd, renewsItself, type Period } from './service.js';
-export { SubscriptionLifecycle, TRANSITIONS, transitionAllowed, type BillingEvent, type BillingEventHook, type BillingEventType, type LifecycleEvent, type SubscriptionPatch, type Transition, type Transitioned } from './lifecycle.js';
+export { SubscriptionLifecycle, TRANSITIONS, transitionAllowed, type BillingEvent, type BillingEventHook, type BillingEventType, type PlanChangedHook, type LifecycleEvent, type SubscriptionPatch, type Transition, type Transitioned } from './lifecycle.js';
 export { SubscriptionActions, type TrialRequest } from './actions.js';
 export { paymentRequired, type SubscriptionStanding } from './standing.js';
 export { findByProvider, findSubscription, lockSubscription, type SubscriptionRow } from './repo.js';

@@ -67,6 +67,8 @@ export interface Transition {
 export type BillingEventType = 'subscription.updated' | 'payment.succeeded' | 'payment.failed' | 'tenant.suspended';
 export interface BillingEvent { type: BillingEventType; tenantId: string; data: Record<string, unknown> }
 export type BillingEventHook = (tx: Executor, event: BillingEvent) => Promise<void>;
+/** Told, in the transaction, that a tenant's plan changed (so its limits did): limit.threshold for where its counts stand. */
+export type PlanChangedHook = (tx: Executor, tenantId: string) => Promise<void>;
 
 export interface Transitioned { before: Subscription; after: Subscription }
 
@@ -83,6 +85,7 @@ export class SubscriptionLifecycle {
     private readonly audit: AuditService,
     private readonly changes: ChangeFeed,
     private readonly onEvent: BillingEventHook,
+    private readonly planChanged: PlanChangedHook,
   ) {}
 
   /** `decide` sees the locked row and names the transition, or null for none (nothing is written). */
@@ -103,6 +106,8 @@ export class SubscriptionLifecycle {
       tenantId, actor: t.actor, action: `subscription.${t.event}`, target: { type: 'subscription', id: row.id },
       data: { from: row.status, to: t.to, ...changed(before, after), ...t.data }, requestId: t.requestId,
     });
+    // Every change of plan comes through here: an operator's, a payment provider's, a transfer's.
+    if (after.plan !== before.plan) await this.planChanged(tx, tenantId);
     await this.onEvent(tx, { type: 'subscription.updated', tenantId, data: { event: t.event, previousStatus: row.status, subscription: after } });
     if (t.to === 'suspended' && row.status !== 'suspended') {
       await this.onEvent(tx, { type: 'tenant.suspended', tenantId, data: { reason: t.event, subscription: after } });

@@ -9,7 +9,7 @@ import { snapshot, startSecondInstance, startTestApp, type SecondInstance, type 
  */
 const OLD_SECRET = 'whsec_old_0123456789abcdef0123456789abcdef';
 const NEW_SECRET = 'whsec_new_0123456789abcdef0123456789abcdef';
-const PRICES = { price_pro: 'pro', price_enterprise: 'enterprise' };
+const PRICES = { price_pro: 'pro', price_enterprise: 'enterprise', price_free: 'free' };
 
 let t: TestApp;
 let two: SecondInstance;
@@ -420,5 +420,27 @@ describe('events', () => {
       expect((await deliver(e)).statusCode).toBe(200);
       expect((await t.db.asOwner<{ outcome: string }>('SELECT outcome FROM provider_events WHERE event_id = $1', [e.id]))[0]!.outcome).toMatch(/^ignored: no tenant/);
     }
+  });
+});
+
+describe('limits', () => {
+  it('a plan Stripe changes announces the thresholds the new limits put the counts at', async () => {
+    const owner = await t.signup();
+    const start = seconds();
+    const fields = { id: 'sub_downgrade', status: 'active', start, end: start + MONTH };
+    expect((await deliver(event('customer.subscription.created', subscription(owner.tenantId, fields)))).statusCode).toBe(200);
+    expect((await subscriptionRow(t, owner.tenantId))).toMatchObject({ plan: 'pro', status: 'active' });
+    for (let i = 0; i < 6; i++) {
+      const d = (await t.request({ method: 'POST', url: '/v1/authorize', token: owner.accessToken, payload: { operation: 'image_prompt_extraction' } })).json();
+      expect(d.code).toBe('OK');
+      await t.request({ method: 'POST', url: `/v1/reservations/${d.reservation.id}/release`, token: owner.accessToken });
+    }
+    const thresholds = () => t.db.asOwner<{ data: Record<string, unknown> }>("SELECT data FROM webhook_events WHERE tenant_id = $1 AND type = 'limit.threshold' ORDER BY (data->>'threshold')::int", [owner.tenantId]);
+    expect(await thresholds()).toEqual([]);
+    // Pro's 1,000 runs become free's 10: 6 of 10 is past 50 %, with no admission crossing it.
+    t.clock.advance(2000);
+    expect((await deliver(event('customer.subscription.updated', subscription(owner.tenantId, { ...fields, price: 'price_free' })))).statusCode).toBe(200);
+    expect((await subscriptionRow(t, owner.tenantId))).toMatchObject({ plan: 'free' });
+    expect((await thresholds()).map((e) => e.data)).toEqual([expect.objectContaining({ meter: 'runs', threshold: 50, used: 6, limit: 10 })]);
   });
 });

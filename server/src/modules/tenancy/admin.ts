@@ -89,7 +89,8 @@ export class TenancyAdminService {
         await repo.holdTenant(tx, tenantId);
         Object.assign(changes, await this.overrides.applyOverrides(tx, tenantId, { limits: patch.limits, enterprise: patch.enterprise }));
       }
-      if (changes.plan || Object.keys(changes).some((k) => k.startsWith('limits'))) await this.limitsChanged(tx, tenantId);
+      // A plan's change has announced its own (billing's lifecycle); the overrides are this route's.
+      if (Object.keys(changes).some((k) => k.startsWith('limits'))) await this.limitsChanged(tx, tenantId);
       if (Object.keys(changes).length > 0) {
         await this.audit.record(tx, {
           tenantId, actor: { type: 'operator', id: operatorId }, action: 'tenant.update',
