@@ -305,3 +305,22 @@ describe('cost preview', () => {
     expect((await t.request({ method: 'POST', url: '/v1/costs/preview', payload: { operation: 'content' } })).statusCode).toBe(401);
   });
 });
+
+describe('the balance stays a safe integer', () => {
+  it('a grant that would take the balance past 2^53 - 1 is refused, writes nothing, and the amounts stay exact', async () => {
+    const alice = await t.signup();
+    const op = await t.operator();
+    const near = Number.MAX_SAFE_INTEGER - 100 - 500;
+    await inTenant(t.deps.database.db, alice.tenantId, (x) => t.deps.credits.change(x, { tenantId: alice.tenantId, amount: near, idempotencyKey: 'near', reason: null, actor: { type: 'system', id: null } }));
+    expect(await credits(alice)).toMatchObject({ balance: Number.MAX_SAFE_INTEGER - 500 });
+    const before = await snapshot(t.db);
+    const grant = (amount: number, idempotencyKey: string) => t.request({ method: 'POST', url: `/v1/admin/tenants/${alice.tenantId}/credits`, token: op.accessToken, payload: { amount, reason: 'top', idempotencyKey } });
+    const refused = await grant(501, 'past');
+    expect([refused.statusCode, refused.json().error.code]).toEqual([400, 'VALIDATION_FAILED']);
+    expect(await snapshot(t.db)).toEqual(before);
+    // Up to the last safe integer is fine, and each step is counted exactly.
+    expect((await grant(499, 'to-the-edge')).json().entry.balanceAfter).toBe(Number.MAX_SAFE_INTEGER - 1);
+    expect((await grant(1, 'last')).json().entry.balanceAfter).toBe(Number.MAX_SAFE_INTEGER);
+    expect(await credits(alice)).toMatchObject({ balance: Number.MAX_SAFE_INTEGER });
+  });
+});

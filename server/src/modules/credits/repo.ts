@@ -44,12 +44,17 @@ async function appended(db: Executor, statement: SQL): Promise<boolean> {
   return (await rows(db, statement)).length === 1;
 }
 
-/** Adds credits (grant, top-up, positive adjustment); creates the account on first use. */
+/**
+ * Adds credits (grant, top-up, positive adjustment); creates the account on first use.
+ * Nothing is written where the balance would pass 2^53 - 1: every amount the API answers is
+ * a JSON number, exact only up to there (past it, +1 answered the same balance).
+ */
 export async function credit(db: Executor, e: EntryInput): Promise<boolean> {
   return appended(db, appendFromAccount(e, sql`WITH a AS (
     INSERT INTO credit_accounts AS c (tenant_id, balance, reserved, updated_at)
     VALUES (${e.tenantId}, ${e.amount}::bigint, 0, ${e.now.toISOString()}::timestamptz)
     ON CONFLICT (tenant_id) DO UPDATE SET balance = c.balance + EXCLUDED.balance, updated_at = EXCLUDED.updated_at
+     WHERE c.balance + EXCLUDED.balance <= ${Number.MAX_SAFE_INTEGER}::bigint
     RETURNING c.balance, c.reserved)`));
 }
 

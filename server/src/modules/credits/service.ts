@@ -106,8 +106,11 @@ export class CreditsService {
       tenantId: c.tenantId, id: newId('led', now.getTime()), kind, amount: c.amount, hold: 0, reservationId: null,
       key: c.idempotencyKey, hash, reason: c.reason, actorType: c.actor.type, actorId: c.actor.id, now, paymentId: c.paymentId ?? null,
     };
-    const written = c.amount > 0 ? await repo.credit(tx, entry) : await repo.debit(tx, entry);
-    if (!written) return err({ code: 'INSUFFICIENT_CREDITS', credits: await this.balance(tx, c.tenantId) });
+    if (c.amount > 0) {
+      if (!await repo.credit(tx, entry)) throw new AppError('VALIDATION_FAILED', `amount: the balance would pass ${Number.MAX_SAFE_INTEGER}`);
+    } else if (!await repo.debit(tx, entry)) {
+      return err({ code: 'INSUFFICIENT_CREDITS', credits: await this.balance(tx, c.tenantId) });
+    }
     await this.changed(tx, c.tenantId);
     return ok({ entry: toEntry((await repo.entryByKey(tx, c.tenantId, c.idempotencyKey))!), credits: await this.balance(tx, c.tenantId), replayed: false });
   }
