@@ -118,6 +118,12 @@ export class TenancyAdminService {
       const before = await repo.findUserById(tx, userId, true);
       if (!before) throw new AppError('USER_NOT_FOUND');
       if (before.status === status) return toUserView(before);
+      // The platform keeps an operator: the last active one deactivated (by itself, or two
+      // deactivating each other at once) locks everyone out of /v1/admin. The rows locked
+      // in one order, the second of two racing operators counts after the first's change.
+      if (status === 'deactivated' && before.isOperator && (await repo.lockActiveOperators(tx)).filter((id) => id !== userId).length === 0) {
+        throw new AppError('LAST_OPERATOR');
+      }
       const after = await repo.updateUser(tx, userId, { status, updatedAt: this.clock.now() });
       // Deactivation signs the user out everywhere: reactivated, they sign in again — the
       // sessions of before (perhaps an intruder's, the reason for it) do not come back.

@@ -6,6 +6,7 @@ export const tenancyErrors = {
   MEMBER_NOT_FOUND: { status: 404, message: 'Member not found.' },
   USER_NOT_FOUND: { status: 404, message: 'User not found.' },
   LAST_OWNER: { status: 409, message: 'The last owner of a tenant cannot be removed or demoted.' },
+  LAST_OPERATOR: { status: 409, message: 'The last active operator cannot be deactivated.' },
   ALREADY_MEMBER: { status: 409, message: 'The user is already a member of this tenant.' },
   INVITATION_INVALID: { status: 404, message: 'The invitation does not exist, has expired or was already used.' },
   INVITATION_EMAIL_MISMATCH: { status: 403, message: 'The invitation was sent to another email address.' },

@@ -20,6 +20,12 @@ export async function findUserById(db: Executor, id: string, lock = false): Prom
   return row;
 }
 
+/** The active operators, their rows locked (an operator's deactivation counts them). */
+export async function lockActiveOperators(db: Executor): Promise<string[]> {
+  const rows = await db.select({ id: users.id }).from(users).where(and(eq(users.isOperator, true), eq(users.status, 'active'))).orderBy(asc(users.id)).for('no key update');
+  return rows.map((r) => r.id);
+}
+
 /** When the user's sessions became valid, the row held (FOR SHARE) until the transaction ends. */
 export async function lockUserSessions(db: Executor, id: string): Promise<{ sessionsValidAfter: Date | null; status: string } | undefined> {
   const [row] = await db.select({ sessionsValidAfter: users.sessionsValidAfter, status: users.status }).from(users).where(eq(users.id, id)).for('share');

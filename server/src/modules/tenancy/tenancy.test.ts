@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTeam, intoNextSecond, startSecondInstance, startTestApp, uniqueEmail, type TestApp } from '../../../test/harness.js';
+import { createTeam, intoNextSecond, snapshot, startSecondInstance, startTestApp, uniqueEmail, type TestApp } from '../../../test/harness.js';
 
 let t: TestApp;
 beforeAll(async () => { t = await startTestApp(); });
@@ -272,6 +272,36 @@ describe('operators', () => {
       const actions = (await t.db.asOwner<{ action: string }>(`SELECT action FROM audit_log WHERE tenant_id = 'tnt_platform' AND target_id = $1 AND action IN ('user.deactivate', 'user.reactivate')`, [user.userId])).map((a) => a.action);
       const off = actions.filter((a) => a === 'user.deactivate').length - actions.filter((a) => a === 'user.reactivate').length;
       expect([round, row!.status]).toEqual([round, off === 1 ? 'deactivated' : 'active']);
+    }
+  });
+
+  it('the last active operator cannot be deactivated, by itself or by two operators deactivating each other at once', async () => {
+    const alone = await startTestApp();
+    try {
+      const set = (who: { accessToken: string }, userId: string, status: string) => alone.request({ method: 'PATCH', url: `/v1/admin/users/${userId}`, token: who.accessToken, payload: { status } });
+      const first = await alone.operator();
+      const before = await snapshot(alone.db);
+      const self = await set(first, first.userId, 'deactivated');
+      expect([self.statusCode, self.json().error.code]).toEqual([409, 'LAST_OPERATOR']);
+      expect(await snapshot(alone.db)).toEqual(before);
+      const ops = [first, await alone.operator()];
+      for (let round = 0; round < 4; round++) {
+        const [a, b] = ops as [typeof first, typeof first];
+        const answers = await Promise.all([set(a, b.userId, 'deactivated'), set(b, a.userId, 'deactivated')]);
+        const operators = await alone.db.asOwner<{ status: string }>('SELECT status FROM users WHERE is_operator ORDER BY id');
+        expect([round, operators.filter((o) => o.status === 'active').length]).toEqual([round, 1]);
+        // The other is refused: the last operator (409), or signed out by the first's change before it was checked (401/403).
+        const codes = answers.map((r) => (r.statusCode === 200 ? 'ok' : r.json().error.code as string));
+        expect([round, codes.filter((c) => c === 'ok').length, codes.every((c) => ['ok', 'LAST_OPERATOR', 'UNAUTHENTICATED', 'USER_DEACTIVATED'].includes(c))]).toEqual([round, 1, true]);
+        // The one deactivated is reactivated and signs in again (its sessions ended).
+        const [kept, off] = answers[0]!.statusCode === 200 ? [a, b] : [b, a];
+        expect((await set(kept, off.userId, 'active')).statusCode).toBe(200);
+        alone.clock.advance(1000);
+        const again = (await alone.request({ method: 'POST', url: '/v1/token', payload: { grantType: 'password', email: off.email, password: off.password } })).json();
+        ops.splice(0, 2, kept, { ...off, accessToken: again.accessToken });
+      }
+    } finally {
+      await alone.close();
     }
   });
 
