@@ -67,15 +67,18 @@ describe('tenant isolation on every route', () => {
   it('a service key acting for tenant B (onBehalfOf in the body, or the header) gets the 404 of a missing reservation on tenant A\'s, and nothing changes', async () => {
     const acting = { tenantId: w.outsiderB.tenantId, userId: w.outsiderB.userId };
     const header = { 'tollgate-on-behalf-of': `${acting.tenantId}:${acting.userId}` };
-    const closing = routeTable(t.app).filter((r) => r.url.startsWith('/v1/reservations/:id/'));
-    expect(closing.map(key).sort()).toEqual(['POST /v1/reservations/:id/release', 'POST /v1/reservations/:id/settle']);
+    const closing = routeTable(t.app).filter((r) => r.url === '/v1/reservations/:id' || r.url.startsWith('/v1/reservations/:id/'));
+    expect(closing.map(key).sort()).toEqual(['GET /v1/reservations/:id', 'POST /v1/reservations/:id/release', 'POST /v1/reservations/:id/settle']);
     for (const route of closing) {
       const f = ROUTE_FIXTURES[key(route)]!;
       const params = f.params!(w);
-      for (const [how, payload, headers] of [['body', { ...f.body?.(w), onBehalfOf: acting }, {}], ['header', f.body?.(w), header]] as const) {
+      const method = route.method as 'GET' | 'POST';
+      // A GET has no body: the header is its one way to name the member.
+      const ways = method === 'GET' ? [['header', undefined, header]] as const : [['body', { ...f.body?.(w), onBehalfOf: acting }, {}], ['header', f.body?.(w), header]] as const;
+      for (const [how, payload, headers] of ways) {
         const before = await snapshot(t.db);
-        const intruder = await t.request({ method: 'POST', url: fillPath(route.url, params), token: w.serviceKey.key, payload, headers });
-        const missing = await t.request({ method: 'POST', url: fillPath(route.url, missingParams(params)), token: w.serviceKey.key, payload, headers });
+        const intruder = await t.request({ method, url: fillPath(route.url, params), token: w.serviceKey.key, payload, headers });
+        const missing = await t.request({ method, url: fillPath(route.url, missingParams(params)), token: w.serviceKey.key, payload, headers });
         expect([key(route), how, intruder.statusCode], intruder.body).toEqual([key(route), how, 404]);
         expect(intruder.json().error, `${key(route)} ${how}`).toEqual({ ...missing.json().error, requestId: intruder.json().error.requestId });
         expect(await snapshot(t.db), `${key(route)} ${how}`).toEqual(before);

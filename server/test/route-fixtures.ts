@@ -144,6 +144,7 @@ export const ROUTE_FIXTURES: Record<string, RouteFixture> = {
   'POST /v1/costs/preview': { need: 'user', body: () => ({ operation: 'content_generation', quantity: { words: 1200 } }) },
   // The tenant of a reservation route is the caller's own (credential, Tollgate-Tenant header or
   // personal tenant): B's owner naming A's reservation must get the 404 of a missing one.
+  'GET /v1/reservations/:id': { need: 'member', params: (w) => ({ id: w.reservationA }) },
   'POST /v1/reservations/:id/settle': { need: 'member', params: (w) => ({ id: w.reservationA }), body: () => ({ credits: 1 }) },
   'POST /v1/reservations/:id/release': { need: 'member', params: (w) => ({ id: w.reservationA }), body: () => ({}) },
   'POST /v1/admin/tenants/:tenantId/credits': { need: 'operator', params: (w) => ({ tenantId: w.tenantA }), body: () => ({ amount: 5, reason: 'fixture', idempotencyKey: 'fixture-grant' }) },

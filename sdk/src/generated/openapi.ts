@@ -690,6 +690,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/reservations/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One reservation: held, or settled (with what was charged), released or expired
+         * @description For whoever may settle it (its tenant is the caller's, as for settle). `held` means a settle can still charge it: one held past its `expiresAt` is expired as it is read, as a settle would. A run whose decision was replayed reads it to know whether its earlier attempt finished.
+         */
+        get: operations["getReservation"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/reservations/{id}/settle": {
         parameters: {
             query?: never;
@@ -5217,6 +5237,109 @@ export interface operations {
             };
         };
     };
+    getReservation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The reservation as a settle would find it now: held (a settle can still charge it), else settled with what was charged, released, or expired. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "res_01JDQ3X0A1B2C3D4E5F6G7H8J9",
+                     *       "status": "settled",
+                     *       "credits": 12,
+                     *       "charged": 9,
+                     *       "refunded": 0,
+                     *       "operation": "content_generation",
+                     *       "model": null,
+                     *       "expiresAt": "2026-05-04T10:15:00.000Z",
+                     *       "createdAt": "2026-05-04T10:00:00.000Z",
+                     *       "resolvedAt": "2026-05-04T10:01:30.000Z"
+                     *     }
+                     */
+                    "application/json": {
+                        id: string;
+                        /** @description held until settled, released, or expired at expiresAt */
+                        status: "held" | "settled" | "released" | "expired";
+                        /** @description held */
+                        credits: number;
+                        charged: number;
+                        refunded: number;
+                        operation: string | null;
+                        model: string | null;
+                        expiresAt: string;
+                        createdAt: string;
+                        resolvedAt: string | null;
+                    };
+                };
+            };
+            /** @description The request is malformed: VALIDATION_FAILED, MALFORMED_JSON, MALFORMED_TEXT, or a code of the route (docs/errors.md) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential: UNAUTHENTICATED (or INVALID_CREDENTIALS for a sign-in) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential may not do this: FORBIDDEN, INSUFFICIENT_SCOPE, TENANT_SUSPENDED, … */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or another tenant's (the same answer) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description RATE_LIMITED; Retry-After says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description DATABASE_UNAVAILABLE, DATABASE_BUSY, RATE_LIMIT_UNAVAILABLE or IDENTITY_PROVIDER_UNAVAILABLE: try again (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     settleReservation: {
         parameters: {
             query?: never;
@@ -5272,7 +5395,8 @@ export interface operations {
                     "application/json": {
                         reservation: {
                             id: string;
-                            status: string;
+                            /** @description held until settled, released, or expired at expiresAt */
+                            status: "held" | "settled" | "released" | "expired";
                             /** @description held */
                             credits: number;
                             charged: number;
@@ -5408,7 +5532,8 @@ export interface operations {
                     "application/json": {
                         reservation: {
                             id: string;
-                            status: string;
+                            /** @description held until settled, released, or expired at expiresAt */
+                            status: "held" | "settled" | "released" | "expired";
                             /** @description held */
                             credits: number;
                             charged: number;

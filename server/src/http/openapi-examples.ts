@@ -52,6 +52,10 @@ export const OPERATION_EXAMPLES: Readonly<Record<string, OperationExample>> = {
       },
     },
   },
+  'GET /v1/reservations/:id': {
+    responseDescriptions: { 200: 'The reservation as a settle would find it now: held (a settle can still charge it), else settled with what was charged, released, or expired.' },
+    responses: { 200: settled('settled', 9).reservation },
+  },
   'POST /v1/reservations/:id/settle': {
     requests: [{ quantity: { words: 900 } }, { credits: 9 }],
     responseDescriptions: { 200: 'The reservation settled: charged what the actual quantity costs (at most what was held), the rest released. Settling again answers the same with replayed: true.' },

@@ -25,6 +25,7 @@ export const API_TAGS = [
  */
 export const OPERATION_IDS: Readonly<Record<string, string>> = {
   'POST /v1/authorize': 'authorize',
+  'GET /v1/reservations/:id': 'getReservation',
   'POST /v1/reservations/:id/settle': 'settleReservation',
   'POST /v1/reservations/:id/release': 'releaseReservation',
   'POST /v1/costs/preview': 'previewCost',

@@ -120,6 +120,19 @@ export class ReservationsService {
   }
 
   /**
+   * A reservation as a settle would find it now: one still held past its expiry is
+   * expired first (what settle and the sweeper do), so `held` means a settle can charge it.
+   */
+  async current(tx: Executor, tenantId: string, id: string): Promise<ReservationView | undefined> {
+    const row = await repo.reservationById(tx, tenantId, id);
+    if (row?.status === 'held' && row.expiresAt <= this.clock.now()) {
+      await this.expire(tx, tenantId, id);
+      return this.find(tx, tenantId, id);
+    }
+    return row && toView(row);
+  }
+
+  /**
    * Charges the actual cost — `credits`, else the operation's price for `quantity`, else
    * the whole hold — capped at what was reserved; the rest goes back to available.
    */

@@ -21,7 +21,11 @@ export const LedgerEntrySchema = Type.Object({
 });
 
 export const ReservationSchema = Type.Object({
-  id: Type.String(), status: Type.String(), credits: Type.Integer({ description: 'held' }), charged: Type.Integer(), refunded: Type.Integer(),
+  id: Type.String(),
+  status: Type.Union([Type.Literal('held'), Type.Literal('settled'), Type.Literal('released'), Type.Literal('expired')], {
+    description: 'held until settled, released, or expired at expiresAt',
+  }),
+  credits: Type.Integer({ description: 'held' }), charged: Type.Integer(), refunded: Type.Integer(),
   operation: Nullable(Type.String()), model: Nullable(Type.String()),
   expiresAt: Type.String(), createdAt: Type.String(), resolvedAt: Nullable(Type.String()),
 });

@@ -101,3 +101,50 @@ describe('a service key closes the runs it opened the way it opened them (onBeha
     expect(await snapshot(t.db)).toEqual(before);
   });
 });
+
+describe('GET /v1/reservations/{id}: one reservation, for whoever may settle it', () => {
+  const read = (token: string, id: string, headers: Record<string, string> = {}) =>
+    t.request({ method: 'GET', url: `/v1/reservations/${id}`, token, headers });
+
+  it('held until closed, then settled with what was charged, or released; reading writes nothing', async () => {
+    const owner = await t.signup();
+    const [settled, released] = [await hold(owner), await hold(owner)];
+    const before = await snapshot(t.db);
+    const held = await read(owner.accessToken, settled);
+    expect([held.statusCode, held.json()], held.body).toEqual([200, expect.objectContaining({ id: settled, status: 'held', credits: 10, charged: 0, resolvedAt: null })]);
+    expect(await snapshot(t.db)).toEqual(before);
+
+    await close(owner, settled, 'settle', JSON.stringify({ credits: 4 }), JSON_TYPE);
+    await close(owner, released, 'release');
+    expect((await read(owner.accessToken, settled)).json()).toMatchObject({ status: 'settled', credits: 10, charged: 4, resolvedAt: expect.any(String) });
+    expect((await read(owner.accessToken, released)).json()).toMatchObject({ status: 'released', charged: 0 });
+  });
+
+  it('one held past its expiresAt reads as expired (expired as it is read, as a settle would), and a settle after it is refused', async () => {
+    const owner = await t.signup();
+    const held = await t.deps.metering.reserve({ tenantId: owner.tenantId, role: 'owner' }, { credits: 10, idempotencyKey: `credit-routes-${serial++}`, ttlSeconds: 1 });
+    if (!held.ok) throw new Error('no reservation');
+    const id = held.value.reservation.id;
+    t.clock.advance(1_000);
+
+    expect((await read(owner.accessToken, id)).json()).toMatchObject({ status: 'expired', charged: 0, resolvedAt: expect.any(String) });
+    expect((await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/credits`, token: owner.accessToken })).json()).toMatchObject({ reserved: 0 });
+    const late = await close(owner, id, 'settle');
+    expect([late.statusCode, late.json().error.code]).toEqual([409, 'RESERVATION_EXPIRED']);
+  });
+
+  it('readable by the tenant\'s API key that may authorize, and by a service key naming the member in the header; not without it', async () => {
+    const owner = await t.signup();
+    const op = await t.operator();
+    const service = (await t.request({ method: 'POST', url: '/v1/admin/service-keys', token: op.accessToken, payload: { name: 'reader' } })).json().key as string;
+    const key = (await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys`, token: owner.accessToken, payload: { name: 'k', scopes: ['authorize'] } })).json().key as string;
+    const id = await hold(owner);
+
+    expect((await read(key, id)).json()).toMatchObject({ id, status: 'held' });
+    expect((await read(service, id, { 'tollgate-on-behalf-of': `${owner.tenantId}:${owner.userId}` })).json()).toMatchObject({ id, status: 'held' });
+    const bare = await read(service, id);
+    expect([bare.statusCode, bare.json().error.code]).toEqual([403, 'ON_BEHALF_OF_REQUIRED']);
+    const unknown = await read(owner.accessToken, 'res_00000000000000000000000000');
+    expect([unknown.statusCode, unknown.json().error.code]).toEqual([404, 'RESERVATION_NOT_FOUND']);
+  });
+});

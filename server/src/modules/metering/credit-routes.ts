@@ -8,7 +8,7 @@ import { AppError } from '../../lib/errors.js';
 import type { Principal, TenantAccess } from '../../lib/principal.js';
 import type { Metering } from './service.js';
 import type { RateOutcome } from '../ratelimit/index.js';
-import { CreditBalanceSchema, IdempotencyKey, LedgerEntrySchema, QuantitySchema, ResolvedSchema, type ResolveResult } from '../credits/index.js';
+import { CreditBalanceSchema, IdempotencyKey, LedgerEntrySchema, QuantitySchema, ReservationSchema, ResolvedSchema, type ResolveResult } from '../credits/index.js';
 import { accessOf, operatorOf } from '../../http/access-hook.js';
 import { RouteSchema, type Route } from '../routing/index.js';
 import { actingFor, type OnBehalfOf } from '../apikeys/index.js';
@@ -49,6 +49,54 @@ const creditReadRoutes: FastifyPluginAsyncTypebox<{ metering: Metering }> = asyn
   });
 };
 
+/** Who is closing (or reading) a reservation, its rate drawn: the caller, or the member a service key names (`onBehalfOf` in a body, else the header). */
+type ClosingAccess = (request: FastifyRequest, reply: FastifyReply, onBehalfOf: OnBehalfOf | undefined) => Promise<TenantAccess>;
+
+/** A decision's reservation: read, settled or released by whoever may close it. */
+const reservationRoutes: FastifyPluginAsyncTypebox<{ metering: Metering; closingAccess: ClosingAccess }> = async (app, { metering, closingAccess }) => {
+  app.get('/v1/reservations/:id', {
+    schema: {
+      tags: ['credits'],
+      summary: 'One reservation: held, or settled (with what was charged), released or expired',
+      description: 'For whoever may settle it (its tenant is the caller\'s, as for settle). `held` means a settle can still charge it: one held past its `expiresAt` is expired as it is read, as a settle would. A run whose decision was replayed reads it to know whether its earlier attempt finished.',
+      params: ReservationParams, response: { 200: ReservationSchema, ...errors(401, 403, 404) },
+    },
+    // Drawn from the closing bucket, as settle and release: a run replayed reads it before closing it.
+    config: { rateLimit: 'none' },
+  }, async (request, reply) => {
+    const access = await closingAccess(request, reply, undefined);
+    const found = await metering.reservation(access, request.params.id);
+    if (!found) throw new AppError('RESERVATION_NOT_FOUND');
+    return found;
+  });
+
+  app.post('/v1/reservations/:id/settle', {
+    schema: {
+      tags: ['credits'], summary: 'Charge the actual cost (at most what was reserved); the rest is released. Idempotent.',
+      params: ReservationParams,
+      body: Body({ quantity: Type.Optional(QuantitySchema), credits: Type.Optional(Type.Integer({ minimum: 0, maximum: 1e12 })), onBehalfOf: Type.Optional(OnBehalfOfSchema) }),
+      response: { 200: ResolvedSchema, ...errors(401, 403, 404, 409) },
+    },
+    // Without a body: the whole reservation is charged.
+    config: { rateLimit: 'none', optionalBody: true },
+  }, async (request, reply) => {
+    const { onBehalfOf, ...charge } = request.body;
+    const access = await closingAccess(request, reply, onBehalfOf);
+    return unwrap(await metering.settle(access, request.params.id, charge));
+  });
+
+  app.post('/v1/reservations/:id/release', {
+    schema: {
+      tags: ['credits'], summary: 'Release a reservation without charge. Idempotent.',
+      params: ReservationParams, body: Body({ onBehalfOf: Type.Optional(OnBehalfOfSchema) }), response: { 200: ResolvedSchema, ...errors(401, 403, 404, 409) },
+    },
+    config: { rateLimit: 'none', optionalBody: true },
+  }, async (request, reply) => {
+    const access = await closingAccess(request, reply, request.body.onBehalfOf);
+    return unwrap(await metering.release(access, request.params.id));
+  });
+};
+
 export const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRouteOptions> = async (app, { metering, implicitAccess, limitClosing, routeOf }) => {
   /**
    * Settle and release are the second half of a decision: drawn from the tenant's closing
@@ -57,7 +105,7 @@ export const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRouteOptions> = asy
    * opens would outrun. A service key may name the member it acts for in the body, as it
    * did on /v1/authorize.
    */
-  const closingAccess = async (request: FastifyRequest, reply: FastifyReply, onBehalfOf: OnBehalfOf | undefined): Promise<TenantAccess> => {
+  const closingAccess: ClosingAccess = async (request, reply, onBehalfOf) => {
     const access = await implicitAccess(actingFor(principalOf(request), onBehalfOf), request);
     enforceRate(reply, await limitClosing(access));
     return access;
@@ -96,31 +144,7 @@ export const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRouteOptions> = asy
     return routeOf(access.tenantId, model);
   };
 
-  app.post('/v1/reservations/:id/settle', {
-    schema: {
-      tags: ['credits'], summary: 'Charge the actual cost (at most what was reserved); the rest is released. Idempotent.',
-      params: ReservationParams,
-      body: Body({ quantity: Type.Optional(QuantitySchema), credits: Type.Optional(Type.Integer({ minimum: 0, maximum: 1e12 })), onBehalfOf: Type.Optional(OnBehalfOfSchema) }),
-      response: { 200: ResolvedSchema, ...errors(401, 403, 404, 409) },
-    },
-    // Without a body: the whole reservation is charged.
-    config: { rateLimit: 'none', optionalBody: true },
-  }, async (request, reply) => {
-    const { onBehalfOf, ...charge } = request.body;
-    const access = await closingAccess(request, reply, onBehalfOf);
-    return unwrap(await metering.settle(access, request.params.id, charge));
-  });
-
-  app.post('/v1/reservations/:id/release', {
-    schema: {
-      tags: ['credits'], summary: 'Release a reservation without charge. Idempotent.',
-      params: ReservationParams, body: Body({ onBehalfOf: Type.Optional(OnBehalfOfSchema) }), response: { 200: ResolvedSchema, ...errors(401, 403, 404, 409) },
-    },
-    config: { rateLimit: 'none', optionalBody: true },
-  }, async (request, reply) => {
-    const access = await closingAccess(request, reply, request.body.onBehalfOf);
-    return unwrap(await metering.release(access, request.params.id));
-  });
+  await app.register(reservationRoutes, { metering, closingAccess });
 };
 
 function unwrap(result: ResolveResult) {

@@ -159,9 +159,10 @@ export class Metering {
     });
   }
 
+  /** One reservation of the caller's tenant as a settle would find it now (one held past its expiry is expired first); undefined when it has none of that id. */
   async reservation(caller: Caller, id: string) {
     const { tenantId } = callerOf(caller);
-    return inTenant(this.p.db, tenantId, (tx) => this.p.reservations.find(tx, tenantId, id));
+    return inTenant(this.p.db, tenantId, (tx) => this.p.reservations.current(tx, tenantId, id));
   }
 
   async settle(caller: Caller, id: string, actual: { quantity?: Quantity | undefined; credits?: number | undefined } = {}): Promise<ResolveResult> {
