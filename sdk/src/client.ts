@@ -3,7 +3,7 @@ import createClient, { type Client } from 'openapi-fetch';
 import { errorFromAnswer } from './errors.js';
 import type { Decision } from './decision.js';
 import { runWith, type RunOptions, type RunOutcome, type RunWork } from './run.js';
-import type { AuthorizeBody, CostPreview, CreditBalance, Ledger, paths, Quantity, Resolution, Usage, UsageEvents } from './schema.js';
+import type { AuthorizeBody, CostPreview, CreditBalance, Ledger, paths, Quantity, Reservation, Resolution, Usage, UsageEvents } from './schema.js';
 import { createTransport, type Credential, type Fetch, type RetryMark, type Sleep } from './transport.js';
 
 export interface TollgateOptions {
@@ -45,7 +45,8 @@ export interface AuthorizeOptions extends CallOptions {
   /**
    * Without one the SDK makes one per call (`sdk-…`, the same on every retry, so a lost
    * answer is answered again instead of admitting twice). Pass your own (a job id) to make
-   * re-running the whole job idempotent too.
+   * re-running the whole job idempotent too: `run()` then resumes the job's run while its
+   * reservation is held, and throws `AlreadyResolved` once that run has ended (run.ts).
    */
   idempotencyKey?: string | undefined;
 }
@@ -132,9 +133,20 @@ export class Tollgate {
   }
 
   /**
+   * One reservation as a settle would find it now: `held` (a settle can still charge it),
+   * or `settled` (with what was `charged`), `released` or `expired`. Whoever may settle it
+   * may read it.
+   */
+  reservation(reservationId: string, options: CallOptions = {}): Promise<Reservation> {
+    return unwrap(this.api.GET('/v1/reservations/{id}', { params: { path: { id: reservationId } }, ...sent(options) }));
+  }
+
+  /**
    * Reserves, runs `work`, and closes the reservation: settles what `work` reported
    * (`run.report(…)`), or the whole reservation when it reported nothing; releases it when
-   * `work` throws, and rethrows. A refusal throws `Denied` before `work` runs. See run.ts.
+   * `work` throws, and rethrows. A refusal throws `Denied` before `work` runs; a replayed
+   * decision (the same `idempotencyKey`) whose run already ended throws `AlreadyResolved`
+   * before `work` runs. See run.ts.
    */
   run<T>(operation: string, work: RunWork<T>): Promise<RunOutcome<T>>;
   run<T>(operation: string, options: RunOptions, work: RunWork<T>): Promise<RunOutcome<T>>;

@@ -1,10 +1,11 @@
 /**
- * Errors: a call that failed (`TollgateError` and its kinds) and a run that was refused
- * (`Denied`). `Denied` is deliberately not a `TollgateError`: code that catches
- * `TollgateError` to carry on while Tollgate is unreachable (failing open, its choice)
- * must not carry on past a refusal.
+ * Errors: a call that failed (`TollgateError` and its kinds), a run that was refused
+ * (`Denied`) and a run replayed after it ended (`AlreadyResolved`). Neither of the last
+ * two is a `TollgateError`: code that catches `TollgateError` to carry on while Tollgate
+ * is unreachable (failing open, its choice) must not carry on past a refusal, nor run
+ * work again that was already paid for or given up.
  */
-import type { ErrorBody, ErrorCode } from './schema.js';
+import type { ErrorBody, ErrorCode, Reservation } from './schema.js';
 import type { Decision, DecisionCode } from './decision.js';
 
 export interface TollgateErrorDetails {
@@ -123,5 +124,36 @@ export class Denied extends Error {
   /** For `RATE_LIMITED`: milliseconds until the tenant's bucket has room again. */
   get retryAfterMs(): number | null {
     return this.decision.retryAfterMs ?? null;
+  }
+}
+
+/**
+ * Thrown by `run()`, before the work runs, when its decision was a replay (an
+ * `idempotencyKey` used before) and that earlier run's reservation is no longer held: it
+ * was settled (the work was done and paid for: `charged`), or released or expired (the
+ * earlier attempt failed or gave up; a new attempt needs a new idempotency key).
+ */
+export class AlreadyResolved extends Error {
+  readonly decision: Decision;
+  /** The earlier run's reservation as the server has it now. */
+  readonly reservation: Reservation;
+
+  constructor(decision: Decision, reservation: Reservation) {
+    const charged = reservation.status === 'settled' ? `, ${reservation.charged} credits charged` : '';
+    const retry = reservation.status === 'settled' ? '' : '; run it again under a new idempotency key';
+    super(`run() with idempotency key "${decision.idempotencyKey}" already ran: its reservation ${reservation.id} is ${reservation.status}${charged}; the work is not run again${retry}`);
+    this.name = 'AlreadyResolved';
+    this.decision = decision;
+    this.reservation = reservation;
+  }
+
+  /** `settled`, `released` or `expired`. */
+  get status(): Reservation['status'] {
+    return this.reservation.status;
+  }
+
+  /** What the earlier run was charged (0 unless settled). */
+  get charged(): number {
+    return this.reservation.charged;
   }
 }

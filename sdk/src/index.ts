@@ -9,11 +9,11 @@ export { DenialCode } from './decision.js';
 export type { Decision, DecisionCode } from './decision.js';
 export {
   TollgateError, BadRequest, Unauthenticated, PaymentRequired, Forbidden, NotFound, Conflict, RateLimited, ServiceUnavailable,
-  ServerError, TollgateConnectionError, TollgateTimeout, Denied,
+  ServerError, TollgateConnectionError, TollgateTimeout, Denied, AlreadyResolved,
 } from './errors.js';
 export type { TollgateErrorDetails } from './errors.js';
 export type { Credential, Fetch, Sleep } from './transport.js';
 export type {
-  AuthorizeAnswer, AuthorizeBody, CostPreview, CreditBalance, ErrorBody, ErrorCode, Ledger, Quantity, Resolution, Usage, UsageEvents,
+  AuthorizeAnswer, AuthorizeBody, CostPreview, CreditBalance, ErrorBody, ErrorCode, Ledger, Quantity, Reservation, Resolution, Usage, UsageEvents,
   components, paths,
 } from './schema.js';

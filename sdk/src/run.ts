@@ -3,6 +3,14 @@
  * release after it — the Python SDK's `with tg.run(…) as run:`.
  *
  * - Refused: throws `Denied` (code and decision) before `work` runs; nothing was consumed.
+ * - Replayed (an `idempotencyKey` used before: the server answers the first decision and
+ *   admits nothing more): its reservation is read first. Still held, the earlier attempt
+ *   never closed it (it crashed, or lost the answer): `work` runs and settles it
+ *   (`run.resumed` is true). Settled, released or expired, that run is over: throws
+ *   `AlreadyResolved` (status, and what was charged) before `work` runs — one charge
+ *   never buys the work twice, and a given-up attempt is not redone where it could not
+ *   be settled. A run still in flight under the same key also reads as held: one key,
+ *   one run at a time.
  * - `work` resolves: the reservation is settled with what `run.report()` said last, or,
  *   when nothing was reported, with the whole reserved amount (the work was done, and what
  *   was reserved is what the caller asked to be allowed; a forgotten `report()` must not
@@ -12,13 +20,13 @@
  *   fails is not thrown over it: the reservation then expires on its own after the
  *   server's `metering.reservationTtlSeconds`.
  *
- * The caller's `signal` bounds the decision only: a reservation is closed even when the
+ * The caller's `signal` bounds the decision (and a replay's read) only: a reservation is closed even when the
  * caller has given up, or it would stay held until it expires.
  */
 import type { AuthorizeOptions, CallOptions, SettleOptions } from './client.js';
 import type { Decision } from './decision.js';
-import { Denied, TollgateError } from './errors.js';
-import type { Quantity, Resolution } from './schema.js';
+import { AlreadyResolved, Denied, TollgateError } from './errors.js';
+import type { Quantity, Reservation, Resolution } from './schema.js';
 
 export type RunOptions = AuthorizeOptions;
 
@@ -30,6 +38,8 @@ export interface Run {
   readonly decision: Decision;
   /** null when the operation held nothing (then there is nothing to settle). */
   readonly reservationId: string | null;
+  /** True when the decision was a replay whose reservation was still held: this run finishes an earlier attempt's. */
+  readonly resumed: boolean;
   /** What the run actually used, charged when `work` resolves; a later report replaces this one. */
   report(used: RunReport): void;
 }
@@ -49,22 +59,30 @@ export interface RunClient {
   authorize(operation: string, options: AuthorizeOptions): Promise<Decision>;
   settle(reservationId: string, options: SettleOptions): Promise<Resolution>;
   release(reservationId: string, options: CallOptions): Promise<Resolution>;
+  reservation(reservationId: string, options: CallOptions): Promise<Reservation>;
 }
 
 export async function runWith<T>(client: RunClient, operation: string, options: RunOptions, work: RunWork<T>): Promise<RunOutcome<T>> {
   const decision = await client.authorize(operation, options);
   if (!decision.allowed) throw new Denied(decision);
   const reservationId = decision.reservation?.id ?? null;
+  const acting: CallOptions = { tenantId: options.tenantId, onBehalfOf: options.onBehalfOf };
+  // An admitted decision always holds a reservation; a replayed one may name a run that has ended.
+  const resumed = decision.replayed === true && reservationId !== null;
+  if (resumed) {
+    const reservation = await client.reservation(reservationId, { ...acting, signal: options.signal });
+    if (reservation.status !== 'held') throw new AlreadyResolved(decision, reservation);
+  }
   let reported: RunReport = {};
   const run: Run = {
     decision,
     reservationId,
+    resumed,
     report(used) {
       if (used.quantity === undefined && used.credits === undefined) throw new TypeError('report a quantity or credits');
       reported = { quantity: used.quantity, credits: used.credits };
     },
   };
-  const acting: CallOptions = { tenantId: options.tenantId, onBehalfOf: options.onBehalfOf };
   let value: T;
   try {
     value = await work(run);

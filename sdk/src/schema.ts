@@ -12,6 +12,8 @@ export type AuthorizeBody = JsonBody<paths['/v1/authorize']['post']>;
 export type AuthorizeAnswer = JsonAnswer<paths['/v1/authorize']['post']>;
 /** A reservation after settle or release, and the tenant's balance after it. */
 export type Resolution = JsonAnswer<paths['/v1/reservations/{id}/settle']['post']>;
+/** One reservation as a settle would find it now: `status` held, settled, released or expired, and what was `charged`. */
+export type Reservation = JsonAnswer<paths['/v1/reservations/{id}']['get']>;
 /** What an operation would cost. */
 export type CostPreview = JsonAnswer<paths['/v1/costs/preview']['post']>;
 /** A tenant's meters in the current period, and its concurrent runs. */
