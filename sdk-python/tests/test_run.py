@@ -2,7 +2,7 @@
 
 import unittest
 
-from tollgate import Client, Denied, DenialCode
+from tollgate import AlreadyResolved, Client, Denied, DenialCode, TollgateError
 
 from .tollgate_server import ServerTestCase
 
@@ -71,16 +71,77 @@ class RunTest(ServerTestCase):
         with self.assertRaises(RuntimeError):
             run.__enter__()
 
+    def test_a_replay_of_a_settled_run_raises_already_resolved_with_what_was_charged_and_never_enters_the_block(self) -> None:
+        with self.tg.run("content_generation", quantity={"words": 1200}, idempotency_key="job-42") as first:
+            first.report(quantity={"words": 900})
+        entered = 0
+
+        for _ in range(3):
+            with self.assertRaises(AlreadyResolved) as caught:
+                with self.tg.run("content_generation", quantity={"words": 1200}, idempotency_key="job-42"):
+                    entered += 1
+            replay = caught.exception
+            self.assertNotIsInstance(replay, TollgateError)
+            self.assertEqual((replay.status, replay.charged), ("settled", 9))
+            self.assertEqual(replay.reservation.reservation_id, first.reservation_id)
+            self.assertTrue(replay.decision.replayed)
+
+        self.assertEqual(entered, 0)
+        self.assertEqual(self.balance(), 1000 - 9)
+        runs = self.tg.usage(self.owner.tenant_id).meter("runs")
+        self.assertEqual(runs and runs.used, 1)
+
+    def test_a_replay_of_a_released_run_raises_already_resolved_rather_than_doing_work_it_cannot_settle(self) -> None:
+        with self.assertRaises(ModelCallFailed):
+            with self.tg.run("clustering", idempotency_key="job-43"):
+                raise ModelCallFailed("the model timed out")
+        entered = False
+
+        with self.assertRaises(AlreadyResolved) as caught:
+            with self.tg.run("clustering", idempotency_key="job-43"):
+                entered = True
+
+        self.assertFalse(entered)
+        self.assertEqual((caught.exception.status, caught.exception.charged), ("released", 0))
+        self.assertIn("new idempotency key", str(caught.exception))
+        self.assertEqual(self.balance(), 1000)
+
+    def test_a_replay_whose_reservation_is_still_held_resumes_the_run_and_settles_it(self) -> None:
+        # The earlier attempt: admitted, then the process died before the block finished.
+        earlier = self.tg.authorize("clustering", idempotency_key="job-44")
+
+        with self.tg.run("clustering", idempotency_key="job-44") as run:
+            self.assertEqual((run.resumed, run.reservation_id), (True, earlier.reservation_id))
+            run.report(credits=4)
+
+        self.assertEqual(run.settlement and (run.settlement.status, run.settlement.charged), ("settled", 4))
+        credits = self.tg.credits(self.owner.tenant_id)
+        self.assertEqual((credits.balance, credits.reserved), (1000 - 4, 0))
+
+    def test_the_reservation_reads_as_a_settle_would_find_it(self) -> None:
+        decision = self.tg.authorize("clustering")
+        assert decision.reservation_id is not None
+        held = self.tg.reservation(decision.reservation_id)
+        self.assertEqual((held.status, held.held, held.charged, held.resolved_at), ("held", 10, 0, None))
+        self.tg.settle(decision.reservation_id, credits=3)
+        settled = self.tg.reservation(decision.reservation_id)
+        self.assertEqual((settled.status, settled.charged), ("settled", 3))
+
     def test_a_service_key_runs_and_settles_for_a_member(self) -> None:
         backend = Client(self.fx.url, api_key=self.fx.service_key())
         acting = (self.owner.tenant_id, self.owner.user_id)
 
-        with backend.run("content_generation", quantity={"words": 500}, on_behalf_of=acting) as run:
+        with backend.run("content_generation", quantity={"words": 500}, on_behalf_of=acting, idempotency_key="job-45") as run:
             run.report(quantity={"words": 150})
 
         self.assertEqual(run.decision and run.decision.raw["principal"]["role"], "owner")
         self.assertEqual(run.settlement and run.settlement.charged, 2)
         self.assertEqual(self.balance(), 1000 - 2)
+        # Its replay reads the reservation for the same member (the header), as it settled it.
+        with self.assertRaises(AlreadyResolved) as caught:
+            with backend.run("content_generation", quantity={"words": 500}, on_behalf_of=acting, idempotency_key="job-45"):
+                pass
+        self.assertEqual((caught.exception.status, caught.exception.charged), ("settled", 2))
 
 
 if __name__ == "__main__":

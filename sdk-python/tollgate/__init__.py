@@ -11,6 +11,7 @@ Standard library only; Python 3.9 or newer.
 
 from .client import Client, OnBehalfOf
 from .errors import (
+    AlreadyResolved,
     BadRequest,
     Conflict,
     Denied,
@@ -25,12 +26,13 @@ from .errors import (
     TollgateTimeout,
     Unauthenticated,
 )
-from .models import Bypass, CostPreview, CreditBalance, Decision, DenialCode, Limit, MeterUsage, Page, Resolution, Usage
+from .models import Bypass, CostPreview, CreditBalance, Decision, DenialCode, Limit, MeterUsage, Page, Reservation, Resolution, Usage
 from .run import Run
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AlreadyResolved",
     "BadRequest",
     "Bypass",
     "Client",
@@ -48,6 +50,7 @@ __all__ = [
     "Page",
     "PaymentRequired",
     "RateLimited",
+    "Reservation",
     "Resolution",
     "Run",
     "ServerError",

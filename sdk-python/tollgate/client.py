@@ -7,7 +7,7 @@ import uuid
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 
 from .errors import TollgateError
-from .models import CostPreview, CreditBalance, Decision, Page, Resolution, Usage
+from .models import CostPreview, CreditBalance, Decision, Page, Reservation, Resolution, Usage
 from .run import Run
 from .transport import Answer, Transport
 
@@ -76,7 +76,9 @@ class Client:
         Without an ``idempotency_key`` the SDK makes one for this call, so that a retry
         (after a timeout, say) returns the first decision instead of admitting twice;
         ``decision.idempotency_key`` says which was sent. Pass your own to make a retry
-        of the whole operation (e.g. a job re-run) idempotent too.
+        of the whole operation (e.g. a job re-run) idempotent too: ``run()`` then resumes the
+        job's run while its reservation is held, and raises ``AlreadyResolved`` once that run
+        has ended (see ``Run``).
         """
         key = idempotency_key or f"sdk-{uuid.uuid4().hex}"
         body: Dict[str, Any] = {"operation": operation, "idempotencyKey": key}
@@ -110,6 +112,14 @@ class Client:
         """Gives the whole reservation back, nothing charged. Idempotent."""
         path = f"/v1/reservations/{_segment(reservation_id)}/release"
         return Resolution.from_json(_object(self._transport.call("POST", path, headers=_acting(tenant_id, on_behalf_of))))
+
+    def reservation(self, reservation_id: str, *, tenant_id: Optional[str] = None, on_behalf_of: Optional[OnBehalfOf] = None) -> Reservation:
+        """One reservation as a settle would find it now: ``held``, ``settled`` (with ``charged``), ``released`` or ``expired``.
+
+        Whoever may settle it may read it.
+        """
+        path = f"/v1/reservations/{_segment(reservation_id)}"
+        return Reservation.from_json(_object(self._transport.call("GET", path, headers=_acting(tenant_id, on_behalf_of))))
 
     def run(
         self,

@@ -1,13 +1,15 @@
-"""Errors: a call that failed (``TollgateError`` and its kinds) and a run that was refused (``Denied``).
+"""Errors: a call that failed (``TollgateError`` and its kinds), a run that was refused (``Denied``)
+and a run replayed after it ended (``AlreadyResolved``).
 
-``Denied`` is deliberately not a ``TollgateError``: code that catches ``TollgateError`` to
-carry on while Tollgate is unreachable must not carry on past a refusal.
+Neither of the last two is a ``TollgateError``: code that catches ``TollgateError`` to
+carry on while Tollgate is unreachable must not carry on past a refusal, nor run work
+again that was already paid for or given up.
 """
 
 from typing import TYPE_CHECKING, Any, Dict, Optional, Type
 
 if TYPE_CHECKING:
-    from .models import Decision, DenialCode
+    from .models import Decision, DenialCode, Reservation
 
 
 class TollgateError(Exception):
@@ -125,3 +127,33 @@ class Denied(Exception):
     def retry_after_ms(self) -> Optional[int]:
         """For ``RATE_LIMITED``: milliseconds until the tenant's bucket has room again."""
         return self.decision.retry_after_ms
+
+
+class AlreadyResolved(Exception):
+    """Raised by ``Client.run()``, before the block runs, when its decision was a replay (an
+    ``idempotency_key`` used before) and that earlier run's reservation is no longer held.
+
+    ``status`` is ``settled`` (the work was done and paid for: ``charged``), or ``released``
+    or ``expired`` (the earlier attempt failed or gave up; a new attempt needs a new
+    idempotency key). ``reservation`` is the server's as it is now, ``decision`` the replay.
+    """
+
+    def __init__(self, decision: "Decision", reservation: "Reservation") -> None:
+        charged = f", {reservation.charged} credits charged" if reservation.status == "settled" else ""
+        retry = "" if reservation.status == "settled" else "; run it again under a new idempotency key"
+        super().__init__(
+            f"run() with idempotency key {decision.idempotency_key!r} already ran: its reservation "
+            f"{reservation.reservation_id} is {reservation.status}{charged}; the block is not run again{retry}"
+        )
+        self.decision = decision
+        self.reservation = reservation
+
+    @property
+    def status(self) -> str:
+        """``settled``, ``released`` or ``expired``."""
+        return self.reservation.status
+
+    @property
+    def charged(self) -> int:
+        """What the earlier run was charged (0 unless settled)."""
+        return self.reservation.charged

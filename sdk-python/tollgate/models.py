@@ -150,6 +150,43 @@ class Resolution:
 
 
 @dataclass(frozen=True)
+class Reservation:
+    """One reservation as a settle would find it now.
+
+    ``status`` is ``held`` (a settle can still charge it), ``settled`` (``charged`` is what
+    it cost), ``released`` or ``expired``; ``held`` is what it reserved.
+    """
+
+    reservation_id: str
+    status: str
+    held: int
+    charged: int
+    refunded: int
+    operation: Optional[str]
+    model: Optional[str]
+    expires_at: str
+    created_at: str
+    resolved_at: Optional[str]
+    raw: Dict[str, Any] = field(repr=False)
+
+    @classmethod
+    def from_json(cls, data: Dict[str, Any]) -> "Reservation":
+        return cls(
+            reservation_id=data["id"],
+            status=data["status"],
+            held=data["credits"],
+            charged=data["charged"],
+            refunded=data.get("refunded", 0),
+            operation=data.get("operation"),
+            model=data.get("model"),
+            expires_at=data["expiresAt"],
+            created_at=data["createdAt"],
+            resolved_at=data.get("resolvedAt"),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True)
 class MeterUsage:
     meter: str
     used: int

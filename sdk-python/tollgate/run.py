@@ -3,7 +3,7 @@
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Type
 
-from .errors import Denied, TollgateError
+from .errors import AlreadyResolved, Denied, TollgateError
 from .models import Decision, Resolution
 
 if TYPE_CHECKING:
@@ -14,6 +14,14 @@ class Run:
     """One metered run. Entering it asks for the decision; leaving it closes the reservation.
 
     - Refused: entering raises ``Denied(code, decision)``; nothing was consumed.
+    - Replayed (an ``idempotency_key`` used before: the server answers the first decision
+      and admits nothing more): entering reads its reservation first. Still held, the
+      earlier attempt never closed it (it crashed, or lost the answer): the block runs and
+      the reservation is closed as below (``resumed`` is True). Settled, released or
+      expired, that run is over: entering raises ``AlreadyResolved`` (``status``, and what
+      was ``charged``) and the block never runs — one charge never buys the work twice, and
+      a given-up attempt is not redone where it could not be settled. A run still in flight
+      under the same key also reads as held: one key, one run at a time.
     - The block finishes: the reservation is settled with what ``report()`` said, or, when
       nothing was reported, with the whole reserved amount (the work was done, and what
       was reserved is what the caller asked to be allowed; a forgotten ``report()`` must
@@ -32,6 +40,8 @@ class Run:
         self.decision: Optional[Decision] = None
         self.settlement: Optional[Resolution] = None
         self.released: Optional[Resolution] = None
+        self.resumed = False
+        """True when the decision was a replay whose reservation was still held: this run finishes an earlier attempt's."""
 
     @property
     def reservation_id(self) -> Optional[str]:
@@ -49,6 +59,13 @@ class Run:
         self.decision = self._authorize()
         if not self.decision.allowed:
             raise Denied(self.decision.code, self.decision)
+        # An admitted decision always holds a reservation; a replayed one may name a run that has ended.
+        reservation_id = self.decision.reservation_id
+        if self.decision.replayed and reservation_id is not None:
+            reservation = self._client.reservation(reservation_id, **self._tenant)
+            if reservation.status != "held":
+                raise AlreadyResolved(self.decision, reservation)
+            self.resumed = True
         return self
 
     def __exit__(
