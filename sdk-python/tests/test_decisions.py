@@ -147,6 +147,23 @@ class ReadsTest(ServerTestCase):
         self.assertEqual([entry["kind"] for entry in rest.items], ["grant"])
         self.assertIsNone(rest.next_cursor)
 
+    def test_the_cost_preview_prices_the_tenant_named_by_tenant_id_or_on_behalf_of(self) -> None:
+        owner, member, stranger = self.owner, self.fx.signup("member"), self.fx.signup("stranger")
+        self.fx.join(owner, member)
+        backend = Client(self.fx.url, api_key=self.fx.service_key())
+
+        # The route is the acting tenant's; a credential that implies none it may use gets the platform's price without one.
+        acting = backend.preview_cost("clustering", on_behalf_of=(owner.tenant_id, owner.user_id))
+        named = self.fx.as_user(member).preview_cost("clustering", tenant_id=owner.tenant_id)
+        outsider = self.fx.as_user(stranger).preview_cost("clustering", tenant_id=owner.tenant_id)
+        unnamed = backend.preview_cost("clustering")
+
+        self.assertEqual([preview.credits for preview in (acting, named, outsider, unnamed)], [10, 10, 10, 10])
+        self.assertEqual((acting.raw["route"] or {}).get("provider"), "default")
+        self.assertEqual((named.raw["route"] or {}).get("provider"), "default")
+        self.assertIsNone(outsider.raw["route"])
+        self.assertIsNone(unnamed.raw["route"])
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -141,14 +141,28 @@ class Client:
 
     # -- reads ----------------------------------------------------------------------
 
-    def preview_cost(self, operation: str, quantity: Optional[Quantity] = None, model: Optional[str] = None) -> CostPreview:
-        """What ``operation`` would cost for ``quantity`` (and ``model``); holds nothing."""
+    def preview_cost(
+        self,
+        operation: str,
+        quantity: Optional[Quantity] = None,
+        model: Optional[str] = None,
+        *,
+        tenant_id: Optional[str] = None,
+        on_behalf_of: Optional[OnBehalfOf] = None,
+    ) -> CostPreview:
+        """What ``operation`` would cost for ``quantity`` (and ``model``); holds nothing.
+
+        Priced on the provider route the acting tenant would take (its own account, or the
+        platform's): ``tenant_id`` / ``on_behalf_of`` name that tenant as for ``authorize``.
+        A credential that implies no tenant it may use gets the platform's price (``raw["route"]`` None).
+        """
         body: Dict[str, Any] = {"operation": operation}
         if quantity is not None:
             body["quantity"] = dict(quantity)
         if model is not None:
             body["model"] = model
-        return CostPreview.from_json(_object(self._transport.call("POST", "/v1/costs/preview", body=body)))
+        answer = self._transport.call("POST", "/v1/costs/preview", body=body, headers=_acting(tenant_id, on_behalf_of))
+        return CostPreview.from_json(_object(answer))
 
     def usage(self, tenant_id: str, *, on_behalf_of: Optional[OnBehalfOf] = None) -> Usage:
         """Every meter of the tenant in the current period (an API key needs scope ``read``)."""
