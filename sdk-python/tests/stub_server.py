@@ -5,7 +5,10 @@ client (how often it sends, what it sends again, how long it waits), not Tollgat
 """
 
 import json
+import socket
+import struct
 import threading
+import unittest
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, List, Optional
@@ -18,6 +21,14 @@ class Scripted:
     headers: Dict[str, str] = field(default_factory=dict)
     hang: bool = False
     """Answer nothing until the stub stops (for timeouts)."""
+    raw: Optional[bytes] = None
+    """The body's bytes as they are, instead of ``body`` as JSON (an HTML page of a proxy, say)."""
+    length: Optional[int] = None
+    """The ``content-length`` announced, when it is not the body's (more: the body breaks off)."""
+    drip: float = 0.0
+    """Seconds between the body's bytes, sent one at a time."""
+    then: str = "close"
+    """After the body: ``close`` the connection, ``reset`` it (an RST), or ``stall`` until the stub stops."""
 
 
 class StubServer:
@@ -41,13 +52,33 @@ class StubServer:
                 if answer.hang:
                     stub.released.wait(30)
                     return
-                payload = json.dumps(answer.body).encode() if answer.body is not None else b""
+                payload = answer.raw if answer.raw is not None else json.dumps(answer.body).encode() if answer.body is not None else b""
                 self.send_response(answer.status)
                 for name, value in {"content-type": "application/json", "x-request-id": f"req_stub_{len(stub.requests)}", **answer.headers}.items():
                     self.send_header(name, value)
-                self.send_header("content-length", str(len(payload)))
+                self.send_header("content-length", str(len(payload) if answer.length is None else answer.length))
                 self.end_headers()
-                self.wfile.write(payload)
+                self.write_body(answer, payload)
+
+            def write_body(self, answer: Scripted, payload: bytes) -> None:
+                try:
+                    if answer.drip:
+                        for byte in payload:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            if stub.released.wait(answer.drip):
+                                return
+                    else:
+                        self.wfile.write(payload)
+                        self.wfile.flush()
+                except OSError:
+                    return  # the client left (a timeout): what is tested is what it raised
+                if answer.then == "stall":
+                    stub.released.wait(30)
+                elif answer.then == "reset":
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.rfile.close()  # its reference would keep the socket open past close()
+                    self.connection.close()
 
             # A GET (a read) is answered from the same script; its body is empty, recorded as {}.
             do_GET = do_POST  # noqa: N815 - the http.server naming
@@ -70,6 +101,14 @@ class StubServer:
         self.released.set()
         self._server.shutdown()
         self._server.server_close()
+
+
+class StubTestCase(unittest.TestCase):
+    def serve(self, *script: Scripted) -> StubServer:
+        """A stub answering from ``script``, stopped after the test."""
+        stub = StubServer(list(script))
+        self.addCleanup(stub.close)
+        return stub
 
 
 def decision_body() -> Dict[str, Any]:

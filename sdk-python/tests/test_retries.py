@@ -13,7 +13,7 @@ from typing import Callable, List
 
 from tollgate import BadRequest, Client, RateLimited, ServiceUnavailable, TollgateConnectionError, TollgateTimeout
 
-from .stub_server import Scripted, StubServer, decision_body, error_body
+from .stub_server import Scripted, StubTestCase, decision_body, error_body
 from .tollgate_server import ServerTestCase
 
 ATTEMPTS_TO_EMPTY_A_BUCKET = 20
@@ -73,12 +73,7 @@ class RealRateLimitTest(ServerTestCase):
         self.assertGreater(caught.exception.retry_after or 0, 10)
 
 
-class StubbedRetryTest(unittest.TestCase):
-    def serve(self, *script: Scripted) -> StubServer:
-        stub = StubServer(list(script))
-        self.addCleanup(stub.close)
-        return stub
-
+class StubbedRetryTest(StubTestCase):
     def test_a_503_is_retried_after_retry_after_with_the_same_idempotency_key(self) -> None:
         unavailable = Scripted(503, error_body("DATABASE_UNAVAILABLE"), {"retry-after": "2"})
         stub = self.serve(unavailable, unavailable, Scripted(200, decision_body()))

@@ -3,7 +3,8 @@
 Every call the SDK's own methods make is safe to repeat: ``authorize`` always carries an
 idempotency key (the same one on every attempt), settle and release are idempotent on the
 server, and the rest only read. So a call is retried, up to ``retries`` times, when it got
-no answer (connection refused or broken, timeout) or the answer was ``429`` or ``503``.
+no answer (connection refused or broken, timeout, also while a body, an error's included,
+was on its way) or the answer was ``429`` or ``503``.
 A call that is not safe to repeat (``Client.request`` with a POST or PATCH and no
 idempotency key) is retried only when it surely did nothing: a ``429``, a ``503``, or a
 connection refused before the request was sent. After a timeout or a broken connection
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from email.message import Message
 from email.utils import parsedate_to_datetime
 from http.client import HTTPException
-from typing import IO, Any, Callable, Mapping, Optional
+from typing import IO, Any, Callable, Mapping, Optional, Tuple
 
 from .errors import TollgateConnectionError, TollgateError, TollgateTimeout, error_for_status
 
@@ -123,20 +124,16 @@ class Transport:
 
     def _attempt(self, request: urllib.request.Request) -> Answer:
         try:
-            with _OPENER.open(request, timeout=self.timeout) as response:
-                return Answer(response.status, _json(response.read()), response.headers.get("x-request-id"))
-        except urllib.error.HTTPError as refused:
-            try:
-                payload = refused.read()
-            finally:
-                refused.close()
-            raise _error_from(refused.code, refused.headers, payload) from None
+            status, headers, payload = _exchange(request, self.timeout)
         except (urllib.error.URLError, OSError, HTTPException) as broken:
             reason = getattr(broken, "reason", broken)
             where = f"{request.get_method()} {request.full_url}"
             if isinstance(reason, (socket.timeout, TimeoutError)):
                 raise TollgateTimeout(f"no answer within {self.timeout} s: {where}") from broken
             raise TollgateConnectionError(f"no answer ({reason}): {where}") from broken
+        if status >= 300:
+            raise _error_from(status, headers, payload)
+        return Answer(status, _json(payload), headers.get("x-request-id"))
 
     def _retry_wait(self, failure: TollgateError, attempt: int) -> Optional[float]:
         """Seconds to wait before the next attempt, or None when the failure is final."""
@@ -149,6 +146,21 @@ class Transport:
         else:
             wait = min(BACKOFF_CAP_SECONDS, BACKOFF_START_SECONDS * 2**attempt) * random.uniform(0.5, 1.0)
         return wait if wait <= self.max_retry_wait else None
+
+
+def _exchange(request: urllib.request.Request, timeout: float) -> Tuple[int, Message, bytes]:
+    """One attempt's status, headers and whole body.
+
+    An error status is read like any other answer, in the same ``try`` of the caller: a body
+    that breaks off, stalls or is reset is a lost answer (a ``TollgateConnectionError`` or
+    ``TollgateTimeout``, retried as one) whatever the status before it said.
+    """
+    try:
+        response = _OPENER.open(request, timeout=timeout)
+    except urllib.error.HTTPError as refused:
+        response = refused
+    with response:
+        return int(response.getcode()), response.headers, response.read()
 
 
 def _maybe_carried_out(failure: TollgateError) -> bool:
