@@ -27,6 +27,8 @@ class Scripted:
     """The ``content-length`` announced, when it is not the body's (more: the body breaks off)."""
     drip: float = 0.0
     """Seconds between the body's bytes, sent one at a time."""
+    drip_head: bool = False
+    """With ``drip``: the status line and the headers are dripped too."""
     then: str = "close"
     """After the body: ``close`` the connection, ``reset`` it (an RST), or ``stall`` until the stub stops."""
 
@@ -53,10 +55,15 @@ class StubServer:
                     stub.released.wait(30)
                     return
                 payload = answer.raw if answer.raw is not None else json.dumps(answer.body).encode() if answer.body is not None else b""
+                headers = {"content-type": "application/json", "x-request-id": f"req_stub_{len(stub.requests)}", **answer.headers}
+                headers["content-length"] = str(len(payload) if answer.length is None else answer.length)
+                if answer.drip_head:
+                    head = f"HTTP/1.0 {answer.status} Stub\r\n" + "".join(f"{name}: {value}\r\n" for name, value in headers.items()) + "\r\n"
+                    self.write_body(answer, head.encode() + payload)
+                    return
                 self.send_response(answer.status)
-                for name, value in {"content-type": "application/json", "x-request-id": f"req_stub_{len(stub.requests)}", **answer.headers}.items():
+                for name, value in headers.items():
                     self.send_header(name, value)
-                self.send_header("content-length", str(len(payload) if answer.length is None else answer.length))
                 self.end_headers()
                 self.write_body(answer, payload)
 

@@ -13,12 +13,19 @@ The wait before a retry is the server's ``Retry-After`` when it gave one, else a
 exponential backoff with jitter; a wait longer than ``max_retry_wait`` is not waited
 out: the error is raised at once, carrying ``retry_after``.
 
+``timeout`` is a deadline for the whole attempt: connecting, sending, the status line, the
+headers and the whole body, an error's too. urllib alone only bounds each wait for data,
+so a server (or a proxy) that drips one byte a second would hold a call for as long as
+it likes; here every read and write of the connection waits at most what is left.
+
 A redirect is never followed: urllib's own handler sends the request again to wherever
 ``Location`` points, another host included, with the ``Authorization`` header. Here a
 3xx is raised as a ``TollgateError`` naming the location, so the credential goes to
 ``base_url`` and nowhere else.
 """
 
+import functools
+import http.client
 import json
 import random
 import socket
@@ -30,7 +37,7 @@ from dataclasses import dataclass
 from email.message import Message
 from email.utils import parsedate_to_datetime
 from http.client import HTTPException
-from typing import IO, Any, Callable, Mapping, Optional, Tuple
+from typing import IO, TYPE_CHECKING, Any, Callable, Mapping, Optional, Tuple, cast
 
 from .errors import TollgateConnectionError, TollgateError, TollgateTimeout, error_for_status
 
@@ -49,7 +56,115 @@ class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_OPENER = urllib.request.build_opener(_RefuseRedirects)
+class _Deadline:
+    """The end of one attempt: ``left()`` is what remains, or ``socket.timeout`` once it has passed."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+
+    def left(self) -> float:
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise socket.timeout(f"the attempt's {self.seconds} s ran out")
+        return left
+
+
+class _DeadlineSocket:
+    """A connected socket whose every read and write waits at most what is left of the attempt.
+
+    http.client reads the status line, the headers and the body through ``makefile()``; the
+    reader made here is the standard library's own (``socket.socket.makefile`` over this
+    object), so its reads come to ``recv_into`` below, and it counts its references here
+    (``_io_refs``, ``_decref_socketios``) as it would on the socket: urllib closes the
+    socket before the body is read, and the socket really closes with the reader's close.
+    """
+
+    def __init__(self, sock: socket.socket, deadline: _Deadline) -> None:
+        self._sock = sock
+        self._deadline = deadline
+        self._io_refs = 0
+        self._closed = False
+
+    def recv_into(self, buffer: Any, *args: Any) -> int:
+        self._sock.settimeout(self._deadline.left())
+        return self._sock.recv_into(buffer, *args)
+
+    def sendall(self, data: Any, *args: Any) -> None:
+        self._sock.settimeout(self._deadline.left())
+        self._sock.sendall(data, *args)
+
+    def makefile(self, *args: Any, **kwargs: Any) -> Any:
+        return socket.socket.makefile(cast(socket.socket, self), *args, **kwargs)
+
+    def _decref_socketios(self) -> None:
+        if self._io_refs > 0:
+            self._io_refs -= 1
+        if self._closed:
+            self.close()
+
+    def close(self) -> None:
+        self._closed = True
+        if self._io_refs <= 0:
+            self._sock.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+if TYPE_CHECKING:
+    _Connection = http.client.HTTPConnection
+else:
+    _Connection = object
+
+
+class _WithinDeadline(_Connection):
+    """A connection (mixed into http.client's) that connects, and then reads and writes, within a deadline."""
+
+    def __init__(self, *args: Any, deadline: _Deadline, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline = deadline
+        self._create_connection = self._connect_within  # http.client's hook for socket.create_connection
+
+    def _connect_within(self, address: Tuple[str, int], timeout: Any, source_address: Any = None) -> socket.socket:
+        sock = socket.create_connection(address, self._deadline.left(), source_address)
+        # What follows on the bare socket, a proxy's CONNECT or the TLS handshake (which ssl
+        # bounds as a whole by the socket's timeout), gets what is left, not a new allowance.
+        sock.settimeout(self._deadline.left())
+        return sock
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock = _DeadlineSocket(self.sock, self._deadline)
+
+
+class _DeadlineHTTPConnection(_WithinDeadline, http.client.HTTPConnection):
+    pass
+
+
+class _DeadlineHTTPSConnection(_WithinDeadline, http.client.HTTPSConnection):
+    pass
+
+
+class _OpenWithinDeadline(urllib.request.AbstractHTTPHandler):
+    """Opens each request on a connection whose deadline is the request's ``timeout`` from now."""
+
+    def do_open(self, http_class: Any, req: urllib.request.Request, **http_conn_args: Any) -> http.client.HTTPResponse:
+        if isinstance(req.timeout, (int, float)):
+            within = _DeadlineHTTPSConnection if issubclass(http_class, http.client.HTTPSConnection) else _DeadlineHTTPConnection
+            http_class = functools.partial(within, deadline=_Deadline(req.timeout))
+        return super().do_open(http_class, req, **http_conn_args)
+
+
+class _HTTPHandler(_OpenWithinDeadline, urllib.request.HTTPHandler):
+    pass
+
+
+class _HTTPSHandler(_OpenWithinDeadline, urllib.request.HTTPSHandler):
+    pass
+
+
+_OPENER = urllib.request.build_opener(_RefuseRedirects, _HTTPHandler, _HTTPSHandler)
 
 
 @dataclass(frozen=True)
