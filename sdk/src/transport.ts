@@ -12,8 +12,8 @@
  * backoff with jitter; a `Retry-After` longer than `maxRetryWaitMs` is not waited out: the
  * answer is returned, and the client throws it with `retryAfterMs` set.
  *
- * `timeoutMs` bounds each attempt: until the whole answer is read when it is JSON (every
- * answer but the usage exports), until its headers when it is a stream.
+ * `timeoutMs` bounds each attempt: until the whole answer is read, whatever its content
+ * type or status, but for a successful usage export (a stream), until its headers.
  */
 import { TollgateConnectionError, TollgateTimeout, retryAfterMs } from './errors.js';
 
@@ -40,6 +40,8 @@ const RETRIED_STATUSES = new Set([429, 503]);
 const BACKOFF_START_MS = 200;
 const BACKOFF_CAP_MS = 5000;
 const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
+/** The usage export's content types: the only answers not read whole within the timeout. */
+const STREAMED_TYPES = /^\s*(text\/csv|application\/x-ndjson)\s*(;|$)/i;
 
 type Attempt = { response: Response; failure?: undefined } | { response?: undefined; failure: TollgateConnectionError };
 
@@ -49,18 +51,33 @@ export function createTransport(options: TransportOptions): Fetch {
   const sleep = options.sleep ?? abortableSleep;
 
   async function attempt(request: Request, caller: AbortSignal): Promise<Attempt> {
-    const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(), options.timeoutMs);
+    // One controller for the attempt, aborted by its timer or by the caller; the request sent
+    // with its signal is held until the attempt ends (keepUntilHere). undici's Request follows
+    // the signal it is given through a weak reference: once nothing held the request, it could
+    // be collected mid-call and the abort reach nothing (seen under load: a dripped body read
+    // to its end, seconds after the timer fired).
+    const abort = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => { timedOut = true; abort.abort(); }, options.timeoutMs);
+    const callerAborted = () => abort.abort(caller.reason);
+    if (caller.aborted) callerAborted();
+    else caller.addEventListener('abort', callerAborted, { once: true });
+    const sent = new Request(request, { signal: abort.signal });
     try {
-      const response = await send(new Request(request, { signal: AbortSignal.any([caller, timeout.signal]) }));
-      return { response: await buffered(response) };
+      const response = await buffered(await send(sent));
+      // An abort while the body is read can end it early without an error (undici, now and
+      // then): such an answer is cut short, not whole.
+      if (abort.signal.aborted) throw new Error('aborted while the answer was read');
+      return { response };
     } catch (error) {
       if (caller.aborted) throw caller.reason;
       const where = `${request.method} ${request.url}`;
-      if (timeout.signal.aborted) return { failure: new TollgateTimeout(`no answer within ${options.timeoutMs} ms: ${where}`, { cause: error }) };
+      if (timedOut) return { failure: new TollgateTimeout(`no answer within ${options.timeoutMs} ms: ${where}`, { cause: error }) };
       return { failure: new TollgateConnectionError(`no answer (${reasonOf(error)}): ${where}`, { cause: error }) };
     } finally {
       clearTimeout(timer);
+      caller.removeEventListener('abort', callerAborted);
+      keepUntilHere(sent);
     }
   }
 
@@ -95,10 +112,14 @@ function withCredential(headers: Headers, credential: string | undefined): Heade
   return sent;
 }
 
-/** A JSON answer read whole inside the attempt (so the timeout covers it); a stream (an export) passed on as it comes. */
+/**
+ * Every answer read whole inside the attempt, so the timeout covers its body: JSON or not
+ * (a proxy's HTML 502 whose body stalls), an error's too. The one exception is a
+ * successful export (CSV or NDJSON), passed on as the stream it is: its headers came
+ * within the timeout, its rows may take as long as there are rows.
+ */
 async function buffered(response: Response): Promise<Response> {
-  const json = /\bjson\b/i.test(response.headers.get('content-type') ?? '');
-  if (!json || response.body === null) return response;
+  if (response.body === null || (response.ok && STREAMED_TYPES.test(response.headers.get('content-type') ?? ''))) return response;
   const body = await response.arrayBuffer();
   const init = { status: response.status, statusText: response.statusText, headers: response.headers };
   return new Response(NULL_BODY_STATUSES.has(response.status) ? null : body, init);
@@ -120,3 +141,6 @@ const abortableSleep: Sleep = (ms, signal) => new Promise((resolve, reject) => {
   const timer = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
   signal?.addEventListener('abort', onAbort, { once: true });
 });
+
+/** Does nothing; a call holds what it is given alive until then (see attempt()). */
+function keepUntilHere(_held: unknown): void {}

@@ -6,10 +6,10 @@
  * bucket must refill.
  */
 import { createServer } from 'node:net';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { BadRequest, RateLimited, ServiceUnavailable, Tollgate, TollgateConnectionError, TollgateTimeout, type Sleep } from '../src/index.js';
 import { apiKey, client, patchTenant, signup } from './fixtures.js';
-import { decisionBody, errorBody, startStub, type Scripted, type Stub } from './stub-server.js';
+import { decisionBody, errorBody, stubsClosedAfterEachTest, type Scripted } from './stub-server.js';
 
 const ATTEMPTS_TO_EMPTY_A_BUCKET = 20;
 
@@ -71,13 +71,7 @@ describe('429s of a real server', () => {
 });
 
 describe('503s, lost answers and refused connections (a stub server)', () => {
-  const stubs: Stub[] = [];
-  afterEach(async () => { await Promise.all(stubs.splice(0).map((stub) => stub.close())); });
-  async function serve(...script: Scripted[]): Promise<Stub> {
-    const stub = await startStub(script);
-    stubs.push(stub);
-    return stub;
-  }
+  const serve = stubsClosedAfterEachTest();
   const unavailable: Scripted = { status: 503, body: errorBody('DATABASE_UNAVAILABLE'), headers: { 'retry-after': '2' } };
 
   it('a 503 is sent again after Retry-After with the same idempotency key', async () => {

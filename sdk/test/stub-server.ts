@@ -5,6 +5,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { afterEach } from 'vitest';
 
 export interface Scripted {
   status?: number;
@@ -12,6 +13,10 @@ export interface Scripted {
   headers?: Record<string, string>;
   /** Never answer (until the stub closes). */
   hang?: boolean;
+  /** The body's text as it is, instead of `body` as JSON (an HTML page of a proxy, say). */
+  raw?: string;
+  /** Milliseconds between the body's bytes, sent one at a time (until the stub closes). */
+  drip?: number;
 }
 
 export interface Received { method: string; url: string; headers: IncomingMessage['headers']; body: unknown }
@@ -36,7 +41,19 @@ export async function startStub(script: Scripted[]): Promise<Stub> {
         return;
       }
       response.writeHead(answer.status ?? 200, { 'content-type': 'application/json', 'x-request-id': 'req_stub', ...answer.headers });
-      response.end(JSON.stringify(answer.body ?? {}));
+      const payload = answer.raw ?? JSON.stringify(answer.body ?? {});
+      if (!answer.drip) return response.end(payload);
+      hanging.push(response);
+      response.flushHeaders();
+      let sent = 0;
+      const timer = setInterval(() => {
+        if (response.destroyed || sent === payload.length) {
+          clearInterval(timer);
+          if (!response.destroyed) response.end();
+          return;
+        }
+        response.write(payload[sent++]);
+      }, answer.drip);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -49,6 +66,17 @@ export async function startStub(script: Scripted[]): Promise<Stub> {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
+  };
+}
+
+/** `serve(...script)` for the tests of a suite (call it in a describe or at the top): each stub started is closed after its test. */
+export function stubsClosedAfterEachTest(): (...script: Scripted[]) => Promise<Stub> {
+  const stubs: Stub[] = [];
+  afterEach(async () => { await Promise.all(stubs.splice(0).map((stub) => stub.close())); });
+  return async (...script) => {
+    const stub = await startStub(script);
+    stubs.push(stub);
+    return stub;
   };
 }
 
