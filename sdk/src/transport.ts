@@ -12,10 +12,14 @@
  * backoff with jitter; a `Retry-After` longer than `maxRetryWaitMs` is not waited out: the
  * answer is returned, and the client throws it with `retryAfterMs` set.
  *
+ * A redirect is never followed (fetch's default would send the request again, body and
+ * credential included, to wherever `Location` points, another origin too): a 3xx is thrown
+ * as a `TollgateError` naming the location, not retried, as the Python SDK does.
+ *
  * `timeoutMs` bounds each attempt: until the whole answer is read, whatever its content
  * type or status, but for a successful usage export (a stream), until its headers.
  */
-import { TollgateConnectionError, TollgateTimeout, retryAfterMs } from './errors.js';
+import { TollgateConnectionError, TollgateError, TollgateTimeout, retryAfterMs } from './errors.js';
 
 export type Fetch = (request: Request) => Promise<Response>;
 /** Waits `ms`, or rejects with the signal's reason once it aborts. Tests pass one that records the waits. */
@@ -62,7 +66,7 @@ export function createTransport(options: TransportOptions): Fetch {
     const callerAborted = () => abort.abort(caller.reason);
     if (caller.aborted) callerAborted();
     else caller.addEventListener('abort', callerAborted, { once: true });
-    const sent = new Request(request, { signal: abort.signal });
+    const sent = new Request(request, { signal: abort.signal, redirect: 'manual' });
     try {
       const response = await buffered(await send(sent));
       // An abort while the body is read can end it early without an error (undici, now and
@@ -96,6 +100,7 @@ export function createTransport(options: TransportOptions): Fetch {
     const template = new Request(request, { headers: withCredential(request.headers, credential) });
     for (let attempted = 0; ; attempted++) {
       const outcome = await attempt(template.clone(), caller);
+      if (outcome.response && isRedirect(outcome.response)) throw notFollowed(outcome.response);
       const wait = retryWait(outcome, attempted, idempotent);
       if (wait === null) {
         if (outcome.failure) throw outcome.failure;
@@ -123,6 +128,18 @@ async function buffered(response: Response): Promise<Response> {
   const body = await response.arrayBuffer();
   const init = { status: response.status, statusText: response.statusText, headers: response.headers };
   return new Response(NULL_BODY_STATUSES.has(response.status) ? null : body, init);
+}
+
+/** A 3xx as it came (Node), or the opaque redirect a browser gives for `redirect: 'manual'` (status 0, no headers). */
+function isRedirect(response: Response): boolean {
+  return response.type === 'opaqueredirect' || (response.status >= 300 && response.status < 400);
+}
+
+function notFollowed(response: Response): TollgateError {
+  const location = response.headers.get('location') ?? '(a location the browser does not show)';
+  return new TollgateError(`redirected to ${location}: not followed; the credential is sent to baseUrl alone (set it to where Tollgate answers)`, {
+    status: response.status || null, requestId: response.headers.get('x-request-id'),
+  });
 }
 
 function backoff(attempted: number): number {

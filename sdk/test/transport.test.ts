@@ -1,9 +1,10 @@
 /**
  * What the transport does with answers only a broken server or a proxy gives: a body that
- * drips past `timeoutMs`. From a local stub, since what is tested is the client.
+ * drips past `timeoutMs`, a redirect. From a local stub, since what is tested is the client.
  */
-import { describe, expect, it } from 'vitest';
-import { ServerError, Tollgate, TollgateTimeout } from '../src/index.js';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ServerError, Tollgate, TollgateError, TollgateTimeout, unwrap } from '../src/index.js';
 import { errorBody, stubsClosedAfterEachTest, type Scripted } from './stub-server.js';
 
 const TIMEOUT_MS = 300;
@@ -47,4 +48,54 @@ describe('timeoutMs bounds the whole answer', () => {
 
     expect(await new Response(data as ReadableStream).text()).toBe(csv);
   });
+});
+
+describe('a redirect is never followed', () => {
+  const SECRET = 'tg_secret_that_must_stay_home';
+  // Were the redirect followed, the call would wait for an origin that never answers: a short timeout, no retries.
+  const client = (baseUrl: string, credential: { apiKey?: string; token?: string } = {}) => new Tollgate({ baseUrl, ...credential, timeoutMs: 1000, retries: 0 });
+  const calls: Record<string, (url: string) => Promise<unknown>> = {
+    'sign-in (POST /v1/token, the password in its body)': (url) => unwrap(client(url).api.POST('/v1/token', { body: { grantType: 'password', email: 'ops@example.com', password: SECRET } })),
+    'authorize (POST, the key in its header)': (url) => client(url, { apiKey: SECRET }).authorize('clustering'),
+    'credits (GET)': (url) => client(url, { apiKey: SECRET }).credits('tnt_x'),
+    'a provider key (PUT, in its body)': (url) => client(url, { token: 'operator-token' }).request('PUT', '/v1/tenants/tnt_x/routes/own', { body: { provider: 'openai', apiKey: SECRET } }),
+  };
+
+  interface Origin { url: string; connections: number; received: string }
+  const origins: Server[] = [];
+  afterEach(async () => {
+    await Promise.all(origins.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
+  });
+
+  /** Another origin, which counts the connections and keeps the bytes it gets, and never answers. */
+  async function anotherOrigin(): Promise<Origin> {
+    const origin: Origin = { url: '', connections: 0, received: '' };
+    const sockets: Socket[] = [];
+    const server = createServer((socket) => {
+      origin.connections++;
+      sockets.push(socket);
+      socket.on('data', (chunk: Buffer) => { origin.received += chunk.toString(); });
+    });
+    server.on('close', () => { for (const socket of sockets) socket.destroy(); });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    origins.push(server);
+    origin.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    return origin;
+  }
+
+  for (const status of [301, 302, 303, 307, 308]) {
+    it.each(Object.entries(calls))(`${status} for %s: thrown, and nothing reaches the location`, async (_name, call) => {
+      const origin = await anotherOrigin();
+      const location = `${origin.url}/v1/moved`;
+      const stub = await serve({ status, headers: { location } });
+
+      const thrown = await call(stub.url).catch((error: unknown) => error);
+
+      expect(thrown).toBeInstanceOf(TollgateError);
+      expect((thrown as TollgateError).constructor).toBe(TollgateError);
+      expect(thrown).toMatchObject({ status, message: expect.stringContaining(`redirected to ${location}: not followed`) });
+      expect(stub.received).toHaveLength(1); // not sent again either
+      expect(origin).toMatchObject({ connections: 0, received: '' });
+    });
+  }
 });
