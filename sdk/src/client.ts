@@ -15,7 +15,7 @@ export interface TollgateOptions {
   token?: Credential;
   /** Bounds each attempt of a call, in milliseconds (default 10 000). */
   timeoutMs?: number | undefined;
-  /** How many times a call is sent again after a 429, a 503 or (idempotent calls) no answer (default 2). */
+  /** How many times a call is sent again after a 429, or (idempotent calls) a 503 or no answer (default 2). */
   retries?: number | undefined;
   /** A `Retry-After` longer than this (milliseconds, default 10 000) is not waited out: the error is thrown at once. */
   maxRetryWaitMs?: number | undefined;
@@ -64,7 +64,7 @@ export interface PageOptions extends CallOptions {
 export interface RequestOptions extends CallOptions {
   body?: unknown;
   query?: Record<string, string | number | boolean | undefined> | undefined;
-  /** Lets a POST or PATCH be sent again after a lost answer; only for calls the server treats as idempotent. */
+  /** Lets a POST or PATCH be sent again after a lost answer or a 503; only for calls the server treats as idempotent. */
   idempotent?: boolean | undefined;
 }
 

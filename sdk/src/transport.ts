@@ -2,15 +2,21 @@
  * The `fetch` every call of a client goes through: the credential, a timeout per attempt,
  * and retries.
  *
- * A call is sent again, up to `retries` times, when the server answered 429 or 503 (it did
- * nothing: a refused or failed call writes nothing), and, when the call is idempotent, when
- * no answer came (refused or broken connection, timeout): then the first attempt may have
- * been done, and only an idempotent call may be repeated. Idempotent are GET, HEAD, PUT,
- * DELETE and OPTIONS, and a call marked `idempotent: true` (the SDK's authorize, which
- * always carries an idempotency key, the same on every attempt; settle; release). The wait
- * before a retry is the server's `Retry-After` when it gave one, else a short exponential
- * backoff with jitter; a `Retry-After` longer than `maxRetryWaitMs` is not waited out: the
- * answer is returned, and the client throws it with `retryAfterMs` set.
+ * A call is sent again, up to `retries` times, when the server answered 429 (a rate limit
+ * refuses a call before it runs), and, when the call is idempotent, when it answered 503
+ * or no answer came (refused or broken connection, timeout). After those the first attempt
+ * may have been done: a 503 DATABASE_UNAVAILABLE can follow a commit whose answer was lost
+ * (the connection broke while the commit was on its way, server/src/db/errors.ts), so only
+ * a call that may be repeated is sent again. Idempotent are GET, HEAD, PUT, DELETE and
+ * OPTIONS, and a call marked `idempotent: true`: a POST the server answers again rather
+ * than doing twice (the SDK's authorize, which always carries an idempotency key, the same
+ * on every attempt; settle; release; previewCost, which changes nothing; a credit grant
+ * with its idempotency key, a bank transfer confirmed with its reference). Any other POST
+ * (creating a tenant or a key, a refresh with a single-use token) throws the 503 rather
+ * than risk a second effect. The wait before a retry is the
+ * server's `Retry-After` when it gave one, else a short exponential backoff with jitter; a
+ * `Retry-After` longer than `maxRetryWaitMs` is not waited out: the answer is returned, and
+ * the client throws it with `retryAfterMs` set.
  *
  * A redirect is never followed (fetch's default would send the request again, body and
  * credential included, to wherever `Location` points, another origin too): a 3xx is thrown
@@ -40,7 +46,6 @@ export interface TransportOptions {
 export interface RetryMark { idempotent?: boolean }
 
 const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
-const RETRIED_STATUSES = new Set([429, 503]);
 const BACKOFF_START_MS = 200;
 const BACKOFF_CAP_MS = 5000;
 const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
@@ -88,7 +93,8 @@ export function createTransport(options: TransportOptions): Fetch {
   function retryWait(outcome: Attempt, attempted: number, idempotent: boolean): number | null {
     if (attempted >= options.retries) return null;
     if (outcome.failure) return idempotent ? backoff(attempted) : null;
-    if (!RETRIED_STATUSES.has(outcome.response.status)) return null;
+    const { status } = outcome.response;
+    if (status !== 429 && !(status === 503 && idempotent)) return null;
     const wait = retryAfterMs(outcome.response.headers.get('retry-after')) ?? backoff(attempted);
     return wait <= options.maxRetryWaitMs ? wait : null;
   }

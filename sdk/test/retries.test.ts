@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { BadRequest, RateLimited, ServiceUnavailable, Tollgate, TollgateConnectionError, TollgateTimeout, type Fetch, type Sleep } from '../src/index.js';
 import { apiKey, client, patchTenant, signup } from './fixtures.js';
-import { decisionBody, errorBody, stubsClosedAfterEachTest, type Scripted } from './stub-server.js';
+import { decisionBody, errorBody, stubsClosedAfterEachTest, type Scripted, type Stub } from './stub-server.js';
 
 const ATTEMPTS_TO_EMPTY_A_BUCKET = 20;
 
@@ -144,19 +144,37 @@ describe('503s, lost answers and refused connections (a stub server)', () => {
     expect(new Set(await idempotencyKeys(sent)).size).toBe(1);
   });
 
-  it('a call that is not idempotent is not sent again after a lost answer, but is after a 503', async () => {
+  it('a call that is not idempotent is not sent again after a lost answer or a 503, but is after a 429', async () => {
     const lost = await serve({ hang: true });
-    const refused = await serve(unavailable, { status: 201, body: { id: 'tnt_x' } });
+    const unavailableOnce = await serve(unavailable, { status: 201, body: { id: 'tnt_x' } });
+    const limitedOnce = await serve({ status: 429, body: errorBody('RATE_LIMITED'), headers: { 'retry-after': '1' } }, { status: 201, body: { id: 'tnt_x' } });
     const sent: Request[] = [];
     const options = { apiKey: 'tg_x', timeoutMs: 200, retries: 2, sleep: recording([]), fetch: sending(sent) };
+    const createTenant = (stub: Stub) => new Tollgate({ baseUrl: stub.url, ...options }).request('POST', '/v1/tenants', { body: { name: 'team' } });
 
-    const thrown = await new Tollgate({ baseUrl: lost.url, ...options }).request('POST', '/v1/tenants', { body: { name: 'team' } }).catch((error: unknown) => error);
-    const created = await new Tollgate({ baseUrl: refused.url, ...options }).request('POST', '/v1/tenants', { body: { name: 'team' } });
+    const lostAnswer = await createTenant(lost).catch((error: unknown) => error);
+    // A 503 DATABASE_UNAVAILABLE can follow a commit whose answer was lost: the tenant may exist.
+    const failedAnswer = await createTenant(unavailableOnce).catch((error: unknown) => error);
+    const created = await createTenant(limitedOnce);
 
-    expect(thrown).toBeInstanceOf(TollgateTimeout);
+    expect(lostAnswer).toBeInstanceOf(TollgateTimeout);
     expect(sent.filter((request) => request.url.startsWith(lost.url))).toHaveLength(1);
+    expect(failedAnswer).toBeInstanceOf(ServiceUnavailable);
+    expect(failedAnswer).toMatchObject({ code: 'DATABASE_UNAVAILABLE', retryAfterMs: 2000 });
+    expect(unavailableOnce.received).toHaveLength(1);
     expect(created).toEqual({ id: 'tnt_x' });
-    expect(refused.received).toHaveLength(2);
+    expect(limitedOnce.received).toHaveLength(2);
+  });
+
+  it('a POST marked idempotent (the server answers it again) is sent again after a 503', async () => {
+    const stub = await serve(unavailable, { body: { credits: { balance: 510 }, replayed: true } });
+    const grant = { amount: 500, reason: 'goodwill', idempotencyKey: 'ticket-4711' };
+
+    const granted = await new Tollgate({ baseUrl: stub.url, token: 'operator', sleep: recording([]) })
+      .request('POST', '/v1/admin/tenants/tnt_x/credits', { body: grant, idempotent: true });
+
+    expect(granted).toMatchObject({ replayed: true });
+    expect(stub.received.map((request) => request.body)).toEqual([grant, grant]);
   });
 
   it('a refused connection is retried, then thrown', async () => {
