@@ -170,13 +170,36 @@ class StubbedRetryTest(StubTestCase):
         self.assertEqual(len(waits), 1)
         self.assertEqual([request["idempotencyKey"] for request in stub.requests], ["grant-1", "grant-1"])
 
-    def test_a_post_without_an_idempotency_key_is_still_sent_again_after_a_503(self) -> None:
-        stub = self.serve(Scripted(503, error_body("DATABASE_UNAVAILABLE"), {"retry-after": "1"}), Scripted(201, {"id": "key_once"}))
+    def test_a_post_without_an_idempotency_key_is_not_sent_again_after_a_503(self) -> None:
+        stub = self.serve(Scripted(503, error_body("DATABASE_UNAVAILABLE"), {"retry-after": "1"}), Scripted(201, {"id": "key_twice"}))
+        waits: List[float] = []
+        client = Client(stub.url, api_key="tg_x", retries=2, sleep=recording(waits))
+
+        with self.assertRaises(ServiceUnavailable) as caught:
+            client.request("POST", "/v1/tenants/tnt_x/api-keys", json={"name": "ci"})
+
+        # A 503 DATABASE_UNAVAILABLE can follow the commit: the key may exist, and a second would be a second effect.
+        self.assertEqual((caught.exception.code, caught.exception.retry_after), ("DATABASE_UNAVAILABLE", 1.0))
+        self.assertEqual(waits, [])
+        self.assertEqual(len(stub.requests), 1)
+
+    def test_a_post_without_an_idempotency_key_is_sent_again_after_a_429(self) -> None:
+        stub = self.serve(Scripted(429, error_body("RATE_LIMITED"), {"retry-after": "1"}), Scripted(201, {"id": "key_once"}))
         waits: List[float] = []
         client = Client(stub.url, api_key="tg_x", retries=1, sleep=recording(waits))
 
         self.assertEqual(client.request("POST", "/v1/tenants/tnt_x/api-keys", json={"name": "ci"}), {"id": "key_once"})
         self.assertEqual(waits, [1.0])
+
+    def test_a_post_carrying_an_idempotency_key_is_sent_again_after_a_503(self) -> None:
+        stub = self.serve(Scripted(503, error_body("DATABASE_UNAVAILABLE"), {"retry-after": "1"}), Scripted(200, {"replayed": True}))
+        waits: List[float] = []
+        client = Client(stub.url, api_key="tg_x", retries=1, sleep=recording(waits))
+
+        grant = {"amount": 10, "reason": "goodwill", "idempotencyKey": "grant-1"}
+        self.assertEqual(client.request("POST", "/v1/admin/tenants/tnt_x/credits", json=grant), {"replayed": True})
+        self.assertEqual(waits, [1.0])
+        self.assertEqual(stub.requests, [grant, grant])
 
     def test_a_post_without_an_idempotency_key_is_sent_again_when_the_connection_was_refused(self) -> None:
         with socket.socket() as probe:

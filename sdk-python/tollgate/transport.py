@@ -6,9 +6,11 @@ server, and the rest only read. So a call is retried, up to ``retries`` times, w
 no answer (connection refused or broken, timeout, also while a body, an error's included,
 was on its way) or the answer was ``429`` or ``503``.
 A call that is not safe to repeat (``Client.request`` with a POST or PATCH and no
-idempotency key) is retried only when it surely did nothing: a ``429``, a ``503``, or a
-connection refused before the request was sent. After a timeout or a broken connection
-it may have been carried out, so that failure is raised as it is.
+idempotency key) is retried only when it surely did nothing: a ``429`` (a rate limit
+refuses a call before it runs) or a connection refused before the request was sent.
+After a timeout, a broken connection or a ``503`` it may have been carried out (a ``503
+DATABASE_UNAVAILABLE`` can follow a commit whose answer was lost: the connection broke
+while the commit was on its way), so that failure is raised as it is.
 The wait before a retry is the server's ``Retry-After`` when it gave one, else a short
 exponential backoff with jitter; a wait longer than ``max_retry_wait`` is not waited
 out: the error is raised at once, carrying ``retry_after``.
@@ -279,7 +281,9 @@ def _exchange(request: urllib.request.Request, timeout: float) -> Tuple[int, Mes
 
 
 def _maybe_carried_out(failure: TollgateError) -> bool:
-    """No answer, and the request may have reached the server: a timeout or a connection broken after it was sent."""
+    """The request may have been carried out: a 503, or no answer after it was sent (a timeout, a connection broken)."""
+    if failure.status == 503:
+        return True
     if not isinstance(failure, TollgateConnectionError):
         return False
     reason = getattr(failure.__cause__, "reason", failure.__cause__)
