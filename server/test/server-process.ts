@@ -72,11 +72,12 @@ export async function startServerProcess(databaseUrl: string | undefined, env: R
   };
 }
 
-/** `tollgate <args>` as a real process, to its end: its exit code and what it printed. */
-export function runTollgate(args: string[], databaseUrl: string | undefined, env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** `tollgate <args>` as a real process, to its end, `input` on its stdin (a pipe, not a terminal): its exit code and what it printed. */
+export function runTollgate(args: string[], databaseUrl: string | undefined, env: Record<string, string> = {}, input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
-    cwd: process.cwd(), env: processEnv(databaseUrl, env), stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: process.cwd(), env: processEnv(databaseUrl, env), stdio: ['pipe', 'pipe', 'pipe'],
   });
+  proc.stdin.end(input);
   let stdout = '';
   let stderr = '';
   proc.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });

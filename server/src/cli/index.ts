@@ -2,24 +2,25 @@ import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { publishedConfigSchema } from '../config-schema.js';
-import { Email } from '../http/schemas.js';
-import { passesAsBody } from '../http/validation.js';
 import { openDatabase } from '../db/client.js';
-import { AppError, StartError } from '../lib/errors.js';
+import { StartError } from '../lib/errors.js';
 import { serve } from './serve.js';
 import { createDeps } from '../deps.js';
 import { generateApiDocs } from './openapi.js';
 import { progress } from './progress.js';
+import { operatorCreate } from './operator.js';
 import { REMOTE_USAGE } from './remote/index.js';
+import { processIo, type Io } from './remote/io.js';
 
 const USAGE = `tollgate — control plane for multi-tenant AI SaaS
 
 Usage:
   tollgate serve [--config FILE]              start the HTTP server (migrates first)
   tollgate migrate [--config FILE]            apply pending database migrations and exit
-  tollgate operator create --email E --password P
-                                              create an operator (or flag an existing user
-                                              whose password is the one given)
+  tollgate operator create [--email E]        create an operator (or flag an existing user
+                                              whose password is the one given); the password
+                                              is asked for (hidden), or read from the first
+                                              line of stdin when it is not a terminal
   tollgate secrets reseal [--config FILE]     seal every stored secret again under the current
                                               TOLLGATE_SECRET_KEY (after a rotation; the old one
                                               set as TOLLGATE_SECRET_KEY_PREVIOUS)
@@ -35,11 +36,12 @@ TOLLGATE_SMTP_URL, TOLLGATE_MAIL_FROM, TOLLGATE_PUBLIC_URL, LOG_LEVEL.
 
 ${REMOTE_USAGE}`;
 
-export async function runCli(argv: string[]): Promise<number> {
+export async function runCli(argv: string[], io: Io = processIo()): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
     options: {
+      // --password is parsed only to be refused with a word on why (operator.ts).
       config: { type: 'string' }, email: { type: 'string' }, password: { type: 'string' },
       out: { type: 'string' }, markdown: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
@@ -56,7 +58,7 @@ export async function runCli(argv: string[]): Promise<number> {
       else process.stdout.write(text);
       return 0;
     }
-    return await run(command, sub, values, positionals, loadConfig(values.config ? { configPath: values.config } : {}));
+    return await run(command, sub, values, positionals, loadConfig(values.config ? { configPath: values.config } : {}), io);
   } catch (error) {
     // A config that cannot serve (invalid, or missing a plan tenants are on): said plainly, exit 2.
     if (error instanceof ConfigError) {
@@ -74,7 +76,7 @@ export async function runCli(argv: string[]): Promise<number> {
 
 interface Options { email?: string | undefined; password?: string | undefined; out?: string | undefined; markdown?: string | undefined }
 
-async function run(command: string, sub: string | undefined, values: Options, positionals: string[], config: Config): Promise<number> {
+async function run(command: string, sub: string | undefined, values: Options, positionals: string[], config: Config, io: Io): Promise<number> {
   switch (command) {
     case 'serve':
       return serve(config);
@@ -113,36 +115,7 @@ async function run(command: string, sub: string | undefined, values: Options, po
       }
       break;
     case 'operator':
-      if (sub === 'create') {
-        if (!values.email || !values.password) {
-          console.error('operator create needs --email and --password');
-          return 2;
-        }
-        // Signup's own rule: an operator made with another address could never sign in.
-        if (!passesAsBody(Email, values.email)) {
-          console.error('operator create: --email must be an email address, as signup takes');
-          return 2;
-        }
-        const deps = await createDeps(config, { onProgress: progress });
-        try {
-          const { userId, outcome } = await deps.auth.ensureOperator(values.email, values.password, 'tollgate operator create');
-          if (outcome === 'not_their_password') {
-            console.error(`${userId} (${values.email}) exists and its password is not the one given: it is not made an operator `
-              + '(anyone can sign up with any email). Give that user\'s password, or another email.');
-            return 1;
-          }
-          console.log(outcome === 'created' ? `operator created: ${userId} (${values.email})`
-            : outcome === 'already_operator' ? `${userId} (${values.email}) is already an operator; nothing changed`
-              : `existing user ${userId} (${values.email}) is now an operator; its password is unchanged`);
-        } catch (error) {
-          if (!(error instanceof AppError)) throw error;
-          console.error(`operator create: ${error.message}`);
-          return 2;
-        } finally {
-          await deps.close();
-        }
-        return 0;
-      }
+      if (sub === 'create') return operatorCreate(values, config, io);
       break;
   }
   console.error(`unknown command: ${positionals.join(' ')}\n\n${USAGE}`);

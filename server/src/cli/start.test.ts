@@ -23,7 +23,9 @@ async function serve(dir: string): Promise<ServerProcess> {
   return server;
 }
 
-const OPERATOR = ['operator', 'create', '--email', 'ops@example.com', '--password', 'operator-password-1'];
+const OPERATOR = ['operator', 'create', '--email', 'ops@example.com'];
+/** The operator's password, on stdin as a script gives it (never on the command line). */
+const OPERATOR_PASSWORD = 'operator-password-1\n';
 
 describe('the data directory has one owner', () => {
   it('refuses a second opener with the directory and the holder; a dead holder\'s lock is no obstacle; operator creation is audited', async () => {
@@ -33,7 +35,7 @@ describe('the data directory has one owner', () => {
     expect(server.output()).toMatch(/tollgate: migrations: 1 of \d+ \(0001_foundation\.sql\)/);
 
     for (const args of [OPERATOR, ['migrate']]) {
-      const second = await runTollgate(args, undefined, { TOLLGATE_DATA_DIR: dir });
+      const second = await runTollgate(args, undefined, { TOLLGATE_DATA_DIR: dir }, OPERATOR_PASSWORD);
       expect(second.code, args.join(' ')).toBe(1);
       expect(second.stderr).toContain(`the data directory ${dir} is in use by another Tollgate process (pid ${server.pid} `);
       expect(second.stderr).not.toMatch(/^\s+at /m);
@@ -41,7 +43,7 @@ describe('the data directory has one owner', () => {
     }
 
     await server.kill('SIGKILL');
-    const created = await runTollgate(OPERATOR, undefined, { TOLLGATE_DATA_DIR: dir, LOG_LEVEL: 'warn' });
+    const created = await runTollgate(OPERATOR, undefined, { TOLLGATE_DATA_DIR: dir, LOG_LEVEL: 'warn' }, OPERATOR_PASSWORD);
     expect(created.code, created.stderr).toBe(0);
     expect(created.stdout).toContain(`tollgate: opening storage: embedded PGlite in ${dir}\n`);
     expect(created.stdout).toMatch(/operator created: usr_\w+ \(ops@example\.com\)/);
