@@ -27,7 +27,8 @@ class Client:
     Tollgate access token or an identity provider's JWT, or a function returning the
     current one (called before every request, so it may refresh). ``timeout`` bounds each
     attempt in seconds; ``retries`` is how many times a call that got no answer, a 429 or
-    a 503 is sent again, waiting what ``Retry-After`` says (at most ``max_retry_wait``
+    a 503 is sent again (a call that may be repeated: a POST or PATCH without an
+    ``idempotencyKey`` only after a 429), waiting what ``Retry-After`` says (at most ``max_retry_wait``
     seconds; a longer wait raises at once). A client is safe to share between threads.
 
     ``tenant_id`` (user credentials) and ``on_behalf_of`` (service keys) on each call name
@@ -201,7 +202,7 @@ class Client:
         """Calls any route of the API (``path`` such as ``/v1/me``) with this client's credential and rules; returns the JSON.
 
         A POST or PATCH without an ``idempotencyKey`` in ``json`` is not sent again after a
-        timeout or a broken connection (it may have been carried out); 429 and 503 are
+        timeout, a broken connection or a 503 (it may have been carried out); a 429 is
         retried as for every call.
         """
         repeatable = method.upper() in REPEATABLE_METHODS or (json is not None and json.get("idempotencyKey") is not None)
