@@ -28,7 +28,7 @@ export const subscriptions = pgTable('subscriptions', {
   providerCustomerId: text('provider_customer_id'),
   /** The provider's own time of the newest state applied: older events change nothing. */
   providerUpdatedAt: at('provider_updated_at'),
-  /** The end of the provider's period in the newest state applied: a state of an earlier period is older. */
+  /** The end of the provider's period in the newest state applied; set, the current period is the provider's, and a state or payment of one begun before it is older. */
   providerPeriodEnd: at('provider_period_end'),
   createdAt: at('created_at').notNull(),
   updatedAt: at('updated_at').notNull(),

@@ -137,12 +137,12 @@ export class ProviderEvents {
     for (const payment of periodless ? [] : held.filter(inCurrent)) {
       await this.payments.grantFor(tx, tenantId, payment, current, actor);
     }
-    const later = held.filter((h) => h.periodStart && h.periodEnd && (periodless || (!inCurrent(h) && h.periodEnd > current.end))).at(-1);
+    const later = held.filter((h) => h.periodStart && h.periodEnd && (periodless || beginsAfter(h, current))).at(-1);
     if (!later) return;
     const plan = provider === 'paypal' ? s.plan ?? later.plan : later.plan;
     const repriced = later.plan === plan ? later : (await repo.updatePayment(tx, tenantId, later.id, 'succeeded', { plan }))!;
     await this.payments.activate(tx, tenantId, repriced, { start: later.periodStart!, end: later.periodEnd! }, actor, {
-      applies: (row) => followsSubscription(row, provider, subscriptionId) && (periodless || later.periodEnd! > row.currentPeriodEnd),
+      applies: (row) => followsSubscription(row, provider, subscriptionId) && (periodless || beginsAfter(later, { start: row.currentPeriodStart })),
       set: { providerPeriodEnd: later.periodEnd },
     });
   }
@@ -223,15 +223,27 @@ export class ProviderEvents {
 interface PaymentRules { follows: (row: SubscriptionRow) => boolean; ended: (row: SubscriptionRow) => boolean; current: (row: SubscriptionRow) => boolean }
 
 /**
- * Whether a provider's state is older than the one the subscription has: of an earlier
- * period, or of the same period and an earlier time (its own timestamps, never arrival).
+ * Whether a provider's state or payment is older than what the subscription has: of a
+ * period begun before the provider's current one, else made before the newest state
+ * applied (the provider's own times, never arrival). Periods begin in order; they do not
+ * end in order: a switch from a yearly price to a monthly one begins a period that ends
+ * sooner, and it is the newer. A state's time alone would order states (Stripe's
+ * snapshot made later is of later), not payments: a payment's time says when it was
+ * paid, not which period — an invoice left open and paid after the renewal must not take
+ * the subscription back. (While `providerPeriodEnd` is null the subscription's period
+ * is not the provider's: the one followed has reported none yet.)
  */
 function isOlder(row: SubscriptionRow, s: { period?: Period | undefined; at: Date }): boolean {
   if (s.period && row.providerPeriodEnd) {
-    if (s.period.end < row.providerPeriodEnd) return true;
-    if (s.period.end > row.providerPeriodEnd) return false;
+    const began = s.period.start.getTime() - row.currentPeriodStart.getTime();
+    if (began !== 0) return began < 0;
   }
   return row.providerUpdatedAt !== null && s.at < row.providerUpdatedAt;
+}
+
+/** Whether a payment is of a period begun after `period`: a later one paid for. */
+function beginsAfter(payment: PaymentRow, period: { start: Date }): boolean {
+  return payment.periodStart !== null && payment.periodEnd !== null && payment.periodStart > period.start;
 }
 
 /** Whether the subscription follows this provider's subscription: its payments and states move it. */

@@ -83,9 +83,9 @@ export async function prepaidPeriod(db: Executor, tenantId: string, subscription
   return row;
 }
 
-/** The succeeded payments of a provider's subscription, by the end of the period each pays for. */
+/** The succeeded payments of a provider's subscription, by the start of the period each pays for. */
 export async function succeededPaymentsOf(db: Executor, tenantId: string, method: PaymentMethod, providerSubscriptionId: string): Promise<PaymentRow[]> {
   return db.select().from(payments).where(and(
     eq(payments.tenantId, tenantId), eq(payments.method, method), eq(payments.providerSubscriptionId, providerSubscriptionId), eq(payments.status, 'succeeded'),
-  )).orderBy(asc(payments.periodEnd), asc(payments.createdAt), asc(payments.id));
+  )).orderBy(asc(payments.periodStart), asc(payments.createdAt), asc(payments.id));
 }

@@ -50,15 +50,16 @@ function subscription(tenantId: string | null, fields: { id: string; status: str
   };
 }
 
-function invoice(tenantId: string | null, fields: { id: string; subscription: string; start: number; end: number; amount?: number }) {
+function invoice(tenantId: string | null, fields: { id: string; subscription: string; start: number; end: number; amount?: number; price?: string }) {
   return {
     id: fields.id, object: 'invoice', customer: `cus_${fields.subscription}`, currency: 'eur', amount_paid: fields.amount ?? 4900, amount_due: fields.amount ?? 4900,
     parent: { type: 'subscription_details', subscription_details: { subscription: fields.subscription, metadata: tenantId ? { tenantId } : {} } },
-    lines: { object: 'list', data: [{ id: `il_${fields.id}`, period: { start: fields.start, end: fields.end }, pricing: { price_details: { price: 'price_pro' } } }] },
+    lines: { object: 'list', data: [{ id: `il_${fields.id}`, period: { start: fields.start, end: fields.end }, pricing: { price_details: { price: fields.price ?? 'price_pro' } } }] },
   };
 }
 
 const MONTH = 30 * 86_400;
+const YEAR = 365 * 86_400;
 
 describe('verification: a bad, missing or stale signature is 400 WEBHOOK_SIGNATURE_INVALID and writes nothing', () => {
   let owner: SignedUp;
@@ -142,6 +143,30 @@ describe('events', () => {
     expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'active', current_period_end: new Date((start + 2 * MONTH) * 1000) });
     const outcomes = await t.db.asOwner<{ outcome: string }>('SELECT outcome FROM provider_events WHERE event_id = $1', [first.id]);
     expect(outcomes[0]!.outcome).toMatch(/^ignored/);
+  });
+
+  it('a switch from a yearly price to a monthly one begins a period that ends sooner: it is the newer state, the deletion after it applies, the yearly invoice delivered late brings nothing back', async () => {
+    const owner = await t.signup();
+    const start = seconds();
+    const sub = (status: string, from: number, to: number, price: string) => subscription(owner.tenantId, { id: 'sub_switch_y', status, start: from, end: to, price });
+    await deliver(event('customer.subscription.created', sub('active', start, start + YEAR, 'price_enterprise'), start));
+    // Stripe resets the cycle at the switch: the monthly period begins now, and ends eleven months before the yearly one would have.
+    const switched = start + 100;
+    const update = event('customer.subscription.updated', sub('active', switched, switched + MONTH, 'price_pro'), switched);
+    await deliver(update);
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'active', plan: 'pro', current_period_start: new Date(switched * 1000), current_period_end: new Date((switched + MONTH) * 1000) });
+    // The yearly period's invoice, paid before the switch, delivered after it: of the period the switch ended.
+    await deliver(event('invoice.paid', invoice(owner.tenantId, { id: 'in_switch_y', subscription: 'sub_switch_y', start, end: start + YEAR, amount: 499000, price: 'price_enterprise' }), start + 1));
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ plan: 'pro', current_period_end: new Date((switched + MONTH) * 1000) });
+    expect(await t.db.asOwner("SELECT 1 FROM credit_ledger WHERE tenant_id = $1 AND kind = 'grant' AND payment_id IS NOT NULL", [owner.tenantId])).toEqual([]);
+    // The monthly period's invoice brings its credits; then the customer ends the subscription.
+    await deliver(event('invoice.paid', invoice(owner.tenantId, { id: 'in_switch_m', subscription: 'sub_switch_y', start: switched, end: switched + MONTH }), switched + 1));
+    const deletion = event('customer.subscription.deleted', sub('canceled', switched, switched + MONTH, 'price_pro'), switched + 200);
+    await deliver(deletion);
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'canceled', plan: 'pro' });
+    expect(await decisionCode(t, owner.accessToken)).toBe('PAYMENT_REQUIRED');
+    const outcomes = await t.db.asOwner<{ outcome: string }>('SELECT outcome FROM provider_events WHERE event_id IN ($1, $2) ORDER BY received_at', [update.id, deletion.id]);
+    expect(outcomes.map((o) => o.outcome)).toEqual(['applied: active → active', 'applied: active → canceled']);
   });
 
   it('an unknown event type answers 200, is recorded as ignored, changes nothing else', async () => {
