@@ -294,6 +294,18 @@ describe('events', () => {
     expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'canceled' });
   });
 
+  it('a cancellation and a state made in the same second (PayPal\'s times are whole seconds): the cancellation, PayPal\'s last word, stands whatever the arrival order', async () => {
+    const owner = await t.signup();
+    const at = new Date(Math.floor(t.clock.now().getTime() / 1000) * 1000);
+    await deliver(event('BILLING.SUBSCRIPTION.ACTIVATED', subscription(owner.tenantId, 'I-TIE', at)));
+    await deliver(event('PAYMENT.SALE.COMPLETED', sale('SALE-TIE', 'I-TIE', at)));
+    const second = new Date(at.getTime() + 1000);
+    await deliver(event('BILLING.SUBSCRIPTION.CANCELLED', subscription(owner.tenantId, 'I-TIE', second, 'CANCELLED')));
+    // An activation PayPal made in that second, delivered after the cancellation.
+    await deliver(event('BILLING.SUBSCRIPTION.ACTIVATED', subscription(owner.tenantId, 'I-TIE', second)));
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'active', cancel_at_period_end: true });
+  });
+
   it('a capture for a tenant named in custom_id activates its plan', async () => {
     const owner = await t.signup();
     await setSubscription(t, owner.tenantId, { status: 'suspended', plan: 'pro' });

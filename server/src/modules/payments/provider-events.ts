@@ -1,7 +1,7 @@
 import type { Db, Executor } from '../../db/client.js';
 import { inSystem } from '../../db/scope.js';
 import type { Actor } from '../audit/index.js';
-import { findByProvider, findSubscription, keptByProvider, lockSubscription, paidPeriodEnd, type Period, type Subscription, type SubscriptionLifecycle, type SubscriptionRow, type SubscriptionStatus } from '../billing/index.js';
+import { endsItsOwnPeriod, findByProvider, findSubscription, keptByProvider, lockSubscription, paidPeriodEnd, type Period, type Subscription, type SubscriptionLifecycle, type SubscriptionRow, type SubscriptionStatus } from '../billing/index.js';
 import { newId } from '../../lib/ids.js';
 import * as repo from './repo.js';
 import type { PaymentRow } from './repo.js';
@@ -91,9 +91,10 @@ export class ProviderEvents {
       const follows = followsSubscription(row, provider, s.subscriptionId);
       switched = !follows;
       if (!follows && !s.creates) return null;
-      if (follows && isOlder(row, s)) return null;
-      if (!follows && row.paymentMethod === provider && row.providerUpdatedAt && s.at < row.providerUpdatedAt) return null;
       const to = s.status ?? row.status;
+      const state = { status: to, cancelAtPeriodEnd: s.cancelAtPeriodEnd ?? row.cancelAtPeriodEnd, paymentMethod: provider, providerSubscriptionId: s.subscriptionId };
+      if (follows && isOlder(row, s, () => tieRank(state) < tieRank(row))) return null;
+      if (!follows && row.paymentMethod === provider && row.providerUpdatedAt && s.at < row.providerUpdatedAt) return null;
       return {
         event: 'provider_updated', to, actor, data: { provider, providerSubscriptionId: s.subscriptionId },
         set: {
@@ -233,12 +234,28 @@ interface PaymentRules { follows: (row: SubscriptionRow) => boolean; ended: (row
  * the subscription back. (While `providerPeriodEnd` is null the subscription's period
  * is not the provider's: the one followed has reported none yet.)
  */
-function isOlder(row: SubscriptionRow, s: { period?: Period | undefined; at: Date }): boolean {
+function isOlder(row: SubscriptionRow, s: { period?: Period | undefined; at: Date }, lostTie: () => boolean = () => false): boolean {
   if (s.period && row.providerPeriodEnd) {
     const began = s.period.start.getTime() - row.currentPeriodStart.getTime();
     if (began !== 0) return began < 0;
   }
-  return row.providerUpdatedAt !== null && s.at < row.providerUpdatedAt;
+  if (row.providerUpdatedAt === null) return false;
+  const made = s.at.getTime() - row.providerUpdatedAt.getTime();
+  return made < 0 || (made === 0 && lostTie());
+}
+
+/**
+ * Of two states of one subscription made in the same instant (Stripe's `created` is whole
+ * seconds, and so are PayPal's times), which was made last, where their times cannot say
+ * and arrival must not: the provider's last word on a subscription (a deletion, an
+ * expiry, PayPal's cancellation — nothing of it comes after) outranks any other state,
+ * and its first state (Stripe's `incomplete`, before its first payment) is outranked by
+ * any other. A state that ranks lower than the one applied lost the tie; of equal rank,
+ * the later arrival applies.
+ */
+function tieRank(x: Pick<SubscriptionRow, 'status' | 'cancelAtPeriodEnd' | 'paymentMethod' | 'providerSubscriptionId'>): number {
+  if (x.status === 'canceled' || (x.cancelAtPeriodEnd && keptByProvider(x) && !endsItsOwnPeriod(x))) return 2;
+  return x.status === 'pending_payment' ? 0 : 1;
 }
 
 /** Whether a payment is of a period begun after `period`: a later one paid for. */

@@ -169,6 +169,35 @@ describe('events', () => {
     expect(outcomes.map((o) => o.outcome)).toEqual(['applied: active → active', 'applied: active → canceled']);
   });
 
+  it('states made in the same second (Stripe\'s created is whole seconds): the deletion wins the tie, the subscription\'s first (incomplete) state loses it, whatever the arrival order', async () => {
+    const owner = await t.signup();
+    const start = seconds();
+    const sub = (id: string, status: string) => subscription(owner.tenantId, { id, status, start, end: start + MONTH });
+    await deliver(event('customer.subscription.created', sub('sub_tie', 'active'), start));
+    await deliver(event('customer.subscription.deleted', sub('sub_tie', 'canceled'), start + 5));
+    // Made before the deletion, in the same second; delivered after it.
+    const late = event('customer.subscription.updated', sub('sub_tie', 'active'), start + 5);
+    await deliver(late);
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'canceled' });
+    expect((await t.db.asOwner<{ outcome: string }>('SELECT outcome FROM provider_events WHERE event_id = $1', [late.id]))[0]!.outcome).toMatch(/^ignored: older/);
+    // Stripe sends nothing more of a deleted subscription: months later it is still refused.
+    t.clock.set((start + 6 * MONTH) * 1000 + 250);
+    await t.deps.metering.sweep(t.clock.now());
+    expect(await decisionCode(t, await signIn(t, owner))).toBe('PAYMENT_REQUIRED');
+    t.clock.set((start + 10) * 1000 + 250);
+
+    // A new subscription: its checkout, then the update its first payment made (incomplete → active), then its creation, all in one second.
+    const again = start + 20;
+    const next = (status: string) => subscription(owner.tenantId, { id: 'sub_tie_2', status, start: again, end: again + MONTH });
+    await deliver(event('checkout.session.completed', { id: 'cs_tie', object: 'checkout.session', mode: 'subscription', subscription: 'sub_tie_2', customer: 'cus_sub_tie_2', metadata: { tenantId: owner.tenantId } }, again));
+    await deliver(event('customer.subscription.updated', next('active'), again));
+    await deliver(event('customer.subscription.created', next('incomplete'), again));
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'active', provider_subscription_id: 'sub_tie_2' });
+    // Of equal rank the later arrival applies, as before: a past_due made in the same second as that update.
+    await deliver(event('customer.subscription.updated', next('past_due'), again));
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'past_due' });
+  });
+
   it('an unknown event type answers 200, is recorded as ignored, changes nothing else', async () => {
     const before = await snapshot(t.db);
     const e = event('customer.tax_id.created', { id: 'txi_1', object: 'tax_id' });
