@@ -125,7 +125,7 @@ describe('verification', () => {
     expect((await deliver(event('BILLING.SUBSCRIPTION.ACTIVATED', subscription(owner.tenantId, 'I-VALID', t.clock.now())))).json()).toEqual({ received: true });
     expect((await deliver(event('CUSTOMER.DISPUTE.CREATED', { id: 'PP-D-1' }))).statusCode).toBe(200);
     expect(fetches - before).toBeLessThanOrEqual(1);
-    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ payment_method: 'paypal', provider_subscription_id: 'I-VALID', plan: 'pro', status: 'active' });
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ payment_method: 'paypal', provider_subscription_id: 'I-VALID', plan: 'pro', status: 'pending_payment' });
   });
 
   it('a tampered body, another webhook id, a missing header: 400 WEBHOOK_SIGNATURE_INVALID, nothing written', async () => {
@@ -215,9 +215,10 @@ describe('events', () => {
     const owner = await t.signup();
     const at = t.clock.now();
     await deliver(event('BILLING.SUBSCRIPTION.ACTIVATED', subscription(owner.tenantId, 'I-DENY', new Date(at.getTime() + 5000))));
+    await deliver(event('PAYMENT.SALE.COMPLETED', sale('SALE-DENY-FIRST', 'I-DENY', new Date(at.getTime() + 5000))));
     // Sent before the activation (by PayPal's own time), delivered after it.
     await deliver(event('BILLING.SUBSCRIPTION.CANCELLED', subscription(owner.tenantId, 'I-DENY', at, 'CANCELLED')));
-    expect((await subscriptionRow(t, owner.tenantId)).status).toBe('active');
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'active', cancel_at_period_end: false });
     await deliver(event('PAYMENT.SALE.DENIED', sale('SALE-DENIED-1', 'I-DENY', new Date(at.getTime() + 6000))));
     expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'past_due' });
     await deliver(event('BILLING.SUBSCRIPTION.PAYMENT.FAILED', {
@@ -225,7 +226,7 @@ describe('events', () => {
       billing_info: { last_failed_payment: { amount: { value: '49.00', currency_code: 'EUR' }, time: new Date(at.getTime() + 7000).toISOString() } },
     }));
     const payments = (await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/payments`, token: owner.accessToken })).json().payments;
-    expect(payments.map((p: { status: string; amount: number }) => [p.status, p.amount])).toEqual([['failed', 4900], ['failed', 4900]]);
+    expect(payments.map((p: { status: string; amount: number }) => [p.status, p.amount]).sort()).toEqual([['failed', 4900], ['failed', 4900], ['succeeded', 4900]]);
   });
 
   it('a capture short of the plan\'s price, or in another currency, is recorded and activates nothing', async () => {
@@ -239,6 +240,44 @@ describe('events', () => {
     const payments = (await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/payments`, token: owner.accessToken })).json().payments;
     expect(payments.map((p: { status: string; amount: number; currency: string }) => [p.status, p.amount, p.currency]).sort()).toEqual([['succeeded', 1, 'EUR'], ['succeeded', 4900, 'USD']]);
     expect(await decisionCode(t, owner.accessToken)).not.toBe('OK');
+  });
+
+  it('an activation is no payment: pending_payment until a sale of it covers the plan\'s price; a sale short of it or in another currency is recorded, not applied, before or after the activation', async () => {
+    const owner = await t.signup();
+    const at = t.clock.now();
+    const after = (ms: number) => new Date(at.getTime() + ms);
+    await deliver(event('BILLING.SUBSCRIPTION.ACTIVATED', subscription(owner.tenantId, 'I-PRICED', at)));
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'pending_payment', plan: 'pro', payment_method: 'paypal', provider_subscription_id: 'I-PRICED' });
+    expect(await decisionCode(t, owner.accessToken)).toBe('PAYMENT_REQUIRED');
+    // The buyer set the subscription's price (PayPal lets a button override the plan's): a cent short, or dollars.
+    const usd = sale('SALE-USD', 'I-PRICED', after(1000));
+    (usd.amount as Record<string, string>).currency = 'USD';
+    for (const e of [event('PAYMENT.SALE.COMPLETED', sale('SALE-SHORT', 'I-PRICED', after(1000), '48.99')), event('PAYMENT.SALE.COMPLETED', usd)]) {
+      expect((await deliver(e)).statusCode).toBe(200);
+      expect((await t.db.asOwner<{ outcome: string }>('SELECT outcome FROM provider_events WHERE event_id = $1', [e.id]))[0]!.outcome).toMatch(/^recorded, not applied: /);
+    }
+    const grants = () => t.db.asOwner("SELECT 1 FROM credit_ledger WHERE tenant_id = $1 AND kind = 'grant' AND payment_id IS NOT NULL", [owner.tenantId]);
+    expect(await grants()).toEqual([]);
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'pending_payment' });
+    const reasons = async (o: SignedUp) => ((await t.request({ method: 'GET', url: `/v1/tenants/${o.tenantId}/payments`, token: o.accessToken })).json().payments as { externalPaymentId: string; status: string; reason: string | null }[])
+      .map((p) => [p.externalPaymentId, p.status, p.reason]).sort();
+    expect(await reasons(owner)).toEqual([
+      ['SALE-SHORT', 'succeeded', 'not applied: 4899 EUR does not cover the pro plan\'s price of 4900 EUR'],
+      ['SALE-USD', 'succeeded', 'not applied: 4900 USD does not cover the pro plan\'s price of 4900 EUR'],
+    ]);
+    // The first sale made a second before the activation's time, delivered after it: it pays for the first period all the same.
+    await deliver(event('PAYMENT.SALE.COMPLETED', sale('SALE-FULL', 'I-PRICED', after(-1000))));
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'active', current_period_start: after(-1000) });
+    expect(await grants()).toHaveLength(1);
+    expect(await decisionCode(t, owner.accessToken)).toBe('OK');
+
+    // A short sale delivered before its activation: still nothing when the activation names the plan.
+    const early = await t.signup();
+    await deliver(event('PAYMENT.SALE.COMPLETED', { ...sale('SALE-EARLY-SHORT', 'I-EARLY-SHORT', at, '0.01'), custom: early.tenantId }));
+    await deliver(event('BILLING.SUBSCRIPTION.ACTIVATED', subscription(early.tenantId, 'I-EARLY-SHORT', at)));
+    expect(await subscriptionRow(t, early.tenantId)).toMatchObject({ status: 'pending_payment', plan: 'pro' });
+    expect(await reasons(early)).toEqual([['SALE-EARLY-SHORT', 'succeeded', 'not applied: 1 EUR does not cover the pro plan\'s price of 4900 EUR']]);
+    expect(await t.db.asOwner("SELECT 1 FROM credit_ledger WHERE tenant_id = $1 AND kind = 'grant' AND payment_id IS NOT NULL", [early.tenantId])).toEqual([]);
   });
 
   it('a sale delivered before its subscription\'s activation pays for the plan the activation names, whichever was made first', async () => {

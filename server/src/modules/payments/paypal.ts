@@ -22,13 +22,16 @@ const TRANSMISSION_MAX_AHEAD_MS = 5 * 60_000;
 const TRANSMISSION_ID = /^[\x21-\x7e]{1,128}$/;
 
 /**
- * PayPal's subscription events as Tollgate's states. A cancellation (the customer's, or
- * the merchant's) stops the billing, not the month paid for: the subscription runs to its
+ * PayPal's subscription events as Tollgate's states. An activation says PayPal will bill
+ * the subscription, not that anything was paid (it may come before the first sale, and the
+ * buyer may have set the subscription's price): it is active once a sale of it covers its
+ * plan's price, pending_payment until then. A cancellation (the customer's, or the
+ * merchant's) stops the billing, not the month paid for: the subscription runs to its
  * period's end, and PayPal sending nothing then, the sweeper ends it (billing
  * `endsItsOwnPeriod`). An expiry (its cycles all billed) ends it at once.
  */
-const SUBSCRIPTION_STATE: Record<string, Pick<ProviderState, 'status' | 'cancelAtPeriodEnd'>> = {
-  'BILLING.SUBSCRIPTION.ACTIVATED': { status: 'active', cancelAtPeriodEnd: false },
+const SUBSCRIPTION_STATE: Record<string, Pick<ProviderState, 'status' | 'cancelAtPeriodEnd' | 'activeOncePaid'>> = {
+  'BILLING.SUBSCRIPTION.ACTIVATED': { status: 'active', cancelAtPeriodEnd: false, activeOncePaid: true },
   'BILLING.SUBSCRIPTION.CANCELLED': { cancelAtPeriodEnd: true },
   'BILLING.SUBSCRIPTION.SUSPENDED': { status: 'suspended' },
   'BILLING.SUBSCRIPTION.EXPIRED': { status: 'canceled' },

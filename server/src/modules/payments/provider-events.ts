@@ -3,6 +3,7 @@ import { inSystem } from '../../db/scope.js';
 import type { Actor } from '../audit/index.js';
 import { endsItsOwnPeriod, findByProvider, findSubscription, keptByProvider, lockSubscription, paidPeriodEnd, type Period, type Subscription, type SubscriptionLifecycle, type SubscriptionRow, type SubscriptionStatus } from '../billing/index.js';
 import { newId } from '../../lib/ids.js';
+import type { Plan } from '../plans/index.js';
 import * as repo from './repo.js';
 import type { PaymentRow } from './repo.js';
 import { coversPrice, type PaymentsService } from './service.js';
@@ -23,6 +24,12 @@ export interface ProviderState {
   at: Date;
   /** A new provider subscription (a checkout, a creation, an activation): the tenant may switch to following it. */
   creates?: boolean;
+  /**
+   * `active` as the provider says before anything is paid (PayPal's activation may come
+   * before its first sale): active only while a payment of this subscription paid for the
+   * period it is in, else pending_payment until one does (a plan without a price excepted).
+   */
+  activeOncePaid?: boolean;
 }
 
 /** A payment the provider reports. */
@@ -36,6 +43,11 @@ export interface ProviderPayment {
   /** The period it pays for; without one (PayPal) one interval of the plan from `at`; null: none (a Stripe invoice of prorations only). */
   period?: Period | null | undefined;
   plan?: string | undefined;
+  /**
+   * What the provider billed for that period before its discounts and the customer's
+   * credit (Stripe's period line): what must cover the plan's price; absent, what was paid.
+   */
+  billed?: { amount: number; currency: string } | undefined;
   at: Date;
 }
 
@@ -91,7 +103,7 @@ export class ProviderEvents {
       const follows = followsSubscription(row, provider, s.subscriptionId);
       switched = !follows;
       if (!follows && !s.creates) return null;
-      const to = s.status ?? row.status;
+      const to = s.activeOncePaid && s.status === 'active' && !this.paidFor(row, follows, s) ? 'pending_payment' : s.status ?? row.status;
       const state = { status: to, cancelAtPeriodEnd: s.cancelAtPeriodEnd ?? row.cancelAtPeriodEnd, paymentMethod: provider, providerSubscriptionId: s.subscriptionId };
       if (follows && isOlder(row, s, () => tieRank(state) < tieRank(row))) return null;
       if (!follows && row.paymentMethod === provider && row.providerUpdatedAt && s.at < row.providerUpdatedAt) return null;
@@ -120,13 +132,20 @@ export class ProviderEvents {
     return `applied: ${changed.before.status} → ${changed.after.status}`;
   }
 
+  /** Whether the period the subscription is in is paid for by the provider subscription `s` is of (or its plan is free). */
+  private paidFor(row: SubscriptionRow, follows: boolean, s: ProviderState): boolean {
+    const plan = this.payments.plans.ofSubscription(s.plan ?? row.plan);
+    return plan.price === undefined || (follows && row.providerPeriodEnd !== null && row.providerPeriodEnd > s.at);
+  }
+
   /**
    * The payments of a provider subscription recorded before Tollgate followed it (its
    * payment delivered before its state: a returning customer's new subscription, a PayPal
    * sale before its activation), applied once the state is: the period the subscription is
    * in gets its credits, and a later period paid for (PayPal's states name none) opens, on
    * the plan the state names, where it names one — a PayPal sale names none, so it was
-   * recorded on the plan before; a Stripe invoice names its own.
+   * recorded on the plan before; a Stripe invoice names its own. Only a payment that pays
+   * for its plan (admitHeld) is applied.
    * `periodless`: the state switched to this subscription naming no period, so the
    * subscription's period is still the one before's, and any held payment's is newer.
    */
@@ -135,17 +154,35 @@ export class ProviderEvents {
     const current: Period = { start: new Date(after.currentPeriodStart), end: new Date(after.currentPeriodEnd) };
     const held = await repo.succeededPaymentsOf(tx, tenantId, provider, subscriptionId);
     const inCurrent = (h: PaymentRow) => h.periodStart?.getTime() === current.start.getTime();
+    const state = { status: after.status, paymentMethod: provider, providerSubscriptionId: subscriptionId, trialEndsAt: after.trialEndsAt === null ? null : new Date(after.trialEndsAt) };
     for (const payment of periodless ? [] : held.filter(inCurrent)) {
-      await this.payments.grantFor(tx, tenantId, payment, current, actor);
+      const admitted = await this.admitHeld(tx, tenantId, provider, payment, payment.plan, state);
+      if (admitted) await this.payments.grantFor(tx, tenantId, admitted, current, actor);
     }
     const later = held.filter((h) => h.periodStart && h.periodEnd && (periodless || beginsAfter(h, current))).at(-1);
     if (!later) return;
-    const plan = provider === 'paypal' ? s.plan ?? later.plan : later.plan;
-    const repriced = later.plan === plan ? later : (await repo.updatePayment(tx, tenantId, later.id, 'succeeded', { plan }))!;
+    const repriced = await this.admitHeld(tx, tenantId, provider, later, provider === 'paypal' ? s.plan ?? later.plan : later.plan, state);
+    if (!repriced) return;
     await this.payments.activate(tx, tenantId, repriced, { start: later.periodStart!, end: later.periodEnd! }, actor, {
       applies: (row) => followsSubscription(row, provider, subscriptionId) && (periodless || beginsAfter(later, { start: row.currentPeriodStart })),
       set: { providerPeriodEnd: later.periodEnd },
     });
+  }
+
+  /**
+   * A held payment as the state just applied judges it, its record made to say so (the
+   * plan it pays for, and why it is not applied): the payment, or null when it pays for no
+   * period of that plan. A PayPal sale names no plan: recorded on the tenant's plan then,
+   * it is priced now, against the plan its subscription's state names. A Stripe invoice
+   * names its own and was priced as it was recorded (by what its line billed, which only
+   * the event says). A payment inside the provider's trial is the trial's (`sub`: the
+   * subscription as the state left it).
+   */
+  private async admitHeld(tx: Executor, tenantId: string, provider: Provider, h: PaymentRow, plan: string, sub: TrialOf): Promise<PaymentRow | null> {
+    const trial = h.periodStart !== null && h.periodEnd !== null && inProviderTrial(sub, { start: h.periodStart, end: h.periodEnd });
+    const reason = trial ? null : provider === 'paypal' ? shortOfPrice(this.payments.plans.ofSubscription(plan), h) : h.reason;
+    const row = h.plan === plan && h.reason === reason ? h : (await repo.updatePayment(tx, tenantId, h.id, 'succeeded', { plan, reason }))!;
+    return reason === null ? row : null;
   }
 
   /** A payment the provider reports: recorded once per external id; a success activates the period it pays for, a failure makes the subscription past_due. */
@@ -157,10 +194,11 @@ export class ProviderEvents {
     const sub = (await lockSubscription(tx, tenantId))!;
     const plan = this.payments.plans.ofSubscription(p.plan ?? sub.plan);
     const period = p.period === null ? null : p.period ?? { start: p.at, end: paidPeriodEnd(p.at, plan.price?.interval ?? 'month', 1) };
+    const notApplied = p.succeeded && period ? this.priceCheck(provider, p, sub, plan, period) : null;
     const now = this.payments.clock.now();
     const fields = {
       status: p.succeeded ? 'succeeded' as const : 'failed' as const, amount: p.amount, currency: p.currency, plan: plan.id,
-      periodStart: period?.start ?? null, periodEnd: period?.end ?? null, reason: p.reason ?? null, providerSubscriptionId: p.subscriptionId,
+      periodStart: period?.start ?? null, periodEnd: period?.end ?? null, reason: p.reason ?? notApplied, providerSubscriptionId: p.subscriptionId,
     };
     const payment = await this.payments.record(tx, tenantId, existing
       ? { update: { id: existing.id, from: existing.status, patch: fields } }
@@ -177,18 +215,31 @@ export class ProviderEvents {
     // open, paid after the deletion): the provider bills it no more, and no event of theirs would end it again.
     const ended = (row: SubscriptionRow) => row.status === 'canceled' && p.subscriptionId !== null && row.providerSubscriptionId === p.subscriptionId;
     const current = (row: SubscriptionRow) => follows(row) && !ended(row) && !isOlder(row, { period: period ?? undefined, at: p.at });
-    if (p.succeeded && p.subscriptionId === null && !coversPrice(plan.price, p)) {
-      // A payment of no subscription (a one-off invoice, a capture) buys a period only as a
-      // bank transfer does, by covering the plan's price: a subscription's own payments are
-      // the provider's to price (coupons, prorations, trials), a cent of an order is not.
-      return 'recorded: a payment of no subscription, short of the plan\'s price';
-    }
+    if (notApplied) return `recorded, ${notApplied}`;
     if (p.succeeded) return this.applySuccess(tx, sub, provider, p, payment, period, { follows, ended, current });
     const failed = await this.lifecycle.apply(tx, tenantId, (row) => {
       if (!current(row) || !['trialing', 'active', 'past_due'].includes(row.status)) return null;
       return { event: 'payment_failed', to: 'past_due', actor, data: { paymentId: payment.id }, set: { pastDueSince: row.pastDueSince ?? p.at } };
     });
     return failed ? 'applied: payment failed, past_due' : 'recorded: failed payment';
+  }
+
+  /**
+   * Why a succeeded payment of `period` pays for no period of `plan` (null: it does, or is
+   * judged later): it does not cover the plan's price in its currency — a one-off's as a
+   * bank transfer must, and a subscription's alike (a PayPal buyer may set a subscription's
+   * price; the provider's "paid" says nothing of how much). What is compared is what the
+   * provider billed for the period before its discounts and the customer's credit
+   * (Stripe's period line: a coupon the merchant gave is theirs to give), else what was
+   * paid. Not judged: a payment inside the provider's trial (Stripe's $0 invoice brings
+   * the trial's credits), and a PayPal sale of a subscription not followed yet, which pays
+   * for the plan its activation will name (admitHeld judges it then).
+   */
+  private priceCheck(provider: Provider, p: ProviderPayment, sub: SubscriptionRow, plan: Plan, period: Period): string | null {
+    const followed = p.subscriptionId !== null && followsSubscription(sub, provider, p.subscriptionId);
+    if (followed && inProviderTrial(sub, period)) return null;
+    if (provider === 'paypal' && p.subscriptionId !== null && !followed) return null;
+    return shortOfPrice(plan, p.billed ?? p);
   }
 
   /** A succeeded payment, recorded: what it does to the subscription (`sub`, as applyPayment locked it). */
@@ -231,11 +282,12 @@ interface PaymentRules { follows: (row: SubscriptionRow) => boolean; ended: (row
  * sooner, and it is the newer. A state's time alone would order states (Stripe's
  * snapshot made later is of later), not payments: a payment's time says when it was
  * paid, not which period — an invoice left open and paid after the renewal must not take
- * the subscription back. (While `providerPeriodEnd` is null the subscription's period
- * is not the provider's: the one followed has reported none yet.)
+ * the subscription back.
  */
 function isOlder(row: SubscriptionRow, s: { period?: Period | undefined; at: Date }, lostTie: () => boolean = () => false): boolean {
-  if (s.period && row.providerPeriodEnd) {
+  if (s.period) {
+    // None reported yet by the subscription followed (PayPal's activation names none): this is of its first.
+    if (!row.providerPeriodEnd) return false;
     const began = s.period.start.getTime() - row.currentPeriodStart.getTime();
     if (began !== 0) return began < 0;
   }
@@ -258,6 +310,14 @@ function tieRank(x: Pick<SubscriptionRow, 'status' | 'cancelAtPeriodEnd' | 'paym
   return x.status === 'pending_payment' ? 0 : 1;
 }
 
+/** Why a payment pays for no period of `plan`: it does not cover its price in its currency (null: it does). */
+function shortOfPrice(plan: Plan, paid: { amount: number; currency: string }): string | null {
+  if (coversPrice(plan.price, paid)) return null;
+  return plan.price
+    ? `not applied: ${paid.amount} ${paid.currency} does not cover the ${plan.id} plan's price of ${plan.price.amount} ${plan.price.currency}`
+    : `not applied: the ${plan.id} plan has no price`;
+}
+
 /** Whether a payment is of a period begun after `period`: a later one paid for. */
 function beginsAfter(payment: PaymentRow, period: { start: Date }): boolean {
   return payment.periodStart !== null && payment.periodEnd !== null && payment.periodStart > period.start;
@@ -268,8 +328,11 @@ function followsSubscription(row: SubscriptionRow, provider: Provider, subscript
   return row.paymentMethod === provider && row.providerSubscriptionId === subscriptionId;
 }
 
+/** What tells a trial the provider keeps. */
+type TrialOf = Pick<SubscriptionRow, 'status' | 'paymentMethod' | 'providerSubscriptionId' | 'trialEndsAt'>;
+
 /** A trial the provider keeps, and a payment of a period inside it. */
-function inProviderTrial(row: SubscriptionRow, period: Period): boolean {
+function inProviderTrial(row: TrialOf, period: Period): boolean {
   return row.status === 'trialing' && keptByProvider(row) && row.trialEndsAt !== null && period.end <= row.trialEndsAt;
 }
 

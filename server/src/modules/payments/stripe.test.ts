@@ -198,6 +198,31 @@ describe('events', () => {
     expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'past_due' });
   });
 
+  it('a subscription\'s invoice is priced against its plan: in another currency, or billing less than the price, it is recorded and grants nothing; a coupon the merchant gave is theirs to give', async () => {
+    const owner = await t.signup();
+    const start = seconds();
+    await deliver(event('customer.subscription.created', subscription(owner.tenantId, { id: 'sub_priced', status: 'active', start, end: start + MONTH }), start));
+    const bill = (id: string, amount?: number) => invoice(owner.tenantId, { id, subscription: 'sub_priced', start, end: start + MONTH, ...(amount === undefined ? {} : { amount }) });
+    const refused = [event('invoice.paid', { ...bill('in_priced_usd'), currency: 'usd' }, start + 1), event('invoice.paid', bill('in_priced_cent', 1), start + 2)];
+    for (const e of refused) {
+      expect((await deliver(e)).statusCode).toBe(200);
+      expect((await t.db.asOwner<{ outcome: string }>('SELECT outcome FROM provider_events WHERE event_id = $1', [e.id]))[0]!.outcome).toMatch(/^recorded, not applied: /);
+    }
+    const grants = () => t.db.asOwner<{ amount: string }>("SELECT amount::text FROM credit_ledger WHERE tenant_id = $1 AND kind = 'grant' AND payment_id IS NOT NULL", [owner.tenantId]);
+    expect(await grants()).toEqual([]);
+    const payments = (await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/payments`, token: owner.accessToken })).json().payments as { externalPaymentId: string; reason: string | null }[];
+    expect(payments.map((p) => [p.externalPaymentId, p.reason]).sort()).toEqual([
+      ['in_priced_cent', 'not applied: 1 EUR does not cover the pro plan\'s price of 4900 EUR'],
+      ['in_priced_usd', 'not applied: 4900 USD does not cover the pro plan\'s price of 4900 EUR'],
+    ]);
+    // 20 % off: 39.20 paid, the period's line billing the price before the discount.
+    const discounted = bill('in_priced_coupon', 3920);
+    const lines = { object: 'list', data: discounted.lines.data.map((l) => ({ ...l, amount: 4900, discount_amounts: [{ amount: 980, discount: 'di_1' }] })) };
+    await deliver(event('invoice.paid', { ...discounted, lines }, start + 3));
+    expect(await grants()).toEqual([{ amount: '10000' }]);
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'active', external_payment_id: 'in_priced_coupon' });
+  });
+
   it('an unknown event type answers 200, is recorded as ignored, changes nothing else', async () => {
     const before = await snapshot(t.db);
     const e = event('customer.tax_id.created', { id: 'txi_1', object: 'tax_id' });

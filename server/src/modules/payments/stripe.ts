@@ -70,7 +70,7 @@ export class StripeWebhooks {
           externalId: str(object.id), subscriptionId, succeeded: event.type === 'invoice.paid',
           amount: Math.max(0, Math.trunc(Number(event.type === 'invoice.paid' ? object.amount_paid : object.amount_due)) || 0), currency: currencyOf(object.currency),
           reason: event.type === 'invoice.payment_failed' ? 'the invoice payment failed' : null, period,
-          plan: line ? this.planOf(linePrice(line)) : undefined, at: at(),
+          plan: line ? this.planOf(linePrice(line)) : undefined, billed: line ? billedBy(line, object.currency) : undefined, at: at(),
         };
         return this.apply(event, { fromMetadata: invoiceTenant(object), subscriptionId, customerId: str(object.customer) }, (tx, tenantId) => this.events.applyPayment(tx, tenantId, 'stripe', payment));
       }
@@ -159,6 +159,12 @@ function periodLine(invoice: Obj): { line: Obj | undefined; prorationsOnly: bool
 function isProration(line: Obj): boolean {
   const details = (line.parent as Obj | null | undefined)?.subscription_item_details as Obj | null | undefined;
   return details?.proration === true || line.proration === true;
+}
+
+/** What the line bills before discounts (its `amount`), in the invoice's currency; undefined when it says none. */
+function billedBy(line: Obj, currency: unknown): { amount: number; currency: string } | undefined {
+  const amount = num(line.amount);
+  return amount === undefined ? undefined : { amount: Math.trunc(amount), currency: currencyOf(currency) };
 }
 
 /** A line's price: `pricing.price_details.price` (API 2025-03 and later) or `price.id` before. */

@@ -29,7 +29,7 @@ export const PaymentSchema = Type.Object({
   plan: Type.String(), periods: Type.Integer(),
   periodStart: Nullable(Type.String()), periodEnd: Nullable(Type.String({ description: 'the period the payment covers' })),
   payerName: Nullable(Type.String()), proofUrl: Nullable(Type.String()),
-  reason: Nullable(Type.String({ description: 'why it was rejected or failed' })),
+  reason: Nullable(Type.String({ description: 'why it was rejected or failed; on a succeeded payment, why it opened no period (`not applied: …`, e.g. short of the plan\'s price)' })),
   createdAt: Type.String(), updatedAt: Type.String(),
 });
 
