@@ -206,8 +206,8 @@ export class ProviderEvents {
     actor);
     // A subscription's payment moves the subscription only once Tollgate follows that
     // subscription (its state applied: applyHeldPayments takes it up then). A payment of
-    // no subscription (a one-off invoice, a capture) is the tenant's, unless a provider
-    // bills the subscription: then it is recorded only.
+    // no subscription (a one-off invoice, a capture) that lands is the tenant's, unless a
+    // provider bills the subscription: then it is recorded only.
     const follows = (row: SubscriptionRow) => p.subscriptionId === null
       ? !keptByProvider(row) || row.status === 'canceled'
       : followsSubscription(row, provider, p.subscriptionId);
@@ -217,6 +217,9 @@ export class ProviderEvents {
     const current = (row: SubscriptionRow) => follows(row) && !ended(row) && !isOlder(row, { period: period ?? undefined, at: p.at });
     if (notApplied) return `recorded, ${notApplied}`;
     if (p.succeeded) return this.applySuccess(tx, sub, provider, p, payment, period, { follows, ended, current });
+    // A failed payment of no subscription (a top-up, an order) takes nothing away: the
+    // period running is paid for, or free, and one Tollgate keeps ends unpaid by itself.
+    if (p.subscriptionId === null) return 'recorded: a failed payment of no subscription, which changes no subscription';
     const failed = await this.lifecycle.apply(tx, tenantId, (row) => {
       if (!current(row) || !['trialing', 'active', 'past_due'].includes(row.status)) return null;
       return { event: 'payment_failed', to: 'past_due', actor, data: { paymentId: payment.id }, set: { pastDueSince: row.pastDueSince ?? p.at } };

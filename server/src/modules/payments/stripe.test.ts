@@ -391,6 +391,31 @@ describe('events', () => {
     expect(cancel.statusCode, cancel.body).toBe(200);
   });
 
+  it('a failed one-off invoice (a top-up) moves no subscription: neither a free tenant nor one whose paid period runs is past due, or suspended after the grace', async () => {
+    const free = await t.signup();
+    const paid = await t.signup();
+    const start = seconds();
+    const oneOff = (tenantId: string, id: string, amount: number, price: string) => ({
+      id, object: 'invoice', customer: `cus_${id}`, currency: 'eur', amount_paid: amount, amount_due: amount, metadata: { tenantId }, parent: null,
+      lines: { object: 'list', data: [{ id: `il_${id}`, period: { start, end: start + MONTH }, pricing: { price_details: { price } } }] },
+    });
+    await deliver(event('invoice.paid', oneOff(paid.tenantId, 'in_paid_up', 4900, 'price_pro'), start));
+    const before = await subscriptionRow(t, paid.tenantId);
+    expect(before).toMatchObject({ status: 'active', plan: 'pro' });
+    for (const [owner, id] of [[free, 'in_topup_free'], [paid, 'in_topup_paid']] as const) {
+      const failed = event('invoice.payment_failed', oneOff(owner.tenantId, id, 500, 'price_topup'), start + 60);
+      expect((await deliver(failed)).statusCode).toBe(200);
+      expect((await t.db.asOwner<{ outcome: string }>('SELECT outcome FROM provider_events WHERE event_id = $1', [failed.id]))[0]!.outcome).toMatch(/^recorded: a failed payment of no subscription/);
+    }
+    expect(await subscriptionRow(t, free.tenantId)).toMatchObject({ status: 'active', plan: 'free', past_due_since: null });
+    expect(await subscriptionRow(t, paid.tenantId)).toEqual(before);
+    // Eight days on (past the grace): both still served.
+    t.clock.set((start + 8 * 86_400) * 1000 + 250);
+    await t.deps.metering.sweep(t.clock.now());
+    expect([await decisionCode(t, await signIn(t, free)), await decisionCode(t, await signIn(t, paid))]).toEqual(['OK', 'OK']);
+    expect((await subscriptionRow(t, free.tenantId)).status).toBe('active');
+  });
+
   it('a late payment of a subscription Stripe ended does not displace a bank transfer\'s period', async () => {
     const owner = await t.signup();
     const op = await t.operator();
