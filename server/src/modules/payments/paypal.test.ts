@@ -352,5 +352,11 @@ describe('events', () => {
     expect((await deliver(event('PAYMENT.CAPTURE.COMPLETED', capture))).statusCode).toBe(200);
     expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'active', payment_method: 'paypal', external_payment_id: 'CAPTURE-1' });
     expect(await decisionCode(t, owner.accessToken)).toBe('OK');
+    // A capture names no plan: once the plan is paid up, another one (an order, a top-up) renews nothing.
+    const paidUp = await subscriptionRow(t, owner.tenantId);
+    const order = { ...capture, id: 'CAPTURE-ORDER', amount: { value: '100.00', currency_code: 'EUR' } };
+    expect((await deliver(event('PAYMENT.CAPTURE.COMPLETED', order))).statusCode).toBe(200);
+    expect(await subscriptionRow(t, owner.tenantId)).toEqual(paidUp);
+    expect(await t.db.asOwner("SELECT 1 FROM credit_ledger WHERE tenant_id = $1 AND kind = 'grant' AND payment_id IS NOT NULL", [owner.tenantId])).toHaveLength(1);
   });
 });

@@ -185,7 +185,7 @@ export class ProviderEvents {
     return reason === null ? row : null;
   }
 
-  /** A payment the provider reports: recorded once per external id; a success activates the period it pays for, a failure makes the subscription past_due. */
+  /** A payment the provider reports: recorded once per external id; a success activates the period it pays for, a subscription's payment failed makes it past_due. */
   async applyPayment(tx: Executor, tenantId: string, provider: Provider, p: ProviderPayment): Promise<string> {
     const actor: Actor = { type: 'system', id: provider };
     if (p.externalId) await repo.lockExternalId(tx, provider, p.externalId);
@@ -237,8 +237,15 @@ export class ProviderEvents {
    * paid. Not judged: a payment inside the provider's trial (Stripe's $0 invoice brings
    * the trial's credits), and a PayPal sale of a subscription not followed yet, which pays
    * for the plan its activation will name (admitHeld judges it then).
+   * A payment of no subscription is a plan's only when it is meant to be: it names the
+   * plan (a Stripe invoice line's price), or, naming none (a PayPal capture, a line of a
+   * price no plan has), it pays for the plan the tenant owes for. A top-up or an order of
+   * a tenant paid up, or free, at or above the plan's price, renews nothing.
    */
   private priceCheck(provider: Provider, p: ProviderPayment, sub: SubscriptionRow, plan: Plan, period: Period): string | null {
+    if (p.subscriptionId === null && p.plan === undefined && !owesForPlan(sub, p.at)) {
+      return `not applied: a payment of no subscription naming no plan, while the ${sub.plan} plan is paid up or free (a top-up or an order, not a renewal)`;
+    }
     const followed = p.subscriptionId !== null && followsSubscription(sub, provider, p.subscriptionId);
     if (followed && inProviderTrial(sub, period)) return null;
     if (provider === 'paypal' && p.subscriptionId !== null && !followed) return null;
@@ -311,6 +318,16 @@ function isOlder(row: SubscriptionRow, s: { period?: Period | undefined; at: Dat
 function tieRank(x: Pick<SubscriptionRow, 'status' | 'cancelAtPeriodEnd' | 'paymentMethod' | 'providerSubscriptionId'>): number {
   if (x.status === 'canceled' || (x.cancelAtPeriodEnd && keptByProvider(x) && !endsItsOwnPeriod(x))) return 2;
   return x.status === 'pending_payment' ? 0 : 1;
+}
+
+/**
+ * Whether the tenant owes for its plan: not served by what it paid (past due, suspended,
+ * awaiting a payment, canceled), or its period or trial over.
+ */
+function owesForPlan(row: SubscriptionRow, at: Date): boolean {
+  if (row.status === 'active') return row.currentPeriodEnd <= at;
+  if (row.status === 'trialing') return row.trialEndsAt !== null && row.trialEndsAt <= at;
+  return true;
 }
 
 /** Why a payment pays for no period of `plan`: it does not cover its price in its currency (null: it does). */

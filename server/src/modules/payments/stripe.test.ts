@@ -416,6 +416,30 @@ describe('events', () => {
     expect((await subscriptionRow(t, free.tenantId)).status).toBe('active');
   });
 
+  it('a one-off invoice renews the plan only when it names it: one of a price no plan has (a top-up), at or above the price, leaves the paid period and its credits as they are', async () => {
+    const owner = await t.signup();
+    const start = seconds();
+    const oneOff = (id: string, amount: number, price: string, from: number) => ({
+      id, object: 'invoice', customer: 'cus_renewal', currency: 'eur', amount_paid: amount, amount_due: amount, metadata: { tenantId: owner.tenantId }, parent: null,
+      lines: { object: 'list', data: [{ id: `il_${id}`, period: { start: from, end: from + MONTH }, pricing: { price_details: { price } } }] },
+    });
+    await deliver(event('invoice.paid', oneOff('in_plan', 4900, 'price_pro', start), start));
+    const paidUp = await subscriptionRow(t, owner.tenantId);
+    expect(paidUp).toMatchObject({ status: 'active', plan: 'pro', current_period_start: new Date(start * 1000) });
+    // Ten days on, 100 EUR of credits bought: more than the plan's price, and no plan's.
+    const later = start + 10 * 86_400;
+    const topUp = event('invoice.paid', oneOff('in_topup_big', 10_000, 'price_topup', later), later);
+    await deliver(topUp);
+    expect((await t.db.asOwner<{ outcome: string }>('SELECT outcome FROM provider_events WHERE event_id = $1', [topUp.id]))[0]!.outcome)
+      .toBe('recorded, not applied: a payment of no subscription naming no plan, while the pro plan is paid up or free (a top-up or an order, not a renewal)');
+    expect(await subscriptionRow(t, owner.tenantId)).toEqual(paidUp);
+    const grants = await t.db.asOwner<{ amount: string }>("SELECT amount::text FROM credit_ledger WHERE tenant_id = $1 AND kind = 'grant' AND payment_id IS NOT NULL", [owner.tenantId]);
+    expect(grants).toEqual([{ amount: '10000' }]);
+    // One naming the plan is its renewal, paid ahead or not: the period it bills.
+    await deliver(event('invoice.paid', oneOff('in_plan_2', 4900, 'price_pro', start + MONTH), later + 1));
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'active', current_period_start: new Date((start + MONTH) * 1000) });
+  });
+
   it('a late payment of a subscription Stripe ended does not displace a bank transfer\'s period', async () => {
     const owner = await t.signup();
     const op = await t.operator();
