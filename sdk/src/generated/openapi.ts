@@ -913,7 +913,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Ask for a plan by bank transfer (owner/admin): the subscription waits in pending_payment; quote the reference */
+        /**
+         * Ask for a plan by bank transfer (owner/admin): the subscription waits in pending_payment; quote the reference
+         * @description Asked for while a paid period runs (a transfer's, or one a payment of no subscription bought), the transfer is for the period after it: the subscription stays active on its plan until that period ends, and the confirmed transfer opens the next one where it ends.
+         */
         post: operations["requestBankTransfer"];
         delete?: never;
         options?: never;

@@ -10,7 +10,7 @@ import { toSubscription, type Subscription } from './view.js';
 /** What moves a subscription. Each names the states it may leave and those it may reach. */
 export type LifecycleEvent =
   | 'trial_started' | 'trial_ended'
-  | 'transfer_requested' | 'transfer_rejected'
+  | 'transfer_requested' | 'renewal_requested' | 'transfer_rejected'
   | 'payment_succeeded' | 'payment_failed'
   | 'period_ended_unpaid' | 'grace_ended'
   | 'canceled' | 'cancel_scheduled' | 'resumed' | 'canceled_at_period_end'
@@ -21,15 +21,18 @@ const SAME = 'same' as const;
 
 /**
  * The state machine. `trialing → active → past_due → suspended`, `pending_payment` while
- * a transfer is awaited, `canceled` now or at the period's end. What owes money (past_due,
- * suspended) cannot be turned into a trial; only a payment, a transfer asked for or a
- * cancellation leaves it. A provider's own state (Stripe, PayPal) is applied as it says:
- * the provider keeps that subscription.
+ * a transfer is awaited (unless a paid period runs: the transfer is for the next one),
+ * `canceled` now or at the period's end. What owes money (past_due, suspended) cannot be
+ * turned into a trial; only a payment, a transfer asked for or a cancellation leaves it. A
+ * provider's own state (Stripe, PayPal) is applied as it says: the provider keeps that
+ * subscription.
  */
 export const TRANSITIONS: Readonly<Record<LifecycleEvent, { from: readonly SubscriptionStatus[]; to: readonly SubscriptionStatus[] | typeof SAME }>> = {
   trial_started: { from: ['trialing', 'active', 'canceled', 'pending_payment'], to: ['trialing'] },
   trial_ended: { from: ['trialing'], to: ['active', 'suspended', 'canceled'] },
   transfer_requested: { from: ALL, to: ['pending_payment'] },
+  // A transfer asked for while a paid period runs is for the period after it: the tenant keeps its standing until then.
+  renewal_requested: { from: ['active'], to: SAME },
   // Back to what it was: pending_payment too, where a provider had said so (Stripe's `incomplete`) before the transfer was asked for.
   transfer_rejected: { from: ['pending_payment'], to: ['trialing', 'active', 'past_due', 'suspended', 'canceled', 'pending_payment'] },
   payment_succeeded: { from: ALL, to: ['active'] },

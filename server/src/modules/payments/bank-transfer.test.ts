@@ -45,6 +45,17 @@ async function ledger(tenantId: string): Promise<{ kind: string; amount: string;
   return one.db.asOwner('SELECT kind, amount::text, payment_id, idempotency_key FROM credit_ledger WHERE tenant_id = $1 AND kind = $2 ORDER BY created_at, id', [tenantId, 'grant']);
 }
 
+/**
+ * Moves the clock to `at` with both instances' signing keys caught up: a move past the
+ * key's age rotates it, and one instance's ticker may do so while the other still signs
+ * with the key retired (its grace long over at the new time).
+ */
+async function moveClock(at: Date): Promise<void> {
+  one.clock.set(at);
+  await one.deps.keys.refresh();
+  await two.deps.keys.refresh();
+}
+
 describe.skipIf(!onPostgres)('with a second real server process (tsx src/main.ts serve)', () => {
   let server: ServerProcess;
   beforeAll(async () => { server = await startServerProcess(one.db.url!, { TOLLGATE_DB_POOL_SIZE: '3' }); });
@@ -206,6 +217,54 @@ describe('an operator confirms a transfer', () => {
     expect([row.status, new Date(row.current_period_start as string).toISOString(), new Date(row.current_period_end as string).toISOString()])
       .toEqual(['active', ahead.payment.periodStart, ahead.payment.periodEnd]);
     expect((await ledger(owner.tenantId)).map((g) => g.payment_id ?? '-').sort()).toEqual(['-', first.payment.id, ahead.payment.id].sort());
+  });
+});
+
+describe('asking for the next period while a paid one runs', () => {
+  const DAY = 86_400_000;
+  const fresh = async (o: SignedUp): Promise<SignedUp> => ({ ...o, accessToken: await signIn(one, o) });
+
+  it('the tenant keeps its standing and plan until its period ends; the confirmed transfer opens the next period where the paid one ends', async () => {
+    let owner = await one.signup();
+    await ask(owner);
+    // (A second on, so the audit entries sort as they were made.)
+    one.clock.advance(1000);
+    const first = (await confirm(owner.tenantId, transfer('BANK-NEXT-1'))).json();
+    await moveClock(new Date(one.clock.now().getTime() + 10 * DAY));
+    owner = await fresh(owner);
+    // Twenty paid days left: next month's reference, for enterprise.
+    const asked = await ask(owner, 'enterprise');
+    expect(asked.statusCode, asked.body).toBe(201);
+    expect(await decisions(owner)).toEqual(['OK', 'OK']);
+    expect(await subscriptionRow(one, owner.tenantId)).toMatchObject({ status: 'active', plan: 'pro' });
+    expect(await auditActions(one, owner.tenantId, 'subscription.')).toEqual(['subscription.transfer_requested', 'subscription.payment_succeeded', 'subscription.renewal_requested']);
+    const second = (await confirm(owner.tenantId, transfer('BANK-NEXT-2', { amount: 49_900, paymentId: asked.json().paymentId }))).json();
+    expect(second.payment).toMatchObject({ id: asked.json().paymentId, status: 'succeeded', plan: 'enterprise', periodStart: first.subscription.currentPeriodEnd });
+    expect(second.subscription).toMatchObject({ status: 'active', plan: 'pro', currentPeriodStart: first.subscription.currentPeriodStart, currentPeriodEnd: first.subscription.currentPeriodEnd });
+    await moveClock(new Date(first.subscription.currentPeriodEnd));
+    await one.deps.metering.sweep();
+    const row = await subscriptionRow(one, owner.tenantId);
+    expect([row.status, row.plan, new Date(row.current_period_start as string).toISOString()]).toEqual(['active', 'enterprise', first.subscription.currentPeriodEnd]);
+    expect(await decisions(await fresh(owner))).toEqual(['OK', 'OK']);
+  });
+
+  it('rejected, the subscription is left as it is; one asked again after the period ended unpaid is rejected back to past_due, not to active', async () => {
+    let owner = await one.signup();
+    await ask(owner);
+    const first = (await confirm(owner.tenantId, transfer('BANK-NEXT-3'))).json();
+    const ahead = (await ask(owner)).json();
+    expect((await reject(owner.tenantId, ahead.paymentId)).json().subscription).toMatchObject({ status: 'active', plan: 'pro' });
+    await ask(owner);
+    const end = new Date(first.subscription.currentPeriodEnd);
+    await moveClock(end);
+    await one.deps.metering.sweep();
+    expect((await subscriptionRow(one, owner.tenantId)).status).toBe('past_due');
+    owner = await fresh(owner);
+    // The request awaited since before the period ended is replaced: a past_due tenant waits as today.
+    const again = (await ask(owner)).json();
+    expect((await subscriptionRow(one, owner.tenantId)).status).toBe('pending_payment');
+    const rejected = (await reject(owner.tenantId, again.paymentId)).json();
+    expect(rejected.subscription).toMatchObject({ status: 'past_due', plan: 'pro', pastDueSince: end.toISOString() });
   });
 });
 

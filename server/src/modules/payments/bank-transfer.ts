@@ -29,8 +29,9 @@ const REFERENCE_ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
 /**
  * Bank transfers, the seeds' active payment path: the tenant asks for a plan (its
- * subscription waits in pending_payment, with a reference to quote); an operator confirms
- * the money arrived (once per external payment id) or rejects the request.
+ * subscription waits in pending_payment, with a reference to quote; or, asked for while a
+ * paid period runs, for the period after it); an operator confirms the money arrived (once
+ * per external payment id) or rejects the request.
  */
 export class BankTransfers {
   constructor(private readonly payments: PaymentsService, private readonly lifecycle: SubscriptionLifecycle) {}
@@ -42,17 +43,26 @@ export class BankTransfers {
     return this.payments.commit(tenantId, async (tx) => {
       const now = this.payments.clock.now();
       const id = newId('pay', now.getTime());
+      // The row first (the order every change takes it in), then what its payments paid for.
+      const locked = await lockSubscription(tx, tenantId);
+      const paidUntil = locked ? await paidThrough(tx, locked, now) : null;
       let previous: Pick<SubscriptionRow, 'status' | 'plan'> | undefined;
       await this.lifecycle.apply(tx, tenantId, (row) => {
         assertNotBilledByProvider(row);
         previous = row;
+        // Asked for while paid time runs (next month's reference), the transfer pays for the
+        // period after it: the tenant keeps its standing and plan until then, not locked out
+        // at once; a confirmation queues the period it pays for behind the paid one.
+        if (paidUntil) return { event: 'renewal_requested', to: row.status, actor, requestId: ctx.requestId, data: { paymentId: id, plan: plan.id, paidThrough: paidUntil.toISOString() } };
         return { event: 'transfer_requested', to: 'pending_payment', set: { plan: plan.id }, actor, requestId: ctx.requestId, data: { paymentId: id } };
       });
       const replaced = await repo.lockPendingTransfer(tx, tenantId);
       if (replaced) {
-        // A new request replaces the one awaited; the state before the first is what a rejection restores.
+        // A new request replaces the one awaited. A rejection restores the state before the
+        // request that made the subscription wait: the first, if it did (one asked for ahead
+        // did not, and the subscription may have moved since: a period that ended unpaid).
         await this.payments.record(tx, tenantId, { update: { id: replaced.id, from: 'pending', patch: { status: 'canceled', reason: `replaced by ${id}` } } }, actor, ctx.requestId);
-        previous = { status: replaced.previousStatus ?? previous!.status, plan: replaced.previousPlan ?? previous!.plan };
+        if (previous!.status === 'pending_payment') previous = { status: replaced.previousStatus ?? previous!.status, plan: replaced.previousPlan ?? previous!.plan };
       }
       const subscription = (await lockSubscription(tx, tenantId))!;
       await this.payments.record(tx, tenantId, {
@@ -97,8 +107,7 @@ export class BankTransfers {
       }
       const now = this.payments.clock.now();
       // Paid ahead (a period still running is paid already): the new period follows it.
-      const paidUntil = await repo.latestPaidEnd(tx, tenantId, sub.id);
-      const start = paidUntil && paidUntil > now && sub.status === 'active' ? paidUntil : now;
+      const start = (await paidThrough(tx, sub, now)) ?? now;
       const period = { start, end: paidPeriodEnd(start, price.interval, periods) };
       const fields = {
         externalPaymentId: c.externalPaymentId, amount: c.amount, currency: c.currency, status: 'succeeded' as const, plan: plan.id, periods,
@@ -170,6 +179,18 @@ function assertNotBilledByProvider(row: SubscriptionRow): void {
   if (keptByProvider(row) && (row.status === 'active' || row.status === 'trialing')) {
     throw new AppError('SUBSCRIPTION_MANAGED_BY_PROVIDER', `this subscription is kept by ${row.paymentMethod}: it is paid there`);
   }
+}
+
+/**
+ * Until when the tenant stands on paid time Tollgate keeps, if it does now: active on a
+ * period a transfer (or a payment of no subscription) paid for, or on one paid ahead after
+ * it. A transfer asked for or confirmed then is for the period after that time.
+ */
+async function paidThrough(tx: Executor, row: SubscriptionRow, now: Date): Promise<Date | null> {
+  if (row.status !== 'active' || row.paymentMethod === null || keptByProvider(row)) return null;
+  const latest = await repo.latestPaidEnd(tx, row.tenantId, row.id);
+  const end = latest && latest > row.currentPeriodEnd ? latest : row.currentPeriodEnd;
+  return end > now ? end : null;
 }
 
 function priceOf(plan: Plan): NonNullable<Plan['price']> {

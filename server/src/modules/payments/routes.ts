@@ -25,6 +25,7 @@ export const paymentRoutes: FastifyPluginAsyncTypebox<PaymentRouteOptions> = asy
     config: { access: 'admin', whileUnpaid: true },
     schema: {
       tags: ['billing'], summary: 'Ask for a plan by bank transfer (owner/admin): the subscription waits in pending_payment; quote the reference',
+      description: 'Asked for while a paid period runs (a transfer\'s, or one a payment of no subscription bought), the transfer is for the period after it: the subscription stays active on its plan until that period ends, and the confirmed transfer opens the next one where it ends.',
       params: TenantParams, body: Body({ plan: PlanName }),
       response: {
         201: Type.Object({ paymentId: Type.String(), reference: Type.String(), amount: Type.Integer(), currency: Type.String(), plan: Type.String() }),
