@@ -18,7 +18,7 @@ import { ApiKeyService, KeyResolver, LastUsedBuffer, ServiceKeyService } from '.
 import { AuditService, PLATFORM_TENANT_ID } from './modules/audit/index.js';
 import { AccessTokens, AuthService, ExternalIdentityVerifier, SigningKeyRing, credentialResolver } from './modules/auth/index.js';
 import { BillingService, SubscriptionActions, SubscriptionLifecycle, type BillingEventHook, type PlanChangedHook } from './modules/billing/index.js';
-import { BankTransfers, PaymentsService, PayPalWebhooks, ProviderEvents, StripeWebhooks } from './modules/payments/index.js';
+import { BankTransfers, PaidPeriods, PaymentsService, PayPalWebhooks, ProviderEvents, StripeWebhooks } from './modules/payments/index.js';
 import { CreditsService, ReservationsService } from './modules/credits/index.js';
 import { EntitlementsService } from './modules/entitlements/index.js';
 import { LimitsService } from './modules/limits/index.js';
@@ -212,8 +212,9 @@ async function billingParts({ config, overrides, logger, clock, database, audit,
   const credits = new CreditsService(clock, audit, (tx, tenantId) => events.creditsChanged(tx, tenantId));
   const payments = new PaymentsService({ db, clock, plans, audit, credits, lifecycle, changes, onEvent: billingEvents });
   const transfers = new BankTransfers(payments, lifecycle);
+  const paidPeriods = new PaidPeriods(payments, lifecycle);
   const subscriptions = new SubscriptionActions(db, clock, plans, lifecycle, changes, file.billing.pastDueGraceSeconds,
-    (tx, tenantId, at) => transfers.periodEnded(tx, tenantId, at));
+    (tx, tenantId, at) => paidPeriods.periodEnded(tx, tenantId, at));
   const providerEvents = new ProviderEvents(db, payments, lifecycle);
   const stripeWebhooks = new StripeWebhooks(config.stripeWebhookSecrets, file.billing.stripe.prices, clock, providerEvents);
   const paypalWebhooks = new PayPalWebhooks({

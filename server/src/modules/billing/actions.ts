@@ -29,8 +29,9 @@ export class SubscriptionActions {
     private readonly changes: ChangeFeed,
     private readonly pastDueGraceSeconds: number,
     /**
-     * A bank-transfer period that ended (modules/payments: a period paid ahead begins,
-     * else past_due), in the tenant's transaction; true when it changed the subscription.
+     * A paid period Tollgate keeps that ended (modules/payments: the next period paid for
+     * begins, else past_due; false, changing nothing, when it is set to cancel and nothing
+     * more is paid for), in the tenant's transaction; true when it changed the subscription.
      */
     private readonly periodEnded: (tx: Executor, tenantId: string, at: Date) => Promise<boolean>,
   ) {}
@@ -103,8 +104,8 @@ export class SubscriptionActions {
 
   /**
    * Time-driven transitions due at `at`: trials that ran out, cancellations at the period's
-   * end, bank-transfer periods that ended unpaid (past_due), graces that ran out
-   * (suspended). Each under its row's lock, its condition checked again there: of several
+   * end, paid periods Tollgate keeps that ended (the next one paid for, else past_due),
+   * graces that ran out (suspended). Each under its row's lock, its condition checked again there: of several
    * processes sweeping at once, exactly one makes each transition.
    */
   async sweep(at: Date): Promise<number> {
@@ -114,9 +115,12 @@ export class SubscriptionActions {
       for (let round = 0; round < 100; round++) {
         const due = await inSystem(this.db, (tx) => listTransitionsDue(tx, kind, at, this.pastDueGraceSeconds, SWEEP_BATCH));
         for (const tenantId of due) {
-          const changed = await this.commit(tenantId, async (tx) => kind === 'period_ended_unpaid'
-            ? this.periodEnded(tx, tenantId, at)
-            : (await this.lifecycle.apply(tx, tenantId, (row) => this.due(kind, row, at))) !== null);
+          const changed = await this.commit(tenantId, async (tx) => {
+            // A paid period set to cancel at its end is canceled once no period paid for follows it.
+            const ended = kind === 'period_ended_unpaid' && await this.periodEnded(tx, tenantId, at);
+            const then = kind === 'period_ended_unpaid' ? 'canceled_at_period_end' : kind;
+            return (await this.lifecycle.apply(tx, tenantId, (row) => this.due(then, row, at))) !== null || ended;
+          });
           if (changed) made++;
         }
         if (due.length < SWEEP_BATCH) break;

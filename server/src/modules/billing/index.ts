@@ -1,4 +1,4 @@
-export { BillingService, addMonthUtc, addMonthsUtc, calendarMonthUtc, endsItsOwnPeriod, keptByProvider, paidPeriodEnd, renewsItself, type Period } from './service.js';
+export { BillingService, addMonthUtc, addMonthsUtc, calendarMonthUtc, endsItsOwnPeriod, keptByProvider, paidByTollgate, paidPeriodEnd, renewsItself, type Period } from './service.js';
 export { SubscriptionLifecycle, TRANSITIONS, transitionAllowed, type BillingEvent, type BillingEventHook, type BillingEventType, type PlanChangedHook, type LifecycleEvent, type SubscriptionPatch, type Transition, type Transitioned } from './lifecycle.js';
 export { SubscriptionActions, type TrialRequest } from './actions.js';
 export { paymentRequired, type SubscriptionStanding } from './standing.js';

@@ -1,4 +1,4 @@
-import { and, asc, count, eq, inArray, isNotNull, isNull, lte, not, notInArray, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, count, eq, inArray, isNull, lte, not, notInArray, or, sql, type SQL } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import type { Executor } from '../../db/client.js';
 import { subscriptions, type PaymentMethod, type SubscriptionStatus } from './tables.js';
@@ -30,6 +30,9 @@ export const KEPT_BY_PROVIDER: SQL = sql`COALESCE(${subscriptions.paymentMethod}
 
 /** Subscriptions whose provider ends them at their period's end itself (service.ts `endsItsOwnPeriod`); never NULL. */
 export const ENDS_ITS_OWN_PERIOD: SQL = sql`(${KEPT_BY_PROVIDER} AND ${subscriptions.paymentMethod} = 'stripe')`;
+
+/** Subscriptions active on a period paid for that Tollgate keeps (service.ts `paidByTollgate`); never NULL. */
+export const PAID_BY_TOLLGATE: SQL = sql`(${subscriptions.status} = 'active' AND ${subscriptions.paymentMethod} IS NOT NULL AND NOT ${KEPT_BY_PROVIDER})`;
 
 /** Subscriptions whose period renews by itself (see renewsItself): only these are rolled lazily and by the sweeper. */
 export const RENEWS_ITSELF: SQL = sql`((${subscriptions.status} = 'trialing' AND NOT ${KEPT_BY_PROVIDER})
@@ -63,9 +66,11 @@ export async function listTransitionsDue(db: Executor, kind: DueKind, at: Date, 
     // Stripe and PayPal end their own trials (and say so): only Tollgate's own are ended here.
     trial_ended: and(eq(s.status, 'trialing'), lte(s.trialEndsAt, at), not(KEPT_BY_PROVIDER)),
     // A cancellation at the period's end: Stripe ends its own (the deletion); PayPal sends nothing then.
-    canceled_at_period_end: and(inArray(s.status, ['active', 'past_due']), eq(s.cancelAtPeriodEnd, true), lte(s.currentPeriodEnd, at), not(ENDS_ITS_OWN_PERIOD)),
-    // A paid period Tollgate keeps: a bank transfer's, or one a payment of no subscription (a one-off invoice, a capture) bought.
-    period_ended_unpaid: and(eq(s.status, 'active'), isNotNull(s.paymentMethod), not(KEPT_BY_PROVIDER), eq(s.cancelAtPeriodEnd, false), lte(s.currentPeriodEnd, at)),
+    // One on a paid period Tollgate keeps waits for the periods paid for after it (below).
+    canceled_at_period_end: and(inArray(s.status, ['active', 'past_due']), eq(s.cancelAtPeriodEnd, true), lte(s.currentPeriodEnd, at), not(ENDS_ITS_OWN_PERIOD), not(PAID_BY_TOLLGATE)),
+    // A paid period Tollgate keeps that ended: a bank transfer's, or one a payment of no subscription (a one-off invoice, a capture) bought.
+    // The next one paid for begins, else it ended unpaid, or is canceled if so asked.
+    period_ended_unpaid: and(PAID_BY_TOLLGATE, lte(s.currentPeriodEnd, at)),
     grace_ended: and(eq(s.status, 'past_due'), or(isNull(s.pastDueSince), lte(s.pastDueSince, new Date(at.getTime() - graceSeconds * 1000)))),
   };
   const rows = await db.select({ tenantId: s.tenantId }).from(s).where(where[kind]).orderBy(asc(s.tenantId)).limit(limit);

@@ -3,8 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setSubscription } from '../../../test/billing.js';
 import { startTestApp, type TestApp } from '../../../test/harness.js';
 import { inSystem } from '../../db/scope.js';
-import { ENDS_ITS_OWN_PERIOD, KEPT_BY_PROVIDER, RENEWS_ITSELF } from './repo.js';
-import { endsItsOwnPeriod, keptByProvider, renewsItself } from './service.js';
+import { ENDS_ITS_OWN_PERIOD, KEPT_BY_PROVIDER, PAID_BY_TOLLGATE, RENEWS_ITSELF } from './repo.js';
+import { endsItsOwnPeriod, keptByProvider, paidByTollgate, renewsItself } from './service.js';
 import { PAYMENT_METHODS, SUBSCRIPTION_STATUSES, subscriptions, type PaymentMethod, type SubscriptionStatus } from './tables.js';
 
 /**
@@ -18,7 +18,7 @@ beforeAll(async () => { t = await startTestApp(); });
 afterAll(async () => { await t.close(); });
 
 describe('billing rules: the TypeScript and SQL twins agree on every row', () => {
-  it('keptByProvider, endsItsOwnPeriod and renewsItself, over status × method × provider id × cancel at period end', async () => {
+  it('keptByProvider, endsItsOwnPeriod, renewsItself and paidByTollgate, over status × method × provider id × cancel at period end', async () => {
     const { tenantId } = await t.signup();
     const methods: (PaymentMethod | null)[] = [null, ...PAYMENT_METHODS];
     let compared = 0;
@@ -31,9 +31,9 @@ describe('billing rules: the TypeScript and SQL twins agree on every row', () =>
               status, payment_method: paymentMethod, provider_subscription_id: providerSubscriptionId, cancel_at_period_end: cancelAtPeriodEnd,
             });
             const [inSql] = await inSystem(t.deps.database.db, (tx) => tx
-              .select({ kept: KEPT_BY_PROVIDER, ends: ENDS_ITS_OWN_PERIOD, renews: RENEWS_ITSELF })
+              .select({ kept: KEPT_BY_PROVIDER, ends: ENDS_ITS_OWN_PERIOD, renews: RENEWS_ITSELF, paid: PAID_BY_TOLLGATE })
               .from(subscriptions).where(eq(subscriptions.tenantId, tenantId)));
-            expect({ row, ...inSql }).toEqual({ row, kept: keptByProvider(row), ends: endsItsOwnPeriod(row), renews: renewsItself(row) });
+            expect({ row, ...inSql }).toEqual({ row, kept: keptByProvider(row), ends: endsItsOwnPeriod(row), renews: renewsItself(row), paid: paidByTollgate(row) });
             compared++;
           }
         }

@@ -76,6 +76,17 @@ export function endsItsOwnPeriod(row: Pick<SubscriptionRow, 'paymentMethod' | 'p
 }
 
 /**
+ * Whether a subscription is active on a period paid for that Tollgate keeps: a bank
+ * transfer's, or one a payment of no subscription bought. When that period ends, the next
+ * one paid for begins (the next month of several paid at once, or one paid ahead), else it
+ * ended unpaid (past_due), or is canceled if so asked: modules/payments says which. The
+ * same rule in SQL: repo.ts `PAID_BY_TOLLGATE`.
+ */
+export function paidByTollgate(row: Pick<SubscriptionRow, 'status' | 'paymentMethod' | 'providerSubscriptionId'>): boolean {
+  return row.status === 'active' && row.paymentMethod !== null && !keptByProvider(row);
+}
+
+/**
  * Whether a subscription's period renews by itself, monthly, with the plan's credits: a
  * trial Tollgate keeps, and an active subscription nobody pays for (a free plan, a plan an
  * operator set). A paid period is opened by its payment (and its credits come with it);

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditActions, decisionCode, setSubscription, signIn, subscriptionRow } from '../../../test/billing.js';
 import { createTeam, onPostgres, snapshot, startSecondInstance, startTestApp, type SecondInstance, type SignedUp, type TestApp } from '../../../test/harness.js';
 import { startServerProcess, type ServerProcess } from '../../../test/server-process.js';
+import { addMonthsUtc } from '../billing/index.js';
 
 /**
  * Bank transfers end to end. Instance one decides with group commit (the batch
@@ -184,12 +185,11 @@ describe('an operator confirms a transfer', () => {
     }
     expect((await confirm(owner.tenantId, transfer('BANK-SHORT-1', { plan: 'free' }))).json().error.code).toBe('PLAN_NOT_BILLABLE');
     expect(await snapshot(one.db)).toEqual(before);
-    // Several periods paid at once: a period as long.
+    // Several periods paid at once: the payment covers them all, the subscription is on the first.
     const paid = await confirm(owner.tenantId, transfer('BANK-THREE-1', { amount: 14_700, periods: 3 }));
     const start = new Date(paid.json().subscription.currentPeriodStart);
-    const end = new Date(start);
-    end.setUTCMonth(end.getUTCMonth() + 3);
-    expect(paid.json().subscription.currentPeriodEnd).toBe(end.toISOString());
+    expect(paid.json().payment).toMatchObject({ periods: 3, periodStart: start.toISOString(), periodEnd: addMonthsUtc(start, 3).toISOString() });
+    expect(paid.json().subscription.currentPeriodEnd).toBe(addMonthsUtc(start, 1).toISOString());
   });
 
   it('a transfer that arrives without being asked for (a renewal) is recorded and activates the subscription too', async () => {
@@ -217,6 +217,59 @@ describe('an operator confirms a transfer', () => {
     expect([row.status, new Date(row.current_period_start as string).toISOString(), new Date(row.current_period_end as string).toISOString()])
       .toEqual(['active', ahead.payment.periodStart, ahead.payment.periodEnd]);
     expect((await ledger(owner.tenantId)).map((g) => g.payment_id ?? '-').sort()).toEqual(['-', first.payment.id, ahead.payment.id].sort());
+  });
+});
+
+describe('several periods paid at once', () => {
+  const iso = (at: unknown) => new Date(at as string).toISOString();
+  const usage = async (o: SignedUp) => (await one.request({ method: 'GET', url: `/v1/tenants/${o.tenantId}/usage`, token: await signIn(one, o) })).json();
+
+  it(`periods: 3 is three monthly periods, each its own usage period and plan grant (opened once by two sweepers${onPostgres ? ', two pools' : ''}); then past_due`, async () => {
+    const owner = await one.signup();
+    // (A second on: a period beginning the instant the signup's did would key its grant by the payment too.)
+    one.clock.advance(1000);
+    const paid = (await confirm(owner.tenantId, transfer('BANK-3M-1', { amount: 3 * 4900, plan: 'pro', periods: 3 }))).json();
+    const start = new Date(paid.payment.periodStart);
+    const month = (k: number) => addMonthsUtc(start, k).toISOString();
+    expect(paid.payment).toMatchObject({ periods: 3, periodEnd: month(3) });
+    expect(paid.subscription).toMatchObject({ status: 'active', currentPeriodStart: month(0), currentPeriodEnd: month(1) });
+    for (const k of [1, 2]) {
+      expect(await decisionCode(one, await signIn(one, owner))).toBe('OK');
+      expect((await usage(owner)).usage.find((u: { meter: string }) => u.meter === 'runs')).toMatchObject({ used: 1, periodStart: month(k - 1) });
+      await moveClock(new Date(month(k)));
+      await Promise.all([one.deps.metering.sweep(), two.deps.metering.sweep()]);
+      const row = await subscriptionRow(one, owner.tenantId);
+      expect([row.status, iso(row.current_period_start), iso(row.current_period_end)]).toEqual(['active', month(k), month(k + 1)]);
+      expect(await usage(owner)).toMatchObject({ periodStart: month(k), periodEnd: month(k + 1) });
+      expect((await usage(owner)).usage.find((u: { meter: string }) => u.meter === 'runs')).toMatchObject({ used: 0 });
+    }
+    const grants = (await ledger(owner.tenantId)).filter((g) => g.payment_id === paid.payment.id);
+    expect(grants.map((g) => [g.amount, g.idempotency_key])).toEqual([0, 1, 2].map((k) => ['10000', `period:${month(k)}`]));
+    // Nothing paid after the third: it ends unpaid.
+    await moveClock(new Date(month(3)));
+    await one.deps.metering.sweep();
+    const row = await subscriptionRow(one, owner.tenantId);
+    expect([row.status, iso(row.past_due_since)]).toEqual(['past_due', month(3)]);
+  });
+
+  it('set to cancel at its period\'s end, the months paid for run out first: one sweep after a while opens each with its grant, then cancels', async () => {
+    const owner = await one.signup();
+    one.clock.advance(1000);
+    const confirmed = await confirm(owner.tenantId, transfer('BANK-3M-2', { amount: 3 * 4900, plan: 'pro', periods: 3 }));
+    expect(confirmed.statusCode, confirmed.body).toBe(200);
+    const paid = confirmed.json();
+    const start = new Date(paid.payment.periodStart);
+    const month = (k: number) => addMonthsUtc(start, k).toISOString();
+    const scheduled = await one.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/subscription/cancel`, token: owner.accessToken, payload: { atPeriodEnd: true } });
+    expect(scheduled.json()).toMatchObject({ status: 'active', cancelAtPeriodEnd: true, currentPeriodEnd: month(1) });
+    await moveClock(new Date(month(1)));
+    await one.deps.metering.sweep();
+    expect(await subscriptionRow(one, owner.tenantId)).toMatchObject({ status: 'active', cancel_at_period_end: true });
+    await moveClock(new Date(month(3)));
+    await one.deps.metering.sweep();
+    const row = await subscriptionRow(one, owner.tenantId);
+    expect([row.status, iso(row.canceled_at), iso(row.current_period_start)]).toEqual(['canceled', month(3), month(2)]);
+    expect((await ledger(owner.tenantId)).filter((g) => g.payment_id === paid.payment.id).map((g) => g.idempotency_key)).toEqual([0, 1, 2].map((k) => `period:${month(k)}`));
   });
 });
 

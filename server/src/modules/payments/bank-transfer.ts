@@ -4,9 +4,10 @@ import { AppError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
 import type { CallContext } from '../../lib/principal.js';
 import type { Actor } from '../audit/index.js';
-import { keptByProvider, lockSubscription, paidPeriodEnd, toSubscription, type Subscription, type SubscriptionLifecycle, type SubscriptionRow } from '../billing/index.js';
+import { keptByProvider, lockSubscription, paidByTollgate, paidPeriodEnd, toSubscription, type Subscription, type SubscriptionLifecycle, type SubscriptionRow } from '../billing/index.js';
 import { requestHash } from '../credits/index.js';
 import type { Plan } from '../plans/index.js';
+import { periodsOf } from './paid-periods.js';
 import * as repo from './repo.js';
 import { coversPrice, type PaymentsService } from './service.js';
 import { toPaymentView, type PaymentView } from './views.js';
@@ -80,8 +81,9 @@ export class BankTransfers {
 
   /**
    * An operator confirms a transfer arrived. One transaction: the payment recorded, the
-   * subscription active on a new period (or, paid ahead, the next one queued), the plan's
-   * credits granted against the payment, the audit entries. The same external id again is
+   * subscription active on the first period it pays for (or, paid ahead, queued after the
+   * paid one running), the plan's credits for it granted against the payment, the audit
+   * entries. The same external id again is
    * a replay (the same body) or IDEMPOTENCY_CONFLICT (another); two confirmations racing
    * queue on the external id, and the second is the replay.
    */
@@ -108,16 +110,16 @@ export class BankTransfers {
       const now = this.payments.clock.now();
       // Paid ahead (a period still running is paid already): the new period follows it.
       const start = (await paidThrough(tx, sub, now)) ?? now;
-      const period = { start, end: paidPeriodEnd(start, price.interval, periods) };
       const fields = {
         externalPaymentId: c.externalPaymentId, amount: c.amount, currency: c.currency, status: 'succeeded' as const, plan: plan.id, periods,
-        periodStart: period.start, periodEnd: period.end, payerName: c.payerName, proofUrl: c.proofUrl ?? null, requestHash: hash, decidedBy: operatorId,
+        periodStart: start, periodEnd: paidPeriodEnd(start, price.interval, periods), payerName: c.payerName, proofUrl: c.proofUrl ?? null, requestHash: hash, decidedBy: operatorId,
       };
       const payment = await this.payments.record(tx, tenantId, pending
         ? { update: { id: pending.id, from: 'pending', patch: fields } }
         : { insert: { ...fields, tenantId, id: newId('pay', now.getTime()), subscriptionId: sub.id, method: 'bank_transfer', providerSubscriptionId: null, reference: null, reason: null, previousStatus: null, previousPlan: null, createdAt: now, updatedAt: now } },
       actor, ctx.requestId);
-      if (start <= now) await this.payments.activate(tx, tenantId, payment, period, actor, { requestId: ctx.requestId, set: { providerSubscriptionId: null, providerPeriodEnd: null } });
+      // The first of the periods it pays for; the sweeper opens the others as each ends (paid-periods.ts).
+      if (start <= now) await this.payments.activate(tx, tenantId, payment, periodsOf(payment)[0]!, actor, { requestId: ctx.requestId, set: { providerSubscriptionId: null, providerPeriodEnd: null } });
       else if (sub.cancelAtPeriodEnd) await this.lifecycle.apply(tx, tenantId, (row) => ({ event: 'resumed', to: row.status, set: { cancelAtPeriodEnd: false }, actor, requestId: ctx.requestId, data: { paymentId: payment.id } }));
       return { payment: toPaymentView(payment), subscription: await this.current(tx, tenantId), replayed: false };
     });
@@ -140,23 +142,6 @@ export class BankTransfers {
       });
       return { payment: toPaymentView(payment), subscription: await this.current(tx, tenantId), replayed: false };
     });
-  }
-
-  /**
-   * What happens when a paid period Tollgate keeps ends (the sweeper): a bank transfer's,
-   * or one a payment of no subscription bought. A period paid ahead begins, with its
-   * credits; else the subscription is past_due from the period's end. Under the row's
-   * lock, its condition checked again: exactly once among processes.
-   */
-  async periodEnded(tx: Executor, tenantId: string, at: Date): Promise<boolean> {
-    const row = await lockSubscription(tx, tenantId);
-    if (!row || row.status !== 'active' || row.paymentMethod === null || keptByProvider(row) || row.cancelAtPeriodEnd || row.currentPeriodEnd > at) return false;
-    const prepaid = await repo.prepaidPeriod(tx, tenantId, row.id, row.currentPeriodEnd, at);
-    const system: Actor = { type: 'system', id: null };
-    if (prepaid?.periodStart && prepaid.periodEnd) {
-      return (await this.payments.activate(tx, tenantId, prepaid, { start: prepaid.periodStart, end: prepaid.periodEnd }, system)) !== null;
-    }
-    return (await this.lifecycle.apply(tx, tenantId, (r) => ({ event: 'period_ended_unpaid', to: 'past_due', set: { pastDueSince: r.currentPeriodEnd }, actor: system }))) !== null;
   }
 
   private async awaited(tx: Executor, tenantId: string, paymentId: string | undefined): Promise<repo.PaymentRow | undefined> {
@@ -187,7 +172,7 @@ function assertNotBilledByProvider(row: SubscriptionRow): void {
  * it. A transfer asked for or confirmed then is for the period after that time.
  */
 async function paidThrough(tx: Executor, row: SubscriptionRow, now: Date): Promise<Date | null> {
-  if (row.status !== 'active' || row.paymentMethod === null || keptByProvider(row)) return null;
+  if (!paidByTollgate(row)) return null;
   const latest = await repo.latestPaidEnd(tx, row.tenantId, row.id);
   const end = latest && latest > row.currentPeriodEnd ? latest : row.currentPeriodEnd;
   return end > now ? end : null;

@@ -1,5 +1,6 @@
 export { PaymentsService, type PaymentsParts, type PaymentWrite } from './service.js';
 export { BankTransfers, type PaymentOutcome, type TransferConfirmation } from './bank-transfer.js';
+export { PaidPeriods, periodsOf } from './paid-periods.js';
 export { ProviderEvents, type ProviderPayment, type ProviderState } from './provider-events.js';
 export { StripeWebhooks } from './stripe.js';
 export { PayPalWebhooks, trustedCertificateUrl, money, type PayPalOptions } from './paypal.js';

@@ -1,4 +1,4 @@
-import { and, asc, eq, gte, lte, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, isNull, lte, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
 import { newestFirst, olderThan } from '../../db/columns.js';
 import { lockKey } from '../../db/locks.js';
@@ -67,20 +67,22 @@ export async function lockExternalId(db: Executor, method: PaymentMethod, extern
   await lockKey(db, 'payments', `${method}:${externalId}`);
 }
 
-/** The end of the latest period the subscription's succeeded payments cover (a renewal paid early starts there). */
+/** Succeeded payments of no provider subscription: what pays for the periods Tollgate keeps (transfers, one-off payments). */
+const paidForTollgate = (tenantId: string, subscriptionId: string) => and(
+  eq(payments.tenantId, tenantId), eq(payments.subscriptionId, subscriptionId), eq(payments.status, 'succeeded'), isNull(payments.providerSubscriptionId),
+);
+
+/** The end of the latest period Tollgate keeps that the subscription's payments cover (a renewal paid early starts there). */
 export async function latestPaidEnd(db: Executor, tenantId: string, subscriptionId: string): Promise<Date | null> {
   const [row] = await db.select({ end: sql<string | Date | null>`max(${payments.periodEnd})` }).from(payments)
-    .where(and(eq(payments.tenantId, tenantId), eq(payments.subscriptionId, subscriptionId), eq(payments.status, 'succeeded')));
+    .where(paidForTollgate(tenantId, subscriptionId));
   return row?.end ? new Date(row.end) : null;
 }
 
-/** A succeeded payment for a period beginning at or after `from` and by `at`: paid ahead, due to start. */
-export async function prepaidPeriod(db: Executor, tenantId: string, subscriptionId: string, from: Date, at: Date): Promise<PaymentRow | undefined> {
-  const [row] = await db.select().from(payments).where(and(
-    eq(payments.tenantId, tenantId), eq(payments.subscriptionId, subscriptionId), eq(payments.status, 'succeeded'),
-    gte(payments.periodStart, from), lte(payments.periodStart, at),
-  )).orderBy(asc(payments.periodStart)).limit(1);
-  return row;
+/** The payments for periods Tollgate keeps whose span ends after `from` and has begun by `at`, earliest first. */
+export async function paidSpans(db: Executor, tenantId: string, subscriptionId: string, from: Date, at: Date): Promise<PaymentRow[]> {
+  return db.select().from(payments).where(and(paidForTollgate(tenantId, subscriptionId), gt(payments.periodEnd, from), lte(payments.periodStart, at)))
+    .orderBy(asc(payments.periodStart), asc(payments.createdAt), asc(payments.id));
 }
 
 /** The succeeded payments of a provider's subscription, by the start of the period each pays for. */
