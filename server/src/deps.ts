@@ -213,8 +213,7 @@ async function billingParts({ config, overrides, logger, clock, database, audit,
   const payments = new PaymentsService({ db, clock, plans, audit, credits, lifecycle, changes, onEvent: billingEvents });
   const transfers = new BankTransfers(payments, lifecycle);
   const paidPeriods = new PaidPeriods(payments, lifecycle);
-  const subscriptions = new SubscriptionActions(db, clock, plans, lifecycle, changes, file.billing.pastDueGraceSeconds,
-    (tx, tenantId, at) => paidPeriods.periodEnded(tx, tenantId, at));
+  const subscriptions = new SubscriptionActions(db, clock, plans, lifecycle, changes, file.billing.pastDueGraceSeconds, paidPeriods);
   const providerEvents = new ProviderEvents(db, payments, lifecycle);
   const stripeWebhooks = new StripeWebhooks(config.stripeWebhookSecrets, file.billing.stripe.prices, clock, providerEvents);
   const paypalWebhooks = new PayPalWebhooks({

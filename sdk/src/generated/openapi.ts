@@ -875,7 +875,7 @@ export interface paths {
         put?: never;
         /**
          * Set (or extend) a trial: the subscription is trialing until endsAt, or for days
-         * @description A subscription Stripe or PayPal bills is theirs to put on a trial: 409 SUBSCRIPTION_MANAGED_BY_PROVIDER. Once they ended it, the trial is Tollgate's (paymentMethod null).
+         * @description A subscription Stripe or PayPal bills is theirs to put on a trial: 409 SUBSCRIPTION_MANAGED_BY_PROVIDER. Once they ended it, the trial is Tollgate's (paymentMethod null). Given over a period paid for (a transfer's, or one a payment of no subscription bought), whose days run on under it, the trial ends back into that period, on its plan, if it still runs (or into one paid for after it).
          */
         post: operations["adminSetTrial"];
         delete?: never;
@@ -895,7 +895,7 @@ export interface paths {
         put?: never;
         /**
          * End the trial now: suspended until paid (a priced plan), else active, or canceled if so asked
-         * @description A trial Stripe or PayPal keeps ends as they say: 409 SUBSCRIPTION_MANAGED_BY_PROVIDER.
+         * @description A trial Stripe or PayPal keeps ends as they say: 409 SUBSCRIPTION_MANAGED_BY_PROVIDER. A trial over a period paid for that still runs ends back into it (active, on its plan).
          */
         post: operations["adminResetTrial"];
         delete?: never;

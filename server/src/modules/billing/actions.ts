@@ -17,6 +17,26 @@ const SYSTEM: Actor = { type: 'system', id: null };
 export interface TrialRequest { endsAt?: string | undefined; days?: number | undefined; plan?: string | undefined }
 
 /**
+ * What follows the end of a period or a trial on time paid for that Tollgate keeps
+ * (modules/payments: transfers, payments of no subscription), in the tenant's
+ * transaction; each true when it changed the subscription, after checking its condition
+ * again under the row's lock.
+ */
+export interface PaidTime {
+  /**
+   * A paid period ended by `at`: the next period paid for begins, else past_due; false,
+   * changing nothing, when it is set to cancel and nothing more is paid for.
+   */
+  periodEnded(tx: Executor, tenantId: string, at: Date): Promise<boolean>;
+  /**
+   * A trial ends at `at` (`due`: only one that ran out by then) while a period paid for
+   * runs (an operator's trial given over it): back on that period, its plan and its
+   * credits; false, changing nothing, when none runs.
+   */
+  trialEnded(tx: Executor, tenantId: string, at: Date, due: boolean, actor: Actor, requestId?: string): Promise<boolean>;
+}
+
+/**
  * What owners and operators do to a subscription (cancel, resume, trials) and what time
  * does to it (the sweeper). Each is one transaction of the tenant, through the lifecycle.
  */
@@ -28,12 +48,7 @@ export class SubscriptionActions {
     private readonly lifecycle: SubscriptionLifecycle,
     private readonly changes: ChangeFeed,
     private readonly pastDueGraceSeconds: number,
-    /**
-     * A paid period Tollgate keeps that ended (modules/payments: the next period paid for
-     * begins, else past_due; false, changing nothing, when it is set to cancel and nothing
-     * more is paid for), in the tenant's transaction; true when it changed the subscription.
-     */
-    private readonly periodEnded: (tx: Executor, tenantId: string, at: Date) => Promise<boolean>,
+    private readonly paid: PaidTime,
   ) {}
 
   async get(tenantId: string): Promise<Subscription> {
@@ -95,11 +110,12 @@ export class SubscriptionActions {
 
   /** An operator ends a trial now: what follows is what the sweeper does when a trial runs out. */
   endTrial(tenantId: string, operatorId: string, ctx: CallContext): Promise<Subscription> {
+    const actor: Actor = { type: 'operator', id: operatorId };
     return this.change(tenantId, (row, now) => {
       if (row.status !== 'trialing') throw new AppError('INVALID_TRANSITION', `trial ended: not allowed for a ${row.status} subscription`);
       assertKeptByTollgate(row, 'end trial');
-      return this.trialEnded(row, now, { type: 'operator', id: operatorId }, ctx.requestId);
-    });
+      return this.trialEnded(row, now, actor, ctx.requestId);
+    }, (tx, now) => this.paid.trialEnded(tx, tenantId, now, false, actor, ctx.requestId));
   }
 
   /**
@@ -116,8 +132,10 @@ export class SubscriptionActions {
         const due = await inSystem(this.db, (tx) => listTransitionsDue(tx, kind, at, this.pastDueGraceSeconds, SWEEP_BATCH));
         for (const tenantId of due) {
           const changed = await this.commit(tenantId, async (tx) => {
+            // A trial over a paid period ends back into it.
+            if (kind === 'trial_ended' && await this.paid.trialEnded(tx, tenantId, at, true, SYSTEM)) return true;
             // A paid period set to cancel at its end is canceled once no period paid for follows it.
-            const ended = kind === 'period_ended_unpaid' && await this.periodEnded(tx, tenantId, at);
+            const ended = kind === 'period_ended_unpaid' && await this.paid.periodEnded(tx, tenantId, at);
             const then = kind === 'period_ended_unpaid' ? 'canceled_at_period_end' : kind;
             return (await this.lifecycle.apply(tx, tenantId, (row) => this.due(then, row, at))) !== null || ended;
           });
@@ -145,7 +163,10 @@ export class SubscriptionActions {
     }
   }
 
-  /** A trial over: canceled if so asked, else suspended until paid (a plan with a price), else simply active. */
+  /**
+   * A trial over, with no period paid for running (one is gone back to: PaidTime): canceled
+   * if so asked, else suspended until paid (a plan with a price), else simply active.
+   */
   private trialEnded(row: SubscriptionRow, at: Date, actor: Actor, requestId?: string): Transition {
     const ended = { trialEndsAt: row.trialEndsAt !== null && row.trialEndsAt < at ? row.trialEndsAt : at };
     if (row.cancelAtPeriodEnd) return { event: 'trial_ended', to: 'canceled', set: { ...ended, ...canceledNow(row, at) }, actor, requestId };
@@ -153,9 +174,10 @@ export class SubscriptionActions {
     return { event: 'trial_ended', to: priced ? 'suspended' : 'active', set: ended, actor, requestId };
   }
 
-  private async change(tenantId: string, decide: (row: SubscriptionRow, now: Date) => Transition | null): Promise<Subscription> {
+  /** One change through the lifecycle, unless `first` (in the same transaction) made one already. */
+  private async change(tenantId: string, decide: (row: SubscriptionRow, now: Date) => Transition | null, first?: (tx: Executor, now: Date) => Promise<boolean>): Promise<Subscription> {
     return this.commit(tenantId, async (tx) => {
-      const changed = await this.lifecycle.apply(tx, tenantId, decide);
+      const changed = first && await first(tx, this.clock.now()) ? null : await this.lifecycle.apply(tx, tenantId, decide);
       return changed ? changed.after : toSubscription((await findSubscription(tx, tenantId))!);
     });
   }

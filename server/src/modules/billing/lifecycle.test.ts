@@ -25,7 +25,7 @@ const POLICY: Record<LifecycleEvent, { from: SubscriptionStatus[]; to: (from: Su
   trial_started: { from: ['trialing', 'active', 'canceled', 'pending_payment'], to: () => 'trialing' },
   trial_ended: { from: ['trialing'], to: () => 'suspended' },
   transfer_requested: { from: STATUSES, to: () => 'pending_payment' },
-  renewal_requested: { from: ['active'], to: (from) => from },
+  renewal_requested: { from: ['active', 'trialing'], to: (from) => from },
   transfer_rejected: { from: ['pending_payment'], to: () => 'active' },
   payment_succeeded: { from: STATUSES, to: () => 'active' },
   payment_failed: { from: ['trialing', 'active', 'past_due'], to: () => 'past_due' },

@@ -31,8 +31,8 @@ export const TRANSITIONS: Readonly<Record<LifecycleEvent, { from: readonly Subsc
   trial_started: { from: ['trialing', 'active', 'canceled', 'pending_payment'], to: ['trialing'] },
   trial_ended: { from: ['trialing'], to: ['active', 'suspended', 'canceled'] },
   transfer_requested: { from: ALL, to: ['pending_payment'] },
-  // A transfer asked for while a paid period runs is for the period after it: the tenant keeps its standing until then.
-  renewal_requested: { from: ['active'], to: SAME },
+  // A transfer asked for while a paid period runs (or an operator's trial over one) is for the period after it: the tenant keeps its standing until then.
+  renewal_requested: { from: ['active', 'trialing'], to: SAME },
   // Back to what it was: pending_payment too, where a provider had said so (Stripe's `incomplete`) before the transfer was asked for.
   transfer_rejected: { from: ['pending_payment'], to: ['trialing', 'active', 'past_due', 'suspended', 'canceled', 'pending_payment'] },
   payment_succeeded: { from: ALL, to: ['active'] },

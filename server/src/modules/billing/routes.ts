@@ -57,7 +57,7 @@ export const billingRoutes: FastifyPluginAsyncTypebox<BillingRouteOptions> = asy
     config: { access: 'operator' },
     schema: {
       tags: ['operator'], summary: 'Set (or extend) a trial: the subscription is trialing until endsAt, or for days',
-      description: 'A subscription Stripe or PayPal bills is theirs to put on a trial: 409 SUBSCRIPTION_MANAGED_BY_PROVIDER. Once they ended it, the trial is Tollgate\'s (paymentMethod null).',
+      description: 'A subscription Stripe or PayPal bills is theirs to put on a trial: 409 SUBSCRIPTION_MANAGED_BY_PROVIDER. Once they ended it, the trial is Tollgate\'s (paymentMethod null). Given over a period paid for (a transfer\'s, or one a payment of no subscription bought), whose days run on under it, the trial ends back into that period, on its plan, if it still runs (or into one paid for after it).',
       params: TenantParams,
       body: Body({
         endsAt: Type.Optional(Type.String({ format: 'date-time', maxLength: 40 })),
@@ -72,7 +72,7 @@ export const billingRoutes: FastifyPluginAsyncTypebox<BillingRouteOptions> = asy
     config: { access: 'operator' },
     schema: {
       tags: ['operator'], summary: 'End the trial now: suspended until paid (a priced plan), else active, or canceled if so asked',
-      description: 'A trial Stripe or PayPal keeps ends as they say: 409 SUBSCRIPTION_MANAGED_BY_PROVIDER.',
+      description: 'A trial Stripe or PayPal keeps ends as they say: 409 SUBSCRIPTION_MANAGED_BY_PROVIDER. A trial over a period paid for that still runs ends back into it (active, on its plan).',
       params: TenantParams, response: { 200: SubscriptionSchema, ...errors(401, 403, 404, 409) },
     },
   }, async (request) => subscriptions.endTrial(request.params.tenantId, operatorOf(request), ctxOf(request)));

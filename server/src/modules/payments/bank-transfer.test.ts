@@ -321,6 +321,61 @@ describe('asking for the next period while a paid one runs', () => {
   });
 });
 
+describe('an operator\'s trial over a paid period', () => {
+  const DAY = 86_400_000;
+  const iso = (at: unknown) => new Date(at as string).toISOString();
+  const fresh = async (o: SignedUp): Promise<SignedUp> => ({ ...o, accessToken: await signIn(one, o) });
+  const trial = async (tenantId: string, payload: Record<string, unknown>) =>
+    one.request({ method: 'POST', url: `/v1/admin/tenants/${tenantId}/trial`, token: await operatorToken(), payload });
+  const periodOf = (row: Record<string, unknown>) => [row.status, row.plan, row.payment_method, iso(row.current_period_start), iso(row.current_period_end)];
+
+  it(`ends back into the paid period, on its plan, its credits not granted again (run out or reset early${onPostgres ? ', two pools' : ''}); the paid period then ends as any`, async () => {
+    let owner = await one.signup();
+    one.clock.advance(1000);
+    const paid = (await confirm(owner.tenantId, transfer('BANK-TRIAL-1', { plan: 'pro' }))).json();
+    const paidPeriod = ['active', 'pro', 'bank_transfer', paid.subscription.currentPeriodStart, paid.subscription.currentPeriodEnd];
+    // (Each step a second on, so the audit entries sort as they were made.)
+    one.clock.advance(1000);
+    expect((await trial(owner.tenantId, { days: 7, plan: 'enterprise' })).json()).toMatchObject({ status: 'trialing', plan: 'enterprise' });
+    await moveClock(new Date(one.clock.now().getTime() + 8 * DAY));
+    await Promise.all([one.deps.metering.sweep(), two.deps.metering.sweep()]);
+    expect(periodOf(await subscriptionRow(one, owner.tenantId))).toEqual(paidPeriod);
+    owner = await fresh(owner);
+    expect(await decisions(owner)).toEqual(['OK', 'OK']);
+    // Reset before it runs out: the same.
+    one.clock.advance(1000);
+    expect((await trial(owner.tenantId, { days: 3 })).json()).toMatchObject({ status: 'trialing', plan: 'pro' });
+    one.clock.advance(1000);
+    const reset = await one.request({ method: 'POST', url: `/v1/admin/tenants/${owner.tenantId}/trial/reset`, token: await operatorToken() });
+    expect(reset.json()).toMatchObject({ status: 'active', plan: 'pro', currentPeriodStart: paid.subscription.currentPeriodStart });
+    expect((await ledger(owner.tenantId)).filter((g) => g.payment_id === paid.payment.id)).toHaveLength(1);
+    expect((await auditActions(one, owner.tenantId, 'subscription.')).slice(-4)).toEqual(['subscription.trial_started', 'subscription.trial_ended', 'subscription.trial_started', 'subscription.trial_ended']);
+    await moveClock(new Date(paid.subscription.currentPeriodEnd));
+    await one.deps.metering.sweep();
+    expect((await subscriptionRow(one, owner.tenantId)).status).toBe('past_due');
+  });
+
+  it('outlasting the paid period, with the next one asked for and paid during the trial (not locked out), it ends into that one', async () => {
+    let owner = await one.signup();
+    one.clock.advance(1000);
+    const paid = (await confirm(owner.tenantId, transfer('BANK-TRIAL-2', { plan: 'pro' }))).json();
+    const set = (await trial(owner.tenantId, { days: 45, plan: 'enterprise' })).json();
+    const asked = await ask(owner);
+    expect(asked.statusCode, asked.body).toBe(201);
+    expect(await subscriptionRow(one, owner.tenantId)).toMatchObject({ status: 'trialing', plan: 'enterprise' });
+    expect(await decisions(owner)).toEqual(['OK', 'OK']);
+    const next = (await confirm(owner.tenantId, transfer('BANK-TRIAL-3', { paymentId: asked.json().paymentId }))).json();
+    expect(next.payment).toMatchObject({ plan: 'pro', periodStart: paid.subscription.currentPeriodEnd });
+    expect(next.subscription).toMatchObject({ status: 'trialing', plan: 'enterprise' });
+    await moveClock(new Date(set.trialEndsAt));
+    await one.deps.metering.sweep();
+    expect(periodOf(await subscriptionRow(one, owner.tenantId))).toEqual(['active', 'pro', 'bank_transfer', next.payment.periodStart, next.payment.periodEnd]);
+    expect((await ledger(owner.tenantId)).filter((g) => g.payment_id === next.payment.id).map((g) => g.idempotency_key)).toEqual([`period:${next.payment.periodStart}`]);
+    owner = await fresh(owner);
+    expect(await decisions(owner)).toEqual(['OK', 'OK']);
+  });
+});
+
 describe('an operator rejects a transfer', () => {
   it('with a reason: the payment is rejected, the subscription goes back to what it was, and the decision with it', async () => {
     const owner = await one.signup();

@@ -169,13 +169,16 @@ function assertNotBilledByProvider(row: SubscriptionRow): void {
 /**
  * Until when the tenant stands on paid time Tollgate keeps, if it does now: active on a
  * period a transfer (or a payment of no subscription) paid for, or on one paid ahead after
- * it. A transfer asked for or confirmed then is for the period after that time.
+ * it, or on an operator's trial over such time (it ends back into it). A transfer asked
+ * for or confirmed then is for the period after that time.
  */
 async function paidThrough(tx: Executor, row: SubscriptionRow, now: Date): Promise<Date | null> {
-  if (!paidByTollgate(row)) return null;
+  const trial = row.status === 'trialing' && !keptByProvider(row);
+  if (!paidByTollgate(row) && !trial) return null;
   const latest = await repo.latestPaidEnd(tx, row.tenantId, row.id);
-  const end = latest && latest > row.currentPeriodEnd ? latest : row.currentPeriodEnd;
-  return end > now ? end : null;
+  // A trial's period is its own, not paid for.
+  const end = !trial && (latest === null || row.currentPeriodEnd > latest) ? row.currentPeriodEnd : latest;
+  return end && end > now ? end : null;
 }
 
 function priceOf(plan: Plan): NonNullable<Plan['price']> {

@@ -1,6 +1,6 @@
 import type { Executor } from '../../db/client.js';
 import type { Actor } from '../audit/index.js';
-import { addMonthsUtc, lockSubscription, paidByTollgate, type Period, type SubscriptionLifecycle, type SubscriptionRow } from '../billing/index.js';
+import { addMonthsUtc, keptByProvider, lockSubscription, paidByTollgate, type PaidTime, type Period, type SubscriptionLifecycle, type SubscriptionRow } from '../billing/index.js';
 import * as repo from './repo.js';
 import type { PaymentRow } from './repo.js';
 import type { PaymentsService } from './service.js';
@@ -29,9 +29,11 @@ export interface PaidPeriod { payment: PaymentRow; period: Period }
 /**
  * What follows a paid period Tollgate keeps (a transfer's, or one a payment of no
  * subscription bought) when it ends: the next period paid for — the next month of
- * several paid at once, or one paid ahead — with its credits, else past_due.
+ * several paid at once, or one paid ahead — with its credits, else past_due; and what
+ * follows an operator's trial given over such a period: the period paid for, still
+ * running (billing's PaidTime).
  */
-export class PaidPeriods {
+export class PaidPeriods implements PaidTime {
   constructor(private readonly payments: PaymentsService, private readonly lifecycle: SubscriptionLifecycle) {}
 
   /** The first period paid for that ends after `from` and has begun by `at`. */
@@ -67,5 +69,31 @@ export class PaidPeriods {
       if (row.cancelAtPeriodEnd) return changed;
       return (await this.lifecycle.apply(tx, tenantId, (r) => ({ event: 'period_ended_unpaid', to: 'past_due', set: { pastDueSince: r.currentPeriodEnd }, actor: SYSTEM }))) !== null;
     }
+  }
+
+  /**
+   * A trial Tollgate keeps ends at `at` (`due`: the sweeper's, only if it ran out by then)
+   * while a period paid for runs — an operator's trial given over a paid period, whose
+   * days ran on under it, or one paid ahead that began meanwhile: the trial ends back into
+   * that period, on its plan, with its credits (granted once per period: the first was
+   * with its payment), instead of suspended until paid. A cancellation asked for during
+   * the trial waits for the periods paid for to run out. False when no paid period runs.
+   */
+  async trialEnded(tx: Executor, tenantId: string, at: Date, due: boolean, actor: Actor, requestId?: string): Promise<boolean> {
+    const row = await lockSubscription(tx, tenantId);
+    if (!row || row.status !== 'trialing' || keptByProvider(row) || (due && (row.trialEndsAt === null || row.trialEndsAt > at))) return false;
+    const paid = await this.next(tx, row, at, at);
+    if (!paid) return false;
+    const { payment, period } = paid;
+    await this.lifecycle.apply(tx, tenantId, (r) => ({
+      event: 'trial_ended', to: 'active', actor, requestId, data: { paymentId: payment.id },
+      set: {
+        plan: payment.plan, paymentMethod: payment.method, externalPaymentId: payment.externalPaymentId,
+        currentPeriodStart: period.start, currentPeriodEnd: period.end, pastDueSince: null, canceledAt: null, canceledFrom: null,
+        trialEndsAt: r.trialEndsAt !== null && r.trialEndsAt < at ? r.trialEndsAt : at,
+      },
+    }));
+    await this.payments.grantFor(tx, tenantId, payment, period, actor);
+    return true;
   }
 }
