@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -7,6 +6,7 @@ import { Type } from 'typebox';
 import { sql } from 'drizzle-orm';
 import type { Deps } from './deps.js';
 import { registerAuthHook } from './http/auth-hook.js';
+import { clientErrorHandler, registerProtocolAnswers, requestIdOf } from './http/client-errors.js';
 import { registerRouteOf, routeOf } from './http/route-of.js';
 import { consoleRoutes } from './http/console.js';
 import { frameworkErrorHandler, registerErrorHandling, registerJsonParser } from './http/error-handler.js';
@@ -108,6 +108,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   registerTextGuard(app);
   registerErrorHandling(app);
   app.addHook('onRequest', async (request, reply) => { reply.header('x-request-id', request.id); });
+  registerProtocolAnswers(app);
   app.addHook('onResponse', async (request, reply) => {
     request.log.info({ method: request.method, url: routeOf(request).url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
   });
@@ -129,10 +130,10 @@ function createServer(deps: Deps) {
     loggerInstance: deps.logger as unknown as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
     trustProxy: deps.config.trustProxy,
-    genReqId: (req) => {
-      const given = req.headers['x-request-id'];
-      return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : `req_${randomUUID()}`;
-    },
+    // Node answers a request without Host itself, with an empty body: http/client-errors.ts does, in the catalog's.
+    http: { requireHostHeader: false },
+    genReqId: requestIdOf,
+    clientErrorHandler,
     logController: new LogController({ disableRequestLogging: true }),
     childLoggerFactory: (logger, bindings, options) => lazyChild(logger as unknown as Logger, bindings, options) as unknown as FastifyBaseLogger,
     routerOptions: { maxParamLength: 200 },

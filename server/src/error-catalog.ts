@@ -1,4 +1,5 @@
 import { commonErrors, type ErrorCode, type ErrorSpec } from './lib/errors.js';
+import { httpErrors } from './http/errors.js';
 import { apiKeysErrors } from './modules/apikeys/index.js';
 import { authErrors } from './modules/auth/index.js';
 import { billingErrors } from './modules/billing/index.js';
@@ -15,11 +16,13 @@ import { webhooksErrors } from './modules/webhooks/index.js';
 
 /**
  * The one closed catalog of error codes and the one code → HTTP status table. A code is
- * declared in its module's errors.ts (which adds it to ErrorCodes) and joined here: the
- * type below fails to compile while a declared code is missing or an unknown one is added.
+ * declared in its module's errors.ts (the HTTP edge's in http/errors.ts), which adds it to
+ * ErrorCodes, and joined here: the type below fails to compile while a declared code is
+ * missing or an unknown one is added.
  */
 export const ERROR_CATALOG: { readonly [C in ErrorCode]: ErrorSpec } = {
   ...commonErrors,
+  ...httpErrors,
   ...apiKeysErrors,
   ...authErrors,
   ...billingErrors,

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routeTable } from '../src/app.js';
 import { ERROR_CATALOG } from '../src/error-catalog.js';
@@ -73,5 +74,92 @@ describe('docs/errors.md', () => {
     const doc = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
     const listed = Object.fromEntries([...doc.matchAll(/^\| `([A-Z_]+)` \| (\d{3}) \|/gm)].map((m) => [m[1], Number(m[2])]));
     expect(listed).toEqual(Object.fromEntries(Object.entries(ERROR_CATALOG).map(([code, spec]) => [code, spec.status])));
+  });
+});
+
+interface RawAnswer { status: number; headers: Record<string, string>; body: string; ms: number }
+
+/** Listens on a free loopback port (Node's parser sits below inject()); the port. */
+async function listening(app: TestApp['app']): Promise<number> {
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  return (app.server.address() as { port: number }).port;
+}
+
+/**
+ * Writes `bytes` as they are on a fresh connection and reads the first answer: complete
+ * once its Content-Length is in, or when the server closes. After `giveUpMs` the client
+ * closes instead, and whatever came (maybe nothing) is the answer.
+ */
+function exchange(port: number, bytes: string | Buffer, giveUpMs = 5000): Promise<RawAnswer> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    const started = Date.now();
+    let received = Buffer.alloc(0);
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.destroy();
+      const text = received.toString('latin1');
+      const end = text.indexOf('\r\n\r\n');
+      const [statusLine = '', ...lines] = (end >= 0 ? text.slice(0, end) : '').split('\r\n');
+      const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+      resolve({ status: Number(statusLine.split(' ')[1] ?? 0), headers, body: end >= 0 ? received.subarray(end + 4).toString('utf8') : '', ms: Date.now() - started });
+    };
+    const timer = setTimeout(finish, giveUpMs);
+    socket.on('data', (chunk) => {
+      received = Buffer.concat([received, chunk]);
+      // An interim 100 Continue is not the answer.
+      if (received.toString('latin1').startsWith('HTTP/1.1 100 ') && received.includes('\r\n\r\n')) received = received.subarray(received.indexOf('\r\n\r\n') + 4);
+      const end = received.indexOf('\r\n\r\n');
+      const length = /\r\ncontent-length: *(\d+)/i.exec(received.subarray(0, end).toString('latin1'))?.[1];
+      if (end >= 0 && length !== undefined && received.length >= end + 4 + Number(length)) finish();
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', finish);
+    socket.write(bytes);
+  });
+}
+
+/** The answer is the catalog's: the code's status, the one error body, its request id in x-request-id. */
+function expectCatalogAnswer(answer: RawAnswer, code: keyof typeof ERROR_CATALOG, label: string): void {
+  const where = `${label}: ${answer.status} ${answer.body}`;
+  expect(answer.status, where).toBe(ERROR_CATALOG[code].status);
+  expect(answer.headers['content-type'], where).toMatch(/^application\/json/);
+  const body = JSON.parse(answer.body || '{}') as { error?: { code: string; message: string; requestId: string } };
+  expect(body.error?.code, where).toBe(code);
+  expect(body.error?.message, where).toEqual(expect.any(String));
+  expect(body.error?.requestId, where).toBe(answer.headers['x-request-id']);
+}
+
+describe('requests Node refuses below the router (a real listening server)', () => {
+  it('answer with the catalog\'s error body and code, and a request id', async () => {
+    const port = await listening(t.app);
+    const get = (lines: string) => `GET /v1/plans HTTP/1.1\r\nHost: x\r\n${lines}\r\n`;
+    const cases: [string, string | Buffer, keyof typeof ERROR_CATALOG][] = [
+      ['a header over 16 KiB', get(`X-Big: ${'a'.repeat(20_000)}\r\n`), 'HEADERS_TOO_LARGE'],
+      ['a URL over 16 KiB', `GET /v1/plans?${'a'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`, 'HEADERS_TOO_LARGE'],
+      ['a control character in a header', get('X-Request-Id: a\x01b\r\n'), 'BAD_REQUEST'],
+      ['a NUL in Authorization', get('Authorization: Bearer a\x00b\r\n'), 'BAD_REQUEST'],
+      ['a raw non-ASCII byte in the target', Buffer.concat([Buffer.from('GET /v1/pl'), Buffer.from([0xe9]), Buffer.from('ans HTTP/1.1\r\nHost: x\r\n\r\n')]), 'BAD_REQUEST'],
+      ['a space in the target', 'GET /v1/pl ans HTTP/1.1\r\nHost: x\r\n\r\n', 'BAD_REQUEST'],
+      ['an unknown method', 'FOO /v1/plans HTTP/1.1\r\nHost: x\r\n\r\n', 'BAD_REQUEST'],
+      ['a negative Content-Length', 'POST /v1/tenants HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n', 'BAD_REQUEST'],
+      ['Content-Length with Transfer-Encoding', 'POST /v1/tenants HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 'BAD_REQUEST'],
+      ['an obs-fold', get('X-A: a\r\n b\r\n'), 'BAD_REQUEST'],
+      ['bare line feeds', 'GET /v1/plans HTTP/1.1\nHost: x\n\n', 'BAD_REQUEST'],
+      ['the HTTP/2 preface', 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'BAD_REQUEST'],
+      ['HTTP/1.1 without Host', 'GET /v1/plans HTTP/1.1\r\n\r\n', 'BAD_REQUEST'],
+      ['an Expect other than 100-continue', get('Expect: teapot\r\n'), 'EXPECTATION_FAILED'],
+      ['CONNECT', 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', 'NOT_FOUND'],
+    ];
+    for (const [label, bytes, code] of cases) expectCatalogAnswer(await exchange(port, bytes), code, label);
+    // A sane request id of the client's is kept where Node read the headers.
+    const expectation = await exchange(port, get('X-Request-Id: client-417\r\nExpect: teapot\r\n'));
+    expect(expectation.headers['x-request-id']).toBe('client-417');
+    // HTTP/1.0 needs no Host; 100-continue is met as before, and the request read.
+    expect((await exchange(port, 'GET /v1/plans HTTP/1.0\r\n\r\n')).status).toBe(200);
+    expectCatalogAnswer(await exchange(port, 'POST /v1/signup HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n{}'), 'VALIDATION_FAILED', '100-continue');
   });
 });

@@ -18,10 +18,16 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_ASYNC_CONSTRAINT: 'BAD_REQUEST',
 };
 
-export function sendError(reply: FastifyReply, request: FastifyRequest, code: ErrorCode, message?: string, headers?: Record<string, string>): FastifyReply {
+/** The one error body (API.md), and its status. */
+export function errorAnswer(code: ErrorCode, requestId: string, message?: string): { status: number; body: { error: { code: ErrorCode; message: string; requestId: string } } } {
   const spec = ERROR_CATALOG[code];
+  return { status: spec.status, body: { error: { code, message: message ?? spec.message, requestId } } };
+}
+
+export function sendError(reply: FastifyReply, request: FastifyRequest, code: ErrorCode, message?: string, headers?: Record<string, string>): FastifyReply {
+  const { status, body } = errorAnswer(code, request.id, message);
   if (headers) reply.headers(headers);
-  return reply.code(spec.status).send({ error: { code, message: message ?? spec.message, requestId: request.id } });
+  return reply.code(status).send(body);
 }
 
 /** Errors Fastify raises before routing (bad URL, over-long parameter) get the same error body. */
