@@ -125,13 +125,27 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
 
 type App = ReturnType<typeof createServer>;
 
+/**
+ * Node's bounds on a request still arriving, headers and body (a slow client, or one that
+ * stops sending, holds its connection and its parser). Fastify sets none (its requestTimeout
+ * is 0) and Node's requestTimeout alone misses a stalled body while headersTimeout stays
+ * above it, so both are the configured one; the check runs a few times within it (Node's
+ * default is every 30 s). The 408 is answered by http/client-errors.ts.
+ */
+function requestTimeouts(seconds: number) {
+  const ms = seconds * 1000;
+  return { requestTimeout: ms, headersTimeout: ms, connectionsCheckingInterval: Math.min(5000, ms / 4) };
+}
+
 function createServer(deps: Deps) {
+  const timeouts = requestTimeouts(deps.config.file.http.requestTimeoutSeconds);
   return Fastify({
     loggerInstance: deps.logger as unknown as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
     trustProxy: deps.config.trustProxy,
+    requestTimeout: timeouts.requestTimeout,
     // Node answers a request without Host itself, with an empty body: http/client-errors.ts does, in the catalog's.
-    http: { requireHostHeader: false },
+    http: { requireHostHeader: false, ...timeouts },
     genReqId: requestIdOf,
     clientErrorHandler,
     logController: new LogController({ disableRequestLogging: true }),

@@ -195,6 +195,12 @@ export const ConfigFileSchema = Type.Object({
     creditsLowThreshold: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], { default: null, description: 'credits.low is sent when a tenant\'s available credits (balance - reserved) fall below this (once per crossing, re-armed when credits are added; null: never)' }),
     retentionDays: Type.Integer({ minimum: 1, maximum: 3650, default: 30, description: 'events and their finished deliveries older than this are deleted' }),
   }, { additionalProperties: false, default: {} }),
+  http: Type.Object({
+    requestTimeoutSeconds: Type.Integer({
+      minimum: 1, maximum: 3600, default: 60,
+      description: 'how long a client may take to send a whole request, headers and body (60 s carries the 64 KiB an API body may hold at 1 KiB/s, a payment webhook\'s 1 MiB at 17 KiB/s); one not in by then is answered 408 REQUEST_TIMEOUT within a quarter of it more (5 s at most) and its connection closed',
+    }),
+  }, { additionalProperties: false, default: {} }),
   routing: Type.Object({
     platformRoute: Type.Object(PlatformRouteSchema.properties, {
       additionalProperties: false, default: { provider: 'default', name: 'platform', region: null },

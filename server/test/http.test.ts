@@ -2,7 +2,7 @@ import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routeTable } from '../src/app.js';
 import { ERROR_CATALOG } from '../src/error-catalog.js';
-import { startTestApp, type TestApp } from './harness.js';
+import { capturedLogger, snapshot, startTestApp, type TestApp } from './harness.js';
 
 let t: TestApp;
 beforeAll(async () => { t = await startTestApp(); });
@@ -90,7 +90,7 @@ async function listening(app: TestApp['app']): Promise<number> {
  * once its Content-Length is in, or when the server closes. After `giveUpMs` the client
  * closes instead, and whatever came (maybe nothing) is the answer.
  */
-function exchange(port: number, bytes: string | Buffer, giveUpMs = 5000): Promise<RawAnswer> {
+function exchange(port: number, bytes: string | Buffer, giveUpMs = 5000, rest?: { afterMs: number; bytes: string }): Promise<RawAnswer> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1');
     const started = Date.now();
@@ -119,6 +119,7 @@ function exchange(port: number, bytes: string | Buffer, giveUpMs = 5000): Promis
     socket.on('error', () => undefined);
     socket.on('close', finish);
     socket.write(bytes);
+    if (rest) setTimeout(() => { if (!done) socket.write(rest.bytes); }, rest.afterMs);
   });
 }
 
@@ -161,5 +162,37 @@ describe('requests Node refuses below the router (a real listening server)', () 
     // HTTP/1.0 needs no Host; 100-continue is met as before, and the request read.
     expect((await exchange(port, 'GET /v1/plans HTTP/1.0\r\n\r\n')).status).toBe(200);
     expectCatalogAnswer(await exchange(port, 'POST /v1/signup HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n{}'), 'VALIDATION_FAILED', '100-continue');
+  });
+});
+
+describe('a request that stops arriving (a real listening server)', () => {
+  it('is answered 408 REQUEST_TIMEOUT within the configured time, headers or body, and writes nothing', async () => {
+    const { lines, logger } = capturedLogger();
+    const slow = await startTestApp({ patch: (file) => { file.http.requestTimeoutSeconds = 1; }, logger });
+    try {
+      const port = await listening(slow.app);
+      const before = await snapshot(slow.db);
+      const signup = (headers: string) => `POST /v1/signup HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${headers}\r\n`;
+      const body = JSON.stringify({ email: 'slow-loris@example.com', password: 'correct-horse-battery' });
+      const stalled: [string, string][] = [
+        ['a body short of its Content-Length', `${signup(`Content-Length: ${body.length}\r\n`)}${body.slice(0, 5)}`],
+        ['a chunked body without its last chunk', `${signup('Transfer-Encoding: chunked\r\n')}5\r\n${body.slice(0, 5)}\r\n`],
+        ['headers without their end', 'POST /v1/signup HTTP/1.1\r\nHost: x\r\n'],
+        ['nothing at all', ''],
+      ];
+      for (const [label, bytes] of stalled) {
+        const answer = await exchange(port, bytes, 4000);
+        expectCatalogAnswer(answer, 'REQUEST_TIMEOUT', label);
+        // 1 s, checked every 250 ms: well before the client would give up.
+        expect(answer.ms, label).toBeLessThan(3000);
+      }
+      expect(await snapshot(slow.db)).toEqual(before);
+      expect(lines.filter((line) => JSON.parse(line).level >= 50)).toEqual([]);
+      // A slow body that is all in within the time is read as ever.
+      const inTime = await exchange(port, `${signup(`Content-Length: ${body.length}\r\n`)}${body.slice(0, 5)}`, 4000, { afterMs: 300, bytes: body.slice(5) });
+      expect(inTime.status, inTime.body).toBe(201);
+    } finally {
+      await slow.close();
+    }
   });
 });

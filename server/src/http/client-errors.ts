@@ -5,10 +5,20 @@ import type { FastifyInstance } from 'fastify';
 import { AppError, type ErrorCode } from '../lib/errors.js';
 import { errorAnswer } from './error-handler.js';
 
-/** The client's X-Request-Id when it is a sane one (it is echoed and logged), else a new id. */
+const requestIds = new WeakMap<IncomingMessage, string>();
+
+/**
+ * The client's X-Request-Id when it is a sane one (it is echoed and logged), else a new id:
+ * one per request, so that an answer written below Fastify (a request that stopped
+ * arriving) carries the id its log lines carry.
+ */
 export function requestIdOf(raw: IncomingMessage | undefined): string {
+  const known = raw && requestIds.get(raw);
+  if (known) return known;
   const given = raw?.headers['x-request-id'];
-  return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : `req_${randomUUID()}`;
+  const id = typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : `req_${randomUUID()}`;
+  if (raw) requestIds.set(raw, id);
+  return id;
 }
 
 /** Node's errors (llhttp's HPE_* and its own) that have a code of their own; any other is BAD_REQUEST. */
