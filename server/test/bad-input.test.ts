@@ -234,6 +234,30 @@ describe('bad input on every route', () => {
     }
   });
 
+  it('bytes that are not UTF-8 in a JSON body are MALFORMED_TEXT, as their escaped forms are, and write nothing', async () => {
+    const bytes = (...parts: (string | number[])[]) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(p))));
+    const bodies = [
+      { url: '/v1/tenants', label: 'a Latin-1 é', payload: bytes('{"name":"caf', [0xe9], '"}') },
+      { url: '/v1/tenants', label: 'an encoded surrogate (CESU-8)', payload: bytes('{"name":"', [0xed, 0xa0, 0x80], '"}') },
+      { url: '/v1/tenants', label: 'an overlong NUL', payload: bytes('{"name":"a', [0xc0, 0x80], 'b"}') },
+      { url: '/v1/tenants', label: 'bytes no UTF-8 has', payload: bytes('{"name":"', [0xff, 0xfe], '"}') },
+      { url: '/v1/tenants', label: 'a sequence cut short', payload: bytes('{"name":"x', [0xe2, 0x82], '"}') },
+      { url: '/v1/tenants', label: 'in a field name', payload: bytes('{"na', [0xe9], 'me":"x"}') },
+      { url: '/v1/authorize', label: 'in the decision\'s model', payload: bytes('{"operation":"chat","model":"openai/x', [0xed, 0xa0, 0x80], '","quantity":{"inputTokens":1}}') },
+    ];
+    const before = await snapshot(t.db);
+    for (const { url, label, payload } of bodies) {
+      const res = await t.request({ method: 'POST', url, token: w.ownerA.accessToken, payload, headers: { 'content-type': 'application/json' } });
+      expect([label, res.statusCode, res.json().error?.code]).toEqual([label, 400, 'MALFORMED_TEXT']);
+    }
+    expect(await snapshot(t.db)).toEqual(before);
+    // UTF-8 itself is read as ever, a byte order mark skipped as before.
+    const named = await t.request({ method: 'POST', url: '/v1/tenants', token: w.ownerA.accessToken, payload: bytes('{"name":"caf\u00e9 \u2615 \ud83d\ude00"}'), headers: { 'content-type': 'application/json' } });
+    expect([named.statusCode, named.json().name]).toEqual([201, 'caf\u00e9 \u2615 \ud83d\ude00']);
+    const marked = await t.request({ method: 'POST', url: '/v1/tenants', token: w.ownerA.accessToken, payload: bytes([0xef, 0xbb, 0xbf], '{"name":"x"}'), headers: { 'content-type': 'application/json' } });
+    expect([marked.statusCode, marked.json().name]).toEqual([201, 'x']);
+  });
+
   it('unknown routes and methods answer 404 with a catalog code', async () => {
     for (const [method, url] of [['GET', '/v1/nope'], ['DELETE', '/v1/plans'], ['PUT', '/v1/me']] as const) {
       const res = await t.request({ method, url, token: w.ownerA.accessToken });

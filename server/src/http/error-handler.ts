@@ -39,19 +39,34 @@ export function frameworkErrorHandler(error: FastifyError, request: FastifyReque
 const BLANK = /^[ \t\n\r]*$/;
 
 /**
- * JSON bodies go through Fastify's own safe parser (prototype poisoning is an error),
- * then text that is not well-formed (a NUL, a lone surrogate: http/text-guard.ts) is
- * refused at the door. The only body type: anything else is 415. An empty (or blank)
- * body is no body, whatever its content type says: clients set `application/json` on
- * every call, a body-less one included, and that is no malformed JSON. A route that
- * needs a body then refuses it as it refuses a request without one (VALIDATION_FAILED).
+ * UTF-8 or nothing: a byte sequence that is not UTF-8 (a Latin-1 é, an encoded surrogate,
+ * an overlong form) throws instead of becoming U+FFFD, which a lossy decode stored in its
+ * place. A byte order mark is left to the JSON parser, which skips it as before.
+ */
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * JSON bodies are read as bytes and decoded strictly (MALFORMED_TEXT when they are not
+ * UTF-8, as an escaped lone surrogate or a percent-escape is), go through Fastify's own
+ * safe parser (prototype poisoning is an error), then text that is not well-formed (a NUL,
+ * a lone surrogate: http/text-guard.ts) is refused at the door. The only body type:
+ * anything else is 415. An empty (or blank) body is no body, whatever its content type
+ * says: clients set `application/json` on every call, a body-less one included, and that
+ * is no malformed JSON. A route that needs a body then refuses it as it refuses a request
+ * without one (VALIDATION_FAILED).
  */
 export function registerJsonParser(app: FastifyInstance): void {
   const parse = app.getDefaultJsonParser('error', 'error');
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    if (BLANK.test(body as string)) return done(null, undefined);
-    parse(request, body as string, (error, value) => {
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, bytes, done) => {
+    let body: string;
+    try {
+      body = utf8.decode(bytes as Buffer);
+    } catch {
+      return done(malformedText('body: is not UTF-8'), undefined);
+    }
+    if (BLANK.test(body)) return done(null, undefined);
+    parse(request, body, (error, value) => {
       if (error) return done(error, undefined);
       const fault = textFault(value, 'body');
       if (fault) return done(malformedText(fault), undefined);
