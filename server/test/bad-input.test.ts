@@ -258,6 +258,33 @@ describe('bad input on every route', () => {
     expect([marked.statusCode, marked.json().name]).toEqual([201, 'x']);
   });
 
+  it('a body with a content coding or a charset other than UTF-8 is 415 UNSUPPORTED_MEDIA_TYPE, and writes nothing', async () => {
+    const send = (headers: Record<string, string>, payload: string | Buffer = '{"name":"coded"}') =>
+      t.request({ method: 'POST', url: '/v1/tenants', token: w.ownerA.accessToken, payload, headers: { 'content-type': 'application/json', ...headers } });
+    const before = await snapshot(t.db);
+    const refused: Record<string, string>[] = [
+      ...['gzip', 'deflate', 'br', 'compress', 'GZIP', 'identity, gzip', 'x-anything'].map((coding) => ({ 'content-encoding': coding })),
+      ...['utf-16', 'UTF-16LE', 'latin1', 'iso-8859-1', 'us-ascii', '"utf-16"', ''].map((charset) => ({ 'content-type': `application/json; charset=${charset}` })),
+      { 'content-type': 'application/json;charset=windows-1252' },
+    ];
+    for (const headers of refused) {
+      const res = await send(headers);
+      expect([headers, res.statusCode, res.json().error?.code]).toEqual([headers, 415, 'UNSUPPORTED_MEDIA_TYPE']);
+    }
+    // A real gzip body is the same 415, not MALFORMED_JSON; a Latin-1 one is 415, not MALFORMED_TEXT.
+    const { gzipSync } = await import('node:zlib');
+    expect((await send({ 'content-encoding': 'gzip' }, gzipSync('{"name":"coded"}'))).json().error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+    expect((await send({ 'content-type': 'application/json; charset=latin1' }, Buffer.from('{"name":"caf\xe9"}', 'latin1'))).json().error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+    expect(await snapshot(t.db)).toEqual(before);
+    // identity is no coding; UTF-8 by any of its labels, quoted or not, is UTF-8.
+    const accepted: Record<string, string>[] = [{ 'content-encoding': 'identity' }, { 'content-encoding': 'Identity' }, { 'content-type': 'application/json; charset=UTF-8' },
+      { 'content-type': 'application/json; charset="utf-8"' }, { 'content-type': 'application/json;charset=utf8' }];
+    for (const headers of accepted) {
+      const res = await send(headers);
+      expect([headers, res.statusCode]).toEqual([headers, 201]);
+    }
+  });
+
   it('unknown routes and methods answer 404 with a catalog code', async () => {
     for (const [method, url] of [['GET', '/v1/nope'], ['DELETE', '/v1/plans'], ['PUT', '/v1/me']] as const) {
       const res = await t.request({ method, url, token: w.ownerA.accessToken });

@@ -45,9 +45,31 @@ const BLANK = /^[ \t\n\r]*$/;
  */
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
+/** The charset labels of UTF-8 (WHATWG Encoding: utf8 is one). */
+const UTF8_LABELS = new Set(['utf-8', 'utf8']);
+
 /**
- * JSON bodies are read as bytes and decoded strictly (MALFORMED_TEXT when they are not
- * UTF-8, as an escaped lone surrogate or a percent-escape is), go through Fastify's own
+ * Why a body cannot be read as sent, whatever its bytes: a content coding (gzip, deflate,
+ * br …) the server does not undo, which it read as JSON all the same (a body claiming gzip
+ * but sent plain was written), or a charset other than UTF-8 (UTF-16 or Latin-1 text was
+ * read as UTF-8). Both are 415, as another media type is.
+ */
+function unreadableAsSent(request: FastifyRequest): string | undefined {
+  const coding = request.headers['content-encoding'];
+  const codings = (coding ?? '').split(',').map((c) => c.trim().toLowerCase()).filter(Boolean);
+  if (codings.some((c) => c !== 'identity')) return `Content-Encoding ${coding!.slice(0, 64)}: send the body as is (identity), not encoded`;
+  for (const parameter of (request.headers['content-type'] ?? '').split(';').slice(1)) {
+    const [name = '', value = ''] = parameter.split('=', 2).map((part) => part.trim());
+    const charset = value.replace(/^"(.*)"$/, '$1').toLowerCase();
+    if (name.toLowerCase() === 'charset' && !UTF8_LABELS.has(charset)) return `charset ${charset.slice(0, 64)}: send application/json in UTF-8`;
+  }
+  return undefined;
+}
+
+/**
+ * JSON bodies are read as bytes, as sent (415 for a content coding or a charset other
+ * than UTF-8), and decoded strictly (MALFORMED_TEXT when they are not UTF-8, as an
+ * escaped lone surrogate or a percent-escape is), go through Fastify's own
  * safe parser (prototype poisoning is an error), then text that is not well-formed (a NUL,
  * a lone surrogate: http/text-guard.ts) is refused at the door. The only body type:
  * anything else is 415. An empty (or blank) body is no body, whatever its content type
@@ -59,6 +81,8 @@ export function registerJsonParser(app: FastifyInstance): void {
   const parse = app.getDefaultJsonParser('error', 'error');
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, bytes, done) => {
+    const unreadable = unreadableAsSent(request);
+    if (unreadable) return done(new AppError('UNSUPPORTED_MEDIA_TYPE', unreadable), undefined);
     let body: string;
     try {
       body = utf8.decode(bytes as Buffer);

@@ -118,7 +118,7 @@ const RESPONSE_DESCRIPTIONS: Readonly<Record<string, string>> = {
   403: 'The credential may not do this: FORBIDDEN, INSUFFICIENT_SCOPE, TENANT_SUSPENDED, …',
   404: 'Not found, or another tenant\'s (the same answer)',
   409: 'Conflicts with the current state (EMAIL_TAKEN, IDEMPOTENCY_CONFLICT, RESERVATION_RESOLVED, …)',
-  415: 'The body is not application/json',
+  415: 'The body is not application/json in UTF-8, sent as is (no Content-Encoding)',
   429: 'RATE_LIMITED; Retry-After says when to try again',
   503: 'DATABASE_UNAVAILABLE, DATABASE_BUSY, RATE_LIMIT_UNAVAILABLE or IDENTITY_PROVIDER_UNAVAILABLE: try again (Retry-After)',
 };
