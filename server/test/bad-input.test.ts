@@ -152,6 +152,27 @@ describe('bad input on every route', () => {
     expect(cursor.statusCode).toBe(400);
   });
 
+  it('an integer query parameter takes plain decimal digits only: another spelling of a number is VALIDATION_FAILED', async () => {
+    const spellings = ['0x10', '0X10', '0b11', '0o7', '%2B3', '+3', '%201', '1%20', '%0A5', '5%0A', '1e1', '1.0', '-0x1', '1_0', 'Infinity', ''];
+    const routes = routeTable(t.app).filter((r) => Object.values(r.queryProperties).includes('integer'));
+    expect(routes.map(key)).toContain('GET /v1/admin/tenants');
+    for (const route of routes) {
+      const f = ROUTE_FIXTURES[key(route)]!;
+      const url = fillPath(route.url, f.params?.(w) ?? {});
+      for (const [name] of Object.entries(route.queryProperties).filter(([, type]) => type === 'integer')) {
+        for (const value of spellings) {
+          const res = await t.request({ method: route.method as 'GET', url: `${url}?${name}=${value}`, token: tokenFor(w, f.need) });
+          expect([key(route), name, value, res.statusCode, res.json().error?.code]).toEqual([key(route), name, value, 400, 'VALIDATION_FAILED']);
+        }
+      }
+    }
+    for (const [limit, status] of [['2', 200], ['002', 200], ['-1', 400], ['0', 400]] as const) {
+      const res = await t.request({ method: 'GET', url: `/v1/admin/tenants?limit=${limit}`, token: w.operator.accessToken });
+      expect([limit, res.statusCode]).toEqual([limit, status]);
+      if (status === 200) expect(res.json().tenants).toHaveLength(2);
+    }
+  });
+
   it('a route that takes no body refuses one, and other media types, and writes nothing', async () => {
     const routes = routeTable(t.app).filter((r) => r.refusesBody);
     expect(routes.map(key)).toContain('POST /v1/admin/signing-keys/rotate');

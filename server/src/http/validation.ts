@@ -1,4 +1,4 @@
-import { Ajv, type Options } from 'ajv';
+import { Ajv, type ErrorObject, type Options, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { FastifyInstance } from 'fastify';
 import type { TSchema } from 'typebox';
@@ -12,15 +12,52 @@ const common: Options = { allErrors: false, strict: false, removeAdditional: fal
 /**
  * Bodies are validated strictly: no type coercion ("123" is not a number) and unknown
  * fields are rejected rather than dropped. Path and query strings are coerced, since
- * they only ever arrive as text.
+ * they only ever arrive as text, an integer only from plain decimal digits.
  */
 export function registerValidation(app: FastifyInstance): void {
   const strict = validator(false);
   const lenient = validator(true);
   app.setValidatorCompiler(({ schema, httpPart }) => {
-    const ajv = httpPart === 'body' ? strict : lenient;
-    return ajv.compile(schema) as never;
+    if (httpPart === 'body') return strict.compile(schema) as never;
+    return decimalIntegers(schema as ObjectSchema, lenient.compile(schema)) as never;
   });
+}
+
+type ObjectSchema = { properties?: Record<string, { type?: unknown; minimum?: number; exclusiveMinimum?: number }> };
+
+const DIGITS = /^[0-9]+$/;
+const SIGNED_DIGITS = /^-?[0-9]+$/;
+
+/**
+ * Ajv coerces text to an integer as JavaScript's Number() does, so ?limit=0x10 was 16, and
+ * 0b11, 0o7, +3, 1e1, " 1" or "5\n" passed too: one value, many spellings, none of them
+ * what a client means to send. An integer parameter takes decimal digits alone, after a
+ * '-' only where its schema allows a negative; anything else fails as a wrong type does.
+ */
+function decimalIntegers(schema: ObjectSchema, validate: ValidateFunction): ValidateFunction {
+  const integers = Object.entries(schema?.properties ?? {}).filter(([, property]) => property.type === 'integer').map(([name, property]) => {
+    const floor = property.minimum ?? (property.exclusiveMinimum === undefined ? undefined : property.exclusiveMinimum + 1);
+    return { name, pattern: floor !== undefined && floor >= 0 ? DIGITS : SIGNED_DIGITS };
+  });
+  if (integers.length === 0) return validate;
+  const checked = ((data: unknown, context?: never) => {
+    for (const { name, pattern } of integers) {
+      const value = (data as Record<string, unknown> | null)?.[name];
+      if (typeof value === 'string' && !pattern.test(value)) {
+        checked.errors = [{
+          keyword: 'type', instancePath: `/${name}`, schemaPath: `#/properties/${name}/type`, params: { type: 'integer' },
+          message: pattern === DIGITS ? 'must be an integer in decimal digits' : 'must be an integer in decimal digits, after a - if negative',
+        } satisfies ErrorObject];
+        return false;
+      }
+    }
+    const valid = validate(data, context);
+    checked.errors = validate.errors;
+    return valid;
+  }) as ValidateFunction;
+  // Fastify passes the parent (so that a coerced root can be replaced) only to a function that has this.
+  checked.schemaEnv = validate.schemaEnv;
+  return checked;
 }
 
 const validator = (coerceTypes: boolean): Ajv => withInstants(addFormats(new Ajv({ ...common, coerceTypes })));
