@@ -173,6 +173,27 @@ describe('bad input on every route', () => {
     }
   });
 
+  it('the cost preview answers a malformed or foreign Tollgate-Tenant header as the decision does, and writes nothing', async () => {
+    const payload = { operation: 'content_generation', quantity: { words: 1200 } };
+    const ask = (url: string, token: string, tenant?: string) =>
+      t.request({ method: 'POST', url, token, payload, headers: tenant === undefined ? {} : { 'tollgate-tenant': tenant } });
+    const before = await snapshot(t.db);
+    const named = ['x', 'tnt_zzzz', `tnt_${'Z'.repeat(26)}`, `${w.tenantA}x`, w.outsiderB.tenantId];
+    for (const [token, tenant] of [...named.map((n) => [w.ownerA.accessToken, n]), [w.apiKeyA.key, w.outsiderB.tenantId], [w.apiKeyA.key, 'x']] as const) {
+      const preview = await ask('/v1/costs/preview', token, tenant);
+      const decision = await ask('/v1/authorize', token, tenant);
+      expect(decision.statusCode, `${tenant}: ${decision.body}`).toBeGreaterThanOrEqual(400);
+      expect([tenant, preview.statusCode, preview.json().error?.code]).toEqual([tenant, decision.statusCode, decision.json().error.code]);
+    }
+    expect(await snapshot(t.db)).toEqual(before);
+    expect((await ask('/v1/costs/preview', w.ownerA.accessToken, 'x')).json().error.code).toBe('VALIDATION_FAILED');
+    // The caller's own tenant, named or implied, is priced; so is a call whose credential implies none.
+    for (const [token, tenant] of [[w.ownerA.accessToken, w.tenantA], [w.ownerA.accessToken, undefined], [w.apiKeyA.key, w.tenantA], [w.serviceKey.key, undefined]] as const) {
+      const res = await ask('/v1/costs/preview', token, tenant);
+      expect([tenant, res.statusCode, res.json().credits]).toEqual([tenant, 200, 12]);
+    }
+  });
+
   it('a route that takes no body refuses one, and other media types, and writes nothing', async () => {
     const routes = routeTable(t.app).filter((r) => r.refusesBody);
     expect(routes.map(key)).toContain('POST /v1/admin/signing-keys/rotate');

@@ -1,7 +1,7 @@
 import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ctxOf, principalOf } from '../../http/guards.js';
+import { ctxOf, principalOf, tenantHeaderOf } from '../../http/guards.js';
 import { enforceRate } from '../../http/rate-limit-hook.js';
 import { Body, errors, idOf, NextCursor, Nullable, OnBehalfOfSchema, PageQuery, ShortText, TenantParams } from '../../http/schemas.js';
 import { AppError } from '../../lib/errors.js';
@@ -123,7 +123,7 @@ export const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRouteOptions> = asy
           billing: Type.Union([Type.Literal('tenant'), Type.Literal('platform')]),
           route: Nullable(RouteSchema),
         }),
-        ...errors(401),
+        ...errors(401, 403, 404),
       },
     },
   }, async (request) => {
@@ -132,13 +132,20 @@ export const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRouteOptions> = asy
     return { ...metering.previewCost(request.body, route?.billing ?? 'platform'), route };
   });
 
-  /** The route of the tenant the credential implies (as settle's); none (the platform's price) when it implies no tenant it may use. */
+  /**
+   * The route of the tenant the credential implies (as settle's); none (the platform's
+   * price) when the credential by itself implies no tenant it may use (a service key acting
+   * for no one, a key whose scopes give no role): a price is still worth knowing. A tenant
+   * the caller names (Tollgate-Tenant) is held to what the decision holds it to, a
+   * malformed id 400 and one it may not use the 404 of a missing one: priced at the
+   * platform's price, the mistake went unseen, and the price could be the wrong one.
+   */
   const previewRoute = async (request: FastifyRequest, model: string | undefined): Promise<Route | null> => {
     let access: TenantAccess;
     try {
       access = await implicitAccess(principalOf(request), request);
     } catch (error) {
-      if (error instanceof AppError) return null;
+      if (error instanceof AppError && tenantHeaderOf(request) === undefined) return null;
       throw error;
     }
     return routeOf(access.tenantId, model);
