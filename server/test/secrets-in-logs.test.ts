@@ -106,7 +106,9 @@ describe('a whole run\'s log', () => {
     expect((await call('PATCH', `/v1/admin/tenants/${ada.tenantId}`, { token: operator.accessToken, body: { plan: 'enterprise' } })).status).toBe(200);
     const roleArn = 'arn:aws:iam::123456789012:role/tollgate-logs';
     const externalId = keep('external ID', 'external-id-of-ada-for-the-logs');
-    sts.roles.set(roleArn, externalId);
+    // STS gets the tenant's own external ID (the platform's, not a secret), then the route's.
+    const tenantsExternalId = (await call('GET', `/v1/admin/tenants/${ada.tenantId}/routes`, { token: operator.accessToken })).body.externalId;
+    sts.roles.set(roleArn, `${tenantsExternalId}:${externalId}`);
     const routed = await call('PUT', `/v1/admin/tenants/${ada.tenantId}/routes/aws`, { token: operator.accessToken, body: { provider: 'bedrock', region: 'eu-central-1', roleArn, externalId, models: ['bedrock/*'] } });
     expect(routed.status, JSON.stringify(routed.body)).toBe(201);
     const providerKey = keep('provider key', 'sk-ada-own-openai-key-for-the-logs-0123');

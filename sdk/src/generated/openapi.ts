@@ -8579,11 +8579,15 @@ export interface operations {
                             enabled: boolean;
                             roleArn: string | null;
                             baseUrl: string | null;
-                            /** @description the last four characters of the external ID (Bedrock) or the API key; null when it is shorter than 16 characters */
+                            /** @description the last four characters of the external ID the PUT gave (Bedrock) or the API key; null when it is shorter than 16 characters (or none was given) */
                             secretLastFour: string | null;
+                            /** @description a Bedrock route stored before the platform made the external IDs: STS gets the one its PUT gave, alone, until the route is replaced */
+                            legacyExternalId: boolean;
                             createdAt: string;
                             updatedAt: string;
                         }[];
+                        /** @description the tenant's external ID, made by the platform: the one its roles' trust policies name (sts:ExternalId), followed by `:` and the route's own where its PUT gave one */
+                        externalId: string;
                     };
                 };
             };
@@ -8660,7 +8664,8 @@ export interface operations {
                     provider: "bedrock";
                     region: string;
                     roleArn: string;
-                    externalId: string;
+                    /** @description optional: STS gets the tenant's own external ID (the platform's, `externalId` of the route list), then `:` and this */
+                    externalId?: string;
                     /** @description model globs this route takes; default ["*"] (every call, one without a model too) */
                     models?: string[];
                     enabled?: boolean;
@@ -8691,8 +8696,10 @@ export interface operations {
                         enabled: boolean;
                         roleArn: string | null;
                         baseUrl: string | null;
-                        /** @description the last four characters of the external ID (Bedrock) or the API key; null when it is shorter than 16 characters */
+                        /** @description the last four characters of the external ID the PUT gave (Bedrock) or the API key; null when it is shorter than 16 characters (or none was given) */
                         secretLastFour: string | null;
+                        /** @description a Bedrock route stored before the platform made the external IDs: STS gets the one its PUT gave, alone, until the route is replaced */
+                        legacyExternalId: boolean;
                         createdAt: string;
                         updatedAt: string;
                     };
@@ -8713,8 +8720,10 @@ export interface operations {
                         enabled: boolean;
                         roleArn: string | null;
                         baseUrl: string | null;
-                        /** @description the last four characters of the external ID (Bedrock) or the API key; null when it is shorter than 16 characters */
+                        /** @description the last four characters of the external ID the PUT gave (Bedrock) or the API key; null when it is shorter than 16 characters (or none was given) */
                         secretLastFour: string | null;
+                        /** @description a Bedrock route stored before the platform made the external IDs: STS gets the one its PUT gave, alone, until the route is replaced */
+                        legacyExternalId: boolean;
                         createdAt: string;
                         updatedAt: string;
                     };
@@ -8878,11 +8887,15 @@ export interface operations {
                             enabled: boolean;
                             roleArn: string | null;
                             baseUrl: string | null;
-                            /** @description the last four characters of the external ID (Bedrock) or the API key; null when it is shorter than 16 characters */
+                            /** @description the last four characters of the external ID the PUT gave (Bedrock) or the API key; null when it is shorter than 16 characters (or none was given) */
                             secretLastFour: string | null;
+                            /** @description a Bedrock route stored before the platform made the external IDs: STS gets the one its PUT gave, alone, until the route is replaced */
+                            legacyExternalId: boolean;
                             createdAt: string;
                             updatedAt: string;
                         }[];
+                        /** @description the tenant's external ID, made by the platform: the one its roles' trust policies name (sts:ExternalId), followed by `:` and the route's own where its PUT gave one */
+                        externalId: string;
                     };
                 };
             };
@@ -8959,7 +8972,8 @@ export interface operations {
                     provider: "bedrock";
                     region: string;
                     roleArn: string;
-                    externalId: string;
+                    /** @description optional: STS gets the tenant's own external ID (the platform's, `externalId` of the route list), then `:` and this */
+                    externalId?: string;
                     /** @description model globs this route takes; default ["*"] (every call, one without a model too) */
                     models?: string[];
                     enabled?: boolean;
@@ -8990,8 +9004,10 @@ export interface operations {
                         enabled: boolean;
                         roleArn: string | null;
                         baseUrl: string | null;
-                        /** @description the last four characters of the external ID (Bedrock) or the API key; null when it is shorter than 16 characters */
+                        /** @description the last four characters of the external ID the PUT gave (Bedrock) or the API key; null when it is shorter than 16 characters (or none was given) */
                         secretLastFour: string | null;
+                        /** @description a Bedrock route stored before the platform made the external IDs: STS gets the one its PUT gave, alone, until the route is replaced */
+                        legacyExternalId: boolean;
                         createdAt: string;
                         updatedAt: string;
                     };
@@ -9012,8 +9028,10 @@ export interface operations {
                         enabled: boolean;
                         roleArn: string | null;
                         baseUrl: string | null;
-                        /** @description the last four characters of the external ID (Bedrock) or the API key; null when it is shorter than 16 characters */
+                        /** @description the last four characters of the external ID the PUT gave (Bedrock) or the API key; null when it is shorter than 16 characters (or none was given) */
                         secretLastFour: string | null;
+                        /** @description a Bedrock route stored before the platform made the external IDs: STS gets the one its PUT gave, alone, until the route is replaced */
+                        legacyExternalId: boolean;
                         createdAt: string;
                         updatedAt: string;
                     };

@@ -72,10 +72,10 @@ export class ProviderCredentials {
     if (!usable || usable.row.provider !== route.provider) {
       throw new AppError('ROUTE_UNAVAILABLE', `the tenant's route "${route.name}" is deleted, disabled or changed provider since the decision`);
     }
-    const { row, secret } = usable;
+    const { row, secret, externalId } = usable;
     if (row.provider !== 'bedrock') return { provider: row.provider, route: row.name, apiKey: secret, baseUrl: row.baseUrl };
     const actor: Actor = { type: principal.type === 'api_key' ? 'api_key' : 'service', id: principal.type === 'user' ? principal.userId : principal.keyId };
-    const credentials = await this.assumed({ tenantId: found.tenantId, name: row.name, region: row.region!, roleArn: row.roleArn!, externalId: secret }, actor, ctx);
+    const credentials = await this.assumed({ tenantId: found.tenantId, name: row.name, region: row.region!, roleArn: row.roleArn!, externalId: externalId! }, actor, ctx);
     return {
       provider: 'bedrock', region: row.region!, route: row.name,
       credentials: { ...credentials, expiration: credentials.expiration.toISOString() },

@@ -1,6 +1,6 @@
 import { and, asc, eq } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
-import { tenantRoutes } from './tables.js';
+import { routeExternalIds, tenantRoutes } from './tables.js';
 
 export type RouteRow = typeof tenantRoutes.$inferSelect;
 
@@ -37,4 +37,13 @@ export async function allRoutes(db: Executor): Promise<RouteRow[]> {
 /** A new seal of the same secret: not a change of the route (its version and the tenant's generation stay). */
 export async function setSealed(db: Executor, tenantId: string, name: string, sealed: string): Promise<void> {
   await db.update(tenantRoutes).set({ secretSealed: sealed }).where(and(eq(tenantRoutes.tenantId, tenantId), eq(tenantRoutes.name, name)));
+}
+
+/** The tenant's external ID, made with `made` if it has none yet (concurrent first reads keep one of theirs). */
+export async function externalIdOf(db: Executor, tenantId: string, made: () => { externalId: string; createdAt: Date }): Promise<string> {
+  const read = async () => (await db.select({ externalId: routeExternalIds.externalId }).from(routeExternalIds).where(eq(routeExternalIds.tenantId, tenantId)))[0]?.externalId;
+  const found = await read();
+  if (found !== undefined) return found;
+  await db.insert(routeExternalIds).values({ tenantId, ...made() }).onConflictDoNothing({ target: routeExternalIds.tenantId });
+  return (await read())!;
 }

@@ -12,7 +12,10 @@ import { CredentialsBody, CredentialsSchema, RouteBody, RouteName, RouteViewSche
 import type { RoutingService } from './service.js';
 
 const RouteParams = Type.Object({ tenantId: idOf('tnt'), name: RouteName });
-const RoutesList = Type.Object({ routes: Type.Array(RouteViewSchema) });
+const RoutesList = Type.Object({
+  routes: Type.Array(RouteViewSchema),
+  externalId: Type.String({ description: 'the tenant\'s external ID, made by the platform: the one its roles\' trust policies name (sts:ExternalId), followed by `:` and the route\'s own where its PUT gave one' }),
+});
 
 export interface RoutingRouteOptions {
   routing: RoutingService;
@@ -42,7 +45,7 @@ function manageRoutes(app: TypeBoxApp, routing: RoutingService, base: string, ac
       tags, summary: `The tenant's provider routes (${who}): never a secret, only its last four characters`,
       params: TenantParams, response: { 200: RoutesList, ...errors(401, 403, 404) },
     },
-  }, async (request) => ({ routes: await routing.list(request.params.tenantId) }));
+  }, async (request) => routing.list(request.params.tenantId));
 
   app.put(`${base}/:name`, {
     config: { access },

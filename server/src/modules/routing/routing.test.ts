@@ -4,37 +4,24 @@ import pino from 'pino';
 import { createDeps } from '../../deps.js';
 import { MemoryMailer } from '../../lib/mailer.js';
 import { Sealer } from '../../lib/secrets.js';
-import { TEST_SECRET, startSecondInstance, startTestApp, testConfig, type SignedUp, type TestApp } from '../../../test/harness.js';
-import { startFakeSts, type FakeSts } from '../../../test/sts.js';
+import { PLATFORM_AWS, enterpriseTenant as onEnterprise, sentExternalId, startBedrockApp, type BedrockApp, type EnterpriseTenant } from '../../../test/bedrock.js';
+import { TEST_SECRET, startSecondInstance, testConfig, type SignedUp, type TestApp } from '../../../test/harness.js';
+import type { FakeSts } from '../../../test/sts.js';
 
-const PLATFORM_AWS = { AWS_ACCESS_KEY_ID: 'AKIAPLATFORMTEST0001', AWS_SECRET_ACCESS_KEY: 'platform-aws-secret-key-for-tests' };
 const ROLE = 'arn:aws:iam::123456789012:role/tollgate-bedrock';
 const EXTERNAL_ID = 'ext-id-of-tenant-7f3a9c21';
 const OPENAI_KEY = 'sk-proj-tenant-own-openai-key-9d8e7f6a';
 
+let world: BedrockApp;
 let t: TestApp;
 let sts: FakeSts;
 const logLines: string[] = [];
-const savedEnv = { ...process.env };
 
 beforeAll(async () => {
-  // The platform's own AWS credentials come from the SDK's standard provider chain: here, the environment.
-  Object.assign(process.env, PLATFORM_AWS, { AWS_EC2_METADATA_DISABLED: 'true', AWS_CONFIG_FILE: '/nonexistent', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent' });
-  delete process.env.AWS_SESSION_TOKEN;
-  delete process.env.AWS_PROFILE;
-  let clockNow = () => new Date();
-  sts = await startFakeSts({ secrets: { [PLATFORM_AWS.AWS_ACCESS_KEY_ID]: PLATFORM_AWS.AWS_SECRET_ACCESS_KEY }, now: () => clockNow() });
-  t = await startTestApp({
-    patch: (file) => { file.routing.sts.endpoint = sts.url; },
-    logger: createLogger('trace', { write: (line: string) => { logLines.push(line); } }),
-  });
-  clockNow = () => t.clock.now();
+  world = await startBedrockApp({ logger: createLogger('trace', { write: (line: string) => { logLines.push(line); } }) });
+  ({ t, sts } = world);
 });
-afterAll(async () => {
-  await t?.close();
-  await sts?.close();
-  process.env = savedEnv;
-});
+afterAll(async () => { await world?.close(); });
 
 const put = (token: string, tenantId: string, name: string, payload: Record<string, unknown>) => {
   t.clock.advance(1); // each change its own millisecond: audit entries sort in the order made
@@ -45,14 +32,11 @@ let op: SignedUp;
 const authorize = (key: string, payload: Record<string, unknown>) => t.request({ method: 'POST', url: '/v1/authorize', token: key, payload });
 const credentials = (token: string, decisionId: string) => t.request({ method: 'POST', url: '/v1/routes/credentials', token, payload: { decisionId } });
 
-/** A tenant on the enterprise plan (own providers allowed), with an API key for decisions and credentials. */
-async function enterpriseTenant(scopes = ['authorize', 'credentials']): Promise<{ owner: SignedUp; tenantId: string; key: string }> {
-  op = await t.operator(); // tokens of an earlier test may have expired on the test clock
-  const owner = await t.signup();
-  const moved = await t.request({ method: 'PATCH', url: `/v1/admin/tenants/${owner.tenantId}`, token: op.accessToken, payload: { plan: 'enterprise' } });
-  expect(moved.statusCode, moved.body).toBe(200);
-  const key = (await t.request({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/api-keys`, token: owner.accessToken, payload: { name: 'backend', scopes } })).json().key as string;
-  return { owner, tenantId: owner.tenantId, key };
+/** A tenant on the enterprise plan (own providers allowed), with an API key for decisions and credentials; `op` an operator signed in now. */
+async function enterpriseTenant(): Promise<EnterpriseTenant> {
+  const tenant = await onEnterprise(t);
+  op = tenant.operator;
+  return tenant;
 }
 
 describe('provider routes', () => {
@@ -233,8 +217,9 @@ describe('the decision names the route', () => {
 
 describe('POST /v1/routes/credentials', () => {
   it('assumes the route\'s role through STS with its external ID, signed with the platform\'s credentials; cached until shortly before expiry', async () => {
-    sts.roles.set(ROLE, EXTERNAL_ID);
-    const { owner, tenantId, key } = await enterpriseTenant();
+    const tenant = await enterpriseTenant();
+    const { owner, tenantId, key } = tenant;
+    sts.roles.set(ROLE, sentExternalId(tenant, EXTERNAL_ID));
     await put(owner.accessToken, tenantId, 'aws-main', bedrock());
     const decision = (await authorize(key, { operation: 'clustering', model: 'bedrock/claude-haiku' })).json();
     const before = sts.calls.length;
@@ -247,7 +232,7 @@ describe('POST /v1/routes/credentials', () => {
       expiration: new Date(Math.floor(t.clock.now().getTime() / 1000) * 1000 + 3600_000).toISOString(),
     });
     expect(sts.calls.slice(before)).toEqual([{
-      roleArn: ROLE, externalId: EXTERNAL_ID, sessionName: `tollgate-${tenantId}`, durationSeconds: 3600,
+      roleArn: ROLE, externalId: sentExternalId(tenant, EXTERNAL_ID), sessionName: `tollgate-${tenantId}`, durationSeconds: 3600,
       signedBy: PLATFORM_AWS.AWS_ACCESS_KEY_ID, signatureValid: true, region: 'eu-central-1',
     }]);
     // Cached: the same credentials, no STS call, until 5 minutes before they expire.
@@ -267,8 +252,9 @@ describe('POST /v1/routes/credentials', () => {
   });
 
   it('makes one STS call for many concurrent first requests', async () => {
-    sts.roles.set(ROLE, EXTERNAL_ID);
-    const { owner, tenantId, key } = await enterpriseTenant();
+    const tenant = await enterpriseTenant();
+    const { owner, tenantId, key } = tenant;
+    sts.roles.set(ROLE, sentExternalId(tenant, EXTERNAL_ID));
     await put(owner.accessToken, tenantId, 'aws-main', bedrock({ models: ['*'] }));
     const decisions = await Promise.all(Array.from({ length: 8 }, async () => (await authorize(key, { operation: 'clustering' })).json().decisionId as string));
     const before = sts.calls.length;
@@ -290,9 +276,10 @@ describe('POST /v1/routes/credentials', () => {
   const ROLE_B = 'arn:aws:iam::123456789012:role/tollgate-bedrock-b';
 
   it('a route deleted and created again through another process, with another role, gets that role\'s credentials here at once', async () => {
-    sts.roles.set(ROLE, EXTERNAL_ID);
-    sts.roles.set(ROLE_B, 'ext-id-of-role-b-0042');
-    const { owner, tenantId, key } = await enterpriseTenant();
+    const tenant = await enterpriseTenant();
+    const { owner, tenantId, key } = tenant;
+    sts.roles.set(ROLE, sentExternalId(tenant, EXTERNAL_ID));
+    sts.roles.set(ROLE_B, sentExternalId(tenant, 'ext-id-of-role-b-0042'));
     await put(owner.accessToken, tenantId, 'aws-main', bedrock({ models: ['*'] }));
     const first = (await credentials(key, (await authorize(key, { operation: 'clustering' })).json().decisionId)).json();
     const other = await startSecondInstance(t);
@@ -309,15 +296,16 @@ describe('POST /v1/routes/credentials', () => {
     const calls = sts.calls.length;
     const second = await credentials(key, (await authorize(key, { operation: 'clustering' })).json().decisionId);
     expect(second.statusCode, second.body).toBe(200);
-    expect(sts.calls.slice(calls).map((c) => [c.roleArn, c.externalId])).toEqual([[ROLE_B, 'ext-id-of-role-b-0042']]);
+    expect(sts.calls.slice(calls).map((c) => [c.roleArn, c.externalId])).toEqual([[ROLE_B, sentExternalId(tenant, 'ext-id-of-role-b-0042')]]);
     const roles = await issuedFor(tenantId);
     expect([roles[first.credentials.accessKeyId], roles[second.json().credentials.accessKeyId]]).toEqual([ROLE, ROLE_B]);
   });
 
   it('a request after the route changed never joins an STS call still on its way for the route as it was, nor does that call, answering last, replace what is cached', async () => {
-    sts.roles.set(ROLE, EXTERNAL_ID);
-    sts.roles.set(ROLE_B, 'ext-id-of-role-b-0042');
-    const { owner, tenantId, key } = await enterpriseTenant();
+    const tenant = await enterpriseTenant();
+    const { owner, tenantId, key } = tenant;
+    sts.roles.set(ROLE, sentExternalId(tenant, EXTERNAL_ID));
+    sts.roles.set(ROLE_B, sentExternalId(tenant, 'ext-id-of-role-b-0042'));
     await put(owner.accessToken, tenantId, 'aws-main', bedrock({ models: ['*'] }));
     const before = (await authorize(key, { operation: 'clustering' })).json().decisionId as string;
     const calls = sts.calls.length;
@@ -355,8 +343,9 @@ describe('POST /v1/routes/credentials', () => {
   });
 
   it('a refusal by STS is a 502 with the provider\'s reason, audited, never a 500; a rotated route is used at once', async () => {
-    sts.roles.set(ROLE, 'the-tenants-real-external-id');
-    const { owner, tenantId, key } = await enterpriseTenant();
+    const tenant = await enterpriseTenant();
+    const { owner, tenantId, key } = tenant;
+    sts.roles.set(ROLE, sentExternalId(tenant, 'the-tenants-real-external-id'));
     await put(owner.accessToken, tenantId, 'aws-main', bedrock({ models: ['*'] }));
     const decisionId = (await authorize(key, { operation: 'clustering' })).json().decisionId as string;
     const refused = await credentials(key, decisionId);
@@ -379,12 +368,12 @@ describe('POST /v1/routes/credentials', () => {
     expect(fixed.statusCode, fixed.body).toBe(200);
     // Rotation: a new role; cached credentials of the old one are never served again.
     const newRole = 'arn:aws:iam::123456789012:role/tollgate-bedrock-v2';
-    sts.roles.set(newRole, 'rotated-external-id');
+    sts.roles.set(newRole, sentExternalId(tenant, 'rotated-external-id'));
     await put(owner.accessToken, tenantId, 'aws-main', bedrock({ models: ['*'], roleArn: newRole, externalId: 'rotated-external-id' }));
     const calls = sts.calls.length;
     const rotated = await credentials(key, (await authorize(key, { operation: 'clustering' })).json().decisionId);
     expect(rotated.json().credentials.accessKeyId).not.toBe(fixed.json().credentials.accessKeyId);
-    expect(sts.calls.slice(calls).map((c) => [c.roleArn, c.externalId])).toEqual([[newRole, 'rotated-external-id']]);
+    expect(sts.calls.slice(calls).map((c) => [c.roleArn, c.externalId])).toEqual([[newRole, sentExternalId(tenant, 'rotated-external-id')]]);
     // Disabled or deleted since the decision: nothing.
     const held = (await authorize(key, { operation: 'clustering' })).json().decisionId as string;
     await put(owner.accessToken, tenantId, 'aws-main', bedrock({ models: ['*'], roleArn: newRole, externalId: 'rotated-external-id', enabled: false }));
@@ -462,8 +451,9 @@ describe('POST /v1/routes/credentials', () => {
 
 describe('secrets at rest and in the logs', () => {
   it('no table holds a route\'s secret or an issued credential in the clear, and no log line does', async () => {
-    sts.roles.set(ROLE, EXTERNAL_ID);
-    const { owner, tenantId, key } = await enterpriseTenant();
+    const tenant = await enterpriseTenant();
+    const { owner, tenantId, key } = tenant;
+    sts.roles.set(ROLE, sentExternalId(tenant, EXTERNAL_ID));
     await put(owner.accessToken, tenantId, 'aws-main', bedrock());
     await put(owner.accessToken, tenantId, 'openai', { provider: 'openai', apiKey: OPENAI_KEY });
     await credentials(key, (await authorize(key, { operation: 'chat', model: 'bedrock/claude-haiku', quantity: { inputTokens: 10 } })).json().decisionId);

@@ -1,5 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { Body, Nullable, OnBehalfOfSchema } from '../../http/schemas.js';
+import { GIVEN_EXTERNAL_ID_MAX } from './external-id.js';
 import { PROVIDERS } from './tables.js';
 
 /** A route's name: what the decision names and the path carries. */
@@ -10,8 +11,11 @@ export const RouteName = Type.String({ pattern: ROUTE_NAME, maxLength: 63 });
 const Region = Type.String({ pattern: '^[a-z]{2}(-gov|-iso[a-z]?)?-(north|south|east|west|central)(east|west)?-[1-9]$', maxLength: 32 });
 /** An IAM role's ARN: the partition, a 12-digit account and the role's path and name (IAM's own character set). */
 const RoleArn = Type.String({ pattern: '^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/([\\w+=,.@-]+/)*[\\w+=,.@-]{1,64}$', maxLength: 2048 });
-/** STS's rules for an external ID: 2 to 1224 of these characters. */
-const ExternalId = Type.String({ pattern: '^[\\w+=,.@:/-]{2,1224}$', maxLength: 1224 });
+/** STS's characters for an external ID; what the platform's (and a colon) leave of its 1224. */
+const ExternalId = Type.String({
+  pattern: `^[\\w+=,.@:/-]{2,${GIVEN_EXTERNAL_ID_MAX}}$`, maxLength: GIVEN_EXTERNAL_ID_MAX,
+  description: 'optional: STS gets the tenant\'s own external ID (the platform\'s, `externalId` of the route list), then `:` and this',
+});
 /** A provider key: printable ASCII, no spaces. */
 const ApiKey = Type.String({ pattern: '^[\\x21-\\x7e]{8,512}$', maxLength: 512 });
 /** Model globs (`*` any run, `?` one character), as the plan and the prices spell them. */
@@ -19,7 +23,7 @@ const Models = Type.Array(Type.String({ pattern: '^[A-Za-z0-9._:/@*?-]{1,200}$',
 const BaseUrl = Type.String({ minLength: 9, maxLength: 500, pattern: '^https://', description: 'https only, a public host (no address or name of a private, loopback or link-local network)' });
 
 export const BedrockRouteBody = Body({
-  provider: Type.Literal('bedrock'), region: Region, roleArn: RoleArn, externalId: ExternalId,
+  provider: Type.Literal('bedrock'), region: Region, roleArn: RoleArn, externalId: Type.Optional(ExternalId),
   models: Type.Optional(Models), enabled: Type.Optional(Type.Boolean()),
 });
 export const KeyRouteBody = Body({
@@ -38,7 +42,8 @@ export const RouteViewSchema = Type.Object({
   enabled: Type.Boolean(),
   roleArn: Nullable(Type.String()),
   baseUrl: Nullable(Type.String()),
-  secretLastFour: Nullable(Type.String(), { description: 'the last four characters of the external ID (Bedrock) or the API key; null when it is shorter than 16 characters' }),
+  secretLastFour: Nullable(Type.String(), { description: 'the last four characters of the external ID the PUT gave (Bedrock) or the API key; null when it is shorter than 16 characters (or none was given)' }),
+  legacyExternalId: Type.Boolean({ description: 'a Bedrock route stored before the platform made the external IDs: STS gets the one its PUT gave, alone, until the route is replaced' }),
   createdAt: Type.String(),
   updatedAt: Type.String(),
 });

@@ -13,6 +13,7 @@ import type { PlansService } from '../plans/index.js';
 import * as repo from './repo.js';
 import type { Route, RouteInput, RouteView } from './schemas.js';
 import { selectRoute, type RouteSummary } from './select.js';
+import { newExternalId, stsExternalId } from './external-id.js';
 import { checkBaseUrl, lastFour } from './validate.js';
 
 export interface RoutingParts {
@@ -47,24 +48,30 @@ export class RoutingService {
     this.listeners.add(listener);
   }
 
-  async list(tenantId: string): Promise<RouteView[]> {
-    return inTenant(this.p.db, tenantId, async (tx) => (await repo.listRoutes(tx, tenantId)).map(toView));
+  /** The tenant's routes, and the external ID its roles' trust policies name (made on the first read). */
+  async list(tenantId: string): Promise<{ routes: RouteView[]; externalId: string }> {
+    return inTenant(this.p.db, tenantId, async (tx) => ({
+      routes: (await repo.listRoutes(tx, tenantId)).map(toView),
+      externalId: await this.externalIdOf(tx, tenantId),
+    }));
   }
 
   /** Creates or replaces a route (a PUT: the whole route, its secret included). */
   async put(tenantId: string, name: string, input: RouteInput, actor: Actor, ctx: CallContext = {}): Promise<{ route: RouteView; created: boolean }> {
     const baseUrl = input.provider === 'bedrock' || input.baseUrl === undefined ? null : checkBaseUrl(input.baseUrl);
-    const secret = input.provider === 'bedrock' ? input.externalId : input.apiKey;
+    const secret = input.provider === 'bedrock' ? input.externalId ?? '' : input.apiKey;
     const now = this.p.clock.now();
     const result = await this.commit(tenantId, name, async (tx) => {
       if (!(await this.planAllows(tx, tenantId))) throw new AppError('NOT_IN_PLAN', 'the tenant\'s plan does not allow its own provider accounts');
       const before = await repo.findRoute(tx, tenantId, name);
+      // Made with the first Bedrock route if not read before: usable() finds it for every one.
+      if (input.provider === 'bedrock') await this.externalIdOf(tx, tenantId);
       const row: repo.RouteRow = {
         tenantId, name, provider: input.provider,
         region: input.provider === 'bedrock' ? input.region : null,
         roleArn: input.provider === 'bedrock' ? input.roleArn : null,
         baseUrl, models: [...new Set(input.models ?? ['*'])], enabled: input.enabled ?? true,
-        secretSealed: this.p.sealer.seal(secret, sealContext(tenantId, name)), secretLastFour: lastFour(secret),
+        secretSealed: secret === '' ? null : this.p.sealer.seal(secret, sealContext(tenantId, name)), secretLastFour: lastFour(secret), legacyExternalId: false,
         version: (before?.version ?? 0) + 1, createdAt: before?.createdAt ?? now, updatedAt: now,
       };
       if (before) await repo.updateRoute(tx, row);
@@ -100,13 +107,23 @@ export class RoutingService {
     return selectRoute({ byoProvider: plan?.byoProvider ?? false, platformRoute: plan?.platformRoute }, this.p.platformRoute, routes, model);
   }
 
-  /** A route with its secret opened, if it exists, is enabled and the tenant's plan still allows own providers. */
-  async usable(tenantId: string, name: string): Promise<{ row: repo.RouteRow; secret: string } | undefined> {
+  /**
+   * A route with its secret opened, if it exists, is enabled and the tenant's plan still
+   * allows own providers; for a Bedrock route, the ExternalId STS gets (stsExternalId).
+   */
+  async usable(tenantId: string, name: string): Promise<{ row: repo.RouteRow; secret: string; externalId: string | null } | undefined> {
     return inTenant(this.p.db, tenantId, async (tx) => {
       const row = await repo.findRoute(tx, tenantId, name);
       if (!row || !row.enabled || !(await this.planAllows(tx, tenantId))) return undefined;
-      return { row, secret: this.p.sealer.unseal(row.secretSealed, sealContext(tenantId, name)) };
+      const secret = this.opened(row);
+      const externalId = row.provider === 'bedrock' ? stsExternalId(await this.externalIdOf(tx, tenantId), secret, row.legacyExternalId) : null;
+      return { row, secret, externalId };
     });
+  }
+
+  /** The tenant's external ID (the platform's, external-id.ts), made on first need and never changed. */
+  private async externalIdOf(tx: Executor, tenantId: string): Promise<string> {
+    return repo.externalIdOf(tx, tenantId, () => ({ externalId: newExternalId(), createdAt: this.p.clock.now() }));
   }
 
   /**
@@ -118,6 +135,7 @@ export class RoutingService {
     return inSystem(this.p.db, async (tx) => {
       let count = 0;
       for (const row of await repo.allRoutes(tx)) {
+        if (row.secretSealed === null) continue;
         const resealed = this.p.sealer.resealed(row.secretSealed, sealContext(row.tenantId, row.name));
         if (resealed === null) continue;
         await repo.setSealed(tx, row.tenantId, row.name, resealed);
@@ -131,10 +149,15 @@ export class RoutingService {
   /** Whether a stored route's secret differs from `secret` (one that no configured key opens counts as different). */
   private sealedOther(row: repo.RouteRow, secret: string): boolean {
     try {
-      return this.p.sealer.unseal(row.secretSealed, sealContext(row.tenantId, row.name)) !== secret;
+      return this.opened(row) !== secret;
     } catch {
       return true;
     }
+  }
+
+  /** A route's secret opened; none ('') for a Bedrock route whose PUT gave no external ID. */
+  private opened(row: repo.RouteRow): string {
+    return row.secretSealed === null ? '' : this.p.sealer.unseal(row.secretSealed, sealContext(row.tenantId, row.name));
   }
 
   private async planAllows(tx: Executor, tenantId: string): Promise<boolean> {
@@ -171,7 +194,8 @@ function sealContext(tenantId: string, name: string): string {
 function toView(row: repo.RouteRow): RouteView {
   return {
     name: row.name, provider: row.provider, region: row.region, models: row.models, enabled: row.enabled, roleArn: row.roleArn,
-    baseUrl: row.baseUrl, secretLastFour: row.secretLastFour, createdAt: row.createdAt.toISOString(), updatedAt: row.updatedAt.toISOString(),
+    baseUrl: row.baseUrl, secretLastFour: row.secretLastFour, legacyExternalId: row.legacyExternalId,
+    createdAt: row.createdAt.toISOString(), updatedAt: row.updatedAt.toISOString(),
   };
 }
 
@@ -179,6 +203,6 @@ function toView(row: repo.RouteRow): RouteView {
 function auditView(row: repo.RouteRow): Record<string, unknown> {
   return {
     provider: row.provider, region: row.region, roleArn: row.roleArn, baseUrl: row.baseUrl, models: row.models, enabled: row.enabled,
-    secretLastFour: row.secretLastFour, version: row.version,
+    secretLastFour: row.secretLastFour, legacyExternalId: row.legacyExternalId, version: row.version,
   };
 }

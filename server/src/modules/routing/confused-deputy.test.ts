@@ -1,0 +1,83 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { enterpriseTenant, sentExternalId, startBedrockApp, type BedrockApp, type EnterpriseTenant } from '../../../test/bedrock.js';
+import type { TestApp } from '../../../test/harness.js';
+import type { FakeSts } from '../../../test/sts.js';
+
+// One tenant must never get credentials for a role another tenant's AWS account trusts the
+// platform with (AWS's "confused deputy"): docs/routing.md, "The tenant's trust policy".
+
+let world: BedrockApp;
+let t: TestApp;
+let sts: FakeSts;
+
+beforeAll(async () => {
+  world = await startBedrockApp();
+  ({ t, sts } = world);
+});
+afterAll(async () => { await world?.close(); });
+
+let roles = 0;
+/** A role of its own for each test: a role ARN is one tenant's. */
+const newRole = () => `arn:aws:iam::210987654321:role/bedrock-${++roles}`;
+const put = (tenant: EnterpriseTenant, name: string, payload: Record<string, unknown>, token = tenant.owner.accessToken) => {
+  t.clock.advance(1);
+  return t.request({ method: 'PUT', url: `/v1/tenants/${tenant.tenantId}/routes/${name}`, token, payload });
+};
+const bedrock = (roleArn: string, overrides: Record<string, unknown> = {}) => ({ provider: 'bedrock', region: 'eu-west-1', roleArn, models: ['*'], ...overrides });
+const decide = async (tenant: EnterpriseTenant) => (await t.request({ method: 'POST', url: '/v1/authorize', token: tenant.key, payload: { operation: 'clustering' } })).json().decisionId as string;
+const credentials = (tenant: EnterpriseTenant, decisionId: string) => t.request({ method: 'POST', url: '/v1/routes/credentials', token: tenant.key, payload: { decisionId } });
+const list = async (tenant: EnterpriseTenant, token = tenant.owner.accessToken) => (await t.request({ method: 'GET', url: `/v1/tenants/${tenant.tenantId}/routes`, token })).json();
+
+describe('the external ID is the platform\'s, one per tenant', () => {
+  it('is made once per tenant and shown to its owners and operators; STS gets it, then the one a PUT gives after a colon', async () => {
+    const victim = await enterpriseTenant(t);
+    expect(victim.externalId).toMatch(/^tg-[0-9a-f]{32}$/);
+    expect((await list(victim)).externalId).toBe(victim.externalId);
+    expect((await t.request({ method: 'GET', url: `/v1/admin/tenants/${victim.tenantId}/routes`, token: victim.operator.accessToken })).json().externalId).toBe(victim.externalId);
+    const role = newRole();
+    sts.roles.set(role, victim.externalId);
+    const created = await put(victim, 'aws', bedrock(role));
+    expect(created.statusCode, created.body).toBe(201);
+    expect(created.json()).toMatchObject({ secretLastFour: null, legacyExternalId: false });
+    const before = sts.calls.length;
+    expect((await credentials(victim, await decide(victim))).statusCode).toBe(200);
+    const suffixed = newRole();
+    sts.roles.set(suffixed, sentExternalId(victim, 'prod'));
+    await put(victim, 'aws', bedrock(suffixed, { externalId: 'prod' }));
+    expect((await credentials(victim, await decide(victim))).statusCode).toBe(200);
+    expect(sts.calls.slice(before).map((c) => [c.roleArn, c.externalId])).toEqual([[role, victim.externalId], [suffixed, `${victim.externalId}:prod`]]);
+    expect((await list(victim)).externalId).toBe(victim.externalId);
+  });
+
+  it('another tenant, even knowing it, cannot have STS get a tenant\'s external ID: its own always comes first', async () => {
+    const victim = await enterpriseTenant(t);
+    // The victim's role trusts the platform with the victim's external ID (its route not registered yet, or never).
+    const role = newRole();
+    sts.roles.set(role, victim.externalId);
+    const attacker = await enterpriseTenant(t);
+    expect(attacker.externalId).not.toBe(victim.externalId);
+    const before = sts.calls.length;
+    for (const externalId of [undefined, victim.externalId, victim.externalId.slice(3)]) {
+      await put(attacker, 'aws', bedrock(role, externalId === undefined ? {} : { externalId }));
+      const refused = await credentials(attacker, await decide(attacker));
+      expect([refused.statusCode, refused.json().error.code]).toEqual([502, 'PROVIDER_CREDENTIALS_FAILED']);
+    }
+    expect(sts.calls.slice(before).map((c) => c.externalId)).toEqual([
+      attacker.externalId, `${attacker.externalId}:${victim.externalId}`, `${attacker.externalId}:${victim.externalId.slice(3)}`,
+    ]);
+  });
+
+  it('a route stored before the platform made them sends the one its PUT gave, alone, until it is replaced', async () => {
+    const tenant = await enterpriseTenant(t);
+    const role = newRole();
+    await put(tenant, 'aws', bedrock(role, { externalId: 'chosen-by-the-tenant' }));
+    await t.db.asOwner('UPDATE tenant_routes SET legacy_external_id = true WHERE tenant_id = $1', [tenant.tenantId]);
+    expect((await list(tenant)).routes[0]).toMatchObject({ name: 'aws', legacyExternalId: true });
+    sts.roles.set(role, 'chosen-by-the-tenant');
+    const before = sts.calls.length;
+    expect((await credentials(tenant, await decide(tenant))).statusCode).toBe(200);
+    expect((await put(tenant, 'aws', bedrock(role, { externalId: 'chosen-by-the-tenant' }))).json().legacyExternalId).toBe(false);
+    expect((await credentials(tenant, await decide(tenant))).statusCode).toBe(502);
+    expect(sts.calls.slice(before).map((c) => c.externalId)).toEqual(['chosen-by-the-tenant', sentExternalId(tenant, 'chosen-by-the-tenant')]);
+  });
+});
