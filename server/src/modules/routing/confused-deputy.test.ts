@@ -81,3 +81,46 @@ describe('the external ID is the platform\'s, one per tenant', () => {
     expect(sts.calls.slice(before).map((c) => c.externalId)).toEqual(['chosen-by-the-tenant', sentExternalId(tenant, 'chosen-by-the-tenant')]);
   });
 });
+
+describe('a role is one tenant\'s', () => {
+  const routesOf = async (tenant: EnterpriseTenant) => t.db.asOwner('SELECT name FROM tenant_routes WHERE tenant_id = $1', [tenant.tenantId]);
+
+  it('a role another tenant\'s route names is refused (409 ROLE_ARN_TAKEN), in any case or path, to owners and operators alike; nothing is written', async () => {
+    const first = await enterpriseTenant(t);
+    const role = newRole();
+    expect((await put(first, 'aws', bedrock(role))).statusCode).toBe(201);
+    // The tenant's own second route may name it (another region).
+    expect((await put(first, 'aws-us', bedrock(role, { region: 'us-east-1' }))).statusCode).toBe(201);
+    const second = await enterpriseTenant(t);
+    const [account, name] = role.split(':role/') as [string, string];
+    for (const arn of [role, `${account}:role/${name.toUpperCase()}`, `${account}:role/some/path/${name}`]) {
+      for (const token of [second.owner.accessToken, undefined]) {
+        const res = token ? await put(second, 'aws', bedrock(arn)) : await t.request({
+          method: 'PUT', url: `/v1/admin/tenants/${second.tenantId}/routes/aws`, token: second.operator.accessToken, payload: bedrock(arn),
+        });
+        expect([res.statusCode, res.json().error?.code], `${arn} ${token ? 'owner' : 'operator'}`).toEqual([409, 'ROLE_ARN_TAKEN']);
+        expect(res.body).not.toContain(first.tenantId);
+      }
+    }
+    // Another account's role of the same name is another role.
+    expect((await put(second, 'aws', bedrock(role.replace('210987654321', '210987654322')))).statusCode).toBe(201);
+    expect(await routesOf(second)).toEqual([{ name: 'aws' }]);
+    expect(await t.db.asOwner(`SELECT action FROM audit_log WHERE tenant_id = $1 AND action LIKE 'route.%'`, [second.tenantId])).toEqual([{ action: 'route.create' }]);
+    // Once the first tenant's routes no longer name it, it may be another's.
+    await put(first, 'aws', bedrock(newRole()));
+    t.clock.advance(1);
+    await t.request({ method: 'DELETE', url: `/v1/tenants/${first.tenantId}/routes/aws-us`, token: first.owner.accessToken });
+    expect((await put(second, 'aws', bedrock(role))).statusCode).toBe(200);
+  });
+
+  it('of two tenants registering one role at once, one gets it', async () => {
+    const [a, b] = [await enterpriseTenant(t), await enterpriseTenant(t)];
+    for (let round = 0; round < 4; round++) {
+      const role = newRole();
+      const answers = await Promise.all([put(a, 'aws', bedrock(role)), put(b, 'aws', bedrock(role))]);
+      // On PostgreSQL each PUT is its own connection: without the role's lock both would find no other route naming it.
+      expect(answers.map((r) => (r.statusCode === 409 ? r.json().error.code : 'stored')).sort(), answers.map((r) => r.body).join('\n')).toEqual(['ROLE_ARN_TAKEN', 'stored']);
+      expect(await t.db.asOwner('SELECT tenant_id FROM tenant_routes WHERE role_arn = $1', [role])).toHaveLength(1);
+    }
+  });
+});

@@ -1,5 +1,5 @@
-import { and, asc, eq } from 'drizzle-orm';
-import type { Executor } from '../../db/client.js';
+import { and, asc, eq, sql } from 'drizzle-orm';
+import { rows, type Executor } from '../../db/client.js';
 import { routeExternalIds, tenantRoutes } from './tables.js';
 
 export type RouteRow = typeof tenantRoutes.$inferSelect;
@@ -46,4 +46,10 @@ export async function externalIdOf(db: Executor, tenantId: string, made: () => {
   if (found !== undefined) return found;
   await db.insert(routeExternalIds).values({ tenantId, ...made() }).onConflictDoNothing({ target: routeExternalIds.tenantId });
   return (await read())!;
+}
+
+/** Whether another tenant's route names the role (db/functions/routes.sql): taking the role's lock until the transaction ends. */
+export async function roleTakenElsewhere(db: Executor, tenantId: string, roleArn: string): Promise<boolean> {
+  const [row] = await rows<{ taken: boolean }>(db, sql`SELECT tollgate_role_taken(${roleArn}, ${tenantId}) AS taken`);
+  return row!.taken;
 }

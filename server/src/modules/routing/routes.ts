@@ -51,7 +51,7 @@ function manageRoutes(app: TypeBoxApp, routing: RoutingService, base: string, ac
     config: { access },
     schema: {
       tags, summary: `Create or replace a provider route (${who}), where the plan allows own providers; the secret is sealed at rest`,
-      params: RouteParams, body: RouteBody, response: { 200: RouteViewSchema, 201: RouteViewSchema, ...errors(401, 403, 404) },
+      params: RouteParams, body: RouteBody, response: { 200: RouteViewSchema, 201: RouteViewSchema, ...errors(401, 403, 404, 409) },
     },
   }, async (request, reply) => {
     const { route, created } = await routing.put(request.params.tenantId, request.params.name, request.body, actor(request), ctxOf(request));

@@ -8,7 +8,10 @@ import { PLATFORM_AWS, enterpriseTenant as onEnterprise, sentExternalId, startBe
 import { TEST_SECRET, startSecondInstance, testConfig, type SignedUp, type TestApp } from '../../../test/harness.js';
 import type { FakeSts } from '../../../test/sts.js';
 
-const ROLE = 'arn:aws:iam::123456789012:role/tollgate-bedrock';
+/** The role of the tenant made last (enterpriseTenant), and a second one: a role is one tenant's. */
+let ROLE = 'arn:aws:iam::123456789012:role/tollgate-bedrock';
+let ROLE_B = '';
+let roles = 0;
 const EXTERNAL_ID = 'ext-id-of-tenant-7f3a9c21';
 const OPENAI_KEY = 'sk-proj-tenant-own-openai-key-9d8e7f6a';
 
@@ -32,10 +35,12 @@ let op: SignedUp;
 const authorize = (key: string, payload: Record<string, unknown>) => t.request({ method: 'POST', url: '/v1/authorize', token: key, payload });
 const credentials = (token: string, decisionId: string) => t.request({ method: 'POST', url: '/v1/routes/credentials', token, payload: { decisionId } });
 
-/** A tenant on the enterprise plan (own providers allowed), with an API key for decisions and credentials; `op` an operator signed in now. */
+/** A tenant on the enterprise plan (own providers allowed), with an API key for decisions and credentials; `op` an operator signed in now, ROLE its role. */
 async function enterpriseTenant(): Promise<EnterpriseTenant> {
   const tenant = await onEnterprise(t);
   op = tenant.operator;
+  ROLE = `arn:aws:iam::123456789012:role/tollgate-bedrock-${++roles}`;
+  ROLE_B = `${ROLE}-b`;
   return tenant;
 }
 
@@ -273,7 +278,6 @@ describe('POST /v1/routes/credentials', () => {
   /** Which role each access key id was issued for, as the tenant's audit log records it. */
   const issuedFor = async (tenantId: string) => Object.fromEntries((await t.db.asOwner<{ data: { accessKeyId: string; roleArn: string } }>(
     `SELECT data FROM audit_log WHERE tenant_id = $1 AND action = 'route.credentials_issued'`, [tenantId])).map((a) => [a.data.accessKeyId, a.data.roleArn]));
-  const ROLE_B = 'arn:aws:iam::123456789012:role/tollgate-bedrock-b';
 
   it('a route deleted and created again through another process, with another role, gets that role\'s credentials here at once', async () => {
     const tenant = await enterpriseTenant();

@@ -63,6 +63,8 @@ export class RoutingService {
     const now = this.p.clock.now();
     const result = await this.commit(tenantId, name, async (tx) => {
       if (!(await this.planAllows(tx, tenantId))) throw new AppError('NOT_IN_PLAN', 'the tenant\'s plan does not allow its own provider accounts');
+      // A role is one tenant's: the role's trust policy is its account's word for one tenant (docs/routing.md).
+      if (input.provider === 'bedrock' && await repo.roleTakenElsewhere(tx, tenantId, input.roleArn)) throw new AppError('ROLE_ARN_TAKEN');
       const before = await repo.findRoute(tx, tenantId, name);
       // Made with the first Bedrock route if not read before: usable() finds it for every one.
       if (input.provider === 'bedrock') await this.externalIdOf(tx, tenantId);
