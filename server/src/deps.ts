@@ -267,7 +267,7 @@ async function identityParts(base: Foundation, billing: BillingService, m: Retur
     platformRoute: file.routing.platformRoute,
   });
   const providerCredentials = new ProviderCredentials({
-    db, clock, audit, routing, sts: file.routing.sts,
+    db, clock, audit, routing, sts: file.routing.sts, limiter: rateLimits,
     findDecision: (decisionId, tenantId) => (tenantId === null
       ? inSystem(db, (tx) => m.reservations.byDecision(tx, decisionId, null))
       : inTenant(db, tenantId, (tx) => m.reservations.byDecision(tx, decisionId, tenantId))),

@@ -124,3 +124,30 @@ describe('a role is one tenant\'s', () => {
     }
   });
 });
+
+describe('failed STS calls', () => {
+  it('are throttled per tenant: past 10 in the window its next STS call is refused 429 without reaching STS; a call that gets credentials spends nothing', async () => {
+    const tenant = await enterpriseTenant(t);
+    const role = newRole();
+    await put(tenant, 'aws', bedrock(role));
+    let decisionId = await decide(tenant);
+    const before = sts.calls.length;
+    for (let i = 0; i < 9; i++) expect((await credentials(tenant, decisionId)).statusCode).toBe(502);
+    sts.roles.set(role, tenant.externalId);
+    expect((await credentials(tenant, decisionId)).statusCode).toBe(200);
+    // Trusted no more; past the cached credentials' refresh, on a new decision: the tenant's tenth failure is still made.
+    sts.roles.delete(role);
+    t.clock.advance(3301_000);
+    decisionId = await decide(tenant);
+    expect((await credentials(tenant, decisionId)).statusCode).toBe(502);
+    const refused = await credentials(tenant, decisionId);
+    expect([refused.statusCode, refused.json().error.code], refused.body).toEqual([429, 'RATE_LIMITED']);
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+    expect(sts.calls.length - before).toBe(11);
+    // Another tenant's calls still go to STS.
+    const other = await enterpriseTenant(t);
+    await put(other, 'aws', bedrock(newRole()));
+    expect((await credentials(other, await decide(other))).statusCode).toBe(502);
+    expect(sts.calls.length - before).toBe(12);
+  });
+});

@@ -8,6 +8,7 @@ import { AppError } from '../../lib/errors.js';
 import type { CallContext, Principal } from '../../lib/principal.js';
 import type { Actor, AuditService } from '../audit/index.js';
 import type { DecisionReservation } from '../credits/index.js';
+import type { RateCheck, RateLimitService, RateRule } from '../ratelimit/index.js';
 import type { ProviderCredentialsView } from './schemas.js';
 import type { RoutingService } from './service.js';
 
@@ -20,6 +21,8 @@ export interface CredentialParts {
   audit: AuditService;
   routing: RoutingService;
   sts: RoutingConfig['sts'];
+  /** Where the tenants' failed STS calls are counted (FAILED_STS_CALLS). */
+  limiter: RateLimitService;
   /** The reservation an admitted decision opened (credits' ReservationsService#byDecision), any tenant's when `tenantId` is null. */
   findDecision: (decisionId: string, tenantId: string | null) => Promise<DecisionReservation | undefined>;
   /**
@@ -33,6 +36,17 @@ export interface CredentialParts {
 interface Cached { credentials: AwsCredentials; refreshAt: number; asked: number }
 
 const MAX_CACHED = 10_000;
+
+/**
+ * STS calls of a tenant's routes that may fail in a window: each failed call (a role that
+ * does not trust the platform with the external ID, or anything else STS answers) spends a
+ * point, a call that gets credentials gives its point back. Past them the tenant's next
+ * STS call is refused here (429 RATE_LIMITED) until the window ends: the platform's AWS
+ * account answers for every tenant's calls, and a tenant's misconfigured or probing routes
+ * must not run it into STS's own throttling. Open when the store is down: the limit
+ * guards STS, not spending.
+ */
+const FAILED_STS_CALLS: RateRule = { scope: 'routing:sts-failed', limit: 10, windowSeconds: 900, failMode: 'open' };
 
 /**
  * Short-lived credentials for the route a decision named (POST /v1/routes/credentials):
@@ -136,6 +150,11 @@ export class ProviderCredentials {
 
   private async assumeRole(route: BedrockRoute, actor: Actor, ctx: CallContext): Promise<AwsCredentials> {
     const sessionName = `${this.p.sts.sessionNamePrefix}-${route.tenantId}`;
+    const failures: RateCheck[] = [{ rule: FAILED_STS_CALLS, subject: route.tenantId }];
+    const budget = await this.p.limiter.consume(failures);
+    if (!budget.allowed) {
+      throw new AppError('RATE_LIMITED', `too many failed STS calls for the tenant's routes: none is made for ${Math.ceil((budget.retryAfterMs ?? 1000) / 1000)} s`, { retryAfterMs: budget.retryAfterMs });
+    }
     this.stsCalls++;
     let answer;
     try {
@@ -153,6 +172,7 @@ export class ProviderCredentials {
       throw new AppError('PROVIDER_CREDENTIALS_FAILED', 'STS AssumeRole answered without credentials', { provider: 'bedrock', reason: 'IncompleteResponse' });
     }
     const credentials = { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken, expiration: new Date(c.Expiration) };
+    await this.p.limiter.refund(failures);
     await this.record(route, actor, 'route.credentials_issued', {
       sessionName, accessKeyId: credentials.accessKeyId, assumedRole: answer.AssumedRoleUser?.Arn ?? null, expiration: credentials.expiration.toISOString(),
     }, ctx);
