@@ -5198,6 +5198,8 @@ export interface operations {
                             region: string | null;
                             /** @description whose provider account the call runs on, and so which price applies */
                             billing: "tenant" | "platform";
+                            /** @description a route of the tenant: its revision as the decision read it; the decision's credentials are given only while the route is still at it */
+                            revision?: string;
                         } | null;
                     };
                 };
@@ -5783,6 +5785,8 @@ export interface operations {
                             region: string | null;
                             /** @description whose provider account the call runs on, and so which price applies */
                             billing: "tenant" | "platform";
+                            /** @description a route of the tenant: its revision as the decision read it; the decision's credentials are given only while the route is still at it */
+                            revision?: string;
                         };
                         /** @description What refused the call; absent when it was allowed */
                         refusedBy?: {

@@ -151,3 +151,47 @@ describe('failed STS calls', () => {
     expect(sts.calls.length - before).toBe(12);
   });
 });
+
+describe('one decision, one route', () => {
+  it('a decision\'s credentials are for its route as the decision read it: once the route changed, none on that decision, and no STS call', async () => {
+    const tenant = await enterpriseTenant(t);
+    const role = newRole();
+    sts.roles.set(role, sentExternalId(tenant, 'the-right-one'));
+    await put(tenant, 'aws', bedrock(role, { externalId: 'guess-0' }));
+    const decisionId = await decide(tenant);
+    const before = sts.calls.length;
+    expect((await credentials(tenant, decisionId)).statusCode).toBe(502);
+    const answers: unknown[] = [];
+    for (const externalId of ['guess-1', 'guess-2', 'the-right-one']) {
+      await put(tenant, 'aws', bedrock(role, { externalId }));
+      const res = await credentials(tenant, decisionId);
+      answers.push([res.statusCode, res.json().error?.code]);
+    }
+    expect(answers).toEqual([[409, 'ROUTE_UNAVAILABLE'], [409, 'ROUTE_UNAVAILABLE'], [409, 'ROUTE_UNAVAILABLE']]);
+    expect(sts.calls.length - before).toBe(1);
+    // A new decision reads the route as it is now; deleted and made again just as it was, it is another route to that decision.
+    const next = await decide(tenant);
+    expect((await credentials(tenant, next)).statusCode).toBe(200);
+    t.clock.advance(1);
+    expect((await t.request({ method: 'DELETE', url: `/v1/tenants/${tenant.tenantId}/routes/aws`, token: tenant.owner.accessToken })).statusCode).toBe(204);
+    await put(tenant, 'aws', bedrock(role, { externalId: 'the-right-one' }));
+    expect((await credentials(tenant, next)).json().error.code).toBe('ROUTE_UNAVAILABLE');
+    // A decision kept before routes had revisions names none: nothing either.
+    const kept = await decide(tenant);
+    await t.db.asOwner(`UPDATE credit_reservations SET route = route - 'revision' WHERE decision_id = $1`, [kept]);
+    expect((await credentials(tenant, kept)).json().error.code).toBe('ROUTE_UNAVAILABLE');
+  });
+
+  it('a key replaced since the decision is not handed out on it; the next decision gets the new one', async () => {
+    const tenant = await enterpriseTenant(t);
+    const key = (apiKey: string) => ({ provider: 'openai', apiKey });
+    await put(tenant, 'openai', key('sk-first-key-of-the-tenant-0001'));
+    const decisionId = await decide(tenant);
+    expect((await credentials(tenant, decisionId)).json().apiKey).toBe('sk-first-key-of-the-tenant-0001');
+    await put(tenant, 'openai', key('sk-second-key-of-the-tenant-0002'));
+    const stale = await credentials(tenant, decisionId);
+    expect([stale.statusCode, stale.json().error.code]).toEqual([409, 'ROUTE_UNAVAILABLE']);
+    expect(stale.body).not.toContain('sk-second');
+    expect((await credentials(tenant, await decide(tenant))).json().apiKey).toBe('sk-second-key-of-the-tenant-0002');
+  });
+});

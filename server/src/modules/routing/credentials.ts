@@ -83,8 +83,9 @@ export class ProviderCredentials {
       throw new AppError('ROUTE_UNAVAILABLE', 'the decision runs on the platform\'s provider account: its credentials are the platform\'s own');
     }
     const usable = await this.p.routing.usable(found.tenantId, route.name);
-    if (!usable || usable.row.provider !== route.provider) {
-      throw new AppError('ROUTE_UNAVAILABLE', `the tenant's route "${route.name}" is deleted, disabled or changed provider since the decision`);
+    // The route as the decision read it, or nothing: one decision is not tried on route after route (a role, an external ID …).
+    if (!usable || usable.row.revision !== route.revision) {
+      throw new AppError('ROUTE_UNAVAILABLE', `the tenant's route "${route.name}" is deleted, disabled or changed since the decision: ask for a new decision`);
     }
     const { row, secret, externalId } = usable;
     if (row.provider !== 'bedrock') return { provider: row.provider, route: row.name, apiKey: secret, baseUrl: row.baseUrl };

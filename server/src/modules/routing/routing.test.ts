@@ -160,9 +160,9 @@ describe('the decision names the route', () => {
     await put(owner.accessToken, tenantId, 'aws-main', bedrock());
     await put(owner.accessToken, tenantId, 'everything', { provider: 'anthropic', apiKey: 'sk-ant-0123456789' });
     const first = await authorize(key, { operation: 'chat', model: 'bedrock/claude-sonnet', quantity: { inputTokens: 1000, outputTokens: 1000 }, idempotencyKey: 'r-1' });
-    expect(first.json().route).toEqual({ provider: 'bedrock', name: 'aws-main', region: 'eu-central-1', billing: 'tenant' });
+    expect(first.json().route).toEqual({ provider: 'bedrock', name: 'aws-main', region: 'eu-central-1', billing: 'tenant', revision: expect.any(String) });
     expect((await authorize(key, { operation: 'chat', model: 'openai/gpt-4o', quantity: { inputTokens: 10 } })).json().route)
-      .toEqual({ provider: 'anthropic', name: 'everything', region: null, billing: 'tenant' });
+      .toEqual({ provider: 'anthropic', name: 'everything', region: null, billing: 'tenant', revision: expect.any(String) });
     // Disabled: the next route that matches takes the call, at once.
     await put(owner.accessToken, tenantId, 'aws-main', bedrock({ enabled: false }));
     expect((await authorize(key, { operation: 'chat', model: 'bedrock/claude-sonnet', quantity: { inputTokens: 10 } })).json().route.name).toBe('everything');

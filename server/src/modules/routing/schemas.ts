@@ -55,6 +55,7 @@ export const RouteSchema = Type.Object({
   name: Type.String(),
   region: Nullable(Type.String()),
   billing: Type.Union([Type.Literal('tenant'), Type.Literal('platform')], { description: 'whose provider account the call runs on, and so which price applies' }),
+  revision: Type.Optional(Type.String({ description: 'a route of the tenant: its revision as the decision read it; the decision\'s credentials are given only while the route is still at it' })),
 });
 export type Route = Static<typeof RouteSchema>;
 

@@ -3,15 +3,15 @@ import { selectRoute, type RouteSummary } from './select.js';
 
 const fallback = { provider: 'default', name: 'platform', region: null };
 const routes: RouteSummary[] = [
-  { name: 'off', provider: 'openai', region: null, models: ['*'], enabled: false },
-  { name: 'aws', provider: 'bedrock', region: 'eu-west-1', models: ['bedrock/claude-*', 'bedrock/titan-?'], enabled: true },
-  { name: 'rest', provider: 'anthropic', region: null, models: ['*'], enabled: true },
+  { name: 'off', provider: 'openai', region: null, models: ['*'], enabled: false, revision: 'r-off' },
+  { name: 'aws', provider: 'bedrock', region: 'eu-west-1', models: ['bedrock/claude-*', 'bedrock/titan-?'], enabled: true, revision: 'r-aws' },
+  { name: 'rest', provider: 'anthropic', region: null, models: ['*'], enabled: true, revision: 'r-rest' },
 ];
 
 describe('selectRoute', () => {
   it('takes the first enabled route (in the order given: oldest first) whose globs match the model', () => {
     const plan = { byoProvider: true };
-    expect(selectRoute(plan, fallback, routes, 'bedrock/claude-sonnet')).toEqual({ provider: 'bedrock', name: 'aws', region: 'eu-west-1', billing: 'tenant' });
+    expect(selectRoute(plan, fallback, routes, 'bedrock/claude-sonnet')).toEqual({ provider: 'bedrock', name: 'aws', region: 'eu-west-1', billing: 'tenant', revision: 'r-aws' });
     expect(selectRoute(plan, fallback, routes, 'bedrock/titan-1')).toMatchObject({ name: 'aws' });
     expect(selectRoute(plan, fallback, routes, 'bedrock/titan-12')).toMatchObject({ name: 'rest' });
     // A call without a model is taken by a route that takes every model only.

@@ -10,6 +10,8 @@ export interface RouteSummary {
   region: string | null;
   models: readonly string[];
   enabled: boolean;
+  /** Changes with every change of the route (migration 0034). */
+  revision: string;
 }
 
 /** What the selection needs of the tenant's plan. */
@@ -28,7 +30,7 @@ export interface RoutingPlan {
 export function selectRoute(plan: RoutingPlan, fallback: PlatformRouteConfig, routes: readonly RouteSummary[], model: string | undefined): Route {
   if (plan.byoProvider) {
     const found = routes.find((r) => r.enabled && r.models.some((glob) => globMatch(glob, model ?? '')));
-    if (found) return { provider: found.provider, name: found.name, region: found.region, billing: 'tenant' };
+    if (found) return { provider: found.provider, name: found.name, region: found.region, billing: 'tenant', revision: found.revision };
   }
   const platform = plan.platformRoute ?? fallback;
   return { provider: platform.provider, name: platform.name, region: platform.region, billing: 'platform' };

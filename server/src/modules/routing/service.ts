@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { PlatformRouteConfig } from '../../config-schema.js';
 import type { Db, Executor, Tx } from '../../db/client.js';
 import { lockKey } from '../../db/locks.js';
@@ -74,7 +75,7 @@ export class RoutingService {
         roleArn: input.provider === 'bedrock' ? input.roleArn : null,
         baseUrl, models: [...new Set(input.models ?? ['*'])], enabled: input.enabled ?? true,
         secretSealed: secret === '' ? null : this.p.sealer.seal(secret, sealContext(tenantId, name)), secretLastFour: lastFour(secret), legacyExternalId: false,
-        version: (before?.version ?? 0) + 1, createdAt: before?.createdAt ?? now, updatedAt: now,
+        revision: randomBytes(12).toString('base64url'), version: (before?.version ?? 0) + 1, createdAt: before?.createdAt ?? now, updatedAt: now,
       };
       if (before) await repo.updateRoute(tx, row);
       else await repo.insertRoute(tx, row);
@@ -100,7 +101,7 @@ export class RoutingService {
 
   /** What the decision keeps of the tenant's routes with its snapshot (gate/snapshot.ts), read in the snapshot's transaction. */
   async summaries(tx: Executor, tenantId: string): Promise<RouteSummary[]> {
-    return (await repo.listRoutes(tx, tenantId)).map((r) => ({ name: r.name, provider: r.provider, region: r.region, models: r.models, enabled: r.enabled }));
+    return (await repo.listRoutes(tx, tenantId)).map((r) => ({ name: r.name, provider: r.provider, region: r.region, models: r.models, enabled: r.enabled, revision: r.revision }));
   }
 
   /** The route of a call of a plan, the one selection (select.ts) with this config's fallback. */

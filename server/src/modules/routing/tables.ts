@@ -20,6 +20,8 @@ export const tenantRoutes = pgTable('tenant_routes', {
   secretLastFour: text('secret_last_four'),
   /** A Bedrock route stored before migration 0032: STS gets the external ID its PUT gave, alone, until it is replaced. */
   legacyExternalId: boolean('legacy_external_id').notNull(),
+  /** A new random value with every change (migration 0034): the decision keeps it, its credentials are only for the route at it. */
+  revision: text('revision').notNull(),
   /** Moves with every change (shown in its audit entries); a route created again starts at 1 again. */
   version: bigint('version', { mode: 'number' }).notNull(),
   createdAt: at('created_at').notNull(),
