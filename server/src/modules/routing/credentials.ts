@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import { AssumeRoleCommand, STSClient, type AssumeRoleCommandOutput } from '@aws-sdk/client-sts';
 import type { RoutingConfig } from '../../config-schema.js';
 import { inTenant } from '../../db/scope.js';
 import type { Db } from '../../db/client.js';
@@ -38,6 +38,14 @@ interface Cached { credentials: AwsCredentials; refreshAt: number; asked: number
 const MAX_CACHED = 10_000;
 
 /**
+ * STS clients kept between calls, one per region: AWS has some 35, and a region's client
+ * is kept only once STS has issued credentials through it. A region's pattern lets
+ * millions through (a tenant may name any) and most name no endpoint: each of those gets
+ * a client for its call alone. Past the bound, so does any other region.
+ */
+const MAX_CLIENTS = 64;
+
+/**
  * STS calls of a tenant's routes that may fail in a window: each failed call (a role that
  * does not trust the platform with the external ID, or anything else STS answers) spends a
  * point, a call that gets credentials gives its point back. Past them the tenant's next
@@ -61,6 +69,8 @@ export class ProviderCredentials {
   private readonly cache = new Map<string, Cached>();
   private readonly inFlight = new Map<string, Promise<AwsCredentials>>();
   private readonly clients = new Map<string, STSClient>();
+  /** Set by close(): a call still on its way then keeps no client. */
+  private closed = false;
   /** STS calls made (for tests and /metrics). */
   stsCalls = 0;
   private asked = 0;
@@ -159,9 +169,9 @@ export class ProviderCredentials {
     this.stsCalls++;
     let answer;
     try {
-      answer = await this.client(route.region).send(new AssumeRoleCommand({
+      answer = await this.send(route.region, new AssumeRoleCommand({
         RoleArn: route.roleArn, ExternalId: route.externalId, RoleSessionName: sessionName, DurationSeconds: this.p.sts.durationSeconds,
-      }), { abortSignal: AbortSignal.timeout(this.p.sts.timeoutMs) });
+      }));
     } catch (error) {
       const reason = refusalOf(error);
       await this.record(route, actor, 'route.credentials_failed', { reason: reason.code, message: reason.message }, ctx);
@@ -188,17 +198,29 @@ export class ProviderCredentials {
     }));
   }
 
-  /** One STS client per region (STS's regional endpoint of the route's region), or the configured endpoint. */
-  private client(region: string): STSClient {
-    let client = this.clients.get(region);
-    if (!client) {
-      client = new STSClient({ region, maxAttempts: 2, ...(this.p.sts.endpoint ? { endpoint: this.p.sts.endpoint } : {}) });
-      this.clients.set(region, client);
+  /**
+   * A call through the region's STS client (STS's regional endpoint of the route's region,
+   * or the configured endpoint): the one kept for the region, else a new one, kept once it
+   * has brought credentials while fewer than MAX_CLIENTS are kept, else destroyed after
+   * its call (concurrent first calls of a region: the first to answer is kept).
+   */
+  private async send(region: string, command: AssumeRoleCommand): Promise<AssumeRoleCommandOutput> {
+    const kept = this.clients.get(region);
+    if (kept) return kept.send(command, { abortSignal: AbortSignal.timeout(this.p.sts.timeoutMs) });
+    const client = new STSClient({ region, maxAttempts: 2, ...(this.p.sts.endpoint ? { endpoint: this.p.sts.endpoint } : {}) });
+    let answered = false;
+    try {
+      const answer = await client.send(command, { abortSignal: AbortSignal.timeout(this.p.sts.timeoutMs) });
+      answered = answer.Credentials !== undefined;
+      return answer;
+    } finally {
+      if (answered && !this.closed && !this.clients.has(region) && this.clients.size < MAX_CLIENTS) this.clients.set(region, client);
+      else client.destroy();
     }
-    return client;
   }
 
   close(): void {
+    this.closed = true;
     for (const client of this.clients.values()) client.destroy();
     this.clients.clear();
   }
