@@ -1,4 +1,4 @@
--- Whether a route of another tenant than `tenant` names the IAM role `arn` (migration 0033's
+-- Whether a route of another tenant than `tenant` names the IAM role `arn` (migration 0031's
 -- tollgate_role_key: partition, account and name, in any case): a role is one tenant's
 -- (routing service.ts put). First the role's lock, held until the transaction ends, so two
 -- tenants registering one role at once queue here and the second finds the first's route.

@@ -10,7 +10,7 @@ export interface RouteSummary {
   region: string | null;
   models: readonly string[];
   enabled: boolean;
-  /** Changes with every change of the route (migration 0034). */
+  /** Changes with every change of the route (migration 0032). */
   revision: string;
 }
 

@@ -18,9 +18,9 @@ export const tenantRoutes = pgTable('tenant_routes', {
   secretSealed: text('secret_sealed'),
   /** What is shown of the secret (validate.ts lastFour): null for a secret shorter than 16 characters (migration 0026). */
   secretLastFour: text('secret_last_four'),
-  /** A Bedrock route stored before migration 0032: STS gets the external ID its PUT gave, alone, until it is replaced. */
+  /** A Bedrock route stored before migration 0030: STS gets the external ID its PUT gave, alone, until it is replaced. */
   legacyExternalId: boolean('legacy_external_id').notNull(),
-  /** A new random value with every change (migration 0034): the decision keeps it, its credentials are only for the route at it. */
+  /** A new random value with every change (migration 0032): the decision keeps it, its credentials are only for the route at it. */
   revision: text('revision').notNull(),
   /** Moves with every change (shown in its audit entries); a route created again starts at 1 again. */
   version: bigint('version', { mode: 'number' }).notNull(),
@@ -28,7 +28,7 @@ export const tenantRoutes = pgTable('tenant_routes', {
   updatedAt: at('updated_at').notNull(),
 }, (t) => [primaryKey({ columns: [t.tenantId, t.name] })]);
 
-/** The platform's external ID of a tenant's Bedrock routes (migration 0032): made once, on first need, never changed. */
+/** The platform's external ID of a tenant's Bedrock routes (migration 0030): made once, on first need, never changed. */
 export const routeExternalIds = pgTable('route_external_ids', {
   tenantId: text('tenant_id').primaryKey(),
   externalId: text('external_id').notNull(),
