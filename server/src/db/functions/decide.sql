@@ -9,7 +9,8 @@
 --    in TypeScript ("pre") is kept as it is;
 -- 3. the others are admitted in arrival order while all of it fits — the meter, the key's
 --    meter, a concurrent-run slot, the credits — each counter, account and slot-count row
---    locked once, in one global order, and written once;
+--    locked once, in one global order, and written once; a request the credits would
+--    refuse first lets its tenant's holds past their expiry go (expire.sql);
 -- 4. every answer given under an idempotency key is stored, so a retry replays it.
 --
 -- It answers typed values; the caller spells the decision (gate/outcome.ts).
@@ -169,6 +170,8 @@ DECLARE
   l_found  boolean[];
   l_held   bigint[];
   l_live   bigint[];
+  swept    boolean[];  -- the tenant's holds past their expiry were let go (on a refusal for credits)
+  expiry   record;
   any_runs boolean := false;
   admits   int := 0;
   moved    int;
@@ -216,6 +219,7 @@ BEGIN
     a_found[r.i] := true; a_bal[r.i] := r.balance; a_res[r.i] := r.reserved;
   END LOOP;
   a_start := a_res;
+  swept := array_fill(false, ARRAY[nt]);
   IF any_runs THEN
     FOR r IN
       SELECT t.i::int AS i, rl.held FROM run_leases rl
@@ -253,6 +257,18 @@ BEGIN
       IF runs[j] < 1 OR lu[j] >= runs[j] THEN fail[j] := 3; CONTINUE; END IF;
     END IF;
     bal[j] := a_bal[ti[j]]; res[j] := a_res[ti[j]];
+    IF a_found[ti[j]] AND bal[j] - res[j] < cost[j] AND NOT swept[ti[j]] THEN
+      -- Refused as the account stands, where holds past their expiry count until the
+      -- sweeper comes: they are let go now (expire.sql, as it would), once per tenant and
+      -- statement, under the account's lock, and the request is asked again. Only a refusal
+      -- pays for it. The account's row (and a slot count this batch locked) is written by
+      -- the expiry: what this batch writes of them starts from there.
+      swept[ti[j]] := true;
+      SELECT * INTO expiry FROM tollgate_expire(t_id[ti[j]], NULL, at);
+      a_res[ti[j]] := a_res[ti[j]] - expiry.released; a_start[ti[j]] := a_start[ti[j]] - expiry.released;
+      IF l_found[ti[j]] THEN l_held[ti[j]] := l_held[ti[j]] - expiry.freed; l_live[ti[j]] := l_live[ti[j]] - expiry.freed; END IF;
+      res[j] := a_res[ti[j]];
+    END IF;
     IF NOT (a_found[ti[j]] AND bal[j] - res[j] >= cost[j]) THEN fail[j] := 4; CONTINUE; END IF;
     -- It fits: consume, and show the counts it made. Past a full meter only by its role's bypass.
     fail[j] := 0;

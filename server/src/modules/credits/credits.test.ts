@@ -149,6 +149,28 @@ describe('credits', () => {
     expect(kinds).toEqual(['grant']);
   });
 
+  it('a hold past its expiry is not reported reserved, nor refuses a reserve, before the sweeper comes: it expires as the sweeper would expire it', async () => {
+    const alice = await t.signup();
+    const stale = await t.deps.metering.reserve({ tenantId: alice.tenantId }, { credits: 60, idempotencyKey: 'stale', ttlSeconds: 60 });
+    const older = await t.deps.metering.reserve({ tenantId: alice.tenantId }, { credits: 30, idempotencyKey: 'older', ttlSeconds: 60 });
+    if (!stale.ok || !older.ok) throw new Error('reserve failed');
+    t.clock.advance(60_000);
+    // A reserve the account as it stood would refuse: the expired holds go first.
+    const fits = await t.deps.metering.reserve({ tenantId: alice.tenantId }, { credits: 50, idempotencyKey: 'fits' });
+    expect(fits).toMatchObject({ ok: true, value: { credits: { balance: 100, reserved: 50, available: 50 } } });
+    for (const r of [stale, older]) {
+      expect(await t.deps.metering.reservation({ tenantId: alice.tenantId }, r.value.reservation.id)).toMatchObject({ status: 'expired', charged: 0 });
+    }
+    t.clock.advance(600_000);
+    expect(await credits(alice)).toEqual({ balance: 100, reserved: 0, available: 100 });
+    if (!fits.ok) return;
+    expect(await t.deps.metering.reservation({ tenantId: alice.tenantId }, fits.value.reservation.id)).toMatchObject({ status: 'expired' });
+    const records = await t.db.asOwner<{ outcome: string }>('SELECT outcome FROM usage_records WHERE tenant_id = $1', [alice.tenantId]);
+    expect(records.map((r) => r.outcome)).toEqual(['expired', 'expired', 'expired']);
+    expect(await t.db.asOwner("SELECT id FROM credit_reservations WHERE tenant_id = $1 AND status = 'held'", [alice.tenantId])).toEqual([]);
+    expect(await ledgerSum(alice.tenantId)).toEqual({ amount: 100, hold: 0, entries: 1 });
+  });
+
   it.skipIf(!onPostgres)('a settle meeting its twin\'s, made while live and committed past the expiry, answers the twin\'s outcome', async () => {
     const alice = await t.signup();
     const reserved = await t.deps.metering.reserve({ tenantId: alice.tenantId }, { credits: 20, idempotencyKey: 'twins', ttlSeconds: 60 });

@@ -1,8 +1,9 @@
 import { and, asc, eq, isNotNull, isNull, lte, sql, type SQL } from 'drizzle-orm';
+import { arrayLiteral } from '../../db/array-literal.js';
 import { rows, type Executor } from '../../db/client.js';
 import { newestFirst, olderThan } from '../../db/columns.js';
 import type { Position } from '../../lib/cursor.js';
-import { creditAccounts, creditLedger, creditReservations, type LedgerKind, type ReservationStatus } from './tables.js';
+import { creditAccounts, creditLedger, creditReservations, type LedgerKind } from './tables.js';
 
 export type LedgerRow = typeof creditLedger.$inferSelect;
 export type ReservationRow = typeof creditReservations.$inferSelect;
@@ -86,7 +87,7 @@ export async function reserve(db: Executor, r: NewReservation & { tenantId: stri
   RETURNING id`);
 }
 
-export type ResolveWhen = 'live' | 'due' | 'any';
+export type ResolveWhen = 'live' | 'any';
 
 /**
  * Resolves a held reservation: the conditional status update is the gate, so of any
@@ -95,11 +96,10 @@ export type ResolveWhen = 'live' | 'due' | 'any';
  * settlement is ledgered (`settlement`, its entry; `hold` records the hold it let go).
  */
 export async function resolve(db: Executor, r: {
-  tenantId: string; reservationId: string; status: Exclude<ReservationStatus, 'held'>; charge: number; when: ResolveWhen; now: Date;
+  tenantId: string; reservationId: string; status: 'settled' | 'released'; charge: number; when: ResolveWhen; now: Date;
 }, settlement: EntryInput | null): Promise<boolean> {
   const now = r.now.toISOString();
-  const timing = r.when === 'live' ? sql`AND expires_at > ${now}::timestamptz`
-    : r.when === 'due' ? sql`AND expires_at <= ${now}::timestamptz` : sql``;
+  const timing = r.when === 'live' ? sql`AND expires_at > ${now}::timestamptz` : sql``;
   const changed = sql`WITH r AS (
     UPDATE credit_reservations SET status = ${r.status}, charged = ${r.charge}::bigint, resolved_at = ${now}::timestamptz
     WHERE tenant_id = ${r.tenantId} AND id = ${r.reservationId} AND status = 'held' ${timing}
@@ -110,6 +110,15 @@ export async function resolve(db: Executor, r: {
     FROM r WHERE c.tenant_id = ${r.tenantId}
     RETURNING c.balance, c.reserved)`;
   return appended(db, settlement ? appendFromAccount(settlement, changed) : sql`${changed} SELECT 1 FROM a`);
+}
+
+/**
+ * Expires the tenant's holds named by `ids` (null: all due at `at`) through the one expiry,
+ * db/functions/expire.sql; how many expired.
+ */
+export async function expire(db: Executor, tenantId: string, ids: string[] | null, at: Date): Promise<number> {
+  const [row] = await rows<{ expired: number }>(db, sql`SELECT expired FROM tollgate_expire(${tenantId}, ${ids === null ? null : arrayLiteral(ids)}::text[], ${at.toISOString()}::timestamptz)`);
+  return Number(row?.expired ?? 0);
 }
 
 /** Gives back part of a settled charge; the reservation's `refunded` caps the total at what was charged. */

@@ -41,7 +41,8 @@ export type ResolveResult = Result<Reserved, 'RESERVATION_NOT_FOUND' | 'RESERVAT
 export interface Resolution {
   tenantId: string;
   reservationId: string;
-  status: 'settled' | 'released' | 'expired';
+  /** An expiry is not told here: db/functions/expire.sql frees its slot and writes its record itself. */
+  status: 'settled' | 'released';
   /** Credits held, and finally charged (0 unless settled). */
   reserved: number;
   charged: number;
@@ -61,8 +62,8 @@ export interface Resolution {
 }
 
 /**
- * Told, inside the resolving transaction, that a reservation is closed (to free its run
- * slot, to record the run's usage).
+ * Told, inside the resolving transaction, that a reservation is settled or released (to
+ * free its run slot, to record the run's usage).
  */
 export type ResolveListener = (tx: Executor, tenantId: string, reservationId: string, resolution: Resolution) => Promise<void>;
 
@@ -95,10 +96,14 @@ export class ReservationsService {
     }
     const now = this.clock.now();
     const id = newId('res', now.getTime());
-    const written = await repo.reserve(tx, {
+    const hold = () => repo.reserve(tx, {
       tenantId: input.tenantId, id, key: input.idempotencyKey, hash, operation: input.operation ?? null, model: input.model ?? null, amount: input.amount,
       expiresAt: new Date(now.getTime() + (input.ttlSeconds ?? this.defaultTtlSeconds) * 1000), actorType: input.actor.type, actorId: input.actor.id, now,
     });
+    // Refused as the account stands: holds past their expiry count in it until the sweeper
+    // comes; they are let go now, as it would, and the hold tried again (a refusal pays for it).
+    let written = await hold();
+    if (!written && await this.expireDue(tx, input.tenantId, now)) written = await hold();
     if (written) await this.credits.changed(tx, input.tenantId);
     const credits = await this.credits.balance(tx, input.tenantId);
     if (!written) return err({ code: 'INSUFFICIENT_CREDITS', credits });
@@ -150,7 +155,7 @@ export class ReservationsService {
       // Resolved since it was read (a twin settling while it was live): that outcome answers.
       return this.outcome(tx, tenantId, id, false, settledAlike);
     }
-    const won = row.status === 'held' && await this.resolve(tx, row, 'settled', charge, actor, undefined, actual.quantity);
+    const won = row.status === 'held' && await this.resolve(tx, row, 'settled', charge, actor, actual.quantity);
     return this.outcome(tx, tenantId, id, won, settledAlike);
   }
 
@@ -162,10 +167,23 @@ export class ReservationsService {
   }
 
   /** Releases a held reservation whose time is up (at `at`, default now); false when it was resolved otherwise. */
-  async expire(tx: Executor, tenantId: string, id: string, at?: Date): Promise<boolean> {
-    const row = await repo.reservationById(tx, tenantId, id);
-    if (!row || row.status !== 'held') return false;
-    return this.resolve(tx, row, 'expired', 0, { type: 'system', id: null }, at);
+  async expire(tx: Executor, tenantId: string, id: string, at: Date = this.clock.now()): Promise<boolean> {
+    return (await this.expired(tx, tenantId, [id], at)) > 0;
+  }
+
+  /**
+   * Releases every hold of the tenant past its expiry at `at` (default now), as the sweeper
+   * would, without waiting for one another transaction is resolving; how many it released.
+   */
+  async expireDue(tx: Executor, tenantId: string, at: Date = this.clock.now()): Promise<number> {
+    return this.expired(tx, tenantId, null, at);
+  }
+
+  /** The one expiry (db/functions/expire.sql), which the decision's statement runs too. */
+  private async expired(tx: Executor, tenantId: string, ids: string[] | null, at: Date): Promise<number> {
+    const expired = await repo.expire(tx, tenantId, ids, at);
+    if (expired > 0) await this.credits.changed(tx, tenantId);
+    return expired;
   }
 
   /** Gives back (part of) a settled charge, once per idempotency key, never more than was charged. */
@@ -202,15 +220,15 @@ export class ReservationsService {
     return quote(this.plans, { operation: row.operation, quantity: actual.quantity, model: row.model ?? undefined }, billing, { atMost: Number(row.amount) }).credits;
   }
 
-  private async resolve(tx: Executor, row: repo.ReservationRow, status: 'settled' | 'released' | 'expired', charge: number, actor: Actor, at?: Date, quantity?: Quantity): Promise<boolean> {
-    const now = at ?? this.clock.now();
+  private async resolve(tx: Executor, row: repo.ReservationRow, status: 'settled' | 'released', charge: number, actor: Actor, quantity?: Quantity): Promise<boolean> {
+    const now = this.clock.now();
     // Only a settlement moves the balance, so only a settlement is ledgered.
     const settlement = status === 'settled' ? {
       tenantId: row.tenantId, id: newId('led', now.getTime()), kind: 'settle' as const, amount: -charge, hold: -Number(row.amount), reservationId: row.id,
       key: `settle:${row.id}`, hash: requestHash({ charge }), reason: null, actorType: actor.type, actorId: actor.id, now,
     } : null;
     const won = await repo.resolve(tx, {
-      tenantId: row.tenantId, reservationId: row.id, status, charge, when: status === 'settled' ? 'live' : status === 'expired' ? 'due' : 'any', now,
+      tenantId: row.tenantId, reservationId: row.id, status, charge, when: status === 'settled' ? 'live' : 'any', now,
     }, settlement);
     if (won) {
       await this.resolved(tx, row.tenantId, row.id, {

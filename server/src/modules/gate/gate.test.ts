@@ -302,6 +302,32 @@ describe('POST /v1/authorize', () => {
     expect(runs.used).toBe(1);
   });
 
+  it('holds past their expiry do not refuse a call for credits before the sweeper comes: they expire as it would expire them, then the call is decided', async () => {
+    const owner = await t.signup();
+    const { key } = await keyOf(owner);
+    const big = (await authorize(key, { operation: 'content_generation', quantity: { words: 9000 }, idempotencyKey: 'expiring-big' })).json();
+    const small = (await authorize(key, { operation: 'clustering', idempotencyKey: 'expiring-small' })).json();
+    expect(small).toMatchObject({ allowed: true, credits: { balance: 100, reserved: 100, available: 0 } });
+    t.clock.advance(601_000); // both past expiresAt (600 s); the sweeper has not run
+    const after = (await authorize(key, { operation: 'clustering' })).json();
+    expect(after, JSON.stringify(after)).toMatchObject({ allowed: true, code: 'OK', credits: { balance: 100, reserved: 10, available: 90 } });
+    // As the sweeper leaves them: expired, nothing charged, their slots free, the runs' usage records written, no ledger entry.
+    const rows = await t.db.asOwner<{ id: string; status: string; charged: string }>('SELECT id, status, charged FROM credit_reservations WHERE tenant_id = $1 ORDER BY created_at, amount DESC', [owner.tenantId]);
+    expect(rows.map((r) => [r.id, r.status, Number(r.charged)])).toEqual([[big.reservation.id, 'expired', 0], [small.reservation.id, 'expired', 0], [after.reservation.id, 'held', 0]]);
+    const records = await t.db.asOwner<{ reservation_id: string; outcome: string; reserved: string; credits: string; idempotency_key: string }>(
+      'SELECT reservation_id, outcome, reserved, credits, idempotency_key FROM usage_records WHERE tenant_id = $1 ORDER BY reserved DESC', [owner.tenantId]);
+    expect(records.map((r) => [r.reservation_id, r.outcome, Number(r.reserved), Number(r.credits), r.idempotency_key])).toEqual([
+      [big.reservation.id, 'expired', 90, 0, 'expiring-big'], [small.reservation.id, 'expired', 10, 0, 'expiring-small'],
+    ]);
+    const [slots] = await t.db.asOwner<{ held: string; slots: string; ledger: string }>(`SELECT (SELECT held FROM run_leases WHERE tenant_id = $1) AS held,
+      (SELECT count(*) FROM run_slots WHERE tenant_id = $1) AS slots, (SELECT count(*) FROM credit_ledger WHERE tenant_id = $1) AS ledger`, [owner.tenantId]);
+    expect([Number(slots!.held), Number(slots!.slots), Number(slots!.ledger)]).toEqual([1, 1, 1]);
+    expect(after.limits.find((l: { meter: string }) => l.meter === 'concurrentRuns')).toMatchObject({ used: 1 });
+    expect((await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/credits`, token: owner.accessToken })).json()).toEqual({ balance: 100, reserved: 10, available: 90 });
+    // Nothing is left for the sweeper; settling one late is the expiry's answer.
+    expect((await t.request({ method: 'POST', url: `/v1/reservations/${big.reservation.id}/settle`, token: key })).json().error.code).toBe('RESERVATION_EXPIRED');
+  });
+
   it('a key short of a scope is told which scope it needs', async () => {
     const owner = await t.signup();
     const readOnly = await keyOf(owner, { scopes: ['read'] });

@@ -123,9 +123,11 @@ export class Metering {
     return inTenant(this.p.db, tenantId, (tx) => this.p.limits.releaseRun(tx, tenantId, leaseId));
   }
 
+  /** The account as the next decision finds it: holds past their expiry are let go first, as the sweeper would (API.md: released at expiresAt). */
   async credits(tenantId: string): Promise<CreditBalance> {
     return inTenant(this.p.db, tenantId, async (tx) => {
       await this.refill(tx, tenantId);
+      await this.p.reservations.expireDue(tx, tenantId);
       return this.p.credits.balance(tx, tenantId);
     });
   }
