@@ -202,6 +202,25 @@ export function meterEventId(r: ReservationRow): string {
   return `evt_${r.decisionId!.slice(4)}`;
 }
 
+/**
+ * The tenant's open runs: its decisions' reservations held and live at `at`, each locked
+ * (FOR SHARE) so that none is resolved, its slot looked for and not found, before the
+ * caller's transaction ends. One being resolved right now is passed over (it is closing):
+ * waiting for its resolver, which waits for the account the caller holds, would deadlock.
+ */
+export async function openRuns(db: Executor, tenantId: string, at: Date): Promise<{ id: string; expiresAt: Date }[]> {
+  const found = await rows<{ id: string; expires_at: Date | string }>(db, sql`
+    SELECT id, expires_at FROM credit_reservations
+     WHERE tenant_id = ${tenantId} AND status = 'held' AND expires_at > ${at.toISOString()}::timestamptz AND decision_id IS NOT NULL
+       FOR SHARE SKIP LOCKED`);
+  return found.map((r) => ({ id: r.id, expiresAt: new Date(r.expires_at) }));
+}
+
+/** Locks the tenant's account until the transaction ends (what the decision locks first: its admissions wait). */
+export async function lockAccount(db: Executor, tenantId: string): Promise<void> {
+  await db.execute(sql`SELECT 1 FROM credit_accounts WHERE tenant_id = ${tenantId} FOR UPDATE`);
+}
+
 /** Held reservations past their expiry, oldest first: the sweeper's work list (a system read). */
 export async function dueReservations(db: Executor, at: Date, limit: number): Promise<{ tenantId: string; id: string }[]> {
   return db.select({ tenantId: creditReservations.tenantId, id: creditReservations.id }).from(creditReservations)

@@ -207,6 +207,16 @@ export class ReservationsService {
     return { entry: toEntry((await repo.entryByKey(tx, r.tenantId, key))!), credits: await this.credits.balance(tx, r.tenantId), replayed: false };
   }
 
+  /**
+   * The runs the tenant's decisions opened that are still held and live, each kept from
+   * resolving until `tx` ends. The account is locked first, as a decision locks it before
+   * a slot count (the caller takes the slot count next): every run admitted before is seen.
+   */
+  async openRuns(tx: Executor, tenantId: string): Promise<{ id: string; expiresAt: Date }[]> {
+    await repo.lockAccount(tx, tenantId);
+    return repo.openRuns(tx, tenantId, this.clock.now());
+  }
+
   async due(tx: Executor, at: Date, limit: number): Promise<{ tenantId: string; id: string }[]> {
     return repo.dueReservations(tx, at, limit);
   }

@@ -328,6 +328,36 @@ describe('POST /v1/authorize', () => {
     expect((await t.request({ method: 'POST', url: `/v1/reservations/${big.reservation.id}/settle`, token: key })).json().error.code).toBe('RESERVATION_EXPIRED');
   });
 
+  it('runs opened while the tenant had no concurrent-run limit count against the one a plan or an override gives it', async () => {
+    const owner = await t.signup();
+    const { key } = await keyOf(owner);
+    const run = async () => (await authorize(key, { operation: 'image_prompt_extraction' })).json();
+    const concurrent = async () => (await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/usage`, token: owner.accessToken })).json().concurrentRuns;
+    const full = { allowed: false, code: 'LIMIT_EXCEEDED', refusedBy: { check: 'limit', meter: 'concurrentRuns' } };
+    expect((await admin(owner.tenantId, { plan: 'enterprise' })).statusCode).toBe(200);
+    const open: { allowed: boolean; reservation: { id: string } }[] = [];
+    for (let i = 0; i < 5; i++) open.push(await run());
+    expect(open.map((d) => d.allowed)).toEqual([true, true, true, true, true]);
+    // Moved to a plan of 2 concurrent runs: the 5 still open count, and no sixth is admitted.
+    expect((await admin(owner.tenantId, { plan: 'free' })).statusCode).toBe(200);
+    expect(await run()).toMatchObject(full);
+    expect(await concurrent()).toEqual({ active: 5, limit: 2 });
+    for (const d of open.splice(0, 4)) {
+      expect((await t.request({ method: 'POST', url: `/v1/reservations/${d.reservation.id}/release`, token: key })).statusCode).toBe(200);
+    }
+    expect((await run()).allowed).toBe(true);
+    expect(await run()).toMatchObject(full);
+    // Without a limit again, 2 more; then an operator's override sets one of 3: all 4 open count.
+    expect((await admin(owner.tenantId, { plan: 'enterprise' })).statusCode).toBe(200);
+    expect([(await run()).allowed, (await run()).allowed]).toEqual([true, true]);
+    expect((await admin(owner.tenantId, { limits: { concurrentRuns: 3 } })).statusCode).toBe(200);
+    expect(await run()).toMatchObject(full);
+    expect(await concurrent()).toEqual({ active: 4, limit: 3 });
+    const [count] = await t.db.asOwner<{ held: string; slots: string }>(`SELECT (SELECT held FROM run_leases WHERE tenant_id = $1) AS held,
+      (SELECT count(*) FROM run_slots WHERE tenant_id = $1) AS slots`, [owner.tenantId]);
+    expect([Number(count!.held), Number(count!.slots)]).toEqual([4, 4]);
+  });
+
   it('a key short of a scope is told which scope it needs', async () => {
     const owner = await t.signup();
     const readOnly = await keyOf(owner, { scopes: ['read'] });

@@ -126,10 +126,33 @@ export async function acquireLease(db: Executor, l: { tenantId: string; leaseId:
   return renewed.length === 1 || taken ? live : null;
 }
 
+/**
+ * Gives each run in `runs` a slot it lacks (a run admitted while the tenant had no
+ * concurrent-run limit was given none), under the lock of the count row, and lets expired
+ * slots go as acquiring does; the live count after.
+ */
+export async function adoptLeases(db: Executor, tenantId: string, runs: readonly { id: string; expiresAt: Date }[], now: Date): Promise<number> {
+  const at = now.toISOString();
+  const held = await lockSlotCount(db, tenantId, at);
+  const [changed] = await rows<{ pruned: number; added: number }>(db, sql`
+    WITH gone AS (DELETE FROM run_slots WHERE tenant_id = ${tenantId} AND expires_at <= ${at}::timestamptz RETURNING 1),
+    added AS (
+      INSERT INTO run_slots (tenant_id, id, expires_at)
+      SELECT ${tenantId}, r.id, r.expires_at FROM unnest(${arrayLiteral(runs.map((r) => r.id))}::text[], ${arrayLiteral(runs.map((r) => r.expiresAt))}::timestamptz[]) AS r(id, expires_at)
+       WHERE r.expires_at > ${at}::timestamptz
+      ON CONFLICT DO NOTHING RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM gone)::int AS pruned, (SELECT count(*) FROM added)::int AS added`);
+  const live = held - Number(changed?.pruned ?? 0) + Number(changed?.added ?? 0);
+  if (live !== held) await db.execute(sql`UPDATE run_leases SET held = ${live}, updated_at = ${at}::timestamptz WHERE tenant_id = ${tenantId}`);
+  return live;
+}
+
 /** Frees a slot (whether or not it has expired yet); false if it is not held. */
 export async function releaseLease(db: Executor, tenantId: string, leaseId: string, now: Date): Promise<boolean> {
   // Most reservations resolved hold no slot: those take no lock. A slot is written in the
-  // transaction that made its reservation, so one being resolved has its slot in sight.
+  // transaction that made its reservation, or in one that kept it from resolving meanwhile
+  // (adoptLeases), so one being resolved has its slot in sight.
   const held = await rows(db, sql`SELECT id FROM run_slots WHERE tenant_id = ${tenantId} AND id = ${leaseId}`);
   if (held.length === 0) return false;
   await db.execute(sql`SELECT held FROM run_leases WHERE tenant_id = ${tenantId} FOR UPDATE`);

@@ -89,6 +89,15 @@ export class LimitsService {
     return ok({ active, limit: input.limit });
   }
 
+  /**
+   * The tenant's open runs (`runs`, its decisions' held reservations) each hold a slot from
+   * now on: those admitted while it had no concurrent-run limit were given none, and count
+   * once it has one. Idempotent; nothing is locked when there are none.
+   */
+  async adoptRuns(tx: Executor, tenantId: string, runs: readonly { id: string; expiresAt: Date }[]): Promise<void> {
+    if (runs.length > 0) await repo.adoptLeases(tx, tenantId, runs, this.clock.now());
+  }
+
   async releaseRun(tx: Executor, tenantId: string, leaseId: string): Promise<boolean> {
     return repo.releaseLease(tx, tenantId, leaseId, this.clock.now());
   }

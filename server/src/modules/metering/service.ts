@@ -75,11 +75,17 @@ export class Metering {
     return view;
   }
 
-  /** The tenant's limits changed in `tx` (an operator's override or plan): limit.threshold for what its counts already stand at. */
+  /**
+   * The tenant's limits changed in `tx` (an operator's override or plan): limit.threshold
+   * for what its counts already stand at; and under a concurrent-run limit, every run still
+   * open holds a slot — the decision gives one only to runs admitted under a limit, so
+   * those admitted while there was none would not count against it (limits.adoptRuns).
+   */
   async limitsChanged(tx: Executor, tenantId: string): Promise<void> {
     const period = await this.p.billing.currentPeriod(tx, tenantId);
     const e = await this.p.entitlements.effective(tx, tenantId);
     await this.p.limits.limitsChanged(tx, tenantId, e.limits, period, this.p.clock.now());
+    if (e.concurrentRuns !== null) await this.p.limits.adoptRuns(tx, tenantId, await this.p.reservations.openRuns(tx, tenantId));
   }
 
   async usage(tenantId: string): Promise<UsageReport> {
