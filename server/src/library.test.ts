@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createTestDatabase, testConfig } from '../test/harness.js';
 import { AppError, buildApp, createTollgate } from './index.js';
 import { ManualClock } from './lib/clock.js';
+import type { AuthorizeRequest } from './modules/gate/index.js';
 
 /** An embedded Tollgate on a fresh database of its own; `close` stops it and drops the database. */
 async function embedded() {
@@ -94,6 +95,31 @@ describe('createTollgate (embedded)', () => {
     }
   });
 
+  it('refuses a decision\'s body the route would refuse (a negative or fractional quantity, an unknown field) with VALIDATION_FAILED, and writes nothing', async () => {
+    const { tollgate, close } = await embedded();
+    const app = await buildApp(tollgate.deps);
+    try {
+      const { tenant, accessToken } = await tollgate.deps.auth.signup({ email: 'embedded-bodies@example.com', password: 'correct-horse-battery' }, {});
+      const key = (await app.inject({ method: 'POST', url: `/v1/tenants/${tenant.id}/api-keys`, payload: { name: 'k', scopes: ['authorize'] }, headers: { authorization: `Bearer ${accessToken}` } })).json().key as string;
+      const bodies = [
+        { operation: 'content_generation', quantity: { words: -5000 } }, { operation: 'content_generation', quantity: { words: 150.5 } },
+        { operation: 'clustering', quantity: { words: Number.NaN } }, { operation: 'clustering', priority: 'high' }, { operation: '' },
+      ];
+      for (const body of bodies) {
+        const http = await app.inject({ method: 'POST', url: '/v1/authorize', payload: body, headers: { authorization: `Bearer ${key}` } });
+        const inProcess = await tollgate.authorize(key, body as AuthorizeRequest).then((d) => `allowed: ${d.allowed}`, (error: { code?: string }) => error.code);
+        expect([body, http.statusCode, http.json().error?.code, inProcess]).toEqual([body, 400, 'VALIDATION_FAILED', 'VALIDATION_FAILED']);
+      }
+      expect(await tollgate.credits(tenant.id)).toEqual({ balance: 100, reserved: 0, available: 100 });
+      expect((await tollgate.usage(tenant.id)).usage).toEqual([expect.objectContaining({ meter: 'runs', used: 0 })]);
+      // The credential is asked first, as the route's hook does: a bad one is UNAUTHENTICATED whatever the body.
+      await expect(tollgate.authorize('tg_not-a-key', bodies[0] as AuthorizeRequest)).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+    } finally {
+      await app.close();
+      await close();
+    }
+  });
+
   it('refuses text the database cannot hold with MALFORMED_TEXT, as the HTTP edge does, and writes nothing', async () => {
     const { tollgate, close } = await embedded();
     try {
@@ -110,8 +136,8 @@ describe('createTollgate (embedded)', () => {
       expect(() => tollgate.previewCost({ operation: 'content\u0000' })).toThrow(expect.objectContaining({ code: 'MALFORMED_TEXT' }));
       expect(await tollgate.credits(tenant.id)).toEqual(before);
       expect((await tollgate.usage(tenant.id)).usage).toEqual([expect.objectContaining({ meter: 'runs', used: 0 })]);
-      // Well-formed text, pairs of surrogates included, is decided as ever.
-      expect(await tollgate.authorize(accessToken, { operation: 'clustering', idempotencyKey: 'job 😀' }, { tenantHeader: tenant.id })).toMatchObject({ allowed: true });
+      // Well-formed text, pairs of surrogates included, is decided as ever (in a field the route takes any text in).
+      expect(await tollgate.authorize(accessToken, { operation: 'clustering', model: 'job 😀' }, { tenantHeader: tenant.id })).toMatchObject({ allowed: true });
     } finally {
       await close();
     }

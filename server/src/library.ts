@@ -3,7 +3,7 @@ import { databaseFailure } from './db/errors.js';
 import { createDeps, startSweeper, startWebhookDispatcher, type Deps, type DepsOverrides } from './deps.js';
 import { malformedText, textFault } from './http/text-guard.js';
 import type { Metering } from './modules/metering/index.js';
-import type { AuthorizeContext, AuthorizeRequest, Decision } from './modules/gate/index.js';
+import { checkAuthorizeRequest, type AuthorizeContext, type AuthorizeRequest, type Decision } from './modules/gate/index.js';
 import type { ProviderCredentialsView } from './modules/routing/index.js';
 import type { UsageDay } from './modules/usage/index.js';
 
@@ -41,8 +41,9 @@ export async function createTollgate(config: Config = loadConfig(), overrides: D
   const dispatcher = startWebhookDispatcher(deps);
   return withDatabaseFailures(Object.assign(deps.metering, {
     deps,
+    // The body the route would refuse is refused here too, after the credential as there (401 before 400).
     authorize: async (credential: string, request: AuthorizeRequest, ctx: AuthorizeContext = {}) =>
-      deps.gate.authorize(await deps.resolveCredential(credential), request, ctx),
+      deps.gate.authorize(await deps.resolveCredential(credential), checkAuthorizeRequest(request), ctx),
     providerCredentials: async (credential: string, decisionId: string, ctx: { requestId?: string } = {}) =>
       deps.providerCredentials.forDecision(await deps.resolveCredential(credential), decisionId, ctx),
     usageSummary: async (tenantId: string, range: { from?: string; to?: string } = {}) => deps.usage.summary(tenantId, range),

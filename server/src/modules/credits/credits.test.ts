@@ -38,6 +38,16 @@ describe('credits', () => {
       ['consume 1.5', () => t.deps.metering.consume(caller, 'runs', 1.5)],
       ['reserve ttl 1e20', () => t.deps.metering.reserve(caller, { credits: 1, idempotencyKey: 'ttl-huge', ttlSeconds: 1e20 })],
       ['reserve ttl 0', () => t.deps.metering.reserve(caller, { credits: 1, idempotencyKey: 'ttl-zero', ttlSeconds: 0 })],
+      // Quantities as the routes' schema takes them (whole, 0 to 1e12): a negative count would take from the price.
+      ['settle words -500', () => t.deps.metering.settle(caller, held.value.reservation.id, { quantity: { words: -500 } })],
+      ['settle words 2.5', () => t.deps.metering.settle(caller, held.value.reservation.id, { quantity: { words: 2.5 } })],
+      ['settle inputTokens -500000', () => t.deps.metering.settle(caller, held.value.reservation.id, { quantity: { inputTokens: -500_000, outputTokens: 100 } })],
+      ['reserve words -5000', () => t.deps.metering.reserve(caller, { operation: 'content', quantity: { words: -5000 }, idempotencyKey: 'negative' })],
+      ['reserve words 1e13', () => t.deps.metering.reserve(caller, { operation: 'content', quantity: { words: 1e13 }, idempotencyKey: 'huge' })],
+      ['reserve credits 2.5', () => t.deps.metering.reserve(caller, { credits: 2.5, idempotencyKey: 'fraction' })],
+      ['reserve an unknown field', () => t.deps.metering.reserve(caller, { credits: 1, idempotencyKey: 'unknown', priority: 1 } as never)],
+      ['preview words -5000', async () => t.deps.metering.previewCost({ operation: 'content', quantity: { words: -5000 } })],
+      ['preview words 150.5', async () => t.deps.metering.previewCost({ operation: 'content', quantity: { words: 150.5 } })],
     ];
     for (const [name, call] of calls) {
       const outcome = await call().then(() => 'resolved', (error: { code?: string }) => error.code ?? String(error));

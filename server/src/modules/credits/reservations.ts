@@ -9,6 +9,7 @@ import { quote, type Quantity } from './cost.js';
 import * as repo from './repo.js';
 import { canonicalQuantity, decisionHash, requestHash, toEntry, type CreditBalance, type CreditsService, type LedgerEntry } from './service.js';
 import type { ReservationStatus } from './tables.js';
+import { checkSettleCharge, MAX_TTL_SECONDS } from './views.js';
 
 export interface ReservationView {
   id: string; status: ReservationStatus; credits: number; charged: number; refunded: number;
@@ -66,9 +67,6 @@ export interface Resolution {
  * free its run slot, to record the run's usage).
  */
 export type ResolveListener = (tx: Executor, tenantId: string, reservationId: string, resolution: Resolution) => Promise<void>;
-
-/** The longest a reservation may hold its credits: a day, as the config's reservationTtlSeconds. */
-const MAX_TTL_SECONDS = 86_400;
 
 /** Reserve before the AI call, settle (or release) after; what is left unsettled expires. */
 export class ReservationsService {
@@ -142,10 +140,9 @@ export class ReservationsService {
    * the whole hold — capped at what was reserved; the rest goes back to available.
    */
   async settle(tx: Executor, tenantId: string, id: string, actual: { quantity?: Quantity | undefined; credits?: number | undefined }, actor: Actor): Promise<ResolveResult> {
-    // The HTTP schema refuses these; an in-process call reaches here with whatever it was given.
-    if (actual.credits !== undefined && (!Number.isSafeInteger(actual.credits) || actual.credits < 0)) {
-      throw new AppError('VALIDATION_FAILED', 'credits must be a non-negative integer');
-    }
+    // The route's schema: an in-process call reaches here with whatever it was given (a
+    // negative token count would take from the price).
+    checkSettleCharge(actual);
     const row = await repo.reservationById(tx, tenantId, id);
     if (!row) return err('RESERVATION_NOT_FOUND');
     const charge = Math.min(Number(row.amount), this.chargeOf(row, actual));

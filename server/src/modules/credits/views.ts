@@ -1,5 +1,6 @@
 import { Type } from 'typebox';
-import { Nullable } from '../../http/schemas.js';
+import { Body, Nullable, ShortText } from '../../http/schemas.js';
+import { checkedAs } from '../../lib/checked.js';
 
 /** Response schemas of the credits module (the OpenAPI document is built from them). */
 export const CreditBalanceSchema = Type.Object({ balance: Type.Integer(), reserved: Type.Integer(), available: Type.Integer() });
@@ -36,3 +37,27 @@ export const ResolvedSchema = Type.Object({ reservation: ReservationSchema, cred
 export const QuantitySchema = Type.Record(Type.String({ pattern: '^[a-zA-Z][a-zA-Z0-9_]{0,63}$' }), Type.Integer({ minimum: 0, maximum: 1e12 }), { maxProperties: 16, additionalProperties: false });
 
 export const IdempotencyKey = Type.String({ pattern: '^[!-~]{1,200}$', description: 'printable ASCII, 1–200 characters' });
+
+/** Credits a caller names (a settlement's charge, a fixed hold): whole, at most a trillion. */
+export const CreditsSchema = Type.Integer({ minimum: 0, maximum: 1e12 });
+
+/** The longest a reservation may hold its credits: a day, as the config's reservationTtlSeconds. */
+export const MAX_TTL_SECONDS = 86_400;
+export const TtlSeconds = Type.Integer({ minimum: 1, maximum: MAX_TTL_SECONDS });
+
+/**
+ * A settlement's actual use (API.md `{quantity?, credits?}`): the settle route's body has
+ * these fields, and an in-process settle is checked against them.
+ */
+export const SettleChargeFields = { quantity: Type.Optional(QuantitySchema), credits: Type.Optional(CreditsSchema) };
+export const checkSettleCharge = checkedAs(Body(SettleChargeFields), 'charge');
+
+/** POST /v1/costs/preview's body, and what the in-process preview is checked against. */
+export const PreviewBody = Body({ operation: ShortText(64), quantity: Type.Optional(QuantitySchema), model: Type.Optional(ShortText(200)) });
+export const checkPreviewRequest = checkedAs(PreviewBody, 'request');
+
+/** The in-process reserve's request (no route takes it): the preview's fields (the operation optional), a fixed amount, a time to live, a key. */
+export const checkReserveRequest = checkedAs(Body({
+  ...PreviewBody.properties, operation: Type.Optional(PreviewBody.properties.operation),
+  credits: Type.Optional(CreditsSchema), ttlSeconds: Type.Optional(TtlSeconds), idempotencyKey: IdempotencyKey,
+}), 'request');

@@ -1,5 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { Body, idOf, Nullable, OnBehalfOfSchema } from '../../http/schemas.js';
+import { checkedAs } from '../../lib/checked.js';
 import { IdempotencyKey, QuantitySchema } from '../credits/index.js';
 import { RouteSchema, type Route } from '../routing/index.js';
 import { ROLES } from '../tenancy/index.js';
@@ -74,6 +75,9 @@ export const AuthorizeBody = Body({
 });
 
 export type AuthorizeRequest = Static<typeof AuthorizeBody>;
+
+/** The in-process decision's request (library.ts), checked as the route checks its body. */
+export const checkAuthorizeRequest = checkedAs(AuthorizeBody, 'request');
 
 export interface AuthorizeContext {
   requestId?: string | undefined;

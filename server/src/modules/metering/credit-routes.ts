@@ -8,7 +8,7 @@ import { AppError } from '../../lib/errors.js';
 import type { Principal, TenantAccess } from '../../lib/principal.js';
 import type { Metering } from './service.js';
 import type { RateOutcome } from '../ratelimit/index.js';
-import { CreditBalanceSchema, IdempotencyKey, LedgerEntrySchema, QuantitySchema, ReservationSchema, ResolvedSchema, type ResolveResult } from '../credits/index.js';
+import { CreditBalanceSchema, IdempotencyKey, LedgerEntrySchema, PreviewBody, ReservationSchema, ResolvedSchema, SettleChargeFields, type ResolveResult } from '../credits/index.js';
 import { accessOf, operatorOf } from '../../http/access-hook.js';
 import { RouteSchema, type Route } from '../routing/index.js';
 import { actingFor, type OnBehalfOf } from '../apikeys/index.js';
@@ -74,7 +74,7 @@ const reservationRoutes: FastifyPluginAsyncTypebox<{ metering: Metering; closing
     schema: {
       tags: ['credits'], summary: 'Charge the actual cost (at most what was reserved); the rest is released. Idempotent.',
       params: ReservationParams,
-      body: Body({ quantity: Type.Optional(QuantitySchema), credits: Type.Optional(Type.Integer({ minimum: 0, maximum: 1e12 })), onBehalfOf: Type.Optional(OnBehalfOfSchema) }),
+      body: Body({ ...SettleChargeFields, onBehalfOf: Type.Optional(OnBehalfOfSchema) }),
       response: { 200: ResolvedSchema, ...errors(401, 403, 404, 409) },
     },
     // Without a body: the whole reservation is charged.
@@ -116,7 +116,7 @@ export const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRouteOptions> = asy
   app.post('/v1/costs/preview', {
     schema: {
       tags: ['credits'], summary: 'What an operation would cost on the route the caller\'s tenant would take (its own provider account or the platform\'s); changes nothing',
-      body: Body({ operation: ShortText(64), quantity: Type.Optional(QuantitySchema), model: Type.Optional(ShortText(200)) }),
+      body: PreviewBody,
       response: {
         200: Type.Object({
           operation: Type.String(), module: Type.String(), meter: Nullable(Type.String()), credits: Type.Integer(), basis: Type.String(),

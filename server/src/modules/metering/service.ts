@@ -6,7 +6,7 @@ import { AppError } from '../../lib/errors.js';
 import type { CallContext, TenantAccess } from '../../lib/principal.js';
 import type { Actor } from '../audit/index.js';
 import type { BillingService } from '../billing/index.js';
-import { quote, type Billing, type CostQuote, type CostRequest, type CreditBalance, type CreditsService, type LedgerEntry, type Quantity, type ReservationsService, type ReserveResult, type ResolveResult } from '../credits/index.js';
+import { checkPreviewRequest, checkReserveRequest, quote, type Billing, type CostQuote, type CostRequest, type CreditBalance, type CreditsService, type LedgerEntry, type Quantity, type ReservationsService, type ReserveResult, type ResolveResult } from '../credits/index.js';
 import type { Entitlements, EntitlementsService, ModuleView } from '../entitlements/index.js';
 import type { AcquireResult, ConsumeResult, LimitsService, MeterUsage, UsageEvent } from '../limits/index.js';
 import type { PlansService } from '../plans/index.js';
@@ -56,7 +56,7 @@ export class Metering {
 
   /** The price of an operation, on the platform's account or (`tenant`) the tenant's own, where the operation has an ownAccount price. */
   previewCost(request: CostRequest, billing: Billing = 'platform'): CostQuote {
-    return quote(this.p.plans, request, billing);
+    return quote(this.p.plans, checkPreviewRequest(request), billing);
   }
 
   async entitlements(tenantId: string): Promise<Entitlements> {
@@ -148,6 +148,7 @@ export class Metering {
    * reservation records what it was for. Naming neither is an error, not a hold of nothing.
    */
   async reserve(caller: Caller, request: ReserveRequest): Promise<ReserveResult> {
+    checkReserveRequest(request);
     const c = callerOf(caller);
     let amount = request.credits;
     let operation: string | undefined;
@@ -155,7 +156,7 @@ export class Metering {
       const found = this.p.plans.operation(request.operation);
       if (!found) throw new AppError('OPERATION_NOT_FOUND', `no operation named "${request.operation}"`);
       operation = found.name;
-      amount ??= this.previewCost({ ...request, operation: found.name }).credits;
+      amount ??= quote(this.p.plans, { operation: found.name, quantity: request.quantity, model: request.model }).credits;
     }
     if (amount === undefined) throw new AppError('VALIDATION_FAILED', 'name an operation, or the credits to hold');
     return inTenant(this.p.db, c.tenantId, async (tx) => {
