@@ -48,6 +48,11 @@ describe('credits', () => {
       ['reserve an unknown field', () => t.deps.metering.reserve(caller, { credits: 1, idempotencyKey: 'unknown', priority: 1 } as never)],
       ['preview words -5000', async () => t.deps.metering.previewCost({ operation: 'content', quantity: { words: -5000 } })],
       ['preview words 150.5', async () => t.deps.metering.previewCost({ operation: 'content', quantity: { words: 150.5 } })],
+      // A lease's time to live as a reservation's: NaN or 1e20 would be an Invalid Date, -600 a slot taken already expired.
+      ['acquireRun ttl NaN', () => t.deps.metering.acquireRun(caller, 'lease-nan', Number.NaN)],
+      ['acquireRun ttl 1e20', () => t.deps.metering.acquireRun(caller, 'lease-huge', 1e20)],
+      ['acquireRun ttl -600', () => t.deps.metering.acquireRun(caller, 'lease-negative', -600)],
+      ['acquireRun ttl 2.5', () => t.deps.metering.acquireRun(caller, 'lease-fraction', 2.5)],
     ];
     for (const [name, call] of calls) {
       const outcome = await call().then(() => 'resolved', (error: { code?: string }) => error.code ?? String(error));

@@ -9,7 +9,7 @@ import { quote, type Quantity } from './cost.js';
 import * as repo from './repo.js';
 import { canonicalQuantity, decisionHash, requestHash, toEntry, type CreditBalance, type CreditsService, type LedgerEntry } from './service.js';
 import type { ReservationStatus } from './tables.js';
-import { checkSettleCharge, MAX_TTL_SECONDS } from './views.js';
+import { checkSettleCharge, checkTtlSeconds } from './views.js';
 
 export interface ReservationView {
   id: string; status: ReservationStatus; credits: number; charged: number; refunded: number;
@@ -81,10 +81,7 @@ export class ReservationsService {
 
   async reserve(tx: Executor, input: ReserveInput): Promise<ReserveResult> {
     if (!Number.isSafeInteger(input.amount) || input.amount < 0) throw new AppError('VALIDATION_FAILED', 'amount must be a non-negative integer');
-    const ttl = input.ttlSeconds;
-    if (ttl !== undefined && (!Number.isSafeInteger(ttl) || ttl < 1 || ttl > MAX_TTL_SECONDS)) {
-      throw new AppError('VALIDATION_FAILED', `ttlSeconds must be an integer from 1 to ${MAX_TTL_SECONDS}`);
-    }
+    if (input.ttlSeconds !== undefined) checkTtlSeconds(input.ttlSeconds);
     const hash = reservationHash(input);
     await repo.lockKey(tx, input.tenantId, `reserve:${input.idempotencyKey}`);
     const previous = await repo.reservationByKey(tx, input.tenantId, input.idempotencyKey);

@@ -44,6 +44,8 @@ export const CreditsSchema = Type.Integer({ minimum: 0, maximum: 1e12 });
 /** The longest a reservation may hold its credits: a day, as the config's reservationTtlSeconds. */
 export const MAX_TTL_SECONDS = 86_400;
 export const TtlSeconds = Type.Integer({ minimum: 1, maximum: MAX_TTL_SECONDS });
+/** The one rule for a time to live a caller names: a reservation's, a concurrent-run lease's. */
+export const checkTtlSeconds = checkedAs(TtlSeconds, 'ttlSeconds');
 
 /**
  * A settlement's actual use (API.md `{quantity?, credits?}`): the settle route's body has

@@ -6,7 +6,7 @@ import { AppError } from '../../lib/errors.js';
 import type { CallContext, TenantAccess } from '../../lib/principal.js';
 import type { Actor } from '../audit/index.js';
 import type { BillingService } from '../billing/index.js';
-import { checkPreviewRequest, checkReserveRequest, quote, type Billing, type CostQuote, type CostRequest, type CreditBalance, type CreditsService, type LedgerEntry, type Quantity, type ReservationsService, type ReserveResult, type ResolveResult } from '../credits/index.js';
+import { checkPreviewRequest, checkReserveRequest, checkTtlSeconds, quote, type Billing, type CostQuote, type CostRequest, type CreditBalance, type CreditsService, type LedgerEntry, type Quantity, type ReservationsService, type ReserveResult, type ResolveResult } from '../credits/index.js';
 import type { Entitlements, EntitlementsService, ModuleView } from '../entitlements/index.js';
 import type { AcquireResult, ConsumeResult, LimitsService, MeterUsage, UsageEvent } from '../limits/index.js';
 import type { PlansService } from '../plans/index.js';
@@ -116,7 +116,10 @@ export class Metering {
     });
   }
 
+  /** A concurrent-run slot for `ttlSeconds` (1 to a day, as a reservation's time to live), renewed by the same lease id. */
   async acquireRun(caller: Caller, leaseId: string, ttlSeconds: number): Promise<AcquireResult> {
+    // NaN or 1e20 would make an Invalid Date (a RangeError, not a refusal); -600 a slot already expired.
+    checkTtlSeconds(ttlSeconds);
     const { tenantId } = callerOf(caller);
     return inTenant(this.p.db, tenantId, async (tx) => {
       const e = await this.p.entitlements.effective(tx, tenantId);
