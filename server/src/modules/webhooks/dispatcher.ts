@@ -145,12 +145,18 @@ export class WebhookDispatcher {
     const attempts = d.attempts + 1;
     const gaveUp = !result.ok && attempts >= this.p.options.maxAttempts;
     const disabled = await inSystem(this.p.db, async (tx) => {
+      // The endpoint first, then the delivery (repo.lockEndpoint): the same order as a
+      // disable, which fails the endpoint's pending deliveries, the others' among them.
+      const current = await repo.lockEndpoint(tx, d.endpointId);
+      if (!current) return undefined; // deleted, with its deliveries
+      // Disabled while this attempt was out: nothing more is sent to it, this one neither.
+      const over = gaveUp || current.status !== 'enabled';
       const recorded = await repo.recordAttempt(tx, {
-        tenantId: d.tenantId, id: d.id, token, status: result.ok ? 'succeeded' : gaveUp ? 'failed' : 'pending', attempts,
-        nextAttemptAt: result.ok || gaveUp ? null : new Date(now.getTime() + this.backoffMs(attempts)),
+        tenantId: d.tenantId, id: d.id, token, status: result.ok ? 'succeeded' : over ? 'failed' : 'pending', attempts,
+        nextAttemptAt: result.ok || over ? null : new Date(now.getTime() + this.backoffMs(attempts)),
         responseStatus: result.status, error: result.error, now,
       });
-      if (!recorded) return undefined;
+      if (!recorded || current.status !== 'enabled') return undefined;
       const endpoint = await repo.endpointAttempted(tx, d.endpointId, result.ok, now);
       if (!endpoint || result.ok || !this.failingTooLong(endpoint, now)) return undefined;
       const reason = `failing since ${endpoint.failingSince!.toISOString()} (${endpoint.consecutiveFailures} attempts in a row); last: ${result.error ?? 'no answer'}`;

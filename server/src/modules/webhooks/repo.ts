@@ -125,6 +125,18 @@ export async function claimDue(db: Executor, now: Date, leaseUntil: Date, token:
   }));
 }
 
+/**
+ * The endpoint's row, locked for the rest of an attempt's transaction: the first lock that
+ * transaction takes. Disabling an endpoint (disableEndpoint) changes every pending delivery
+ * of it, so an attempt that locked its delivery first and the endpoint second would wait
+ * on a disabling attempt that waits on it (a deadlock on PostgreSQL). NO KEY UPDATE: a
+ * fan-out adding deliveries (their foreign key's KEY SHARE) is not held up.
+ */
+export async function lockEndpoint(db: Executor, id: string): Promise<EndpointRow | undefined> {
+  const [row] = await db.select().from(webhookEndpoints).where(eq(webhookEndpoints.id, id)).for('no key update');
+  return row;
+}
+
 /** What an attempt came to, written only while the claim is still this one's (a late writer changes nothing). */
 export async function recordAttempt(db: Executor, d: {
   tenantId: string; id: string; token: string; status: 'pending' | 'succeeded' | 'failed'; attempts: number; nextAttemptAt: Date | null;
