@@ -48,8 +48,13 @@ describe('target policy', () => {
   it('refuses private, loopback, link-local, unique-local and reserved addresses; public ones pass', async () => {
     const policy = new TargetPolicy({ allowPrivate: false, allowed: [] }, async () => ['93.184.216.34']);
     expect((await policy.check('https://hooks.example.com/x')).ok).toBe(true);
-    for (const address of ['127.0.0.1', '10.1.2.3', '172.16.0.1', '192.168.1.1', '169.254.169.254', '100.64.1.1', '0.0.0.0', '::1', 'fe80::1', 'fd12::1', '::ffff:10.0.0.1', '::ffff:a00:1', '224.0.0.1']) {
+    for (const address of ['127.0.0.1', '10.1.2.3', '172.16.0.1', '192.168.1.1', '169.254.169.254', '100.64.1.1', '0.0.0.0', '::1', 'fe80::1', 'fd12::1', '::ffff:10.0.0.1', '::ffff:a00:1', '224.0.0.1',
+      // IPv4-compatible (::/96) and SIIT's IPv4-translated (::ffff:0:0:0/96) forms, whatever IPv4 address they embed
+      '::', '::7f00:1', '::127.0.0.1', '::a9fe:a9fe', '::5db8:d822', '::ffff:0:7f00:1', '::ffff:0:a9fe:a9fe', '::ffff:0:5db8:d822']) {
       expect(policy.addressAllowed(address), address).toBe(false);
+    }
+    for (const address of ['93.184.216.34', '::ffff:93.184.216.34', '::ffff:5db8:d822', '2606:2800:220:1:248:1893:25c8:1946']) {
+      expect(policy.addressAllowed(address), address).toBe(true);
     }
     const rebound = new TargetPolicy({ allowPrivate: false, allowed: [] }, async () => ['93.184.216.34', '10.0.0.5']);
     const refused = await rebound.check('https://hooks.example.com/x');

@@ -17,8 +17,16 @@ const PRIVATE_V4 = [
   ['192.0.0.0', 24], ['192.0.2.0', 24], ['192.88.99.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['198.51.100.0', 24],
   ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4],
 ] as const;
+/**
+ * ::/96 holds the unspecified address, loopback and the deprecated IPv4-compatible form
+ * (::127.0.0.1 is ::7f00:1); ::ffff:0:0:0/96 is SIIT's IPv4-translated form
+ * (::ffff:0:127.0.0.1). Both embed an IPv4 address that is not checked as one, so the
+ * blocks are refused whole. The IPv4-mapped ::ffff:0:0/96 is not listed: a mapped address
+ * is checked as the IPv4 address it maps (normalized), and node's BlockList matches every
+ * IPv4 address against an IPv6 rule for the mapped block, which would refuse them all.
+ */
 const PRIVATE_V6 = [
-  ['::', 128], ['::1', 128], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['100::', 64], ['2001::', 23], ['2001:db8::', 32],
+  ['::', 96], ['::ffff:0:0:0', 96], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['100::', 64], ['2001::', 23], ['2001:db8::', 32],
   ['2002::', 16], ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8],
 ] as const;
 
