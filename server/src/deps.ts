@@ -342,7 +342,7 @@ function webhookParts({ config, logger, clock, database, audit, mailer }: Founda
   const { db } = database;
   const targets = new TargetPolicy({ allowPrivate: config.webhooksAllowPrivateTargets, allowed: config.file.webhooks.allowedTargets });
   const sealer = new Sealer('webhook-secrets', id.masterSecret, config.secretKeyPrevious);
-  const webhooks = new WebhookService(db, clock, audit, targets, sealer);
+  const webhooks = new WebhookService(db, clock, audit, targets, sealer, config.file.webhooks);
   const webhookDispatcher = new WebhookDispatcher({
     db, clock, policy: targets, sealer, audit, mailer, options: config.file.webhooks,
     recipients: (endpoint: EndpointRow) => inSystem(db, async (tx) => endpoint.ownerTenantId !== null

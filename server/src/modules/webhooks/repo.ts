@@ -1,4 +1,4 @@
-import { and, eq, isNull, sql, type SQL } from 'drizzle-orm';
+import { and, count, eq, isNull, sql, type SQL } from 'drizzle-orm';
 import { rows, type Executor } from '../../db/client.js';
 import { newestFirst, olderThan } from '../../db/columns.js';
 import type { Position } from '../../lib/cursor.js';
@@ -19,6 +19,12 @@ export async function allSealed(db: Executor): Promise<{ id: string; secretSeale
 
 export async function setSealed(db: Executor, id: string, secretSealed: string): Promise<void> {
   await db.update(webhookEndpoints).set({ secretSealed }).where(eq(webhookEndpoints.id, id));
+}
+
+/** How many endpoints the tenant has, enabled or not. */
+export async function countEndpoints(db: Executor, tenantId: string): Promise<number> {
+  const [row] = await db.select({ n: count() }).from(webhookEndpoints).where(eq(webhookEndpoints.ownerTenantId, tenantId));
+  return Number(row?.n ?? 0);
 }
 
 export async function insertEndpoint(db: Executor, row: typeof webhookEndpoints.$inferInsert): Promise<void> {

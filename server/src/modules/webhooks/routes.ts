@@ -71,7 +71,7 @@ function tenantRoutes(app: TypeBoxApp, webhooks: WebhookService, actorOf: (acces
     config: { access: 'admin' },
     schema: {
       tags: ['webhooks'], summary: 'Create a webhook endpoint for the tenant\'s events (owner/admin); its whsec_ secret is returned this once only',
-      params: TenantParams, body: NewEndpointBody, response: { 201: CreatedEndpoint, ...errors(401, 403, 404) },
+      params: TenantParams, body: NewEndpointBody, response: { 201: CreatedEndpoint, ...errors(401, 403, 404, 409) },
     },
   }, async (request, reply) => {
     const access = accessOf(request);

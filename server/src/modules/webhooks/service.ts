@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Db, Tx } from '../../db/client.js';
+import { lockKey } from '../../db/locks.js';
 import { inSystem, inTenant } from '../../db/scope.js';
 import type { Clock } from '../../lib/clock.js';
 import { keysetPage } from '../../lib/cursor.js';
@@ -46,6 +47,11 @@ export interface NewEndpoint { url: string; events: EventType[]; description?: s
 /** Who acts on which endpoints: a tenant's owner or admin on its own, an operator on the operators'. */
 export type Manager = { tenantId: string; actor: Actor } | { tenantId: null; actor: Actor & { type: 'operator' } };
 
+export interface EndpointOptions {
+  /** Endpoints a tenant may have; operators' are not counted. */
+  maxEndpointsPerTenant: number;
+}
+
 /** Endpoints and their delivery logs (routes.ts); the dispatcher delivers (dispatcher.ts). */
 export class WebhookService {
   constructor(
@@ -55,6 +61,7 @@ export class WebhookService {
     private readonly policy: TargetPolicy,
     /** whsec_ secrets at rest, each bound to its endpoint's id. */
     private readonly sealer: Sealer,
+    private readonly options: EndpointOptions,
   ) {}
 
   /** Seals again, under the current master secret, every endpoint secret sealed under a previous one (`tollgate secrets reseal`). */
@@ -72,7 +79,12 @@ export class WebhookService {
     });
   }
 
-  /** A new endpoint; its whsec_ secret is returned this once (kept sealed, to sign with). */
+  /**
+   * A new endpoint; its whsec_ secret is returned this once (kept sealed, to sign with). A
+   * tenant at maxEndpointsPerTenant is refused (every endpoint multiplies each of its
+   * events into a delivery the dispatcher sends), counted under a lock of the tenant's
+   * endpoints so that concurrent creates cannot pass it together.
+   */
   async create(who: Manager, input: NewEndpoint, ctx: CallContext): Promise<EndpointView & { secret: string }> {
     const checked = await this.policy.check(input.url);
     if (!checked.ok) throw new AppError(checked.error.code, checked.error.message);
@@ -85,6 +97,10 @@ export class WebhookService {
       createdBy: who.actor.id, createdAt: now, updatedAt: now, failingSince: null, consecutiveFailures: 0, disabledAt: null, disabledReason: null,
     };
     await this.scoped(who, async (tx) => {
+      if (who.tenantId !== null) {
+        await lockKey(tx, who.tenantId, 'webhook-endpoints');
+        if (await repo.countEndpoints(tx, who.tenantId) >= this.options.maxEndpointsPerTenant) throw new AppError('WEBHOOK_LIMIT_REACHED');
+      }
       await repo.insertEndpoint(tx, row);
       await this.audit.record(tx, {
         tenantId: who.tenantId ?? PLATFORM_TENANT_ID, actor: who.actor, action: 'webhook.create', target: { type: 'webhook', id: row.id },
