@@ -41,6 +41,8 @@ export interface DispatchParts {
 
 /** Events fanned out per statement. */
 const FAN_OUT_BATCH = 500;
+/** Tenants with pending deliveries one claim looks at (repo.claimDue); the next claim goes on from there. */
+const CLAIM_MAX_TENANTS = 500;
 /** Events pruned per transaction, and transactions per prune: a backlog beyond is taken up at the next tick. */
 const PRUNE_BATCH = 1000;
 const PRUNE_MAX_BATCHES = 10;
@@ -56,12 +58,18 @@ const PRUNE_EVERY_MS = 3_600_000;
  * and jitter, or failed after maxAttempts. An endpoint failing for disableAfterSeconds
  * (and at least disableAfterFailures attempts in a row) is disabled, audited, and its
  * owner told by mail.
+ *
+ * One tenant's slow endpoints do not hold up the others': up to `concurrency` attempts
+ * are in flight, and as they end (each on its own, not a batch waiting for its slowest)
+ * new events are fanned out and more deliveries claimed, in turns across tenants.
  */
 export class WebhookDispatcher {
   private readonly random: () => number;
   private readonly sender: (m: OutgoingMessage) => Promise<AttemptResult>;
   /** When this process prunes next (epoch ms): at its first tick, whenever it started. */
   private pruneDueAt = Number.NEGATIVE_INFINITY;
+  /** The tenant this process's next claim starts after (repo.claimDue's round-robin). */
+  private claimAfter = '';
 
   constructor(private readonly p: DispatchParts) {
     this.random = p.random ?? Math.random;
@@ -81,29 +89,84 @@ export class WebhookDispatcher {
     this.pruneDueAt = more ? now : now + PRUNE_EVERY_MS;
   }
 
-  /** One round: fan out, then send what is due (until nothing is left due now). What it did, for tests and the log. */
+  /**
+   * One round: fan out, then send what is due until nothing is left due now. Up to
+   * `concurrency` attempts are in flight; whenever a quarter of them have ended, new events
+   * are fanned out and the free places claimed (fairly across tenants: repo.claimDue), so
+   * an event committed during a long round is sent in it. What it did, for tests and the log.
+   */
   async runOnce(): Promise<{ fannedOut: number; attempted: number; succeeded: number }> {
+    const { concurrency } = this.p.options;
+    const refill = Math.max(1, Math.floor(concurrency / 4));
+    const inFlight = new Set<Promise<void>>();
+    let fannedOut = 0;
+    let attempted = 0;
+    let succeeded = 0;
+    let more = true;
+    try {
+      for (;;) {
+        const free = concurrency - inFlight.size;
+        if (more && (free >= refill || inFlight.size === 0)) {
+          fannedOut += await this.fanOut();
+          const claim = await this.claim(free);
+          more = claim.more;
+          attempted += claim.deliveries.length;
+          for (const d of claim.deliveries) {
+            const running: Promise<void> = this.attempt(d.delivery, d.token)
+              .then((ok) => { if (ok) succeeded++; }, (error: unknown) => this.p.onError(error))
+              .finally(() => inFlight.delete(running));
+            inFlight.add(running);
+          }
+        }
+        if (inFlight.size === 0) {
+          if (!more) break;
+          continue;
+        }
+        await Promise.race(inFlight);
+      }
+    } catch (error) {
+      // A fan-out or claim that failed ends the round once the attempts out are recorded,
+      // so that the next round does not put more than `concurrency` in flight.
+      await Promise.all(inFlight);
+      throw error;
+    }
+    return { fannedOut, attempted, succeeded };
+  }
+
+  /** Fans out the events not fanned out yet, a batch per statement. */
+  private async fanOut(): Promise<number> {
     let fannedOut = 0;
     for (;;) {
       const { events } = await inSystem(this.p.db, (tx) => repo.fanOut(tx, this.p.clock.now(), FAN_OUT_BATCH));
       fannedOut += events;
-      if (events < FAN_OUT_BATCH) break;
+      if (events < FAN_OUT_BATCH) return fannedOut;
     }
-    let attempted = 0;
-    let succeeded = 0;
-    for (;;) {
-      const now = this.p.clock.now();
-      const token = randomBytes(12).toString('base64url');
-      const leaseUntil = new Date(now.getTime() + (this.p.options.timeoutSeconds * 2 + 30) * 1000);
-      const claimed = await inSystem(this.p.db, (tx) => repo.claimDue(tx, now, leaseUntil, token, this.p.options.concurrency));
-      if (claimed.length === 0) break;
-      const results = await Promise.all(claimed.map((d) => this.attempt(d, token).catch((error: unknown) => { this.p.onError(error); return false; })));
-      attempted += claimed.length;
-      succeeded += results.filter(Boolean).length;
-      // Whatever failed now is due later; stop once a round claimed fewer than it could.
-      if (claimed.length < this.p.options.concurrency) break;
+  }
+
+  /**
+   * Claims up to `free` due deliveries, going on from the tenant the last claim stopped
+   * after, and around to the first tenants when the last ones have no more. `more`: there
+   * may be more due now (the claim was full, or not every tenant was looked at).
+   */
+  private async claim(free: number): Promise<{ deliveries: { delivery: repo.ClaimedDelivery; token: string }[]; more: boolean }> {
+    const now = this.p.clock.now();
+    const token = randomBytes(12).toString('base64url');
+    const leaseUntil = new Date(now.getTime() + (this.p.options.timeoutSeconds * 2 + 30) * 1000);
+    const deliveries: repo.ClaimedDelivery[] = [];
+    let after = this.claimAfter;
+    let reachedEnd = false;
+    for (let pass = 0; pass < 2 && deliveries.length < free; pass++) {
+      const claim = await inSystem(this.p.db, (tx) => repo.claimDue(tx, {
+        now, leaseUntil, token, limit: free - deliveries.length, after, maxTenants: CLAIM_MAX_TENANTS,
+      }));
+      deliveries.push(...claim.deliveries);
+      this.claimAfter = claim.next;
+      reachedEnd = claim.reachedEnd;
+      // Around to the first tenants only when this pass started after some.
+      if (!claim.reachedEnd || after === '') break;
+      after = '';
     }
-    return { fannedOut, attempted, succeeded };
+    return { deliveries: deliveries.map((delivery) => ({ delivery, token })), more: deliveries.length === free || !reachedEnd };
   }
 
   /**

@@ -101,34 +101,82 @@ export interface ClaimedDelivery {
   eventAt: Date;
 }
 
+/** What a claim took, and where the next claim of this process starts (round-robin over tenants). */
+export interface Claim {
+  deliveries: ClaimedDelivery[];
+  /** The tenant the next claim starts after. */
+  next: string;
+  /** Every tenant with a pending delivery after `after` was looked at (none left beyond maxTenants). */
+  reachedEnd: boolean;
+}
+
 /**
  * Claims up to `limit` due deliveries for `leaseUntil` under `token` (SKIP LOCKED: other
  * processes take others); a claim whose lease ran out (its process died) is due again.
+ *
+ * Fair across tenants: the tenants with a pending delivery after `after` (in id order, at
+ * most `maxTenants` of them, each found by one probe of the pending-by-tenant index) are
+ * served in turns, each tenant's oldest due delivery first, then each one's second, and so
+ * on. The caller passes the returned `next` as the following claim's `after`, so that a
+ * tenant with thousands of deliveries due gets its turn, not the whole claim, and a tenant
+ * whose event came in later is served at the next claim, not after the backlog.
  */
-export async function claimDue(db: Executor, now: Date, leaseUntil: Date, token: string, limit: number): Promise<ClaimedDelivery[]> {
-  const at = now.toISOString();
+export async function claimDue(db: Executor, q: {
+  now: Date; leaseUntil: Date; token: string; limit: number; after: string; maxTenants: number;
+}): Promise<Claim> {
+  const at = q.now.toISOString();
   const found = await rows<{
-    tenant_id: string; id: string; endpoint_id: string; event_id: string; attempts: number; url: string; secret_sealed: string;
-    endpoint_status: 'enabled' | 'disabled'; type: EventType; data: Record<string, unknown> | string; event_at: Date | string;
+    last_visited: string | null; reached_end: boolean;
+    tenant_id: string | null; id: string; endpoint_id: string; event_id: string; attempts: number; url: string; secret_sealed: string;
+    endpoint_status: 'enabled' | 'disabled'; type: EventType; data: Record<string, unknown> | string; event_at: Date | string; rn: number; n: number;
   }>(db, sql`
-    WITH due AS (
-      SELECT tenant_id, id FROM webhook_deliveries
-       WHERE status = 'pending' AND next_attempt_at <= ${at}::timestamptz AND (lease_until IS NULL OR lease_until <= ${at}::timestamptz)
-       ORDER BY next_attempt_at LIMIT ${limit} FOR UPDATE SKIP LOCKED
+    WITH RECURSIVE visit(tenant_id, n) AS (
+      SELECT (SELECT min(tenant_id) FROM webhook_deliveries WHERE status = 'pending' AND tenant_id > ${q.after}), 1
+      UNION ALL
+      SELECT (SELECT min(d.tenant_id) FROM webhook_deliveries d WHERE d.status = 'pending' AND d.tenant_id > v.tenant_id), v.n + 1
+        FROM visit v WHERE v.tenant_id IS NOT NULL AND v.n < ${q.maxTenants}
+    ), candidates AS (
+      SELECT c.tenant_id, c.id, v.n, row_number() OVER (PARTITION BY c.tenant_id ORDER BY c.next_attempt_at, c.id) AS rn
+        FROM visit v CROSS JOIN LATERAL (
+          SELECT d.tenant_id, d.id, d.next_attempt_at FROM webhook_deliveries d
+           WHERE d.tenant_id = v.tenant_id AND d.status = 'pending' AND d.next_attempt_at <= ${at}::timestamptz
+             AND (d.lease_until IS NULL OR d.lease_until <= ${at}::timestamptz)
+           ORDER BY d.next_attempt_at, d.id LIMIT ${q.limit}
+        ) c
+    ), due AS (
+      SELECT d.tenant_id, d.id, candidates.rn, candidates.n FROM candidates
+        JOIN webhook_deliveries d ON d.tenant_id = candidates.tenant_id AND d.id = candidates.id
+       WHERE d.status = 'pending' AND d.next_attempt_at <= ${at}::timestamptz AND (d.lease_until IS NULL OR d.lease_until <= ${at}::timestamptz)
+       ORDER BY candidates.rn, candidates.n LIMIT ${q.limit} FOR UPDATE OF d SKIP LOCKED
     ), claimed AS (
-      UPDATE webhook_deliveries d SET lease_until = ${leaseUntil.toISOString()}::timestamptz, lease_token = ${token}
+      UPDATE webhook_deliveries d SET lease_until = ${q.leaseUntil.toISOString()}::timestamptz, lease_token = ${q.token}
         FROM due WHERE d.tenant_id = due.tenant_id AND d.id = due.id
-      RETURNING d.tenant_id, d.id, d.endpoint_id, d.event_id, d.attempts
+      RETURNING d.tenant_id, d.id, d.endpoint_id, d.event_id, d.attempts, due.rn, due.n
+    ), visited AS (
+      SELECT (SELECT tenant_id FROM visit WHERE tenant_id IS NOT NULL ORDER BY n DESC LIMIT 1) AS last_visited,
+             EXISTS (SELECT 1 FROM visit WHERE tenant_id IS NULL) AS reached_end
     )
-    SELECT c.tenant_id, c.id, c.endpoint_id, c.event_id, c.attempts, e.url, e.secret_sealed, e.status AS endpoint_status,
-           ev.type, ev.data, ev.created_at AS event_at
-      FROM claimed c JOIN webhook_endpoints e ON e.id = c.endpoint_id
-      JOIN webhook_events ev ON ev.tenant_id = c.tenant_id AND ev.id = c.event_id`);
-  return found.map((r) => ({
-    tenantId: r.tenant_id, id: r.id, endpointId: r.endpoint_id, eventId: r.event_id, attempts: Number(r.attempts), url: r.url,
-    secretSealed: r.secret_sealed, endpointStatus: r.endpoint_status, type: r.type,
-    data: typeof r.data === 'string' ? JSON.parse(r.data) as Record<string, unknown> : r.data, eventAt: new Date(r.event_at),
-  }));
+    SELECT visited.last_visited, visited.reached_end, x.* FROM visited LEFT JOIN (
+      SELECT c.tenant_id, c.id, c.endpoint_id, c.event_id, c.attempts, c.rn, c.n, e.url, e.secret_sealed, e.status AS endpoint_status,
+             ev.type, ev.data, ev.created_at AS event_at
+        FROM claimed c JOIN webhook_endpoints e ON e.id = c.endpoint_id
+        JOIN webhook_events ev ON ev.tenant_id = c.tenant_id AND ev.id = c.event_id
+    ) x ON true
+    ORDER BY x.rn, x.n`);
+  const taken = found.filter((r) => r.tenant_id !== null);
+  const meta = found[0];
+  const reachedEnd = meta === undefined || meta.reached_end === true || String(meta.reached_end) === 'true';
+  // Full: start after the last tenant served. Short: every tenant looked at was served all
+  // it had due, so start after the last one looked at (or from the first, at the end).
+  const next = taken.length === q.limit ? taken.at(-1)!.tenant_id! : reachedEnd ? '' : meta?.last_visited ?? '';
+  return {
+    next, reachedEnd,
+    deliveries: taken.map((r) => ({
+      tenantId: r.tenant_id!, id: r.id, endpointId: r.endpoint_id, eventId: r.event_id, attempts: Number(r.attempts), url: r.url,
+      secretSealed: r.secret_sealed, endpointStatus: r.endpoint_status, type: r.type,
+      data: typeof r.data === 'string' ? JSON.parse(r.data) as Record<string, unknown> : r.data, eventAt: new Date(r.event_at),
+    })),
+  };
 }
 
 /**

@@ -346,8 +346,10 @@ describe('delivery', () => {
     const { inSystem } = await import('../../db/scope.js');
     const repo = await import('./repo.js');
     await inSystem(t.deps.database.db, (tx) => repo.fanOut(tx, t.clock.now(), 100));
-    const claimed = await inSystem(t.deps.database.db, (tx) => repo.claimDue(tx, t.clock.now(), new Date(t.clock.now().getTime() + 60_000), 'dead', 100));
-    expect(claimed.length).toBeGreaterThanOrEqual(1);
+    const claimed = await inSystem(t.deps.database.db, (tx) => repo.claimDue(tx, {
+      now: t.clock.now(), leaseUntil: new Date(t.clock.now().getTime() + 60_000), token: 'dead', limit: 100, after: '', maxTenants: 100_000,
+    }));
+    expect(claimed.deliveries.length).toBeGreaterThanOrEqual(1);
     const before = receiver.received.length;
     await t.deps.webhookDispatcher.runOnce();
     expect(receiver.received.length).toBe(before);
