@@ -193,6 +193,7 @@ export const ConfigFileSchema = Type.Object({
     disableAfterSeconds: Type.Integer({ minimum: 60, maximum: TEN_YEARS_SECONDS, default: 259200, description: 'an endpoint failing for this long (and at least disableAfterFailures attempts in a row) is disabled and its owner told; at most 10 years (315360000)' }),
     disableAfterFailures: Type.Integer({ minimum: 1, default: 10, description: 'failed attempts in a row an endpoint needs before it can be disabled' }),
     maxEndpointsPerTenant: Type.Integer({ minimum: 1, maximum: 1000, default: 20, description: 'webhook endpoints a tenant may have (enabled or disabled; each multiplies every event into a delivery); more is 409 WEBHOOK_LIMIT_REACHED. Operators\' endpoints are not counted' }),
+    secretGraceSeconds: Type.Integer({ minimum: 0, maximum: 2_592_000, default: 86400, description: 'after POST …/webhooks/{id}/rotate-secret, deliveries are signed with the old secret too for this long (webhook-signature carries both), so receivers can move to the new one; 0: only the new one at once; at most 30 days' }),
     creditsLowThreshold: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], { default: null, description: 'credits.low is sent when a tenant\'s available credits (balance - reserved) fall below this (once per crossing, re-armed when credits are added; null: never)' }),
     retentionDays: Type.Integer({ minimum: 1, maximum: 3650, default: 30, description: 'events and their finished deliveries older than this are deleted' }),
   }, { additionalProperties: false, default: {} }),

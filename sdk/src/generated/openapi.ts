@@ -1078,6 +1078,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/tenants/{tenantId}/webhooks/{id}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Give a webhook endpoint a new whsec_ secret, returned this once only; the previous one still signs deliveries for webhooks.secretGraceSeconds */
+        post: operations["rotateWebhookSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/tenants/{tenantId}/webhooks/{id}/deliveries": {
         parameters: {
             query?: never;
@@ -1158,6 +1175,23 @@ export interface paths {
         put?: never;
         /** Enable a disabled operators' webhook endpoint again (same id and secret); its URL is checked again */
         post: operations["adminEnableWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/webhooks/{id}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Give an operators' webhook endpoint a new whsec_ secret, returned this once only; the previous one still signs for webhooks.secretGraceSeconds */
+        post: operations["adminRotateWebhookSecret"];
         delete?: never;
         options?: never;
         head?: never;
@@ -7482,6 +7516,7 @@ export interface operations {
                             events: ("limit.threshold" | "credits.low" | "subscription.updated" | "payment.succeeded" | "payment.failed" | "tenant.suspended" | "api_key.revoked")[];
                             description: string | null;
                             status: "enabled" | "disabled";
+                            previousSecretExpiresAt: string | null;
                             failingSince: string | null;
                             disabledAt: string | null;
                             disabledReason: string | null;
@@ -7581,6 +7616,7 @@ export interface operations {
                         events: ("limit.threshold" | "credits.low" | "subscription.updated" | "payment.succeeded" | "payment.failed" | "tenant.suspended" | "api_key.revoked")[];
                         description: string | null;
                         status: "enabled" | "disabled";
+                        previousSecretExpiresAt: string | null;
                         failingSince: string | null;
                         disabledAt: string | null;
                         disabledReason: string | null;
@@ -7757,11 +7793,105 @@ export interface operations {
                         events: ("limit.threshold" | "credits.low" | "subscription.updated" | "payment.succeeded" | "payment.failed" | "tenant.suspended" | "api_key.revoked")[];
                         description: string | null;
                         status: "enabled" | "disabled";
+                        previousSecretExpiresAt: string | null;
                         failingSince: string | null;
                         disabledAt: string | null;
                         disabledReason: string | null;
                         /** Format: date-time */
                         createdAt: string;
+                    };
+                };
+            };
+            /** @description The request is malformed: VALIDATION_FAILED, MALFORMED_JSON, MALFORMED_TEXT, or a code of the route (docs/errors.md) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential: UNAUTHENTICATED (or INVALID_CREDENTIALS for a sign-in) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential may not do this: FORBIDDEN, INSUFFICIENT_SCOPE, TENANT_SUSPENDED, … */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or another tenant's (the same answer) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description RATE_LIMITED; Retry-After says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description DATABASE_UNAVAILABLE, DATABASE_BUSY, RATE_LIMIT_UNAVAILABLE or IDENTITY_PROVIDER_UNAVAILABLE: try again (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    rotateWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tenantId: string;
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        tenantId: string | null;
+                        url: string;
+                        events: ("limit.threshold" | "credits.low" | "subscription.updated" | "payment.succeeded" | "payment.failed" | "tenant.suspended" | "api_key.revoked")[];
+                        description: string | null;
+                        status: "enabled" | "disabled";
+                        previousSecretExpiresAt: string | null;
+                        failingSince: string | null;
+                        disabledAt: string | null;
+                        disabledReason: string | null;
+                        /** Format: date-time */
+                        createdAt: string;
+                    } & {
+                        /** @description the new whsec_… secret; returned this once only. The previous one signs too until previousSecretExpiresAt */
+                        secret: string;
                     };
                 };
             };
@@ -8053,6 +8183,7 @@ export interface operations {
                             events: ("limit.threshold" | "credits.low" | "subscription.updated" | "payment.succeeded" | "payment.failed" | "tenant.suspended" | "api_key.revoked")[];
                             description: string | null;
                             status: "enabled" | "disabled";
+                            previousSecretExpiresAt: string | null;
                             failingSince: string | null;
                             disabledAt: string | null;
                             disabledReason: string | null;
@@ -8141,6 +8272,7 @@ export interface operations {
                         events: ("limit.threshold" | "credits.low" | "subscription.updated" | "payment.succeeded" | "payment.failed" | "tenant.suspended" | "api_key.revoked")[];
                         description: string | null;
                         status: "enabled" | "disabled";
+                        previousSecretExpiresAt: string | null;
                         failingSince: string | null;
                         disabledAt: string | null;
                         disabledReason: string | null;
@@ -8297,11 +8429,104 @@ export interface operations {
                         events: ("limit.threshold" | "credits.low" | "subscription.updated" | "payment.succeeded" | "payment.failed" | "tenant.suspended" | "api_key.revoked")[];
                         description: string | null;
                         status: "enabled" | "disabled";
+                        previousSecretExpiresAt: string | null;
                         failingSince: string | null;
                         disabledAt: string | null;
                         disabledReason: string | null;
                         /** Format: date-time */
                         createdAt: string;
+                    };
+                };
+            };
+            /** @description The request is malformed: VALIDATION_FAILED, MALFORMED_JSON, MALFORMED_TEXT, or a code of the route (docs/errors.md) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid credential: UNAUTHENTICATED (or INVALID_CREDENTIALS for a sign-in) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential may not do this: FORBIDDEN, INSUFFICIENT_SCOPE, TENANT_SUSPENDED, … */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or another tenant's (the same answer) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description RATE_LIMITED; Retry-After says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description DATABASE_UNAVAILABLE, DATABASE_BUSY, RATE_LIMIT_UNAVAILABLE or IDENTITY_PROVIDER_UNAVAILABLE: try again (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    adminRotateWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        tenantId: string | null;
+                        url: string;
+                        events: ("limit.threshold" | "credits.low" | "subscription.updated" | "payment.succeeded" | "payment.failed" | "tenant.suspended" | "api_key.revoked")[];
+                        description: string | null;
+                        status: "enabled" | "disabled";
+                        previousSecretExpiresAt: string | null;
+                        failingSince: string | null;
+                        disabledAt: string | null;
+                        disabledReason: string | null;
+                        /** Format: date-time */
+                        createdAt: string;
+                    } & {
+                        /** @description the new whsec_… secret; returned this once only. The previous one signs too until previousSecretExpiresAt */
+                        secret: string;
                     };
                 };
             };

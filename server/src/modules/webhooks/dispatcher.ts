@@ -172,9 +172,10 @@ export class WebhookDispatcher {
   /**
    * Deletes events (and their finished deliveries) past the retention, a batch per
    * transaction until a batch comes back short, or PRUNE_MAX_BATCHES of them (`more`: a
-   * backlog may be left).
+   * backlog may be left); and rotated-out secrets past their grace.
    */
   async prune(): Promise<{ deleted: number; more: boolean }> {
+    await inSystem(this.p.db, (tx) => repo.dropExpiredSecrets(tx, this.p.clock.now()));
     const before = new Date(this.p.clock.now().getTime() - this.p.options.retentionDays * DAY_MS);
     let deleted = 0;
     for (let batch = 0; batch < PRUNE_MAX_BATCHES; batch++) {
@@ -202,7 +203,9 @@ export class WebhookDispatcher {
     }
     const body = JSON.stringify({ type: d.type, timestamp: d.eventAt.toISOString(), data: d.data });
     const result = await this.sender({
-      url: d.url, secret: this.p.sealer.unseal(d.secretSealed, d.endpointId), webhookId: d.eventId, timestamp: this.p.clock.now(), body,
+      url: d.url, secret: this.p.sealer.unseal(d.secretSealed, d.endpointId),
+      previousSecret: d.previousSecretSealed === null ? undefined : this.p.sealer.unseal(d.previousSecretSealed, d.endpointId),
+      webhookId: d.eventId, timestamp: this.p.clock.now(), body,
     });
     const now = this.p.clock.now();
     const attempts = d.attempts + 1;

@@ -1,4 +1,4 @@
-import { and, count, eq, isNull, sql, type SQL } from 'drizzle-orm';
+import { and, count, eq, isNull, lte, sql, type SQL } from 'drizzle-orm';
 import { rows, type Executor } from '../../db/client.js';
 import { newestFirst, olderThan } from '../../db/columns.js';
 import type { Position } from '../../lib/cursor.js';
@@ -12,13 +12,35 @@ export type Owner = { tenantId: string } | { tenantId: null };
 
 const ownedBy = (owner: Owner): SQL => owner.tenantId === null ? isNull(webhookEndpoints.ownerTenantId) : eq(webhookEndpoints.ownerTenantId, owner.tenantId);
 
-/** Every endpoint's id and sealed secret, for re-sealing under a new master secret. */
-export async function allSealed(db: Executor): Promise<{ id: string; secretSealed: string }[]> {
-  return db.select({ id: webhookEndpoints.id, secretSealed: webhookEndpoints.secretSealed }).from(webhookEndpoints);
+/** Every endpoint's id and sealed secrets (the current one, and a rotated-out one in its grace), for re-sealing under a new master secret. */
+export async function allSealed(db: Executor): Promise<{ id: string; secretSealed: string; previousSecretSealed: string | null }[]> {
+  return db.select({ id: webhookEndpoints.id, secretSealed: webhookEndpoints.secretSealed, previousSecretSealed: webhookEndpoints.previousSecretSealed })
+    .from(webhookEndpoints);
 }
 
-export async function setSealed(db: Executor, id: string, secretSealed: string): Promise<void> {
-  await db.update(webhookEndpoints).set({ secretSealed }).where(eq(webhookEndpoints.id, id));
+export async function setSealed(db: Executor, id: string, sealed: { secretSealed: string; previousSecretSealed: string | null }): Promise<void> {
+  await db.update(webhookEndpoints).set(sealed).where(eq(webhookEndpoints.id, id));
+}
+
+/**
+ * A new secret for the endpoint; the one it replaces signs beside it until `previousUntil`
+ * (null: from now on only the new one). One statement: concurrent rotations queue on the
+ * row, and each replaces the one before it.
+ */
+export async function rotateSecret(db: Executor, owner: Owner, id: string, secretSealed: string, previousUntil: Date | null, now: Date): Promise<EndpointRow | undefined> {
+  const [row] = await db.update(webhookEndpoints).set({
+    secretSealed,
+    previousSecretSealed: previousUntil === null ? null : sql`${webhookEndpoints.secretSealed}`,
+    previousSecretExpiresAt: previousUntil,
+    updatedAt: now,
+  }).where(and(eq(webhookEndpoints.id, id), ownedBy(owner))).returning();
+  return row;
+}
+
+/** Forgets rotated-out secrets whose grace has ended (they sign nothing any more). */
+export async function dropExpiredSecrets(db: Executor, now: Date): Promise<void> {
+  await db.update(webhookEndpoints).set({ previousSecretSealed: null, previousSecretExpiresAt: null })
+    .where(lte(webhookEndpoints.previousSecretExpiresAt, now));
 }
 
 /** How many endpoints the tenant has, enabled or not. */
@@ -95,6 +117,8 @@ export interface ClaimedDelivery {
   attempts: number;
   url: string;
   secretSealed: string;
+  /** A rotated-out secret still in its grace at the claim (it signs too), else null. */
+  previousSecretSealed: string | null;
   endpointStatus: 'enabled' | 'disabled';
   type: EventType;
   data: Record<string, unknown>;
@@ -127,7 +151,7 @@ export async function claimDue(db: Executor, q: {
   const at = q.now.toISOString();
   const found = await rows<{
     last_visited: string | null; reached_end: boolean;
-    tenant_id: string | null; id: string; endpoint_id: string; event_id: string; attempts: number; url: string; secret_sealed: string;
+    tenant_id: string | null; id: string; endpoint_id: string; event_id: string; attempts: number; url: string; secret_sealed: string; previous_secret_sealed: string | null;
     endpoint_status: 'enabled' | 'disabled'; type: EventType; data: Record<string, unknown> | string; event_at: Date | string; rn: number; n: number;
   }>(db, sql`
     WITH RECURSIVE visit(tenant_id, n) AS (
@@ -158,6 +182,7 @@ export async function claimDue(db: Executor, q: {
     )
     SELECT visited.last_visited, visited.reached_end, x.* FROM visited LEFT JOIN (
       SELECT c.tenant_id, c.id, c.endpoint_id, c.event_id, c.attempts, c.rn, c.n, e.url, e.secret_sealed, e.status AS endpoint_status,
+             CASE WHEN e.previous_secret_expires_at > ${at}::timestamptz THEN e.previous_secret_sealed END AS previous_secret_sealed,
              ev.type, ev.data, ev.created_at AS event_at
         FROM claimed c JOIN webhook_endpoints e ON e.id = c.endpoint_id
         JOIN webhook_events ev ON ev.tenant_id = c.tenant_id AND ev.id = c.event_id
@@ -173,7 +198,7 @@ export async function claimDue(db: Executor, q: {
     next, reachedEnd,
     deliveries: taken.map((r) => ({
       tenantId: r.tenant_id!, id: r.id, endpointId: r.endpoint_id, eventId: r.event_id, attempts: Number(r.attempts), url: r.url,
-      secretSealed: r.secret_sealed, endpointStatus: r.endpoint_status, type: r.type,
+      secretSealed: r.secret_sealed, previousSecretSealed: r.previous_secret_sealed ?? null, endpointStatus: r.endpoint_status, type: r.type,
       data: typeof r.data === 'string' ? JSON.parse(r.data) as Record<string, unknown> : r.data, eventAt: new Date(r.event_at),
     })),
   };

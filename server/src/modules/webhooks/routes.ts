@@ -29,12 +29,16 @@ const EndpointSchema = Type.Object({
   events: Type.Array(EventTypeSchema),
   description: Nullable(Type.String()),
   status: Type.Union([Type.Literal('enabled'), Type.Literal('disabled')]),
+  previousSecretExpiresAt: Nullable(Type.String({ format: 'date-time', description: 'after a secret rotation: until when deliveries are signed with the previous secret too' })),
   failingSince: Nullable(Type.String({ format: 'date-time' })),
   disabledAt: Nullable(Type.String({ format: 'date-time' })),
   disabledReason: Nullable(Type.String()),
   createdAt: Type.String({ format: 'date-time' }),
 });
 const CreatedEndpoint = Type.Intersect([EndpointSchema, Type.Object({ secret: Type.String({ description: 'whsec_…: verify signatures with it; returned this once only' }) })]);
+const RotatedEndpoint = Type.Intersect([EndpointSchema, Type.Object({
+  secret: Type.String({ description: 'the new whsec_… secret; returned this once only. The previous one signs too until previousSecretExpiresAt' }),
+})]);
 const DeliverySchema = Type.Object({
   id: Type.String(),
   endpointId: Type.String(),
@@ -106,6 +110,14 @@ function tenantRoutes(app: TypeBoxApp, webhooks: WebhookService, actorOf: (acces
     },
   }, async (request) => webhooks.enable(managerOf(accessOf(request)), request.params.id, ctxOf(request)));
 
+  app.post('/v1/tenants/:tenantId/webhooks/:id/rotate-secret', {
+    config: { access: 'admin' },
+    schema: {
+      tags: ['webhooks'], summary: 'Give a webhook endpoint a new whsec_ secret, returned this once only; the previous one still signs deliveries for webhooks.secretGraceSeconds',
+      params: TenantEndpointParams, response: { 200: RotatedEndpoint, ...errors(401, 403, 404) },
+    },
+  }, async (request) => webhooks.rotateSecret(managerOf(accessOf(request)), request.params.id, ctxOf(request)));
+
   app.get('/v1/tenants/:tenantId/webhooks/:id/deliveries', {
     config: { access: 'admin' },
     schema: {
@@ -168,6 +180,14 @@ function operatorRoutes(app: TypeBoxApp, webhooks: WebhookService): void {
       params: EndpointParams, response: { 200: EndpointSchema, ...errors(400, 401, 403, 404) },
     },
   }, async (request) => webhooks.enable(managerOf(operatorOf(request)), request.params.id, ctxOf(request)));
+
+  app.post('/v1/admin/webhooks/:id/rotate-secret', {
+    config: { access: 'operator' },
+    schema: {
+      tags: ['operator'], summary: 'Give an operators\' webhook endpoint a new whsec_ secret, returned this once only; the previous one still signs for webhooks.secretGraceSeconds',
+      params: EndpointParams, response: { 200: RotatedEndpoint, ...errors(401, 403, 404) },
+    },
+  }, async (request) => webhooks.rotateSecret(managerOf(operatorOf(request)), request.params.id, ctxOf(request)));
 
   app.get('/v1/admin/webhooks/:id/deliveries', {
     config: { access: 'operator' },

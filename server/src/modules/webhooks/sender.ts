@@ -9,6 +9,8 @@ export interface OutgoingMessage {
   url: string;
   /** The whsec_ secret, recovered for this attempt only. */
   secret: string;
+  /** The secret a rotation replaced, while its grace lasts: it signs too. */
+  previousSecret?: string | undefined;
   webhookId: string;
   timestamp: Date;
   body: string;
@@ -20,13 +22,18 @@ export type AttemptResult = { ok: boolean; status: number | null; error: string 
 /** Bytes of a receiver's answer that are read (and thrown away); the rest is not waited for. */
 const MAX_RESPONSE_BYTES = 64 * 1024;
 
-/** The Standard Webhooks headers of a message: webhook-id, webhook-timestamp, webhook-signature (v1,<base64>). */
-export function signedHeaders(m: Pick<OutgoingMessage, 'secret' | 'webhookId' | 'timestamp' | 'body'>): Record<string, string> {
-  const signature = new Webhook(m.secret).sign(m.webhookId, m.timestamp, m.body);
+/**
+ * The Standard Webhooks headers of a message: webhook-id, webhook-timestamp,
+ * webhook-signature (v1,<base64>; during a rotation's grace also the previous secret's,
+ * space-separated, which the specification's verifiers accept either of).
+ */
+export function signedHeaders(m: Pick<OutgoingMessage, 'secret' | 'previousSecret' | 'webhookId' | 'timestamp' | 'body'>): Record<string, string> {
+  const signatures = [m.secret, ...(m.previousSecret === undefined ? [] : [m.previousSecret])]
+    .map((secret) => new Webhook(secret).sign(m.webhookId, m.timestamp, m.body));
   return {
     'webhook-id': m.webhookId,
     'webhook-timestamp': String(Math.floor(m.timestamp.getTime() / 1000)),
-    'webhook-signature': signature,
+    'webhook-signature': signatures.join(' '),
   };
 }
 

@@ -21,6 +21,8 @@ export interface EndpointView {
   events: EventType[];
   description: string | null;
   status: 'enabled' | 'disabled';
+  /** Until when the secret a rotation replaced still signs deliveries beside the current one (null: none does). */
+  previousSecretExpiresAt: string | null;
   failingSince: string | null;
   disabledAt: string | null;
   disabledReason: string | null;
@@ -50,6 +52,8 @@ export type Manager = { tenantId: string; actor: Actor } | { tenantId: null; act
 export interface EndpointOptions {
   /** Endpoints a tenant may have; operators' are not counted. */
   maxEndpointsPerTenant: number;
+  /** How long a rotated-out secret still signs deliveries (0: not at all). */
+  secretGraceSeconds: number;
 }
 
 /** Endpoints and their delivery logs (routes.ts); the dispatcher delivers (dispatcher.ts). */
@@ -69,10 +73,11 @@ export class WebhookService {
     return inSystem(this.db, async (tx) => {
       let count = 0;
       for (const row of await repo.allSealed(tx)) {
-        const resealed = this.sealer.resealed(row.secretSealed, row.id);
-        if (resealed === null) continue;
-        await repo.setSealed(tx, row.id, resealed);
-        count++;
+        const current = this.sealer.resealed(row.secretSealed, row.id);
+        const previous = row.previousSecretSealed === null ? null : this.sealer.resealed(row.previousSecretSealed, row.id);
+        if (current === null && previous === null) continue;
+        await repo.setSealed(tx, row.id, { secretSealed: current ?? row.secretSealed, previousSecretSealed: previous ?? row.previousSecretSealed });
+        count += Number(current !== null) + Number(previous !== null);
       }
       if (inTx) await inTx(tx, count);
       return count;
@@ -89,11 +94,11 @@ export class WebhookService {
     const checked = await this.policy.check(input.url);
     if (!checked.ok) throw new AppError(checked.error.code, checked.error.message);
     const now = this.clock.now();
-    const secret = `whsec_${randomBytes(32).toString('base64')}`;
+    const secret = newSecret();
     const id = newId('whk', now.getTime());
     const row: repo.EndpointRow = {
       id, ownerTenantId: who.tenantId, url: checked.url.href, events: [...new Set(input.events)],
-      description: input.description ?? null, secretSealed: this.sealer.seal(secret, id), status: 'enabled',
+      description: input.description ?? null, secretSealed: this.sealer.seal(secret, id), previousSecretSealed: null, previousSecretExpiresAt: null, status: 'enabled',
       createdBy: who.actor.id, createdAt: now, updatedAt: now, failingSince: null, consecutiveFailures: 0, disabledAt: null, disabledReason: null,
     };
     await this.scoped(who, async (tx) => {
@@ -108,6 +113,29 @@ export class WebhookService {
       });
     });
     return { ...toEndpointView(row), secret };
+  }
+
+  /**
+   * A new whsec_ secret for the endpoint, returned this once. The one it replaces keeps
+   * signing deliveries beside it for secretGraceSeconds (webhook-signature carries both), so
+   * that receivers can move to the new one without an event failing verification; a
+   * rotation within the grace replaces that one too. The endpoint keeps its id, delivery log
+   * and pending deliveries.
+   */
+  async rotateSecret(who: Manager, id: string, ctx: CallContext): Promise<EndpointView & { secret: string }> {
+    const now = this.clock.now();
+    const secret = newSecret();
+    const grace = this.options.secretGraceSeconds;
+    const previousUntil = grace > 0 ? new Date(now.getTime() + grace * 1000) : null;
+    return this.scoped(who, async (tx) => {
+      const row = await repo.rotateSecret(tx, who, id, this.sealer.seal(secret, id), previousUntil, now);
+      if (!row) throw new AppError('WEBHOOK_NOT_FOUND');
+      await this.audit.record(tx, {
+        tenantId: who.tenantId ?? PLATFORM_TENANT_ID, actor: who.actor, action: 'webhook.rotate_secret', target: { type: 'webhook', id },
+        data: { url: row.url, previousSecretExpiresAt: iso(previousUntil) }, requestId: ctx.requestId,
+      });
+      return { ...toEndpointView(row), secret };
+    });
   }
 
   async list(who: Manager, q: { cursor?: string | undefined; limit: number }): Promise<{ webhooks: EndpointView[]; nextCursor: string | null }> {
@@ -188,11 +216,12 @@ export class WebhookService {
 }
 
 const iso = (d: Date | null) => d?.toISOString() ?? null;
+const newSecret = () => `whsec_${randomBytes(32).toString('base64')}`;
 
 export function toEndpointView(row: repo.EndpointRow): EndpointView {
   return {
     id: row.id, tenantId: row.ownerTenantId, url: row.url, events: row.events, description: row.description, status: row.status,
-    failingSince: iso(row.failingSince), disabledAt: iso(row.disabledAt), disabledReason: row.disabledReason, createdAt: row.createdAt.toISOString(),
+    previousSecretExpiresAt: iso(row.previousSecretExpiresAt), failingSince: iso(row.failingSince), disabledAt: iso(row.disabledAt), disabledReason: row.disabledReason, createdAt: row.createdAt.toISOString(),
   };
 }
 

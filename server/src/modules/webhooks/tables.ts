@@ -28,6 +28,9 @@ export const webhookEndpoints = pgTable('webhook_endpoints', {
   events: text('events').array().$type<EventType[]>().notNull(),
   description: text('description'),
   secretSealed: text('secret_sealed').notNull(),
+  /** The secret a rotation replaced (sealed as it was), signing beside the new one until previousSecretExpiresAt. */
+  previousSecretSealed: text('previous_secret_sealed'),
+  previousSecretExpiresAt: at('previous_secret_expires_at'),
   status: text('status').$type<EndpointStatus>().notNull(),
   createdBy: text('created_by'),
   createdAt: at('created_at').notNull(),
