@@ -2,7 +2,7 @@
 
 import unittest
 
-from tollgate import Client, DenialCode
+from tollgate import Client, DenialCode, NotFound
 
 from .tollgate_server import ServerTestCase
 
@@ -152,17 +152,19 @@ class ReadsTest(ServerTestCase):
         self.fx.join(owner, member)
         backend = Client(self.fx.url, api_key=self.fx.service_key())
 
-        # The route is the acting tenant's; a credential that implies none it may use gets the platform's price without one.
+        # The route is the acting tenant's; a credential that implies none gets the platform's price
+        # without one; a tenant named that the caller may not use is the 404 of a missing one, as on authorize.
         acting = backend.preview_cost("clustering", on_behalf_of=(owner.tenant_id, owner.user_id))
         named = self.fx.as_user(member).preview_cost("clustering", tenant_id=owner.tenant_id)
-        outsider = self.fx.as_user(stranger).preview_cost("clustering", tenant_id=owner.tenant_id)
         unnamed = backend.preview_cost("clustering")
+        with self.assertRaises(NotFound) as outsider:
+            self.fx.as_user(stranger).preview_cost("clustering", tenant_id=owner.tenant_id)
 
-        self.assertEqual([preview.credits for preview in (acting, named, outsider, unnamed)], [10, 10, 10, 10])
+        self.assertEqual([preview.credits for preview in (acting, named, unnamed)], [10, 10, 10])
         self.assertEqual((acting.raw["route"] or {}).get("provider"), "default")
         self.assertEqual((named.raw["route"] or {}).get("provider"), "default")
-        self.assertIsNone(outsider.raw["route"])
         self.assertIsNone(unnamed.raw["route"])
+        self.assertEqual(outsider.exception.code, "TENANT_NOT_FOUND")
 
 
 if __name__ == "__main__":
