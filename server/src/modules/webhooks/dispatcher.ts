@@ -166,7 +166,10 @@ export class WebhookDispatcher {
       if (!claim.reachedEnd || after === '') break;
       after = '';
     }
-    return { deliveries: deliveries.map((delivery) => ({ delivery, token })), more: deliveries.length === free || !reachedEnd };
+    // A short claim is no proof the backlog is done: another process's claim may have held
+    // (SKIP LOCKED) the rows this one looked at, with more due behind them. The round goes
+    // on until a claim finds nothing.
+    return { deliveries: deliveries.map((delivery) => ({ delivery, token })), more: deliveries.length > 0 || !reachedEnd };
   }
 
   /**
