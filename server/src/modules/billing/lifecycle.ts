@@ -64,6 +64,12 @@ export interface Transition {
   requestId?: string | undefined;
   /** More for the audit entry (a reason, the payment). */
   data?: Record<string, unknown>;
+  /**
+   * The caller changes more of the tenant's limits in this transaction and tells metering
+   * itself once they are all written: told of the plan alone, metering would announce the
+   * thresholds of a state the tenant is never in, and each is announced once a period.
+   */
+  limitsToldByCaller?: boolean;
 }
 
 /** The lifecycle events an outbox announces (issue 22): told inside the transaction of the change. */
@@ -110,7 +116,7 @@ export class SubscriptionLifecycle {
       data: { from: row.status, to: t.to, ...changed(before, after), ...t.data }, requestId: t.requestId,
     });
     // Every change of plan comes through here: an operator's, a payment provider's, a transfer's.
-    if (after.plan !== before.plan) await this.planChanged(tx, tenantId);
+    if (after.plan !== before.plan && !t.limitsToldByCaller) await this.planChanged(tx, tenantId);
     await this.onEvent(tx, { type: 'subscription.updated', tenantId, data: { event: t.event, previousStatus: row.status, subscription: after } });
     if (t.to === 'suspended' && row.status !== 'suspended') {
       await this.onEvent(tx, { type: 'tenant.suspended', tenantId, data: { reason: t.event, subscription: after } });

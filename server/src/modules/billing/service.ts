@@ -175,8 +175,8 @@ export class BillingService {
   }
 
   /** An operator's change of plan (the status stays what it is): the subscription before and after, or null when it was on that plan already. */
-  async setPlan(tx: Executor, tenantId: string, plan: string, actor: Actor, requestId?: string): Promise<Transitioned | null> {
-    return this.lifecycle.apply(tx, tenantId, (row) => row.plan === plan ? null : { event: 'plan_changed', to: row.status, set: { plan }, actor, requestId });
+  async setPlan(tx: Executor, tenantId: string, plan: string, actor: Actor, requestId?: string, limitsToldByCaller = false): Promise<Transitioned | null> {
+    return this.lifecycle.apply(tx, tenantId, (row) => row.plan === plan ? null : { event: 'plan_changed', to: row.status, set: { plan }, actor, requestId, limitsToldByCaller });
   }
 
   /** A condition on a tenant id column: its subscription has this status and/or payment method. */

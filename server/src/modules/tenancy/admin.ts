@@ -77,20 +77,22 @@ export class TenancyAdminService {
         changes.status = { from: previous, to: patch.status };
         if (patch.status === 'suspended') await this.suspended(tx, tenantId, { reason: 'operator', previousStatus: previous });
       }
+      const overrides = patch.limits !== undefined || patch.enterprise !== undefined;
       if (patch.plan !== undefined) {
         // What the locked subscription was on: another operator's plan may have come first.
-        const changed = await this.billing.setPlan(tx, tenantId, patch.plan, { type: 'operator', id: operatorId }, ctx.requestId);
+        // With overrides in the same patch, metering is told once both are written (below).
+        const changed = await this.billing.setPlan(tx, tenantId, patch.plan, { type: 'operator', id: operatorId }, ctx.requestId, overrides);
         if (changed) changes.plan = { from: changed.before.plan, to: changed.after.plan };
       }
-      if (patch.limits !== undefined || patch.enterprise !== undefined) {
+      if (overrides) {
         // The overrides are read, merged and written whole: one operator's at a time, or one
         // change is lost. The tenant's row is what every change of its entitlements locks
         // (its generation, db/functions/stamps.sql), so holding it first adds no new order.
         await repo.holdTenant(tx, tenantId);
         Object.assign(changes, await this.overrides.applyOverrides(tx, tenantId, { limits: patch.limits, enterprise: patch.enterprise }));
       }
-      // A plan's change has announced its own (billing's lifecycle); the overrides are this route's.
-      if (Object.keys(changes).some((k) => k.startsWith('limits'))) await this.limitsChanged(tx, tenantId);
+      // A plan changed alone has announced its own (billing's lifecycle); with overrides, both are this route's.
+      if (Object.keys(changes).some((k) => k.startsWith('limits') || (overrides && k === 'plan'))) await this.limitsChanged(tx, tenantId);
       if (Object.keys(changes).length > 0) {
         await this.audit.record(tx, {
           tenantId, actor: { type: 'operator', id: operatorId }, action: 'tenant.update',

@@ -389,6 +389,21 @@ describe('threshold events', () => {
     expect((await t.request({ method: 'POST', url: '/v1/authorize', token: key.key, payload: { operation: 'image_prompt_extraction' } })).json().code).toBe('LIMIT_EXCEEDED');
   });
 
+  it('a plan and a limit changed in one PATCH announce where the counts stand under both, not under the plan alone', async () => {
+    const owner = await t.signup();
+    const op = await login(operator);
+    const patch = (payload: Record<string, unknown>) => t.request({ method: 'PATCH', url: `/v1/admin/tenants/${owner.tenantId}`, token: op.accessToken, payload });
+    expect((await patch({ plan: 'pro', limits: { concurrentRuns: 1000 } })).statusCode).toBe(200);
+    const key = await apiKey(owner);
+    for (let i = 0; i < 9; i++) expect((await t.request({ method: 'POST', url: '/v1/authorize', token: key.key, payload: { operation: 'image_prompt_extraction' } })).json().code).toBe('OK');
+    // 9 runs: 90 % of free's 10, under 1 % of the 1,000 this PATCH gives with it: nothing to announce.
+    expect((await patch({ plan: 'free', limits: { runs: 1000 } })).statusCode).toBe(200);
+    expect(await events(owner.tenantId, 'limit.threshold')).toEqual([]);
+    // The thresholds are still the tenant's to be told of, once they are crossed.
+    expect((await patch({ limits: { runs: 11 } })).statusCode).toBe(200);
+    expect((await events(owner.tenantId, 'limit.threshold')).map((e) => e.data)).toEqual([50, 80].map((threshold) => expect.objectContaining({ meter: 'runs', threshold, used: 9, limit: 11 })));
+  });
+
   it('the reference path (no group commit) goes through the same statement and the same rule', async () => {
     const alone = await startTestApp({ patch: (file) => { file.metering.groupCommit = false; } });
     try {
