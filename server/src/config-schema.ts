@@ -215,6 +215,7 @@ export const ConfigFileSchema = Type.Object({
       endpoint: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$', description: 'STS endpoint instead of the SDK\'s (a VPC endpoint, tests); AWS_ENDPOINT_URL_STS works too' })),
       timeoutMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 5000, description: 'how long an AssumeRole call may take before it fails 502 PROVIDER_CREDENTIALS_FAILED' }),
     }, { additionalProperties: false, default: {} }),
+    maxRoutesPerTenant: Type.Integer({ minimum: 1, maximum: 1000, default: 50, description: 'provider routes a tenant may have (enabled or disabled; each decision of the tenant reads them all); a new one past it is 409 ROUTE_LIMIT_REACHED, replacing one is not refused' }),
   }, { additionalProperties: false, default: {} }),
   modules: Type.Array(Name, { minItems: 1 }),
   meters: Type.Record(Name, MeterSchema),

@@ -264,7 +264,7 @@ async function identityParts(base: Foundation, billing: BillingService, m: Retur
   const masterSecret = config.secretKey ?? localSecret(config.dataDir, logger, database.kind);
   const routing = new RoutingService({
     db, clock, audit, plans, billing, changes, sealer: new Sealer('provider-routes', masterSecret, config.secretKeyPrevious),
-    platformRoute: file.routing.platformRoute,
+    platformRoute: file.routing.platformRoute, maxRoutesPerTenant: file.routing.maxRoutesPerTenant,
   });
   const providerCredentials = new ProviderCredentials({
     db, clock, audit, routing, sts: file.routing.sts, limiter: rateLimits,

@@ -3,6 +3,7 @@ import type { CodesOf, ErrorTable } from '../../lib/errors.js';
 export const routingErrors = {
   ROUTE_NOT_FOUND: { status: 404, message: 'Route not found.' },
   ROUTE_INVALID: { status: 400, message: 'The route cannot be used as given.' },
+  ROUTE_LIMIT_REACHED: { status: 409, message: 'The tenant has as many provider routes as it may (routing.maxRoutesPerTenant): delete one first, or replace one.' },
   ROLE_ARN_TAKEN: { status: 409, message: 'Another tenant\'s route names this IAM role: a role is one tenant\'s (each tenant creates its own, trusting its own external ID).' },
   NOT_IN_PLAN: { status: 403, message: 'The tenant\'s plan does not allow this (own provider accounts: a plan with byoProvider).' },
   DECISION_NOT_FOUND: { status: 404, message: 'No admitted decision of this tenant has that id.' },

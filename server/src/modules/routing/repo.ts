@@ -1,4 +1,4 @@
-import { and, asc, eq, sql } from 'drizzle-orm';
+import { and, asc, count, eq, sql } from 'drizzle-orm';
 import { rows, type Executor } from '../../db/client.js';
 import { routeExternalIds, tenantRoutes } from './tables.js';
 
@@ -13,6 +13,12 @@ export async function listRoutes(db: Executor, tenantId: string): Promise<RouteR
 export async function findRoute(db: Executor, tenantId: string, name: string): Promise<RouteRow | undefined> {
   const [row] = await db.select().from(tenantRoutes).where(and(eq(tenantRoutes.tenantId, tenantId), eq(tenantRoutes.name, name)));
   return row;
+}
+
+/** How many routes the tenant has, enabled or not. */
+export async function countRoutes(db: Executor, tenantId: string): Promise<number> {
+  const [row] = await db.select({ n: count() }).from(tenantRoutes).where(eq(tenantRoutes.tenantId, tenantId));
+  return Number(row?.n ?? 0);
 }
 
 export async function insertRoute(db: Executor, row: RouteRow): Promise<void> {

@@ -115,6 +115,29 @@ describe('provider routes', () => {
     expect(audit).toEqual([{ action: 'route.create', n: 5 }, { action: 'route.delete', n: 5 }, { action: 'route.update', n: 25 }]);
   });
 
+  it('are at most routing.maxRoutesPerTenant (50) a tenant: a new one past it is 409 ROUTE_LIMIT_REACHED and writes nothing; concurrent creates admit exactly the cap; a replacement passes', async () => {
+    const { owner, tenantId } = await enterpriseTenant();
+    const openai = { provider: 'openai', apiKey: OPENAI_KEY };
+    for (let i = 0; i < 47; i++) expect((await put(owner.accessToken, tenantId, `r${i}`, openai)).statusCode).toBe(201);
+    const racing = await Promise.all(Array.from({ length: 6 }, (_, i) => put(owner.accessToken, tenantId, `race${i}`, openai)));
+    expect(racing.map((r) => r.statusCode).sort()).toEqual([201, 201, 201, 409, 409, 409]);
+    expect(new Set(racing.filter((r) => r.statusCode === 409).map((r) => r.json().error.code))).toEqual(new Set(['ROUTE_LIMIT_REACHED']));
+    const count = async () => (await t.db.asOwner<{ n: number }>('SELECT count(*)::int AS n FROM tenant_routes WHERE tenant_id = $1', [tenantId]))[0]!.n;
+    const creations = async () => (await t.db.asOwner<{ n: number }>(`SELECT count(*)::int AS n FROM audit_log WHERE tenant_id = $1 AND action = 'route.create'`, [tenantId]))[0]!.n;
+    expect([await count(), await creations()]).toEqual([50, 50]);
+    const past = await t.request({ method: 'PUT', url: `/v1/admin/tenants/${tenantId}/routes/one-more`, token: op.accessToken, payload: bedrock() });
+    expect([past.statusCode, past.json().error.code]).toEqual([409, 'ROUTE_LIMIT_REACHED']);
+    expect(await t.db.asOwner('SELECT * FROM tenant_routes WHERE tenant_id = $1 AND name = $2', [tenantId, 'one-more'])).toEqual([]);
+    expect((await put(owner.accessToken, tenantId, 'r0', { ...openai, enabled: false })).statusCode).toBe(200);
+    t.clock.advance(1);
+    expect((await t.request({ method: 'DELETE', url: `/v1/tenants/${tenantId}/routes/r1`, token: owner.accessToken })).statusCode).toBe(204);
+    expect((await put(owner.accessToken, tenantId, 'one-more', bedrock())).statusCode).toBe(201);
+    expect([await count(), await creations()]).toEqual([50, 51]);
+    // Another tenant's routes are its own.
+    const other = await enterpriseTenant();
+    expect((await put(other.owner.accessToken, other.tenantId, 'r0', openai)).statusCode).toBe(201);
+  });
+
   it('are for owners and admins: a member is refused, another tenant\'s owner gets the 404 of a missing tenant', async () => {
     const { owner, tenantId } = await enterpriseTenant();
     const member = await t.signup();

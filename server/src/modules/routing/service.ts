@@ -28,6 +28,8 @@ export interface RoutingParts {
   sealer: Sealer;
   /** The route of a call no route of the tenant takes, where the plan names none (config routing.platformRoute). */
   platformRoute: PlatformRouteConfig;
+  /** Routes a tenant may have (config routing.maxRoutesPerTenant). */
+  maxRoutesPerTenant: number;
 }
 
 /** Told of every change to a tenant's route, after its commit (the credentials cache drops it). */
@@ -67,6 +69,14 @@ export class RoutingService {
       // A role is one tenant's: the role's trust policy is its account's word for one tenant (docs/routing.md).
       if (input.provider === 'bedrock' && await repo.roleTakenElsewhere(tx, tenantId, input.roleArn)) throw new AppError('ROLE_ARN_TAKEN');
       const before = await repo.findRoute(tx, tenantId, name);
+      // A new route past the cap is refused before anything is written: every decision of the
+      // tenant reads all its routes (its snapshot, select.ts). Counted under a lock of the
+      // tenant's routes, after the name's: creates of different names queue here, so that
+      // they cannot pass the cap together.
+      if (!before) {
+        await lockKey(tx, tenantId, 'routes');
+        if (await repo.countRoutes(tx, tenantId) >= this.p.maxRoutesPerTenant) throw new AppError('ROUTE_LIMIT_REACHED');
+      }
       // Made with the first Bedrock route if not read before: usable() finds it for every one.
       if (input.provider === 'bedrock') await this.externalIdOf(tx, tenantId);
       const row: repo.RouteRow = {
