@@ -118,19 +118,24 @@ export function Field({ label, children }: { label: string; children: ReactEleme
   return <div className="field"><label htmlFor={id}>{label}</label>{cloneElement(children, { id })}</div>;
 }
 
-/** A secret the server shows once (a new API key, an invitation token): shown until dismissed, with a copy button. */
-export function ShowOnce({ title, secret, onDismiss }: { title: string; secret: string; onDismiss: () => void }) {
+/** Copies `text`; the clipboard needs a secure context (https or localhost), elsewhere the text beside it stays selectable. */
+export function CopyButton({ text }: { text: string }) {
   const [copied, setCopied] = useState(false);
   const copy = async () => {
-    await navigator.clipboard?.writeText(secret).catch(() => undefined);
+    await navigator.clipboard?.writeText(text).catch(() => undefined);
     setCopied(true);
   };
+  return <button type="button" onClick={copy}>{copied ? 'Copied' : 'Copy'}</button>;
+}
+
+/** A secret the server shows once (a new API key, an invitation token): shown until dismissed, with a copy button. */
+export function ShowOnce({ title, secret, onDismiss }: { title: string; secret: string; onDismiss: () => void }) {
   return (
     <div className="show-once" role="status">
       <p><strong>{title}</strong> — shown this once only: copy it now, it cannot be read again.</p>
       <code data-testid="secret">{secret}</code>
       <div className="row">
-        <button type="button" onClick={copy}>{copied ? 'Copied' : 'Copy'}</button>
+        <CopyButton key={secret} text={secret} />
         <button type="button" onClick={onDismiss}>I have stored it</button>
       </div>
     </div>

@@ -3,7 +3,9 @@
  * startTollgate: `tsx src/main.ts serve` on its own PGlite, with a bootstrap operator),
  * which serves the built console at /console as `npm start` does.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { Tollgate, unwrap } from '@tollgate/sdk';
@@ -84,12 +86,15 @@ export async function signInThroughPage(page: Page, email: string, password: str
   await page.getByRole('button', { name: 'Sign out' }).waitFor();
 }
 
+/** A server of a test: a stage's, or one started alone (startTollgate). */
+type Served = Pick<Stage, 'url'>;
+
 /** A client of the stage's server, as a backend or a script would call it. */
-export function client(stage: Stage, credential: { token?: string; apiKey?: string } = {}): Tollgate {
+export function client(stage: Served, credential: { token?: string; apiKey?: string } = {}): Tollgate {
   return new Tollgate({ baseUrl: stage.url, ...credential });
 }
 
-export async function operatorClient(stage: Stage): Promise<Tollgate> {
+export async function operatorClient(stage: Served): Promise<Tollgate> {
   const grant = await unwrap(client(stage).api.POST('/v1/token', { body: { grantType: 'password', ...OPERATOR } }));
   return client(stage, { token: grant.accessToken });
 }
@@ -99,8 +104,22 @@ export const PASSWORD = 'a-long-password-for-the-console';
 
 export interface Person { userId: string; tenantId: string; email: string; accessToken: string; tg: Tollgate }
 
-export async function signup(stage: Stage, tag: string): Promise<Person> {
+export async function signup(stage: Served, tag: string): Promise<Person> {
   const email = `${tag}-${process.pid}-${Date.now().toString(36)}-${counter++}@example.com`;
   const me = await unwrap(client(stage).api.POST('/v1/signup', { body: { email, password: PASSWORD, name: tag } }));
   return { userId: me.user.id, tenantId: me.tenant.id, email, accessToken: me.accessToken, tg: client(stage, { token: me.accessToken }) };
+}
+
+const SERVER_DIR = fileURLToPath(new URL('../../server/', import.meta.url));
+
+/**
+ * Runs `sql` as the owner of the embedded database in `dataDir` (TOLLGATE_DATA_DIR of a
+ * server that has stopped), as the server's tests do with asOwner: for a state no API call
+ * makes, such as a row as an older version stored it. In a process of its own, in server/:
+ * PGlite is the server's dependency, and the console imports nothing of the server.
+ */
+export function asDatabaseOwner(dataDir: string, sql: string): void {
+  const script = "import { PGlite } from '@electric-sql/pglite'; const db = await PGlite.create({ dataDir: process.argv[1] }); await db.exec(process.argv[2]); await db.close();";
+  // pgdata: where the server keeps PGlite's files in its data directory (server/src/db/client.ts).
+  execFileSync(process.execPath, ['--input-type=module', '--eval', script, join(dataDir, 'pgdata'), sql], { cwd: SERVER_DIR, stdio: ['ignore', 'ignore', 'inherit'] });
 }

@@ -397,12 +397,18 @@ describe.skipIf(!available)('the console in Chromium, against a real Tollgate', 
       await screenshot(ownerPage, '18-owner-audit');
     });
 
-    it('provider routes: refused with NOT_IN_PLAN on a plan without own providers; on enterprise a key route and a Bedrock route are added (secrets never shown), taken by decisions, deleted, replaced switched off', async () => {
-      const routesOf = async () => (await unwrap(owner.tg.api.GET('/v1/tenants/{tenantId}/routes', { params: { path: { tenantId: teamId } } }))).routes;
+    it('provider routes: the tenant\'s External ID shown; refused with NOT_IN_PLAN on a plan without own providers; on enterprise a key route and a Bedrock route without an External ID of its own are added (secrets never shown), taken by decisions, deleted, replaced with one and switched off', async () => {
+      const listOf = async () => unwrap(owner.tg.api.GET('/v1/tenants/{tenantId}/routes', { params: { path: { tenantId: teamId } } }));
+      const routesOf = async () => (await listOf()).routes;
       const openaiKey = 'sk-test-console-0123456789-WXYZ';
       const externalId = 'tollgate-external-id-QRST';
       await ownerPage.goto(`/console/tenants/${teamId}/routes`);
       await ownerPage.getByText('No provider routes yet.').waitFor();
+      // The platform's External ID of the tenant, whole: what a role's trust policy must name.
+      const tenantExternalId = (await listOf()).externalId;
+      expect(tenantExternalId).toMatch(/^tg-[0-9a-f]{32}$/);
+      expect(await section(ownerPage, 'provider-routes').getByTestId('tenant-external-id').textContent()).toBe(tenantExternalId);
+      expect(await section(ownerPage, 'provider-routes').locator('pre').textContent()).toContain(`"sts:ExternalId": "${tenantExternalId}"`);
       await ownerPage.getByLabel('Route name').fill('own-openai');
       await ownerPage.getByLabel('Provider', { exact: true }).selectOption('openai');
       await ownerPage.getByLabel('API key').fill(openaiKey);
@@ -424,23 +430,24 @@ describe.skipIf(!available)('the console in Chromium, against a real Tollgate', 
       await ownerPage.getByLabel('Models (globs').fill('bedrock/claude-*');
       await ownerPage.getByLabel('Region').fill('eu-central-1');
       await ownerPage.getByLabel('Role ARN').fill('arn:aws:iam::123456789012:role/tollgate-console');
-      await ownerPage.getByLabel('External ID').fill(externalId);
+      // No External ID of its own: STS gets the tenant's alone.
       await ownerPage.getByRole('button', { name: 'Save route', exact: true }).click();
       const bedrockRow = section(ownerPage, 'provider-routes').getByRole('row', { name: /own-bedrock/ });
       await bedrockRow.waitFor();
       expect(await bedrockRow.textContent()).toContain('eu-central-1');
-      expect(await bedrockRow.textContent()).toContain('QRST');
+      expect(await bedrockRow.locator('.badge-legacy-external-id').count()).toBe(0);
       await screenshot(ownerPage, '23-owner-routes');
 
       const routes = await routesOf();
       expect(routes).toEqual([
         expect.objectContaining({ name: 'own-openai', provider: 'openai', models: ['openai/*'], enabled: true, secretLastFour: 'WXYZ' }),
-        expect.objectContaining({ name: 'own-bedrock', provider: 'bedrock', region: 'eu-central-1', roleArn: 'arn:aws:iam::123456789012:role/tollgate-console', models: ['bedrock/claude-*'], secretLastFour: 'QRST' }),
+        expect.objectContaining({
+          name: 'own-bedrock', provider: 'bedrock', region: 'eu-central-1', roleArn: 'arn:aws:iam::123456789012:role/tollgate-console', models: ['bedrock/claude-*'],
+          secretLastFour: null, legacyExternalId: false,
+        }),
       ]);
       expect(JSON.stringify(routes)).not.toContain(openaiKey);
-      const content = await ownerPage.content();
-      expect(content).not.toContain(openaiKey);
-      expect(content).not.toContain(externalId);
+      expect(await ownerPage.content()).not.toContain(openaiKey);
 
       // A decision for a matching model names the route.
       const key = await unwrap(owner.tg.api.POST('/v1/tenants/{tenantId}/api-keys', { params: { path: { tenantId: teamId } }, body: { name: 'routing backend', scopes: ['authorize'] } }));
@@ -459,15 +466,17 @@ describe.skipIf(!available)('the console in Chromium, against a real Tollgate', 
       expect(after.route).toMatchObject({ billing: 'platform' });
       await teamBackend.release(after.reservation!.id);
 
-      // Replaced under the same name, switched off: listed as disabled, and no decision takes it.
+      // Replaced under the same name with an External ID of its own (appended to the tenant's), switched off: listed as disabled, and no decision takes it.
       await ownerPage.getByLabel('Route name').fill('own-bedrock');
       await ownerPage.getByLabel('Models (globs').fill('bedrock/*');
       await ownerPage.getByLabel('Region').fill('us-east-1');
       await ownerPage.getByLabel('Role ARN').fill('arn:aws:iam::123456789012:role/tollgate-console');
-      await ownerPage.getByLabel('External ID').fill(externalId);
+      await ownerPage.getByLabel("Route's own External ID").fill(externalId);
       await ownerPage.getByLabel('Enabled').uncheck();
       await ownerPage.getByRole('button', { name: 'Save route', exact: true }).click();
       await bedrockRow.locator('.badge-disabled').waitFor();
+      expect(await bedrockRow.textContent()).toContain('QRST');
+      expect(await ownerPage.content()).not.toContain(externalId);
       expect(await routesOf()).toEqual([expect.objectContaining({ name: 'own-bedrock', region: 'us-east-1', models: ['bedrock/*'], enabled: false, secretLastFour: 'QRST' })]);
       const off = await teamBackend.authorize('chat', { model: 'bedrock/claude-haiku', quantity: { inputTokens: 100 } });
       expect(off.route).toMatchObject({ billing: 'platform' });

@@ -2,9 +2,11 @@ import { unwrap } from '@tollgate/sdk';
 import { useState } from 'react';
 import { tg } from '../session';
 import type { ProviderRoute } from '../types';
-import { ActionForm, Field, Section, StatusBadge, Table, useLoad, when } from '../ui';
+import { ActionForm, CopyButton, Field, Section, StatusBadge, Table, useLoad, when } from '../ui';
 
 type Provider = ProviderRoute['provider'];
+/** The mark of a Bedrock route saved before migration 0030: STS gets the External ID it was saved with, alone. */
+const LEGACY = 'legacy External ID';
 
 /** Model globs from a comma- or space-separated line; none means the server's default (every model). */
 function globs(line: string): string[] | undefined {
@@ -16,6 +18,11 @@ function globs(line: string): string[] | undefined {
  * Provider routes: the tenant's own Bedrock role or provider key, by name; listed with the
  * secret's last four only (the server never returns a secret), added or replaced, deleted.
  * On a plan without own providers the server's NOT_IN_PLAN shows under the form.
+ *
+ * A Bedrock role is assumed with the tenant's External ID, which the platform made (the
+ * list's `externalId`, since migration 0030): shown for the roles' trust policies. A route's
+ * own External ID is optional and only follows it; a route saved before 0030
+ * (`legacyExternalId`) sends its own alone until it is saved again.
  */
 export function TenantRoutes({ tenantId }: { tenantId: string }) {
   const routes = useLoad(() => unwrap(tg.api.GET('/v1/tenants/{tenantId}/routes', { params: { path: { tenantId } } })), [tenantId]);
@@ -34,6 +41,8 @@ export function TenantRoutes({ tenantId }: { tenantId: string }) {
       {(data) => (
         <>
           <p className="muted small">A call whose model matches an enabled route&apos;s models takes the first such route (oldest first); others run on the platform&apos;s provider. Secrets are sealed on the server: only the last four characters of one of 16 or more are shown.</p>
+          <TenantExternalId externalId={data.externalId} />
+          <LegacyNotice routes={data.routes.filter((r) => r.legacyExternalId)} />
           <Table<ProviderRoute> rows={data.routes} rowKey={(r) => r.name} empty="No provider routes yet." columns={[
             { title: 'Name', cell: (r) => r.name },
             { title: 'Provider', cell: (r) => r.provider },
@@ -41,7 +50,7 @@ export function TenantRoutes({ tenantId }: { tenantId: string }) {
             { title: 'Role ARN', cell: (r) => (r.roleArn ? <code>{r.roleArn}</code> : '—') },
             { title: 'Models', cell: (r) => r.models.join(', ') },
             { title: 'Secret', cell: (r) => (r.secretLastFour === null ? '—' : <code>…{r.secretLastFour}</code>) },
-            { title: 'State', cell: (r) => <StatusBadge status={r.enabled ? 'enabled' : 'disabled'} /> },
+            { title: 'State', cell: (r) => <span className="row"><StatusBadge status={r.enabled ? 'enabled' : 'disabled'} />{r.legacyExternalId ? <StatusBadge status={LEGACY} /> : null}</span> },
             { title: 'Updated', cell: (r) => when(r.updatedAt) },
             { title: '', cell: (r) => (
               <ActionForm label={`Delete ${r.name}`} className="inline" done={routes.reload}
@@ -54,7 +63,7 @@ export function TenantRoutes({ tenantId }: { tenantId: string }) {
               const path = { tenantId, name };
               const common = { models: globs(models), enabled };
               const body = provider === 'bedrock'
-                ? { provider, region, roleArn, externalId, ...common }
+                ? { provider, region, roleArn, ...(externalId ? { externalId } : {}), ...common }
                 : { provider, apiKey, ...(baseUrl ? { baseUrl } : {}), ...common };
               return unwrap(tg.api.PUT('/v1/tenants/{tenantId}/routes/{name}', { params: { path }, body }));
             }}>
@@ -71,7 +80,7 @@ export function TenantRoutes({ tenantId }: { tenantId: string }) {
               <>
                 <Field label="Region"><input name="region" required value={region} onChange={(e) => setRegion(e.target.value)} placeholder="eu-central-1" /></Field>
                 <Field label="Role ARN"><input name="roleArn" required value={roleArn} onChange={(e) => setRoleArn(e.target.value)} placeholder="arn:aws:iam::123456789012:role/tollgate" /></Field>
-                <Field label="External ID"><input name="externalId" type="password" autoComplete="off" required value={externalId} onChange={(e) => setExternalId(e.target.value)} /></Field>
+                <Field label="Route's own External ID (optional, appended to yours)"><input name="externalId" autoComplete="off" value={externalId} onChange={(e) => setExternalId(e.target.value)} placeholder="prod" /></Field>
               </>
             ) : (
               <>
@@ -84,5 +93,41 @@ export function TenantRoutes({ tenantId }: { tenantId: string }) {
         </>
       )}
     </Section>
+  );
+}
+
+/**
+ * The tenant's External ID: not a secret (AWS treats none as one), so shown whole. The
+ * platform's AWS principal is not in any answer of the server (STS is called with the
+ * credentials of its process), so the hint names it without a value.
+ */
+function TenantExternalId({ externalId }: { externalId: string }) {
+  const condition = JSON.stringify({ StringEquals: { 'sts:ExternalId': externalId } }, null, 2);
+  return (
+    <div className="external-id">
+      <p><strong>Your External ID</strong> (Bedrock routes)</p>
+      <div className="row"><code data-testid="tenant-external-id">{externalId}</code><CopyButton text={externalId} /></div>
+      <p className="muted small">
+        Made by the platform, one per tenant, never changed. The trust policy of each role a Bedrock route names must let the
+        platform&apos;s AWS principal (whoever runs this Tollgate gives you its ARN) <code>sts:AssumeRole</code> only with it:
+      </p>
+      <pre>&quot;Condition&quot;: {condition}</pre>
+      <p className="muted small">
+        A route&apos;s own External ID is optional and is appended: with one, STS gets <code>{externalId}:&lt;the route&apos;s own&gt;</code>,
+        and that is what its role&apos;s condition must name.
+      </p>
+    </div>
+  );
+}
+
+/** Routes saved before the tenant had its External ID, and how to move them to it without an outage. */
+function LegacyNotice({ routes }: { routes: ProviderRoute[] }) {
+  if (routes.length === 0) return null;
+  return (
+    <p className="notice" data-testid="legacy-notice">
+      Saved before your External ID existed: {routes.map((r) => r.name).join(', ')}. STS still gets the External ID each was saved
+      with, alone. Saving one again (same name) moves it to your External ID: add yours to its role&apos;s <code>sts:ExternalId</code> condition
+      first (<code>StringEquals</code> takes a list), then save, then drop the old value.
+    </p>
   );
 }
