@@ -128,12 +128,13 @@ export function CopyButton({ text }: { text: string }) {
   return <button type="button" onClick={copy}>{copied ? 'Copied' : 'Copy'}</button>;
 }
 
-/** A secret the server shows once (a new API key, an invitation token): shown until dismissed, with a copy button. */
-export function ShowOnce({ title, secret, onDismiss }: { title: string; secret: string; onDismiss: () => void }) {
+/** A secret the server shows once (a new API key, an invitation token): shown until dismissed, with a copy button; `children` say more about it. */
+export function ShowOnce({ title, secret, onDismiss, children }: { title: string; secret: string; onDismiss: () => void; children?: ReactNode }) {
   return (
     <div className="show-once" role="status">
       <p><strong>{title}</strong> — shown this once only: copy it now, it cannot be read again.</p>
       <code data-testid="secret">{secret}</code>
+      {children}
       <div className="row">
         <CopyButton key={secret} text={secret} />
         <button type="button" onClick={onDismiss}>I have stored it</button>

@@ -4,6 +4,7 @@
  * console/screenshots/. One server and one browser for the file; the tests run in order,
  * as an operator's and an owner's day would.
  */
+import { createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +17,15 @@ import {
 const available = browserAvailable();
 const DAY_MS = 86_400_000;
 
+/** A request the webhook receiver got: its Standard Webhooks headers and its body as sent. */
+interface Received { id: string; timestamp: string; signature: string; body: string }
+
+/** The Standard Webhooks signature of `request` under `secret`: HMAC-SHA256 keyed with the secret's bytes (base64 after whsec_), over id.timestamp.body. */
+function signature(secret: string, request: Received): string {
+  const key = Buffer.from(secret.slice('whsec_'.length), 'base64');
+  return `v1,${createHmac('sha256', key).update(`${request.id}.${request.timestamp}.${request.body}`).digest('base64')}`;
+}
+
 describe.skipIf(!available)('the console in Chromium, against a real Tollgate', () => {
   let stage: Stage;
   let ops: Tollgate;
@@ -25,11 +35,11 @@ describe.skipIf(!available)('the console in Chromium, against a real Tollgate', 
   let backendKey: string;
   let opsPage: Page;
   let ownerPage: Page;
-  // A webhook receiver on 127.0.0.1 (the test server allows private targets): answers `receiverStatus`, keeps each request's webhook-id.
+  // A webhook receiver on 127.0.0.1 (the test server allows private targets): answers `receiverStatus`, keeps each request.
   let receiver: Server;
   let receiverUrl: string;
   let receiverStatus = 500;
-  const received: string[] = [];
+  const received: Received[] = [];
 
   const section = (page: Page, name: string) => page.locator(`section[data-section="${name}"]`);
   const tenantOf = async (tenantId: string) => unwrap(ops.api.GET('/v1/admin/tenants/{tenantId}', { params: { path: { tenantId } } }));
@@ -38,9 +48,11 @@ describe.skipIf(!available)('the console in Chromium, against a real Tollgate', 
   beforeAll(async () => {
     stage = await startStage({ TOLLGATE_WEBHOOKS_ALLOW_PRIVATE_TARGETS: 'true' });
     receiver = createServer((request, response) => {
-      request.resume();
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
       request.on('end', () => {
-        received.push(String(request.headers['webhook-id']));
+        const header = (name: string) => String(request.headers[name]);
+        received.push({ id: header('webhook-id'), timestamp: header('webhook-timestamp'), signature: header('webhook-signature'), body: Buffer.concat(chunks).toString('utf8') });
         response.writeHead(receiverStatus).end();
       });
     });
@@ -514,7 +526,7 @@ describe.skipIf(!available)('the console in Chromium, against a real Tollgate', 
       await expect.poll(async () => (await deliveriesOf())[0]?.responseStatus, { timeout: 15_000 }).toBe(500);
       const failed = (await deliveriesOf())[0]!;
       expect(failed).toMatchObject({ eventType: 'api_key.revoked', status: 'pending', attempts: 1 });
-      expect(received).toEqual([failed.eventId]);
+      expect(received.map((r) => r.id)).toEqual([failed.eventId]);
 
       await row.getByRole('button', { name: 'Deliveries' }).click();
       const delivery = section(ownerPage, 'deliveries').getByRole('row', { name: /api_key\.revoked/ });
@@ -525,7 +537,7 @@ describe.skipIf(!available)('the console in Chromium, against a real Tollgate', 
       receiverStatus = 204;
       await delivery.getByRole('button', { name: 'Retry' }).click();
       await expect.poll(async () => (await deliveriesOf())[0]?.status, { timeout: 15_000 }).toBe('succeeded');
-      expect(received).toEqual([failed.eventId, failed.eventId]); // the same webhook-id again
+      expect(received.map((r) => r.id)).toEqual([failed.eventId, failed.eventId]); // the same webhook-id again
       await section(ownerPage, 'deliveries').getByRole('button', { name: 'Refresh' }).click();
       await delivery.locator('.badge-succeeded').waitFor();
       expect(await delivery.textContent()).toContain('204');
@@ -534,6 +546,52 @@ describe.skipIf(!available)('the console in Chromium, against a real Tollgate', 
       await ownerPage.getByText('No webhooks yet.').waitFor();
       expect(await webhooksOf()).toEqual([]);
       expect(await section(ownerPage, 'deliveries').count()).toBe(0);
+    });
+
+    it('webhooks: a secret rotated from the page, once confirmed, is shown once and signs the next delivery, the old one beside it until the time shown; never shown again', async () => {
+      receiverStatus = 204;
+      const created = await unwrap(owner.tg.api.POST('/v1/tenants/{tenantId}/webhooks', {
+        params: { path: { tenantId: teamId } }, body: { url: receiverUrl, events: ['api_key.revoked'], description: 'rotating' },
+      }));
+      const endpoint = async () => (await unwrap(owner.tg.api.GET('/v1/tenants/{tenantId}/webhooks', { params: { path: { tenantId: teamId } } })))
+        .webhooks.find((w) => w.id === created.id)!;
+      await ownerPage.reload();
+      const row = section(ownerPage, 'webhooks').getByRole('row', { name: /rotating/ });
+      await row.getByRole('button', { name: 'Rotate secret…' }).click();
+      await row.getByRole('button', { name: 'Cancel' }).click();
+      await row.getByRole('button', { name: 'Rotate secret…' }).click();
+      expect(await row.textContent()).toContain('the current one keeps signing beside it');
+      expect((await endpoint()).previousSecretExpiresAt).toBeNull(); // neither asking nor cancelling rotates
+
+      const asked = Date.now();
+      await row.getByRole('button', { name: 'Rotate secret', exact: true }).click();
+      const secret = (await ownerPage.getByTestId('secret').textContent())!;
+      expect(secret).toMatch(/^whsec_/);
+      expect(secret).not.toBe(created.secret);
+      const until = (await endpoint()).previousSecretExpiresAt!;
+      expect(Date.parse(until) - asked).toBeGreaterThan(DAY_MS - 60_000); // the test server's grace: the default, a day
+      expect(await section(ownerPage, 'webhooks').getByRole('status').textContent()).toContain(`until ${until.replace('T', ' ').slice(0, 16)} UTC`);
+      await screenshot(ownerPage, '27-owner-webhook-secret-rotated');
+
+      // The next delivery: signed with the secret the page showed first, then the old one (the receiver's, until it takes the new one).
+      const doomed = await unwrap(owner.tg.api.POST('/v1/tenants/{tenantId}/api-keys', { params: { path: { tenantId: teamId } }, body: { name: 'rotation witness', scopes: ['read'] } }));
+      const before = received.length;
+      await unwrap(owner.tg.api.DELETE('/v1/tenants/{tenantId}/api-keys/{keyId}', { params: { path: { tenantId: teamId, keyId: doomed.id } } }));
+      await expect.poll(() => received.length, { timeout: 15_000 }).toBe(before + 1);
+      const delivery = received.at(-1)!;
+      expect(JSON.parse(delivery.body)).toMatchObject({ type: 'api_key.revoked' });
+      expect(delivery.signature.split(' ')).toEqual([signature(secret, delivery), signature(created.secret, delivery)]);
+
+      await ownerPage.getByRole('button', { name: 'I have stored it' }).click();
+      await ownerPage.reload();
+      await row.getByText('previous secret signs too until').waitFor();
+      expect(await ownerPage.getByTestId('secret').count()).toBe(0);
+      const content = await ownerPage.content();
+      expect(content).not.toContain(secret);
+      expect(content).not.toContain(created.secret);
+
+      await row.getByRole('button', { name: 'Delete' }).click();
+      await ownerPage.getByText('No webhooks yet.').waitFor();
     });
 
     it('a link to a page opens it on load; signing out returns to the sign-in page', async () => {

@@ -1,5 +1,5 @@
 import { unwrap } from '@tollgate/sdk';
-import { useState } from 'react';
+import { useState, type ReactNode } from 'react';
 import { tg } from '../session';
 import type { Webhook, WebhookDelivery, WebhookEvent } from '../types';
 import { ActionForm, Field, Section, ShowOnce, StatusBadge, Table, useLoad, when } from '../ui';
@@ -14,13 +14,17 @@ const EVENTS: { event: WebhookEvent; says: string }[] = [
   { event: 'api_key.revoked', says: 'an API key was revoked' },
 ];
 
-/** Webhook endpoints: created with the whsec_ secret shown once, listed, enabled again once disabled, deleted; each with its delivery log. */
+/**
+ * Webhook endpoints: created with the whsec_ secret shown once, listed, enabled again once
+ * disabled, given a new secret (shown once too), deleted; each with its delivery log.
+ */
 export function TenantWebhooks({ tenantId }: { tenantId: string }) {
   const webhooks = useLoad(() => unwrap(tg.api.GET('/v1/tenants/{tenantId}/webhooks', { params: { path: { tenantId }, query: { limit: 100 } } })), [tenantId]);
   const [url, setUrl] = useState('');
   const [description, setDescription] = useState('');
   const [events, setEvents] = useState<WebhookEvent[]>([]);
-  const [shown, setShown] = useState<{ url: string; secret: string } | null>(null);
+  const [shown, setShown] = useState<{ title: string; secret: string; note?: ReactNode } | null>(null);
+  const [rotating, setRotating] = useState<string | null>(null);
   const [open, setOpen] = useState<string | null>(null);
   const toggle = (event: WebhookEvent) => setEvents(events.includes(event) ? events.filter((e) => e !== event) : [...events, event]);
   return (
@@ -28,14 +32,14 @@ export function TenantWebhooks({ tenantId }: { tenantId: string }) {
       <Section title="Webhooks" loaded={webhooks}>
         {(data) => (
           <>
-            {shown ? <ShowOnce title={`Signing secret of ${shown.url}`} secret={shown.secret} onDismiss={() => setShown(null)} /> : null}
+            {shown ? <ShowOnce title={shown.title} secret={shown.secret} onDismiss={() => setShown(null)}>{shown.note}</ShowOnce> : null}
             <ActionForm label="Create webhook" className="action row-form" done={() => { setUrl(''); setDescription(''); setEvents([]); webhooks.reload(); }}
               submit={async () => {
                 if (events.length === 0) throw new Error('choose at least one event');
                 const created = await unwrap(tg.api.POST('/v1/tenants/{tenantId}/webhooks', {
                   params: { path: { tenantId } }, body: { url, events, ...(description ? { description } : {}) },
                 }));
-                setShown({ url: created.url, secret: created.secret });
+                setShown({ title: `Signing secret of ${created.url}`, secret: created.secret });
               }}>
               <Field label="URL"><input name="webhookUrl" type="url" required value={url} onChange={(e) => setUrl(e.target.value)} placeholder="https://example.com/hooks/tollgate" /></Field>
               <Field label="Description (optional)"><input name="webhookDescription" maxLength={200} value={description} onChange={(e) => setDescription(e.target.value)} /></Field>
@@ -50,7 +54,7 @@ export function TenantWebhooks({ tenantId }: { tenantId: string }) {
               { title: 'URL', cell: (w) => <code>{w.url}</code> },
               { title: 'Events', cell: (w) => w.events.join(', ') },
               { title: 'Description', cell: (w) => w.description ?? '—' },
-              { title: 'Status', cell: (w) => <><StatusBadge status={w.status} />{w.disabledReason ? <span className="muted small"> {w.disabledReason}</span> : null}{w.failingSince ? <span className="muted small"> failing since {when(w.failingSince)}</span> : null}</> },
+              { title: 'Status', cell: (w) => <><StatusBadge status={w.status} />{w.disabledReason ? <span className="muted small"> {w.disabledReason}</span> : null}{w.failingSince ? <span className="muted small"> failing since {when(w.failingSince)}</span> : null}{previousSigns(w) ? <span className="muted small"> previous secret signs too until {when(w.previousSecretExpiresAt)} UTC</span> : null}</> },
               { title: 'Created', cell: (w) => when(w.createdAt) },
               { title: '', cell: (w) => (
                 <div className="row">
@@ -59,6 +63,16 @@ export function TenantWebhooks({ tenantId }: { tenantId: string }) {
                     <ActionForm label="Enable" className="inline" done={webhooks.reload}
                       submit={() => unwrap(tg.api.POST('/v1/tenants/{tenantId}/webhooks/{id}/enable', { params: { path: { tenantId, id: w.id } } }))} />
                   ) : null}
+                  {rotating === w.id ? (
+                    <ActionForm label="Rotate secret" className="inline" done={() => { setRotating(null); webhooks.reload(); }}
+                      submit={async () => {
+                        const rotated = await unwrap(tg.api.POST('/v1/tenants/{tenantId}/webhooks/{id}/rotate-secret', { params: { path: { tenantId, id: w.id } } }));
+                        setShown({ title: `New signing secret of ${rotated.url}`, secret: rotated.secret, note: <GraceNote until={rotated.previousSecretExpiresAt} /> });
+                      }}>
+                      <span className="muted small">A new secret for this endpoint; the current one keeps signing beside it for the server&apos;s grace (a day unless configured otherwise).</span>
+                      <button type="button" onClick={() => setRotating(null)}>Cancel</button>
+                    </ActionForm>
+                  ) : <button type="button" onClick={() => setRotating(w.id)}>Rotate secret…</button>}
                   <ActionForm label="Delete" className="inline" done={() => { if (open === w.id) setOpen(null); webhooks.reload(); }}
                     submit={() => unwrap(tg.api.DELETE('/v1/tenants/{tenantId}/webhooks/{id}', { params: { path: { tenantId, id: w.id } } }))} />
                 </div>
@@ -72,6 +86,17 @@ export function TenantWebhooks({ tenantId }: { tenantId: string }) {
         : null}
     </>
   );
+}
+
+/** Whether deliveries are still signed with the secret a rotation replaced. */
+function previousSigns(webhook: Webhook): boolean {
+  return webhook.previousSecretExpiresAt !== null && new Date(webhook.previousSecretExpiresAt).getTime() > Date.now();
+}
+
+/** How long the secret a rotation replaced keeps signing (webhooks.secretGraceSeconds): the receiver has until then to take the new one. */
+function GraceNote({ until }: { until: string | null }) {
+  if (until === null) return <p>The previous secret no longer signs deliveries (this server keeps no grace): give the receiver this one now.</p>;
+  return <p>The previous secret still signs deliveries, beside this one, until <strong>{when(until)} UTC</strong>: give the receiver this one before then.</p>;
 }
 
 /** An endpoint's delivery log, newest first, with a retry for each delivery. */
