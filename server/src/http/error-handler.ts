@@ -56,6 +56,8 @@ const UTF8_LABELS = new Set(['utf-8', 'utf8']);
  */
 function unreadableAsSent(request: FastifyRequest): string | undefined {
   const coding = request.headers['content-encoding'];
+  // Every decision comes this way: the usual request (no coding, no parameter) allocates nothing here.
+  if (coding === undefined && !request.headers['content-type']?.includes(';')) return undefined;
   const codings = (coding ?? '').split(',').map((c) => c.trim().toLowerCase()).filter(Boolean);
   if (codings.some((c) => c !== 'identity')) return `Content-Encoding ${coding!.slice(0, 64)}: send the body as is (identity), not encoded`;
   for (const parameter of (request.headers['content-type'] ?? '').split(';').slice(1)) {
