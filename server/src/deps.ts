@@ -214,7 +214,7 @@ async function billingParts({ config, overrides, logger, clock, database, audit,
   const transfers = new BankTransfers(payments, lifecycle);
   const paidPeriods = new PaidPeriods(payments, lifecycle);
   const subscriptions = new SubscriptionActions(db, clock, plans, lifecycle, changes, file.billing.pastDueGraceSeconds, paidPeriods);
-  const providerEvents = new ProviderEvents(db, payments, lifecycle);
+  const providerEvents = new ProviderEvents(db, payments, lifecycle, file.billing.pastDueGraceSeconds);
   const stripeWebhooks = new StripeWebhooks(config.stripeWebhookSecrets, file.billing.stripe.prices, clock, providerEvents);
   const paypalWebhooks = new PayPalWebhooks({
     webhookId: config.paypalWebhookId, plans: file.billing.paypal.plans, certificateOrigin: file.billing.paypal.certificateOrigin,

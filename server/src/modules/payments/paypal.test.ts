@@ -9,6 +9,7 @@ import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decisionCode, setSubscription, signIn, subscriptionRow } from '../../../test/billing.js';
 import { snapshot, startSecondInstance, startTestApp, type SecondInstance, type SignedUp, type TestApp } from '../../../test/harness.js';
+import { addMonthUtc } from '../billing/index.js';
 import { trustedCertificateUrl } from './paypal.js';
 
 /**
@@ -358,5 +359,120 @@ describe('events', () => {
     expect((await deliver(event('PAYMENT.CAPTURE.COMPLETED', order))).statusCode).toBe(200);
     expect(await subscriptionRow(t, owner.tenantId)).toEqual(paidUp);
     expect(await t.db.asOwner("SELECT 1 FROM credit_ledger WHERE tenant_id = $1 AND kind = 'grant' AND payment_id IS NOT NULL", [owner.tenantId])).toHaveLength(1);
+  });
+});
+
+describe('a new subscription takes a served tenant over only once a sale of it covers its price', () => {
+  /** A tenant served by a bank transfer's paid period on pro, and its subscription row. */
+  async function paidByTransfer(externalPaymentId: string) {
+    const owner = await t.signup();
+    const op = await t.operator();
+    const confirmed = await t.request({ method: 'POST', url: `/v1/admin/tenants/${owner.tenantId}/payments/bank-transfer`, token: op.accessToken, payload: { externalPaymentId, amount: 4900, currency: 'EUR', payerName: 'Owner', plan: 'pro' } });
+    expect(confirmed.statusCode, confirmed.body).toBe(200);
+    const row = await subscriptionRow(t, owner.tenantId);
+    expect(row).toMatchObject({ status: 'active', plan: 'pro', payment_method: 'bank_transfer' });
+    return { owner, row };
+  }
+  const outcome = async (e: Record<string, unknown>) => (await t.db.asOwner<{ outcome: string }>('SELECT outcome FROM provider_events WHERE event_id = $1', [e.id]))[0]!.outcome;
+  const held = (tenantId: string) => t.db.asOwner<{ provider_subscription_id: string }>('SELECT provider_subscription_id FROM provider_held_states WHERE tenant_id = $1', [tenantId]);
+  const paidGrants = (tenantId: string) => t.db.asOwner<{ payment_id: string; amount: string }>("SELECT payment_id, amount::text FROM credit_ledger WHERE tenant_id = $1 AND kind = 'grant' AND payment_id IS NOT NULL ORDER BY payment_id", [tenantId]);
+
+  it('an activation naming a tenant served by a bank transfer, or by another PayPal subscription, and never paid: the tenant keeps what it has, the decision stays OK; redelivered, nothing changes', async () => {
+    const transfer = await paidByTransfer('BANK-HELD-1');
+    const other = await t.signup();
+    await deliver(event('BILLING.SUBSCRIPTION.ACTIVATED', subscription(other.tenantId, 'I-OWN', t.clock.now())));
+    await deliver(event('PAYMENT.SALE.COMPLETED', sale('SALE-OWN', 'I-OWN', t.clock.now())));
+    const own = { owner: other, row: await subscriptionRow(t, other.tenantId) };
+    expect(own.row).toMatchObject({ status: 'active', provider_subscription_id: 'I-OWN' });
+    for (const [name, { owner, row }] of [['bank transfer', transfer], ['PayPal', own]] as const) {
+      // Anyone can create a PayPal subscription with custom_id = a tenant id and activate it.
+      const activation = event('BILLING.SUBSCRIPTION.ACTIVATED', subscription(owner.tenantId, `I-NAMING-${name}`, new Date(t.clock.now().getTime() + 1000)));
+      expect((await deliver(activation)).statusCode).toBe(200);
+      expect([name, await outcome(activation)]).toEqual([name, expect.stringMatching(/^held: /)]);
+      expect([name, await subscriptionRow(t, owner.tenantId)]).toEqual([name, row]);
+      expect([name, await decisionCode(t, owner.accessToken), await decisionCode(two, owner.accessToken)]).toEqual([name, 'OK', 'OK']);
+      const view = (await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/subscription`, token: owner.accessToken })).json();
+      expect([name, view]).toMatchObject([name, { status: 'active', plan: 'pro', paymentMethod: row.payment_method }]);
+      expect(await held(owner.tenantId)).toEqual([{ provider_subscription_id: `I-NAMING-${name}` }]);
+      const before = await snapshot(t.db);
+      expect((await deliver(activation)).statusCode).toBe(200);
+      expect(await snapshot(t.db)).toEqual(before);
+    }
+  });
+
+  it('held, then a sale short of the price: still held; then a sale that covers it: the tenant follows the new subscription, active on the sale\'s period with its credits; redelivered, nothing changes', async () => {
+    const { owner, row } = await paidByTransfer('BANK-HELD-2');
+    const at = t.clock.now();
+    const after = (ms: number) => new Date(at.getTime() + ms);
+    await deliver(event('BILLING.SUBSCRIPTION.ACTIVATED', subscription(owner.tenantId, 'I-TAKEOVER', after(1000))));
+    // A sale names its subscription, not the tenant: the state held for the tenant does.
+    const short = event('PAYMENT.SALE.COMPLETED', sale('SALE-TAKEOVER-SHORT', 'I-TAKEOVER', after(2000), '48.99'));
+    expect((await deliver(short)).statusCode).toBe(200);
+    expect(await outcome(short)).toMatch(/^recorded, its subscription still held: /);
+    expect(await subscriptionRow(t, owner.tenantId)).toEqual(row);
+    expect(await decisionCode(t, owner.accessToken)).toBe('OK');
+    const listed = (await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/payments`, token: owner.accessToken })).json().payments as { externalPaymentId: string }[];
+    expect(listed.find((p) => p.externalPaymentId === 'SALE-TAKEOVER-SHORT')).toMatchObject({ externalPaymentId: 'SALE-TAKEOVER-SHORT', reason: 'not applied: 4899 EUR does not cover the pro plan\'s price of 4900 EUR' });
+
+    const covering = event('PAYMENT.SALE.COMPLETED', sale('SALE-TAKEOVER', 'I-TAKEOVER', after(3000)));
+    expect((await deliver(covering)).statusCode).toBe(200);
+    expect(await outcome(covering)).toBe('applied: payment of a subscription held back, which took over (active on it)');
+    const taken = await subscriptionRow(t, owner.tenantId);
+    expect(taken).toMatchObject({
+      status: 'active', plan: 'pro', payment_method: 'paypal', provider_subscription_id: 'I-TAKEOVER', external_payment_id: 'SALE-TAKEOVER',
+      current_period_start: after(3000), current_period_end: addMonthUtc(after(3000)),
+    });
+    const payments = (await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/payments`, token: owner.accessToken })).json().payments as { id: string; externalPaymentId: string }[];
+    const sold = payments.find((p) => p.externalPaymentId === 'SALE-TAKEOVER')!;
+    const transferred = payments.find((p) => p.externalPaymentId === 'BANK-HELD-2')!;
+    expect(await paidGrants(owner.tenantId)).toEqual([{ payment_id: transferred.id, amount: '10000' }, { payment_id: sold.id, amount: '10000' }].sort((x, y) => x.payment_id.localeCompare(y.payment_id)));
+    expect(await held(owner.tenantId)).toEqual([]);
+    expect([await decisionCode(t, owner.accessToken), await decisionCode(two, owner.accessToken)]).toEqual(['OK', 'OK']);
+    const before = await snapshot(t.db);
+    for (const e of [covering, short]) expect((await deliver(e)).statusCode).toBe(200);
+    expect(await snapshot(t.db)).toEqual(before);
+    expect(taken.current_period_end).not.toEqual(row.current_period_end);
+  });
+
+  it('a covering sale delivered before the activation: the served tenant switches at once, active on the sale\'s period with its credits', async () => {
+    const { owner } = await paidByTransfer('BANK-HELD-3');
+    const at = t.clock.now();
+    await deliver(event('PAYMENT.SALE.COMPLETED', { ...sale('SALE-FIRST', 'I-SALE-FIRST', at), custom: owner.tenantId }));
+    const activation = event('BILLING.SUBSCRIPTION.ACTIVATED', subscription(owner.tenantId, 'I-SALE-FIRST', new Date(at.getTime() + 1000)));
+    await deliver(activation);
+    expect(await outcome(activation)).toMatch(/^applied: /);
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'active', payment_method: 'paypal', provider_subscription_id: 'I-SALE-FIRST', external_payment_id: 'SALE-FIRST', current_period_start: at });
+    expect(await paidGrants(owner.tenantId)).toHaveLength(2);
+    expect(await held(owner.tenantId)).toEqual([]);
+    expect(await decisionCode(t, owner.accessToken)).toBe('OK');
+  });
+
+  it('a tenant not served by what it has switches at once, pending_payment until paid: a free plan, canceled, suspended, past due or a period ended beyond the grace', async () => {
+    const grace = t.deps.config.file.billing.pastDueGraceSeconds * 1000;
+    const now = t.clock.now().getTime();
+    const cases: [string, Record<string, unknown> | null][] = [
+      ['free plan', null],
+      ['canceled', { status: 'canceled', plan: 'pro' }],
+      ['suspended', { status: 'suspended', plan: 'pro' }],
+      ['past due beyond the grace', { status: 'past_due', plan: 'pro', past_due_since: new Date(now - grace - 1000) }],
+      ['period ended beyond the grace', { status: 'active', plan: 'pro', payment_method: 'bank_transfer', current_period_start: new Date(now - grace - 40 * 86_400_000), current_period_end: new Date(now - grace - 1000) }],
+    ];
+    for (const [name, fields] of cases) {
+      const owner = await t.signup();
+      if (fields) await setSubscription(t, owner.tenantId, fields);
+      const id = `I-UNSERVED-${name.replaceAll(' ', '-')}`;
+      await deliver(event('BILLING.SUBSCRIPTION.ACTIVATED', subscription(owner.tenantId, id, t.clock.now())));
+      expect([name, await subscriptionRow(t, owner.tenantId)]).toMatchObject([name, { status: 'pending_payment', plan: 'pro', payment_method: 'paypal', provider_subscription_id: id }]);
+      expect(await held(owner.tenantId)).toEqual([]);
+    }
+  });
+
+  it('a tenant past due within the grace is served: held as well', async () => {
+    const owner = await t.signup();
+    await setSubscription(t, owner.tenantId, { status: 'past_due', plan: 'pro', past_due_since: new Date(t.clock.now().getTime() - 1000) });
+    const before = await subscriptionRow(t, owner.tenantId);
+    await deliver(event('BILLING.SUBSCRIPTION.ACTIVATED', subscription(owner.tenantId, 'I-GRACE', t.clock.now())));
+    expect(await subscriptionRow(t, owner.tenantId)).toEqual(before);
+    expect(await decisionCode(t, owner.accessToken)).toBe('OK');
   });
 });

@@ -4,6 +4,7 @@ import type { Actor } from '../audit/index.js';
 import { endsItsOwnPeriod, findByProvider, findSubscription, keptByProvider, lockSubscription, paidPeriodEnd, type Period, type Subscription, type SubscriptionLifecycle, type SubscriptionRow, type SubscriptionStatus } from '../billing/index.js';
 import { newId } from '../../lib/ids.js';
 import type { Plan } from '../plans/index.js';
+import { followsOnly, heldState, hold, release, served, withLater } from './held-states.js';
 import * as repo from './repo.js';
 import type { PaymentRow } from './repo.js';
 import { coversPrice, type PaymentsService } from './service.js';
@@ -62,13 +63,16 @@ const TENANT_ID = /^tnt_[0-9A-Z]{26}$/;
  * its state or payment is applied unless it is older than what the subscription has.
  */
 export class ProviderEvents {
-  constructor(private readonly db: Db, private readonly payments: PaymentsService, private readonly lifecycle: SubscriptionLifecycle) {}
+  /** `graceSeconds`: billing.pastDueGraceSeconds, which says how long a tenant past due is still served (held-states.ts `served`). */
+  constructor(private readonly db: Db, private readonly payments: PaymentsService, private readonly lifecycle: SubscriptionLifecycle, private readonly graceSeconds: number) {}
 
   async tenantOf(provider: Provider, t: EventTenant): Promise<string | null> {
     return inSystem(this.db, async (tx) => {
       const named = t.fromMetadata && TENANT_ID.test(t.fromMetadata) ? t.fromMetadata : null;
       if (named) return (await findSubscription(tx, named)) ? named : null;
-      return (await findByProvider(tx, provider, { subscriptionId: t.subscriptionId, customerId: t.customerId })) ?? null;
+      const following = await findByProvider(tx, provider, { subscriptionId: t.subscriptionId, customerId: t.customerId });
+      // A subscription not followed yet, whose state is held for a tenant (takeover): its payment is that tenant's.
+      return following ?? (t.subscriptionId ? await repo.tenantHolding(tx, provider, t.subscriptionId) : undefined) ?? null;
     });
   }
 
@@ -91,19 +95,22 @@ export class ProviderEvents {
     });
   }
 
-  /** The provider's subscription state, unless the subscription follows another one or already has a newer state. */
-  async applyState(tx: Executor, tenantId: string, provider: Provider, s: ProviderState): Promise<string> {
+  /**
+   * The provider's subscription state, unless the subscription follows another one or already
+   * has a newer state, or it is a new subscription's that takeover holds back.
+   */
+  async applyState(tx: Executor, tenantId: string, provider: Provider, given: ProviderState): Promise<string> {
     const actor: Actor = { type: 'system', id: provider };
+    const locked = await lockSubscription(tx, tenantId);
+    const s = !locked || followsSubscription(locked, provider, given.subscriptionId) ? given : await this.takeover(tx, locked, provider, given);
+    if (typeof s === 'string') return s;
     let switched = false;
-    // Stripe's checkout: it says which subscription the tenant follows, not its state. Stripe
-    // makes the subscription's own events before it, so it must not date the state: they
-    // would arrive "older" and be dropped.
-    const followOnly = s.creates === true && s.status === undefined && s.period === undefined;
+    const followOnly = followsOnly(s);
     const changed = await this.lifecycle.apply(tx, tenantId, (row) => {
       const follows = followsSubscription(row, provider, s.subscriptionId);
       switched = !follows;
       if (!follows && !s.creates) return null;
-      const to = s.activeOncePaid && s.status === 'active' && !this.paidFor(row, follows, s) ? 'pending_payment' : s.status ?? row.status;
+      const to = this.statusOf(row, follows, s);
       const state = { status: to, cancelAtPeriodEnd: s.cancelAtPeriodEnd ?? row.cancelAtPeriodEnd, paymentMethod: provider, providerSubscriptionId: s.subscriptionId };
       if (follows && isOlder(row, s, () => tieRank(state) < tieRank(row))) return null;
       if (!follows && row.paymentMethod === provider && row.providerUpdatedAt && s.at < row.providerUpdatedAt) return null;
@@ -130,6 +137,49 @@ export class ProviderEvents {
       await this.applyHeldPayments(tx, tenantId, provider, s, changed.after, actor, switched && !s.period);
     }
     return `applied: ${changed.before.status} → ${changed.after.status}`;
+  }
+
+  /**
+   * A state of a provider subscription the tenant does not follow: what applyState is to
+   * apply (it, or the state held of that subscription with it on top), or why nothing is.
+   * A creation switches the tenant to following its subscription; PayPal lets the buyer
+   * set a subscription's custom_id, so anyone may activate one naming any tenant. A tenant
+   * served by what it has (held-states.ts `served`) is switched only to a state that serves
+   * it: one active or trialing — for PayPal, once a sale of it covers its plan's price
+   * (statusOf) — or one whose held payment applyHeldPayments will open a period with. Any
+   * other is held (provider_held_states) and the tenant keeps what it has; a later state of
+   * that subscription, or a payment of it (applySuccess), judges it again, and a tenant no
+   * longer served by then switches as any other. A tenant not served switches at once.
+   */
+  private async takeover(tx: Executor, row: SubscriptionRow, provider: Provider, s: ProviderState): Promise<ProviderState | string> {
+    const held = await heldState(tx, row.tenantId, provider, s.subscriptionId);
+    if (!held && !s.creates) return s;
+    const state = held ? withLater(held, s) : s;
+    if (!state) return 'ignored: older than the state held of that subscription';
+    if (await this.keepsServed(tx, row, provider, state)) {
+      if (held) await release(tx, row.tenantId, provider, state.subscriptionId);
+      return state;
+    }
+    await hold(tx, row.tenantId, provider, state, this.payments.clock.now());
+    return `held: the tenant is ${row.status} on what it has; ${state.subscriptionId} takes over once a payment of it covers its plan's price`;
+  }
+
+  /** Whether switching to `state` leaves the tenant served, or it was not served anyway. */
+  private async keepsServed(tx: Executor, row: SubscriptionRow, provider: Provider, state: ProviderState): Promise<boolean> {
+    if (!served(row, this.payments.plans.ofSubscription(row.plan), this.payments.clock.now(), this.graceSeconds)) return true;
+    const to = this.statusOf(row, false, state);
+    if (followsOnly(state) || to === 'active' || to === 'trialing') return true;
+    // A canceled state opens nothing (applyState); any other, the payment applyHeldPayments would open a period with.
+    if (to === 'canceled') return false;
+    const periodless = !state.period;
+    const later = laterHeld(await repo.succeededPaymentsOf(tx, row.tenantId, provider, state.subscriptionId), state.period ?? { start: row.currentPeriodStart }, periodless);
+    const prospect = { status: to, paymentMethod: provider, providerSubscriptionId: state.subscriptionId, trialEndsAt: state.trialEndsAt === undefined ? row.trialEndsAt : state.trialEndsAt };
+    return later !== undefined && (await this.admitHeld(tx, row.tenantId, provider, later, heldPlan(provider, state, later), prospect)) !== null;
+  }
+
+  /** The status a state gives the subscription: PayPal's `active` is pending_payment until paid for. */
+  private statusOf(row: SubscriptionRow, follows: boolean, s: ProviderState): SubscriptionStatus {
+    return s.activeOncePaid && s.status === 'active' && !this.paidFor(row, follows, s) ? 'pending_payment' : s.status ?? row.status;
   }
 
   /** Whether the period the subscription is in is paid for by the provider subscription `s` is of (or its plan is free). */
@@ -159,9 +209,9 @@ export class ProviderEvents {
       const admitted = await this.admitHeld(tx, tenantId, provider, payment, payment.plan, state);
       if (admitted) await this.payments.grantFor(tx, tenantId, admitted, current, actor);
     }
-    const later = held.filter((h) => h.periodStart && h.periodEnd && (periodless || beginsAfter(h, current))).at(-1);
+    const later = laterHeld(held, current, periodless);
     if (!later) return;
-    const repriced = await this.admitHeld(tx, tenantId, provider, later, provider === 'paypal' ? s.plan ?? later.plan : later.plan, state);
+    const repriced = await this.admitHeld(tx, tenantId, provider, later, heldPlan(provider, s, later), state);
     if (!repriced) return;
     await this.payments.activate(tx, tenantId, repriced, { start: later.periodStart!, end: later.periodEnd! }, actor, {
       applies: (row) => followsSubscription(row, provider, subscriptionId) && (periodless || beginsAfter(later, { start: row.currentPeriodStart })),
@@ -277,6 +327,14 @@ export class ProviderEvents {
       await this.payments.grantFor(tx, tenantId, payment, period, actor);
       return 'applied: payment of the current period, its credits granted';
     }
+    // A payment of a subscription whose state is held (takeover): it may be what lets that subscription take over.
+    const held = p.subscriptionId !== null && !rules.follows(sub) ? await heldState(tx, tenantId, provider, p.subscriptionId) : null;
+    if (held) {
+      const judged = await this.applyState(tx, tenantId, provider, held);
+      if (judged.startsWith('held')) return `recorded, its subscription still ${judged}`;
+      if (!judged.startsWith('applied')) return `recorded, the state held of its subscription ${judged}`;
+      return `applied: payment of a subscription held back, which took over (${(await lockSubscription(tx, tenantId))!.status} on it)`;
+    }
     return 'recorded: payment of an earlier period or another subscription';
   }
 }
@@ -336,6 +394,20 @@ function shortOfPrice(plan: Plan, paid: { amount: number; currency: string }): s
   return plan.price
     ? `not applied: ${paid.amount} ${paid.currency} does not cover the ${plan.id} plan's price of ${plan.price.amount} ${plan.price.currency}`
     : `not applied: the ${plan.id} plan has no price`;
+}
+
+/**
+ * The held payment a state opens a period with (applyHeldPayments): the latest of a period
+ * begun after the subscription's `current` one, or any, when the state switched to the
+ * subscription naming no period (`periodless`).
+ */
+function laterHeld(held: PaymentRow[], current: { start: Date }, periodless: boolean): PaymentRow | undefined {
+  return held.filter((h) => h.periodStart && h.periodEnd && (periodless || beginsAfter(h, current))).at(-1);
+}
+
+/** The plan a held payment pays for: a PayPal sale names none, so the plan its subscription's state names; a Stripe invoice its own. */
+function heldPlan(provider: Provider, s: ProviderState, h: PaymentRow): string {
+  return provider === 'paypal' ? s.plan ?? h.plan : h.plan;
 }
 
 /** Whether a payment is of a period begun after `period`: a later one paid for. */

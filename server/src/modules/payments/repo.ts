@@ -5,7 +5,7 @@ import { lockKey } from '../../db/locks.js';
 import { AppError } from '../../lib/errors.js';
 import type { Position } from '../../lib/cursor.js';
 import type { PaymentMethod } from '../billing/index.js';
-import { payments, providerEvents, type PaymentStatus } from './tables.js';
+import { payments, providerEvents, providerHeldStates, type PaymentStatus } from './tables.js';
 
 export type PaymentRow = typeof payments.$inferSelect;
 
@@ -90,4 +90,34 @@ export async function succeededPaymentsOf(db: Executor, tenantId: string, method
   return db.select().from(payments).where(and(
     eq(payments.tenantId, tenantId), eq(payments.method, method), eq(payments.providerSubscriptionId, providerSubscriptionId), eq(payments.status, 'succeeded'),
   )).orderBy(asc(payments.periodStart), asc(payments.createdAt), asc(payments.id));
+}
+
+export type HeldStateRow = typeof providerHeldStates.$inferSelect;
+
+const heldKey = (tenantId: string, provider: 'stripe' | 'paypal', subscriptionId: string) => and(
+  eq(providerHeldStates.tenantId, tenantId), eq(providerHeldStates.provider, provider), eq(providerHeldStates.providerSubscriptionId, subscriptionId),
+);
+
+export async function findHeldState(db: Executor, tenantId: string, provider: 'stripe' | 'paypal', subscriptionId: string): Promise<HeldStateRow | undefined> {
+  const [row] = await db.select().from(providerHeldStates).where(heldKey(tenantId, provider, subscriptionId));
+  return row;
+}
+
+/** Holds a state, or replaces the one held of that subscription (its creation time stays). */
+export async function upsertHeldState(db: Executor, row: HeldStateRow): Promise<void> {
+  await db.insert(providerHeldStates).values(row).onConflictDoUpdate({
+    target: [providerHeldStates.tenantId, providerHeldStates.provider, providerHeldStates.providerSubscriptionId],
+    set: { state: row.state, updatedAt: row.updatedAt },
+  });
+}
+
+export async function deleteHeldState(db: Executor, tenantId: string, provider: 'stripe' | 'paypal', subscriptionId: string): Promise<void> {
+  await db.delete(providerHeldStates).where(heldKey(tenantId, provider, subscriptionId));
+}
+
+/** The one tenant a state of this provider subscription is held for (a system read); none when several are. */
+export async function tenantHolding(db: Executor, provider: 'stripe' | 'paypal', subscriptionId: string): Promise<string | undefined> {
+  const rows = await db.select({ tenantId: providerHeldStates.tenantId }).from(providerHeldStates)
+    .where(and(eq(providerHeldStates.provider, provider), eq(providerHeldStates.providerSubscriptionId, subscriptionId))).limit(2);
+  return rows.length === 1 ? rows[0]!.tenantId : undefined;
 }

@@ -459,6 +459,38 @@ describe('events', () => {
     expect(await t.db.asOwner("SELECT 1 FROM credit_ledger WHERE tenant_id = $1 AND kind = 'grant' AND idempotency_key LIKE $2", [owner.tenantId, `period:${new Date(start * 1000).toISOString()}%`])).toEqual([]);
   });
 
+  it('a new subscription Stripe says is incomplete does not take a tenant off a paid transfer\'s period: held, its invoice and checkout recorded, until Stripe says it is active', async () => {
+    const owner = await t.signup();
+    const op = await t.operator();
+    const confirmed = await t.request({ method: 'POST', url: `/v1/admin/tenants/${owner.tenantId}/payments/bank-transfer`, token: op.accessToken, payload: { externalPaymentId: 'BANK-BEFORE-STRIPE', amount: 4900, currency: 'EUR', payerName: 'Owner', plan: 'pro' } });
+    expect(confirmed.statusCode, confirmed.body).toBe(200);
+    const transferred = await subscriptionRow(t, owner.tenantId);
+    const start = seconds();
+    const sub = (status: string) => subscription(owner.tenantId, { id: 'sub_held', status, start, end: start + MONTH });
+    const outcome = async (e: Record<string, unknown>) => (await t.db.asOwner<{ outcome: string }>('SELECT outcome FROM provider_events WHERE event_id = $1', [e.id]))[0]!.outcome;
+    const created = event('customer.subscription.created', sub('incomplete'), start);
+    await deliver(created);
+    expect(await outcome(created)).toMatch(/^held: /);
+    // Its invoice paid, its checkout completed: Stripe still says incomplete until its update.
+    const paid = event('invoice.paid', invoice(owner.tenantId, { id: 'in_held', subscription: 'sub_held', start, end: start + MONTH }), start + 1);
+    await deliver(paid);
+    expect(await outcome(paid)).toMatch(/^recorded, its subscription still held: /);
+    await deliver(event('checkout.session.completed', { id: 'cs_held', object: 'checkout.session', mode: 'subscription', subscription: 'sub_held', customer: 'cus_sub_held', metadata: { tenantId: owner.tenantId } }, start + 2));
+    expect(await subscriptionRow(t, owner.tenantId)).toEqual(transferred);
+    expect(await decisionCode(t, owner.accessToken)).toBe('OK');
+    // The update its payment made, made before the checkout's completion.
+    await deliver(event('customer.subscription.updated', sub('active'), start + 1));
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({
+      status: 'active', plan: 'pro', payment_method: 'stripe', provider_subscription_id: 'sub_held', provider_customer_id: 'cus_sub_held',
+      current_period_start: new Date(start * 1000), current_period_end: new Date((start + MONTH) * 1000),
+    });
+    const payments = (await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/payments`, token: owner.accessToken })).json().payments as { id: string; externalPaymentId: string }[];
+    const grants = await t.db.asOwner("SELECT 1 FROM credit_ledger WHERE tenant_id = $1 AND kind = 'grant' AND payment_id = $2", [owner.tenantId, payments.find((p) => p.externalPaymentId === 'in_held')!.id]);
+    expect(grants).toHaveLength(1);
+    expect(await t.db.asOwner('SELECT 1 FROM provider_held_states WHERE tenant_id = $1', [owner.tenantId])).toEqual([]);
+    expect(await decisionCode(t, owner.accessToken)).toBe('OK');
+  });
+
   it('an invoice\'s period is its subscription line\'s, never a proration\'s: a proration alone opens nothing, a renewal after one grants its period', async () => {
     const owner = await t.signup();
     const start = seconds();

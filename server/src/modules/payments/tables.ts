@@ -1,4 +1,4 @@
-import { bigint, integer, pgTable, primaryKey, text } from 'drizzle-orm/pg-core';
+import { bigint, integer, jsonb, pgTable, primaryKey, text } from 'drizzle-orm/pg-core';
 import { at } from '../../db/columns.js';
 import type { PaymentMethod, SubscriptionStatus } from '../billing/index.js';
 
@@ -45,3 +45,17 @@ export const providerEvents = pgTable('provider_events', {
   outcome: text('outcome').notNull(),
   receivedAt: at('received_at').notNull(),
 }, (t) => [primaryKey({ columns: [t.provider, t.eventId] })]);
+
+/**
+ * A provider subscription's state held back (migration 0035, held-states.ts): it would take
+ * a served tenant away from what serves it before anything pays for it. `state` is the
+ * ProviderState, its instants as ISO strings.
+ */
+export const providerHeldStates = pgTable('provider_held_states', {
+  tenantId: text('tenant_id').notNull(),
+  provider: text('provider').$type<'stripe' | 'paypal'>().notNull(),
+  providerSubscriptionId: text('provider_subscription_id').notNull(),
+  state: jsonb('state').$type<Record<string, unknown>>().notNull(),
+  createdAt: at('created_at').notNull(),
+  updatedAt: at('updated_at').notNull(),
+}, (t) => [primaryKey({ columns: [t.tenantId, t.provider, t.providerSubscriptionId] })]);
