@@ -377,14 +377,22 @@ describe('a new subscription takes a served tenant over only once a sale of it c
   const held = (tenantId: string) => t.db.asOwner<{ provider_subscription_id: string }>('SELECT provider_subscription_id FROM provider_held_states WHERE tenant_id = $1', [tenantId]);
   const paidGrants = (tenantId: string) => t.db.asOwner<{ payment_id: string; amount: string }>("SELECT payment_id, amount::text FROM credit_ledger WHERE tenant_id = $1 AND kind = 'grant' AND payment_id IS NOT NULL ORDER BY payment_id", [tenantId]);
 
-  it('an activation naming a tenant served by a bank transfer, or by another PayPal subscription, and never paid: the tenant keeps what it has, the decision stays OK; redelivered, nothing changes', async () => {
+  it('an activation naming a tenant served by a bank transfer, another PayPal subscription or a Stripe one, and never paid: the tenant keeps what it has, the decision stays OK; redelivered, nothing changes', async () => {
     const transfer = await paidByTransfer('BANK-HELD-1');
     const other = await t.signup();
     await deliver(event('BILLING.SUBSCRIPTION.ACTIVATED', subscription(other.tenantId, 'I-OWN', t.clock.now())));
     await deliver(event('PAYMENT.SALE.COMPLETED', sale('SALE-OWN', 'I-OWN', t.clock.now())));
     const own = { owner: other, row: await subscriptionRow(t, other.tenantId) };
     expect(own.row).toMatchObject({ status: 'active', provider_subscription_id: 'I-OWN' });
-    for (const [name, { owner, row }] of [['bank transfer', transfer], ['PayPal', own]] as const) {
+    // A period Stripe keeps, paid (this suite has no Stripe secret: put as Stripe's events would leave it).
+    const onStripe = await t.signup();
+    const now = t.clock.now();
+    await setSubscription(t, onStripe.tenantId, {
+      status: 'active', plan: 'pro', payment_method: 'stripe', provider_subscription_id: 'sub_paid', provider_updated_at: now,
+      current_period_start: now, current_period_end: addMonthUtc(now), provider_period_end: addMonthUtc(now),
+    });
+    const stripe = { owner: onStripe, row: await subscriptionRow(t, onStripe.tenantId) };
+    for (const [name, { owner, row }] of [['bank transfer', transfer], ['PayPal', own], ['Stripe', stripe]] as const) {
       // Anyone can create a PayPal subscription with custom_id = a tenant id and activate it.
       const activation = event('BILLING.SUBSCRIPTION.ACTIVATED', subscription(owner.tenantId, `I-NAMING-${name}`, new Date(t.clock.now().getTime() + 1000)));
       expect((await deliver(activation)).statusCode).toBe(200);
