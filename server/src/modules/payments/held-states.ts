@@ -1,6 +1,5 @@
 import type { Executor } from '../../db/client.js';
 import { paymentRequired, renewsItself, type SubscriptionRow } from '../billing/index.js';
-import type { Plan } from '../plans/index.js';
 import type { Provider, ProviderState } from './provider-events.js';
 import * as repo from './repo.js';
 
@@ -59,12 +58,13 @@ export function withLater(held: ProviderState, s: ProviderState): ProviderState 
  * (paymentRequired) says: active, trialing with its trial not over, past due within the
  * grace. To it: an active period that ended is served for the grace after its end, as
  * the sweeper's past_due from that end would be (its renewal may yet come), unless its
- * period renews by itself (a plan an operator set, nobody paying). Not served: a plan
- * without a price (nothing paid to lose: it switches at once, as it always did), and
- * canceled, suspended, pending_payment, a past due or an ended period whose grace ran out.
+ * period renews by itself (a plan an operator set, nobody paying, a free plan's). A plan
+ * without a price serves as much as any: nothing paid is lost, but a switch to
+ * pending_payment refuses every decision, and anyone may name a tenant in a PayPal
+ * activation. Not served: canceled, suspended, pending_payment, a past due or an ended
+ * period whose grace ran out.
  */
-export function served(row: SubscriptionRow, plan: Plan, now: Date, graceSeconds: number): boolean {
-  if (plan.price === undefined) return false;
+export function served(row: SubscriptionRow, now: Date, graceSeconds: number): boolean {
   const standing = { status: row.status, pastDueSince: row.pastDueSince?.getTime() ?? null, trialEndsAt: row.trialEndsAt?.getTime() ?? null };
   if (paymentRequired(standing, now.getTime(), graceSeconds)) return false;
   return row.status !== 'active' || renewsItself(row) || row.currentPeriodEnd.getTime() + graceSeconds * 1000 > now.getTime();

@@ -126,7 +126,9 @@ describe('verification', () => {
     expect((await deliver(event('BILLING.SUBSCRIPTION.ACTIVATED', subscription(owner.tenantId, 'I-VALID', t.clock.now())))).json()).toEqual({ received: true });
     expect((await deliver(event('CUSTOMER.DISPUTE.CREATED', { id: 'PP-D-1' }))).statusCode).toBe(200);
     expect(fetches - before).toBeLessThanOrEqual(1);
-    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ payment_method: 'paypal', provider_subscription_id: 'I-VALID', plan: 'pro', status: 'pending_payment' });
+    // Applied, and held: the tenant is served by its free plan until a sale of I-VALID pays for pro.
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ plan: 'free', status: 'active' });
+    expect(await t.db.asOwner('SELECT provider_subscription_id FROM provider_held_states WHERE tenant_id = $1', [owner.tenantId])).toEqual([{ provider_subscription_id: 'I-VALID' }]);
   });
 
   it('a tampered body, another webhook id, a missing header: 400 WEBHOOK_SIGNATURE_INVALID, nothing written', async () => {
@@ -196,6 +198,8 @@ describe('verification', () => {
 describe('events', () => {
   it('suspended, then a sale lands: PAYMENT_REQUIRED lifted, the period paid, the grant names the payment; once per event', async () => {
     const owner = await t.signup();
+    // Not served by what it has (a served one is held until paid: the tests of the takeover below).
+    await setSubscription(t, owner.tenantId, { status: 'canceled', plan: 'pro' });
     const at = t.clock.now();
     await deliver(event('BILLING.SUBSCRIPTION.ACTIVATED', subscription(owner.tenantId, 'I-FLOW', at)));
     await deliver(event('BILLING.SUBSCRIPTION.SUSPENDED', subscription(owner.tenantId, 'I-FLOW', new Date(at.getTime() + 1000), 'SUSPENDED')));
@@ -245,6 +249,7 @@ describe('events', () => {
 
   it('an activation is no payment: pending_payment until a sale of it covers the plan\'s price; a sale short of it or in another currency is recorded, not applied, before or after the activation', async () => {
     const owner = await t.signup();
+    await setSubscription(t, owner.tenantId, { status: 'canceled', plan: 'pro' });
     const at = t.clock.now();
     const after = (ms: number) => new Date(at.getTime() + ms);
     await deliver(event('BILLING.SUBSCRIPTION.ACTIVATED', subscription(owner.tenantId, 'I-PRICED', at)));
@@ -274,6 +279,7 @@ describe('events', () => {
 
     // A short sale delivered before its activation: still nothing when the activation names the plan.
     const early = await t.signup();
+    await setSubscription(t, early.tenantId, { status: 'canceled', plan: 'pro' });
     await deliver(event('PAYMENT.SALE.COMPLETED', { ...sale('SALE-EARLY-SHORT', 'I-EARLY-SHORT', at, '0.01'), custom: early.tenantId }));
     await deliver(event('BILLING.SUBSCRIPTION.ACTIVATED', subscription(early.tenantId, 'I-EARLY-SHORT', at)));
     expect(await subscriptionRow(t, early.tenantId)).toMatchObject({ status: 'pending_payment', plan: 'pro' });
@@ -455,11 +461,10 @@ describe('a new subscription takes a served tenant over only once a sale of it c
     expect(await decisionCode(t, owner.accessToken)).toBe('OK');
   });
 
-  it('a tenant not served by what it has switches at once, pending_payment until paid: a free plan, canceled, suspended, past due or a period ended beyond the grace', async () => {
+  it('a tenant not served by what it has switches at once, pending_payment until paid: canceled, suspended, past due or a period ended beyond the grace', async () => {
     const grace = t.deps.config.file.billing.pastDueGraceSeconds * 1000;
     const now = t.clock.now().getTime();
     const cases: [string, Record<string, unknown> | null][] = [
-      ['free plan', null],
       ['canceled', { status: 'canceled', plan: 'pro' }],
       ['suspended', { status: 'suspended', plan: 'pro' }],
       ['past due beyond the grace', { status: 'past_due', plan: 'pro', past_due_since: new Date(now - grace - 1000) }],
@@ -482,5 +487,19 @@ describe('a new subscription takes a served tenant over only once a sale of it c
     await deliver(event('BILLING.SUBSCRIPTION.ACTIVATED', subscription(owner.tenantId, 'I-GRACE', t.clock.now())));
     expect(await subscriptionRow(t, owner.tenantId)).toEqual(before);
     expect(await decisionCode(t, owner.accessToken)).toBe('OK');
+  });
+
+  it('a tenant on the free plan is served: an activation naming it is held, a covering sale switches it', async () => {
+    const owner = await t.signup();
+    const before = await subscriptionRow(t, owner.tenantId);
+    expect(before).toMatchObject({ plan: 'free', status: 'active' });
+    await deliver(event('BILLING.SUBSCRIPTION.ACTIVATED', subscription(owner.tenantId, 'I-FREE', t.clock.now())));
+    expect(await subscriptionRow(t, owner.tenantId)).toEqual(before);
+    expect(await held(owner.tenantId)).toHaveLength(1);
+    expect(await decisionCode(t, owner.accessToken)).toBe('OK');
+    const at = new Date(t.clock.now().getTime() + 1000);
+    await deliver(event('PAYMENT.SALE.COMPLETED', sale('SALE-FREE', 'I-FREE', at)));
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'active', plan: 'pro', payment_method: 'paypal', provider_subscription_id: 'I-FREE', current_period_start: at });
+    expect(await held(owner.tenantId)).toEqual([]);
   });
 });

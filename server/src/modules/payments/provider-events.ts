@@ -70,9 +70,11 @@ export class ProviderEvents {
     return inSystem(this.db, async (tx) => {
       const named = t.fromMetadata && TENANT_ID.test(t.fromMetadata) ? t.fromMetadata : null;
       if (named) return (await findSubscription(tx, named)) ? named : null;
-      const following = await findByProvider(tx, provider, { subscriptionId: t.subscriptionId, customerId: t.customerId });
-      // A subscription not followed yet, whose state is held for a tenant (takeover): its payment is that tenant's.
-      return following ?? (t.subscriptionId ? await repo.tenantHolding(tx, provider, t.subscriptionId) : undefined) ?? null;
+      // The subscription says more than its customer (who may pay for several tenants): a
+      // subscription not followed yet, whose state is held for a tenant (takeover), is that
+      // tenant's before a customer some other tenant follows.
+      return (t.subscriptionId ? await findByProvider(tx, provider, { subscriptionId: t.subscriptionId }) ?? await repo.tenantHolding(tx, provider, t.subscriptionId) : undefined)
+        ?? await findByProvider(tx, provider, { customerId: t.customerId }) ?? null;
     });
   }
 
@@ -166,7 +168,7 @@ export class ProviderEvents {
 
   /** Whether switching to `state` leaves the tenant served, or it was not served anyway. */
   private async keepsServed(tx: Executor, row: SubscriptionRow, provider: Provider, state: ProviderState): Promise<boolean> {
-    if (!served(row, this.payments.plans.ofSubscription(row.plan), this.payments.clock.now(), this.graceSeconds)) return true;
+    if (!served(row, this.payments.clock.now(), this.graceSeconds)) return true;
     const to = this.statusOf(row, false, state);
     if (followsOnly(state) || to === 'active' || to === 'trialing') return true;
     // A canceled state opens nothing (applyState); any other, the payment applyHeldPayments would open a period with.
