@@ -18,7 +18,7 @@ import { ApiKeyService, KeyResolver, LastUsedBuffer, ServiceKeyService } from '.
 import { AuditService, PLATFORM_TENANT_ID } from './modules/audit/index.js';
 import { AccessTokens, AuthService, ExternalIdentityVerifier, SigningKeyRing, credentialResolver } from './modules/auth/index.js';
 import { BillingService, SubscriptionActions, SubscriptionLifecycle, type BillingEventHook, type PlanChangedHook } from './modules/billing/index.js';
-import { BankTransfers, PaidPeriods, PaymentsService, PayPalWebhooks, ProviderEvents, StripeWebhooks } from './modules/payments/index.js';
+import { BankTransfers, PaidPeriods, PaymentsService, PayPalWebhooks, ProviderEvents, Refunds, StripeWebhooks } from './modules/payments/index.js';
 import { CreditsService, ReservationsService } from './modules/credits/index.js';
 import { EntitlementsService } from './modules/entitlements/index.js';
 import { LimitsService } from './modules/limits/index.js';
@@ -215,7 +215,8 @@ async function billingParts({ config, overrides, logger, clock, database, audit,
   const paidPeriods = new PaidPeriods(payments, lifecycle);
   const subscriptions = new SubscriptionActions(db, clock, plans, lifecycle, changes, file.billing.pastDueGraceSeconds, paidPeriods);
   const providerEvents = new ProviderEvents(db, payments, lifecycle, file.billing.pastDueGraceSeconds);
-  const stripeWebhooks = new StripeWebhooks(config.stripeWebhookSecrets, file.billing.stripe.prices, clock, providerEvents);
+  const refunds = new Refunds({ db, events: providerEvents, payments, credits, audit, lifecycle, paidPeriods });
+  const stripeWebhooks = new StripeWebhooks(config.stripeWebhookSecrets, file.billing.stripe.prices, clock, providerEvents, refunds);
   const paypalWebhooks = new PayPalWebhooks({
     webhookId: config.paypalWebhookId, plans: file.billing.paypal.plans, certificateOrigin: file.billing.paypal.certificateOrigin,
   }, clock, providerEvents);

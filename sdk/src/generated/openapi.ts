@@ -6944,7 +6944,8 @@ export interface operations {
                             /** @description in the currency's minor unit */
                             amount: number;
                             currency: string;
-                            status: "pending" | "succeeded" | "failed" | "rejected" | "canceled";
+                            /** @description `refunded`: given back in full, reversed (a chargeback) or its dispute lost; its credits taken back */
+                            status: "pending" | "succeeded" | "failed" | "rejected" | "canceled" | "refunded";
                             plan: string;
                             periods: number;
                             periodStart: string | null;
@@ -6952,6 +6953,9 @@ export interface operations {
                             payerName: string | null;
                             proofUrl: string | null;
                             reason: string | null;
+                            /** @description what the provider gave back of it so far, in the currency's minor unit (a partial refund is recorded only) */
+                            refundedAmount: number;
+                            dispute: ("open" | "won" | "lost") | null;
                             createdAt: string;
                             updatedAt: string;
                         }[];
@@ -7044,7 +7048,8 @@ export interface operations {
                             /** @description in the currency's minor unit */
                             amount: number;
                             currency: string;
-                            status: "pending" | "succeeded" | "failed" | "rejected" | "canceled";
+                            /** @description `refunded`: given back in full, reversed (a chargeback) or its dispute lost; its credits taken back */
+                            status: "pending" | "succeeded" | "failed" | "rejected" | "canceled" | "refunded";
                             plan: string;
                             periods: number;
                             periodStart: string | null;
@@ -7052,6 +7057,9 @@ export interface operations {
                             payerName: string | null;
                             proofUrl: string | null;
                             reason: string | null;
+                            /** @description what the provider gave back of it so far, in the currency's minor unit (a partial refund is recorded only) */
+                            refundedAmount: number;
+                            dispute: ("open" | "won" | "lost") | null;
                             createdAt: string;
                             updatedAt: string;
                         }[];
@@ -7157,7 +7165,8 @@ export interface operations {
                             /** @description in the currency's minor unit */
                             amount: number;
                             currency: string;
-                            status: "pending" | "succeeded" | "failed" | "rejected" | "canceled";
+                            /** @description `refunded`: given back in full, reversed (a chargeback) or its dispute lost; its credits taken back */
+                            status: "pending" | "succeeded" | "failed" | "rejected" | "canceled" | "refunded";
                             plan: string;
                             periods: number;
                             periodStart: string | null;
@@ -7165,6 +7174,9 @@ export interface operations {
                             payerName: string | null;
                             proofUrl: string | null;
                             reason: string | null;
+                            /** @description what the provider gave back of it so far, in the currency's minor unit (a partial refund is recorded only) */
+                            refundedAmount: number;
+                            dispute: ("open" | "won" | "lost") | null;
                             createdAt: string;
                             updatedAt: string;
                         };
@@ -7284,7 +7296,8 @@ export interface operations {
                             /** @description in the currency's minor unit */
                             amount: number;
                             currency: string;
-                            status: "pending" | "succeeded" | "failed" | "rejected" | "canceled";
+                            /** @description `refunded`: given back in full, reversed (a chargeback) or its dispute lost; its credits taken back */
+                            status: "pending" | "succeeded" | "failed" | "rejected" | "canceled" | "refunded";
                             plan: string;
                             periods: number;
                             periodStart: string | null;
@@ -7292,6 +7305,9 @@ export interface operations {
                             payerName: string | null;
                             proofUrl: string | null;
                             reason: string | null;
+                            /** @description what the provider gave back of it so far, in the currency's minor unit (a partial refund is recorded only) */
+                            refundedAmount: number;
+                            dispute: ("open" | "won" | "lost") | null;
                             createdAt: string;
                             updatedAt: string;
                         };

@@ -140,6 +140,13 @@ export async function account(db: Executor, tenantId: string): Promise<{ balance
   return { balance: Number(row?.balance ?? 0), reserved: Number(row?.reserved ?? 0) };
 }
 
+/** What the grants made against a payment added (its paid periods' credits). */
+export async function grantedFor(db: Executor, tenantId: string, paymentId: string): Promise<number> {
+  const [row] = await db.select({ total: sql<string | number | null>`sum(${creditLedger.amount})` }).from(creditLedger)
+    .where(and(eq(creditLedger.tenantId, tenantId), eq(creditLedger.paymentId, paymentId), eq(creditLedger.kind, 'grant')));
+  return Number(row?.total ?? 0);
+}
+
 export async function entryByKey(db: Executor, tenantId: string, key: string): Promise<LedgerRow | undefined> {
   const [row] = await db.select().from(creditLedger).where(and(eq(creditLedger.tenantId, tenantId), eq(creditLedger.idempotencyKey, key)));
   return row;

@@ -18,7 +18,7 @@ export interface LedgerEntry {
   id: string; kind: LedgerKind; amount: number; hold: number; balanceAfter: number; reservedAfter: number;
   reservationId: string | null; idempotencyKey: string; reason: string | null;
   actor: { type: string; id: string | null }; createdAt: string;
-  /** The payment a paid period's grant came with. */
+  /** The payment a paid period's grant came with, or whose refund took its credits back. */
   paymentId: string | null;
 }
 
@@ -151,6 +151,28 @@ export class CreditsService {
       .catch((error: unknown) => {
         if (!(error instanceof AppError && error.code === 'IDEMPOTENCY_CONFLICT')) throw error;
       });
+  }
+
+  /**
+   * Takes back the credits a payment's grants added (its refund, or a chargeback), once
+   * per payment, as far as the ledger's invariants allow: never below what open
+   * reservations hold. The balance never goes negative, and a hold is credit promised to a
+   * run already admitted, which its settlement must find; what was spent already is gone
+   * and is not recovered from a balance the tenant does not have. What was taken, 0 when
+   * nothing was available (no entry then).
+   */
+  async takeBack(tx: Executor, tenantId: string, paymentId: string, actor: Actor, reason: string): Promise<number> {
+    const key = `takeback:${paymentId}`;
+    const previous = await repo.entryByKey(tx, tenantId, key);
+    if (previous) return -Number(previous.amount);
+    // Reservations wait until this transaction ends: what is available cannot shrink under the debit.
+    await repo.lockAccount(tx, tenantId);
+    const { available } = await this.balance(tx, tenantId);
+    const amount = Math.min(await repo.grantedFor(tx, tenantId, paymentId), available);
+    if (amount <= 0) return 0;
+    const result = await this.change(tx, { tenantId, amount: -amount, idempotencyKey: key, reason, actor, kind: 'adjust', paymentId });
+    if (!result.ok) throw new Error(`credits available to take back changed under the account's lock (${tenantId})`);
+    return amount;
   }
 
   async hasPeriodGrant(tx: Executor, tenantId: string, periodStart: Date): Promise<boolean> {

@@ -74,6 +74,6 @@ export const creditLedger = pgTable('credit_ledger', {
   actorType: text('actor_type').notNull(),
   actorId: text('actor_id'),
   createdAt: at('created_at').notNull(),
-  /** The payment a paid period's grant came with. */
+  /** The payment a paid period's grant came with, or whose refund took its credits back. */
   paymentId: text('payment_id'),
 }, (t) => [primaryKey({ columns: [t.tenantId, t.id] })]);

@@ -18,7 +18,7 @@ export const LedgerEntrySchema = Type.Object({
   reason: Nullable(Type.String()),
   actor: Type.Object({ type: Type.String(), id: Nullable(Type.String()) }),
   createdAt: Type.String(),
-  paymentId: Nullable(Type.String({ description: 'the payment a paid period\'s grant came with' })),
+  paymentId: Nullable(Type.String({ description: 'the payment a paid period\'s grant came with, or whose refund (or chargeback) took its credits back' })),
 });
 
 export const ReservationSchema = Type.Object({

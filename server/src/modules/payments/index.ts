@@ -2,6 +2,7 @@ export { PaymentsService, type PaymentsParts, type PaymentWrite } from './servic
 export { BankTransfers, type PaymentOutcome, type TransferConfirmation } from './bank-transfer.js';
 export { PaidPeriods, periodsOf } from './paid-periods.js';
 export { ProviderEvents, type ProviderPayment, type ProviderState } from './provider-events.js';
+export { Refunds, type PaymentReversal } from './refunds.js';
 export { StripeWebhooks } from './stripe.js';
 export { PayPalWebhooks, trustedCertificateUrl, money, type PayPalOptions } from './paypal.js';
 export { paymentRoutes } from './routes.js';

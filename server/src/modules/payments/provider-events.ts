@@ -49,6 +49,8 @@ export interface ProviderPayment {
    * credit (Stripe's period line): what must cover the plan's price; absent, what was paid.
    */
   billed?: { amount: number; currency: string } | undefined;
+  /** Stripe's payment intent that paid the invoice, when the invoice names it: what its refunds and disputes name (refunds.ts). */
+  paymentIntent?: string | null | undefined;
   at: Date;
 }
 
@@ -82,11 +84,11 @@ export class ProviderEvents {
    * Runs `apply` once per event id; returns what happened ('replayed' for a redelivery).
    * A transmission (PayPal's) carries one event: another one under its id is refused.
    */
-  async process(provider: Provider, event: { id: string; type: string; transmissionId?: string }, tenantId: string | null, apply: ((tx: Executor, tenantId: string) => Promise<string>) | null): Promise<string> {
+  async process(provider: Provider, event: { id: string; type: string; transmissionId?: string }, tenantId: string | null, apply: ((tx: Executor, tenantId: string) => Promise<string>) | null, noTenant = 'ignored: no tenant (no metadata.tenantId, no subscription followed)'): Promise<string> {
     const receivedAt = this.payments.clock.now();
     const claim = { provider, eventId: event.id, type: event.type, appliedTenant: tenantId, outcome: 'received', receivedAt, transmissionId: event.transmissionId ?? null };
     if (!tenantId || !apply) {
-      const outcome = !apply ? 'ignored: a type Tollgate does not handle' : 'ignored: no tenant (no metadata.tenantId, no subscription followed)';
+      const outcome = !apply ? 'ignored: a type Tollgate does not handle' : noTenant;
       return inSystem(this.db, async (tx) => (await repo.claimEvent(tx, { ...claim, outcome })) ? outcome : 'replayed');
     }
     return this.payments.commit(tenantId, async (tx) => {
@@ -251,6 +253,7 @@ export class ProviderEvents {
     const fields = {
       status: p.succeeded ? 'succeeded' as const : 'failed' as const, amount: p.amount, currency: p.currency, plan: plan.id,
       periodStart: period?.start ?? null, periodEnd: period?.end ?? null, reason: p.reason ?? notApplied, providerSubscriptionId: p.subscriptionId,
+      ...(p.paymentIntent ? { paymentIntent: p.paymentIntent } : {}),
     };
     const payment = await this.payments.record(tx, tenantId, existing
       ? { update: { id: existing.id, from: existing.status, patch: fields } }

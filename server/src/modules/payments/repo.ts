@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, isNull, lte, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, isNull, lte, or, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
 import { newestFirst, olderThan } from '../../db/columns.js';
 import { lockKey } from '../../db/locks.js';
@@ -22,6 +22,26 @@ export async function findPayment(db: Executor, tenantId: string, id: string): P
 export async function findByExternalId(db: Executor, tenantId: string, method: PaymentMethod, externalId: string): Promise<PaymentRow | undefined> {
   const [row] = await db.select().from(payments)
     .where(and(eq(payments.tenantId, tenantId), eq(payments.method, method), eq(payments.externalPaymentId, externalId)));
+  return row;
+}
+
+/** How a provider's refund or dispute names a payment: its external id (Stripe's invoice, PayPal's sale or capture), else Stripe's payment intent. */
+export interface PaymentRef { externalId: string | null; paymentIntent: string | null }
+
+/**
+ * The payment a refund or dispute names, of any tenant when `tenantId` is null (a system
+ * transaction: the payment is what says whose it is). By its external id first: a payment
+ * intent may have paid several invoices (the newest is taken then).
+ */
+export async function findByRef(db: Executor, tenantId: string | null, method: PaymentMethod, ref: PaymentRef): Promise<PaymentRow | undefined> {
+  const named = [
+    ...(ref.externalId ? [eq(payments.externalPaymentId, ref.externalId)] : []),
+    ...(ref.paymentIntent ? [eq(payments.paymentIntent, ref.paymentIntent)] : []),
+  ];
+  if (named.length === 0) return undefined;
+  const [row] = await db.select().from(payments)
+    .where(and(tenantId === null ? undefined : eq(payments.tenantId, tenantId), eq(payments.method, method), or(...named)))
+    .orderBy(sql`coalesce(${payments.externalPaymentId} = ${ref.externalId ?? ''}, false) DESC`, desc(payments.createdAt), desc(payments.id)).limit(1);
   return row;
 }
 

@@ -20,9 +20,12 @@ export interface Activation {
   requestId?: string | undefined;
 }
 
+/** A new payment: what refunds and disputes later record on it starts empty. */
+export type NewPayment = Omit<PaymentRow, 'refundedAmount' | 'dispute' | 'paymentIntent'> & Partial<Pick<PaymentRow, 'paymentIntent'>>;
+
 /** A payment to write: a new row, or a change of one still in `from`. */
 export type PaymentWrite =
-  | { insert: PaymentRow }
+  | { insert: NewPayment }
   | { update: { id: string; from: PaymentRow['status']; patch: Partial<PaymentRow> } };
 
 export interface PaymentsParts {
@@ -61,8 +64,8 @@ export class PaymentsService {
     let row: PaymentRow | undefined;
     try {
       if ('insert' in write) {
-        await repo.insertPayment(tx, write.insert);
-        row = write.insert;
+        row = { refundedAmount: 0, dispute: null, paymentIntent: null, ...write.insert };
+        await repo.insertPayment(tx, row);
       } else {
         row = await repo.updatePayment(tx, tenantId, write.update.id, write.update.from, { ...write.update.patch, updatedAt: this.p.clock.now() });
       }

@@ -604,3 +604,166 @@ describe('limits', () => {
     expect((await thresholds()).map((e) => e.data)).toEqual([expect.objectContaining({ meter: 'runs', threshold: 50, used: 6, limit: 10 })]);
   });
 });
+
+describe('refunds and disputes', () => {
+  const DAY = 86_400;
+  /** A one-off invoice paid for the pro plan; `paidBy`: its payment intent, as the invoice names it before API 2025-03 (`payment_intent`) or after (its `payments`). */
+  function oneOff(tenantId: string, id: string, start: number, paidBy?: { intent: string; shape: 'old' | 'new' }) {
+    return {
+      id, object: 'invoice', customer: `cus_${id}`, currency: 'eur', amount_paid: 4900, amount_due: 4900, metadata: { tenantId }, parent: null,
+      lines: { object: 'list', data: [{ id: `il_${id}`, period: { start, end: start + MONTH }, pricing: { price_details: { price: 'price_pro' } } }] },
+      ...(paidBy?.shape === 'old' ? { payment_intent: paidBy.intent } : {}),
+      ...(paidBy?.shape === 'new' ? { payments: { object: 'list', data: [{ object: 'invoice_payment', status: 'paid', payment: { type: 'payment_intent', payment_intent: paidBy.intent } }] } } : {}),
+    };
+  }
+  /** A charge as charge.refunded carries it: `invoice` named before API 2025-03 only. */
+  function charge(f: { invoice?: string; intent?: string; refunded: number; full: boolean; metadata?: Record<string, string> }) {
+    return {
+      id: `ch_${serial}`, object: 'charge', amount: 4900, currency: 'eur', amount_refunded: f.refunded, refunded: f.full,
+      invoice: f.invoice ?? null, payment_intent: f.intent ?? null, metadata: f.metadata ?? {},
+    };
+  }
+  const outcome = async (e: Record<string, unknown>) => (await t.db.asOwner<{ outcome: string }>('SELECT outcome FROM provider_events WHERE event_id = $1', [e.id]))[0]!.outcome;
+  const paymentOf = async (owner: SignedUp, token = owner.accessToken) => (await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/payments`, token })).json().payments[0];
+  /** The tenant's ledger as an operator reads it (the tenant's own route answers 402 once it must pay). */
+  const ledger = async (owner: SignedUp) => (await t.request({ method: 'GET', url: `/v1/admin/tenants/${owner.tenantId}/credits/ledger`, token: (await t.operator()).accessToken })).json().entries;
+  const takenBack = async (owner: SignedUp) => (await ledger(owner)).filter((e: { kind: string }) => e.kind === 'adjust');
+  const credits = async (owner: SignedUp, token: string) => (await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/credits`, token })).json();
+
+  it('a one-off payment refunded in full: refunded, its credits taken back (a ledger entry naming it), its period ended past due since it began, the decision refused; once per event', async () => {
+    const owner = await t.signup();
+    const start = seconds();
+    await deliver(event('invoice.paid', oneOff(owner.tenantId, 'in_refund_full', start), start));
+    const paid = await paymentOf(owner);
+    expect(paid).toMatchObject({ status: 'succeeded', refundedAmount: 0, dispute: null });
+    const before = await credits(owner, owner.accessToken);
+    // Ten days on (past the seven days' grace from the period's start), the customer is refunded.
+    t.clock.set((start + 10 * DAY) * 1000);
+    const token = await signIn(t, owner);
+    expect(await decisionCode(t, token)).toBe('OK');
+    const refund = event('charge.refunded', charge({ invoice: 'in_refund_full', refunded: 4900, full: true }));
+    expect((await deliver(refund)).statusCode).toBe(200);
+    expect(await outcome(refund)).toBe(`applied: payment ${paid.id} refunded in full, 10000 credits taken back, its period ended (past_due)`);
+    expect(await paymentOf(owner, token)).toMatchObject({ id: paid.id, status: 'refunded', refundedAmount: 4900, reason: 'refunded in full' });
+    expect(await takenBack(owner)).toEqual([expect.objectContaining({ amount: -10000, paymentId: paid.id, balanceAfter: before.balance - 10000 })]);
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'past_due', past_due_since: new Date(start * 1000), current_period_end: t.clock.now() });
+    expect([await decisionCode(t, token), await decisionCode(two, token)]).toEqual(['PAYMENT_REQUIRED', 'PAYMENT_REQUIRED']);
+    expect(await auditActions(t, owner.tenantId, 'payment.')).toEqual(['payment.succeeded', 'payment.refunded']);
+    const after = await snapshot(t.db);
+    expect((await deliver(refund)).statusCode).toBe(200);
+    expect(await snapshot(t.db)).toEqual(after);
+  });
+
+  it('refunded within the grace of its period\'s start (API 2025-03 on: the charge names its payment intent only): served until that grace ends', async () => {
+    const owner = await t.signup();
+    const start = seconds();
+    await deliver(event('invoice.paid', oneOff(owner.tenantId, 'in_refund_early', start, { intent: 'pi_refund_early', shape: 'new' }), start));
+    t.clock.set((start + 2 * DAY) * 1000);
+    const refund = event('charge.refunded', charge({ intent: 'pi_refund_early', refunded: 4900, full: true }));
+    await deliver(refund);
+    expect(await outcome(refund)).toMatch(/^applied: payment pay_\w+ refunded in full, 10000 credits taken back, its period ended \(past_due\)$/);
+    const token = await signIn(t, owner);
+    expect(await decisionCode(t, token)).toBe('OK');
+    // Still served, the tenant sees the entry on its own ledger.
+    const own = (await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/credits/ledger`, token })).json().entries;
+    expect(own.filter((e: { kind: string }) => e.kind === 'adjust')).toEqual([expect.objectContaining({ amount: -10000, reason: expect.stringContaining('refunded in full') })]);
+    t.clock.set((start + 7 * DAY) * 1000);
+    expect(await decisionCode(t, await signIn(t, owner))).toBe('PAYMENT_REQUIRED');
+  });
+
+  it('a subscription\'s invoice refunded: its credits taken back, the subscription left to Stripe\'s own events', async () => {
+    const owner = await t.signup();
+    const start = seconds();
+    await deliver(event('customer.subscription.created', subscription(owner.tenantId, { id: 'sub_refund', status: 'active', start, end: start + MONTH }), start));
+    await deliver(event('invoice.paid', { ...invoice(null, { id: 'in_sub_refund', subscription: 'sub_refund', start, end: start + MONTH }), payment_intent: 'pi_sub_refund' }, start));
+    const paid = await paymentOf(owner);
+    const sub = await subscriptionRow(t, owner.tenantId);
+    expect(sub).toMatchObject({ status: 'active', provider_subscription_id: 'sub_refund' });
+    const refund = event('charge.refunded', charge({ intent: 'pi_sub_refund', refunded: 4900, full: true }));
+    await deliver(refund);
+    expect(await outcome(refund)).toBe(`applied: payment ${paid.id} refunded in full, 10000 credits taken back, the provider keeps its subscription`);
+    expect(await paymentOf(owner)).toMatchObject({ status: 'refunded', refundedAmount: 4900 });
+    expect(await takenBack(owner)).toEqual([expect.objectContaining({ amount: -10000, paymentId: paid.id })]);
+    expect(await subscriptionRow(t, owner.tenantId)).toEqual(sub);
+  });
+
+  it('a partial refund is recorded (the amount refunded so far) and takes nothing back', async () => {
+    const owner = await t.signup();
+    const start = seconds();
+    await deliver(event('invoice.paid', oneOff(owner.tenantId, 'in_refund_part', start), start));
+    const sub = await subscriptionRow(t, owner.tenantId);
+    const entries = await ledger(owner);
+    for (const refunded of [1000, 2500]) {
+      const refund = event('charge.refunded', charge({ invoice: 'in_refund_part', refunded, full: false }));
+      await deliver(refund);
+      expect(await outcome(refund)).toBe(`recorded: ${refunded} of 4900 EUR refunded, nothing taken back`);
+    }
+    expect(await paymentOf(owner)).toMatchObject({ status: 'succeeded', refundedAmount: 2500 });
+    expect(await ledger(owner)).toEqual(entries);
+    expect(await subscriptionRow(t, owner.tenantId)).toEqual(sub);
+    expect(await decisionCode(t, owner.accessToken)).toBe('OK');
+  });
+
+  it('a dispute opened is recorded only; closed as lost, it is a chargeback: refunded, credits taken back, the period ended', async () => {
+    const owner = await t.signup();
+    const start = seconds();
+    await deliver(event('invoice.paid', oneOff(owner.tenantId, 'in_dispute', start, { intent: 'pi_dispute', shape: 'old' }), start));
+    const paid = await paymentOf(owner);
+    const dispute = (status: string) => ({ id: 'dp_1', object: 'dispute', amount: 4900, currency: 'eur', charge: 'ch_dispute', payment_intent: 'pi_dispute', status, reason: 'fraudulent' });
+    const sub = await subscriptionRow(t, owner.tenantId);
+    const entries = await ledger(owner);
+    t.clock.advance(1000);
+    await deliver(event('charge.dispute.created', dispute('needs_response')));
+    expect(await paymentOf(owner)).toMatchObject({ status: 'succeeded', dispute: 'open' });
+    expect([await subscriptionRow(t, owner.tenantId), await ledger(owner)]).toEqual([sub, entries]);
+    t.clock.set((start + 20 * DAY) * 1000);
+    const lost = event('charge.dispute.closed', dispute('lost'));
+    await deliver(lost);
+    expect(await outcome(lost)).toBe(`applied: payment ${paid.id} charged back: the dispute was lost, 10000 credits taken back, its period ended (past_due)`);
+    const token = await signIn(t, owner);
+    expect(await paymentOf(owner, token)).toMatchObject({ status: 'refunded', dispute: 'lost', reason: 'charged back: the dispute was lost' });
+    expect(await takenBack(owner)).toEqual([expect.objectContaining({ amount: -10000, paymentId: paid.id })]);
+    expect(await decisionCode(t, token)).toBe('PAYMENT_REQUIRED');
+    expect(await auditActions(t, owner.tenantId, 'payment.')).toEqual(['payment.succeeded', 'payment.dispute_opened', 'payment.refunded']);
+  });
+
+  it('credits held by open reservations are not taken back: the balance stays what the holds need, and they still settle', async () => {
+    const owner = await t.signup();
+    const start = seconds();
+    await deliver(event('invoice.paid', oneOff(owner.tenantId, 'in_refund_held', start), start));
+    const { available } = await credits(owner, owner.accessToken);
+    const held = await t.deps.metering.reserve({ tenantId: owner.tenantId }, { credits: available - 50, idempotencyKey: 'held-over-refund' });
+    if (!held.ok) throw new Error('reserve failed');
+    const refund = event('charge.refunded', charge({ invoice: 'in_refund_held', refunded: 4900, full: true }));
+    await deliver(refund);
+    expect(await outcome(refund)).toMatch(/, 50 credits taken back, /);
+    expect(await credits(owner, owner.accessToken)).toMatchObject({ available: 0, reserved: available - 50 });
+    expect(await t.deps.metering.settle({ tenantId: owner.tenantId }, held.value.reservation.id)).toMatchObject({ ok: true, value: { credits: { balance: 0, reserved: 0 } } });
+  });
+
+  it('a refund naming no payment Tollgate recorded is ignored and writes nothing but the event\'s claim', async () => {
+    const owner = await t.signup();
+    const before = await snapshot(t.db);
+    const refund = event('charge.refunded', charge({ invoice: 'in_never_recorded', intent: 'pi_never_recorded', refunded: 4900, full: true, metadata: { tenantId: owner.tenantId } }));
+    expect((await deliver(refund)).statusCode).toBe(200);
+    expect(await outcome(refund)).toBe('ignored: no payment Tollgate recorded is named (a refund or dispute delivered before its payment is not held)');
+    const { provider_events: claims, ...rest } = await snapshot(t.db);
+    const { provider_events: claimsBefore, ...restBefore } = before;
+    expect(rest).toEqual(restBefore);
+    expect(Number(claims!.split(':')[0])).toBe(Number(claimsBefore!.split(':')[0]) + 1);
+  });
+
+  it('a refund of another tenant\'s payment touches only that tenant, whatever tenant or customer the charge names', async () => {
+    const a = await t.signup();
+    const b = await t.signup();
+    const start = seconds();
+    await deliver(event('invoice.paid', oneOff(a.tenantId, 'in_tenant_a', start), start));
+    await deliver(event('invoice.paid', oneOff(b.tenantId, 'in_tenant_b', start), start));
+    const ofB = async () => [await subscriptionRow(t, b.tenantId), await paymentOf(b), await ledger(b), await auditActions(t, b.tenantId)];
+    const bBefore = await ofB();
+    const refund = event('charge.refunded', { ...charge({ invoice: 'in_tenant_a', refunded: 4900, full: true, metadata: { tenantId: b.tenantId } }), customer: 'cus_in_tenant_b' });
+    await deliver(refund);
+    expect(await ofB()).toEqual(bBefore);
+    expect(await paymentOf(a)).toMatchObject({ externalPaymentId: 'in_tenant_a', status: 'refunded' });
+  });
+});

@@ -4,6 +4,7 @@ import { isStorableInstant, type Clock } from '../../lib/clock.js';
 import { AppError } from '../../lib/errors.js';
 import type { Period, SubscriptionStatus } from '../billing/index.js';
 import type { ProviderEvents, ProviderState } from './provider-events.js';
+import type { PaymentReversal, Refunds } from './refunds.js';
 
 /** Stripe's subscription statuses as Tollgate's. */
 const STATUS: Record<string, SubscriptionStatus> = {
@@ -26,6 +27,7 @@ export class StripeWebhooks {
     private readonly prices: Readonly<Record<string, string>>,
     private readonly clock: Clock,
     private readonly events: ProviderEvents,
+    private readonly refunds: Refunds,
   ) {}
 
   /** The event, if one of the secrets signed these exact bytes within the tolerance; else WEBHOOK_SIGNATURE_INVALID. */
@@ -70,10 +72,15 @@ export class StripeWebhooks {
           externalId: str(object.id), subscriptionId, succeeded: event.type === 'invoice.paid',
           amount: Math.max(0, Math.trunc(Number(event.type === 'invoice.paid' ? object.amount_paid : object.amount_due)) || 0), currency: currencyOf(object.currency),
           reason: event.type === 'invoice.payment_failed' ? 'the invoice payment failed' : null, period,
-          plan: line ? this.planOf(linePrice(line)) : undefined, billed: line ? billedBy(line, object.currency) : undefined, at: at(),
+          plan: line ? this.planOf(linePrice(line)) : undefined, billed: line ? billedBy(line, object.currency) : undefined,
+          paymentIntent: invoicePaymentIntent(object), at: at(),
         };
         return this.apply(event, { fromMetadata: invoiceTenant(object), subscriptionId, customerId: str(object.customer) }, (tx, tenantId) => this.events.applyPayment(tx, tenantId, 'stripe', payment));
       }
+      case 'charge.refunded':
+      case 'charge.dispute.created':
+      case 'charge.dispute.closed':
+        return this.refunds.receive('stripe', event, chargeReversal(event.type, object));
       default:
         return this.events.process('stripe', event, null, null);
     }
@@ -135,6 +142,37 @@ function metadataTenant(object: Obj): string | null {
 function invoiceSubscription(invoice: Obj): string | null {
   const details = (invoice.parent as Obj | null | undefined)?.subscription_details as Obj | null | undefined;
   return str(details?.subscription) ?? str(invoice.subscription);
+}
+
+/**
+ * The payment intent that paid the invoice: `payment_intent` before API 2025-03; from then
+ * its `payments` (paid ones), which an event carries only where the endpoint includes them.
+ */
+function invoicePaymentIntent(invoice: Obj): string | null {
+  const payments = ((invoice.payments as Obj | null | undefined)?.data as Obj[] | undefined) ?? [];
+  const paid = payments.find((p) => p.status === 'paid') ?? payments[0];
+  return str(invoice.payment_intent) ?? str((paid?.payment as Obj | undefined)?.payment_intent);
+}
+
+/** Dispute statuses that end it in the merchant's favour (an inquiry closed, a chargeback prevented) or against it. */
+const DISPUTE_CLOSED: Record<string, 'won' | 'lost'> = { won: 'won', warning_closed: 'won', prevented: 'won', lost: 'lost' };
+
+/**
+ * A charge's refund, or a dispute of it, as the payment it names: the charge's invoice
+ * (before API 2025-03: `invoice`; a dispute's charge, where expanded), else its payment
+ * intent, which the invoice's payment recorded. Stripe's `refunded` says refunded in full;
+ * `amount_refunded` is all refunded so far.
+ */
+function chargeReversal(type: string, object: Obj): PaymentReversal {
+  if (type === 'charge.refunded') {
+    return {
+      kind: 'refund', externalId: str(object.invoice), paymentIntent: str(object.payment_intent),
+      total: Math.max(0, Math.trunc(Number(object.amount_refunded)) || 0), full: object.refunded === true,
+    };
+  }
+  const charge = object.charge && typeof object.charge === 'object' ? object.charge as Obj : {};
+  const state = type === 'charge.dispute.created' ? 'open' : DISPUTE_CLOSED[String(object.status)] ?? 'open';
+  return { kind: 'dispute', state, externalId: str(charge.invoice), paymentIntent: str(object.payment_intent) ?? str(charge.payment_intent) };
 }
 
 /** The subscription's metadata as the invoice carries it, else the invoice's own. */

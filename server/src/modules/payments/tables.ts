@@ -2,7 +2,11 @@ import { bigint, integer, jsonb, pgTable, primaryKey, text } from 'drizzle-orm/p
 import { at } from '../../db/columns.js';
 import type { PaymentMethod, SubscriptionStatus } from '../billing/index.js';
 
-export type PaymentStatus = 'pending' | 'succeeded' | 'failed' | 'rejected' | 'canceled';
+/** `refunded`: a provider's payment given back in full, reversed (a chargeback) or lost in a dispute (refunds.ts). */
+export type PaymentStatus = 'pending' | 'succeeded' | 'failed' | 'rejected' | 'canceled' | 'refunded';
+
+/** A dispute (Stripe's) opened on a payment, and how it closed (migration 0036). */
+export type PaymentDispute = 'open' | 'won' | 'lost';
 
 export const payments = pgTable('payments', {
   tenantId: text('tenant_id').notNull(),
@@ -29,6 +33,11 @@ export const payments = pgTable('payments', {
   previousStatus: text('previous_status').$type<SubscriptionStatus>(),
   previousPlan: text('previous_plan'),
   decidedBy: text('decided_by'),
+  /** What the provider gave back of it so far (migration 0036). */
+  refundedAmount: bigint('refunded_amount', { mode: 'number' }).notNull().default(0),
+  dispute: text('dispute').$type<PaymentDispute>(),
+  /** Stripe's payment intent that paid the invoice, which its refunds and disputes name. */
+  paymentIntent: text('payment_intent'),
   createdAt: at('created_at').notNull(),
   updatedAt: at('updated_at').notNull(),
 }, (t) => [primaryKey({ columns: [t.tenantId, t.id] })]);
