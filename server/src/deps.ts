@@ -219,7 +219,7 @@ async function billingParts({ config, overrides, logger, clock, database, audit,
   const stripeWebhooks = new StripeWebhooks(config.stripeWebhookSecrets, file.billing.stripe.prices, clock, providerEvents, refunds);
   const paypalWebhooks = new PayPalWebhooks({
     webhookId: config.paypalWebhookId, plans: file.billing.paypal.plans, certificateOrigin: file.billing.paypal.certificateOrigin,
-  }, clock, providerEvents);
+  }, clock, providerEvents, refunds);
   if (config.stripeWebhookSecrets.length === 0) logger.info('STRIPE_WEBHOOK_SECRET is not set: POST /v1/webhooks/stripe refuses every event');
   if (!config.paypalWebhookId) logger.info('PAYPAL_WEBHOOK_ID is not set: POST /v1/webhooks/paypal refuses every event');
   return { billing, lifecycle, credits, payments, transfers, subscriptions, stripeWebhooks, paypalWebhooks };

@@ -503,3 +503,50 @@ describe('a new subscription takes a served tenant over only once a sale of it c
     expect(await held(owner.tenantId)).toEqual([]);
   });
 });
+
+describe('refunds and reversals', () => {
+  const outcome = async (e: Record<string, unknown>) => (await t.db.asOwner<{ outcome: string }>('SELECT outcome FROM provider_events WHERE event_id = $1', [e.id]))[0]!.outcome;
+  const paymentOf = async (owner: SignedUp) => (await t.request({ method: 'GET', url: `/v1/tenants/${owner.tenantId}/payments`, token: owner.accessToken })).json().payments[0];
+  const takenBack = (tenantId: string) => t.db.asOwner<{ amount: string; payment_id: string }>("SELECT amount::text, payment_id FROM credit_ledger WHERE tenant_id = $1 AND kind = 'adjust'", [tenantId]);
+
+  it('a capture refunded in full (v2: the refund links up to its capture): refunded, credits taken back, its period ended past due since it began; once per event', async () => {
+    const owner = await t.signup();
+    await setSubscription(t, owner.tenantId, { status: 'suspended', plan: 'pro' });
+    const paidAt = t.clock.now();
+    await deliver(event('PAYMENT.CAPTURE.COMPLETED', { id: 'CAPTURE-R1', status: 'COMPLETED', amount: { value: '49.00', currency_code: 'EUR' }, custom_id: owner.tenantId, create_time: paidAt.toISOString() }));
+    const paid = await paymentOf(owner);
+    const refund = event('PAYMENT.CAPTURE.REFUNDED', {
+      id: 'REFUND-R1', status: 'COMPLETED', amount: { value: '49.00', currency_code: 'EUR' },
+      seller_payable_breakdown: { total_refunded_amount: { value: '49.00', currency_code: 'EUR' } },
+      links: [{ rel: 'self', href: 'https://api.paypal.com/v2/payments/refunds/REFUND-R1' }, { rel: 'up', href: 'https://api.paypal.com/v2/payments/captures/CAPTURE-R1' }],
+    });
+    expect((await deliver(refund)).statusCode).toBe(200);
+    expect(await outcome(refund)).toBe(`applied: payment ${paid.id} refunded in full, 10000 credits taken back, its period ended (past_due)`);
+    expect(await paymentOf(owner)).toMatchObject({ status: 'refunded', refundedAmount: 4900 });
+    expect(await takenBack(owner.tenantId)).toEqual([{ amount: '-10000', payment_id: paid.id }]);
+    expect(await subscriptionRow(t, owner.tenantId)).toMatchObject({ status: 'past_due', past_due_since: paidAt });
+    const after = await snapshot(t.db);
+    expect((await deliver(refund)).statusCode).toBe(200);
+    expect(await snapshot(t.db)).toEqual(after);
+  });
+
+  it('a subscription\'s sale: refunded in part, recorded only; reversed (a chargeback), refunded and its credits taken back, the subscription left to PayPal', async () => {
+    const owner = await t.signup();
+    const at = t.clock.now();
+    await deliver(event('BILLING.SUBSCRIPTION.ACTIVATED', subscription(owner.tenantId, 'I-REVERSED', at)));
+    await deliver(event('PAYMENT.SALE.COMPLETED', sale('SALE-REVERSED', 'I-REVERSED', new Date(at.getTime() + 1000))));
+    const paid = await paymentOf(owner);
+    const sub = await subscriptionRow(t, owner.tenantId);
+    expect(sub).toMatchObject({ status: 'active' });
+    const part = event('PAYMENT.SALE.REFUNDED', { id: 'SALE-REFUND-1', state: 'completed', amount: { total: '10.00', currency: 'EUR' }, sale_id: 'SALE-REVERSED' });
+    await deliver(part);
+    expect(await outcome(part)).toBe('recorded: 1000 of 4900 EUR refunded, nothing taken back');
+    expect(await takenBack(owner.tenantId)).toEqual([]);
+    const reversed = event('PAYMENT.SALE.REVERSED', { id: 'SALE-REVERSAL-1', state: 'completed', amount: { total: '-39.00', currency: 'EUR' }, sale_id: 'SALE-REVERSED', reason_code: 'CHARGEBACK' });
+    await deliver(reversed);
+    expect(await outcome(reversed)).toBe(`applied: payment ${paid.id} reversed: a chargeback, 10000 credits taken back, the provider keeps its subscription`);
+    expect(await paymentOf(owner)).toMatchObject({ status: 'refunded', refundedAmount: 1000, dispute: 'lost' });
+    expect(await takenBack(owner.tenantId)).toEqual([{ amount: '-10000', payment_id: paid.id }]);
+    expect(await subscriptionRow(t, owner.tenantId)).toEqual(sub);
+  });
+});

@@ -3,6 +3,7 @@ import type { Clock } from '../../lib/clock.js';
 import { crc32 } from '../../lib/crc32.js';
 import { AppError } from '../../lib/errors.js';
 import type { ProviderEvents, ProviderPayment, ProviderState } from './provider-events.js';
+import type { PaymentReversal, Refunds } from './refunds.js';
 import { currencyOf } from './stripe.js';
 
 type Obj = Record<string, unknown>;
@@ -76,7 +77,7 @@ export function trustedCertificateUrl(value: string): URL | null {
 export class PayPalWebhooks {
   private readonly certificates = new Map<string, Promise<X509Certificate>>();
 
-  constructor(private readonly options: PayPalOptions, private readonly clock: Clock, private readonly events: ProviderEvents) {}
+  constructor(private readonly options: PayPalOptions, private readonly clock: Clock, private readonly events: ProviderEvents, private readonly refunds: Refunds) {}
 
   /** Verifies the delivery; returns its transmission id (which the event is claimed with). */
   async verify(raw: Buffer, headers: PayPalHeaders): Promise<string> {
@@ -129,6 +130,8 @@ export class PayPalWebhooks {
       const tenantId = await this.events.tenantOf('paypal', { fromMetadata: str(resource.custom_id), subscriptionId: state.subscriptionId });
       return this.events.process('paypal', ref, tenantId, (tx, tenant) => this.events.applyState(tx, tenant, 'paypal', state));
     }
+    const reversal = reversalOf(type, resource);
+    if (reversal) return this.refunds.receive('paypal', ref, reversal);
     const payment = this.paymentOf(type, resource, created);
     if (!payment) return this.events.process('paypal', ref, null, null);
     const tenantId = await this.events.tenantOf('paypal', { fromMetadata: str(resource.custom_id) ?? str(resource.custom), subscriptionId: payment.subscriptionId });
@@ -203,6 +206,41 @@ async function readAtMost(body: ReadableStream<Uint8Array>, max: number): Promis
     chunks.push(chunk);
   }
   return Buffer.concat(chunks);
+}
+
+/** A refund, or a reversal: a chargeback PayPal settled against the merchant. */
+const REVERSALS: Record<string, 'refund' | 'reversal'> = {
+  'PAYMENT.SALE.REFUNDED': 'refund', 'PAYMENT.CAPTURE.REFUNDED': 'refund', 'PAYMENT.SALE.REVERSED': 'reversal', 'PAYMENT.CAPTURE.REVERSED': 'reversal',
+};
+
+/**
+ * A sale's or capture's refund or reversal, as the payment it names: a sale refund's
+ * `sale_id`, else its link up to the sale or capture (a v2 refund names its capture only
+ * so). `amount` is this refund's; `total_refunded_amount` (v1), or the seller payable
+ * breakdown's (v2), all refunded of it so far, where PayPal says.
+ */
+function reversalOf(type: string, r: Obj): PaymentReversal | null {
+  const kind = REVERSALS[type];
+  if (!kind) return null;
+  const ref = { externalId: str(r.sale_id) ?? refundedId(r), paymentIntent: null };
+  if (kind === 'reversal') return { ...ref, kind };
+  const amount = (r.amount ?? {}) as Obj;
+  const total = (r.total_refunded_amount ?? (r.seller_payable_breakdown as Obj | undefined)?.total_refunded_amount) as Obj | undefined;
+  return {
+    ...ref, kind, amount: money(amount.total ?? amount.value, amount.currency ?? amount.currency_code).amount,
+    ...(total ? { total: money(total.value ?? total.total, total.currency_code ?? total.currency).amount } : {}),
+  };
+}
+
+/** The sale or capture a refund's link `up` (or `sale`, `capture`) points to: …/sale/{id} or …/captures/{id}. */
+function refundedId(r: Obj): string | null {
+  const links = Array.isArray(r.links) ? r.links as Obj[] : [];
+  for (const link of links) {
+    const href = ['up', 'sale', 'capture'].includes(String(link?.rel)) && typeof link.href === 'string' ? link.href : '';
+    const match = /\/(?:sale|captures?)\/([^/?#]+)\/?$/.exec(href);
+    if (match) return match[1]!;
+  }
+  return null;
 }
 
 function str(value: unknown): string | null {
