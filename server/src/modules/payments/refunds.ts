@@ -49,6 +49,23 @@ export class Refunds {
     return this.p.events.process(provider, event, found?.tenantId ?? null, (tx, tenantId) => this.apply(tx, tenantId, provider, r), unknown);
   }
 
+  /**
+   * Stripe's invoice_payment.paid (API 2025-03 on): the payment intent that paid an
+   * invoice, which its invoice.paid no longer carries unless the endpoint includes the
+   * invoice's payments. Kept on the payment, so that the charge's refunds and disputes,
+   * which name only the payment intent, find it. Delivered before its invoice.paid, it
+   * finds no payment and is recorded as ignored.
+   */
+  async paidBy(event: { id: string; type: string }, invoiceId: string | null, paymentIntent: string | null): Promise<string> {
+    const ref = { externalId: invoiceId, paymentIntent: null };
+    const found = invoiceId && paymentIntent ? await inSystem(this.p.db, (tx) => repo.findByRef(tx, null, 'stripe', ref)) : undefined;
+    const unknown = 'ignored: no payment Tollgate recorded for this invoice (an invoice payment delivered before its invoice.paid is not held)';
+    return this.p.events.process('stripe', event, found?.tenantId ?? null, async (tx, tenantId) => {
+      const linked = await repo.linkPaymentIntent(tx, tenantId, invoiceId!, paymentIntent!);
+      return linked ? `recorded: payment ${linked} paid by ${paymentIntent}` : 'ignored: the payment names its payment intent already';
+    }, unknown);
+  }
+
   private async apply(tx: Executor, tenantId: string, provider: Provider, r: PaymentReversal): Promise<string> {
     const named = await repo.findByRef(tx, tenantId, provider, r);
     if (!named?.externalPaymentId) return 'ignored: no payment Tollgate recorded is named';

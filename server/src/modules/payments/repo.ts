@@ -45,6 +45,14 @@ export async function findByRef(db: Executor, tenantId: string | null, method: P
   return row;
 }
 
+/** Names the payment intent that paid a Stripe invoice, unless its payment names one already: the payment's id, if it did. */
+export async function linkPaymentIntent(db: Executor, tenantId: string, invoiceId: string, paymentIntent: string): Promise<string | undefined> {
+  const [row] = await db.update(payments).set({ paymentIntent })
+    .where(and(eq(payments.tenantId, tenantId), eq(payments.method, 'stripe'), eq(payments.externalPaymentId, invoiceId), isNull(payments.paymentIntent)))
+    .returning({ id: payments.id });
+  return row?.id;
+}
+
 /** The transfer the tenant awaits, held until the transaction ends. */
 export async function lockPendingTransfer(db: Executor, tenantId: string): Promise<PaymentRow | undefined> {
   const [row] = await db.select().from(payments)

@@ -671,6 +671,22 @@ describe('refunds and disputes', () => {
     expect(await decisionCode(t, await signIn(t, owner))).toBe('PAYMENT_REQUIRED');
   });
 
+  it('API 2025-03 on, invoice_payment.paid says which payment intent paid an invoice: the refund of its charge, naming only that, finds the payment', async () => {
+    const owner = await t.signup();
+    const start = seconds();
+    await deliver(event('invoice.paid', oneOff(owner.tenantId, 'in_linked', start), start));
+    const paid = await paymentOf(owner);
+    const invoicePayment = (invoiceId: string) => ({ id: `inpay_${invoiceId}`, object: 'invoice_payment', invoice: invoiceId, status: 'paid', payment: { type: 'payment_intent', payment_intent: 'pi_linked' } });
+    const early = event('invoice_payment.paid', invoicePayment('in_not_yet'));
+    await deliver(early);
+    expect(await outcome(early)).toBe('ignored: no payment Tollgate recorded for this invoice (an invoice payment delivered before its invoice.paid is not held)');
+    const linked = event('invoice_payment.paid', invoicePayment('in_linked'));
+    await deliver(linked);
+    expect(await outcome(linked)).toBe(`recorded: payment ${paid.id} paid by pi_linked`);
+    await deliver(event('charge.refunded', charge({ intent: 'pi_linked', refunded: 4900, full: true })));
+    expect(await paymentOf(owner)).toMatchObject({ id: paid.id, status: 'refunded' });
+  });
+
   it('a subscription\'s invoice refunded: its credits taken back, the subscription left to Stripe\'s own events', async () => {
     const owner = await t.signup();
     const start = seconds();

@@ -77,6 +77,8 @@ export class StripeWebhooks {
         };
         return this.apply(event, { fromMetadata: invoiceTenant(object), subscriptionId, customerId: str(object.customer) }, (tx, tenantId) => this.events.applyPayment(tx, tenantId, 'stripe', payment));
       }
+      case 'invoice_payment.paid':
+        return this.refunds.paidBy(event, str(object.invoice), str((object.payment as Obj | undefined)?.payment_intent));
       case 'charge.refunded':
       case 'charge.dispute.created':
       case 'charge.dispute.closed':
