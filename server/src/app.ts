@@ -8,6 +8,7 @@ import type { Deps } from './deps.js';
 import { registerAuthHook } from './http/auth-hook.js';
 import { clientErrorHandler, registerProtocolAnswers, requestIdOf } from './http/client-errors.js';
 import { registerRouteOf, routeOf } from './http/route-of.js';
+import { registerSingleHeaders } from './http/single-headers.js';
 import { consoleRoutes } from './http/console.js';
 import { frameworkErrorHandler, registerErrorHandling, registerJsonParser } from './http/error-handler.js';
 import { tenantHeaderOf } from './http/guards.js';
@@ -109,6 +110,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   registerErrorHandling(app);
   app.addHook('onRequest', async (request, reply) => { reply.header('x-request-id', request.id); });
   registerProtocolAnswers(app);
+  registerSingleHeaders(app);
   app.addHook('onResponse', async (request, reply) => {
     request.log.info({ method: request.method, url: routeOf(request).url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
   });

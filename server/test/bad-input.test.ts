@@ -194,6 +194,29 @@ describe('bad input on every route', () => {
     }
   });
 
+  it('Authorization, Tollgate-Tenant or Tollgate-On-Behalf-Of twice is 400 BAD_REQUEST on every route, in either order, and writes nothing', async () => {
+    const before = await snapshot(t.db);
+    for (const route of routeTable(t.app)) {
+      const f = ROUTE_FIXTURES[key(route)]!;
+      const token = tokenFor(w, f.need) ?? w.ownerA.accessToken;
+      const twice: Record<string, [string, string]> = {
+        authorization: [`Bearer ${token}`, `Bearer ${w.outsiderB.accessToken}`],
+        'tollgate-tenant': [w.tenantA, w.outsiderB.tenantId],
+        'tollgate-on-behalf-of': [`${w.tenantA}:${w.ownerA.userId}`, `${w.outsiderB.tenantId}:${w.outsiderB.userId}`],
+      };
+      for (const [name, [first, second]] of Object.entries(twice)) {
+        for (const values of [[first, second], [second, first]]) {
+          const res = await t.request({
+            method: route.method as 'POST', url: fillPath(route.url, f.params?.(w) ?? {}), payload: f.body?.(w),
+            headers: { ...(name === 'authorization' ? {} : { authorization: `Bearer ${token}` }), [name]: values },
+          });
+          expect([key(route), name, values[0] === first, res.statusCode, res.json().error?.code]).toEqual([key(route), name, values[0] === first, 400, 'BAD_REQUEST']);
+        }
+      }
+    }
+    expect(await snapshot(t.db)).toEqual(before);
+  });
+
   it('a route that takes no body refuses one, and other media types, and writes nothing', async () => {
     const routes = routeTable(t.app).filter((r) => r.refusesBody);
     expect(routes.map(key)).toContain('POST /v1/admin/signing-keys/rotate');

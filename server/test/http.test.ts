@@ -81,7 +81,7 @@ interface RawAnswer { status: number; headers: Record<string, string>; body: str
 
 /** Listens on a free loopback port (Node's parser sits below inject()); the port. */
 async function listening(app: TestApp['app']): Promise<number> {
-  await app.listen({ host: '127.0.0.1', port: 0 });
+  if (!app.server.listening) await app.listen({ host: '127.0.0.1', port: 0 });
   return (app.server.address() as { port: number }).port;
 }
 
@@ -162,6 +162,41 @@ describe('requests Node refuses below the router (a real listening server)', () 
     // HTTP/1.0 needs no Host; 100-continue is met as before, and the request read.
     expect((await exchange(port, 'GET /v1/plans HTTP/1.0\r\n\r\n')).status).toBe(200);
     expectCatalogAnswer(await exchange(port, 'POST /v1/signup HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n{}'), 'VALIDATION_FAILED', '100-continue');
+  });
+});
+
+describe('a request that names its caller more than once (a real listening server)', () => {
+  it('is 400 BAD_REQUEST in either order, Authorization, Tollgate-Tenant or Tollgate-On-Behalf-Of, before the credential is read, and writes nothing', async () => {
+    const port = await listening(t.app);
+    const a = await t.signup();
+    const b = await t.signup();
+    const send = (method: string, url: string, lines: string[], body?: unknown) => {
+      const text = body === undefined ? '' : JSON.stringify(body);
+      const framing = body === undefined ? [] : ['Content-Type: application/json', `Content-Length: ${Buffer.byteLength(text)}`];
+      return exchange(port, `${method} ${url} HTTP/1.1\r\nHost: x\r\n${[...lines, ...framing].map((line) => `${line}\r\n`).join('')}\r\n${text}`);
+    };
+    const before = await snapshot(t.db);
+    // Node alone would serve each of these as its first credential, tenant or user.
+    const twice: [string, string, string[], unknown?][] = [
+      ['GET', '/v1/me', [`Authorization: Bearer ${a.accessToken}`, `Authorization: Bearer ${b.accessToken}`]],
+      ['GET', '/v1/me', [`authorization: Bearer ${b.accessToken}`, `AUTHORIZATION: Bearer ${a.accessToken}`]],
+      ['POST', '/v1/tenants', [`Authorization: Bearer ${a.accessToken}`, `Authorization: Bearer ${b.accessToken}`], { name: 'twice' }],
+      ['POST', '/v1/tenants', [`Authorization: Bearer ${b.accessToken}`, `Authorization: Bearer ${a.accessToken}`], { name: 'twice' }],
+      ['POST', '/v1/tenants', [`Authorization: Bearer ${a.accessToken}`, `Authorization: Bearer ${a.accessToken}`], { name: 'twice' }],
+      ...[[a, b], [b, a]].flatMap(([first, second]) => [
+        ['POST', '/v1/costs/preview', [`Authorization: Bearer ${a.accessToken}`, `Tollgate-Tenant: ${first!.tenantId}`, `Tollgate-Tenant: ${second!.tenantId}`], { operation: 'content_generation', quantity: { words: 1 } }],
+        ['GET', '/v1/me', [`Authorization: Bearer ${a.accessToken}`, `Tollgate-On-Behalf-Of: ${first!.tenantId}:${first!.userId}`, `Tollgate-On-Behalf-Of: ${second!.tenantId}:${second!.userId}`]],
+      ] as [string, string, string[], unknown?][]),
+    ];
+    for (const [i, [method, url, lines, body]] of twice.entries()) {
+      const answer = await send(method, url, lines, body);
+      expectCatalogAnswer(answer, 'BAD_REQUEST', `case ${i}: ${method} ${url} ${lines.map((line) => line.slice(0, line.indexOf(':'))).join(', ')}`);
+      expect(JSON.parse(answer.body).error.message).toMatch(/header appears more than once/);
+    }
+    expect(await snapshot(t.db)).toEqual(before);
+    // Once each, the same request is served as the credential it carries.
+    const once = await send('GET', '/v1/me', [`Authorization: Bearer ${b.accessToken}`, `Tollgate-Tenant: ${b.tenantId}`]);
+    expect([once.status, JSON.parse(once.body).user?.id]).toEqual([200, b.userId]);
   });
 });
 
