@@ -202,8 +202,8 @@ class Client:
         """Calls any route of the API (``path`` such as ``/v1/me``) with this client's credential and rules; returns the JSON.
 
         A POST or PATCH without an ``idempotencyKey`` in ``json`` is not sent again after a
-        timeout, a broken connection or a 503 (it may have been carried out); a 429 is
-        retried as for every call.
+        timeout, a broken connection or a 503 (it may have been carried out); a 429 or a 408
+        (the server did not carry it out) is retried as for every call.
         """
         repeatable = method.upper() in REPEATABLE_METHODS or (json is not None and json.get("idempotencyKey") is not None)
         return self._transport.call(method, path, body=json, query=query, headers=_acting(tenant_id, on_behalf_of), repeatable=repeatable).data

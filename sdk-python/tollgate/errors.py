@@ -50,7 +50,15 @@ class TollgateError(Exception):
 
 
 class BadRequest(TollgateError):
-    """400 (and 405, 413, 415): the request is wrong and nothing was written; do not retry it as is."""
+    """400 (and 405, 413, 415; 417 and 431 are kinds of it): the request is wrong and nothing was written; do not retry it as is."""
+
+
+class ExpectationFailed(BadRequest):
+    """417: an ``Expect`` other than ``100-continue``; nothing was read. Send it again without that header."""
+
+
+class HeadersTooLarge(BadRequest):
+    """431: the request line and headers are over what the server reads (16 KiB), a credential or a header too long; nothing was read."""
 
 
 class Unauthenticated(TollgateError):
@@ -71,6 +79,13 @@ class NotFound(TollgateError):
 
 class Conflict(TollgateError):
     """409: e.g. an idempotency key reused for another request, a reservation already resolved or expired."""
+
+
+class RequestTimeout(TollgateError):
+    """408 after the client's retries: the server had not received the whole request within its
+    ``http.requestTimeoutSeconds`` (a stalled upload, a link too slow), so it read none of it
+    and did nothing. Not ``TollgateTimeout``, which is the client's own ``timeout``.
+    """
 
 
 class RateLimited(TollgateError):
@@ -100,10 +115,13 @@ _BY_STATUS: Dict[int, Type[TollgateError]] = {
     403: Forbidden,
     404: NotFound,
     405: BadRequest,
+    408: RequestTimeout,
     409: Conflict,
     413: BadRequest,
     415: BadRequest,
+    417: ExpectationFailed,
     429: RateLimited,
+    431: HeadersTooLarge,
     503: ServiceUnavailable,
 }
 

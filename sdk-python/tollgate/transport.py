@@ -4,10 +4,12 @@ Every call the SDK's own methods make is safe to repeat: ``authorize`` always ca
 idempotency key (the same one on every attempt), settle and release are idempotent on the
 server, and the rest only read. So a call is retried, up to ``retries`` times, when it got
 no answer (connection refused or broken, timeout, also while a body, an error's included,
-was on its way) or the answer was ``429`` or ``503``.
+was on its way) or the answer was ``408``, ``429`` or ``503``.
 A call that is not safe to repeat (``Client.request`` with a POST or PATCH and no
 idempotency key) is retried only when it surely did nothing: a ``429`` (a rate limit
-refuses a call before it runs) or a connection refused before the request was sent.
+refuses a call before it runs), a ``408`` (the request had not all arrived when the
+server's time for it ran out: it read none of it, below its routes) or a connection
+refused before the request was sent.
 After a timeout, a broken connection or a ``503`` it may have been carried out (a ``503
 DATABASE_UNAVAILABLE`` can follow a commit whose answer was lost: the connection broke
 while the commit was on its way), so that failure is raised as it is.
@@ -44,7 +46,7 @@ from typing import IO, TYPE_CHECKING, Any, Callable, Mapping, Optional, Tuple, c
 from .errors import TollgateConnectionError, TollgateError, TollgateTimeout, error_for_status
 
 USER_AGENT = "tollgate-python/0.1.0"
-RETRIED_STATUSES = frozenset({429, 503})
+RETRIED_STATUSES = frozenset({408, 429, 503})
 BACKOFF_START_SECONDS = 0.2
 BACKOFF_CAP_SECONDS = 5.0
 

@@ -47,8 +47,12 @@ export class TollgateError extends Error {
   }
 }
 
-/** 400 (and 405, 413, 415): the request is wrong and nothing was written; do not send it again as is. */
+/** 400 (and 405, 413, 415; 417 and 431 are kinds of it): the request is wrong and nothing was written; do not send it again as is. */
 export class BadRequest extends TollgateError {}
+/** 417: an `Expect` other than `100-continue`; nothing was read. Send it again without that header. */
+export class ExpectationFailed extends BadRequest {}
+/** 431: the request line and headers are over what the server reads (16 KiB), a credential or a header too long; nothing was read. */
+export class HeadersTooLarge extends BadRequest {}
 /** 401: the credential is unknown, revoked or expired. */
 export class Unauthenticated extends TollgateError {}
 /** 402: the tenant's subscription is not in good standing. */
@@ -59,6 +63,12 @@ export class Forbidden extends TollgateError {}
 export class NotFound extends TollgateError {}
 /** 409: an idempotency key reused for another request, a reservation already resolved or expired, … */
 export class Conflict extends TollgateError {}
+/**
+ * 408 after the retries the client allows: the server had not received the whole request
+ * within its `http.requestTimeoutSeconds` (a stalled upload, a link too slow), so it read
+ * none of it and did nothing. Not `TollgateTimeout`, which is the client's own limit.
+ */
+export class RequestTimeout extends TollgateError {}
 /** 429 after the retries the client allows; `retryAfterMs` says when to come back. */
 export class RateLimited extends TollgateError {}
 /** 503 after the client's retries: the database or the rate-limit store is out of reach. */
@@ -72,14 +82,15 @@ export class TollgateTimeout extends TollgateConnectionError {}
 
 // Named here, not from the class (a minifier renames classes): `error.name` is what logs show.
 const KINDS = {
-  TollgateError, BadRequest, Unauthenticated, PaymentRequired, Forbidden, NotFound, Conflict, RateLimited, ServiceUnavailable,
-  ServerError, TollgateConnectionError, TollgateTimeout,
+  TollgateError, BadRequest, ExpectationFailed, HeadersTooLarge, Unauthenticated, PaymentRequired, Forbidden, NotFound, Conflict,
+  RequestTimeout, RateLimited, ServiceUnavailable, ServerError, TollgateConnectionError, TollgateTimeout,
 };
 for (const [name, kind] of Object.entries(KINDS)) Object.defineProperty(kind.prototype, 'name', { value: name, configurable: true, writable: true });
 
 const BY_STATUS: Readonly<Record<number, typeof TollgateError>> = {
   400: BadRequest, 401: Unauthenticated, 402: PaymentRequired, 403: Forbidden, 404: NotFound, 405: BadRequest,
-  409: Conflict, 413: BadRequest, 415: BadRequest, 429: RateLimited, 503: ServiceUnavailable,
+  408: RequestTimeout, 409: Conflict, 413: BadRequest, 415: BadRequest, 417: ExpectationFailed, 429: RateLimited, 431: HeadersTooLarge,
+  503: ServiceUnavailable,
 };
 
 /** The error for an answer that is not a success: its kind from the status, the rest from the body and headers. */

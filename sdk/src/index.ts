@@ -8,8 +8,8 @@ export type { Run, RunOptions, RunOutcome, RunReport, RunWork } from './run.js';
 export { DenialCode } from './decision.js';
 export type { Decision, DecisionCode } from './decision.js';
 export {
-  TollgateError, BadRequest, Unauthenticated, PaymentRequired, Forbidden, NotFound, Conflict, RateLimited, ServiceUnavailable,
-  ServerError, TollgateConnectionError, TollgateTimeout, Denied, AlreadyResolved,
+  TollgateError, BadRequest, ExpectationFailed, HeadersTooLarge, Unauthenticated, PaymentRequired, Forbidden, NotFound, Conflict,
+  RequestTimeout, RateLimited, ServiceUnavailable, ServerError, TollgateConnectionError, TollgateTimeout, Denied, AlreadyResolved,
 } from './errors.js';
 export type { TollgateErrorDetails } from './errors.js';
 export type { Credential, Fetch, Sleep } from './transport.js';

@@ -3,8 +3,10 @@
  * and retries.
  *
  * A call is sent again, up to `retries` times, when the server answered 429 (a rate limit
- * refuses a call before it runs), and, when the call is idempotent, when it answered 503
- * or no answer came (refused or broken connection, timeout). After those the first attempt
+ * refuses a call before it runs) or 408 (the request had not all arrived when the server's
+ * time for it ran out: it read none of it, below its routes, and did nothing), and, when
+ * the call is idempotent, when it answered 503 or no answer came (refused or broken
+ * connection, timeout). After those the first attempt
  * may have been done: a 503 DATABASE_UNAVAILABLE can follow a commit whose answer was lost
  * (the connection broke while the commit was on its way, server/src/db/errors.ts), so only
  * a call that may be repeated is sent again. Idempotent are GET, HEAD, PUT, DELETE and
@@ -46,6 +48,8 @@ export interface TransportOptions {
 export interface RetryMark { idempotent?: boolean }
 
 const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
+/** Answers to a request the server did not carry out: any call may be sent again after them. */
+const NOT_CARRIED_OUT = new Set([408, 429]);
 const BACKOFF_START_MS = 200;
 const BACKOFF_CAP_MS = 5000;
 const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
@@ -94,7 +98,7 @@ export function createTransport(options: TransportOptions): Fetch {
     if (attempted >= options.retries) return null;
     if (outcome.failure) return idempotent ? backoff(attempted) : null;
     const { status } = outcome.response;
-    if (status !== 429 && !(status === 503 && idempotent)) return null;
+    if (!NOT_CARRIED_OUT.has(status) && !(status === 503 && idempotent)) return null;
     const wait = retryAfterMs(outcome.response.headers.get('retry-after')) ?? backoff(attempted);
     return wait <= options.maxRetryWaitMs ? wait : null;
   }
