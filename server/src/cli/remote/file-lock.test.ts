@@ -1,6 +1,6 @@
 /** The lock the CLI's commands refresh the stored session under, taken by real processes racing for it. */
 import { spawn } from 'node:child_process';
-import { utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { removeTempDirs, tempDir } from '../../../test/temp-dirs.js';
@@ -50,4 +50,14 @@ describe('withFileLock', () => {
       expect(overlapping, `two holders of ${file} at once`).toEqual([]);
     }
   }, 40_000);
+
+  it('a holder interrupted the instant its lock exists removes it: its handlers are in place before the lock is made', async () => {
+    const file = join(tempDir('lock'), 'credentials.json');
+    const holder = spawn(process.execPath, ['--import', 'tsx', 'test/lock-interrupted.ts', file], { cwd: process.cwd(), stdio: ['ignore', 'inherit', 'inherit'] });
+
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => holder.once('exit', (...ended) => resolve(ended)));
+
+    // Killed by the signal's default action, it would leave the lock for the next commands to wait 30 s out.
+    expect([code, signal, existsSync(`${file}.lock`)]).toEqual([143, null, false]);
+  });
 });

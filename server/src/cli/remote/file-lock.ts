@@ -22,25 +22,32 @@ export type OnLongWait = (holderPid: number | undefined) => void;
 
 export async function withFileLock<T>(file: string, work: () => Promise<T>, onLongWait: OnLongWait = () => undefined): Promise<T> {
   const lock = `${file}.lock`;
-  await acquire(lock, onLongWait);
+  let held = false;
   const release = () => rmSync(lock, { force: true });
   // Interrupted (Ctrl-C, kill), the process ends here, without its `finally`: a lock left behind,
-  // touched until then, would hold the next commands for 30 s.
+  // touched until then, would hold the next commands for 30 s. The handlers are in place before
+  // the lock can exist: a signal in between would end the process by default, leaving the lock.
+  // A signal runs its handler from the event loop, so it never falls between the lock's making
+  // and `held` (only microtasks run there); interrupted while waiting, it removes nothing.
   const interrupted = (signal: NodeJS.Signals) => {
-    release();
+    if (held) release();
     process.exit(128 + constants.signals[signal]);
   };
   const signals = ['SIGINT', 'SIGTERM'] as const;
-  for (const signal of signals) process.once(signal, interrupted);
-  // A slow holder (a refresh waiting out a Retry-After) must not look dead.
-  const heartbeat = setInterval(() => touch(lock), HEARTBEAT_MS);
-  heartbeat.unref();
+  // `on`, not `once`: a second Ctrl-C while the first is handled is caught, not the default.
+  for (const signal of signals) process.on(signal, interrupted);
+  let heartbeat: NodeJS.Timeout | undefined;
   try {
+    await acquire(lock, onLongWait);
+    held = true;
+    // A slow holder (a refresh waiting out a Retry-After) must not look dead.
+    heartbeat = setInterval(() => touch(lock), HEARTBEAT_MS);
+    heartbeat.unref();
     return await work();
   } finally {
     clearInterval(heartbeat);
     for (const signal of signals) process.off(signal, interrupted);
-    release();
+    if (held) release();
   }
 }
 

@@ -34,14 +34,23 @@ function expire(home: string): void {
   writeFileSync(credentials(home), JSON.stringify({ ...stored(home), expiresAt: Date.now() - 1000 }));
 }
 
-/** What `found` answers once it answers something (within 20 s). */
-async function waitFor<T>(what: string, found: () => T | undefined): Promise<T> {
-  for (const deadline = Date.now() + 20_000; Date.now() < deadline; await sleep(20)) {
+/**
+ * What `found` answers once it answers something: a state other processes reach, not a time
+ * they take (a slow machine only makes the wait longer; the test's timeout bounds it).
+ */
+async function waitFor<T>(found: () => T | undefined): Promise<T> {
+  for (;;) {
     const value = found();
     if (value !== undefined) return value;
+    await sleep(20);
   }
-  throw new Error(`waited 20 s for ${what}`);
 }
+
+/** The pid a lock names, once its holder wrote it. */
+const holderIn = (lock: string) => Number.parseInt(readFileSync(lock, 'utf8'), 10) || undefined;
+
+/** The parent of a process, from /proc (the suite runs on Linux). */
+const parentOf = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]);
 
 /**
  * A `tenants show` signed in through `relay` and refreshing through it, once `stall` keeps
@@ -54,7 +63,7 @@ async function refreshingThrough(relay: CuttableRelay, stall: 'hang' | 'hold', o
   relay[stall]();
   const lock = `${credentials(home)}.lock`;
   const run = runTollgate(home, ['tenants', 'show', op.tenantId], options);
-  await waitFor(lock, () => existsSync(lock) || undefined);
+  await waitFor(() => existsSync(lock) || undefined);
   return { home, lock, run };
 }
 
@@ -142,17 +151,25 @@ describe('tollgate login', () => {
     expect(existsSync(lock)).toBe(false);
   });
 
+  // Synchronised on states, not times: the lock exists (its holder's handlers are in place
+  // before it is made), the holder's pid is in it.
   it('a command interrupted while it holds the lock (Ctrl-C, kill) removes it; killed, it exits 143', async () => {
     const relay = await cuttableRelay(url);
     try {
       const pressed = await refreshingThrough(relay, 'hang', { ownGroup: true });
+      // The command is the bin's own child: nothing between them handles the Ctrl-C first. tsx's
+      // command line there gave the command 60 ms to confirm a signal, then killed it (SIGKILL),
+      // lock and all, on a machine too loaded to run it that soon.
+      expect(parentOf(await waitFor(() => holderIn(pressed.lock)))).toBe(pressed.run.pid);
       process.kill(-pressed.run.pid, 'SIGINT'); // Ctrl-C: to the job's every process
-      await pressed.run;
+      const interrupted = await pressed.run;
       await relay.restore();
       expect(existsSync(pressed.lock)).toBe(false);
+      // Ended by the Ctrl-C, not by the refresh giving up after 10 s (which says so, and removes the lock itself).
+      expect(interrupted.stderr).toBe('');
 
       const killed = await refreshingThrough(relay, 'hang');
-      const pid = await waitFor('the pid in the lock', () => Number.parseInt(readFileSync(killed.lock, 'utf8'), 10) || undefined);
+      const pid = await waitFor(() => holderIn(killed.lock));
       process.kill(pid, 'SIGTERM'); // `kill PID` of the command the waiting line names
       const run = await killed.run;
       expect(run.code, run.stderr).toBe(143);
