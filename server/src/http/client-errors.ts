@@ -5,19 +5,25 @@ import type { FastifyInstance } from 'fastify';
 import { AppError, type ErrorCode } from '../lib/errors.js';
 import { errorAnswer } from './error-handler.js';
 
-const requestIds = new WeakMap<IncomingMessage, string>();
+/**
+ * Where a request's id is kept on its IncomingMessage: a property of its own, not a
+ * WeakMap entry — every request gets one, and a WeakMap's entries are ephemerons the
+ * garbage collector works through one by one (1.4 % of a decision's CPU samples).
+ */
+const REQUEST_ID = Symbol('tollgate.requestId');
+type WithId = IncomingMessage & { [REQUEST_ID]?: string };
 
 /**
  * The client's X-Request-Id when it is a sane one (it is echoed and logged), else a new id:
  * one per request, so that an answer written below Fastify (a request that stopped
  * arriving) carries the id its log lines carry.
  */
-export function requestIdOf(raw: IncomingMessage | undefined): string {
-  const known = raw && requestIds.get(raw);
+export function requestIdOf(raw: WithId | undefined): string {
+  const known = raw?.[REQUEST_ID];
   if (known) return known;
   const given = raw?.headers['x-request-id'];
   const id = typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : `req_${randomUUID()}`;
-  if (raw) requestIds.set(raw, id);
+  if (raw) raw[REQUEST_ID] = id;
   return id;
 }
 
