@@ -115,17 +115,20 @@ export class TenancyAdminService {
 
   async setUserStatus(operatorId: string, userId: string, status: 'active' | 'deactivated', ctx: CallContext): Promise<UserView> {
     const view = await inSystem(this.db, async (tx) => {
+      // The platform keeps an operator: the last active one deactivated (by itself, or two
+      // deactivating each other at once) locks everyone out of /v1/admin. An operator's
+      // deactivation locks every active operator first, in one order, the user among them:
+      // locking the user first, two operators deactivating each other each held the other's
+      // row and waited for its own (a deadlock, 503 DATABASE_BUSY to one of them).
+      const deactivatesOperator = status === 'deactivated' && (await repo.findUserById(tx, userId))?.isOperator === true;
+      const active = deactivatesOperator ? await repo.lockActiveOperators(tx) : [];
       // Locked: of two operators racing, the second sees the first's status, so the audit
       // entries always add up to the status the user has.
       const before = await repo.findUserById(tx, userId, true);
       if (!before) throw new AppError('USER_NOT_FOUND');
       if (before.status === status) return toUserView(before);
-      // The platform keeps an operator: the last active one deactivated (by itself, or two
-      // deactivating each other at once) locks everyone out of /v1/admin. The rows locked
-      // in one order, the second of two racing operators counts after the first's change.
-      if (status === 'deactivated' && before.isOperator && (await repo.lockActiveOperators(tx)).filter((id) => id !== userId).length === 0) {
-        throw new AppError('LAST_OPERATOR');
-      }
+      // The second of two racing operators counts after the first's change.
+      if (deactivatesOperator && active.filter((id) => id !== userId).length === 0) throw new AppError('LAST_OPERATOR');
       const after = await repo.updateUser(tx, userId, { status, updatedAt: this.clock.now() });
       // Deactivation signs the user out everywhere: reactivated, they sign in again — the
       // sessions of before (perhaps an intruder's, the reason for it) do not come back.
